@@ -1,0 +1,1 @@
+"""The pen in software: firmware, physics and fault injection. Never imports smpdevice."""

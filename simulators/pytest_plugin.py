@@ -1,0 +1,1 @@
+"""pytest plugin (entry point `pytest11: pensim`): fixtures that start a simulated pen."""
