@@ -1,0 +1,41 @@
+"""Where smpdevice keeps its data: the pass log, calibrations and logs.
+
+Order: an explicit path (`--db PATH`), else `$SMP_DATA_DIR`, else a per-user default
+(`$XDG_DATA_HOME/smpdevice`, normally `~/.local/share/smpdevice`). Nothing is written
+outside the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smpdevice.errors import SmpError
+
+PASS_LOG_NAME = "passlog.sqlite"
+
+
+def data_dir(create: bool = True) -> Path:
+    """The data directory, created on first use."""
+    env = os.environ.get("SMP_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        path = Path(base) / "smpdevice"
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SmpError(
+                f"cannot create the data directory {path}: {exc.strerror}. "
+                "Set SMP_DATA_DIR to a writable directory."
+            ) from exc
+    return path
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The pass-log database: `explicit` if given, else `<data dir>/passlog.sqlite`."""
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / PASS_LOG_NAME
