@@ -16,6 +16,7 @@ whose length or type was corrupted is rejected without reading past it.
 from __future__ import annotations
 
 from binascii import crc_hqx
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,10 +31,16 @@ MAX_FRAME = MAX_PAYLOAD + OVERHEAD
 
 # Indexed by type byte for speed: (message class, payload size, CRC_EXTRA as bytes) or None.
 _SPECS: list[tuple[type[Message], int, bytes] | None] = [None] * 256
+# The stream decoder's hot-path view of the same: (class, size, CRC_EXTRA, frame length,
+# the struct's bound unpack_from), so a frame costs no attribute or classmethod lookups.
+_FAST: list[tuple[type[Message], int, bytes, int, Callable[..., tuple]] | None] = [None] * 256
 for _t, _cls in REGISTRY.items():
     if _cls.SIZE > MAX_PAYLOAD:
         raise ValueError(f"{_cls.__name__} payload {_cls.SIZE} > MAX_PAYLOAD {MAX_PAYLOAD}")
     _SPECS[_t] = (_cls, _cls.SIZE, bytes((_cls.CRC_EXTRA,)))
+    _FAST[_t] = (
+        _cls, _cls.SIZE, bytes((_cls.CRC_EXTRA,)), _cls.SIZE + OVERHEAD, _cls.STRUCT.unpack_from
+    )
 
 
 class Frame(NamedTuple):
@@ -117,11 +124,14 @@ class StreamDecoder:
         n = len(buf)
         out: list[Frame] = []
         stats = self.stats
-        specs = _SPECS
+        specs = _FAST
         pos = 0
         valid_bytes = 0
         pending = -1  # start of the first incomplete candidate, kept for the next call
         find = buf.find
+        append = out.append
+        new_frame = tuple.__new__  # Frame(seq, msg) without NamedTuple's Python-level __new__
+        i = -1
         while True:
             i = find(SYNC, pos)
             if i < 0 or n - i < HEADER_SIZE:
@@ -132,13 +142,13 @@ class StreamDecoder:
                     stats.unknown_type += 1
                 pos = i + 1
                 continue
-            cls, size, extra = spec
+            cls, size, extra, flen, unpack = spec
             if buf[i + 2] != size:
                 if pending < 0:
                     stats.bad_length += 1
                 pos = i + 1
                 continue
-            end = i + HEADER_SIZE + size + CRC_SIZE
+            end = i + flen
             if end > n:
                 if pending < 0:
                     pending = i
@@ -151,8 +161,8 @@ class StreamDecoder:
                     stats.bad_crc += 1
                 pos = i + 1
                 continue
-            out.append(Frame(buf[i + 3], cls.unpack_from(buf, i + HEADER_SIZE)))
-            valid_bytes += end - i
+            append(new_frame(Frame, (buf[i + 3], cls(*unpack(buf, i + HEADER_SIZE)))))
+            valid_bytes += flen
             pending = -1  # a complete frame after a false start: the false start was garbage
             pos = end
         if pending >= 0:

@@ -23,7 +23,10 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smp")
-def main() -> None:
+@click.option("--log-level", default=None, metavar="LEVEL",
+              help="debug, info, warning (default) or error; also SMP_LOG_LEVEL.")
+@click.option("--log-json", is_flag=True, help="Log JSON lines (also SMP_LOG_FORMAT=json).")
+def main(log_level: str | None, log_json: bool) -> None:
     """Drive, calibrate and simulate a rotary SMP pen.
 
     \b
@@ -34,12 +37,18 @@ def main() -> None:
 
     Every command takes --help. No hardware is needed: the port `pensim://` is a simulated pen.
     """
+    from smpdevice.logs import configure
+
+    configure(log_level, "json" if log_json else None)
 
 
 def _register() -> None:
-    from smpdevice.cli import protocol
+    from smpdevice.cli import device, protocol
 
     main.add_command(protocol.protocol)
+    main.add_command(device.ports)
+    main.add_command(device.info)
+    main.add_command(device.diagram)
 
 
 _register()

@@ -1,10 +1,127 @@
-"""`smp protocol`: read frames and the golden vectors (placeholder filled by the protocol work)."""
+"""`smp protocol`: decode captured frames for a person, and find the golden vectors."""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import click
+
+from firmware_protocol.codes import MsgType
+from firmware_protocol.describe import describe, to_jsonable
+from firmware_protocol.frame import FrameError, decode_frame
+from firmware_protocol.vectors import vectors_path
+
+_SEPARATORS = re.compile(r"[\s:,\-]+")
 
 
 @click.group()
 def protocol() -> None:
-    """Inspect the wire protocol: decode frames, print the golden vectors."""
+    """Inspect the wire protocol: decode frames, print the golden vectors.
+
+    The specification is docs/protocol.md; every frame is
+    SYNC AA 55 | LEN | SEQ | TYPE | PAYLOAD | CRC16.
+    """
+
+
+def _parse_hex(text: str) -> bytes:
+    """Bytes from hex written the way people paste it: spaces, colons, dashes, 0x prefixes."""
+    cleaned = _SEPARATORS.sub("", text.replace("0x", "").replace("0X", ""))
+    if not cleaned:
+        raise ValueError("no hex digits")
+    if len(cleaned) % 2:
+        raise ValueError(f"odd number of hex digits ({len(cleaned)}): a byte is two digits")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        bad = next(c for c in cleaned if c not in "0123456789abcdefABCDEF")
+        raise ValueError(f"{bad!r} is not a hex digit") from None
+
+
+def _decode_one(text: str) -> dict[str, Any]:
+    """One argument -> a result dict: the frame's type, seq and fields, or the error."""
+    result: dict[str, Any] = {"input": text}
+    try:
+        frame = decode_frame(_parse_hex(text))
+    except (ValueError, FrameError) as exc:
+        result["error"] = str(exc)
+        return result
+    msg = frame.message
+    result.update(
+        type=MsgType(msg.TYPE).name,
+        type_code=int(msg.TYPE),
+        seq=frame.seq,
+        fields=to_jsonable(msg),
+        readable=dict(describe(msg)),
+    )
+    return result
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    if "error" in result:
+        click.secho(f"{result['input']}: {result['error']}", fg="red")
+        return
+    click.echo(f"{result['type']} (0x{result['type_code']:02X})  seq {result['seq']}")
+    readable: dict[str, str] = result["readable"]
+    width = max((len(k) for k in readable), default=0)
+    for name, text in readable.items():
+        click.echo(f"  {name:<{width}}  {text}")
+    if not readable:
+        click.echo("  (no payload)")
+
+
+@protocol.command()
+@click.argument("frames", nargs=-1, required=True, metavar="HEX...")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list, one object per frame, for scripts."
+)
+def decode(frames: tuple[str, ...], as_json: bool) -> None:
+    """Decode frames captured on the link and print what they say.
+
+    Each HEX argument is one whole frame, from the sync bytes AA 55 to the CRC. Spaces,
+    colons, dashes and 0x prefixes are ignored, so paste it as your tool printed it (quote it
+    if it has spaces). Fields are shown in physical units and codes by name; a frame that
+    is not valid prints the precise reason (bad CRC, wrong length, unknown type). Exits 1 if
+    any frame is not valid.
+
+    \b
+    Examples:
+      smp protocol decode aa55040202efbeaddef8e5
+      smp protocol decode "aa 55 03 05 42 03 02 01 00 25"
+      smp protocol decode --json aa:55:00:01:01:4f:3d
+    """
+    results = [_decode_one(text) for text in frames]
+    if as_json:
+        for r in results:
+            r.pop("readable", None)
+        click.echo(json.dumps(results, indent=1))
+    else:
+        for i, r in enumerate(results):
+            if i:
+                click.echo()
+            _print_human(r)
+    if any("error" in r for r in results):
+        click.get_current_context().exit(1)
+
+
+@protocol.command()
+@click.option("--show", is_flag=True, help="Print the file's contents instead of its path.")
+def vectors(show: bool) -> None:
+    """Print where the golden vectors file is (or, with --show, its contents).
+
+    The vectors are the reference a firmware implementation is tested against: a JSON list
+    of {name, seq, type, fields, hex}, each a message and its exact frame. Check your encoder
+    produces `hex` from `fields` and your decoder the reverse. The format is described in
+    docs/protocol.md, "Worked examples".
+
+    \b
+    Examples:
+      smp protocol vectors                 /path/to/firmware_protocol/vectors.json
+      smp protocol vectors --show | jq '.[] | select(.type == "TELEMETRY")'
+    """
+    path = vectors_path()
+    if show:
+        click.echo(path.read_text(encoding="utf-8"), nl=False)
+    else:
+        click.echo(str(path))

@@ -1,0 +1,314 @@
+"""The generated parts of docs/protocol.md: message tables, code tables, state rules, examples.
+
+docs/protocol.md holds prose written by people and, between marker comments, blocks rendered
+here from the catalogue itself. A test checks that each block is exactly today's rendering, so
+the spec cannot drift from the code. After a deliberate change, refresh the file with
+
+    python -m firmware_protocol.spec --write docs/protocol.md
+
+(`--check FILE` exits 1 if the file is stale; no option prints the blocks.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import re
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_protocol.codes import (
+    FAULT_DESCRIPTIONS,
+    Capability,
+    EventCode,
+    Fault,
+    FirmwareState,
+    LimitField,
+    MsgType,
+    NackReason,
+    TelemetryFlag,
+)
+from firmware_protocol.describe import describe, wire_range
+from firmware_protocol.frame import HEADER_SIZE, MAX_FRAME, MAX_PAYLOAD, OVERHEAD, decode_frame
+from firmware_protocol.messages import (
+    CALIBRATION_POINTS,
+    PROTOCOL_VERSION,
+    REGISTRY,
+    SCHEMA_HASH,
+    Message,
+    _layout,
+)
+from firmware_protocol.rules import ACCEPTED_IN, EXTRA_CHECKS, TRANSITIONS, refusal
+from firmware_protocol.vectors import load_vectors
+
+# Values a field may take beyond what its struct code can carry; the pen NACKs anything else
+# with OUT_OF_LIMITS (detail = the LimitField named). Keyed by (MsgType, field).
+VALID_RANGES: dict[tuple[MsgType, str], str] = {
+    (MsgType.SET_SETPOINTS, "depth_um"): "IDENTIFY.depth_min_um .. depth_max_um (DEPTH)",
+    (MsgType.SET_SETPOINTS, "speed_centihz"):
+        "IDENTIFY.speed_min_centihz .. speed_max_centihz (SPEED)",
+    (MsgType.SET_SETPOINTS, "duty_permille"):
+        "IDENTIFY.duty_min_permille .. duty_max_permille, never above 1000 (DUTY)",
+    (MsgType.SET_SETPOINTS, "period_us"): "IDENTIFY.period_min_us .. period_max_us (PERIOD)",
+    (MsgType.LEASE_RENEW, "lease_ms"): "1 .. IDENTIFY.lease_max_ms (LEASE)",
+    (MsgType.SET_TELEMETRY_RATE, "rate_hz"): "0 .. IDENTIFY.telemetry_max_hz (TELEMETRY_RATE)",
+    (MsgType.CALIBRATION_WRITE, "count"): f"0 .. {CALIBRATION_POINTS} (CALIBRATION)",
+    (MsgType.CALIBRATION_WRITE, "raw_points"): "points past `count` are zero (CALIBRATION)",
+    (MsgType.CALIBRATION_TABLE, "count"): f"0 .. {CALIBRATION_POINTS}",
+    (MsgType.ACK, "acked_type"): "a host -> pen MsgType",
+    (MsgType.NACK, "acked_type"): "a host -> pen MsgType",
+    (MsgType.NACK, "reason"): "NackReason",
+    (MsgType.NACK, "detail"): "LimitField when reason = OUT_OF_LIMITS, else 0",
+    (MsgType.IDENTIFY, "protocol_version"): f"{PROTOCOL_VERSION} for this catalogue",
+    (MsgType.IDENTIFY, "capabilities"): "Capability bits",
+    (MsgType.TELEMETRY, "state"): "FirmwareState",
+    (MsgType.TELEMETRY, "faults"): "Fault bits",
+    (MsgType.TELEMETRY, "flags"): "TelemetryFlag bits",
+    (MsgType.EVENT, "event"): "EventCode",
+    (MsgType.EVENT, "state"): "FirmwareState",
+    (MsgType.EVENT, "faults"): "Fault bits",
+}
+
+# What the pen answers to each command; every reply echoes the command's SEQ.
+REPLIES: dict[MsgType, str] = {
+    MsgType.IDENTIFY_REQUEST: "IDENTIFY (in every state, never NACKed)",
+    MsgType.PING: "PONG with the same token (in every state, never NACKed)",
+    MsgType.CALIBRATION_READ: "CALIBRATION_TABLE, or NACK",
+}
+
+_STRUCT_TYPES = {"B": "u8", "b": "i8", "H": "u16", "h": "i16", "I": "u32", "i": "i32"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _direction(t: int) -> str:
+    return "host -> pen" if t < 0x40 else "pen -> host"
+
+
+def _range_text(code: str) -> str:
+    r = wire_range(code)
+    return f"{r[0]} .. {r[1]}" if r else f"{code[:-1]} bytes"
+
+
+def render_identity() -> str:
+    """Protocol version, schema hash and each message's layout string and CRC_EXTRA."""
+    rows = []
+    for t in sorted(REGISTRY):
+        cls = REGISTRY[t]
+        rows.append([f"0x{t:02X}", MsgType(t).name, f"`{_layout(cls)}`", f"0x{cls.CRC_EXTRA:02X}"])
+    return "\n".join([
+        f"- PROTOCOL_VERSION = {PROTOCOL_VERSION}",
+        f"- SCHEMA_HASH = 0x{SCHEMA_HASH:08X} ({SCHEMA_HASH})",
+        f"- MAX_PAYLOAD = {MAX_PAYLOAD} bytes, frame overhead = {OVERHEAD} bytes, "
+        f"MAX_FRAME = {MAX_FRAME} bytes",
+        "",
+        _table(["type", "name", "layout string", "CRC_EXTRA"], rows),
+    ])
+
+
+def _message_section(cls: type[Message]) -> str:
+    t = MsgType(cls.TYPE)
+    head = (
+        f"#### 0x{int(t):02X} {t.name}\n\n"
+        f"{t.description[:1].upper()}{t.description[1:]}. {_direction(t)}; "
+        f"payload {cls.SIZE} bytes, frame "
+        f"{cls.SIZE + OVERHEAD} bytes, CRC_EXTRA 0x{cls.CRC_EXTRA:02X}."
+    )
+    if t in ACCEPTED_IN:
+        head += f" Reply: {REPLIES.get(t, 'ACK or NACK')}."
+    if not cls.WIRE:
+        return head + " No payload."
+    rows = []
+    offset = 0
+    for name, wire in cls.WIRE:
+        size = struct.calcsize("<" + wire.code)
+        kind = _STRUCT_TYPES.get(wire.code, f"{wire.code[:-1]} bytes")
+        rows.append([
+            str(offset), f"`{name}`", f"`{wire.code}`", kind, wire.unit or "-",
+            _range_text(wire.code), VALID_RANGES.get((t, name), "-"), wire.doc or "-",
+        ])
+        offset += size
+    return head + "\n\n" + _table(
+        ["offset", "field", "struct", "type", "unit", "wire range", "valid", "meaning"], rows
+    )
+
+
+def render_messages() -> str:
+    """One section per message, in type order: fields, struct codes, units, ranges."""
+    return "\n\n".join(_message_section(REGISTRY[t]) for t in sorted(REGISTRY))
+
+
+def _enum_table(table: type[enum.Enum], describe_member: Callable[[enum.Enum], str]) -> str:
+    flag = issubclass(table, enum.IntFlag)
+    rows = []
+    for m in table:
+        value = m.value
+        code = f"0x{value:04X}" if flag else (f"0x{value:02X}" if table is MsgType else str(value))
+        rows.append([code, f"`{m.name}`", describe_member(m)])
+    title = f"#### {table.__name__}" + (" (bit flags)" if flag else "")
+    return title + "\n\n" + _table(["value", "name", "meaning"], rows)
+
+
+# Keyed by (table, name): IntEnum members of different tables compare equal by value.
+_FLAG_DOCS: dict[tuple[type, str], str] = {
+    (Capability, "CALIBRATION_TABLE"):
+        "the pen stores a calibration table (CALIBRATION_READ, _WRITE)",
+    (Capability, "FOOTSWITCH"): "a footswitch is fitted (TELEMETRY.flags FOOTSWITCH is meaningful)",
+    (Capability, "TELEMETRY_1KHZ"): "telemetry up to 1 kHz",
+    (TelemetryFlag, "NEEDLE_RUNNING"): "the needle motor is running",
+    (TelemetryFlag, "FOOTSWITCH"): "the footswitch is pressed",
+    (TelemetryFlag, "CARTRIDGE_PRESENT"): "a cartridge is fitted",
+    (TelemetryFlag, "LEASE_ACTIVE"): "a lease is live (lease_remaining_ms > 0)",
+}
+
+
+def _member_doc(m: enum.Enum) -> str:
+    if isinstance(m, Fault):
+        return FAULT_DESCRIPTIONS[m]
+    if (type(m), m.name) in _FLAG_DOCS:
+        return _FLAG_DOCS[(type(m), m.name or "")]
+    return getattr(m, "description", "")
+
+
+CODE_TABLES: tuple[type[enum.Enum], ...] = (
+    MsgType, NackReason, LimitField, Fault, FirmwareState, EventCode, Capability, TelemetryFlag,
+)
+
+
+def render_codes() -> str:
+    """Every code table, as grbl publishes its codes: value, name, meaning."""
+    return "\n\n".join(_enum_table(t, _member_doc) for t in CODE_TABLES)
+
+
+def render_states() -> str:
+    """Which command is accepted in which state, what it refuses with, and where it leads."""
+    states = list(FirmwareState)
+    rows = []
+    for t in sorted(ACCEPTED_IN):
+        cells = []
+        for s in states:
+            if s in ACCEPTED_IN[t]:
+                after = TRANSITIONS.get(t, {}).get(s)
+                cells.append(f"ok -> {after.name}" if after is not None and after != s else "ok")
+            else:
+                cells.append(f"NACK {refusal(s).name}")
+        checks = ", ".join(r.name for r in EXTRA_CHECKS.get(t, ())) or "-"
+        rows.append([f"`{MsgType(t).name}`", *cells, checks])
+    return _table(["command", *[s.name for s in states], "then checked, in order"], rows)
+
+
+def render_examples() -> str:
+    """Every golden vector as a hex line, then three frames taken apart byte by byte."""
+    vectors = load_vectors()
+    rows = [[f"`{v['name']}`", v["type"], str(v["seq"]), f"`{v['hex']}`"] for v in vectors]
+    out = [_table(["vector", "type", "seq", "frame (hex)"], rows)]
+    for name in ("set_setpoints", "nack_out_of_limits_depth", "telemetry_running"):
+        v = next(v for v in vectors if v["name"] == name)
+        out.append(_breakdown(v["name"], bytes.fromhex(v["hex"])))
+    return "\n\n".join(out)
+
+
+def _breakdown(name: str, frame: bytes) -> str:
+    f = decode_frame(frame)
+    cls = type(f.message)
+    size = cls.SIZE
+    lines = [
+        f"#### Example: `{name}`",
+        "",
+        "```",
+        frame.hex(" "),
+        "",
+        f"{frame[0:2].hex(' '):<12} SYNC",
+        f"{frame[2]:02x}{'':<10} LEN = {size}",
+        f"{frame[3]:02x}{'':<10} SEQ = {f.seq}",
+        f"{frame[4]:02x}{'':<10} TYPE = {MsgType(cls.TYPE).name}",
+    ]
+    pos = HEADER_SIZE
+    for (fname, wire), (_, text) in zip(cls.WIRE, describe(f.message), strict=True):
+        n = struct.calcsize("<" + wire.code)
+        lines.append(f"{frame[pos:pos + n].hex(' '):<12} {fname} = {text}")
+        pos += n
+    crc = frame[pos:]
+    lines += [
+        f"{crc.hex(' '):<12} CRC = 0x{crc.hex()}: CRC-16/CCITT-FALSE over "
+        f"{frame[2:pos].hex(' ')} {cls.CRC_EXTRA:02x} (CRC_EXTRA)",
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "identity": render_identity,
+    "messages": render_messages,
+    "codes": render_codes,
+    "states": render_states,
+    "examples": render_examples,
+}
+
+
+def begin_marker(name: str) -> str:
+    return f"<!-- BEGIN GENERATED {name}: python -m firmware_protocol.spec --write -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- END GENERATED {name} -->"
+
+
+def extract(text: str, name: str) -> str:
+    """The block between the markers of section `name` in `text`, without the markers."""
+    m = re.search(
+        re.escape(begin_marker(name)) + r"\n(.*?)\n" + re.escape(end_marker(name)), text, re.S
+    )
+    if m is None:
+        raise ValueError(f"markers for section {name!r} not found")
+    return m.group(1)
+
+
+def refresh(text: str) -> str:
+    """`text` with every generated block replaced by today's rendering."""
+    for name, render in SECTIONS.items():
+        block = f"{begin_marker(name)}\n{render()}\n{end_marker(name)}"
+        pattern = re.escape(begin_marker(name)) + r".*?" + re.escape(end_marker(name))
+        text, n = re.subn(pattern, lambda _m, b=block: b, text, flags=re.S)
+        if n != 1:
+            raise ValueError(f"expected one {name!r} block, found {n}")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--write", metavar="FILE", type=Path, help="refresh the blocks in FILE")
+    group.add_argument("--check", metavar="FILE", type=Path, help="exit 1 if FILE is stale")
+    args = ap.parse_args(argv)
+    if args.write or args.check:
+        path: Path = args.write or args.check
+        old = path.read_text(encoding="utf-8")
+        new = refresh(old)
+        if args.check:
+            if new != old:
+                print(f"{path} is stale: run python -m firmware_protocol.spec --write {path}")
+                return 1
+            print(f"{path} is up to date")
+            return 0
+        path.write_text(new, encoding="utf-8")
+        print(f"refreshed {len(SECTIONS)} generated blocks in {path}")
+        return 0
+    for name, render in SECTIONS.items():
+        print(f"{begin_marker(name)}\n{render()}\n{end_marker(name)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,480 @@
+"""The pen's firmware: command execution, state machine, lease, fault latching, telemetry.
+
+Pure and driven by calls, like firmware under a test harness: `receive(data)` feeds bytes from
+the host, `advance_to(t_s)` runs the 1 ms firmware ticks up to a clock time, `take_frames()`
+hands the frames the pen wrote to whatever transport carries them. No threads, no I/O.
+
+The rules come from `firmware_protocol.rules` (ACCEPTED_IN, EXTRA_CHECKS in their order,
+TRANSITIONS, refusal()). Choices the rules leave open, made here:
+- Replies carry the command's frame seq; TELEMETRY and EVENT frames carry seq 0.
+- Duplicates: the last 16 (seq, type, payload) keys map to their reply frame; a repeat gets the
+  same reply again and is not executed. ESTOP is never deduplicated; IDENTIFY_REQUEST (the first
+  message of every connection) clears the window and is always answered afresh.
+- ESTOP frames in one received batch run before the others in that batch.
+- Retracting (RETRACT, E-stop, any fault, reboot) forgets the setpoints: the host must send
+  SET_SETPOINTS again before ARM / NEEDLE_START, so nothing resumes by itself.
+- SET_SETPOINTS moves the depth actuator in IDLE too (calibration drives it with the needle off).
+- The calibration table lives in the pen's EEPROM: it survives a reboot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from typing import ClassVar
+
+from firmware_protocol import codes, encode, rules
+from firmware_protocol import messages as m
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, LimitField, MsgType
+from firmware_protocol.codes import NackReason as R
+from firmware_protocol.frame import Frame, StreamDecoder
+from firmware_protocol.messages import (
+    CALIBRATION_POINTS,
+    HOST_TO_PEN,
+    PROTOCOL_VERSION,
+    SCHEMA_HASH,
+)
+from simulators.clock import Clock
+from simulators.pen_model import PenModel
+from simulators.physics import TICK_S, PenPhysics
+
+S = FirmwareState
+DEDUP_WINDOW = 16
+_STOPPED_STATES = (S.FAULT, S.ESTOP)
+
+
+def _clamp(value: float, lo: int, hi: int) -> int:
+    return max(lo, min(hi, round(value)))
+
+
+class PenFirmware:
+    """One pen's firmware. Not thread-safe: the simulator serialises calls."""
+
+    def __init__(
+        self, model: PenModel, clock: Clock, physics: PenPhysics | None = None
+    ) -> None:
+        self.model = model
+        self.clock = clock
+        self.physics = physics or PenPhysics(model)
+        self._epoch_s = clock.now()
+        self.now_ms = 0  # firmware ticks since power-on of the simulator (never reset)
+        self._expected_k = 1.0 - math.exp(-TICK_S / model.motor_tau_s)
+        self.calibration = m.CalibrationTable(0, 0, bytes(CALIBRATION_POINTS * 4))
+        self.executed: Counter[MsgType] = Counter()  # commands executed (not duplicates)
+        self.duplicates = 0
+        self.boots = 0
+        self.on_frame: Callable[[bytes], None] | None = None
+        self._out: list[tuple[int, bytes]] = []  # (firmware ms, frame)
+        self._pending_events: list[EventCode] = []
+        self._boot(Fault(0))
+
+    # ------------------------------------------------------------------ boot and reset
+    def _boot(self, faults: Fault) -> None:
+        self.boots += 1
+        self.state = S.BOOTING
+        self._booting = True
+        self._boot_at_ms = self.now_ms
+        self.faults = faults
+        self.decoder = StreamDecoder()
+        self._window: OrderedDict[tuple[int, int, bytes], bytes] = OrderedDict()
+        self.lease_until_ms: int | None = None
+        self.has_setpoints = False
+        self.depth_cmd_um = 0
+        self.speed_set_centihz = 0
+        self.duty_permille = 0
+        self.period_us = 0
+        self.phase_us = 0
+        self.impressions = 0
+        self.telemetry_seq = 0
+        self.telemetry_hz = self.model.telemetry_default_hz
+        self._telemetry_acc = 0
+        self.expected_hz = 0.0
+        self._suspicious_ms = 0
+        self.footswitch = False
+
+    def power_reset(self) -> None:
+        """Brownout / watchdog reset: reboot and come up with POWER_RESET latched."""
+        self._out.clear()  # what the UART had queued dies with the power
+        self.physics.reboot()
+        self._boot(Fault.POWER_RESET)
+
+    def _finish_boot(self) -> None:
+        self._booting = False
+        if self.state is S.BOOTING:
+            self.state = S.FAULT if self.faults else S.IDLE
+        self._event(EventCode.BOOTED)
+        if self.faults:
+            self._event(EventCode.FAULT_LATCHED)
+
+    @property
+    def uptime_ms(self) -> int:
+        return self.now_ms - self._boot_at_ms
+
+    # ------------------------------------------------------------------ output
+    def _emit(self, frame: bytes) -> None:
+        self._out.append((self.now_ms, frame))
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def _event(self, event: EventCode) -> None:
+        msg = m.Event(int(event), int(self.state), int(self.faults), self.uptime_ms & 0xFFFFFFFF)
+        self._emit(encode(msg, 0))
+
+    def take_frames(self) -> list[bytes]:
+        """Frames written since the last call, one bytes object per frame, in order."""
+        return [frame for _, frame in self.take_timed_frames()]
+
+    def take_timed_frames(self) -> list[tuple[float, bytes]]:
+        """Like take_frames, each with the clock time (s) of the tick that wrote it."""
+        out, self._out = self._out, []
+        return [(self._epoch_s + ms / 1000, frame) for ms, frame in out]
+
+    def time_s(self) -> float:
+        """Clock time of the firmware's current tick."""
+        return self._epoch_s + self.now_ms / 1000
+
+    def take_output(self) -> bytes:
+        return b"".join(self.take_frames())
+
+    # ------------------------------------------------------------------ time
+    def advance_to(self, t_s: float) -> None:
+        """Run every firmware tick due up to clock time `t_s`."""
+        target_ms = math.floor((t_s - self._epoch_s) * 1000 + 1e-6)
+        while self.now_ms < target_ms:
+            self.step()
+
+    def step(self) -> None:
+        """One 1 ms firmware tick: boot, lease, needle timing, physics, fault checks, telemetry."""
+        self.now_ms += 1
+        if self._booting and self.uptime_ms >= self.model.boot_ms:
+            self._finish_boot()
+        if self.lease_until_ms is not None and self.now_ms >= self.lease_until_ms:
+            self._lease_lapsed()
+
+        drive_hz = 0.0
+        if self.state is S.RUNNING:
+            if self.phase_us < self.period_us * self.duty_permille // 1000:
+                drive_hz = self.speed_set_centihz / 100
+            self.phase_us += 1000
+            if self.phase_us >= self.period_us:
+                self.phase_us -= self.period_us
+                self.impressions += 1  # a new pulse period begins: one more impression
+        phys = self.physics
+        phys.tick(drive_hz, self.depth_cmd_um)
+        self.expected_hz += (drive_hz - self.expected_hz) * self._expected_k
+        if not self._booting:
+            self._check_faults(drive_hz > 0)
+            self._telemetry_tick()
+
+    def _lease_lapsed(self) -> None:
+        self.lease_until_ms = None
+        if self.state is S.RUNNING:
+            self._latch(Fault.LEASE_EXPIRED)
+        elif self.state is S.ARMED:
+            self.state = S.IDLE
+            self._event(EventCode.STATE_CHANGED)
+
+    # ------------------------------------------------------------------ faults
+    def _check_faults(self, driven: bool) -> None:
+        phys, model = self.physics, self.model
+        found = Fault(0)
+        if phys.current_a > model.current_max_a:
+            found |= Fault.OVERCURRENT
+        if phys.temp_c > model.temp_max_c:
+            found |= Fault.OVERTEMPERATURE
+        if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
+            found |= Fault.DEPTH_OUT_OF_BAND
+        if not phys.cond.cartridge_present and self.state in (S.ARMED, S.RUNNING):
+            found |= Fault.CARTRIDGE_REMOVED
+        if driven:
+            # Observer: the firmware knows the motor's time constant, so it predicts the speed
+            # the drive should give and judges the encoder against it, over whole pulse trains.
+            expected = self.expected_hz
+            if expected > model.observer_min_hz:
+                if phys.encoder_hz < model.observer_ratio * expected:
+                    self._suspicious_ms += 1
+                else:
+                    self._suspicious_ms = 0
+            if self._suspicious_ms >= model.observer_ms:
+                self._suspicious_ms = 0
+                found |= Fault.JAM if phys.current_a > model.jam_detect_a else Fault.ENCODER_LOSS
+        new = found & ~self.faults
+        if new:
+            self._latch(new)
+
+    def _stop_and_retract(self) -> None:
+        self.depth_cmd_um = 0
+        self.has_setpoints = False
+        self.phase_us = 0
+
+    def _latch(self, faults: Fault) -> None:
+        self.faults |= faults
+        self._stop_and_retract()
+        if self.state in (S.IDLE, S.ARMED, S.RUNNING):
+            self.state = S.FAULT
+        self._event(EventCode.FAULT_LATCHED)
+
+    def active_conditions(self) -> Fault:
+        """Latched faults whose cause is still present (what CLEAR_FAULTS's self-test finds)."""
+        phys, cond, model = self.physics, self.physics.cond, self.model
+        active = Fault(0)
+        if cond.winding_short:
+            active |= Fault.OVERCURRENT
+        if phys.temp_c > model.temp_max_c - model.temp_clear_hysteresis_c:
+            active |= Fault.OVERTEMPERATURE
+        if cond.jammed:
+            active |= Fault.JAM
+        if cond.encoder_lost:
+            active |= Fault.ENCODER_LOSS
+        if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
+            active |= Fault.DEPTH_OUT_OF_BAND
+        if not cond.cartridge_present:
+            active |= Fault.CARTRIDGE_REMOVED
+        return active & self.faults
+
+    # ------------------------------------------------------------------ telemetry
+    def _telemetry_tick(self) -> None:
+        if self.telemetry_hz <= 0:
+            return
+        self._telemetry_acc += self.telemetry_hz
+        if self._telemetry_acc >= 1000:
+            self._telemetry_acc -= 1000
+            self._emit(encode(self.telemetry(), 0))
+            self.telemetry_seq += 1
+
+    def lease_remaining_ms(self) -> int:
+        if self.lease_until_ms is None:
+            return 0
+        return max(0, min(0xFFFF, self.lease_until_ms - self.now_ms))
+
+    def telemetry(self) -> m.Telemetry:
+        """The TELEMETRY message for this instant."""
+        phys = self.physics
+        flags = codes.TelemetryFlag(0)
+        if self.state is S.RUNNING:
+            flags |= codes.TelemetryFlag.NEEDLE_RUNNING
+        if self.footswitch:
+            flags |= codes.TelemetryFlag.FOOTSWITCH
+        if phys.cond.cartridge_present:
+            flags |= codes.TelemetryFlag.CARTRIDGE_PRESENT
+        if self.lease_until_ms is not None:
+            flags |= codes.TelemetryFlag.LEASE_ACTIVE
+        return m.Telemetry(
+            telemetry_seq=self.telemetry_seq & 0xFFFFFFFF,
+            uptime_ms=self.uptime_ms & 0xFFFFFFFF,
+            state=int(self.state),
+            faults=int(self.faults),
+            flags=int(flags),
+            depth_um=_clamp(phys.position_um, -32768, 32767),
+            depth_cmd_um=self.depth_cmd_um,
+            speed_centihz=_clamp(phys.encoder_hz * 100, 0, 0xFFFF),
+            current_ma=_clamp(phys.current_a * 1000, 0, 0xFFFF),
+            temp_centideg_c=_clamp(phys.temp_c * 100, -32768, 32767),
+            strokes=phys.strokes & 0xFFFFFFFF,
+            impressions=self.impressions & 0xFFFFFFFF,
+            lease_remaining_ms=self.lease_remaining_ms(),
+        )
+
+    # ------------------------------------------------------------------ commands
+    def receive(self, data: bytes) -> None:
+        """Bytes from the host, at the clock's current time. ESTOPs in the batch run first."""
+        self.advance_to(self.clock.now())
+        self.receive_now(data)
+
+    def receive_now(self, data: bytes) -> None:
+        """Bytes from the host, at the firmware's current tick (the simulator's entry point)."""
+        frames = self.decoder.feed(data)
+        for frame in frames:
+            if frame.message.TYPE == MsgType.ESTOP:
+                self._dispatch(frame)
+        for frame in frames:
+            if frame.message.TYPE != MsgType.ESTOP:
+                self._dispatch(frame)
+
+    def _dispatch(self, frame: Frame) -> None:
+        msg, seq = frame.message, frame.seq
+        mtype = MsgType(msg.TYPE)
+        if mtype not in HOST_TO_PEN:
+            return  # a pen->host message echoed back: not a command, ignore it
+        if mtype is MsgType.IDENTIFY_REQUEST:
+            self._window.clear()  # a new host connection: old sequence numbers mean nothing
+        elif mtype is not MsgType.ESTOP:
+            key = (seq, int(mtype), msg.pack())
+            cached = self._window.get(key)
+            if cached is not None:
+                self.duplicates += 1
+                self._emit(cached)
+                return
+        reply = encode(self._execute(mtype, msg), seq)
+        if mtype not in (MsgType.ESTOP, MsgType.IDENTIFY_REQUEST):
+            self._window[key] = reply
+            while len(self._window) > DEDUP_WINDOW:
+                self._window.popitem(last=False)
+        self._emit(reply)
+        self._after_reply()
+
+    def _after_reply(self) -> None:
+        pending, self._pending_events = self._pending_events, []
+        for event in pending:
+            self._event(event)
+
+    def _execute(self, mtype: MsgType, msg: m.Message) -> m.Message:
+        state = self.state
+        if not rules.accepts(mtype, state):
+            return m.Nack(int(mtype), int(rules.refusal(state)), 0)
+        reason, detail = self._check(mtype, msg)
+        if reason is not None:
+            return m.Nack(int(mtype), int(reason), int(detail))
+        self.executed[mtype] += 1
+        reply = self._HANDLERS[mtype](self, msg)
+        new_state = rules.TRANSITIONS.get(mtype, {}).get(state)
+        if new_state is not None and new_state is not self.state:
+            self.state = new_state
+            if new_state is S.IDLE and self._booting:
+                self.state = S.BOOTING  # cleared an E-stop taken while booting: finish booting
+        return reply or m.Ack(int(mtype))
+
+    # Extra checks, in the order firmware_protocol.rules.EXTRA_CHECKS lists them.
+    def _check(self, mtype: MsgType, msg: m.Message) -> tuple[R | None, LimitField]:
+        for reason in rules.EXTRA_CHECKS.get(mtype, ()):
+            detail = LimitField.NONE
+            if reason is R.OUT_OF_LIMITS:
+                detail = self._limit_violation(mtype, msg)
+                failed = detail is not LimitField.NONE
+            elif reason is R.NO_SETPOINTS:
+                failed = not self.has_setpoints
+            elif reason is R.NO_CARTRIDGE:
+                failed = not self.physics.cond.cartridge_present
+            elif reason is R.NO_LEASE:
+                failed = self.lease_until_ms is None
+            elif reason is R.CONDITION_ACTIVE:
+                failed = bool(self.active_conditions())
+            else:  # a check this firmware does not know: refuse rather than skip it
+                failed = True
+            if failed:
+                return reason, detail
+        return None, LimitField.NONE
+
+    def _limit_violation(self, mtype: MsgType, msg) -> LimitField:
+        md = self.model
+        if mtype is MsgType.SET_SETPOINTS:
+            if not md.depth_min_um <= msg.depth_um <= md.depth_max_um:
+                return LimitField.DEPTH
+            if not md.speed_min_centihz <= msg.speed_centihz <= md.speed_max_centihz:
+                return LimitField.SPEED
+            if not md.duty_min_permille <= msg.duty_permille <= md.duty_max_permille:
+                return LimitField.DUTY
+            if not md.period_min_us <= msg.period_us <= md.period_max_us:
+                return LimitField.PERIOD
+        elif mtype is MsgType.LEASE_RENEW:
+            if not 1 <= msg.lease_ms <= md.lease_max_ms:
+                return LimitField.LEASE
+        elif mtype is MsgType.SET_TELEMETRY_RATE:
+            if not 0 <= msg.rate_hz <= md.telemetry_max_hz:
+                return LimitField.TELEMETRY_RATE
+        elif mtype is MsgType.CALIBRATION_WRITE and not self._calibration_ok(msg):
+            return LimitField.CALIBRATION
+        return LimitField.NONE
+
+    def _calibration_ok(self, msg: m.CalibrationWrite) -> bool:
+        md = self.model
+        if msg.count > CALIBRATION_POINTS:
+            return False
+        points = msg.points()
+        commands = [c for c, _ in points]
+        if commands != sorted(set(commands)):  # strictly increasing commands
+            return False
+        return all(
+            md.depth_min_um <= c <= md.depth_max_um and 0 <= t <= md.depth_max_um
+            for c, t in points
+        )
+
+    # -- handlers: return a reply message, or None for a plain ACK
+    def _identify_request(self, _msg) -> m.Message:
+        md = self.model
+        caps = codes.Capability.CALIBRATION_TABLE | codes.Capability.FOOTSWITCH
+        if md.telemetry_max_hz >= 1000:
+            caps |= codes.Capability.TELEMETRY_1KHZ
+        return m.Identify(
+            protocol_version=PROTOCOL_VERSION,
+            schema_hash=SCHEMA_HASH,
+            fw_major=md.fw_version[0],
+            fw_minor=md.fw_version[1],
+            fw_patch=md.fw_version[2],
+            serial=md.serial.encode("ascii"),
+            capabilities=int(caps),
+            depth_min_um=md.depth_min_um,
+            depth_max_um=md.depth_max_um,
+            speed_min_centihz=md.speed_min_centihz,
+            speed_max_centihz=md.speed_max_centihz,
+            duty_min_permille=md.duty_min_permille,
+            duty_max_permille=md.duty_max_permille,
+            period_min_us=md.period_min_us,
+            period_max_us=md.period_max_us,
+            current_max_ma=md.current_max_ma,
+            temp_max_centideg_c=md.temp_max_centideg_c,
+            lease_max_ms=md.lease_max_ms,
+            telemetry_max_hz=md.telemetry_max_hz,
+        )
+
+    def _ping(self, msg: m.Ping) -> m.Message:
+        return m.Pong(msg.token)
+
+    def _estop(self, _msg) -> None:
+        self._stop_and_retract()
+        if self.state is not S.ESTOP:
+            self._pending_events = [EventCode.ESTOP_LATCHED]
+
+    def _set_setpoints(self, msg: m.SetSetpoints) -> None:
+        self.depth_cmd_um = msg.depth_um
+        self.speed_set_centihz = msg.speed_centihz
+        self.duty_permille = msg.duty_permille
+        self.period_us = msg.period_us
+        self.has_setpoints = True
+
+    def _needle_start(self, _msg) -> None:
+        if self.state is S.ARMED:
+            self.phase_us = 0
+            self.impressions += 1  # the first pulse period begins now
+
+    def _retract(self, _msg) -> None:
+        self._stop_and_retract()
+
+    def _lease_renew(self, msg: m.LeaseRenew) -> None:
+        self.lease_until_ms = self.now_ms + msg.lease_ms
+
+    def _clear_faults(self, _msg) -> None:
+        if self.faults or self.state in _STOPPED_STATES:
+            self.faults = Fault(0)
+            self._pending_events = [EventCode.CLEARED]
+
+    def _set_telemetry_rate(self, msg: m.SetTelemetryRate) -> None:
+        self.telemetry_hz = msg.rate_hz
+        self._telemetry_acc = 0
+
+    def _calibration_read(self, _msg) -> m.Message:
+        return self.calibration
+
+    def _calibration_write(self, msg: m.CalibrationWrite) -> None:
+        self.calibration = m.CalibrationTable(msg.count, msg.written_at_s, msg.raw_points)
+
+    def _noop(self, _msg) -> None:
+        return None
+
+    _HANDLERS: ClassVar[dict[MsgType, Callable[[PenFirmware, m.Message], m.Message | None]]] = {
+        MsgType.IDENTIFY_REQUEST: _identify_request,
+        MsgType.PING: _ping,
+        MsgType.SET_SETPOINTS: _set_setpoints,
+        MsgType.ARM: _noop,
+        MsgType.DISARM: _noop,
+        MsgType.NEEDLE_START: _needle_start,
+        MsgType.NEEDLE_STOP: _noop,
+        MsgType.RETRACT: _retract,
+        MsgType.LEASE_RENEW: _lease_renew,
+        MsgType.ESTOP: _estop,
+        MsgType.CLEAR_FAULTS: _clear_faults,
+        MsgType.SET_TELEMETRY_RATE: _set_telemetry_rate,
+        MsgType.CALIBRATION_READ: _calibration_read,
+        MsgType.CALIBRATION_WRITE: _calibration_write,
+    }

@@ -1,0 +1,149 @@
+"""The simulated pen's datasheet: hard limits, physics constants, and its per-unit identity.
+
+The serial number and the hidden calibration error derive from `seed` alone, so the same seed
+is the same pen from one run to the next and a calibration made against it stays valid.
+
+Calibration convention (hidden from the host, read only through the gauge):
+
+    true_protrusion_mm = gain * actuator_mm - offset_mm        (clamped at 0 by the gauge)
+
+The cartridge membrane swallows `offset_mm` (0.2..0.5 mm) of travel and the mechanics scale
+the rest by `gain` (0.9..1.1). The actuator command for a wanted true depth is therefore
+`(depth_mm + offset_mm) / gain`: for every true depth up to 1.8 mm it lies inside the default
+0..2.5 mm actuator travel. Below `offset_mm / gain` the needle is still inside the cartridge.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+
+
+def _rng(seed: int, purpose: str) -> random.Random:
+    """A generator for one purpose, so adding a purpose never shifts another's numbers."""
+    return random.Random(f"{seed}:{purpose}")
+
+
+def serial_from_seed(seed: int) -> str:
+    """`SMP-` + 8 characters, e.g. `SMP-7K2Q9XAB`; 12 ASCII bytes, the IDENTIFY field size."""
+    rng = _rng(seed, "serial")
+    alphabet = string.ascii_uppercase + string.digits
+    return "SMP-" + "".join(rng.choice(alphabet) for _ in range(8))
+
+
+def calibration_error_from_seed(seed: int) -> tuple[float, float]:
+    """(offset_mm, gain) of this unit: offset 0.2..0.5 mm, gain 0.9..1.1."""
+    rng = _rng(seed, "calibration")
+    return round(rng.uniform(0.2, 0.5), 4), round(rng.uniform(0.9, 1.1), 4)
+
+
+@dataclass
+class PenModel:
+    """Everything a test or QA may configure about the simulated pen."""
+
+    seed: int = 0
+
+    # Hard limits (reported in IDENTIFY; a setpoint outside them is NACKed, never clamped).
+    depth_min_um: int = 0
+    depth_max_um: int = 2500
+    speed_min_hz: float = 30.0
+    speed_max_hz: float = 180.0
+    duty_min_pct: float = 5.0
+    duty_max_pct: float = 100.0
+    period_min_ms: float = 20.0
+    period_max_ms: float = 1000.0
+    current_max_a: float = 1.5
+    temp_max_c: float = 55.0
+    lease_max_ms: int = 2000
+    telemetry_max_hz: int = 1000
+
+    # Firmware.
+    fw_version: tuple[int, int, int] = (1, 0, 0)
+    boot_ms: int = 50
+    telemetry_default_hz: int = 100
+
+    # Motor: first-order lag toward the speed setpoint while driven, coasting down when not.
+    motor_tau_s: float = 0.020
+    jam_tau_s: float = 0.003  # a jammed cam stops far faster than it spins up
+    current_idle_a: float = 0.10  # driven motor, no speed
+    current_per_hz_a: float = 0.004  # back-EMF and friction grow with speed
+    load_a: float = 0.05  # skin drag while the needle is driven
+    jam_current_a: float = 1.15  # stall current added while jammed (below the overcurrent trip)
+    short_current_a: float = 2.0  # added by an injected winding short (above the trip)
+    current_noise_a: float = 0.005
+
+    # Depth actuator: slew-rate limited travel toward the commanded depth.
+    depth_slew_mm_per_s: float = 10.0
+    depth_band_um: int = 150  # DEPTH_OUT_OF_BAND when measured and stepped position differ more
+    drift_rate_mm_per_s: float = 0.5  # injected depth drift grows at this rate ...
+    drift_max_mm: float = 0.4  # ... up to this
+
+    # Temperature: first-order toward ambient + rise proportional to mean motor current.
+    ambient_c: float = 25.0
+    temp_rise_c_per_a: float = 12.0
+    thermal_tau_s: float = 30.0
+    overtemp_inject_c: float = 5.0  # injected overtemperature starts this far above the trip
+    temp_clear_hysteresis_c: float = 2.0  # CLEAR_FAULTS needs temp below max - this
+
+    # Firmware's jam / encoder-loss observer.
+    observer_min_hz: float = 20.0  # only judge when the expected speed is above this
+    observer_ratio: float = 0.5  # measured below this share of expected is suspicious
+    observer_ms: int = 10  # ... for this many consecutive driven ticks
+    jam_detect_a: float = 0.9  # suspicious speed with current above this is a jam
+
+    serial: str = field(default="")
+    offset_mm: float = field(default=-1.0)
+    gain: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if not self.serial:
+            self.serial = serial_from_seed(self.seed)
+        if len(self.serial.encode("ascii")) > 12:
+            raise ValueError(f"serial {self.serial!r} does not fit 12 ASCII bytes")
+        offset_mm, gain = calibration_error_from_seed(self.seed)
+        if self.offset_mm < 0:
+            self.offset_mm = offset_mm
+        if self.gain <= 0:
+            self.gain = gain
+
+    # Wire-unit views of the limits (exact integers, as IDENTIFY carries them).
+    @property
+    def speed_min_centihz(self) -> int:
+        return round(self.speed_min_hz * 100)
+
+    @property
+    def speed_max_centihz(self) -> int:
+        return round(self.speed_max_hz * 100)
+
+    @property
+    def duty_min_permille(self) -> int:
+        return round(self.duty_min_pct * 10)
+
+    @property
+    def duty_max_permille(self) -> int:
+        return round(self.duty_max_pct * 10)
+
+    @property
+    def period_min_us(self) -> int:
+        return round(self.period_min_ms * 1000)
+
+    @property
+    def period_max_us(self) -> int:
+        return round(self.period_max_ms * 1000)
+
+    @property
+    def current_max_ma(self) -> int:
+        return round(self.current_max_a * 1000)
+
+    @property
+    def temp_max_centideg_c(self) -> int:
+        return round(self.temp_max_c * 100)
+
+    def true_depth_mm(self, actuator_mm: float) -> float:
+        """True needle protrusion for an actuator position (the hidden calibration error)."""
+        return self.gain * actuator_mm - self.offset_mm
+
+    def actuator_mm_for(self, true_depth_mm: float) -> float:
+        """Actuator position that gives `true_depth_mm` of protrusion (for tests and QA)."""
+        return (true_depth_mm + self.offset_mm) / self.gain

@@ -1,0 +1,131 @@
+"""The pen's body: motor, cam, depth actuator, temperature, cartridge, and the device faults.
+
+A small, honest model stepped once per firmware tick (1 ms):
+
+- Motor speed follows the drive with a first-order lag, `d(speed)/dt = (drive - speed) / tau`
+  (tau = `motor_tau_s`, ~20 ms); when the needle rests (off phase of the duty cycle, or stopped)
+  the drive is 0 and the cam coasts down with the same constant. Being linear, the mean speed
+  over whole pulse periods equals setpoint x duty, so strokes ~= speed x time x duty.
+- A jam drives the speed to 0 with a much faster constant and adds stall current.
+- Motor current while driven: idle + per-Hz term (back-EMF, friction) + load (skin drag);
+  stall current on a jam; an injected winding short adds more than the overcurrent trip.
+- Temperature: first-order (tau `thermal_tau_s`) toward ambient + rise proportional to current.
+- Depth actuator: a stepper whose step count slews toward the command at `depth_slew_mm_per_s`;
+  the position sensor reads the real position = steps + drift (an injected slip), which is what
+  the firmware reports and what the gauge sees (through the hidden calibration error).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from simulators.pen_model import PenModel
+
+TICK_S = 0.001
+
+
+@dataclass
+class Conditions:
+    """Device fault causes that are currently present (what QA injects)."""
+
+    jammed: bool = False
+    encoder_lost: bool = False
+    winding_short: bool = False  # overcurrent cause
+    overheating: bool = False  # overtemperature cause (cooling failure)
+    drifting: bool = False  # depth drift cause
+    cartridge_present: bool = True
+
+
+class PenPhysics:
+    """State of the pen's hardware, advanced one tick at a time by the firmware."""
+
+    def __init__(self, model: PenModel) -> None:
+        self.model = model
+        self.cond = Conditions()
+        self._rng = random.Random(f"{model.seed}:physics")
+        self._up_k = 1.0 - math.exp(-TICK_S / model.motor_tau_s)
+        self._jam_k = 1.0 - math.exp(-TICK_S / model.jam_tau_s)
+        self._temp_k = 1.0 - math.exp(-TICK_S / model.thermal_tau_s)
+        self._slew_um = model.depth_slew_mm_per_s * 1000 * TICK_S
+        self._drift_step_um = model.drift_rate_mm_per_s * 1000 * TICK_S
+        self.speed_hz = 0.0
+        self.current_a = 0.0
+        self.temp_c = model.ambient_c
+        self.steps_um = 0.0  # where the stepper believes the actuator is
+        self.drift_um = 0.0  # slip between the stepper and the real position
+        self.stroke_acc = 0.0
+        self.driven = False
+
+    # -- measurements -------------------------------------------------------------------
+    @property
+    def position_um(self) -> float:
+        """Real actuator position (what the position sensor reads)."""
+        return self.steps_um + self.drift_um
+
+    @property
+    def encoder_hz(self) -> float:
+        """Speed as the encoder reports it (0 without encoder edges)."""
+        return 0.0 if self.cond.encoder_lost else self.speed_hz
+
+    @property
+    def strokes(self) -> int:
+        return int(self.stroke_acc)
+
+    def true_depth_mm(self) -> float:
+        return self.model.true_depth_mm(self.position_um / 1000)
+
+    # -- stepping -----------------------------------------------------------------------
+    def tick(self, drive_hz: float, depth_cmd_um: int) -> None:
+        m, c = self.model, self.cond
+        self.driven = drive_hz > 0
+        if c.jammed:
+            self.speed_hz += (0.0 - self.speed_hz) * self._jam_k
+        else:
+            self.speed_hz += (drive_hz - self.speed_hz) * self._up_k
+        if self.speed_hz < 1e-3:
+            self.speed_hz = 0.0
+        self.stroke_acc += self.speed_hz * TICK_S
+
+        if self.driven:
+            amps = m.current_idle_a + m.current_per_hz_a * self.speed_hz + m.load_a
+            if c.jammed:
+                amps += m.jam_current_a
+            if c.winding_short:
+                amps += m.short_current_a
+            amps += self._rng.gauss(0.0, m.current_noise_a)
+            self.current_a = max(0.0, amps)
+        else:
+            self.current_a = 0.0
+
+        target_c = m.ambient_c + m.temp_rise_c_per_a * self.current_a
+        if c.overheating:
+            target_c = max(target_c, m.temp_max_c + m.overtemp_inject_c)
+        self.temp_c += (target_c - self.temp_c) * self._temp_k
+
+        delta = depth_cmd_um - self.steps_um
+        if abs(delta) <= self._slew_um:
+            self.steps_um = float(depth_cmd_um)
+        else:
+            self.steps_um += math.copysign(self._slew_um, delta)
+        if c.drifting:
+            self.drift_um = min(self.drift_um + self._drift_step_um, m.drift_max_mm * 1000)
+
+    # -- fault causes -------------------------------------------------------------------
+    def set_overheating(self, on: bool) -> None:
+        self.cond.overheating = on
+        if on:  # a cooling failure: the body is already past the trip
+            self.temp_c = max(self.temp_c, self.model.temp_max_c + self.model.overtemp_inject_c)
+
+    def set_drifting(self, on: bool) -> None:
+        self.cond.drifting = on
+        if not on:  # the slip was fixed (actuator re-seated)
+            self.drift_um = 0.0
+
+    def reboot(self) -> None:
+        """Power cycle: motor stops; position, temperature and fault causes are physical."""
+        self.speed_hz = 0.0
+        self.current_a = 0.0
+        self.stroke_acc = 0.0
+        self.driven = False

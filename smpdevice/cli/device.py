@@ -1,0 +1,109 @@
+"""`smp ports`, `smp info`, `smp diagram`: find a pen, ask who it is, draw the controller."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from smpdevice.transport import DEFAULT_PORT, available_ports
+
+PORT_HELP = (
+    "Where the pen is: a device (/dev/ttyACM0), usb:SERIALNO (found by USB serial number), "
+    "socket://HOST:PORT (a simulator over TCP) or pensim:// (a simulated pen in this process)."
+)
+
+
+def port_option(default: str | None = DEFAULT_PORT):
+    return click.option(
+        "--port", "-p", default=default, show_default=default is not None, help=PORT_HELP
+    )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def ports(as_json: bool) -> None:
+    """List serial ports with their USB identity.
+
+    \b
+    Example:
+      smp ports
+      smp info --port usb:A1B2C3     # the pen with USB serial A1B2C3, wherever it is
+    """
+    found = available_ports()
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in found], indent=2))
+        return
+    if not found:
+        click.echo("No serial ports found. Without hardware, use --port pensim:// (simulator).")
+        return
+    table = Table("device", "VID:PID", "serial number", "description")
+    for p in found:
+        vidpid = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else "-"
+        table.add_row(p.device, vidpid, p.serial_number or "-", p.description)
+    Console().print(table)
+
+
+@click.command()
+@port_option()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def info(port: str, as_json: bool) -> None:
+    """Connect, run the handshake and print the pen's identity, firmware, limits and state.
+
+    The pen is left as it was found, except that a running needle is stopped (the host never
+    leaves a needle running it does not drive).
+
+    \b
+    Examples:
+      smp info                               # the built-in simulator
+      smp info --port /dev/ttyACM0 --json
+      smp info --port socket://127.0.0.1:7000
+    """
+    from smpdevice.controller import PenController
+
+    with PenController.connect(port) as pen:
+        ident = pen.identity
+        t = pen.telemetry
+        data = ident.to_dict()
+        data["port"] = port
+        data["controller_state"] = pen.state.value
+        if t is not None:
+            data["pen_state"] = t.state.name
+            data["faults"] = t.faults.names
+            data["cartridge_present"] = t.cartridge_present
+            data["temp_c"] = t.temp_c
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        lim = ident.limits
+        console = Console()
+        console.print(f"[bold]Pen {ident.serial}[/bold] on {port}")
+        console.print(f"  firmware {ident.firmware_version}, protocol v{ident.protocol_version}, "
+                      f"schema {data['schema_hash']}")
+        console.print(f"  capabilities: {', '.join(data['capabilities']) or 'none'}")
+        console.print(f"  state: {data.get('pen_state', '?')} (controller {pen.state.value}); "
+                      f"faults: {', '.join(data.get('faults', [])) or 'none'}")
+        table = Table("hard limit", "min", "max", title="Hard limits (firmware clamp)")
+        table.add_row("actuator depth (mm)", f"{lim.depth_min_mm:g}", f"{lim.depth_max_mm:g}")
+        table.add_row("speed (Hz)", f"{lim.speed_min_hz:g}", f"{lim.speed_max_hz:g}")
+        table.add_row("duty (%)", f"{lim.duty_min_pct:g}", f"{lim.duty_max_pct:g}")
+        table.add_row("pulse period (ms)", f"{lim.period_min_ms:g}", f"{lim.period_max_ms:g}")
+        table.add_row("motor current (A)", "", f"{lim.current_max_a:g}")
+        table.add_row("temperature (°C)", "", f"{lim.temp_max_c:g}")
+        table.add_row("lease (ms)", "", str(lim.lease_max_ms))
+        console.print(table)
+
+
+@click.command()
+def diagram() -> None:
+    """Print the controller's state diagram (Mermaid), generated from the state machine.
+
+    \b
+    Example:
+      smp diagram > docs/state-diagram.mmd
+    """
+    from smpdevice.diagram import state_diagram_mermaid
+
+    click.echo(state_diagram_mermaid(), nl=False)

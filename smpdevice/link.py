@@ -1,0 +1,289 @@
+"""The link layer: sequence numbers, replies, retransmission, telemetry fan-out, frame history.
+
+One reader thread turns bytes into frames. Replies are matched to their command by sequence
+number; TELEMETRY and EVENT frames go to listeners (a notifier, as python-can does it). Any
+failure of the reader (port gone, read error) ends in one call of `on_lost(error)`: the thread
+never dies silently.
+
+Retransmission timeouts adapt to the measured round trip (Jacobson/Karels, as TCP does) and are
+bounded, so a command completes or fails within `max_command_time_s()`; never hangs.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import serial
+import structlog
+
+from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
+from firmware_protocol.codes import NackReason
+from firmware_protocol.messages import Nack, Telemetry
+from smpdevice.errors import SmpError
+
+log = structlog.get_logger("smpdevice.link")
+
+RTO_MIN_S = 0.02
+RTO_MAX_S = 0.5
+RTO_INITIAL_S = 0.1
+MAX_ATTEMPTS = 4
+HISTORY_FRAMES = 64
+
+
+class LinkError(SmpError):
+    """The link to the pen failed (timeout, port gone)."""
+
+
+class LinkTimeout(LinkError):
+    """A command got no reply after every retransmission."""
+
+
+class CommandRefused(SmpError):
+    """The pen answered NACK."""
+
+    def __init__(self, command: MsgType, reason: NackReason, detail: int = 0):
+        self.command = command
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"the pen refused {command.name}: {reason.name} ({reason.description})")
+
+
+class RtoEstimator:
+    """Round-trip-adaptive retransmission timeout (RFC 6298 constants)."""
+
+    def __init__(self) -> None:
+        self.srtt_s: float | None = None
+        self.rttvar_s = 0.0
+        self.last_rtt_s: float | None = None
+
+    def sample(self, rtt_s: float) -> None:
+        self.last_rtt_s = rtt_s
+        if self.srtt_s is None:
+            self.srtt_s, self.rttvar_s = rtt_s, rtt_s / 2
+        else:
+            self.rttvar_s = 0.75 * self.rttvar_s + 0.25 * abs(self.srtt_s - rtt_s)
+            self.srtt_s = 0.875 * self.srtt_s + 0.125 * rtt_s
+
+    @property
+    def rto_s(self) -> float:
+        if self.srtt_s is None:
+            return RTO_INITIAL_S
+        return min(RTO_MAX_S, max(RTO_MIN_S, self.srtt_s + 4 * self.rttvar_s))
+
+
+@dataclass
+class LinkStats:
+    tx_frames: int = 0
+    rx_frames: int = 0
+    retransmissions: int = 0
+    timeouts: int = 0
+    telemetry_received: int = 0
+    telemetry_lost: int = 0
+    last_telemetry_seq: int | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: Message | None = None
+
+
+class Link:
+    """A framed, sequenced link over an open pyserial port."""
+
+    def __init__(
+        self,
+        port: serial.SerialBase,
+        *,
+        on_lost: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.port = port
+        self.decoder = StreamDecoder()
+        self.stats = LinkStats()
+        self.rto = RtoEstimator()
+        self.history: collections.deque[tuple[float, str, int, Message]] = collections.deque(
+            maxlen=HISTORY_FRAMES
+        )
+        self.recent_telemetry: collections.deque[Telemetry] = collections.deque(maxlen=8)
+        self.last_rx_s = time.monotonic()
+        self._on_lost = on_lost
+        self._listeners: list[Callable[[Message], None]] = []
+        self._reply_hook: Callable[[Frame], bool] | None = None
+        self._waiters: dict[int, _Waiter] = {}
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._lost: BaseException | None = None
+        self._reader = threading.Thread(target=self._read_loop, name="smp-link-reader", daemon=True)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self._reader.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        with contextlib.suppress(Exception):  # a vanished port may fail to close; it is gone
+            self.port.close()
+        if self._reader.is_alive() and threading.current_thread() is not self._reader:
+            self._reader.join(timeout=1.0)
+
+    @property
+    def lost(self) -> BaseException | None:
+        """The error that ended the link, or None while it is up."""
+        return self._lost
+
+    # ------------------------------------------------------------------ listeners
+
+    def add_listener(self, listener: Callable[[Message], None]) -> None:
+        """Called in the reader thread with every TELEMETRY and EVENT message."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Message], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def set_reply_hook(self, hook: Callable[[Frame], bool] | None) -> None:
+        """A hook that sees replies no blocking `request` waits for (returns True if taken)."""
+        self._reply_hook = hook
+
+    # ------------------------------------------------------------------ sending
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq = self._seq % 255 + 1  # 1..255; 0 is the pen's unsolicited seq
+            return self._seq
+
+    def send(self, message: Message, seq: int | None = None) -> int:
+        """Write one frame now (no waiting). Returns its sequence number."""
+        if seq is None:
+            seq = self.next_seq()
+        data = encode(message, seq)
+        if self._lost is not None:
+            raise LinkError(f"the link to the pen is down ({self._lost}); reconnect first")
+        try:
+            with self._write_lock:
+                self.port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self._fail(exc)
+            raise LinkError(f"cannot write to the pen: {exc}") from exc
+        self.stats.tx_frames += 1
+        self.history.append((time.monotonic(), "tx", seq, message))
+        return seq
+
+    def request(self, message: Message, *, attempts: int = MAX_ATTEMPTS) -> Message:
+        """Send and wait for the reply, retransmitting with the same seq on timeout.
+
+        Returns the reply (ACK, IDENTIFY, PONG, ...). Raises CommandRefused on NACK and
+        LinkTimeout after `attempts` unanswered tries.
+        """
+        seq = self.next_seq()
+        waiter = _Waiter()
+        self._waiters[seq] = waiter
+        try:
+            for attempt in range(attempts):
+                sent_at = time.monotonic()
+                self.send(message, seq)
+                if attempt:
+                    self.stats.retransmissions += 1
+                if waiter.done.wait(self.rto.rto_s):
+                    if attempt == 0:  # Karn: only unambiguous samples
+                        self.rto.sample(time.monotonic() - sent_at)
+                    break
+                if self._lost is not None:
+                    raise LinkError(f"the link to the pen is down ({self._lost})")
+            else:
+                self.stats.timeouts += 1
+                raise LinkTimeout(
+                    f"no reply from the pen to {message.TYPE.name} after {attempts} tries; "
+                    "check the cable and that the pen is powered"
+                )
+        finally:
+            self._waiters.pop(seq, None)
+        reply = waiter.reply
+        if reply is None:
+            raise LinkError(f"the link to the pen is down ({self._lost})")
+        if isinstance(reply, Nack):
+            raise CommandRefused(MsgType(reply.acked_type), NackReason(reply.reason), reply.detail)
+        return reply
+
+    def max_command_time_s(self, attempts: int = MAX_ATTEMPTS) -> float:
+        """Upper bound on how long a `request` can take before it fails."""
+        return attempts * RTO_MAX_S
+
+    # ------------------------------------------------------------------ receiving
+
+    def _read_loop(self) -> None:
+        port = self.port
+        try:
+            while not self._closing.is_set():
+                # Block for one byte (up to the port timeout), then take what else is there:
+                # read(4096) would wait out the whole timeout on a real port.
+                data = port.read(port.in_waiting or 1)
+                if data:
+                    self.last_rx_s = time.monotonic()
+                    for frame in self.decoder.feed(data):
+                        self._dispatch(frame)
+        except Exception as exc:  # any reader failure must become an event
+            if not self._closing.is_set():
+                self._fail(exc)
+
+    def _dispatch(self, frame: Frame) -> None:
+        message = frame.message
+        self.stats.rx_frames += 1
+        if isinstance(message, Telemetry):
+            self._count_telemetry(message.telemetry_seq)
+            self.recent_telemetry.append(message)
+        else:
+            self.history.append((time.monotonic(), "rx", frame.seq, message))
+        if frame.seq == 0:  # unsolicited: TELEMETRY, EVENT
+            for listener in list(self._listeners):
+                try:
+                    listener(message)
+                except Exception:  # a broken listener must not kill the link
+                    log.exception("telemetry listener failed", listener=repr(listener))
+            return
+        waiter = self._waiters.get(frame.seq)
+        if waiter is not None:
+            if not waiter.done.is_set():
+                waiter.reply = message
+                waiter.done.set()
+            return
+        hook = self._reply_hook
+        if hook is not None:
+            hook(frame)
+
+    def _count_telemetry(self, seq: int) -> None:
+        stats = self.stats
+        last = stats.last_telemetry_seq
+        if last is not None and seq > last + 1:
+            stats.telemetry_lost += seq - last - 1
+        stats.last_telemetry_seq = seq
+        stats.telemetry_received += 1
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._lost is not None:
+            return
+        self._lost = exc
+        log.warning("link lost", error=str(exc))
+        for waiter in list(self._waiters.values()):
+            waiter.done.set()
+        if self._on_lost is not None:
+            self._on_lost(exc)
+
+    def format_history(self) -> list[str]:
+        """The last frames in both directions, oldest first, for the log after a fault."""
+        t_end = time.monotonic()
+        return [
+            f"{t - t_end:+.3f}s {d} seq={seq} {type(m).__name__} {m.to_dict()}"
+            for t, d, seq, m in self.history
+        ]

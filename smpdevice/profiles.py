@@ -1,0 +1,484 @@
+"""Treatment profiles: what session software asks the pen to do, checked before the pen is touched.
+
+A profile is YAML or JSON (`schema_version: 1`)::
+
+    schema_version: 1
+    session_kind: base_density        # base_density | shading_definition | adjustment
+                                      # | touch_up | scar_camouflage
+    client_ref: C-0042                # pseudonymous: letters, digits, - and _, with a digit
+    skin: {epidermis_mm: 0.09}        # optional; raises each zone's epidermal floor
+    zones:
+      hairline: {needle: 1RL 0.25mm, depth_mm: 0.35, speed_hz: 90, duty_pct: 40, period_ms: 100}
+    plan:                             # optional, for automated playback
+      - {zone: hairline, duration_s: 3}
+      - {zone: hairline, impressions: 20}
+
+Validation is two layers reported together: the shape (pydantic: types, ranges, the needle, the
+reference) and the safety envelope of each zone (`smpdevice.envelope`, narrowed for the client's
+epidermis and, when known, the pen's hard limits), plus the plan's cross-checks. Every problem
+becomes one `ProfileIssue` (field path, value, rule) and all of them are raised at once in one
+`ProfileError`. Use `load_profile` / `parse_profile`: constructing `TreatmentProfile` directly
+checks the shape only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from smpdevice.envelope import ZoneEnvelope, check_setpoints, for_skin, load_envelope, narrowed
+from smpdevice.errors import SmpError
+
+SCHEMA_VERSION = 1
+
+NEEDLE_COUNTS = (1, 3, 5)
+NEEDLE_GROUPINGS = ("RL", "RS")  # round liner, round shader
+NEEDLE_DIAMETER_MM = (0.18, 0.35)
+
+# Outer bounds for the pen's hard limits, as `envelope.narrowed` takes them.
+PenLimits = Mapping[str, tuple[float, float]]
+
+_NEEDLE_RE = re.compile(
+    r"^\s*(?P<count>\d+)\s*(?P<grouping>[A-Za-z]+)\s*(?P<diameter>\d*\.?\d+)\s*mm\s*$"
+)
+# A pseudonym, not a name: no spaces, no @, at least one digit (e.g. C-0042, smp_2024_117).
+_CLIENT_REF_RE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+
+
+class SessionKind(str, Enum):
+    """The kind of session; 1-3 are the standard protocol, 10-30 days apart."""
+
+    base_density = "base_density"  # session 1
+    shading_definition = "shading_definition"  # session 2
+    adjustment = "adjustment"  # session 3: hairline density settled
+    touch_up = "touch_up"  # every few years
+    scar_camouflage = "scar_camouflage"  # FUT strip / FUE donor scars
+
+    @property
+    def number(self) -> int | None:
+        """The session's number in the 3-session protocol, None outside it."""
+        return {"base_density": 1, "shading_definition": 2, "adjustment": 3}.get(self.value)
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A cartridge needle, e.g. `1RL 0.25mm`: `count` needles in a round liner/shader group."""
+
+    count: int
+    grouping: str
+    diameter_mm: float
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.grouping} {self.diameter_mm:g}mm"
+
+
+def parse_needle(text: str) -> Needle:
+    """Parse `"1RL 0.25mm"`; ValueError naming the rule when it is not a valid SMP needle."""
+    m = _NEEDLE_RE.match(text)
+    if not m:
+        raise ValueError("is not a needle like '1RL 0.25mm' (count, RL or RS, diameter in mm)")
+    count, grouping = int(m["count"]), m["grouping"].upper()
+    diameter_mm = float(m["diameter"])
+    if count not in NEEDLE_COUNTS:
+        raise ValueError(f"needle count {count} is not one of {', '.join(map(str, NEEDLE_COUNTS))}")
+    if grouping not in NEEDLE_GROUPINGS:
+        raise ValueError(f"needle grouping '{grouping}' is not RL (round liner) or RS (round shader)")
+    lo, hi = NEEDLE_DIAMETER_MM
+    if not lo <= diameter_mm <= hi:
+        raise ValueError(f"needle diameter {diameter_mm:g} mm is outside {lo:g}..{hi:g} mm")
+    return Needle(count, grouping, diameter_mm)
+
+
+class _Strict(BaseModel):
+    # NaN and infinity compare False against every limit, so they must never get in.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Strict: a YAML string or boolean where a number belongs is a mistake, not a number.
+PositiveMm = Annotated[StrictFloat, Field(gt=0, le=5)]
+
+
+class Skin(_Strict):
+    """What is known of the client's skin on the treatment area."""
+
+    epidermis_mm: PositiveMm | None = Field(
+        None, description="measured epidermis thickness; the floor becomes this + margin"
+    )
+
+
+class ZoneSettings(_Strict):
+    """Needle and setpoints for one zone. Depth is depth in skin (after calibration)."""
+
+    needle: str = Field(description="e.g. '1RL 0.25mm': count 1|3|5, RL|RS, 0.18..0.35 mm",
+                        examples=["1RL 0.25mm", "3RL 0.30mm"])
+    depth_mm: PositiveMm
+    speed_hz: StrictFloat = Field(gt=0, description="strokes per second")
+    duty_pct: StrictFloat = Field(gt=0, le=100, description="needle-on share of each pulse period")
+    period_ms: StrictFloat = Field(gt=0, description="one impression (dot) per period")
+
+    @field_validator("needle")
+    @classmethod
+    def _needle(cls, value: str) -> str:
+        return str(parse_needle(value))  # canonical spelling, so equal profiles hash equal
+
+    @property
+    def needle_spec(self) -> Needle:
+        return parse_needle(self.needle)
+
+
+class PlannedPass(_Strict):
+    """One pass of the plan: a zone, and either a duration or a number of impressions."""
+
+    zone: str
+    duration_s: StrictFloat | None = Field(None, gt=0)
+    impressions: StrictInt | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PlannedPass:
+        if (self.duration_s is None) == (self.impressions is None):
+            raise ValueError("give exactly one of duration_s or impressions")
+        return self
+
+
+class TreatmentProfile(_Strict):
+    """A treatment profile, schema version 1."""
+
+    model_config = ConfigDict(title="SMP treatment profile")
+
+    schema_version: Literal[1] = Field(description="always 1 for this schema")
+    session_kind: SessionKind
+    client_ref: str = Field(
+        description="pseudonymous client reference (never a name or e-mail): 3-64 letters, "
+        "digits, '-' or '_', with at least one digit",
+        examples=["C-0042"],
+    )
+    skin: Skin = Field(default_factory=Skin)
+    zones: dict[str, ZoneSettings] = Field(min_length=1)
+    plan: list[PlannedPass] = Field(default_factory=list)
+
+    @field_validator("client_ref")
+    @classmethod
+    def _pseudonym(cls, value: str) -> str:
+        if not _CLIENT_REF_RE.match(value) or not any(c.isdigit() for c in value):
+            raise ValueError(
+                "is not a pseudonymous reference: use 3-64 letters, digits, '-' or '_' with at "
+                "least one digit (e.g. C-0042), never a name or e-mail address"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class ProfileIssue:
+    """One problem in a profile: where (`path`, e.g. `zones.hairline.depth_mm`), what, and why."""
+
+    path: str
+    value: Any
+    rule: str
+    missing: bool = False  # the field is absent, so there is no value to show
+
+    def __str__(self) -> str:
+        where = self.path or "(profile)"
+        if self.missing:
+            return f"{where}: {self.rule}"
+        return f"{where} = {_show(self.value)}: {self.rule}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "value": None if self.missing else _jsonable(self.value),
+                "rule": self.rule}
+
+
+class ProfileError(SmpError):
+    """A profile failed validation; `issues` lists every problem. Nothing reached the pen."""
+
+    exit_code = 1
+
+    def __init__(self, issues: list[ProfileIssue], source: str | None = None):
+        self.issues = issues
+        self.source = source
+        where = f"profile {source}" if source else "profile"
+        listed = "\n  ".join(str(i) for i in issues)
+        n = len(issues)
+        super().__init__(
+            f"{where} has {n} error{'s' if n != 1 else ''} (fix them and run "
+            f"`smp profile check` again):\n  {listed}"
+        )
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_profile(
+    path: str | Path,
+    envelope: Mapping[str, ZoneEnvelope] | None = None,
+    *,
+    pen_limits: PenLimits | None = None,
+) -> TreatmentProfile:
+    """Read a YAML (.yaml/.yml) or JSON profile and validate it completely.
+
+    `envelope` defaults to `load_envelope()`; `pen_limits` (from the handshake) narrows each
+    zone further. Raises `ProfileError` with every issue, including file-level ones.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError([ProfileIssue("", source, "file not found; check the path")],
+                           source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise ProfileError([ProfileIssue("", source, f"cannot be read: {why}")], source) from exc
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: both are the user's file
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        detail = " ".join(str(exc).split())
+        raise ProfileError([ProfileIssue("", source, f"is not valid {kind}: {detail}")],
+                           source) from exc
+    return parse_profile(data, envelope, pen_limits=pen_limits, source=source)
+
+
+def parse_profile(
+    data: Any,
+    envelope: Mapping[str, ZoneEnvelope] | None = None,
+    *,
+    pen_limits: PenLimits | None = None,
+    source: str | None = None,
+) -> TreatmentProfile:
+    """Validate already-parsed data (a mapping); raise `ProfileError` listing every issue."""
+    if not isinstance(data, dict):
+        raise ProfileError([ProfileIssue(
+            "", type(data).__name__,
+            "the top level must be a mapping (schema_version, session_kind, client_ref, ...)",
+        )], source)
+    issues: list[ProfileIssue] = []
+    version = data.get("schema_version")
+    if "schema_version" in data and version != SCHEMA_VERSION:
+        # Nothing else can be trusted to mean the same thing in another version.
+        raise ProfileError([ProfileIssue(
+            "schema_version", version,
+            f"this smpdevice reads schema_version {SCHEMA_VERSION}; convert the profile or "
+            "upgrade smpdevice",
+        )], source)
+    profile: TreatmentProfile | None = None
+    try:
+        profile = TreatmentProfile.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_from_pydantic(exc))
+    # Envelope checks run on every part that is valid on its own, so all errors come at once.
+    if profile is not None:
+        zones, plan, epidermis = profile.zones, list(enumerate(profile.plan)), \
+            profile.skin.epidermis_mm
+    else:
+        zones, plan, epidermis = _valid_parts(data)
+    issues.extend(_envelope_issues(zones, plan, epidermis, envelope, pen_limits))
+    if issues:
+        raise ProfileError(issues, source)
+    assert profile is not None
+    return profile
+
+
+def check_profile(
+    profile: TreatmentProfile,
+    envelope: Mapping[str, ZoneEnvelope] | None = None,
+    *,
+    pen_limits: PenLimits | None = None,
+) -> list[ProfileIssue]:
+    """Envelope and plan issues of an already-built profile (e.g. against a newly connected
+    pen's hard limits). Empty when the profile is safe to play."""
+    return _envelope_issues(profile.zones, list(enumerate(profile.plan)),
+                            profile.skin.epidermis_mm, envelope, pen_limits)
+
+
+def profile_hash(profile: TreatmentProfile) -> str:
+    """SHA-256 (hex) of the profile's canonical JSON: sorted keys, no whitespace."""
+    canonical = json.dumps(profile.model_dump(mode="json"), sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def profile_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile, for session software written in other languages."""
+    schema = TreatmentProfile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://smpdevice.invalid/schemas/treatment-profile-v{SCHEMA_VERSION}.json"
+    return schema
+
+
+# --- internals -----------------------------------------------------------------------------
+
+_RULES = {
+    "extra_forbidden": "is not a known field (check the spelling; `smp profile schema` lists them)",
+    "missing": "is required",
+}
+
+
+def _from_pydantic(exc: ValidationError) -> list[ProfileIssue]:
+    out = []
+    for err in exc.errors(include_url=False):
+        path = _path(err["loc"])
+        kind = err["type"]
+        missing = kind == "missing"
+        rule = _RULES.get(kind) or _rule_text(err)
+        if path == "session_kind" and kind == "enum":
+            rule = "is not a session kind: use " + ", ".join(k.value for k in SessionKind)
+        out.append(ProfileIssue(path, err.get("input"), rule, missing=missing))
+    return out
+
+
+def _rule_text(err: Any) -> str:
+    msg: str = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _valid_parts(
+    data: dict[str, Any],
+) -> tuple[dict[str, ZoneSettings], list[tuple[int, PlannedPass]], float | None]:
+    """The zones, plan entries and epidermis that validate on their own, when the whole does not."""
+    zones: dict[str, ZoneSettings] = {}
+    raw_zones = data.get("zones")
+    if isinstance(raw_zones, dict):
+        for name, raw in raw_zones.items():
+            try:
+                zones[str(name)] = ZoneSettings.model_validate(raw)
+            except ValidationError:
+                pass  # already reported by the whole-profile validation
+    plan: list[tuple[int, PlannedPass]] = []
+    raw_plan = data.get("plan")
+    if isinstance(raw_plan, list):
+        for i, raw in enumerate(raw_plan):
+            try:
+                plan.append((i, PlannedPass.model_validate(raw)))
+            except ValidationError:
+                pass
+    epidermis = None
+    try:
+        epidermis = Skin.model_validate(data.get("skin") or {}).epidermis_mm
+    except ValidationError:
+        pass
+    # A plan entry may name a zone whose settings are invalid: do not call it unknown then.
+    if isinstance(raw_zones, dict):
+        known = {str(k) for k in raw_zones}
+        plan = [(i, p) for i, p in plan if p.zone in zones or p.zone not in known]
+    return zones, plan, epidermis
+
+
+def _envelope_issues(
+    zones: Mapping[str, ZoneSettings],
+    plan: list[tuple[int, PlannedPass]],
+    epidermis_mm: float | None,
+    envelope: Mapping[str, ZoneEnvelope] | None,
+    pen_limits: PenLimits | None,
+) -> list[ProfileIssue]:
+    envelope = load_envelope() if envelope is None else envelope
+    issues: list[ProfileIssue] = []
+    effective: dict[str, ZoneEnvelope] = {}
+    for name, settings in zones.items():
+        if name not in envelope:
+            issues.append(ProfileIssue(
+                f"zones.{name}", name,
+                f"is not a zone of the safety envelope (known: {', '.join(sorted(envelope))})"))
+            continue
+        zone_env = for_skin(envelope[name], epidermis_mm)
+        if pen_limits:
+            try:
+                zone_env = narrowed(zone_env, **dict(pen_limits))
+            except SmpError as exc:
+                issues.append(ProfileIssue(f"zones.{name}", name, str(exc)))
+                continue
+        effective[name] = zone_env
+        skin_floor = zone_env.epidermal_floor_mm > envelope[name].epidermal_floor_mm
+        for v in check_setpoints(zone_env, depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
+                                 duty_pct=settings.duty_pct, period_ms=settings.period_ms):
+            limit = f"{v.limit:g}{_unit(v.parameter)}"
+            if v.parameter == "strokes_per_impression":
+                issues.append(ProfileIssue(
+                    f"zones.{name}", v.value,
+                    f"strokes per impression (speed_hz x period_ms x duty_pct) is above the "
+                    f"maximum {limit} of zone '{name}'; lower speed, period or duty"))
+                continue
+            why = ""
+            if v.parameter == "depth_mm" and v.value < v.limit and skin_floor:
+                why = " (skin.epidermis_mm + margin)"
+            elif pen_limits and v.parameter in pen_limits:
+                why = " (zone envelope within the pen's hard limits)"
+            issues.append(ProfileIssue(f"zones.{name}.{v.parameter}", v.value,
+                                       f"{v.rule} {limit} of zone '{name}'{why}"))
+    for i, planned in plan:
+        settings = zones.get(planned.zone)
+        if settings is None:
+            known = ", ".join(sorted(zones)) or "none valid"
+            issues.append(ProfileIssue(f"plan[{i}].zone", planned.zone,
+                                       f"is not one of this profile's zones ({known})"))
+            continue
+        zone_env = effective.get(planned.zone)
+        if zone_env is None:
+            continue  # the zone itself is already reported
+        max_s = zone_env.max_pass_s
+        if planned.duration_s is not None and planned.duration_s > max_s:
+            issues.append(ProfileIssue(
+                f"plan[{i}].duration_s", planned.duration_s,
+                f"is above the longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
+        if planned.impressions is not None:
+            needed_s = planned.impressions * settings.period_ms / 1000
+            if needed_s > max_s:
+                issues.append(ProfileIssue(
+                    f"plan[{i}].impressions", planned.impressions,
+                    f"takes {needed_s:g} s at period_ms {settings.period_ms:g}, above the longest "
+                    f"pass {max_s:g} s of zone '{planned.zone}'; split it"))
+    return issues
+
+
+def _unit(parameter: str) -> str:
+    for suffix, unit in (("_mm", " mm"), ("_hz", " Hz"), ("_pct", " %"), ("_ms", " ms")):
+        if parameter.endswith(suffix):
+            return unit
+    return ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(_jsonable(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=True)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)

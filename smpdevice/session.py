@@ -1,0 +1,288 @@
+"""A treatment session: open it, play its passes on the pen, record every pass, close it.
+
+A **pass** is one stretch of needle activity from start to stop. Its record is begun (durably)
+*before* the needle starts, checkpointed while it runs, and ended with how it ended. If the pass
+log cannot be written, the needle is stopped first and the error reported: the needle never runs
+while it cannot be recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import structlog
+
+from smpdevice.aftercare import aftercare_sheet, summarize_passes
+from smpdevice.calibration import require_calibration
+from smpdevice.controller import PenController, State
+from smpdevice.errors import SmpError
+from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
+from smpdevice.pen import PenTelemetry
+from smpdevice.profiles import PlannedPass, TreatmentProfile, check_profile, profile_hash
+from smpdevice.screening import Screening
+
+log = structlog.get_logger("smpdevice.session")
+
+CHECKPOINT_EVERY_S = 0.5
+POLL_S = 0.02
+
+
+@dataclass
+class PassProgress:
+    """What a progress display needs, reported while a pass runs."""
+
+    index: int
+    total: int
+    zone: str
+    elapsed_s: float
+    target_s: float | None
+    impressions: int
+    target_impressions: int | None
+    telemetry: PenTelemetry | None
+
+    @property
+    def fraction(self) -> float:
+        if self.target_s:
+            return min(1.0, self.elapsed_s / self.target_s)
+        if self.target_impressions:
+            return min(1.0, self.impressions / self.target_impressions)
+        return 0.0
+
+
+@dataclass
+class PassResult:
+    pass_id: str
+    index: int
+    zone: str
+    outcome: PassOutcome
+    stats: PassStats
+    detail: str = ""
+
+
+class _Recorder:
+    """Telemetry listener: accumulates a pass's figures (runs in the reader thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.stats: PassStats | None = None
+        self.first: PenTelemetry | None = None
+
+    def begin(self) -> None:
+        with self._lock:
+            self.stats, self.first = PassStats(), None
+
+    def end(self) -> PassStats:
+        with self._lock:
+            stats, self.stats = self.stats or PassStats(), None
+            return stats
+
+    def snapshot(self) -> PassStats:
+        with self._lock:
+            return (self.stats or PassStats()).copy()
+
+    def __call__(self, t: PenTelemetry) -> None:
+        with self._lock:
+            stats = self.stats
+            if stats is None or not t.needle_running:
+                return
+            if self.first is None:
+                self.first = t
+            stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
+            stats.strokes = t.strokes - self.first.strokes
+            stats.impressions = t.impressions - self.first.impressions
+
+
+class TreatmentSession:
+    """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
+
+    def __init__(
+        self,
+        pen: PenController,
+        passlog: PassLog,
+        profile: TreatmentProfile,
+        session_id: str,
+        technician: str,
+    ) -> None:
+        self.pen = pen
+        self.passlog = passlog
+        self.profile = profile
+        self.session_id = session_id
+        self.technician = technician
+        self.results: list[PassResult] = []
+        self._recorder = _Recorder()
+        self._log = log.bind(session_id=session_id, pen_serial=pen.identity.serial)
+        pen.add_telemetry_listener(self._recorder)
+
+    @classmethod
+    def open(
+        cls,
+        pen: PenController,
+        passlog: PassLog,
+        profile: TreatmentProfile,
+        *,
+        technician: str,
+        screening: Screening,
+    ) -> TreatmentSession:
+        """Check everything a session needs, then record its opening.
+
+        Refuses (with the reason) on: a positive screening answer, a missing/expired/other
+        pen's calibration, a profile outside this pen's envelope, a pen not idle.
+        """
+        if not technician.strip():
+            raise SmpError("a session needs the technician's name")
+        screening.require_clear()
+        calibration = require_calibration(pen.calibration, pen.identity.serial)
+        check_profile(profile, pen.zones)
+        if pen.state is not State.IDLE:
+            raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}")
+        session_id = passlog.open_session(
+            technician=technician,
+            client_ref=profile.client_ref,
+            session_kind=profile.session_kind.value,
+            pen_serial=pen.identity.serial,
+            firmware_version=pen.identity.firmware_version,
+            calibration_id=calibration.calibration_id,
+            profile_hash=profile_hash(profile),
+            screening=screening.as_record(),
+        )
+        return cls(pen, passlog, profile, session_id, technician)
+
+    # ------------------------------------------------------------------ passes
+
+    def play(
+        self,
+        on_progress: Callable[[PassProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[PassResult]:
+        """Play the profile's plan pass by pass. Stops at the first pass that does not complete."""
+        for index, planned in enumerate(self.profile.plan):
+            result = self.run_pass(planned, index=index, on_progress=on_progress,
+                                   should_stop=should_stop)
+            if result.outcome is not PassOutcome.COMPLETED:
+                break
+        return self.results
+
+    def run_pass(
+        self,
+        planned: PlannedPass,
+        *,
+        index: int | None = None,
+        on_progress: Callable[[PassProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> PassResult:
+        """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises."""
+        index = len(self.results) if index is None else index
+        settings = self.profile.zones[planned.zone]
+        pen = self.pen
+        if pen.state is State.ARMED and pen.zone_name != planned.zone:
+            pen.disarm()
+        pen.set_zone(planned.zone)
+        pen.set_setpoints(depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
+                          duty_pct=settings.duty_pct, period_ms=settings.period_ms)
+        if pen.state is State.IDLE:
+            pen.arm()
+        pass_id = self.passlog.begin_pass(
+            self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
+            speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
+            period_ms=settings.period_ms, started_at=_now(),
+        )  # durable before the needle moves: a failure here means it never starts
+        plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
+        self._recorder.begin()
+        outcome, detail = PassOutcome.COMPLETED, ""
+        try:
+            pen.start_needle()
+            outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
+        except KeyboardInterrupt:
+            self._stop_quietly()
+            self._finish(pass_id, index, planned, PassOutcome.STOPPED, "interrupted (Ctrl-C)", plog)
+            raise
+        except PassLogError as exc:
+            self._stop_quietly()  # never run the needle while it cannot be recorded
+            self._finish(pass_id, index, planned, PassOutcome.LOG_ERROR, str(exc), plog)
+            raise
+        except SmpError as exc:
+            self._stop_quietly()
+            outcome, detail = self._outcome_from_state(), str(exc)
+        return self._finish(pass_id, index, planned, outcome, detail, plog)
+
+    def _supervise(self, pass_id, planned, index, on_progress, should_stop):
+        pen = self.pen
+        started = time.monotonic()
+        next_checkpoint = started + CHECKPOINT_EVERY_S
+        while True:
+            now = time.monotonic()
+            if pen.state is not State.RUNNING:
+                return self._outcome_from_state(), str(pen.last_fault or "")
+            stats = self._recorder.snapshot()
+            elapsed = now - started
+            if on_progress is not None:
+                on_progress(PassProgress(index, len(self.profile.plan), planned.zone, elapsed,
+                                         planned.duration_s, stats.impressions,
+                                         planned.impressions, pen.telemetry))
+            done = (planned.duration_s is not None and elapsed >= planned.duration_s) or (
+                planned.impressions is not None and stats.impressions >= planned.impressions
+            )
+            if done or (should_stop is not None and should_stop()):
+                pen.stop_needle()
+                return (PassOutcome.COMPLETED if done else PassOutcome.STOPPED), ""
+            if now >= next_checkpoint:
+                self.passlog.checkpoint(pass_id, stats)
+                next_checkpoint = now + CHECKPOINT_EVERY_S
+            time.sleep(POLL_S)
+
+    def _outcome_from_state(self) -> PassOutcome:
+        state = self.pen.state
+        if state is State.ESTOP:
+            return PassOutcome.ESTOP
+        if state is State.FAULT:
+            return PassOutcome.FAULT
+        if state is State.DISCONNECTED:
+            return PassOutcome.LINK_LOST
+        return PassOutcome.STOPPED
+
+    def _stop_quietly(self) -> None:
+        if self.pen.state is State.RUNNING:
+            try:
+                self.pen.stop_needle()
+            except SmpError as exc:
+                self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
+
+    def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
+        stats = self._recorder.end()
+        fault = self.pen.last_fault if outcome in (PassOutcome.FAULT, PassOutcome.ESTOP) else None
+        self.passlog.end_pass(
+            pass_id, outcome=outcome, stats=stats, ended_at=_now(),
+            fault_code=int(fault.faults) if fault and fault.faults else None,
+            fault_names=fault.faults.names if fault and fault.faults else None,
+        )
+        plog.info("pass", outcome=outcome.value, strokes=stats.strokes,
+                  impressions=stats.impressions, depth_mean_mm=stats.depth_mean_mm,
+                  speed_mean_hz=stats.speed_mean_hz, detail=detail)
+        result = PassResult(pass_id, index, planned.zone, outcome, stats, detail)
+        self.results.append(result)
+        return result
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, today: date | None = None) -> tuple[dict, str]:
+        """Disarm, record the session's summary, and return (summary, aftercare sheet)."""
+        self.pen.remove_telemetry_listener(self._recorder)
+        if self.pen.state is State.ARMED:
+            self.pen.disarm()
+        passes = self.passlog.passes(self.session_id)
+        summary = summarize_passes(passes)
+        self.passlog.close_session(self.session_id, closed_at=_now(), summary=summary)
+        sheet = aftercare_sheet(
+            session_kind=self.profile.session_kind, session_date=today or date.today(),
+            client_ref=self.profile.client_ref, summary=summary,
+        )
+        self._log.info("session closed", passes=summary.get("passes"))
+        return summary, sheet
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
