@@ -31,7 +31,7 @@ class MsgType(_Described):
     ARM = 0x04, "idle -> armed: the pen may start the needle on NEEDLE_START"
     DISARM = 0x05, "armed -> idle"
     NEEDLE_START = 0x06, "armed -> running; needs a live lease and setpoints"
-    NEEDLE_STOP = 0x07, "running -> armed; accepted in every state"
+    NEEDLE_STOP = 0x07, "running -> armed; accepted in every state but booting"
     RETRACT = 0x08, "stop the needle and drive the depth actuator to 0"
     LEASE_RENEW = 0x09, "dead-man heartbeat: the needle may run for lease_ms from now"
     ESTOP = 0x0A, "emergency stop, valid in every state, latches until CLEAR_FAULTS"

@@ -41,7 +41,6 @@ from simulators.physics import TICK_S, PenPhysics
 
 S = FirmwareState
 DEDUP_WINDOW = 16
-_STOPPED_STATES = (S.FAULT, S.ESTOP)
 
 
 def _clamp(value: float, lo: int, hi: int) -> int:
@@ -103,9 +102,7 @@ class PenFirmware:
         self._booting = False
         if self.state is S.BOOTING:
             self.state = S.FAULT if self.faults else S.IDLE
-        self._event(EventCode.BOOTED)
-        if self.faults:
-            self._event(EventCode.FAULT_LATCHED)
+        self._event(EventCode.BOOTED)  # after a brownout: state FAULT, faults POWER_RESET
 
     @property
     def uptime_ms(self) -> int:
@@ -445,9 +442,8 @@ class PenFirmware:
         self.lease_until_ms = self.now_ms + msg.lease_ms
 
     def _clear_faults(self, _msg) -> None:
-        if self.faults or self.state in _STOPPED_STATES:
-            self.faults = Fault(0)
-            self._pending_events = [EventCode.CLEARED]
+        self.faults = Fault(0)
+        self._pending_events = [EventCode.CLEARED]  # sent after the ACK (docs/protocol.md s10)
 
     def _set_telemetry_rate(self, msg: m.SetTelemetryRate) -> None:
         self.telemetry_hz = msg.rate_hz

@@ -69,14 +69,14 @@ class PenModel:
     current_idle_a: float = 0.10  # driven motor, no speed
     current_per_hz_a: float = 0.004  # back-EMF and friction grow with speed
     load_a: float = 0.05  # skin drag while the needle is driven
-    jam_current_a: float = 1.15  # stall current added while jammed (below the overcurrent trip)
+    jam_current_a: float = 1.15  # extra current of a jammed, stalled motor (total < the trip)
     short_current_a: float = 2.0  # added by an injected winding short (above the trip)
     current_noise_a: float = 0.005
 
     # Depth actuator: slew-rate limited travel toward the commanded depth.
     depth_slew_mm_per_s: float = 10.0
     depth_band_um: int = 150  # DEPTH_OUT_OF_BAND when measured and stepped position differ more
-    drift_rate_mm_per_s: float = 0.5  # injected depth drift grows at this rate ...
+    drift_rate_mm_per_s: float = 2.0  # injected depth drift grows at this rate ...
     drift_max_mm: float = 0.4  # ... up to this
 
     # Temperature: first-order toward ambient + rise proportional to mean motor current.
@@ -90,7 +90,7 @@ class PenModel:
     observer_min_hz: float = 20.0  # only judge when the expected speed is above this
     observer_ratio: float = 0.5  # measured below this share of expected is suspicious
     observer_ms: int = 10  # ... for this many consecutive driven ticks
-    jam_detect_a: float = 0.9  # suspicious speed with current above this is a jam
+    jam_detect_a: float = 1.0  # suspicious speed with current above this is a jam
 
     serial: str = field(default="")
     offset_mm: float = field(default=-1.0)

@@ -6,7 +6,8 @@ A small, honest model stepped once per firmware tick (1 ms):
   (tau = `motor_tau_s`, ~20 ms); when the needle rests (off phase of the duty cycle, or stopped)
   the drive is 0 and the cam coasts down with the same constant. Being linear, the mean speed
   over whole pulse periods equals setpoint x duty, so strokes ~= speed x time x duty.
-- A jam drives the speed to 0 with a much faster constant and adds stall current.
+- A jam drives the speed to 0 with a much faster constant; the lost back-EMF shows as stall
+  current (idle + load + `jam_current_a` at standstill, below the overcurrent trip).
 - Motor current while driven: idle + per-Hz term (back-EMF, friction) + load (skin drag);
   stall current on a jam; an injected winding short adds more than the overcurrent trip.
 - Temperature: first-order (tau `thermal_tau_s`) toward ambient + rise proportional to current.
@@ -90,8 +91,8 @@ class PenPhysics:
 
         if self.driven:
             amps = m.current_idle_a + m.current_per_hz_a * self.speed_hz + m.load_a
-            if c.jammed:
-                amps += m.jam_current_a
+            if c.jammed:  # stall current grows as the back-EMF of the stopping motor falls
+                amps += m.jam_current_a * max(0.0, 1.0 - self.speed_hz / drive_hz)
             if c.winding_short:
                 amps += m.short_current_a
             amps += self._rng.gauss(0.0, m.current_noise_a)

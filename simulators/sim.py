@@ -325,7 +325,7 @@ class PenSimulator:
 
     def _promote(self) -> None:
         """Move chunks whose delivery time has come into the host's receive buffer."""
-        now_s = self.clock.now()
+        now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
         while self._out and self._out[0][0] <= now_s:
             chunk = self._out.popleft()[1]
             if self._rx_bytes + len(chunk) > RX_LIMIT:

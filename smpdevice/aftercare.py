@@ -66,7 +66,8 @@ def next_session_window(
     days = windows.get(SessionKind(kind))
     if days is None:
         return None
-    return DateWindow(session_date + timedelta(days=days[0]), session_date + timedelta(days=days[1]))
+    return DateWindow(session_date + timedelta(days=days[0]),
+                      session_date + timedelta(days=days[1]))
 
 
 def touch_up_window(final_session_date: date,

@@ -391,15 +391,18 @@ class ZeroSearch:
     def _out(self) -> list[Point]:
         return [p for p in self.readings if p.gauge_mm > 0]
 
-    def _slope(self) -> float:
+    def _line(self) -> tuple[float, float] | None:
+        """(offset, gain) through the readings that saw the tip, if they span two positions."""
         out = self._out()
-        if len(out) >= 2:
-            a, b = out[-2], out[-1]
-            if b.actuator_mm != a.actuator_mm:
-                slope = (b.gauge_mm - a.gauge_mm) / (b.actuator_mm - a.actuator_mm)
-                if slope > 0:
-                    return slope
-        return self.nominal_gain
+        if len({p.actuator_mm for p in out}) >= 2:
+            offset, gain = least_squares(out)
+            if gain > 0:
+                return offset, gain
+        return None
+
+    def _slope(self) -> float:
+        line = self._line()
+        return line[1] if line else self.nominal_gain
 
     def next_actuator_mm(self) -> float | None:
         """Where to read next, or None when the search is done."""
@@ -416,12 +419,12 @@ class ZeroSearch:
                     "needle never leaves the cartridge. Check the cartridge and the gauge."
                 )
             return self.max_mm
-        best = min(out, key=lambda p: p.gauge_mm)
+        nearest = min(out, key=lambda p: abs(p.gauge_mm - self.approach_mm))
         if last.gauge_mm <= 0:  # overshot into the cartridge: back off halfway
-            return (last.actuator_mm + best.actuator_mm) / 2
-        if abs(best.gauge_mm - self.approach_mm) <= self.done_within_mm and len(out) >= 2:
+            return (last.actuator_mm + nearest.actuator_mm) / 2
+        if abs(nearest.gauge_mm - self.approach_mm) <= self.done_within_mm and len(out) >= 2:
             return None
-        target = best.actuator_mm - (best.gauge_mm - self.approach_mm) / self._slope()
+        target = nearest.actuator_mm - (nearest.gauge_mm - self.approach_mm) / self._slope()
         return min(max(target, self.min_mm), self.max_mm)
 
     def add(self, point: Point) -> None:
@@ -433,9 +436,12 @@ class ZeroSearch:
 
     @property
     def zero_actuator_mm(self) -> float:
-        """Flush position extrapolated from the reading nearest to flush."""
+        """Flush position: where the line through the readings that saw the tip reaches 0."""
         out = self._out()
         if not out:
             raise CalibrationError("the zero search saw no protrusion; no zero to report.")
-        best = min(out, key=lambda p: p.gauge_mm)
-        return best.actuator_mm - best.gauge_mm / self._slope()
+        line = self._line()
+        if line is None:
+            return out[-1].actuator_mm - out[-1].gauge_mm / self.nominal_gain
+        offset, gain = line
+        return -offset / gain

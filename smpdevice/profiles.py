@@ -23,12 +23,13 @@ checks the shape only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -62,7 +63,7 @@ _NEEDLE_RE = re.compile(
 _CLIENT_REF_RE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
 
 
-class SessionKind(str, Enum):
+class SessionKind(StrEnum):
     """The kind of session; 1-3 are the standard protocol, 10-30 days apart."""
 
     base_density = "base_density"  # session 1
@@ -97,9 +98,11 @@ def parse_needle(text: str) -> Needle:
     count, grouping = int(m["count"]), m["grouping"].upper()
     diameter_mm = float(m["diameter"])
     if count not in NEEDLE_COUNTS:
-        raise ValueError(f"needle count {count} is not one of {', '.join(map(str, NEEDLE_COUNTS))}")
+        counts = ", ".join(map(str, NEEDLE_COUNTS))
+        raise ValueError(f"needle count {count} is not one of {counts}")
     if grouping not in NEEDLE_GROUPINGS:
-        raise ValueError(f"needle grouping '{grouping}' is not RL (round liner) or RS (round shader)")
+        raise ValueError(
+            f"needle grouping '{grouping}' is not RL (round liner) or RS (round shader)")
     lo, hi = NEEDLE_DIAMETER_MM
     if not lo <= diameter_mm <= hi:
         raise ValueError(f"needle diameter {diameter_mm:g} mm is outside {lo:g}..{hi:g} mm")
@@ -374,23 +377,18 @@ def _valid_parts(
     raw_zones = data.get("zones")
     if isinstance(raw_zones, dict):
         for name, raw in raw_zones.items():
-            try:
+            # Invalid ones are already reported by the whole-profile validation.
+            with contextlib.suppress(ValidationError):
                 zones[str(name)] = ZoneSettings.model_validate(raw)
-            except ValidationError:
-                pass  # already reported by the whole-profile validation
     plan: list[tuple[int, PlannedPass]] = []
     raw_plan = data.get("plan")
     if isinstance(raw_plan, list):
         for i, raw in enumerate(raw_plan):
-            try:
+            with contextlib.suppress(ValidationError):
                 plan.append((i, PlannedPass.model_validate(raw)))
-            except ValidationError:
-                pass
     epidermis = None
-    try:
+    with contextlib.suppress(ValidationError):
         epidermis = Skin.model_validate(data.get("skin") or {}).epidermis_mm
-    except ValidationError:
-        pass
     # A plan entry may name a zone whose settings are invalid: do not call it unknown then.
     if isinstance(raw_zones, dict):
         known = {str(k) for k in raw_zones}

@@ -50,5 +50,18 @@ def _register() -> None:
     main.add_command(device.info)
     main.add_command(device.diagram)
 
+    from smpdevice.cli import calibrate as calibrate_cli
+
+    main.add_command(calibrate_cli.calibrate)
+    main.add_command(calibrate_cli.calibrations)
+    from smpdevice.cli.sim import sim as sim_cli  # the simulator (issue 3)
+
+    main.add_command(sim_cli)
+    from smpdevice.cli.profile import profile as profile_cli  # profiles (issue 5)
+    from smpdevice.cli.sessions import sessions as sessions_cli  # the pass log (issue 5)
+
+    main.add_command(profile_cli)
+    main.add_command(sessions_cli)
+
 
 _register()

@@ -1,0 +1,501 @@
+"""Calibration workflows: zero, depth, speed and verify, driving a `PenController` and a gauge.
+
+    with PenController.connect("pensim://") as ctl:
+        gauge = open_gauge(None, port_url=ctl.port_url, port=ctl.link.port)
+        report = run_calibration(ctl, gauge, technician="ana", store=CalibrationStore())
+        print(format_report(report))
+
+The controller is put in its `calibrating` state (allowed only from idle) for the whole run and
+back to idle at the end, also on error or abort. Only a run that passes every check produces a
+`Calibration`; it is saved to the store first, then installed on the controller and written to
+the pen (`end_calibration`). A failing or aborted run saves nothing.
+
+Steps:
+1. Zero: step toward the actuator position where the tip is flush (`ZeroSearch`).
+2. Depth: read the gauge at several positions from just past flush to full travel; fit
+   offset and gain; refuse a non-monotonic or poorly fitting set, naming the point.
+3. Speed: commanded speed against the encoder (and a tachometer if a person has one).
+4. Verify: move to a few depths through the new calibration and read the gauge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
+from smpdevice.calibration_fit import (
+    DEFAULT_FIT_TOLERANCE_MM,
+    DEFAULT_SPEED_TOLERANCE_PCT,
+    FitError,
+    LinearFit,
+    Point,
+    SpeedCheck,
+    SpeedSample,
+    ZeroSearch,
+    check_next_point,
+    check_speed,
+    expected_gauge_mm,
+    fit_linear,
+)
+from smpdevice.gauge import CalibrationAborted, Gauge, GaugeRequest, ManualGauge, RedoPoint
+
+if TYPE_CHECKING:
+    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.controller import PenController
+
+MAX_PEN_TABLE_POINTS = 8  # the pen's calibration table holds 8 (command, true) pairs
+TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look alike
+Echo = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Everything a run can be tuned by; the defaults suit the simulator and a typical pen."""
+
+    depth_points: int = 6
+    first_point_mm: float = 0.2  # nominal protrusion of the lowest depth point
+    fit_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
+    verify_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
+    verify_depths_mm: tuple[float, ...] = (0.5, 1.0, 1.5)
+    speed_tolerance_pct: float = DEFAULT_SPEED_TOLERANCE_PCT
+    speeds_hz: tuple[float, ...] | None = None  # None: 15 %, 50 % and 85 % of the pen's range
+    spin_duration_s: float = 1.0
+    run_speed: bool = True
+    ask_tachometer: bool = False  # manual gauge only: also ask for a tachometer reading
+    zero_approach_mm: float = 0.1
+    gauge_max_mm: float | None = None  # None: 1.25 x the actuator travel
+    validity_days: float = DEFAULT_VALIDITY_DAYS
+    fit_retries: int = 2  # manual gauge: re-measure the named point this many times
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.depth_points <= MAX_PEN_TABLE_POINTS:
+            raise CalibrationError(
+                f"depth_points must be 3..{MAX_PEN_TABLE_POINTS} (the pen's table size), "
+                f"got {self.depth_points}"
+            )
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class VerifySample:
+    target_mm: float
+    actuator_mm: float
+    gauge_mm: float
+
+    @property
+    def error_mm(self) -> float:
+        return self.gauge_mm - self.target_mm
+
+
+@dataclass
+class VerifyResult:
+    calibration_id: str
+    tolerance_mm: float
+    samples: list[VerifySample] = field(default_factory=list)
+
+    @property
+    def worst_error_mm(self) -> float:
+        return max((s.error_mm for s in self.samples), key=abs, default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.samples) and abs(self.worst_error_mm) <= self.tolerance_mm
+
+    def problems(self) -> list[str]:
+        if not self.samples:
+            return ["verify: no verification depth lies inside the actuator travel"]
+        return [
+            f"verify at {s.target_mm:.2f} mm: gauge {s.gauge_mm:.3f} mm, error "
+            f"{s.error_mm:+.3f} mm exceeds {self.tolerance_mm:.3f} mm"
+            for s in self.samples
+            if abs(s.error_mm) > self.tolerance_mm
+        ]
+
+
+@dataclass
+class CalibrationReport:
+    pen_serial: str
+    firmware_version: str
+    technician: str
+    gauge: str
+    settings: CalibrationSettings
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    zero_readings: list[Point] = field(default_factory=list)
+    zero_search_mm: float | None = None
+    points: list[Point] = field(default_factory=list)
+    fit: LinearFit | None = None
+    speed: SpeedCheck | None = None
+    verify: VerifyResult | None = None
+    calibration: Calibration | None = None  # only when the run passed
+    problems: list[str] = field(default_factory=list)
+    aborted: bool = False
+    saved: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return not self.aborted and not self.problems and self.fit is not None
+
+    @property
+    def zero_fit_mm(self) -> float | None:
+        return None if self.fit is None else self.fit.zero_actuator_mm
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class _Run:
+    def __init__(
+        self,
+        ctl: PenController,
+        gauge: Gauge,
+        settings: CalibrationSettings,
+        echo: Echo,
+    ) -> None:
+        self.ctl = ctl
+        self.gauge = gauge
+        self.settings = settings
+        self.echo = echo
+        lim = ctl.identity.limits
+        self.min_mm, self.max_mm = lim.depth_min_mm, lim.depth_max_mm
+        self.gauge_max_mm = settings.gauge_max_mm or round(1.25 * lim.depth_max_mm, 3)
+
+    def _request(self, label: str, actuator_mm: float, **kw) -> GaugeRequest:
+        expected = kw.pop("expected_mm", None)
+        if expected is not None and expected < TYPO_CHECK_MIN_MM:
+            expected = None
+        return GaugeRequest(label=label, actuator_mm=actuator_mm, low_mm=0.0,
+                            high_mm=self.gauge_max_mm, expected_mm=expected, **kw)
+
+    # -- zero ---------------------------------------------------------------------------
+    def zero(self, report: CalibrationReport) -> ZeroSearch:
+        self.echo("Step 1, zero: stepping toward the position where the tip is flush.")
+        if self.gauge.manual:
+            self.echo("  Enter 0 when the tip is still inside the cartridge.")
+        search = ZeroSearch(
+            min_mm=self.min_mm, max_mm=self.max_mm, start_mm=(self.min_mm + self.max_mm) / 2,
+            approach_mm=self.settings.zero_approach_mm,
+        )
+        while (target := search.next_actuator_mm()) is not None:
+            actuator = self.ctl.calibration_move(target)
+            req = self._request(f"Zero, reading {len(search.readings) + 1}", actuator)
+            try:
+                value = self.gauge.read_mm(req)
+            except RedoPoint:
+                search.undo()
+                continue
+            search.add(Point(actuator, value))
+        report.zero_readings = list(search.readings)
+        report.zero_search_mm = search.zero_actuator_mm
+        self.echo(f"  flush at about actuator {search.zero_actuator_mm:.3f} mm")
+        return search
+
+    # -- depth --------------------------------------------------------------------------
+    def depth_plan(self, search: ZeroSearch) -> list[float]:
+        n = self.settings.depth_points
+        low = search.zero_actuator_mm + self.settings.first_point_mm / search._slope()
+        low = max(low, self.min_mm)
+        if low >= self.max_mm:
+            raise CalibrationError(
+                f"the tip is flush only at actuator {search.zero_actuator_mm:.3f} mm, too close "
+                f"to full travel {self.max_mm:.3f} mm to calibrate. Check the cartridge."
+            )
+        step = (self.max_mm - low) / (n - 1)
+        return [round(low + i * step, 3) for i in range(n)]
+
+    def depth(self, report: CalibrationReport, search: ZeroSearch) -> list[Point]:
+        plan = self.depth_plan(search)
+        n = len(plan)
+        self.echo(f"Step 2, depth: {n} points from actuator {plan[0]:.3f} to {plan[-1]:.3f} mm.")
+        points: list[Point] = []
+        basis = [p for p in search.readings if p.gauge_mm > 0]
+        while len(points) < n:
+            k = len(points)
+            actuator = self.ctl.calibration_move(plan[k])
+            expected = expected_gauge_mm(actuator, basis + points, search.zero_actuator_mm)
+            so_far = list(points)
+            req = self._request(
+                f"Depth point {k + 1} of {n}", actuator, expected_mm=expected, allow_zero=False,
+                check=lambda v, a=actuator, prev=so_far: check_next_point(prev, Point(a, v)),
+            )
+            try:
+                value = self.gauge.read_mm(req)
+            except RedoPoint:
+                if points:
+                    points.pop()
+                    self.echo(f"  redoing depth point {k}")
+                else:
+                    self.echo("  this is the first depth point; reading it again")
+                continue
+            points.append(Point(actuator, value))
+        report.points = points
+        return points
+
+    def fit(self, report: CalibrationReport, plan_points: list[Point]) -> LinearFit | None:
+        points = list(plan_points)
+        retries = self.settings.fit_retries if self.gauge.manual else 0
+        while True:
+            try:
+                fit = fit_linear(points, self.settings.fit_tolerance_mm)
+                break
+            except FitError as exc:
+                if retries <= 0 or exc.point_index is None:
+                    report.points = points
+                    report.problems.append(f"fit refused: {exc}")
+                    return None
+                retries -= 1
+                i = exc.point_index - 1
+                self.echo(f"  {exc}")
+                actuator = self.ctl.calibration_move(points[i].actuator_mm)
+                req = self._request(f"Redo depth point {i + 1}", actuator, allow_zero=False)
+                with contextlib.suppress(RedoPoint):
+                    points[i] = Point(actuator, self.gauge.read_mm(req))
+        report.points = points
+        report.fit = fit
+        self.echo(
+            f"  fit: offset {fit.offset_mm:+.4f} mm, gain {fit.gain:.4f}, worst residual "
+            f"{fit.max_abs_residual_mm:.4f} mm"
+        )
+        if report.zero_search_mm is not None:  # cross-check the measured zero against the fit
+            off_mm = fit.depth_mm(report.zero_search_mm)
+            if abs(off_mm) > self.settings.fit_tolerance_mm:
+                report.problems.append(
+                    f"zero: the measured flush position {report.zero_search_mm:.3f} mm is "
+                    f"{off_mm:+.3f} mm from the fit's zero {fit.zero_actuator_mm:.3f} mm; the "
+                    "depth is not linear near flush. Check the cartridge membrane."
+                )
+        return fit
+
+    # -- speed --------------------------------------------------------------------------
+    def speeds_hz(self) -> list[float]:
+        if self.settings.speeds_hz:
+            return list(self.settings.speeds_hz)
+        lim = self.ctl.identity.limits
+        span = lim.speed_max_hz - lim.speed_min_hz
+        return [round(lim.speed_min_hz + f * span) for f in (0.15, 0.5, 0.85)]
+
+    def speed(self, report: CalibrationReport) -> SpeedCheck:
+        speeds = self.speeds_hz()
+        self.echo(f"Step 3, speed: {', '.join(f'{s:g}' for s in speeds)} Hz, off the skin.")
+        lim = self.ctl.identity.limits
+        ask = self.settings.ask_tachometer and isinstance(self.gauge, ManualGauge)
+        samples: list[SpeedSample] = []
+        while len(samples) < len(speeds):
+            commanded = speeds[len(samples)]
+            encoder = self.ctl.calibration_spin(commanded, self.settings.spin_duration_s)
+            tach = None
+            if ask:
+                try:
+                    tach = self.gauge.read_tachometer_hz(  # type: ignore[attr-defined]
+                        commanded, 0.0, 2 * lim.speed_max_hz
+                    )
+                except RedoPoint:
+                    if samples:
+                        samples.pop()
+                    continue
+            samples.append(SpeedSample(commanded, encoder, tach))
+            self.echo(f"  {commanded:g} Hz: encoder {encoder:.2f} Hz"
+                      + (f", tachometer {tach:.2f} Hz" if tach is not None else ""))
+        check = check_speed(samples, self.settings.speed_tolerance_pct)
+        report.speed = check
+        report.problems.extend(check.problems())
+        return check
+
+    # -- verify -------------------------------------------------------------------------
+    def verify(self, calibration: Calibration, step: str = "Step 4, verify") -> VerifyResult:
+        result = VerifyResult(calibration.calibration_id, self.settings.verify_tolerance_mm)
+        targets = [
+            d for d in self.settings.verify_depths_mm
+            if self.min_mm <= calibration.to_actuator_mm(d) <= self.max_mm
+        ]
+        self.echo(f"{step}: depths {', '.join(f'{d:g}' for d in targets)} mm.")
+        while len(result.samples) < len(targets):
+            target = targets[len(result.samples)]
+            actuator = self.ctl.calibration_move(round(calibration.to_actuator_mm(target), 3))
+            req = self._request(f"Verify at {target:g} mm", actuator, expected_mm=target)
+            try:
+                value = self.gauge.read_mm(req)
+            except RedoPoint:
+                if result.samples:
+                    result.samples.pop()
+                continue
+            result.samples.append(VerifySample(target, actuator, value))
+            self.echo(f"  {target:g} mm: gauge {value:.3f} mm ({value - target:+.3f})")
+        return result
+
+
+def _end(ctl: PenController, calibration: Calibration | None) -> None:
+    """Leave the calibrating state; an error here must not hide the one that got us here."""
+    with contextlib.suppress(Exception):
+        ctl.end_calibration(calibration)
+
+
+def run_calibration(
+    ctl: PenController,
+    gauge: Gauge,
+    *,
+    technician: str,
+    settings: CalibrationSettings | None = None,
+    store: CalibrationStore | None = None,
+    echo: Echo = _silent,
+) -> CalibrationReport:
+    """Zero, depth, speed and verify; save and install the calibration only if all pass."""
+    settings = settings or CalibrationSettings()
+    ident = ctl.identity
+    report = CalibrationReport(
+        pen_serial=ident.serial, firmware_version=ident.firmware_version,
+        technician=technician, gauge=gauge.description, settings=settings,
+    )
+    run = _Run(ctl, gauge, settings, echo)
+    ctl.begin_calibration()
+    try:
+        search = run.zero(report)
+        points = run.depth(report, search)
+        fit = run.fit(report, points)
+        if settings.run_speed:
+            run.speed(report)
+        if fit is not None:
+            candidate = Calibration.linear(
+                pen_serial=ident.serial,
+                technician=technician,
+                offset_mm=fit.offset_mm,
+                gain=fit.gain,
+                validity_days=settings.validity_days,
+                points=[(p.actuator_mm, p.gauge_mm) for p in fit.points],
+                residuals_mm=list(fit.residuals_mm),
+                speed_error_pct=None if report.speed is None else report.speed.worst_error_pct,
+            )
+            report.verify = run.verify(candidate)
+            report.problems.extend(report.verify.problems())
+            if report.passed:
+                report.calibration = candidate
+    except CalibrationAborted:
+        report.aborted = True
+        report.calibration = None
+        _end(ctl, None)
+        return report
+    except BaseException:
+        _end(ctl, None)
+        raise
+    if report.calibration is None:
+        _end(ctl, None)
+        return report
+    try:
+        if store is not None:
+            store.save(report.calibration)  # durable record first: never install unrecorded
+            report.saved = True
+    except BaseException:
+        _end(ctl, None)
+        raise
+    ctl.end_calibration(report.calibration)
+    return report
+
+
+def run_verify(
+    ctl: PenController,
+    gauge: Gauge,
+    calibration: Calibration,
+    *,
+    settings: CalibrationSettings | None = None,
+    echo: Echo = _silent,
+) -> VerifyResult:
+    """Check `calibration` at a few depths on its own (before a session). Saves nothing."""
+    calibration.check_for(ctl.identity.serial)
+    settings = settings or CalibrationSettings()
+    run = _Run(ctl, gauge, settings, echo)
+    ctl.begin_calibration()
+    try:
+        result = run.verify(calibration, step="Verify")
+    except BaseException:
+        _end(ctl, None)
+        raise
+    ctl.end_calibration(None)
+    return result
+
+
+def save_calibration(report: CalibrationReport, store: CalibrationStore) -> Calibration:
+    """Save the run's calibration; refuses a run that did not pass."""
+    if not report.passed or report.calibration is None:
+        why = "aborted" if report.aborted else "; ".join(report.problems) or "no fit"
+        raise CalibrationError(f"refusing to save a failed calibration ({why}).")
+    if not report.saved:
+        store.save(report.calibration)
+        report.saved = True
+    return report.calibration
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def format_verify(result: VerifyResult) -> list[str]:
+    lines = [f"Verify (tolerance {result.tolerance_mm:.3f} mm):"]
+    for s in result.samples:
+        lines.append(
+            f"  target {s.target_mm:5.2f} mm  actuator {s.actuator_mm:6.3f} mm  "
+            f"gauge {s.gauge_mm:6.3f} mm  error {s.error_mm:+.3f} mm"
+        )
+    lines.append(f"  verify: {'PASS' if result.passed else 'FAIL'}")
+    return lines
+
+
+def format_report(report: CalibrationReport) -> str:
+    """A plain-text report a technician can read and file."""
+    s = report.settings
+    lines = [
+        f"Calibration report, pen {report.pen_serial} (firmware {report.firmware_version})",
+        f"  technician {report.technician}; {report.gauge}; "
+        f"{report.started_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    if report.zero_search_mm is not None:
+        zero = f"Zero: flush at actuator {report.zero_search_mm:.3f} mm (search)"
+        if report.fit is not None:
+            zero += f", {report.fit.zero_actuator_mm:.3f} mm (fit)"
+        lines.append(zero)
+    if report.points:
+        lines.append(f"Depth points (fit tolerance {s.fit_tolerance_mm:.3f} mm):")
+        residuals = report.fit.residuals_mm if report.fit else [None] * len(report.points)
+        for i, (p, r) in enumerate(zip(report.points, residuals, strict=True), 1):
+            res = f"residual {r:+.4f} mm" if r is not None else ""
+            lines.append(
+                f"  {i}. actuator {p.actuator_mm:6.3f} mm  gauge {p.gauge_mm:6.3f} mm  {res}"
+            )
+    if report.fit is not None:
+        f = report.fit
+        lines.append(
+            f"Fit: depth_mm = {f.offset_mm:+.4f} + {f.gain:.4f} x actuator_mm; worst residual "
+            f"{f.max_abs_residual_mm:.4f} mm, rms {f.rms_residual_mm:.4f} mm"
+        )
+    if report.speed is not None:
+        lines.append(f"Speed (tolerance {report.speed.tolerance_pct:g} %):")
+        for smp in report.speed.samples:
+            tach = (f"  tachometer {smp.tachometer_hz:7.2f} Hz" if smp.tachometer_hz is not None
+                    else "")
+            lines.append(
+                f"  {smp.commanded_hz:6.1f} Hz  encoder {smp.encoder_hz:7.2f} Hz{tach}  "
+                f"error {smp.worst_error_pct:+.2f} %"
+            )
+    if report.verify is not None:
+        lines.extend(format_verify(report.verify))
+    if report.aborted:
+        lines.append("Result: ABORTED by the technician; nothing was saved.")
+    elif report.passed:
+        cal = report.calibration
+        assert cal is not None
+        where = "saved and written to the pen" if report.saved else "installed (not saved)"
+        lines.append(
+            f"Result: PASS; calibration {cal.calibration_id} {where}, valid until "
+            f"{cal.expires_at:%Y-%m-%d %H:%M} UTC."
+        )
+    else:
+        lines.append("Result: FAIL; nothing was saved. Problems:")
+        lines.extend(f"  - {p}" for p in report.problems)
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""`smp calibrate` (guided or automatic, or `--verify-only`) and `smp calibrations list`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError, require_calibration
+from smpdevice.errors import SmpError
+
+DEFAULT_PORT = "pensim://"
+PORT_HELP = (
+    "Where the pen is: a device (/dev/ttyACM0), usb:SERIALNO, socket://HOST:PORT (a simulator "
+    "over TCP) or pensim:// (a simulated pen in this process)."
+)
+DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
+
+
+@click.command()
+@click.option("--port", "-p", default=DEFAULT_PORT, show_default=True, help=PORT_HELP)
+@click.option("--auto", is_flag=True,
+              help="Read a simulator's gauge instead of asking a person (QA, demo).")
+@click.option("--gauge", "gauge_url", metavar="URL",
+              help="Gauge to read: tcp://HOST:PORT (printed by `smp sim`) or pensim://NAME. "
+                   "Not needed for the in-process pensim:// pen.")
+@click.option("--technician", "-t", metavar="NAME",
+              help="Who calibrates (recorded). Asked for when omitted in a guided run.")
+@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--verify-only", is_flag=True,
+              help="Only check the pen's current stored calibration at a few depths; saves "
+                   "nothing.")
+@click.option("--points", "depth_points", type=click.IntRange(3, 8), default=6, show_default=True,
+              help="Depth points across the actuator travel.")
+@click.option("--tolerance-mm", type=click.FloatRange(0.001, 0.5), default=0.02,
+              show_default=True, help="Largest residual (and verify error) accepted.")
+@click.option("--speed-tolerance-pct", type=click.FloatRange(0.1, 50), default=3.0,
+              show_default=True, help="Largest speed error accepted.")
+@click.option("--tachometer", is_flag=True,
+              help="Guided run: also ask for an external tachometer reading at each speed.")
+@click.option("--valid-days", type=click.FloatRange(0.01, 365), default=DEFAULT_VALIDITY_DAYS,
+              show_default=True, help="How long the new calibration stays valid.")
+@click.option("--spin-seconds", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
+              help="How long the motor runs at each speed of the speed check.")
+def calibrate(
+    port: str,
+    auto: bool,
+    gauge_url: str | None,
+    technician: str | None,
+    db: str | None,
+    verify_only: bool,
+    depth_points: int,
+    tolerance_mm: float,
+    speed_tolerance_pct: float,
+    tachometer: bool,
+    valid_days: float,
+    spin_seconds: float,
+) -> None:
+    """Calibrate a pen's depth (zero, depth points, fit), check its speed, verify, and save.
+
+    A guided run tells the technician what to do and what to enter, and checks each entry
+    (a number, in range, not a factor-10 typo, growing with the actuator). At any prompt,
+    `r` redoes the previous point and `q` aborts without saving. A failing fit is never saved.
+
+    \b
+    Examples:
+      smp calibrate --port /dev/ttyACM0 --technician ana     # guided, dial gauge
+      smp calibrate --auto                                   # built-in simulator, no person
+      smp calibrate --auto --port socket://127.0.0.1:7000 --gauge tcp://127.0.0.1:7001
+      smp calibrate --verify-only --port /dev/ttyACM0        # check before a session
+    """
+    from smpdevice.calibrate import (
+        CalibrationSettings,
+        format_report,
+        format_verify,
+        run_calibration,
+        run_verify,
+    )
+    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.controller import PenController
+    from smpdevice.gauge import CalibrationAborted, ManualGauge, open_gauge
+
+    if auto and gauge_url is None and not port.startswith("pensim://"):
+        raise SmpError(
+            f"--auto reads a simulator's gauge, and {port} is not an in-process pensim:// pen: "
+            "pass --gauge tcp://HOST:PORT (printed by `smp sim`)."
+        )
+    if gauge_url == "manual" and auto:
+        raise SmpError("--auto and --gauge manual contradict each other; pick one.")
+    settings = CalibrationSettings(
+        depth_points=depth_points,
+        fit_tolerance_mm=tolerance_mm,
+        verify_tolerance_mm=tolerance_mm,
+        speed_tolerance_pct=speed_tolerance_pct,
+        ask_tachometer=tachometer,
+        validity_days=valid_days,
+        spin_duration_s=spin_seconds,
+    )
+    store = CalibrationStore(db)  # open it first: a bad --db fails before the pen moves
+    with PenController.connect(port) as ctl:
+        serial = ctl.identity.serial
+        if auto or gauge_url not in (None, "manual"):
+            gauge = open_gauge(gauge_url, port_url=port, port=ctl.link.port)
+        else:
+            gauge = ManualGauge()
+        try:
+            if verify_only:
+                cal = require_calibration(store.latest(serial), serial)
+                click.echo(f"Verifying calibration {cal.calibration_id} of pen {serial} "
+                           f"({cal.technician}, {cal.created_at:%Y-%m-%d}).")
+                result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
+                click.echo("\n".join(format_verify(result)))
+                if not result.passed:
+                    raise CalibrationError(
+                        f"pen {serial} failed verification ({'; '.join(result.problems())}). "
+                        "Recalibrate: `smp calibrate --port PORT`."
+                    )
+                return
+            if technician is None:
+                technician = "auto" if not gauge.manual else click.prompt("Technician name")
+            click.echo(f"Calibrating pen {serial} (firmware {ctl.identity.firmware_version}) "
+                       f"with the {gauge.description}.")
+            report = run_calibration(ctl, gauge, technician=technician, settings=settings,
+                                     store=store, echo=click.echo)
+        finally:
+            gauge.close()
+    click.echo("")
+    click.echo(format_report(report))
+    if report.aborted:
+        raise CalibrationAborted()
+    if not report.passed:
+        raise CalibrationError(
+            f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
+            "run `smp calibrate` again."
+        )
+    click.echo(f"Saved to {store.path}.")
+
+
+@click.group()
+def calibrations() -> None:
+    """Stored calibrations.
+
+    \b
+    Example:
+      smp calibrations list --pen SMP-7K2Q9XAB
+    """
+
+
+@calibrations.command("list")
+@click.option("--pen", "pen_serial", metavar="SERIAL", help="Only this pen's calibrations.")
+@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def list_calibrations(pen_serial: str | None, db: str | None, limit: int) -> None:
+    """List calibrations, newest first, with their status (valid or expired).
+
+    \b
+    Examples:
+      smp calibrations list
+      smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite
+    """
+    from smpdevice.calibration_store import CalibrationStore
+
+    store = CalibrationStore(db)
+    found = store.list(pen_serial, limit=limit)
+    if not found:
+        who = f"pen {pen_serial}" if pen_serial else "any pen"
+        click.echo(f"No calibrations for {who} in {store.path}. Run `smp calibrate`.")
+        return
+    now = datetime.now(UTC)
+    click.echo(f"{'id':12}  {'pen':12}  {'technician':12}  {'created (UTC)':16}  "
+               f"{'expires (UTC)':16}  {'status':7}  {'offset mm':>9}  {'gain':>6}  "
+               f"{'worst res mm':>12}")
+    for c in found:
+        worst = max((abs(r) for r in c.residuals_mm), default=0.0)
+        status = "valid" if now < c.expires_at else "expired"
+        click.echo(
+            f"{c.calibration_id:12}  {c.pen_serial:12}  {c.technician[:12]:12}  "
+            f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:7}  "
+            f"{c.offset_mm:+9.4f}  {c.gain:6.4f}  {worst:12.4f}"
+        )

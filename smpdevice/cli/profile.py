@@ -1,0 +1,76 @@
+"""`smp profile`: check treatment profiles and print their JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from smpdevice.envelope import load_envelope
+from smpdevice.profiles import ProfileError, load_profile, profile_hash, profile_json_schema
+
+
+@click.group()
+def profile() -> None:
+    """Check treatment profiles before they reach a pen.
+
+    \b
+    Examples:
+      smp profile check examples/session1_base_density.yaml
+      smp profile check my.yaml --envelope clinic-envelope.yaml --json
+      smp profile schema > treatment-profile.schema.json
+    """
+
+
+@profile.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--envelope", "envelope_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML/JSON overrides of the per-zone safety envelope (default: built in).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check(file: str, envelope_file: str | None, as_json: bool) -> None:
+    """Validate FILE (YAML or JSON) against the schema and each zone's safety envelope.
+
+    Prints every error, one per line, as `field.path = value: rule`, and exits with status 1
+    when there is any; 0 when the profile is safe to play.
+
+    \b
+    Example:
+      $ smp profile check examples/session1_base_density.yaml
+      ok: examples/session1_base_density.yaml (base_density, 3 zones, 4 planned passes)
+    """
+    envelope = load_envelope(envelope_file)
+    try:
+        prof = load_profile(file, envelope)
+    except ProfileError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "file": file,
+                                   "errors": [i.as_dict() for i in exc.issues]}, indent=2))
+        else:
+            n = len(exc.issues)
+            click.secho(f"{file}: {n} error{'s' if n != 1 else ''}", fg="red", err=True)
+            for issue in exc.issues:
+                click.echo(f"{file}: {issue}")
+        sys.exit(1)
+    digest = profile_hash(prof)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "file": file, "profile_hash": digest,
+                               "session_kind": prof.session_kind.value,
+                               "zones": sorted(prof.zones), "planned_passes": len(prof.plan)},
+                              indent=2))
+    else:
+        click.secho(f"ok: {file} ({prof.session_kind.value}, {len(prof.zones)} zones, "
+                    f"{len(prof.plan)} planned passes)", fg="green")
+        click.echo(f"profile hash: {digest}")
+
+
+@profile.command()
+@click.option("--indent", type=int, default=2, show_default=True, help="JSON indentation.")
+def schema(indent: int) -> None:
+    """Print the JSON Schema of a treatment profile (for session software in other languages).
+
+    \b
+    Example:
+      smp profile schema > treatment-profile.schema.json
+    """
+    click.echo(json.dumps(profile_json_schema(), indent=indent))

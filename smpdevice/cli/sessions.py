@@ -1,0 +1,178 @@
+"""`smp sessions`: read, export and verify the pass log. Read-only: safe while a pen runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from smpdevice.passlog import PassLog, PassRecord
+
+_DB_HELP = ("Pass-log file. Default: $SMP_DATA_DIR/passlog.sqlite, else "
+            "~/.local/share/smpdevice/passlog.sqlite.")
+
+
+def _db_option(fn):
+    return click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
+                        help=_DB_HELP)(fn)
+
+
+def _open(db: str | None) -> PassLog:
+    # Read-only: never competes with a running controller and never "recovers" its live pass.
+    return PassLog.open(db, readonly=True)
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+
+
+@click.group()
+def sessions() -> None:
+    """List, show, export and verify the sessions and passes in the pass log.
+
+    \b
+    Examples:
+      smp sessions list
+      smp sessions show S3f2a          (a unique prefix of the id is enough)
+      smp sessions export --format csv --output passes.csv
+      smp sessions verify --db /mnt/backup/passlog.sqlite
+    """
+
+
+@sessions.command("list")
+@_db_option
+def list_(db: str | None) -> None:
+    """List every session, oldest first.
+
+    \b
+    Example:
+      smp sessions list --db ./passlog.sqlite
+    """
+    with _open(db) as log:
+        rows = log.sessions()
+    table = Table(title=f"{len(rows)} sessions")
+    for col in ("session", "opened", "client", "kind", "technician", "pen", "passes", "closed"):
+        table.add_column(col, justify="right" if col == "passes" else "left")
+    for s in rows:
+        table.add_row(s.session_id, _when(s.opened_at), s.client_ref, s.session_kind,
+                      s.technician, s.pen_serial, str(s.pass_count),
+                      _when(s.closed_at) if s.closed_at else "open")
+    _console().print(table)
+
+
+@sessions.command()
+@click.argument("session_id")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the session and passes as JSON.")
+def show(session_id: str, db: str | None, as_json: bool) -> None:
+    """Show one session (ID or a unique prefix of it) with every pass and its figures.
+
+    \b
+    Example:
+      smp sessions show S3f2a
+    """
+    with _open(db) as log:
+        s = log.session(session_id)
+    if as_json:
+        data = {**s.__dict__, "passes": [p.as_dict() for p in s.passes]}
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    for label, value in (
+        ("session", s.session_id), ("client", s.client_ref), ("kind", s.session_kind),
+        ("technician", s.technician), ("pen", f"{s.pen_serial} (firmware {s.firmware_version})"),
+        ("calibration", s.calibration_id), ("profile hash", s.profile_hash),
+        ("opened", s.opened_at), ("closed", s.closed_at or "open"),
+        ("screening", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in s.screening.items())),
+    ):
+        head.add_row(label, str(value))
+    console.print(head)
+    table = Table(title=f"{len(s.passes)} passes")
+    for col in ("#", "zone", "depth mm", "speed Hz", "duty %", "period ms", "depth min/mean/max",
+                "speed mean", "strokes", "impr.", "seconds", "outcome"):
+        table.add_column(col, justify="left" if col in ("zone", "outcome") else "right")
+    for p in s.passes:
+        table.add_row(str(p.index), p.zone, f"{p.depth_mm:g}", f"{p.speed_hz:g}",
+                      f"{p.duty_pct:g}", f"{p.period_ms:g}", _depths(p), _num(p.speed_mean_hz),
+                      str(p.strokes), str(p.impressions), _seconds(p), _outcome(p))
+    console.print(table)
+    if s.summary:
+        console.print("summary: " + json.dumps(s.summary))
+
+
+@sessions.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True,
+              help="jsonl: one JSON object a line; csv: a header and one row a pass.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="File to write (default: standard output).")
+@_db_option
+def export(fmt: str, output, db: str | None) -> None:
+    """Export every pass, with its session's identity, as JSON lines or CSV.
+
+    \b
+    Examples:
+      smp sessions export --format csv --output passes.csv
+      smp sessions export --format jsonl | jq .outcome
+    """
+    with _open(db) as log:
+        count = log.export(fmt, output)  # type: ignore[arg-type]
+    if output is not sys.stdout and getattr(output, "name", "-") != "<stdout>":
+        click.echo(f"exported {count} passes to {output.name}", err=True)
+
+
+@sessions.command()
+@_db_option
+def verify(db: str | None) -> None:
+    """Check the hash chain of the whole log; exit 1 naming the first broken link.
+
+    Keep the printed head hash somewhere else (a ticket, the session paperwork): a log
+    rewritten from scratch will not end with it.
+
+    \b
+    Example:
+      $ smp sessions verify
+      ok: 412 records, chain intact; head 412 9c1e...
+    """
+    with _open(db) as log:
+        broken = log.verify()
+        count, digest = log.head()
+    if broken is not None:
+        click.secho(f"broken link: {broken}", fg="red")
+        sys.exit(1)
+    click.secho(f"ok: {count} records, chain intact; head {count} {digest}", fg="green")
+
+
+def _when(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _depths(p: PassRecord) -> str:
+    if not p.samples:
+        return "-"
+    return f"{p.depth_min_mm:.3f}/{p.depth_mean_mm:.3f}/{p.depth_max_mm:.3f}"
+
+
+def _seconds(p: PassRecord) -> str:
+    if not p.ended_at:
+        return "-"
+    delta = datetime.fromisoformat(p.ended_at) - datetime.fromisoformat(p.started_at)
+    return f"{delta.total_seconds():.1f}"
+
+
+def _outcome(p: PassRecord) -> str:
+    if p.outcome is None:
+        return "in progress"
+    if p.fault_code is not None:
+        return f"{p.outcome} {p.fault_code} {','.join(p.fault_names)}".strip()
+    return p.outcome + (" (recovered)" if p.recovered else "")

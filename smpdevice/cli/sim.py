@@ -1,0 +1,95 @@
+"""`smp sim`: run the simulated pen for other programs to reach (pseudo-terminal or TCP)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+
+@click.command("sim")
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Serve the pen on a pseudo-terminal (the default). Its path is printed first.")
+@click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve the pen on 127.0.0.1:PORT instead (0 = any free port).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which pen: the serial number and hidden calibration error come from it.")
+@click.option("--faults", default=None, metavar="SPEC",
+              help="Faults to inject, e.g. 'drop=0.01,jam@5-8,brownout~0.01' "
+                   "(see docs/simulator.md).")
+@click.option("--baud", type=int, default=None,
+              help="Pace the wire like a UART at this baud rate (e.g. 115200).")
+@click.option("--gauge-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port of the depth gauge on 127.0.0.1 (0 = any free port).")
+@click.option("--lease-max-ms", type=int, default=None, help="Longest lease the pen grants.")
+@click.option("--telemetry-hz", type=int, default=None, help="Telemetry rate after boot.")
+def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud: int | None,
+        gauge_port: int, lease_max_ms: int | None, telemetry_hz: int | None) -> None:
+    """Run a simulated pen until Ctrl-C, reachable like a real one.
+
+    \b
+    The FIRST line of output is where to connect:
+      --pty         a device path such as /dev/pts/7   (open it as a serial port)
+      --tcp PORT    socket://127.0.0.1:PORT            (pyserial URL)
+    The second line is the depth gauge (TCP, loopback): send "READ\\n", get "0.5234\\n" (mm of
+    true needle protrusion, what calibration measures).
+
+    \b
+    Example, in two terminals:
+      $ smp sim --seed 3 --faults 'drop=0.001,jam@30-35'
+      /dev/pts/7
+      gauge: 127.0.0.1:40123 (send READ)
+      ...
+      $ smp info --port /dev/pts/7
+
+    \b
+    Fault SPEC items, joined by commas:
+      drop=P flip=P junk=P dup=P split=P   link faults, probability per byte/frame
+      delay=S                              extra latency of each pen->host frame (s)
+      NAME@T or NAME@T1-T2                 at T s (until T2): jam, overcurrent,
+                                           overtemperature, encoder_loss, depth_drift,
+                                           cartridge_removed, brownout, stall, disconnect
+      NAME~R                               a device fault at random, R per second
+    The same seed and spec give the same run.
+    """
+    from simulators.faults import parse_fault_spec
+    from simulators.gauge import GaugeServer
+    from simulators.pen_model import PenModel
+    from simulators.reach import PtyBridge, TcpBridge
+    from simulators.sim import PenSimulator
+
+    if use_pty and tcp_port is not None:
+        raise click.UsageError("choose one of --pty and --tcp")
+    try:
+        plan = parse_fault_spec(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    model = PenModel(seed=seed)
+    if lease_max_ms is not None:
+        model.lease_max_ms = lease_max_ms
+    if telemetry_hz is not None:
+        model.telemetry_default_hz = telemetry_hz
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pen = PenSimulator(model=model, link_faults=plan, baud=baud)
+    bridge = PtyBridge(pen) if tcp_port is None else TcpBridge(pen, tcp_port)
+    gauge = GaugeServer(pen.gauge, gauge_port)
+    try:
+        click.echo(bridge.path if isinstance(bridge, PtyBridge) else bridge.url)
+        host, port = gauge.address
+        click.echo(f"gauge: {host}:{port} (send READ)")
+        click.echo(f"pen: serial {pen.serial}, seed {seed}, "
+                   f"faults {faults or 'none'}, baud {baud or 'unpaced'}", err=True)
+        click.echo("Ctrl-C to stop.", err=True)
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gauge.close()
+        bridge.close()
+        pen.close()
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("simulator stopped.", err=True)

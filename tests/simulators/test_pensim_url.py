@@ -1,0 +1,117 @@
+"""The pyserial URL handler pensim:// and lookup()."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import serial
+
+import simulators
+from firmware_protocol import StreamDecoder, encode
+from firmware_protocol import messages as m
+from firmware_protocol.codes import Fault, MsgType
+from firmware_protocol.codes import FirmwareState as S
+from simulators import DeviceFault, PenSimulator, VirtualClock, lookup
+
+
+def _wait_for(predicate, timeout_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+def _request(port: serial.SerialBase, msg: m.Message, seq: int, timeout_s: float = 2.0):
+    dec = StreamDecoder()
+    port.write(encode(msg, seq))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in dec.feed(port.read(max(1, port.in_waiting))):
+            if frame.seq == seq:
+                return frame.message
+    return None
+
+
+def test_importing_simulators_registers_the_handler() -> None:
+    assert "simulators" in serial.protocol_handler_packages
+
+
+def test_fresh_simulator_from_options_is_closed_with_the_port() -> None:
+    port = serial.serial_for_url("pensim://?seed=3&lease=1500&telemetry=0", timeout=0.5)
+    sim = lookup(port)
+    assert isinstance(sim, PenSimulator) and sim.seed == 3 and not sim.virtual
+    ident = _request(port, m.IdentifyRequest(), 1)
+    assert ident.serial_str == sim.serial and ident.lease_max_ms == 1500
+    assert lookup(sim.url) is sim
+    port.close()
+    assert sim.closed and lookup(sim.url) is None
+
+
+def test_attach_by_name_reaches_the_same_pen_with_latched_faults(pen_sim_url: str) -> None:
+    sim = lookup(pen_sim_url)
+    _wait_for(lambda: sim.firmware.state is S.IDLE)
+    with serial.serial_for_url(pen_sim_url, timeout=0.5) as port:
+        _request(port, m.SetSetpoints(1000, 10000, 1000, 100_000), 1)
+        _request(port, m.Arm(), 2)
+        sim.inject(DeviceFault.CARTRIDGE_REMOVED)
+        _wait_for(lambda: sim.firmware.state is S.FAULT)
+    with serial.serial_for_url(pen_sim_url, timeout=0.5) as port:  # reopen: same pen
+        assert _request(port, m.IdentifyRequest(), 1).serial_str == sim.serial
+        reply = _request(port, m.ClearFaults(), 2)
+        assert (reply.TYPE, reply.reason) == (MsgType.NACK, 9)
+    assert sim.firmware.faults == Fault.CARTRIDGE_REMOVED and not sim.closed
+
+
+def test_read_honours_timeout_and_in_waiting() -> None:
+    with PenSimulator(clock=VirtualClock()) as sim:
+        port = serial.serial_for_url(sim.url, timeout=0.05)
+        sim.advance(0.06)  # BOOTED event and a telemetry frame
+        assert port.in_waiting > 0
+        port.reset_input_buffer()
+        assert port.in_waiting == 0
+        t0 = time.monotonic()
+        assert port.read(10) == b""  # virtual clock: nothing comes without advancing
+        assert time.monotonic() - t0 < 1.0
+        port.timeout = 0
+        port.write(encode(m.Ping(9), 4))
+        assert port.read(100) == encode(m.Pong(9), 4)
+        port.close()
+        with pytest.raises(serial.PortNotOpenError):
+            port.read(1)
+
+
+def test_unknown_name_and_option_are_clear_errors() -> None:
+    with pytest.raises(serial.SerialException, match="no simulator named"):
+        serial.serial_for_url("pensim://nobody")
+    with pytest.raises(serial.SerialException, match="unknown pensim option"):
+        serial.serial_for_url("pensim://?colour=red")
+    with pytest.raises(serial.SerialException, match="bad pensim option"):
+        serial.serial_for_url("pensim://?faults=frobnicate@1")
+
+
+def test_faults_and_baud_options() -> None:
+    port = serial.serial_for_url("pensim://?faults=dup%3D1&baud=115200&name=paced", timeout=0.5)
+    sim = simulators.lookup("pensim://paced")
+    assert sim is not None and sim.baud == 115200 and sim.link.config.dup_p == 1.0
+    _wait_for(lambda: sim.firmware.state is S.IDLE)
+    port.reset_input_buffer()
+    port.write(encode(m.SetTelemetryRate(0), 1))
+    time.sleep(0.05)  # let in-flight telemetry land, then look at one reply only
+    port.reset_input_buffer()
+    port.write(encode(m.Ping(1), 2))
+    pong = encode(m.Pong(1), 2)
+    assert port.read(2 * len(pong)) == pong + pong  # every frame duplicated
+    port.close()
+
+
+def test_real_time_lease_expiry_stops_the_needle(pen_sim_url: str) -> None:
+    sim = lookup(pen_sim_url)
+    _wait_for(lambda: sim.firmware.state is S.IDLE)
+    with serial.serial_for_url(pen_sim_url, timeout=0.5) as port:
+        for seq, msg in enumerate(
+            [m.SetSetpoints(1000, 10000, 1000, 100_000), m.Arm(), m.LeaseRenew(100),
+             m.NeedleStart()], start=1):
+            assert _request(port, msg, seq).TYPE == MsgType.ACK
+        _wait_for(lambda: sim.firmware.state is S.FAULT)  # the host fell silent
+        assert sim.firmware.faults == Fault.LEASE_EXPIRED

@@ -1,0 +1,180 @@
+"""The durable calibration store and the gauge clients (TCP, simulator, their errors)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from simulators import GaugeServer, PenSimulator
+from smpdevice.calibration import Calibration
+from smpdevice.calibration_store import CalibrationStore, CalibrationStoreError, calibrations_path
+from smpdevice.errors import SmpError
+from smpdevice.gauge import GaugeError, GaugeRequest, SimulatorGauge, TcpGauge, open_gauge
+
+T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+REQ = GaugeRequest(label="test", actuator_mm=1.0)
+
+
+def cal(serial: str = "SMP-AAAA0001", created: datetime = T0, days: float = 30, **kw):
+    return Calibration.linear(
+        pen_serial=serial, technician="ana", offset_mm=-0.3, gain=1.02, created_at=created,
+        validity_days=days, points=[(0.5, 0.21), (1.5, 1.23), (2.5, 2.25)],
+        residuals_mm=[0.001, -0.002, 0.001], **kw,
+    )
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    original = cal(speed_error_pct=-0.4)
+    store.save(original)
+    again = CalibrationStore(tmp_path / "c.sqlite").get(original.calibration_id)
+    assert again == original
+    assert again.points == [(0.5, 0.21), (1.5, 1.23), (2.5, 2.25)]
+
+
+def test_default_path_is_in_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    assert calibrations_path() == tmp_path / "data" / "calibrations.sqlite"
+    store = CalibrationStore()
+    assert store.path.exists()
+
+
+def test_durability_pragmas(tmp_path):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    store.save(cal())
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
+    db.close()
+    with store._connect() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_latest_and_list_by_pen_newest_first(tmp_path):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    old, new = cal(created=T0), cal(created=T0 + timedelta(days=3))
+    other = cal(serial="SMP-BBBB0002", created=T0 + timedelta(days=5))
+    for c in (new, other, old):  # insertion order must not matter
+        store.save(c)
+    assert store.latest("SMP-AAAA0001") == new
+    assert [c.calibration_id for c in store.list("SMP-AAAA0001")] == [
+        new.calibration_id, old.calibration_id]
+    assert [c.calibration_id for c in store.list()][0] == other.calibration_id
+    assert store.latest("SMP-NONE0000") is None
+
+
+def test_expiry(tmp_path):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    short = cal(created=T0, days=7)
+    store.save(short)
+    assert store.latest_valid("SMP-AAAA0001", now=T0 + timedelta(days=6)) == short
+    assert store.latest_valid("SMP-AAAA0001", now=T0 + timedelta(days=7)) is None
+    assert store.latest("SMP-AAAA0001") == short  # still found, so "expired" can be said
+    default = cal(created=T0 + timedelta(days=1))  # default validity: 30 days
+    store.save(default)
+    assert store.latest_valid("SMP-AAAA0001", now=T0 + timedelta(days=30)) == default
+    assert store.latest_valid("SMP-AAAA0001", now=T0 + timedelta(days=31)) is None
+
+
+def test_write_errors_are_clear_smp_errors(tmp_path):
+    with pytest.raises(CalibrationStoreError, match="does not exist") as exc:
+        CalibrationStore(tmp_path / "missing" / "c.sqlite")
+    assert isinstance(exc.value, SmpError)
+
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    c = cal()
+    store.save(c)
+    with pytest.raises(CalibrationStoreError, match="nothing was saved"):
+        store.save(c)  # same id twice: the database refuses, the user gets one line
+
+    if os.geteuid() != 0:  # root ignores file permissions
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        CalibrationStore(ro / "c.sqlite")
+        for f in ro.iterdir():
+            f.chmod(0o444)
+        ro.chmod(0o555)
+        try:
+            with pytest.raises(CalibrationStoreError):
+                CalibrationStore(ro / "c.sqlite").save(cal())
+        finally:
+            ro.chmod(0o755)
+
+
+def test_a_damaged_record_is_reported_not_crashed_on(tmp_path):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    c = cal()
+    store.save(c)
+    with store._connect() as db:
+        db.execute("UPDATE calibrations SET record_json = '{\"gain\": -1}'")
+    with pytest.raises(CalibrationStoreError, match="damaged"):
+        store.latest(c.pen_serial)
+
+
+# ----------------------------------------------------------------------------- gauges
+
+
+def test_tcp_gauge_reads_the_simulator_gauge_server():
+    with PenSimulator(seed=4) as sim:
+        server = GaugeServer(sim.gauge)
+        try:
+            host, port = server.address
+            gauge = open_gauge(f"tcp://{host}:{port}")
+            assert isinstance(gauge, TcpGauge)
+            assert gauge.read_mm(REQ) == sim.gauge.read_mm()  # 0.0: retracted, inside
+            gauge.close()
+        finally:
+            server.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tcp_gauge_says_what_to_do():
+    with pytest.raises(GaugeError, match=r"cannot reach the gauge .* Is `smp sim`"):
+        TcpGauge(f"tcp://127.0.0.1:{_free_port()}", timeout_s=0.5)
+    with pytest.raises(GaugeError, match="expected tcp://HOST:PORT"):
+        TcpGauge("tcp://nowhere")
+
+
+def test_tcp_gauge_refuses_a_reply_that_is_not_a_reading():
+    listener = socket.create_server(("127.0.0.1", 0))
+    replies = [b"ERR unknown command\n", b"7.5\n"]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as rfile:
+            for reply in replies:
+                rfile.readline()
+                conn.sendall(reply)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    gauge = TcpGauge(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(GaugeError, match="not a reading"):
+            gauge.read_mm(REQ)
+        with pytest.raises(GaugeError, match=r"outside 0\.\.3 mm"):
+            gauge.read_mm(REQ)
+    finally:
+        gauge.close()
+        listener.close()
+        t.join(1)
+
+
+def test_simulator_gauge_needs_a_running_simulator():
+    with pytest.raises(GaugeError, match="no simulated pen is running"):
+        SimulatorGauge("pensim://nobody-here")
+    with PenSimulator(seed=1) as sim:
+        gauge = open_gauge(None, port_url=sim.url)
+        assert isinstance(gauge, SimulatorGauge)
+        assert gauge.read_mm(REQ) == 0.0
+    with pytest.raises(GaugeError, match="unknown gauge"):
+        open_gauge("ftp://x")

@@ -1,0 +1,68 @@
+"""A host process killed with SIGKILL while the needle runs: the pen stops on its own.
+
+The simulator runs in this process behind a pseudo-terminal (the real pyserial path); the
+controller runs in a child process that is killed without any chance to clean up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from firmware_protocol.codes import Fault, FirmwareState
+
+HOST = textwrap.dedent(
+    """
+    import sys, time
+    from smpdevice.calibration import Calibration
+    from smpdevice.controller import PenController
+    from smpdevice.logs import configure
+    configure("warning")  # logs go to stderr; stdout carries the handshake line
+    path, serial_no, offset_mm, gain, lease_ms = sys.argv[1:6]
+    cal = Calibration.linear(pen_serial=serial_no, technician="t",
+                             offset_mm=float(offset_mm), gain=float(gain))
+    pen = PenController.connect(path, calibration=cal, lease_ms=int(lease_ms))
+    pen.set_zone("crown")
+    pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=100)
+    pen.arm()
+    pen.start_needle()
+    print("running", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+@pytest.mark.parametrize("lease_ms", [200, 500])
+def test_sigkill_of_the_host_stops_the_needle_within_the_lease(pen_sim_pty, lease_ms):
+    sim, path = pen_sim_pty
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOST, path, sim.serial, str(-sim.model.offset_mm),
+         str(sim.model.gain), str(lease_ms)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        if line.strip() != "running":
+            child.kill()
+            pytest.fail(f"host did not start the needle: {line}{child.stderr.read()}")
+        assert sim.firmware.state is FirmwareState.RUNNING
+        os.kill(child.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        child.wait(timeout=5)
+        while sim.firmware.state is FirmwareState.RUNNING:
+            assert time.monotonic() - killed_at < 2.0, "the needle kept running"
+            time.sleep(0.001)
+        stopped_after_s = time.monotonic() - killed_at
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert sim.firmware.state is FirmwareState.FAULT
+    assert Fault.LEASE_EXPIRED in Fault(sim.firmware.faults)
+    # the last renewal came at most lease/4 before the kill; allow one simulator poll of slack
+    assert stopped_after_s <= lease_ms / 1000 + 0.05
