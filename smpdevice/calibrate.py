@@ -300,7 +300,7 @@ class _Run:
                     )
                 except RedoPoint:
                     if samples:
-                        samples.pop()
+                        self.echo(f"  redoing {samples.pop().commanded_hz:g} Hz")
                     continue
             samples.append(SpeedSample(commanded, encoder, tach))
             self.echo(f"  {commanded:g} Hz: encoder {encoder:.2f} Hz"

@@ -66,6 +66,7 @@ from smpdevice.link import (
     Link,
     LinkError,
     LinkTimeout,
+    format_frames,
 )
 from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.transport import DEFAULT_PORT, open_port
@@ -584,6 +585,10 @@ class PenController:
             self._on_pen_state(item[1])
         elif kind == "lost":
             self._lost(str(item[1]))
+        elif kind == "log_fault":
+            _, reason, history = item
+            time.sleep(0.001)  # let the thread waiting for the stop run before we format
+            self._log.warning("fault", reason=reason, last_frames=format_frames(history))
 
     def _op(self, steps: list[Message], then: Callable[[], Any] | None = None) -> _Op:
         return _Op(steps=steps, then=then, future=Future())
@@ -738,11 +743,13 @@ class PenController:
     def _enter_safe(self, trigger: str) -> None:
         self.running_since_s = None
         self._fire(trigger, str(self.last_fault))
-        history = self.link.format_history() if self.link else []
-        self._log.warning("fault", reason=str(self.last_fault), last_frames=history)
         for op in list(self._ops):
             self._ops.remove(op)
             op.future.set_exception(PenFault(f"stopped: {self.last_fault}"))
+        # Formatting the frame history costs more than the stop itself: snapshot it now, log it
+        # on the loop's next turn, after whoever waits for the stop has been answered.
+        if self.link is not None:
+            self._queue.put(("log_fault", str(self.last_fault), list(self.link.history)))
 
     def _on_link_lost(self, exc: BaseException) -> None:
         self._queue.put(("lost", exc))

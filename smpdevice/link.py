@@ -282,8 +282,13 @@ class Link:
 
     def format_history(self) -> list[str]:
         """The last frames in both directions, oldest first, for the log after a fault."""
-        t_end = time.monotonic()
-        return [
-            f"{t - t_end:+.3f}s {d} seq={seq} {type(m).__name__} {m.to_dict()}"
-            for t, d, seq, m in self.history
-        ]
+        return format_frames(list(self.history))
+
+
+def format_frames(history: list[tuple[float, str, int, Message]]) -> list[str]:
+    """One line per frame of a history snapshot, times relative to the newest."""
+    t_end = history[-1][0] if history else 0.0
+    return [
+        f"{t - t_end:+.3f}s {d} seq={seq} {type(m).__name__} {m.to_dict()}"
+        for t, d, seq, m in history
+    ]

@@ -197,10 +197,11 @@ class ProfileIssue:
     missing: bool = False  # the field is absent, so there is no value to show
 
     def __str__(self) -> str:
-        where = self.path or "(profile)"
+        if not self.path:  # the file or the document as a whole: the rule says it all
+            return self.rule
         if self.missing:
-            return f"{where}: {self.rule}"
-        return f"{where} = {_show(self.value)}: {self.rule}"
+            return f"{self.path}: {self.rule}"
+        return f"{self.path} = {_show(self.value)}: {self.rule}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "value": None if self.missing else _jsonable(self.value),
@@ -243,11 +244,12 @@ def load_profile(
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError([ProfileIssue("", source, "file not found; check the path")],
-                           source) from None
+        raise ProfileError([ProfileIssue("", source, f"{source}: file not found; check the path",
+                                         missing=True)], source) from None
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
-        raise ProfileError([ProfileIssue("", source, f"cannot be read: {why}")], source) from exc
+        raise ProfileError([ProfileIssue("", source, f"{source} cannot be read: {why}",
+                                         missing=True)], source) from exc
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -258,8 +260,8 @@ def load_profile(
     except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: both are the user's file
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         detail = " ".join(str(exc).split())
-        raise ProfileError([ProfileIssue("", source, f"is not valid {kind}: {detail}")],
-                           source) from exc
+        raise ProfileError([ProfileIssue("", source, f"{source} is not valid {kind}: {detail}",
+                                         missing=True)], source) from exc
     return parse_profile(data, envelope, pen_limits=pen_limits, source=source)
 
 
@@ -272,9 +274,10 @@ def parse_profile(
 ) -> TreatmentProfile:
     """Validate already-parsed data (a mapping); raise `ProfileError` listing every issue."""
     if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ProfileError([ProfileIssue(
-            "", type(data).__name__,
-            "the top level must be a mapping (schema_version, session_kind, client_ref, ...)",
+            "", data, f"the profile is {kind}; its top level must be a mapping "
+            "(schema_version, session_kind, client_ref, zones, ...)", missing=True,
         )], source)
     issues: list[ProfileIssue] = []
     version = data.get("schema_version")

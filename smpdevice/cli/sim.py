@@ -39,9 +39,10 @@ def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud
     Example, in two terminals:
       $ smp sim --seed 3 --faults 'drop=0.001,jam@30-35'
       /dev/pts/7
-      gauge: 127.0.0.1:40123 (send READ)
+      gauge: tcp://127.0.0.1:40123 (send READ)
       ...
       $ smp info --port /dev/pts/7
+      $ smp calibrate --port /dev/pts/7 --gauge tcp://127.0.0.1:40123
 
     \b
     Fault SPEC items, joined by commas:
@@ -79,7 +80,7 @@ def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud
     try:
         click.echo(bridge.path if isinstance(bridge, PtyBridge) else bridge.url)
         host, port = gauge.address
-        click.echo(f"gauge: {host}:{port} (send READ)")
+        click.echo(f"gauge: tcp://{host}:{port} (send READ)")
         click.echo(f"pen: serial {pen.serial}, seed {seed}, "
                    f"faults {faults or 'none'}, baud {baud or 'unpaced'}", err=True)
         click.echo("Ctrl-C to stop.", err=True)

@@ -23,7 +23,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("fault", "flag"), CASES, ids=[c[0].value for c in CASES])
-def test_device_fault_stops_latches_and_waits_for_its_cause(fault: DeviceFault, flag: Fault) -> None:
+def test_device_fault_stops_latches_and_waits_for_its_cause(
+    fault: DeviceFault, flag: Fault
+) -> None:
     sim, host = drive_to(S.RUNNING)
     host.request(m.SetSetpoints(1000, 10000, 1000, 100_000))  # continuous running
     sim.advance(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,10 +68,8 @@ def test_tcp_disconnect_closes_the_client(pen_sim_tcp) -> None:
         deadline = time.monotonic() + 3
         closed = False
         while time.monotonic() < deadline and not closed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 closed = sock.recv(4096) == b""
-            except TimeoutError:
-                pass
         assert closed
 
 
@@ -108,7 +107,7 @@ def test_cli_sim_serves_prints_address_first_and_stops_on_ctrl_c(mode: str) -> N
     try:
         first = proc.stdout.readline().strip()
         gauge_line = proc.stdout.readline().strip()
-        assert gauge_line.startswith("gauge: 127.0.0.1:")
+        assert gauge_line.startswith("gauge: tcp://127.0.0.1:")
         if mode == "--pty":
             assert first.startswith("/dev/")
             port = serial.Serial(first, 115200, timeout=0.2)
@@ -127,7 +126,7 @@ def test_cli_sim_serves_prints_address_first_and_stops_on_ctrl_c(mode: str) -> N
                         if frame.seq == 1:
                             ident = frame.message
             assert ident is not None and ident.serial_str.startswith("SMP-")
-        gauge_host, gauge_port = gauge_line.split()[1].split(":")
+        gauge_host, gauge_port = gauge_line.split()[1].removeprefix("tcp://").split(":")
         assert read_gauge(gauge_host, int(gauge_port)) == 0.0  # retracted
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=5) == 0

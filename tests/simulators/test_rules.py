@@ -33,7 +33,7 @@ def test_accepted_in_and_transitions(mtype: MsgType, start: S) -> None:
 
 
 def test_replies_carry_the_command_seq() -> None:
-    sim, host = make()
+    _sim, host = make()
     host.send(m.Ping(7), seq=42)
     host.send(m.Arm(), seq=43)
     host.poll()
@@ -47,7 +47,8 @@ def test_unsolicited_frames_use_seq_0() -> None:
     sim.advance(0.05)
     host.poll()
     assert host.telemetry and host.events
-    assert {f.seq for f in host.frames if f.message.TYPE in (MsgType.TELEMETRY, MsgType.EVENT)} == {0}
+    unsolicited = (MsgType.TELEMETRY, MsgType.EVENT)
+    assert {f.seq for f in host.frames if f.message.TYPE in unsolicited} == {0}
 
 
 # ---------------------------------------------------------------- hard limits: NACK, never clamp
@@ -129,14 +130,14 @@ def test_telemetry_rate_limits(rate: int, ok: bool) -> None:
     ids=["command-above-travel", "not-increasing", "negative-command", "negative-true"],
 )
 def test_calibration_write_limits(points) -> None:
-    sim, host = make()
+    _sim, host = make()
     reply = host.request(m.CalibrationWrite.from_points(points, 5))
     assert (reply.reason, reply.detail) == (R.OUT_OF_LIMITS, LimitField.CALIBRATION)
     assert host.request(m.CalibrationRead()).count == 0
 
 
 def test_calibration_write_too_many_points() -> None:
-    sim, host = make()
+    _sim, host = make()
     msg = m.CalibrationWrite(9, 5, bytes(32))
     assert host.request(msg).detail == LimitField.CALIBRATION
 
@@ -187,7 +188,7 @@ def test_extra_checks_table_is_what_the_firmware_checks() -> None:
 
 
 def test_clear_faults_in_idle_acks_and_reports_cleared() -> None:
-    sim, host = make()
+    _sim, host = make()
     host.poll()
     assert host.request(m.ClearFaults()).TYPE == MsgType.ACK
     host.poll()
@@ -207,6 +208,6 @@ def test_boot_takes_50ms_then_idle_with_booted_event() -> None:
 
 
 def test_identify_answers_while_booting() -> None:
-    sim, host = make(boot=False)
+    _sim, host = make(boot=False)
     assert host.request(m.IdentifyRequest()).TYPE == MsgType.IDENTIFY
     assert host.request(m.Ping(1)).TYPE == MsgType.PONG

@@ -92,6 +92,27 @@ def test_guided_run_checks_entries_redoes_a_point_and_saves(sim, tmp_path):
     assert cal.gain == pytest.approx(sim.model.gain, abs=0.01)
 
 
+def test_guided_run_asks_again_for_the_point_a_fit_refuses(sim, tmp_path):
+    g = reading(sim)
+
+    def off() -> str:  # a misread that is monotonic and not a typo, only off the line
+        return f"{sim.gauge.read_mm() + 0.05:.3f}"
+
+    answers = [g, g, g, g, g, g, off, g, g,  # zero, depth 1..6 (4 misread)
+               g,  # point 4 again, when the fit names it
+               g, g, g]  # verify
+    stdin = LiveInput(answers)
+    db = tmp_path / "c.sqlite"
+    result = run(["calibrate", "--port", sim.url, "-t", "ana", "--db", str(db), "--spin-seconds",
+                  "0.1"], stdin)
+    assert result.exit_code == 0, result.output
+    assert stdin.answers == []
+    assert "point 4 (actuator" in result.output and "off the fitted line" in result.output
+    assert "Redo depth point 4: the actuator is at" in result.output
+    cal = CalibrationStore(db).latest(sim.serial)
+    assert max(abs(r) for r in cal.residuals_mm) < 0.002
+
+
 def test_guided_run_aborts_without_saving(sim, tmp_path):
     g = reading(sim)
     db = tmp_path / "c.sqlite"
@@ -112,7 +133,7 @@ def test_guided_run_asks_the_tachometer_and_flags_a_slow_pen(sim, tmp_path):
                g, g, g]
     result = run(["calibrate", "--port", sim.url, "-t", "ana", "--db", str(db), "--tachometer",
                   *FAST], LiveInput(answers))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a failed calibration is an error; an abort (1) is a choice
     assert "speed 105 Hz: tachometer error -4.8 % exceeds 3 %" in result.output
     assert "Result: FAIL; nothing was saved" in result.output
     assert CalibrationStore(db).list() == []

@@ -63,7 +63,7 @@ def test_latest_and_list_by_pen_newest_first(tmp_path):
     assert store.latest("SMP-AAAA0001") == new
     assert [c.calibration_id for c in store.list("SMP-AAAA0001")] == [
         new.calibration_id, old.calibration_id]
-    assert [c.calibration_id for c in store.list()][0] == other.calibration_id
+    assert store.list()[0].calibration_id == other.calibration_id
     assert store.latest("SMP-NONE0000") is None
 
 
@@ -90,6 +90,10 @@ def test_write_errors_are_clear_smp_errors(tmp_path):
     store.save(c)
     with pytest.raises(CalibrationStoreError, match="nothing was saved"):
         store.save(c)  # same id twice: the database refuses, the user gets one line
+
+    (tmp_path / "a-directory").mkdir()
+    with pytest.raises(CalibrationStoreError, match="cannot open the calibration database"):
+        CalibrationStore(tmp_path / "a-directory")
 
     if os.geteuid() != 0:  # root ignores file permissions
         ro = tmp_path / "ro"

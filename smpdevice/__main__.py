@@ -1,0 +1,5 @@
+"""`python -m smpdevice` is `smp`."""
+
+from smpdevice.cli import main
+
+main()
