@@ -28,7 +28,14 @@ import structlog
 from transitions import Machine
 
 from firmware_protocol import PROTOCOL_VERSION, SCHEMA_HASH, Frame, Message, units
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, LimitField, NackReason
+from firmware_protocol.codes import (
+    Capability,
+    EventCode,
+    Fault,
+    FirmwareState,
+    LimitField,
+    NackReason,
+)
 from firmware_protocol.messages import (
     Arm,
     CalibrationRead,
@@ -975,6 +982,7 @@ class PenController:
 
         if calibration is not None:
             calibration.check_for(self.identity.serial)
+        if calibration is not None and Capability.CALIBRATION_TABLE in self.identity.capabilities:
             points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
             written_at_s = int(calibration.created_at.timestamp())
             steps.append(CalibrationWrite.from_points(points, written_at_s))

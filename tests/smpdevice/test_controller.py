@@ -266,6 +266,7 @@ def test_fault_logs_the_last_frames(sim, pen):
     with capture_logs() as logs:
         sim.inject("jam")
         pen.wait_for_state(State.FAULT, timeout_s=3.0)
+        wait_until(lambda: any(e["event"] == "fault" for e in logs))  # logged after the stop
     faults = [e for e in logs if e["event"] == "fault"]
     assert faults and any("NeedleStart" in line for line in faults[0]["last_frames"])
 

@@ -305,14 +305,14 @@ def test_readers_never_recover_a_live_pass(db):
 
 
 def test_sigkill_mid_pass_then_restart(db):
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import sys, time
         from datetime import UTC, datetime
         from smpdevice.passlog import PassLog, PassStats
         log = PassLog(sys.argv[1])
         sid = log.open_session(technician="t", client_ref="C-1", session_kind="base_density",
                                pen_serial="SMP-1", firmware_version="1", calibration_id="c",
-                               profile_hash="h", screening={{}})
+                               profile_hash="h", screening={})
         kw = dict(zone="top", depth_mm=0.4, speed_hz=90.0, duty_pct=40.0, period_ms=120.0,
                   started_at=datetime.now(UTC))
         done = log.begin_pass(sid, index=0, **kw)
