@@ -139,11 +139,11 @@ def aftercare_sheet(
     ]
     nxt = next_session_window(kind, session_date, windows)
     if nxt is not None:
-        lines.append(f"Next session: between {nxt}.")
+        lines.append(f"Next session: {nxt}.")
     else:
         touch = touch_up_window(session_date, touch_up_years)
         lines.append("This completes the treatment: no further session is planned.")
-        lines.append(f"Touch-up: between {touch} "
+        lines.append(f"Touch-up: {touch} "
                      f"({touch_up_years[0]}-{touch_up_years[1]} years from today).")
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ while it cannot be recorded.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class PassProgress:
     zone: str
     elapsed_s: float
     target_s: float | None
+    strokes: int
     impressions: int
     target_impressions: int | None
     telemetry: PenTelemetry | None
@@ -69,11 +71,14 @@ class _Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.stats: PassStats | None = None
-        self.first: PenTelemetry | None = None
+        self.last_seq = -1
 
-    def begin(self) -> None:
+    def begin(self, base: PenTelemetry | None) -> None:
+        """Start a pass; `base` is the last telemetry before the needle starts (counter base)."""
         with self._lock:
-            self.stats, self.first = PassStats(), None
+            self.stats = PassStats()
+            if base is not None:
+                self.stats.counters(base.strokes, base.impressions)
 
     def end(self) -> PassStats:
         with self._lock:
@@ -82,18 +87,17 @@ class _Recorder:
 
     def snapshot(self) -> PassStats:
         with self._lock:
-            return (self.stats or PassStats()).copy()
+            return copy.copy(self.stats or PassStats())
 
     def __call__(self, t: PenTelemetry) -> None:
         with self._lock:
+            self.last_seq = t.telemetry_seq
             stats = self.stats
-            if stats is None or not t.needle_running:
+            if stats is None:
                 return
-            if self.first is None:
-                self.first = t
-            stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
-            stats.strokes = t.strokes - self.first.strokes
-            stats.impressions = t.impressions - self.first.impressions
+            stats.counters(t.strokes, t.impressions)
+            if t.needle_running:
+                stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
 
 
 class TreatmentSession:
@@ -162,7 +166,7 @@ class TreatmentSession:
         for index, planned in enumerate(self.profile.plan):
             result = self.run_pass(planned, index=index, on_progress=on_progress,
                                    should_stop=should_stop)
-            if result.outcome is not PassOutcome.COMPLETED:
+            if result.outcome is not PassOutcome.completed:
                 break
         return self.results
 
@@ -191,18 +195,18 @@ class TreatmentSession:
             period_ms=settings.period_ms, started_at=_now(),
         )  # durable before the needle moves: a failure here means it never starts
         plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
-        self._recorder.begin()
-        outcome, detail = PassOutcome.COMPLETED, ""
+        self._recorder.begin(pen.telemetry)
+        outcome, detail = PassOutcome.completed, ""
         try:
             pen.start_needle()
             outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
         except KeyboardInterrupt:
             self._stop_quietly()
-            self._finish(pass_id, index, planned, PassOutcome.STOPPED, "interrupted (Ctrl-C)", plog)
+            self._finish(pass_id, index, planned, PassOutcome.stopped, "interrupted (Ctrl-C)", plog)
             raise
         except PassLogError as exc:
             self._stop_quietly()  # never run the needle while it cannot be recorded
-            self._finish(pass_id, index, planned, PassOutcome.LOG_ERROR, str(exc), plog)
+            self._finish(pass_id, index, planned, PassOutcome.log_error, str(exc), plog)
             raise
         except SmpError as exc:
             self._stop_quietly()
@@ -221,28 +225,35 @@ class TreatmentSession:
             elapsed = now - started
             if on_progress is not None:
                 on_progress(PassProgress(index, len(self.profile.plan), planned.zone, elapsed,
-                                         planned.duration_s, stats.impressions,
+                                         planned.duration_s, stats.strokes, stats.impressions,
                                          planned.impressions, pen.telemetry))
             done = (planned.duration_s is not None and elapsed >= planned.duration_s) or (
                 planned.impressions is not None and stats.impressions >= planned.impressions
             )
             if done or (should_stop is not None and should_stop()):
                 pen.stop_needle()
-                return (PassOutcome.COMPLETED if done else PassOutcome.STOPPED), ""
+                return (PassOutcome.completed if done else PassOutcome.stopped), ""
             if now >= next_checkpoint:
                 self.passlog.checkpoint(pass_id, stats)
                 next_checkpoint = now + CHECKPOINT_EVERY_S
             time.sleep(POLL_S)
 
+    def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
+        seq, deadline = self._recorder.last_seq, time.monotonic() + timeout_s
+        while self._recorder.last_seq == seq and time.monotonic() < deadline:
+            if self.pen.state is State.DISCONNECTED:
+                return
+            time.sleep(0.002)
+
     def _outcome_from_state(self) -> PassOutcome:
         state = self.pen.state
         if state is State.ESTOP:
-            return PassOutcome.ESTOP
+            return PassOutcome.estop
         if state is State.FAULT:
-            return PassOutcome.FAULT
+            return PassOutcome.fault
         if state is State.DISCONNECTED:
-            return PassOutcome.LINK_LOST
-        return PassOutcome.STOPPED
+            return PassOutcome.link_lost
+        return PassOutcome.stopped
 
     def _stop_quietly(self) -> None:
         if self.pen.state is State.RUNNING:
@@ -252,12 +263,13 @@ class TreatmentSession:
                 self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
 
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
+        self._await_next_telemetry()  # the counters up to the stop
         stats = self._recorder.end()
-        fault = self.pen.last_fault if outcome in (PassOutcome.FAULT, PassOutcome.ESTOP) else None
+        fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
         self.passlog.end_pass(
             pass_id, outcome=outcome, stats=stats, ended_at=_now(),
-            fault_code=int(fault.faults) if fault and fault.faults else None,
-            fault_names=fault.faults.names if fault and fault.faults else None,
+            fault_code=int(fault.faults) if fault else None,
+            fault_names=fault.faults.names if fault else None,
         )
         plog.info("pass", outcome=outcome.value, strokes=stats.strokes,
                   impressions=stats.impressions, depth_mean_mm=stats.depth_mean_mm,

@@ -62,6 +62,15 @@ def _register() -> None:
 
     main.add_command(profile_cli)
     main.add_command(sessions_cli)
+    from smpdevice.cli.monitor import monitor as monitor_cli  # live view (issue 7)
+
+    main.add_command(monitor_cli)
+    from smpdevice.cli.run import run as run_cli
+
+    main.add_command(run_cli)
+    from smpdevice.cli.demo import demo as demo_cli
+
+    main.add_command(demo_cli)
 
 
 _register()

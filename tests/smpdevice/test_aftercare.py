@@ -48,7 +48,7 @@ def test_sheet_after_session_one_gives_the_next_session():
     sheet = aftercare_sheet(session_kind="base_density", session_date=DAY, client_ref="C-0042")
     assert "Client C-0042, session 1: base density, 2025-03-10" in sheet
     assert "Keep the treated area dry until 2025-03-14 inclusive (4 days)" in sheet
-    assert "Next session: between 2025-03-20 to 2025-04-09." in sheet
+    assert "Next session: 2025-03-20 to 2025-04-09." in sheet
     assert "Touch-up" not in sheet
 
 
@@ -59,7 +59,7 @@ def test_sheet_after_the_final_session_gives_the_touch_up_window():
     assert "Today: 4 passes, 80 impressions over hairline." in sheet
     assert "dry until 2025-03-15 inclusive (5 days)" in sheet
     assert "no further session is planned" in sheet
-    assert "Touch-up: between 2028-03-10 to 2031-03-10 (3-6 years from today)." in sheet
+    assert "Touch-up: 2028-03-10 to 2031-03-10 (3-6 years from today)." in sheet
 
 
 def test_summary_totals_per_zone_and_outcome():

@@ -1,0 +1,88 @@
+"""`smp demo`: the whole system, end to end, on the built-in simulator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from smpdevice.errors import SmpError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PROFILE = EXAMPLES / "session1_base_density.yaml"
+SCREENING = EXAMPLES / "screening_clear.yaml"
+QUICK_PASS_S = 0.4
+
+
+@click.command()
+@click.option("--quick", is_flag=True,
+              help=f"Shorten every pass to {QUICK_PASS_S} s and the speed check (tests, CI).")
+@click.option("--seed", default=0, show_default=True,
+              help="Which simulated pen (its serial number and hidden calibration error).")
+def demo(quick: bool, seed: int) -> None:
+    """Run the main job on the built-in simulator: no hardware needed.
+
+    Starts a simulated pen, connects, calibrates it automatically against the simulator's
+    depth gauge, opens a session-1 (base density) session from the bundled example profile
+    with a screening that passes, plays its passes with live figures, closes the session, and
+    prints the summary, the aftercare sheet and where the pass log is.
+
+    Everything is written under the data directory ($SMP_DATA_DIR, default
+    ~/.local/share/smpdevice).
+
+    \b
+    Example:
+      smp demo
+      SMP_DATA_DIR=/tmp/smp smp demo --quick
+    """
+    from simulators import PenSimulator
+    from smpdevice.calibrate import CalibrationSettings, format_report, run_calibration
+    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.cli.run import load_screening, run_session
+    from smpdevice.controller import PenController
+    from smpdevice.gauge import SimulatorGauge
+    from smpdevice.passlog import PassLog
+    from smpdevice.paths import data_dir
+    from smpdevice.profiles import load_profile
+
+    if not PROFILE.exists():
+        raise SmpError(f"the demo profile {PROFILE} is missing; run the demo from a checkout")
+    console = Console()
+    started = time.monotonic()
+    profile = load_profile(PROFILE)
+    if quick:
+        plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
+                for p in profile.plan]
+        profile = profile.model_copy(update={"plan": plan})
+    screening = load_screening(str(SCREENING))
+    store = CalibrationStore()
+    console.rule("[bold]smpdevice demo[/bold]: a simulated pen, no hardware")
+    console.print(f"Data directory: {data_dir()}")
+    with PenSimulator(seed=seed) as sim, PassLog.open() as passlog:
+        console.print(f"1. Simulated pen {sim.serial} started ({sim.url}).")
+        with PenController.connect(sim.url) as pen:
+            ident = pen.identity
+            console.print(f"2. Connected: firmware {ident.firmware_version}, protocol "
+                          f"v{ident.protocol_version}, state {pen.state.value}.")
+            console.print("3. Calibrating automatically against the simulator's depth gauge...")
+            settings = CalibrationSettings(spin_duration_s=0.3 if quick else 0.6)
+            report = run_calibration(pen, SimulatorGauge(sim.url), technician="demo",
+                                     settings=settings, store=store)
+            for line in format_report(report).splitlines()[-3:]:
+                console.print(f"   {line}")
+            if pen.calibration is None:
+                raise SmpError("the demo calibration failed; see the report above")
+            console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
+            session_id, summary, sheet = run_session(
+                pen, passlog, profile, technician="demo", screening=screening, console=console)
+        console.print()
+        console.print(f"5. Summary: {summary['passes']} passes, {summary['strokes']} strokes, "
+                      f"{summary['impressions']} impressions, {summary['needle_s']} s of needle.")
+        console.print()
+        console.print(sheet)
+        console.print(f"Pass log: {passlog.path}")
+        console.print(f"See it with:  smp sessions show {session_id}")
+        console.print("Check its hash chain:  smp sessions verify")
+    console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")

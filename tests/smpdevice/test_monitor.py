@@ -1,0 +1,163 @@
+"""`smp monitor` and its view logic, against a real simulated pen (pensim://NAME)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault, FirmwareState
+from simulators import PenSimulator
+from smpdevice.calibration_store import CalibrationStore
+from smpdevice.cli import main
+from smpdevice.controller import PenController, State
+from smpdevice.monitor import KEYS_HELP, Monitor
+from tests.smpdevice.conftest import run_needle, true_calibration
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """Never read (or write) the user's own calibrations."""
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def sim():
+    with PenSimulator(seed=11, name="monitor-test") as s:
+        yield s
+
+
+def _until(condition, timeout_s: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_snapshot_shows_states_setpoints_measurements_and_link(sim):
+    with PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
+        run_needle(pen, depth_mm=0.5, speed_hz=100.0, duty_pct=40.0, period_ms=100.0)
+        mon = Monitor(pen=pen)
+        _until(lambda: pen.telemetry.strokes > 10 and abs(pen.telemetry.depth_mm - 0.5) < 0.01)
+        snap = mon.snapshot()
+        assert snap.controller_state == "running" and snap.pen_state == "RUNNING"
+        assert snap.calibrated and snap.zone == "crown"
+        figures = {f.name: f for f in snap.figures}
+        assert figures["depth in skin"].setpoint == 0.5
+        assert figures["depth in skin"].measured == pytest.approx(0.5, abs=0.01)
+        assert figures["speed"].setpoint == 100.0
+        assert figures["current"].measured is not None
+        assert snap.strokes > 10 and snap.lease_remaining_ms > 0
+        assert snap.link["telemetry_received"] > 0 and snap.link["rtt_smoothed_ms"] is not None
+        text = mon.render_text()
+        for expected in ("running", "RUNNING", sim.serial, "depth in skin (mm)", "0.500",
+                         "speed (Hz)", "100.0", "current (A)", "temperature (°C)", "strokes",
+                         "impressions", "round trip", "retransmissions", "telemetry rx / lost",
+                         "garbage bytes", "bad CRC", "lease", "latched faults: none", KEYS_HELP):
+            assert expected in text, expected
+
+
+def test_an_injected_fault_is_shown_with_its_description(sim):
+    with PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
+        run_needle(pen)
+        mon = Monitor(pen=pen)
+        time.sleep(0.1)
+        sim.inject("jam")
+        pen.wait_for_state(State.FAULT, timeout_s=3.0)
+        _until(lambda: Fault.JAM in pen.telemetry.faults)
+        snap = mon.snapshot()
+        assert ("JAM", FAULT_DESCRIPTIONS[Fault.JAM]) in snap.faults
+        text = mon.render_text(width=140)
+        assert "FAULT latched" in text and "press c to clear" in text
+        assert "JAM" in text and FAULT_DESCRIPTIONS[Fault.JAM] in text
+        assert mon.handle_key("c")  # the cause is still there: refused, and it says why
+        assert "not cleared" in mon.message and pen.state is State.FAULT
+
+
+def test_the_estop_key_really_estops_the_pen(sim):
+    with PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
+        run_needle(pen)
+        mon = Monitor(pen=pen)
+        assert sim.firmware.state is FirmwareState.RUNNING
+        assert mon.handle_key("e") is True
+        assert sim.firmware.state is FirmwareState.ESTOP
+        assert pen.state is State.ESTOP
+        assert "E-STOP latched" in mon.render_text()
+        assert mon.handle_key("c")  # clearing leaves the pen idle; the needle stays stopped
+        assert pen.state is State.IDLE and sim.firmware.state is FirmwareState.IDLE
+        assert mon.handle_key(" ")  # space too
+        assert sim.firmware.state is FirmwareState.ESTOP
+        assert mon.handle_key("q") is False and mon.quit.is_set()
+
+
+def test_link_loss_is_shown_and_r_reconnects_without_resuming(sim):
+    mon = Monitor(sim.url)
+    assert mon.connect()
+    try:
+        sim.disconnect()
+        mon.pen.wait_for_state(State.DISCONNECTED, timeout_s=3.0)
+        text = mon.render_text(width=160)
+        assert "link lost:" in text and "press r to reconnect" in text
+        assert "not confirmed" in mon.estop().lower()  # says so instead of pretending
+        mon.handle_key("r")
+        assert "reconnect failed" in mon.message  # the pen is still gone
+        sim.reconnect()
+        mon.handle_key("r")
+        assert mon.message.startswith("reconnected"), mon.message
+        assert mon.pen.state in (State.IDLE, State.FAULT, State.ESTOP)
+        assert sim.firmware.state is not FirmwareState.RUNNING
+        assert "link lost" not in mon.render_text()
+    finally:
+        mon.close()
+
+
+def test_a_stored_calibration_gives_depth_in_skin(sim):
+    mon = Monitor(sim.url)
+    assert mon.connect()
+    try:
+        assert "uncalibrated" in mon.render_text()
+        assert "depth in skin (mm)" not in mon.render_text()
+    finally:
+        mon.close()
+    calibration = true_calibration(sim, technician="ana")
+    CalibrationStore().save(calibration)
+    mon = Monitor(sim.url)
+    assert mon.connect()
+    try:
+        _until(lambda: mon.pen.telemetry is not None)
+        text = mon.render_text()
+        assert "depth in skin (mm)" in text and calibration.calibration_id in text
+        assert "uncalibrated" not in text
+    finally:
+        mon.close()
+
+
+def test_smp_monitor_once_prints_a_snapshot(sim):
+    result = CliRunner().invoke(main, ["monitor", "--once", "--port", sim.url])
+    assert result.exit_code == 0, result.output
+    assert sim.serial in result.output and "idle" in result.output
+    assert "uncalibrated" in result.output and "latched faults: none" in result.output
+    assert "round trip" in result.output
+
+
+def test_smp_monitor_live_runs_for_its_duration_and_survives_link_loss(sim):
+    result = CliRunner().invoke(main, ["monitor", "--duration", "0.3", "--refresh-hz", "20",
+                                       "--port", sim.url])
+    assert result.exit_code == 0, result.output
+    assert "keys are off" in result.output and sim.serial in result.output
+
+
+def test_smp_monitor_once_without_a_pen_fails_cleanly():
+    result = CliRunner().invoke(main, ["monitor", "--once", "--port", "/dev/no-such-pen"])
+    assert result.exit_code != 0
+    assert "cannot open port" in result.output and "Traceback" not in result.output
+
+
+def test_smp_monitor_help_teaches_with_examples():
+    result = CliRunner().invoke(main, ["monitor", "--help"])
+    assert result.exit_code == 0
+    for expected in ("--refresh-hz", "--once", "--duration", "E-stop", "smp monitor --port",
+                     "reconnect"):
+        assert expected in result.output
