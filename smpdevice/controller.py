@@ -232,6 +232,7 @@ class PenController:
         self._zone: ZoneEnvelope | None = None
         self.setpoints: Setpoints | None = None
         self.running_since_s: float | None = None
+        self._actuator_cmd_mm: float | None = None
         self._fsm = _Fsm(self)
         self._machine = build_machine(self._fsm)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -439,9 +440,37 @@ class PenController:
     def disarm(self) -> None:
         self._call(self._do_simple, "disarm", [Disarm()])
 
-    def start_needle(self) -> None:
-        """armed -> running (a pass begins)."""
+    def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
+        """armed -> running (a pass begins), once the needle stands at the set depth.
+
+        Starting while the depth actuator still travels would put the first dots too shallow
+        or too deep, so this waits (up to `settle_timeout_s`) for the measured depth to reach
+        the command first.
+        """
+        if self.state is State.ARMED:
+            self._wait_depth_settled(settle_timeout_s)
         self._call(self._do_start)
+
+    def _wait_depth_settled(self, timeout_s: float) -> None:
+        target_mm = self._actuator_cmd_mm
+        deadline = time.monotonic() + timeout_s
+        while True:
+            t = self.telemetry
+            if (
+                t is not None
+                and target_mm is not None
+                and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
+                and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM
+            ):
+                return
+            self._raise_if_faulted()
+            if time.monotonic() > deadline:
+                where = f"{t.actuator_mm:.3f} mm" if t else "unknown"
+                raise SmpError(
+                    f"the depth actuator did not reach {target_mm} mm within {timeout_s} s "
+                    f"(it is at {where}); the needle was not started. Check the pen."
+                )
+            time.sleep(0.002)
 
     def stop_needle(self) -> None:
         """running -> armed (the pass ends)."""
@@ -747,8 +776,14 @@ class PenController:
             self.last_fault = FaultInfo("the pen left armed by itself (lease lapsed?)")
             self._enter_safe("fault_detected")
 
+    def _forget_setpoints(self) -> None:
+        """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease)."""
+        self.setpoints = None
+        self._actuator_cmd_mm = None
+
     def _enter_safe(self, trigger: str) -> None:
         self.running_since_s = None
+        self._forget_setpoints()
         self._fire(trigger, str(self.last_fault))
         for op in list(self._ops):
             self._ops.remove(op)
@@ -765,6 +800,7 @@ class PenController:
         if self.state is State.DISCONNECTED:
             return
         self.running_since_s = None
+        self._forget_setpoints()
         self.last_fault = FaultInfo(f"link lost: {reason}")
         if self.link is not None:
             history = self.link.format_history()
@@ -796,7 +832,7 @@ class PenController:
         self._require(State.IDLE, State.CALIBRATING, action="change the calibration")
         calibration.check_for(self.identity.serial)
         self._calibration = calibration
-        self.setpoints = None  # actuator commands from the old calibration are stale
+        self._forget_setpoints()  # actuator commands from the old calibration are stale
 
     def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
         """The zone narrowed to what the pen can do (depth through the calibration)."""
@@ -848,6 +884,7 @@ class PenController:
 
         def done() -> Setpoints:
             self.setpoints = sp
+            self._actuator_cmd_mm = message.depth_um / 1000
             self._log.info("setpoints", **sp.__dict__)
             return sp
 
@@ -902,6 +939,7 @@ class PenController:
                       State.FAULT, State.ESTOP, action="retract")
 
         def retracted() -> None:
+            self._forget_setpoints()
             if self.state is State.RUNNING:
                 self.running_since_s = None
                 self._fire("stop", "retracted")
@@ -975,9 +1013,9 @@ class PenController:
         steps: list[Message] = [NeedleStop(), Retract(), Disarm()]
 
         def done() -> None:
+            self._forget_setpoints()  # calibration moved the actuator
             if calibration is not None:
                 self._calibration = calibration
-                self.setpoints = None
             self._fire("end_calibration", "calibration ended")
 
         if calibration is not None:

@@ -291,8 +291,8 @@ class Monitor:
             snap.problem = f"no telemetry for {snap.telemetry_age_s:.1f} s"
         return snap
 
-    def render(self, snap: Snapshot | None = None) -> Panel:
-        """The whole view as one rich renderable."""
+    def render(self, snap: Snapshot | None = None, width: int | None = None) -> Panel:
+        """The whole view as one rich renderable (laid out for `width` columns if given)."""
         snap = snap or self.snapshot()
         parts: list = []
         head = Text()
@@ -350,9 +350,15 @@ class Monitor:
             link.add_row("no link", "")
 
         grid = Table.grid(expand=True, padding=(0, 2))
-        grid.add_column(ratio=4)
-        grid.add_column(ratio=3)
-        grid.add_row(figures, Group(counters, link))
+        if width is None or width >= 110:
+            grid.add_column(ratio=4)
+            grid.add_column(ratio=3)
+            grid.add_row(figures, Group(counters, link))
+        else:  # a narrow terminal: the figures above, pen and link side by side below
+            parts.append(figures)
+            grid.add_column(ratio=2)
+            grid.add_column(ratio=3)
+            grid.add_row(counters, link)
         parts.append(grid)
 
         faults = Text()
@@ -376,7 +382,7 @@ class Monitor:
     def render_text(self, width: int = 110) -> str:
         """The view as plain text (no colours), e.g. for `--once` into a pipe and for tests."""
         console = Console(width=width, record=True, file=_Null(), color_system=None)
-        console.print(self.render())
+        console.print(self.render(width=width))
         return console.export_text()
 
 

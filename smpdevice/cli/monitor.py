@@ -95,19 +95,19 @@ def _live(mon, refresh_hz: float, duration_s: float | None) -> None:
     with _keys(mon.handle_key, stop) as reading_keys:
         if not reading_keys:
             mon.message = "stdin is not a terminal: keys are off (Ctrl-C quits)"
-        with Live(mon.render(), console=console, refresh_per_second=refresh_hz,
+        with Live(mon.render(width=console.width), console=console, refresh_per_second=refresh_hz,
                   screen=False, transient=False) as live:
             try:
                 while not mon.quit.is_set():
                     if ends_at is not None and time.monotonic() >= ends_at:
                         break
-                    live.update(mon.render())
+                    live.update(mon.render(width=console.width))
                     time.sleep(1 / refresh_hz)
             except KeyboardInterrupt:
                 pass
             finally:
                 stop.set()
-                live.update(mon.render())
+                live.update(mon.render(width=console.width))
 
 
 @contextlib.contextmanager

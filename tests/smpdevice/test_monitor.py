@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import select
+import signal
+import sys
 import time
 
 import pytest
@@ -161,3 +167,39 @@ def test_smp_monitor_help_teaches_with_examples():
     for expected in ("--refresh-hz", "--once", "--duration", "E-stop", "smp monitor --port",
                      "reconnect"):
         assert expected in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_keys_typed_in_a_real_terminal_estop_and_quit():
+    """The whole path: `smp monitor` in a pseudo-terminal, keys read in cbreak mode."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command as a user types it
+        os.execv(sys.executable, [sys.executable, "-m", "smpdevice", "monitor",
+                                  "--duration", "20", "--port", "pensim://?seed=5"])
+    out = bytearray()
+
+    def read_until(needle: bytes, timeout_s: float = 8.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while needle not in out:
+            if time.monotonic() > deadline:
+                open("/tmp/ptyout.txt", "wb").write(bytes(out))
+            assert time.monotonic() < deadline, f"{needle!r} never shown:\n{out.decode()}"
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                with contextlib.suppress(OSError):
+                    out.extend(os.read(fd, 65536))
+
+    try:
+        read_until(b"keys:")
+        read_until(b"idle")
+        os.write(fd, b"e")
+        read_until(b"E-STOP latched")
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
