@@ -403,3 +403,571 @@ def scenario_fuzz(n: int = 1_000_000, seed: int = 5, workers: int = 2) -> Result
     res.details = examples[:10]  # type: ignore[attr-defined]
     res.seconds = time.perf_counter() - t0
     return res
+
+
+# ============================================================================ 3. kills
+
+SCREENING_CLEAR = dict(open_sores=False, eczema=False, dermatitis=False, psoriasis_flare=False,
+                       infection=False, sunburn=False, keloid_tendency=False)
+
+
+def _profile_data(passes: int, duration_s: float, client_ref: str = "C-0008") -> dict:
+    zones = {
+        "crown": dict(needle="1RL 0.25mm", depth_mm=0.40, speed_hz=90, duty_pct=40,
+                      period_ms=120),
+        "top": dict(needle="1RL 0.25mm", depth_mm=0.45, speed_hz=95, duty_pct=40,
+                    period_ms=120),
+    }
+    plan = [dict(zone=("crown", "top")[i % 2], duration_s=duration_s) for i in range(passes)]
+    return dict(schema_version=1, session_kind="base_density", client_ref=client_ref,
+                zones=zones, plan=plan)
+
+
+KILL_HOST = textwrap.dedent(
+    """
+    import json, sys, time
+    from smpdevice.calibration import Calibration
+    from smpdevice.controller import PenController
+    from smpdevice.logs import configure
+    from smpdevice.passlog import PassLog
+    from smpdevice.profiles import parse_profile
+    from smpdevice.screening import parse_screening
+    from smpdevice.session import TreatmentSession
+    configure("error")
+    path, serial_no, offset_mm, gain, lease_ms, db, profile, screening = sys.argv[1:9]
+    cal = Calibration.linear(pen_serial=serial_no, technician="t",
+                             offset_mm=float(offset_mm), gain=float(gain))
+    log = PassLog(db)  # a writer: recovers whatever the previous (killed) process left
+    print("recovered", json.dumps(log.recovered), flush=True)
+    pen = PenController.connect(path, calibration=cal, lease_ms=int(lease_ms))
+    begin = log.begin_pass
+    def begin_pass(*a, **k):
+        pass_id = begin(*a, **k)
+        print("begin", pass_id, flush=True)
+        return pass_id
+    log.begin_pass = begin_pass
+    session = TreatmentSession.open(pen, log, parse_profile(json.loads(profile)),
+                                    technician="campaign",
+                                    screening=parse_screening(json.loads(screening)))
+    print("session", session.session_id, flush=True)
+    for i, planned in enumerate(session.profile.plan):
+        r = session.run_pass(planned, index=i)
+        print("committed", r.pass_id, r.outcome.value, flush=True)
+    session.close()
+    print("closed", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def scenario_kills(n: int = 100, seed: int = 31, lease_ms: int = 250, passes: int = 3,
+                   pass_s: float = 0.4) -> Result:
+    """n sessions, each controller process SIGKILLed at a random moment."""
+    import json
+
+    from simulators import PenSimulator
+    from simulators.reach import PtyBridge
+    from smpdevice.passlog import PassLog
+
+    res = Result("kills", n)
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    stop_after: list[float] = []
+    killed_running = killed_idle = recovered_ok = 0
+    committed: dict[str, str] = {}  # pass_id -> outcome, as the killed processes reported
+    interrupted: set[str] = set()
+    profile = json.dumps(_profile_data(passes, pass_s))
+    screening = json.dumps(SCREENING_CLEAR)
+    with tempfile.TemporaryDirectory(prefix="smp-kills-") as tmp:
+        db = os.path.join(tmp, "passlog.sqlite")
+        expect_recovered: set[str] = set()
+        for it in range(n):
+            with PenSimulator(seed=seed) as sim, PtyBridge(sim) as bridge:
+                child = subprocess.Popen(
+                    [sys.executable, "-c", KILL_HOST, bridge.path, sim.serial,
+                     str(-sim.model.offset_mm), str(sim.model.gain), str(lease_ms), db,
+                     profile, screening],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                lines: list[str] = []
+                reader = threading.Thread(
+                    target=lambda c=child, out=lines: out.extend(iter(c.stdout.readline, "")),
+                    daemon=True)
+                reader.start()
+                try:
+                    if not _wait(lambda out=lines: any(x.startswith("session") for x in out),
+                                 20.0, 0.005):
+                        child.kill()
+                        res.fail(f"session {it}: the host did not open a session: "
+                                 f"{lines} {child.stderr.read()[-2000:]}")
+                        continue
+                    time.sleep(rng.uniform(0.0, passes * (pass_s + 0.1) + 0.2))
+                    was_running = sim.firmware.state is FirmwareState.RUNNING
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed_at = time.monotonic()
+                    child.wait(timeout=5)
+                    reader.join(timeout=2)
+                    if was_running or sim.firmware.state is FirmwareState.RUNNING:
+                        killed_running += 1
+                        if not _wait(lambda s=sim: s.firmware.state is not FirmwareState.RUNNING,
+                                     2.0):
+                            res.fail(f"session {it}: the needle kept running after the kill")
+                        stopped = time.monotonic() - killed_at
+                        stop_after.append(stopped)
+                        if stopped > lease_ms / 1000 + 0.05:
+                            res.fail(f"session {it}: needle stopped {stopped * 1e3:.0f} ms after"
+                                     f" the kill (lease {lease_ms} ms)")
+                    else:
+                        killed_idle += 1
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+            # what the killed process said
+            rec = next((x for x in lines if x.startswith("recovered")), None)
+            if rec is not None:
+                got = set(json.loads(rec.split(" ", 1)[1]))
+                if got != expect_recovered:
+                    res.fail(f"session {it}: recovery closed {sorted(got)}, "
+                             f"expected {sorted(expect_recovered)}")
+                else:
+                    recovered_ok += bool(got)
+            begun = [x.split()[1] for x in lines if x.startswith("begin")]
+            done = {x.split()[1]: x.split()[2] for x in lines if x.startswith("committed")}
+            committed.update(done)
+            open_passes = [p for p in begun if p not in done]
+            interrupted.update(open_passes)
+            # the next process's recovery must close the begun pass, unless it was committed
+            # between the write and the print (then it is simply present)
+            expect_recovered = set(open_passes)
+            if open_passes:
+                with PassLog(db, readonly=True) as ro:
+                    ended = {p.pass_id for p in ro.passes() if p.outcome is not None}
+                expect_recovered -= ended
+        # the final restart: recover the last kill, then check the whole history
+        with PassLog(db) as log:
+            if set(log.recovered) != expect_recovered:
+                res.fail(f"final recovery closed {log.recovered}, expected {expect_recovered}")
+            records = {p.pass_id: p for p in log.passes()}
+            broken = log.verify()
+    missing = [p for p in committed if p not in records]
+    changed = [p for p, o in committed.items() if p in records and
+               str(getattr(records[p].outcome, "value", records[p].outcome)) != o]
+    unrecorded = [p for p in interrupted if p not in records or records[p].outcome is None]
+    crashed = sum(1 for p in interrupted if p in records and
+                  str(getattr(records[p].outcome, "value", records[p].outcome))
+                  == "controller_crashed")
+    if missing:
+        res.fail(f"{len(missing)} committed passes missing after restart: {missing[:3]}")
+    if changed:
+        res.fail(f"{len(changed)} committed passes changed outcome: {changed[:3]}")
+    if unrecorded:
+        res.fail(f"{len(unrecorded)} interrupted passes not recorded: {unrecorded[:3]}")
+    if broken is not None:
+        res.fail(f"the pass log's chain is broken: {broken}")
+    res.figures = {
+        "killed while the needle ran": killed_running, "killed with the needle off": killed_idle,
+        "median stop after kill ms": _median(stop_after) * 1e3,
+        "max stop after kill ms": max(stop_after, default=float("nan")) * 1e3,
+        "lease ms": lease_ms, "committed passes": len(committed),
+        "committed present after restart": len(committed) - len(missing),
+        "interrupted passes": len(interrupted),
+        "recorded as controller_crashed": crashed,
+        "chain verified": broken is None,
+    }
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# ============================================================================ 4. disconnects
+
+
+def scenario_disconnects(n: int = 100, seed: int = 41, lease_ms: int = 250) -> Result:
+    """n cable pulls while running, alternately in-process (port errors) and PTY (silence)."""
+    from simulators import PenSimulator
+    from simulators.reach import PtyBridge
+    from smpdevice.controller import PenController, State
+    from smpdevice.errors import SmpError
+
+    res = Result("disconnects", n)
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    detect: dict[str, list[float]] = {"pensim": [], "pty": []}
+    pen_stop: list[float] = []
+    resumed = reconnected = refused_while_lost = 0
+    rigs = []
+    try:
+        for via in ("pensim", "pty"):
+            sim = PenSimulator(seed=seed + len(rigs))
+            bridge = PtyBridge(sim) if via == "pty" else None
+            url = bridge.path if bridge else sim.url
+            pen = PenController.connect(url, calibration=_calibration(sim), lease_ms=lease_ms)
+            lost_at: list[float] = []
+            pen.add_state_listener(
+                lambda old, new, why, out=lost_at: new is State.DISCONNECTED
+                and out.append(time.monotonic()))
+            rigs.append((via, sim, bridge, pen, lost_at))
+        for i in range(n):
+            via, sim, _bridge, pen, lost_at = rigs[i % 2]
+            fw = sim.firmware
+            if pen.state in (State.FAULT, State.ESTOP):
+                pen.clear_faults()
+            pen.set_zone("crown")
+            pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=100)
+            pen.arm()
+            pen.start_needle()
+            time.sleep(rng.uniform(0.0, 0.3))
+            starts_before = fw.executed[MsgType.NEEDLE_START]
+            lost_at.clear()
+            pulled = time.monotonic()
+            sim.disconnect()
+            stopped_at = None
+            deadline = pulled + 10 * lease_ms / 1000
+            while time.monotonic() < deadline and (
+                    pen.state is not State.DISCONNECTED or stopped_at is None):
+                if stopped_at is None and fw.state is not FirmwareState.RUNNING:
+                    stopped_at = time.monotonic()
+                time.sleep(0.001)
+            if stopped_at is None:
+                res.fail(f"pull {i} ({via}): the pen kept running")
+            else:
+                pen_stop.append(stopped_at - pulled)
+            if pen.state is not State.DISCONNECTED:
+                res.fail(f"pull {i} ({via}): no link loss reported in {10 * lease_ms} ms")
+                continue
+            took = lost_at[0] - pulled if lost_at else time.monotonic() - pulled
+            detect[via].append(took)
+            if took > 2 * lease_ms / 1000:
+                res.fail(f"pull {i} ({via}): link loss reported after {took * 1e3:.0f} ms "
+                         f"(> 2 leases = {2 * lease_ms} ms)")
+            try:
+                pen.start_needle()
+                res.fail(f"pull {i} ({via}): start_needle accepted while the link is down")
+            except SmpError:
+                refused_while_lost += 1
+            time.sleep(rng.uniform(0.0, 0.2))
+            sim.reconnect()
+            pen.reconnect()
+            reconnected += 1
+            # watch for two leases: neither the controller nor the pen may resume the needle
+            deadline = time.monotonic() + 2 * lease_ms / 1000
+            while time.monotonic() < deadline:
+                if (pen.state in (State.RUNNING, State.ARMED)
+                        or fw.state is FirmwareState.RUNNING):
+                    resumed += 1
+                    res.fail(f"pull {i} ({via}): resumed by itself "
+                             f"(controller {pen.state.value}, pen {fw.state.name})")
+                    break
+                time.sleep(0.005)
+            if fw.executed[MsgType.NEEDLE_START] != starts_before:
+                res.fail(f"pull {i} ({via}): NEEDLE_START executed after the pull")
+            if pen.state is not State.FAULT or Fault.LEASE_EXPIRED not in pen.last_fault.faults:
+                res.fail(f"pull {i} ({via}): after reconnect {pen.state.value} "
+                         f"({pen.last_fault}); expected fault with LEASE_EXPIRED latched")
+    finally:
+        for _via, sim, bridge, pen, _ in rigs:
+            with contextlib.suppress(Exception):
+                pen.close()
+            if bridge is not None:
+                bridge.close()
+            sim.close()
+    both = detect["pensim"] + detect["pty"]
+    res.figures = {
+        "lease ms": lease_ms,
+        "median detect ms (port error)": _median(detect["pensim"]) * 1e3,
+        "max detect ms (port error)": max(detect["pensim"], default=float("nan")) * 1e3,
+        "median detect ms (silent PTY)": _median(detect["pty"]) * 1e3,
+        "max detect ms (silent PTY)": max(detect["pty"], default=float("nan")) * 1e3,
+        "limit ms": 2 * lease_ms, "over limit": sum(1 for d in both if d > 2 * lease_ms / 1000),
+        "max pen stop after pull ms": max(pen_stop, default=float("nan")) * 1e3,
+        "refused while lost": refused_while_lost, "resumed by itself": resumed,
+        "reconnected on request": reconnected,
+    }
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# ============================================================================ 5. disk
+
+
+class _FailingConnection:
+    """Stands in for the pass log's sqlite3 connection: writes fail as on a full disk."""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "COMMIT", "REPLACE")
+
+    def __init__(self, real: sqlite3.Connection, error: str = "database or disk is full"):
+        self._real = real
+        self.error = error
+        self.failed = 0
+
+    def execute(self, sql: str, *args: Any):
+        if sql.lstrip().upper().startswith(self.WRITES):
+            self.failed += 1
+            raise sqlite3.OperationalError(self.error)
+        return self._real.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def scenario_disk(seed: int = 61, lease_ms: int = 250) -> Result:
+    """The pass log fails before and during a pass (disk full, read-only): needle stopped,
+    clear error, nothing committed lost."""
+    from simulators import PenSimulator
+    from smpdevice.controller import PenController, State
+    from smpdevice.passlog import PassLog, PassLogError
+    from smpdevice.profiles import parse_profile
+    from smpdevice.screening import parse_screening
+    from smpdevice.session import TreatmentSession
+
+    res = Result("disk", 0)
+    t0 = time.perf_counter()
+    cases = [  # (name, when, how)
+        ("disk full before the pass", "before", "full"),
+        ("disk full during the pass", "during", "full"),
+        ("read-only before the pass", "before", "readonly"),
+        ("read-only during the pass", "during", "readonly"),
+    ]
+    rows: list[str] = []
+    for name, when, how in cases:
+        res.count += 1
+        with tempfile.TemporaryDirectory(prefix="smp-disk-") as tmp, \
+                PenSimulator(seed=seed) as sim:
+            db = os.path.join(tmp, "passlog.sqlite")
+            fw = sim.firmware
+            pen = PenController.connect(sim.url, calibration=_calibration(sim),
+                                        lease_ms=lease_ms)
+            log = PassLog(db)
+            profile = parse_profile(_profile_data(3, 0.4 if when == "before" else 2.0))
+            session = TreatmentSession.open(pen, log, profile, technician="campaign",
+                                            screening=parse_screening(SCREENING_CLEAR))
+            done = [session.run_pass(p, index=i) for i, p in enumerate(profile.plan[:2])]
+            committed = {r.pass_id: r.outcome.value for r in done}
+            starts = fw.executed[MsgType.NEEDLE_START]
+            failing: _FailingConnection | None = None
+
+            def break_log(log=log, how=how):
+                nonlocal failing
+                with log._lock:
+                    if how == "full":
+                        failing = _FailingConnection(log._conn)
+                        log._conn = failing
+                    else:  # real SQLite refusal: the connection becomes read-only
+                        log._conn.execute("PRAGMA query_only = 1")
+
+            if when == "before":
+                break_log()
+                timer = None
+            else:
+                timer = threading.Timer(0.3, break_log)
+                timer.start()
+            error: BaseException | None = None
+            running_after = None
+            try:
+                session.run_pass(profile.plan[2], index=2)
+            except PassLogError as exc:
+                error = exc
+                running_after = fw.state is FirmwareState.RUNNING
+            except Exception as exc:  # anything else is a finding
+                error = exc
+            if timer is not None:
+                timer.join()
+            started = fw.executed[MsgType.NEEDLE_START] - starts
+            text = str(error) if error else ""
+            hint = "disk is full" if how == "full" else "read-only"
+            if not isinstance(error, PassLogError):
+                res.fail(f"{name}: expected PassLogError, got {type(error).__name__}: {error}")
+            elif hint not in text:
+                res.fail(f"{name}: the error does not say '{hint}': {text}")
+            if running_after:
+                res.fail(f"{name}: the needle was still running when the error was raised")
+            if fw.state is FirmwareState.RUNNING or pen.state is State.RUNNING:
+                res.fail(f"{name}: the needle runs after the log failed")
+            if when == "before" and started:
+                res.fail(f"{name}: the needle started although the pass could not be recorded")
+            if when == "during" and not started:
+                res.fail(f"{name}: the pass never started (the fault came too early)")
+            pen.close()
+            with contextlib.suppress(Exception):
+                log.close()
+            # restart: a new process opens the log (recovery) once the disk is usable again
+            with PassLog(db) as again:
+                records = {p.pass_id: p for p in again.passes()}
+                broken = again.verify()
+                recovered = list(again.recovered)
+            lost = [p for p, o in committed.items()
+                    if p not in records or str(getattr(records[p].outcome, "value",
+                                                       records[p].outcome)) != o]
+            if lost:
+                res.fail(f"{name}: committed passes lost or changed: {lost}")
+            if broken is not None:
+                res.fail(f"{name}: chain broken after the failure: {broken}")
+            third = [p for p in records.values() if p.pass_id not in committed]
+            if when == "during" and (len(third) != 1 or third[0].outcome is None):
+                res.fail(f"{name}: the interrupted pass is not recorded: {third}")
+            if when == "before" and third:
+                res.fail(f"{name}: a pass that could not begin was recorded: {third}")
+            outcome = (str(getattr(third[0].outcome, "value", third[0].outcome))
+                       if third else "not begun")
+            rows.append(f"{name}: needle started {started}x, stopped, committed "
+                        f"{len(committed) - len(lost)}/{len(committed)} kept, interrupted pass "
+                        f"-> {outcome}{' (recovered on open)' if recovered else ''}; "
+                        f"error: {text[:90]}...")
+    res.figures = {"cases": res.count, "cases passed": res.count - len(
+        {f.split(':')[0] for f in res.failures})}
+    res.details = rows  # type: ignore[attr-defined]
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# ============================================================================ 6. soak
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
+def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s: float = 90.0,
+                  rest_s: float = 30.0, break_s: float = 900.0, step_s: float = 0.1,
+                  lease_ms: int = 1000, telemetry_hz: int = 100) -> Result:
+    """A clinic day on the virtual clock: `sessions` sessions of passes (pass_s on, rest_s off)
+    with breaks between sessions, a host driving the simulator directly, every pass in a real
+    pass log. Memory (tracemalloc and RSS) at start, middle and end must be flat."""
+    from simulators import PenSimulator, VirtualClock
+    from smpdevice.passlog import PassLog, PassOutcome, PassStats
+
+    res = Result("soak", sessions)
+    t0 = time.perf_counter()
+    clock = VirtualClock()
+    day_s = hours * 3600
+    session_s = (day_s - break_s * (sessions - 1)) / sessions
+    seq = [0]
+    decoder = StreamDecoder()
+    state: dict[str, Any] = {"stats": None, "telemetry": 0, "last_tseq": None, "lost": 0,
+                             "replies": {}}
+    samples: list[tuple[str, float, int, int]] = []  # (label, virtual h, traced B, RSS kB)
+    with tempfile.TemporaryDirectory(prefix="smp-soak-") as tmp, \
+            PenSimulator(seed=seed, clock=clock) as sim, PassLog(
+                os.path.join(tmp, "passlog.sqlite")) as log:
+        sim.advance(0.1)
+        port = sim.open_port()
+
+        def pump() -> None:
+            for frame in decoder.feed(port.read(1 << 16, 0)):
+                msg = frame.message
+                if msg.TYPE == MsgType.TELEMETRY:
+                    state["telemetry"] += 1
+                    last = state["last_tseq"]
+                    if last is not None and msg.telemetry_seq != last + 1:
+                        state["lost"] += 1
+                    state["last_tseq"] = msg.telemetry_seq
+                    stats = state["stats"]
+                    if stats is not None and msg.flags & 1:
+                        stats.add(msg.depth_um / 1000, msg.speed_centihz / 100)
+                        stats.counters(msg.strokes, msg.impressions)
+                elif frame.seq:
+                    state["replies"][frame.seq] = msg
+
+        def request(msg: m.Message) -> m.Message:
+            seq[0] = seq[0] % 255 + 1
+            port.write(encode(msg, seq[0]))
+            pump()
+            reply = state["replies"].pop(seq[0], None)
+            if reply is None or reply.TYPE == MsgType.NACK:
+                raise AssertionError(f"{type(msg).__name__} -> {reply}")
+            return reply
+
+        def run_for(seconds: float, renew: bool) -> None:
+            end = clock.now() + seconds
+            while clock.now() < end - 1e-9:
+                if renew:
+                    request(m.LeaseRenew(lease_ms))
+                sim.advance(min(step_s, end - clock.now()))
+                pump()
+
+        def measure(label: str) -> None:
+            gc.collect()
+            samples.append((label, clock.now() / 3600, tracemalloc.get_traced_memory()[0],
+                            _rss_kb()))
+
+        request(m.SetTelemetryRate(telemetry_hz))
+        tracemalloc.start()
+        passes = 0
+        day_start = clock.now()
+        try:
+            for s in range(sessions):
+                session_id = log.open_session(
+                    technician="campaign", client_ref=f"C-{s:04d}", session_kind="base_density",
+                    pen_serial=sim.serial, firmware_version="1.0.0", calibration_id="soak",
+                    profile_hash="0" * 64, screening=SCREENING_CLEAR)
+                end = day_start + s * (session_s + break_s) + session_s
+                index = 0
+                while clock.now() + pass_s + rest_s <= end:
+                    depth_um = 800 + 10 * (index % 20)
+                    request(m.SetSetpoints(depth_um, 9000 + index % 50, 400, 120_000))
+                    request(m.LeaseRenew(lease_ms))
+                    request(m.Arm())
+                    pass_id = log.begin_pass(session_id, index=index, zone="crown",
+                                             depth_mm=depth_um / 1000, speed_hz=90.0,
+                                             duty_pct=40.0, period_ms=120.0,
+                                             started_at=_virtual_dt(clock))
+                    state["stats"] = PassStats()
+                    request(m.NeedleStart())
+                    run_for(pass_s, renew=True)
+                    request(m.NeedleStop())
+                    request(m.Disarm())
+                    stats, state["stats"] = state["stats"], None
+                    log.end_pass(pass_id, outcome=PassOutcome.completed, stats=stats,
+                                 ended_at=_virtual_dt(clock))
+                    passes += 1
+                    index += 1
+                    if s == 0 and index == 1:
+                        measure("start (after the first pass)")
+                    run_for(rest_s, renew=False)
+                    if (len(samples) == 1 and s == sessions // 2
+                            and clock.now() - day_start >= day_s / 2):
+                        measure("middle")
+                log.close_session(session_id, closed_at=_virtual_dt(clock),
+                                  summary={"passes": index})
+                if s < sessions - 1:
+                    run_for(break_s, renew=False)
+            run_for(max(0.0, day_start + day_s - clock.now()), renew=False)
+            measure("end")
+        finally:
+            tracemalloc.stop()
+        logged = len(log.passes())
+        broken = log.verify()
+        faults = Fault(sim.firmware.faults)
+        port.close()
+    if len(samples) < 3:
+        res.fail(f"memory samples missing: {samples}")
+    else:
+        (_, _, traced0, rss0), (_, _, traced1, rss1), (_, _, traced2, rss2) = samples[:3]
+        if traced2 - traced0 > 1_000_000 or traced2 - traced1 > 500_000:
+            res.fail(f"traced memory grew: {traced0} -> {traced1} -> {traced2} bytes")
+        if rss2 - rss0 > 10_240:
+            res.fail(f"RSS grew by {rss2 - rss0} kB")
+    if logged != passes:
+        res.fail(f"{passes} passes run, {logged} in the pass log")
+    if broken is not None:
+        res.fail(f"pass log chain broken: {broken}")
+    if faults:
+        res.fail(f"the pen latched {faults!r} during the day")
+    if state["lost"]:
+        res.fail(f"{state['lost']} telemetry gaps")
+    res.figures = {
+        "virtual hours": round((clock.now() - day_start) / 3600, 2), "sessions": sessions,
+        "passes (logged)": logged, "telemetry frames": state["telemetry"],
+        "telemetry gaps": state["lost"],
+    }
+    for label, hour, traced, rss in samples:
+        res.figures[f"{label.split()[0]} @{hour:.1f} h traced kB / RSS MB"] = (
+            f"{traced / 1024:.0f} / {rss / 1024:.1f}")
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _virtual_dt(clock):
+    from datetime import UTC, datetime, timedelta
+
+    return datetime(2026, 1, 5, 8, 0, tzinfo=UTC) + timedelta(seconds=clock.now())

@@ -75,6 +75,7 @@ from smpdevice.link import (
     LinkTimeout,
     format_frames,
 )
+from smpdevice.logs import ensure_configured
 from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.transport import DEFAULT_PORT, open_port
 
@@ -83,6 +84,7 @@ log = structlog.get_logger("smpdevice.controller")
 DEFAULT_LEASE_MS = 500
 DEFAULT_TELEMETRY_HZ = 100
 SETTLE_TOLERANCE_MM = 0.01
+SILENCE_MARGIN_S = 0.025  # see _silence_limit_s
 
 
 class State(StrEnum):
@@ -218,6 +220,7 @@ class PenController:
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
         baudrate: int = 115200,
     ) -> None:
+        ensure_configured()
         self.port_url = port
         self.baudrate = baudrate
         self.lease_ms = lease_ms
@@ -595,6 +598,9 @@ class PenController:
         due = self._next_lease_s if self._lease_needed() else now + 0.05
         if self._ops:
             due = min(due, self._ops[0].deadline_s)
+        if self.link is not None and self.state not in (State.DISCONNECTED, State.CONNECTING):
+            # wake at the silence deadline, not up to one 50 ms tick after it
+            due = min(due, self.link.last_rx_s + self._silence_limit_s())
         return max(0.0, min(due - now, 0.05))
 
     def _handle(self, item: tuple) -> None:
@@ -710,7 +716,9 @@ class PenController:
                 self._lost(f"the pen has been silent for {silent_s:.2f} s")
 
     def _silence_limit_s(self) -> float:
-        return max(2 * self.lease_ms / 1000, 0.25)
+        # Link loss is reported within two lease periods of the last byte received, less a
+        # margin for the loop's wake-up and the reader's latency (bench/faults.py disconnects).
+        return max(2 * self.lease_ms / 1000 - SILENCE_MARGIN_S, 0.25)
 
     def _lease_needed(self) -> bool:
         return self.state in (State.ARMED, State.RUNNING, State.CALIBRATING)

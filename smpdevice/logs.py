@@ -35,3 +35,10 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def ensure_configured() -> None:
+    """Give a program that never configured structlog our defaults (stderr, warnings), so
+    the library never prints log lines into a program's standard output."""
+    if not structlog.is_configured():
+        configure()

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -292,7 +293,12 @@ class Monitor:
         return snap
 
     def render(self, snap: Snapshot | None = None, width: int | None = None) -> Panel:
-        """The whole view as one rich renderable (laid out for `width` columns if given)."""
+        """The whole view as one rich renderable.
+
+        Ordered by importance, top down (state, problem, faults, keys, figures, link), so a
+        short terminal, where `rich.live` crops the bottom, still shows what matters.
+        `width` is accepted for callers that know it; the layout fits 80 columns.
+        """
         snap = snap or self.snapshot()
         parts: list = []
         head = Text()
@@ -302,65 +308,13 @@ class Monitor:
         head.append(f"   pen {snap.pen_state or '-'}")
         if snap.zone:
             head.append(f"   zone {snap.zone}")
-        if snap.lease_remaining_ms is not None:
-            head.append(f"   lease {snap.lease_remaining_ms} ms")
+        lease = "—" if snap.lease_remaining_ms is None else f"{snap.lease_remaining_ms} ms"
+        head.append(f"   lease remaining {lease}")
         parts.append(head)
         parts.append(Text(snap.calibration_note,
                           style="green" if snap.calibrated else "bold yellow"))
         if snap.problem:
-            parts.append(Panel(Text(snap.problem, style="bold white on red"),
-                               border_style="red"))
-
-        figures = Table(title="setpoints and measurements", expand=True, title_justify="left")
-        for col in ("quantity", "setpoint", "measured", "limit"):
-            figures.add_column(col, no_wrap=col == "quantity",
-                               justify="left" if col in ("quantity", "limit") else "right")
-        for f in snap.figures:
-            figures.add_row(f"{f.name} ({f.unit})", _num(f.setpoint, f.digits),
-                            _num(f.measured, f.digits), f.limit)
-        if not snap.figures:
-            figures.add_row("no telemetry yet", "", "", "")
-
-        counters = Table(title="pen", expand=True, show_header=False, title_justify="left")
-        counters.add_column("what", no_wrap=True)
-        counters.add_column("value", justify="right")
-        counters.add_row("strokes", _int(snap.strokes))
-        counters.add_row("impressions", _int(snap.impressions))
-        counters.add_row("cartridge", _yes(snap.cartridge_present, "in", "OUT"))
-        counters.add_row("footswitch", _yes(snap.footswitch, "down", "up"))
-        counters.add_row("lease remaining", f"{_int(snap.lease_remaining_ms)} ms")
-
-        link = Table(title="link", expand=True, show_header=False, title_justify="left")
-        link.add_column("what", no_wrap=True)
-        link.add_column("value", justify="right")
-        lk = snap.link
-        if lk:
-            link.add_row("round trip", f"{_num(lk['rtt_last_ms'], 1)} ms "
-                                       f"(avg {_num(lk['rtt_smoothed_ms'], 1)})")
-            link.add_row("retransmit timeout", f"{_num(lk['rto_ms'], 0)} ms")
-            link.add_row("frames tx / rx", f"{lk['tx_frames']} / {lk['rx_frames']}")
-            link.add_row("retransmissions", str(lk["retransmissions"]))
-            link.add_row("timeouts", str(lk["timeouts"]))
-            received, lost = lk["telemetry_received"], lk["telemetry_lost"]
-            share = f" ({100 * lost / (received + lost):.1f} %)" if received + lost else ""
-            link.add_row("telemetry rx / lost", f"{received} / {lost}{share}")
-            link.add_row("garbage bytes", str(lk["garbage_bytes"]))
-            link.add_row("bad CRC / bad frame", f"{lk['bad_crc']} / {lk['bad_frames']}")
-        else:
-            link.add_row("no link", "")
-
-        grid = Table.grid(expand=True, padding=(0, 2))
-        if width is None or width >= 110:
-            grid.add_column(ratio=4)
-            grid.add_column(ratio=3)
-            grid.add_row(figures, Group(counters, link))
-        else:  # a narrow terminal: the figures above, pen and link side by side below
-            parts.append(figures)
-            grid.add_column(ratio=2)
-            grid.add_column(ratio=3)
-            grid.add_row(counters, link)
-        parts.append(grid)
-
+            parts.append(Text(f" {snap.problem} ", style="bold white on red"))
         faults = Text()
         faults.append("latched faults: ", style="bold")
         if snap.faults:
@@ -372,7 +326,37 @@ class Monitor:
         parts.append(faults)
         if snap.message:
             parts.append(Text(snap.message, style="bold"))
-        parts.append(Text(f"keys: {KEYS_HELP}", style="dim"))
+        parts.append(Text(f"keys: {KEYS_HELP}", style="cyan"))
+
+        figures = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+        for col in ("quantity", "setpoint", "measured", "limit"):
+            figures.add_column(col, no_wrap=col == "quantity",
+                               justify="left" if col in ("quantity", "limit") else "right")
+        for f in snap.figures:
+            figures.add_row(f"{f.name} ({f.unit})", _num(f.setpoint, f.digits),
+                            _num(f.measured, f.digits), f.limit)
+        if not snap.figures:
+            figures.add_row("no telemetry yet", "", "", "")
+        parts.append(figures)
+
+        parts.append(Text(
+            f"strokes {_int(snap.strokes)} · impressions {_int(snap.impressions)} · "
+            f"cartridge {_yes(snap.cartridge_present, 'in', 'OUT')} · "
+            f"footswitch {_yes(snap.footswitch, 'down', 'up')}"))
+        lk = snap.link
+        if lk:
+            received, lost = lk["telemetry_received"], lk["telemetry_lost"]
+            share = f" ({100 * lost / (received + lost):.1f} %)" if received + lost else ""
+            parts.append(Text(
+                f"link: round trip {_num(lk['rtt_last_ms'], 1)} ms "
+                f"(avg {_num(lk['rtt_smoothed_ms'], 1)}) · retransmit timeout "
+                f"{_num(lk['rto_ms'], 0)} ms · frames tx/rx {lk['tx_frames']}/{lk['rx_frames']}\n"
+                f"retransmissions {lk['retransmissions']} · timeouts {lk['timeouts']} · "
+                f"telemetry received {received}, lost {lost}{share}\n"
+                f"decoder: garbage {lk['garbage_bytes']} bytes · bad CRC {lk['bad_crc']} · "
+                f"bad frames {lk['bad_frames']}", style="dim" if not snap.problem else ""))
+        else:
+            parts.append(Text("link: none"))
         title = f"smp monitor — pen {snap.pen_serial or '?'}"
         if snap.firmware_version:
             title += f" (firmware {snap.firmware_version})"

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Session software driving one SMP session through the smpdevice Python API, end to end.
+
+This is the shape of a program that integrates the pen: connect, make sure the pen is
+calibrated, load and check a treatment profile, screen the client, open a session, play its
+passes while showing live figures (with an E-stop the user can hit at any time), close the
+session and print the summary and the aftercare sheet. Everything it writes goes to the data
+directory ($SMP_DATA_DIR, default ~/.local/share/smpdevice): the pass log and calibrations.
+
+Run it:
+    python examples/session_software.py                       # built-in simulated pen
+    python examples/session_software.py --quick               # 0.3 s passes (tests, CI)
+    python examples/session_software.py --port /dev/ttyACM0 --technician ana
+
+On a real pen the calibration must already exist (`smp calibrate --port ...`); on the
+simulator this script calibrates it automatically against the simulator's depth gauge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+
+from firmware_protocol.codes import EventCode
+from firmware_protocol.messages import Event
+from smpdevice.calibrate import CalibrationSettings, format_report, run_calibration
+from smpdevice.calibration_store import CalibrationStore
+from smpdevice.controller import PenController, State
+from smpdevice.errors import SmpError
+from smpdevice.logs import configure
+from smpdevice.passlog import PassLog, PassOutcome
+from smpdevice.pen import PenTelemetry
+from smpdevice.profiles import check_profile, load_profile
+from smpdevice.screening import parse_screening
+from smpdevice.session import PassProgress, TreatmentSession
+
+EXAMPLES = Path(__file__).resolve().parent
+PROFILE = EXAMPLES / "session1_base_density.yaml"
+SCREENING = EXAMPLES / "screening_clear.yaml"
+QUICK_PASS_S = 0.3
+
+
+class LiveFigures:
+    """What a UI would show: the latest telemetry, kept by a listener (reader thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.latest: PenTelemetry | None = None
+        self.peak_current_a = 0.0
+
+    def on_telemetry(self, t: PenTelemetry) -> None:
+        # Called ~100 times a second in the link's reader thread: keep it short, never block.
+        with self._lock:
+            self.latest = t
+            self.peak_current_a = max(self.peak_current_a, t.current_a)
+
+
+def on_state(old: State, new: State, reason: str) -> None:
+    """Every controller state change (e.g. light the UI's "needle running" lamp)."""
+    print(f"  [state] {old.value} -> {new.value} ({reason})")
+
+
+def on_event(event: Event) -> None:
+    """What the pen reports on its own: faults, E-stop, reboots."""
+    if event.event != EventCode.STATE_CHANGED:
+        print(f"  [pen event] {EventCode(event.event).name}")
+
+
+def ensure_calibration(pen: PenController, store: CalibrationStore, technician: str,
+                       simulator) -> None:
+    """Install the pen's newest valid calibration; on the simulator, make one if there is none."""
+    calibration = store.latest_valid(pen.identity.serial)
+    if calibration is not None:
+        pen.set_calibration(calibration)  # refuses a calibration of another pen
+        print(f"Calibration {calibration.calibration_id} from the store "
+              f"(valid until {calibration.expires_at:%Y-%m-%d}).")
+        return
+    if simulator is None:
+        raise SmpError(f"pen {pen.identity.serial} has no valid calibration: run "
+                       f"`smp calibrate --port {pen.port_url}` first")
+    from smpdevice.gauge import SimulatorGauge
+
+    print("No stored calibration: calibrating against the simulator's depth gauge...")
+    report = run_calibration(pen, SimulatorGauge(simulator.url), technician=technician,
+                             settings=CalibrationSettings(spin_duration_s=0.3), store=store)
+    if pen.calibration is None:  # only a run that passes every check installs one
+        raise SmpError("calibration failed:\n" + format_report(report))
+    print(f"Calibration {pen.calibration.calibration_id} saved: offset "
+          f"{pen.calibration.offset_mm:+.3f} mm, gain {pen.calibration.gain:.4f}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", help="the pen (default: a built-in simulated pen)")
+    parser.add_argument("--profile", default=str(PROFILE), help="treatment profile (YAML/JSON)")
+    parser.add_argument("--screening", default=str(SCREENING), help="screening answers (YAML)")
+    parser.add_argument("--technician", default="example", help="who treats (recorded)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PASS_S} s passes")
+    parser.add_argument("--seed", type=int, default=0, help="which simulated pen")
+    parser.add_argument("--log-level", default=None, help="debug, info, warning (default)")
+    args = parser.parse_args(argv)
+    configure(args.log_level)  # structlog: warnings and errors only, on stderr
+
+    # 1. Check the inputs before touching any pen: a bad profile or a positive screening
+    #    answer stops here (ProfileError / ScreeningRefused list every problem).
+    profile = load_profile(args.profile)
+    if args.quick:
+        plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
+                for p in profile.plan]
+        profile = profile.model_copy(update={"plan": plan})
+    screening = parse_screening(yaml.safe_load(Path(args.screening).read_text()))
+    screening.require_clear()
+
+    with contextlib.ExitStack() as stack:
+        simulator = None
+        port = args.port
+        if port is None:
+            from simulators import PenSimulator
+
+            simulator = stack.enter_context(PenSimulator(seed=args.seed))
+            port = simulator.url
+
+        # 2. Connect. The context manager stops the needle, disarms and closes on the way out,
+        #    also after an exception.
+        pen = stack.enter_context(PenController.connect(port))
+        print(f"Connected to pen {pen.identity.serial} (firmware "
+              f"{pen.identity.firmware_version}) on {port}: {pen.state.value}.")
+        if pen.state is not State.IDLE:
+            # A latched fault or E-stop is never cleared behind the technician's back.
+            raise SmpError(f"the pen is {pen.state.value} ({pen.last_fault}); clear it "
+                           "deliberately (smp monitor, key c) and run again")
+        figures = LiveFigures()
+        pen.add_telemetry_listener(figures.on_telemetry)
+        pen.add_state_listener(on_state)
+        pen.add_event_listener(on_event)
+
+        # 3. Calibration, then the profile against this pen's own envelope (its hard limits
+        #    through the calibration narrow every zone).
+        ensure_calibration(pen, CalibrationStore(), args.technician, simulator)
+        issues = check_profile(profile, pen.zones)
+        if issues:
+            raise SmpError("the profile does not fit this pen: "
+                           + "; ".join(str(i) for i in issues))
+
+        # 4. The session. Opening it records the screening, the pen, its calibration and the
+        #    profile's hash in the pass log; each pass is recorded before the needle starts.
+        passlog = stack.enter_context(PassLog.open())
+        session = TreatmentSession.open(pen, passlog, profile, technician=args.technician,
+                                        screening=screening)
+        print(f"Session {session.session_id}: {profile.session_kind.value} for client "
+              f"{profile.client_ref}, {len(profile.plan)} passes.")
+
+        shown: dict[int, float] = {}
+
+        def on_progress(p: PassProgress) -> None:
+            # Called by play() about every 20 ms in this thread; a UI would redraw here.
+            t = p.telemetry
+            if t is None or t.depth_mm is None or p.elapsed_s < shown.get(p.index, -1.0) + 0.25:
+                return
+            shown[p.index] = p.elapsed_s
+            print(f"    pass {p.index + 1}/{p.total} {p.zone:<9} {p.fraction:4.0%}  "
+                      f"depth {t.depth_mm:.3f} mm  speed {t.speed_hz:5.1f} Hz  "
+                      f"strokes {p.strokes}", flush=True)
+
+        # A UI's E-stop button calls pen.estop() from its own thread; it bypasses every queue.
+        # Here Ctrl-C plays that role: run_pass stops the needle, records the pass, re-raises.
+        try:
+            results = session.play(on_progress=on_progress)
+        except KeyboardInterrupt:
+            pen.estop()
+            print("Interrupted: E-stop sent; the pass was recorded as stopped.")
+            raise
+        finally:
+            summary, sheet = session.close()
+
+        # 5. The outcome of every pass, the session summary and the aftercare sheet.
+        for r in results:
+            print(f"  pass {r.index + 1} {r.zone:<9} {r.outcome.value:<10} "
+                  f"strokes {r.stats.strokes:>5}  impressions {r.stats.impressions:>4}"
+                  + (f"  ({r.detail})" if r.detail else ""))
+        print(f"Summary: {summary['passes']} passes, {summary['strokes']} strokes, "
+              f"{summary['impressions']} impressions, {summary['needle_s']} s of needle, "
+              f"peak current {figures.peak_current_a:.2f} A.")
+        print()
+        print(sheet)
+        print(f"Pass log: {passlog.path} (smp sessions show {session.session_id})")
+        completed = all(r.outcome is PassOutcome.completed for r in results)
+        return 0 if completed and len(results) == len(profile.plan) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SmpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

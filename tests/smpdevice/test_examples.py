@@ -1,0 +1,55 @@
+"""The integrator's example (examples/session_software.py) runs, and does what docs/integration.md
+says it does: calibrate, open a session from the session-1 profile, play it, close it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from smpdevice.calibration_store import CalibrationStore
+from smpdevice.passlog import PassLog
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "session_software.py"
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("session_software_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, capsys):
+    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(EXAMPLE), "--quick"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "No stored calibration: calibrating" in out and "saved: offset" in out
+    assert "base_density for client C-0042, 4 passes" in out
+    assert out.count(" completed ") == 4
+    assert "Summary: 4 passes" in out and "aftercare" in out and "Keep the treated area dry" in out
+    assert "[state] armed -> running" in out and "depth 0." in out
+    # What it wrote, and only under the data directory.
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) \
+        == ["calibrations.sqlite", "passlog.sqlite", "passlog.sqlite.lock"]
+    with PassLog(tmp_path / "passlog.sqlite", readonly=True) as log:
+        (session,) = log.sessions()
+        assert session.session_id in out
+        passes = log.passes(session.session_id)
+        assert [p.outcome for p in passes] == ["completed"] * 4
+        assert log.verify() is None
+    (calibration,) = CalibrationStore(tmp_path / "calibrations.sqlite").list()
+    assert calibration.calibration_id in out
+
+    # A second run (in this process) reuses the stored calibration of the same pen.
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    assert _load_example().main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert f"Calibration {calibration.calibration_id} from the store" in out
+    assert out.count(" completed ") == 4
