@@ -51,6 +51,7 @@ def play_profile(
     db: str | None,
     calibrations: str | None,
     console: Console,
+    envelope: str | None = None,
     progress_enabled: bool = True,
 ) -> tuple[str, dict, str, Path]:
     """Connect, check, open the session, play its plan with live figures, close it.
@@ -59,14 +60,16 @@ def play_profile(
     """
     from smpdevice.calibration_store import CalibrationStore
     from smpdevice.controller import PenController
+    from smpdevice.envelope import load_envelope
     from smpdevice.passlog import PassLog
     from smpdevice.profiles import load_profile
 
-    profile = load_profile(profile_path)  # a bad profile never reaches the pen
+    zones = load_envelope(envelope)
+    profile = load_profile(profile_path, zones)  # a bad profile never reaches the pen
     if not profile.plan:
         raise SmpError(f"{profile_path} has no plan of passes to play; add a `plan:` list")
     store = CalibrationStore(calibrations)
-    with PassLog.open(db) as passlog, PenController.connect(port) as pen:
+    with PassLog.open(db) as passlog, PenController.connect(port, zones=zones) as pen:
         calibration = store.latest(pen.identity.serial)
         if calibration is None:
             raise SmpError(
@@ -143,8 +146,11 @@ def _play(session, console: Console, progress_enabled: bool) -> None:
                    "data directory).")
 @click.option("--calibrations", metavar="PATH",
               help="Calibration database (default: calibrations.sqlite in the data directory).")
+@click.option("--envelope", metavar="FILE",
+              help="Zone limits overriding the defaults (YAML/JSON, same shape as "
+                   "smpdevice.envelope.DEFAULT_ZONES); still narrowed to the pen's limits.")
 def run(profile: str, port: str, technician: str, screening_file: str | None, db: str | None,
-        calibrations: str | None) -> None:
+        calibrations: str | None, envelope: str | None) -> None:
     """Play a treatment profile on a pen and record every pass.
 
     Connects, checks the profile against the pen's envelope, checks the pen's calibration and
@@ -162,7 +168,7 @@ def run(profile: str, port: str, technician: str, screening_file: str | None, db
     try:
         session_id, _summary, sheet, path = play_profile(
             profile_path=profile, port=port, technician=technician, screening=answers, db=db,
-            calibrations=calibrations, console=console,
+            calibrations=calibrations, console=console, envelope=envelope,
         )
     except KeyboardInterrupt:
         console.print("[red]Interrupted: the needle was stopped and the pass recorded.[/red]")

@@ -143,3 +143,12 @@ def test_ports_lists_json(data_dir):
     result = CliRunner().invoke(main, ["ports", "--json"])
     assert result.exit_code == 0
     assert isinstance(json.loads(result.output), list)
+
+
+def test_run_with_a_stricter_envelope_file_refuses_the_profile(data_dir, tmp_path):
+    strict = tmp_path / "envelope.yaml"
+    strict.write_text("top:\n  dermal_ceiling_mm: 0.35\n")
+    result = CliRunner().invoke(main, ["run", str(PROFILE), "-t", "ana", "--screening",
+                                       str(SCREENING), "--envelope", str(strict)])
+    assert result.exit_code != 0
+    assert "zones.top.depth_mm" in result.output and "0.35" in result.output

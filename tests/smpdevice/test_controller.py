@@ -13,6 +13,7 @@ from simulators.faults import LinkFaultConfig
 from smpdevice.calibration import Calibration, CalibrationError
 from smpdevice.controller import HandshakeError, PenController, State, StateError
 from smpdevice.envelope import EnvelopeError
+from smpdevice.errors import SmpError
 from smpdevice.link import CommandRefused
 from tests.smpdevice.conftest import CROWN, run_needle, true_calibration
 
@@ -354,3 +355,74 @@ def test_commands_under_corruption_complete_exactly_once_or_fail_clearly(mocker)
     assert max(payloads.values()) == 1
     assert len(completed) <= len(executed) <= 150
     assert stats.retransmissions > 0, "the fault rate should have forced retransmissions"
+
+
+# ---------------------------------------------------------------- each link fault, on demand
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["drop_next_frames", "corrupt_next_frames", "duplicate_next_frames", "split_next_frames",
+     "inject_junk"],
+)
+def test_each_link_fault_is_absorbed_commands_complete(sim, pen, fault):
+    """Every command completes despite the fault; a dropped or corrupted reply is retransmitted
+    (same seq, so the pen answers from its duplicate window instead of executing again)."""
+    pen.set_zone("crown")
+    executed_before = sim.firmware.executed[MsgType.SET_SETPOINTS]
+    for depth in (0.4, 0.5, 0.6):
+        if fault == "inject_junk":
+            sim.link.inject_junk()
+        else:
+            getattr(sim.link, fault)(3)
+        pen.set_setpoints(depth_mm=depth, speed_hz=100, duty_pct=40, period_ms=100)
+    assert sim.firmware.executed[MsgType.SET_SETPOINTS] - executed_before == 3
+    assert pen.state is State.IDLE
+    if fault in ("drop_next_frames", "corrupt_next_frames"):
+        assert pen.link.stats.retransmissions >= 1
+    if fault == "corrupt_next_frames":
+        assert pen.link.decoder.stats.bad_crc + pen.link.decoder.stats.garbage_bytes > 0
+
+
+def test_delayed_replies_adapt_the_retransmission_timeout():
+    with PenSimulator(seed=7, link_faults=LinkFaultConfig(delay_s=0.05)) as s, \
+            PenController.connect(s.url, calibration=true_calibration(s), lease_ms=1000) as pen:
+        pen.set_zone("crown")
+        for _ in range(5):
+            pen.set_setpoints(**CROWN)
+        assert pen.link.rto.srtt_s > 0.04
+        assert pen.link.rto.rto_s > 0.05  # above the delay: no needless retransmissions
+        executed = s.firmware.executed[MsgType.SET_SETPOINTS]
+    assert executed == 5
+
+
+def test_lost_telemetry_is_counted_from_sequence_numbers(sim, pen):
+    before = pen.link.stats.telemetry_lost
+    sim.link.drop_next_frames(5)  # the next five frames the pen writes are telemetry
+    wait_until(lambda: pen.link.stats.telemetry_lost - before >= 5, timeout_s=1.0)
+    assert pen.link.stats.telemetry_lost - before == 5
+
+
+def test_controller_over_tcp(pen_sim_tcp):
+    s, url = pen_sim_tcp
+    with PenController.connect(url, calibration=true_calibration(s), lease_ms=300) as pen:
+        run_needle(pen)
+        wait_until(lambda: pen.telemetry.strokes > 0)
+        pen.stop_needle()
+        assert pen.state is State.ARMED and s.firmware.state is FirmwareState.ARMED
+
+
+def test_pen_found_by_usb_serial_number_wherever_it_is(pen_sim_pty, mocker):
+    from types import SimpleNamespace
+
+    from smpdevice.transport import resolve_port
+
+    s, path = pen_sim_pty
+    fake = SimpleNamespace(device=path, description="SMP pen", vid=0x1209, pid=0x5350,
+                           serial_number="A1B2C3", manufacturer="smp")
+    mocker.patch("serial.tools.list_ports.comports", return_value=[fake])  # the OS's list
+    assert resolve_port("usb:A1B2C3") == path
+    with PenController.connect("usb:A1B2C3", calibration=true_calibration(s)) as pen:
+        assert pen.identity.serial == s.serial
+    with pytest.raises(SmpError, match="no serial port with USB serial number 'ZZZ'.*A1B2C3"):
+        resolve_port("usb:ZZZ")

@@ -53,3 +53,9 @@ def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert f"Calibration {calibration.calibration_id} from the store" in out
     assert out.count(" completed ") == 4
+
+
+def test_integration_doc_shows_the_example_as_it_is():
+    doc = (ROOT / "docs" / "integration.md").read_text()
+    block = doc.split("## A complete example", 1)[1].split("```python\n", 1)[1].rsplit("```", 1)[0]
+    assert block == EXAMPLE.read_text(), "docs/integration.md: paste examples/session_software.py"
