@@ -829,10 +829,12 @@ def _rss_kb() -> int:
 
 def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s: float = 90.0,
                   rest_s: float = 30.0, break_s: float = 900.0, step_s: float = 0.1,
-                  lease_ms: int = 1000, telemetry_hz: int = 100) -> Result:
+                  lease_ms: int = 1000, telemetry_hz: int = 100,
+                  trace: bool = False) -> Result:
     """A clinic day on the virtual clock: `sessions` sessions of passes (pass_s on, rest_s off)
     with breaks between sessions, a host driving the simulator directly, every pass in a real
-    pass log. Memory (tracemalloc and RSS) at start, middle and end must be flat."""
+    pass log. Memory at start, middle and end must be flat: RSS and live objects (gc), and with
+    `trace` tracemalloc's traced bytes (about 3x slower)."""
     from simulators import PenSimulator, VirtualClock
     from smpdevice.passlog import PassLog, PassOutcome, PassStats
 
@@ -845,7 +847,7 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
     decoder = StreamDecoder()
     state: dict[str, Any] = {"stats": None, "telemetry": 0, "last_tseq": None, "lost": 0,
                              "replies": {}}
-    samples: list[tuple[str, float, int, int]] = []  # (label, virtual h, traced B, RSS kB)
+    samples: list[tuple[str, float, int, int, int]] = []  # label, h, traced B, RSS kB, objects
     with tempfile.TemporaryDirectory(prefix="smp-soak-") as tmp, \
             PenSimulator(seed=seed, clock=clock) as sim, PassLog(
                 os.path.join(tmp, "passlog.sqlite")) as log:
@@ -887,11 +889,12 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
 
         def measure(label: str) -> None:
             gc.collect()
-            samples.append((label, clock.now() / 3600, tracemalloc.get_traced_memory()[0],
-                            _rss_kb()))
+            traced = tracemalloc.get_traced_memory()[0] if trace else 0
+            samples.append((label, clock.now() / 3600, traced, _rss_kb(), len(gc.get_objects())))
 
         request(m.SetTelemetryRate(telemetry_hz))
-        tracemalloc.start()
+        if trace:
+            tracemalloc.start()
         passes = 0
         day_start = clock.now()
         try:
@@ -934,7 +937,8 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
             run_for(max(0.0, day_start + day_s - clock.now()), renew=False)
             measure("end")
         finally:
-            tracemalloc.stop()
+            if trace:
+                tracemalloc.stop()
         logged = len(log.passes())
         broken = log.verify()
         faults = Fault(sim.firmware.faults)
@@ -942,11 +946,13 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
     if len(samples) < 3:
         res.fail(f"memory samples missing: {samples}")
     else:
-        (_, _, traced0, rss0), (_, _, traced1, rss1), (_, _, traced2, rss2) = samples[:3]
-        if traced2 - traced0 > 1_000_000 or traced2 - traced1 > 500_000:
-            res.fail(f"traced memory grew: {traced0} -> {traced1} -> {traced2} bytes")
+        (_, _, tr0, rss0, ob0), (_, _, tr1, _rss1, ob1), (_, _, tr2, rss2, ob2) = samples[:3]
+        if tr2 - tr0 > 1_000_000 or tr2 - tr1 > 500_000:
+            res.fail(f"traced memory grew: {tr0} -> {tr1} -> {tr2} bytes")
         if rss2 - rss0 > 10_240:
             res.fail(f"RSS grew by {rss2 - rss0} kB")
+        if ob2 - ob0 > 2_000 or ob2 - ob1 > 1_000:
+            res.fail(f"live objects grew: {ob0} -> {ob1} -> {ob2}")
     if logged != passes:
         res.fail(f"{passes} passes run, {logged} in the pass log")
     if broken is not None:
@@ -960,9 +966,11 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
         "passes (logged)": logged, "telemetry frames": state["telemetry"],
         "telemetry gaps": state["lost"],
     }
-    for label, hour, traced, rss in samples:
-        res.figures[f"{label.split()[0]} @{hour:.1f} h traced kB / RSS MB"] = (
-            f"{traced / 1024:.0f} / {rss / 1024:.1f}")
+    for label, hour, traced, rss, objects in samples:
+        key = f"{label.split()[0]} @{hour:.1f} h RSS MB / objects" + (" / traced kB" if trace
+                                                                     else "")
+        res.figures[key] = f"{rss / 1024:.1f} / {objects:,}" + (
+            f" / {traced / 1024:.0f}" if trace else "")
     res.seconds = time.perf_counter() - t0
     return res
 

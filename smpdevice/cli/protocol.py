@@ -22,6 +22,11 @@ def protocol() -> None:
 
     The specification is docs/protocol.md; every frame is
     SYNC AA 55 | LEN | SEQ | TYPE | PAYLOAD | CRC16.
+
+    \b
+    Examples:
+      smp protocol decode aa55020109f4015f0c
+      smp protocol vectors --show
     """
 
 

@@ -58,3 +58,26 @@ def test_state_diagram_page_is_generated_from_the_machine():
     text = (ROOT / "docs" / "state-diagram.md").read_text()
     block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block == state_diagram_mermaid()
+
+
+def _all_commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        yield path, command
+        if isinstance(command, click.Group):
+            yield from _all_commands(command, path)
+
+
+def test_every_command_help_teaches_with_an_example():
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    paths = [path for path, _ in _all_commands(main)]
+    assert len(paths) >= 15
+    for path in paths:
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "example" in result.output.lower(), f"`smp {' '.join(path)} --help` has no example"
