@@ -426,3 +426,28 @@ def test_pen_found_by_usb_serial_number_wherever_it_is(pen_sim_pty, mocker):
         assert pen.identity.serial == s.serial
     with pytest.raises(SmpError, match="no serial port with USB serial number 'ZZZ'.*A1B2C3"):
         resolve_port("usb:ZZZ")
+
+
+def test_safe_to_call_from_several_threads(sim, pen):
+    import threading
+
+    pen.set_zone("crown")
+    errors: list[BaseException] = []
+    before = sim.firmware.executed[MsgType.SET_SETPOINTS]
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(25):
+                pen.set_setpoints(depth_mm=0.3 + (k * 25 + i) / 500, speed_hz=100,
+                                  duty_pct=40, period_ms=100)
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors
+    assert sim.firmware.executed[MsgType.SET_SETPOINTS] - before == 100
+    assert pen.link.stats.timeouts == 0
