@@ -979,3 +979,59 @@ def _virtual_dt(clock):
     from datetime import UTC, datetime, timedelta
 
     return datetime(2026, 1, 5, 8, 0, tzinfo=UTC) + timedelta(seconds=clock.now())
+
+
+# ============================================================================ the campaign
+
+FULL: dict[str, dict[str, Any]] = {
+    "commands": {"n": 10_000}, "fuzz": {"n": 1_000_000}, "kills": {"n": 100},
+    "disconnects": {"n": 100}, "disk": {}, "soak": {"hours": 8.0},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "commands": {"n": 300}, "fuzz": {"n": 20_000}, "kills": {"n": 4},
+    "disconnects": {"n": 6}, "disk": {}, "soak": {"hours": 0.5, "break_s": 60, "pass_s": 60},
+}
+
+
+def run(names: list[str], quick: bool = False, echo: Callable[[str], None] = print
+        ) -> list[Result]:
+    results = []
+    for name in names:
+        kwargs = (QUICK if quick else FULL)[name]
+        echo(f"-- {name} {kwargs} ...")
+        result = globals()[f"scenario_{name}"](**kwargs)
+        echo(f"   {'PASS' if result.ok else 'FAIL'} in {result.seconds:.0f} s: {result.summary()}")
+        for line in getattr(result, "details", [])[:10]:
+            echo(f"   . {line}")
+        for failure in result.failures[:10]:
+            echo(f"   ! {failure}")
+        results.append(result)
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| scenario | count | result | figures | wall s |", "|---|---:|---|---|---:|"]
+    for r in results:
+        lines.append(f"| {r.name} | {r.count:,} | {'PASS' if r.ok else 'FAIL'} | "
+                     f"{r.summary()} | {r.seconds:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", choices=[*FULL, []], metavar="SCENARIO",
+                        help=f"any of {', '.join(FULL)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
+    args = parser.parse_args(argv)
+    from smpdevice.logs import configure
+
+    configure("critical")  # expected faults would flood the output; the table says it all
+    results = run(args.scenarios or list(FULL), quick=args.quick)
+    print()
+    print(table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 
 from simulators import PenSimulator
 from smpdevice.calibration import Calibration
@@ -15,6 +16,13 @@ def true_calibration(sim: PenSimulator, technician: str = "test") -> Calibration
         pen_serial=sim.serial, technician=technician,
         offset_mm=-sim.model.offset_mm, gain=sim.model.gain,
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """A command-line test configures structlog globally (e.g. errors only); undo it."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -1,0 +1,336 @@
+"""Every benchmark in one run, as one markdown table: each figure next to a baseline measured in
+the same run on the same machine, and their ratio. Medians throughout.
+
+    .venv/bin/python bench/run_all.py            # print the table (about 2 minutes)
+    .venv/bin/python bench/run_all.py --write    # ... and write docs/performance.md
+    make bench                                   # installs pymavlink, then runs this
+
+Figures and their baselines:
+- codec encode / decode frames/s (TELEMETRY, 4 KiB chunks) vs pymavlink v2 HEARTBEAT;
+- setpoint round trip and E-stop confirmation through the controller, over a pseudo-terminal to
+  `smp sim --pty` in another process, vs the raw pyserial echo round trip of the same frame over a
+  pty (the floor);
+- telemetry ingest: frames/s through the link's reader path (decode, dispatch, the controller's
+  listener) vs the bare stream decoder on the same bytes; and at 1 kHz over the pty, frames
+  received vs sent, and the controller's CPU use vs at 100 Hz;
+- pass-log commit (begin_pass + end_pass, WAL, synchronous=FULL) vs one raw SQLite INSERT+COMMIT
+  with the same settings in the same directory;
+- start-up: `smp --help`, and a process that connects and handshakes with the pty simulator, vs
+  `python -c pass`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"smp_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ROWS: list[tuple[str, str, float, str, float, str]] = []
+
+
+def add(figure: str, value: float, unit: str, baseline: str, base: float,
+        better: str = "lower") -> None:
+    """One row; the ratio is figure / baseline (for rates, higher is better)."""
+    ROWS.append((figure, unit, value, baseline, base, better))
+    print(f"  {figure}: {_num(value)} {unit}  |  {baseline}: {_num(base)} {unit}  "
+          f"|  x{value / base:.2f}", flush=True)
+
+
+def _num(v: float) -> str:
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# ------------------------------------------------------------------------------- codec
+
+
+def run_codec(frames: int, repeats: int) -> None:
+    codec = _load("codec")
+    ours = codec.bench_ours(frames, 4096)
+    peer = codec.bench_pymavlink(frames, 4096)
+    if peer is None:
+        print("  pymavlink is not installed (pip install -e '.[bench]'): codec rows skipped")
+        return
+    enc = [codec._rate(ours[0]) for _ in range(repeats)]
+    dec = [codec._rate(ours[1]) for _ in range(repeats)]
+    penc = [codec._rate(peer[0]) for _ in range(repeats)]
+    pdec = [codec._rate(peer[1]) for _ in range(repeats)]
+    add("codec encode (TELEMETRY)", median(enc), "frames/s", "pymavlink v2 HEARTBEAT encode",
+        median(penc), "higher")
+    add("codec stream decode (TELEMETRY)", median(dec), "frames/s",
+        "pymavlink v2 parse_buffer", median(pdec), "higher")
+
+
+# ------------------------------------------------------------------------------- latency
+
+
+def run_latency(n: int) -> None:
+    latency = _load("latency")
+    floor = latency.echo_floor(n)
+    figures = latency.controller_figures(n)
+    floor_ms = median(floor) * 1e3
+    add("PING -> PONG through the link (pty, simulator process)", median(figures["raw"]) * 1e3,
+        "ms", "raw pyserial echo over a pty", floor_ms)
+    add("setpoint round trip (controller, pty)", median(figures["setpoint"]) * 1e3, "ms",
+        "raw pyserial echo over a pty", floor_ms)
+    add("E-stop to confirmation (controller, pty)", median(figures["estop"]) * 1e3, "ms",
+        "raw pyserial echo over a pty", floor_ms)
+    estop_p99 = latency.pct(figures["estop"], 0.99) * 1e3
+    add("E-stop to confirmation p99", estop_p99, "ms", "raw pyserial echo p99",
+        latency.pct(floor, 0.99) * 1e3)
+    ingest = figures["ingest"]
+    hi, lo = ingest[1000], ingest[100]
+    add("telemetry received at 1 kHz over the pty (3 s)", hi["received"], "frames",
+        "frames received + lost (sent)", hi["received"] + hi["lost"], "higher")
+    add("controller CPU at 1 kHz telemetry", hi["cpu_pct"], "% of a core",
+        "controller CPU at 100 Hz telemetry", lo["cpu_pct"])
+
+
+
+def run_ingest(frames: int, repeats: int) -> None:
+    """The reader path in-process: decode + Link dispatch + the controller's listener."""
+    codec = _load("codec")
+    from firmware_protocol import StreamDecoder, encode
+    from smpdevice.controller import PenController
+    from smpdevice.link import Link
+
+    stream = b"".join(encode(codec._telemetry(i), 0) for i in range(frames))
+    parts = [stream[i:i + 4096] for i in range(0, len(stream), 4096)]
+
+    def bare() -> float:
+        d = StreamDecoder()
+        t0 = time.perf_counter()
+        for p in parts:
+            d.feed(p)
+        return frames / (time.perf_counter() - t0)
+
+    def controller_path() -> float:
+        ctl = PenController("pensim://")
+        link = Link(port=None)
+        link.add_listener(ctl._on_pen_message)
+        feed, dispatch = link.decoder.feed, link._dispatch
+        t0 = time.perf_counter()
+        for p in parts:
+            for frame in feed(p):
+                dispatch(frame)
+        return frames / (time.perf_counter() - t0)
+
+    add("telemetry ingest (decode + link + controller listener)",
+        median([controller_path() for _ in range(repeats)]), "frames/s",
+        "bare StreamDecoder on the same bytes", median([bare() for _ in range(repeats)]),
+        "higher")
+
+
+# ------------------------------------------------------------------------------- pass log
+
+
+def run_passlog(commits: int) -> None:
+    from smpdevice.passlog import PassLog, PassStats
+
+    stats = PassStats()
+    stats.counters(0, 0)
+    stats.add(0.4, 90.0)
+    stats.counters(270, 30)
+    with tempfile.TemporaryDirectory(prefix="smp-bench-", dir=os.environ.get("SMP_BENCH_DIR")
+                                     ) as tmp:
+        pair = []
+        with PassLog(Path(tmp) / "bench.sqlite") as log:
+            sid = log.open_session(technician="bench", client_ref="C-0001",
+                                   session_kind="base_density", pen_serial="SMP-BENCH",
+                                   firmware_version="1.0.0", calibration_id="c",
+                                   profile_hash="0" * 64, screening={"open_sores": False})
+            for i in range(commits):
+                now = datetime.now(UTC)
+                t0 = time.perf_counter()
+                pid = log.begin_pass(sid, index=i, zone="top", depth_mm=0.4, speed_hz=90.0,
+                                     duty_pct=40.0, period_ms=100.0, started_at=now)
+                log.end_pass(pid, outcome="completed", stats=stats, ended_at=now)
+                pair.append(time.perf_counter() - t0)
+        raw = []
+        conn = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (i INTEGER PRIMARY KEY, body TEXT)")
+        for i in range(commits):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 200))
+            conn.execute("COMMIT")
+            raw.append(time.perf_counter() - t0)
+        conn.close()
+    add("pass-log commit (begin_pass + end_pass, durable)", median(pair) * 1e3, "ms",
+        "raw SQLite INSERT+COMMIT (WAL, FULL)", median(raw) * 1e3)
+    ordered = sorted(pair)
+    add("pass-log commit p99", ordered[int(0.99 * (len(ordered) - 1))] * 1e3, "ms",
+        "raw SQLite INSERT+COMMIT p99", sorted(raw)[int(0.99 * (len(raw) - 1))] * 1e3)
+
+
+# ------------------------------------------------------------------------------- start-up
+
+CONNECT = """
+import sys
+from simulators.pen_model import PenModel
+from smpdevice.calibration import Calibration
+from smpdevice.controller import PenController
+model = PenModel(seed=3)
+cal = Calibration.linear(pen_serial=model.serial, technician="bench",
+                         offset_mm=-model.offset_mm, gain=model.gain)
+PenController.connect(sys.argv[1], calibration=cal).close()
+"""
+
+
+def _wall(cmd: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+    return median(times)
+
+
+def run_startup(repeats: int) -> None:
+    latency = _load("latency")
+    python = sys.executable
+    smp = str(Path(python).with_name("smp"))
+    floor = _wall([python, "-c", "pass"], repeats)
+    add("`smp --help` (process start to exit)", _wall([smp, "--help"], repeats) * 1e3, "ms",
+        "`python -c pass`", floor * 1e3)
+    proc, path = latency.start_sim()
+    try:
+        connect = _wall([python, "-c", CONNECT, path], repeats)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    add("process: import, connect + handshake over a pty, close", connect * 1e3, "ms",
+        "`python -c pass`", floor * 1e3)
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def markdown() -> str:
+    lines = [
+        "| figure | median | baseline (same run) | baseline median | ratio |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for figure, unit, value, baseline, base, better in ROWS:
+        ratio = value / base if base else float("nan")
+        note = " (higher is better)" if better == "higher" else ""
+        lines.append(f"| {figure} | {_num(value)} {unit} | {baseline} | {_num(base)} {unit} | "
+                     f"{ratio:.2f}x{note} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return (f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}, {platform.machine()}, "
+            f"{os.cpu_count()} CPUs (shared with other work), "
+            f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
+
+
+PERF_DOC = """# Performance
+
+The latest `bench/run_all.py` table. Every figure is a median measured in one run, next to a
+baseline measured in the same run on the same machine, and their ratio (figure / baseline). A
+benchmark is a script that prints its figures; no test asserts a timing.
+
+Machine: {machine}. Settings: {settings}.
+
+{table}
+
+## Reading it
+
+- **codec**: `firmware_protocol` encoding and stream-decoding TELEMETRY frames (42 bytes) against
+  pymavlink's generated v2 codec on HEARTBEAT frames (21 bytes), both pure Python, 4 KiB chunks.
+- **round trips**: the controller (`set_setpoints`, envelope check and calibration included; and
+  `estop()`) over a pseudo-terminal to `smp sim --pty` in another process, against the raw pyserial
+  echo of the same 17-byte frame over a pty through a peer process (the floor the OS gives).
+- **telemetry ingest**: the reader's path per frame (decode, `Link` dispatch, the controller's
+  listener building `PenTelemetry`) against the bare decoder on the same bytes; then 3 s of 1 kHz
+  telemetry over the pty (received against sent) and the controller's CPU use against 100 Hz.
+- **pass-log commit**: one pass recorded durably (`begin_pass` + `end_pass`: two chained
+  transactions, WAL, `synchronous=FULL`) against one raw SQLite INSERT+COMMIT with the same
+  settings in the same directory (the fsync floor of this disk).
+- **start-up**: whole processes, from `exec` to exit, against `python -c pass`.
+
+## Reproduce
+
+```sh
+make bench                                  # installs pymavlink (extra `bench`), runs the table
+.venv/bin/python bench/run_all.py --write   # the same, and rewrites this page
+.venv/bin/python bench/codec.py             # each benchmark alone, with more detail
+.venv/bin/python bench/latency.py
+.venv/bin/python bench/passlog.py
+```
+
+The machine is shared: figures move by tens of percent between runs; the ratios move less.
+Robustness figures (the fault campaign) are in [reliability.md](reliability.md).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="write docs/performance.md")
+    parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
+    args = parser.parse_args(argv)
+    from smpdevice.logs import configure
+
+    configure("error")
+    q = args.quick
+    settings = dict(frames=5_000 if q else 50_000, repeats=3 if q else 7, n=50 if q else 300,
+                    commits=100 if q else 1000, starts=3 if q else 11)
+    print("codec ...", flush=True)
+    run_codec(settings["frames"], settings["repeats"])
+    print("latency (pty, simulator process) ...", flush=True)
+    run_latency(settings["n"])
+    print("telemetry ingest ...", flush=True)
+    run_ingest(settings["frames"], settings["repeats"])
+    print("pass log ...", flush=True)
+    run_passlog(settings["commits"])
+    print("start-up ...", flush=True)
+    run_startup(settings["starts"])
+    table = markdown()
+    print()
+    print(table)
+    if args.write:
+        text = PERF_DOC.format(machine=machine(), table=table, settings=", ".join(
+            f"{k} {v}" for k, v in settings.items()))
+        (ROOT / "docs" / "performance.md").write_text(text)
+        print("\nwrote docs/performance.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

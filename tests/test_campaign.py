@@ -1,0 +1,71 @@
+"""The fault campaign (bench/faults.py) with small counts. Slow: run with `-m slow`.
+
+Full counts and figures: `.venv/bin/python bench/faults.py`, recorded in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _load():
+    path = Path(__file__).resolve().parent.parent / "bench" / "faults.py"
+    name = "smp_bench_faults"
+    if name not in sys.modules:  # registered, so fuzz workers (fork) find the module
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+faults = _load()
+
+
+def _check(result) -> None:
+    assert result.ok, f"{result.name}: " + "; ".join(result.failures)
+
+
+def test_setpoints_over_a_lossy_link_complete_exactly_once_or_fail_clearly():
+    result = faults.scenario_commands(n=400)
+    _check(result)
+    assert result.figures["executed twice"] == 0
+    assert result.figures["completed"] + result.figures["failed with clear error"] == 400
+    assert result.figures["retransmissions"] > 0, "the faults should force retransmissions"
+
+
+def test_random_and_mutated_bytes_raise_nothing_and_are_never_accepted_corrupted():
+    result = faults.scenario_fuzz(n=40_000, workers=2)
+    _check(result)
+    assert result.figures["exceptions"] == 0
+    assert result.figures["commands run by the firmware"] > 0  # valid frames did get through
+
+
+def test_sigkilled_sessions_stop_the_needle_and_lose_no_committed_pass():
+    result = faults.scenario_kills(n=5)
+    _check(result)
+    figures = result.figures
+    assert figures["committed present after restart"] == figures["committed passes"]
+
+
+def test_cable_pulls_are_reported_within_two_leases_and_never_resume():
+    result = faults.scenario_disconnects(n=8)
+    _check(result)
+    assert result.figures["resumed by itself"] == 0
+    assert result.figures["reconnected on request"] == 8
+
+
+def test_full_or_read_only_pass_log_stops_the_needle_and_keeps_committed_passes():
+    _check(faults.scenario_disk())
+
+
+def test_clinic_day_soak_on_the_virtual_clock_keeps_memory_flat():
+    result = faults.scenario_soak(hours=0.5, break_s=60.0, pass_s=60.0)
+    _check(result)
+    assert result.figures["passes (logged)"] >= 15
