@@ -842,8 +842,9 @@ class PenController:
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
 
-    def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
-        """The zone narrowed to what the pen can do (depth through the calibration)."""
+    def pen_limits(self) -> dict[str, tuple[float, float]]:
+        """What this pen can do, in setpoint units: depth in skin (through the calibration,
+        when there is one), speed, duty and period. The envelope is narrowed to these."""
         lim = self.identity.limits
         bounds: dict[str, tuple[float, float]] = {
             "speed_hz": (lim.speed_min_hz, lim.speed_max_hz),
@@ -854,7 +855,11 @@ class PenController:
             a, b = (self._calibration.to_depth_mm(lim.depth_min_mm),
                     self._calibration.to_depth_mm(lim.depth_max_mm))
             bounds["depth_mm"] = (min(a, b), max(a, b))
-        return narrowed(zone, **bounds)
+        return bounds
+
+    def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
+        """The zone narrowed to what the pen can do."""
+        return narrowed(zone, **self.pen_limits())
 
     def _do_set_zone(self, name: str) -> ZoneEnvelope:
         self._require(State.IDLE, State.ARMED, action="change zone")

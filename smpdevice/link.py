@@ -195,7 +195,7 @@ class Link:
                 self.send(message, seq)
                 if attempt:
                     self.stats.retransmissions += 1
-                if waiter.done.wait(self.rto.rto_s):
+                if waiter.done.wait(min(RTO_MAX_S, self.rto.rto_s * 2**attempt)):  # backoff
                     if attempt == 0:  # Karn: only unambiguous samples
                         self.rto.sample(time.monotonic() - sent_at)
                     break

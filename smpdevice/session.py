@@ -23,7 +23,13 @@ from smpdevice.controller import PenController, State
 from smpdevice.errors import SmpError
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
 from smpdevice.pen import PenTelemetry
-from smpdevice.profiles import PlannedPass, TreatmentProfile, check_profile, profile_hash
+from smpdevice.profiles import (
+    PlannedPass,
+    ProfileError,
+    TreatmentProfile,
+    check_profile,
+    profile_hash,
+)
 from smpdevice.screening import Screening
 
 log = structlog.get_logger("smpdevice.session")
@@ -140,7 +146,9 @@ class TreatmentSession:
             raise SmpError("a session needs the technician's name")
         screening.require_clear()
         calibration = require_calibration(pen.calibration, pen.identity.serial)
-        check_profile(profile, pen.zones)
+        issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
+        if issues:
+            raise ProfileError(issues, f"for pen {pen.identity.serial}")
         if pen.state is not State.IDLE:
             raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}")
         session_id = passlog.open_session(

@@ -451,3 +451,35 @@ def test_safe_to_call_from_several_threads(sim, pen):
     assert not errors
     assert sim.firmware.executed[MsgType.SET_SETPOINTS] - before == 100
     assert pen.link.stats.timeouts == 0
+
+
+def test_a_needle_found_running_at_connect_is_stopped_never_adopted(sim):
+    from firmware_protocol import messages as m
+    from simulators.testing import PenHost
+
+    wait_until(lambda: sim.firmware.state is FirmwareState.IDLE)  # booted
+    other = sim.open_port()  # another host started the needle with a long lease, then left
+    host = PenHost(other)
+    for message in (m.IdentifyRequest(), m.SetSetpoints(800, 10000, 400, 100000),
+                    m.LeaseRenew(2000), m.Arm(), m.NeedleStart()):
+        assert host.request(message) is not None
+    assert sim.firmware.state is FirmwareState.RUNNING
+    other.close()
+    with PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
+        assert pen.state is State.IDLE
+        assert sim.firmware.state is FirmwareState.IDLE
+
+
+def test_reconnect_refuses_a_different_pen_on_the_same_port():
+    from simulators.reach import TcpBridge
+
+    with PenSimulator(seed=1) as first, PenSimulator(seed=2) as second:
+        bridge = TcpBridge(first)
+        port = bridge.port
+        pen = PenController.connect(bridge.url, calibration=true_calibration(first))
+        bridge.close()  # the cable is pulled ...
+        pen.wait_for_state(State.DISCONNECTED, timeout_s=2.0)
+        with TcpBridge(second, port=port):  # ... and another pen is plugged in
+            with pytest.raises(HandshakeError, match=f"different pen \\({second.serial}\\)"):
+                pen.reconnect()
+            assert pen.state is State.DISCONNECTED

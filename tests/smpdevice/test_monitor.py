@@ -89,8 +89,8 @@ def test_the_estop_key_really_estops_the_pen(sim):
         mon = Monitor(pen=pen)
         assert sim.firmware.state is FirmwareState.RUNNING
         assert mon.handle_key("e") is True
-        assert sim.firmware.state is FirmwareState.ESTOP
-        assert pen.state is State.ESTOP
+        assert sim.firmware.state is FirmwareState.ESTOP  # written at once, in this thread
+        pen.wait_for_state(State.ESTOP)
         assert "E-STOP latched" in mon.render_text()
         assert mon.handle_key("c")  # clearing leaves the pen idle; the needle stays stopped
         assert pen.state is State.IDLE and sim.firmware.state is FirmwareState.IDLE

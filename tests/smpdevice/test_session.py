@@ -189,3 +189,16 @@ def test_kill_9_mid_pass_then_restart_records_the_interrupted_pass(pen_sim_pty, 
         assert crashed.pass_id == log.recovered[0]
         assert crashed.strokes > 0, "the checkpointed figures survive the crash"
         assert log.verify() is None
+
+
+def test_session_refuses_a_profile_this_pen_cannot_do(passlog):
+    from simulators import PenSimulator
+    from simulators.pen_model import PenModel
+    from smpdevice.profiles import ProfileError
+
+    slow_pen = PenModel(seed=7, speed_max_hz=70.0)  # the profile asks for 80-90 Hz
+    with PenSimulator(model=slow_pen) as s, PenController.connect(
+        s.url, calibration=true_calibration(s)
+    ) as pen, pytest.raises(ProfileError, match=r"speed_hz.*70"):
+        open_session(pen, passlog)
+    assert passlog.sessions() == []
