@@ -43,34 +43,33 @@ def main(log_level: str | None, log_json: bool) -> None:
 
 
 def _register() -> None:
-    from smpdevice.cli import device, protocol
+    from smpdevice.cli import (
+        calibrate,
+        demo,
+        device,
+        monitor,
+        profile,
+        protocol,
+        run,
+        sessions,
+        sim,
+    )
 
-    main.add_command(protocol.protocol)
-    main.add_command(device.ports)
-    main.add_command(device.info)
-    main.add_command(device.diagram)
-
-    from smpdevice.cli import calibrate as calibrate_cli
-
-    main.add_command(calibrate_cli.calibrate)
-    main.add_command(calibrate_cli.calibrations)
-    from smpdevice.cli.sim import sim as sim_cli  # the simulator (issue 3)
-
-    main.add_command(sim_cli)
-    from smpdevice.cli.profile import profile as profile_cli  # profiles (issue 5)
-    from smpdevice.cli.sessions import sessions as sessions_cli  # the pass log (issue 5)
-
-    main.add_command(profile_cli)
-    main.add_command(sessions_cli)
-    from smpdevice.cli.monitor import monitor as monitor_cli  # live view (issue 7)
-
-    main.add_command(monitor_cli)
-    from smpdevice.cli.run import run as run_cli
-
-    main.add_command(run_cli)
-    from smpdevice.cli.demo import demo as demo_cli
-
-    main.add_command(demo_cli)
+    for command in (
+        demo.demo,
+        device.ports,
+        device.info,
+        monitor.monitor,
+        calibrate.calibrate,
+        calibrate.calibrations,
+        profile.profile,
+        run.run,
+        sessions.sessions,
+        sim.sim,
+        protocol.protocol,
+        device.diagram,
+    ):
+        main.add_command(command)
 
 
 _register()
