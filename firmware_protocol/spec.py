@@ -240,8 +240,8 @@ def _breakdown(name: str, frame: bytes) -> str:
         pos += n
     crc = frame[pos:]
     lines += [
-        f"{crc.hex(' '):<12} CRC = 0x{crc.hex()}: CRC-16/CCITT-FALSE over "
-        f"{frame[2:pos].hex(' ')} {cls.CRC_EXTRA:02x} (CRC_EXTRA)",
+        f"{crc.hex(' '):<12} CRC = 0x{int.from_bytes(crc, 'little'):08x} (little-endian): "
+        f"CRC-32 over {frame[2:pos].hex(' ')} {cls.CRC_EXTRA:02x} (CRC_EXTRA)",
         "```",
     ]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ def protocol() -> None:
 
     \b
     Examples:
-      smp protocol decode aa55020109f4015f0c
+      smp protocol decode aa55020109f401f6db6a43
       smp protocol vectors --show
     """
 
@@ -92,7 +92,7 @@ def decode(frames: tuple[str, ...], as_json: bool) -> None:
 
     \b
     Examples:
-      smp protocol decode aa55040202efbeaddef8e5
+      smp protocol decode aa55040202efbeadde3a860434
       smp protocol decode "aa 55 03 05 42 03 02 01 00 25"
       smp protocol decode --json aa:55:00:01:01:4f:3d
     """

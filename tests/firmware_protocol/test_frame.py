@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_protocol.frame import SYNC, FrameError, StreamDecoder, decode_frame, encode
+from firmware_protocol.frame import OVERHEAD, SYNC, FrameError, StreamDecoder, decode_frame, encode
 from firmware_protocol.messages import Ack, EStop, LeaseRenew, Ping, SetSetpoints, Telemetry
 
 from .helpers import all_frames, all_samples
@@ -34,12 +34,12 @@ def _frames_of(stream: bytes, chunks: list[int] | None = None) -> tuple[list, St
     ("data", "match"),
     [
         (b"", r"too short: 0 bytes"),
-        (PING[:6], r"too short: 6 bytes, a frame has at least 7"),
+        (PING[:6], rf"too short: 6 bytes, a frame has at least {OVERHEAD}"),
         (b"\x55\xaa" + PING[2:], r"no sync marker: starts 55aa, expected aa55"),
         (PING[:4] + b"\x30" + PING[5:], r"unknown message type 0x30"),
         (PING[:2] + b"\x05" + PING[3:], r"Ping has a 4-byte payload, LEN says 5"),
-        (PING + b"\x00", r"Ping frame is 11 bytes, got 12"),
-        (PING[:-1] + bytes([PING[-1] ^ 1]), r"bad CRC: frame says 0x[0-9a-f]{4}, computed 0x"),
+        (PING + b"\x00", rf"Ping frame is {len(PING)} bytes, got {len(PING) + 1}"),
+        (PING[:-1] + bytes([PING[-1] ^ 1]), r"bad CRC: frame says 0x[0-9a-f]{8}, computed 0x"),
     ],
     ids=["empty", "short", "sync", "type", "len", "long", "crc"],
 )

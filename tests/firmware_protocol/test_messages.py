@@ -18,7 +18,7 @@ from firmware_protocol.codes import (
     NackReason,
     TelemetryFlag,
 )
-from firmware_protocol.frame import MAX_PAYLOAD, decode_frame, encode
+from firmware_protocol.frame import MAX_PAYLOAD, OVERHEAD, decode_frame, encode
 from firmware_protocol.messages import REGISTRY, SCHEMA_HASH, CalibrationTable, Message, Wire
 from firmware_protocol.rules import ACCEPTED_IN
 
@@ -30,7 +30,7 @@ from .helpers import all_samples
 )
 def test_every_message_round_trips(msg: Message, seq: int) -> None:
     frame = encode(msg, seq)
-    assert len(frame) == msg.SIZE + 7
+    assert len(frame) == msg.SIZE + OVERHEAD
     got = decode_frame(frame)
     assert got.seq == seq
     assert type(got.message) is type(msg)

@@ -36,10 +36,10 @@ def test_decode_shows_type_seq_fields_with_units_and_names(run) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "aa 55 03 05 42 03 02 01 00 25",
-        "aa:55:03:05:42:03:02:01:00:25",
-        "0xaa 0x55 0x03 0x05 0x42 0x03 0x02 0x01 0x00 0x25",
-        "AA55030542030201-0025",
+        "aa 55 03 05 42 03 02 01 24 b6 3a a3",
+        "aa:55:03:05:42:03:02:01:24:b6:3a:a3",
+        "0xaa 0x55 0x03 0x05 0x42 0x03 0x02 0x01 0x24 0xb6 0x3a 0xa3",
+        "AA55030542030201-24B63AA3",
     ],
 )
 def test_decode_accepts_pasted_hex(run, text: str) -> None:
@@ -51,9 +51,9 @@ def test_decode_accepts_pasted_hex(run, text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        (NACK[:-2] + "00", "bad CRC: frame says 0x0000, computed 0x0025"),
+        (NACK[:-8] + "00000000", "bad CRC: frame says 0x00000000, computed 0xa33ab624"),
         ("aa5503", "frame too short: 3 bytes"),
-        ("aa55000130aaaa", "unknown message type 0x30"),
+        ("aa55000130aaaaaaaa", "unknown message type 0x30"),
         ("aa5", "odd number of hex digits (3)"),
         ("aa55zz", "'z' is not a hex digit"),
     ],
