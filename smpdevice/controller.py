@@ -74,6 +74,7 @@ from smpdevice.link import (
     LinkError,
     LinkTimeout,
     format_frames,
+    no_reply_message,
 )
 from smpdevice.logs import ensure_configured
 from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
@@ -684,10 +685,8 @@ class PenController:
             if now >= op.deadline_s:
                 if op.attempt + 1 >= MAX_ATTEMPTS:
                     self.link.stats.timeouts += 1
-                    name = type(op.steps[op.index]).__name__
-                    self._finish_op(op, LinkTimeout(
-                        f"no reply from the pen to {name} after {MAX_ATTEMPTS} tries; "
-                        "check the cable and that the pen is powered"))
+                    name = op.steps[op.index].TYPE.name
+                    self._finish_op(op, LinkTimeout(no_reply_message(name, MAX_ATTEMPTS)))
                 else:
                     op.attempt += 1
                     self.link.stats.retransmissions += 1

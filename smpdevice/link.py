@@ -43,6 +43,15 @@ class LinkTimeout(LinkError):
     """A command got no reply after every retransmission."""
 
 
+def no_reply_message(command: str, attempts: int) -> str:
+    # Only the reply may have been lost: say so, so nobody assumes the command did nothing.
+    return (
+        f"no reply from the pen to {command} after {attempts} tries: it may or may not have "
+        "been applied (commands carry absolute values, so sending it again is safe). "
+        "Check the cable and that the pen is powered."
+    )
+
+
 class CommandRefused(SmpError):
     """The pen answered NACK."""
 
@@ -203,10 +212,7 @@ class Link:
                     raise LinkError(f"the link to the pen is down ({self._lost})")
             else:
                 self.stats.timeouts += 1
-                raise LinkTimeout(
-                    f"no reply from the pen to {message.TYPE.name} after {attempts} tries; "
-                    "check the cable and that the pen is powered"
-                )
+                raise LinkTimeout(no_reply_message(message.TYPE.name, attempts))
         finally:
             self._waiters.pop(seq, None)
         reply = waiter.reply
