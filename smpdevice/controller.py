@@ -422,8 +422,8 @@ class PenController:
         """Called with every EVENT the pen reports."""
         self._event_listeners.append(listener)
 
-    def set_calibration(self, calibration: Calibration) -> None:
-        """Use `calibration` from now on (idle only)."""
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        """Use `calibration` from now on (idle only). None or another pen's is refused."""
         self._call(self._do_set_calibration, calibration)
 
     def set_zone(self, zone: str) -> ZoneEnvelope:
@@ -835,9 +835,9 @@ class PenController:
                 hint = f" ({self.last_fault}); clear it with clear_faults() / `smp clear`"
             raise StateError(f"cannot {action} while {self.state.value}{hint}; needs {allowed}")
 
-    def _do_set_calibration(self, calibration: Calibration) -> None:
+    def _do_set_calibration(self, calibration: Calibration | None) -> None:
         self._require(State.IDLE, State.CALIBRATING, action="change the calibration")
-        calibration.check_for(self.identity.serial)
+        require_calibration(calibration, self.identity.serial)  # None: says how to make one
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
 

@@ -483,3 +483,9 @@ def test_reconnect_refuses_a_different_pen_on_the_same_port():
             with pytest.raises(HandshakeError, match=f"different pen \\({second.serial}\\)"):
                 pen.reconnect()
             assert pen.state is State.DISCONNECTED
+
+
+def test_set_calibration_refuses_none_with_the_fix(pen):
+    with pytest.raises(CalibrationError, match="smp calibrate"):
+        pen.set_calibration(None)
+    assert pen.calibration is not None  # the valid one stays
