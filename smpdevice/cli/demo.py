@@ -70,10 +70,14 @@ def demo(quick: bool, seed: int) -> None:
             settings = CalibrationSettings(spin_duration_s=0.3 if quick else 0.6)
             report = run_calibration(pen, SimulatorGauge(sim.url), technician="demo",
                                      settings=settings, store=store)
-            for line in format_report(report).splitlines()[-3:]:
-                console.print(f"   {line}")
-            if pen.calibration is None:
+            if not report.passed or pen.calibration is None:
+                console.print(format_report(report))
                 raise SmpError("the demo calibration failed; see the report above")
+            fit, cal = report.fit, pen.calibration
+            console.print(f"   {len(fit.points)} gauge points: depth in skin = "
+                          f"{fit.gain:.4f} x actuator {fit.offset_mm:+.4f} mm, worst residual "
+                          f"{fit.max_abs_residual_mm * 1000:.1f} um; verified; saved as "
+                          f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
             session_id, summary, sheet = run_session(
                 pen, passlog, profile, technician="demo", screening=screening, console=console)

@@ -115,7 +115,7 @@ def test_ctrl_c_stops_the_needle_records_the_pass_and_exits(data_dir, tmp_path):
 def test_demo_quick_runs_end_to_end(data_dir):
     result = CliRunner().invoke(main, ["demo", "--quick"])
     assert result.exit_code == 0, result.output
-    for expected in ("Calibrating automatically", "Result: PASS", "4 passes",
+    for expected in ("Calibrating automatically", "verified; saved as", "4 passes",
                      "Keep the treated area dry", "smp sessions show", "Demo finished"):
         assert expected in result.output
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
