@@ -14,6 +14,7 @@ controller is in `fault`, `estop` or `idle`, and the needle starts only on an ex
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -222,6 +223,9 @@ class PenController:
         baudrate: int = 115200,
     ) -> None:
         ensure_configured()
+        if telemetry_hz < 1:
+            raise SmpError("telemetry_hz must be at least 1: telemetry is also how the controller "
+                           "knows the pen is there")
         self.port_url = port
         self.baudrate = baudrate
         self.lease_ms = lease_ms
@@ -237,6 +241,8 @@ class PenController:
         self.setpoints: Setpoints | None = None
         self.running_since_s: float | None = None
         self._actuator_cmd_mm: float | None = None
+        self._ops_done_s = 0.0
+        self._telemetry_rate_hz = telemetry_hz
         self._fsm = _Fsm(self)
         self._machine = build_machine(self._fsm)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -263,6 +269,7 @@ class PenController:
         if self.state is not State.DISCONNECTED:
             raise StateError(f"already {self.state.value}; close() first")
         self._fire("connect", "open")
+        self._fresh_queue()
         try:
             self._open_link()
             settled = self._settle_pen()
@@ -271,10 +278,19 @@ class PenController:
                 self.link.close()
             self._fire("connect_failed", "connection failed")
             raise
+        self._fire(settled, "connected")  # before the loop exists: one thread at a time
         self._stop_loop.clear()
         self._loop_thread = threading.Thread(target=self._loop, name="smp-controller", daemon=True)
         self._loop_thread.start()
-        self._fire(settled, "connected")
+
+    def _fresh_queue(self) -> None:
+        """A new connection starts with an empty queue: nothing from the old one may run."""
+        old, self._queue = self._queue, queue.SimpleQueue()
+        self._ops.clear()
+        while not old.empty():
+            item = old.get_nowait()
+            if item[0] == "call" and not item[3].done():
+                item[3].set_exception(LinkError("the connection this request was for is gone"))
 
     def reconnect(self) -> None:
         """After a lost link: connect to the same port again. The needle stays stopped."""
@@ -308,6 +324,7 @@ class PenController:
             self.lease_ms = self.identity.limits.lease_max_ms
         rate = min(self.telemetry_hz, self.identity.limits.telemetry_max_hz)
         self._request_after_boot(SetTelemetryRate(rate))
+        self._telemetry_rate_hz = rate
         if self._zone is not None and self.zone_name is not None:
             self._zone = self._pen_bounded(self.zones[self.zone_name])
         self._log.info("connected", firmware=self.identity.firmware_version)
@@ -355,6 +372,7 @@ class PenController:
             link.request(Disarm())
         elif t.state is FirmwareState.ARMED:
             link.request(Disarm())
+        self._ops_done_s = time.monotonic()  # telemetry from before these is stale
         if t.state is FirmwareState.FAULT or t.faults:
             self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
             return "connected_faulted"
@@ -452,6 +470,9 @@ class PenController:
         the command first.
         """
         if self.state is State.ARMED:
+            if self.setpoints is None:
+                raise StateError("no setpoints since the last retract, fault or calibration: "
+                                 "call set_setpoints() first")
             self._wait_depth_settled(settle_timeout_s)
         self._call(self._do_start)
 
@@ -573,12 +594,18 @@ class PenController:
                 reason = f": {self.link.lost}" if self.link and self.link.lost else ""
                 raise StateError(f"not connected to a pen{reason}. Connect or reconnect first.")
             raise StateError("the controller loop is not running")
+        if threading.current_thread() is self._loop_thread:
+            raise StateError(
+                "controller methods cannot be called from a listener (it runs in the "
+                "controller's own thread); hand the work to another thread"
+            )
         future: Future = Future()
         self._queue.put(("call", fn, args, future))
         limit = self.link.max_command_time_s() * 3 + 2.0 if self.link else 5.0
         try:
             return future.result(timeout=limit)
         except FutureTimeout:
+            future.cancel()  # if it has not started, it never will
             raise LinkTimeout(f"no answer within {limit:.1f} s") from None
 
     def _loop(self) -> None:
@@ -671,6 +698,7 @@ class PenController:
     def _finish_op(self, op: _Op, error: BaseException | None, result: Any = None) -> None:
         if self._ops and self._ops[0] is op:
             self._ops.pop(0)
+        self._ops_done_s = time.monotonic()  # telemetry older than this may predate the op
         if error is not None:
             op.future.set_exception(error)
         else:
@@ -686,6 +714,10 @@ class PenController:
                 if op.attempt + 1 >= MAX_ATTEMPTS:
                     self.link.stats.timeouts += 1
                     name = op.steps[op.index].TYPE.name
+                    if any(isinstance(m, NeedleStart) for m in op.steps):
+                        # it may have started with only the replies lost: stop it to be sure
+                        with contextlib.suppress(SmpError):
+                            self.link.send(NeedleStop())
                     self._finish_op(op, LinkTimeout(no_reply_message(name, MAX_ATTEMPTS)))
                 else:
                     op.attempt += 1
@@ -709,6 +741,9 @@ class PenController:
             self._log.warning("pass time limit reached; stopping", limit_s=self._zone.max_pass_s)
             self._ops.append(self._do_stop())
             self._send_step(self._ops[0])
+        t = self.telemetry
+        if t is not None and not self._ops and t.received_at_s > self._ops_done_s:
+            self._on_pen_state(t)
         if self.link is not None and self.state not in (State.DISCONNECTED, State.CONNECTING):
             silent_s = now - self.link.last_rx_s
             if silent_s > self._silence_limit_s():
@@ -717,7 +752,9 @@ class PenController:
     def _silence_limit_s(self) -> float:
         # Link loss is reported within two lease periods of the last byte received, less a
         # margin for the loop's wake-up and the reader's latency (bench/faults.py disconnects).
-        return max(2 * self.lease_ms / 1000 - SILENCE_MARGIN_S, 0.25)
+        # With slow telemetry, allow three telemetry periods of silence.
+        limit = max(2 * self.lease_ms / 1000, 3 / self._telemetry_rate_hz) - SILENCE_MARGIN_S
+        return max(limit, 0.25)
 
     def _lease_needed(self) -> bool:
         return self.state in (State.ARMED, State.RUNNING, State.CALIBRATING)
@@ -765,8 +802,24 @@ class PenController:
                            faults=Fault(message.faults).names)
 
     def _on_pen_state(self, t: PenTelemetry) -> None:
+        """Bring the controller in line with what the pen reports (loop thread)."""
         state = self.state
         if state in (State.DISCONNECTED, State.CONNECTING):
+            return
+        settled = not self._ops and t.received_at_s > self._ops_done_s
+        if (
+            t.state is FirmwareState.RUNNING
+            and state not in (State.RUNNING, State.CALIBRATING)
+            and settled
+        ):
+            # The pen runs a needle nobody here started (e.g. a start whose replies were all
+            # lost): stop it now, and make a person look before anything else runs.
+            with contextlib.suppress(SmpError):
+                self.link.send(NeedleStop())
+            if state not in (State.FAULT, State.ESTOP):
+                self.last_fault = FaultInfo("the pen ran the needle without a confirmed start; "
+                                            "stopped it")
+                self._enter_safe("fault_detected")
             return
         if t.state is FirmwareState.ESTOP and state is not State.ESTOP:
             self.last_fault = FaultInfo("the pen latched an E-stop", t.faults)
@@ -776,10 +829,10 @@ class PenController:
         ):
             self.last_fault = FaultInfo("the pen latched a fault", t.faults)
             self._enter_safe("fault_detected")
-        elif state is State.RUNNING and t.state is not FirmwareState.RUNNING and not self._ops:
+        elif state is State.RUNNING and t.state is not FirmwareState.RUNNING and settled:
             self.last_fault = FaultInfo(f"the needle stopped unexpectedly (pen {t.state.name})")
             self._enter_safe("fault_detected")
-        elif state is State.ARMED and t.state is FirmwareState.IDLE and not self._ops:
+        elif state is State.ARMED and t.state is FirmwareState.IDLE and settled:
             self.last_fault = FaultInfo("the pen left armed by itself (lease lapsed?)")
             self._enter_safe("fault_detected")
 
@@ -840,6 +893,8 @@ class PenController:
         require_calibration(calibration, self.identity.serial)  # None: says how to make one
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
+        if self.zone_name is not None:  # the depth window depends on the calibration
+            self._zone = self._pen_bounded(self.zones[self.zone_name])
 
     def pen_limits(self) -> dict[str, tuple[float, float]]:
         """What this pen can do, in setpoint units: depth in skin (through the calibration,
@@ -934,10 +989,9 @@ class PenController:
         return self._op([LeaseRenew(self.lease_ms), NeedleStart()], started)
 
     def _do_stop(self) -> _Op:
-        if self.state is State.ARMED:
-            return self._op([NeedleStop()])  # harmless and idempotent
-
-        self._require(State.RUNNING, action="stop the needle")
+        # Accepted in armed too: a stop queued behind a start (Ctrl-C while starting) must
+        # still stop the needle that start is about to run.
+        self._require(State.RUNNING, State.ARMED, action="stop the needle")
 
         def stopped() -> None:
             self.running_since_s = None
@@ -968,6 +1022,7 @@ class PenController:
 
         def cleared() -> None:
             self._log.info("faults cleared", previous=str(self.last_fault))
+            self.last_fault = None
             self._fire("cleared", "cleared by request")
 
         return self._op([ClearFaults()], cleared)
@@ -1028,6 +1083,8 @@ class PenController:
             self._forget_setpoints()  # calibration moved the actuator
             if calibration is not None:
                 self._calibration = calibration
+                if self.zone_name is not None:
+                    self._zone = self._pen_bounded(self.zones[self.zone_name])
             self._fire("end_calibration", "calibration ended")
 
         if calibration is not None:

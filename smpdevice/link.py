@@ -141,6 +141,8 @@ class Link:
 
     def close(self) -> None:
         self._closing.set()
+        if self._lost is None:  # a closed link is down: sends fail clearly, nothing is lost twice
+            self._lost = LinkError("the link was closed")
         with contextlib.suppress(Exception):  # a vanished port may fail to close; it is gone
             self.port.close()
         if self._reader.is_alive() and threading.current_thread() is not self._reader:

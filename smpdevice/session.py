@@ -219,6 +219,10 @@ class TreatmentSession:
         except SmpError as exc:
             self._stop_quietly()
             outcome, detail = self._outcome_from_state(), str(exc)
+        except BaseException as exc:  # a display callback, anything: never leave it running
+            self._stop_quietly()
+            self._finish(pass_id, index, planned, PassOutcome.stopped, repr(exc), plog)
+            raise
         return self._finish(pass_id, index, planned, outcome, detail, plog)
 
     def _supervise(self, pass_id, planned, index, on_progress, should_stop):
@@ -228,7 +232,9 @@ class TreatmentSession:
         while True:
             now = time.monotonic()
             if pen.state is not State.RUNNING:
-                return self._outcome_from_state(), str(pen.last_fault or "")
+                outcome = self._outcome_from_state()
+                why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
+                return outcome, why or "stopped by the controller (pass time limit or a request)"
             stats = self._recorder.snapshot()
             elapsed = now - started
             if on_progress is not None:
@@ -264,7 +270,9 @@ class TreatmentSession:
         return PassOutcome.stopped
 
     def _stop_quietly(self) -> None:
-        if self.pen.state is State.RUNNING:
+        # Armed too: a start may still be on its way (Ctrl-C while starting); the stop is
+        # queued behind it and stops what it starts.
+        if self.pen.state in (State.ARMED, State.RUNNING):
             try:
                 self.pen.stop_needle()
             except SmpError as exc:
@@ -291,6 +299,7 @@ class TreatmentSession:
     def close(self, today: date | None = None) -> tuple[dict, str]:
         """Disarm, record the session's summary, and return (summary, aftercare sheet)."""
         self.pen.remove_telemetry_listener(self._recorder)
+        self._stop_quietly()
         if self.pen.state is State.ARMED:
             self.pen.disarm()
         passes = self.passlog.passes(self.session_id)

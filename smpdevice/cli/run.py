@@ -101,8 +101,13 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
                   f"{pen.calibration.calibration_id}), {len(profile.plan)} passes.")
     try:
         _play(session, console, progress_enabled)
-    finally:
-        summary, sheet = session.close()
+    except BaseException:
+        try:  # close what can be closed, but never hide the first error behind a second
+            session.close()
+        except Exception as close_error:
+            console.print(f"[red]The session could not be closed cleanly: {close_error}[/red]")
+        raise
+    summary, sheet = session.close()
     return session.session_id, summary, sheet
 
 
@@ -171,7 +176,8 @@ def run(profile: str, port: str, technician: str, screening_file: str | None, db
             calibrations=calibrations, console=console, envelope=envelope,
         )
     except KeyboardInterrupt:
-        console.print("[red]Interrupted: the needle was stopped and the pass recorded.[/red]")
+        console.print("[red]Interrupted: the needle is stopped; a pass in progress was recorded "
+                      "as stopped.[/red]")
         raise SystemExit(130) from None
     console.print()
     console.print(sheet)

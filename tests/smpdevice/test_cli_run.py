@@ -105,7 +105,7 @@ def test_ctrl_c_stops_the_needle_records_the_pass_and_exits(data_dir, tmp_path):
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=15)
     assert child.returncode == 130, err
-    assert "needle was stopped" in out
+    assert "needle is stopped" in out
     with PassLog(db, readonly=True) as log:
         (p,) = log.passes()
         assert p.outcome == "stopped" and p.strokes > 0

@@ -489,3 +489,66 @@ def test_set_calibration_refuses_none_with_the_fix(pen):
     with pytest.raises(CalibrationError, match="smp calibrate"):
         pen.set_calibration(None)
     assert pen.calibration is not None  # the valid one stays
+
+
+# ---------------------------------------------------------------- findings of the safety review
+
+
+def test_a_needle_started_behind_the_controllers_back_is_stopped(sim, pen):
+    """Whatever made the pen run without a confirmed start (a start whose replies were all
+    lost, another host), the controller stops it and goes to fault; it never renews it."""
+    from firmware_protocol import messages as m
+    from simulators.testing import PenHost
+
+    other = PenHost(sim.open_port())
+    for message in (m.SetSetpoints(800, 10000, 400, 100000), m.LeaseRenew(2000), m.Arm(),
+                    m.NeedleStart()):
+        assert other.request(message) is not None
+    pen.wait_for_state(State.FAULT, timeout_s=1.0)
+    assert "without a confirmed start" in str(pen.last_fault)
+    wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, timeout_s=1.0)
+
+
+def test_reopen_after_a_silent_link_loss_works(sim, pen):
+    sim.link.stall(sim.firmware.time_s())
+    pen.wait_for_state(State.DISCONNECTED, timeout_s=2.0)
+    sim.link.unstall()
+    pen.close()
+    pen.open()
+    time.sleep(0.3)  # nothing left over from the old connection may kill the new one
+    assert pen.state in (State.IDLE, State.FAULT)
+    pen.set_zone("crown")
+
+
+def test_slow_telemetry_is_not_taken_for_a_lost_link(sim):
+    with PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=200,
+                               telemetry_hz=1) as pen:
+        time.sleep(1.5)
+        assert pen.state is State.IDLE
+
+
+def test_a_listener_cannot_deadlock_the_controller(sim, pen):
+    seen: list[BaseException] = []
+
+    def on_state(old, new, reason):
+        if new is State.RUNNING:
+            try:
+                pen.set_setpoints(**CROWN)
+            except StateError as exc:
+                seen.append(exc)
+
+    pen.add_state_listener(on_state)
+    t0 = time.monotonic()
+    run_needle(pen)
+    assert time.monotonic() - t0 < 2.0
+    assert seen and "listener" in str(seen[0])
+    assert pen.state is State.RUNNING
+
+
+def test_start_after_a_retract_asks_for_setpoints(pen):
+    pen.set_zone("crown")
+    pen.set_setpoints(**CROWN)
+    pen.arm()
+    pen.retract()
+    with pytest.raises(StateError, match="call set_setpoints"):
+        pen.start_needle()

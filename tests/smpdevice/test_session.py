@@ -202,3 +202,45 @@ def test_session_refuses_a_profile_this_pen_cannot_do(passlog):
     ) as pen, pytest.raises(ProfileError, match=r"speed_hz.*70"):
         open_session(pen, passlog)
     assert passlog.sessions() == []
+
+
+def test_ctrl_c_while_the_needle_is_starting_still_stops_it(sim, pen, passlog):
+    """A real SIGINT arriving at the moment the pen executes NEEDLE_START (the caller is still
+    waiting for its ACK): the needle is stopped and the pass recorded as stopped."""
+    from firmware_protocol.codes import MsgType
+
+    session = open_session(pen, passlog, short_profile(2.0, passes=1))
+    execute = sim.firmware._execute
+
+    def execute_then_ctrl_c(mtype, msg):  # the technician's Ctrl-C, timed by the pen
+        reply = execute(mtype, msg)
+        if mtype is MsgType.NEEDLE_START:
+            os.kill(os.getpid(), signal.SIGINT)
+        return reply
+
+    sim.firmware._execute = execute_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        session.play()
+    sim.firmware._execute = execute
+    deadline = time.monotonic() + 1.0
+    while sim.firmware.state is FirmwareState.RUNNING:
+        assert time.monotonic() < deadline, "the needle kept running after Ctrl-C"
+        time.sleep(0.005)
+    assert passlog.passes(session.session_id)[0].outcome == "stopped"
+    assert pen.state is State.ARMED
+
+
+def test_an_exception_in_a_progress_callback_stops_and_records_the_pass(sim, pen, passlog):
+    session = open_session(pen, passlog, short_profile(2.0, passes=1))
+
+    def broken_display(progress):
+        if progress.elapsed_s > 0.2:
+            raise ValueError("display glitch")
+
+    with pytest.raises(ValueError, match="display glitch"):
+        session.play(on_progress=broken_display)
+    assert sim.firmware.state is not FirmwareState.RUNNING
+    (logged,) = passlog.passes(session.session_id)
+    assert logged.outcome == "stopped"
+    session.close()
+    assert passlog.session(session.session_id).closed_at
