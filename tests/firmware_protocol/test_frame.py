@@ -6,7 +6,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_protocol.frame import OVERHEAD, SYNC, FrameError, StreamDecoder, decode_frame, encode
+from firmware_protocol.frame import (
+    MAX_FRAME,
+    OVERHEAD,
+    SYNC,
+    FrameError,
+    StreamDecoder,
+    decode_frame,
+    encode,
+)
 from firmware_protocol.messages import Ack, EStop, LeaseRenew, Ping, SetSetpoints, Telemetry
 
 from .helpers import all_frames, all_samples
@@ -55,7 +63,7 @@ def test_frame_error_is_a_value_error() -> None:
 # ------------------------------------------------------------------------- single bit flips
 
 
-def _no_other_message(original: bytes, corrupted: bytes) -> None:
+def assert_no_other_message(original: bytes, corrupted: bytes) -> None:
     """A corrupted frame must not decode, alone or in a stream, as any different message."""
     want = decode_frame(original)
     try:
@@ -74,14 +82,14 @@ def test_every_single_bit_flip_of_every_message_type_is_rejected() -> None:
         for bit in range(len(frame) * 8):
             bad = bytearray(frame)
             bad[bit // 8] ^= 1 << (bit % 8)
-            _no_other_message(frame, bytes(bad))
+            assert_no_other_message(frame, bytes(bad))
 
 
 @FAST
 @given(
     idx=st.integers(0, len(all_samples()) - 1),
     seq=st.integers(0, 255),
-    bit=st.integers(0, 8 * 71 - 1),
+    bit=st.integers(0, 8 * MAX_FRAME - 1),
     data=st.data(),
 )
 def test_random_bit_flip_never_yields_a_different_message(
@@ -94,7 +102,7 @@ def test_random_bit_flip_never_yields_a_different_message(
     bit %= len(frame) * 8
     bad = bytearray(frame)
     bad[bit // 8] ^= 1 << (bit % 8)
-    _no_other_message(bytes(frame), bytes(bad))
+    assert_no_other_message(bytes(frame), bytes(bad))
 
 
 # ------------------------------------------------------------------------- stream decoder
