@@ -941,7 +941,7 @@ def scenario_soak(hours: float = 8.0, sessions: int = 3, seed: int = 71, pass_s:
                 session_id = log.open_session(
                     technician="campaign", client_ref=f"C-{s:04d}", session_kind="base_density",
                     pen_serial=sim.serial, firmware_version="1.0.0", calibration_id="soak",
-                    profile_hash="0" * 64, screening=SCREENING_CLEAR)
+                    profile_hash="0" * 64, screening=SCREENING_CLEAR, simulated=True)
                 end = day_start + s * (session_s + break_s) + session_s
                 index = 0
                 while clock.now() + pass_s + rest_s <= end:

@@ -28,7 +28,7 @@ from smpdevice.passlog import PassLog, PassStats
 SESSION = dict(technician="bench", client_ref="C-0001", session_kind="base_density",
                pen_serial="PEN-0001", firmware_version="1.0.0", calibration_id="cal-1",
                profile_hash="0" * 64,
-               screening={"open_sores": False, "keloid_tendency": False})
+               screening={"open_sores": False, "keloid_tendency": False}, simulated=True)
 
 
 def _stats() -> PassStats:

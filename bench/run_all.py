@@ -168,7 +168,8 @@ def run_passlog(commits: int) -> None:
             sid = log.open_session(technician="bench", client_ref="C-0001",
                                    session_kind="base_density", pen_serial="SMP-BENCH",
                                    firmware_version="1.0.0", calibration_id="c",
-                                   profile_hash="0" * 64, screening={"open_sores": False})
+                                   profile_hash="0" * 64, screening={"open_sores": False},
+                                   simulated=True)
             for i in range(commits):
                 now = datetime.now(UTC)
                 t0 = time.perf_counter()

@@ -8,18 +8,22 @@ session and print the summary and the aftercare sheet. Everything it writes goes
 directory ($SMP_DATA_DIR, default ~/.local/share/smpdevice): the pass log and calibrations.
 
 Run it:
-    python examples/session_software.py                       # built-in simulated pen
-    python examples/session_software.py --quick               # 0.3 s passes (tests, CI)
+    python examples/session_software.py --simulator           # a built-in simulated pen
+    python examples/session_software.py --simulator --quick   # 0.3 s passes (tests, CI)
     python examples/session_software.py --port /dev/ttyACM0 --technician ana
 
-On a real pen the calibration must already exist (`smp calibrate --port ...`); on the
-simulator this script calibrates it automatically against the simulator's depth gauge.
+Like `smp run`, it never picks the simulator by itself (--port, SMP_PORT or --simulator), and
+it exits with the same codes (smpdevice.outcomes.ExitCode): 0 only when every planned pass
+completed; 4 fault, 5 E-stop, 6 pen lost, 7 ended early, 130 Ctrl-C. On a real pen the
+calibration must already exist (`smp calibrate --port ...`); on the simulator this script
+calibrates it automatically against the simulator's depth gauge.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -33,7 +37,8 @@ from smpdevice.calibration_store import CalibrationStore
 from smpdevice.controller import PenController, State
 from smpdevice.errors import SmpError
 from smpdevice.logs import configure
-from smpdevice.passlog import PassLog, PassOutcome
+from smpdevice.outcomes import ExitCode, next_steps
+from smpdevice.passlog import PassLog
 from smpdevice.pen import PenTelemetry
 from smpdevice.profiles import check_profile, load_profile
 from smpdevice.screening import parse_screening
@@ -81,8 +86,8 @@ def ensure_calibration(pen: PenController, store: CalibrationStore, technician: 
               f"(valid until {calibration.expires_at:%Y-%m-%d}).")
         return
     if simulator is None:
-        raise SmpError(f"pen {pen.identity.serial} has no valid calibration: run "
-                       f"`smp calibrate --port {pen.port_url}` first")
+        raise SmpError(f"pen {pen.identity.serial} has no valid calibration. Calibrate it "
+                       f"first: smp calibrate --port {pen.port_url}")
     from smpdevice.gauge import SimulatorGauge
 
     print("No stored calibration: calibrating against the simulator's depth gauge...")
@@ -96,7 +101,9 @@ def ensure_calibration(pen: PenController, store: CalibrationStore, technician: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", help="the pen (default: a built-in simulated pen)")
+    parser.add_argument("--port", default=os.environ.get("SMP_PORT"),
+                        help="the pen (default: $SMP_PORT)")
+    parser.add_argument("--simulator", action="store_true", help="use a built-in simulated pen")
     parser.add_argument("--profile", default=str(PROFILE), help="treatment profile (YAML/JSON)")
     parser.add_argument("--screening", default=str(SCREENING), help="screening answers (YAML)")
     parser.add_argument("--technician", default="example", help="who treats (recorded)")
@@ -105,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default=None, help="debug, info, warning (default)")
     args = parser.parse_args(argv)
     configure(args.log_level)  # structlog: warnings and errors only, on stderr
+    if not args.port and not args.simulator:
+        raise SmpError("no pen chosen: pass --port (e.g. /dev/ttyACM0), set SMP_PORT, or pass "
+                       "--simulator for a built-in simulated pen")
 
     # 1. Check the inputs before touching any pen: a bad profile or a positive screening
     #    answer stops here (ProfileError / ScreeningRefused list every problem).
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         simulator = None
         port = args.port
-        if port is None:
+        if args.simulator:
             from simulators import PenSimulator
 
             simulator = stack.enter_context(PenSimulator(seed=args.seed))
@@ -128,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         # 2. Connect. The context manager stops the needle, disarms and closes on the way out,
         #    also after an exception.
         pen = stack.enter_context(PenController.connect(port))
-        print(f"Connected to pen {pen.identity.serial} (firmware "
+        kind = "SIMULATED pen" if pen.simulated else "pen"
+        print(f"Connected to {kind} {pen.identity.serial} (firmware "
               f"{pen.identity.firmware_version}) on {port}: {pen.state.value}.")
         if pen.state is not State.IDLE:
             # A latched fault or E-stop is never cleared behind the technician's back.
-            raise SmpError(f"the pen is {pen.state.value} ({pen.last_fault}); clear it "
-                           "deliberately (smp monitor, key c) and run again")
+            raise SmpError(f"the pen is {pen.state.value} ({pen.last_fault}); remove the cause, "
+                           f"then clear it: smp clear --port {port}")
         figures = LiveFigures()
         pen.add_telemetry_listener(figures.on_telemetry)
         pen.add_state_listener(on_state)
@@ -168,34 +179,54 @@ def main(argv: list[str] | None = None) -> int:
                       f"strokes {p.strokes}", flush=True)
 
         # A UI's E-stop button calls pen.estop() from its own thread; it bypasses every queue.
-        # Here Ctrl-C plays that role: run_pass stops the needle, records the pass, re-raises.
+        # Ctrl-C (like `smp run`): run_pass stops the needle, records the pass and re-raises.
+        interrupted = False
         try:
-            results = session.play(on_progress=on_progress)
+            session.play(on_progress=on_progress)
         except KeyboardInterrupt:
-            pen.estop()
-            print("Interrupted: E-stop sent; the pass was recorded as stopped.")
-            raise
+            interrupted = True
         finally:
+            # Always: records the session's outcome (completed, fault, estop, link_lost,
+            # interrupted, ...) with the summary, and writes the matching aftercare sheet.
             summary, sheet = session.close()
 
-        # 5. The outcome of every pass, the session summary and the aftercare sheet.
-        for r in results:
+        # 5. The outcome of every pass and of the session, the summary and the aftercare sheet.
+        for r in session.results:
             print(f"  pass {r.index + 1} {r.zone:<9} {r.outcome.value:<10} "
                   f"strokes {r.stats.strokes:>5}  impressions {r.stats.impressions:>4}"
                   + (f"  ({r.detail})" if r.detail else ""))
         print(f"Summary: {summary['passes']} passes, {summary['strokes']} strokes, "
               f"{summary['impressions']} impressions, {summary['needle_s']} s of needle, "
               f"peak current {figures.peak_current_a:.2f} A.")
+        outcome, planned = session.outcome, len(profile.plan)
+        if not outcome.complete:  # never "done" when a planned pass did not complete
+            completed = summary["outcomes"].get("completed", 0)
+            print(f"Session {session.session_id} INCOMPLETE: {outcome.reason}; {completed} of "
+                  f"{planned} planned passes completed.")
+            for step in next_steps(outcome, port=port, session_id=session.session_id,
+                                   remaining_passes=planned - completed):
+                print(f"  Next: {step}")
         print()
         print(sheet)
         print(f"Pass log: {passlog.path} (smp sessions show {session.session_id})")
-        completed = all(r.outcome is PassOutcome.completed for r in results)
-        return 0 if completed and len(results) == len(profile.plan) else 1
+        if interrupted:
+            t = pen.telemetry
+            needle = ("the needle is stopped (the pen reports it)"
+                      if t is not None and not t.needle_running else
+                      "the needle's stop is not confirmed; the pen stops it within its lease")
+            print(f"interrupted: {needle}; session {session.session_id} is recorded as "
+                  f"{outcome.value}.", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+        return outcome.exit_code
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
+    except KeyboardInterrupt:  # outside play() (there, main() handles it)
+        print("interrupted: no pass was running, and the pen was stopped and disarmed on the "
+              "way out; what was recorded: smp sessions list", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
     except SmpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

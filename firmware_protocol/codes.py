@@ -56,12 +56,12 @@ class NackReason(_Described):
     NO_LEASE = 3, "NEEDLE_START without a live lease: send LEASE_RENEW first"
     FAULT_LATCHED = 4, "a fault is latched: clear it with CLEAR_FAULTS"
     ESTOP_LATCHED = 5, "E-stop is latched: clear it with CLEAR_FAULTS"
-    BAD_PAYLOAD = 6, "the payload decoded but a field is not meaningful"
+    BAD_PAYLOAD = 6, "reserved: never sent by a protocol-1 pen (field errors are OUT_OF_LIMITS)"
     BOOTING = 7, "the pen is still booting"
     NO_CARTRIDGE = 8, "no cartridge is fitted"
     CONDITION_ACTIVE = 9, "CLEAR_FAULTS refused: the cause of a fault is still present"
     NO_SETPOINTS = 10, "ARM or NEEDLE_START before any SET_SETPOINTS"
-    UNSUPPORTED = 11, "this pen does not support the command"
+    UNSUPPORTED = 11, "CALIBRATION_READ/_WRITE on a pen without Capability CALIBRATION_TABLE"
 
 
 class LimitField(_Described):
@@ -110,7 +110,7 @@ FAULT_DESCRIPTIONS: dict[Fault, str] = {
 class FirmwareState(_Described):
     """The pen's own state (TELEMETRY.state, EVENT.state)."""
 
-    BOOTING = 0, "starting up; only E-stop, identify and ping are answered"
+    BOOTING = 0, "starting up; E-stop, identify and ping act, other commands are NACKed BOOTING"
     IDLE = 1, "needle stopped, not armed"
     ARMED = 2, "ready: the needle starts on NEEDLE_START"
     RUNNING = 3, "the needle is running"
@@ -134,6 +134,7 @@ class Capability(IntFlag):
     CALIBRATION_TABLE = 0x0001
     FOOTSWITCH = 0x0002
     TELEMETRY_1KHZ = 0x0004
+    SIMULATED = 0x0008  # a simulator, not a pen: records made on it say so
 
 
 class TelemetryFlag(IntFlag):

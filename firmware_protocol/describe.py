@@ -7,6 +7,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import enum
+import struct
 from typing import Any
 
 from firmware_protocol.codes import (
@@ -98,7 +99,8 @@ def field_text(message: Message, name: str, wire: Wire) -> str:
     named = code_text(name, value)
     if named is not None:
         if name in ("faults", "flags", "capabilities"):
-            return f"0x{value:04x} ({named})"
+            digits = 2 * struct.calcsize("<" + wire.code)  # as wide as the field: u8 0x0f
+            return f"0x{value:0{digits}x} ({named})"
         return f"{value} ({named})"
     if wire.unit in PHYSICAL:
         div, unit = PHYSICAL[wire.unit]

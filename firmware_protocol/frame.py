@@ -103,18 +103,25 @@ class DecoderStats:
     bad_crc: int = 0
     bad_length: int = 0
     unknown_type: int = 0
+    truncated: int = 0  # candidates given up by expire(): the line went quiet mid-frame
 
     @property
     def dropped_frames(self) -> int:
-        return self.bad_crc + self.bad_length + self.unknown_type
+        return self.bad_crc + self.bad_length + self.unknown_type + self.truncated
 
 
 class StreamDecoder:
     """Turns a byte stream, in chunks of any size, into frames.
 
-    Garbage before, between or inside frames is skipped; after a bad candidate the search resumes
-    one byte past its sync marker, so a real frame hidden behind a false start is still found. A
-    candidate that is still incomplete does not hold back a complete valid frame after it.
+    Decides exactly as a decode of the whole stream would, so the frames and counters never
+    depend on how the bytes were split (docs/protocol.md, "Decoding a stream"):
+    - a candidate (SYNC, known TYPE, matching LEN) is held until all its bytes are in and its
+      CRC is checked; nothing after it is looked at before that, so a valid frame nested in a
+      payload is never taken for a frame while its outer frame may still be valid;
+    - a bad candidate is dropped and the search resumes one byte past its sync marker, so a
+      real frame hidden behind a false start is still found;
+    - `expire()`, called when the line has been quiet for the inter-byte timeout, gives up the
+      held candidate (it will never complete) and decodes what was behind it.
     """
 
     __slots__ = ("_buf", "stats")
@@ -124,59 +131,65 @@ class StreamDecoder:
         self.stats = DecoderStats()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Frames completed by `data`, in stream order."""
+        self._buf += data
+        return self._scan(final=False)
+
+    def expire(self) -> list[Frame]:
+        """The line went quiet: give up every incomplete candidate; nothing stays held."""
+        return self._scan(final=True) if self._buf else []
+
+    def _scan(self, final: bool) -> list[Frame]:
         buf = self._buf
-        buf += data
         n = len(buf)
         out: list[Frame] = []
         stats = self.stats
         specs = _FAST
         pos = 0
         valid_bytes = 0
-        pending = -1  # start of the first incomplete candidate, kept for the next call
         find = buf.find
         crc_at = _CRC.unpack_from
         append = out.append
         new_frame = tuple.__new__  # Frame(seq, msg) without NamedTuple's Python-level __new__
-        i = -1
+        keep_from = -1
         while True:
             i = find(SYNC, pos)
-            if i < 0 or n - i < HEADER_SIZE:
+            if i < 0:
                 break
+            if n - i < HEADER_SIZE:
+                if not final:
+                    keep_from = i  # too few bytes after the sync for a header: wait
+                    break
+                pos = i + 1
+                continue
             spec = specs[buf[i + 4]]
             if spec is None:
-                if pending < 0:
-                    stats.unknown_type += 1
+                stats.unknown_type += 1
                 pos = i + 1
                 continue
             cls, size, extra, flen, unpack = spec
             if buf[i + 2] != size:
-                if pending < 0:
-                    stats.bad_length += 1
+                stats.bad_length += 1
                 pos = i + 1
                 continue
             end = i + flen
             if end > n:
-                if pending < 0:
-                    pending = i
+                if not final:
+                    keep_from = i  # hold the candidate until its CRC can be checked
+                    break
+                stats.truncated += 1
                 pos = i + 1
                 continue
             if crc32(extra, crc32(buf[i + 2 : end - CRC_SIZE])) != crc_at(buf, end - CRC_SIZE)[0]:
-                if pending < 0:
-                    stats.bad_crc += 1
+                stats.bad_crc += 1
                 pos = i + 1
                 continue
             append(new_frame(Frame, (buf[i + 3], cls(*unpack(buf, i + HEADER_SIZE)))))
             valid_bytes += flen
-            pending = -1  # a complete frame after a false start: the false start was garbage
             pos = end
-        if pending >= 0:
-            keep_from = pending
-        elif i >= 0:
-            keep_from = i  # a sync with too few bytes after it for a header
-        elif n > pos and buf[-1] == SYNC[0]:
-            keep_from = n - 1  # maybe the first half of a sync
-        else:
-            keep_from = n
+        if keep_from < 0:
+            # No SYNC in buf[pos:]; a last byte AA may be the first half of one.
+            keep_from = n - 1 if not final and n > pos and buf[-1] == SYNC[0] else n
         stats.frames += len(out)
         stats.garbage_bytes += keep_from - valid_bytes
         del buf[:keep_from]

@@ -7,6 +7,7 @@ may still refuse for a reason of its own (limits, lease, cartridge), listed in `
 
 from __future__ import annotations
 
+from firmware_protocol.codes import EventCode as E
 from firmware_protocol.codes import FirmwareState as S
 from firmware_protocol.codes import MsgType as T
 from firmware_protocol.codes import NackReason as R
@@ -51,6 +52,48 @@ TRANSITIONS: dict[T, dict[S, S]] = {
     T.NEEDLE_STOP: {S.RUNNING: S.ARMED},
     T.RETRACT: {S.RUNNING: S.ARMED},
     T.CLEAR_FAULTS: {S.FAULT: S.IDLE, S.ESTOP: S.IDLE},
+}
+
+
+# Commands whose (SEQ, TYPE, PAYLOAD) and reply enter the duplicate window, ACKed and NACKed
+# alike. ESTOP always acts; IDENTIFY_REQUEST clears the window (a new connection) and is
+# always answered afresh. A reboot also clears the window.
+DEDUPLICATED: frozenset[T] = frozenset(ACCEPTED_IN) - {T.ESTOP, T.IDENTIFY_REQUEST}
+CLEARS_WINDOW: frozenset[T] = frozenset({T.IDENTIFY_REQUEST})
+# Whatever its SEQ, an ESTOP acts; any other command with SEQ 0 (which the host never uses,
+# and which would make its reply look unsolicited) is ignored: no effect, no reply.
+ACTS_WITH_SEQ_0: frozenset[T] = frozenset({T.ESTOP})
+
+# EVENTs a command causes, sent right after its reply (ACK first, then EVENT), only when the
+# command changes the state: a repeated ESTOP, or CLEAR_FAULTS in IDLE, ARMED or RUNNING, is
+# ACKed and sends no EVENT.
+COMMAND_EVENTS: dict[T, E] = {T.ESTOP: E.ESTOP_LATCHED, T.CLEAR_FAULTS: E.CLEARED}
+
+# Changes the pen makes on its own, each reported with one EVENT (no other command causes an
+# EVENT; a command's own state change is confirmed by its ACK).
+SPONTANEOUS_EVENTS: tuple[tuple[str, str, E], ...] = (
+    ("boot completes", "BOOTING -> IDLE, or -> FAULT (POWER_RESET) after a brownout, or stays "
+                       "ESTOP if an ESTOP came while booting", E.BOOTED),
+    ("a fault latches (also LEASE_EXPIRED: the lease lapses while RUNNING)",
+     "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flag is added", E.FAULT_LATCHED),
+    ("the lease lapses while ARMED", "ARMED -> IDLE, no fault", E.STATE_CHANGED),
+)
+
+# What survives what. Rows: the pen's stored items; columns: events. "kept", "cleared", or
+# what it becomes.
+LIFETIME_EVENTS: tuple[str, ...] = (
+    "NEEDLE_STOP, DISARM", "RETRACT", "ESTOP", "fault latches", "CLEAR_FAULTS",
+    "IDENTIFY_REQUEST (reconnect)", "reboot",
+)
+LIFETIMES: dict[str, tuple[str, ...]] = {
+    "setpoints": ("kept", "cleared", "cleared", "cleared", "kept", "kept", "cleared"),
+    "depth command": ("kept", "0 (retract)", "0 (retract)", "0 (retract)", "kept", "kept", "0"),
+    "lease": ("kept", "kept", "kept", "kept", "kept", "kept", "cleared"),
+    "faults, E-stop latch": ("kept", "kept", "E-stop set", "flag added", "cleared", "kept",
+                             "POWER_RESET only"),
+    "telemetry rate": ("kept", "kept", "kept", "kept", "kept", "kept", "default"),
+    "duplicate window": ("kept", "kept", "kept", "kept", "kept", "cleared", "cleared"),
+    "calibration table": ("kept", "kept", "kept", "kept", "kept", "kept", "kept"),
 }
 
 

@@ -40,7 +40,19 @@ from firmware_protocol.messages import (
     Message,
     _layout,
 )
-from firmware_protocol.rules import ACCEPTED_IN, EXTRA_CHECKS, TRANSITIONS, refusal
+from firmware_protocol.rules import (
+    ACCEPTED_IN,
+    ACTS_WITH_SEQ_0,
+    COMMAND_EVENTS,
+    DEDUPLICATED,
+    EXTRA_CHECKS,
+    LIFETIME_EVENTS,
+    LIFETIMES,
+    SPONTANEOUS_EVENTS,
+    TRANSITIONS,
+    refusal,
+)
+from firmware_protocol.timing import TIMING
 from firmware_protocol.vectors import load_vectors
 
 # Values a field may take beyond what its struct code can carry; the pen NACKs anything else
@@ -78,7 +90,19 @@ REPLIES: dict[MsgType, str] = {
     MsgType.CALIBRATION_READ: "CALIBRATION_TABLE, or NACK",
 }
 
-_STRUCT_TYPES = {"B": "u8", "b": "i8", "H": "u16", "h": "i16", "I": "u32", "i": "i32"}
+_STRUCT_TYPES = {"B": "u8", "b": "i8", "H": "u16 LE", "h": "i16 LE", "I": "u32 LE",
+                 "i": "i32 LE"}
+# The letters of the layout strings (an input of CRC_EXTRA and SCHEMA_HASH), defined here so
+# that the strings are data, not code.
+LAYOUT_CODES: tuple[tuple[str, str], ...] = (
+    ("B", "u8: unsigned, 1 byte"),
+    ("b", "i8: two's complement, 1 byte"),
+    ("H", "u16: unsigned, 2 bytes, little-endian"),
+    ("h", "i16: two's complement, 2 bytes, little-endian"),
+    ("I", "u32: unsigned, 4 bytes, little-endian"),
+    ("i", "i32: two's complement, 4 bytes, little-endian"),
+    ("Ns", "N bytes, as they are (N in decimal, e.g. 12s)"),
+)
 
 
 def _cell(text: str) -> str:
@@ -100,19 +124,36 @@ def _range_text(code: str) -> str:
     return f"{r[0]} .. {r[1]}" if r else f"{code[:-1]} bytes"
 
 
+def schema_text() -> str:
+    """The exact ASCII text whose CRC-32 is SCHEMA_HASH."""
+    return f"v{PROTOCOL_VERSION};" + ";".join(_layout(REGISTRY[t]) for t in sorted(REGISTRY))
+
+
 def render_identity() -> str:
     """Protocol version, schema hash and each message's layout string and CRC_EXTRA."""
     rows = []
     for t in sorted(REGISTRY):
         cls = REGISTRY[t]
         rows.append([f"0x{t:02X}", MsgType(t).name, f"`{_layout(cls)}`", f"0x{cls.CRC_EXTRA:02X}"])
+    text = schema_text()
     return "\n".join([
         f"- PROTOCOL_VERSION = {PROTOCOL_VERSION}",
         f"- SCHEMA_HASH = 0x{SCHEMA_HASH:08X} ({SCHEMA_HASH})",
         f"- MAX_PAYLOAD = {MAX_PAYLOAD} bytes, frame overhead = {OVERHEAD} bytes, "
         f"MAX_FRAME = {MAX_FRAME} bytes",
         "",
+        "Letters of the layout strings:",
+        "",
+        _table(["letter", "field type"], [[f"`{c}`", d] for c, d in LAYOUT_CODES]),
+        "",
         _table(["type", "name", "layout string", "CRC_EXTRA"], rows),
+        "",
+        f"The SCHEMA_HASH input: these {len(text)} ASCII bytes (no line breaks, no terminator; "
+        "shown wrapped at 96 characters):",
+        "",
+        "```",
+        *[text[i : i + 96] for i in range(0, len(text), 96)],
+        "```",
     ])
 
 
@@ -132,14 +173,14 @@ def _message_section(cls: type[Message]) -> str:
     offset = 0
     for name, wire in cls.WIRE:
         size = struct.calcsize("<" + wire.code)
-        kind = _STRUCT_TYPES.get(wire.code, f"{wire.code[:-1]} bytes")
+        kind = _STRUCT_TYPES.get(wire.code, "bytes")
         rows.append([
-            str(offset), f"`{name}`", f"`{wire.code}`", kind, wire.unit or "-",
+            str(offset), str(size), f"`{name}`", kind, wire.unit or "-",
             _range_text(wire.code), VALID_RANGES.get((t, name), "-"), wire.doc or "-",
         ])
         offset += size
     return head + "\n\n" + _table(
-        ["offset", "field", "struct", "type", "unit", "wire range", "valid", "meaning"], rows
+        ["offset", "size", "field", "type", "unit", "wire range", "valid", "meaning"], rows
     )
 
 
@@ -150,14 +191,19 @@ def render_messages() -> str:
 
 def _enum_table(table: type[enum.Enum], describe_member: Callable[[enum.Enum], str]) -> str:
     flag = issubclass(table, enum.IntFlag)
+    digits = _FLAG_DIGITS.get(table, 4)
     rows = []
     for m in table:
         value = m.value
-        code = f"0x{value:04X}" if flag else (f"0x{value:02X}" if table is MsgType else str(value))
+        code = (f"0x{value:0{digits}X}" if flag
+                else (f"0x{value:02X}" if table is MsgType else str(value)))
         rows.append([code, f"`{m.name}`", describe_member(m)])
     title = f"#### {table.__name__}" + (" (bit flags)" if flag else "")
     return title + "\n\n" + _table(["value", "name", "meaning"], rows)
 
+
+# Hex digits of each flag table: as wide as the field that carries it (TELEMETRY.flags is u8).
+_FLAG_DIGITS: dict[type, int] = {TelemetryFlag: 2, Fault: 4, Capability: 4}
 
 # Keyed by (table, name): IntEnum members of different tables compare equal by value.
 _FLAG_DOCS: dict[tuple[type, str], str] = {
@@ -165,6 +211,7 @@ _FLAG_DOCS: dict[tuple[type, str], str] = {
         "the pen stores a calibration table (CALIBRATION_READ, _WRITE)",
     (Capability, "FOOTSWITCH"): "a footswitch is fitted (TELEMETRY.flags FOOTSWITCH is meaningful)",
     (Capability, "TELEMETRY_1KHZ"): "telemetry up to 1 kHz",
+    (Capability, "SIMULATED"): "a simulator, not a pen: records made with it are marked so",
     (TelemetryFlag, "NEEDLE_RUNNING"): "the needle motor is running",
     (TelemetryFlag, "FOOTSWITCH"): "the footswitch is pressed",
     (TelemetryFlag, "CARTRIDGE_PRESENT"): "a cartridge is fitted",
@@ -199,7 +246,11 @@ def render_states() -> str:
         for s in states:
             if s in ACCEPTED_IN[t]:
                 after = TRANSITIONS.get(t, {}).get(s)
-                cells.append(f"ok -> {after.name}" if after is not None and after != s else "ok")
+                if after is None or after == s:
+                    cells.append("ok")
+                else:
+                    event = COMMAND_EVENTS.get(t)
+                    cells.append(f"ok -> {after.name}" + (f", EVENT {event.name}" if event else ""))
             else:
                 cells.append(f"NACK {refusal(s).name}")
         checks = ", ".join(r.name for r in EXTRA_CHECKS.get(t, ())) or "-"
@@ -247,11 +298,52 @@ def _breakdown(name: str, frame: bytes) -> str:
     return "\n".join(lines)
 
 
+def render_duplicates() -> str:
+    """Which commands enter the duplicate window, and how SEQ 0 is treated."""
+    names = ", ".join(MsgType(t).name for t in sorted(DEDUPLICATED))
+    seq0 = ", ".join(MsgType(t).name for t in sorted(ACTS_WITH_SEQ_0))
+    return "\n".join([
+        f"- Enter the window (with their reply, ACK or NACK alike): {names}.",
+        "- Never enter it: ESTOP (every ESTOP acts) and IDENTIFY_REQUEST (it clears the window "
+        "and is always answered afresh). A reboot clears the window too.",
+        f"- A command with SEQ 0 is ignored (no effect, no reply), except {seq0}, which acts "
+        "and is ACKed with SEQ 0.",
+        "- A frame with a pen -> host TYPE (0x40 and up) received by the pen is ignored.",
+    ])
+
+
+def render_events() -> str:
+    """Every cause of an EVENT: the commands that send one, and the pen's own changes."""
+    rows = [
+        [f"`{MsgType(t).name}` accepted and the state changes", "after its reply (ACK first)",
+         f"`{e.name}`"]
+        for t, e in COMMAND_EVENTS.items()
+    ]
+    rows += [[cause, change, f"`{e.name}`"] for cause, change, e in SPONTANEOUS_EVENTS]
+    return _table(["cause", "state change / order", "EVENT"], rows)
+
+
+def render_lifetimes() -> str:
+    """What the pen keeps across stops, faults, reconnects and reboots."""
+    rows = [[item, *cells] for item, cells in LIFETIMES.items()]
+    return _table(["kept by the pen", *LIFETIME_EVENTS], rows)
+
+
+def render_timing() -> str:
+    """The link's numbers (firmware_protocol.timing)."""
+    rows = [[f"`{name}`", str(value), unit, meaning] for name, value, unit, meaning in TIMING]
+    return _table(["name", "value", "unit", "meaning"], rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "identity": render_identity,
     "messages": render_messages,
     "codes": render_codes,
     "states": render_states,
+    "duplicates": render_duplicates,
+    "events": render_events,
+    "lifetimes": render_lifetimes,
+    "timing": render_timing,
     "examples": render_examples,
 }
 

@@ -145,7 +145,7 @@ def _cases() -> list[tuple[str, int, Message]]:
         ("arm", 7, Arm()),
         ("disarm", 8, Disarm()),
         ("lease_renew", 9, LeaseRenew(lease_ms=250)),
-        ("lease_renew_max", 10, LeaseRenew(lease_ms=u16)),
+        ("lease_renew_65535_must_nack", 10, LeaseRenew(lease_ms=u16)),  # > any lease_max_ms
         ("needle_start", 11, NeedleStart()),
         ("nack_no_lease", 11, Nack(MsgType.NEEDLE_START, NackReason.NO_LEASE, 0)),
         ("needle_stop", 12, NeedleStop()),

@@ -25,7 +25,7 @@ from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge, GaugeServer, read_gauge
 from simulators.pen_model import PenModel
 from simulators.physics import PenPhysics
-from simulators.sim import HostPort, LinkDisconnected, PenSimulator, lookup
+from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, lookup
 
 # serial.serial_for_url("pensim://...") finds simulators.protocol_pensim through this list.
 if "simulators" not in _serial.protocol_handler_packages:
@@ -44,6 +44,7 @@ __all__ = [
     "PenModel",
     "PenPhysics",
     "PenSimulator",
+    "PortInUse",
     "RealClock",
     "ScheduledFault",
     "VirtualClock",

@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from firmware_protocol.frame import OVERHEAD, SYNC
 from simulators.firmware import PenFirmware
 
 
@@ -173,6 +174,9 @@ class LinkFaults:
         self._split_frames = 0
         self._junk: list[bytes] = []
         self.stalled_until_s: float | None = None
+        # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
+        self._in_drop: set[int] | None = set()
+        self._in_delay: tuple[float, set[int] | None] | None = None
 
     # -- on demand ----------------------------------------------------------------------
     def drop_next_frames(self, n: int = 1) -> None:
@@ -205,6 +209,37 @@ class LinkFaults:
             self.stalled_until_s = None
             return False
         return True
+
+    def drop_inbound(self, *types: int) -> None:
+        """Lose every host->pen frame of these message types (none given: every frame),
+        until clear_inbound(). The pen -> host direction is untouched (telemetry flows)."""
+        self._in_drop = set(map(int, types)) if types else None
+
+    def delay_inbound(self, delay_s: float, *types: int) -> None:
+        """Deliver host->pen frames of these types (none given: every frame) `delay_s` late."""
+        self._in_delay = (delay_s, set(map(int, types)) if types else None)
+
+    def clear_inbound(self) -> None:
+        self._in_drop, self._in_delay = set(), None
+
+    def inbound_frames(self, data: bytes, now_s: float) -> list[tuple[float, bytes]]:
+        """Host -> pen bytes after every link fault: (extra delay s, chunk) in order."""
+        data = self.inbound(data, now_s)
+        if not data or (self._in_drop == set() and self._in_delay is None):
+            return [(0.0, data)] if data else []
+        out: list[tuple[float, bytes]] = []
+        for mtype, chunk in _split_frames(data):
+            if mtype is not None and (self._in_drop is None or mtype in self._in_drop):
+                self.stats["dropped_frames_in"] += 1
+                continue
+            delay_s = 0.0
+            if self._in_delay is not None and mtype is not None:
+                d, types = self._in_delay
+                if types is None or mtype in types:
+                    delay_s = d
+                    self.stats["delayed_frames_in"] += 1
+            out.append((delay_s, chunk))
+        return out
 
     # -- applying ------------------------------------------------------------------------
     def _bytes(self, data: bytes) -> bytes:
@@ -268,3 +303,20 @@ class LinkFaults:
             else:
                 out.append((delay, frame))
         return out
+
+
+def _split_frames(data: bytes) -> list[tuple[int | None, bytes]]:
+    """Cut a host write into (message type, frame bytes); bytes that are no whole frame come
+    through as (None, bytes). Judged by the header only: a damaged frame is the pen's to reject."""
+    out: list[tuple[int | None, bytes]] = []
+    i = 0
+    while i < len(data):
+        if data[i:i + 2] == SYNC and i + 5 <= len(data):
+            end = i + data[i + 2] + OVERHEAD
+            if end <= len(data):
+                out.append((data[i + 4], data[i:end]))
+                i = end
+                continue
+        out.append((None, data[i:]))
+        break
+    return out

@@ -7,10 +7,13 @@ hands the frames the pen wrote to whatever transport carries them. No threads, n
 The rules come from `firmware_protocol.rules` (ACCEPTED_IN, EXTRA_CHECKS in their order,
 TRANSITIONS, refusal()). Choices the rules leave open, made here:
 - Replies carry the command's frame seq; TELEMETRY and EVENT frames carry seq 0.
-- Duplicates: the last 16 (seq, type, payload) keys map to their reply frame; a repeat gets the
-  same reply again and is not executed. ESTOP is never deduplicated; IDENTIFY_REQUEST (the first
-  message of every connection) clears the window and is always answered afresh.
+- Duplicates (rules.DEDUPLICATED): the last 16 (seq, type, payload) keys map to their reply
+  frame, ACK or NACK; a repeat gets the same reply again and is not executed. ESTOP is never
+  deduplicated; IDENTIFY_REQUEST clears the window and is always answered afresh.
+- SEQ 0 (rules.ACTS_WITH_SEQ_0): only ESTOP acts; other commands with SEQ 0 are ignored.
 - ESTOP frames in one received batch run before the others in that batch.
+- A partial frame held for INTER_BYTE_TIMEOUT_MS with no new byte is given up
+  (StreamDecoder.expire), so a command behind a truncated frame is not held back for long.
 - Retracting (RETRACT, E-stop, any fault, reboot) forgets the setpoints: the host must send
   SET_SETPOINTS again before ARM / NEEDLE_START, so nothing resumes by itself.
 - SET_SETPOINTS moves the depth actuator in IDLE too (calibration drives it with the needle off).
@@ -35,12 +38,12 @@ from firmware_protocol.messages import (
     PROTOCOL_VERSION,
     SCHEMA_HASH,
 )
+from firmware_protocol.timing import DEDUP_WINDOW, INTER_BYTE_TIMEOUT_MS
 from simulators.clock import Clock
 from simulators.pen_model import PenModel
 from simulators.physics import TICK_S, PenPhysics
 
 S = FirmwareState
-DEDUP_WINDOW = 16
 
 
 def _clamp(value: float, lo: int, hi: int) -> int:
@@ -76,6 +79,7 @@ class PenFirmware:
         self._boot_at_ms = self.now_ms
         self.faults = faults
         self.decoder = StreamDecoder()
+        self._last_rx_ms = self.now_ms
         self._window: OrderedDict[tuple[int, int, bytes], bytes] = OrderedDict()
         self.lease_until_ms: int | None = None
         self.has_setpoints = False
@@ -144,6 +148,8 @@ class PenFirmware:
     def step(self) -> None:
         """One 1 ms firmware tick: boot, lease, needle timing, physics, fault checks, telemetry."""
         self.now_ms += 1
+        if self.decoder.buffered and self.now_ms - self._last_rx_ms >= INTER_BYTE_TIMEOUT_MS:
+            self._handle(self.decoder.expire())  # the line went quiet mid-frame
         if self._booting and self.uptime_ms >= self.model.boot_ms:
             self._finish_boot()
         if self.lease_until_ms is not None and self.now_ms >= self.lease_until_ms:
@@ -154,9 +160,10 @@ class PenFirmware:
             if self.phase_us < self.period_us * self.duty_permille // 1000:
                 drive_hz = self.speed_set_centihz / 100
             self.phase_us += 1000
-            if self.phase_us >= self.period_us:
-                self.phase_us -= self.period_us
-                self.impressions += 1  # a new pulse period begins: one more impression
+            if self.period_us > 0 and self.phase_us >= self.period_us:
+                # each period boundary crossed in this tick begins one impression
+                crossed, self.phase_us = divmod(self.phase_us, self.period_us)
+                self.impressions += crossed
         phys = self.physics
         phys.tick(drive_hz, self.depth_cmd_um)
         self.expected_hz += (drive_hz - self.expected_hz) * self._expected_k
@@ -281,7 +288,10 @@ class PenFirmware:
 
     def receive_now(self, data: bytes) -> None:
         """Bytes from the host, at the firmware's current tick (the simulator's entry point)."""
-        frames = self.decoder.feed(data)
+        self._last_rx_ms = self.now_ms
+        self._handle(self.decoder.feed(data))
+
+    def _handle(self, frames: list[Frame]) -> None:
         for frame in frames:
             if frame.message.TYPE == MsgType.ESTOP:
                 self._dispatch(frame)
@@ -294,17 +304,19 @@ class PenFirmware:
         mtype = MsgType(msg.TYPE)
         if mtype not in HOST_TO_PEN:
             return  # a pen->host message echoed back: not a command, ignore it
-        if mtype is MsgType.IDENTIFY_REQUEST:
+        if seq == 0 and mtype not in rules.ACTS_WITH_SEQ_0:
+            return  # the host never uses SEQ 0; its reply would look unsolicited
+        if mtype in rules.CLEARS_WINDOW:
             self._window.clear()  # a new host connection: old sequence numbers mean nothing
-        elif mtype is not MsgType.ESTOP:
-            key = (seq, int(mtype), msg.pack())
+        key = (seq, int(mtype), msg.pack())
+        if mtype in rules.DEDUPLICATED:
             cached = self._window.get(key)
             if cached is not None:
                 self.duplicates += 1
                 self._emit(cached)
                 return
         reply = encode(self._execute(mtype, msg), seq)
-        if mtype not in (MsgType.ESTOP, MsgType.IDENTIFY_REQUEST):
+        if mtype in rules.DEDUPLICATED:
             self._window[key] = reply
             while len(self._window) > DEDUP_WINDOW:
                 self._window.popitem(last=False)
@@ -376,8 +388,8 @@ class PenFirmware:
 
     def _calibration_ok(self, msg: m.CalibrationWrite) -> bool:
         md = self.model
-        if msg.count > CALIBRATION_POINTS:
-            return False
+        if msg.count > CALIBRATION_POINTS or any(msg.raw_points[4 * msg.count :]):
+            return False  # unused points must be zero
         points = msg.points()
         commands = [c for c, _ in points]
         if commands != sorted(set(commands)):  # strictly increasing commands
@@ -424,6 +436,10 @@ class PenFirmware:
             self._pending_events = [EventCode.ESTOP_LATCHED]
 
     def _set_setpoints(self, msg: m.SetSetpoints) -> None:
+        if self.state is S.RUNNING and self.phase_us >= msg.period_us:
+            # the running impression already lasted a whole new period: the next begins now
+            self.phase_us = 0
+            self.impressions += 1
         self.depth_cmd_um = msg.depth_um
         self.speed_set_centihz = msg.speed_centihz
         self.duty_permille = msg.duty_permille
@@ -443,7 +459,8 @@ class PenFirmware:
 
     def _clear_faults(self, _msg) -> None:
         self.faults = Fault(0)
-        self._pending_events = [EventCode.CLEARED]  # sent after the ACK (docs/protocol.md s10)
+        if self.state in (S.FAULT, S.ESTOP):  # in IDLE, ARMED, RUNNING: nothing to clear
+            self._pending_events = [EventCode.CLEARED]  # sent after the ACK
 
     def _set_telemetry_rate(self, msg: m.SetTelemetryRate) -> None:
         self.telemetry_hz = msg.rate_hz

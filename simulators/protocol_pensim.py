@@ -4,7 +4,10 @@ The host enables it once with `serial.protocol_handler_packages.append("simulato
 `simulators` does it too); then `serial.serial_for_url(url)` imports this module.
 
     pensim://NAME             attach to the live simulator registered as NAME (see
-                              `PenSimulator.url`); reopening reaches the same pen, faults and all
+                              `PenSimulator.url`); reopening reaches the same pen, faults and all.
+                              Like a serial device it has one owner: while a pensim:// port
+                              on that pen is open, another open raises SerialException
+                              ("pensim://NAME is in use ...")
     pensim://                 a fresh real-time simulator (seed 0), closed with this port
     pensim://?seed=3&faults=drop%3D0.01,jam@2&baud=115200&lease=1500&telemetry=200&name=bench
                               the same with options: seed, faults (fault spec, see
@@ -24,7 +27,7 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException, to_
 
 from simulators.faults import parse_fault_spec
 from simulators.pen_model import PenModel
-from simulators.sim import HostPort, LinkDisconnected, PenSimulator, lookup
+from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, lookup
 
 _OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name")
 
@@ -89,8 +92,8 @@ class Serial(SerialBase):
         else:
             sim, owns = simulator_from_options(options), True
         try:
-            self._link = sim.open_port()
-        except LinkDisconnected as exc:
+            self._link = sim.open_port(exclusive=True)
+        except (LinkDisconnected, PortInUse) as exc:
             if owns:
                 sim.close()
             raise SerialException(str(exc)) from None

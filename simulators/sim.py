@@ -12,6 +12,7 @@ The host side is a `HostPort` from `open_port()`; pyserial's `pensim://` handler
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import random
@@ -44,6 +45,10 @@ _names = itertools.count(1)
 
 class LinkDisconnected(ConnectionError):
     """The simulated port went away (disconnect) or belongs to a link since reconnected."""
+
+
+class PortInUse(ConnectionError):
+    """An exclusive port (what `pensim://` opens) is already open on this simulator."""
 
 
 def lookup(url_or_name: object) -> PenSimulator | None:
@@ -100,6 +105,7 @@ class PenSimulator:
         self.connected = True
         self.generation = 0
         self.open_ports = 0
+        self._owner: HostPort | None = None  # the exclusive port (pensim://), like a tty's fd
         self.closed = False
         for item in [*(plan.schedule if plan else []), *(schedule or [])]:
             self.schedule(item)
@@ -297,14 +303,29 @@ class PenSimulator:
         self.firmware.decoder.reset()  # a half frame from the old link is garbage now
         self._cond.notify_all()
 
-    def open_port(self) -> HostPort:
-        """The host's end of the link (pyserial's pensim:// handler wraps one)."""
+    def open_port(self, exclusive: bool = False) -> HostPort:
+        """The host's end of the link (pyserial's pensim:// handler wraps an exclusive one).
+
+        Like a serial device, at most one exclusive port is open at a time: a second raises
+        PortInUse until the first closes (or dies with a disconnect). Non-exclusive ports are
+        the test's back door (QA taps, bridges) and never conflict.
+        """
         with self._cond:
             if self.closed:
                 raise LinkDisconnected(f"simulator {self.name} is closed")
             if not self.connected:
                 raise LinkDisconnected(f"simulator {self.name} is disconnected")
-            return HostPort(self)
+            owner = self._owner
+            if exclusive and owner is not None and owner.is_open \
+                    and owner.generation == self.generation:
+                raise PortInUse(
+                    f"{self.url} is in use: another program or port has it open; close that "
+                    f"port first (a serial port has one owner at a time)"
+                )
+            port = HostPort(self)
+            if exclusive:
+                self._owner = port
+            return port
 
     # ------------------------------------------------------------------ host side I/O
     def _host_write(self, port: HostPort, data: bytes) -> None:
@@ -312,14 +333,16 @@ class PenSimulator:
             port.check()
             now_s = self.clock.now()
             self._run_until(now_s)
-            data = self.link.inbound(bytes(data), now_s)
-            if not data:
+            chunks = self.link.inbound_frames(bytes(data), now_s)
+            if not chunks:
                 return
-            arrive_s = now_s
-            if self._byte_s:
-                arrive_s = max(now_s, self._in_free_s) + len(data) * self._byte_s
-                self._in_free_s = arrive_s
-            self._in.append((arrive_s, data))
+            for delay_s, data in chunks:
+                arrive_s = now_s
+                if self._byte_s:
+                    arrive_s = max(now_s, self._in_free_s) + len(data) * self._byte_s
+                    self._in_free_s = arrive_s
+                # by arrival time: a delayed frame is overtaken by later ones
+                bisect.insort(self._in, (arrive_s + delay_s, data), key=lambda x: x[0])
             self._run_until(now_s)
             self._cond.notify_all()  # the real-time thread must wake for a paced arrival
 
@@ -442,7 +465,10 @@ class HostPort:
             self.is_open = False
             with self.sim._cond:
                 self.sim.open_ports -= 1
+                if self.sim._owner is self:
+                    self.sim._owner = None
                 self.sim._cond.notify_all()
 
 
-__all__ = ["HostPort", "LinkDisconnected", "PenSimulator", "VirtualClock", "lookup"]
+__all__ = ["HostPort", "LinkDisconnected", "PenSimulator", "PortInUse", "VirtualClock",
+           "lookup"]

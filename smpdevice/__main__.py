@@ -1,5 +1,5 @@
 """`python -m smpdevice` is `smp`."""
 
-from smpdevice.cli import main
+from smpdevice.entry import main
 
 main()

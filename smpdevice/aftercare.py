@@ -124,19 +124,34 @@ def aftercare_sheet(
         f"Client {client_ref}, {number}{title}, {session_date.isoformat()}",
         "",
     ]
+    incomplete = session_incomplete(summary)
+    if incomplete:
+        lines += [
+            "SESSION INCOMPLETE: " + incomplete,
+            "The clinic will contact you to arrange the rest of this session; call the clinic",
+            "if you have not heard from them within a few days.",
+            "",
+        ]
     if summary:
         lines.append(
             f"Today: {summary.get('passes', 0)} passes, {summary.get('impressions', 0)} "
             f"impressions over {', '.join(sorted(summary.get('zones', {}))) or 'no zone'}."
         )
         lines.append("")
-    dry = keep_dry_until(session_date, keep_dry_days)
-    lines += [
-        f"Keep the treated area dry until {dry.isoformat()} inclusive ({keep_dry_days} days):",
-        "  no washing, swimming, sauna or heavy sweating; let the small scabs fall off by",
-        "  themselves and do not scratch or pick them.",
-        "",
-    ]
+    treated = not summary or summary.get("impressions", 0) or summary.get("strokes", 0)
+    if treated:
+        dry = keep_dry_until(session_date, keep_dry_days)
+        lines += [
+            f"Keep the treated area dry until {dry.isoformat()} inclusive ({keep_dry_days} "
+            "days):",
+            "  no washing, swimming, sauna or heavy sweating; let the small scabs fall off by",
+            "  themselves and do not scratch or pick them.",
+            "",
+        ]
+    else:
+        lines += ["No pigment was applied today: no aftercare is needed.", ""]
+    if incomplete:
+        return "\n".join(lines) + "\n"  # no next-session date until this one is complete
     nxt = next_session_window(kind, session_date, windows)
     if nxt is not None:
         lines.append(f"Next session: {nxt}.")
@@ -146,6 +161,28 @@ def aftercare_sheet(
         lines.append(f"Touch-up: {touch} "
                      f"({touch_up_years[0]}-{touch_up_years[1]} years from today).")
     return "\n".join(lines) + "\n"
+
+
+def session_incomplete(summary: Mapping[str, Any] | None) -> str:
+    """Why a session with this summary is incomplete ("" when it is complete or unknown).
+
+    A summary written by `TreatmentSession.close` carries `outcome` and `planned_passes`.
+    """
+    if not summary or "outcome" not in summary:
+        return ""
+    outcome = str(summary["outcome"])
+    completed = int(summary.get("outcomes", {}).get("completed", 0))
+    planned = int(summary.get("planned_passes", completed))
+    if outcome == "completed" and completed >= planned:
+        return ""
+    why = {
+        "fault": "the pen stopped on a fault",
+        "estop": "the pen was emergency-stopped",
+        "link_lost": "the connection to the pen was lost",
+        "interrupted": "the treatment was stopped by the technician",
+        "log_error": "the treatment record could not be written",
+    }.get(outcome, "the treatment ended early")
+    return f"{completed} of {planned} planned passes were completed; {why}."
 
 
 def _add_years(d: date, years: int) -> date:

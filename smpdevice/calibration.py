@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from smpdevice import checks
 from smpdevice.errors import SmpError
 
 DEFAULT_VALIDITY_DAYS = 30
+# What a calibration may hold. Outside these a pen is broken or a number was mistyped; either
+# way, no needle depth may be computed from it.
+GAIN_RANGE = (0.5, 2.0)  # true mm per actuator mm
+OFFSET_RANGE_MM = (-3.0, 3.0)  # true protrusion at actuator 0 mm
+POINT_RANGE_MM = (-5.0, 10.0)  # actuator and gauge readings
+RESIDUAL_MAX_MM = 5.0
+SPEED_ERROR_MAX_PCT = 100.0
+VALIDITY_MAX_DAYS = 366
+MAX_POINTS = 64
 
 
 class CalibrationError(SmpError):
@@ -41,6 +52,59 @@ class Calibration(BaseModel):
     speed_error_pct: float | None = Field(
         default=None, description="worst speed error found by the speed check, if run"
     )
+    simulated: bool = Field(
+        default=False, description="made on a simulated pen (never use it on a real one)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict(cls, data: Any) -> Any:
+        """Type, finiteness and range of every field, as one CalibrationError (pydantic alone
+        would take inf, nan, True and "0.5")."""
+        if not isinstance(data, dict):
+            raise CalibrationError(f"a calibration is a mapping of fields, not "
+                                   f"{type(data).__name__}")
+        err = CalibrationError
+        checks.text("pen_serial", data.get("pen_serial"), max_len=32, error=err)
+        checks.text("technician", data.get("technician"), max_len=200, error=err)
+        if "calibration_id" in data:
+            checks.text("calibration_id", data["calibration_id"], max_len=64, error=err)
+        checks.finite_number("gain", data.get("gain"), *GAIN_RANGE, unit="mm/mm", error=err)
+        checks.finite_number("offset_mm", data.get("offset_mm"), *OFFSET_RANGE_MM, unit="mm",
+                             error=err)
+        for name in ("points", "residuals_mm"):
+            seq = data.get(name, [])
+            if not isinstance(seq, list | tuple) or len(seq) > MAX_POINTS:
+                raise CalibrationError(f"{name} is refused: it must be a list of at most "
+                                       f"{MAX_POINTS} items (got a {type(seq).__name__})")
+        for i, point in enumerate(data.get("points", [])):
+            if not isinstance(point, list | tuple) or len(point) != 2:
+                raise CalibrationError(f"points[{i}]={point!r} is refused: a point is a pair "
+                                       "(actuator_mm, gauge_mm)")
+            for part, v in zip(("actuator_mm", "gauge_mm"), point, strict=True):
+                checks.finite_number(f"points[{i}].{part}", v, *POINT_RANGE_MM, unit="mm",
+                                     error=err)
+        for i, r in enumerate(data.get("residuals_mm", [])):
+            checks.finite_number(f"residuals_mm[{i}]", r, -RESIDUAL_MAX_MM, RESIDUAL_MAX_MM,
+                                 unit="mm", error=err)
+        if data.get("speed_error_pct") is not None:
+            checks.finite_number("speed_error_pct", data["speed_error_pct"],
+                                 -SPEED_ERROR_MAX_PCT, SPEED_ERROR_MAX_PCT, unit="%", error=err)
+        if not isinstance(data.get("simulated", False), bool):
+            raise CalibrationError(f"simulated={data['simulated']!r} is refused: it is "
+                                   "true or false")
+        return data
+
+    @model_validator(mode="after")
+    def _dates(self) -> Calibration:
+        for name in ("created_at", "expires_at"):
+            if getattr(self, name).tzinfo is None:
+                raise CalibrationError(f"{name}={getattr(self, name)} is refused: it needs a "
+                                       "time zone (use UTC)")
+        if self.expires_at <= self.created_at:
+            raise CalibrationError(f"expires_at={self.expires_at} is refused: it must be after "
+                                   f"created_at={self.created_at}")
+        return self
 
     @classmethod
     def linear(
@@ -55,6 +119,10 @@ class Calibration(BaseModel):
         **extra,
     ) -> Calibration:
         created = created_at or datetime.now(UTC)
+        checks.finite_number("validity_days", validity_days, 0, VALIDITY_MAX_DAYS, unit="days",
+                             lo_open=True, error=CalibrationError)
+        if not isinstance(created, datetime):
+            raise CalibrationError(f"created_at={created!r} is refused: it is a datetime")
         return cls(
             pen_serial=pen_serial,
             technician=technician,

@@ -15,6 +15,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from smpdevice.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir
+from smpdevice.records.readonly import connect_readonly
 
 CALIBRATIONS_NAME = "calibrations.sqlite"
 
@@ -35,10 +37,27 @@ CREATE TABLE IF NOT EXISTS calibrations (
     expires_at     TEXT NOT NULL,
     offset_mm      REAL NOT NULL,
     gain           REAL NOT NULL,
-    record_json    TEXT NOT NULL
+    record_json    TEXT NOT NULL,
+    simulated      INTEGER          -- 1 simulator, 0 real pen, NULL unknown (older rows)
 );
 CREATE INDEX IF NOT EXISTS calibrations_pen ON calibrations (pen_serial, created_at);
 """
+# Files from before the `simulated` column: add it; their rows stay NULL ("unknown") unless
+# their JSON says (a Calibration model with the field wrote it).
+_ADD_SIMULATED = (
+    "ALTER TABLE calibrations ADD COLUMN simulated INTEGER",
+    "UPDATE calibrations SET simulated = json_extract(record_json, '$.simulated') "
+    "WHERE json_type(record_json, '$.simulated') IN ('true', 'false')",
+)
+
+
+@dataclass(frozen=True)
+class CalibrationEntry:
+    """A stored calibration and whether it was made on the simulator (None: unknown, a row
+    saved before smpdevice recorded it)."""
+
+    calibration: Calibration
+    simulated: bool | None
 
 
 class CalibrationStoreError(SmpError):
@@ -59,15 +78,64 @@ def _iso(moment: datetime) -> str:
 
 
 class CalibrationStore:
-    """Save and look up calibrations. Each call opens its own short connection (thread-safe)."""
+    """Save and look up calibrations. Each call opens its own short connection (thread-safe).
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    `readonly=True` only reads (listings, backups on read-only media): it creates nothing, a
+    missing file or table reads as no calibrations, and `save` is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False) -> None:
         self.path = calibrations_path(path)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        self.readonly = readonly
+        if not readonly:
+            with self._connect() as db:
+                db.executescript(_SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
+                if "simulated" not in columns:
+                    for statement in _ADD_SIMULATED:
+                        db.execute(statement)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection | None]:
+        """A connection to read from; None when there is nothing to read yet."""
+        if not self.readonly:
+            with self._connect() as db:
+                yield db
+            return
+        if not self.path.parent.is_dir():
+            raise CalibrationStoreError(
+                f"cannot open the calibration database {self.path}: the directory "
+                f"{self.path.parent} does not exist. Give the right --db PATH."
+            )
+        if not self.path.is_file():
+            yield None
+            return
+        try:
+            reader = connect_readonly(self.path)
+        except sqlite3.Error as exc:
+            raise CalibrationStoreError(
+                f"cannot open the calibration database {self.path}: {exc}. "
+                "Check the path and its permissions, or pass another --db PATH."
+            ) from exc
+        try:
+            has_table = reader.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calibrations'"
+            ).fetchone()
+            yield reader.conn if has_table else None
+        except sqlite3.Error as exc:
+            raise CalibrationStoreError(
+                f"cannot read the calibration database {self.path}: {exc}. "
+                "Check the file, or restore it from a backup."
+            ) from exc
+        finally:
+            reader.close()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise CalibrationStoreError(
+                f"the calibration database {self.path} was opened read-only; nothing was saved."
+            )
         try:
             if not self.path.parent.is_dir():
                 raise CalibrationStoreError(
@@ -99,7 +167,9 @@ class CalibrationStore:
         """Store `calibration` durably (raises CalibrationStoreError if it could not be)."""
         with self._connect() as db:
             db.execute(
-                "INSERT INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
+                "expires_at, offset_mm, gain, record_json, simulated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     calibration.calibration_id,
                     calibration.pen_serial,
@@ -109,28 +179,48 @@ class CalibrationStore:
                     calibration.offset_mm,
                     calibration.gain,
                     calibration.model_dump_json(),
+                    _simulated_of(calibration),
                 ),
             )
 
     # ------------------------------------------------------------------ reads
 
-    def _rows(self, sql: str, args: tuple) -> list[Calibration]:
-        with self._connect() as db:
-            rows = db.execute(sql, args).fetchall()
+    def _rows(self, tail: str, args: tuple) -> list[Calibration]:
+        return [entry.calibration for entry in self._entries(tail, args)]
+
+    def _entries(self, tail: str, args: tuple) -> list[CalibrationEntry]:
+        """Rows of `SELECT ... FROM calibrations <tail>` (tail: WHERE/ORDER/LIMIT)."""
+        with self._read() as db:
+            if db is None:
+                rows = []
+            else:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
+                flag = "simulated" if "simulated" in columns else "NULL"  # an older file
+                rows = db.execute("SELECT calibration_id, record_json, "
+                                  f"{flag} FROM calibrations {tail}", args).fetchall()
         out = []
-        for calibration_id, record_json in rows:
+        for calibration_id, record_json, simulated in rows:
             try:
-                out.append(Calibration.model_validate_json(record_json))
-            except ValidationError as exc:
+                out.append(CalibrationEntry(Calibration.model_validate_json(record_json),
+                                            None if simulated is None else bool(simulated)))
+            except (ValidationError, ValueError, SmpError) as exc:
+                # The model's own checks (SmpError) also refuse a damaged row.
+                detail = (f"{exc.error_count()} invalid fields" if isinstance(exc, ValidationError)
+                          else str(exc))
                 raise CalibrationStoreError(
                     f"calibration {calibration_id} in {self.path} is damaged "
-                    f"({exc.error_count()} invalid fields). Recalibrate the pen."
+                    f"({detail}). Recalibrate the pen."
                 ) from exc
         return out
 
     def list(self, pen_serial: str | None = None, limit: int | None = None) -> list[Calibration]:
         """Calibrations, newest first; only `pen_serial`'s if given."""
-        sql = "SELECT calibration_id, record_json FROM calibrations"
+        return [entry.calibration for entry in self.entries(pen_serial, limit)]
+
+    def entries(self, pen_serial: str | None = None,
+                limit: int | None = None) -> list[CalibrationEntry]:
+        """Like `list`, with each calibration's `simulated` flag (for listings and exports)."""
+        sql = ""
         args: tuple = ()
         if pen_serial is not None:
             sql += " WHERE pen_serial = ?"
@@ -138,7 +228,7 @@ class CalibrationStore:
         sql += " ORDER BY created_at DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return self._rows(sql, args)
+        return self._entries(sql, args)
 
     def latest(self, pen_serial: str) -> Calibration | None:
         """The newest calibration of `pen_serial`, expired or not."""
@@ -148,15 +238,23 @@ class CalibrationStore:
     def latest_valid(self, pen_serial: str, now: datetime | None = None) -> Calibration | None:
         """The newest calibration of `pen_serial` that has not expired at `now`."""
         found = self._rows(
-            "SELECT calibration_id, record_json FROM calibrations "
             "WHERE pen_serial = ? AND expires_at > ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
             (pen_serial, _iso(now or datetime.now(UTC))),
         )
         return found[0] if found else None
 
     def get(self, calibration_id: str) -> Calibration | None:
-        found = self._rows(
-            "SELECT calibration_id, record_json FROM calibrations WHERE calibration_id = ?",
+        entry = self.entry(calibration_id)
+        return entry.calibration if entry else None
+
+    def entry(self, calibration_id: str) -> CalibrationEntry | None:
+        found = self._entries(
+            "WHERE calibration_id = ?",
             (calibration_id,),
         )
         return found[0] if found else None
+
+
+def _simulated_of(calibration: Calibration) -> int | None:
+    flag = getattr(calibration, "simulated", None)  # the field of a Calibration that has it
+    return None if flag is None else int(bool(flag))

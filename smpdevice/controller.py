@@ -15,6 +15,7 @@ controller is in `fault`, `estop` or `idle`, and the needle starts only on an ex
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 import time
@@ -38,6 +39,7 @@ from firmware_protocol.codes import (
     NackReason,
 )
 from firmware_protocol.messages import (
+    Ack,
     Arm,
     CalibrationRead,
     CalibrationTable,
@@ -57,6 +59,7 @@ from firmware_protocol.messages import (
     SetTelemetryRate,
     Telemetry,
 )
+from smpdevice import checks
 from smpdevice.calibration import Calibration, CalibrationError, require_calibration
 from smpdevice.envelope import (
     DEFAULT_ZONES,
@@ -74,6 +77,7 @@ from smpdevice.link import (
     Link,
     LinkError,
     LinkTimeout,
+    Tracked,
     format_frames,
     no_reply_message,
 )
@@ -85,6 +89,13 @@ log = structlog.get_logger("smpdevice.controller")
 
 DEFAULT_LEASE_MS = 500
 DEFAULT_TELEMETRY_HZ = 100
+# The lease is renewed every quarter lease: shorter than this, scheduling jitter alone lapses it.
+# The top is the protocol's (LEASE_RENEW.lease_ms is a u16); the pen may grant less.
+LEASE_RANGE_MS = (50, 65535)
+TELEMETRY_RANGE_HZ = (1, 65535)  # at least 1: telemetry is also how the host knows the pen is there
+BAUD_RANGE = (50, 12_000_000)
+_SETPOINT_UNITS = {"depth_mm": "mm", "speed_hz": "Hz", "duty_pct": "%", "period_ms": "ms"}
+TIMEOUT_RANGE_S = (0.0, 60.0)  # waits for the actuator, the motor, a state
 SETTLE_TOLERANCE_MM = 0.01
 SILENCE_MARGIN_S = 0.025  # see _silence_limit_s
 
@@ -138,6 +149,15 @@ class PenFault(SmpError):
     """The pen latched a fault or an E-stop while a request was in progress."""
 
 
+class EStopUnconfirmed(LinkTimeout):
+    """The E-stop is latched here and the lease is no longer renewed, but the pen has not
+    confirmed it (yet): the pen stops the needle by itself when its lease runs out."""
+
+
+# Messages that could move the needle or keep it moving: never sent once a stop is latched.
+_MOTION = (LeaseRenew, Arm, NeedleStart, SetSetpoints)
+
+
 @dataclass
 class FaultInfo:
     """Why the controller entered `fault` or `estop`."""
@@ -158,6 +178,7 @@ class _Op:
     steps: list[Message]
     then: Callable[[], Any] | None
     future: Future
+    stop: bool = False  # a needle stop: unconfirmed, it ends in fault (the lease stops the pen)
     index: int = 0
     seq: int = 0
     attempt: int = 0
@@ -181,6 +202,10 @@ class _Fsm:
 
     def has_setpoints(self) -> bool:
         return not self._owner._arm_blockers(only="setpoints")
+
+
+def _acknowledged(tracked: Tracked) -> bool:
+    return isinstance(tracked.waiter.reply, Ack)
 
 
 def build_machine(model: Any) -> Machine:
@@ -223,9 +248,17 @@ class PenController:
         baudrate: int = 115200,
     ) -> None:
         ensure_configured()
-        if telemetry_hz < 1:
-            raise SmpError("telemetry_hz must be at least 1: telemetry is also how the controller "
-                           "knows the pen is there")
+        # Checked before any port is opened or any frame is sent.
+        checks.text("port", port, max_len=1024)
+        checks.instance("calibration", calibration, (Calibration, type(None)),
+                        "a Calibration or None")
+        checks.instance("zones", zones, (dict, type(None)), "a dict of zone name to ZoneEnvelope")
+        for name, zone in (zones or {}).items():
+            checks.text("zone name", name, max_len=64)
+            checks.instance(f"zones[{name!r}]", zone, ZoneEnvelope, "a ZoneEnvelope")
+        checks.whole_number("lease_ms", lease_ms, *LEASE_RANGE_MS, unit="ms")
+        checks.whole_number("telemetry_hz", telemetry_hz, *TELEMETRY_RANGE_HZ, unit="Hz")
+        checks.whole_number("baudrate", baudrate, *BAUD_RANGE, unit="baud")
         self.port_url = port
         self.baudrate = baudrate
         self.lease_ms = lease_ms
@@ -254,6 +287,13 @@ class PenController:
         self._next_lease_s = 0.0
         self._stop_loop = threading.Event()
         self._log = log
+        # Safety stops act in the caller's thread, never waiting for the loop or the link:
+        # the state changes under this lock, and the two holds below stop lease renewal at once.
+        self._fsm_lock = threading.RLock()
+        self._lease_hold = threading.Event()  # a stop is under way: renew nothing until it ends
+        self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
+        self._estop_tx: Tracked | None = None  # an unconfirmed ESTOP the loop keeps re-sending
+        self._estop_due_s = 0.0
 
     # ================================================================== connection
 
@@ -270,6 +310,9 @@ class PenController:
             raise StateError(f"already {self.state.value}; close() first")
         self._fire("connect", "open")
         self._fresh_queue()
+        self._lease_hold.clear()
+        self._estop_hold = False
+        self._estop_tx = None
         try:
             self._open_link()
             settled = self._settle_pen()
@@ -383,6 +426,7 @@ class PenController:
 
     def close(self) -> None:
         """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
+        self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
         if self.link is not None and self.link.lost is None:
             for message in (NeedleStop(), Disarm()):
                 try:
@@ -442,18 +486,32 @@ class PenController:
 
     def set_calibration(self, calibration: Calibration | None) -> None:
         """Use `calibration` from now on (idle only). None or another pen's is refused."""
+        checks.instance("calibration", calibration, (Calibration, type(None)),
+                        "a Calibration")
         self._call(self._do_set_calibration, calibration)
 
     def set_zone(self, zone: str) -> ZoneEnvelope:
         """Select the zone whose envelope every setpoint is checked against (not while running)."""
+        checks.text("zone", zone, max_len=64)
         return self._call(self._do_set_zone, zone)
 
     def set_setpoints(
         self, *, depth_mm: float, speed_hz: float, duty_pct: float, period_ms: float
     ) -> Setpoints:
         """Check against the zone's envelope, convert through the calibration, send."""
-        setpoints = Setpoints(depth_mm, speed_hz, duty_pct, period_ms)
+        setpoints = Setpoints(*(self._setpoint_number(name, value) for name, value in (
+            ("depth_mm", depth_mm), ("speed_hz", speed_hz), ("duty_pct", duty_pct),
+            ("period_ms", period_ms))))
         return self._call(self._do_set_setpoints, setpoints)
+
+    def _setpoint_number(self, name: str, value: object) -> float:
+        """Type and finiteness, within what the pen can do; the zone's envelope narrows it."""
+        if checks.is_finite_real(value):
+            return float(value)  # the range is the envelope's to judge (EnvelopeError)
+        lo, hi = -math.inf, math.inf
+        if self.identity is not None:
+            lo, hi = self.pen_limits().get(name, (lo, hi))
+        return checks.finite_number(name, value, lo, hi, unit=_SETPOINT_UNITS[name])
 
     def arm(self) -> None:
         """idle -> armed. Needs a valid calibration, a zone and setpoints."""
@@ -469,6 +527,8 @@ class PenController:
         or too deep, so this waits (up to `settle_timeout_s`) for the measured depth to reach
         the command first.
         """
+        checks.finite_number("settle_timeout_s", settle_timeout_s, *TIMEOUT_RANGE_S, unit="s",
+                             lo_open=True)
         if self.state is State.ARMED:
             if self.setpoints is None:
                 raise StateError("no setpoints since the last retract, fault or calibration: "
@@ -498,8 +558,23 @@ class PenController:
             time.sleep(0.002)
 
     def stop_needle(self) -> None:
-        """running -> armed (the pass ends)."""
-        self._call(self._do_stop)
+        """running -> armed (the pass ends).
+
+        The stop never depends on the link: lease renewal stops at once and resumes only when
+        the pen confirms the stop. If it never does, the controller goes to `fault` and the
+        pen stops the needle by itself when its lease runs out.
+        """
+        if self.state in (State.RUNNING, State.ARMED):
+            self._lease_hold.set()
+        try:
+            self._call(self._do_stop)
+        except LinkError as exc:
+            self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
+            raise
+
+    def _unconfirmed_stop_reason(self, exc: BaseException) -> str:
+        return (f"the pen did not confirm the needle stop ({exc}); the host stopped renewing "
+                f"the lease, so the pen stops the needle by itself within {self.lease_ms} ms")
 
     def retract(self) -> None:
         """Stop the needle and pull it back to actuator 0."""
@@ -510,21 +585,74 @@ class PenController:
         self._call(self._do_clear)
 
     def estop(self) -> None:
-        """Emergency stop, from any state: sent at once, bypassing every queue; latches."""
+        """Emergency stop, from any state and any thread; latches until clear_faults().
+
+        It never waits for the link: lease renewal stops at once, the ESTOP frame is written at
+        once from this thread (bypassing every queue) and the controller enters `estop` at once.
+        Then it waits for the pen's confirmation, re-sending ESTOP. Unconfirmed, it raises
+        EStopUnconfirmed and the loop keeps re-sending until confirmed or the link is lost;
+        the pen stops the needle by itself within one lease either way.
+        """
+        self._lease_hold.set()
+        self._estop_hold = True
         link = self.link
-        if link is None or link.lost is not None:
-            raise LinkError(
-                "E-stop could not be sent: the link is down. The pen stops the needle by itself "
-                f"when its lease runs out ({self.lease_ms} ms)."
+        tracked: Tracked | None = None
+        if link is not None and link.lost is None:
+            tracked = link.track(EStop())
+            try:
+                link.send(EStop(), tracked.seq)
+            except SmpError:
+                link.untrack(tracked)
+                tracked = None
+        self._latch_locally("estop_latched", "E-stop requested by the host")
+        by_itself = (f"the host renews nothing, so the pen stops the needle by itself when its "
+                     f"lease runs out (within {self.lease_ms} ms)")
+        if tracked is None:
+            raise EStopUnconfirmed(
+                f"E-stop not confirmed: the link to the pen is down. The controller is "
+                f"{self.state.value} and {by_itself}. Reconnect to check the pen."
             )
-        link.request(EStop())
-        if self._loop_thread is not None:
-            self._call(self._do_estop_confirmed)
-        else:
-            self._do_estop_confirmed()
+        if self._await_estop(link, tracked):
+            link.untrack(tracked)
+            return
+        self._queue.put(("estop_resend", tracked))
+        raise EStopUnconfirmed(
+            f"E-stop not confirmed by the pen after {MAX_ATTEMPTS} tries (it is still re-sent). "
+            f"The controller is {self.state.value} and {by_itself}. Check the cable."
+        )
+
+    def _await_estop(self, link: Link, tracked: Tracked) -> bool:
+        """Re-send ESTOP (same seq) until the pen acknowledges it; False if it never does."""
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                try:
+                    link.send(EStop(), tracked.seq)
+                except SmpError:
+                    return False
+                link.stats.retransmissions += 1
+            if tracked.wait(min(RTO_MAX_S, link.rto.rto_s * 2**attempt)):
+                return _acknowledged(tracked)
+        return False
+
+    def _latch_locally(self, trigger: str, reason: str) -> None:
+        """Enter estop/fault now, from any thread; the loop fails what was pending and logs."""
+        with self._fsm_lock:
+            if self.state in (State.DISCONNECTED, State.CONNECTING):
+                return
+            if self.state is State.ESTOP or (trigger == "fault_detected"
+                                             and self.state is State.FAULT):
+                return
+            self.last_fault = FaultInfo(reason)
+            self.running_since_s = None
+            self._forget_setpoints()
+            self._fire(trigger, reason)
+        self._queue.put(("safe",))
 
     def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
         """Wait until the controller is in one of `states` (for scripts and tests)."""
+        checks.finite_number("timeout_s", timeout_s, 0.0, 86400.0, unit="s", lo_open=True)
+        for state in states:
+            checks.instance("state", state, State, "a State")
         deadline = time.monotonic() + timeout_s
         while self.state not in states:
             if time.monotonic() > deadline:
@@ -542,6 +670,10 @@ class PenController:
 
     def calibration_move(self, actuator_mm: float, *, settle_timeout_s: float = 2.0) -> float:
         """Drive the actuator to `actuator_mm`, wait until it settles, return the measured mm."""
+        lo, hi = self._travel_mm()
+        checks.finite_number("actuator_mm", actuator_mm, lo, hi, unit="mm (actuator travel)")
+        checks.finite_number("settle_timeout_s", settle_timeout_s, *TIMEOUT_RANGE_S, unit="s",
+                             lo_open=True)
         self._call(self._do_calibration_move, actuator_mm)
         deadline = time.monotonic() + settle_timeout_s
         while time.monotonic() < deadline:
@@ -558,6 +690,10 @@ class PenController:
 
     def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
         """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling."""
+        lim = self.identity.limits if self.identity is not None else None
+        checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
+                             lim.speed_max_hz if lim else 1e4, unit="Hz")
+        checks.finite_number("duration_s", duration_s, *TIMEOUT_RANGE_S, unit="s", lo_open=True)
         self._call(self._do_calibration_spin, speed_hz, True)
         samples: list[float] = []
 
@@ -580,7 +716,14 @@ class PenController:
 
     def end_calibration(self, calibration: Calibration | None = None) -> None:
         """Back to idle; install `calibration` and store it on the pen where supported."""
+        checks.instance("calibration", calibration, (Calibration, type(None)),
+                        "a Calibration or None")
         self._call(self._do_end_calibration, calibration)
+
+    def _travel_mm(self) -> tuple[float, float]:
+        if self.identity is None:
+            return (0.0, 1e3)
+        return (self.identity.limits.depth_min_mm, self.identity.limits.depth_max_mm)
 
     def read_calibration_table(self) -> CalibrationTable:
         return self._call(self._do_request, CalibrationRead())
@@ -626,6 +769,8 @@ class PenController:
         due = self._next_lease_s if self._lease_needed() else now + 0.05
         if self._ops:
             due = min(due, self._ops[0].deadline_s)
+        if self._estop_tx is not None:
+            due = min(due, self._estop_due_s)
         if self.link is not None and self.state not in (State.DISCONNECTED, State.CONNECTING):
             # wake at the silence deadline, not up to one 50 ms tick after it
             due = min(due, self.link.last_rx_s + self._silence_limit_s())
@@ -655,6 +800,13 @@ class PenController:
             self._on_pen_state(item[1])
         elif kind == "lost":
             self._lost(str(item[1]))
+        elif kind == "safe":
+            self._after_safe()
+        elif kind == "notify":
+            self._notify_state(*item[1:])
+        elif kind == "estop_resend":
+            self._estop_tx = item[1]
+            self._estop_due_s = time.monotonic() + RTO_MAX_S
         elif kind == "log_fault":
             _, reason, history = item
             time.sleep(0.001)  # let the thread waiting for the stop run before we format
@@ -665,6 +817,9 @@ class PenController:
 
     def _send_step(self, op: _Op) -> None:
         op.attempt = 0
+        if self._stop_latched() and isinstance(op.steps[op.index], _MOTION):
+            self._finish_op(op, PenFault(f"stopped: {self.last_fault}"))
+            return
         try:
             op.seq = self.link.send(op.steps[op.index])
         except SmpError as exc:
@@ -718,7 +873,14 @@ class PenController:
                         # it may have started with only the replies lost: stop it to be sure
                         with contextlib.suppress(SmpError):
                             self.link.send(NeedleStop())
-                    self._finish_op(op, LinkTimeout(no_reply_message(name, MAX_ATTEMPTS)))
+                    error = LinkTimeout(no_reply_message(name, MAX_ATTEMPTS))
+                    self._finish_op(op, error)
+                    if op.stop and self.state in (State.RUNNING, State.ARMED):
+                        # an unconfirmed stop: renew nothing more, so the pen stops by itself
+                        self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error))
+                        self._enter_safe("fault_detected")
+                elif self._stop_latched() and isinstance(op.steps[op.index], _MOTION):
+                    self._finish_op(op, PenFault(f"stopped: {self.last_fault}"))
                 else:
                     op.attempt += 1
                     self.link.stats.retransmissions += 1
@@ -731,6 +893,8 @@ class PenController:
                     op.deadline_s = now + min(backoff_s, RTO_MAX_S)
         if self._lease_needed() and now >= self._next_lease_s:
             self._renew_lease()
+        if self._estop_tx is not None:
+            self._resend_estop(now)
         if (
             self.state is State.RUNNING
             and self._zone is not None
@@ -757,9 +921,34 @@ class PenController:
         return max(limit, 0.25)
 
     def _lease_needed(self) -> bool:
-        return self.state in (State.ARMED, State.RUNNING, State.CALIBRATING)
+        return (self.state in (State.ARMED, State.RUNNING, State.CALIBRATING)
+                and not self._lease_hold.is_set() and not self._estop_hold)
+
+    def _stop_latched(self) -> bool:
+        return self._estop_hold or self.state in (State.ESTOP, State.FAULT)
+
+    def _resend_estop(self, now: float) -> None:
+        """Keep re-sending an unconfirmed ESTOP until the pen confirms it or the link is lost."""
+        tracked, link = self._estop_tx, self.link
+        if link is None or link.lost is not None:
+            self._estop_tx = None
+            return
+        if tracked.replied:
+            link.untrack(tracked)
+            if _acknowledged(tracked):
+                self._estop_tx = None
+                self._log.warning("E-stop confirmed by the pen (late)")
+                return
+            self._estop_tx = tracked = link.track(EStop())  # refused (booting?): a fresh one
+        if now >= self._estop_due_s:
+            self._estop_due_s = now + RTO_MAX_S
+            with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
+                link.send(EStop(), tracked.seq)
+                link.stats.retransmissions += 1
 
     def _renew_lease(self) -> None:
+        if not self._lease_needed():
+            return
         try:
             self.link.send(LeaseRenew(self.lease_ms))
         except SmpError:
@@ -844,7 +1033,14 @@ class PenController:
     def _enter_safe(self, trigger: str) -> None:
         self.running_since_s = None
         self._forget_setpoints()
-        self._fire(trigger, str(self.last_fault))
+        with self._fsm_lock:
+            if self.state is State.ESTOP:
+                return  # latched from another thread meanwhile; its "safe" item follows
+            self._fire(trigger, str(self.last_fault))
+        self._after_safe()
+
+    def _after_safe(self) -> None:
+        """Loop side of entering fault/estop: fail what was pending, log the last frames."""
         for op in list(self._ops):
             self._ops.remove(op)
             op.future.set_exception(PenFault(f"stopped: {self.last_fault}"))
@@ -872,6 +1068,7 @@ class PenController:
         for op in list(self._ops):
             self._ops.remove(op)
             op.future.set_exception(LinkError(f"link lost: {reason}"))
+        self._estop_tx = None
         self._stop_loop.set()
 
     def _raise_if_faulted(self) -> None:
@@ -977,6 +1174,7 @@ class PenController:
         if blockers or not self._fsm.may_arm():
             raise StateError("cannot arm: " + "; ".join(blockers))
         self._next_lease_s = 0.0
+        self._lease_hold.clear()  # a new, explicit grant of the lease
         return self._op([LeaseRenew(self.lease_ms), Arm()], lambda: self._fire("arm", "armed"))
 
     def _do_start(self) -> _Op:
@@ -992,13 +1190,19 @@ class PenController:
         # Accepted in armed too: a stop queued behind a start (Ctrl-C while starting) must
         # still stop the needle that start is about to run.
         self._require(State.RUNNING, State.ARMED, action="stop the needle")
+        self._lease_hold.set()  # renew nothing until the pen confirms the stop
 
         def stopped() -> None:
             self.running_since_s = None
-            if self.state is State.RUNNING:
-                self._fire("stop", "needle stopped")
+            with self._fsm_lock:
+                if self.state is State.RUNNING:
+                    self._fire("stop", "needle stopped")
+                if self.state is State.ARMED:
+                    self._lease_hold.clear()  # armed needs a live lease again
 
-        return self._op([NeedleStop()], stopped)
+        op = self._op([NeedleStop()], stopped)
+        op.stop = True
+        return op
 
     def _do_retract(self) -> _Op:
         self._require(State.IDLE, State.ARMED, State.RUNNING, State.CALIBRATING,
@@ -1024,14 +1228,12 @@ class PenController:
             self._log.info("faults cleared", previous=str(self.last_fault))
             self.last_fault = None
             self._fire("cleared", "cleared by request")
+            self._estop_hold = False  # the technician's explicit reset ends the E-stop
+            if self._estop_tx is not None and self.link is not None:
+                self.link.untrack(self._estop_tx)
+            self._estop_tx = None
 
         return self._op([ClearFaults()], cleared)
-
-    def _do_estop_confirmed(self) -> None:
-        if self.state in (State.ESTOP, State.DISCONNECTED, State.CONNECTING):
-            return
-        self.last_fault = FaultInfo("E-stop requested by the host")
-        self._enter_safe("estop_latched")
 
     def _do_begin_calibration(self) -> None:
         self._require(State.IDLE, action="begin calibration")
@@ -1072,6 +1274,7 @@ class PenController:
             return self._op([NeedleStop(), Disarm()])
         actuator = getattr(self, "_cal_actuator_mm", lim.depth_min_mm)
         self._next_lease_s = 0.0
+        self._lease_hold.clear()
         return self._op([self._calibration_setpoints(actuator, speed_hz),
                          LeaseRenew(self.lease_ms), Arm(), NeedleStart()])
 
@@ -1110,11 +1313,22 @@ class PenController:
     # ---- state machine plumbing
 
     def _fire(self, trigger: str, reason: str) -> None:
-        old = self.state
-        getattr(self._fsm, trigger)()
-        new = self.state
+        with self._fsm_lock:
+            old = self.state
+            if old in (State.ESTOP, State.FAULT) and not getattr(self._fsm, f"may_{trigger}")():
+                # a stop latched from another thread overtook this request
+                raise PenFault(f"the controller is {old.value}: {self.last_fault}")
+            getattr(self._fsm, trigger)()
+            new = self.state
         self._log = self._log.bind(state=new.value)
         self._log.info("state", old=old.value, new=new.value, reason=reason)
+        loop = self._loop_thread
+        if loop is not None and loop.is_alive() and threading.current_thread() is not loop:
+            self._queue.put(("notify", old, new, reason))  # listeners run in the loop thread
+        else:
+            self._notify_state(old, new, reason)
+
+    def _notify_state(self, old: State, new: State, reason: str) -> None:
         for listener in list(self._state_listeners):
             try:
                 listener(old, new, reason)

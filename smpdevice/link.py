@@ -105,6 +105,23 @@ class _Waiter:
     reply: Message | None = None
 
 
+@dataclass
+class Tracked:
+    """A command whose reply the reader hands over directly (see `Link.track`)."""
+
+    message: Message
+    seq: int
+    waiter: _Waiter
+
+    @property
+    def replied(self) -> bool:
+        return self.waiter.reply is not None
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once the reply is in (or the link failed: check `replied`)."""
+        return self.waiter.done.wait(timeout_s)
+
+
 class Link:
     """A framed, sequenced link over an open pyserial port."""
 
@@ -223,6 +240,17 @@ class Link:
         if isinstance(reply, Nack):
             raise CommandRefused(MsgType(reply.acked_type), NackReason(reply.reason), reply.detail)
         return reply
+
+    def track(self, message: Message) -> Tracked:
+        """Reserve a sequence number whose reply the reader thread delivers straight to the
+        returned handle, whatever the other threads do (E-stop uses it). `untrack` when done."""
+        seq = self.next_seq()
+        waiter = _Waiter()
+        self._waiters[seq] = waiter
+        return Tracked(message, seq, waiter)
+
+    def untrack(self, tracked: Tracked) -> None:
+        self._waiters.pop(tracked.seq, None)
 
     def max_command_time_s(self, attempts: int = MAX_ATTEMPTS) -> float:
         """Upper bound on how long a `request` can take before it fails."""

@@ -1,8 +1,8 @@
 """Where smpdevice keeps its data: the pass log, calibrations and logs.
 
-Order: an explicit path (`--db PATH`), else `$SMP_DATA_DIR`, else a per-user default
-(`$XDG_DATA_HOME/smpdevice`, normally `~/.local/share/smpdevice`). Nothing is written
-outside the data directory.
+Order: an explicit path (`--db PATH`), else `$SMP_DATA_DIR`, else `data_dir` in the station
+config file (smpdevice.config), else a per-user default (`$XDG_DATA_HOME/smpdevice`, normally
+`~/.local/share/smpdevice`). Nothing is written outside the data directory.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from smpdevice.config import setting
 from smpdevice.errors import SmpError
 
 PASS_LOG_NAME = "passlog.sqlite"
@@ -17,9 +18,9 @@ PASS_LOG_NAME = "passlog.sqlite"
 
 def data_dir(create: bool = True) -> Path:
     """The data directory, created on first use."""
-    env = os.environ.get("SMP_DATA_DIR")
-    if env:
-        path = Path(env).expanduser()
+    chosen = setting("data_dir").value
+    if chosen:
+        path = Path(chosen).expanduser()
     else:
         base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         path = Path(base) / "smpdevice"

@@ -39,13 +39,24 @@ from pydantic import (
     Field,
     StrictFloat,
     StrictInt,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from smpdevice.envelope import ZoneEnvelope, check_setpoints, for_skin, load_envelope, narrowed
+from smpdevice.envelope import (
+    CAPS,
+    SessionLimits,
+    ZoneEnvelope,
+    check_setpoints,
+    for_skin,
+    load_envelope,
+    narrowed,
+)
 from smpdevice.errors import SmpError
+from smpdevice.issues import Issue, from_pydantic, unit_of
+from smpdevice.loader import LoadError, load_file
 
 SCHEMA_VERSION = 1
 
@@ -56,9 +67,14 @@ NEEDLE_DIAMETER_MM = (0.18, 0.35)
 # Outer bounds for the pen's hard limits, as `envelope.narrowed` takes them.
 PenLimits = Mapping[str, tuple[float, float]]
 
-_NEEDLE_RE = re.compile(
-    r"^\s*(?P<count>\d+)\s*(?P<grouping>[A-Za-z]+)\s*(?P<diameter>\d*\.?\d+)\s*mm\s*$"
-)
+# Longest needle description read at all: '1RL 0.25mm' is 10; spaces and zeros leave room.
+MAX_NEEDLE_CHARS = 32
+MAX_NAME_CHARS = 40  # zone names
+# One token each, tried at one position each: no two quantifiers compete for the same
+# characters, so matching is linear (the old single pattern backtracked quadratically).
+_COUNT = re.compile(r"[0-9]+")
+_GROUPING = re.compile(r"[A-Za-z]+")
+_DIAMETER = re.compile(r"[0-9]*\.?[0-9]+")
 # A pseudonym, not a name: no spaces, no @, at least one digit (e.g. C-0042, smp_2024_117).
 _CLIENT_REF_RE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
 
@@ -90,13 +106,31 @@ class Needle:
         return f"{self.count}{self.grouping} {self.diameter_mm:g}mm"
 
 
+def _tokens(text: str) -> tuple[str, str, str] | None:
+    """count, grouping, diameter of `<count><grouping><diameter>mm` (spaces allowed between)."""
+    pos, parts = 0, []
+    for pattern in (_COUNT, _GROUPING, _DIAMETER):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        m = pattern.match(text, pos)
+        if not m:
+            return None
+        parts.append(m.group())
+        pos = m.end()
+    rest = text[pos:].strip()
+    return (parts[0], parts[1], parts[2]) if rest == "mm" else None
+
+
 def parse_needle(text: str) -> Needle:
-    """Parse `"1RL 0.25mm"`; ValueError naming the rule when it is not a valid SMP needle."""
-    m = _NEEDLE_RE.match(text)
-    if not m:
+    """Parse `"1RL 0.25mm"`; ValueError naming the rule when it is not a valid SMP needle.
+    Linear in the length of `text`, and refuses anything longer than MAX_NEEDLE_CHARS."""
+    if not isinstance(text, str) or len(text) > MAX_NEEDLE_CHARS:
+        raise ValueError(f"is not a needle like '1RL 0.25mm' (at most {MAX_NEEDLE_CHARS} "
+                         "characters)")
+    parts = _tokens(text)
+    if parts is None or len(parts[0]) > 2 or len(parts[2]) > 8:
         raise ValueError("is not a needle like '1RL 0.25mm' (count, RL or RS, diameter in mm)")
-    count, grouping = int(m["count"]), m["grouping"].upper()
-    diameter_mm = float(m["diameter"])
+    count, grouping, diameter_mm = int(parts[0]), parts[1].upper(), float(parts[2])
     if count not in NEEDLE_COUNTS:
         counts = ", ".join(map(str, NEEDLE_COUNTS))
         raise ValueError(f"needle count {count} is not one of {counts}")
@@ -114,6 +148,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# Zone names are bounded, so no name is a bomb of its own in a message.
+ZoneName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 # Strict: a YAML string or boolean where a number belongs is a mistake, not a number.
 PositiveMm = Annotated[StrictFloat, Field(gt=0, le=5)]
 
@@ -130,6 +166,7 @@ class ZoneSettings(_Strict):
     """Needle and setpoints for one zone. Depth is depth in skin (after calibration)."""
 
     needle: str = Field(description="e.g. '1RL 0.25mm': count 1|3|5, RL|RS, 0.18..0.35 mm",
+                        max_length=MAX_NEEDLE_CHARS,
                         examples=["1RL 0.25mm", "3RL 0.30mm"])
     depth_mm: PositiveMm
     speed_hz: StrictFloat = Field(gt=0, description="strokes per second")
@@ -149,9 +186,10 @@ class ZoneSettings(_Strict):
 class PlannedPass(_Strict):
     """One pass of the plan: a zone, and either a duration or a number of impressions."""
 
-    zone: str
-    duration_s: StrictFloat | None = Field(None, gt=0)
-    impressions: StrictInt | None = Field(None, gt=0)
+    zone: ZoneName
+    # Far above any zone's max_pass_s; the envelope check gives the real limit.
+    duration_s: StrictFloat | None = Field(None, gt=0, le=CAPS["max_needle_s"][1])
+    impressions: StrictInt | None = Field(None, gt=0, le=10_000_000)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PlannedPass:
@@ -168,13 +206,16 @@ class TreatmentProfile(_Strict):
     schema_version: Literal[1] = Field(description="always 1 for this schema")
     session_kind: SessionKind
     client_ref: str = Field(
+        max_length=64,
         description="pseudonymous client reference (never a name or e-mail): 3-64 letters, "
         "digits, '-' or '_', with at least one digit",
         examples=["C-0042"],
     )
     skin: Skin = Field(default_factory=Skin)
-    zones: dict[str, ZoneSettings] = Field(min_length=1)
-    plan: list[PlannedPass] = Field(default_factory=list)
+    zones: dict[ZoneName, ZoneSettings] = Field(min_length=1, max_length=64)
+    plan: list[PlannedPass] = Field(default_factory=list, max_length=CAPS["max_passes"][1],
+                                    description="passes to play; at most the envelope's "
+                                    "session.max_passes, in at most its session.max_needle_s")
 
     @field_validator("client_ref")
     @classmethod
@@ -187,25 +228,9 @@ class TreatmentProfile(_Strict):
         return value
 
 
-@dataclass(frozen=True)
-class ProfileIssue:
-    """One problem in a profile: where (`path`, e.g. `zones.hairline.depth_mm`), what, and why."""
-
-    path: str
-    value: Any
-    rule: str
-    missing: bool = False  # the field is absent, so there is no value to show
-
-    def __str__(self) -> str:
-        if not self.path:  # the file or the document as a whole: the rule says it all
-            return self.rule
-        if self.missing:
-            return f"{self.path}: {self.rule}"
-        return f"{self.path} = {_show(self.value)}: {self.rule}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "value": None if self.missing else _jsonable(self.value),
-                "rule": self.rule}
+# One problem: where (`path`, e.g. `zones.hairline.depth_mm`), what, and why (shared with the
+# envelope, so both print `field.path = value: rule`).
+ProfileIssue = Issue
 
 
 class ProfileError(SmpError):
@@ -239,29 +264,13 @@ def load_profile(
     `envelope` defaults to `load_envelope()`; `pen_limits` (from the handshake) narrows each
     zone further. Raises `ProfileError` with every issue, including file-level ones.
     """
-    path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError([ProfileIssue("", source, f"{source}: file not found; check the path",
+        data = load_file(path)  # the strict loader: caps, duplicate keys, YAML 1.2, finite
+    except LoadError as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise ProfileError([ProfileIssue("", source, f"{where}{exc.problem}; {exc.hint}",
                                          missing=True)], source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        raise ProfileError([ProfileIssue("", source, f"{source} cannot be read: {why}",
-                                         missing=True)], source) from exc
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: both are the user's file
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        detail = " ".join(str(exc).split())
-        raise ProfileError([ProfileIssue("", source, f"{source} is not valid {kind}: {detail}",
-                                         missing=True)], source) from exc
     return parse_profile(data, envelope, pen_limits=pen_limits, source=source)
 
 
@@ -281,13 +290,19 @@ def parse_profile(
         )], source)
     issues: list[ProfileIssue] = []
     version = data.get("schema_version")
-    if "schema_version" in data and version != SCHEMA_VERSION:
+    if "schema_version" in data and (type(version) is not int or version != SCHEMA_VERSION):
         # Nothing else can be trusted to mean the same thing in another version.
         raise ProfileError([ProfileIssue(
             "schema_version", version,
             f"this smpdevice reads schema_version {SCHEMA_VERSION}; convert the profile or "
             "upgrade smpdevice",
         )], source)
+    session = getattr(envelope, "session", None) or SessionLimits()
+    raw_plan = data.get("plan")
+    if isinstance(raw_plan, list) and len(raw_plan) > session.max_passes:
+        issues.append(ProfileIssue("plan", f"{len(raw_plan)} passes", _too_many_passes(
+            len(raw_plan), session.max_passes), missing=True))
+        data = {**data, "plan": []}  # too many entries to check one by one: refused as a whole
     profile: TreatmentProfile | None = None
     try:
         profile = TreatmentProfile.model_validate(data)
@@ -314,8 +329,13 @@ def check_profile(
 ) -> list[ProfileIssue]:
     """Envelope and plan issues of an already-built profile (e.g. against a newly connected
     pen's hard limits). Empty when the profile is safe to play."""
-    return _envelope_issues(profile.zones, list(enumerate(profile.plan)),
-                            profile.skin.epidermis_mm, envelope, pen_limits)
+    issues = []
+    session = getattr(envelope, "session", None) or SessionLimits()
+    if len(profile.plan) > session.max_passes:
+        issues.append(ProfileIssue("plan", f"{len(profile.plan)} passes", _too_many_passes(
+            len(profile.plan), session.max_passes), missing=True))
+    return issues + _envelope_issues(profile.zones, list(enumerate(profile.plan)),
+                                     profile.skin.epidermis_mm, envelope, pen_limits)
 
 
 def profile_hash(profile: TreatmentProfile) -> str:
@@ -337,39 +357,12 @@ def profile_json_schema() -> dict[str, Any]:
 
 _RULES = {
     "extra_forbidden": "is not a known field (check the spelling; `smp profile schema` lists them)",
-    "missing": "is required",
+    "enum": "is not a session kind: use " + ", ".join(k.value for k in SessionKind),
 }
 
 
 def _from_pydantic(exc: ValidationError) -> list[ProfileIssue]:
-    out = []
-    for err in exc.errors(include_url=False):
-        path = _path(err["loc"])
-        kind = err["type"]
-        missing = kind == "missing"
-        rule = _RULES.get(kind) or _rule_text(err)
-        if path == "session_kind" and kind == "enum":
-            rule = "is not a session kind: use " + ", ".join(k.value for k in SessionKind)
-        out.append(ProfileIssue(path, err.get("input"), rule, missing=missing))
-    return out
-
-
-def _rule_text(err: Any) -> str:
-    msg: str = err["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return msg[0].lower() + msg[1:] if msg else msg
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+    return from_pydantic(exc, rules=_RULES)
 
 
 def _valid_parts(
@@ -462,24 +455,32 @@ def _envelope_issues(
                     f"plan[{i}].impressions", planned.impressions,
                     f"takes {needed_s:g} s at period_ms {settings.period_ms:g}, above the longest "
                     f"pass {max_s:g} s of zone '{planned.zone}'; split it"))
+    issues.extend(_needle_time_issues(zones, plan, envelope))
     return issues
 
 
+def _too_many_passes(n: int, cap: int) -> str:
+    return (f"has {n} passes, above the envelope's session.max_passes {cap}; split the "
+            "treatment into sessions")
+
+
+def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int, PlannedPass]],
+                        envelope: Mapping[str, ZoneEnvelope] | None) -> list[ProfileIssue]:
+    """The plan's total needle time against the envelope's per-session limit."""
+    session = getattr(envelope, "session", None) or SessionLimits()
+    total_s = 0.0
+    for _, planned in plan:
+        if planned.duration_s is not None:
+            total_s += planned.duration_s
+        elif planned.zone in zones:
+            total_s += planned.impressions * zones[planned.zone].period_ms / 1000
+    if total_s <= session.max_needle_s:
+        return []
+    return [ProfileIssue("plan", f"{total_s:g} s", (
+        f"asks for {total_s:g} s ({total_s / 3600:.1f} h) of needle time, above the envelope's "
+        f"session.max_needle_s {session.max_needle_s:g} s; split the treatment into sessions"),
+        missing=True)]
+
+
 def _unit(parameter: str) -> str:
-    for suffix, unit in (("_mm", " mm"), ("_hz", " Hz"), ("_pct", " %"), ("_ms", " ms")):
-        if parameter.endswith(suffix):
-            return unit
-    return ""
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(_jsonable(value))
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value, allow_nan=True)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+    return unit_of(parameter)

@@ -11,11 +11,13 @@ questions are about the treatment area, except keloid tendency, which counts any
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from smpdevice.errors import SmpError
+from smpdevice.loader import load_file
 
 # field: (question, reason given when the answer is yes)
 QUESTIONS: dict[str, tuple[str, str]] = {
@@ -91,25 +93,42 @@ class ScreeningRefused(SmpError):
                          + "; ".join(reasons))
 
 
-def parse_screening(data: Any) -> Screening:
+class ScreeningIncomplete(SmpError):
+    """The answers are missing, malformed or unknown: nothing was decided, ask again."""
+
+
+def load_screening_file(path: str | Path) -> Screening:
+    """Answers from a YAML or JSON file, read by the strict loader (`LoadError`: size cap,
+    duplicate keys such as an answer given twice, YAML 1.2 so `yes` is text, not true), then
+    checked by `parse_screening`."""
+    return parse_screening(load_file(path), source=str(path))
+
+
+def parse_screening(data: Any, source: str | None = None) -> Screening:
     """Build a `Screening` from answers, with one clear error naming every unanswered or
     malformed question (answers must be true/false, not strings)."""
+    where = f"{source}: " if source else ""
     if not isinstance(data, dict):
-        raise SmpError("screening answers must be a mapping of question to true/false")
+        raise ScreeningIncomplete(f"{where}screening answers must be a mapping of question to "
+                                  "true/false")
     try:
         return Screening.model_validate(data)
     except ValidationError as exc:
-        unanswered = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
-        unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
-        bad = [str(e["loc"][0]) for e in exc.errors()
+        errors = exc.errors(include_url=False)
+        # Names are cut short: an unknown key may be as long as the file.
+        unanswered = [str(e["loc"][0])[:40] for e in errors if e["type"] == "missing"]
+        unknown = [str(e["loc"][0])[:40] for e in errors if e["type"] == "extra_forbidden"]
+        bad = [str(e["loc"][0])[:40] for e in errors
                if e["type"] not in ("missing", "extra_forbidden")]
         parts = []
         if unanswered:
             parts.append("unanswered: " + ", ".join(unanswered)
                          + " (an unanswered question is not a no; ask it)")
         if bad:
-            parts.append("not true/false: " + ", ".join(bad))
+            parts.append("not true/false: " + ", ".join(bad)
+                         + " (write true or false; yes/no are text in YAML 1.2)")
         if unknown:
-            parts.append("unknown questions: " + ", ".join(unknown)
+            parts.append("unknown questions: " + ", ".join(unknown[:5])
+                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
                          + f" (known: {', '.join(QUESTIONS)})")
-        raise SmpError("screening incomplete: " + "; ".join(parts)) from exc
+        raise ScreeningIncomplete(f"{where}screening incomplete: " + "; ".join(parts)) from None

@@ -21,6 +21,7 @@ from smpdevice.aftercare import aftercare_sheet, summarize_passes
 from smpdevice.calibration import require_calibration
 from smpdevice.controller import PenController, State
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import SessionOutcome, classify_session, command
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
 from smpdevice.pen import PenTelemetry
 from smpdevice.profiles import (
@@ -123,6 +124,8 @@ class TreatmentSession:
         self.session_id = session_id
         self.technician = technician
         self.results: list[PassResult] = []
+        self.stop_requested = False  # the technician asked to stop (Ctrl-C, a stop request)
+        self.outcome: SessionOutcome | None = None  # set by close()
         self._recorder = _Recorder()
         self._log = log.bind(session_id=session_id, pen_serial=pen.identity.serial)
         pen.add_telemetry_listener(self._recorder)
@@ -150,7 +153,14 @@ class TreatmentSession:
         if issues:
             raise ProfileError(issues, f"for pen {pen.identity.serial}")
         if pen.state is not State.IDLE:
-            raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}")
+            hint = ""
+            if pen.state in (State.FAULT, State.ESTOP):
+                hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
+                        + command("smp", "clear", "--port", pen.port_url))
+            raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}"
+                           + hint)
+        from smpdevice.envelope import envelope_record  # the limits in force, in the header
+
         session_id = passlog.open_session(
             technician=technician,
             client_ref=profile.client_ref,
@@ -160,8 +170,12 @@ class TreatmentSession:
             calibration_id=calibration.calibration_id,
             profile_hash=profile_hash(profile),
             screening=screening.as_record(),
+            simulated=pen.simulated,
+            envelope=envelope_record(pen.zones),
         )
-        return cls(pen, passlog, profile, session_id, technician)
+        session = cls(pen, passlog, profile, session_id, technician)
+        session._log.info("session opened", passes=len(profile.plan), simulated=pen.simulated)
+        return session
 
     # ------------------------------------------------------------------ passes
 
@@ -170,10 +184,27 @@ class TreatmentSession:
         on_progress: Callable[[PassProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[PassResult]:
-        """Play the profile's plan pass by pass. Stops at the first pass that does not complete."""
+        """Play the profile's plan pass by pass. Stops at the first pass that does not complete,
+        when `should_stop()` says so (checked before each pass and while one runs), and when a
+        fault, an E-stop or a lost link leaves the pen unable to begin the next pass."""
         for index, planned in enumerate(self.profile.plan):
-            result = self.run_pass(planned, index=index, on_progress=on_progress,
-                                   should_stop=should_stop)
+            if should_stop is not None and should_stop():
+                self.stop_requested = True
+                break
+            if self.pen.state not in (State.IDLE, State.ARMED):
+                break  # latched between passes: close() says why, from the pen's state
+            try:
+                result = self.run_pass(planned, index=index, on_progress=on_progress,
+                                       should_stop=should_stop)
+            except SmpError as exc:
+                if isinstance(exc, PassLogError) or self.pen.state not in (
+                    State.FAULT, State.ESTOP, State.DISCONNECTED
+                ):
+                    raise
+                # Refused while setting up the pass (before its record and its needle) because
+                # the pen faulted, latched an E-stop or was lost meanwhile.
+                self._log.warning("pass not begun", index=index, error=str(exc))
+                break
             if result.outcome is not PassOutcome.completed:
                 break
         return self.results
@@ -209,6 +240,7 @@ class TreatmentSession:
             pen.start_needle()
             outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
         except KeyboardInterrupt:
+            self.stop_requested = True
             self._stop_quietly()
             self._finish(pass_id, index, planned, PassOutcome.stopped, "interrupted (Ctrl-C)", plog)
             raise
@@ -246,9 +278,14 @@ class TreatmentSession:
             )
             if done or (should_stop is not None and should_stop()):
                 pen.stop_needle()
-                return (PassOutcome.completed if done else PassOutcome.stopped), ""
+                if done:
+                    return PassOutcome.completed, ""
+                self.stop_requested = True
+                return PassOutcome.stopped, "stop requested"
             if now >= next_checkpoint:
                 self.passlog.checkpoint(pass_id, stats)
+                self._log.info("checkpoint", pass_id=pass_id, index=index,
+                               strokes=stats.strokes, impressions=stats.impressions)
                 next_checkpoint = now + CHECKPOINT_EVERY_S
             time.sleep(POLL_S)
 
@@ -297,19 +334,31 @@ class TreatmentSession:
     # ------------------------------------------------------------------ closing
 
     def close(self, today: date | None = None) -> tuple[dict, str]:
-        """Disarm, record the session's summary, and return (summary, aftercare sheet)."""
+        """Disarm, record the session's summary, and return (summary, aftercare sheet).
+
+        The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
+        count; a session that did not play every planned pass says so on the sheet.
+        """
         self.pen.remove_telemetry_listener(self._recorder)
         self._stop_quietly()
         if self.pen.state is State.ARMED:
             self.pen.disarm()
         passes = self.passlog.passes(self.session_id)
+        planned = len(self.profile.plan)
+        self.outcome = classify_session(
+            [p.outcome or "in_progress" for p in passes], planned,
+            stop_requested=self.stop_requested, pen_state=self.pen.state.value,
+        )
         summary = summarize_passes(passes)
+        summary["planned_passes"] = planned
+        summary["outcome"] = self.outcome.value
         self.passlog.close_session(self.session_id, closed_at=_now(), summary=summary)
         sheet = aftercare_sheet(
             session_kind=self.profile.session_kind, session_date=today or date.today(),
             client_ref=self.profile.client_ref, summary=summary,
         )
-        self._log.info("session closed", passes=summary.get("passes"))
+        self._log.info("session closed", passes=summary.get("passes"),
+                       outcome=self.outcome.value)
         return summary, sheet
 
 

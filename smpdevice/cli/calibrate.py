@@ -6,26 +6,24 @@ from datetime import UTC, datetime
 
 import click
 
-from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError, require_calibration
+from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
+from smpdevice.cli.device import port_option
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import calibrate_command
 
-DEFAULT_PORT = "pensim://"
-PORT_HELP = (
-    "Where the pen is: a device (/dev/ttyACM0), usb:SERIALNO, socket://HOST:PORT (a simulator "
-    "over TCP) or pensim:// (a simulated pen in this process)."
-)
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
 
 
 @click.command()
-@click.option("--port", "-p", default=DEFAULT_PORT, show_default=True, help=PORT_HELP)
+@port_option()
 @click.option("--auto", is_flag=True,
               help="Read a simulator's gauge instead of asking a person (QA, demo).")
 @click.option("--gauge", "gauge_url", metavar="URL",
               help="Gauge to read: tcp://HOST:PORT (printed by `smp sim`) or pensim://NAME. "
                    "Not needed for the in-process pensim:// pen.")
 @click.option("--technician", "-t", metavar="NAME",
-              help="Who calibrates (recorded). Asked for when omitted in a guided run.")
+              help="Who calibrates (recorded). Default: $SMP_TECHNICIAN, else `technician` in "
+                   "the station config; asked for in a guided run when none is set.")
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--verify-only", is_flag=True,
               help="Only check the pen's current stored calibration at a few depths; saves "
@@ -65,7 +63,7 @@ def calibrate(
     \b
     Examples:
       smp calibrate --port /dev/ttyACM0 --technician ana     # guided, dial gauge
-      smp calibrate --auto                                   # built-in simulator, no person
+      smp calibrate --port pensim:// --auto                  # built-in simulator, no person
       smp calibrate --auto --port socket://127.0.0.1:7000 --gauge tcp://127.0.0.1:7001
       smp calibrate --verify-only --port /dev/ttyACM0        # check before a session
     """
@@ -77,8 +75,11 @@ def calibrate(
         run_verify,
     )
     from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.config import setting
     from smpdevice.controller import PenController
     from smpdevice.gauge import CalibrationAborted, ManualGauge, open_gauge
+
+    technician = setting("technician", technician).value
 
     if auto and gauge_url is None and not port.startswith("pensim://"):
         raise SmpError(
@@ -105,7 +106,15 @@ def calibrate(
             gauge = ManualGauge()
         try:
             if verify_only:
-                cal = require_calibration(store.latest(serial), serial)
+                cal = store.latest(serial)
+                if cal is None:
+                    raise CalibrationError(f"pen {serial} has no calibration to verify. "
+                                           f"Calibrate it first: {calibrate_command(port)}")
+                if datetime.now(UTC) >= cal.expires_at:
+                    raise CalibrationError(
+                        f"the calibration of pen {serial} expired on "
+                        f"{cal.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: "
+                        f"{calibrate_command(port)}")
                 click.echo(f"Verifying calibration {cal.calibration_id} of pen {serial} "
                            f"({cal.technician}, {cal.created_at:%Y-%m-%d}).")
                 result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
@@ -113,7 +122,7 @@ def calibrate(
                 if not result.passed:
                     raise CalibrationError(
                         f"pen {serial} failed verification ({'; '.join(result.problems())}). "
-                        "Recalibrate: `smp calibrate --port PORT`."
+                        f"Recalibrate: {calibrate_command(port)}"
                     )
                 return
             if technician is None:
@@ -131,7 +140,7 @@ def calibrate(
     if not report.passed:
         raise CalibrationError(
             f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
-            "run `smp calibrate` again."
+            f"run again: {calibrate_command(port)}"
         )
     click.echo(f"Saved to {store.path}.")
 
@@ -159,22 +168,26 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int) -> Non
       smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite
     """
     from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.cli.sessions import simulated_text
 
-    store = CalibrationStore(db)
-    found = store.list(pen_serial, limit=limit)
+    store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
+    found = store.entries(pen_serial, limit=limit)
     if not found:
         who = f"pen {pen_serial}" if pen_serial else "any pen"
-        click.echo(f"No calibrations for {who} in {store.path}. Run `smp calibrate`.")
+        click.echo(f"No calibrations for {who} in {store.path}. Make one: "
+                   "smp calibrate --port PORT (e.g. --port pensim:// --auto on the simulator).")
         return
     now = datetime.now(UTC)
     click.echo(f"{'id':12}  {'pen':12}  {'technician':12}  {'created (UTC)':16}  "
-               f"{'expires (UTC)':16}  {'status':7}  {'offset mm':>9}  {'gain':>6}  "
-               f"{'worst res mm':>12}")
-    for c in found:
+               f"{'expires (UTC)':16}  {'status':7}  {'simulated':9}  {'offset mm':>9}  "
+               f"{'gain':>6}  {'worst res mm':>12}")
+    for entry in found:
+        c = entry.calibration
         worst = max((abs(r) for r in c.residuals_mm), default=0.0)
         status = "valid" if now < c.expires_at else "expired"
         click.echo(
             f"{c.calibration_id:12}  {c.pen_serial:12}  {c.technician[:12]:12}  "
             f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:7}  "
-            f"{c.offset_mm:+9.4f}  {c.gain:6.4f}  {worst:12.4f}"
+            f"{simulated_text(entry.simulated):9}  {c.offset_mm:+9.4f}  {c.gain:6.4f}  "
+            f"{worst:12.4f}"
         )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
-from pathlib import Path
+from importlib import resources
 
 import click
 from rich.console import Console
 
 from smpdevice.errors import SmpError
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-PROFILE = EXAMPLES / "session1_base_density.yaml"
-SCREENING = EXAMPLES / "screening_clear.yaml"
+# Shipped inside the package (copies of examples/ files, kept equal by a test), so the demo
+# runs from an installed wheel as well as from a checkout.
+DATA = resources.files("smpdevice") / "data"
+PROFILE = DATA / "session1_base_density.yaml"
+SCREENING = DATA / "screening_clear.yaml"
 QUICK_PASS_S = 0.4
 
 
@@ -40,23 +44,24 @@ def demo(quick: bool, seed: int) -> None:
     from simulators import PenSimulator
     from smpdevice.calibrate import CalibrationSettings, format_report, run_calibration
     from smpdevice.calibration_store import CalibrationStore
-    from smpdevice.cli.run import load_screening, run_session
+    from smpdevice.cli.run import print_outcome, read_screening, run_session
     from smpdevice.controller import PenController
     from smpdevice.gauge import SimulatorGauge
     from smpdevice.passlog import PassLog
     from smpdevice.paths import data_dir
     from smpdevice.profiles import load_profile
 
-    if not PROFILE.exists():
-        raise SmpError(f"the demo profile {PROFILE} is missing; run the demo from a checkout")
+    if not (PROFILE.is_file() and SCREENING.is_file()):
+        raise SmpError(f"the demo's files are missing from {DATA}; reinstall smpdevice")
     console = Console()
     started = time.monotonic()
-    profile = load_profile(PROFILE)
+    with contextlib.ExitStack() as files:
+        profile = load_profile(files.enter_context(resources.as_file(PROFILE)))
+        screening = read_screening(str(files.enter_context(resources.as_file(SCREENING))))
     if quick:
         plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
                 for p in profile.plan]
         profile = profile.model_copy(update={"plan": plan})
-    screening = load_screening(str(SCREENING))
     store = CalibrationStore()
     console.rule("[bold]smpdevice demo[/bold]: a simulated pen, no hardware")
     console.print(f"Data directory: {data_dir()}")
@@ -79,9 +84,13 @@ def demo(quick: bool, seed: int) -> None:
                           f"{fit.max_abs_residual_mm * 1000:.1f} um; verified; saved as "
                           f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
-            session_id, summary, sheet = run_session(
-                pen, passlog, profile, technician="demo", screening=screening, console=console)
+            session = run_session(pen, passlog, profile, technician="demo",
+                                  screening=screening, console=console)
+            session_id, summary, sheet = session.session_id, session.summary, session.sheet
         console.print()
+        completed = summary.get("outcomes", {}).get("completed", 0)
+        print_outcome(console, session_id, session.outcome, port=sim.url, completed=completed,
+                      planned=len(profile.plan))
         console.print(f"5. Summary: {summary['passes']} passes, {summary['strokes']} strokes, "
                       f"{summary['impressions']} impressions, {summary['needle_s']} s of needle.")
         console.print()
@@ -90,3 +99,5 @@ def demo(quick: bool, seed: int) -> None:
         console.print(f"See it with:  smp sessions show {session_id}")
         console.print("Check its hash chain:  smp sessions verify")
     console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")
+    if not session.outcome.complete:
+        sys.exit(session.outcome.exit_code)

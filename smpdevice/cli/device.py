@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from smpdevice.errors import SmpError
 from smpdevice.transport import DEFAULT_PORT, available_ports
 
 PORT_HELP = (
@@ -16,9 +17,33 @@ PORT_HELP = (
 )
 
 
-def port_option(default: str | None = DEFAULT_PORT):
+def resolve_port(option: str | None, fallback: str | None = None) -> str:
+    """--port, else SMP_PORT, else `port` in the station config, else `fallback`; never the
+    simulator unless one of them names it."""
+    from smpdevice.config import config_path, setting
+
+    chosen = setting("port", option).value or fallback
+    if not chosen:
+        raise SmpError(
+            "no pen chosen: pass --port (a device such as /dev/ttyACM0, usb:SERIALNO, "
+            "socket://HOST:PORT, or pensim:// for the built-in simulator), or set SMP_PORT, or "
+            f"set `port` in the station config {config_path()} (see `smp config show`). The "
+            "simulator is only used when you choose it."
+        )
+    return chosen
+
+
+def port_option(fallback: str | None = None):
+    """--port PORT; without it: SMP_PORT, the station config's `port`, then `fallback`
+    (None: the command refuses to guess)."""
+    then = f"else {fallback}" if fallback else "no default: choose one"
+
+    def resolve(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+        return resolve_port(value, fallback)
+
     return click.option(
-        "--port", "-p", default=default, show_default=default is not None, help=PORT_HELP
+        "--port", "-p", default=None, callback=resolve, metavar="PORT",
+        help=f"{PORT_HELP} Default: $SMP_PORT, else `port` in the station config, {then}.",
     )
 
 
@@ -47,7 +72,7 @@ def ports(as_json: bool) -> None:
 
 
 @click.command()
-@port_option()
+@port_option(fallback=DEFAULT_PORT)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def info(port: str, as_json: bool) -> None:
     """Connect, run the handshake and print the pen's identity, firmware, limits and state.

@@ -17,7 +17,7 @@ from smpdevice.errors import SmpError
 
 
 @click.command()
-@port_option()
+@port_option(fallback="pensim://")
 @click.option("--refresh-hz", default=10.0, show_default=True, type=click.FloatRange(0.5, 60),
               help="How often the view is redrawn.")
 @click.option("--once", is_flag=True,

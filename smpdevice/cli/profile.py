@@ -24,15 +24,16 @@ def profile() -> None:
 
 
 @profile.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")  # the strict loader says what is wrong with it, in one line
 @click.option("--envelope", "envelope_file", type=click.Path(dir_okay=False), default=None,
               help="YAML/JSON overrides of the per-zone safety envelope (default: built in).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def check(file: str, envelope_file: str | None, as_json: bool) -> None:
     """Validate FILE (YAML or JSON) against the schema and each zone's safety envelope.
 
-    Prints every error, one per line, as `field.path = value: rule`, and exits with status 1
-    when there is any; 0 when the profile is safe to play.
+    Prints every error on stderr, one per line, as `FILE: field.path = value: rule`, and exits
+    with status 1 when there is any; prints `ok: ...` on stdout and exits 0 when the profile is
+    safe to play. The file is read by the strict loader (docs/integration.md, "Files").
 
     \b
     Example:
@@ -49,8 +50,8 @@ def check(file: str, envelope_file: str | None, as_json: bool) -> None:
         else:
             n = len(exc.issues)
             click.secho(f"{file}: {n} error{'s' if n != 1 else ''}", fg="red", err=True)
-            for issue in exc.issues:
-                click.echo(f"{file}: {issue}")
+            for issue in exc.issues:  # errors on stderr, results on stdout
+                click.echo(f"{file}: {issue}", err=True)
         sys.exit(1)
     digest = profile_hash(prof)
     if as_json:

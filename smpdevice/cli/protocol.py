@@ -21,11 +21,11 @@ def protocol() -> None:
     """Inspect the wire protocol: decode frames, print the golden vectors.
 
     The specification is docs/protocol.md; every frame is
-    SYNC AA 55 | LEN | SEQ | TYPE | PAYLOAD | CRC16.
+    SYNC AA 55 | LEN | SEQ | TYPE | PAYLOAD | CRC-32 (little-endian).
 
     \b
     Examples:
-      smp protocol decode aa55020109f401f6db6a43
+      smp protocol decode aa55020909fa007c8c9f60
       smp protocol vectors --show
     """
 
@@ -93,8 +93,8 @@ def decode(frames: tuple[str, ...], as_json: bool) -> None:
     \b
     Examples:
       smp protocol decode aa55040202efbeadde3a860434
-      smp protocol decode "aa 55 03 05 42 03 02 01 00 25"
-      smp protocol decode --json aa:55:00:01:01:4f:3d
+      smp protocol decode "aa 55 03 05 42 03 02 01 24 b6 3a a3"
+      smp protocol decode --json aa:55:00:01:01:de:2c:4a:fe
     """
     results = [_decode_one(text) for text in frames]
     if as_json:

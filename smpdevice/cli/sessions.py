@@ -55,11 +55,12 @@ def list_(db: str | None) -> None:
     with _open(db) as log:
         rows = log.sessions()
     table = Table(title=f"{len(rows)} sessions")
-    for col in ("session", "opened", "client", "kind", "technician", "pen", "passes", "closed"):
+    for col in ("session", "opened", "client", "kind", "technician", "pen", "simulated",
+                "passes", "closed"):
         table.add_column(col, justify="right" if col == "passes" else "left")
     for s in rows:
         table.add_row(s.session_id, _when(s.opened_at), s.client_ref, s.session_kind,
-                      s.technician, s.pen_serial, str(s.pass_count),
+                      s.technician, s.pen_serial, simulated_text(s.simulated), str(s.pass_count),
                       _when(s.closed_at) if s.closed_at else "open")
     _console().print(table)
 
@@ -88,6 +89,8 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     for label, value in (
         ("session", s.session_id), ("client", s.client_ref), ("kind", s.session_kind),
         ("technician", s.technician), ("pen", f"{s.pen_serial} (firmware {s.firmware_version})"),
+        ("simulated", simulated_text(s.simulated)),
+        ("envelope sha256", s.envelope_sha256 or "not recorded"),
         ("calibration", s.calibration_id), ("profile hash", s.profile_hash),
         ("opened", s.opened_at), ("closed", s.closed_at or "open"),
         ("screening", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in s.screening.items())),
@@ -147,6 +150,11 @@ def verify(db: str | None) -> None:
         click.secho(f"broken link: {broken}", fg="red")
         sys.exit(1)
     click.secho(f"ok: {count} records, chain intact; head {count} {digest}", fg="green")
+
+
+def simulated_text(flag: bool | None) -> str:
+    """yes / no, or unknown for records written before smpdevice recorded it."""
+    return "unknown" if flag is None else "yes" if flag else "no"
 
 
 def _when(iso: str) -> str:

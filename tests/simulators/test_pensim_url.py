@@ -115,3 +115,48 @@ def test_real_time_lease_expiry_stops_the_needle(pen_sim_url: str) -> None:
             assert _request(port, msg, seq).TYPE == MsgType.ACK
         _wait_for(lambda: sim.firmware.state is S.FAULT)  # the host fell silent
         assert sim.firmware.faults == Fault.LEASE_EXPIRED
+
+
+def test_a_second_open_of_the_same_pen_is_refused_until_the_first_closes() -> None:
+    with PenSimulator(clock=VirtualClock(), name="exclusive") as sim:
+        first = serial.serial_for_url("pensim://exclusive", timeout=0)
+        with pytest.raises(serial.SerialException, match=r"pensim://exclusive is in use"):
+            serial.serial_for_url("pensim://exclusive", timeout=0)
+        # the refused opener got no share of the pen's bytes: the first port still has them all
+        first.write(encode(m.Ping(7), 3))
+        assert first.read(100) == encode(m.Pong(7), 3)
+        first.close()
+        with serial.serial_for_url("pensim://exclusive", timeout=0) as second:  # free again
+            second.write(encode(m.Ping(8), 4))
+            assert second.read(100) == encode(m.Pong(8), 4)
+        assert sim.open_ports == 0
+
+
+def test_a_named_fresh_simulator_is_owned_by_its_opener() -> None:
+    owner = serial.serial_for_url("pensim://?name=owned&telemetry=0", timeout=0.5)
+    try:
+        with pytest.raises(serial.SerialException, match="in use"):
+            serial.serial_for_url("pensim://owned")
+    finally:
+        owner.close()
+
+
+def test_a_port_killed_by_a_disconnect_does_not_hold_the_pen() -> None:
+    with PenSimulator(clock=VirtualClock(), name="replugged") as sim:
+        dead = serial.serial_for_url(sim.url, timeout=0)
+        sim.disconnect()
+        sim.reconnect()  # a real tty: the old descriptor is dead, a new open works
+        with serial.serial_for_url(sim.url, timeout=0) as port:
+            port.write(encode(m.Ping(1), 1))
+            assert port.read(100) == encode(m.Pong(1), 1)
+        with pytest.raises(serial.SerialException):
+            dead.write(b"x")
+        dead.close()
+
+
+def test_in_process_taps_do_not_take_the_port() -> None:
+    with PenSimulator(clock=VirtualClock(), name="tapped") as sim:
+        tap = sim.open_port()  # a QA tap (PenHost, bridges) is not an exclusive owner
+        with serial.serial_for_url(sim.url, timeout=0) as port:
+            assert port.is_open
+        tap.close()

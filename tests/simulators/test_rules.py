@@ -187,12 +187,14 @@ def test_extra_checks_table_is_what_the_firmware_checks() -> None:
     assert {r for checks in rules.EXTRA_CHECKS.values() for r in checks} <= known
 
 
-def test_clear_faults_in_idle_acks_and_reports_cleared() -> None:
-    _sim, host = make()
+def test_clear_faults_in_idle_acks_and_changes_nothing() -> None:
+    # docs/protocol.md s7: nothing to clear, so no state change and no EVENT CLEARED.
+    sim, host = make()
     host.poll()
+    before = len(host.events)
     assert host.request(m.ClearFaults()).TYPE == MsgType.ACK
     host.poll()
-    assert host.events[-1].event == 4 and host.events[-1].state == S.IDLE
+    assert len(host.events) == before and state(sim) is S.IDLE
 
 
 def test_boot_takes_50ms_then_idle_with_booted_event() -> None:

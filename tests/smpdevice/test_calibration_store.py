@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -182,3 +183,52 @@ def test_simulator_gauge_needs_a_running_simulator():
         assert gauge.read_mm(REQ) == 0.0
     with pytest.raises(GaugeError, match="unknown gauge"):
         open_gauge("ftp://x")
+
+
+# --- simulated (issue 11 item 8) ---------------------------------------------------------------
+
+OLD_SCHEMA = """CREATE TABLE calibrations (
+    calibration_id TEXT PRIMARY KEY, pen_serial TEXT NOT NULL, technician TEXT NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL, offset_mm REAL NOT NULL,
+    gain REAL NOT NULL, record_json TEXT NOT NULL)"""
+
+
+def _older_json(**extra) -> str:
+    """A calibration as saved before the `simulated` field (plus `extra` keys)."""
+    data = json.loads(cal().model_dump_json())
+    data.pop("simulated", None)
+    return json.dumps({**data, **extra})
+
+
+def _old_file(path, *calibrations_json: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(OLD_SCHEMA)
+    for i, text in enumerate(calibrations_json):
+        conn.execute("INSERT INTO calibrations VALUES (?, 'SMP-AAAA0001', 'ana', ?, "
+                     "'2099-01-01', 0, 1, ?)", (f"c{i}", f"2026-01-0{i + 1}", text))
+    conn.commit()
+    conn.close()
+
+
+def test_an_older_file_gains_the_simulated_flag_and_keeps_unknown_as_unknown(tmp_path):
+    """A row saved before the flag existed reads as unknown (None), never a guessed False."""
+    path = tmp_path / "c.sqlite"
+    before, said_simulated = _older_json(), _older_json(simulated=True)
+    _old_file(path, before, said_simulated)
+    assert [e.simulated for e in CalibrationStore(path, readonly=True).entries()] == [None, None]
+    store = CalibrationStore(path)  # a writer adds the column
+    assert [e.simulated for e in store.entries()] == [True, None]  # newest first
+    store.save(cal(created=T0 + timedelta(days=9)))
+    assert store.entries()[0].simulated in (None, False)  # as the Calibration model says
+    assert store.entry("c1").simulated is True and store.entry("nope") is None
+
+
+@pytest.mark.skipif("simulated" not in Calibration.model_fields,
+                    reason="Calibration.simulated is added by the controller work (helper D)")
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_calibrations_simulated_field_is_stored(tmp_path, flag):
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    original = cal().model_copy(update={"simulated": flag})
+    store.save(original)
+    (entry,) = CalibrationStore(tmp_path / "c.sqlite", readonly=True).entries()
+    assert entry.simulated is flag and entry.calibration.simulated is flag

@@ -35,7 +35,9 @@ def test_profile_check_prints_every_error_one_per_line(tmp_path):
     path.write_text(yaml.safe_dump(data))
     result = run("profile", "check", str(path))
     assert result.exit_code == 1
-    lines = [line for line in result.stdout.splitlines() if line.startswith(f"{path}: ")]
+    assert result.stdout == ""  # errors go to stderr, results to stdout
+    assert result.stderr.splitlines()[0] == f"{path}: 3 errors"
+    lines = [line for line in result.stderr.splitlines()[1:] if line.startswith(f"{path}: ")]
     assert len(lines) == 3
     assert any("zones.top.depth_mm = 0.9: is deeper than the dermal ceiling" in x for x in lines)
     assert any("zones.crown.needle = '7RL 0.25mm'" in x for x in lines)
@@ -68,7 +70,7 @@ def test_profile_check_with_an_envelope_file(tmp_path):
 def test_profile_check_missing_file(tmp_path):
     result = run("profile", "check", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 1
-    assert "nope.yaml: file not found; check the path" in result.output
+    assert "nope.yaml: no such file; check the path" in result.stderr
 
 
 def test_profile_schema():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,29 @@ def test_vectors_help_has_an_example(run) -> None:
 def test_protocol_group_lists_both_commands(run) -> None:
     r = run("--help")
     assert "decode" in r.output and "vectors" in r.output
+
+
+def _help_examples(text: str) -> list[list[str]]:
+    """The `smp protocol decode ...` example lines of a help text, as argument lists."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("smp protocol decode "):
+            out.append(shlex.split(line)[2:])
+    return out
+
+
+@pytest.mark.parametrize("args", [[], ["decode"]], ids=["group", "decode"])
+def test_help_names_the_real_crc_and_its_examples_decode(run, args: list[str]) -> None:
+    r = run(*args, "--help")
+    assert r.exit_code == 0, r.output
+    assert "CRC16" not in r.output and "CRC-16" not in r.output
+    examples = _help_examples(r.output)
+    assert examples, r.output
+    for example in examples:
+        got = run(*example)
+        assert got.exit_code == 0, (example, got.output)
+
+
+def test_group_help_says_crc32(run) -> None:
+    assert "CRC-32" in run("--help").output

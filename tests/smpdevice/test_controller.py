@@ -104,8 +104,10 @@ def test_arm_refused_without_calibration(sim):
 
 
 def test_expired_or_foreign_calibration_is_refused(sim):
+    from datetime import UTC, datetime, timedelta
+
     expired = Calibration.linear(pen_serial=sim.serial, technician="t", offset_mm=-0.3,
-                                 gain=1.0, validity_days=-1)
+                                 gain=1.0, created_at=datetime.now(UTC) - timedelta(days=31))
     with PenController.connect(sim.url, calibration=expired) as pen:
         pen.set_zone("crown")
         with pytest.raises(CalibrationError, match="expired"):

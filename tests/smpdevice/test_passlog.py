@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import smpdevice.passlog as passlog_module
+import smpdevice.records.export as records_export
+from smpdevice.errors import SmpError
 from smpdevice.passlog import (
     EXPORT_FIELDS,
     GENESIS_HASH,
@@ -34,11 +35,16 @@ SCREENING = {"open_sores": False, "eczema": False, "keloid_tendency": False}
 REPO = Path(__file__).resolve().parents[2]
 
 
-def open_session(log: PassLog, client_ref: str = "C-0042") -> str:
+ENVELOPE = {"sha256": "e" * 64, "zones": {"top": {"dermal_ceiling_mm": 0.9}}}
+
+
+def open_session(log: PassLog, client_ref: str = "C-0042", *, simulated: bool = False,
+                 envelope: dict | None = ENVELOPE) -> str:
     return log.open_session(technician="tech-1", client_ref=client_ref,
                             session_kind="base_density", pen_serial="SMP-0001",
                             firmware_version="1.2.0", calibration_id="cal-7",
-                            profile_hash="ab" * 32, screening=SCREENING)
+                            profile_hash="ab" * 32, screening=SCREENING, simulated=simulated,
+                            envelope=envelope)
 
 
 def begin(log: PassLog, session_id: str, index: int = 0, zone: str = "top") -> str:
@@ -312,7 +318,7 @@ def test_sigkill_mid_pass_then_restart(db):
         log = PassLog(sys.argv[1])
         sid = log.open_session(technician="t", client_ref="C-1", session_kind="base_density",
                                pen_serial="SMP-1", firmware_version="1", calibration_id="c",
-                               profile_hash="h", screening={})
+                               profile_hash="h", screening={}, simulated=True)
         kw = dict(zone="top", depth_mm=0.4, speed_hz=90.0, duty_pct=40.0, period_ms=120.0,
                   started_at=datetime.now(UTC))
         done = log.begin_pass(sid, index=0, **kw)
@@ -474,7 +480,7 @@ def test_a_real_read_only_open_refuses_writes(db):
     with PassLog(db, readonly=True) as log:
         with pytest.raises(PassLogError, match="read-only") as info:
             open_session(log)
-        assert isinstance(info.value, passlog_module.SmpError)
+        assert isinstance(info.value, SmpError)
         assert len(log.sessions()) == 1
 
 
@@ -533,7 +539,7 @@ def test_export_is_the_same_without_sqlite_json_operators(db, monkeypatch, fmt):
     with PassLog(db) as log:  # one recovered pass too
         fast = io.StringIO()
         log.export(fmt, fast)
-        monkeypatch.setattr(passlog_module, "_SQL_EXPORT", False)
+        monkeypatch.setattr(records_export, "SQL_EXPORT", False)
         slow = io.StringIO()
         log.export(fmt, slow)
     assert fast.getvalue() == slow.getvalue() and fast.getvalue().count("\n") >= 4
@@ -542,3 +548,71 @@ def test_export_is_the_same_without_sqlite_json_operators(db, monkeypatch, fmt):
 def test_export_unknown_format(db):
     with PassLog(db) as log, pytest.raises(Exception, match="use jsonl or csv"):
         log.export("xml", io.StringIO())  # type: ignore[arg-type]
+
+
+# --- simulated and envelope (issue 11 item 8) --------------------------------------------------
+
+
+def test_simulated_and_envelope_are_in_the_header_and_every_pass(db):
+    with PassLog(db) as log:
+        real = open_session(log, "C-REAL", simulated=False)
+        log.end_pass(begin(log, real), outcome="completed", stats=stats(), ended_at=T0)
+        sim = open_session(log, "C-SIM", simulated=True, envelope=None)
+        log.end_pass(begin(log, sim), outcome="completed", stats=stats(), ended_at=T0)
+        bodies = [json.loads(b) for (b,) in log._conn.execute(
+            "SELECT body FROM records WHERE kind IN ('session_open', 'pass_begin') ORDER BY seq")]
+        assert [b["simulated"] for b in bodies] == [False, False, True, True]  # chained
+        assert bodies[0]["envelope"] == ENVELOPE and bodies[2]["envelope"] is None
+        assert log.verify() is None
+    with PassLog(db, readonly=True) as log:
+        first, second = log.sessions()
+        assert (first.simulated, first.envelope_sha256, first.envelope) == (False, "e" * 64,
+                                                                            ENVELOPE)
+        assert (second.simulated, second.envelope_sha256) == (True, None)
+        assert [p.simulated for p in log.passes()] == [False, True]
+        assert log.session(sim).passes[0].simulated is True
+
+
+@pytest.mark.parametrize("bad", [None, 0, 1, "false", "yes"])
+def test_simulated_must_be_a_real_bool(db, bad):
+    with PassLog(db) as log, pytest.raises(ValueError, match="simulated must be True or False"):
+        open_session(log, simulated=bad)
+    with PassLog(db) as log:
+        assert log.sessions() == []
+
+
+def test_a_bad_envelope_record_is_refused(db):
+    with PassLog(db) as log, pytest.raises(ValueError, match="envelope must be None or a dict"):
+        open_session(log, envelope={"zones": {}})
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_exports_carry_simulated_and_the_envelope_hash(db, fmt):
+    with PassLog(db) as log:
+        for simulated in (False, True):
+            sid = open_session(log, simulated=simulated)
+            log.end_pass(begin(log, sid), outcome="completed", stats=stats(), ended_at=T0)
+        out = io.StringIO()
+        log.export(fmt, out)
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [(r["simulated"], r["envelope_sha256"]) for r in rows] == [
+            (False, "e" * 64), (True, "e" * 64)]
+    else:
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert [(r["simulated"], r["envelope_sha256"]) for r in rows] == [
+            ("false", "e" * 64), ("true", "e" * 64)]
+
+
+def test_an_older_log_reads_simulated_as_unknown(db):
+    """Records written before the flag existed cannot be amended (they are chained): their
+    `simulated` is None, exported as null / an empty CSV cell, never a guessed false."""
+    make_v1_file(db)
+    with PassLog(db) as log:
+        assert {s.simulated for s in log.sessions()} == {None}
+        assert {p.simulated for p in log.passes()} == {None}
+        jsonl, text = io.StringIO(), io.StringIO()
+        log.export("jsonl", jsonl)
+        log.export("csv", text)
+    assert {json.loads(line)["simulated"] for line in jsonl.getvalue().splitlines()} == {None}
+    assert {r["simulated"] for r in csv.DictReader(io.StringIO(text.getvalue()))} == {""}

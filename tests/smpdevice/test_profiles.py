@@ -87,7 +87,7 @@ CASES = [
     ("zone-not-in-envelope", with_("zones.eyebrows", base()["zones"]["top"]),
      "zones.eyebrows = 'eyebrows': is not a zone of the safety envelope (known: crown,"),
     ("zone-not-a-mapping", with_("zones.top", "fast"),
-     "zones.top = 'fast': input should be a valid dictionary"),
+     "zones.top = 'fast': is not a mapping"),
     ("unknown-zone-field", with_("zones.top.needle_size", 10),
      "zones.top.needle_size = 10: is not a known field"),
     ("missing-depth", with_("zones.top.depth_mm", DELETE), "zones.top.depth_mm: is required"),
@@ -109,21 +109,21 @@ CASES = [
      "zones.donor_scar.depth_mm = 0.3: is shallower than the epidermal floor 0.33 mm of zone "
      "'donor_scar' (skin.epidermis_mm + margin)"),
     ("depth-a-string", with_("zones.top.depth_mm", "0.4"),
-     "zones.top.depth_mm = '0.4': input should be a valid number"),
+     "zones.top.depth_mm = '0.4': is not a number"),
     ("depth-a-boolean", with_("zones.top.depth_mm", True),
-     "zones.top.depth_mm = true: input should be a valid number"),
+     "zones.top.depth_mm = true: is not a number"),
     ("depth-nan", with_("zones.top.depth_mm", float("nan")),
-     "zones.top.depth_mm = NaN: input should be a finite number"),
+     "zones.top.depth_mm = nan: is not a finite number"),
     ("speed-too-fast", with_("zones.top.speed_hz", 200),
      "zones.top.speed_hz = 200.0: is above the maximum 130 Hz of zone 'top'"),
     ("speed-negative", with_("zones.top.speed_hz", -5),
-     "zones.top.speed_hz = -5: input should be greater than 0"),
+     "zones.top.speed_hz = -5: must be above 0 Hz"),
     ("scar-too-fast", with_("zones.donor_scar.speed_hz", 100),
      "zones.donor_scar.speed_hz = 100.0: is above the maximum 90 Hz of zone 'donor_scar'"),
     ("duty-zero", with_("zones.top.duty_pct", 0),
-     "zones.top.duty_pct = 0: input should be greater than 0"),
+     "zones.top.duty_pct = 0: must be above 0 %"),
     ("duty-over-100", with_("zones.top.duty_pct", 150),
-     "zones.top.duty_pct = 150: input should be less than or equal to 100"),
+     "zones.top.duty_pct = 150: must be at most 100 %"),
     ("duty-too-low", with_("zones.top.duty_pct", 5),
      "zones.top.duty_pct = 5.0: is below the minimum 15 % of zone 'top'"),
     ("period-too-short", with_("zones.top.period_ms", 20),
@@ -134,7 +134,7 @@ CASES = [
      "zones.top = 27.3: strokes per impression (speed_hz x period_ms x duty_pct) is above the "
      "maximum 12 of zone 'top'"),
     ("epidermis-negative", with_("skin.epidermis_mm", -0.1),
-     "skin.epidermis_mm = -0.1: input should be greater than 0"),
+     "skin.epidermis_mm = -0.1: must be above 0 mm"),
     ("plan-both", with_("plan.0", {"zone": "top", "duration_s": 3, "impressions": 10}),
      "plan[0] = {\"zone\": \"top\", \"duration_s\": 3, \"impressions\": 10}: give exactly one "
      "of duration_s or impressions"),
@@ -148,9 +148,9 @@ CASES = [
      "plan[1].impressions = 5000: takes 600 s at period_ms 120, above the longest pass 300 s "
      "of zone 'donor_scar'"),
     ("plan-fractional-impressions", with_("plan.1.impressions", 2.5),
-     "plan[1].impressions = 2.5: input should be a valid integer"),
+     "plan[1].impressions = 2.5: is not a whole number"),
     ("plan-zero-duration", with_("plan.0.duration_s", 0),
-     "plan[0].duration_s = 0: input should be greater than 0"),
+     "plan[0].duration_s = 0: must be above 0 s"),
 ]
 
 
@@ -254,8 +254,8 @@ def test_yaml_and_json_files_give_the_same_profile(tmp_path):
 @pytest.mark.parametrize(("name", "text", "expected"), [
     ("bad.yaml", "zones: [unclosed", "is not valid YAML"),
     ("bad.json", "{\"schema_version\": 1,", "is not valid JSON"),
-    ("list.yaml", "- 1\n- 2\n", "the profile is a list; its top level must be a mapping"),
-    ("empty.yaml", "", "the profile is empty; its top level must be a mapping"),
+    ("list.yaml", "- 1\n- 2\n", "the top level is a list; it must be a mapping"),
+    ("empty.yaml", "", "the file is empty; it must hold a mapping"),
 ])
 def test_unreadable_files_are_clear(tmp_path, name, text, expected):
     path = tmp_path / name
@@ -268,7 +268,8 @@ def test_unreadable_files_are_clear(tmp_path, name, text, expected):
 def test_missing_file(tmp_path):
     with pytest.raises(ProfileError) as info:
         load_profile(tmp_path / "nope.yaml")
-    assert "nope.yaml: file not found; check the path" in str(info.value)
+    assert "nope.yaml has 1 error" in str(info.value)
+    assert "no such file; check the path" in str(info.value)
 
 
 @pytest.mark.parametrize("path", PROFILE_EXAMPLES, ids=lambda p: p.name)

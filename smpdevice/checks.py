@@ -1,0 +1,92 @@
+"""Checks for values crossing the public API: type, finiteness and range, before anything is
+sent or stored. Each failure is one typed error naming the parameter, the value and the range.
+
+Python's `bool` is an `int`, and pydantic or `float()` would take "0.5": both are refused here,
+because a flag or a string where a number belongs is a mistake, not a number.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from smpdevice.errors import SmpError
+
+
+class InvalidArgument(SmpError):
+    """An argument of a public call is of the wrong type, not finite, or out of range."""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _refuse(error: type[SmpError], name: str, value: object, allowed: str, why: str) -> SmpError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return error(f"{name}={shown} is refused: {why}; allowed: {allowed}. "
+                 f"Correct {name} to an allowed value.")
+
+
+def is_finite_real(value: object) -> bool:
+    """A real number (not a bool) that is finite."""
+    return (not isinstance(value, bool) and isinstance(value, Real)
+            and math.isfinite(float(value)))
+
+
+def finite_number(
+    name: str,
+    value: object,
+    lo: float,
+    hi: float,
+    *,
+    unit: str = "",
+    lo_open: bool = False,
+    error: type[SmpError] = InvalidArgument,
+) -> float:
+    """`value` as a float if it is a real number (not a bool), finite and in [lo, hi]
+    (or (lo, hi] with `lo_open`); else `error` saying so."""
+    allowed = (f"{'more than' if lo_open else 'from'} {_fmt(lo)} "
+               f"{'up to' if lo_open else 'to'} {_fmt(hi)}{' ' + unit if unit else ''}")
+    if math.isinf(lo) and math.isinf(hi):
+        allowed = f"any finite number{' of ' + unit if unit else ''}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a number")
+    x = float(value)
+    if not math.isfinite(x):
+        raise _refuse(error, name, value, allowed, "it is not a finite number")
+    if x < lo or x > hi or (lo_open and x == lo):
+        raise _refuse(error, name, value, allowed, "it is out of range")
+    return x
+
+
+def whole_number(
+    name: str, value: object, lo: int, hi: int, *, unit: str = "",
+    error: type[SmpError] = InvalidArgument,
+) -> int:
+    """`value` if it is an int (not a bool) in [lo, hi]; else `error` saying so."""
+    allowed = f"a whole number from {lo} to {hi}{' ' + unit if unit else ''}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not an int")
+    if not lo <= value <= hi:
+        raise _refuse(error, name, value, allowed, "it is out of range")
+    return value
+
+
+def text(
+    name: str, value: object, *, max_len: int = 200, error: type[SmpError] = InvalidArgument
+) -> str:
+    """`value` if it is a non-blank str of at most `max_len` characters."""
+    allowed = f"a non-empty text of at most {max_len} characters"
+    if not isinstance(value, str):
+        raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
+    if not value.strip() or len(value) > max_len:
+        raise _refuse(error, name, value, allowed, "it is empty or too long")
+    return value
+
+
+def instance(name: str, value: object, cls: type | tuple[type, ...], allowed: str,
+             error: type[SmpError] = InvalidArgument) -> None:
+    if not isinstance(value, cls):
+        raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}")

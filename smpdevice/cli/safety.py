@@ -1,0 +1,118 @@
+"""`smp estop` and `smp clear`: stop a pen at once, and release what it latched."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from smpdevice.cli.device import port_option
+from smpdevice.cli.interrupt import CTRL_C
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode, command
+
+
+class EstopNotSent(SmpError):
+    """The E-stop could not be delivered: the pen was not reachable."""
+
+    exit_code = ExitCode.LINK_LOST
+
+
+class ClearRefused(SmpError):
+    """The pen refused to clear: the cause of a latched fault is still present."""
+
+    exit_code = ExitCode.FAULT
+
+
+@click.command()
+@port_option()
+def estop(port: str) -> None:
+    """E-stop a pen at once: the needle stops and retracts, and stays stopped until cleared.
+
+    Connects (which already stops a needle left running), sends E-stop and reports whether the
+    pen confirmed it. Exit 0 when it did; 6 when the pen cannot be reached (then use the pen's
+    own stop or pull its power). Release it with `smp clear --port PORT`.
+
+    A pen driven by `smp run` is not free to connect to: press Ctrl-C in that terminal, which
+    stops the needle at once.
+
+    \b
+    Example:
+      smp estop --port /dev/ttyACM0
+    """
+    from smpdevice.controller import PenController
+
+    unreachable = ("Use the pen's own stop or pull its power. If `smp run` drives this pen, "
+                   "press Ctrl-C in its terminal: it stops the needle at once.")
+    try:
+        pen = PenController.connect(port)
+    except SmpError as exc:
+        raise EstopNotSent(f"E-stop NOT sent: the pen on {port} cannot be reached ({exc}). "
+                           + unreachable) from exc
+    with pen:
+        serial = pen.identity.serial
+        try:
+            pen.estop()
+        except SmpError as exc:
+            raise EstopNotSent(f"E-stop of pen {serial} NOT confirmed: {exc}. The pen stops the "
+                               f"needle by itself when its lease runs out. {unreachable}") from exc
+        click.echo(f"E-stop latched on pen {serial}: the needle is stopped and retracted. "
+                   "When it is safe, release it: " + command("smp", "clear", "--port", port))
+
+
+@click.command()
+@port_option()
+@click.option("--yes", "-y", is_flag=True, help="Clear without asking (scripts).")
+def clear(port: str, yes: bool) -> None:
+    """Show a pen's latched faults or E-stop and clear them, once their cause is gone.
+
+    Asks before clearing (or --yes). The pen refuses while a cause is still present (a jam, a
+    missing cartridge, heat): then nothing is cleared and the command exits 4. Clearing never
+    restarts the needle: the next session starts it explicitly.
+
+    \b
+    Exit status: 0 cleared (or nothing was latched), 1 declined, 4 the cause is still present.
+
+    \b
+    Example:
+      smp clear --port /dev/ttyACM0
+      smp clear --port /dev/ttyACM0 --yes
+    """
+    from firmware_protocol.codes import NackReason
+    from smpdevice.controller import PenController, State
+    from smpdevice.link import CommandRefused
+
+    with PenController.connect(port) as pen:
+        serial = pen.identity.serial
+        if pen.state not in (State.FAULT, State.ESTOP):
+            click.echo(f"Pen {serial} on {port} has nothing latched (state {pen.state.value}).")
+            return
+        t = pen.telemetry
+        names = ", ".join(t.faults.names) if t is not None and t.faults else "none"
+        what = "an E-stop" if pen.state is State.ESTOP else "a fault"
+        click.echo(f"Pen {serial} on {port} has {what} latched: {pen.last_fault}.")
+        click.echo(f"  fault flags: {names}")
+        if not yes:
+            try:
+                with CTRL_C.immediate():
+                    agreed = click.confirm("Clear it? The needle stays stopped; nothing "
+                                           "restarts by itself", default=False)
+            except click.exceptions.Abort:
+                if CTRL_C.requested:
+                    raise
+                agreed = False  # no answer (end of input): pass --yes in scripts
+            if not agreed:
+                click.echo("Nothing cleared.", err=True)
+                sys.exit(ExitCode.CHECK_FAILED)
+        try:
+            pen.clear_faults()
+        except CommandRefused as exc:
+            if exc.reason is not NackReason.CONDITION_ACTIVE:
+                raise
+            raise ClearRefused(
+                f"pen {serial} refused to clear: the cause is still present ({exc}). Nothing "
+                "was cleared. Remove the cause (free the needle, seat the cartridge, let it "
+                "cool), then run again: " + command("smp", "clear", "--port", port)
+            ) from exc
+        click.echo(f"Cleared: pen {serial} is {pen.state.value}. The needle stays stopped until "
+                   "a session starts it.")

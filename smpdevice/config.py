@@ -1,0 +1,175 @@
+"""The station config file: one place for a station's defaults (port, technician, ...).
+
+A TOML file at `$SMP_CONFIG`, else `$XDG_CONFIG_HOME/smpdevice/config.toml` (normally
+`~/.config/smpdevice/config.toml`). Every key is optional:
+
+    port = "/dev/ttyACM0"          # or "usb:A1B2C3", "socket://127.0.0.1:7000", "pensim://"
+    technician = "ana"
+    data_dir = "~/smp-data"        # pass log, calibrations (relative: to this file's folder)
+    envelope = "envelope.yaml"     # zone limits (relative: to this file's folder)
+    footswitch = "required"        # required | optional | off (recorded; not yet enforced)
+    log_level = "warning"          # debug | info | warning | error
+
+Precedence, for every setting: command-line option > environment variable > this file >
+built-in default. The file is read strictly: an unknown key, a wrong type, a value outside its
+choices or a file over 64 KiB is refused, one line per issue (`smp config check`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode
+
+CONFIG_NAME = "config.toml"
+MAX_CONFIG_BYTES = 64 * 1024
+FOOTSWITCH_MODES = ("required", "optional", "off")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# name -> (environment variable, allowed values or None for any non-empty string, is a path)
+SETTINGS: dict[str, tuple[str, tuple[str, ...] | None, bool]] = {
+    "port": ("SMP_PORT", None, False),
+    "technician": ("SMP_TECHNICIAN", None, False),
+    "data_dir": ("SMP_DATA_DIR", None, True),
+    "envelope": ("SMP_ENVELOPE", None, True),
+    "footswitch": ("SMP_FOOTSWITCH", FOOTSWITCH_MODES, False),
+    "log_level": ("SMP_LOG_LEVEL", LOG_LEVELS, False),
+}
+DEFAULTS: dict[str, str | None] = {
+    "port": None,  # `smp run` and `smp calibrate` never choose a pen (or the simulator) alone
+    "technician": None,
+    "data_dir": None,  # smpdevice.paths: $XDG_DATA_HOME/smpdevice
+    "envelope": None,  # smpdevice.envelope.DEFAULT_ZONES
+    "footswitch": "optional",
+    "log_level": "warning",
+}
+MAX_VALUE_CHARS = 4096
+
+
+class ConfigError(SmpError):
+    """The station config file (or a setting's environment variable) is not valid."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+    def __init__(self, path: Path | str, issues: list[str]):
+        self.path = Path(path)
+        self.issues = issues
+        if str(path).startswith("$"):  # an environment variable, not the file
+            super().__init__(f"{str(path)[1:]} is not valid: {'; '.join(issues)}. Fix or unset "
+                             "it.")
+            return
+        listed = "\n  ".join(f"{self.path}: {i}" for i in issues)
+        super().__init__(
+            f"the station config has {len(issues)} error{'s' if len(issues) != 1 else ''} "
+            f"(fix them and run `smp config check`):\n  {listed}"
+        )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting's value and where it came from (option, environment, file or default)."""
+
+    name: str
+    value: str | None
+    source: str
+
+
+def config_path() -> Path:
+    """Where the station config file is (whether or not it exists)."""
+    explicit = os.environ.get("SMP_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "smpdevice" / CONFIG_NAME
+
+
+def load_config(path: Path | None = None) -> dict[str, str]:
+    """The validated settings of the config file ({} when there is none). Raises ConfigError
+    listing every issue."""
+    path = config_path() if path is None else path
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read it: {exc.strerror}"]) from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, [f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a station "
+                                 "config is a few lines"])
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8 text (byte {exc.start})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    values, issues = _validate(data, path.parent)
+    if issues:
+        raise ConfigError(path, issues)
+    return values
+
+
+def _validate(data: dict[str, Any], base: Path) -> tuple[dict[str, str], list[str]]:
+    values: dict[str, str] = {}
+    issues: list[str] = []
+    for key, value in data.items():
+        if key not in SETTINGS:
+            issues.append(f"unknown key {key!r}; known keys: {', '.join(SETTINGS)}")
+            continue
+        _, choices, is_path = SETTINGS[key]
+        problem = check_value(key, value)
+        if problem:
+            issues.append(problem)
+            continue
+        if is_path:
+            value = str((base / Path(value).expanduser()).resolve(strict=False))
+        values[key] = value if choices is None else value.lower()
+    return values, issues
+
+
+def check_value(key: str, value: object) -> str:
+    """What is wrong with `value` for setting `key` ("" when it is fine)."""
+    _, choices, _ = SETTINGS[key]
+    if not isinstance(value, str):
+        kind = {dict: "a table", list: "an array", bool: "a boolean", int: "an integer",
+                float: "a number"}.get(type(value), "a date or time")
+        return f"{key} must be a string, got {kind} ({value!r:.40})"
+    if not value.strip():
+        return f"{key} must not be empty"
+    if len(value) > MAX_VALUE_CHARS or "\x00" in value:
+        return f"{key} is not a usable value (longer than {MAX_VALUE_CHARS} characters or NUL)"
+    if choices is not None and value.lower() not in choices:
+        return f"{key} must be one of {', '.join(choices)}; got {value!r:.40}"
+    return ""
+
+
+def setting(name: str, option: str | None = None, *, strict: bool = True) -> Setting:
+    """The value of setting `name`: the command-line `option` if given, else its environment
+    variable, else the config file, else the built-in default.
+
+    `strict=False` ignores a broken config file (for the log level: `smp config check` must
+    still run to say what is wrong with it); a bad environment variable is always refused.
+    """
+    env_name, choices, _ = SETTINGS[name]
+    if option is not None:
+        return Setting(name, option, "option")
+    env = os.environ.get(env_name)
+    if env:
+        problem = check_value(name, env)
+        if problem:
+            raise ConfigError(f"${env_name}", [problem])
+        return Setting(name, env.lower() if choices else env, f"environment {env_name}")
+    path = config_path()
+    try:
+        values = load_config(path)
+    except ConfigError:
+        if strict:
+            raise
+        values = {}
+    if name in values:
+        return Setting(name, values[name], f"config file {path}")
+    return Setting(name, DEFAULTS[name], "default")

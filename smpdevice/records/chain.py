@@ -1,0 +1,101 @@
+"""The hash chain of the pass log, as pure functions over records. No I/O.
+
+Every final event is one `ChainRecord` (`session_open`, `pass_begin`, `pass_end`,
+`session_close`). Each carries `prev_hash` (the hash of the record before it) and its own
+`hash`, SHA-256 over its canonical contents including `prev_hash` (`record_hash`). Editing a
+record breaks its hash; deleting one leaves a gap in `seq` and a `prev_hash` that no longer
+matches. `verify_chain` walks any sequence of records, whatever stores them, and names the first
+one that does not hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+GENESIS_HASH = "0" * 64
+RECORD_KINDS = ("session_open", "pass_begin", "pass_end", "session_close")
+
+
+def record_hash(seq: int, kind: str, session_id: str, pass_id: str | None, written_at: str,
+                body: str, prev_hash: str) -> str:
+    """SHA-256 (hex) of one record, including the previous record's hash.
+
+    Fields are length-prefixed (`<len>:<text>,`), so no edit can move text from one field to
+    the next and keep the hash; None (a session record's pass_id) is `-`.
+    """
+    fields = (str(seq), kind, session_id, "-" if pass_id is None else f"+{pass_id}",
+              written_at, body, prev_hash)
+    payload = "".join(f"{len(f)}:{f}," for f in fields)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """One chained record as stored: `body` is its canonical JSON text."""
+
+    seq: int
+    kind: str
+    session_id: str
+    pass_id: str | None
+    written_at: str
+    body: str
+    prev_hash: str
+    hash: str
+
+    def describe(self) -> str:
+        subject = f"pass {self.pass_id}" if self.pass_id else f"session {self.session_id}"
+        return f"{self.kind} of {subject}"
+
+    def computed_hash(self) -> str:
+        return record_hash(self.seq, self.kind, self.session_id, self.pass_id, self.written_at,
+                           self.body, self.prev_hash)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first record where the chain does not hold."""
+
+    record_id: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"record {self.record_id}: {self.problem}"
+
+
+@dataclass
+class ChainWalk:
+    """Where a walk over the chain ended: the last good record, or the first broken link."""
+
+    count: int = 0
+    head_hash: str = GENESIS_HASH
+    broken: BrokenLink | None = None
+
+
+def verify_chain(records: Iterable[ChainRecord], *, start_seq: int = 1,
+                 start_hash: str = GENESIS_HASH) -> ChainWalk:
+    """Walk `records` in order; stop at the first that does not link or was altered.
+
+    `start_seq`/`start_hash` continue a walk from an earlier verified point.
+    """
+    walk = ChainWalk(count=start_seq - 1, head_hash=start_hash)
+    expected = start_seq
+    for record in records:
+        seq = record.seq
+        if seq != expected:
+            gone = (f"record {expected} is" if seq == expected + 1
+                    else f"records {expected}..{seq - 1} are")
+            walk.broken = BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from "
+                                          f"record {expected - 1} to record {seq}")
+            return walk
+        if record.prev_hash != walk.head_hash:
+            walk.broken = BrokenLink(seq, f"({record.describe()}) does not link to record "
+                                          f"{seq - 1}: its prev_hash is not that record's hash")
+            return walk
+        if record.computed_hash() != record.hash:
+            walk.broken = BrokenLink(seq, f"({record.describe()}) was altered: its contents do "
+                                          "not match its hash")
+            return walk
+        walk.count, walk.head_hash, expected = seq, record.hash, seq + 1
+    return walk

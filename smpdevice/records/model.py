@@ -1,0 +1,221 @@
+"""Pass-log records as values: outcomes, per-pass figures, sessions and passes. No I/O.
+
+The storage backends (`smpdevice.records.sqlite`) build these from the chained record bodies
+(`session_from_bodies`, `pass_from_bodies`); the exports and the CLI read them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from smpdevice.errors import SmpError
+
+# The pen's stroke and impression counters are taken to be unsigned 32-bit and may wrap.
+COUNTER_MODULUS = 2**32
+
+
+class PassLogError(SmpError):
+    """The pass log cannot be read or written. The controller must stop the needle."""
+
+    exit_code = 3
+
+
+class PassOutcome(StrEnum):
+    """How a pass ended."""
+
+    completed = "completed"  # the plan's duration or impressions were reached
+    stopped = "stopped"  # the technician stopped it (footswitch, Ctrl-C, stop command)
+    fault = "fault"  # the pen latched a fault: `fault_code` and `fault_names` say which
+    estop = "estop"
+    link_lost = "link_lost"  # the host lost the pen (cable, lease); the pen stopped itself
+    controller_crashed = "controller_crashed"  # written by recovery on the next open
+    log_error = "log_error"  # the log could not record progress, so the needle was stopped
+
+
+@dataclass
+class PassStats:
+    """Aggregates of a pass's telemetry, updated one sample at a time.
+
+    `add(depth_mm, speed_hz)` per telemetry sample; `counters(strokes, impressions)` with the
+    pen's running counters: the first values seen are the base, so call it once before the
+    needle starts (or the strokes before the first sample are not counted).
+    """
+
+    samples: int = 0
+    depth_min_mm: float | None = None
+    depth_max_mm: float | None = None
+    depth_sum_mm: float = 0.0
+    speed_sum_hz: float = 0.0
+    strokes: int = 0
+    impressions: int = 0
+    first_counters: tuple[int, int] | None = field(default=None, repr=False)
+
+    def add(self, depth_mm: float, speed_hz: float) -> None:
+        self.samples += 1
+        self.depth_sum_mm += depth_mm
+        self.speed_sum_hz += speed_hz
+        if self.depth_min_mm is None or depth_mm < self.depth_min_mm:
+            self.depth_min_mm = depth_mm
+        if self.depth_max_mm is None or depth_mm > self.depth_max_mm:
+            self.depth_max_mm = depth_mm
+
+    def counters(self, stroke_count: int, impression_count: int) -> None:
+        """Update strokes and impressions from the pen's running counters (wrap-aware)."""
+        if self.first_counters is None:
+            self.first_counters = (stroke_count, impression_count)
+        first_strokes, first_impressions = self.first_counters
+        self.strokes = (stroke_count - first_strokes) % COUNTER_MODULUS
+        self.impressions = (impression_count - first_impressions) % COUNTER_MODULUS
+
+    @property
+    def depth_mean_mm(self) -> float | None:
+        return self.depth_sum_mm / self.samples if self.samples else None
+
+    @property
+    def speed_mean_hz(self) -> float | None:
+        return self.speed_sum_hz / self.samples if self.samples else None
+
+    def figures(self) -> dict[str, Any]:
+        """The figures a pass record keeps."""
+        return {
+            "samples": self.samples,
+            "depth_min_mm": self.depth_min_mm,
+            "depth_mean_mm": self.depth_mean_mm,
+            "depth_max_mm": self.depth_max_mm,
+            "speed_mean_hz": self.speed_mean_hz,
+            "strokes": self.strokes,
+            "impressions": self.impressions,
+        }
+
+    @classmethod
+    def from_figures(cls, figures: dict[str, Any]) -> PassStats:
+        samples = int(figures.get("samples") or 0)
+        return cls(
+            samples=samples,
+            depth_min_mm=figures.get("depth_min_mm"),
+            depth_max_mm=figures.get("depth_max_mm"),
+            depth_sum_mm=(figures.get("depth_mean_mm") or 0.0) * samples,
+            speed_sum_hz=(figures.get("speed_mean_hz") or 0.0) * samples,
+            strokes=int(figures.get("strokes") or 0),
+            impressions=int(figures.get("impressions") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """One pass as logged. `outcome` is None while the pass is in progress."""
+
+    pass_id: str
+    session_id: str
+    index: int
+    zone: str
+    depth_mm: float
+    speed_hz: float
+    duty_pct: float
+    period_ms: float
+    started_at: str
+    ended_at: str | None
+    outcome: str | None
+    fault_code: int | None
+    fault_names: list[str]
+    recovered: bool
+    samples: int
+    depth_min_mm: float | None
+    depth_mean_mm: float | None
+    depth_max_mm: float | None
+    speed_mean_hz: float | None
+    strokes: int
+    impressions: int
+    # None: written before the log recorded it (schema 2 logs): unknown, neither true nor false.
+    simulated: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One session as logged; `passes` is filled by `PassLog.session()` only."""
+
+    session_id: str
+    opened_at: str
+    technician: str
+    client_ref: str
+    session_kind: str
+    pen_serial: str
+    firmware_version: str
+    calibration_id: str
+    profile_hash: str
+    screening: dict[str, Any]
+    closed_at: str | None
+    summary: dict[str, Any] | None
+    pass_count: int
+    passes: list[PassRecord] = field(default_factory=list)
+    simulated: bool | None = None  # None: an older log that did not record it (unknown)
+    envelope: dict[str, Any] | None = None  # {"sha256", "zones"} in force, when recorded
+
+    @property
+    def envelope_sha256(self) -> str | None:
+        return (self.envelope or {}).get("sha256")
+
+
+
+
+SESSION_FIELDS = ("session_id", "client_ref", "session_kind", "technician", "pen_serial",
+                  "firmware_version", "calibration_id", "profile_hash", "envelope_sha256")
+PASS_FIELDS = ("pass_id", "index", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms",
+               "started_at", "ended_at", "outcome", "fault_code", "fault_names", "recovered",
+               "samples", "depth_min_mm", "depth_mean_mm", "depth_max_mm", "speed_mean_hz",
+               "strokes", "impressions", "simulated")
+# One exported row per pass, with its session's identity: the same columns in JSONL and CSV.
+EXPORT_FIELDS = SESSION_FIELDS + PASS_FIELDS
+
+
+def canonical(value: Any) -> str:
+    """The one JSON text of a record body that its hash covers."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("times in the pass log must be timezone-aware (e.g. datetime.now(UTC))")
+    return moment.isoformat()
+
+
+def session_from_bodies(sid: str, o: dict[str, Any], c: dict[str, Any] | None,
+                        count: int) -> SessionRecord:
+    """A session from its opening body `o`, its closing body `c` (None while open)."""
+    return SessionRecord(
+        session_id=sid, opened_at=o["opened_at"], technician=o["technician"],
+        client_ref=o["client_ref"], session_kind=o["session_kind"], pen_serial=o["pen_serial"],
+        firmware_version=o["firmware_version"], calibration_id=o["calibration_id"],
+        profile_hash=o["profile_hash"], screening=o["screening"],
+        closed_at=c["closed_at"] if c else None, summary=c["summary"] if c else None,
+        pass_count=count, simulated=o.get("simulated"), envelope=o.get("envelope"),
+    )
+
+
+_NO_FIGURES: dict[str, Any] = PassStats().figures()
+
+
+def pass_from_bodies(pass_id: str, sid: str, b: dict[str, Any],
+                     e: dict[str, Any] | None) -> PassRecord:
+    """A pass from its begin body `b` and its end body `e` (None while in progress)."""
+    e = e or {}
+    figures = e.get("stats") or _NO_FIGURES
+    return PassRecord(
+        pass_id=pass_id, session_id=sid, index=b["index"], zone=b["zone"],
+        depth_mm=b["depth_mm"], speed_hz=b["speed_hz"], duty_pct=b["duty_pct"],
+        period_ms=b["period_ms"], started_at=b["started_at"], ended_at=e.get("ended_at"),
+        outcome=e.get("outcome"), fault_code=e.get("fault_code"),
+        fault_names=e.get("fault_names") or [], recovered=bool(e.get("recovered")),
+        samples=figures["samples"], depth_min_mm=figures["depth_min_mm"],
+        depth_mean_mm=figures["depth_mean_mm"], depth_max_mm=figures["depth_max_mm"],
+        speed_mean_hz=figures["speed_mean_hz"], strokes=figures["strokes"],
+        impressions=figures["impressions"], simulated=b.get("simulated"),
+    )

@@ -1,0 +1,344 @@
+"""The pass log in SQLite: the durable, tamper-evident record of what was done to a person's skin.
+
+One SQLite file (`smpdevice.paths.db_path`), WAL, `synchronous=FULL`: a record is on disk when
+the call that wrote it returns, so the controller may start the needle after `begin_pass` and
+knows the pass is kept once `end_pass` returns.
+
+**The chain** (`smpdevice.records.chain`). Everything final is an append-only row of
+`records`, one per event; removing rows from the end disagrees with the `chain_head` row written
+in the same transaction. `verify()` names the first broken record.
+Anyone able to rewrite the whole file can recompute every hash: `verify` prints the head hash so
+it can be kept elsewhere (the session summary, a ticket) as an external anchor.
+
+**Checkpoints are not chained** (table `progress`, one row per pass in progress, overwritten in
+place and deleted when the pass ends). A checkpoint is provisional: it is superseded a second
+later and becomes meaningless once the pass ends with its final figures. Chaining every
+checkpoint would grow the chain (and `verify`) by the number of telemetry checkpoints rather
+than passes, for figures that are final only in the rare crash; in that case recovery writes the
+last checkpoint's figures into the chained `pass_end`, and from then on they are covered. The
+window where a checkpoint could be edited undetected is the crash-to-restart interval only.
+
+**Creation is atomic**: the whole schema is created (or migrated) in one transaction, and a
+reader that finds no schema yet (a log being created) reads it as empty.
+
+**Crash safety.** A pass begun but never ended (the process died) is found on the next open by a
+writer and closed with outcome `controller_crashed`, carrying the last checkpoint's figures and
+ended at that checkpoint's time (or at its start, with no checkpoint). Only one writer may hold
+the log (an exclusive lock on `<file>.lock`, released by the OS even on SIGKILL), so a reader
+such as `smp sessions list` never mistakes a live pass for a crashed one: readers open the file
+read-only (`readonly=True`) and do not recover or migrate.
+
+**Failures.** Every storage failure (disk full, read-only file, I/O error, a locked or corrupt
+file) is raised as `PassLogError` with a message that says what to do; the controller must stop
+the needle on it. A failed write is rolled back whole: the chain never holds half an event.
+
+Not thread-safe beyond one call at a time: calls are serialised by a lock, so the controller's
+thread and a UI thread may share one `PassLog`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from smpdevice.errors import SmpError
+from smpdevice.paths import db_path
+from smpdevice.records import export
+from smpdevice.records.chain import GENESIS_HASH, BrokenLink, ChainRecord, record_hash, verify_chain
+from smpdevice.records.model import (
+    PassLogError,
+    PassOutcome,
+    PassRecord,
+    PassStats,
+    SessionRecord,
+    canonical,
+    iso,
+    pass_from_bodies,
+    session_from_bodies,
+)
+from smpdevice.records.sqlite_file import SqliteFile
+
+
+class PassLog(SqliteFile):
+    """The pass log of one SQLite file. A writer by default; `readonly=True` to only read."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+        self.recovered: list[str] = []
+        super().__init__(path, readonly=readonly)
+        if not readonly:
+            try:
+                self.recovered = self._recover()
+                self._checkpoint_wal()
+            except BaseException:
+                self.close()
+                raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *,
+             readonly: bool = False) -> PassLog:
+        """Open the log at `path`, else `$SMP_DATA_DIR/passlog.sqlite`, else the user default."""
+        return cls(db_path(path), readonly=readonly)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def open_session(
+        self, *, technician: str, client_ref: str, session_kind: str, pen_serial: str,
+        firmware_version: str, calibration_id: str, profile_hash: str,
+        screening: dict[str, Any], simulated: bool, envelope: dict[str, Any] | None = None,
+        opened_at: datetime | None = None,
+    ) -> str:
+        """Record a new session (durably) and return its id.
+
+        `simulated`: whether the pen is the simulator (every pass of the session carries it
+        too). `envelope`: the safety envelope in force, `{"sha256": ..., "zones": {...}}`
+        (`smpdevice.envelope.envelope_record`).
+        """
+        if not isinstance(simulated, bool):
+            raise ValueError(f"simulated must be True or False, not {simulated!r}")
+        if envelope is not None and not (isinstance(envelope, dict)
+                                         and isinstance(envelope.get("sha256"), str)):
+            raise ValueError("envelope must be None or a dict with its 'sha256' "
+                             "(smpdevice.envelope.envelope_record)")
+        session_id = "S" + uuid.uuid4().hex[:16]
+        opened = iso(opened_at or datetime.now(UTC))
+        body = {"simulated": simulated, "envelope": envelope,
+            "technician": technician, "client_ref": client_ref,
+            "session_kind": getattr(session_kind, "value", session_kind),
+            "pen_serial": pen_serial, "firmware_version": firmware_version,
+            "calibration_id": calibration_id, "profile_hash": profile_hash,
+            "screening": dict(screening), "opened_at": opened,
+        }
+        with self._tx():
+            self._append("session_open", session_id, None, body)
+        return session_id
+
+    def begin_pass(
+        self, session_id: str, *, index: int, zone: str, depth_mm: float, speed_hz: float,
+        duty_pct: float, period_ms: float, started_at: datetime,
+    ) -> str:
+        """Record the start of a pass (durably, before the needle runs) and return its id."""
+        pass_id = "P" + uuid.uuid4().hex[:16]
+        body = {"index": index, "zone": zone, "depth_mm": depth_mm, "speed_hz": speed_hz,
+                "duty_pct": duty_pct, "period_ms": period_ms, "started_at": iso(started_at)}
+        with self._tx():
+            session = self._require_open_session(session_id)
+            if "simulated" in session:  # each pass carries its session's flag, chained
+                body["simulated"] = session["simulated"]
+            self._append("pass_begin", session_id, pass_id, body)
+            self._conn.execute(
+                "INSERT INTO progress (pass_id, written_at, figures) VALUES (?, ?, ?)",
+                (pass_id, body["started_at"], canonical(PassStats().figures())))
+        return pass_id
+
+    def checkpoint(self, pass_id: str, stats: PassStats) -> None:
+        """Record the figures so far of a pass in progress (durably; not chained)."""
+        with self._tx():
+            self._require_open_pass(pass_id)
+            self._conn.execute(
+                "INSERT INTO progress (pass_id, written_at, figures) VALUES (?, ?, ?) "
+                "ON CONFLICT (pass_id) DO UPDATE SET written_at = excluded.written_at, "
+                "figures = excluded.figures",
+                (pass_id, iso(datetime.now(UTC)), canonical(stats.figures())))
+
+    def end_pass(
+        self, pass_id: str, *, outcome: PassOutcome | str, stats: PassStats, ended_at: datetime,
+        fault_code: int | None = None, fault_names: list[str] | None = None,
+    ) -> None:
+        """Record how a pass ended, with its final figures. Durable when this returns."""
+        outcome = PassOutcome(outcome)
+        if outcome is PassOutcome.fault and fault_code is None:
+            raise ValueError("a pass that ended in a fault needs its fault_code")
+        with self._tx():
+            session_id = self._require_open_pass(pass_id)
+            self._end(pass_id, session_id, outcome, stats.figures(), iso(ended_at),
+                      fault_code, list(fault_names or []), recovered=False)
+
+    def close_session(self, session_id: str, *, closed_at: datetime,
+                      summary: dict[str, Any]) -> None:
+        """Record the end of a session with its summary. Every pass must have ended."""
+        with self._tx():
+            self._require_open_session(session_id)
+            still = self._conn.execute(
+                "SELECT count(*) FROM progress JOIN records b ON b.kind = 'pass_begin' "
+                "AND b.pass_id = progress.pass_id WHERE b.session_id = ?",
+                (session_id,)).fetchone()[0]
+            if still:
+                raise PassLogError(f"session {session_id} still has {still} pass(es) in "
+                                   "progress: end them before closing the session")
+            self._append("session_close", session_id, None,
+                         {"closed_at": iso(closed_at), "summary": summary})
+        self._checkpoint_wal()
+
+    # --- reading -------------------------------------------------------------------------
+
+    # --- reading -------------------------------------------------------------------------
+
+    def sessions(self) -> list[SessionRecord]:
+        """Every session, oldest first, without their passes."""
+        with self._reading():
+            rows = self._conn.execute(
+                "SELECT o.session_id, o.body, c.body, "
+                "(SELECT count(*) FROM records p WHERE p.session_id = o.session_id "
+                " AND p.kind = 'pass_begin') "
+                "FROM records o LEFT JOIN records c "
+                "ON c.kind = 'session_close' AND c.session_id = o.session_id "
+                "WHERE o.kind = 'session_open' ORDER BY o.seq").fetchall()
+        return [session_from_bodies(sid, json.loads(o), json.loads(c) if c else None, n)
+                for sid, o, c, n in rows]
+
+    def session(self, session_id: str) -> SessionRecord:
+        """One session with its passes; `session_id` may be a unique prefix of the id."""
+        with self._reading():
+            rows = self._conn.execute(
+                "SELECT session_id FROM records WHERE kind = 'session_open' "
+                "AND substr(session_id, 1, ?) = ? LIMIT 2",
+                (len(session_id), session_id)).fetchall()
+            if not rows:
+                raise SmpError(f"no session {session_id!r} in {self.path}; "
+                               "`smp sessions list` shows the sessions")
+            if len(rows) > 1:
+                raise SmpError(f"{session_id!r} matches several sessions; give more of the id")
+            sid = rows[0][0]
+            o, c = (self._conn.execute(
+                f"SELECT body FROM records WHERE kind = '{kind}' AND session_id = ?",
+                (sid,)).fetchone() for kind in ("session_open", "session_close"))
+        passes = self.passes(sid)
+        record = session_from_bodies(sid, json.loads(o[0]), json.loads(c[0]) if c else None,
+                                     len(passes))
+        return SessionRecord(**{**record.__dict__, "passes": passes})
+
+    def passes(self, session_id: str | None = None) -> list[PassRecord]:
+        """Passes in the order they began: of one session, or all."""
+        return list(self._iter_passes(session_id))
+
+    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO) -> int:
+        """Write one row per pass (with its session's identity) to `out`; return the count.
+
+        Columns: `EXPORT_FIELDS` (`smpdevice.records.export`), the same in both formats.
+        """
+        export.check_format(fmt)
+        if export.SQL_EXPORT:
+            with self._reading():
+                return export.export_sqlite(self._conn, fmt, out)
+        with self._reading():
+            sessions = {sid: json.loads(body) for sid, body in self._conn.execute(
+                "SELECT session_id, body FROM records WHERE kind = 'session_open'")}
+        return export.export_records(self._iter_passes(None), sessions, fmt, out)
+
+    def verify(self) -> BrokenLink | None:
+        """Check the whole chain; the first broken link, or None when it is intact."""
+        with self._reading():
+            walk = verify_chain(self.records())
+            if walk.broken is not None:
+                return walk.broken
+            head = None
+            if self._has_table("chain_head"):
+                head = self._conn.execute("SELECT seq, hash FROM chain_head").fetchone()
+                if head is None and walk.count:
+                    return BrokenLink(walk.count, "the chain head record is missing")
+        if head is not None and (head[0] != walk.count or head[1] != walk.head_hash):
+            return BrokenLink(head[0], f"the chain ends at record {walk.count} but its head "
+                                       f"says record {head[0]}: records were removed from the end")
+        return None
+
+    def records(self, after_seq: int = 0) -> Iterator[ChainRecord]:
+        """The chained records after `after_seq`, in order (for verify, sync and audits)."""
+        with self._reading():
+            cursor = self._conn.execute(
+                "SELECT seq, kind, session_id, pass_id, written_at, body, prev_hash, hash "
+                "FROM records WHERE seq > ? ORDER BY seq", (after_seq,))
+            while rows := cursor.fetchmany(4096):
+                for row in rows:
+                    yield ChainRecord(*row)
+
+    def head(self) -> tuple[int, str]:
+        """(number of records, hash of the last): an anchor to keep outside this file."""
+        with self._reading():
+            row = self._conn.execute(
+                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    # --- internals -----------------------------------------------------------------------
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _recover(self) -> list[str]:
+        """Close every pass begun but never ended (its process died) as controller_crashed."""
+        with self._reading():
+            unended = [row[0] for row in self._conn.execute(
+                "SELECT pass_id FROM records WHERE kind = 'pass_begin' EXCEPT "
+                "SELECT pass_id FROM records WHERE kind = 'pass_end'")]
+        recovered = []
+        for pass_id in unended:
+            with self._tx():
+                session_id, begin = self._conn.execute(
+                    "SELECT session_id, body FROM records WHERE kind = 'pass_begin' "
+                    "AND pass_id = ?", (pass_id,)).fetchone()
+                row = self._conn.execute(
+                    "SELECT written_at, figures FROM progress WHERE pass_id = ?",
+                    (pass_id,)).fetchone()
+                ended_at, figures = (row[0], json.loads(row[1])) if row else (
+                    json.loads(begin)["started_at"], PassStats().figures())
+                self._end(pass_id, session_id, PassOutcome.controller_crashed, figures,
+                          ended_at, None, [], recovered=True)
+            recovered.append(pass_id)
+        return recovered
+
+    def _end(self, pass_id: str, session_id: str, outcome: PassOutcome,
+             figures: dict[str, Any], ended_at: str, fault_code: int | None,
+             fault_names: list[str], *, recovered: bool) -> None:
+        body = {"outcome": outcome.value, "ended_at": ended_at, "fault_code": fault_code,
+                "fault_names": fault_names, "stats": figures, "recovered": recovered}
+        self._append("pass_end", session_id, pass_id, body)
+        self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
+
+    def _append(self, kind: str, session_id: str, pass_id: str | None,
+                body: dict[str, Any]) -> None:
+        last = self._conn.execute(
+            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        text = canonical(body)
+        written_at = iso(datetime.now(UTC))
+        digest = record_hash(seq, kind, session_id, pass_id, written_at, text, prev)
+        self._conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (seq, kind, session_id, pass_id, written_at, text, prev, digest))
+        self._conn.execute(
+            "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) "
+            "DO UPDATE SET seq = excluded.seq, hash = excluded.hash", (seq, digest))
+
+    def _require_open_session(self, session_id: str) -> dict[str, Any]:
+        """The session's opening body; refused when it is unknown or closed."""
+        kinds = dict(self._conn.execute(
+            "SELECT kind, body FROM records WHERE session_id = ? AND kind IN "
+            "('session_open', 'session_close')", (session_id,)).fetchall())
+        if "session_open" not in kinds:
+            raise PassLogError(f"no session {session_id} in the pass log")
+        if "session_close" in kinds:
+            raise PassLogError(f"session {session_id} is closed; open a new session")
+        return json.loads(kinds["session_open"])
+
+    def _require_open_pass(self, pass_id: str) -> str:
+        row = self._conn.execute(
+            "SELECT session_id FROM records WHERE kind = 'pass_begin' AND pass_id = ?",
+            (pass_id,)).fetchone()
+        if row is None:
+            raise PassLogError(f"no pass {pass_id} in the pass log")
+        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'pass_end' AND pass_id = ?",
+                              (pass_id,)).fetchone():
+            raise PassLogError(f"pass {pass_id} has already ended")
+        return row[0]
+
+    def _iter_passes(self, session_id: str | None) -> Iterator[PassRecord]:
+        where, args = ("AND b.session_id = ?", (session_id,)) if session_id else ("", ())
+        with self._reading():
+            rows = self._conn.execute(
+                "SELECT b.pass_id, b.session_id, b.body, e.body FROM records b "
+                "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
+                f"WHERE b.kind = 'pass_begin' {where} ORDER BY b.seq", args).fetchall()
+        for pass_id, sid, begin, end in rows:
+            yield pass_from_bodies(pass_id, sid, json.loads(begin),
+                                   json.loads(end) if end else None)

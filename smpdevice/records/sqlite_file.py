@@ -1,0 +1,195 @@
+"""One SQLite file of records: its connection, its schema, its transactions and its errors.
+
+A writer opens the file in WAL mode with `synchronous=FULL` and holds `<file>.lock`; a reader
+opens it read-only (`smpdevice.records.readonly`, also on read-only media) and never writes.
+The schema is created or migrated in ONE transaction, so a reader sees no tables or all of them;
+a reader that finds none yet (a log being created) reads an empty in-memory copy of the schema.
+Every storage failure becomes a `PassLogError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from smpdevice.records.model import PassLogError, iso
+from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly
+from smpdevice.records.sqlite_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    storage_error,
+    take_writer_lock,
+)
+
+
+class SqliteFile:
+    """A writer by default; `readonly=True` to only read. Calls are serialised by a lock."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._lock_file: Any = None
+        self._conn: Any = None  # sqlite3.Connection; Any so tests can stand in for the disk
+        self._reader: ReadOnlyConnection | None = None
+        self._depth = 0
+        try:
+            self._connect()
+            if readonly:
+                version = self._version()
+                self._check_version(version)
+                if version == 0:
+                    self._read_as_empty()
+            else:
+                self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the flock
+                self._lock_file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+    def _connect(self) -> None:
+        try:
+            if self.readonly:
+                if not self.path.is_file():
+                    raise PassLogError(f"no pass log at {self.path}: it is created by the "
+                                       "first session (or give the right --db)")
+                self._reader = connect_readonly(self.path)
+                self._conn = self._reader.conn
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock_file = take_writer_lock(self.path)
+                self._conn = sqlite3.connect(self.path, isolation_level=None,
+                                             check_same_thread=False)
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise PassLogError(f"cannot put the pass log {self.path} in WAL mode "
+                                       f"(got {mode}); put the data directory on a local disk")
+                self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        except OSError as exc:
+            raise PassLogError(f"cannot open the pass log {self.path}: {exc.strerror or exc}; "
+                               "check the path and its permissions, or set SMP_DATA_DIR") from exc
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+
+    def _checkpoint_wal(self) -> None:
+        """Move the WAL into the main file between sessions (SQLite also does it every 1000
+        pages; a larger limit measured slower commits). A failure loses nothing."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _has_table(self, name: str) -> bool:
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone() is not None
+
+    def _version(self) -> int:
+        try:
+            if not self._has_table("schema_version"):
+                if self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    raise PassLogError(f"{self.path} is an SQLite file but not a pass log; "
+                                       "give the path of a pass log, or a new file")
+                return 0
+            return self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+        except sqlite3.DatabaseError as exc:
+            raise self._error("read", exc) from exc
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise PassLogError(
+                f"the pass log {self.path} was written by a newer smpdevice (log schema "
+                f"{version}; this one reads up to {SCHEMA_VERSION}). Upgrade smpdevice to read "
+                "it; do not let an older version write to it")
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date in ONE transaction: a reader sees no tables or all."""
+        with self._tx():
+            # Read the version inside the write transaction, so two writers never both migrate.
+            version = self._version()
+            self._check_version(version)
+            self._apply_migrations(version)
+
+    def _apply_migrations(self, version: int) -> None:
+        for target, description, statements in MIGRATIONS:
+            if target <= version:
+                continue
+            for statement in statements:
+                self._conn.execute(statement)
+            self._conn.execute(
+                "INSERT INTO schema_version (version, applied_at, description) "
+                "VALUES (?, ?, ?)", (target, iso(datetime.now(UTC)), description))
+
+    def _read_as_empty(self) -> None:
+        """A log whose writer has not yet committed its schema (being created) reads as empty:
+        read from an empty in-memory log instead of failing on missing tables."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._apply_migrations(0)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            if self._conn is None:
+                raise PassLogError(f"the pass log {self.path} is closed")
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One durable transaction; nested uses join the outer one (for bulk writes)."""
+        with self._lock:
+            if self._conn is None:
+                raise PassLogError(f"the pass log {self.path} is closed")
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error("write", exc) from exc
+                raise
+            finally:
+                self._depth = 0
+
+    def _error(self, action: str, exc: sqlite3.Error) -> PassLogError:
+        return storage_error(self.path, action, exc)
