@@ -373,6 +373,7 @@ def run_calibration(
                 points=[(p.actuator_mm, p.gauge_mm) for p in fit.points],
                 residuals_mm=list(fit.residuals_mm),
                 speed_error_pct=None if report.speed is None else report.speed.worst_error_pct,
+                simulated=ctl.simulated,
             )
             report.verify = run.verify(candidate)
             report.problems.extend(report.verify.problems())

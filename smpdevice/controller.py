@@ -460,6 +460,15 @@ class PenController:
         return State(self._fsm.state)
 
     @property
+    def simulated(self) -> bool:
+        """True when this is no real pen: a `pensim://` port, or a pen whose IDENTIFY says
+        SIMULATED (a simulator over a pty or TCP). Records made with it carry the flag."""
+        if self.port_url.strip().lower().startswith("pensim://"):
+            return True
+        return (self.identity is not None
+                and Capability.SIMULATED in self.identity.capabilities)
+
+    @property
     def calibration(self) -> Calibration | None:
         return self._calibration
 

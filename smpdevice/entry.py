@@ -15,14 +15,14 @@ STARTING_LINE = ("interrupted: while starting: no pen was touched; the needle ne
 
 
 def main() -> None:
-    if os.environ.get("SMP_LOG_LEVEL", "").lower() in ("debug", "info"):
-        # Said before the slow imports, so a person (or a test) sees the program is alive.
-        event = {"event": "starting", "level": "info", "logger": "smpdevice.entry",
-                 "pid": os.getpid()}
-        line = (json.dumps(event) if os.environ.get("SMP_LOG_FORMAT") == "json"
-                else f"[info     ] starting pid={os.getpid()}")
-        print(line, file=sys.stderr, flush=True)
     try:
+        if os.environ.get("SMP_LOG_LEVEL", "").lower() in ("debug", "info"):
+            # Said before the slow imports, so a person (or a test) sees the program is alive.
+            event = {"event": "starting", "level": "info", "logger": "smpdevice.entry",
+                     "pid": os.getpid()}
+            line = (json.dumps(event) if os.environ.get("SMP_LOG_FORMAT") == "json"
+                    else f"[info     ] starting pid={os.getpid()}")
+            print(line, file=sys.stderr, flush=True)
         from smpdevice.cli import main as cli
 
         cli()  # from here on, the command line answers Ctrl-C itself

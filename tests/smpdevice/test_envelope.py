@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,7 +72,7 @@ def test_bools_strings_and_nulls_are_not_numbers(tmp_path, value, word):
     with pytest.raises(InvalidEnvelope) as info:
         load_envelope(path)
     assert len(info.value.issues) == 1
-    assert f"hairline.dermal_ceiling_mm = " in str(info.value) and word in str(info.value)
+    assert "hairline.dermal_ceiling_mm = " in str(info.value) and word in str(info.value)
 
 
 def test_duplicate_keys_in_an_envelope_are_refused_naming_both_lines(tmp_path):
@@ -309,10 +313,8 @@ def test_any_override_is_accepted_inside_the_caps_or_refused_typed(fields, zone)
 def test_any_text_file_is_an_envelope_or_a_typed_refusal(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("env") / "env.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    try:
+    with contextlib.suppress(LoadError, InvalidEnvelope):  # anything else fails the test
         load_envelope(path)
-    except (LoadError, InvalidEnvelope):
-        pass
 
 
 @given(st.dictionaries(st.sampled_from(sorted(CROWN)),
@@ -326,3 +328,15 @@ def test_a_valid_envelope_round_trips_through_its_record(fields):
     record = envelope_record(zones)
     again = parse_envelope({**record["zones"], "session": record["session"]})
     assert envelope_record(again) == record
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX devices and FIFOs")
+def test_a_real_process_refuses_a_device_and_a_fifo_in_one_line(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)  # opening it for reading blocks, unless the loader opens it non-blocking
+    for args in (["envelope", "check", "/dev/zero"], ["profile", "check", str(fifo)]):
+        result = subprocess.run([sys.executable, "-m", "smpdevice", *args], capture_output=True,
+                                text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 1 and result.stdout == ""
+        assert "not a regular file" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 2  # "FILE: 1 error" + the issue
