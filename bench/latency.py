@@ -1,24 +1,32 @@
-"""Controller latency and telemetry ingest, over pseudo-terminals, against a raw echo floor.
+"""Controller latency and telemetry ingest, over pseudo-terminals, against two floors.
 
     .venv/bin/python bench/latency.py [--n 300]
 
 Prints, in one run:
-- the raw pyserial echo round trip over a pty (the floor: a peer process that writes back what
-  it reads), and the link alone (PING -> PONG through the simulator, no controller);
-- the controller's setpoint-to-ACK round trip (`set_setpoints`, envelope check and calibration
-  included) against `smp sim --pty` in another process;
-- E-stop-to-confirmation (`estop()` returning: ESTOP sent, ACK received, state estop);
-each as median and p99 and as a ratio to the floor; then the telemetry rates the controller
-ingests with zero loss and its CPU use at 1 kHz (the simulator's CPU is its own process').
+- the raw pyserial echo round trip over a pty (the first floor: a peer process that writes
+  back what it reads);
+- against two pens, each in its own process: the simulator (`smp sim --pty`) and the C reflex
+  peer (firmware_protocol/c/reflex_peer.c on the generated C codec, built here with gcc: the
+  second floor, a pen that answers every command at once as an MCU would):
+  - the link alone (PING -> PONG, no controller);
+  - the controller's setpoint-to-ACK round trip (`set_setpoints`, envelope check and
+    calibration included);
+  - E-stop-to-confirmation (`estop()` returning: ESTOP sent, ACK received, state estop);
+  each as median and p99 and as a ratio to the echo floor;
+then the telemetry rates the controller ingests from the simulator with zero loss and its CPU
+use at 1 kHz (the simulator's CPU is its own process'). Without gcc the peer column is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import serial
 
@@ -72,53 +80,104 @@ def start_sim() -> tuple[subprocess.Popen, str]:
     return proc, path
 
 
-def controller_figures(n: int) -> dict[str, list[float] | dict]:
+PEER_SOURCE = Path(__file__).resolve().parent.parent / "firmware_protocol" / "c" / "reflex_peer.c"
+PEER_SERIAL = "REFLEX-0001"
+
+
+def build_reflex_peer(workdir: Path) -> Path | None:
+    """Generate the C codec and build the reflex peer with it; None without gcc."""
+    from firmware_protocol.c_codec import SOURCE_NAME, generate_c_codec
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    for name, text in generate_c_codec().items():
+        (workdir / name).write_text(text, encoding="utf-8")
+    exe = workdir / "reflex_peer"
+    subprocess.run([gcc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                    "-I", str(workdir), str(workdir / SOURCE_NAME), str(PEER_SOURCE),
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def start_peer(exe: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def sim_figures(n: int) -> dict[str, list[float] | dict]:
     from simulators.pen_model import PenModel
     from smpdevice.calibration import Calibration
-    from smpdevice.controller import PenController
 
     model = PenModel(seed=3)
+    cal = Calibration.linear(pen_serial=model.serial, technician="bench",
+                             offset_mm=-model.offset_mm, gain=model.gain)
     proc, path = start_sim()
     try:
-        cal = Calibration.linear(pen_serial=model.serial, technician="bench",
-                                 offset_mm=-model.offset_mm, gain=model.gain)
-        with PenController.connect(path, calibration=cal) as pen:
-            pen.set_zone("crown")
-            raw = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                pen.link.request(Ping(1))
-                raw.append(time.perf_counter() - t0)
-            setpoint = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                pen.set_setpoints(depth_mm=0.4 + (i % 20) / 100, speed_hz=100, duty_pct=40,
-                                  period_ms=100)
-                setpoint.append(time.perf_counter() - t0)
-            estop = []
-            for _ in range(max(50, n // 5)):
-                t0 = time.perf_counter()
-                pen.estop()
-                estop.append(time.perf_counter() - t0)
-                pen.clear_faults()
-            ingest = {}
-            for rate in (100, 250, 500, 1000):
-                pen.link.request(SetTelemetryRate(rate))
-                time.sleep(0.2)
-                lost0, got0 = pen.link.stats.telemetry_lost, pen.link.stats.telemetry_received
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                time.sleep(3.0)
-                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-                ingest[rate] = {
-                    "received": pen.link.stats.telemetry_received - got0,
-                    "lost": pen.link.stats.telemetry_lost - lost0,
-                    "cpu_pct": 100 * cpu / wall,
-                }
-            pen.link.request(SetTelemetryRate(100))
+        return controller_figures(path, cal, n, ingest=True)
     finally:
         proc.terminate()
         proc.wait(timeout=5)
-    return {"raw": raw, "setpoint": setpoint, "estop": estop, "ingest": ingest}
+
+
+def peer_figures(exe: Path, n: int) -> dict[str, list[float] | dict]:
+    from smpdevice.calibration import Calibration
+
+    cal = Calibration.linear(pen_serial=PEER_SERIAL, technician="bench", offset_mm=0.0,
+                             gain=1.0)
+    proc, path = start_peer(exe)
+    try:
+        return controller_figures(path, cal, n, ingest=False)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def controller_figures(path: str, cal, n: int, ingest: bool) -> dict[str, list[float] | dict]:
+    """PING, setpoint and E-stop round trips through the controller on the pen at `path`."""
+    from smpdevice.controller import PenController
+
+    with PenController.connect(path, calibration=cal) as pen:
+        pen.set_zone("crown")
+        raw = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            pen.link.request(Ping(1))
+            raw.append(time.perf_counter() - t0)
+        setpoint = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            pen.set_setpoints(depth_mm=0.4 + (i % 20) / 100, speed_hz=100, duty_pct=40,
+                              period_ms=100)
+            setpoint.append(time.perf_counter() - t0)
+        estop = []
+        for _ in range(max(50, n // 5)):
+            t0 = time.perf_counter()
+            pen.estop()
+            estop.append(time.perf_counter() - t0)
+            pen.clear_faults()
+        rates = {}
+        for rate in (100, 250, 500, 1000) if ingest else ():
+            pen.link.request(SetTelemetryRate(rate))
+            time.sleep(0.2)
+            lost0, got0 = pen.link.stats.telemetry_lost, pen.link.stats.telemetry_received
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            time.sleep(3.0)
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            rates[rate] = {
+                "received": pen.link.stats.telemetry_received - got0,
+                "lost": pen.link.stats.telemetry_lost - lost0,
+                "cpu_pct": 100 * cpu / wall,
+            }
+        pen.link.request(SetTelemetryRate(100))
+    return {"raw": raw, "setpoint": setpoint, "estop": estop, "ingest": rates}
+
+
+def _cells(samples: list[float] | None, floor_median: float) -> str:
+    if not samples:
+        return f"{'-':>10}{'-':>10}{'-':>9}"
+    med = statistics.median(samples)
+    return f"{med * 1e3:>10.3f}{pct(samples, 0.99) * 1e3:>10.3f}{med / floor_median:>9.2f}"
 
 
 def main() -> None:
@@ -129,20 +188,23 @@ def main() -> None:
 
     configure("warning")
     floor = echo_floor(n)
-    figures = controller_figures(n)
+    sim = sim_figures(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build_reflex_peer(Path(tmp))
+        peer = peer_figures(exe, n) if exe is not None else None
     floor_median = statistics.median(floor)
-    print(f"{'figure':<34}{'median ms':>10}{'p99 ms':>10}{'x floor':>9}")
-    rows = [("raw pyserial echo over pty (floor)", floor),
-            ("link PING -> PONG (no controller)", figures["raw"]),
-            ("controller setpoint -> ACK", figures["setpoint"]),
-            ("E-stop -> confirmation", figures["estop"])]
-    for name, samples in rows:
-        med = statistics.median(samples)
-        print(f"{name:<34}{med * 1e3:>10.3f}{pct(samples, 0.99) * 1e3:>10.3f}"
-              f"{med / floor_median:>9.2f}")
+    print(f"{'':<30}{' simulator ':-^29}{' C reflex peer ':-^29}")
+    print(f"{'figure':<30}" + f"{'median ms':>10}{'p99 ms':>10}{'x floor':>9}" * 2)
+    print(f"{'raw pyserial echo (floor)':<30}{_cells(floor, floor_median)}")
+    for name, key in (("link PING -> PONG", "raw"), ("controller setpoint -> ACK", "setpoint"),
+                      ("E-stop -> confirmation", "estop")):
+        print(f"{name:<30}{_cells(sim[key], floor_median)}"
+              f"{_cells(peer[key] if peer else None, floor_median)}")
+    if peer is None:
+        print("(C reflex peer skipped: gcc is not installed)")
     print()
-    print(f"{'telemetry Hz':<14}{'received':>10}{'lost':>6}{'controller CPU %':>18}")
-    for rate, r in figures["ingest"].items():
+    print(f"{'telemetry Hz':<14}{'received':>10}{'lost':>6}{'controller CPU %':>18}  (simulator)")
+    for rate, r in sim["ingest"].items():
         print(f"{rate:<14}{r['received']:>10}{r['lost']:>6}{r['cpu_pct']:>18.1f}")
 
 

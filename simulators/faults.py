@@ -10,6 +10,10 @@ Fault spec (the `faults=` option of `pensim://` and `smp sim --faults`), items j
     drop=P flip=P        per byte, both directions (bytes lost / one bit flipped)
     junk=P dup=P split=P per pen->host frame (junk burst before it / sent twice / in two writes)
     delay=S              extra latency of every pen->host frame, seconds
+    drop_type=T[+T2..]   every host->pen frame of message type T (e.g. ESTOP) is lost;
+                         `*` = every host->pen frame (pen->host traffic still flows)
+    delay_type=T[+T2..]:S  host->pen frames of type T arrive S seconds late (overtaken by
+                         later frames); `*:S` delays every host->pen frame
     NAME@T               at T s after start: a device fault (jam, overcurrent, overtemperature,
                          encoder_loss, depth_drift, cartridge_removed, brownout) or a link event
                          (stall, disconnect, reconnect)
@@ -25,7 +29,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from firmware_protocol.codes import MsgType
 from firmware_protocol.frame import OVERHEAD, SYNC
+from firmware_protocol.messages import HOST_TO_PEN
 from simulators.firmware import PenFirmware
 
 
@@ -78,10 +84,14 @@ class LinkFaultConfig:
     split_p: float = 0.0  # per frame: written in two parts, split_gap_s apart
     delay_s: float = 0.0  # added to every pen->host frame
     split_gap_s: float = 0.002
+    drop_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes are lost
+    delay_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes arrive delay_in_s late
+    delay_in_s: float = 0.0
 
     @property
     def any(self) -> bool:
-        return any((self.drop_p, self.flip_p, self.junk_p, self.dup_p, self.split_p, self.delay_s))
+        return any((self.drop_p, self.flip_p, self.junk_p, self.dup_p, self.split_p, self.delay_s,
+                    self.drop_in, self.delay_in))
 
 
 @dataclass(order=True)
@@ -114,6 +124,34 @@ class FaultPlan:
 
 _LINK_KEYS = {"drop": "drop_p", "flip": "flip_p", "junk": "junk_p", "dup": "dup_p",
               "split": "split_p", "delay": "delay_s"}
+_TYPE_KEYS = ("drop_type", "delay_type")
+
+
+def _msg_types(text: str) -> tuple[int, ...]:
+    """`ESTOP+NEEDLE_STOP` -> their type codes; `*` -> every host->pen type."""
+    if text.strip() == "*":
+        return tuple(sorted(int(t) for t in HOST_TO_PEN))
+    out = []
+    for name in text.split("+"):
+        key = name.strip().upper()
+        if key not in MsgType.__members__ or MsgType[key] not in HOST_TO_PEN:
+            known = " ".join(sorted(MsgType(t).name for t in HOST_TO_PEN))
+            raise ValueError(f"{name.strip()!r} is no host->pen message type; known: {known}, *")
+        out.append(int(MsgType[key]))
+    return tuple(out)
+
+
+def _type_fault(plan: FaultPlan, key: str, value: str) -> None:
+    if key == "drop_type":
+        plan.link.drop_in = _msg_types(value)
+        return
+    types, sep, seconds = value.rpartition(":")
+    if not sep:
+        raise ValueError("expected delay_type=TYPE:SECONDS, e.g. delay_type=ESTOP:0.6")
+    delay_s = float(seconds)
+    if not 0 <= delay_s < float("inf"):
+        raise ValueError(f"delay {seconds!r} must be a finite number of seconds >= 0")
+    plan.link.delay_in, plan.link.delay_in_s = _msg_types(types), delay_s
 
 
 def _action(name: str) -> str:
@@ -137,10 +175,19 @@ def parse_fault_spec(spec: str | None) -> FaultPlan:
         try:
             if "=" in item:
                 key, value = item.split("=", 1)
+                if key.strip().lower() in _TYPE_KEYS:
+                    _type_fault(plan, key.strip().lower(), value)
+                    continue
                 attr = _LINK_KEYS.get(key.strip().lower())
                 if attr is None:
-                    raise ValueError(f"unknown link fault {key!r}; known: {', '.join(_LINK_KEYS)}")
-                setattr(plan.link, attr, float(value))
+                    known = ", ".join([*_LINK_KEYS, *_TYPE_KEYS])
+                    raise ValueError(f"unknown link fault {key!r}; known: {known}")
+                number = float(value)
+                top = 1.0 if attr.endswith("_p") else float("inf")
+                if not 0 <= number <= top or number == float("inf"):
+                    raise ValueError(f"{key.strip()}={value.strip()} is out of range "
+                                     f"({'a probability 0..1' if top == 1 else 'seconds >= 0'})")
+                setattr(plan.link, attr, number)
             elif "@" in item:
                 name, when = item.split("@", 1)
                 start, _, end = when.partition("-")
@@ -177,6 +224,10 @@ class LinkFaults:
         # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
         self._in_drop: set[int] | None = set()
         self._in_delay: tuple[float, set[int] | None] | None = None
+        if self.config.drop_in:
+            self.drop_inbound(*self.config.drop_in)
+        if self.config.delay_in:
+            self.delay_inbound(self.config.delay_in_s, *self.config.delay_in)
 
     # -- on demand ----------------------------------------------------------------------
     def drop_next_frames(self, n: int = 1) -> None:

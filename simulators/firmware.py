@@ -25,21 +25,15 @@ from __future__ import annotations
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import ClassVar
 
 from firmware_protocol import codes, encode, rules
 from firmware_protocol import messages as m
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, LimitField, MsgType
-from firmware_protocol.codes import NackReason as R
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, MsgType
 from firmware_protocol.frame import Frame, StreamDecoder
-from firmware_protocol.messages import (
-    CALIBRATION_POINTS,
-    HOST_TO_PEN,
-    PROTOCOL_VERSION,
-    SCHEMA_HASH,
-)
+from firmware_protocol.messages import CALIBRATION_POINTS, HOST_TO_PEN
 from firmware_protocol.timing import DEDUP_WINDOW, INTER_BYTE_TIMEOUT_MS
 from simulators.clock import Clock
+from simulators.firmware_commands import FirmwareCommands
 from simulators.pen_model import PenModel
 from simulators.physics import TICK_S, PenPhysics
 
@@ -50,8 +44,12 @@ def _clamp(value: float, lo: int, hi: int) -> int:
     return max(lo, min(hi, round(value)))
 
 
-class PenFirmware:
-    """One pen's firmware. Not thread-safe: the simulator serialises calls."""
+class PenFirmware(FirmwareCommands):
+    """One pen's firmware. Not thread-safe: the simulator serialises calls.
+
+    Here: boot, ticks, lease, faults, telemetry and the receive path (decode, SEQ 0, the
+    duplicate window, ESTOP first); what each command does is in `FirmwareCommands`
+    (simulators/firmware_commands.py)."""
 
     def __init__(
         self, model: PenModel, clock: Clock, physics: PenPhysics | None = None
@@ -327,167 +325,3 @@ class PenFirmware:
         pending, self._pending_events = self._pending_events, []
         for event in pending:
             self._event(event)
-
-    def _execute(self, mtype: MsgType, msg: m.Message) -> m.Message:
-        state = self.state
-        if not rules.accepts(mtype, state):
-            return m.Nack(int(mtype), int(rules.refusal(state)), 0)
-        reason, detail = self._check(mtype, msg)
-        if reason is not None:
-            return m.Nack(int(mtype), int(reason), int(detail))
-        self.executed[mtype] += 1
-        reply = self._HANDLERS[mtype](self, msg)
-        new_state = rules.TRANSITIONS.get(mtype, {}).get(state)
-        if new_state is not None and new_state is not self.state:
-            self.state = new_state
-            if new_state is S.IDLE and self._booting:
-                self.state = S.BOOTING  # cleared an E-stop taken while booting: finish booting
-        return reply or m.Ack(int(mtype))
-
-    # Extra checks, in the order firmware_protocol.rules.EXTRA_CHECKS lists them.
-    def _check(self, mtype: MsgType, msg: m.Message) -> tuple[R | None, LimitField]:
-        for reason in rules.EXTRA_CHECKS.get(mtype, ()):
-            detail = LimitField.NONE
-            if reason is R.OUT_OF_LIMITS:
-                detail = self._limit_violation(mtype, msg)
-                failed = detail is not LimitField.NONE
-            elif reason is R.NO_SETPOINTS:
-                failed = not self.has_setpoints
-            elif reason is R.NO_CARTRIDGE:
-                failed = not self.physics.cond.cartridge_present
-            elif reason is R.NO_LEASE:
-                failed = self.lease_until_ms is None
-            elif reason is R.CONDITION_ACTIVE:
-                failed = bool(self.active_conditions())
-            else:  # a check this firmware does not know: refuse rather than skip it
-                failed = True
-            if failed:
-                return reason, detail
-        return None, LimitField.NONE
-
-    def _limit_violation(self, mtype: MsgType, msg) -> LimitField:
-        md = self.model
-        if mtype is MsgType.SET_SETPOINTS:
-            if not md.depth_min_um <= msg.depth_um <= md.depth_max_um:
-                return LimitField.DEPTH
-            if not md.speed_min_centihz <= msg.speed_centihz <= md.speed_max_centihz:
-                return LimitField.SPEED
-            if not md.duty_min_permille <= msg.duty_permille <= md.duty_max_permille:
-                return LimitField.DUTY
-            if not md.period_min_us <= msg.period_us <= md.period_max_us:
-                return LimitField.PERIOD
-        elif mtype is MsgType.LEASE_RENEW:
-            if not 1 <= msg.lease_ms <= md.lease_max_ms:
-                return LimitField.LEASE
-        elif mtype is MsgType.SET_TELEMETRY_RATE:
-            if not 0 <= msg.rate_hz <= md.telemetry_max_hz:
-                return LimitField.TELEMETRY_RATE
-        elif mtype is MsgType.CALIBRATION_WRITE and not self._calibration_ok(msg):
-            return LimitField.CALIBRATION
-        return LimitField.NONE
-
-    def _calibration_ok(self, msg: m.CalibrationWrite) -> bool:
-        md = self.model
-        if msg.count > CALIBRATION_POINTS or any(msg.raw_points[4 * msg.count :]):
-            return False  # unused points must be zero
-        points = msg.points()
-        commands = [c for c, _ in points]
-        if commands != sorted(set(commands)):  # strictly increasing commands
-            return False
-        return all(
-            md.depth_min_um <= c <= md.depth_max_um and 0 <= t <= md.depth_max_um
-            for c, t in points
-        )
-
-    # -- handlers: return a reply message, or None for a plain ACK
-    def _identify_request(self, _msg) -> m.Message:
-        md = self.model
-        caps = codes.Capability.CALIBRATION_TABLE | codes.Capability.FOOTSWITCH
-        if md.telemetry_max_hz >= 1000:
-            caps |= codes.Capability.TELEMETRY_1KHZ
-        return m.Identify(
-            protocol_version=PROTOCOL_VERSION,
-            schema_hash=SCHEMA_HASH,
-            fw_major=md.fw_version[0],
-            fw_minor=md.fw_version[1],
-            fw_patch=md.fw_version[2],
-            serial=md.serial.encode("ascii"),
-            capabilities=int(caps),
-            depth_min_um=md.depth_min_um,
-            depth_max_um=md.depth_max_um,
-            speed_min_centihz=md.speed_min_centihz,
-            speed_max_centihz=md.speed_max_centihz,
-            duty_min_permille=md.duty_min_permille,
-            duty_max_permille=md.duty_max_permille,
-            period_min_us=md.period_min_us,
-            period_max_us=md.period_max_us,
-            current_max_ma=md.current_max_ma,
-            temp_max_centideg_c=md.temp_max_centideg_c,
-            lease_max_ms=md.lease_max_ms,
-            telemetry_max_hz=md.telemetry_max_hz,
-        )
-
-    def _ping(self, msg: m.Ping) -> m.Message:
-        return m.Pong(msg.token)
-
-    def _estop(self, _msg) -> None:
-        self._stop_and_retract()
-        if self.state is not S.ESTOP:
-            self._pending_events = [EventCode.ESTOP_LATCHED]
-
-    def _set_setpoints(self, msg: m.SetSetpoints) -> None:
-        if self.state is S.RUNNING and self.phase_us >= msg.period_us:
-            # the running impression already lasted a whole new period: the next begins now
-            self.phase_us = 0
-            self.impressions += 1
-        self.depth_cmd_um = msg.depth_um
-        self.speed_set_centihz = msg.speed_centihz
-        self.duty_permille = msg.duty_permille
-        self.period_us = msg.period_us
-        self.has_setpoints = True
-
-    def _needle_start(self, _msg) -> None:
-        if self.state is S.ARMED:
-            self.phase_us = 0
-            self.impressions += 1  # the first pulse period begins now
-
-    def _retract(self, _msg) -> None:
-        self._stop_and_retract()
-
-    def _lease_renew(self, msg: m.LeaseRenew) -> None:
-        self.lease_until_ms = self.now_ms + msg.lease_ms
-
-    def _clear_faults(self, _msg) -> None:
-        self.faults = Fault(0)
-        if self.state in (S.FAULT, S.ESTOP):  # in IDLE, ARMED, RUNNING: nothing to clear
-            self._pending_events = [EventCode.CLEARED]  # sent after the ACK
-
-    def _set_telemetry_rate(self, msg: m.SetTelemetryRate) -> None:
-        self.telemetry_hz = msg.rate_hz
-        self._telemetry_acc = 0
-
-    def _calibration_read(self, _msg) -> m.Message:
-        return self.calibration
-
-    def _calibration_write(self, msg: m.CalibrationWrite) -> None:
-        self.calibration = m.CalibrationTable(msg.count, msg.written_at_s, msg.raw_points)
-
-    def _noop(self, _msg) -> None:
-        return None
-
-    _HANDLERS: ClassVar[dict[MsgType, Callable[[PenFirmware, m.Message], m.Message | None]]] = {
-        MsgType.IDENTIFY_REQUEST: _identify_request,
-        MsgType.PING: _ping,
-        MsgType.SET_SETPOINTS: _set_setpoints,
-        MsgType.ARM: _noop,
-        MsgType.DISARM: _noop,
-        MsgType.NEEDLE_START: _needle_start,
-        MsgType.NEEDLE_STOP: _noop,
-        MsgType.RETRACT: _retract,
-        MsgType.LEASE_RENEW: _lease_renew,
-        MsgType.ESTOP: _estop,
-        MsgType.CLEAR_FAULTS: _clear_faults,
-        MsgType.SET_TELEMETRY_RATE: _set_telemetry_rate,
-        MsgType.CALIBRATION_READ: _calibration_read,
-        MsgType.CALIBRATION_WRITE: _calibration_write,
-    }

@@ -192,7 +192,7 @@ class PenSimulator:
             t_in = self._in[0][0] if self._in else None
             t_ev = self._events[0][0] if self._events else None
             nxt = min((t for t in (t_in, t_ev) if t is not None), default=None)
-            if nxt is None or nxt > t_s:
+            if nxt is None or nxt > t_s + 1e-9:  # float sums of clock steps: within 1 ns is due
                 break
             fw.advance_to(nxt)
             self._collect()

@@ -114,8 +114,11 @@ def aftercare_sheet(
     summary: Mapping[str, Any] | None = None,
     windows: Mapping[SessionKind, tuple[int, int] | None] = NEXT_SESSION_DAYS,
     touch_up_years: tuple[int, int] = TOUCH_UP_YEARS,
+    receipt: str | None = None,
 ) -> str:
-    """The plain-text sheet for the client: summary, keep-dry date, next session, touch-up."""
+    """The plain-text sheet for the client: summary, keep-dry date, next session, touch-up;
+    and the session's record `receipt` (`PassLog.close_session`), when given, for the client
+    to keep."""
     kind = SessionKind(session_kind)
     title = kind.value.replace("_", " ")
     number = f"session {kind.number}: " if kind.number else ""
@@ -150,8 +153,8 @@ def aftercare_sheet(
         ]
     else:
         lines += ["No pigment was applied today: no aftercare is needed.", ""]
-    if incomplete:
-        return "\n".join(lines) + "\n"  # no next-session date until this one is complete
+    if incomplete:  # no next-session date until this one is complete
+        return "\n".join(lines + _receipt_lines(receipt)) + "\n"
     nxt = next_session_window(kind, session_date, windows)
     if nxt is not None:
         lines.append(f"Next session: {nxt}.")
@@ -160,7 +163,16 @@ def aftercare_sheet(
         lines.append("This completes the treatment: no further session is planned.")
         lines.append(f"Touch-up: {touch} "
                      f"({touch_up_years[0]}-{touch_up_years[1]} years from today).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _receipt_lines(receipt)) + "\n"
+
+
+def _receipt_lines(receipt: str | None) -> list[str]:
+    """The record receipt, split in two lines so it fits a printed sheet (records F)."""
+    if not receipt:
+        return []
+    head, _, signature = receipt.rpartition(" ")
+    return ["", "Record receipt (keep it: it lets anyone check the clinic's record of today):",
+            f"  {head}", f"  {signature}"]
 
 
 def session_incomplete(summary: Mapping[str, Any] | None) -> str:

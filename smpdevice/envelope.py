@@ -45,7 +45,7 @@ CAPS: dict[str, tuple[float, float]] = {
     "period_ms": (20.0, 1000.0),
     "max_strokes_per_impression": (0.0, 20.0),
     "max_pass_s": (0.0, 600.0),  # 10 min of continuous needle in one pass
-    "max_passes": (1, 1000),
+    "max_passes": (1, 600),  # a 600-pass plan is ~3,600 values: it fits the loader's cap
     "max_needle_s": (0.0, 18_000.0),  # 5 h of needle time in one session
 }
 
@@ -103,7 +103,7 @@ class ZoneEnvelope(_StrictModel):
 class SessionLimits(_StrictModel):
     """Limits of one session's plan (all its passes together)."""
 
-    max_passes: int = Field(500, ge=CAPS["max_passes"][0], le=CAPS["max_passes"][1],
+    max_passes: int = Field(400, ge=CAPS["max_passes"][0], le=CAPS["max_passes"][1],
                             description="most passes one profile's plan may hold")
     max_needle_s: float = Field(10_800.0, gt=0, le=CAPS["max_needle_s"][1],
                                 description="most needle time one plan may ask for")

@@ -2,7 +2,7 @@
 
 A file a person writes is an input from outside, so it is read like one:
 - **size cap** (`max_bytes`, default 1 MiB): checked before parsing; at most cap+1 bytes are read;
-- **value cap** (`max_nodes`, default 10,000 scalars and collections) and **nesting cap**
+- **value cap** (`max_nodes`, default 5,000 scalars and collections) and **nesting cap**
   (`max_depth`, default 32): counted while parsing, so a bomb is refused early;
 - **duplicate keys** refused, naming both lines (JSON, YAML; TOML refuses them itself);
 - **YAML**: one document, no anchors, aliases, tags or directives, and YAML 1.2 core schema
@@ -33,7 +33,7 @@ from typing import Any
 from smpdevice.errors import SmpError
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-DEFAULT_MAX_NODES = 10_000
+DEFAULT_MAX_NODES = 5_000
 DEFAULT_MAX_DEPTH = 32
 # tomllib is pure Python (~140 ms per MiB of string): TOML (station config) gets a smaller cap.
 TOML_MAX_BYTES = 128 * 1024

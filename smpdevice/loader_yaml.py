@@ -30,14 +30,19 @@ def load_yaml(raw: bytes, source: str, limits: Limits) -> Any:
 
 # --------------------------------------------------------------------------------------
 
-# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plain scalars only.
-_NULL = re.compile(r"null|Null|NULL|~|")
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT10 = re.compile(r"[-+]?[0-9]+")
-_INT8 = re.compile(r"0o[0-7]+")
-_INT16 = re.compile(r"0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_NONFINITE = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plain scalars only:
+# one pattern, each alternative anchored by fullmatch (linear: no nested quantifiers).
+_PLAIN = re.compile(
+    r"(?P<null>null|Null|NULL|~|)"
+    r"|(?P<bool>true|True|TRUE|false|False|FALSE)"
+    r"|(?P<int>[-+]?[0-9]+)"
+    r"|(?P<oct>0o[0-7]+)"
+    r"|(?P<hex>0x[0-9a-fA-F]+)"
+    r"|(?P<float>[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
+    r"|(?P<nonfinite>[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))"
+)
+# First characters a typed plain scalar can start with; anything else is text.
+_MAYBE_TYPED = frozenset("0123456789+-.~nNtTfF")
 
 try:  # libyaml: about 30x faster than the pure-Python parser
     _Parser: Any = yaml.CSafeLoader
@@ -79,99 +84,110 @@ class _YamlBuilder:
             parser.dispose()
 
     def _build(self, parser: Any) -> Any:
-        limits = self.limits
-        documents = 0
+        # One loop, with the common case (a plain scalar) inlined: this is the hot path that
+        # decides how long the largest accepted file takes (bench/loader.py).
+        max_nodes, max_depth = self.limits.max_nodes, self.limits.max_depth
+        scalar_event, mapping_start = yaml.ScalarEvent, yaml.MappingStartEvent
+        ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
         nodes = 0
         root: list[Any] = []
-        # Each frame: [container, pending key or _NO_KEY, key lines (dict only)]
+        # Each frame: [container, pending key or _NO_KEY, key -> line (mappings only)]
         stack: list[list[Any]] = []
-        while parser.check_event():
+        frame: list[Any] | None = None
+        while True:
             event = parser.get_event()
             kind = type(event)
-            if kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise self._fail(event, "the file holds more than one YAML document",
-                                     "keep one document (remove the extra '---')")
-                if event.version or event.tags:
-                    raise self._fail(event, "YAML directives (%YAML, %TAG) are not accepted",
-                                     "remove the directive lines")
+            if kind is scalar_event:
+                if event.anchor is not None or event.tag is not None:
+                    raise self._hidden(event)
+                nodes += 1
+                if nodes > max_nodes:
+                    raise _too_many(self.source, max_nodes, event.start_mark.line + 1)
+                text = event.value
+                if not event.implicit[0]:  # quoted or block scalar: always text
+                    value: Any = text
+                elif text and text[0] not in _MAYBE_TYPED:
+                    value = text  # cannot be null, a boolean or a number: skip the regex
+                else:
+                    value = self._typed(event, text)
+            elif kind in ends:
+                value = stack.pop()[0]
+            elif kind is mapping_start or kind is yaml.SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise self._hidden(event)
+                nodes += 1
+                if nodes > max_nodes:
+                    raise _too_many(self.source, max_nodes, event.start_mark.line + 1)
+                if len(stack) >= max_depth:
+                    raise _too_deep(self.source, max_depth, event.start_mark.line + 1)
+                if frame is not None and frame[1] is _NO_KEY and type(frame[0]) is dict:
+                    raise self._fail(event, "a mapping key is a list or mapping, not text",
+                                     "use a name as the key")
+                frame = [{}, _NO_KEY, {}] if kind is mapping_start else [[], _NO_KEY, None]
+                stack.append(frame)
                 continue
-            if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent):
-                continue
-            if kind is yaml.AliasEvent:
+            elif kind is yaml.AliasEvent:
                 raise self._fail(event, f"the alias *{event.anchor} is not accepted",
                                  "write the value out in full (anchors and aliases are refused)")
-            if kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
-                frame = stack.pop()
-                self._add(stack, root, frame[0], event)
+            elif kind is yaml.DocumentStartEvent:
+                if root or event.version or event.tags:
+                    raise self._fail(event, "the file holds more than one YAML document"
+                                     if root else "YAML directives (%YAML, %TAG) are not accepted",
+                                     "keep one document, without directives")
                 continue
-            if event.anchor is not None:
-                raise self._fail(event, f"the anchor &{event.anchor} is not accepted",
-                                 "write values out in full (anchors and aliases are refused)")
-            if event.tag is not None:
-                raise self._fail(event, f"the tag {event.tag} is not accepted",
-                                 "remove the tag; values are typed by how they are written")
-            nodes += 1
-            if nodes > limits.max_nodes:
-                raise _too_many(self.source, limits.max_nodes, event.start_mark.line + 1)
-            if kind is yaml.ScalarEvent:
-                value = self._scalar(event)
-                self._add(stack, root, value, event)
-            else:  # a mapping or sequence starts
-                if len(stack) + 1 > limits.max_depth:
-                    raise _too_deep(self.source, limits.max_depth, event.start_mark.line + 1)
-                if kind is yaml.MappingStartEvent:
-                    stack.append([{}, _NO_KEY, {}])
-                else:
-                    stack.append([[], _NO_KEY, None])
-                stack[-1].append(event)
+            elif kind is yaml.StreamEndEvent:
+                break
+            else:  # stream start, document end
+                continue
+            # Add `value` to the open container (or make it the document).
+            if not stack:
+                root.append(value)
+                frame = None
+                continue
+            frame = stack[-1]
+            container = frame[0]
+            if frame[2] is None:
+                container.append(value)
+            elif frame[1] is _NO_KEY:  # this value is a key
+                if type(value) is not str:
+                    raise self._fail(event, f"the key {_show(value)} is {_kind_name(value)}, "
+                                     "not text", "quote it, or use a name")
+                if value in container:
+                    raise _duplicate(self.source, value, frame[2][value],
+                                     event.start_mark.line + 1)
+                frame[2][value] = event.start_mark.line + 1
+                frame[1] = value
+            else:
+                container[frame[1]] = value
+                frame[1] = _NO_KEY
         return root[0] if root else None
 
-    def _add(self, stack: list[list[Any]], root: list[Any], value: Any, event: Any) -> None:
-        if not stack:
-            root.append(value)
-            return
-        frame = stack[-1]
-        container = frame[0]
-        if isinstance(container, list):
-            container.append(value)
-            return
-        if frame[1] is _NO_KEY:  # this value is a key
-            if not isinstance(value, str):
-                raise self._fail(event, f"the key {_show(value)} is {_kind_name(value)}, not text",
-                                 "quote it, or use a name")
-            line = event.start_mark.line + 1
-            if value in container:
-                raise _duplicate(self.source, value, frame[2][value], line)
-            frame[2][value] = line
-            frame[1] = value
-            return
-        container[frame[1]] = value
-        frame[1] = _NO_KEY
+    def _hidden(self, event: Any) -> LoadError:
+        if event.anchor is not None:
+            return self._fail(event, f"the anchor &{event.anchor} is not accepted",
+                              "write values out in full (anchors and aliases are refused)")
+        return self._fail(event, f"the tag {event.tag} is not accepted",
+                          "remove the tag; values are typed by how they are written")
 
-    def _scalar(self, event: Any) -> Any:
-        text = event.value
-        if not event.implicit[0]:  # quoted or block scalar: always text
+    def _typed(self, event: Any, text: str) -> Any:
+        """A plain scalar resolved by the YAML 1.2 core schema."""
+        m = _PLAIN.fullmatch(text)
+        if m is None:
             return text
-        if _NULL.fullmatch(text):
+        kind = m.lastgroup
+        if kind == "null":
             return None
-        if text in _BOOL:
-            return _BOOL[text]
-        if _NONFINITE.fullmatch(text):
+        if kind == "bool":
+            return text in ("true", "True", "TRUE")
+        if kind == "nonfinite":
             raise self._fail(event, f"the number {text} is not finite",
                              "use a finite number in the allowed range")
-        if _INT10.fullmatch(text) or _FLOAT.fullmatch(text) or _INT8.fullmatch(text) \
-                or _INT16.fullmatch(text):
-            if len(text) > 40:  # int() of a huge digit string is itself slow; no limit needs it
-                raise self._fail(event, f"the number {text[:20]}... is too long "
-                                 f"({len(text)} characters)",
-                                 "use a finite number in range (quote it if it is text)")
-            number: float = (int(text) if _INT10.fullmatch(text) else
-                             int(text[2:], 8) if text.startswith("0o") else
-                             int(text[2:], 16) if text.startswith("0x") else float(text))
-        else:
-            return text
+        if len(text) > 40:  # int() of a huge digit string is itself slow; no limit needs it
+            raise self._fail(event, f"the number {text[:20]}... is too long "
+                             f"({len(text)} characters)",
+                             "use a finite number in range (quote it if it is text)")
+        number: float = (int(text) if kind == "int" else int(text[2:], 8) if kind == "oct" else
+                         int(text[2:], 16) if kind == "hex" else float(text))
         problem = _number_problem(number, text)
         if problem:
             raise self._fail(event, problem, "use a finite number in the allowed range")

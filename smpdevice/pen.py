@@ -103,11 +103,12 @@ class PenTelemetry:
     lease_remaining_ms: int
 
     @classmethod
-    def from_message(cls, m: Telemetry, calibration=None) -> PenTelemetry:
+    def from_message(cls, m: Telemetry, calibration=None,
+                     received_at_s: float | None = None) -> PenTelemetry:
         actuator_mm = m.depth_um / 1000
         flags = m.flags
         return cls(
-            received_at_s=time.monotonic(),
+            received_at_s=time.monotonic() if received_at_s is None else received_at_s,
             telemetry_seq=m.telemetry_seq,
             uptime_ms=m.uptime_ms,
             state=FirmwareState(m.state),

@@ -45,18 +45,11 @@ from pydantic import (
     model_validator,
 )
 
-from smpdevice.envelope import (
-    CAPS,
-    SessionLimits,
-    ZoneEnvelope,
-    check_setpoints,
-    for_skin,
-    load_envelope,
-    narrowed,
-)
+from smpdevice.envelope import CAPS, ZoneEnvelope
 from smpdevice.errors import SmpError
-from smpdevice.issues import Issue, from_pydantic, unit_of
+from smpdevice.issues import Issue, from_pydantic
 from smpdevice.loader import LoadError, load_file
+from smpdevice.profile_checks import envelope_issues, session_limits, too_many_passes
 
 SCHEMA_VERSION = 1
 
@@ -297,11 +290,10 @@ def parse_profile(
             f"this smpdevice reads schema_version {SCHEMA_VERSION}; convert the profile or "
             "upgrade smpdevice",
         )], source)
-    session = getattr(envelope, "session", None) or SessionLimits()
+    max_passes = session_limits(envelope).max_passes
     raw_plan = data.get("plan")
-    if isinstance(raw_plan, list) and len(raw_plan) > session.max_passes:
-        issues.append(ProfileIssue("plan", f"{len(raw_plan)} passes", _too_many_passes(
-            len(raw_plan), session.max_passes), missing=True))
+    if isinstance(raw_plan, list) and len(raw_plan) > max_passes:
+        issues.append(too_many_passes(len(raw_plan), max_passes))
         data = {**data, "plan": []}  # too many entries to check one by one: refused as a whole
     profile: TreatmentProfile | None = None
     try:
@@ -314,7 +306,7 @@ def parse_profile(
             profile.skin.epidermis_mm
     else:
         zones, plan, epidermis = _valid_parts(data)
-    issues.extend(_envelope_issues(zones, plan, epidermis, envelope, pen_limits))
+    issues.extend(envelope_issues(zones, plan, epidermis, envelope, pen_limits))
     if issues:
         raise ProfileError(issues, source)
     assert profile is not None
@@ -330,11 +322,10 @@ def check_profile(
     """Envelope and plan issues of an already-built profile (e.g. against a newly connected
     pen's hard limits). Empty when the profile is safe to play."""
     issues = []
-    session = getattr(envelope, "session", None) or SessionLimits()
-    if len(profile.plan) > session.max_passes:
-        issues.append(ProfileIssue("plan", f"{len(profile.plan)} passes", _too_many_passes(
-            len(profile.plan), session.max_passes), missing=True))
-    return issues + _envelope_issues(profile.zones, list(enumerate(profile.plan)),
+    max_passes = session_limits(envelope).max_passes
+    if len(profile.plan) > max_passes:
+        issues.append(too_many_passes(len(profile.plan), max_passes))
+    return issues + envelope_issues(profile.zones, list(enumerate(profile.plan)),
                                      profile.skin.epidermis_mm, envelope, pen_limits)
 
 
@@ -390,97 +381,3 @@ def _valid_parts(
         known = {str(k) for k in raw_zones}
         plan = [(i, p) for i, p in plan if p.zone in zones or p.zone not in known]
     return zones, plan, epidermis
-
-
-def _envelope_issues(
-    zones: Mapping[str, ZoneSettings],
-    plan: list[tuple[int, PlannedPass]],
-    epidermis_mm: float | None,
-    envelope: Mapping[str, ZoneEnvelope] | None,
-    pen_limits: PenLimits | None,
-) -> list[ProfileIssue]:
-    envelope = load_envelope() if envelope is None else envelope
-    issues: list[ProfileIssue] = []
-    effective: dict[str, ZoneEnvelope] = {}
-    for name, settings in zones.items():
-        if name not in envelope:
-            issues.append(ProfileIssue(
-                f"zones.{name}", name,
-                f"is not a zone of the safety envelope (known: {', '.join(sorted(envelope))})"))
-            continue
-        zone_env = for_skin(envelope[name], epidermis_mm)
-        if pen_limits:
-            try:
-                zone_env = narrowed(zone_env, **dict(pen_limits))
-            except SmpError as exc:
-                issues.append(ProfileIssue(f"zones.{name}", name, str(exc)))
-                continue
-        effective[name] = zone_env
-        skin_floor = zone_env.epidermal_floor_mm > envelope[name].epidermal_floor_mm
-        for v in check_setpoints(zone_env, depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
-                                 duty_pct=settings.duty_pct, period_ms=settings.period_ms):
-            limit = f"{v.limit:g}{_unit(v.parameter)}"
-            if v.parameter == "strokes_per_impression":
-                issues.append(ProfileIssue(
-                    f"zones.{name}", v.value,
-                    f"strokes per impression (speed_hz x period_ms x duty_pct) is above the "
-                    f"maximum {limit} of zone '{name}'; lower speed, period or duty"))
-                continue
-            why = ""
-            if v.parameter == "depth_mm" and v.value < v.limit and skin_floor:
-                why = " (skin.epidermis_mm + margin)"
-            elif pen_limits and v.parameter in pen_limits:
-                why = " (zone envelope within the pen's hard limits)"
-            issues.append(ProfileIssue(f"zones.{name}.{v.parameter}", v.value,
-                                       f"{v.rule} {limit} of zone '{name}'{why}"))
-    for i, planned in plan:
-        settings = zones.get(planned.zone)
-        if settings is None:
-            known = ", ".join(sorted(zones)) or "none valid"
-            issues.append(ProfileIssue(f"plan[{i}].zone", planned.zone,
-                                       f"is not one of this profile's zones ({known})"))
-            continue
-        zone_env = effective.get(planned.zone)
-        if zone_env is None:
-            continue  # the zone itself is already reported
-        max_s = zone_env.max_pass_s
-        if planned.duration_s is not None and planned.duration_s > max_s:
-            issues.append(ProfileIssue(
-                f"plan[{i}].duration_s", planned.duration_s,
-                f"is above the longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
-        if planned.impressions is not None:
-            needed_s = planned.impressions * settings.period_ms / 1000
-            if needed_s > max_s:
-                issues.append(ProfileIssue(
-                    f"plan[{i}].impressions", planned.impressions,
-                    f"takes {needed_s:g} s at period_ms {settings.period_ms:g}, above the longest "
-                    f"pass {max_s:g} s of zone '{planned.zone}'; split it"))
-    issues.extend(_needle_time_issues(zones, plan, envelope))
-    return issues
-
-
-def _too_many_passes(n: int, cap: int) -> str:
-    return (f"has {n} passes, above the envelope's session.max_passes {cap}; split the "
-            "treatment into sessions")
-
-
-def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int, PlannedPass]],
-                        envelope: Mapping[str, ZoneEnvelope] | None) -> list[ProfileIssue]:
-    """The plan's total needle time against the envelope's per-session limit."""
-    session = getattr(envelope, "session", None) or SessionLimits()
-    total_s = 0.0
-    for _, planned in plan:
-        if planned.duration_s is not None:
-            total_s += planned.duration_s
-        elif planned.zone in zones:
-            total_s += planned.impressions * zones[planned.zone].period_ms / 1000
-    if total_s <= session.max_needle_s:
-        return []
-    return [ProfileIssue("plan", f"{total_s:g} s", (
-        f"asks for {total_s:g} s ({total_s / 3600:.1f} h) of needle time, above the envelope's "
-        f"session.max_needle_s {session.max_needle_s:g} s; split the treatment into sessions"),
-        missing=True)]
-
-
-def _unit(parameter: str) -> str:
-    return unit_of(parameter)

@@ -352,10 +352,11 @@ class TreatmentSession:
         summary = summarize_passes(passes)
         summary["planned_passes"] = planned
         summary["outcome"] = self.outcome.value
-        self.passlog.close_session(self.session_id, closed_at=_now(), summary=summary)
+        receipt = self.passlog.close_session(self.session_id, closed_at=_now(), summary=summary)
         sheet = aftercare_sheet(
             session_kind=self.profile.session_kind, session_date=today or date.today(),
             client_ref=self.profile.client_ref, summary=summary,
+            receipt=receipt.text() if receipt is not None else None,
         )
         self._log.info("session closed", passes=summary.get("passes"),
                        outcome=self.outcome.value)

@@ -33,3 +33,15 @@ def _no_station_config(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SMP_CONFIG", str(tmp_path_factory.mktemp("cfg") / "absent.toml"))
     for name in ("SMP_PORT", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _smp_key_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(autouse=True)
+def _test_installation_key(_smp_key_dir, monkeypatch):
+    """Pass logs sign their heads with a key made for this test run, never the developer's
+    own installation key (~/.config/smpdevice); subprocesses inherit it."""
+    monkeypatch.setenv("SMP_KEY_DIR", str(_smp_key_dir))

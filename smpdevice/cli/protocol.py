@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import click
 
+from firmware_protocol.c_codec import generate_c_codec
 from firmware_protocol.codes import MsgType
 from firmware_protocol.describe import describe, to_jsonable
 from firmware_protocol.frame import FrameError, decode_frame
 from firmware_protocol.vectors import vectors_path
+from smpdevice.errors import SmpError
 
 _SEPARATORS = re.compile(r"[\s:,\-]+")
 
@@ -27,6 +30,7 @@ def protocol() -> None:
     Examples:
       smp protocol decode aa55020909fa007c8c9f60
       smp protocol vectors --show
+      smp protocol c-codec --out firmware/protocol
     """
 
 
@@ -130,3 +134,43 @@ def vectors(show: bool) -> None:
         click.echo(path.read_text(encoding="utf-8"), nl=False)
     else:
         click.echo(str(path))
+
+
+@protocol.command("c-codec")
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              type=click.Path(path_type=Path), help="Directory to write into (created if needed).")
+@click.option("--force", is_flag=True, help="Overwrite files of an earlier generation.")
+def c_codec(out_dir: Path, force: bool) -> None:
+    """Write the C99 codec for the pen's firmware: smp_protocol.h and smp_protocol.c.
+
+    Generated from the same catalogue as this host: message structs (units in the field
+    names), encode/decode, CRC-32 and CRC_EXTRA, a byte-at-a-time frame parser without heap,
+    the codes with their descriptions, the state rules, the schema hash. Plain C99, no
+    dependencies; how to use it: docs/protocol.md, "For firmware authors". Refuses to
+    overwrite existing files unless --force.
+
+    \b
+    Examples:
+      smp protocol c-codec --out firmware/protocol
+      smp protocol c-codec --out firmware/protocol --force
+    """
+    files = generate_c_codec()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SmpError(f"--out {out_dir}: exists and is not a directory; give a directory.")
+    existing = [name for name in files if (out_dir / name).exists()]
+    if existing and not force:
+        raise SmpError(
+            f"--out {out_dir}: {', '.join(existing)} already there; pass --force to overwrite "
+            "them, or choose another directory."
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SmpError(
+            f"--out {out_dir}: cannot write there ({exc.strerror or exc}); choose a directory "
+            "you can write to."
+        ) from None
+    for name in files:
+        click.echo(str(out_dir / name))

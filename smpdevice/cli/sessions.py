@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -132,24 +133,70 @@ def export(fmt: str, output, db: str | None) -> None:
 
 @sessions.command()
 @_db_option
-def verify(db: str | None) -> None:
-    """Check the hash chain of the whole log; exit 1 naming the first broken link.
+@click.option("--receipt", "receipts", multiple=True, metavar="TEXT|FILE",
+              help="Also check a receipt someone kept (its text, or a file holding it, e.g. "
+                   "a scanned aftercare sheet's text). Repeatable.")
+@click.option("--anchors", "anchors_file", type=click.Path(dir_okay=False, exists=True),
+              help="The anchors file to check against (default: passlog.anchors.jsonl beside "
+                   "the log).")
+@click.option("--no-anchors", is_flag=True,
+              help="Do not check an anchors file (e.g. a backup copied without it).")
+@click.option("--trust-log-keys", is_flag=True,
+              help="Check signatures against the keys the log itself records (a log of "
+                   "another installation); compare the printed fingerprint with that "
+                   "installation's `smp keys show`.")
+@click.option("--allow-unsigned", is_flag=True,
+              help="Accept a log written before heads were signed (checks the plain chain).")
+def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
+           no_anchors: bool, trust_log_keys: bool, allow_unsigned: bool) -> None:
+    """Check the whole log; exit 1 naming the first record that does not hold.
 
-    Keep the printed head hash somewhere else (a ticket, the session paperwork): a log
-    rewritten from scratch will not end with it.
+    Checks that every record is intact and linked, that the log ends where its signed head
+    says, that every record is covered by a head signed with this installation's key, and
+    that the log still holds every receipt in the anchors file (and each --receipt given).
 
     \b
-    Example:
+    Examples:
       $ smp sessions verify
-      ok: 412 records, chain intact; head 412 9c1e...
+      ok: 412 records, chain intact, signed by this installation's key ...; 9 receipts hold
+      smp sessions verify --db /mnt/b/passlog.sqlite --anchors /mnt/b/passlog.anchors.jsonl
+      smp sessions verify --receipt "SMP-RECEIPT/1 S3f2a... #412 9c1e... Qm9v..."
     """
+    from smpdevice.records.keys import load_public
+    from smpdevice.records.signing import Receipt, read_anchors
+
+    kept = [(f"--receipt {i}", Receipt.parse(_text_or_file(r)))
+            for i, r in enumerate(receipts, start=1)]
+    anchors: bool | list = not no_anchors
+    if anchors_file and not no_anchors:
+        anchors = [(f"{anchors_file}, line {i}", r)
+                   for i, r in enumerate(read_anchors(Path(anchors_file)), start=1)]
+    own = None if trust_log_keys else load_public()
     with _open(db) as log:
-        broken = log.verify()
-        count, digest = log.head()
-    if broken is not None:
-        click.secho(f"broken link: {broken}", fg="red")
+        result = log.audit(trusted={own.fingerprint: own} if own else None, anchors=anchors,
+                           receipts=kept, allow_unsigned=allow_unsigned)
+    if result.problem is not None:
+        click.secho(f"verify failed: {result.problem}", fg="red")
+        if "not a trusted key" in str(result.problem):
+            click.echo("If this log comes from another installation, check it with "
+                       "--trust-log-keys and compare the key fingerprint with that "
+                       "installation's `smp keys show`.")
         sys.exit(1)
-    click.secho(f"ok: {count} records, chain intact; head {count} {digest}", fg="green")
+    fingerprints = ", ".join(result.key_fingerprints) or "none"
+    whose = ("this installation's key" if result.key_trusted
+             else "the key(s) the log records (not checked against this installation)")
+    click.secho(f"ok: {result.count} records, chain intact, signed by {whose} "
+                f"{fingerprints} ({result.signatures_checked} signed heads); "
+                f"{result.anchors_checked} receipts hold; head {result.count} "
+                f"{result.head_hash}", fg="green")
+
+
+def _text_or_file(value: str) -> str:
+    """A receipt given as its text or as the path of a file holding it."""
+    path = Path(value)
+    if len(value) < 4096 and "SMP-RECEIPT/" not in value and path.is_file():
+        return path.read_text(encoding="utf-8", errors="replace")[:65536]
+    return value
 
 
 def simulated_text(flag: bool | None) -> str:

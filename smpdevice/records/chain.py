@@ -11,8 +11,9 @@ one that does not hold.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 GENESIS_HASH = "0" * 64
 RECORD_KINDS = ("session_open", "pass_begin", "pass_end", "session_close")
@@ -45,8 +46,7 @@ class ChainRecord:
     hash: str
 
     def describe(self) -> str:
-        subject = f"pass {self.pass_id}" if self.pass_id else f"session {self.session_id}"
-        return f"{self.kind} of {subject}"
+        return _describe(self.kind, self.session_id, self.pass_id)
 
     def computed_hash(self) -> str:
         return record_hash(self.seq, self.kind, self.session_id, self.pass_id, self.written_at,
@@ -71,31 +71,47 @@ class ChainWalk:
     count: int = 0
     head_hash: str = GENESIS_HASH
     broken: BrokenLink | None = None
+    kept: dict[int, str] = field(default_factory=dict)  # hashes at the `keep` record numbers
 
 
-def verify_chain(records: Iterable[ChainRecord], *, start_seq: int = 1,
-                 start_hash: str = GENESIS_HASH) -> ChainWalk:
+def verify_chain(records: Iterable[ChainRecord | tuple[Any, ...]], *, start_seq: int = 1,
+                 start_hash: str = GENESIS_HASH, keep: Collection[int] = ()) -> ChainWalk:
     """Walk `records` in order; stop at the first that does not link or was altered.
 
-    `start_seq`/`start_hash` continue a walk from an earlier verified point.
+    `start_seq`/`start_hash` continue a walk from an earlier verified point; the hashes at the
+    record numbers in `keep` are returned in `kept`. Records may be plain tuples in
+    `ChainRecord` field order (a backend's rows, without building objects).
     """
     walk = ChainWalk(count=start_seq - 1, head_hash=start_hash)
     expected = start_seq
-    for record in records:
-        seq = record.seq
+    keep = frozenset(keep)
+    for row in records:
+        if isinstance(row, ChainRecord):
+            seq, kind, sid, pid, at, body, prev_hash, stored = (
+                row.seq, row.kind, row.session_id, row.pass_id, row.written_at, row.body,
+                row.prev_hash, row.hash)
+        else:
+            seq, kind, sid, pid, at, body, prev_hash, stored = row
         if seq != expected:
             gone = (f"record {expected} is" if seq == expected + 1
                     else f"records {expected}..{seq - 1} are")
             walk.broken = BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from "
                                           f"record {expected - 1} to record {seq}")
             return walk
-        if record.prev_hash != walk.head_hash:
-            walk.broken = BrokenLink(seq, f"({record.describe()}) does not link to record "
-                                          f"{seq - 1}: its prev_hash is not that record's hash")
+        if prev_hash != walk.head_hash:
+            walk.broken = BrokenLink(seq, f"({_describe(kind, sid, pid)}) does not link to "
+                                          f"record {seq - 1}: its prev_hash is not that "
+                                          "record's hash")
             return walk
-        if record.computed_hash() != record.hash:
-            walk.broken = BrokenLink(seq, f"({record.describe()}) was altered: its contents do "
-                                          "not match its hash")
+        if record_hash(seq, kind, sid, pid, at, body, prev_hash) != stored:
+            walk.broken = BrokenLink(seq, f"({_describe(kind, sid, pid)}) was altered: its "
+                                          "contents do not match its hash")
             return walk
-        walk.count, walk.head_hash, expected = seq, record.hash, seq + 1
+        walk.count, walk.head_hash, expected = seq, stored, seq + 1
+        if seq in keep:
+            walk.kept[seq] = stored
     return walk
+
+
+def _describe(kind: str, session_id: str, pass_id: str | None) -> str:
+    return f"{kind} of {f'pass {pass_id}' if pass_id else f'session {session_id}'}"

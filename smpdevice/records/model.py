@@ -157,6 +157,7 @@ class SessionRecord:
     passes: list[PassRecord] = field(default_factory=list)
     simulated: bool | None = None  # None: an older log that did not record it (unknown)
     envelope: dict[str, Any] | None = None  # {"sha256", "zones"} in force, when recorded
+    key_fingerprint: str | None = None  # the installation key that signs its heads
 
     @property
     def envelope_sha256(self) -> str | None:
@@ -197,6 +198,7 @@ def session_from_bodies(sid: str, o: dict[str, Any], c: dict[str, Any] | None,
         profile_hash=o["profile_hash"], screening=o["screening"],
         closed_at=c["closed_at"] if c else None, summary=c["summary"] if c else None,
         pass_count=count, simulated=o.get("simulated"), envelope=o.get("envelope"),
+        key_fingerprint=o.get("key_fingerprint"),
     )
 
 

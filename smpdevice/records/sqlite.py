@@ -41,14 +41,17 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from smpdevice.errors import SmpError
 from smpdevice.paths import db_path
-from smpdevice.records import export
-from smpdevice.records.chain import GENESIS_HASH, BrokenLink, ChainRecord, record_hash, verify_chain
+from smpdevice.records import export, sqlite_signing
+from smpdevice.records.audit import Audit
+from smpdevice.records.chain import GENESIS_HASH, BrokenLink, ChainRecord, record_hash
+from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.model import (
     PassLogError,
     PassOutcome,
@@ -60,17 +63,28 @@ from smpdevice.records.model import (
     pass_from_bodies,
     session_from_bodies,
 )
+from smpdevice.records.signing import Receipt, anchors_path, append_anchor
 from smpdevice.records.sqlite_file import SqliteFile
 
 
 class PassLog(SqliteFile):
     """The pass log of one SQLite file. A writer by default; `readonly=True` to only read."""
 
-    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
+                 key: InstallationKey | None = None):
+        """`key` signs the heads (a writer's default: this installation's key, created on
+        first use; see `smpdevice.records.keys`). Readers need no key."""
         self.recovered: list[str] = []
+        self.anchors_path = anchors_path(Path(path))
+        self._key = key if key is not None or readonly else InstallationKey.load_or_create()
+        self._log_id = ""
         super().__init__(path, readonly=readonly)
         if not readonly:
             try:
+                with self._tx():
+                    self._log_id = sqlite_signing.log_id(self._conn)
+                    sqlite_signing.register_key(self._conn, self._key)
+                    sqlite_signing.adopt(self._conn, self._key)
                 self.recovered = self._recover()
                 self._checkpoint_wal()
             except BaseException:
@@ -78,10 +92,15 @@ class PassLog(SqliteFile):
                 raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *,
-             readonly: bool = False) -> PassLog:
+    def open(cls, path: str | os.PathLike[str] | None = None, *, readonly: bool = False,
+             key: InstallationKey | None = None) -> PassLog:
         """Open the log at `path`, else `$SMP_DATA_DIR/passlog.sqlite`, else the user default."""
-        return cls(db_path(path), readonly=readonly)
+        return cls(db_path(path), readonly=readonly, key=key)
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key that signs this writer's heads (None for a reader)."""
+        return self._key.fingerprint if self._key else None
 
     # --- writing -------------------------------------------------------------------------
 
@@ -105,7 +124,9 @@ class PassLog(SqliteFile):
                              "(smpdevice.envelope.envelope_record)")
         session_id = "S" + uuid.uuid4().hex[:16]
         opened = iso(opened_at or datetime.now(UTC))
-        body = {"simulated": simulated, "envelope": envelope,
+        body = {
+            "simulated": simulated, "envelope": envelope,
+            "key_fingerprint": self._key.fingerprint if self._key else None,
             "technician": technician, "client_ref": client_ref,
             "session_kind": getattr(session_kind, "value", session_kind),
             "pen_serial": pen_serial, "firmware_version": firmware_version,
@@ -158,8 +179,9 @@ class PassLog(SqliteFile):
                       fault_code, list(fault_names or []), recovered=False)
 
     def close_session(self, session_id: str, *, closed_at: datetime,
-                      summary: dict[str, Any]) -> None:
-        """Record the end of a session with its summary. Every pass must have ended."""
+                      summary: dict[str, Any]) -> Receipt:
+        """Record the end of a session with its summary (every pass must have ended); sign
+        its head and return its receipt, also appended to the anchors file."""
         with self._tx():
             self._require_open_session(session_id)
             still = self._conn.execute(
@@ -169,11 +191,21 @@ class PassLog(SqliteFile):
             if still:
                 raise PassLogError(f"session {session_id} still has {still} pass(es) in "
                                    "progress: end them before closing the session")
-            self._append("session_close", session_id, None,
-                         {"closed_at": iso(closed_at), "summary": summary})
+            seq, digest = self._append("session_close", session_id, None,
+                                       {"closed_at": iso(closed_at), "summary": summary})
+            signature = sqlite_signing.write_head(self._conn, self._key, self._log_id, seq,
+                                                  digest, reason="session_close")
         self._checkpoint_wal()
-
-    # --- reading -------------------------------------------------------------------------
+        receipt = Receipt(session_id, seq, digest, signature, self._key.fingerprint,
+                          iso(closed_at))
+        try:
+            append_anchor(self.anchors_path, receipt)
+        except OSError as exc:
+            raise PassLogError(
+                f"session {session_id} is recorded and closed, but its receipt could not be "
+                f"added to the anchors file {self.anchors_path} ({exc.strerror or exc}). Keep "
+                f"this receipt elsewhere: {receipt.text()}") from exc
+        return receipt
 
     # --- reading -------------------------------------------------------------------------
 
@@ -229,21 +261,30 @@ class PassLog(SqliteFile):
                 "SELECT session_id, body FROM records WHERE kind = 'session_open'")}
         return export.export_records(self._iter_passes(None), sessions, fmt, out)
 
-    def verify(self) -> BrokenLink | None:
-        """Check the whole chain; the first broken link, or None when it is intact."""
+    def verify(self, *, trusted: Mapping[str, PublicKey] | None = None,
+               anchors: bool | Sequence[tuple[str, Receipt]] = True,
+               receipts: Sequence[tuple[str, Receipt]] = (),
+               allow_unsigned: bool = False) -> BrokenLink | None:
+        """Check the whole log (`audit`); the first problem, or None when all holds."""
+        return self.audit(trusted=trusted, anchors=anchors, receipts=receipts,
+                          allow_unsigned=allow_unsigned).problem
+
+    def audit(self, *, trusted: Mapping[str, PublicKey] | None = None,
+              anchors: bool | Sequence[tuple[str, Receipt]] = True,
+              receipts: Sequence[tuple[str, Receipt]] = (),
+              allow_unsigned: bool = False) -> Audit:
+        """Check chain, head, signatures and anchors (`smpdevice.records.audit`).
+
+        `trusted`: fingerprint -> public key to accept (None: the keys the log records, which
+        proves consistency, not origin). `anchors`: True reads the anchors file beside the log
+        (a missing file is a problem once a session was closed with a receipt); False skips
+        it; or give (source, receipt) pairs instead. `receipts`: more (source, receipt) pairs
+        to check, e.g. receipts clients kept.
+        """
         with self._reading():
-            walk = verify_chain(self.records())
-            if walk.broken is not None:
-                return walk.broken
-            head = None
-            if self._has_table("chain_head"):
-                head = self._conn.execute("SELECT seq, hash FROM chain_head").fetchone()
-                if head is None and walk.count:
-                    return BrokenLink(walk.count, "the chain head record is missing")
-        if head is not None and (head[0] != walk.count or head[1] != walk.head_hash):
-            return BrokenLink(head[0], f"the chain ends at record {walk.count} but its head "
-                                       f"says record {head[0]}: records were removed from the end")
-        return None
+            return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
+                                            trusted=trusted, anchors=anchors,
+                                            receipts=receipts, allow_unsigned=allow_unsigned)
 
     def records(self, after_seq: int = 0) -> Iterator[ChainRecord]:
         """The chained records after `after_seq`, in order (for verify, sync and audits)."""
@@ -297,7 +338,7 @@ class PassLog(SqliteFile):
         self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
 
     def _append(self, kind: str, session_id: str, pass_id: str | None,
-                body: dict[str, Any]) -> None:
+                body: dict[str, Any]) -> tuple[int, str]:
         last = self._conn.execute(
             "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
@@ -306,9 +347,10 @@ class PassLog(SqliteFile):
         digest = record_hash(seq, kind, session_id, pass_id, written_at, text, prev)
         self._conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (seq, kind, session_id, pass_id, written_at, text, prev, digest))
-        self._conn.execute(
-            "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) "
-            "DO UPDATE SET seq = excluded.seq, hash = excluded.hash", (seq, digest))
+        if self._key is None:
+            raise PassLogError(f"the pass log {self.path} was opened read-only")
+        sqlite_signing.write_head(self._conn, self._key, self._log_id, seq, digest)
+        return seq, digest
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:
         """The session's opening body; refused when it is unknown or closed."""

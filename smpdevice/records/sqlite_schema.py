@@ -9,7 +9,7 @@ from typing import IO
 
 from smpdevice.records.model import PassLogError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _V1 = (
     """CREATE TABLE schema_version (
         version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)""",
@@ -38,10 +38,23 @@ _V2 = (
     "INSERT INTO chain_head (id, seq, hash) "
     "SELECT 1, seq, hash FROM records ORDER BY seq DESC LIMIT 1",
 )
+_V3 = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # Binds every signed head to this log: a head cannot be moved to another log.
+    "INSERT INTO meta (name, value) VALUES ('log_id', lower(hex(randomblob(16))))",
+    "ALTER TABLE chain_head ADD COLUMN key_fingerprint TEXT",
+    "ALTER TABLE chain_head ADD COLUMN signature TEXT",
+    "CREATE TABLE signing_keys (fingerprint TEXT PRIMARY KEY, public_key TEXT NOT NULL, "
+    "first_used TEXT NOT NULL)",
+    "CREATE TABLE signed_heads (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, "
+    "reason TEXT NOT NULL CHECK (reason IN ('session_close', 'interval', 'adopted')), "
+    "key_fingerprint TEXT NOT NULL, signature TEXT NOT NULL)",
+)
 # (version, what it adds, SQL statements). Append only; never edit a released step.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "hash-chained records of sessions and passes", _V1),
     (2, "checkpoints of passes in progress; chain head (detects truncation)", _V2),
+    (3, "Ed25519-signed chain heads, the log's id, its signing keys", _V3),
 )
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from firmware_protocol import messages as m
 from firmware_protocol import rules
+from firmware_protocol.codes import Capability, LimitField, MsgType
 from firmware_protocol.codes import FirmwareState as S
-from firmware_protocol.codes import LimitField, MsgType
 from firmware_protocol.codes import NackReason as R
 from simulators import DeviceFault
 from tests.simulators.helpers import VALID_SETPOINTS, drive_to, make, state, valid_command
@@ -95,6 +95,13 @@ def test_limits_in_identify_match_the_model() -> None:
     assert (ident.current_max_ma, ident.temp_max_centideg_c) == (1500, 5500)
     assert (ident.lease_max_ms, ident.telemetry_max_hz) == (2000, 1000)
     assert ident.serial_str == sim.serial and ident.serial_str.startswith("SMP-")
+
+
+def test_identify_says_the_pen_is_simulated() -> None:
+    _sim, host = make()
+    caps = Capability(host.request(m.IdentifyRequest()).capabilities)
+    assert Capability.SIMULATED in caps  # over a pty or TCP the host still knows it is no pen
+    assert Capability.CALIBRATION_TABLE in caps and Capability.FOOTSWITCH in caps
 
 
 @pytest.mark.parametrize(("lease_ms", "ok"), [(0, False), (1, True), (2000, True), (2001, False)])

@@ -76,3 +76,43 @@ def test_summary_totals_per_zone_and_outcome():
     assert summary["zones"]["top"] == {"passes": 2, "strokes": 150, "impressions": 15,
                                        "needle_s": 6.0}
     assert (summary["strokes"], summary["impressions"], summary["needle_s"]) == (150, 15, 6.0)
+
+
+def _summary(outcome: str, completed: int, planned: int, impressions: int = 40) -> dict:
+    return {"passes": completed + (outcome != "completed"), "outcomes": {"completed": completed},
+            "zones": {"top": {}}, "strokes": impressions * 5, "impressions": impressions,
+            "needle_s": 3.0, "outcome": outcome, "planned_passes": planned}
+
+
+@pytest.mark.parametrize("outcome, why", [
+    ("fault", "the pen stopped on a fault"),
+    ("estop", "the pen was emergency-stopped"),
+    ("link_lost", "the connection to the pen was lost"),
+    ("interrupted", "stopped by the technician"),
+    ("incomplete", "ended early"),
+])
+def test_an_incomplete_session_says_so_and_plans_no_next_session(outcome, why):
+    sheet = aftercare_sheet(session_kind="base_density", session_date=date(2024, 3, 1),
+                            client_ref="C-1", summary=_summary(outcome, 1, 4))
+    assert "SESSION INCOMPLETE: 1 of 4 planned passes were completed; " in sheet
+    assert why in sheet and "The clinic will contact you" in sheet
+    assert "Next session:" not in sheet and "This completes the treatment" not in sheet
+    assert "Keep the treated area dry" in sheet  # pigment went in: aftercare still applies
+
+
+def test_an_incomplete_final_session_is_not_called_the_end_of_treatment():
+    sheet = aftercare_sheet(session_kind="adjustment", session_date=date(2024, 3, 1),
+                            client_ref="C-1", summary=_summary("fault", 2, 3))
+    assert "This completes the treatment" not in sheet and "Touch-up" not in sheet
+
+
+def test_a_session_with_no_pigment_needs_no_aftercare():
+    sheet = aftercare_sheet(session_kind="base_density", session_date=date(2024, 3, 1),
+                            client_ref="C-1", summary=_summary("fault", 0, 4, impressions=0))
+    assert "No pigment was applied today" in sheet and "Keep the treated area dry" not in sheet
+
+
+def test_a_completed_session_is_not_called_incomplete():
+    sheet = aftercare_sheet(session_kind="base_density", session_date=date(2024, 3, 1),
+                            client_ref="C-1", summary=_summary("completed", 4, 4))
+    assert "INCOMPLETE" not in sheet and "Next session:" in sheet

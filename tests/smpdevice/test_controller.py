@@ -44,7 +44,7 @@ def test_connect_reads_identity_and_limits(sim, pen):
 
 def test_schema_mismatch_is_refused_saying_what_differs(sim, monkeypatch):
     # A host built from another catalogue: its expected hash differs from the pen's.
-    monkeypatch.setattr("smpdevice.controller.SCHEMA_HASH", 0x12345678)
+    monkeypatch.setattr("smpdevice.control.controller.SCHEMA_HASH", 0x12345678)
     with pytest.raises(HandshakeError, match="message catalogue hash: pen 0x.*host 0x12345678"):
         PenController.connect(sim.url)
 
@@ -315,10 +315,8 @@ def test_disconnect_then_reconnect_never_resumes(sim, pen):
 
 
 def test_hung_controller_loop_stops_renewing_and_the_pen_stops(sim, pen):
-    from concurrent.futures import Future
-
     run_needle(pen)
-    pen._queue.put(("call", time.sleep, (0.6,), Future()))  # the loop hangs for 3 leases
+    pen._engine.post(time.sleep, 0.6)  # the loop hangs for 3 leases
     wait_until(lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
     assert Fault.LEASE_EXPIRED in Fault(sim.firmware.faults)
     pen.wait_for_state(State.FAULT, State.DISCONNECTED, timeout_s=2.0)

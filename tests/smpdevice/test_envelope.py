@@ -132,7 +132,7 @@ def test_valid_overrides_narrow_and_set_plan_limits(tmp_path):
 
 
 @pytest.mark.parametrize("session, word", [
-    ("{max_passes: 2000}", "absolute cap 1000"), ("{max_needle_s: 1e6}", "absolute cap 18000"),
+    ("{max_passes: 2000}", "absolute cap 600"), ("{max_needle_s: 1e6}", "absolute cap 18000"),
     ("{max_passes: 10.5}", "not a whole number"), ("{max_needle_s: 0}", "is not above"),
     ("5", "not a mapping"), ("{passes: 3}", "not a known field"),
 ])

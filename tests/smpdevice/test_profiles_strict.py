@@ -90,10 +90,10 @@ def test_a_1_69_million_pass_plan_is_refused_with_a_clear_message(tmp_path):
     with pytest.raises(ProfileError) as info:  # through the API: refused before each is checked
         parse_profile(data)
     assert rules_of(info.value) == [
-        "plan: has 1690000 passes, above the envelope's session.max_passes 500; split the "
+        "plan: has 1690000 passes, above the envelope's session.max_passes 400; split the "
         "treatment into sessions"]
     text = json.dumps({**base(), "plan": [{"zone": "top", "duration_s": 3}] * 20_000})
-    with pytest.raises(ProfileError, match="more than 10,000 values"):  # through a file
+    with pytest.raises(ProfileError, match="more than 5,000 values"):  # through a file
         load_profile(write(tmp_path, text, "p.json"))
 
 
@@ -101,9 +101,9 @@ def test_a_1_69_million_pass_plan_is_refused_with_a_clear_message(tmp_path):
 
 
 def test_plan_passes_and_needle_time_are_limited_by_the_envelope():
-    many = {**base(), "plan": [{"zone": "top", "duration_s": 3}] * 501}
-    with pytest.raises(ProfileError, match="has 501 passes, above the envelope's session."
-                                           "max_passes 500"):
+    many = {**base(), "plan": [{"zone": "top", "duration_s": 3}] * 401}
+    with pytest.raises(ProfileError, match="has 401 passes, above the envelope's session."
+                                           "max_passes 400"):
         parse_profile(many)
     long = {**base(), "plan": [{"zone": "top", "duration_s": 600}] * 19}  # 11,400 s
     with pytest.raises(ProfileError) as info:
@@ -292,3 +292,12 @@ def test_mutated_profile_files_are_accepted_or_refused_typed(tmp_path, data, nam
         load_profile(path)
     except ProfileError as exc:
         assert exc.issues
+
+
+def test_the_largest_plan_the_envelope_allows_fits_in_a_file(tmp_path):
+    # The loader's value cap must never refuse a plan the envelope's absolute cap allows.
+    (tmp_path / "env.yaml").write_text("session: {max_passes: 600, max_needle_s: 18000}\n")
+    zones = load_envelope(tmp_path / "env.yaml")
+    data = {**base(), "plan": [{"zone": "top", "duration_s": 3} for _ in range(600)]}
+    assert len(load_profile(write(tmp_path, yaml.safe_dump(data)), zones).plan) == 600
+    assert len(load_profile(write(tmp_path, json.dumps(data), "p.json"), zones).plan) == 600

@@ -45,3 +45,89 @@ def test_calibrations_list_says_whether_a_calibration_was_simulated(tmp_path):
     assert "simulated" in out.splitlines()[0]
     body = out.splitlines()[1:]
     assert " yes " in body[0] and " unknown " in body[1]
+
+
+# --- signed heads, receipts, keys (issue 12) ------------------------------------------------
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(main, args)
+
+
+def closed_log(tmp_path):
+    from smpdevice.records.keys import InstallationKey
+
+    db = tmp_path / "passlog.sqlite"
+    with PassLog(db, key=InstallationKey.load_or_create()) as log:
+        sid = open_session(log)
+        log.end_pass(begin(log, sid), outcome="completed", stats=stats(), ended_at=T0)
+        receipt = log.close_session(sid, closed_at=T0, summary={})
+    return db, receipt
+
+
+def test_verify_ok_names_the_key_and_the_receipts(tmp_path):
+    from smpdevice.records.keys import InstallationKey
+
+    db, _ = closed_log(tmp_path)
+    out = run(["sessions", "verify", "--db", str(db)])
+    assert out.startswith("ok: 4 records, chain intact, signed by this installation's key")
+    assert InstallationKey.load_or_create().fingerprint in out and "1 receipts hold" in out
+
+
+def test_verify_checks_a_kept_receipt_as_text_or_file(tmp_path):
+    db, receipt = closed_log(tmp_path)
+    sheet = tmp_path / "sheet.txt"
+    sheet.write_text("Record receipt (keep it):\n  " + receipt.text().replace(" ", "\n  ", 2))
+    for given in (receipt.text(), str(sheet)):
+        assert "2 receipts hold" in run(["sessions", "verify", "--db", str(db),
+                                         "--receipt", given])
+    forged = receipt.text()[:-5] + "AAAAA"
+    result = invoke(["sessions", "verify", "--db", str(db), "--receipt", forged])
+    assert result.exit_code == 1 and "--receipt 1" in result.output
+    result = invoke(["sessions", "verify", "--db", str(db), "--receipt", "nothing"])
+    assert result.exit_code == 2 and "no receipt found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_verify_fails_naming_the_record_after_an_attack(tmp_path):
+    import sqlite3
+
+    db, _ = closed_log(tmp_path)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP TABLE chain_head")
+    conn.close()
+    result = invoke(["sessions", "verify", "--db", str(db)])
+    assert result.exit_code == 1
+    assert result.output.startswith("verify failed: record 4: the chain head is missing")
+
+
+def test_verify_without_the_anchors_file(tmp_path):
+    db, _ = closed_log(tmp_path)
+    db.with_name("passlog.anchors.jsonl").unlink()
+    result = invoke(["sessions", "verify", "--db", str(db)])
+    assert result.exit_code == 1 and "anchors file" in result.output
+    assert "0 receipts hold" in run(["sessions", "verify", "--db", str(db), "--no-anchors"])
+
+
+def test_keys_show_prints_the_fingerprint_in_every_session_header(tmp_path):
+    db, receipt = closed_log(tmp_path)
+    data = json.loads(run(["keys", "show", "--json"]))
+    assert data["fingerprint"] == receipt.key_fingerprint
+    assert len(bytes.fromhex(data["public_key"])) == 32
+    shown = json.loads(run(["sessions", "show", receipt.session_id, "--db", str(db), "--json"]))
+    assert shown["key_fingerprint"] == data["fingerprint"]
+    assert data["fingerprint"] in run(["keys", "show"])
+
+
+def test_the_aftercare_sheet_carries_the_receipt_that_verify_accepts(tmp_path, monkeypatch):
+    from smpdevice.records.signing import Receipt
+
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    out = run(["demo", "--quick"])
+    assert "Record receipt (keep it" in out
+    receipt = Receipt.parse(out[out.index("Record receipt"):])
+    sheet = tmp_path / "sheet.txt"
+    sheet.write_text(out)
+    verified = run(["sessions", "verify", "--receipt", str(sheet)])
+    assert verified.startswith("ok: ") and "2 receipts hold" in verified
+    assert receipt.session_id in run(["sessions", "list"])

@@ -17,6 +17,8 @@ from firmware_protocol.codes import Fault, FirmwareState
 from smpdevice.calibration import CalibrationError
 from smpdevice.calibration_store import CalibrationStore
 from smpdevice.controller import PenController, State
+from smpdevice.envelope import envelope_record
+from smpdevice.errors import SmpError
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome
 from smpdevice.profiles import load_profile
 from smpdevice.screening import ScreeningRefused, parse_screening
@@ -244,3 +246,55 @@ def test_an_exception_in_a_progress_callback_stops_and_records_the_pass(sim, pen
     assert logged.outcome == "stopped"
     session.close()
     assert passlog.session(session.session_id).closed_at
+
+
+def test_a_stop_request_between_passes_starts_no_further_pass(sim, pen, passlog):
+    session = open_session(pen, passlog, short_profile(0.3, passes=3))
+    asked = []
+
+    def stop_after_first_pass() -> bool:
+        asked.append(len(session.results))
+        return len(session.results) >= 1
+
+    results = session.play(should_stop=stop_after_first_pass)
+    summary, sheet = session.close()
+    assert [r.outcome for r in results] == [PassOutcome.completed]
+    assert session.stop_requested and session.outcome.value == "interrupted"
+    assert summary["outcome"] == "interrupted" and summary["planned_passes"] == 3
+    assert "SESSION INCOMPLETE: 1 of 3 planned passes were completed" in sheet
+
+
+def test_a_fault_latched_between_passes_ends_the_session_as_a_fault(sim, pen, passlog):
+    """No pass is running when the fault latches: the session still says why it ended."""
+    session = open_session(pen, passlog, short_profile(0.3, passes=2))
+
+    first = session.run_pass(session.profile.plan[0], index=0)
+    assert first.outcome is PassOutcome.completed
+    sim.inject("cartridge_removed")  # the pen is armed between passes: it latches
+    pen.wait_for_state(State.FAULT, timeout_s=10)
+    results = session.play()  # refuses to begin a pass on a faulted pen, without an error
+    session.close()
+    assert [r.outcome for r in results] == [PassOutcome.completed]
+    assert session.outcome.value == "fault" and session.outcome.exit_code == 4
+
+
+def test_the_session_records_simulated_and_the_envelope_in_force(sim, pen, passlog):
+    session = open_session(pen, passlog, short_profile(0.3, passes=1))
+    session.play()
+    session.close()
+    header = passlog.session(session.session_id)
+    assert header.simulated is True
+    assert header.envelope == envelope_record(pen.zones)  # the limits this pen applied
+    assert header.envelope["zones"]["crown"]["dermal_ceiling_mm"] == \
+        pen.zones["crown"].dermal_ceiling_mm
+    assert all(p.simulated is True for p in passlog.passes(session.session_id))
+
+
+def test_a_session_on_a_faulted_pen_is_refused_naming_smp_clear(sim, pen, passlog):
+    pen.set_zone("crown")
+    pen.set_setpoints(depth_mm=0.5, speed_hz=100.0, duty_pct=40.0, period_ms=100.0)
+    pen.arm()
+    sim.inject("cartridge_removed")
+    pen.wait_for_state(State.FAULT, timeout_s=10)
+    with pytest.raises(SmpError, match=f"clear it: smp clear --port {sim.url}"):
+        open_session(pen, passlog)

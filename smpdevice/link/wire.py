@@ -1,4 +1,4 @@
-"""The link layer: sequence numbers, replies, retransmission, telemetry fan-out, frame history.
+"""The wire: framing over a pyserial port, sequence numbers, replies, telemetry fan-out, history.
 
 One reader thread turns bytes into frames. Replies are matched to their command by sequence
 number; TELEMETRY and EVENT frames go to listeners (a notifier, as python-can does it). Any
@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +24,8 @@ from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
 from firmware_protocol.messages import Nack, Telemetry
 from smpdevice.errors import SmpError
+from smpdevice.link.clock import MONOTONIC, Clock
+from smpdevice.link.notifier import Notifier
 
 log = structlog.get_logger("smpdevice.link")
 
@@ -130,8 +131,10 @@ class Link:
         port: serial.SerialBase,
         *,
         on_lost: Callable[[BaseException], None] | None = None,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.port = port
+        self.clock = clock
         self.decoder = StreamDecoder()
         self.stats = LinkStats()
         self.rto = RtoEstimator()
@@ -139,9 +142,9 @@ class Link:
             maxlen=HISTORY_FRAMES
         )
         self.recent_telemetry: collections.deque[Telemetry] = collections.deque(maxlen=8)
-        self.last_rx_s = time.monotonic()
+        self.last_rx_s = clock.now()
         self._on_lost = on_lost
-        self._listeners: list[Callable[[Message], None]] = []
+        self.messages: Notifier[[Message]] = Notifier("telemetry")  # TELEMETRY and EVENT
         self._reply_hook: Callable[[Frame], bool] | None = None
         self._waiters: dict[int, _Waiter] = {}
         self._seq = 0
@@ -174,11 +177,10 @@ class Link:
 
     def add_listener(self, listener: Callable[[Message], None]) -> None:
         """Called in the reader thread with every TELEMETRY and EVENT message."""
-        self._listeners.append(listener)
+        self.messages.add(listener)
 
     def remove_listener(self, listener: Callable[[Message], None]) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self.messages.remove(listener)
 
     def set_reply_hook(self, hook: Callable[[Frame], bool] | None) -> None:
         """A hook that sees replies no blocking `request` waits for (returns True if taken)."""
@@ -205,7 +207,7 @@ class Link:
             self._fail(exc)
             raise LinkError(f"cannot write to the pen: {exc}") from exc
         self.stats.tx_frames += 1
-        self.history.append((time.monotonic(), "tx", seq, message))
+        self.history.append((self.clock.now(), "tx", seq, message))
         return seq
 
     def request(self, message: Message, *, attempts: int = MAX_ATTEMPTS) -> Message:
@@ -219,13 +221,13 @@ class Link:
         self._waiters[seq] = waiter
         try:
             for attempt in range(attempts):
-                sent_at = time.monotonic()
+                sent_at = self.clock.now()
                 self.send(message, seq)
                 if attempt:
                     self.stats.retransmissions += 1
                 if waiter.done.wait(min(RTO_MAX_S, self.rto.rto_s * 2**attempt)):  # backoff
                     if attempt == 0:  # Karn: only unambiguous samples
-                        self.rto.sample(time.monotonic() - sent_at)
+                        self.rto.sample(self.clock.now() - sent_at)
                     break
                 if self._lost is not None:
                     raise LinkError(f"the link to the pen is down ({self._lost})")
@@ -266,7 +268,7 @@ class Link:
                 # read(4096) would wait out the whole timeout on a real port.
                 data = port.read(port.in_waiting or 1)
                 if data:
-                    self.last_rx_s = time.monotonic()
+                    self.last_rx_s = self.clock.now()
                     for frame in self.decoder.feed(data):
                         self._dispatch(frame)
         except Exception as exc:  # any reader failure must become an event
@@ -280,13 +282,9 @@ class Link:
             self._count_telemetry(message.telemetry_seq)
             self.recent_telemetry.append(message)
         else:
-            self.history.append((time.monotonic(), "rx", frame.seq, message))
+            self.history.append((self.clock.now(), "rx", frame.seq, message))
         if frame.seq == 0:  # unsolicited: TELEMETRY, EVENT
-            for listener in list(self._listeners):
-                try:
-                    listener(message)
-                except Exception:  # a broken listener must not kill the link
-                    log.exception("telemetry listener failed", listener=repr(listener))
+            self.messages.notify(message)  # a broken listener must not kill the link
             return
         waiter = self._waiters.get(frame.seq)
         if waiter is not None:

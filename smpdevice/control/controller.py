@@ -1,0 +1,504 @@
+"""The controller: a state machine that drives the pen inside the safety envelope.
+
+Threads and who owns what:
+- the **engine's loop thread** (`smpdevice.link.engine`) owns the state machine and the
+  conversation with the pen. Every public method posts a request to it and waits for the answer,
+  so the controller is safe to call from several threads. The loop also renews the pen's
+  dead-man lease, so a hung loop stops renewing and the pen stops the needle itself;
+- the **reader thread** (in `Link`) decodes frames and hands replies, telemetry and events over;
+- **safety stops** are the exception: `estop()` (and a stop's lease hold) act in the caller's
+  thread at once, bypassing every queue (grbl's real-time commands), then tell the loop.
+
+Nothing resumes by itself: after a fault, an E-stop, a reboot of the pen or a reconnect the
+controller is in `fault`, `estop` or `idle`, and the needle starts only on an explicit request.
+The policy (which request in which state, what to do when the pen disagrees) is the tables of
+`smpdevice.control.states`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from firmware_protocol import PROTOCOL_VERSION, SCHEMA_HASH, Message
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
+from firmware_protocol.messages import (
+    Disarm,
+    Event,
+    Identify,
+    IdentifyRequest,
+    NeedleStop,
+    SetTelemetryRate,
+    Telemetry,
+)
+from smpdevice import checks
+from smpdevice.calibration import Calibration
+from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
+from smpdevice.control.options import ControllerOptions
+from smpdevice.control.requests import RequestsMixin
+from smpdevice.control.safety import SafetyMixin
+from smpdevice.control.states import (
+    MOTION,
+    OFFLINE,
+    SAFE,
+    FaultInfo,
+    HandshakeError,
+    PenFault,
+    State,
+    StateError,
+    build_machine,
+    reconcile,
+)
+from smpdevice.envelope import ZoneEnvelope
+from smpdevice.errors import SmpError
+from smpdevice.link.engine import RequestEngine
+from smpdevice.link.notifier import Notifier
+from smpdevice.link.wire import (
+    CommandRefused,
+    Link,
+    LinkError,
+    LinkTimeout,
+)
+from smpdevice.logs import ensure_configured
+from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
+from smpdevice.transport import DEFAULT_PORT, open_port
+
+log = structlog.get_logger("smpdevice.controller")
+
+
+class _Fsm:
+    """The model the `transitions` machine drives (kept apart from the public API)."""
+
+    state: str
+
+    def __init__(self, owner: PenController) -> None:
+        self._owner = owner
+
+    def has_calibration(self) -> bool:
+        return not self._owner._arm_blockers(only="calibration")
+
+    def has_zone(self) -> bool:
+        return not self._owner._arm_blockers(only="zone")
+
+    def has_setpoints(self) -> bool:
+        return not self._owner._arm_blockers(only="setpoints")
+
+
+class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMixin):
+    """Drive one pen. Use `PenController.connect(port)`, best as a context manager:
+
+        with PenController.connect("pensim://", calibration=cal) as pen:
+            pen.set_zone("crown")
+            pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=120)
+            pen.arm()
+            pen.start_needle()
+            ...
+            pen.stop_needle()
+    """
+
+    def _setup(self) -> None:
+        ensure_configured()
+        self.identity: PenIdentity | None = None
+        self.link: Link | None = None
+        self.last_fault: FaultInfo | None = None
+        self.telemetry: PenTelemetry | None = None
+        self.zone_name: str | None = None
+        self._zone: ZoneEnvelope | None = None
+        self.setpoints: Setpoints | None = None
+        self.running_since_s: float | None = None
+        self._actuator_cmd_mm: float | None = None
+        self._fsm = _Fsm(self)
+        self._machine = build_machine(self._fsm)
+        self._engine: RequestEngine | None = None
+        self.telemetry_listeners: Notifier[[PenTelemetry]] = Notifier("telemetry")
+        self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
+        self.event_listeners: Notifier[[Event]] = Notifier("event")
+        self._log = log
+        self._news = threading.Condition()  # notified on every telemetry frame and state change
+        # Safety stops act in the caller's thread, never waiting for the loop or the link:
+        # the state changes under this lock, and the two holds below stop lease renewal at once.
+        self._fsm_lock = threading.RLock()
+        self._lease_hold = threading.Event()  # a stop is under way: renew nothing until it ends
+        self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
+
+    # ================================================================== connection
+
+    @classmethod
+    def connect(cls, port: str = DEFAULT_PORT, **kwargs: Any) -> PenController:
+        """Open `port`, run the handshake and return a controller in idle (or fault/estop)."""
+        ctl = cls(port, **kwargs)
+        ctl.open()
+        return ctl
+
+    def open(self) -> None:
+        """Connect (from `disconnected`): open the port, handshake, settle the pen's state."""
+        if self.state is not State.DISCONNECTED:
+            raise StateError(f"already {self.state.value}; close() first")
+        self._fire("connect", "open")
+        self._lease_hold.clear()
+        self._estop_hold = False
+        try:
+            self._open_link()
+            settled = self._settle_pen()
+        except BaseException:
+            if self.link is not None:
+                self.link.close()
+            self._fire("connect_failed", "connection failed")
+            raise
+        self._fire(settled, "connected")  # before the loop exists: one thread at a time
+        self._engine.start()
+
+    def reconnect(self) -> None:
+        """After a lost link: connect to the same port again. The needle stays stopped."""
+        if self.state is not State.DISCONNECTED:
+            raise StateError(f"reconnect is for a lost link; the controller is {self.state.value}")
+        self._shutdown_loop()
+        previous = self.identity
+        self.open()
+        if previous is not None and self.identity and self.identity.serial != previous.serial:
+            serial = self.identity.serial
+            self.close()
+            raise HandshakeError(
+                f"a different pen ({serial}) answered on {self.port_url}; "
+                f"expected {previous.serial}. Connect anew to use it."
+            )
+
+    def _open_link(self) -> None:
+        port = open_port(self.port_url, baudrate=self.baudrate)
+        self.telemetry = None
+        self.link = link = Link(port, clock=self.clock)
+        # A fresh engine (and queue) per connection: nothing from the old one may run.
+        self._engine = engine = RequestEngine(link, self, lease_ms=self.lease_ms,
+                                              telemetry_hz=self.telemetry_hz, clock=self.clock,
+                                              motion=MOTION)
+        link._on_lost = engine.link_lost
+        link.add_listener(self._on_pen_message)
+        link.start()
+        reply = link.request(IdentifyRequest())
+        if not isinstance(reply, Identify):
+            raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
+        self._check_identity(reply)
+        self.identity = PenIdentity.from_message(reply)
+        self._log = log.bind(pen_serial=self.identity.serial, port=self.port_url)
+        if self.lease_ms > self.identity.limits.lease_max_ms:
+            self.lease_ms = engine.lease_ms = self.identity.limits.lease_max_ms
+        rate = min(self.telemetry_hz, self.identity.limits.telemetry_max_hz)
+        self._request_after_boot(SetTelemetryRate(rate))
+        engine.telemetry_hz = rate
+        if self._zone is not None and self.zone_name is not None:
+            self._zone = self._pen_bounded(self.zones[self.zone_name])
+        self._log.info("connected", firmware=self.identity.firmware_version)
+
+    def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:
+        """A blocking request that waits out a pen still booting (NACK BOOTING)."""
+        deadline = self.clock.now() + wait_s
+        while True:
+            try:
+                return self.link.request(message)
+            except CommandRefused as exc:
+                if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
+                    raise
+                with self._news:  # retry after the pen's next report, or 20 ms
+                    self._news.wait(0.02)
+
+    def _check_identity(self, m: Identify) -> None:
+        problems = []
+        if m.protocol_version != PROTOCOL_VERSION:
+            problems.append(f"protocol version: pen {m.protocol_version}, host {PROTOCOL_VERSION}")
+        if m.schema_hash != SCHEMA_HASH:
+            problems.append(
+                f"message catalogue hash: pen 0x{m.schema_hash:08x}, host 0x{SCHEMA_HASH:08x}"
+            )
+        if problems:
+            raise HandshakeError(
+                f"pen {m.serial_str} (firmware {m.firmware_version}) speaks a different protocol: "
+                + "; ".join(problems)
+                + ". Update the host or the pen's firmware so both are built from the same "
+                "catalogue."
+            )
+
+    def _settle_pen(self) -> str:
+        """Wait for the first telemetry and bring the pen to a safe state; never resume."""
+        link = self.link
+        self._wait_news(lambda: self.telemetry is not None,
+                        max(1.0, 20 / max(self.telemetry_hz, 1)))
+        t = self.telemetry
+        if t is None:
+            raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
+        if t.state is FirmwareState.RUNNING:
+            link.request(NeedleStop())
+            link.request(Disarm())
+        elif t.state is FirmwareState.ARMED:
+            link.request(Disarm())
+        self._engine.ops_done_s = self.clock.now()  # telemetry from before these is stale
+        if t.state is FirmwareState.FAULT or t.faults:
+            self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
+            return "connected_faulted"
+        if t.state is FirmwareState.ESTOP:
+            self.last_fault = FaultInfo("pen reports a latched E-stop", t.faults)
+            return "connected_estopped"
+        return "connected"
+
+    def close(self) -> None:
+        """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
+        self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
+        if self.link is not None and self.link.lost is None:
+            for message in (NeedleStop(), Disarm()):
+                try:
+                    self.link.request(message, attempts=2)
+                except SmpError:
+                    break
+        self._shutdown_loop()
+        if self.link is not None:
+            self.link.close()
+        if self.state is not State.DISCONNECTED:
+            self._fire("link_lost", "closed")
+
+    def __enter__(self) -> PenController:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _shutdown_loop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+
+    # ================================================================== public API
+
+    @property
+    def state(self) -> State:
+        return State(self._fsm.state)
+
+    @property
+    def simulated(self) -> bool:
+        """True when this is no real pen: a `pensim://` port, or a pen whose IDENTIFY says
+        SIMULATED (a simulator over a pty or TCP). Records made with it carry the flag."""
+        from firmware_protocol.codes import Capability
+
+        if self.port_url.strip().lower().startswith("pensim://"):
+            return True
+        return self.identity is not None and Capability.SIMULATED in self.identity.capabilities
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
+    @property
+    def zone(self) -> ZoneEnvelope | None:
+        """The active zone's envelope, narrowed to the pen's limits."""
+        return self._zone
+
+    def add_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
+        """Called (in the reader thread) with every telemetry frame in physical units."""
+        self.telemetry_listeners.add(listener)
+
+    def remove_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
+        self.telemetry_listeners.remove(listener)
+
+    def add_state_listener(self, listener: Callable[[State, State, str], None]) -> None:
+        """Called with (old state, new state, reason) after every state change."""
+        self.state_listeners.add(listener)
+
+    def add_event_listener(self, listener: Callable[[Event], None]) -> None:
+        """Called with every EVENT the pen reports."""
+        self.event_listeners.add(listener)
+
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        """Use `calibration` from now on (idle only). None or another pen's is refused."""
+        checks.instance("calibration", calibration, (Calibration, type(None)), "a Calibration")
+        self._call(self._do_set_calibration, calibration)
+
+    def set_zone(self, zone: str) -> ZoneEnvelope:
+        """Select the zone whose envelope every setpoint is checked against (not while running)."""
+        checks.text("zone", zone, max_len=64)
+        return self._call(self._do_set_zone, zone)
+
+    def set_setpoints(
+        self, *, depth_mm: float, speed_hz: float, duty_pct: float, period_ms: float
+    ) -> Setpoints:
+        """Check against the zone's envelope, convert through the calibration, send."""
+        setpoints = Setpoints(*(self._setpoint_number(name, value) for name, value in (
+            ("depth_mm", depth_mm), ("speed_hz", speed_hz), ("duty_pct", duty_pct),
+            ("period_ms", period_ms))))
+        return self._call(self._do_set_setpoints, setpoints)
+
+    def arm(self) -> None:
+        """idle -> armed. Needs a valid calibration, a zone and setpoints."""
+        self._call(self._do_arm)
+
+    def disarm(self) -> None:
+        self._call(self._do_simple, "disarm", [Disarm()])
+
+    def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
+        """armed -> running (a pass begins), once the needle stands at the set depth.
+
+        Starting while the depth actuator still travels would put the first dots too shallow
+        or too deep, so this waits (up to `settle_timeout_s`) for the measured depth to reach
+        the command first.
+        """
+        self._timeout_arg("settle_timeout_s", settle_timeout_s)
+        if self.state is State.ARMED:
+            if self.setpoints is None:
+                raise StateError("no setpoints since the last retract, fault or calibration: "
+                                 "call set_setpoints() first")
+            self._wait_depth_settled(settle_timeout_s)
+        self._call(self._do_start)
+
+    def _wait_depth_settled(self, timeout_s: float) -> None:
+        target_mm = self._actuator_cmd_mm
+
+        def settled() -> bool:
+            t = self.telemetry
+            return (t is not None and target_mm is not None
+                    and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
+                    and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM)
+
+        if not self._wait_news(lambda: settled() or self.state in SAFE | OFFLINE, timeout_s):
+            t = self.telemetry
+            where = f"{t.actuator_mm:.3f} mm" if t else "unknown"
+            raise SmpError(
+                f"the depth actuator did not reach {target_mm} mm within {timeout_s} s "
+                f"(it is at {where}); the needle was not started. Check the pen."
+            )
+        self._raise_if_faulted()
+
+    def retract(self) -> None:
+        """Stop the needle and pull it back to actuator 0."""
+        self._call(self._do_retract)
+
+    def clear_faults(self) -> None:
+        """fault/estop -> idle, once the cause is gone. A technician's explicit act."""
+        self._call(self._do_clear)
+
+    def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
+        """Wait until the controller is in one of `states` (for scripts and tests)."""
+        checks.finite_number("timeout_s", timeout_s, 0.0, 86400.0, unit="s", lo_open=True)
+        for state in states:
+            checks.instance("state", state, State, "a State")
+        if not self._wait_news(lambda: self.state in states, timeout_s):
+            raise SmpError(f"waited {timeout_s} s for {', '.join(s.value for s in states)}; "
+                           f"still {self.state.value}")
+        return self.state
+
+    def _wait_news(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait (on telemetry and state news, never polling) until `predicate()`."""
+        with self._news:
+            return self._news.wait_for(predicate, timeout=timeout_s)
+
+    def _announce(self) -> None:
+        with self._news:
+            self._news.notify_all()
+
+    # ================================================================== loop-side work
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` in the loop thread and wait for its result (or error)."""
+        engine = self._engine
+        if engine is None or not engine.alive:
+            if self.state is State.DISCONNECTED:
+                reason = f": {self.link.lost}" if self.link and self.link.lost else ""
+                raise StateError(f"not connected to a pen{reason}. Connect or reconnect first.")
+            raise StateError("the controller loop is not running")
+        if engine.in_loop():
+            raise StateError(
+                "controller methods cannot be called from a listener (it runs in the "
+                "controller's own thread); hand the work to another thread"
+            )
+        return engine.call(fn, *args)
+
+    # ---- what the engine asks (EngineHost), all in the loop thread
+
+    def on_tick(self, now_s: float) -> None:
+        zone, engine = self._zone, self._engine
+        if (self.state is State.RUNNING and zone is not None and self.running_since_s
+                and now_s - self.running_since_s > zone.max_pass_s and not engine.ops):
+            self._log.warning("pass time limit reached; stopping", limit_s=zone.max_pass_s)
+            engine.submit(self._do_stop())
+        t = self.telemetry
+        if t is not None and not engine.ops and t.received_at_s > engine.ops_done_s:
+            self._on_pen_state(t)
+
+    def on_lost(self, reason: str) -> None:
+        if self.state is State.DISCONNECTED:
+            return
+        self.running_since_s = None
+        self._forget_setpoints()
+        self.last_fault = FaultInfo(f"link lost: {reason}")
+        history = []
+        if self.link is not None:
+            history = self.link.format_history()
+            self.link.close()
+        self._fire("link_lost", reason)
+        self._log.warning("link lost", reason=reason, last_frames=history)
+        self._engine.fail_all(LinkError(f"link lost: {reason}"))
+        self._engine.cancel_estop()
+        self._engine.stopping()
+
+    # ---- pen-side news
+
+    def _on_pen_message(self, message: Message) -> None:
+        """Reader thread: telemetry fan-out, and state news for the loop."""
+        if isinstance(message, Telemetry):
+            t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
+            previous = self.telemetry
+            self.telemetry = t
+            self.telemetry_listeners.notify(t)
+            self._announce()
+            rebooted = previous is not None and t.telemetry_seq < previous.telemetry_seq
+            if (previous is None or rebooted or t.state is not previous.state
+                    or t.faults != previous.faults) and self._engine is not None:
+                self._engine.post(self._on_pen_state, t)
+        elif isinstance(message, Event):
+            self.event_listeners.notify(message)
+            self._log.info("pen event", pen_event=EventCode(message.event).name,
+                           pen_state=FirmwareState(message.state).name,
+                           faults=Fault(message.faults).names)
+
+    def _on_pen_state(self, t: PenTelemetry) -> None:
+        """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
+        state = self.state
+        engine = self._engine
+        settled = not engine.ops and t.received_at_s > engine.ops_done_s
+        row = reconcile(t.state, t.faults, state, settled)
+        if row is None:
+            return
+        reason = row.reason.format(pen_state=t.state.name)
+        if row.action == "stop":
+            with contextlib.suppress(SmpError):
+                self.link.send(NeedleStop())
+            if state in SAFE:
+                return
+            trigger = "fault_detected"
+        else:
+            trigger = row.action
+        self.last_fault = FaultInfo(reason, t.faults if row.carry_faults else Fault(0))
+        self._enter_safe(trigger)
+
+    def _forget_setpoints(self) -> None:
+        """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease)."""
+        self.setpoints = None
+        self._actuator_cmd_mm = None
+
+    # ---- state machine plumbing (requests: control/requests.py; stops: control/safety.py)
+
+    def _fire(self, trigger: str, reason: str) -> None:
+        with self._fsm_lock:
+            old = self.state
+            if old in SAFE and not getattr(self._fsm, f"may_{trigger}")():
+                # a stop latched from another thread overtook this request
+                raise PenFault(f"the controller is {old.value}: {self.last_fault}")
+            getattr(self._fsm, trigger)()
+            new = self.state
+        self._log = self._log.bind(state=new.value)
+        self._log.info("state", old=old.value, new=new.value, reason=reason)
+        self._announce()
+        engine = self._engine
+        if engine is not None and engine.alive and not engine.in_loop():
+            engine.post(self.state_listeners.notify, old, new, reason)  # in the loop thread
+        else:
+            self.state_listeners.notify(old, new, reason)

@@ -1,0 +1,70 @@
+"""The controller's options, checked before any port is opened or any frame is sent."""
+
+from __future__ import annotations
+
+from smpdevice import checks
+from smpdevice.calibration import Calibration
+from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
+from smpdevice.link.clock import MONOTONIC, Clock
+from smpdevice.transport import DEFAULT_PORT
+
+DEFAULT_LEASE_MS = 500
+DEFAULT_TELEMETRY_HZ = 100
+# The lease is renewed every quarter lease: shorter than this, scheduling jitter alone lapses it.
+# The top is the protocol's (LEASE_RENEW.lease_ms is a u16); the pen may grant less.
+LEASE_RANGE_MS = (50, 65535)
+TELEMETRY_RANGE_HZ = (1, 65535)  # at least 1: telemetry is also how the host knows the pen is there
+BAUD_RANGE = (50, 12_000_000)
+TIMEOUT_RANGE_S = (0.0, 60.0)  # waits for the actuator, the motor, a state
+_SETPOINT_UNITS = {"depth_mm": "mm", "speed_hz": "Hz", "duty_pct": "%", "period_ms": "ms"}
+
+
+class ControllerOptions:
+    """Port, lease, telemetry rate, zones, calibration and clock of a `PenController`."""
+
+    def __init__(
+        self,
+        port: str = DEFAULT_PORT,
+        *,
+        calibration: Calibration | None = None,
+        zones: dict[str, ZoneEnvelope] | None = None,
+        lease_ms: int = DEFAULT_LEASE_MS,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        baudrate: int = 115200,
+        clock: Clock = MONOTONIC,
+    ) -> None:
+        checks.text("port", port, max_len=1024)
+        checks.instance("calibration", calibration, (Calibration, type(None)),
+                        "a Calibration or None")
+        checks.instance("zones", zones, (dict, type(None)), "a dict of zone name to ZoneEnvelope")
+        for name, zone in (zones or {}).items():
+            checks.text("zone name", name, max_len=64)
+            checks.instance(f"zones[{name!r}]", zone, ZoneEnvelope, "a ZoneEnvelope")
+        checks.whole_number("lease_ms", lease_ms, *LEASE_RANGE_MS, unit="ms")
+        checks.whole_number("telemetry_hz", telemetry_hz, *TELEMETRY_RANGE_HZ, unit="Hz")
+        checks.whole_number("baudrate", baudrate, *BAUD_RANGE, unit="baud")
+        checks.instance("clock", clock, Clock, "a Clock (now(), is_virtual)")
+        self.port_url = port
+        self.baudrate = baudrate
+        self.lease_ms = lease_ms
+        self.telemetry_hz = telemetry_hz
+        self.zones = dict(zones or DEFAULT_ZONES)
+        self.clock = clock
+        self._calibration = calibration
+        self._cal_actuator_mm: float | None = None
+        self._setup()
+
+    def _setup(self) -> None:  # the controller's own state
+        raise NotImplementedError
+
+    def _timeout_arg(self, name: str, value: object) -> float:
+        return checks.finite_number(name, value, *TIMEOUT_RANGE_S, unit="s", lo_open=True)
+
+    def _setpoint_number(self, name: str, value: object) -> float:
+        """Type and finiteness, within what the pen can do; the zone's envelope narrows it."""
+        if checks.is_finite_real(value):
+            return float(value)  # the range is the envelope's to judge (EnvelopeError)
+        lo, hi = -float("inf"), float("inf")
+        if getattr(self, "identity", None) is not None:
+            lo, hi = self.pen_limits().get(name, (lo, hi))
+        return checks.finite_number(name, value, lo, hi, unit=_SETPOINT_UNITS[name])

@@ -1,0 +1,200 @@
+"""The requests the engine carries out for `PenController`, each checked against `POLICY`
+first (a mixin; every `_do_*` runs in the loop thread and returns an `Operation` or a value)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firmware_protocol import Message, units
+from firmware_protocol.codes import LimitField, NackReason
+from firmware_protocol.messages import (
+    Arm,
+    ClearFaults,
+    LeaseRenew,
+    Nack,
+    NeedleStart,
+    NeedleStop,
+    Retract,
+    SetSetpoints,
+)
+from smpdevice.calibration import Calibration, CalibrationError, require_calibration
+from smpdevice.control.states import POLICY, SAFE, State, StateError
+from smpdevice.envelope import EnvelopeError, Violation, ZoneEnvelope, check_setpoints, narrowed
+from smpdevice.errors import SmpError
+from smpdevice.link.engine import Operation
+from smpdevice.link.wire import CommandRefused
+from smpdevice.pen import Setpoints
+
+if TYPE_CHECKING:
+    from smpdevice.control.controller import PenController
+
+
+class RequestsMixin:
+    """set_calibration / set_zone / set_setpoints / arm / start / stop / retract / clear."""
+
+    def nack_error(self: PenController, step: Message, nack: Nack) -> SmpError:
+        reason = NackReason(nack.reason)
+        err = CommandRefused(step.TYPE, reason, nack.detail)
+        if reason is NackReason.OUT_OF_LIMITS:
+            err.args = (f"{err} — field {LimitField(nack.detail).description}",)
+        if reason is NackReason.CONDITION_ACTIVE and self.telemetry:
+            err.args = (f"{err}; still active: {', '.join(self.telemetry.faults.names)}",)
+        return err
+
+    def _require(self: PenController, action: str) -> None:
+        states, what = POLICY[action]
+        if self.state not in states:
+            allowed = " or ".join(s.value for s in State if s in states)
+            hint = ""
+            if self.state in SAFE:
+                hint = f" ({self.last_fault}); clear it with clear_faults() / `smp clear`"
+            raise StateError(f"cannot {what} while {self.state.value}{hint}; needs {allowed}")
+
+    def _do_set_calibration(self: PenController, calibration: Calibration | None) -> None:
+        self._require("set_calibration")
+        require_calibration(calibration, self.identity.serial)  # None: says how to make one
+        self._calibration = calibration
+        self._forget_setpoints()  # actuator commands from the old calibration are stale
+        if self.zone_name is not None:  # the depth window depends on the calibration
+            self._zone = self._pen_bounded(self.zones[self.zone_name])
+
+    def pen_limits(self: PenController) -> dict[str, tuple[float, float]]:
+        """What this pen can do, in setpoint units: depth in skin (through the calibration,
+        when there is one), speed, duty and period. The envelope is narrowed to these."""
+        lim = self.identity.limits
+        bounds: dict[str, tuple[float, float]] = {
+            "speed_hz": (lim.speed_min_hz, lim.speed_max_hz),
+            "duty_pct": (lim.duty_min_pct, lim.duty_max_pct),
+            "period_ms": (lim.period_min_ms, lim.period_max_ms),
+        }
+        if self._calibration is not None:
+            a, b = (self._calibration.to_depth_mm(lim.depth_min_mm),
+                    self._calibration.to_depth_mm(lim.depth_max_mm))
+            bounds["depth_mm"] = (min(a, b), max(a, b))
+        return bounds
+
+    def _pen_bounded(self: PenController, zone: ZoneEnvelope) -> ZoneEnvelope:
+        """The zone narrowed to what the pen can do."""
+        return narrowed(zone, **self.pen_limits())
+
+    def _do_set_zone(self: PenController, name: str) -> ZoneEnvelope:
+        self._require("set_zone")
+        if name not in self.zones:
+            raise EnvelopeError(name, [Violation("zone", 0, 0, f"is unknown; known zones: "
+                                                 f"{', '.join(sorted(self.zones))};")])
+        zone = self._pen_bounded(self.zones[name])
+        if self.setpoints is not None:
+            sp = self.setpoints
+            violations = check_setpoints(zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,
+                                         duty_pct=sp.duty_pct, period_ms=sp.period_ms)
+            if violations and self.state is State.ARMED:
+                raise EnvelopeError(name, violations)
+            if violations:
+                self.setpoints = None
+        self.zone_name, self._zone = name, zone
+        self._log = self._log.bind(zone=name)
+        return zone
+
+    def _do_set_setpoints(self: PenController, sp: Setpoints) -> Operation:
+        self._require("set_setpoints")
+        if self._zone is None:
+            raise StateError("choose a zone first (set_zone); its envelope limits every setpoint")
+        calibration = require_calibration(self._calibration, self.identity.serial)
+        violations = check_setpoints(self._zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,
+                                     duty_pct=sp.duty_pct, period_ms=sp.period_ms)
+        if violations:
+            raise EnvelopeError(self.zone_name, violations)
+        message = SetSetpoints(
+            depth_um=units.mm_to_um(calibration.to_actuator_mm(sp.depth_mm)),
+            speed_centihz=units.hz_to_centihz(sp.speed_hz),
+            duty_permille=units.pct_to_permille(sp.duty_pct),
+            period_us=units.ms_to_us(sp.period_ms),
+        )
+
+        def done() -> Setpoints:
+            self.setpoints = sp
+            self._actuator_cmd_mm = message.depth_um / 1000
+            self._log.info("setpoints", **sp.__dict__)
+            return sp
+
+        return Operation([message], done)
+
+    def _arm_blockers(self: PenController, only: str | None = None) -> list[str]:
+        """Why arming is not allowed now (empty if it is)."""
+        out: list[str] = []
+        if only in (None, "calibration"):
+            try:
+                require_calibration(self._calibration, self.identity.serial)
+            except CalibrationError as exc:
+                out.append(str(exc))
+        if only in (None, "zone") and self._zone is None:
+            out.append("no zone chosen: call set_zone() first")
+        if only in (None, "setpoints") and self.setpoints is None:
+            out.append("no setpoints: call set_setpoints() first")
+        return out
+
+    def _do_arm(self: PenController) -> Operation:
+        self._require("arm")
+        blockers = self._arm_blockers()
+        if blockers or not self._fsm.may_arm():
+            raise StateError("cannot arm: " + "; ".join(blockers))
+        self._grant_lease()
+        return Operation([LeaseRenew(self.lease_ms), Arm()], lambda: self._fire("arm", "armed"))
+
+    def _grant_lease(self: PenController) -> None:
+        """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume."""
+        self._engine.next_lease_s = 0.0
+        self._lease_hold.clear()
+
+    def _do_start(self: PenController) -> Operation:
+        self._require("start")
+
+        def started() -> None:
+            self.running_since_s = self.clock.now()
+            self._fire("start", "needle started")
+
+        return Operation([LeaseRenew(self.lease_ms), NeedleStart()], started)
+
+    def _do_stop(self: PenController) -> Operation:
+        self._require("stop")
+        self._lease_hold.set()  # renew nothing until the pen confirms the stop
+
+        def stopped() -> None:
+            self.running_since_s = None
+            with self._fsm_lock:
+                if self.state is State.RUNNING:
+                    self._fire("stop", "needle stopped")
+                if self.state is State.ARMED:
+                    self._lease_hold.clear()  # armed needs a live lease again
+
+        return Operation([NeedleStop()], stopped, stop=True)
+
+    def _do_retract(self: PenController) -> Operation:
+        self._require("retract")
+
+        def retracted() -> None:
+            self._forget_setpoints()
+            if self.state is State.RUNNING:
+                self.running_since_s = None
+                self._fire("stop", "retracted")
+
+        return Operation([Retract()], retracted)
+
+    def _do_simple(self: PenController, trigger: str, steps: list[Message]) -> Operation:
+        self._require(trigger)
+        return Operation(steps, lambda: self._fire(trigger, trigger))
+
+    def _do_clear(self: PenController) -> Operation:
+        self._require("clear_faults")
+
+        def cleared() -> None:
+            self._log.info("faults cleared", previous=str(self.last_fault))
+            self.last_fault = None
+            self._fire("cleared", "cleared by request")
+            self._estop_hold = False  # the technician's explicit reset ends the E-stop
+            self._engine.cancel_estop()
+
+        return Operation([ClearFaults()], cleared)
+
+    def _do_request(self: PenController, message: Message) -> Operation:
+        return Operation([message])

@@ -1,0 +1,156 @@
+"""Safety stops that never wait for the link (a mixin of `PenController`).
+
+E-stop and needle stops act in the caller's thread: lease renewal stops at once (the pen then
+stops the needle by itself within one lease, whatever happens to the frames), the state
+changes at once, and only then is the pen's confirmation awaited. The engine asks
+`lease_needed` and `motion_refused` before every renewal and every frame that could move the
+needle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firmware_protocol.messages import Ack, EStop
+from smpdevice.control.states import (
+    LEASED,
+    OFFLINE,
+    SAFE,
+    EStopUnconfirmed,
+    FaultInfo,
+    PenFault,
+    State,
+)
+from smpdevice.errors import SmpError
+from smpdevice.link.engine import Operation
+from smpdevice.link.wire import MAX_ATTEMPTS, RTO_MAX_S, Link, LinkError, Tracked, format_frames
+
+if TYPE_CHECKING:
+    from smpdevice.control.controller import PenController
+
+
+class SafetyMixin:
+    """stop_needle, estop, and the controller's way into `fault` / `estop`."""
+
+    def stop_needle(self: PenController) -> None:
+        """running -> armed (the pass ends).
+
+        The stop never depends on the link: lease renewal stops at once and resumes only when
+        the pen confirms the stop. If it never does, the controller goes to `fault` and the
+        pen stops the needle by itself when its lease runs out.
+        """
+        if self.state in (State.RUNNING, State.ARMED):
+            self._lease_hold.set()
+        try:
+            self._call(self._do_stop)
+        except LinkError as exc:
+            self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
+            raise
+
+    def _unconfirmed_stop_reason(self: PenController, exc: BaseException) -> str:
+        return (f"the pen did not confirm the needle stop ({exc}); the host stopped renewing "
+                f"the lease, so the pen stops the needle by itself within {self.lease_ms} ms")
+
+    def estop(self: PenController) -> None:
+        """Emergency stop, from any state and any thread; latches until clear_faults().
+
+        It never waits for the link: lease renewal stops at once, the ESTOP frame is written at
+        once from this thread (bypassing every queue) and the controller enters `estop` at once.
+        Then it waits for the pen's confirmation, re-sending ESTOP. Unconfirmed, it raises
+        EStopUnconfirmed and the loop keeps re-sending until confirmed or the link is lost;
+        the pen stops the needle by itself within one lease either way.
+        """
+        self._lease_hold.set()
+        self._estop_hold = True
+        link = self.link
+        tracked: Tracked | None = None
+        if link is not None and link.lost is None:
+            tracked = link.track(EStop())
+            try:
+                link.send(EStop(), tracked.seq)
+            except SmpError:
+                link.untrack(tracked)
+                tracked = None
+        self._latch_locally("estop_latched", "E-stop requested by the host")
+        by_itself = (f"the host renews nothing, so the pen stops the needle by itself when its "
+                     f"lease runs out (within {self.lease_ms} ms)")
+        if tracked is None:
+            raise EStopUnconfirmed(
+                f"E-stop not confirmed: the link to the pen is down. The controller is "
+                f"{self.state.value} and {by_itself}. Reconnect to check the pen."
+            )
+        if self._await_estop(link, tracked):
+            link.untrack(tracked)
+            return
+        self._engine.resend_estop(tracked)
+        raise EStopUnconfirmed(
+            f"E-stop not confirmed by the pen after {MAX_ATTEMPTS} tries (it is still re-sent). "
+            f"The controller is {self.state.value} and {by_itself}. Check the cable."
+        )
+
+    def _await_estop(self: PenController, link: Link, tracked: Tracked) -> bool:
+        """Re-send ESTOP (same seq) until the pen acknowledges it; False if it never does."""
+
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                try:
+                    link.send(EStop(), tracked.seq)
+                except SmpError:
+                    return False
+                link.stats.retransmissions += 1
+            if tracked.wait(min(RTO_MAX_S, link.rto.rto_s * 2**attempt)):
+                return isinstance(tracked.waiter.reply, Ack)
+        return False
+
+    def _latch_locally(self: PenController, trigger: str, reason: str) -> None:
+        """Enter estop/fault now, from any thread; the loop fails what was pending and logs."""
+        with self._fsm_lock:
+            if self.state in OFFLINE or self.state is State.ESTOP:
+                return
+            if trigger == "fault_detected" and self.state is State.FAULT:
+                return
+            self.last_fault = FaultInfo(reason)
+            self.running_since_s = None
+            self._forget_setpoints()
+            self._fire(trigger, reason)
+        if self._engine is not None:
+            self._engine.post(self._after_safe)
+
+    def lease_needed(self: PenController) -> bool:
+        return (self.state in LEASED and not self._lease_hold.is_set()
+                and not self._estop_hold)
+
+    def motion_refused(self: PenController) -> SmpError | None:
+        if self._estop_hold or self.state in SAFE:
+            return PenFault(f"stopped: {self.last_fault}")
+        return None
+
+    def on_operation_timeout(self: PenController, op: Operation, error: SmpError) -> None:
+        if op.stop and self.state in (State.RUNNING, State.ARMED):
+            # an unconfirmed stop: renew nothing more, so the pen stops by itself
+            self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error))
+            self._enter_safe("fault_detected")
+
+    def _enter_safe(self: PenController, trigger: str) -> None:
+        self.running_since_s = None
+        self._forget_setpoints()
+        with self._fsm_lock:
+            if self.state is State.ESTOP:
+                return  # latched from another thread meanwhile; its follow-up is queued
+            self._fire(trigger, str(self.last_fault))
+        self._after_safe()
+
+    def _after_safe(self: PenController) -> None:
+        """Loop side of entering fault/estop: fail what was pending, log the last frames."""
+        self._engine.fail_all(PenFault(f"stopped: {self.last_fault}"))
+        # Formatting the frame history costs more than the stop itself: snapshot it now, log it
+        # on the loop's next turn, after whoever waits for the stop has been answered.
+        if self.link is not None:
+            self._engine.post(self._log_fault, str(self.last_fault), list(self.link.history))
+
+    def _log_fault(self: PenController, reason: str, history: list) -> None:
+        self._log.warning("fault", reason=reason, last_frames=format_frames(history))
+
+    def _raise_if_faulted(self: PenController) -> None:
+        if self.state in SAFE | {State.DISCONNECTED}:
+            raise PenFault(f"the controller is {self.state.value}: {self.last_fault}")

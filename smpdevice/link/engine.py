@@ -1,0 +1,402 @@
+"""The request engine: the controller's only way to talk to the pen.
+
+One loop thread owns, in this order of priority:
+- the **operation queue**: each `Operation` is a list of messages sent one after another, one
+  on the wire at a time, each retransmitted with the same sequence number (the pen deduplicates)
+  on an adaptive timeout (`RtoEstimator`, with exponential backoff up to RTO_MAX_S);
+- the **lease**: renewed every quarter lease while the host says it is needed;
+- an **unconfirmed ESTOP**, re-sent until the pen confirms it or the link is lost;
+- **silence detection**: no byte for `silence_limit_s()` is a lost link.
+
+Requests from other threads are typed items on one queue; their callers wait on futures. The
+loop sleeps on the queue until the next due time (a retransmission, a renewal, the silence
+deadline); it never sleep-polls. Time comes from an injected `Clock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from firmware_protocol import Frame, Message
+from firmware_protocol.messages import Ack, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
+from smpdevice.errors import SmpError
+from smpdevice.link.clock import MONOTONIC, Clock
+from smpdevice.link.wire import (
+    MAX_ATTEMPTS,
+    RTO_MAX_S,
+    Link,
+    LinkError,
+    LinkTimeout,
+    Tracked,
+    no_reply_message,
+)
+
+log = structlog.get_logger("smpdevice.link")
+
+IDLE_TICK_S = 0.05  # the host's periodic work (reconciliation, pass time) runs at least this often
+SILENCE_MARGIN_S = 0.025  # see silence_limit_s
+
+
+@dataclass(eq=False)
+class Operation:
+    """A request carried out by the engine: `steps` sent one after another, then `then()`."""
+
+    steps: list[Message]
+    then: Callable[[], Any] | None = None
+    stop: bool = False  # a needle stop: the host treats its failure as a fault
+    future: Future = field(default_factory=Future)
+    index: int = 0
+    seq: int = 0
+    attempt: int = 0
+    sent_at_s: float = 0.0
+    deadline_s: float = 0.0
+
+    @property
+    def step(self) -> Message:
+        return self.steps[self.index]
+
+
+# ---- what the loop's queue carries (typed, never tuples read by index)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple
+    future: Future
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Run in the loop thread, no answer (notifications, pen news, logging)."""
+
+    fn: Callable[..., Any]
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class _ResendEStop:
+    tracked: Tracked
+
+
+@dataclass(frozen=True, slots=True)
+class _Wake:
+    pass
+
+
+class EngineHost(Protocol):
+    """What the engine asks of the controller (all called in the loop thread)."""
+
+    def lease_needed(self) -> bool: ...
+
+    def motion_refused(self) -> SmpError | None: ...  # set once a stop is latched
+
+    def nack_error(self, step: Message, nack: Nack) -> SmpError: ...
+
+    def on_operation_timeout(self, op: Operation, error: SmpError) -> None: ...
+
+    def on_tick(self, now_s: float) -> None: ...
+
+    def on_lost(self, reason: str) -> None: ...
+
+
+class RequestEngine:
+    """Queue, retransmission, lease and silence for one connection (one `Link`)."""
+
+    def __init__(self, link: Link, host: EngineHost, *, lease_ms: int, telemetry_hz: int,
+                 clock: Clock = MONOTONIC, motion: tuple[type[Message], ...] = ()) -> None:
+        self.link = link
+        self.host = host
+        self.clock = clock
+        self.lease_ms = lease_ms
+        self.telemetry_hz = telemetry_hz
+        self.motion = motion
+        self.ops: list[Operation] = []  # FIFO: one request on the wire at a time
+        self.ops_done_s = 0.0  # telemetry older than this may predate the last operation
+        self.next_lease_s = 0.0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._estop: Tracked | None = None
+        self._estop_due_s = 0.0
+        link.set_reply_hook(self._on_reply)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="smp-controller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the loop (from any thread); requests still queued fail."""
+        self._stop.set()
+        self._queue.put(_Wake())
+        thread = self._thread
+        if thread and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        self._drain(LinkError("the connection this request was for is gone"))
+
+    def stopping(self) -> None:
+        """Ask the loop to end after the current item (called from inside the loop)."""
+        self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def in_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _drain(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Call) and not item.future.done():
+                item.future.set_exception(error)
+
+    # ------------------------------------------------------------------ from other threads
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` in the loop and wait for its result; an `Operation` it returns is
+        queued and its outcome awaited."""
+        future: Future = Future()
+        self._queue.put(_Call(fn, args, future))
+        limit = self.link.max_command_time_s() * 3 + 2.0
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            future.cancel()  # if it has not started, it never will
+            raise LinkTimeout(f"no answer within {limit:.1f} s") from None
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` in the loop thread, soon; nobody waits for it."""
+        self._queue.put(_Run(fn, args))
+
+    def resend_estop(self, tracked: Tracked) -> None:
+        """Keep re-sending this unconfirmed ESTOP until the pen confirms it or the link is lost."""
+        self._queue.put(_ResendEStop(tracked))
+
+    def cancel_estop(self) -> None:
+        """The E-stop was reset (cleared): stop re-sending it (loop thread)."""
+        if self._estop is not None:
+            self.link.untrack(self._estop)
+        self._estop = None
+
+    def link_lost(self, error: BaseException) -> None:
+        """The reader's failure, handed to the loop (Link's on_lost)."""
+        self._queue.put(_Lost(error))
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=self._sleep_s())
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None:
+                    self._handle(item)
+                if not self._stop.is_set():
+                    self._timers()
+            except Exception:  # the loop must survive anything a request throws at it
+                log.exception("controller loop error")
+
+    def _sleep_s(self) -> float:
+        now = self.clock.now()
+        due = self.next_lease_s if self.host.lease_needed() else now + IDLE_TICK_S
+        if self.ops:
+            due = min(due, self.ops[0].deadline_s)
+        if self._estop is not None:
+            due = min(due, self._estop_due_s)
+        due = min(due, self.link.last_rx_s + self.silence_limit_s())
+        return max(0.0, min(due - now, IDLE_TICK_S))
+
+    def _handle(self, item: object) -> None:
+        if isinstance(item, _Call):
+            if not item.future.set_running_or_notify_cancel():
+                return
+            try:
+                result = item.fn(*item.args)
+            except BaseException as exc:
+                item.future.set_exception(exc)
+                return
+            if isinstance(result, Operation):
+                result.future = item.future
+                self.submit(result)
+            else:
+                item.future.set_result(result)
+        elif isinstance(item, _Reply):
+            self._on_op_reply(item.frame)
+        elif isinstance(item, _Run):
+            item.fn(*item.args)
+        elif isinstance(item, _Lost):
+            self.host.on_lost(str(item.error))
+        elif isinstance(item, _ResendEStop):
+            self._estop = item.tracked
+            self._estop_due_s = self.clock.now() + RTO_MAX_S
+
+    def _timers(self) -> None:
+        now = self.clock.now()
+        if self.ops and now >= self.ops[0].deadline_s:
+            self._retransmit(self.ops[0], now)
+        if self.host.lease_needed() and now >= self.next_lease_s:
+            self.renew_lease()
+        if self._estop is not None:
+            self._resend_estop(now)
+        self.host.on_tick(now)
+        if not self._stop.is_set():
+            silent_s = now - self.link.last_rx_s
+            if silent_s > self.silence_limit_s():
+                self.host.on_lost(f"the pen has been silent for {silent_s:.2f} s")
+
+    def silence_limit_s(self) -> float:
+        # Link loss is reported within two lease periods of the last byte received, less a
+        # margin for the loop's wake-up and the reader's latency (bench/faults.py disconnects).
+        # With slow telemetry, allow three telemetry periods of silence.
+        limit = max(2 * self.lease_ms / 1000, 3 / self.telemetry_hz) - SILENCE_MARGIN_S
+        return max(limit, 0.25)
+
+    # ------------------------------------------------------------------ operations
+
+    def submit(self, op: Operation) -> None:
+        """Queue `op` (loop thread); it goes on the wire when those before it are done."""
+        self.ops.append(op)
+        if len(self.ops) == 1:
+            self._send_step(op)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Every queued operation fails with `error` (loop thread)."""
+        for op in list(self.ops):
+            self.ops.remove(op)
+            if not op.future.done():
+                op.future.set_exception(error)
+
+    def _refused(self, op: Operation) -> SmpError | None:
+        return self.host.motion_refused() if isinstance(op.step, self.motion) else None
+
+    def _send_step(self, op: Operation) -> None:
+        op.attempt = 0
+        refused = self._refused(op)
+        if refused is not None:
+            self._finish(op, refused)
+            return
+        try:
+            op.seq = self.link.send(op.step)
+        except SmpError as exc:
+            self._finish(op, exc)
+            return
+        op.sent_at_s = self.clock.now()
+        op.deadline_s = op.sent_at_s + self.link.rto.rto_s
+
+    def _retransmit(self, op: Operation, now: float) -> None:
+        if op.attempt + 1 >= MAX_ATTEMPTS:
+            self.link.stats.timeouts += 1
+            if any(isinstance(m, NeedleStart) for m in op.steps):
+                # it may have started with only the replies lost: stop it to be sure
+                with contextlib.suppress(SmpError):
+                    self.link.send(NeedleStop())
+            error = LinkTimeout(no_reply_message(op.step.TYPE.name, MAX_ATTEMPTS))
+            self._finish(op, error)
+            self.host.on_operation_timeout(op, error)
+            return
+        refused = self._refused(op)
+        if refused is not None:
+            self._finish(op, refused)
+            return
+        op.attempt += 1
+        self.link.stats.retransmissions += 1
+        try:
+            self.link.send(op.step, op.seq)  # same seq: the pen deduplicates
+        except SmpError as exc:
+            self._finish(op, exc)
+            return
+        op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
+
+    def _on_reply(self, frame: Frame) -> bool:
+        self._queue.put(_Reply(frame))
+        return True
+
+    def _on_op_reply(self, frame: Frame) -> None:
+        if not self.ops or frame.seq != self.ops[0].seq:
+            return  # a lease renewal's ACK, or a late duplicate
+        op = self.ops[0]
+        if op.attempt == 0:  # Karn: only unambiguous samples
+            self.link.rto.sample(self.clock.now() - op.sent_at_s)
+        message = frame.message
+        if isinstance(message, Nack):
+            self._finish(op, self.host.nack_error(op.step, message))
+            return
+        op.index += 1
+        if op.index < len(op.steps):
+            self._send_step(op)
+            return
+        try:
+            result = op.then() if op.then else message
+        except BaseException as exc:
+            self._finish(op, exc)
+            return
+        self._finish(op, None, message if result is None else result)
+
+    def _finish(self, op: Operation, error: BaseException | None, result: Any = None) -> None:
+        if self.ops and self.ops[0] is op:
+            self.ops.pop(0)
+        self.ops_done_s = self.clock.now()
+        if not op.future.done():
+            if error is not None:
+                op.future.set_exception(error)
+            else:
+                op.future.set_result(result)
+        if self.ops:
+            self._send_step(self.ops[0])
+
+    # ------------------------------------------------------------------ lease and ESTOP
+
+    def renew_lease(self) -> None:
+        if not self.host.lease_needed():
+            return
+        try:
+            self.link.send(LeaseRenew(self.lease_ms))
+        except SmpError:
+            return  # the link-lost path takes over
+        self.next_lease_s = self.clock.now() + self.lease_ms / 4000
+
+    def _resend_estop(self, now: float) -> None:
+        tracked, link = self._estop, self.link
+        if link.lost is not None:
+            self._estop = None
+            return
+        if tracked.replied:
+            link.untrack(tracked)
+            if isinstance(tracked.waiter.reply, Ack):
+                self._estop = None
+                log.warning("E-stop confirmed by the pen (late)")
+                return
+            self._estop = tracked = link.track(EStop())  # refused (booting?): a fresh one
+        if now >= self._estop_due_s:
+            self._estop_due_s = now + RTO_MAX_S
+            with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
+                link.send(EStop(), tracked.seq)
+                link.stats.retransmissions += 1

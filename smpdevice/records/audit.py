@@ -1,0 +1,157 @@
+"""Verify a pass log completely: chain, head, signatures, anchors and receipts. No I/O.
+
+A backend hands over what it stores (`AuditInput`); `audit()` returns the first problem, named
+by record, and what was checked. The order of the checks is the order of the questions an
+auditor asks: is every record intact and linked; does the log end where its head says; is every
+record covered by a head signed by a trusted key; does the log still hold every head that was
+anchored outside it (the anchors file, receipts, the central store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from smpdevice.records.chain import BrokenLink, verify_chain
+from smpdevice.records.keys import PublicKey
+from smpdevice.records.signing import Receipt, head_statement
+
+
+@dataclass(frozen=True)
+class StoredHead:
+    """A signed head as a backend stores it."""
+
+    seq: int
+    hash: str
+    key_fingerprint: str | None
+    signature: str | None
+    reason: str = "head"
+
+
+@dataclass
+class AuditInput:
+    records: Iterable[Any]  # ChainRecords or tuples in ChainRecord field order
+    log_id: str
+    chain_head: StoredHead | None  # the single, current head; None when missing
+    signed_heads: Sequence[StoredHead]
+    log_keys: Mapping[str, PublicKey]  # fingerprint -> key, as recorded in the log (untrusted)
+    trusted: Mapping[str, PublicKey] | None  # None: check against the log's own keys only
+    anchors: Sequence[tuple[str, Receipt]] = ()  # (where it came from, receipt)
+    signed: bool = True  # False for a log written before heads were signed
+
+
+@dataclass
+class Audit:
+    problem: BrokenLink | None = None
+    count: int = 0
+    head_hash: str = ""
+    signatures_checked: int = 0
+    anchors_checked: int = 0
+    key_trusted: bool = False
+    key_fingerprints: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def audit(data: AuditInput) -> Audit:
+    keep = {h.seq for h in data.signed_heads} | {r.seq for _, r in data.anchors}
+    walk = verify_chain(data.records, keep=keep)
+    result = Audit(count=walk.count, head_hash=walk.head_hash,
+                   key_trusted=data.trusted is not None)
+    keys = dict(data.trusted if data.trusted is not None else data.log_keys)
+    result.key_fingerprints = sorted(keys)
+    if walk.broken is not None:
+        result.problem = walk.broken
+        return result
+    count, checks = walk.count, (_head, _signed_heads, _anchors)
+    for check in checks:
+        problem = check(data, walk.kept, count, walk.head_hash, keys, result)
+        if problem is not None:
+            result.problem = problem
+            return result
+    return result
+
+
+def _valid(keys: Mapping[str, PublicKey], head: StoredHead, log_id: str) -> str | None:
+    """Why `head`'s signature is not valid, or None when it is."""
+    if not head.signature or not head.key_fingerprint:
+        return "is not signed"
+    key = keys.get(head.key_fingerprint)
+    if key is None:
+        return (f"is signed by key {head.key_fingerprint}, which is not "
+                + ("a trusted key" if keys else "recorded"))
+    if not key.verify(head.signature, head_statement(log_id, head.seq, head.hash)):
+        return ("has a signature that does not verify (rewritten without the installation "
+                "key)")
+    return None
+
+
+def _head(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
+          keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    head = data.chain_head
+    if head is None:
+        if count or data.signed_heads:
+            return BrokenLink(count, "the chain head is missing (its table was dropped or its "
+                                     "row deleted): the end of the log cannot be trusted")
+        return None
+    if head.seq > count:
+        return BrokenLink(head.seq, f"the chain ends at record {count} but its head says "
+                                    f"record {head.seq}: records were removed from the end")
+    if head.seq < count:
+        return BrokenLink(head.seq + 1, f"records {head.seq + 1}..{count} were added after the "
+                                        f"head (record {head.seq}) without the installation "
+                                        "key: they are not covered by a valid signature")
+    if head.hash != last_hash:
+        return BrokenLink(count, "the last record is not the one its head names: the end of "
+                                 "the log was rewritten")
+    if not data.signed:
+        return None
+    why = _valid(keys, head, data.log_id) if count else None
+    if why is not None:
+        covered = max((h.seq for h in data.signed_heads
+                       if h.seq <= count and _valid(keys, h, data.log_id) is None), default=0)
+        return BrokenLink(covered + 1, f"not covered by a valid signature: the chain head "
+                                       f"(record {count}) {why}")
+    result.signatures_checked += 1 if count else 0
+    return None
+
+
+def _signed_heads(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
+                  keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    for head in sorted(data.signed_heads, key=lambda h: h.seq):
+        if head.seq > count:
+            return BrokenLink(head.seq, f"a signed head ({head.reason}) names record "
+                                        f"{head.seq}, but the log ends at record {count}: "
+                                        "records were removed")
+        if kept.get(head.seq) != head.hash:
+            return BrokenLink(head.seq, f"record {head.seq} is not the one its signed head "
+                                        f"({head.reason}) names: the log was rewritten")
+        why = _valid(keys, head, data.log_id)
+        if why is not None:
+            return BrokenLink(head.seq, f"the signed head at record {head.seq} "
+                                        f"({head.reason}) {why}")
+        result.signatures_checked += 1
+    return None
+
+
+def _anchors(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
+             keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    for source, receipt in data.anchors:
+        what = f"the receipt of session {receipt.session_id} ({source}, record {receipt.seq})"
+        if receipt.seq > count:
+            return BrokenLink(receipt.seq, f"{what} is missing from the log, which ends at "
+                                           f"record {count}: records were removed, the log "
+                                           "emptied or replaced by an older copy")
+        if kept.get(receipt.seq) != receipt.head_hash:
+            return BrokenLink(receipt.seq, f"record {receipt.seq} differs from {what}: the "
+                                           "log was rewritten or replaced")
+        statement = head_statement(data.log_id, receipt.seq, receipt.head_hash)
+        if not any(key.verify(receipt.signature, statement) for key in keys.values()):
+            return BrokenLink(receipt.seq, f"{what} is not signed by "
+                                           f"{'a trusted key' if data.trusted else 'a key'} "
+                                           "for this log (another log's, or forged)")
+        result.anchors_checked += 1
+    return None

@@ -1,0 +1,49 @@
+"""Private files: health data (screening answers) lives in the data directory.
+
+The data directory is 0700 and every file smpdevice writes in it is 0600, whatever the umask:
+files are created with that mode and `fchmod`ed (the umask can only remove bits, but a file made
+by an older version, or copied in, may be looser and is tightened by the next writer). SQLite
+creates a log's `-wal` and `-shm` with the log file's own mode; they are tightened too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and parents) if needed and make it 0700 when this user owns it."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    _tighten(path, PRIVATE_DIR)
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 if it does not exist; tighten it if it does."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        _tighten(path, PRIVATE_FILE)
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def tighten_siblings(path: Path, suffixes: tuple[str, ...] = ("-wal", "-shm")) -> None:
+    """Make the SQLite side files of `path` 0600, those that exist."""
+    for suffix in suffixes:
+        _tighten(path.with_name(path.name + suffix), PRIVATE_FILE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    # Someone else's file (a shared directory, read-only media) is left as it is.
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        info = path.stat()
+        if info.st_mode & 0o777 & ~mode and info.st_uid == os.geteuid():
+            os.chmod(path, mode)

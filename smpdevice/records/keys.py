@@ -1,0 +1,136 @@
+"""The installation key: Ed25519, signs the pass log's chain heads (`smpdevice.records.signing`).
+
+One private key per installation, created on first use in the key directory: `$SMP_KEY_DIR`,
+else `$XDG_CONFIG_HOME/smpdevice`, else `~/.config/smpdevice`. It is kept apart from the data
+directory on purpose: a copy of the data (a backup, a stolen laptop's log) without the key
+cannot be re-signed. The directory is 0700 and the key file 0600, whatever the umask. Lose the
+key and the heads it signed can still be checked against its public key (`smp keys show`
+prints it, the central store and each log record it), but nothing new can be signed with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from smpdevice.errors import SmpError
+
+KEY_FILE_NAME = "installation-ed25519.pem"
+
+
+class InstallationKeyError(SmpError):
+    """The installation key cannot be read or created."""
+
+
+def key_dir() -> Path:
+    env = os.environ.get("SMP_KEY_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "smpdevice"
+
+
+def fingerprint_of(public_raw: bytes) -> str:
+    """SHA-256 of the raw public key, hex, in groups of 4 for reading aloud (first 32 hex)."""
+    digest = hashlib.sha256(public_raw).hexdigest()[:32]
+    return ":".join(digest[i:i + 4] for i in range(0, 32, 4))
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A public key that checks signatures; `hex` is its raw 32 bytes."""
+
+    hex: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(bytes.fromhex(self.hex))
+
+    def verify(self, signature_b64: str, message: bytes) -> bool:
+        try:
+            signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(self.hex)).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+class InstallationKey:
+    """The private key (signs) and its public half."""
+
+    def __init__(self, private: Ed25519PrivateKey, path: Path | None = None) -> None:
+        self._private = private
+        self.path = path
+        raw = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                serialization.PublicFormat.Raw)
+        self.public = PublicKey(raw.hex())
+
+    @property
+    def fingerprint(self) -> str:
+        return self.public.fingerprint
+
+    def sign(self, message: bytes) -> str:
+        """The signature of `message`, base64url without padding (86 characters)."""
+        return base64.urlsafe_b64encode(self._private.sign(message)).rstrip(b"=").decode()
+
+    @classmethod
+    def generate(cls) -> InstallationKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load_or_create(cls, directory: Path | None = None) -> InstallationKey:
+        """This installation's key; created (0600, in a 0700 directory) on first use."""
+        directory = directory or key_dir()
+        path = directory / KEY_FILE_NAME
+        try:
+            if path.is_file():
+                return cls._load(path)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(directory, 0o700)
+            key = cls.generate()
+            pem = key._private.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
+            # O_EXCL: two processes creating at once; the loser loads the winner's key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return cls._load(path)
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return cls(key._private, path)
+        except OSError as exc:
+            raise InstallationKeyError(
+                f"cannot read or create the installation key {path}: {exc.strerror or exc}. "
+                "Set SMP_KEY_DIR to a private writable directory (not the data directory)."
+            ) from exc
+
+    @classmethod
+    def _load(cls, path: Path) -> InstallationKey:
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except ValueError as exc:
+            raise InstallationKeyError(f"the installation key {path} is damaged ({exc}); "
+                                       "restore it from your key backup") from exc
+        if not isinstance(private, Ed25519PrivateKey):
+            raise InstallationKeyError(f"{path} is not an Ed25519 key; restore the "
+                                       "installation key")
+        return cls(private, path)
+
+
+def load_public(directory: Path | None = None) -> PublicKey | None:
+    """This installation's public key, or None where no key was ever created."""
+    path = (directory or key_dir()) / KEY_FILE_NAME
+    if not path.is_file():
+        return None
+    return InstallationKey._load(path).public

@@ -1,0 +1,109 @@
+"""Signed chain heads, receipts and the anchors file.
+
+A **head** is (record number, that record's hash). The writer signs the head with the
+installation key (`smpdevice.records.keys`):
+- at every commit, in the single `chain_head` row (so the newest record is always covered);
+- and permanently, in `signed_heads`, at every session close, every `SIGN_EVERY_RECORDS`
+  records, and once when an older log is first opened by a keyed writer ("adopted").
+The signed statement binds the head to its log (`log_id`), so a head cannot be moved to another
+log. Verifying checks the permanent heads (a few thousand signatures for a million records)
+plus the current one, so it stays fast.
+
+A **receipt** is a closed session's signed head, short enough for the aftercare sheet:
+`SMP-RECEIPT/1 <session id> #<record number> <head hash> <signature>`. Each one is also
+appended to the **anchors file** beside the log (`passlog.anchors.jsonl`, 0600). A log cut
+back, emptied or replaced by an older copy no longer holds the anchored heads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from smpdevice.errors import SmpError
+
+SIGN_EVERY_RECORDS = 512
+RECEIPT_PREFIX = "SMP-RECEIPT/1"
+# Whitespace may break the hash and the signature anywhere (a sheet printed or shown narrow):
+# each is matched character by character with optional whitespace between, then joined.
+_RECEIPT = re.compile(
+    r"SMP-RECEIPT/1\s+(?P<session_id>S[0-9a-f]{16})\s+#(?P<seq>[1-9][0-9]{0,15})\s+"
+    r"(?P<head_hash>(?:[0-9a-f]\s*){63}[0-9a-f])\s*"
+    r"(?P<signature>(?:[A-Za-z0-9_-]\s*){85}[A-Za-z0-9_-])(?![A-Za-z0-9_-])")
+
+
+class ReceiptError(SmpError):
+    """A receipt that cannot be read."""
+
+
+def head_statement(log_id: str, seq: int, head_hash: str) -> bytes:
+    """What a head signature covers."""
+    return f"smpdevice-head/1\n{log_id}\n{seq}\n{head_hash}".encode()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A signed head a client or the clinic keeps outside the log."""
+
+    session_id: str
+    seq: int
+    head_hash: str
+    signature: str
+    key_fingerprint: str = ""
+    closed_at: str = ""
+
+    def text(self) -> str:
+        return f"{RECEIPT_PREFIX} {self.session_id} #{self.seq} {self.head_hash} {self.signature}"
+
+    @classmethod
+    def parse(cls, text: str) -> Receipt:
+        """The receipt in `text` (surrounding words and line breaks are ignored)."""
+        flat = " ".join(text.split())
+        match = _RECEIPT.search(flat[:65536])
+        if match is None:
+            raise ReceiptError(
+                f"no receipt found in {flat[:80]!r}: a receipt reads "
+                f"'{RECEIPT_PREFIX} S<16 hex> #<record> <64 hex> <86-character signature>', "
+                "as printed on the aftercare sheet")
+        return cls(match["session_id"], int(match["seq"]), "".join(match["head_hash"].split()),
+                   "".join(match["signature"].split()))
+
+
+def anchors_path(log_path: Path) -> Path:
+    """`passlog.sqlite` -> `passlog.anchors.jsonl`, in the same directory."""
+    return log_path.with_name(log_path.stem + ".anchors.jsonl")
+
+
+def append_anchor(path: Path, receipt: Receipt) -> None:
+    """Append one receipt durably to the anchors file (created 0600 whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (json.dumps(asdict(receipt), sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_anchors(path: Path) -> list[Receipt]:
+    """Every receipt in an anchors file, in order; a damaged line is an error naming it."""
+    receipts = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                receipt = Receipt(str(data["session_id"]), int(data["seq"]),
+                                  str(data["head_hash"]), str(data["signature"]),
+                                  str(data.get("key_fingerprint", "")),
+                                  str(data.get("closed_at", "")))
+                Receipt.parse(receipt.text())  # the same strict shape as a printed receipt
+            except (ValueError, KeyError, TypeError, ReceiptError) as exc:
+                raise ReceiptError(f"line {number} of the anchors file {path} is damaged "
+                                   f"({exc}); restore the file from a backup") from exc
+            receipts.append(receipt)
+    return receipts

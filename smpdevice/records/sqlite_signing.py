@@ -1,0 +1,125 @@
+"""The SQLite pass log's signed heads: writing them, and gathering what an audit checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit
+from smpdevice.records.chain import BrokenLink
+from smpdevice.records.keys import InstallationKey, PublicKey
+from smpdevice.records.model import iso
+from smpdevice.records.signing import SIGN_EVERY_RECORDS, Receipt, head_statement, read_anchors
+
+SIGNED_SCHEMA = 3  # the first schema whose heads are signed
+
+
+def log_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'log_id'").fetchone()
+    return row[0] if row else ""
+
+
+def register_key(conn: sqlite3.Connection, key: InstallationKey) -> None:
+    """Record the public half of `key` in the log (so others can check; not a trust root)."""
+    conn.execute("INSERT INTO signing_keys (fingerprint, public_key, first_used) "
+                 "VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                 (key.fingerprint, key.public.hex, iso(datetime.now(UTC))))
+
+
+def write_head(conn: sqlite3.Connection, key: InstallationKey, the_log_id: str, seq: int,
+               digest: str, reason: str | None = None) -> str:
+    """Sign the head (seq, digest) into `chain_head`; also keep it in `signed_heads` when
+    `reason` is given or at every SIGN_EVERY_RECORDS records. Returns the signature."""
+    signature = key.sign(head_statement(the_log_id, seq, digest))
+    conn.execute(
+        "INSERT INTO chain_head (id, seq, hash, key_fingerprint, signature) "
+        "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+        "hash = excluded.hash, key_fingerprint = excluded.key_fingerprint, "
+        "signature = excluded.signature", (seq, digest, key.fingerprint, signature))
+    if reason is None and seq % SIGN_EVERY_RECORDS == 0:
+        reason = "interval"
+    if reason is not None:
+        conn.execute(
+            "INSERT INTO signed_heads (seq, hash, reason, key_fingerprint, signature) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason",
+            (seq, digest, reason, key.fingerprint, signature))
+    return signature
+
+
+def adopt(conn: sqlite3.Connection, key: InstallationKey) -> None:
+    """Sign the head of a log that has none signed yet (written before heads were signed):
+    from now on this installation vouches for its content as it is."""
+    row = conn.execute("SELECT seq, hash, signature FROM chain_head").fetchone()
+    if row is not None and row[2] is None:
+        write_head(conn, key, log_id(conn), row[0], row[1], reason="adopted")
+
+
+def audit_input(conn: sqlite3.Connection, version: int, *,
+                trusted: Mapping[str, PublicKey] | None,
+                anchors: Sequence[tuple[str, Receipt]]) -> AuditInput:
+    """What the audit checks, read from the file (the records are streamed)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    signed = version >= SIGNED_SCHEMA and "meta" in tables
+    head: StoredHead | None = None
+    if "chain_head" in tables:
+        columns = "seq, hash, key_fingerprint, signature" if signed else "seq, hash, NULL, NULL"
+        row = conn.execute(f"SELECT {columns} FROM chain_head").fetchone()
+        head = StoredHead(*row) if row else None
+    heads: list[StoredHead] = []
+    keys: dict[str, PublicKey] = {}
+    if "signed_heads" in tables:
+        heads = [StoredHead(seq, digest, fpr, sig, reason) for seq, digest, reason, fpr, sig in
+                 conn.execute("SELECT seq, hash, reason, key_fingerprint, signature "
+                              "FROM signed_heads ORDER BY seq")]
+    if "signing_keys" in tables:
+        keys = {fpr: PublicKey(public) for fpr, public in
+                conn.execute("SELECT fingerprint, public_key FROM signing_keys")}
+    return AuditInput(records=_stream(conn), log_id=log_id(conn) if signed else "",
+                      chain_head=head, signed_heads=heads, log_keys=keys, trusted=trusted,
+                      anchors=anchors, signed=signed)
+
+
+def _stream(conn: sqlite3.Connection) -> Any:
+    cursor = conn.execute("SELECT seq, kind, session_id, pass_id, written_at, body, prev_hash, "
+                          "hash FROM records ORDER BY seq")
+    while rows := cursor.fetchmany(8192):
+        yield from rows
+
+
+def closed_sessions_signed(conn: sqlite3.Connection) -> int:
+    """How many session closes were signed (each should have a line in the anchors file)."""
+    try:
+        return conn.execute(
+            "SELECT count(*) FROM signed_heads WHERE reason = 'session_close'").fetchone()[0]
+    except sqlite3.OperationalError:  # no signed_heads table: an older or damaged log
+        return 0
+
+
+def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
+              trusted: Mapping[str, PublicKey] | None,
+              anchors: bool | Sequence[tuple[str, Receipt]],
+              receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool) -> Audit:
+    """`PassLog.audit`: gather the anchors, then audit what the file holds."""
+    found: list[tuple[str, Receipt]] = []
+    if anchors is True:
+        if anchors_file.is_file():
+            found = [(f"anchors file, line {i}", r)
+                     for i, r in enumerate(read_anchors(anchors_file), start=1)]
+        elif closed := closed_sessions_signed(conn):
+            return Audit(problem=BrokenLink(0, (
+                f"the anchors file {anchors_file} is missing, though {closed} sessions were "
+                "closed with a receipt: restore it, or check without it (--no-anchors) and "
+                "against the receipts clients kept")))
+    elif anchors:
+        found = list(anchors)
+    data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts])
+    result = audit(data)
+    if result.ok and not data.signed and result.count and not allow_unsigned:
+        result.problem = BrokenLink(1, (
+            "not covered by a valid signature: this log was written before heads were signed. "
+            "Open it once with a writer (e.g. `smp run`) to sign its head, or check the plain "
+            "chain only with --allow-unsigned"))
+    return result
