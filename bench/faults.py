@@ -47,7 +47,6 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,67 +54,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.campaign_core import Result, _calibration, _fmt, _median, _wait  # noqa: E402,F401
+from bench.faults_failsafe import scenario_bombs, scenario_estop  # noqa: E402,F401
 from firmware_protocol import StreamDecoder, encode, units  # noqa: E402
 from firmware_protocol import messages as m  # noqa: E402
 from firmware_protocol.codes import Fault, FirmwareState, MsgType  # noqa: E402
 from firmware_protocol.messages import REGISTRY  # noqa: E402
-
-
-@dataclass
-class Result:
-    """One scenario's outcome: figures in print order, and every failure found."""
-
-    name: str
-    count: int
-    figures: dict[str, Any] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def fail(self, text: str) -> None:
-        if len(self.failures) < 50:
-            self.failures.append(text)
-
-    def summary(self) -> str:
-        return "; ".join(f"{k} {_fmt(v)}" for k, v in self.figures.items())
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _wait(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.001) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step_s)
-    return True
-
-
-def _calibration(sim):
-    from smpdevice.calibration import Calibration
-
-    return Calibration.linear(pen_serial=sim.serial, technician="campaign",
-                              offset_mm=-sim.model.offset_mm, gain=sim.model.gain)
-
 
 # ============================================================================ 1. commands
 
@@ -1025,10 +969,12 @@ def _virtual_dt(clock):
 FULL: dict[str, dict[str, Any]] = {
     "commands": {"n": 10_000}, "fuzz": {"n": 1_000_000}, "kills": {"n": 100},
     "disconnects": {"n": 100}, "disk": {}, "soak": {"hours": 8.0},
+    "estop": {"n": 100, "variant_n": 30}, "bombs": {},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "commands": {"n": 300}, "fuzz": {"n": 20_000}, "kills": {"n": 4},
     "disconnects": {"n": 6}, "disk": {}, "soak": {"hours": 0.5, "break_s": 60, "pass_s": 60},
+    "estop": {"n": 6, "variant_n": 3}, "bombs": {},
 }
 
 
@@ -1040,7 +986,7 @@ def run(names: list[str], quick: bool = False, echo: Callable[[str], None] = pri
         echo(f"-- {name} {kwargs} ...")
         result = globals()[f"scenario_{name}"](**kwargs)
         echo(f"   {'PASS' if result.ok else 'FAIL'} in {result.seconds:.0f} s: {result.summary()}")
-        for line in getattr(result, "details", [])[:10]:
+        for line in getattr(result, "details", [])[:20]:
             echo(f"   . {line}")
         for failure in result.failures[:10]:
             echo(f"   ! {failure}")

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from smpdevice.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir
+from smpdevice.records.files import private_file, tighten_siblings
 from smpdevice.records.readonly import connect_readonly
 
 CALIBRATIONS_NAME = "calibrations.sqlite"
@@ -142,7 +143,13 @@ class CalibrationStore:
                     f"cannot open the calibration database {self.path}: the directory "
                     f"{self.path.parent} does not exist. Create it or pass another --db PATH."
                 )
+            private_file(self.path)  # 0600 before SQLite makes it and its -wal, -shm
             db = sqlite3.connect(self.path, timeout=5.0)
+        except OSError as exc:
+            raise CalibrationStoreError(
+                f"cannot open the calibration database {self.path}: {exc.strerror or exc}. "
+                "Check the path and its permissions, or pass another --db PATH."
+            ) from exc
         except sqlite3.Error as exc:
             raise CalibrationStoreError(
                 f"cannot open the calibration database {self.path}: {exc}. "
@@ -151,6 +158,7 @@ class CalibrationStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            tighten_siblings(self.path)
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
         except sqlite3.Error as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from smpdevice.config import setting
 from smpdevice.errors import SmpError
+from smpdevice.records.files import private_dir
 
 PASS_LOG_NAME = "passlog.sqlite"
 
@@ -26,7 +27,7 @@ def data_dir(create: bool = True) -> Path:
         path = Path(base) / "smpdevice"
     if create:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            private_dir(path)  # 0700: it holds health data (records F)
         except OSError as exc:
             raise SmpError(
                 f"cannot create the data directory {path}: {exc.strerror}. "

@@ -69,3 +69,17 @@ def test_clinic_day_soak_on_the_virtual_clock_keeps_memory_flat():
     result = faults.scenario_soak(hours=0.5, break_s=60.0, pass_s=60.0)
     _check(result)
     assert result.figures["passes (logged)"] >= 15
+
+
+def test_a_lost_estop_still_stops_the_needle_within_one_lease():
+    result = faults.scenario_estop(n=5, variant_n=2)
+    _check(result)
+    for variant in ("estop_dropped", "only_renewals", "all_dropped", "estop_delayed"):
+        total = 5 if variant == "estop_dropped" else 2
+        assert result.figures[f"{variant}: within one lease"] == f"{total}/{total}"
+
+
+def test_input_bombs_are_refused_with_a_typed_error_and_little_memory():
+    result = faults.scenario_bombs(limit_s=None)  # timings are the bench's to judge, not a test's
+    _check(result)
+    assert result.figures["refused with a typed error"] == result.count >= 12

@@ -2,14 +2,23 @@
 
 Columns: `EXPORT_FIELDS`, in that order, for both formats. JSONL is compact JSON, one object a
 line; in CSV `fault_names` is joined with ';', booleans are true/false and None is empty.
+
+By default an export is pseudonymous: `client_ref` and `technician` are replaced by stable
+pseudonyms (`Pseudonyms`); screening answers are never exported. CSV is safe to open in a
+spreadsheet: a text cell that starts with = + - @ tab or CR is prefixed with `'` (OWASP), and a
+field holding a CR or LF is quoted. Passes are numbered from 1 within their session.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from smpdevice.errors import SmpError
@@ -17,11 +26,77 @@ from smpdevice.records.model import EXPORT_FIELDS, SESSION_FIELDS, PassRecord
 
 EXPORT_FORMATS = ("jsonl", "csv")
 SQL_EXPORT = sqlite3.sqlite_version_info >= (3, 38)
-_BEGIN_FIELDS = ("index", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at")
+_BEGIN_FIELDS = ("zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at")
 _COUNT_FIELDS = ("samples", "strokes", "impressions")
+# Who: replaced by a pseudonym unless an identified export is asked for.
+IDENTIFYING_FIELDS = ("client_ref", "technician")
+# Text columns a spreadsheet could read as a formula (OWASP CSV injection).
+_TEXT_FIELDS = (*SESSION_FIELDS, "pass_id", "zone", "started_at", "ended_at", "outcome",
+                "fault_names")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _export_sql(fmt: str) -> str:
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which passes to export: of a session (id or prefix), of a client, begun in a window."""
+
+    session: str | None = None
+    client: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if self.session:
+            clauses.append("substr(b.session_id, 1, ?) = ?")
+            args += [len(self.session), self.session]
+        if self.client is not None:
+            clauses.append("o.body ->> '$.client_ref' = ?")
+            args.append(self.client)
+        for bound, op in ((self.since, ">="), (self.until, "<")):
+            if bound is not None:
+                clauses.append(f"julianday(b.body ->> '$.started_at') {op} julianday(?)")
+                args.append(bound.astimezone(UTC).isoformat())
+        return "".join(f" AND {c}" for c in clauses), args
+
+    def matches(self, session_id: str, client_ref: str | None, started_at: str) -> bool:
+        if self.session and not session_id.startswith(self.session):
+            return False
+        if self.client is not None and client_ref != self.client:
+            return False
+        started = datetime.fromisoformat(started_at)
+        return ((self.since is None or started >= self.since)
+                and (self.until is None or started < self.until))
+
+
+class Pseudonyms:
+    """`~` + 16 hex of HMAC-SHA256(installation secret, value): the same person gets the same
+    pseudonym in every export of this installation, and nobody without the key can map a name
+    to it by trying names."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def __call__(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return "~" + hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def csv_safe(value: Any) -> Any:
+    """OWASP: a text cell starting with = + - @ tab or CR is prefixed with a quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _guard(expr: str) -> str:
+    expr = f"({expr})"  # `||` binds like `->>`: without brackets it would apply to the body
+    return (f"CASE WHEN substr({expr}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13)) "
+            f"THEN '''' || {expr} ELSE {expr} END")
+
+
+def _export_sql(fmt: str, pseudonymous: bool, where: str) -> str:
     """One SELECT producing export rows: a JSON object per pass, or the CSV columns."""
     as_json = fmt == "jsonl"
     op = "->" if as_json else "->>"
@@ -29,12 +104,16 @@ def _export_sql(fmt: str) -> str:
     for name in EXPORT_FIELDS:
         if name in ("session_id", "pass_id"):
             expr = f"b.{name}"
+        elif name == "pass_number":
+            expr = "b.n"
         elif name == "envelope_sha256":
             expr = f"o.body {op} '$.envelope.sha256'"
         elif name == "simulated":  # true/false, or unknown (null, empty) in older logs
             expr = ("b.body -> '$.simulated'" if as_json else
                     "CASE b.body ->> '$.simulated' WHEN 1 THEN 'true' WHEN 0 THEN 'false' "
                     "ELSE '' END")
+        elif name in IDENTIFYING_FIELDS and pseudonymous:
+            expr = f"pseudonym(o.body ->> '$.{name}')"
         elif name in SESSION_FIELDS:
             expr = f"o.body {op} '$.{name}'"
         elif name in _BEGIN_FIELDS:
@@ -53,12 +132,17 @@ def _export_sql(fmt: str) -> str:
                     else f"coalesce(e.body ->> '$.stats.{name}', 0)")
         else:
             expr = f"e.body {op} '$.stats.{name}'"
+        if not as_json and name in _TEXT_FIELDS:
+            expr = _guard(expr)
         exprs.append(f"'{name}', {expr}" if as_json else expr)
     select = f"json_object({', '.join(exprs)})" if as_json else ", ".join(exprs)
-    return (f"SELECT {select} FROM records b "
+    # Numbered before filtering: a pass keeps its number in a filtered export.
+    numbered = ("(SELECT *, row_number() OVER (PARTITION BY session_id ORDER BY seq) AS n "
+                "FROM records WHERE kind = 'pass_begin')")
+    return (f"SELECT {select} FROM {numbered} b "
             "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
             "LEFT JOIN records o ON o.kind = 'session_open' AND o.session_id = b.session_id "
-            "WHERE b.kind = 'pass_begin' ORDER BY b.seq")
+            f"WHERE 1 {where} ORDER BY b.seq")
 
 
 def _csv_cell(value: Any) -> Any:
@@ -67,9 +151,8 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(map(str, value))
-    return value
-
+        value = ";".join(map(str, value))
+    return csv_safe(value)
 
 
 def check_format(fmt: str) -> None:
@@ -78,13 +161,15 @@ def check_format(fmt: str) -> None:
 
 
 def _writer(fmt: str, out: TextIO) -> Any:
-    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+    # CRLF rows (RFC 4180): a CR or LF inside a field is then always quoted, never a new row.
+    writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
     if writer:
         writer.writerow(EXPORT_FIELDS)
     return writer
 
 
-def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO) -> int:
+def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
+                  pseudonyms: Pseudonyms | None, where: ExportFilter | None = None) -> int:
     """Export straight from an SQLite pass log (needs SQLite >= 3.38, `SQL_EXPORT`).
 
     Built by SQLite's JSON functions: 100k passes in well under the 2 s goal. `->` keeps each
@@ -92,7 +177,10 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO) -> int:
     """
     check_format(fmt)
     writer = _writer(fmt, out)
-    cursor = conn.execute(_export_sql(fmt))
+    if pseudonyms is not None:
+        conn.create_function("pseudonym", 1, pseudonyms, deterministic=True)
+    clauses, args = (where or ExportFilter()).sql()
+    cursor = conn.execute(_export_sql(fmt, pseudonyms is not None, clauses), args)
     count = 0
     while rows := cursor.fetchmany(4096):
         if writer:
@@ -105,7 +193,8 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO) -> int:
 
 
 def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, dict[str, Any]],
-                   fmt: str, out: TextIO) -> int:
+                   fmt: str, out: TextIO, *, pseudonyms: Pseudonyms | None,
+                   where: ExportFilter | None = None) -> int:
     """The same export from records of any backend: passes in order, and each session's
     opening body by id."""
     check_format(fmt)
@@ -116,6 +205,13 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
         row = {name: s.get(name) for name in SESSION_FIELDS}
         row["envelope_sha256"] = (s.get("envelope") or {}).get("sha256")
         row.update(p.__dict__)
+        row["pass_number"] = p.number
+        if where is not None and not where.matches(p.session_id, row["client_ref"],
+                                                   p.started_at):
+            continue
+        if pseudonyms is not None:
+            for name in IDENTIFYING_FIELDS:
+                row[name] = pseudonyms(row[name])
         if writer:
             writer.writerow(_csv_cell(row[name]) for name in EXPORT_FIELDS)
         else:

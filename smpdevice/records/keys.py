@@ -80,6 +80,13 @@ class InstallationKey:
         """The signature of `message`, base64url without padding (86 characters)."""
         return base64.urlsafe_b64encode(self._private.sign(message)).rstrip(b"=").decode()
 
+    def pseudonym_secret(self) -> bytes:
+        """A secret for export pseudonyms, derived from the key (never the key itself)."""
+        raw = self._private.private_bytes(serialization.Encoding.Raw,
+                                          serialization.PrivateFormat.Raw,
+                                          serialization.NoEncryption())
+        return hashlib.sha256(b"smpdevice pseudonyms\0" + raw).digest()
+
     @classmethod
     def generate(cls) -> InstallationKey:
         return cls(Ed25519PrivateKey.generate())

@@ -6,7 +6,9 @@ The storage backends (`smpdevice.records.sqlite`) build these from the chained r
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +38,36 @@ class PassOutcome(StrEnum):
     log_error = "log_error"  # the log could not record progress, so the needle was stopped
 
 
+class ExactSum:
+    """A running float sum without rounding drift (Shewchuk's partials, as `math.fsum`)."""
+
+    __slots__ = ("_partials",)
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._partials: list[float] = [start] if start else []
+
+    def add(self, x: float) -> None:
+        partials, i = self._partials, 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                partials[i] = low
+                i += 1
+            x = high
+        partials[i:] = [x]
+
+    def __float__(self) -> float:
+        return math.fsum(self._partials)
+
+    def __copy__(self) -> ExactSum:
+        clone = ExactSum()
+        clone._partials = list(self._partials)
+        return clone
+
+
 @dataclass
 class PassStats:
     """Aggregates of a pass's telemetry, updated one sample at a time.
@@ -43,21 +75,31 @@ class PassStats:
     `add(depth_mm, speed_hz)` per telemetry sample; `counters(strokes, impressions)` with the
     pen's running counters: the first values seen are the base, so call it once before the
     needle starts (or the strokes before the first sample are not counted).
+
+    Honest figures: sums are exact (`ExactSum`) and a mean is kept within [min, max], where the
+    true mean always lies. Two speeds: `speed_mean_hz` over every sample, so a duty-weighted
+    mean (the needle rests between bursts), and `speed_burst_hz` over the samples where the
+    motor turns (speed > 0), comparable with the speed setpoint.
     """
 
     samples: int = 0
     depth_min_mm: float | None = None
     depth_max_mm: float | None = None
-    depth_sum_mm: float = 0.0
-    speed_sum_hz: float = 0.0
     strokes: int = 0
     impressions: int = 0
+    burst_samples: int = 0
+    depth_sum: ExactSum = field(default_factory=ExactSum, repr=False)
+    speed_sum: ExactSum = field(default_factory=ExactSum, repr=False)
+    burst_sum: ExactSum = field(default_factory=ExactSum, repr=False)
     first_counters: tuple[int, int] | None = field(default=None, repr=False)
 
     def add(self, depth_mm: float, speed_hz: float) -> None:
         self.samples += 1
-        self.depth_sum_mm += depth_mm
-        self.speed_sum_hz += speed_hz
+        self.depth_sum.add(depth_mm)
+        self.speed_sum.add(speed_hz)
+        if speed_hz > 0:
+            self.burst_samples += 1
+            self.burst_sum.add(speed_hz)
         if self.depth_min_mm is None or depth_mm < self.depth_min_mm:
             self.depth_min_mm = depth_mm
         if self.depth_max_mm is None or depth_mm > self.depth_max_mm:
@@ -73,11 +115,24 @@ class PassStats:
 
     @property
     def depth_mean_mm(self) -> float | None:
-        return self.depth_sum_mm / self.samples if self.samples else None
+        if not self.samples or self.depth_min_mm is None or self.depth_max_mm is None:
+            return None
+        mean = float(self.depth_sum) / self.samples  # exact sum; one rounding in the division
+        return min(max(mean, self.depth_min_mm), self.depth_max_mm)
 
     @property
     def speed_mean_hz(self) -> float | None:
-        return self.speed_sum_hz / self.samples if self.samples else None
+        return float(self.speed_sum) / self.samples if self.samples else None
+
+    @property
+    def speed_burst_hz(self) -> float | None:
+        return float(self.burst_sum) / self.burst_samples if self.burst_samples else None
+
+    def __copy__(self) -> PassStats:
+        return PassStats(self.samples, self.depth_min_mm, self.depth_max_mm, self.strokes,
+                         self.impressions, self.burst_samples, copy.copy(self.depth_sum),
+                         copy.copy(self.speed_sum), copy.copy(self.burst_sum),
+                         self.first_counters)
 
     def figures(self) -> dict[str, Any]:
         """The figures a pass record keeps."""
@@ -87,6 +142,8 @@ class PassStats:
             "depth_mean_mm": self.depth_mean_mm,
             "depth_max_mm": self.depth_max_mm,
             "speed_mean_hz": self.speed_mean_hz,
+            "speed_burst_hz": self.speed_burst_hz,
+            "burst_samples": self.burst_samples,
             "strokes": self.strokes,
             "impressions": self.impressions,
         }
@@ -94,14 +151,17 @@ class PassStats:
     @classmethod
     def from_figures(cls, figures: dict[str, Any]) -> PassStats:
         samples = int(figures.get("samples") or 0)
+        bursts = int(figures.get("burst_samples") or 0)
         return cls(
             samples=samples,
             depth_min_mm=figures.get("depth_min_mm"),
             depth_max_mm=figures.get("depth_max_mm"),
-            depth_sum_mm=(figures.get("depth_mean_mm") or 0.0) * samples,
-            speed_sum_hz=(figures.get("speed_mean_hz") or 0.0) * samples,
             strokes=int(figures.get("strokes") or 0),
             impressions=int(figures.get("impressions") or 0),
+            burst_samples=bursts,
+            depth_sum=ExactSum((figures.get("depth_mean_mm") or 0.0) * samples),
+            speed_sum=ExactSum((figures.get("speed_mean_hz") or 0.0) * samples),
+            burst_sum=ExactSum((figures.get("speed_burst_hz") or 0.0) * bursts),
         )
 
 
@@ -127,9 +187,11 @@ class PassRecord:
     depth_min_mm: float | None
     depth_mean_mm: float | None
     depth_max_mm: float | None
-    speed_mean_hz: float | None
+    speed_mean_hz: float | None  # duty-weighted: over every sample, rests included
     strokes: int
     impressions: int
+    number: int = 0  # 1, 2, ...: the pass's place in its session, in the order passes began
+    speed_burst_hz: float | None = None  # while the motor turns; None in older records
     # None: written before the log recorded it (schema 2 logs): unknown, neither true nor false.
     simulated: bool | None = None
 
@@ -168,10 +230,10 @@ class SessionRecord:
 
 SESSION_FIELDS = ("session_id", "client_ref", "session_kind", "technician", "pen_serial",
                   "firmware_version", "calibration_id", "profile_hash", "envelope_sha256")
-PASS_FIELDS = ("pass_id", "index", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms",
+PASS_FIELDS = ("pass_id", "pass_number", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms",
                "started_at", "ended_at", "outcome", "fault_code", "fault_names", "recovered",
-               "samples", "depth_min_mm", "depth_mean_mm", "depth_max_mm", "speed_mean_hz",
-               "strokes", "impressions", "simulated")
+               "samples", "depth_min_mm", "depth_mean_mm", "depth_max_mm", "speed_burst_hz",
+               "speed_mean_hz", "strokes", "impressions", "simulated")
 # One exported row per pass, with its session's identity: the same columns in JSONL and CSV.
 EXPORT_FIELDS = SESSION_FIELDS + PASS_FIELDS
 
@@ -206,7 +268,7 @@ _NO_FIGURES: dict[str, Any] = PassStats().figures()
 
 
 def pass_from_bodies(pass_id: str, sid: str, b: dict[str, Any],
-                     e: dict[str, Any] | None) -> PassRecord:
+                     e: dict[str, Any] | None, number: int = 0) -> PassRecord:
     """A pass from its begin body `b` and its end body `e` (None while in progress)."""
     e = e or {}
     figures = e.get("stats") or _NO_FIGURES
@@ -219,5 +281,6 @@ def pass_from_bodies(pass_id: str, sid: str, b: dict[str, Any],
         samples=figures["samples"], depth_min_mm=figures["depth_min_mm"],
         depth_mean_mm=figures["depth_mean_mm"], depth_max_mm=figures["depth_max_mm"],
         speed_mean_hz=figures["speed_mean_hz"], strokes=figures["strokes"],
-        impressions=figures["impressions"], simulated=b.get("simulated"),
+        impressions=figures["impressions"], simulated=b.get("simulated"), number=number,
+        speed_burst_hz=figures.get("speed_burst_hz"),
     )

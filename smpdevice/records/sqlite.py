@@ -247,19 +247,27 @@ class PassLog(SqliteFile):
         """Passes in the order they began: of one session, or all."""
         return list(self._iter_passes(session_id))
 
-    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO) -> int:
+    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, *, identified: bool = False,
+               where: export.ExportFilter | None = None) -> int:
         """Write one row per pass (with its session's identity) to `out`; return the count.
 
-        Columns: `EXPORT_FIELDS` (`smpdevice.records.export`), the same in both formats.
+        Columns: `EXPORT_FIELDS`, the same in both formats (`smpdevice.records.export`).
+        Pseudonymous unless `identified`; `where` selects passes.
         """
         export.check_format(fmt)
+        pseudonyms = None
+        if not identified:
+            key = self._key or InstallationKey.load_or_create()
+            pseudonyms = export.Pseudonyms(key.pseudonym_secret())
         if export.SQL_EXPORT:
             with self._reading():
-                return export.export_sqlite(self._conn, fmt, out)
+                return export.export_sqlite(self._conn, fmt, out, pseudonyms=pseudonyms,
+                                            where=where)
         with self._reading():
             sessions = {sid: json.loads(body) for sid, body in self._conn.execute(
                 "SELECT session_id, body FROM records WHERE kind = 'session_open'")}
-        return export.export_records(self._iter_passes(None), sessions, fmt, out)
+        return export.export_records(self._iter_passes(None), sessions, fmt, out,
+                                     pseudonyms=pseudonyms, where=where)
 
     def verify(self, *, trusted: Mapping[str, PublicKey] | None = None,
                anchors: bool | Sequence[tuple[str, Receipt]] = True,
@@ -381,6 +389,8 @@ class PassLog(SqliteFile):
                 "SELECT b.pass_id, b.session_id, b.body, e.body FROM records b "
                 "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
                 f"WHERE b.kind = 'pass_begin' {where} ORDER BY b.seq", args).fetchall()
+        numbers: dict[str, int] = {}
         for pass_id, sid, begin, end in rows:
+            numbers[sid] = number = numbers.get(sid, 0) + 1  # from 1, in the order they began
             yield pass_from_bodies(pass_id, sid, json.loads(begin),
-                                   json.loads(end) if end else None)
+                                   json.loads(end) if end else None, number)

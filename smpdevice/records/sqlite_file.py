@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from smpdevice.records.files import PRIVATE_DIR, private_file, tighten_siblings
 from smpdevice.records.model import PassLogError, iso
 from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly
 from smpdevice.records.sqlite_schema import (
@@ -81,14 +82,17 @@ class SqliteFile:
                 self._reader = connect_readonly(self.path)
                 self._conn = self._reader.conn
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # A new directory is private; an existing one is the user's choice (--db).
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
                 self._lock_file = take_writer_lock(self.path)
+                private_file(self.path)  # 0600 before SQLite makes it (and its -wal, -shm)
                 self._conn = sqlite3.connect(self.path, isolation_level=None,
                                              check_same_thread=False)
                 mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if mode.lower() != "wal":
                     raise PassLogError(f"cannot put the pass log {self.path} in WAL mode "
                                        f"(got {mode}); put the data directory on a local disk")
+                tighten_siblings(self.path)
                 self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=5000")
         except OSError as exc:

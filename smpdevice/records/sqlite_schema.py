@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import IO
 
+from smpdevice.records.files import private_file
 from smpdevice.records.model import PassLogError
 
 SCHEMA_VERSION = 3
@@ -67,7 +68,8 @@ def take_writer_lock(path: Path) -> IO[str] | None:
     except ImportError:  # pragma: no cover - not POSIX: SQLite's own locking only
         return None
     lock_path = path.with_name(path.name + ".lock")
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the log's lifetime
+    private_file(lock_path)
+    handle = open(lock_path, "r+")  # noqa: SIM115 - held open for the log's lifetime
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

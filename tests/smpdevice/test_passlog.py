@@ -504,7 +504,7 @@ def test_export_jsonl(db):
     sid, ids = filled(db)
     out = io.StringIO()
     with PassLog(db, readonly=True) as log:
-        assert log.export("jsonl", out) == 3
+        assert log.export("jsonl", out, identified=True) == 3
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [list(r) for r in rows] == [list(EXPORT_FIELDS)] * 3
     assert [r["pass_id"] for r in rows] == ids
@@ -520,7 +520,7 @@ def test_export_csv(db):
     with PassLog(db) as log:
         pid = begin(log, open_session(log, "C-0043"), 0)  # in progress: empty figures
         out = io.StringIO()
-        assert log.export("csv", out) == 4
+        assert log.export("csv", out, identified=True) == 4
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == list(EXPORT_FIELDS)
     assert [r["pass_id"] for r in rows] == [*ids, pid]

@@ -1,0 +1,222 @@
+"""The asyncio seam: awaitables over the same `PenController` (one engine, one state machine).
+
+    async with await AsyncPenController.connect("pensim://pen1", calibration=cal) as pen:
+        await pen.set_zone("crown")
+        await pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=100)
+        await pen.arm()
+        await pen.start_needle()
+        async for t in pen.telemetry(max_queue=32):
+            ...
+        await pen.estop()
+
+Blocking controller calls run, in order, in one dedicated worker thread and are awaited with
+`asyncio.wrap_future`, so the event loop never blocks on the pen. Safety stops never queue
+behind that worker: `estop()` runs at once in a thread of its own for every call (the
+controller latches and writes ESTOP in the caller's thread), and `stop_needle()` has a worker
+of its own. Telemetry and state changes arrive as async iterators fed from the controller's
+listeners; a slow consumer loses the oldest items, never blocks the reader thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from smpdevice import checks
+from smpdevice.calibration import Calibration
+from smpdevice.control.controller import PenController
+from smpdevice.control.states import State
+from smpdevice.envelope import ZoneEnvelope
+from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
+
+T = TypeVar("T")
+MAX_QUEUE = 10_000
+
+
+def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]:
+    """Run `fn` in a fresh daemon thread (nothing can be ahead of it) and return its future."""
+    future: Future[T] = Future()
+
+    def body() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the awaiting coroutine
+            future.set_exception(exc)
+
+    threading.Thread(target=body, name=name, daemon=True).start()
+    return future
+
+
+class _Feed:
+    """A bounded queue fed from another thread; drops the oldest item when full."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_queue: int) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
+        self.dropped = 0
+
+    def push(self, item: Any) -> None:
+        """Any thread: hand `item` to the loop (never blocks the caller)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+            self.loop.call_soon_threadsafe(self._put, item)
+
+    def _put(self, item: Any) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(item)
+
+
+class AsyncPenController:
+    """Awaitable methods over one `PenController`. Build with `await connect(...)` or wrap."""
+
+    def __init__(self, pen: PenController) -> None:
+        checks.instance("pen", pen, PenController, "a PenController")
+        self.pen = pen
+        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-call")
+        self._stops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-stop")
+
+    @classmethod
+    async def connect(cls, port: str, **kwargs: Any) -> AsyncPenController:
+        """Open `port` (the handshake runs in a worker thread) and wrap the controller."""
+        pen = await asyncio.to_thread(PenController.connect, port, **kwargs)
+        return cls(pen)
+
+    async def close(self) -> None:
+        """Stop the needle, disarm and close the port; then end the worker threads."""
+        try:
+            await self._stop_lane(self.pen.close)
+        finally:
+            self._calls.shutdown(wait=False, cancel_futures=True)
+            self._stops.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncPenController:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking function (a controller method, a session) in the call worker."""
+        return await asyncio.wrap_future(self._calls.submit(fn, *args, **kwargs))
+
+    async def _stop_lane(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._stops.submit(fn, *args))
+
+    # ------------------------------------------------------------------ reads (never block)
+
+    @property
+    def state(self) -> State:
+        return self.pen.state
+
+    @property
+    def identity(self) -> PenIdentity | None:
+        return self.pen.identity
+
+    @property
+    def simulated(self) -> bool:
+        return self.pen.simulated
+
+    @property
+    def zone(self) -> ZoneEnvelope | None:
+        return self.pen.zone
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.pen.calibration
+
+    @property
+    def last_telemetry(self) -> PenTelemetry | None:
+        return self.pen.telemetry
+
+    # ------------------------------------------------------------------ safety stops
+
+    async def estop(self) -> None:
+        """Emergency stop: runs at once in its own thread, ahead of anything queued."""
+        await asyncio.wrap_future(_run_in_new_thread(self.pen.estop, name="smp-aio-estop"))
+
+    async def stop_needle(self) -> None:
+        """End the pass; never waits behind the call worker (a spin, a session step)."""
+        await self._stop_lane(self.pen.stop_needle)
+
+    # ------------------------------------------------------------------ requests
+
+    async def set_zone(self, zone: str) -> ZoneEnvelope:
+        return await self.call(self.pen.set_zone, zone)
+
+    async def set_setpoints(self, *, depth_mm: float, speed_hz: float, duty_pct: float,
+                            period_ms: float) -> Setpoints:
+        return await self.call(self.pen.set_setpoints, depth_mm=depth_mm, speed_hz=speed_hz,
+                               duty_pct=duty_pct, period_ms=period_ms)
+
+    async def set_calibration(self, calibration: Calibration | None) -> None:
+        await self.call(self.pen.set_calibration, calibration)
+
+    async def arm(self) -> None:
+        await self.call(self.pen.arm)
+
+    async def disarm(self) -> None:
+        await self.call(self.pen.disarm)
+
+    async def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
+        await self.call(self.pen.start_needle, settle_timeout_s=settle_timeout_s)
+
+    async def retract(self) -> None:
+        await self.call(self.pen.retract)
+
+    async def clear_faults(self) -> None:
+        await self.call(self.pen.clear_faults)
+
+    async def begin_calibration(self) -> None:
+        await self.call(self.pen.begin_calibration)
+
+    async def calibration_move(self, actuator_mm: float, **kwargs: Any) -> float:
+        return await self.call(self.pen.calibration_move, actuator_mm, **kwargs)
+
+    async def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
+        return await self.call(self.pen.calibration_spin, speed_hz, duration_s)
+
+    async def end_calibration(self, calibration: Calibration | None = None) -> None:
+        await self.call(self.pen.end_calibration, calibration)
+
+    async def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
+        """Wait in a thread of its own (a wait must not hold up the call worker)."""
+        return await asyncio.to_thread(self.pen.wait_for_state, *states, timeout_s=timeout_s)
+
+    # ------------------------------------------------------------------ streams
+
+    async def telemetry(self, *, max_queue: int = 256) -> AsyncIterator[PenTelemetry]:
+        """Every telemetry frame from now on; the oldest are dropped if the consumer lags."""
+        checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
+        feed = _Feed(asyncio.get_running_loop(), max_queue)
+        push = feed.push
+        self.pen.add_telemetry_listener(push)
+        try:
+            while True:
+                yield await feed.queue.get()
+        finally:
+            self.pen.remove_telemetry_listener(push)
+
+    async def state_changes(self, *, max_queue: int = 256
+                            ) -> AsyncIterator[tuple[State, State, str]]:
+        """(old, new, reason) for every state change from now on."""
+        checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
+        feed = _Feed(asyncio.get_running_loop(), max_queue)
+
+        def on_change(old: State, new: State, reason: str) -> None:
+            feed.push((old, new, reason))
+
+        self.pen.state_listeners.add(on_change)
+        try:
+            while True:
+                yield await feed.queue.get()
+        finally:
+            self.pen.state_listeners.remove(on_change)

@@ -1,0 +1,174 @@
+"""Dead-man end to end: the pen's lease lives only as long as the driving client's own lease.
+
+    client --heartbeats--> DriverLease --gate--> GatedPenController.lease_needed --> pen lease
+
+- One client at a time drives (`claim`); watching clients never hold the pen.
+- The controller's engine asks `lease_needed()` before every renewal of the pen's lease. The
+  gate answers from the driver's expiry time on the monotonic clock, in the engine's own
+  thread: nothing on the service's event loop has to run for the renewal to stop. A client
+  that crashes, hangs or disconnects therefore stops the needle within its client lease plus
+  the pen's lease, even if the service's loop is stuck.
+- `Watchdog` (a thread of its own, not the event loop) notices the expiry and stops the needle
+  and disarms at once, so in the usual case the needle stops well before the pen's lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from smpdevice.control.controller import PenController
+from smpdevice.control.states import State
+from smpdevice.errors import SmpError
+
+log = structlog.get_logger("smpdevice.service")
+
+
+class NotDriving(SmpError):
+    """The caller is not the driving client (or another client drives)."""
+
+
+@dataclass(frozen=True)
+class Driver:
+    client: str
+    lease_ms: int
+    expires_s: float
+
+
+class DriverLease:
+    """Who drives, and until when. Thread-safe; time is `time.monotonic()`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._driver: Driver | None = None
+        self.changed = threading.Condition(self._lock)
+
+    @property
+    def driver(self) -> Driver | None:
+        return self._driver
+
+    def valid(self) -> bool:
+        """The gate: a driver exists and its lease has not run out."""
+        d = self._driver
+        return d is not None and self._clock() < d.expires_s
+
+    def holder(self) -> str | None:
+        d = self._driver
+        return d.client if d is not None else None
+
+    def claim(self, client: str, lease_ms: int) -> None:
+        with self._lock:
+            d = self._driver
+            if d is not None and d.client != client and self._clock() < d.expires_s:
+                raise NotDriving(f"the pen is driven by {d.client}; it must call pen.release "
+                                 f"(or stop sending heartbeats for {d.lease_ms} ms) first")
+            self._driver = Driver(client, lease_ms, self._clock() + lease_ms / 1000)
+            self.changed.notify_all()
+
+    def renew(self, client: str) -> Driver:
+        with self._lock:
+            d = self._require(client)
+            self._driver = d = Driver(client, d.lease_ms, self._clock() + d.lease_ms / 1000)
+            return d
+
+    def require(self, client: str) -> None:
+        with self._lock:
+            self._require(client)
+
+    def _require(self, client: str) -> Driver:
+        d = self._driver
+        if d is None or d.client != client:
+            who = f"{d.client} drives it" if d is not None else "nobody drives it"
+            raise NotDriving(f"this connection is not the driving client ({who}); call "
+                             "pen.drive {\"lease_ms\": 1000} first and keep sending "
+                             "pen.heartbeat")
+        if self._clock() >= d.expires_s:
+            raise NotDriving(f"this connection's driver lease ran out ({d.lease_ms} ms without "
+                             "a heartbeat); the needle was stopped. Call pen.drive again")
+        return d
+
+    def drop(self, client: str | None = None) -> Driver | None:
+        """Forget the driver (`client`'s only, if given); returns who it was."""
+        with self._lock:
+            d = self._driver
+            if d is None or (client is not None and d.client != client):
+                return None
+            self._driver = None
+            self.changed.notify_all()
+            return d
+
+    def expired(self) -> Driver | None:
+        d = self._driver
+        return d if d is not None and self._clock() >= d.expires_s else None
+
+
+class GatedPenController(PenController):
+    """A `PenController` whose lease renewal also needs the gate (the driver's lease)."""
+
+    lease_gate: Callable[[], bool] = staticmethod(lambda: True)
+
+    def lease_needed(self) -> bool:
+        return super().lease_needed() and self.lease_gate()
+
+
+def stop_and_disarm(pen: PenController, why: str) -> None:
+    """Bring a moving pen to rest (any thread). Errors are logged: the pen's own lease stops
+    it anyway, since the gate is closed."""
+    state = pen.state
+    try:
+        if state in (State.RUNNING, State.ARMED):
+            pen.stop_needle()
+            if pen.state is State.ARMED:
+                pen.disarm()
+        elif state is State.CALIBRATING:
+            pen.end_calibration(None)
+    except SmpError as exc:
+        log.warning("stop after driver loss failed; the pen's lease stops it", error=str(exc),
+                    why=why)
+
+
+class Watchdog:
+    """A thread that stops the pen as soon as the driver's lease runs out."""
+
+    PERIOD_S = 0.02
+
+    def __init__(self, lease: DriverLease, pen: PenController,
+                 on_lost: Callable[[Driver, str], None]) -> None:
+        self.lease = lease
+        self.pen = pen
+        self.on_lost = on_lost  # (driver, reason): after the stop; tells the clients
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smp-service-deadman",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(RuntimeError):
+            self._thread.join(timeout=5)
+
+    def driver_gone(self, client: str, reason: str) -> None:
+        """A driving client disconnected or released: stop now (any thread)."""
+        d = self.lease.drop(client)
+        if d is not None:
+            self._lost(d, reason)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD_S):
+            d = self.lease.expired()
+            if d is not None and self.lease.drop(d.client) is not None:
+                self._lost(d, f"no heartbeat from {d.client} for {d.lease_ms} ms")
+
+    def _lost(self, d: Driver, reason: str) -> None:
+        log.warning("driver lost; stopping the needle", client=d.client, reason=reason)
+        stop_and_disarm(self.pen, reason)
+        with contextlib.suppress(Exception):
+            self.on_lost(d, reason)

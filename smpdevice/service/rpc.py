@@ -1,0 +1,174 @@
+"""JSON-RPC 2.0 framing for the service: strict parsing, typed errors, rate limits.
+
+Every message is checked before anything runs: size (capped), JSON (no NaN/Infinity, no
+numbers too large to be finite, bounded nesting), the request's shape, then the method's
+params against its JSON Schema (`schema.METHODS`). Each failure is one JSON-RPC error whose
+message says what was wrong and what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from smpdevice.service.jsonschema_lite import SchemaViolation, validate
+from smpdevice.service.schema import MAX_ID_CHARS, MAX_MESSAGE_BYTES, METHODS
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+REFUSED = -32000
+NOT_AUTHENTICATED = -32001
+FORBIDDEN = -32003
+NOT_DRIVING = -32004
+RATE_LIMITED = -32005
+BUSY = -32006
+
+
+class RpcError(Exception):
+    """An error answer: code, message, optional data."""
+
+    def __init__(self, code: int, message: str, data: Any = None, ident: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.ident = ident  # the request's id when it could be read, for the answer
+
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    params: dict[str, Any]
+    id: str | int | None  # None: a notification (no answer is sent)
+    has_id: bool
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large to be finite")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows; send a finite number")
+
+
+def size_error(size: int) -> RpcError:
+    return RpcError(INVALID_REQUEST, f"message of {size} bytes is over the cap of "
+                                     f"{MAX_MESSAGE_BYTES} bytes; send less (a profile fits "
+                                     "easily)", {"max_message_bytes": MAX_MESSAGE_BYTES})
+
+
+def parse(raw: str | bytes) -> Request:
+    """One message -> a Request, or RpcError (never anything else)."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise size_error(len(raw))
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        message = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise RpcError(PARSE_ERROR, "the message nests too deeply; send a flat JSON-RPC "
+                                    "request object") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RpcError(PARSE_ERROR, f"the message is not valid JSON ({str(exc)[:120]}); send "
+                                    "one JSON-RPC 2.0 request object per message") from None
+    if isinstance(message, list):
+        raise RpcError(INVALID_REQUEST, "batches are not accepted; send one request object "
+                                        "per message")
+    if not isinstance(message, dict):
+        raise RpcError(INVALID_REQUEST, "a request must be a JSON object with jsonrpc, "
+                                        "method, params and id")
+    ident = message.get("id")
+    has_id = "id" in message
+    if has_id and not _valid_id(ident):
+        raise RpcError(INVALID_REQUEST, f"id must be a string of at most {MAX_ID_CHARS} "
+                                        "characters, an integer or null")
+    if message.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'jsonrpc must be "2.0"', ident=_echo(ident))
+    method = message.get("method")
+    if not isinstance(method, str) or not method:
+        raise RpcError(INVALID_REQUEST, "method must be a non-empty string", ident=_echo(ident))
+    extra = set(message) - {"jsonrpc", "method", "params", "id"}
+    if extra:
+        raise RpcError(INVALID_REQUEST, f"unknown member {sorted(extra)[0][:40]!r}; a request "
+                                        "has only jsonrpc, method, params and id", ident=_echo(ident))
+    params = message.get("params", {})
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_PARAMS, "params must be an object of named parameters",
+                       ident=_echo(ident))
+    return Request(method, params, ident if _valid_id(ident) else None, has_id)
+
+
+def _valid_id(ident: Any) -> bool:
+    if ident is None:
+        return True
+    if isinstance(ident, bool):
+        return False
+    if isinstance(ident, int):
+        return abs(ident) < 2**53
+    return isinstance(ident, str) and len(ident) <= MAX_ID_CHARS
+
+
+def _echo(ident: Any) -> str | int | None:
+    return ident if _valid_id(ident) else None
+
+
+def check_params(request: Request) -> None:
+    """Unknown method -> -32601; params breaking the method's schema -> -32602."""
+    spec = METHODS.get(request.method)
+    if spec is None:
+        shown = request.method[:60]
+        raise RpcError(METHOD_NOT_FOUND, f"no method {shown!r}; rpc.describe lists them")
+    try:
+        validate(spec.params, request.params)
+    except SchemaViolation as exc:
+        raise RpcError(INVALID_PARAMS, f"{request.method}: {exc}",
+                       {"param": exc.where, "rule": exc.rule}) from None
+
+
+def response(ident: Any, result: Any) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "result": result},
+                      separators=(",", ":"), allow_nan=False, default=str)
+
+
+def error_response(ident: Any, error: RpcError) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "error": error.to_dict()},
+                      separators=(",", ":"), allow_nan=False, default=str)
+
+
+def notification(method: str, params: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params},
+                      separators=(",", ":"), allow_nan=False, default=str)
+
+
+class TokenBucket:
+    """`rate` requests per second with bursts of `burst`; E-stop never asks it."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+        self.refused = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.refused += 1
+        return False

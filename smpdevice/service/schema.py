@@ -1,0 +1,218 @@
+"""The service's API description: every method and notification, as JSON Schema.
+
+`describe()` is what `rpc.describe` returns. The dispatcher validates every request's params
+against `METHODS[name].params` before anything runs, and a test checks that every registered
+handler is described here and every description has a handler. Numbers are bounded by the
+absolute caps (`smpdevice.envelope.CAPS`); the zone's envelope and the pen's limits narrow
+them further when the call runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smpdevice.envelope import CAPS
+from smpdevice.screening import QUESTIONS
+from smpdevice.service.auth import Role
+from smpdevice.service.jsonschema_lite import check_schema
+
+API_VERSION = 1
+MAX_MESSAGE_BYTES = 256 * 1024  # one JSON-RPC message; a profile upload fits easily
+MAX_ID_CHARS = 64
+LEASE_RANGE_MS = (200, 10_000)  # a driving client's own lease (heartbeats on its connection)
+TELEMETRY_RATE_HZ = (1, 100)
+MAX_REASON_CHARS = 500
+MAX_PROFILE_CHARS = 200_000
+
+
+def _obj(props: dict[str, Any] | None = None, required: tuple[str, ...] = (),
+         description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props or {},
+                              "required": list(required), "additionalProperties": False}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _capped(key: str, description: str) -> dict[str, Any]:
+    lo, hi = CAPS[key]
+    return {"type": "number", "minimum": lo, "maximum": hi, "description": description}
+
+
+def _text(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
+    return {"type": "string", "minLength": min_len, "maxLength": max_len,
+            "description": description}
+
+
+ANY_RESULT: dict[str, Any] = {"type": "object"}
+OK_RESULT = _obj({"ok": {"type": "boolean"}}, ("ok",))
+SESSION_ID = {"type": "string", "pattern": "[A-Za-z0-9_.:-]{1,80}",
+              "description": "a session id from sessions.list"}
+SCREENING = _obj({name: {"type": "boolean", "description": q}
+                  for name, (q, _why) in QUESTIONS.items()}, tuple(QUESTIONS),
+                 "every contraindication question answered true (yes) or false (no)")
+PROFILE_PARAMS = {
+    "profile": _text(MAX_PROFILE_CHARS, "the treatment profile's text (YAML or JSON)"),
+    "format": {"type": "string", "enum": ["yaml", "json"], "default": "yaml"},
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    role: Role  # the lowest role allowed to call it
+    summary: str
+    params: dict[str, Any] = field(default_factory=_obj)
+    result: dict[str, Any] = field(default_factory=lambda: ANY_RESULT)
+    drives: bool = False  # moves or configures the pen: only the driving client may call it
+
+
+_V, _O, _T = Role.VIEWER, Role.OPERATOR, Role.TECHNICIAN
+
+METHODS: dict[str, Method] = {
+    # ---- connection
+    "rpc.hello": Method(_V, "Authenticate this connection (first message). The role comes "
+                            "from the token; `role` may only ask for a lower one.", _obj({
+                                "token": _text(128, "a token from the token file"),
+                                "role": {"type": "string",
+                                         "enum": ["viewer", "operator", "technician"]},
+                                "client": _text(64, "a name for the logs"),
+                            }, ("token",))),
+    "rpc.describe": Method(_V, "This document: every method and notification, JSON Schema."),
+    "rpc.ping": Method(_V, "Answer at once (round-trip check).", result=OK_RESULT),
+    # ---- pen: reading
+    "pen.identity": Method(_V, "The pen's identity, hard limits, zones and calibration."),
+    "pen.state": Method(_V, "State, last fault, zone, setpoints, last telemetry, driver."),
+    "telemetry.subscribe": Method(_V, "Receive `pen.telemetry` notifications, at most "
+                                      "`rate_hz` per second on this connection.", _obj({
+                                          "rate_hz": {"type": "integer",
+                                                      "minimum": TELEMETRY_RATE_HZ[0],
+                                                      "maximum": TELEMETRY_RATE_HZ[1]},
+                                      }, ("rate_hz",))),
+    "telemetry.unsubscribe": Method(_V, "Stop `pen.telemetry` notifications.",
+                                    result=OK_RESULT),
+    # ---- dead-man: the driving client
+    "pen.drive": Method(_O, "Become the one driving client. The pen's lease is renewed only "
+                            "while this connection sends pen.heartbeat within `lease_ms`.", _obj({
+                                "lease_ms": {"type": "integer", "minimum": LEASE_RANGE_MS[0],
+                                             "maximum": LEASE_RANGE_MS[1]},
+                            }, ("lease_ms",))),
+    "pen.heartbeat": Method(_O, "Renew this driving client's lease.", drives=True),
+    "pen.release": Method(_O, "Stop driving: the needle is stopped and the pen disarmed.",
+                          drives=True, result=OK_RESULT),
+    # ---- pen: commands
+    "pen.set_zone": Method(_O, "Select the zone whose envelope every setpoint must fit.",
+                           _obj({"zone": _text(64, "a zone name from pen.identity")},
+                                ("zone",)), drives=True),
+    "pen.set_setpoints": Method(_O, "Check against the zone's envelope and send.", _obj({
+        "depth_mm": _capped("depth_mm", "depth in skin"),
+        "speed_hz": _capped("speed_hz", "strokes per second"),
+        "duty_pct": _capped("duty_pct", "needle-on share of a period"),
+        "period_ms": _capped("period_ms", "pulse period (one impression)"),
+    }, ("depth_mm", "speed_hz", "duty_pct", "period_ms")), drives=True),
+    "pen.arm": Method(_O, "idle -> armed (needs calibration, zone, setpoints).", drives=True,
+                      result=OK_RESULT),
+    "pen.disarm": Method(_O, "armed -> idle.", drives=True, result=OK_RESULT),
+    "pen.start": Method(_O, "armed -> running: the needle starts.", drives=True,
+                        result=OK_RESULT),
+    "pen.stop": Method(_O, "running -> armed: the needle stops. Any operator may stop.",
+                       result=OK_RESULT),
+    "pen.estop": Method(_V, "Emergency stop. Any authenticated client; handled ahead of all "
+                            "queued work; latches until pen.clear_faults.", result=_obj({
+                                "ok": {"type": "boolean"}, "state": {"type": "string"},
+                                "confirmed": {"type": "boolean"},
+                            })),
+    "pen.clear_faults": Method(_T, "fault/estop -> idle once the cause is gone; the reason "
+                                   "is logged.", _obj({
+                                       "reason": _text(MAX_REASON_CHARS,
+                                                       "why it is safe to clear", min_len=3),
+                                   }, ("reason",)), result=OK_RESULT),
+    # ---- calibration (technician, driving)
+    "calibration.begin": Method(_T, "idle -> calibrating.", drives=True, result=OK_RESULT),
+    "calibration.move": Method(_T, "Move the depth actuator and wait until it stands.", _obj({
+        "actuator_mm": {"type": "number", "minimum": 0.0, "maximum": 3.0},
+    }, ("actuator_mm",)), drives=True),
+    "calibration.read_gauge": Method(_T, "Read the simulated pen's depth gauge (simulated "
+                                         "pens only).", drives=True),
+    "calibration.end": Method(_T, "calibrating -> idle, keeping the previous calibration.",
+                              drives=True, result=OK_RESULT),
+    "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
+                                   "(simulated pens only): zero, depth, speed, verify, save.",
+                               _obj({"technician": _text(64, "who calibrates")},
+                                    ("technician",)), drives=True),
+    # ---- sessions
+    "session.check": Method(_V, "Check a profile against this pen's envelope and limits.",
+                            _obj(PROFILE_PARAMS, ("profile",))),
+    "session.run": Method(_O, "Check the profile, then the screening, then open and play the "
+                              "session; progress and results come as notifications.", _obj({
+                                  **PROFILE_PARAMS,
+                                  "screening": SCREENING,
+                                  "technician": _text(64, "who runs the session"),
+                                  "quick_pass_s": {"type": "number", "exclusiveMinimum": 0,
+                                                   "maximum": 600,
+                                                   "description": "shorten every pass "
+                                                                  "(demos, tests)"},
+                              }, ("profile", "screening", "technician")), drives=True),
+    "session.stop": Method(_O, "Stop the running session after stopping the needle.",
+                           result=OK_RESULT),
+    "sessions.list": Method(_V, "Sessions in the pass log, newest last."),
+    "sessions.show": Method(_V, "One session with its passes, summary and receipt.",
+                            _obj({"session_id": SESSION_ID}, ("session_id",))),
+    "sessions.verify": Method(_V, "Check the pass log's chain and signed heads."),
+    "sessions.export": Method(_V, "The pass log as JSON lines or CSV text (capped).", _obj({
+        "format": {"type": "string", "enum": ["jsonl", "csv"]},
+    }, ("format",))),
+}
+
+NOTIFICATIONS: dict[str, dict[str, Any]] = {
+    "pen.state": _obj({"old": {"type": "string"}, "new": {"type": "string"},
+                       "reason": {"type": "string"},
+                       "last_fault": {"type": ["string", "null"]}},
+                      ("old", "new", "reason"), "every controller state change"),
+    "pen.fault": _obj({"state": {"type": "string"}, "reason": {"type": "string"},
+                       "faults": {"type": "array", "items": {"type": "string"}}},
+                      ("state", "reason", "faults"), "the pen entered fault or estop"),
+    "pen.telemetry": _obj(description="one telemetry frame (subscribers only, rate-limited)"),
+    "pen.driver": _obj({"client": {"type": ["string", "null"]},
+                        "reason": {"type": "string"}}, ("client", "reason"),
+                       "who drives the pen changed (dead-man: a lost driver stops the needle)"),
+    "session.progress": _obj(description="a running pass: index, total, zone, elapsed_s, "
+                                         "fraction, strokes, impressions"),
+    "session.pass": _obj(description="a pass ended: index, zone, outcome, detail, stats"),
+    "session.result": _obj(description="a session ended: session_id, outcome, complete, "
+                                       "summary, aftercare"),
+}
+
+ERRORS: dict[int, str] = {
+    -32700: "parse error: the message is not JSON",
+    -32600: "invalid request: not a JSON-RPC 2.0 request object, or over the size cap",
+    -32601: "method not found",
+    -32602: "invalid params: the message names the parameter, the value and the rule",
+    -32000: "the pen or the service refused (the message says why and what to do)",
+    -32001: "not authenticated: send rpc.hello with a token first",
+    -32003: "forbidden: the connection's role may not call this method",
+    -32004: "not the driving client: call pen.drive first (one driver at a time)",
+    -32005: "rate limited: too many requests; slow down",
+    -32006: "busy: too many requests in flight on this connection",
+}
+
+for _name, _m in METHODS.items():
+    check_schema(_m.params, _name)
+for _name, _n in NOTIFICATIONS.items():
+    check_schema(_n, _name)
+
+
+def describe() -> dict[str, Any]:
+    """The description document served by `rpc.describe`."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "smpdevice pen service (JSON-RPC 2.0 over WebSocket)",
+        "api_version": API_VERSION,
+        "max_message_bytes": MAX_MESSAGE_BYTES,
+        "roles": [r.label for r in Role],
+        "methods": {name: {"role": m.role.label, "drives": m.drives, "summary": m.summary,
+                           "params": m.params, "result": m.result}
+                    for name, m in METHODS.items()},
+        "notifications": NOTIFICATIONS,
+        "errors": {str(code): text for code, text in ERRORS.items()},
+    }

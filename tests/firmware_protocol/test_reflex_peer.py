@@ -1,0 +1,160 @@
+"""The C reflex peer (firmware_protocol/c/reflex_peer.c), built on the generated codec, over a
+real pty: it answers as the spec says, and the real controller drives it.
+
+Real-time by nature (a separate process behind a pty): every wait is on a condition with a
+generous timeout, never a timing assertion. Skipped only when gcc is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from firmware_protocol import messages as m
+from firmware_protocol.codes import (
+    Capability,
+    EventCode,
+    FirmwareState,
+    LimitField,
+    MsgType,
+    NackReason,
+)
+from firmware_protocol.frame import StreamDecoder, encode
+from firmware_protocol.messages import PROTOCOL_VERSION, SCHEMA_HASH
+
+GCC = shutil.which("gcc")
+pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed: the C reflex peer "
+                                "cannot be built here (apt-get install gcc)")
+PEER = Path(__file__).resolve().parents[2] / "firmware_protocol" / "c" / "reflex_peer.c"
+WAIT_S = 10.0  # generous: 2 loaded cores in CI
+
+
+@pytest.fixture(scope="module")
+def peer_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from firmware_protocol.c_codec import SOURCE_NAME, generate_c_codec
+
+    out = tmp_path_factory.mktemp("reflex_peer")
+    for name, text in generate_c_codec().items():
+        (out / name).write_text(text, encoding="utf-8")
+    exe = out / "reflex_peer"
+    subprocess.run([GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1",
+                    "-I", str(out), str(out / SOURCE_NAME), str(PEER), "-o", str(exe)],
+                   check=True, capture_output=True, timeout=120)
+    return exe
+
+
+@pytest.fixture
+def pty_path(peer_exe: Path) -> Iterator[str]:
+    proc = subprocess.Popen([str(peer_exe)], stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Wire:
+    """The host side at the frame level: send a command, collect what comes back."""
+
+    def __init__(self, path: str) -> None:
+        self.port = serial.Serial(path, timeout=0.05)
+        self.decoder = StreamDecoder()
+        self.pending: list[tuple[int, m.Message, bytes]] = []
+
+    def replies(self, count: int) -> list[tuple[int, m.Message, bytes]]:
+        """The next `count` non-telemetry frames as (seq, message, raw frame)."""
+        deadline = time.monotonic() + WAIT_S
+        while len(self.pending) < count and time.monotonic() < deadline:
+            for f in self.decoder.feed(self.port.read(256)):
+                if not isinstance(f.message, m.Telemetry):
+                    self.pending.append((f.seq, f.message, encode(f.message, f.seq)))
+        out, self.pending = self.pending[:count], self.pending[count:]
+        assert len(out) == count, f"expected {count} frames, got {out}"
+        return out
+
+    def send(self, msg: m.Message, seq: int, expect: int = 1) -> list[tuple[int, m.Message, bytes]]:
+        self.port.write(encode(msg, seq))
+        return self.replies(expect)
+
+    def state(self) -> FirmwareState:
+        """The state in the first telemetry frame sent after a PING sent now."""
+        assert not self.pending, self.pending
+        self.port.write(encode(m.Ping(7), 250))
+        pong_seen = False
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for f in self.decoder.feed(self.port.read(256)):
+                if isinstance(f.message, m.Pong):
+                    pong_seen = True
+                elif pong_seen and isinstance(f.message, m.Telemetry):
+                    return FirmwareState(f.message.state)
+        raise AssertionError("no telemetry after the PONG")
+
+
+def test_the_peer_answers_as_the_spec_says(pty_path: str) -> None:
+    wire = Wire(pty_path)
+    [(seq, ident, _)] = wire.send(m.IdentifyRequest(), 1)
+    assert seq == 1 and isinstance(ident, m.Identify)
+    assert (ident.protocol_version, ident.schema_hash) == (PROTOCOL_VERSION, SCHEMA_HASH)
+    assert Capability.SIMULATED in Capability(ident.capabilities)
+    # several fields out of limits: the first in wire order is named
+    bad = m.SetSetpoints(depth_um=ident.depth_max_um + 1, speed_centihz=0, duty_permille=500,
+                         period_us=100_000)
+    [(_, nack, _)] = wire.send(bad, 2)
+    assert nack == m.Nack(MsgType.SET_SETPOINTS, NackReason.OUT_OF_LIMITS, LimitField.DEPTH)
+    good = m.SetSetpoints(depth_um=800, speed_centihz=10_000, duty_permille=500,
+                          period_us=100_000)
+    [(_, ack, raw)] = wire.send(good, 3)
+    assert ack == m.Ack(MsgType.SET_SETPOINTS)
+    [(_, _, again)] = wire.send(good, 3)  # a retransmission: the same reply, byte for byte
+    assert again == raw
+    assert wire.send(m.Arm(), 4)[0][1] == m.Ack(MsgType.ARM)
+    assert wire.send(m.NeedleStart(), 5)[0][1] == m.Nack(MsgType.NEEDLE_START,
+                                                         NackReason.NO_LEASE, 0)
+    assert wire.send(m.Arm(), 0, expect=0) == []  # SEQ 0: ignored, no reply
+    (_, ack, _), (seq, event, _) = wire.send(m.EStop(), 6, expect=2)  # ACK first, then EVENT
+    assert ack == m.Ack(MsgType.ESTOP) and seq == 0
+    assert (event.event, event.state) == (EventCode.ESTOP_LATCHED, FirmwareState.ESTOP)
+    assert wire.state() is FirmwareState.ESTOP
+    assert wire.send(m.Arm(), 7)[0][1] == m.Nack(MsgType.ARM, NackReason.ESTOP_LATCHED, 0)
+
+
+def test_a_lapsed_lease_disarms_and_while_running_latches_lease_expired(pty_path: str) -> None:
+    wire = Wire(pty_path)
+    wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 1)
+    wire.send(m.LeaseRenew(100), 2)
+    wire.send(m.Arm(), 3)
+    [(_, event, _)] = wire.replies(1)  # no renewal: the lease lapses while ARMED
+    assert (event.event, event.state) == (EventCode.STATE_CHANGED, FirmwareState.IDLE)
+    wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 4)
+    wire.send(m.Arm(), 5)
+    wire.send(m.LeaseRenew(100), 6)
+    assert wire.send(m.NeedleStart(), 7)[0][1] == m.Ack(MsgType.NEEDLE_START)
+    [(_, event, _)] = wire.replies(1)  # ... and while RUNNING: a latched fault
+    assert (event.event, event.state) == (EventCode.FAULT_LATCHED, FirmwareState.FAULT)
+    assert event.faults == 0x20  # LEASE_EXPIRED
+
+
+def test_the_controller_drives_the_peer(pty_path: str) -> None:
+    from smpdevice.calibration import Calibration
+    from smpdevice.controller import PenController, State
+
+    cal = Calibration.linear(pen_serial="REFLEX-0001", technician="test", offset_mm=0.0,
+                             gain=1.0)
+    with PenController.connect(pty_path, calibration=cal) as pen:
+        assert pen.simulated  # the peer says it is not a pen
+        pen.set_zone("crown")
+        pen.set_setpoints(depth_mm=0.6, speed_hz=100, duty_pct=40, period_ms=100)
+        pen.arm()
+        pen.start_needle(settle_timeout_s=WAIT_S)
+        assert pen.wait_for_state(State.RUNNING, timeout_s=WAIT_S) is State.RUNNING
+        pen.estop()
+        assert pen.state is State.ESTOP
+        pen.clear_faults()
+        assert pen.wait_for_state(State.IDLE, timeout_s=WAIT_S) is State.IDLE
