@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import click
@@ -159,19 +160,24 @@ def calibrations() -> None:
 @click.option("--pen", "pen_serial", metavar="SERIAL", help="Only this pen's calibrations.")
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-def list_calibrations(pen_serial: str | None, db: str | None, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
+def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
+                      as_json: bool) -> None:
     """List calibrations, newest first, with their status (valid or expired).
 
     \b
     Examples:
       smp calibrations list
-      smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite
+      smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite --json
     """
     from smpdevice.calibration_store import CalibrationStore
     from smpdevice.cli.sessions import simulated_text
 
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
     found = store.entries(pen_serial, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_calibration_json(e) for e in found], indent=2))
+        return
     if not found:
         who = f"pen {pen_serial}" if pen_serial else "any pen"
         click.echo(f"No calibrations for {who} in {store.path}. Make one: "
@@ -191,3 +197,44 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int) -> Non
             f"{simulated_text(entry.simulated):9}  {c.offset_mm:+9.4f}  {c.gain:6.4f}  "
             f"{worst:12.4f}"
         )
+
+
+@calibrations.command("show")
+@click.argument("calibration_id")
+@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
+def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None:
+    """Show one calibration: its fit, points, residuals, status and whether it was simulated.
+
+    \b
+    Example:
+      smp calibrations show 3f2a9c1b7d0e
+    """
+    from smpdevice.calibration_store import CalibrationStore
+
+    store = CalibrationStore(db, readonly=True)
+    entry = store.entry(calibration_id)
+    if entry is None:
+        raise SmpError(f"no calibration {calibration_id!r} in {store.path}; "
+                       "`smp calibrations list` shows their ids")
+    data = _calibration_json(entry)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key in ("calibration_id", "pen_serial", "technician", "created_at", "expires_at",
+                "status", "simulated", "offset_mm", "gain", "speed_error_pct"):
+        click.echo(f"{key.replace('_', ' '):16} {data.get(key)}")
+    click.echo(f"{'points':16} " + ", ".join(f"actuator {a:g} -> {d:g} mm"
+                                             for a, d in data.get("points") or []))
+    click.echo(f"{'residuals mm':16} " + ", ".join(f"{r:+.4f}"
+                                                  for r in data.get("residuals_mm") or []))
+
+
+def _calibration_json(entry) -> dict:
+    """A stored calibration as JSON, with its status and the store's `simulated` (null:
+    saved before smpdevice recorded it)."""
+    c = entry.calibration
+    data = c.model_dump(mode="json")
+    data["simulated"] = entry.simulated
+    data["status"] = "valid" if datetime.now(UTC) < c.expires_at else "expired"
+    return data

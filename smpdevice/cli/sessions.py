@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smpdevice.passlog import PassLog, PassRecord
+from smpdevice.records.export import ExportFilter, jsonl_schema
 
 _DB_HELP = ("Pass-log file. Default: $SMP_DATA_DIR/passlog.sqlite, else "
             "~/.local/share/smpdevice/passlog.sqlite.")
@@ -44,17 +45,57 @@ def sessions() -> None:
     """
 
 
+def _when_option(name: str, help_: str):
+    return click.option(name, type=click.DateTime(_WHEN_FORMATS), default=None,
+                        metavar="DATE[THH:MM]", help=help_)
+
+
+def _filter_options(fn):
+    fn = _when_option("--until", "Only passes/sessions begun before the end of this day (or "
+                      "before this time), UTC.")(fn)
+    fn = _when_option("--since", "Only passes/sessions begun on or after this day or time, "
+                      "UTC.")(fn)
+    fn = click.option("--client", metavar="REF", help="Only this client's.")(fn)
+    return click.option("--session", "session_id", metavar="ID",
+                        help="Only this session (its id or a unique prefix).")(fn)
+
+
+_WHEN_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+def _filter(session_id: str | None, client: str | None, since: datetime | None,
+            until: datetime | None) -> ExportFilter:
+    if until is not None and until.hour == until.minute == until.second == 0:
+        until += timedelta(days=1)  # a day given: up to the end of that day
+    utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
+    if since is not None and until is not None and utc(until) <= utc(since):
+        raise click.BadParameter(f"--until {until:%Y-%m-%d %H:%M} is not after --since "
+                                 f"{since:%Y-%m-%d %H:%M}; give a later --until",
+                                 param_hint="--until")
+    return ExportFilter(session=session_id, client=client, since=utc(since), until=utc(until))
+
+
 @sessions.command("list")
 @_db_option
-def list_(db: str | None) -> None:
-    """List every session, oldest first.
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+def list_(db: str | None, session_id: str | None, client: str | None,
+          since: datetime | None, until: datetime | None, as_json: bool) -> None:
+    """List the sessions, oldest first (all, or those the filters select).
 
     \b
-    Example:
+    Examples:
       smp sessions list --db ./passlog.sqlite
+      smp sessions list --client C-0042 --since 2025-01-01 --json
     """
+    where = _filter(session_id, client, since, until)
     with _open(db) as log:
-        rows = log.sessions()
+        rows = [s for s in log.sessions()
+                if where.matches(s.session_id, s.client_ref, s.opened_at)]
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in s.__dict__.items() if k != "passes"}
+                               for s in rows], indent=2))
+        return
     table = Table(title=f"{len(rows)} sessions")
     for col in ("session", "opened", "client", "kind", "technician", "pen", "simulated",
                 "passes", "closed"):
@@ -98,17 +139,21 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     ):
         head.add_row(label, str(value))
     console.print(head)
-    table = Table(title=f"{len(s.passes)} passes")
+    table = Table(title=f"{len(s.passes)} passes",
+                  caption="burst Hz: mean speed while the motor turns; mean Hz: duty-weighted "
+                          "mean over the whole pass (rests included)")
     for col in ("#", "zone", "depth mm", "speed Hz", "duty %", "period ms", "depth min/mean/max",
-                "speed mean", "strokes", "impr.", "seconds", "outcome"):
-        table.add_column(col, justify="left" if col in ("zone", "outcome") else "right")
+                "burst Hz", "mean Hz", "strokes", "impr.", "seconds", "outcome"):
+        table.add_column(col, justify="left" if col in ("zone", "outcome") else "right",
+                         no_wrap=col == "outcome")
     for p in s.passes:
-        table.add_row(str(p.index), p.zone, f"{p.depth_mm:g}", f"{p.speed_hz:g}",
-                      f"{p.duty_pct:g}", f"{p.period_ms:g}", _depths(p), _num(p.speed_mean_hz),
-                      str(p.strokes), str(p.impressions), _seconds(p), _outcome(p))
+        table.add_row(str(p.number), p.zone, f"{p.depth_mm:g}", f"{p.speed_hz:g}",
+                      f"{p.duty_pct:g}", f"{p.period_ms:g}", _depths(p), _num(p.speed_burst_hz),
+                      _num(p.speed_mean_hz), str(p.strokes), str(p.impressions), _seconds(p),
+                      _outcome(p))
     console.print(table)
     if s.summary:
-        console.print("summary: " + json.dumps(s.summary))
+        console.print(_summary_table(s.summary))
 
 
 @sessions.command()
@@ -116,19 +161,41 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
               help="jsonl: one JSON object a line; csv: a header and one row a pass.")
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
               help="File to write (default: standard output).")
+@click.option("--identified", is_flag=True,
+              help="Write real client references and technician names (default: "
+                   "pseudonyms, stable per person on this installation).")
 @_db_option
-def export(fmt: str, output, db: str | None) -> None:
-    """Export every pass, with its session's identity, as JSON lines or CSV.
+@_filter_options
+def export(fmt: str, output, identified: bool, db: str | None, session_id: str | None,
+           client: str | None, since: datetime | None, until: datetime | None) -> None:
+    """Export passes, with their session's identity, as JSON lines or CSV.
+
+    Pseudonymous by default; screening answers are never exported. CSV is safe to open in a
+    spreadsheet (cells that would run as formulas are prefixed with '). `smp sessions
+    schema` prints the JSON Schema of a JSONL line.
 
     \b
     Examples:
       smp sessions export --format csv --output passes.csv
-      smp sessions export --format jsonl | jq .outcome
+      smp sessions export --format jsonl --client C-0042 --since 2025-01-01 | jq .outcome
     """
+    where = _filter(session_id, client, since, until)
     with _open(db) as log:
-        count = log.export(fmt, output)  # type: ignore[arg-type]
+        count = log.export(fmt, output, identified=identified,  # type: ignore[arg-type]
+                           where=where)
     if output is not sys.stdout and getattr(output, "name", "-") != "<stdout>":
         click.echo(f"exported {count} passes to {output.name}", err=True)
+
+
+@sessions.command()
+def schema() -> None:
+    """Print the JSON Schema of one line of `smp sessions export --format jsonl`.
+
+    \b
+    Example:
+      smp sessions schema > pass-record.schema.json
+    """
+    click.echo(json.dumps(jsonl_schema(), indent=2))
 
 
 @sessions.command()
@@ -176,7 +243,7 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
         result = log.audit(trusted={own.fingerprint: own} if own else None, anchors=anchors,
                            receipts=kept, allow_unsigned=allow_unsigned)
     if result.problem is not None:
-        click.secho(f"verify failed: {result.problem}", fg="red")
+        click.secho(f"broken link: {result.problem}", fg="red")
         if "not a trusted key" in str(result.problem):
             click.echo("If this log comes from another installation, check it with "
                        "--trust-log-keys and compare the key fingerprint with that "
@@ -202,6 +269,22 @@ def _text_or_file(value: str) -> str:
 def simulated_text(flag: bool | None) -> str:
     """yes / no, or unknown for records written before smpdevice recorded it."""
     return "unknown" if flag is None else "yes" if flag else "no"
+
+
+def _summary_table(summary: dict) -> Table:
+    table = Table(title="summary", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v if not isinstance(v, dict) else _flat(v)}"
+                              for k, v in value.items())
+        table.add_row(key.replace("_", " "), str(value))
+    return table
+
+
+def _flat(values: dict) -> str:
+    return "(" + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
 
 
 def _when(iso: str) -> str:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from smpdevice.errors import SmpError
-from smpdevice.records.model import EXPORT_FIELDS, SESSION_FIELDS, PassRecord
+from smpdevice.records.model import EXPORT_FIELDS, SESSION_FIELDS, PassOutcome, PassRecord
 
 EXPORT_FORMATS = ("jsonl", "csv")
 SQL_EXPORT = sqlite3.sqlite_version_info >= (3, 38)
@@ -220,3 +220,53 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
             out.write("\n")
         count += 1
     return count
+
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
+    "session_id": {"type": "string", "description": "the session's id (S + 16 hex)"},
+    "client_ref": {"type": "string", "description": "the client's reference; a pseudonym "
+                   "(~ + 16 hex) unless the export was asked --identified"},
+    "technician": {"type": "string", "description": "who treated; a pseudonym unless "
+                   "--identified"},
+    "envelope_sha256": {"type": ["string", "null"],
+                        "description": "hash of the safety envelope in force; null if not "
+                                       "recorded"},
+    "pass_number": {"type": "integer", "minimum": 1,
+                    "description": "the pass's place in its session, from 1"},
+    "depth_mm": {"type": "number"}, "speed_hz": {"type": "number"},
+    "duty_pct": {"type": "number"}, "period_ms": {"type": "number"},
+    "started_at": {"type": "string", "format": "date-time"},
+    "ended_at": {"type": ["string", "null"], "format": "date-time",
+                 "description": "null while the pass is in progress"},
+    "outcome": {"type": ["string", "null"],
+                "enum": [*(o.value for o in PassOutcome), None]},
+    "fault_code": {"type": ["integer", "null"]},
+    "fault_names": {"type": "array", "items": {"type": "string"}},
+    "recovered": {"type": "boolean",
+                  "description": "ended by crash recovery (outcome controller_crashed)"},
+    "samples": {"type": "integer", "minimum": 0},
+    "strokes": {"type": "integer", "minimum": 0},
+    "impressions": {"type": "integer", "minimum": 0},
+    "depth_min_mm": _NUMBER_OR_NULL, "depth_mean_mm": _NUMBER_OR_NULL,
+    "depth_max_mm": _NUMBER_OR_NULL,
+    "speed_burst_hz": {"type": ["number", "null"],
+                       "description": "mean speed while the motor turns (bursts)"},
+    "speed_mean_hz": {"type": ["number", "null"],
+                      "description": "duty-weighted mean speed over the whole pass"},
+    "simulated": {"type": ["boolean", "null"],
+                  "description": "the pen was the simulator; null: not recorded (older log)"},
+}
+
+
+def jsonl_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of one line of `smp sessions export --format jsonl`."""
+    properties = {name: _SCHEMA_TYPES.get(name, {"type": "string"}) for name in EXPORT_FIELDS}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "smpdevice pass record (one JSONL line)",
+        "type": "object",
+        "properties": properties,
+        "required": list(EXPORT_FIELDS),
+        "additionalProperties": False,
+    }

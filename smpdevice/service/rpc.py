@@ -99,11 +99,13 @@ def parse(raw: str | bytes) -> Request:
         raise RpcError(INVALID_REQUEST, 'jsonrpc must be "2.0"', ident=_echo(ident))
     method = message.get("method")
     if not isinstance(method, str) or not method:
-        raise RpcError(INVALID_REQUEST, "method must be a non-empty string", ident=_echo(ident))
+        raise RpcError(INVALID_REQUEST, "method must be a non-empty string",
+                       ident=_echo(ident))
     extra = set(message) - {"jsonrpc", "method", "params", "id"}
     if extra:
         raise RpcError(INVALID_REQUEST, f"unknown member {sorted(extra)[0][:40]!r}; a request "
-                                        "has only jsonrpc, method, params and id", ident=_echo(ident))
+                                        "has only jsonrpc, method, params and id",
+                       ident=_echo(ident))
     params = message.get("params", {})
     if not isinstance(params, dict):
         raise RpcError(INVALID_PARAMS, "params must be an object of named parameters",

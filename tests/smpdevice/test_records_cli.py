@@ -98,7 +98,7 @@ def test_verify_fails_naming_the_record_after_an_attack(tmp_path):
     conn.close()
     result = invoke(["sessions", "verify", "--db", str(db)])
     assert result.exit_code == 1
-    assert result.output.startswith("verify failed: record 4: the chain head is missing")
+    assert result.output.startswith("broken link: record 4: the chain head is missing")
 
 
 def test_verify_without_the_anchors_file(tmp_path):
@@ -131,3 +131,68 @@ def test_the_aftercare_sheet_carries_the_receipt_that_verify_accepts(tmp_path, m
     verified = run(["sessions", "verify", "--receipt", str(sheet)])
     assert verified.startswith("ok: ") and "2 receipts hold" in verified
     assert receipt.session_id in run(["sessions", "list"])
+
+
+# --- exports, filters, schema, listings as JSON (issue 12 items 4-6) -------------------------
+
+
+def test_export_options_filters_and_schema(tmp_path):
+    db, receipt = closed_log(tmp_path)
+    with PassLog(db) as log:
+        other = open_session(log, "C-OTHER")
+        log.end_pass(begin(log, other), outcome="completed", stats=stats(), ended_at=T0)
+    base = ["sessions", "export", "--format", "jsonl", "--db", str(db)]
+    rows = [json.loads(line) for line in run(base).splitlines()]
+    assert len(rows) == 2 and not {r["client_ref"] for r in rows} & {"C-0042", "C-OTHER"}
+    named = [json.loads(line) for line in run([*base, "--identified"]).splitlines()]
+    assert [r["client_ref"] for r in named] == ["C-0042", "C-OTHER"]
+    assert [r["pass_number"] for r in named] == [1, 1]
+    only = run([*base, "--identified", "--client", "C-OTHER"]).splitlines()
+    assert [json.loads(line)["session_id"] for line in only] == [other]
+    assert len(run([*base, "--session", receipt.session_id[:8]]).splitlines()) == 1
+    assert run([*base, "--until", "2000-01-01"]) == ""
+    bad = invoke([*base, "--since", "2025-03-10", "--until", "2025-03-01"])
+    assert bad.exit_code == 2 and "--until" in bad.output and "Traceback" not in bad.output
+    schema = json.loads(run(["sessions", "schema"]))
+    assert set(schema["properties"]) == set(named[0]) and schema["required"] == list(named[0])
+    assert schema["properties"]["pass_number"]["minimum"] == 1
+
+
+def test_sessions_list_json_and_filters(tmp_path):
+    db, receipt = closed_log(tmp_path)
+    data = json.loads(run(["sessions", "list", "--db", str(db), "--json"]))
+    assert [s["session_id"] for s in data] == [receipt.session_id]
+    assert data[0]["simulated"] is False and "passes" not in data[0]
+    assert json.loads(run(["sessions", "list", "--db", str(db), "--json",
+                           "--client", "nobody"])) == []
+
+
+def test_sessions_show_labels_both_speeds_numbers_from_1_and_tables_the_summary(tmp_path):
+    db = tmp_path / "passlog.sqlite"
+    with PassLog(db) as log:
+        sid = open_session(log)
+        log.end_pass(begin(log, sid), outcome="completed", stats=stats(), ended_at=T0)
+        log.close_session(sid, closed_at=T0, summary={"passes": 1, "zones": {"top": 1}})
+    out = run(["sessions", "show", sid, "--db", str(db)])
+    assert "burst Hz" in out and "mean Hz" in out and "duty-weighted" in out
+    row = next(line for line in out.splitlines() if " top " in line and "│" in line)
+    assert row.split("│")[1].strip() == "1"
+    assert "summary" in out and '{"passes"' not in out and "zones" in out
+
+
+def test_calibrations_list_json_and_show(tmp_path):
+    from smpdevice.calibration_store import CalibrationStore
+    from tests.smpdevice.test_calibration_store import cal
+
+    path = tmp_path / "c.sqlite"
+    saved = cal()
+    CalibrationStore(path).save(saved)
+    data = json.loads(run(["calibrations", "list", "--db", str(path), "--json"]))
+    assert [c["calibration_id"] for c in data] == [saved.calibration_id]
+    assert data[0]["status"] == "expired" and "simulated" in data[0]
+    shown = run(["calibrations", "show", saved.calibration_id, "--db", str(path)])
+    assert saved.pen_serial in shown and "residuals mm" in shown
+    assert json.loads(run(["calibrations", "show", saved.calibration_id, "--db", str(path),
+                           "--json"]))["gain"] == saved.gain
+    missing = invoke(["calibrations", "show", "nope", "--db", str(path)])
+    assert missing.exit_code != 0 and "smp calibrations list" in missing.output

@@ -1,0 +1,262 @@
+"""Clients of `smp serve`: asyncio (`ServiceClient`) and a thin synchronous wrapper.
+
+    async with await ServiceClient.connect() as svc:        # SMP_SERVICE or the local socket
+        print(await svc.call("pen.state"))
+        await svc.drive(lease_ms=1000)                      # heartbeats run in the background
+        await svc.call("pen.set_zone", zone="crown")
+        ...
+        await svc.estop()
+
+    with SyncServiceClient.connect("ws://127.0.0.1:8765/rpc") as svc:
+        svc.call("pen.state")
+
+Where: an explicit URL (`ws://`, `wss://` or `unix:///path/service.sock`), else `$SMP_SERVICE`,
+else the Unix socket in the data directory. The token is read from the token file in the data
+directory unless given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
+from websockets.exceptions import ConnectionClosed
+
+from smpdevice.errors import SmpError
+from smpdevice.service.auth import Role, read_token
+
+CALL_TIMEOUT_S = 60.0
+
+
+class ServiceError(SmpError):
+    """The service answered with an error (code, message) or cannot be reached."""
+
+    def __init__(self, message: str, code: int | None = None, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+def service_url(url: str | None = None) -> str:
+    if url:
+        return url
+    env = os.environ.get("SMP_SERVICE", "").strip()
+    if env:
+        return env
+    from smpdevice.paths import data_dir
+    from smpdevice.service.server import SOCKET_NAME
+
+    return f"unix://{data_dir() / SOCKET_NAME}"
+
+
+async def _open(url: str) -> ClientConnection:
+    options = dict(max_size=4 * 1024 * 1024, compression=None, open_timeout=10)
+    try:
+        if url.startswith("unix://"):
+            return await unix_connect(url.removeprefix("unix://"), uri="ws://localhost/rpc",
+                                      **options)
+        if not url.startswith(("ws://", "wss://")):
+            raise ServiceError(f"service URL {url!r} must start with ws://, wss:// or unix://")
+        return await connect(url, **options)
+    except (TimeoutError, OSError) as exc:
+        raise ServiceError(f"cannot reach the pen service at {url} ({exc}); is `smp serve` "
+                           "running? Set SMP_SERVICE or --service to its URL") from None
+
+
+class ServiceClient:
+    """One authenticated connection to the service."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.role: Role | None = None
+        self.client_id: str | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future] = {}
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1024)
+        self._reader = asyncio.ensure_future(self._read())
+        self._heartbeat: asyncio.Task | None = None
+        self.closed_reason: str | None = None
+
+    @classmethod
+    async def connect(cls, url: str | None = None, *, token: str | None = None,
+                      role: Role | str = Role.OPERATOR, data_dir: Path | None = None,
+                      name: str = "python") -> ServiceClient:
+        role = role if isinstance(role, Role) else Role.parse(role)
+        if token is None:
+            from smpdevice.paths import data_dir as default_dir
+
+            token = read_token(Path(data_dir) if data_dir else default_dir(), role)
+        client = cls(await _open(service_url(url)))
+        try:
+            hello = await client.call("rpc.hello", token=token, role=role.label, client=name)
+        except BaseException:
+            await client.close()
+            raise
+        client.role, client.client_id = Role.parse(hello["role"]), hello["client_id"]
+        return client
+
+    async def __aenter__(self) -> ServiceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                ident = message.get("id")
+                if "method" in message:
+                    if self._queue.full():
+                        self._queue.get_nowait()  # a slow reader loses the oldest
+                    self._queue.put_nowait(message)
+                elif isinstance(ident, int) and ident in self._pending:
+                    future = self._pending.pop(ident)
+                    if not future.done():
+                        future.set_result(message)
+                elif ident is None and "error" in message:
+                    self.closed_reason = message["error"].get("message")
+        except ConnectionClosed as exc:
+            self.closed_reason = self.closed_reason or str(exc)
+        finally:
+            error = ServiceError(f"the connection to the service closed: {self.closed_reason}")
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            self._pending.clear()
+
+    async def call(self, method: str, timeout_s: float = CALL_TIMEOUT_S, **params: Any) -> Any:
+        """Call `method`; its result, or ServiceError with the service's code and message."""
+        if self._reader.done():
+            raise ServiceError(f"the connection to the service closed: {self.closed_reason}")
+        ident = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": ident, "method": method,
+                                       "params": params}))
+        try:
+            message = await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            self._pending.pop(ident, None)
+            raise ServiceError(f"{method}: no answer from the service within {timeout_s} s"
+                               ) from None
+        if "error" in message:
+            e = message["error"]
+            raise ServiceError(f"{method}: {e.get('message')}", e.get("code"), e.get("data"))
+        return message["result"]
+
+    async def notifications(self) -> AsyncIterator[dict[str, Any]]:
+        """Notifications (method, params) in arrival order."""
+        while True:
+            yield await self._queue.get()
+
+    async def next_notification(self, method: str, timeout_s: float = 30.0,
+                                where: Any = None) -> dict[str, Any]:
+        """Wait for the next notification `method` (whose params satisfy `where`)."""
+        async def find() -> dict[str, Any]:
+            async for n in self.notifications():
+                if n["method"] == method and (where is None or where(n["params"])):
+                    return n["params"]
+            raise AssertionError("unreachable")
+        return await asyncio.wait_for(find(), timeout_s)
+
+    async def estop(self) -> dict[str, Any]:
+        return await self.call("pen.estop")
+
+    async def drive(self, lease_ms: int = 1000) -> dict[str, Any]:
+        """Become the driving client and keep its lease with heartbeats (every lease/4)."""
+        result = await self.call("pen.drive", lease_ms=lease_ms)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self._beat(lease_ms / 4000))
+        return result
+
+    async def _beat(self, every_s: float) -> None:
+        with contextlib.suppress(ServiceError, ConnectionClosed):
+            while True:
+                await asyncio.sleep(every_s)
+                await self.call("pen.heartbeat", timeout_s=max(1.0, every_s * 3))
+
+    def stop_heartbeats(self) -> None:
+        """Stop renewing (a hung client, for tests and demonstrations)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+
+    async def release(self) -> None:
+        self.stop_heartbeats()
+        await self.call("pen.release")
+
+    async def close(self) -> None:
+        self.stop_heartbeats()
+        await self.ws.close()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
+
+
+class SyncServiceClient:
+    """The asyncio client on a private event loop thread, with blocking methods."""
+
+    def __init__(self, client: ServiceClient, loop: asyncio.AbstractEventLoop,
+                 thread: threading.Thread) -> None:
+        self._client, self._loop, self._thread = client, loop, thread
+
+    @classmethod
+    def connect(cls, url: str | None = None, **kwargs: Any) -> SyncServiceClient:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="smp-service-client",
+                                  daemon=True)
+        thread.start()
+        try:
+            client = asyncio.run_coroutine_threadsafe(
+                ServiceClient.connect(url, **kwargs), loop).result(CALL_TIMEOUT_S)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            raise
+        return cls(client, loop, thread)
+
+    def _run(self, coro: Any, timeout_s: float = CALL_TIMEOUT_S + 5) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    @property
+    def role(self) -> Role | None:
+        return self._client.role
+
+    @property
+    def client_id(self) -> str | None:
+        return self._client.client_id
+
+    def call(self, method: str, **params: Any) -> Any:
+        return self._run(self._client.call(method, **params))
+
+    def estop(self) -> dict[str, Any]:
+        return self._run(self._client.estop())
+
+    def drive(self, lease_ms: int = 1000) -> dict[str, Any]:
+        return self._run(self._client.drive(lease_ms))
+
+    def release(self) -> None:
+        self._run(self._client.release())
+
+    def next_notification(self, method: str, timeout_s: float = 30.0, where: Any = None
+                          ) -> dict[str, Any]:
+        return self._run(self._client.next_notification(method, timeout_s, where),
+                         timeout_s + 5)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run(self._client.close(), 15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> SyncServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

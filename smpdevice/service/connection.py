@@ -1,0 +1,213 @@
+"""One client connection: authentication, checks, dispatch, and an outbox.
+
+Order of checks for every message: size and JSON (`rpc.parse`), then E-stop, which is started
+at once (its own thread) before anything else is looked at; then authentication, the rate
+limit, the params' schema, the caller's role, and for methods that drive the pen whether the
+caller is the driving client. Requests then run as tasks (a few in flight per connection), so
+one slow call never holds up this connection's heartbeats or anyone's E-stop. Answers and
+notifications leave through a bounded outbox: telemetry is dropped when the client lags, and a
+client that stops reading altogether is disconnected (which, for a driver, stops the needle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from websockets.exceptions import ConnectionClosed
+
+from smpdevice.errors import SmpError
+from smpdevice.service.auth import Role
+from smpdevice.service.deadman import NotDriving
+from smpdevice.service.pen_service import PenService, call_handler, refusal
+from smpdevice.service.rpc import (
+    BUSY,
+    FORBIDDEN,
+    NOT_AUTHENTICATED,
+    RATE_LIMITED,
+    Request,
+    RpcError,
+    TokenBucket,
+    check_params,
+    error_response,
+    parse,
+    response,
+)
+from smpdevice.service.schema import METHODS
+
+log = structlog.get_logger("smpdevice.service")
+
+OUTBOX = 512
+MAX_INFLIGHT = 8
+RATE_PER_S = 100.0
+BURST = 200.0
+FLOOD_CLOSE_AFTER = 5000  # refused messages in a row: the client is disconnected
+HELLO_TIMEOUT_S = 10.0
+MAX_FAILED_HELLOS = 3
+INLINE = frozenset({"rpc.ping", "pen.heartbeat", "rpc.hello", "telemetry.subscribe",
+                    "telemetry.unsubscribe"})
+
+
+class Client:
+    """What the service knows about one connection."""
+
+    def __init__(self, service: PenService, ws: Any, transport: str) -> None:
+        self.id = service.new_client_id(transport)
+        self.ws = ws
+        self.role: Role | None = None
+        self.name = ""
+        self.telemetry_hz = 0
+        self.telemetry_sent_s = 0.0
+        self.failed_hellos = 0
+        self.refused_in_row = 0
+        self.dropped = 0
+        self.inflight = 0
+        self.closing = False
+        self.closer: asyncio.Future | None = None
+        self.bucket = TokenBucket(RATE_PER_S, BURST)
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX)
+
+    def notify(self, text: str, droppable: bool = False) -> None:
+        """Queue a message (event loop thread). Never blocks."""
+        if self.closing:
+            return
+        if droppable and self.outbox.qsize() > OUTBOX // 4:
+            self.dropped += 1
+            return
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.close(1008, "client does not read its messages")
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closing:
+            self.closing = True
+            log.warning("closing client", client=self.id, reason=reason)
+            self.closer = asyncio.ensure_future(self.ws.close(code, reason))
+
+    async def write_loop(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            await self.ws.send(text)
+
+
+async def serve_client(service: PenService, ws: Any, transport: str) -> None:
+    """The whole life of one connection."""
+    client = Client(service, ws, transport)
+    service.clients[client.id] = client
+    writer = asyncio.ensure_future(client.write_loop())
+    tasks: set[asyncio.Task] = set()
+    timer = asyncio.get_running_loop().call_later(
+        HELLO_TIMEOUT_S, lambda: client.role is None and client.close(
+            1008, f"no rpc.hello within {HELLO_TIMEOUT_S:.0f} s"))
+    try:
+        async for raw in ws:
+            _handle(service, client, raw, tasks)
+            await asyncio.sleep(0)  # let other connections (an E-stop) in between messages
+    except ConnectionClosed:
+        pass
+    finally:
+        timer.cancel()
+        service.client_gone(client)  # a driver that leaves stops the needle
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            writer.cancel()
+            await writer
+        log.info("client gone", client=client.id)
+
+
+def _reply_error(client: Client, ident: Any, error: RpcError) -> None:
+    client.notify(error_response(ident, error))
+
+
+def _handle(service: PenService, client: Client, raw: str | bytes,
+            tasks: set[asyncio.Task]) -> None:
+    try:
+        request = parse(raw)
+    except RpcError as exc:
+        _refused(client, exc.ident, exc)
+        return
+    ident = request.id
+    if request.method == "pen.estop":  # first of all: nothing may delay it
+        if client.role is None:
+            _refused(client, ident, RpcError(NOT_AUTHENTICATED, "send rpc.hello first; any "
+                                                                "authenticated client may "
+                                                                "E-stop"))
+            return
+        future = service.estop_now(client)
+        _spawn(client, tasks, request, service.estop_result(future), counted=False)
+        return
+    if client.role is None and request.method != "rpc.hello":
+        _refused(client, ident, RpcError(NOT_AUTHENTICATED, "not authenticated: send "
+                                                            "rpc.hello with a token first"))
+        return
+    if not client.bucket.take():
+        _refused(client, ident, RpcError(RATE_LIMITED, f"rate limited: over {RATE_PER_S:.0f} "
+                                                       "requests/s on this connection; slow "
+                                                       "down"))
+        return
+    try:
+        check_params(request)
+        spec = METHODS[request.method]
+        role = client.role or Role.VIEWER
+        if spec.role > role:
+            raise RpcError(FORBIDDEN, f"{request.method} needs the {spec.role.label} role; "
+                                      f"this connection is {role.label}")
+        if spec.drives:
+            service.lease.require(client.id)
+        if client.inflight >= MAX_INFLIGHT and request.method not in INLINE:
+            raise RpcError(BUSY, f"{MAX_INFLIGHT} requests are already in flight on this "
+                                 "connection; wait for their answers")
+    except RpcError as exc:
+        _refused(client, ident, exc)
+        return
+    except NotDriving as exc:
+        _refused(client, ident, refusal(exc))
+        return
+    client.refused_in_row = 0
+    _spawn(client, tasks, request, call_handler(service, request.method, client,
+                                                request.params))
+
+
+def _refused(client: Client, ident: Any, error: RpcError) -> None:
+    client.refused_in_row += 1
+    _reply_error(client, ident, error)
+    if client.refused_in_row >= FLOOD_CLOSE_AFTER:
+        client.close(1008, f"{FLOOD_CLOSE_AFTER} refused messages in a row")
+    elif client.failed_hellos >= MAX_FAILED_HELLOS:
+        client.close(1008, "too many failed rpc.hello")
+
+
+def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any,
+           counted: bool = True) -> None:
+    async def run() -> None:
+        if counted:
+            client.inflight += 1
+        try:
+            result = await work
+        except RpcError as exc:
+            if request.has_id:
+                _refused(client, request.id, exc)
+            return
+        except SmpError as exc:
+            if request.has_id:
+                client.notify(error_response(request.id, refusal(exc)))
+            return
+        except Exception:
+            log.exception("method failed", method=request.method, client=client.id)
+            if request.has_id:
+                client.notify(error_response(request.id, RpcError(
+                    -32603, f"internal error in {request.method}; see the service log")))
+            return
+        finally:
+            if counted:
+                client.inflight -= 1
+        if request.has_id:
+            client.notify(response(request.id, result))
+
+    task = asyncio.ensure_future(run())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

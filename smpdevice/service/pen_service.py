@@ -1,0 +1,367 @@
+"""The pen service: one owner of one pen, many clients; every method of `schema.METHODS`.
+
+Each handler is `async (client, params) -> result`, registered with `@method(name)`; the
+connection layer (`service.connection`) has already checked the caller's role and the params'
+schema. Handlers that drive the pen (`drives=True`) also need the caller to be the driving
+client (`deadman.DriverLease`). Blocking controller calls go through `AsyncPenController`:
+one call worker in order, stops on their own lane, E-stop in a fresh thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smpdevice.control.aio import AsyncPenController, _run_in_new_thread
+from smpdevice.control.states import SAFE, EStopUnconfirmed, State
+from smpdevice.errors import SmpError
+from smpdevice.pen import PenTelemetry
+from smpdevice.service import records_api
+from smpdevice.service.auth import Role, role_for
+from smpdevice.service.deadman import DriverLease, GatedPenController, Watchdog, stop_and_disarm
+from smpdevice.service.rpc import NOT_AUTHENTICATED, RpcError, notification
+from smpdevice.service.schema import API_VERSION, LEASE_RANGE_MS, TELEMETRY_RATE_HZ, describe
+from smpdevice.service.work import SessionWork
+
+log = structlog.get_logger("smpdevice.service")
+Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def method(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+    return register
+
+
+def telemetry_dict(t: PenTelemetry) -> dict[str, Any]:
+    d = asdict(t)
+    d["state"] = t.state.name
+    d["faults"] = t.faults.names
+    return d
+
+
+class PenService:
+    """Owns `pen` (a connected GatedPenController); clients are added by the server."""
+
+    def __init__(self, pen: GatedPenController, *, tokens: dict[Role, str],
+                 passlog_path: Path | None = None) -> None:
+        self.pen = pen
+        self.apen = AsyncPenController(pen)
+        self.tokens = tokens
+        self.passlog_path = passlog_path
+        self.lease = DriverLease()
+        pen.lease_gate = self.lease.valid  # the pen's lease lives only as long as the driver's
+        self.watchdog = Watchdog(self.lease, pen, self._driver_lost)
+        self.clients: dict[str, Any] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.work = SessionWork(self)
+        self._pump: asyncio.Task | None = None
+        self._ids = iter(range(1, 1 << 62))
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.pen.add_state_listener(self._on_state)
+        self.watchdog.start()
+        self._pump = asyncio.ensure_future(self._telemetry_pump())
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        self.work.request_stop()
+        self.watchdog.close()
+        await asyncio.to_thread(self.work.join, 10.0)
+        await self.apen.close()
+
+    def new_client_id(self, transport: str) -> str:
+        return f"{transport}-{next(self._ids)}"
+
+    # ------------------------------------------------------------------ fan-out
+
+    def broadcast(self, method_name: str, params: dict[str, Any]) -> None:
+        """To every authenticated client (event loop thread only)."""
+        text = notification(method_name, params)
+        for client in list(self.clients.values()):
+            if client.role is not None:
+                client.notify(text)
+
+    def broadcast_threadsafe(self, method_name: str, params: dict[str, Any]) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.broadcast, method_name, params)
+
+    def _on_state(self, old: State, new: State, reason: str) -> None:
+        fault = self.pen.last_fault
+        self.broadcast_threadsafe("pen.state", {"old": old.value, "new": new.value,
+                                                "reason": reason,
+                                                "last_fault": str(fault) if fault else None})
+        if new in SAFE:
+            self.broadcast_threadsafe("pen.fault", {
+                "state": new.value, "reason": str(fault or reason),
+                "faults": fault.faults.names if fault else []})
+
+    def _driver_lost(self, driver: Any, reason: str) -> None:
+        self.broadcast_threadsafe("pen.driver", {"client": None, "reason": reason})
+
+    async def _telemetry_pump(self) -> None:
+        async for t in self.apen.telemetry(max_queue=64):
+            text: str | None = None
+            now = time.monotonic()
+            for client in list(self.clients.values()):
+                rate = client.telemetry_hz
+                if not rate or now - client.telemetry_sent_s < 0.9 / rate:
+                    continue
+                if text is None:
+                    text = notification("pen.telemetry", telemetry_dict(t))
+                client.telemetry_sent_s = now
+                client.notify(text, droppable=True)
+
+    # ------------------------------------------------------------------ E-stop, fast path
+
+    def estop_now(self, client: Any) -> concurrent.futures.Future:
+        """Start the E-stop now (its own thread), before this message's task even runs."""
+        log.warning("E-stop requested", client=client.id, role=client.role.label)
+        return _run_in_new_thread(self.pen.estop, name="smp-service-estop")
+
+    async def estop_result(self, future: concurrent.futures.Future) -> dict[str, Any]:
+        try:
+            await asyncio.wrap_future(future)
+            confirmed = True
+        except EStopUnconfirmed:
+            confirmed = False  # latched here and the lease withheld; the pen stops by itself
+        self.work.request_stop()
+        return {"ok": True, "state": self.pen.state.value, "confirmed": confirmed}
+
+    def client_gone(self, client: Any) -> None:
+        """A connection closed: a driver that leaves stops the needle (dead-man)."""
+        self.clients.pop(client.id, None)
+        if self.lease.holder() == client.id:
+            threading.Thread(target=self.watchdog.driver_gone,
+                             args=(client.id, f"{client.id} disconnected"),
+                             name="smp-service-driver-gone", daemon=True).start()
+
+    # ------------------------------------------------------------------ connection methods
+
+    @method("rpc.hello")
+    async def m_hello(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        role = role_for(self.tokens, p["token"])
+        if role is None:
+            client.failed_hellos += 1
+            raise RpcError(NOT_AUTHENTICATED, "unknown token; read it from the token file "
+                                              "(service.tokens.json in the data directory)")
+        if "role" in p:
+            asked = Role.parse(p["role"])
+            if asked > role:
+                raise RpcError(NOT_AUTHENTICATED, f"this token gives the {role.label} role; "
+                                                  f"it cannot ask for {asked.label}")
+            role = asked
+        client.role = role
+        client.name = p.get("client", "")
+        log.info("client authenticated", client=client.id, role=role.label, name=client.name)
+        return {"client_id": client.id, "role": role.label, "api_version": API_VERSION,
+                "lease_range_ms": list(LEASE_RANGE_MS),
+                "telemetry_rate_hz": list(TELEMETRY_RATE_HZ)}
+
+    @method("rpc.describe")
+    async def m_describe(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return describe()
+
+    @method("rpc.ping")
+    async def m_ping(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    # ------------------------------------------------------------------ reading
+
+    @method("pen.identity")
+    async def m_identity(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        pen = self.pen
+        cal = pen.calibration
+        return {
+            "identity": pen.identity.to_dict() if pen.identity else None,
+            "port": pen.port_url, "simulated": pen.simulated,
+            "zones": {name: z.model_dump() for name, z in pen.zones.items()},
+            "calibration": None if cal is None else {
+                "calibration_id": cal.calibration_id, "expires_at": cal.expires_at.isoformat(),
+                "technician": cal.technician},
+        }
+
+    @method("pen.state")
+    async def m_state(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        pen = self.pen
+        fault, zone, t = pen.last_fault, pen.zone, pen.telemetry
+        return {
+            "state": pen.state.value,
+            "last_fault": str(fault) if fault and pen.state in SAFE else None,
+            "faults": fault.faults.names if fault and pen.state in SAFE else [],
+            "zone": pen.zone_name,
+            "zone_window": None if zone is None else {
+                "depth_min_mm": zone.epidermal_floor_mm, "depth_max_mm": zone.dermal_ceiling_mm,
+                "speed_min_hz": zone.speed_min_hz, "speed_max_hz": zone.speed_max_hz},
+            "setpoints": asdict(pen.setpoints) if pen.setpoints else None,
+            "telemetry": telemetry_dict(t) if t else None,
+            "driver": self.lease.holder(),
+            "you": client.id,
+            "session": self.work.status(),
+        }
+
+    @method("telemetry.subscribe")
+    async def m_subscribe(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        client.telemetry_hz = p["rate_hz"]
+        return {"ok": True, "rate_hz": p["rate_hz"]}
+
+    @method("telemetry.unsubscribe")
+    async def m_unsubscribe(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        client.telemetry_hz = 0
+        return {"ok": True}
+
+    # ------------------------------------------------------------------ dead-man
+
+    @method("pen.drive")
+    async def m_drive(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        self.lease.claim(client.id, p["lease_ms"])
+        self.broadcast("pen.driver", {"client": client.id, "reason": "pen.drive"})
+        return {"ok": True, "client": client.id, "lease_ms": p["lease_ms"]}
+
+    @method("pen.heartbeat")
+    async def m_heartbeat(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        d = self.lease.renew(client.id)
+        return {"ok": True, "lease_ms": d.lease_ms}
+
+    @method("pen.release")
+    async def m_release(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.to_thread(self.watchdog.driver_gone, client.id, f"{client.id} released")
+        return {"ok": True}
+
+    # ------------------------------------------------------------------ commands
+
+    @method("pen.set_zone")
+    async def m_set_zone(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        zone = await self.apen.set_zone(p["zone"])
+        return {"zone": p["zone"], "envelope": zone.model_dump()}
+
+    @method("pen.set_setpoints")
+    async def m_set_setpoints(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return asdict(await self.apen.set_setpoints(**p))
+
+    @method("pen.arm")
+    async def m_arm(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await self.apen.arm()
+        return {"ok": True}
+
+    @method("pen.disarm")
+    async def m_disarm(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await self.apen.disarm()
+        return {"ok": True}
+
+    @method("pen.start")
+    async def m_start(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await self.apen.start_needle()
+        return {"ok": True}
+
+    @method("pen.stop")
+    async def m_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        if self.pen.state is State.RUNNING:
+            await self.apen.stop_needle()
+        return {"ok": True}
+
+    @method("pen.estop")
+    async def m_estop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await self.estop_result(self.estop_now(client))
+
+    @method("pen.clear_faults")
+    async def m_clear(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        reason = p["reason"].strip()
+        if len(reason) < 3:
+            raise RpcError(-32602, "pen.clear_faults: reason must say why it is safe to clear "
+                                   "(at least 3 characters)", {"param": "reason"})
+        was, fault = self.pen.state.value, str(self.pen.last_fault or "")
+        await self.apen.clear_faults()
+        log.warning("faults cleared", client=client.id, role=client.role.label,
+                    reason=reason, was=was, fault=fault)
+        return {"ok": True}
+
+    # ------------------------------------------------------------------ calibration
+
+    @method("calibration.begin")
+    async def m_cal_begin(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await self.apen.begin_calibration()
+        return {"ok": True}
+
+    @method("calibration.move")
+    async def m_cal_move(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        at = await self.apen.calibration_move(p["actuator_mm"])
+        return {"actuator_mm": at}
+
+    @method("calibration.read_gauge")
+    async def m_cal_gauge(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self.work.read_gauge)
+
+    @method("calibration.end")
+    async def m_cal_end(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        await self.apen.end_calibration(None)
+        return {"ok": True}
+
+    @method("calibration.auto")
+    async def m_cal_auto(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await self.apen.call(self.work.auto_calibrate, p["technician"])
+
+    # ------------------------------------------------------------------ sessions
+
+    @method("session.check")
+    async def m_session_check(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self.work.check, p["profile"], p.get("format", "yaml"))
+
+    @method("session.run")
+    async def m_session_run(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self.work.start, client.id, p)
+
+    @method("session.stop")
+    async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        self.work.request_stop()
+        await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
+        return {"ok": True}
+
+    @method("sessions.list")
+    async def m_sessions_list(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(records_api.list_sessions, self.passlog_path)
+
+    @method("sessions.show")
+    async def m_sessions_show(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(records_api.show, self.passlog_path, p["session_id"])
+
+    @method("sessions.verify")
+    async def m_sessions_verify(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(records_api.verify, self.passlog_path)
+
+    @method("sessions.export")
+    async def m_sessions_export(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(records_api.export, self.passlog_path, p["format"])
+
+
+def call_handler(service: PenService, name: str, client: Any,
+                 params: dict[str, Any]) -> Awaitable[Any]:
+    return HANDLERS[name](service, client, params)
+
+
+def refusal(exc: SmpError) -> RpcError:
+    """A user-causable error from below -> a JSON-RPC error naming its kind."""
+    from smpdevice.service.deadman import NotDriving
+    from smpdevice.service.rpc import NOT_DRIVING, REFUSED
+
+    data: dict[str, Any] = {"type": type(exc).__name__}
+    issues = getattr(exc, "issues", None)
+    if isinstance(issues, list):
+        data["issues"] = [i.as_dict() if hasattr(i, "as_dict") else str(i) for i in issues][:50]
+    code = NOT_DRIVING if isinstance(exc, NotDriving) else REFUSED
+    return RpcError(code, str(exc)[:2000], data)

@@ -1,0 +1,155 @@
+"""Start the whole service: connect the pen, load its calibration, make the tokens, listen.
+
+`ServiceHandle` runs it on an event loop in a thread of its own (for `smp demo --web`, tests
+and benchmarks); `smp serve` runs it in the foreground until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smpdevice.errors import SmpError
+from smpdevice.service.auth import Role, load_or_create_tokens
+from smpdevice.service.deadman import GatedPenController
+from smpdevice.service.pen_service import PenService
+from smpdevice.service.server import SOCKET_NAME, Listen, ServiceServer
+
+log = structlog.get_logger("smpdevice.service")
+
+
+@dataclass
+class ServiceOptions:
+    port: str
+    listen: str = "127.0.0.1:8765"
+    data_dir: Path | None = None
+    allow_remote: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    unix_socket: bool = True
+    lease_ms: int = 500  # the pen's own lease
+    telemetry_hz: int = 50
+    calibration: Any = None  # a Calibration; else the newest valid one from the store
+
+
+def _calibration_for(pen: GatedPenController) -> Any:
+    """The pen's newest calibration if still valid; None otherwise (clients then calibrate)."""
+    from smpdevice.calibration_store import CalibrationStore
+
+    try:
+        cal = CalibrationStore(readonly=True).latest(pen.identity.serial)
+    except SmpError as exc:
+        log.warning("calibrations unreadable", error=str(exc))
+        return None
+    if cal is None or datetime.now(UTC) >= cal.expires_at:
+        return None
+    return cal
+
+
+def build(options: ServiceOptions) -> ServiceServer:
+    """Connect the pen and build the (not yet started) server. Blocking."""
+    from smpdevice.paths import PASS_LOG_NAME, data_dir
+    from smpdevice.records.files import private_dir
+    from smpdevice.service.server import tls_context
+
+    listen = Listen.parse(options.listen)
+    tls = tls_context(options.tls_cert, options.tls_key)
+    directory = Path(options.data_dir) if options.data_dir else data_dir()
+    private_dir(directory)  # 0700: the tokens and the socket live here
+    tokens = load_or_create_tokens(directory)
+    pen = GatedPenController(options.port, lease_ms=options.lease_ms,
+                             telemetry_hz=options.telemetry_hz)
+    pen.open()
+    try:
+        calibration = options.calibration or _calibration_for(pen)
+        if calibration is not None:
+            pen.set_calibration(calibration)
+        service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME)
+        return ServiceServer(service, listen=listen,
+                             socket_path=directory / SOCKET_NAME if options.unix_socket
+                             else None,
+                             allow_remote=options.allow_remote, tls=tls)
+    except BaseException:
+        pen.close()
+        raise
+
+
+class ServiceHandle:
+    """A running service on its own event-loop thread. `stop()` ends it (idempotent)."""
+
+    def __init__(self, options: ServiceOptions) -> None:
+        self.server = build(options)
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stopped = asyncio.Event()
+        self._thread = threading.Thread(target=self._main, name="smp-service", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        try:
+            await self.server.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            with contextlib.suppress(Exception):
+                await self.server.service.apen.close()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+        await self.server.close()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def socket_path(self) -> Path | None:
+        return self.server.socket_path
+
+    @property
+    def pen(self) -> GatedPenController:
+        return self.server.service.pen
+
+    def token(self, role: Role = Role.OPERATOR) -> str:
+        return self.server.service.tokens[role]
+
+    def console_url(self, role: Role = Role.TECHNICIAN) -> str:
+        return self.server.console_url(role)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stopped.set)
+            self._thread.join(30)
+
+    def __enter__(self) -> ServiceHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def serve_forever(options: ServiceOptions, on_ready: Any = None) -> None:
+    """`smp serve`: run until cancelled (Ctrl-C / SIGTERM)."""
+    server = await asyncio.to_thread(build, options)
+    await server.start()
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

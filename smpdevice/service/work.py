@@ -1,0 +1,205 @@
+"""Long work the service runs for a driving client: a treatment session, a calibration.
+
+A session is checked in this order before anything reaches the pen: the profile (against
+this pen's envelope and hard limits), the screening, the caller is the driving client, the
+pen is idle with a valid calibration. It then plays in a thread of its own and reports by
+notifications (`session.progress`, `session.pass`, `session.result`). It stops before the next
+pass, and stops the needle, as soon as its driving client is lost (`should_stop`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from smpdevice.errors import SmpError
+from smpdevice.loader import LoadError, load_bytes
+
+if TYPE_CHECKING:
+    from smpdevice.service.pen_service import PenService
+
+log = structlog.get_logger("smpdevice.service")
+PROGRESS_EVERY_S = 0.2
+
+
+class SessionWork:
+    def __init__(self, service: PenService) -> None:
+        self.service = service
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._status: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ checks
+
+    def parse_profile(self, text: str, fmt: str) -> Any:
+        from smpdevice.profiles import ProfileError, ProfileIssue, parse_profile
+
+        pen = self.service.pen
+        try:
+            data = load_bytes(text, source="uploaded profile", kind=fmt)
+        except LoadError as exc:
+            where = f"line {exc.line}: " if exc.line is not None else ""
+            raise ProfileError([ProfileIssue("", None, f"{where}{exc.problem}; {exc.hint}",
+                                             missing=True)], "uploaded") from None
+        return parse_profile(data, pen.zones, pen_limits=pen.pen_limits(), source="uploaded")
+
+    def check(self, text: str, fmt: str) -> dict[str, Any]:
+        from smpdevice.profiles import ProfileError
+
+        try:
+            profile = self.parse_profile(text, fmt)
+        except ProfileError as exc:
+            return {"ok": False, "issues": [i.as_dict() for i in exc.issues][:50],
+                    "message": str(exc)[:2000]}
+        return {"ok": True, "issues": [], "client_ref": profile.client_ref,
+                "session_kind": profile.session_kind.value,
+                "passes": [p.model_dump() for p in profile.plan],
+                "zones": {k: v.model_dump() for k, v in profile.zones.items()}}
+
+    def status(self) -> dict[str, Any] | None:
+        with self._lock:
+            return dict(self._status) if self._status else None
+
+    # ------------------------------------------------------------------ sessions
+
+    def start(self, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        from smpdevice.calibration import require_calibration
+        from smpdevice.screening import parse_screening
+
+        profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
+        screening = parse_screening(p["screening"], source="screening form")
+        screening.require_clear()
+        service, pen = self.service, self.service.pen
+        service.lease.require(client_id)
+        require_calibration(pen.calibration, pen.identity.serial)
+        if "quick_pass_s" in p:
+            plan = [x.model_copy(update={"duration_s": p["quick_pass_s"], "impressions": None})
+                    for x in profile.plan]
+            profile = profile.model_copy(update={"plan": plan})
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise SmpError("a session is already running on this pen; wait for its "
+                               "session.result or call session.stop")
+            self._stop.clear()
+            opened = threading.Event()
+            box: dict[str, Any] = {}
+            self._thread = threading.Thread(
+                target=self._run, args=(client_id, profile, screening, p["technician"],
+                                        opened, box),
+                name="smp-service-session", daemon=True)
+            self._thread.start()
+        opened.wait(30)
+        if "error" in box:
+            raise box["error"]
+        return {"session_id": box.get("session_id"), "planned_passes": len(profile.plan)}
+
+    def _run(self, client_id: str, profile: Any, screening: Any, technician: str,
+             opened: threading.Event, box: dict[str, Any]) -> None:
+        from smpdevice.passlog import PassLog
+        from smpdevice.session import TreatmentSession
+
+        service, pen = self.service, self.service.pen
+        try:
+            passlog = PassLog.open(service.passlog_path)
+        except BaseException as exc:
+            box["error"] = exc
+            opened.set()
+            return
+        with passlog:
+            try:
+                session = TreatmentSession.open(pen, passlog, profile, technician=technician,
+                                                screening=screening)
+            except BaseException as exc:
+                box["error"] = exc
+                opened.set()
+                return
+            sid = box["session_id"] = session.session_id
+            with self._lock:
+                self._status = {"session_id": sid, "planned_passes": len(profile.plan),
+                                "running": True, "client": client_id}
+            opened.set()
+            self._play(session, sid, client_id)
+
+    def _play(self, session: Any, sid: str, client_id: str) -> None:
+        service = self.service
+        last = [0.0]
+
+        def should_stop() -> bool:
+            return self._stop.is_set() or service.lease.holder() != client_id
+
+        def on_progress(pr: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_EVERY_S:
+                return
+            last[0] = now
+            service.broadcast_threadsafe("session.progress", {
+                "session_id": sid, "index": pr.index, "total": pr.total, "zone": pr.zone,
+                "elapsed_s": round(pr.elapsed_s, 3), "target_s": pr.target_s,
+                "fraction": round(pr.fraction, 4), "strokes": pr.strokes,
+                "impressions": pr.impressions})
+
+        error: str | None = None
+        try:
+            session.play(on_progress=on_progress, should_stop=should_stop)
+        except SmpError as exc:
+            error = str(exc)
+        finally:
+            for r in session.results:
+                service.broadcast_threadsafe("session.pass", {
+                    "session_id": sid, "index": r.index, "zone": r.zone,
+                    "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
+            summary, sheet = session.close()
+            outcome = session.outcome
+            result = {"session_id": sid, "outcome": outcome.value,
+                      "complete": outcome.complete, "summary": summary, "aftercare": sheet,
+                      "error": error}
+            with self._lock:
+                self._status = {**(self._status or {}), "running": False,
+                                "outcome": outcome.value, "complete": outcome.complete}
+            log.info("session result", session_id=sid, outcome=outcome.value)
+            service.broadcast_threadsafe("session.result", result)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout_s: float) -> None:
+        t = self._thread
+        if t is not None:
+            t.join(timeout_s)
+
+    # ------------------------------------------------------------------ calibration
+
+    def _simulator(self) -> Any:
+        import simulators
+
+        pen = self.service.pen
+        sim = simulators.lookup(pen.port_url) if pen.simulated else None
+        if sim is None:
+            raise SmpError("the gauge can be read by the service only for a simulated pen "
+                           "in this process (pensim://); on a real pen read the gauge by hand "
+                           "and use `smp calibrate` at the station")
+        return sim
+
+    def read_gauge(self) -> dict[str, Any]:
+        from smpdevice.gauge import SimulatorGauge
+
+        gauge = SimulatorGauge(self._simulator())
+        return {"gauge_mm": gauge.simulator.gauge.read_mm()}
+
+    def auto_calibrate(self, technician: str) -> dict[str, Any]:
+        """In the call worker: the whole `smp calibrate --auto` against the simulator gauge."""
+        from smpdevice.calibrate import format_report, run_calibration
+        from smpdevice.calibration_store import CalibrationStore
+        from smpdevice.gauge import SimulatorGauge
+
+        gauge = SimulatorGauge(self._simulator())
+        pen = self.service.pen
+        report = run_calibration(pen, gauge, technician=technician, store=CalibrationStore())
+        cal = pen.calibration
+        return {"passed": report.passed, "report": format_report(report),
+                "calibration_id": cal.calibration_id if cal and report.passed else None}
