@@ -1,6 +1,6 @@
 """Fault campaign: the system under load, link and device faults, bad input, crashes and full disks.
 
-    .venv/bin/python bench/faults.py                  # every scenario, full counts (~15 min)
+    .venv/bin/python bench/faults.py                  # every scenario, full counts (~18 min)
     .venv/bin/python bench/faults.py commands fuzz    # some scenarios
     .venv/bin/python bench/faults.py --quick          # small counts (a smoke run)
 
@@ -23,6 +23,13 @@ Scenarios (each also a function `scenario_<name>(...)` that tests call with smal
               a clear error, nothing committed lost.
 - soak        an eight-hour clinic day (three sessions) on the virtual clock, a host driving the
               simulator directly, every pass in a real pass log; memory at start, middle and end.
+- estop       100 E-stops over a link that drops only ESTOP frames, with the needle running
+              (plus 30 each: only LEASE_RENEW passes, every host frame lost, ESTOP 2 leases
+              late): the needle stops within one lease every time, timed on the simulator's
+              clock (bench/faults_failsafe.py).
+- bombs       hostile files (alias bomb, 50 MB, 25,000-char needle, 1.69M-pass plan, deep
+              nesting, duplicate keys, ...) through load_profile / load_envelope, each in a
+              fresh process: refused with a typed error; time and peak memory of the refusal.
 
 Prints one line per scenario and a results table; exit status 1 if any scenario failed.
 """

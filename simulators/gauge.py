@@ -9,6 +9,8 @@ Over TCP (what `smp sim` serves, loopback only), a line protocol:
 
 from __future__ import annotations
 
+import math
+import random
 import socket
 import socketserver
 import threading
@@ -16,18 +18,38 @@ from collections.abc import Callable
 
 
 class Gauge:
-    """Reads the true protrusion through the pen's hidden offset and gain (and any drift)."""
+    """Reads the true protrusion through the pen's hidden offset and gain (and any drift).
+
+    Like a real dial or digital gauge it is not perfect: each reading has seeded Gaussian noise
+    (`noise_mm`, sd) and the gauge bows over its travel (`nonlinearity_mm` at mid-travel, zero
+    at both ends, sign and size from the seed), so a calibration fit shows real residuals.
+    A tip inside the cartridge reads exactly 0.0 (the gauge's stop).
+    """
 
     RESOLUTION_MM = 0.0001
+    TRAVEL_MM = 3.0
 
-    def __init__(self, read_true_mm: Callable[[], float]) -> None:
+    def __init__(self, read_true_mm: Callable[[], float], noise_mm: float = 0.0,
+                 nonlinearity_mm: float = 0.0, seed: int = 0) -> None:
         self._read_true_mm = read_true_mm
+        self._rng = random.Random(f"{seed}:gauge")
+        self.noise_mm = noise_mm
+        self.bow_mm = nonlinearity_mm * self._rng.choice((-1, 1)) * self._rng.uniform(0.5, 1.0)
         self.reads = 0
 
+    def error_mm(self, true_mm: float) -> float:
+        """The gauge's systematic error at `true_mm` (its bow), without noise."""
+        x = min(max(true_mm, 0.0), self.TRAVEL_MM)
+        return self.bow_mm * math.sin(math.pi * x / self.TRAVEL_MM)
+
     def read_mm(self) -> float:
-        """True protrusion in mm; 0.0 while the needle is still inside the cartridge."""
+        """True protrusion in mm (+ the gauge's error); 0.0 while the tip is in the cartridge."""
         self.reads += 1
-        return round(max(0.0, self._read_true_mm()), 4)
+        true_mm = self._read_true_mm()
+        if true_mm <= 0.0:
+            return 0.0
+        noise = self._rng.gauss(0.0, self.noise_mm) if self.noise_mm else 0.0
+        return round(max(0.0, true_mm + self.error_mm(true_mm) + noise), 4)
 
 
 class _Handler(socketserver.StreamRequestHandler):

@@ -92,6 +92,15 @@ class PenModel:
     observer_ms: int = 10  # ... for this many consecutive driven ticks
     jam_detect_a: float = 1.0  # suspicious speed with current above this is a jam
 
+    # Realism, every draw seeded (the same seed gives the same readings in the same order).
+    # Defaults are small: what a good bench sees, and within the suite's tolerances; QA raises
+    # them to rehearse a worn pen or a poor gauge (0 switches a model off).
+    gauge_noise_mm: float = 0.0005  # sd of each gauge reading (a 1 µm digital gauge)
+    gauge_nonlinearity_mm: float = 0.001  # peak bow of the gauge across its 0..3 mm travel
+    skin_contact_sd_mm: float = 0.02  # depth in skin, impression to impression (hand pressure)
+    speed_ripple_pct: float = 1.0  # cam load ripple, once per stroke, % of speed
+    speed_wander_pct: float = 0.3  # slow drift of the motor speed (sd, % of speed; tau 0.5 s)
+
     serial: str = field(default="")
     offset_mm: float = field(default=-1.0)
     gain: float = field(default=-1.0)

@@ -14,6 +14,13 @@ A small, honest model stepped once per firmware tick (1 ms):
 - Depth actuator: a stepper whose step count slews toward the command at `depth_slew_mm_per_s`;
   the position sensor reads the real position = steps + drift (an injected slip), which is what
   the firmware reports and what the gauge sees (through the hidden calibration error).
+- Speed ripple: the cam's load makes the real speed ripple once per stroke
+  (`speed_ripple_pct`, phase from the seed) and wander slowly (`speed_wander_pct` sd, a seeded
+  first-order random walk with tau 0.5 s, drawn every 10 ms). Strokes integrate the real speed;
+  the encoder reports it; `speed_hz` stays the lag model's mean, which the ripple averages to.
+- Skin contact: the depth reached in skin differs from impression to impression by a seeded
+  Gaussian (`skin_contact_sd_mm`), a pure function of (seed, impression number). The pen's
+  sensor sees the actuator, not the skin, so telemetry does not show it (`skin_depth_mm`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from dataclasses import dataclass
 from simulators.pen_model import PenModel
 
 TICK_S = 0.001
+WANDER_STEP_S = 0.010  # the speed wander is drawn this often ...
+WANDER_EVERY_TICKS = round(WANDER_STEP_S / TICK_S)
+WANDER_TAU_S = 0.5  # ... and forgets its past with this time constant
 
 
 @dataclass
@@ -58,6 +68,13 @@ class PenPhysics:
         self.drift_um = 0.0  # slip between the stepper and the real position
         self.stroke_acc = 0.0
         self.driven = False
+        self._speed_rng = random.Random(f"{model.seed}:speed")
+        self._ripple = model.speed_ripple_pct / 100
+        self._ripple_phase = self._speed_rng.uniform(0.0, 2 * math.pi)
+        self._wander_sd = model.speed_wander_pct / 100
+        self._wander_a = math.exp(-WANDER_STEP_S / WANDER_TAU_S)
+        self._wander = 0.0
+        self._wander_ticks = 0
 
     # -- measurements -------------------------------------------------------------------
     @property
@@ -66,9 +83,17 @@ class PenPhysics:
         return self.steps_um + self.drift_um
 
     @property
+    def actual_hz(self) -> float:
+        """The real cam speed: the lag model's speed with the ripple and the wander on it."""
+        if self.speed_hz == 0.0:
+            return 0.0
+        ripple = self._ripple * math.sin(2 * math.pi * self.stroke_acc + self._ripple_phase)
+        return max(0.0, self.speed_hz * (1.0 + ripple + self._wander))
+
+    @property
     def encoder_hz(self) -> float:
         """Speed as the encoder reports it (0 without encoder edges)."""
-        return 0.0 if self.cond.encoder_lost else self.speed_hz
+        return 0.0 if self.cond.encoder_lost else self.actual_hz
 
     @property
     def strokes(self) -> int:
@@ -76,6 +101,16 @@ class PenPhysics:
 
     def true_depth_mm(self) -> float:
         return self.model.true_depth_mm(self.position_um / 1000)
+
+    def skin_depth_mm(self, impression: int) -> float:
+        """Depth reached in skin during impression number `impression` (0 inside the
+        cartridge): the protrusion plus that impression's seeded skin-contact offset."""
+        protrusion = self.true_depth_mm()
+        if protrusion <= 0.0:
+            return 0.0
+        sd = self.model.skin_contact_sd_mm
+        offset = random.Random(f"{self.model.seed}:skin:{impression}").gauss(0.0, sd) if sd else 0
+        return max(0.0, protrusion + offset)
 
     # -- stepping -----------------------------------------------------------------------
     def tick(self, drive_hz: float, depth_cmd_um: int) -> None:
@@ -87,7 +122,14 @@ class PenPhysics:
             self.speed_hz += (drive_hz - self.speed_hz) * self._up_k
         if self.speed_hz < 1e-3:
             self.speed_hz = 0.0
-        self.stroke_acc += self.speed_hz * TICK_S
+        if self._wander_sd and self.speed_hz:
+            self._wander_ticks += 1
+            if self._wander_ticks >= WANDER_EVERY_TICKS:
+                self._wander_ticks = 0
+                a = self._wander_a
+                kick = self._speed_rng.gauss(0.0, self._wander_sd * math.sqrt(1 - a * a))
+                self._wander = self._wander * a + kick
+        self.stroke_acc += self.actual_hz * TICK_S
 
         if self.driven:
             amps = m.current_idle_a + m.current_per_hz_a * self.speed_hz + m.load_a

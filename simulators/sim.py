@@ -92,7 +92,9 @@ class PenSimulator:
 
         self._cond = threading.Condition(threading.RLock())
         self.firmware = PenFirmware(self.model, self.clock)
-        self.gauge = Gauge(self._true_depth_mm)
+        md = self.model
+        self.gauge = Gauge(self._true_depth_mm, md.gauge_noise_mm, md.gauge_nonlinearity_mm,
+                           md.seed)
         self._start_s = self.clock.now()
         self._in: deque[tuple[float, bytes]] = deque()  # host -> pen, by arrival time
         self._out: deque[tuple[float, bytes]] = deque()  # pen -> host, by delivery time
@@ -421,6 +423,18 @@ class PenSimulator:
             if not self.closed:
                 self._run_until(self.clock.now())
             return self.firmware.physics.true_depth_mm()
+
+    def skin_depth_mm(self) -> float | None:
+        """Depth the needle reaches in skin in the impression now under way (None when the
+        needle is not running): the protrusion plus this impression's skin contact (hand
+        pressure, skin give). The pen cannot measure it; QA can."""
+        with self._cond:
+            if not self.closed:
+                self._run_until(self.clock.now())
+            fw = self.firmware
+            if fw.state.name != "RUNNING":
+                return None
+            return fw.physics.skin_depth_mm(fw.impressions)
 
 
 class HostPort:

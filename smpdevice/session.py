@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -259,10 +258,10 @@ class TreatmentSession:
 
     def _supervise(self, pass_id, planned, index, on_progress, should_stop):
         pen = self.pen
-        started = time.monotonic()
+        started = pen.clock.now()  # the controller's clock: virtual in tests
         next_checkpoint = started + CHECKPOINT_EVERY_S
         while True:
-            now = time.monotonic()
+            now = pen.clock.now()
             if pen.state is not State.RUNNING:
                 outcome = self._outcome_from_state()
                 why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
@@ -287,14 +286,15 @@ class TreatmentSession:
                 self._log.info("checkpoint", pass_id=pass_id, index=index,
                                strokes=stats.strokes, impressions=stats.impressions)
                 next_checkpoint = now + CHECKPOINT_EVERY_S
-            time.sleep(POLL_S)
+            pen.pause(POLL_S)
 
     def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
-        seq, deadline = self._recorder.last_seq, time.monotonic() + timeout_s
-        while self._recorder.last_seq == seq and time.monotonic() < deadline:
+        clock = self.pen.clock
+        seq, deadline = self._recorder.last_seq, clock.now() + timeout_s
+        while self._recorder.last_seq == seq and clock.now() < deadline:
             if self.pen.state is State.DISCONNECTED:
                 return
-            time.sleep(0.002)
+            self.pen.pause(0.002)
 
     def _outcome_from_state(self) -> PassOutcome:
         state = self.pen.state

@@ -75,8 +75,8 @@ def test_a_lost_estop_still_stops_the_needle_within_one_lease():
     result = faults.scenario_estop(n=5, variant_n=2)
     _check(result)
     for variant in ("estop_dropped", "only_renewals", "all_dropped", "estop_delayed"):
-        total = 5 if variant == "estop_dropped" else 2
-        assert result.figures[f"{variant}: within one lease"] == f"{total}/{total}"
+        within, runs = result.figures[f"{variant}: within one lease"].split("/")
+        assert within == runs and int(runs) >= 1
 
 
 def test_input_bombs_are_refused_with_a_typed_error_and_little_memory():

@@ -107,6 +107,9 @@ def _register() -> None:
         device.diagram,
     ):
         main.add_command(command)
+    from smpdevice.service.command import serve  # `smp serve` (issue 14, G)
+
+    main.add_command(serve)
 
 
 _register()

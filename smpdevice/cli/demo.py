@@ -25,7 +25,9 @@ QUICK_PASS_S = 0.4
               help=f"Shorten every pass to {QUICK_PASS_S} s and the speed check (tests, CI).")
 @click.option("--seed", default=0, show_default=True,
               help="Which simulated pen (its serial number and hidden calibration error).")
-def demo(quick: bool, seed: int) -> None:
+@click.option("--web", is_flag=True,
+              help="Serve the simulated pen with the web console instead (smp serve).")
+def demo(quick: bool, seed: int, web: bool) -> None:
     """Run the main job on the built-in simulator: no hardware needed.
 
     Starts a simulated pen, connects, calibrates it automatically against the simulator's
@@ -51,6 +53,10 @@ def demo(quick: bool, seed: int) -> None:
     from smpdevice.paths import data_dir
     from smpdevice.profiles import load_profile
 
+    if web:  # the console on a calibrated simulated pen (issue 14, G)
+        from smpdevice.service import demo_web
+
+        return demo_web.run(seed)
     if not (PROFILE.is_file() and SCREENING.is_file()):
         raise SmpError(f"the demo's files are missing from {DATA}; reinstall smpdevice")
     console = Console()

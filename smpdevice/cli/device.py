@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smpdevice.errors import SmpError
+from smpdevice.service.cli_client import service_option
 from smpdevice.transport import DEFAULT_PORT, available_ports
 
 PORT_HELP = (
@@ -39,6 +40,8 @@ def port_option(fallback: str | None = None):
     then = f"else {fallback}" if fallback else "no default: choose one"
 
     def resolve(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+        if _ctx.params.get("service"):  # `--service URL`: the service owns the port (G)
+            return value or ""
         return resolve_port(value, fallback)
 
     return click.option(
@@ -74,7 +77,8 @@ def ports(as_json: bool) -> None:
 @click.command()
 @port_option(fallback=DEFAULT_PORT)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def info(port: str, as_json: bool) -> None:
+@service_option()
+def info(port: str, as_json: bool, service: str | None) -> None:
     """Connect, run the handshake and print the pen's identity, firmware, limits and state.
 
     The pen is left as it was found, except that a running needle is stopped (the host never
@@ -88,6 +92,10 @@ def info(port: str, as_json: bool) -> None:
     """
     from smpdevice.controller import PenController
 
+    if service:
+        from smpdevice.service import cli_client
+
+        return cli_client.info(service, as_json)
     with PenController.connect(port) as pen:
         ident = pen.identity
         t = pen.telemetry

@@ -10,6 +10,7 @@ from smpdevice.cli.device import port_option
 from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
+from smpdevice.service.cli_client import service_option
 
 
 class EstopNotSent(SmpError):
@@ -26,7 +27,8 @@ class ClearRefused(SmpError):
 
 @click.command()
 @port_option()
-def estop(port: str) -> None:
+@service_option()
+def estop(port: str, service: str | None) -> None:
     """E-stop a pen at once: the needle stops and retracts, and stays stopped until cleared.
 
     Connects (which already stops a needle left running), sends E-stop and reports whether the
@@ -42,6 +44,10 @@ def estop(port: str) -> None:
     """
     from smpdevice.controller import PenController
 
+    if service:  # a running `smp serve` owns the pen: E-stop through it (any role may)
+        from smpdevice.service import cli_client
+
+        return cli_client.estop(service)
     unreachable = ("Use the pen's own stop or pull its power. If `smp run` drives this pen, "
                    "press Ctrl-C in its terminal: it stops the needle at once.")
     try:
@@ -63,7 +69,10 @@ def estop(port: str) -> None:
 @click.command()
 @port_option()
 @click.option("--yes", "-y", is_flag=True, help="Clear without asking (scripts).")
-def clear(port: str, yes: bool) -> None:
+@service_option()
+@click.option("--reason", default=None, metavar="TEXT",
+              help="With --service: why it is safe to clear (the service logs it).")
+def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None:
     """Show a pen's latched faults or E-stop and clear them, once their cause is gone.
 
     Asks before clearing (or --yes). The pen refuses while a cause is still present (a jam, a
@@ -82,6 +91,10 @@ def clear(port: str, yes: bool) -> None:
     from smpdevice.controller import PenController, State
     from smpdevice.link import CommandRefused
 
+    if service:  # through a running `smp serve`: technician token, reason logged
+        from smpdevice.service import cli_client
+
+        return cli_client.clear(service, yes, reason)
     with PenController.connect(port) as pen:
         serial = pen.identity.serial
         if pen.state not in (State.FAULT, State.ESTOP):

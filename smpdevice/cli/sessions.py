@@ -214,8 +214,11 @@ def schema() -> None:
                    "installation's `smp keys show`.")
 @click.option("--allow-unsigned", is_flag=True,
               help="Accept a log written before heads were signed (checks the plain chain).")
+@click.option("--against", metavar="postgresql://...",
+              help="Also compare the log with a clinic chain's central store.")
 def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
-           no_anchors: bool, trust_log_keys: bool, allow_unsigned: bool) -> None:
+           no_anchors: bool, trust_log_keys: bool, allow_unsigned: bool,
+           against: str | None) -> None:
     """Check the whole log; exit 1 naming the first record that does not hold.
 
     Checks that every record is intact and linked, that the log ends where its signed head
@@ -242,6 +245,14 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     with _open(db) as log:
         result = log.audit(trusted={own.fingerprint: own} if own else None, anchors=anchors,
                            receipts=kept, allow_unsigned=allow_unsigned)
+        central = None
+        if against and result.ok:
+            from smpdevice.records.central import compare
+
+            central = compare(log, against)
+            if central.problem:
+                click.secho(f"differs from the central store: {central.problem}", fg="red")
+                sys.exit(1)
     if result.problem is not None:
         click.secho(f"broken link: {result.problem}", fg="red")
         if "not a trusted key" in str(result.problem):
@@ -256,6 +267,36 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
                 f"{fingerprints} ({result.signatures_checked} signed heads); "
                 f"{result.anchors_checked} receipts hold; head {result.count} "
                 f"{result.head_hash}", fg="green")
+    if central is not None:
+        click.secho(f"ok: the central store holds this log up to record "
+                    f"{central.central_count}, identical to the local records", fg="green")
+
+
+@sessions.command()
+@click.option("--to", "url", required=True, metavar="postgresql://...",
+              help="The clinic chain's central PostgreSQL database.")
+@_db_option
+def sync(url: str, db: str | None) -> None:
+    """Push the log's new records to a clinic chain's central PostgreSQL store.
+
+    Append-only and idempotent (records already there are not sent again), resumable (run it
+    again after a cut connection). On the first sync the log and this installation's public
+    key are registered. A local log that was rewritten, forked or rolled back is refused,
+    naming the first record that differs. Safe while a pen runs (reads only).
+
+    \b
+    Example:
+      smp sessions sync --to postgresql://smp@db.clinic.example/smp
+    """
+    from smpdevice.records.central import sync as push
+    from smpdevice.records.keys import InstallationKey
+
+    key = InstallationKey.load_or_create()
+    with _open(db) as log:
+        result = push(log, url, key)
+    click.echo(f"synced log {result.log_id}: {result.sent} new records sent; the central "
+               f"store holds records 1..{result.central_head}"
+               + (" (log registered)" if result.registered else ""))
 
 
 def _text_or_file(value: str) -> str:

@@ -55,7 +55,8 @@ from smpdevice.control.states import (
 )
 from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
-from smpdevice.link.engine import RequestEngine
+from smpdevice.link.clock import timebase_for
+from smpdevice.link.engine import Operation, RequestEngine
 from smpdevice.link.notifier import Notifier
 from smpdevice.link.wire import (
     CommandRefused,
@@ -118,7 +119,8 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
         self.event_listeners: Notifier[[Event]] = Notifier("event")
         self._log = log
-        self._news = threading.Condition()  # notified on every telemetry frame and state change
+        # notified on every telemetry frame and state change; waits on it are on self.clock
+        self._news = timebase_for(self.clock).condition()
         # Safety stops act in the caller's thread, never waiting for the loop or the link:
         # the state changes under this lock, and the two holds below stop lease renewal at once.
         self._fsm_lock = threading.RLock()
@@ -145,12 +147,13 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
             self._open_link()
             settled = self._settle_pen()
         except BaseException:
+            self._shutdown_loop()
             if self.link is not None:
                 self.link.close()
-            self._fire("connect_failed", "connection failed")
+            if self.state is State.CONNECTING:
+                self._fire("connect_failed", "connection failed")
             raise
-        self._fire(settled, "connected")  # before the loop exists: one thread at a time
-        self._engine.start()
+        self._fire(settled, "connected")
 
     def reconnect(self) -> None:
         """After a lost link: connect to the same port again. The needle stays stopped."""
@@ -171,14 +174,16 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         port = open_port(self.port_url, baudrate=self.baudrate)
         self.telemetry = None
         self.link = link = Link(port, clock=self.clock)
-        # A fresh engine (and queue) per connection: nothing from the old one may run.
+        # A fresh engine (and queue) per connection: nothing from the old one may run. It is
+        # the only way to the pen, the handshake included.
         self._engine = engine = RequestEngine(link, self, lease_ms=self.lease_ms,
                                               telemetry_hz=self.telemetry_hz, clock=self.clock,
                                               motion=MOTION)
         link._on_lost = engine.link_lost
         link.add_listener(self._on_pen_message)
+        engine.start()
         link.start()
-        reply = link.request(IdentifyRequest())
+        reply = self._request_after_boot(IdentifyRequest())
         if not isinstance(reply, Identify):
             raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
         self._check_identity(reply)
@@ -194,16 +199,15 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         self._log.info("connected", firmware=self.identity.firmware_version)
 
     def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:
-        """A blocking request that waits out a pen still booting (NACK BOOTING)."""
+        """A request (through the engine) that waits out a pen still booting (NACK BOOTING)."""
         deadline = self.clock.now() + wait_s
         while True:
             try:
-                return self.link.request(message)
+                return self._engine.call(Operation, [message])
             except CommandRefused as exc:
                 if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
                     raise
-                with self._news:  # retry after the pen's next report, or 20 ms
-                    self._news.wait(0.02)
+                self._wait_news(lambda: False, 0.02)  # retry after 20 ms of clock time
 
     def _check_identity(self, m: Identify) -> None:
         problems = []
@@ -223,17 +227,15 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
 
     def _settle_pen(self) -> str:
         """Wait for the first telemetry and bring the pen to a safe state; never resume."""
-        link = self.link
         self._wait_news(lambda: self.telemetry is not None,
                         max(1.0, 20 / max(self.telemetry_hz, 1)))
         t = self.telemetry
         if t is None:
             raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
         if t.state is FirmwareState.RUNNING:
-            link.request(NeedleStop())
-            link.request(Disarm())
+            self._engine.call(Operation, [NeedleStop(), Disarm()])
         elif t.state is FirmwareState.ARMED:
-            link.request(Disarm())
+            self._engine.call(Operation, [Disarm()])
         self._engine.ops_done_s = self.clock.now()  # telemetry from before these is stale
         if t.state is FirmwareState.FAULT or t.faults:
             self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
@@ -246,12 +248,11 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
     def close(self) -> None:
         """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
         self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
-        if self.link is not None and self.link.lost is None:
-            for message in (NeedleStop(), Disarm()):
-                try:
-                    self.link.request(message, attempts=2)
-                except SmpError:
-                    break
+        engine = self._engine
+        if (self.link is not None and self.link.lost is None and engine is not None
+                and engine.alive and not engine.in_loop()):
+            with contextlib.suppress(SmpError):  # two tries each: closing must not linger
+                engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
         self._shutdown_loop()
         if self.link is not None:
             self.link.close()
@@ -388,7 +389,13 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
     def _wait_news(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait (on telemetry and state news, never polling) until `predicate()`."""
         with self._news:
-            return self._news.wait_for(predicate, timeout=timeout_s)
+            return self._news.wait_for(predicate, timeout_s)
+
+    def pause(self, duration_s: float) -> None:
+        """Let `duration_s` pass on the controller's clock (virtual in tests): for loops that
+        supervise a pass, instead of time.sleep."""
+        checks.finite_number("duration_s", duration_s, 0.0, 86400.0, unit="s")
+        self._wait_news(lambda: False, duration_s)
 
     def _announce(self) -> None:
         with self._news:
@@ -423,9 +430,9 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         if t is not None and not engine.ops and t.received_at_s > engine.ops_done_s:
             self._on_pen_state(t)
 
-    def on_lost(self, reason: str) -> None:
-        if self.state is State.DISCONNECTED:
-            return
+    def on_lost(self, reason: str, silence: bool = False) -> None:
+        if self.state is State.DISCONNECTED or (silence and self.state is State.CONNECTING):
+            return  # the handshake's requests time out by themselves
         self.running_since_s = None
         self._forget_setpoints()
         self.last_fault = FaultInfo(f"link lost: {reason}")

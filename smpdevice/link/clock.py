@@ -1,14 +1,29 @@
-"""The host's clock: what the request engine and the controller read time from.
+"""The host's clock, and every wait the host makes measured on it.
 
-The same shape as the simulator's `Clock` (`simulators/clock.py`), defined here because the
-simulator must stay independent of smpdevice. Any object with `now()` and `is_virtual` fits,
-so a `simulators.VirtualClock` can be handed to the host as well.
+`Clock` has the same shape as the simulator's (`simulators/clock.py`), defined here because the
+simulator must stay independent of smpdevice: any object with `now()` and `is_virtual` fits, so
+a `simulators.VirtualClock` can be handed to the host as it is. A virtual clock that also has
+`on_advance(listener)` / `remove_listener(listener)` (an `AdvancingClock`) wakes the host's
+waits when it moves, so the controller, sessions and calibration run on virtual time in tests.
+
+Every wait in `link/` and `control/` is a `TimedCondition.wait_for` with a deadline computed
+on the clock: on a wall clock a plain `threading.Condition` wait, on a virtual one a wait that
+ends when the predicate holds or virtual time passes the deadline. The `Timebase` of a virtual
+clock also counts what is in flight (engine work, woken waiters), so a test's time driver can
+advance only once the host has caught up (see tests/smpdevice/virtual_time.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
+
+# A virtual wait never blocks forever on wall time: with nobody advancing the clock it gives up
+# after this long (a hung test fails instead of hanging the suite).
+WALL_GUARD_S = 120.0
 
 
 @runtime_checkable
@@ -21,6 +36,15 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
 
+@runtime_checkable
+class AdvancingClock(Clock, Protocol):
+    """A virtual clock that says when it moves (the simulator's `VirtualClock` is one)."""
+
+    def on_advance(self, listener: Callable[[float], None]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[float], None]) -> None: ...
+
+
 class MonotonicClock:
     """Wall time (time.monotonic): the default."""
 
@@ -31,3 +55,147 @@ class MonotonicClock:
 
 
 MONOTONIC = MonotonicClock()
+
+
+class Timebase:
+    """The waits of every host object on one clock.
+
+    On a virtual clock it keeps three counts the time driver reads (under `activity`):
+    `parked` threads wait for time to pass, `runnable` ones were woken and have not yet looked,
+    `pending` work items are queued in an engine. Time may move when `quiet()`.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        # Weakly held: the registry's entry must not keep its own key (the clock) alive.
+        try:
+            ref: Callable[[], Clock | None] = weakref.ref(clock)
+        except TypeError:
+            ref = lambda: clock  # noqa: E731
+        self._clock = ref
+        self.virtual = bool(clock.is_virtual) and isinstance(clock, AdvancingClock)
+        self.activity = threading.Condition()
+        self.parked = 0
+        self.runnable = 0
+        self.pending = 0
+        self._conditions: weakref.WeakSet[TimedCondition] = weakref.WeakSet()
+        self._on_advance: list[Callable[[float], None]] = []
+        if self.virtual:
+            clock.on_advance(self._advanced)  # type: ignore[attr-defined]
+
+    @property
+    def clock(self) -> Clock:
+        clock = self._clock()
+        if clock is None:
+            raise RuntimeError("the clock of this timebase is gone")
+        return clock
+
+    def condition(self, lock: threading.Lock | threading.RLock | None = None) -> TimedCondition:
+        cond = TimedCondition(self, lock)
+        if self.virtual:
+            self._conditions.add(cond)
+        return cond
+
+    def add_advance_hook(self, hook: Callable[[float], None]) -> None:
+        """Call `hook(now_s)` after every advance of a virtual clock (in the advancing thread)."""
+        self._on_advance.append(hook)
+
+    def remove_advance_hook(self, hook: Callable[[float], None]) -> None:
+        if hook in self._on_advance:
+            self._on_advance.remove(hook)
+
+    def _advanced(self, now_s: float) -> None:
+        for hook in list(self._on_advance):
+            hook(now_s)
+        for cond in list(self._conditions):
+            cond.notify_all()  # deadlines may have passed
+
+    # ---- accounting (virtual clocks only; the callers check `virtual`)
+
+    def count(self, parked: int = 0, runnable: int = 0, pending: int = 0) -> None:
+        with self.activity:
+            self.parked += parked
+            self.runnable += runnable
+            self.pending += pending
+            self.activity.notify_all()
+
+    def quiet(self) -> bool:
+        """Nothing in flight, and somebody waits for time to pass."""
+        return self.pending == 0 and self.runnable == 0 and self.parked > 0
+
+
+class _Parked:
+    __slots__ = ("woken",)
+
+    def __init__(self) -> None:
+        self.woken = False
+
+
+class TimedCondition:
+    """A `threading.Condition` whose timeouts are measured on a `Timebase`'s clock."""
+
+    def __init__(self, timebase: Timebase,
+                 lock: threading.Lock | threading.RLock | None = None) -> None:
+        self.timebase = timebase
+        self._cond = threading.Condition(lock)
+        self._parked: list[_Parked] = []
+
+    def __enter__(self) -> bool:
+        return self._cond.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cond.__exit__(*exc)
+
+    def notify_all(self) -> None:
+        """Wake every waiter (call it holding the lock, or not: it takes the lock itself)."""
+        with self._cond:
+            if self._parked:
+                woken = 0
+                for p in self._parked:
+                    if not p.woken:
+                        p.woken = True
+                        woken += 1
+                if woken:
+                    self.timebase.count(parked=-woken, runnable=woken)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float | None) -> bool:
+        """Wait (holding the lock) until `predicate()` or `timeout_s` of clock time; returns
+        the predicate's last value. `None` waits without a deadline."""
+        tb = self.timebase
+        if not tb.virtual:
+            return self._cond.wait_for(predicate, timeout=timeout_s)
+        clock = tb.clock
+        deadline = None if timeout_s is None else clock.now() + timeout_s
+        guard_end = time.monotonic() + WALL_GUARD_S
+        while True:
+            if predicate():
+                return True
+            if (deadline is not None and clock.now() >= deadline) or time.monotonic() > guard_end:
+                return False
+            parked = _Parked()
+            self._parked.append(parked)
+            tb.count(parked=1)
+            try:
+                self._cond.wait(WALL_GUARD_S)
+            finally:
+                self._parked.remove(parked)
+                if parked.woken:
+                    tb.count(runnable=-1)
+                else:
+                    tb.count(parked=-1)
+
+
+_TIMEBASES: weakref.WeakKeyDictionary[object, Timebase] = weakref.WeakKeyDictionary()
+_TIMEBASES_LOCK = threading.Lock()
+
+
+def timebase_for(clock: Clock) -> Timebase:
+    """The one `Timebase` of `clock` (shared by every controller, link and engine on it)."""
+    with _TIMEBASES_LOCK:
+        try:
+            tb = _TIMEBASES.get(clock)
+        except TypeError:  # a clock that takes no weak references: a private timebase
+            return Timebase(clock)
+        if tb is None:
+            tb = _TIMEBASES[clock] = Timebase(clock)
+        return tb

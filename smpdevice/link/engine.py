@@ -20,18 +20,25 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from firmware_protocol import Frame, Message
 from firmware_protocol.messages import Ack, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
 from smpdevice.errors import SmpError
-from smpdevice.link.clock import MONOTONIC, Clock
+from smpdevice.link.clock import MONOTONIC, WALL_GUARD_S, Clock, timebase_for
+from smpdevice.link.items import (
+    Call,
+    EngineHost,
+    Lost,
+    Operation,
+    Reply,
+    ResendEStop,
+    Run,
+    Wake,
+)
 from smpdevice.link.wire import (
-    MAX_ATTEMPTS,
     RTO_MAX_S,
     Link,
     LinkError,
@@ -44,79 +51,6 @@ log = structlog.get_logger("smpdevice.link")
 
 IDLE_TICK_S = 0.05  # the host's periodic work (reconciliation, pass time) runs at least this often
 SILENCE_MARGIN_S = 0.025  # see silence_limit_s
-
-
-@dataclass(eq=False)
-class Operation:
-    """A request carried out by the engine: `steps` sent one after another, then `then()`."""
-
-    steps: list[Message]
-    then: Callable[[], Any] | None = None
-    stop: bool = False  # a needle stop: the host treats its failure as a fault
-    future: Future = field(default_factory=Future)
-    index: int = 0
-    seq: int = 0
-    attempt: int = 0
-    sent_at_s: float = 0.0
-    deadline_s: float = 0.0
-
-    @property
-    def step(self) -> Message:
-        return self.steps[self.index]
-
-
-# ---- what the loop's queue carries (typed, never tuples read by index)
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    fn: Callable[..., Any]
-    args: tuple
-    future: Future
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """Run in the loop thread, no answer (notifications, pen news, logging)."""
-
-    fn: Callable[..., Any]
-    args: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    frame: Frame
-
-
-@dataclass(frozen=True, slots=True)
-class _Lost:
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class _ResendEStop:
-    tracked: Tracked
-
-
-@dataclass(frozen=True, slots=True)
-class _Wake:
-    pass
-
-
-class EngineHost(Protocol):
-    """What the engine asks of the controller (all called in the loop thread)."""
-
-    def lease_needed(self) -> bool: ...
-
-    def motion_refused(self) -> SmpError | None: ...  # set once a stop is latched
-
-    def nack_error(self, step: Message, nack: Nack) -> SmpError: ...
-
-    def on_operation_timeout(self, op: Operation, error: SmpError) -> None: ...
-
-    def on_tick(self, now_s: float) -> None: ...
-
-    def on_lost(self, reason: str) -> None: ...
 
 
 class RequestEngine:
@@ -138,19 +72,26 @@ class RequestEngine:
         self._thread: threading.Thread | None = None
         self._estop: Tracked | None = None
         self._estop_due_s = 0.0
+        self._due_s = 0.0  # when the loop must run next (its timers), clock time
+        self.timebase = tb = timebase_for(clock)
+        self._virtual = tb.virtual
+        self._answers = tb.condition()  # callers of `call` wait on it
         link.set_reply_hook(self._on_reply)
 
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
         self._stop.clear()
+        if self._virtual:
+            self.timebase.add_advance_hook(self._advanced)
         self._thread = threading.Thread(target=self._loop, name="smp-controller", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """End the loop (from any thread); requests still queued fail."""
         self._stop.set()
-        self._queue.put(_Wake())
+        self.timebase.remove_advance_hook(self._advanced)
+        self._put(Wake())
         thread = self._thread
         if thread and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout=2.0)
@@ -173,30 +114,36 @@ class RequestEngine:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Call) and not item.future.done():
+            if self._virtual:
+                self.timebase.count(pending=-1)
+            if isinstance(item, Call) and not item.future.done():
                 item.future.set_exception(error)
 
     # ------------------------------------------------------------------ from other threads
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` in the loop and wait for its result; an `Operation` it returns is
-        queued and its outcome awaited."""
+        queued and its outcome awaited (on the clock: bounded, never forever)."""
         future: Future = Future()
-        self._queue.put(_Call(fn, args, future))
+        answers = self._answers
+        future.add_done_callback(lambda _f: answers.notify_all())
+        self._put(Call(fn, args, future))
         limit = self.link.max_command_time_s() * 3 + 2.0
-        try:
-            return future.result(timeout=limit)
-        except FutureTimeout:
+        with answers:
+            answers.wait_for(future.done, limit)
+        if not future.done():
             future.cancel()  # if it has not started, it never will
-            raise LinkTimeout(f"no answer within {limit:.1f} s") from None
+            if not future.done() or future.cancelled():
+                raise LinkTimeout(f"no answer within {limit:.1f} s")
+        return future.result()
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` in the loop thread, soon; nobody waits for it."""
-        self._queue.put(_Run(fn, args))
+        self._put(Run(fn, args))
 
     def resend_estop(self, tracked: Tracked) -> None:
         """Keep re-sending this unconfirmed ESTOP until the pen confirms it or the link is lost."""
-        self._queue.put(_ResendEStop(tracked))
+        self._put(ResendEStop(tracked))
 
     def cancel_estop(self) -> None:
         """The E-stop was reset (cleared): stop re-sending it (loop thread)."""
@@ -206,16 +153,35 @@ class RequestEngine:
 
     def link_lost(self, error: BaseException) -> None:
         """The reader's failure, handed to the loop (Link's on_lost)."""
-        self._queue.put(_Lost(error))
+        self._put(Lost(error))
+
+    def _put(self, item: object) -> None:
+        if self._stop.is_set() and not self.alive:  # nobody will take it: fail it now
+            if isinstance(item, Call) and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(LinkError("the connection this request was for "
+                                                    "is gone"))
+            return
+        if self._virtual:
+            self.timebase.count(pending=1)  # the time driver waits until the loop took it
+        self._queue.put(item)
+
+    def _advanced(self, now_s: float) -> None:
+        if now_s >= self._due_s and not self._stop.is_set():
+            self._put(Wake())
 
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
+        counted = False
         while not self._stop.is_set():
+            timeout = self._sleep_s()
+            if counted:  # the last item is done and the next due time is known
+                self.timebase.count(pending=-1)
             try:
-                item = self._queue.get(timeout=self._sleep_s())
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
+            counted = self._virtual and item is not None
             try:
                 if item is not None:
                     self._handle(item)
@@ -223,6 +189,9 @@ class RequestEngine:
                     self._timers()
             except Exception:  # the loop must survive anything a request throws at it
                 log.exception("controller loop error")
+        if counted:
+            self.timebase.count(pending=-1)
+        self._drain(LinkError("the connection this request was for is gone"))
 
     def _sleep_s(self) -> float:
         now = self.clock.now()
@@ -232,10 +201,13 @@ class RequestEngine:
         if self._estop is not None:
             due = min(due, self._estop_due_s)
         due = min(due, self.link.last_rx_s + self.silence_limit_s())
+        self._due_s = max(due, now) if self._virtual else due
+        if self._virtual:  # virtual time moves only by advancing: its hook wakes the loop
+            return WALL_GUARD_S
         return max(0.0, min(due - now, IDLE_TICK_S))
 
     def _handle(self, item: object) -> None:
-        if isinstance(item, _Call):
+        if isinstance(item, Call):
             if not item.future.set_running_or_notify_cancel():
                 return
             try:
@@ -248,13 +220,13 @@ class RequestEngine:
                 self.submit(result)
             else:
                 item.future.set_result(result)
-        elif isinstance(item, _Reply):
+        elif isinstance(item, Reply):
             self._on_op_reply(item.frame)
-        elif isinstance(item, _Run):
+        elif isinstance(item, Run):
             item.fn(*item.args)
-        elif isinstance(item, _Lost):
+        elif isinstance(item, Lost):
             self.host.on_lost(str(item.error))
-        elif isinstance(item, _ResendEStop):
+        elif isinstance(item, ResendEStop):
             self._estop = item.tracked
             self._estop_due_s = self.clock.now() + RTO_MAX_S
 
@@ -270,7 +242,7 @@ class RequestEngine:
         if not self._stop.is_set():
             silent_s = now - self.link.last_rx_s
             if silent_s > self.silence_limit_s():
-                self.host.on_lost(f"the pen has been silent for {silent_s:.2f} s")
+                self.host.on_lost(f"the pen has been silent for {silent_s:.2f} s", True)
 
     def silence_limit_s(self) -> float:
         # Link loss is reported within two lease periods of the last byte received, less a
@@ -312,13 +284,13 @@ class RequestEngine:
         op.deadline_s = op.sent_at_s + self.link.rto.rto_s
 
     def _retransmit(self, op: Operation, now: float) -> None:
-        if op.attempt + 1 >= MAX_ATTEMPTS:
+        if op.attempt + 1 >= op.attempts:
             self.link.stats.timeouts += 1
             if any(isinstance(m, NeedleStart) for m in op.steps):
                 # it may have started with only the replies lost: stop it to be sure
                 with contextlib.suppress(SmpError):
                     self.link.send(NeedleStop())
-            error = LinkTimeout(no_reply_message(op.step.TYPE.name, MAX_ATTEMPTS))
+            error = LinkTimeout(no_reply_message(op.step.TYPE.name, op.attempts))
             self._finish(op, error)
             self.host.on_operation_timeout(op, error)
             return
@@ -336,7 +308,7 @@ class RequestEngine:
         op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
 
     def _on_reply(self, frame: Frame) -> bool:
-        self._queue.put(_Reply(frame))
+        self._put(Reply(frame))
         return True
 
     def _on_op_reply(self, frame: Frame) -> None:

@@ -15,16 +15,17 @@ import collections
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import serial
 import structlog
 
 from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
-from firmware_protocol.messages import Nack, Telemetry
+from firmware_protocol.messages import Telemetry
+from firmware_protocol.timing import INTER_BYTE_TIMEOUT_MS
 from smpdevice.errors import SmpError
-from smpdevice.link.clock import MONOTONIC, Clock
+from smpdevice.link.clock import MONOTONIC, Clock, TimedCondition, timebase_for
 from smpdevice.link.notifier import Notifier
 
 log = structlog.get_logger("smpdevice.link")
@@ -34,6 +35,7 @@ RTO_MAX_S = 0.5
 RTO_INITIAL_S = 0.1
 MAX_ATTEMPTS = 4
 HISTORY_FRAMES = 64
+INTER_BYTE_S = INTER_BYTE_TIMEOUT_MS / 1000
 
 
 class LinkError(SmpError):
@@ -100,10 +102,22 @@ class LinkStats:
         return dict(self.__dict__)
 
 
-@dataclass
 class _Waiter:
-    done: threading.Event = field(default_factory=threading.Event)
-    reply: Message | None = None
+    """One reply slot; `done` once the reply is in or the link failed."""
+
+    __slots__ = ("cond", "done", "reply")
+
+    def __init__(self, cond: TimedCondition) -> None:
+        self.cond = cond
+        self.done = False
+        self.reply: Message | None = None
+
+    def finish(self, reply: Message | None) -> None:
+        with self.cond:
+            if not self.done:
+                self.reply = reply
+                self.done = True
+                self.cond.notify_all()
 
 
 @dataclass
@@ -119,8 +133,10 @@ class Tracked:
         return self.waiter.reply is not None
 
     def wait(self, timeout_s: float) -> bool:
-        """True once the reply is in (or the link failed: check `replied`)."""
-        return self.waiter.done.wait(timeout_s)
+        """True once the reply is in (or the link failed: check `replied`); clock time."""
+        waiter = self.waiter
+        with waiter.cond:
+            return waiter.cond.wait_for(lambda: waiter.done, timeout_s)
 
 
 class Link:
@@ -135,6 +151,8 @@ class Link:
     ) -> None:
         self.port = port
         self.clock = clock
+        self.timebase = timebase_for(clock)
+        self._replies = self.timebase.condition()  # reply slots (_Waiter) wait on it
         self.decoder = StreamDecoder()
         self.stats = LinkStats()
         self.rto = RtoEstimator()
@@ -153,14 +171,22 @@ class Link:
         self._closing = threading.Event()
         self._lost: BaseException | None = None
         self._reader = threading.Thread(target=self._read_loop, name="smp-link-reader", daemon=True)
+        self._pump_lock = threading.Lock()
+        self._pumping: threading.Thread | None = None
 
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        self._reader.start()
+        """Start reading: a reader thread, or on a virtual clock a pump run whenever the clock
+        advances and after every write (all the pen said up to now is handled at once)."""
+        if self.timebase.virtual:
+            self.timebase.add_advance_hook(self._advanced)
+        else:
+            self._reader.start()
 
     def close(self) -> None:
         self._closing.set()
+        self.timebase.remove_advance_hook(self._advanced)
         if self._lost is None:  # a closed link is down: sends fail clearly, nothing is lost twice
             self._lost = LinkError("the link was closed")
         with contextlib.suppress(Exception):  # a vanished port may fail to close; it is gone
@@ -183,7 +209,7 @@ class Link:
         self.messages.remove(listener)
 
     def set_reply_hook(self, hook: Callable[[Frame], bool] | None) -> None:
-        """A hook that sees replies no blocking `request` waits for (returns True if taken)."""
+        """The request engine's hook: every reply no tracked command waits for."""
         self._reply_hook = hook
 
     # ------------------------------------------------------------------ sending
@@ -208,46 +234,15 @@ class Link:
             raise LinkError(f"cannot write to the pen: {exc}") from exc
         self.stats.tx_frames += 1
         self.history.append((self.clock.now(), "tx", seq, message))
+        if self.timebase.virtual:
+            self.pump()  # the pen answers at once on virtual time: hand the reply over now
         return seq
-
-    def request(self, message: Message, *, attempts: int = MAX_ATTEMPTS) -> Message:
-        """Send and wait for the reply, retransmitting with the same seq on timeout.
-
-        Returns the reply (ACK, IDENTIFY, PONG, ...). Raises CommandRefused on NACK and
-        LinkTimeout after `attempts` unanswered tries.
-        """
-        seq = self.next_seq()
-        waiter = _Waiter()
-        self._waiters[seq] = waiter
-        try:
-            for attempt in range(attempts):
-                sent_at = self.clock.now()
-                self.send(message, seq)
-                if attempt:
-                    self.stats.retransmissions += 1
-                if waiter.done.wait(min(RTO_MAX_S, self.rto.rto_s * 2**attempt)):  # backoff
-                    if attempt == 0:  # Karn: only unambiguous samples
-                        self.rto.sample(self.clock.now() - sent_at)
-                    break
-                if self._lost is not None:
-                    raise LinkError(f"the link to the pen is down ({self._lost})")
-            else:
-                self.stats.timeouts += 1
-                raise LinkTimeout(no_reply_message(message.TYPE.name, attempts))
-        finally:
-            self._waiters.pop(seq, None)
-        reply = waiter.reply
-        if reply is None:
-            raise LinkError(f"the link to the pen is down ({self._lost})")
-        if isinstance(reply, Nack):
-            raise CommandRefused(MsgType(reply.acked_type), NackReason(reply.reason), reply.detail)
-        return reply
 
     def track(self, message: Message) -> Tracked:
         """Reserve a sequence number whose reply the reader thread delivers straight to the
         returned handle, whatever the other threads do (E-stop uses it). `untrack` when done."""
         seq = self.next_seq()
-        waiter = _Waiter()
+        waiter = _Waiter(self._replies)
         self._waiters[seq] = waiter
         return Tracked(message, seq, waiter)
 
@@ -255,7 +250,7 @@ class Link:
         self._waiters.pop(tracked.seq, None)
 
     def max_command_time_s(self, attempts: int = MAX_ATTEMPTS) -> float:
-        """Upper bound on how long a `request` can take before it fails."""
+        """Upper bound on how long a request can take before it fails."""
         return attempts * RTO_MAX_S
 
     # ------------------------------------------------------------------ receiving
@@ -268,12 +263,49 @@ class Link:
                 # read(4096) would wait out the whole timeout on a real port.
                 data = port.read(port.in_waiting or 1)
                 if data:
-                    self.last_rx_s = self.clock.now()
-                    for frame in self.decoder.feed(data):
-                        self._dispatch(frame)
+                    self._received(data)
+                else:
+                    self._expire_if_quiet()
         except Exception as exc:  # any reader failure must become an event
             if not self._closing.is_set():
                 self._fail(exc)
+
+    def _received(self, data: bytes) -> None:
+        self.last_rx_s = self.clock.now()
+        for frame in self.decoder.feed(data):
+            self._dispatch(frame)
+
+    def _expire_if_quiet(self) -> None:
+        # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
+        # is not held until the next byte comes (which may be a telemetry period away).
+        if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
+            for frame in self.decoder.expire():
+                self._dispatch(frame)
+
+    def _advanced(self, now_s: float) -> None:
+        self.pump()
+
+    def pump(self) -> None:
+        """Virtual clock: read and dispatch everything the port holds now (no reader thread).
+        Runs in the thread that advanced the clock or wrote; never twice at once."""
+        me = threading.current_thread()
+        if self._pumping is me or self._closing.is_set():
+            return  # a listener wrote: the outer pump reads on
+        with self._pump_lock:
+            self._pumping = me
+            try:
+                port = self.port
+                while not self._closing.is_set():
+                    waiting = port.in_waiting
+                    if not waiting:
+                        break
+                    self._received(port.read(waiting))
+                self._expire_if_quiet()
+            except Exception as exc:  # a reader failure must become an event here too
+                if not self._closing.is_set():
+                    self._fail(exc)
+            finally:
+                self._pumping = None
 
     def _dispatch(self, frame: Frame) -> None:
         message = frame.message
@@ -288,9 +320,7 @@ class Link:
             return
         waiter = self._waiters.get(frame.seq)
         if waiter is not None:
-            if not waiter.done.is_set():
-                waiter.reply = message
-                waiter.done.set()
+            waiter.finish(message)
             return
         hook = self._reply_hook
         if hook is not None:
@@ -310,7 +340,7 @@ class Link:
         self._lost = exc
         log.warning("link lost", error=str(exc))
         for waiter in list(self._waiters.values()):
-            waiter.done.set()
+            waiter.finish(None)
         if self._on_lost is not None:
             self._on_lost(exc)
 

@@ -30,9 +30,11 @@ _BEGIN_FIELDS = ("zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "start
 _COUNT_FIELDS = ("samples", "strokes", "impressions")
 # Who: replaced by a pseudonym unless an identified export is asked for.
 IDENTIFYING_FIELDS = ("client_ref", "technician")
-# Text columns a spreadsheet could read as a formula (OWASP CSV injection).
-_TEXT_FIELDS = (*SESSION_FIELDS, "pass_id", "zone", "started_at", "ended_at", "outcome",
-                "fault_names")
+# Text columns that people or pens write, which a spreadsheet could read as a formula (OWASP
+# CSV injection). The others are ids, hashes, times and names from the code; pseudonyms start
+# with `~`.
+_TEXT_FIELDS = ("client_ref", "technician", "pen_serial", "firmware_version", "calibration_id",
+                "zone", "session_kind")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -76,11 +78,16 @@ class Pseudonyms:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._known: dict[str, str] = {}  # few people, many passes: compute each once
 
     def __call__(self, value: str | None) -> str | None:
         if value is None:
             return None
-        return "~" + hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:16]
+        found = self._known.get(value)
+        if found is None:
+            digest = hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()
+            found = self._known[value] = "~" + digest[:16]
+        return found
 
 
 def csv_safe(value: Any) -> Any:
@@ -132,7 +139,8 @@ def _export_sql(fmt: str, pseudonymous: bool, where: str) -> str:
                     else f"coalesce(e.body ->> '$.stats.{name}', 0)")
         else:
             expr = f"e.body {op} '$.stats.{name}'"
-        if not as_json and name in _TEXT_FIELDS:
+        if not as_json and name in _TEXT_FIELDS and not (pseudonymous
+                                                         and name in IDENTIFYING_FIELDS):
             expr = _guard(expr)
         exprs.append(f"'{name}', {expr}" if as_json else expr)
     select = f"json_object({', '.join(exprs)})" if as_json else ", ".join(exprs)

@@ -41,33 +41,29 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from smpdevice.errors import SmpError
 from smpdevice.paths import db_path
 from smpdevice.records import export, sqlite_signing
 from smpdevice.records.audit import Audit
-from smpdevice.records.chain import GENESIS_HASH, BrokenLink, ChainRecord, record_hash
+from smpdevice.records.chain import GENESIS_HASH, BrokenLink, record_hash
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.model import (
     PassLogError,
     PassOutcome,
-    PassRecord,
     PassStats,
-    SessionRecord,
     canonical,
     iso,
-    pass_from_bodies,
-    session_from_bodies,
 )
 from smpdevice.records.signing import Receipt, anchors_path, append_anchor
 from smpdevice.records.sqlite_file import SqliteFile
+from smpdevice.records.sqlite_read import SqliteReads
 
 
-class PassLog(SqliteFile):
+class PassLog(SqliteFile, SqliteReads):
     """The pass log of one SQLite file. A writer by default; `readonly=True` to only read."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
@@ -209,44 +205,6 @@ class PassLog(SqliteFile):
 
     # --- reading -------------------------------------------------------------------------
 
-    def sessions(self) -> list[SessionRecord]:
-        """Every session, oldest first, without their passes."""
-        with self._reading():
-            rows = self._conn.execute(
-                "SELECT o.session_id, o.body, c.body, "
-                "(SELECT count(*) FROM records p WHERE p.session_id = o.session_id "
-                " AND p.kind = 'pass_begin') "
-                "FROM records o LEFT JOIN records c "
-                "ON c.kind = 'session_close' AND c.session_id = o.session_id "
-                "WHERE o.kind = 'session_open' ORDER BY o.seq").fetchall()
-        return [session_from_bodies(sid, json.loads(o), json.loads(c) if c else None, n)
-                for sid, o, c, n in rows]
-
-    def session(self, session_id: str) -> SessionRecord:
-        """One session with its passes; `session_id` may be a unique prefix of the id."""
-        with self._reading():
-            rows = self._conn.execute(
-                "SELECT session_id FROM records WHERE kind = 'session_open' "
-                "AND substr(session_id, 1, ?) = ? LIMIT 2",
-                (len(session_id), session_id)).fetchall()
-            if not rows:
-                raise SmpError(f"no session {session_id!r} in {self.path}; "
-                               "`smp sessions list` shows the sessions")
-            if len(rows) > 1:
-                raise SmpError(f"{session_id!r} matches several sessions; give more of the id")
-            sid = rows[0][0]
-            o, c = (self._conn.execute(
-                f"SELECT body FROM records WHERE kind = '{kind}' AND session_id = ?",
-                (sid,)).fetchone() for kind in ("session_open", "session_close"))
-        passes = self.passes(sid)
-        record = session_from_bodies(sid, json.loads(o[0]), json.loads(c[0]) if c else None,
-                                     len(passes))
-        return SessionRecord(**{**record.__dict__, "passes": passes})
-
-    def passes(self, session_id: str | None = None) -> list[PassRecord]:
-        """Passes in the order they began: of one session, or all."""
-        return list(self._iter_passes(session_id))
-
     def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, *, identified: bool = False,
                where: export.ExportFilter | None = None) -> int:
         """Write one row per pass (with its session's identity) to `out`; return the count.
@@ -293,25 +251,6 @@ class PassLog(SqliteFile):
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,
                                             receipts=receipts, allow_unsigned=allow_unsigned)
-
-    def records(self, after_seq: int = 0) -> Iterator[ChainRecord]:
-        """The chained records after `after_seq`, in order (for verify, sync and audits)."""
-        with self._reading():
-            cursor = self._conn.execute(
-                "SELECT seq, kind, session_id, pass_id, written_at, body, prev_hash, hash "
-                "FROM records WHERE seq > ? ORDER BY seq", (after_seq,))
-            while rows := cursor.fetchmany(4096):
-                for row in rows:
-                    yield ChainRecord(*row)
-
-    def head(self) -> tuple[int, str]:
-        """(number of records, hash of the last): an anchor to keep outside this file."""
-        with self._reading():
-            row = self._conn.execute(
-                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else (0, GENESIS_HASH)
-
-    # --- internals -----------------------------------------------------------------------
 
     # --- internals -----------------------------------------------------------------------
 
@@ -381,16 +320,3 @@ class PassLog(SqliteFile):
                               (pass_id,)).fetchone():
             raise PassLogError(f"pass {pass_id} has already ended")
         return row[0]
-
-    def _iter_passes(self, session_id: str | None) -> Iterator[PassRecord]:
-        where, args = ("AND b.session_id = ?", (session_id,)) if session_id else ("", ())
-        with self._reading():
-            rows = self._conn.execute(
-                "SELECT b.pass_id, b.session_id, b.body, e.body FROM records b "
-                "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
-                f"WHERE b.kind = 'pass_begin' {where} ORDER BY b.seq", args).fetchall()
-        numbers: dict[str, int] = {}
-        for pass_id, sid, begin, end in rows:
-            numbers[sid] = number = numbers.get(sid, 0) + 1  # from 1, in the order they began
-            yield pass_from_bodies(pass_id, sid, json.loads(begin),
-                                   json.loads(end) if end else None, number)

@@ -41,8 +41,8 @@ log = structlog.get_logger("smpdevice.service")
 
 OUTBOX = 512
 MAX_INFLIGHT = 8
-RATE_PER_S = 100.0
-BURST = 200.0
+RATE_PER_S = 500.0
+BURST = 1000.0
 FLOOD_CLOSE_AFTER = 5000  # refused messages in a row: the client is disconnected
 HELLO_TIMEOUT_S = 10.0
 MAX_FAILED_HELLOS = 3

@@ -20,11 +20,13 @@ def _open(path: Path | None) -> PassLog:
 
 def _session_row(s: Any) -> dict[str, Any]:
     row = {k: v for k, v in asdict(s).items() if k not in ("passes", "screening", "envelope")}
-    row["complete"] = bool(s.summary and s.summary.get("outcome") == "complete")
+    row["complete"] = bool(s.summary and s.summary.get("outcome") == "completed")
     return row
 
 
 def list_sessions(path: Path | None) -> dict[str, Any]:
+    if path is not None and not Path(path).exists():
+        return {"sessions": []}  # no session yet: the first one creates the log
     with _open(path) as log:
         return {"sessions": [_session_row(s) for s in log.sessions()][-500:]}
 
@@ -47,7 +49,23 @@ def show(path: Path | None, session_id: str) -> dict[str, Any]:
         session = _session_row(s)
         session["screening"] = s.screening
         return {"session": session, "passes": [p.as_dict() for p in s.passes],
-                "receipt": receipt}
+                "receipt": receipt, "aftercare": _aftercare(s, receipt)}
+
+
+def _aftercare(s: Any, receipt: str | None) -> str | None:
+    """The client's sheet as it was printed at close (None while the session is open)."""
+    from datetime import datetime
+
+    from smpdevice.aftercare import aftercare_sheet
+
+    if not s.closed_at or not s.summary:
+        return None
+    try:
+        return aftercare_sheet(session_kind=s.session_kind, client_ref=s.client_ref,
+                               session_date=datetime.fromisoformat(s.opened_at).date(),
+                               summary=s.summary, receipt=receipt)
+    except (ValueError, SmpError):
+        return None
 
 
 def verify(path: Path | None) -> dict[str, Any]:

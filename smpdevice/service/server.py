@@ -35,6 +35,7 @@ SOCKET_NAME = "service.sock"
 WEB = resources.files("smpdevice") / "ui" / "web"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+DATA_FILES = {"demo-profile.yaml": "session1_base_density.yaml"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -82,6 +83,9 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
 
 def _static(path: str) -> tuple[bytes, str] | None:
     name = "index.html" if path in ("/", "") else path.lstrip("/")
+    if name in DATA_FILES:  # the demo's profile, for the console's "demo profile" button
+        return (resources.files("smpdevice") / "data" / DATA_FILES[name]).read_bytes(), \
+            "text/plain; charset=utf-8"
     if "/" in name or name.startswith(".") or Path(name).suffix not in TYPES:
         return None
     item = WEB / name

@@ -188,7 +188,8 @@ class SessionWork:
     def read_gauge(self) -> dict[str, Any]:
         from smpdevice.gauge import SimulatorGauge
 
-        gauge = SimulatorGauge(self._simulator())
+        self._simulator()
+        gauge = SimulatorGauge(self.service.pen.port_url)
         return {"gauge_mm": gauge.simulator.gauge.read_mm()}
 
     def auto_calibrate(self, technician: str) -> dict[str, Any]:
@@ -197,8 +198,9 @@ class SessionWork:
         from smpdevice.calibration_store import CalibrationStore
         from smpdevice.gauge import SimulatorGauge
 
-        gauge = SimulatorGauge(self._simulator())
+        self._simulator()
         pen = self.service.pen
+        gauge = SimulatorGauge(pen.port_url)
         report = run_calibration(pen, gauge, technician=technician, store=CalibrationStore())
         cal = pen.calibration
         return {"passed": report.passed, "report": format_report(report),

@@ -5,15 +5,16 @@ from __future__ import annotations
 from firmware_protocol import messages as m
 from firmware_protocol.codes import FirmwareState as S
 from firmware_protocol.codes import MsgType
-from simulators import PenSimulator, VirtualClock
+from simulators import PenModel, PenSimulator, VirtualClock
 from simulators.testing import PenHost
 
 VALID_SETPOINTS = m.SetSetpoints(depth_um=1000, speed_centihz=10000, duty_permille=500,
                                  period_us=100_000)
 
 
-def make(seed: int = 0, boot: bool = True) -> tuple[PenSimulator, PenHost]:
-    sim = PenSimulator(seed=seed, clock=VirtualClock())
+def make(seed: int = 0, boot: bool = True, **model) -> tuple[PenSimulator, PenHost]:
+    """A virtual-clock pen (PenModel fields in `model`) and a host connected from power-on."""
+    sim = PenSimulator(model=PenModel(seed=seed, **model), clock=VirtualClock())
     host = PenHost(sim.open_port())  # connected from power-on: sees the BOOTED event
     if boot:
         sim.advance(0.06)

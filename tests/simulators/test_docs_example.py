@@ -27,3 +27,19 @@ def test_jam_must_be_fixed_before_clearing(pen_sim, pen_host):
 def test_my_tool_over_pyserial(pen_sim_url):
     with serial.serial_for_url(pen_sim_url, timeout=0.5) as port:
         assert port.is_open
+
+
+def test_the_model_table_lists_every_pen_model_parameter_with_its_default():
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from simulators import PenModel
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "simulator.md"
+    table = doc.read_text().split("### Every model and its parameters", 1)[1].split("\n\n")[1]
+    for f in dataclasses.fields(PenModel):
+        assert f"`{f.name}`" in table, f"docs/simulator.md does not list PenModel.{f.name}"
+        if isinstance(f.default, float) and f.name not in ("offset_mm", "gain"):
+            shown = re.search(rf"`{f.name}` \(?([0-9.]+)", table)
+            assert shown and float(shown.group(1)) == f.default, f.name

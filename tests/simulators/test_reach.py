@@ -18,7 +18,7 @@ from firmware_protocol import StreamDecoder, encode
 from firmware_protocol import messages as m
 from firmware_protocol.codes import FirmwareState as S
 from firmware_protocol.codes import MsgType
-from simulators import GaugeServer, PenSimulator, VirtualClock, read_gauge
+from simulators import GaugeServer, PenModel, PenSimulator, VirtualClock, read_gauge
 
 
 def _talk(port: serial.SerialBase, sim: PenSimulator) -> None:
@@ -74,7 +74,8 @@ def test_tcp_disconnect_closes_the_client(pen_sim_tcp) -> None:
 
 
 def test_gauge_server_line_protocol() -> None:
-    with PenSimulator(seed=2, clock=VirtualClock()) as sim:
+    ideal = PenModel(seed=2, gauge_noise_mm=0.0, gauge_nonlinearity_mm=0.0)  # exact readings
+    with PenSimulator(model=ideal, clock=VirtualClock()) as sim:
         sim.firmware.physics.steps_um = 2000.0
         server = GaugeServer(sim.gauge)
         try:

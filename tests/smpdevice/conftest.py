@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.calibration import Calibration
 from smpdevice.controller import PenController
+from tests.smpdevice.virtual_time import TimeDriver
 
 
 def true_calibration(sim: PenSimulator, technician: str = "test") -> Calibration:
@@ -25,16 +26,35 @@ def _fresh_logging():
     structlog.reset_defaults()
 
 
+def on_virtual_time(request: pytest.FixtureRequest) -> bool:
+    """Tests in a module marked `virtual_time` run on the simulator's virtual clock, unless
+    marked `realtime` themselves."""
+    node = request.node
+    return (node.get_closest_marker("virtual_time") is not None
+            and node.get_closest_marker("realtime") is None)
+
+
 @pytest.fixture
-def sim():
-    with PenSimulator(seed=7) as s:
+def sim(request):
+    """A simulated pen: real time, or virtual time with a driver (`sim.time`) in modules
+    marked `virtual_time`. Connect to it with `clock=sim.clock`."""
+    if not on_virtual_time(request):
+        with PenSimulator(seed=7) as s:
+            s.time = None
+            yield s
+        return
+    clock = VirtualClock()
+    with PenSimulator(seed=7, clock=clock) as s, TimeDriver(clock) as driver:
+        s.advance(0.06)  # booted
+        s.time = driver
         yield s
 
 
 @pytest.fixture
 def pen(sim):
     """A connected controller with a valid calibration and a short lease (fast lease tests)."""
-    ctl = PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=200)
+    ctl = PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=200,
+                                clock=sim.clock)
     yield ctl
     ctl.close()
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulators import PenSimulator
+from tests.smpdevice.virtual_time import virtual_sim
 from smpdevice.calibrate import (
     CalibrationSettings,
     format_report,
@@ -27,7 +28,7 @@ SEEDS = [1, 5, 13, 42]
 @pytest.fixture
 def pen(request):
     seed = getattr(request, "param", 7)
-    with PenSimulator(seed=seed) as sim, PenController.connect(sim.url) as ctl:
+    with virtual_sim(seed=seed) as sim, PenController.connect(sim.url, clock=sim.clock) as ctl:
         yield sim, ctl
 
 
@@ -145,8 +146,8 @@ def _refused_arm(ctl: PenController, why: str) -> None:
 
 
 def test_arming_is_refused_without_a_valid_calibration_for_this_pen(tmp_path):
-    with PenSimulator(seed=21) as sim_a, PenSimulator(seed=22) as sim_b:
-        with PenController.connect(sim_a.url) as ctl:
+    with virtual_sim(seed=21) as sim_a, virtual_sim(seed=22) as sim_b:
+        with PenController.connect(sim_a.url, clock=sim_a.clock) as ctl:
             _refused_arm(ctl, f"pen {sim_a.serial} has no calibration. Calibrate it first")
             report = run_calibration(ctl, SimulatorGauge(sim_a.url), technician="qa",
                                      settings=FAST, store=CalibrationStore(tmp_path / "c.db"))
@@ -156,15 +157,15 @@ def test_arming_is_refused_without_a_valid_calibration_for_this_pen(tmp_path):
             "created_at": datetime.now(UTC) - timedelta(days=31),
             "expires_at": datetime.now(UTC) - timedelta(days=1),
         })
-        with PenController.connect(sim_a.url, calibration=expired) as ctl:
+        with PenController.connect(sim_a.url, calibration=expired, clock=sim_a.clock) as ctl:
             _refused_arm(ctl, f"the calibration of pen {sim_a.serial} expired on .* Recalibrate")
             with pytest.raises(CalibrationError, match="expired on"):
                 ctl.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=120)
-        with PenController.connect(sim_b.url, calibration=good) as ctl:  # another pen's
+        with PenController.connect(sim_b.url, calibration=good, clock=sim_b.clock) as ctl:  # another pen's
             _refused_arm(ctl, f"belongs to pen {sim_a.serial}, but pen {sim_b.serial} is conn")
         # the stored calibration, loaded for the right pen, arms
         stored = CalibrationStore(tmp_path / "c.db").latest(sim_a.serial)
-        with PenController.connect(sim_a.url, calibration=stored) as ctl:
+        with PenController.connect(sim_a.url, calibration=stored, clock=sim_a.clock) as ctl:
             ctl.set_zone("crown")
             ctl.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=120)
             ctl.arm()

@@ -1,4 +1,7 @@
-"""The controller against the real simulator over pensim:// byte streams."""
+"""The controller against the real simulator over pensim:// byte streams, on virtual time.
+
+Every wait is measured on the simulator's clock (tests/smpdevice/virtual_time.py); only the
+tests over a real pty or TCP socket run on wall time, marked `realtime`."""
 
 from __future__ import annotations
 
@@ -16,14 +19,9 @@ from smpdevice.envelope import EnvelopeError
 from smpdevice.errors import SmpError
 from smpdevice.link import CommandRefused
 from tests.smpdevice.conftest import CROWN, run_needle, true_calibration
+from tests.smpdevice.virtual_time import virtual_sim, wait_until
 
-
-def wait_until(predicate, timeout_s: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.002)
+pytestmark = pytest.mark.virtual_time  # sim and pen run on the simulator's virtual clock
 
 
 def pen_state(sim: PenSimulator) -> FirmwareState:
@@ -46,7 +44,7 @@ def test_schema_mismatch_is_refused_saying_what_differs(sim, monkeypatch):
     # A host built from another catalogue: its expected hash differs from the pen's.
     monkeypatch.setattr("smpdevice.control.controller.SCHEMA_HASH", 0x12345678)
     with pytest.raises(HandshakeError, match="message catalogue hash: pen 0x.*host 0x12345678"):
-        PenController.connect(sim.url)
+        PenController.connect(sim.url, clock=sim.clock)
 
 
 def test_wrong_port_is_a_clear_error():
@@ -62,8 +60,8 @@ def test_wrong_port_is_a_clear_error():
 def test_full_cycle_drives_the_pen(sim, pen):
     run_needle(pen)
     assert pen.state is State.RUNNING
-    wait_until(lambda: pen_state(sim) is FirmwareState.RUNNING)
-    wait_until(lambda: pen.telemetry.strokes > 0)
+    wait_until(sim, lambda: pen_state(sim) is FirmwareState.RUNNING)
+    wait_until(sim, lambda: pen.telemetry.strokes > 0)
     pen.stop_needle()
     assert pen.state is State.ARMED
     assert pen_state(sim) is FirmwareState.ARMED
@@ -74,7 +72,7 @@ def test_full_cycle_drives_the_pen(sim, pen):
 def test_depth_is_sent_through_the_calibration(sim, pen):
     pen.set_zone("crown")
     pen.set_setpoints(**CROWN)
-    wait_until(lambda: abs(sim.gauge.read_mm() - CROWN["depth_mm"]) < 0.002)
+    wait_until(sim, lambda: abs(sim.gauge.read_mm() - CROWN["depth_mm"]) < 0.002)
     expected_actuator_um = round(pen.calibration.to_actuator_mm(CROWN["depth_mm"]) * 1000)
     assert sim.firmware.depth_cmd_um == expected_actuator_um
 
@@ -95,7 +93,7 @@ def test_arm_guards_name_what_is_missing(pen, missing, message):
 
 
 def test_arm_refused_without_calibration(sim):
-    with PenController.connect(sim.url) as pen:
+    with PenController.connect(sim.url, clock=sim.clock) as pen:
         pen.set_zone("crown")
         with pytest.raises(CalibrationError, match="has no calibration.*smp calibrate"):
             pen.set_setpoints(**CROWN)
@@ -108,12 +106,12 @@ def test_expired_or_foreign_calibration_is_refused(sim):
 
     expired = Calibration.linear(pen_serial=sim.serial, technician="t", offset_mm=-0.3,
                                  gain=1.0, created_at=datetime.now(UTC) - timedelta(days=31))
-    with PenController.connect(sim.url, calibration=expired) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=expired) as pen:
         pen.set_zone("crown")
         with pytest.raises(CalibrationError, match="expired"):
             pen.set_setpoints(**CROWN)
     foreign = Calibration.linear(pen_serial="SMP-OTHER", technician="t", offset_mm=-0.3, gain=1)
-    with PenController.connect(sim.url, calibration=foreign) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=foreign) as pen:
         pen.set_zone("crown")
         with pytest.raises(CalibrationError, match="belongs to pen SMP-OTHER"):
             pen.set_setpoints(**CROWN)
@@ -158,8 +156,8 @@ def test_envelope_never_wider_than_hard_limits(sim):
     from simulators.pen_model import PenModel
 
     narrow = PenModel(seed=7, speed_max_hz=80.0)
-    with PenSimulator(model=narrow) as s2, PenController.connect(
-        s2.url, calibration=true_calibration(s2)
+    with virtual_sim(model=narrow) as s2, PenController.connect(
+        s2.url, calibration=true_calibration(s2), clock=s2.clock
     ) as pen:
         zone = pen.set_zone("crown")
         assert zone.speed_max_hz == 80.0
@@ -199,7 +197,7 @@ def test_estop_from_every_state_latches(sim, pen, start):
     pen.estop()
     assert pen.state is State.ESTOP
     assert pen_state(sim) is FirmwareState.ESTOP
-    wait_until(lambda: not pen.telemetry.needle_running and pen.telemetry.speed_hz == 0)
+    wait_until(sim, lambda: not pen.telemetry.needle_running and pen.telemetry.speed_hz == 0)
     # latched: nothing moves until cleared, and arming is refused
     with pytest.raises(StateError, match="estop"):
         pen.arm()
@@ -233,14 +231,14 @@ def test_estop_from_fault_state(sim, pen):
 )
 def test_device_fault_while_running_stops_needle_and_latches(sim, pen, fault, flag):
     run_needle(pen)
-    wait_until(lambda: pen.telemetry.speed_hz > 0 or pen.telemetry.strokes > 0)
+    wait_until(sim, lambda: pen.telemetry.speed_hz > 0 or pen.telemetry.strokes > 0)
     sim.inject(fault)
     pen.wait_for_state(State.FAULT, timeout_s=3.0)
     assert flag in pen.last_fault.faults, pen.last_fault
-    wait_until(lambda: pen.telemetry.faults & flag and not pen.telemetry.needle_running)
+    wait_until(sim, lambda: pen.telemetry.faults & flag and not pen.telemetry.needle_running)
     assert pen_state(sim) is FirmwareState.FAULT
     # nothing resumes by itself
-    time.sleep(0.1)
+    sim.time.sleep(0.1)
     assert pen.state is State.FAULT and pen_state(sim) is FirmwareState.FAULT
     if fault not in ("brownout",):
         if fault != "overtemperature":  # temperature falls on its own; others need a fix
@@ -250,7 +248,7 @@ def test_device_fault_while_running_stops_needle_and_latches(sim, pen, fault, fl
         sim.clear(fault)
     if fault == "overtemperature":
         sim.firmware.physics.temp_c = sim.model.ambient_c  # let it cool (no waiting 30 s)
-    wait_until(lambda: _clearable(pen), timeout_s=3.0)
+    wait_until(sim, lambda: _clearable(pen), timeout_s=3.0)
     assert pen.state is State.IDLE
 
 
@@ -269,7 +267,7 @@ def test_fault_logs_the_last_frames(sim, pen):
     with capture_logs() as logs:
         sim.inject("jam")
         pen.wait_for_state(State.FAULT, timeout_s=3.0)
-        wait_until(lambda: any(e["event"] == "fault" for e in logs))  # logged after the stop
+        wait_until(sim, lambda: any(e["event"] == "fault" for e in logs))  # logged after the stop
     faults = [e for e in logs if e["event"] == "fault"]
     assert faults and any("NeedleStart" in line for line in faults[0]["last_frames"])
 
@@ -278,7 +276,8 @@ def test_pass_time_limit_stops_the_needle(sim):
     from smpdevice.envelope import DEFAULT_ZONES
 
     quick = {"crown": DEFAULT_ZONES["crown"].model_copy(update={"max_pass_s": 0.2})}
-    with PenController.connect(sim.url, calibration=true_calibration(sim), zones=quick) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim),
+                               zones=quick) as pen:
         run_needle(pen)
         pen.wait_for_state(State.ARMED, timeout_s=2.0)
         assert pen_state(sim) is FirmwareState.ARMED
@@ -290,11 +289,11 @@ def test_pass_time_limit_stops_the_needle(sim):
 def test_stall_is_link_loss_and_the_pen_stops_on_its_own(sim, pen):
     run_needle(pen)
     sim.link.stall(sim.firmware.time_s())
-    t0 = time.monotonic()
+    t0 = sim.clock.now()
     pen.wait_for_state(State.DISCONNECTED, timeout_s=2.0)
-    # detected within two lease periods (plus one loop tick)
-    assert time.monotonic() - t0 < 2 * pen.lease_ms / 1000 + 0.1
-    wait_until(lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
+    # detected within two lease periods of the last byte (virtual time: exact, not flaky)
+    assert sim.clock.now() - t0 <= 2 * pen.lease_ms / 1000 + 0.01
+    wait_until(sim, lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
     assert Fault.LEASE_EXPIRED in Fault(sim.firmware.faults)
 
 
@@ -302,7 +301,7 @@ def test_disconnect_then_reconnect_never_resumes(sim, pen):
     run_needle(pen)
     sim.disconnect()
     pen.wait_for_state(State.DISCONNECTED, timeout_s=1.0)
-    wait_until(lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
+    wait_until(sim, lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
     with pytest.raises(StateError, match="not connected"):
         pen.start_needle()
     sim.reconnect()
@@ -314,10 +313,11 @@ def test_disconnect_then_reconnect_never_resumes(sim, pen):
     assert pen.state is State.IDLE
 
 
+@pytest.mark.realtime  # the loop's thread really hangs: virtual time would wait for it
 def test_hung_controller_loop_stops_renewing_and_the_pen_stops(sim, pen):
     run_needle(pen)
     pen._engine.post(time.sleep, 0.6)  # the loop hangs for 3 leases
-    wait_until(lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
+    wait_until(sim, lambda: pen_state(sim) is FirmwareState.FAULT, timeout_s=1.0)
     assert Fault.LEASE_EXPIRED in Fault(sim.firmware.faults)
     pen.wait_for_state(State.FAULT, State.DISCONNECTED, timeout_s=2.0)
 
@@ -332,9 +332,10 @@ def test_commands_under_corruption_complete_exactly_once_or_fail_clearly(mocker)
     from smpdevice.link import LinkError
 
     faults = LinkFaultConfig(drop_p=0.01, flip_p=0.01)
-    with PenSimulator(seed=11, link_faults=faults) as s:
+    with virtual_sim(seed=11, link_faults=faults) as s:
         spy = mocker.spy(s.firmware, "_execute")
-        with PenController.connect(s.url, calibration=true_calibration(s), lease_ms=1000) as pen:
+        with PenController.connect(s.url, calibration=true_calibration(s), lease_ms=1000,
+                                   clock=s.clock) as pen:
             pen.set_zone("crown")
             completed, failed = [], 0
             for i in range(150):
@@ -385,8 +386,9 @@ def test_each_link_fault_is_absorbed_commands_complete(sim, pen, fault):
 
 
 def test_delayed_replies_adapt_the_retransmission_timeout():
-    with PenSimulator(seed=7, link_faults=LinkFaultConfig(delay_s=0.05)) as s, \
-            PenController.connect(s.url, calibration=true_calibration(s), lease_ms=1000) as pen:
+    with virtual_sim(seed=7, link_faults=LinkFaultConfig(delay_s=0.05)) as s, \
+            PenController.connect(s.url, calibration=true_calibration(s), lease_ms=1000,
+                                  clock=s.clock) as pen:
         pen.set_zone("crown")
         for _ in range(5):
             pen.set_setpoints(**CROWN)
@@ -399,19 +401,21 @@ def test_delayed_replies_adapt_the_retransmission_timeout():
 def test_lost_telemetry_is_counted_from_sequence_numbers(sim, pen):
     before = pen.link.stats.telemetry_lost
     sim.link.drop_next_frames(5)  # the next five frames the pen writes are telemetry
-    wait_until(lambda: pen.link.stats.telemetry_lost - before >= 5, timeout_s=1.0)
+    wait_until(sim, lambda: pen.link.stats.telemetry_lost - before >= 5, timeout_s=1.0)
     assert pen.link.stats.telemetry_lost - before == 5
 
 
+@pytest.mark.realtime
 def test_controller_over_tcp(pen_sim_tcp):
     s, url = pen_sim_tcp
     with PenController.connect(url, calibration=true_calibration(s), lease_ms=300) as pen:
         run_needle(pen)
-        wait_until(lambda: pen.telemetry.strokes > 0)
+        wait_until(s, lambda: pen.telemetry.strokes > 0)
         pen.stop_needle()
         assert pen.state is State.ARMED and s.firmware.state is FirmwareState.ARMED
 
 
+@pytest.mark.realtime
 def test_pen_found_by_usb_serial_number_wherever_it_is(pen_sim_pty, mocker):
     from types import SimpleNamespace
 
@@ -457,7 +461,7 @@ def test_a_needle_found_running_at_connect_is_stopped_never_adopted(sim):
     from firmware_protocol import messages as m
     from simulators.testing import PenHost
 
-    wait_until(lambda: sim.firmware.state is FirmwareState.IDLE)  # booted
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.IDLE)  # booted
     other = sim.open_port()  # another host started the needle with a long lease, then left
     host = PenHost(other)
     for message in (m.IdentifyRequest(), m.SetSetpoints(800, 10000, 400, 100000),
@@ -465,11 +469,12 @@ def test_a_needle_found_running_at_connect_is_stopped_never_adopted(sim):
         assert host.request(message) is not None
     assert sim.firmware.state is FirmwareState.RUNNING
     other.close()
-    with PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim)) as pen:
         assert pen.state is State.IDLE
         assert sim.firmware.state is FirmwareState.IDLE
 
 
+@pytest.mark.realtime  # real TCP sockets
 def test_reconnect_refuses_a_different_pen_on_the_same_port():
     from simulators.reach import TcpBridge
 
@@ -506,7 +511,7 @@ def test_a_needle_started_behind_the_controllers_back_is_stopped(sim, pen):
         assert other.request(message) is not None
     pen.wait_for_state(State.FAULT, timeout_s=1.0)
     assert "without a confirmed start" in str(pen.last_fault)
-    wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, timeout_s=1.0)
+    wait_until(sim, lambda: sim.firmware.state is not FirmwareState.RUNNING, timeout_s=1.0)
 
 
 def test_reopen_after_a_silent_link_loss_works(sim, pen):
@@ -515,15 +520,15 @@ def test_reopen_after_a_silent_link_loss_works(sim, pen):
     sim.link.unstall()
     pen.close()
     pen.open()
-    time.sleep(0.3)  # nothing left over from the old connection may kill the new one
+    sim.time.sleep(0.3)  # nothing left over from the old connection may kill the new one
     assert pen.state in (State.IDLE, State.FAULT)
     pen.set_zone("crown")
 
 
 def test_slow_telemetry_is_not_taken_for_a_lost_link(sim):
-    with PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=200,
-                               telemetry_hz=1) as pen:
-        time.sleep(1.5)
+    with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim),
+                               lease_ms=200, telemetry_hz=1) as pen:
+        sim.time.sleep(1.5)
         assert pen.state is State.IDLE
 
 
@@ -538,9 +543,9 @@ def test_a_listener_cannot_deadlock_the_controller(sim, pen):
                 seen.append(exc)
 
     pen.add_state_listener(on_state)
-    t0 = time.monotonic()
+    t0 = sim.clock.now()
     run_needle(pen)
-    assert time.monotonic() - t0 < 2.0
+    assert sim.clock.now() - t0 < 2.0  # virtual seconds: no call waited out a timeout
     assert seen and "listener" in str(seen[0])
     assert pen.state is State.RUNNING
 

@@ -8,7 +8,6 @@ moment a stop is asked for, and the controller is in a safe state at once, never
 from __future__ import annotations
 
 import contextlib
-import time
 
 import pytest
 
@@ -19,16 +18,16 @@ from smpdevice.envelope import DEFAULT_ZONES
 from smpdevice.errors import SmpError
 from smpdevice.link import LinkTimeout
 from tests.smpdevice.conftest import run_needle, true_calibration
+from tests.smpdevice.virtual_time import wait_until as virtual_wait_until
 
 GENEROUS_S = 5.0  # waits are on conditions; this only bounds a broken run
 
 
-def wait_until(predicate, timeout_s: float = GENEROUS_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
+pytestmark = pytest.mark.virtual_time  # every wait below is on the simulator's clock
+
+
+def wait_until(sim: PenSimulator, predicate, timeout_s: float = GENEROUS_S) -> None:
+    virtual_wait_until(sim, predicate, timeout_s)
 
 
 def renewals(sim: PenSimulator) -> int:
@@ -45,7 +44,7 @@ def needle_stopped_by_its_lease(sim: PenSimulator) -> bool:
 
 def running(pen: PenController, sim: PenSimulator) -> None:
     run_needle(pen)
-    wait_until(lambda: sim.firmware.state is FirmwareState.RUNNING)
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.RUNNING)
 
 
 # ---------------------------------------------------------------- E-stop
@@ -61,13 +60,13 @@ def test_estop_with_every_estop_frame_lost_stops_the_needle_by_the_lease(sim, pe
     after_estop = renewals(sim)
     assert after_estop <= before + 1  # at most the one already on its way
     # (seeing the pen still run, the controller also sends NEEDLE_STOP; either stops it)
-    wait_until(lambda: needle_stopped(sim))
+    wait_until(sim, lambda: needle_stopped(sim))
     assert renewals(sim) == after_estop  # nothing renewed it since
     assert pen.state is State.ESTOP
     assert sim.link.stats["dropped_frames_in"] >= 1
     # the controller keeps re-sending ESTOP: once frames get through, the pen confirms it
     sim.link.clear_inbound()
-    wait_until(lambda: sim.firmware.state is FirmwareState.ESTOP)
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.ESTOP)
     pen.clear_faults()
     assert pen.state is State.IDLE
 
@@ -79,7 +78,7 @@ def test_estop_when_everything_to_the_pen_is_lost_after_the_start(sim, pen):
     with pytest.raises(EStopUnconfirmed):
         pen.estop()
     assert pen.state is State.ESTOP
-    wait_until(lambda: needle_stopped_by_its_lease(sim))
+    wait_until(sim, lambda: needle_stopped_by_its_lease(sim))
     assert renewals(sim) <= before + 1
     assert pen.state is State.ESTOP  # the link is up (telemetry): not declared lost
 
@@ -93,7 +92,7 @@ def test_estop_delayed_beyond_the_lease(sim, pen):
     with contextlib.suppress(EStopUnconfirmed):  # confirmed or not depends on the RTO reached
         pen.estop()
     assert pen.state is State.ESTOP
-    wait_until(lambda: sim.firmware.state is FirmwareState.ESTOP)  # the late ESTOP arrived
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.ESTOP)  # the late ESTOP arrived
     assert renewals(sim) <= before + 1
     # ... but the needle had stopped before it did (the lease, or the controller's stop)
     first_stop = next(s for s in seen if s is not FirmwareState.RUNNING)
@@ -107,7 +106,7 @@ def test_estop_with_the_link_down_leaves_a_safe_state_and_says_the_lease_stops_i
     with pytest.raises(EStopUnconfirmed, match="link to the pen is down.*lease runs out"):
         pen.estop()
     assert pen.state is State.DISCONNECTED
-    wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING)
+    wait_until(sim, lambda: sim.firmware.state is not FirmwareState.RUNNING)
 
 
 def test_estop_still_written_at_once_and_confirmed_on_a_good_link(sim, pen):
@@ -127,9 +126,9 @@ def test_unconfirmed_stop_needle_goes_to_fault_and_the_lease_stops_the_needle(si
     with pytest.raises(SmpError):  # no reply (LinkTimeout), or the lapse came first (PenFault)
         pen.stop_needle()
     assert pen.state is State.FAULT  # safe, never left `running`
-    wait_until(lambda: needle_stopped_by_its_lease(sim))
+    wait_until(sim, lambda: needle_stopped_by_its_lease(sim))
     frozen = renewals(sim)
-    time.sleep(4 * pen.lease_ms / 1000)  # not a timing assertion: renewals must stay frozen
+    sim.time.sleep(4 * pen.lease_ms / 1000)  # not a timing assertion: renewals must stay frozen
     assert renewals(sim) == frozen
     with pytest.raises(StateError, match="fault"):  # nothing moves until a person clears it
         pen.arm()
@@ -137,14 +136,14 @@ def test_unconfirmed_stop_needle_goes_to_fault_and_the_lease_stops_the_needle(si
 
 def test_pass_time_stop_that_gets_no_reply_still_stops_the_needle(sim):
     quick = {"crown": DEFAULT_ZONES["crown"].model_copy(update={"max_pass_s": 0.2})}
-    with PenController.connect(sim.url, calibration=true_calibration(sim), zones=quick,
-                               lease_ms=200) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim),
+                               zones=quick, lease_ms=200) as pen:
         sim.link.drop_inbound(MsgType.NEEDLE_STOP)
         running(pen, sim)
         pen.wait_for_state(State.FAULT, timeout_s=GENEROUS_S)
-        wait_until(lambda: needle_stopped_by_its_lease(sim))
+        wait_until(sim, lambda: needle_stopped_by_its_lease(sim))
         frozen = renewals(sim)
-        time.sleep(4 * pen.lease_ms / 1000)
+        sim.time.sleep(4 * pen.lease_ms / 1000)
         assert renewals(sim) == frozen
         assert pen.state is State.FAULT
 
@@ -164,14 +163,14 @@ def test_stop_after_a_log_write_failure_never_depends_on_the_link(sim, pen, tmp_
         with pytest.raises(PassLogError):
             session.play()
     assert pen.state is State.FAULT
-    wait_until(lambda: needle_stopped_by_its_lease(sim))
+    wait_until(sim, lambda: needle_stopped_by_its_lease(sim))
 
 
 def test_a_stop_on_a_good_link_keeps_the_pen_armed_and_leased(sim, pen):
     running(pen, sim)
     pen.stop_needle()
     assert pen.state is State.ARMED
-    time.sleep(3 * pen.lease_ms / 1000)  # renewals resumed: the pen stays armed
+    sim.time.sleep(3 * pen.lease_ms / 1000)  # renewals resumed: the pen stays armed
     assert sim.firmware.state is FirmwareState.ARMED and pen.state is State.ARMED
     pen.start_needle()
     assert pen.state is State.RUNNING
@@ -179,11 +178,12 @@ def test_a_stop_on_a_good_link_keeps_the_pen_armed_and_leased(sim, pen):
 
 def test_the_stop_error_says_the_lease_stops_the_needle(sim):
     # a lease longer than the stop's retransmissions: the stop times out before it lapses
-    with PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=1500) as pen:
+    with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim),
+                               lease_ms=1500) as pen:
         running(pen, sim)
         sim.link.drop_inbound(MsgType.NEEDLE_STOP)
         with pytest.raises(LinkTimeout, match="no reply"):
             pen.stop_needle()
         assert pen.state is State.FAULT
         assert "stops the needle by itself within 1500 ms" in str(pen.last_fault)
-        wait_until(lambda: needle_stopped_by_its_lease(sim))
+        wait_until(sim, lambda: needle_stopped_by_its_lease(sim))

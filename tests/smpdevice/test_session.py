@@ -1,4 +1,7 @@
-"""Sessions played against the simulator, with every pass in the pass log."""
+"""Sessions played against the simulator, with every pass in the pass log.
+
+On the simulator's virtual clock (the session reads time from the controller's clock); only the
+kill -9 test runs a real host process over a real pty, on wall time (`realtime`)."""
 
 from __future__ import annotations
 
@@ -24,8 +27,11 @@ from smpdevice.profiles import load_profile
 from smpdevice.screening import ScreeningRefused, parse_screening
 from smpdevice.session import TreatmentSession
 from tests.smpdevice.conftest import true_calibration
+from tests.smpdevice.virtual_time import virtual_sim, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+pytestmark = pytest.mark.virtual_time
+
 CLEAR = {q: False for q in ("open_sores", "eczema", "dermatitis", "psoriasis_flare",
                             "infection", "sunburn", "keloid_tendency")}
 
@@ -79,7 +85,7 @@ def test_positive_screening_refuses_the_session(pen, passlog):
 
 
 def test_session_refused_without_calibration(sim, passlog):
-    with PenController.connect(sim.url) as pen, pytest.raises(CalibrationError,
+    with PenController.connect(sim.url, clock=sim.clock) as pen, pytest.raises(CalibrationError,
                                                               match="no calibration"):
         open_session(pen, passlog)
     assert passlog.sessions() == []
@@ -148,6 +154,7 @@ main()
 """
 
 
+@pytest.mark.realtime  # a real host process over a real pty
 def test_kill_9_mid_pass_then_restart_records_the_interrupted_pass(pen_sim_pty, tmp_path):
     sim, path = pen_sim_pty
     env = {**os.environ, "SMP_DATA_DIR": str(tmp_path), "SMP_LOG_LEVEL": "error"}
@@ -194,13 +201,12 @@ def test_kill_9_mid_pass_then_restart_records_the_interrupted_pass(pen_sim_pty, 
 
 
 def test_session_refuses_a_profile_this_pen_cannot_do(passlog):
-    from simulators import PenSimulator
     from simulators.pen_model import PenModel
     from smpdevice.profiles import ProfileError
 
     slow_pen = PenModel(seed=7, speed_max_hz=70.0)  # the profile asks for 80-90 Hz
-    with PenSimulator(model=slow_pen) as s, PenController.connect(
-        s.url, calibration=true_calibration(s)
+    with virtual_sim(model=slow_pen) as s, PenController.connect(
+        s.url, calibration=true_calibration(s), clock=s.clock
     ) as pen, pytest.raises(ProfileError, match=r"speed_hz.*70"):
         open_session(pen, passlog)
     assert passlog.sessions() == []
@@ -224,10 +230,7 @@ def test_ctrl_c_while_the_needle_is_starting_still_stops_it(sim, pen, passlog):
     with pytest.raises(KeyboardInterrupt):
         session.play()
     sim.firmware._execute = execute
-    deadline = time.monotonic() + 1.0
-    while sim.firmware.state is FirmwareState.RUNNING:
-        assert time.monotonic() < deadline, "the needle kept running after Ctrl-C"
-        time.sleep(0.005)
+    wait_until(sim, lambda: sim.firmware.state is not FirmwareState.RUNNING, 1.0)
     assert passlog.passes(session.session_id)[0].outcome == "stopped"
     assert pen.state is State.ARMED
 

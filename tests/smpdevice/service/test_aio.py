@@ -107,7 +107,9 @@ def test_state_changes_stream_in_order(sim):
             return seen
 
     seen = asyncio.run(asyncio.wait_for(main(), WAIT_S))
-    assert seen == [State.ARMED, State.RUNNING, State.ESTOP]
+    # the connect's own "idle" may still be on its way when the stream starts
+    assert seen[-3:] == [State.ARMED, State.RUNNING, State.ESTOP]
+    assert set(seen[:-3]) <= {State.IDLE}
 
 
 def test_a_slow_consumer_loses_the_oldest_frames_not_the_reader(sim):

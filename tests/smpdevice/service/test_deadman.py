@@ -49,7 +49,8 @@ def test_a_hung_driving_client_stops_the_needle(service, sim):
         with pytest.raises(ServiceError) as info:
             await driver.call("pen.start")
         assert info.value.code == -32004  # its lease ran out: it no longer drives
-        assert service.pen.state in (State.IDLE, State.FAULT)
+        await wait_until(lambda: service.pen.state in (State.IDLE, State.FAULT),
+                         what="disarmed (or faulted by the pen's own lease)")
         await driver.close()
 
     run(main())

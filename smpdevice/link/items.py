@@ -1,0 +1,88 @@
+"""What the request engine carries: `Operation` (a request), the typed items of its loop's
+queue (never tuples read by index), and `EngineHost`, what the engine asks of the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from firmware_protocol import Frame, Message
+from firmware_protocol.messages import Nack
+from smpdevice.errors import SmpError
+from smpdevice.link.wire import MAX_ATTEMPTS, Tracked
+
+
+@dataclass(eq=False)
+class Operation:
+    """A request carried out by the engine: `steps` sent one after another, then `then()`."""
+
+    steps: list[Message]
+    then: Callable[[], Any] | None = None
+    stop: bool = False  # a needle stop: the host treats its failure as a fault
+    attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
+    future: Future = field(default_factory=Future)
+    index: int = 0
+    seq: int = 0
+    attempt: int = 0
+    sent_at_s: float = 0.0
+    deadline_s: float = 0.0
+
+    @property
+    def step(self) -> Message:
+        return self.steps[self.index]
+
+
+# ---- what the loop's queue carries (typed, never tuples read by index)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    fn: Callable[..., Any]
+    args: tuple
+    future: Future
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Run in the loop thread, no answer (notifications, pen news, logging)."""
+
+    fn: Callable[..., Any]
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class ResendEStop:
+    tracked: Tracked
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    pass
+
+
+class EngineHost(Protocol):
+    """What the engine asks of the controller (all called in the loop thread)."""
+
+    def lease_needed(self) -> bool: ...
+
+    def motion_refused(self) -> SmpError | None: ...  # set once a stop is latched
+
+    def nack_error(self, step: Message, nack: Nack) -> SmpError: ...
+
+    def on_operation_timeout(self, op: Operation, error: SmpError) -> None: ...
+
+    def on_tick(self, now_s: float) -> None: ...
+
+    def on_lost(self, reason: str, silence: bool = False) -> None: ...

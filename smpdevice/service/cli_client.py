@@ -1,0 +1,93 @@
+"""`--service URL` (or `SMP_SERVICE`) for `smp estop`, `smp clear` and `smp info`: talk to a
+running `smp serve` instead of opening the pen's port (which the service owns)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode
+
+
+class ServiceEstopNotConfirmed(SmpError):
+    exit_code = ExitCode.LINK_LOST
+
+
+def service_option() -> Any:
+    """--service URL, processed first so that --port need not be given with it."""
+    return click.option(
+        "--service", "service", envvar="SMP_SERVICE", default=None, metavar="URL",
+        is_eager=True, expose_value=True,
+        help="Talk to a running `smp serve` (ws://HOST:PORT/rpc or unix:///PATH) instead of "
+             "the port. Default: $SMP_SERVICE.")
+
+
+def _client(url: str, role: str) -> Any:
+    from smpdevice.service.client import SyncServiceClient
+
+    return SyncServiceClient.connect(url, role=role, name="smp")
+
+
+def estop(url: str) -> None:
+    """Any role may E-stop: the viewer token is enough."""
+    from smpdevice.service.client import ServiceError
+
+    try:
+        with _client(url, "viewer") as svc:
+            answer = svc.estop()
+            serial = svc.call("pen.identity")["identity"]["serial"]
+    except ServiceError as exc:
+        raise ServiceEstopNotConfirmed(
+            f"E-stop NOT sent: the service at {url} cannot be reached ({exc}). Use the pen's "
+            "own stop or pull its power.") from exc
+    if not answer.get("confirmed"):
+        raise ServiceEstopNotConfirmed(
+            f"E-stop of pen {serial} latched by the service but NOT confirmed by the pen; the "
+            "pen stops the needle by itself when its lease runs out. Check the cable.")
+    click.echo(f"E-stop latched on pen {serial} (through the service at {url}): the needle is "
+               f"stopped and retracted. When it is safe: smp clear --service {url}")
+
+
+def clear(url: str, yes: bool, reason: str | None) -> None:
+    """Clearing needs the technician role and a reason, which the service logs."""
+    with _client(url, "technician") as svc:
+        state = svc.call("pen.state")
+        serial = svc.call("pen.identity")["identity"]["serial"]
+        if state["state"] not in ("fault", "estop"):
+            click.echo(f"Pen {serial} has nothing latched (state {state['state']}).")
+            return
+        click.echo(f"Pen {serial} has {state['state']} latched: {state['last_fault']}.")
+        if not reason:
+            if yes:
+                raise SmpError("clearing through the service needs --reason TEXT (why it is "
+                               "safe to clear; the service logs it)")
+            reason = click.prompt("Why is it safe to clear? (logged)", default="",
+                                  show_default=False)
+        if len(reason.strip()) < 3:
+            click.echo("Nothing cleared: a reason is required.", err=True)
+            raise SystemExit(ExitCode.CHECK_FAILED)
+        svc.call("pen.clear_faults", reason=reason.strip())
+        click.echo(f"Cleared: pen {serial} is {svc.call('pen.state')['state']}. The needle "
+                   "stays stopped until a session starts it.")
+
+
+def info(url: str, as_json: bool) -> None:
+    with _client(url, "viewer") as svc:
+        ident = svc.call("pen.identity")
+        state = svc.call("pen.state")
+    data = {**(ident["identity"] or {}), "port": ident["port"], "service": url,
+            "controller_state": state["state"], "driver": state["driver"],
+            "simulated": ident["simulated"], "calibration": ident["calibration"]}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"Pen {data.get('serial')} on {data['port']} (through the service at {url})")
+    click.echo(f"  firmware {data.get('firmware_version')}, protocol "
+               f"v{data.get('protocol_version')}; state {data['controller_state']}; "
+               f"driven by {data['driver'] or 'nobody'}")
+    cal = data["calibration"]
+    where = f"{cal['calibration_id']} until {cal['expires_at']}" if cal else "none"
+    click.echo(f"  calibration: {where}")

@@ -1,0 +1,93 @@
+"""`smp serve`: own one pen and serve it to many clients (JSON-RPC, web console)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import click
+
+from smpdevice.errors import SmpError
+
+
+@click.command()
+@click.option("--port", "-p", "pen_port", metavar="URL", envvar="SMP_PORT", required=True,
+              help="The pen: a serial port, socket://HOST:PORT or pensim:// (simulated).")
+@click.option("--listen", default="127.0.0.1:8765", show_default=True, metavar="HOST:PORT",
+              help="WebSocket and console address (loopback only unless --allow-remote).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --listen address (needs --tls-cert and --tls-key).")
+@click.option("--tls-cert", metavar="FILE", help="TLS certificate (PEM) for wss:// and https://.")
+@click.option("--tls-key", metavar="FILE", help="TLS private key (PEM).")
+@click.option("--no-socket", is_flag=True, help="Do not open the Unix socket in the data dir.")
+@click.option("--lease-ms", default=500, show_default=True, type=click.IntRange(50, 65535),
+              help="The pen's own dead-man lease.")
+@click.option("--telemetry-hz", default=50, show_default=True, type=click.IntRange(1, 100),
+              help="Telemetry rate asked of the pen (clients subscribe at up to this).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the console in a browser.")
+def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
+          tls_key: str | None, no_socket: bool, lease_ms: int, telemetry_hz: int,
+          open_browser: bool) -> None:
+    """Own one pen and serve it: JSON-RPC 2.0 over WebSocket and a Unix socket, and the
+    technician's web console.
+
+    Clients authenticate with a token from service.tokens.json (0600) in the data directory;
+    the console URL printed at start carries the technician's token. Any authenticated client
+    can E-stop. The pen's lease is renewed only while the driving client sends heartbeats.
+    See docs/service.md.
+
+    \b
+    Examples:
+      smp serve --port pensim://
+      smp serve --port /dev/ttyACM0 --listen 127.0.0.1:9000
+    """
+    from smpdevice.service.runner import ServiceOptions
+
+    options = ServiceOptions(port=pen_port, listen=listen, allow_remote=allow_remote,
+                             tls_cert=tls_cert, tls_key=tls_key, unix_socket=not no_socket,
+                             lease_ms=lease_ms, telemetry_hz=telemetry_hz)
+    sim = None
+    if pen_port.strip().lower() in ("pensim://", "pensim"):
+        from simulators import PenSimulator
+
+        sim = PenSimulator()  # in this process, so the gauge can be read (auto calibration)
+        options.port = sim.url
+
+    def ready(server: Any) -> None:
+        pen = server.service.pen
+        click.echo(f"Serving pen {pen.identity.serial} ({pen.port_url}), state "
+                   f"{pen.state.value}{'' if pen.calibration else ', not calibrated'}.")
+        click.echo(f"  JSON-RPC:  {server.url}")
+        if server.socket_path is not None:
+            click.echo(f"  socket:    unix://{server.socket_path}")
+        click.echo(f"  console:   {server.console_url()}")
+        click.echo("Tokens: service.tokens.json in the data directory. Ctrl-C stops.")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.console_url())
+
+    try:
+        asyncio.run(_main(options, ready))
+    except KeyboardInterrupt:
+        click.echo("stopped.")
+    finally:
+        if sim is not None:
+            sim.close()
+
+
+async def _main(options: Any, ready: Any) -> None:
+    from smpdevice.service.runner import serve_forever
+
+    task = asyncio.ensure_future(serve_forever(options, ready))
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except SmpError:
+        raise

@@ -1,0 +1,42 @@
+"""`smp demo --web`: a simulated pen, calibrated against its gauge, served with the console."""
+
+from __future__ import annotations
+
+import threading
+import webbrowser
+
+import click
+
+
+def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
+        until: threading.Event | None = None) -> None:
+    from simulators import PenSimulator
+    from smpdevice.calibrate import CalibrationSettings, run_calibration
+    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.controller import PenController
+    from smpdevice.errors import SmpError
+    from smpdevice.gauge import SimulatorGauge
+    from smpdevice.service.runner import ServiceHandle, ServiceOptions
+
+    with PenSimulator(seed=seed) as sim:
+        click.echo(f"Simulated pen {sim.serial} started ({sim.url}); calibrating it against "
+                   "its gauge...")
+        with PenController.connect(sim.url) as pen:
+            report = run_calibration(pen, SimulatorGauge(sim.url), technician="demo",
+                                     settings=CalibrationSettings(spin_duration_s=0.3),
+                                     store=CalibrationStore())
+            if not report.passed:
+                raise SmpError("the demo calibration failed; run `smp demo` to see why")
+            calibration = pen.calibration
+        with ServiceHandle(ServiceOptions(port=sim.url, listen=listen,
+                                          calibration=calibration)) as service:
+            url = service.console_url()
+            click.echo(f"Console: {url}")
+            click.echo(f"JSON-RPC: {service.url}  (tokens: service.tokens.json in the data "
+                       "directory). Ctrl-C stops.")
+            if open_browser:
+                webbrowser.open(url)
+            try:
+                (until or threading.Event()).wait()
+            except KeyboardInterrupt:
+                click.echo("stopped.")

@@ -1,0 +1,49 @@
+"""`smp estop|clear|info --service URL` (and SMP_SERVICE) as real processes against a service
+whose pen another client drives: an E-stop from a second terminal stops the needle."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from firmware_protocol.codes import FirmwareState
+from smpdevice.controller import State
+from smpdevice.service.auth import Role
+from smpdevice.service.client import SyncServiceClient
+from tests.smpdevice.conftest import CROWN
+
+
+def smp(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smpdevice", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_estop_clear_and_info_through_the_service(service, sim):
+    with SyncServiceClient.connect(service.url, token=service.token(Role.OPERATOR)) as op:
+        op.drive(lease_ms=2000)
+        op.call("pen.set_zone", zone="crown")
+        op.call("pen.set_setpoints", **CROWN)
+        op.call("pen.arm")
+        op.call("pen.start")
+        info = smp("info", "--service", service.url, "--json")
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["controller_state"] == "running"
+        stopped = smp("estop", env={"SMP_SERVICE": service.url})
+        assert stopped.returncode == 0, stopped.stderr
+        assert "E-stop latched" in stopped.stdout
+        assert service.pen.state is State.ESTOP
+        assert sim.firmware.state is FirmwareState.ESTOP
+    refused = smp("clear", "--service", service.url, "--yes")
+    assert refused.returncode != 0 and "--reason" in refused.stderr
+    cleared = smp("clear", "--service", service.url, "--yes", "--reason", "tested the pen")
+    assert cleared.returncode == 0, cleared.stderr
+    assert service.pen.state is State.IDLE
+
+
+def test_estop_to_an_unreachable_service_says_not_sent(data_dir, service):
+    dead = service.url.rsplit(":", 1)[0] + ":1/rpc"
+    result = smp("estop", "--service", dead)
+    assert result.returncode == 6
+    assert "E-stop NOT sent" in result.stderr
