@@ -301,14 +301,16 @@ class PassLog(SqliteFile, SqliteReads):
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:
         """The session's opening body; refused when it is unknown or closed."""
-        kinds = dict(self._conn.execute(
-            "SELECT kind, body FROM records WHERE session_id = ? AND kind IN "
-            "('session_open', 'session_close')", (session_id,)).fetchall())
-        if "session_open" not in kinds:
+        # Two lookups in the partial unique indexes: constant time however long the session.
+        opened = self._conn.execute(
+            "SELECT body FROM records WHERE kind = 'session_open' AND session_id = ?",
+            (session_id,)).fetchone()
+        if opened is None:
             raise PassLogError(f"no session {session_id} in the pass log")
-        if "session_close" in kinds:
+        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'session_close' "
+                              "AND session_id = ?", (session_id,)).fetchone():
             raise PassLogError(f"session {session_id} is closed; open a new session")
-        return json.loads(kinds["session_open"])
+        return json.loads(opened[0])
 
     def _require_open_pass(self, pass_id: str) -> str:
         row = self._conn.execute(
