@@ -80,6 +80,9 @@ def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Resul
             except Exception as exc:  # not the E-stop under test: counted, reported, skipped
                 return {"setup_error": f"{type(exc).__name__}: {exc}"}
             stop_at = _watch_stop(fw)
+            latched: list[float] = []
+            pen.add_state_listener(lambda old, new, why: new is State.ESTOP
+                                   and latched.append(time.monotonic()))
             if variant == "estop_dropped":
                 sim.link.drop_inbound(MsgType.ESTOP)
             elif variant == "only_renewals":
@@ -92,7 +95,8 @@ def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Resul
             starts = fw.executed[MsgType.NEEDLE_START]
             outcome: list[str] = []
             state_after: list[State] = []
-            called: list[tuple[float, int]] = []
+            called: list[tuple[float, int]] = []  # (simulator clock = monotonic, renewals)
+            returned: list[float] = []
 
             def call() -> None:
                 # the moment of the call, in this thread: thread start-up is not the controller's
@@ -102,18 +106,18 @@ def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Resul
                     outcome.append("confirmed")
                 except Exception as exc:  # the figure is which error, and that it is typed
                     outcome.append(type(exc).__name__)
+                returned.append(time.monotonic())
                 state_after.append(pen.state)
 
             caller = threading.Thread(target=call, daemon=True)
             caller.start()
             _wait(lambda: bool(called), 5.0, 0.0002)
-            t0 = time.monotonic()
             called_s, renewals = called[0]
-            local = _wait(lambda: pen.state is State.ESTOP, 2.0, 0.0005)
-            local_s = time.monotonic() - t0
+            local = _wait(lambda: bool(latched), 2.0, 0.0005)
+            local_s = (latched[0] if latched else time.monotonic()) - called_s
             stopped = _wait(lambda: bool(stop_at), 4 * lease_s + 1.0)
             caller.join(timeout=15.0)
-            returned_s = time.monotonic() - t0
+            returned_s = (returned[0] if returned else time.monotonic()) - called_s
             if caller.is_alive():
                 res.fail(f"{label}: estop() had not returned after 15 s")
             if not stopped:
@@ -168,7 +172,8 @@ def scenario_estop(n: int = 100, seed: int = 51, lease_ms: int = 250,
         rows.append(
             f"{variant} ({VARIANTS[variant]}): {len(runs)} runs; needle stopped after estop() "
             f"median {_median(stops):.0f} ms, max {max(stops):.0f} ms (lease {lease_ms} ms); "
-            f"controller in estop after median {_median([r['local_ms'] for r in runs]):.1f} ms; "
+            f"controller in estop after median {_median([r['local_ms'] for r in runs]):.1f} ms"
+            f" (max {max(r['local_ms'] for r in runs):.1f}); "
             f"estop() returned after median {_median([r['call_ms'] for r in runs]):.0f} ms "
             f"with {', '.join(outcomes)}; lease renewals reaching the pen after the call: max "
             f"{max(r['renewals_after'] for r in runs)}; pen ended in "
@@ -205,6 +210,9 @@ BOMB_CHILD = textwrap.dedent(
 
     before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cold_s, outcome, typed = attempt()  # what one CLI call pays: lazy imports and all
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kb
+    print(json.dumps({"cold_s": cold_s, "rss_kb": rss_kb, "outcome": outcome, "typed": typed}),
+          flush=True)  # the parent keeps this much if the rest runs out of time
     try:  # a valid file: the loader's one-time costs are paid, the rest is this file's
         load(warm)
     except Exception:  # an older loader may refuse it; its imports are paid all the same
@@ -263,8 +271,8 @@ def bomb_files(folder: Path) -> list[tuple[str, str, Path]]:
         ("50 MB file", "profile", put("big.yaml", writer=big(_HEAD + _ZONE + "# ", "x" * 64,
                                                              50_000_000))),
         ("needle description of 25,000 chars", "profile",
-         put("needle.yaml", _HEAD + _ZONE.replace("1RL 0.25mm", "1RL 0." + "2" * 24_990
-                                                  + "5 mm x") + "plan:\n" + _PASS)),
+         put("needle.yaml", _HEAD + _ZONE.replace("1RL 0.25mm", "1RL " + "2" * 24_995 + "x")
+             + "plan:\n" + _PASS)),  # digits with no 'mm': a backtracking regex goes n^2
         ("plan of 1.69M passes (58 days of needle time)", "profile",
          put("plan.yaml", writer=big(_HEAD + _ZONE + "plan:\n", _PASS, 1_690_000 * len(_PASS)))),
         ("plan of 20,000 passes (under the size cap)", "profile",
@@ -306,9 +314,18 @@ def scenario_bombs(limit_s: float | None = 0.1, max_rss_mb: float = 64.0,
                 out = subprocess.run(
                     [sys.executable, "-c", BOMB_CHILD, loader, str(path), str(warm)],
                     capture_output=True, text=True, timeout=child_timeout_s, cwd=ROOT, env=env)
-            except subprocess.TimeoutExpired:
-                res.fail(f"{name}: not refused within {child_timeout_s:.0f} s")
-                rows.append(f"{name} ({size:,} B): still loading after {child_timeout_s:.0f} s")
+            except subprocess.TimeoutExpired as exc:
+                partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout
+                first = (partial or "").strip().splitlines()[:1]
+                res.fail(f"{name}: not done within {child_timeout_s:.0f} s")
+                if first:
+                    fig = json.loads(first[0])
+                    rows.append(f"{name} ({size:,} B): first call {fig['cold_s']:.1f} s, peak "
+                                f"RSS +{fig['rss_kb'] / 1024:.0f} MB; {fig['outcome']}; repeats "
+                                f"not done within {child_timeout_s:.0f} s")
+                else:
+                    rows.append(f"{name} ({size:,} B): still loading after "
+                                f"{child_timeout_s:.0f} s")
                 continue
             try:
                 fig = json.loads(out.stdout.strip().splitlines()[-1])

@@ -65,7 +65,7 @@ class ConfigError(SmpError):
         listed = "\n  ".join(f"{self.path}: {i}" for i in issues)
         super().__init__(
             f"the station config has {len(issues)} error{'s' if len(issues) != 1 else ''} "
-            f"(fix them and run `smp config check`):\n  {listed}"
+            f"(fix them, then check again: smp config check):\n  {listed}"
         )
 
 

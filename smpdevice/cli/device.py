@@ -28,7 +28,7 @@ def resolve_port(option: str | None, fallback: str | None = None) -> str:
         raise SmpError(
             "no pen chosen: pass --port (a device such as /dev/ttyACM0, usb:SERIALNO, "
             "socket://HOST:PORT, or pensim:// for the built-in simulator), or set SMP_PORT, or "
-            f"set `port` in the station config {config_path()} (see `smp config show`). The "
+            f"set `port` in the station config {config_path()} (see: smp config show). The "
             "simulator is only used when you choose it."
         )
     return chosen

@@ -310,7 +310,7 @@ def run(profile: str, port: str, technician: str | None, screening_file: str | N
     who = setting("technician", technician).value
     if not who:
         raise SmpError("who treats? pass --technician NAME (-t NAME), or set SMP_TECHNICIAN or "
-                       "`technician` in the station config (`smp config show`).")
+                       "`technician` in the station config (see: smp config show).")
     envelope = setting("envelope", envelope).value
     console = Console()
     report = RunReport(port)

@@ -478,6 +478,7 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         if row.action == "stop":
             with contextlib.suppress(SmpError):
                 self.link.send(NeedleStop())
+            engine.ops_done_s = self.clock.now()  # reports from before the stop are stale
             if state in SAFE:
                 return
             trigger = "fault_detected"

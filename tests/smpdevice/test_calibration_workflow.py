@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulators import PenSimulator
-from tests.smpdevice.virtual_time import virtual_sim
 from smpdevice.calibrate import (
     CalibrationSettings,
     format_report,
@@ -20,6 +19,7 @@ from smpdevice.calibration import Calibration, CalibrationError
 from smpdevice.calibration_store import CalibrationStore
 from smpdevice.controller import PenController, State, StateError
 from smpdevice.gauge import GaugeRequest, SimulatorGauge
+from tests.smpdevice.virtual_time import virtual_sim
 
 FAST = CalibrationSettings(run_speed=False)
 SEEDS = [1, 5, 13, 42]
@@ -161,7 +161,8 @@ def test_arming_is_refused_without_a_valid_calibration_for_this_pen(tmp_path):
             _refused_arm(ctl, f"the calibration of pen {sim_a.serial} expired on .* Recalibrate")
             with pytest.raises(CalibrationError, match="expired on"):
                 ctl.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=120)
-        with PenController.connect(sim_b.url, calibration=good, clock=sim_b.clock) as ctl:  # another pen's
+        # another pen's
+        with PenController.connect(sim_b.url, calibration=good, clock=sim_b.clock) as ctl:
             _refused_arm(ctl, f"belongs to pen {sim_a.serial}, but pen {sim_b.serial} is conn")
         # the stored calibration, loaded for the right pen, arms
         stored = CalibrationStore(tmp_path / "c.db").latest(sim_a.serial)

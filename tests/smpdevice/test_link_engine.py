@@ -125,3 +125,52 @@ def test_only_leased_states_renew_and_safe_states_never_do():
 def test_reconciliation_table(pen_state, faults, ctl, settled, action):
     row = reconcile(pen_state, faults, ctl, settled)
     assert (row.action if row else None) == action
+
+
+# ---------------------------------------------------------------- the wire's read loop
+
+
+@pytest.mark.virtual_time
+def test_a_reply_is_not_held_behind_a_truncated_frame_on_a_quiet_link(sim):
+    """A long frame cut short just before a reply, then silence (slow telemetry): the reader
+    gives the truncated candidate up after the inter-byte timeout and hands the reply over.
+    Before, the reply stayed held behind the candidate until enough bytes came to fill its
+    claimed length: four tries' ACKs are not enough (40 of 49 bytes), so it failed as a
+    LinkTimeout although every reply had arrived."""
+    from firmware_protocol import encode
+    from firmware_protocol.messages import Identify
+
+    with PenController.connect(sim.url, calibration=true_calibration(sim), telemetry_hz=1,
+                               lease_ms=1000, clock=sim.clock) as pen:
+        seq = pen.telemetry.telemetry_seq
+        sim.time.wait_until(lambda: pen.telemetry.telemetry_seq != seq)  # just after one
+        identify = next(msg for _, d, _, msg in pen.link.history if isinstance(msg, Identify))
+        cut = encode(identify, 1)[:10]  # a 59-byte IDENTIFY frame, cut after 10 bytes
+        sim.link.inject_junk(cut)  # written just before the pen's next frame: the reply
+        t0 = sim.clock.now()
+        pen.retract()  # RETRACT -> ACK, on the wire right behind the cut frame
+        assert pen.link.decoder.stats.truncated == 1
+        assert sim.clock.now() - t0 < 0.3  # virtual seconds: well before the next telemetry
+
+
+@pytest.mark.virtual_time
+def test_the_handshake_is_carried_out_by_the_engine(sim, mocker):
+    from firmware_protocol.messages import IdentifyRequest, SetTelemetryRate
+    from smpdevice.link import Link, RequestEngine
+
+    submit = mocker.spy(RequestEngine, "submit")
+    with PenController.connect(sim.url, calibration=true_calibration(sim), clock=sim.clock):
+        steps = [type(call.args[1].steps[0]) for call in submit.call_args_list]
+    assert steps[:2] == [IdentifyRequest, SetTelemetryRate]
+    assert not hasattr(Link, "request"), "no second retry loop beside the engine"
+
+
+@pytest.mark.virtual_time
+def test_waits_are_measured_on_the_injected_virtual_clock(sim, pen):
+    from smpdevice.errors import SmpError
+
+    t0 = sim.clock.now()
+    with pytest.raises(SmpError, match="waited 30"):
+        pen.wait_for_state(State.ARMED, timeout_s=30.0)  # half a minute of virtual time
+    assert 30.0 <= sim.clock.now() - t0 < 30.1
+    assert pen.state is State.IDLE  # the lease, telemetry and silence watch ran all along

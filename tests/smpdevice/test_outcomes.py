@@ -108,3 +108,28 @@ def test_next_steps_name_real_commands_with_the_port():
                                                remaining_passes=0))
     assert "smp info --port p" in "\n".join(next_steps(SessionOutcome.link_lost, port="p",
                                                        session_id="S", remaining_passes=1))
+
+
+def test_every_command_a_hint_names_exists():
+    """The commands in next steps and hints are real `smp` commands that accept their options."""
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    lines = [calibrate_command("pensim://"), calibrate_command("/dev/ttyACM0")]
+    for outcome in SessionOutcome:
+        lines += next_steps(outcome, port="/dev/ttyACM0", session_id="S1", remaining_passes=1)
+    commands = {line[line.index("smp "):] for line in lines if "smp " in line}
+    assert len(commands) >= 5
+    for line in commands:
+        words = shlex.split(line)[1:]
+        path = [w for w in words if not w.startswith("-")][:2]
+        group = main
+        for word in path:
+            if not hasattr(group, "commands") or word not in group.commands:
+                break
+            group = group.commands[word]
+        assert group is not main, f"not an smp command: {line}"
+        known = {o for p in group.params for o in getattr(p, "opts", [])}
+        assert {w for w in words if w.startswith("--")} <= known, f"unknown option in: {line}"
+        assert CliRunner().invoke(main, [*path, "--help"]).exit_code == 0

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from smpdevice.profiles import load_profile
 from smpdevice.screening import ScreeningRefused, parse_screening
 from smpdevice.session import TreatmentSession
 from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.virtual_time import virtual_sim, wait_until
+from tests.smpdevice.virtual_time import after, virtual_sim, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.virtual_time
@@ -93,7 +92,7 @@ def test_session_refused_without_calibration(sim, passlog):
 
 def test_fault_mid_pass_is_recorded_with_its_code(sim, pen, passlog):
     session = open_session(pen, passlog, short_profile(2.0, passes=2))
-    threading.Timer(0.4, sim.inject, args=("jam",)).start()
+    after(sim.clock, 0.4, lambda: sim.inject("jam"))
     results = session.play()
     assert results[-1].outcome is PassOutcome.fault
     assert len(results) == 1, "playback stops at a pass that did not complete"
@@ -105,7 +104,7 @@ def test_fault_mid_pass_is_recorded_with_its_code(sim, pen, passlog):
 
 def test_estop_mid_pass_is_recorded(sim, pen, passlog):
     session = open_session(pen, passlog, short_profile(2.0, passes=1))
-    threading.Timer(0.3, pen.estop).start()
+    after(sim.clock, 0.3, pen.estop, in_thread=True)
     results = session.play()
     assert results[0].outcome is PassOutcome.estop
     assert passlog.passes(session.session_id)[0].outcome == "estop"

@@ -115,3 +115,21 @@ def wait_until(sim: object, predicate: Callable[[], bool], timeout_s: float = 2.
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.002)
+
+
+def after(clock: VirtualClock, delay_s: float, action: Callable[[], object],
+          in_thread: bool = False) -> None:
+    """Run `action` once `delay_s` of virtual time has passed (threading.Timer on the clock).
+    In the advancing thread (keep it short: no waits), or in a new thread with `in_thread`
+    (for an action that waits, such as `pen.estop`)."""
+    due_s = clock.now() + delay_s
+
+    def check(now_s: float) -> None:
+        if now_s + 1e-9 >= due_s:
+            clock.remove_listener(check)
+            if in_thread:
+                threading.Thread(target=action, daemon=True).start()
+            else:
+                action()
+
+    clock.on_advance(check)
