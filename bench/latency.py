@@ -135,14 +135,18 @@ def peer_figures(exe: Path, n: int) -> dict[str, list[float] | dict]:
 
 def controller_figures(path: str, cal, n: int, ingest: bool) -> dict[str, list[float] | dict]:
     """PING, setpoint and E-stop round trips through the controller on the pen at `path`."""
-    from smpdevice.controller import PenController
+    from smpdevice.control.controller import PenController
+    from smpdevice.link.items import Operation
 
     with PenController.connect(path, calibration=cal) as pen:
+        def request(message):  # through the request engine, the only way to the pen
+            return pen._engine.call(Operation, [message])
+
         pen.set_zone("crown")
         raw = []
         for _ in range(n):
             t0 = time.perf_counter()
-            pen.link.request(Ping(1))
+            request(Ping(1))
             raw.append(time.perf_counter() - t0)
         setpoint = []
         for i in range(n):
@@ -158,7 +162,7 @@ def controller_figures(path: str, cal, n: int, ingest: bool) -> dict[str, list[f
             pen.clear_faults()
         rates = {}
         for rate in (100, 250, 500, 1000) if ingest else ():
-            pen.link.request(SetTelemetryRate(rate))
+            request(SetTelemetryRate(rate))
             time.sleep(0.2)
             lost0, got0 = pen.link.stats.telemetry_lost, pen.link.stats.telemetry_received
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -169,7 +173,7 @@ def controller_figures(path: str, cal, n: int, ingest: bool) -> dict[str, list[f
                 "lost": pen.link.stats.telemetry_lost - lost0,
                 "cpu_pct": 100 * cpu / wall,
             }
-        pen.link.request(SetTelemetryRate(100))
+        request(SetTelemetryRate(100))
     return {"raw": raw, "setpoint": setpoint, "estop": estop, "ingest": rates}
 
 

@@ -109,7 +109,7 @@ def calibrate(
             if verify_only:
                 cal = store.latest(serial)
                 if cal is None:
-                    raise CalibrationError(f"pen {serial} has no calibration to verify. "
+                    raise CalibrationError(f"pen {serial} has no calibration. "
                                            f"Calibrate it first: {calibrate_command(port)}")
                 if datetime.now(UTC) >= cal.expires_at:
                     raise CalibrationError(

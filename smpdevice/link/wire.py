@@ -278,7 +278,7 @@ class Link:
     def _expire_if_quiet(self) -> None:
         # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
         # is not held until the next byte comes (which may be a telemetry period away).
-        if False:
+        if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
             for frame in self.decoder.expire():
                 self._dispatch(frame)
 

@@ -84,12 +84,12 @@ def elapsed(clock: Clock, since_s: float) -> float:
 class virtual_sim:
     """A `PenSimulator` on a fresh `VirtualClock` with its driver as `sim.time`, booted."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, step_s: float = STEP_S, **kwargs: object) -> None:
         from simulators import PenSimulator
 
         self.clock = VirtualClock()
         self.sim = PenSimulator(clock=self.clock, **kwargs)  # type: ignore[arg-type]
-        self.driver = TimeDriver(self.clock)
+        self.driver = TimeDriver(self.clock, step_s)
 
     def __enter__(self):  # -> PenSimulator
         self.sim.advance(0.06)
