@@ -58,7 +58,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.001
 
 
 def _calibration(sim):
-    from smpdevice.calibration import Calibration
+    from smpdevice.control.calibration import Calibration
 
     return Calibration.linear(pen_serial=sim.serial, technician="campaign",
                               offset_mm=-sim.model.offset_mm, gain=sim.model.gain)

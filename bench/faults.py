@@ -80,7 +80,7 @@ def _setpoint(i: int) -> dict[str, float]:
 def scenario_commands(n: int = 10_000, seed: int = 11, lease_ms: int = 1000) -> Result:
     """n distinct setpoints over LinkFaultConfig(flip_p=0.01, drop_p=0.01)."""
     from simulators import LinkFaultConfig, PenSimulator
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
     from smpdevice.errors import SmpError
     from smpdevice.link import LinkError
 
@@ -416,8 +416,8 @@ def _profile_data(passes: int, duration_s: float, client_ref: str = "C-0008") ->
 KILL_HOST = textwrap.dedent(
     """
     import json, sys, time
-    from smpdevice.calibration import Calibration
-    from smpdevice.controller import PenController
+    from smpdevice.control.calibration import Calibration
+    from smpdevice.control import PenController
     from smpdevice.logs import configure
     from smpdevice.passlog import PassLog
     from smpdevice.profiles import parse_profile
@@ -575,7 +575,7 @@ def scenario_disconnects(n: int = 100, seed: int = 41, lease_ms: int = 250) -> R
     """n cable pulls while running, alternately in-process (port errors) and PTY (silence)."""
     from simulators import PenSimulator
     from simulators.reach import PtyBridge
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
     from smpdevice.errors import SmpError
 
     res = Result("disconnects", n)
@@ -703,7 +703,7 @@ def scenario_disk(seed: int = 61, lease_ms: int = 250) -> Result:
     """The pass log fails before and during a pass (disk full, read-only): needle stopped,
     clear error, nothing committed lost."""
     from simulators import PenSimulator
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
     from smpdevice.passlog import PassLog, PassLogError
     from smpdevice.profiles import parse_profile
     from smpdevice.screening import parse_screening

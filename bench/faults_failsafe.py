@@ -65,7 +65,7 @@ def _watch_stop(fw) -> list[float]:
 def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Result,
                label: str) -> dict | None:
     from simulators import PenSimulator
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
 
     lease_s = lease_ms / 1000
     with PenSimulator(seed=seed) as sim:

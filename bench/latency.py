@@ -107,7 +107,7 @@ def start_peer(exe: Path) -> tuple[subprocess.Popen, str]:
 
 def sim_figures(n: int) -> dict[str, list[float] | dict]:
     from simulators.pen_model import PenModel
-    from smpdevice.calibration import Calibration
+    from smpdevice.control.calibration import Calibration
 
     model = PenModel(seed=3)
     cal = Calibration.linear(pen_serial=model.serial, technician="bench",
@@ -121,7 +121,7 @@ def sim_figures(n: int) -> dict[str, list[float] | dict]:
 
 
 def peer_figures(exe: Path, n: int) -> dict[str, list[float] | dict]:
-    from smpdevice.calibration import Calibration
+    from smpdevice.control.calibration import Calibration
 
     cal = Calibration.linear(pen_serial=PEER_SERIAL, technician="bench", offset_mm=0.0,
                              gain=1.0)

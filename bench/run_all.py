@@ -121,7 +121,7 @@ def run_ingest(frames: int, repeats: int) -> None:
     """The reader path in-process: decode + Link dispatch + the controller's listener."""
     codec = _load("codec")
     from firmware_protocol import StreamDecoder, encode
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
     from smpdevice.link import Link
 
     stream = b"".join(encode(codec._telemetry(i), 0) for i in range(frames))
@@ -201,8 +201,8 @@ def run_passlog(commits: int) -> None:
 CONNECT = """
 import sys
 from simulators.pen_model import PenModel
-from smpdevice.calibration import Calibration
-from smpdevice.controller import PenController
+from smpdevice.control.calibration import Calibration
+from smpdevice.control import PenController
 model = PenModel(seed=3)
 cal = Calibration.linear(pen_serial=model.serial, technician="bench",
                          offset_mm=-model.offset_mm, gain=model.gain)

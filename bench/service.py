@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulators import PenSimulator  # noqa: E402
-from smpdevice.calibration import Calibration  # noqa: E402
-from smpdevice.controller import PenController, State  # noqa: E402
+from smpdevice.control import PenController, State  # noqa: E402
+from smpdevice.control.calibration import Calibration  # noqa: E402
 from smpdevice.service.auth import Role  # noqa: E402
 from smpdevice.service.client import ServiceClient  # noqa: E402
 from smpdevice.service.runner import ServiceHandle, ServiceOptions  # noqa: E402

@@ -32,14 +32,15 @@ import yaml
 
 from firmware_protocol.codes import EventCode
 from firmware_protocol.messages import Event
-from smpdevice.calibrate import CalibrationSettings, format_report, run_calibration
+from smpdevice.calibration.report import CalibrationSettings, format_report
+from smpdevice.calibration.workflow import run_calibration
 from smpdevice.calibration_store import CalibrationStore
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.errors import SmpError
 from smpdevice.logs import configure
 from smpdevice.outcomes import ExitCode, next_steps
 from smpdevice.passlog import PassLog
-from smpdevice.pen import PenTelemetry
 from smpdevice.profiles import check_profile, load_profile
 from smpdevice.screening import parse_screening
 from smpdevice.session import PassProgress, TreatmentSession
@@ -88,7 +89,7 @@ def ensure_calibration(pen: PenController, store: CalibrationStore, technician: 
     if simulator is None:
         raise SmpError(f"pen {pen.identity.serial} has no valid calibration. Calibrate it "
                        f"first: smp calibrate --port {pen.port_url}")
-    from smpdevice.gauge import SimulatorGauge
+    from smpdevice.calibration.gauges import SimulatorGauge
 
     print("No stored calibration: calibrating against the simulator's depth gauge...")
     report = run_calibration(pen, SimulatorGauge(simulator.url), technician=technician,

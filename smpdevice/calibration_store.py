@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from smpdevice.calibration import Calibration
+from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir
 from smpdevice.records.files import private_file, tighten_siblings

@@ -1,40 +1,172 @@
-"""structlog set-up: console lines for people, JSON lines for machines.
+"""structlog set-up: short console lines for people, JSON lines for machines, and the detail in
+a log file.
 
-`SMP_LOG_FORMAT=json` switches to JSON lines; `SMP_LOG_LEVEL` (default warning on the command
-line) sets how much is said. Context (pen_serial, state, zone, session_id, pass_id) is bound by
-the code that knows it.
+`SMP_LOG_FORMAT=json` switches stderr to JSON lines; `SMP_LOG_LEVEL` (default warning on the
+command line) sets how much reaches stderr. Context (pen_serial, state, zone, session_id,
+pass_id) is bound by the code that knows it.
+
+On the command line (`configure(detail_log=True)`) every event of level info and up (debug
+with `--log-level debug`) is also written whole, as a JSON line, to `smp.log` in the data
+directory: 0600, rotated at 1 MiB, 3 old files kept. The terminal then gets one line per event:
+bulky fields such as the last frames before a fault are left out and the line says where they
+are, so a fault during `smp run` does not bury the technician's screen in frame dumps.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import structlog
 
+DETAIL_LOG_NAME = "smp.log"
+DETAIL_LOG_MAX_BYTES = 1024 * 1024
+DETAIL_LOG_BACKUPS = 3
+TERMINAL_VALUE_CHARS = 120  # a longer field value goes to the detail log only
+BULKY_KEYS = frozenset({"last_frames", "frames", "exc_info", "exception", "stack"})
 
-def configure(level: str | None = None, fmt: str | None = None) -> None:
+
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """A rotating file made 0600 before it is first written (it may name pens and clients)."""
+
+    def _open(self):
+        from smpdevice.records.files import private_file
+
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
+class DetailLog:
+    """The detail log file, opened on the first event that reaches it (so commands that log
+    nothing never create the data directory)."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.path: Path | None = None
+        self.error: str | None = None
+        self._logger: logging.Logger | None = None
+
+    def _open(self) -> logging.Logger | None:
+        if self._logger is not None or self.error is not None:
+            return self._logger
+        try:
+            from smpdevice.paths import data_dir
+
+            self.path = data_dir() / DETAIL_LOG_NAME
+            handler = _PrivateRotatingFile(self.path, maxBytes=DETAIL_LOG_MAX_BYTES,
+                                           backupCount=DETAIL_LOG_BACKUPS, encoding="utf-8")
+        except Exception as exc:  # an unwritable data dir must not stop the command
+            self.error = str(exc)
+            return None
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger(f"smpdevice.detail.{id(self)}")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        self._logger = logger
+        return logger
+
+    def write(self, event: dict[str, Any]) -> None:
+        logger = self._open()
+        if logger is not None:
+            logger.info(json.dumps(event, default=str))
+
+    def close(self) -> None:
+        if self._logger is not None:
+            for handler in list(self._logger.handlers):
+                handler.close()
+                self._logger.removeHandler(handler)
+
+
+_detail: DetailLog | None = None
+
+
+def _to_detail_log(terminal_level: int, detail: DetailLog):
+    """A processor: write the whole event to the detail log, then keep for the terminal only
+    what belongs there (its level, short fields) plus where the rest is."""
+
+    def process(_logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = logging.getLevelNamesMapping().get(method.upper(), logging.INFO)
+        if level >= detail.level:
+            detail.write(event)
+        if level < terminal_level:
+            raise structlog.DropEvent
+        bulky = [k for k, v in event.items()
+                 if k in BULKY_KEYS or len(str(v)) > TERMINAL_VALUE_CHARS]
+        if bulky:
+            for key in bulky:
+                del event[key]
+            where = detail.path or f"not written: {detail.error}"
+            event["detail"] = f"{', '.join(bulky)} in {where}"
+        return event
+
+    return process
+
+
+def _one_line(_logger: Any, _method: str, event: dict[str, Any]) -> str:
+    """`warning: link lost  reason='...' pen_serial=...`: one line, no padding, no timestamp."""
+    level = event.pop("level", "info")
+    event.pop("timestamp", None)
+    text = str(event.pop("event", ""))
+    fields = "  ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
+                       for k, v in event.items())
+    return f"{level}: {text}" + (f"  {fields}" if fields else "")
+
+
+def configure(level: str | None = None, fmt: str | None = None, *,
+              detail_log: bool = False) -> None:
+    global _detail
     level_name = (level or os.environ.get("SMP_LOG_LEVEL") or "warning").upper()
+    terminal_level = getattr(logging, level_name, logging.WARNING)
     fmt = fmt or os.environ.get("SMP_LOG_FORMAT") or "console"
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    if _detail is not None:
+        _detail.close()
+        _detail = None
+    processors: list[Any] = [structlog.processors.add_log_level,
+                             structlog.processors.TimeStamper(fmt="iso"),
+                             structlog.processors.format_exc_info]
+    least = terminal_level
+    if detail_log:
+        _detail = DetailLog(min(terminal_level, logging.INFO))
+        least = _detail.level
+        if fmt != "json":  # machines reading JSON on stderr get every field
+            processors.append(_to_detail_log(terminal_level, _detail))
+        else:
+            processors.append(_detail_only(terminal_level, _detail))
+    if fmt == "json":
+        renderer: Any = structlog.processors.JSONRenderer()
+    elif detail_log:
+        renderer = _one_line
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level_name, logging.WARNING)
-        ),
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(least),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _detail_only(terminal_level: int, detail: DetailLog):
+    def process(_logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = logging.getLevelNamesMapping().get(method.upper(), logging.INFO)
+        if level >= detail.level:
+            detail.write(dict(event))
+        if level < terminal_level:
+            raise structlog.DropEvent
+        return event
+
+    return process
+
+
+def detail_log_path() -> Path | None:
+    """Where the detail log of this command is (None before anything was written to it)."""
+    return _detail.path if _detail is not None else None
 
 
 def ensure_configured() -> None:

@@ -23,8 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault
-from smpdevice.calibration import Calibration
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 
 KEYS_HELP = "e/space E-stop · c clear faults · r reconnect · q quit"

@@ -97,7 +97,7 @@ _FROM_PASS = {
     "log_error": SessionOutcome.log_error,
     "controller_crashed": SessionOutcome.incomplete,
 }
-# The controller's state (smpdevice.controller.State values) when no pass says why.
+# The controller's state (smpdevice.control.State values) when no pass says why.
 _FROM_STATE = {
     "fault": SessionOutcome.fault,
     "estop": SessionOutcome.estop,
@@ -152,18 +152,20 @@ def next_steps(
     port: str,
     session_id: str,
     remaining_passes: int,
+    service: str | None = None,
 ) -> list[str]:
-    """What the technician does next, as lines with commands that can be copy-pasted."""
+    """What the technician does next, as lines with commands that can be copy-pasted
+    (addressing the pen through `smp serve` at `service` when one drove the session)."""
     steps: list[str] = []
+    pen = ["--service", service] if service else ["--port", port]
     if outcome is SessionOutcome.fault:
         steps.append("Find and remove the cause (jam, cartridge, heat), then clear the fault: "
-                     + command("smp", "clear", "--port", port))
+                     + command("smp", "clear", *pen))
     elif outcome is SessionOutcome.estop:
-        steps.append("When it is safe, release the E-stop: " + command("smp", "clear", "--port",
-                                                                       port))
+        steps.append("When it is safe, release the E-stop: " + command("smp", "clear", *pen))
     elif outcome is SessionOutcome.link_lost:
         steps.append("Check the cable and the pen's power, then check the pen: "
-                     + command("smp", "info", "--port", port))
+                     + command("smp", "info", *pen))
     elif outcome is SessionOutcome.log_error:
         steps.append("Check the data directory (disk full, permissions), then the log: "
                      + command("smp", "sessions", "verify"))

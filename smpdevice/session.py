@@ -17,12 +17,12 @@ from datetime import UTC, date, datetime
 import structlog
 
 from smpdevice.aftercare import aftercare_sheet, summarize_passes
-from smpdevice.calibration import require_calibration
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import require_calibration
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, classify_session, command
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
-from smpdevice.pen import PenTelemetry
 from smpdevice.profiles import (
     PlannedPass,
     ProfileError,

@@ -47,7 +47,8 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smp")
 @click.option("--log-level", default=None, type=click.Choice(LOG_LEVELS, case_sensitive=False),
-              help="How much is logged (to stderr). Default: SMP_LOG_LEVEL, else log_level in "
+              help="How much is logged to stderr (the detail log smp.log in the data directory "
+                   "keeps info and up). Default: SMP_LOG_LEVEL, else log_level in "
                    "the station config, else warning.")
 @click.option("--log-json", is_flag=True, help="Log JSON lines (also SMP_LOG_FORMAT=json).")
 def main(log_level: str | None, log_json: bool) -> None:
@@ -67,7 +68,7 @@ def main(log_level: str | None, log_json: bool) -> None:
 
     # A broken config file must not stop `smp config check` from saying what is wrong.
     configure(setting("log_level", log_level, strict=False).value,
-              "json" if log_json else None)
+              "json" if log_json else None, detail_log=True)
 
 
 def _register() -> None:

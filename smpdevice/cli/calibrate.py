@@ -7,16 +7,18 @@ from datetime import UTC, datetime
 
 import click
 
-from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
 from smpdevice.cli.device import port_option
+from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import calibrate_command
+from smpdevice.service.cli_client import service_option
 
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
 
 
 @click.command()
 @port_option()
+@service_option()
 @click.option("--auto", is_flag=True,
               help="Read a simulator's gauge instead of asking a person (QA, demo).")
 @click.option("--gauge", "gauge_url", metavar="URL",
@@ -43,6 +45,7 @@ DB_HELP = "The calibration database file (default: calibrations.sqlite in the da
               help="How long the motor runs at each speed of the speed check.")
 def calibrate(
     port: str,
+    service: str | None,
     auto: bool,
     gauge_url: str | None,
     technician: str | None,
@@ -67,18 +70,23 @@ def calibrate(
       smp calibrate --port pensim:// --auto                  # built-in simulator, no person
       smp calibrate --auto --port socket://127.0.0.1:7000 --gauge tcp://127.0.0.1:7001
       smp calibrate --verify-only --port /dev/ttyACM0        # check before a session
+
+    With --service URL (or SMP_SERVICE), `--auto` calibrates the simulated pen of a running
+    `smp serve`; a guided calibration through the service uses its console's wizard.
     """
-    from smpdevice.calibrate import (
-        CalibrationSettings,
-        format_report,
-        format_verify,
-        run_calibration,
-        run_verify,
-    )
+    if service:
+        from smpdevice.cli import remote
+        from smpdevice.config import setting as _setting
+
+        remote.calibrate(service, auto=auto, technician=_setting("technician", technician).value)
+        return
+    from smpdevice.calibration.gauges import CalibrationAborted
+    from smpdevice.calibration.report import CalibrationSettings, format_report, format_verify
+    from smpdevice.calibration.workflow import run_calibration, run_verify
     from smpdevice.calibration_store import CalibrationStore
     from smpdevice.config import setting
-    from smpdevice.controller import PenController
-    from smpdevice.gauge import CalibrationAborted, ManualGauge, open_gauge
+    from smpdevice.control import PenController
+    from smpdevice.ui.gauges import ManualGauge, open_gauge
 
     technician = setting("technician", technician).value
 

@@ -8,8 +8,8 @@ import time
 from importlib import resources
 
 import click
-from rich.console import Console
 
+from smpdevice.cli.console import cli_console
 from smpdevice.errors import SmpError
 
 # Shipped inside the package (copies of examples/ files, kept equal by a test), so the demo
@@ -44,11 +44,12 @@ def demo(quick: bool, seed: int, web: bool) -> None:
       SMP_DATA_DIR=/tmp/smp smp demo --quick
     """
     from simulators import PenSimulator
-    from smpdevice.calibrate import CalibrationSettings, format_report, run_calibration
+    from smpdevice.calibration.gauges import SimulatorGauge
+    from smpdevice.calibration.report import CalibrationSettings, format_report
+    from smpdevice.calibration.workflow import run_calibration
     from smpdevice.calibration_store import CalibrationStore
     from smpdevice.cli.run import print_outcome, read_screening, run_session
-    from smpdevice.controller import PenController
-    from smpdevice.gauge import SimulatorGauge
+    from smpdevice.control import PenController
     from smpdevice.passlog import PassLog
     from smpdevice.paths import data_dir
     from smpdevice.profiles import load_profile
@@ -59,7 +60,7 @@ def demo(quick: bool, seed: int, web: bool) -> None:
         return demo_web.run(seed)
     if not (PROFILE.is_file() and SCREENING.is_file()):
         raise SmpError(f"the demo's files are missing from {DATA}; reinstall smpdevice")
-    console = Console()
+    console = cli_console()
     started = time.monotonic()
     with contextlib.ExitStack() as files:
         profile = load_profile(files.enter_context(resources.as_file(PROFILE)))
@@ -87,7 +88,7 @@ def demo(quick: bool, seed: int, web: bool) -> None:
             fit, cal = report.fit, pen.calibration
             console.print(f"   {len(fit.points)} gauge points: depth in skin = "
                           f"{fit.gain:.4f} x actuator {fit.offset_mm:+.4f} mm, worst residual "
-                          f"{fit.max_abs_residual_mm * 1000:.1f} um; verified; saved as "
+                          f"{fit.max_abs_residual_mm:.4f} mm; verified; saved as "
                           f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
             session = run_session(pen, passlog, profile, technician="demo",

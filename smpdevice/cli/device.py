@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from smpdevice.cli.console import cli_console
 from smpdevice.errors import SmpError
 from smpdevice.service.cli_client import service_option
 from smpdevice.transport import DEFAULT_PORT, available_ports
@@ -71,7 +71,7 @@ def ports(as_json: bool) -> None:
     for p in found:
         vidpid = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else "-"
         table.add_row(p.device, vidpid, p.serial_number or "-", p.description)
-    Console().print(table)
+    cli_console().print(table)
 
 
 @click.command()
@@ -90,7 +90,7 @@ def info(port: str, as_json: bool, service: str | None) -> None:
       smp info --port /dev/ttyACM0 --json
       smp info --port socket://127.0.0.1:7000
     """
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
 
     if service:
         from smpdevice.service import cli_client
@@ -111,7 +111,7 @@ def info(port: str, as_json: bool, service: str | None) -> None:
             click.echo(json.dumps(data, indent=2))
             return
         lim = ident.limits
-        console = Console()
+        console = cli_console()
         console.print(f"[bold]Pen {ident.serial}[/bold] on {port}")
         console.print(f"  firmware {ident.firmware_version}, protocol v{ident.protocol_version}, "
                       f"schema {data['schema_hash']}")
@@ -137,6 +137,6 @@ def diagram() -> None:
     Example:
       smp diagram > docs/state-diagram.mmd
     """
-    from smpdevice.diagram import state_diagram_mermaid
+    from smpdevice.control.diagram import state_diagram_mermaid
 
     click.echo(state_diagram_mermaid(), nl=False)

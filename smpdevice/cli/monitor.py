@@ -12,19 +12,23 @@ from collections.abc import Callable, Iterator
 
 import click
 
+from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import port_option
 from smpdevice.errors import SmpError
+from smpdevice.service.cli_client import service_option
 
 
 @click.command()
 @port_option(fallback="pensim://")
+@service_option()
 @click.option("--refresh-hz", default=10.0, show_default=True, type=click.FloatRange(0.5, 60),
               help="How often the view is redrawn.")
 @click.option("--once", is_flag=True,
               help="Print one snapshot (plain text) and exit: for scripts and logs.")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0), default=None,
               metavar="S", help="Quit by itself after S seconds (default: run until q).")
-def monitor(port: str, refresh_hz: float, once: bool, duration_s: float | None) -> None:
+def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
+            duration_s: float | None) -> None:
     """Watch a pen live: state, setpoints against measured values, current, temperature,
     counters, link quality, latched faults and the lease. Press a key to E-stop.
 
@@ -48,7 +52,16 @@ def monitor(port: str, refresh_hz: float, once: bool, duration_s: float | None) 
       smp monitor --port /dev/ttyACM0
       smp monitor --port socket://127.0.0.1:5555  # a pen started with `smp sim --tcp 5555`
       smp monitor --once --port pensim://bench    # one snapshot, e.g. into a log file
+      smp monitor --service ws://127.0.0.1:8765/rpc  # watch while `smp run --service` drives
+
+    With --service URL (or SMP_SERVICE) the monitor is a viewer of a running `smp serve`: it
+    never holds the pen, and e/space still E-stops it.
     """
+    if service:
+        from smpdevice.cli import remote
+
+        remote.monitor(service, refresh_hz=refresh_hz, once=once, duration_s=duration_s)
+        return
     from smpdevice.monitor import Monitor
 
     mon = Monitor(port)
@@ -86,10 +99,9 @@ def _wait_for_telemetry(mon, timeout_s: float = 1.0) -> None:
 
 
 def _live(mon, refresh_hz: float, duration_s: float | None) -> None:
-    from rich.console import Console
     from rich.live import Live
 
-    console = Console()
+    console = cli_console()
     ends_at = None if duration_s is None else time.monotonic() + duration_s
     stop = threading.Event()
     with _keys(mon.handle_key, stop) as reading_keys:

@@ -69,7 +69,7 @@ def _decode_one(text: str) -> dict[str, Any]:
 
 def _print_human(result: dict[str, Any]) -> None:
     if "error" in result:
-        click.secho(f"{result['input']}: {result['error']}", fg="red")
+        click.secho(f"{result['input']}: {result['error']}", fg="red", err=True)
         return
     click.echo(f"{result['type']} (0x{result['type_code']:02X})  seq {result['seq']}")
     readable: dict[str, str] = result["readable"]

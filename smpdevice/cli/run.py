@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
 from smpdevice.errors import SmpError
@@ -22,6 +23,7 @@ from smpdevice.outcomes import (
     command,
     next_steps,
 )
+from smpdevice.service.cli_client import service_option
 
 
 def load_screening(path: str | None):
@@ -99,7 +101,7 @@ class RunReport:
 
 def needle_state(pen) -> str:
     """What is known of the needle now, from the pen's own report (after a stop)."""
-    from smpdevice.controller import State
+    from smpdevice.control import State
 
     t = pen.telemetry
     if pen.state is not State.DISCONNECTED and t is not None and not t.needle_running:
@@ -130,7 +132,7 @@ def play_profile(
     `report` is filled in as the run goes, so an interruption can say where it stopped.
     """
     from smpdevice.calibration_store import CalibrationStore
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
     from smpdevice.passlog import PassLog
     from smpdevice.profiles import ProfileError, check_profile, load_profile
@@ -174,7 +176,7 @@ def play_profile(
 def _calibration_for(serial: str, store, port: str):
     """The pen's newest calibration if it may be used now; else how to make one, for this
     port, as a command to copy."""
-    from smpdevice.calibration import CalibrationError
+    from smpdevice.control.calibration import CalibrationError
 
     calibration = store.latest(serial)
     fix = calibrate_command(port)
@@ -224,7 +226,7 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
 
 
 def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
-                  completed: int, planned: int) -> None:
+                  completed: int, planned: int, service: str | None = None) -> None:
     """The technician's summary of an incomplete session, with what to do next."""
     if outcome.complete:
         return
@@ -232,7 +234,7 @@ def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *,
                   f"{planned} planned passes completed.", style="bold red", markup=False,
                   soft_wrap=True)
     for step in next_steps(outcome, port=port, session_id=session_id,
-                           remaining_passes=planned - completed):
+                           remaining_passes=planned - completed, service=service):
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
 
 
@@ -268,6 +270,7 @@ def _play(session, console: Console, progress_enabled: bool,
 @click.command()
 @click.argument("profile", type=click.Path(dir_okay=False))
 @port_option()
+@service_option()
 @click.option("--technician", "-t", default=None, metavar="NAME",
               help="Who treats (recorded). Default: $SMP_TECHNICIAN, else `technician` in the "
                    "station config.")
@@ -284,8 +287,9 @@ def _play(session, console: Console, progress_enabled: bool,
               help="Zone limits overriding the defaults (YAML/JSON, same shape as "
                    "smpdevice.envelope.DEFAULT_ZONES); still narrowed to the pen's limits. "
                    "Default: $SMP_ENVELOPE, else `envelope` in the station config.")
-def run(profile: str, port: str, technician: str | None, screening_file: str | None,
-        db: str | None, calibrations: str | None, envelope: str | None) -> None:
+def run(profile: str, port: str, service: str | None, technician: str | None,
+        screening_file: str | None, db: str | None, calibrations: str | None,
+        envelope: str | None) -> None:
     """Play a treatment profile on a pen and record every pass.
 
     Checks the profile and the envelope, connects, checks the pen's calibration, asks the
@@ -303,6 +307,10 @@ def run(profile: str, port: str, technician: str | None, screening_file: str | N
     Example (built-in simulator):
       smp calibrate --port pensim:// --auto
       smp run examples/session1_base_density.yaml --port pensim:// -t ana --screening examples/screening_clear.yaml
+
+    With --service URL (or SMP_SERVICE) the session runs on the pen of a running `smp serve`:
+    `smp monitor --service URL` can watch it, and `smp estop --service URL` from another
+    terminal stops it (exit 5).
     """  # noqa: E501
     from smpdevice.cli import exit_interrupted
     from smpdevice.config import setting
@@ -311,8 +319,14 @@ def run(profile: str, port: str, technician: str | None, screening_file: str | N
     if not who:
         raise SmpError("who treats? pass --technician NAME (-t NAME), or set SMP_TECHNICIAN or "
                        "`technician` in the station config (see: smp config show).")
+    if service:
+        from smpdevice.cli import remote
+
+        remote.run(service, profile_path=profile, technician=who, screening_file=screening_file,
+                   envelope=envelope, db=db, calibrations=calibrations)
+        return
     envelope = setting("envelope", envelope).value
-    console = Console()
+    console = cli_console()
     report = RunReport(port)
     try:
         answers = read_screening(screening_file) if screening_file else None

@@ -42,7 +42,7 @@ def estop(port: str, service: str | None) -> None:
     Example:
       smp estop --port /dev/ttyACM0
     """
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
 
     if service:  # a running `smp serve` owns the pen: E-stop through it (any role may)
         from smpdevice.service import cli_client
@@ -88,7 +88,7 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
       smp clear --port /dev/ttyACM0 --yes
     """
     from firmware_protocol.codes import NackReason
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
     from smpdevice.link import CommandRefused
 
     if service:  # through a running `smp serve`: technician token, reason logged

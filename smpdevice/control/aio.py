@@ -27,11 +27,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from smpdevice import checks
-from smpdevice.calibration import Calibration
+from smpdevice.control.calibration import Calibration
 from smpdevice.control.controller import PenController
+from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.states import State
 from smpdevice.envelope import ZoneEnvelope
-from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
 
 T = TypeVar("T")
 MAX_QUEUE = 10_000

@@ -23,13 +23,13 @@ from firmware_protocol.messages import (
     SetSetpoints,
 )
 from smpdevice import checks
-from smpdevice.calibration import Calibration
+from smpdevice.control.calibration import Calibration
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import State
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import LinkTimeout
-from smpdevice.pen import PenTelemetry
 
 if TYPE_CHECKING:
     from smpdevice.control.controller import PenController

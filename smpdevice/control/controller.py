@@ -24,29 +24,26 @@ from typing import Any
 
 import structlog
 
-from firmware_protocol import PROTOCOL_VERSION, SCHEMA_HASH, Message
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
+from firmware_protocol import Message
+from firmware_protocol.codes import EventCode, Fault, FirmwareState
 from firmware_protocol.messages import (
     Disarm,
     Event,
-    Identify,
-    IdentifyRequest,
     NeedleStop,
-    SetTelemetryRate,
     Telemetry,
 )
 from smpdevice import checks
-from smpdevice.calibration import Calibration
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
+from smpdevice.control.calibration import Calibration
+from smpdevice.control.connection import ConnectionMixin
 from smpdevice.control.options import ControllerOptions
+from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
 from smpdevice.control.safety import SafetyMixin
 from smpdevice.control.states import (
-    MOTION,
     OFFLINE,
     SAFE,
     FaultInfo,
-    HandshakeError,
     PenFault,
     State,
     StateError,
@@ -56,19 +53,15 @@ from smpdevice.control.states import (
 from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import timebase_for
-from smpdevice.link.engine import Operation, RequestEngine
+from smpdevice.link.engine import RequestEngine
 from smpdevice.link.notifier import Notifier
 from smpdevice.link.wire import (
-    CommandRefused,
     Link,
     LinkError,
-    LinkTimeout,
 )
 from smpdevice.logs import ensure_configured
-from smpdevice.pen import PenIdentity, PenTelemetry, Setpoints
-from smpdevice.transport import DEFAULT_PORT, open_port
 
-log = structlog.get_logger("smpdevice.controller")
+log = structlog.get_logger("smpdevice.control")
 
 
 class _Fsm:
@@ -89,7 +82,8 @@ class _Fsm:
         return not self._owner._arm_blockers(only="setpoints")
 
 
-class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMixin):
+class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMixin,
+                    CalibratingMixin):
     """Drive one pen. Use `PenController.connect(port)`, best as a context manager:
 
         with PenController.connect("pensim://", calibration=cal) as pen:
@@ -127,147 +121,11 @@ class PenController(ControllerOptions, SafetyMixin, RequestsMixin, CalibratingMi
         self._lease_hold = threading.Event()  # a stop is under way: renew nothing until it ends
         self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
 
-    # ================================================================== connection
-
-    @classmethod
-    def connect(cls, port: str = DEFAULT_PORT, **kwargs: Any) -> PenController:
-        """Open `port`, run the handshake and return a controller in idle (or fault/estop)."""
-        ctl = cls(port, **kwargs)
-        ctl.open()
-        return ctl
-
-    def open(self) -> None:
-        """Connect (from `disconnected`): open the port, handshake, settle the pen's state."""
-        if self.state is not State.DISCONNECTED:
-            raise StateError(f"already {self.state.value}; close() first")
-        self._fire("connect", "open")
-        self._lease_hold.clear()
-        self._estop_hold = False
-        try:
-            self._open_link()
-            settled = self._settle_pen()
-        except BaseException:
-            self._shutdown_loop()
-            if self.link is not None:
-                self.link.close()
-            if self.state is State.CONNECTING:
-                self._fire("connect_failed", "connection failed")
-            raise
-        self._fire(settled, "connected")
-
-    def reconnect(self) -> None:
-        """After a lost link: connect to the same port again. The needle stays stopped."""
-        if self.state is not State.DISCONNECTED:
-            raise StateError(f"reconnect is for a lost link; the controller is {self.state.value}")
-        self._shutdown_loop()
-        previous = self.identity
-        self.open()
-        if previous is not None and self.identity and self.identity.serial != previous.serial:
-            serial = self.identity.serial
-            self.close()
-            raise HandshakeError(
-                f"a different pen ({serial}) answered on {self.port_url}; "
-                f"expected {previous.serial}. Connect anew to use it."
-            )
-
-    def _open_link(self) -> None:
-        port = open_port(self.port_url, baudrate=self.baudrate)
-        self.telemetry = None
-        self.link = link = Link(port, clock=self.clock)
-        # A fresh engine (and queue) per connection: nothing from the old one may run. It is
-        # the only way to the pen, the handshake included.
-        self._engine = engine = RequestEngine(link, self, lease_ms=self.lease_ms,
-                                              telemetry_hz=self.telemetry_hz, clock=self.clock,
-                                              motion=MOTION)
-        link._on_lost = engine.link_lost
-        link.add_listener(self._on_pen_message)
-        engine.start()
-        link.start()
-        reply = self._request_after_boot(IdentifyRequest())
-        if not isinstance(reply, Identify):
-            raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
-        self._check_identity(reply)
-        self.identity = PenIdentity.from_message(reply)
-        self._log = log.bind(pen_serial=self.identity.serial, port=self.port_url)
-        if self.lease_ms > self.identity.limits.lease_max_ms:
-            self.lease_ms = engine.lease_ms = self.identity.limits.lease_max_ms
-        rate = min(self.telemetry_hz, self.identity.limits.telemetry_max_hz)
-        self._request_after_boot(SetTelemetryRate(rate))
-        engine.telemetry_hz = rate
-        if self._zone is not None and self.zone_name is not None:
-            self._zone = self._pen_bounded(self.zones[self.zone_name])
-        self._log.info("connected", firmware=self.identity.firmware_version)
-
-    def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:
-        """A request (through the engine) that waits out a pen still booting (NACK BOOTING)."""
-        deadline = self.clock.now() + wait_s
-        while True:
-            try:
-                return self._engine.call(Operation, [message])
-            except CommandRefused as exc:
-                if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
-                    raise
-                self._wait_news(lambda: False, 0.02)  # retry after 20 ms of clock time
-
-    def _check_identity(self, m: Identify) -> None:
-        problems = []
-        if m.protocol_version != PROTOCOL_VERSION:
-            problems.append(f"protocol version: pen {m.protocol_version}, host {PROTOCOL_VERSION}")
-        if m.schema_hash != SCHEMA_HASH:
-            problems.append(
-                f"message catalogue hash: pen 0x{m.schema_hash:08x}, host 0x{SCHEMA_HASH:08x}"
-            )
-        if problems:
-            raise HandshakeError(
-                f"pen {m.serial_str} (firmware {m.firmware_version}) speaks a different protocol: "
-                + "; ".join(problems)
-                + ". Update the host or the pen's firmware so both are built from the same "
-                "catalogue."
-            )
-
-    def _settle_pen(self) -> str:
-        """Wait for the first telemetry and bring the pen to a safe state; never resume."""
-        self._wait_news(lambda: self.telemetry is not None,
-                        max(1.0, 20 / max(self.telemetry_hz, 1)))
-        t = self.telemetry
-        if t is None:
-            raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
-        if t.state is FirmwareState.RUNNING:
-            self._engine.call(Operation, [NeedleStop(), Disarm()])
-        elif t.state is FirmwareState.ARMED:
-            self._engine.call(Operation, [Disarm()])
-        self._engine.ops_done_s = self.clock.now()  # telemetry from before these is stale
-        if t.state is FirmwareState.FAULT or t.faults:
-            self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
-            return "connected_faulted"
-        if t.state is FirmwareState.ESTOP:
-            self.last_fault = FaultInfo("pen reports a latched E-stop", t.faults)
-            return "connected_estopped"
-        return "connected"
-
-    def close(self) -> None:
-        """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
-        self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
-        engine = self._engine
-        if (self.link is not None and self.link.lost is None and engine is not None
-                and engine.alive and not engine.in_loop()):
-            with contextlib.suppress(SmpError):  # two tries each: closing must not linger
-                engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
-        self._shutdown_loop()
-        if self.link is not None:
-            self.link.close()
-        if self.state is not State.DISCONNECTED:
-            self._fire("link_lost", "closed")
-
     def __enter__(self) -> PenController:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _shutdown_loop(self) -> None:
-        if self._engine is not None:
-            self._engine.stop()
 
     # ================================================================== public API
 

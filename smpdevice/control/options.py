@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smpdevice import checks
-from smpdevice.calibration import Calibration
+from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
 from smpdevice.link.clock import MONOTONIC, Clock
 from smpdevice.transport import DEFAULT_PORT

@@ -17,13 +17,13 @@ from firmware_protocol.messages import (
     Retract,
     SetSetpoints,
 )
-from smpdevice.calibration import Calibration, CalibrationError, require_calibration
+from smpdevice.control.calibration import Calibration, CalibrationError, require_calibration
+from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import POLICY, SAFE, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation, ZoneEnvelope, check_setpoints, narrowed
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
-from smpdevice.pen import Setpoints
 
 if TYPE_CHECKING:
     from smpdevice.control.controller import PenController

@@ -10,7 +10,7 @@ one that does not hold.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
@@ -122,3 +122,36 @@ def verify_chain(records: Iterable[ChainRecord | tuple[Any, ...]], *, start_seq:
 
 def _describe(kind: str, session_id: str, pass_id: str | None) -> str:
     return f"{kind} of {f'pass {pass_id}' if pass_id else f'session {session_id}'}"
+
+
+def verify_payloads(rows: Iterable[tuple[int, str, str, bytes | None]], *,
+                    keep: Collection[int] = (),
+                    describe: Callable[[int], str] = str) -> ChainWalk:
+    """`verify_chain` over rows a backend prepared: (seq, prev_hash, hash, payload), where
+    payload is exactly what `record_hash` hashes (a backend builds it in its own engine, which
+    is much faster than in Python). `describe(seq)` names a record in a problem."""
+    walk = ChainWalk()
+    expected, head = 1, GENESIS_HASH
+    keep = frozenset(keep)
+    for seq, prev_hash, stored, payload in rows:
+        if (seq == expected and prev_hash == head and payload is not None
+                and sha256(payload).hexdigest() == stored):
+            head, expected = stored, seq + 1
+            if seq in keep:
+                walk.kept[seq] = stored
+            continue
+        walk.count, walk.head_hash = expected - 1, head
+        if seq != expected:
+            gone = (f"record {expected} is" if seq == expected + 1
+                    else f"records {expected}..{seq - 1} are")
+            walk.broken = BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from "
+                                          f"record {expected - 1} to record {seq}")
+        elif prev_hash != head:
+            walk.broken = BrokenLink(seq, f"({describe(seq)}) does not link to record "
+                                          f"{seq - 1}: its prev_hash is not that record's hash")
+        else:
+            walk.broken = BrokenLink(seq, f"({describe(seq)}) was altered: its contents do "
+                                          "not match its hash")
+        return walk
+    walk.count, walk.head_hash = expected - 1, head
+    return walk

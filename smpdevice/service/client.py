@@ -168,6 +168,25 @@ class ServiceClient:
             raise AssertionError("unreachable")
         return await asyncio.wait_for(find(), timeout_s)
 
+    async def next_event(self, methods: frozenset[str] | set[str], timeout_s: float = 30.0
+                         ) -> tuple[str, dict[str, Any]]:
+        """The next notification whose method is one of `methods`, as (method, params); the
+        others are dropped. ServiceError when the connection closes first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if self._queue.empty() and self._reader.done():
+                raise ServiceError(f"the connection to the service closed: {self.closed_reason}")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"no {'/'.join(sorted(methods))} within {timeout_s} s")
+            try:
+                n = await asyncio.wait_for(self._queue.get(), min(left, 0.5))
+            except TimeoutError:
+                continue
+            if n["method"] in methods:
+                return n["method"], n["params"]
+
     async def estop(self) -> dict[str, Any]:
         return await self.call("pen.estop")
 
@@ -248,6 +267,10 @@ class SyncServiceClient:
                           ) -> dict[str, Any]:
         return self._run(self._client.next_notification(method, timeout_s, where),
                          timeout_s + 5)
+
+    def next_event(self, methods: frozenset[str] | set[str], timeout_s: float = 30.0
+                   ) -> tuple[str, dict[str, Any]]:
+        return self._run(self._client.next_event(methods, timeout_s), timeout_s + 5)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -11,11 +11,12 @@ import click
 def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
         until: threading.Event | None = None) -> None:
     from simulators import PenSimulator
-    from smpdevice.calibrate import CalibrationSettings, run_calibration
+    from smpdevice.calibration.gauges import SimulatorGauge
+    from smpdevice.calibration.report import CalibrationSettings
+    from smpdevice.calibration.workflow import run_calibration
     from smpdevice.calibration_store import CalibrationStore
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
     from smpdevice.errors import SmpError
-    from smpdevice.gauge import SimulatorGauge
     from smpdevice.service.runner import ServiceHandle, ServiceOptions
 
     with PenSimulator(seed=seed) as sim:

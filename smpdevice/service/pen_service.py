@@ -21,9 +21,9 @@ from typing import Any
 import structlog
 
 from smpdevice.control.aio import AsyncPenController, _run_in_new_thread
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
 from smpdevice.errors import SmpError
-from smpdevice.pen import PenTelemetry
 from smpdevice.service import records_api
 from smpdevice.service.auth import Role, role_for
 from smpdevice.service.deadman import DriverLease, GatedPenController, Watchdog, stop_and_disarm

@@ -68,7 +68,7 @@ class SessionWork:
     # ------------------------------------------------------------------ sessions
 
     def start(self, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
-        from smpdevice.calibration import require_calibration
+        from smpdevice.control.calibration import require_calibration
         from smpdevice.screening import parse_screening
 
         profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
@@ -186,7 +186,7 @@ class SessionWork:
         return sim
 
     def read_gauge(self) -> dict[str, Any]:
-        from smpdevice.gauge import SimulatorGauge
+        from smpdevice.calibration.gauges import SimulatorGauge
 
         self._simulator()
         gauge = SimulatorGauge(self.service.pen.port_url)
@@ -194,9 +194,10 @@ class SessionWork:
 
     def auto_calibrate(self, technician: str) -> dict[str, Any]:
         """In the call worker: the whole `smp calibrate --auto` against the simulator gauge."""
-        from smpdevice.calibrate import format_report, run_calibration
+        from smpdevice.calibration.gauges import SimulatorGauge
+        from smpdevice.calibration.report import format_report
+        from smpdevice.calibration.workflow import run_calibration
         from smpdevice.calibration_store import CalibrationStore
-        from smpdevice.gauge import SimulatorGauge
 
         self._simulator()
         pen = self.service.pen

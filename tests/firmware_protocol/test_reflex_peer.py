@@ -142,8 +142,8 @@ def test_a_lapsed_lease_disarms_and_while_running_latches_lease_expired(pty_path
 
 
 def test_the_controller_drives_the_peer(pty_path: str) -> None:
-    from smpdevice.calibration import Calibration
-    from smpdevice.controller import PenController, State
+    from smpdevice.control import PenController, State
+    from smpdevice.control.calibration import Calibration
 
     cal = Calibration.linear(pen_serial="REFLEX-0001", technician="test", offset_mm=0.0,
                              gain=1.0)

@@ -6,8 +6,8 @@ import pytest
 import structlog
 
 from simulators import PenSimulator, VirtualClock
-from smpdevice.calibration import Calibration
-from smpdevice.controller import PenController
+from smpdevice.control import PenController
+from smpdevice.control.calibration import Calibration
 from tests.smpdevice.virtual_time import TimeDriver
 
 

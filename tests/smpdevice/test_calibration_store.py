@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulators import GaugeServer, PenSimulator
-from smpdevice.calibration import Calibration
+from smpdevice.calibration.gauges import GaugeError, GaugeRequest, SimulatorGauge, TcpGauge
 from smpdevice.calibration_store import CalibrationStore, CalibrationStoreError, calibrations_path
+from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
-from smpdevice.gauge import GaugeError, GaugeRequest, SimulatorGauge, TcpGauge, open_gauge
+from smpdevice.ui.gauges import open_gauge
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 REQ = GaugeRequest(label="test", actuator_mm=1.0)

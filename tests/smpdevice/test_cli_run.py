@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from simulators import PenSimulator
 from simulators.pen_model import PenModel
-from smpdevice.calibration import Calibration
 from smpdevice.calibration_store import CalibrationStore
 from smpdevice.cli import main
+from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +211,7 @@ def test_an_estop_ends_the_session_incomplete_with_exit_5(data_dir, tmp_path):
     from rich.console import Console
 
     from smpdevice.cli.run import RunReport, play_profile
-    from smpdevice.controller import State
+    from smpdevice.control import State
     from smpdevice.screening import parse_screening
 
     calibrate_default_pen(data_dir)

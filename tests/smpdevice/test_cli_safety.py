@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from simulators import PenSimulator
 from smpdevice.cli import main
-from smpdevice.controller import PenController
+from smpdevice.control import PenController
 from tests.smpdevice.conftest import CROWN, true_calibration
 
 

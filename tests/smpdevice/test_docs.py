@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from smpdevice.diagram import state_diagram_mermaid
+from smpdevice.control.diagram import state_diagram_mermaid
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

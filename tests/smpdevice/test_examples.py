@@ -75,7 +75,7 @@ def test_the_example_agrees_with_smp_run_on_an_aborted_session(tmp_path, monkeyp
     import time
 
     from simulators import PenSimulator
-    from smpdevice.calibration import Calibration
+    from smpdevice.control.calibration import Calibration
     from smpdevice.outcomes import ExitCode
 
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))

@@ -17,7 +17,7 @@ from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault, FirmwareState
 from simulators import PenSimulator
 from smpdevice.calibration_store import CalibrationStore
 from smpdevice.cli import main
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
 from smpdevice.monitor import KEYS_HELP, Monitor
 from tests.smpdevice.conftest import run_needle, true_calibration
 

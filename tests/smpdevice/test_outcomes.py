@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smpdevice.calibration.gauges import CalibrationAborted
 from smpdevice.config import ConfigError
 from smpdevice.errors import SmpError
-from smpdevice.gauge import CalibrationAborted
 from smpdevice.outcomes import (
     ExitCode,
     SessionOutcome,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from smpdevice.calibration import Calibration
 from smpdevice.calibration_store import CalibrationStore, CalibrationStoreError
+from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog, PassOutcome
 from tests.smpdevice.test_passlog import begin, filled, open_session, stats
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from firmware_protocol.codes import Fault, FirmwareState
-from smpdevice.calibration import CalibrationError
 from smpdevice.calibration_store import CalibrationStore
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import CalibrationError
 from smpdevice.envelope import envelope_record
 from smpdevice.errors import SmpError
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware_protocol.codes import FirmwareState
-from smpdevice.controller import State
+from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 from tests.smpdevice.conftest import CROWN

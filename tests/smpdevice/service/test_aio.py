@@ -9,8 +9,8 @@ import pytest
 
 from simulators import PenSimulator
 from smpdevice.checks import InvalidArgument
+from smpdevice.control import State
 from smpdevice.control.aio import AsyncPenController
-from smpdevice.controller import State
 from smpdevice.errors import SmpError
 from tests.smpdevice.conftest import CROWN, true_calibration
 

@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from firmware_protocol.codes import FirmwareState
-from smpdevice.controller import State
+from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from smpdevice.service.deadman import DriverLease, GatedPenController, NotDriving

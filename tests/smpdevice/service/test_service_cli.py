@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from firmware_protocol.codes import FirmwareState
-from smpdevice.controller import State
+from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 from tests.smpdevice.conftest import CROWN

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 
 from firmware_protocol.codes import FirmwareState
-from smpdevice.controller import State
+from smpdevice.control import State
 from smpdevice.screening import QUESTIONS
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from firmware_protocol.codes import MsgType
 from simulators import PenSimulator
-from smpdevice.calibration import Calibration, CalibrationError
 from smpdevice.checks import InvalidArgument, is_finite_real
-from smpdevice.controller import PenController, State
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from tests.smpdevice.conftest import CROWN, true_calibration
 

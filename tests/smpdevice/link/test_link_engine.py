@@ -8,8 +8,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from firmware_protocol.codes import Fault, FirmwareState
+from smpdevice.control import PenController
 from smpdevice.control.states import LEASED, POLICY, SAFE, State, reconcile
-from smpdevice.controller import PenController
 from smpdevice.link import Clock, MonotonicClock, Notifier, Operation
 from tests.smpdevice.conftest import CROWN, run_needle, true_calibration
 
@@ -76,7 +76,7 @@ def test_the_controller_and_engine_read_time_from_the_injected_clock(sim):
 
 def test_requests_are_typed_operations_carried_out_by_the_engine(sim, pen):
     from firmware_protocol.codes import MsgType
-    from smpdevice.pen import Setpoints
+    from smpdevice.control.pen import Setpoints
 
     pen.set_zone("crown")
     sp = Setpoints(**CROWN)

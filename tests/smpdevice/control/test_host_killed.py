@@ -20,8 +20,8 @@ from firmware_protocol.codes import Fault, FirmwareState
 HOST = textwrap.dedent(
     """
     import sys, time
-    from smpdevice.calibration import Calibration
-    from smpdevice.controller import PenController
+    from smpdevice.control.calibration import Calibration
+    from smpdevice.control import PenController
     from smpdevice.logs import configure
     configure("warning")  # logs go to stderr; stdout carries the handshake line
     path, serial_no, offset_mm, gain, lease_ms = sys.argv[1:6]

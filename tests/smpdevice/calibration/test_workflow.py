@@ -8,17 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulators import PenSimulator
-from smpdevice.calibrate import (
-    CalibrationSettings,
-    format_report,
-    run_calibration,
-    run_verify,
-    save_calibration,
-)
-from smpdevice.calibration import Calibration, CalibrationError
+from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
+from smpdevice.calibration.report import CalibrationSettings, format_report
+from smpdevice.calibration.workflow import run_calibration, run_verify, save_calibration
 from smpdevice.calibration_store import CalibrationStore
-from smpdevice.controller import PenController, State, StateError
-from smpdevice.gauge import GaugeRequest, SimulatorGauge
+from smpdevice.control import PenController, State, StateError
+from smpdevice.control.calibration import Calibration, CalibrationError
 from tests.smpdevice.virtual_time import virtual_sim
 
 FAST = CalibrationSettings(run_speed=False)

@@ -13,7 +13,7 @@ import pytest
 
 from firmware_protocol.codes import Fault, FirmwareState, MsgType
 from simulators import PenSimulator
-from smpdevice.controller import EStopUnconfirmed, PenController, State, StateError
+from smpdevice.control import EStopUnconfirmed, PenController, State, StateError
 from smpdevice.envelope import DEFAULT_ZONES
 from smpdevice.errors import SmpError
 from smpdevice.link import LinkTimeout

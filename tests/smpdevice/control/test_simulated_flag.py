@@ -5,10 +5,11 @@ from __future__ import annotations
 from firmware_protocol.codes import Capability
 from simulators import PenSimulator
 from simulators.reach import TcpBridge
-from smpdevice.calibrate import CalibrationSettings, run_calibration
-from smpdevice.calibration import Calibration
-from smpdevice.controller import PenController
-from smpdevice.gauge import SimulatorGauge
+from smpdevice.calibration.gauges import SimulatorGauge
+from smpdevice.calibration.report import CalibrationSettings
+from smpdevice.calibration.workflow import run_calibration
+from smpdevice.control import PenController
+from smpdevice.control.calibration import Calibration
 
 
 def advertised(sim: PenSimulator) -> Capability:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulators.pen_model import PenModel
-from smpdevice.calibration import CalibrationError
-from smpdevice.calibration_fit import (
+from smpdevice.calibration.fit import expected_gauge_mm, fit_linear
+from smpdevice.calibration.readings import (
     EntryError,
     FitError,
     LikelyTypoError,
@@ -16,14 +16,11 @@ from smpdevice.calibration_fit import (
     NotANumberError,
     OutOfRangeError,
     Point,
-    SpeedSample,
-    ZeroSearch,
     check_next_point,
-    check_speed,
-    expected_gauge_mm,
-    fit_linear,
     parse_reading,
 )
+from smpdevice.calibration.speed import SpeedSample, ZeroSearch, check_speed
+from smpdevice.control.calibration import CalibrationError
 
 ACTUATORS = [0.5, 0.9, 1.3, 1.7, 2.1, 2.5]
 

@@ -13,8 +13,8 @@ import pytest
 from firmware_protocol.codes import Fault, FirmwareState, MsgType, NackReason
 from simulators import PenSimulator
 from simulators.faults import LinkFaultConfig
-from smpdevice.calibration import Calibration, CalibrationError
-from smpdevice.controller import HandshakeError, PenController, State, StateError
+from smpdevice.control import HandshakeError, PenController, State, StateError
+from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.envelope import EnvelopeError
 from smpdevice.errors import SmpError
 from smpdevice.link import CommandRefused
@@ -42,7 +42,7 @@ def test_connect_reads_identity_and_limits(sim, pen):
 
 def test_schema_mismatch_is_refused_saying_what_differs(sim, monkeypatch):
     # A host built from another catalogue: its expected hash differs from the pen's.
-    monkeypatch.setattr("smpdevice.control.controller.SCHEMA_HASH", 0x12345678)
+    monkeypatch.setattr("smpdevice.control.connection.SCHEMA_HASH", 0x12345678)
     with pytest.raises(HandshakeError, match="message catalogue hash: pen 0x.*host 0x12345678"):
         PenController.connect(sim.url, clock=sim.clock)
 

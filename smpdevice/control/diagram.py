@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smpdevice.controller import State, build_machine
+from smpdevice.control import State, build_machine
 
 
 class _Model:

@@ -1,7 +1,7 @@
 """Calibration workflows: zero, depth, speed and verify, driving a `PenController` and a gauge.
 
     with PenController.connect("pensim://") as ctl:
-        gauge = open_gauge(None, port_url=ctl.port_url, port=ctl.link.port)
+        gauge = open_gauge(None, port_url=ctl.port_url, port=ctl.link.port)  # smpdevice.ui.gauges
         report = run_calibration(ctl, gauge, technician="ana", store=CalibrationStore())
         print(format_report(report))
 
@@ -22,132 +22,30 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from smpdevice.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
-from smpdevice.calibration_fit import (
-    DEFAULT_FIT_TOLERANCE_MM,
-    DEFAULT_SPEED_TOLERANCE_PCT,
-    FitError,
-    LinearFit,
-    Point,
-    SpeedCheck,
-    SpeedSample,
-    ZeroSearch,
-    check_next_point,
-    check_speed,
-    expected_gauge_mm,
-    fit_linear,
+from smpdevice.calibration.fit import FitError, LinearFit, expected_gauge_mm, fit_linear
+from smpdevice.calibration.gauges import CalibrationAborted, Gauge, GaugeRequest, RedoPoint
+from smpdevice.calibration.readings import Point, check_next_point
+from smpdevice.calibration.report import (
+    CalibrationReport,
+    CalibrationSettings,
+    VerifyResult,
+    VerifySample,
 )
-from smpdevice.gauge import CalibrationAborted, Gauge, GaugeRequest, ManualGauge, RedoPoint
+from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
+from smpdevice.control.calibration import Calibration, CalibrationError
 
 if TYPE_CHECKING:
     from smpdevice.calibration_store import CalibrationStore
-    from smpdevice.controller import PenController
+    from smpdevice.control import PenController
 
-MAX_PEN_TABLE_POINTS = 8  # the pen's calibration table holds 8 (command, true) pairs
 TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look alike
 Echo = Callable[[str], None]
 
 
 def _silent(_: str) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class CalibrationSettings:
-    """Everything a run can be tuned by; the defaults suit the simulator and a typical pen."""
-
-    depth_points: int = 6
-    first_point_mm: float = 0.2  # nominal protrusion of the lowest depth point
-    fit_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
-    verify_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
-    verify_depths_mm: tuple[float, ...] = (0.5, 1.0, 1.5)
-    speed_tolerance_pct: float = DEFAULT_SPEED_TOLERANCE_PCT
-    speeds_hz: tuple[float, ...] | None = None  # None: 15 %, 50 % and 85 % of the pen's range
-    spin_duration_s: float = 1.0
-    run_speed: bool = True
-    ask_tachometer: bool = False  # manual gauge only: also ask for a tachometer reading
-    zero_approach_mm: float = 0.1
-    gauge_max_mm: float | None = None  # None: 1.25 x the actuator travel
-    validity_days: float = DEFAULT_VALIDITY_DAYS
-    fit_retries: int = 2  # manual gauge: re-measure the named point this many times
-
-    def __post_init__(self) -> None:
-        if not 3 <= self.depth_points <= MAX_PEN_TABLE_POINTS:
-            raise CalibrationError(
-                f"depth_points must be 3..{MAX_PEN_TABLE_POINTS} (the pen's table size), "
-                f"got {self.depth_points}"
-            )
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class VerifySample:
-    target_mm: float
-    actuator_mm: float
-    gauge_mm: float
-
-    @property
-    def error_mm(self) -> float:
-        return self.gauge_mm - self.target_mm
-
-
-@dataclass
-class VerifyResult:
-    calibration_id: str
-    tolerance_mm: float
-    samples: list[VerifySample] = field(default_factory=list)
-
-    @property
-    def worst_error_mm(self) -> float:
-        return max((s.error_mm for s in self.samples), key=abs, default=0.0)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.samples) and abs(self.worst_error_mm) <= self.tolerance_mm
-
-    def problems(self) -> list[str]:
-        if not self.samples:
-            return ["verify: no verification depth lies inside the actuator travel"]
-        return [
-            f"verify at {s.target_mm:.2f} mm: gauge {s.gauge_mm:.3f} mm, error "
-            f"{s.error_mm:+.3f} mm exceeds {self.tolerance_mm:.3f} mm"
-            for s in self.samples
-            if abs(s.error_mm) > self.tolerance_mm
-        ]
-
-
-@dataclass
-class CalibrationReport:
-    pen_serial: str
-    firmware_version: str
-    technician: str
-    gauge: str
-    settings: CalibrationSettings
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    zero_readings: list[Point] = field(default_factory=list)
-    zero_search_mm: float | None = None
-    points: list[Point] = field(default_factory=list)
-    fit: LinearFit | None = None
-    speed: SpeedCheck | None = None
-    verify: VerifyResult | None = None
-    calibration: Calibration | None = None  # only when the run passed
-    problems: list[str] = field(default_factory=list)
-    aborted: bool = False
-    saved: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return not self.aborted and not self.problems and self.fit is not None
-
-    @property
-    def zero_fit_mm(self) -> float | None:
-        return None if self.fit is None else self.fit.zero_actuator_mm
 
 
 # ----------------------------------------------------------------------------- the run
@@ -287,7 +185,7 @@ class _Run:
         speeds = self.speeds_hz()
         self.echo(f"Step 3, speed: {', '.join(f'{s:g}' for s in speeds)} Hz, off the skin.")
         lim = self.ctl.identity.limits
-        ask = self.settings.ask_tachometer and isinstance(self.gauge, ManualGauge)
+        ask = self.settings.ask_tachometer and hasattr(self.gauge, "read_tachometer_hz")
         samples: list[SpeedSample] = []
         while len(samples) < len(speeds):
             commanded = speeds[len(samples)]
@@ -434,69 +332,3 @@ def save_calibration(report: CalibrationReport, store: CalibrationStore) -> Cali
     return report.calibration
 
 
-# ----------------------------------------------------------------------------- report
-
-
-def format_verify(result: VerifyResult) -> list[str]:
-    lines = [f"Verify (tolerance {result.tolerance_mm:.3f} mm):"]
-    for s in result.samples:
-        lines.append(
-            f"  target {s.target_mm:5.2f} mm  actuator {s.actuator_mm:6.3f} mm  "
-            f"gauge {s.gauge_mm:6.3f} mm  error {s.error_mm:+.3f} mm"
-        )
-    lines.append(f"  verify: {'PASS' if result.passed else 'FAIL'}")
-    return lines
-
-
-def format_report(report: CalibrationReport) -> str:
-    """A plain-text report a technician can read and file."""
-    s = report.settings
-    lines = [
-        f"Calibration report, pen {report.pen_serial} (firmware {report.firmware_version})",
-        f"  technician {report.technician}; {report.gauge}; "
-        f"{report.started_at:%Y-%m-%d %H:%M} UTC",
-    ]
-    if report.zero_search_mm is not None:
-        zero = f"Zero: flush at actuator {report.zero_search_mm:.3f} mm (search)"
-        if report.fit is not None:
-            zero += f", {report.fit.zero_actuator_mm:.3f} mm (fit)"
-        lines.append(zero)
-    if report.points:
-        lines.append(f"Depth points (fit tolerance {s.fit_tolerance_mm:.3f} mm):")
-        residuals = report.fit.residuals_mm if report.fit else [None] * len(report.points)
-        for i, (p, r) in enumerate(zip(report.points, residuals, strict=True), 1):
-            res = f"residual {r:+.4f} mm" if r is not None else ""
-            lines.append(
-                f"  {i}. actuator {p.actuator_mm:6.3f} mm  gauge {p.gauge_mm:6.3f} mm  {res}"
-            )
-    if report.fit is not None:
-        f = report.fit
-        lines.append(
-            f"Fit: depth_mm = {f.offset_mm:+.4f} + {f.gain:.4f} x actuator_mm; worst residual "
-            f"{f.max_abs_residual_mm:.4f} mm, rms {f.rms_residual_mm:.4f} mm"
-        )
-    if report.speed is not None:
-        lines.append(f"Speed (tolerance {report.speed.tolerance_pct:g} %):")
-        for smp in report.speed.samples:
-            tach = (f"  tachometer {smp.tachometer_hz:7.2f} Hz" if smp.tachometer_hz is not None
-                    else "")
-            lines.append(
-                f"  {smp.commanded_hz:6.1f} Hz  encoder {smp.encoder_hz:7.2f} Hz{tach}  "
-                f"error {smp.worst_error_pct:+.2f} %"
-            )
-    if report.verify is not None:
-        lines.extend(format_verify(report.verify))
-    if report.aborted:
-        lines.append("Result: ABORTED by the technician; nothing was saved.")
-    elif report.passed:
-        cal = report.calibration
-        assert cal is not None
-        where = "saved and written to the pen" if report.saved else "installed (not saved)"
-        lines.append(
-            f"Result: PASS; calibration {cal.calibration_id} {where}, valid until "
-            f"{cal.expires_at:%Y-%m-%d %H:%M} UTC."
-        )
-    else:
-        lines.append("Result: FAIL; nothing was saved. Problems:")
-        lines.extend(f"  - {p}" for p in report.problems)
-    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""`smp run`, `smp monitor` and `smp calibrate` with `--service URL` (or SMP_SERVICE): the pen
+belongs to a running `smp serve`, so a monitor can watch while a run drives and an E-stop from
+another terminal stops the run, which then exits 5 and says so (issue 14, item 4)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from smpdevice.cli.console import cli_console
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode, SessionOutcome, command
+
+RESULT_WAIT_S = 30.0  # after a stop request, how long the service may take to close the session
+EVENTS = frozenset({"session.progress", "session.pass", "session.result", "pen.state"})
+
+
+class ServiceCheckFailed(SmpError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+def _connect(url: str, role: str) -> Any:
+    from smpdevice.service.client import SyncServiceClient
+
+    return SyncServiceClient.connect(url, role=role, name="smp")
+
+
+def _identity(svc: Any) -> tuple[str, dict[str, Any]]:
+    ident = svc.call("pen.identity")
+    return (ident["identity"] or {}).get("serial", "?"), ident
+
+
+# ------------------------------------------------------------------------------------- run
+
+
+def run(url: str, *, profile_path: str, technician: str, screening_file: str | None,
+        envelope: str | None, db: str | None, calibrations: str | None) -> None:
+    """Check (profile against the served pen's envelope, calibration), then screen, then drive
+    the session through the service and report it like a local `smp run`."""
+    from smpdevice.cli.run import ask_screening, read_screening, require_terminal_for_screening
+
+    for name, value in (("--envelope", envelope), ("--db", db), ("--calibrations",
+                                                                  calibrations)):
+        if value:
+            raise SmpError(f"{name} {value} cannot be used with --service: the service's pen, "
+                           "envelope, pass log and calibrations are its own; leave it out (or "
+                           "run without --service)")
+    path = Path(profile_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SmpError(f"cannot read the profile {profile_path}: {exc}") from None
+    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    answers = read_screening(screening_file) if screening_file else None
+    console = cli_console()
+    with _connect(url, "operator") as svc:
+        serial, ident = _identity(svc)
+        checked = svc.call("session.check", profile=text, format=fmt)
+        if not checked["ok"]:
+            raise ServiceCheckFailed(checked["message"].replace("profile uploaded",
+                                                                f"profile {profile_path}"))
+        if ident["calibration"] is None:
+            fix = (command("smp", "calibrate", "--service", url, "--auto")
+                   if ident["simulated"] else "the calibration wizard of the service's console")
+            raise SmpError(f"pen {serial} has no valid calibration. Calibrate it first: {fix}")
+        if answers is None:
+            require_terminal_for_screening()
+        if answers is None:
+            answers = ask_screening()
+        planned = len(checked["passes"])
+        svc.drive(lease_ms=1000)
+        kind = "SIMULATED pen" if ident["simulated"] else "pen"
+        sid: str | None = None
+        try:
+            started = svc.call("session.run", profile=text, format=fmt,
+                               screening=answers.as_record(), technician=technician)
+            sid = started["session_id"]
+            console.print(f"Session {sid}: {checked['session_kind']} for client "
+                          f"{checked['client_ref']} on {kind} {serial} through the service at "
+                          f"{url}, {planned} passes.", markup=False)
+            result, passes = _follow(svc, console, sid)
+        except KeyboardInterrupt:
+            _interrupted(svc, sid)
+        finally:
+            # the connection may be gone: the service then stops the pen by itself
+            with contextlib.suppress(Exception):
+                svc.release()
+    _report(console, url, result, passes, planned, ident["port"])
+
+
+def _follow(svc: Any, console: Console, sid: str) -> tuple[dict[str, Any], list[dict]]:
+    """Print each pass as it starts and ends; return the session's result and its passes."""
+    started: set[int] = set()
+    passes: list[dict[str, Any]] = []
+    while True:
+        method, p = svc.next_event(EVENTS, timeout_s=24 * 3600)
+        if p.get("session_id") not in (None, sid):
+            continue
+        if method == "session.progress" and p["index"] not in started:
+            started.add(p["index"])
+            console.print(f"  pass {p['index'] + 1}/{p['total']} {p['zone']} running",
+                          markup=False)
+        elif method == "pen.state" and p["new"] in ("estop", "fault", "disconnected"):
+            console.print(f"  pen: {p['old']} -> {p['new']} ({p.get('reason', '')})",
+                          markup=False)
+        elif method == "session.pass":
+            passes.append(p)
+        elif method == "session.result":
+            return p, passes
+
+
+def _interrupted(svc: Any, sid: str | None) -> None:
+    from smpdevice.cli import exit_interrupted
+
+    if sid is None:
+        exit_interrupted("the session did not start: the needle never ran.")
+    svc.call("session.stop")
+    try:
+        _follow(svc, Console(stderr=True, quiet=True), sid)
+    except (TimeoutError, SmpError):
+        exit_interrupted(f"asked the service to stop session {sid}; its result was not "
+                         "confirmed. Check it: " + command("smp", "sessions", "show", sid))
+    exit_interrupted(f"the needle is stopped; session {sid} is recorded by the service.")
+
+
+def _report(console: Console, url: str, result: dict[str, Any], passes: list[dict],
+            planned: int, port: str) -> None:
+    from smpdevice.cli.run import print_outcome
+
+    for r in sorted(passes, key=lambda r: r["index"]):
+        detail = f" — {r['detail']}" if r.get("detail") else ""
+        console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "
+                      f"{r['stats']['strokes']}, impressions {r['stats']['impressions']}"
+                      f"{detail}", markup=False)
+    outcome = SessionOutcome(result["outcome"])
+    completed = sum(1 for r in passes if r["outcome"] == "completed")
+    console.print()
+    if not outcome.complete:
+        print_outcome(console, result["session_id"], outcome, port=port, completed=completed,
+                      planned=planned, service=url)
+    console.print(result.get("aftercare") or "", markup=False)
+    console.print("Pass log: the service's own; see it with: "
+                  + command("smp", "sessions", "show", result["session_id"]), markup=False)
+    sys.exit(outcome.exit_code)
+
+
+# --------------------------------------------------------------------------------- monitor
+
+
+def monitor(url: str, *, refresh_hz: float, once: bool, duration_s: float | None) -> None:
+    """Watch through the service as a viewer: it never holds the pen. Key e/space E-stops."""
+    import threading
+
+    from smpdevice.cli.monitor import _keys
+
+    with _connect(url, "viewer") as svc:
+        if once:
+            click.echo(render_state(svc.call("pen.state"), url))
+            return
+        from rich.live import Live
+
+        stop = threading.Event()
+        message = [""]
+
+        def key(k: str) -> bool:
+            if k in ("e", " "):
+                answer = svc.estop()
+                message[0] = ("E-stop latched" if answer.get("confirmed") else
+                              "E-stop NOT confirmed by the pen")
+            return k != "q"
+
+        ends_at = None if duration_s is None else time.monotonic() + duration_s
+        with _keys(key, stop) as reading, Live(render_state(svc.call("pen.state"), url),
+                                               refresh_per_second=refresh_hz) as live:
+            if not reading:
+                message[0] = "stdin is not a terminal: keys are off (Ctrl-C quits)"
+            try:
+                while not stop.is_set() and (ends_at is None or time.monotonic() < ends_at):
+                    live.update(render_state(svc.call("pen.state"), url, message[0]))
+                    time.sleep(1 / refresh_hz)
+            except KeyboardInterrupt:
+                pass
+
+
+def render_state(s: dict[str, Any], url: str, message: str = "") -> str:
+    """A plain-text view of `pen.state`: one fact per line, each number beside its unit."""
+    t, sp, w = s.get("telemetry") or {}, s.get("setpoints") or {}, s.get("zone_window")
+    lines = [f"state {s['state']}  driven by {s['driver'] or 'nobody'}  (service {url})"]
+    if s.get("zone"):
+        window = (f"  window {w['depth_min_mm']:.2f}-{w['depth_max_mm']:.2f}\u00a0mm"
+                  if w else "")
+        lines.append(f"zone {s['zone']}{window}")
+    if sp:
+        lines.append(f"set   depth {sp['depth_mm']:.2f}\u00a0mm  speed {sp['speed_hz']:g}\u00a0Hz"
+                     f"  duty {sp['duty_pct']:g}\u00a0%")
+    if t:
+        depth = t.get("depth_mm")
+        shown = "uncalibrated" if depth is None else f"{depth:.2f}\u00a0mm"
+        lines.append(f"meas  depth {shown}  speed {t.get('speed_hz', 0):.1f}\u00a0Hz  "
+                     f"needle {'RUNNING' if t.get('needle_running') else 'stopped'}")
+    session = s.get("session")
+    if session:
+        lines.append(f"session {session['session_id']}: "
+                     + ("running" if session.get("running") else session.get("outcome", "")))
+    if s.get("last_fault"):
+        lines.append(f"LATCHED: {s['last_fault']}  (clear: smp clear --service {url})")
+    if message:
+        lines.append(message)
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------- calibrate
+
+
+def calibrate(url: str, *, auto: bool, technician: str | None) -> None:
+    """Automatic calibration through the service (its simulated pen's gauge)."""
+    if not auto:
+        raise SmpError("through the service only `--auto` (a simulated pen's gauge) runs from "
+                       "the command line; for a guided calibration use the console's wizard "
+                       "(the URL `smp serve` printed), or stop the service and run "
+                       "`smp calibrate --port PORT`")
+    with _connect(url, "technician") as svc:
+        svc.drive(lease_ms=1000)  # calibrating moves the pen: only its driving client may
+        try:
+            result = svc.call("calibration.auto", technician=technician or "auto")
+        finally:
+            with contextlib.suppress(Exception):
+                svc.release()
+    click.echo(result["report"])
+    if not result["passed"]:
+        raise ServiceCheckFailed("the calibration failed and was not saved; see the report "
+                                 "above")
+    click.echo(f"Saved calibration {result['calibration_id']} (through the service at {url}).")
