@@ -97,7 +97,7 @@ def run_codec(frames: int, repeats: int) -> None:
 def run_latency(n: int) -> None:
     latency = _load("latency")
     floor = latency.echo_floor(n)
-    figures = latency.controller_figures(n)
+    figures = latency.sim_figures(n)
     floor_ms = median(floor) * 1e3
     add("PING -> PONG through the link (pty, simulator process)", median(figures["raw"]) * 1e3,
         "ms", "raw pyserial echo over a pty", floor_ms)

@@ -118,8 +118,9 @@ def _code_tables_h() -> str:
         flag = issubclass(table, enum.Flag)
         rows = []
         for m in table:
-            value = f"0x{int(m):04X}" if flag else (
-                f"0x{int(m):02X}" if table is MsgType else str(int(m)))
+            code = int(m.value)
+            value = f"0x{code:04X}" if flag else (
+                f"0x{code:02X}" if table is MsgType else str(code))
             rows.append(f"    {prefix}{m.name} = {value}, {_comment(_member_doc(m))}")
         rows[-1] = rows[-1].replace(", /*", " /*", 1)
         what = "bit" if flag else "code"

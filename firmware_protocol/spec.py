@@ -371,7 +371,7 @@ def refresh(text: str) -> str:
     for name, render in SECTIONS.items():
         block = f"{begin_marker(name)}\n{render()}\n{end_marker(name)}"
         pattern = re.escape(begin_marker(name)) + r".*?" + re.escape(end_marker(name))
-        text, n = re.subn(pattern, lambda _m, b=block: b, text, flags=re.S)
+        text, n = re.subn(pattern, block.replace("\\", "\\\\"), text, flags=re.S)
         if n != 1:
             raise ValueError(f"expected one {name!r} block, found {n}")
     return text

@@ -68,6 +68,7 @@ class PtyBridge(_Bridge):
         os.set_blocking(self._master, False)
         self.path = os.ttyname(self._slave)
         self._port_lock = threading.Lock()
+        self._out_lock = threading.Lock()
         self._port: HostPort | None = None
         self._spawn(self._pen_to_host, "pty-out")
         self._spawn(self._host_to_pen, "pty-in")
@@ -86,6 +87,7 @@ class PtyBridge(_Bridge):
             return self._port
 
     def _pen_to_host(self) -> None:
+        """What the pen writes by itself (telemetry, events): the simulator's thread made it."""
         while not self._stop.is_set():
             port = self._current_port()
             if port is None:
@@ -94,21 +96,29 @@ class PtyBridge(_Bridge):
                 chunk = port.read_chunk(_IDLE_S)
             except LinkDisconnected:
                 continue
-            if chunk:
-                try:
-                    os.write(self._master, chunk)
-                except BlockingIOError:
-                    pass  # nobody is reading the terminal: the bytes are lost, as on a UART
-                except OSError:
-                    return
+            if chunk and not self._write_out(chunk):
+                return
+
+    def _write_out(self, chunk: bytes) -> bool:
+        with self._out_lock:  # whole chunks, one writer at a time: frames never interleave
+            try:
+                os.write(self._master, chunk)
+            except BlockingIOError:
+                pass  # nobody is reading the terminal: the bytes are lost, as on a UART
+            except OSError:
+                return False
+        return True
 
     def _host_to_pen(self) -> None:
+        """Commands, on the raw fd with select. The simulator answers within the write, so the
+        reply goes out from this same thread at once: no hand-off to another thread per frame."""
+        master = self._master
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], _IDLE_S)
+            ready, _, _ = select.select([master], [], [], _IDLE_S)
             if not ready:
                 continue
             try:
-                data = os.read(self._master, 4096)
+                data = os.read(master, 4096)
             except BlockingIOError:
                 continue
             except OSError:
@@ -116,8 +126,13 @@ class PtyBridge(_Bridge):
             port = self._current_port()
             if port is None or not data:
                 continue  # disconnected: dropped
-            with contextlib.suppress(LinkDisconnected):
+            try:
                 port.write(data)
+                while chunk := port.read_chunk(0):  # the replies, due now
+                    if not self._write_out(chunk):
+                        return
+            except LinkDisconnected:
+                continue
 
     def close(self) -> None:
         super().close()

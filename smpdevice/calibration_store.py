@@ -61,6 +61,9 @@ class CalibrationEntry:
     simulated: bool | None
 
 
+Entries = list[CalibrationEntry]  # named here: inside the class, `list` is the method
+
+
 class CalibrationStoreError(SmpError):
     """The calibration database cannot be read or written."""
 
@@ -196,7 +199,7 @@ class CalibrationStore:
     def _rows(self, tail: str, args: tuple) -> list[Calibration]:
         return [entry.calibration for entry in self._entries(tail, args)]
 
-    def _entries(self, tail: str, args: tuple) -> list[CalibrationEntry]:
+    def _entries(self, tail: str, args: tuple) -> Entries:
         """Rows of `SELECT ... FROM calibrations <tail>` (tail: WHERE/ORDER/LIMIT)."""
         with self._read() as db:
             if db is None:
@@ -226,7 +229,7 @@ class CalibrationStore:
         return [entry.calibration for entry in self.entries(pen_serial, limit)]
 
     def entries(self, pen_serial: str | None = None,
-                limit: int | None = None) -> list[CalibrationEntry]:
+                limit: int | None = None) -> Entries:
         """Like `list`, with each calibration's `simulated` flag (for listings and exports)."""
         sql = ""
         args: tuple = ()

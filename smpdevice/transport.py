@@ -70,7 +70,7 @@ def resolve_port(port: str) -> str:
 
 def open_port(
     port: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 0.05
-) -> serial.SerialBase:
+) -> serial.Serial:
     """Open `port` for the link. Raises TransportError with what to do when it cannot."""
     device = resolve_port(port)
     is_url = "://" in device

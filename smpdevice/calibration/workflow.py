@@ -35,13 +35,21 @@ from smpdevice.calibration.report import (
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
 from smpdevice.control.calibration import Calibration, CalibrationError
+from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
     from smpdevice.calibration_store import CalibrationStore
     from smpdevice.control import PenController
+    from smpdevice.control.pen import PenIdentity
 
 TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look alike
 Echo = Callable[[str], None]
+
+
+def _identity(ctl: PenController) -> PenIdentity:
+    if ctl.identity is None:
+        raise StateError("not connected to a pen: connect first, then calibrate")
+    return ctl.identity
 
 
 def _silent(_: str) -> None:
@@ -63,7 +71,7 @@ class _Run:
         self.gauge = gauge
         self.settings = settings
         self.echo = echo
-        lim = ctl.identity.limits
+        lim = _identity(ctl).limits
         self.min_mm, self.max_mm = lim.depth_min_mm, lim.depth_max_mm
         self.gauge_max_mm = settings.gauge_max_mm or round(1.25 * lim.depth_max_mm, 3)
 
@@ -177,14 +185,14 @@ class _Run:
     def speeds_hz(self) -> list[float]:
         if self.settings.speeds_hz:
             return list(self.settings.speeds_hz)
-        lim = self.ctl.identity.limits
+        lim = _identity(self.ctl).limits
         span = lim.speed_max_hz - lim.speed_min_hz
         return [round(lim.speed_min_hz + f * span) for f in (0.15, 0.5, 0.85)]
 
     def speed(self, report: CalibrationReport) -> SpeedCheck:
         speeds = self.speeds_hz()
         self.echo(f"Step 3, speed: {', '.join(f'{s:g}' for s in speeds)} Hz, off the skin.")
-        lim = self.ctl.identity.limits
+        lim = _identity(self.ctl).limits
         ask = self.settings.ask_tachometer and hasattr(self.gauge, "read_tachometer_hz")
         samples: list[SpeedSample] = []
         while len(samples) < len(speeds):
@@ -248,7 +256,7 @@ def run_calibration(
 ) -> CalibrationReport:
     """Zero, depth, speed and verify; save and install the calibration only if all pass."""
     settings = settings or CalibrationSettings()
-    ident = ctl.identity
+    ident = _identity(ctl)
     report = CalibrationReport(
         pen_serial=ident.serial, firmware_version=ident.firmware_version,
         technician=technician, gauge=gauge.description, settings=settings,
@@ -308,7 +316,7 @@ def run_verify(
     echo: Echo = _silent,
 ) -> VerifyResult:
     """Check `calibration` at a few depths on its own (before a session). Saves nothing."""
-    calibration.check_for(ctl.identity.serial)
+    calibration.check_for(_identity(ctl).serial)
     settings = settings or CalibrationSettings()
     run = _Run(ctl, gauge, settings, echo)
     ctl.begin_calibration()

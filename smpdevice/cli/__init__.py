@@ -9,13 +9,17 @@ import click
 
 from smpdevice import __version__
 from smpdevice.cli.interrupt import CTRL_C
-from smpdevice.config import LOG_LEVELS
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import ExitCode
+
+# smpdevice.config.LOG_LEVELS, spelled out so `smp --help` need not import the config module
+# (pathlib, tomllib); tests/smpdevice/test_cli_lazy.py keeps the two equal.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def exit_interrupted(line: str) -> NoReturn:
     """The one line Ctrl-C gets, then exit 130."""
+    from smpdevice.outcomes import ExitCode
+
     click.secho(f"interrupted: {line}", fg="red", err=True)
     sys.exit(ExitCode.INTERRUPTED)
 
@@ -71,46 +75,110 @@ def main(log_level: str | None, log_json: bool) -> None:
               "json" if log_json else None, detail_log=True)
 
 
-def _register() -> None:
-    from smpdevice.cli import (
-        calibrate,
-        config,
-        demo,
-        device,
-        envelope,
-        keys,
-        monitor,
-        profile,
-        protocol,
-        run,
-        safety,
-        sessions,
-        sim,
-    )
+# name -> (module, attribute, first sentence of its help). A command's module is imported only
+# when the command is used (or its own --help asked for): `smp --help` imports none of them.
+# tests/smpdevice/test_cli_lazy.py checks each summary against the command's real help.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("smpdevice.cli.demo", "demo",
+             "Run the main job on the built-in simulator: no hardware needed."),
+    "ports": ("smpdevice.cli.device", "ports", "List serial ports with their USB identity."),
+    "info": ("smpdevice.cli.device", "info", "Connect, run the handshake and print the pen's "
+             "identity, firmware, limits and state."),
+    "estop": ("smpdevice.cli.safety", "estop", "E-stop a pen at once: the needle stops and "
+              "retracts, and stays stopped until cleared."),
+    "clear": ("smpdevice.cli.safety", "clear", "Show a pen's latched faults or E-stop and clear "
+              "them, once their cause is gone."),
+    "monitor": ("smpdevice.cli.monitor", "monitor", "Watch a pen live: state, setpoints against "
+                "measured values, current, temperature, counters, link quality, latched faults "
+                "and the lease."),
+    "calibrate": ("smpdevice.cli.calibrate", "calibrate", "Calibrate a pen's depth (zero, depth "
+                  "points, fit), check its speed, verify, and save."),
+    "calibrations": ("smpdevice.cli.calibrate", "calibrations", "Stored calibrations."),
+    "profile": ("smpdevice.cli.profile", "profile",
+                "Check treatment profiles before they reach a pen."),
+    "envelope": ("smpdevice.cli.envelope", "envelope", "Check safety-envelope files (per-zone "
+                 "limits) before a session uses them."),
+    "run": ("smpdevice.cli.run", "run", "Play a treatment profile on a pen and record every pass."),
+    "sessions": ("smpdevice.cli.sessions", "sessions", "List, show, export and verify the "
+                 "sessions and passes in the pass log."),
+    "keys": ("smpdevice.cli.keys", "keys",
+             "The installation key that signs the pass log's heads (Ed25519)."),
+    "sim": ("smpdevice.cli.sim", "sim",
+            "Run a simulated pen until Ctrl-C, reachable like a real one."),
+    "protocol": ("smpdevice.cli.protocol", "protocol", "Inspect the wire protocol: decode frames, "
+                 "print the golden vectors."),
+    "config": ("smpdevice.cli.config", "config", "The station config file: this station's "
+               "defaults (port, technician, data directory, envelope file, footswitch mode, log "
+               "level)."),
+    "diagram": ("smpdevice.cli.device", "diagram", "Print the controller's state diagram "
+                "(Mermaid), generated from the state machine."),
+    "serve": ("smpdevice.service.command", "serve", "Own one pen and serve it: JSON-RPC 2.0 over "
+              "WebSocket and a Unix socket, and the technician's web console."),  # issue 14, G
+}
 
-    for command in (
-        demo.demo,
-        device.ports,
-        device.info,
-        safety.estop,
-        safety.clear,
-        monitor.monitor,
-        calibrate.calibrate,
-        calibrate.calibrations,
-        profile.profile,
-        envelope.envelope,
-        run.run,
-        sessions.sessions,
-        keys.keys,
-        sim.sim,
-        protocol.protocol,
-        config.config,
-        device.diagram,
-    ):
-        main.add_command(command)
-    from smpdevice.service.command import serve  # `smp serve` (issue 14, G)
 
-    main.add_command(serve)
+def load_command(name: str) -> click.Command:
+    """Import the module of command `name` and return the command."""
+    import importlib
+
+    module, attribute, _ = COMMANDS[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
-_register()
+class _LazyCommands(dict):
+    """`main.commands`: every name is there; a command's module loads on first access."""
+
+    def __missing__(self, name: str) -> click.Command:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        command = self[name] = load_command(name)
+        return command
+
+    def get(self, name, default=None):  # type: ignore[override]
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or dict.__contains__(self, name)
+
+    def __iter__(self):
+        return iter({**dict.fromkeys(COMMANDS), **dict.fromkeys(dict.keys(self))})
+
+    def keys(self):  # type: ignore[override]
+        return list(self)
+
+    def items(self):  # type: ignore[override]  # (loads every command)
+        return [(name, self[name]) for name in self]
+
+    def values(self):  # type: ignore[override]
+        return [self[name] for name in self]
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+def _format_commands(self: click.Group, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """`smp --help`'s command list from the table's summaries, importing no command module."""
+    from click.utils import make_default_short_help
+
+    names = self.list_commands(ctx)
+    if not names:
+        return
+    limit = formatter.width - 6 - max(len(n) for n in names)
+    rows = []
+    for name in names:
+        if name in COMMANDS and not dict.__contains__(self.commands, name):
+            rows.append((name, make_default_short_help(COMMANDS[name][2], limit)))
+        else:
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+main.commands = _LazyCommands()
+main.format_commands = _format_commands.__get__(main)  # type: ignore[method-assign]

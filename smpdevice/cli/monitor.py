@@ -51,7 +51,7 @@ def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
       smp monitor                                 # the built-in simulator
       smp monitor --port /dev/ttyACM0
       smp monitor --port socket://127.0.0.1:5555  # a pen started with `smp sim --tcp 5555`
-      smp monitor --once --port pensim://bench    # one snapshot, e.g. into a log file
+      smp monitor --once --port pensim://         # one snapshot, e.g. into a log file
       smp monitor --service ws://127.0.0.1:8765/rpc  # watch while `smp run --service` drives
 
     With --service URL (or SMP_SERVICE) the monitor is a viewer of a running `smp serve`: it

@@ -24,6 +24,7 @@ from firmware_protocol.messages import (
 )
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration
+from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import State
 from smpdevice.envelope import EnvelopeError, Violation
@@ -32,19 +33,19 @@ from smpdevice.link.engine import Operation
 from smpdevice.link.wire import LinkTimeout
 
 if TYPE_CHECKING:
-    from smpdevice.control.controller import PenController
+    pass
 
 SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)
 
 
-class CalibratingMixin:
+class CalibratingMixin(ControllerCore):
     """begin_calibration / calibration_move / calibration_spin / end_calibration."""
 
-    def begin_calibration(self: PenController) -> None:
+    def begin_calibration(self) -> None:
         self._call(self._do_begin_calibration)
 
-    def calibration_move(self: PenController, actuator_mm: float, *,
+    def calibration_move(self, actuator_mm: float, *,
                          settle_timeout_s: float = 2.0) -> float:
         """Drive the actuator to `actuator_mm`, wait until it settles, return the measured mm."""
         lo, hi = self._travel_mm()
@@ -61,13 +62,14 @@ class CalibratingMixin:
             raise SmpError(f"the actuator did not settle at {actuator_mm} mm in "
                            f"{settle_timeout_s} s")
         self._raise_if_faulted()
-        seq = self.telemetry.telemetry_seq  # one more frame: read after the move ended
-        self._wait_news(lambda: self.telemetry.telemetry_seq != seq, settle_timeout_s)
-        return self.telemetry.actuator_mm
+        first = self.telemetry
+        assert first is not None  # there() saw it
+        self._wait_news(lambda: self.telemetry is not first, settle_timeout_s)  # read after
+        return (self.telemetry or first).actuator_mm
 
-    def calibration_spin(self: PenController, speed_hz: float, duration_s: float = 1.0) -> float:
+    def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
         """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling."""
-        lim = self.identity.limits if self.identity is not None else None
+        lim = self._ident.limits if self.identity is not None else None
         checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
                              lim.speed_max_hz if lim else 1e4, unit="Hz")
         self._timeout_arg("duration_s", duration_s)
@@ -94,37 +96,37 @@ class CalibratingMixin:
             raise LinkTimeout("no telemetry while the motor ran")
         return sum(samples) / len(samples)
 
-    def end_calibration(self: PenController, calibration: Calibration | None = None) -> None:
+    def end_calibration(self, calibration: Calibration | None = None) -> None:
         """Back to idle; install `calibration` and store it on the pen where supported."""
         checks.instance("calibration", calibration, (Calibration, type(None)),
                         "a Calibration or None")
         self._call(self._do_end_calibration, calibration)
 
-    def read_calibration_table(self: PenController) -> CalibrationTable:
+    def read_calibration_table(self) -> CalibrationTable:
         return self._call(self._do_request, CalibrationRead())
 
-    def _travel_mm(self: PenController) -> tuple[float, float]:
+    def _travel_mm(self) -> tuple[float, float]:
         if self.identity is None:
             return (0.0, 1e3)
-        return (self.identity.limits.depth_min_mm, self.identity.limits.depth_max_mm)
+        return (self._ident.limits.depth_min_mm, self._ident.limits.depth_max_mm)
 
     # ---- in the loop thread
 
-    def _do_begin_calibration(self: PenController) -> None:
+    def _do_begin_calibration(self) -> None:
         self._require("begin_calibration")
         self._fire("begin_calibration", "calibration")
 
-    def _check_actuator(self: PenController, actuator_mm: float) -> None:
-        lim = self.identity.limits
+    def _check_actuator(self, actuator_mm: float) -> None:
+        lim = self._ident.limits
         if not lim.depth_min_mm <= actuator_mm <= lim.depth_max_mm:
             raise EnvelopeError("calibration", [Violation(
                 "actuator_mm", actuator_mm,
                 lim.depth_max_mm if actuator_mm > lim.depth_max_mm else lim.depth_min_mm,
                 "is outside the pen's actuator travel")])
 
-    def _calibration_setpoints(self: PenController, actuator_mm: float,
+    def _calibration_setpoints(self, actuator_mm: float,
                                speed_hz: float) -> SetSetpoints:
-        lim = self.identity.limits
+        lim = self._ident.limits
         return SetSetpoints(
             depth_um=units.mm_to_um(actuator_mm),
             speed_centihz=units.hz_to_centihz(speed_hz),
@@ -132,16 +134,16 @@ class CalibratingMixin:
             period_us=units.ms_to_us(max(lim.period_min_ms, min(100.0, lim.period_max_ms))),
         )
 
-    def _do_calibration_move(self: PenController, actuator_mm: float) -> Operation:
+    def _do_calibration_move(self, actuator_mm: float) -> Operation:
         self._require("calibration_move")
         self._check_actuator(actuator_mm)
         self._cal_actuator_mm = actuator_mm
-        speed = self.identity.limits.speed_min_hz
+        speed = self._ident.limits.speed_min_hz
         return Operation([self._calibration_setpoints(actuator_mm, speed)])
 
-    def _do_calibration_spin(self: PenController, speed_hz: float, on: bool) -> Operation:
+    def _do_calibration_spin(self, speed_hz: float, on: bool) -> Operation:
         self._require("calibration_spin")
-        lim = self.identity.limits
+        lim = self._ident.limits
         if on and not lim.speed_min_hz <= speed_hz <= lim.speed_max_hz:
             raise EnvelopeError("calibration", [Violation(
                 "speed_hz", speed_hz, lim.speed_max_hz if speed_hz > lim.speed_max_hz
@@ -154,7 +156,7 @@ class CalibratingMixin:
         return Operation([self._calibration_setpoints(actuator, speed_hz),
                           LeaseRenew(self.lease_ms), Arm(), NeedleStart()])
 
-    def _do_end_calibration(self: PenController, calibration: Calibration | None) -> Operation:
+    def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
         self._require("end_calibration")
         steps: list[Message] = [NeedleStop(), Retract(), Disarm()]
 
@@ -167,8 +169,8 @@ class CalibratingMixin:
             self._fire("end_calibration", "calibration ended")
 
         if calibration is not None:
-            calibration.check_for(self.identity.serial)
-        if calibration is not None and Capability.CALIBRATION_TABLE in self.identity.capabilities:
+            calibration.check_for(self._ident.serial)
+        if calibration is not None and Capability.CALIBRATION_TABLE in self._ident.capabilities:
             points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
             written_at_s = int(calibration.created_at.timestamp())
             steps.append(CalibrationWrite.from_points(points, written_at_s))

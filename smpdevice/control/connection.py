@@ -5,7 +5,7 @@ connect (a needle found running is stopped, never adopted), reconnecting, closin
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
@@ -18,6 +18,7 @@ from firmware_protocol.messages import (
     NeedleStop,
     SetTelemetryRate,
 )
+from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenIdentity
 from smpdevice.control.states import MOTION, FaultInfo, HandshakeError, State, StateError
 from smpdevice.errors import SmpError
@@ -26,23 +27,24 @@ from smpdevice.link.wire import CommandRefused, Link, LinkTimeout
 from smpdevice.transport import DEFAULT_PORT, open_port
 
 if TYPE_CHECKING:
-    from smpdevice.control.controller import PenController
+    from smpdevice.link.items import EngineHost
 
 log = structlog.get_logger("smpdevice.controller")
+_C = TypeVar("_C", bound="ConnectionMixin")
 
 
-class ConnectionMixin:
+class ConnectionMixin(ControllerCore):
     """connect / open / reconnect / close."""
 
 
     @classmethod
-    def connect(cls, port: str = DEFAULT_PORT, **kwargs: Any) -> PenController:
+    def connect(cls: type[_C], port: str = DEFAULT_PORT, **kwargs: Any) -> _C:
         """Open `port`, run the handshake and return a controller in idle (or fault/estop)."""
         ctl = cls(port, **kwargs)
         ctl.open()
         return ctl
 
-    def open(self: PenController) -> None:
+    def open(self) -> None:
         """Connect (from `disconnected`): open the port, handshake, settle the pen's state."""
         if self.state is not State.DISCONNECTED:
             raise StateError(f"already {self.state.value}; close() first")
@@ -61,28 +63,29 @@ class ConnectionMixin:
             raise
         self._fire(settled, "connected")
 
-    def reconnect(self: PenController) -> None:
+    def reconnect(self) -> None:
         """After a lost link: connect to the same port again. The needle stays stopped."""
         if self.state is not State.DISCONNECTED:
             raise StateError(f"reconnect is for a lost link; the controller is {self.state.value}")
         self._shutdown_loop()
         previous = self.identity
         self.open()
-        if previous is not None and self.identity and self.identity.serial != previous.serial:
-            serial = self.identity.serial
+        if previous is not None and self.identity and self._ident.serial != previous.serial:
+            serial = self._ident.serial
             self.close()
             raise HandshakeError(
                 f"a different pen ({serial}) answered on {self.port_url}; "
                 f"expected {previous.serial}. Connect anew to use it."
             )
 
-    def _open_link(self: PenController) -> None:
+    def _open_link(self) -> None:
         port = open_port(self.port_url, baudrate=self.baudrate)
         self.telemetry = None
         self.link = link = Link(port, clock=self.clock)
         # A fresh engine (and queue) per connection: nothing from the old one may run. It is
         # the only way to the pen, the handshake included.
-        self._engine = engine = RequestEngine(link, self, lease_ms=self.lease_ms,
+        host = cast("EngineHost", self)  # a PenController: what the engine asks of its host
+        self._engine = engine = RequestEngine(link, host, lease_ms=self.lease_ms,
                                               telemetry_hz=self.telemetry_hz, clock=self.clock,
                                               motion=MOTION)
         link._on_lost = engine.link_lost
@@ -94,28 +97,28 @@ class ConnectionMixin:
             raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
         self._check_identity(reply)
         self.identity = PenIdentity.from_message(reply)
-        self._log = log.bind(pen_serial=self.identity.serial, port=self.port_url)
-        if self.lease_ms > self.identity.limits.lease_max_ms:
-            self.lease_ms = engine.lease_ms = self.identity.limits.lease_max_ms
-        rate = min(self.telemetry_hz, self.identity.limits.telemetry_max_hz)
+        self._log = log.bind(pen_serial=self._ident.serial, port=self.port_url)
+        if self.lease_ms > self._ident.limits.lease_max_ms:
+            self.lease_ms = engine.lease_ms = self._ident.limits.lease_max_ms
+        rate = min(self.telemetry_hz, self._ident.limits.telemetry_max_hz)
         self._request_after_boot(SetTelemetryRate(rate))
         engine.telemetry_hz = rate
         if self._zone is not None and self.zone_name is not None:
             self._zone = self._pen_bounded(self.zones[self.zone_name])
-        self._log.info("connected", firmware=self.identity.firmware_version)
+        self._log.info("connected", firmware=self._ident.firmware_version)
 
-    def _request_after_boot(self: PenController, message: Message, wait_s: float = 3.0) -> Message:
+    def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:
         """A request (through the engine) that waits out a pen still booting (NACK BOOTING)."""
         deadline = self.clock.now() + wait_s
         while True:
             try:
-                return self._engine.call(Operation, [message])
+                return self._eng.call(Operation, [message])
             except CommandRefused as exc:
                 if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
                     raise
                 self._wait_news(lambda: False, 0.02)  # retry after 20 ms of clock time
 
-    def _check_identity(self: PenController, m: Identify) -> None:
+    def _check_identity(self, m: Identify) -> None:
         problems = []
         if m.protocol_version != PROTOCOL_VERSION:
             problems.append(f"protocol version: pen {m.protocol_version}, host {PROTOCOL_VERSION}")
@@ -131,7 +134,7 @@ class ConnectionMixin:
                 "catalogue."
             )
 
-    def _settle_pen(self: PenController) -> str:
+    def _settle_pen(self) -> str:
         """Wait for the first telemetry and bring the pen to a safe state; never resume."""
         self._wait_news(lambda: self.telemetry is not None,
                         max(1.0, 20 / max(self.telemetry_hz, 1)))
@@ -139,10 +142,10 @@ class ConnectionMixin:
         if t is None:
             raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
         if t.state is FirmwareState.RUNNING:
-            self._engine.call(Operation, [NeedleStop(), Disarm()])
+            self._eng.call(Operation, [NeedleStop(), Disarm()])
         elif t.state is FirmwareState.ARMED:
-            self._engine.call(Operation, [Disarm()])
-        self._engine.ops_done_s = self.clock.now()  # telemetry from before these is stale
+            self._eng.call(Operation, [Disarm()])
+        self._eng.ops_done_s = self.clock.now()  # telemetry from before these is stale
         if t.state is FirmwareState.FAULT or t.faults:
             self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
             return "connected_faulted"
@@ -151,7 +154,7 @@ class ConnectionMixin:
             return "connected_estopped"
         return "connected"
 
-    def close(self: PenController) -> None:
+    def close(self) -> None:
         """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
         self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
         engine = self._engine
@@ -165,7 +168,7 @@ class ConnectionMixin:
         if self.state is not State.DISCONNECTED:
             self._fire("link_lost", "closed")
 
-    def _shutdown_loop(self: PenController) -> None:
+    def _shutdown_loop(self) -> None:
         if self._engine is not None:
-            self._engine.stop()
+            self._eng.stop()
 

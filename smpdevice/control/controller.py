@@ -36,7 +36,6 @@ from smpdevice import checks
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.connection import ConnectionMixin
-from smpdevice.control.options import ControllerOptions
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
 from smpdevice.control.safety import SafetyMixin
@@ -82,8 +81,7 @@ class _Fsm:
         return not self._owner._arm_blockers(only="setpoints")
 
 
-class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMixin,
-                    CalibratingMixin):
+class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixin):
     """Drive one pen. Use `PenController.connect(port)`, best as a context manager:
 
         with PenController.connect("pensim://", calibration=cal) as pen:
@@ -120,12 +118,29 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
         self._fsm_lock = threading.RLock()
         self._lease_hold = threading.Event()  # a stop is under way: renew nothing until it ends
         self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
+        self._fault_log: tuple[float, str, list] | None = None
 
     def __enter__(self) -> PenController:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---- what only exists while connected (loop-side code runs only then)
+
+    @property
+    def _eng(self) -> RequestEngine:
+        engine = self._engine
+        if engine is None:
+            raise StateError("not connected to a pen. Connect or reconnect first.")
+        return engine
+
+    @property
+    def _ident(self) -> PenIdentity:
+        identity = self.identity
+        if identity is None:
+            raise StateError("not connected to a pen. Connect or reconnect first.")
+        return identity
 
     # ================================================================== public API
 
@@ -141,7 +156,7 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
 
         if self.port_url.strip().lower().startswith("pensim://"):
             return True
-        return self.identity is not None and Capability.SIMULATED in self.identity.capabilities
+        return self.identity is not None and Capability.SIMULATED in self._ident.capabilities
 
     @property
     def calibration(self) -> Calibration | None:
@@ -279,7 +294,8 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
     # ---- what the engine asks (EngineHost), all in the loop thread
 
     def on_tick(self, now_s: float) -> None:
-        zone, engine = self._zone, self._engine
+        self._log_fault_when_due(now_s)
+        zone, engine = self._zone, self._eng
         if (self.state is State.RUNNING and zone is not None and self.running_since_s
                 and now_s - self.running_since_s > zone.max_pass_s and not engine.ops):
             self._log.warning("pass time limit reached; stopping", limit_s=zone.max_pass_s)
@@ -300,9 +316,9 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
             self.link.close()
         self._fire("link_lost", reason)
         self._log.warning("link lost", reason=reason, last_frames=history)
-        self._engine.fail_all(LinkError(f"link lost: {reason}"))
-        self._engine.cancel_estop()
-        self._engine.stopping()
+        self._eng.fail_all(LinkError(f"link lost: {reason}"))
+        self._eng.cancel_estop()
+        self._eng.stopping()
 
     # ---- pen-side news
 
@@ -317,7 +333,7 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
             rebooted = previous is not None and t.telemetry_seq < previous.telemetry_seq
             if (previous is None or rebooted or t.state is not previous.state
                     or t.faults != previous.faults) and self._engine is not None:
-                self._engine.post(self._on_pen_state, t)
+                self._eng.post(self._on_pen_state, t)
         elif isinstance(message, Event):
             self.event_listeners.notify(message)
             self._log.info("pen event", pen_event=EventCode(message.event).name,
@@ -327,7 +343,7 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
     def _on_pen_state(self, t: PenTelemetry) -> None:
         """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
         state = self.state
-        engine = self._engine
+        engine = self._eng
         settled = not engine.ops and t.received_at_s > engine.ops_done_s
         row = reconcile(t.state, t.faults, state, settled)
         if row is None:
@@ -335,7 +351,8 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
         reason = row.reason.format(pen_state=t.state.name)
         if row.action == "stop":
             with contextlib.suppress(SmpError):
-                self.link.send(NeedleStop())
+                if self.link is not None:
+                    self.link.send(NeedleStop())
             engine.ops_done_s = self.clock.now()  # reports from before the stop are stale
             if state in SAFE:
                 return
@@ -364,7 +381,7 @@ class PenController(ControllerOptions, ConnectionMixin, SafetyMixin, RequestsMix
         self._log.info("state", old=old.value, new=new.value, reason=reason)
         self._announce()
         engine = self._engine
-        if engine is not None and engine.alive and not engine.in_loop():
+        if engine is not None and engine.alive and not engine.in_loop() and old not in OFFLINE:
             engine.post(self.state_listeners.notify, old, new, reason)  # in the loop thread
         else:
             self.state_listeners.notify(old, new, reason)

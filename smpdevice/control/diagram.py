@@ -21,7 +21,7 @@ def state_diagram_mermaid() -> str:
             for transition in transitions:
                 label = trigger
                 if transition.conditions:
-                    label += " [" + ", ".join(c.func for c in transition.conditions) + "]"
+                    label += " [" + ", ".join(str(c.func) for c in transition.conditions) + "]"
                 lines.append(f"    {source} --> {transition.dest}: {label}")
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
@@ -54,6 +56,9 @@ class ControllerOptions:
         self._cal_actuator_mm: float | None = None
         self._setup()
 
+    if TYPE_CHECKING:  # provided by RequestsMixin (a base of PenController)
+        def pen_limits(self) -> dict[str, tuple[float, float]]: ...
+
     def _setup(self) -> None:  # the controller's own state
         raise NotImplementedError
 
@@ -63,7 +68,7 @@ class ControllerOptions:
     def _setpoint_number(self, name: str, value: object) -> float:
         """Type and finiteness, within what the pen can do; the zone's envelope narrows it."""
         if checks.is_finite_real(value):
-            return float(value)  # the range is the envelope's to judge (EnvelopeError)
+            return float(value)  # type: ignore[arg-type]  # is_finite_real: a real number
         lo, hi = -float("inf"), float("inf")
         if getattr(self, "identity", None) is not None:
             lo, hi = self.pen_limits().get(name, (lo, hi))

@@ -18,6 +18,7 @@ from firmware_protocol.messages import (
     SetSetpoints,
 )
 from smpdevice.control.calibration import Calibration, CalibrationError, require_calibration
+from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import POLICY, SAFE, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation, ZoneEnvelope, check_setpoints, narrowed
@@ -26,13 +27,13 @@ from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
 
 if TYPE_CHECKING:
-    from smpdevice.control.controller import PenController
+    pass
 
 
-class RequestsMixin:
+class RequestsMixin(ControllerCore):
     """set_calibration / set_zone / set_setpoints / arm / start / stop / retract / clear."""
 
-    def nack_error(self: PenController, step: Message, nack: Nack) -> SmpError:
+    def nack_error(self, step: Message, nack: Nack) -> SmpError:
         reason = NackReason(nack.reason)
         err = CommandRefused(step.TYPE, reason, nack.detail)
         if reason is NackReason.OUT_OF_LIMITS:
@@ -41,7 +42,7 @@ class RequestsMixin:
             err.args = (f"{err}; still active: {', '.join(self.telemetry.faults.names)}",)
         return err
 
-    def _require(self: PenController, action: str) -> None:
+    def _require(self, action: str) -> None:
         states, what = POLICY[action]
         if self.state not in states:
             allowed = " or ".join(s.value for s in State if s in states)
@@ -50,18 +51,18 @@ class RequestsMixin:
                 hint = f" ({self.last_fault}); clear it with clear_faults() / `smp clear`"
             raise StateError(f"cannot {what} while {self.state.value}{hint}; needs {allowed}")
 
-    def _do_set_calibration(self: PenController, calibration: Calibration | None) -> None:
+    def _do_set_calibration(self, calibration: Calibration | None) -> None:
         self._require("set_calibration")
-        require_calibration(calibration, self.identity.serial)  # None: says how to make one
+        require_calibration(calibration, self._ident.serial)  # None: says how to make one
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
         if self.zone_name is not None:  # the depth window depends on the calibration
             self._zone = self._pen_bounded(self.zones[self.zone_name])
 
-    def pen_limits(self: PenController) -> dict[str, tuple[float, float]]:
+    def pen_limits(self) -> dict[str, tuple[float, float]]:
         """What this pen can do, in setpoint units: depth in skin (through the calibration,
         when there is one), speed, duty and period. The envelope is narrowed to these."""
-        lim = self.identity.limits
+        lim = self._ident.limits
         bounds: dict[str, tuple[float, float]] = {
             "speed_hz": (lim.speed_min_hz, lim.speed_max_hz),
             "duty_pct": (lim.duty_min_pct, lim.duty_max_pct),
@@ -73,11 +74,11 @@ class RequestsMixin:
             bounds["depth_mm"] = (min(a, b), max(a, b))
         return bounds
 
-    def _pen_bounded(self: PenController, zone: ZoneEnvelope) -> ZoneEnvelope:
+    def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
         """The zone narrowed to what the pen can do."""
         return narrowed(zone, **self.pen_limits())
 
-    def _do_set_zone(self: PenController, name: str) -> ZoneEnvelope:
+    def _do_set_zone(self, name: str) -> ZoneEnvelope:
         self._require("set_zone")
         if name not in self.zones:
             raise EnvelopeError(name, [Violation("zone", 0, 0, f"is unknown; known zones: "
@@ -95,15 +96,15 @@ class RequestsMixin:
         self._log = self._log.bind(zone=name)
         return zone
 
-    def _do_set_setpoints(self: PenController, sp: Setpoints) -> Operation:
+    def _do_set_setpoints(self, sp: Setpoints) -> Operation:
         self._require("set_setpoints")
         if self._zone is None:
             raise StateError("choose a zone first (set_zone); its envelope limits every setpoint")
-        calibration = require_calibration(self._calibration, self.identity.serial)
+        calibration = require_calibration(self._calibration, self._ident.serial)
         violations = check_setpoints(self._zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,
                                      duty_pct=sp.duty_pct, period_ms=sp.period_ms)
         if violations:
-            raise EnvelopeError(self.zone_name, violations)
+            raise EnvelopeError(self.zone_name or "?", violations)
         message = SetSetpoints(
             depth_um=units.mm_to_um(calibration.to_actuator_mm(sp.depth_mm)),
             speed_centihz=units.hz_to_centihz(sp.speed_hz),
@@ -119,12 +120,12 @@ class RequestsMixin:
 
         return Operation([message], done)
 
-    def _arm_blockers(self: PenController, only: str | None = None) -> list[str]:
+    def _arm_blockers(self, only: str | None = None) -> list[str]:
         """Why arming is not allowed now (empty if it is)."""
         out: list[str] = []
         if only in (None, "calibration"):
             try:
-                require_calibration(self._calibration, self.identity.serial)
+                require_calibration(self._calibration, self._ident.serial)
             except CalibrationError as exc:
                 out.append(str(exc))
         if only in (None, "zone") and self._zone is None:
@@ -133,7 +134,7 @@ class RequestsMixin:
             out.append("no setpoints: call set_setpoints() first")
         return out
 
-    def _do_arm(self: PenController) -> Operation:
+    def _do_arm(self) -> Operation:
         self._require("arm")
         blockers = self._arm_blockers()
         if blockers or not self._fsm.may_arm():
@@ -141,12 +142,12 @@ class RequestsMixin:
         self._grant_lease()
         return Operation([LeaseRenew(self.lease_ms), Arm()], lambda: self._fire("arm", "armed"))
 
-    def _grant_lease(self: PenController) -> None:
+    def _grant_lease(self) -> None:
         """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume."""
-        self._engine.next_lease_s = 0.0
+        self._eng.next_lease_s = 0.0
         self._lease_hold.clear()
 
-    def _do_start(self: PenController) -> Operation:
+    def _do_start(self) -> Operation:
         self._require("start")
 
         def started() -> None:
@@ -155,7 +156,7 @@ class RequestsMixin:
 
         return Operation([LeaseRenew(self.lease_ms), NeedleStart()], started)
 
-    def _do_stop(self: PenController) -> Operation:
+    def _do_stop(self) -> Operation:
         self._require("stop")
         self._lease_hold.set()  # renew nothing until the pen confirms the stop
 
@@ -169,7 +170,7 @@ class RequestsMixin:
 
         return Operation([NeedleStop()], stopped, stop=True)
 
-    def _do_retract(self: PenController) -> Operation:
+    def _do_retract(self) -> Operation:
         self._require("retract")
 
         def retracted() -> None:
@@ -180,11 +181,11 @@ class RequestsMixin:
 
         return Operation([Retract()], retracted)
 
-    def _do_simple(self: PenController, trigger: str, steps: list[Message]) -> Operation:
+    def _do_simple(self, trigger: str, steps: list[Message]) -> Operation:
         self._require(trigger)
         return Operation(steps, lambda: self._fire(trigger, trigger))
 
-    def _do_clear(self: PenController) -> Operation:
+    def _do_clear(self) -> Operation:
         self._require("clear_faults")
 
         def cleared() -> None:
@@ -192,9 +193,9 @@ class RequestsMixin:
             self.last_fault = None
             self._fire("cleared", "cleared by request")
             self._estop_hold = False  # the technician's explicit reset ends the E-stop
-            self._engine.cancel_estop()
+            self._eng.cancel_estop()
 
         return Operation([ClearFaults()], cleared)
 
-    def _do_request(self: PenController, message: Message) -> Operation:
+    def _do_request(self, message: Message) -> Operation:
         return Operation([message])

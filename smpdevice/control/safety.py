@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firmware_protocol.messages import Ack, EStop
+from smpdevice.control.core import ControllerCore
 from smpdevice.control.states import (
     LEASED,
     OFFLINE,
@@ -25,14 +26,16 @@ from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import MAX_ATTEMPTS, RTO_MAX_S, Link, LinkError, Tracked, format_frames
 
+FAULT_LOG_DELAY_S = 0.02  # the fault's frame history is logged this long after the stop
+
 if TYPE_CHECKING:
-    from smpdevice.control.controller import PenController
+    pass
 
 
-class SafetyMixin:
+class SafetyMixin(ControllerCore):
     """stop_needle, estop, and the controller's way into `fault` / `estop`."""
 
-    def stop_needle(self: PenController) -> None:
+    def stop_needle(self) -> None:
         """running -> armed (the pass ends).
 
         The stop never depends on the link: lease renewal stops at once and resumes only when
@@ -47,11 +50,11 @@ class SafetyMixin:
             self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
             raise
 
-    def _unconfirmed_stop_reason(self: PenController, exc: BaseException) -> str:
+    def _unconfirmed_stop_reason(self, exc: BaseException) -> str:
         return (f"the pen did not confirm the needle stop ({exc}); the host stopped renewing "
                 f"the lease, so the pen stops the needle by itself within {self.lease_ms} ms")
 
-    def estop(self: PenController) -> None:
+    def estop(self) -> None:
         """Emergency stop, from any state and any thread; latches until clear_faults().
 
         It never waits for the link: lease renewal stops at once, the ESTOP frame is written at
@@ -71,7 +74,8 @@ class SafetyMixin:
             except SmpError:
                 link.untrack(tracked)
                 tracked = None
-        self._latch_locally("estop_latched", "E-stop requested by the host")
+        latched = self._latch_locally("estop_latched", "E-stop requested by the host",
+                                      tell_loop=tracked is None)
         by_itself = (f"the host renews nothing, so the pen stops the needle by itself when its "
                      f"lease runs out (within {self.lease_ms} ms)")
         if tracked is None:
@@ -79,59 +83,76 @@ class SafetyMixin:
                 f"E-stop not confirmed: the link to the pen is down. The controller is "
                 f"{self.state.value} and {by_itself}. Reconnect to check the pen."
             )
-        if self._await_estop(link, tracked):
+        assert link is not None  # tracked only exists with a link
+        if self._await_estop(link, tracked, tell_loop=latched):
             link.untrack(tracked)
             return
-        self._engine.resend_estop(tracked)
+        self._eng.resend_estop(tracked)
         raise EStopUnconfirmed(
             f"E-stop not confirmed by the pen after {MAX_ATTEMPTS} tries (it is still re-sent). "
             f"The controller is {self.state.value} and {by_itself}. Check the cable."
         )
 
-    def _await_estop(self: PenController, link: Link, tracked: Tracked) -> bool:
-        """Re-send ESTOP (same seq) until the pen acknowledges it; False if it never does."""
+    def _await_estop(self, link: Link, tracked: Tracked, tell_loop: bool) -> bool:
+        """Re-send ESTOP (same seq) until the pen acknowledges it; False if it never does.
+        The loop hears of the latch after the first wait (`tell_loop`): its follow-up work
+        (failing what was pending) must not compete with the pen's answer for the CPU."""
+        try:
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    try:
+                        link.send(EStop(), tracked.seq)
+                    except SmpError:
+                        return False
+                    link.stats.retransmissions += 1
+                confirmed = tracked.wait(min(RTO_MAX_S, link.rto.rto_s * 2**attempt))
+                if tell_loop:
+                    tell_loop = False
+                    self._tell_loop()
+                if confirmed:
+                    return isinstance(tracked.waiter.reply, Ack)
+            return False
+        finally:
+            if tell_loop:
+                self._tell_loop()
 
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                try:
-                    link.send(EStop(), tracked.seq)
-                except SmpError:
-                    return False
-                link.stats.retransmissions += 1
-            if tracked.wait(min(RTO_MAX_S, link.rto.rto_s * 2**attempt)):
-                return isinstance(tracked.waiter.reply, Ack)
-        return False
-
-    def _latch_locally(self: PenController, trigger: str, reason: str) -> None:
-        """Enter estop/fault now, from any thread; the loop fails what was pending and logs."""
+    def _latch_locally(self, trigger: str, reason: str, tell_loop: bool = True) -> bool:
+        """Enter estop/fault now, from any thread; the loop fails what was pending and logs
+        (told now, or by the caller with `_tell_loop` when `tell_loop` is False). True if this
+        call latched."""
         with self._fsm_lock:
             if self.state in OFFLINE or self.state is State.ESTOP:
-                return
+                return False
             if trigger == "fault_detected" and self.state is State.FAULT:
-                return
+                return False
             self.last_fault = FaultInfo(reason)
             self.running_since_s = None
             self._forget_setpoints()
             self._fire(trigger, reason)
-        if self._engine is not None:
-            self._engine.post(self._after_safe)
+        if tell_loop:
+            self._tell_loop()
+        return True
 
-    def lease_needed(self: PenController) -> bool:
+    def _tell_loop(self) -> None:
+        if self._engine is not None:
+            self._eng.post(self._after_safe)
+
+    def lease_needed(self) -> bool:
         return (self.state in LEASED and not self._lease_hold.is_set()
                 and not self._estop_hold)
 
-    def motion_refused(self: PenController) -> SmpError | None:
+    def motion_refused(self) -> SmpError | None:
         if self._estop_hold or self.state in SAFE:
             return PenFault(f"stopped: {self.last_fault}")
         return None
 
-    def on_operation_timeout(self: PenController, op: Operation, error: SmpError) -> None:
+    def on_operation_timeout(self, op: Operation, error: SmpError) -> None:
         if op.stop and self.state in (State.RUNNING, State.ARMED):
             # an unconfirmed stop: renew nothing more, so the pen stops by itself
             self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error))
             self._enter_safe("fault_detected")
 
-    def _enter_safe(self: PenController, trigger: str) -> None:
+    def _enter_safe(self, trigger: str) -> None:
         self.running_since_s = None
         self._forget_setpoints()
         with self._fsm_lock:
@@ -140,17 +161,21 @@ class SafetyMixin:
             self._fire(trigger, str(self.last_fault))
         self._after_safe()
 
-    def _after_safe(self: PenController) -> None:
+    def _after_safe(self) -> None:
         """Loop side of entering fault/estop: fail what was pending, log the last frames."""
-        self._engine.fail_all(PenFault(f"stopped: {self.last_fault}"))
+        self._eng.fail_all(PenFault(f"stopped: {self.last_fault}"))
         # Formatting the frame history costs more than the stop itself: snapshot it now, log it
-        # on the loop's next turn, after whoever waits for the stop has been answered.
+        # a little later (on_tick), after whoever waits for the stop has been answered.
         if self.link is not None:
-            self._engine.post(self._log_fault, str(self.last_fault), list(self.link.history))
+            self._fault_log = (self.clock.now() + FAULT_LOG_DELAY_S, str(self.last_fault),
+                               list(self.link.history))
 
-    def _log_fault(self: PenController, reason: str, history: list) -> None:
-        self._log.warning("fault", reason=reason, last_frames=format_frames(history))
+    def _log_fault_when_due(self, now_s: float) -> None:
+        pending = self._fault_log
+        if pending is not None and now_s >= pending[0]:
+            self._fault_log = None
+            self._log.warning("fault", reason=pending[1], last_frames=format_frames(pending[2]))
 
-    def _raise_if_faulted(self: PenController) -> None:
+    def _raise_if_faulted(self) -> None:
         if self.state in SAFE | {State.DISCONNECTED}:
             raise PenFault(f"the controller is {self.state.value}: {self.last_fault}")

@@ -40,7 +40,7 @@ class State(StrEnum):
 
 _S = State
 # (trigger, sources, destination). The machine refuses any other move.
-TRANSITIONS: list[tuple[str, list[State] | str, State]] = [
+TRANSITIONS: list[tuple[str, list[State], State]] = [
     ("connect", [_S.DISCONNECTED], _S.CONNECTING),
     ("connected", [_S.CONNECTING], _S.IDLE),
     ("connected_faulted", [_S.CONNECTING], _S.FAULT),
@@ -173,7 +173,8 @@ def build_machine(model: Any) -> Machine:
         ignore_invalid_triggers=False,
     )
     for trigger, sources, dest in TRANSITIONS:
-        conditions = ARM_GUARDS if trigger == "arm" else None
+        conditions: list[str | Callable[..., bool | None]] = (
+            list(ARM_GUARDS) if trigger == "arm" else [])
         machine.add_transition(
             trigger, [s.value for s in sources], dest.value, conditions=conditions
         )

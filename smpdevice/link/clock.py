@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 # A virtual wait never blocks forever on wall time: with nobody advancing the clock it gives up
 # after this long (a hung test fails instead of hanging the suite).
@@ -142,7 +142,7 @@ class TimedCondition:
     def __enter__(self) -> bool:
         return self._cond.__enter__()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._cond.__exit__(*exc)
 
     def notify_all(self) -> None:

@@ -357,6 +357,8 @@ class RequestEngine:
 
     def _resend_estop(self, now: float) -> None:
         tracked, link = self._estop, self.link
+        if tracked is None:
+            return
         if link.lost is not None:
             self._estop = None
             return

@@ -16,6 +16,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import serial
 import structlog
@@ -139,12 +140,25 @@ class Tracked:
             return waiter.cond.wait_for(lambda: waiter.done, timeout_s)
 
 
+class BytePort(Protocol):
+    """What the link needs of a port: pyserial's `Serial` and `serial_for_url` ports fit."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 class Link:
     """A framed, sequenced link over an open pyserial port."""
 
     def __init__(
         self,
-        port: serial.SerialBase,
+        port: BytePort,
         *,
         on_lost: Callable[[BaseException], None] | None = None,
         clock: Clock = MONOTONIC,

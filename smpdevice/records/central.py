@@ -154,7 +154,8 @@ def connect(url: str) -> Any:
         # autocommit: each `with conn.transaction()` below is then a real, committed one.
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
                                application_name="smpdevice-sync")
-        encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+        row = conn.execute("SHOW server_encoding").fetchone()
+        encoding = str(row[0]) if row else "unknown"
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise CentralStoreError(f"the central database's encoding is {encoding}: it must "
                                     "be UTF8 (createdb -E UTF8)")

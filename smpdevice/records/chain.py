@@ -125,13 +125,13 @@ def _describe(kind: str, session_id: str, pass_id: str | None) -> str:
 
 
 def verify_payloads(rows: Iterable[tuple[int, str, str, bytes | None]], *,
-                    keep: Collection[int] = (),
-                    describe: Callable[[int], str] = str) -> ChainWalk:
+                    keep: Collection[int] = (), describe: Callable[[int], str] = str,
+                    start_seq: int = 1, start_hash: str = GENESIS_HASH) -> ChainWalk:
     """`verify_chain` over rows a backend prepared: (seq, prev_hash, hash, payload), where
     payload is exactly what `record_hash` hashes (a backend builds it in its own engine, which
     is much faster than in Python). `describe(seq)` names a record in a problem."""
-    walk = ChainWalk()
-    expected, head = 1, GENESIS_HASH
+    walk = ChainWalk(count=start_seq - 1, head_hash=start_hash)
+    expected, head = start_seq, start_hash
     keep = frozenset(keep)
     for seq, prev_hash, stored, payload in rows:
         if (seq == expected and prev_hash == head and payload is not None

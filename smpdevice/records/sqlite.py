@@ -6,9 +6,11 @@ knows the pass is kept once `end_pass` returns.
 
 **The chain** (`smpdevice.records.chain`). Everything final is an append-only row of
 `records`, one per event; removing rows from the end disagrees with the `chain_head` row written
-in the same transaction. `verify()` names the first broken record.
-Anyone able to rewrite the whole file can recompute every hash: `verify` prints the head hash so
-it can be kept elsewhere (the session summary, a ticket) as an external anchor.
+in the same transaction. The head is signed with the installation key at every commit, and
+kept signed at every session close and every 512 records (`smpdevice.records.signing`); each
+closed session's receipt goes to the anchors file beside the log and on the aftercare sheet.
+`verify()`/`audit()` name the first record that is broken or not covered by a valid signature,
+or the anchor the log no longer holds.
 
 **Checkpoints are not chained** (table `progress`, one row per pass in progress, overwritten in
 place and deleted when the pass ends). A checkpoint is provisional: it is superseded a second
@@ -79,8 +81,8 @@ class PassLog(SqliteFile, SqliteReads):
             try:
                 with self._tx():
                     self._log_id = sqlite_signing.log_id(self._conn)
-                    sqlite_signing.register_key(self._conn, self._key)
-                    sqlite_signing.adopt(self._conn, self._key)
+                    sqlite_signing.register_key(self._conn, self._signer)
+                    sqlite_signing.adopt(self._conn, self._signer)
                 self.recovered = self._recover()
                 self._checkpoint_wal()
             except BaseException:
@@ -92,6 +94,12 @@ class PassLog(SqliteFile, SqliteReads):
              key: InstallationKey | None = None) -> PassLog:
         """Open the log at `path`, else `$SMP_DATA_DIR/passlog.sqlite`, else the user default."""
         return cls(db_path(path), readonly=readonly, key=key)
+
+    @property
+    def _signer(self) -> InstallationKey:
+        if self._key is None:
+            raise PassLogError(f"the pass log {self.path} was opened read-only")
+        return self._key
 
     @property
     def key_fingerprint(self) -> str | None:
@@ -189,10 +197,10 @@ class PassLog(SqliteFile, SqliteReads):
                                    "progress: end them before closing the session")
             seq, digest = self._append("session_close", session_id, None,
                                        {"closed_at": iso(closed_at), "summary": summary})
-            signature = sqlite_signing.write_head(self._conn, self._key, self._log_id, seq,
+            signature = sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq,
                                                   digest, reason="session_close")
         self._checkpoint_wal()
-        receipt = Receipt(session_id, seq, digest, signature, self._key.fingerprint,
+        receipt = Receipt(session_id, seq, digest, signature, self._signer.fingerprint,
                           iso(closed_at))
         try:
             append_anchor(self.anchors_path, receipt)
@@ -248,9 +256,14 @@ class PassLog(SqliteFile, SqliteReads):
         to check, e.g. receipts clients kept.
         """
         with self._reading():
+            # Workers may reopen the file itself (a big log), not an immutable or copied view.
+            reopen = self.path if self._reader is None or self._reader.how == "ro" else None
+            if self._conn is not None and self.readonly and self._reader is None:
+                reopen = None  # a log being created, read as empty in memory
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,
-                                            receipts=receipts, allow_unsigned=allow_unsigned)
+                                            receipts=receipts, allow_unsigned=allow_unsigned,
+                                            path=reopen)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -294,9 +307,7 @@ class PassLog(SqliteFile, SqliteReads):
         digest = record_hash(seq, kind, session_id, pass_id, written_at, text, prev)
         self._conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (seq, kind, session_id, pass_id, written_at, text, prev, digest))
-        if self._key is None:
-            raise PassLogError(f"the pass log {self.path} was opened read-only")
-        sqlite_signing.write_head(self._conn, self._key, self._log_id, seq, digest)
+        sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq, digest)
         return seq, digest
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:

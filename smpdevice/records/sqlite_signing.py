@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit
-from smpdevice.records.chain import BrokenLink, ChainRecord, verify_payloads
+from smpdevice.records.chain import (
+    GENESIS_HASH,
+    BrokenLink,
+    ChainRecord,
+    ChainWalk,
+    verify_payloads,
+)
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.model import iso
 from smpdevice.records.signing import SIGN_EVERY_RECORDS, Receipt, head_statement, read_anchors
@@ -59,7 +70,7 @@ def adopt(conn: sqlite3.Connection, key: InstallationKey) -> None:
 
 def audit_input(conn: sqlite3.Connection, version: int, *,
                 trusted: Mapping[str, PublicKey] | None,
-                anchors: Sequence[tuple[str, Receipt]]) -> AuditInput:
+                anchors: Sequence[tuple[str, Receipt]], path: Path | None = None) -> AuditInput:
     """What the audit checks, read from the file (the records are streamed)."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     signed = version >= SIGNED_SCHEMA and "meta" in tables
@@ -80,8 +91,7 @@ def audit_input(conn: sqlite3.Connection, version: int, *,
     return AuditInput(records=(), log_id=log_id(conn) if signed else "",
                       chain_head=head, signed_heads=heads, log_keys=keys, trusted=trusted,
                       anchors=anchors, signed=signed,
-                      walk=lambda keep: verify_payloads(_payloads(conn), keep=keep,
-                                                        describe=lambda seq: _describe(conn, seq)))
+                      walk=lambda keep: _walk(conn, keep, path))
 
 
 def _field(column: str) -> str:
@@ -94,10 +104,72 @@ _PAYLOAD = ("CAST(" + " || ".join(_field(c) for c in (
     "prev_hash")) + " AS BLOB)")
 
 
-def _payloads(conn: sqlite3.Connection) -> Any:
-    cursor = conn.execute(f"SELECT seq, prev_hash, hash, {_PAYLOAD} FROM records ORDER BY seq")
+def _payloads(conn: sqlite3.Connection, first: int = 1, last: int | None = None) -> Any:
+    cursor = conn.execute(f"SELECT seq, prev_hash, hash, {_PAYLOAD} FROM records "
+                          "WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                          (first, last if last is not None else 2**62))
     while rows := cursor.fetchmany(8192):
         yield from rows
+
+
+PARALLEL_FROM_RECORDS = 200_000  # below this, one process is as fast
+
+
+def _walk(conn: sqlite3.Connection, keep: Collection[int], path: Path | None) -> ChainWalk:
+    """Walk the chain; a big log (with a file to reopen) in one process per CPU, each taking a
+    range of records, their seams checked here."""
+    last = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+    workers = min(os.cpu_count() or 1, 8)
+    # fork only a single-threaded process (a CLI): fork would copy other threads' held locks;
+    # spawn would re-run the caller's main module. Otherwise, and on any failure, one walk.
+    if (path is None or workers < 2 or last < PARALLEL_FROM_RECORDS
+            or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return _serial(conn, keep)
+    step = -(-last // workers)
+    ranges = [(lo, min(lo + step - 1, last)) for lo in range(1, last + 1, step)]
+    keep = frozenset(keep)
+    try:
+        with ProcessPoolExecutor(len(ranges),
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            walks = list(pool.map(_walk_range, [str(path)] * len(ranges), ranges,
+                                  [keep] * len(ranges)))
+    except (OSError, BrokenProcessPool):
+        return _serial(conn, keep)
+    total = ChainWalk()
+    for (lo, _), (first_prev, walk) in zip(ranges, walks, strict=True):
+        if lo > 1 and first_prev is not None and first_prev != total.head_hash:
+            # The seam, checked before anything in the range (as one walk would).
+            walk.broken = BrokenLink(lo, f"({_describe(conn, lo)}) does not link to record "
+                                         f"{lo - 1}: its prev_hash is not that record's hash")
+            walk.count, walk.head_hash = lo - 1, total.head_hash
+        total.kept.update(walk.kept)
+        if walk.broken is not None:
+            total.broken = walk.broken
+            total.count, total.head_hash = walk.count, walk.head_hash
+            return total
+        total.count, total.head_hash = walk.count, walk.head_hash
+    return total
+
+
+def _serial(conn: sqlite3.Connection, keep: Collection[int]) -> ChainWalk:
+    return verify_payloads(_payloads(conn), keep=keep, describe=lambda seq: _describe(conn, seq))
+
+
+def _walk_range(path: str, bounds: tuple[int, int], keep: frozenset[int]
+                ) -> tuple[str | None, ChainWalk]:
+    """One worker's range: walked from the prev_hash its first record holds (checked at the
+    seam by the caller)."""
+    first, last = bounds
+    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT prev_hash FROM records WHERE seq = ?", (first,)).fetchone()
+        start = row[0] if row else GENESIS_HASH
+        walk = verify_payloads(_payloads(conn, first, last), keep=keep, start_seq=first,
+                               start_hash=start, describe=lambda seq: _describe(conn, seq))
+        return (row[0] if row else None), walk
+    finally:
+        conn.close()
 
 
 def _describe(conn: sqlite3.Connection, seq: int) -> str:
@@ -118,7 +190,8 @@ def closed_sessions_signed(conn: sqlite3.Connection) -> int:
 def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
               trusted: Mapping[str, PublicKey] | None,
               anchors: bool | Sequence[tuple[str, Receipt]],
-              receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool) -> Audit:
+              receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool,
+              path: Path | None = None) -> Audit:
     """`PassLog.audit`: gather the anchors, then audit what the file holds."""
     found: list[tuple[str, Receipt]] = []
     if anchors is True:
@@ -132,7 +205,8 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
                 "against the receipts clients kept")))
     elif anchors:
         found = list(anchors)
-    data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts])
+    data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts],
+                       path=path)
     result = audit(data)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (

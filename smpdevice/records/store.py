@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 
 from smpdevice.records.chain import BrokenLink, ChainRecord
+from smpdevice.records.export import ExportFilter
 from smpdevice.records.model import PassOutcome, PassRecord, PassStats, SessionRecord
+from smpdevice.records.signing import Receipt
 
 
 @runtime_checkable
@@ -38,7 +40,7 @@ class RecordStore(Protocol):
                  fault_names: list[str] | None = None) -> None: ...
 
     def close_session(self, session_id: str, *, closed_at: datetime,
-                      summary: dict[str, Any]) -> None: ...
+                      summary: dict[str, Any]) -> Receipt: ...
 
     # --- reading ---
     def sessions(self) -> list[SessionRecord]: ...
@@ -53,6 +55,7 @@ class RecordStore(Protocol):
 
     def verify(self) -> BrokenLink | None: ...
 
-    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO) -> int: ...
+    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, *, identified: bool = False,
+               where: ExportFilter | None = None) -> int: ...
 
     def close(self) -> None: ...

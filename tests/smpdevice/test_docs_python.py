@@ -6,13 +6,18 @@ simulator. Markers, an HTML comment on the line just before a block:
 
 - `<!-- needs: pen -->`: the block names a real port (/dev/ttyACM0, usb:SERIAL, COM3); it runs
   with `pensim://` in its place.
+- `<!-- needs: calibration -->`: the block follows the page's `smp calibrate --port pensim://
+  --auto`; that command runs first in the page's data directory.
 - `<!-- not-run: reason -->`: an illustrative fragment that cannot run alone; keep these rare.
 
-A block that defines pytest tests (`def test_...`) is run by pytest, in a file of its own.
+A block that defines pytest tests (`def test_...`) is run by pytest, in a file of its own. A
+program listed in full (`#!...`) must be a file of examples/, verbatim; its definitions run here
+and tests/smpdevice/test_examples.py runs the program itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -53,18 +58,41 @@ def test_every_python_block_runs(page, tmp_path, monkeypatch):
             if mark == "not-run":
                 continue
             if mark == "needs":
-                assert why == "pen", f"{page.name}:{line}: unknown need {why!r}"
-                code = REAL_PORT.sub('"pensim://"', code)
+                assert why in ("pen", "calibration"), f"{page.name}:{line}: need {why!r}?"
+                if why == "pen":
+                    code = REAL_PORT.sub('"pensim://"', code)
+                else:
+                    _calibrate_the_simulator()
             if re.search(r"^def test_", code, re.M):
                 _run_as_pytest(page, line, code, tmp_path)
                 continue
+            if code.startswith("#!"):  # a whole program: it is a file of the repository
+                namespace["__file__"] = str(_the_file_holding(code))
             try:
-                exec(compile(code, f"{page.name}:{line}", "exec"), namespace)  # noqa: S102
+                exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
             except Exception as exc:
                 raise AssertionError(f"{page.name}, the block at line {line} fails: "
                                      f"{type(exc).__name__}: {exc}") from exc
     finally:
         _close_what_the_page_opened(namespace)
+
+
+def _the_file_holding(code: str) -> Path:
+    """The repository file a program listed in full is (tests/test_examples.py runs it)."""
+    for path in (ROOT / "examples").glob("*.py"):
+        if path.read_text(encoding="utf-8") == code:
+            return path
+    raise AssertionError("a program listed in full must be a file of examples/, verbatim")
+
+
+def _calibrate_the_simulator() -> None:
+    """`smp calibrate --port pensim:// --auto`, as the reader did (the same simulated pen)."""
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    result = CliRunner().invoke(main, ["calibrate", "--port", "pensim://", "--auto", "-t", "doc"])
+    assert result.exit_code == 0, result.output
 
 
 def _run_as_pytest(page: Path, line: int, code: str, tmp_path: Path) -> None:
@@ -80,7 +108,5 @@ def _close_what_the_page_opened(namespace: dict) -> None:
     for value in list(namespace.values()):
         close = getattr(value, "close", None)
         if callable(close) and type(value).__module__.startswith(("smpdevice", "simulators")):
-            try:
+            with contextlib.suppress(Exception):  # already closed, or half made
                 close()
-            except Exception:  # already closed, or closing a half-made object
-                pass

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smpdevice.passlog import EXPORT_FIELDS, PassLog, PassStats
@@ -98,6 +98,7 @@ def test_filters_and_pass_numbers(tmp_path, monkeypatch, sql):
         assert [p.number for p in log.session(first).passes] == [1, 2, 3]
 
 
+@settings(deadline=None)
 @given(st.lists(st.floats(0.0, 3.0, allow_nan=False), min_size=1, max_size=60))
 def test_the_mean_depth_never_leaves_min_max(depths):
     s = PassStats()

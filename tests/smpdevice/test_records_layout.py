@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import smpdevice.passlog as shim
@@ -48,6 +48,7 @@ def make_chain(bodies: list[str]) -> list[ChainRecord]:
     return records
 
 
+@settings(deadline=None)  # no timing assertions on a loaded CI machine
 @given(st.lists(st.text(max_size=20), min_size=1, max_size=8), st.data())
 def test_any_edit_of_any_record_is_named(bodies, data):
     records = make_chain(bodies)
@@ -66,3 +67,25 @@ def test_a_walk_can_continue_from_a_verified_point():
     rest = verify_chain(records[2:], start_seq=first.count + 1, start_hash=first.head_hash)
     assert rest.broken is None and rest.count == 4
     assert verify_chain(records[3:], start_seq=3, start_hash=first.head_hash).broken is not None
+
+
+@settings(deadline=None, max_examples=40)  # each example writes a real log
+@given(st.text(min_size=1, max_size=12))
+def test_sqlite_builds_the_same_payload_as_record_hash(tmp_path_factory, name):
+    """The fast walk (payload built by SQLite, `length()` in characters) hashes exactly what
+    `record_hash` hashes, for any text: emoji, combining marks, NUL, surrogate-free Unicode."""
+    import sqlite3
+
+    from smpdevice.records import sqlite_signing
+    from tests.smpdevice.test_passlog import open_session
+
+    db = tmp_path_factory.mktemp("payload") / "p.sqlite"
+    with sqlite.PassLog(db) as log:
+        open_session(log, name)
+    conn = sqlite3.connect(db)
+    rows = list(sqlite_signing._payloads(conn))
+    stored = conn.execute("SELECT * FROM records ORDER BY seq").fetchall()
+    conn.close()
+    for (seq, prev, digest, payload), row in zip(rows, stored, strict=True):
+        assert record_hash(*row[:7]) == digest
+        assert chain.sha256(payload).hexdigest() == digest, (seq, prev)

@@ -202,3 +202,44 @@ def test_the_key_is_private_and_made_once(tmp_path, monkeypatch):
         assert log.key_fingerprint == first.fingerprint
     with PassLog(db, readonly=True) as log:
         assert log.session(sid).key_fingerprint == first.fingerprint
+
+
+@pytest.fixture
+def big_log(tmp_path, monkeypatch):
+    """A log walked by several processes (the threshold lowered so a small log is 'big')."""
+    monkeypatch.setattr(sqlite_signing, "PARALLEL_FROM_RECORDS", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    import threading
+
+    if threading.active_count() > 1:
+        pytest.skip("other threads run in this test process: verify walks in one process")
+
+    def no_serial(*args):
+        raise AssertionError("the parallel walk was not used")
+
+    monkeypatch.setattr(sqlite_signing, "_serial", no_serial)
+    path = tmp_path / "passlog.sqlite"
+    with PassLog(path, key=KEY) as log:
+        for _ in range(4):
+            session(log, passes=3)  # 32 records: ranges 1..11, 12..22, 23..32
+    return path
+
+
+def test_a_big_log_is_verified_in_parallel_and_attacks_are_still_named(big_log):
+    with PassLog(big_log, readonly=True) as log:
+        result = log.audit(trusted=TRUSTED)
+    assert result.ok and result.count == 32 and result.anchors_checked == 4
+    sql(big_log, "UPDATE records SET body = body || ' ' WHERE seq = 17")
+    assert problem(big_log).startswith("record 17: (") and "was altered" in problem(big_log)
+
+
+@pytest.mark.parametrize("seam", [12, 23])
+def test_a_record_deleted_at_a_seam_between_workers_is_named(big_log, seam):
+    sql(big_log, f"DELETE FROM records WHERE seq = {seam}")
+    text = problem(big_log)
+    assert text.startswith(f"record {seam + 1}: record {seam} is missing (deleted)")
+
+
+def test_a_relinked_record_at_a_seam_is_named(big_log):
+    sql(big_log, "UPDATE records SET prev_hash = ? WHERE seq = 12", args=("f" * 64,))
+    assert problem(big_log).startswith("record 12: (") and "does not link" in problem(big_log)

@@ -1,0 +1,220 @@
+"""Every command shown in an Example section of `smp ... --help` runs (issue 16, item 1).
+
+The examples of every help page run in the commands' order, in one data directory (so the
+calibration made by `smp calibrate`'s examples is there for `smp run`'s), each page in a fresh
+working directory holding `examples/`. What a reader would have and a test has not is put in
+its place, and nothing else changes:
+- a real pen (/dev/ttyACM0, usb:...) -> `pensim://`; `/dev/pts/7`, `socket://...` and their
+  gauges -> real `smp sim` processes (the one in `smp sim --help` runs exactly as shown);
+- the reader's own files and ids (my.yaml, clinic-envelope.yaml, SMP-7K2Q9XAB, S3f2a, a
+  receipt, /mnt/backup/...) -> this run's;
+- the reader's station.toml -> a small valid one; `| jq ...` is dropped where jq is missing;
+- a person at the dial gauge -> `--auto` (the simulator's gauge); a command that runs until
+  Ctrl-C (`smp serve`, live `smp monitor`) -> until it is ready, or for a moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from smpdevice.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 120.0
+HEADER = re.compile(r"^\s*Examples?\b[^\n]*:\s*$")
+# Needs a PostgreSQL server: tests/smpdevice/test_records_central.py runs `sessions sync`.
+NOT_RUN = {"smp sessions sync --to postgresql://smp@db.clinic.example/smp"}
+
+
+def _pages(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _pages(command, (*prefix, name))
+
+
+def examples(path: tuple[str, ...]) -> list[str]:
+    """The command lines in the Example sections of `smp PATH --help`."""
+    text = CliRunner().invoke(main, [*path, "--help"], terminal_width=200).output
+    found, inside = [], False
+    for line in text.splitlines():
+        if HEADER.match(line):
+            inside = True
+            continue
+        if inside and not line.strip():
+            inside = False
+        if not inside:
+            continue
+        words = line.strip().removeprefix("$ ")
+        command = re.split(r"\s{2,}", words)[0]  # what follows 2+ spaces is a comment
+        if re.match(r"^(\w+=\S+\s+)*smp\b", command):
+            found.append(command)
+    return found
+
+
+def all_examples() -> list[tuple[tuple[str, ...], str]]:
+    return [(path, cmd) for path in _pages(main) for cmd in examples(path)]
+
+
+def test_the_help_examples_are_found():
+    found = all_examples()
+    assert len(found) >= 50
+    assert ("run",) in {p for p, _ in found} and ("sim",) in {p for p, _ in found}
+
+
+class Background:
+    """A command that runs until stopped; its first lines are read."""
+
+    def __init__(self, command: str, env: dict[str, str], cwd: Path, lines: int) -> None:
+        self.popen = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True)
+        assert self.popen.stdout is not None
+        self.lines = [self.popen.stdout.readline() for _ in range(lines)]
+        assert all(self.lines), f"`{command}` ended: {self.popen.stderr.read()}"
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGINT)
+        try:
+            self.popen.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(WAIT_S)
+
+
+class Scenario:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.data = tmp / "data"
+        self.env = {**os.environ, "SMP_DATA_DIR": str(self.data), "SMP_LOG_LEVEL": "error",
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                    "COLUMNS": "120"}
+        self.receipt: str | None = None
+        self.background: list[Background] = []
+
+    def start(self) -> None:
+        sim_help = next(c for c in examples(("sim",)) if c.startswith("smp sim"))
+        pty = self._background(sim_help, 2)  # exactly as the help shows it
+        self.pty = pty.lines[0].strip()
+        self.pty_gauge = pty.lines[1].split()[1]
+        tcp = self._background("smp sim --tcp 0 --gauge-port 0", 2)
+        self.tcp = tcp.lines[0].strip()
+        self.tcp_gauge = tcp.lines[1].split()[1]
+        served = self._background("smp serve --port pensim:// --listen 127.0.0.1:0 "
+                                  "--no-socket", 2)
+        self.service = served.lines[1].split()[-1]
+
+    def _background(self, command: str, lines: int) -> Background:
+        b = Background(command, self.env, self.tmp, lines)
+        self.background.append(b)
+        return b
+
+    def stop(self) -> None:
+        for b in self.background:
+            b.stop()
+
+    def workdir(self, path: tuple[str, ...]) -> Path:
+        cwd = self.tmp / "-".join(path)
+        cwd.mkdir()
+        (cwd / "examples").symlink_to(ROOT / "examples")
+        (cwd / "docs").mkdir()
+        shutil.copy(ROOT / "examples" / "clinic_envelope.yaml", cwd / "clinic-envelope.yaml")
+        shutil.copy(ROOT / "examples" / "session1_base_density.yaml", cwd / "my.yaml")
+        (cwd / "station.toml").write_text('port = "pensim://"\ntechnician = "ana"\n')
+        for name in ("calibrations.sqlite", "passlog.sqlite"):
+            if (self.data / name).exists():
+                shutil.copy(self.data / name, cwd / name)
+        return cwd
+
+    def concrete(self, command: str, cwd: Path) -> tuple[str, bool]:
+        """The command with this run's pens, files and ids; and whether it runs until stopped."""
+        from smpdevice.calibration_store import CalibrationStore
+        from smpdevice.passlog import PassLog
+
+        subs = [
+            (r"/dev/ttyACM0|usb:A1B2C3", "pensim://"),
+            (r"/dev/pts/7", self.pty),
+            (r"tcp://127\.0\.0\.1:40123", self.pty_gauge),
+            (r"socket://127\.0\.0\.1:(?:7000|5555)", self.tcp),
+            (r"tcp://127\.0\.0\.1:7001", self.tcp_gauge),
+            (r"ws://127\.0\.0\.1:8765/rpc", self.service),
+            (r"/tmp/smp\b", str(self.tmp / "demo-data")),
+            (r"/mnt/(?:backup|b)/", f"{self.data}/"),
+        ]
+        if "SMP-7K2Q9XAB" in command or "3f2a9c1b7d0e" in command:
+            (cal, *_) = CalibrationStore(self.data / "calibrations.sqlite").list()
+            subs += [("SMP-7K2Q9XAB", cal.pen_serial), ("3f2a9c1b7d0e", cal.calibration_id)]
+        if "S3f2a" in command:
+            with PassLog(self.data / "passlog.sqlite", readonly=True) as log:
+                subs.append((r"S3f2a\b", log.sessions()[-1].session_id[:8]))
+        if "SMP-RECEIPT/1 S3f2a" in command:
+            assert self.receipt, "no receipt printed before"
+            subs = [(r'"SMP-RECEIPT/1 [^"]*"', f'"{self.receipt}"')]
+        for pattern, value in subs:
+            command = re.sub(pattern, value.replace("\\", "\\\\"), command)
+        if shutil.which("jq") is None:  # the smp part still runs; jq only reshapes its output
+            command = re.sub(r"\s*\|\s*jq\b.*$", "", command)
+        words = command.split()
+        if words[:2] == ["smp", "calibrate"] and not {"--auto", "--gauge"} & set(words):
+            command += " --auto"  # a person reads the dial gauge; here the simulator's gauge
+        if words[:2] == ["smp", "monitor"] and "--once" not in words:
+            command += " --duration 0.3"  # until q otherwise
+        if words[:2] == ["smp", "serve"]:
+            command = re.sub(r"--listen \S+", "", command) + " --listen 127.0.0.1:0 --no-socket"
+            return command, True
+        return command, False
+
+
+@pytest.fixture
+def scenario(tmp_path) -> Iterator[Scenario]:
+    s = Scenario(tmp_path)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_every_help_example_runs(scenario):
+    ran, failed = 0, []
+    for path in _pages(main):
+        commands = examples(path)
+        if not commands:
+            continue
+        cwd = scenario.workdir(path)
+        for shown in commands:
+            if shown in NOT_RUN or shown.startswith("smp sim "):  # the sim runs already
+                continue
+            command, forever = scenario.concrete(shown, cwd)
+            if forever:
+                Background(command, scenario.env, cwd, 1).stop()
+                ran += 1
+                continue
+            result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=cwd,
+                                    env=scenario.env, capture_output=True, text=True,
+                                    timeout=WAIT_S, stdin=subprocess.DEVNULL)
+            if result.returncode != 0:
+                failed.append(f"`smp {' '.join(path)} --help` shows `{shown}`; as `{command}` "
+                              f"it exited {result.returncode}\n{result.stdout[-800:]}\n"
+                              f"{result.stderr[-800:]}")
+            receipt = re.search(r"SMP-RECEIPT/1 \S+ #\d+ \S+(?:\s+\S+)?", result.stdout)
+            if receipt:
+                scenario.receipt = " ".join(receipt.group(0).split())
+            ran += 1
+    assert not failed, "\n\n".join(failed)
+    assert ran >= 50
