@@ -283,7 +283,21 @@ Machine: {machine}. Settings: {settings}.
 - **pass-log commit**: one pass recorded durably (`begin_pass` + `end_pass`: two chained
   transactions, WAL, `synchronous=FULL`) against one raw SQLite INSERT+COMMIT with the same
   settings in the same directory (the fsync floor of this disk).
-- **start-up**: whole processes, from `exec` to exit, against `python -c pass`.
+- **start-up**: whole processes, from `exec` to exit, against `python -c pass`. `smp --help`
+  imports no command module (each loads when used: `COMMANDS` in `smpdevice/cli/__init__.py`).
+
+## Against the targets of the architecture issue (13)
+
+- `smp --help` <= 3x `python -c pass`: met (lazy commands; it was about 10x).
+- PING -> PONG <= 2x and setpoint round trip <= 2.5x the raw echo: not met. Every request goes
+  through the one request engine: caller -> engine loop -> wire -> reader -> engine loop ->
+  caller, four thread hand-offs of tens of microseconds each in CPython, against an echo floor
+  of 30-50 us. The simulator's pty bridge now answers on the thread that read the command
+  (select on the raw fd, no hand-off per frame).
+- E-stop p99 <= 1 ms: the median is under 1 ms; the p99 moves between about 1.4 and 5 ms on this
+  shared machine (the echo's own p99 reaches 0.5-0.8 ms here). The caller writes ESTOP at once
+  and tells the engine loop only after the pen's answer, and the fault's frame history is
+  formatted 20 ms later, so neither competes with the confirmation for the CPU.
 
 ## Reproduce
 

@@ -18,12 +18,12 @@ choices or a file over 64 KiB is refused, one line per issue (`smp config check`
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from smpdevice.errors import SmpError
+from smpdevice.loader import Limits, LoadError, load_bytes, read_capped
 from smpdevice.outcomes import ExitCode
 
 CONFIG_NAME = "config.toml"
@@ -91,22 +91,15 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     """The validated settings of the config file ({} when there is none). Raises ConfigError
     listing every issue."""
     path = config_path() if path is None else path
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return {}
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read it: {exc.strerror}"]) from exc
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(path, [f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a station "
-                                 "config is a few lines"])
+    # The one strict loader: regular files only (a FIFO never hangs), size and depth capped,
+    # duplicate keys refused; the config is TOML whatever its name.
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"not UTF-8 text (byte {exc.start})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+        data = load_bytes(read_capped(path, MAX_CONFIG_BYTES), source=str(path), kind="toml",
+                          limits=Limits(max_bytes=MAX_CONFIG_BYTES))
+    except LoadError as exc:
+        raise ConfigError(path, [f"{exc.problem}; {exc.hint}"]) from None
     values, issues = _validate(data, path.parent)
     if issues:
         raise ConfigError(path, issues)

@@ -140,7 +140,10 @@ class Monitor:
         cal = self.calibration
         serial = self.pen.identity.serial if self.pen and self.pen.identity else None
         if cal is None:
-            self.calibration_note = "uncalibrated: depth in skin unknown; run `smp calibrate`"
+            from smpdevice.outcomes import calibrate_command
+
+            self.calibration_note = ("uncalibrated: depth in skin unknown; calibrate: "
+                                     + calibrate_command(self.port or "PORT"))
         elif serial is not None and cal.pen_serial != serial:
             self.calibration = None
             self.calibration_note = f"uncalibrated: the calibration is for pen {cal.pen_serial}"

@@ -69,7 +69,7 @@ _COUNT = re.compile(r"[0-9]+")
 _GROUPING = re.compile(r"[A-Za-z]+")
 _DIAMETER = re.compile(r"[0-9]*\.?[0-9]+")
 # A pseudonym, not a name: no spaces, no @, at least one digit (e.g. C-0042, smp_2024_117).
-_CLIENT_REF_RE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+_CLIENT_REF_RE = re.compile(r"[A-Za-z0-9_-]{3,64}")
 
 
 class SessionKind(StrEnum):
@@ -213,7 +213,7 @@ class TreatmentProfile(_Strict):
     @field_validator("client_ref")
     @classmethod
     def _pseudonym(cls, value: str) -> str:
-        if not _CLIENT_REF_RE.match(value) or not any(c.isdigit() for c in value):
+        if not _CLIENT_REF_RE.fullmatch(value) or not any(c.isdigit() for c in value):
             raise ValueError(
                 "is not a pseudonymous reference: use 3-64 letters, digits, '-' or '_' with at "
                 "least one digit (e.g. C-0042), never a name or e-mail address"

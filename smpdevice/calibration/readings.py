@@ -68,7 +68,7 @@ def parse_number(text: str, *, what: str = "gauge reading", unit: str = "mm") ->
     """A typed number. Accepts a decimal comma and a trailing unit ("0,52", "0.52 mm")."""
     raw = text.strip()
     cleaned = raw.lower().removesuffix(unit.lower()).strip() if unit else raw
-    if not _NUMBER.match(cleaned):
+    if not _NUMBER.fullmatch(cleaned):
         shown = repr(raw) if raw else "an empty entry"
         raise NotANumberError(f"{shown} is not a number. Enter the {what} in {unit}, e.g. 0.52")
     return float(cleaned.replace(",", "."))

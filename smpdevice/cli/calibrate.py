@@ -189,7 +189,8 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     if not found:
         who = f"pen {pen_serial}" if pen_serial else "any pen"
         click.echo(f"No calibrations for {who} in {store.path}. Make one: "
-                   "smp calibrate --port PORT (e.g. --port pensim:// --auto on the simulator).")
+                   "smp calibrate --port PORT (on the simulator: smp calibrate --port pensim:// "
+                   "--auto).")
         return
     now = datetime.now(UTC)
     click.echo(f"{'id':12}  {'pen':12}  {'technician':12}  {'created (UTC)':16}  "

@@ -20,7 +20,7 @@ from firmware_protocol.messages import (
 )
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenIdentity
-from smpdevice.control.states import MOTION, FaultInfo, HandshakeError, State, StateError
+from smpdevice.control.states import MOTION, NEUTRAL, FaultInfo, HandshakeError, State, StateError
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation, RequestEngine
 from smpdevice.link.wire import CommandRefused, Link, LinkTimeout
@@ -87,7 +87,7 @@ class ConnectionMixin(ControllerCore):
         host = cast("EngineHost", self)  # a PenController: what the engine asks of its host
         self._engine = engine = RequestEngine(link, host, lease_ms=self.lease_ms,
                                               telemetry_hz=self.telemetry_hz, clock=self.clock,
-                                              motion=MOTION)
+                                              motion=MOTION, neutral=NEUTRAL)
         link._on_lost = engine.link_lost
         link.add_listener(self._on_pen_message)
         engine.start()

@@ -297,12 +297,23 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._log_fault_when_due(now_s)
         zone, engine = self._zone, self._eng
         if (self.state is State.RUNNING and zone is not None and self.running_since_s
-                and now_s - self.running_since_s > zone.max_pass_s and not engine.ops):
-            self._log.warning("pass time limit reached; stopping", limit_s=zone.max_pass_s)
-            engine.submit(self._do_stop())
+                and now_s - self.running_since_s > zone.max_pass_s
+                and not any(op.stop for op in engine.ops)):
+            self._stop_over_time(zone.max_pass_s)
         t = self.telemetry
-        if t is not None and not engine.ops and t.received_at_s > engine.ops_done_s:
+        if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
+
+    def _stop_over_time(self, limit_s: float) -> None:
+        """The pass reached max_pass_s: stop now, whatever else is queued (review r03). Lease
+        renewal stops at once; the queued requests fail; the stop goes on the wire next."""
+        self._log.warning("pass time limit reached; stopping", limit_s=limit_s)
+        self._lease_hold.set()
+        self._eng.fail_all(PenFault(
+            f"the pass reached its time limit ({limit_s} s) and the needle is being stopped; "
+            "this request was cancelled (if it was already on its way, the pen may have "
+            "applied it). Start a new pass to go on."))
+        self._eng.submit(self._do_stop())
 
     def on_lost(self, reason: str, silence: bool = False) -> None:
         if self.state is State.DISCONNECTED or (silence and self.state is State.CONNECTING):
@@ -344,7 +355,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
         state = self.state
         engine = self._eng
-        settled = not engine.ops and t.received_at_s > engine.ops_done_s
+        settled = engine.settled(t.received_at_s)
         row = reconcile(t.state, t.faults, state, settled)
         if row is None:
             return

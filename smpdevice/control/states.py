@@ -20,7 +20,14 @@ from typing import Any
 from transitions import Machine
 
 from firmware_protocol.codes import Fault, FirmwareState
-from firmware_protocol.messages import Arm, LeaseRenew, NeedleStart, SetSetpoints
+from firmware_protocol.messages import (
+    Arm,
+    IdentifyRequest,
+    LeaseRenew,
+    NeedleStart,
+    SetSetpoints,
+    SetTelemetryRate,
+)
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkTimeout
 
@@ -86,6 +93,9 @@ OFFLINE = frozenset({_S.DISCONNECTED, _S.CONNECTING})
 
 # Frames that could move the needle or keep it moving: never sent once a stop is latched.
 MOTION = (LeaseRenew, Arm, NeedleStart, SetSetpoints)
+# Requests that never change the pen's state (running, armed, ...): pending ones do not make
+# its reports stale, so a stream of them never starves reconciliation (review r03).
+NEUTRAL = (SetSetpoints, SetTelemetryRate, IdentifyRequest)
 
 
 @dataclass(frozen=True)

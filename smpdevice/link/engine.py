@@ -57,13 +57,15 @@ class RequestEngine:
     """Queue, retransmission, lease and silence for one connection (one `Link`)."""
 
     def __init__(self, link: Link, host: EngineHost, *, lease_ms: int, telemetry_hz: int,
-                 clock: Clock = MONOTONIC, motion: tuple[type[Message], ...] = ()) -> None:
+                 clock: Clock = MONOTONIC, motion: tuple[type[Message], ...] = (),
+                 neutral: tuple[type[Message], ...] = ()) -> None:
         self.link = link
         self.host = host
         self.clock = clock
         self.lease_ms = lease_ms
         self.telemetry_hz = telemetry_hz
         self.motion = motion
+        self.neutral = neutral  # requests that never change the pen's state (SET_SETPOINTS)
         self.ops: list[Operation] = []  # FIFO: one request on the wire at a time
         self.ops_done_s = 0.0  # telemetry older than this may predate the last operation
         self.next_lease_s = 0.0
@@ -259,6 +261,16 @@ class RequestEngine:
         if len(self.ops) == 1:
             self._send_step(op)
 
+    def _neutral(self, op: Operation) -> bool:
+        return all(isinstance(m, self.neutral) for m in op.steps)
+
+    def settled(self, received_at_s: float) -> bool:
+        """A pen report received at `received_at_s` shows the pen's state after every request:
+        none pending could change it, and it postdates the last that could. Requests that never
+        change the pen's state (a stream of SET_SETPOINTS) never starve reconciliation."""
+        return (all(self._neutral(op) for op in self.ops)
+                and received_at_s > self.ops_done_s)
+
     def fail_all(self, error: BaseException) -> None:
         """Every queued operation fails with `error` (loop thread)."""
         for op in list(self.ops):
@@ -335,7 +347,8 @@ class RequestEngine:
     def _finish(self, op: Operation, error: BaseException | None, result: Any = None) -> None:
         if self.ops and self.ops[0] is op:
             self.ops.pop(0)
-        self.ops_done_s = self.clock.now()
+        if not self._neutral(op):
+            self.ops_done_s = self.clock.now()
         if not op.future.done():
             if error is not None:
                 op.future.set_exception(error)

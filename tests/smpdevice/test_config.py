@@ -98,11 +98,26 @@ def test_every_issue_is_one_line(cfg):
 
 def test_an_oversized_or_binary_file_is_refused(cfg):
     cfg.write_text("# " + "x" * MAX_CONFIG_BYTES + "\n")
-    with pytest.raises(ConfigError, match="larger than 64 KiB"):
+    with pytest.raises(ConfigError, match="above the cap"):
         load_config()
     cfg.write_bytes(b"port = \"\xff\xfe\"\n")
-    with pytest.raises(ConfigError, match="not UTF-8"):
+    with pytest.raises(ConfigError, match="UTF-8"):
         load_config()
+
+
+def test_a_hostile_config_is_refused_clearly_and_never_hangs(cfg):
+    """Read by the one strict loader: deep nesting is no RecursionError, a FIFO no hang."""
+    cfg.write_text("port = " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError):
+        load_config()
+    cfg.unlink()
+    os.mkfifo(cfg)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config()
+    result = subprocess.run([sys.executable, "-m", "smpdevice", "sessions", "list"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -126,6 +126,8 @@ def test_a_stored_calibration_gives_depth_in_skin(sim):
     try:
         assert "uncalibrated" in mon.render_text()
         assert "depth in skin (mm)" not in mon.render_text()
+        # The hint is a command to copy, for this very pen (issue 16, item 3).
+        assert mon.calibration_note.endswith(f"calibrate: smp calibrate --port {sim.url} --auto")
     finally:
         mon.close()
     calibration = true_calibration(sim, technician="ana")

@@ -62,6 +62,13 @@ def test_duplicated_client_ref_in_json_is_refused(tmp_path):
         load_profile(write(tmp_path, text, "p.json"))
 
 
+@pytest.mark.parametrize("ref", ["C-0042\n", "C-0042\r", " C-0042", "C-0042 ", "C-00\u202e42"])
+def test_a_client_ref_with_stray_whitespace_or_controls_is_refused(ref):
+    """A trailing newline once passed `^...$` and split the client's history in two."""
+    with pytest.raises(ProfileError, match="client_ref"):
+        parse_profile({**base(), "client_ref": ref})
+
+
 # --- bombs ------------------------------------------------------------------------------------
 
 
