@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/smp demo
 
 test: $(STAMP)
+	scripts/system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
