@@ -33,8 +33,8 @@ import yaml
 from firmware_protocol.codes import EventCode
 from firmware_protocol.messages import Event
 from smpdevice.calibration.report import CalibrationSettings, format_report
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.calibration.workflow import run_calibration
-from smpdevice.calibration_store import CalibrationStore
 from smpdevice.control import PenController, State
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.errors import SmpError

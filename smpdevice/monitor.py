@@ -376,7 +376,7 @@ class Monitor:
 def _stored_calibration(serial: str) -> Calibration | None:
     """The pen's newest valid stored calibration, or None (also when the store is unreadable)."""
     try:
-        from smpdevice.calibration_store import CalibrationStore
+        from smpdevice.calibration.store import CalibrationStore
 
         return CalibrationStore().latest_valid(serial)
     except SmpError:

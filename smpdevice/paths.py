@@ -41,3 +41,24 @@ def db_path(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return data_dir() / PASS_LOG_NAME
+
+
+def pen_log_path(pen_serial: str) -> Path:
+    """The pass log of one pen, used while another chair's run holds the station's log:
+    `<data dir>/passlog-<serial>.sqlite` (the serial made safe for a file name)."""
+    return data_dir() / pen_log_name(pen_serial)
+
+
+def pen_log_name(pen_serial: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in pen_serial)[:64] or "pen"
+    return f"passlog-{safe}.sqlite"
+
+
+def pass_log_paths(explicit: str | os.PathLike | None = None) -> list[Path]:
+    """The logs `smp sessions` reads as one: `explicit` alone, else the station's log and
+    every pen's own log in the data directory (the station's log first, even if absent, so
+    a missing log is reported as before)."""
+    if explicit:
+        return [Path(explicit).expanduser()]
+    main = db_path()
+    return [main, *sorted(p for p in main.parent.glob("passlog-*.sqlite") if p.is_file())]

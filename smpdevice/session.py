@@ -342,7 +342,10 @@ class TreatmentSession:
         self.pen.remove_telemetry_listener(self._recorder)
         self._stop_quietly()
         if self.pen.state is State.ARMED:
-            self.pen.disarm()
+            try:
+                self.pen.disarm()
+            except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
+                self._log.warning("disarm refused at close", error=str(exc))
         passes = self.passlog.passes(self.session_id)
         planned = len(self.profile.plan)
         self.outcome = classify_session(

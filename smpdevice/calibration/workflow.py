@@ -38,7 +38,7 @@ from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.control.pen import PenIdentity
 

@@ -82,8 +82,8 @@ def calibrate(
         return
     from smpdevice.calibration.gauges import CalibrationAborted
     from smpdevice.calibration.report import CalibrationSettings, format_report, format_verify
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration, run_verify
-    from smpdevice.calibration_store import CalibrationStore
     from smpdevice.config import setting
     from smpdevice.control import PenController
     from smpdevice.ui.gauges import ManualGauge, open_gauge
@@ -178,7 +178,7 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
       smp calibrations list
       smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite --json
     """
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.cli.sessions import simulated_text
 
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
@@ -219,7 +219,7 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
     Example:
       smp calibrations show 3f2a9c1b7d0e
     """
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
 
     store = CalibrationStore(db, readonly=True)
     entry = store.entry(calibration_id)

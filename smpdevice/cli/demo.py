@@ -46,8 +46,8 @@ def demo(quick: bool, seed: int, web: bool) -> None:
     from simulators import PenSimulator
     from smpdevice.calibration.gauges import SimulatorGauge
     from smpdevice.calibration.report import CalibrationSettings, format_report
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration
-    from smpdevice.calibration_store import CalibrationStore
     from smpdevice.cli.run import print_outcome, read_screening, run_session
     from smpdevice.control import PenController
     from smpdevice.passlog import PassLog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,10 +132,11 @@ def play_profile(
     log's opening on, Ctrl-C is deferred to safe points (see smpdevice.cli.interrupt).
     `report` is filled in as the run goes, so an interruption can say where it stopped.
     """
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
     from smpdevice.passlog import PassLog
+    from smpdevice.paths import pen_log_path
     from smpdevice.profiles import ProfileError, check_profile, load_profile
 
     zones = load_envelope(envelope)
@@ -146,13 +148,20 @@ def play_profile(
         require_terminal_for_screening()  # refuse now, not after connecting
     store = CalibrationStore(calibrations)
     port = report.port
-    with ctrl_c.deferred(), PassLog.open(db) as passlog:
-        report.passlog_path = passlog.path
+    with ctrl_c.deferred(), contextlib.ExitStack() as logs:
+        passlog = _station_log(logs, db)  # None: another chair's run holds it (issue 16.5)
+        report.passlog_path = passlog.path if passlog is not None else None
         ctrl_c.check()
         with PenController.connect(port, zones=zones) as pen:
             report.pen_serial = pen.identity.serial
             report.simulated = pen.simulated
             report.lease_ms = pen.lease_ms
+            if passlog is None:  # closed after the pen, like the station's log
+                passlog = logs.enter_context(PassLog.open(pen_log_path(pen.identity.serial)))
+                report.passlog_path = passlog.path
+                console.print(f"The station's pass log is in use by another run (another "
+                              f"chair): this pen's passes go to its own log {passlog.path}; "
+                              "`smp sessions` reads every log as one.", markup=False)
             ctrl_c.check()
             pen.set_calibration(_calibration_for(pen.identity.serial, store, port))
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
@@ -171,6 +180,20 @@ def play_profile(
             report.needle = needle_state(pen)
             report.outcome = session.outcome
     return report
+
+
+def _station_log(logs: contextlib.ExitStack, db: str | None):
+    """The station's pass log (or --db), open for writing; None when another process writes
+    it and no --db was given: the run then writes its pen's own log (one writer per file)."""
+    from smpdevice.passlog import PassLog
+    from smpdevice.records.sqlite_schema import PassLogInUse
+
+    try:
+        return logs.enter_context(PassLog.open(db))
+    except PassLogInUse:
+        if db:
+            raise
+        return None
 
 
 def _calibration_for(serial: str, store, port: str):

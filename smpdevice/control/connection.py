@@ -13,6 +13,7 @@ from firmware_protocol import PROTOCOL_VERSION, SCHEMA_HASH, Message
 from firmware_protocol.codes import FirmwareState, NackReason
 from firmware_protocol.messages import (
     Disarm,
+    EStop,
     Identify,
     IdentifyRequest,
     NeedleStop,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from smpdevice.link.items import EngineHost
 
 log = structlog.get_logger("smpdevice.controller")
+ESTOP_LATCHED_HERE = ("E-stop requested by the host, latched here until clear_faults() / "
+                      "`smp clear` (also across link loss and reconnect)")
 _C = TypeVar("_C", bound="ConnectionMixin")
 
 
@@ -49,11 +52,12 @@ class ConnectionMixin(ControllerCore):
         if self.state is not State.DISCONNECTED:
             raise StateError(f"already {self.state.value}; close() first")
         self._fire("connect", "open")
-        self._lease_hold.clear()
-        self._estop_hold = False
+        self._lease_hold.clear()  # (an E-stop latched here stays: only clear_faults ends it)
         try:
             self._open_link()
             settled = self._settle_pen()
+            if self._estop_hold:
+                self._reassert_estop()
         except BaseException:
             self._shutdown_loop()
             if self.link is not None:
@@ -61,7 +65,18 @@ class ConnectionMixin(ControllerCore):
             if self.state is State.CONNECTING:
                 self._fire("connect_failed", "connection failed")
             raise
-        self._fire(settled, "connected")
+        with self._fsm_lock:  # an estop() meanwhile has set the hold before it takes this lock
+            if self._estop_hold:
+                settled = "connected_estopped"
+                if self.last_fault is None or "E-stop" not in self.last_fault.reason:
+                    self.last_fault = FaultInfo(ESTOP_LATCHED_HERE)
+            self._fire(settled, "connected")
+
+    def _reassert_estop(self) -> None:
+        """The host's E-stop latch outlives the link (review r12): tell the pen again, so it
+        latches too; the controller connects into `estop` whatever the pen answers."""
+        with contextlib.suppress(SmpError):
+            self._eng.call(lambda: Operation([EStop()], attempts=2))
 
     def reconnect(self) -> None:
         """After a lost link: connect to the same port again. The needle stays stopped."""
@@ -89,6 +104,7 @@ class ConnectionMixin(ControllerCore):
                                               telemetry_hz=self.telemetry_hz, clock=self.clock,
                                               motion=MOTION, neutral=NEUTRAL)
         link._on_lost = engine.link_lost
+        link.gate = self.motion_gate  # every motion frame is re-checked under the write lock
         link.add_listener(self._on_pen_message)
         engine.start()
         link.start()

@@ -25,10 +25,11 @@ from typing import Any
 import structlog
 
 from firmware_protocol import Message
-from firmware_protocol.codes import EventCode, Fault, FirmwareState
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
 from firmware_protocol.messages import (
     Disarm,
     Event,
+    Nack,
     NeedleStop,
     Telemetry,
 )
@@ -40,6 +41,7 @@ from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
 from smpdevice.control.safety import SafetyMixin
 from smpdevice.control.states import (
+    LEASED,
     OFFLINE,
     SAFE,
     FaultInfo,
@@ -303,6 +305,42 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
+        self._check_telemetry_age(now_s)
+
+    def _check_telemetry_age(self, now_s: float) -> None:
+        """Link silence is judged on telemetry, not on any byte: a pen that still ACKs lease
+        renewals but reports nothing is blind to us (review r04). While the lease is held,
+        telemetry older than the silence limit stops renewal and latches a fault."""
+        t = self.telemetry
+        if t is None or self.state not in LEASED:
+            return
+        age_s = now_s - t.received_at_s
+        if age_s <= self._eng.silence_limit_s():
+            return
+        self._lease_hold.set()
+        with contextlib.suppress(SmpError):
+            if self.link is not None:
+                self.link.send(NeedleStop())
+        self.last_fault = FaultInfo(
+            f"the pen's telemetry stopped ({age_s:.2f} s without a report) while it still "
+            f"answers; the host stopped renewing the lease, so the pen stops the needle by "
+            f"itself within {self.lease_ms} ms. Check the pen and its cable.")
+        self._enter_safe("fault_detected")
+
+    def on_lease_refused(self, nack: Nack) -> None:
+        """The pen NACKed a lease renewal (FAULT_LATCHED, ESTOP_LATCHED ...): it has stopped
+        on its own; treat it as the latch it reports, even if no telemetry says so."""
+        if self.state not in LEASED:
+            return
+        reason = NackReason(nack.reason)
+        faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
+        what = f"the pen refused the lease renewal: {reason.name} ({reason.description})"
+        if reason is NackReason.BOOTING:  # it rebooted under us: it comes up with POWER_RESET
+            faults |= Fault.POWER_RESET
+            what = f"the pen rebooted ({what})"
+        self.last_fault = FaultInfo(what, faults)
+        trigger = "estop_latched" if reason is NackReason.ESTOP_LATCHED else "fault_detected"
+        self._enter_safe(trigger)
 
     def _stop_over_time(self, limit_s: float) -> None:
         """The pass reached max_pass_s: stop now, whatever else is queued (review r03). Lease
@@ -320,7 +358,11 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
             return  # the handshake's requests time out by themselves
         self.running_since_s = None
         self._forget_setpoints()
-        self.last_fault = FaultInfo(f"link lost: {reason}")
+        if self._estop_hold:  # the E-stop stays latched and visible (review r12)
+            self.last_fault = FaultInfo(f"E-stop latched here (not cleared); then link lost: "
+                                        f"{reason}")
+        else:
+            self.last_fault = FaultInfo(f"link lost: {reason}")
         history = []
         if self.link is not None:
             history = self.link.format_history()
@@ -347,19 +389,29 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
                 self._eng.post(self._on_pen_state, t)
         elif isinstance(message, Event):
             self.event_listeners.notify(message)
+            latched = (EventCode.FAULT_LATCHED, EventCode.ESTOP_LATCHED)
+            if message.event in latched and self._engine is not None:
+                self._eng.post(self._on_pen_latched, message)  # no telemetry may follow
             self._log.info("pen event", pen_event=EventCode(message.event).name,
                            pen_state=FirmwareState(message.state).name,
                            faults=Fault(message.faults).names)
 
+    def _on_pen_latched(self, event: Event) -> None:
+        """An EVENT FAULT_LATCHED / ESTOP_LATCHED: reconcile on it as on a report (the rows
+        that need a settled report do not apply to an event)."""
+        self._reconcile(FirmwareState(event.state), Fault(event.faults), settled=False)
+
     def _on_pen_state(self, t: PenTelemetry) -> None:
         """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
+        self._reconcile(t.state, t.faults, self._eng.settled(t.received_at_s))
+
+    def _reconcile(self, pen_state: FirmwareState, faults: Fault, settled: bool) -> None:
         state = self.state
         engine = self._eng
-        settled = engine.settled(t.received_at_s)
-        row = reconcile(t.state, t.faults, state, settled)
+        row = reconcile(pen_state, faults, state, settled)
         if row is None:
             return
-        reason = row.reason.format(pen_state=t.state.name)
+        reason = row.reason.format(pen_state=pen_state.name)
         if row.action == "stop":
             with contextlib.suppress(SmpError):
                 if self.link is not None:
@@ -370,7 +422,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
             trigger = "fault_detected"
         else:
             trigger = row.action
-        self.last_fault = FaultInfo(reason, t.faults if row.carry_faults else Fault(0))
+        self.last_fault = FaultInfo(reason, faults if row.carry_faults else Fault(0))
         self._enter_safe(trigger)
 
     def _forget_setpoints(self) -> None:

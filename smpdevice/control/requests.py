@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firmware_protocol import Message, units
-from firmware_protocol.codes import LimitField, NackReason
+from firmware_protocol.codes import Fault, LimitField, NackReason
 from firmware_protocol.messages import (
     Arm,
     ClearFaults,
@@ -20,7 +20,7 @@ from firmware_protocol.messages import (
 from smpdevice.control.calibration import Calibration, CalibrationError, require_calibration
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import Setpoints
-from smpdevice.control.states import POLICY, SAFE, State, StateError
+from smpdevice.control.states import OFFLINE, POLICY, SAFE, FaultInfo, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation, ZoneEnvelope, check_setpoints, narrowed
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
@@ -40,6 +40,14 @@ class RequestsMixin(ControllerCore):
             err.args = (f"{err} — field {LimitField(nack.detail).description}",)
         if reason is NackReason.CONDITION_ACTIVE and self.telemetry:
             err.args = (f"{err}; still active: {', '.join(self.telemetry.faults.names)}",)
+        latched = {NackReason.FAULT_LATCHED: "fault_detected",
+                   NackReason.ESTOP_LATCHED: "estop_latched"}
+        if reason in latched and self.state not in SAFE | OFFLINE:
+            # the pen says it has latched, before any report of it did: believe it (review r04)
+            faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
+            self.last_fault = FaultInfo(f"the pen refused {step.TYPE.name}: {reason.name}",
+                                        faults)
+            self._enter_safe(latched[reason])
         return err
 
     def _require(self, action: str) -> None:

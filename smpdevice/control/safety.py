@@ -9,12 +9,15 @@ needle.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
-from firmware_protocol.messages import Ack, EStop
+from firmware_protocol import Message
+from firmware_protocol.messages import Ack, EStop, LeaseRenew
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.states import (
     LEASED,
+    MOTION,
     OFFLINE,
     SAFE,
     EStopUnconfirmed,
@@ -43,7 +46,7 @@ class SafetyMixin(ControllerCore):
         pen stops the needle by itself when its lease runs out.
         """
         if self.state in (State.RUNNING, State.ARMED):
-            self._lease_hold.set()
+            self._hold(estop=False)
         try:
             self._call(self._do_stop)
         except LinkError as exc:
@@ -63,8 +66,7 @@ class SafetyMixin(ControllerCore):
         EStopUnconfirmed and the loop keeps re-sending until confirmed or the link is lost;
         the pen stops the needle by itself within one lease either way.
         """
-        self._lease_hold.set()
-        self._estop_hold = True
+        self._hold(estop=True)
         link = self.link
         tracked: Tracked | None = None
         if link is not None and link.lost is None:
@@ -121,6 +123,10 @@ class SafetyMixin(ControllerCore):
         (told now, or by the caller with `_tell_loop` when `tell_loop` is False). True if this
         call latched."""
         with self._fsm_lock:
+            if self.state in OFFLINE and trigger == "estop_latched":
+                # connecting or disconnected: the hold latches it; open() enters `estop` (r02)
+                self.last_fault = FaultInfo(reason)
+                return False
             if self.state in OFFLINE or self.state is State.ESTOP:
                 return False
             if trigger == "fault_detected" and self.state is State.FAULT:
@@ -136,6 +142,25 @@ class SafetyMixin(ControllerCore):
     def _tell_loop(self) -> None:
         if self._engine is not None:
             self._eng.post(self._after_safe)
+
+    def _hold(self, estop: bool) -> None:
+        """Stop renewing (and, for an E-stop, every motion frame) at once. Under the link's
+        write lock: a motion frame the engine checked before is already on the wire, none
+        can follow (review r01: check-then-write from the loop thread)."""
+        link = self.link
+        lock = link.holding_writes() if link is not None else contextlib.nullcontext()
+        with lock:
+            self._lease_hold.set()
+            if estop:
+                self._estop_hold = True
+
+    def motion_gate(self, message: Message) -> SmpError | None:
+        """The link's last check before writing `message` (under its write lock)."""
+        if not isinstance(message, MOTION):
+            return None
+        if isinstance(message, LeaseRenew) and self._lease_hold.is_set():
+            return PenFault("a stop is under way: the lease is not renewed")
+        return self.motion_refused()
 
     def lease_needed(self) -> bool:
         return (self.state in LEASED and not self._lease_hold.is_set()

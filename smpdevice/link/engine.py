@@ -15,6 +15,7 @@ deadline); it never sleep-polls. Time comes from an injected `Clock`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import threading
@@ -48,6 +49,7 @@ from smpdevice.link.wire import (
 )
 
 log = structlog.get_logger("smpdevice.link")
+_ENDING = Wake()  # the one wake a stopping engine still queues; never counted (virtual time)
 
 IDLE_TICK_S = 0.05  # the host's periodic work (reconciliation, pass time) runs at least this often
 SILENCE_MARGIN_S = 0.025  # see silence_limit_s
@@ -73,6 +75,7 @@ class RequestEngine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._estop: Tracked | None = None
+        self._renewals: collections.deque[int] = collections.deque(maxlen=8)  # recent seqs
         self._estop_due_s = 0.0
         self._due_s = 0.0  # when the loop must run next (its timers), clock time
         self.timebase = tb = timebase_for(clock)
@@ -116,7 +119,7 @@ class RequestEngine:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if self._virtual:
+            if self._virtual and item is not _ENDING:
                 self.timebase.count(pending=-1)
             if isinstance(item, Call) and not item.future.done():
                 item.future.set_exception(error)
@@ -158,10 +161,12 @@ class RequestEngine:
         self._put(Lost(error))
 
     def _put(self, item: object) -> None:
-        if self._stop.is_set() and not self.alive:  # nobody will take it: fail it now
+        if self._stop.is_set():  # the loop is ending: it takes nothing more (it may drain)
             if isinstance(item, Call) and item.future.set_running_or_notify_cancel():
                 item.future.set_exception(LinkError("the connection this request was for "
                                                     "is gone"))
+            elif isinstance(item, Wake):
+                self._queue.put(_ENDING)  # uncounted: only wakes the loop so that it ends
             return
         if self._virtual:
             self.timebase.count(pending=1)  # the time driver waits until the loop took it
@@ -183,7 +188,7 @@ class RequestEngine:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            counted = self._virtual and item is not None
+            counted = self._virtual and item is not None and item is not _ENDING
             try:
                 if item is not None:
                     self._handle(item)
@@ -292,6 +297,8 @@ class RequestEngine:
         except SmpError as exc:
             self._finish(op, exc)
             return
+        if op.seq in self._renewals:  # the counter wrapped: that seq is this op's now
+            self._renewals.remove(op.seq)
         op.sent_at_s = self.clock.now()
         op.deadline_s = op.sent_at_s + self.link.rto.rto_s
 
@@ -324,8 +331,12 @@ class RequestEngine:
         return True
 
     def _on_op_reply(self, frame: Frame) -> None:
+        if frame.seq in self._renewals:
+            if isinstance(frame.message, Nack):  # the pen refused the lease: it has stopped
+                self.host.on_lease_refused(frame.message)
+            return
         if not self.ops or frame.seq != self.ops[0].seq:
-            return  # a lease renewal's ACK, or a late duplicate
+            return  # a late duplicate
         op = self.ops[0]
         if op.attempt == 0:  # Karn: only unambiguous samples
             self.link.rto.sample(self.clock.now() - op.sent_at_s)
@@ -363,7 +374,7 @@ class RequestEngine:
         if not self.host.lease_needed():
             return
         try:
-            self.link.send(LeaseRenew(self.lease_ms))
+            self._renewals.append(self.link.send(LeaseRenew(self.lease_ms)))
         except SmpError:
             return  # the link-lost path takes over
         self.next_lease_s = self.clock.now() + self.lease_ms / 4000

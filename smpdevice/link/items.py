@@ -85,4 +85,6 @@ class EngineHost(Protocol):
 
     def on_tick(self, now_s: float) -> None: ...
 
+    def on_lease_refused(self, nack: Nack) -> None: ...  # a LEASE_RENEW got a NACK
+
     def on_lost(self, reason: str, silence: bool = False) -> None: ...

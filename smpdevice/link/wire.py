@@ -178,6 +178,9 @@ class Link:
         self._on_lost = on_lost
         self.messages: Notifier[[Message]] = Notifier("telemetry")  # TELEMETRY and EVENT
         self._reply_hook: Callable[[Frame], bool] | None = None
+        # checked under the write lock before every frame: None lets it go, an error refuses it
+        # (the controller's motion gate; stops change what it says under `holding_writes`)
+        self.gate: Callable[[Message], SmpError | None] | None = None
         self._waiters: dict[int, _Waiter] = {}
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -242,6 +245,10 @@ class Link:
             raise LinkError(f"the link to the pen is down ({self._lost}); reconnect first")
         try:
             with self._write_lock:
+                gate = self.gate
+                refused = gate(message) if gate is not None else None
+                if refused is not None:
+                    raise refused
                 self.port.write(data)
         except (serial.SerialException, OSError) as exc:
             self._fail(exc)
@@ -251,6 +258,11 @@ class Link:
         if self.timebase.virtual:
             self.pump()  # the pen answers at once on virtual time: hand the reply over now
         return seq
+
+    def holding_writes(self) -> threading.Lock:
+        """`with link.holding_writes():` no frame is written meanwhile; a frame whose gate
+        check passed before is already on the wire (a stop sets its holds under it)."""
+        return self._write_lock
 
     def track(self, message: Message) -> Tracked:
         """Reserve a sequence number whose reply the reader thread delivers straight to the

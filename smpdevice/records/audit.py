@@ -37,6 +37,8 @@ class AuditInput:
     signed_heads: Sequence[StoredHead]
     log_keys: Mapping[str, PublicKey]  # fingerprint -> key, as recorded in the log (untrusted)
     trusted: Mapping[str, PublicKey] | None  # None: check against the log's own keys only
+    # Keys named by fingerprint alone (`verify --key`): trusted where the log records them.
+    trusted_fingerprints: Collection[str] = ()
     anchors: Sequence[tuple[str, Receipt]] = ()  # (where it came from, receipt)
     signed: bool = True  # False for a log written before heads were signed
     # A backend's faster walk of the same records (`chain.verify_payloads`), given `keep`.
@@ -52,6 +54,7 @@ class Audit:
     anchors_checked: int = 0
     key_trusted: bool = False
     key_fingerprints: list[str] = field(default_factory=list)
+    unrecorded_keys: list[str] = field(default_factory=list)  # named, but not in the log
 
     @property
     def ok(self) -> bool:
@@ -61,9 +64,17 @@ class Audit:
 def audit(data: AuditInput) -> Audit:
     keep = {h.seq for h in data.signed_heads} | {r.seq for _, r in data.anchors}
     walk = data.walk(keep) if data.walk else verify_chain(data.records, keep=keep)
-    result = Audit(count=walk.count, head_hash=walk.head_hash,
-                   key_trusted=data.trusted is not None)
-    keys = dict(data.trusted if data.trusted is not None else data.log_keys)
+    trusting = data.trusted is not None or bool(data.trusted_fingerprints)
+    result = Audit(count=walk.count, head_hash=walk.head_hash, key_trusted=trusting)
+    # A key is known by the fingerprint of its own bytes, never by the label stored beside it:
+    # a log may carry an attacker's key labelled with the installation's fingerprint.
+    recorded = {key.fingerprint: key for key in data.log_keys.values()}
+    keys = dict(data.trusted or {}) if trusting else recorded
+    for fpr in data.trusted_fingerprints:
+        if fpr in recorded:
+            keys[fpr] = recorded[fpr]
+        elif fpr not in keys:
+            result.unrecorded_keys.append(fpr)
     result.key_fingerprints = sorted(keys)
     if walk.broken is not None:
         result.problem = walk.broken
@@ -77,14 +88,15 @@ def audit(data: AuditInput) -> Audit:
     return result
 
 
-def _valid(keys: Mapping[str, PublicKey], head: StoredHead, log_id: str) -> str | None:
+def _valid(keys: Mapping[str, PublicKey], head: StoredHead, log_id: str,
+           trusting: bool) -> str | None:
     """Why `head`'s signature is not valid, or None when it is."""
     if not head.signature or not head.key_fingerprint:
         return "is not signed"
     key = keys.get(head.key_fingerprint)
     if key is None:
         return (f"is signed by key {head.key_fingerprint}, which is not "
-                + ("a trusted key" if keys else "recorded"))
+                + ("a trusted key" if trusting else "recorded in the log"))
     if not key.verify(head.signature, head_statement(log_id, head.seq, head.hash)):
         return ("has a signature that does not verify (rewritten without the installation "
                 "key)")
@@ -111,10 +123,12 @@ def _head(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
                                  "the log was rewritten")
     if not data.signed:
         return None
-    why = _valid(keys, head, data.log_id) if count else None
+    trusting = result.key_trusted
+    why = _valid(keys, head, data.log_id, trusting) if count else None
     if why is not None:
         covered = max((h.seq for h in data.signed_heads
-                       if h.seq <= count and _valid(keys, h, data.log_id) is None), default=0)
+                       if h.seq <= count and _valid(keys, h, data.log_id, trusting) is None),
+                      default=0)
         return BrokenLink(covered + 1, f"not covered by a valid signature: the chain head "
                                        f"(record {count}) {why}")
     result.signatures_checked += 1 if count else 0
@@ -131,7 +145,7 @@ def _signed_heads(data: AuditInput, kept: dict[int, str], count: int, last_hash:
         if kept.get(head.seq) != head.hash:
             return BrokenLink(head.seq, f"record {head.seq} is not the one its signed head "
                                         f"({head.reason}) names: the log was rewritten")
-        why = _valid(keys, head, data.log_id)
+        why = _valid(keys, head, data.log_id, result.key_trusted)
         if why is not None:
             return BrokenLink(head.seq, f"the signed head at record {head.seq} "
                                         f"({head.reason}) {why}")
@@ -153,7 +167,7 @@ def _anchors(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
         statement = head_statement(data.log_id, receipt.seq, receipt.head_hash)
         if not any(key.verify(receipt.signature, statement) for key in keys.values()):
             return BrokenLink(receipt.seq, f"{what} is not signed by "
-                                           f"{'a trusted key' if data.trusted else 'a key'} "
+                                           f"{'a trusted key' if result.key_trusted else 'a key'} "
                                            "for this log (another log's, or forged)")
         result.anchors_checked += 1
     return None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
+from typing import TextIO
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -33,6 +35,21 @@ def private_file(path: Path) -> None:
         os.fchmod(fd, PRIVATE_FILE)
     finally:
         os.close(fd)
+
+
+def open_private_text(path: Path) -> TextIO:
+    """`path` opened to write text (created, or emptied), 0600 whatever the umask: an export
+    with real names. A FIFO or a device (/dev/stdout) is written as it is, its mode untouched."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        info = os.fstat(fd)
+        # Emptied before tightening: nothing private was ever in it under the old mode.
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def tighten_siblings(path: Path, suffixes: tuple[str, ...] = ("-wal", "-shm")) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,10 @@ KEY_FILE_NAME = "installation-ed25519.pem"
 
 class InstallationKeyError(SmpError):
     """The installation key cannot be read or created."""
+
+
+class KeyArgumentError(SmpError):
+    """A key named on the command line is not a fingerprint or a public key."""
 
 
 def key_dir() -> Path:
@@ -141,3 +146,18 @@ def load_public(directory: Path | None = None) -> PublicKey | None:
     if not path.is_file():
         return None
     return InstallationKey._load(path).public
+
+
+def parse_trusted_key(text: str) -> str | PublicKey:
+    """A key an auditor names: a fingerprint as `smp keys show` prints it (32 hex digits,
+    colons and spaces optional) -> the fingerprint; a 64-hex public key -> that key."""
+    digits = re.sub(r"[\s:]", "", text).lower()
+    if re.fullmatch(r"[0-9a-f]{32}", digits):
+        return ":".join(digits[i:i + 4] for i in range(0, 32, 4))
+    if re.fullmatch(r"[0-9a-f]{64}", digits):
+        return PublicKey(digits)
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    raise KeyArgumentError(
+        f"--key {shown!r} is not a key fingerprint: give the 32 hex digits `smp keys show` "
+        "prints on the installation that wrote the log (e.g. 1a2b:3c4d:5e6f:7a8b:9c0d:1e2f:"
+        "3a4b:5c6d; also in every session header), or its 64-hex public key")

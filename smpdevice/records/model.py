@@ -68,6 +68,17 @@ class ExactSum:
         return clone
 
 
+_WRAP_WINDOW = 2**24  # far more than one telemetry interval of strokes at any speed
+
+
+def _counter_step(last: int, now: int) -> int:
+    if now >= last:
+        return now - last
+    if last >= COUNTER_MODULUS - _WRAP_WINDOW and now < _WRAP_WINDOW:
+        return now + COUNTER_MODULUS - last  # a real u32 wrap
+    return now  # the pen restarted its counters (reboot): count from its new zero
+
+
 @dataclass
 class PassStats:
     """Aggregates of a pass's telemetry, updated one sample at a time.
@@ -91,7 +102,7 @@ class PassStats:
     depth_sum: ExactSum = field(default_factory=ExactSum, repr=False)
     speed_sum: ExactSum = field(default_factory=ExactSum, repr=False)
     burst_sum: ExactSum = field(default_factory=ExactSum, repr=False)
-    first_counters: tuple[int, int] | None = field(default=None, repr=False)
+    last_counters: tuple[int, int] | None = field(default=None, repr=False)
 
     def add(self, depth_mm: float, speed_hz: float) -> None:
         self.samples += 1
@@ -106,12 +117,18 @@ class PassStats:
             self.depth_max_mm = depth_mm
 
     def counters(self, stroke_count: int, impression_count: int) -> None:
-        """Update strokes and impressions from the pen's running counters (wrap-aware)."""
-        if self.first_counters is None:
-            self.first_counters = (stroke_count, impression_count)
-        first_strokes, first_impressions = self.first_counters
-        self.strokes = (stroke_count - first_strokes) % COUNTER_MODULUS
-        self.impressions = (impression_count - first_impressions) % COUNTER_MODULUS
+        """Add what the pen's running counters moved since the last call.
+
+        A counter that went backwards either wrapped (u32: only from near the top to near the
+        bottom) or restarted from 0 because the pen rebooted (a brownout mid-pass): then only
+        the new value counts. Treating a restart as a wrap would record ~4.3 billion strokes.
+        """
+        if self.last_counters is None:
+            self.last_counters = (stroke_count, impression_count)
+        last_strokes, last_impressions = self.last_counters
+        self.strokes += _counter_step(last_strokes, stroke_count)
+        self.impressions += _counter_step(last_impressions, impression_count)
+        self.last_counters = (stroke_count, impression_count)
 
     @property
     def depth_mean_mm(self) -> float | None:
@@ -132,7 +149,7 @@ class PassStats:
         return PassStats(self.samples, self.depth_min_mm, self.depth_max_mm, self.strokes,
                          self.impressions, self.burst_samples, copy.copy(self.depth_sum),
                          copy.copy(self.speed_sum), copy.copy(self.burst_sum),
-                         self.first_counters)
+                         self.last_counters)
 
     def figures(self) -> dict[str, Any]:
         """The figures a pass record keeps."""

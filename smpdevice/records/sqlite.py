@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -238,22 +238,26 @@ class PassLog(SqliteFile, SqliteReads):
     def verify(self, *, trusted: Mapping[str, PublicKey] | None = None,
                anchors: bool | Sequence[tuple[str, Receipt]] = True,
                receipts: Sequence[tuple[str, Receipt]] = (),
-               allow_unsigned: bool = False) -> BrokenLink | None:
+               allow_unsigned: bool = False,
+               trusted_fingerprints: Collection[str] = ()) -> BrokenLink | None:
         """Check the whole log (`audit`); the first problem, or None when all holds."""
         return self.audit(trusted=trusted, anchors=anchors, receipts=receipts,
-                          allow_unsigned=allow_unsigned).problem
+                          allow_unsigned=allow_unsigned,
+                          trusted_fingerprints=trusted_fingerprints).problem
 
     def audit(self, *, trusted: Mapping[str, PublicKey] | None = None,
               anchors: bool | Sequence[tuple[str, Receipt]] = True,
               receipts: Sequence[tuple[str, Receipt]] = (),
-              allow_unsigned: bool = False) -> Audit:
+              allow_unsigned: bool = False,
+              trusted_fingerprints: Collection[str] = ()) -> Audit:
         """Check chain, head, signatures and anchors (`smpdevice.records.audit`).
 
         `trusted`: fingerprint -> public key to accept (None: the keys the log records, which
-        proves consistency, not origin). `anchors`: True reads the anchors file beside the log
-        (a missing file is a problem once a session was closed with a receipt); False skips
-        it; or give (source, receipt) pairs instead. `receipts`: more (source, receipt) pairs
-        to check, e.g. receipts clients kept.
+        proves consistency, not origin). `trusted_fingerprints`: keys to accept named by
+        fingerprint only (the log must record their public key). `anchors`: True reads the
+        anchors file beside the log (a missing file is a problem once a session was closed
+        with a receipt); False skips it; or give (source, receipt) pairs instead.
+        `receipts`: more (source, receipt) pairs to check, e.g. receipts clients kept.
         """
         with self._reading():
             # Workers may reopen the file itself (a big log), not an immutable or copied view.
@@ -263,7 +267,8 @@ class PassLog(SqliteFile, SqliteReads):
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,
                                             receipts=receipts, allow_unsigned=allow_unsigned,
-                                            path=reopen)
+                                            path=reopen,
+                                            trusted_fingerprints=trusted_fingerprints)
 
     # --- internals -----------------------------------------------------------------------
 

@@ -60,6 +60,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 
 
 
+class PassLogInUse(PassLogError):
+    """Another process holds the log's writer lock (another chair's `smp run`, say)."""
+
+
 def take_writer_lock(path: Path) -> IO[str] | None:
     """Hold `<file>.lock` exclusively (released by the OS even on SIGKILL), or refuse naming
     the holder. Returns the open handle to keep; None where there is no flock (not POSIX)."""
@@ -76,7 +80,7 @@ def take_writer_lock(path: Path) -> IO[str] | None:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise PassLogError(
+        raise PassLogInUse(
             f"the pass log {path} is in use by {holder} (a running controller?). "
             "Stop it first; to only read the log meanwhile, open it read-only "
             "(the `smp sessions` commands do)") from None

@@ -70,7 +70,8 @@ def adopt(conn: sqlite3.Connection, key: InstallationKey) -> None:
 
 def audit_input(conn: sqlite3.Connection, version: int, *,
                 trusted: Mapping[str, PublicKey] | None,
-                anchors: Sequence[tuple[str, Receipt]], path: Path | None = None) -> AuditInput:
+                anchors: Sequence[tuple[str, Receipt]], path: Path | None = None,
+                trusted_fingerprints: Collection[str] = ()) -> AuditInput:
     """What the audit checks, read from the file (the records are streamed)."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     signed = version >= SIGNED_SCHEMA and "meta" in tables
@@ -86,11 +87,14 @@ def audit_input(conn: sqlite3.Connection, version: int, *,
                  conn.execute("SELECT seq, hash, reason, key_fingerprint, signature "
                               "FROM signed_heads ORDER BY seq")]
     if "signing_keys" in tables:
-        keys = {fpr: PublicKey(public) for fpr, public in
-                conn.execute("SELECT fingerprint, public_key FROM signing_keys")}
+        # Keyed by each key's own fingerprint: the stored label is not evidence.
+        keys = {key.fingerprint: key for key in
+                (PublicKey(public) for (public,) in
+                 conn.execute("SELECT public_key FROM signing_keys"))}
     return AuditInput(records=(), log_id=log_id(conn) if signed else "",
                       chain_head=head, signed_heads=heads, log_keys=keys, trusted=trusted,
-                      anchors=anchors, signed=signed,
+                      trusted_fingerprints=tuple(trusted_fingerprints), anchors=anchors,
+                      signed=signed,
                       walk=lambda keep: _walk(conn, keep, path))
 
 
@@ -191,7 +195,7 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
               trusted: Mapping[str, PublicKey] | None,
               anchors: bool | Sequence[tuple[str, Receipt]],
               receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool,
-              path: Path | None = None) -> Audit:
+              path: Path | None = None, trusted_fingerprints: Collection[str] = ()) -> Audit:
     """`PassLog.audit`: gather the anchors, then audit what the file holds."""
     found: list[tuple[str, Receipt]] = []
     if anchors is True:
@@ -206,7 +210,7 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
     elif anchors:
         found = list(anchors)
     data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts],
-                       path=path)
+                       path=path, trusted_fingerprints=trusted_fingerprints)
     result = audit(data)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (

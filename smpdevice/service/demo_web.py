@@ -13,8 +13,8 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
     from simulators import PenSimulator
     from smpdevice.calibration.gauges import SimulatorGauge
     from smpdevice.calibration.report import CalibrationSettings
+    from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration
-    from smpdevice.calibration_store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.errors import SmpError
     from smpdevice.service.runner import ServiceHandle, ServiceOptions

@@ -41,7 +41,7 @@ class ServiceOptions:
 
 def _calibration_for(pen: GatedPenController) -> Any:
     """The pen's newest calibration if still valid; None otherwise (clients then calibrate)."""
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
 
     try:
         cal = CalibrationStore(readonly=True).latest(pen.identity.serial)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("smpdevice.service")
 PROGRESS_EVERY_S = 0.2
+
+
+def _open_log(path: Any, pen_serial: str) -> Any:
+    """The station's pass log; while another process writes it (another chair's `smp run` or
+    service), this pen's own log beside it, which `smp sessions` reads with the rest."""
+    from smpdevice.passlog import PassLog
+    from smpdevice.paths import pen_log_name
+    from smpdevice.records.sqlite_schema import PassLogInUse
+
+    try:
+        return PassLog.open(path)
+    except PassLogInUse:
+        return PassLog.open(Path(path).with_name(pen_log_name(pen_serial)))
 
 
 class SessionWork:
@@ -100,12 +114,11 @@ class SessionWork:
 
     def _run(self, client_id: str, profile: Any, screening: Any, technician: str,
              opened: threading.Event, box: dict[str, Any]) -> None:
-        from smpdevice.passlog import PassLog
         from smpdevice.session import TreatmentSession
 
         service, pen = self.service, self.service.pen
         try:
-            passlog = PassLog.open(service.passlog_path)
+            passlog = _open_log(service.passlog_path, pen.identity.serial)
         except BaseException as exc:
             box["error"] = exc
             opened.set()
@@ -196,8 +209,8 @@ class SessionWork:
         """In the call worker: the whole `smp calibrate --auto` against the simulator gauge."""
         from smpdevice.calibration.gauges import SimulatorGauge
         from smpdevice.calibration.report import format_report
+        from smpdevice.calibration.store import CalibrationStore
         from smpdevice.calibration.workflow import run_calibration
-        from smpdevice.calibration_store import CalibrationStore
 
         self._simulator()
         pen = self.service.pen

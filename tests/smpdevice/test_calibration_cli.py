@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from simulators import GaugeServer, PenSimulator
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 
 SEED = 3  # zero search takes 3 readings on this pen (see test_calibration_fit)

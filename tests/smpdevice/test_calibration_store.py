@@ -13,7 +13,7 @@ import pytest
 
 from simulators import GaugeServer, PenSimulator
 from smpdevice.calibration.gauges import GaugeError, GaugeRequest, SimulatorGauge, TcpGauge
-from smpdevice.calibration_store import CalibrationStore, CalibrationStoreError, calibrations_path
+from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError, calibrations_path
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.ui.gauges import open_gauge

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from simulators import PenSimulator
 from simulators.pen_model import PenModel
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.passlog import PassLog
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -143,7 +143,7 @@ class Scenario:
 
     def concrete(self, command: str, cwd: Path) -> tuple[str, bool]:
         """The command with this run's pens, files and ids; and whether it runs until stopped."""
-        from smpdevice.calibration_store import CalibrationStore
+        from smpdevice.calibration.store import CalibrationStore
         from smpdevice.passlog import PassLog
 
         subs = [
@@ -162,6 +162,11 @@ class Scenario:
         if "S3f2a" in command:
             with PassLog(self.data / "passlog.sqlite", readonly=True) as log:
                 subs.append((r"S3f2a\b", log.sessions()[-1].session_id[:8]))
+        if "1a2b:3c4d:" in command:  # the fingerprint `smp keys show` prints
+            from smpdevice.records.keys import InstallationKey, key_dir
+
+            key = InstallationKey.load_or_create(key_dir())
+            subs.append((r"1a2b:3c4d:\S*", key.fingerprint))
         if "SMP-RECEIPT/1 S3f2a" in command:
             assert self.receipt, "no receipt printed before"
             subs = [(r'"SMP-RECEIPT/1 [^"]*"', f'"{self.receipt}"')]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault, FirmwareState
 from simulators import PenSimulator
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control import PenController, State
 from smpdevice.monitor import KEYS_HELP, Monitor

@@ -107,6 +107,16 @@ def test_counters_wrap():
     assert (s.strokes, s.impressions) == (30, 2)
 
 
+def test_counters_restarted_by_a_pen_reboot_count_only_the_new_strokes():
+    """A brownout mid-pass restarts the pen's counters at 0: no 4.3-billion-stroke pass."""
+    s = PassStats()
+    s.counters(1000, 10)
+    s.counters(1500, 15)
+    s.counters(40, 1)      # rebooted: counting again from 0
+    s.counters(100, 2)
+    assert (s.strokes, s.impressions) == (500 + 40 + 60, 5 + 1 + 1)
+
+
 def test_stats_survive_figures_round_trip():
     s = stats()
     assert PassStats.from_figures(s.figures()).figures() == s.figures()

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.passlog import PassLog
 from tests.smpdevice.test_calibration_store import _old_file, _older_json
@@ -181,7 +181,7 @@ def test_sessions_show_labels_both_speeds_numbers_from_1_and_tables_the_summary(
 
 
 def test_calibrations_list_json_and_show(tmp_path):
-    from smpdevice.calibration_store import CalibrationStore
+    from smpdevice.calibration.store import CalibrationStore
     from tests.smpdevice.test_calibration_store import cal
 
     path = tmp_path / "c.sqlite"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from smpdevice.calibration_store import CalibrationStore, CalibrationStoreError
+from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog, PassOutcome
 from tests.smpdevice.test_passlog import begin, filled, open_session, stats

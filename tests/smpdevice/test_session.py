@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from firmware_protocol.codes import Fault, FirmwareState
-from smpdevice.calibration_store import CalibrationStore
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import CalibrationError
 from smpdevice.envelope import envelope_record

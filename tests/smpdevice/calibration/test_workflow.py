@@ -10,8 +10,8 @@ import pytest
 from simulators import PenSimulator
 from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.report import CalibrationSettings, format_report
+from smpdevice.calibration.store import CalibrationStore
 from smpdevice.calibration.workflow import run_calibration, run_verify, save_calibration
-from smpdevice.calibration_store import CalibrationStore
 from smpdevice.control import PenController, State, StateError
 from smpdevice.control.calibration import Calibration, CalibrationError
 from tests.smpdevice.virtual_time import virtual_sim

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 from tests.smpdevice.service.conftest import data_dir, service, sim  # noqa: E402, F401
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's loop must be gone before asyncio tests run
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")

@@ -6,6 +6,7 @@ deterministically (a hook, a paused loop), never by a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -64,3 +65,221 @@ def test_pass_time_limit_fires_while_other_callers_keep_the_queue_busy(sim):
             for w in workers:
                 w.join(timeout=GENEROUS_S)
         assert pen.state in (State.ARMED, State.FAULT)
+
+
+# ---------------------------------------------------------------- r04: telemetry stops, ACKs go on
+
+
+def test_telemetry_that_stops_while_acks_continue_stops_the_pass(sim, pen):
+    run_needle(pen)
+    sim.firmware.telemetry_hz = 0  # a stuck telemetry task: the pen still ACKs every renewal
+    pen.wait_for_state(State.FAULT, timeout_s=GENEROUS_S)
+    assert "telemetry stopped" in str(pen.last_fault)
+    wait_until(sim, lambda: sim.firmware.state is not FirmwareState.RUNNING)
+    renewed = sim.firmware.executed[MsgType.LEASE_RENEW]
+    sim.time.sleep(4 * pen.lease_ms / 1000)
+    assert sim.firmware.executed[MsgType.LEASE_RENEW] == renewed  # nothing renews it
+
+
+def test_a_fault_event_without_telemetry_latches_the_fault_at_once(sim, pen):
+    from simulators import DeviceFault
+
+    run_needle(pen)
+    sim.firmware.telemetry_hz = 0
+    sim.inject(DeviceFault.JAM)
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.FAULT)
+    latched_at = sim.clock.now()
+    pen.wait_for_state(State.FAULT, timeout_s=GENEROUS_S)
+    assert sim.clock.now() - latched_at < pen.lease_ms / 1000  # the EVENT, not the staleness
+    assert "JAM" in str(pen.last_fault)
+
+
+def test_a_refused_lease_renewal_is_a_fault(sim, pen):
+    """A pen that reboots mid-pass NACKs the next renewal (BOOTING) before it reports anything:
+    the refusal alone latches the fault."""
+    from simulators import DeviceFault
+
+    run_needle(pen)
+    sim.inject(DeviceFault.BROWNOUT)  # no telemetry while it boots; renewals get NACK BOOTING
+    pen.wait_for_state(State.FAULT, timeout_s=GENEROUS_S)
+    assert "refused the lease renewal: BOOTING" in str(pen.last_fault)
+
+
+def _session(pen, tmp_path, seconds: float, passes: int = 1):
+    from smpdevice.passlog import PassLog
+    from tests.smpdevice.test_session import open_session, short_profile
+
+    log = PassLog.open(tmp_path / "passlog.sqlite")
+    return log, open_session(pen, log, short_profile(seconds, passes=passes))
+
+
+def test_a_jam_after_telemetry_stopped_is_recorded_as_a_fault_pass(sim, pen, tmp_path):
+    from simulators import DeviceFault
+    from tests.smpdevice.virtual_time import after
+
+    log, session = _session(pen, tmp_path, 1.0)
+    with log:
+        def saboteur() -> None:
+            sim.firmware.telemetry_hz = 0
+            after(sim.clock, 0.05, lambda: sim.inject(DeviceFault.JAM))
+
+        after(sim.clock, 0.3, saboteur)
+        results = session.play()
+        summary, _sheet = session.close()
+        assert [r.outcome.value for r in results] == ["fault"]
+        assert [p.outcome for p in log.passes(session.session_id)] == ["fault"]
+        assert summary["outcome"] == "fault"
+
+
+def test_close_records_the_session_when_the_pen_refuses_disarm(sim, pen, tmp_path):
+    from simulators import DeviceFault
+
+    log, session = _session(pen, tmp_path, 0.2, passes=2)
+    with log:
+        first = session.run_pass(session.profile.plan[0], index=0)
+        assert first.outcome.value == "completed" and pen.state is State.ARMED
+        # the pen latches a fault nobody hears of (no telemetry, no EVENT) before close()
+        sim.firmware.telemetry_hz = 0
+        sim.firmware._event = lambda *a, **k: None
+        sim.inject(DeviceFault.CARTRIDGE_REMOVED)
+        wait_until(sim, lambda: sim.firmware.state is FirmwareState.FAULT, timeout_s=0.1)
+        assert pen.state is State.ARMED  # nothing told the controller yet
+        summary, sheet = session.close()  # DISARM: NACK FAULT_LATCHED -> no traceback
+        assert pen.state is State.FAULT
+        assert "refused DISARM: FAULT_LATCHED" in str(pen.last_fault)
+        assert summary["outcome"] == session.outcome.value  # recorded, not a traceback
+        assert session.outcome.value in ("fault", "incomplete")
+        assert log.passes(session.session_id)[0].outcome == "completed"
+        assert sheet
+
+
+# ---------------------------------------------------------------- r01: motion after E-stop
+
+
+def _tx_after_estop(pen: PenController) -> list[str]:
+    """Names of the frames the host wrote after its first ESTOP."""
+    sent = [type(m).__name__ for (_t, d, _s, m) in pen.link.history if d == "tx"]
+    return sent[sent.index("EStop") + 1:] if "EStop" in sent else []
+
+
+def _estop_inside(pen: PenController, name: str, when) -> list[bool]:
+    """Make the loop call estop() (in another thread, to its end) right after its own check
+    `name` passed: the widest TOCTOU window, deterministically."""
+    original = getattr(pen, name)
+    fired: list[bool] = []
+    busy: list[bool] = []
+
+    def hooked():
+        result = original()
+        if not busy and when(result):
+            busy.append(True)
+            def estop() -> None:
+                with contextlib.suppress(Exception):  # unconfirmed or not, it returned
+                    pen.estop()
+
+            worker = threading.Thread(target=estop)
+            worker.start()
+            worker.join(timeout=GENEROUS_S)
+            fired.append(True)
+        return result
+
+    setattr(pen, name, hooked)
+    return fired
+
+
+def test_no_needle_start_reaches_the_wire_after_estop_returned(sim, pen):
+    from firmware_protocol.messages import NeedleStart
+
+    pen.set_zone("crown")
+    pen.set_setpoints(**CROWN)
+    pen.arm()
+    fired = _estop_inside(pen, "motion_refused", lambda refused: refused is None and any(
+        isinstance(op.step, NeedleStart) for op in pen._engine.ops[:1]))
+    with pytest.raises(Exception):  # noqa: B017 - refused: the E-stop came first
+        pen.start_needle()
+    assert fired and pen.state is State.ESTOP
+    motion = {"LeaseRenew", "NeedleStart", "Arm", "SetSetpoints"}
+    assert not motion & set(_tx_after_estop(pen))
+    assert sim.firmware.executed[MsgType.NEEDLE_START] == 0
+
+
+def test_no_lease_renewal_reaches_the_wire_after_estop_returned(sim, pen):
+    import sys
+
+    run_needle(pen)
+    fired = _estop_inside(pen, "lease_needed", lambda needed: needed and
+                          sys._getframe(2).f_code.co_name == "renew_lease")
+    wait_until(sim, lambda: bool(fired))
+    assert pen.state is State.ESTOP
+    sim.time.sleep(2 * pen.lease_ms / 1000)
+    assert "LeaseRenew" not in _tx_after_estop(pen)
+
+
+# ---------------------------------------------------------------- r02, r12: E-stop and connecting
+
+
+@pytest.mark.parametrize("estop_frames", ["delivered", "lost"])
+def test_estop_during_the_handshake_leaves_the_controller_in_estop(sim, estop_frames):
+    from smpdevice.control import EStopUnconfirmed
+
+    if estop_frames == "lost":
+        sim.link.drop_inbound(MsgType.ESTOP)
+    ctl = PenController(sim.url, calibration=true_calibration(sim), lease_ms=200,
+                        clock=sim.clock)
+    check = ctl._check_identity
+    said: list[BaseException | None] = []
+
+    def estop_meanwhile(identify):  # another thread presses E-stop mid-handshake
+        def press() -> None:
+            try:
+                ctl.estop()
+                said.append(None)
+            except EStopUnconfirmed as exc:
+                said.append(exc)
+
+        worker = threading.Thread(target=press)
+        worker.start()
+        worker.join(timeout=GENEROUS_S)
+        return check(identify)
+
+    ctl._check_identity = estop_meanwhile
+    try:
+        ctl.open()
+        assert said
+        assert ctl.state is State.ESTOP, ctl.state
+        assert "E-stop" in str(ctl.last_fault)
+        with pytest.raises(Exception, match="estop"):
+            ctl.arm()
+        sim.link.clear_inbound()
+        ctl.clear_faults()  # the explicit reset, and only it, ends the latch
+        assert ctl.state is State.IDLE
+    finally:
+        ctl.close()
+
+
+def test_an_estop_is_not_forgotten_across_link_loss_and_reconnect(sim, pen):
+    from smpdevice.control import EStopUnconfirmed, StateError
+
+    pen.set_zone("crown")
+    pen.set_setpoints(**CROWN)
+    pen.arm()
+    sim.link.drop_inbound(MsgType.ESTOP)
+    with pytest.raises(EStopUnconfirmed):
+        pen.estop()
+    sim.disconnect()
+    pen.wait_for_state(State.DISCONNECTED, timeout_s=GENEROUS_S)
+    assert "E-stop" in str(pen.last_fault)  # still visible after the link loss
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.IDLE)  # lease lapsed: no fault
+    sim.reconnect()
+    sim.link.clear_inbound()
+    pen.reconnect()
+    assert pen.state is State.ESTOP
+    assert "E-stop" in str(pen.last_fault)
+    with pytest.raises(StateError):
+        pen.arm()
+    pen.clear_faults()
+    assert pen.state is State.IDLE
+    pen.set_zone("crown")
+    pen.set_setpoints(**CROWN)
+    pen.arm()  # after the explicit reset, it works again
+    assert pen.state is State.ARMED
