@@ -30,6 +30,11 @@ Scenarios (each also a function `scenario_<name>(...)` that tests call with smal
 - bombs       hostile files (alias bomb, 50 MB, 25,000-char needle, 1.69M-pass plan, deep
               nesting, duplicate keys, ...) through load_profile / load_envelope, each in a
               fresh process: refused with a typed error; time and peak memory of the refusal.
+- tamper      40 runs of each attack on a real pass log by someone without the installation key
+              (cut tail + head rewritten, head dropped, emptied, forged record, rollback, whole
+              data directory swapped, re-signed with another key), positions drawn per run:
+              caught/total per attack; the swapped directory by a kept receipt and by the
+              central PostgreSQL store (bench/faults_tamper.py).
 
 Prints one line per scenario and a results table; exit status 1 if any scenario failed.
 """
@@ -63,6 +68,7 @@ if str(ROOT) not in sys.path:
 
 from bench.campaign_core import Result, _calibration, _fmt, _median, _wait  # noqa: E402,F401
 from bench.faults_failsafe import scenario_bombs, scenario_estop  # noqa: E402,F401
+from bench.faults_tamper import scenario_tamper  # noqa: E402,F401
 from firmware_protocol import StreamDecoder, encode, units  # noqa: E402
 from firmware_protocol import messages as m  # noqa: E402
 from firmware_protocol.codes import Fault, FirmwareState, MsgType  # noqa: E402
@@ -976,12 +982,12 @@ def _virtual_dt(clock):
 FULL: dict[str, dict[str, Any]] = {
     "commands": {"n": 10_000}, "fuzz": {"n": 1_000_000}, "kills": {"n": 100},
     "disconnects": {"n": 100}, "disk": {}, "soak": {"hours": 8.0},
-    "estop": {"n": 100, "variant_n": 30}, "bombs": {},
+    "estop": {"n": 100, "variant_n": 30}, "bombs": {}, "tamper": {"runs": 40},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "commands": {"n": 300}, "fuzz": {"n": 20_000}, "kills": {"n": 4},
     "disconnects": {"n": 6}, "disk": {}, "soak": {"hours": 0.5, "break_s": 60, "pass_s": 60},
-    "estop": {"n": 6, "variant_n": 3}, "bombs": {},
+    "estop": {"n": 6, "variant_n": 3}, "bombs": {}, "tamper": {"runs": 3},
 }
 
 

@@ -8,9 +8,15 @@ because a flag or a string where a number belongs is a mistake, not a number.
 from __future__ import annotations
 
 import math
+import unicodedata
 from numbers import Real
 
 from smpdevice.errors import SmpError
+
+# embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069): they reorder what a
+# reader sees ("Trojan Source"); marks U+200E/U+200F too
+BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                           0x200E, 0x200F))
 
 
 class InvalidArgument(SmpError):
@@ -22,7 +28,10 @@ def _fmt(x: float) -> str:
 
 
 def _refuse(error: type[SmpError], name: str, value: object, allowed: str, why: str) -> SmpError:
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long to show (sys.set_int_max_str_digits)
+        shown = f"<a {type(value).__name__} too large to show>"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return error(f"{name}={shown} is refused: {why}; allowed: {allowed}. "
@@ -31,8 +40,12 @@ def _refuse(error: type[SmpError], name: str, value: object, allowed: str, why: 
 
 def is_finite_real(value: object) -> bool:
     """A real number (not a bool) that is finite."""
-    return (not isinstance(value, bool) and isinstance(value, Real)
-            and math.isfinite(float(value)))
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, ValueError, TypeError):  # 10**400: no float holds it
+        return False
 
 
 def finite_number(
@@ -53,7 +66,10 @@ def finite_number(
         allowed = f"any finite number{' of ' + unit if unit else ''}"
     if isinstance(value, bool) or not isinstance(value, Real):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a number")
-    x = float(value)
+    try:
+        x = float(value)
+    except (OverflowError, ValueError, TypeError):  # 10**400, a Real whose float() fails
+        raise _refuse(error, name, value, allowed, "it is not a finite number") from None
     if not math.isfinite(x):
         raise _refuse(error, name, value, allowed, "it is not a finite number")
     if x < lo or x > hi or (lo_open and x == lo):
@@ -77,12 +93,20 @@ def whole_number(
 def text(
     name: str, value: object, *, max_len: int = 200, error: type[SmpError] = InvalidArgument
 ) -> str:
-    """`value` if it is a non-blank str of at most `max_len` characters."""
-    allowed = f"a non-empty text of at most {max_len} characters"
+    """`value` if it is a non-blank str of at most `max_len` characters, with no control
+    characters (NUL, CR, LF, ...) and no bidirectional overrides: a name must read in a
+    record, a log line or a CSV cell as it was typed, never reorder or split them."""
+    allowed = (f"a non-empty text of at most {max_len} characters, without control or "
+               "bidirectional-override characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
     if not value.strip() or len(value) > max_len:
         raise _refuse(error, name, value, allowed, "it is empty or too long")
+    bad = next((c for c in value if unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS),
+               None)
+    if bad is not None:
+        raise _refuse(error, name, value, allowed,
+                      f"it contains the character U+{ord(bad):04X}")
     return value
 
 

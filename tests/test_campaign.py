@@ -83,3 +83,18 @@ def test_input_bombs_are_refused_with_a_typed_error_and_little_memory():
     result = faults.scenario_bombs(limit_s=None)  # timings are the bench's to judge, not a test's
     _check(result)
     assert result.figures["refused with a typed error"] == result.count >= 12
+
+
+def test_every_tamper_attack_is_caught_and_an_untouched_log_never_alarms():
+    result = faults.scenario_tamper(runs=3)
+    _check(result)
+    figures = result.figures
+    assert figures["false alarms on untouched logs"] == 0
+    for attack in ("cut_tail", "head_dropped", "emptied", "forged_record", "rollback"):
+        assert figures[f"{attack}: verify caught"] == "3/3"
+    assert figures["re_signed: verify --key caught"] == "3/3"
+    assert figures["dir_swapped: verify --receipt caught"] == "3/3"
+    # A swapped directory agrees with itself: only what lives elsewhere can tell (documented).
+    assert figures["dir_swapped: verify (local only) caught"] == "0/3"
+    if "central store" not in figures:  # PostgreSQL server binaries present
+        assert figures["dir_swapped: verify --against caught"] == "3/3"

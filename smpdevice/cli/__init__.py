@@ -161,8 +161,6 @@ class _LazyCommands(dict):
 
 def _format_commands(self: click.Group, ctx: click.Context, formatter: click.HelpFormatter) -> None:
     """`smp --help`'s command list from the table's summaries, importing no command module."""
-    from click.utils import make_default_short_help
-
     names = self.list_commands(ctx)
     if not names:
         return
@@ -170,7 +168,8 @@ def _format_commands(self: click.Group, ctx: click.Context, formatter: click.Hel
     rows = []
     for name in names:
         if name in COMMANDS and not dict.__contains__(self.commands, name):
-            rows.append((name, make_default_short_help(COMMANDS[name][2], limit)))
+            summary = click.Command(name, help=COMMANDS[name][2])  # click shortens it as usual
+            rows.append((name, summary.get_short_help_str(limit)))
         else:
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:

@@ -70,7 +70,10 @@ def demo(quick: bool, seed: int, web: bool) -> None:
                 for p in profile.plan]
         profile = profile.model_copy(update={"plan": plan})
     store = CalibrationStore()
-    console.rule("[bold]smpdevice demo[/bold]: a simulated pen, no hardware")
+    if console.is_terminal:
+        console.rule("[bold]smpdevice demo[/bold]: a simulated pen, no hardware")
+    else:  # a rule fitted to 80 columns would be cut short in a file
+        console.print("smpdevice demo: a simulated pen, no hardware", markup=False)
     console.print(f"Data directory: {data_dir()}")
     with PenSimulator(seed=seed) as sim, PassLog.open() as passlog:
         console.print(f"1. Simulated pen {sim.serial} started ({sim.url}).")

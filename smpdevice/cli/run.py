@@ -269,7 +269,10 @@ def _play(session, console: Console, progress_enabled: bool,
         TextColumn("{task.fields[figures]}"),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=console, disable=not progress_enabled) as progress:
+    # Piped (not a terminal), a live bar would only leave a truncated last frame in the file:
+    # the per-pass lines below say what ran.
+    live = progress_enabled and console.is_terminal
+    with Progress(*columns, console=console, disable=not live) as progress:
         tasks: dict[int, int] = {}
 
         def on_progress(p) -> None:

@@ -389,8 +389,10 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
     if result.problem is not None:
         click.secho(f"broken link: {result.problem}", fg="red")
         for fpr in result.unrecorded_keys:
-            click.echo(f"The log does not record the public key of --key {fpr}; pass its "
-                       "public key (`smp keys show`) instead of the fingerprint.")
+            click.echo(f"The log does not record the public key of --key {fpr}, as a log "
+                       "signed by that key does: its keys were replaced, or it comes from "
+                       "another installation. To check anyway, pass that installation's public "
+                       "key (`smp keys show`) instead of its fingerprint.")
         if "not a trusted key" in str(result.problem) and own is not None:
             click.echo("If this log comes from another installation, check it with --key "
                        "and that installation's fingerprint (`smp keys show` there).")

@@ -119,15 +119,15 @@ class Calibration(BaseModel):
         **extra,
     ) -> Calibration:
         created = created_at or datetime.now(UTC)
-        checks.finite_number("validity_days", validity_days, 0, VALIDITY_MAX_DAYS, unit="days",
-                             lo_open=True, error=CalibrationError)
+        days = checks.finite_number("validity_days", validity_days, 0, VALIDITY_MAX_DAYS,
+                                    unit="days", lo_open=True, error=CalibrationError)
         if not isinstance(created, datetime):
             raise CalibrationError(f"created_at={created!r} is refused: it is a datetime")
         return cls(
             pen_serial=pen_serial,
             technician=technician,
             created_at=created,
-            expires_at=created + timedelta(days=validity_days),
+            expires_at=created + timedelta(days=days),  # the checked float (a Fraction too)
             offset_mm=offset_mm,
             gain=gain,
             **extra,
@@ -162,12 +162,21 @@ class Calibration(BaseModel):
             )
 
 
-def require_calibration(calibration: Calibration | None, pen_serial: str) -> Calibration:
-    """The calibration if it is valid for `pen_serial` now, else a CalibrationError."""
+def require_calibration(calibration: Calibration | None, pen_serial: str, *,
+                        simulated_pen: bool | None = None) -> Calibration:
+    """The calibration if it is valid for `pen_serial` now, else a CalibrationError. With
+    `simulated_pen` given, a calibration made on a simulator is refused for a real pen: the
+    simulator's hidden offset and gain must never set a real needle's depth."""
     if calibration is None:
         raise CalibrationError(
             f"pen {pen_serial} has no calibration. Calibrate it first: "
             "`smp calibrate --port PORT` (or `smp calibrate --auto` on the simulator)."
+        )
+    if simulated_pen is False and calibration.simulated:
+        raise CalibrationError(
+            f"calibration {calibration.calibration_id} was made on a simulated pen, but pen "
+            f"{pen_serial} is a real pen: a simulator's calibration never drives a real "
+            "needle. Calibrate this pen: `smp calibrate --port PORT`."
         )
     calibration.check_for(pen_serial)
     return calibration

@@ -55,10 +55,11 @@ from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import timebase_for
 from smpdevice.link.engine import RequestEngine
-from smpdevice.link.notifier import Notifier
+from smpdevice.link.notifier import Notifier, QueuedNotifier
 from smpdevice.link.wire import (
     Link,
     LinkError,
+    Tracked,
 )
 from smpdevice.logs import ensure_configured
 
@@ -109,9 +110,13 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._fsm = _Fsm(self)
         self._machine = build_machine(self._fsm)
         self._engine: RequestEngine | None = None
-        self.telemetry_listeners: Notifier[[PenTelemetry]] = Notifier("telemetry")
+        # telemetry and pen events reach listeners on their own threads (bounded, drop-oldest):
+        # a blocking listener never stalls the reader or the loop (review r10)
+        self.telemetry_listeners: Notifier[[PenTelemetry]] = QueuedNotifier(
+            "telemetry", timebase=timebase_for(self.clock))
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
-        self.event_listeners: Notifier[[Event]] = Notifier("event")
+        self.event_listeners: Notifier[[Event]] = QueuedNotifier(
+            "event", timebase=timebase_for(self.clock))
         self._log = log
         # notified on every telemetry frame and state change; waits on it are on self.clock
         self._news = timebase_for(self.clock).condition()
@@ -120,6 +125,8 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._fsm_lock = threading.RLock()
         self._lease_hold = threading.Event()  # a stop is under way: renew nothing until it ends
         self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
+        self._estop_lock = threading.Lock()  # one shared ESTOP tracker for concurrent estop()
+        self._estop_tracked: Tracked | None = None
         self._fault_log: tuple[float, str, list] | None = None
 
     def __enter__(self) -> PenController:
@@ -170,7 +177,9 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         return self._zone
 
     def add_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
-        """Called (in the reader thread) with every telemetry frame in physical units."""
+        """Called with every telemetry frame in physical units, on the controller's telemetry
+        thread (never the reader's: a slow listener only drops old frames, counted in
+        `telemetry_listeners.dropped`)."""
         self.telemetry_listeners.add(listener)
 
     def remove_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
@@ -366,7 +375,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         history = []
         if self.link is not None:
             history = self.link.format_history()
-            self.link.close()
+            self.link.close(join=False)  # the loop never waits for the reader thread
         self._fire("link_lost", reason)
         self._log.warning("link lost", reason=reason, last_frames=history)
         self._eng.fail_all(LinkError(f"link lost: {reason}"))

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
     from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
     from smpdevice.control.states import FaultInfo, State
     from smpdevice.envelope import ZoneEnvelope
+    from smpdevice.errors import SmpError
     from smpdevice.link.clock import TimedCondition
     from smpdevice.link.engine import RequestEngine
     from smpdevice.link.items import Operation
     from smpdevice.link.notifier import Notifier
-    from smpdevice.link.wire import Link
+    from smpdevice.link.wire import Link, Tracked
 
 
 class ControllerCore(ControllerOptions):
@@ -43,6 +44,8 @@ class ControllerCore(ControllerOptions):
     _fsm_lock: threading.RLock
     _lease_hold: threading.Event
     _estop_hold: bool
+    _estop_lock: threading.Lock
+    _estop_tracked: Tracked | None
     _fault_log: tuple[float, str, list] | None  # (due, reason, frame history) to log
 
     if TYPE_CHECKING:  # defined in controller.py or in another part
@@ -65,6 +68,9 @@ class ControllerCore(ControllerOptions):
         def _arm_blockers(self, only: str | None = None) -> list[str]: ...
         def _enter_safe(self, trigger: str) -> None: ...
         def _grant_lease(self) -> None: ...
+        @property
+        def simulated(self) -> bool: ...
+        def motion_gate(self, message: Message) -> SmpError | None: ...
         def _latch_locally(self, trigger: str, reason: str, tell_loop: bool = True) -> bool: ...
         def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope: ...
         def _raise_if_faulted(self) -> None: ...

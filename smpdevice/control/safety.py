@@ -70,7 +70,7 @@ class SafetyMixin(ControllerCore):
         link = self.link
         tracked: Tracked | None = None
         if link is not None and link.lost is None:
-            tracked = link.track(EStop())
+            tracked = self._shared_estop(link)
             try:
                 link.send(EStop(), tracked.seq)
             except SmpError:
@@ -94,6 +94,16 @@ class SafetyMixin(ControllerCore):
             f"E-stop not confirmed by the pen after {MAX_ATTEMPTS} tries (it is still re-sent). "
             f"The controller is {self.state.value} and {by_itself}. Check the cable."
         )
+
+    def _shared_estop(self, link: Link) -> Tracked:
+        """One E-stop tracker for every concurrent estop() (review r14): the first caller's,
+        while its seq is still reserved on this link; the others wait on the same reply."""
+        with self._estop_lock:
+            current = self._estop_tracked
+            if current is not None and link.tracking(current):
+                return current
+            self._estop_tracked = tracked = link.track(EStop())
+            return tracked
 
     def _await_estop(self, link: Link, tracked: Tracked, tell_loop: bool) -> bool:
         """Re-send ESTOP (same seq) until the pen acknowledges it; False if it never does.

@@ -234,6 +234,8 @@ class RequestEngine:
         elif isinstance(item, Lost):
             self.host.on_lost(str(item.error))
         elif isinstance(item, ResendEStop):
+            if self._estop is not None and self._estop is not item.tracked:
+                self.link.untrack(self._estop)  # one E-stop re-sent at a time; free its seq
             self._estop = item.tracked
             self._estop_due_s = self.clock.now() + RTO_MAX_S
 
@@ -384,6 +386,7 @@ class RequestEngine:
         if tracked is None:
             return
         if link.lost is not None:
+            link.untrack(tracked)
             self._estop = None
             return
         if tracked.replied:

@@ -201,14 +201,16 @@ class Link:
         else:
             self._reader.start()
 
-    def close(self) -> None:
+    def close(self, join: bool = True) -> None:
+        """Close the port; wait (1 s at most) for the reader to end unless `join` is False
+        (the controller loop never waits for the reader: review r10)."""
         self._closing.set()
         self.timebase.remove_advance_hook(self._advanced)
         if self._lost is None:  # a closed link is down: sends fail clearly, nothing is lost twice
             self._lost = LinkError("the link was closed")
         with contextlib.suppress(Exception):  # a vanished port may fail to close; it is gone
             self.port.close()
-        if self._reader.is_alive() and threading.current_thread() is not self._reader:
+        if join and self._reader.is_alive() and threading.current_thread() is not self._reader:
             self._reader.join(timeout=1.0)
 
     @property
@@ -233,8 +235,15 @@ class Link:
 
     def next_seq(self) -> int:
         with self._seq_lock:
+            return self.next_seq_locked()
+
+    def next_seq_locked(self) -> int:
+        """The next free seq; the caller holds `_seq_lock`."""
+        for _ in range(255):
             self._seq = self._seq % 255 + 1  # 1..255; 0 is the pen's unsolicited seq
-            return self._seq
+            if self._seq not in self._waiters:  # a tracked command still owns it (r14)
+                return self._seq
+        return self._seq  # every seq reserved: cannot happen with the one E-stop tracker
 
     def send(self, message: Message, seq: int | None = None) -> int:
         """Write one frame now (no waiting). Returns its sequence number."""
@@ -267,13 +276,19 @@ class Link:
     def track(self, message: Message) -> Tracked:
         """Reserve a sequence number whose reply the reader thread delivers straight to the
         returned handle, whatever the other threads do (E-stop uses it). `untrack` when done."""
-        seq = self.next_seq()
-        waiter = _Waiter(self._replies)
-        self._waiters[seq] = waiter
+        with self._seq_lock:  # reserved before any other thread can draw this seq
+            seq = self.next_seq_locked()
+            waiter = _Waiter(self._replies)
+            self._waiters[seq] = waiter
         return Tracked(message, seq, waiter)
 
     def untrack(self, tracked: Tracked) -> None:
-        self._waiters.pop(tracked.seq, None)
+        if self._waiters.get(tracked.seq) is tracked.waiter:  # not a later owner of the seq
+            self._waiters.pop(tracked.seq, None)
+
+    def tracking(self, tracked: Tracked) -> bool:
+        """True while `tracked` still reserves its seq (not untracked)."""
+        return self._waiters.get(tracked.seq) is tracked.waiter
 
     def max_command_time_s(self, attempts: int = MAX_ATTEMPTS) -> float:
         """Upper bound on how long a request can take before it fails."""

@@ -117,3 +117,20 @@ def test_run_through_the_service_refuses_local_files_it_would_ignore(served, env
                  "--db", "x.sqlite", env=env)
     assert result.returncode == ExitCode.USER_ERROR
     assert "--db x.sqlite cannot be used with --service" in result.stderr
+
+
+def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(served, env):
+    import signal
+
+    assert smp("calibrate", "--service", served, "--auto", "-t", "ana", env=env).returncode == 0
+    run = Proc("run", "examples/session1_base_density.yaml", "--service", served, "-t", "ana",
+               "--screening", "examples/screening_clear.yaml", env=env)
+    run.wait_for("pass 1/4 top running")
+    run.popen.send_signal(signal.SIGINT)
+    rc, out, err = run.finish()
+    assert rc == ExitCode.INTERRUPTED, (out, err)
+    assert "interrupted: the needle is stopped; session S" in err
+    assert "Traceback" not in err
+    watched = smp("monitor", "--service", served, "--once", env=env)
+    assert "state idle" in watched.stdout and "session S" in watched.stdout
+    assert "needle stopped" in watched.stdout and "driven by nobody" in watched.stdout

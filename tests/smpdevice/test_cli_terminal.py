@@ -191,3 +191,11 @@ def test_a_bad_envelope_is_one_line_per_issue_like_a_bad_profile(data_dir, tmp_p
     assert [i.split(" = ")[0].strip() for i in issues] == ["crown.epidermal_floor_mm",
                                                           "crown.dermal_ceiling_mm"]
     assert "http" not in result.stderr and "pydantic" not in result.stderr
+
+
+def test_piped_run_output_has_no_truncated_progress_frames(data_dir):
+    demo = _smp("demo", "--quick", columns=40)
+    assert demo.returncode == 0, demo.stderr
+    assert "…" not in demo.stdout, demo.stdout
+    assert re.search(r"^  pass 1 top +completed strokes \d+, impressions \d+$", demo.stdout,
+                     re.M), demo.stdout

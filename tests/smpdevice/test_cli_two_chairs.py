@@ -36,6 +36,9 @@ def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):
              str(SCREENING), env=env)
     try:
         a.wait_for("Session S")  # chair A holds the station's log and plays its first pass
+        explicit = smp("run", str(quick_profile), "--port", chair_b, "-t", "bea", "--screening",
+                       str(SCREENING), "--db", str(data / "passlog.sqlite"), env=env)
+        assert explicit.returncode != 0 and "is in use by pid" in explicit.stderr  # no fallback
         b = smp("run", str(quick_profile), "--port", chair_b, "-t", "bea", "--screening",
                 str(SCREENING), env=env)
         assert b.returncode == 0, b.stdout + b.stderr

@@ -220,3 +220,37 @@ def test_an_unreachable_server_is_one_clear_error(tmp_path):
     with PassLog(db, readonly=True) as log, pytest.raises(CentralStoreError,
                                                           match="cannot use the central"):
         central.sync(log, "postgresql://smp:secret@127.0.0.1:1/none", KEY)
+
+
+def test_the_integration_doc_commands_run_as_written(tmp_path, url, monkeypatch):
+    """docs/integration.md's verify/sync block, each line as printed, with only the reader's
+    own server, paths, receipt and fingerprint put in."""
+    import json
+    import re
+    import shlex
+    from pathlib import Path
+
+    from smpdevice.records.signing import Receipt, anchors_path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text()
+    block = doc[doc.index("### Signed heads, receipts"):]
+    block = block[block.index("```\nsmp sessions verify"):]
+    lines = [line.split("  #")[0].strip() for line in block[4:block.index("```", 4)].splitlines()]
+    assert any("sync --to" in line for line in lines) and any("--key" in line for line in lines)
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    key = InstallationKey.load_or_create()
+    db = make_log(tmp_path / "passlog.sqlite", key=key)
+    receipt = Receipt(**json.loads(anchors_path(db).read_text().splitlines()[-1]))
+    (tmp_path / "scanned-sheet.txt").write_text(f"Record receipt (keep it):\n{receipt.text()}\n")
+    subs = [(r"postgresql://smp@db\.clinic\.example/smp", url), (r"/mnt/backup/", f"{tmp_path}/"),
+            (r"SMP-RECEIPT/1 S3f2a[^\"]*", receipt.text()), (r"1a2b:3c4d:\S*", key.fingerprint)]
+    for line in lines:
+        command = line
+        for pattern, value in subs:
+            command = re.sub(pattern, value, command)
+        words = shlex.split(command)
+        assert words[0] == "smp", line
+        result = CliRunner().invoke(main, words[1:])
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+        assert result.output.startswith(("ok: ", "synced log ")), f"{line}\n{result.output}"

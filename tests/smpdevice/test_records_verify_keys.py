@@ -12,6 +12,8 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smpdevice.cli import main
 from smpdevice.passlog import PassLog
@@ -107,8 +109,8 @@ def test_with_the_real_installations_key_the_forgery_is_refused(tmp_path, no_key
     assert genuine.exit_code == 0, genuine.output
     assert f"signed by the key(s) named by --key {REAL.fingerprint}" in genuine.output
     thief = forge(db)
-    for given in (REAL.fingerprint, REAL.fingerprint.replace(":", "").upper(), REAL.public.hex):
-        result = verify(db, "--key", given)
+    for named in (REAL.fingerprint, REAL.fingerprint.replace(":", "").upper(), REAL.public.hex):
+        result = verify(db, "--key", named)
         assert result.exit_code == 1, result.output
         assert result.output.startswith("broken link: record 1: not covered by a valid "
                                         "signature")
@@ -168,3 +170,23 @@ def test_a_bad_key_argument_is_named(bad, tmp_path, no_key_here):
 def test_key_and_trust_log_keys_exclude_each_other(tmp_path, no_key_here):
     result = verify(genuine_log(tmp_path), "--key", REAL.fingerprint, "--trust-log-keys")
     assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+@given(raw=st.binary(min_size=16, max_size=16), sep=st.sampled_from(["", ":", " ", "\t"]),
+       upper=st.booleans())
+def test_any_way_of_writing_a_fingerprint_names_the_same_key(raw, sep, upper):
+    canonical = ":".join(raw.hex()[i:i + 4] for i in range(0, 32, 4))
+    written = sep.join(raw.hex()[i:i + 4] for i in range(0, 32, 4))
+    assert parse_trusted_key(written.upper() if upper else written) == canonical
+
+
+@given(st.text(max_size=120))
+def test_anything_else_is_refused_with_a_typed_error(text):
+    digits = "".join(c for c in text if not c.isspace() and c != ":")
+    try:
+        parsed = parse_trusted_key(text)
+    except KeyArgumentError as exc:
+        assert "--key" in str(exc) and "32 hex digits" in str(exc)
+        return
+    assert len(digits) in (32, 64) and all(c in "0123456789abcdefABCDEF" for c in digits)
+    assert isinstance(parsed, str) or len(parsed.hex) == 64

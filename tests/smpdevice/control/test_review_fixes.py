@@ -283,3 +283,147 @@ def test_an_estop_is_not_forgotten_across_link_loss_and_reconnect(sim, pen):
     pen.set_setpoints(**CROWN)
     pen.arm()  # after the explicit reset, it works again
     assert pen.state is State.ARMED
+
+
+# ---------------------------------------------------------------- r14: concurrent estop()
+
+
+def test_estop_from_many_threads_shares_one_tracker_and_leaks_no_seq(sim, pen):
+    from smpdevice.control import EStopUnconfirmed
+
+    run_needle(pen)
+    sim.link.drop_inbound(MsgType.ESTOP)
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def press() -> None:
+        barrier.wait()
+        try:
+            pen.estop()
+            results.append("ok")
+        except EStopUnconfirmed:
+            results.append("unconfirmed")
+
+    workers = [threading.Thread(target=press) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=GENEROUS_S)
+    assert sorted(results) == ["unconfirmed"] * 8 and pen.state is State.ESTOP
+    assert len(pen.link._waiters) <= 1  # one shared E-stop, still being re-sent
+    sim.link.clear_inbound()
+    wait_until(sim, lambda: sim.firmware.state is FirmwareState.ESTOP)
+    pen.clear_faults()
+    assert pen.link._waiters == {}
+    pen.set_zone("crown")
+    for _ in range(300):  # the 1..255 seq counter wraps: every reply still reaches its caller
+        pen.set_setpoints(**CROWN)
+
+
+def test_next_seq_skips_seqs_reserved_by_waiters(pen):
+    from firmware_protocol.messages import EStop
+
+    tracked = pen.link.track(EStop())
+    try:
+        assert tracked.seq not in {pen.link.next_seq() for _ in range(600)}
+    finally:
+        pen.link.untrack(tracked)
+
+
+# ---------------------------------------------------------------- calibration origin
+
+
+def _real_pen_stand_in(sim: PenSimulator):
+    """The simulator over TCP, with IDENTIFY saying nothing of SIMULATED: as a real pen."""
+    from firmware_protocol.codes import Capability
+    from simulators.reach import TcpBridge
+
+    fw = sim.firmware
+    identify = type(fw)._HANDLERS[MsgType.IDENTIFY_REQUEST]
+
+    def as_real(self, msg):
+        reply = identify(self, msg)
+        reply.capabilities &= ~int(Capability.SIMULATED)
+        return reply
+
+    fw._HANDLERS = {**type(fw)._HANDLERS, MsgType.IDENTIFY_REQUEST: as_real}
+    return TcpBridge(sim)
+
+
+@pytest.mark.realtime  # a TCP bridge: the real socket path
+def test_a_simulated_calibration_never_drives_a_real_pen(sim):
+    from smpdevice.control.calibration import CalibrationError
+
+    bridge = _real_pen_stand_in(sim)
+    try:
+        sim_cal = true_calibration(sim).model_copy(update={"simulated": True})
+        with PenController.connect(bridge.url, lease_ms=200) as pen:
+            assert pen.simulated is False
+            with pytest.raises(CalibrationError, match="made on a simulated pen.*real pen"):
+                pen.set_calibration(sim_cal)
+        with PenController.connect(bridge.url, calibration=sim_cal, lease_ms=200) as pen:
+            pen.set_zone("crown")
+            with pytest.raises(CalibrationError, match="made on a simulated pen"):
+                pen.set_setpoints(**CROWN)
+            with pytest.raises(Exception, match="simulated pen"):
+                pen.arm()
+            assert sim.firmware.executed[MsgType.SET_SETPOINTS] == 0
+            assert sim.firmware.executed[MsgType.ARM] == 0
+            pen.set_calibration(true_calibration(sim))  # a real pen's own: accepted
+    finally:
+        bridge.close()
+
+
+# ---------------------------------------------------------------- r10: a blocking listener
+
+
+@pytest.mark.realtime  # a listener that blocks the virtual world would also hold its clock
+def test_a_blocking_telemetry_listener_stalls_neither_replies_nor_stops(sim, pen):
+    release = threading.Event()
+    blocked = threading.Event()
+
+    def frozen_ui(t) -> None:
+        if pen.state is State.RUNNING:
+            blocked.set()
+            release.wait(GENEROUS_S * 4)
+
+    pen.telemetry_listeners.maxlen = 8  # drops show up after 8 frames, not 256
+    pen.add_telemetry_listener(frozen_ui)
+    try:
+        run_needle(pen)
+        assert blocked.wait(GENEROUS_S)
+        # while it blocks: replies are handled (not a LinkTimeout), the pen keeps its lease
+        pen.set_setpoints(**CROWN)
+        pen.stop_needle()
+        assert pen.state is State.ARMED
+        assert sim.firmware.state is FirmwareState.ARMED
+        wait_until(sim, lambda: pen.telemetry_listeners.dropped > 0)  # old frames dropped
+        assert not release.is_set()
+    finally:
+        release.set()
+
+
+def test_reconciliation_is_not_starved_by_a_stream_of_setpoints(sim, pen):
+    """The pen stops the needle by itself (another host's NEEDLE_STOP) while two callers keep
+    SET_SETPOINTS queued: the controller still notices, and stops renewing."""
+    from firmware_protocol import encode
+    from firmware_protocol.messages import NeedleStop
+
+    run_needle(pen)
+    sim.link.delay_inbound(0.02, MsgType.SET_SETPOINTS)
+    stop, workers = hammer(pen, 2)
+    reserved = pen.link.track(NeedleStop())  # its seq: the stray ACK reaches nobody's request
+    try:
+        sim.time.sleep(0.1)
+        with sim._cond:  # a second host on the pen's line
+            sim._run_until(sim.clock.now())
+            sim.firmware.receive_now(encode(NeedleStop(), reserved.seq))
+            sim._collect()
+        assert sim.firmware.state is FirmwareState.ARMED
+        pen.wait_for_state(State.FAULT, timeout_s=1.0)
+        assert "stopped unexpectedly" in str(pen.last_fault)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=GENEROUS_S)
+        pen.link.untrack(reserved)
