@@ -13,6 +13,7 @@ from smpdevice.control.options import ControllerOptions
 
 if TYPE_CHECKING:
     from firmware_protocol import Message
+    from firmware_protocol.messages import Event
     from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
     from smpdevice.control.states import FaultInfo, State
     from smpdevice.envelope import ZoneEnvelope
@@ -38,6 +39,7 @@ class ControllerCore(ControllerOptions):
     _actuator_cmd_mm: float | None
     _engine: RequestEngine | None
     telemetry_listeners: Notifier[[PenTelemetry]]
+    event_listeners: Notifier[[Event]]
     _log: Any  # a bound structlog logger
     _news: TimedCondition
     _fsm: Any  # the `transitions` model
@@ -58,6 +60,7 @@ class ControllerCore(ControllerOptions):
         def _call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
         def _fire(self, trigger: str, reason: str) -> None: ...
         def _forget_setpoints(self) -> None: ...
+        def _announce(self) -> None: ...
         def _on_pen_message(self, message: Message) -> None: ...
         def _wait_news(self, predicate: Callable[[], bool], timeout_s: float) -> bool: ...
         def add_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None: ...

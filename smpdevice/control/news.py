@@ -1,0 +1,164 @@
+"""What the pen says and what the engine asks (a mixin of `PenController`): the loop's periodic
+work (pass time, reconciliation, telemetry age), link loss, and the pen's telemetry, events and
+refusals brought into the state machine through `RECONCILE`.
+
+A pen report is judged only once it shows the pen after every request that could change its
+state (`RequestEngine.settled`); link silence is judged on telemetry, not on any byte (a pen that
+still ACKs renewals but reports nothing is blind to the host: review r04).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from firmware_protocol import Message
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
+from firmware_protocol.messages import Event, Nack, NeedleStop, Telemetry
+from smpdevice.control.core import ControllerCore
+from smpdevice.control.pen import PenTelemetry
+from smpdevice.control.states import (
+    LEASED,
+    SAFE,
+    FaultInfo,
+    PenFault,
+    State,
+    reconcile,
+)
+from smpdevice.errors import SmpError
+from smpdevice.link.wire import LinkError
+
+
+class PenNewsMixin(ControllerCore):
+    """on_tick / on_lost / on_lease_refused (EngineHost) and the pen's news."""
+
+    # ---- what the engine asks (EngineHost), all in the loop thread
+
+    def on_tick(self, now_s: float) -> None:
+        self._log_fault_when_due(now_s)
+        zone, engine = self._zone, self._eng
+        if (self.state is State.RUNNING and zone is not None and self.running_since_s
+                and now_s - self.running_since_s > zone.max_pass_s
+                and not any(op.stop for op in engine.ops)):
+            self._stop_over_time(zone.max_pass_s)
+        t = self.telemetry
+        if t is not None and engine.settled(t.received_at_s):
+            self._on_pen_state(t)
+        self._check_telemetry_age(now_s)
+
+    def _check_telemetry_age(self, now_s: float) -> None:
+        """Link silence is judged on telemetry, not on any byte: a pen that still ACKs lease
+        renewals but reports nothing is blind to us (review r04). While the lease is held,
+        telemetry older than the silence limit stops renewal and latches a fault."""
+        t = self.telemetry
+        if t is None or self.state not in LEASED:
+            return
+        age_s = now_s - t.received_at_s
+        if age_s <= self._eng.silence_limit_s():
+            return
+        self._lease_hold.set()
+        with contextlib.suppress(SmpError):
+            if self.link is not None:
+                self.link.send(NeedleStop())
+        self.last_fault = FaultInfo(
+            f"the pen's telemetry stopped ({age_s:.2f} s without a report) while it still "
+            f"answers; the host stopped renewing the lease, so the pen stops the needle by "
+            f"itself within {self.lease_ms} ms. Check the pen and its cable.")
+        self._enter_safe("fault_detected")
+
+    def on_lease_refused(self, nack: Nack) -> None:
+        """The pen NACKed a lease renewal (FAULT_LATCHED, ESTOP_LATCHED ...): it has stopped
+        on its own; treat it as the latch it reports, even if no telemetry says so."""
+        if self.state not in LEASED:
+            return
+        reason = NackReason(nack.reason)
+        faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
+        what = f"the pen refused the lease renewal: {reason.name} ({reason.description})"
+        if reason is NackReason.BOOTING:  # it rebooted under us: it comes up with POWER_RESET
+            faults |= Fault.POWER_RESET
+            what = f"the pen rebooted ({what})"
+        self.last_fault = FaultInfo(what, faults)
+        trigger = "estop_latched" if reason is NackReason.ESTOP_LATCHED else "fault_detected"
+        self._enter_safe(trigger)
+
+    def _stop_over_time(self, limit_s: float) -> None:
+        """The pass reached max_pass_s: stop now, whatever else is queued (review r03). Lease
+        renewal stops at once; the queued requests fail; the stop goes on the wire next."""
+        self._log.warning("pass time limit reached; stopping", limit_s=limit_s)
+        self._lease_hold.set()
+        self._eng.fail_all(PenFault(
+            f"the pass reached its time limit ({limit_s} s) and the needle is being stopped; "
+            "this request was cancelled (if it was already on its way, the pen may have "
+            "applied it). Start a new pass to go on."))
+        self._eng.submit(self._do_stop())
+
+    def on_lost(self, reason: str, silence: bool = False) -> None:
+        if self.state is State.DISCONNECTED or (silence and self.state is State.CONNECTING):
+            return  # the handshake's requests time out by themselves
+        self.running_since_s = None
+        self._forget_setpoints()
+        if self._estop_hold:  # the E-stop stays latched and visible (review r12)
+            self.last_fault = FaultInfo(f"E-stop latched here (not cleared); then link lost: "
+                                        f"{reason}")
+        else:
+            self.last_fault = FaultInfo(f"link lost: {reason}")
+        history = []
+        if self.link is not None:
+            history = self.link.format_history()
+            self.link.close(join=False)  # the loop never waits for the reader thread
+        self._fire("link_lost", reason)
+        self._log.warning("link lost", reason=reason, last_frames=history)
+        self._eng.fail_all(LinkError(f"link lost: {reason}"))
+        self._eng.cancel_estop()
+        self._eng.stopping()
+
+    # ---- pen-side news
+
+    def _on_pen_message(self, message: Message) -> None:
+        """Reader thread: telemetry fan-out, and state news for the loop."""
+        if isinstance(message, Telemetry):
+            t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
+            previous = self.telemetry
+            self.telemetry = t
+            self.telemetry_listeners.notify(t)
+            self._announce()
+            rebooted = previous is not None and t.telemetry_seq < previous.telemetry_seq
+            if (previous is None or rebooted or t.state is not previous.state
+                    or t.faults != previous.faults) and self._engine is not None:
+                self._eng.post(self._on_pen_state, t)
+        elif isinstance(message, Event):
+            self.event_listeners.notify(message)
+            latched = (EventCode.FAULT_LATCHED, EventCode.ESTOP_LATCHED)
+            if message.event in latched and self._engine is not None:
+                self._eng.post(self._on_pen_latched, message)  # no telemetry may follow
+            self._log.info("pen event", pen_event=EventCode(message.event).name,
+                           pen_state=FirmwareState(message.state).name,
+                           faults=Fault(message.faults).names)
+
+    def _on_pen_latched(self, event: Event) -> None:
+        """An EVENT FAULT_LATCHED / ESTOP_LATCHED: reconcile on it as on a report (the rows
+        that need a settled report do not apply to an event)."""
+        self._reconcile(FirmwareState(event.state), Fault(event.faults), settled=False)
+
+    def _on_pen_state(self, t: PenTelemetry) -> None:
+        """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
+        self._reconcile(t.state, t.faults, self._eng.settled(t.received_at_s))
+
+    def _reconcile(self, pen_state: FirmwareState, faults: Fault, settled: bool) -> None:
+        state = self.state
+        engine = self._eng
+        row = reconcile(pen_state, faults, state, settled)
+        if row is None:
+            return
+        reason = row.reason.format(pen_state=pen_state.name)
+        if row.action == "stop":
+            with contextlib.suppress(SmpError):
+                if self.link is not None:
+                    self.link.send(NeedleStop())
+            engine.ops_done_s = self.clock.now()  # reports from before the stop are stale
+            if state in SAFE:
+                return
+            trigger = "fault_detected"
+        else:
+            trigger = row.action
+        self.last_fault = FaultInfo(reason, faults if row.carry_faults else Fault(0))
+        self._enter_safe(trigger)
