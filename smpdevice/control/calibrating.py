@@ -6,8 +6,6 @@ motor through these, and read back what the pen measured.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from firmware_protocol import Message, units
 from firmware_protocol.codes import Capability
 from firmware_protocol.messages import (
@@ -31,9 +29,6 @@ from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import LinkTimeout
-
-if TYPE_CHECKING:
-    pass
 
 SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)

@@ -3,8 +3,6 @@ first (a mixin; every `_do_*` runs in the loop thread and returns an `Operation`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from firmware_protocol import Message, units
 from firmware_protocol.codes import Fault, LimitField, NackReason
 from firmware_protocol.messages import (
@@ -25,9 +23,6 @@ from smpdevice.envelope import EnvelopeError, Violation, ZoneEnvelope, check_set
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
-
-if TYPE_CHECKING:
-    pass
 
 
 class RequestsMixin(ControllerCore):

@@ -10,8 +10,6 @@ needle.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
-
 from firmware_protocol import Message
 from firmware_protocol.messages import Ack, EStop, LeaseRenew
 from smpdevice.control.core import ControllerCore
@@ -30,9 +28,6 @@ from smpdevice.link.engine import Operation
 from smpdevice.link.wire import MAX_ATTEMPTS, RTO_MAX_S, Link, LinkError, Tracked, format_frames
 
 FAULT_LOG_DELAY_S = 0.02  # the fault's frame history is logged this long after the stop
-
-if TYPE_CHECKING:
-    pass
 
 
 class SafetyMixin(ControllerCore):
