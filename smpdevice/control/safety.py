@@ -10,6 +10,7 @@ needle.
 from __future__ import annotations
 
 import contextlib
+
 from firmware_protocol import Message
 from firmware_protocol.messages import Ack, EStop, LeaseRenew
 from smpdevice.control.core import ControllerCore
