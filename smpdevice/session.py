@@ -147,7 +147,8 @@ class TreatmentSession:
         if not technician.strip():
             raise SmpError("a session needs the technician's name")
         screening.require_clear()
-        calibration = require_calibration(pen.calibration, pen.identity.serial)
+        calibration = require_calibration(pen.calibration, pen.identity.serial,
+                                          port=pen.port_url)
         issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
         if issues:
             raise ProfileError(issues, f"for pen {pen.identity.serial}")

@@ -210,7 +210,7 @@ def _calibration_for(serial: str, store, port: str):
             f"the calibration of pen {serial} expired on {calibration.expires_at:%Y-%m-%d %H:%M} "
             f"UTC. Recalibrate: {fix}"
         )
-    calibration.check_for(serial)
+    calibration.check_for(serial, port=port)
     return calibration
 
 

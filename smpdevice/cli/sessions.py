@@ -403,7 +403,8 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
              else "the key(s) the log records (not checked against any installation)")
     click.secho(f"ok: {result.count} records, chain intact, signed by {whose} "
                 f"{fingerprints} ({result.signatures_checked} signed heads); "
-                f"{result.anchors_checked} receipts hold; head {result.count} "
+                f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
+                f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
                 f"{result.head_hash}", fg="green")
     if central is not None:
         click.secho(f"ok: the central store holds this log up to record "

@@ -164,7 +164,7 @@ class CalibratingMixin(ControllerCore):
             self._fire("end_calibration", "calibration ended")
 
         if calibration is not None:
-            calibration.check_for(self._ident.serial)
+            calibration.check_for(self._ident.serial, port=self.port_url)
         if calibration is not None and Capability.CALIBRATION_TABLE in self._ident.capabilities:
             points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
             written_at_s = int(calibration.created_at.timestamp())

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smpdevice import checks
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import calibrate_command
 
 DEFAULT_VALIDITY_DAYS = 30
 # What a calibration may hold. Outside these a pen is broken or a number was mistyped; either
@@ -146,37 +147,43 @@ class Calibration(BaseModel):
         """Actuator position where the needle tip is flush with the cartridge tip."""
         return self.to_actuator_mm(0.0)
 
-    def check_for(self, pen_serial: str, now: datetime | None = None) -> None:
-        """Raise CalibrationError unless this calibration may be used on `pen_serial` now."""
+    def check_for(self, pen_serial: str, now: datetime | None = None, *,
+                  port: str | None = None) -> None:
+        """Raise CalibrationError unless this calibration may be used on `pen_serial` now.
+        `port`, when known, makes the hint a command that can be pasted as it is."""
         now = now or datetime.now(UTC)
         if self.pen_serial != pen_serial:
             raise CalibrationError(
                 f"calibration {self.calibration_id} belongs to pen {self.pen_serial}, "
                 f"but pen {pen_serial} is connected. Calibrate this pen: "
-                "`smp calibrate --port PORT`."
+                f"{_calibrate_hint(port)}"
             )
         if now >= self.expires_at:
             raise CalibrationError(
                 f"the calibration of pen {pen_serial} expired on "
-                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: `smp calibrate --port PORT`."
+                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: {_calibrate_hint(port)}"
             )
 
 
+def _calibrate_hint(port: str | None) -> str:
+    return calibrate_command(port) if port else "smp calibrate --port PORT"
+
+
 def require_calibration(calibration: Calibration | None, pen_serial: str, *,
-                        simulated_pen: bool | None = None) -> Calibration:
+                        simulated_pen: bool | None = None,
+                        port: str | None = None) -> Calibration:
     """The calibration if it is valid for `pen_serial` now, else a CalibrationError. With
     `simulated_pen` given, a calibration made on a simulator is refused for a real pen: the
     simulator's hidden offset and gain must never set a real needle's depth."""
     if calibration is None:
         raise CalibrationError(
-            f"pen {pen_serial} has no calibration. Calibrate it first: "
-            "`smp calibrate --port PORT` (or `smp calibrate --auto` on the simulator)."
+            f"pen {pen_serial} has no calibration. Calibrate it first: {_calibrate_hint(port)}"
         )
     if simulated_pen is False and calibration.simulated:
         raise CalibrationError(
             f"calibration {calibration.calibration_id} was made on a simulated pen, but pen "
             f"{pen_serial} is a real pen: a simulator's calibration never drives a real "
-            "needle. Calibrate this pen: `smp calibrate --port PORT`."
+            f"needle. Calibrate this pen: {_calibrate_hint(port)}"
         )
-    calibration.check_for(pen_serial)
+    calibration.check_for(pen_serial, port=port)
     return calibration

@@ -57,7 +57,7 @@ class RequestsMixin(ControllerCore):
     def _do_set_calibration(self, calibration: Calibration | None) -> None:
         self._require("set_calibration")
         require_calibration(calibration, self._ident.serial,  # None: says how to make one
-                            simulated_pen=self.simulated)
+                            simulated_pen=self.simulated, port=self.port_url)
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
         if self.zone_name is not None:  # the depth window depends on the calibration
@@ -105,7 +105,7 @@ class RequestsMixin(ControllerCore):
         if self._zone is None:
             raise StateError("choose a zone first (set_zone); its envelope limits every setpoint")
         calibration = require_calibration(self._calibration, self._ident.serial,
-                                          simulated_pen=self.simulated)
+                                          simulated_pen=self.simulated, port=self.port_url)
         violations = check_setpoints(self._zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,
                                      duty_pct=sp.duty_pct, period_ms=sp.period_ms)
         if violations:
@@ -131,7 +131,7 @@ class RequestsMixin(ControllerCore):
         if only in (None, "calibration"):
             try:
                 require_calibration(self._calibration, self._ident.serial,
-                                    simulated_pen=self.simulated)
+                                    simulated_pen=self.simulated, port=self.port_url)
             except CalibrationError as exc:
                 out.append(str(exc))
         if only in (None, "zone") and self._zone is None:

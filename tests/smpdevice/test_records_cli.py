@@ -71,7 +71,7 @@ def test_verify_ok_names_the_key_and_the_receipts(tmp_path):
     db, _ = closed_log(tmp_path)
     out = run(["sessions", "verify", "--db", str(db)])
     assert out.startswith("ok: 4 records, chain intact, signed by this installation's key")
-    assert InstallationKey.load_or_create().fingerprint in out and "1 receipts hold" in out
+    assert InstallationKey.load_or_create().fingerprint in out and "1 receipt holds" in out
 
 
 def test_verify_checks_a_kept_receipt_as_text_or_file(tmp_path):
