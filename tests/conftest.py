@@ -29,8 +29,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _no_station_config(tmp_path_factory, monkeypatch):
     """A developer's own station config (~/.config/smpdevice/config.toml) or SMP_* settings
-    never change what a test sees; tests that want a config set SMP_CONFIG themselves."""
+    never change what a test sees; tests that want a config set SMP_CONFIG themselves..."""
     monkeypatch.setenv("SMP_CONFIG", str(tmp_path_factory.mktemp("cfg") / "absent.toml"))
+    # ...nor writes into the developer's own data directory (pass logs, smp.log).
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     for name in ("SMP_PORT", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH"):
         monkeypatch.delenv(name, raising=False)
 
