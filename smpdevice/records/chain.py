@@ -103,10 +103,7 @@ def verify_chain(records: Iterable[ChainRecord | tuple[Any, ...]], *, start_seq:
             continue
         walk.count, walk.head_hash = expected - 1, head
         if seq != expected:
-            gone = (f"record {expected} is" if seq == expected + 1
-                    else f"records {expected}..{seq - 1} are")
-            walk.broken = BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from "
-                                          f"record {expected - 1} to record {seq}")
+            walk.broken = _missing(expected, seq)
             return walk
         if prev_hash != head:
             walk.broken = BrokenLink(seq, f"({_describe(kind, sid, pid)}) does not link to "
@@ -118,6 +115,13 @@ def verify_chain(records: Iterable[ChainRecord | tuple[Any, ...]], *, start_seq:
         return walk
     walk.count, walk.head_hash = expected - 1, head
     return walk
+
+
+def _missing(expected: int, seq: int) -> BrokenLink:
+    gone = (f"record {expected} is" if seq == expected + 1
+            else f"records {expected}..{seq - 1} are")
+    return BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from record "
+                           f"{expected - 1} to record {seq}")
 
 
 def _describe(kind: str, session_id: str, pass_id: str | None) -> str:
@@ -142,10 +146,7 @@ def verify_payloads(rows: Iterable[tuple[int, str, str, bytes | None]], *,
             continue
         walk.count, walk.head_hash = expected - 1, head
         if seq != expected:
-            gone = (f"record {expected} is" if seq == expected + 1
-                    else f"records {expected}..{seq - 1} are")
-            walk.broken = BrokenLink(seq, f"{gone} missing (deleted): the chain jumps from "
-                                          f"record {expected - 1} to record {seq}")
+            walk.broken = _missing(expected, seq)
         elif prev_hash != head:
             walk.broken = BrokenLink(seq, f"({describe(seq)}) does not link to record "
                                           f"{seq - 1}: its prev_hash is not that record's hash")

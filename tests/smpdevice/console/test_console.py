@@ -52,6 +52,7 @@ def test_escape_key_is_estop(page, service, sim):
     page.keyboard.press("Escape")
     page.wait_for_selector("#state[data-state=estop]")
     _wait_sim(sim, FirmwareState.ESTOP, page)
+    assert sim.firmware.state is FirmwareState.ESTOP
 
 
 def test_clear_a_fault_with_a_reason(page, service, sim, shots):
