@@ -179,6 +179,7 @@ class ConnectionMixin(ControllerCore):
             with contextlib.suppress(SmpError):  # two tries each: closing must not linger
                 engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
         self._shutdown_loop()
+        self._log_fault_when_due(float("inf"))  # a fault's history is never lost to a quick close
         if self.link is not None:
             self.link.close()
         if self.state is not State.DISCONNECTED:
