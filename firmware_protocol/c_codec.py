@@ -40,6 +40,7 @@ _TABLE_NAMES: dict[str, tuple[str, str]] = {
     "MsgType": ("SMP_MSG_", "msg_type"), "NackReason": ("SMP_NACK_", "nack_reason"),
     "LimitField": ("SMP_LIMIT_", "limit_field"), "Fault": ("SMP_FAULT_", "fault"),
     "FirmwareState": ("SMP_STATE_", "state"), "EventCode": ("SMP_EVENT_", "event"),
+    "FootswitchMode": ("SMP_FOOTSWITCH_", "footswitch_mode"),
     "Capability": ("SMP_CAP_", "capability"), "TelemetryFlag": ("SMP_TFLAG_", "telemetry_flag"),
 }
 

@@ -39,6 +39,7 @@ class MsgType(_Described):
     SET_TELEMETRY_RATE = 0x0C, "telemetry frames per second (0 = off)"
     CALIBRATION_READ = 0x0D, "ask for the calibration table stored on the pen"
     CALIBRATION_WRITE = 0x0E, "store a calibration table on the pen (idle only)"
+    SET_FOOTSWITCH = 0x0F, "footswitch mode: whether the needle runs only while the pedal is down"
     ACK = 0x41, "command accepted (or a duplicate of one already executed)"
     NACK = 0x42, "command refused, with a reason code"
     IDENTIFY = 0x43, "pen identity, firmware, schema hash and hard limits"
@@ -61,7 +62,10 @@ class NackReason(_Described):
     NO_CARTRIDGE = 8, "no cartridge is fitted"
     CONDITION_ACTIVE = 9, "CLEAR_FAULTS refused: the cause of a fault is still present"
     NO_SETPOINTS = 10, "ARM or NEEDLE_START before any SET_SETPOINTS"
-    UNSUPPORTED = 11, "CALIBRATION_READ/_WRITE on a pen without Capability CALIBRATION_TABLE"
+    UNSUPPORTED = 11, ("CALIBRATION_READ/_WRITE on a pen without Capability CALIBRATION_TABLE, "
+                       "or SET_FOOTSWITCH REQUIRED on a pen without Capability FOOTSWITCH")
+    FOOTSWITCH_UP = 12, ("NEEDLE_START in footswitch mode REQUIRED while the pedal is up: "
+                         "press the pedal, then start again")
 
 
 class LimitField(_Described):
@@ -75,6 +79,7 @@ class LimitField(_Described):
     LEASE = 5, "lease_ms"
     TELEMETRY_RATE = 6, "rate_hz"
     CALIBRATION = 7, "calibration table"
+    FOOTSWITCH_MODE = 8, "mode"
 
 
 class Fault(IntFlag):
@@ -126,6 +131,18 @@ class EventCode(_Described):
     ESTOP_LATCHED = 3, "E-stop latched"
     CLEARED = 4, "faults and E-stop were cleared"
     STATE_CHANGED = 5, "the firmware state changed (EVENT.state)"
+    FOOTSWITCH_RELEASED = 6, ("footswitch mode REQUIRED: the pedal was released while RUNNING, "
+                              "the pen stopped the needle (state ARMED)")
+
+
+class FootswitchMode(_Described):
+    """SET_FOOTSWITCH.mode: what the pedal means to the firmware (OFF after every boot)."""
+
+    OFF = 0, "the pedal is only reported (TELEMETRY.flags FOOTSWITCH); the needle ignores it"
+    OPTIONAL = 1, "as OFF for the firmware: the host shows the pedal, the needle ignores it"
+    REQUIRED = 2, ("the needle runs only while the pedal is down: NEEDLE_START with the pedal "
+                   "up is NACKed FOOTSWITCH_UP, a release while RUNNING stops the needle "
+                   "within one tick (-> ARMED, EVENT FOOTSWITCH_RELEASED)")
 
 
 class Capability(IntFlag):

@@ -224,6 +224,11 @@ class CalibrationWrite(_CalibrationBody):
     raw_points: CalPoints
 
 
+@message(MsgType.SET_FOOTSWITCH)
+class SetFootswitch(Message):
+    mode: Annotated[int, _w("B", "", "FootswitchMode: OFF, OPTIONAL or REQUIRED")]
+
+
 # ----------------------------------------------------------------------------- pen -> host
 
 

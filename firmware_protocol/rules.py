@@ -30,17 +30,20 @@ ACCEPTED_IN: dict[T, frozenset[S]] = {
     T.DISARM: frozenset({S.IDLE, S.ARMED}),
     T.NEEDLE_START: frozenset({S.ARMED, S.RUNNING}),
     T.CALIBRATION_WRITE: frozenset({S.IDLE}),
+    # Never while RUNNING: the mode of a running pass does not change under it.
+    T.SET_FOOTSWITCH: frozenset({S.IDLE, S.ARMED}),
 }
 
 # What the firmware checks after the state, in this order, before it executes.
 EXTRA_CHECKS: dict[T, tuple[R, ...]] = {
     T.SET_SETPOINTS: (R.OUT_OF_LIMITS,),
     T.ARM: (R.NO_SETPOINTS, R.NO_CARTRIDGE),
-    T.NEEDLE_START: (R.NO_SETPOINTS, R.NO_CARTRIDGE, R.NO_LEASE),
+    T.NEEDLE_START: (R.NO_SETPOINTS, R.NO_CARTRIDGE, R.NO_LEASE, R.FOOTSWITCH_UP),
     T.LEASE_RENEW: (R.OUT_OF_LIMITS,),
     T.SET_TELEMETRY_RATE: (R.OUT_OF_LIMITS,),
     T.CALIBRATION_WRITE: (R.OUT_OF_LIMITS,),
     T.CLEAR_FAULTS: (R.CONDITION_ACTIVE,),
+    T.SET_FOOTSWITCH: (R.OUT_OF_LIMITS, R.UNSUPPORTED),
 }
 
 # State changes a command causes when accepted (state before -> state after).
@@ -77,6 +80,10 @@ SPONTANEOUS_EVENTS: tuple[tuple[str, str, E], ...] = (
     ("a fault latches (also LEASE_EXPIRED: the lease lapses while RUNNING)",
      "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flag is added", E.FAULT_LATCHED),
     ("the lease lapses while ARMED", "ARMED -> IDLE, no fault", E.STATE_CHANGED),
+    ("footswitch mode REQUIRED: the pedal is released while RUNNING",
+     "RUNNING -> ARMED in the first tick that sees the pedal up (the needle is not driven in "
+     "it); setpoints and lease kept; pressing the pedal again starts nothing",
+     E.FOOTSWITCH_RELEASED),
 )
 
 # What survives what. Rows: the pen's stored items; columns: events. "kept", "cleared", or
@@ -94,6 +101,7 @@ LIFETIMES: dict[str, tuple[str, ...]] = {
     "telemetry rate": ("kept", "kept", "kept", "kept", "kept", "kept", "default"),
     "duplicate window": ("kept", "kept", "kept", "kept", "kept", "cleared", "cleared"),
     "calibration table": ("kept", "kept", "kept", "kept", "kept", "kept", "kept"),
+    "footswitch mode": ("kept", "kept", "kept", "kept", "kept", "kept", "OFF"),
 }
 
 

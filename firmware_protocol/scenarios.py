@@ -5,11 +5,13 @@ Two committed files beside vectors.json, for a firmware team's test harness:
   BOOTING). A step is one of `{"send": frame}` (a command: type, seq, fields, hex),
   `{"send_hex": [hex, ...]}` (raw bytes, in reads as given, all at one instant),
   `{"advance_ms": n}` or `{"condition": name}` (cartridge_removed, cartridge_inserted,
-  power_reset), each with `expect` (the frames the pen sends in response, in order, TELEMETRY
-  left out; each `{type, seq, fields}` where `fields` lists only what every pen must match:
-  EVENT without `uptime_ms`, IDENTIFY only its version and schema hash) and `state` after it.
+  power_reset, pedal_up, pedal_down: between two ticks), each with `expect` (the frames the
+  pen sends in response, in order, TELEMETRY left out; each `{type, seq, fields}` where
+  `fields` lists only what every pen must match: EVENT without `uptime_ms`, IDENTIFY only its
+  version and schema hash) and `state` after it.
   The expectations are derived from `rules.py` (the state table) and the spec's prose, not
-  from the simulator, which is tested against them.
+  from the simulator, which is tested against them. The pen has a footswitch (Capability
+  FOOTSWITCH); where the pedal matters, a scenario sets it with a condition first.
 - `decoder_vectors.json`: `[{name, about, chunks, expire, frames, stats, held}]`: the byte
   stream in the reads given, whether `expire()` (inter-byte timeout) follows, the frames
   decoded (hex), the counters, and the bytes still held. The same for any other split.
@@ -48,7 +50,7 @@ VALID: dict[T, m.Message] = {
     T.NEEDLE_START: m.NeedleStart(), T.NEEDLE_STOP: m.NeedleStop(), T.RETRACT: m.Retract(),
     T.LEASE_RENEW: m.LeaseRenew(500), T.ESTOP: m.EStop(), T.CLEAR_FAULTS: m.ClearFaults(),
     T.SET_TELEMETRY_RATE: m.SetTelemetryRate(50), T.CALIBRATION_READ: m.CalibrationRead(),
-    T.CALIBRATION_WRITE: CALIBRATION,
+    T.CALIBRATION_WRITE: CALIBRATION, T.SET_FOOTSWITCH: m.SetFootswitch(1)  # OPTIONAL,
 }
 
 
@@ -275,7 +277,10 @@ def behaviour_scenarios() -> list[dict[str, Any]]:
 
 
 def build_scenarios() -> list[dict[str, Any]]:
-    return table_scenarios() + behaviour_scenarios()
+    # imported here: the footswitch scenarios build on the helpers of this module
+    from firmware_protocol.scenarios_footswitch import footswitch_scenarios
+
+    return table_scenarios() + behaviour_scenarios() + footswitch_scenarios()
 
 
 def _decoder_cases() -> list[tuple[str, str, list[bytes], bool]]:

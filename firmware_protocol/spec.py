@@ -25,6 +25,7 @@ from firmware_protocol.codes import (
     EventCode,
     Fault,
     FirmwareState,
+    FootswitchMode,
     LimitField,
     MsgType,
     NackReason,
@@ -69,6 +70,9 @@ VALID_RANGES: dict[tuple[MsgType, str], str] = {
     (MsgType.CALIBRATION_WRITE, "count"): f"0 .. {CALIBRATION_POINTS} (CALIBRATION)",
     (MsgType.CALIBRATION_WRITE, "raw_points"): "points past `count` are zero (CALIBRATION)",
     (MsgType.CALIBRATION_TABLE, "count"): f"0 .. {CALIBRATION_POINTS}",
+    (MsgType.SET_FOOTSWITCH, "mode"):
+        "FootswitchMode 0 .. 2 (FOOTSWITCH_MODE); REQUIRED needs Capability FOOTSWITCH "
+        "(else NACK UNSUPPORTED)",
     (MsgType.ACK, "acked_type"): "a host -> pen MsgType",
     (MsgType.NACK, "acked_type"): "a host -> pen MsgType",
     (MsgType.NACK, "reason"): "NackReason",
@@ -209,7 +213,8 @@ _FLAG_DIGITS: dict[type, int] = {TelemetryFlag: 2, Fault: 4, Capability: 4}
 _FLAG_DOCS: dict[tuple[type, str], str] = {
     (Capability, "CALIBRATION_TABLE"):
         "the pen stores a calibration table (CALIBRATION_READ, _WRITE)",
-    (Capability, "FOOTSWITCH"): "a footswitch is fitted (TELEMETRY.flags FOOTSWITCH is meaningful)",
+    (Capability, "FOOTSWITCH"): "a footswitch is fitted (TELEMETRY.flags FOOTSWITCH is meaningful; "
+                                "SET_FOOTSWITCH REQUIRED is accepted)",
     (Capability, "TELEMETRY_1KHZ"): "telemetry up to 1 kHz",
     (Capability, "SIMULATED"): "a simulator, not a pen: records made with it are marked so",
     (TelemetryFlag, "NEEDLE_RUNNING"): "the needle motor is running",
@@ -228,7 +233,8 @@ def _member_doc(m: enum.Enum) -> str:
 
 
 CODE_TABLES: tuple[type[enum.Enum], ...] = (
-    MsgType, NackReason, LimitField, Fault, FirmwareState, EventCode, Capability, TelemetryFlag,
+    MsgType, NackReason, LimitField, Fault, FirmwareState, EventCode, FootswitchMode, Capability,
+    TelemetryFlag,
 )
 
 

@@ -19,6 +19,7 @@ HOST_ATTEMPTS = 4  # sends of one command (the first and 3 retransmissions), sam
 TELEMETRY_DEFAULT_HZ = 100  # after boot and after every reboot
 BOOT_MAX_MS = 50  # from power-on to EVENT BOOTED
 DEDUP_WINDOW = 16  # commands remembered for duplicate detection
+FOOTSWITCH_STOP_MS = 1  # REQUIRED mode: pedal released -> needle stopped, one firmware tick
 
 # (name, value, unit, meaning), in the order the spec lists them.
 TIMING: tuple[tuple[str, int, str, str], ...] = (
@@ -40,4 +41,7 @@ TIMING: tuple[tuple[str, int, str, str], ...] = (
     ("BOOT_MAX_MS", BOOT_MAX_MS, "ms", "power-on to EVENT BOOTED (the pen is BOOTING meanwhile)"),
     ("DEDUP_WINDOW", DEDUP_WINDOW, "commands",
      "commands the pen remembers for duplicate detection (section 5)"),
+    ("FOOTSWITCH_STOP_MS", FOOTSWITCH_STOP_MS, "ms",
+     "footswitch mode REQUIRED: longest time from the pedal's release to the needle stopped "
+     "(the firmware checks the pedal every tick, before it drives the needle)"),
 )

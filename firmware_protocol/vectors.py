@@ -23,6 +23,7 @@ from firmware_protocol.codes import (
     EventCode,
     Fault,
     FirmwareState,
+    FootswitchMode,
     LimitField,
     MsgType,
     NackReason,
@@ -53,6 +54,7 @@ from firmware_protocol.messages import (
     Ping,
     Pong,
     Retract,
+    SetFootswitch,
     SetSetpoints,
     SetTelemetryRate,
     Telemetry,
@@ -176,6 +178,11 @@ def _cases() -> list[tuple[str, int, Message]]:
         ("event_lease_expired", 0, Event(
             EventCode.FAULT_LATCHED, FirmwareState.FAULT, int(Fault.LEASE_EXPIRED), 123_456)),
         ("seq_255", 255, Ping(token=0)),
+        ("set_footswitch_required", 21, SetFootswitch(FootswitchMode.REQUIRED)),
+        ("set_footswitch_off", 22, SetFootswitch(FootswitchMode.OFF)),
+        ("nack_footswitch_up", 23, Nack(MsgType.NEEDLE_START, NackReason.FOOTSWITCH_UP, 0)),
+        ("event_footswitch_released", 0, Event(
+            EventCode.FOOTSWITCH_RELEASED, FirmwareState.ARMED, 0, 98_765)),
     ]
 
 

@@ -15,9 +15,9 @@ Fault spec (the `faults=` option of `pensim://` and `smp sim --faults`), items j
     delay_type=T[+T2..]:S  host->pen frames of type T arrive S seconds late (overtaken by
                          later frames); `*:S` delays every host->pen frame
     NAME@T               at T s after start: a device fault (jam, overcurrent, overtemperature,
-                         encoder_loss, depth_drift, cartridge_removed, brownout) or a link event
-                         (stall, disconnect, reconnect)
-    NAME@T1-T2           on at T1, off (cause removed / link back) at T2
+                         encoder_loss, depth_drift, cartridge_removed, brownout, pedal_up) or a
+                         link event (stall, disconnect, reconnect)
+    NAME@T1-T2           on at T1, off (cause removed / link back / pedal pressed) at T2
     NAME~R               a device fault at random, R times per second on average; its cause
                          goes away again after 0.5 s
 """
@@ -45,6 +45,7 @@ class DeviceFault(StrEnum):
     DEPTH_DRIFT = "depth_drift"  # actuator slips away from its command -> DEPTH_OUT_OF_BAND
     CARTRIDGE_REMOVED = "cartridge_removed"  # cartridge pulled out
     BROWNOUT = "brownout"  # supply dip: firmware reboots, POWER_RESET latched
+    PEDAL_UP = "pedal_up"  # the technician lifts the foot off the footswitch (off: presses it)
 
 
 LINK_EVENTS = ("stall", "disconnect", "reconnect")
@@ -66,6 +67,8 @@ def apply_device_fault(firmware: PenFirmware, fault: DeviceFault, on: bool = Tru
         phys.set_drifting(on)
     elif fault is DeviceFault.CARTRIDGE_REMOVED:
         cond.cartridge_present = not on
+    elif fault is DeviceFault.PEDAL_UP:
+        cond.pedal_down = not on
     elif fault is DeviceFault.BROWNOUT:
         if on:
             firmware.power_reset()

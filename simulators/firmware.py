@@ -18,6 +18,9 @@ TRANSITIONS, refusal()). Choices the rules leave open, made here:
   SET_SETPOINTS again before ARM / NEEDLE_START, so nothing resumes by itself.
 - SET_SETPOINTS moves the depth actuator in IDLE too (calibration drives it with the needle off).
 - The calibration table lives in the pen's EEPROM: it survives a reboot.
+- The footswitch mode lives in RAM: OFF after every boot. In mode REQUIRED each tick checks the
+  pedal before it drives the needle, so a release stops it within one tick (-> ARMED, EVENT
+  FOOTSWITCH_RELEASED; setpoints and lease kept); pressing again starts nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable
 
 from firmware_protocol import codes, encode, rules
 from firmware_protocol import messages as m
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, MsgType
+from firmware_protocol.codes import EventCode, Fault, FirmwareState, FootswitchMode, MsgType
 from firmware_protocol.frame import Frame, StreamDecoder
 from firmware_protocol.messages import CALIBRATION_POINTS, HOST_TO_PEN
 from firmware_protocol.timing import DEDUP_WINDOW, INTER_BYTE_TIMEOUT_MS
@@ -57,6 +60,7 @@ class PenFirmware(FirmwareCommands):
         self.model = model
         self.clock = clock
         self.physics = physics or PenPhysics(model)
+        self.physics.cond.pedal_down = model.pedal_down_at_start
         self._epoch_s = clock.now()
         self.now_ms = 0  # firmware ticks since power-on of the simulator (never reset)
         self._expected_k = 1.0 - math.exp(-TICK_S / model.motor_tau_s)
@@ -92,7 +96,7 @@ class PenFirmware(FirmwareCommands):
         self._telemetry_acc = 0
         self.expected_hz = 0.0
         self._suspicious_ms = 0
-        self.footswitch = False
+        self.footswitch_mode = FootswitchMode.OFF
 
     def power_reset(self) -> None:
         """Brownout / watchdog reset: reboot and come up with POWER_RESET latched."""
@@ -153,6 +157,8 @@ class PenFirmware(FirmwareCommands):
         if self.lease_until_ms is not None and self.now_ms >= self.lease_until_ms:
             self._lease_lapsed()
 
+        if self.state is S.RUNNING and not self.pedal_enables():
+            self._footswitch_released()
         drive_hz = 0.0
         if self.state is S.RUNNING:
             if self.phase_us < self.period_us * self.duty_permille // 1000:
@@ -168,6 +174,20 @@ class PenFirmware(FirmwareCommands):
         if not self._booting:
             self._check_faults(drive_hz > 0)
             self._telemetry_tick()
+
+    def pedal_enables(self) -> bool:
+        """Whether the footswitch lets the needle run (always, unless the mode is REQUIRED)."""
+        return self.footswitch_mode is not FootswitchMode.REQUIRED or self.pedal_down()
+
+    def pedal_down(self) -> bool:
+        """The pedal is pressed (a pen without a footswitch never reports it pressed)."""
+        return self.model.footswitch_fitted and self.physics.cond.pedal_down
+
+    def _footswitch_released(self) -> None:
+        """REQUIRED and the pedal is up while RUNNING: stop now, as NEEDLE_STOP would."""
+        self.state = S.ARMED
+        self.phase_us = 0
+        self._event(EventCode.FOOTSWITCH_RELEASED)
 
     def _lease_lapsed(self) -> None:
         self.lease_until_ms = None
@@ -256,7 +276,7 @@ class PenFirmware(FirmwareCommands):
         flags = codes.TelemetryFlag(0)
         if self.state is S.RUNNING:
             flags |= codes.TelemetryFlag.NEEDLE_RUNNING
-        if self.footswitch:
+        if self.pedal_down():
             flags |= codes.TelemetryFlag.FOOTSWITCH
         if phys.cond.cartridge_present:
             flags |= codes.TelemetryFlag.CARTRIDGE_PRESENT

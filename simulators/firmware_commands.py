@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 from firmware_protocol import codes, rules
 from firmware_protocol import messages as m
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, LimitField, MsgType
+from firmware_protocol.codes import (
+    EventCode,
+    Fault,
+    FirmwareState,
+    FootswitchMode,
+    LimitField,
+    MsgType,
+)
 from firmware_protocol.codes import NackReason as R
 from firmware_protocol.messages import CALIBRATION_POINTS, PROTOCOL_VERSION, SCHEMA_HASH
 
@@ -50,6 +57,10 @@ class FirmwareCommands:
     impressions: int
     telemetry_hz: int
     _telemetry_acc: int
+    footswitch_mode: FootswitchMode
+
+    def pedal_enables(self) -> bool:
+        raise NotImplementedError
 
     def _stop_and_retract(self) -> None:
         raise NotImplementedError
@@ -88,6 +99,10 @@ class FirmwareCommands:
                 failed = self.lease_until_ms is None
             elif reason is R.CONDITION_ACTIVE:
                 failed = bool(self.active_conditions())
+            elif reason is R.FOOTSWITCH_UP:
+                failed = not self.pedal_enables()
+            elif reason is R.UNSUPPORTED and isinstance(msg, m.SetFootswitch):
+                failed = msg.mode == FootswitchMode.REQUIRED and not self.model.footswitch_fitted
             else:  # a check this firmware does not know: refuse rather than skip it
                 failed = True
             if failed:
@@ -113,6 +128,8 @@ class FirmwareCommands:
                 return LimitField.TELEMETRY_RATE
         elif mtype is MsgType.CALIBRATION_WRITE and not self._calibration_ok(msg):
             return LimitField.CALIBRATION
+        elif mtype is MsgType.SET_FOOTSWITCH and msg.mode not in set(FootswitchMode):
+            return LimitField.FOOTSWITCH_MODE
         return LimitField.NONE
 
     def _calibration_ok(self, msg: m.CalibrationWrite) -> bool:
@@ -131,7 +148,9 @@ class FirmwareCommands:
     # -- handlers: return a reply message, or None for a plain ACK
     def _identify_request(self, _msg) -> m.Message:
         md = self.model
-        caps = codes.Capability.CALIBRATION_TABLE | codes.Capability.FOOTSWITCH
+        caps = codes.Capability.CALIBRATION_TABLE
+        if md.footswitch_fitted:
+            caps |= codes.Capability.FOOTSWITCH
         caps |= codes.Capability.SIMULATED  # records made with a simulator must say so
         if md.telemetry_max_hz >= 1000:
             caps |= codes.Capability.TELEMETRY_1KHZ
@@ -202,6 +221,9 @@ class FirmwareCommands:
     def _calibration_write(self, msg: m.CalibrationWrite) -> None:
         self.calibration = m.CalibrationTable(msg.count, msg.written_at_s, msg.raw_points)
 
+    def _set_footswitch(self, msg: m.SetFootswitch) -> None:
+        self.footswitch_mode = FootswitchMode(msg.mode)
+
     def _noop(self, _msg) -> None:
         return None
 
@@ -220,4 +242,5 @@ class FirmwareCommands:
         MsgType.SET_TELEMETRY_RATE: _set_telemetry_rate,
         MsgType.CALIBRATION_READ: _calibration_read,
         MsgType.CALIBRATION_WRITE: _calibration_write,
+        MsgType.SET_FOOTSWITCH: _set_footswitch,
     }

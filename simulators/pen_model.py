@@ -58,6 +58,11 @@ class PenModel:
     lease_max_ms: int = 2000
     telemetry_max_hz: int = 1000
 
+    # Footswitch: fitted (Capability FOOTSWITCH), and pressed at start (the simulated
+    # technician holds it down, so footswitch mode REQUIRED runs until QA releases it).
+    footswitch_fitted: bool = True
+    pedal_down_at_start: bool = True
+
     # Firmware.
     fw_version: tuple[int, int, int] = (1, 0, 0)
     boot_ms: int = 50

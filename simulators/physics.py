@@ -47,6 +47,7 @@ class Conditions:
     overheating: bool = False  # overtemperature cause (cooling failure)
     drifting: bool = False  # depth drift cause
     cartridge_present: bool = True
+    pedal_down: bool = True  # the footswitch (the simulated technician holds it down)
 
 
 class PenPhysics:

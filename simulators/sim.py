@@ -12,12 +12,10 @@ The host side is a `HostPort` from `open_port()`; pyserial's `pensim://` handler
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import random
 import threading
-import time
 from collections import deque
 
 from simulators.clock import Clock, RealClock, VirtualClock
@@ -33,22 +31,14 @@ from simulators.faults import (
 )
 from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge
+from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
-RX_LIMIT = 1 << 16  # host-side receive buffer, like an OS tty buffer: overflow drops bytes
 
 _registry: dict[str, PenSimulator] = {}
 _registry_lock = threading.Lock()
 _names = itertools.count(1)
-
-
-class LinkDisconnected(ConnectionError):
-    """The simulated port went away (disconnect) or belongs to a link since reconnected."""
-
-
-class PortInUse(ConnectionError):
-    """An exclusive port (what `pensim://` opens) is already open on this simulator."""
 
 
 def lookup(url_or_name: object) -> PenSimulator | None:
@@ -63,8 +53,11 @@ def lookup(url_or_name: object) -> PenSimulator | None:
         return _registry.get(name) if name else None
 
 
-class PenSimulator:
-    """A simulated pen. Use as a context manager, or call `close()`."""
+class PenSimulator(HostLink):
+    """A simulated pen. Use as a context manager, or call `close()`.
+
+    Here: the firmware, time, faults, the pedal and the gauge; ports and the bytes both ways
+    are in `HostLink` (simulators/host_link.py)."""
 
     def __init__(
         self,
@@ -128,10 +121,6 @@ class PenSimulator:
             self._thread.start()
 
     # ------------------------------------------------------------------ identity, lifetime
-    @property
-    def url(self) -> str:
-        return f"pensim://{self.name}"
-
     @property
     def serial(self) -> str:
         return self.model.serial
@@ -224,6 +213,22 @@ class PenSimulator:
                 self._out.append((start, chunk))
         self._cond.notify_all()
 
+    # ------------------------------------------------------------------ footswitch
+    def press_pedal(self) -> None:
+        """The technician presses the footswitch (it starts nothing by itself)."""
+        self.inject(DeviceFault.PEDAL_UP, on=False)
+
+    def release_pedal(self) -> None:
+        """The technician lifts the foot: in footswitch mode REQUIRED the pen stops the needle
+        in its next tick (1 ms)."""
+        self.inject(DeviceFault.PEDAL_UP, on=True)
+
+    @property
+    def pedal_down(self) -> bool:
+        """Whether the footswitch is pressed now (False on a pen without one)."""
+        with self._cond:
+            return self.firmware.pedal_down()
+
     # ------------------------------------------------------------------ faults
     def inject(self, fault: DeviceFault | str, on: bool = True) -> None:
         """Make a device fault's cause present now (`on=False` removes it)."""
@@ -276,147 +281,6 @@ class PenSimulator:
             apply_device_fault(self.firmware, DeviceFault(action), bool(arg))
         self._collect()
 
-    # ------------------------------------------------------------------ link control
-    def disconnect(self) -> None:
-        """The port disappears: open ports raise, bytes in flight are lost. The pen runs on."""
-        with self._cond:
-            self._run_until(self.clock.now())
-            self._disconnect()
-
-    def reconnect(self) -> None:
-        """The port is back; open it again (ports opened before the disconnect stay dead)."""
-        with self._cond:
-            self._run_until(self.clock.now())
-            self._reconnect()
-
-    def _disconnect(self) -> None:
-        self.connected = False
-        self._in.clear()
-        self._out.clear()
-        self._rx.clear()
-        self._rx_bytes = 0
-        self._cond.notify_all()
-
-    def _reconnect(self) -> None:
-        if self.connected:
-            return
-        self.connected = True
-        self.generation += 1
-        self.firmware.decoder.reset()  # a half frame from the old link is garbage now
-        self._cond.notify_all()
-
-    def open_port(self, exclusive: bool = False) -> HostPort:
-        """The host's end of the link (pyserial's pensim:// handler wraps an exclusive one).
-
-        Like a serial device, at most one exclusive port is open at a time: a second raises
-        PortInUse until the first closes (or dies with a disconnect). Non-exclusive ports are
-        the test's back door (QA taps, bridges) and never conflict.
-        """
-        with self._cond:
-            if self.closed:
-                raise LinkDisconnected(f"simulator {self.name} is closed")
-            if not self.connected:
-                raise LinkDisconnected(f"simulator {self.name} is disconnected")
-            owner = self._owner
-            if exclusive and owner is not None and owner.is_open \
-                    and owner.generation == self.generation:
-                raise PortInUse(
-                    f"{self.url} is in use: another program or port has it open; close that "
-                    f"port first (a serial port has one owner at a time)"
-                )
-            port = HostPort(self)
-            if exclusive:
-                self._owner = port
-            return port
-
-    # ------------------------------------------------------------------ host side I/O
-    def _host_write(self, port: HostPort, data: bytes) -> None:
-        with self._cond:
-            port.check()
-            now_s = self.clock.now()
-            self._run_until(now_s)
-            chunks = self.link.inbound_frames(bytes(data), now_s)
-            if not chunks:
-                return
-            for delay_s, data in chunks:
-                arrive_s = now_s
-                if self._byte_s:
-                    arrive_s = max(now_s, self._in_free_s) + len(data) * self._byte_s
-                    self._in_free_s = arrive_s
-                # by arrival time: a delayed frame is overtaken by later ones
-                bisect.insort(self._in, (arrive_s + delay_s, data), key=lambda x: x[0])
-            self._run_until(now_s)
-            self._cond.notify_all()  # the real-time thread must wake for a paced arrival
-
-    def _promote(self) -> None:
-        """Move chunks whose delivery time has come into the host's receive buffer."""
-        now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
-        while self._out and self._out[0][0] <= now_s:
-            chunk = self._out.popleft()[1]
-            if self._rx_bytes + len(chunk) > RX_LIMIT:
-                self.link.stats["rx_overflow_bytes"] += len(chunk)
-                continue
-            self._rx.append(chunk)
-            self._rx_bytes += len(chunk)
-
-    def _wait(self, deadline: float | None) -> bool:
-        """Wait for news (wall time); False when the deadline has passed."""
-        timeout = None if deadline is None else deadline - time.monotonic()
-        if timeout is not None and timeout <= 0:
-            return False
-        if self._out and not self.virtual:
-            until = self._out[0][0] - self.clock.now()
-            timeout = until if timeout is None else min(timeout, until)
-        self._cond.wait(None if timeout is None else max(timeout, 0.0005))
-        return True
-
-    def _host_read(self, port: HostPort, size: int, timeout_s: float | None) -> bytes:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        out = bytearray()
-        with self._cond:
-            while True:
-                port.check()
-                if not self.virtual:
-                    self._run_until(self.clock.now())
-                self._promote()
-                while self._rx and len(out) < size:
-                    chunk = self._rx.popleft()
-                    take = size - len(out)
-                    out += chunk[:take]
-                    if len(chunk) > take:
-                        self._rx.appendleft(chunk[take:])
-                    self._rx_bytes -= min(take, len(chunk))
-                if len(out) >= size or not self._wait(deadline):
-                    return bytes(out)
-
-    def _host_read_chunk(self, port: HostPort, timeout_s: float | None) -> bytes:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                port.check()
-                self._promote()
-                if self._rx:
-                    chunk = self._rx.popleft()
-                    self._rx_bytes -= len(chunk)
-                    return chunk
-                if not self._wait(deadline):
-                    return b""
-
-    def _host_in_waiting(self, port: HostPort) -> int:
-        with self._cond:
-            port.check()
-            if not self.virtual:
-                self._run_until(self.clock.now())
-            self._promote()
-            return self._rx_bytes
-
-    def _host_reset_input(self, port: HostPort) -> None:
-        with self._cond:
-            port.check()
-            self._promote()
-            self._rx.clear()
-            self._rx_bytes = 0
-
     # ------------------------------------------------------------------ gauge
     def _true_depth_mm(self) -> float:
         with self._cond:
@@ -435,53 +299,6 @@ class PenSimulator:
             if fw.state.name != "RUNNING":
                 return None
             return fw.physics.skin_depth_mm(fw.impressions)
-
-
-class HostPort:
-    """The host's end of one connection to a simulator. Dead after a disconnect."""
-
-    def __init__(self, sim: PenSimulator) -> None:
-        self.sim = sim
-        self.generation = sim.generation
-        self.is_open = True
-        sim.open_ports += 1
-
-    def check(self) -> None:
-        sim = self.sim
-        if not self.is_open:
-            raise LinkDisconnected("port is closed")
-        if sim.closed:
-            raise LinkDisconnected(f"simulator {sim.name} was closed")
-        if not sim.connected or sim.generation != self.generation:
-            raise LinkDisconnected(f"simulator {sim.name} disconnected; reopen the port")
-
-    def write(self, data: bytes) -> int:
-        self.sim._host_write(self, data)
-        return len(data)
-
-    def read(self, size: int = 1, timeout_s: float | None = None) -> bytes:
-        """Up to `size` bytes; blocks until `size` or the (wall-time) timeout; None = forever."""
-        return self.sim._host_read(self, size, timeout_s)
-
-    def read_chunk(self, timeout_s: float | None = None) -> bytes:
-        """The next chunk as the pen wrote it (one frame unless split), or b"" on timeout."""
-        return self.sim._host_read_chunk(self, timeout_s)
-
-    @property
-    def in_waiting(self) -> int:
-        return self.sim._host_in_waiting(self)
-
-    def reset_input_buffer(self) -> None:
-        self.sim._host_reset_input(self)
-
-    def close(self) -> None:
-        if self.is_open:
-            self.is_open = False
-            with self.sim._cond:
-                self.sim.open_ports -= 1
-                if self.sim._owner is self:
-                    self.sim._owner = None
-                self.sim._cond.notify_all()
 
 
 __all__ = ["HostPort", "LinkDisconnected", "PenSimulator", "PortInUse", "VirtualClock",

@@ -40,14 +40,21 @@ class DateWindow:
 
 
 class PassLike(Protocol):
-    """What the summary needs of a pass (`smpdevice.passlog.PassRecord` has it)."""
+    """What the summary needs of a pass (`smpdevice.passlog.PassRecord` has it; read-only,
+    so a frozen record fits)."""
 
-    zone: str
-    outcome: str | None
-    started_at: str
-    ended_at: str | None
-    strokes: int
-    impressions: int
+    @property
+    def zone(self) -> str: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def started_at(self) -> str: ...
+    @property
+    def ended_at(self) -> str | None: ...
+    @property
+    def strokes(self) -> int: ...
+    @property
+    def impressions(self) -> int: ...
 
 
 def keep_dry_until(session_date: date, days: int = KEEP_DRY_DAYS) -> date:
@@ -140,6 +147,11 @@ def aftercare_sheet(
             f"Today: {summary.get('passes', 0)} passes, {summary.get('impressions', 0)} "
             f"impressions over {', '.join(sorted(summary.get('zones', {}))) or 'no zone'}."
         )
+        resumed = summary.get("resumptions")
+        if isinstance(resumed, int) and resumed > 0:
+            times = "once" if resumed == 1 else f"{resumed} times"
+            lines.append(f"The session was interrupted and resumed {times}; these figures "
+                         "include every part.")
         lines.append("")
     treated = not summary or summary.get("impressions", 0) or summary.get("strokes", 0)
     if treated:

@@ -7,7 +7,7 @@ A TOML file at `$SMP_CONFIG`, else `$XDG_CONFIG_HOME/smpdevice/config.toml` (nor
     technician = "ana"
     data_dir = "~/smp-data"        # pass log, calibrations (relative: to this file's folder)
     envelope = "envelope.yaml"     # zone limits (relative: to this file's folder)
-    footswitch = "required"        # required | optional | off (recorded; not yet enforced)
+    footswitch = "required"        # required | optional | off (smpdevice.control.footswitch)
     log_level = "warning"          # debug | info | warning | error
 
 Precedence, for every setting: command-line option > environment variable > this file >

@@ -103,9 +103,9 @@ class ZoneEnvelope(_StrictModel):
 class SessionLimits(_StrictModel):
     """Limits of one session's plan (all its passes together)."""
 
-    max_passes: int = Field(400, ge=CAPS["max_passes"][0], le=CAPS["max_passes"][1],
+    max_passes: int = Field(default=400, ge=CAPS["max_passes"][0], le=CAPS["max_passes"][1],
                             description="most passes one profile's plan may hold")
-    max_needle_s: float = Field(10_800.0, gt=0, le=CAPS["max_needle_s"][1],
+    max_needle_s: float = Field(default=10_800.0, gt=0, le=CAPS["max_needle_s"][1],
                                 description="most needle time one plan may ask for")
 
 

@@ -219,7 +219,7 @@ def _walk(data: Any, source: str, limits: Limits, locate: Any = None) -> None:
             if problem:
                 line, written = locate() if locate else (None, None)
                 if written is not None:
-                    problem = _number_problem(value, written)
+                    problem = _number_problem(value, written) or problem
                 raise LoadError(source, problem, "use a finite number in the allowed range", line)
 
 

@@ -2,8 +2,8 @@
 
 `Monitor` owns (or is given) a `PenController`, takes `snapshot()`s of everything worth seeing
 (controller and pen state, setpoints against measured values, counters, link quality, latched
-faults, lease) and renders them with rich (`render()`, or `render_text()` for plain text). Keys
-go to `handle_key()`; the command line (`smp monitor`) reads them from the terminal in a thread.
+faults, lease) as plain data; `smpdevice.ui.monitor_view` draws a snapshot with rich. Keys go
+to `handle_key()`; the command line (`smp monitor`) reads them from the terminal in a thread.
 
 Keys: `e` or space E-stop, `c` clear faults, `r` reconnect after a lost link, `q` quit.
 Nothing the monitor does ever starts the needle: a reconnect leaves the pen idle, in fault or
@@ -13,35 +13,17 @@ in E-stop, exactly as the controller finds it.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
-
-from rich import box
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
+from smpdevice.link.clock import Clock
 
 KEYS_HELP = "e/space E-stop · c clear faults · r reconnect · q quit"
 ESTOP_KEYS = ("e", "E", " ")
 STALE_TELEMETRY_S = 0.5
-
-_STATE_STYLE = {
-    State.DISCONNECTED: "bold white on red",
-    State.CONNECTING: "yellow",
-    State.IDLE: "green",
-    State.ARMED: "bold yellow",
-    State.RUNNING: "bold cyan",
-    State.CALIBRATING: "magenta",
-    State.FAULT: "bold white on red",
-    State.ESTOP: "bold white on red",
-}
-
 
 @dataclass
 class Figure:
@@ -82,11 +64,12 @@ class Snapshot:
 
 
 class Monitor:
-    """A live view of one pen. Give it a port (it connects) or a connected controller.
+    """A live view of one pen. Give it a port (it connects, on `clock` if given) or a
+    connected controller.
 
         mon = Monitor("pensim://bench")
         mon.connect()
-        print(mon.render_text())
+        print(monitor_view.render_text(mon.snapshot()))   # smpdevice.ui.monitor_view
         mon.handle_key("e")      # E-stop
         mon.close()
     """
@@ -98,11 +81,15 @@ class Monitor:
         pen: PenController | None = None,
         calibration: Calibration | None = None,
         load_calibration: bool = True,
+        clock: Clock | None = None,
     ) -> None:
-        if pen is None and port is None:
+        if pen is not None:
+            port = pen.port_url if port is None else port
+        elif port is None:
             raise ValueError("give a port or a controller")
-        self.port = port if port is not None else pen.port_url
+        self.port: str = port
         self.pen = pen
+        self._clock = clock  # the controller's, when the monitor connects (virtual in tests)
         self._owns_pen = pen is None
         self.calibration = calibration
         self._load_calibration = load_calibration and calibration is None
@@ -112,24 +99,24 @@ class Monitor:
         self.quit = threading.Event()
         self._lock = threading.Lock()  # one key action at a time
         if pen is not None:
-            self._after_connect()
+            self._after_connect(pen)
 
     # ------------------------------------------------------------------ connection
 
     def connect(self) -> bool:
         """Connect to the pen (first time). Returns False, with the reason shown, on failure."""
         try:
-            self.pen = PenController.connect(self.port)
+            self.pen = pen = (PenController.connect(self.port) if self._clock is None
+                              else PenController.connect(self.port, clock=self._clock))
         except SmpError as exc:
             self.connect_error = str(exc)
             self.message = f"cannot connect: {exc}"
             return False
         self.connect_error = None
-        self._after_connect()
+        self._after_connect(pen)
         return True
 
-    def _after_connect(self) -> None:
-        pen = self.pen
+    def _after_connect(self, pen: PenController) -> None:
         if self.calibration is None and pen.calibration is not None:
             self.calibration = pen.calibration
         if self.calibration is None and self._load_calibration and pen.identity is not None:
@@ -163,7 +150,7 @@ class Monitor:
             self.pen.reconnect()
         except SmpError as exc:
             return f"reconnect failed: {exc}"
-        self._after_connect()
+        self._after_connect(self.pen)
         return f"reconnected: controller {self.pen.state.value}; the needle stays stopped"
 
     def close(self) -> None:
@@ -242,7 +229,8 @@ class Monitor:
             snap.strokes, snap.impressions = t.strokes, t.impressions
             snap.footswitch, snap.cartridge_present = t.footswitch, t.cartridge_present
             snap.lease_remaining_ms = t.lease_remaining_ms
-            snap.telemetry_age_s = max(0.0, time.monotonic() - t.received_at_s)
+            # on the pen's clock, as telemetry is stamped (virtual in tests)
+            snap.telemetry_age_s = max(0.0, pen.clock.now() - t.received_at_s)
             snap.faults = [(f.name, FAULT_DESCRIPTIONS.get(f, "")) for f in Fault
                            if f in t.faults and f.name]
             zone = pen.zone
@@ -295,83 +283,6 @@ class Monitor:
             snap.problem = f"no telemetry for {snap.telemetry_age_s:.1f} s"
         return snap
 
-    def render(self, snap: Snapshot | None = None, width: int | None = None) -> Panel:
-        """The whole view as one rich renderable.
-
-        Ordered by importance, top down (state, problem, faults, keys, figures, link), so a
-        short terminal, where `rich.live` crops the bottom, still shows what matters.
-        `width` is accepted for callers that know it; the layout fits 80 columns.
-        """
-        snap = snap or self.snapshot()
-        parts: list = []
-        head = Text()
-        head.append("controller ")
-        head.append(f" {snap.controller_state} ",
-                    style=_STATE_STYLE.get(State(snap.controller_state), ""))
-        head.append(f"   pen {snap.pen_state or '-'}")
-        if snap.zone:
-            head.append(f"   zone {snap.zone}")
-        lease = "—" if snap.lease_remaining_ms is None else f"{snap.lease_remaining_ms} ms"
-        head.append(f"   lease remaining {lease}")
-        parts.append(head)
-        parts.append(Text(snap.calibration_note,
-                          style="green" if snap.calibrated else "bold yellow"))
-        if snap.problem:
-            parts.append(Text(f" {snap.problem} ", style="bold white on red"))
-        faults = Text()
-        faults.append("latched faults: ", style="bold")
-        if snap.faults:
-            for name, description in snap.faults:
-                faults.append(f"\n  {name}", style="bold red")
-                faults.append(f": {description}")
-        else:
-            faults.append("none", style="green")
-        parts.append(faults)
-        if snap.message:
-            parts.append(Text(snap.message, style="bold"))
-        parts.append(Text(f"keys: {KEYS_HELP}", style="cyan"))
-
-        figures = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
-        for col in ("quantity", "setpoint", "measured", "limit"):
-            figures.add_column(col, no_wrap=col == "quantity",
-                               justify="left" if col in ("quantity", "limit") else "right")
-        for f in snap.figures:
-            figures.add_row(f"{f.name} ({f.unit})", _num(f.setpoint, f.digits),
-                            _num(f.measured, f.digits), f.limit)
-        if not snap.figures:
-            figures.add_row("no telemetry yet", "", "", "")
-        parts.append(figures)
-
-        parts.append(Text(
-            f"strokes {_int(snap.strokes)} · impressions {_int(snap.impressions)} · "
-            f"cartridge {_yes(snap.cartridge_present, 'in', 'OUT')} · "
-            f"footswitch {_yes(snap.footswitch, 'down', 'up')}"))
-        lk = snap.link
-        if lk:
-            received, lost = lk["telemetry_received"], lk["telemetry_lost"]
-            share = f" ({100 * lost / (received + lost):.1f} %)" if received + lost else ""
-            parts.append(Text(
-                f"link: round trip {_num(lk['rtt_last_ms'], 1)} ms "
-                f"(avg {_num(lk['rtt_smoothed_ms'], 1)}) · retransmit timeout "
-                f"{_num(lk['rto_ms'], 0)} ms · frames tx/rx {lk['tx_frames']}/{lk['rx_frames']}\n"
-                f"retransmissions {lk['retransmissions']} · timeouts {lk['timeouts']} · "
-                f"telemetry received {received}, lost {lost}{share}\n"
-                f"decoder: garbage {lk['garbage_bytes']} bytes · bad CRC {lk['bad_crc']} · "
-                f"bad frames {lk['bad_frames']}", style="dim" if not snap.problem else ""))
-        else:
-            parts.append(Text("link: none"))
-        title = f"smp monitor — pen {snap.pen_serial or '?'}"
-        if snap.firmware_version:
-            title += f" (firmware {snap.firmware_version})"
-        return Panel(Group(*parts), title=title, subtitle=snap.port,
-                     border_style="red" if snap.problem else "blue")
-
-    def render_text(self, width: int = 110) -> str:
-        """The view as plain text (no colours), e.g. for `--once` into a pipe and for tests."""
-        console = Console(width=width, record=True, file=_Null(), color_system=None)
-        console.print(self.render(width=width))
-        return console.export_text()
-
 
 def _stored_calibration(serial: str) -> Calibration | None:
     """The pen's newest valid stored calibration, or None (also when the store is unreadable)."""
@@ -383,25 +294,5 @@ def _stored_calibration(serial: str) -> Calibration | None:
         return None
 
 
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _int(value: int | None) -> str:
-    return "—" if value is None else str(value)
-
-
-def _yes(value: bool | None, yes: str, no: str) -> str:
-    return "—" if value is None else (yes if value else no)

@@ -96,6 +96,7 @@ _FROM_PASS = {
     "link_lost": SessionOutcome.link_lost,
     "log_error": SessionOutcome.log_error,
     "controller_crashed": SessionOutcome.incomplete,
+    "footswitch_released": SessionOutcome.interrupted,  # the technician lifted the pedal
 }
 # The controller's state (smpdevice.control.State values) when no pass says why.
 _FROM_STATE = {

@@ -151,7 +151,7 @@ class Skin(_Strict):
     """What is known of the client's skin on the treatment area."""
 
     epidermis_mm: PositiveMm | None = Field(
-        None, description="measured epidermis thickness; the floor becomes this + margin"
+        default=None, description="measured epidermis thickness; the floor becomes this + margin"
     )
 
 
@@ -181,8 +181,8 @@ class PlannedPass(_Strict):
 
     zone: ZoneName
     # Far above any zone's max_pass_s; the envelope check gives the real limit.
-    duration_s: StrictFloat | None = Field(None, gt=0, le=CAPS["max_needle_s"][1])
-    impressions: StrictInt | None = Field(None, gt=0, le=10_000_000)
+    duration_s: StrictFloat | None = Field(default=None, gt=0, le=CAPS["max_needle_s"][1])
+    impressions: StrictInt | None = Field(default=None, gt=0, le=10_000_000)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PlannedPass:
@@ -206,7 +206,7 @@ class TreatmentProfile(_Strict):
     )
     skin: Skin = Field(default_factory=Skin)
     zones: dict[ZoneName, ZoneSettings] = Field(min_length=1, max_length=64)
-    plan: list[PlannedPass] = Field(default_factory=list, max_length=CAPS["max_passes"][1],
+    plan: list[PlannedPass] = Field(default_factory=list, max_length=int(CAPS["max_passes"][1]),
                                     description="passes to play; at most the envelope's "
                                     "session.max_passes, in at most its session.max_needle_s")
 

@@ -16,12 +16,11 @@ from datetime import UTC, date, datetime
 
 import structlog
 
-from smpdevice.aftercare import aftercare_sheet, summarize_passes
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import require_calibration
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import SessionOutcome, classify_session, command
+from smpdevice.outcomes import SessionOutcome, command
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
 from smpdevice.profiles import (
     PlannedPass,
@@ -31,6 +30,7 @@ from smpdevice.profiles import (
     profile_hash,
 )
 from smpdevice.screening import Screening
+from smpdevice.session_records import close_session_record, session_summary
 
 log = structlog.get_logger("smpdevice.session")
 
@@ -125,6 +125,8 @@ class TreatmentSession:
         self.results: list[PassResult] = []
         self.stop_requested = False  # the technician asked to stop (Ctrl-C, a stop request)
         self.outcome: SessionOutcome | None = None  # set by close()
+        # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
+        self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self._recorder = _Recorder()
         self._log = log.bind(session_id=session_id, pen_serial=pen.identity.serial)
         pen.add_telemetry_listener(self._recorder)
@@ -144,21 +146,8 @@ class TreatmentSession:
         Refuses (with the reason) on: a positive screening answer, a missing/expired/other
         pen's calibration, a profile outside this pen's envelope, a pen not idle.
         """
-        if not technician.strip():
-            raise SmpError("a session needs the technician's name")
         screening.require_clear()
-        calibration = require_calibration(pen.calibration, pen.identity.serial,
-                                          port=pen.port_url)
-        issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
-        if issues:
-            raise ProfileError(issues, f"for pen {pen.identity.serial}")
-        if pen.state is not State.IDLE:
-            hint = ""
-            if pen.state in (State.FAULT, State.ESTOP):
-                hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
-                        + command("smp", "clear", "--port", pen.port_url))
-            raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}"
-                           + hint)
+        calibration = preflight(pen, profile, technician)
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
 
         session_id = passlog.open_session(
@@ -172,8 +161,14 @@ class TreatmentSession:
             screening=screening.as_record(),
             simulated=pen.simulated,
             envelope=envelope_record(pen.zones),
+            profile=profile.model_dump(mode="json"),  # the plan, recoverable by a resume
+            footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
         )
         session = cls(pen, passlog, profile, session_id, technician)
+        from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
+
+        session.recording = start_recording(pen, passlog, session_id, profile, technician,
+                                            screening)
         session._log.info("session opened", passes=len(profile.plan), simulated=pen.simulated)
         return session
 
@@ -187,7 +182,7 @@ class TreatmentSession:
         """Play the profile's plan pass by pass. Stops at the first pass that does not complete,
         when `should_stop()` says so (checked before each pass and while one runs), and when a
         fault, an E-stop or a lost link leaves the pen unable to begin the next pass."""
-        for index, planned in enumerate(self.profile.plan):
+        for index, planned in self.remaining:
             if should_stop is not None and should_stop():
                 self.stop_requested = True
                 break
@@ -266,6 +261,8 @@ class TreatmentSession:
             if pen.state is not State.RUNNING:
                 outcome = self._outcome_from_state()
                 why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
+                if outcome is PassOutcome.footswitch_released:
+                    why = "the footswitch was released: the pen stopped the needle"
                 return outcome, why or "stopped by the controller (pass time limit or a request)"
             stats = self._recorder.snapshot()
             elapsed = now - started
@@ -305,6 +302,8 @@ class TreatmentSession:
             return PassOutcome.fault
         if state is State.DISCONNECTED:
             return PassOutcome.link_lost
+        if self.pen.stopped_by_footswitch:
+            return PassOutcome.footswitch_released
         return PassOutcome.stopped
 
     def _stop_quietly(self) -> None:
@@ -340,6 +339,31 @@ class TreatmentSession:
         The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
         count; a session that did not play every planned pass says so on the sheet.
         """
+        self._wind_down()
+        recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
+        summary, sheet, self.outcome = close_session_record(
+            self.passlog, self.session_id, self.profile, today=today,
+            stop_requested=self.stop_requested, pen_state=self.pen.state.value,
+            recording=recording.seal() if recording is not None else None)
+        self._log.info("session closed", passes=summary.get("passes"),
+                       outcome=self.outcome.value)
+        return summary, sheet
+
+    def suspend(self) -> dict:
+        """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
+        (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
+        self._wind_down()
+        if getattr(self, "recording", None) is not None:  # finished, though unlinked (15.3)
+            self.recording.seal()
+        summary = session_summary(self.passlog, self.session_id, self.profile,
+                                  stop_requested=self.stop_requested,
+                                  pen_state=self.pen.state.value)
+        self.outcome = SessionOutcome(summary["outcome"])
+        self._log.info("session suspended (left open)", passes=summary.get("passes"),
+                       outcome=self.outcome.value)
+        return summary
+
+    def _wind_down(self) -> None:
         self.pen.remove_telemetry_listener(self._recorder)
         self._stop_quietly()
         if self.pen.state is State.ARMED:
@@ -347,24 +371,24 @@ class TreatmentSession:
                 self.pen.disarm()
             except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
                 self._log.warning("disarm refused at close", error=str(exc))
-        passes = self.passlog.passes(self.session_id)
-        planned = len(self.profile.plan)
-        self.outcome = classify_session(
-            [p.outcome or "in_progress" for p in passes], planned,
-            stop_requested=self.stop_requested, pen_state=self.pen.state.value,
-        )
-        summary = summarize_passes(passes)
-        summary["planned_passes"] = planned
-        summary["outcome"] = self.outcome.value
-        receipt = self.passlog.close_session(self.session_id, closed_at=_now(), summary=summary)
-        sheet = aftercare_sheet(
-            session_kind=self.profile.session_kind, session_date=today or date.today(),
-            client_ref=self.profile.client_ref, summary=summary,
-            receipt=receipt.text() if receipt is not None else None,
-        )
-        self._log.info("session closed", passes=summary.get("passes"),
-                       outcome=self.outcome.value)
-        return summary, sheet
+
+
+def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
+    """What opening (or resuming) a session checks on the pen: technician, calibration, the
+    profile against this pen's envelope, an idle pen. Returns the calibration in force."""
+    if not technician.strip():
+        raise SmpError("a session needs the technician's name")
+    calibration = require_calibration(pen.calibration, pen.identity.serial, port=pen.port_url)
+    issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
+    if issues:
+        raise ProfileError(issues, f"for pen {pen.identity.serial}")
+    if pen.state is not State.IDLE:
+        hint = ""
+        if pen.state in (State.FAULT, State.ESTOP):
+            hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
+                    + command("smp", "clear", "--port", pen.port_url))
+        raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
+    return calibration
 
 
 def _now() -> datetime:

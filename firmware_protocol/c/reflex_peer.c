@@ -8,8 +8,9 @@
  * LEASE_EXPIRED, while ARMED returns to IDLE) and the E-stop follow the spec, through the
  * generated smp_rule_* functions. What it leaves out: physics (measured depth and speed equal
  * their commands at once), fault detection other than the lease, a boot phase (it is IDLE
- * from the start), the footswitch. It sends TELEMETRY at the set rate once the host has sent
- * its first byte. It reports Capability SIMULATED: records made with it are marked so.
+ * from the start), the footswitch (it has none: SET_FOOTSWITCH REQUIRED is NACKed UNSUPPORTED,
+ * OFF and OPTIONAL are ACKed and change nothing). It sends TELEMETRY at the set rate once
+ * the host has sent its first byte. It reports Capability SIMULATED: records made with it are marked so.
  *
  * Build: smp protocol c-codec --out DIR
  *        cc -std=c99 -O2 -I DIR DIR/smp_protocol.c firmware_protocol/c/reflex_peer.c -o peer
@@ -173,6 +174,9 @@ static uint8_t limit_violation(const smp_frame_t *f)
                 || truth > DEPTH_MAX_UM) return SMP_LIMIT_CALIBRATION;
         }
         return SMP_LIMIT_NONE;
+    case SMP_MSG_SET_FOOTSWITCH:
+        return f->msg.set_footswitch.mode > SMP_FOOTSWITCH_REQUIRED
+            ? SMP_LIMIT_FOOTSWITCH_MODE : SMP_LIMIT_NONE;
     default:
         return SMP_LIMIT_NONE;
     }
@@ -206,6 +210,10 @@ static void execute(const smp_frame_t *f, smp_frame_t *r)
         case SMP_NACK_NO_CARTRIDGE: failed = 0; break; /* always fitted */
         case SMP_NACK_NO_LEASE: failed = !pen.lease_live; break;
         case SMP_NACK_CONDITION_ACTIVE: failed = 0; break; /* no fault has a lasting cause */
+        case SMP_NACK_FOOTSWITCH_UP: failed = 0; break; /* no footswitch: mode is never REQUIRED */
+        case SMP_NACK_UNSUPPORTED: /* only SET_FOOTSWITCH lists it: no footswitch is fitted */
+            failed = f->msg.set_footswitch.mode == SMP_FOOTSWITCH_REQUIRED;
+            break;
         default: failed = 1; break; /* a check this peer does not know: refuse */
         }
         if (failed) {
@@ -277,7 +285,8 @@ static void execute(const smp_frame_t *f, smp_frame_t *r)
         memcpy(pen.calibration.raw_points, f->msg.calibration_write.raw_points,
                sizeof pen.calibration.raw_points);
         break;
-    default: /* ARM, DISARM, NEEDLE_START, NEEDLE_STOP: the state change is all */
+    default: /* ARM, DISARM, NEEDLE_START, NEEDLE_STOP, SET_FOOTSWITCH (OFF, OPTIONAL): the
+              * state change is all */
         break;
     }
     next = smp_rule_transition(f->type, st);

@@ -3,15 +3,28 @@ plain-text report a technician reads and files."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from smpdevice.calibration.accuracy import (
+    DEFAULT_DEPTH_MEAN_MAX_MM,
+    DEFAULT_DEPTH_SD_MAX_MM,
+    MIN_DEPTH_CHECKS,
+    DepthAccuracy,
+    PunctureRateCheck,
+    depth_accuracy,
+)
 from smpdevice.calibration.fit import DEFAULT_FIT_TOLERANCE_MM, LinearFit
 from smpdevice.calibration.readings import Point
 from smpdevice.calibration.speed import DEFAULT_SPEED_TOLERANCE_PCT, SpeedCheck
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 
 MAX_PEN_TABLE_POINTS = 8  # the pen's calibration table holds 8 (command, true) pairs
+# Check depths after the fit: an automatic gauge reads six (a spread means something); a person
+# reads three.
+AUTO_CHECK_DEPTHS_MM = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+MANUAL_CHECK_DEPTHS_MM = (0.5, 1.0, 1.5)
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,9 @@ class CalibrationSettings:
     first_point_mm: float = 0.2  # nominal protrusion of the lowest depth point
     fit_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
     verify_tolerance_mm: float = DEFAULT_FIT_TOLERANCE_MM
-    verify_depths_mm: tuple[float, ...] = (0.5, 1.0, 1.5)
+    verify_depths_mm: tuple[float, ...] | None = None  # None: AUTO_/MANUAL_CHECK_DEPTHS_MM
+    depth_mean_max_mm: float = DEFAULT_DEPTH_MEAN_MAX_MM  # depth accuracy bounds (the max
+    depth_sd_max_mm: float = DEFAULT_DEPTH_SD_MAX_MM  # error's is verify_tolerance_mm)
     speed_tolerance_pct: float = DEFAULT_SPEED_TOLERANCE_PCT
     speeds_hz: tuple[float, ...] | None = None  # None: 15 %, 50 % and 85 % of the pen's range
     spin_duration_s: float = 1.0
@@ -39,6 +54,17 @@ class CalibrationSettings:
                 f"depth_points must be 3..{MAX_PEN_TABLE_POINTS} (the pen's table size), "
                 f"got {self.depth_points}"
             )
+        for name in ("fit_tolerance_mm", "verify_tolerance_mm", "depth_mean_max_mm",
+                     "depth_sd_max_mm", "speed_tolerance_pct"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    math.isfinite(value) and value > 0):
+                raise CalibrationError(f"{name} must be a finite number above 0, got {value!r}")
+
+    def check_depths_mm(self, manual: bool) -> tuple[float, ...]:
+        if self.verify_depths_mm is not None:
+            return tuple(self.verify_depths_mm)
+        return MANUAL_CHECK_DEPTHS_MM if manual else AUTO_CHECK_DEPTHS_MM
 
 
 # ----------------------------------------------------------------------------- results
@@ -57,27 +83,50 @@ class VerifySample:
 
 @dataclass
 class VerifyResult:
+    """The check readings through a calibration, and its depth accuracy over them."""
+
     calibration_id: str
     tolerance_mm: float
     samples: list[VerifySample] = field(default_factory=list)
+    mean_max_mm: float = DEFAULT_DEPTH_MEAN_MAX_MM
+    sd_max_mm: float = DEFAULT_DEPTH_SD_MAX_MM
 
     @property
     def worst_error_mm(self) -> float:
         return max((s.error_mm for s in self.samples), key=abs, default=0.0)
 
     @property
+    def accuracy(self) -> DepthAccuracy | None:
+        """Needle penetration depth accuracy over the check readings (None below 2)."""
+        if len(self.samples) < 2:
+            return None
+        return depth_accuracy([(s.target_mm, s.gauge_mm) for s in self.samples])
+
+    @property
     def passed(self) -> bool:
-        return bool(self.samples) and abs(self.worst_error_mm) <= self.tolerance_mm
+        return bool(self.samples) and not self.problems()
+
+    def accuracy_problems(self) -> list[str]:
+        """Mean, spread and N; the max error's bound is the per-reading tolerance (below)."""
+        acc = self.accuracy
+        if acc is None:
+            return [f"depth accuracy: only {len(self.samples)} check reading; at least "
+                    f"{MIN_DEPTH_CHECKS} are needed. Check the verify depths against the "
+                    "actuator travel."]
+        return acc.problems(mean_max_mm=self.mean_max_mm, sd_max_mm=self.sd_max_mm,
+                            max_max_mm=math.inf)
 
     def problems(self) -> list[str]:
         if not self.samples:
             return ["verify: no verification depth lies inside the actuator travel"]
-        return [
+        out = [
             f"verify at {s.target_mm:.2f} mm: gauge {s.gauge_mm:.3f} mm, error "
             f"{s.error_mm:+.3f} mm exceeds {self.tolerance_mm:.3f} mm"
             for s in self.samples
             if abs(s.error_mm) > self.tolerance_mm
         ]
+        out.extend(self.accuracy_problems())
+        return out
 
 
 @dataclass
@@ -93,6 +142,7 @@ class CalibrationReport:
     points: list[Point] = field(default_factory=list)
     fit: LinearFit | None = None
     speed: SpeedCheck | None = None
+    puncture_rate: PunctureRateCheck | None = None
     verify: VerifyResult | None = None
     calibration: Calibration | None = None  # only when the run passed
     problems: list[str] = field(default_factory=list)
@@ -111,6 +161,34 @@ class CalibrationReport:
 # ----------------------------------------------------------------------------- report
 
 
+def format_depth_accuracy(result: VerifyResult) -> list[str]:
+    acc = result.accuracy
+    head = "Needle penetration depth accuracy"
+    if acc is None:
+        return [f"{head}: not enough check readings ({len(result.samples)})."]
+    ok = not result.accuracy_problems() and abs(acc.max_error_mm) <= result.tolerance_mm
+    return [
+        f"{head} (N = {acc.n} check readings through the new fit, not the fit points):",
+        f"  mean error {acc.mean_error_mm:+.4f} mm, standard deviation {acc.sd_mm:.4f} mm, "
+        f"max error {acc.max_error_mm:+.4f} mm",
+        f"  bounds: |mean| <= {result.mean_max_mm:.4f} mm, sd <= {result.sd_max_mm:.4f} mm, "
+        f"|max| <= {result.tolerance_mm:.4f} mm: {'PASS' if ok else 'FAIL'}",
+    ]
+
+
+def format_puncture_rate(check: PunctureRateCheck) -> list[str]:
+    lines = [f"Puncture rate accuracy (punctures the pen counted per second; bound "
+             f"{check.tolerance_pct:g} %):"]
+    for p in check.points:
+        lines.append(
+            f"  set {p.set_hz:6.1f} Hz  measured {p.measured_hz:7.2f} /s  error "
+            f"{p.error_hz:+6.2f} Hz ({p.error_pct:+.2f} %)  {p.punctures} punctures in "
+            f"{p.window_s:.2f} s"
+        )
+    lines.append(f"  puncture rate: {'PASS' if check.passed else 'FAIL'}")
+    return lines
+
+
 def format_verify(result: VerifyResult) -> list[str]:
     lines = [f"Verify (tolerance {result.tolerance_mm:.3f} mm):"]
     for s in result.samples:
@@ -118,6 +196,7 @@ def format_verify(result: VerifyResult) -> list[str]:
             f"  target {s.target_mm:5.2f} mm  actuator {s.actuator_mm:6.3f} mm  "
             f"gauge {s.gauge_mm:6.3f} mm  error {s.error_mm:+.3f} mm"
         )
+    lines.extend(format_depth_accuracy(result))
     lines.append(f"  verify: {'PASS' if result.passed else 'FAIL'}")
     return lines
 
@@ -158,6 +237,8 @@ def format_report(report: CalibrationReport) -> str:
                 f"  {smp.commanded_hz:6.1f} Hz  encoder {smp.encoder_hz:7.2f} Hz{tach}  "
                 f"error {smp.worst_error_pct:+.2f} %"
             )
+    if report.puncture_rate is not None:
+        lines.extend(format_puncture_rate(report.puncture_rate))
     if report.verify is not None:
         lines.extend(format_verify(report.verify))
     if report.aborted:

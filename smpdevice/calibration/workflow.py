@@ -14,8 +14,10 @@ Steps:
 1. Zero: step toward the actuator position where the tip is flush (`ZeroSearch`).
 2. Depth: read the gauge at several positions from just past flush to full travel; fit
    offset and gain; refuse a non-monotonic or poorly fitting set, naming the point.
-3. Speed: commanded speed against the encoder (and a tachometer if a person has one).
-4. Verify: move to a few depths through the new calibration and read the gauge.
+3. Speed: commanded speed against the encoder (and a tachometer if a person has one), and the
+   punctures the pen counted per second against the set speed (puncture rate accuracy).
+4. Verify: move to a few depths through the new calibration and read the gauge; these check
+   readings (not the fit points) give the needle penetration depth accuracy.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from smpdevice.calibration.accuracy import (
+    PunctureRateCheck,
+    RatePoint,
+    count_window_s,
+    puncture_rate_hz,
+)
 from smpdevice.calibration.fit import FitError, LinearFit, expected_gauge_mm, fit_linear
 from smpdevice.calibration.gauges import CalibrationAborted, Gauge, GaugeRequest, RedoPoint
 from smpdevice.calibration.readings import Point, check_next_point
@@ -34,13 +42,14 @@ from smpdevice.calibration.report import (
     VerifySample,
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
+from smpdevice.control.calibrating import SPIN_UP_S
 from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
-    from smpdevice.control.pen import PenIdentity
+    from smpdevice.control.pen import PenIdentity, PenTelemetry
 
 TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look alike
 Echo = Callable[[str], None]
@@ -195,9 +204,10 @@ class _Run:
         lim = _identity(self.ctl).limits
         ask = self.settings.ask_tachometer and hasattr(self.gauge, "read_tachometer_hz")
         samples: list[SpeedSample] = []
+        rates: list[RatePoint] = []
         while len(samples) < len(speeds):
             commanded = speeds[len(samples)]
-            encoder = self.ctl.calibration_spin(commanded, self.settings.spin_duration_s)
+            encoder, rate = self._spin_and_count(commanded)
             tach = None
             if ask:
                 try:
@@ -209,18 +219,42 @@ class _Run:
                         self.echo(f"  redoing {samples.pop().commanded_hz:g} Hz")
                     continue
             samples.append(SpeedSample(commanded, encoder, tach))
+            rates = [*rates[: len(samples) - 1], rate]  # a redone speed replaces its count
             self.echo(f"  {commanded:g} Hz: encoder {encoder:.2f} Hz"
                       + (f", tachometer {tach:.2f} Hz" if tach is not None else ""))
         check = check_speed(samples, self.settings.speed_tolerance_pct)
         report.speed = check
         report.problems.extend(check.problems())
+        report.puncture_rate = PunctureRateCheck(tuple(rates), self.settings.speed_tolerance_pct)
+        report.problems.extend(report.puncture_rate.problems())
         return check
+
+    def _spin_and_count(self, set_hz: float) -> tuple[float, RatePoint]:
+        """Spin at `set_hz` long enough for one puncture to be within the bound; the mean
+        encoder speed, and the punctures the pen counted per second after spin-up."""
+        duration_s = count_window_s(set_hz, self.settings.speed_tolerance_pct,
+                                    self.settings.spin_duration_s)
+        frames: list[PenTelemetry] = []
+        listen = frames.append
+        self.ctl.add_telemetry_listener(listen)
+        try:
+            encoder = self.ctl.calibration_spin(set_hz, duration_s)
+        finally:
+            self.ctl.remove_telemetry_listener(listen)
+        running = [(t.uptime_ms, t.strokes) for t in frames if t.needle_running]
+        if running:  # skip the spin-up, as the encoder mean does
+            start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)
+            running = [f for f in running if f[0] >= start_ms]
+        measured, window_s, punctures = puncture_rate_hz(running)
+        return encoder, RatePoint(set_hz, measured, window_s, punctures)
 
     # -- verify -------------------------------------------------------------------------
     def verify(self, calibration: Calibration, step: str = "Step 4, verify") -> VerifyResult:
-        result = VerifyResult(calibration.calibration_id, self.settings.verify_tolerance_mm)
+        result = VerifyResult(calibration.calibration_id, self.settings.verify_tolerance_mm,
+                              mean_max_mm=self.settings.depth_mean_max_mm,
+                              sd_max_mm=self.settings.depth_sd_max_mm)
         targets = [
-            d for d in self.settings.verify_depths_mm
+            d for d in self.settings.check_depths_mm(self.gauge.manual)
             if self.min_mm <= calibration.to_actuator_mm(d) <= self.max_mm
         ]
         self.echo(f"{step}: depths {', '.join(f'{d:g}' for d in targets)} mm.")
@@ -279,12 +313,17 @@ def run_calibration(
                 points=[(p.actuator_mm, p.gauge_mm) for p in fit.points],
                 residuals_mm=list(fit.residuals_mm),
                 speed_error_pct=None if report.speed is None else report.speed.worst_error_pct,
+                rate_checks=[] if report.puncture_rate is None else [
+                    (p.set_hz, p.measured_hz) for p in report.puncture_rate.points],
                 simulated=ctl.simulated,
             )
             report.verify = run.verify(candidate)
             report.problems.extend(report.verify.problems())
-            if report.passed:
-                report.calibration = candidate
+            if report.passed:  # stored with the check readings its depth accuracy came from
+                report.calibration = Calibration.model_validate({
+                    **candidate.model_dump(),
+                    "depth_checks": [(v.target_mm, v.gauge_mm) for v in report.verify.samples],
+                })
     except CalibrationAborted:
         report.aborted = True
         report.calibration = None

@@ -101,6 +101,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("smpdevice.cli.run", "run", "Play a treatment profile on a pen and record every pass."),
     "sessions": ("smpdevice.cli.sessions", "sessions", "List, show, export and verify the "
                  "sessions and passes in the pass log."),
+    "replay": ("smpdevice.cli.replay", "replay", "Replay a recorded session and say whether it "
+               "matches what was logged."),  # issue 15.3
     "keys": ("smpdevice.cli.keys", "keys",
              "The installation key that signs the pass log's heads (Ed25519)."),
     "sim": ("smpdevice.cli.sim", "sim",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from smpdevice.cli.device import port_option
-from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
+from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import calibrate_command
 from smpdevice.service.cli_client import service_option
@@ -71,14 +71,22 @@ def calibrate(
       smp calibrate --auto --port socket://127.0.0.1:7000 --gauge tcp://127.0.0.1:7001
       smp calibrate --verify-only --port /dev/ttyACM0        # check before a session
 
-    With --service URL (or SMP_SERVICE), `--auto` calibrates the simulated pen of a running
-    `smp serve`; a guided calibration through the service uses its console's wizard.
+    With --service URL (or SMP_SERVICE), the pen of a running `smp serve` is calibrated: guided
+    (the same prompts) or `--auto` (its simulated pen's gauge); the service keeps the result.
     """
     if service:
-        from smpdevice.cli import remote
+        from smpdevice.calibration.report import CalibrationSettings as _Settings
+        from smpdevice.cli import calibrate_remote
         from smpdevice.config import setting as _setting
 
-        remote.calibrate(service, auto=auto, technician=_setting("technician", technician).value)
+        calibrate_remote.calibrate(
+            service, auto=auto, technician=_setting("technician", technician).value,
+            gauge_url=gauge_url, db=db, verify_only=verify_only,
+            settings=_Settings(depth_points=depth_points, fit_tolerance_mm=tolerance_mm,
+                               verify_tolerance_mm=tolerance_mm,
+                               speed_tolerance_pct=speed_tolerance_pct,
+                               ask_tachometer=tachometer, validity_days=valid_days,
+                               spin_duration_s=spin_seconds))
         return
     from smpdevice.calibration.gauges import CalibrationAborted
     from smpdevice.calibration.report import CalibrationSettings, format_report, format_verify
@@ -237,6 +245,14 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
                                              for a, d in data.get("points") or []))
     click.echo(f"{'residuals mm':16} " + ", ".join(f"{r:+.4f}"
                                                   for r in data.get("residuals_mm") or []))
+    depth = data["depth_accuracy"]
+    click.echo(f"{'depth accuracy':16} " + (
+        "not recorded (a calibration made before it was)" if depth is None else
+        f"N={depth['n']} check readings: mean error {depth['mean_error_mm']:+.4f} mm, "
+        f"sd {depth['sd_mm']:.4f} mm, max error {depth['max_error_mm']:+.4f} mm"))
+    click.echo(f"{'puncture rate':16} " + (", ".join(
+        f"set {p['set_hz']:g} Hz -> {p['measured_hz']:.2f}/s ({p['error_pct']:+.2f} %)"
+        for p in data["puncture_rate"]) or "not recorded"))
 
 
 def _calibration_json(entry) -> dict:
@@ -246,4 +262,20 @@ def _calibration_json(entry) -> dict:
     data = c.model_dump(mode="json")
     data["simulated"] = entry.simulated
     data["status"] = "valid" if datetime.now(UTC) < c.expires_at else "expired"
+    data.update(accuracy_json(c))
     return data
+
+
+def accuracy_json(c: Calibration) -> dict:
+    """The two bench figures (21 CFR 878.4430) of a stored calibration, from its check
+    readings; None / [] for a calibration saved before they were recorded."""
+    from smpdevice.calibration.accuracy import depth_accuracy
+
+    depth = None
+    if len(c.depth_checks) >= 2:
+        acc = depth_accuracy(c.depth_checks)
+        depth = {"n": acc.n, "mean_error_mm": round(acc.mean_error_mm, 6),
+                 "sd_mm": round(acc.sd_mm, 6), "max_error_mm": round(acc.max_error_mm, 6)}
+    rates = [{"set_hz": s, "measured_hz": round(m, 4), "error_hz": round(m - s, 4),
+              "error_pct": round(100 * (m - s) / s, 4)} for s, m in c.rate_checks if s > 0]
+    return {"depth_accuracy": depth, "puncture_rate": rates}

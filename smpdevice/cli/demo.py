@@ -27,7 +27,10 @@ QUICK_PASS_S = 0.4
               help="Which simulated pen (its serial number and hidden calibration error).")
 @click.option("--web", is_flag=True,
               help="Serve the simulated pen with the web console instead (smp serve).")
-def demo(quick: bool, seed: int, web: bool) -> None:
+@click.option("--listen", default="127.0.0.1:8765", show_default=True, metavar="HOST:PORT",
+              help="With --web: the console's address (loopback; port 0 picks a free one).")
+@click.option("--no-browser", is_flag=True, help="With --web: do not open a browser.")
+def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> None:
     """Run the main job on the built-in simulator: no hardware needed.
 
     Starts a simulated pen, connects, calibrates it automatically against the simulator's
@@ -57,7 +60,7 @@ def demo(quick: bool, seed: int, web: bool) -> None:
     if web:  # the console on a calibrated simulated pen (issue 14, G)
         from smpdevice.service import demo_web
 
-        return demo_web.run(seed)
+        return demo_web.run(seed, listen=listen, open_browser=not no_browser)
     if not (PROFILE.is_file() and SCREENING.is_file()):
         raise SmpError(f"the demo's files are missing from {DATA}; reinstall smpdevice")
     console = cli_console()

@@ -63,6 +63,7 @@ def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
         remote.monitor(service, refresh_hz=refresh_hz, once=once, duration_s=duration_s)
         return
     from smpdevice.monitor import Monitor
+    from smpdevice.ui.monitor_view import render_text
 
     mon = Monitor(port)
     if once:
@@ -70,7 +71,7 @@ def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
             raise SmpError(mon.connect_error or "cannot connect")
         try:
             _wait_for_telemetry(mon)
-            click.echo(mon.render_text(width=_width()), nl=False)
+            click.echo(render_text(mon.snapshot(), width=_width()), nl=False)
         finally:
             mon.close()
         return
@@ -101,25 +102,27 @@ def _wait_for_telemetry(mon, timeout_s: float = 1.0) -> None:
 def _live(mon, refresh_hz: float, duration_s: float | None) -> None:
     from rich.live import Live
 
+    from smpdevice.ui.monitor_view import render
+
     console = cli_console()
     ends_at = None if duration_s is None else time.monotonic() + duration_s
     stop = threading.Event()
     with _keys(mon.handle_key, stop) as reading_keys:
         if not reading_keys:
             mon.message = "stdin is not a terminal: keys are off (Ctrl-C quits)"
-        with Live(mon.render(width=console.width), console=console, refresh_per_second=refresh_hz,
+        with Live(render(mon.snapshot()), console=console, refresh_per_second=refresh_hz,
                   screen=False, transient=False) as live:
             try:
                 while not mon.quit.is_set():
                     if ends_at is not None and time.monotonic() >= ends_at:
                         break
-                    live.update(mon.render(width=console.width))
+                    live.update(render(mon.snapshot()))
                     time.sleep(1 / refresh_hz)
             except KeyboardInterrupt:
                 pass
             finally:
                 stop.set()
-                live.update(mon.render(width=console.width))
+                live.update(render(mon.snapshot()))
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""`smp run`, `smp monitor` and `smp calibrate` with `--service URL` (or SMP_SERVICE): the pen
+"""`smp run` and `smp monitor` with `--service URL` (or SMP_SERVICE): the pen
 belongs to a running `smp serve`, so a monitor can watch while a run drives and an E-stop from
 another terminal stops the run, which then exits 5 and says so (issue 14, item 4)."""
 
@@ -66,8 +66,8 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             raise ServiceCheckFailed(checked["message"].replace("profile uploaded",
                                                                 f"profile {profile_path}"))
         if ident["calibration"] is None:
-            fix = (command("smp", "calibrate", "--service", url, "--auto")
-                   if ident["simulated"] else "the calibration wizard of the service's console")
+            fix = command("smp", "calibrate", "--service", url,
+                          *(["--auto"] if ident["simulated"] else []))
             raise SmpError(f"pen {serial} has no valid calibration. Calibrate it first: {fix}")
         if answers is None:
             require_terminal_for_screening()
@@ -213,27 +213,3 @@ def render_state(s: dict[str, Any], url: str, message: str = "") -> str:
     if message:
         lines.append(message)
     return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------------------------------------------- calibrate
-
-
-def calibrate(url: str, *, auto: bool, technician: str | None) -> None:
-    """Automatic calibration through the service (its simulated pen's gauge)."""
-    if not auto:
-        raise SmpError("through the service only `--auto` (a simulated pen's gauge) runs from "
-                       "the command line; for a guided calibration use the console's wizard "
-                       "(the URL `smp serve` printed), or stop the service and run "
-                       "`smp calibrate --port PORT`")
-    with _connect(url, "technician") as svc:
-        svc.drive(lease_ms=1000)  # calibrating moves the pen: only its driving client may
-        try:
-            result = svc.call("calibration.auto", technician=technician or "auto")
-        finally:
-            with contextlib.suppress(Exception):
-                svc.release()
-    click.echo(result["report"])
-    if not result["passed"]:
-        raise ServiceCheckFailed("the calibration failed and was not saved; see the report "
-                                 "above")
-    click.echo(f"Saved calibration {result['calibration_id']} (through the service at {url}).")

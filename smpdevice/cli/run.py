@@ -11,11 +11,17 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
+from smpdevice.cli.playing import finish_session
+from smpdevice.cli.screening_prompt import (  # noqa: F401 - imported from here by others
+    ask_screening,
+    load_screening,
+    read_screening,
+    require_terminal_for_screening,
+)
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import (
     ExitCode,
@@ -25,41 +31,6 @@ from smpdevice.outcomes import (
     next_steps,
 )
 from smpdevice.service.cli_client import service_option
-
-
-def load_screening(path: str | None):
-    """Screening answers from a YAML/JSON file, or asked one by one at a terminal."""
-    return read_screening(path) if path else ask_screening()
-
-
-def read_screening(path: str):
-    """Screening answers from a YAML/JSON file (every question answered true/false)."""
-    from smpdevice.screening import load_screening_file
-
-    return load_screening_file(path)  # the strict loader (helper C), then every answer checked
-
-
-def require_terminal_for_screening() -> None:
-    from smpdevice.screening import QUESTIONS
-
-    if not click.get_text_stream("stdin").isatty():
-        raise SmpError(
-            "a session needs the contraindication screening: pass --screening FILE "
-            "(answers true/false for " + ", ".join(QUESTIONS) + "; e.g. "
-            "examples/screening_clear.yaml) or run at a terminal."
-        )
-
-
-def ask_screening():
-    """Ask the screening questions at the terminal."""
-    from smpdevice.screening import QUESTIONS, parse_screening
-
-    require_terminal_for_screening()
-    click.echo("Contraindication screening (answer for the treatment area):")
-    return parse_screening(
-        {name: click.confirm(f"  {question}", default=None) for name, (question, _) in
-         QUESTIONS.items()}
-    )
 
 
 @dataclass
@@ -78,6 +49,7 @@ class RunReport:
     summary: dict | None = None
     sheet: str = ""
     needle: str = "the needle never started"
+    suspended: bool = False  # left open after a fault, E-stop or lost pen: resumable
 
     @property
     def exit_code(self) -> ExitCode:
@@ -176,7 +148,8 @@ def play_profile(
             session = run_session(pen, passlog, profile, technician=technician,
                                   screening=screening, console=console,
                                   progress_enabled=progress_enabled,
-                                  should_stop=ctrl_c.is_requested, report=report)
+                                  should_stop=ctrl_c.is_requested, report=report,
+                                  leave_open=True)
             report.needle = needle_state(pen)
             report.outcome = session.outcome
     return report
@@ -216,9 +189,11 @@ def _calibration_for(serial: str, store, port: str):
 
 def run_session(pen, passlog, profile, *, technician: str, screening, console: Console,
                 progress_enabled: bool = True, should_stop: Callable[[], bool] | None = None,
-                report: RunReport | None = None):
+                report: RunReport | None = None, leave_open: bool = False):
     """Open the session on a connected, calibrated pen, play it, close it; return it closed
-    (`session.outcome`, `session.summary`, `session.sheet`)."""
+    (`session.outcome`, `session.summary`, `session.sheet`). With `leave_open`, a session
+    ended by a fault, an E-stop or a lost pen is left open, to be resumed (`report.suspended`).
+    """
     from smpdevice.session import TreatmentSession
 
     if passlog.recovered:
@@ -234,18 +209,7 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
                   f"{profile.client_ref} on {kind} {pen.identity.serial} (calibration "
                   f"{pen.calibration.calibration_id}), {len(profile.plan)} passes.",
                   markup=False, soft_wrap=True)
-    try:
-        _play(session, console, progress_enabled, should_stop)
-    except BaseException:
-        try:  # close what can be closed, but never hide the first error behind a second
-            session.close()
-        except Exception as close_error:
-            console.print(f"[red]The session could not be closed cleanly: {close_error}[/red]")
-        raise
-    session.summary, session.sheet = session.close()
-    if report is not None:
-        report.summary, report.sheet = session.summary, session.sheet
-    return session
+    return finish_session(session, console, progress_enabled, should_stop, report, leave_open)
 
 
 def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
@@ -261,40 +225,8 @@ def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *,
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
 
 
-def _play(session, console: Console, progress_enabled: bool,
-          should_stop: Callable[[], bool] | None = None) -> None:
-    columns = [
-        TextColumn("pass {task.fields[index]}/{task.fields[passes]} {task.fields[zone]:<10}"),
-        BarColumn(),
-        TextColumn("{task.fields[figures]}"),
-        TimeElapsedColumn(),
-    ]
-    # Piped (not a terminal), a live bar would only leave a truncated last frame in the file:
-    # the per-pass lines below say what ran.
-    live = progress_enabled and console.is_terminal
-    with Progress(*columns, console=console, disable=not live) as progress:
-        tasks: dict[int, int] = {}
-
-        def on_progress(p) -> None:
-            t, sp = p.telemetry, session.pen.setpoints
-            depth = t.depth_mm if t and t.depth_mm is not None else float("nan")
-            figures = (f"depth {depth:.2f} mm  {sp.speed_hz:g} Hz x {sp.duty_pct:g} %  "
-                       f"strokes {p.strokes:>4}" if t and sp else "")
-            if p.index not in tasks:
-                tasks[p.index] = progress.add_task("", total=1.0, index=p.index + 1,
-                                                   passes=p.total, zone=p.zone, figures=figures)
-            progress.update(tasks[p.index], completed=p.fraction, figures=figures)
-
-        results = session.play(on_progress=on_progress, should_stop=should_stop)
-    for r in results:
-        style = "green" if r.outcome == "completed" else "red"
-        console.print(f"  pass {r.index + 1} {r.zone:<10} [{style}]{r.outcome.value}[/{style}] "
-                      f"strokes {r.stats.strokes}, impressions {r.stats.impressions}"
-                      + (f" — {r.detail}" if r.detail else ""))
-
-
 @click.command()
-@click.argument("profile", type=click.Path(dir_okay=False))
+@click.argument("profile", type=click.Path(dir_okay=False), required=False)
 @port_option()
 @service_option()
 @click.option("--technician", "-t", default=None, metavar="NAME",
@@ -313,9 +245,20 @@ def _play(session, console: Console, progress_enabled: bool,
               help="Zone limits overriding the defaults (YAML/JSON, same shape as "
                    "smpdevice.envelope.DEFAULT_ZONES); still narrowed to the pen's limits. "
                    "Default: $SMP_ENVELOPE, else `envelope` in the station config.")
-def run(profile: str, port: str, service: str | None, technician: str | None,
+@click.option("--resume", "resume_id", metavar="SESSION",
+              help="Play what is left of SESSION, left open by a fault, an E-stop, a lost pen "
+                   "or a crash (PROFILE optional: the session's own plan is in the log).")
+@click.option("--close", "close_only", is_flag=True,
+              help="With --resume: close the session as it stands, playing nothing; prints "
+                   "its summary and aftercare sheet.")
+@click.option("--rescreen-after-min", metavar="MINUTES", envvar="SMP_RESCREEN_AFTER_MIN",
+              default=None, show_envvar=True,
+              help="With --resume: ask the screening again when it is older than this "
+                   "(0-480 min; default 30).")
+def run(profile: str | None, port: str, service: str | None, technician: str | None,
         screening_file: str | None, db: str | None, calibrations: str | None,
-        envelope: str | None) -> None:
+        envelope: str | None, resume_id: str | None = None, close_only: bool = False,
+        rescreen_after_min: str | None = None) -> None:
     """Play a treatment profile on a pen and record every pass.
 
     Checks the profile and the envelope, connects, checks the pen's calibration, asks the
@@ -334,6 +277,9 @@ def run(profile: str, port: str, service: str | None, technician: str | None,
       smp calibrate --port pensim:// --auto
       smp run examples/session1_base_density.yaml --port pensim:// -t ana --screening examples/screening_clear.yaml
 
+    A fault, an E-stop or a lost pen leaves the session OPEN: clear the cause, then
+    `smp run --resume SESSION --port PORT` plays only what is left (see README, "Resuming").
+
     With --service URL (or SMP_SERVICE) the session runs on the pen of a running `smp serve`:
     `smp monitor --service URL` can watch it, and `smp estop --service URL` from another
     terminal stops it (exit 5).
@@ -341,10 +287,18 @@ def run(profile: str, port: str, service: str | None, technician: str | None,
     from smpdevice.cli import exit_interrupted
     from smpdevice.config import setting
 
+    if close_only and not resume_id:  # (SMP_RESCREEN_AFTER_MIN may be set for every run)
+        raise SmpError("--close goes with --resume SESSION: which session to close?")
+    if profile is None and not resume_id:
+        raise SmpError("give the PROFILE to play (e.g. examples/session1_base_density.yaml), "
+                       "or --resume SESSION to go on with an interrupted session")
     who = setting("technician", technician).value
-    if not who:
+    if not who and not close_only:
         raise SmpError("who treats? pass --technician NAME (-t NAME), or set SMP_TECHNICIAN or "
                        "`technician` in the station config (see: smp config show).")
+    if service and resume_id:
+        raise SmpError("--resume runs on the pen's own port, not through `smp serve` yet: stop "
+                       "the service, then give --port PORT")
     if service:
         from smpdevice.cli import remote
 
@@ -356,20 +310,35 @@ def run(profile: str, port: str, service: str | None, technician: str | None,
     report = RunReport(port)
     try:
         answers = read_screening(screening_file) if screening_file else None
-        play_profile(report, profile_path=profile, technician=who, screening=answers, db=db,
-                     calibrations=calibrations, console=console, envelope=envelope)
+        if resume_id:
+            from smpdevice.cli.resume import resume_profile
+
+            resume_profile(report, session_id=resume_id, profile_path=profile,
+                           technician=who or "", screening=answers, db=db,
+                           calibrations=calibrations, console=console, envelope=envelope,
+                           rescreen_after_min=rescreen_after_min, close_only=close_only)
+        else:
+            assert profile is not None
+            play_profile(report, profile_path=profile, technician=who, screening=answers,
+                         db=db, calibrations=calibrations, console=console, envelope=envelope)
     except (KeyboardInterrupt, Interrupted):
         exit_interrupted(report.interrupted_line())
     except click.exceptions.Abort:
         if CTRL_C.requested:  # Ctrl-C at a screening question
             exit_interrupted(report.interrupted_line())
         raise
-    completed = sum(1 for r in report.passes if r.outcome.value == "completed")
+    completed = int((report.summary or {}).get("outcomes", {}).get("completed", 0))
     console.print()
-    if report.outcome is not None and report.session_id is not None:
+    if report.suspended and report.outcome is not None and report.session_id is not None:
+        from smpdevice.cli.resume import print_suspended
+
+        print_suspended(console, report.session_id, report.outcome, port=port,
+                        completed=completed, planned=report.planned_passes)
+    elif report.outcome is not None and report.session_id is not None:
         print_outcome(console, report.session_id, report.outcome, port=port,
                       completed=completed, planned=report.planned_passes)
-    console.print(report.sheet, markup=False, soft_wrap=True)
+    if report.sheet:
+        console.print(report.sheet, markup=False, soft_wrap=True)
     show = ["smp", "sessions", "show", report.session_id or ""]
     if db:
         show += ["--db", str(report.passlog_path)]

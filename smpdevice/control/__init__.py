@@ -4,9 +4,11 @@
     controller.py   PenController: guards, reconciliation, safety stops, public API
     calibrating.py  the `calibrating` state's requests (a mixin of PenController)
     options.py      the controller's options, checked before anything is opened or sent
+    footswitch.py   the footswitch setting (required | optional | off) and what it needs
 """
 
 from smpdevice.control.controller import PenController
+from smpdevice.control.footswitch import FOOTSWITCH_MODES, FootswitchError
 from smpdevice.control.options import DEFAULT_LEASE_MS, DEFAULT_TELEMETRY_HZ, LEASE_RANGE_MS
 from smpdevice.control.states import (
     ARM_GUARDS,
@@ -26,12 +28,14 @@ __all__ = [
     "ARM_GUARDS",
     "DEFAULT_LEASE_MS",
     "DEFAULT_TELEMETRY_HZ",
+    "FOOTSWITCH_MODES",
     "LEASE_RANGE_MS",
     "POLICY",
     "RECONCILE",
     "TRANSITIONS",
     "EStopUnconfirmed",
     "FaultInfo",
+    "FootswitchError",
     "HandshakeError",
     "PenController",
     "PenFault",

@@ -149,7 +149,8 @@ class CalibratingMixin(ControllerCore):
             else lim.depth_min_mm
         self._grant_lease()
         return Operation([self._calibration_setpoints(actuator, speed_hz),
-                          LeaseRenew(self.lease_ms), Arm(), NeedleStart()])
+                          *self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm(),
+                          NeedleStart()])
 
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
         self._require("end_calibration")

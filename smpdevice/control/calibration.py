@@ -26,6 +26,7 @@ OFFSET_RANGE_MM = (-3.0, 3.0)  # true protrusion at actuator 0 mm
 POINT_RANGE_MM = (-5.0, 10.0)  # actuator and gauge readings
 RESIDUAL_MAX_MM = 5.0
 SPEED_ERROR_MAX_PCT = 100.0
+RATE_RANGE_HZ = (0.0, 10_000.0)  # set and measured puncture rates
 VALIDITY_MAX_DAYS = 366
 MAX_POINTS = 64
 
@@ -53,6 +54,12 @@ class Calibration(BaseModel):
     speed_error_pct: float | None = Field(
         default=None, description="worst speed error found by the speed check, if run"
     )
+    depth_checks: list[tuple[float, float]] = Field(
+        default_factory=list, description="(commanded_mm, gauge_mm) check readings taken "
+        "through this calibration after the fit, not the fit points (depth accuracy)")
+    rate_checks: list[tuple[float, float]] = Field(
+        default_factory=list, description="(set_hz, measured punctures per second) of the "
+        "speed check (puncture rate accuracy)")
     simulated: bool = Field(
         default=False, description="made on a simulated pen (never use it on a real one)"
     )
@@ -73,7 +80,7 @@ class Calibration(BaseModel):
         checks.finite_number("gain", data.get("gain"), *GAIN_RANGE, unit="mm/mm", error=err)
         checks.finite_number("offset_mm", data.get("offset_mm"), *OFFSET_RANGE_MM, unit="mm",
                              error=err)
-        for name in ("points", "residuals_mm"):
+        for name in ("points", "residuals_mm", "depth_checks", "rate_checks"):
             seq = data.get(name, [])
             if not isinstance(seq, list | tuple) or len(seq) > MAX_POINTS:
                 raise CalibrationError(f"{name} is refused: it must be a list of at most "
@@ -85,6 +92,15 @@ class Calibration(BaseModel):
             for part, v in zip(("actuator_mm", "gauge_mm"), point, strict=True):
                 checks.finite_number(f"points[{i}].{part}", v, *POINT_RANGE_MM, unit="mm",
                                      error=err)
+        for name, parts, bounds, unit in (
+                ("depth_checks", ("commanded_mm", "gauge_mm"), POINT_RANGE_MM, "mm"),
+                ("rate_checks", ("set_hz", "measured_hz"), RATE_RANGE_HZ, "Hz")):
+            for i, pair in enumerate(data.get(name, [])):
+                if not isinstance(pair, list | tuple) or len(pair) != 2:
+                    raise CalibrationError(f"{name}[{i}]={pair!r} is refused: it is a pair "
+                                           f"({', '.join(parts)})")
+                for part, v in zip(parts, pair, strict=True):
+                    checks.finite_number(f"{name}[{i}].{part}", v, *bounds, unit=unit, error=err)
         for i, r in enumerate(data.get("residuals_mm", [])):
             checks.finite_number(f"residuals_mm[{i}]", r, -RESIDUAL_MAX_MM, RESIDUAL_MAX_MM,
                                  unit="mm", error=err)

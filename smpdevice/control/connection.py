@@ -113,6 +113,7 @@ class ConnectionMixin(ControllerCore):
             raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
         self._check_identity(reply)
         self.identity = PenIdentity.from_message(reply)
+        self._check_footswitch()  # `required` on a pen without a footswitch: refused
         self._log = log.bind(pen_serial=self._ident.serial, port=self.port_url)
         if self.lease_ms > self._ident.limits.lease_max_ms:
             self.lease_ms = engine.lease_ms = self._ident.limits.lease_max_ms

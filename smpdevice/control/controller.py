@@ -17,6 +17,7 @@ The policy (which request in which state, what to do when the pen disagrees) is 
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -108,6 +109,9 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self.telemetry_listeners: Notifier[[PenTelemetry]] = QueuedNotifier(
             "telemetry", timebase=timebase_for(self.clock))
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
+        self._state_news: collections.deque[tuple[State, State, str]] = collections.deque()
+        self._notify_lock = threading.RLock()
+        self._state_fired = self._state_told = 0  # changes made / told to the listeners
         self.event_listeners: Notifier[[Event]] = QueuedNotifier(
             "event", timebase=timebase_for(self.clock))
         self._log = log
@@ -120,6 +124,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._estop_hold = False  # an E-stop is latched here: renew nothing until cleared
         self._estop_lock = threading.Lock()  # one shared ESTOP tracker for concurrent estop()
         self._estop_tracked: Tracked | None = None
+        self._latched_before: int | None = None
         self._fault_log: tuple[float, str, list] | None = None
 
     def __enter__(self) -> PenController:
@@ -293,7 +298,10 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
                 "controller methods cannot be called from a listener (it runs in the "
                 "controller's own thread); hand the work to another thread"
             )
-        return engine.call(fn, *args)
+        try:
+            return engine.call(fn, *args)
+        finally:
+            self._told()
 
     def _forget_setpoints(self) -> None:
         """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease)."""
@@ -310,11 +318,31 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
                 raise PenFault(f"the controller is {old.value}: {self.last_fault}")
             getattr(self._fsm, trigger)()
             new = self.state
+            self._state_news.append((old, new, reason))  # in the order of the changes
+            self._state_fired += 1
         self._log = self._log.bind(state=new.value)
         self._log.info("state", old=old.value, new=new.value, reason=reason)
         self._announce()
         engine = self._engine
         if engine is not None and engine.alive and not engine.in_loop() and old not in OFFLINE:
-            engine.post(self.state_listeners.notify, old, new, reason)  # in the loop thread
+            engine.post(self._notify_state)  # listeners run in the loop thread
         else:
-            self.state_listeners.notify(old, new, reason)
+            self._notify_state()
+
+    def _notify_state(self) -> None:
+        """Tell the state listeners every change not yet told, oldest first (one at a time:
+        changes fired in several threads reach them in the order they happened)."""
+        with self._notify_lock:
+            while self._state_news:
+                self.state_listeners.notify(*self._state_news.popleft())
+                self._state_told += 1
+        self._announce()
+
+    def _told(self) -> None:
+        """Return once the state listeners heard of every change made so far (the loop tells
+        them): a request's changes are told before it returns, as when the loop made them."""
+        fired = self._state_fired
+        engine = self._engine
+        if self._state_told < fired and engine is not None and engine.alive:
+            self._wait_news(lambda: self._state_told >= fired or not engine.alive,
+                            self.link.max_command_time_s() if self.link else 2.0)

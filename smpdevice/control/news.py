@@ -2,6 +2,10 @@
 work (pass time, reconciliation, telemetry age), link loss, and the pen's telemetry, events and
 refusals brought into the state machine through `RECONCILE`.
 
+The footswitch (mode `required`): the pen stops the needle itself when the pedal is released
+and says so with EVENT FOOTSWITCH_RELEASED; the controller follows it to `armed` (the pass ends
+`footswitch_released`), never restarting: the next start is an explicit request.
+
 A pen report is judged only once it shows the pen after every request that could change its
 state (`RequestEngine.settled`); link silence is judged on telemetry, not on any byte (a pen that
 still ACKs renewals but reports nothing is blind to the host: review r04).
@@ -13,7 +17,8 @@ import contextlib
 
 from firmware_protocol import Message
 from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
-from firmware_protocol.messages import Event, Nack, NeedleStop, Telemetry
+from firmware_protocol.messages import Event, Nack, NeedleStop, SetFootswitch, Telemetry
+from smpdevice.control import footswitch as fs
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
@@ -30,6 +35,33 @@ from smpdevice.link.wire import LinkError
 
 class PenNewsMixin(ControllerCore):
     """on_tick / on_lost / on_lease_refused (EngineHost) and the pen's news."""
+
+    # True once the pen stopped the needle because the pedal was released (mode `required`),
+    # until the next start: the pass that ended so ends `footswitch_released`.
+    stopped_by_footswitch: bool = False
+
+    # ---- the footswitch
+
+    def _check_footswitch(self) -> None:
+        """At the handshake: `required` on a pen without a footswitch is refused."""
+        ident = self._ident
+        fs.check_capability(self.footswitch, ident.capabilities, ident.serial)
+
+    def _footswitch_steps(self) -> list[Message]:
+        """Sent before every ARM (and calibration spin): the pen's mode is OFF after a reboot
+        and may be another host's, so it is set each time, never assumed."""
+        return [SetFootswitch(int(fs.wire_mode(self.footswitch)))]
+
+    def _on_footswitch_released(self, reason: str) -> None:
+        """Loop thread: the pen stopped the needle because the pedal went up. Follow it to
+        `armed` (the pen's state); nothing restarts until an explicit start."""
+        with self._fsm_lock:  # an E-stop from another thread cannot slip in between
+            if self.state is not State.RUNNING:
+                return  # already stopped (a stop request crossed it), or latched meanwhile
+            self.stopped_by_footswitch = True
+            self.running_since_s = None
+            self._eng.ops_done_s = self.clock.now()  # reports from before the stop are stale
+            self._fire("stop", reason)
 
     # ---- what the engine asks (EngineHost), all in the loop thread
 
@@ -127,6 +159,9 @@ class PenNewsMixin(ControllerCore):
                 self._eng.post(self._on_pen_state, t)
         elif isinstance(message, Event):
             self.event_listeners.notify(message)
+            if message.event == EventCode.FOOTSWITCH_RELEASED and self._engine is not None:
+                self._eng.post(self._on_footswitch_released,
+                               "footswitch released: the pen stopped the needle")
             latched = (EventCode.FAULT_LATCHED, EventCode.ESTOP_LATCHED)
             if message.event in latched and self._engine is not None:
                 self._eng.post(self._on_pen_latched, message)  # no telemetry may follow
@@ -146,6 +181,14 @@ class PenNewsMixin(ControllerCore):
     def _reconcile(self, pen_state: FirmwareState, faults: Fault, settled: bool) -> None:
         state = self.state
         engine = self._eng
+        t = self.telemetry
+        if (state is State.RUNNING and pen_state is FirmwareState.ARMED and not faults
+                and settled and self.footswitch == "required" and t is not None
+                and not t.footswitch):
+            # its EVENT was lost: the report (armed, pedal up) says the same
+            self._on_footswitch_released("footswitch released: the pen stopped the needle "
+                                         "(seen in its report)")
+            return
         row = reconcile(pen_state, faults, state, settled)
         if row is None:
             return

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration
+from smpdevice.control.footswitch import footswitch_setting
 from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
 from smpdevice.link.clock import MONOTONIC, Clock
 from smpdevice.transport import DEFAULT_PORT
@@ -34,6 +35,7 @@ class ControllerOptions:
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
         baudrate: int = 115200,
         clock: Clock = MONOTONIC,
+        footswitch: str | None = None,
     ) -> None:
         checks.text("port", port, max_len=1024)
         checks.instance("calibration", calibration, (Calibration, type(None)),
@@ -46,6 +48,9 @@ class ControllerOptions:
         checks.whole_number("telemetry_hz", telemetry_hz, *TELEMETRY_RANGE_HZ, unit="Hz")
         checks.whole_number("baudrate", baudrate, *BAUD_RANGE, unit="baud")
         checks.instance("clock", clock, Clock, "a Clock (now(), is_virtual)")
+        # The station's setting (smpdevice.config: option > SMP_FOOTSWITCH > config file >
+        # "optional") unless the caller says: an installation setting every tool obeys.
+        self.footswitch = footswitch_setting(footswitch)
         self.port_url = port
         self.baudrate = baudrate
         self.lease_ms = lease_ms

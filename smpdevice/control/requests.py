@@ -146,7 +146,8 @@ class RequestsMixin(ControllerCore):
         if blockers or not self._fsm.may_arm():
             raise StateError("cannot arm: " + "; ".join(blockers))
         self._grant_lease()
-        return Operation([LeaseRenew(self.lease_ms), Arm()], lambda: self._fire("arm", "armed"))
+        return Operation([*self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm()],
+                         lambda: self._fire("arm", "armed"))
 
     def _grant_lease(self) -> None:
         """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume."""
@@ -158,6 +159,7 @@ class RequestsMixin(ControllerCore):
 
         def started() -> None:
             self.running_since_s = self.clock.now()
+            self.stopped_by_footswitch = False
             self._fire("start", "needle started")
 
         return Operation([LeaseRenew(self.lease_ms), NeedleStart()], started)

@@ -140,6 +140,8 @@ class SafetyMixin(ControllerCore):
             self.last_fault = FaultInfo(reason)
             self.running_since_s = None
             self._forget_setpoints()
+            if self._engine is not None:  # requests from before the latch fail, not later ones
+                self._latched_before = self._engine.submitted
             self._fire(trigger, reason)
         if tell_loop:
             self._tell_loop()
@@ -147,7 +149,7 @@ class SafetyMixin(ControllerCore):
 
     def _tell_loop(self) -> None:
         if self._engine is not None:
-            self._eng.post(self._after_safe)
+            self._eng.post(self._after_safe, self._latched_before)
 
     def _hold(self, estop: bool) -> None:
         """Stop renewing (and, for an E-stop, every motion frame) at once. Under the link's
@@ -192,9 +194,10 @@ class SafetyMixin(ControllerCore):
             self._fire(trigger, str(self.last_fault))
         self._after_safe()
 
-    def _after_safe(self) -> None:
-        """Loop side of entering fault/estop: fail what was pending, log the last frames."""
-        self._eng.fail_all(PenFault(f"stopped: {self.last_fault}"))
+    def _after_safe(self, before: int | None = None) -> None:
+        """Engine side of entering fault/estop: fail what was pending (submitted `before` that
+        number, when the latch came from another thread), log the last frames."""
+        self._eng.fail_all(PenFault(f"stopped: {self.last_fault}"), before)
         # Formatting the frame history costs more than the stop itself: snapshot it now, log it
         # a little later (on_tick), after whoever waits for the stop has been answered.
         if self.link is not None:

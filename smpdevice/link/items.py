@@ -24,6 +24,7 @@ class Operation:
     attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
     future: Future = field(default_factory=Future)
     index: int = 0
+    number: int = 0  # in the order of submission
     seq: int = 0
     attempt: int = 0
     sent_at_s: float = 0.0
@@ -39,6 +40,8 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class Call:
+    """A request queued behind earlier loop work (see `RequestEngine.call`)."""
+
     fn: Callable[..., Any]
     args: tuple
     future: Future

@@ -24,10 +24,10 @@ import structlog
 from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
 from firmware_protocol.messages import Telemetry
-from firmware_protocol.timing import INTER_BYTE_TIMEOUT_MS
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import MONOTONIC, Clock, TimedCondition, timebase_for
 from smpdevice.link.notifier import Notifier
+from smpdevice.link.reading import LinkReading
 
 log = structlog.get_logger("smpdevice.link")
 
@@ -36,7 +36,6 @@ RTO_MAX_S = 0.5
 RTO_INITIAL_S = 0.1
 MAX_ATTEMPTS = 4
 HISTORY_FRAMES = 64
-INTER_BYTE_S = INTER_BYTE_TIMEOUT_MS / 1000
 
 
 class LinkError(SmpError):
@@ -153,7 +152,7 @@ class BytePort(Protocol):
     def close(self) -> None: ...
 
 
-class Link:
+class Link(LinkReading):
     """A framed, sequenced link over an open pyserial port."""
 
     def __init__(
@@ -187,9 +186,7 @@ class Link:
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
         self._lost: BaseException | None = None
-        self._reader = threading.Thread(target=self._read_loop, name="smp-link-reader", daemon=True)
-        self._pump_lock = threading.Lock()
-        self._pumping: threading.Thread | None = None
+        self._init_reading()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -210,8 +207,7 @@ class Link:
             self._lost = LinkError("the link was closed")
         with contextlib.suppress(Exception):  # a vanished port may fail to close; it is gone
             self.port.close()
-        if join and self._reader.is_alive() and threading.current_thread() is not self._reader:
-            self._reader.join(timeout=1.0)
+        self._close_reading(join)
 
     @property
     def lost(self) -> BaseException | None:
@@ -296,58 +292,6 @@ class Link:
 
     # ------------------------------------------------------------------ receiving
 
-    def _read_loop(self) -> None:
-        port = self.port
-        try:
-            while not self._closing.is_set():
-                # Block for one byte (up to the port timeout), then take what else is there:
-                # read(4096) would wait out the whole timeout on a real port.
-                data = port.read(port.in_waiting or 1)
-                if data:
-                    self._received(data)
-                else:
-                    self._expire_if_quiet()
-        except Exception as exc:  # any reader failure must become an event
-            if not self._closing.is_set():
-                self._fail(exc)
-
-    def _received(self, data: bytes) -> None:
-        self.last_rx_s = self.clock.now()
-        for frame in self.decoder.feed(data):
-            self._dispatch(frame)
-
-    def _expire_if_quiet(self) -> None:
-        # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
-        # is not held until the next byte comes (which may be a telemetry period away).
-        if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
-            for frame in self.decoder.expire():
-                self._dispatch(frame)
-
-    def _advanced(self, now_s: float) -> None:
-        self.pump()
-
-    def pump(self) -> None:
-        """Virtual clock: read and dispatch everything the port holds now (no reader thread).
-        Runs in the thread that advanced the clock or wrote; never twice at once."""
-        me = threading.current_thread()
-        if self._pumping is me or self._closing.is_set():
-            return  # a listener wrote: the outer pump reads on
-        with self._pump_lock:
-            self._pumping = me
-            try:
-                port = self.port
-                while not self._closing.is_set():
-                    waiting = port.in_waiting
-                    if not waiting:
-                        break
-                    self._received(port.read(waiting))
-                self._expire_if_quiet()
-            except Exception as exc:  # a reader failure must become an event here too
-                if not self._closing.is_set():
-                    self._fail(exc)
-            finally:
-                self._pumping = None
-
     def _dispatch(self, frame: Frame) -> None:
         message = frame.message
         self.stats.rx_frames += 1
@@ -382,6 +326,7 @@ class Link:
         log.warning("link lost", error=str(exc))
         for waiter in list(self._waiters.values()):
             waiter.finish(None)
+        self.interrupt()
         if self._on_lost is not None:
             self._on_lost(exc)
 

@@ -41,7 +41,7 @@ class AuditInput:
     trusted_fingerprints: Collection[str] = ()
     anchors: Sequence[tuple[str, Receipt]] = ()  # (where it came from, receipt)
     signed: bool = True  # False for a log written before heads were signed
-    # A backend's faster walk of the same records (`chain.verify_payloads`), given `keep`.
+    # A backend's faster walk of the same records (`chain.verify_rows`), given `keep`.
     walk: Callable[[Collection[int]], ChainWalk] | None = None
 
 

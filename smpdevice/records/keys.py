@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -54,8 +55,8 @@ class PublicKey:
 
     hex: str
 
-    @property
-    def fingerprint(self) -> str:
+    @cached_property
+    def fingerprint(self) -> str:  # cached: a writer names it in every signed head
         return fingerprint_of(bytes.fromhex(self.hex))
 
     def verify(self, signature_b64: str, message: bytes) -> bool:

@@ -36,6 +36,7 @@ class PassOutcome(StrEnum):
     link_lost = "link_lost"  # the host lost the pen (cable, lease); the pen stopped itself
     controller_crashed = "controller_crashed"  # written by recovery on the next open
     log_error = "log_error"  # the log could not record progress, so the needle was stopped
+    footswitch_released = "footswitch_released"  # footswitch required: the pedal went up
 
 
 class ExactSum:
@@ -237,6 +238,8 @@ class SessionRecord:
     simulated: bool | None = None  # None: an older log that did not record it (unknown)
     envelope: dict[str, Any] | None = None  # {"sha256", "zones"} in force, when recorded
     key_fingerprint: str | None = None  # the installation key that signs its heads
+    profile: dict[str, Any] | None = None  # the profile's content, when recorded (resume)
+    footswitch: str | None = None  # the station's footswitch mode, when recorded
 
     @property
     def envelope_sha256(self) -> str | None:
@@ -277,7 +280,8 @@ def session_from_bodies(sid: str, o: dict[str, Any], c: dict[str, Any] | None,
         profile_hash=o["profile_hash"], screening=o["screening"],
         closed_at=c["closed_at"] if c else None, summary=c["summary"] if c else None,
         pass_count=count, simulated=o.get("simulated"), envelope=o.get("envelope"),
-        key_fingerprint=o.get("key_fingerprint"),
+        key_fingerprint=o.get("key_fingerprint"), profile=o.get("profile"),
+        footswitch=o.get("footswitch"),
     )
 
 

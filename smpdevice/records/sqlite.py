@@ -76,6 +76,7 @@ class PassLog(SqliteFile, SqliteReads):
         self.anchors_path = anchors_path(Path(path))
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()
         self._log_id = ""
+        self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record
         super().__init__(path, readonly=readonly)
         if not readonly:
             try:
@@ -112,13 +113,15 @@ class PassLog(SqliteFile, SqliteReads):
         self, *, technician: str, client_ref: str, session_kind: str, pen_serial: str,
         firmware_version: str, calibration_id: str, profile_hash: str,
         screening: dict[str, Any], simulated: bool, envelope: dict[str, Any] | None = None,
-        opened_at: datetime | None = None,
+        opened_at: datetime | None = None, profile: dict[str, Any] | None = None,
+        footswitch: str | None = None,
     ) -> str:
         """Record a new session (durably) and return its id.
 
         `simulated`: whether the pen is the simulator (every pass of the session carries it
         too). `envelope`: the safety envelope in force, `{"sha256": ..., "zones": {...}}`
-        (`smpdevice.envelope.envelope_record`).
+        (`smpdevice.envelope.envelope_record`). `profile`: the profile's content (its JSON
+        form), so `smp run --resume` can recover the plan from the log.
         """
         if not isinstance(simulated, bool):
             raise ValueError(f"simulated must be True or False, not {simulated!r}")
@@ -137,6 +140,10 @@ class PassLog(SqliteFile, SqliteReads):
             "calibration_id": calibration_id, "profile_hash": profile_hash,
             "screening": dict(screening), "opened_at": opened,
         }
+        if profile is not None:  # only when given: older bodies (and their hashes) unchanged
+            body["profile"] = dict(profile)
+        if footswitch is not None:  # the footswitch mode in force (required|optional|off)
+            body["footswitch"] = str(footswitch)
         with self._tx():
             self._append("session_open", session_id, None, body)
         return session_id
@@ -150,13 +157,12 @@ class PassLog(SqliteFile, SqliteReads):
         body = {"index": index, "zone": zone, "depth_mm": depth_mm, "speed_hz": speed_hz,
                 "duty_pct": duty_pct, "period_ms": period_ms, "started_at": iso(started_at)}
         with self._tx():
-            session = self._require_open_session(session_id)
-            if "simulated" in session:  # each pass carries its session's flag, chained
-                body["simulated"] = session["simulated"]
+            simulated = self._open_session_flag(session_id)
+            if simulated is not None:  # each pass carries its session's flag, chained
+                body["simulated"] = simulated
+            # No `progress` row yet: recovery reads a pass without one as no figures, at its
+            # start (what an empty row said), and the pass costs one page less to commit.
             self._append("pass_begin", session_id, pass_id, body)
-            self._conn.execute(
-                "INSERT INTO progress (pass_id, written_at, figures) VALUES (?, ?, ?)",
-                (pass_id, body["started_at"], canonical(PassStats().figures())))
         return pass_id
 
     def checkpoint(self, pass_id: str, stats: PassStats) -> None:
@@ -182,6 +188,22 @@ class PassLog(SqliteFile, SqliteReads):
             self._end(pass_id, session_id, outcome, stats.figures(), iso(ended_at),
                       fault_code, list(fault_names or []), recovered=False)
 
+    def resume_session(self, session_id: str, *, resumed_at: datetime,
+                       details: dict[str, Any]) -> None:
+        """Record (chained, durably) that an open session is resumed after an interruption;
+        `details` says with what (calibration, envelope, screening, passes left)."""
+        body = {**details, "resumed_at": iso(resumed_at)}
+        with self._tx():
+            self._require_open_session(session_id)
+            self._append("session_resume", session_id, None, body)
+
+    def resumptions(self, session_id: str) -> list[dict[str, Any]]:
+        """The bodies of a session's `session_resume` records, oldest first."""
+        with self._reading():  # an older (v3) log simply has none
+            return [json.loads(body) for (body,) in self._conn.execute(
+                "SELECT body FROM records WHERE kind = 'session_resume' AND session_id = ? "
+                "ORDER BY seq", (session_id,))]
+
     def close_session(self, session_id: str, *, closed_at: datetime,
                       summary: dict[str, Any]) -> Receipt:
         """Record the end of a session with its summary (every pass must have ended); sign
@@ -189,9 +211,9 @@ class PassLog(SqliteFile, SqliteReads):
         with self._tx():
             self._require_open_session(session_id)
             still = self._conn.execute(
-                "SELECT count(*) FROM progress JOIN records b ON b.kind = 'pass_begin' "
-                "AND b.pass_id = progress.pass_id WHERE b.session_id = ?",
-                (session_id,)).fetchone()[0]
+                "SELECT count(*) FROM records b WHERE b.session_id = ? AND b.kind = "
+                "'pass_begin' AND NOT EXISTS (SELECT 1 FROM records e WHERE e.kind = "
+                "'pass_end' AND e.pass_id = b.pass_id)", (session_id,)).fetchone()[0]
             if still:
                 raise PassLogError(f"session {session_id} still has {still} pass(es) in "
                                    "progress: end them before closing the session")
@@ -199,7 +221,8 @@ class PassLog(SqliteFile, SqliteReads):
                                        {"closed_at": iso(closed_at), "summary": summary})
             signature = sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq,
                                                   digest, reason="session_close")
-        self._checkpoint_wal()
+        if self._checkpointer is not None:  # between sessions: on its thread, not here
+            self._checkpointer.request()
         receipt = Receipt(session_id, seq, digest, signature, self._signer.fingerprint,
                           iso(closed_at))
         try:
@@ -302,17 +325,23 @@ class PassLog(SqliteFile, SqliteReads):
         self._append("pass_end", session_id, pass_id, body)
         self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
 
+    def _rolled_back(self) -> None:
+        self._tail = None  # a failed transaction may have appended before failing
+
     def _append(self, kind: str, session_id: str, pass_id: str | None,
                 body: dict[str, Any]) -> tuple[int, str]:
-        last = self._conn.execute(
-            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        if self._tail is None:  # else known: this writer alone appends (its lock)
+            last = self._conn.execute(
+                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            self._tail = (last[0], last[1]) if last else (0, GENESIS_HASH)
+        seq, prev = self._tail[0] + 1, self._tail[1]
         text = canonical(body)
         written_at = iso(datetime.now(UTC))
         digest = record_hash(seq, kind, session_id, pass_id, written_at, text, prev)
         self._conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (seq, kind, session_id, pass_id, written_at, text, prev, digest))
         sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq, digest)
+        self._tail = (seq, digest)  # forgotten again if the transaction fails
         return seq, digest
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:
@@ -327,6 +356,19 @@ class PassLog(SqliteFile, SqliteReads):
                               "AND session_id = ?", (session_id,)).fetchone():
             raise PassLogError(f"session {session_id} is closed; open a new session")
         return json.loads(opened[0])
+
+    def _open_session_flag(self, session_id: str) -> bool | None:
+        """`_require_open_session`, reading only the session's `simulated` flag (its body,
+        with the envelope, is not parsed at every pass)."""
+        opened = self._conn.execute(
+            "SELECT json_extract(body, '$.simulated') FROM records WHERE kind = "
+            "'session_open' AND session_id = ?", (session_id,)).fetchone()
+        if opened is None:
+            raise PassLogError(f"no session {session_id} in the pass log")
+        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'session_close' "
+                              "AND session_id = ?", (session_id,)).fetchone():
+            raise PassLogError(f"session {session_id} is closed; open a new session")
+        return None if opened[0] is None else bool(opened[0])
 
     def _require_open_pass(self, pass_id: str) -> str:
         row = self._conn.execute(

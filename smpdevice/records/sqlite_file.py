@@ -21,6 +21,7 @@ from typing import Any, Self
 from smpdevice.records.files import PRIVATE_DIR, private_file, tighten_siblings
 from smpdevice.records.model import PassLogError, iso
 from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly
+from smpdevice.records.sqlite_checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from smpdevice.records.sqlite_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -40,6 +41,7 @@ class SqliteFile:
         self._conn: Any = None  # sqlite3.Connection; Any so tests can stand in for the disk
         self._reader: ReadOnlyConnection | None = None
         self._depth = 0
+        self._checkpointer: WalCheckpointer | None = None
         try:
             self._connect()
             if readonly:
@@ -55,6 +57,9 @@ class SqliteFile:
 
     def close(self) -> None:
         with self._lock:
+            if self._checkpointer is not None:  # before the writer: the last one out
+                self._checkpointer.close()     # checkpoints and removes the WAL
+                self._checkpointer = None
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.close()
@@ -94,6 +99,10 @@ class SqliteFile:
                                        f"(got {mode}); put the data directory on a local disk")
                 tighten_siblings(self.path)
                 self._conn.execute("PRAGMA synchronous=FULL")
+                # Checkpoints run on their own thread (WalCheckpointer), never inside a
+                # commit; SQLite's own stays only as a safety net, far above that thread's.
+                self._conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+                self._checkpointer = WalCheckpointer(self.path)
             self._conn.execute("PRAGMA busy_timeout=5000")
         except OSError as exc:
             raise PassLogError(f"cannot open the pass log {self.path}: {exc.strerror or exc}; "
@@ -102,10 +111,17 @@ class SqliteFile:
             raise self._error("open", exc) from exc
 
     def _checkpoint_wal(self) -> None:
-        """Move the WAL into the main file between sessions (SQLite also does it every 1000
-        pages; a larger limit measured slower commits). A failure loses nothing."""
+        """Move the WAL into the main file now (on opening). A failure loses nothing."""
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _committed(self) -> None:
+        """After every durable commit (subclasses may extend)."""
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
+    def _rolled_back(self) -> None:
+        """After a transaction failed: what a subclass cached from it is unknown now."""
 
     def _has_table(self, name: str) -> bool:
         return self._conn.execute(
@@ -186,6 +202,7 @@ class SqliteFile:
                 yield
                 self._conn.execute("COMMIT")
             except BaseException as exc:
+                self._rolled_back()
                 with contextlib.suppress(sqlite3.Error):
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
@@ -194,6 +211,7 @@ class SqliteFile:
                 raise
             finally:
                 self._depth = 0
+            self._committed()
 
     def _error(self, action: str, exc: sqlite3.Error) -> PassLogError:
         return storage_error(self.path, action, exc)

@@ -10,7 +10,7 @@ from typing import IO
 from smpdevice.records.files import private_file
 from smpdevice.records.model import PassLogError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _V1 = (
     """CREATE TABLE schema_version (
         version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)""",
@@ -51,11 +51,31 @@ _V3 = (
     "reason TEXT NOT NULL CHECK (reason IN ('session_close', 'interval', 'adopted')), "
     "key_fingerprint TEXT NOT NULL, signature TEXT NOT NULL)",
 )
+# A `session_resume` record (smp run --resume): SQLite cannot widen a CHECK in place, so the
+# records table is rebuilt with the same rows, hashes and indexes (one transaction).
+_V4 = (
+    """CREATE TABLE records_v4 (
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('session_open', 'pass_begin', 'pass_end',
+                                           'session_close', 'session_resume')),
+        session_id TEXT NOT NULL,
+        pass_id TEXT,
+        written_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL)""",
+    "INSERT INTO records_v4 SELECT seq, kind, session_id, pass_id, written_at, body, "
+    "prev_hash, hash FROM records ORDER BY seq",
+    "DROP TABLE records",
+    "ALTER TABLE records_v4 RENAME TO records",
+    *_V1[2:],  # the same indexes as before
+)
 # (version, what it adds, SQL statements). Append only; never edit a released step.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "hash-chained records of sessions and passes", _V1),
     (2, "checkpoints of passes in progress; chain head (detects truncation)", _V2),
     (3, "Ed25519-signed chain heads, the log's id, its signing keys", _V3),
+    (4, "session_resume records (a session resumed after an interruption)", _V4),
 )
 
 

@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from smpdevice.records.chain import (
     BrokenLink,
     ChainRecord,
     ChainWalk,
-    verify_payloads,
+    verify_rows,
 )
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.model import iso
@@ -98,22 +98,34 @@ def audit_input(conn: sqlite3.Connection, version: int, *,
                       walk=lambda keep: _walk(conn, keep, path))
 
 
-def _field(column: str) -> str:
-    return f"length({column}) || ':' || {column} || ','"
+_COLUMNS = "seq, kind, session_id, pass_id, written_at, body, prev_hash, hash"
+_ROWS = f"SELECT {_COLUMNS} FROM records WHERE seq > ? AND seq <= ? ORDER BY seq"
+# The same row with every text read as bytes: text that is not UTF-8 cannot be decoded.
+_RAW_ROW = ("SELECT seq, " + ", ".join(f"CAST({c} AS BLOB)" for c in _COLUMNS.split(", ")[1:])
+            + " FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1")
 
 
-# Exactly `chain.record_hash`'s payload, built by SQLite: a million records verify in seconds.
-_PAYLOAD = ("CAST(" + " || ".join(_field(c) for c in (
-    "seq", "kind", "session_id", "coalesce('+' || pass_id, '-')", "written_at", "body",
-    "prev_hash")) + " AS BLOB)")
-
-
-def _payloads(conn: sqlite3.Connection, first: int = 1, last: int | None = None) -> Any:
-    cursor = conn.execute(f"SELECT seq, prev_hash, hash, {_PAYLOAD} FROM records "
-                          "WHERE seq >= ? AND seq <= ? ORDER BY seq",
-                          (first, last if last is not None else 2**62))
-    while rows := cursor.fetchmany(8192):
-        yield from rows
+def _rows(conn: sqlite3.Connection, first: int = 1, last: int | None = None
+          ) -> Iterator[tuple[Any, ...]]:
+    """The records `first..last` as plain rows, streamed by one query. A record whose text is
+    not UTF-8 (the writer never writes such text: only an edited file has it) comes with that
+    text decoded leniently, so its hash fails and the walk names it, instead of an error."""
+    after, last = first - 1, last if last is not None else 2**62
+    while True:
+        try:
+            for row in conn.execute(_ROWS, (after, last)):
+                after = row[0]
+                yield row
+            return
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+        raw = conn.execute(_RAW_ROW, (after, last)).fetchone()
+        if raw is None:
+            return
+        after = raw[0]
+        yield (raw[0], *(None if v is None else bytes(v).decode("utf-8", "replace")
+                         for v in raw[1:]))
 
 
 PARALLEL_FROM_RECORDS = 200_000  # below this, one process is as fast
@@ -157,7 +169,7 @@ def _walk(conn: sqlite3.Connection, keep: Collection[int], path: Path | None) ->
 
 
 def _serial(conn: sqlite3.Connection, keep: Collection[int]) -> ChainWalk:
-    return verify_payloads(_payloads(conn), keep=keep, describe=lambda seq: _describe(conn, seq))
+    return verify_rows(_rows(conn), keep=keep)
 
 
 def _walk_range(path: str, bounds: tuple[int, int], keep: frozenset[int]
@@ -169,8 +181,8 @@ def _walk_range(path: str, bounds: tuple[int, int], keep: frozenset[int]
     try:
         row = conn.execute("SELECT prev_hash FROM records WHERE seq = ?", (first,)).fetchone()
         start = row[0] if row else GENESIS_HASH
-        walk = verify_payloads(_payloads(conn, first, last), keep=keep, start_seq=first,
-                               start_hash=start, describe=lambda seq: _describe(conn, seq))
+        walk = verify_rows(_rows(conn, first, last), keep=keep, start_seq=first,
+                           start_hash=start)
         return (row[0] if row else None), walk
     finally:
         conn.close()

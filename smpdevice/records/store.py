@@ -27,7 +27,8 @@ class RecordStore(Protocol):
                      pen_serial: str, firmware_version: str, calibration_id: str,
                      profile_hash: str, screening: dict[str, Any], simulated: bool,
                      envelope: dict[str, Any] | None = None,
-                     opened_at: datetime | None = None) -> str: ...
+                     opened_at: datetime | None = None,
+                     footswitch: str | None = None) -> str: ...
 
     def begin_pass(self, session_id: str, *, index: int, zone: str, depth_mm: float,
                    speed_hz: float, duty_pct: float, period_ms: float,

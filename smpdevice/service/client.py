@@ -58,7 +58,7 @@ def service_url(url: str | None = None) -> str:
 
 
 async def _open(url: str) -> ClientConnection:
-    options = dict(max_size=4 * 1024 * 1024, compression=None, open_timeout=10)
+    options: dict[str, Any] = dict(max_size=4 * 1024 * 1024, compression=None, open_timeout=10)
     try:
         if url.startswith("unix://"):
             return await unix_connect(url.removeprefix("unix://"), uri="ws://localhost/rpc",

@@ -99,9 +99,12 @@ async def serve_client(service: PenService, ws: Any, transport: str) -> None:
     service.clients[client.id] = client
     writer = asyncio.ensure_future(client.write_loop())
     tasks: set[asyncio.Task] = set()
-    timer = asyncio.get_running_loop().call_later(
-        HELLO_TIMEOUT_S, lambda: client.role is None and client.close(
-            1008, f"no rpc.hello within {HELLO_TIMEOUT_S:.0f} s"))
+
+    def hello_timeout() -> None:
+        if client.role is None:
+            client.close(1008, f"no rpc.hello within {HELLO_TIMEOUT_S:.0f} s")
+
+    timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, hello_timeout)
     try:
         async for raw in ws:
             _handle(service, client, raw, tasks)
@@ -137,8 +140,9 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
                                                                 "authenticated client may "
                                                                 "E-stop"))
             return
-        future = service.estop_now(client)
-        _spawn(client, tasks, request, service.estop_result(future), counted=False)
+        answer = service.estop_inline(client)  # latched and sent before anything else runs
+        if request.has_id:
+            client.notify(response(ident, answer))
         return
     if client.role is None and request.method != "rpc.hello":
         _refused(client, ident, RpcError(NOT_AUTHENTICATED, "not authenticated: send "

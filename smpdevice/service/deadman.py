@@ -116,6 +116,13 @@ class GatedPenController(PenController):
     def lease_needed(self) -> bool:
         return super().lease_needed() and self.lease_gate()
 
+    @property
+    def serial(self) -> str:
+        """The connected pen's serial (the service connects before it serves anyone)."""
+        if self.identity is None:
+            raise SmpError("the service has no pen connected; restart `smp serve`")
+        return self.identity.serial
+
 
 def stop_and_disarm(pen: PenController, why: str) -> None:
     """Bring a moving pen to rest (any thread). Errors are logged: the pen's own lease stops

@@ -134,6 +134,20 @@ class PenService:
         log.warning("E-stop requested", client=client.id, role=client.role.label)
         return _run_in_new_thread(self.pen.estop, name="smp-service-estop")
 
+    def estop_inline(self, client: Any) -> dict[str, Any]:
+        """E-stop on the calling thread (the connection's event loop): no thread to start, no
+        queue to pass; the controller latches, stops renewing the lease and writes ESTOP at
+        once, then waits for the pen's acknowledgement (bounded by its retries)."""
+        try:
+            self.pen.estop()
+            confirmed = True
+        except EStopUnconfirmed:
+            confirmed = False  # latched here and the lease withheld; the pen stops by itself
+        self.work.request_stop()
+        log.warning("E-stop requested", client=client.id, role=client.role.label,
+                    confirmed=confirmed)  # logged after: rendering a line must not delay it
+        return {"ok": True, "state": self.pen.state.value, "confirmed": confirmed}
+
     async def estop_result(self, future: concurrent.futures.Future) -> dict[str, Any]:
         try:
             await asyncio.wrap_future(future)
@@ -190,6 +204,7 @@ class PenService:
         return {
             "identity": pen.identity.to_dict() if pen.identity else None,
             "port": pen.port_url, "simulated": pen.simulated,
+            "footswitch": pen.footswitch,  # the station's mode: required | optional | off
             "zones": {name: z.model_dump() for name, z in pen.zones.items()},
             "calibration": None if cal is None else {
                 "calibration_id": cal.calibration_id, "expires_at": cal.expires_at.isoformat(),
@@ -291,31 +306,6 @@ class PenService:
                     reason=reason, was=was, fault=fault)
         return {"ok": True}
 
-    # ------------------------------------------------------------------ calibration
-
-    @method("calibration.begin")
-    async def m_cal_begin(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.apen.begin_calibration()
-        return {"ok": True}
-
-    @method("calibration.move")
-    async def m_cal_move(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        at = await self.apen.calibration_move(p["actuator_mm"])
-        return {"actuator_mm": at}
-
-    @method("calibration.read_gauge")
-    async def m_cal_gauge(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self.work.read_gauge)
-
-    @method("calibration.end")
-    async def m_cal_end(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.apen.end_calibration(None)
-        return {"ok": True}
-
-    @method("calibration.auto")
-    async def m_cal_auto(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await self.apen.call(self.work.auto_calibrate, p["technician"])
-
     # ------------------------------------------------------------------ sessions
 
     @method("session.check")
@@ -365,3 +355,7 @@ def refusal(exc: SmpError) -> RpcError:
         data["issues"] = [i.as_dict() if hasattr(i, "as_dict") else str(i) for i in issues][:50]
     code = NOT_DRIVING if isinstance(exc, NotDriving) else REFUSED
     return RpcError(code, str(exc)[:2000], data)
+
+
+# The calibration.* handlers live in their own module; importing it registers them.
+from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from smpdevice.errors import SmpError
 from smpdevice.passlog import PassLog
@@ -79,7 +79,7 @@ def verify(path: Path | None) -> dict[str, Any]:
             "records": result.count, "head_hash": result.head_hash}
 
 
-def export(path: Path | None, fmt: str) -> dict[str, Any]:
+def export(path: Path | None, fmt: Literal["jsonl", "csv"]) -> dict[str, Any]:
     out = io.StringIO()
     with _open(path) as log:
         count = log.export(fmt, out)

@@ -37,6 +37,7 @@ class ServiceOptions:
     lease_ms: int = 500  # the pen's own lease
     telemetry_hz: int = 50
     calibration: Any = None  # a Calibration; else the newest valid one from the store
+    footswitch: str | None = None  # required | optional | off; None: the station config's
 
 
 def _calibration_for(pen: GatedPenController) -> Any:
@@ -44,7 +45,7 @@ def _calibration_for(pen: GatedPenController) -> Any:
     from smpdevice.calibration.store import CalibrationStore
 
     try:
-        cal = CalibrationStore(readonly=True).latest(pen.identity.serial)
+        cal = CalibrationStore(readonly=True).latest(pen.serial)
     except SmpError as exc:
         log.warning("calibrations unreadable", error=str(exc))
         return None
@@ -65,7 +66,7 @@ def build(options: ServiceOptions) -> ServiceServer:
     private_dir(directory)  # 0700: the tokens and the socket live here
     tokens = load_or_create_tokens(directory)
     pen = GatedPenController(options.port, lease_ms=options.lease_ms,
-                             telemetry_hz=options.telemetry_hz)
+                             telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
     pen.open()
     try:
         calibration = options.calibration or _calibration_for(pen)

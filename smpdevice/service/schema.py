@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.screening import QUESTIONS
 from smpdevice.service.auth import Role
@@ -56,6 +57,28 @@ PROFILE_PARAMS = {
     "profile": _text(MAX_PROFILE_CHARS, "the treatment profile's text (YAML or JSON)"),
     "format": {"type": "string", "enum": ["yaml", "json"], "default": "yaml"},
 }
+
+
+_POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
+_CALIBRATION_FIELDS: dict[str, Any] = {
+    "calibration_id": _text(64, "made by the client"),
+    "pen_serial": _text(32, "this service's pen"),
+    "technician": _text(200, "who calibrated"),
+    "created_at": _text(40, "ISO 8601 with a time zone"),
+    "expires_at": _text(40, "ISO 8601 with a time zone"),
+    "offset_mm": {"type": "number"},
+    "gain": {"type": "number"},
+    "points": {"type": "array", "maxItems": 64, "items": _POINT},
+    "residuals_mm": {"type": "array", "maxItems": 64, "items": {"type": "number"}},
+    "speed_error_pct": {"type": ["number", "null"]},
+    "simulated": {"type": "boolean"},
+}
+# Every field of the model (it grows), each checked strictly by `Calibration`'s own validator.
+CALIBRATION = _obj({name: _CALIBRATION_FIELDS.get(name, {"description": "see Calibration"})
+                    for name in Calibration.model_fields},
+                   ("pen_serial", "technician", "created_at", "expires_at", "offset_mm",
+                    "gain"), "a linear depth calibration, as `Calibration.model_dump(mode="
+                             "'json')`")
 
 
 @dataclass(frozen=True)
@@ -134,8 +157,27 @@ METHODS: dict[str, Method] = {
     }, ("actuator_mm",)), drives=True),
     "calibration.read_gauge": Method(_T, "Read the simulated pen's depth gauge (simulated "
                                          "pens only).", drives=True),
-    "calibration.end": Method(_T, "calibrating -> idle, keeping the previous calibration.",
-                              drives=True, result=OK_RESULT),
+    "calibration.spin": Method(_T, "Speed check: run the motor (off the skin) at `speed_hz` "
+                                   "for `duration_s`; answers the encoder's mean speed and "
+                                   "the frames [uptime_ms, strokes, needle_running] of the "
+                                   "spin.", _obj({
+                                       "speed_hz": {"type": "number", "exclusiveMinimum": 0,
+                                                    "maximum": 1000, "description": "off the "
+                                                    "skin: the pen's hard limits bound it"},
+                                       "duration_s": {"type": "number", "minimum": 0.1,
+                                                      "maximum": 10.0},
+                                   }, ("speed_hz", "duration_s")), drives=True),
+    "calibration.save": Method(_T, "Save a calibration fitted by a guided client to the "
+                                   "service's store (it must belong to this pen, be fresh, and "
+                                   "pass every check of a calibration); install it with "
+                                   "calibration.end.", _obj({
+                                       "calibration": CALIBRATION,
+                                   }, ("calibration",)), drives=True),
+    "calibration.end": Method(_T, "calibrating -> idle. With `calibration_id` (saved by "
+                                  "calibration.save) that calibration is installed and written "
+                                  "to the pen; without, the previous one is kept.", _obj({
+                                      "calibration_id": _text(64, "from calibration.save"),
+                                  }), drives=True),
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
                                    "(simulated pens only): zero, depth, speed, verify, save.",
                                _obj({"technician": _text(64, "who calibrates")},

@@ -90,7 +90,7 @@ class SessionWork:
         screening.require_clear()
         service, pen = self.service, self.service.pen
         service.lease.require(client_id)
-        require_calibration(pen.calibration, pen.identity.serial)
+        require_calibration(pen.calibration, pen.serial)
         if "quick_pass_s" in p:
             plan = [x.model_copy(update={"duration_s": p["quick_pass_s"], "impressions": None})
                     for x in profile.plan]
@@ -118,7 +118,7 @@ class SessionWork:
 
         service, pen = self.service, self.service.pen
         try:
-            passlog = _open_log(service.passlog_path, pen.identity.serial)
+            passlog = _open_log(service.passlog_path, pen.serial)
         except BaseException as exc:
             box["error"] = exc
             opened.set()

@@ -43,6 +43,8 @@ def _apply(fw: PenFirmware, step: dict[str, Any]) -> None:
         name = step["condition"]
         if name == "power_reset":
             fw.power_reset()
+        elif name.startswith("pedal_"):
+            fw.physics.cond.pedal_down = name == "pedal_down"
         else:
             fw.physics.cond.cartridge_present = name == "cartridge_inserted"
 
@@ -80,7 +82,9 @@ def test_scenarios_cover_every_cell_of_the_state_table_and_the_behaviours() -> N
     for t in rules.ACCEPTED_IN:
         for s in FirmwareState:
             assert f"table_{t.name.lower()}_in_{s.name.lower()}" in names
-    for needed in ("duplicate", "lease_lapse", "estop", "cartridge", "power_reset", "seq_0"):
+    for needed in ("duplicate", "lease_lapse", "estop", "cartridge", "power_reset", "seq_0",
+                   "footswitch_release", "footswitch_required_start_refused",
+                   "footswitch_optional"):
         assert any(needed in n for n in names), needed
 
 

@@ -63,4 +63,5 @@ def valid_command(mtype: MsgType) -> m.Message:
         MsgType.SET_TELEMETRY_RATE: m.SetTelemetryRate(50),
         MsgType.CALIBRATION_READ: m.CalibrationRead(),
         MsgType.CALIBRATION_WRITE: m.CalibrationWrite.from_points([(500, 150), (1500, 1120)], 1),
+        MsgType.SET_FOOTSWITCH: m.SetFootswitch(2),  # REQUIRED (the simulated pedal is down)
     }[mtype]

@@ -6,7 +6,7 @@ import pytest
 
 from firmware_protocol import messages as m
 from firmware_protocol import rules
-from firmware_protocol.codes import Capability, LimitField, MsgType
+from firmware_protocol.codes import Capability, FootswitchMode, LimitField, MsgType
 from firmware_protocol.codes import FirmwareState as S
 from firmware_protocol.codes import NackReason as R
 from simulators import DeviceFault
@@ -184,13 +184,18 @@ def test_needle_start_checks_setpoints_cartridge_lease_in_order() -> None:
     sim.clear(DeviceFault.CARTRIDGE_REMOVED)
     assert host.request(m.NeedleStart()).reason == R.NO_LEASE
     host.request(m.LeaseRenew(100))
+    host.request(m.SetFootswitch(FootswitchMode.REQUIRED))
+    sim.release_pedal()
+    assert host.request(m.NeedleStart()).reason == R.FOOTSWITCH_UP  # last: after the lease
+    sim.press_pedal()
     assert host.request(m.NeedleStart()).TYPE == MsgType.ACK
     assert state(sim) is S.RUNNING
 
 
 def test_extra_checks_table_is_what_the_firmware_checks() -> None:
     # every reason the rules list is one the firmware knows (unknown ones would always refuse)
-    known = {R.OUT_OF_LIMITS, R.NO_SETPOINTS, R.NO_CARTRIDGE, R.NO_LEASE, R.CONDITION_ACTIVE}
+    known = {R.OUT_OF_LIMITS, R.NO_SETPOINTS, R.NO_CARTRIDGE, R.NO_LEASE, R.CONDITION_ACTIVE,
+             R.FOOTSWITCH_UP, R.UNSUPPORTED}
     assert {r for checks in rules.EXTRA_CHECKS.values() for r in checks} <= known
 
 

@@ -85,8 +85,11 @@ def test_guided_run_checks_entries_redoes_a_point_and_saves(sim, tmp_path):
     assert "means the tip is still inside the cartridge" in out
     assert "reading 0.300 mm at actuator" in out and "is not above the previous point" in out
     assert "Result: PASS" in out and f"Saved to {db}" in out
+    assert "Needle penetration depth accuracy (N = 3 check readings" in out  # a person reads 3
+    assert "Puncture rate accuracy (punctures the pen counted per second; bound 3 %)" in out
     cal = CalibrationStore(db).latest(sim.serial)
     assert cal is not None and cal.technician == "ana"
+    assert [c for c, _ in cal.depth_checks] == [0.5, 1.0, 1.5] and len(cal.rate_checks) == 3
     assert len(cal.points) == 6
     assert cal.offset_mm == pytest.approx(-sim.model.offset_mm, abs=0.02)
     assert cal.gain == pytest.approx(sim.model.gain, abs=0.01)

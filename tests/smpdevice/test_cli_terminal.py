@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import stat
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -81,10 +79,11 @@ def test_the_detail_log_is_rotated_and_bounded(data_dir):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
 
 
-def _smp(*args: str, columns: int = 40, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "smpdevice", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "COLUMNS": str(columns), **(env or {})})
+def _smp(*args: str, columns: int = 40, env: dict | None = None) -> SimpleNamespace:
+    """`smp ARGS` with its output piped (not a terminal) and COLUMNS set, in this process."""
+    result = CliRunner().invoke(main, list(args), env={"COLUMNS": str(columns), **(env or {})})
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
+                           stderr=result.stderr)
 
 
 UNIT = r"(mm|Hz|ms|%|µm|um|A|°C|C|s)"

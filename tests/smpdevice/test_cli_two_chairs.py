@@ -1,23 +1,41 @@
 """Two chairs on one PC (issue 16, item 5): two `smp run` processes drive two pens at the same
 time in one data directory. The station's pass log keeps one writer; the second run writes its
-pen's own log, and `smp sessions` reads both as one, each pass attributed to its pen."""
+pen's own log, and `smp sessions` reads both as one, each pass attributed to its pen.
+
+Chair A is a real process (it holds the station's log under its own pid); chair B and the
+`smp sessions` commands run in this process (another pid, as a second chair's would be)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
+from types import SimpleNamespace
 
+from click.testing import CliRunner
+
+from simulators.pen_model import PenModel
+from smpdevice.calibration.store import CalibrationStore
+from smpdevice.cli import main
+from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
 from tests.smpdevice.test_cli_run import SCREENING, short_profile
-from tests.smpdevice.test_cli_service import ROOT, Proc
+from tests.smpdevice.test_cli_service import Proc
 
 
-def smp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "smpdevice", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+def smp(*args: str, env: dict[str, str]) -> SimpleNamespace:
+    """`smp ARGS` in this process, with `env`'s SMP_ settings."""
+    result = CliRunner().invoke(main, list(args),
+                                env={k: v for k, v in env.items() if k.startswith("SMP_")})
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
+                           stderr=result.stderr)
+
+
+def calibrate(data_dir, seed: int) -> None:
+    """Store the true calibration of the pen `pensim://?seed=SEED` starts."""
+    model = PenModel(seed=seed)
+    CalibrationStore(data_dir / "calibrations.sqlite").save(Calibration.linear(
+        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain))
 
 
 def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):
@@ -25,9 +43,9 @@ def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):
     env = {**os.environ, "SMP_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1",
            "SMP_LOG_LEVEL": "error"}
     chair_a, chair_b = "pensim://?seed=1", "pensim://?seed=2"
-    for port in (chair_a, chair_b):
-        cal = smp("calibrate", "--port", port, "--auto", "-t", "ana", env=env)
-        assert cal.returncode == 0, cal.stderr
+    data.mkdir()
+    calibrate(data, seed=1)
+    calibrate(data, seed=2)
     (tmp_path / "a").mkdir()
     long_profile = short_profile(tmp_path / "a", seconds="60")  # chair A: still running...
     quick_profile = short_profile(tmp_path, seconds="0.3")       # ...while chair B's ends

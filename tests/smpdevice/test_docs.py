@@ -4,19 +4,20 @@ Convention in README.md and docs/*.md: a line starting with `$ ` inside a ```con
 command the reader is told to type, and it must work on the built-in simulator. Commands of one
 page run in order in one fresh data directory (so `smp calibrate --auto` before `smp run` works).
 Commands that need hardware or another process, or run until Ctrl-C, are shown without `$ `.
+An `smp` line runs in this process (tests/smpdevice/shell.py), any other line in bash.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from smpdevice.control.diagram import state_diagram_mermaid
+from tests.smpdevice import shell
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -44,14 +45,9 @@ def test_every_command_in_the_docs_runs(page, tmp_path):
         "COLUMNS": "120",
     }
     for command in commands(page):
-        result = subprocess.run(
-            ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=120, stdin=subprocess.DEVNULL,
-        )
-        assert result.returncode == 0, (
-            f"{page.name}: `{command}` exited {result.returncode}\n{result.stdout[-2000:]}"
-            f"\n{result.stderr[-2000:]}"
-        )
+        status, out, err = shell.run(command, ROOT, env)  # smp in-process, the rest in bash
+        assert status == 0, (f"{page.name}: `{command}` exited {status}\n{out[-2000:]}"
+                             f"\n{err[-2000:]}")
 
 
 def test_state_diagram_page_is_generated_from_the_machine():

@@ -404,7 +404,7 @@ def test_an_older_file_is_migrated_and_keeps_everything(db):
         assert [p.pass_id for p in reader.passes()] == [ended, unended]
     with PassLog(db) as log:
         versions = [r[0] for r in log._conn.execute("SELECT version FROM schema_version")]
-        assert versions == [1, 2, 3] and SCHEMA_VERSION == 3
+        assert versions == [1, 2, 3, 4] and SCHEMA_VERSION == 4
         assert log.recovered == [unended]
         first, second = log.passes()
         assert (first.outcome, first.strokes) == ("completed", 300)
@@ -421,7 +421,7 @@ def test_a_newer_file_is_refused(db):
         conn.execute("INSERT INTO schema_version VALUES (99, '2030-01-01', 'future')")
     for readonly in (False, True):
         with pytest.raises(PassLogError, match=r"written by a newer smpdevice \(log schema 99; "
-                                               r"this one reads up to 3\). Upgrade smpdevice"):
+                                               r"this one reads up to 4\). Upgrade smpdevice"):
             PassLog(db, readonly=readonly)
 
 

@@ -7,7 +7,7 @@ const QUESTIONS = ["open_sores", "eczema", "dermatitis", "psoriasis_flare", "inf
   "sunburn", "keloid_tendency"];
 const TRACE_S = 10;
 const app = { ws: null, ids: 1, pending: new Map(), role: null, me: null, state: null,
-  window: null, trace: [], heartbeat: null, identity: null, driving: false };
+  window: null, trace: [], traceDirty: false, heartbeat: null, identity: null, driving: false };
 
 // ---------------------------------------------------------------- connection
 function token() {
@@ -81,7 +81,10 @@ function estop() {
     show(`E-stop ${r.confirmed ? "confirmed by the pen" : "latched (pen did not confirm: it stops by its own lease)"}`);
   }).catch((e) => show(`E-stop: ${e.message}`));
 }
-$("estop").addEventListener("click", estop);
+// On press, as a hardware E-stop acts: not on release, and ahead of the button's repaint.
+$("estop").addEventListener("pointerdown", (ev) => { if (ev.button === 0) estop(); });
+// A keyboard activation of the focused button (Enter) arrives as a click without a pointer.
+$("estop").addEventListener("click", (ev) => { if (ev.detail === 0) estop(); });
 document.addEventListener("keydown", (ev) => {
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
   if (ev.key === "Escape" || (ev.key === " " && !typing)) { ev.preventDefault(); estop(); }
@@ -94,7 +97,7 @@ function setState(state) {
 
 function applyState(s) {
   setState(s.state);
-  app.window = s.zone_window;
+  app.window = s.zone_window; app.traceDirty = true;
   showDriver(s.driver);
   showFault(s.state, s.last_fault);
   if (s.session && s.session.running === false && s.session.outcome) {
@@ -131,17 +134,47 @@ function onNotification(method, p) {
   else if (method === "session.result") { onResult(p); refreshLog(); }
 }
 
+// ---------------------------------------------------------------- footswitch
+// Pressed or released, from the pen's telemetry; the mode (required: the pen stops the needle
+// when it goes up; optional; off) is the station's, from pen.identity.
+function showFootswitch(pressed) {
+  const mode = app.identity && app.identity.footswitch;
+  const box = $("footswitch");
+  box.dataset.footswitch = pressed ? "pressed" : "released";
+  box.textContent = `footswitch: ${pressed ? "pressed" : "released"}${mode ? ` (${mode})` : ""}`;
+}
+
+// How a pass ended, in words (the code stays in data-outcome and in the exports).
+const PASS_OUTCOMES = {
+  completed: "completed",
+  stopped: "stopped by the technician",
+  fault: "fault: the pen latched a fault",
+  estop: "E-stop",
+  link_lost: "pen lost: the pen stopped the needle by itself",
+  controller_crashed: "the controller stopped; recorded on its next start",
+  log_error: "stopped: the log could not record the pass",
+  footswitch_released: "footswitch released: the pen stopped the needle",
+};
+function passOutcomeText(outcome) { return PASS_OUTCOMES[outcome] || outcome; }
+function passOutcomeClass(outcome) {
+  if (outcome === "completed") return "completed";
+  return outcome === "stopped" || outcome === "footswitch_released" ? "stopped" : "failed";
+}
+
 // ---------------------------------------------------------------- traces
 function onTelemetry(t) {
   const now = performance.now() / 1000;
   app.trace.push({ at: now, depth: t.depth_mm, speed: t.speed_hz, running: t.needle_running });
+  app.traceDirty = true;
   while (app.trace.length && app.trace[0].at < now - TRACE_S) app.trace.shift();
   if (app.state !== t.state.toLowerCase() && t.state === "ESTOP") setState("estop");
+  showFootswitch(t.footswitch);
   const rows = [["state (pen)", t.state], ["needle", t.needle_running ? "running" : "stopped"],
     ["depth mm", t.depth_mm === null ? "uncalibrated" : t.depth_mm.toFixed(3)],
     ["speed Hz", t.speed_hz.toFixed(1)], ["current A", t.current_a.toFixed(2)],
     ["temp °C", t.temp_c.toFixed(1)], ["impressions", t.impressions],
-    ["lease ms", t.lease_remaining_ms], ["faults", t.faults.join(", ") || "none"]];
+    ["lease ms", t.lease_remaining_ms], ["footswitch", t.footswitch ? "pressed" : "released"],
+    ["faults", t.faults.join(", ") || "none"]];
   const body = $("figures"); body.replaceChildren();
   for (const [k, v] of rows) {
     const tr = document.createElement("tr");
@@ -175,13 +208,17 @@ function drawTrace(canvas, key, lo, hi, band) {
   g.fillText(String(hi), 2, 11); g.fillText(String(lo), 2, h - 2);
 }
 
+// Redraw only when a frame arrived since the last paint: a software-rendered canvas repainted
+// 60 times a second keeps the page's one thread busy, and an E-stop answer waits behind it.
 function frame() {
+  requestAnimationFrame(frame);
+  if (!app.traceDirty) return;
+  app.traceDirty = false;
   const wdw = app.window;
   drawTrace($("depth-canvas"), "depth", 0, 1.0,
     wdw ? [wdw.depth_min_mm, wdw.depth_max_mm] : null);
   drawTrace($("speed-canvas"), "speed", 0, 160,
     wdw ? [wdw.speed_min_hz, wdw.speed_max_hz] : null);
-  requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
 
@@ -302,8 +339,9 @@ function onProgress(p) {
 }
 function onPass(p) {
   const li = $(`pass-${p.index}`); if (!li) return;
-  li.className = p.outcome === "completed" ? "completed" : "failed";
-  li.textContent = `${p.zone}: ${p.outcome}${p.detail ? " — " + p.detail : ""}`;
+  li.className = passOutcomeClass(p.outcome);
+  li.dataset.outcome = p.outcome;
+  li.textContent = `${p.zone}: ${passOutcomeText(p.outcome)}${p.detail ? " — " + p.detail : ""}`;
 }
 function onResult(r) {
   const box = $("session-result"); box.replaceChildren();
@@ -371,8 +409,9 @@ async function showReport(id) {
   t.append(head);
   for (const p of r.passes) {
     const tr = el("tr");
+    if (p.outcome) { tr.dataset.outcome = p.outcome; tr.className = passOutcomeClass(p.outcome); }
     const f = (v) => (v === null || v === undefined ? "-" : Number(v).toFixed(3));
-    for (const x of [p.number || p.index + 1, p.zone, p.outcome || "in progress", p.depth_mm,
+    for (const x of [p.number || p.index + 1, p.zone, p.outcome ? passOutcomeText(p.outcome) : "in progress", p.depth_mm,
       `${f(p.depth_min_mm)} / ${f(p.depth_mean_mm)} / ${f(p.depth_max_mm)}`,
       p.speed_burst_hz ? Number(p.speed_burst_hz).toFixed(1) : "-", p.impressions]) tr.append(el("td", String(x)));
     t.append(tr);

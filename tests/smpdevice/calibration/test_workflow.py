@@ -174,7 +174,7 @@ def test_verify_alone_passes_a_good_calibration_and_fails_a_drifted_one(pen):
     report = run_calibration(ctl, SimulatorGauge(sim.url), technician="qa", settings=FAST)
     good = report.calibration
     result = run_verify(ctl, SimulatorGauge(sim.url), good)
-    assert result.passed and len(result.samples) == 3
+    assert result.passed and len(result.samples) == 6  # an automatic gauge reads six
     shifted = good.model_copy(update={"offset_mm": good.offset_mm + 0.05})
     result = run_verify(ctl, SimulatorGauge(sim.url), shifted)
     assert not result.passed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from firmware_protocol.codes import FirmwareState
 from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
-from tests.smpdevice.conftest import CROWN
+from smpdevice.service.runner import ServiceHandle, ServiceOptions
+from tests.smpdevice.conftest import CROWN, true_calibration
 
 from .conftest import pytestmark  # noqa: F401  (skip without chromium)
 
@@ -122,3 +125,57 @@ def test_an_incomplete_session_is_shown_as_such_and_a_report_renders(page, servi
     page.emulate_media(media="print")
     shots(page, "console-report-print", full_page=True)
     assert page.is_hidden("#estop")  # the printed report carries no controls
+
+
+@pytest.fixture
+def foot_service(sim, data_dir):
+    """The service with the footswitch required: the pen stops the needle when it goes up."""
+    options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
+                             lease_ms=300, calibration=true_calibration(sim),
+                             footswitch="required")
+    with ServiceHandle(options) as handle:
+        yield handle
+
+
+def test_the_footswitch_shows_and_a_pass_it_ends_reads_as_such(page, foot_service, sim,
+                                                                 shots):
+    service = foot_service
+    _open(page, service)
+    page.wait_for_selector("#footswitch[data-footswitch=pressed]")  # the sim's foot is down
+    assert "pressed (required)" in page.inner_text("#footswitch")
+    sim.release_pedal()
+    page.wait_for_selector("#footswitch[data-footswitch=released]")
+    assert "released (required)" in page.inner_text("#footswitch")
+    sim.press_pedal()
+    page.wait_for_selector("#footswitch[data-footswitch=pressed]")
+    page.click("button[data-tab=session]")  # a session from the page: its runner lists it
+    page.click("#demo-profile-btn")
+    for _ in range(WAIT_MS // 50):
+        if len(page.input_value("#profile-text")) > 100:
+            break
+        page.wait_for_timeout(50)
+    for q in ("open_sores", "eczema", "dermatitis", "psoriasis_flare", "infection", "sunburn",
+              "keloid_tendency"):
+        page.check(f"#scr-{q}-no")
+    page.fill("#technician", "console test")
+    page.click("#session-start")
+    page.wait_for_selector("#passes li.running")
+    sim.release_pedal()  # the technician lifts the foot: the pen stops the needle
+    page.wait_for_selector("#footswitch[data-footswitch=released]")
+    page.wait_for_selector("#session-outcome", timeout=90_000)
+    outcome = page.inner_text("#session-outcome")
+    assert "INCOMPLETE" in outcome
+    ended = page.locator("#passes li[data-outcome=footswitch_released]")
+    assert ended.count() == 1
+    assert "footswitch released: the pen stopped the needle" in ended.inner_text()
+    assert ended.get_attribute("class") == "stopped"
+    shots(page, "console-footswitch-session", full_page=True)
+    sid = outcome.split("session ", 1)[1].split(":", 1)[0]
+    page.click("button[data-tab=log]")
+    page.click("#refresh-log")
+    page.locator(f"tr[data-session='{sid}']").click()
+    page.wait_for_selector(f"body[data-report='{sid}']")
+    row = page.locator("#report tr[data-outcome=footswitch_released]")
+    assert row.count() == 1
+    assert "footswitch released: the pen stopped the needle" in row.inner_text()
+    shots(page, "console-footswitch-report", full_page=True)

@@ -1,0 +1,244 @@
+"""The host's side of a `PenSimulator`: its ports, the bytes both ways, disconnect/reconnect.
+
+A mixin of `PenSimulator` (simulators/sim.py), which owns the firmware, the clock, the link
+faults and the queues this code fills and drains: `_in` (host -> pen, by arrival time), `_out`
+(pen -> host, by delivery time) and `_rx` (delivered, waiting for the host to read). Every
+method runs under the simulator's condition `_cond`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections import deque
+
+from simulators.clock import Clock
+from simulators.faults import LinkFaults
+from simulators.firmware import PenFirmware
+
+RX_LIMIT = 1 << 16  # host-side receive buffer, like an OS tty buffer: overflow drops bytes
+
+
+class LinkDisconnected(ConnectionError):
+    """The simulated port went away (disconnect) or belongs to a link since reconnected."""
+
+
+class PortInUse(ConnectionError):
+    """An exclusive port (what `pensim://` opens) is already open on this simulator."""
+
+class HostLink:
+    """Ports and host-side I/O of a `PenSimulator` (the attributes below are its own)."""
+
+    name: str
+    clock: Clock
+    virtual: bool
+    link: LinkFaults
+    firmware: PenFirmware
+    closed: bool
+    connected: bool
+    generation: int
+    open_ports: int
+    _owner: HostPort | None
+    _cond: threading.Condition
+    _byte_s: float
+    _in_free_s: float
+    _in: deque[tuple[float, bytes]]
+    _out: deque[tuple[float, bytes]]
+    _rx: deque[bytes]
+    _rx_bytes: int
+
+    @property
+    def url(self) -> str:
+        return f"pensim://{self.name}"
+
+    def _run_until(self, t_s: float) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ link control
+    def disconnect(self) -> None:
+        """The port disappears: open ports raise, bytes in flight are lost. The pen runs on."""
+        with self._cond:
+            self._run_until(self.clock.now())
+            self._disconnect()
+
+    def reconnect(self) -> None:
+        """The port is back; open it again (ports opened before the disconnect stay dead)."""
+        with self._cond:
+            self._run_until(self.clock.now())
+            self._reconnect()
+
+    def _disconnect(self) -> None:
+        self.connected = False
+        self._in.clear()
+        self._out.clear()
+        self._rx.clear()
+        self._rx_bytes = 0
+        self._cond.notify_all()
+
+    def _reconnect(self) -> None:
+        if self.connected:
+            return
+        self.connected = True
+        self.generation += 1
+        self.firmware.decoder.reset()  # a half frame from the old link is garbage now
+        self._cond.notify_all()
+
+    def open_port(self, exclusive: bool = False) -> HostPort:
+        """The host's end of the link (pyserial's pensim:// handler wraps an exclusive one).
+
+        Like a serial device, at most one exclusive port is open at a time: a second raises
+        PortInUse until the first closes (or dies with a disconnect). Non-exclusive ports are
+        the test's back door (QA taps, bridges) and never conflict.
+        """
+        with self._cond:
+            if self.closed:
+                raise LinkDisconnected(f"simulator {self.name} is closed")
+            if not self.connected:
+                raise LinkDisconnected(f"simulator {self.name} is disconnected")
+            owner = self._owner
+            if exclusive and owner is not None and owner.is_open \
+                    and owner.generation == self.generation:
+                raise PortInUse(
+                    f"{self.url} is in use: another program or port has it open; close that "
+                    f"port first (a serial port has one owner at a time)"
+                )
+            port = HostPort(self)
+            if exclusive:
+                self._owner = port
+            return port
+
+    # ------------------------------------------------------------------ host side I/O
+    def _host_write(self, port: HostPort, data: bytes) -> None:
+        with self._cond:
+            port.check()
+            now_s = self.clock.now()
+            self._run_until(now_s)
+            chunks = self.link.inbound_frames(bytes(data), now_s)
+            if not chunks:
+                return
+            for delay_s, data in chunks:
+                arrive_s = now_s
+                if self._byte_s:
+                    arrive_s = max(now_s, self._in_free_s) + len(data) * self._byte_s
+                    self._in_free_s = arrive_s
+                # by arrival time: a delayed frame is overtaken by later ones
+                bisect.insort(self._in, (arrive_s + delay_s, data), key=lambda x: x[0])
+            self._run_until(now_s)
+            self._cond.notify_all()  # the real-time thread must wake for a paced arrival
+
+    def _promote(self) -> None:
+        """Move chunks whose delivery time has come into the host's receive buffer."""
+        now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
+        while self._out and self._out[0][0] <= now_s:
+            chunk = self._out.popleft()[1]
+            if self._rx_bytes + len(chunk) > RX_LIMIT:
+                self.link.stats["rx_overflow_bytes"] += len(chunk)
+                continue
+            self._rx.append(chunk)
+            self._rx_bytes += len(chunk)
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Wait for news (wall time); False when the deadline has passed."""
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return False
+        if self._out and not self.virtual:
+            until = self._out[0][0] - self.clock.now()
+            timeout = until if timeout is None else min(timeout, until)
+        self._cond.wait(None if timeout is None else max(timeout, 0.0005))
+        return True
+
+    def _host_read(self, port: HostPort, size: int, timeout_s: float | None) -> bytes:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        out = bytearray()
+        with self._cond:
+            while True:
+                port.check()
+                if not self.virtual:
+                    self._run_until(self.clock.now())
+                self._promote()
+                while self._rx and len(out) < size:
+                    chunk = self._rx.popleft()
+                    take = size - len(out)
+                    out += chunk[:take]
+                    if len(chunk) > take:
+                        self._rx.appendleft(chunk[take:])
+                    self._rx_bytes -= min(take, len(chunk))
+                if len(out) >= size or not self._wait(deadline):
+                    return bytes(out)
+
+    def _host_read_chunk(self, port: HostPort, timeout_s: float | None) -> bytes:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                port.check()
+                self._promote()
+                if self._rx:
+                    chunk = self._rx.popleft()
+                    self._rx_bytes -= len(chunk)
+                    return chunk
+                if not self._wait(deadline):
+                    return b""
+
+    def _host_in_waiting(self, port: HostPort) -> int:
+        with self._cond:
+            port.check()
+            if not self.virtual:
+                self._run_until(self.clock.now())
+            self._promote()
+            return self._rx_bytes
+
+    def _host_reset_input(self, port: HostPort) -> None:
+        with self._cond:
+            port.check()
+            self._promote()
+            self._rx.clear()
+            self._rx_bytes = 0
+
+
+class HostPort:
+    """The host's end of one connection to a simulator. Dead after a disconnect."""
+
+    def __init__(self, sim: HostLink) -> None:
+        self.sim = sim
+        self.generation = sim.generation
+        self.is_open = True
+        sim.open_ports += 1
+
+    def check(self) -> None:
+        sim = self.sim
+        if not self.is_open:
+            raise LinkDisconnected("port is closed")
+        if sim.closed:
+            raise LinkDisconnected(f"simulator {sim.name} was closed")
+        if not sim.connected or sim.generation != self.generation:
+            raise LinkDisconnected(f"simulator {sim.name} disconnected; reopen the port")
+
+    def write(self, data: bytes) -> int:
+        self.sim._host_write(self, data)
+        return len(data)
+
+    def read(self, size: int = 1, timeout_s: float | None = None) -> bytes:
+        """Up to `size` bytes; blocks until `size` or the (wall-time) timeout; None = forever."""
+        return self.sim._host_read(self, size, timeout_s)
+
+    def read_chunk(self, timeout_s: float | None = None) -> bytes:
+        """The next chunk as the pen wrote it (one frame unless split), or b"" on timeout."""
+        return self.sim._host_read_chunk(self, timeout_s)
+
+    @property
+    def in_waiting(self) -> int:
+        return self.sim._host_in_waiting(self)
+
+    def reset_input_buffer(self) -> None:
+        self.sim._host_reset_input(self)
+
+    def close(self) -> None:
+        if self.is_open:
+            self.is_open = False
+            with self.sim._cond:
+                self.sim.open_ports -= 1
+                if self.sim._owner is self:
+                    self.sim._owner = None
+                self.sim._cond.notify_all()

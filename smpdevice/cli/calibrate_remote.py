@@ -1,0 +1,201 @@
+"""`smp calibrate --service URL` (or SMP_SERVICE): calibrate the pen of a running `smp serve`.
+
+A guided run is the station's own workflow (`calibration.workflow.run_calibration`) with the
+same prompts and checks, driving the served pen through the service's `calibration.*` steps
+(`RemotePen`). The fit is made here from the technician's readings; the service saves it to its
+store (`calibration.save`, which checks it again) before `calibration.end` installs it on the
+pen, so nothing is ever installed unrecorded. `--auto` runs the whole calibration inside the
+service against its simulated pen's gauge.
+
+This CLI is the driving client for the whole run: its heartbeats keep the lease while the
+technician reads the gauge, and if it dies the service ends the calibration by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from smpdevice.control.calibration import Calibration, CalibrationError
+from smpdevice.control.pen import Capability, HardLimits, PenIdentity
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode, command
+
+if TYPE_CHECKING:
+    from smpdevice.calibration.report import CalibrationSettings
+    from smpdevice.control import PenController
+    from smpdevice.service.client import SyncServiceClient
+
+LEASE_MS = 2000  # the driving client's lease while a person reads the gauge
+
+
+class ServiceCalibrationFailed(SmpError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+def identity_from(data: dict[str, Any]) -> PenIdentity:
+    """`pen.identity`'s `identity` object back into a `PenIdentity` (what the workflow reads)."""
+    try:
+        names = set(data.get("capabilities") or [])
+        caps = Capability(0)
+        for c in Capability:
+            if c.name in names:
+                caps |= c
+        return PenIdentity(serial=str(data["serial"]),
+                           firmware_version=str(data["firmware_version"]),
+                           protocol_version=int(data["protocol_version"]),
+                           schema_hash=int(str(data["schema_hash"]), 16),
+                           capabilities=caps, limits=HardLimits(**data["limits"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SmpError(f"the service sent a pen identity this smpdevice cannot read ({exc}); "
+                       "use the same smpdevice version for `smp serve` and the command line"
+                       ) from None
+
+
+@dataclass(frozen=True)
+class SpinFrame:
+    """What the workflow reads of a telemetry frame during a spin (puncture counting)."""
+
+    uptime_ms: int
+    strokes: int
+    needle_running: bool
+
+
+class RemotePen:
+    """The part of `PenController` a calibration workflow uses, over the service. Telemetry
+    listeners get the frames of each spin, which the service collects and returns with it."""
+
+    def __init__(self, svc: SyncServiceClient, ident: dict[str, Any]) -> None:
+        if ident.get("identity") is None:
+            raise SmpError("the service has no pen identity; restart `smp serve`")
+        self.svc = svc
+        self.identity = identity_from(ident["identity"])
+        self.simulated = bool(ident["simulated"])
+        self.port_url = str(ident["port"])
+        self._listeners: list[Callable[[Any], None]] = []
+
+    def add_telemetry_listener(self, listener: Callable[[Any], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_telemetry_listener(self, listener: Callable[[Any], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def begin_calibration(self) -> None:
+        self.svc.call("calibration.begin")
+
+    def calibration_move(self, actuator_mm: float) -> float:
+        return float(self.svc.call("calibration.move", actuator_mm=actuator_mm)["actuator_mm"])
+
+    def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
+        answer = self.svc.call("calibration.spin", speed_hz=speed_hz, duration_s=duration_s)
+        try:
+            frames = [SpinFrame(int(u), int(s), bool(r)) for u, s, r in answer["frames"]]
+        except (KeyError, TypeError, ValueError):
+            raise SmpError("the service's calibration.spin answer has no readable frames; use "
+                           "the same smpdevice version for `smp serve` and the command line"
+                           ) from None
+        for frame in frames:
+            for listener in list(self._listeners):
+                listener(frame)
+        return float(answer["encoder_hz"])
+
+    def end_calibration(self, calibration: Calibration | None = None) -> None:
+        if calibration is None:
+            self.svc.call("calibration.end")
+        else:  # saved by `ServiceStore.save` just before: the service installs its own copy
+            self.svc.call("calibration.end", calibration_id=calibration.calibration_id)
+
+
+class ServiceStore:
+    """`CalibrationStore.save` for the workflow: the service's own store keeps it."""
+
+    def __init__(self, svc: SyncServiceClient, url: str) -> None:
+        self.svc = svc
+        self.path = f"the calibration store of the service at {url}"
+
+    def save(self, calibration: Calibration) -> None:
+        self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
+
+
+def _connect(url: str) -> SyncServiceClient:
+    from smpdevice.service.client import SyncServiceClient
+
+    return SyncServiceClient.connect(url, role="technician", name="smp calibrate")
+
+
+def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | None,
+              db: str | None, verify_only: bool, settings: CalibrationSettings) -> None:
+    """`smp calibrate --service URL`: guided (the technician reads a gauge) or `--auto`."""
+    if db:
+        raise SmpError(f"--db {db} cannot be used with --service: the service keeps its own "
+                       "calibrations; leave it out (or run without --service)")
+    if verify_only:
+        raise SmpError("--verify-only runs at the station: stop the service and run "
+                       "`smp calibrate --verify-only --port PORT`")
+    if auto:
+        if gauge_url:
+            raise SmpError("--auto through the service reads the served simulated pen's own "
+                           f"gauge; leave out --gauge {gauge_url}")
+        _auto(url, technician)
+        return
+    _guided(url, technician, gauge_url, settings)
+
+
+def _auto(url: str, technician: str | None) -> None:
+    with _connect(url) as svc:
+        svc.drive(lease_ms=LEASE_MS)  # calibrating moves the pen: only its driving client may
+        try:
+            result = svc.call("calibration.auto", technician=technician or "auto")
+        finally:
+            with contextlib.suppress(Exception):
+                svc.release()
+    click.echo(result["report"])
+    if not result["passed"]:
+        raise ServiceCalibrationFailed("the calibration failed and was not saved; see the "
+                                       "report above")
+    click.echo(f"Saved calibration {result['calibration_id']} (through the service at {url}).")
+
+
+def _guided(url: str, technician: str | None, gauge_url: str | None,
+            settings: CalibrationSettings) -> None:
+    from smpdevice.calibration.gauges import CalibrationAborted
+    from smpdevice.calibration.report import format_report
+    from smpdevice.calibration.workflow import run_calibration
+    from smpdevice.ui.gauges import ManualGauge, open_gauge
+
+    gauge = ManualGauge() if gauge_url in (None, "manual") else open_gauge(gauge_url)
+    try:
+        with _connect(url) as svc:
+            pen = RemotePen(svc, svc.call("pen.identity"))
+            serial = pen.identity.serial
+            if technician is None:
+                technician = "auto" if not gauge.manual else click.prompt("Technician name")
+            svc.drive(lease_ms=LEASE_MS)
+            try:
+                click.echo(f"Calibrating pen {serial} (firmware "
+                           f"{pen.identity.firmware_version}) through the service at {url} "
+                           f"with the {gauge.description}.")
+                store = ServiceStore(svc, url)
+                # duck-typed: the workflow uses only what RemotePen and ServiceStore provide
+                report = run_calibration(cast("PenController", pen), gauge,
+                                         technician=technician, settings=settings,
+                                         store=cast(Any, store), echo=click.echo)
+            finally:
+                with contextlib.suppress(Exception):  # gone: the service stops it by itself
+                    svc.release()
+    finally:
+        gauge.close()
+    click.echo("")
+    click.echo(format_report(report))
+    if report.aborted:
+        raise CalibrationAborted()
+    if not report.passed:
+        raise CalibrationError(
+            f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
+            "run again: " + command("smp", "calibrate", "--service", url))
+    click.echo(f"Saved to {store.path}.")

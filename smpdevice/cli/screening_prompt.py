@@ -1,0 +1,42 @@
+"""The contraindication screening at the command line: from a file, or asked at a terminal."""
+
+from __future__ import annotations
+
+import click
+
+from smpdevice.errors import SmpError
+
+
+def load_screening(path: str | None):
+    """Screening answers from a YAML/JSON file, or asked one by one at a terminal."""
+    return read_screening(path) if path else ask_screening()
+
+
+def read_screening(path: str):
+    """Screening answers from a YAML/JSON file (every question answered true/false)."""
+    from smpdevice.screening import load_screening_file
+
+    return load_screening_file(path)  # the strict loader (helper C), then every answer checked
+
+
+def require_terminal_for_screening() -> None:
+    from smpdevice.screening import QUESTIONS
+
+    if not click.get_text_stream("stdin").isatty():
+        raise SmpError(
+            "a session needs the contraindication screening: pass --screening FILE "
+            "(answers true/false for " + ", ".join(QUESTIONS) + "; e.g. "
+            "examples/screening_clear.yaml) or run at a terminal."
+        )
+
+
+def ask_screening():
+    """Ask the screening questions at the terminal."""
+    from smpdevice.screening import QUESTIONS, parse_screening
+
+    require_terminal_for_screening()
+    click.echo("Contraindication screening (answer for the treatment area):")
+    return parse_screening(
+        {name: click.confirm(f"  {question}", default=None) for name, (question, _) in
+         QUESTIONS.items()}
+    )

@@ -1,0 +1,81 @@
+"""What the `smp sessions` commands share: the --db option, opening every log read-only, the
+filters."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from smpdevice.passlog import PassLog
+from smpdevice.records.export import ExportFilter
+
+DB_HELP = ("Pass-log file. Default: every log of the data directory, read as one: "
+           "passlog.sqlite and each pen's passlog-<serial>.sqlite (two chairs) in "
+           "$SMP_DATA_DIR, else ~/.local/share/smpdevice.")
+
+
+def db_option(fn):
+    return click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
+                        help=DB_HELP)(fn)
+
+
+def open_log(db: str | None) -> PassLog:
+    # Read-only: never competes with a running controller and never "recovers" its live pass.
+    return PassLog.open(db, readonly=True)
+
+
+def existing_logs(db: str | None) -> list[Path]:
+    """--db alone, else the station's log and every pen's own log in the data directory
+    (the station's even if absent when it is the only one: its absence is then reported)."""
+    from smpdevice.paths import pass_log_paths
+
+    paths = pass_log_paths(db)
+    return [p for i, p in enumerate(paths) if i > 0 or p.exists() or len(paths) == 1]
+
+
+@contextlib.contextmanager
+def open_all(db: str | None) -> Iterator[list[PassLog]]:
+    """Every log `smp sessions` reads as one, open read-only."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(open_log(str(p))) for p in existing_logs(db)]
+
+
+def make_console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+
+
+WHEN_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+def when_option(name: str, help_: str):
+    return click.option(name, type=click.DateTime(WHEN_FORMATS), default=None,
+                        metavar="DATE[THH:MM]", help=help_)
+
+
+def filter_options(fn):
+    fn = when_option("--until", "Only passes/sessions begun before the end of this day (or "
+                     "before this time), UTC.")(fn)
+    fn = when_option("--since", "Only passes/sessions begun on or after this day or time, "
+                     "UTC.")(fn)
+    fn = click.option("--client", metavar="REF", help="Only this client's.")(fn)
+    return click.option("--session", "session_id", metavar="ID",
+                        help="Only this session (its id or a unique prefix).")(fn)
+
+
+def make_filter(session_id: str | None, client: str | None, since: datetime | None,
+                until: datetime | None) -> ExportFilter:
+    if until is not None and until.hour == until.minute == until.second == 0:
+        until += timedelta(days=1)  # a day given: up to the end of that day
+    utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
+    if since is not None and until is not None and utc(until) <= utc(since):
+        raise click.BadParameter(f"--until {until:%Y-%m-%d %H:%M} is not after --since "
+                                 f"{since:%Y-%m-%d %H:%M}; give a later --until",
+                                 param_hint="--until")
+    return ExportFilter(session=session_id, client=client, since=utc(since), until=utc(until))
+

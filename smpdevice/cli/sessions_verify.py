@@ -1,0 +1,160 @@
+"""`smp sessions verify`: check the whole log, its signed heads, anchors and receipts, and
+optionally against a clinic chain's central store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from smpdevice.cli.sessions_common import db_option, existing_logs, open_log
+from smpdevice.passlog import PassLog
+
+
+@click.command()
+@db_option
+@click.option("--receipt", "receipts", multiple=True, metavar="TEXT|FILE",
+              help="Also check a receipt someone kept (its text, or a file holding it, e.g. "
+                   "a scanned aftercare sheet's text). Repeatable.")
+@click.option("--anchors", "anchors_file", type=click.Path(dir_okay=False, exists=True),
+              help="The anchors file to check against (default: passlog.anchors.jsonl beside "
+                   "the log).")
+@click.option("--no-anchors", is_flag=True,
+              help="Do not check an anchors file (e.g. a backup copied without it).")
+@click.option("--key", "named_keys", multiple=True, metavar="FINGERPRINT",
+              help="Trust this key instead of this installation's: the fingerprint `smp keys "
+                   "show` prints on the installation that wrote the log (also in every "
+                   "session header), or its public key. Repeatable. For an auditor's or a "
+                   "backup machine.")
+@click.option("--trust-log-keys", is_flag=True,
+              help="Check signatures against the keys the log itself records (proves the log "
+                   "is consistent, not who signed it); compare the printed fingerprint with "
+                   "that installation's `smp keys show`.")
+@click.option("--allow-unsigned", is_flag=True,
+              help="Accept a log written before heads were signed (checks the plain chain).")
+@click.option("--against", metavar="postgresql://...",
+              help="Also compare the log with a clinic chain's central store.")
+def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
+           no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
+           allow_unsigned: bool, against: str | None) -> None:
+    """Check the whole log; exit 1 naming the first record that does not hold.
+
+    Checks that every record is intact and linked, that the log ends where its signed head
+    says, that every record is covered by a head signed with this installation's key, and
+    that the log still holds every receipt in the anchors file (and each --receipt given).
+    Where this machine has no installation key (an auditor's, a backup), name the key to trust
+    with --key; without it, verify refuses (exit 2) rather than trust the log's own keys.
+
+    \b
+    Examples:
+      $ smp sessions verify
+      ok: 412 records, chain intact, signed by this installation's key ...; 9 receipts hold
+      smp sessions verify --db /mnt/b/passlog.sqlite --anchors /mnt/b/passlog.anchors.jsonl
+      smp sessions verify --db /mnt/b/passlog.sqlite --key 1a2b:3c4d:...:5c6d
+      smp sessions verify --receipt "SMP-RECEIPT/1 S3f2a... #412 9c1e... Qm9v..."
+
+    Without --db every log of the data directory is checked: the station's and each pen's
+    own (written while another chair's run held the station's log).
+    """
+    paths = existing_logs(db)
+    for i, path in enumerate(paths):
+        mine = receipts if len(paths) == 1 else tuple(
+            r for r in receipts if _holds(path, r) or (i == 0 and not any(
+                _holds(q, r) for q in paths)))
+        if len(paths) > 1:
+            click.echo(f"{path}:")
+        _verify_log(str(path), mine, anchors_file if len(paths) == 1 else None, no_anchors,
+                    named_keys, trust_log_keys, allow_unsigned, against)
+
+
+def _holds(path: Path, receipt: str) -> bool:
+    """Whether the log at `path` has the session a receipt names."""
+    from smpdevice.errors import SmpError
+    from smpdevice.records.signing import Receipt
+
+    try:
+        sid = Receipt.parse(_text_or_file(receipt)).session_id
+        with PassLog.open(path, readonly=True) as log:
+            log.session(sid)
+    except SmpError:
+        return False
+    return True
+
+
+def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
+                no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
+                allow_unsigned: bool, against: str | None) -> None:
+    from smpdevice.records.keys import key_dir, load_public, parse_trusted_key
+    from smpdevice.records.signing import Receipt, read_anchors
+
+    named = [parse_trusted_key(k) for k in named_keys]
+    if named and trust_log_keys:
+        raise click.UsageError("--key and --trust-log-keys exclude each other: name the keys "
+                               "to trust, or trust the log's own, not both")
+    own = None if trust_log_keys or named else load_public()
+    if own is None and not named and not trust_log_keys:
+        # Trusting the log's own keys here would accept a log re-signed by anyone.
+        click.secho("cannot check signatures: this machine has no installation key "
+                    f"({key_dir()}) and no --key was given.", fg="red", err=True)
+        click.echo("Run `smp keys show` on the installation that wrote the log (its "
+                   "fingerprint is also in every session header) and pass --key FINGERPRINT; "
+                   "or pass --trust-log-keys to check only that the log is consistent with the "
+                   "keys it records itself (a log re-signed by someone else passes that).",
+                   err=True)
+        sys.exit(2)
+    given = {k.fingerprint: k for k in named if not isinstance(k, str)}
+    if own is not None:
+        given[own.fingerprint] = own
+    fingerprints_named = [k for k in named if isinstance(k, str)]
+
+    kept = [(f"--receipt {i}", Receipt.parse(_text_or_file(r)))
+            for i, r in enumerate(receipts, start=1)]
+    anchors: bool | list = not no_anchors
+    if anchors_file and not no_anchors:
+        anchors = [(f"{anchors_file}, line {i}", r)
+                   for i, r in enumerate(read_anchors(Path(anchors_file)), start=1)]
+    with open_log(db) as log:
+        result = log.audit(trusted=given or None, trusted_fingerprints=fingerprints_named,
+                           anchors=anchors, receipts=kept, allow_unsigned=allow_unsigned)
+        central = None
+        if against and result.ok:
+            from smpdevice.records.central import compare
+
+            central = compare(log, against)
+            if central.problem:
+                click.secho(f"differs from the central store: {central.problem}", fg="red")
+                sys.exit(1)
+    if result.problem is not None:
+        click.secho(f"broken link: {result.problem}", fg="red")
+        for fpr in result.unrecorded_keys:
+            click.echo(f"The log does not record the public key of --key {fpr}, as a log "
+                       "signed by that key does: its keys were replaced, or it comes from "
+                       "another installation. To check anyway, pass that installation's public "
+                       "key (`smp keys show`) instead of its fingerprint.")
+        if "not a trusted key" in str(result.problem) and own is not None:
+            click.echo("If this log comes from another installation, check it with --key "
+                       "and that installation's fingerprint (`smp keys show` there).")
+        sys.exit(1)
+    fingerprints = ", ".join(result.key_fingerprints) or "none"
+    whose = ("this installation's key" if own is not None
+             else "the key(s) named by --key" if named
+             else "the key(s) the log records (not checked against any installation)")
+    click.secho(f"ok: {result.count} records, chain intact, signed by {whose} "
+                f"{fingerprints} ({result.signatures_checked} signed heads); "
+                f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
+                f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
+                f"{result.head_hash}", fg="green")
+    if central is not None:
+        click.secho(f"ok: the central store holds this log up to record "
+                    f"{central.central_count}, identical to the local records", fg="green")
+
+
+
+def _text_or_file(value: str) -> str:
+    """A receipt given as its text or as the path of a file holding it."""
+    path = Path(value)
+    if len(value) < 4096 and "SMP-RECEIPT/" not in value and path.is_file():
+        return path.read_text(encoding="utf-8", errors="replace")[:65536]
+    return value
+

@@ -1,0 +1,211 @@
+"""The engine's operation queue, replies, lease renewal and ESTOP re-send (a mixin of
+`RequestEngine`; everything here runs under the engine's lock, in whichever thread holds it).
+
+One operation is on the wire at a time; each step is retransmitted with the same sequence number
+(the pen deduplicates) on the link's adaptive timeout, doubling up to RTO_MAX_S. Everything
+about a frame (its seq, its deadline) is set before it is written: its reply may be handled
+before `Link.send` returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import threading
+from typing import Any
+
+import structlog
+
+from firmware_protocol import Frame, Message
+from firmware_protocol.messages import Ack, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
+from smpdevice.errors import SmpError
+from smpdevice.link.clock import Clock
+from smpdevice.link.items import EngineHost, Operation, Reply
+from smpdevice.link.wire import RTO_MAX_S, Link, LinkTimeout, Tracked, no_reply_message
+
+log = structlog.get_logger("smpdevice.link")
+
+
+class OperationQueue:
+    """Operations, replies, the lease and the ESTOP re-send of a `RequestEngine`."""
+
+    link: Link
+    host: EngineHost
+    clock: Clock
+    lease_ms: int
+    motion: tuple[type[Message], ...]
+    neutral: tuple[type[Message], ...]
+    ops: list[Operation]
+    ops_done_s: float
+    next_lease_s: float
+    submitted: int
+    _lock: threading.RLock
+    _queue: queue.SimpleQueue
+    _virtual: bool
+    _due_s: float
+    _estop: Tracked | None
+    _estop_due_s: float
+    _renewals: collections.deque[int]
+
+    def _put(self, item: object) -> None: ...  # RequestEngine's
+
+    def submit(self, op: Operation) -> None:
+        """Queue `op` (under the lock); it goes on the wire when those before it are done."""
+        op.number, self.submitted = self.submitted, self.submitted + 1
+        self.ops.append(op)
+        if len(self.ops) == 1:
+            self._send_step(op)
+
+    def _neutral(self, op: Operation) -> bool:
+        return all(isinstance(m, self.neutral) for m in op.steps)
+
+    def settled(self, received_at_s: float) -> bool:
+        """A pen report received at `received_at_s` shows the pen's state after every request:
+        none pending could change it, and it postdates the last that could. Requests that never
+        change the pen's state (a stream of SET_SETPOINTS) never starve reconciliation."""
+        return (all(self._neutral(op) for op in self.ops)
+                and received_at_s > self.ops_done_s)
+
+    def fail_all(self, error: BaseException, before: int | None = None) -> None:
+        """Every queued operation (submitted `before` that number) fails with `error`."""
+        for op in list(self.ops):
+            if before is not None and op.number >= before:
+                continue
+            self.ops.remove(op)
+            if not op.future.done():
+                op.future.set_exception(error)
+
+    def _refused(self, op: Operation) -> SmpError | None:
+        return self.host.motion_refused() if isinstance(op.step, self.motion) else None
+
+    def _send_step(self, op: Operation) -> None:
+        op.attempt = 0
+        refused = self._refused(op)
+        if refused is not None:
+            self._finish(op, refused)
+            return
+        # everything about the frame is set before it is written: its reply may be handled
+        # before `send` returns (by the reader, or at once on virtual time)
+        op.seq = seq = self.link.next_seq()
+        if seq in self._renewals:  # the counter wrapped: that seq is this op's now
+            self._renewals.remove(seq)
+        op.sent_at_s = self.clock.now()
+        op.deadline_s = op.sent_at_s + self.link.rto.rto_s
+        if op.deadline_s < self._due_s and self._virtual:
+            self._due_s = op.deadline_s  # its advance hook wakes the timer in time
+        try:
+            self.link.send(op.step, seq)
+        except SmpError as exc:
+            self._finish(op, exc)
+
+    def _retransmit(self, op: Operation, now: float) -> None:
+        if op.attempt + 1 >= op.attempts:
+            self.link.stats.timeouts += 1
+            if any(isinstance(m, NeedleStart) for m in op.steps):
+                # it may have started with only the replies lost: stop it to be sure
+                with contextlib.suppress(SmpError):
+                    self.link.send(NeedleStop())
+            error = LinkTimeout(no_reply_message(op.step.TYPE.name, op.attempts))
+            self._finish(op, error)
+            self.host.on_operation_timeout(op, error)
+            return
+        refused = self._refused(op)
+        if refused is not None:
+            self._finish(op, refused)
+            return
+        op.attempt += 1
+        self.link.stats.retransmissions += 1
+        try:
+            self.link.send(op.step, op.seq)  # same seq: the pen deduplicates
+        except SmpError as exc:
+            self._finish(op, exc)
+            return
+        op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
+
+    def _on_reply(self, frame: Frame) -> bool:
+        """The reading thread completes the request itself; only if the lock is taken (the
+        timer's turn, a caller's check) does the reply wait for the loop. Never blocks. On
+        virtual time the loop takes every reply: the thread that pumps may be the time driver."""
+        if self._virtual or not self._lock.acquire(blocking=False):
+            self._put(Reply(frame))
+            return True
+        try:
+            self._on_op_reply(frame)
+        except Exception:  # a request's failure must not become the reader's
+            log.exception("reply handling error")
+        finally:
+            self._lock.release()
+        return True
+
+    def _on_op_reply(self, frame: Frame) -> None:
+        if frame.seq in self._renewals:
+            if isinstance(frame.message, Nack):  # the pen refused the lease: it has stopped
+                self.host.on_lease_refused(frame.message)
+            return
+        if not self.ops or frame.seq != self.ops[0].seq:
+            return  # a late duplicate
+        op = self.ops[0]
+        if op.attempt == 0:  # Karn: only unambiguous samples
+            self.link.rto.sample(self.clock.now() - op.sent_at_s)
+        message = frame.message
+        if isinstance(message, Nack):
+            self._finish(op, self.host.nack_error(op.step, message))
+            return
+        op.index += 1
+        if op.index < len(op.steps):
+            self._send_step(op)
+            return
+        try:
+            result = op.then() if op.then else message
+        except BaseException as exc:
+            self._finish(op, exc)
+            return
+        self._finish(op, None, message if result is None else result)
+
+    def _finish(self, op: Operation, error: BaseException | None, result: Any = None) -> None:
+        if self.ops and self.ops[0] is op:
+            self.ops.pop(0)
+        if not self._neutral(op):
+            self.ops_done_s = self.clock.now()
+        if not op.future.done():
+            if error is not None:
+                op.future.set_exception(error)
+            else:
+                op.future.set_result(result)
+        if self.ops:
+            self._send_step(self.ops[0])
+
+    # ------------------------------------------------------------------ lease and ESTOP
+
+    def renew_lease(self) -> None:
+        if not self.host.lease_needed():
+            return
+        seq = self.link.next_seq()
+        self._renewals.append(seq)  # before it is written: a NACK may come back at once
+        try:
+            self.link.send(LeaseRenew(self.lease_ms), seq)
+        except SmpError:
+            return  # the link-lost path takes over
+        self.next_lease_s = self.clock.now() + self.lease_ms / 4000
+
+    def _resend_estop(self, now: float) -> None:
+        tracked, link = self._estop, self.link
+        if tracked is None:
+            return
+        if link.lost is not None:
+            link.untrack(tracked)
+            self._estop = None
+            return
+        if tracked.replied:
+            link.untrack(tracked)
+            if isinstance(tracked.waiter.reply, Ack):
+                self._estop = None
+                log.warning("E-stop confirmed by the pen (late)")
+                return
+            self._estop = tracked = link.track(EStop())  # refused (booting?): a fresh one
+        if now >= self._estop_due_s:
+            self._estop_due_s = now + RTO_MAX_S
+            with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
+                link.send(EStop(), tracked.seq)
+                link.stats.retransmissions += 1

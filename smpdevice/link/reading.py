@@ -1,0 +1,279 @@
+"""How the link reads (a mixin of `Link`): who turns the port's bytes into frames, and when.
+
+- On a **virtual clock** there is no reader thread: `pump` reads whatever the port holds,
+  whenever the clock advances and after every write.
+- On a **real clock**, one reader thread reads. For a port the kernel can wait on (a serial
+  port or a pty: `select` on its descriptor), a thread that waits for a reply reads the port
+  itself while it waits (`wait`: the *reading role*, one thread at a time), so the reply reaches
+  it without a thread hand-off, which costs more than the pty round trip itself in CPython. The
+  reader thread stands by meanwhile and takes the port back when the caller is done. Bytes are
+  always read through the port object (`in_waiting`, `read`), so a wrapper sees them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import serial
+
+from firmware_protocol import Frame, StreamDecoder
+from firmware_protocol.timing import INTER_BYTE_TIMEOUT_MS
+from smpdevice.link.clock import Clock, Timebase, TimedCondition
+
+INTER_BYTE_S = INTER_BYTE_TIMEOUT_MS / 1000
+IDLE_READ_S = 0.05  # the reader's longest wait: a truncated frame expires within it
+
+
+def selectable_fd(port: Any) -> int | None:
+    """The descriptor to wait on for `port`, when reading it is a plain `select` + `read`
+    (a POSIX serial port or pty, also inside a wrapper that delegates to `inner`); else None."""
+    inner = port
+    while hasattr(inner, "inner") and inner is not getattr(inner, "inner", None):
+        inner = inner.inner
+    posix = getattr(serial, "serialposix", None)
+    if posix is None or not isinstance(inner, posix.Serial):
+        return None
+    try:
+        return int(inner.fileno())
+    except (OSError, ValueError, serial.SerialException):
+        return None
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.read(fd, 512)
+
+
+class LinkReading:
+    """The reading half of `Link` (see the module's docstring)."""
+
+    port: Any
+    clock: Clock
+    timebase: Timebase
+    decoder: StreamDecoder
+    last_rx_s: float
+    _closing: threading.Event
+    _lost: BaseException | None
+
+    def _dispatch(self, frame: Frame) -> None: ...  # Link's
+    def _fail(self, exc: BaseException) -> None: ...  # Link's
+
+    def _init_reading(self) -> None:
+        self._fd = None if self.timebase.virtual else selectable_fd(self.port)
+        self._reader = threading.Thread(target=self._read_loop, name="smp-link-reader",
+                                        daemon=True)
+        self._pump_lock = threading.Lock()
+        self._pumping: threading.Thread | None = None
+        role_lock = threading.Lock()
+        self._role = threading.Condition(role_lock)  # waiters for a reply, while others read
+        self._standby = threading.Condition(role_lock)  # the reader thread, while a caller reads
+        self._reading: threading.Thread | None = None  # who holds the reading role
+        self._role_waiters = 0
+        if self._fd is not None:
+            self._wake_reader = _pipe()  # the reader leaves its select: a caller reads now
+            self._wake_caller = _pipe()  # the reading caller leaves its select: look again
+
+    def _close_reading(self, join: bool) -> None:
+        self.interrupt()
+        with self._role:
+            self._standby.notify_all()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_reader[1], b"\0")
+        reader = self._reader
+        if join and reader.is_alive() and threading.current_thread() is not reader:
+            reader.join(timeout=1.0)
+        self._release_pipes()
+
+    def _release_pipes(self) -> None:
+        """Once closing, and nobody selects on the wake pipes any more: give them back."""
+        with self._role:
+            reader = self._reader
+            if (self._fd is None or not self._closing.is_set() or self._reading is not None
+                    or (reader.is_alive() and reader is not threading.current_thread())):
+                return
+            self._fd = None
+            for fd in (*self._wake_reader, *self._wake_caller):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    # ------------------------------------------------------------------ the reader thread
+
+    def _read_loop(self) -> None:
+        port = self.port
+        try:
+            if self._fd is not None:
+                self._select_loop()
+                return
+            while not self._closing.is_set():
+                # Block for one byte (up to the port timeout), then take what else is there:
+                # read(4096) would wait out the whole timeout on a real port.
+                data = port.read(port.in_waiting or 1)
+                if data:
+                    self._received(data)
+                else:
+                    self._expire_if_quiet()
+        except Exception as exc:  # any reader failure must become an event
+            if not self._closing.is_set():
+                self._fail(exc)
+        finally:
+            self._release_pipes()
+
+    def _select_loop(self) -> None:
+        fd, (wake, _w) = self._fd or -1, self._wake_reader
+        closing = self._closing
+        while not closing.is_set():
+            with self._role:  # a caller reads: stand by until it is done
+                self._standby.wait_for(lambda: self._reading is None or closing.is_set())
+            ready = select.select([fd, wake], [], [], IDLE_READ_S)[0]
+            if wake in ready:
+                _drain(wake)
+            if closing.is_set() or not self._take_role():
+                continue
+            try:
+                if fd in ready:
+                    self._read_ready()
+                else:
+                    self._expire_if_quiet()
+            finally:
+                self._give_role()
+
+    def _take_role(self) -> bool:
+        with self._role:
+            if self._reading is not None:
+                return False
+            self._reading = threading.current_thread()
+            return True
+
+    def _give_role(self) -> None:
+        with self._role:
+            self._reading = None
+            self._standby.notify_all()
+            if self._role_waiters:
+                self._role.notify_all()
+        if self._closing.is_set():
+            self._release_pipes()
+
+    def _read_ready(self) -> None:
+        port = self.port
+        waiting = port.in_waiting
+        if waiting:
+            self._received(port.read(waiting))
+            if self._role_waiters:  # what they wait for may be in this batch
+                with self._role:
+                    self._role.notify_all()
+
+    def _received(self, data: bytes) -> None:
+        self.last_rx_s = self.clock.now()
+        for frame in self.decoder.feed(data):
+            self._dispatch(frame)
+
+    def _expire_if_quiet(self) -> None:
+        # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
+        # is not held until the next byte comes (which may be a telemetry period away).
+        if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
+            for frame in self.decoder.expire():
+                self._dispatch(frame)
+
+    # ------------------------------------------------------------------ waiting for a reply
+
+    def wait(self, predicate: Callable[[], bool], timeout_s: float,
+             cond: TimedCondition) -> bool:
+        """Wait (clock time) until `predicate()`, which a reply makes true and `cond` hears
+        of. On a selectable port this thread reads the port itself meanwhile, unless another
+        waiter already does (then that one hands the reply over)."""
+        if self._fd is None or self._closing.is_set() or self._lost is not None:
+            with cond:
+                return cond.wait_for(predicate, timeout_s)
+        end_s = self.clock.now() + timeout_s
+        with self._role:
+            while True:
+                if predicate():
+                    return True
+                if self._reading is None:
+                    self._reading = threading.current_thread()
+                    break
+                left_s = end_s - self.clock.now()
+                if left_s <= 0:
+                    return False
+                self._role_waiters += 1
+                try:
+                    self._role.wait(left_s)
+                finally:
+                    self._role_waiters -= 1
+        try:
+            return self._read_until(predicate, end_s)
+        finally:
+            self._give_role()
+
+    def _read_until(self, predicate: Callable[[], bool], end_s: float) -> bool:
+        fd, wake = self._fd or -1, self._wake_caller[0]
+        with contextlib.suppress(OSError):
+            os.write(self._wake_reader[1], b"\0")  # the reader thread stands by
+        try:
+            while not predicate():
+                left_s = end_s - self.clock.now()
+                if left_s <= 0 or self._closing.is_set() or self._lost is not None:
+                    return predicate()
+                ready = select.select([fd, wake], [], [], min(left_s, IDLE_READ_S))[0]
+                if wake in ready:
+                    _drain(wake)
+                if fd in ready:
+                    self._read_ready()
+                elif not ready:
+                    self._expire_if_quiet()
+        except Exception as exc:  # a read failure here is the link's, as in the reader
+            if not self._closing.is_set():
+                self._fail(exc)
+            return predicate()
+        return True
+
+    def interrupt(self) -> None:
+        """What a waiter waits for happened outside the reading thread: it looks again."""
+        reading = self._reading
+        if reading not in (None, self._reader, threading.current_thread()) \
+                and self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_caller[1], b"\0")
+        if self._role_waiters:
+            with self._role:
+                self._role.notify_all()
+
+    # ------------------------------------------------------------------ virtual time
+
+    def _advanced(self, now_s: float) -> None:
+        self.pump()
+
+    def pump(self) -> None:
+        """Virtual clock: read and dispatch everything the port holds now (no reader thread).
+        Runs in the thread that advanced the clock or wrote; never twice at once."""
+        me = threading.current_thread()
+        if self._pumping is me or self._closing.is_set():
+            return  # a listener wrote: the outer pump reads on
+        with self._pump_lock:
+            self._pumping = me
+            try:
+                port = self.port
+                while not self._closing.is_set():
+                    waiting = port.in_waiting
+                    if not waiting:
+                        break
+                    self._received(port.read(waiting))
+                self._expire_if_quiet()
+            except Exception as exc:  # a reader failure must become an event here too
+                if not self._closing.is_set():
+                    self._fail(exc)
+            finally:
+                self._pumping = None

@@ -1,0 +1,13 @@
+"""Recording and replay, for incident analysis (issue 15, part 3).
+
+- `recorder`: every session records the raw frames both ways (`smpdevice.records.frames`).
+- `script`, `pen`: a recording as a conversation, and the recorded pen behind `replay://`.
+- `runner`: `smp replay SESSION` (a fresh controller against the recorded pen) and
+  `--into-sim` (the recorded host commands into the simulator).
+"""
+
+import serial
+
+if "smpdevice.replay" not in serial.protocol_handler_packages:
+    # pyserial resolves `replay://NAME` by importing smpdevice.replay.protocol_replay.
+    serial.protocol_handler_packages.append("smpdevice.replay")

@@ -1,0 +1,290 @@
+"""The recorded pen: answers a replaying controller from a script, as `replay://NAME`.
+
+Each host frame the controller writes is checked against the script's next decision (see
+`smpdevice.replay.script`); a match releases what the pen said after it, on the recorded
+timing re-anchored at the moment of the match; the first mismatch is kept as `difference`
+and the pen goes silent (the controller then times out, as it would with a dead pen).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from firmware_protocol import Frame, MsgType, StreamDecoder, encode
+from firmware_protocol.messages import Ack
+from smpdevice.link.clock import Clock
+from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
+
+# How much later or earlier than recorded a decision may come (measured from the one before).
+# The live host ran on wall time, where a loaded machine wakes a thread late, so the replay
+# (virtual time: never late) may decide earlier than recorded by up to EARLY_TOLERANCE_S;
+# later than recorded by more than TIMING_TOLERANCE_S is the controller's own doing.
+TIMING_TOLERANCE_S = 0.15
+EARLY_TOLERANCE_S = 0.5
+_registry: dict[str, ReplayPen] = {}
+_registry_lock = threading.Lock()
+_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first place a replay departs from the recording."""
+
+    what: str  # "command", "end", "state", "pass"
+    index: int  # decision (frame) index, state change index, or pass index
+    t_s: float  # seconds since the session's recording began
+    expected: str
+    got: str
+
+    def __str__(self) -> str:
+        when = "" if self.what == "pass" else f" at t={self.t_s:.3f} s"
+        return (f"first difference: {self.what} #{self.index}{when}: "
+                f"expected {self.expected}; got {self.got}")
+
+
+def same_message(a: object, b: object) -> bool:
+    return type(a) is type(b) and a.to_dict() == b.to_dict()  # type: ignore[attr-defined]
+
+
+class ReplayPen:
+    """One scripted pen (thread-safe: the link's reader, its writers and the clock's driver)."""
+
+    def __init__(self, preamble: Script, session: Script, clock: Clock,
+                 timing_tolerance_s: float = TIMING_TOLERANCE_S) -> None:
+        self.clock = clock
+        self.timing_tolerance_s = timing_tolerance_s
+        self._anchor: tuple[float, float] = (0.0, 0.0)  # (replay now, recorded t) of the last
+        self.name = f"replay{next(_names)}"
+        self._lock = threading.Lock()
+        self._rx = bytearray()
+        self._decoder = StreamDecoder()
+        self.session = session
+        self._script = preamble
+        self._phase = "preamble"
+        self._next = 1
+        self._pending: collections.deque[PenFrame] = collections.deque(preamble.steps[0].pen)
+        self._offset = -1e9  # preamble: everything is due at once
+        self._seq: dict[int, int] = {}
+        self._last_raw: bytes | None = None
+        self.difference: Difference | None = None
+        # The technician's E-stop is an input, not a decision: when the recording's next
+        # decision is an ESTOP and its time has come, `press_estop` is called (in a thread of
+        # its own) so the replaying controller gets the same input at the same moment.
+        self.press_estop: Callable[[], None] | None = None
+        self._pressed: set[int] = set()
+        self.matched = 0
+        self.finished = False
+        with _registry_lock:
+            _registry[self.name] = self
+
+    @property
+    def url(self) -> str:
+        return f"replay://{self.name}"
+
+    def close(self) -> None:
+        with _registry_lock:
+            _registry.pop(self.name, None)
+
+    def begin_session(self) -> None:
+        """The handshake is done: from now on the session's script, timed from now."""
+        with self._lock:
+            script = self._script = self.session
+            self._phase = "session"
+            self._next = 1
+            self._seq = {}
+            self._pending = collections.deque(script.steps[0].pen)
+            self._offset = self.clock.now() - script.steps[0].t_s
+            self._anchor = (self.clock.now(), script.steps[0].t_s)
+
+    def caught_up(self) -> bool:
+        """Everything the pen said before the next recorded decision is delivered."""
+        with self._lock:
+            self._release_due()
+            return not self._pending or self.difference is not None
+
+    def pending_for_s(self) -> float:
+        """Clock time until the last frame now pending is due."""
+        with self._lock:
+            if not self._pending:
+                return 0.0
+            return max(0.0, self._pending[-1].t_s + self._offset - self.clock.now())
+
+    def finish(self) -> Difference | None:
+        """The session is over: a decision still unplayed is a difference; then ack anything."""
+        with self._lock:
+            steps = self._script.steps
+            if self.difference is None and self._phase == "session" and self._next < len(steps):
+                step = steps[self._next]
+                self.difference = Difference(
+                    "end", self._next - 1, step.t_s - steps[0].t_s,
+                    describe(step.command.message if step.command else None),
+                    "nothing more from the controller")
+            self.finished = True
+            return self.difference
+
+    # ---------------------------------------------------------------- the port's side
+
+    def _release_due(self) -> None:
+        if self.difference is not None:
+            return
+        now = self.clock.now()
+        self._maybe_press_estop(now)
+        while self._pending and self._pending[0].t_s + self._offset <= now + 1e-9:
+            self._emit(self._pending.popleft())
+
+    def _next_is_estop(self) -> bool:
+        steps = self._script.steps
+        if self._phase != "session" or self._next >= len(steps):
+            return False
+        command = steps[self._next].command
+        return command is not None and command.message.TYPE == MsgType.ESTOP
+
+    def _maybe_press_estop(self, now: float) -> None:
+        press = self.press_estop
+        if press is None or self._next in self._pressed or not self._next_is_estop():
+            return
+        step = self._script.steps[self._next]
+        if self._anchor[0] + (step.t_s - self._anchor[1]) <= now + 1e-9:
+            self._pressed.add(self._next)
+            threading.Thread(target=press, name="replay-estop", daemon=True).start()
+
+    def _emit(self, pf: PenFrame) -> None:
+        if pf.reply_to is None:
+            self._rx += encode(pf.message, 0)
+            return
+        seq = self._seq.get(pf.reply_to)
+        if seq is not None:
+            self._rx += encode(pf.message, seq)
+
+    def in_waiting(self) -> int:
+        with self._lock:
+            self._release_due()
+            return len(self._rx)
+
+    def read(self, size: int) -> bytes:
+        with self._lock:
+            self._release_due()
+            data = bytes(self._rx[:size])
+            del self._rx[:size]
+            return data
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            for frame in self._decoder.feed(data):
+                self._on_host(frame)
+        return len(data)
+
+    def _on_host(self, frame: Frame) -> None:
+        message = frame.message
+        if self.finished:  # closing after the session: a plain pen that agrees to everything
+            self._rx += encode(Ack(acked_type=message.TYPE), frame.seq)
+            return
+        if self.difference is not None:
+            return
+        if message.TYPE in HOUSEKEEPING:
+            reply = self._script.housekeeping_reply(message.TYPE, self._next - 1)
+            self._rx += encode(reply, frame.seq)
+            return
+        raw = encode(message, frame.seq)
+        if raw == self._last_raw:
+            return  # the controller's own retransmission: the reply is on its way
+        steps = self._script.steps
+        now_s = self.clock.now() - self._offset - steps[0].t_s
+        if self._next >= len(steps):
+            self.difference = Difference("command", self._next - 1, now_s,
+                                         "no more commands (the recording ends here)",
+                                         describe(message))
+            return
+        step = steps[self._next]
+        if step.command is None or not same_message(step.command.message, message):
+            self.difference = Difference(
+                "command", self._next - 1, step.t_s - steps[0].t_s,
+                describe(step.command.message if step.command else None), describe(message))
+            return
+        if self._phase == "session":
+            late_s = (self.clock.now() - self._anchor[0]) - (step.t_s - self._anchor[1])
+            if self._next in self._pressed:
+                late_s = 0.0  # an input replayed, not a decision timed by the controller
+            if late_s > self.timing_tolerance_s or -late_s > max(EARLY_TOLERANCE_S,
+                                                                  self.timing_tolerance_s):
+                self.difference = Difference(
+                    "command", self._next - 1, step.t_s - steps[0].t_s,
+                    f"{describe(step.command.message)} {step.t_s - self._anchor[1]:.3f} s "
+                    "after the decision before",
+                    f"it {abs(late_s):.3f} s {'later' if late_s > 0 else 'earlier'} "
+                    f"(tolerance {self.timing_tolerance_s} s later, {EARLY_TOLERANCE_S} s "
+                    "earlier)")
+                return
+            self._anchor = (self.clock.now(), step.t_s)
+        while self._pending:  # all the pen said before this decision, before its answer
+            self._emit(self._pending.popleft())
+        self._last_raw = raw
+        assert step.index is not None
+        self._seq[step.index] = frame.seq
+        if self._phase == "session":
+            self._offset = self.clock.now() - step.t_s
+        self._pending = collections.deque(step.pen)
+        self._next += 1
+        self.matched += 1
+        self._release_due()
+
+
+def lookup(name: str) -> ReplayPen | None:
+    with _registry_lock:
+        return _registry.get(name)
+
+
+class Serial(SerialBase):
+    """pyserial's side of `replay://NAME` (loaded by `serial_for_url`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.pen: ReplayPen | None = None
+        super().__init__(*args, **kwargs)
+
+    def open(self) -> None:
+        name = str(self.port or "").removeprefix("replay://").strip("/")
+        pen = lookup(name)
+        if pen is None:
+            raise SerialException(f"no replay named {name!r} is running (`smp replay` makes one)")
+        self.pen = pen
+        self.is_open = True
+
+    def close(self) -> None:
+        self.pen = None
+        self.is_open = False
+
+    def _reconfigure_port(self, *args, **kwargs) -> None:
+        """Nothing to configure: the bytes come from a recording."""
+
+    def _pen(self) -> ReplayPen:
+        if self.pen is None:
+            raise PortNotOpenError()
+        return self.pen
+
+    @property
+    def in_waiting(self) -> int:
+        return self._pen().in_waiting()
+
+    def read(self, size: int = 1) -> bytes:
+        return self._pen().read(size)
+
+    def write(self, data) -> int:
+        return self._pen().write(bytes(data))
+
+    def flush(self) -> None:
+        """Writes are handed over at once."""
+
+    def reset_input_buffer(self) -> None:
+        self._pen().read(1 << 30)
+
+    def reset_output_buffer(self) -> None:
+        """No output buffer."""
+
+    def cancel_read(self) -> None:
+        """Reads never block."""

@@ -1,0 +1,171 @@
+"""A recording turned into a conversation script: the host's decisions and what the pen said
+after each.
+
+The host's commands are its decisions, compared one by one. What legitimately differs between
+two runs is left out of the comparison:
+- sequence numbers (the pen's replies are renumbered to the replaying host's);
+- LEASE_RENEW, sent on the host's timer (how many fit between two decisions depends on the
+  timing of that run): answered as the pen last answered one, never compared;
+- retransmissions (the same frame again, same seq): one decision.
+The pen's frames between decision k and k+1 (telemetry, events, replies) are step k's; a
+replay delivers them on the recorded timing after decision k, and all of them before it
+answers decision k+1, so the replaying controller sees them in the order the live one did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from firmware_protocol import Frame, Message, MsgType, StreamDecoder
+from firmware_protocol.messages import Ack
+from smpdevice.records.frames import Recording
+
+HOUSEKEEPING = frozenset({MsgType.LEASE_RENEW})
+_DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
+
+
+@dataclass
+class PenFrame:
+    t_s: float
+    frame: Frame
+    reply_to: int | None = None  # index of the decision it answers (renumbered), else None
+
+    @property
+    def message(self) -> Message:
+        return self.frame.message
+
+
+@dataclass
+class Step:
+    """Decision `index` (None: before the first) and what the pen said until the next one."""
+
+    index: int | None
+    t_s: float
+    command: Frame | None
+    pen: list[PenFrame] = field(default_factory=list)
+
+
+@dataclass
+class Script:
+    steps: list[Step]  # steps[0] is before the first decision
+    housekeeping_replies: dict[int, list[tuple[int, Message]]]  # type -> [(after step, reply)]
+    host_frames: int = 0  # every host frame recorded (retransmissions, renewals included)
+    pen_frames: int = 0
+
+    @property
+    def decisions(self) -> list[Step]:
+        return self.steps[1:]
+
+    def housekeeping_reply(self, msg_type: int, step: int) -> Message:
+        """How the pen answered this housekeeping command last, at or before `step`."""
+        reply: Message = Ack(acked_type=msg_type)
+        for at, message in self.housekeeping_replies.get(msg_type, []):
+            if at > step:
+                break
+            reply = message
+        return reply
+
+
+def decode_stream(chunks: list[tuple[float, bytes]]) -> list[tuple[float, Frame]]:
+    """Frames of one direction, each stamped with the time of the chunk that completed it."""
+    decoder = StreamDecoder()
+    out: list[tuple[float, Frame]] = []
+    for t_s, data in chunks:
+        out.extend((t_s, frame) for frame in decoder.feed(data))
+    out.extend((chunks[-1][0] if chunks else 0.0, f) for f in decoder.expire())
+    return out
+
+
+def merged_frames(entries: list[tuple[float, str, bytes]]) -> list[tuple[float, str, Frame]]:
+    """Both directions' frames in recorded order: (time, "host" | "pen", frame)."""
+    host = decode_stream([(t, d) for t, who, d in entries if who == "host"])
+    pen = decode_stream([(t, d) for t, who, d in entries if who == "pen"])
+    # Merge back in recorded order: a frame sits where its last byte was recorded. The two
+    # decoders keep each direction's order; ties go to the host (it was shown first).
+    merged: list[tuple[float, int, str, Frame]] = []
+    positions = {"host": iter(_positions(entries, "host", host)),
+                 "pen": iter(_positions(entries, "pen", pen))}
+    for who, frames in (("host", host), ("pen", pen)):
+        for (t_s, frame), pos in zip(frames, positions[who], strict=True):
+            merged.append((t_s, pos, who, frame))
+    merged.sort(key=lambda x: (x[1], 0 if x[2] == "host" else 1))
+    return [(t_s, who, frame) for t_s, _, who, frame in merged]
+
+
+def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
+    """`entries`: (time, "host" | "pen", bytes) in recorded order."""
+    merged = merged_frames(entries)
+    host_count = sum(1 for _, who, _ in merged if who == "host")
+    steps = [Step(None, merged[0][0] if merged else 0.0, None)]
+    housekeeping: dict[int, list[tuple[int, Message]]] = {}
+    seq_to_decision: dict[int, int | None] = {}  # host seq -> decision index (None: renewal)
+    recent: list[bytes] = []
+    script = Script(steps, housekeeping, host_count, len(merged) - host_count)
+    for t_s, who, frame in merged:
+        if who == "host":
+            raw = bytes((frame.seq,)) + frame.message.pack() + bytes((frame.message.TYPE,))
+            if raw in recent:
+                continue  # a retransmission of a frame already counted
+            recent = [*recent, raw][-_DUP_WINDOW:]
+            if frame.message.TYPE in HOUSEKEEPING:
+                seq_to_decision[frame.seq] = None
+                continue
+            index = len(steps) - 1
+            steps.append(Step(index, t_s, frame))
+            seq_to_decision[frame.seq] = index
+            continue
+        if frame.seq == 0:
+            steps[-1].pen.append(PenFrame(t_s, frame))
+        elif frame.seq in seq_to_decision:
+            decision = seq_to_decision[frame.seq]
+            if decision is None:
+                acked = getattr(frame.message, "acked_type", MsgType.LEASE_RENEW)
+                housekeeping.setdefault(acked, []).append((len(steps) - 1, frame.message))
+            else:
+                steps[-1].pen.append(PenFrame(t_s, frame, reply_to=decision))
+        # else: a reply to a command from before the recording began: nobody asked it here
+    return script
+
+
+def _positions(entries: list[tuple[float, str, bytes]], who: str,
+               frames: list[tuple[float, Frame]]) -> list[int]:
+    """For each decoded frame of `who`, the index of the entry holding its last byte."""
+    from firmware_protocol import encode
+
+    ends: list[int] = []  # cumulative byte count at the end of each entry of `who`
+    idx: list[int] = []
+    total = 0
+    for i, (_, w, d) in enumerate(entries):
+        if w == who:
+            total += len(d)
+            ends.append(total)
+            idx.append(i)
+    out: list[int] = []
+    # Frames are found in order; locate each by searching its bytes in the direction's stream.
+    stream = b"".join(d for _, w, d in entries if w == who)
+    pos = 0
+    j = 0
+    for _, frame in frames:
+        data = encode(frame.message, frame.seq)
+        at = stream.find(data, pos)
+        end = (at + len(data)) if at >= 0 else pos
+        pos = max(pos, end)
+        while j < len(ends) - 1 and ends[j] < end:
+            j += 1
+        out.append(idx[j] if idx else 0)
+    return out
+
+
+def session_entries(rec: Recording) -> list[tuple[float, str, bytes]]:
+    return [(e.t_s, e.channel[1:], e.data) for e in rec.entries if e.channel in ("/host", "/pen")]
+
+
+def preamble_entries(rec: Recording) -> list[tuple[float, str, bytes]]:
+    return [(0.0, e.channel.rsplit("/", 1)[1], e.data) for e in rec.entries
+            if e.channel.startswith("/preamble/")]
+
+
+def describe(message: Message | None) -> str:
+    if message is None:
+        return "nothing"
+    return f"{type(message).__name__} {message.to_dict()}"

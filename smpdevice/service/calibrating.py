@@ -1,0 +1,140 @@
+"""The service's `calibration.*` methods: the steps a guided calibration needs, so a client
+(the console's wizard, `smp calibrate --service`) can run the same workflow as at the station.
+
+    calibration.begin -> move / spin (and, on a simulated pen, read_gauge) -> save -> end
+
+A guided client fits the calibration itself from the technician's readings; the service then
+refuses anything it cannot vouch for: the fields are checked by `Calibration`'s own strict
+validator, the calibration must belong to this pen, be fresh (made within `FRESH_S` of the
+service's clock), not outlive `VALIDITY_MAX_DAYS`, and carry this pen's `simulated` flag. It is
+saved to the service's store (`calibration.save`) before `calibration.end {calibration_id}`
+installs it, and `end` installs only what the store holds: never an unrecorded calibration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from smpdevice.control.calibration import VALIDITY_MAX_DAYS, Calibration, CalibrationError
+from smpdevice.control.pen import PenTelemetry
+from smpdevice.control.states import State
+from smpdevice.errors import SmpError
+from smpdevice.service.pen_service import method
+
+if TYPE_CHECKING:
+    from smpdevice.service.pen_service import PenService
+
+FRESH_S = 600.0  # a guided run's fit is saved within minutes of being made
+MAX_SPIN_FRAMES = 4000  # 10 s of telemetry at the pen's fastest rate, with margin
+
+
+def _store() -> Any:
+    from smpdevice.calibration.store import CalibrationStore
+
+    return CalibrationStore()  # the data directory's store, as `calibration.auto` uses
+
+
+def _require_calibrating(service: PenService, what: str) -> None:
+    if service.pen.state is not State.CALIBRATING:
+        raise SmpError(f"{what} needs the pen in calibrating (it is {service.pen.state.value}); "
+                       "call calibration.begin first")
+
+
+def check_submitted(service: PenService, data: dict[str, Any],
+                    now: datetime | None = None) -> Calibration:
+    """A calibration sent by a client -> a `Calibration` this service may save, or an error
+    that names the field, its value and what is allowed."""
+    pen = service.pen
+    try:
+        cal = Calibration.model_validate(data)  # strict: types, finiteness, ranges, zones
+    except ValidationError as exc:  # what the strict pre-check leaves to pydantic (dates)
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "calibration"
+        raise CalibrationError(f"calibration.{where}={str(first.get('input'))[:60]!r} is "
+                               f"refused: {first['msg']}; send it as "
+                               "`Calibration.model_dump(mode='json')` makes it") from None
+    if cal.pen_serial != pen.serial:
+        raise CalibrationError(f"calibration.pen_serial={cal.pen_serial!r} is refused: this "
+                               f"service's pen is {pen.serial}")
+    if cal.simulated != pen.simulated:
+        raise CalibrationError(f"calibration.simulated={cal.simulated} is refused: this pen is "
+                               f"{'simulated' if pen.simulated else 'real'}")
+    now = now or datetime.now(UTC)
+    if abs((cal.created_at - now).total_seconds()) > FRESH_S:
+        raise CalibrationError(f"calibration.created_at={cal.created_at.isoformat()} is "
+                               f"refused: it must be within {FRESH_S:.0f} s of the service's "
+                               f"clock ({now.isoformat()}); fit it again and send it at once")
+    if cal.expires_at - cal.created_at > timedelta(days=VALIDITY_MAX_DAYS):
+        raise CalibrationError(f"calibration.expires_at={cal.expires_at.isoformat()} is "
+                               f"refused: at most {VALIDITY_MAX_DAYS:g} days after created_at")
+    return cal
+
+
+@method("calibration.begin")
+async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    await self.apen.begin_calibration()
+    return {"ok": True}
+
+
+@method("calibration.move")
+async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    at = await self.apen.calibration_move(p["actuator_mm"])
+    return {"actuator_mm": at}
+
+
+@method("calibration.spin")
+async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's mean speed, and the pen's frames during the spin (uptime, strokes,
+    needle running), so the client counts punctures as the station's workflow does."""
+    frames: list[tuple[int, int, bool]] = []
+
+    def collect(t: PenTelemetry) -> None:  # the reader thread: append only, bounded
+        if len(frames) < MAX_SPIN_FRAMES:
+            frames.append((t.uptime_ms, t.strokes, t.needle_running))
+
+    self.pen.add_telemetry_listener(collect)
+    try:
+        encoder_hz = await self.apen.calibration_spin(p["speed_hz"], p["duration_s"])
+    finally:
+        self.pen.remove_telemetry_listener(collect)
+    return {"speed_hz": p["speed_hz"], "encoder_hz": encoder_hz,
+            "frames": [list(f) for f in frames]}
+
+
+@method("calibration.read_gauge")
+async def m_cal_gauge(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    return await asyncio.to_thread(self.work.read_gauge)
+
+
+@method("calibration.save")
+async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    _require_calibrating(self, "calibration.save")
+    cal = check_submitted(self, p["calibration"])
+    await asyncio.to_thread(lambda: _store().save(cal))
+    return {"ok": True, "calibration_id": cal.calibration_id}
+
+
+@method("calibration.end")
+async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    ident = p.get("calibration_id")
+    if ident is None:  # leave calibrating, keeping the previous calibration
+        await self.apen.end_calibration(None)
+        return {"ok": True, "calibration_id": None}
+    _require_calibrating(self, "calibration.end with a calibration_id")
+    entry = await asyncio.to_thread(lambda: _store().entry(ident))
+    if entry is None:
+        raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
+                               "no such calibration; send it with calibration.save first")
+    cal = entry.calibration
+    cal.check_for(self.pen.serial)
+    await self.apen.end_calibration(cal)
+    return {"ok": True, "calibration_id": cal.calibration_id}
+
+
+@method("calibration.auto")
+async def m_cal_auto(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    return await self.apen.call(self.work.auto_calibrate, p["technician"])
