@@ -19,7 +19,8 @@ test: $(STAMP)
 	scripts/system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 -m "not realtime"  # both cores (pytest-xdist)
+	$(BIN)/python -m pytest -q -m realtime  # wall-clock deadlines: alone, after the rest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

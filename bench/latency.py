@@ -1,6 +1,6 @@
 """Controller latency and telemetry ingest, over pseudo-terminals, against two floors.
 
-    .venv/bin/python bench/latency.py [--n 300]
+    .venv/bin/python bench/latency.py [--n 300] [--runs 3]
 
 Prints, in one run:
 - the raw pyserial echo round trip over a pty (the first floor: a peer process that writes
@@ -20,6 +20,7 @@ use at 1 kHz (the simulator's CPU is its own process'). Without gcc the peer col
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -105,7 +106,7 @@ def start_peer(exe: Path) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def sim_figures(n: int) -> dict[str, list[float] | dict]:
+def sim_figures(n: int, ingest: bool = True) -> dict[str, list[float] | dict]:
     from simulators.pen_model import PenModel
     from smpdevice.control.calibration import Calibration
 
@@ -114,7 +115,7 @@ def sim_figures(n: int) -> dict[str, list[float] | dict]:
                              offset_mm=-model.offset_mm, gain=model.gain)
     proc, path = start_sim()
     try:
-        return controller_figures(path, cal, n, ingest=True)
+        return controller_figures(path, cal, n, ingest=ingest)
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -184,32 +185,73 @@ def _cells(samples: list[float] | None, floor_median: float) -> str:
     return f"{med * 1e3:>10.3f}{pct(samples, 0.99) * 1e3:>10.3f}{med / floor_median:>9.2f}"
 
 
+def one_run(n: int, exe: Path | None, ingest: bool) -> dict:
+    """The echo floor and both pens, measured back to back (the ratios of one run)."""
+    floor = echo_floor(n)
+    sim = sim_figures(n, ingest=ingest)
+    peer = peer_figures(exe, n) if exe is not None else None
+    return {"floor": floor, "sim": sim, "peer": peer, "load": os.getloadavg()[0]}
+
+
+def _ratio(run: dict, pen: str, key: str) -> float | None:
+    figures = run[pen]
+    if not figures:
+        return None
+    return statistics.median(figures[key]) / statistics.median(run["floor"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="round trips per figure")
-    n = parser.parse_args().n
+    parser.add_argument("--runs", type=int, default=1,
+                        help="whole runs (each with its own echo floor); ratios are medians")
+    args = parser.parse_args()
+    n, runs_n = args.n, max(1, args.runs)
     from smpdevice.logs import configure
 
     configure("warning")
-    floor = echo_floor(n)
-    sim = sim_figures(n)
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_reflex_peer(Path(tmp))
-        peer = peer_figures(exe, n) if exe is not None else None
+        runs = [one_run(n, exe, ingest=(i == 0)) for i in range(runs_n)]
+    first = runs[0]
+    floor, sim, peer = first["floor"], first["sim"], first["peer"]
     floor_median = statistics.median(floor)
     print(f"{'':<30}{' simulator ':-^29}{' C reflex peer ':-^29}")
     print(f"{'figure':<30}" + f"{'median ms':>10}{'p99 ms':>10}{'x floor':>9}" * 2)
     print(f"{'raw pyserial echo (floor)':<30}{_cells(floor, floor_median)}")
-    for name, key in (("link PING -> PONG", "raw"), ("controller setpoint -> ACK", "setpoint"),
-                      ("E-stop -> confirmation", "estop")):
+    rows = (("link PING -> PONG", "raw"), ("controller setpoint -> ACK", "setpoint"),
+            ("E-stop -> confirmation", "estop"))
+    for name, key in rows:
         print(f"{name:<30}{_cells(sim[key], floor_median)}"
               f"{_cells(peer[key] if peer else None, floor_median)}")
     if peer is None:
         print("(C reflex peer skipped: gcc is not installed)")
+    if runs_n > 1:
+        print()
+        loads = ", ".join(f"{r['load']:.1f}" for r in runs)
+        print(f"{runs_n} runs, ratio to the echo floor of the same run (load average: {loads}):")
+        print(f"{'':<30}{'floor us':>9}" + "".join(f"{'sim ' + k:>14}{'peer ' + k:>14}"
+                                                  for _, k in rows))
+        for r in runs:
+            cells = "".join(f"{_fmt(_ratio(r, 'sim', k)):>14}{_fmt(_ratio(r, 'peer', k)):>14}"
+                            for _, k in rows)
+            print(f"{'run':<30}{statistics.median(r['floor']) * 1e6:>9.1f}{cells}")
+        cells = ""
+        for _, k in rows:
+            for pen in ("sim", "peer"):
+                ratios = [x for x in (_ratio(r, pen, k) for r in runs) if x is not None]
+                cells += f"{_fmt(statistics.median(ratios) if ratios else None):>14}"
+        print(f"{'median of runs':<30}{'':>9}{cells}")
+        p99 = [pct(r["sim"]["estop"], 0.99) * 1e3 for r in runs]
+        print(f"E-stop p99 (simulator), ms per run: {', '.join(f'{x:.3f}' for x in p99)}")
     print()
     print(f"{'telemetry Hz':<14}{'received':>10}{'lost':>6}{'controller CPU %':>18}  (simulator)")
     for rate, r in sim["ingest"].items():
         print(f"{rate:<14}{r['received']:>10}{r['lost']:>6}{r['cpu_pct']:>18.1f}")
+
+
+def _fmt(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 if __name__ == "__main__":

@@ -182,12 +182,12 @@ def browser_figures(service: ServiceHandle, n: int) -> dict[str, list[float]] | 
             out.append(float(page.get_attribute("body", "data-estop-ms")))
             page.wait_for_timeout(100)  # a clear right after an E-stop can be re-latched
             for _attempt in range(5):
-                tech.call("pen.clear_faults", reason="bench")
-                try:
-                    page.wait_for_selector("#state[data-state=idle]", timeout=5000)
-                    break
-                except Exception:  # re-latched by the pen's late E-stop event: clear again
-                    continue
+                if service.pen.state is State.ESTOP:  # again, if a late event re-latched it
+                    tech.call("pen.clear_faults", reason="bench")
+                ends = time.monotonic() + 5
+                while service.pen.state is not State.IDLE and time.monotonic() < ends:
+                    time.sleep(0.01)
+            page.wait_for_selector("#state[data-state=idle]")
         browser.close()
     return {"click": out, "echo": echo, "ping_browser": ping}
 

@@ -34,7 +34,6 @@ from firmware_protocol.codes import (
 from firmware_protocol.describe import describe, wire_range
 from firmware_protocol.frame import HEADER_SIZE, MAX_FRAME, MAX_PAYLOAD, OVERHEAD, decode_frame
 from firmware_protocol.messages import (
-    CALIBRATION_POINTS,
     PROTOCOL_VERSION,
     REGISTRY,
     SCHEMA_HASH,
@@ -54,45 +53,8 @@ from firmware_protocol.rules import (
     refusal,
 )
 from firmware_protocol.timing import TIMING
+from firmware_protocol.valid_ranges import REPLIES, VALID_RANGES
 from firmware_protocol.vectors import load_vectors
-
-# Values a field may take beyond what its struct code can carry; the pen NACKs anything else
-# with OUT_OF_LIMITS (detail = the LimitField named). Keyed by (MsgType, field).
-VALID_RANGES: dict[tuple[MsgType, str], str] = {
-    (MsgType.SET_SETPOINTS, "depth_um"): "IDENTIFY.depth_min_um .. depth_max_um (DEPTH)",
-    (MsgType.SET_SETPOINTS, "speed_centihz"):
-        "IDENTIFY.speed_min_centihz .. speed_max_centihz (SPEED)",
-    (MsgType.SET_SETPOINTS, "duty_permille"):
-        "IDENTIFY.duty_min_permille .. duty_max_permille, never above 1000 (DUTY)",
-    (MsgType.SET_SETPOINTS, "period_us"): "IDENTIFY.period_min_us .. period_max_us (PERIOD)",
-    (MsgType.LEASE_RENEW, "lease_ms"): "1 .. IDENTIFY.lease_max_ms (LEASE)",
-    (MsgType.SET_TELEMETRY_RATE, "rate_hz"): "0 .. IDENTIFY.telemetry_max_hz (TELEMETRY_RATE)",
-    (MsgType.CALIBRATION_WRITE, "count"): f"0 .. {CALIBRATION_POINTS} (CALIBRATION)",
-    (MsgType.CALIBRATION_WRITE, "raw_points"): "points past `count` are zero (CALIBRATION)",
-    (MsgType.CALIBRATION_TABLE, "count"): f"0 .. {CALIBRATION_POINTS}",
-    (MsgType.SET_FOOTSWITCH, "mode"):
-        "FootswitchMode 0 .. 2 (FOOTSWITCH_MODE); REQUIRED needs Capability FOOTSWITCH "
-        "(else NACK UNSUPPORTED)",
-    (MsgType.ACK, "acked_type"): "a host -> pen MsgType",
-    (MsgType.NACK, "acked_type"): "a host -> pen MsgType",
-    (MsgType.NACK, "reason"): "NackReason",
-    (MsgType.NACK, "detail"): "LimitField when reason = OUT_OF_LIMITS, else 0",
-    (MsgType.IDENTIFY, "protocol_version"): f"{PROTOCOL_VERSION} for this catalogue",
-    (MsgType.IDENTIFY, "capabilities"): "Capability bits",
-    (MsgType.TELEMETRY, "state"): "FirmwareState",
-    (MsgType.TELEMETRY, "faults"): "Fault bits",
-    (MsgType.TELEMETRY, "flags"): "TelemetryFlag bits",
-    (MsgType.EVENT, "event"): "EventCode",
-    (MsgType.EVENT, "state"): "FirmwareState",
-    (MsgType.EVENT, "faults"): "Fault bits",
-}
-
-# What the pen answers to each command; every reply echoes the command's SEQ.
-REPLIES: dict[MsgType, str] = {
-    MsgType.IDENTIFY_REQUEST: "IDENTIFY (in every state, never NACKed)",
-    MsgType.PING: "PONG with the same token (in every state, never NACKed)",
-    MsgType.CALIBRATION_READ: "CALIBRATION_TABLE, or NACK",
-}
 
 _STRUCT_TYPES = {"B": "u8", "b": "i8", "H": "u16 LE", "h": "i16 LE", "I": "u32 LE",
                  "i": "i32 LE"}

@@ -1,6 +1,11 @@
 """Suite-wide hooks: `slow` tests (the fault campaign) run only when asked for.
 
     .venv/bin/pytest -m slow        # or SMP_SLOW=1 .venv/bin/pytest
+
+`make test` runs the suite in two passes: every test not marked `realtime` spread over both
+cores (pytest-xdist, `-n 2`), then the `realtime` ones alone, so their wall-clock deadlines never
+share a core with another test. SMP_TEST_CPU=FILE appends each test's CPU seconds (this process
+and the children it waited for) to FILE: where the suite's time goes, beyond `--durations`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,31 @@ def _slow_requested(config: pytest.Config) -> bool:
     return "slow" in markexpr and "not slow" not in markexpr
 
 
+if os.environ.get("SMP_TEST_CPU"):
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+        before = _cpu_s()
+        yield
+        with open(os.environ["SMP_TEST_CPU"], "a") as report:
+            report.write(f"{_cpu_s() - before:8.2f} {item.nodeid}\n")
+
+
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+# Tests marked `realtime` here rather than in their files: a browser and a service whose
+# in-process simulated pen runs on wall time with a 300 ms lease. Beside another test on a
+# loaded machine the starved simulator lets that lease lapse (the fail-safe working) and the
+# page never sees `running`; alone, they hold.
+REALTIME_DIRS = ("tests/smpdevice/console/",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(REALTIME_DIRS):
+            item.add_marker(pytest.mark.realtime)
     if _slow_requested(config):
         return
     skip = pytest.mark.skip(reason="slow: run with -m slow or SMP_SLOW=1")

@@ -1,13 +1,15 @@
 """The controller: a state machine that drives the pen inside the safety envelope.
 
 Threads and who owns what:
-- the **engine's loop thread** (`smpdevice.link.engine`) owns the state machine and the
-  conversation with the pen. Every public method posts a request to it and waits for the answer,
-  so the controller is safe to call from several threads. The loop also renews the pen's
-  dead-man lease, so a hung loop stops renewing and the pen stops the needle itself;
-- the **reader thread** (in `Link`) decodes frames and hands replies, telemetry and events over;
-- **safety stops** are the exception: `estop()` (and a stop's lease hold) act in the caller's
-  thread at once, bypassing every queue (grbl's real-time commands), then tell the loop.
+- a **request** is carried out in the caller's thread, under the engine's lock (so the
+  controller is safe to call from several threads): its state checks, its frame, and over a
+  pty the reading of its reply (`smpdevice.link.engine`). A request never overtakes pen news
+  already queued for the loop: it then runs in the loop, after it;
+- the **engine's loop thread** is the timer: retransmissions, the pen's dead-man lease, silence,
+  pen news and the state listeners. A hung loop stops renewing, so the pen stops the needle;
+- the **reader thread** (in `Link`) decodes frames while nobody waits for a reply;
+- **safety stops** act in the caller's thread at once, bypassing every queue (grbl's real-time
+  commands): `estop()` and a stop's lease hold never wait for the loop or the engine's lock.
 
 Nothing resumes by itself: after a fault, an E-stop, a reboot of the pen or a reconnect the
 controller is in `fault`, `estop` or `idle`, and the needle starts only on an explicit request.
@@ -24,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from firmware_protocol.codes import Capability
 from firmware_protocol.messages import (
     Disarm,
     Event,
@@ -159,8 +162,6 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
     def simulated(self) -> bool:
         """True when this is no real pen: a `pensim://` port, or a pen whose IDENTIFY says
         SIMULATED (a simulator over a pty or TCP). Records made with it carry the flag."""
-        from firmware_protocol.codes import Capability
-
         if self.port_url.strip().lower().startswith("pensim://"):
             return True
         return self.identity is not None and Capability.SIMULATED in self._ident.capabilities

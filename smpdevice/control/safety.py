@@ -64,6 +64,15 @@ class SafetyMixin(ControllerCore):
         """
         self._hold(estop=True)
         link = self.link
+        if link is not None:
+            link.claim_reading()  # this thread reads the confirmation (never waits for it)
+        try:
+            self._estop_on(link)
+        finally:
+            if link is not None:
+                link.release_reading()
+
+    def _estop_on(self, link: Link | None) -> None:
         tracked: Tracked | None = None
         if link is not None and link.lost is None:
             tracked = self._shared_estop(link)
@@ -76,12 +85,11 @@ class SafetyMixin(ControllerCore):
                                       tell_loop=tracked is None)
         by_itself = (f"the host renews nothing, so the pen stops the needle by itself when its "
                      f"lease runs out (within {self.lease_ms} ms)")
-        if tracked is None:
+        if tracked is None or link is None:
             raise EStopUnconfirmed(
                 f"E-stop not confirmed: the link to the pen is down. The controller is "
                 f"{self.state.value} and {by_itself}. Reconnect to check the pen."
             )
-        assert link is not None  # tracked only exists with a link
         if self._await_estop(link, tracked, tell_loop=latched):
             link.untrack(tracked)
             return

@@ -1,8 +1,10 @@
 """The link layer: the wire (framing, sequence numbers, replies, telemetry fan-out), the one
 request engine (queue, retransmission, lease, silence) and the host's clock.
 
-    wire.py      Link: frames over a pyserial port, one reader thread, RTO estimation
+    wire.py      Link: frames over a pyserial port, sequence numbers, RTO estimation
+    reading.py   who reads the port: the reader thread, a caller awaiting its reply, the pump
     engine.py    RequestEngine: the controller's only way to talk to the pen
+    operations.py  its operation queue, replies, lease renewal, ESTOP re-send
     clock.py     Clock protocol (the simulator's shape, defined host-side) and MonotonicClock
     notifier.py  Notifier: the one fan-out type for every listener list
 """

@@ -162,14 +162,18 @@ class RequestEngine(OperationQueue):
             if self._backlog:
                 self._put(Call(fn, args, future))
             elif future.set_running_or_notify_cancel():
-                self._run_call(fn, args, future)
+                self._run_call(fn, args, future, link.claim_reading)
                 self._kick()
         finally:
             self._lock.release()
-        self._await(future, self.clock.now() + limit, limit)
+        try:
+            self._await(future, self.clock.now() + limit, limit)
+        finally:
+            link.release_reading()
         return future.result()
 
-    def _run_call(self, fn: Callable[..., Any], args: tuple, future: Future) -> None:
+    def _run_call(self, fn: Callable[..., Any], args: tuple, future: Future,
+                  before_send: Callable[[], object] | None = None) -> None:
         try:
             result = fn(*args)
         except BaseException as exc:
@@ -177,6 +181,8 @@ class RequestEngine(OperationQueue):
             return
         if isinstance(result, Operation):
             result.future = future
+            if before_send is not None:
+                before_send()  # this thread reads the reply: nobody else may take it first
             self.submit(result)
         else:
             future.set_result(result)
@@ -193,6 +199,7 @@ class RequestEngine(OperationQueue):
             if self.link.wait(future.done, max(due - now, 0.0), self._answers):
                 return
             now = self.clock.now()
+            self.link.release_reading()  # never wait for the lock while holding the port
             if self.ops and now >= self.ops[0].deadline_s and self._lock.acquire(
                     timeout=max(end_s - now, 0.001)):
                 try:
@@ -238,12 +245,12 @@ class RequestEngine(OperationQueue):
             self._put(Wake())
 
     def _kick(self) -> None:
-        """A caller moved the lease due time earlier (a new grant): tell the timer."""
-        due = self._next_due_s(self.clock.now(), ops=False)
-        if due < self._due_s:
-            self._due_s = due
-            if not self._virtual:
-                self._put(Wake())
+        """A caller granted the lease anew (renew at once): tell the timer."""
+        if self.next_lease_s >= self._due_s or not self.host.lease_needed():
+            return
+        self._due_s = self.next_lease_s
+        if not self._virtual:
+            self._put(Wake())
 
     # ------------------------------------------------------------------ the loop (timer)
 
@@ -274,9 +281,9 @@ class RequestEngine(OperationQueue):
             self.timebase.count(pending=-1)
         self._drain()
 
-    def _next_due_s(self, now: float, ops: bool = True) -> float:
+    def _next_due_s(self, now: float) -> float:
         due = self.next_lease_s if self.host.lease_needed() else now + IDLE_TICK_S
-        if ops and self.ops:
+        if self.ops:
             due = min(due, self.ops[0].deadline_s)
         if self._estop is not None:
             due = min(due, self._estop_due_s)

@@ -89,9 +89,8 @@ class LinkReading:
         self.interrupt()
         with self._role:
             self._standby.notify_all()
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_reader[1], b"\0")
+            if self._fd is not None:
+                self._poke_reader()
         reader = self._reader
         if join and reader.is_alive() and threading.current_thread() is not reader:
             reader.join(timeout=1.0)
@@ -194,6 +193,9 @@ class LinkReading:
         """Wait (clock time) until `predicate()`, which a reply makes true and `cond` hears
         of. On a selectable port this thread reads the port itself meanwhile, unless another
         waiter already does (then that one hands the reply over)."""
+        me = threading.current_thread()
+        if self._reading is me:  # claimed before the request was written
+            return self._read_until(predicate, self.clock.now() + timeout_s)
         if self._fd is None or self._closing.is_set() or self._lost is not None:
             with cond:
                 return cond.wait_for(predicate, timeout_s)
@@ -203,7 +205,8 @@ class LinkReading:
                 if predicate():
                     return True
                 if self._reading is None:
-                    self._reading = threading.current_thread()
+                    self._reading = me
+                    self._poke_reader()
                     break
                 left_s = end_s - self.clock.now()
                 if left_s <= 0:
@@ -218,10 +221,27 @@ class LinkReading:
         finally:
             self._give_role()
 
+    def claim_reading(self) -> bool:
+        """Take the reading role now, before writing a request, so that its reply is read by
+        this thread (`wait`) and by no other; False if it is not to be had."""
+        if self._fd is None or self._closing.is_set() or not self._take_role():
+            return False
+        self._poke_reader()
+        return True
+
+    def release_reading(self) -> None:
+        """Give the reading role back if this thread holds it."""
+        if self._reading is threading.current_thread():
+            self._give_role()
+
+    def _poke_reader(self) -> None:
+        with contextlib.suppress(OSError):  # the reader thread leaves its select: stand by
+            os.write(self._wake_reader[1], b"\0")
+
     def _read_until(self, predicate: Callable[[], bool], end_s: float) -> bool:
         fd, wake = self._fd or -1, self._wake_caller[0]
-        with contextlib.suppress(OSError):
-            os.write(self._wake_reader[1], b"\0")  # the reader thread stands by
+        if fd < 0:
+            return predicate()
         try:
             while not predicate():
                 left_s = end_s - self.clock.now()
@@ -243,13 +263,14 @@ class LinkReading:
     def interrupt(self) -> None:
         """What a waiter waits for happened outside the reading thread: it looks again."""
         reading = self._reading
-        if reading not in (None, self._reader, threading.current_thread()) \
-                and self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_caller[1], b"\0")
-        if self._role_waiters:
-            with self._role:
-                self._role.notify_all()
+        if reading in (None, self._reader, threading.current_thread()) \
+                and not self._role_waiters:
+            return  # the common case: the reading thread itself completed it
+        with self._role:  # under the lock: the wake pipes are open while `_fd` is set
+            if self._fd is not None and self._reading not in (None, self._reader):
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_caller[1], b"\0")
+            self._role.notify_all()
 
     # ------------------------------------------------------------------ virtual time
 

@@ -1,9 +1,9 @@
 """The wire: framing over a pyserial port, sequence numbers, replies, telemetry fan-out, history.
 
-One reader thread turns bytes into frames. Replies are matched to their command by sequence
-number; TELEMETRY and EVENT frames go to listeners (a notifier, as python-can does it). Any
-failure of the reader (port gone, read error) ends in one call of `on_lost(error)`: the thread
-never dies silently.
+Bytes become frames in the thread that reads (`smpdevice.link.reading`: the reader thread, or
+a caller waiting for its reply). Replies are matched to their command by sequence number;
+TELEMETRY and EVENT frames go to listeners (a notifier, as python-can does it). Any failure of
+reading (port gone, read error) ends in one call of `on_lost(error)`: no thread dies silently.
 
 Retransmission timeouts adapt to the measured round trip (Jacobson/Karels, as TCP does) and are
 bounded, so a command completes or fails within `max_command_time_s()`; never hangs.
@@ -127,14 +127,18 @@ class Tracked:
     message: Message
     seq: int
     waiter: _Waiter
+    link: LinkReading | None = None
 
     @property
     def replied(self) -> bool:
         return self.waiter.reply is not None
 
     def wait(self, timeout_s: float) -> bool:
-        """True once the reply is in (or the link failed: check `replied`); clock time."""
+        """True once the reply is in (or the link failed: check `replied`); clock time. Over
+        a pty this thread reads the reply itself (`Link.wait`)."""
         waiter = self.waiter
+        if self.link is not None:
+            return self.link.wait(lambda: waiter.done, timeout_s, waiter.cond)
         with waiter.cond:
             return waiter.cond.wait_for(lambda: waiter.done, timeout_s)
 
@@ -276,7 +280,7 @@ class Link(LinkReading):
             seq = self.next_seq_locked()
             waiter = _Waiter(self._replies)
             self._waiters[seq] = waiter
-        return Tracked(message, seq, waiter)
+        return Tracked(message, seq, waiter, self)
 
     def untrack(self, tracked: Tracked) -> None:
         if self._waiters.get(tracked.seq) is tracked.waiter:  # not a later owner of the seq

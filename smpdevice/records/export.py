@@ -15,6 +15,7 @@ import csv
 import hashlib
 import hmac
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -214,10 +215,11 @@ _END_PATHS = ("ended_at", "outcome", "fault_code", "fault_names", "recovered", "
               "stats.depth_min_mm", "stats.depth_mean_mm", "stats.depth_max_mm",
               "stats.speed_burst_hz", "stats.speed_mean_hz", "stats.strokes",
               "stats.impressions")
-_NO_END = [None, None, None, [], False, 0, None, None, None, None, None, 0, 0]
+_NO_END: list[Any] = [None, None, None, [], False, 0, None, None, None, None, None, 0, 0]
 # A JSON string value starting like a formula shows as one of these in SQLite's JSON text
 # (it escapes a tab or CR as \t or \r); their absence proves no cell needs the guard.
 _FORMULA_MARKS = ('"=', '"+', '"-', '"@', '"\\t', '"\\r')
+_MARKED = re.compile("|".join(re.escape(m) for m in _FORMULA_MARKS))
 _NUMBERS = frozenset({int, float, type(None)})  # cells the csv module writes as they are
 _PLAIN = _NUMBERS | {str}
 _CSV_ROWS = ("SELECT b.session_id, b.pass_id, json_extract(b.body, {begin}), "
@@ -256,7 +258,7 @@ def _export_csv(conn: sqlite3.Connection, out: TextIO, *, pseudonyms: Pseudonyms
             json.dumps(list(heads))]
     numbers: dict[str, int] = {}
     timed = where.since is not None or where.until is not None
-    loads, cell, count = json.loads, _csv_cell, 0
+    loads, cell, marked, count = json.loads, _csv_cell, _MARKED.search, 0
     rows = conn.execute(_CSV_ROWS.format(where=clause), args)
     while batch := rows.fetchmany(4096):
         lines = []
@@ -270,8 +272,7 @@ def _export_csv(conn: sqlite3.Connection, out: TextIO, *, pseudonyms: Pseudonyms
                 head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)
             e = _NO_END if end is None else loads(end)
             # Text that no mark shows to start like a formula needs no guard (most rows).
-            plain = _NUMBERS if any(m in begin for m in _FORMULA_MARKS) or (
-                end is not None and any(m in end for m in _FORMULA_MARKS)) else _PLAIN
+            plain = _NUMBERS if marked(begin) or (end is not None and marked(end)) else _PLAIN
             line = [*head, cell(pass_id), number]
             line += [v if v.__class__ in plain else cell(v) for v in b[:6]]
             line += [v if v.__class__ in plain else cell(v) for v in e[:4]]

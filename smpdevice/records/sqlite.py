@@ -77,6 +77,7 @@ class PassLog(SqliteFile, SqliteReads):
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()
         self._log_id = ""
         self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record
+        self._progress: set[str] = set()  # passes this writer wrote a checkpoint row for
         super().__init__(path, readonly=readonly)
         if not readonly:
             try:
@@ -174,6 +175,7 @@ class PassLog(SqliteFile, SqliteReads):
                 "ON CONFLICT (pass_id) DO UPDATE SET written_at = excluded.written_at, "
                 "figures = excluded.figures",
                 (pass_id, iso(datetime.now(UTC)), canonical(stats.figures())))
+            self._progress.add(pass_id)
 
     def end_pass(
         self, pass_id: str, *, outcome: PassOutcome | str, stats: PassStats, ended_at: datetime,
@@ -187,6 +189,7 @@ class PassLog(SqliteFile, SqliteReads):
             session_id = self._require_open_pass(pass_id)
             self._end(pass_id, session_id, outcome, stats.figures(), iso(ended_at),
                       fault_code, list(fault_names or []), recovered=False)
+        self._progress.discard(pass_id)
 
     def resume_session(self, session_id: str, *, resumed_at: datetime,
                        details: dict[str, Any]) -> None:
@@ -323,7 +326,8 @@ class PassLog(SqliteFile, SqliteReads):
         body = {"outcome": outcome.value, "ended_at": ended_at, "fault_code": fault_code,
                 "fault_names": fault_names, "stats": figures, "recovered": recovered}
         self._append("pass_end", session_id, pass_id, body)
-        self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
+        if recovered or pass_id in self._progress:  # only a checkpointed pass has a row
+            self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
 
     def _rolled_back(self) -> None:
         self._tail = None  # a failed transaction may have appended before failing
@@ -360,23 +364,23 @@ class PassLog(SqliteFile, SqliteReads):
     def _open_session_flag(self, session_id: str) -> bool | None:
         """`_require_open_session`, reading only the session's `simulated` flag (its body,
         with the envelope, is not parsed at every pass)."""
-        opened = self._conn.execute(
-            "SELECT json_extract(body, '$.simulated') FROM records WHERE kind = "
-            "'session_open' AND session_id = ?", (session_id,)).fetchone()
+        opened = self._conn.execute(  # one statement: both partial-index lookups
+            "SELECT json_extract(o.body, '$.simulated'), EXISTS (SELECT 1 FROM records c "
+            "WHERE c.kind = 'session_close' AND c.session_id = o.session_id) FROM records o "
+            "WHERE o.kind = 'session_open' AND o.session_id = ?", (session_id,)).fetchone()
         if opened is None:
             raise PassLogError(f"no session {session_id} in the pass log")
-        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'session_close' "
-                              "AND session_id = ?", (session_id,)).fetchone():
+        if opened[1]:
             raise PassLogError(f"session {session_id} is closed; open a new session")
         return None if opened[0] is None else bool(opened[0])
 
     def _require_open_pass(self, pass_id: str) -> str:
-        row = self._conn.execute(
-            "SELECT session_id FROM records WHERE kind = 'pass_begin' AND pass_id = ?",
-            (pass_id,)).fetchone()
+        row = self._conn.execute(  # one statement: both partial-index lookups
+            "SELECT b.session_id, EXISTS (SELECT 1 FROM records e WHERE e.kind = 'pass_end' "
+            "AND e.pass_id = b.pass_id) FROM records b WHERE b.kind = 'pass_begin' "
+            "AND b.pass_id = ?", (pass_id,)).fetchone()
         if row is None:
             raise PassLogError(f"no pass {pass_id} in the pass log")
-        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'pass_end' AND pass_id = ?",
-                              (pass_id,)).fetchone():
+        if row[1]:
             raise PassLogError(f"pass {pass_id} has already ended")
         return row[0]

@@ -70,9 +70,12 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
     else:
         path = recording_path(Path(passlog.path), sid)
         if session.closed_at is not None:
+            why = ("its recording is there but unverifiable: a resumed session keeps the "
+                   "recording of its first part, unlinked" if path.is_file() else
+                   "recorded before recordings existed, or the recording could not be started; "
+                   "see the log")
             raise RecordingError(f"session {sid} has no frame recording linked in its close "
-                                 "record (recorded before recordings existed, or the "
-                                 "recording could not be started; see the log)")
+                                 f"record ({why})")
         notes.append(f"session {sid} is still open (interrupted or crashed): its recording "
                      "is not linked by hash, so it is replayed unverified")
     if not path.is_file():

@@ -114,8 +114,16 @@ async def m_cal_gauge(self: PenService, client: Any, p: dict[str, Any]) -> dict[
 async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     _require_calibrating(self, "calibration.save")
     cal = check_submitted(self, p["calibration"])
-    await asyncio.to_thread(lambda: _store().save(cal))
+    await asyncio.to_thread(_save_new, cal)
     return {"ok": True, "calibration_id": cal.calibration_id}
+
+
+def _save_new(cal: Calibration) -> None:
+    store = _store()
+    if store.entry(cal.calibration_id) is not None:  # a record is never replaced
+        raise CalibrationError(f"calibration.calibration_id={cal.calibration_id!r} is refused: "
+                               "the service's store already has it; make a new calibration")
+    store.save(cal)
 
 
 @method("calibration.end")
@@ -130,6 +138,9 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
         raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
                                "no such calibration; send it with calibration.save first")
     cal = entry.calibration
+    if cal.simulated and not self.pen.simulated:
+        raise CalibrationError(f"calibration {cal.calibration_id} was made on a simulated pen; "
+                               "it never drives a real needle")
     cal.check_for(self.pen.serial)
     await self.apen.end_calibration(cal)
     return {"ok": True, "calibration_id": cal.calibration_id}

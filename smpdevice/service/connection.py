@@ -1,7 +1,8 @@
 """One client connection: authentication, checks, dispatch, and an outbox.
 
-Order of checks for every message: size and JSON (`rpc.parse`), then E-stop, which is started
-at once (its own thread) before anything else is looked at; then authentication, the rate
+Order of checks for every message: size and JSON (`rpc.parse`), then E-stop, which runs at once
+on this event loop (the controller latches and writes ESTOP, then waits for the pen's ack)
+before the next message is read; then authentication, the rate
 limit, the params' schema, the caller's role, and for methods that drive the pen whether the
 caller is the driving client. Requests then run as tasks (a few in flight per connection), so
 one slow call never holds up this connection's heartbeats or anyone's E-stop. Answers and
@@ -140,7 +141,18 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
                                                                 "authenticated client may "
                                                                 "E-stop"))
             return
-        answer = service.estop_inline(client)  # latched and sent before anything else runs
+        try:  # latched and sent before anything else runs; the answer after the pen's ack
+            answer = service.estop_inline(client)
+        except SmpError as exc:  # latched anyway: the controller holds the lease first
+            _reply_error(client, ident, refusal(exc))
+            return
+        except Exception:
+            log.exception("E-stop failed", client=client.id)
+            _reply_error(client, ident, RpcError(-32603, "internal error in pen.estop: it may "
+                                                         "not have reached the pen; use the "
+                                                         "pen's own stop and see the service "
+                                                         "log"))
+            return
         if request.has_id:
             client.notify(response(ident, answer))
         return

@@ -10,7 +10,6 @@ one call worker in order, stops on their own lane, E-stop in a fresh thread.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from smpdevice.control.aio import AsyncPenController, _run_in_new_thread
+from smpdevice.control.aio import AsyncPenController
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
 from smpdevice.errors import SmpError
@@ -129,11 +128,6 @@ class PenService:
 
     # ------------------------------------------------------------------ E-stop, fast path
 
-    def estop_now(self, client: Any) -> concurrent.futures.Future:
-        """Start the E-stop now (its own thread), before this message's task even runs."""
-        log.warning("E-stop requested", client=client.id, role=client.role.label)
-        return _run_in_new_thread(self.pen.estop, name="smp-service-estop")
-
     def estop_inline(self, client: Any) -> dict[str, Any]:
         """E-stop on the calling thread (the connection's event loop): no thread to start, no
         queue to pass; the controller latches, stops renewing the lease and writes ESTOP at
@@ -146,15 +140,6 @@ class PenService:
         self.work.request_stop()
         log.warning("E-stop requested", client=client.id, role=client.role.label,
                     confirmed=confirmed)  # logged after: rendering a line must not delay it
-        return {"ok": True, "state": self.pen.state.value, "confirmed": confirmed}
-
-    async def estop_result(self, future: concurrent.futures.Future) -> dict[str, Any]:
-        try:
-            await asyncio.wrap_future(future)
-            confirmed = True
-        except EStopUnconfirmed:
-            confirmed = False  # latched here and the lease withheld; the pen stops by itself
-        self.work.request_stop()
         return {"ok": True, "state": self.pen.state.value, "confirmed": confirmed}
 
     def client_gone(self, client: Any) -> None:
@@ -292,7 +277,7 @@ class PenService:
 
     @method("pen.estop")
     async def m_estop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await self.estop_result(self.estop_now(client))
+        return self.estop_inline(client)  # the connection calls it first, before dispatch
 
     @method("pen.clear_faults")
     async def m_clear(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:

@@ -214,3 +214,20 @@ def test_keys_typed_in_a_real_terminal_estop_and_quit():
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+def test_the_monitor_logic_imports_no_presentation():
+    """Issue 13: rich (and click) live in smpdevice/ui/ and cli/; the monitor's logic is below."""
+    import ast
+    from pathlib import Path
+
+    import smpdevice.monitor
+
+    tree = ast.parse(Path(smpdevice.monitor.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    presentation = {name for name in imported
+                    if name.split(".")[0] in ("rich", "click")
+                    or name.startswith(("smpdevice.ui", "smpdevice.cli"))}
+    assert presentation == set()

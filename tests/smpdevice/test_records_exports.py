@@ -136,3 +136,38 @@ def test_since_must_be_timezone_aware_in_the_python_path():
     f = ExportFilter(since=datetime(2025, 1, 1, tzinfo=UTC))
     assert f.matches("S1", "C", "2025-01-02T00:00:00+00:00")
     assert not f.matches("S1", "C", "2024-12-31T23:00:00-00:30")
+
+
+_CELL = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8) | st.sampled_from(
+    FORMULAS) | st.builds(lambda c, t: c + t, st.sampled_from("=+-@\t\r,\"\n"), st.text(max_size=4))
+
+
+@settings(deadline=None, max_examples=25)  # each example writes a real log
+@given(technician=_CELL, client=_CELL, zone=_CELL, faults=st.lists(_CELL, max_size=2),
+       identified=st.booleans(), windowed=st.booleans())
+def test_the_fast_csv_is_the_generic_csv_for_any_text(tmp_path_factory, technician, client,
+                                                      zone, faults, identified, windowed):
+    """The SQLite CSV path (cells from one parse per body, the guard skipped where no cell can
+    start like a formula) writes exactly what the record-by-record path writes, guard and
+    quoting included, for any names, zones and fault names, filtered or not."""
+    import smpdevice.records.export as records_export
+
+    db = tmp_path_factory.mktemp("csv") / "p.sqlite"
+    with PassLog(db) as log:
+        sid = session_by(log, technician, client, passes=1)
+        pid = log.begin_pass(sid, index=1, zone=zone or "z", depth_mm=0.1 + 0.2, speed_hz=90,
+                             duty_pct=40.0, period_ms=120.0, started_at=T0)
+        log.end_pass(pid, outcome="fault", stats=stats(), ended_at=T0, fault_code=33,
+                     fault_names=faults)
+        log.begin_pass(sid, index=2, zone="top", depth_mm=0.4, speed_hz=90.0, duty_pct=40.0,
+                       period_ms=120.0, started_at=T0 + timedelta(minutes=5))  # in progress
+        where = ExportFilter(since=T0 + timedelta(seconds=30)) if windowed else None
+        fast = export(log, "csv", identified=identified, where=where)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(records_export, "SQL_EXPORT", False)
+            generic = export(log, "csv", identified=identified, where=where)
+    assert fast == generic
+    rows = list(csv.reader(io.StringIO(fast, newline="")))
+    assert all(len(r) == len(EXPORT_FIELDS) for r in rows)
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+                   for row in rows[1:] for cell in row)

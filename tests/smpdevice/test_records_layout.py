@@ -69,11 +69,27 @@ def test_a_walk_can_continue_from_a_verified_point():
     assert verify_chain(records[3:], start_seq=3, start_hash=first.head_hash).broken is not None
 
 
-@settings(deadline=None, max_examples=40)  # each example writes a real log
+_TEXT = st.text(max_size=12)  # any Unicode: emoji, combining marks, NUL, no surrogates
+
+
+@given(st.integers(1, 10**12), st.sampled_from(chain.RECORD_KINDS), _TEXT,
+       st.none() | _TEXT, _TEXT, _TEXT, _TEXT)
+def test_the_fast_walk_hashes_exactly_what_record_hash_hashes(seq, kind, sid, pid, at, body,
+                                                             prev):
+    """`verify_rows` builds record_hash's payload inline: the same hash for any text, and a
+    hash made any other way is refused."""
+    digest = record_hash(seq, kind, sid, pid, at, body, prev)
+    row = (seq, kind, sid, pid, at, body, prev, digest)
+    walk = chain.verify_rows([row], start_seq=seq, start_hash=prev)
+    assert walk.broken is None and walk.head_hash == digest
+    shifted = (seq, kind, sid + ",", pid, at, body[1:], prev, digest)  # text moved across
+    assert chain.verify_rows([shifted], start_seq=seq, start_hash=prev).broken is not None
+
+
+@settings(deadline=None, max_examples=20)  # each example writes a real log
 @given(st.text(min_size=1, max_size=12))
-def test_sqlite_builds_the_same_payload_as_record_hash(tmp_path_factory, name):
-    """The fast walk (payload built by SQLite, `length()` in characters) hashes exactly what
-    `record_hash` hashes, for any text: emoji, combining marks, NUL, surrogate-free Unicode."""
+def test_the_sqlite_walk_verifies_any_text_it_stored(tmp_path_factory, name):
+    """Rows read back from SQLite (text decoded by it) walk clean for any text."""
     import sqlite3
 
     from smpdevice.records import sqlite_signing
@@ -83,9 +99,26 @@ def test_sqlite_builds_the_same_payload_as_record_hash(tmp_path_factory, name):
     with sqlite.PassLog(db) as log:
         open_session(log, name)
     conn = sqlite3.connect(db)
-    rows = list(sqlite_signing._payloads(conn))
-    stored = conn.execute("SELECT * FROM records ORDER BY seq").fetchall()
+    walk = sqlite_signing._serial(conn, ())
     conn.close()
-    for (seq, prev, digest, payload), row in zip(rows, stored, strict=True):
-        assert record_hash(*row[:7]) == digest
-        assert chain.sha256(payload).hexdigest() == digest, (seq, prev)
+    assert walk.broken is None and walk.count == 1
+
+
+def test_text_that_is_not_utf8_is_named_as_altered_not_an_error(tmp_path):
+    """Only an edited file holds bytes that are not UTF-8: verify names that record."""
+    import sqlite3
+
+    from smpdevice.records import sqlite_signing
+    from tests.smpdevice.test_passlog import open_session
+
+    db = tmp_path / "p.sqlite"
+    with sqlite.PassLog(db) as log:
+        for name in ("a", "b", "c"):
+            open_session(log, name)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE records SET body = CAST(X'7B22FF227D' AS TEXT) WHERE seq = 2")
+    conn.commit()
+    walk = sqlite_signing._serial(conn, ())
+    conn.close()
+    assert walk.count == 1 and walk.broken is not None
+    assert walk.broken.record_id == 2 and "was altered" in walk.broken.problem

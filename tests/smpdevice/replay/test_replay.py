@@ -196,3 +196,66 @@ def test_an_e_stop_mid_pass_replays(sim, pen, passlog):
     assert passlog.passes(rec.session_id)[-1].outcome == "estop"
     report = replay_session(passlog, rec.session_id)
     assert report.match, report.difference
+
+
+def test_what_the_pen_did_before_a_slow_close_is_replayed_before_it(sim, pen, passlog):
+    """A loaded host closed late, and the pen's lease lapsed meanwhile (its renewals lost):
+    the replay lets the recorded pen catch up before it closes, as the live host did."""
+    from firmware_protocol import MsgType
+    from smpdevice.screening import parse_screening
+    from smpdevice.session import TreatmentSession
+    from tests.smpdevice.replay.conftest import short_profile
+
+    session = TreatmentSession.open(pen, passlog, short_profile(passes=1), technician="ana",
+                                    screening=parse_screening(CLEAR))
+    session.play()
+    assert pen.state.value == "armed"  # after its last pass; then renewals are lost
+    sim.link.drop_inbound(MsgType.LEASE_RENEW)
+    sim.time.wait_until(lambda: pen.state.value != "armed", timeout_s=5.0)
+    sim.link.clear_inbound()
+    session.close()
+    report = replay_session(passlog, session.session_id)
+    assert report.match, report.difference
+
+
+def test_an_interrupted_sessions_cut_recording_replays_unverified_up_to_the_cut(pen, passlog):
+    from smpdevice.screening import parse_screening
+    from smpdevice.session import TreatmentSession
+    from tests.smpdevice.replay.conftest import short_profile
+
+    session = TreatmentSession.open(pen, passlog, short_profile(passes=2), technician="ana",
+                                    screening=parse_screening(CLEAR))
+    session.play()
+    session.recording.seal()  # the host dies here: no close record, no hash anywhere
+    path = recording_path(passlog.path, session.session_id)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3 + 5])  # and the file ends mid-record
+    report = replay_session(passlog, session.session_id)
+    notes = " ".join(report.notes)
+    assert "still open" in notes and "replayed unverified" in notes
+    assert "ends mid-record" in notes
+    assert report.matched > 0  # what is there is replayed
+
+
+def test_a_real_pens_recording_goes_into_a_stand_in_simulator(pen, passlog):
+    """A real pen names no simulator: seed 0 stands in, its IDENTIFY is not compared."""
+    from smpdevice.records.frames import read_recording
+    from smpdevice.screening import parse_screening
+    from smpdevice.session import TreatmentSession
+    from tests.smpdevice.replay.conftest import short_profile
+
+    session = TreatmentSession.open(pen, passlog, short_profile(passes=1), technician="ana",
+                                    screening=parse_screening(CLEAR))
+    session.play()
+    session.recording.seal()  # left open (interrupted): its file can be rewritten for the test
+    path = recording_path(passlog.path, session.session_id)
+    original = read_recording(path)
+    path.unlink()
+    writer = FrameWriter(path, {**original.meta, "sim_seed": None, "simulated": False},
+                         start_s=0.0)
+    for entry in original.entries:
+        writer.add(entry.channel, entry.t_s, entry.data)
+    writer.seal()
+    report = replay_into_sim(passlog, session.session_id)
+    assert any("seed 0" in note and "IDENTIFY" in note for note in report.notes)
+    assert report.match, report.difference

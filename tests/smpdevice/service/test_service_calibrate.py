@@ -128,7 +128,11 @@ def test_the_service_refuses_a_calibration_it_cannot_vouch_for(service, sim):
             refused.append(exc.value)
         with pytest.raises(ServiceError) as unknown:  # never installs what the store lacks
             await tech.call("calibration.end", calibration_id="notsaved1234")
-        good = await tech.call("calibration.save", calibration=_valid(sim))
+        data = _valid(sim)
+        good = await tech.call("calibration.save", calibration=data)
+        with pytest.raises(ServiceError) as again:  # a stored record is never replaced
+            await tech.call("calibration.save", calibration={**data, "gain": 1.5})
+        refused.append(again.value)
         ended = await tech.call("calibration.end", calibration_id=good["calibration_id"])
         await tech.release()
         await tech.close()
@@ -140,6 +144,7 @@ def test_the_service_refuses_a_calibration_it_cannot_vouch_for(service, sim):
     assert "created_at" in str(refused[2]) and "expires_at" in str(refused[3])
     assert "gain" in str(refused[4]) and "offset_mm" in str(refused[5])
     assert "created_at" in str(refused[6]) and "expires_at" in str(refused[7])
+    assert "already has it" in str(refused[-1])
     assert all(e.code in (-32000, -32602) for e in refused)  # refusals, never internal errors
     assert "no such calibration" in str(unknown)
     assert service.pen.calibration.calibration_id == ended["calibration_id"]
