@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# The files holding `realtime` tests (tests/conftest.py marks the console's too), so their pass
+# imports only these; the rest ran on both cores already.
+REALTIME_TESTS = $(shell grep -rlE 'mark\.realtime' tests --include='test_*.py') \
+                 $(wildcard tests/smpdevice/console)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -20,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -n 2 -m "not realtime"  # both cores (pytest-xdist)
-	$(BIN)/python -m pytest -q -m realtime  # wall-clock deadlines: alone, after the rest
+	$(BIN)/python -m pytest -q -m realtime $(REALTIME_TESTS)  # wall-clock deadlines, alone
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from simulators.clock import RealClock, VirtualClock
 from simulators.faults import (
     DeviceFault,
     FaultPlan,
+    FaultSpecError,
     LinkFaultConfig,
     LinkFaults,
     ScheduledFault,
@@ -34,6 +35,7 @@ if "simulators" not in _serial.protocol_handler_packages:
 __all__ = [
     "DeviceFault",
     "FaultPlan",
+    "FaultSpecError",
     "Gauge",
     "GaugeServer",
     "HostPort",

@@ -20,19 +20,24 @@ Fault spec (the `faults=` option of `pensim://` and `smp sim --faults`), items j
     NAME@T1-T2           on at T1, off (cause removed / link back / pedal pressed) at T2
     NAME~R               a device fault at random, R times per second on average; its cause
                          goes away again after 0.5 s
+Limits (anything else is a FaultSpecError naming the item, the value and the range): every
+time and delay is finite seconds in 0..MAX_TIME_S, T2 > T1, a rate R is > 0 and <= MAX_RATE_PER_S,
+a probability is 0..1. `fault_spec_help()` renders this table from the parser's own tables.
 """
 
 from __future__ import annotations
 
-import random
-from collections import Counter
+import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from firmware_protocol.codes import MsgType
-from firmware_protocol.frame import OVERHEAD, SYNC
 from firmware_protocol.messages import HOST_TO_PEN
 from simulators.firmware import PenFirmware
+from simulators.link_faults import LinkFaultConfig, LinkFaults
+
+__all__ = ["LinkFaultConfig", "LinkFaults"]  # re-exported: they live in link_faults.py
 
 
 class DeviceFault(StrEnum):
@@ -49,6 +54,14 @@ class DeviceFault(StrEnum):
 
 
 LINK_EVENTS = ("stall", "disconnect", "reconnect")
+MAX_TIME_S = 7 * 24 * 3600.0  # a week: past any session; keeps clock arithmetic exact
+MAX_RATE_PER_S = 10.0  # a random fault's cause lasts 0.5 s: faster ones only overlap
+RANDOM_HOLD_S = 0.5
+
+
+class FaultSpecError(ValueError):
+    """A fault spec the simulator refuses: the message names the item, the value and the
+    allowed range. A ValueError, so `pensim://` and `smp sim` report it as one line."""
 
 
 def apply_device_fault(firmware: PenFirmware, fault: DeviceFault, on: bool = True) -> None:
@@ -76,25 +89,20 @@ def apply_device_fault(firmware: PenFirmware, fault: DeviceFault, on: bool = Tru
         raise ValueError(f"unknown device fault {fault!r}")
 
 
-@dataclass
-class LinkFaultConfig:
-    """Probabilistic link faults. Byte faults act both ways, frame faults on pen->host frames."""
-
-    drop_p: float = 0.0  # per byte: the byte is lost
-    flip_p: float = 0.0  # per byte: one bit flipped
-    junk_p: float = 0.0  # per frame: 1..16 random bytes written before it
-    dup_p: float = 0.0  # per frame: written twice
-    split_p: float = 0.0  # per frame: written in two parts, split_gap_s apart
-    delay_s: float = 0.0  # added to every pen->host frame
-    split_gap_s: float = 0.002
-    drop_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes are lost
-    delay_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes arrive delay_in_s late
-    delay_in_s: float = 0.0
-
-    @property
-    def any(self) -> bool:
-        return any((self.drop_p, self.flip_p, self.junk_p, self.dup_p, self.split_p, self.delay_s,
-                    self.drop_in, self.delay_in))
+def _number(what: str, text: object, low: float, high: float, *, unit: str = "",
+            low_open: bool = False) -> float:
+    """`text` (a spec's text or a number) as a finite float in low..high (low excluded if
+    `low_open`), else FaultSpecError naming `what`, the value and the range."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isfinite(value) and (value > low if low_open else value >= low) and value <= high:
+        return value
+    low_text = f"> {low:g}" if low_open else f">= {low:g}"
+    shown = text.strip() if isinstance(text, str) else text
+    raise FaultSpecError(f"{what} {shown!r} is out of range: give a finite number"
+                         f"{unit} {low_text} and <= {high:g}")
 
 
 @dataclass(order=True)
@@ -106,6 +114,12 @@ class ScheduledFault:
     action: str = field(compare=False)
     until_s: float | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:  # a NaN or inf time would kill the simulator's thread
+        self.at_s = _number("at_s", self.at_s, 0.0, MAX_TIME_S, unit=" of seconds")
+        if self.until_s is not None:
+            self.until_s = _number("until_s", self.until_s, self.at_s, MAX_TIME_S,
+                                   unit=" of seconds", low_open=True)
+
 
 @dataclass
 class RandomFault:
@@ -113,7 +127,13 @@ class RandomFault:
 
     fault: DeviceFault
     rate_per_s: float
-    hold_s: float = 0.5
+    hold_s: float = RANDOM_HOLD_S
+
+    def __post_init__(self) -> None:  # a huge rate would flood the simulator with events
+        self.rate_per_s = _number("rate_per_s", self.rate_per_s, 0.0, MAX_RATE_PER_S,
+                                  low_open=True)
+        self.hold_s = _number("hold_s", self.hold_s, 0.0, MAX_TIME_S, unit=" of seconds",
+                              low_open=True)
 
 
 @dataclass
@@ -139,9 +159,14 @@ def _msg_types(text: str) -> tuple[int, ...]:
         key = name.strip().upper()
         if key not in MsgType.__members__ or MsgType[key] not in HOST_TO_PEN:
             known = " ".join(sorted(MsgType(t).name for t in HOST_TO_PEN))
-            raise ValueError(f"{name.strip()!r} is no host->pen message type; known: {known}, *")
+            raise FaultSpecError(f"{name.strip()!r} is no host->pen message type; "
+                                 f"known: {known}, *")
         out.append(int(MsgType[key]))
     return tuple(out)
+
+
+def _seconds(what: str, text: str) -> float:
+    return _number(what, text, 0.0, MAX_TIME_S, unit=" of seconds")
 
 
 def _type_fault(plan: FaultPlan, key: str, value: str) -> None:
@@ -150,10 +175,8 @@ def _type_fault(plan: FaultPlan, key: str, value: str) -> None:
         return
     types, sep, seconds = value.rpartition(":")
     if not sep:
-        raise ValueError("expected delay_type=TYPE:SECONDS, e.g. delay_type=ESTOP:0.6")
-    delay_s = float(seconds)
-    if not 0 <= delay_s < float("inf"):
-        raise ValueError(f"delay {seconds!r} must be a finite number of seconds >= 0")
+        raise FaultSpecError("expected delay_type=TYPE:SECONDS, e.g. delay_type=ESTOP:0.6")
+    delay_s = _seconds("delay", seconds)
     plan.link.delay_in, plan.link.delay_in_s = _msg_types(types), delay_s
 
 
@@ -165,11 +188,39 @@ def _action(name: str) -> str:
         return DeviceFault(name).value
     except ValueError:
         known = ", ".join([*(f.value for f in DeviceFault), *LINK_EVENTS])
-        raise ValueError(f"unknown fault {name!r}; known: {known}") from None
+        raise FaultSpecError(f"unknown fault {name!r}; known: {known}") from None
+
+
+# T or T1-T2; a '-' inside an exponent (1e-3) belongs to the number, a leading one to T1
+_WHEN = re.compile(r"(?P<t1>[-+]?[^-+]*?(?:[eE][-+]?\d+)?)(?:-(?P<t2>.*))?", re.S)
+
+
+def _scheduled(name: str, when: str) -> ScheduledFault:
+    match = _WHEN.fullmatch(when.strip())
+    t1, t2 = (match["t1"], match["t2"]) if match else (when, None)
+    at_s = _seconds("time T", t1)
+    until_s = None if t2 is None else _seconds("end time T2", t2)
+    if until_s is not None and until_s <= at_s:
+        raise FaultSpecError(f"end time T2 {until_s:g} is out of range: give T2 > T1 = {at_s:g} "
+                             f"(NAME@T1-T2: on at T1, off again at T2)")
+    return ScheduledFault(at_s, _action(name), until_s)
+
+
+def _link_number(plan: FaultPlan, key: str, value: str) -> None:
+    attr = _LINK_KEYS.get(key)
+    if attr is None:
+        known = ", ".join([*_LINK_KEYS, *_TYPE_KEYS])
+        raise FaultSpecError(f"unknown link fault {key!r}; known: {known}")
+    if attr.endswith("_p"):
+        number = _number(f"{key}", value, 0.0, 1.0, unit=" (a probability)")
+    else:
+        number = _seconds(key, value)
+    setattr(plan.link, attr, number)
 
 
 def parse_fault_spec(spec: str | None) -> FaultPlan:
-    """Parse a fault spec (see the module doc), e.g. `"drop=0.01,jam@2.0-3.0,brownout~0.1"`."""
+    """Parse a fault spec (see the module doc), e.g. `"drop=0.01,jam@2.0-3.0,brownout~0.1"`.
+    Raises FaultSpecError (a ValueError) for anything outside the limits there."""
     plan = FaultPlan()
     for raw in (spec or "").replace(";", ",").split(","):
         item = raw.strip()
@@ -178,199 +229,54 @@ def parse_fault_spec(spec: str | None) -> FaultPlan:
         try:
             if "=" in item:
                 key, value = item.split("=", 1)
-                if key.strip().lower() in _TYPE_KEYS:
-                    _type_fault(plan, key.strip().lower(), value)
-                    continue
-                attr = _LINK_KEYS.get(key.strip().lower())
-                if attr is None:
-                    known = ", ".join([*_LINK_KEYS, *_TYPE_KEYS])
-                    raise ValueError(f"unknown link fault {key!r}; known: {known}")
-                number = float(value)
-                top = 1.0 if attr.endswith("_p") else float("inf")
-                if not 0 <= number <= top or number == float("inf"):
-                    raise ValueError(f"{key.strip()}={value.strip()} is out of range "
-                                     f"({'a probability 0..1' if top == 1 else 'seconds >= 0'})")
-                setattr(plan.link, attr, number)
+                key = key.strip().lower()
+                if key in _TYPE_KEYS:
+                    _type_fault(plan, key, value)
+                else:
+                    _link_number(plan, key, value)
             elif "@" in item:
                 name, when = item.split("@", 1)
-                start, _, end = when.partition("-")
-                plan.schedule.append(
-                    ScheduledFault(float(start), _action(name), float(end) if end else None)
-                )
+                plan.schedule.append(_scheduled(name, when))
             elif "~" in item:
                 name, rate = item.split("~", 1)
                 action = _action(name)
                 if action in LINK_EVENTS:
-                    raise ValueError(f"{action} cannot be random; schedule it with {action}@T")
-                plan.random.append(RandomFault(DeviceFault(action), float(rate)))
+                    raise FaultSpecError(f"{action} cannot be random; schedule it with {action}@T")
+                rate_per_s = _number("rate R (faults per second)", rate, 0.0, MAX_RATE_PER_S,
+                                     low_open=True)
+                plan.random.append(RandomFault(DeviceFault(action), rate_per_s))
             else:
-                raise ValueError("expected NAME=P, NAME@T[-T2] or NAME~RATE")
+                raise FaultSpecError("expected NAME=P, NAME@T[-T2] or NAME~RATE")
         except ValueError as exc:
-            raise ValueError(f"bad fault spec item {item!r}: {exc}") from None
+            raise FaultSpecError(f"bad fault spec item {item!r}: {exc}") from None
     plan.schedule.sort()
     return plan
 
 
-class LinkFaults:
-    """Applies link faults to the byte stream. One-shot faults are armed by the methods below."""
+def fault_spec_help(width: int = 60) -> str:
+    """The fault spec's syntax for a help page, built from the parser's own tables."""
+    def names(items: list[str], indent: str) -> list[str]:
+        lines, line = [], ""
+        for name in items:
+            if line and len(line) + len(name) + 2 > width:
+                lines.append(indent + line + ",")
+                line = ""
+            line = f"{line}, {name}" if line else name
+        return [*lines, indent + line]
 
-    def __init__(self, config: LinkFaultConfig | None = None, seed: int = 0) -> None:
-        self.config = config or LinkFaultConfig()
-        self._rng = random.Random(f"{seed}:link")
-        self.stats: Counter[str] = Counter()  # what was done, for tests and QA logs
-        self._drop_frames = 0
-        self._corrupt_frames = 0
-        self._dup_frames = 0
-        self._split_frames = 0
-        self._junk: list[bytes] = []
-        self.stalled_until_s: float | None = None
-        # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
-        self._in_drop: set[int] | None = set()
-        self._in_delay: tuple[float, set[int] | None] | None = None
-        if self.config.drop_in:
-            self.drop_inbound(*self.config.drop_in)
-        if self.config.delay_in:
-            self.delay_inbound(self.config.delay_in_s, *self.config.delay_in)
-
-    # -- on demand ----------------------------------------------------------------------
-    def drop_next_frames(self, n: int = 1) -> None:
-        self._drop_frames += n
-
-    def corrupt_next_frames(self, n: int = 1) -> None:
-        self._corrupt_frames += n
-
-    def duplicate_next_frames(self, n: int = 1) -> None:
-        self._dup_frames += n
-
-    def split_next_frames(self, n: int = 1) -> None:
-        self._split_frames += n
-
-    def inject_junk(self, data: bytes | None = None, n_bytes: int = 8) -> None:
-        """Junk bytes written to the host before the next frame (random ones if not given)."""
-        self._junk.append(data if data is not None else self._rng.randbytes(n_bytes))
-
-    def stall(self, now_s: float, duration_s: float | None = None) -> None:
-        """Nothing gets through either way (a wedged link) for duration_s, or until unstall()."""
-        self.stalled_until_s = float("inf") if duration_s is None else now_s + duration_s
-
-    def unstall(self) -> None:
-        self.stalled_until_s = None
-
-    def stalled(self, now_s: float) -> bool:
-        if self.stalled_until_s is None:
-            return False
-        if now_s >= self.stalled_until_s:
-            self.stalled_until_s = None
-            return False
-        return True
-
-    def drop_inbound(self, *types: int) -> None:
-        """Lose every host->pen frame of these message types (none given: every frame),
-        until clear_inbound(). The pen -> host direction is untouched (telemetry flows)."""
-        self._in_drop = set(map(int, types)) if types else None
-
-    def delay_inbound(self, delay_s: float, *types: int) -> None:
-        """Deliver host->pen frames of these types (none given: every frame) `delay_s` late."""
-        self._in_delay = (delay_s, set(map(int, types)) if types else None)
-
-    def clear_inbound(self) -> None:
-        self._in_drop, self._in_delay = set(), None
-
-    def inbound_frames(self, data: bytes, now_s: float) -> list[tuple[float, bytes]]:
-        """Host -> pen bytes after every link fault: (extra delay s, chunk) in order."""
-        data = self.inbound(data, now_s)
-        if not data or (self._in_drop == set() and self._in_delay is None):
-            return [(0.0, data)] if data else []
-        out: list[tuple[float, bytes]] = []
-        for mtype, chunk in _split_frames(data):
-            if mtype is not None and (self._in_drop is None or mtype in self._in_drop):
-                self.stats["dropped_frames_in"] += 1
-                continue
-            delay_s = 0.0
-            if self._in_delay is not None and mtype is not None:
-                d, types = self._in_delay
-                if types is None or mtype in types:
-                    delay_s = d
-                    self.stats["delayed_frames_in"] += 1
-            out.append((delay_s, chunk))
-        return out
-
-    # -- applying ------------------------------------------------------------------------
-    def _bytes(self, data: bytes) -> bytes:
-        cfg = self.config
-        if not (cfg.drop_p or cfg.flip_p):
-            return data
-        rng, out = self._rng, bytearray()
-        for b in data:
-            if cfg.drop_p and rng.random() < cfg.drop_p:
-                self.stats["dropped_bytes"] += 1
-                continue
-            if cfg.flip_p and rng.random() < cfg.flip_p:
-                b ^= 1 << rng.randrange(8)
-                self.stats["flipped_bits"] += 1
-            out.append(b)
-        return bytes(out)
-
-    def inbound(self, data: bytes, now_s: float) -> bytes:
-        """Host -> pen bytes after the link's faults."""
-        if self.stalled(now_s):
-            self.stats["stalled_bytes_in"] += len(data)
-            return b""
-        return self._bytes(data)
-
-    def outbound(self, frame: bytes, now_s: float) -> list[tuple[float, bytes]]:
-        """One pen -> host frame after the link's faults: (extra delay s, chunk) in order."""
-        cfg, rng = self.config, self._rng
-        if self.stalled(now_s):
-            self.stats["stalled_frames"] += 1
-            return []
-        if self._drop_frames:
-            self._drop_frames -= 1
-            self.stats["dropped_frames"] += 1
-            return []
-        out: list[tuple[float, bytes]] = []
-        delay = cfg.delay_s
-        if self._junk:
-            out.append((delay, self._junk.pop(0)))
-            self.stats["junk_bursts"] += 1
-        elif cfg.junk_p and rng.random() < cfg.junk_p:
-            out.append((delay, rng.randbytes(rng.randint(1, 16))))
-            self.stats["junk_bursts"] += 1
-        if self._corrupt_frames:
-            self._corrupt_frames -= 1
-            i = rng.randrange(2, len(frame))  # past the sync marker: a real CRC failure
-            frame = frame[:i] + bytes((frame[i] ^ (1 << rng.randrange(8)),)) + frame[i + 1 :]
-            self.stats["corrupted_frames"] += 1
-        frame = self._bytes(frame)
-        copies = 1
-        if self._dup_frames or (cfg.dup_p and rng.random() < cfg.dup_p):
-            self._dup_frames = max(0, self._dup_frames - 1)
-            copies = 2
-            self.stats["duplicated_frames"] += 1
-        for _ in range(copies):
-            if self._split_frames or (cfg.split_p and rng.random() < cfg.split_p):
-                self._split_frames = max(0, self._split_frames - 1)
-                cut = rng.randrange(1, len(frame)) if len(frame) > 1 else 1
-                out.append((delay, frame[:cut]))
-                out.append((delay + cfg.split_gap_s, frame[cut:]))
-                self.stats["split_frames"] += 1
-            else:
-                out.append((delay, frame))
-        return out
-
-
-def _split_frames(data: bytes) -> list[tuple[int | None, bytes]]:
-    """Cut a host write into (message type, frame bytes); bytes that are no whole frame come
-    through as (None, bytes). Judged by the header only: a damaged frame is the pen's to reject."""
-    out: list[tuple[int | None, bytes]] = []
-    i = 0
-    while i < len(data):
-        if data[i:i + 2] == SYNC and i + 5 <= len(data):
-            end = i + data[i + 2] + OVERHEAD
-            if end <= len(data):
-                out.append((data[i + 4], data[i:end]))
-                i = end
-                continue
-        out.append((None, data[i:]))
-        break
-    return out
+    pad = " " * 4
+    probs = " ".join(f"{k}=P" for k, a in _LINK_KEYS.items() if a.endswith("_p"))
+    seconds = " ".join(f"{k}=S" for k, a in _LINK_KEYS.items() if not a.endswith("_p"))
+    return "\n".join([
+        f"  {probs}   link faults, probability 0..1 per byte/frame",
+        f"  {seconds}   extra latency of each pen->host frame (s)",
+        "  drop_type=T[+T2..]   host->pen frames of message type T are lost (* = all)",
+        "  delay_type=T[+T2..]:S   ... arrive S seconds late",
+        "  NAME@T or NAME@T1-T2   at T s after start (until T2: cause removed, pedal",
+        "                         pressed again, link back). NAME is a device fault:",
+        *names([f.value for f in DeviceFault], pad),
+        "    or a link event: " + ", ".join(LINK_EVENTS),
+        f"  NAME~R   a device fault at random, R per second (0 < R <= {MAX_RATE_PER_S:g}),",
+        f"           its cause lasting {RANDOM_HOLD_S:g} s",
+        f"  Times and delays are seconds in 0..{MAX_TIME_S:g}; T2 > T1.",
+    ])

@@ -30,6 +30,12 @@ def load_yaml(raw: bytes, source: str, limits: Limits) -> Any:
 
 # --------------------------------------------------------------------------------------
 
+# NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: line breaks to libyaml (YAML 1.1), plain text to YAML
+# 1.2. Read either way they would change a value silently, so they are refused by name.
+_UNICODE_BREAKS = {"\x85".encode(): "U+0085 (NEXT LINE)",
+                   "\u2028".encode(): "U+2028 (LINE SEPARATOR)",
+                   "\u2029".encode(): "U+2029 (PARAGRAPH SEPARATOR)"}
+
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plain scalars only:
 # one pattern, each alternative anchored by fullmatch (linear: no nested quantifiers).
 _PLAIN = re.compile(
@@ -60,11 +66,21 @@ class _YamlBuilder:
         self.source = source
         self.limits = limits
 
+    def _refuse_unicode_breaks(self) -> None:
+        for raw_char, name in _UNICODE_BREAKS.items():
+            at = self.raw.find(raw_char)
+            if at >= 0:
+                raise LoadError(
+                    self.source, f"holds the character {name}, which YAML readers disagree on",
+                    f"write it as \\u{ord(raw_char.decode()):04x} inside double quotes, or use "
+                    "a .json file", self.raw.count(b"\n", 0, at) + 1)
+
     def _fail(self, event: Any, problem: str, hint: str) -> LoadError:
         line = event.start_mark.line + 1 if getattr(event, "start_mark", None) else None
         return LoadError(self.source, problem, hint, line)
 
     def build(self) -> Any:
+        self._refuse_unicode_breaks()
         parser = _Parser(self.raw)
         try:
             return self._build(parser)

@@ -83,6 +83,26 @@ def check_resumable(record: Any, *, pen_serial: str | None = None,
             f"this one is {key_fingerprint}); resume it on the station that opened it")
 
 
+# The footswitch modes from the strongest: a resume may keep or strengthen the session's mode,
+# never weaken it (its passes would run with less of an enabling device than recorded).
+FOOTSWITCH_STRENGTH = {"required": 2, "optional": 1, "off": 0}
+
+
+def check_footswitch(record: Any, mode: str | None) -> None:
+    """Refuse (ResumeError) resuming with a footswitch `mode` weaker than the one in the
+    session's header (required > optional > off). A session recorded before headers kept the
+    mode has no constraint."""
+    opened = getattr(record, "footswitch", None)
+    if opened is None or mode is None:
+        return
+    if FOOTSWITCH_STRENGTH.get(str(mode), -1) < FOOTSWITCH_STRENGTH.get(str(opened), 0):
+        raise ResumeError(
+            f"session {record.session_id} was opened with footswitch mode {opened!r}; this "
+            f"controller's mode is {mode!r}, which is weaker (required > optional > off). "
+            f"Resume it with footswitch = {opened!r} (or stronger): set SMP_FOOTSWITCH={opened} "
+            "or `footswitch` in the station's settings")
+
+
 def recover_profile(record: Any, given: TreatmentProfile | None,
                     envelope: Any) -> TreatmentProfile:
     """The session's own profile: from its header (validated again against `envelope`, and
@@ -175,6 +195,7 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     sid = record.session_id  # the full id (a unique prefix was given)
     check_resumable(record, pen_serial=pen.identity.serial,
                     key_fingerprint=passlog.key_fingerprint)
+    check_footswitch(record, getattr(pen, "footswitch", None))
     profile = recover_profile(record, profile, pen.zones)
     left = remaining_passes(profile.plan, record.passes)
     if not left:
@@ -190,8 +211,14 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     if screening is not None:
         screening.require_clear()
     calibration = preflight(pen, profile, technician)
+    from smpdevice.replay.recorder import part_record, start_recording
+
+    part = len(resumptions) + 2  # this resume's recording; the one before is sealed: link it
+    before = part_record(passlog.path, sid, part - 1) if hasattr(passlog, "path") else None
     passlog.resume_session(sid, resumed_at=now, details={
+        "recording_before": before,
         "number": len(resumptions) + 1, "technician": technician,
+        "footswitch": getattr(pen, "footswitch", None),  # the mode in force for these passes
         "firmware_version": pen.identity.firmware_version,
         "calibration_id": calibration.calibration_id,
         "envelope_sha256": envelope_record(pen.zones)["sha256"],
@@ -201,5 +228,7 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     })
     session = TreatmentSession(pen, passlog, profile, sid, technician)
     session.remaining = left
+    session.recording = start_recording(pen, passlog, sid, profile, technician, screening,
+                                        part=part)  # issue 15.3: every part is recorded
     session._log.info("session resumed", passes_left=len(left), number=len(resumptions) + 1)
     return session

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import structlog
 
@@ -127,6 +128,7 @@ class TreatmentSession:
         self.outcome: SessionOutcome | None = None  # set by close()
         # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
+        self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
         self._recorder = _Recorder()
         self._log = log.bind(session_id=session_id, pen_serial=pen.identity.serial)
         pen.add_telemetry_listener(self._recorder)
@@ -246,6 +248,9 @@ class TreatmentSession:
         except SmpError as exc:
             self._stop_quietly()
             outcome, detail = self._outcome_from_state(), str(exc)
+            if getattr(getattr(exc, "reason", None), "name", "") == "FOOTSWITCH_UP":  # no dot
+                outcome = PassOutcome.footswitch_released
+                detail = f"{exc}: press the pedal, then resume the session"
         except BaseException as exc:  # a display callback, anything: never leave it running
             self._stop_quietly()
             self._finish(pass_id, index, planned, PassOutcome.stopped, repr(exc), plog)

@@ -41,11 +41,16 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
                          recording: dict | None = None) -> tuple[dict, str, SessionOutcome]:
     """Record a session's close with its summary; return (summary, aftercare sheet, outcome).
     Needs no pen: `smp run --resume` closes a session with nothing left this way.
-    `recording`: the sealed frame recording (file, sha256), kept in the summary (15.3)."""
+    `recording`: the sealed frame recording (file, sha256), kept in the summary (15.3); a
+    resumed session's summary lists every part's (the earlier ones from its resume records)."""
     summary = session_summary(passlog, session_id, profile, stop_requested=stop_requested,
                               pen_state=pen_state)
-    if recording is not None:
-        summary["recording"] = recording
+    earlier = [r["recording_before"] for r in passlog.resumptions(session_id)
+               if r.get("recording_before")]
+    if earlier:  # a resumed session: every part's file and hash, in order (15.3)
+        summary["recording"] = earlier + ([recording] if recording is not None else [])
+    elif recording is not None:
+        summary["recording"] = recording  # one part: the single form, as before
     receipt = passlog.close_session(session_id, closed_at=_now(), summary=summary)
     sheet = aftercare_sheet(
         session_kind=profile.session_kind, session_date=today or date.today(),

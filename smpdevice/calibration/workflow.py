@@ -65,6 +65,18 @@ def _silent(_: str) -> None:
     pass
 
 
+def count_punctures(set_hz: float, duration_s: float,
+                    frames: list[tuple[int, int, bool]]) -> RatePoint:
+    """The punctures per second a spin's (uptime_ms, strokes, needle_running) frames show,
+    after the spin-up (as the encoder mean skips it). The service counts with it too."""
+    running = [(u, s) for u, s, on in frames if on]
+    if running:
+        start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)
+        running = [f for f in running if f[0] >= start_ms]
+    measured, window_s, punctures = puncture_rate_hz(running)
+    return RatePoint(set_hz, measured, window_s, punctures)
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -241,12 +253,9 @@ class _Run:
             encoder = self.ctl.calibration_spin(set_hz, duration_s)
         finally:
             self.ctl.remove_telemetry_listener(listen)
-        running = [(t.uptime_ms, t.strokes) for t in frames if t.needle_running]
-        if running:  # skip the spin-up, as the encoder mean does
-            start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)
-            running = [f for f in running if f[0] >= start_ms]
-        measured, window_s, punctures = puncture_rate_hz(running)
-        return encoder, RatePoint(set_hz, measured, window_s, punctures)
+        return encoder, count_punctures(
+            set_hz, duration_s, [(t.uptime_ms, t.strokes, t.needle_running) for t in frames])
+
 
     # -- verify -------------------------------------------------------------------------
     def verify(self, calibration: Calibration, step: str = "Step 4, verify") -> VerifyResult:

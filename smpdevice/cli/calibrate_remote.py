@@ -3,9 +3,10 @@
 A guided run is the station's own workflow (`calibration.workflow.run_calibration`) with the
 same prompts and checks, driving the served pen through the service's `calibration.*` steps
 (`RemotePen`). The fit is made here from the technician's readings; the service saves it to its
-store (`calibration.save`, which checks it again) before `calibration.end` installs it on the
-pen, so nothing is ever installed unrecorded. `--auto` runs the whole calibration inside the
-service against its simulated pen's gauge.
+store (`calibration.save`, which refits and checks it again against the moves and spins it saw,
+and records this connection's name, the technician's, as who made it) before `calibration.end`
+installs it on the pen, so nothing is ever installed unrecorded. `--auto` runs the whole
+calibration inside the service against its simulated pen's gauge.
 
 This CLI is the driving client for the whole run: its heartbeats keep the lease while the
 technician reads the gauge, and if it dies the service ends the calibration by itself.
@@ -122,10 +123,12 @@ class ServiceStore:
         self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
 
 
-def _connect(url: str) -> SyncServiceClient:
+def _connect(url: str, name: str = "smp calibrate") -> SyncServiceClient:
+    """`name` is the connection's name: the service records it as the technician of what this
+    connection saves."""
     from smpdevice.service.client import SyncServiceClient
 
-    return SyncServiceClient.connect(url, role="technician", name="smp calibrate")
+    return SyncServiceClient.connect(url, role="technician", name=name)
 
 
 def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | None,
@@ -170,11 +173,11 @@ def _guided(url: str, technician: str | None, gauge_url: str | None,
 
     gauge = ManualGauge() if gauge_url in (None, "manual") else open_gauge(gauge_url)
     try:
-        with _connect(url) as svc:
+        if technician is None:
+            technician = "auto" if not gauge.manual else click.prompt("Technician name")
+        with _connect(url, technician) as svc:
             pen = RemotePen(svc, svc.call("pen.identity"))
             serial = pen.identity.serial
-            if technician is None:
-                technician = "auto" if not gauge.manual else click.prompt("Technician name")
             svc.drive(lease_ms=LEASE_MS)
             try:
                 click.echo(f"Calibrating pen {serial} (firmware "

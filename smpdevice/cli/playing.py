@@ -16,7 +16,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
                    should_stop: Callable[[], bool] | None, report,
                    leave_open: bool):
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
-    and it ended on a fault, an E-stop or a lost pen)."""
+    and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
     from smpdevice.session_records import session_summary
 
     try:
@@ -27,17 +27,25 @@ def finish_session(session, console: Console, progress_enabled: bool,
         except Exception as close_error:
             console.print(f"[red]The session could not be closed cleanly: {close_error}[/red]")
         raise
-    if leave_open and not session.stop_requested and session_summary(
+    if leave_open and not session.stop_requested and (pedal_lifted(session) or session_summary(
             session.passlog, session.session_id, session.profile,
-            pen_state=session.pen.state.value)["outcome"] in RESUMABLE:
+            pen_state=session.pen.state.value)["outcome"] in RESUMABLE):
         session.summary, session.sheet = session.suspend(), ""
         if report is not None:
             report.summary, report.suspended = session.summary, True
+            report.paused_on_pedal = pedal_lifted(session)
         return session
     session.summary, session.sheet = session.close()
     if report is not None:
         report.summary, report.sheet = session.summary, session.sheet
     return session
+
+
+def pedal_lifted(session) -> bool:
+    """Whether the session's last pass ended on the pedal (released, or up at the start): the
+    technician's pause, not an end; the rest of the plan stays playable (`smp run --resume`)."""
+    results = session.results
+    return bool(results) and results[-1].outcome.value == "footswitch_released"
 
 
 def _play(session, console: Console, progress_enabled: bool,

@@ -15,9 +15,12 @@ from smpdevice.errors import SmpError
 @click.option("--into-sim", is_flag=True,
               help="Play the recorded host commands into the simulator and compare its replies "
                    "with the pen's, instead of replaying the pen into a fresh controller.")
+@click.option("--faults", "faults", metavar="SPEC", default=None,
+              help="With --into-sim: the simulator's fault spec instead of the recorded port's "
+                   "(e.g. jam@1.5; see docs/simulator.md). Default: the recorded spec.")
 @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
               help="Pass-log file. Default: every log of the data directory ($SMP_DATA_DIR).")
-def replay(session: str, into_sim: bool, db: str | None) -> None:
+def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> None:
     """Replay a recorded session and say whether it matches what was logged.
 
     Every session records the raw frames between host and pen beside the pass log
@@ -27,8 +30,9 @@ def replay(session: str, into_sim: bool, db: str | None) -> None:
     and each pass's figures with the recording and the pass log. Prints `match` and exits 0,
     or names the first difference and exits 1.
 
-    With --into-sim: the recorded host commands go to the simulator (the same simulated pen,
-    or seed 0 for a real one), and its replies are compared with the recorded pen's.
+    With --into-sim: the recorded host commands go to the simulator (the same simulated pen:
+    its seed, model options and fault spec; seed 0 for a real one), and its replies are
+    compared with the recorded pen's. --faults SPEC replaces the recorded fault spec.
 
     SESSION is a session id (or a unique prefix of one), or `last` for the latest session.
 
@@ -41,6 +45,9 @@ def replay(session: str, into_sim: bool, db: str | None) -> None:
     from smpdevice.passlog import PassLog
     from smpdevice.paths import pass_log_paths
 
+    if faults is not None and not into_sim:
+        raise SmpError(f"--faults {faults!r} goes with --into-sim (it sets the simulator's "
+                       "faults); add --into-sim, or drop --faults")
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(PassLog.open(str(p), readonly=True))
                 for p in pass_log_paths(db) if p.exists()]
@@ -64,7 +71,7 @@ def replay(session: str, into_sim: bool, db: str | None) -> None:
         if into_sim:
             from smpdevice.replay.into_sim import replay_into_sim
 
-            report = replay_into_sim(found, session)
+            report = replay_into_sim(found, session, faults=faults)
         else:
             from smpdevice.replay.runner import replay_session
 

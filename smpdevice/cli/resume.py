@@ -94,8 +94,11 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
         if not left or close_only:
             what = ("has nothing left to play: every planned pass is completed" if not left
                     else f"is closed as it stands ({len(left)} planned pass(es) not played)")
+            from smpdevice.replay.recorder import part_record
+
+            last = part_record(passlog.path, sid, len(passlog.resumptions(sid)) + 1)
             report.summary, report.sheet, report.outcome = close_session_record(
-                passlog, sid, profile)
+                passlog, sid, profile, recording=last)  # its last part's frames, linked
             console.print(f"Session {sid} {what}; it is now closed.", markup=False,
                           soft_wrap=True)
             return report
@@ -135,8 +138,16 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
 
 
 def print_suspended(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
-                    completed: int, planned: int) -> None:
+                    completed: int, planned: int, paused_on_pedal: bool = False) -> None:
     """The technician's summary of a session left open: what to clear, how to resume it."""
+    if paused_on_pedal:
+        console.print(f"Session {session_id} PAUSED on the footswitch (the pedal was released, "
+                      f"or up when a pass started); {completed} of {planned} planned passes "
+                      "completed. It is left OPEN: no pass is replayed. With the foot on the "
+                      "pedal, play only what is left: "
+                      + command("smp", "run", "--resume", session_id, "--port", port),
+                      style="bold yellow", markup=False, soft_wrap=True)
+        return
     console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
                   f"{planned} planned passes completed. It is left OPEN, to be resumed.",
                   style="bold red", markup=False, soft_wrap=True)

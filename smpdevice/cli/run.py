@@ -50,6 +50,7 @@ class RunReport:
     sheet: str = ""
     needle: str = "the needle never started"
     suspended: bool = False  # left open after a fault, E-stop or lost pen: resumable
+    paused_on_pedal: bool = False  # left open because the pedal was lifted (or up at start)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -333,7 +334,8 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         from smpdevice.cli.resume import print_suspended
 
         print_suspended(console, report.session_id, report.outcome, port=port,
-                        completed=completed, planned=report.planned_passes)
+                        completed=completed, planned=report.planned_passes,
+                        paused_on_pedal=report.paused_on_pedal)
     elif report.outcome is not None and report.session_id is not None:
         print_outcome(console, report.session_id, report.outcome, port=port,
                       completed=completed, planned=report.planned_passes)

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import threading
+from textwrap import indent
 
 import click
 
+from simulators.faults import fault_spec_help
 
-@click.command("sim")
-@click.option("--pty", "use_pty", is_flag=True,
-              help="Serve the pen on a pseudo-terminal (the default). Its path is printed first.")
-@click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
-              help="Serve the pen on 127.0.0.1:PORT instead (0 = any free port).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Which pen: the serial number and hidden calibration error come from it.")
-@click.option("--faults", default=None, metavar="SPEC",
-              help="Faults to inject, e.g. 'drop=0.01,jam@5-8,brownout~0.01' "
-                   "(see docs/simulator.md).")
-@click.option("--baud", type=int, default=None,
-              help="Pace the wire like a UART at this baud rate (e.g. 115200).")
-@click.option("--gauge-port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="TCP port of the depth gauge on 127.0.0.1 (0 = any free port).")
-@click.option("--lease-max-ms", type=int, default=None, help="Longest lease the pen grants.")
-@click.option("--telemetry-hz", type=int, default=None, help="Telemetry rate after boot.")
-def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud: int | None,
-        gauge_port: int, lease_max_ms: int | None, telemetry_hz: int | None) -> None:
-    """Run a simulated pen until Ctrl-C, reachable like a real one.
+# The fault list comes from the parser's tables (fault_spec_help), so it cannot drift from them.
+HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
 
     \b
     The FIRST line of output is where to connect:
@@ -46,14 +32,30 @@ def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud
 
     \b
     Fault SPEC items, joined by commas:
-      drop=P flip=P junk=P dup=P split=P   link faults, probability per byte/frame
-      delay=S                              extra latency of each pen->host frame (s)
-      NAME@T or NAME@T1-T2                 at T s (until T2): jam, overcurrent,
-                                           overtemperature, encoder_loss, depth_drift,
-                                           cartridge_removed, brownout, stall, disconnect
-      NAME~R                               a device fault at random, R per second
+{faults}
     The same seed and spec give the same run.
     """
+
+
+@click.command("sim", help=inspect.cleandoc(HELP.format(faults=indent(fault_spec_help(), "    "))))
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Serve the pen on a pseudo-terminal (the default). Its path is printed first.")
+@click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve the pen on 127.0.0.1:PORT instead (0 = any free port).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which pen: the serial number and hidden calibration error come from it.")
+@click.option("--faults", default=None, metavar="SPEC",
+              help="Faults to inject, e.g. 'drop=0.01,jam@5-8,brownout~0.01' "
+                   "(see docs/simulator.md).")
+@click.option("--baud", type=int, default=None,
+              help="Pace the wire like a UART at this baud rate (e.g. 115200).")
+@click.option("--gauge-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port of the depth gauge on 127.0.0.1 (0 = any free port).")
+@click.option("--lease-max-ms", type=int, default=None, help="Longest lease the pen grants.")
+@click.option("--telemetry-hz", type=int, default=None, help="Telemetry rate after boot.")
+def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud: int | None,
+        gauge_port: int, lease_max_ms: int | None, telemetry_hz: int | None) -> None:
+    """Run a simulated pen until Ctrl-C (help text: HELP above)."""
     from simulators.faults import parse_fault_spec
     from simulators.gauge import GaugeServer
     from simulators.pen_model import PenModel

@@ -64,13 +64,14 @@ class SafetyMixin(ControllerCore):
         """
         self._hold(estop=True)
         link = self.link
-        if link is not None:
-            link.claim_reading()  # this thread reads the confirmation (never waits for it)
+        depth = link.reading_depth() if link is not None else 0  # a handler may interrupt it
         try:
+            if link is not None:
+                link.claim_reading()  # this thread reads the confirmation (never waits for it)
             self._estop_on(link)
         finally:
             if link is not None:
-                link.release_reading()
+                link.release_reading(depth)  # an outer reader in this thread keeps the port
 
     def _estop_on(self, link: Link | None) -> None:
         tracked: Tracked | None = None

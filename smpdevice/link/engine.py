@@ -156,20 +156,29 @@ class RequestEngine(OperationQueue):
             answers.notify_all()
 
         future.add_done_callback(answered)
-        if not self._lock.acquire(timeout=limit):  # wall time: only a hung loop holds it long
-            raise LinkTimeout(f"no answer within {limit:.1f} s")
+        depth = link.reading_depth()  # a listener or handler may call in while it reads
         try:
-            if self._backlog:
-                self._put(Call(fn, args, future))
-            elif future.set_running_or_notify_cancel():
-                self._run_call(fn, args, future, link.claim_reading)
-                self._kick()
+            if not self._lock.acquire(timeout=limit):  # wall time: only a hung loop holds it
+                raise LinkTimeout(f"no answer within {limit:.1f} s")
+            try:
+                if self._backlog:
+                    self._put(Call(fn, args, future))
+                elif future.set_running_or_notify_cancel():
+                    self._run_call(fn, args, future, link.claim_reading)
+                    self._kick()
+            finally:
+                self._lock.release()
+            self._await(future, self.clock.now() + limit, limit, depth)
+        except BaseException as exc:  # timeout, Ctrl-C: what it asked for must not run later
+            error = self.abandon(future, exc)
+            if (isinstance(exc, LinkTimeout) and future.done() and not future.cancelled()
+                    and future.exception() is None):
+                return future.result()  # it succeeded just as the caller's limit passed
+            if error is exc:
+                raise
+            raise error from None
         finally:
-            self._lock.release()
-        try:
-            self._await(future, self.clock.now() + limit, limit)
-        finally:
-            link.release_reading()
+            link.release_reading(depth)  # inside the try: Ctrl-C at the write hands it back
         return future.result()
 
     def _run_call(self, fn: Callable[..., Any], args: tuple, future: Future,
@@ -187,20 +196,21 @@ class RequestEngine(OperationQueue):
         else:
             future.set_result(result)
 
-    def _await(self, future: Future, end_s: float, limit: float) -> None:
+    def _await(self, future: Future, end_s: float, limit: float, depth: int) -> None:
         """Wait for `future`, retransmitting the head of the queue when it is due (the loop
         does too, only later: this is the thread that waits for it)."""
         while not future.done():
             now = self.clock.now()
             if now >= end_s:
                 raise LinkTimeout(f"no answer within {limit:.1f} s")
-            ops = self.ops
-            due = min(end_s, ops[0].deadline_s if ops else end_s)
+            head = next(iter(self.ops), None)  # one snapshot: others change `ops` meanwhile
+            due = min(end_s, head.deadline_s if head is not None else end_s)
             if self.link.wait(future.done, max(due - now, 0.0), self._answers):
                 return
             now = self.clock.now()
-            self.link.release_reading()  # never wait for the lock while holding the port
-            if self.ops and now >= self.ops[0].deadline_s and self._lock.acquire(
+            self.link.release_reading(depth)  # never wait for the lock holding our port claim
+            head = next(iter(self.ops), None)
+            if head is not None and now >= head.deadline_s and self._lock.acquire(
                     timeout=max(end_s - now, 0.001)):
                 try:
                     if self.ops and now >= self.ops[0].deadline_s:

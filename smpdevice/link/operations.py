@@ -13,12 +13,13 @@ import collections
 import contextlib
 import queue
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 import structlog
 
 from firmware_protocol import Frame, Message
-from firmware_protocol.messages import Ack, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
+from firmware_protocol.messages import Ack, Arm, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import Clock
 from smpdevice.link.items import EngineHost, Operation, Reply
@@ -56,6 +57,47 @@ class OperationQueue:
         self.ops.append(op)
         if len(self.ops) == 1:
             self._send_step(op)
+
+    def abandon(self, future: Future, error: BaseException) -> BaseException:
+        """The caller of `future` gave up (its own limit, Ctrl-C): its request must not reach
+        the pen later. Not yet written: it is withdrawn. Written: the pen may apply it, so a
+        NEEDLE_START or ARM is followed by NEEDLE_STOP at once (nobody would ask for that
+        needle any more) and the request ends here (an ARM the pen applied unasked lapses
+        with the lease: the host, not armed, does not renew it). A stop is never withdrawn.
+        Returns the error for the caller."""
+        if not self._lock.acquire(timeout=2.0):  # a hung loop: the link-lost path takes over
+            return error
+        try:
+            if future.cancel():  # still queued for the loop: it never runs
+                return error
+            op = next((o for o in self.ops if o.future is future), None)
+            if op is None:
+                return error  # finished (or never an operation): nothing left to withdraw
+            if op.stop or all(isinstance(m, (NeedleStop, EStop)) for m in op.steps):
+                return error  # a stop only makes the pen safer: it still goes out
+            if op is not self.ops[0]:
+                self.ops.remove(op)  # never written
+                if isinstance(error, LinkTimeout):
+                    error = LinkTimeout(f"{error}; {op.step.TYPE.name} was withdrawn before "
+                                        "it was sent: the pen never got it")
+                if not future.done():
+                    future.set_exception(error)
+                return error
+            name = op.step.TYPE.name
+            moved = any(isinstance(m, (NeedleStart, Arm)) for m in op.steps[:op.index + 1])
+            if moved:
+                with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
+                    self.link.send(NeedleStop())
+            if not isinstance(error, Exception):
+                self._finish(op, error)
+                return error
+            said = (f"{error}; {name} was sent and the pen may have applied it"
+                    + (": the host sent NEEDLE_STOP to be sure" if moved else ""))
+            given_up = LinkTimeout(said) if isinstance(error, LinkTimeout) else error
+            self._finish(op, given_up)
+            return given_up
+        finally:
+            self._lock.release()
 
     def _neutral(self, op: Operation) -> bool:
         return all(isinstance(m, self.neutral) for m in op.steps)

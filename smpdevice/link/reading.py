@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import select
@@ -80,7 +81,10 @@ class LinkReading:
         self._role = threading.Condition(role_lock)  # waiters for a reply, while others read
         self._standby = threading.Condition(role_lock)  # the reader thread, while a caller reads
         self._reading: threading.Thread | None = None  # who holds the reading role
+        self._depth = 0  # how many times it took it (a listener or handler may call in)
+        self._pending: collections.deque[Frame] = collections.deque()  # decoded, undelivered
         self._role_waiters = 0
+        self._poked = False  # the reading caller told the reader thread to stand by
         if self._fd is not None:
             self._wake_reader = _pipe()  # the reader leaves its select: a caller reads now
             self._wake_caller = _pipe()  # the reading caller leaves its select: look again
@@ -150,14 +154,20 @@ class LinkReading:
                 self._give_role()
 
     def _take_role(self) -> bool:
+        me = threading.current_thread()
         with self._role:
-            if self._reading is not None:
+            if self._reading is not None and self._reading is not me:
                 return False
-            self._reading = threading.current_thread()
+            self._reading = me
+            self._depth += 1
             return True
 
     def _give_role(self) -> None:
         with self._role:
+            self._depth -= 1
+            if self._depth > 0:
+                return  # an outer reader in this thread still holds it
+            self._depth = 0
             self._reading = None
             self._standby.notify_all()
             if self._role_waiters:
@@ -166,6 +176,7 @@ class LinkReading:
             self._release_pipes()
 
     def _read_ready(self) -> None:
+        self._deliver()
         port = self.port
         waiting = port.in_waiting
         if waiting:
@@ -176,15 +187,27 @@ class LinkReading:
 
     def _received(self, data: bytes) -> None:
         self.last_rx_s = self.clock.now()
-        for frame in self.decoder.feed(data):
+        self._pending.extend(self.decoder.feed(data))
+        self._deliver()
+
+    def _deliver(self) -> None:
+        # Frames wait in `_pending` until dispatched: a Ctrl-C in a reading caller's dispatch
+        # leaves the rest for the next reader, in order (a nested reader delivers them first).
+        pending = self._pending
+        while pending:
+            try:
+                frame = pending.popleft()
+            except IndexError:
+                return
             self._dispatch(frame)
 
     def _expire_if_quiet(self) -> None:
+        self._deliver()
         # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
         # is not held until the next byte comes (which may be a telemetry period away).
         if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
-            for frame in self.decoder.expire():
-                self._dispatch(frame)
+            self._pending.extend(self.decoder.expire())
+            self._deliver()
 
     # ------------------------------------------------------------------ waiting for a reply
 
@@ -206,7 +229,8 @@ class LinkReading:
                     return True
                 if self._reading is None:
                     self._reading = me
-                    self._poke_reader()
+                    self._depth = 1
+                    self._poked = False
                     break
                 left_s = end_s - self.clock.now()
                 if left_s <= 0:
@@ -226,12 +250,17 @@ class LinkReading:
         this thread (`wait`) and by no other; False if it is not to be had."""
         if self._fd is None or self._closing.is_set() or not self._take_role():
             return False
-        self._poke_reader()
+        self._poked = False  # `_read_until` pokes the reader once the request is written
         return True
 
-    def release_reading(self) -> None:
-        """Give the reading role back if this thread holds it."""
-        if self._reading is threading.current_thread():
+    def reading_depth(self) -> int:
+        """How many times this thread holds the reading role now (0: it does not)."""
+        return self._depth if self._reading is threading.current_thread() else 0
+
+    def release_reading(self, depth: int = 0) -> None:
+        """Give back what this thread took of the reading role since it held it `depth`
+        times (`reading_depth()`): an outer reader in the same thread keeps its own."""
+        while self._reading is threading.current_thread() and self._depth > depth:
             self._give_role()
 
     def _poke_reader(self) -> None:
@@ -242,6 +271,9 @@ class LinkReading:
         fd, wake = self._fd or -1, self._wake_caller[0]
         if fd < 0:
             return predicate()
+        if not self._poked:  # now, while the pen answers: the reader thread stands by
+            self._poked = True
+            self._poke_reader()
         try:
             while not predicate():
                 left_s = end_s - self.clock.now()

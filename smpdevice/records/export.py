@@ -15,7 +15,6 @@ import csv
 import hashlib
 import hmac
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -185,12 +184,15 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
                   pseudonyms: Pseudonyms | None, where: ExportFilter | None = None) -> int:
     """Export straight from an SQLite pass log (needs SQLite >= 3.38, `SQL_EXPORT`).
 
-    Built by SQLite's JSON functions: 100k passes in well under the 2 s goal. `->` keeps each
-    number's stored text, so nothing is rounded on the way out.
+    JSONL lines are built by SQLite's JSON functions (`->` keeps each number's stored text, so
+    nothing is rounded on the way out); CSV by `export_csv`, which writes what
+    `export_records` writes. Figures: docs/performance.md, "Records".
     """
     check_format(fmt)
     if fmt == "csv":
-        return _export_csv(conn, out, pseudonyms=pseudonyms, where=where or ExportFilter())
+        from smpdevice.records.export_csv import export_csv
+
+        return export_csv(conn, out, pseudonyms=pseudonyms, where=where or ExportFilter())
     writer = _writer(fmt, out)
     if pseudonyms is not None:
         conn.create_function("pseudonym", 1, pseudonyms, deterministic=True)
@@ -204,84 +206,6 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
             out.write("\n".join(row[0] for row in rows))
             out.write("\n")
         count += len(rows)
-    return count
-
-
-# A pass's CSV cells from its two bodies, each parsed ONCE by SQLite (one json_extract with
-# many paths returns them as one JSON array; an `->>` per cell parsed the body per cell).
-_BEGIN_PATHS = ("zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at",
-                "simulated")
-_END_PATHS = ("ended_at", "outcome", "fault_code", "fault_names", "recovered", "stats.samples",
-              "stats.depth_min_mm", "stats.depth_mean_mm", "stats.depth_max_mm",
-              "stats.speed_burst_hz", "stats.speed_mean_hz", "stats.strokes",
-              "stats.impressions")
-_NO_END: list[Any] = [None, None, None, [], False, 0, None, None, None, None, None, 0, 0]
-# A JSON string value starting like a formula shows as one of these in SQLite's JSON text
-# (it escapes a tab or CR as \t or \r); their absence proves no cell needs the guard.
-_FORMULA_MARKS = ('"=', '"+', '"-', '"@', '"\\t', '"\\r')
-_MARKED = re.compile("|".join(re.escape(m) for m in _FORMULA_MARKS))
-_NUMBERS = frozenset({int, float, type(None)})  # cells the csv module writes as they are
-_PLAIN = _NUMBERS | {str}
-_CSV_ROWS = ("SELECT b.session_id, b.pass_id, json_extract(b.body, {begin}), "
-             "json_extract(e.body, {end}) FROM records b LEFT JOIN records e "
-             "ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
-             "WHERE b.kind = 'pass_begin' {where} ORDER BY b.seq").format(
-    begin=", ".join(f"'$.{p}'" for p in _BEGIN_PATHS),
-    end=", ".join(f"'$.{p}'" for p in _END_PATHS), where="{where}")
-
-
-def _export_csv(conn: sqlite3.Connection, out: TextIO, *, pseudonyms: Pseudonyms | None,
-                where: ExportFilter) -> int:
-    """The CSV export of an SQLite log: the same text as `export_records` writes.
-
-    Each session's cells are made once; a pass's come from its bodies, parsed once each.
-    Every text cell is guarded (`csv_safe`), as `export_records` does."""
-    writer = _writer("csv", out)
-    heads: dict[str, list[Any]] = {}
-    for sid, text in conn.execute("SELECT session_id, body FROM records "
-                                  "WHERE kind = 'session_open'"):
-        body = json.loads(text)
-        if where.session and not sid.startswith(where.session):
-            continue
-        if where.client is not None and body.get("client_ref") != where.client:
-            continue
-        row = {name: body.get(name) for name in SESSION_FIELDS}
-        row["session_id"] = sid
-        row["envelope_sha256"] = (body.get("envelope") or {}).get("sha256")
-        if pseudonyms is not None:
-            for name in IDENTIFYING_FIELDS:
-                row[name] = pseudonyms(row[name])
-        heads[sid] = [_csv_cell(row[name]) for name in SESSION_FIELDS]
-    clause, args = "", []
-    if where.session or where.client is not None:  # whole sessions: numbers stay the same
-        clause, args = "AND b.session_id IN (SELECT value FROM json_each(?))", [
-            json.dumps(list(heads))]
-    numbers: dict[str, int] = {}
-    timed = where.since is not None or where.until is not None
-    loads, cell, marked, count = json.loads, _csv_cell, _MARKED.search, 0
-    rows = conn.execute(_CSV_ROWS.format(where=clause), args)
-    while batch := rows.fetchmany(4096):
-        lines = []
-        for sid, pass_id, begin, end in batch:
-            numbers[sid] = number = numbers.get(sid, 0) + 1  # numbered before filtering
-            b = loads(begin)
-            if timed and not where.in_window(b[5]):
-                continue
-            head = heads.get(sid)
-            if head is None:  # no session_open (an edited log): its cells are empty
-                head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)
-            e = _NO_END if end is None else loads(end)
-            # Text that no mark shows to start like a formula needs no guard (most rows).
-            plain = _NUMBERS if marked(begin) or (end is not None and marked(end)) else _PLAIN
-            line = [*head, cell(pass_id), number]
-            line += [v if v.__class__ in plain else cell(v) for v in b[:6]]
-            line += [v if v.__class__ in plain else cell(v) for v in e[:4]]
-            line += ["true" if e[4] else "false", e[5] or 0]
-            line += [v if v.__class__ in plain else cell(v) for v in e[6:11]]
-            line += [e[11] or 0, e[12] or 0, cell(b[6])]
-            lines.append(line)
-        writer.writerows(lines)
-        count += len(lines)
     return count
 
 

@@ -286,15 +286,18 @@ class PassLog(SqliteFile, SqliteReads):
         `receipts`: more (source, receipt) pairs to check, e.g. receipts clients kept.
         """
         with self._reading():
-            # Workers may reopen the file itself (a big log), not an immutable or copied view.
-            reopen = self.path if self._reader is None or self._reader.how == "ro" else None
-            if self._conn is not None and self.readonly and self._reader is None:
-                reopen = None  # a log being created, read as empty in memory
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,
                                             receipts=receipts, allow_unsigned=allow_unsigned,
-                                            path=reopen,
+                                            path=self._reopenable(),
                                             trusted_fingerprints=trusted_fingerprints)
+
+    def _reopenable(self) -> Path | None:
+        """The file, when worker processes may reopen it (a big log): not an immutable or
+        copied view, nor a log being created (read as empty in memory)."""
+        if self.readonly and self._reader is None:
+            return None
+        return self.path if self._reader is None or self._reader.how == "ro" else None
 
     # --- internals -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
+from smpdevice.records.frames import RecordingError
 from smpdevice.replay.pen import Difference, same_message
 from smpdevice.replay.runner import ReplayReport, load
 from smpdevice.replay.script import describe, merged_frames, preamble_entries, session_entries
@@ -51,12 +52,53 @@ def _booting(reply: Frame) -> bool:
         reply.message, "reason", None) == NackReason.BOOTING
 
 
-def replay_into_sim(passlog: Any, session_id: str) -> ReplayReport:
+def recorded_simulator_options(port_url: Any) -> dict[str, str]:
+    """The options of the `pensim://?...` port the session ran on (faults, lease, telemetry);
+    empty for a real pen or a named simulator (its options are not in its URL)."""
+    import urllib.parse
+
+    if not isinstance(port_url, str) or not port_url.startswith("pensim://"):
+        return {}
+    query = urllib.parse.urlsplit(port_url).query
+    options = {k: v[-1] for k, v in urllib.parse.parse_qs(query, True).items()}
+    return {k: options[k] for k in ("faults", "lease", "telemetry") if k in options}
+
+
+def _simulator(seed: int, options: dict[str, str], faults: str | None, clock: Any) -> Any:
+    """The simulated pen a replay talks to: the recorded model options and fault spec, or
+    `faults` (from `smp replay --faults`) instead of the recorded spec."""
     from simulators import PenSimulator
+    from simulators.faults import parse_fault_spec
+    from simulators.pen_model import PenModel
+
+    spec = faults if faults is not None else options.get("faults")
+    which = "--faults" if faults is not None else "the recorded port's faults"
+    try:
+        plan = parse_fault_spec(spec)
+    except ValueError as exc:
+        raise RecordingError(f"{which} = {spec!r} is not a fault spec ({exc}); see "
+                             "docs/simulator.md for the syntax, e.g. --faults jam@1.5") from None
+    if "lease" not in options and "telemetry" not in options:
+        return PenSimulator(seed=seed, clock=clock, link_faults=plan)
+    model = PenModel(seed=seed)  # the recorded port's model options
+    try:
+        if "lease" in options:
+            model.lease_max_ms = int(options["lease"])
+        if "telemetry" in options:
+            model.telemetry_default_hz = int(options["telemetry"])
+    except ValueError as exc:
+        raise RecordingError(f"the recorded port's options are invalid ({exc})") from None
+    return PenSimulator(model=model, clock=clock, link_faults=plan)
+
+
+def replay_into_sim(passlog: Any, session_id: str, faults: str | None = None) -> ReplayReport:
+    """Replay the recorded host frames into a simulator built as the recorded one (seed,
+    model options, fault spec; `faults` overrides the spec) and compare its replies."""
     from simulators.clock import VirtualClock
 
     loaded = load(passlog, session_id)
     rec, meta = loaded.recording, loaded.recording.meta
+    options = recorded_simulator_options(meta.get("port"))
     seed = meta.get("sim_seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         loaded.notes.append("recorded on a real pen: the simulator (seed 0) stands in for it; "
@@ -67,7 +109,7 @@ def replay_into_sim(passlog: Any, session_id: str) -> ReplayReport:
     report = ReplayReport(loaded.session_id, rec.path, None, decisions=len(session),
                           notes=loaded.notes)
     clock = VirtualClock()
-    with PenSimulator(seed=seed or 0, clock=clock) as sim:
+    with _simulator(seed or 0, options, faults, clock) as sim:
         port = sim.open_port()
         decoder = StreamDecoder()
         sim.advance(BOOT_S)
@@ -99,6 +141,12 @@ def replay_into_sim(passlog: Any, session_id: str) -> ReplayReport:
         for part, conversation in (("handshake", handshake), ("session", session)):
             start_s = clock.now()
             if part == "session":
+                # The recorded pen's clock (uptime) at the session's start: a fault scheduled
+                # at a pen time (jam@T) then falls at the same point of the session.
+                lag_ms = _recorded_uptime_ms(rec, t0) - sim.firmware.uptime_ms
+                if lag_ms > 0:
+                    advance_to(clock.now() + lag_ms / 1000.0)
+                start_s = clock.now()
                 take()
                 phase[0], session_start[0] = "session", start_s
             for i, (t_s, frame, expected) in enumerate(conversation):
@@ -128,6 +176,16 @@ def replay_into_sim(passlog: Any, session_id: str) -> ReplayReport:
                        if who == "pen" and f.seq == 0 and f.message.TYPE == MsgType.EVENT]
     report.difference = _first_event_difference(expected_events, events)
     return report
+
+
+def _recorded_uptime_ms(rec: Any, t0: float) -> float:
+    """The recorded pen's uptime when the session began (at `t0`), from the first pen frame
+    that carries one; 0 when none does."""
+    for t_s, who, frame in merged_frames(session_entries(rec)):
+        uptime = getattr(frame.message, "uptime_ms", None)
+        if who == "pen" and isinstance(uptime, int):
+            return uptime - (t_s - t0) * 1000.0
+    return 0.0
 
 
 def _event_key(message: Any) -> tuple[int, int, int]:

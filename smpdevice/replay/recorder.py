@@ -62,10 +62,28 @@ class SessionRecording:
         return self._sealed
 
 
+def part_name(session_id: str, part: int) -> str:
+    """The recording's name of a session's `part` (1: the session id itself, as before)."""
+    return session_id if part <= 1 else f"{session_id}part{int(part)}"
+
+
+def part_record(passlog_path: Path, session_id: str, part: int) -> dict[str, Any] | None:
+    """The link (file, SHA-256) of a part already sealed, from its file; None without one."""
+    from smpdevice.records.frames import file_sha256
+
+    path = recording_path(Path(passlog_path), part_name(session_id, part))
+    if not path.is_file():
+        return None
+    return {"file": path.name, "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+            "part": part}
+
+
 def start_recording(pen: PenController, passlog: Any, session_id: str,
-                    profile: TreatmentProfile, technician: str, screening: Screening,
-                    max_bytes: int = DEFAULT_MAX_BYTES) -> SessionRecording | None:
-    """Begin recording `session_id` beside `passlog`; None (logged) when it cannot."""
+                    profile: TreatmentProfile, technician: str, screening: Screening | None,
+                    max_bytes: int = DEFAULT_MAX_BYTES,
+                    part: int = 1) -> SessionRecording | None:
+    """Begin recording `session_id` beside `passlog`; None (logged) when it cannot. `part`:
+    1 at the session's opening, n + 1 at its n-th resume (its own file, see `part_name`)."""
     link = pen.link
     port = getattr(link, "port", None)
     if not isinstance(port, TappedPort) or not hasattr(passlog, "path"):
@@ -73,7 +91,7 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
                  session_id=session_id)
         return None
     try:
-        path = recording_path(Path(passlog.path), session_id)
+        path = recording_path(Path(passlog.path), part_name(session_id, part))
         sim = getattr(port.inner, "simulator", None)
         meta = {
             "session_id": session_id,
@@ -87,7 +105,9 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
             "telemetry_hz": pen.telemetry_hz,
             "technician": technician,
             "profile": profile.model_dump(mode="json"),
-            "screening": screening.as_record(),
+            "part": part,
+            "footswitch": getattr(pen, "footswitch", None),  # the replay uses the same mode
+            "screening": screening.as_record() if screening is not None else None,
             "calibration": (pen.calibration.model_dump(mode="json")
                             if pen.calibration is not None else None),
             "zones": {name: zone.model_dump(mode="json") for name, zone in pen.zones.items()},

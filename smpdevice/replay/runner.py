@@ -64,6 +64,16 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
     sid = session.session_id
     linked = (session.summary or {}).get("recording")
     notes: list[str] = []
+    if isinstance(linked, list):  # a resumed session: one recording per part (15.3)
+        parts = [_verified(passlog, sid, part) for part in linked]
+        if len(parts) > 1:
+            raise RecordingError(
+                f"session {sid} was resumed: its {len(parts)} recorded parts "
+                f"({', '.join(p.name for p in parts)}) are all there and match the hashes in its "
+                "close record, but a replay plays the whole plan from the session's start, "
+                "which no single part holds: a resumed session cannot be replayed yet (its "
+                "passes are in `smp sessions show " + sid + "`)")
+        linked = linked[0] if linked else None
     if isinstance(linked, dict):
         name = str(linked.get("file", ""))
         path = recording_path(Path(passlog.path), name.removesuffix(".mcap"))
@@ -103,6 +113,22 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
         notes.append(f"the recording ends mid-record ({rec.damaged}): replayed up to its last "
                      "complete frame")
     return LoadedSession(sid, session, rec, notes)
+
+
+def _verified(passlog: Any, sid: str, linked: Any) -> Path:
+    """A linked part's file, checked against its hash (RecordingError otherwise)."""
+    name = str((linked or {}).get("file", "")) if isinstance(linked, dict) else ""
+    path = recording_path(Path(passlog.path), name.removesuffix(".mcap"))
+    if not path.is_file():
+        raise RecordingError(f"the recording {path} of session {sid} is missing. Recordings "
+                             "live beside the pass log; restore it from the backup")
+    actual = file_sha256(path)
+    if actual != linked.get("sha256"):
+        raise RecordingError(
+            f"the recording {path} does not match the hash in session {sid}'s close record "
+            f"(recorded {str(linked.get('sha256'))[:16]}..., file {actual[:16]}...): it was "
+            "edited or replaced. Restore the original from the backup")
+    return path
 
 
 # ------------------------------------------------------------------------ in-memory pass log
@@ -199,6 +225,10 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
         zones = {str(k): ZoneEnvelope.model_validate(v) for k, v in meta["zones"].items()}
         lease_ms, telemetry_hz = int(meta["lease_ms"]), int(meta["telemetry_hz"])
         technician = str(meta["technician"])
+        # The mode the session ran under (recorded since 15.4, else the session header's), not
+        # this station's: a station set differently must not make a difference.
+        footswitch = meta.get("footswitch") or getattr(loaded.record, "footswitch", None)
+        footswitch = str(footswitch) if footswitch else "optional"
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordingError(f"{rec.path}: its metadata is incomplete or invalid ({exc})") from None
     session_script = build_script(session_entries(rec))
@@ -211,7 +241,8 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
     memlog = MemoryPassLog()
     try:
         pen = PenController.connect(pen_side.url, calibration=calibration, zones=zones,
-                                    lease_ms=lease_ms, telemetry_hz=telemetry_hz, clock=clock)
+                                    lease_ms=lease_ms, telemetry_hz=telemetry_hz, clock=clock,
+                                    footswitch=footswitch)
         try:
             start_s, collecting = clock.now(), [True]
 

@@ -6,9 +6,13 @@
 A guided client fits the calibration itself from the technician's readings; the service then
 refuses anything it cannot vouch for: the fields are checked by `Calibration`'s own strict
 validator, the calibration must belong to this pen, be fresh (made within `FRESH_S` of the
-service's clock), not outlive `VALIDITY_MAX_DAYS`, and carry this pen's `simulated` flag. It is
+service's clock), not outlive `VALIDITY_MAX_DAYS`, and carry this pen's `simulated` flag; and
+it must pass the station's own checks against what the service saw in this run
+(`calibration_run.check_evidence`: refit, residuals, depth accuracy, puncture rates). The
+technician recorded is the connection's name (`rpc.hello`'s `client`), not the payload's. It is
 saved to the service's store (`calibration.save`) before `calibration.end {calibration_id}`
-installs it, and `end` installs only what the store holds: never an unrecorded calibration.
+installs it, and `end` installs only the id `save` answered in this connection's current run:
+never an unrecorded calibration, nor an older stored one.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from smpdevice.calibration.workflow import count_punctures
 from smpdevice.control.calibration import VALIDITY_MAX_DAYS, Calibration, CalibrationError
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import State
 from smpdevice.errors import SmpError
+from smpdevice.service.calibration_run import CalibrationRun, Spin, check_evidence
 from smpdevice.service.pen_service import method
 
 if TYPE_CHECKING:
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 
 FRESH_S = 600.0  # a guided run's fit is saved within minutes of being made
 MAX_SPIN_FRAMES = 4000  # 10 s of telemetry at the pen's fastest rate, with margin
+MAX_SPINS = 64  # a guided run spins a few times (redos included); bounded
 
 
 def _store() -> Any:
@@ -74,15 +81,34 @@ def check_submitted(service: PenService, data: dict[str, Any],
     return cal
 
 
+def _run_of(service: PenService, client: Any, what: str) -> CalibrationRun:
+    """This connection's run; a save or end from another connection, or after the pen left
+    calibrating, has none."""
+    _require_calibrating(service, what)
+    run = service.calibration_run
+    if run is None or run.client_id != client.id:
+        raise CalibrationError(f"{what} is refused: this connection did not begin the current "
+                               "calibration; call calibration.begin and measure again")
+    return run
+
+
+def _runs(service: PenService, client: Any) -> CalibrationRun | None:
+    run = service.calibration_run
+    return run if run is not None and run.client_id == client.id else None
+
+
 @method("calibration.begin")
 async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     await self.apen.begin_calibration()
+    self.calibration_run = CalibrationRun(client.id)  # a new run forgets the last one's ids
     return {"ok": True}
 
 
 @method("calibration.move")
 async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     at = await self.apen.calibration_move(p["actuator_mm"])
+    if (run := _runs(self, client)) is not None:
+        run.moved(float(p["actuator_mm"]), float(at))
     return {"actuator_mm": at}
 
 
@@ -101,6 +127,12 @@ async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
         encoder_hz = await self.apen.calibration_spin(p["speed_hz"], p["duration_s"])
     finally:
         self.pen.remove_telemetry_listener(collect)
+    if (run := _runs(self, client)) is not None and len(run.spins) < MAX_SPINS:
+        try:  # counted here from the pen's own frames: a client's rate is only compared
+            rate = count_punctures(p["speed_hz"], p["duration_s"], frames)
+        except CalibrationError:
+            rate = None
+        run.spins.append(Spin(float(p["speed_hz"]), float(encoder_hz), rate))
     return {"speed_hz": p["speed_hz"], "encoder_hz": encoder_hz,
             "frames": [list(f) for f in frames]}
 
@@ -112,9 +144,13 @@ async def m_cal_gauge(self: PenService, client: Any, p: dict[str, Any]) -> dict[
 
 @method("calibration.save")
 async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    _require_calibrating(self, "calibration.save")
+    run = _run_of(self, client, "calibration.save")
     cal = check_submitted(self, p["calibration"])
+    check_evidence(cal, run)
+    who = getattr(client, "name", "") or client.id  # the connection's name, not the payload's
+    cal = Calibration.model_validate({**cal.model_dump(), "technician": who})
     await asyncio.to_thread(_save_new, cal)
+    run.saved_id = cal.calibration_id
     return {"ok": True, "calibration_id": cal.calibration_id}
 
 
@@ -131,8 +167,15 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
     ident = p.get("calibration_id")
     if ident is None:  # leave calibrating, keeping the previous calibration
         await self.apen.end_calibration(None)
+        if _runs(self, client) is not None:
+            self.calibration_run = None
         return {"ok": True, "calibration_id": None}
-    _require_calibrating(self, "calibration.end with a calibration_id")
+    run = _run_of(self, client, "calibration.end with a calibration_id")
+    if ident != run.saved_id:  # never a rollback to an older stored calibration
+        raise CalibrationError(f"calibration_id={ident!r} is refused: calibration.end installs "
+                               "only the calibration calibration.save answered in this run "
+                               f"({run.saved_id or 'none saved yet'}); send it with "
+                               "calibration.save first")
     entry = await asyncio.to_thread(lambda: _store().entry(ident))
     if entry is None:
         raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
@@ -143,6 +186,7 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
                                "it never drives a real needle")
     cal.check_for(self.pen.serial)
     await self.apen.end_calibration(cal)
+    self.calibration_run = None
     return {"ok": True, "calibration_id": cal.calibration_id}
 
 

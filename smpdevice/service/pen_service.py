@@ -25,6 +25,7 @@ from smpdevice.control.states import SAFE, EStopUnconfirmed, State
 from smpdevice.errors import SmpError
 from smpdevice.service import records_api
 from smpdevice.service.auth import Role, role_for
+from smpdevice.service.calibration_run import CalibrationRun
 from smpdevice.service.deadman import DriverLease, GatedPenController, Watchdog, stop_and_disarm
 from smpdevice.service.rpc import NOT_AUTHENTICATED, RpcError, notification
 from smpdevice.service.schema import API_VERSION, LEASE_RANGE_MS, TELEMETRY_RATE_HZ, describe
@@ -66,6 +67,7 @@ class PenService:
         self.work = SessionWork(self)
         self._pump: asyncio.Task | None = None
         self._ids = iter(range(1, 1 << 62))
+        self.calibration_run: CalibrationRun | None = None  # the guided run in progress
 
     # ------------------------------------------------------------------ lifetime
 

@@ -168,16 +168,23 @@ METHODS: dict[str, Method] = {
                                                       "maximum": 10.0},
                                    }, ("speed_hz", "duration_s")), drives=True),
     "calibration.save": Method(_T, "Save a calibration fitted by a guided client to the "
-                                   "service's store (it must belong to this pen, be fresh, and "
-                                   "pass every check of a calibration); install it with "
-                                   "calibration.end.", _obj({
+                                   "service's store. It must belong to this pen, be fresh, "
+                                   "and pass the station's checks against this connection's "
+                                   "run: the refit of its points (>= 3), its residuals, >= 3 "
+                                   "depth checks within the accuracy bounds, fit points and "
+                                   "depth checks at positions calibration.move reached, rate "
+                                   "checks the service counted in calibration.spin. The "
+                                   "technician recorded is the connection's name (rpc.hello "
+                                   "`client`), not the payload's. Answers the calibration_id "
+                                   "to install with calibration.end.", _obj({
                                        "calibration": CALIBRATION,
                                    }, ("calibration",)), drives=True),
-    "calibration.end": Method(_T, "calibrating -> idle. With `calibration_id` (saved by "
-                                  "calibration.save) that calibration is installed and written "
-                                  "to the pen; without, the previous one is kept.", _obj({
-                                      "calibration_id": _text(64, "from calibration.save"),
-                                  }), drives=True),
+    "calibration.end": Method(_T, "calibrating -> idle. With `calibration_id` (the one "
+                                  "calibration.save answered in this connection's current "
+                                  "run; any other id is refused) that calibration is installed "
+                                  "and written to the pen; without, the previous one is kept.",
+                              _obj({"calibration_id": _text(64, "from calibration.save in this "
+                                                                "run")}), drives=True),
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
                                    "(simulated pens only): zero, depth, speed, verify, save.",
                                _obj({"technician": _text(64, "who calibrates")},

@@ -10,6 +10,7 @@ import re
 import stat
 import threading
 import time
+import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -82,8 +83,10 @@ def test_the_detail_log_is_rotated_and_bounded(data_dir):
 def _smp(*args: str, columns: int = 40, env: dict | None = None) -> SimpleNamespace:
     """`smp ARGS` with its output piped (not a terminal) and COLUMNS set, in this process."""
     result = CliRunner().invoke(main, list(args), env={"COLUMNS": str(columns), **(env or {})})
-    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
-                           stderr=result.stderr)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # a crash, shown
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=stderr)
 
 
 UNIT = r"(mm|Hz|ms|%|µm|um|A|°C|C|s)"

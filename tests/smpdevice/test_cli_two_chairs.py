@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import traceback
 from types import SimpleNamespace
 
 from click.testing import CliRunner
@@ -27,8 +28,10 @@ def smp(*args: str, env: dict[str, str]) -> SimpleNamespace:
     """`smp ARGS` in this process, with `env`'s SMP_ settings."""
     result = CliRunner().invoke(main, list(args),
                                 env={k: v for k, v in env.items() if k.startswith("SMP_")})
-    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
-                           stderr=result.stderr)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # a crash, shown
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=stderr)
 
 
 def calibrate(data_dir, seed: int) -> None:

@@ -249,7 +249,23 @@ def test_valid_json_round_trips(data):
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 def test_json_text_read_as_yaml_12_round_trips(data):
     # JSON is YAML 1.2: a YAML 1.1 reader turns "1e9" into text, this one must not.
-    assert load_bytes(json.dumps(data, ensure_ascii=False), kind="yaml") == data
+    text = json.dumps(data, ensure_ascii=False)
+    if any(c in text for c in "\x85\u2028\u2029"):
+        with pytest.raises(LoadError, match="YAML readers disagree"):
+            load_bytes(text, kind="yaml")
+    else:
+        assert load_bytes(text, kind="yaml") == data
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+@pytest.mark.parametrize("template", ['{{"a{c}b": 1}}', "name: a{c}b\n", "x: 1\nname: 'a{c}b'\n"])
+def test_unicode_line_breaks_are_refused_by_name_not_misread(char, template):
+    # libyaml reads them as line breaks (YAML 1.1): "a<U+2028>b" came back as "a b", or failed.
+    text = template.format(c=char)
+    with pytest.raises(LoadError, match=f"U\\+{ord(char):04X}") as err:
+        load_bytes(text, kind="yaml")
+    assert err.value.line == text.count("\n", 0, text.index(char)) + 1
+    assert f"\\u{ord(char):04x}" in str(err.value)
 
 
 _NASTY = ["&a ", "*a", "!!str ", "! ", "{", "}", "[", "]", ":", ": ", "- ", ",", "\n", "  ", "\t",

@@ -22,7 +22,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 
-from .conftest import connect, run
+from .conftest import connect, measured_calibration, run
 
 
 class LiveInput(io.RawIOBase):
@@ -128,10 +128,13 @@ def test_the_service_refuses_a_calibration_it_cannot_vouch_for(service, sim):
             refused.append(exc.value)
         with pytest.raises(ServiceError) as unknown:  # never installs what the store lacks
             await tech.call("calibration.end", calibration_id="notsaved1234")
-        data = _valid(sim)
+        with pytest.raises(ServiceError) as unmeasured:  # well-formed, but no evidence at all
+            await tech.call("calibration.save", calibration=_valid(sim))
+        refused.append(unmeasured.value)
+        data = (await measured_calibration(tech, sim)).model_dump(mode="json")
         good = await tech.call("calibration.save", calibration=data)
         with pytest.raises(ServiceError) as again:  # a stored record is never replaced
-            await tech.call("calibration.save", calibration={**data, "gain": 1.5})
+            await tech.call("calibration.save", calibration=data)
         refused.append(again.value)
         ended = await tech.call("calibration.end", calibration_id=good["calibration_id"])
         await tech.release()
@@ -144,9 +147,9 @@ def test_the_service_refuses_a_calibration_it_cannot_vouch_for(service, sim):
     assert "created_at" in str(refused[2]) and "expires_at" in str(refused[3])
     assert "gain" in str(refused[4]) and "offset_mm" in str(refused[5])
     assert "created_at" in str(refused[6]) and "expires_at" in str(refused[7])
-    assert "already has it" in str(refused[-1])
+    assert "at least 3 points" in str(refused[-2]) and "already has it" in str(refused[-1])
     assert all(e.code in (-32000, -32602) for e in refused)  # refusals, never internal errors
-    assert "no such calibration" in str(unknown)
+    assert "only the calibration calibration.save answered in this run" in str(unknown)
     assert service.pen.calibration.calibration_id == ended["calibration_id"]
     assert service.pen.state is State.IDLE
 

@@ -1,0 +1,196 @@
+"""Link faults applied to the byte stream between host and pen (see simulators/faults.py for
+the fault spec that configures them and the device faults)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from firmware_protocol.frame import OVERHEAD, SYNC
+
+
+@dataclass
+class LinkFaultConfig:
+    """Probabilistic link faults. Byte faults act both ways, frame faults on pen->host frames."""
+
+    drop_p: float = 0.0  # per byte: the byte is lost
+    flip_p: float = 0.0  # per byte: one bit flipped
+    junk_p: float = 0.0  # per frame: 1..16 random bytes written before it
+    dup_p: float = 0.0  # per frame: written twice
+    split_p: float = 0.0  # per frame: written in two parts, split_gap_s apart
+    delay_s: float = 0.0  # added to every pen->host frame
+    split_gap_s: float = 0.002
+    drop_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes are lost
+    delay_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes arrive delay_in_s late
+    delay_in_s: float = 0.0
+
+    @property
+    def any(self) -> bool:
+        return any((self.drop_p, self.flip_p, self.junk_p, self.dup_p, self.split_p, self.delay_s,
+                    self.drop_in, self.delay_in))
+
+
+class LinkFaults:
+    """Applies link faults to the byte stream. One-shot faults are armed by the methods below."""
+
+    def __init__(self, config: LinkFaultConfig | None = None, seed: int = 0) -> None:
+        self.config = config or LinkFaultConfig()
+        self._rng = random.Random(f"{seed}:link")
+        self.stats: Counter[str] = Counter()  # what was done, for tests and QA logs
+        self._drop_frames = 0
+        self._corrupt_frames = 0
+        self._dup_frames = 0
+        self._split_frames = 0
+        self._junk: list[bytes] = []
+        self.stalled_until_s: float | None = None
+        # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
+        self._in_drop: set[int] | None = set()
+        self._in_delay: tuple[float, set[int] | None] | None = None
+        if self.config.drop_in:
+            self.drop_inbound(*self.config.drop_in)
+        if self.config.delay_in:
+            self.delay_inbound(self.config.delay_in_s, *self.config.delay_in)
+
+    # -- on demand ----------------------------------------------------------------------
+    def drop_next_frames(self, n: int = 1) -> None:
+        self._drop_frames += n
+
+    def corrupt_next_frames(self, n: int = 1) -> None:
+        self._corrupt_frames += n
+
+    def duplicate_next_frames(self, n: int = 1) -> None:
+        self._dup_frames += n
+
+    def split_next_frames(self, n: int = 1) -> None:
+        self._split_frames += n
+
+    def inject_junk(self, data: bytes | None = None, n_bytes: int = 8) -> None:
+        """Junk bytes written to the host before the next frame (random ones if not given)."""
+        self._junk.append(data if data is not None else self._rng.randbytes(n_bytes))
+
+    def stall(self, now_s: float, duration_s: float | None = None) -> None:
+        """Nothing gets through either way (a wedged link) for duration_s, or until unstall()."""
+        self.stalled_until_s = float("inf") if duration_s is None else now_s + duration_s
+
+    def unstall(self) -> None:
+        self.stalled_until_s = None
+
+    def stalled(self, now_s: float) -> bool:
+        if self.stalled_until_s is None:
+            return False
+        if now_s >= self.stalled_until_s:
+            self.stalled_until_s = None
+            return False
+        return True
+
+    def drop_inbound(self, *types: int) -> None:
+        """Lose every host->pen frame of these message types (none given: every frame),
+        until clear_inbound(). The pen -> host direction is untouched (telemetry flows)."""
+        self._in_drop = set(map(int, types)) if types else None
+
+    def delay_inbound(self, delay_s: float, *types: int) -> None:
+        """Deliver host->pen frames of these types (none given: every frame) `delay_s` late."""
+        self._in_delay = (delay_s, set(map(int, types)) if types else None)
+
+    def clear_inbound(self) -> None:
+        self._in_drop, self._in_delay = set(), None
+
+    def inbound_frames(self, data: bytes, now_s: float) -> list[tuple[float, bytes]]:
+        """Host -> pen bytes after every link fault: (extra delay s, chunk) in order."""
+        data = self.inbound(data, now_s)
+        if not data or (self._in_drop == set() and self._in_delay is None):
+            return [(0.0, data)] if data else []
+        out: list[tuple[float, bytes]] = []
+        for mtype, chunk in _split_frames(data):
+            if mtype is not None and (self._in_drop is None or mtype in self._in_drop):
+                self.stats["dropped_frames_in"] += 1
+                continue
+            delay_s = 0.0
+            if self._in_delay is not None and mtype is not None:
+                d, types = self._in_delay
+                if types is None or mtype in types:
+                    delay_s = d
+                    self.stats["delayed_frames_in"] += 1
+            out.append((delay_s, chunk))
+        return out
+
+    # -- applying ------------------------------------------------------------------------
+    def _bytes(self, data: bytes) -> bytes:
+        cfg = self.config
+        if not (cfg.drop_p or cfg.flip_p):
+            return data
+        rng, out = self._rng, bytearray()
+        for b in data:
+            if cfg.drop_p and rng.random() < cfg.drop_p:
+                self.stats["dropped_bytes"] += 1
+                continue
+            if cfg.flip_p and rng.random() < cfg.flip_p:
+                b ^= 1 << rng.randrange(8)
+                self.stats["flipped_bits"] += 1
+            out.append(b)
+        return bytes(out)
+
+    def inbound(self, data: bytes, now_s: float) -> bytes:
+        """Host -> pen bytes after the link's faults."""
+        if self.stalled(now_s):
+            self.stats["stalled_bytes_in"] += len(data)
+            return b""
+        return self._bytes(data)
+
+    def outbound(self, frame: bytes, now_s: float) -> list[tuple[float, bytes]]:
+        """One pen -> host frame after the link's faults: (extra delay s, chunk) in order."""
+        cfg, rng = self.config, self._rng
+        if self.stalled(now_s):
+            self.stats["stalled_frames"] += 1
+            return []
+        if self._drop_frames:
+            self._drop_frames -= 1
+            self.stats["dropped_frames"] += 1
+            return []
+        out: list[tuple[float, bytes]] = []
+        delay = cfg.delay_s
+        if self._junk:
+            out.append((delay, self._junk.pop(0)))
+            self.stats["junk_bursts"] += 1
+        elif cfg.junk_p and rng.random() < cfg.junk_p:
+            out.append((delay, rng.randbytes(rng.randint(1, 16))))
+            self.stats["junk_bursts"] += 1
+        if self._corrupt_frames:
+            self._corrupt_frames -= 1
+            i = rng.randrange(2, len(frame))  # past the sync marker: a real CRC failure
+            frame = frame[:i] + bytes((frame[i] ^ (1 << rng.randrange(8)),)) + frame[i + 1 :]
+            self.stats["corrupted_frames"] += 1
+        frame = self._bytes(frame)
+        copies = 1
+        if self._dup_frames or (cfg.dup_p and rng.random() < cfg.dup_p):
+            self._dup_frames = max(0, self._dup_frames - 1)
+            copies = 2
+            self.stats["duplicated_frames"] += 1
+        for _ in range(copies):
+            if self._split_frames or (cfg.split_p and rng.random() < cfg.split_p):
+                self._split_frames = max(0, self._split_frames - 1)
+                cut = rng.randrange(1, len(frame)) if len(frame) > 1 else 1
+                out.append((delay, frame[:cut]))
+                out.append((delay + cfg.split_gap_s, frame[cut:]))
+                self.stats["split_frames"] += 1
+            else:
+                out.append((delay, frame))
+        return out
+
+
+def _split_frames(data: bytes) -> list[tuple[int | None, bytes]]:
+    """Cut a host write into (message type, frame bytes); bytes that are no whole frame come
+    through as (None, bytes). Judged by the header only: a damaged frame is the pen's to reject."""
+    out: list[tuple[int | None, bytes]] = []
+    i = 0
+    while i < len(data):
+        if data[i:i + 2] == SYNC and i + 5 <= len(data):
+            end = i + data[i + 2] + OVERHEAD
+            if end <= len(data):
+                out.append((data[i + 4], data[i:end]))
+                i = end
+                continue
+        out.append((None, data[i:]))
+        break
+    return out
