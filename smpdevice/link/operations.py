@@ -44,6 +44,7 @@ class OperationQueue:
     _lock: threading.RLock
     _queue: queue.SimpleQueue
     _virtual: bool
+    _backlog: int
     _due_s: float
     _estop: Tracked | None
     _estop_due_s: float
@@ -169,7 +170,9 @@ class OperationQueue:
         """The reading thread completes the request itself; only if the lock is taken (the
         timer's turn, a caller's check) does the reply wait for the loop. Never blocks. On
         virtual time the loop takes every reply: the thread that pumps may be the time driver."""
-        if self._virtual or not self._lock.acquire(blocking=False):
+        # Pen news queued for the loop came off the wire before this reply: it must be handled
+        # first (an ESTOP_LATCHED event must not be acted on after the CLEAR_FAULTS that follows).
+        if self._virtual or self._backlog or not self._lock.acquire(blocking=False):
             self._put(Reply(frame))
             return True
         try:

@@ -174,3 +174,26 @@ def test_waits_are_measured_on_the_injected_virtual_clock(sim, pen):
         pen.wait_for_state(State.ARMED, timeout_s=30.0)  # half a minute of virtual time
     assert 30.0 <= sim.clock.now() - t0 < 30.1
     assert pen.state is State.IDLE  # the lease, telemetry and silence watch ran all along
+
+
+def test_a_reply_waits_behind_pen_news_already_queued_for_the_loop():
+    # Wire order: EVENT ESTOP_LATCHED, then the ACK of CLEAR_FAULTS. The event is queued for the
+    # loop; if the reader completed the ACK at once, the clear ran first and the stale event
+    # latched the E-stop again after it (seen in test_estop_then_clear_with_a_reason).
+    from firmware_protocol import Frame
+    from firmware_protocol.messages import Ack
+    from smpdevice.link.engine import RequestEngine
+    from smpdevice.link.items import Reply, Run
+
+    class _Link:
+        def set_reply_hook(self, hook):
+            self.hook = hook
+
+    engine = RequestEngine(_Link(), host=None, lease_ms=300, telemetry_hz=50)  # loop not started
+    news = []
+    engine.post(news.append, "estop latched")
+    reply = Frame(seq=7, message=Ack(acked_type=11))
+    assert engine._on_reply(reply) is True
+    queued = [engine._queue.get_nowait() for _ in range(2)]
+    assert isinstance(queued[0], Run) and queued[0].args == ("estop latched",)
+    assert isinstance(queued[1], Reply) and queued[1].frame is reply
