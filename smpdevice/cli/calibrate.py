@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, Ca
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import calibrate_command
 from smpdevice.service.cli_client import service_option
+
+if TYPE_CHECKING:
+    from smpdevice.calibration.report import CalibrationReport
 
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
 
@@ -88,8 +92,7 @@ def calibrate(
                                ask_tachometer=tachometer, validity_days=valid_days,
                                spin_duration_s=spin_seconds))
         return
-    from smpdevice.calibration.gauges import CalibrationAborted
-    from smpdevice.calibration.report import CalibrationSettings, format_report, format_verify
+    from smpdevice.calibration.report import CalibrationSettings, format_verify
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration, run_verify
     from smpdevice.config import setting
@@ -150,6 +153,16 @@ def calibrate(
                                      store=store, echo=click.echo)
         finally:
             gauge.close()
+    report_outcome(report, serial, retry=calibrate_command(port), saved_to=store.path)
+
+
+def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
+                   saved_to: object) -> None:
+    """Print a finished run's report, then raise unless it passed (at the station and through
+    the service alike); `retry` is the command to run again."""
+    from smpdevice.calibration.gauges import CalibrationAborted
+    from smpdevice.calibration.report import format_report
+
     click.echo("")
     click.echo(format_report(report))
     if report.aborted:
@@ -157,9 +170,8 @@ def calibrate(
     if not report.passed:
         raise CalibrationError(
             f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
-            f"run again: {calibrate_command(port)}"
-        )
-    click.echo(f"Saved to {store.path}.")
+            f"run again: {retry}")
+    click.echo(f"Saved to {saved_to}.")
 
 
 @click.group()

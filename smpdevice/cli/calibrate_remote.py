@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from smpdevice.control.calibration import Calibration, CalibrationError
+from smpdevice.control.calibration import Calibration
 from smpdevice.control.pen import Capability, HardLimits, PenIdentity
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
@@ -166,9 +166,8 @@ def _auto(url: str, technician: str | None) -> None:
 
 def _guided(url: str, technician: str | None, gauge_url: str | None,
             settings: CalibrationSettings) -> None:
-    from smpdevice.calibration.gauges import CalibrationAborted
-    from smpdevice.calibration.report import format_report
     from smpdevice.calibration.workflow import run_calibration
+    from smpdevice.cli.calibrate import report_outcome
     from smpdevice.ui.gauges import ManualGauge, open_gauge
 
     gauge = ManualGauge() if gauge_url in (None, "manual") else open_gauge(gauge_url)
@@ -193,12 +192,5 @@ def _guided(url: str, technician: str | None, gauge_url: str | None,
                     svc.release()
     finally:
         gauge.close()
-    click.echo("")
-    click.echo(format_report(report))
-    if report.aborted:
-        raise CalibrationAborted()
-    if not report.passed:
-        raise CalibrationError(
-            f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
-            "run again: " + command("smp", "calibrate", "--service", url))
-    click.echo(f"Saved to {store.path}.")
+    report_outcome(report, serial, retry=command("smp", "calibrate", "--service", url),
+                   saved_to=store.path)

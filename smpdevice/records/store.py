@@ -28,7 +28,11 @@ class RecordStore(Protocol):
                      profile_hash: str, screening: dict[str, Any], simulated: bool,
                      envelope: dict[str, Any] | None = None,
                      opened_at: datetime | None = None,
+                     profile: dict[str, Any] | None = None,
                      footswitch: str | None = None) -> str: ...
+
+    def resume_session(self, session_id: str, *, resumed_at: datetime,
+                       details: dict[str, Any]) -> None: ...
 
     def begin_pass(self, session_id: str, *, index: int, zone: str, depth_mm: float,
                    speed_hz: float, duty_pct: float, period_ms: float,
@@ -47,6 +51,8 @@ class RecordStore(Protocol):
     def sessions(self) -> list[SessionRecord]: ...
 
     def session(self, session_id: str) -> SessionRecord: ...
+
+    def resumptions(self, session_id: str) -> list[dict[str, Any]]: ...
 
     def passes(self, session_id: str | None = None) -> list[PassRecord]: ...
 

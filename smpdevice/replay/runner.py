@@ -92,12 +92,7 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
         raise RecordingError(f"the recording of session {sid} is missing: {path}. Recordings "
                              "live beside the pass log; restore it from the backup")
     if isinstance(linked, dict):
-        actual = file_sha256(path)
-        if actual != linked.get("sha256"):
-            raise RecordingError(
-                f"the recording {path} does not match the hash in session {sid}'s close record "
-                f"(recorded {str(linked.get('sha256'))[:16]}..., file {actual[:16]}...): it was "
-                "edited or replaced. Restore the original from the backup")
+        _check_hash(path, sid, linked)
     rec = read_recording(path)
     meta = rec.meta
     if meta.get("session_id") != sid:
@@ -122,13 +117,18 @@ def _verified(passlog: Any, sid: str, linked: Any) -> Path:
     if not path.is_file():
         raise RecordingError(f"the recording {path} of session {sid} is missing. Recordings "
                              "live beside the pass log; restore it from the backup")
+    _check_hash(path, sid, linked)
+    return path
+
+
+def _check_hash(path: Path, sid: str, linked: dict[str, Any]) -> None:
+    """RecordingError unless the file's SHA-256 is the one the close record links."""
     actual = file_sha256(path)
     if actual != linked.get("sha256"):
         raise RecordingError(
             f"the recording {path} does not match the hash in session {sid}'s close record "
             f"(recorded {str(linked.get('sha256'))[:16]}..., file {actual[:16]}...): it was "
             "edited or replaced. Restore the original from the backup")
-    return path
 
 
 # ------------------------------------------------------------------------ in-memory pass log

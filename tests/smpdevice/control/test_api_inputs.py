@@ -17,6 +17,7 @@ from smpdevice.control import PenController, State
 from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from tests.smpdevice.conftest import CROWN, true_calibration
+from tests.smpdevice.virtual_time import virtual_sim
 
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf, -math.nan])
 WRONG_TYPE = st.one_of(
@@ -35,8 +36,10 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 @pytest.fixture(scope="module")
 def idle_pen():
-    with PenSimulator(seed=5) as sim, PenController.connect(
-        sim.url, calibration=true_calibration(sim), lease_ms=200
+    # Virtual time: a refusal needs none, and a starved process cannot lose the link meanwhile
+    # (seen once in CI on wall time: "silent for 0.39 s" while hypothesis ran).
+    with virtual_sim(seed=5) as sim, PenController.connect(
+        sim.url, calibration=true_calibration(sim), lease_ms=200, clock=sim.clock
     ) as pen:
         pen.set_zone("crown")
         pen.set_setpoints(**CROWN)
