@@ -51,7 +51,8 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     from smpdevice.calibration.report import CalibrationSettings, format_report
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration
-    from smpdevice.cli.run import print_outcome, read_screening, run_session
+    from smpdevice.cli.run import print_outcome, run_session
+    from smpdevice.cli.screening_prompt import read_screening
     from smpdevice.control import PenController
     from smpdevice.passlog import PassLog
     from smpdevice.paths import data_dir

@@ -17,7 +17,6 @@ from smpdevice.cli.console import cli_console
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, SessionOutcome, command
 
-RESULT_WAIT_S = 30.0  # after a stop request, how long the service may take to close the session
 EVENTS = frozenset({"session.progress", "session.pass", "session.result", "pen.state"})
 
 
@@ -43,7 +42,11 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         envelope: str | None, db: str | None, calibrations: str | None) -> None:
     """Check (profile against the served pen's envelope, calibration), then screen, then drive
     the session through the service and report it like a local `smp run`."""
-    from smpdevice.cli.run import ask_screening, read_screening, require_terminal_for_screening
+    from smpdevice.cli.screening_prompt import (
+        ask_screening,
+        read_screening,
+        require_terminal_for_screening,
+    )
 
     for name, value in (("--envelope", envelope), ("--db", db), ("--calibrations",
                                                                   calibrations)):

@@ -16,9 +16,8 @@ from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
 from smpdevice.cli.playing import finish_session
-from smpdevice.cli.screening_prompt import (  # noqa: F401 - imported from here by others
+from smpdevice.cli.screening_prompt import (
     ask_screening,
-    load_screening,
     read_screening,
     require_terminal_for_screening,
 )

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from smpdevice.errors import SmpError
-
-
-def load_screening(path: str | None):
-    """Screening answers from a YAML/JSON file, or asked one by one at a terminal."""
-    return read_screening(path) if path else ask_screening()
 
 
 def read_screening(path: str):
     """Screening answers from a YAML/JSON file (every question answered true/false)."""
     from smpdevice.screening import load_screening_file
 
-    return load_screening_file(path)  # the strict loader (helper C), then every answer checked
+    return load_screening_file(path)  # the strict loader, then every answer checked
 
 
 def require_terminal_for_screening() -> None:
     from smpdevice.screening import QUESTIONS
 
-    if not click.get_text_stream("stdin").isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise SmpError(
             "a session needs the contraindication screening: pass --screening FILE "
             "(answers true/false for " + ", ".join(QUESTIONS) + "; e.g. "
