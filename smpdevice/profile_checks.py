@@ -77,27 +77,27 @@ def envelope_issues(
             issues.append(ProfileIssue(f"zones.{name}.{v.parameter}", v.value,
                                        f"{v.rule} {limit} of zone '{name}'{why}"))
     for i, planned in plan:
-        settings = zones.get(planned.zone)
-        if settings is None:
+        planned_zone = zones.get(planned.zone)
+        if planned_zone is None:
             known = ", ".join(sorted(zones)) or "none valid"
             issues.append(ProfileIssue(f"plan[{i}].zone", planned.zone,
                                        f"is not one of this profile's zones ({known})"))
             continue
-        zone_env = effective.get(planned.zone)
-        if zone_env is None:
+        planned_env = effective.get(planned.zone)
+        if planned_env is None:
             continue  # the zone itself is already reported
-        max_s = zone_env.max_pass_s
+        max_s = planned_env.max_pass_s
         if planned.duration_s is not None and planned.duration_s > max_s:
             issues.append(ProfileIssue(
                 f"plan[{i}].duration_s", planned.duration_s,
                 f"is above the longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
         if planned.impressions is not None:
-            needed_s = planned.impressions * settings.period_ms / 1000
+            needed_s = planned.impressions * planned_zone.period_ms / 1000
             if needed_s > max_s:
                 issues.append(ProfileIssue(
                     f"plan[{i}].impressions", planned.impressions,
-                    f"takes {needed_s:g} s at period_ms {settings.period_ms:g}, above the longest "
-                    f"pass {max_s:g} s of zone '{planned.zone}'; split it"))
+                    f"takes {needed_s:g} s at period_ms {planned_zone.period_ms:g}, above the "
+                    f"longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
     issues.extend(_needle_time_issues(zones, plan, envelope))
     return issues
 
@@ -110,7 +110,7 @@ def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int,
     for _, planned in plan:
         if planned.duration_s is not None:
             total_s += planned.duration_s
-        elif planned.zone in zones:
+        elif planned.zone in zones and planned.impressions is not None:
             total_s += planned.impressions * zones[planned.zone].period_ms / 1000
     if total_s <= session.max_needle_s:
         return []

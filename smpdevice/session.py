@@ -1,9 +1,8 @@
 """A treatment session: open it, play its passes on the pen, record every pass, close it.
 
 A **pass** is one stretch of needle activity from start to stop. Its record is begun (durably)
-*before* the needle starts, checkpointed while it runs, and ended with how it ended. If the pass
-log cannot be written, the needle is stopped first and the error reported: the needle never runs
-while it cannot be recorded.
+*before* the needle starts, checkpointed while it runs, and ended with how it ended. If the log
+cannot be written, the needle is stopped first: it never runs while it cannot be recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import structlog
 
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import require_calibration
-from smpdevice.control.pen import PenTelemetry
+from smpdevice.control.pen import PenTelemetry, connected
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, command
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
@@ -130,7 +129,7 @@ class TreatmentSession:
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
         self._recorder = _Recorder()
-        self._log = log.bind(session_id=session_id, pen_serial=pen.identity.serial)
+        self._log = log.bind(session_id=session_id, pen_serial=connected(pen.identity).serial)
         pen.add_telemetry_listener(self._recorder)
 
     @classmethod
@@ -156,8 +155,8 @@ class TreatmentSession:
             technician=technician,
             client_ref=profile.client_ref,
             session_kind=profile.session_kind.value,
-            pen_serial=pen.identity.serial,
-            firmware_version=pen.identity.firmware_version,
+            pen_serial=connected(pen.identity).serial,
+            firmware_version=connected(pen.identity).firmware_version,
             calibration_id=calibration.calibration_id,
             profile_hash=profile_hash(profile),
             screening=screening.as_record(),
@@ -383,10 +382,11 @@ def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     profile against this pen's envelope, an idle pen. Returns the calibration in force."""
     if not technician.strip():
         raise SmpError("a session needs the technician's name")
-    calibration = require_calibration(pen.calibration, pen.identity.serial, port=pen.port_url)
+    serial = connected(pen.identity).serial
+    calibration = require_calibration(pen.calibration, serial, port=pen.port_url)
     issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
     if issues:
-        raise ProfileError(issues, f"for pen {pen.identity.serial}")
+        raise ProfileError(issues, f"for pen {serial}")
     if pen.state is not State.IDLE:
         hint = ""
         if pen.state in (State.FAULT, State.ESTOP):

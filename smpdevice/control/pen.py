@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from firmware_protocol import units
 from firmware_protocol.codes import Capability, Fault, FirmwareState, TelemetryFlag
 from firmware_protocol.messages import Identify, Telemetry
+from smpdevice.errors import SmpError
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,13 @@ class PenIdentity:
         d["capabilities"] = [c.name for c in Capability if c in self.capabilities]
         d["schema_hash"] = f"0x{self.schema_hash:08x}"
         return d
+
+
+def connected(identity: PenIdentity | None) -> PenIdentity:
+    """`identity`, or a clear error: a controller that never connected has none."""
+    if identity is None:
+        raise SmpError("the pen is not connected: connect it (PenController.connect) first")
+    return identity
 
 
 @dataclass(frozen=True)
