@@ -136,7 +136,7 @@ class _LazyCommands(dict):
         command = self[name] = load_command(name)
         return command
 
-    def get(self, name, default=None):  # type: ignore[override]
+    def get(self, name, default=None):
         try:
             return self[name]
         except KeyError:
@@ -148,13 +148,13 @@ class _LazyCommands(dict):
     def __iter__(self):
         return iter({**dict.fromkeys(COMMANDS), **dict.fromkeys(dict.keys(self))})
 
-    def keys(self):  # type: ignore[override]
+    def keys(self):
         return list(self)
 
-    def items(self):  # type: ignore[override]  # (loads every command)
+    def items(self):  # (loads every command)
         return [(name, self[name]) for name in self]
 
-    def values(self):  # type: ignore[override]
+    def values(self):
         return [self[name] for name in self]
 
     def __len__(self) -> int:

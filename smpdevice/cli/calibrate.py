@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from smpdevice.cli.device import port_option
+from smpdevice.cli.device import pen_identity, pen_link, port_option
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import calibrate_command
@@ -119,9 +119,10 @@ def calibrate(
     )
     store = CalibrationStore(db)  # open it first: a bad --db fails before the pen moves
     with PenController.connect(port) as ctl:
-        serial = ctl.identity.serial
+        ident = pen_identity(ctl)
+        serial = ident.serial
         if auto or gauge_url not in (None, "manual"):
-            gauge = open_gauge(gauge_url, port_url=port, port=ctl.link.port)
+            gauge = open_gauge(gauge_url, port_url=port, port=pen_link(ctl).port)
         else:
             gauge = ManualGauge()
         try:
@@ -147,7 +148,7 @@ def calibrate(
                 return
             if technician is None:
                 technician = "auto" if not gauge.manual else click.prompt("Technician name")
-            click.echo(f"Calibrating pen {serial} (firmware {ctl.identity.firmware_version}) "
+            click.echo(f"Calibrating pen {serial} (firmware {ident.firmware_version}) "
                        f"with the {gauge.description}.")
             report = run_calibration(ctl, gauge, technician=technician, settings=settings,
                                      store=store, echo=click.echo)

@@ -51,6 +51,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     from smpdevice.calibration.report import CalibrationSettings, format_report
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration
+    from smpdevice.cli.device import pen_identity
     from smpdevice.cli.run import print_outcome, run_session
     from smpdevice.cli.screening_prompt import read_screening
     from smpdevice.control import PenController
@@ -82,14 +83,14 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     with PenSimulator(seed=seed) as sim, PassLog.open() as passlog:
         console.print(f"1. Simulated pen {sim.serial} started ({sim.url}).")
         with PenController.connect(sim.url) as pen:
-            ident = pen.identity
+            ident = pen_identity(pen)
             console.print(f"2. Connected: firmware {ident.firmware_version}, protocol "
                           f"v{ident.protocol_version}, state {pen.state.value}.")
             console.print("3. Calibrating automatically against the simulator's depth gauge...")
             settings = CalibrationSettings(spin_duration_s=0.3 if quick else 0.6)
             report = run_calibration(pen, SimulatorGauge(sim.url), technician="demo",
                                      settings=settings, store=store)
-            if not report.passed or pen.calibration is None:
+            if not report.passed or report.fit is None or pen.calibration is None:
                 console.print(format_report(report))
                 raise SmpError("the demo calibration failed; see the report above")
             fit, cal = report.fit, pen.calibration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -12,10 +13,38 @@ from smpdevice.errors import SmpError
 from smpdevice.service.cli_client import service_option
 from smpdevice.transport import DEFAULT_PORT, available_ports
 
+if TYPE_CHECKING:  # the controller loads lazily, per command
+    from smpdevice.control import PenController
+    from smpdevice.control.pen import PenIdentity
+    from smpdevice.link.wire import Link
+
 PORT_HELP = (
     "Where the pen is: a device (/dev/ttyACM0), usb:SERIALNO (found by USB serial number), "
     "socket://HOST:PORT (a simulator over TCP) or pensim:// (a simulated pen in this process)."
 )
+
+
+class NotConnected(SmpError):
+    """The pen went away between connecting and using it."""
+
+
+def _not_connected(pen: PenController) -> NotConnected:
+    return NotConnected(f"the pen on {pen.port_url} is not connected. Check the cable and "
+                        "power, then run the command again.")
+
+
+def pen_identity(pen: PenController) -> PenIdentity:
+    """The IDENTIFY of a connected pen (`connect()` sets it)."""
+    if pen.identity is None:
+        raise _not_connected(pen)
+    return pen.identity
+
+
+def pen_link(pen: PenController) -> Link:
+    """The link of a connected pen (`connect()` opens it)."""
+    if pen.link is None:
+        raise _not_connected(pen)
+    return pen.link
 
 
 def resolve_port(option: str | None, fallback: str | None = None) -> str:
@@ -97,7 +126,7 @@ def info(port: str, as_json: bool, service: str | None) -> None:
 
         return cli_client.info(service, as_json)
     with PenController.connect(port) as pen:
-        ident = pen.identity
+        ident = pen_identity(pen)
         t = pen.telemetry
         data = ident.to_dict()
         data["port"] = port

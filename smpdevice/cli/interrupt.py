@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 
 class Interrupted(Exception):  # a request to stop, not an error
@@ -26,7 +28,8 @@ class CtrlC:
         self.requested = False
         self._deferred = 0
         self._installed = 0
-        self._previous: object = None
+        # what signal.signal() returned, restored when the last user leaves
+        self._previous: Callable[[int, FrameType | None], Any] | int | signal.Handlers | None = None
 
     def is_requested(self) -> bool:
         """For `TreatmentSession.play(should_stop=...)`."""

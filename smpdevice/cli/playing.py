@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 # How a session ends that `smp run` leaves open: the cause can be cleared, then resumed.
 RESUMABLE = ("fault", "estop", "link_lost")
@@ -60,7 +60,7 @@ def _play(session, console: Console, progress_enabled: bool,
     # the per-pass lines below say what ran.
     live = progress_enabled and console.is_terminal
     with Progress(*columns, console=console, disable=not live) as progress:
-        tasks: dict[int, int] = {}
+        tasks: dict[int, TaskID] = {}
 
         def on_progress(p) -> None:
             t, sp = p.telemetry, session.pen.setpoints

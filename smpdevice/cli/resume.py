@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from smpdevice.cli.device import pen_identity
 from smpdevice.cli.interrupt import CTRL_C, CtrlC
 from smpdevice.cli.playing import finish_session
 from smpdevice.cli.run import RunReport, _calibration_for, needle_state
@@ -109,12 +110,13 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
         ctrl_c.check()
         with PenController.connect(report.port, zones=zones) as pen:
             report.simulated, report.lease_ms = pen.simulated, pen.lease_ms
-            check_resumable(record, pen_serial=pen.identity.serial)
-            pen.set_calibration(_calibration_for(pen.identity.serial,
-                                                 CalibrationStore(calibrations), report.port))
+            serial = pen_identity(pen).serial
+            check_resumable(record, pen_serial=serial)
+            calibration = _calibration_for(serial, CalibrationStore(calibrations), report.port)
+            pen.set_calibration(calibration)
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
             if issues:
-                raise ProfileError(issues, f"for pen {pen.identity.serial}")
+                raise ProfileError(issues, f"for pen {serial}")
             if due and screening is None:
                 console.print(f"The screening of session {sid} is older than {minutes:g} min: "
                               "it is asked again.", markup=False)
@@ -126,8 +128,8 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                                      rescreen_after_min=minutes)
             report.passes = session.results
             parts = ", ".join(str(i + 1) for i, _ in session.remaining)
-            console.print(f"Resuming session {sid} on pen {pen.identity.serial} (calibration "
-                          f"{pen.calibration.calibration_id}): {len(session.remaining)} of "
+            console.print(f"Resuming session {sid} on pen {serial} (calibration "
+                          f"{calibration.calibration_id}): {len(session.remaining)} of "
                           f"{len(profile.plan)} planned passes left (pass {parts}); a pass cut "
                           "short plays only its remainder.", markup=False, soft_wrap=True)
             finish_session(session, console, progress_enabled, ctrl_c.is_requested, report,

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from smpdevice.cli.console import cli_console
-from smpdevice.cli.device import port_option
+from smpdevice.cli.device import pen_identity, port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
 from smpdevice.cli.playing import finish_session
 from smpdevice.cli.screening_prompt import (
@@ -125,20 +125,20 @@ def play_profile(
         report.passlog_path = passlog.path if passlog is not None else None
         ctrl_c.check()
         with PenController.connect(port, zones=zones) as pen:
-            report.pen_serial = pen.identity.serial
+            serial = report.pen_serial = pen_identity(pen).serial
             report.simulated = pen.simulated
             report.lease_ms = pen.lease_ms
             if passlog is None:  # closed after the pen, like the station's log
-                passlog = logs.enter_context(PassLog.open(pen_log_path(pen.identity.serial)))
+                passlog = logs.enter_context(PassLog.open(pen_log_path(serial)))
                 report.passlog_path = passlog.path
                 console.print(f"The station's pass log is in use by another run (another "
                               f"chair): this pen's passes go to its own log {passlog.path}; "
                               "`smp sessions` reads every log as one.", markup=False)
             ctrl_c.check()
-            pen.set_calibration(_calibration_for(pen.identity.serial, store, port))
+            pen.set_calibration(_calibration_for(serial, store, port))
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
             if issues:
-                raise ProfileError(issues, f"for pen {pen.identity.serial}")
+                raise ProfileError(issues, f"for pen {serial}")
             if screening is None:
                 with ctrl_c.immediate():
                     screening = ask_screening()
@@ -302,6 +302,8 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
     if service:
         from smpdevice.cli import remote
 
+        # no --resume here (refused above), so both were checked before
+        assert profile is not None and who is not None
         remote.run(service, profile_path=profile, technician=who, screening_file=screening_file,
                    envelope=envelope, db=db, calibrations=calibrations)
         return
@@ -318,7 +320,7 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                            calibrations=calibrations, console=console, envelope=envelope,
                            rescreen_after_min=rescreen_after_min, close_only=close_only)
         else:
-            assert profile is not None
+            assert profile is not None and who is not None  # checked above, without --resume
             play_profile(report, profile_path=profile, technician=who, screening=answers,
                          db=db, calibrations=calibrations, console=console, envelope=envelope)
     except (KeyboardInterrupt, Interrupted):

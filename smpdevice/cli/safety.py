@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from smpdevice.cli.device import port_option
+from smpdevice.cli.device import pen_identity, port_option
 from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
@@ -56,7 +56,7 @@ def estop(port: str, service: str | None) -> None:
         raise EstopNotSent(f"E-stop NOT sent: the pen on {port} cannot be reached ({exc}). "
                            + unreachable) from exc
     with pen:
-        serial = pen.identity.serial
+        serial = pen_identity(pen).serial
         try:
             pen.estop()
         except SmpError as exc:
@@ -96,7 +96,7 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
 
         return cli_client.clear(service, yes, reason)
     with PenController.connect(port) as pen:
-        serial = pen.identity.serial
+        serial = pen_identity(pen).serial
         if pen.state not in (State.FAULT, State.ESTOP):
             click.echo(f"Pen {serial} on {port} has nothing latched (state {pen.state.value}).")
             return

@@ -73,7 +73,8 @@ def make_filter(session_id: str | None, client: str | None, since: datetime | No
     if until is not None and until.hour == until.minute == until.second == 0:
         until += timedelta(days=1)  # a day given: up to the end of that day
     utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
-    if since is not None and until is not None and utc(until) <= utc(since):
+    if since is not None and until is not None and \
+            until.replace(tzinfo=UTC) <= since.replace(tzinfo=UTC):
         raise click.BadParameter(f"--until {until:%Y-%m-%d %H:%M} is not after --since "
                                  f"{since:%Y-%m-%d %H:%M}; give a later --until",
                                  param_hint="--until")
