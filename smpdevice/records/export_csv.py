@@ -4,18 +4,23 @@ Each session's cells are made once; a pass's cells come from its two bodies, eac
 by SQLite (one `json_extract` with many paths returns them as one JSON array; an `->>` per cell
 parsed the body per cell). Every text cell is guarded (`export.csv_safe`) as the record-by-
 record export does; the guard is skipped only on rows whose JSON shows no string that starts
-like a formula. (Rendering ranges in forked processes, as verify walks, measured slower on the
+like a formula. A batch's arrays are parsed by ONE `json.loads`; a batch whose cells hold no
+comma, quote, CR, LF or NUL (counted on its text) is written as joined text, which is what
+csv.writer writes for it; any other batch goes line by line, through csv.writer where a line
+needs quoting. (Rendering ranges in forked processes, as verify walks, measured slower on the
 2 loaded cores: one process.)
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
 from typing import Any, TextIO
 
 from smpdevice.records.export import (
+    _FORMULA_START,
     IDENTIFYING_FIELDS,
     ExportFilter,
     Pseudonyms,
@@ -42,21 +47,22 @@ _ROWS = ("SELECT b.session_id, b.pass_id, json_extract(b.body, {begin}), "
 # (it escapes a tab or CR as \t or \r); their absence proves no cell needs the guard.
 _FORMULA_MARKS = ('"=', '"+', '"-', '"@', '"\\t', '"\\r')
 _MARKED = re.compile("|".join(re.escape(m) for m in _FORMULA_MARKS))
-_NUMBERS = frozenset({int, float, type(None)})  # cells the csv module writes as they are
+_NUMBERS = frozenset({int, float})  # cells whose str() is their CSV text (None is "")
 _PLAIN = _NUMBERS | {str}
+_QUOTED = re.compile('["\r\n\0]')  # csv.writer quotes a cell holding one (or a comma)
 
 
 def export_csv(conn: sqlite3.Connection, out: TextIO, *, pseudonyms: Pseudonyms | None,
                where: ExportFilter) -> int:
     """Write the CSV export to `out` (header and one row per pass); return the count."""
-    writer = _writer("csv", out)
+    _writer("csv", out)  # the header
     heads = _session_heads(conn, where, pseudonyms)
     clause, args = "", []
     if where.session or where.client is not None:  # whole sessions: numbers stay the same
         clause, args = "AND b.session_id IN (SELECT value FROM json_each(?))", [
             json.dumps(list(heads))]
     last = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
-    return _render(conn, writer, heads, where, clause, args, (1, last), {})
+    return _render(conn, out, heads, where, clause, args, (1, last), {})
 
 
 def _session_heads(conn: sqlite3.Connection, where: ExportFilter,
@@ -80,32 +86,66 @@ def _session_heads(conn: sqlite3.Connection, where: ExportFilter,
     return heads
 
 
-def _render(conn: sqlite3.Connection, writer: Any, heads: dict[str, list[Any]],
+class _Sink:
+    """What csv.writer writes to: the batch's text pieces, in row order."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.write = pieces.append
+
+
+def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
             where: ExportFilter, clause: str, args: list[Any], bounds: tuple[int, int],
             numbers: dict[str, int]) -> int:
     timed = where.since is not None or where.until is not None
-    loads, cell, marked, count = json.loads, _csv_cell, _MARKED.search, 0
+    cell, marked, needs_quotes, count = _csv_cell, _MARKED.search, _QUOTED.search, 0
+    starts = _FORMULA_START
+    pieces: list[str] = []
+    quoted = csv.writer(_Sink(pieces), lineterminator="\r\n")  # as `writer`, into `pieces`
     rows = conn.execute(_ROWS.format(where=clause), [*bounds, *args])
     while batch := rows.fetchmany(4096):
+        # Both bodies of every row of the batch in ONE json.loads (a call per body cost more).
+        texts = [f"[{begin},{end or 'null'}]" for _, _, begin, end in batch]
+        joined = ",".join(texts)
+        parsed = json.loads(f"[{joined}]")
+        any_marked = marked(joined) is not None
         lines = []
-        for sid, pass_id, begin, end in batch:
+        for (sid, pass_id, _, _), (b, e), text in zip(batch, parsed, texts, strict=True):
             numbers[sid] = number = numbers.get(sid, 0) + 1  # numbered before filtering
-            b = loads(begin)
             if timed and not where.in_window(b[5]):
                 continue
             head = heads.get(sid)
             if head is None:  # no session_open (an edited log): its cells are empty
                 head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)
-            e = _NO_END if end is None else loads(end)
+            if e is None:
+                e = _NO_END
             # Text that no mark shows to start like a formula needs no guard (most rows).
-            plain = _NUMBERS if marked(begin) or (end is not None and marked(end)) else _PLAIN
-            line = [*head, cell(pass_id), number]
+            plain = _NUMBERS if any_marked and marked(text) else _PLAIN
+            if pass_id.__class__ is not str or pass_id.startswith(starts):
+                pass_id = cell(pass_id)
+            line = [*head, pass_id, number]
             line += [v if v.__class__ in plain else cell(v) for v in b[:6]]
-            line += [v if v.__class__ in plain else cell(v) for v in e[:4]]
-            line += ["true" if e[4] else "false", e[5] or 0]
+            line += [v if v.__class__ in plain else cell(v) for v in e[:3]]
+            line += ["" if e[3] == [] else cell(e[3]), "true" if e[4] else "false", e[5] or 0]
             line += [v if v.__class__ in plain else cell(v) for v in e[6:11]]
-            line += [e[11] or 0, e[12] or 0, cell(b[6])]
+            flag = b[6]  # a 1 or 0 is no flag: `is`, not ==
+            line += [e[11] or 0, e[12] or 0,
+                     "true" if flag is True else "false" if flag is False else cell(flag)]
             lines.append(line)
-        writer.writerows(lines)
+        # A cell with no comma, quote, CR, LF or NUL is written by csv.writer as its str(),
+        # unquoted: a batch whose cells show none of them (counted) is what it writes.
+        text_lines = [",".join(map(str, line)) for line in lines]
+        chunk = "\r\n".join(text_lines)
+        breaks = len(lines) - 1  # each line break adds one CR and one LF, no cell any
+        if (chunk.count(",") == sum(map(len, lines)) - len(lines) and chunk.count("\r") == breaks
+                and chunk.count("\n") == breaks and '"' not in chunk and "\0" not in chunk):
+            out.write(chunk + "\r\n" if chunk else "")
+        else:  # line by line, through csv.writer where a line needs it
+            for line, text_line in zip(lines, text_lines, strict=True):
+                if text_line.count(",") == len(line) - 1 and not needs_quotes(text_line):
+                    pieces.append(text_line + "\r\n")
+                else:
+                    quoted.writerow(line)
+            out.write("".join(pieces))
+            pieces.clear()
         count += len(lines)
     return count
