@@ -109,14 +109,8 @@ class _Recorder:
 class TreatmentSession:
     """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
 
-    def __init__(
-        self,
-        pen: PenController,
-        passlog: PassLog,
-        profile: TreatmentProfile,
-        session_id: str,
-        technician: str,
-    ) -> None:
+    def __init__(self, pen: PenController, passlog: PassLog, profile: TreatmentProfile,
+                 session_id: str, technician: str) -> None:
         self.pen = pen
         self.passlog = passlog
         self.profile = profile
@@ -129,7 +123,8 @@ class TreatmentSession:
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
         self._recorder = _Recorder()
-        self._log = log.bind(session_id=session_id, pen_serial=connected(pen.identity).serial)
+        serial = connected(pen.identity, pen.port_url).serial
+        self._log = log.bind(session_id=session_id, pen_serial=serial)
         pen.add_telemetry_listener(self._recorder)
 
     @classmethod
@@ -151,12 +146,13 @@ class TreatmentSession:
         calibration = preflight(pen, profile, technician)
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
 
+        identity = connected(pen.identity, pen.port_url)
         session_id = passlog.open_session(
             technician=technician,
             client_ref=profile.client_ref,
             session_kind=profile.session_kind.value,
-            pen_serial=connected(pen.identity).serial,
-            firmware_version=connected(pen.identity).firmware_version,
+            pen_serial=identity.serial,
+            firmware_version=identity.firmware_version,
             calibration_id=calibration.calibration_id,
             profile_hash=profile_hash(profile),
             screening=screening.as_record(),
@@ -382,7 +378,7 @@ def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     profile against this pen's envelope, an idle pen. Returns the calibration in force."""
     if not technician.strip():
         raise SmpError("a session needs the technician's name")
-    serial = connected(pen.identity).serial
+    serial = connected(pen.identity, pen.port_url).serial
     calibration = require_calibration(pen.calibration, serial, port=pen.port_url)
     issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
     if issues:

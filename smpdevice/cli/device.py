@@ -24,26 +24,19 @@ PORT_HELP = (
 )
 
 
-class NotConnected(SmpError):
-    """The pen went away between connecting and using it."""
-
-
-def _not_connected(pen: PenController) -> NotConnected:
-    return NotConnected(f"the pen on {pen.port_url} is not connected. Check the cable and "
-                        "power, then run the command again.")
-
-
 def pen_identity(pen: PenController) -> PenIdentity:
     """The IDENTIFY of a connected pen (`connect()` sets it)."""
-    if pen.identity is None:
-        raise _not_connected(pen)
-    return pen.identity
+    from smpdevice.control.pen import connected
+
+    return connected(pen.identity, pen.port_url)
 
 
 def pen_link(pen: PenController) -> Link:
     """The link of a connected pen (`connect()` opens it)."""
+    from smpdevice.control.pen import NotConnected
+
     if pen.link is None:
-        raise _not_connected(pen)
+        raise NotConnected(pen.port_url)
     return pen.link
 
 

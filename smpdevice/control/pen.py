@@ -70,10 +70,18 @@ class PenIdentity:
         return d
 
 
-def connected(identity: PenIdentity | None) -> PenIdentity:
-    """`identity`, or a clear error: a controller that never connected has none."""
+class NotConnected(SmpError):
+    """The pen is not connected (never was, or went away before it was used)."""
+
+    def __init__(self, port_url: str) -> None:
+        super().__init__(f"the pen on {port_url} is not connected. Check the cable and power, "
+                         "then connect again.")
+
+
+def connected(identity: PenIdentity | None, port_url: str) -> PenIdentity:
+    """`identity`, or NotConnected: a controller that never connected has none."""
     if identity is None:
-        raise SmpError("the pen is not connected: connect it (PenController.connect) first")
+        raise NotConnected(port_url)
     return identity
 
 

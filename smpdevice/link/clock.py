@@ -199,3 +199,40 @@ def timebase_for(clock: Clock) -> Timebase:
         if tb is None:
             tb = _TIMEBASES[clock] = Timebase(clock)
         return tb
+
+
+class VirtualTimeDriver:
+    """Advances a virtual clock by `step_s` whenever the host waits on it and has caught up
+    (no engine work queued, no woken waiter that has not looked yet: `Timebase.quiet()`), so
+    blocking host code runs on virtual time as a script would. Used by `smp replay` and the
+    tests."""
+
+    def __init__(self, clock: Any, step_s: float, name: str = "virtual-time") -> None:
+        self.clock = clock  # advance(step_s) moves it: the simulator's VirtualClock
+        self.step_s = step_s
+        self.timebase = timebase_for(clock)
+        self.steps = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        tb = self.timebase
+        with tb.activity:
+            self._stop = True
+            tb.activity.notify_all()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        tb = self.timebase
+        while True:
+            with tb.activity:
+                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=1.0)
+                if self._stop:
+                    return
+                if not tb.quiet():
+                    continue
+            self.clock.advance(self.step_s)
+            self.steps += 1

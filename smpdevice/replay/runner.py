@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smpdevice.errors import SmpError
+from smpdevice.link.clock import VirtualTimeDriver
 from smpdevice.records.frames import (
     Recording,
     RecordingError,
@@ -172,37 +172,6 @@ class MemoryPassLog:
 
 # ------------------------------------------------------------------------------ time
 
-class _Driver:
-    """Advances a virtual clock whenever the host waits on it and has caught up."""
-
-    def __init__(self, clock: Any, step_s: float = STEP_S) -> None:
-        from smpdevice.link.clock import timebase_for
-
-        self.clock = clock
-        self.step_s = step_s
-        self.tb = timebase_for(clock)
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="replay-time", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        tb = self.tb
-        while True:
-            with tb.activity:
-                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=1.0)
-                if self._stop:
-                    return
-                if not tb.quiet():
-                    continue
-            self.clock.advance(self.step_s)
-
-    def close(self) -> None:
-        with self.tb.activity:
-            self._stop = True
-            self.tb.activity.notify_all()
-        self._thread.join(timeout=5.0)
-
-
 # ------------------------------------------------------------------------------ replay
 
 def replay_session(passlog: Any, session_id: str) -> ReplayReport:
@@ -236,7 +205,8 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
                           decisions=len(session_script.decisions), notes=loaded.notes)
     clock = VirtualClock()
     pen_side = ReplayPen(build_script(preamble_entries(rec)), session_script, clock)
-    driver = _Driver(clock)
+    driver = VirtualTimeDriver(clock, STEP_S, name="replay-time")
+    driver.start()
     states: list[tuple[str, str, float]] = []
     memlog = MemoryPassLog()
     try:

@@ -16,47 +16,23 @@ import threading
 from collections.abc import Callable
 
 from simulators.clock import VirtualClock
-from smpdevice.link.clock import Clock, timebase_for
+from smpdevice.link.clock import Clock, VirtualTimeDriver
 
 STEP_S = 0.002  # the firmware ticks every 1 ms and reports every 10 ms (100 Hz)
 
 
-class TimeDriver:
+class TimeDriver(VirtualTimeDriver):
     """Advances `clock` while the host waits on it (see the module's docstring)."""
 
     def __init__(self, clock: VirtualClock, step_s: float = STEP_S) -> None:
-        self.clock = clock
-        self.step_s = step_s
-        self.timebase = timebase_for(clock)
-        self.steps = 0
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="virtual-time", daemon=True)
+        super().__init__(clock, step_s)
 
     def __enter__(self) -> TimeDriver:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        tb = self.timebase
-        with tb.activity:
-            self._stop = True
-            tb.activity.notify_all()
-        self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        tb = self.timebase
-        while True:
-            with tb.activity:
-                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=1.0)
-                if self._stop:
-                    return
-                if not tb.quiet():
-                    continue
-            self.clock.advance(self.step_s)
-            self.steps += 1
 
     # ---- what a test calls
 
