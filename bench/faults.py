@@ -426,9 +426,9 @@ KILL_HOST = textwrap.dedent(
     from smpdevice.control import PenController
     from smpdevice.logs import configure
     from smpdevice.passlog import PassLog
-    from smpdevice.profiles import parse_profile
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.profiles import parse_profile
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
     configure("error")
     path, serial_no, offset_mm, gain, lease_ms, db, profile, screening = sys.argv[1:9]
     cal = Calibration.linear(pen_serial=serial_no, technician="t",
@@ -711,9 +711,9 @@ def scenario_disk(seed: int = 61, lease_ms: int = 250) -> Result:
     from simulators import PenSimulator
     from smpdevice.control import PenController, State
     from smpdevice.passlog import PassLog, PassLogError
-    from smpdevice.profiles import parse_profile
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.profiles import parse_profile
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
 
     res = Result("disk", 0)
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@
           only the host's silence on the lease can stop the needle), every host frame dropped
           once the needle runs (telemetry still flows, so silence never tells), and ESTOP
           delayed beyond the lease.
-- bombs   hostile files through the public loaders (`smpdevice.profiles.load_profile`,
+- bombs   hostile files through the public loaders (`smpdevice.sessions.profiles.load_profile`,
           `smpdevice.envelope.load_envelope`), each in a fresh subprocess: time to refuse and the
           peak resident memory it cost (ru_maxrss after minus before the call).
 
@@ -195,7 +195,7 @@ BOMB_CHILD = textwrap.dedent(
     kind, path, warm = sys.argv[1:4]
     from smpdevice.envelope import load_envelope
     from smpdevice.errors import SmpError
-    from smpdevice.profiles import load_profile
+    from smpdevice.sessions.profiles import load_profile
     load = load_profile if kind == "profile" else load_envelope
 
     def attempt():

@@ -41,9 +41,9 @@ from smpdevice.errors import SmpError
 from smpdevice.logs import configure
 from smpdevice.outcomes import ExitCode, next_steps
 from smpdevice.passlog import PassLog
-from smpdevice.profiles import check_profile, load_profile
-from smpdevice.screening import parse_screening
-from smpdevice.session import PassProgress, TreatmentSession
+from smpdevice.sessions.profiles import check_profile, load_profile
+from smpdevice.sessions.screening import parse_screening
+from smpdevice.sessions.session import PassProgress, TreatmentSession
 
 EXAMPLES = Path(__file__).resolve().parent
 PROFILE = EXAMPLES / "session1_base_density.yaml"

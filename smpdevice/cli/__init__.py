@@ -12,7 +12,7 @@ from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 
 # smpdevice.config.LOG_LEVELS, spelled out so `smp --help` need not import the config module
-# (pathlib, tomllib); tests/smpdevice/test_cli_lazy.py keeps the two equal.
+# (pathlib, tomllib); tests/smpdevice/cli/test_cli_lazy.py keeps the two equal.
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -77,7 +77,7 @@ def main(log_level: str | None, log_json: bool) -> None:
 
 # name -> (module, attribute, first sentence of its help). A command's module is imported only
 # when the command is used (or its own --help asked for): `smp --help` imports none of them.
-# tests/smpdevice/test_cli_lazy.py checks each summary against the command's real help.
+# tests/smpdevice/cli/test_cli_lazy.py checks each summary against the command's real help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("smpdevice.cli.demo", "demo",
              "Run the main job on the built-in simulator: no hardware needed."),

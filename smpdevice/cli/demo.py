@@ -57,7 +57,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     from smpdevice.control import PenController
     from smpdevice.passlog import PassLog
     from smpdevice.paths import data_dir
-    from smpdevice.profiles import load_profile
+    from smpdevice.sessions.profiles import load_profile
 
     if web:  # the console on a calibrated simulated pen (issue 14, G)
         from smpdevice.service import demo_web

@@ -17,7 +17,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
                    leave_open: bool):
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
     and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
-    from smpdevice.session_records import session_summary
+    from smpdevice.sessions.session_records import session_summary
 
     try:
         _play(session, console, progress_enabled, should_stop)

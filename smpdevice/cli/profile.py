@@ -8,7 +8,12 @@ import sys
 import click
 
 from smpdevice.envelope import load_envelope
-from smpdevice.profiles import ProfileError, load_profile, profile_hash, profile_json_schema
+from smpdevice.sessions.profiles import (
+    ProfileError,
+    load_profile,
+    profile_hash,
+    profile_json_schema,
+)
 
 
 @click.group()

@@ -1,5 +1,5 @@
 """`smp run --resume SESSION`: play what is left of a session interrupted by a fault, an
-E-stop, a lost pen or a host crash (see smpdevice.resume), or close it as it stands."""
+E-stop, a lost pen or a host crash (see smpdevice.sessions.resume), or close it as it stands."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from smpdevice.cli.run import RunReport, _calibration_for, needle_state
 from smpdevice.cli.screening_prompt import ask_screening, require_terminal_for_screening
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, command, next_steps
-from smpdevice.resume import (
+from smpdevice.sessions.resume import (
     ResumeError,
     check_rescreen_after,
     check_resumable,
@@ -73,9 +73,9 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
-    from smpdevice.profiles import ProfileError, check_profile, load_profile
-    from smpdevice.resume import RESCREEN_AFTER_MIN, resume_session
-    from smpdevice.session_records import close_session_record
+    from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
+    from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, resume_session
+    from smpdevice.sessions.session_records import close_session_record
 
     minutes = check_rescreen_after(RESCREEN_AFTER_MIN if rescreen_after_min is None
                                    else rescreen_after_min)

@@ -109,7 +109,7 @@ def play_profile(
     from smpdevice.envelope import load_envelope
     from smpdevice.passlog import PassLog
     from smpdevice.paths import pen_log_path
-    from smpdevice.profiles import ProfileError, check_profile, load_profile
+    from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
 
     zones = load_envelope(envelope)
     profile = load_profile(profile_path, zones)  # a bad profile never reaches the pen
@@ -194,7 +194,7 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
     (`session.outcome`, `session.summary`, `session.sheet`). With `leave_open`, a session
     ended by a fault, an E-stop or a lost pen is left open, to be resumed (`report.suspended`).
     """
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.session import TreatmentSession
 
     if passlog.recovered:
         console.print(f"[yellow]Recovered {len(passlog.recovered)} pass(es) left open by a "

@@ -11,13 +11,13 @@ from smpdevice.errors import SmpError
 
 def read_screening(path: str):
     """Screening answers from a YAML/JSON file (every question answered true/false)."""
-    from smpdevice.screening import load_screening_file
+    from smpdevice.sessions.screening import load_screening_file
 
     return load_screening_file(path)  # the strict loader, then every answer checked
 
 
 def require_terminal_for_screening() -> None:
-    from smpdevice.screening import QUESTIONS
+    from smpdevice.sessions.screening import QUESTIONS
 
     if sys.stdin is None or not sys.stdin.isatty():
         raise SmpError(
@@ -29,7 +29,7 @@ def require_terminal_for_screening() -> None:
 
 def ask_screening():
     """Ask the screening questions at the terminal."""
-    from smpdevice.screening import QUESTIONS, parse_screening
+    from smpdevice.sessions.screening import QUESTIONS, parse_screening
 
     require_terminal_for_screening()
     click.echo("Contraindication screening (answer for the treatment area):")

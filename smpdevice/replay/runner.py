@@ -182,8 +182,8 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
     from smpdevice.control.calibration import Calibration
     from smpdevice.envelope import ZoneEnvelope
     from smpdevice.link.clock import timebase_for
-    from smpdevice.profiles import TreatmentProfile
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.profiles import TreatmentProfile
+    from smpdevice.sessions.session import TreatmentSession
 
     loaded = load(passlog, session_id)
     rec, meta = loaded.recording, loaded.recording.meta

@@ -56,7 +56,7 @@ def _aftercare(s: Any, receipt: str | None) -> str | None:
     """The client's sheet as it was printed at close (None while the session is open)."""
     from datetime import datetime
 
-    from smpdevice.aftercare import aftercare_sheet
+    from smpdevice.sessions.aftercare import aftercare_sheet
 
     if not s.closed_at or not s.summary:
         return None

@@ -14,9 +14,9 @@ from typing import Any
 
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
-from smpdevice.screening import QUESTIONS
 from smpdevice.service.auth import Role
 from smpdevice.service.jsonschema_lite import check_schema
+from smpdevice.sessions.screening import QUESTIONS
 
 API_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # one JSON-RPC message; a profile upload fits easily

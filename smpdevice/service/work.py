@@ -51,7 +51,7 @@ class SessionWork:
     # ------------------------------------------------------------------ checks
 
     def parse_profile(self, text: str, fmt: str) -> Any:
-        from smpdevice.profiles import ProfileError, ProfileIssue, parse_profile
+        from smpdevice.sessions.profiles import ProfileError, ProfileIssue, parse_profile
 
         pen = self.service.pen
         try:
@@ -63,7 +63,7 @@ class SessionWork:
         return parse_profile(data, pen.zones, pen_limits=pen.pen_limits(), source="uploaded")
 
     def check(self, text: str, fmt: str) -> dict[str, Any]:
-        from smpdevice.profiles import ProfileError
+        from smpdevice.sessions.profiles import ProfileError
 
         try:
             profile = self.parse_profile(text, fmt)
@@ -83,7 +83,7 @@ class SessionWork:
 
     def start(self, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
         from smpdevice.control.calibration import require_calibration
-        from smpdevice.screening import parse_screening
+        from smpdevice.sessions.screening import parse_screening
 
         profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
         screening = parse_screening(p["screening"], source="screening form")
@@ -114,7 +114,7 @@ class SessionWork:
 
     def _run(self, client_id: str, profile: Any, screening: Any, technician: str,
              opened: threading.Event, box: dict[str, Any]) -> None:
-        from smpdevice.session import TreatmentSession
+        from smpdevice.sessions.session import TreatmentSession
 
         service, pen = self.service, self.service.pen
         try:

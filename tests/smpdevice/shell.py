@@ -7,7 +7,7 @@ environment, `> FILE` writes stdout to FILE, `| FILTER ...` (jq) runs FILTER, a 
 on smp's stdout, with the pipeline's status (`pipefail`), and a `# comment` is dropped. A line
 in any other shell form (another program, `$(...)`) runs in bash, as before. The entry point
 itself (`smpdevice.entry:main`, Ctrl-C before the imports) keeps real-process tests:
-tests/smpdevice/test_cli_run.py's Ctrl-C tests (`python -m smpdevice`), and the `smp sim` and
+tests/smpdevice/cli/test_cli_run.py's Ctrl-C tests (`python -m smpdevice`), and the `smp sim` and
 `smp serve` processes of test_help_examples.py.
 """
 

@@ -37,7 +37,7 @@ from tests.smpdevice import shell
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120.0
 HEADER = re.compile(r"^\s*Examples?\b[^\n]*:\s*$")
-# Needs a PostgreSQL server: tests/smpdevice/test_records_central.py runs `sessions sync`.
+# Needs a PostgreSQL server: tests/smpdevice/records/test_records_central.py runs `sessions sync`.
 NOT_RUN = {"smp sessions sync --to postgresql://smp@db.clinic.example/smp"}
 
 

@@ -21,7 +21,7 @@ from smpdevice.outcomes import (
     next_steps,
 )
 from smpdevice.passlog import PassLogError, PassOutcome
-from smpdevice.profiles import ProfileError
+from smpdevice.sessions.profiles import ProfileError
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS_OUTCOMES = [o.value for o in PassOutcome]

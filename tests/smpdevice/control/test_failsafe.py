@@ -150,7 +150,7 @@ def test_pass_time_stop_that_gets_no_reply_still_stops_the_needle(sim):
 
 def test_stop_after_a_log_write_failure_never_depends_on_the_link(sim, pen, tmp_path, mocker):
     from smpdevice.passlog import PassLog, PassLogError
-    from tests.smpdevice.test_session import open_session, short_profile
+    from tests.smpdevice.sessions.test_session import open_session, short_profile
 
     with PassLog.open(tmp_path / "passlog.sqlite") as passlog:
         session = open_session(pen, passlog, short_profile(5.0, passes=1))

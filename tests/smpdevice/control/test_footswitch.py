@@ -136,9 +136,9 @@ def test_a_bad_mode_is_refused_naming_the_allowed_values(bad):
 
 def test_a_session_records_the_mode_and_a_release_ends_the_pass_footswitch_released(tmp_path):
     from smpdevice.passlog import PassLog, PassOutcome
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
-    from tests.smpdevice.test_session import CLEAR, short_profile
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
+    from tests.smpdevice.sessions.test_session import CLEAR, short_profile
 
     # the simulated technician lifts the foot 1.0 s after the pen started (mid first pass)
     with virtual_sim(seed=7, link_faults="pedal_up@1.0") as sim, \

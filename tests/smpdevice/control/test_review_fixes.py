@@ -107,7 +107,7 @@ def test_a_refused_lease_renewal_is_a_fault(sim, pen):
 
 def _session(pen, tmp_path, seconds: float, passes: int = 1):
     from smpdevice.passlog import PassLog
-    from tests.smpdevice.test_session import open_session, short_profile
+    from tests.smpdevice.sessions.test_session import open_session, short_profile
 
     log = PassLog.open(tmp_path / "passlog.sqlite")
     return log, open_session(pen, log, short_profile(seconds, passes=passes))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from smpdevice.passlog import PassLog
-from smpdevice.profiles import load_profile
-from smpdevice.screening import parse_screening
-from smpdevice.session import TreatmentSession
+from smpdevice.sessions.profiles import load_profile
+from smpdevice.sessions.screening import parse_screening
+from smpdevice.sessions.session import TreatmentSession
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 CLEAR = {q: False for q in ("open_sores", "eczema", "dermatitis", "psoriasis_flare",

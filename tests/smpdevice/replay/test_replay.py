@@ -43,7 +43,7 @@ def test_a_changed_controller_behaviour_shows_as_the_first_difference(recorded, 
 
 
 def test_a_changed_pass_length_shows_in_the_commands_or_figures(recorded, monkeypatch):
-    from smpdevice import session as session_module
+    from smpdevice.sessions import session as session_module
 
     # the session stops each pass later (its supervision polls a longer interval)
     monkeypatch.setattr(session_module, "POLL_S", 0.5)
@@ -202,8 +202,8 @@ def test_what_the_pen_did_before_a_slow_close_is_replayed_before_it(sim, pen, pa
     """A loaded host closed late, and the pen's lease lapsed meanwhile (its renewals lost):
     the replay lets the recorded pen catch up before it closes, as the live host did."""
     from firmware_protocol import MsgType
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
     from tests.smpdevice.replay.conftest import short_profile
 
     session = TreatmentSession.open(pen, passlog, short_profile(passes=1), technician="ana",
@@ -219,8 +219,8 @@ def test_what_the_pen_did_before_a_slow_close_is_replayed_before_it(sim, pen, pa
 
 
 def test_an_interrupted_sessions_cut_recording_replays_unverified_up_to_the_cut(pen, passlog):
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
     from tests.smpdevice.replay.conftest import short_profile
 
     session = TreatmentSession.open(pen, passlog, short_profile(passes=2), technician="ana",
@@ -240,8 +240,8 @@ def test_an_interrupted_sessions_cut_recording_replays_unverified_up_to_the_cut(
 def test_a_real_pens_recording_goes_into_a_stand_in_simulator(pen, passlog):
     """A real pen names no simulator: seed 0 stands in, its IDENTIFY is not compared."""
     from smpdevice.records.frames import read_recording
-    from smpdevice.screening import parse_screening
-    from smpdevice.session import TreatmentSession
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
     from tests.smpdevice.replay.conftest import short_profile
 
     session = TreatmentSession.open(pen, passlog, short_profile(passes=1), technician="ana",

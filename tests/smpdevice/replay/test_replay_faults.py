@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from smpdevice.cli import main
-from tests.smpdevice.test_cli_run import (  # noqa: F401 - a fixture
+from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
     SCREENING,
     calibrate_default_pen,
     data_dir,

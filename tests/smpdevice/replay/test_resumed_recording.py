@@ -7,8 +7,8 @@ from __future__ import annotations
 from simulators import PenSimulator
 from smpdevice.passlog import PassLog
 from smpdevice.records.frames import file_sha256, recordings_dir
-from tests.smpdevice.test_cli_resume import interrupted_session, smp
-from tests.smpdevice.test_cli_run import (  # noqa: F401 - a fixture
+from tests.smpdevice.cli.test_cli_resume import interrupted_session, smp
+from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
     calibrate_default_pen,
     data_dir,
 )

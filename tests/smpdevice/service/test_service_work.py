@@ -8,9 +8,9 @@ import pytest
 
 from firmware_protocol.codes import FirmwareState
 from smpdevice.control import State
-from smpdevice.screening import QUESTIONS
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
+from smpdevice.sessions.screening import QUESTIONS
 
 from .conftest import connect, drive_needle, run, wait_until
 

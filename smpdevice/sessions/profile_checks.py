@@ -1,0 +1,125 @@
+"""The envelope and plan checks of a treatment profile (`smpdevice.sessions.profiles`), apart
+from the profile's shape: every zone's setpoints against its envelope (narrowed for the
+client's skin and the pen's hard limits), every pass against the zone's longest pass, and the
+whole plan against the envelope's session limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from smpdevice.envelope import (
+    SessionLimits,
+    ZoneEnvelope,
+    check_setpoints,
+    for_skin,
+    load_envelope,
+    narrowed,
+)
+from smpdevice.errors import SmpError
+from smpdevice.issues import Issue as ProfileIssue
+from smpdevice.issues import unit_of
+
+if TYPE_CHECKING:
+    from smpdevice.sessions.profiles import PenLimits, PlannedPass, ZoneSettings
+
+
+def session_limits(envelope: Mapping[str, ZoneEnvelope] | None) -> SessionLimits:
+    """The plan limits of an envelope (a plain mapping of zones has the defaults)."""
+    return getattr(envelope, "session", None) or SessionLimits()
+
+
+def too_many_passes(n: int, cap: int) -> ProfileIssue:
+    return ProfileIssue("plan", f"{n} passes", (
+        f"has {n} passes, above the envelope's session.max_passes {cap}; split the treatment "
+        "into sessions"), missing=True)
+
+
+def envelope_issues(
+    zones: Mapping[str, ZoneSettings],
+    plan: list[tuple[int, PlannedPass]],
+    epidermis_mm: float | None,
+    envelope: Mapping[str, ZoneEnvelope] | None,
+    pen_limits: PenLimits | None,
+) -> list[ProfileIssue]:
+    envelope = load_envelope() if envelope is None else envelope
+    issues: list[ProfileIssue] = []
+    effective: dict[str, ZoneEnvelope] = {}
+    for name, settings in zones.items():
+        if name not in envelope:
+            issues.append(ProfileIssue(
+                f"zones.{name}", name,
+                f"is not a zone of the safety envelope (known: {', '.join(sorted(envelope))})"))
+            continue
+        zone_env = for_skin(envelope[name], epidermis_mm)
+        if pen_limits:
+            try:
+                zone_env = narrowed(zone_env, **dict(pen_limits))
+            except SmpError as exc:
+                issues.append(ProfileIssue(f"zones.{name}", name, str(exc)))
+                continue
+        effective[name] = zone_env
+        skin_floor = zone_env.epidermal_floor_mm > envelope[name].epidermal_floor_mm
+        for v in check_setpoints(zone_env, depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
+                                 duty_pct=settings.duty_pct, period_ms=settings.period_ms):
+            limit = f"{v.limit:g}{_unit(v.parameter)}"
+            if v.parameter == "strokes_per_impression":
+                issues.append(ProfileIssue(
+                    f"zones.{name}", v.value,
+                    f"strokes per impression (speed_hz x period_ms x duty_pct) is above the "
+                    f"maximum {limit} of zone '{name}'; lower speed, period or duty"))
+                continue
+            why = ""
+            if v.parameter == "depth_mm" and v.value < v.limit and skin_floor:
+                why = " (skin.epidermis_mm + margin)"
+            elif pen_limits and v.parameter in pen_limits:
+                why = " (zone envelope within the pen's hard limits)"
+            issues.append(ProfileIssue(f"zones.{name}.{v.parameter}", v.value,
+                                       f"{v.rule} {limit} of zone '{name}'{why}"))
+    for i, planned in plan:
+        planned_zone = zones.get(planned.zone)
+        if planned_zone is None:
+            known = ", ".join(sorted(zones)) or "none valid"
+            issues.append(ProfileIssue(f"plan[{i}].zone", planned.zone,
+                                       f"is not one of this profile's zones ({known})"))
+            continue
+        planned_env = effective.get(planned.zone)
+        if planned_env is None:
+            continue  # the zone itself is already reported
+        max_s = planned_env.max_pass_s
+        if planned.duration_s is not None and planned.duration_s > max_s:
+            issues.append(ProfileIssue(
+                f"plan[{i}].duration_s", planned.duration_s,
+                f"is above the longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
+        if planned.impressions is not None:
+            needed_s = planned.impressions * planned_zone.period_ms / 1000
+            if needed_s > max_s:
+                issues.append(ProfileIssue(
+                    f"plan[{i}].impressions", planned.impressions,
+                    f"takes {needed_s:g} s at period_ms {planned_zone.period_ms:g}, above the "
+                    f"longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
+    issues.extend(_needle_time_issues(zones, plan, envelope))
+    return issues
+
+
+def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int, PlannedPass]],
+                        envelope: Mapping[str, ZoneEnvelope] | None) -> list[ProfileIssue]:
+    """The plan's total needle time against the envelope's per-session limit."""
+    session = session_limits(envelope)
+    total_s = 0.0
+    for _, planned in plan:
+        if planned.duration_s is not None:
+            total_s += planned.duration_s
+        elif planned.zone in zones and planned.impressions is not None:
+            total_s += planned.impressions * zones[planned.zone].period_ms / 1000
+    if total_s <= session.max_needle_s:
+        return []
+    return [ProfileIssue("plan", f"{total_s:g} s", (
+        f"asks for {total_s:g} s ({total_s / 3600:.1f} h) of needle time, above the envelope's "
+        f"session.max_needle_s {session.max_needle_s:g} s; split the treatment into sessions"),
+        missing=True)]
+
+
+def _unit(parameter: str) -> str:
+    return unit_of(parameter)
+

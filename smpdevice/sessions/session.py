@@ -1,0 +1,400 @@
+"""A treatment session: open it, play its passes on the pen, record every pass, close it.
+
+A **pass** is one stretch of needle activity from start to stop. Its record is begun (durably)
+*before* the needle starts, checkpointed while it runs, and ended with how it ended. If the log
+cannot be written, the needle is stopped first: it never runs while it cannot be recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import structlog
+
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import require_calibration
+from smpdevice.control.pen import PenTelemetry, connected
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import SessionOutcome, command
+from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
+from smpdevice.sessions.profiles import (
+    PlannedPass,
+    ProfileError,
+    TreatmentProfile,
+    check_profile,
+    profile_hash,
+)
+from smpdevice.sessions.screening import Screening
+from smpdevice.sessions.session_records import close_session_record, session_summary
+
+log = structlog.get_logger("smpdevice.sessions.session")
+
+CHECKPOINT_EVERY_S = 0.5
+POLL_S = 0.02
+
+
+@dataclass
+class PassProgress:
+    """What a progress display needs, reported while a pass runs."""
+
+    index: int
+    total: int
+    zone: str
+    elapsed_s: float
+    target_s: float | None
+    strokes: int
+    impressions: int
+    target_impressions: int | None
+    telemetry: PenTelemetry | None
+
+    @property
+    def fraction(self) -> float:
+        if self.target_s:
+            return min(1.0, self.elapsed_s / self.target_s)
+        if self.target_impressions:
+            return min(1.0, self.impressions / self.target_impressions)
+        return 0.0
+
+
+@dataclass
+class PassResult:
+    pass_id: str
+    index: int
+    zone: str
+    outcome: PassOutcome
+    stats: PassStats
+    detail: str = ""
+
+
+class _Recorder:
+    """Telemetry listener: accumulates a pass's figures (runs in the reader thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.stats: PassStats | None = None
+        self.last_seq = -1
+
+    def begin(self, base: PenTelemetry | None) -> None:
+        """Start a pass; `base` is the last telemetry before the needle starts (counter base)."""
+        with self._lock:
+            self.stats = PassStats()
+            if base is not None:
+                self.stats.counters(base.strokes, base.impressions)
+
+    def end(self) -> PassStats:
+        with self._lock:
+            stats, self.stats = self.stats or PassStats(), None
+            return stats
+
+    def snapshot(self) -> PassStats:
+        with self._lock:
+            return copy.copy(self.stats or PassStats())
+
+    def __call__(self, t: PenTelemetry) -> None:
+        with self._lock:
+            self.last_seq = t.telemetry_seq
+            stats = self.stats
+            if stats is None:
+                return
+            stats.counters(t.strokes, t.impressions)
+            if t.needle_running:
+                stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
+
+
+class TreatmentSession:
+    """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
+
+    def __init__(self, pen: PenController, passlog: PassLog, profile: TreatmentProfile,
+                 session_id: str, technician: str) -> None:
+        self.pen = pen
+        self.passlog = passlog
+        self.profile = profile
+        self.session_id = session_id
+        self.technician = technician
+        self.results: list[PassResult] = []
+        self.stop_requested = False  # the technician asked to stop (Ctrl-C, a stop request)
+        self.outcome: SessionOutcome | None = None  # set by close()
+        # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
+        self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
+        self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
+        self._recorder = _Recorder()
+        serial = connected(pen.identity, pen.port_url).serial
+        self._log = log.bind(session_id=session_id, pen_serial=serial)
+        pen.add_telemetry_listener(self._recorder)
+
+    @classmethod
+    def open(
+        cls,
+        pen: PenController,
+        passlog: PassLog,
+        profile: TreatmentProfile,
+        *,
+        technician: str,
+        screening: Screening,
+    ) -> TreatmentSession:
+        """Check everything a session needs, then record its opening.
+
+        Refuses (with the reason) on: a positive screening answer, a missing/expired/other
+        pen's calibration, a profile outside this pen's envelope, a pen not idle.
+        """
+        screening.require_clear()
+        calibration = preflight(pen, profile, technician)
+        from smpdevice.envelope import envelope_record  # the limits in force, in the header
+
+        identity = connected(pen.identity, pen.port_url)
+        session_id = passlog.open_session(
+            technician=technician,
+            client_ref=profile.client_ref,
+            session_kind=profile.session_kind.value,
+            pen_serial=identity.serial,
+            firmware_version=identity.firmware_version,
+            calibration_id=calibration.calibration_id,
+            profile_hash=profile_hash(profile),
+            screening=screening.as_record(),
+            simulated=pen.simulated,
+            envelope=envelope_record(pen.zones),
+            profile=profile.model_dump(mode="json"),  # the plan, recoverable by a resume
+            footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
+        )
+        session = cls(pen, passlog, profile, session_id, technician)
+        from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
+
+        session.recording = start_recording(pen, passlog, session_id, profile, technician,
+                                            screening)
+        session._log.info("session opened", passes=len(profile.plan), simulated=pen.simulated)
+        return session
+
+    # ------------------------------------------------------------------ passes
+
+    def play(
+        self,
+        on_progress: Callable[[PassProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[PassResult]:
+        """Play the profile's plan pass by pass. Stops at the first pass that does not complete,
+        when `should_stop()` says so (checked before each pass and while one runs), and when a
+        fault, an E-stop or a lost link leaves the pen unable to begin the next pass."""
+        if should_stop is not None and self.recording is not None:  # an input, replayed
+            should_stop = self.recording.watch_stop(should_stop)
+        for index, planned in self.remaining:
+            if should_stop is not None and should_stop():
+                self.stop_requested = True
+                break
+            if self.pen.state not in (State.IDLE, State.ARMED):
+                break  # latched between passes: close() says why, from the pen's state
+            try:
+                result = self.run_pass(planned, index=index, on_progress=on_progress,
+                                       should_stop=should_stop)
+            except SmpError as exc:
+                if isinstance(exc, PassLogError) or self.pen.state not in (
+                    State.FAULT, State.ESTOP, State.DISCONNECTED
+                ):
+                    raise
+                # Refused while setting up the pass (before its record and its needle) because
+                # the pen faulted, latched an E-stop or was lost meanwhile.
+                self._log.warning("pass not begun", index=index, error=str(exc))
+                break
+            if result.outcome is not PassOutcome.completed:
+                break
+        return self.results
+
+    def run_pass(
+        self,
+        planned: PlannedPass,
+        *,
+        index: int | None = None,
+        on_progress: Callable[[PassProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> PassResult:
+        """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises."""
+        index = len(self.results) if index is None else index
+        settings = self.profile.zones[planned.zone]
+        pen = self.pen
+        if pen.state is State.ARMED and pen.zone_name != planned.zone:
+            pen.disarm()
+        pen.set_zone(planned.zone)
+        pen.set_setpoints(depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
+                          duty_pct=settings.duty_pct, period_ms=settings.period_ms)
+        if pen.state is State.IDLE:
+            pen.arm()
+        pass_id = self.passlog.begin_pass(
+            self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
+            speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
+            period_ms=settings.period_ms, started_at=_now(),
+        )  # durable before the needle moves: a failure here means it never starts
+        plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
+        self._recorder.begin(pen.telemetry)
+        outcome, detail = PassOutcome.completed, ""
+        try:
+            pen.start_needle()
+            outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
+        except KeyboardInterrupt:
+            self.stop_requested = True
+            if self.recording is not None:
+                self.recording.note_stop("Ctrl-C")
+            self._stop_quietly()
+            self._finish(pass_id, index, planned, PassOutcome.stopped, "interrupted (Ctrl-C)", plog)
+            raise
+        except PassLogError as exc:
+            self._stop_quietly()  # never run the needle while it cannot be recorded
+            self._finish(pass_id, index, planned, PassOutcome.log_error, str(exc), plog)
+            raise
+        except SmpError as exc:
+            self._stop_quietly()
+            outcome, detail = self._outcome_from_state(), str(exc)
+            if getattr(getattr(exc, "reason", None), "name", "") == "FOOTSWITCH_UP":  # no dot
+                outcome = PassOutcome.footswitch_released
+                detail = f"{exc}: press the pedal, then resume the session"
+        except BaseException as exc:  # a display callback, anything: never leave it running
+            self._stop_quietly()
+            self._finish(pass_id, index, planned, PassOutcome.stopped, repr(exc), plog)
+            raise
+        return self._finish(pass_id, index, planned, outcome, detail, plog)
+
+    def _supervise(self, pass_id, planned, index, on_progress, should_stop):
+        pen = self.pen
+        started = pen.clock.now()  # the controller's clock: virtual in tests
+        next_checkpoint = started + CHECKPOINT_EVERY_S
+        while True:
+            now = pen.clock.now()
+            if pen.state is not State.RUNNING:
+                outcome = self._outcome_from_state()
+                why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
+                if outcome is PassOutcome.footswitch_released:
+                    why = "the footswitch was released: the pen stopped the needle"
+                return outcome, why or "stopped by the controller (pass time limit or a request)"
+            stats = self._recorder.snapshot()
+            elapsed = now - started
+            if on_progress is not None:
+                on_progress(PassProgress(index, len(self.profile.plan), planned.zone, elapsed,
+                                         planned.duration_s, stats.strokes, stats.impressions,
+                                         planned.impressions, pen.telemetry))
+            done = (planned.duration_s is not None and elapsed >= planned.duration_s) or (
+                planned.impressions is not None and stats.impressions >= planned.impressions
+            )
+            if done or (should_stop is not None and should_stop()):
+                pen.stop_needle()
+                if done:
+                    return PassOutcome.completed, ""
+                self.stop_requested = True
+                return PassOutcome.stopped, "stop requested"
+            if now >= next_checkpoint:
+                self.passlog.checkpoint(pass_id, stats)
+                self._log.info("checkpoint", pass_id=pass_id, index=index,
+                               strokes=stats.strokes, impressions=stats.impressions)
+                next_checkpoint = now + CHECKPOINT_EVERY_S
+            pen.pause(POLL_S)
+
+    def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
+        clock = self.pen.clock
+        seq, deadline = self._recorder.last_seq, clock.now() + timeout_s
+        while self._recorder.last_seq == seq and clock.now() < deadline:
+            if self.pen.state is State.DISCONNECTED:
+                return
+            self.pen.pause(0.002)
+
+    def _outcome_from_state(self) -> PassOutcome:
+        state = self.pen.state
+        if state is State.ESTOP:
+            return PassOutcome.estop
+        if state is State.FAULT:
+            return PassOutcome.fault
+        if state is State.DISCONNECTED:
+            return PassOutcome.link_lost
+        if self.pen.stopped_by_footswitch:
+            return PassOutcome.footswitch_released
+        return PassOutcome.stopped
+
+    def _stop_quietly(self) -> None:
+        # Armed too: a start may still be on its way (Ctrl-C while starting); the stop is
+        # queued behind it and stops what it starts.
+        if self.pen.state in (State.ARMED, State.RUNNING):
+            try:
+                self.pen.stop_needle()
+            except SmpError as exc:
+                self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
+
+    def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
+        self._await_next_telemetry()  # the counters up to the stop
+        stats = self._recorder.end()
+        fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
+        self.passlog.end_pass(
+            pass_id, outcome=outcome, stats=stats, ended_at=_now(),
+            fault_code=int(fault.faults) if fault else None,
+            fault_names=fault.faults.names if fault else None,
+        )
+        plog.info("pass", outcome=outcome.value, strokes=stats.strokes,
+                  impressions=stats.impressions, depth_mean_mm=stats.depth_mean_mm,
+                  speed_mean_hz=stats.speed_mean_hz, detail=detail)
+        result = PassResult(pass_id, index, planned.zone, outcome, stats, detail)
+        self.results.append(result)
+        return result
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, today: date | None = None) -> tuple[dict, str]:
+        """Disarm, record the session's summary, and return (summary, aftercare sheet).
+
+        The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
+        count; a session that did not play every planned pass says so on the sheet.
+        """
+        self._wind_down()
+        recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
+        summary, sheet, self.outcome = close_session_record(
+            self.passlog, self.session_id, self.profile, today=today,
+            stop_requested=self.stop_requested, pen_state=self.pen.state.value,
+            recording=recording.seal() if recording is not None else None)
+        self._log.info("session closed", passes=summary.get("passes"),
+                       outcome=self.outcome.value)
+        return summary, sheet
+
+    def suspend(self) -> dict:
+        """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
+        (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
+        self._wind_down()
+        if getattr(self, "recording", None) is not None:  # finished, though unlinked (15.3)
+            self.recording.seal()
+        summary = session_summary(self.passlog, self.session_id, self.profile,
+                                  stop_requested=self.stop_requested,
+                                  pen_state=self.pen.state.value)
+        self.outcome = SessionOutcome(summary["outcome"])
+        self._log.info("session suspended (left open)", passes=summary.get("passes"),
+                       outcome=self.outcome.value)
+        return summary
+
+    def _wind_down(self) -> None:
+        self.pen.remove_telemetry_listener(self._recorder)
+        self._stop_quietly()
+        if self.pen.state is State.ARMED:
+            try:
+                self.pen.disarm()
+            except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
+                self._log.warning("disarm refused at close", error=str(exc))
+
+
+def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
+    """What opening (or resuming) a session checks on the pen: technician, calibration, the
+    profile against this pen's envelope, an idle pen. Returns the calibration in force."""
+    if not technician.strip():
+        raise SmpError("a session needs the technician's name")
+    serial = connected(pen.identity, pen.port_url).serial
+    calibration = require_calibration(pen.calibration, serial, port=pen.port_url)
+    issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
+    if issues:
+        raise ProfileError(issues, f"for pen {serial}")
+    if pen.state is not State.IDLE:
+        hint = ""
+        if pen.state in (State.FAULT, State.ESTOP):
+            hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
+                    + command("smp", "clear", "--port", pen.port_url))
+        raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
+    return calibration
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,136 @@
+"""`smp run|monitor|calibrate --service URL` as real processes against a real `smp serve` on
+pensim://: a monitor watches while a run drives, and an E-stop from a second terminal stops
+the run, which exits 5 and says so (issue 14, item 4)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smpdevice.outcomes import ExitCode
+
+ROOT = Path(__file__).resolve().parents[3]
+WAIT_S = 120.0  # generous: 2 loaded cores; every wait ends on an output line
+
+
+class Proc:
+    """A process whose stdout lines arrive in a queue, so a test waits for a line, not a time."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.popen = subprocess.Popen([sys.executable, "-m", "smpdevice", *args], cwd=ROOT,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str) -> str:
+        while True:
+            line = self.lines.get(timeout=WAIT_S)
+            if line is None:
+                raise AssertionError(f"ended without {text!r}: {''.join(self.seen)}"
+                                     f"{self.popen.stderr.read() if self.popen.stderr else ''}")
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def finish(self) -> tuple[int, str, str]:
+        rc = self.popen.wait(WAIT_S)
+        rest = []
+        while (line := self.lines.get(timeout=WAIT_S)) is not None:
+            rest.append(line)
+        err = self.popen.stderr.read() if self.popen.stderr else ""
+        return rc, "".join(self.seen + rest), err
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {**os.environ, "SMP_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "100"}
+
+
+@pytest.fixture
+def served(env) -> Iterator[str]:
+    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+                 env=env)
+    try:
+        url = serve.wait_for("JSON-RPC:").split()[-1]
+        yield url
+    finally:
+        serve.popen.terminate()
+        serve.popen.wait(WAIT_S)
+
+
+def smp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smpdevice", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=WAIT_S)
+
+
+def test_a_run_through_the_service_is_watched_and_stopped_from_other_terminals(served, env):
+    cal = smp("calibrate", "--service", served, "--auto", "-t", "ana", env=env)
+    assert cal.returncode == 0, cal.stderr
+    assert "Saved calibration" in cal.stdout
+
+    run = Proc("run", "examples/session1_base_density.yaml", "-t", "ana", "--screening",
+               "examples/screening_clear.yaml", env={**env, "SMP_SERVICE": served})
+    run.wait_for("pass 1/4 top running")
+    watched = smp("monitor", "--service", served, "--once", env=env)
+    assert watched.returncode == 0, watched.stderr
+    assert "state running" in watched.stdout and "session S" in watched.stdout
+    stopped = smp("estop", "--service", served, env=env)
+    assert stopped.returncode == 0, stopped.stderr
+
+    rc, out, err = run.finish()
+    assert rc == ExitCode.ESTOP, (out, err)
+    assert "INCOMPLETE: ended by an E-stop" in out
+    assert f"smp clear --service {served}" in out  # the next step addresses the service
+    assert "Traceback" not in err
+
+
+def test_a_bad_profile_through_the_service_is_refused_before_the_screening(served, env,
+                                                                          tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "examples/session1_base_density.yaml").read_text()
+                   .replace("depth_mm: 0.4", "depth_mm: 4.0", 1))
+    # No --screening and no terminal: a run that asked first would fail on the screening.
+    result = smp("run", str(bad), "--service", served, "-t", "ana", env=env)
+    assert result.returncode == ExitCode.CHECK_FAILED, result.stderr
+    assert str(bad) in result.stderr and "depth_mm" in result.stderr
+    assert result.stdout == ""
+
+
+def test_run_through_the_service_refuses_local_files_it_would_ignore(served, env):
+    result = smp("run", "examples/session1_base_density.yaml", "--service", served, "-t", "ana",
+                 "--db", "x.sqlite", env=env)
+    assert result.returncode == ExitCode.USER_ERROR
+    assert "--db x.sqlite cannot be used with --service" in result.stderr
+
+
+def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(served, env):
+    import signal
+
+    assert smp("calibrate", "--service", served, "--auto", "-t", "ana", env=env).returncode == 0
+    run = Proc("run", "examples/session1_base_density.yaml", "--service", served, "-t", "ana",
+               "--screening", "examples/screening_clear.yaml", env=env)
+    run.wait_for("pass 1/4 top running")
+    run.popen.send_signal(signal.SIGINT)
+    rc, out, err = run.finish()
+    assert rc == ExitCode.INTERRUPTED, (out, err)
+    assert "interrupted: the needle is stopped; session S" in err
+    assert "Traceback" not in err
+    watched = smp("monitor", "--service", served, "--once", env=env)
+    assert "state idle" in watched.stdout and "session S" in watched.stdout
+    assert "needle stopped" in watched.stdout and "driven by nobody" in watched.stdout

@@ -1,0 +1,179 @@
+"""Reading records from read-only media (issue 11 item 10).
+
+Root ignores permission bits, so a chmod'ed directory proves nothing when the tests run as root
+(as in CI). Two real cases instead:
+- a read-only bind mount in a private mount namespace (`unshare`): EROFS for everyone, root too;
+- a chmod'ed directory read by an unprivileged user (`nobody`, when the tests run as root).
+Both fail on the old code with "unable to open database file" (WAL needs its -shm index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
+from smpdevice.control.calibration import Calibration
+from smpdevice.passlog import PassLog, PassOutcome
+from tests.smpdevice.records.test_passlog import begin, filled, open_session, stats
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _calibration() -> Calibration:
+    return Calibration.linear(pen_serial="SMP-RO", technician="ana", offset_mm=0.01, gain=1.02,
+                              created_at=datetime.now(UTC))
+
+
+def make_data(directory: Path, *, live_wal: bool = False) -> tuple[int, Path]:
+    """A pass log and a calibration database in `directory`; returns (passes, log path).
+
+    With `live_wal`, the log is a copy taken while its writer still ran: its last records are
+    only in the -wal file beside it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    CalibrationStore(directory / "calibrations.sqlite").save(_calibration())
+    db = directory / "passlog.sqlite"
+    if not live_wal:
+        filled(db)
+        return 3, db
+    source = directory.parent / "live"
+    source.mkdir()
+    with PassLog(source / "passlog.sqlite") as log:
+        sid = open_session(log)
+        for index in range(2):
+            pid = begin(log, sid, index)
+            log.end_pass(pid, outcome=PassOutcome.completed, stats=stats(),
+                         ended_at=datetime.now(UTC))
+        for name in ("passlog.sqlite", "passlog.sqlite-wal"):  # the backup, taken mid-session
+            shutil.copyfile(source / name, directory / name)
+    assert (directory / "passlog.sqlite-wal").stat().st_size > 0
+    return 2, db
+
+
+def smp_commands(db: Path) -> list[list[str]]:
+    cal = str(db.with_name("calibrations.sqlite"))
+    return [
+        ["sessions", "verify", "--db", str(db)],
+        ["sessions", "list", "--db", str(db)],
+        ["sessions", "export", "--format", "jsonl", "--db", str(db)],
+        ["sessions", "export", "--format", "csv", "--db", str(db)],
+        ["calibrations", "list", "--db", cal],
+    ]
+
+
+def check_outputs(results: list[subprocess.CompletedProcess[str]], passes: int) -> None:
+    verify, listing, jsonl, csv_out, calibrations = results
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert verify.stdout.startswith("ok: ")
+    assert "1 sessions" in listing.stdout
+    assert len([json.loads(line) for line in jsonl.stdout.splitlines()]) == passes
+    assert len(csv_out.stdout.splitlines()) == passes + 1
+    assert "SMP-RO" in calibrations.stdout
+
+
+def _env(directory: Path) -> dict[str, str]:
+    # The data directory is the read-only one too: nothing may be created there.
+    return {**os.environ, "SMP_DATA_DIR": str(directory), "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(REPO)}
+
+
+# --- a read-only mount -------------------------------------------------------------------------
+
+
+def _unshare_prefix() -> list[str]:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs unshare(1) (util-linux) for a private read-only bind mount")
+    prefix = [unshare, "-m"] if os.geteuid() == 0 else [unshare, "-rm"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount namespace here: {probe.stderr.strip()}")
+    return prefix
+
+
+def run_on_read_only_mount(directory: Path, args_list: list[list[str]]):
+    """Run each `smp` command with `directory` bind-mounted read-only over itself."""
+    prefix = _unshare_prefix()
+    script = ('d="$1"; shift; mount --bind -o ro "$d" "$d" || exit 97; '
+              'touch "$d/probe" 2>/dev/null && exit 98; exec "$@"')
+    results = []
+    for args in args_list:
+        result = subprocess.run(
+            [*prefix, "sh", "-c", script, "sh", str(directory), sys.executable, "-m",
+             "smpdevice", *args],
+            capture_output=True, text=True, env=_env(directory), timeout=120)
+        if result.returncode == 97:
+            pytest.skip(f"cannot bind-mount read-only here: {result.stderr.strip()}")
+        assert result.returncode != 98, "the bind mount is not read-only"
+        results.append(result)
+    return results
+
+
+@pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])
+def test_reading_from_a_read_only_mount(tmp_path, live_wal):
+    directory = tmp_path / "backup"
+    passes, db = make_data(directory, live_wal=live_wal)
+    before = sorted(p.name for p in directory.iterdir())
+    check_outputs(run_on_read_only_mount(directory, smp_commands(db)), passes)
+    assert sorted(p.name for p in directory.iterdir()) == before
+
+
+# --- a chmod'ed read-only directory -------------------------------------------------------------
+
+
+def _without_root_overrides() -> list[str]:
+    """As root, run without the capabilities that bypass permission bits (so a 0555 directory
+    is read-only for it, as for anyone); as another user, nothing is needed."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root needs setpriv(1) (util-linux) to honour permission bits")
+    drop = "-dac_override,-dac_read_search,-fowner"
+    return [setpriv, "--bounding-set", drop, "--inh-caps", drop]
+
+
+def run_without_write_permission(directory: Path, args_list: list[list[str]]):
+    prefix = _without_root_overrides()
+    probe = subprocess.run([*prefix, "sh", "-c", f'touch "{directory}/probe"'],
+                           capture_output=True, text=True)
+    assert probe.returncode != 0, "the directory is still writable"
+    return [subprocess.run([*prefix, sys.executable, "-m", "smpdevice", *args],
+                           capture_output=True, text=True, env=_env(directory), timeout=120)
+            for args in args_list]
+
+
+@pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])
+def test_reading_a_read_only_directory(tmp_path, live_wal):
+    directory = tmp_path / "backup"
+    passes, db = make_data(directory, live_wal=live_wal)
+    for path in directory.iterdir():
+        path.chmod(0o444)
+    directory.chmod(0o555)
+    try:
+        check_outputs(run_without_write_permission(directory, smp_commands(db)), passes)
+        assert not (directory / "passlog.sqlite-shm").exists()
+    finally:
+        directory.chmod(0o755)
+
+
+# --- the pieces, in process ---------------------------------------------------------------------
+
+
+def test_a_read_only_calibration_store_creates_nothing(tmp_path):
+    missing = tmp_path / "none.sqlite"
+    store = CalibrationStore(missing, readonly=True)
+    assert store.list() == [] and store.latest("SMP-RO") is None
+    assert not missing.exists()
+    with pytest.raises(CalibrationStoreError, match="opened read-only; nothing was saved"):
+        store.save(_calibration())
+    assert not missing.exists()
