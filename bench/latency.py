@@ -8,6 +8,8 @@ Prints, in one run:
 - against two pens, each in its own process: the simulator (`smp sim --pty`) and the C reflex
   peer (firmware_protocol/c/reflex_peer.c on the generated C codec, built here with gcc: the
   second floor, a pen that answers every command at once as an MCU would):
+  - a bare Python client on the pty's descriptor (encode, write, select, read, decode; no
+    controller, no threads): PING and the setpoint frame, the floor of any Python host;
   - the link alone (PING -> PONG, no controller);
   - the controller's setpoint-to-ACK round trip (`set_setpoints`, envelope check and
     calibration included);
@@ -72,6 +74,36 @@ def echo_floor(n: int) -> list[float]:
     return samples
 
 
+def bare_figures(path: str, n: int) -> dict[str, list[float]]:
+    """The floor of a Python host on this pen: a bare client on the pty's descriptor (encode,
+    os.write, select, os.read, StreamDecoder; no controller, no threads), PING and the
+    setpoint frame. What the controller adds is the difference to it."""
+    import select
+
+    from firmware_protocol import StreamDecoder
+
+    port = serial.Serial(path, timeout=1)
+    fd, decoder = port.fileno(), StreamDecoder()
+    out: dict[str, list[float]] = {"bare_ping": [], "bare_sp": []}
+    try:
+        for key, message in (("bare_ping", Ping(1)), ("bare_sp", SetSetpoints(800, 10000, 400,
+                                                                              100000))):
+            for i in range(n + 20):  # the first 20 warm up
+                seq = i % 250 + 1
+                t0 = time.perf_counter()
+                os.write(fd, encode(message, seq))
+                while True:
+                    if not select.select([fd], [], [], 1.0)[0]:
+                        raise RuntimeError(f"no reply from the pen on {path}")
+                    if any(f.seq == seq for f in decoder.feed(os.read(fd, 4096))):
+                        break
+                if i >= 20:
+                    out[key].append(time.perf_counter() - t0)
+    finally:
+        port.close()
+    return out
+
+
 def start_sim() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "smpdevice", "sim", "--pty", "--seed", "3"],
@@ -115,7 +147,8 @@ def sim_figures(n: int, ingest: bool = True) -> dict[str, list[float] | dict]:
                              offset_mm=-model.offset_mm, gain=model.gain)
     proc, path = start_sim()
     try:
-        return controller_figures(path, cal, n, ingest=ingest)
+        bare = bare_figures(path, n)
+        return {**controller_figures(path, cal, n, ingest=ingest), **bare}
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -128,7 +161,8 @@ def peer_figures(exe: Path, n: int) -> dict[str, list[float] | dict]:
                              gain=1.0)
     proc, path = start_peer(exe)
     try:
-        return controller_figures(path, cal, n, ingest=False)
+        bare = bare_figures(path, n)
+        return {**controller_figures(path, cal, n, ingest=False), **bare}
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -219,7 +253,8 @@ def main() -> None:
     print(f"{'':<30}{' simulator ':-^29}{' C reflex peer ':-^29}")
     print(f"{'figure':<30}" + f"{'median ms':>10}{'p99 ms':>10}{'x floor':>9}" * 2)
     print(f"{'raw pyserial echo (floor)':<30}{_cells(floor, floor_median)}")
-    rows = (("link PING -> PONG", "raw"), ("controller setpoint -> ACK", "setpoint"),
+    rows = (("bare client PING -> PONG", "bare_ping"), ("bare client setpoint -> ACK", "bare_sp"),
+            ("link PING -> PONG", "raw"), ("controller setpoint -> ACK", "setpoint"),
             ("E-stop -> confirmation", "estop"))
     for name, key in rows:
         print(f"{name:<30}{_cells(sim[key], floor_median)}"
@@ -230,20 +265,19 @@ def main() -> None:
         print()
         loads = ", ".join(f"{r['load']:.1f}" for r in runs)
         print(f"{runs_n} runs, ratio to the echo floor of the same run (load average: {loads}):")
-        print(f"{'':<30}{'floor us':>9}" + "".join(f"{'sim ' + k:>14}{'peer ' + k:>14}"
-                                                  for _, k in rows))
-        for r in runs:
-            cells = "".join(f"{_fmt(_ratio(r, 'sim', k)):>14}{_fmt(_ratio(r, 'peer', k)):>14}"
-                            for _, k in rows)
-            print(f"{'run':<30}{statistics.median(r['floor']) * 1e6:>9.1f}{cells}")
-        cells = ""
-        for _, k in rows:
-            for pen in ("sim", "peer"):
-                ratios = [x for x in (_ratio(r, pen, k) for r in runs) if x is not None]
-                cells += f"{_fmt(statistics.median(ratios) if ratios else None):>14}"
-        print(f"{'median of runs':<30}{'':>9}{cells}")
-        p99 = [pct(r["sim"]["estop"], 0.99) * 1e3 for r in runs]
-        print(f"E-stop p99 (simulator), ms per run: {', '.join(f'{x:.3f}' for x in p99)}")
+        print(f"{'echo floor, us':<36}" + "".join(
+            f"{statistics.median(r['floor']) * 1e6:>9.1f}" for r in runs))
+        print(f"{'x echo floor':<36}" + "".join(f"{'run ' + str(i + 1):>9}"
+                                                for i in range(runs_n)) + f"{'median':>9}")
+        for pen, label in (("sim", "simulator"), ("peer", "reflex peer")):
+            for name, k in rows:
+                ratios = [_ratio(r, pen, k) for r in runs]
+                known = [x for x in ratios if x is not None]
+                print(f"{label + ': ' + name:<36}" + "".join(f"{_fmt(x):>9}" for x in ratios)
+                      + f"{_fmt(statistics.median(known) if known else None):>9}")
+        for pen, label in (("sim", "simulator"), ("peer", "reflex peer")):
+            p99 = [pct(r[pen]["estop"], 0.99) * 1e3 for r in runs if r[pen]]
+            print(f"E-stop p99 ({label}), ms per run: {', '.join(f'{x:.3f}' for x in p99)}")
     print()
     print(f"{'telemetry Hz':<14}{'received':>10}{'lost':>6}{'controller CPU %':>18}  (simulator)")
     for rate, r in sim["ingest"].items():

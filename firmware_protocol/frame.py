@@ -22,6 +22,7 @@ import struct
 from binascii import crc32
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import NamedTuple
 
 from firmware_protocol.messages import REGISTRY, Message
@@ -47,6 +48,18 @@ for _t, _cls in REGISTRY.items():
         _cls, _cls.SIZE, bytes((_cls.CRC_EXTRA,)), _cls.SIZE + OVERHEAD, _cls.STRUCT.unpack_from
     )
 
+# encode's view, by class: LEN, SEQ, TYPE and the fields packed by one struct (the same bytes
+# as the header followed by `message.pack()`), the fields' getter and their count.
+_ENCODE: dict[type[Message], tuple[Callable[..., bytes], Callable[[Message], object], int,
+                                   int, int, bytes]] = {}
+for _t, _cls in REGISTRY.items():
+    _names = [name for name, _ in _cls.WIRE]
+    _ENCODE[_cls] = (
+        struct.Struct("<BBB" + _cls.STRUCT.format.removeprefix("<")).pack,
+        attrgetter(*_names) if _names else (lambda _msg: ()),
+        len(_names), _cls.SIZE, _t, bytes((_cls.CRC_EXTRA,)),
+    )
+
 
 class Frame(NamedTuple):
     """A decoded frame: its sequence number and message."""
@@ -66,6 +79,14 @@ def frame_crc(body: bytes | bytearray | memoryview, crc_extra: int) -> int:
 
 def encode(message: Message, seq: int) -> bytes:
     """The complete frame for `message` with sequence number `seq` (0..255)."""
+    fast = _ENCODE.get(type(message))
+    if fast is not None:  # a catalogue message: header and fields in one pack
+        pack, get, n_fields, size, mtype, extra = fast
+        if n_fields == 1:
+            body = pack(size, seq & 0xFF, mtype, get(message))
+        else:
+            body = pack(size, seq & 0xFF, mtype, *get(message))  # type: ignore[misc]
+        return SYNC + body + _CRC.pack(crc32(extra, crc32(body)))
     payload = message.pack()
     body = bytes((len(payload), seq & 0xFF, message.TYPE)) + payload
     crc = frame_crc(body, message.CRC_EXTRA)
@@ -132,6 +153,16 @@ class StreamDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Frames completed by `data`, in stream order."""
+        if not self._buf and type(data) is bytes and len(data) >= OVERHEAD \
+                and data[0] == 0xAA and data[1] == 0x55:
+            # Fast path: exactly one whole valid frame and nothing held (what a read of one
+            # write usually is). Anything else goes through _scan, which decides the same.
+            spec = _FAST[data[4]]
+            if spec is not None and spec[3] == len(data) and data[2] == spec[1] \
+                    and crc32(spec[2], crc32(data[2:-CRC_SIZE])) == _CRC.unpack_from(
+                        data, len(data) - CRC_SIZE)[0]:
+                self.stats.frames += 1
+                return [tuple.__new__(Frame, (data[3], spec[0](*spec[4](data, HEADER_SIZE))))]
         self._buf += data
         return self._scan(final=False)
 

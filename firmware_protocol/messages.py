@@ -15,6 +15,7 @@ import binascii
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import (
     Annotated,
     ClassVar,
@@ -90,6 +91,7 @@ def message(type_code: MsgType) -> Callable[[_M], _M]:
         cls.TYPE = type_code
         cls.WIRE = tuple(wire)
         cls.STRUCT = struct.Struct("<" + "".join(w.code for _, w in wire))
+        cls.pack = _packer(cls.STRUCT, [name for name, _ in wire])  # type: ignore[method-assign,assignment]
         cls.SIZE = cls.STRUCT.size
         cls.CRC_EXTRA = _crc_extra(cls)
         if type_code in REGISTRY:
@@ -98,6 +100,17 @@ def message(type_code: MsgType) -> Callable[[_M], _M]:
         return cls
 
     return wrap
+
+
+def _packer(layout: struct.Struct, names: list[str]) -> Callable[[Message], bytes]:
+    """`Message.pack` for one class, with its fields read by one attrgetter (the same bytes)."""
+    if not names:
+        empty = layout.pack()
+        return lambda _self: empty
+    get = attrgetter(*names)
+    if len(names) == 1:
+        return lambda self: layout.pack(get(self))
+    return lambda self: layout.pack(*get(self))
 
 
 def _layout(cls) -> str:

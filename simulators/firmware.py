@@ -43,6 +43,11 @@ from simulators.physics import TICK_S, PenPhysics
 S = FirmwareState
 
 
+_OVERCURRENT, _OVERTEMPERATURE = int(Fault.OVERCURRENT), int(Fault.OVERTEMPERATURE)
+_DEPTH_OUT_OF_BAND, _CARTRIDGE_REMOVED = int(Fault.DEPTH_OUT_OF_BAND), int(Fault.CARTRIDGE_REMOVED)
+_JAM, _ENCODER_LOSS = int(Fault.JAM), int(Fault.ENCODER_LOSS)
+
+
 def _clamp(value: float, lo: int, hi: int) -> int:
     return max(lo, min(hi, round(value)))
 
@@ -124,9 +129,15 @@ class PenFirmware(FirmwareCommands):
         msg = m.Event(int(event), int(self.state), int(self.faults), self.uptime_ms & 0xFFFFFFFF)
         self._emit(encode(msg, 0))
 
+    @property
+    def has_output(self) -> bool:
+        """Whether frames were written since the last take."""
+        return bool(self._out)
+
     def take_frames(self) -> list[bytes]:
         """Frames written since the last call, one bytes object per frame, in order."""
-        return [frame for _, frame in self.take_timed_frames()]
+        out, self._out = self._out, []
+        return [frame for _, frame in out]
 
     def take_timed_frames(self) -> list[tuple[float, bytes]]:
         """Like take_frames, each with the clock time (s) of the tick that wrote it."""
@@ -200,15 +211,15 @@ class PenFirmware(FirmwareCommands):
     # ------------------------------------------------------------------ faults
     def _check_faults(self, driven: bool) -> None:
         phys, model = self.physics, self.model
-        found = Fault(0)
+        found = 0  # plain int bits: an IntFlag per tick costs more than the checks themselves
         if phys.current_a > model.current_max_a:
-            found |= Fault.OVERCURRENT
+            found |= _OVERCURRENT
         if phys.temp_c > model.temp_max_c:
-            found |= Fault.OVERTEMPERATURE
+            found |= _OVERTEMPERATURE
         if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
-            found |= Fault.DEPTH_OUT_OF_BAND
+            found |= _DEPTH_OUT_OF_BAND
         if not phys.cond.cartridge_present and self.state in (S.ARMED, S.RUNNING):
-            found |= Fault.CARTRIDGE_REMOVED
+            found |= _CARTRIDGE_REMOVED
         if driven:
             # Observer: the firmware knows the motor's time constant, so it predicts the speed
             # the drive should give and judges the encoder against it, over whole pulse trains.
@@ -220,10 +231,11 @@ class PenFirmware(FirmwareCommands):
                     self._suspicious_ms = 0
             if self._suspicious_ms >= model.observer_ms:
                 self._suspicious_ms = 0
-                found |= Fault.JAM if phys.current_a > model.jam_detect_a else Fault.ENCODER_LOSS
-        new = found & ~self.faults
-        if new:
-            self._latch(new)
+                found |= _JAM if phys.current_a > model.jam_detect_a else _ENCODER_LOSS
+        if found:
+            new = found & ~int(self.faults)
+            if new:
+                self._latch(Fault(new))
 
     def _stop_and_retract(self) -> None:
         self.depth_cmd_um = 0
@@ -310,6 +322,9 @@ class PenFirmware(FirmwareCommands):
         self._handle(self.decoder.feed(data))
 
     def _handle(self, frames: list[Frame]) -> None:
+        if len(frames) == 1:
+            self._dispatch(frames[0])  # one frame: nothing to put first
+            return
         for frame in frames:
             if frame.message.TYPE == MsgType.ESTOP:
                 self._dispatch(frame)
@@ -319,22 +334,23 @@ class PenFirmware(FirmwareCommands):
 
     def _dispatch(self, frame: Frame) -> None:
         msg, seq = frame.message, frame.seq
-        mtype = MsgType(msg.TYPE)
+        mtype = msg.TYPE  # already a MsgType: catalogue classes carry it
         if mtype not in HOST_TO_PEN:
             return  # a pen->host message echoed back: not a command, ignore it
         if seq == 0 and mtype not in rules.ACTS_WITH_SEQ_0:
             return  # the host never uses SEQ 0; its reply would look unsolicited
         if mtype in rules.CLEARS_WINDOW:
             self._window.clear()  # a new host connection: old sequence numbers mean nothing
-        key = (seq, int(mtype), msg.pack())
-        if mtype in rules.DEDUPLICATED:
+        deduplicated = mtype in rules.DEDUPLICATED
+        if deduplicated:
+            key = (seq, int(mtype), msg.pack())
             cached = self._window.get(key)
             if cached is not None:
                 self.duplicates += 1
                 self._emit(cached)
                 return
         reply = encode(self._execute(mtype, msg), seq)
-        if mtype in rules.DEDUPLICATED:
+        if deduplicated:
             self._window[key] = reply
             while len(self._window) > DEDUP_WINDOW:
                 self._window.popitem(last=False)
@@ -342,6 +358,8 @@ class PenFirmware(FirmwareCommands):
         self._after_reply()
 
     def _after_reply(self) -> None:
+        if not self._pending_events:
+            return
         pending, self._pending_events = self._pending_events, []
         for event in pending:
             self._event(event)

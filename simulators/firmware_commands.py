@@ -72,12 +72,14 @@ class FirmwareCommands:
         state = self.state
         if not rules.accepts(mtype, state):
             return m.Nack(int(mtype), int(rules.refusal(state)), 0)
-        reason, detail = self._check(mtype, msg)
-        if reason is not None:
-            return m.Nack(int(mtype), int(reason), int(detail))
+        if mtype in rules.EXTRA_CHECKS:
+            reason, detail = self._check(mtype, msg)
+            if reason is not None:
+                return m.Nack(int(mtype), int(reason), int(detail))
         self.executed[mtype] += 1
         reply = self._HANDLERS[mtype](self, msg)
-        new_state = rules.TRANSITIONS.get(mtype, {}).get(state)
+        transitions = rules.TRANSITIONS.get(mtype)
+        new_state = transitions.get(state) if transitions is not None else None
         if new_state is not None and new_state is not self.state:
             self.state = new_state
             if new_state is S.IDLE and self._booting:
@@ -112,13 +114,15 @@ class FirmwareCommands:
     def _limit_violation(self, mtype: MsgType, msg) -> LimitField:
         md = self.model
         if mtype is MsgType.SET_SETPOINTS:
-            if not md.depth_min_um <= msg.depth_um <= md.depth_max_um:
+            depth_lo, depth_hi, speed_lo, speed_hi, duty_lo, duty_hi, period_lo, period_hi = \
+                md.setpoint_limits()
+            if not depth_lo <= msg.depth_um <= depth_hi:
                 return LimitField.DEPTH
-            if not md.speed_min_centihz <= msg.speed_centihz <= md.speed_max_centihz:
+            if not speed_lo <= msg.speed_centihz <= speed_hi:
                 return LimitField.SPEED
-            if not md.duty_min_permille <= msg.duty_permille <= md.duty_max_permille:
+            if not duty_lo <= msg.duty_permille <= duty_hi:
                 return LimitField.DUTY
-            if not md.period_min_us <= msg.period_us <= md.period_max_us:
+            if not period_lo <= msg.period_us <= period_hi:
                 return LimitField.PERIOD
         elif mtype is MsgType.LEASE_RENEW:
             if not 1 <= msg.lease_ms <= md.lease_max_ms:

@@ -41,6 +41,8 @@ class HostLink:
     open_ports: int
     _owner: HostPort | None
     _cond: threading.Condition
+    _tick_cond: threading.Condition
+    _exchanging: bool
     _byte_s: float
     _in_free_s: float
     _in: deque[tuple[float, bytes]]
@@ -53,6 +55,9 @@ class HostLink:
         return f"pensim://{self.name}"
 
     def _run_until(self, t_s: float) -> None:
+        raise NotImplementedError
+
+    def _arrive_now(self, data: bytes) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ link control
@@ -117,6 +122,9 @@ class HostLink:
             chunks = self.link.inbound_frames(bytes(data), now_s)
             if not chunks:
                 return
+            if not (self._byte_s or self._in) and len(chunks) == 1 and not chunks[0][0]:
+                self._arrive_now(chunks[0][1])  # the common case: nothing waits before it
+                return
             for delay_s, data in chunks:
                 arrive_s = now_s
                 if self._byte_s:
@@ -125,7 +133,34 @@ class HostLink:
                 # by arrival time: a delayed frame is overtaken by later ones
                 bisect.insort(self._in, (arrive_s + delay_s, data), key=lambda x: x[0])
             self._run_until(now_s)
-            self._cond.notify_all()  # the real-time thread must wake for a paced arrival
+            if self._in:
+                self._tick_cond.notify()  # the real-time thread runs a paced arrival on time
+
+    def _host_exchange(self, port: HostPort, data: bytes) -> list[bytes]:
+        """Write, then take every chunk due now (the replies), under one hold of the lock: the
+        caller delivers them itself, so no reader thread is woken for them."""
+        with self._cond:
+            self._exchanging = True
+            try:
+                port.check()
+                now_s = self.clock.now()
+                self._run_until(now_s)
+                if data and not (self._byte_s or self._in or self._out or self._rx) \
+                        and self.link.passthrough(now_s):
+                    # Nothing queued either way and no fault to apply: what the queues would
+                    # do (deliver the replies now, in order), without them.
+                    self.firmware.receive_now(bytes(data))
+                    return self.firmware.take_frames()
+                self._host_write(port, data)
+            finally:
+                self._exchanging = False
+            self._promote()
+            chunks = list(self._rx)
+            self._rx.clear()
+            self._rx_bytes = 0
+            if self._out:
+                self._cond.notify_all()  # chunks due later (delay, pacing): a reader waits
+            return chunks
 
     def _promote(self) -> None:
         """Move chunks whose delivery time has come into the host's receive buffer."""
@@ -181,6 +216,21 @@ class HostLink:
                 if not self._wait(deadline):
                     return b""
 
+    def _host_read_chunks(self, port: HostPort, timeout_s: float | None) -> list[bytes]:
+        """Every chunk due, in order, once at least one is (waiting up to timeout_s)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                port.check()
+                self._promote()
+                if self._rx:
+                    chunks = list(self._rx)
+                    self._rx.clear()
+                    self._rx_bytes = 0
+                    return chunks
+                if not self._wait(deadline):
+                    return []
+
     def _host_in_waiting(self, port: HostPort) -> int:
         with self._cond:
             port.check()
@@ -206,6 +256,13 @@ class HostPort:
         self.is_open = True
         sim.open_ports += 1
 
+    @property
+    def alive(self) -> bool:
+        """Open, on a running simulator, and of its current connection (check() raises why not)."""
+        sim = self.sim
+        return self.is_open and not sim.closed and sim.connected \
+            and sim.generation == self.generation
+
     def check(self) -> None:
         sim = self.sim
         if not self.is_open:
@@ -219,6 +276,10 @@ class HostPort:
         self.sim._host_write(self, data)
         return len(data)
 
+    def exchange(self, data: bytes) -> list[bytes]:
+        """Write `data` and return every chunk due now, in order (the replies, at once)."""
+        return self.sim._host_exchange(self, data)
+
     def read(self, size: int = 1, timeout_s: float | None = None) -> bytes:
         """Up to `size` bytes; blocks until `size` or the (wall-time) timeout; None = forever."""
         return self.sim._host_read(self, size, timeout_s)
@@ -226,6 +287,10 @@ class HostPort:
     def read_chunk(self, timeout_s: float | None = None) -> bytes:
         """The next chunk as the pen wrote it (one frame unless split), or b"" on timeout."""
         return self.sim._host_read_chunk(self, timeout_s)
+
+    def read_chunks(self, timeout_s: float | None = None) -> list[bytes]:
+        """Every chunk due now, in order, waiting up to timeout_s for the first ([] then)."""
+        return self.sim._host_read_chunks(self, timeout_s)
 
     @property
     def in_waiting(self) -> int:

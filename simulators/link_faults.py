@@ -84,6 +84,17 @@ class LinkFaults:
             return False
         return True
 
+    def passthrough(self, now_s: float) -> bool:
+        """No fault touches bytes now, either way: they pass unchanged and no random number is
+        drawn (so a fast path that skips this class changes nothing)."""
+        cfg = self.config
+        return not (
+            cfg.drop_p or cfg.flip_p or cfg.junk_p or cfg.dup_p or cfg.split_p or cfg.delay_s
+            or self._drop_frames or self._corrupt_frames or self._dup_frames
+            or self._split_frames or self._junk or self._in_drop is None or self._in_drop
+            or self._in_delay is not None or self.stalled(now_s)
+        )
+
     def drop_inbound(self, *types: int) -> None:
         """Lose every host->pen frame of these message types (none given: every frame),
         until clear_inbound(). The pen -> host direction is untouched (telemetry flows)."""

@@ -121,6 +121,23 @@ class PenModel:
         if self.gain <= 0:
             self.gain = gain
 
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        self.__dict__.pop("_setpoint_limits", None)  # a limit may have changed: recompute
+
+    def setpoint_limits(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """(depth, speed, duty, period) min and max in wire units, in SET_SETPOINTS order;
+        computed once, not per command (any change to the model recomputes it)."""
+        limits = self.__dict__.get("_setpoint_limits")
+        if limits is None:
+            limits = self.__dict__["_setpoint_limits"] = (
+                self.depth_min_um, self.depth_max_um,
+                self.speed_min_centihz, self.speed_max_centihz,
+                self.duty_min_permille, self.duty_max_permille,
+                self.period_min_us, self.period_max_us,
+            )
+        return limits
+
     # Wire-unit views of the limits (exact integers, as IDENTIFY carries them).
     @property
     def speed_min_centihz(self) -> int:

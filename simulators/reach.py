@@ -2,8 +2,10 @@
 
 Both bridge bytes between an OS endpoint and a `HostPort` of a real-time `PenSimulator`, with
 two daemon threads (host -> pen, pen -> host) that block with short timeouts, so an idle bridge
-costs next to no CPU. Each chunk the pen wrote (one frame, unless a link fault split it) goes
-out in one write: pyserial's socket:// does not set TCP_NODELAY, so the sender must not dribble.
+costs next to no CPU. The host -> pen thread hands each command to `HostPort.exchange` and
+writes the replies itself, at once: no other thread is woken per command (docs/performance.md,
+"The simulator's answer time"). Each chunk the pen wrote (one frame, unless a link fault split
+it) goes out whole: pyserial's socket:// does not set TCP_NODELAY, so the sender must not dribble.
 
 While the simulator is disconnected the PTY drops bytes both ways (a cable pulled behind a USB
 adapter) and TCP closes the client and refuses new ones; after `reconnect()` both work again.
@@ -74,6 +76,9 @@ class PtyBridge(_Bridge):
         self._spawn(self._host_to_pen, "pty-in")
 
     def _current_port(self) -> HostPort | None:
+        port = self._port
+        if port is not None and port.alive:
+            return port  # the common case, without the lock (exchange checks it again)
         with self._port_lock:
             port = self._port
             if port is not None:
@@ -93,10 +98,10 @@ class PtyBridge(_Bridge):
             if port is None:
                 continue
             try:
-                chunk = port.read_chunk(_IDLE_S)
+                chunks = port.read_chunks(_IDLE_S)  # at 1 kHz telemetry, several per wake
             except LinkDisconnected:
                 continue
-            if chunk and not self._write_out(chunk):
+            if chunks and not self._write_out(b"".join(chunks)):
                 return
 
     def _write_out(self, chunk: bytes) -> bool:
@@ -110,12 +115,14 @@ class PtyBridge(_Bridge):
         return True
 
     def _host_to_pen(self) -> None:
-        """Commands, on the raw fd with select. The simulator answers within the write, so the
+        """Commands, on the raw fd with poll. The simulator answers within the write, so the
         reply goes out from this same thread at once: no hand-off to another thread per frame."""
         master = self._master
+        poller = select.poll()  # registered once: cheaper per command than select()
+        poller.register(master, select.POLLIN)
+        idle_ms = int(_IDLE_S * 1000)
         while not self._stop.is_set():
-            ready, _, _ = select.select([master], [], [], _IDLE_S)
-            if not ready:
+            if not poller.poll(idle_ms):
                 continue
             try:
                 data = os.read(master, 4096)
@@ -127,12 +134,11 @@ class PtyBridge(_Bridge):
             if port is None or not data:
                 continue  # disconnected: dropped
             try:
-                port.write(data)
-                while chunk := port.read_chunk(0):  # the replies, due now
-                    if not self._write_out(chunk):
-                        return
+                chunks = port.exchange(data)  # the replies, due now
             except LinkDisconnected:
                 continue
+            if chunks and not self._write_out(b"".join(chunks)):
+                return
 
     def close(self) -> None:
         super().close()
@@ -171,13 +177,18 @@ class TcpBridge(_Bridge):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(_IDLE_S)
         done = threading.Event()
+        send_lock = threading.Lock()  # whole chunks, one sender at a time
+
+        def send(chunk: bytes) -> None:
+            with send_lock:
+                conn.sendall(chunk)
 
         def pen_to_host() -> None:
             while not (done.is_set() or self._stop.is_set()):
                 try:
-                    chunk = port.read_chunk(_IDLE_S)
-                    if chunk:
-                        conn.sendall(chunk)
+                    chunks = port.read_chunks(_IDLE_S)
+                    if chunks:
+                        send(b"".join(chunks))
                 except (LinkDisconnected, OSError):
                     break
             done.set()
@@ -198,8 +209,10 @@ class TcpBridge(_Bridge):
             if not data:
                 break  # the client closed
             try:
-                port.write(data)
-            except LinkDisconnected:
+                chunks = port.exchange(data)  # the replies go out from this thread, at once
+                if chunks:
+                    send(b"".join(chunks))
+            except (LinkDisconnected, OSError):
                 break
         done.set()
         writer.join(timeout=1.0)

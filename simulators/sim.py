@@ -83,7 +83,10 @@ class PenSimulator(HostLink):
             config = plan.link
         self.link = LinkFaults(config, seed=self.seed)
 
-        self._cond = threading.Condition(threading.RLock())
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # host readers, and anyone waiting for news
+        self._tick_cond = threading.Condition(lock)  # the real-time thread alone: see _run
+        self._exchanging = False  # a HostPort.exchange takes the replies: no reader to wake
         self.firmware = PenFirmware(self.model, self.clock)
         md = self.model
         self.gauge = Gauge(self._true_depth_mm, md.gauge_noise_mm, md.gauge_nonlinearity_mm,
@@ -142,6 +145,7 @@ class PenSimulator(HostLink):
             self.closed = True
             self.connected = False
             self._cond.notify_all()
+            self._tick_cond.notify_all()
         with _registry_lock:
             if _registry.get(self.name) is self:
                 del _registry[self.name]
@@ -165,10 +169,16 @@ class PenSimulator(HostLink):
             self._cond.notify_all()  # a reader may be waiting for a delivery time to come
 
     def _run(self) -> None:
+        """The real-time thread: ticks every POLL_S, and at a paced arrival's time. It has a
+        condition of its own, so a command or a reply does not wake it for nothing."""
         with self._cond:
             while not self.closed:
-                self._run_until(self.clock.now())
-                self._cond.wait(POLL_S)
+                now_s = self.clock.now()
+                self._run_until(now_s)
+                wait_s = POLL_S
+                if self._in:
+                    wait_s = min(wait_s, max(self._in[0][0] - now_s, 0.0))
+                self._tick_cond.wait(wait_s)
 
     def sync(self) -> None:
         """Bring the pen up to the clock's now (done before any read of its state)."""
@@ -178,28 +188,34 @@ class PenSimulator(HostLink):
 
     def _run_until(self, t_s: float) -> None:
         """Run firmware ticks, arrivals and scheduled faults in time order up to t_s."""
-        fw = self.firmware
-        while True:
-            t_in = self._in[0][0] if self._in else None
-            t_ev = self._events[0][0] if self._events else None
-            nxt = min((t for t in (t_in, t_ev) if t is not None), default=None)
-            if nxt is None or nxt > t_s + 1e-9:  # float sums of clock steps: within 1 ns is due
+        fw, arrivals, events = self.firmware, self._in, self._events
+        due_s = t_s + 1e-9  # float sums of clock steps: within 1 ns is due
+        while arrivals or events:
+            t_in = arrivals[0][0] if arrivals else None
+            t_ev = events[0][0] if events else None
+            nxt = t_ev if t_in is None or (t_ev is not None and t_ev < t_in) else t_in
+            if nxt > due_s:  # type: ignore[operator]  # one of the two is set
                 break
-            fw.advance_to(nxt)
+            fw.advance_to(nxt)  # type: ignore[arg-type]
             self._collect()
             if t_in is not None and t_in == nxt:
-                _, data = self._in.popleft()
-                fw.receive_now(data)
+                fw.receive_now(arrivals.popleft()[1])
             else:
-                _, _, action, arg = heapq.heappop(self._events)
+                _, _, action, arg = heapq.heappop(events)
                 self._fire(action, arg)
         fw.advance_to(t_s)
         self._collect()
 
+    def _arrive_now(self, data: bytes) -> None:
+        """Host bytes that arrive at once (no pacing, no delay, nothing queued before them),
+        after `_run_until(now)`: what `_run_until` would do with them, without the queue."""
+        self.firmware.receive_now(data)
+        self._collect()
+
     def _collect(self) -> None:
-        frames = self.firmware.take_timed_frames()
-        if not frames:
+        if not self.firmware.has_output:
             return
+        frames = self.firmware.take_timed_frames()
         if not (self.connected and self.open_ports):
             return  # nobody has the port open: the bytes go nowhere
         for t_s, frame in frames:
@@ -211,7 +227,8 @@ class PenSimulator(HostLink):
                     start += len(chunk) * self._byte_s
                     self._out_free_s = start
                 self._out.append((start, chunk))
-        self._cond.notify_all()
+        if not self._exchanging:
+            self._cond.notify_all()  # a reader may be waiting for output
 
     # ------------------------------------------------------------------ footswitch
     def press_pedal(self) -> None:

@@ -110,6 +110,17 @@ def text(
     return value
 
 
+# As a calibration's technician (control/calibration.py): one person, one rule everywhere.
+TECHNICIAN_MAX_CHARS = 200
+
+
+def technician(value: object, *, name: str = "technician",
+               error: type[SmpError] = InvalidArgument) -> str:
+    """`value` if it is a usable technician's name (`text`): it goes into the signed pass log,
+    its exports and the aftercare sheet exactly as given."""
+    return text(name, value, max_len=TECHNICIAN_MAX_CHARS, error=error)
+
+
 def instance(name: str, value: object, cls: type | tuple[type, ...], allowed: str,
              error: type[SmpError] = InvalidArgument) -> None:
     if not isinstance(value, cls):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smpdevice import checks
 from smpdevice.errors import SmpError
 from smpdevice.loader import Limits, LoadError, load_bytes, read_capped
 from smpdevice.outcomes import ExitCode
@@ -48,6 +49,8 @@ DEFAULTS: dict[str, str | None] = {
     "log_level": "warning",
 }
 MAX_VALUE_CHARS = 4096
+# Settings that are names, checked by the rule their users apply (max characters).
+NAMES = {"technician": checks.TECHNICIAN_MAX_CHARS, "port": 1024}  # control/options.py: port
 
 
 class ConfigError(SmpError):
@@ -137,6 +140,11 @@ def check_value(key: str, value: object) -> str:
         return f"{key} is not a usable value (longer than {MAX_VALUE_CHARS} characters or NUL)"
     if choices is not None and value.lower() not in choices:
         return f"{key} must be one of {', '.join(choices)}; got {value!r:.40}"
+    if key in NAMES:  # recorded and shown as typed: the same rule as the option's
+        try:
+            checks.text(key, value, max_len=NAMES[key])
+        except checks.InvalidArgument as exc:
+            return str(exc).removesuffix(f" Correct {key} to an allowed value.").rstrip(".")
     return ""
 
 

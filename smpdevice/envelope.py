@@ -303,6 +303,30 @@ def load_envelope(path: str | Path | None = None) -> Envelope:
     return parse_envelope(data, source)
 
 
+@dataclass(frozen=True)
+class StationEnvelope:
+    """The envelope in force at this station, and where it came from."""
+
+    zones: Envelope
+    file: str | None  # None: the built-in zones
+    source: str  # "option", "environment SMP_ENVELOPE", "config file PATH" or "default"
+
+    def describe(self) -> str:
+        if self.file is None:
+            return "the built-in envelope (no station envelope set)"
+        return f"the envelope {self.file} (from the {self.source})"
+
+
+def station_envelope(option: str | None = None) -> StationEnvelope:
+    """The envelope every command uses: `option` (a command's --envelope), else SMP_ENVELOPE,
+    else `envelope` in the station config, else the built-in zones (smpdevice.config), so a
+    check says what a run will say."""
+    from smpdevice.config import setting
+
+    chosen = setting("envelope", option)
+    return StationEnvelope(load_envelope(chosen.value), chosen.value, chosen.source)
+
+
 def parse_envelope(data: Mapping[str, Any], source: str | None = None) -> Envelope:
     """Overrides already parsed (a mapping) applied to the defaults; InvalidEnvelope otherwise."""
     zones = dict(DEFAULT_ZONES)

@@ -130,7 +130,10 @@ class TappedPort:
     def set_tap(self, tap: Tap | None) -> None:
         self.tap = tap
 
-    def _show(self, direction: str, data: bytes) -> None:
+    def show(self, direction: str, data: bytes) -> None:
+        """Show bytes that crossed the port to the tap (or keep them for the preamble). The
+        link's raw I/O on a POSIX port calls it for the bytes it reads and writes on the
+        descriptor itself, so the tap sees them as if they went through this wrapper."""
         tap = self.tap
         if tap is None:
             left = self._preamble_left[direction]
@@ -141,11 +144,14 @@ class TappedPort:
         try:
             tap(direction, bytes(data))
         except Exception as exc:  # recording never fails the link
-            self.tap = None
-            import structlog
+            self._drop_tap(exc)
 
-            structlog.get_logger("smpdevice.transport").error(
-                "frame recording tap failed and was removed; the link goes on", error=str(exc))
+    def _drop_tap(self, exc: Exception) -> None:
+        self.tap = None
+        import structlog
+
+        structlog.get_logger("smpdevice.transport").error(
+            "frame recording tap failed and was removed; the link goes on", error=str(exc))
 
     @property
     def in_waiting(self) -> int:
@@ -154,11 +160,11 @@ class TappedPort:
     def read(self, size: int = 1) -> bytes:
         data = self.inner.read(size)
         if data:
-            self._show("pen", data)
+            self.show("pen", data)
         return data
 
     def write(self, data: bytes, /) -> int | None:
-        self._show("host", data)
+        self.show("host", data)
         return self.inner.write(data)
 
     def close(self) -> None:

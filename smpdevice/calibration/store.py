@@ -24,7 +24,12 @@ from pydantic import ValidationError
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir
-from smpdevice.records.files import private_file, tighten_siblings
+from smpdevice.records.files import (
+    NotAFileError,
+    private_file,
+    require_regular_file,
+    tighten_siblings,
+)
 from smpdevice.records.readonly import connect_readonly
 
 CALIBRATIONS_NAME = "calibrations.sqlite"
@@ -111,7 +116,7 @@ class CalibrationStore:
                 f"cannot open the calibration database {self.path}: the directory "
                 f"{self.path.parent} does not exist. Give the right --db PATH."
             )
-        if not self.path.is_file():
+        if not self._is_file():  # a directory is refused, not read as "no calibrations"
             yield None
             return
         try:
@@ -134,6 +139,14 @@ class CalibrationStore:
         finally:
             reader.close()
 
+    def _is_file(self) -> bool:
+        """Whether the database file exists; CalibrationStoreError (exit 2) when the path is
+        a directory, a device or a pipe."""
+        try:
+            return require_regular_file(self.path)
+        except NotAFileError as exc:
+            raise CalibrationStoreError(f"cannot open the calibration database: {exc}") from None
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
@@ -146,6 +159,7 @@ class CalibrationStore:
                     f"cannot open the calibration database {self.path}: the directory "
                     f"{self.path.parent} does not exist. Create it or pass another --db PATH."
                 )
+            self._is_file()  # a directory given as --db is refused, its mode untouched
             private_file(self.path)  # 0600 before SQLite makes it and its -wal, -shm
             db = sqlite3.connect(self.path, timeout=5.0)
         except OSError as exc:
@@ -237,8 +251,8 @@ class CalibrationStore:
             sql += " WHERE pen_serial = ?"
             args = (pen_serial,)
         sql += " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is not None:  # SQLite's LIMIT is a 64-bit integer: more means "all"
+            sql += f" LIMIT {min(int(limit), 2**63 - 1)}"
         return self._entries(sql, args)
 
     def latest(self, pen_serial: str) -> Calibration | None:

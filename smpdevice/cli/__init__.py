@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
+import os
 import sys
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import click
 
@@ -24,14 +29,140 @@ def exit_interrupted(line: str) -> NoReturn:
     sys.exit(ExitCode.INTERRUPTED)
 
 
+# ------------------------------------------------------------------ standard output
+# `smp ... > /dev/full`, a full disk, a closed pipe (`| head -2`) or a vanished terminal make a
+# write to stdout raise OSError wherever the command happens to print: in `smp run` between
+# opening a session and playing it. Output is what a command shows, never its record (the pass
+# log, the calibration store are), so a lost output must not stop the work half-done. While a
+# command runs, stdout writes through `_Fd1`: the first failed write is remembered, fd 1 is
+# pointed at /dev/null (later writes, and Python's own flush at exit, then succeed), and the
+# command goes on. When it ends, `_exit_if_output_lost` reports one line and exits non-zero.
+# (Here, not in a module of its own: `smp --help` imports no other smpdevice.cli module.)
+
+
+class _Fd1(io.RawIOBase):
+    """fd 1, whose write never raises: a failure is kept in `error` and fd 1 silenced."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        if self.error is not None:
+            return size
+        try:
+            written = 0
+            while written < size:  # a pipe may take part of it
+                written += os.write(self.fd, memoryview(data)[written:])
+        except OSError as exc:
+            self.error = exc
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.fd)
+                os.close(devnull)
+        return size
+
+    def close(self) -> None:  # fd 1 stays open: it is not ours to close
+        super().close()
+
+
+class _Output:
+    """What happened to stdout while a command ran."""
+
+    def __init__(self, raw: _Fd1 | None = None, stream: io.TextIOWrapper | None = None) -> None:
+        self._raw, self._stream = raw, stream
+
+    def lost(self) -> OSError | None:
+        """The first write that failed (after pushing out what is still buffered), or None."""
+        if self._raw is None:
+            return None
+        with contextlib.suppress(Exception):
+            if self._stream is not None:
+                self._stream.flush()
+        return self._raw.error
+
+    def forget(self) -> None:
+        self._raw = None
+
+
+@contextlib.contextmanager
+def _guarded_stdout() -> Iterator[_Output]:
+    """Replace the process's real stdout by a guarded one while the block runs. A stdout that
+    is not the process's own (pytest, click's CliRunner) is left alone."""
+    real = sys.stdout
+    try:
+        usable = real is sys.__stdout__ and real is not None and real.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if not usable:
+        yield _Output()
+        return
+    with contextlib.suppress(Exception):
+        real.flush()
+    raw = _Fd1(1)
+    guarded = io.TextIOWrapper(io.BufferedWriter(raw), encoding=real.encoding,
+                               errors=real.errors,
+                               line_buffering=bool(real.line_buffering))
+    sys.stdout = guarded
+    try:
+        yield _Output(raw, guarded)
+    finally:
+        with contextlib.suppress(Exception):
+            guarded.flush()
+        sys.stdout = real
+
+
+def _describe_lost(error: OSError) -> str:
+    """One line: what was lost and what to do."""
+    why = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.EPIPE:
+        return (f"the output could not be written ({why}): the program reading it stopped "
+                "early; what it did not read is lost")
+    return (f"the output could not be written ({why}): the command ran to its end, but what "
+            "it printed is lost. Free space on that disk or redirect the output elsewhere")
+
+
+def _exit_if_output_lost(output: _Output, code: object) -> None:
+    """When stdout was lost: one line on stderr, and exit with the command's own non-zero
+    code (its outcome: `smp run`'s E-stop stays 5), else USER_ERROR (2)."""
+    from smpdevice.outcomes import ExitCode
+
+    error = output.lost()
+    if error is None:
+        return
+    output.forget()  # said once
+    click.secho(f"error: {_describe_lost(error)}", fg="red", err=True)
+    sys.exit(code if isinstance(code, int) and code != 0 else ExitCode.USER_ERROR)
+
+
 class _Group(click.Group):
     """Turns every SmpError into one clear line and a non-zero exit, never a traceback, and
     Ctrl-C into one line and exit 130."""
 
     def main(self, *args, **kwargs):
-        # Ctrl-C while the arguments are parsed is held until invoke() can answer it.
-        with CTRL_C.installed(), CTRL_C.deferred():
-            return super().main(*args, **kwargs)
+        # Ctrl-C while the arguments are parsed is held until invoke() can answer it. A stdout
+        # that cannot be written (full disk, closed pipe) never stops a command half-done:
+        # it is reported once the command ended (see _Fd1).
+        with _guarded_stdout() as output:
+            try:
+                with CTRL_C.installed(), CTRL_C.deferred():
+                    return super().main(*args, **kwargs)
+            except SystemExit as exc:
+                _exit_if_output_lost(output, exc.code)
+                raise
+            finally:
+                _exit_if_output_lost(output, 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -40,6 +171,15 @@ class _Group(click.Group):
         except SmpError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a file or device failed under a command (--output on a full
+            # disk): one line, never a traceback. Errors a command expects are SmpErrors.
+            from smpdevice.outcomes import ExitCode
+
+            what = f" ({exc.filename})" if exc.filename else ""
+            click.secho(f"error: a file or device failed{what}: {exc.strerror or exc}. Free "
+                        "space, check the file or device, and run the command again",
+                        fg="red", err=True)
+            sys.exit(ExitCode.USER_ERROR)
         except KeyboardInterrupt:
             exit_interrupted("the command stopped before finishing.")
         except click.exceptions.Abort:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from smpdevice.cli.device import pen_identity, pen_link, port_option
+from smpdevice.cli.params import count, finite_float
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import calibrate_command
@@ -17,6 +18,7 @@ from smpdevice.service.cli_client import service_option
 if TYPE_CHECKING:
     from smpdevice.calibration.report import CalibrationReport
 
+CALIBRATION_TECHNICIAN_MAX_CHARS = 200  # Calibration's own rule, applied before the pen moves
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
 
 
@@ -37,15 +39,15 @@ DB_HELP = "The calibration database file (default: calibrations.sqlite in the da
                    "nothing.")
 @click.option("--points", "depth_points", type=click.IntRange(3, 8), default=6, show_default=True,
               help="Depth points across the actuator travel.")
-@click.option("--tolerance-mm", type=click.FloatRange(0.001, 0.5), default=0.02,
+@click.option("--tolerance-mm", type=finite_float(0.001, 0.5), default=0.02,
               show_default=True, help="Largest residual (and verify error) accepted.")
-@click.option("--speed-tolerance-pct", type=click.FloatRange(0.1, 50), default=3.0,
+@click.option("--speed-tolerance-pct", type=finite_float(0.1, 50), default=3.0,
               show_default=True, help="Largest speed error accepted.")
 @click.option("--tachometer", is_flag=True,
               help="Guided run: also ask for an external tachometer reading at each speed.")
-@click.option("--valid-days", type=click.FloatRange(0.01, 365), default=DEFAULT_VALIDITY_DAYS,
+@click.option("--valid-days", type=finite_float(0.01, 365), default=DEFAULT_VALIDITY_DAYS,
               show_default=True, help="How long the new calibration stays valid.")
-@click.option("--spin-seconds", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
+@click.option("--spin-seconds", type=finite_float(0.1, 10), default=1.0, show_default=True,
               help="How long the motor runs at each speed of the speed check.")
 def calibrate(
     port: str,
@@ -95,11 +97,14 @@ def calibrate(
     from smpdevice.calibration.report import CalibrationSettings, format_verify
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration, run_verify
+    from smpdevice.cli.calibrate_remote import technician_name
     from smpdevice.config import setting
     from smpdevice.control import PenController
     from smpdevice.ui.gauges import ManualGauge, open_gauge
 
     technician = setting("technician", technician).value
+    if technician is not None:  # refused now, not when the result is saved after the pen ran
+        technician = technician_name(technician, CALIBRATION_TECHNICIAN_MAX_CHARS)
 
     if auto and gauge_url is None and not port.startswith("pensim://"):
         raise SmpError(
@@ -147,7 +152,9 @@ def calibrate(
                     )
                 return
             if technician is None:
-                technician = "auto" if not gauge.manual else click.prompt("Technician name")
+                technician = technician_name("auto" if not gauge.manual else
+                                             click.prompt("Technician name"),
+                                             CALIBRATION_TECHNICIAN_MAX_CHARS)
             click.echo(f"Calibrating pen {serial} (firmware {ident.firmware_version}) "
                        f"with the {gauge.description}.")
             report = run_calibration(ctl, gauge, technician=technician, settings=settings,
@@ -188,7 +195,8 @@ def calibrations() -> None:
 @calibrations.command("list")
 @click.option("--pen", "pen_serial", metavar="SERIAL", help="Only this pen's calibrations.")
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--limit", type=count(), default=50, show_default=True,
+              help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
 def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
                       as_json: bool) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from smpdevice.service.client import SyncServiceClient
 
 LEASE_MS = 2000  # the driving client's lease while a person reads the gauge
+TECHNICIAN_MAX_CHARS = 64  # the service's connection name (rpc.hello `client`)
 
 
 class ServiceCalibrationFailed(SmpError):
@@ -123,6 +124,14 @@ class ServiceStore:
         self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
 
 
+def technician_name(name: str, max_len: int = TECHNICIAN_MAX_CHARS) -> str:
+    """Who calibrates, checked as a name (no control or bidi characters, not too long) before
+    the pen moves, not when the result is saved after it ran."""
+    from smpdevice import checks
+
+    return checks.text("technician", name, max_len=max_len)
+
+
 def _connect(url: str, name: str = "smp calibrate") -> SyncServiceClient:
     """`name` is the connection's name: the service records it as the technician of what this
     connection saves."""
@@ -140,6 +149,8 @@ def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | 
     if verify_only:
         raise SmpError("--verify-only runs at the station: stop the service and run "
                        "`smp calibrate --verify-only --port PORT`")
+    if technician is not None:  # before connecting: the service records it as a name
+        technician = technician_name(technician)
     if auto:
         if gauge_url:
             raise SmpError("--auto through the service reads the served simulated pen's own "
@@ -173,7 +184,8 @@ def _guided(url: str, technician: str | None, gauge_url: str | None,
     gauge = ManualGauge() if gauge_url in (None, "manual") else open_gauge(gauge_url)
     try:
         if technician is None:
-            technician = "auto" if not gauge.manual else click.prompt("Technician name")
+            technician = technician_name("auto" if not gauge.manual else
+                                         click.prompt("Technician name"))
         with _connect(url, technician) as svc:
             pen = RemotePen(svc, svc.call("pen.identity"))
             serial = pen.identity.serial

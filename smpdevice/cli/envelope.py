@@ -7,7 +7,13 @@ import sys
 
 import click
 
-from smpdevice.envelope import CAPS, InvalidEnvelope, envelope_record, load_envelope
+from smpdevice.envelope import (
+    CAPS,
+    InvalidEnvelope,
+    envelope_record,
+    load_envelope,
+    station_envelope,
+)
 from smpdevice.loader import LoadError
 
 
@@ -64,14 +70,20 @@ def check(file: str, as_json: bool) -> None:
 
 @envelope.command()
 @click.option("--file", "file", default=None, metavar="FILE",
-              help="Overrides to apply to the built-in zones (default: none).")
+              help="Overrides to apply to the built-in zones. Default: $SMP_ENVELOPE, else "
+                   "`envelope` in the station config (as `smp run`), else none.")
 def show(file: str | None) -> None:
     """Print the envelope in force (zones, plan limits, hash) and the absolute caps as JSON.
+
+    The envelope in force is the one `smp run` uses: --file, else SMP_ENVELOPE, else the
+    station config's `envelope`, else the built-in zones; `file` and `source` say which.
 
     \b
     Example:
       smp envelope show
     """
-    record = envelope_record(load_envelope(file))
+    station = station_envelope(file)
+    record = envelope_record(station.zones)
     caps = {name: {"min": low, "max": high} for name, (low, high) in CAPS.items()}
-    click.echo(json.dumps({**record, "absolute_caps": caps}, indent=2))
+    click.echo(json.dumps({**record, "file": station.file, "source": station.source,
+                           "absolute_caps": caps}, indent=2))

@@ -14,6 +14,7 @@ import click
 
 from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import port_option
+from smpdevice.cli.params import finite_float
 from smpdevice.errors import SmpError
 from smpdevice.service.cli_client import service_option
 
@@ -21,11 +22,11 @@ from smpdevice.service.cli_client import service_option
 @click.command()
 @port_option(fallback="pensim://")
 @service_option()
-@click.option("--refresh-hz", default=10.0, show_default=True, type=click.FloatRange(0.5, 60),
+@click.option("--refresh-hz", default=10.0, show_default=True, type=finite_float(0.5, 60),
               help="How often the view is redrawn.")
 @click.option("--once", is_flag=True,
               help="Print one snapshot (plain text) and exit: for scripts and logs.")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0), default=None,
+@click.option("--duration", "duration_s", type=finite_float(0), default=None,
               metavar="S", help="Quit by itself after S seconds (default: run until q).")
 def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
             duration_s: float | None) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from smpdevice.envelope import load_envelope
+from smpdevice.envelope import envelope_record, station_envelope
 from smpdevice.sessions.profiles import (
     ProfileError,
     load_profile,
@@ -31,30 +31,37 @@ def profile() -> None:
 @profile.command()
 @click.argument("file")  # the strict loader says what is wrong with it, in one line
 @click.option("--envelope", "envelope_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML/JSON overrides of the per-zone safety envelope (default: built in).")
+              help="YAML/JSON overrides of the per-zone safety envelope. Default: "
+                   "$SMP_ENVELOPE, else `envelope` in the station config (as `smp run`), "
+                   "else built in.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def check(file: str, envelope_file: str | None, as_json: bool) -> None:
     """Validate FILE (YAML or JSON) against the schema and each zone's safety envelope.
 
     Prints every error on stderr, one per line, as `FILE: field.path = value: rule`, and exits
     with status 1 when there is any; prints `ok: ...` on stdout and exits 0 when the profile is
-    safe to play. The file is read by the strict loader (docs/integration.md, "Files").
+    safe to play. The file is read by the strict loader (docs/integration.md, "Files"). The
+    envelope is the one `smp run` uses: --envelope, else SMP_ENVELOPE, else the station config's.
 
     \b
     Example:
       $ smp profile check examples/session1_base_density.yaml
       ok: examples/session1_base_density.yaml (base_density, 3 zones, 4 planned passes)
     """
-    envelope = load_envelope(envelope_file)
+    station = station_envelope(envelope_file)  # what `smp run` will check against
+    in_force = {"file": station.file, "source": station.source,
+                "sha256": envelope_record(station.zones)["sha256"]}
     try:
-        prof = load_profile(file, envelope)
+        prof = load_profile(file, station.zones)
     except ProfileError as exc:
         if as_json:
-            click.echo(json.dumps({"ok": False, "file": file,
+            click.echo(json.dumps({"ok": False, "file": file, "envelope": in_force,
                                    "errors": [i.as_dict() for i in exc.issues]}, indent=2))
         else:
             n = len(exc.issues)
-            click.secho(f"{file}: {n} error{'s' if n != 1 else ''}", fg="red", err=True)
+            against = f" (checked against {station.describe()})" if station.file else ""
+            click.secho(f"{file}: {n} error{'s' if n != 1 else ''}{against}", fg="red",
+                        err=True)
             for issue in exc.issues:  # errors on stderr, results on stdout
                 click.echo(f"{file}: {issue}", err=True)
         sys.exit(1)
@@ -62,12 +69,13 @@ def check(file: str, envelope_file: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": True, "file": file, "profile_hash": digest,
                                "session_kind": prof.session_kind.value,
-                               "zones": sorted(prof.zones), "planned_passes": len(prof.plan)},
-                              indent=2))
+                               "zones": sorted(prof.zones), "planned_passes": len(prof.plan),
+                               "envelope": in_force}, indent=2))
     else:
         click.secho(f"ok: {file} ({prof.session_kind.value}, {len(prof.zones)} zones, "
                     f"{len(prof.plan)} planned passes)", fg="green")
         click.echo(f"profile hash: {digest}")
+        click.echo(f"checked against {station.describe()}")
 
 
 @profile.command()

@@ -30,9 +30,22 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     and each pass's figures with the recording and the pass log. Prints `match` and exits 0,
     or names the first difference and exits 1.
 
+    A resumed session (`smp run --resume`) has one recording per run (its parts, each
+    linked by hash): each part is replayed into a fresh controller as its run started it
+    (the passes left at the resume, remainders included). It matches only if every part
+    does; otherwise the first difference names its part and file.
+
+    The technician's inputs are inputs, not differences: a stop (Ctrl-C, the console's stop,
+    a service client's stop) and an E-stop request are recorded with their time (channel
+    /input) and applied to the replay at the same point of the conversation. How the
+    controller reacts to them is compared as usual. Recordings made before inputs were kept
+    replay as before.
+
     With --into-sim: the recorded host commands go to the simulator (the same simulated pen:
     its seed, model options and fault spec; seed 0 for a real one), and its replies are
-    compared with the recorded pen's. --faults SPEC replaces the recorded fault spec.
+    compared with the recorded pen's. --faults SPEC replaces the recorded fault spec. A
+    resumed session is refused: its later parts start on a pen in mid-life (a fault cleared
+    outside the recording), which a simulator started from its boot cannot be.
 
     SESSION is a session id (or a unique prefix of one), or `last` for the latest session.
 
@@ -80,8 +93,9 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
         click.echo(f"note: {note}")
     what = "host frames replayed into the simulator" if into_sim else "commands"
     if report.match:
-        click.echo(f"match: session {report.session_id}, {report.decisions} recorded {what}, "
-                   f"recording {report.recording.name}")
+        parts = f"{report.parts} recorded parts, " if report.parts > 1 else ""
+        click.echo(f"match: session {report.session_id}, {parts}{report.decisions} recorded "
+                   f"{what}, recording {report.recording.name}")
         return
     click.echo(f"difference: session {report.session_id}: {report.difference}")
     sys.exit(ExitCode.CHECK_FAILED)

@@ -296,6 +296,10 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
     if not who and not close_only:
         raise SmpError("who treats? pass --technician NAME (-t NAME), or set SMP_TECHNICIAN or "
                        "`technician` in the station config (see: smp config show).")
+    if who:  # refused before anything opens: it is recorded in the signed log as given
+        from smpdevice import checks
+
+        who = checks.technician(who, name="--technician")
     if service and resume_id:
         raise SmpError("--resume runs on the pen's own port, not through `smp serve` yet: stop "
                        "the service, then give --port PORT")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -53,14 +54,33 @@ def make_console() -> Console:
 WHEN_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
-def when_option(name: str, help_: str):
-    return click.option(name, type=click.DateTime(WHEN_FORMATS), default=None,
+class When(click.DateTime):
+    """DATE or DATE THH:MM[:SS], UTC. For --until (`end_of_day`), a DATE alone means "before
+    the end of that day"; a time, even T00:00, means before that very time. Decided here,
+    where the text is still known (2026-11-29 and 2026-11-29T00:00 parse to the same datetime)."""
+
+    def __init__(self, end_of_day: bool) -> None:
+        super().__init__(WHEN_FORMATS)
+        self.end_of_day = end_of_day
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        when = super().convert(value, param, ctx)
+        if not self.end_of_day or isinstance(value, datetime) or "T" in str(value):
+            return when
+        if when.date() == date.max:  # 9999-12-31: no upper bound (no later day exists)
+            return None
+        return when + timedelta(days=1)
+
+
+def when_option(name: str, help_: str, end_of_day: bool = False):
+    return click.option(name, type=When(end_of_day), default=None,
                         metavar="DATE[THH:MM]", help=help_)
 
 
 def filter_options(fn):
     fn = when_option("--until", "Only passes/sessions begun before the end of this day (or "
-                     "before this time), UTC.")(fn)
+                     "before this time), UTC.", end_of_day=True)(fn)
     fn = when_option("--since", "Only passes/sessions begun on or after this day or time, "
                      "UTC.")(fn)
     fn = click.option("--client", metavar="REF", help="Only this client's.")(fn)
@@ -70,13 +90,11 @@ def filter_options(fn):
 
 def make_filter(session_id: str | None, client: str | None, since: datetime | None,
                 until: datetime | None) -> ExportFilter:
-    if until is not None and until.hour == until.minute == until.second == 0:
-        until += timedelta(days=1)  # a day given: up to the end of that day
+    """`until` is exclusive and already resolved by When (a day given: the next midnight)."""
     utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
     if since is not None and until is not None and \
             until.replace(tzinfo=UTC) <= since.replace(tzinfo=UTC):
-        raise click.BadParameter(f"--until {until:%Y-%m-%d %H:%M} is not after --since "
-                                 f"{since:%Y-%m-%d %H:%M}; give a later --until",
+        raise click.BadParameter(f"--until (before {until:%Y-%m-%d %H:%M}) is not after "
+                                 f"--since {since:%Y-%m-%d %H:%M}; give a later --until",
                                  param_hint="--until")
     return ExportFilter(session=session_id, client=client, since=utc(since), until=utc(until))
-

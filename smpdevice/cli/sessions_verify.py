@@ -57,6 +57,9 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     Without --db every log of the data directory is checked: the station's and each pen's
     own (written while another chair's run held the station's log).
     """
+    if against is not None and not against.strip():  # an empty URL checked nothing
+        raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
+                                 "--against out", param_hint="--against")
     paths = existing_logs(db)
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
@@ -86,7 +89,7 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
                 no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
                 allow_unsigned: bool, against: str | None) -> None:
     from smpdevice.records.keys import key_dir, load_public, parse_trusted_key
-    from smpdevice.records.signing import Receipt, read_anchors
+    from smpdevice.records.signing import Receipt
 
     named = [parse_trusted_key(k) for k in named_keys]
     if named and trust_log_keys:
@@ -110,10 +113,9 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
 
     kept = [(f"--receipt {i}", Receipt.parse(_text_or_file(r)))
             for i, r in enumerate(receipts, start=1)]
-    anchors: bool | list = not no_anchors
+    anchors: bool | Path = not no_anchors
     if anchors_file and not no_anchors:
-        anchors = [(f"{anchors_file}, line {i}", r)
-                   for i, r in enumerate(read_anchors(Path(anchors_file)), start=1)]
+        anchors = Path(anchors_file)  # read whole: it must hold every signed close's receipt
     with open_log(db) as log:
         result = log.audit(trusted=given or None, trusted_fingerprints=fingerprints_named,
                            anchors=anchors, receipts=kept, allow_unsigned=allow_unsigned)
@@ -155,6 +157,7 @@ def _text_or_file(value: str) -> str:
     """A receipt given as its text or as the path of a file holding it."""
     path = Path(value)
     if len(value) < 4096 and "SMP-RECEIPT/" not in value and path.is_file():
-        return path.read_text(encoding="utf-8", errors="replace")[:65536]
+        with path.open("rb") as handle:  # at most 64 KiB of a sheet's text is read
+            return handle.read(65536).decode("utf-8", errors="replace")
     return value
 

@@ -21,7 +21,15 @@ from firmware_protocol.messages import (
 )
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenIdentity
-from smpdevice.control.states import MOTION, NEUTRAL, FaultInfo, HandshakeError, State, StateError
+from smpdevice.control.states import (
+    MOTION,
+    NEUTRAL,
+    DifferentPen,
+    FaultInfo,
+    HandshakeError,
+    State,
+    StateError,
+)
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation, RequestEngine
 from smpdevice.link.wire import CommandRefused, Link, LinkTimeout
@@ -39,6 +47,7 @@ _C = TypeVar("_C", bound="ConnectionMixin")
 class ConnectionMixin(ControllerCore):
     """connect / open / reconnect / close."""
 
+    _expected_serial: str | None = None  # during reconnect(): the only pen to take back
 
     @classmethod
     def connect(cls: type[_C], port: str = DEFAULT_PORT, **kwargs: Any) -> _C:
@@ -83,15 +92,13 @@ class ConnectionMixin(ControllerCore):
         if self.state is not State.DISCONNECTED:
             raise StateError(f"reconnect is for a lost link; the controller is {self.state.value}")
         self._shutdown_loop()
-        previous = self.identity
-        self.open()
-        if previous is not None and self.identity and self._ident.serial != previous.serial:
-            serial = self._ident.serial
-            self.close()
-            raise HandshakeError(
-                f"a different pen ({serial}) answered on {self.port_url}; "
-                f"expected {previous.serial}. Connect anew to use it."
-            )
+        # Checked in the handshake, before anything of the answering pen is taken on (its
+        # identity, limits, lease): a refused pen leaves this controller the one it was.
+        self._expected_serial = self.identity.serial if self.identity is not None else None
+        try:
+            self.open()
+        finally:
+            self._expected_serial = None
 
     def _open_link(self) -> None:
         port = open_port(self.port_url, baudrate=self.baudrate)
@@ -112,6 +119,11 @@ class ConnectionMixin(ControllerCore):
         if not isinstance(reply, Identify):
             raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
         self._check_identity(reply)
+        expected = self._expected_serial
+        if expected is not None and reply.serial_str != expected:
+            raise DifferentPen(f"a different pen ({reply.serial_str}) answered on "
+                               f"{self.port_url}; expected {expected}. Connect anew to use it.",
+                               reply.serial_str)
         self.identity = PenIdentity.from_message(reply)
         self._check_footswitch()  # `required` on a pen without a footswitch: refused
         self._log = log.bind(pen_serial=self._ident.serial, port=self.port_url)

@@ -60,6 +60,7 @@ from smpdevice.link.wire import (
 from smpdevice.logs import ensure_configured
 
 log = structlog.get_logger("smpdevice.control")
+_STATES = {state.value: state for state in State}
 
 
 class _Fsm:
@@ -129,6 +130,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._estop_tracked: Tracked | None = None
         self._latched_before: int | None = None
         self._fault_log: tuple[float, str, list] | None = None
+        self._simulated_for: tuple[PenIdentity | None, str, bool] | None = None
 
     def __enter__(self) -> PenController:
         return self
@@ -156,15 +158,21 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
 
     @property
     def state(self) -> State:
-        return State(self._fsm.state)
+        name = self._fsm.state
+        return _STATES.get(name) or State(name)  # a dict: State(name) costs ~1 us each time
 
     @property
     def simulated(self) -> bool:
         """True when this is no real pen: a `pensim://` port, or a pen whose IDENTIFY says
         SIMULATED (a simulator over a pty or TCP). Records made with it carry the flag."""
-        if self.port_url.strip().lower().startswith("pensim://"):
-            return True
-        return self.identity is not None and Capability.SIMULATED in self._ident.capabilities
+        identity, port = self.identity, self.port_url
+        known = self._simulated_for  # asked on every setpoint: the Flag test costs ~1 us
+        if known is not None and known[0] is identity and known[1] == port:
+            return known[2]
+        simulated = (port.strip().lower().startswith("pensim://") or (
+            identity is not None and Capability.SIMULATED in identity.capabilities))
+        self._simulated_for = (identity, port, simulated)
+        return simulated
 
     @property
     def calibration(self) -> Calibration | None:
@@ -206,9 +214,9 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self, *, depth_mm: float, speed_hz: float, duty_pct: float, period_ms: float
     ) -> Setpoints:
         """Check against the zone's envelope, convert through the calibration, send."""
-        setpoints = Setpoints(*(self._setpoint_number(name, value) for name, value in (
-            ("depth_mm", depth_mm), ("speed_hz", speed_hz), ("duty_pct", duty_pct),
-            ("period_ms", period_ms))))
+        number = self._setpoint_number
+        setpoints = Setpoints(number("depth_mm", depth_mm), number("speed_hz", speed_hz),
+                              number("duty_pct", duty_pct), number("period_ms", period_ms))
         return self._call(self._do_set_setpoints, setpoints)
 
     def arm(self) -> None:
@@ -281,8 +289,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._wait_news(lambda: False, duration_s)
 
     def _announce(self) -> None:
-        with self._news:
-            self._news.notify_all()
+        self._news.notify_waiting()  # on every telemetry frame: no lock when nobody waits
 
     # ================================================================== loop-side work
 
@@ -311,7 +318,10 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
 
     # ---- state machine plumbing (requests: control/requests.py; stops: control/safety.py)
 
-    def _fire(self, trigger: str, reason: str) -> None:
+    def _fire(self, trigger: str, reason: str, tell: bool = True) -> None:
+        """Change state; the listeners hear of it in the loop (posted now, or with `tell`
+        False by the caller's next post: an E-stop's wake of the loop waits for the pen's
+        confirmation, so the two threads do not compete for the CPU meanwhile)."""
         with self._fsm_lock:
             old = self.state
             if old in SAFE and not getattr(self._fsm, f"may_{trigger}")():
@@ -326,7 +336,8 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._announce()
         engine = self._engine
         if engine is not None and engine.alive and not engine.in_loop() and old not in OFFLINE:
-            engine.post(self._notify_state)  # listeners run in the loop thread
+            if tell:
+                engine.post(self._notify_state)  # listeners run in the loop thread
         else:
             self._notify_state()
 

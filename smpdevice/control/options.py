@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from smpdevice import checks
@@ -72,6 +73,14 @@ class ControllerOptions:
 
     def _setpoint_number(self, name: str, value: object) -> float:
         """Type and finiteness, within what the pen can do; the zone's envelope narrows it."""
+        kind = type(value)  # the common cases first, without the ABC checks
+        if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
+        if kind is int:
+            try:
+                return float(value)  # type: ignore[arg-type]
+            except OverflowError:  # 10**400: the checks below say so
+                pass
         if checks.is_finite_real(value):
             return float(value)  # type: ignore[arg-type]  # is_finite_real: a real number
         lo, hi = -float("inf"), float("inf")

@@ -151,14 +151,18 @@ class SafetyMixin(ControllerCore):
             self._forget_setpoints()
             if self._engine is not None:  # requests from before the latch fail, not later ones
                 self._latched_before = self._engine.submitted
-            self._fire(trigger, reason)
+            self._fire(trigger, reason, tell=tell_loop)
         if tell_loop:
             self._tell_loop()
         return True
 
     def _tell_loop(self) -> None:
-        if self._engine is not None:
-            self._eng.post(self._after_safe, self._latched_before)
+        if self._engine is not None:  # one wake of the loop: the state listeners, then the rest
+            self._eng.post(self._after_latch, self._latched_before)
+
+    def _after_latch(self, before: int | None) -> None:
+        self._notify_state()
+        self._after_safe(before)
 
     def _hold(self, estop: bool) -> None:
         """Stop renewing (and, for an E-stop, every motion frame) at once. Under the link's

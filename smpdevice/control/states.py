@@ -151,6 +151,14 @@ class HandshakeError(SmpError):
     """The pen on the port is not one this host can drive."""
 
 
+class DifferentPen(HandshakeError):
+    """`reconnect()` found another pen on the port than the one it had (`serial`)."""
+
+    def __init__(self, message: str, serial: str) -> None:
+        super().__init__(message)
+        self.serial = serial
+
+
 class PenFault(SmpError):
     """The pen latched a fault or an E-stop while a request was in progress."""
 

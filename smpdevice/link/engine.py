@@ -21,13 +21,13 @@ import collections
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import structlog
 
 from firmware_protocol import Message
-from smpdevice.link.clock import MONOTONIC, WALL_GUARD_S, Clock, timebase_for
+from smpdevice.link.clock import MONOTONIC, WALL_GUARD_S, Clock, now_function, timebase_for
+from smpdevice.link.completion import Completion
 from smpdevice.link.items import (
     Call,
     EngineHost,
@@ -64,6 +64,7 @@ class RequestEngine(OperationQueue):
         self.link = link
         self.host = host
         self.clock = clock
+        self.now = now_function(clock)
         self.lease_ms = lease_ms
         self.telemetry_hz = telemetry_hz
         self.motion = motion
@@ -145,17 +146,11 @@ class RequestEngine(OperationQueue):
         """Run `fn(*args)` under the engine's lock, in this thread unless pen news or replies
         are queued before it (then in the loop, after them); an `Operation` it returns goes
         on the wire at once and its outcome is awaited (on the clock: bounded, never forever)."""
-        limit = self.link.max_command_time_s() * 3 + 2.0
+        link = self.link
+        limit = link.max_command_time_s() * 3 + 2.0
         if self._stop.is_set():
             raise LinkError(GONE)
-        future: Future = Future()
-        answers, link = self._answers, self.link
-
-        def answered(_f: Future) -> None:
-            link.interrupt()  # a caller reading for itself wakes (Link.wait)
-            answers.notify_all()
-
-        future.add_done_callback(answered)
+        future = Completion(self._answered)
         depth = link.reading_depth()  # a listener or handler may call in while it reads
         try:
             if not self._lock.acquire(timeout=limit):  # wall time: only a hung loop holds it
@@ -168,7 +163,7 @@ class RequestEngine(OperationQueue):
                     self._kick()
             finally:
                 self._lock.release()
-            self._await(future, self.clock.now() + limit, limit, depth)
+            self._await(future, self.now() + limit, limit, depth)
         except BaseException as exc:  # timeout, Ctrl-C: what it asked for must not run later
             error = self.abandon(future, exc)
             if (isinstance(exc, LinkTimeout) and future.done() and not future.cancelled()
@@ -181,7 +176,11 @@ class RequestEngine(OperationQueue):
             link.release_reading(depth)  # inside the try: Ctrl-C at the write hands it back
         return future.result()
 
-    def _run_call(self, fn: Callable[..., Any], args: tuple, future: Future,
+    def _answered(self, _future: Completion) -> None:
+        self.link.interrupt()  # a caller reading for itself wakes (Link.wait)
+        self._answers.notify_waiting()
+
+    def _run_call(self, fn: Callable[..., Any], args: tuple, future: Completion,
                   before_send: Callable[[], object] | None = None) -> None:
         try:
             result = fn(*args)
@@ -196,18 +195,18 @@ class RequestEngine(OperationQueue):
         else:
             future.set_result(result)
 
-    def _await(self, future: Future, end_s: float, limit: float, depth: int) -> None:
+    def _await(self, future: Completion, end_s: float, limit: float, depth: int) -> None:
         """Wait for `future`, retransmitting the head of the queue when it is due (the loop
         does too, only later: this is the thread that waits for it)."""
         while not future.done():
-            now = self.clock.now()
+            now = self.now()
             if now >= end_s:
                 raise LinkTimeout(f"no answer within {limit:.1f} s")
             head = next(iter(self.ops), None)  # one snapshot: others change `ops` meanwhile
             due = min(end_s, head.deadline_s if head is not None else end_s)
             if self.link.wait(future.done, max(due - now, 0.0), self._answers):
                 return
-            now = self.clock.now()
+            now = self.now()
             self.link.release_reading(depth)  # never wait for the lock holding our port claim
             head = next(iter(self.ops), None)
             if head is not None and now >= head.deadline_s and self._lock.acquire(
@@ -300,7 +299,7 @@ class RequestEngine(OperationQueue):
         return min(due, self.link.last_rx_s + self.silence_limit_s())
 
     def _sleep_s(self) -> float:
-        now = self.clock.now()
+        now = self.now()
         due = self._next_due_s(now)
         self._due_s = max(due, now) if self._virtual else due
         if self._virtual:  # virtual time moves only by advancing: its hook wakes the loop
@@ -321,10 +320,10 @@ class RequestEngine(OperationQueue):
             if self._estop is not None and self._estop is not item.tracked:
                 self.link.untrack(self._estop)  # one E-stop re-sent at a time; free its seq
             self._estop = item.tracked
-            self._estop_due_s = self.clock.now() + RTO_MAX_S
+            self._estop_due_s = self.now() + RTO_MAX_S
 
     def _timers(self) -> None:
-        now = self.clock.now()
+        now = self.now()
         if self.ops and now >= self.ops[0].deadline_s:
             self._retransmit(self.ops[0], now)
         if self.host.lease_needed() and now >= self.next_lease_s:

@@ -4,13 +4,13 @@ queue (never tuples read by index), and `EngineHost`, what the engine asks of th
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from firmware_protocol import Frame, Message
 from firmware_protocol.messages import Nack
 from smpdevice.errors import SmpError
+from smpdevice.link.completion import Completion
 from smpdevice.link.wire import MAX_ATTEMPTS, Tracked
 
 
@@ -22,7 +22,7 @@ class Operation:
     then: Callable[[], Any] | None = None
     stop: bool = False  # a needle stop: the host treats its failure as a fault
     attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
-    future: Future = field(default_factory=Future)
+    future: Completion = field(default_factory=Completion)
     index: int = 0
     number: int = 0  # in the order of submission
     seq: int = 0
@@ -44,7 +44,7 @@ class Call:
 
     fn: Callable[..., Any]
     args: tuple
-    future: Future
+    future: Completion
 
 
 @dataclass(frozen=True, slots=True)

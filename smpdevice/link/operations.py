@@ -13,7 +13,7 @@ import collections
 import contextlib
 import queue
 import threading
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from firmware_protocol import Frame, Message
 from firmware_protocol.messages import Ack, Arm, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import Clock
+from smpdevice.link.completion import Completion
 from smpdevice.link.items import EngineHost, Operation, Reply
 from smpdevice.link.wire import RTO_MAX_S, Link, LinkTimeout, Tracked, no_reply_message
 
@@ -34,6 +35,7 @@ class OperationQueue:
     link: Link
     host: EngineHost
     clock: Clock
+    now: Callable[[], float]  # the clock's reading (RequestEngine's)
     lease_ms: int
     motion: tuple[type[Message], ...]
     neutral: tuple[type[Message], ...]
@@ -59,7 +61,7 @@ class OperationQueue:
         if len(self.ops) == 1:
             self._send_step(op)
 
-    def abandon(self, future: Future, error: BaseException) -> BaseException:
+    def abandon(self, future: Completion, error: BaseException) -> BaseException:
         """The caller of `future` gave up (its own limit, Ctrl-C): its request must not reach
         the pen later. Not yet written: it is withdrawn. Written: the pen may apply it, so a
         NEEDLE_START or ARM is followed by NEEDLE_STOP at once (nobody would ask for that
@@ -101,7 +103,11 @@ class OperationQueue:
             self._lock.release()
 
     def _neutral(self, op: Operation) -> bool:
-        return all(isinstance(m, self.neutral) for m in op.steps)
+        neutral = self.neutral
+        for m in op.steps:  # noqa: SIM110  (a loop: no generator frame per request)
+            if not isinstance(m, neutral):
+                return False
+        return True
 
     def settled(self, received_at_s: float) -> bool:
         """A pen report received at `received_at_s` shows the pen's state after every request:
@@ -133,7 +139,7 @@ class OperationQueue:
         op.seq = seq = self.link.next_seq()
         if seq in self._renewals:  # the counter wrapped: that seq is this op's now
             self._renewals.remove(seq)
-        op.sent_at_s = self.clock.now()
+        op.sent_at_s = self.now()
         op.deadline_s = op.sent_at_s + self.link.rto.rto_s
         if op.deadline_s < self._due_s and self._virtual:
             self._due_s = op.deadline_s  # its advance hook wakes the timer in time
@@ -192,7 +198,7 @@ class OperationQueue:
             return  # a late duplicate
         op = self.ops[0]
         if op.attempt == 0:  # Karn: only unambiguous samples
-            self.link.rto.sample(self.clock.now() - op.sent_at_s)
+            self.link.rto.sample(self.now() - op.sent_at_s)
         message = frame.message
         if isinstance(message, Nack):
             self._finish(op, self.host.nack_error(op.step, message))
@@ -212,7 +218,7 @@ class OperationQueue:
         if self.ops and self.ops[0] is op:
             self.ops.pop(0)
         if not self._neutral(op):
-            self.ops_done_s = self.clock.now()
+            self.ops_done_s = self.now()
         if not op.future.done():
             if error is not None:
                 op.future.set_exception(error)
@@ -232,7 +238,7 @@ class OperationQueue:
             self.link.send(LeaseRenew(self.lease_ms), seq)
         except SmpError:
             return  # the link-lost path takes over
-        self.next_lease_s = self.clock.now() + self.lease_ms / 4000
+        self.next_lease_s = self.now() + self.lease_ms / 4000
 
     def _resend_estop(self, now: float) -> None:
         tracked, link = self._estop, self.link

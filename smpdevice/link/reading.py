@@ -6,8 +6,12 @@
   port or a pty: `select` on its descriptor), a thread that waits for a reply reads the port
   itself while it waits (`wait`: the *reading role*, one thread at a time), so the reply reaches
   it without a thread hand-off, which costs more than the pty round trip itself in CPython. The
-  reader thread stands by meanwhile and takes the port back when the caller is done. Bytes are
-  always read through the port object (`in_waiting`, `read`), so a wrapper sees them all.
+  reader thread stands by meanwhile and takes the port back `LINGER_S` after the last caller
+  took it: waking a thread costs the waker 10-25 us on this kind of machine, so a request
+  wakes nobody (the reader is told to stand by only when it is in `select`, at most once per
+  burst of requests, and it looks for itself when to come back).
+- A POSIX port is read and written on its descriptor (`RawPort`), its taps shown every byte;
+  any other port through the port object (`in_waiting`, `read`), so a wrapper sees them all.
 """
 
 from __future__ import annotations
@@ -17,32 +21,20 @@ import contextlib
 import os
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
-
-import serial
 
 from firmware_protocol import Frame, StreamDecoder
 from firmware_protocol.timing import INTER_BYTE_TIMEOUT_MS
 from smpdevice.link.clock import Clock, Timebase, TimedCondition
+from smpdevice.link.rawport import raw_port, read_raw
 
 INTER_BYTE_S = INTER_BYTE_TIMEOUT_MS / 1000
 IDLE_READ_S = 0.05  # the reader's longest wait: a truncated frame expires within it
-
-
-def selectable_fd(port: Any) -> int | None:
-    """The descriptor to wait on for `port`, when reading it is a plain `select` + `read`
-    (a POSIX serial port or pty, also inside a wrapper that delegates to `inner`); else None."""
-    inner = port
-    while hasattr(inner, "inner") and inner is not getattr(inner, "inner", None):
-        inner = inner.inner
-    posix = getattr(serial, "serialposix", None)
-    if posix is None or not isinstance(inner, posix.Serial):
-        return None
-    try:
-        return int(inner.fileno())
-    except (OSError, ValueError, serial.SerialException):
-        return None
+# After a caller read the port, the reader thread stays out of it this long: the next request
+# of a burst finds it standing by (no wake). Pen news between requests waits at most this.
+LINGER_S = 0.002
 
 
 def _pipe() -> tuple[int, int]:
@@ -62,6 +54,7 @@ class LinkReading:
 
     port: Any
     clock: Clock
+    now: Callable[[], float]  # the clock's reading (Link's)
     timebase: Timebase
     decoder: StreamDecoder
     last_rx_s: float
@@ -72,12 +65,13 @@ class LinkReading:
     def _fail(self, exc: BaseException) -> None: ...  # Link's
 
     def _init_reading(self) -> None:
-        self._fd = None if self.timebase.virtual else selectable_fd(self.port)
+        self._raw = None if self.timebase.virtual else raw_port(self.port)
+        self._fd = None if self._raw is None else self._raw.fd
         self._reader = threading.Thread(target=self._read_loop, name="smp-link-reader",
                                         daemon=True)
         self._pump_lock = threading.Lock()
         self._pumping: threading.Thread | None = None
-        role_lock = threading.Lock()
+        self._role_lock = role_lock = threading.Lock()  # taken bare on the request path
         self._role = threading.Condition(role_lock)  # waiters for a reply, while others read
         self._standby = threading.Condition(role_lock)  # the reader thread, while a caller reads
         self._reading: threading.Thread | None = None  # who holds the reading role
@@ -85,6 +79,10 @@ class LinkReading:
         self._pending: collections.deque[Frame] = collections.deque()  # decoded, undelivered
         self._role_waiters = 0
         self._poked = False  # the reading caller told the reader thread to stand by
+        self._selecting = False  # the reader thread is in (or entering) its select on the port
+        self._parked = False  # the reader thread waits for a caller to give the port back
+        self._claimed_at = 0.0  # time.monotonic() of the last caller's claim of the port
+        self.reader_pokes = 0  # times a caller had to wake the reader thread out of its select
         if self._fd is not None:
             self._wake_reader = _pipe()  # the reader leaves its select: a caller reads now
             self._wake_caller = _pipe()  # the reading caller leaves its select: look again
@@ -138,9 +136,11 @@ class LinkReading:
         fd, (wake, _w) = self._fd or -1, self._wake_reader
         closing = self._closing
         while not closing.is_set():
-            with self._role:  # a caller reads: stand by until it is done
-                self._standby.wait_for(lambda: self._reading is None or closing.is_set())
-            ready = select.select([fd, wake], [], [], IDLE_READ_S)[0]
+            self._stand_by()
+            try:
+                ready = select.select([fd, wake], [], [], IDLE_READ_S)[0]
+            finally:
+                self._selecting = False
             if wake in ready:
                 _drain(wake)
             if closing.is_set() or not self._take_role():
@@ -153,23 +153,45 @@ class LinkReading:
             finally:
                 self._give_role()
 
+    def _stand_by(self) -> None:
+        """Wait while a caller reads the port or took it less than `LINGER_S` ago; then say
+        that this thread selects (under the lock: a caller that claims the port later pokes)."""
+        closing = self._closing
+        with self._role:
+            while not closing.is_set():
+                left_s = self._claimed_at + LINGER_S - time.monotonic()
+                if left_s > 0:  # a burst of requests: look again soon, unasked
+                    self._standby.wait(left_s)
+                elif self._reading is None:
+                    break
+                else:  # one caller holds the port long (a slow reply): it wakes us when done
+                    self._parked = True  # (a thread woken every few ms starves the others
+                    try:  # of the GIL on a loaded machine)
+                        self._standby.wait(IDLE_READ_S)
+                    finally:
+                        self._parked = False
+            self._selecting = True
+
     def _take_role(self) -> bool:
         me = threading.current_thread()
-        with self._role:
+        with self._role_lock:  # the conditions' lock, without a Python-level __enter__
             if self._reading is not None and self._reading is not me:
                 return False
+            if self._reading is None and me is not self._reader:
+                self._claimed_at = time.monotonic()
             self._reading = me
             self._depth += 1
             return True
 
     def _give_role(self) -> None:
-        with self._role:
+        with self._role_lock:  # the conditions' lock, without a Python-level __enter__
             self._depth -= 1
             if self._depth > 0:
                 return  # an outer reader in this thread still holds it
             self._depth = 0
             self._reading = None
-            self._standby.notify_all()
+            if self._parked or self._closing.is_set():
+                self._standby.notify_all()  # else it comes back by itself (LINGER_S)
             if self._role_waiters:
                 self._role.notify_all()
         if self._closing.is_set():
@@ -177,16 +199,23 @@ class LinkReading:
 
     def _read_ready(self) -> None:
         self._deliver()
-        port = self.port
-        waiting = port.in_waiting
-        if waiting:
-            self._received(port.read(waiting))
+        raw = self._raw
+        if raw is not None:
+            if self._closing.is_set():
+                return  # the descriptor may be closed (and its number reused) any moment
+            data = read_raw(raw)
+        else:
+            port = self.port
+            waiting = port.in_waiting
+            data = port.read(waiting) if waiting else b""
+        if data:
+            self._received(data)
             if self._role_waiters:  # what they wait for may be in this batch
                 with self._role:
                     self._role.notify_all()
 
     def _received(self, data: bytes) -> None:
-        self.last_rx_s = self.clock.now()
+        self.last_rx_s = self.now()
         self._pending.extend(self.decoder.feed(data))
         self._deliver()
 
@@ -205,7 +234,7 @@ class LinkReading:
         self._deliver()
         # The line went quiet mid-frame: give the truncated candidate up, so a reply behind it
         # is not held until the next byte comes (which may be a telemetry period away).
-        if self.decoder.buffered and self.clock.now() - self.last_rx_s >= INTER_BYTE_S:
+        if self.decoder.buffered and self.now() - self.last_rx_s >= INTER_BYTE_S:
             self._pending.extend(self.decoder.expire())
             self._deliver()
 
@@ -218,11 +247,11 @@ class LinkReading:
         waiter already does (then that one hands the reply over)."""
         me = threading.current_thread()
         if self._reading is me:  # claimed before the request was written
-            return self._read_until(predicate, self.clock.now() + timeout_s)
+            return self._read_until(predicate, self.now() + timeout_s)
         if self._fd is None or self._closing.is_set() or self._lost is not None:
             with cond:
                 return cond.wait_for(predicate, timeout_s)
-        end_s = self.clock.now() + timeout_s
+        end_s = self.now() + timeout_s
         with self._role:
             while True:
                 if predicate():
@@ -231,8 +260,9 @@ class LinkReading:
                     self._reading = me
                     self._depth = 1
                     self._poked = False
+                    self._claimed_at = time.monotonic()
                     break
-                left_s = end_s - self.clock.now()
+                left_s = end_s - self.now()
                 if left_s <= 0:
                     return False
                 self._role_waiters += 1
@@ -260,10 +290,12 @@ class LinkReading:
     def release_reading(self, depth: int = 0) -> None:
         """Give back what this thread took of the reading role since it held it `depth`
         times (`reading_depth()`): an outer reader in the same thread keeps its own."""
-        while self._reading is threading.current_thread() and self._depth > depth:
+        me = threading.current_thread()
+        while self._reading is me and self._depth > depth:
             self._give_role()
 
     def _poke_reader(self) -> None:
+        self.reader_pokes += 1
         with contextlib.suppress(OSError):  # the reader thread leaves its select: stand by
             os.write(self._wake_reader[1], b"\0")
 
@@ -273,10 +305,11 @@ class LinkReading:
             return predicate()
         if not self._poked:  # now, while the pen answers: the reader thread stands by
             self._poked = True
-            self._poke_reader()
+            if self._selecting:  # else it sees the claim before it selects again
+                self._poke_reader()
         try:
             while not predicate():
-                left_s = end_s - self.clock.now()
+                left_s = end_s - self.now()
                 if left_s <= 0 or self._closing.is_set() or self._lost is not None:
                     return predicate()
                 ready = select.select([fd, wake], [], [], min(left_s, IDLE_READ_S))[0]

@@ -25,8 +25,9 @@ from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
 from firmware_protocol.messages import Telemetry
 from smpdevice.errors import SmpError
-from smpdevice.link.clock import MONOTONIC, Clock, TimedCondition, timebase_for
+from smpdevice.link.clock import MONOTONIC, Clock, TimedCondition, now_function, timebase_for
 from smpdevice.link.notifier import Notifier
+from smpdevice.link.rawport import write_raw
 from smpdevice.link.reading import LinkReading
 
 log = structlog.get_logger("smpdevice.link")
@@ -117,7 +118,7 @@ class _Waiter:
             if not self.done:
                 self.reply = reply
                 self.done = True
-                self.cond.notify_all()
+                self.cond.notify_waiting()  # the E-stop's caller reads its reply itself
 
 
 @dataclass
@@ -168,6 +169,7 @@ class Link(LinkReading):
     ) -> None:
         self.port = port
         self.clock = clock
+        self.now = now_function(clock)
         self.timebase = timebase_for(clock)
         self._replies = self.timebase.condition()  # reply slots (_Waiter) wait on it
         self.decoder = StreamDecoder()
@@ -258,12 +260,16 @@ class Link(LinkReading):
                 refused = gate(message) if gate is not None else None
                 if refused is not None:
                     raise refused
-                self.port.write(data)
+                raw = self._raw
+                if raw is not None:
+                    write_raw(raw, data)
+                else:
+                    self.port.write(data)
         except (serial.SerialException, OSError) as exc:
             self._fail(exc)
             raise LinkError(f"cannot write to the pen: {exc}") from exc
         self.stats.tx_frames += 1
-        self.history.append((self.clock.now(), "tx", seq, message))
+        self.history.append((self.now(), "tx", seq, message))
         if self.timebase.virtual:
             self.pump()  # the pen answers at once on virtual time: hand the reply over now
         return seq
@@ -303,7 +309,7 @@ class Link(LinkReading):
             self._count_telemetry(message.telemetry_seq)
             self.recent_telemetry.append(message)
         else:
-            self.history.append((self.clock.now(), "rx", frame.seq, message))
+            self.history.append((self.now(), "rx", frame.seq, message))
         if frame.seq == 0:  # unsolicited: TELEMETRY, EVENT
             self.messages.notify(message)  # a broken listener must not kill the link
             return

@@ -43,6 +43,10 @@ class AuditInput:
     signed: bool = True  # False for a log written before heads were signed
     # A backend's faster walk of the same records (`chain.verify_rows`), given `keep`.
     walk: Callable[[Collection[int]], ChainWalk] | None = None
+    # The whole anchors file that was read (None: none, or only receipts given): every
+    # session close the log signed must then have its receipt among `anchored`.
+    anchors_file: str | None = None
+    anchored: Collection[int] = ()  # the record numbers the anchors file holds
 
 
 @dataclass
@@ -79,7 +83,7 @@ def audit(data: AuditInput) -> Audit:
     if walk.broken is not None:
         result.problem = walk.broken
         return result
-    count, checks = walk.count, (_head, _signed_heads, _anchors)
+    count, checks = walk.count, (_head, _signed_heads, _anchors, _closes_anchored)
     for check in checks:
         problem = check(data, walk.kept, count, walk.head_hash, keys, result)
         if problem is not None:
@@ -171,3 +175,22 @@ def _anchors(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
                                            "for this log (another log's, or forged)")
         result.anchors_checked += 1
     return None
+
+
+def _closes_anchored(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
+                     keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    """Each signed session close appended its receipt to the anchors file: an anchors file
+    that lost lines (emptied, cut, an older copy) no longer vouches for the log."""
+    if data.anchors_file is None:
+        return None
+    anchored = set(data.anchored)
+    closes = sorted(h.seq for h in data.signed_heads if h.reason == "session_close")
+    missing = [seq for seq in closes if seq not in anchored]
+    if not missing:
+        return None
+    return BrokenLink(missing[0], (
+        f"the session close at record {missing[0]} is signed in the log, but its receipt is "
+        f"not in the anchors file {data.anchors_file} ({len(missing)} of {len(closes)} "
+        "closes missing): the file was emptied, cut or replaced by an older copy. Restore it "
+        "from a backup, or check without it (--no-anchors) against the receipts clients kept "
+        "(--receipt)"))

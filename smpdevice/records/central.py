@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smpdevice.errors import SmpError
+from smpdevice.records import dsn
 from smpdevice.records.chain import GENESIS_HASH, ChainRecord
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.signing import head_statement
@@ -148,7 +149,7 @@ def connect(url: str) -> Any:
     import psycopg
 
     if not url.startswith(("postgresql://", "postgres://")):
-        raise CentralStoreError(f"--to/--against {url!r} is not a PostgreSQL URL: give "
+        raise CentralStoreError(f"--to/--against {_safe(url)!r} is not a PostgreSQL URL: give "
                                 "postgresql://USER@HOST:PORT/DATABASE")
     try:
         # autocommit: each `with conn.transaction()` below is then a real, committed one.
@@ -165,17 +166,18 @@ def connect(url: str) -> Any:
         return conn
     except psycopg.Error as exc:
         raise CentralStoreError(f"cannot use the central store {_safe(url)}: "
-                                f"{str(exc).strip()}; check the URL, the server and your "
-                                "rights on the database") from exc
+                                f"{_why(exc, url)}; check the URL, the server and your "
+                                "rights on the database") from None
 
 
 def _safe(url: str) -> str:
-    """The URL without its password."""
-    head, sep, tail = url.partition("@")
-    if sep and ":" in head.split("//", 1)[-1]:
-        scheme, _, userinfo = head.partition("//")
-        return f"{scheme}//{userinfo.split(':', 1)[0]}:***@{tail}"
-    return url
+    """The URL without its passwords (user part, ?password=, sslpassword=)."""
+    return dsn.safe(url)
+
+
+def _why(exc: BaseException, url: str) -> str:
+    """The driver's message on one line, without any password of `url` it may quote."""
+    return dsn.scrub(" ".join(str(exc).split()), url)
 
 
 def sync(log: Any, url: str, key: InstallationKey, *, batch_records: int = BATCH_RECORDS,
@@ -217,9 +219,9 @@ def sync(log: Any, url: str, key: InstallationKey, *, batch_records: int = BATCH
                             (log_id,)).fetchone()[0]
         return SyncResult(log_id, sent, head, registered)
     except psycopg.Error as exc:
-        raise CentralStoreError(f"the sync to {_safe(url)} stopped ({str(exc).strip()}); "
+        raise CentralStoreError(f"the sync to {_safe(url)} stopped ({_why(exc, url)}); "
                                 "what was committed is kept: run the sync again to carry "
-                                "on") from exc
+                                "on") from None
     finally:
         conn.close()
 
@@ -352,6 +354,6 @@ def compare(log: Any, url: str) -> Comparison:
         return Comparison(None, local_count, central_seq)
     except psycopg.Error as exc:
         raise CentralStoreError(f"cannot read the central store {_safe(url)}: "
-                                f"{str(exc).strip()}") from exc
+                                f"{_why(exc, url)}") from None
     finally:
         conn.close()

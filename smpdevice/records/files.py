@@ -14,8 +14,40 @@ import stat
 from pathlib import Path
 from typing import TextIO
 
+from smpdevice.errors import SmpError
+
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+
+
+class NotAFileError(SmpError):
+    """A path given for a file (`--db`, `--calibrations`, a log's side file) is a directory,
+    a device, a pipe or a socket: nothing was opened, created or re-moded."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def require_regular_file(path: Path) -> bool:
+    """True when `path` is a regular file (a symlink to one counts), False when nothing is
+    there; NotAFileError (exit 2) for anything else, before anyone touches it."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:  # a parent is a file: nothing can be there
+        return False
+    if not stat.S_ISREG(mode):
+        raise NotAFileError(f"{path} is {_kind(mode)}, not a file: give the path of a file "
+                            "(a new one is created there); nothing was changed")
+    return True
 
 
 def private_dir(path: Path) -> None:
@@ -25,10 +57,12 @@ def private_dir(path: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Create `path` empty with mode 0600 if it does not exist; tighten it if it does."""
+    """Create `path` empty with mode 0600 if it does not exist; tighten it if it does. A path
+    that is not a regular file (a directory given as --db) is refused, its mode untouched."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:
+        require_regular_file(path)
         _tighten(path, PRIVATE_FILE)
         return
     try:
@@ -59,8 +93,11 @@ def tighten_siblings(path: Path, suffixes: tuple[str, ...] = ("-wal", "-shm")) -
 
 
 def _tighten(path: Path, mode: int) -> None:
-    # Someone else's file (a shared directory, read-only media) is left as it is.
+    # Someone else's file (a shared directory, read-only media) is left as it is; so is
+    # anything but a file for a file's mode (a directory made 0600 loses its x bit).
     with contextlib.suppress(FileNotFoundError, PermissionError):
         info = path.stat()
-        if info.st_mode & 0o777 & ~mode and info.st_uid == os.geteuid():
+        wanted = stat.S_ISDIR if mode == PRIVATE_DIR else stat.S_ISREG
+        if (wanted(info.st_mode) and info.st_mode & 0o777 & ~mode
+                and info.st_uid == os.geteuid()):
             os.chmod(path, mode)

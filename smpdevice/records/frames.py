@@ -10,7 +10,10 @@ Channels (message encoding `smp.bytes` = raw wire bytes as read or written; `jso
 - `/preamble/host`, `/preamble/pen`: the first bytes of the connection (the handshake);
 - `/host`, `/pen`: the bytes the host wrote and read during the session;
 - `/state` (json): the controller's state changes `{"old", "new", "reason"}`;
-- `/marker` (json): `{"truncated": reason}` when the size cap or a write error ended it.
+- `/marker` (json): `{"truncated": reason}` when the size cap or a write error ended it;
+- `/input` (json): the host-side inputs that change the controller's decisions (an operator's
+  stop, an E-stop request; `smpdevice.replay.inputs`), at the point of the conversation they
+  came; a recording whose `/meta` has no `inputs` key predates it.
 Log times are nanoseconds of the controller's Clock since the recording started.
 
 The writer never blocks the link: `add` appends to a bounded queue that a thread writes and
@@ -44,8 +47,9 @@ SUFFIX = ".mcap"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # ~6.5 h at 11 KB/s (100 Hz telemetry); docs/simulator.md
 MAX_QUEUE = 100_000  # entries waiting for the writer thread; beyond it the recording stops
 FLUSH_S = 0.05
-CHANNELS = ("/meta", "/preamble/host", "/preamble/pen", "/host", "/pen", "/state", "/marker")
-_JSON = {"/meta", "/state", "/marker"}
+CHANNELS = ("/meta", "/preamble/host", "/preamble/pen", "/host", "/pen", "/state", "/marker",
+            "/input")
+_JSON = {"/meta", "/state", "/marker", "/input"}
 _RESERVE = 4096  # room kept under the cap for the marker and the MCAP footer
 
 

@@ -20,12 +20,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from smpdevice.errors import SmpError
 
 SIGN_EVERY_RECORDS = 512
+# A receipt's line is about 330 bytes; a longer one is damage, refused before it is parsed.
+MAX_ANCHOR_LINE_BYTES = 4096
 RECEIPT_PREFIX = "SMP-RECEIPT/1"
 # Whitespace may break the hash and the signature anywhere (a sheet printed or shown narrow):
 # each is matched character by character with optional whitespace between, then joined.
@@ -89,21 +94,41 @@ def append_anchor(path: Path, receipt: Receipt) -> None:
 
 
 def read_anchors(path: Path) -> list[Receipt]:
-    """Every receipt in an anchors file, in order; a damaged line is an error naming it."""
-    receipts = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                receipt = Receipt(str(data["session_id"]), int(data["seq"]),
-                                  str(data["head_hash"]), str(data["signature"]),
-                                  str(data.get("key_fingerprint", "")),
-                                  str(data.get("closed_at", "")))
-                Receipt.parse(receipt.text())  # the same strict shape as a printed receipt
-            except (ValueError, KeyError, TypeError, ReceiptError) as exc:
-                raise ReceiptError(f"line {number} of the anchors file {path} is damaged "
-                                   f"({exc}); restore the file from a backup") from exc
-            receipts.append(receipt)
-    return receipts
+    """Every receipt in an anchors file, in order; a damaged line is an error naming it.
+
+    Only a regular file is read (a FIFO or /dev/zero is refused at once, opened non-blocking),
+    line by line, each line at most MAX_ANCHOR_LINE_BYTES: a file of any damage (bytes that
+    are not UTF-8, a line nested deep, no line breaks at all) is one ReceiptError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ReceiptError(f"the anchors file {path} cannot be opened ({exc.strerror}); check "
+                           "the path and its permissions") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ReceiptError(f"the anchors file {path} is not a regular file (a directory, "
+                           "device, pipe or socket): give the path of a .anchors.jsonl file")
+    with os.fdopen(fd, "rb") as handle:
+        return list(_receipts(handle, path))
+
+
+def _receipts(handle: BinaryIO, path: Path) -> Iterator[Receipt]:
+    number = 0
+    while raw := handle.readline(MAX_ANCHOR_LINE_BYTES + 1):
+        number += 1
+        if not raw.strip():
+            continue
+        try:
+            if len(raw) > MAX_ANCHOR_LINE_BYTES:
+                raise ValueError(f"longer than {MAX_ANCHOR_LINE_BYTES} bytes")
+            data = json.loads(raw.decode("utf-8"))  # UnicodeDecodeError is a ValueError
+            receipt = Receipt(str(data["session_id"]), int(data["seq"]),
+                              str(data["head_hash"]), str(data["signature"]),
+                              str(data.get("key_fingerprint", "")),
+                              str(data.get("closed_at", "")))
+            Receipt.parse(receipt.text())  # the same strict shape as a printed receipt
+        except (ValueError, KeyError, TypeError, RecursionError, ReceiptError) as exc:
+            why = str(exc)[:120] or type(exc).__name__
+            raise ReceiptError(f"line {number} of the anchors file {path} is damaged "
+                               f"({why}); restore the file from a backup") from None
+        yield receipt

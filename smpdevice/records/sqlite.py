@@ -262,7 +262,7 @@ class PassLog(SqliteFile, SqliteReads):
                                      pseudonyms=pseudonyms, where=where)
 
     def verify(self, *, trusted: Mapping[str, PublicKey] | None = None,
-               anchors: bool | Sequence[tuple[str, Receipt]] = True,
+               anchors: bool | Path | Sequence[tuple[str, Receipt]] = True,
                receipts: Sequence[tuple[str, Receipt]] = (),
                allow_unsigned: bool = False,
                trusted_fingerprints: Collection[str] = ()) -> BrokenLink | None:
@@ -272,7 +272,7 @@ class PassLog(SqliteFile, SqliteReads):
                           trusted_fingerprints=trusted_fingerprints).problem
 
     def audit(self, *, trusted: Mapping[str, PublicKey] | None = None,
-              anchors: bool | Sequence[tuple[str, Receipt]] = True,
+              anchors: bool | Path | Sequence[tuple[str, Receipt]] = True,
               receipts: Sequence[tuple[str, Receipt]] = (),
               allow_unsigned: bool = False,
               trusted_fingerprints: Collection[str] = ()) -> Audit:
@@ -282,7 +282,9 @@ class PassLog(SqliteFile, SqliteReads):
         proves consistency, not origin). `trusted_fingerprints`: keys to accept named by
         fingerprint only (the log must record their public key). `anchors`: True reads the
         anchors file beside the log (a missing file is a problem once a session was closed
-        with a receipt); False skips it; or give (source, receipt) pairs instead.
+        with a receipt), a Path reads that anchors file (a backup's): either must hold the
+        receipt of every session close the log signed; False skips it; or give (source,
+        receipt) pairs instead (checked, not required to be complete).
         `receipts`: more (source, receipt) pairs to check, e.g. receipts clients kept.
         """
         with self._reading():

@@ -18,7 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from smpdevice.records.files import PRIVATE_DIR, private_file, tighten_siblings
+from smpdevice.records.files import (
+    PRIVATE_DIR,
+    private_file,
+    require_regular_file,
+    tighten_siblings,
+)
 from smpdevice.records.model import PassLogError, iso
 from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly
 from smpdevice.records.sqlite_checkpoint import SAFETY_NET_PAGES, WalCheckpointer
@@ -81,7 +86,7 @@ class SqliteFile:
     def _connect(self) -> None:
         try:
             if self.readonly:
-                if not self.path.is_file():
+                if not require_regular_file(self.path):  # a directory: NotAFileError
                     raise PassLogError(f"no pass log at {self.path}: it is created by the "
                                        "first session (or give the right --db)")
                 self._reader = connect_readonly(self.path)
@@ -89,6 +94,7 @@ class SqliteFile:
             else:
                 # A new directory is private; an existing one is the user's choice (--db).
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+                require_regular_file(self.path)  # a directory given as --db: before its .lock
                 self._lock_file = take_writer_lock(self.path)
                 private_file(self.path)  # 0600 before SQLite makes it (and its -wal, -shm)
                 self._conn = sqlite3.connect(self.path, isolation_level=None,

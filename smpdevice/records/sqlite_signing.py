@@ -205,15 +205,20 @@ def closed_sessions_signed(conn: sqlite3.Connection) -> int:
 
 def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
               trusted: Mapping[str, PublicKey] | None,
-              anchors: bool | Sequence[tuple[str, Receipt]],
+              anchors: bool | Path | Sequence[tuple[str, Receipt]],
               receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool,
               path: Path | None = None, trusted_fingerprints: Collection[str] = ()) -> Audit:
-    """`PassLog.audit`: gather the anchors, then audit what the file holds."""
+    """`PassLog.audit`: gather the anchors, then audit what the file holds. `anchors` True
+    reads the file beside the log, a Path that file (a backup's): either must hold the
+    receipt of every session close the log signed."""
     found: list[tuple[str, Receipt]] = []
-    if anchors is True:
-        if anchors_file.is_file():
-            found = [(f"anchors file, line {i}", r)
-                     for i, r in enumerate(read_anchors(anchors_file), start=1)]
+    whole: str | None = None  # the anchors file read whole, if one was
+    if anchors is True or isinstance(anchors, Path):
+        label = "anchors file" if anchors is True else str(anchors)
+        file = anchors_file if anchors is True else anchors
+        if file.exists() or file.is_symlink() or anchors is not True:
+            found = [(f"{label}, line {i}", r) for i, r in enumerate(read_anchors(file), start=1)]
+            whole = str(file)
         elif closed := closed_sessions_signed(conn):
             return Audit(problem=BrokenLink(0, (
                 f"the anchors file {anchors_file} is missing, though {closed} sessions were "
@@ -223,6 +228,8 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
         found = list(anchors)
     data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts],
                        path=path, trusted_fingerprints=trusted_fingerprints)
+    if whole is not None:
+        data.anchors_file, data.anchored = whole, {r.seq for _, r in found}
     result = audit(data)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (

@@ -2,8 +2,10 @@
 
 - `recorder`: every session records the raw frames both ways (`smpdevice.records.frames`).
 - `script`, `pen`: a recording as a conversation, and the recorded pen behind `replay://`.
-- `runner`: `smp replay SESSION` (a fresh controller against the recorded pen) and
-  `--into-sim` (the recorded host commands into the simulator).
+- `inputs`: the technician's stops and E-stops, recorded on `/input` and applied by a replay.
+- `parts`: a session's recordings found, hash-checked, split into parts (one per resumed run).
+- `runner`: `smp replay SESSION` (a fresh controller against the recorded pen, part by part)
+  and `into_sim`: `--into-sim` (the recorded host commands into the simulator).
 """
 
 import serial

@@ -97,6 +97,14 @@ def replay_into_sim(passlog: Any, session_id: str, faults: str | None = None) ->
     from simulators.clock import VirtualClock
 
     loaded = load(passlog, session_id)
+    if len(loaded.parts) > 1:
+        raise RecordingError(
+            f"session {loaded.session_id} was resumed ({len(loaded.parts)} recorded parts): "
+            "--into-sim plays the host's frames into a simulator that starts from its boot, "
+            "as the pen of part 1 did; a later part starts on a pen in mid-life (its fault "
+            "cleared, its counters and clock run on, by commands outside the recording), "
+            "which no fresh simulator reproduces. Replay it into a controller instead: "
+            f"smp replay {loaded.session_id}")
     rec, meta = loaded.recording, loaded.recording.meta
     options = recorded_simulator_options(meta.get("port"))
     seed = meta.get("sim_seed")
@@ -178,14 +186,28 @@ def replay_into_sim(passlog: Any, session_id: str, faults: str | None = None) ->
     return report
 
 
+UPTIME_FRAMES = 500  # pen frames looked at for the recorded pen's clock
+
+
 def _recorded_uptime_ms(rec: Any, t0: float) -> float:
-    """The recorded pen's uptime when the session began (at `t0`), from the first pen frame
-    that carries one; 0 when none does."""
+    """The recorded pen's uptime when the session began (at `t0`); 0 when no frame says.
+
+    Each pen frame's uptime was stamped before the host read it (by the link's delay, long
+    on a loaded host), so each gives a lower bound: the highest of the first frames' is the
+    estimate. Taking the first frame alone put a fault scheduled at a pen time (`jam@T`)
+    late by that delay, after the recording's end."""
+    best: float | None = None
+    seen = 0
     for t_s, who, frame in merged_frames(session_entries(rec)):
         uptime = getattr(frame.message, "uptime_ms", None)
-        if who == "pen" and isinstance(uptime, int):
-            return uptime - (t_s - t0) * 1000.0
-    return 0.0
+        if who != "pen" or not isinstance(uptime, int):
+            continue
+        estimate = uptime - (t_s - t0) * 1000.0
+        best = estimate if best is None else max(best, estimate)
+        seen += 1
+        if seen >= UPTIME_FRAMES:
+            break
+    return best if best is not None else 0.0
 
 
 def _event_key(message: Any) -> tuple[int, int, int]:

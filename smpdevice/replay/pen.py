@@ -19,6 +19,7 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.messages import Ack
 from smpdevice.link.clock import Clock
+from smpdevice.replay.inputs import ReplayInputs
 from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
 
 # How much later or earlier than recorded a decision may come (measured from the one before).
@@ -41,10 +42,12 @@ class Difference:
     t_s: float  # seconds since the session's recording began
     expected: str
     got: str
+    part: str = ""  # of a resumed session: which recorded part ("part 2 (file)")
 
     def __str__(self) -> str:
         when = "" if self.what == "pass" else f" at t={self.t_s:.3f} s"
-        return (f"first difference: {self.what} #{self.index}{when}: "
+        where = f"{self.part}: " if self.part else ""
+        return (f"first difference: {where}{self.what} #{self.index}{when}: "
                 f"expected {self.expected}; got {self.got}")
 
 
@@ -73,11 +76,15 @@ class ReplayPen:
         self._seq: dict[int, int] = {}
         self._last_raw: bytes | None = None
         self.difference: Difference | None = None
-        # The technician's E-stop is an input, not a decision: when the recording's next
-        # decision is an ESTOP and its time has come, `press_estop` is called (in a thread of
-        # its own) so the replaying controller gets the same input at the same moment.
+        # The technician's E-stop is an input, not a decision. A recording made before inputs
+        # were kept (`inputs` None): when its next decision is an ESTOP and its time has come,
+        # `press_estop` is called (in a thread of its own) so the replaying controller gets
+        # the same input at the same moment.
         self.press_estop: Callable[[], None] | None = None
         self._pressed: set[int] = set()
+        # The recorded host-side inputs (`smpdevice.replay.inputs`); None for a recording made
+        # before they were kept, which presses E-stop where its next decision is an ESTOP.
+        self.inputs: ReplayInputs | None = None
         self.matched = 0
         self.finished = False
         with _registry_lock:
@@ -108,6 +115,14 @@ class ReplayPen:
             self._release_due()
             return not self._pending or self.difference is not None
 
+    def should_stop(self) -> bool:
+        """The replayed session's `should_stop`: yes once the recorded stop's point came."""
+        with self._lock:
+            self._release_due()
+            if self.inputs is None or self._phase != "session":
+                return False
+            return self.inputs.should_stop()
+
     def pending_for_s(self) -> float:
         """Clock time until the last frame now pending is due."""
         with self._lock:
@@ -134,7 +149,11 @@ class ReplayPen:
         if self.difference is not None:
             return
         now = self.clock.now()
-        self._maybe_press_estop(now)
+        if self.inputs is None:
+            self._maybe_press_estop(now)
+        elif (self._phase == "session" and self.inputs.point(self._next - 1, now, self._anchor)
+              and self._next_is_estop()):  # the input's E-stop, not a decision it timed
+            self._pressed.add(self._next)
         while self._pending and self._pending[0].t_s + self._offset <= now + 1e-9:
             self._emit(self._pending.popleft())
 

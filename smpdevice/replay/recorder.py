@@ -3,24 +3,31 @@
 `start_recording` is called by `TreatmentSession.open` once the session's record exists; it
 writes the metadata a replay needs (profile, calibration, zones, pen), the connection's
 preamble (the handshake the port kept), then every byte both ways and every state change
-until `seal()`, which `TreatmentSession.close` puts in the close record. Nothing here may
-stop a treatment: any failure to start is logged and the session runs unrecorded.
+until `seal()`, which `TreatmentSession.close` puts in the close record. Host-side inputs (an
+operator's stop, an E-stop request) go to the `/input` channel (`smpdevice.replay.inputs`).
+Nothing here may stop a treatment: any failure to start is logged and the session runs
+unrecorded.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from smpdevice.records.frames import DEFAULT_MAX_BYTES, FrameWriter, recording_path
+from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
+from smpdevice.replay.inputs import InputTap
 from smpdevice.transport import TappedPort
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from smpdevice.control import PenController, State
-    from smpdevice.profiles import TreatmentProfile
-    from smpdevice.screening import Screening
+    from smpdevice.sessions.profiles import TreatmentProfile
+    from smpdevice.sessions.screening import Screening
 
 log = structlog.get_logger("smpdevice.replay")
 
@@ -33,33 +40,92 @@ class SessionRecording:
         self.port = port
         self.writer = writer
         self._sealed: dict[str, Any] | None = None
+        self.inputs = InputTap(
+            lambda value: writer.add_json(INPUT_CHANNEL, pen.clock.now(), value),
+            lambda: pen.state.value)
 
     def _tap(self, direction: str, data: bytes) -> None:
+        if direction == "host":  # an E-stop request is recorded before its frame
+            self.inputs.on_host_bytes(data)
         self.writer.add("/" + direction, self.pen.clock.now(), data)
+
+    def watch_stop(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        """A session's `should_stop`, whose first yes is recorded as a `stop` input."""
+        return self.inputs.watch(should_stop)
+
+    def note_stop(self, source: str) -> None:
+        """The technician's stop reached the session another way (Ctrl-C in a pass)."""
+        self.inputs.stop(source)
 
     def _state(self, old: State, new: State, reason: str) -> None:
         self.writer.add_json("/state", self.pen.clock.now(),
                              {"old": old.value, "new": new.value, "reason": str(reason)})
 
     def attach(self) -> None:
+        with _active_lock:
+            _active[id(self.pen)] = self
+        try:
+            snapshot = settled_telemetry(self.pen)
+        except Exception as exc:  # never stops a treatment: recorded without the snapshot
+            log.warning("no telemetry snapshot in the recording", error=str(exc))
+            snapshot = None
         now = self.pen.clock.now()
         for direction, data in list(self.port.preamble):
             self.writer.add("/preamble/" + direction, now, data)
-        recent = list(getattr(self.pen.link, "recent_telemetry", ()))
-        if recent:  # what the controller last knew of the pen (the counters' base)
+        if snapshot is not None:  # what the controller last knew of the pen (the counters' base)
             from firmware_protocol import encode
 
-            self.writer.add("/pen", now, encode(recent[-1], 0))
+            self.writer.add("/pen", now, encode(snapshot, 0))
         self.port.set_tap(self._tap)
         self.pen.add_state_listener(self._state)
 
     def seal(self) -> dict[str, Any]:
         """Stop recording and finish the file; the record for the session's close."""
         if self._sealed is None:
+            with _active_lock:
+                if _active.get(id(self.pen)) is self:
+                    del _active[id(self.pen)]
             self.port.set_tap(None)
             self.pen.state_listeners.remove(self._state)
             self._sealed = self.writer.seal().as_record()
         return self._sealed
+
+
+SETTLE_S = 0.25  # at most this long (controller clock) for a report that is not stale
+
+
+def settled_telemetry(pen: PenController) -> Any:
+    """The pen's last report, once it agrees with the controller: a session (or its resume)
+    starts on an idle pen, but the last report may predate a fault just cleared (resumed on
+    the same connection). A replay starts a fresh controller on it: a stale FAULT there
+    would latch it. So wait (bounded) for a report of an idle pen; else the last one."""
+    from firmware_protocol.codes import FirmwareState
+
+    deadline = pen.clock.now() + SETTLE_S
+    while True:
+        recent = list(getattr(pen.link, "recent_telemetry", ()))
+        last = recent[-1] if recent else None
+        idle = last is not None and last.state == FirmwareState.IDLE and not last.faults
+        if last is None or idle or pen.state.value != "idle" or pen.clock.now() >= deadline:
+            return last
+        pen.pause(0.005)
+
+
+_active: dict[int, SessionRecording] = {}  # id(pen) -> its session's running recording
+_active_lock = threading.Lock()
+
+
+def note_pen_stop(pen: PenController, source: str) -> None:
+    """A stop that reaches `pen` from outside its session (the service's `session.stop`, a
+    lost driver: their own stop and disarm): recorded as a `pen_stop` input of the session
+    being recorded on `pen`, if any, before the commands it causes. Never raises."""
+    with _active_lock:
+        recording = _active.get(id(pen))
+    if recording is not None:
+        try:
+            recording.inputs.pen_stop(source)
+        except Exception as exc:  # a recording never fails a stop
+            log.error("the stop could not be recorded", error=str(exc))
 
 
 def part_name(session_id: str, part: int) -> str:
@@ -112,6 +178,7 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
                             if pen.calibration is not None else None),
             "zones": {name: zone.model_dump(mode="json") for name, zone in pen.zones.items()},
             "state": pen.state.value,
+            "inputs": INPUT_CHANNEL,  # host-side inputs are recorded (older recordings: none)
         }
         writer = FrameWriter(path, meta, start_s=pen.clock.now(), max_bytes=max_bytes)
     except Exception as exc:  # the treatment goes on unrecorded

@@ -5,11 +5,16 @@
 pass log in memory, and compares three things with what was recorded, in this order:
 the commands sent (decoded, see `smpdevice.replay.script` for what is tolerated), the
 controller's state changes, and each pass's outcome and figures.
+
+A resumed session is replayed part by part (`smpdevice.replay.parts`): each part into a fresh
+controller, playing what its run played. Recorded host-side inputs (an operator's stop, an
+E-stop request: `smpdevice.replay.inputs`) are applied at their points of the conversation.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import uuid
@@ -20,18 +25,22 @@ from typing import Any
 
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import VirtualTimeDriver
-from smpdevice.records.frames import (
-    Recording,
-    RecordingError,
-    file_sha256,
-    read_recording,
-    recording_path,
-)
+from smpdevice.records.frames import Recording, RecordingError
 from smpdevice.records.model import PassOutcome, PassRecord, PassStats, pass_from_bodies
+from smpdevice.replay.inputs import ReplayInputs
+from smpdevice.replay.parts import LoadedSession, Part, load
 from smpdevice.replay.pen import Difference, ReplayPen
-from smpdevice.replay.script import build_script, preamble_entries, session_entries
+from smpdevice.replay.script import (
+    build_script,
+    preamble_entries,
+    records_inputs,
+    session_entries,
+)
+
+__all__ = ["LoadedSession", "ReplayReport", "load", "replay_session"]
 
 STEP_S = 0.005  # virtual time step: the pen reports every 10 ms
+MAX_INPUTS = 10_000  # recorded inputs a replay applies (each may start a thread)
 PASS_FIGURES = ("outcome", "zone", "samples", "strokes", "impressions", "depth_min_mm",
                 "depth_mean_mm", "depth_max_mm", "speed_mean_hz", "speed_burst_hz", "fault_code")
 
@@ -41,94 +50,14 @@ class ReplayReport:
     session_id: str
     recording: Path
     difference: Difference | None
-    decisions: int = 0  # host decisions in the recording
+    decisions: int = 0  # host decisions in the recording (every part's)
     matched: int = 0
     notes: list[str] = field(default_factory=list)
+    parts: int = 1  # recorded parts: 1, or one per run of a resumed session
 
     @property
     def match(self) -> bool:
         return self.difference is None
-
-
-@dataclass
-class LoadedSession:
-    session_id: str
-    record: Any  # SessionRecord
-    recording: Recording
-    notes: list[str]
-
-
-def load(passlog: Any, session_id: str) -> LoadedSession:
-    """The session's record and its recording, hash-checked. SmpError when it cannot be."""
-    session = passlog.session(session_id)  # SmpError for an unknown id, with what to do
-    sid = session.session_id
-    linked = (session.summary or {}).get("recording")
-    notes: list[str] = []
-    if isinstance(linked, list):  # a resumed session: one recording per part (15.3)
-        parts = [_verified(passlog, sid, part) for part in linked]
-        if len(parts) > 1:
-            raise RecordingError(
-                f"session {sid} was resumed: its {len(parts)} recorded parts "
-                f"({', '.join(p.name for p in parts)}) are all there and match the hashes in its "
-                "close record, but a replay plays the whole plan from the session's start, "
-                "which no single part holds: a resumed session cannot be replayed yet (its "
-                "passes are in `smp sessions show " + sid + "`)")
-        linked = linked[0] if linked else None
-    if isinstance(linked, dict):
-        name = str(linked.get("file", ""))
-        path = recording_path(Path(passlog.path), name.removesuffix(".mcap"))
-    else:
-        path = recording_path(Path(passlog.path), sid)
-        if session.closed_at is not None:
-            why = ("its recording is there but unverifiable: a resumed session keeps the "
-                   "recording of its first part, unlinked" if path.is_file() else
-                   "recorded before recordings existed, or the recording could not be started; "
-                   "see the log")
-            raise RecordingError(f"session {sid} has no frame recording linked in its close "
-                                 f"record ({why})")
-        notes.append(f"session {sid} is still open (interrupted or crashed): its recording "
-                     "is not linked by hash, so it is replayed unverified")
-    if not path.is_file():
-        raise RecordingError(f"the recording of session {sid} is missing: {path}. Recordings "
-                             "live beside the pass log; restore it from the backup")
-    if isinstance(linked, dict):
-        _check_hash(path, sid, linked)
-    rec = read_recording(path)
-    meta = rec.meta
-    if meta.get("session_id") != sid:
-        raise RecordingError(f"{path} records session {meta.get('session_id')!r}, not {sid}")
-    if (session.key_fingerprint and meta.get("key_fingerprint")
-            and meta["key_fingerprint"] != session.key_fingerprint):
-        raise RecordingError(
-            f"{path} was made by another installation (key {meta['key_fingerprint']}, this "
-            f"log's session is signed by {session.key_fingerprint}); replay it there")
-    if rec.truncated:
-        notes.append(f"the recording was cut short ({rec.truncated}): replayed up to there")
-    if rec.damaged:
-        notes.append(f"the recording ends mid-record ({rec.damaged}): replayed up to its last "
-                     "complete frame")
-    return LoadedSession(sid, session, rec, notes)
-
-
-def _verified(passlog: Any, sid: str, linked: Any) -> Path:
-    """A linked part's file, checked against its hash (RecordingError otherwise)."""
-    name = str((linked or {}).get("file", "")) if isinstance(linked, dict) else ""
-    path = recording_path(Path(passlog.path), name.removesuffix(".mcap"))
-    if not path.is_file():
-        raise RecordingError(f"the recording {path} of session {sid} is missing. Recordings "
-                             "live beside the pass log; restore it from the backup")
-    _check_hash(path, sid, linked)
-    return path
-
-
-def _check_hash(path: Path, sid: str, linked: dict[str, Any]) -> None:
-    """RecordingError unless the file's SHA-256 is the one the close record links."""
-    actual = file_sha256(path)
-    if actual != linked.get("sha256"):
-        raise RecordingError(
-            f"the recording {path} does not match the hash in session {sid}'s close record "
-            f"(recorded {str(linked.get('sha256'))[:16]}..., file {actual[:16]}...): it was "
-            "edited or replaced. Restore the original from the backup")
 
 
 # ------------------------------------------------------------------------ in-memory pass log
@@ -170,13 +99,52 @@ class MemoryPassLog:
         self.summary = summary
 
 
-# ------------------------------------------------------------------------------ time
-
 # ------------------------------------------------------------------------------ replay
 
 def replay_session(passlog: Any, session_id: str) -> ReplayReport:
-    """Replay a recorded session against a fresh controller (see the module's docstring)."""
+    """Replay a recorded session against a fresh controller, part by part (see the module's
+    docstring); the report names the first part that differs."""
     import smpdevice.replay  # noqa: F401  # registers replay://
+
+    loaded = load(passlog, session_id)
+    report = ReplayReport(loaded.session_id, loaded.recording.path, None, notes=loaded.notes)
+    report.parts = len(loaded.parts)
+    for part in loaded.parts:
+        difference = _replay_part(loaded, part, report)
+        if difference is not None:
+            if report.parts > 1:  # name the part: its file, and which run it was
+                difference = dataclasses.replace(difference, part=part.label)
+            report.difference = difference
+            break
+    return report
+
+
+def _part_plan(profile: Any, part: Part) -> list[tuple[int, Any]]:
+    """(plan index, pass) the part's run played: the whole plan, or its resumption's list."""
+    from smpdevice.sessions.profiles import PlannedPass
+
+    if part.passes_left is None:
+        return list(enumerate(profile.plan))
+    plan: list[tuple[int, Any]] = []
+    for item in part.passes_left:
+        index = int(item["index"])
+        if index >= len(profile.plan):
+            raise RecordingError(f"{part.label}: its resumption plays pass {index + 1} of a "
+                                 f"plan of {len(profile.plan)}")
+        target = ({"duration_s": float(item["duration_s"]), "impressions": None}
+                  if item.get("duration_s") is not None
+                  else {"duration_s": None, "impressions": int(item["impressions"])})
+        try:
+            planned = PlannedPass.model_validate({**profile.plan[index].model_dump(), **target})
+        except ValueError as exc:
+            raise RecordingError(f"{part.label}: pass {index + 1} left is invalid ({exc})"
+                                 ) from None
+        plan.append((index, planned))
+    return plan
+
+
+def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | None:
+    """One part into a fresh controller on a virtual clock, as its run started it."""
     from simulators.clock import VirtualClock
     from smpdevice.control import PenController
     from smpdevice.control.calibration import Calibration
@@ -185,8 +153,7 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
     from smpdevice.sessions.profiles import TreatmentProfile
     from smpdevice.sessions.session import TreatmentSession
 
-    loaded = load(passlog, session_id)
-    rec, meta = loaded.recording, loaded.recording.meta
+    rec, meta = part.recording, part.recording.meta
     try:
         profile = TreatmentProfile.model_validate(meta["profile"])
         calibration = (Calibration.model_validate(meta["calibration"])
@@ -200,11 +167,17 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
         footswitch = str(footswitch) if footswitch else "optional"
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordingError(f"{rec.path}: its metadata is incomplete or invalid ({exc})") from None
+    plan = _part_plan(profile, part)
     session_script = build_script(session_entries(rec))
-    report = ReplayReport(loaded.session_id, rec.path, None,
-                          decisions=len(session_script.decisions), notes=loaded.notes)
+    report.decisions += len(session_script.decisions)
     clock = VirtualClock()
     pen_side = ReplayPen(build_script(preamble_entries(rec)), session_script, clock)
+    if records_inputs(rec):  # the operator's stops and E-stops, at their recorded points
+        if len(session_script.inputs) > MAX_INPUTS:
+            raise RecordingError(f"{rec.path.name} holds {len(session_script.inputs)} inputs, "
+                                 f"more than a session's technician makes ({MAX_INPUTS}): it "
+                                 "is no recording of this program")
+        pen_side.inputs = ReplayInputs(session_script.inputs)
     driver = VirtualTimeDriver(clock, STEP_S, name="replay-time")
     driver.start()
     states: list[tuple[str, str, float]] = []
@@ -226,14 +199,22 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
                 with contextlib.suppress(SmpError):
                     pen.estop()
 
+            def stop_pen() -> None:  # what the service does on `session.stop`
+                from smpdevice.service.deadman import stop_and_disarm
+
+                stop_and_disarm(pen, "replayed input")
+
             pen_side.press_estop = press_estop
+            if pen_side.inputs is not None:
+                pen_side.inputs.press_estop, pen_side.inputs.stop_pen = press_estop, stop_pen
             pen_side.begin_session()
             session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                        "replay", technician)
+            session.remaining = plan
             try:
-                session.play()
+                session.play(should_stop=pen_side.should_stop)
             except SmpError as exc:
-                report.notes.append(f"the replayed session stopped: {exc}")
+                report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
             # The live session closed after what the pen said meanwhile (a lease that lapsed
             # while a loaded host was slow, say): let the recorded pen catch up first.
             cond = timebase_for(clock).condition()
@@ -242,24 +223,22 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
             try:
                 session.close()
             except SmpError as exc:
-                report.notes.append(f"closing the replayed session: {exc}")
+                report.notes.append(f"{part.label}: closing the replayed session: {exc}")
             collecting[0] = False
             pen_side.finish()
         finally:
             pen.close()
     except SmpError as exc:
         if pen_side.difference is None:
-            raise RecordingError(f"the replay could not connect to the recorded pen: {exc}. "
-                                 "The recording's handshake is damaged or missing") from None
+            raise RecordingError(f"the replay of {part.label} could not connect to the "
+                                 f"recorded pen: {exc}. The recording's handshake is damaged "
+                                 "or missing") from None
     finally:
         driver.close()
         pen_side.close()
-    report.matched = pen_side.matched
-    report.difference = (pen_side.difference
-                         or _first_state_difference(rec, states)
-                         or _first_pass_difference(loaded.record.passes, memlog.passes(),
-                                                   telemetry_hz))
-    return report
+    report.matched += pen_side.matched
+    return (pen_side.difference or _first_state_difference(rec, states)
+            or _first_pass_difference(part.passes, memlog.passes(), telemetry_hz))
 
 
 def _first_state_difference(rec: Recording, got: list[tuple[str, str, float]]

@@ -10,15 +10,20 @@ two runs is left out of the comparison:
 The pen's frames between decision k and k+1 (telemetry, events, replies) are step k's; a
 replay delivers them on the recorded timing after decision k, and all of them before it
 answers decision k+1, so the replaying controller sees them in the order the live one did.
+A host-side input (`smpdevice.replay.inputs`) is placed the same way: after decision k, at
+its recorded time.
 """
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 
 from firmware_protocol import Frame, Message, MsgType, StreamDecoder
 from firmware_protocol.messages import Ack
 from smpdevice.records.frames import Recording
+from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
+from smpdevice.replay.inputs import Input, parse_input
 
 HOUSEKEEPING = frozenset({MsgType.LEASE_RENEW})
 _DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
@@ -51,6 +56,7 @@ class Script:
     housekeeping_replies: dict[int, list[tuple[int, Message]]]  # type -> [(after step, reply)]
     host_frames: int = 0  # every host frame recorded (retransmissions, renewals included)
     pen_frames: int = 0
+    inputs: list[Input] = field(default_factory=list)  # host-side inputs, in recorded order
 
     @property
     def decisions(self) -> list[Step]:
@@ -78,6 +84,11 @@ def decode_stream(chunks: list[tuple[float, bytes]]) -> list[tuple[float, Frame]
 
 def merged_frames(entries: list[tuple[float, str, bytes]]) -> list[tuple[float, str, Frame]]:
     """Both directions' frames in recorded order: (time, "host" | "pen", frame)."""
+    return [(t_s, who, frame) for t_s, _, who, frame in _merged(entries)]
+
+
+def _merged(entries: list[tuple[float, str, bytes]]) -> list[tuple[float, int, str, Frame]]:
+    """`merged_frames`, each with the index of the entry holding its last byte."""
     host = decode_stream([(t, d) for t, who, d in entries if who == "host"])
     pen = decode_stream([(t, d) for t, who, d in entries if who == "pen"])
     # Merge back in recorded order: a frame sits where its last byte was recorded. The two
@@ -89,19 +100,27 @@ def merged_frames(entries: list[tuple[float, str, bytes]]) -> list[tuple[float, 
         for (t_s, frame), pos in zip(frames, positions[who], strict=True):
             merged.append((t_s, pos, who, frame))
     merged.sort(key=lambda x: (x[1], 0 if x[2] == "host" else 1))
-    return [(t_s, who, frame) for t_s, _, who, frame in merged]
+    return merged
 
 
 def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
-    """`entries`: (time, "host" | "pen", bytes) in recorded order."""
-    merged = merged_frames(entries)
-    host_count = sum(1 for _, who, _ in merged if who == "host")
+    """`entries`: (time, "host" | "pen" | "input", bytes) in recorded order; an input is
+    placed after the decisions recorded before it (`Script.inputs`)."""
+    merged = _merged(entries)
+    host_count = sum(1 for _, _, who, _ in merged if who == "host")
     steps = [Step(None, merged[0][0] if merged else 0.0, None)]
     housekeeping: dict[int, list[tuple[int, Message]]] = {}
     seq_to_decision: dict[int, int | None] = {}  # host seq -> decision index (None: renewal)
     recent: list[bytes] = []
     script = Script(steps, housekeeping, host_count, len(merged) - host_count)
-    for t_s, who, frame in merged:
+    inputs = collections.deque((i, t_s, data) for i, (t_s, who, data) in enumerate(entries)
+                               if who == "input")
+    for t_s, pos, who, frame in merged:
+        while inputs and inputs[0][0] < pos:
+            _, t_in, data = inputs.popleft()
+            item = parse_input(data, len(steps) - 1, t_in)
+            if item is not None:
+                script.inputs.append(item)
         if who == "host":
             raw = bytes((frame.seq,)) + frame.message.pack() + bytes((frame.message.TYPE,))
             if raw in recent:
@@ -124,6 +143,10 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
             else:
                 steps[-1].pen.append(PenFrame(t_s, frame, reply_to=decision))
         # else: a reply to a command from before the recording began: nobody asked it here
+    for _, t_in, data in inputs:  # after the last frame
+        item = parse_input(data, len(steps) - 1, t_in)
+        if item is not None:
+            script.inputs.append(item)
     return script
 
 
@@ -157,7 +180,14 @@ def _positions(entries: list[tuple[float, str, bytes]], who: str,
 
 
 def session_entries(rec: Recording) -> list[tuple[float, str, bytes]]:
-    return [(e.t_s, e.channel[1:], e.data) for e in rec.entries if e.channel in ("/host", "/pen")]
+    """The session's frames both ways and its inputs ("input"), in recorded order."""
+    return [(e.t_s, e.channel[1:], e.data) for e in rec.entries
+            if e.channel in ("/host", "/pen", INPUT_CHANNEL)]
+
+
+def records_inputs(rec: Recording) -> bool:
+    """Whether the recording keeps host-side inputs (older ones do not: none is known)."""
+    return rec.meta.get("inputs") == INPUT_CHANNEL
 
 
 def preamble_entries(rec: Recording) -> list[tuple[float, str, bytes]]:

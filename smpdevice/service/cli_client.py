@@ -3,6 +3,7 @@ running `smp serve` instead of opening the pen's port (which the service owns)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -32,17 +33,19 @@ def _client(url: str, role: str) -> Any:
 
 
 def estop(url: str) -> None:
-    """Any role may E-stop: the viewer token is enough."""
-    from smpdevice.service.client import ServiceError
-
+    """Any role may E-stop: the viewer token is enough. Whatever stops the E-stop from being
+    answered (no service, a wrong URL, an unreadable token file, a timeout) says "NOT sent"
+    and exits 6: the user must learn that the pen may still be running."""
+    serial = "?"
     try:
         with _client(url, "viewer") as svc:
             answer = svc.estop()
-            serial = svc.call("pen.identity")["identity"]["serial"]
-    except ServiceError as exc:
+            with contextlib.suppress(SmpError, KeyError, TypeError):  # the E-stop is done
+                serial = svc.call("pen.identity")["identity"]["serial"]
+    except SmpError as exc:
         raise ServiceEstopNotConfirmed(
             f"E-stop NOT sent: the service at {url} cannot be reached ({exc}). Use the pen's "
-            "own stop or pull its power.") from exc
+            "own stop or pull its power.") from None
     if not answer.get("confirmed"):
         raise ServiceEstopNotConfirmed(
             f"E-stop of pen {serial} latched by the service but NOT confirmed by the pen; the "

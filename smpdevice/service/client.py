@@ -18,6 +18,7 @@ directory unless given.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -28,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role, read_token
 
 CALL_TIMEOUT_S = 60.0
+RPC_PATH = "/rpc"  # server.RPC_PATH (not imported: the server pulls in the pen's modules)
 
 
 class ServiceError(SmpError):
@@ -66,9 +68,16 @@ async def _open(url: str) -> ClientConnection:
         if not url.startswith(("ws://", "wss://")):
             raise ServiceError(f"service URL {url!r} must start with ws://, wss:// or unix://")
         return await connect(url, **options)
-    except (TimeoutError, OSError) as exc:
-        raise ServiceError(f"cannot reach the pen service at {url} ({exc}); is `smp serve` "
-                           "running? Set SMP_SERVICE or --service to its URL") from None
+    except InvalidStatus as exc:  # an HTTP answer, not a WebSocket: a wrong path, a proxy
+        raise ServiceError(f"cannot reach the pen service at {url}: the server answered HTTP "
+                           f"{exc.response.status_code}, not a WebSocket. The service's URL "
+                           f"ends in {RPC_PATH} (ws://HOST:PORT{RPC_PATH}, as `smp serve` "
+                           "prints it); set SMP_SERVICE or --service to it") from None
+    except (TimeoutError, OSError, InvalidHandshake, InvalidURI, ValueError) as exc:
+        # ValueError: a port beyond 65535 or a broken [IPv6] literal, found by urlparse
+        raise ServiceError(f"cannot reach the pen service at {url} ({exc or type(exc).__name__}"
+                           "); is `smp serve` running? Set SMP_SERVICE or --service to its "
+                           f"URL (ws://HOST:PORT{RPC_PATH} or unix:///PATH)") from None
 
 
 class ServiceClient:
@@ -140,8 +149,13 @@ class ServiceClient:
         ident = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
-        await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": ident, "method": method,
-                                       "params": params}))
+        try:
+            await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": ident, "method": method,
+                                           "params": params}))
+        except ConnectionClosed as exc:  # closed between the check above and the send
+            self._pending.pop(ident, None)
+            raise ServiceError(f"the connection to the service closed: "
+                               f"{self.closed_reason or exc}") from None
         try:
             message = await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
@@ -219,6 +233,19 @@ class ServiceClient:
             await self._reader
 
 
+def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any:
+    """The future's result; a typed error (not a bare TimeoutError) when it never came. A
+    TimeoutError raised by the coroutine itself (next_event) passes through as it is."""
+    try:
+        return future.result(timeout_s)
+    except concurrent.futures.TimeoutError:
+        if future.done():
+            raise
+        future.cancel()
+        raise ServiceError(f"{what}: no answer within {timeout_s:g} s; is `smp serve` "
+                           "running and its pen connected?") from None
+
+
 class SyncServiceClient:
     """The asyncio client on a private event loop thread, with blocking methods."""
 
@@ -233,15 +260,17 @@ class SyncServiceClient:
                                   daemon=True)
         thread.start()
         try:
-            client = asyncio.run_coroutine_threadsafe(
-                ServiceClient.connect(url, **kwargs), loop).result(CALL_TIMEOUT_S)
+            client = _wait(asyncio.run_coroutine_threadsafe(
+                ServiceClient.connect(url, **kwargs), loop), CALL_TIMEOUT_S + 5,
+                f"connecting to the service at {service_url(url)}")
         except BaseException:
             loop.call_soon_threadsafe(loop.stop)
             raise
         return cls(client, loop, thread)
 
     def _run(self, coro: Any, timeout_s: float = CALL_TIMEOUT_S + 5) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+        return _wait(asyncio.run_coroutine_threadsafe(coro, self._loop), timeout_s,
+                     "the service")
 
     @property
     def role(self) -> Role | None:

@@ -26,10 +26,14 @@ from smpdevice.errors import SmpError
               help="The pen's own dead-man lease.")
 @click.option("--telemetry-hz", default=50, show_default=True, type=click.IntRange(1, 100),
               help="Telemetry rate asked of the pen (clients subscribe at up to this).")
+@click.option("--envelope", metavar="FILE",
+              help="Zone limits for every client's session (YAML/JSON, as `smp run "
+                   "--envelope`); still narrowed to the pen's limits. Default: $SMP_ENVELOPE, "
+                   "else `envelope` in the station config, else the built-in zones.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the console in a browser.")
 def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
           tls_key: str | None, no_socket: bool, lease_ms: int, telemetry_hz: int,
-          open_browser: bool) -> None:
+          envelope: str | None, open_browser: bool) -> None:
     """Own one pen and serve it: JSON-RPC 2.0 over WebSocket and a Unix socket, and the
     technician's web console.
 
@@ -47,7 +51,8 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
 
     options = ServiceOptions(port=pen_port, listen=listen, allow_remote=allow_remote,
                              tls_cert=tls_cert, tls_key=tls_key, unix_socket=not no_socket,
-                             lease_ms=lease_ms, telemetry_hz=telemetry_hz)
+                             lease_ms=lease_ms, telemetry_hz=telemetry_hz,
+                             envelope=envelope)
     sim = None
     if pen_port.strip().lower() in ("pensim://", "pensim"):
         from simulators import PenSimulator

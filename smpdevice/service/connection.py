@@ -108,7 +108,13 @@ async def serve_client(service: PenService, ws: Any, transport: str) -> None:
     timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, hello_timeout)
     try:
         async for raw in ws:
-            _handle(service, client, raw, tasks)
+            try:
+                _handle(service, client, raw, tasks)
+            except Exception:  # a check that broke: refuse this message, keep the connection
+                log.exception("message refused: a check failed unexpectedly", client=client.id)
+                _reply_error(client, None, RpcError(-32603, "internal error while checking the "
+                                                            "message: nothing ran; see the "
+                                                            "service log"))
             await asyncio.sleep(0)  # let other connections (an E-stop) in between messages
     except ConnectionClosed:
         pass

@@ -127,6 +127,9 @@ class GatedPenController(PenController):
 def stop_and_disarm(pen: PenController, why: str) -> None:
     """Bring a moving pen to rest (any thread). Errors are logged: the pen's own lease stops
     it anyway, since the gate is closed."""
+    from smpdevice.replay.recorder import note_pen_stop
+
+    note_pen_stop(pen, why)  # an input of the session being recorded, replayed (issue 15.3)
     state = pen.state
     try:
         if state in (State.RUNNING, State.ARMED):

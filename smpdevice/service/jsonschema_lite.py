@@ -24,9 +24,16 @@ _TYPES = {
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
-                         and math.isfinite(v)),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and _finite(v),
 }
+
+
+def _finite(value: float) -> bool:
+    """math.isfinite, also for an integer too large for a float (OverflowError there)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class SchemaViolation(ValueError):
@@ -89,7 +96,11 @@ def _text(schema: dict[str, Any], value: str, where: str) -> None:
         raise SchemaViolation(where, value, f"must have at most {schema['maxLength']} "
                                             "characters")
     if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
-        raise SchemaViolation(where, value, f"must match {schema['pattern']}")
+        odd = next((c for c in value if not c.isprintable() and c != " "), None)
+        why = (f"contains the character U+{ord(odd):04X} (no control or bidirectional-"
+               "override characters)" if odd else "must not be blank" if not value.strip()
+               else "")
+        raise SchemaViolation(where, value, why or f"must match {schema['pattern']}")
 
 
 def _array(schema: dict[str, Any], value: list, where: str) -> None:

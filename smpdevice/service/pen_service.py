@@ -68,6 +68,8 @@ class PenService:
         self._pump: asyncio.Task | None = None
         self._ids = iter(range(1, 1 << 62))
         self.calibration_run: CalibrationRun | None = None  # the guided run in progress
+        self.serial = pen.identity.serial if pen.identity else None  # reconnect: this pen only
+        self._reconnect: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -76,10 +78,14 @@ class PenService:
         self.pen.add_state_listener(self._on_state)
         self.watchdog.start()
         self._pump = asyncio.ensure_future(self._telemetry_pump())
+        from smpdevice.service.reconnect import keep_reconnecting
+
+        self._reconnect = asyncio.ensure_future(keep_reconnecting(self))
 
     async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
+        for task in (self._pump, self._reconnect):
+            if task is not None:
+                task.cancel()
         self.work.request_stop()
         self.watchdog.close()
         await asyncio.to_thread(self.work.join, 10.0)
@@ -344,5 +350,7 @@ def refusal(exc: SmpError) -> RpcError:
     return RpcError(code, str(exc)[:2000], data)
 
 
-# The calibration.* handlers live in their own module; importing it registers them.
+# The calibration.* and pen.reconnect handlers live in their own modules; importing them
+# registers them.
 from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401
+from smpdevice.service import reconnect as _reconnect  # noqa: E402, F401

@@ -1,9 +1,9 @@
 """JSON-RPC 2.0 framing for the service: strict parsing, typed errors, rate limits.
 
 Every message is checked before anything runs: size (capped), JSON (no NaN/Infinity, no
-numbers too large to be finite, bounded nesting), the request's shape, then the method's
-params against its JSON Schema (`schema.METHODS`). Each failure is one JSON-RPC error whose
-message says what was wrong and what to send instead.
+numbers too large to be finite, no integers beyond +-(2**63 - 1), bounded nesting), the
+request's shape, then the method's params against its JSON Schema (`schema.METHODS`). Each
+failure is one JSON-RPC error whose message says what was wrong and what to send instead.
 """
 
 from __future__ import annotations
@@ -61,6 +61,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+MAX_INT = 2**63 - 1  # the widest integer SQLite and the pen's C side hold; far past any limit
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_INT <= value <= MAX_INT:
+        raise ValueError(f"the integer {text[:20]}... ({len(text)} digits) is beyond "
+                         "+-(2**63 - 1); send a number within the parameter's range")
+    return value
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows; send a finite number")
 
@@ -77,7 +88,8 @@ def parse(raw: str | bytes) -> Request:
         raise size_error(len(raw))
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        message = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        message = json.loads(text, parse_float=_finite_float, parse_int=_bounded_int,
+                             parse_constant=_no_constant)
     except RecursionError:
         raise RpcError(PARSE_ERROR, "the message nests too deeply; send a flat JSON-RPC "
                                     "request object") from None

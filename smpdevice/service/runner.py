@@ -38,6 +38,7 @@ class ServiceOptions:
     telemetry_hz: int = 50
     calibration: Any = None  # a Calibration; else the newest valid one from the store
     footswitch: str | None = None  # required | optional | off; None: the station config's
+    envelope: str | None = None  # a zone-limits file; None: the station's (as `smp run`)
 
 
 def _calibration_for(pen: GatedPenController) -> Any:
@@ -56,6 +57,7 @@ def _calibration_for(pen: GatedPenController) -> Any:
 
 def build(options: ServiceOptions) -> ServiceServer:
     """Connect the pen and build the (not yet started) server. Blocking."""
+    from smpdevice.envelope import station_envelope
     from smpdevice.paths import PASS_LOG_NAME, data_dir
     from smpdevice.records.files import private_dir
     from smpdevice.service.server import tls_context
@@ -65,7 +67,10 @@ def build(options: ServiceOptions) -> ServiceServer:
     directory = Path(options.data_dir) if options.data_dir else data_dir()
     private_dir(directory)  # 0700: the tokens and the socket live here
     tokens = load_or_create_tokens(directory)
-    pen = GatedPenController(options.port, lease_ms=options.lease_ms,
+    # The limits every client's session is checked against are the station's, as in `smp run`
+    # and `smp profile check`: the built-in zones only where the station sets none.
+    zones = station_envelope(options.envelope).zones
+    pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
                              telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
     pen.open()
     try:

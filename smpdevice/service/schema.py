@@ -46,6 +46,18 @@ def _text(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
             "description": description}
 
 
+# A name or reason that reaches a record, a log line or a terminal reads as it was typed:
+# no control characters (ESC, CR, LF, TAB, NUL...), no bidirectional overrides or marks, not
+# blank: the rule of smpdevice.checks.text, published in the schema so clients see it.
+_NOT_IN_LINE = r"\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+LINE_PATTERN = f"^[^{_NOT_IN_LINE}]*[^\\s{_NOT_IN_LINE}][^{_NOT_IN_LINE}]*$"
+
+
+def _line(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
+    """A one-line text: a name, a reason (see LINE_PATTERN)."""
+    return {**_text(max_len, description, min_len), "pattern": LINE_PATTERN}
+
+
 ANY_RESULT: dict[str, Any] = {"type": "object"}
 OK_RESULT = _obj({"ok": {"type": "boolean"}}, ("ok",))
 SESSION_ID = {"type": "string", "pattern": "[A-Za-z0-9_.:-]{1,80}",
@@ -61,9 +73,9 @@ PROFILE_PARAMS = {
 
 _POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
 _CALIBRATION_FIELDS: dict[str, Any] = {
-    "calibration_id": _text(64, "made by the client"),
-    "pen_serial": _text(32, "this service's pen"),
-    "technician": _text(200, "who calibrated"),
+    "calibration_id": _line(64, "made by the client"),
+    "pen_serial": _line(32, "this service's pen"),
+    "technician": _line(200, "who calibrated"),
     "created_at": _text(40, "ISO 8601 with a time zone"),
     "expires_at": _text(40, "ISO 8601 with a time zone"),
     "offset_mm": {"type": "number"},
@@ -99,7 +111,8 @@ METHODS: dict[str, Method] = {
                                 "token": _text(128, "a token from the token file"),
                                 "role": {"type": "string",
                                          "enum": ["viewer", "operator", "technician"]},
-                                "client": _text(64, "a name for the logs"),
+                                "client": _line(64, "a name for the logs (the technician "
+                                                    "recorded by calibration.save)"),
                             }, ("token",))),
     "rpc.describe": Method(_V, "This document: every method and notification, JSON Schema."),
     "rpc.ping": Method(_V, "Answer at once (round-trip check).", result=OK_RESULT),
@@ -125,7 +138,7 @@ METHODS: dict[str, Method] = {
                           drives=True, result=OK_RESULT),
     # ---- pen: commands
     "pen.set_zone": Method(_O, "Select the zone whose envelope every setpoint must fit.",
-                           _obj({"zone": _text(64, "a zone name from pen.identity")},
+                           _obj({"zone": _line(64, "a zone name from pen.identity")},
                                 ("zone",)), drives=True),
     "pen.set_setpoints": Method(_O, "Check against the zone's envelope and send.", _obj({
         "depth_mm": _capped("depth_mm", "depth in skin"),
@@ -147,9 +160,15 @@ METHODS: dict[str, Method] = {
                             })),
     "pen.clear_faults": Method(_T, "fault/estop -> idle once the cause is gone; the reason "
                                    "is logged.", _obj({
-                                       "reason": _text(MAX_REASON_CHARS,
+                                       "reason": _line(MAX_REASON_CHARS,
                                                        "why it is safe to clear", min_len=3),
                                    }, ("reason",)), result=OK_RESULT),
+    "pen.reconnect": Method(_O, "After a lost link: open the pen's port again now (the "
+                                "service also retries by itself). Nothing restarts: the pen "
+                                "comes back idle, or with its E-stop or fault still latched. "
+                                "Only this service's pen is taken back.",
+                            result=_obj({"ok": {"type": "boolean"},
+                                         "state": {"type": "string"}})),
     # ---- calibration (technician, driving)
     "calibration.begin": Method(_T, "idle -> calibrating.", drives=True, result=OK_RESULT),
     "calibration.move": Method(_T, "Move the depth actuator and wait until it stands.", _obj({
@@ -183,11 +202,11 @@ METHODS: dict[str, Method] = {
                                   "calibration.save answered in this connection's current "
                                   "run; any other id is refused) that calibration is installed "
                                   "and written to the pen; without, the previous one is kept.",
-                              _obj({"calibration_id": _text(64, "from calibration.save in this "
+                              _obj({"calibration_id": _line(64, "from calibration.save in this "
                                                                 "run")}), drives=True),
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
                                    "(simulated pens only): zero, depth, speed, verify, save.",
-                               _obj({"technician": _text(64, "who calibrates")},
+                               _obj({"technician": _line(64, "who calibrates")},
                                     ("technician",)), drives=True),
     # ---- sessions
     "session.check": Method(_V, "Check a profile against this pen's envelope and limits.",
@@ -196,7 +215,7 @@ METHODS: dict[str, Method] = {
                               "session; progress and results come as notifications.", _obj({
                                   **PROFILE_PARAMS,
                                   "screening": SCREENING,
-                                  "technician": _text(64, "who runs the session"),
+                                  "technician": _line(64, "who runs the session"),
                                   "quick_pass_s": {"type": "number", "exclusiveMinimum": 0,
                                                    "maximum": 600,
                                                    "description": "shorten every pass "

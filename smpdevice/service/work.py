@@ -200,9 +200,15 @@ class SessionWork:
 
     def read_gauge(self) -> dict[str, Any]:
         from smpdevice.calibration.gauges import SimulatorGauge
+        from smpdevice.control.states import OFFLINE
 
         self._simulator()
-        gauge = SimulatorGauge(self.service.pen.port_url)
+        pen = self.service.pen
+        if pen.state in OFFLINE:  # a reading of a pen the service cannot see is no evidence
+            raise SmpError(f"the pen is {pen.state.value}: its gauge reading would not match "
+                           "what the service can check; wait for the pen to be reconnected "
+                           "(pen.reconnect)")
+        gauge = SimulatorGauge(pen.port_url)
         return {"gauge_mm": gauge.simulator.gauge.read_mm()}
 
     def auto_calibrate(self, technician: str) -> dict[str, Any]:

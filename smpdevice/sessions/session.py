@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from smpdevice import checks
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import require_calibration
 from smpdevice.control.pen import PenTelemetry, connected
@@ -380,8 +381,7 @@ class TreatmentSession:
 def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     """What opening (or resuming) a session checks on the pen: technician, calibration, the
     profile against this pen's envelope, an idle pen. Returns the calibration in force."""
-    if not technician.strip():
-        raise SmpError("a session needs the technician's name")
+    checks.technician(technician)  # a name, as typed: no TAB, ESC or U+202E in the record
     serial = connected(pen.identity, pen.port_url).serial
     calibration = require_calibration(pen.calibration, serial, port=pen.port_url)
     issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())

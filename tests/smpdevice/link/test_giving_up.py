@@ -186,12 +186,15 @@ def test_a_reading_thread_that_calls_in_keeps_its_reading_role(pen_sim_pty):
         kept: list[bool] = []
         errors: list[BaseException] = []
 
+        entered: list[bool] = []
+
         def listener(message) -> None:  # runs in whichever thread reads (role held)
-            if kept or not isinstance(message, Telemetry):
-                return
+            if entered or not isinstance(message, Telemetry):
+                return  # once: telemetry read while it calls in (a slow reply) calls it again
             me = threading.current_thread()
             if link._reading is not me:
                 return
+            entered.append(True)
             try:
                 pen.set_setpoints(**CROWN)  # a listener calls the engine
                 after_call = link._reading is me

@@ -80,6 +80,36 @@ def check_outputs(results: list[subprocess.CompletedProcess[str]], passes: int) 
     assert "SMP-RO" in calibrations.stdout
 
 
+# The five commands run in one Python process under the mount or the user (a process per
+# command cost ~1 s of imports each, 20 times): what is tested is the reading, by a process
+# that cannot write, and each command's own exit status and output.
+BATCH = """
+import json, sys, traceback
+from click.testing import CliRunner
+from smpdevice.cli import main
+out = []
+for args in json.loads(sys.argv[1]):
+    r = CliRunner().invoke(main, args)
+    err = r.stderr
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        err += "".join(traceback.format_exception(r.exception))
+    out.append([args, r.exit_code, r.stdout, err])
+print(json.dumps(out))
+"""
+
+
+def _batch(prefix: list[str], args_list: list[list[str]], directory: Path
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, sys.executable, "-c", BATCH, json.dumps(args_list)],
+                          capture_output=True, text=True, env=_env(directory), timeout=120)
+
+
+def _results(batch: subprocess.CompletedProcess[str]) -> list[subprocess.CompletedProcess[str]]:
+    assert batch.returncode == 0, batch.stdout + batch.stderr
+    return [subprocess.CompletedProcess(args, status, out, err)
+            for args, status, out, err in json.loads(batch.stdout)]
+
+
 def _env(directory: Path) -> dict[str, str]:
     # The data directory is the read-only one too: nothing may be created there.
     return {**os.environ, "SMP_DATA_DIR": str(directory), "PYTHONDONTWRITEBYTECODE": "1",
@@ -101,21 +131,15 @@ def _unshare_prefix() -> list[str]:
 
 
 def run_on_read_only_mount(directory: Path, args_list: list[list[str]]):
-    """Run each `smp` command with `directory` bind-mounted read-only over itself."""
+    """Run the `smp` commands with `directory` bind-mounted read-only over itself."""
     prefix = _unshare_prefix()
     script = ('d="$1"; shift; mount --bind -o ro "$d" "$d" || exit 97; '
               'touch "$d/probe" 2>/dev/null && exit 98; exec "$@"')
-    results = []
-    for args in args_list:
-        result = subprocess.run(
-            [*prefix, "sh", "-c", script, "sh", str(directory), sys.executable, "-m",
-             "smpdevice", *args],
-            capture_output=True, text=True, env=_env(directory), timeout=120)
-        if result.returncode == 97:
-            pytest.skip(f"cannot bind-mount read-only here: {result.stderr.strip()}")
-        assert result.returncode != 98, "the bind mount is not read-only"
-        results.append(result)
-    return results
+    batch = _batch([*prefix, "sh", "-c", script, "sh", str(directory)], args_list, directory)
+    if batch.returncode == 97:
+        pytest.skip(f"cannot bind-mount read-only here: {batch.stderr.strip()}")
+    assert batch.returncode != 98, "the bind mount is not read-only"
+    return _results(batch)
 
 
 @pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])
@@ -147,9 +171,7 @@ def run_without_write_permission(directory: Path, args_list: list[list[str]]):
     probe = subprocess.run([*prefix, "sh", "-c", f'touch "{directory}/probe"'],
                            capture_output=True, text=True)
     assert probe.returncode != 0, "the directory is still writable"
-    return [subprocess.run([*prefix, sys.executable, "-m", "smpdevice", *args],
-                           capture_output=True, text=True, env=_env(directory), timeout=120)
-            for args in args_list]
+    return _results(_batch(prefix, args_list, directory))
 
 
 @pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])

@@ -1,8 +1,11 @@
 """A resumed session is recorded in parts, each linked by hash at its close (review 3, R06):
 the first part (opening to the fault) and the resumed one each have their file, the close
-record lists both with their SHA-256, and `smp replay` checks every part before refusing, by
-name, what it cannot replay yet (a plan split across parts)."""
+record lists both with their SHA-256, and `smp replay` checks every part, then replays them
+one by one, each into a fresh controller as its run started it (the passes left at the
+resume), naming the part of the first difference."""
 from __future__ import annotations
+
+import pytest
 
 from simulators import PenSimulator
 from smpdevice.passlog import PassLog
@@ -35,8 +38,33 @@ def test_every_part_is_recorded_and_linked_by_hash(data_dir, tmp_path):  # noqa:
     for part in parts:
         assert file_sha256(folder / part["file"]) == part["sha256"]
     replay = smp("replay", sid)
-    assert replay.exit_code != 0
-    assert "was resumed" in replay.output and "match the hashes" in replay.output, replay.output
+    assert replay.exit_code == 0, replay.output
+    assert replay.output.startswith(f"match: session {sid}, 2 recorded parts"), replay.output
+
+
+def test_a_change_seen_only_in_the_resumed_part_names_that_part(data_dir, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
+    """Part 1 jams in its first pass (zone top); only the resumed run reaches the hairline
+    (0.32 mm): a controller that now converts shallow depths 10 um deeper differs there."""
+    from smpdevice.control.calibration import Calibration
+
+    sid = resumed_and_closed(data_dir, tmp_path)
+    original = Calibration.to_actuator_mm
+    monkeypatch.setattr(Calibration, "to_actuator_mm", lambda self, depth_mm: original(
+        self, depth_mm) + (0.01 if depth_mm < 0.35 else 0.0))
+    replay = smp("replay", sid)
+    assert replay.exit_code == 1, replay.output
+    assert f"first difference: part 2 ({sid}part2.mcap): command #" in replay.output, (
+        replay.output)
+    assert "expected SetSetpoints" in replay.output
+
+
+def test_into_sim_refuses_a_resumed_session_saying_why(data_dir, tmp_path):  # noqa: F811
+    sid = resumed_and_closed(data_dir, tmp_path)
+    replay = smp("replay", sid, "--into-sim")
+    assert replay.exit_code == 2, replay.output
+    assert "was resumed (2 recorded parts)" in replay.output
+    assert "mid-life" in replay.output and f"smp replay {sid}" in replay.output
 
 
 def test_a_changed_part_is_named(data_dir, tmp_path):  # noqa: F811
@@ -47,3 +75,53 @@ def test_a_changed_part_is_named(data_dir, tmp_path):  # noqa: F811
     assert replay.exit_code != 0
     assert "does not match the hash" in replay.output and second.name in replay.output, (
         replay.output)
+
+
+def test_a_resumed_session_interrupted_again_replays_its_parts_unverified(data_dir,  # noqa: F811
+                                                                         tmp_path):
+    """Resumed, then jammed again: still open, so no hash links its parts; both are found
+    beside the pass log and replayed, and the replay says it could not verify them."""
+    from tests.smpdevice.cli.test_cli_resume import jam_when_running
+
+    calibrate_default_pen(data_dir)
+    with PenSimulator(seed=0, name="r2-twice") as sim:
+        sid = interrupted_session(data_dir, tmp_path, sim)
+        sim.clear("jam")
+        assert smp("clear", "--port", sim.url, "--yes").exit_code == 0
+        thread = jam_when_running(sim)
+        resumed = smp("run", "--resume", sid, "-t", "bo", "--port", sim.url)
+        thread.join(timeout=60)
+        assert resumed.exit_code == 4, resumed.output
+    replay = smp("replay", sid)
+    assert replay.exit_code == 0, replay.output
+    assert "still open" in replay.output and "unverified" in replay.output
+    assert f"match: session {sid}, 2 recorded parts" in replay.output
+
+
+@pytest.mark.virtual_time
+def test_a_resumed_part_stopped_by_the_technician_replays(sim, pen, passlog):
+    """Both at once, on virtual time: part 1 ends on a jam, part 2 (the resume) is stopped
+    between passes by the technician. Each part replays with its own plan and inputs."""
+    from smpdevice.replay.runner import replay_session
+    from smpdevice.sessions.resume import resume_session
+    from smpdevice.sessions.screening import parse_screening
+    from smpdevice.sessions.session import TreatmentSession
+    from tests.smpdevice.replay.conftest import CLEAR, short_profile
+    from tests.smpdevice.virtual_time import after
+
+    first = TreatmentSession.open(pen, passlog, short_profile(0.4, passes=4), technician="ana",
+                                  screening=parse_screening(CLEAR))
+    after(sim.clock, 0.6, lambda: sim.inject("jam"))  # in the second pass
+    first.play()
+    first.suspend()
+    sim.clear("jam")
+    pen.clear_faults()
+    second = resume_session(pen, passlog, first.session_id, technician="bo")
+    second.play(should_stop=lambda: len(second.results) >= 1)
+    second.close()
+    sid = first.session_id
+    parts = passlog.session(sid).summary["recording"]
+    assert [p["file"] for p in parts] == [f"{sid}.mcap", f"{sid}part2.mcap"]
+    report = replay_session(passlog, sid)
+    assert report.parts == 2
+    assert report.match, (report.difference, report.notes)

@@ -30,10 +30,16 @@ def sim() -> Iterator[PenSimulator]:
         yield s
 
 
+# The pen's own lease. These tests run on wall time beside others (four workers on two loaded
+# cores): at 300 ms a starved in-process pen latched LEASE_EXPIRED mid-calibration (the fail-safe
+# working, the test failing). The tests that let it lapse wait for that on a condition.
+PEN_LEASE_MS = 1000
+
+
 @pytest.fixture
 def service(sim, data_dir) -> Iterator[ServiceHandle]:
     options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
-                             lease_ms=300, calibration=true_calibration(sim))
+                             lease_ms=PEN_LEASE_MS, calibration=true_calibration(sim))
     with ServiceHandle(options) as handle:
         yield handle
 

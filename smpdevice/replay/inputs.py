@@ -1,0 +1,169 @@
+"""Host-side inputs: what changes the controller's decisions from outside the conversation.
+
+The technician's stop (Ctrl-C, the console's stop, a service client's `session.stop` or its
+driver gone: whatever a session's `should_stop` reports) and an E-stop request (the console,
+`smp estop`, the monitor, the service) are not the controller's decisions, yet they change
+what it sends next. A recording keeps each on its `/input` channel (JSON, with the controller's
+clock time), in recorded order among the frames, so a replay knows the point of the
+conversation it came at: after which of the host's decisions, and how long after it.
+
+- `stop`: the first time the session's `should_stop()` answered yes (or Ctrl-C reached a pass
+  as KeyboardInterrupt). `state` is the controller's state then: `running` (mid-pass, timed
+  from the decision before it) or another (between passes: its place alone counts).
+- `pen_stop`: a stop of the pen itself from outside the session, with its own commands (the
+  service's `session.stop` and a lost driver: `smpdevice.service.deadman.stop_and_disarm`).
+- `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
+  same request). The controller never decides an E-stop by itself: every one is a request.
+
+A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
+session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
+on the replayed controller, and an `estop` calls its `estop()`, each in a thread of its own
+as live. What the controller then does about it is compared like any other decision.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from firmware_protocol import MsgType, StreamDecoder
+
+CHANNEL = "/input"
+KINDS = ("stop", "pen_stop", "estop")
+RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
+
+
+# ------------------------------------------------------------------------ recording side
+
+class InputTap:
+    """Writes the `/input` entries of one recording (thread-safe: any thread may stop)."""
+
+    def __init__(self, add: Callable[[dict[str, Any]], None],
+                 state: Callable[[], str]) -> None:
+        self._add = add
+        self._state = state
+        self._lock = threading.Lock()
+        self._decoder = StreamDecoder()
+        # (type, seq) of the last host frames: an ESTOP seen among them again is its
+        # retransmission (sequence numbers wrap, so a later E-stop may reuse one)
+        self._recent: collections.deque[tuple[int, int]] = collections.deque(
+            maxlen=RETRANSMIT_WINDOW)
+        self._stopped = False
+
+    def on_host_bytes(self, data: bytes) -> None:
+        """Before the host's bytes are recorded: an ESTOP of a new seq is a request."""
+        with self._lock:
+            for frame in self._decoder.feed(data):
+                key = (int(frame.message.TYPE), frame.seq)
+                if key[0] == MsgType.ESTOP and key not in self._recent:
+                    self._add({"kind": "estop", "seq": frame.seq, "state": self._state()})
+                self._recent.append(key)
+
+    def stop(self, source: str) -> None:
+        """The technician's stop reached the session (once: a stop stays requested)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._add({"kind": "stop", "source": source, "state": self._state()})
+
+    def pen_stop(self, source: str) -> None:
+        """A stop and disarm of the pen from outside the session (each one is recorded)."""
+        self._add({"kind": "pen_stop", "source": source, "state": self._state()})
+
+    def watch(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        """`should_stop`, recording the first yes."""
+        def watched() -> bool:
+            if should_stop():
+                self.stop("should_stop")
+                return True
+            return False
+        return watched
+
+
+# ------------------------------------------------------------------------ replay side
+
+@dataclass(frozen=True)
+class Input:
+    after: int  # how many of the session's decisions came before it
+    t_s: float  # recorded time (since the recording began)
+    kind: str
+    state: str  # the controller's state when it came
+
+    @property
+    def timed(self) -> bool:
+        """Mid-pass, or an action of its own: its time after the decision before counts."""
+        return self.kind != "stop" or self.state == "running"
+
+
+def parse_input(data: bytes, after: int, t_s: float) -> Input | None:
+    """One `/input` entry; None for one this version does not know (skipped, not guessed)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or value.get("kind") not in KINDS:
+        return None
+    return Input(after, t_s, str(value["kind"]), str(value.get("state", "")))
+
+
+class ReplayInputs:
+    """The recorded inputs, applied to a replay as its conversation reaches their points.
+
+    The recorded pen calls `point(decisions, now, anchor)` whenever it looks at the time:
+    every input whose point has come is applied (`press_estop` or `stop_pen` in a thread of
+    its own, or the stop flag). `should_stop` is the replayed session's: yes once a stop input
+    is applied, and it applies one itself when asked at its point (between passes nothing is
+    timed: the session asks once there, as the live one did)."""
+
+    def __init__(self, inputs: list[Input]) -> None:
+        self.pending = collections.deque(inputs)
+        self.applied: list[Input] = []
+        self.stopped = False
+        self.press_estop: Callable[[], None] | None = None
+        self.stop_pen: Callable[[], None] | None = None
+        self._decisions = 0
+        self._lock = threading.Lock()
+
+    def point(self, decisions: int, now: float, anchor: tuple[float, float]) -> list[Input]:
+        """Apply what is due after `decisions` matched at replay time `now`; `anchor`:
+        (replay time, recorded time) of the last decision. Returns the E-stops applied."""
+        actions: list[Input] = []
+        with self._lock:
+            self._decisions = decisions
+            while self.pending:
+                nxt = self.pending[0]
+                if nxt.after > decisions:
+                    break
+                if nxt.after == decisions and nxt.timed and \
+                        anchor[0] + (nxt.t_s - anchor[1]) > now + 1e-9:
+                    break
+                if not nxt.timed and nxt.after == decisions:
+                    break  # applied when the session asks (`should_stop`)
+                self._apply(self.pending.popleft(), actions)
+        for item in actions:
+            act = self.press_estop if item.kind == "estop" else self.stop_pen
+            if act is not None:
+                threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True).start()
+        return [item for item in actions if item.kind == "estop"]
+
+    def _apply(self, item: Input, actions: list[Input]) -> None:
+        self.applied.append(item)
+        if item.kind == "stop":
+            self.stopped = True
+        else:
+            actions.append(item)
+
+    def should_stop(self) -> bool:
+        with self._lock:
+            if self.stopped:
+                return True
+            nxt = self.pending[0] if self.pending else None
+            if (nxt is not None and nxt.kind == "stop" and not nxt.timed
+                    and nxt.after == self._decisions):
+                self._apply(self.pending.popleft(), [])
+            return self.stopped
