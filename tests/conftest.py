@@ -13,10 +13,19 @@ and wall seconds (setup, call and teardown) to FILE: where the suite's time goes
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
 from hypothesis import settings
+
+# A suite started in the background by a shell without job control (`cmd &` in a script, CI
+# runners, nohup) inherits SIGINT *ignored*, and Python then never raises KeyboardInterrupt, nor
+# do the `smp` processes the tests start (an ignored signal stays ignored across exec). The
+# Ctrl-C tests need it delivered: give this process Python's own handler back; its children
+# then start with the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Hypothesis' default 200 ms deadline per example is a wall-clock assertion: on two loaded cores
 # (four workers, other jobs) a plain example took 570 ms and failed as "flaky". No test asserts
