@@ -19,6 +19,26 @@ import random
 import string
 from dataclasses import dataclass, field
 
+# What a user may configure (pensim:// options, `smp sim` flags, PenSimulator). IDENTIFY sends
+# lease_max_ms as a u16, and a pen that grants no lease runs no pass. Telemetry 0 = off at boot
+# (SET_TELEMETRY_RATE allows 0 .. telemetry_max_hz).
+LEASE_MAX_MS_RANGE = (1, 65535)
+TELEMETRY_HZ_RANGE = (0, 1000)  # the default telemetry_max_hz
+BAUD_RANGE = (1, 12_000_000)
+SEED_MAX = 2**63 - 1
+
+
+def check_configurable(model: PenModel, baud: int | None = None) -> None:
+    """Raise ValueError naming the setting, its value and the allowed range."""
+    checks = [("lease_max_ms", model.lease_max_ms, LEASE_MAX_MS_RANGE),
+              ("telemetry_default_hz", model.telemetry_default_hz,
+               (TELEMETRY_HZ_RANGE[0], min(TELEMETRY_HZ_RANGE[1], model.telemetry_max_hz)))]
+    if baud is not None:
+        checks.append(("baud", baud, BAUD_RANGE))
+    for name, value, (low, high) in checks:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name}={value!r} is out of range: a whole number {low}..{high}")
+
 
 def _rng(seed: int, purpose: str) -> random.Random:
     """A generator for one purpose, so adding a purpose never shifts another's numbers."""

@@ -20,13 +20,20 @@ disconnects; `write` raises it too. The simulator behind an open port is `port.s
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException, to_bytes
 
 from simulators.faults import parse_fault_spec
-from simulators.pen_model import PenModel
+from simulators.pen_model import (
+    BAUD_RANGE,
+    LEASE_MAX_MS_RANGE,
+    SEED_MAX,
+    TELEMETRY_HZ_RANGE,
+    PenModel,
+)
 from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, lookup
 
 _OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name")
@@ -46,18 +53,31 @@ def _parse(url: str) -> tuple[str, dict[str, str]]:
     return name, options
 
 
+_EXAMPLES = {"seed": 3, "lease": 1500, "telemetry": 200, "baud": 115200}
+
+
+def _whole(options: dict[str, str], key: str, low: int, high: int) -> int:
+    text = options[key]
+    # ASCII digits only: int() would also take "1_0", " 5" and full-width digits.
+    value = int(text) if re.fullmatch(r"-?[0-9]{1,20}", text) else None
+    if value is None or not low <= value <= high:
+        raise SerialException(f"pensim option {key}={text!r} is out of range: a whole number "
+                              f"{low}..{high}; e.g. pensim://?{key}={_EXAMPLES[key]}")
+    return value
+
+
 def simulator_from_options(options: dict[str, str]) -> PenSimulator:
-    """A fresh real-time simulator from pensim:// query options."""
+    """A fresh real-time simulator from pensim:// query options (each one range-checked)."""
+    model = PenModel(seed=_whole(options, "seed", -SEED_MAX, SEED_MAX) if "seed" in options else 0)
+    if "lease" in options:
+        model.lease_max_ms = _whole(options, "lease", *LEASE_MAX_MS_RANGE)
+    if "telemetry" in options:
+        model.telemetry_default_hz = _whole(options, "telemetry", *TELEMETRY_HZ_RANGE)
+    baud = _whole(options, "baud", *BAUD_RANGE) if "baud" in options else None
     try:
-        model = PenModel(seed=int(options.get("seed", 0)))
-        if "lease" in options:
-            model.lease_max_ms = int(options["lease"])
-        if "telemetry" in options:
-            model.telemetry_default_hz = int(options["telemetry"])
         plan = parse_fault_spec(options.get("faults"))
-        baud = int(options["baud"]) if "baud" in options else None
     except ValueError as exc:
-        raise SerialException(f"bad pensim option: {exc}") from None
+        raise SerialException(f"bad pensim option faults: {exc}") from None
     return PenSimulator(model=model, link_faults=plan, baud=baud, name=options.get("name"))
 
 

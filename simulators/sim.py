@@ -32,7 +32,7 @@ from simulators.faults import (
 from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge
 from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
-from simulators.pen_model import PenModel
+from simulators.pen_model import PenModel, check_configurable
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
 
@@ -70,6 +70,7 @@ class PenSimulator(HostLink):
         schedule: list[ScheduledFault] | None = None,
     ) -> None:
         self.model = model if model is not None else PenModel(seed=seed)
+        check_configurable(self.model, baud)  # a bad value must fail here, not in every reply
         self.seed = self.model.seed
         self.clock: Clock = clock if clock is not None else RealClock()
         self.virtual = bool(getattr(self.clock, "is_virtual", False))

@@ -156,11 +156,19 @@ class Violation:
 class EnvelopeError(SmpError):
     """A requested setpoint is outside the active zone's envelope; nothing was sent to the pen."""
 
-    def __init__(self, zone: str, violations: list[Violation]):
+    def __init__(self, zone: str, violations: list[Violation], message: str | None = None):
         self.zone = zone
         self.violations = violations
         listed = "; ".join(str(v) for v in violations)
-        super().__init__(f"outside the '{zone}' envelope: {listed}")
+        super().__init__(message or f"outside the '{zone}' envelope: {listed}")
+
+    @classmethod
+    def unknown_zone(cls, zone: str, known: list[str]) -> EnvelopeError:
+        """No envelope for `zone`: the message names the value given (a Violation holds a
+        number only) and the zones there are."""
+        return cls(zone, [Violation("zone", 0, 0, "is unknown")],
+                   f"zone={show(zone)} is unknown; known zones: {', '.join(known)}. "
+                   "Choose one of them (names are case-sensitive).")
 
 
 class NumberError(SmpError, ValueError):

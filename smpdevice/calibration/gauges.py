@@ -100,18 +100,31 @@ class SimulatorGauge:
         """Nothing to close: the simulator belongs to whoever started it."""
 
 
+def _tcp_address(url: object) -> tuple[str, int]:
+    """(host, port) of tcp://HOST:PORT, or GaugeError; urllib raises ValueError for a port
+    out of 0..65535, a non-numeric one or an unclosed [IPv6 bracket: the same bad URL."""
+    bad = GaugeError(f"bad gauge URL {url!r}; expected tcp://HOST:PORT with PORT 1..65535, "
+                     "e.g. tcp://127.0.0.1:7100")
+    if not isinstance(url, str):
+        raise bad
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise bad from None
+    if parts.scheme != "tcp" or not host or port is None or not 1 <= port <= 65535:
+        raise bad
+    return host, port
+
+
 class TcpGauge:
     """A gauge over TCP: send `READ\\n`, get one line with the reading in mm."""
 
     manual = False
 
     def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
-            raise GaugeError(f"bad gauge URL {url!r}; expected tcp://HOST:PORT, e.g. "
-                             "tcp://127.0.0.1:7100")
         self.url = url
-        self.address = (parts.hostname, parts.port)
+        self.address = _tcp_address(url)
         self.timeout_s = timeout_s
         self.description = f"gauge at {url}"
         self._sock: socket.socket | None = None

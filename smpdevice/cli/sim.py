@@ -10,6 +10,7 @@ from textwrap import indent
 import click
 
 from simulators.faults import fault_spec_help
+from simulators.pen_model import BAUD_RANGE, LEASE_MAX_MS_RANGE, TELEMETRY_HZ_RANGE
 
 # The fault list comes from the parser's tables (fault_spec_help), so it cannot drift from them.
 HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
@@ -47,12 +48,14 @@ HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
 @click.option("--faults", default=None, metavar="SPEC",
               help="Faults to inject, e.g. 'drop=0.01,jam@5-8,brownout~0.01' "
                    "(see docs/simulator.md).")
-@click.option("--baud", type=int, default=None,
+@click.option("--baud", type=click.IntRange(*BAUD_RANGE), default=None,
               help="Pace the wire like a UART at this baud rate (e.g. 115200).")
 @click.option("--gauge-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="TCP port of the depth gauge on 127.0.0.1 (0 = any free port).")
-@click.option("--lease-max-ms", type=int, default=None, help="Longest lease the pen grants.")
-@click.option("--telemetry-hz", type=int, default=None, help="Telemetry rate after boot.")
+@click.option("--lease-max-ms", type=click.IntRange(*LEASE_MAX_MS_RANGE), default=None,
+              help="Longest lease the pen grants (IDENTIFY sends it as a u16).")
+@click.option("--telemetry-hz", type=click.IntRange(*TELEMETRY_HZ_RANGE), default=None,
+              help="Telemetry rate after boot.")
 def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud: int | None,
         gauge_port: int, lease_max_ms: int | None, telemetry_hz: int | None) -> None:
     """Run a simulated pen until Ctrl-C (help text: HELP above)."""

@@ -15,12 +15,16 @@ behind that worker: `estop()` runs at once in a thread of its own for every call
 controller latches and writes ESTOP in the caller's thread), and `stop_needle()` has a worker
 of its own. Telemetry and state changes arrive as async iterators fed from the controller's
 listeners; a slow consumer loses the oldest items, never blocks the reader thread.
+After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
+the blocking controller's own answer (StateError "not connected"; close() and the stops return
+quietly), and the async iterators end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +39,7 @@ from smpdevice.envelope import ZoneEnvelope
 
 T = TypeVar("T")
 MAX_QUEUE = 10_000
+_END = object()  # pushed to every open feed by close(): the iterator returns
 
 
 def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]:
@@ -81,6 +86,9 @@ class AsyncPenController:
         self.pen = pen
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-call")
         self._stops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-stop")
+        self._lock = threading.Lock()  # `closed` and the executors' shutdown change together
+        self._closed = False
+        self._feeds: set[_Feed] = set()
 
     @classmethod
     async def connect(cls, port: str, **kwargs: Any) -> AsyncPenController:
@@ -89,12 +97,19 @@ class AsyncPenController:
         return cls(pen)
 
     async def close(self) -> None:
-        """Stop the needle, disarm and close the port; then end the worker threads."""
+        """Stop the needle, disarm and close the port; then end the worker threads.
+
+        Safe to call twice: PenController.close() is, and later calls run in threads of their own.
+        """
         try:
             await self._stop_lane(self.pen.close)
         finally:
-            self._calls.shutdown(wait=False, cancel_futures=True)
-            self._stops.shutdown(wait=False)
+            with self._lock:
+                self._closed = True
+                self._calls.shutdown(wait=False, cancel_futures=True)
+                self._stops.shutdown(wait=False)
+            for feed in list(self._feeds):
+                feed.push(_END)
 
     async def __aenter__(self) -> AsyncPenController:
         return self
@@ -104,12 +119,26 @@ class AsyncPenController:
 
     # ------------------------------------------------------------------ plumbing
 
+    @property
+    def closed(self) -> bool:
+        """True once close() has run: calls no longer use the worker threads."""
+        return self._closed
+
+    def _submit(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any,
+                **kwargs: Any) -> Future[T]:
+        # A shut-down executor raises a bare RuntimeError; after close() the controller
+        # itself must answer (StateError, or a quiet return for close and the stops).
+        with self._lock:
+            if not self._closed:
+                return executor.submit(fn, *args, **kwargs)
+        return _run_in_new_thread(functools.partial(fn, *args, **kwargs), name="smp-aio-closed")
+
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking function (a controller method, a session) in the call worker."""
-        return await asyncio.wrap_future(self._calls.submit(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self._submit(self._calls, fn, *args, **kwargs))
 
     async def _stop_lane(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._stops.submit(fn, *args))
+        return await asyncio.wrap_future(self._submit(self._stops, fn, *args))
 
     # ------------------------------------------------------------------ reads (never block)
 
@@ -200,8 +229,8 @@ class AsyncPenController:
         push = feed.push
         self.pen.add_telemetry_listener(push)
         try:
-            while True:
-                yield await feed.queue.get()
+            async for item in self._drain(feed):
+                yield item
         finally:
             self.pen.remove_telemetry_listener(push)
 
@@ -216,7 +245,22 @@ class AsyncPenController:
 
         self.pen.state_listeners.add(on_change)
         try:
-            while True:
-                yield await feed.queue.get()
+            async for item in self._drain(feed):
+                yield item
         finally:
             self.pen.state_listeners.remove(on_change)
+
+    async def _drain(self, feed: _Feed) -> AsyncIterator[Any]:
+        """Items of `feed` until close() (a closed pen sends nothing more: do not wait forever)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._feeds.add(feed)
+        try:
+            while True:
+                item = await feed.queue.get()
+                if item is _END:
+                    return
+                yield item
+        finally:
+            self._feeds.discard(feed)

@@ -23,7 +23,6 @@ from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import OFFLINE, POLICY, SAFE, FaultInfo, State, StateError
 from smpdevice.envelope import (
     EnvelopeError,
-    Violation,
     ZoneEnvelope,
     check_setpoints,
     narrowed,
@@ -109,8 +108,7 @@ class RequestsMixin(ControllerCore):
     def _do_set_zone(self, name: str) -> ZoneEnvelope:
         self._require("set_zone")
         if name not in self.zones:
-            raise EnvelopeError(name, [Violation("zone", 0, 0, f"is unknown; known zones: "
-                                                 f"{', '.join(sorted(self.zones))};")])
+            raise EnvelopeError.unknown_zone(name, sorted(self.zones))
         zone = self._pen_bounded(self.zones[name])
         if self.setpoints is not None:
             sp = self.setpoints

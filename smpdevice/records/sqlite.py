@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from smpdevice import checks
 from smpdevice.paths import db_path
 from smpdevice.records import export, sqlite_signing
 from smpdevice.records.audit import Audit
@@ -62,7 +63,7 @@ from smpdevice.records.model import (
 )
 from smpdevice.records.signing import Receipt, anchors_path, append_anchor
 from smpdevice.records.sqlite_file import SqliteFile
-from smpdevice.records.sqlite_read import SqliteReads
+from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, SqliteReads
 
 
 class PassLog(SqliteFile, SqliteReads):
@@ -72,6 +73,7 @@ class PassLog(SqliteFile, SqliteReads):
                  key: InstallationKey | None = None):
         """`key` signs the heads (a writer's default: this installation's key, created on
         first use; see `smpdevice.records.keys`). Readers need no key."""
+        checks.instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
         self.recovered: list[str] = []
         self.anchors_path = anchors_path(Path(path))
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()
@@ -202,6 +204,7 @@ class PassLog(SqliteFile, SqliteReads):
 
     def resumptions(self, session_id: str) -> list[dict[str, Any]]:
         """The bodies of a session's `session_resume` records, oldest first."""
+        checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
         with self._reading():  # an older (v3) log simply has none
             return [json.loads(body) for (body,) in self._conn.execute(
                 "SELECT body FROM records WHERE kind = 'session_resume' AND session_id = ? "
@@ -287,6 +290,8 @@ class PassLog(SqliteFile, SqliteReads):
         receipt) pairs instead (checked, not required to be complete).
         `receipts`: more (source, receipt) pairs to check, e.g. receipts clients kept.
         """
+        checks.instance("trusted", trusted, (Mapping, type(None)),
+                        "None or a mapping of fingerprint -> PublicKey")
         with self._reading():
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from smpdevice import checks
 from smpdevice.errors import SmpError
 from smpdevice.records.audit import StoredHead
 from smpdevice.records.chain import GENESIS_HASH, ChainRecord
@@ -16,6 +17,8 @@ from smpdevice.records.model import (
     pass_from_bodies,
     session_from_bodies,
 )
+
+SESSION_ID_MAX_CHARS = 64  # ids are "S" + 16 hex digits; a prefix is shorter
 
 
 class SqliteReads:
@@ -42,6 +45,7 @@ class SqliteReads:
 
     def session(self, session_id: str) -> SessionRecord:
         """One session with its passes; `session_id` may be a unique prefix of the id."""
+        checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)  # '' prefixes all
         with self._reading():
             rows = self._conn.execute(
                 "SELECT session_id FROM records WHERE kind = 'session_open' "
@@ -63,6 +67,8 @@ class SqliteReads:
 
     def passes(self, session_id: str | None = None) -> list[PassRecord]:
         """Passes in the order they began: of one session, or all."""
+        if session_id is not None:
+            checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
         return list(self._iter_passes(session_id))
 
     def records(self, after_seq: int = 0) -> Iterator[ChainRecord]:

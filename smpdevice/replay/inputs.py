@@ -10,8 +10,9 @@ conversation it came at: after which of the host's decisions, and how long after
 - `stop`: the first time the session's `should_stop()` answered yes (or Ctrl-C reached a pass
   as KeyboardInterrupt). `state` is the controller's state then: `running` (mid-pass, timed
   from the decision before it) or another (between passes: its place alone counts).
-- `pen_stop`: a stop of the pen itself from outside the session, with its own commands (the
-  service's `session.stop` and a lost driver: `smpdevice.service.deadman.stop_and_disarm`).
+- `pen_stop`: a stop of the pen itself from outside the session, with its own commands (a
+  lost driver, or a `session.stop` whose session did not stop by itself in time:
+  `smpdevice.service.deadman.stop_and_disarm`).
 - `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
   same request). The controller never decides an E-stop by itself: every one is a request.
 

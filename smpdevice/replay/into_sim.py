@@ -86,9 +86,9 @@ def _simulator(seed: int, options: dict[str, str], faults: str | None, clock: An
             model.lease_max_ms = int(options["lease"])
         if "telemetry" in options:
             model.telemetry_default_hz = int(options["telemetry"])
+        return PenSimulator(model=model, clock=clock, link_faults=plan)  # checks their ranges
     except ValueError as exc:
         raise RecordingError(f"the recorded port's options are invalid ({exc})") from None
-    return PenSimulator(model=model, clock=clock, link_faults=plan)
 
 
 def replay_into_sim(passlog: Any, session_id: str, faults: str | None = None) -> ReplayReport:

@@ -22,6 +22,11 @@ from smpdevice.link.clock import Clock
 from smpdevice.replay.inputs import ReplayInputs
 from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
 
+# A run ends its recording as its session ends, and its last words to the pen (stop the needle,
+# disarm, on the way out of `with PenController`) may come just after, or just before, as the
+# threads fall: a stop past the recording's end is no difference. Any other command is.
+AFTER_THE_END = frozenset({MsgType.NEEDLE_STOP, MsgType.DISARM})
+
 # How much later or earlier than recorded a decision may come (measured from the one before).
 # The live host ran on wall time, where a loaded machine wakes a thread late, so the replay
 # (virtual time: never late) may decide earlier than recorded by up to EARLY_TOLERANCE_S;
@@ -216,6 +221,9 @@ class ReplayPen:
         steps = self._script.steps
         now_s = self.clock.now() - self._offset - steps[0].t_s
         if self._next >= len(steps):
+            if message.TYPE in AFTER_THE_END:  # the run stopped recording, then stopped the pen
+                self._rx += encode(Ack(acked_type=message.TYPE), frame.seq)
+                return
             self.difference = Difference("command", self._next - 1, now_s,
                                          "no more commands (the recording ends here)",
                                          describe(message))

@@ -312,7 +312,8 @@ class PenService:
     @method("session.stop")
     async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
         self.work.request_stop()
-        await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
+        if not await asyncio.to_thread(self.work.stopped_itself):  # else: stop it here, now
+            await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
         return {"ok": True}
 
     @method("sessions.list")

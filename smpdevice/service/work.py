@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("smpdevice.service")
 PROGRESS_EVERY_S = 0.2
+# After session.stop, how long the session may take to stop its own needle (it looks every
+# 20 ms) before the service stops and disarms the pen itself.
+SELF_STOP_S = 0.25
 
 
 def _open_log(path: Any, pen_serial: str) -> Any:
@@ -179,6 +182,22 @@ class SessionWork:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def stopped_itself(self) -> bool:
+        """After request_stop(): whether a running session stopped its own needle within
+        SELF_STOP_S (it then records the pass, closes and disarms: one actor on the pen, so
+        its recording replays as it ran). False: none runs, or it did not stop in time."""
+        from smpdevice.control import State
+
+        thread, pen = self._thread, self.service.pen
+        if thread is None or not thread.is_alive():
+            return False
+        try:
+            pen.wait_for_state(*(s for s in State if s is not State.RUNNING),
+                               timeout_s=SELF_STOP_S)
+        except SmpError:
+            return False
+        return True
 
     def join(self, timeout_s: float) -> None:
         t = self._thread

@@ -127,14 +127,17 @@ def test_the_peer_answers_as_the_spec_says(pty_path: str) -> None:
 
 def test_a_lapsed_lease_disarms_and_while_running_latches_lease_expired(pty_path: str) -> None:
     wire = Wire(pty_path)
+    # Long enough that the command after a renewal lands inside it on two loaded cores (at
+    # 100 ms an ARM came too late once and was refused NO_LEASE), short enough to wait out.
+    lease_ms = 600
     wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 1)
-    wire.send(m.LeaseRenew(100), 2)
+    wire.send(m.LeaseRenew(lease_ms), 2)
     wire.send(m.Arm(), 3)
     [(_, event, _)] = wire.replies(1)  # no renewal: the lease lapses while ARMED
     assert (event.event, event.state) == (EventCode.STATE_CHANGED, FirmwareState.IDLE)
     wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 4)
     wire.send(m.Arm(), 5)
-    wire.send(m.LeaseRenew(100), 6)
+    wire.send(m.LeaseRenew(lease_ms), 6)
     assert wire.send(m.NeedleStart(), 7)[0][1] == m.Ack(MsgType.NEEDLE_START)
     [(_, event, _)] = wire.replies(1)  # ... and while RUNNING: a latched fault
     assert (event.event, event.state) == (EventCode.FAULT_LATCHED, FirmwareState.FAULT)

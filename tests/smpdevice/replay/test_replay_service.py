@@ -62,6 +62,8 @@ def test_a_served_session_stopped_by_a_client_replays(service, sim, data_dir, ho
     with the_log(data_dir) as log:
         recorded = inputs_of(log.path.parent / "recordings" / f"{sid}.mcap")
         kinds = [i["kind"] for i in recorded]
-        assert kinds and kinds[0] == ("estop" if how == "estop" else "pen_stop"), recorded
+        # session.stop: the session stops its own pass (one actor on the pen), no pen_stop
+        assert kinds and kinds[0] == ("estop" if how == "estop" else "stop"), recorded
+        assert "pen_stop" not in kinds, recorded
         report = replay_session(log, sid)
     assert report.match, report.difference
