@@ -204,29 +204,25 @@ class HostLink:
                     return bytes(out)
 
     def _host_read_chunk(self, port: HostPort, timeout_s: float | None) -> bytes:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                port.check()
-                self._promote()
-                if self._rx:
-                    chunk = self._rx.popleft()
-                    self._rx_bytes -= len(chunk)
-                    return chunk
-                if not self._wait(deadline):
-                    return b""
+        chunks = self._host_take(port, timeout_s, every=False)
+        return chunks[0] if chunks else b""
 
     def _host_read_chunks(self, port: HostPort, timeout_s: float | None) -> list[bytes]:
         """Every chunk due, in order, once at least one is (waiting up to timeout_s)."""
+        return self._host_take(port, timeout_s, every=True)
+
+    def _host_take(self, port: HostPort, timeout_s: float | None, every: bool) -> list[bytes]:
+        """The next chunk due (or `every` one), waiting up to timeout_s; [] if none came."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while True:
                 port.check()
                 self._promote()
                 if self._rx:
-                    chunks = list(self._rx)
-                    self._rx.clear()
-                    self._rx_bytes = 0
+                    chunks = list(self._rx) if every else [self._rx[0]]
+                    for _ in chunks:
+                        self._rx.popleft()
+                    self._rx_bytes -= sum(map(len, chunks))
                     return chunks
                 if not self._wait(deadline):
                     return []
