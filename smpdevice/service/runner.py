@@ -104,7 +104,13 @@ class ServiceHandle:
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._serve())
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            # Closed here, in its own thread: left to the garbage collector at interpreter exit
+            # it closed a self-pipe already gone and printed a traceback on the way out.
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     async def _serve(self) -> None:
         try:
