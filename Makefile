@@ -1,5 +1,9 @@
 # Two commands a new user needs: `make demo` and `make test`.
 PYTHON ?= python3
+# Byte-code caches on, whatever the caller's environment says: without them every one of the
+# suite's `smp` processes and pytest workers compiled the whole package again (about 80 CPU-s of
+# pass 1's 230 on this machine).
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

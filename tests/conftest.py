@@ -97,10 +97,31 @@ def _long_first(item: pytest.Item) -> int:
     return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
 
 
+# Property tests that ask for more than hypothesis' default 100 examples (150-500) run half
+# as many, at least 100, unless SMP_THOROUGH=1 or the slow tests are asked for: they were a
+# fifth of the suite's CPU. Every run draws new examples (CI starts without a database), so the
+# runs together still cover the full counts. Hypothesis reads a test's settings from this
+# attribute when the test runs; without it a test keeps its own count.
+_SETTINGS = "_hypothesis_internal_use_settings"
+
+
+def _fewer_examples(item: pytest.Item) -> None:
+    test = getattr(item, "obj", None)
+    asked = getattr(test, _SETTINGS, None)
+    if asked is None or getattr(test, "_smp_examples_halved", False):
+        return  # not a property test, or a parametrized one already seen
+    if asked.max_examples > 100:
+        setattr(test, _SETTINGS, settings(asked, max_examples=max(100, asked.max_examples // 2)))
+    test._smp_examples_halved = True  # type: ignore[union-attr]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    thorough = os.environ.get("SMP_THOROUGH", "") not in ("", "0") or _slow_requested(config)
     for item in items:
         if item.nodeid.startswith(REALTIME_DIRS):
             item.add_marker(pytest.mark.realtime)
+        if not thorough:
+            _fewer_examples(item)
     items.sort(key=_long_first)  # stable: each file's tests keep their order
     if _slow_requested(config):
         return
