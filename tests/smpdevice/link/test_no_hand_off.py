@@ -32,13 +32,29 @@ def _threads_of(pen: PenController, name: str) -> list[threading.Thread]:
     return seen
 
 
+def _replies_to_requests(pen: PenController) -> list[threading.Thread]:
+    """The thread handling each reply to a request; not the lease renewals' replies, which
+    come on their own schedule (a slow run of 40 requests sees some)."""
+    seen: list[threading.Thread] = []
+    engine = pen._engine
+    on_reply = engine._on_op_reply
+
+    def spy(frame) -> None:
+        if frame.seq not in engine._renewals:
+            seen.append(threading.current_thread())
+        on_reply(frame)
+
+    engine._on_op_reply = spy  # type: ignore[method-assign]
+    return seen
+
+
 @pytest.mark.realtime
 def test_a_request_is_sent_and_completed_in_the_callers_thread_over_a_pty(pen_sim_pty):
     sim, path = pen_sim_pty
     with PenController.connect(path, calibration=true_calibration(sim)) as pen:
         pen.set_zone("crown")
         sent = _threads_of(pen, "submit")
-        replied = _threads_of(pen, "_on_op_reply")
+        replied = _replies_to_requests(pen)
         for _ in range(40):
             pen.set_setpoints(**CROWN)
         me = threading.current_thread()
