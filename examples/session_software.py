@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port
         if args.simulator:
             from simulators import PenSimulator
+            from simulators.clock import sim_clock
 
-            simulator = stack.enter_context(PenSimulator(seed=args.seed))
+            # real time; SMP_SIM_CLOCK=virtual: virtual time, as fast as it computes
+            clock = sim_clock()  # (docs/simulator.md)
+            simulator = stack.enter_context(PenSimulator(seed=args.seed, clock=clock))
             port = simulator.url
 
         # 2. Connect. The context manager stops the needle, disarms and closes on the way out,

@@ -6,10 +6,17 @@ timeout advances a `VirtualClock` instead of sleeping, and runs the same every t
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+# Which clock a built-in simulated pen runs on when its URL does not say (pensim://?clock=...):
+# "real" (the default) or "virtual" (the host that opens it advances the clock; see
+# VirtualClock.host_driven). Only pensim:// pens and `smp demo` read it; `smp sim` never does.
+SIM_CLOCK_ENV = "SMP_SIM_CLOCK"
+SIM_CLOCKS = ("real", "virtual")
 
 
 class Clock(Protocol):
@@ -35,11 +42,15 @@ class VirtualClock:
 
     Listeners registered with `on_advance` run after every advance, so a simulator (or a host
     under test) sharing this clock catches up whoever advanced it.
+
+    `host_driven`: the host that connects to this pen advances it (a controller runs a time
+    driver while it is connected: `pensim://?clock=virtual`); otherwise whoever made it does.
     """
 
     is_virtual = True
 
-    def __init__(self, start_s: float = 0.0) -> None:
+    def __init__(self, start_s: float = 0.0, host_driven: bool = False) -> None:
+        self.host_driven = bool(host_driven)
         self._now_s = float(start_s)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[float], None]] = []
@@ -64,3 +75,17 @@ class VirtualClock:
     def remove_listener(self, listener: Callable[[float], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+
+def sim_clock(choice: str | None = None) -> VirtualClock | None:
+    """The clock of a new built-in simulated pen: `choice` ("real" or "virtual"), else the
+    SMP_SIM_CLOCK environment setting, else real time. None means real time; "virtual" is a
+    fresh host-driven `VirtualClock`. ValueError names the bad value and the choices."""
+    source = "clock"
+    if choice is None:
+        choice, source = os.environ.get(SIM_CLOCK_ENV) or "real", SIM_CLOCK_ENV
+    value = choice.strip().lower()
+    if value not in SIM_CLOCKS:
+        raise ValueError(f"{source}={choice!r} is not a simulator clock: use one of "
+                         f"{', '.join(SIM_CLOCKS)} (e.g. pensim://?clock=virtual)")
+    return VirtualClock(host_driven=True) if value == "virtual" else None

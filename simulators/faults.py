@@ -6,7 +6,8 @@ Three ways to cause each one, all repeatable from a seed (every random draw come
 - on a schedule: `ScheduledFault(at_s=2.0, action="jam")`, or `"jam@2.0-3.5"` in a fault spec;
 - with a probability: `LinkFaultConfig(drop_p=0.01)` per byte, or `"jam~0.05"` (per second).
 
-Fault spec (the `faults=` option of `pensim://` and `smp sim --faults`), items joined by commas:
+Fault spec (the `faults=` option of `pensim://` and `smp sim --faults`), ASCII items joined by
+commas; each NAME=VALUE key at most once; numbers are ASCII decimals (2.5, 1e-3, not 1_0):
     drop=P flip=P        per byte, both directions (bytes lost / one bit flipped)
     junk=P dup=P split=P per pen->host frame (junk burst before it / sent twice / in two writes)
     delay=S              extra latency of every pen->host frame, seconds
@@ -28,7 +29,9 @@ a probability is 0..1. `fault_spec_help()` renders this table from the parser's 
 from __future__ import annotations
 
 import math
+import numbers
 import re
+import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -89,20 +92,36 @@ def apply_device_fault(firmware: PenFirmware, fault: DeviceFault, on: bool = Tru
         raise ValueError(f"unknown device fault {fault!r}")
 
 
+# An ASCII decimal number, as documented: float() alone also takes '1_0', full-width or
+# Arabic-Indic digits, 'nan' and 'infinity'.
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_BLANK = string.whitespace  # ASCII blanks only: str.strip() also eats \x1c and U+3000
+
+
 def _number(what: str, text: object, low: float, high: float, *, unit: str = "",
             low_open: bool = False) -> float:
-    """`text` (a spec's text or a number) as a finite float in low..high (low excluded if
-    `low_open`), else FaultSpecError naming `what`, the value and the range."""
-    try:
-        value = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = math.nan
+    """`text` (a spec's text or a real number) as a finite float in low..high (low excluded
+    if `low_open`), else FaultSpecError naming `what`, the value and the range."""
+    low_text = f"> {low:g}" if low_open else f">= {low:g}"
+    allowed = f"a finite number{unit} {low_text} and <= {high:g}"
+    value = math.nan
+    if isinstance(text, str):
+        shown: object = text.strip(_BLANK)
+        if not _DECIMAL.fullmatch(str(shown)):
+            raise FaultSpecError(f"{what} {shown!r} is no decimal number: write ASCII digits "
+                                 f"(e.g. 2.5 or 1e-3), {allowed}")
+        value = float(str(shown))
+    elif isinstance(text, numbers.Real) and not isinstance(text, bool):
+        shown = text
+        try:
+            value = float(text)
+        except OverflowError:  # an int past the float range
+            value = math.inf
+    else:
+        raise FaultSpecError(f"{what} {text!r} is no number: give {allowed}")
     if math.isfinite(value) and (value > low if low_open else value >= low) and value <= high:
         return value
-    low_text = f"> {low:g}" if low_open else f">= {low:g}"
-    shown = text.strip() if isinstance(text, str) else text
-    raise FaultSpecError(f"{what} {shown!r} is out of range: give a finite number"
-                         f"{unit} {low_text} and <= {high:g}")
+    raise FaultSpecError(f"{what} {shown!r} is out of range: give {allowed}")
 
 
 @dataclass(order=True)
@@ -152,15 +171,17 @@ _TYPE_KEYS = ("drop_type", "delay_type")
 
 def _msg_types(text: str) -> tuple[int, ...]:
     """`ESTOP+NEEDLE_STOP` -> their type codes; `*` -> every host->pen type."""
-    if text.strip() == "*":
+    if text.strip(_BLANK) == "*":
         return tuple(sorted(int(t) for t in HOST_TO_PEN))
-    out = []
+    out: list[int] = []
     for name in text.split("+"):
-        key = name.strip().upper()
+        key = name.strip(_BLANK).upper()
         if key not in MsgType.__members__ or MsgType[key] not in HOST_TO_PEN:
             known = " ".join(sorted(MsgType(t).name for t in HOST_TO_PEN))
-            raise FaultSpecError(f"{name.strip()!r} is no host->pen message type; "
+            raise FaultSpecError(f"{name.strip(_BLANK)!r} is no host->pen message type; "
                                  f"known: {known}, *")
+        if int(MsgType[key]) in out:  # harmless, but a typo for another type more likely
+            raise FaultSpecError(f"message type {key} is named twice; name each type once")
         out.append(int(MsgType[key]))
     return tuple(out)
 
@@ -181,7 +202,7 @@ def _type_fault(plan: FaultPlan, key: str, value: str) -> None:
 
 
 def _action(name: str) -> str:
-    name = name.strip().lower().replace("-", "_")
+    name = name.strip(_BLANK).lower().replace("-", "_")
     if name in LINK_EVENTS:
         return name
     try:
@@ -196,7 +217,7 @@ _WHEN = re.compile(r"(?P<t1>[-+]?[^-+]*?(?:[eE][-+]?\d+)?)(?:-(?P<t2>.*))?", re.
 
 
 def _scheduled(name: str, when: str) -> ScheduledFault:
-    match = _WHEN.fullmatch(when.strip())
+    match = _WHEN.fullmatch(when.strip(_BLANK))
     t1, t2 = (match["t1"], match["t2"]) if match else (when, None)
     at_s = _seconds("time T", t1)
     until_s = None if t2 is None else _seconds("end time T2", t2)
@@ -218,39 +239,92 @@ def _link_number(plan: FaultPlan, key: str, value: str) -> None:
     setattr(plan.link, attr, number)
 
 
+def _not_ascii(item: str) -> None:
+    """The spec is plain ASCII: str.lower()/upper() would turn 'ſ' into 'S' and the Kelvin
+    sign into 'k', float() takes full-width digits; refuse the first such character."""
+    for char in item:
+        if not char.isascii():
+            raise FaultSpecError(f"character {char!r} (U+{ord(char):04X}) is not ASCII; a fault "
+                                 "spec is written in ASCII letters, digits and . + - @ ~ = : *")
+
+
+def _item(plan: FaultPlan, item: str, keys: dict[str, str]) -> None:
+    """Parse one item into `plan`; `keys` maps each NAME=... key seen so far to its item."""
+    _not_ascii(item)
+    if "=" in item:
+        key, value = item.split("=", 1)
+        key = key.strip(_BLANK).lower()
+        if key in keys:  # the last one used to win silently
+            raise FaultSpecError(f"{key} is given twice (first as {keys[key]!r}); give each "
+                                 "NAME=VALUE key once")
+        keys[key] = item
+        if key in _TYPE_KEYS:
+            _type_fault(plan, key, value)
+        else:
+            _link_number(plan, key, value)
+    elif "@" in item:
+        name, when = item.split("@", 1)
+        plan.schedule.append(_scheduled(name, when))
+    elif "~" in item:
+        name, rate = item.split("~", 1)
+        action = _action(name)
+        if action in LINK_EVENTS:
+            raise FaultSpecError(f"{action} cannot be random; schedule it with {action}@T")
+        rate_per_s = _number("rate R (faults per second)", rate, 0.0, MAX_RATE_PER_S,
+                             low_open=True)
+        plan.random.append(RandomFault(DeviceFault(action), rate_per_s))
+    else:
+        raise FaultSpecError("expected NAME=P, NAME@T[-T2] or NAME~RATE")
+
+
 def parse_fault_spec(spec: str | None) -> FaultPlan:
     """Parse a fault spec (see the module doc), e.g. `"drop=0.01,jam@2.0-3.0,brownout~0.1"`.
-    Raises FaultSpecError (a ValueError) for anything outside the limits there."""
+    Raises FaultSpecError (a ValueError) for anything outside the limits there, naming the
+    item; `format_fault_spec` writes a plan back as a spec that parses to the same plan."""
+    if spec is not None and not isinstance(spec, str):
+        raise FaultSpecError(f"a fault spec is text (e.g. 'jam@1.5'), not {type(spec).__name__}")
     plan = FaultPlan()
+    keys: dict[str, str] = {}
     for raw in (spec or "").replace(";", ",").split(","):
-        item = raw.strip()
+        item = raw.strip(_BLANK)
         if not item:
             continue
         try:
-            if "=" in item:
-                key, value = item.split("=", 1)
-                key = key.strip().lower()
-                if key in _TYPE_KEYS:
-                    _type_fault(plan, key, value)
-                else:
-                    _link_number(plan, key, value)
-            elif "@" in item:
-                name, when = item.split("@", 1)
-                plan.schedule.append(_scheduled(name, when))
-            elif "~" in item:
-                name, rate = item.split("~", 1)
-                action = _action(name)
-                if action in LINK_EVENTS:
-                    raise FaultSpecError(f"{action} cannot be random; schedule it with {action}@T")
-                rate_per_s = _number("rate R (faults per second)", rate, 0.0, MAX_RATE_PER_S,
-                                     low_open=True)
-                plan.random.append(RandomFault(DeviceFault(action), rate_per_s))
-            else:
-                raise FaultSpecError("expected NAME=P, NAME@T[-T2] or NAME~RATE")
+            _item(plan, item, keys)
         except ValueError as exc:
             raise FaultSpecError(f"bad fault spec item {item!r}: {exc}") from None
     plan.schedule.sort()
     return plan
+
+
+def format_fault_spec(plan: FaultPlan) -> str:
+    """`plan` as a fault spec that `parse_fault_spec` turns back into the same plan (floats
+    by repr, so exactly). Raises FaultSpecError for what a spec cannot say (a changed
+    split_gap_s or hold_s)."""
+    link = plan.link
+    if link.split_gap_s != LinkFaultConfig.split_gap_s:
+        raise FaultSpecError(f"split_gap_s {link.split_gap_s!r} has no fault spec form")
+    if link.delay_in_s and not link.delay_in:
+        raise FaultSpecError("delay_in_s without delay_in types has no fault spec form")
+
+    def types(codes: tuple[int, ...]) -> str:
+        every = tuple(sorted(int(t) for t in HOST_TO_PEN))
+        return "*" if codes == every else "+".join(MsgType(code).name for code in codes)
+
+    items = [f"{key}={getattr(link, attr)!r}" for key, attr in _LINK_KEYS.items()
+             if getattr(link, attr)]
+    if link.drop_in:
+        items.append(f"drop_type={types(link.drop_in)}")
+    if link.delay_in:
+        items.append(f"delay_type={types(link.delay_in)}:{link.delay_in_s!r}")
+    for when in plan.schedule:
+        until = "" if when.until_s is None else f"-{when.until_s!r}"
+        items.append(f"{when.action}@{when.at_s!r}{until}")
+    for rnd in plan.random:
+        if rnd.hold_s != RANDOM_HOLD_S:
+            raise FaultSpecError(f"{rnd.fault.value} hold_s {rnd.hold_s!r} has no fault spec form")
+        items.append(f"{rnd.fault.value}~{rnd.rate_per_s!r}")
+    return ",".join(items)
 
 
 def fault_spec_help(width: int = 60) -> str:
@@ -278,5 +352,6 @@ def fault_spec_help(width: int = 60) -> str:
         "    or a link event: " + ", ".join(LINK_EVENTS),
         f"  NAME~R   a device fault at random, R per second (0 < R <= {MAX_RATE_PER_S:g}),",
         f"           its cause lasting {RANDOM_HOLD_S:g} s",
-        f"  Times and delays are seconds in 0..{MAX_TIME_S:g}; T2 > T1.",
+        f"  Times and delays are seconds in 0..{MAX_TIME_S:g}; T2 > T1. Numbers are ASCII",
+        "  decimals (2.5, .5, 1e-3); each NAME=VALUE key is given once.",
     ])

@@ -13,6 +13,10 @@ The host enables it once with `serial.protocol_handler_packages.append("simulato
                               the same with options: seed, faults (fault spec, see
                               simulators.faults), baud (wire pacing), lease (lease_max_ms),
                               telemetry (default rate, Hz), name (register it for others)
+    pensim://?clock=virtual   the pen runs on a virtual clock that the host connected to it
+                              advances whenever it waits and has caught up: a session plays as
+                              fast as the computer computes it (`port.host_clock`; the default
+                              is the SMP_SIM_CLOCK environment setting, else clock=real)
 
 `read` honours `timeout` (None blocks, 0 polls) and raises SerialException once the simulator
 disconnects; `write` raises it too. The simulator behind an open port is `port.simulator`.
@@ -26,6 +30,7 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException, to_bytes
 
+from simulators.clock import Clock, sim_clock
 from simulators.faults import parse_fault_spec
 from simulators.pen_model import (
     BAUD_RANGE,
@@ -36,7 +41,7 @@ from simulators.pen_model import (
 )
 from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, lookup
 
-_OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name")
+_OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name", "clock")
 
 
 def _parse(url: str) -> tuple[str, dict[str, str]]:
@@ -67,7 +72,8 @@ def _whole(options: dict[str, str], key: str, low: int, high: int) -> int:
 
 
 def simulator_from_options(options: dict[str, str]) -> PenSimulator:
-    """A fresh real-time simulator from pensim:// query options (each one range-checked)."""
+    """A fresh simulator from pensim:// query options (each one range-checked), on real time
+    unless clock=virtual (or SMP_SIM_CLOCK=virtual) says otherwise."""
     model = PenModel(seed=_whole(options, "seed", -SEED_MAX, SEED_MAX) if "seed" in options else 0)
     if "lease" in options:
         model.lease_max_ms = _whole(options, "lease", *LEASE_MAX_MS_RANGE)
@@ -78,7 +84,12 @@ def simulator_from_options(options: dict[str, str]) -> PenSimulator:
         plan = parse_fault_spec(options.get("faults"))
     except ValueError as exc:
         raise SerialException(f"bad pensim option faults: {exc}") from None
-    return PenSimulator(model=model, link_faults=plan, baud=baud, name=options.get("name"))
+    try:
+        clock = sim_clock(options.get("clock"))
+    except ValueError as exc:
+        raise SerialException(f"bad pensim option: {exc}") from None
+    return PenSimulator(model=model, clock=clock, link_faults=plan, baud=baud,
+                        name=options.get("name"))
 
 
 class Serial(SerialBase):
@@ -128,6 +139,14 @@ class Serial(SerialBase):
             self.simulator.close()
         self.simulator = None
         self.is_open = False
+
+    @property
+    def host_clock(self) -> Clock | None:
+        """The pen's virtual clock when the host is to advance it (clock=virtual, or a
+        simulator made with `VirtualClock(host_driven=True)`); None otherwise."""
+        sim = self.simulator
+        clock = sim.clock if sim is not None else None
+        return clock if getattr(clock, "host_driven", False) else None
 
     def _reconfigure_port(self, *args, **kwargs) -> None:
         """Baud rate and framing settings mean nothing here (pacing is the simulator's)."""

@@ -11,6 +11,8 @@ Accepted ports:
 from __future__ import annotations
 
 import contextlib
+import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -58,6 +60,9 @@ def resolve_port(port: str) -> str:
     if not port.startswith("usb:"):
         return port
     wanted = port[4:]
+    if not wanted.strip():
+        raise TransportError(f"port {port!r}: usb: needs the pen's USB serial number, e.g. "
+                             "usb:A1B2C3 (`smp ports` lists them)")
     for info in available_ports():
         if info.serial_number == wanted:
             return info.device
@@ -71,12 +76,107 @@ def resolve_port(port: str) -> str:
     )
 
 
+_HINT = ("Use a device path (/dev/ttyACM0, COM3), usb:SERIALNO, socket://HOST:PORT (e.g. "
+         "socket://127.0.0.1:7000 for `smp sim --tcp 7000`) or pensim:// (the built-in "
+         "simulator); list the ports with `smp ports`.")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+# a host name, an IPv4 address or an [IPv6] one (with a %zone), in ASCII
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?\]")
+_LOGGING = ("debug", "info", "warning", "error")
+# options pyserial's own handlers take; their refusals are misleading (pyserial formats the
+# message twice: socket://...:99999 said "'debug|info|warning|error'"), so they are checked here
+_OPTIONS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "socket": {"logging": _LOGGING}, "loop": {"logging": _LOGGING},
+    "rfc2217": {"logging": _LOGGING, "ign_set_control": None, "poll_modem": None, "timeout": None}}
+
+
+def _refuse(port: str, what: str) -> TransportError:
+    return TransportError(f"port {port!r}: {what}. {_HINT}")
+
+
+def _check_options(port: str, scheme: str, query: str) -> None:
+    allowed = _OPTIONS[scheme]
+    try:
+        options = urllib.parse.parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise _refuse(port, f"the options {query!r} are not name=value pairs joined by &") from None
+    for name, values in options.items():
+        if name not in allowed:
+            known = ", ".join(allowed) or "none"
+            raise _refuse(port, f"{scheme}:// has no option {name!r}; known: {known}")
+        choices = allowed[name]
+        if len(values) > 1:
+            raise _refuse(port, f"option {name} is given {len(values)} times; give it once")
+        if choices is not None and values[0] not in choices:
+            raise _refuse(port, f"option {name}={values[0]!r} is not one of {', '.join(choices)}")
+        if name == "timeout" and not (re.fullmatch(r"[0-9]{1,4}(?:\.[0-9]{1,6})?", values[0])
+                                      and float(values[0]) > 0):  # float() took 'nan'
+            raise _refuse(port, f"option timeout={values[0]!r} is no number of seconds: give "
+                                "one > 0 in ASCII digits, e.g. timeout=3")
+
+
+def _check_host_port(port: str, scheme: str, rest: str) -> None:
+    """`rest` of socket:// and rfc2217:// URLs: HOST:PORT, nothing else."""
+    where, _, query = rest.partition("?")
+    example = f"e.g. {scheme}://127.0.0.1:7000"
+    if "/" in where or "#" in where or "@" in where:
+        raise _refuse(port, f"{scheme}:// takes HOST:PORT only (no path, user or fragment); "
+                            f"{example}")
+    host, colon, number = where.rpartition(":")
+    if not colon or where.endswith("]"):
+        raise _refuse(port, f"{scheme}:// needs HOST:PORT, the TCP port number is missing; "
+                            f"{example}")
+    if not host:
+        raise _refuse(port, f"{scheme}:// needs a host before :{number}; {example}")
+    if not _HOST.fullmatch(host):
+        raise _refuse(port, f"host {host!r} is no ASCII host name or address; {example}")
+    if not re.fullmatch(r"[0-9]{1,5}", number) or not 1 <= int(number) <= 65535:
+        what = "is out of range" if re.fullmatch(r"[0-9]+", number) else "is no whole number"
+        raise _refuse(port, f"TCP port number {number!r} {what}: give a whole number "
+                            f"1..65535 in ASCII digits; {example}")
+    _check_options(port, scheme, query)
+
+
+def check_port(port: object) -> str:
+    """`port` if it is a port this module can try to open, else TransportError saying what is
+    wrong with it (type, empty, unknown scheme, host, port number, options)."""
+    if not isinstance(port, str):
+        raise TransportError(f"port={port!r} is refused: a port is text (a device path or a "
+                             f"URL), not {type(port).__name__}. {_HINT}")
+    if not port.strip() or "\x00" in port:
+        raise _refuse(port, "it is empty or has a NUL character")
+    if "://" not in port:
+        return port
+    scheme, _, rest = port.partition("://")
+    if not _SCHEME.fullmatch(scheme):
+        raise _refuse(port, f"URL scheme {scheme!r} is not valid: lower-case ASCII letters "
+                            "(socket, rfc2217, loop, pensim, spy, alt, hwgrep)")
+    if scheme in ("socket", "rfc2217"):
+        _check_host_port(port, scheme, rest)
+    elif scheme in ("spy", "alt") and "://" in rest:  # pyserial opens the inner as a path
+        raise _refuse(port, f"{scheme}:// wraps a device path ({scheme}:///dev/ttyACM0), not "
+                            f"another URL ({rest.partition('?')[0]!r})")
+    elif scheme == "pensim":  # its handler checks each option; a repeat used to win silently
+        query = rest.partition("?")[2]
+        names = [name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise _refuse(port, f"pensim option {twice[0]} is given {names.count(twice[0])} "
+                                "times; give each option once")
+    elif scheme == "loop":
+        where, _, query = rest.partition("?")
+        if where:
+            raise _refuse(port, f"loop:// takes no address (got {where!r}); write loop://")
+        _check_options(port, scheme, query)
+    return port
+
+
 def open_port(
     port: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 0.05
 ) -> TappedPort:
     """Open `port` for the link: a pyserial port in a `TappedPort` (it behaves as the port;
     a session's recording taps it). Raises TransportError with what to do when it cannot."""
-    device = resolve_port(port)
+    device = resolve_port(check_port(port))
     is_url = "://" in device
     try:
         if is_url:
@@ -88,6 +188,10 @@ def open_port(
             f"cannot open port {port!r}: {exc}. "
             "List the ports with `smp ports`, or use `pensim://` for the built-in simulator."
         ) from exc
+    except Exception as exc:  # a URL handler's own bug (pyserial's loop:// raised KeyError)
+        raise TransportError(
+            f"cannot open port {port!r}: its handler failed ({type(exc).__name__}: {exc}). "
+            + _HINT) from exc
 
 
 # A tap sees ("host" | "pen", bytes). It runs in the reading or writing thread: it must only

@@ -39,7 +39,8 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     prints the summary, the aftercare sheet and where the pass log is.
 
     Everything is written under the data directory ($SMP_DATA_DIR, default
-    ~/.local/share/smpdevice).
+    ~/.local/share/smpdevice). With SMP_SIM_CLOCK=virtual the simulated pen runs on virtual
+    time: the same session, played as fast as the computer can (docs/simulator.md).
 
     \b
     Example:
@@ -47,6 +48,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
       SMP_DATA_DIR=/tmp/smp smp demo --quick
     """
     from simulators import PenSimulator
+    from simulators.clock import sim_clock
     from smpdevice.calibration.gauges import SimulatorGauge
     from smpdevice.calibration.report import CalibrationSettings, format_report
     from smpdevice.calibration.store import CalibrationStore
@@ -65,6 +67,10 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
         return demo_web.run(seed, listen=listen, open_browser=not no_browser)
     if not (PROFILE.is_file() and SCREENING.is_file()):
         raise SmpError(f"the demo's files are missing from {DATA}; reinstall smpdevice")
+    try:  # SMP_SIM_CLOCK=virtual: the pen on virtual time, driven by this host (simulator.md)
+        clock = sim_clock()
+    except ValueError as exc:
+        raise SmpError(str(exc)) from None
     console = cli_console()
     started = time.monotonic()
     with contextlib.ExitStack() as files:
@@ -80,7 +86,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     else:  # a rule fitted to 80 columns would be cut short in a file
         console.print("smpdevice demo: a simulated pen, no hardware", markup=False)
     console.print(f"Data directory: {data_dir()}")
-    with PenSimulator(seed=seed) as sim, PassLog.open() as passlog:
+    with PenSimulator(seed=seed, clock=clock) as sim, PassLog.open() as passlog:
         console.print(f"1. Simulated pen {sim.serial} started ({sim.url}).")
         with PenController.connect(sim.url) as pen:
             ident = pen_identity(pen)

@@ -82,7 +82,8 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         sid: str | None = None
         try:
             started = svc.call("session.run", profile=text, format=fmt,
-                               screening=answers.as_record(), technician=technician)
+                               screening=answers.as_record(), technician=technician,
+                               leave_open=True)  # as `smp run`: resumable (issue 15.5)
             sid = started["session_id"]
             console.print(f"Session {sid}: {checked['session_kind']} for client "
                           f"{checked['client_ref']} on {kind} {serial} through the service at "
@@ -136,6 +137,10 @@ def _report(console: Console, url: str, result: dict[str, Any], passes: list[dic
             planned: int, port: str) -> None:
     from smpdevice.cli.run import print_outcome
 
+    if result.get("left_open"):  # resumable: say how, through the service (issue 15.5)
+        from smpdevice.cli.resume import report_through_service
+
+        report_through_service(console, url, result, passes, planned, port)
     for r in sorted(passes, key=lambda r: r["index"]):
         detail = f" — {r['detail']}" if r.get("detail") else ""
         console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "

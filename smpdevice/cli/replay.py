@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Any
 
 import click
 
@@ -44,10 +45,14 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     With --into-sim: the recorded host commands go to the simulator (the same simulated pen:
     its seed, model options and fault spec; seed 0 for a real one), and its replies are
     compared with the recorded pen's. --faults SPEC replaces the recorded fault spec. A
-    resumed session is refused: its later parts start on a pen in mid-life (a fault cleared
-    outside the recording), which a simulator started from its boot cannot be.
+    resumed session is played part by part into one simulator carried over (as the pen
+    stayed on), brought to each part's start from its recording: its clock, an idle pen
+    (CLEAR_FAULTS for the clear outside the recording), a fresh simulator if the pen was
+    restarted, the handshake of a new connection. It prints per part whether the pen side
+    matches, and exits 1 naming the first part that differs.
 
     SESSION is a session id (or a unique prefix of one), or `last` for the latest session.
+    An empty SESSION, or a prefix of several sessions, is refused (exit 2).
 
     \b
     Example:
@@ -58,6 +63,7 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     from smpdevice.passlog import PassLog
     from smpdevice.paths import pass_log_paths
 
+    _check_session_argument(session)
     if faults is not None and not into_sim:
         raise SmpError(f"--faults {faults!r} goes with --into-sim (it sets the simulator's "
                        "faults); add --into-sim, or drop --faults")
@@ -67,20 +73,7 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
         if not logs:
             raise SmpError("no pass log in the data directory; `smp demo` or `smp run` make one "
                            "(or give --db PATH)")
-        if session == "last":  # the session opened most recently, in any of the logs
-            opened = [(s.opened_at, s.session_id) for log in logs for s in log.sessions()]
-            if not opened:
-                raise SmpError("there is no session to replay yet; `smp demo` records one")
-            session = max(opened)[1]
-        found = None
-        for log in logs:
-            with contextlib.suppress(SmpError):
-                log.session(session)
-                found = log
-                break
-        if found is None:
-            raise SmpError(f"no session {session!r} in {', '.join(str(x.path) for x in logs)}; "
-                           "`smp sessions list` shows the sessions")
+        found, session = _find_session(logs, session)
         if into_sim:
             from smpdevice.replay.into_sim import replay_into_sim
 
@@ -91,6 +84,8 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
             report = replay_session(found, session)
     for note in report.notes:
         click.echo(f"note: {note}")
+    if into_sim and report.parts > 1:  # whether each part's pen side matched, and why not
+        _echo_parts(report)
     what = "host frames replayed into the simulator" if into_sim else "commands"
     if report.match:
         parts = f"{report.parts} recorded parts, " if report.parts > 1 else ""
@@ -99,3 +94,57 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
         return
     click.echo(f"difference: session {report.session_id}: {report.difference}")
     sys.exit(ExitCode.CHECK_FAILED)
+
+
+MAX_CANDIDATES = 10  # session ids an ambiguous prefix names
+
+
+def _find_session(logs: list[Any], session: str) -> tuple[Any, str]:
+    """The pass log holding SESSION and its full id: `last`, an id, or a unique prefix of
+    one across every log. An empty, blank or non-alphanumeric SESSION is a usage error (an
+    empty prefix would match every session); a prefix of several names them."""
+    if session == "last":  # the session opened most recently, in any of the logs
+        opened = [(s.opened_at, s.session_id, log) for log in logs for s in log.sessions()]
+        if not opened:
+            raise SmpError("there is no session to replay yet; `smp demo` records one")
+        latest = max(opened, key=lambda item: (item[0], item[1]))
+        return latest[2], latest[1]
+    matches = [(log, s.session_id) for log in logs for s in log.sessions()
+               if s.session_id.startswith(session)]
+    exact = [m for m in matches if m[1] == session]
+    if exact:
+        matches = exact[:1]
+    if not matches:
+        raise SmpError(f"no session {session!r} in {', '.join(str(x.path) for x in logs)}; "
+                       "`smp sessions list` shows the sessions")
+    ids = sorted({sid for _, sid in matches})
+    if len(ids) > 1:
+        shown = ", ".join(ids[:MAX_CANDIDATES])
+        more = f" and {len(ids) - MAX_CANDIDATES} more" if len(ids) > MAX_CANDIDATES else ""
+        raise SmpError(f"{session!r} matches {len(ids)} sessions ({shown}{more}); give more "
+                       "of the id")
+    return matches[0]
+
+
+def _check_session_argument(session: str) -> None:
+    """Refuse (usage error, exit 2) what cannot name a session: empty or blank (a prefix of
+    every id), or anything but letters and digits."""
+    if not session.strip():
+        raise click.BadParameter(
+            f"{session!r} is empty or blank: give a session id (or a unique prefix of one, or "
+            "`last`); `smp sessions list` shows them", param_hint="SESSION")
+    if not session.isascii() or not session.isalnum():
+        raise click.BadParameter(
+            f"{session!r} is not a session id: ids are letters and digits (e.g. "
+            "S3f2a9c0e1b2d4f60); `smp sessions list` shows them", param_hint="SESSION")
+
+
+def _echo_parts(report: Any) -> None:
+    results = report.part_results
+    for result in results:
+        how = f" ({'; '.join(result.started)})" if result.started else ""
+        verdict = "pen side matches" if result.match else "pen side differs"
+        click.echo(f"{result.label}: {verdict}, {result.host_frames} host frames{how}")
+    if len(results) < report.parts:
+        click.echo(f"{report.parts - len(results)} later part(s) not replayed: the simulator "
+                   "differs from the recorded pen from the part above on")

@@ -140,24 +140,151 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
 
 
 def print_suspended(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
-                    completed: int, planned: int, paused_on_pedal: bool = False) -> None:
-    """The technician's summary of a session left open: what to clear, how to resume it."""
+                    completed: int, planned: int, paused_on_pedal: bool = False,
+                    service: str | None = None) -> None:
+    """The technician's summary of a session left open: what to clear, how to resume it
+    (through `smp serve` at `service` when one drove the session)."""
+    pen = ["--service", service] if service else ["--port", port]
     if paused_on_pedal:
         console.print(f"Session {session_id} PAUSED on the footswitch (the pedal was released, "
                       f"or up when a pass started); {completed} of {planned} planned passes "
                       "completed. It is left OPEN: no pass is replayed. With the foot on the "
                       "pedal, play only what is left: "
-                      + command("smp", "run", "--resume", session_id, "--port", port),
+                      + command("smp", "run", "--resume", session_id, *pen),
                       style="bold yellow", markup=False, soft_wrap=True)
         return
     console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
                   f"{planned} planned passes completed. It is left OPEN, to be resumed.",
                   style="bold red", markup=False, soft_wrap=True)
-    steps = next_steps(outcome, port=port, session_id=session_id, remaining_passes=0)
+    steps = next_steps(outcome, port=port, session_id=session_id, remaining_passes=0,
+                       service=service)
     steps.insert(-1, "Then play what is left (only the passes not completed): "
-                 + command("smp", "run", "--resume", session_id, "--port", port))
+                 + command("smp", "run", "--resume", session_id, *pen))
     steps.insert(-1, "Or, if the session does not go on today, close it as it stands (prints "
                  "the aftercare sheet): " + command("smp", "run", "--resume", session_id,
-                                                     "--close", "--port", port))
+                                                     "--close", *pen))
     for step in steps:
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
+
+
+# ------------------------------------------------------------------ through `smp serve`
+
+
+def resume_through_service(url: str, *, session_id: str, profile_path: str | None,
+                           technician: str | None, screening_file: str | None,
+                           rescreen_after_min: float | str | None, close_only: bool,
+                           local_files: dict[str, str | None]) -> None:
+    """`smp run --resume SESSION --service URL`: the service that owns the pen checks and
+    resumes the session (`session.resume`; `--close`: `session.close`) against its own pen,
+    envelope, calibration and pass log; this asks the screening at the terminal when the
+    service says it is due, then follows the session as `smp run --service` does."""
+    from smpdevice.cli import remote
+    from smpdevice.cli.console import cli_console
+    from smpdevice.cli.screening_prompt import read_screening
+    from smpdevice.sessions.resume import RESCREEN_AFTER_MIN
+
+    for name, value in local_files.items():
+        if value:
+            raise SmpError(f"{name} {value} cannot be used with --service: the service's pen, "
+                           "envelope, pass log and calibrations are its own; leave it out (or "
+                           "run without --service)")
+    minutes = check_rescreen_after(RESCREEN_AFTER_MIN if rescreen_after_min is None
+                                   else rescreen_after_min)
+    extra: dict[str, str] = {}
+    if profile_path:  # only for a session recorded before sessions kept their profile
+        path = Path(profile_path)
+        try:
+            extra["profile"] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SmpError(f"cannot read the profile {profile_path}: {exc}") from None
+        extra["format"] = "json" if path.suffix.lower() == ".json" else "yaml"
+    answers = read_screening(screening_file) if screening_file else None
+    console = cli_console()
+    with remote._connect(url, "operator") as svc:
+        serial, ident = remote._identity(svc)
+        if close_only:
+            closed = svc.call("session.close", session_id=session_id, **extra)
+            _report_closed(console, closed)
+        params: dict = {"session_id": session_id, "technician": technician,
+                        "rescreen_after_min": minutes, **extra}
+        if answers is not None:
+            params["screening"] = answers.as_record()
+        svc.drive(lease_ms=1000)
+        sid: str | None = None
+        try:
+            started = _call_resume(svc, console, params, minutes)
+            sid = started["session_id"]
+            left, planned = started["passes_left"], started["planned_passes"]
+            kind = "SIMULATED pen" if ident["simulated"] else "pen"
+            console.print(f"Resuming session {sid} on {kind} {serial} through the service at "
+                          f"{url}: {len(left)} of {planned} planned passes left (pass "
+                          f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays only "
+                          "its remainder.", markup=False, soft_wrap=True)
+            result, passes = remote._follow(svc, console, sid)
+        except KeyboardInterrupt:
+            remote._interrupted(svc, sid)
+        finally:
+            with contextlib.suppress(Exception):  # gone: the service stops the pen itself
+                svc.release()
+    report_through_service(console, url, result, passes, planned, ident["port"])
+
+
+def _call_resume(svc, console: Console, params: dict, minutes: float) -> dict:
+    """session.resume; when the service says the screening is due (and none was given),
+    ask it at the terminal (refused when there is none) and call again."""
+    from smpdevice.cli.screening_prompt import ask_screening
+    from smpdevice.service.client import ServiceError
+
+    try:
+        return svc.call("session.resume", **params)
+    except ServiceError as exc:
+        if (exc.data or {}).get("type") != "ScreeningDue" or "screening" in params:
+            raise
+    require_terminal_for_screening()
+    console.print(f"The screening of session {params['session_id']} is older than "
+                  f"{minutes:g} min: it is asked again.", markup=False)
+    params["screening"] = ask_screening().as_record()
+    return svc.call("session.resume", **params)
+
+
+def _report_closed(console: Console, closed: dict) -> None:
+    import sys
+
+    sid = closed["session_id"]
+    left = closed["passes_not_played"]
+    what = (f"is closed as it stands ({left} planned pass(es) not played)" if left else
+            "has nothing left to play: every planned pass is completed")
+    console.print(f"Session {sid} {what}; it is now closed.", markup=False, soft_wrap=True)
+    console.print(closed.get("aftercare") or "", markup=False, soft_wrap=True)
+    console.print("Pass log: the service's own; see it with: "
+                  + command("smp", "sessions", "show", sid), markup=False)
+    sys.exit(SessionOutcome(closed["outcome"]).exit_code)
+
+
+def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
+                           planned: int, port: str) -> None:
+    """A session's end through the service, as a local run reports it: the passes, then what
+    is next (left open: how to resume or close it through the service), the sheet, exit."""
+    import sys
+
+    from smpdevice.cli.run import print_outcome
+
+    for r in sorted(passes, key=lambda r: r["index"]):
+        detail = f" — {r['detail']}" if r.get("detail") else ""
+        console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "
+                      f"{r['stats']['strokes']}, impressions {r['stats']['impressions']}"
+                      f"{detail}", markup=False)
+    sid, outcome = result["session_id"], SessionOutcome(result["outcome"])
+    completed = int(((result.get("summary") or {}).get("outcomes") or {}).get("completed", 0))
+    console.print()
+    if result.get("left_open"):
+        pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"
+        print_suspended(console, sid, outcome, port=port, completed=completed, planned=planned,
+                        paused_on_pedal=pedal, service=url)
+    elif not outcome.complete:
+        print_outcome(console, sid, outcome, port=port, completed=completed, planned=planned,
+                      service=url)
+    console.print(result.get("aftercare") or "", markup=False, soft_wrap=True)
+    console.print("Pass log: the service's own; see it with: "
+                  + command("smp", "sessions", "show", sid), markup=False)
+    sys.exit(outcome.exit_code)

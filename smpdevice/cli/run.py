@@ -278,7 +278,9 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
       smp run examples/session1_base_density.yaml --port pensim:// -t ana --screening examples/screening_clear.yaml
 
     A fault, an E-stop or a lost pen leaves the session OPEN: clear the cause, then
-    `smp run --resume SESSION --port PORT` plays only what is left (see README, "Resuming").
+    `smp run --resume SESSION --port PORT` plays only what is left (see README, "Resuming");
+    through a running `smp serve`, `--resume SESSION --service URL` (the service checks it
+    against its own pen, envelope and log).
 
     With --service URL (or SMP_SERVICE) the session runs on the pen of a running `smp serve`:
     `smp monitor --service URL` can watch it, and `smp estop --service URL` from another
@@ -301,12 +303,18 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
 
         who = checks.technician(who, name="--technician")
     if service and resume_id:
-        raise SmpError("--resume runs on the pen's own port, not through `smp serve` yet: stop "
-                       "the service, then give --port PORT")
+        from smpdevice.cli.resume import resume_through_service
+
+        resume_through_service(service, session_id=resume_id, profile_path=profile,
+                               technician=who, screening_file=screening_file,
+                               rescreen_after_min=rescreen_after_min, close_only=close_only,
+                               local_files={"--envelope": envelope, "--db": db,
+                                            "--calibrations": calibrations})
+        return
     if service:
         from smpdevice.cli import remote
 
-        # no --resume here (refused above), so both were checked before
+        # no --resume here (handled above), so both were checked before
         assert profile is not None and who is not None
         remote.run(service, profile_path=profile, technician=who, screening_file=screening_file,
                    envelope=envelope, db=db, calibrations=calibrations)

@@ -5,6 +5,7 @@
     calibrating.py  the `calibrating` state's requests (a mixin of PenController)
     options.py      the controller's options, checked before anything is opened or sent
     footswitch.py   the footswitch setting (required | optional | off) and what it needs
+    sim_time.py     a `pensim://?clock=virtual` pen's clock, adopted and driven (a mixin)
 """
 
 from smpdevice.control.controller import PenController

@@ -20,6 +20,7 @@ from firmware_protocol.messages import (
     SetTelemetryRate,
 )
 from smpdevice.control.core import ControllerCore
+from smpdevice.control.options import LEASE_RANGE_MS
 from smpdevice.control.pen import PenIdentity
 from smpdevice.control.states import (
     MOTION,
@@ -102,6 +103,7 @@ class ConnectionMixin(ControllerCore):
 
     def _open_link(self) -> None:
         port = open_port(self.port_url, baudrate=self.baudrate)
+        self._adopt_port_clock(port)  # pensim://?clock=virtual: the pen's clock (sim_time.py)
         self.telemetry = None
         self.link = link = Link(port, clock=self.clock)
         # A fresh engine (and queue) per connection: nothing from the old one may run. It is
@@ -162,6 +164,7 @@ class ConnectionMixin(ControllerCore):
                 + ". Update the host or the pen's firmware so both are built from the same "
                 "catalogue."
             )
+        _check_pen_identity(m, self.lease_ms)
 
     def _settle_pen(self) -> str:
         """Wait for the first telemetry and bring the pen to a safe state; never resume."""
@@ -202,3 +205,47 @@ class ConnectionMixin(ControllerCore):
         if self._engine is not None:
             self._eng.stop()
 
+
+_PAIRS = (("depth", "depth_min_um", "depth_max_um", "µm"),
+          ("speed", "speed_min_centihz", "speed_max_centihz", "0.01 Hz"),
+          ("duty", "duty_min_permille", "duty_max_permille", "0.1 %"),
+          ("period", "period_min_us", "period_max_us", "µs"))
+
+
+def _check_pen_identity(m: Identify, lease_ms: int) -> None:
+    """Refuse, before anything of it is taken on, a pen whose IDENTIFY the host cannot work
+    with: a serial that cannot key its calibration and records, a lease too short to keep
+    renewed (the session would open, then fail at the first LEASE_RENEW), no telemetry (the
+    host could not see the pen), or limits whose minimum is above their maximum."""
+    serial = m.serial.rstrip(b"\0")
+    if not serial or any(not 0x21 <= byte <= 0x7E for byte in serial):
+        raise HandshakeError(
+            f"the pen's serial number {m.serial!r} is not usable: calibrations and records are "
+            "kept per serial, which must be 1..12 printable ASCII characters (no spaces, "
+            "control characters or NUL inside). Have the pen's serial number set by its maker; "
+            "do not use this pen.")
+    who = f"pen {m.serial_str} (firmware {m.firmware_version})"
+    low_ms = LEASE_RANGE_MS[0]
+    if m.lease_max_ms < low_ms:
+        raise HandshakeError(
+            f"{who} grants a lease of at most {m.lease_max_ms} ms (IDENTIFY lease_max_ms), "
+            f"shorter than the {low_ms} ms the host can keep renewed (host lease_ms={lease_ms}, "
+            "renewed every quarter lease): no pass could run. Set the pen to grant at least "
+            f"{low_ms} ms (e.g. `smp sim --lease-max-ms 2000`, pensim://?lease=2000), or use "
+            "another pen.")
+    if m.telemetry_max_hz < 1:
+        raise HandshakeError(
+            f"{who} reports telemetry_max_hz={m.telemetry_max_hz}: the host needs telemetry "
+            "(at least 1 Hz) to see what the pen does and that it is there. Fix the pen's "
+            "firmware configuration, or use another pen.")
+    for what, low_name, high_name, unit in _PAIRS:
+        low, high = getattr(m, low_name), getattr(m, high_name)
+        if low > high:
+            raise HandshakeError(
+                f"{who} reports {what} limits {low_name}={low} above {high_name}={high} "
+                f"({unit}): no setpoint could satisfy them. Fix the pen's firmware "
+                "configuration, or use another pen.")
+    if m.duty_max_permille > 1000:
+        raise HandshakeError(
+            f"{who} reports duty_max_permille={m.duty_max_permille}: a duty cycle is at most "
+            "100 % (1000). Fix the pen's firmware configuration, or use another pen.")

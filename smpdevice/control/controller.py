@@ -39,6 +39,7 @@ from smpdevice.control.news import PenNewsMixin
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
 from smpdevice.control.safety import SafetyMixin
+from smpdevice.control.sim_time import SimTimeMixin
 from smpdevice.control.states import (
     OFFLINE,
     SAFE,
@@ -50,9 +51,8 @@ from smpdevice.control.states import (
 )
 from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
-from smpdevice.link.clock import timebase_for
 from smpdevice.link.engine import RequestEngine
-from smpdevice.link.notifier import Notifier, QueuedNotifier
+from smpdevice.link.notifier import Notifier
 from smpdevice.link.wire import (
     Link,
     Tracked,
@@ -82,7 +82,7 @@ class _Fsm:
 
 
 class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixin,
-                    PenNewsMixin):
+                    PenNewsMixin, SimTimeMixin):
     """Drive one pen. Use `PenController.connect(port)`, best as a context manager:
 
         with PenController.connect("pensim://", calibration=cal) as pen:
@@ -109,18 +109,16 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         self._machine = build_machine(self._fsm)
         self._engine: RequestEngine | None = None
         # telemetry and pen events reach listeners on their own threads (bounded, drop-oldest):
-        # a blocking listener never stalls the reader or the loop (review r10)
-        self.telemetry_listeners: Notifier[[PenTelemetry]] = QueuedNotifier(
-            "telemetry", timebase=timebase_for(self.clock))
+        # a blocking listener never stalls the reader or the loop (review r10); `_news` is
+        # notified on every telemetry frame and state change. All three are on self.clock.
+        self.telemetry_listeners: Notifier[[PenTelemetry]]
+        self.event_listeners: Notifier[[Event]]
+        self._bind_clock(self.clock)
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
         self._state_news: collections.deque[tuple[State, State, str]] = collections.deque()
         self._notify_lock = threading.RLock()
         self._state_fired = self._state_told = 0  # changes made / told to the listeners
-        self.event_listeners: Notifier[[Event]] = QueuedNotifier(
-            "event", timebase=timebase_for(self.clock))
         self._log = log
-        # notified on every telemetry frame and state change; waits on it are on self.clock
-        self._news = timebase_for(self.clock).condition()
         # Safety stops act in the caller's thread, never waiting for the loop or the link:
         # the state changes under this lock, and the two holds below stop lease renewal at once.
         self._fsm_lock = threading.RLock()
@@ -137,6 +135,19 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except BaseException:
+            self._stop_time_driver()  # pensim://?clock=virtual: nothing is left running
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()  # its stop and disarm wait on the pen's clock: still driven
+        finally:
+            self._stop_time_driver()
 
     # ---- what only exists while connected (loop-side code runs only then)
 

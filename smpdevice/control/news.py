@@ -14,6 +14,8 @@ still ACKs renewals but reports nothing is blind to the host: review r04).
 from __future__ import annotations
 
 import contextlib
+from enum import IntEnum
+from typing import TypeVar
 
 from firmware_protocol import Message
 from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
@@ -32,9 +34,35 @@ from smpdevice.control.states import (
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 
+_E = TypeVar("_E", bound=IntEnum)
+# the fields of the pen's reports that must hold one of a catalogue's codes
+_CODED: dict[type[Message], tuple[tuple[str, type[IntEnum]], ...]] = {
+    Telemetry: (("state", FirmwareState),),
+    Event: (("event", EventCode), ("state", FirmwareState)),
+}
+
+
+def _defined(enum: type[_E], value: int) -> _E | None:
+    """`value` as a member of `enum`, or None when the catalogue does not define it."""
+    try:
+        return enum(value)
+    except ValueError:
+        return None
+
+
+def undefined_code(message: Message) -> str | None:
+    """What in a TELEMETRY or EVENT is not in the catalogue (e.g. `TELEMETRY state 200`)."""
+    for name, enum in _CODED.get(type(message), ()):
+        value = getattr(message, name)
+        if value not in enum._value2member_map_:  # a dict lookup: this runs on every report
+            return f"{type(message).__name__.upper()} {name} {value} (no {enum.__name__})"
+    return None
+
 
 class PenNewsMixin(ControllerCore):
     """on_tick / on_lost / on_lease_refused (EngineHost) and the pen's news."""
+
+    _undefined_seen: frozenset[str] = frozenset()  # undefined codes already logged
 
     # True once the pen stopped the needle because the pedal was released (mode `required`),
     # until the next start: the pass that ended so ends `footswitch_released`.
@@ -102,9 +130,11 @@ class PenNewsMixin(ControllerCore):
         on its own; treat it as the latch it reports, even if no telemetry says so."""
         if self.state not in LEASED:
             return
-        reason = NackReason(nack.reason)
+        reason = _defined(NackReason, nack.reason)
         faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
-        what = f"the pen refused the lease renewal: {reason.name} ({reason.description})"
+        what = (f"the pen refused the lease renewal: {reason.name} ({reason.description})"
+                if reason is not None else "the pen refused the lease renewal with reason "
+                f"code {nack.reason}, which this host's catalogue does not define")
         if reason is NackReason.BOOTING:  # it rebooted under us: it comes up with POWER_RESET
             faults |= Fault.POWER_RESET
             what = f"the pen rebooted ({what})"
@@ -147,6 +177,10 @@ class PenNewsMixin(ControllerCore):
 
     def _on_pen_message(self, message: Message) -> None:
         """Reader thread: telemetry fan-out, and state news for the loop."""
+        undefined = undefined_code(message)
+        if undefined is not None:
+            self._on_undefined(undefined)
+            return
         if isinstance(message, Telemetry):
             t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
             previous = self.telemetry
@@ -168,6 +202,30 @@ class PenNewsMixin(ControllerCore):
             self._log.info("pen event", pen_event=EventCode(message.event).name,
                            pen_state=FirmwareState(message.state).name,
                            faults=Fault(message.faults).names)
+
+    def _on_undefined(self, what: str) -> None:
+        """Reader thread: a report with a code outside the catalogue (a hostile pen, or a
+        mismatched one the handshake missed) is not used. Logged once per value (it used to
+        log a traceback per frame); while the lease is held the needle is stopped."""
+        if what not in self._undefined_seen:
+            self._undefined_seen = self._undefined_seen | {what}
+            self._log.warning("pen report with an undefined code ignored", undefined=what)
+        if self._engine is not None and self.state in LEASED:
+            self._eng.post(self._stop_on_undefined, what)
+
+    def _stop_on_undefined(self, what: str) -> None:
+        """Loop thread: as on silent telemetry, stop renewing the lease and go safe."""
+        if self.state not in LEASED:
+            return
+        self._lease_hold.set()
+        with contextlib.suppress(SmpError):
+            if self.link is not None:
+                self.link.send(NeedleStop())
+        self.last_fault = FaultInfo(
+            f"the pen reported {what}, a code this host's message catalogue does not define: "
+            f"its reports cannot be trusted, so the host stopped the needle and the lease "
+            f"(the pen stops by itself within {self.lease_ms} ms). Check the pen's firmware.")
+        self._enter_safe("fault_detected")
 
     def _on_pen_latched(self, event: Event) -> None:
         """An EVENT FAULT_LATCHED / ESTOP_LATCHED: reconcile on it as on a report (the rows

@@ -58,6 +58,7 @@ class ControllerOptions:
         self.telemetry_hz = telemetry_hz
         self.zones = dict(zones or DEFAULT_ZONES)
         self.clock = clock
+        self._clock_given = clock is not MONOTONIC  # else a pensim:// pen's own may be adopted
         self._calibration = calibration
         self._cal_actuator_mm: float | None = None
         self._setup()

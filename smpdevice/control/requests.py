@@ -20,7 +20,15 @@ from firmware_protocol.messages import (
 from smpdevice.control.calibration import Calibration, CalibrationError, require_calibration
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import Setpoints
-from smpdevice.control.states import OFFLINE, POLICY, SAFE, FaultInfo, State, StateError
+from smpdevice.control.states import (
+    OFFLINE,
+    POLICY,
+    SAFE,
+    FaultInfo,
+    HandshakeError,
+    State,
+    StateError,
+)
 from smpdevice.envelope import (
     EnvelopeError,
     ZoneEnvelope,
@@ -52,9 +60,13 @@ class RequestsMixin(ControllerCore):
     """set_calibration / set_zone / set_setpoints / arm / start / stop / retract / clear."""
 
     def nack_error(self, step: Message, nack: Nack) -> SmpError:
+        if nack.reason not in NackReason._value2member_map_:  # a pen outside the catalogue
+            return HandshakeError(f"the pen refused {step.TYPE.name} with reason code "
+                                  f"{nack.reason}, which this host's message catalogue does not "
+                                  "define: check the pen's firmware.")
         reason = NackReason(nack.reason)
         err = CommandRefused(step.TYPE, reason, nack.detail)
-        if reason is NackReason.OUT_OF_LIMITS:
+        if reason is NackReason.OUT_OF_LIMITS and nack.detail in LimitField._value2member_map_:
             err.args = (f"{err} — field {LimitField(nack.detail).description}",)
         if reason is NackReason.CONDITION_ACTIVE and self.telemetry:
             err.args = (f"{err}; still active: {', '.join(self.telemetry.faults.names)}",)

@@ -24,6 +24,12 @@ from typing import Any, Protocol, runtime_checkable
 # A virtual wait never blocks forever on wall time: with nobody advancing the clock it gives up
 # after this long (a hung test fails instead of hanging the suite).
 WALL_GUARD_S = 120.0
+# A wall-paced driver (VirtualTimeDriver(wall_pace=True)) looks this often whether nobody waits
+# on the clock, and then moves it by the wall time since its last move, at most this much at
+# once (a stalled process catches up in steps the host can follow, renewing its lease).
+WALL_PACE_POLL_S = 0.005
+WALL_PACE_MAX_S = 0.02
+WALL_PACE_STUCK_S = 0.5  # host work in flight this long (wall): it hangs; time goes on
 
 
 @runtime_checkable
@@ -222,12 +228,21 @@ def timebase_for(clock: Clock) -> Timebase:
 class VirtualTimeDriver:
     """Advances a virtual clock by `step_s` whenever the host waits on it and has caught up
     (no engine work queued, no woken waiter that has not looked yet: `Timebase.quiet()`), so
-    blocking host code runs on virtual time as a script would. Used by `smp replay` and the
-    tests."""
+    blocking host code runs on virtual time as a script would. Used by `smp replay`, a
+    controller on `pensim://?clock=virtual`, and the tests.
 
-    def __init__(self, clock: Any, step_s: float, name: str = "virtual-time") -> None:
+    With `wall_pace`, time also moves while nobody waits on the clock and nothing is in flight
+    (a host thread sleeping on wall time, reading a terminal, computing), and while the host
+    has not caught up for WALL_PACE_STUCK_S (a hung loop, a listener that never returns): then
+    at the wall clock's pace. So virtual time never stands still for long, a program that
+    polls on wall time sees the pen live, and a hung host lets the pen's lease lapse, as on
+    a real-time simulator."""
+
+    def __init__(self, clock: Any, step_s: float, name: str = "virtual-time",
+                 wall_pace: bool = False) -> None:
         self.clock = clock  # advance(step_s) moves it: the simulator's VirtualClock
         self.step_s = step_s
+        self.wall_pace = wall_pace
         self.timebase = timebase_for(clock)
         self.steps = 0
         self._stop = False
@@ -245,12 +260,26 @@ class VirtualTimeDriver:
 
     def _run(self) -> None:
         tb = self.timebase
+        poll_s = max(self.step_s, WALL_PACE_POLL_S) if self.wall_pace else 1.0
+        last_wall_s = caught_up_s = time.monotonic()  # the last advance; the host last quiet
         while True:
             with tb.activity:
-                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=1.0)
+                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=poll_s)
                 if self._stop:
                     return
-                if not tb.quiet():
-                    continue
-            self.clock.advance(self.step_s)
+                quiet = tb.quiet()
+                idle = tb.pending == 0 and tb.runnable == 0 and tb.parked == 0
+            wall_s = time.monotonic()
+            if quiet or idle:
+                caught_up_s = wall_s
+            lag_s = wall_s - last_wall_s
+            if quiet:
+                dt_s = self.step_s
+            elif (self.wall_pace and lag_s >= poll_s
+                  and (idle or wall_s - caught_up_s >= WALL_PACE_STUCK_S)):
+                dt_s = min(lag_s, WALL_PACE_MAX_S)  # keep up with the wall
+            else:
+                continue
+            self.clock.advance(dt_s)
             self.steps += 1
+            last_wall_s = wall_s

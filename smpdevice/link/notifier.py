@@ -7,17 +7,45 @@ and never kills the thread that delivers (the reader, the controller loop).
 from __future__ import annotations
 
 import collections
+import inspect
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec
 
 import structlog
 
+from smpdevice.checks import InvalidArgument
+
 if TYPE_CHECKING:
     from smpdevice.link.clock import Timebase
 
 P = ParamSpec("P")
 log = structlog.get_logger("smpdevice.link")
+
+
+# What each of the controller's listener lists passes its listeners (the link's "telemetry"
+# list passes one Message too): checked when a listener is added.
+CALLED_WITH: dict[str, tuple[str, ...]] = {
+    "telemetry": ("telemetry",), "event": ("event",), "state": ("old_state", "new_state", "reason")}
+
+
+def _unusable(listener: object, args: tuple[str, ...] | None) -> str | None:
+    """Why `listener` can never serve as a listener called with `args`, or None."""
+    if not callable(listener):
+        return "it is not callable"
+    if inspect.iscoroutinefunction(listener):
+        return "it is an async function: its coroutine would never run"
+    if args is None:
+        return None
+    try:
+        signature = inspect.signature(listener)
+    except (TypeError, ValueError):  # some builtins have none: nothing to check
+        return None
+    try:
+        signature.bind(*args)
+    except TypeError:
+        return f"it cannot be called with {len(args)} argument(s) ({', '.join(args)})"
+    return None
 
 
 class Notifier(Generic[P]):
@@ -28,7 +56,18 @@ class Notifier(Generic[P]):
         self._listeners: tuple[Callable[P, object], ...] = ()
         self._lock = threading.Lock()
 
-    def add(self, listener: Callable[P, object]) -> None:
+    def add(self, listener: Callable[P, object], *, name: str = "listener") -> None:
+        """Add `listener`. What could never be called (5, None, an async function whose
+        coroutine nobody awaits, a function taking other arguments than this list passes) is
+        refused here, not logged as a traceback on every event."""
+        why = _unusable(listener, CALLED_WITH.get(self.name))
+        if why is not None:
+            shown = repr(listener)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise InvalidArgument(
+                f"{name}={shown} is refused: {why}; allowed: a plain function or method, called "
+                f"with each {self.name} notification on a thread of the controller. Pass the "
+                "function itself (e.g. print), not what it returns.")
         with self._lock:
             self._listeners = (*self._listeners, listener)
 

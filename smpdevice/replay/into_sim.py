@@ -1,28 +1,65 @@
 """`smp replay SESSION --into-sim`: the recorded host commands played into the simulator.
 
-The handshake (the preamble up to SET_TELEMETRY_RATE), then every host frame of the session
-(lease renewals and retransmissions included: the pen's lease depends on them) at its
-recorded time on the simulator's virtual clock. Each reply of the simulator is compared
-with the reply the pen sent to the same frame (decoded; sequence numbers are the same, as the
-host's frames are sent as recorded). Then the pen's EVENTs of the session (fault latched,
-E-stop, lease expiry: what the pen decided on its own) are compared with the simulator's, by
-code, state and faults. Telemetry is not compared: it is physics, not a decision. The
-simulator is the one the recording names (`sim_seed`), seed 0 for a real pen.
+Per part (a resumed session has one per run, `smpdevice.replay.parts`): the part's handshake
+(its preamble up to SET_TELEMETRY_RATE) when it ran on a new connection, then every host
+frame of the part (lease renewals and retransmissions included: the pen's lease depends on
+them) at its recorded time on the simulator's virtual clock. Each reply of the simulator is
+compared with the reply the pen sent to the same frame (decoded; sequence numbers are the
+same, as the host's frames are sent as recorded). Then the pen's EVENTs of the part (fault
+latched, E-stop, lease expiry: what the pen decided on its own) are compared with the
+simulator's, by code, state and faults. Telemetry is not compared: it is physics, not a
+decision. The simulator is the one the recording names (`sim_seed`), seed 0 for a real pen.
+
+Between two parts the real pen got commands the recording does not hold (`smp clear`, a
+reconnection). The simulator is carried over (`SimulatedPen`: its faults, clock, counters,
+temperature), as the pen stayed switched on, and brought to the part's start from what the
+recording does say (`_bring_to_start`):
+- its clock: idle until the pen time the part's first reports show;
+- a pen whose clock began again (its reports' uptime went back) was restarted: a fresh
+  simulator boots for that part (a per-process `pensim://`, or a power cycle);
+- its state: the part began on an idle pen (its `/meta` `state`); a simulator left in FAULT or
+  ESTOP gets CLEAR_FAULTS, the one command that makes a latched pen idle, not compared; a
+  simulator that still is not idle then (the fault's cause is still there) is a difference;
+- a new connection (another `connection` in `/meta`, or for older recordings another
+  preamble) replays its handshake, compared; the same connection does not handshake again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
-from firmware_protocol import Frame, MsgType, StreamDecoder, encode
-from firmware_protocol.codes import NackReason
-from smpdevice.records.frames import RecordingError
+from firmware_protocol import Frame, MsgType
+from firmware_protocol.codes import Fault, FirmwareState, NackReason
+from firmware_protocol.messages import ClearFaults
+from smpdevice.records.frames import Recording
+from smpdevice.replay.parts import Part
 from smpdevice.replay.pen import Difference, same_message
 from smpdevice.replay.runner import ReplayReport, load
 from smpdevice.replay.script import describe, merged_frames, preamble_entries, session_entries
+from smpdevice.replay.sim_pen import MAX_IDLE_S, SimulatedPen, recorded_simulator_options
 
-BOOT_S = 0.06  # the simulated pen boots in this much virtual time
-CHUNK_S = 0.5  # read the simulator's output at least this often (its buffer is 64 KiB)
+__all__ = ["PartResult", "recorded_simulator_options", "replay_into_sim"]
+
+HANDSHAKE_LEAD_MS = 500.0  # a new connection's handshake: this long before its session began
+UPTIME_FRAMES = 500  # pen frames looked at for the recorded pen's clock
+
+
+@dataclass
+class PartResult:
+    """How one part went: its label, frames, how the simulator got to its start."""
+
+    label: str
+    host_frames: int = 0  # the part's session frames replayed (its handshake's not counted)
+    matched: int = 0
+    difference: Difference | None = None
+    started: list[str] = field(default_factory=list)  # how the simulator was brought there
+
+    @property
+    def match(self) -> bool:
+        return self.difference is None
 
 
 def _conversation(merged: list[tuple[float, str, Frame]], handshake_only: bool
@@ -52,161 +89,234 @@ def _booting(reply: Frame) -> bool:
         reply.message, "reason", None) == NackReason.BOOTING
 
 
-def recorded_simulator_options(port_url: Any) -> dict[str, str]:
-    """The options of the `pensim://?...` port the session ran on (faults, lease, telemetry);
-    empty for a real pen or a named simulator (its options are not in its URL)."""
-    import urllib.parse
-
-    if not isinstance(port_url, str) or not port_url.startswith("pensim://"):
-        return {}
-    query = urllib.parse.urlsplit(port_url).query
-    options = {k: v[-1] for k, v in urllib.parse.parse_qs(query, True).items()}
-    return {k: options[k] for k in ("faults", "lease", "telemetry") if k in options}
-
-
-def _simulator(seed: int, options: dict[str, str], faults: str | None, clock: Any) -> Any:
-    """The simulated pen a replay talks to: the recorded model options and fault spec, or
-    `faults` (from `smp replay --faults`) instead of the recorded spec."""
-    from simulators import PenSimulator
-    from simulators.faults import parse_fault_spec
-    from simulators.pen_model import PenModel
-
-    spec = faults if faults is not None else options.get("faults")
-    which = "--faults" if faults is not None else "the recorded port's faults"
-    try:
-        plan = parse_fault_spec(spec)
-    except ValueError as exc:
-        raise RecordingError(f"{which} = {spec!r} is not a fault spec ({exc}); see "
-                             "docs/simulator.md for the syntax, e.g. --faults jam@1.5") from None
-    if "lease" not in options and "telemetry" not in options:
-        return PenSimulator(seed=seed, clock=clock, link_faults=plan)
-    model = PenModel(seed=seed)  # the recorded port's model options
-    try:
-        if "lease" in options:
-            model.lease_max_ms = int(options["lease"])
-        if "telemetry" in options:
-            model.telemetry_default_hz = int(options["telemetry"])
-        return PenSimulator(model=model, clock=clock, link_faults=plan)  # checks their ranges
-    except ValueError as exc:
-        raise RecordingError(f"the recorded port's options are invalid ({exc})") from None
+def _seed(rec: Recording, notes: list[str]) -> int | None:
+    seed = rec.meta.get("sim_seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed
+    note = ("recorded on a real pen: the simulator (seed 0) stands in for it; its IDENTIFY "
+            "(serial, limits) is not compared with the pen's")
+    if note not in notes:
+        notes.append(note)
+    return None
 
 
 def replay_into_sim(passlog: Any, session_id: str, faults: str | None = None) -> ReplayReport:
     """Replay the recorded host frames into a simulator built as the recorded one (seed,
-    model options, fault spec; `faults` overrides the spec) and compare its replies."""
-    from simulators.clock import VirtualClock
-
+    model options, fault spec; `faults` overrides the spec) and compare its replies, part by
+    part; the report's `part_results` says how each went, up to the first that differs."""
     loaded = load(passlog, session_id)
-    if len(loaded.parts) > 1:
-        raise RecordingError(
-            f"session {loaded.session_id} was resumed ({len(loaded.parts)} recorded parts): "
-            "--into-sim plays the host's frames into a simulator that starts from its boot, "
-            "as the pen of part 1 did; a later part starts on a pen in mid-life (its fault "
-            "cleared, its counters and clock run on, by commands outside the recording), "
-            "which no fresh simulator reproduces. Replay it into a controller instead: "
-            f"smp replay {loaded.session_id}")
-    rec, meta = loaded.recording, loaded.recording.meta
-    options = recorded_simulator_options(meta.get("port"))
-    seed = meta.get("sim_seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        loaded.notes.append("recorded on a real pen: the simulator (seed 0) stands in for it; "
-                            "its IDENTIFY (serial, limits) is not compared with the pen's")
-        seed = None
-    handshake = _conversation(merged_frames(preamble_entries(rec)), handshake_only=True)
-    session = _conversation(merged_frames(session_entries(rec)), handshake_only=False)
-    report = ReplayReport(loaded.session_id, rec.path, None, decisions=len(session),
-                          notes=loaded.notes)
-    clock = VirtualClock()
-    with _simulator(seed or 0, options, faults, clock) as sim:
-        port = sim.open_port()
-        decoder = StreamDecoder()
-        sim.advance(BOOT_S)
-        events: list[tuple[float, Any]] = []
-        phase = ["handshake"]
-
-        def take() -> list[Frame]:
-            data = port.read(port.in_waiting, 0) if port.in_waiting else b""
-            out = decoder.feed(data)
-            if phase[0] == "session":
-                events.extend((clock.now() - session_start[0], f.message) for f in out
-                              if f.seq == 0 and f.message.TYPE == MsgType.EVENT)
-            return out
-
-        session_start = [0.0]
-        take()  # the boot
-
-        def advance_to(due_s: float) -> None:
-            while clock.now() < due_s:  # in steps: the port's buffer is finite, like a tty's
-                sim.advance(min(CHUNK_S, due_s - clock.now()))
-                take()
-
-        def exchange(frame: Frame) -> Frame | None:
-            port.write(encode(frame.message, frame.seq))
-            replies = [f for f in take() if f.seq == frame.seq]
-            return replies[0] if replies else None
-
-        t0 = session[0][0] if session else 0.0
-        for part, conversation in (("handshake", handshake), ("session", session)):
-            start_s = clock.now()
-            if part == "session":
-                # The recorded pen's clock (uptime) at the session's start: a fault scheduled
-                # at a pen time (jam@T) then falls at the same point of the session.
-                lag_ms = _recorded_uptime_ms(rec, t0) - sim.firmware.uptime_ms
-                if lag_ms > 0:
-                    advance_to(clock.now() + lag_ms / 1000.0)
-                start_s = clock.now()
-                take()
-                phase[0], session_start[0] = "session", start_s
-            for i, (t_s, frame, expected) in enumerate(conversation):
-                if part == "session":
-                    due_s = start_s + (t_s - t0)
-                    advance_to(due_s)
-                else:
-                    sim.advance(0.002)
-                got = exchange(frame)
-                report.matched += 1
-                if expected is None or _booting(expected) or (
-                        seed is None and expected.message.TYPE == MsgType.IDENTIFY):
-                    continue  # no reply reached the host, a boot's timing, another pen's id
-                if got is None or not same_message(expected.message, got.message):
-                    report.matched -= 1
-                    report.difference = Difference(
-                        f"{part} reply", i, t_s - t0 if part == "session" else 0.0,
-                        f"{describe(expected.message)} to {describe(frame.message)}",
-                        describe(got.message if got else None))
-                    port.close()
-                    return report
-        entries = session_entries(rec)
-        end_s = session_start[0] + (entries[-1][0] - t0 if entries else 0.0)
-        advance_to(end_s)
-        port.close()
-    expected_events = [(t_s - t0, f.message) for t_s, who, f in merged_frames(entries)
-                       if who == "pen" and f.seq == 0 and f.message.TYPE == MsgType.EVENT]
-    report.difference = _first_event_difference(expected_events, events)
+    report = ReplayReport(loaded.session_id, loaded.recording.path, None, notes=loaded.notes)
+    report.parts = len(loaded.parts)
+    pen: SimulatedPen | None = None
+    previous: Part | None = None
+    try:
+        for part in loaded.parts:
+            seed = _seed(part.recording, report.notes)
+            result = PartResult(part.label)
+            pen = _bring_to_start(pen, previous, part, seed, faults, result)
+            if result.difference is None:
+                _play_session(pen, part.recording, seed, result)
+            report.part_results.append(result)
+            if report.parts == 1:  # no per-part line is printed: say it in a note
+                report.notes.extend(result.started)
+            report.decisions += result.host_frames
+            report.matched += result.matched
+            if result.difference is not None:
+                report.difference = (dataclasses.replace(result.difference, part=part.label)
+                                     if report.parts > 1 else result.difference)
+                break
+            previous = part
+    finally:
+        if pen is not None:
+            pen.close()
     return report
 
 
-UPTIME_FRAMES = 500  # pen frames looked at for the recorded pen's clock
+def _bring_to_start(pen: SimulatedPen | None, previous: Part | None, part: Part,
+                    seed: int | None, faults: str | None, result: PartResult) -> SimulatedPen:
+    """The simulator at the point the part's session began (see the module's docstring)."""
+    rec = part.recording
+    options = recorded_simulator_options(rec.meta.get("port"))
+    start_ms = _recorded_uptime_ms(rec)
+    restarted = previous is not None and _restarted(previous.recording, rec)
+    other_pen = pen is not None and (pen.seed, pen.options) != (seed or 0, options)
+    if pen is None or restarted or other_pen:
+        if pen is not None:
+            pen.close()
+        pen = SimulatedPen(seed or 0, options, faults)
+        if previous is not None:
+            result.started.append("a fresh simulator: " + (
+                "the recorded pen's clock began again (it was restarted)" if restarted
+                else "the part names another simulated pen"))
+        new_connection = True
+    else:
+        new_connection = _new_connection(previous.recording, rec)  # type: ignore[union-attr]
+        lead_ms = HANDSHAKE_LEAD_MS if new_connection else 0.0
+        idle_s = max(0.0, (start_ms - lead_ms - pen.uptime_ms) / 1000.0)
+        _note_skip(result, pen.idle_until_uptime(start_ms - lead_ms))
+        result.started.append(f"the simulator carried over, idle {idle_s:.3f} s")
+        _clear_if_latched(pen, rec, result)
+        if result.difference is not None:
+            return pen
+        if new_connection:
+            pen.reconnect()
+    if new_connection:
+        if previous is not None:
+            result.started.append("a new connection: its handshake replayed")
+        _play_handshake(pen, part.preamble, seed, result)
+    _note_skip(result, pen.idle_until_uptime(start_ms))
+    return pen
 
 
-def _recorded_uptime_ms(rec: Any, t0: float) -> float:
-    """The recorded pen's uptime when the session began (at `t0`); 0 when no frame says.
+def _note_skip(result: PartResult, skipped_s: float) -> None:
+    if skipped_s > 0:
+        result.started.append(f"{skipped_s:.0f} s of the pen's idle time not simulated (past "
+                              f"{MAX_IDLE_S:.0f} s): a fault scheduled in it falls that much "
+                              "later")
+
+
+def _clear_if_latched(pen: SimulatedPen, rec: Recording, result: PartResult) -> None:
+    """A part begins on an idle pen: a latched simulator gets CLEAR_FAULTS, as the real pen
+    got (the only command that unlatches), and must then be idle as the pen was."""
+    if rec.meta.get("state") != "idle":
+        result.started.append(f"its start state {rec.meta.get('state')!r} not checked")
+        return
+    state, faults = pen.firmware_state()
+    if state in (FirmwareState.FAULT, FirmwareState.ESTOP):
+        first = _first_host_seq(rec)
+        seq = (first - 2) % 255 + 1  # the seq just before the part's first (1..255)
+        reply = pen.exchange(Frame(seq, ClearFaults()))
+        result.started.append(f"CLEAR_FAULTS sent (the pen left {state.name}"
+                              f"{_faults(faults)}; the clear is not in the recording)")
+        pen.idle_until_uptime(pen.uptime_ms + 1)  # its CLEARED event, before the part
+        pen.take()
+        state, faults = pen.firmware_state()
+        if state is not FirmwareState.IDLE:
+            result.difference = Difference(
+                "pen at the part's start", 0, 0.0, "IDLE with no fault (the part began on an "
+                "idle pen)", f"{state.name}{_faults(faults)} after CLEAR_FAULTS, answered "
+                f"{_named(reply.message if reply else None)}")
+    elif state is not FirmwareState.IDLE:
+        result.difference = Difference("pen at the part's start", 0, 0.0, "IDLE with no fault "
+                                       "(the part began on an idle pen)",
+                                       f"{state.name}{_faults(faults)}")
+
+
+def _named(message: Any) -> str:
+    """`describe`, with a NACK's reason by name (the code alone says little)."""
+    text = describe(message)
+    if message is not None and message.TYPE == MsgType.NACK:
+        with contextlib.suppress(ValueError):
+            text += f" ({NackReason(message.reason).name})"
+    return text
+
+
+def _faults(faults: Any) -> str:
+    names = Fault(int(faults)).names if faults else []
+    return f", faults {', '.join(names)}" if names else ""
+
+
+def _first_host_seq(rec: Recording) -> int:
+    for _, who, frame in merged_frames(session_entries(rec)):
+        if who == "host" and frame.seq:
+            return int(frame.seq)
+    return 1
+
+
+def _new_connection(before: Recording, after: Recording) -> bool:
+    """Whether `after` ran on another connection than `before`: their `/meta` `connection`
+    ids, or (older recordings) their preambles (a connection's first bytes, kept once)."""
+    a, b = before.meta.get("connection"), after.meta.get("connection")
+    if isinstance(a, str) and isinstance(b, str):
+        return a != b
+    # Older recordings: a connection's preamble grew between its sessions (the bytes that
+    # crossed it untapped), so the same connection's is the earlier one and more.
+    old = [(who, data) for _, who, data in preamble_entries(before)]
+    new = [(who, data) for _, who, data in preamble_entries(after)]
+    return not old or new[:len(old)] != old
+
+
+def _uptimes(entries: list[tuple[float, str, bytes]]) -> list[tuple[float, int]]:
+    out = []
+    for t_s, who, frame in merged_frames(entries):
+        uptime = getattr(frame.message, "uptime_ms", None)
+        if who == "pen" and isinstance(uptime, int):
+            out.append((t_s, uptime))
+    return out
+
+
+def _restarted(before: Recording, after: Recording) -> bool:
+    """Whether the pen's clock began again between two parts (restarted, or another pen)."""
+    last = [u for _, u in _uptimes(session_entries(before))]
+    first = [u for _, u in _uptimes(session_entries(after))]  # its preamble may be older
+    return bool(last and first) and min(first) < max(last)
+
+
+def _play_handshake(pen: SimulatedPen, preamble: list[tuple[float, str, bytes]],
+                    seed: int | None, result: PartResult) -> None:
+    for i, (_, frame, expected) in enumerate(
+            _conversation(merged_frames(preamble), handshake_only=True)):
+        pen.sim.advance(0.002)
+        got = pen.exchange(frame)
+        if expected is None or _booting(expected) or (
+                seed is None and expected.message.TYPE == MsgType.IDENTIFY):
+            result.matched += 1  # no reply reached the host, a boot's timing, another pen's id
+            continue
+        if got is None or not same_message(expected.message, got.message):
+            result.difference = Difference(
+                "handshake reply", i, 0.0,
+                f"{describe(expected.message)} to {describe(frame.message)}",
+                describe(got.message if got else None))
+            return
+        result.matched += 1  # a handshake's frames count as matched, not as host frames
+
+
+def _play_session(pen: SimulatedPen, rec: Recording, seed: int | None,
+                  result: PartResult) -> None:
+    """The part's host frames at their recorded times; replies, then events, compared."""
+    entries = session_entries(rec)
+    session = _conversation(merged_frames(entries), handshake_only=False)
+    result.host_frames = len(session)
+    t0 = session[0][0] if session else 0.0
+    pen.take()
+    pen.collect_events(True)
+    start_s = pen.clock.now()
+    for i, (t_s, frame, expected) in enumerate(session):
+        pen.advance_to(start_s + (t_s - t0))
+        got = pen.exchange(frame)
+        if expected is None or _booting(expected) or (
+                seed is None and expected.message.TYPE == MsgType.IDENTIFY):
+            result.matched += 1
+            continue
+        if got is None or not same_message(expected.message, got.message):
+            result.difference = Difference(
+                "session reply", i, t_s - t0,
+                f"{_named(expected.message)} to {describe(frame.message)}",
+                _named(got.message if got else None))
+            pen.collect_events(False)
+            return
+        result.matched += 1
+    pen.advance_to(start_s + (entries[-1][0] - t0 if entries else 0.0))
+    pen.collect_events(False)
+    expected_events = [(t_s - t0, f.message) for t_s, who, f in merged_frames(entries)
+                       if who == "pen" and f.seq == 0 and f.message.TYPE == MsgType.EVENT]
+    result.difference = _first_event_difference(expected_events, pen.events)
+
+
+def _recorded_uptime_ms(rec: Recording) -> float:
+    """The recorded pen's uptime when the part's session began; 0 when no frame says.
 
     Each pen frame's uptime was stamped before the host read it (by the link's delay, long
     on a loaded host), so each gives a lower bound: the highest of the first frames' is the
     estimate. Taking the first frame alone put a fault scheduled at a pen time (`jam@T`)
     late by that delay, after the recording's end."""
+    entries = session_entries(rec)
+    hosts = [t_s for t_s, who, _ in merged_frames(entries) if who == "host"]
+    t0 = hosts[0] if hosts else 0.0
     best: float | None = None
-    seen = 0
-    for t_s, who, frame in merged_frames(session_entries(rec)):
-        uptime = getattr(frame.message, "uptime_ms", None)
-        if who != "pen" or not isinstance(uptime, int):
-            continue
+    for t_s, uptime in _uptimes(entries)[:UPTIME_FRAMES]:
         estimate = uptime - (t_s - t0) * 1000.0
         best = estimate if best is None else max(best, estimate)
-        seen += 1
-        if seen >= UPTIME_FRAMES:
-            break
     return best if best is not None else 0.0
 
 
@@ -227,7 +337,7 @@ def _first_event_difference(expected: list[tuple[float, Any]], got: list[tuple[f
 
 
 def _describe_event(message: Any) -> str:
-    from firmware_protocol.codes import EventCode, Fault, FirmwareState
+    from firmware_protocol.codes import EventCode
 
     try:
         faults = Fault(message.faults)

@@ -5,7 +5,9 @@ with `smp run --resume` has one part per run (`<SESSION>part<n>.mcap`, see
 `smpdevice.replay.recorder.part_name`), each linked with its SHA-256 in the close record.
 A part is replayed as its run started: part 1 plays the whole plan; part n plays the passes
 its resumption record (the (n-1)-th `session_resume`) lists as left, remainders included. Its
-passes in the pass log are those begun between its resumption and the next.
+passes in the pass log are those begun between its resumption and the next: counted, by the
+`passes_before` each part's `/meta` records (older recordings: by the passes' and the
+resumptions' times, which two controllers on virtual clocks do not keep in order).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from smpdevice.records.frames import Recording, RecordingError, file_sha256, read_recording
 from smpdevice.records.frames import recording_path as _recording_path
 from smpdevice.replay.recorder import part_name
+from smpdevice.replay.script import preamble_entries
 
 
 @dataclass
@@ -27,6 +30,8 @@ class Part:
     recording: Recording
     passes_left: list[dict[str, Any]] | None  # None: the whole plan (part 1)
     passes: list[Any] = field(default_factory=list)  # its PassRecords, from the pass log
+    # Its connection's handshake (`/preamble/*`): what a replay connects on (see `_preambles`)
+    preamble: list[tuple[float, str, bytes]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -113,6 +118,8 @@ def _parts(sid: str, recordings: list[Recording], resumptions: list[dict[str, An
                              f"{len(recordings)} in order: its close record was altered")
     # Part n >= 2 started at resumption n-1 (a recording's own `part` says which it is).
     starts = [_when(r.get("resumed_at")) for r in resumptions]
+    before = {n: _passes_before(rec, len(passes)) for rec, n in zip(recordings, numbers,
+                                                                     strict=True)}
     out: list[Part] = []
     for rec, number in zip(recordings, numbers, strict=True):
         if number == 1:
@@ -123,11 +130,46 @@ def _parts(sid: str, recordings: list[Recording], resumptions: list[dict[str, An
                                      f"which has {len(resumptions)} resumption record(s)")
             left, begin = _passes_left(rec, resumptions[number - 2]), starts[number - 2]
         end = starts[number - 1] if number - 1 < len(starts) else None
-        mine = [p for p in passes
-                if (begin is None or _when(p.started_at) >= begin)
-                and (end is None or _when(p.started_at) < end)]
+        lo = 0 if number == 1 else before[number]
+        hi = before.get(number + 1) if end is not None else len(passes)
+        if lo is not None and hi is not None and lo <= hi:  # counted when it was recorded
+            mine = passes[lo:hi]
+        else:  # older recordings: by time (one controller's clock, a resume's another's)
+            mine = [p for p in passes
+                    if (begin is None or _when(p.started_at) >= begin)
+                    and (end is None or _when(p.started_at) < end)]
         out.append(Part(number, rec, left, mine))
+    _preambles(out)
     return out
+
+
+def _preambles(parts: list[Part]) -> None:
+    """Each part's preamble, as its connection's first session found it. A part resumed on
+    the connection of the part before recorded (before the recorder kept only that) the
+    connection's preamble and, after it, what crossed the port untapped between the two
+    sessions: the pen's reports of the fault, its clear. Those are not a handshake: a replay
+    connecting on them would start on a faulted pen. So a preamble that begins with the
+    previous part's is cut back to it."""
+    before: list[tuple[str, bytes]] | None = None
+    for part in parts:
+        entries = preamble_entries(part.recording)
+        mine = [(who, data) for _, who, data in entries]
+        if before and len(mine) > len(before) and mine[:len(before)] == before:
+            entries = entries[:len(before)]
+            mine = before
+        part.preamble, before = entries, mine
+
+
+def _passes_before(rec: Recording, total: int) -> int | None:
+    """How many of the session's passes had begun when this part's recording started (its
+    `/meta` `passes_before`, since the parts are split by it); None when it does not say."""
+    value = rec.meta.get("passes_before")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= total:
+        raise RecordingError(f"{rec.path}: its metadata says {value!r} passes had begun before "
+                             f"it; the session has {total}: it is no recording of this session")
+    return value
 
 
 def _part_number(rec: Recording, default: int) -> int:

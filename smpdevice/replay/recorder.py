@@ -12,6 +12,8 @@ unrecorded.
 from __future__ import annotations
 
 import threading
+import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +72,7 @@ class SessionRecording:
             log.warning("no telemetry snapshot in the recording", error=str(exc))
             snapshot = None
         now = self.pen.clock.now()
-        for direction, data in list(self.port.preamble):
+        for direction, data in connection_preamble(self.port):
             self.writer.add("/preamble/" + direction, now, data)
         if snapshot is not None:  # what the controller last knew of the pen (the counters' base)
             from firmware_protocol import encode
@@ -128,6 +130,41 @@ def note_pen_stop(pen: PenController, source: str) -> None:
             log.error("the stop could not be recorded", error=str(exc))
 
 
+# port -> (its connection's id, how many preamble entries its handshake is)
+_connections: weakref.WeakKeyDictionary[TappedPort, tuple[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _connection(port: TappedPort) -> tuple[str, int]:
+    with _active_lock:
+        return _connections.setdefault(port, (uuid.uuid4().hex[:16], len(port.preamble)))
+
+
+def connection_id(port: TappedPort) -> str:
+    """A random id of the connection `port` is: the same for every session recorded on it
+    (a resume on the same link), another for a new connection (`smp run --resume`)."""
+    return _connection(port)[0]
+
+
+def connection_preamble(port: TappedPort) -> list[tuple[str, bytes]]:
+    """The connection's preamble as its first session found it. The port keeps what crosses
+    it while no session taps it, up to its budget: between two sessions on one connection
+    (a fault, its clear, a resume) that would add the pen's reports of the fault to the next
+    part's "handshake", and a replay connecting on it would start on a faulted pen."""
+    return list(port.preamble)[:_connection(port)[1]]
+
+
+def _passes_before(passlog: Any, session_id: str, part: int) -> int | None:
+    """The session's passes begun before this part: the replay gives each part its own
+    (clock-free: record times come from each controller's own clock)."""
+    if part <= 1:
+        return 0
+    try:
+        return len(passlog.passes(session_id))
+    except Exception as exc:  # never stops a treatment: the replay falls back on times
+        log.warning("passes before this part not counted", error=str(exc))
+        return None
+
+
 def part_name(session_id: str, part: int) -> str:
     """The recording's name of a session's `part` (1: the session id itself, as before)."""
     return session_id if part <= 1 else f"{session_id}part{int(part)}"
@@ -179,6 +216,8 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
             "zones": {name: zone.model_dump(mode="json") for name, zone in pen.zones.items()},
             "state": pen.state.value,
             "inputs": INPUT_CHANNEL,  # host-side inputs are recorded (older recordings: none)
+            "connection": connection_id(port),  # parts on one connection share it (into-sim)
+            "passes_before": _passes_before(passlog, session_id, part),  # splits the parts
         }
         writer = FrameWriter(path, meta, start_s=pen.clock.now(), max_bytes=max_bytes)
     except Exception as exc:  # the treatment goes on unrecorded

@@ -32,7 +32,6 @@ from smpdevice.replay.parts import LoadedSession, Part, load
 from smpdevice.replay.pen import Difference, ReplayPen
 from smpdevice.replay.script import (
     build_script,
-    preamble_entries,
     records_inputs,
     session_entries,
 )
@@ -59,6 +58,7 @@ class ReplayReport:
     matched: int = 0
     notes: list[str] = field(default_factory=list)
     parts: int = 1  # recorded parts: 1, or one per run of a resumed session
+    part_results: list[Any] = field(default_factory=list)  # --into-sim: each part replayed
 
     @property
     def match(self) -> bool:
@@ -192,7 +192,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
     session_script = build_script(session_entries(rec))
     report.decisions += len(session_script.decisions)
     clock = VirtualClock()
-    pen_side = ReplayPen(build_script(preamble_entries(rec)), session_script, clock)
+    pen_side = ReplayPen(build_script(part.preamble), session_script, clock)
     if records_inputs(rec):  # the operator's stops and E-stops, at their recorded points
         if len(session_script.inputs) > MAX_INPUTS:
             raise RecordingError(f"{rec.path.name} holds {len(session_script.inputs)} inputs, "

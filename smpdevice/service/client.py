@@ -47,6 +47,34 @@ class ServiceError(SmpError):
         self.data = data
 
 
+# The widest integer the service parses (rpc.MAX_INT; not imported: see RPC_PATH).
+MAX_INT = 2**63 - 1
+
+
+def encode_request(ident: int, method: str, params: dict[str, Any]) -> str:
+    """The request's JSON text, or ServiceError for params the service could only answer with
+    a parse error carrying no id (so no call could ever get its answer): NaN or infinity (not
+    JSON), an integer beyond +-(2**63 - 1)."""
+    def wide(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(wide(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(wide(v) for v in value)
+        return isinstance(value, int) and not -MAX_INT <= value <= MAX_INT
+
+    if wide(params):
+        raise ServiceError(f"{method}: an integer in the params is beyond +-(2**63 - 1); send "
+                           "a number within the parameter's range")
+    try:
+        return json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params},
+                          allow_nan=False)
+    except ValueError:
+        raise ServiceError(f"{method}: a number in the params is NaN or infinite, which JSON "
+                           "cannot carry; send a finite number") from None
+    except TypeError as exc:
+        raise ServiceError(f"{method}: the params are not JSON ({exc})") from None
+
+
 def service_url(url: str | None = None) -> str:
     if url:
         return url
@@ -147,11 +175,11 @@ class ServiceClient:
         if self._reader.done():
             raise ServiceError(f"the connection to the service closed: {self.closed_reason}")
         ident = next(self._ids)
+        text = encode_request(ident, method, params)  # before anything waits for an answer
         future = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
         try:
-            await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": ident, "method": method,
-                                           "params": params}))
+            await self.ws.send(text)
         except ConnectionClosed as exc:  # closed between the check above and the send
             self._pending.pop(ident, None)
             raise ServiceError(f"the connection to the service closed: "

@@ -311,7 +311,7 @@ class PenService:
 
     @method("session.stop")
     async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        self.work.request_stop()
+        self.work.request_stop(asked=True)  # asked: closed as interrupted, not left open
         if not await asyncio.to_thread(self.work.stopped_itself):  # else: stop it here, now
             await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
         return {"ok": True}
@@ -351,7 +351,8 @@ def refusal(exc: SmpError) -> RpcError:
     return RpcError(code, str(exc)[:2000], data)
 
 
-# The calibration.* and pen.reconnect handlers live in their own modules; importing them
-# registers them.
+# The calibration.*, pen.reconnect and session.resume/close handlers live in their own
+# modules; importing them registers them.
 from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401
 from smpdevice.service import reconnect as _reconnect  # noqa: E402, F401
+from smpdevice.service import resuming as _resuming  # noqa: E402, F401

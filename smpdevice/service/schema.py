@@ -16,6 +16,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
 from smpdevice.service.jsonschema_lite import check_schema
+from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, RESCREEN_AFTER_RANGE_MIN
 from smpdevice.sessions.screening import QUESTIONS
 
 API_VERSION = 1
@@ -69,6 +70,20 @@ PROFILE_PARAMS = {
     "profile": _text(MAX_PROFILE_CHARS, "the treatment profile's text (YAML or JSON)"),
     "format": {"type": "string", "enum": ["yaml", "json"], "default": "yaml"},
 }
+
+# Only for a session recorded before sessions kept their profile: it must be that same one.
+_OPTIONAL_PROFILE = {
+    "profile": _text(MAX_PROFILE_CHARS, "the session's own profile (YAML or JSON); only for "
+                                        "a session recorded without it"),
+    "format": PROFILE_PARAMS["format"],
+}
+
+
+def _leave_open(default: bool) -> dict[str, Any]:
+    return {"type": "boolean", "default": default,
+            "description": "true: a session ended by a fault, an E-stop, a lost pen or the "
+                           "pedal stays open (session.result `left_open`), to be resumed with "
+                           "session.resume or ended with session.close; false: closed"}
 
 
 _POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
@@ -220,9 +235,42 @@ METHODS: dict[str, Method] = {
                                                    "maximum": 600,
                                                    "description": "shorten every pass "
                                                                   "(demos, tests)"},
+                                  "leave_open": _leave_open(False),
                               }, ("profile", "screening", "technician")), drives=True),
-    "session.stop": Method(_O, "Stop the running session after stopping the needle.",
-                           result=OK_RESULT),
+    "session.stop": Method(_O, "Stop the running session after stopping the needle; it is "
+                               "closed as interrupted.", result=OK_RESULT),
+    "session.resume": Method(_O, "Play what is left of a session left open by a fault, an "
+                                 "E-stop, a lost pen or a crash (session.run with "
+                                 "`leave_open`; session.result says `left_open`), once the "
+                                 "cause is cleared: the same checks as session.run against "
+                                 "this service's pen, envelope and calibration; only the "
+                                 "passes not completed play (a pass cut short: its "
+                                 "remainder); recorded as a chained session_resume. "
+                                 "Refused for a closed session, another pen's or "
+                                 "installation's, while a session runs, and (type ScreeningDue) "
+                                 "without `screening` when the last one is older than "
+                                 "`rescreen_after_min`.", _obj({
+                                     "session_id": SESSION_ID,
+                                     "technician": _line(64, "who treats now (recorded)"),
+                                     "screening": SCREENING,
+                                     "rescreen_after_min": {
+                                         "type": "number", "minimum": RESCREEN_AFTER_RANGE_MIN[0],
+                                         "maximum": RESCREEN_AFTER_RANGE_MIN[1],
+                                         "default": RESCREEN_AFTER_MIN,
+                                         "description": "ask the screening again when older"},
+                                     "leave_open": _leave_open(True),
+                                     **_OPTIONAL_PROFILE,
+                                 }, ("session_id", "technician")), drives=True,
+                             result=_obj({"session_id": {"type": "string"},
+                                          "planned_passes": {"type": "integer"},
+                                          "passes_left": {"type": "array",
+                                                          "items": {"type": "integer"}}})),
+    "session.close": Method(_O, "Close an open session as it stands, playing nothing; answers "
+                                "its outcome, summary and aftercare sheet. Refused for a "
+                                "closed session, another pen's or installation's, and while a "
+                                "session runs.", _obj({
+                                    "session_id": SESSION_ID, **_OPTIONAL_PROFILE,
+                                }, ("session_id",))),
     "sessions.list": Method(_V, "Sessions in the pass log, newest last."),
     "sessions.show": Method(_V, "One session with its passes, summary and receipt.",
                             _obj({"session_id": SESSION_ID}, ("session_id",))),
@@ -248,7 +296,9 @@ NOTIFICATIONS: dict[str, dict[str, Any]] = {
                                          "fraction, strokes, impressions"),
     "session.pass": _obj(description="a pass ended: index, zone, outcome, detail, stats"),
     "session.result": _obj(description="a session ended: session_id, outcome, complete, "
-                                       "summary, aftercare"),
+                                       "summary, aftercare, left_open (true: ended by a "
+                                       "fault, an E-stop, a lost pen or the pedal, it stays "
+                                       "open for session.resume or session.close)"),
 }
 
 ERRORS: dict[int, str] = {

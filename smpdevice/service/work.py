@@ -28,6 +28,9 @@ PROGRESS_EVERY_S = 0.2
 # After session.stop, how long the session may take to stop its own needle (it looks every
 # 20 ms) before the service stops and disarms the pen itself.
 SELF_STOP_S = 0.25
+# How long session.run/resume waits for the session to open (checks, log, records) before it
+# answers without an id (the session goes on; session.result still comes).
+OPEN_WAIT_S = 60.0
 
 
 def _open_log(path: Any, pen_serial: str) -> Any:
@@ -43,12 +46,18 @@ def _open_log(path: Any, pen_serial: str) -> Any:
         return PassLog.open(Path(path).with_name(pen_log_name(pen_serial)))
 
 
+class SessionBusy(SmpError):
+    """A session runs (or is being resumed) on this pen already: one at a time."""
+
+
 class SessionWork:
     def __init__(self, service: PenService) -> None:
         self.service = service
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._stop_asked = threading.Event()  # a client's session.stop: close, do not leave open
+        self._leave_open = False  # the running session's: may it be left open (resumable)?
         self._status: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ checks
@@ -78,6 +87,17 @@ class SessionWork:
                 "passes": [p.model_dump() for p in profile.plan],
                 "zones": {k: v.model_dump() for k, v in profile.zones.items()}}
 
+    def _join_finished(self) -> None:
+        """A session whose result is out may still be leaving its thread: wait for that."""
+        thread = self._thread
+        if thread is not None and not (self.status() or {}).get("running", True):
+            thread.join(OPEN_WAIT_S)
+
+    def busy(self) -> bool:
+        """Whether a session runs (or is being opened or resumed) on this pen now."""
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def status(self) -> dict[str, Any] | None:
         with self._lock:
             return dict(self._status) if self._status else None
@@ -98,50 +118,73 @@ class SessionWork:
             plan = [x.model_copy(update={"duration_s": p["quick_pass_s"], "impressions": None})
                     for x in profile.plan]
             profile = profile.model_copy(update={"plan": plan})
+
+        def open_session() -> tuple[Any, Any]:
+            from smpdevice.sessions.session import TreatmentSession
+
+            passlog = _open_log(service.passlog_path, pen.serial)
+            try:
+                return passlog, TreatmentSession.open(pen, passlog, profile,
+                                                      technician=p["technician"],
+                                                      screening=screening)
+            except BaseException:
+                passlog.close()
+                raise
+
+        return self.launch(client_id, open_session, leave_open=bool(p.get("leave_open")))
+
+    def launch(self, client_id: str, open_session: Any, *, leave_open: bool) -> dict[str, Any]:
+        """Run `open_session() -> (passlog, session)` and then play the session, in the one
+        session thread (refused while another session runs or is being resumed); answer once
+        it is open (or its opening's error). `leave_open`: a session ended by a fault, an
+        E-stop, a lost pen or the pedal stays open, to be resumed (else it is closed)."""
+        self._join_finished()
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                raise SmpError("a session is already running on this pen; wait for its "
-                               "session.result or call session.stop")
+            if self._thread is not None and self._thread.is_alive():  # (busy(), under the lock)
+                raise SessionBusy("a session is already running on this pen (or being resumed); "
+                                  "wait for its session.result or call session.stop")
             self._stop.clear()
+            self._stop_asked.clear()
+            self._leave_open = leave_open
             opened = threading.Event()
             box: dict[str, Any] = {}
             self._thread = threading.Thread(
-                target=self._run, args=(client_id, profile, screening, p["technician"],
-                                        opened, box),
+                target=self._run, args=(client_id, open_session, opened, box),
                 name="smp-service-session", daemon=True)
             self._thread.start()
-        opened.wait(30)
+        opened.wait(OPEN_WAIT_S)
         if "error" in box:
             raise box["error"]
-        return {"session_id": box.get("session_id"), "planned_passes": len(profile.plan)}
+        return box.get("answer") or {"session_id": None}
 
-    def _run(self, client_id: str, profile: Any, screening: Any, technician: str,
-             opened: threading.Event, box: dict[str, Any]) -> None:
-        from smpdevice.sessions.session import TreatmentSession
-
-        service, pen = self.service, self.service.pen
+    def _run(self, client_id: str, open_session: Any, opened: threading.Event,
+             box: dict[str, Any]) -> None:
         try:
-            passlog = _open_log(service.passlog_path, pen.serial)
+            passlog, session = open_session()
         except BaseException as exc:
             box["error"] = exc
             opened.set()
             return
-        with passlog:
-            try:
-                session = TreatmentSession.open(pen, passlog, profile, technician=technician,
-                                                screening=screening)
-            except BaseException as exc:
-                box["error"] = exc
+        out: dict[str, Any] = {}
+        try:
+            with passlog:
+                sid = session.session_id
+                planned = len(session.profile.plan)
+                box["answer"] = {"session_id": sid, "planned_passes": planned,
+                                 "passes_left": [i for i, _ in session.remaining]}
+                with self._lock:
+                    self._status = {"session_id": sid, "planned_passes": planned,
+                                    "running": True, "client": client_id}
                 opened.set()
-                return
-            sid = box["session_id"] = session.session_id
-            with self._lock:
-                self._status = {"session_id": sid, "planned_passes": len(profile.plan),
-                                "running": True, "client": client_id}
-            opened.set()
-            self._play(session, sid, client_id)
+                self._play(session, sid, client_id, out)
+        finally:
+            # Said once the log is closed (its writer lock free): a client may resume or close
+            # the session as soon as it reads this.
+            if "result" in out:
+                log.info("session result", session_id=sid, outcome=out["result"]["outcome"])
+                self.service.broadcast_threadsafe("session.result", out["result"])
 
-    def _play(self, session: Any, sid: str, client_id: str) -> None:
+    def _play(self, session: Any, sid: str, client_id: str, out: dict[str, Any]) -> None:
         service = self.service
         last = [0.0]
 
@@ -169,18 +212,43 @@ class SessionWork:
                 service.broadcast_threadsafe("session.pass", {
                     "session_id": sid, "index": r.index, "zone": r.zone,
                     "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
-            summary, sheet = session.close()
+            summary, sheet, left_open = self._finish(session)
             outcome = session.outcome
-            result = {"session_id": sid, "outcome": outcome.value,
-                      "complete": outcome.complete, "summary": summary, "aftercare": sheet,
-                      "error": error}
+            out["result"] = {"session_id": sid, "outcome": outcome.value,
+                             "complete": outcome.complete, "summary": summary,
+                             "aftercare": sheet, "error": error, "left_open": left_open}
             with self._lock:
                 self._status = {**(self._status or {}), "running": False,
-                                "outcome": outcome.value, "complete": outcome.complete}
-            log.info("session result", session_id=sid, outcome=outcome.value)
-            service.broadcast_threadsafe("session.result", result)
+                                "outcome": outcome.value, "complete": outcome.complete,
+                                "left_open": left_open}
 
-    def request_stop(self) -> None:
+    def _finish(self, session: Any) -> tuple[dict[str, Any], str, bool]:
+        """Close the session, or (asked with `leave_open`, as `smp run` does) leave it OPEN when
+        it ended on a fault, an E-stop, a lost pen or the pedal and no session.stop asked it to
+        end: the cause can be cleared and the rest played with session.resume. Clients that
+        know nothing of resuming (API 1) get their sessions closed, as before.
+        (summary, aftercare, left open)."""
+        from smpdevice.sessions.resume import left_resumable
+
+        if not self._leave_open:
+            summary, sheet = session.close()
+            return summary, sheet, False
+        try:
+            resumable = left_resumable(session, stop_asked=self._stop_asked.is_set())
+        except SmpError as exc:  # the log cannot say: close it, as before
+            log.warning("could not judge the session resumable", error=str(exc))
+            resumable = False
+        if resumable:
+            return session.suspend(), "", True
+        summary, sheet = session.close()
+        return summary, sheet, False
+
+    def request_stop(self, asked: bool = False) -> None:
+        """Stop the running session before its next pass. `asked`: a client's session.stop
+        (the session is then closed as interrupted); else an E-stop or the service closing
+        (a session ended by an E-stop is left open, to be resumed)."""
+        if asked:
+            self._stop_asked.set()
         self._stop.set()
 
     def stopped_itself(self) -> bool:

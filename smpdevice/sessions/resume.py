@@ -154,6 +154,26 @@ def remaining_passes(plan: Sequence[PlannedPass],
     return left
 
 
+# How a session ends that is left open (not closed): the cause can be cleared, then resumed.
+RESUMABLE_OUTCOMES = ("fault", "estop", "link_lost")
+
+
+def left_resumable(session: Any, *, stop_asked: bool) -> bool:
+    """Whether a session that has played should be left OPEN rather than closed: it ended on
+    a fault, an E-stop, a lost pen or the pedal (released, or up at a start), and nobody asked
+    it to stop (a stop asked for, e.g. Ctrl-C or `session.stop`, closes it as interrupted)."""
+    from smpdevice.sessions.session_records import session_summary
+
+    if stop_asked:
+        return False
+    results = session.results
+    if results and results[-1].outcome.value == "footswitch_released":
+        return True
+    outcome = session_summary(session.passlog, session.session_id, session.profile,
+                              pen_state=session.pen.state.value)["outcome"]
+    return outcome in RESUMABLE_OUTCOMES
+
+
 def last_screened_at(opened_at: str, resumptions: Iterable[dict[str, Any]]) -> datetime:
     """When the session's screening was last answered: at its opening, or at a resume that
     asked it again."""

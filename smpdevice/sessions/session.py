@@ -11,7 +11,7 @@ import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import structlog
@@ -161,6 +161,7 @@ class TreatmentSession:
             envelope=envelope_record(pen.zones),
             profile=profile.model_dump(mode="json"),  # the plan, recoverable by a resume
             footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
+            opened_at=pen.record_now(),  # on the pen's clock, as its passes (sim_time.py)
         )
         session = cls(pen, passlog, profile, session_id, technician)
         from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
@@ -226,7 +227,7 @@ class TreatmentSession:
         pass_id = self.passlog.begin_pass(
             self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
             speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
-            period_ms=settings.period_ms, started_at=_now(),
+            period_ms=settings.period_ms, started_at=self.pen.record_now(),
         )  # durable before the needle moves: a failure here means it never starts
         plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
         self._recorder.begin(pen.telemetry)
@@ -325,7 +326,7 @@ class TreatmentSession:
         stats = self._recorder.end()
         fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
         self.passlog.end_pass(
-            pass_id, outcome=outcome, stats=stats, ended_at=_now(),
+            pass_id, outcome=outcome, stats=stats, ended_at=self.pen.record_now(),
             fault_code=int(fault.faults) if fault else None,
             fault_names=fault.faults.names if fault else None,
         )
@@ -349,7 +350,8 @@ class TreatmentSession:
         summary, sheet, self.outcome = close_session_record(
             self.passlog, self.session_id, self.profile, today=today,
             stop_requested=self.stop_requested, pen_state=self.pen.state.value,
-            recording=recording.seal() if recording is not None else None)
+            recording=recording.seal() if recording is not None else None,
+            closed_at=self.pen.record_now())
         self._log.info("session closed", passes=summary.get("passes"),
                        outcome=self.outcome.value)
         return summary, sheet
@@ -395,6 +397,3 @@ def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
         raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
     return calibration
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -38,7 +38,8 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
 def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentProfile, *,
                          today: date | None = None, stop_requested: bool = False,
                          pen_state: str | None = None,
-                         recording: dict | None = None) -> tuple[dict, str, SessionOutcome]:
+                         recording: dict | None = None,
+                         closed_at: datetime | None = None) -> tuple[dict, str, SessionOutcome]:
     """Record a session's close with its summary; return (summary, aftercare sheet, outcome).
     Needs no pen: `smp run --resume` closes a session with nothing left this way.
     `recording`: the sealed frame recording (file, sha256), kept in the summary (15.3); a
@@ -51,7 +52,7 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
         summary["recording"] = earlier + ([recording] if recording is not None else [])
     elif recording is not None:
         summary["recording"] = recording  # one part: the single form, as before
-    receipt = passlog.close_session(session_id, closed_at=_now(), summary=summary)
+    receipt = passlog.close_session(session_id, closed_at=closed_at or _now(), summary=summary)
     sheet = aftercare_sheet(
         session_kind=profile.session_kind, session_date=today or date.today(),
         client_ref=profile.client_ref, summary=summary,

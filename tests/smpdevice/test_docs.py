@@ -4,7 +4,8 @@ Convention in README.md and docs/*.md: a line starting with `$ ` inside a ```con
 command the reader is told to type, and it must work on the built-in simulator. Commands of one
 page run in order in one fresh data directory (so `smp calibrate --auto` before `smp run` works).
 Commands that need hardware or another process, or run until Ctrl-C, are shown without `$ `.
-An `smp` line runs in this process (tests/smpdevice/shell.py), any other line in bash.
+An `smp` line runs in this process (tests/smpdevice/shell.py; its `pensim://` pens on virtual
+time, SMP_SIM_CLOCK=virtual), any other line in bash.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ def test_the_python_blocks_are_found_and_not_run_stays_rare():
 def test_every_python_block_runs(page, tmp_path, monkeypatch):
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SMP_LOG_LEVEL", "error")
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")  # pensim:// on virtual time (simulator.md)
     monkeypatch.chdir(ROOT)
     namespace: dict = {"__name__": f"doc_{page.stem}"}
     try:

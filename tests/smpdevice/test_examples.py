@@ -24,7 +24,8 @@ def _load_example():
 
 
 def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, capsys):
-    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path)}
+    # its simulated pen on virtual time (docs/simulator.md): the same session, played faster
+    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path), "SMP_SIM_CLOCK": "virtual"}
     done = subprocess.run([sys.executable, str(EXAMPLE), "--simulator", "--quick"], env=env,
                           cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
@@ -49,6 +50,7 @@ def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, c
 
     # A second run (in this process) reuses the stored calibration of the same pen.
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
     assert _load_example().main(["--simulator", "--quick"]) == 0
     out = capsys.readouterr().out
     assert f"Calibration {calibration.calibration_id} from the store" in out

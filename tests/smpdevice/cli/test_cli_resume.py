@@ -148,10 +148,103 @@ def test_the_rescreen_setting_does_not_disturb_a_fresh_run(data_dir, tmp_path,  
     (["run", "-t", "ana", "--port", "pensim://"], "or --resume SESSION"),
     (["run", "--close", "--port", "pensim://"], "--close goes with --resume SESSION"),
     (["run", "--resume", "Snope", "-t", "ana", "--port", "pensim://"], "no session 'Snope'"),
-    (["run", "--resume", "S1", "-t", "ana", "--service", "ws://127.0.0.1:1/rpc"],
-     "not through `smp serve`"),
+    (["run", "--resume", "S1", "-t", "ana", "--service", "ws://127.0.0.1:1/rpc", "--db",
+      "x.sqlite"], "--db x.sqlite cannot be used with --service"),
+    (["run", "--resume", "S1", "-t", "ana", "--service", "ws://127.0.0.1:1/rpc",
+      "--rescreen-after-min", "-1"], "rescreen_after_min = '-1' is not allowed"),
 ])
 def test_resume_usage_errors_are_one_clear_line(data_dir, args, message):  # noqa: F811
     result = smp(*args)
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------- through `smp serve` (15.5)
+
+
+@pytest.fixture
+def served(data_dir):  # noqa: F811
+    """A real service (in process, real sockets, real SQLite) owning a named simulated pen."""
+    from smpdevice.service.runner import ServiceHandle, ServiceOptions
+    from tests.smpdevice.conftest import true_calibration
+
+    with PenSimulator(seed=3, name="resume-served") as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=data_dir, lease_ms=1000,
+            unix_socket=False, calibration=true_calibration(sim))) as handle:
+        yield sim, handle
+
+
+def served_interrupted(data_dir, tmp_path, sim, url) -> str:  # noqa: F811
+    """`smp run --service` jammed mid-session: exit 4, left open, how to resume it through
+    the service said. Returns its id."""
+    thread = jam_when_running(sim)
+    result = smp("run", str(short_profile(tmp_path, "0.6")), "-t", "ana", "--screening",
+                 str(SCREENING), "--service", url)
+    thread.join(timeout=60)
+    assert result.exit_code == 4, result.output
+    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+        (session,) = log.sessions()
+        assert session.closed_at is None, "a faulted session through the service stays open"
+        sid = session.session_id
+    assert f"Session {sid} INCOMPLETE" in result.output and "left OPEN" in result.output
+    assert f"smp run --resume {sid} --service {url}" in result.output
+    assert f"smp clear --service {url}" in result.output
+    return sid
+
+
+def test_fault_clear_resume_through_the_service_plays_only_what_is_left(
+        data_dir, tmp_path, served):  # noqa: F811
+    sim, handle = served
+    url = handle.url
+    sid = served_interrupted(data_dir, tmp_path, sim, url)
+    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+        before = final_outcomes(log, sid)
+    not_done = [i for i in range(4) if before.get(i) != "completed"]
+    refused = smp("run", "--resume", sid, "-t", "bo", "--service", url)  # still latched
+    assert refused.exit_code == 2 and "must be idle" in refused.output
+    sim.clear("jam")
+    cleared = smp("clear", "--service", url, "--yes", "--reason", "jam removed")
+    assert cleared.exit_code == 0, cleared.output
+    result = smp("run", "--resume", sid[:8], "-t", "bo", "--service", url)
+    out = result.output
+    assert result.exit_code == 0, out
+    assert f"Resuming session {sid}" in out and f"{len(not_done)} of 4 planned passes left" in out
+    assert "through the service at" in out
+    assert "resumed once" in out and "Keep the treated area dry" in out
+    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+        session = log.session(sid)
+        assert session.closed_at is not None and session.summary["outcome"] == "completed"
+        assert final_outcomes(log, sid) == dict.fromkeys(range(4), "completed")
+        resumed = [p.index for p in log.passes(sid)][len(before):]
+        assert resumed == not_done, "only the passes not completed are played"
+        (resumption,) = log.resumptions(sid)
+        assert resumption["technician"] == "bo"
+        assert log.verify() is None
+    again = smp("run", "--resume", sid, "-t", "ana", "--service", url)
+    assert again.exit_code == 2 and "cannot be reopened" in again.output
+    assert "Traceback" not in again.output
+    # Both parts (the run, the resume through the service) were recorded and replay as run.
+    replayed = smp("replay", sid)
+    assert replayed.exit_code == 0, replayed.output
+    assert "match" in replayed.output and "2 recorded parts" in replayed.output
+
+
+def test_through_the_service_the_screening_is_due_and_close_ends_it(
+        data_dir, tmp_path, served):  # noqa: F811
+    sim, handle = served
+    url = handle.url
+    sid = served_interrupted(data_dir, tmp_path, sim, url)
+    sim.clear("jam")
+    assert smp("clear", "--service", url, "--yes", "--reason", "jam removed").exit_code == 0
+    # Due (0 min) and no terminal, no --screening: refused, nothing recorded, the fix named.
+    due = smp("run", "--resume", sid, "-t", "ana", "--service", url, "--rescreen-after-min",
+              "0")
+    assert due.exit_code == 2 and "--screening FILE" in due.output
+    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+        assert log.resumptions(sid) == [] and log.session(sid).closed_at is None
+    closed = smp("run", "--resume", sid, "--close", "--service", url)
+    assert closed.exit_code == 4, closed.output  # it ended on its fault
+    assert f"Session {sid} is closed as it stands" in closed.output
+    assert "SESSION INCOMPLETE" in closed.output
+    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+        assert log.session(sid).summary["outcome"] == "fault" and log.verify() is None

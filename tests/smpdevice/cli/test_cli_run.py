@@ -69,7 +69,7 @@ def test_run_refuses_a_bad_profile_before_connecting(data_dir, tmp_path):
     assert "zones.top.depth_mm" in result.output and "2.4" in result.output
 
 
-def test_run_needs_an_answered_screening(data_dir, tmp_path):
+def test_run_needs_an_answered_screening(data_dir, tmp_path, sim_virtual_time):
     calibrate_default_pen(data_dir)
     partial = tmp_path / "screening.yaml"
     partial.write_text("open_sores: false\n")
@@ -80,7 +80,7 @@ def test_run_needs_an_answered_screening(data_dir, tmp_path):
         data_dir / "passlog.sqlite", readonly=True).sessions()
 
 
-def test_run_plays_the_profile_and_logs_every_pass(data_dir, tmp_path):
+def test_run_plays_the_profile_and_logs_every_pass(data_dir, tmp_path, sim_virtual_time):
     calibrate_default_pen(data_dir)
     result = CliRunner().invoke(main, ["run", str(short_profile(tmp_path)), "-t", "ana",
                                        "--screening", str(SCREENING), "--port", "pensim://"])
@@ -113,7 +113,8 @@ def test_calibrate_without_a_port_refuses(data_dir):
     assert not CalibrationStore(data_dir / "calibrations.sqlite").list()
 
 
-def test_smp_port_chooses_the_simulator_when_asked(data_dir, tmp_path, monkeypatch):
+def test_smp_port_chooses_the_simulator_when_asked(data_dir, tmp_path, monkeypatch,
+                                                   sim_virtual_time):
     calibrate_default_pen(data_dir)
     monkeypatch.setenv("SMP_PORT", "pensim://")
     monkeypatch.setenv("SMP_TECHNICIAN", "bea")
@@ -352,7 +353,7 @@ def test_ctrl_c_at_any_moment_is_one_honest_line_and_exit_130(data_dir, tmp_path
         assert "the needle never started" in line or "pass 1 as stopped" in line
 
 
-def test_demo_quick_runs_end_to_end(data_dir):
+def test_demo_quick_runs_end_to_end(data_dir, sim_virtual_time):
     result = CliRunner().invoke(main, ["demo", "--quick"])
     assert result.exit_code == 0, result.output
     for expected in ("Calibrating automatically", "verified; saved as", "4 passes",
@@ -363,7 +364,7 @@ def test_demo_quick_runs_end_to_end(data_dir):
     assert CalibrationStore(data_dir / "calibrations.sqlite").list()
 
 
-def test_info_json_reports_identity_and_limits(data_dir):
+def test_info_json_reports_identity_and_limits(data_dir, sim_virtual_time):
     result = CliRunner().invoke(main, ["info", "--port", "pensim://?seed=5", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
+def data_dir(tmp_path, monkeypatch, sim_virtual_time):  # pensim:// on virtual time (conftest)
     path = tmp_path / "data"
     monkeypatch.setenv("SMP_DATA_DIR", str(path))
     monkeypatch.delenv("SMP_LOG_LEVEL", raising=False)  # the technician's default: warning

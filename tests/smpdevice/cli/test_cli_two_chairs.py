@@ -61,7 +61,7 @@ def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):
                        str(SCREENING), "--db", str(data / "passlog.sqlite"), env=env)
         assert explicit.returncode != 0 and "is in use by pid" in explicit.stderr  # no fallback
         b = smp("run", str(quick_profile), "--port", chair_b, "-t", "bea", "--screening",
-                str(SCREENING), env=env)
+                str(SCREENING), env={**env, "SMP_SIM_CLOCK": "virtual"})  # B: virtual time
         assert b.returncode == 0, b.stdout + b.stderr
         assert "in use by another run (another chair)" in b.stdout
         assert "passlog-SMP-" in b.stdout

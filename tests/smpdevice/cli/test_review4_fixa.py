@@ -202,7 +202,7 @@ def test_run_with_its_output_on_a_full_disk_plays_and_closes_its_session(env, tm
                        .replace("impressions: 25", "impressions: 3"))
     with open("/dev/full", "w") as full:
         done = smp("run", str(profile), "--port", "pensim://", "-t", "ana", "--screening",
-                   str(SCREENING), env=env, stdout=full)
+                   str(SCREENING), env={**env, "SMP_SIM_CLOCK": "virtual"}, stdout=full)
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert "could not be written" in done.stderr
     listed = smp("sessions", "list", "--json", env=env)

@@ -1,0 +1,83 @@
+"""A built-in simulated pen on virtual time (a mixin of `PenController`).
+
+`pensim://?clock=virtual` (or SMP_SIM_CLOCK=virtual) makes the simulator run on a virtual
+clock that the host connected to it advances: the port says so with `port.host_clock` (duck
+typed: smpdevice never imports simulators). The controller then adopts that clock, so every
+wait of the controller, a session or a calibration is measured on it, and runs a
+`VirtualTimeDriver` while connected: the clock moves a step whenever the host waits and has
+caught up, so a session plays as fast as the computer computes it, and plays the same.
+
+Only a `pensim://` port is ever asked, and only when the caller gave no clock of its own: a
+real pen, a simulator over a pty or TCP, and plain `pensim://` stay on wall time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smpdevice.control.core import ControllerCore
+from smpdevice.link.clock import MONOTONIC, AdvancingClock, Clock, VirtualTimeDriver, timebase_for
+from smpdevice.link.notifier import QueuedNotifier
+
+# A step of the simulated pen's clock: as fine as the real-time simulator's own tick (POLL_S)
+# and twice as often as its 100 Hz reports; finer costs CPU for nothing the figures show.
+SIM_STEP_S = 0.005
+
+
+class SimTimeMixin(ControllerCore):
+    """Adopting a simulated pen's host-driven clock, and driving it while connected."""
+
+    _time_driver: VirtualTimeDriver | None = None
+    _record_anchor: tuple[datetime, float] | None = None  # (wall time, clock time) on virtual
+
+    def record_now(self) -> datetime:
+        """The time (UTC) a record made now carries: the wall clock's; on a virtual clock, the
+        wall time when this controller took that clock plus the clock's time since, so a
+        pass's recorded start and end are as far apart as the pen ran it."""
+        anchor = self._record_anchor
+        if anchor is None:
+            return datetime.now(UTC)
+        wall, since_s = anchor
+        return wall + timedelta(seconds=max(self.clock.now() - since_s, 0.0))
+
+    def _bind_clock(self, clock: Clock) -> None:
+        """Measure every wait (and queue every delivery) of this controller on `clock`."""
+        self.clock = clock
+        self._record_anchor = (datetime.now(UTC), clock.now()) if clock.is_virtual else None
+        timebase = timebase_for(clock)
+        old_news = getattr(self, "_news", None)
+        # notified on every telemetry frame and state change; waits on it are on self.clock
+        self._news = timebase.condition()
+        for name in ("telemetry_listeners", "event_listeners"):
+            old = getattr(self, name, None)
+            fresh: QueuedNotifier[Any] = QueuedNotifier(name.split("_")[0], timebase=timebase)
+            for listener in old._listeners if old is not None else ():  # added before open()
+                fresh.add(listener)
+            setattr(self, name, fresh)
+        if old_news is not None:
+            old_news.notify_all()  # a waiter on the old clock looks again
+
+    def _adopt_port_clock(self, port: object) -> None:
+        """Just after the port opened: on a host-driven simulated pen, run on its clock."""
+        if not self.port_url.strip().lower().startswith("pensim://") or self._clock_given:
+            return
+        clock = getattr(port, "host_clock", None)
+        if not (isinstance(clock, AdvancingClock) and clock.is_virtual
+                and callable(getattr(clock, "advance", None))):
+            if self.clock is not MONOTONIC:  # reconnected to a real-time pen
+                self._stop_time_driver()
+                self._bind_clock(MONOTONIC)
+            return
+        if clock is not self.clock:
+            self._stop_time_driver()
+            self._bind_clock(clock)
+        if self._time_driver is None:
+            self._time_driver = VirtualTimeDriver(clock, SIM_STEP_S, name="smp-sim-time",
+                                                  wall_pace=True)
+            self._time_driver.start()
+
+    def _stop_time_driver(self) -> None:
+        driver, self._time_driver = self._time_driver, None
+        if driver is not None:
+            driver.close()
