@@ -39,15 +39,17 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     The technician's inputs are inputs, not differences: a stop (Ctrl-C, the console's stop,
     a service client's stop) and an E-stop request are recorded with their time (channel
     /input) and applied to the replay at the same point of the conversation. How the
-    controller reacts to them is compared as usual. Recordings made before inputs were kept
-    replay as before.
+    controller reacts to them is compared as usual. So is a lost pen link (a pulled cable:
+    the recorded port fails at the same point; a silence the controller judged is its own
+    decision, not fed). Recordings made before inputs were kept replay as before.
 
     With --into-sim: the recorded host commands go to the simulator (the same simulated pen:
     its seed, model options and fault spec; seed 0 for a real one), and its replies are
     compared with the recorded pen's. --faults SPEC replaces the recorded fault spec. A
     resumed session is played part by part into one simulator carried over (as the pen
     stayed on), brought to each part's start from its recording: its clock, an idle pen
-    (CLEAR_FAULTS for the clear outside the recording), a fresh simulator if the pen was
+    (CLEAR_FAULTS for the clear outside the recording; NEEDLE_STOP and DISARM for a needle
+    a reconnect stopped), a fresh simulator if the pen was
     restarted, the handshake of a new connection. It prints per part whether the pen side
     matches, and exits 1 naming the first part that differs.
 
@@ -70,6 +72,9 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(PassLog.open(str(p), readonly=True))
                 for p in pass_log_paths(db) if p.exists()]
+        if not logs and db:  # the file the user named, not the data directory (review6 R08)
+            raise SmpError(f"no pass log at {db}: give the right --db (a pass-log file), or "
+                           "drop --db to read every log of the data directory")
         if not logs:
             raise SmpError("no pass log in the data directory; `smp demo` or `smp run` make one "
                            "(or give --db PATH)")

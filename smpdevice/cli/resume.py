@@ -29,24 +29,14 @@ from smpdevice.sessions.resume import (
 
 def find_session_log(session_id: str, db: str | None) -> Path:
     """The pass log that holds `session_id`: --db, else the station's log or a pen's own log
-    (a run writes there while another chair holds the station's log)."""
-    from smpdevice.passlog import PassLog
+    (a run writes there while another chair holds the station's log). A prefix must name one
+    session across all of them (else refused, naming the candidates)."""
     from smpdevice.paths import pass_log_paths
+    from smpdevice.sessions.resume import find_session_log as find_in
 
-    for path in pass_log_paths(db):
-        if not path.exists():
-            continue
-        with PassLog(path, readonly=True) as log:
-            try:
-                log.session(session_id)
-            except SmpError as exc:
-                if "matches several" in str(exc):  # an ambiguous prefix: say so
-                    raise ResumeError(str(exc)) from None
-                continue
-            return path
-    where = db or "the station's pass logs (`smp sessions list` shows them)"
-    raise ResumeError(f"no session {session_id!r} in {where}: check the id "
-                      "(`smp sessions list`), or give its log with --db")
+    return find_in(pass_log_paths(db), session_id,
+                   where=db or "the station's pass logs (`smp sessions list` shows them)",
+                   hint="check the id (`smp sessions list`), or give its log with --db")
 
 
 def _open_writer(path: Path, session_id: str, stack: contextlib.ExitStack):
@@ -212,9 +202,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
         svc.drive(lease_ms=1000)
         sid: str | None = None
         try:
-            started = _call_resume(svc, console, params, minutes)
-            sid = started["session_id"]
-            left, planned = started["passes_left"], started["planned_passes"]
+            sid, left, planned = started_answer(_call_resume(svc, console, params, minutes))
             kind = "SIMULATED pen" if ident["simulated"] else "pen"
             console.print(f"Resuming session {sid} on {kind} {serial} through the service at "
                           f"{url}: {len(left)} of {planned} planned passes left (pass "
@@ -227,6 +215,20 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
             with contextlib.suppress(Exception):  # gone: the service stops the pen itself
                 svc.release()
     report_through_service(console, url, result, passes, planned, ident["port"])
+
+
+def started_answer(answer: object) -> tuple[str, list[int], int]:
+    """session.resume's answer as (session id, plan indexes left, planned passes); SmpError
+    (never a KeyError traceback) for anything else, e.g. from a service of another version."""
+    fields = answer if isinstance(answer, dict) else {}
+    sid, left, planned = (fields.get(k) for k in ("session_id", "passes_left", "planned_passes"))
+    if not (isinstance(sid, str) and sid and type(planned) is int and isinstance(left, list)
+            and all(type(i) is int for i in left)):
+        raise SmpError(f"the service's answer to session.resume is not understood: "
+                       f"{str(answer)[:200]}. Is it another version of smpdevice? Check the "
+                       "session with: smp sessions show (on the service's station); the "
+                       "needle is stopped when this client goes")
+    return sid, left, planned
 
 
 def _call_resume(svc, console: Console, params: dict, minutes: float) -> dict:

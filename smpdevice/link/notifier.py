@@ -7,6 +7,7 @@ and never kills the thread that delivers (the reader, the controller loop).
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import threading
 from collections.abc import Callable
@@ -29,11 +30,26 @@ CALLED_WITH: dict[str, tuple[str, ...]] = {
     "telemetry": ("telemetry",), "event": ("event",), "state": ("old_state", "new_state", "reason")}
 
 
+def _is_async(listener: object) -> bool:
+    """Whether calling `listener` only makes a coroutine (or async generator) that nobody
+    awaits: an `async def` function or method, a partial of one, or an object whose
+    `__call__` is one (inspect on Python 3.11 does not look at `__call__`: review6 R02)."""
+    seen = 0
+    while isinstance(listener, functools.partial) and seen < 100:  # partial of a partial...
+        listener, seen = listener.func, seen + 1
+    if inspect.iscoroutinefunction(listener) or inspect.isasyncgenfunction(listener):
+        return True
+    if inspect.isfunction(listener) or inspect.ismethod(listener) or inspect.isclass(listener):
+        return False  # a plain function, or a class (calling it builds an instance)
+    call = type(listener).__call__  # callable (checked before): its type has one
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
 def _unusable(listener: object, args: tuple[str, ...] | None) -> str | None:
     """Why `listener` can never serve as a listener called with `args`, or None."""
     if not callable(listener):
         return "it is not callable"
-    if inspect.iscoroutinefunction(listener):
+    if _is_async(listener):
         return "it is an async function: its coroutine would never run"
     if args is None:
         return None

@@ -15,11 +15,16 @@ conversation it came at: after which of the host's decisions, and how long after
   `smpdevice.service.deadman.stop_and_disarm`).
 - `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
   same request). The controller never decides an E-stop by itself: every one is a request.
+- `link_lost`: the controller lost the pen's link (review6 R04). `cause` `port`: the port
+  failed (a pulled cable, a pen switched off), which no host decides: the replay's recorded
+  pen fails its port at the same point. `cause` `silence`: the controller judged the pen
+  silent, its own decision: recorded to show it, not fed (the recording's silence is the input).
 
 A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
 session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
 on the replayed controller, and an `estop` calls its `estop()`, each in a thread of its own
-as live. What the controller then does about it is compared like any other decision.
+as live; a `link_lost` (port) makes the recorded pen's port fail, as the cable did. What the
+controller then does about it is compared like any other decision.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from typing import Any
 from firmware_protocol import MsgType, StreamDecoder
 
 CHANNEL = "/input"
-KINDS = ("stop", "pen_stop", "estop")
+KINDS = ("stop", "pen_stop", "estop", "link_lost")
+MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
 RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
 
 
@@ -76,6 +82,11 @@ class InputTap:
         """A stop and disarm of the pen from outside the session (each one is recorded)."""
         self._add({"kind": "pen_stop", "source": source, "state": self._state()})
 
+    def link_lost(self, reason: str, state: str, *, silence: bool) -> None:
+        """The controller lost the link (`state`: its state before)."""
+        self._add({"kind": "link_lost", "cause": "silence" if silence else "port",
+                   "reason": str(reason)[:MAX_REASON_CHARS], "state": state})
+
     def watch(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
         """`should_stop`, recording the first yes."""
         def watched() -> bool:
@@ -109,6 +120,8 @@ def parse_input(data: bytes, after: int, t_s: float) -> Input | None:
         return None
     if not isinstance(value, dict) or value.get("kind") not in KINDS:
         return None
+    if value["kind"] == "link_lost" and value.get("cause") != "port":
+        return None  # a silence the controller judged: its own decision, compared, not fed
     return Input(after, t_s, str(value["kind"]), str(value.get("state", "")))
 
 
@@ -127,6 +140,9 @@ class ReplayInputs:
         self.stopped = False
         self.press_estop: Callable[[], None] | None = None
         self.stop_pen: Callable[[], None] | None = None
+        # Called at once (with the loss's recorded time) under the recorded pen's lock: it
+        # fails its port there. Never in a thread: the port is dead from that point on.
+        self.lose_link: Callable[[float], None] | None = None
         self._decisions = 0
         self._lock = threading.Lock()
 
@@ -146,6 +162,10 @@ class ReplayInputs:
                 if not nxt.timed and nxt.after == decisions:
                     break  # applied when the session asks (`should_stop`)
                 self._apply(self.pending.popleft(), actions)
+        lost = [item for item in actions if item.kind == "link_lost"]
+        actions = [item for item in actions if item.kind != "link_lost"]
+        if lost and self.lose_link is not None:
+            self.lose_link(lost[0].t_s)
         for item in actions:
             act = self.press_estop if item.kind == "estop" else self.stop_pen
             if act is not None:

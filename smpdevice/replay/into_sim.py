@@ -18,8 +18,11 @@ recording does say (`_bring_to_start`):
 - a pen whose clock began again (its reports' uptime went back) was restarted: a fresh
   simulator boots for that part (a per-process `pensim://`, or a power cycle);
 - its state: the part began on an idle pen (its `/meta` `state`); a simulator left in FAULT or
-  ESTOP gets CLEAR_FAULTS, the one command that makes a latched pen idle, not compared; a
-  simulator that still is not idle then (the fault's cause is still there) is a difference;
+  ESTOP gets CLEAR_FAULTS, the one command that makes a latched pen idle, not compared; one
+  left RUNNING or ARMED (the recording ended on a lost link, and the reconnect's handshake
+  found the needle running and stopped it, or the run stopped it past its recording's end)
+  gets NEEDLE_STOP and DISARM, not compared (review6 R05); a simulator that still is not idle
+  then (the fault's cause is still there, a stop refused) is a difference;
 - a new connection (another `connection` in `/meta`, or for older recordings another
   preamble) replays its handshake, compared; the same connection does not handshake again.
 """
@@ -33,7 +36,7 @@ from typing import Any
 
 from firmware_protocol import Frame, MsgType
 from firmware_protocol.codes import Fault, FirmwareState, NackReason
-from firmware_protocol.messages import ClearFaults
+from firmware_protocol.messages import ClearFaults, Disarm, NeedleStop
 from smpdevice.records.frames import Recording
 from smpdevice.replay.parts import Part
 from smpdevice.replay.pen import Difference, same_message
@@ -155,7 +158,7 @@ def _bring_to_start(pen: SimulatedPen | None, previous: Part | None, part: Part,
         idle_s = max(0.0, (start_ms - lead_ms - pen.uptime_ms) / 1000.0)
         _note_skip(result, pen.idle_until_uptime(start_ms - lead_ms))
         result.started.append(f"the simulator carried over, idle {idle_s:.3f} s")
-        _clear_if_latched(pen, rec, result)
+        _make_idle(pen, rec, result)
         if result.difference is not None:
             return pen
         if new_connection:
@@ -175,14 +178,32 @@ def _note_skip(result: PartResult, skipped_s: float) -> None:
                               "later")
 
 
-def _clear_if_latched(pen: SimulatedPen, rec: Recording, result: PartResult) -> None:
+def _make_idle(pen: SimulatedPen, rec: Recording, result: PartResult) -> None:
     """A part begins on an idle pen: a latched simulator gets CLEAR_FAULTS, as the real pen
-    got (the only command that unlatches), and must then be idle as the pen was."""
+    got (the only command that unlatches); a running or armed one is stopped and disarmed, as
+    the real pen was (the reconnect's handshake, or the run past its recording's end). Then
+    it must be idle as the pen was. What made the pen idle is not in the part's recording:
+    not compared; the part's own frames are, from its first."""
     if rec.meta.get("state") != "idle":
         result.started.append(f"its start state {rec.meta.get('state')!r} not checked")
         return
     state, faults = pen.firmware_state()
-    if state in (FirmwareState.FAULT, FirmwareState.ESTOP):
+    if state in (FirmwareState.RUNNING, FirmwareState.ARMED):
+        first = _first_host_seq(rec)
+        stops = [NeedleStop(), Disarm()] if state is FirmwareState.RUNNING else [Disarm()]
+        for back, message in zip(range(len(stops), 0, -1), stops, strict=True):
+            pen.exchange(Frame((first - 1 - back) % 255 + 1, message))  # seqs just before
+        names = " and ".join(MsgType(m.TYPE).name for m in stops)
+        result.started.append(f"{names} sent (the pen was left {state.name}; the stop is not "
+                              "in the part's recording)")
+        pen.idle_until_uptime(pen.uptime_ms + 1)  # its events, before the part
+        pen.take()
+        state, faults = pen.firmware_state()
+        if state is not FirmwareState.IDLE:
+            result.difference = Difference(
+                "pen at the part's start", 0, 0.0, "IDLE with no fault (the part began on an "
+                "idle pen)", f"{state.name}{_faults(faults)} after the stop")
+    elif state in (FirmwareState.FAULT, FirmwareState.ESTOP):
         first = _first_host_seq(rec)
         seq = (first - 2) % 255 + 1  # the seq just before the part's first (1..255)
         reply = pen.exchange(Frame(seq, ClearFaults()))

@@ -92,6 +92,10 @@ class ReplayPen:
         self.inputs: ReplayInputs | None = None
         self.matched = 0
         self.finished = False
+        self.unplugged = False  # a recorded link loss came: the port fails from then on
+        # A loss the live controller judged from silence: the pen's last word (recorded time).
+        # Past it the recorded pen answers nothing, housekeeping included, as live.
+        self.mute_from_t_s: float | None = None
         with _registry_lock:
             _registry[self.name] = self
 
@@ -102,6 +106,22 @@ class ReplayPen:
     def close(self) -> None:
         with _registry_lock:
             _registry.pop(self.name, None)
+
+    def replay_time(self, t_s: float) -> float:
+        """The replay clock's time of recorded time `t_s`, timed from the last decision."""
+        with self._lock:
+            return self._anchor[0] + (t_s - self._anchor[1])
+
+    def preamble_next(self) -> int | None:
+        """The type of the preamble's next host decision not yet made: one made on this
+        connection after its handshake and before the session (a technician's clear of the
+        fault a lost link left), or None."""
+        with self._lock:
+            steps = self._script.steps
+            if self._phase != "preamble" or self._next >= len(steps):
+                return None
+            command = steps[self._next].command
+            return None if command is None else int(command.message.TYPE)
 
     def begin_session(self) -> None:
         """The handshake is done: from now on the session's script, timed from now."""
@@ -151,7 +171,7 @@ class ReplayPen:
     # ---------------------------------------------------------------- the port's side
 
     def _release_due(self) -> None:
-        if self.difference is not None:
+        if self.difference is not None or self.unplugged:
             return
         now = self.clock.now()
         if self.inputs is None:
@@ -159,8 +179,29 @@ class ReplayPen:
         elif (self._phase == "session" and self.inputs.point(self._next - 1, now, self._anchor)
               and self._next_is_estop()):  # the input's E-stop, not a decision it timed
             self._pressed.add(self._next)
+        if self.unplugged:
+            return
         while self._pending and self._pending[0].t_s + self._offset <= now + 1e-9:
             self._emit(self._pending.popleft())
+
+    def lose_link(self, t_s: float) -> None:
+        """The recorded link loss (`t_s`: its recorded time) is due (under the lock): what the
+        pen said before it is delivered, the rest was lost with the cable; the port then
+        fails, the way a pulled cable makes a real port fail (review6 R04)."""
+        while self._pending and self._pending[0].t_s <= t_s + 1e-9:
+            self._emit(self._pending.popleft())
+        self._pending.clear()
+        self.unplugged = True
+
+    def _muted(self) -> bool:
+        mute = self.mute_from_t_s
+        return (mute is not None and self._phase == "session"
+                and self.clock.now() > self._anchor[0] + (mute - self._anchor[1]) + 1e-9)
+
+    def _check_plugged(self) -> None:
+        if self.unplugged and not self._rx:
+            raise SerialException("the recorded pen's link was lost here (its recording "
+                                  "shows the port failing at this point)")
 
     def _next_is_estop(self) -> bool:
         steps = self._script.steps
@@ -189,17 +230,22 @@ class ReplayPen:
     def in_waiting(self) -> int:
         with self._lock:
             self._release_due()
+            self._check_plugged()
             return len(self._rx)
 
     def read(self, size: int) -> bytes:
         with self._lock:
             self._release_due()
+            self._check_plugged()
             data = bytes(self._rx[:size])
             del self._rx[:size]
             return data
 
     def write(self, data: bytes) -> int:
         with self._lock:
+            if self.unplugged:
+                raise SerialException("the recorded pen's link was lost: nothing more reaches "
+                                      "it")
             for frame in self._decoder.feed(data):
                 self._on_host(frame)
         return len(data)
@@ -212,6 +258,8 @@ class ReplayPen:
         if self.difference is not None:
             return
         if message.TYPE in HOUSEKEEPING:
+            if self._muted():
+                return  # the live pen had fallen silent here: no answer was recorded
             reply = self._script.housekeeping_reply(message.TYPE, self._next - 1)
             self._rx += encode(reply, frame.seq)
             return
@@ -222,6 +270,8 @@ class ReplayPen:
         now_s = self.clock.now() - self._offset - steps[0].t_s
         if self._next >= len(steps):
             if message.TYPE in AFTER_THE_END:  # the run stopped recording, then stopped the pen
+                if self._muted():
+                    return
                 self._rx += encode(Ack(acked_type=message.TYPE), frame.seq)
                 return
             self.difference = Difference("command", self._next - 1, now_s,

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from smpdevice.sessions.screening import Screening
 
 log = structlog.get_logger("smpdevice.replay")
+# The reasons the controller gives a change to `disconnected` that no port failure caused:
+# its own close (control/connection.py), and the silence it judged (link/engine.py).
+CLOSED = "closed"
+SILENT = "the pen has been silent for"
 
 
 class SessionRecording:
@@ -60,6 +64,8 @@ class SessionRecording:
         self.inputs.stop(source)
 
     def _state(self, old: State, new: State, reason: str) -> None:
+        if new.value == "disconnected" and reason != CLOSED:  # lost, not closed by the host
+            self.inputs.link_lost(reason, old.value, silence=str(reason).startswith(SILENT))
         self.writer.add_json("/state", self.pen.clock.now(),
                              {"old": old.value, "new": new.value, "reason": str(reason)})
 

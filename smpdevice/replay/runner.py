@@ -45,6 +45,7 @@ MAX_INPUTS = 10_000  # recorded inputs a replay applies (each may start a thread
 # than recorded: such a part is replayed up to this many times before its difference counts.
 # A change in the controller's behaviour differs every time.
 INPUT_ATTEMPTS = 3
+CLEAR_WAIT_S = 2.0  # virtual: for the handshake's report of the latch a recorded clear cleared
 PASS_FIGURES = ("outcome", "zone", "samples", "strokes", "impressions", "depth_min_mm",
                 "depth_mean_mm", "depth_max_mm", "speed_mean_hz", "speed_burst_hz", "fault_code")
 
@@ -199,6 +200,8 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
                                  f"more than a session's technician makes ({MAX_INPUTS}): it "
                                  "is no recording of this program")
         pen_side.inputs = ReplayInputs(session_script.inputs)
+        pen_side.inputs.lose_link = pen_side.lose_link
+        pen_side.mute_from_t_s = _last_word_before_silence(rec)
     driver = VirtualTimeDriver(clock, STEP_S, name="replay-time")
     driver.start()
     states: list[tuple[str, str, float]] = []
@@ -228,6 +231,9 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
             pen_side.press_estop = press_estop
             if pen_side.inputs is not None:
                 pen_side.inputs.press_estop, pen_side.inputs.stop_pen = press_estop, stop_pen
+            collecting[0] = False  # a clear before the part is not one of its changes
+            _replay_clears(pen, pen_side, part, report)
+            collecting[0] = True  # (state listeners run before clear_faults returns)
             pen_side.begin_session()
             session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                        "replay", technician)
@@ -236,6 +242,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
                 session.play(should_stop=pen_side.should_stop)
             except SmpError as exc:
                 report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
+            _await_judged_loss(pen, pen_side, rec)
             # The live session closed after what the pen said meanwhile (a lease that lapsed
             # while a loaded host was slow, say): let the recorded pen catch up first.
             cond = timebase_for(clock).condition()
@@ -260,6 +267,58 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
     report.matched += pen_side.matched
     return (pen_side.difference or _first_state_difference(rec, states)
             or _first_pass_difference(part.passes, memlog.passes(), telemetry_hz))
+
+
+def _replay_clears(pen: Any, pen_side: ReplayPen, part: Part, report: ReplayReport) -> None:
+    """The technician's clear on this connection before the part (a resume after a lost link:
+    the new connection found the pen latched on its lapsed lease) is an input: made again
+    here, as recorded, so the part starts where its run did (review6 R04)."""
+    from firmware_protocol import MsgType
+    from smpdevice.control import State
+
+    latched = (State.FAULT, State.ESTOP)
+    while pen_side.preamble_next() == MsgType.CLEAR_FAULTS and pen_side.difference is None:
+        try:
+            pen.wait_for_state(*latched, timeout_s=CLEAR_WAIT_S)
+            pen.clear_faults()
+        except SmpError as exc:
+            report.notes.append(f"{part.label}: the clear before it could not be replayed: {exc}")
+            return
+
+
+def _await_judged_loss(pen: Any, pen_side: ReplayPen, rec: Recording) -> None:
+    """A link loss the live controller judged from the pen's silence came while its session
+    was closing: give the replayed controller until then (and the timing tolerance) to judge
+    the same silence by itself; if it does not, the state comparison names it."""
+    from smpdevice.control import State
+
+    judged = [t for t, value in _inputs_of(rec)
+              if value.get("kind") == "link_lost" and value.get("cause") == "silence"]
+    if not judged or pen.state is State.DISCONNECTED:
+        return
+    wait_s = pen_side.replay_time(judged[0]) - pen.clock.now() + pen_side.timing_tolerance_s
+    with contextlib.suppress(SmpError):
+        pen.wait_for_state(State.DISCONNECTED, timeout_s=max(wait_s, 0.001))
+
+
+def _last_word_before_silence(rec: Recording) -> float | None:
+    """The recorded time of the pen's last bytes before a loss judged from its silence."""
+    judged = [t for t, value in _inputs_of(rec)
+              if value.get("kind") == "link_lost" and value.get("cause") == "silence"]
+    if not judged:
+        return None
+    said = [entry.t_s for entry in rec.channel("/pen") if entry.t_s <= judged[0]]
+    return max(said) if said else None
+
+
+def _inputs_of(rec: Recording) -> list[tuple[float, dict[str, Any]]]:
+    out = []
+    for entry in rec.channel("/input"):
+        with contextlib.suppress(ValueError):
+            value = json.loads(entry.data)
+            if isinstance(value, dict):
+                out.append((entry.t_s, value))
+    return out
 
 
 def _first_state_difference(rec: Recording, got: list[tuple[str, str, float]]

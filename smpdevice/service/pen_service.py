@@ -54,12 +54,13 @@ class PenService:
     """Owns `pen` (a connected GatedPenController); clients are added by the server."""
 
     def __init__(self, pen: GatedPenController, *, tokens: dict[Role, str],
-                 passlog_path: Path | None = None) -> None:
+                 passlog_path: Path | None = None,
+                 lease_clock: Callable[[], float] = time.monotonic) -> None:
         self.pen = pen
         self.apen = AsyncPenController(pen)
         self.tokens = tokens
         self.passlog_path = passlog_path
-        self.lease = DriverLease()
+        self.lease = DriverLease(lease_clock)  # the clients' leases: tests may hold the clock
         pen.lease_gate = self.lease.valid  # the pen's lease lives only as long as the driver's
         self.watchdog = Watchdog(self.lease, pen, self._driver_lost)
         self.clients: dict[str, Any] = {}

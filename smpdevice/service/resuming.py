@@ -16,7 +16,8 @@ The guarantees are those of `smp run --resume` at the pen's own port
 - one at a time: refused while a session runs or is being resumed on this service, and while
   another process writes the session's log (its writer lock).
 Who may: the operator role and the driving client, as for `session.run`. `session.close`
-needs the operator role (it moves nothing) and no running session.
+needs the operator role (it moves nothing) and no running session (SessionBusy: wait for
+session.result, call again; it waits itself for a session whose result is out).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smpdevice.errors import SmpError
 from smpdevice.service.pen_service import method
 from smpdevice.sessions.resume import ResumeError
 
@@ -45,35 +45,28 @@ def log_paths(service: PenService) -> list[Path]:
 
 
 def find_log(service: PenService, session_id: str) -> Path:
-    """The service's pass log that holds `session_id` (a unique prefix will do)."""
-    from smpdevice.passlog import PassLog
+    """The service's pass log that holds `session_id` (a prefix of exactly one session across
+    both logs will do; a prefix of several is refused naming them, never the first taken)."""
+    from smpdevice.sessions.resume import find_session_log
 
-    for path in log_paths(service):
-        if not path.is_file():
-            continue
-        with PassLog(path, readonly=True) as log:
-            try:
-                log.session(session_id)
-            except SmpError as exc:
-                if "matches several" in str(exc):
-                    raise ResumeError(str(exc)) from None
-                continue
-            return path
-    raise ResumeError(f"no session {session_id!r} in this service's pass log: check the id "
-                      "(sessions.list; `smp sessions list` on the service's station)")
+    return find_session_log(log_paths(service), session_id, where="this service's pass log",
+                            hint="check the id (sessions.list; `smp sessions list` on the "
+                                 "service's station)")
 
 
-def open_writer(path: Path, session_id: str) -> Any:
-    """The log open for writing, or ResumeError while another process writes it."""
+def open_writer(path: Path, session_id: str, doing: str = "resumed") -> Any:
+    """The log open for writing, or SessionBusy while another process writes it (a refusal
+    for now: call again once that run ends)."""
     from smpdevice.passlog import PassLog
     from smpdevice.records.sqlite_schema import PassLogInUse
+    from smpdevice.service.work import SessionBusy
 
     try:
         return PassLog.open(path)
     except PassLogInUse as exc:
-        raise ResumeError(f"session {session_id} cannot be resumed now: {exc}. Is it being "
+        raise SessionBusy(f"session {session_id} cannot be {doing} now: {exc}. Is it being "
                           "resumed (or another session run) already? Wait for that run to "
-                          "end.") from None
+                          "end, then call again.") from None
 
 
 def resume(service: PenService, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -130,18 +123,20 @@ def resume(service: PenService, client_id: str, p: dict[str, Any]) -> dict[str, 
 
 def close(service: PenService, p: dict[str, Any]) -> dict[str, Any]:
     """End an open session as it stands (nothing is played): its summary (outcome from its
-    passes) and the client's aftercare sheet, as `smp run --resume SESSION --close`."""
+    passes) and the client's aftercare sheet, as `smp run --resume SESSION --close`. Refused
+    (SessionBusy) while a session runs or is being opened; no session starts meanwhile."""
+    session_id = p["session_id"]
+    with service.work.exclusive():  # SessionBusy while one runs; waits for one that ended
+        return _close(service, session_id, p)
+
+
+def _close(service: PenService, session_id: str, p: dict[str, Any]) -> dict[str, Any]:
     from smpdevice.replay.recorder import part_record
     from smpdevice.sessions.resume import check_resumable, recover_profile, remaining_passes
     from smpdevice.sessions.session_records import close_session_record
 
-    session_id = p["session_id"]
-    status = service.work.status() or {}
-    if service.work.busy():
-        raise ResumeError(f"a session ({status.get('session_id')}) is running on this pen: "
-                          "close a session when none runs (session.result ends it)")
     path = find_log(service, session_id)
-    with open_writer(path, session_id) as passlog:
+    with open_writer(path, session_id, "closed") as passlog:
         record = passlog.session(session_id)
         sid = record.session_id
         check_resumable(record, pen_serial=service.serial or service.pen.serial,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,9 @@ class ServiceOptions:
     calibration: Any = None  # a Calibration; else the newest valid one from the store
     footswitch: str | None = None  # required | optional | off; None: the station config's
     envelope: str | None = None  # a zone-limits file; None: the station's (as `smp run`)
+    # The clock of the clients' driver leases (seconds). Tests that are not about the dead-man
+    # may hold it, so a stalled test process cannot let a driving client's lease run out.
+    lease_clock: Callable[[], float] = time.monotonic
 
 
 def _calibration_for(pen: GatedPenController) -> Any:
@@ -77,7 +82,8 @@ def build(options: ServiceOptions) -> ServiceServer:
         calibration = options.calibration or _calibration_for(pen)
         if calibration is not None:
             pen.set_calibration(calibration)
-        service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME)
+        service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME,
+                             lease_clock=options.lease_clock)
         return ServiceServer(service, listen=listen,
                              socket_path=directory / SOCKET_NAME if options.unix_socket
                              else None,

@@ -81,9 +81,11 @@ _OPTIONAL_PROFILE = {
 
 def _leave_open(default: bool) -> dict[str, Any]:
     return {"type": "boolean", "default": default,
-            "description": "true: a session ended by a fault, an E-stop, a lost pen or the "
-                           "pedal stays open (session.result `left_open`), to be resumed with "
-                           "session.resume or ended with session.close; false: closed"}
+            "description": "true: a session ended by a fault, an E-stop, a lost pen, the "
+                           "pedal, its driving client gone or the service stopping (no "
+                           "session.stop) stays open (session.result `left_open`), to be "
+                           "resumed with session.resume or ended with session.close; false: "
+                           "closed"}
 
 
 _POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}

@@ -4,13 +4,16 @@ A session is checked in this order before anything reaches the pen: the profile 
 this pen's envelope and hard limits), the screening, the caller is the driving client, the
 pen is idle with a valid calibration. It then plays in a thread of its own and reports by
 notifications (`session.progress`, `session.pass`, `session.result`). It stops before the next
-pass, and stops the needle, as soon as its driving client is lost (`should_stop`).
+pass, and stops the needle, as soon as its driving client is lost (`should_stop`); asked to
+leave it open (`leave_open`), it then stays open to be resumed, as after a host crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +60,8 @@ class SessionWork:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._stop_asked = threading.Event()  # a client's session.stop: close, do not leave open
+        self._driver_lost = threading.Event()  # its driving client went without asking a stop
+        self._closing = False  # session.close at work: no session may start meanwhile
         self._leave_open = False  # the running session's: may it be left open (resumable)?
         self._status: dict[str, Any] | None = None
 
@@ -92,6 +97,29 @@ class SessionWork:
         thread = self._thread
         if thread is not None and not (self.status() or {}).get("running", True):
             thread.join(OPEN_WAIT_S)
+
+    def _require_free(self) -> None:
+        """SessionBusy while a session runs, is being opened or resumed, or closed (under the
+        lock). A client may answer it by waiting for session.result and calling again."""
+        if self._closing or (self._thread is not None and self._thread.is_alive()):
+            raise SessionBusy("a session is already running on this pen (or being resumed or "
+                              "closed); wait for its session.result (or call session.stop), "
+                              "then call again")
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No session runs, and none may start, inside (session.close). As session.resume, it
+        first waits for a session whose result is out to leave its thread, so a client may
+        close a session as soon as it reads session.result."""
+        self._join_finished()
+        with self._lock:
+            self._require_free()
+            self._closing = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._closing = False
 
     def busy(self) -> bool:
         """Whether a session runs (or is being opened or resumed) on this pen now."""
@@ -140,12 +168,14 @@ class SessionWork:
         E-stop, a lost pen or the pedal stays open, to be resumed (else it is closed)."""
         self._join_finished()
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():  # (busy(), under the lock)
-                raise SessionBusy("a session is already running on this pen (or being resumed); "
-                                  "wait for its session.result or call session.stop")
+            self._require_free()
             self._stop.clear()
             self._stop_asked.clear()
+            self._driver_lost.clear()
             self._leave_open = leave_open
+            # Being opened counts as running: a call meanwhile is refused at once (SessionBusy),
+            # never made to wait as for a session that has ended (_join_finished).
+            self._status = {"session_id": None, "running": True, "client": client_id}
             opened = threading.Event()
             box: dict[str, Any] = {}
             self._thread = threading.Thread(
@@ -153,26 +183,38 @@ class SessionWork:
                 name="smp-service-session", daemon=True)
             self._thread.start()
         opened.wait(OPEN_WAIT_S)
-        if "error" in box:
-            raise box["error"]
-        return box.get("answer") or {"session_id": None}
+        with self._lock:  # the session thread decides under the same lock: one outcome
+            if "error" in box:
+                raise box["error"]
+            if "answer" in box:
+                return dict(box["answer"])  # always session_id, planned_passes, passes_left
+            box["abandoned"] = True
+            self._stop.set()  # it plays nothing once open: nobody follows it
+        raise SessionBusy(f"the session was not open after {OPEN_WAIT_S:g} s (the pen or the "
+                          "pass log is slow); it plays nothing: wait for its session.result "
+                          "(sessions.list shows it), then call again")
 
     def _run(self, client_id: str, open_session: Any, opened: threading.Event,
              box: dict[str, Any]) -> None:
         try:
             passlog, session = open_session()
         except BaseException as exc:
-            box["error"] = exc
+            with self._lock:
+                box["error"] = exc
+                self._status = None  # nothing was opened
             opened.set()
+            if box.get("abandoned"):  # launch answered already: say it here at least
+                log.warning("session not opened", error=str(exc))
             return
         out: dict[str, Any] = {}
         try:
             with passlog:
                 sid = session.session_id
                 planned = len(session.profile.plan)
-                box["answer"] = {"session_id": sid, "planned_passes": planned,
-                                 "passes_left": [i for i, _ in session.remaining]}
                 with self._lock:
+                    if not box.get("abandoned"):  # else launch answered already: no answer
+                        box["answer"] = {"session_id": sid, "planned_passes": planned,
+                                         "passes_left": [i for i, _ in session.remaining]}
                     self._status = {"session_id": sid, "planned_passes": planned,
                                     "running": True, "client": client_id}
                 opened.set()
@@ -189,7 +231,10 @@ class SessionWork:
         last = [0.0]
 
         def should_stop() -> bool:
-            return self._stop.is_set() or service.lease.holder() != client_id
+            if service.lease.holder() != client_id:
+                self._driver_lost.set()  # gone (or another took over) without a session.stop
+                return True
+            return self._stop.is_set()
 
         def on_progress(pr: Any) -> None:
             now = time.monotonic()
@@ -212,7 +257,7 @@ class SessionWork:
                 service.broadcast_threadsafe("session.pass", {
                     "session_id": sid, "index": r.index, "zone": r.zone,
                     "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
-            summary, sheet, left_open = self._finish(session)
+            summary, sheet, left_open = self._finish(session, client_id)
             outcome = session.outcome
             out["result"] = {"session_id": sid, "outcome": outcome.value,
                              "complete": outcome.complete, "summary": summary,
@@ -222,19 +267,26 @@ class SessionWork:
                                 "outcome": outcome.value, "complete": outcome.complete,
                                 "left_open": left_open}
 
-    def _finish(self, session: Any) -> tuple[dict[str, Any], str, bool]:
+    def _finish(self, session: Any, client_id: str) -> tuple[dict[str, Any], str, bool]:
         """Close the session, or (asked with `leave_open`, as `smp run` does) leave it OPEN when
-        it ended on a fault, an E-stop, a lost pen or the pedal and no session.stop asked it to
-        end: the cause can be cleared and the rest played with session.resume. Clients that
-        know nothing of resuming (API 1) get their sessions closed, as before.
-        (summary, aftercare, left open)."""
+        it ended on a fault, an E-stop, a lost pen or the pedal, or its driving client went
+        (disconnected, lease run out, released) or the service stopped (as a host crash at the
+        pen's port), and no session.stop asked it to end: the cause can be cleared and the
+        rest played with session.resume. Clients that know nothing of resuming (API 1) get
+        their sessions closed, as before. (summary, aftercare, left open)."""
         from smpdevice.sessions.resume import left_resumable
 
         if not self._leave_open:
             summary, sheet = session.close()
             return summary, sheet, False
         try:
-            resumable = left_resumable(session, stop_asked=self._stop_asked.is_set())
+            asked = self._stop_asked.is_set()
+            # The driver may be gone although the session never asked (the dead-man stopped
+            # the needle first, and the pass ended on that stop): its lease says so.
+            driver_gone = self._driver_lost.is_set() or \
+                self.service.lease.holder() != client_id
+            host_gone = driver_gone or (self._stop.is_set() and not asked)
+            resumable = left_resumable(session, stop_asked=asked, host_gone=host_gone)
         except SmpError as exc:  # the log cannot say: close it, as before
             log.warning("could not judge the session resumable", error=str(exc))
             resumable = False
@@ -246,7 +298,7 @@ class SessionWork:
     def request_stop(self, asked: bool = False) -> None:
         """Stop the running session before its next pass. `asked`: a client's session.stop
         (the session is then closed as interrupted); else an E-stop or the service closing
-        (a session ended by an E-stop is left open, to be resumed)."""
+        (with `leave_open`, such a session is left open, to be resumed)."""
         if asked:
             self._stop_asked.set()
         self._stop.set()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from smpdevice.errors import SmpError
@@ -158,10 +159,12 @@ def remaining_passes(plan: Sequence[PlannedPass],
 RESUMABLE_OUTCOMES = ("fault", "estop", "link_lost")
 
 
-def left_resumable(session: Any, *, stop_asked: bool) -> bool:
+def left_resumable(session: Any, *, stop_asked: bool, host_gone: bool = False) -> bool:
     """Whether a session that has played should be left OPEN rather than closed: it ended on
     a fault, an E-stop, a lost pen or the pedal (released, or up at a start), and nobody asked
-    it to stop (a stop asked for, e.g. Ctrl-C or `session.stop`, closes it as interrupted)."""
+    it to stop (a stop asked for, e.g. Ctrl-C or `session.stop`, closes it as interrupted).
+    `host_gone`: what drove it went away without asking anything (a service's driving client
+    lost, `smp serve` stopping): as a crashed host, the session stays open unless complete."""
     from smpdevice.sessions.session_records import session_summary
 
     if stop_asked:
@@ -171,7 +174,43 @@ def left_resumable(session: Any, *, stop_asked: bool) -> bool:
         return True
     outcome = session_summary(session.passlog, session.session_id, session.profile,
                               pen_state=session.pen.state.value)["outcome"]
-    return outcome in RESUMABLE_OUTCOMES
+    return outcome in RESUMABLE_OUTCOMES or (host_gone and outcome != "completed")
+
+
+MAX_CANDIDATES = 10  # session ids an ambiguous prefix names
+
+
+def find_session_log(paths: Iterable[Path], session_id: str, *, where: str,
+                     hint: str = "check the id (`smp sessions list`)") -> Path:
+    """The one pass log among `paths` that holds `session_id`: the id, or a prefix of exactly
+    one session across EVERY log (never the first log with a match: a prefix of sessions in
+    two logs could end or resume the wrong one). Refused (ResumeError) naming the candidates;
+    an empty or blank id is refused (it would prefix every session). `where` names the logs,
+    `hint` says what to do when none holds it."""
+    from smpdevice.passlog import PassLog
+
+    if not isinstance(session_id, str) or not session_id.strip():
+        raise ResumeError(f"{session_id!r} is not a session id: give one (or a unique prefix "
+                          "of one); `smp sessions list` shows them")
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_file():
+            with PassLog(path, readonly=True) as log:
+                found += [(path, s.session_id) for s in log.sessions()
+                          if s.session_id.startswith(session_id)]
+    exact = [f for f in found if f[1] == session_id]
+    found = exact or found
+    if not found:
+        raise ResumeError(f"no session {session_id!r} in {where}: {hint}")
+    if len(found) == 1:
+        return found[0][0]
+    shown = ", ".join(f"{sid} (in {path})" for path, sid in found[:MAX_CANDIDATES])
+    more = f" and {len(found) - MAX_CANDIDATES} more" if len(found) > MAX_CANDIDATES else ""
+    if exact:  # one id in two logs (a copied log): which one is meant cannot be told
+        raise ResumeError(f"session {session_id} is in several pass logs ({shown}{more}); "
+                          "nothing was changed: resume or close it from the one log meant")
+    raise ResumeError(f"{session_id!r} matches {len(found)} sessions ({shown}{more}); "
+                      "nothing was changed: give more of the id")
 
 
 def last_screened_at(opened_at: str, resumptions: Iterable[dict[str, Any]]) -> datetime:

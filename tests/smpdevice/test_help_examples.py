@@ -4,7 +4,8 @@ The examples of every help page run in the commands' order, pages in groups (GRO
 group in one data directory (so the calibration made by `smp calibrate`'s examples is there for
 `smp calibrations`', the session of `smp run`'s for `smp sessions`'), each page in a fresh
 working directory holding `examples/`. `smp` runs in this process (tests/smpdevice/shell.py);
-the pens and the service it reaches, and `smp serve`'s own examples, are real processes. What a
+the pens it reaches over a pty or TCP, and `smp serve`'s own examples, are real processes; the
+service a client's example reaches runs here, its pen on virtual time. What a
 reader would have and a test has not is put in its place, and nothing else changes:
 - a real pen (/dev/ttyACM0, usb:...) -> `pensim://`; `/dev/pts/7`, `socket://...` and their
   gauges -> real `smp sim` processes (the one in `smp sim --help` runs exactly as shown);
@@ -141,10 +142,16 @@ class Scenario:
 
     @property
     def service(self) -> str:
+        """The service a client's example reaches (`smp monitor --service ws://...`): in this
+        process, its pen on virtual time; the process is not what that example shows (the
+        examples of `smp serve` itself still start real `smp serve` processes)."""
         if not hasattr(self, "_served"):
-            self._served = self._background("smp serve --port pensim:// --listen "
-                                            "127.0.0.1:0 --no-socket", 2)
-        return self._served.lines[1].split()[-1]
+            from smpdevice.service.runner import ServiceHandle, ServiceOptions
+
+            self._served = ServiceHandle(ServiceOptions(
+                port="pensim://?clock=virtual", listen="127.0.0.1:0", data_dir=self.data,
+                unix_socket=False))
+        return self._served.url
 
     def _background(self, command: str, lines: int) -> Background:
         b = Background(command, self.env, self.tmp, lines)
@@ -152,6 +159,8 @@ class Scenario:
         return b
 
     def stop(self) -> None:
+        if hasattr(self, "_served"):
+            self._served.stop()
         for b in self.background:
             b.stop()
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import structlog.testing
 
@@ -84,3 +86,43 @@ def test_every_notifier_refuses_at_add(cls):
     notifier.add(print)  # a builtin, a bound method or an object with __call__ is fine
     notifier.add(type("Callable", (), {"__call__": lambda self, *a: None})())
     assert len(notifier) == 2
+
+
+class _AsyncDisplay:
+    async def __call__(self, *_values: object) -> None:  # its coroutine would never run
+        return None
+
+    async def show(self, *_values: object) -> None:
+        return None
+
+
+class _AsyncStream:
+    async def __call__(self, *_values: object):  # an async generator: never iterated
+        yield None
+
+
+ASYNC_SHAPES = [_AsyncDisplay(), _AsyncDisplay().show, functools.partial(_async_listener),
+                functools.partial(functools.partial(_async_listener, 1)),
+                functools.partial(_AsyncDisplay()), _AsyncStream()]
+
+
+@pytest.mark.parametrize("listener", ASYNC_SHAPES, ids=lambda x: type(x).__name__)
+@pytest.mark.parametrize("method", ["add_telemetry_listener", "add_state_listener",
+                                    "add_event_listener"])
+def test_an_async_callable_of_any_shape_is_refused(pen, method, listener):
+    """Not only `async def` functions: an object whose __call__ is `async def`, a partial of
+    one (review6 R02); Python 3.11's inspect.iscoroutinefunction sees none of these."""
+    before = len(getattr(pen, method.replace("add_", "") + "s"))
+    with pytest.raises(InvalidArgument, match=r"^listener=.* is refused: it is an async func"):
+        getattr(pen, method)(listener)
+    assert len(getattr(pen, method.replace("add_", "") + "s")) == before
+
+
+def test_sync_partials_and_callables_are_still_taken():
+    notifier: Notifier = Notifier("event")
+    seen: list[object] = []
+    notifier.add(functools.partial(lambda tag, event: seen.append((tag, event)), "a"))
+    notifier.add(type("Sync", (), {"__call__": lambda self, event: seen.append(event)})())
+    notifier.add(type("Made", (), {"__init__": lambda self, event: None}))  # a class: builds one
+    notifier.notify("e1")
+    assert seen == [("a", "e1"), "e1"]

@@ -16,13 +16,13 @@ from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
 
 @pytest.fixture
 def jammed(data_dir, tmp_path):  # noqa: F811
-    """`smp run` on `pensim://?faults=jam@1.5`: the jam ends it (exit 4, left open). The
-    first pass lasts 3 s, so the jam falls mid-pass however late a loaded machine starts it
-    (with 1 s passes it could fall between two, where a replay's timing decides)."""
+    """`smp run` on `pensim://?faults=jam@1.5&clock=virtual`: the jam ends it (exit 4, left
+    open). On virtual time the jam falls at the same point of the 3 s first pass in every
+    run, however loaded the machine."""
     calibrate_default_pen(data_dir)
     ran = CliRunner().invoke(main, ["run", str(short_profile(tmp_path, "3.0")), "-t", "ana",
                                     "--screening", str(SCREENING),
-                                    "--port", "pensim://?faults=jam@1.5"])
+                                    "--port", "pensim://?faults=jam@1.5&clock=virtual"])
     assert ran.exit_code == 4, ran.output
 
 

@@ -67,3 +67,57 @@ def test_a_served_session_stopped_by_a_client_replays(service, sim, data_dir, ho
         assert "pen_stop" not in kinds, recorded
         report = replay_session(log, sid)
     assert report.match, report.difference
+
+
+def test_a_served_session_resumed_after_the_service_reconnected_replays(data_dir):  # noqa: F811
+    """The cable is pulled mid-pass and plugged back at once; the service reconnects before
+    the pen's lease (2 s) runs out, and its handshake stops the needle, outside both parts'
+    recordings; `session.resume` plays the rest (review6 R04, R05). Both replays match: part
+    1's lost link is fed, and --into-sim stops the simulator's needle between the parts (or
+    clears the lease fault, if this machine was slower than the lease)."""
+    from simulators import PenSimulator
+    from smpdevice.replay.into_sim import replay_into_sim
+    from smpdevice.service.runner import ServiceHandle, ServiceOptions
+    from tests.smpdevice.conftest import true_calibration
+    from tests.smpdevice.service.conftest import WAIT_S
+    from tests.smpdevice.service.test_service_resume import CLEAR as SCREENED
+    from tests.smpdevice.service.test_service_resume import PASS_S, log_path
+    from tests.smpdevice.service.test_service_resume import PROFILE as PLAN
+
+    with PenSimulator(seed=5) as pen_sim, ServiceHandle(ServiceOptions(
+            port=pen_sim.url, listen="127.0.0.1:0", data_dir=data_dir, lease_ms=2000,
+            calibration=true_calibration(pen_sim))) as served:
+        async def main():
+            viewer = await connect(served, Role.VIEWER)
+            op = await connect(served, Role.OPERATOR)
+            await op.drive(lease_ms=2000)
+            await op.call("session.run", profile=PLAN, screening=SCREENED, technician="ana",
+                          quick_pass_s=PASS_S, leave_open=True)
+            await viewer.next_notification("session.progress", timeout_s=WAIT_S,
+                                           where=lambda p: p["index"] == 1 and p["impressions"])
+            pen_sim.disconnect()
+            lost = await viewer.next_notification("session.result", timeout_s=WAIT_S)
+            pen_sim.reconnect()
+            await op.call("pen.reconnect")
+            await wait_until(lambda: served.pen.state.value in ("idle", "fault"), what="back")
+            if served.pen.state.value != "idle":  # slower than the lease: it lapsed
+                tech = await connect(served, Role.TECHNICIAN)
+                await tech.call("pen.clear_faults", reason="cable back, lease expired")
+                await tech.close()
+                await wait_until(lambda: served.pen.state.value == "idle", what="idle")
+            await op.call("session.resume", session_id=lost["session_id"], technician="bo")
+            done = await viewer.next_notification("session.result", timeout_s=WAIT_S * 2)
+            await op.close()
+            await viewer.close()
+            return lost, done
+
+        lost, done = run(main())
+        log_file = log_path(served)
+    assert lost["outcome"] == "link_lost" and lost["left_open"], lost
+    assert done["outcome"] == "completed", done
+    with PassLog(log_file, readonly=True) as log:
+        plain = replay_session(log, lost["session_id"])
+        assert plain.match, (plain.difference, plain.notes)
+        into = replay_into_sim(log, lost["session_id"])
+    assert into.match, (into.difference, [r.started for r in into.part_results])
+    assert into.parts == 2

@@ -103,3 +103,15 @@ def test_a_prefix_matching_in_two_logs_is_refused_naming_both(sim, tmp_path, mon
     assert all(sid in result.output for sid in ids), result.output
     result = smp("replay", ids[1])  # the second log's session, by its whole id
     assert result.exit_code == 0 and f"match: session {ids[1]}" in result.output, result.output
+
+
+@pytest.mark.parametrize("extra", [[], ["--into-sim"]])
+def test_a_missing_db_file_is_named(tmp_path, monkeypatch, extra):
+    """`--db FILE` that does not exist: the message names FILE (review6 R08), not the data
+    directory the user did not ask about."""
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    missing = tmp_path / "missing.sqlite"
+    result = smp("replay", "last", "--db", str(missing), *extra)
+    assert result.exit_code == 2, result.output
+    assert f"no pass log at {missing}" in result.output and "--db" in result.output
+    assert "in the data directory" not in result.output and not missing.exists()
