@@ -115,14 +115,19 @@ class PenNewsMixin(ControllerCore):
         age_s = now_s - t.received_at_s
         if age_s <= self._eng.silence_limit_s():
             return
+        self._stop_and_hold_lease(
+            f"the pen's telemetry stopped ({age_s:.2f} s without a report) while it still "
+            f"answers; the host stopped renewing the lease, so the pen stops the needle by "
+            f"itself within {self.lease_ms} ms. Check the pen and its cable.")
+
+    def _stop_and_hold_lease(self, why: str) -> None:
+        """Loop thread: a pen whose reports cannot be trusted: stop renewing its lease, send
+        NEEDLE_STOP, and go safe with `why` as the fault."""
         self._lease_hold.set()
         with contextlib.suppress(SmpError):
             if self.link is not None:
                 self.link.send(NeedleStop())
-        self.last_fault = FaultInfo(
-            f"the pen's telemetry stopped ({age_s:.2f} s without a report) while it still "
-            f"answers; the host stopped renewing the lease, so the pen stops the needle by "
-            f"itself within {self.lease_ms} ms. Check the pen and its cable.")
+        self.last_fault = FaultInfo(why)
         self._enter_safe("fault_detected")
 
     def on_lease_refused(self, nack: Nack) -> None:
@@ -217,15 +222,10 @@ class PenNewsMixin(ControllerCore):
         """Loop thread: as on silent telemetry, stop renewing the lease and go safe."""
         if self.state not in LEASED:
             return
-        self._lease_hold.set()
-        with contextlib.suppress(SmpError):
-            if self.link is not None:
-                self.link.send(NeedleStop())
-        self.last_fault = FaultInfo(
+        self._stop_and_hold_lease(
             f"the pen reported {what}, a code this host's message catalogue does not define: "
             f"its reports cannot be trusted, so the host stopped the needle and the lease "
             f"(the pen stops by itself within {self.lease_ms} ms). Check the pen's firmware.")
-        self._enter_safe("fault_detected")
 
     def _on_pen_latched(self, event: Event) -> None:
         """An EVENT FAULT_LATCHED / ESTOP_LATCHED: reconcile on it as on a report (the rows

@@ -240,10 +240,16 @@ class ServiceClient:
         return result
 
     async def _beat(self, every_s: float) -> None:
-        with contextlib.suppress(ServiceError, ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(every_s)
-                await self.call("pen.heartbeat", timeout_s=max(1.0, every_s * 3))
+                try:
+                    await self.call("pen.heartbeat", timeout_s=max(1.0, every_s * 3))
+                except ServiceError as exc:
+                    if exc.code is not None or self._reader.done():
+                        return  # refused (no longer the driver), or the connection is gone
+                    # Only late (a busy service, a slow PC): beat on. The service's lease
+                    # decides whether this client still drives, not one slow answer.
 
     def stop_heartbeats(self) -> None:
         """Stop renewing (a hung client, for tests and demonstrations)."""
