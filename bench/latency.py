@@ -243,7 +243,7 @@ def main() -> None:
     n, runs_n = args.n, max(1, args.runs)
     from smpdevice.logs import configure
 
-    configure("warning")
+    configure("error")  # the E-stop figures latch the pen on purpose: no fault warning per stop
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_reflex_peer(Path(tmp))
         runs = [one_run(n, exe, ingest=(i == 0)) for i in range(runs_n)]
