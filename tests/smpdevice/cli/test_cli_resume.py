@@ -77,15 +77,7 @@ def test_fault_clear_resume_plays_only_what_is_left_and_verifies(data_dir, tmp_p
     assert f"Resuming session {sid}" in out and f"{len(not_done)} of 4 planned passes left" in out
     assert "resumed once" in out and "Keep the treated area dry" in out
     assert "The screening" not in out, "not asked again within 30 min"
-    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
-        session = log.session(sid)
-        assert session.closed_at is not None and session.summary["outcome"] == "completed"
-        assert final_outcomes(log, sid) == dict.fromkeys(range(4), "completed")
-        resumed = [p.index for p in log.passes(sid)][len(before):]
-        assert resumed == not_done, "only the passes not completed are played"
-        (resumption,) = log.resumptions(sid)
-        assert resumption["technician"] == "bo"
-        assert log.verify() is None
+    _assert_resumed_to_completion(data_dir, sid, len(before), not_done)
     again = smp("run", "--resume", sid, "-t", "ana", "--port", "pensim://")
     assert again.exit_code == 2
     assert f"session {sid} is closed" in again.output and "cannot be reopened" in again.output
@@ -211,15 +203,7 @@ def test_fault_clear_resume_through_the_service_plays_only_what_is_left(
     assert f"Resuming session {sid}" in out and f"{len(not_done)} of 4 planned passes left" in out
     assert "through the service at" in out
     assert "resumed once" in out and "Keep the treated area dry" in out
-    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
-        session = log.session(sid)
-        assert session.closed_at is not None and session.summary["outcome"] == "completed"
-        assert final_outcomes(log, sid) == dict.fromkeys(range(4), "completed")
-        resumed = [p.index for p in log.passes(sid)][len(before):]
-        assert resumed == not_done, "only the passes not completed are played"
-        (resumption,) = log.resumptions(sid)
-        assert resumption["technician"] == "bo"
-        assert log.verify() is None
+    _assert_resumed_to_completion(data_dir, sid, len(before), not_done)
     again = smp("run", "--resume", sid, "-t", "ana", "--service", url)
     assert again.exit_code == 2 and "cannot be reopened" in again.output
     assert "Traceback" not in again.output
@@ -248,3 +232,18 @@ def test_through_the_service_the_screening_is_due_and_close_ends_it(
     assert "SESSION INCOMPLETE" in closed.output
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
         assert log.session(sid).summary["outcome"] == "fault" and log.verify() is None
+
+
+def _assert_resumed_to_completion(directory, sid: str, passes_before: int,
+                                  not_done: list[int]) -> None:
+    """The log holds the session closed as completed, with only the passes not completed
+    played again, one resumption by "bo", and a chain that verifies."""
+    with PassLog(directory / "passlog.sqlite", readonly=True) as log:
+        session = log.session(sid)
+        assert session.closed_at is not None and session.summary["outcome"] == "completed"
+        assert final_outcomes(log, sid) == dict.fromkeys(range(4), "completed")
+        resumed = [p.index for p in log.passes(sid)][passes_before:]
+        assert resumed == not_done, "only the passes not completed are played"
+        (resumption,) = log.resumptions(sid)
+        assert resumption["technician"] == "bo"
+        assert log.verify() is None
