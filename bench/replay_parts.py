@@ -103,19 +103,22 @@ def jam(n: int, log: PassLog) -> tuple[str, str | None]:
         while sim.firmware.uptime_ms < (t_s + 0.15) * 1000:
             pen.pause(0.05)
         pen.clear_faults()
-        resumed = resume_session(pen, log, sid, technician="bo")
-        resumed.play()
-        resumed.close()
+        resume_and_close(pen, log, sid)
     return sid, spec
+
+
+def resume_and_close(pen: PenController, log: PassLog, sid: str) -> None:
+    """Part 2: what is left of `sid`, played to its close."""
+    resumed = resume_session(pen, log, sid, technician="bo")
+    resumed.play()
+    resumed.close()
 
 
 def estop(n: int, log: PassLog) -> tuple[str, str | None]:
     with pen_on(None) as (sim, pen):
         sid = first_part(pen, log, lambda: at(sim.clock, 0.3 + 0.09 * n, pen.estop))
         pen.clear_faults()
-        resumed = resume_session(pen, log, sid, technician="bo")
-        resumed.play()
-        resumed.close()
+        resume_and_close(pen, log, sid)
     return sid, None
 
 

@@ -227,14 +227,7 @@ def test_recordings_from_before_connection_ids_replay_both_ways(passlog):
     faulted): both replays take part 2's handshake to be part 1's (the same connection)."""
     from smpdevice.records.frames import FrameWriter
 
-    with virtual_pen(JAM) as (sim, pen):
-        first = _first_part(sim, pen, passlog, lambda sim, pen: None)
-        sim.time.wait_until(lambda: sim.firmware.uptime_ms > 700, timeout_s=5.0)
-        pen.clear_faults()
-        second = resume_session(pen, passlog, first.session_id, technician="bo")
-        second.play()
-        second.suspend()  # left open: its parts are not linked by hash, so can be rewritten
-    sid = first.session_id
+    sid = _jammed_cleared_and_resumed_open(passlog)
     old_parts = _parts(passlog, sid)
     faulted = [e for e in old_parts[0].entries if e.channel == "/pen"][-5:]  # after the jam
     for rec in old_parts:
@@ -283,6 +276,20 @@ def test_a_part_that_miscounts_the_passes_before_it_is_refused(passlog, value):
     from smpdevice.records.frames import FrameWriter
     from smpdevice.replay.parts import load
 
+    sid = _jammed_cleared_and_resumed_open(passlog)
+    rec = _parts(passlog, sid)[1]
+    rec.path.unlink()
+    writer = FrameWriter(rec.path, {**rec.meta, "passes_before": value}, start_s=0.0)
+    for entry in rec.entries:
+        writer.add(entry.channel, entry.t_s, entry.data)
+    writer.seal()
+    with pytest.raises(RecordingError, match="passes had begun before it"):
+        load(passlog, sid)
+
+
+def _jammed_cleared_and_resumed_open(passlog) -> str:
+    """A session jammed in part 1, cleared and resumed on the same connection, then left open
+    (its parts are not linked by hash, so a test may rewrite them). Its id."""
     with virtual_pen(JAM) as (sim, pen):
         first = _first_part(sim, pen, passlog, lambda sim, pen: None)
         sim.time.wait_until(lambda: sim.firmware.uptime_ms > 700, timeout_s=5.0)
@@ -290,11 +297,4 @@ def test_a_part_that_miscounts_the_passes_before_it_is_refused(passlog, value):
         second = resume_session(pen, passlog, first.session_id, technician="bo")
         second.play()
         second.suspend()
-    rec = _parts(passlog, first.session_id)[1]
-    rec.path.unlink()
-    writer = FrameWriter(rec.path, {**rec.meta, "passes_before": value}, start_s=0.0)
-    for entry in rec.entries:
-        writer.add(entry.channel, entry.t_s, entry.data)
-    writer.seal()
-    with pytest.raises(RecordingError, match="passes had begun before it"):
-        load(passlog, first.session_id)
+    return first.session_id
