@@ -14,7 +14,8 @@ from typing import Protocol
 
 # Which clock a built-in simulated pen runs on when its URL does not say (pensim://?clock=...):
 # "real" (the default) or "virtual" (the host that opens it advances the clock; see
-# VirtualClock.host_driven). Only pensim:// pens and `smp demo` read it; `smp sim` never does.
+# VirtualClock.host_driven). Only pensim:// pens, `smp demo` and `smp serve --port pensim://`
+# read it; `smp sim` never does.
 SIM_CLOCK_ENV = "SMP_SIM_CLOCK"
 SIM_CLOCKS = ("real", "virtual")
 

@@ -14,7 +14,8 @@ from smpdevice.errors import SmpError
 
 @click.command()
 @click.option("--port", "-p", "pen_port", metavar="URL", envvar="SMP_PORT", required=True,
-              help="The pen: a serial port, socket://HOST:PORT or pensim:// (simulated).")
+              help="The pen: a serial port, socket://HOST:PORT or pensim:// (simulated; on "
+                   "virtual time with SMP_SIM_CLOCK=virtual or pensim://?clock=virtual).")
 @click.option("--listen", default="127.0.0.1:8765", show_default=True, metavar="HOST:PORT",
               help="WebSocket and console address (loopback only unless --allow-remote).")
 @click.option("--allow-remote", is_flag=True,
@@ -53,11 +54,8 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
                              tls_cert=tls_cert, tls_key=tls_key, unix_socket=not no_socket,
                              lease_ms=lease_ms, telemetry_hz=telemetry_hz,
                              envelope=envelope)
-    sim = None
-    if pen_port.strip().lower() in ("pensim://", "pensim"):
-        from simulators import PenSimulator
-
-        sim = PenSimulator()  # in this process, so the gauge can be read (auto calibration)
+    sim = own_simulated_pen(pen_port)
+    if sim is not None:
         options.port = sim.url
 
     def ready(server: Any) -> None:
@@ -81,6 +79,22 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
     finally:
         if sim is not None:
             sim.close()
+
+
+def own_simulated_pen(pen_port: str) -> Any:
+    """For `--port pensim://`: a simulated pen made in this process, so that its gauge can be
+    read (auto calibration), on the clock SMP_SIM_CLOCK names (real time unless it says
+    virtual); None for any other port."""
+    if pen_port.strip().lower() not in ("pensim://", "pensim"):
+        return None
+    from simulators import PenSimulator
+    from simulators.clock import sim_clock
+
+    try:
+        clock = sim_clock()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return PenSimulator(clock=clock)
 
 
 async def _main(options: Any, ready: Any) -> None:

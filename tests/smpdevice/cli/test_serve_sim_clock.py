@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 
 import pytest
+from click.testing import CliRunner
 
 from firmware_protocol.codes import FirmwareState
 from simulators import PenModel, lookup
@@ -17,6 +18,7 @@ from smpdevice.control import State
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
 from smpdevice.service.auth import Role
+from smpdevice.service.command import own_simulated_pen, serve
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from smpdevice.sessions.screening import QUESTIONS
 from tests.smpdevice.cli.test_cli_sim_clock import assert_timed_pass_fits
@@ -95,3 +97,43 @@ def test_a_served_virtual_pen_keeps_time_for_wall_clock_clients_and_its_dead_man
 
     run(main())
     assert sim.firmware.state is not FirmwareState.RUNNING
+
+
+def test_smp_sim_clock_virtual_puts_the_pen_smp_serve_makes_on_the_hosts_clock(
+        tmp_path, monkeypatch):
+    """`SMP_SIM_CLOCK=virtual smp serve --port pensim://` (docs/simulator.md): the pen the
+    command makes in its own process runs on virtual time, and the service drives it."""
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
+    sim = own_simulated_pen(" PENSIM:// ")
+    try:
+        assert sim.clock.is_virtual and sim.clock.host_driven
+        options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=tmp_path / "data")
+        with ServiceHandle(options) as handle:
+            assert handle.pen.clock is sim.clock and handle.pen._time_driver is not None
+    finally:
+        sim.close()
+
+
+@pytest.mark.parametrize("setting", [None, "real", " Real "])
+def test_smp_serve_keeps_its_pen_on_real_time_unless_told(monkeypatch, setting):
+    if setting is None:
+        monkeypatch.delenv("SMP_SIM_CLOCK", raising=False)
+    else:
+        monkeypatch.setenv("SMP_SIM_CLOCK", setting)
+    sim = own_simulated_pen("pensim://")
+    try:
+        assert not sim.clock.is_virtual
+    finally:
+        sim.close()
+    assert own_simulated_pen("socket://127.0.0.1:9") is None  # not ours to make
+
+
+def test_a_bad_smp_sim_clock_is_a_usage_error_before_anything_is_served(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMP_SIM_CLOCK", "fast")
+    result = CliRunner().invoke(serve, ["--port", "pensim://", "--listen", "127.0.0.1:0"])
+    assert result.exit_code == 2, result.output
+    assert "SMP_SIM_CLOCK='fast' is not a simulator clock" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "data" / "service.tokens.json").exists()
