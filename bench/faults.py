@@ -102,9 +102,9 @@ def scenario_commands(n: int = 10_000, seed: int = 11, lease_ms: int = 1000) -> 
         current_seq = [0]
         original_dispatch, original_execute = fw._dispatch, fw._execute
 
-        def dispatch(frame):
+        def dispatch(frame, superseded=False):
             current_seq[0] = frame.seq
-            return original_dispatch(frame)
+            return original_dispatch(frame, superseded)
 
         def execute(mtype, msg):
             reply = original_execute(mtype, msg)
@@ -282,9 +282,9 @@ def _fuzz_chunk(args: tuple[int, int, int]) -> dict[str, Any]:
     fw_seq, fw_kind = [0], [""]
     original_dispatch = fw._dispatch
 
-    def dispatch(frame):
+    def dispatch(frame, superseded=False):
         fw_seq[0] = frame.seq
-        return original_dispatch(frame)
+        return original_dispatch(frame, superseded)
 
     fw._execute, fw._dispatch = execute, dispatch
     for n in range(count):

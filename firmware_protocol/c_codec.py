@@ -182,14 +182,18 @@ _RULES_H = """\
 uint8_t smp_rule_accepted_states(uint8_t type);
 /* The NACK reason for a command not accepted in `state`. */
 uint8_t smp_rule_refusal(uint8_t state);
-/* The state after an accepted command, or -1 if it does not change the state. */
+/* The state after an accepted command, or -1 if it does not change the state. IDLE before
+ * the boot has completed (an E-stop cleared while booting) means BOOTING (section 10). */
 int smp_rule_transition(uint8_t type, uint8_t state);
 /* The further checks after the state, in order (enum smp_nack_reason); count in *n. */
 const uint8_t *smp_rule_extra_checks(uint8_t type, size_t *n);
 /* 1 if the command enters the duplicate window / acts with SEQ 0 / clears the window. */
 int smp_rule_deduplicated(uint8_t type);
 int smp_rule_acts_with_seq_0(uint8_t type);
-int smp_rule_clears_window(uint8_t type);"""
+int smp_rule_clears_window(uint8_t type);
+/* 1 if the command, received before the last ESTOP of its read, is NACKed ESTOP_LATCHED and
+ * not executed (CLEAR_FAULTS: it must not undo that E-stop; the ESTOPs act first: section 9). */
+int smp_rule_superseded_by_estop(uint8_t type);"""
 
 
 def _header() -> str:
@@ -378,6 +382,7 @@ def _rules_c() -> str:
         member("smp_rule_deduplicated", rules.DEDUPLICATED),
         member("smp_rule_acts_with_seq_0", rules.ACTS_WITH_SEQ_0),
         member("smp_rule_clears_window", rules.CLEARS_WINDOW),
+        member("smp_rule_superseded_by_estop", rules.SUPERSEDED_BY_ESTOP),
     ])
 
 

@@ -56,6 +56,19 @@ TRANSITIONS: dict[T, dict[S, S]] = {
     T.RETRACT: {S.RUNNING: S.ARMED},
     T.CLEAR_FAULTS: {S.FAULT: S.IDLE, S.ESTOP: S.IDLE},
 }
+# The boot is never skipped: an ESTOP while BOOTING is the one way to leave BOOTING before the
+# boot completes, and a command that then leads to IDLE (CLEAR_FAULTS) leads back to BOOTING
+# instead; the boot completes as usual (EVENT BOOTED, state IDLE).
+BEFORE_BOOT_COMPLETES: frozenset[S] = frozenset({S.BOOTING, S.ESTOP})
+
+
+def transition(msg_type: T, state: S, booted: bool = True) -> S | None:
+    """The state after an accepted `msg_type` in `state`, or None if it changes nothing;
+    `booted` False: the pen's boot has not completed yet (IDLE becomes BOOTING)."""
+    after = TRANSITIONS.get(msg_type, {}).get(state)
+    if after is S.IDLE and not booted:
+        return S.BOOTING
+    return after
 
 
 # Commands whose (SEQ, TYPE, PAYLOAD) and reply enter the duplicate window, ACKed and NACKed
@@ -63,6 +76,12 @@ TRANSITIONS: dict[T, dict[S, S]] = {
 # always answered afresh. A reboot also clears the window.
 DEDUPLICATED: frozenset[T] = frozenset(ACCEPTED_IN) - {T.ESTOP, T.IDENTIFY_REQUEST}
 CLEARS_WINDOW: frozenset[T] = frozenset({T.IDENTIFY_REQUEST})
+# The E-stop's place in one read (docs/protocol.md section 9): the ESTOPs act first, then the
+# other frames run in wire order, in ESTOP (where the table refuses motion). A command that
+# would take the pen out of ESTOP (CLEAR_FAULTS) and came before the last ESTOP of its read is
+# superseded: not executed, NACKed ESTOP_LATCHED, so it never undoes an E-stop sent after it.
+SUPERSEDED_BY_ESTOP: frozenset[T] = frozenset(
+    t for t, moves in TRANSITIONS.items() if moves.get(S.ESTOP, S.ESTOP) is not S.ESTOP)
 # Whatever its SEQ, an ESTOP acts; any other command with SEQ 0 (which the host never uses,
 # and which would make its reply look unsolicited) is ignored: no effect, no reply.
 ACTS_WITH_SEQ_0: frozenset[T] = frozenset({T.ESTOP})
@@ -76,7 +95,8 @@ COMMAND_EVENTS: dict[T, E] = {T.ESTOP: E.ESTOP_LATCHED, T.CLEAR_FAULTS: E.CLEARE
 # EVENT; a command's own state change is confirmed by its ACK).
 SPONTANEOUS_EVENTS: tuple[tuple[str, str, E], ...] = (
     ("boot completes", "BOOTING -> IDLE, or -> FAULT (POWER_RESET) after a brownout, or stays "
-                       "ESTOP if an ESTOP came while booting", E.BOOTED),
+                       "ESTOP if an ESTOP came while booting (cleared before then: BOOTING -> "
+                       "IDLE as usual)", E.BOOTED),
     ("a fault latches (also LEASE_EXPIRED: the lease lapses while RUNNING)",
      "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flag is added", E.FAULT_LATCHED),
     ("the lease lapses while ARMED", "ARMED -> IDLE, no fault", E.STATE_CHANGED),

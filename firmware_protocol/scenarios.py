@@ -277,10 +277,12 @@ def behaviour_scenarios() -> list[dict[str, Any]]:
 
 
 def build_scenarios() -> list[dict[str, Any]]:
-    # imported here: the footswitch scenarios build on the helpers of this module
+    # imported here: these scenarios build on the helpers of this module
+    from firmware_protocol.scenarios_estop import estop_read_scenarios
     from firmware_protocol.scenarios_footswitch import footswitch_scenarios
 
-    return table_scenarios() + behaviour_scenarios() + footswitch_scenarios()
+    return (table_scenarios() + behaviour_scenarios() + estop_read_scenarios()
+            + footswitch_scenarios())
 
 
 def _decoder_cases() -> list[tuple[str, str, list[bytes], bool]]:

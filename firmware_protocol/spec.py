@@ -43,6 +43,7 @@ from firmware_protocol.messages import (
 from firmware_protocol.rules import (
     ACCEPTED_IN,
     ACTS_WITH_SEQ_0,
+    BEFORE_BOOT_COMPLETES,
     COMMAND_EVENTS,
     DEDUPLICATED,
     EXTRA_CHECKS,
@@ -51,6 +52,7 @@ from firmware_protocol.rules import (
     SPONTANEOUS_EVENTS,
     TRANSITIONS,
     refusal,
+    transition,
 )
 from firmware_protocol.timing import TIMING
 from firmware_protocol.valid_ranges import REPLIES, VALID_RANGES
@@ -218,7 +220,13 @@ def render_states() -> str:
                     cells.append("ok")
                 else:
                     event = COMMAND_EVENTS.get(t)
-                    cells.append(f"ok -> {after.name}" + (f", EVENT {event.name}" if event else ""))
+                    early = transition(t, s, booted=False)  # IDLE before the boot completes
+                    cells.append(f"ok -> {after.name}"
+                                 + (f" ({early.name} before the boot completes)"
+                                    if early is not None and early is not after
+                                    and s in BEFORE_BOOT_COMPLETES
+                                    else "")
+                                 + (f", EVENT {event.name}" if event else ""))
             else:
                 cells.append(f"NACK {refusal(s).name}")
         checks = ", ".join(r.name for r in EXTRA_CHECKS.get(t, ())) or "-"
@@ -297,6 +305,19 @@ def render_lifetimes() -> str:
     return _table(["kept by the pen", *LIFETIME_EVENTS], rows)
 
 
+def render_counts() -> str:
+    """How many vectors each committed file holds, counted from the files (section 13)."""
+    from firmware_protocol import scenarios  # its generator imports the catalogue, not this
+
+    files = (("vectors.json", len(load_vectors()), "golden vectors", "frames, below"),
+             (scenarios.SCENARIOS_FILE, len(scenarios.load(scenarios.SCENARIOS_FILE)),
+              "scenario vectors", "behaviour"),
+             (scenarios.DECODER_FILE, len(scenarios.load(scenarios.DECODER_FILE)),
+              "decoder vectors", "stream decoding"))
+    return "\n".join(f"- `firmware_protocol/{name}`: {n} **{what}** ({about})"
+                      for name, n, what, about in files)
+
+
 def render_timing() -> str:
     """The link's numbers (firmware_protocol.timing)."""
     rows = [[f"`{name}`", str(value), unit, meaning] for name, value, unit, meaning in TIMING]
@@ -312,6 +333,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "events": render_events,
     "lifetimes": render_lifetimes,
     "timing": render_timing,
+    "counts": render_counts,
     "examples": render_examples,
 }
 

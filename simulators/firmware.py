@@ -11,7 +11,6 @@ TRANSITIONS, refusal()). Choices the rules leave open, made here:
   frame, ACK or NACK; a repeat gets the same reply again and is not executed. ESTOP is never
   deduplicated; IDENTIFY_REQUEST clears the window and is always answered afresh.
 - SEQ 0 (rules.ACTS_WITH_SEQ_0): only ESTOP acts; other commands with SEQ 0 are ignored.
-- ESTOP frames in one received batch run before the others in that batch.
 - A partial frame held for INTER_BYTE_TIMEOUT_MS with no new byte is given up
   (StreamDecoder.expire), so a command behind a truncated frame is not held back for long.
 - Retracting (RETRACT, E-stop, any fault, reboot) forgets the setpoints: the host must send
@@ -31,7 +30,14 @@ from collections.abc import Callable
 
 from firmware_protocol import codes, encode, rules
 from firmware_protocol import messages as m
-from firmware_protocol.codes import EventCode, Fault, FirmwareState, FootswitchMode, MsgType
+from firmware_protocol.codes import (
+    EventCode,
+    Fault,
+    FirmwareState,
+    FootswitchMode,
+    MsgType,
+    NackReason,
+)
 from firmware_protocol.frame import Frame, StreamDecoder
 from firmware_protocol.messages import CALIBRATION_POINTS, HOST_TO_PEN
 from firmware_protocol.timing import DEDUP_WINDOW, INTER_BYTE_TIMEOUT_MS
@@ -56,7 +62,7 @@ class PenFirmware(FirmwareCommands):
     """One pen's firmware. Not thread-safe: the simulator serialises calls.
 
     Here: boot, ticks, lease, faults, telemetry and the receive path (decode, SEQ 0, the
-    duplicate window, ESTOP first); what each command does is in `FirmwareCommands`
+    duplicate window, the E-stop's place in a read); what each command does is in `FirmwareCommands`
     (simulators/firmware_commands.py)."""
 
     def __init__(
@@ -312,7 +318,7 @@ class PenFirmware(FirmwareCommands):
 
     # ------------------------------------------------------------------ commands
     def receive(self, data: bytes) -> None:
-        """Bytes from the host, at the clock's current time. ESTOPs in the batch run first."""
+        """Bytes from the host, at the clock's current time (one read: see `_handle`)."""
         self.advance_to(self.clock.now())
         self.receive_now(data)
 
@@ -322,17 +328,24 @@ class PenFirmware(FirmwareCommands):
         self._handle(self.decoder.feed(data))
 
     def _handle(self, frames: list[Frame]) -> None:
+        """The frames of one read (docs/protocol.md section 9): its ESTOPs act first, in wire
+        order; then the others, in wire order, except that a command of
+        rules.SUPERSEDED_BY_ESTOP (CLEAR_FAULTS) that came before the last ESTOP is superseded
+        (NACK ESTOP_LATCHED, not executed): it never undoes an E-stop sent after it."""
         if len(frames) == 1:
             self._dispatch(frames[0])  # one frame: nothing to put first
             return
-        for frame in frames:
+        last_estop = -1
+        for i, frame in enumerate(frames):
             if frame.message.TYPE == MsgType.ESTOP:
                 self._dispatch(frame)
-        for frame in frames:
+                last_estop = i
+        for i, frame in enumerate(frames):
             if frame.message.TYPE != MsgType.ESTOP:
-                self._dispatch(frame)
+                superseded = i < last_estop and frame.message.TYPE in rules.SUPERSEDED_BY_ESTOP
+                self._dispatch(frame, superseded=superseded)
 
-    def _dispatch(self, frame: Frame) -> None:
+    def _dispatch(self, frame: Frame, superseded: bool = False) -> None:
         msg, seq = frame.message, frame.seq
         mtype = msg.TYPE  # already a MsgType: catalogue classes carry it
         if mtype not in HOST_TO_PEN:
@@ -349,7 +362,10 @@ class PenFirmware(FirmwareCommands):
                 self.duplicates += 1
                 self._emit(cached)
                 return
-        reply = encode(self._execute(mtype, msg), seq)
+        if superseded:  # an ESTOP later in the same read: the pen decided, like any NACK
+            reply = encode(m.Nack(int(mtype), int(NackReason.ESTOP_LATCHED), 0), seq)
+        else:
+            reply = encode(self._execute(mtype, msg), seq)
         if deduplicated:
             self._window[key] = reply
             while len(self._window) > DEDUP_WINDOW:

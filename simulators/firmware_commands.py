@@ -1,9 +1,9 @@
 """The pen firmware's command execution: state and extra checks, limits, one handler per command.
 
 A mixin of `PenFirmware` (simulators/firmware.py), which owns the receive path (decoder,
-SEQ 0, duplicate window, ESTOP first), the ticks, the lease, faults and telemetry, and calls
-`_execute` once per command that gets past them. The rules come from `firmware_protocol.rules`
-(ACCEPTED_IN, EXTRA_CHECKS in their order, TRANSITIONS, refusal()).
+SEQ 0, duplicate window, the E-stop's place in a read), the ticks, the lease, faults and
+telemetry, and calls `_execute` once per command that gets past them. The rules come from
+`firmware_protocol.rules` (ACCEPTED_IN, EXTRA_CHECKS in their order, transition(), refusal()).
 """
 
 from __future__ import annotations
@@ -78,12 +78,10 @@ class FirmwareCommands:
                 return m.Nack(int(mtype), int(reason), int(detail))
         self.executed[mtype] += 1
         reply = self._HANDLERS[mtype](self, msg)
-        transitions = rules.TRANSITIONS.get(mtype)
-        new_state = transitions.get(state) if transitions is not None else None
-        if new_state is not None and new_state is not self.state:
+        # cleared an E-stop taken while booting: back to BOOTING, the boot is never skipped
+        new_state = rules.transition(mtype, state, booted=not self._booting)
+        if new_state is not None:
             self.state = new_state
-            if new_state is S.IDLE and self._booting:
-                self.state = S.BOOTING  # cleared an E-stop taken while booting: finish booting
         return reply or m.Ack(int(mtype))
 
     # Extra checks, in the order firmware_protocol.rules.EXTRA_CHECKS lists them.

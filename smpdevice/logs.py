@@ -14,11 +14,13 @@ are, so a fault during `smp run` does not bury the technician's screen in frame 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,21 @@ BULKY_KEYS = frozenset({"last_frames", "frames", "exc_info", "exception", "stack
 
 
 class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
-    """A rotating file made 0600 before it is first written (it may name pens and clients)."""
+    """A rotating file made 0600 before it is first written (it may name pens and clients).
+    A failed write (a full disk) is kept in `failure` for DetailLog, never printed as the
+    stdlib's "--- Logging error ---" traceback (Handler.handleError)."""
+
+    failure: BaseException | None = None
 
     def _open(self):
         from smpdevice.records.files import private_file
 
         private_file(Path(self.baseFilename))
         return super()._open()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.failure is None:
+            self.failure = sys.exc_info()[1] or OSError("unknown error")
 
 
 class DetailLog:
@@ -50,6 +60,7 @@ class DetailLog:
         self.path: Path | None = None
         self.error: str | None = None
         self._logger: logging.Logger | None = None
+        self._giving_up = threading.Lock()
 
     def _open(self) -> logging.Logger | None:
         if self._logger is not None or self.error is not None:
@@ -75,12 +86,33 @@ class DetailLog:
         logger = self._open()
         if logger is not None:
             logger.info(json.dumps(event, default=str))
+            failure = next((h.failure for h in logger.handlers
+                            if isinstance(h, _PrivateRotatingFile) and h.failure), None)
+            if failure is not None:
+                self._give_up(failure)
+
+    def _give_up(self, failure: BaseException) -> None:
+        """The detail log cannot be written (a full disk): one line, once, and no more
+        attempts by this process; the command itself goes on (its records are elsewhere)."""
+        why = getattr(failure, "strerror", None) or str(failure) or type(failure).__name__
+        with self._giving_up:  # two threads failing at once still print one line
+            if self.error is not None:
+                return
+            self.error = f"{self.path}: {why}"
+        self.close()
+        with contextlib.suppress(Exception):  # stderr itself may be gone
+            sys.stderr.write(f"warning: the detail log {self.path} cannot be written ({why}); "
+                             "it is off until this command ends, which goes on. Free space "
+                             "on that disk.\n")
+            sys.stderr.flush()
 
     def close(self) -> None:
         if self._logger is not None:
             for handler in list(self._logger.handlers):
-                handler.close()
+                with contextlib.suppress(OSError, ValueError):  # its last flush may fail too
+                    handler.close()
                 self._logger.removeHandler(handler)
+            self._logger = None
 
 
 _detail: DetailLog | None = None
@@ -101,7 +133,7 @@ def _to_detail_log(terminal_level: int, detail: DetailLog):
         if bulky:
             for key in bulky:
                 del event[key]
-            where = detail.path or f"not written: {detail.error}"
+            where = f"not written: {detail.error}" if detail.error else detail.path
             event["detail"] = f"{', '.join(bulky)} in {where}"
         return event
 

@@ -5,12 +5,13 @@
  *
  * What it does: prints the pty's path on stdout, then serves it. The state table, the extra
  * checks in their order, the duplicate window, SEQ 0, the lease (lapse while RUNNING latches
- * LEASE_EXPIRED, while ARMED returns to IDLE) and the E-stop follow the spec, through the
- * generated smp_rule_* functions. What it leaves out: physics (measured depth and speed equal
- * their commands at once), fault detection other than the lease, a boot phase (it is IDLE
- * from the start), the footswitch (it has none: SET_FOOTSWITCH REQUIRED is NACKed UNSUPPORTED,
- * OFF and OPTIONAL are ACKed and change nothing). It sends TELEMETRY at the set rate once
- * the host has sent its first byte. It reports Capability SIMULATED: records made with it are marked so.
+ * LEASE_EXPIRED, while ARMED returns to IDLE) and the E-stop (also its place in a read:
+ * run_read) follow the spec, through the generated smp_rule_* functions. What it leaves out:
+ * physics (measured depth and speed equal their commands at once), fault detection other than
+ * the lease, a boot phase (it is IDLE from the start), the footswitch (it has none:
+ * SET_FOOTSWITCH REQUIRED is NACKed UNSUPPORTED, OFF and OPTIONAL are ACKed and change
+ * nothing). It sends TELEMETRY at the set rate once the host has sent its first byte. It
+ * reports Capability SIMULATED: records made with it are marked so.
  *
  * Build: smp protocol c-codec --out DIR
  *        cc -std=c99 -O2 -I DIR DIR/smp_protocol.c firmware_protocol/c/reflex_peer.c -o peer
@@ -41,6 +42,11 @@
 #define LEASE_MAX_MS 2000u
 #define TELEMETRY_MAX_HZ 1000u
 
+#define READ_SIZE 512u
+/* Frames one read can complete: they never overlap, each is at least SMP_OVERHEAD bytes, and
+ * the parser held less than SMP_MAX_FRAME bytes before the read. */
+#define READ_FRAMES_MAX ((READ_SIZE + SMP_MAX_FRAME) / SMP_OVERHEAD + 1u)
+
 typedef struct {
     uint8_t seq, type, len;
     uint8_t payload[SMP_MAX_PAYLOAD];
@@ -62,6 +68,8 @@ static struct {
     window_entry_t window[SMP_DEDUP_WINDOW];
     size_t window_len, window_next;
     uint8_t pending_event; /* EVENT to send after the reply, 0 for none */
+    smp_frame_t read_frames[READ_FRAMES_MAX]; /* the frames of the current read, in order */
+    size_t read_len;
 } pen;
 
 static uint64_t now_us(void)
@@ -293,8 +301,9 @@ static void execute(const smp_frame_t *f, smp_frame_t *r)
     if (next >= 0) pen.state = (uint8_t)next;
 }
 
-/* The parser's handler: one valid frame from the host. */
-static void on_frame(void *ctx, const smp_frame_t *f)
+/* One valid frame from the host. `superseded`: a CLEAR_FAULTS with an ESTOP after it in the
+ * same read: answered NACK ESTOP_LATCHED instead of being executed (docs/protocol.md s9). */
+static void handle_frame(const smp_frame_t *f, int superseded)
 {
     uint8_t payload[SMP_MAX_PAYLOAD];
     int size = smp_pack_payload(f, payload);
@@ -302,10 +311,12 @@ static void on_frame(void *ctx, const smp_frame_t *f)
     smp_frame_t reply;
     window_entry_t *e;
     size_t i;
-    (void)ctx;
     if (smp_rule_accepted_states(f->type) == 0) return; /* a pen->host type: not a command */
     if (f->seq == 0 && !smp_rule_acts_with_seq_0(f->type)) return;
-    if (smp_rule_clears_window(f->type)) pen.window_len = 0;
+    if (smp_rule_clears_window(f->type)) { /* a new connection: forget every old entry */
+        pen.window_len = 0;
+        pen.window_next = 0; /* the lookup scans window[0 .. len-1]: new entries start at 0 */
+    }
     if (dedup) {
         for (i = 0; i < pen.window_len; i++) {
             e = &pen.window[i];
@@ -319,7 +330,8 @@ static void on_frame(void *ctx, const smp_frame_t *f)
     memset(&reply, 0, sizeof reply);
     reply.seq = f->seq;
     pen.pending_event = 0;
-    execute(f, &reply);
+    if (superseded) reply_nack(&reply, f->type, SMP_NACK_ESTOP_LATCHED, SMP_LIMIT_NONE);
+    else execute(f, &reply);
     if (dedup) {
         e = &pen.window[pen.window_next];
         pen.window_next = (pen.window_next + 1u) % SMP_DEDUP_WINDOW;
@@ -334,6 +346,37 @@ static void on_frame(void *ctx, const smp_frame_t *f)
         send_frame(&reply);
     }
     if (pen.pending_event) send_event(pen.pending_event); /* ACK first, then EVENT */
+}
+
+/* The frames of one read (docs/protocol.md section 9): its ESTOPs act first, in wire order;
+ * then the others, in wire order, except that a command before the last ESTOP for which
+ * smp_rule_superseded_by_estop() says so (CLEAR_FAULTS: it must not clear an E-stop sent after
+ * it) is NACKed ESTOP_LATCHED and not executed. */
+static void run_read(void)
+{
+    size_t i, last_estop = 0;
+    int estop = 0;
+    for (i = 0; i < pen.read_len; i++) {
+        if (pen.read_frames[i].type == SMP_MSG_ESTOP) {
+            handle_frame(&pen.read_frames[i], 0);
+            last_estop = i;
+            estop = 1;
+        }
+    }
+    for (i = 0; i < pen.read_len; i++) {
+        const smp_frame_t *f = &pen.read_frames[i];
+        if (f->type != SMP_MSG_ESTOP)
+            handle_frame(f, estop && i < last_estop && smp_rule_superseded_by_estop(f->type));
+    }
+    pen.read_len = 0;
+}
+
+/* The parser's handler: keep the frame until the read is complete (run_read). */
+static void on_frame(void *ctx, const smp_frame_t *f)
+{
+    (void)ctx;
+    if (pen.read_len == READ_FRAMES_MAX) run_read(); /* cannot happen (READ_FRAMES_MAX) */
+    pen.read_frames[pen.read_len++] = *f;
 }
 
 static void lease_tick(void)
@@ -374,7 +417,7 @@ static int open_pty(void)
 int main(void)
 {
     smp_parser_t parser;
-    uint8_t buf[512];
+    uint8_t buf[READ_SIZE];
     uint64_t last_rx_ms = 0;
     pen.fd = open_pty();
     if (pen.fd < 0) {
@@ -398,12 +441,14 @@ int main(void)
                 pen.host_seen = 1;
                 last_rx_ms = now_ms();
                 smp_parser_feed(&parser, buf, (size_t)n);
+                run_read();
             } else if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EIO) {
                 return 1;
             }
         }
         if (smp_parser_buffered(&parser) && now_ms() - last_rx_ms >= SMP_INTER_BYTE_TIMEOUT_MS) {
             smp_parser_expire(&parser); /* the line went quiet mid-frame */
+            run_read();
         }
         lease_tick();
         if (pen.host_seen && pen.telemetry_hz > 0 && now_us() >= pen.next_telemetry_us) {

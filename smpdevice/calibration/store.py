@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
-from smpdevice.paths import data_dir
+from smpdevice.paths import data_dir, require_database
 from smpdevice.records.files import (
     NotAFileError,
     private_file,
@@ -75,8 +75,8 @@ class CalibrationStoreError(SmpError):
 
 def calibrations_path(explicit: str | os.PathLike | None = None) -> Path:
     """`explicit` if given, else `<data dir>/calibrations.sqlite`."""
-    if explicit:
-        return Path(explicit).expanduser()
+    if explicit:  # a file that is no database is refused before it is locked or re-moded
+        return require_database(Path(explicit).expanduser(), "a calibration database")
     return data_dir() / CALIBRATIONS_NAME
 
 

@@ -87,3 +87,18 @@ def show(file: str | None) -> None:
     caps = {name: {"min": low, "max": high} for name, (low, high) in CAPS.items()}
     click.echo(json.dumps({**record, "file": station.file, "source": station.source,
                            "absolute_caps": caps}, indent=2))
+
+
+def checked_against(option: str | None, profile: str | None = None) -> str | None:
+    """For `smp run` (and `--resume`): load the station's envelope (`option`, else
+    SMP_ENVELOPE, else the config's, else the built-in zones) and PROFILE (when given) against
+    it, then say which envelope the run is checked against, as `smp profile check` does.
+    Returns its file (None: the built-in zones). A bad envelope or profile is refused first,
+    so an error leaves stdout empty."""
+    from smpdevice.sessions.profiles import load_profile
+
+    station = station_envelope(option)
+    if profile is not None:
+        load_profile(profile, station.zones)
+    click.echo(f"checked against {station.describe()}")
+    return station.file

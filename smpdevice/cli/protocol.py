@@ -157,6 +157,10 @@ def c_codec(out_dir: Path, force: bool) -> None:
     files = generate_c_codec()
     if out_dir.exists() and not out_dir.is_dir():
         raise SmpError(f"--out {out_dir}: exists and is not a directory; give a directory.")
+    from smpdevice.paths import refuse_record_output
+
+    for name in files:  # a link named smp_protocol.c to a pass log is never written through
+        refuse_record_output(out_dir / name, "--out")
     existing = [name for name in files if (out_dir / name).exists()]
     if existing and not force:
         raise SmpError(

@@ -24,6 +24,35 @@ class ServiceCheckFailed(SmpError):
     exit_code = ExitCode.CHECK_FAILED
 
 
+class ServiceGoneMidSession(SmpError):
+    """The service went away while it ran a session: it stopped the needle (or the pen's own
+    lease did) and left the session open, as it does for a lost pen."""
+
+    exit_code = ExitCode.LINK_LOST
+
+
+def gone_mid_session(url: str, sid: str, why: object) -> ServiceGoneMidSession:
+    again = command("smp", "run", "--resume", sid, "--service", url)
+    close = command("smp", "run", "--resume", sid, "--close", "--service", url)
+    return ServiceGoneMidSession(
+        f"the service at {url} went away during session {sid} ({why}); the needle is "
+        f"stopped (by the service, else by the pen's own lease) and session {sid} is left "
+        f"open. When `smp serve` is back, resume it: {again} (or close it as it stands: "
+        f"{close})")
+
+
+def follow(svc: Any, console: Console, sid: str, url: str
+           ) -> tuple[dict[str, Any], list[dict]]:
+    """`_follow`, with the service's going away said as such (session id, how to resume)."""
+    from smpdevice.service.client import ServiceGone
+
+    try:
+        return _follow(svc, console, sid)
+    except ServiceGone as exc:
+        raise gone_mid_session(url, sid, str(exc).removeprefix("the connection to the service "
+                                                                 "closed: ")) from None
+
+
 def _connect(url: str, role: str) -> Any:
     from smpdevice.service.client import SyncServiceClient
 
@@ -88,7 +117,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             console.print(f"Session {sid}: {checked['session_kind']} for client "
                           f"{checked['client_ref']} on {kind} {serial} through the service at "
                           f"{url}, {planned} passes.", markup=False)
-            result, passes = _follow(svc, console, sid)
+            result, passes = follow(svc, console, sid, url)
         except KeyboardInterrupt:
             _interrupted(svc, sid)
         finally:

@@ -208,7 +208,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
                           f"{url}: {len(left)} of {planned} planned passes left (pass "
                           f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays only "
                           "its remainder.", markup=False, soft_wrap=True)
-            result, passes = remote._follow(svc, console, sid)
+            result, passes = remote.follow(svc, console, sid, url)
         except KeyboardInterrupt:
             remote._interrupted(svc, sid)
         finally:

@@ -319,7 +319,9 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         remote.run(service, profile_path=profile, technician=who, screening_file=screening_file,
                    envelope=envelope, db=db, calibrations=calibrations)
         return
-    envelope = setting("envelope", envelope).value
+    from smpdevice.cli.envelope import checked_against
+
+    envelope = checked_against(envelope, profile)  # says which one the run is held to
     console = cli_console()
     report = RunReport(port)
     try:

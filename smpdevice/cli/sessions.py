@@ -17,11 +17,12 @@ from smpdevice.cli.sessions_common import (
     make_console,
     make_filter,
     open_all,
+    resolve_session,
 )
 from smpdevice.cli.sessions_export import export, schema
 from smpdevice.cli.sessions_sync import sync
 from smpdevice.cli.sessions_verify import verify
-from smpdevice.passlog import PassLog, PassRecord
+from smpdevice.passlog import PassRecord
 
 
 @click.group()
@@ -51,10 +52,10 @@ def list_(db: str | None, session_id: str | None, client: str | None,
       smp sessions list --client C-0042 --since 2025-01-01 --json
     """
     where = make_filter(session_id, client, since, until)
+    from smpdevice.records.logset import all_sessions
+
     with open_all(db) as logs:
-        rows = sorted((s for log in logs for s in log.sessions()
-                       if where.matches(s.session_id, s.client_ref, s.opened_at)),
-                      key=lambda s: s.opened_at)
+        rows = all_sessions(logs, resolve_session(logs, where))
     if as_json:
         click.echo(json.dumps([{k: v for k, v in s.__dict__.items() if k != "passes"}
                                for s in rows], indent=2))
@@ -70,22 +71,6 @@ def list_(db: str | None, session_id: str | None, client: str | None,
     make_console().print(table)
 
 
-def _find_session(logs: list[PassLog], session_id: str):
-    from smpdevice.errors import SmpError
-
-    found, errors = [], []
-    for log in logs:
-        try:
-            found.append(log.session(session_id))
-        except SmpError as exc:
-            errors.append(exc)
-    if len(found) > 1:
-        raise SmpError(f"{session_id!r} matches sessions in several logs; give more of the id")
-    if found:
-        return found[0]
-    raise next((e for e in errors if "several" in str(e)), errors[0])
-
-
 @sessions.command()
 @click.argument("session_id")
 @db_option
@@ -97,8 +82,10 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     Example:
       smp sessions show S3f2a
     """
-    with open_all(db) as logs:
-        s = _find_session(logs, session_id)
+    from smpdevice.records.logset import find_session
+
+    with open_all(db) as logs:  # the id resolved as resume, close and the service do
+        s = find_session(logs, session_id, hint="`smp sessions list` shows the ids")[1]
     if as_json:
         data = {**s.__dict__, "passes": [p.as_dict() for p in s.passes]}
         click.echo(json.dumps(data, indent=2))

@@ -42,9 +42,11 @@ def existing_logs(db: str | None) -> list[Path]:
 
 @contextlib.contextmanager
 def open_all(db: str | None) -> Iterator[list[PassLog]]:
-    """Every log `smp sessions` reads as one, open read-only."""
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(open_log(str(p))) for p in existing_logs(db)]
+    """Every log `smp sessions` reads as one, open read-only (as the service reads them)."""
+    from smpdevice.records import logset
+
+    with logset.open_all(existing_logs(db)) as logs:
+        yield logs
 
 
 def make_console() -> Console:
@@ -92,9 +94,34 @@ def make_filter(session_id: str | None, client: str | None, since: datetime | No
                 until: datetime | None) -> ExportFilter:
     """`until` is exclusive and already resolved by When (a day given: the next midnight)."""
     utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
+    if session_id is not None and not session_id.strip():  # '' would prefix every session
+        raise click.BadParameter(f"{session_id!r} is empty or blank: give a session id (or a "
+                                 "unique prefix of one); `smp sessions list` shows them",
+                                 param_hint="--session")
     if since is not None and until is not None and \
             until.replace(tzinfo=UTC) <= since.replace(tzinfo=UTC):
         raise click.BadParameter(f"--until (before {until:%Y-%m-%d %H:%M}) is not after "
                                  f"--since {since:%Y-%m-%d %H:%M}; give a later --until",
                                  param_hint="--until")
     return ExportFilter(session=session_id, client=client, since=utc(since), until=utc(until))
+
+
+def resolve_session(logs: list[PassLog], where: ExportFilter) -> ExportFilter:
+    """`where` with its --session (an id or a prefix) replaced by the one full id it names
+    across every log, as `smp sessions show`, `smp replay` and `--resume` resolve it: a prefix
+    of several sessions is refused naming them, an unknown id says so (exit 2). Never a bare
+    prefix match: `--session S` would select every session."""
+    import dataclasses
+
+    from smpdevice.records.logset import UnknownSession
+    from smpdevice.sessions.resume import pick_session
+
+    if where.session is None:
+        return where
+    found = [(Path(log.path), s.session_id) for log in logs for s in log.sessions()
+             if s.session_id.startswith(where.session)]
+    named = "the pass log" if len(logs) <= 1 else f"the {len(logs)} pass logs"
+    _, full_id = pick_session(found, where.session, where=named, error=UnknownSession,
+                              hint="`smp sessions list` shows the ids",
+                              todo="give the one log meant (--db)", read_only=True)
+    return dataclasses.replace(where, session=full_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -13,9 +12,17 @@ from typing import TextIO
 
 import click
 
-from smpdevice.cli.sessions_common import db_option, filter_options, make_filter, open_all
-from smpdevice.passlog import PassLog
+from smpdevice.cli.sessions_common import (
+    db_option,
+    existing_logs,
+    filter_options,
+    make_filter,
+    open_all,
+    resolve_session,
+)
+from smpdevice.paths import refuse_record_output
 from smpdevice.records.export import jsonl_schema
+from smpdevice.records.logset import export_all
 
 
 @click.command()
@@ -24,7 +31,8 @@ from smpdevice.records.export import jsonl_schema
 @click.option("--output", "-o", "output_path", default="-", metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write, made private (0600) whatever the umask (default: "
-                   "standard output).")
+                   "standard output). Never a record of the station (pass log, calibrations, "
+                   "anchors, keys) nor any SQLite database: refused.")
 @click.option("--identified", is_flag=True,
               help="Write real client references and technician names (default: "
                    "pseudonyms, stable per person on this installation).")
@@ -44,12 +52,12 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
       smp sessions export --format jsonl --client C-0042 --since 2025-01-01 | jq .outcome
     """
     where = make_filter(session_id, client, since, until)
-    with open_all(db) as logs, _private_output(output_path) as output:
-        if len(logs) == 1:
-            count = logs[0].export(fmt, output, identified=identified,  # type: ignore[arg-type]
-                                   where=where)
-        else:
-            count = _export_all(logs, fmt, output, identified, where)
+    if output_path != "-":  # before anything opens it: `-o passlog.sqlite` would empty the log
+        refuse_record_output(output_path, "--output", read=existing_logs(db))
+    with open_all(db) as logs:
+        where = resolve_session(logs, where)  # one session, found as `smp sessions show` does
+        with _private_output(output_path) as output:
+            count = export_all(logs, fmt, output, identified=identified, where=where)
     if output_path != "-":
         click.echo(f"exported {count} passes to {output_path}", err=True)
 
@@ -70,20 +78,6 @@ def _private_output(path: str) -> Iterator[TextIO]:
                        "directory you can write") from exc
     with handle:
         yield handle
-
-
-def _export_all(logs: list[PassLog], fmt: str, output, identified: bool, where) -> int:
-    """Every log's passes, one after the other; a CSV keeps one header line."""
-    count = 0
-    for i, log in enumerate(logs):
-        buffer = io.StringIO(newline="")
-        count += log.export(fmt, buffer, identified=identified,  # type: ignore[arg-type]
-                            where=where)
-        text = buffer.getvalue()
-        if fmt == "csv" and i > 0:
-            text = text.split("\n", 1)[1] if "\n" in text else ""
-        output.write(text)
-    return count
 
 
 @click.command()

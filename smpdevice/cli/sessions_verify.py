@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
-from smpdevice.cli.sessions_common import db_option, existing_logs, open_log
+from smpdevice.cli.sessions_common import db_option, existing_logs
+from smpdevice.errors import SmpError
 from smpdevice.passlog import PassLog
+from smpdevice.records.verifying import LogCheck, Trust
 
 
 @click.command()
@@ -34,7 +36,9 @@ from smpdevice.passlog import PassLog
 @click.option("--allow-unsigned", is_flag=True,
               help="Accept a log written before heads were signed (checks the plain chain).")
 @click.option("--against", metavar="postgresql://...",
-              help="Also compare the log with a clinic chain's central store.")
+              help="Also compare with a clinic chain's central store: each log with its "
+                   "central copy and, without --db, every log the store holds for the "
+                   "trusted key must still be in the data directory.")
 def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
            no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
            allow_unsigned: bool, against: str | None) -> None:
@@ -60,20 +64,40 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     if against is not None and not against.strip():  # an empty URL checked nothing
         raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
                                  "--against out", param_hint="--against")
+    from smpdevice.records.verifying import NoTrustedKey, resolve_trust
+
+    if named_keys and trust_log_keys:
+        raise click.UsageError("--key and --trust-log-keys exclude each other: name the keys "
+                               "to trust, or trust the log's own, not both")
+    try:
+        trust = resolve_trust(named_keys, trust_log_keys)
+    except NoTrustedKey as exc:  # trusting the log's own keys would accept a forged log
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(2)
     paths = existing_logs(db)
+    checks = []
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
             r for r in receipts if _holds(path, r) or (i == 0 and not any(
                 _holds(q, r) for q in paths)))
         if len(paths) > 1:
             click.echo(f"{path}:")
-        _verify_log(str(path), mine, anchors_file if len(paths) == 1 else None, no_anchors,
-                    named_keys, trust_log_keys, allow_unsigned, against)
+        checks.append(_verify_log(path, mine, anchors_file if len(paths) == 1 else None,
+                                  no_anchors, trust, allow_unsigned, against))
+    if against and db is None:  # the whole data directory: is every synced log still here?
+        from smpdevice.records.verifying import missing_logs
+
+        missing = missing_logs(checks, trust, against)
+        for problem in missing:
+            click.secho(f"differs from the central store: {problem}", fg="red")
+        if missing:
+            sys.exit(1)
+        click.secho("ok: every log the central store holds for these keys is here",
+                    fg="green")
 
 
 def _holds(path: Path, receipt: str) -> bool:
     """Whether the log at `path` has the session a receipt names."""
-    from smpdevice.errors import SmpError
     from smpdevice.records.signing import Receipt
 
     try:
@@ -85,48 +109,23 @@ def _holds(path: Path, receipt: str) -> bool:
     return True
 
 
-def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
-                no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
-                allow_unsigned: bool, against: str | None) -> None:
-    from smpdevice.records.keys import key_dir, load_public, parse_trusted_key
+def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
+                no_anchors: bool, trust: Trust, allow_unsigned: bool,
+                against: str | None) -> LogCheck:
     from smpdevice.records.signing import Receipt
-
-    named = [parse_trusted_key(k) for k in named_keys]
-    if named and trust_log_keys:
-        raise click.UsageError("--key and --trust-log-keys exclude each other: name the keys "
-                               "to trust, or trust the log's own, not both")
-    own = None if trust_log_keys or named else load_public()
-    if own is None and not named and not trust_log_keys:
-        # Trusting the log's own keys here would accept a log re-signed by anyone.
-        click.secho("cannot check signatures: this machine has no installation key "
-                    f"({key_dir()}) and no --key was given.", fg="red", err=True)
-        click.echo("Run `smp keys show` on the installation that wrote the log (its "
-                   "fingerprint is also in every session header) and pass --key FINGERPRINT; "
-                   "or pass --trust-log-keys to check only that the log is consistent with the "
-                   "keys it records itself (a log re-signed by someone else passes that).",
-                   err=True)
-        sys.exit(2)
-    given = {k.fingerprint: k for k in named if not isinstance(k, str)}
-    if own is not None:
-        given[own.fingerprint] = own
-    fingerprints_named = [k for k in named if isinstance(k, str)]
+    from smpdevice.records.verifying import verify_log
 
     kept = [(f"--receipt {i}", Receipt.parse(_text_or_file(r)))
             for i, r in enumerate(receipts, start=1)]
     anchors: bool | Path = not no_anchors
     if anchors_file and not no_anchors:
         anchors = Path(anchors_file)  # read whole: it must hold every signed close's receipt
-    with open_log(db) as log:
-        result = log.audit(trusted=given or None, trusted_fingerprints=fingerprints_named,
-                           anchors=anchors, receipts=kept, allow_unsigned=allow_unsigned)
-        central = None
-        if against and result.ok:
-            from smpdevice.records.central import compare
-
-            central = compare(log, against)
-            if central.problem:
-                click.secho(f"differs from the central store: {central.problem}", fg="red")
-                sys.exit(1)
+    check = verify_log(path, trust, receipts=kept, anchors=anchors,
+                       allow_unsigned=allow_unsigned, against=against)
+    result, central = check.audit, check.central
+    if result.problem is None and central is not None and central.problem:
+        click.secho(f"differs from the central store: {central.problem}", fg="red")
+        sys.exit(1)
     if result.problem is not None:
         click.secho(f"broken link: {result.problem}", fg="red")
         for fpr in result.unrecorded_keys:
@@ -134,15 +133,12 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
                        "signed by that key does: its keys were replaced, or it comes from "
                        "another installation. To check anyway, pass that installation's public "
                        "key (`smp keys show`) instead of its fingerprint.")
-        if "not a trusted key" in str(result.problem) and own is not None:
+        if "not a trusted key" in str(result.problem) and trust.own:
             click.echo("If this log comes from another installation, check it with --key "
                        "and that installation's fingerprint (`smp keys show` there).")
         sys.exit(1)
     fingerprints = ", ".join(result.key_fingerprints) or "none"
-    whose = ("this installation's key" if own is not None
-             else "the key(s) named by --key" if named
-             else "the key(s) the log records (not checked against any installation)")
-    click.secho(f"ok: {result.count} records, chain intact, signed by {whose} "
+    click.secho(f"ok: {result.count} records, chain intact, signed by {trust.whose} "
                 f"{fingerprints} ({result.signatures_checked} signed heads); "
                 f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
                 f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
@@ -150,7 +146,7 @@ def _verify_log(db: str | None, receipts: tuple[str, ...], anchors_file: str | N
     if central is not None:
         click.secho(f"ok: the central store holds this log up to record "
                     f"{central.central_count}, identical to the local records", fg="green")
-
+    return check
 
 
 def _text_or_file(value: str) -> str:

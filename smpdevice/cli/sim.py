@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
 import signal
 import threading
+from collections.abc import Callable
 from textwrap import indent
+from typing import TypeVar
 
 import click
 
 from simulators.faults import fault_spec_help
 from simulators.pen_model import BAUD_RANGE, LEASE_MAX_MS_RANGE, TELEMETRY_HZ_RANGE
+
+T = TypeVar("T")
 
 # The fault list comes from the parser's tables (fault_spec_help), so it cannot drift from them.
 HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
@@ -80,9 +85,13 @@ def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pen = PenSimulator(model=model, link_faults=plan, baud=baud)
-    bridge = PtyBridge(pen) if tcp_port is None else TcpBridge(pen, tcp_port)
-    gauge = GaugeServer(pen.gauge, gauge_port)
+    bridge: PtyBridge | TcpBridge | None = None
+    gauge: GaugeServer | None = None
     try:
+        bridge = (PtyBridge(pen) if tcp_port is None else
+                  _listening("--tcp", tcp_port, None, lambda: TcpBridge(pen, tcp_port)))
+        gauge = _listening("--gauge-port", gauge_port, tcp_port,
+                           lambda: GaugeServer(pen.gauge, gauge_port))
         click.echo(bridge.path if isinstance(bridge, PtyBridge) else bridge.url)
         host, port = gauge.address
         click.echo(f"gauge: tcp://{host}:{port} (send READ)")
@@ -94,8 +103,27 @@ def sim(use_pty: bool, tcp_port: int | None, seed: int, faults: str | None, baud
     except KeyboardInterrupt:
         pass
     finally:
-        gauge.close()
-        bridge.close()
+        if gauge is not None:
+            gauge.close()
+        if bridge is not None:
+            bridge.close()
         pen.close()
         signal.signal(signal.SIGTERM, previous)
     click.echo("simulator stopped.", err=True)
+
+
+def _listening(option: str, port: int, pen_port: int | None, make: Callable[[], T]) -> T:
+    """`make()` (a server on 127.0.0.1:`port`), or a usage error naming the option and the
+    port when it cannot listen there (the CLI's generic file-or-device line names neither)."""
+    try:
+        return make()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            by = " by --tcp" if port == pen_port else " (another `smp sim` or another server)"
+            why = f"port {port} is in use{by}"
+        elif exc.errno == errno.EACCES:
+            why = f"port {port} needs privileges this user lacks (ports below 1024)"
+        else:
+            why = f"cannot listen on port {port}: {exc.strerror or exc}"
+        raise click.BadParameter(f"{why}; choose another port, or 0 for any free port",
+                                 param_hint=option) from None

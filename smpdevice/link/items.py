@@ -26,6 +26,7 @@ class Operation:
     index: int = 0
     number: int = 0  # in the order of submission
     seq: int = 0
+    drawn_mark: int = 0  # Link.seqs_drawn once its seq is drawn: a resend's window check
     attempt: int = 0
     sent_at_s: float = 0.0
     deadline_s: float = 0.0

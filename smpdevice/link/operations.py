@@ -4,7 +4,9 @@
 One operation is on the wire at a time; each step is retransmitted with the same sequence number
 (the pen deduplicates) on the link's adaptive timeout, doubling up to RTO_MAX_S. Everything
 about a frame (its seq, its deadline) is set before it is written: its reply may be handled
-before `Link.send` returns.
+before `Link.send` returns. A step is never resent once DEDUP_WINDOW other seqs (renewals
+included) went out after it: the pen may have forgotten it and would run it twice (protocol.md
+s4/s5); the request then ends unanswered, as after its last try.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import structlog
 
 from firmware_protocol import Frame, Message
 from firmware_protocol.messages import Ack, Arm, EStop, LeaseRenew, Nack, NeedleStart, NeedleStop
+from firmware_protocol.rules import DEDUPLICATED
+from firmware_protocol.timing import DEDUP_WINDOW
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import Clock
 from smpdevice.link.completion import Completion
@@ -136,6 +140,9 @@ class OperationQueue:
             return
         # everything about the frame is set before it is written: its reply may be handled
         # before `send` returns (by the reader, or at once on virtual time)
+        # the mark is read before the seq is drawn: a draw by another thread in between makes
+        # the count of later seqs too high (a resend given up early), never too low
+        op.drawn_mark = self.link.seqs_drawn + 1
         op.seq = seq = self.link.next_seq()
         if seq in self._renewals:  # the counter wrapped: that seq is this op's now
             self._renewals.remove(seq)
@@ -159,6 +166,10 @@ class OperationQueue:
             self._finish(op, error)
             self.host.on_operation_timeout(op, error)
             return
+        others = self.link.drawn_since(op.drawn_mark)
+        if others >= DEDUP_WINDOW and op.step.TYPE in DEDUPLICATED:  # not IDENTIFY_REQUEST
+            self._out_of_window(op, others)
+            return
         refused = self._refused(op)
         if refused is not None:
             self._finish(op, refused)
@@ -171,6 +182,20 @@ class OperationQueue:
             self._finish(op, exc)
             return
         op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
+
+    def _out_of_window(self, op: Operation, others: int) -> None:
+        """`op`'s step may have left the pen's duplicate window: a resend could run it a second
+        time (a NEEDLE_START after the pedal was lifted, a CLEAR_FAULTS over a newer latch).
+        It ends unanswered instead; a start or arm the pen may have applied is stopped."""
+        self.link.stats.timeouts += 1
+        moved = any(isinstance(m, (NeedleStart, Arm)) for m in op.steps[:op.index + 1])
+        if moved:
+            with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
+                self.link.send(NeedleStop())
+        error = LinkTimeout(out_of_window_message(op.step.TYPE.name, op.attempt + 1, others,
+                                                  moved))
+        self._finish(op, error)
+        self.host.on_operation_timeout(op, error)
 
     def _on_reply(self, frame: Frame) -> bool:
         """The reading thread completes the request itself; only if the lock is taken (the
@@ -260,3 +285,15 @@ class OperationQueue:
             with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
                 link.send(EStop(), tracked.seq)
                 link.stats.retransmissions += 1
+
+
+def out_of_window_message(command: str, sends: int, others: int, stopped: bool) -> str:
+    # Say why it was not sent again, so nobody takes this for a dead cable only.
+    return (
+        f"no reply from the pen to {command} after {sends} tries, and it is not sent again: "
+        f"{others} other commands (lease renewals included) went out since and the pen "
+        f"remembers only the last {DEDUP_WINDOW} to recognise a resend, so a resend could run "
+        "it twice. It may or may not have been applied"
+        + ("; the host sent NEEDLE_STOP to be sure" if stopped else "")
+        + ". Check the cable; a longer lease_ms renews less often and leaves room for more tries."
+    )

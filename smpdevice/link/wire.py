@@ -188,6 +188,7 @@ class Link(LinkReading):
         self.gate: Callable[[Message], SmpError | None] | None = None
         self._waiters: dict[int, _Waiter] = {}
         self._seq = 0
+        self.seqs_drawn = 0  # every seq ever drawn (renewals, stops, E-stops): see `drawn_since`
         self._seq_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
@@ -241,11 +242,17 @@ class Link(LinkReading):
 
     def next_seq_locked(self) -> int:
         """The next free seq; the caller holds `_seq_lock`."""
+        self.seqs_drawn += 1
         for _ in range(255):
             self._seq = self._seq % 255 + 1  # 1..255; 0 is the pen's unsolicited seq
             if self._seq not in self._waiters:  # a tracked command still owns it (r14)
                 return self._seq
         return self._seq  # every seq reserved: cannot happen with the one E-stop tracker
+
+    def drawn_since(self, mark: int) -> int:
+        """How many seqs were drawn after the one that left `seqs_drawn` at `mark`: an upper
+        bound on the commands the pen put in its duplicate window since (protocol.md s5)."""
+        return self.seqs_drawn - mark
 
     def send(self, message: Message, seq: int | None = None) -> int:
         """Write one frame now (no waiting). Returns its sequence number."""

@@ -18,119 +18,18 @@ syncs, and `compare` checks the central heads against the registered key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from smpdevice.errors import SmpError
 from smpdevice.records import dsn
-from smpdevice.records.chain import GENESIS_HASH, ChainRecord
+from smpdevice.records.central_schema import SCHEMA as _SCHEMA
+from smpdevice.records.chain import ChainRecord
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.signing import head_statement
 
 BATCH_RECORDS = 5000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS smp_installations (
-    key_fingerprint TEXT PRIMARY KEY,
-    public_key TEXT NOT NULL,
-    registered_at TIMESTAMPTZ NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS smp_logs (
-    log_id TEXT PRIMARY KEY,
-    key_fingerprint TEXT NOT NULL REFERENCES smp_installations,
-    head_seq BIGINT NOT NULL DEFAULT 0,
-    head_hash TEXT NOT NULL DEFAULT '{genesis}',
-    head_signature TEXT,
-    registered_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    synced_at TIMESTAMPTZ);
-CREATE TABLE IF NOT EXISTS smp_records (
-    log_id TEXT NOT NULL REFERENCES smp_logs,
-    seq BIGINT NOT NULL,
-    kind TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    pass_id TEXT,
-    written_at TEXT NOT NULL,
-    body TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    PRIMARY KEY (log_id, seq));
-CREATE TABLE IF NOT EXISTS smp_signed_heads (
-    log_id TEXT NOT NULL REFERENCES smp_logs,
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    key_fingerprint TEXT NOT NULL,
-    signature TEXT NOT NULL,
-    PRIMARY KEY (log_id, seq));
-
-CREATE OR REPLACE FUNCTION smp_record_hash(r smp_records) RETURNS TEXT
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT encode(sha256(convert_to(
-      length(r.seq::text) || ':' || r.seq::text || ',' ||
-      length(r.kind) || ':' || r.kind || ',' ||
-      length(r.session_id) || ':' || r.session_id || ',' ||
-      length(coalesce('+' || r.pass_id, '-')) || ':' || coalesce('+' || r.pass_id, '-') || ',' ||
-      length(r.written_at) || ':' || r.written_at || ',' ||
-      length(r.body) || ':' || r.body || ',' ||
-      length(r.prev_hash) || ':' || r.prev_hash || ',', 'UTF8')), 'hex')
-$$;
-
--- A record is accepted only if it continues its log's chain: the record before it is there
--- (or it is the first) and its prev_hash is that record's hash; its own hash is recomputed.
-CREATE OR REPLACE FUNCTION smp_records_append() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE previous TEXT;
-BEGIN
-  IF NEW.seq = 1 THEN
-    previous := '{genesis}';
-  ELSE
-    SELECT hash INTO previous FROM smp_records WHERE log_id = NEW.log_id AND seq = NEW.seq - 1;
-  END IF;
-  IF previous IS NULL OR NEW.prev_hash <> previous THEN
-    RAISE EXCEPTION 'smp: record % of log % does not continue its chain', NEW.seq, NEW.log_id
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
-  IF NEW.hash <> smp_record_hash(NEW) THEN
-    RAISE EXCEPTION 'smp: record % of log % does not match its hash', NEW.seq, NEW.log_id
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
-  RETURN NEW;
-END $$;
-
--- The head of each log follows its records, once per statement (not per row).
-CREATE OR REPLACE FUNCTION smp_logs_advance() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  UPDATE smp_logs l SET head_seq = r.seq, head_hash = r.hash, synced_at = now()
-    FROM (SELECT DISTINCT ON (n.log_id) n.log_id, n.seq, n.hash FROM new_rows n
-          ORDER BY n.log_id, n.seq DESC) r
-    WHERE l.log_id = r.log_id AND r.seq > l.head_seq;
-  RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION smp_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'smp: % is append-only: % refused', TG_TABLE_NAME, TG_OP
-    USING ERRCODE = 'insufficient_privilege';
-END $$;
-
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'smp_records_append') THEN
-    CREATE TRIGGER smp_records_append BEFORE INSERT ON smp_records
-      FOR EACH ROW EXECUTE FUNCTION smp_records_append();
-    CREATE TRIGGER smp_logs_advance AFTER INSERT ON smp_records
-      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION smp_logs_advance();
-    CREATE TRIGGER smp_records_frozen BEFORE UPDATE OR DELETE ON smp_records
-      FOR EACH ROW EXECUTE FUNCTION smp_append_only();
-    CREATE TRIGGER smp_records_no_truncate BEFORE TRUNCATE ON smp_records
-      FOR EACH STATEMENT EXECUTE FUNCTION smp_append_only();
-    CREATE TRIGGER smp_heads_frozen BEFORE UPDATE OR DELETE ON smp_signed_heads
-      FOR EACH ROW EXECUTE FUNCTION smp_append_only();
-  END IF;
-END $$;
-""".replace("{genesis}", GENESIS_HASH)
-
 
 class CentralStoreError(SmpError):
     """The central store cannot be reached, or refuses the local log."""
@@ -352,6 +251,25 @@ def compare(log: Any, url: str) -> Comparison:
                               f"holds log {log_id} up to record {central_seq} (records removed "
                               "or the log replaced by an older copy)", local_count, central_seq)
         return Comparison(None, local_count, central_seq)
+    except psycopg.Error as exc:
+        raise CentralStoreError(f"cannot read the central store {_safe(url)}: "
+                                f"{_why(exc, url)}") from None
+    finally:
+        conn.close()
+
+
+def installation_logs(url: str, fingerprints: Collection[str]) -> list[tuple[str, int]]:
+    """(log_id, head record) of every log the central store holds under these installation
+    keys, by log_id: what a data directory synced to it must still hold."""
+    import psycopg
+
+    if not fingerprints:
+        return []
+    conn = connect(url)
+    try:
+        return [(str(log_id), int(seq)) for log_id, seq in conn.execute(
+            "SELECT log_id, head_seq FROM smp_logs WHERE key_fingerprint = ANY(%s) "
+            "ORDER BY log_id", (list(fingerprints),))]
     except psycopg.Error as exc:
         raise CentralStoreError(f"cannot read the central store {_safe(url)}: "
                                 f"{_why(exc, url)}") from None

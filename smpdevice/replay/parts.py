@@ -59,6 +59,11 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
     resumptions = list(passlog.resumptions(sid)) if hasattr(passlog, "resumptions") else []
     notes: list[str] = []
     paths: list[Path] = []
+    # What the close record says cut a part's recording short (a write error whose marker
+    # could not be written), by file name
+    cut = {str(p.get("file")): str(p["truncated"]) for p in
+           (linked if isinstance(linked, list) else [linked]) if isinstance(p, dict)
+           and isinstance(p.get("truncated"), str) and p["truncated"]}
     if isinstance(linked, list):  # a resumed session: one recording per part, each checked
         paths = [_verified(passlog, sid, part) for part in linked]
         if not paths:
@@ -86,13 +91,15 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
                                  "backup")
         paths = [first] + [p for n in range(2, len(resumptions) + 2)
                            if (p := recording_path(passlog, part_name(sid, n))).is_file()]
-    recordings = [_read(path, sid, session, notes) for path in paths]
+    recordings = [_read(path, sid, session, notes, cut.get(path.name)) for path in paths]
     parts = _parts(sid, recordings, resumptions, list(session.passes))
     return LoadedSession(sid, session, recordings[0], notes, parts)
 
 
-def _read(path: Path, sid: str, session: Any, notes: list[str]) -> Recording:
+def _read(path: Path, sid: str, session: Any, notes: list[str],
+          truncated: str | None = None) -> Recording:
     rec = read_recording(path)
+    rec.truncated = rec.truncated or truncated
     meta = rec.meta
     if meta.get("session_id") != sid:
         raise RecordingError(f"{path} records session {meta.get('session_id')!r}, not {sid}")

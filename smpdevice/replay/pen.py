@@ -24,7 +24,9 @@ from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
 
 # A run ends its recording as its session ends, and its last words to the pen (stop the needle,
 # disarm, on the way out of `with PenController`) may come just after, or just before, as the
-# threads fall: a stop past the recording's end is no difference. Any other command is.
+# threads fall: a stop past the recording's end is no difference. Any other command is, except
+# past the end of a recording cut short (`ReplayPen.cut_at_s`): nothing of the run is known
+# there, so nothing the replay does there is compared.
 AFTER_THE_END = frozenset({MsgType.NEEDLE_STOP, MsgType.DISARM})
 
 # How much later or earlier than recorded a decision may come (measured from the one before).
@@ -96,6 +98,12 @@ class ReplayPen:
         # A loss the live controller judged from silence: the pen's last word (recorded time).
         # Past it the recorded pen answers nothing, housekeeping included, as live.
         self.mute_from_t_s: float | None = None
+        # A recording cut short (the host died, or its recording stopped on a full disk): the
+        # recorded time of its last entry. Past it the run's decisions are unknown: once every
+        # recorded decision is made and the replay's clock is past it, the replayed session is
+        # stopped (`should_stop`, the run's way out) and what it sends is not compared.
+        self.cut_at_s: float | None = None
+        self.ended_at: float | None = None  # replay clock when the cut recording's end came
         with _registry_lock:
             _registry[self.name] = self
 
@@ -141,12 +149,44 @@ class ReplayPen:
             return not self._pending or self.difference is not None
 
     def should_stop(self) -> bool:
-        """The replayed session's `should_stop`: yes once the recorded stop's point came."""
+        """The replayed session's `should_stop`: yes once the recorded stop's point came, or
+        once a recording cut short has run out (`past_end`)."""
         with self._lock:
             self._release_due()
+            if self._past_end():
+                return True
             if self.inputs is None or self._phase != "session":
                 return False
             return self.inputs.should_stop()
+
+    def past_end(self) -> bool:
+        """A recording cut short has run out: every recorded decision made, everything the pen
+        said delivered, and the replay's clock past the recording's last entry."""
+        with self._lock:
+            self._release_due()
+            return self._past_end()
+
+    def _past_end(self) -> bool:
+        if self.ended_at is not None:
+            return True
+        if (self.cut_at_s is None or self._phase != "session" or self.difference is not None
+                or self._next < len(self._script.steps) or self._pending):
+            return False
+        now = self.clock.now()
+        if now + 1e-9 < self._anchor[0] + (self.cut_at_s - self._anchor[1]):
+            return False
+        self.ended_at = now
+        return True
+
+    def _unrecorded(self) -> bool:
+        """Whether a command the recording lacks may have been the run's after its recording
+        was cut: every recorded decision made, and it comes past the end less the time a
+        decision may come early (the run's may have come that late and been lost with the
+        recording's tail)."""
+        if self.cut_at_s is None or self._phase != "session":
+            return False
+        end = self._anchor[0] + (self.cut_at_s - self._anchor[1])
+        return self.clock.now() + 1e-9 >= end - max(EARLY_TOLERANCE_S, self.timing_tolerance_s)
 
     def pending_for_s(self) -> float:
         """Clock time until the last frame now pending is due."""
@@ -269,8 +309,8 @@ class ReplayPen:
         steps = self._script.steps
         now_s = self.clock.now() - self._offset - steps[0].t_s
         if self._next >= len(steps):
-            if message.TYPE in AFTER_THE_END:  # the run stopped recording, then stopped the pen
-                if self._muted():
+            if message.TYPE in AFTER_THE_END or self._unrecorded():  # the run stopped
+                if self._muted():                                   # recording, then the pen
                     return
                 self._rx += encode(Ack(acked_type=message.TYPE), frame.seq)
                 return

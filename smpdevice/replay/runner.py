@@ -9,6 +9,12 @@ controller's state changes, and each pass's outcome and figures.
 A resumed session is replayed part by part (`smpdevice.replay.parts`): each part into a fresh
 controller, playing what its run played. Recorded host-side inputs (an operator's stop, an
 E-stop request: `smpdevice.replay.inputs`) are applied at their points of the conversation.
+
+A part whose recording was cut short (no MCAP footer: the host died; or a `truncated` marker:
+the size cap, a full disk) is compared up to its end only (`cut_at`): past it the recorded
+pen says nothing more, yet the run went on (or died) unrecorded, so the replayed session is
+stopped there, the run's way out, and nothing it does past the end is a difference: no
+command, no state change, no figure of the pass the recording ends in.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,9 +32,10 @@ from smpdevice.errors import SmpError
 from smpdevice.link.clock import VirtualTimeDriver
 from smpdevice.records.frames import Recording, RecordingError
 from smpdevice.records.model import PassOutcome, PassRecord, PassStats, pass_from_bodies
+from smpdevice.replay.compare import cut_at, first_pass_difference, first_state_difference
 from smpdevice.replay.inputs import ReplayInputs
 from smpdevice.replay.parts import LoadedSession, Part, load
-from smpdevice.replay.pen import Difference, ReplayPen
+from smpdevice.replay.pen import EARLY_TOLERANCE_S, Difference, ReplayPen
 from smpdevice.replay.script import (
     build_script,
     records_inputs,
@@ -46,8 +52,6 @@ MAX_INPUTS = 10_000  # recorded inputs a replay applies (each may start a thread
 # A change in the controller's behaviour differs every time.
 INPUT_ATTEMPTS = 3
 CLEAR_WAIT_S = 2.0  # virtual: for the handshake's report of the latch a recorded clear cleared
-PASS_FIGURES = ("outcome", "zone", "samples", "strokes", "impressions", "depth_min_mm",
-                "depth_mean_mm", "depth_max_mm", "speed_mean_hz", "speed_burst_hz", "fault_code")
 
 
 @dataclass
@@ -73,9 +77,11 @@ class MemoryPassLog:
 
     path = None
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = None) -> None:
         self._begin: dict[str, dict[str, Any]] = {}
         self._end: dict[str, dict[str, Any]] = {}
+        self.ended_on_clock: dict[str, float] = {}  # pass id -> the replay clock at its end
+        self._clock = clock
         self.summary: dict[str, Any] | None = None
 
     def begin_pass(self, session_id: str, **body: Any) -> str:
@@ -92,6 +98,17 @@ class MemoryPassLog:
         self._end[pass_id] = {"outcome": str(PassOutcome(outcome)), "stats": stats.figures(),
                               "ended_at": ended_at.isoformat(), "fault_code": fault_code,
                               "fault_names": list(fault_names or [])}
+        if self._clock is not None:
+            self.ended_on_clock[pass_id] = self._clock.now()
+
+    def ended_by(self, clock_s: float) -> int:
+        """How many passes, in order, had ended by replay clock time `clock_s`."""
+        count = 0
+        for pass_id in self._begin:
+            if self.ended_on_clock.get(pass_id, float("inf")) > clock_s + 1e-9:
+                break
+            count += 1
+        return count
 
     def passes(self, session_id: str | None = None) -> list[PassRecord]:
         return [pass_from_bodies(pid, "replay", b, self._end.get(pid), n)
@@ -202,16 +219,23 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
         pen_side.inputs = ReplayInputs(session_script.inputs)
         pen_side.inputs.lose_link = pen_side.lose_link
         pen_side.mute_from_t_s = _last_word_before_silence(rec)
+    pen_side.cut_at_s = cut_at(rec)
+    if pen_side.cut_at_s is not None:
+        report.notes.append(f"{part.label}: its recording ends before its run did ("
+                            f"{rec.truncated or 'no end: the host died'}): compared up to its "
+                            "end, where its replayed session is stopped")
     driver = VirtualTimeDriver(clock, STEP_S, name="replay-time")
     driver.start()
     states: list[tuple[str, str, float]] = []
-    memlog = MemoryPassLog()
+    start = clock.now()
+    memlog = MemoryPassLog(clock)
     try:
         pen = PenController.connect(pen_side.url, calibration=calibration, zones=zones,
                                     lease_ms=lease_ms, telemetry_hz=telemetry_hz, clock=clock,
                                     footswitch=footswitch)
         try:
             start_s, collecting = clock.now(), [True]
+            start = start_s
 
             def on_state(old: Any, new: Any, _why: str) -> None:
                 if collecting[0]:  # the session's changes only, as recorded
@@ -265,8 +289,15 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
         driver.close()
         pen_side.close()
     report.matched += pen_side.matched
-    return (pen_side.difference or _first_state_difference(rec, states)
-            or _first_pass_difference(part.passes, memlog.passes(), telemetry_hz))
+    if pen_side.difference is not None:
+        return pen_side.difference
+    unrecorded_from, full = None, None  # state changes past it, passes from `full`: unknown
+    if pen_side.cut_at_s is not None:
+        end_s = pen_side.replay_time(pen_side.cut_at_s)
+        unrecorded_from = end_s - start - max(EARLY_TOLERANCE_S, pen_side.timing_tolerance_s)
+        full = memlog.ended_by(end_s)
+    return (first_state_difference(rec, states, unrecorded_from)
+            or first_pass_difference(part.passes, memlog.passes(), telemetry_hz, full))
 
 
 def _replay_clears(pen: Any, pen_side: ReplayPen, part: Part, report: ReplayReport) -> None:
@@ -319,68 +350,6 @@ def _inputs_of(rec: Recording) -> list[tuple[float, dict[str, Any]]]:
             if isinstance(value, dict):
                 out.append((entry.t_s, value))
     return out
-
-
-def _first_state_difference(rec: Recording, got: list[tuple[str, str, float]]
-                            ) -> Difference | None:
-    expected = []
-    for entry in rec.channel("/state"):
-        value = json.loads(entry.data)
-        expected.append((str(value.get("old")), str(value.get("new")), entry.t_s))
-    for i in range(max(len(expected), len(got))):
-        e = expected[i] if i < len(expected) else None
-        g = got[i] if i < len(got) else None
-        if e is None or g is None or e[:2] != g[:2]:
-            return Difference("state", i, (e or g)[2],  # type: ignore[index]
-                              f"{e[0]} -> {e[1]}" if e else "no more state changes",
-                              f"{g[0]} -> {g[1]}" if g else "no more state changes")
-    return None
-
-
-def _figures(p: PassRecord) -> dict[str, Any]:
-    return {name: getattr(p, name) for name in PASS_FIGURES}
-
-
-def _close(a: Any, b: Any, tol: float = 1e-9) -> bool:
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=tol)
-    return bool(a == b)
-
-
-def _one_frame_tolerance(e: PassRecord, telemetry_hz: int) -> dict[str, float]:
-    """What one telemetry frame more or less at a pass's end changes (which frame was the last
-    counted before the pass's record was written depends on thread timing, live or replayed)."""
-    per_frame = 1.0 / max(telemetry_hz, 1)
-    spread = lambda lo, hi: (hi - lo) if lo is not None and hi is not None else 0.0  # noqa: E731
-    return {"samples": 1, "strokes": e.speed_hz * per_frame + 1,
-            "impressions": 1000.0 / max(e.period_ms, 1.0) * per_frame + 1,
-            "depth_mean_mm": spread(e.depth_min_mm, e.depth_max_mm),
-            "speed_mean_hz": e.speed_hz, "speed_burst_hz": e.speed_hz,
-            "depth_min_mm": spread(e.depth_min_mm, e.depth_max_mm),
-            "depth_max_mm": spread(e.depth_min_mm, e.depth_max_mm)}
-
-
-def _first_pass_difference(expected: list[PassRecord], got: list[PassRecord],
-                           telemetry_hz: int = 100) -> Difference | None:
-    for i in range(max(len(expected), len(got))):
-        e = _figures(expected[i]) if i < len(expected) else None
-        g = _figures(got[i]) if i < len(got) else None
-        if e is None or g is None:
-            return Difference("pass", i, 0.0, json.dumps(e) if e else "no more passes",
-                              json.dumps(g) if g else "no more passes")
-        exact = e["samples"] == g["samples"]
-        tol = {} if exact else _one_frame_tolerance(expected[i], telemetry_hz)
-        if not exact and abs(e["samples"] - g["samples"]) > 1:
-            tol = {}
-        bad = [k for k in PASS_FIGURES if not _close(e[k], g[k], tol.get(k, 1e-9))]
-        if exact:  # the same frames counted: the counters may still differ by the last one
-            bad = [k for k in bad if not (k in ("strokes", "impressions") and _close(
-                e[k], g[k], _one_frame_tolerance(expected[i], telemetry_hz)[k]))]
-        if bad:
-            return Difference("pass", i, 0.0,
-                              ", ".join(f"{k}={e[k]!r}" for k in bad),
-                              ", ".join(f"{k}={g[k]!r}" for k in bad))
-    return None
 
 
 def now_utc() -> datetime:

@@ -33,8 +33,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role, read_token
+from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
 
 CALL_TIMEOUT_S = 60.0
+# Answers that say "not now", not "no": rpc.RATE_LIMITED and rpc.BUSY (not imported: see
+# RPC_PATH). A heartbeat that gets one beats on.
+NOT_REFUSALS = (-32005, -32006)
 RPC_PATH = "/rpc"  # server.RPC_PATH (not imported: the server pulls in the pen's modules)
 
 
@@ -47,6 +51,21 @@ class ServiceError(SmpError):
         self.data = data
 
 
+class ServiceGone(ServiceError):
+    """The connection to the service closed (the service stopped, restarted or was killed, or
+    the network dropped). `str()` says which, as far as the close tells."""
+
+
+def _closed_why(ws: ClientConnection) -> str:
+    """What the close says, in words (never a bare None)."""
+    code, reason = ws.close_code, ws.close_reason
+    if code is None:
+        return "no close frame: the service was killed or the network dropped"
+    if code == 1001:
+        return "1001 going away: the service is shutting down"
+    return f"code {code}" + (f": {reason}" if reason else "")
+
+
 # The widest integer the service parses (rpc.MAX_INT; not imported: see RPC_PATH).
 MAX_INT = 2**63 - 1
 
@@ -54,7 +73,8 @@ MAX_INT = 2**63 - 1
 def encode_request(ident: int, method: str, params: dict[str, Any]) -> str:
     """The request's JSON text, or ServiceError for params the service could only answer with
     a parse error carrying no id (so no call could ever get its answer): NaN or infinity (not
-    JSON), an integer beyond +-(2**63 - 1)."""
+    JSON), an integer beyond +-(2**63 - 1); or for a request over the service's size cap
+    (sent, it would be refused anyway)."""
     def wide(value: Any) -> bool:
         if isinstance(value, dict):
             return any(wide(v) for v in value.values())
@@ -66,13 +86,18 @@ def encode_request(ident: int, method: str, params: dict[str, Any]) -> str:
         raise ServiceError(f"{method}: an integer in the params is beyond +-(2**63 - 1); send "
                            "a number within the parameter's range")
     try:
-        return json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params},
+        text = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params},
                           allow_nan=False)
     except ValueError:
         raise ServiceError(f"{method}: a number in the params is NaN or infinite, which JSON "
                            "cannot carry; send a finite number") from None
     except TypeError as exc:
         raise ServiceError(f"{method}: the params are not JSON ({exc})") from None
+    size = len(text.encode())
+    if size > MAX_MESSAGE_BYTES:  # refused here: the connection (and a driver's pen) is kept
+        raise ServiceError(f"{method}: the request is {size} bytes, over the service's cap of "
+                           f"{MAX_MESSAGE_BYTES} bytes (max_message_bytes); send less")
+    return text
 
 
 def service_url(url: str | None = None) -> str:
@@ -88,7 +113,8 @@ def service_url(url: str | None = None) -> str:
 
 
 async def _open(url: str) -> ClientConnection:
-    options: dict[str, Any] = dict(max_size=4 * 1024 * 1024, compression=None, open_timeout=10)
+    # The service never sends more than MAX_ANSWER_BYTES (it answers an error instead).
+    options: dict[str, Any] = dict(max_size=MAX_ANSWER_BYTES, compression=None, open_timeout=10)
     try:
         if url.startswith("unix://"):
             return await unix_connect(url.removeprefix("unix://"), uri="ws://localhost/rpc",
@@ -161,10 +187,11 @@ class ServiceClient:
                         future.set_result(message)
                 elif ident is None and "error" in message:
                     self.closed_reason = message["error"].get("message")
-        except ConnectionClosed as exc:
-            self.closed_reason = self.closed_reason or str(exc)
+        except ConnectionClosed:
+            pass
         finally:
-            error = ServiceError(f"the connection to the service closed: {self.closed_reason}")
+            self.closed_reason = self.closed_reason or _closed_why(self.ws)
+            error = ServiceGone(f"the connection to the service closed: {self.closed_reason}")
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)
@@ -173,17 +200,17 @@ class ServiceClient:
     async def call(self, method: str, timeout_s: float = CALL_TIMEOUT_S, **params: Any) -> Any:
         """Call `method`; its result, or ServiceError with the service's code and message."""
         if self._reader.done():
-            raise ServiceError(f"the connection to the service closed: {self.closed_reason}")
+            raise ServiceGone(f"the connection to the service closed: {self.closed_reason}")
         ident = next(self._ids)
         text = encode_request(ident, method, params)  # before anything waits for an answer
         future = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
         try:
             await self.ws.send(text)
-        except ConnectionClosed as exc:  # closed between the check above and the send
+        except ConnectionClosed:  # closed between the check above and the send
             self._pending.pop(ident, None)
-            raise ServiceError(f"the connection to the service closed: "
-                               f"{self.closed_reason or exc}") from None
+            raise ServiceGone(f"the connection to the service closed: "
+                              f"{self.closed_reason or _closed_why(self.ws)}") from None
         try:
             message = await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
@@ -218,7 +245,7 @@ class ServiceClient:
         deadline = loop.time() + timeout_s
         while True:
             if self._queue.empty() and self._reader.done():
-                raise ServiceError(f"the connection to the service closed: {self.closed_reason}")
+                raise ServiceGone(f"the connection to the service closed: {self.closed_reason}")
             left = deadline - loop.time()
             if left <= 0:
                 raise TimeoutError(f"no {'/'.join(sorted(methods))} within {timeout_s} s")
@@ -246,10 +273,11 @@ class ServiceClient:
                 try:
                     await self.call("pen.heartbeat", timeout_s=max(1.0, every_s * 3))
                 except ServiceError as exc:
-                    if exc.code is not None or self._reader.done():
+                    if self._reader.done() or exc.code not in (None, *NOT_REFUSALS):
                         return  # refused (no longer the driver), or the connection is gone
-                    # Only late (a busy service, a slow PC): beat on. The service's lease
-                    # decides whether this client still drives, not one slow answer.
+                    # Late (a busy service, a slow PC) or rate limited (a burst of other
+                    # calls): beat on. The service's lease decides whether this client still
+                    # drives, not one slow or throttled answer.
 
     def stop_heartbeats(self) -> None:
         """Stop renewing (a hung client, for tests and demonstrations)."""

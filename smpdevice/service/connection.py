@@ -22,12 +22,14 @@ from websockets.exceptions import ConnectionClosed
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role
 from smpdevice.service.deadman import NotDriving
+from smpdevice.service.limits import MAX_ANSWER_BYTES
 from smpdevice.service.pen_service import PenService, call_handler, refusal
 from smpdevice.service.rpc import (
     BUSY,
     FORBIDDEN,
     NOT_AUTHENTICATED,
     RATE_LIMITED,
+    REFUSED,
     Request,
     RpcError,
     TokenBucket,
@@ -203,6 +205,20 @@ def _refused(client: Client, ident: Any, error: RpcError) -> None:
         client.close(1008, "too many failed rpc.hello")
 
 
+def _answer(request: Request, result: Any) -> str:
+    """The answer's text, or one clear error when it is over what a client accepts (a client
+    that got it would close its connection: for a driver, the dead-man stops the pen)."""
+    text = response(request.id, result)
+    if len(text) <= MAX_ANSWER_BYTES:  # ASCII (json.dumps escapes the rest): chars == bytes
+        return text
+    log.warning("answer over the cap refused", method=request.method, bytes=len(text))
+    return error_response(request.id, RpcError(
+        REFUSED, f"{request.method}: the answer would be {len(text)} bytes, over the "
+                 f"{MAX_ANSWER_BYTES} bytes a client accepts (max_answer_bytes); ask for less "
+                 "(for the pass log: `smp sessions export` on this station)",
+        {"max_answer_bytes": MAX_ANSWER_BYTES, "answer_bytes": len(text)}))
+
+
 def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any,
            counted: bool = True) -> None:
     async def run() -> None:
@@ -228,7 +244,7 @@ def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any
             if counted:
                 client.inflight -= 1
         if request.has_id:
-            client.notify(response(request.id, result))
+            client.notify(_answer(request, result))
 
     task = asyncio.ensure_future(run())
     tasks.add(task)

@@ -171,6 +171,10 @@ class Watchdog:
         if d is not None:
             self._lost(d, reason)
 
+    def lost(self, d: Driver, reason: str) -> None:
+        """The caller already dropped `d` from the lease: stop as on a loss (any thread)."""
+        self._lost(d, reason)
+
     def _run(self) -> None:
         while not self._stop.wait(self.PERIOD_S):
             d = self.lease.expired()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import webbrowser
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -37,7 +40,23 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
                        "directory). Ctrl-C stops.")
             if open_browser:
                 webbrowser.open(url)
+            stop = until or threading.Event()
+            # SIGTERM stops as Ctrl-C does, and as `smp serve` does: the service closes, so a
+            # running session stops its needle, records its pass and is left open.
+            previous = _on_sigterm(stop.set)
             try:
-                (until or threading.Event()).wait()
+                while not stop.wait(0.2):
+                    pass
+                click.echo("stopped.")
             except KeyboardInterrupt:
                 click.echo("stopped.")
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(then: Callable[[], None]) -> Any:
+    """Call `then` on SIGTERM; the previous handler, or None off the main thread (tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda *_: then())

@@ -28,12 +28,19 @@ from smpdevice.service.auth import Role, role_for
 from smpdevice.service.calibration_run import CalibrationRun
 from smpdevice.service.deadman import DriverLease, GatedPenController, Watchdog, stop_and_disarm
 from smpdevice.service.rpc import NOT_AUTHENTICATED, RpcError, notification
-from smpdevice.service.schema import API_VERSION, LEASE_RANGE_MS, TELEMETRY_RATE_HZ, describe
+from smpdevice.service.schema import (
+    API_VERSION,
+    LEASE_RANGE_MS,
+    METHODS,
+    TELEMETRY_RATE_HZ,
+    describe,
+)
 from smpdevice.service.work import SessionWork
 
 log = structlog.get_logger("smpdevice.service")
 Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
+DRIVER_ROLE = METHODS["pen.drive"].role  # a connection below it cannot hold the pen
 
 
 def method(name: str) -> Callable[[Handler], Handler]:
@@ -177,6 +184,12 @@ class PenService:
         client.role = role
         client.name = p.get("client", "")
         log.info("client authenticated", client=client.id, role=role.label, name=client.name)
+        dropped = self.lease.drop(client.id) if role < DRIVER_ROLE else None
+        if dropped is not None:
+            # Re-authenticated below what driving needs: it loses the pen now (the gate closed
+            # with the drop above), and the needle stops as on pen.release.
+            await asyncio.to_thread(self.watchdog.lost, dropped,
+                                    f"{client.id} re-authenticated as {role.label}")
         return {"client_id": client.id, "role": role.label, "api_version": API_VERSION,
                 "lease_range_ms": list(LEASE_RANGE_MS),
                 "telemetry_rate_hz": list(TELEMETRY_RATE_HZ)}
@@ -319,7 +332,8 @@ class PenService:
 
     @method("sessions.list")
     async def m_sessions_list(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(records_api.list_sessions, self.passlog_path)
+        return await asyncio.to_thread(records_api.list_sessions, self.passlog_path,
+                                       p.get("start"), p.get("limit", records_api.LIST_PAGE_MAX))
 
     @method("sessions.show")
     async def m_sessions_show(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:

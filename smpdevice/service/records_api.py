@@ -1,5 +1,11 @@
-"""Read-only views of the pass log for the service (`sessions.*`): each call opens the log
-read-only in its own thread, reads, and closes it, so it never holds up a running session."""
+"""Read-only views of the pass logs for the service (`sessions.*`): each call opens the logs
+read-only in its own thread, reads, and closes them, so it never holds up a running session.
+
+The service reads what `smp sessions` reads, through the same code (smpdevice.records.logset,
+smpdevice.records.verifying): the station's log and every pen's own log beside it (where the
+service writes while another chair's run holds the station's log), ids resolved alike,
+verified alike (this installation's key, or a refusal: never the keys a log names itself).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smpdevice.errors import SmpError
-from smpdevice.passlog import PassLog
+from smpdevice.records import logset
 
 MAX_EXPORT_CHARS = 8 * 1024 * 1024  # an answer must stay a sane WebSocket message
+LIST_PAGE_MAX = 500  # sessions in one sessions.list answer; `start` pages through the rest
+HINT = "sessions.list shows the ids"
 
 
-def _open(path: Path | None) -> PassLog:
-    return PassLog.open(path, readonly=True)
+def _paths(path: Path | None) -> list[Path]:
+    """The logs there are: the station's and each pen's own (none yet: an empty list)."""
+    if path is None:
+        from smpdevice.paths import db_path
+
+        path = db_path()
+    return [p for p in logset.logs_beside(Path(path)) if p.exists()]
 
 
 def _session_row(s: Any) -> dict[str, Any]:
@@ -24,25 +37,35 @@ def _session_row(s: Any) -> dict[str, Any]:
     return row
 
 
-def list_sessions(path: Path | None) -> dict[str, Any]:
-    if path is not None and not Path(path).exists():
-        return {"sessions": []}  # no session yet: the first one creates the log
-    with _open(path) as log:
-        return {"sessions": [_session_row(s) for s in log.sessions()][-500:]}
+def list_sessions(path: Path | None, start: int | None = None,
+                  limit: int = LIST_PAGE_MAX) -> dict[str, Any]:
+    """Sessions `start` .. `start + limit - 1` of every log, oldest first (default: the newest
+    `limit`). `total` counts them all; `truncated` says older or newer ones were left out:
+    call again with `start` (e.g. `start - limit` for the page before)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MAX:
+        raise SmpError(f"limit = {limit!r} is not allowed: give 1 to {LIST_PAGE_MAX} sessions")
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int)
+                              or start < 0):
+        raise SmpError(f"start = {start!r} is not allowed: give the index of the first "
+                       "session to list, 0 or more (0 is the oldest)")
+    with logset.open_all(_paths(path)) as logs:
+        rows = logset.all_sessions(logs)
+    total = len(rows)
+    first = max(total - limit, 0) if start is None else min(start, total)
+    page = rows[first:first + limit]
+    return {"sessions": [_session_row(s) for s in page], "total": total, "start": first,
+            "truncated": len(page) < total}
 
 
 def show(path: Path | None, session_id: str) -> dict[str, Any]:
     from smpdevice.records.signing import read_anchors
 
-    with _open(path) as log:
-        try:
-            s = log.session(session_id)
-        except (KeyError, SmpError) as exc:
-            raise SmpError(f"no session {session_id!r} in the pass log; sessions.list shows "
-                           "the ids") from exc
+    with logset.open_all(_paths(path)) as logs:
+        log, s = logset.find_session(logs, session_id, hint=HINT)
+        sid = s.session_id
         receipt = None
         try:
-            kept = [r for r in read_anchors(log.anchors_path) if r.session_id == session_id]
+            kept = [r for r in read_anchors(log.anchors_path) if r.session_id == sid]
             receipt = kept[-1].text() if kept else None
         except (OSError, SmpError):
             receipt = None
@@ -69,20 +92,29 @@ def _aftercare(s: Any, receipt: str | None) -> str | None:
 
 
 def verify(path: Path | None) -> dict[str, Any]:
-    from smpdevice.records.keys import load_public
+    """Every log checked as `smp sessions verify` checks it (same code): this installation's
+    key, else a refusal (NoTrustedKey); anchors beside each log. `ok`, the first `problem`,
+    and per log its figures."""
+    from smpdevice.records.verifying import resolve_trust, verify_all
 
-    own = load_public()
-    with _open(path) as log:
-        result = log.audit(trusted={own.fingerprint: own} if own else None)
-    problem = result.problem
-    return {"ok": problem is None, "problem": None if problem is None else str(problem),
-            "records": result.count, "head_hash": result.head_hash}
+    paths = _paths(path)
+    if not paths:  # no session yet: nothing to check, whatever the keys
+        return {"ok": True, "problem": None, "records": 0, "head_hash": None, "logs": []}
+    trust = resolve_trust()  # refuses on a station without its key: never the log's own
+    found = verify_all(paths, trust)
+    logs = [{"path": str(c.path), "ok": c.problem is None, "problem": c.problem,
+             "records": c.audit.count, "head_hash": c.audit.head_hash,
+             "key_fingerprints": c.audit.key_fingerprints} for c in found.logs]
+    problem = found.problem
+    return {"ok": problem is None, "problem": problem,
+            "records": sum(x["records"] for x in logs),
+            "head_hash": logs[0]["head_hash"] if logs else None, "logs": logs}
 
 
 def export(path: Path | None, fmt: Literal["jsonl", "csv"]) -> dict[str, Any]:
-    out = io.StringIO()
-    with _open(path) as log:
-        count = log.export(fmt, out)
+    out = io.StringIO(newline="")
+    with logset.open_all(_paths(path)) as logs:
+        count = logset.export_all(logs, fmt, out)
     text = out.getvalue()
     if len(text) > MAX_EXPORT_CHARS:
         raise SmpError(f"the export is {len(text)} characters, over the service's cap of "

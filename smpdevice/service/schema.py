@@ -16,11 +16,11 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
 from smpdevice.service.jsonschema_lite import check_schema
+from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
 from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, RESCREEN_AFTER_RANGE_MIN
 from smpdevice.sessions.screening import QUESTIONS
 
 API_VERSION = 1
-MAX_MESSAGE_BYTES = 256 * 1024  # one JSON-RPC message; a profile upload fits easily
 MAX_ID_CHARS = 64
 LEASE_RANGE_MS = (200, 10_000)  # a driving client's own lease (heartbeats on its connection)
 TELEMETRY_RATE_HZ = (1, 100)
@@ -273,7 +273,13 @@ METHODS: dict[str, Method] = {
                                 "session runs.", _obj({
                                     "session_id": SESSION_ID, **_OPTIONAL_PROFILE,
                                 }, ("session_id",))),
-    "sessions.list": Method(_V, "Sessions in the pass log, newest last."),
+    "sessions.list": Method(_V, "Sessions of every pass log of the service's data directory, "
+                                "oldest first: the newest 500, or `limit` from `start`; "
+                                "`total` counts them all, `truncated` says some were left out.",
+                            _obj({"start": {"type": "integer", "minimum": 0,
+                                            "description": "index of the first (0: oldest)"},
+                                  "limit": {"type": "integer", "minimum": 1, "maximum": 500,
+                                            "default": 500}})),
     "sessions.show": Method(_V, "One session with its passes, summary and receipt.",
                             _obj({"session_id": SESSION_ID}, ("session_id",))),
     "sessions.verify": Method(_V, "Check the pass log's chain and signed heads."),
@@ -329,6 +335,7 @@ def describe() -> dict[str, Any]:
         "title": "smpdevice pen service (JSON-RPC 2.0 over WebSocket)",
         "api_version": API_VERSION,
         "max_message_bytes": MAX_MESSAGE_BYTES,
+        "max_answer_bytes": MAX_ANSWER_BYTES,
         "roles": [r.label for r in Role],
         "methods": {name: {"role": m.role.label, "drives": m.drives, "summary": m.summary,
                            "params": m.params, "result": m.result}

@@ -25,8 +25,8 @@ from websockets.http11 import Request, Response
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role, remove_stale_socket
 from smpdevice.service.connection import serve_client
+from smpdevice.service.limits import MAX_INBOUND_BYTES
 from smpdevice.service.pen_service import PenService
-from smpdevice.service.schema import MAX_MESSAGE_BYTES
 
 log = structlog.get_logger("smpdevice.service")
 
@@ -156,7 +156,9 @@ class ServiceServer:
         await self.service.start()
         # No per-message compression (a few hundred bytes per message: deflate only adds
         # latency); asyncio sets TCP_NODELAY on every TCP socket, so no Nagle delay either.
-        options: dict[str, Any] = dict(max_size=4 * MAX_MESSAGE_BYTES, max_queue=32,
+        # max_size: requests over the cap (but under this) are still read, to be answered
+        # -32600 with the connection kept (limits.py says why there is a transport bound).
+        options: dict[str, Any] = dict(max_size=MAX_INBOUND_BYTES, max_queue=16,
                                        compression=None, ping_interval=5, ping_timeout=10,
                                        server_header=None)
 

@@ -189,28 +189,47 @@ def find_session_log(paths: Iterable[Path], session_id: str, *, where: str,
     `hint` says what to do when none holds it."""
     from smpdevice.passlog import PassLog
 
-    if not isinstance(session_id, str) or not session_id.strip():
-        raise ResumeError(f"{session_id!r} is not a session id: give one (or a unique prefix "
-                          "of one); `smp sessions list` shows them")
+    require_session_id(session_id)
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_file():
             with PassLog(path, readonly=True) as log:
                 found += [(path, s.session_id) for s in log.sessions()
                           if s.session_id.startswith(session_id)]
+    return pick_session(found, session_id, where=where, hint=hint)[0]
+
+
+def require_session_id(session_id: Any, error: type[SmpError] = ResumeError) -> None:
+    """Refuse (`error`) an id that is not a non-blank text: it would prefix every session."""
+    if not isinstance(session_id, str) or not session_id.strip():
+        raise error(f"{session_id!r} is not a session id: give one (or a unique prefix "
+                    "of one); `smp sessions list` shows them")
+
+
+def pick_session(found: Sequence[tuple[Path, str]], session_id: str, *, where: str,
+                 hint: str, error: type[SmpError] = ResumeError,
+                 todo: str = "nothing was changed: resume or close it from the one log meant",
+                 read_only: bool = False) -> tuple[Path, str]:
+    """The one (log, full id) among `found` (every session whose id starts with `session_id`,
+    across every log) that `session_id` names: the exact id, or the prefix of exactly one.
+    Shared by resume/close (find_session_log) and by `smp sessions show` and the service's
+    `sessions.show` (smpdevice.records.logset), so all of them resolve an id alike. Refused
+    (`error`) naming the candidates; `todo` says what to do with an id in two logs;
+    `read_only`: a lookup that changes nothing does not say so."""
     exact = [f for f in found if f[1] == session_id]
-    found = exact or found
+    found = exact or list(found)
     if not found:
-        raise ResumeError(f"no session {session_id!r} in {where}: {hint}")
+        raise error(f"no session {session_id!r} in {where}: {hint}")
     if len(found) == 1:
-        return found[0][0]
+        return found[0]
     shown = ", ".join(f"{sid} (in {path})" for path, sid in found[:MAX_CANDIDATES])
     more = f" and {len(found) - MAX_CANDIDATES} more" if len(found) > MAX_CANDIDATES else ""
     if exact:  # one id in two logs (a copied log): which one is meant cannot be told
-        raise ResumeError(f"session {session_id} is in several pass logs ({shown}{more}); "
-                          "nothing was changed: resume or close it from the one log meant")
-    raise ResumeError(f"{session_id!r} matches {len(found)} sessions ({shown}{more}); "
-                      "nothing was changed: give more of the id")
+        raise error(f"session {session_id} is in several pass logs ({shown}{more}); "
+                    f"{todo}")
+    changed = "" if read_only else "nothing was changed: "
+    raise error(f"{session_id!r} matches {len(found)} sessions ({shown}{more}); "
+                f"{changed}give more of the id")
 
 
 def last_screened_at(opened_at: str, resumptions: Iterable[dict[str, Any]]) -> datetime:

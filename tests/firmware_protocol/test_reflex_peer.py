@@ -17,6 +17,7 @@ import pytest
 import serial
 
 from firmware_protocol import messages as m
+from firmware_protocol import scenarios
 from firmware_protocol.codes import (
     Capability,
     EventCode,
@@ -25,8 +26,10 @@ from firmware_protocol.codes import (
     MsgType,
     NackReason,
 )
+from firmware_protocol.describe import to_jsonable
 from firmware_protocol.frame import StreamDecoder, encode
 from firmware_protocol.messages import PROTOCOL_VERSION, SCHEMA_HASH
+from tests.firmware_protocol.test_scenarios import _matches
 
 GCC = shutil.which("gcc")
 pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed: the C reflex peer "
@@ -67,11 +70,15 @@ class Wire:
         self.decoder = StreamDecoder()
         self.pending: list[tuple[int, m.Message, bytes]] = []
 
+    def read(self) -> bytes:
+        """What has arrived, or the first byte within the port's timeout."""
+        return self.port.read(max(1, self.port.in_waiting))
+
     def replies(self, count: int) -> list[tuple[int, m.Message, bytes]]:
         """The next `count` non-telemetry frames as (seq, message, raw frame)."""
         deadline = time.monotonic() + WAIT_S
         while len(self.pending) < count and time.monotonic() < deadline:
-            for f in self.decoder.feed(self.port.read(256)):
+            for f in self.decoder.feed(self.read()):
                 if not isinstance(f.message, m.Telemetry):
                     self.pending.append((f.seq, f.message, encode(f.message, f.seq)))
         out, self.pending = self.pending[:count], self.pending[count:]
@@ -89,7 +96,7 @@ class Wire:
         pong_seen = False
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            for f in self.decoder.feed(self.port.read(256)):
+            for f in self.decoder.feed(self.read()):
                 if isinstance(f.message, m.Pong):
                     pong_seen = True
                 elif pong_seen and isinstance(f.message, m.Telemetry):
@@ -161,3 +168,80 @@ def test_the_controller_drives_the_peer(pty_path: str) -> None:
         assert pen.state is State.ESTOP
         pen.clear_faults()
         assert pen.wait_for_state(State.IDLE, timeout_s=WAIT_S) is State.IDLE
+
+
+def test_identify_request_empties_the_window(pty_path: str) -> None:
+    """Review 7c R01: the window was emptied (len 0) but new entries went on at the old write
+    position, so the lookup saw the OLD connection's entries: a new NEEDLE_STOP matching an old
+    one was answered from the cache and not executed, the needle kept running."""
+    wire = Wire(pty_path)
+    wire.send(m.IdentifyRequest(), 1)  # connection 1
+    assert wire.send(m.NeedleStop(), 9)[0][1] == m.Ack(MsgType.NEEDLE_STOP)
+    wire.send(m.Ping(7), 10)
+    wire.send(m.IdentifyRequest(), 1)  # connection 2: old sequence numbers mean nothing
+    wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 2)
+    wire.send(m.LeaseRenew(2000), 3)
+    wire.send(m.Arm(), 4)
+    assert wire.send(m.NeedleStart(), 5)[0][1] == m.Ack(MsgType.NEEDLE_START)
+    assert wire.send(m.NeedleStop(), 9)[0][1] == m.Ack(MsgType.NEEDLE_STOP)
+    assert wire.state() is FirmwareState.ARMED, "NEEDLE_STOP ACKed from a stale cache"
+
+
+@pytest.mark.parametrize("first", [m.NeedleStart(), m.ClearFaults()], ids=["start", "clear"])
+def test_an_estop_supersedes_a_command_before_it_in_the_same_read(
+    pty_path: str, first: m.Message
+) -> None:
+    """Review 7c R04 and R02 on the peer: the ESTOP acts first, the command before it in the
+    same read is NACKed ESTOP_LATCHED and not executed (docs/protocol.md section 9)."""
+    wire = Wire(pty_path)
+    wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 1)
+    wire.send(m.LeaseRenew(2000), 2)
+    wire.send(m.Arm(), 3)
+    if isinstance(first, m.ClearFaults):
+        wire.send(m.NeedleStart(), 4)  # RUNNING: a CLEAR_FAULTS there is accepted (a no-op)
+    wire.port.write(encode(first, 5) + encode(m.EStop(), 6))  # one write: one read
+    (s1, ack, _), (_, event, _), (s3, nack, _) = wire.replies(3)
+    assert (s1, ack) == (6, m.Ack(MsgType.ESTOP))
+    assert (event.event, event.state) == (EventCode.ESTOP_LATCHED, FirmwareState.ESTOP)
+    assert (s3, nack) == (5, m.Nack(first.TYPE, NackReason.ESTOP_LATCHED, 0))
+    assert wire.state() is FirmwareState.ESTOP
+
+
+def _replayable(scenario: dict) -> bool:
+    """Scenarios the peer can run: from power-on and the boot (the peer has none: it is IDLE
+    at once), then only frames sent, no waiting and no physical condition (it has none)."""
+    steps = scenario["steps"]
+    return (bool(steps) and steps[0].get("advance_ms") == 60
+            and all("send" in s or "send_hex" in s for s in steps[1:]))
+
+
+_REPLAYED = [s for s in scenarios.load(scenarios.SCENARIOS_FILE) if _replayable(s)]
+
+
+@pytest.mark.parametrize("scenario", _REPLAYED, ids=[s["name"] for s in _REPLAYED])
+def test_the_peer_follows_the_scenario(pty_path: str, scenario: dict) -> None:
+    """The scenario vectors the peer can run, frame for frame; the state after each step is the
+    one in the first TELEMETRY the peer sent after that step's replies."""
+    wire = Wire(pty_path)
+    for i, step in enumerate(scenario["steps"][1:], 1):
+        parts = [step["send"]["hex"]] if "send" in step else step["send_hex"]
+        for part in parts:
+            wire.port.write(bytes.fromhex(part))
+        want = step["expect"]
+        if not want:
+            continue  # ignored (SEQ 0, pen -> host type): nothing to wait for
+        got = [{"type": MsgType(msg.TYPE).name, "seq": seq, "fields": to_jsonable(msg)}
+               for seq, msg, _ in wire.replies(len(want))]
+        where = f"{scenario['name']} step {i}"
+        assert all(map(_matches, got, want)), (where, got, want)
+        assert _next_telemetry_state(wire) == step["state"], where
+
+
+def _next_telemetry_state(wire: Wire) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for f in wire.decoder.feed(wire.read()):
+            if isinstance(f.message, m.Telemetry):
+                return FirmwareState(f.message.state).name
+            wire.pending.append((f.seq, f.message, encode(f.message, f.seq)))
+    raise AssertionError("no telemetry")

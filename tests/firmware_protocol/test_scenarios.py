@@ -84,7 +84,8 @@ def test_scenarios_cover_every_cell_of_the_state_table_and_the_behaviours() -> N
             assert f"table_{t.name.lower()}_in_{s.name.lower()}" in names
     for needed in ("duplicate", "lease_lapse", "estop", "cartridge", "power_reset", "seq_0",
                    "footswitch_release", "footswitch_required_start_refused",
-                   "footswitch_optional"):
+                   "footswitch_optional", "estop_supersedes_an_earlier_clear_faults_of_its_read",
+                   "estop_acts_before_an_earlier_needle_start", "estop_while_booting_cleared"):
         assert any(needed in n for n in names), needed
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,24 @@ def test_check_reports_stale_file(tmp_path: Path, doc: str) -> None:
     assert spec.main(["--check", str(stale)]) == 1
     assert spec.main(["--write", str(stale)]) == 0
     assert stale.read_text("utf-8") == doc
+
+
+def test_every_vector_count_in_the_spec_is_the_files(doc: str) -> None:
+    """Review 7c R07: section 13 said 104 scenario vectors when the file held 116. Each
+    "`firmware_protocol/<file>.json`: N **... vectors**" the spec states is the file's count."""
+    stated = re.findall(r"`firmware_protocol/(\w+\.json)`: (\d+) \*\*[^*]*vectors\*\*", doc)
+    assert {name for name, _ in stated} >= {"vectors.json", "scenarios.json",
+                                            "decoder_vectors.json"}
+    root = DOC.parents[1] / "firmware_protocol"
+    for name, n in stated:
+        actual = len(json.loads((root / name).read_text(encoding="utf-8")))
+        assert int(n) == actual, f"protocol.md says {n} vectors in {name}, it holds {actual}"
+
+
+def test_the_state_table_says_an_estop_cleared_while_booting_returns_to_booting(doc: str) -> None:
+    """Review 7c R06, decided for the simulator's behaviour: the boot is never skipped. The
+    table's CLEAR_FAULTS-in-ESTOP cell says so, and so does section 10."""
+    row = next(line for line in doc.splitlines() if line.startswith("| `CLEAR_FAULTS` | NACK"))
+    estop_cell = row.split(" | ")[6]
+    assert estop_cell == "ok -> IDLE (BOOTING before the boot completes), EVENT CLEARED"
+    assert "sends the pen back to **BOOTING**" in doc

@@ -62,7 +62,8 @@ function onMessage(m) {
   const p = app.pending.get(m.id);
   if (!p) return;
   app.pending.delete(m.id);
-  if (m.error) p.reject(Object.assign(new Error(m.error.message), { data: m.error.data }));
+  if (m.error) p.reject(Object.assign(new Error(m.error.message),
+    { code: m.error.code, data: m.error.data }));
   else p.resolve(m.result);
 }
 
@@ -227,10 +228,14 @@ async function takeControl() {
   const r = await act(() => call("pen.drive", { lease_ms: 1500 }));
   if (!r) return false;
   stopHeartbeat();
-  app.heartbeat = setInterval(() => call("pen.heartbeat").catch(() => stopHeartbeat()), 300);
+  app.heartbeat = setInterval(() => call("pen.heartbeat").catch(heartbeatRefused), 300);
   showDriver(app.me);
   return true;
 }
+// Rate limited (-32005) or busy (-32006) means "not now": beat on; the service's lease
+// decides whether this console still drives. Any other refusal (no longer the driver) ends them.
+const NOT_REFUSALS = [-32005, -32006];
+function heartbeatRefused(e) { if (!NOT_REFUSALS.includes(e.code)) stopHeartbeat(); }
 function stopHeartbeat() { if (app.heartbeat) { clearInterval(app.heartbeat); app.heartbeat = null; } }
 
 function fillZones(zones) {

@@ -4,6 +4,7 @@ the run, which exits 5 and says so (issue 14, item 4)."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -134,3 +135,37 @@ def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(ser
     watched = smp("monitor", "--service", served, "--once", env=env)
     assert "state idle" in watched.stdout and "session S" in watched.stdout
     assert "needle stopped" in watched.stdout and "driven by nobody" in watched.stdout
+
+
+def test_the_service_stopped_mid_session_is_said_with_the_session_and_how_to_resume(env):
+    """SIGTERM to `smp serve` (an update, a restart) while `smp run --service` drives: the run
+    says the service went away, names the session, says it is left open and how to resume it
+    (review 7b, R10: it said "the connection to the service closed: None")."""
+    import signal
+
+    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+                 env=env)
+    try:
+        url = serve.wait_for("JSON-RPC:").split()[-1]
+        assert smp("calibrate", "--service", url, "--auto", "-t", "ana", env=env).returncode == 0
+        run = Proc("run", "examples/session1_base_density.yaml", "--service", url, "-t", "ana",
+                   "--screening", "examples/screening_clear.yaml", env=env)
+        sid = run.wait_for("Session S").split()[1].rstrip(":")
+        run.wait_for("pass 1/4 top running")
+        serve.popen.send_signal(signal.SIGTERM)
+        rc, out, err = run.finish()
+    finally:
+        serve.popen.terminate()
+        serve.popen.wait(WAIT_S)
+    assert rc == ExitCode.LINK_LOST, (out, err)
+    line = err.strip().splitlines()[-1]
+    assert "None" not in line, line
+    assert f"the service at {url} went away during session {sid}" in line
+    assert f"session {sid} is left open" in line
+    assert f"smp run --resume {sid} --service {url}" in line
+    assert "Traceback" not in err
+    shown = smp("sessions", "show", sid, "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    session = json.loads(shown.stdout)
+    assert "closed_at" in session and session["closed_at"] is None  # left open, resumable
+    assert session["passes"] and all(p.get("outcome") for p in session["passes"]), session

@@ -117,11 +117,17 @@ def test_a_slow_consumer_loses_the_oldest_frames_not_the_reader(sim):
         async with await _connect(sim) as pen:
             stream = pen.telemetry(max_queue=2)
             first = await stream.__anext__()
-            # the reader thread keeps delivering while we do not read
-            for _ in range(400):
-                if (pen.last_telemetry.telemetry_seq - first.telemetry_seq) > 6:
-                    break
+            # The reader thread keeps delivering while we do not read. Listeners get each frame
+            # in the order they were added, so once this one has seen a frame, the stream's own
+            # listener has handed it to the loop (counting on `last_telemetry` instead raced the
+            # delivery thread on a loaded machine).
+            seen: list[int] = []
+            pen.pen.add_telemetry_listener(lambda t: seen.append(t.telemetry_seq))
+            loop = asyncio.get_running_loop()
+            end_s = loop.time() + WAIT_S
+            while not (seen and seen[-1] - first.telemetry_seq > 6) and loop.time() < end_s:
                 await asyncio.sleep(0.02)
+            await asyncio.sleep(0)  # the deliveries already handed over run before this returns
             nxt = await stream.__anext__()
             await stream.aclose()
             return first.telemetry_seq, nxt.telemetry_seq

@@ -1,0 +1,170 @@
+"""The central store's PostgreSQL schema and the triggers that keep it append-only.
+
+`BASE` is the schema as first released (tables, the chain check on every record, the head
+that follows its records, records and signed heads frozen). `GUARDS` closes what it left open
+(review 7b, R01): TRUNCATE of the signed heads, UPDATE, DELETE and TRUNCATE of the
+installations (a registered key never changes) and of the logs (a log's head only moves
+forward, to its newest record). Both are idempotent and run at every connection, so a store
+created by an older smpdevice gets the guards at its next sync or verify (the migration).
+
+A role that owns the tables can still drop or disable triggers: give the PCs' role only
+INSERT and SELECT (docs/integration.md).
+"""
+
+from __future__ import annotations
+
+from smpdevice.records.chain import GENESIS_HASH
+
+BASE = """
+CREATE TABLE IF NOT EXISTS smp_installations (
+    key_fingerprint TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    registered_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS smp_logs (
+    log_id TEXT PRIMARY KEY,
+    key_fingerprint TEXT NOT NULL REFERENCES smp_installations,
+    head_seq BIGINT NOT NULL DEFAULT 0,
+    head_hash TEXT NOT NULL DEFAULT '{genesis}',
+    head_signature TEXT,
+    registered_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    synced_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS smp_records (
+    log_id TEXT NOT NULL REFERENCES smp_logs,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    pass_id TEXT,
+    written_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq));
+CREATE TABLE IF NOT EXISTS smp_signed_heads (
+    log_id TEXT NOT NULL REFERENCES smp_logs,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq));
+
+CREATE OR REPLACE FUNCTION smp_record_hash(r smp_records) RETURNS TEXT
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT encode(sha256(convert_to(
+      length(r.seq::text) || ':' || r.seq::text || ',' ||
+      length(r.kind) || ':' || r.kind || ',' ||
+      length(r.session_id) || ':' || r.session_id || ',' ||
+      length(coalesce('+' || r.pass_id, '-')) || ':' || coalesce('+' || r.pass_id, '-') || ',' ||
+      length(r.written_at) || ':' || r.written_at || ',' ||
+      length(r.body) || ':' || r.body || ',' ||
+      length(r.prev_hash) || ':' || r.prev_hash || ',', 'UTF8')), 'hex')
+$$;
+
+-- A record is accepted only if it continues its log's chain: the record before it is there
+-- (or it is the first) and its prev_hash is that record's hash; its own hash is recomputed.
+CREATE OR REPLACE FUNCTION smp_records_append() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE previous TEXT;
+BEGIN
+  IF NEW.seq = 1 THEN
+    previous := '{genesis}';
+  ELSE
+    SELECT hash INTO previous FROM smp_records WHERE log_id = NEW.log_id AND seq = NEW.seq - 1;
+  END IF;
+  IF previous IS NULL OR NEW.prev_hash <> previous THEN
+    RAISE EXCEPTION 'smp: record % of log % does not continue its chain', NEW.seq, NEW.log_id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  IF NEW.hash <> smp_record_hash(NEW) THEN
+    RAISE EXCEPTION 'smp: record % of log % does not match its hash', NEW.seq, NEW.log_id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+
+-- The head of each log follows its records, once per statement (not per row).
+CREATE OR REPLACE FUNCTION smp_logs_advance() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE smp_logs l SET head_seq = r.seq, head_hash = r.hash, synced_at = now()
+    FROM (SELECT DISTINCT ON (n.log_id) n.log_id, n.seq, n.hash FROM new_rows n
+          ORDER BY n.log_id, n.seq DESC) r
+    WHERE l.log_id = r.log_id AND r.seq > l.head_seq;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION smp_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'smp: % is append-only: % refused', TG_TABLE_NAME, TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'smp_records_append') THEN
+    CREATE TRIGGER smp_records_append BEFORE INSERT ON smp_records
+      FOR EACH ROW EXECUTE FUNCTION smp_records_append();
+    CREATE TRIGGER smp_logs_advance AFTER INSERT ON smp_records
+      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION smp_logs_advance();
+    CREATE TRIGGER smp_records_frozen BEFORE UPDATE OR DELETE ON smp_records
+      FOR EACH ROW EXECUTE FUNCTION smp_append_only();
+    CREATE TRIGGER smp_records_no_truncate BEFORE TRUNCATE ON smp_records
+      FOR EACH STATEMENT EXECUTE FUNCTION smp_append_only();
+    CREATE TRIGGER smp_heads_frozen BEFORE UPDATE OR DELETE ON smp_signed_heads
+      FOR EACH ROW EXECUTE FUNCTION smp_append_only();
+  END IF;
+END $$;
+""".replace("{genesis}", GENESIS_HASH)
+
+# Each guard is created on its own when missing (a store that has some keeps them).
+_GUARD_TRIGGERS = {
+    "smp_heads_no_truncate": "BEFORE TRUNCATE ON smp_signed_heads FOR EACH STATEMENT "
+                             "EXECUTE FUNCTION smp_append_only()",
+    "smp_installations_frozen": "BEFORE UPDATE OR DELETE ON smp_installations FOR EACH ROW "
+                                "EXECUTE FUNCTION smp_append_only()",
+    "smp_installations_no_truncate": "BEFORE TRUNCATE ON smp_installations FOR EACH STATEMENT "
+                                     "EXECUTE FUNCTION smp_append_only()",
+    "smp_logs_forward_only": "BEFORE UPDATE OR DELETE ON smp_logs FOR EACH ROW "
+                             "EXECUTE FUNCTION smp_logs_forward_only()",
+    "smp_logs_no_truncate": "BEFORE TRUNCATE ON smp_logs FOR EACH STATEMENT "
+                            "EXECUTE FUNCTION smp_append_only()",
+}
+
+GUARDS = """
+-- A log row is never deleted; its identity and owner never change; its head only moves to
+-- its newest record (as smp_logs_advance does); head_signature (not checkable in SQL: no
+-- Ed25519) is checked against the registered key by `smp sessions verify --against`.
+CREATE OR REPLACE FUNCTION smp_logs_forward_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'smp: smp_logs is append-only: DELETE refused'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.log_id <> OLD.log_id OR NEW.key_fingerprint <> OLD.key_fingerprint
+     OR NEW.registered_at <> OLD.registered_at THEN
+    RAISE EXCEPTION 'smp: smp_logs is append-only: a log''s id, key and registration never change'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF (NEW.head_seq, NEW.head_hash) IS DISTINCT FROM (OLD.head_seq, OLD.head_hash) AND (
+       NEW.head_seq < OLD.head_seq
+       OR NEW.head_seq IS DISTINCT FROM
+          (SELECT max(seq) FROM smp_records WHERE log_id = NEW.log_id)
+       OR NOT EXISTS (SELECT 1 FROM smp_records WHERE log_id = NEW.log_id
+                      AND seq = NEW.head_seq AND hash = NEW.head_hash)) THEN
+    RAISE EXCEPTION 'smp: smp_logs is append-only: the head of log % only moves to its '
+                    'newest record', OLD.log_id
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+
+DO $$ BEGIN
+""" + "".join(
+    f"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{name}') THEN\n"
+    f"    CREATE TRIGGER {name} {spec};\n  END IF;\n"
+    for name, spec in _GUARD_TRIGGERS.items()) + """END $$;
+"""
+
+SCHEMA = BASE + GUARDS
+GUARD_TRIGGERS = tuple(_GUARD_TRIGGERS)

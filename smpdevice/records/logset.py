@@ -1,0 +1,78 @@
+"""Every pass log of a data directory read as one: the station's `passlog.sqlite` and each
+pen's own `passlog-<serial>.sqlite` (written while another chair's run held the station's log).
+
+`smp sessions list|show|export|verify|sync` and the service's `sessions.*` methods (and so the
+console) read through this module, so a session is found, listed and exported the same way by
+all of them, whichever log holds it. Read-only: never competes with a running session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from smpdevice.errors import SmpError
+
+
+class UnknownSession(SmpError):
+    """No session has this id (or prefix), or a prefix names several: the message says which
+    and what to do."""
+
+
+def logs_beside(station: Path) -> list[Path]:
+    """The station's log (first, whether it exists or not), then every pen's own log in the
+    same directory, by name."""
+    station = Path(station)
+    return [station, *sorted(p for p in station.parent.glob("passlog-*.sqlite")
+                             if p.is_file())]
+
+
+@contextlib.contextmanager
+def open_all(paths: Sequence[Path]) -> Iterator[list[Any]]:
+    """The logs at `paths`, each open read-only."""
+    from smpdevice.passlog import PassLog
+
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(PassLog.open(p, readonly=True)) for p in paths]
+
+
+def all_sessions(logs: Sequence[Any], where: Any = None) -> list[Any]:
+    """Every session of every log (without passes), oldest first (by opening time; a tie in
+    log order), those `where` (an ExportFilter) selects when given."""
+    rows = [s for log in logs for s in log.sessions()
+            if where is None or where.matches(s.session_id, s.client_ref, s.opened_at)]
+    return sorted(rows, key=lambda s: s.opened_at)
+
+
+def find_session(logs: Sequence[Any], session_id: str, *, hint: str) -> tuple[Any, Any]:
+    """(log, session with its passes) that `session_id` names across EVERY log: the exact id,
+    or the prefix of exactly one session (the rule resume and close use,
+    `smpdevice.sessions.resume.pick_session`); UnknownSession naming the candidates else."""
+    from smpdevice.sessions.resume import pick_session, require_session_id
+
+    require_session_id(session_id, UnknownSession)
+    found = [(Path(log.path), s.session_id) for log in logs for s in log.sessions()
+             if s.session_id.startswith(session_id)]
+    where = "the pass log" if len(logs) <= 1 else f"the {len(logs)} pass logs"
+    path, sid = pick_session(found, session_id, where=where, hint=hint, error=UnknownSession,
+                             todo="show it from the one log meant (--db)", read_only=True)
+    log = next(log for log in logs if Path(log.path) == path)
+    return log, log.session(sid)
+
+
+def export_all(logs: Sequence[Any], fmt: str, output: TextIO, *, identified: bool = False,
+               where: Any = None) -> int:
+    """Every log's passes written to `output`, one log after the other; a CSV keeps one header
+    line. Returns the number of passes."""
+    count = 0
+    for i, log in enumerate(logs):
+        buffer = io.StringIO(newline="")
+        count += log.export(fmt, buffer, identified=identified, where=where)
+        text = buffer.getvalue()
+        if fmt == "csv" and i > 0:
+            text = text.split("\n", 1)[1] if "\n" in text else ""
+        output.write(text)
+    return count

@@ -1,0 +1,151 @@
+"""Verifying pass logs: the one implementation behind `smp sessions verify`, the service's
+`sessions.verify` and the console's "Verify chain", so they cannot drift apart.
+
+- whose keys to trust (`resolve_trust`): this installation's key, or keys named by an auditor,
+  or (asked for explicitly) the keys the log records; with none of them it refuses
+  (`NoTrustedKey`, exit 2) rather than trust the keys a log names itself: anyone can rewrite a
+  log and re-sign it with a key of their own;
+- each log checked whole (`verify_log`): chain, head, signatures, anchors, receipts, and the
+  central store's copy (`--against`);
+- the central store against the data directory (`missing_logs`): every log the central store
+  holds under the trusted keys must still be here; a deleted log is what an audit must catch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smpdevice.errors import SmpError
+from smpdevice.records.keys import PublicKey
+
+
+class NoTrustedKey(SmpError):
+    """No key to check signatures against: this machine has no installation key and none was
+    named. Refused (exit 2) rather than trusting the keys the log records itself."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The keys a verification accepts."""
+
+    keys: dict[str, PublicKey]  # fingerprint -> public key
+    fingerprints: list[str]  # keys named by fingerprint alone (the log must record them)
+    own: bool  # this installation's key is among them
+    log_keys: bool  # the keys the log records (consistency only: not who signed it)
+
+    @property
+    def whose(self) -> str:
+        if self.own:
+            return "this installation's key"
+        if self.keys or self.fingerprints:
+            return "the key(s) named by --key"
+        return "the key(s) the log records (not checked against any installation)"
+
+
+def resolve_trust(named_keys: Sequence[str] = (), trust_log_keys: bool = False) -> Trust:
+    """The keys to verify against: the `named_keys` (fingerprints or public keys), else the
+    log's own keys when `trust_log_keys`, else this installation's key; NoTrustedKey when this
+    machine has none."""
+    from smpdevice.records.keys import key_dir, load_public, parse_trusted_key
+
+    named = [parse_trusted_key(k) for k in named_keys]
+    if named and trust_log_keys:
+        raise SmpError("--key and --trust-log-keys exclude each other: name the keys to trust, "
+                       "or trust the log's own, not both")
+    own = None if trust_log_keys or named else load_public()
+    if own is None and not named and not trust_log_keys:
+        raise NoTrustedKey(
+            f"cannot check signatures: this machine has no installation key ({key_dir()}) and "
+            "no key was named. Run `smp keys show` on the installation that wrote the log "
+            "(its fingerprint is also in every session header) and verify with `smp sessions "
+            "verify --key FINGERPRINT`; or `--trust-log-keys` to check only that the log is "
+            "consistent with the keys it records itself (a log re-signed by someone else "
+            "passes that)")
+    keys = {k.fingerprint: k for k in named if not isinstance(k, str)}
+    if own is not None:
+        keys[own.fingerprint] = own
+    return Trust(keys=keys, fingerprints=[k for k in named if isinstance(k, str)],
+                 own=own is not None, log_keys=trust_log_keys)
+
+
+@dataclass
+class LogCheck:
+    """One log's verification: `audit` (smpdevice.records.audit.Audit), and `central` (a
+    smpdevice.records.central.Comparison) when compared with a central store."""
+
+    path: Path
+    log_id: str
+    audit: Any
+    central: Any = None
+
+    @property
+    def problem(self) -> str | None:
+        if self.audit.problem is not None:
+            return f"broken link: {self.audit.problem}"
+        if self.central is not None and self.central.problem:
+            return f"differs from the central store: {self.central.problem}"
+        return None
+
+
+def verify_log(path: Path, trust: Trust, *, receipts: Sequence[tuple[str, Any]] = (),
+               anchors: bool | Path = True, allow_unsigned: bool = False,
+               against: str | None = None) -> LogCheck:
+    """Check the log at `path` whole (read-only), and against the central store at `against`
+    when it holds (a broken log is not compared: its first problem is the answer)."""
+    from smpdevice.passlog import PassLog
+
+    with PassLog.open(path, readonly=True) as log:
+        result = log.audit(trusted=trust.keys or None,
+                           trusted_fingerprints=trust.fingerprints, anchors=anchors,
+                           receipts=receipts, allow_unsigned=allow_unsigned)
+        check = LogCheck(Path(path), log.log_id, result)
+        if against and result.ok:
+            from smpdevice.records.central import compare
+
+            check.central = compare(log, against)
+    return check
+
+
+@dataclass
+class Verification:
+    """Every log of a data directory checked (`verify_all`)."""
+
+    logs: list[LogCheck]
+    missing: list[str] = field(default_factory=list)  # problems: central logs not here
+
+    @property
+    def problem(self) -> str | None:
+        return next((c.problem for c in self.logs if c.problem), None) or \
+            next(iter(self.missing), None)
+
+
+def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list[str]:
+    """A problem for each log the central store at `against` holds under the trusted keys
+    (or, trusting the logs' own keys, under theirs) that none of `checks` is."""
+    from smpdevice.records.central import installation_logs
+
+    fingerprints = set(trust.keys) | set(trust.fingerprints)
+    if trust.log_keys:
+        fingerprints |= {f for c in checks for f in c.audit.key_fingerprints}
+    here = {c.log_id for c in checks}
+    return [f"log {log_id} (up to record {head}) is in the central store under this "
+            f"installation's key but not here: a log of this data directory was removed or "
+            "moved; restore it (from a backup), or find where it went (a second data "
+            "directory under the same key: check each log there with --db)"
+            for log_id, head in installation_logs(against, sorted(fingerprints))
+            if log_id not in here]
+
+
+def verify_all(paths: Sequence[Path], trust: Trust, *, against: str | None = None,
+               whole_directory: bool = True) -> Verification:
+    """Every log in `paths` checked as `verify_log` does (anchors beside each); with
+    `against`, also every log the central store holds for these keys must be among them
+    (only when `paths` is a `whole_directory`: one log given alone is checked alone)."""
+    checks = [verify_log(p, trust, against=against) for p in paths]
+    found = Verification(checks)
+    if against and whole_directory and not found.problem:
+        found.missing = missing_logs(checks, trust, against)
+    return found

@@ -1,0 +1,18 @@
+"""Message size limits, shared by the service and its Python client (a light module: the
+client must not import the pen's modules to learn them).
+
+- `MAX_MESSAGE_BYTES`: the largest request the service accepts; a larger one gets -32600.
+- `MAX_INBOUND_BYTES`: the largest WebSocket message the service reads at all, so that a
+  request between the two still gets its clear -32600 and the connection lives. Beyond it the
+  WebSocket layer closes with 1009 before reading the payload: reading any size only to refuse
+  it would let anyone fill the service's memory.
+- `MAX_ANSWER_BYTES`: the largest message the service sends and the largest its clients
+  accept (the same number on both sides). An answer that would be larger is replaced by one
+  clear JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+MAX_MESSAGE_BYTES = 256 * 1024  # one JSON-RPC request; a profile upload fits easily
+MAX_INBOUND_BYTES = 16 * MAX_MESSAGE_BYTES  # 4 MiB: over-cap requests still get -32600
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # an export of some 15,000 passes
