@@ -96,8 +96,8 @@ def text(
     """`value` if it is a non-blank str of at most `max_len` characters, with no control
     characters (NUL, CR, LF, ...) and no bidirectional overrides: a name must read in a
     record, a log line or a CSV cell as it was typed, never reorder or split them."""
-    allowed = (f"a non-empty text of at most {max_len} characters, without control or "
-               "bidirectional-override characters")
+    allowed = (f"a non-empty text of at most {max_len} characters, with a visible one, "
+               "without control or bidirectional-override characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
     if not value.strip() or len(value) > max_len:
@@ -107,7 +107,19 @@ def text(
     if bad is not None:
         raise _refuse(error, name, value, allowed,
                       f"it contains the character U+{ord(bad):04X}")
+    if not any(visible(c) for c in value):  # e.g. only U+200B: a name nobody can read
+        raise _refuse(error, name, value, allowed, "it has no visible character")
     return value
+
+
+# Format characters (U+200B zero-width space, U+2060 word joiner, ...), spaces and combining
+# marks show nothing by themselves.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def visible(char: str) -> bool:
+    """Whether `char` shows as something on its own (a letter, digit, symbol, ...)."""
+    return not char.isspace() and unicodedata.category(char) not in _INVISIBLE
 
 
 # As a calibration's technician (control/calibration.py): one person, one rule everywhere.

@@ -98,6 +98,12 @@ class CalibrationStore:
         self.readonly = readonly
         if not readonly:
             with self._connect() as db:
+                tables = {row[0] for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "calibrations" not in tables:  # a pass log given as --db
+                    raise CalibrationStoreError(
+                        f"{self.path} is an SQLite file but not a calibration database; give "
+                        "the path of one, or a new file to create one. Nothing was written.")
                 db.executescript(_SCHEMA)
                 columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
                 if "simulated" not in columns:

@@ -4,6 +4,7 @@ traceback."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 from fractions import Fraction
 
@@ -55,7 +56,9 @@ def test_names_with_control_or_bidi_characters_are_refused(bad):
 @given(st.text(min_size=1, max_size=40))
 def test_text_accepts_exactly_the_printable_names(value):
     bad = any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in checks.BIDI_CONTROLS for c in value)
-    if not value.strip() or bad:
+    shows = any(not c.isspace() and unicodedata.category(c)[0] not in "CZM"
+                or unicodedata.category(c) in ("Co", "Cn") for c in value)
+    if not value.strip() or bad or not shows:
         with pytest.raises(InvalidArgument):
             checks.text("name", value)
     else:
@@ -72,3 +75,11 @@ def test_controller_arguments_beyond_float_are_typed(pen):
         with pytest.raises(SmpError) as err:
             call()
         assert not isinstance(err.value, OverflowError)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c", "\u2060 ", "\ufeff", "\u0301"])
+def test_a_name_with_no_visible_character_is_refused(invisible):
+    """`-t $'\\u200b'` used to be recorded as a technician nobody can read (review 7a)."""
+    with pytest.raises(InvalidArgument, match="no visible character"):
+        checks.technician(invisible)
+    assert checks.technician("ana\u200b") == "ana\u200b"  # a visible one is enough

@@ -233,3 +233,20 @@ def test_a_calibrations_simulated_field_is_stored(tmp_path, flag):
     store.save(original)
     (entry,) = CalibrationStore(tmp_path / "c.sqlite", readonly=True).entries()
     assert entry.simulated is flag and entry.calibration.simulated is flag
+
+
+def test_a_pass_log_given_as_the_calibration_database_is_refused_untouched(tmp_path):
+    """`smp calibrate --db passlog.sqlite` used to add the calibration tables to the pass log
+    (review 7a); the reverse was already refused."""
+    from smpdevice.passlog import PassLog
+
+    path = tmp_path / "passlog.sqlite"
+    PassLog(path).close()
+    before = {row[0] for row in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with pytest.raises(CalibrationStoreError, match="not a calibration database"):
+        CalibrationStore(path)
+    after = {row[0] for row in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert after == before and "calibrations" not in after
+    CalibrationStore(tmp_path / "new.sqlite").save(cal())  # a new file still becomes one
