@@ -56,7 +56,7 @@ def test_names_with_control_or_bidi_characters_are_refused(bad):
 @given(st.text(min_size=1, max_size=40))
 def test_text_accepts_exactly_the_printable_names(value):
     bad = any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in checks.BIDI_CONTROLS for c in value)
-    shows = any(not c.isspace() and unicodedata.category(c)[0] not in "CZM"
+    shows = any((not c.isspace() and unicodedata.category(c)[0] not in "CZM")
                 or unicodedata.category(c) in ("Co", "Cn") for c in value)
     if not value.strip() or bad or not shows:
         with pytest.raises(InvalidArgument):
