@@ -58,7 +58,8 @@ TRANSITIONS: dict[T, dict[S, S]] = {
 }
 # The boot is never skipped: an ESTOP while BOOTING is the one way to leave BOOTING before the
 # boot completes, and a command that then leads to IDLE (CLEAR_FAULTS) leads back to BOOTING
-# instead; the boot completes as usual (EVENT BOOTED, state IDLE).
+# instead; the boot completes as usual: EVENT BOOTED, state IDLE, or FAULT with POWER_RESET
+# after a brownout (that CLEAR_FAULTS cleared the E-stop, not the reset nobody was told of).
 BEFORE_BOOT_COMPLETES: frozenset[S] = frozenset({S.BOOTING, S.ESTOP})
 
 
@@ -94,9 +95,10 @@ COMMAND_EVENTS: dict[T, E] = {T.ESTOP: E.ESTOP_LATCHED, T.CLEAR_FAULTS: E.CLEARE
 # Changes the pen makes on its own, each reported with one EVENT (no other command causes an
 # EVENT; a command's own state change is confirmed by its ACK).
 SPONTANEOUS_EVENTS: tuple[tuple[str, str, E], ...] = (
-    ("boot completes", "BOOTING -> IDLE, or -> FAULT (POWER_RESET) after a brownout, or stays "
-                       "ESTOP if an ESTOP came while booting (cleared before then: BOOTING -> "
-                       "IDLE as usual)", E.BOOTED),
+    ("boot completes", "BOOTING -> IDLE, or -> FAULT (POWER_RESET) after a brownout, also if "
+                       "an ESTOP taken while booting was cleared before then; stays ESTOP if "
+                       "that ESTOP is not cleared (POWER_RESET added after a brownout)",
+     E.BOOTED),
     ("a fault latches (also LEASE_EXPIRED: the lease lapses while RUNNING)",
      "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flag is added", E.FAULT_LATCHED),
     ("the lease lapses while ARMED", "ARMED -> IDLE, no fault", E.STATE_CHANGED),

@@ -5,7 +5,9 @@ frames, in wire order, in ESTOP (motion refused by the table), except that a CLE
 the last ESTOP is superseded (not executed, NACK ESTOP_LATCHED, cached in the duplicate window
 like any NACK). So a CLEAR_FAULTS the host sent before an E-stop never clears its latch.
 Section 10: an E-stop cleared before the boot completes sends the pen back to BOOTING, never
-straight to IDLE. Part of `scenarios.json` (firmware_protocol.scenarios.build_scenarios).
+straight to IDLE; after a brownout the boot still completes into FAULT with POWER_RESET (the
+clear ended the E-stop, not the reset the host was never told of). Part of `scenarios.json`
+(firmware_protocol.scenarios.build_scenarios).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from firmware_protocol.scenarios import (
     SETPOINTS,
     ack,
     advance,
+    condition,
     event,
     nack,
     prelude,
@@ -95,4 +98,17 @@ def estop_read_scenarios() -> list[dict[str, Any]]:
                         S.BOOTING),
                    send(m.Arm(), 3, [nack(T.ARM, 3, R.BOOTING)], S.BOOTING),
                    advance(60, [event(E.BOOTED, S.IDLE, Fault(0))], S.IDLE)]},
+        {"name": "estop_while_rebooting_after_a_brownout_cleared_still_reports_power_reset",
+         "about": "brownout while RUNNING; ESTOP while it reboots, CLEAR_FAULTS before the boot "
+                  "completes (back to BOOTING): the boot still completes into FAULT with "
+                  "POWER_RESET (EVENT BOOTED says so), the reset is never wiped unreported; a "
+                  "CLEAR_FAULTS then acknowledges it",
+         "steps": [*running,
+                   condition("power_reset", [], S.BOOTING),
+                   send(estop, 5, _latched(5, Fault.POWER_RESET), S.ESTOP),
+                   send(clear, 6, [ack(T.CLEAR_FAULTS, 6), event(E.CLEARED, S.BOOTING)],
+                        S.BOOTING),
+                   advance(60, [event(E.BOOTED, S.FAULT, Fault.POWER_RESET)], S.FAULT),
+                   send(m.Arm(), 7, [nack(T.ARM, 7, R.FAULT_LATCHED)], S.FAULT),
+                   send(clear, 8, [ack(T.CLEAR_FAULTS, 8), event(E.CLEARED, S.IDLE)], S.IDLE)]},
     ]

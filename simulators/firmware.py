@@ -91,6 +91,7 @@ class PenFirmware(FirmwareCommands):
         self._booting = True
         self._boot_at_ms = self.now_ms
         self.faults = faults
+        self._reset_faults = faults  # why it booted: latched again when the boot completes
         self.decoder = StreamDecoder()
         self._last_rx_ms = self.now_ms
         self._window: OrderedDict[tuple[int, int, bytes], bytes] = OrderedDict()
@@ -117,6 +118,9 @@ class PenFirmware(FirmwareCommands):
 
     def _finish_boot(self) -> None:
         self._booting = False
+        # A brownout is reported whatever happened while booting: an E-stop's CLEAR_FAULTS
+        # then cleared the E-stop, not the reset the host has not been told of yet (R03).
+        self.faults |= self._reset_faults
         if self.state is S.BOOTING:
             self.state = S.FAULT if self.faults else S.IDLE
         self._event(EventCode.BOOTED)  # after a brownout: state FAULT, faults POWER_RESET

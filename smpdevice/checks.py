@@ -112,14 +112,21 @@ def text(
     return value
 
 
-# Format characters (U+200B zero-width space, U+2060 word joiner, ...), spaces and combining
-# marks show nothing by themselves.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+# Characters that show nothing by themselves besides spaces and controls: Unicode's
+# default-ignorable code points of the Basic Multilingual Plane (U+00AD soft hyphen, U+200B
+# zero-width space, U+2060 word joiner, U+FEFF, variation selectors, ...). Ranges, so that
+# service/schema.py publishes the very same rule as a pattern.
+INVISIBLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+                    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+                    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+                    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
+_INVISIBLE = frozenset(chr(c) for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1))
 
 
 def visible(char: str) -> bool:
-    """Whether `char` shows as something on its own (a letter, digit, symbol, ...)."""
-    return not char.isspace() and unicodedata.category(char) not in _INVISIBLE
+    """Whether `char` shows as something on its own (not a space, a control character or a
+    default-ignorable one)."""
+    return not char.isspace() and char not in _INVISIBLE and unicodedata.category(char) != "Cc"
 
 
 # As a calibration's technician (control/calibration.py): one person, one rule everywhere.

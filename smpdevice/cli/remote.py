@@ -97,6 +97,12 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         if not checked["ok"]:
             raise ServiceCheckFailed(checked["message"].replace("profile uploaded",
                                                                 f"profile {profile_path}"))
+        # As a local `smp run`'s first line: which envelope holds the run. Through the
+        # service it is the service's own (`smp serve --envelope`, else its station's), never
+        # this terminal's (review 8b, R05).
+        click.echo(f"checked against the envelope of the service at {url} (its `smp serve "
+                   "--envelope`, else its SMP_ENVELOPE or station config, else the built-in "
+                   f"zones), narrowed to pen {serial}'s limits")
         if ident["calibration"] is None:
             fix = command("smp", "calibrate", "--service", url,
                           *(["--auto"] if ident["simulated"] else []))

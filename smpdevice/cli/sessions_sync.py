@@ -29,6 +29,10 @@ def sync(url: str, db: str | None) -> None:
     key = InstallationKey.load_or_create()
     for path in existing_logs(db):  # the station's log and each pen's own
         with open_log(str(path)) as log:
+            if not log.log_id:  # being created: syncing a made-up id would stay for ever
+                click.echo(f"skipped {path}: it has no log id yet (being created, or its "
+                           "creation was cut); nothing to sync until its first session")
+                continue
             result = push(log, url, key)
         click.echo(f"synced log {result.log_id}: {result.sent} new records sent; the central "
                    f"store holds records 1..{result.central_head}"

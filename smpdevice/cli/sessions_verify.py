@@ -20,8 +20,9 @@ from smpdevice.records.verifying import LogCheck, Trust
               help="Also check a receipt someone kept (its text, or a file holding it, e.g. "
                    "a scanned aftercare sheet's text). Repeatable.")
 @click.option("--anchors", "anchors_file", type=click.Path(dir_okay=False, exists=True),
-              help="The anchors file to check against (default: passlog.anchors.jsonl beside "
-                   "the log).")
+              help="The anchors file to check against (default: the one beside each log). "
+                   "It belongs to one log: with several in the data directory, give that log "
+                   "with --db.")
 @click.option("--no-anchors", is_flag=True,
               help="Do not check an anchors file (e.g. a backup copied without it).")
 @click.option("--key", "named_keys", multiple=True, metavar="FINGERPRINT",
@@ -75,6 +76,14 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
         click.secho(str(exc), fg="red", err=True)
         sys.exit(2)
     paths = existing_logs(db)
+    if anchors_file and len(paths) > 1:  # which log's? never drop it silently (review 8b, R04)
+        raise click.UsageError(
+            f"--anchors {anchors_file}: the data directory holds {len(paths)} logs "
+            f"({', '.join(p.name for p in paths)}); an anchors file belongs to one of them: "
+            "give that log with --db (e.g. --db "
+            f"{paths[0]} --anchors {anchors_file})")
+    if against and db is None and not any(p.exists() for p in paths):
+        _no_local_log(paths[0], trust, against)  # deleted? the central store knows
     checks = []
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
@@ -82,8 +91,8 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
                 _holds(q, r) for q in paths)))
         if len(paths) > 1:
             click.echo(f"{path}:")
-        checks.append(_verify_log(path, mine, anchors_file if len(paths) == 1 else None,
-                                  no_anchors, trust, allow_unsigned, against))
+        checks.append(_verify_log(path, mine, anchors_file, no_anchors, trust,
+                                  allow_unsigned, against))
     if against and db is None:  # the whole data directory: is every synced log still here?
         from smpdevice.records.verifying import missing_logs
 
@@ -94,6 +103,21 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             sys.exit(1)
         click.secho("ok: every log the central store holds for these keys is here",
                     fg="green")
+
+
+def _no_local_log(station: Path, trust: Trust, against: str) -> None:
+    """No log at all here, with --against: the logs the central store holds for these keys
+    were deleted (exit 1, naming each); none there either: a fresh station (falls through to
+    "no pass log")."""
+    from smpdevice.records.verifying import missing_logs
+
+    missing = missing_logs([], trust, against)
+    if missing:
+        click.secho(f"no pass log at {station}", fg="red")
+    for problem in missing:
+        click.secho(f"differs from the central store: {problem}", fg="red")
+    if missing:
+        sys.exit(1)
 
 
 def _holds(path: Path, receipt: str) -> bool:
@@ -143,6 +167,9 @@ def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
                 f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
                 f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
                 f"{result.head_hash}", fg="green")
+    if against and not check.log_id:
+        click.echo("not compared with the central store: this log has no log id yet (it is "
+                   "being created); it is synced after its first session")
     if central is not None:
         click.secho(f"ok: the central store holds this log up to record "
                     f"{central.central_count}, identical to the local records", fg="green")

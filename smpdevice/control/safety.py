@@ -58,6 +58,9 @@ class SafetyMixin(ControllerCore):
 
         It never waits for the link: lease renewal stops at once, the ESTOP frame is written at
         once from this thread (bypassing every queue) and the controller enters `estop` at once.
+        From that write on, no request asked before it goes out (again), stops excepted: it
+        ends with SupersededByEStop (the link checks, not the loop: a resent CLEAR_FAULTS the
+        pen never saw would undo the E-stop, review 8a R01).
         Then it waits for the pen's confirmation, re-sending ESTOP. Unconfirmed, it raises
         EStopUnconfirmed and the loop keeps re-sending until confirmed or the link is lost;
         the pen stops the needle by itself within one lease either way.

@@ -147,6 +147,7 @@ class RequestEngine(OperationQueue):
         are queued before it (then in the loop, after them); an `Operation` it returns goes
         on the wire at once and its outcome is awaited (on the clock: bounded, never forever)."""
         link = self.link
+        estops = link.estops_written  # first: a request asked before an ESTOP never follows it
         limit = link.max_command_time_s() * 3 + 2.0
         if self._stop.is_set():
             raise LinkError(GONE)
@@ -157,9 +158,9 @@ class RequestEngine(OperationQueue):
                 raise LinkTimeout(f"no answer within {limit:.1f} s")
             try:
                 if self._backlog:
-                    self._put(Call(fn, args, future))
+                    self._put(Call(fn, args, future, estops))
                 elif future.set_running_or_notify_cancel():
-                    self._run_call(fn, args, future, link.claim_reading)
+                    self._run_call(fn, args, future, link.claim_reading, estops)
                     self._kick()
             finally:
                 self._lock.release()
@@ -181,7 +182,8 @@ class RequestEngine(OperationQueue):
         self._answers.notify_waiting()
 
     def _run_call(self, fn: Callable[..., Any], args: tuple, future: Completion,
-                  before_send: Callable[[], object] | None = None) -> None:
+                  before_send: Callable[[], object] | None = None,
+                  estops_seen: int | None = None) -> None:
         try:
             result = fn(*args)
         except BaseException as exc:
@@ -189,6 +191,7 @@ class RequestEngine(OperationQueue):
             return
         if isinstance(result, Operation):
             result.future = future
+            result.estops_seen = estops_seen
             if before_send is not None:
                 before_send()  # this thread reads the reply: nobody else may take it first
             self.submit(result)
@@ -309,7 +312,7 @@ class RequestEngine(OperationQueue):
     def _handle(self, item: object) -> None:
         if isinstance(item, Call):
             if item.future.set_running_or_notify_cancel():
-                self._run_call(item.fn, item.args, item.future)
+                self._run_call(item.fn, item.args, item.future, None, item.estops_seen)
         elif isinstance(item, Reply):
             self._on_op_reply(item.frame)
         elif isinstance(item, Run):

@@ -27,6 +27,7 @@ class Operation:
     number: int = 0  # in the order of submission
     seq: int = 0
     drawn_mark: int = 0  # Link.seqs_drawn once its seq is drawn: a resend's window check
+    estops_seen: int | None = None  # Link.estops_written when asked: none is sent past an ESTOP
     attempt: int = 0
     sent_at_s: float = 0.0
     deadline_s: float = 0.0
@@ -46,6 +47,7 @@ class Call:
     fn: Callable[..., Any]
     args: tuple
     future: Completion
+    estops_seen: int | None = None  # Link.estops_written when it was asked
 
 
 @dataclass(frozen=True, slots=True)

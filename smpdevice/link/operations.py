@@ -6,7 +6,10 @@ One operation is on the wire at a time; each step is retransmitted with the same
 about a frame (its seq, its deadline) is set before it is written: its reply may be handled
 before `Link.send` returns. A step is never resent once DEDUP_WINDOW other seqs (renewals
 included) went out after it: the pen may have forgotten it and would run it twice (protocol.md
-s4/s5); the request then ends unanswered, as after its last try.
+s4/s5); the request then ends unanswered, as after its last try. Nor is a step of a request
+asked before an ESTOP the host wrote ever sent after it, stops excepted (`Link.send` checks
+under its write lock: the loop need not have heard of the latch); the request ends with
+SupersededByEStop.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class OperationQueue:
     def submit(self, op: Operation) -> None:
         """Queue `op` (under the lock); it goes on the wire when those before it are done."""
         op.number, self.submitted = self.submitted, self.submitted + 1
+        if op.estops_seen is None:  # asked now (not through `call`)
+            op.estops_seen = self.link.estops_written
         self.ops.append(op)
         if len(self.ops) == 1:
             self._send_step(op)
@@ -151,7 +156,7 @@ class OperationQueue:
         if op.deadline_s < self._due_s and self._virtual:
             self._due_s = op.deadline_s  # its advance hook wakes the timer in time
         try:
-            self.link.send(op.step, seq)
+            self.link.send(op.step, seq, op.estops_seen)  # refused past a later ESTOP
         except SmpError as exc:
             self._finish(op, exc)
 
@@ -175,12 +180,13 @@ class OperationQueue:
             self._finish(op, refused)
             return
         op.attempt += 1
-        self.link.stats.retransmissions += 1
         try:
-            self.link.send(op.step, op.seq)  # same seq: the pen deduplicates
+            # same seq: the pen deduplicates; never past an ESTOP written since it was asked
+            self.link.send(op.step, op.seq, op.estops_seen)
         except SmpError as exc:
             self._finish(op, exc)
             return
+        self.link.stats.retransmissions += 1
         op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
 
     def _out_of_window(self, op: Operation, others: int) -> None:

@@ -23,7 +23,7 @@ import structlog
 
 from firmware_protocol import Frame, Message, MsgType, StreamDecoder, encode
 from firmware_protocol.codes import NackReason
-from firmware_protocol.messages import Telemetry
+from firmware_protocol.messages import EStop, NeedleStop, Telemetry
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import MONOTONIC, Clock, TimedCondition, now_function, timebase_for
 from smpdevice.link.notifier import Notifier
@@ -53,6 +53,20 @@ def no_reply_message(command: str, attempts: int) -> str:
         f"no reply from the pen to {command} after {attempts} tries: it may or may not have "
         "been applied (commands carry absolute values, so sending it again is safe). "
         "Check the cable and that the pen is powered."
+    )
+
+
+class SupersededByEStop(SmpError):
+    """A request asked before an ESTOP the host wrote: it is never (re)sent after that ESTOP."""
+
+
+def superseded_message(command: str) -> str:
+    # A resend after the ESTOP could be the pen's first sight of it and undo the E-stop (R01).
+    return (
+        f"{command} was not sent (again): an E-stop was sent after it was asked, and a "
+        "request from before an E-stop never goes out after it (the pen may never have got "
+        "it, and would run it in ESTOP). The E-stop stays latched; once it is safe, clear it "
+        "with a new request (clear_faults)."
     )
 
 
@@ -189,6 +203,7 @@ class Link(LinkReading):
         self._waiters: dict[int, _Waiter] = {}
         self._seq = 0
         self.seqs_drawn = 0  # every seq ever drawn (renewals, stops, E-stops): see `drawn_since`
+        self.estops_written = 0  # ESTOP frames written (resends too), under the write lock
         self._seq_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
@@ -254,8 +269,12 @@ class Link(LinkReading):
         bound on the commands the pen put in its duplicate window since (protocol.md s5)."""
         return self.seqs_drawn - mark
 
-    def send(self, message: Message, seq: int | None = None) -> int:
-        """Write one frame now (no waiting). Returns its sequence number."""
+    def send(self, message: Message, seq: int | None = None,
+             estops_seen: int | None = None) -> int:
+        """Write one frame now (no waiting). Returns its sequence number. `estops_seen`: the
+        `estops_written` count when the request was asked; if an ESTOP was written since, a
+        request other than a stop (NEEDLE_STOP, ESTOP) is refused with SupersededByEStop.
+        Checked under the write lock, so no such frame ever follows the ESTOP on the wire."""
         if seq is None:
             seq = self.next_seq()
         data = encode(message, seq)
@@ -267,6 +286,11 @@ class Link(LinkReading):
                 refused = gate(message) if gate is not None else None
                 if refused is not None:
                     raise refused
+                if isinstance(message, EStop):
+                    self.estops_written += 1
+                elif (estops_seen is not None and estops_seen != self.estops_written
+                        and not isinstance(message, NeedleStop)):
+                    raise SupersededByEStop(superseded_message(message.TYPE.name))
                 raw = self._raw
                 if raw is not None:
                     write_raw(raw, data)

@@ -25,6 +25,7 @@ from typing import Any
 from smpdevice.errors import SmpError
 from smpdevice.records import dsn
 from smpdevice.records.central_schema import SCHEMA as _SCHEMA
+from smpdevice.records.central_schema import SCHEMA_VERSION, is_current
 from smpdevice.records.chain import ChainRecord
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.signing import head_statement
@@ -33,6 +34,10 @@ BATCH_RECORDS = 5000
 
 class CentralStoreError(SmpError):
     """The central store cannot be reached, or refuses the local log."""
+
+
+class NoLogId(CentralStoreError):
+    """The log has no id yet (being created): it is never synced or registered."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,19 @@ def connect(url: str) -> Any:
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise CentralStoreError(f"the central database's encoding is {encoding}: it must "
                                     "be UTF8 (createdb -E UTF8)")
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7406)")  # one schema creator at once
-            conn.execute(_SCHEMA)
+        if not is_current(conn):  # set up or migrate: needs the owner (the PCs' role reads)
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(7406)")  # one creator at once
+                    if not is_current(conn):
+                        conn.execute(_SCHEMA)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                conn.close()
+                raise CentralStoreError(
+                    f"cannot use the central store {_safe(url)}: it is not set up for this "
+                    f"smpdevice (schema {SCHEMA_VERSION}, every guard trigger) and this role "
+                    f"may not set it up ({_why(exc, url)}): run one sync or verify as the "
+                    "tables' owner first (docs/integration.md)") from None
         return conn
     except psycopg.Error as exc:
         raise CentralStoreError(f"cannot use the central store {_safe(url)}: "
@@ -88,6 +103,9 @@ def sync(log: Any, url: str, key: InstallationKey, *, batch_records: int = BATCH
     """
     import psycopg
 
+    if not log.log_id:  # being created: an id made up now would stay in the store for ever
+        raise NoLogId(f"the log {log.path} has no log id yet (it is being created, or its "
+                      "creation was cut): nothing to sync; sync again after its first session")
     audit = log.audit(trusted={key.fingerprint: key.public}, anchors=False)
     if not audit.ok:
         raise CentralStoreError(f"the local log does not verify ({audit.problem}); nothing "

@@ -6,12 +6,17 @@ that follows its records, records and signed heads frozen). `GUARDS` closes what
 installations (a registered key never changes) and of the logs (a log's head only moves
 forward, to its newest record). Both are idempotent and run at every connection, so a store
 created by an older smpdevice gets the guards at its next sync or verify (the migration).
+They run only when `is_current` says the store is missing, older than SCHEMA_VERSION or lacks a
+trigger: the setup needs the tables' owner, so the PCs' role (INSERT and SELECT, UPDATE on
+smp_logs) syncs and verifies once the owner has set the store up (review 8b, R01).
 
 A role that owns the tables can still drop or disable triggers: give the PCs' role only
 INSERT and SELECT (docs/integration.md).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from smpdevice.records.chain import GENESIS_HASH
 
@@ -166,5 +171,28 @@ DO $$ BEGIN
     for name, spec in _GUARD_TRIGGERS.items()) + """END $$;
 """
 
-SCHEMA = BASE + GUARDS
+# The version the store is set up to, kept as the comment of smp_logs (readable by every
+# role, unlike the setup, which needs the tables' owner): 2 = BASE + GUARDS.
+SCHEMA_VERSION = 2
+_MARK = "smpdevice central schema "
+MARK = f"COMMENT ON TABLE smp_logs IS '{_MARK}{SCHEMA_VERSION}';\n"
+
+SCHEMA = BASE + GUARDS + MARK
 GUARD_TRIGGERS = tuple(_GUARD_TRIGGERS)
+TRIGGERS = ("smp_records_append", "smp_logs_advance", "smp_records_frozen",
+            "smp_records_no_truncate", "smp_heads_frozen", *GUARD_TRIGGERS)
+
+# One row: the version mark (NULL: no store yet, or one set up before the mark) and how many
+# of TRIGGERS exist. Only catalog reads: the PCs' INSERT/SELECT role may run it.
+CURRENT_QUERY = ("SELECT obj_description(to_regclass('smp_logs'), 'pg_class'), "
+                 "(SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname = ANY(%s))")
+
+
+def is_current(conn: Any) -> bool:
+    """Whether the store at `conn` is set up to SCHEMA_VERSION (or newer: never downgraded)
+    with every trigger in place; else the setup (or migration) must run, as the owner."""
+    mark, triggers = conn.execute(CURRENT_QUERY, (list(TRIGGERS),)).fetchone()
+    if not isinstance(mark, str) or not mark.startswith(_MARK):
+        return False
+    version = mark.removeprefix(_MARK)
+    return version.isdigit() and int(version) >= SCHEMA_VERSION and triggers == len(TRIGGERS)

@@ -102,7 +102,7 @@ def verify_log(path: Path, trust: Trust, *, receipts: Sequence[tuple[str, Any]] 
                            trusted_fingerprints=trust.fingerprints, anchors=anchors,
                            receipts=receipts, allow_unsigned=allow_unsigned)
         check = LogCheck(Path(path), log.log_id, result)
-        if against and result.ok:
+        if against and result.ok and log.log_id:  # no id yet (being created): never synced
             from smpdevice.records.central import compare
 
             check.central = compare(log, against)

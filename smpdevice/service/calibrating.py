@@ -99,14 +99,14 @@ def _runs(service: PenService, client: Any) -> CalibrationRun | None:
 
 @method("calibration.begin")
 async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    await self.apen.begin_calibration()
+    await self.drive(client, self.pen.begin_calibration)
     self.calibration_run = CalibrationRun(client.id)  # a new run forgets the last one's ids
     return {"ok": True}
 
 
 @method("calibration.move")
 async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    at = await self.apen.calibration_move(p["actuator_mm"])
+    at = await self.drive(client, self.pen.calibration_move, p["actuator_mm"])
     if (run := _runs(self, client)) is not None:
         run.moved(float(p["actuator_mm"]), float(at))
     return {"actuator_mm": at}
@@ -124,7 +124,8 @@ async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
 
     self.pen.add_telemetry_listener(collect)
     try:
-        encoder_hz = await self.apen.calibration_spin(p["speed_hz"], p["duration_s"])
+        encoder_hz = await self.drive(client, self.pen.calibration_spin, p["speed_hz"],
+                                      p["duration_s"])
     finally:
         self.pen.remove_telemetry_listener(collect)
     if (run := _runs(self, client)) is not None and len(run.spins) < MAX_SPINS:
@@ -192,4 +193,4 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
 
 @method("calibration.auto")
 async def m_cal_auto(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await self.apen.call(self.work.auto_calibrate, p["technician"])
+    return await self.drive(client, self.work.auto_calibrate, p["technician"])

@@ -10,6 +10,10 @@
   the pen's lease, even if the service's loop is stuck.
 - `Watchdog` (a thread of its own, not the event loop) notices the expiry and stops the needle
   and disarms at once, so in the usual case the needle stops well before the pen's lease.
+- A request of the driver may still be in flight then (an ARM the pen has not answered: the
+  pen looks idle). Every request that moves the pen runs in the one call worker, checked there
+  again (`as_driver`), and a loss queues a second look (`settle`) behind them in that worker:
+  whatever they left armed or running is stopped and disarmed once they end.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import structlog
 
@@ -27,6 +32,7 @@ from smpdevice.control.states import State
 from smpdevice.errors import SmpError
 
 log = structlog.get_logger("smpdevice.service")
+T = TypeVar("T")
 
 
 class NotDriving(SmpError):
@@ -143,6 +149,23 @@ def stop_and_disarm(pen: PenController, why: str) -> None:
                     why=why)
 
 
+def as_driver(lease: DriverLease, client: str, fn: Callable[..., T], *args: Any,
+              **kwargs: Any) -> T:
+    """`fn(*args)` if `client` still drives now (in the call worker, at the call's turn): a
+    request checked as the driver's at dispatch moves nothing once its driver is lost."""
+    lease.require(client)
+    return fn(*args, **kwargs)
+
+
+def settle(pen: PenController, why: str, session_busy: Callable[[], bool]) -> None:
+    """The second look after a driver loss, run in the call worker behind every request that
+    passed `as_driver` before the loss: stop and disarm what such a request left moving (an
+    ARM unanswered at the first look, which saw the pen idle). A running session is the one
+    actor on the pen: it stops and disarms itself once its driver is gone."""
+    if not session_busy() and pen.state in (State.RUNNING, State.ARMED, State.CALIBRATING):
+        stop_and_disarm(pen, why)
+
+
 class Watchdog:
     """A thread that stops the pen as soon as the driver's lease runs out."""
 
@@ -165,11 +188,13 @@ class Watchdog:
         with contextlib.suppress(RuntimeError):
             self._thread.join(timeout=5)
 
-    def driver_gone(self, client: str, reason: str) -> None:
-        """A driving client disconnected or released: stop now (any thread)."""
+    def driver_gone(self, client: str, reason: str) -> bool:
+        """A driving client disconnected or released: stop now (any thread). Whether it
+        drove."""
         d = self.lease.drop(client)
         if d is not None:
             self._lost(d, reason)
+        return d is not None
 
     def lost(self, d: Driver, reason: str) -> None:
         """The caller already dropped `d` from the lease: stop as on a loss (any thread)."""

@@ -10,12 +10,13 @@ one call worker in order, stops on their own lane, E-stop in a fresh thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -26,7 +27,14 @@ from smpdevice.errors import SmpError
 from smpdevice.service import records_api
 from smpdevice.service.auth import Role, role_for
 from smpdevice.service.calibration_run import CalibrationRun
-from smpdevice.service.deadman import DriverLease, GatedPenController, Watchdog, stop_and_disarm
+from smpdevice.service.deadman import (
+    DriverLease,
+    GatedPenController,
+    Watchdog,
+    as_driver,
+    settle,
+    stop_and_disarm,
+)
 from smpdevice.service.rpc import NOT_AUTHENTICATED, RpcError, notification
 from smpdevice.service.schema import (
     API_VERSION,
@@ -39,6 +47,8 @@ from smpdevice.service.work import SessionWork
 
 log = structlog.get_logger("smpdevice.service")
 Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
+T = TypeVar("T")
+SETTLE_WAIT_S = 10.0  # how long a hello or release waits for the driver's requests in flight
 HANDLERS: dict[str, Handler] = {}
 DRIVER_ROLE = METHODS["pen.drive"].role  # a connection below it cannot hold the pen
 
@@ -78,6 +88,7 @@ class PenService:
         self.calibration_run: CalibrationRun | None = None  # the guided run in progress
         self.serial = pen.identity.serial if pen.identity else None  # reconnect: this pen only
         self._reconnect: asyncio.Task | None = None
+        self._settles: set[asyncio.Future] = set()  # second looks after a loss, in flight
 
     # ------------------------------------------------------------------ lifetime
 
@@ -127,7 +138,32 @@ class PenService:
                 "faults": fault.faults.names if fault else []})
 
     def _driver_lost(self, driver: Any, reason: str) -> None:
+        """After the loss's first stop (any thread): the second look behind the requests in
+        flight, and every client told."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                asyncio.run_coroutine_threadsafe(self.settled(reason), loop)
         self.broadcast_threadsafe("pen.driver", {"client": None, "reason": reason})
+
+    async def settled(self, reason: str, wait_s: float | None = None) -> None:
+        """Queue `settle` behind every request in the call worker; wait for it (up to `wait_s`:
+        it still runs later)."""
+        task = asyncio.ensure_future(self.apen.call(settle, self.pen, reason, self.work.busy))
+        self._settles.add(task)
+        task.add_done_callback(self._settle_done)
+        if wait_s is not None:
+            await asyncio.wait({task}, timeout=wait_s)
+
+    def _settle_done(self, task: asyncio.Future) -> None:
+        self._settles.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the pen's lease stops it
+            log.warning("stop after driver loss failed", error=repr(task.exception()))
+
+    async def drive(self, client: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A controller call that moves the pen, in the call worker, only if `client` still
+        drives at its turn (a driver lost meanwhile moves nothing; see deadman.settle)."""
+        return await self.apen.call(as_driver, self.lease, client.id, fn, *args, **kwargs)
 
     async def _telemetry_pump(self) -> None:
         async for t in self.apen.telemetry(max_queue=64):
@@ -188,8 +224,9 @@ class PenService:
         if dropped is not None:
             # Re-authenticated below what driving needs: it loses the pen now (the gate closed
             # with the drop above), and the needle stops as on pen.release.
-            await asyncio.to_thread(self.watchdog.lost, dropped,
-                                    f"{client.id} re-authenticated as {role.label}")
+            why = f"{client.id} re-authenticated as {role.label}"
+            await asyncio.to_thread(self.watchdog.lost, dropped, why)
+            await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
         return {"client_id": client.id, "role": role.label, "api_version": API_VERSION,
                 "lease_range_ms": list(LEASE_RANGE_MS),
                 "telemetry_rate_hz": list(TELEMETRY_RATE_HZ)}
@@ -262,23 +299,25 @@ class PenService:
 
     @method("pen.release")
     async def m_release(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.to_thread(self.watchdog.driver_gone, client.id, f"{client.id} released")
+        why = f"{client.id} released"
+        if await asyncio.to_thread(self.watchdog.driver_gone, client.id, why):
+            await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
         return {"ok": True}
 
     # ------------------------------------------------------------------ commands
 
     @method("pen.set_zone")
     async def m_set_zone(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        zone = await self.apen.set_zone(p["zone"])
+        zone = await self.drive(client, self.pen.set_zone, p["zone"])
         return {"zone": p["zone"], "envelope": zone.model_dump()}
 
     @method("pen.set_setpoints")
     async def m_set_setpoints(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return asdict(await self.apen.set_setpoints(**p))
+        return asdict(await self.drive(client, self.pen.set_setpoints, **p))
 
     @method("pen.arm")
     async def m_arm(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.apen.arm()
+        await self.drive(client, self.pen.arm)
         return {"ok": True}
 
     @method("pen.disarm")
@@ -288,7 +327,7 @@ class PenService:
 
     @method("pen.start")
     async def m_start(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.apen.start_needle()
+        await self.drive(client, self.pen.start_needle)
         return {"ok": True}
 
     @method("pen.stop")

@@ -41,18 +41,22 @@ def list_sessions(path: Path | None, start: int | None = None,
                   limit: int = LIST_PAGE_MAX) -> dict[str, Any]:
     """Sessions `start` .. `start + limit - 1` of every log, oldest first (default: the newest
     `limit`). `total` counts them all; `truncated` says older or newer ones were left out:
-    call again with `start` (e.g. `start - limit` for the page before)."""
+    call again with `start` (`start - limit` for the page before). A negative `start` (down to
+    `-limit`) is the page before the oldest ones: it lists from session 0 up to
+    `start + limit - 1`, a shorter first page, and answers `start` 0 (nothing before)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MAX:
         raise SmpError(f"limit = {limit!r} is not allowed: give 1 to {LIST_PAGE_MAX} sessions")
     if start is not None and (isinstance(start, bool) or not isinstance(start, int)
-                              or start < 0):
-        raise SmpError(f"start = {start!r} is not allowed: give the index of the first "
-                       "session to list, 0 or more (0 is the oldest)")
+                              or start < -limit):
+        raise SmpError(f"start = {start!r} is not allowed with limit {limit}: give the index "
+                       f"of the first session to list, {-limit} or more (0 is the oldest; "
+                       "a negative start lists a shorter first page from 0)")
     with logset.open_all(_paths(path)) as logs:
         rows = logset.all_sessions(logs)
     total = len(rows)
-    first = max(total - limit, 0) if start is None else min(start, total)
-    page = rows[first:first + limit]
+    first = max(total - limit, 0) if start is None else min(max(start, 0), total)
+    end = first + limit if start is None else max(start + limit, 0)
+    page = rows[first:end]
     return {"sessions": [_session_row(s) for s in page], "total": total, "start": first,
             "truncated": len(page) < total}
 

@@ -82,10 +82,21 @@ def size_error(size: int) -> RpcError:
                                      "easily)", {"max_message_bytes": MAX_MESSAGE_BYTES})
 
 
+def oversize(raw: str | bytes) -> int | None:
+    """The message's size in UTF-8 bytes if it is over the cap, else None. A text frame arrives
+    as `str`: its characters are 1-4 bytes each, so only a long one needs encoding to tell."""
+    if isinstance(raw, bytes) or len(raw) <= MAX_MESSAGE_BYTES // 4:
+        size = len(raw)
+    else:  # surrogatepass: a `str` handed in directly may hold a lone surrogate
+        size = len(raw.encode("utf-8", "surrogatepass"))
+    return size if size > MAX_MESSAGE_BYTES else None
+
+
 def parse(raw: str | bytes) -> Request:
     """One message -> a Request, or RpcError (never anything else)."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise size_error(len(raw))
+    size = oversize(raw)
+    if size is not None:
+        raise size_error(size)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         message = json.loads(text, parse_float=_finite_float, parse_int=_bounded_int,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from smpdevice.checks import INVISIBLE_RANGES
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
@@ -51,7 +52,10 @@ def _text(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
 # no control characters (ESC, CR, LF, TAB, NUL...), no bidirectional overrides or marks, not
 # blank: the rule of smpdevice.checks.text, published in the schema so clients see it.
 _NOT_IN_LINE = r"\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069"
-LINE_PATTERN = f"^[^{_NOT_IN_LINE}]*[^\\s{_NOT_IN_LINE}][^{_NOT_IN_LINE}]*$"
+# ... and at least one character that shows (checks.visible: not a space, not invisible)
+_INVISIBLE = "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi > lo else "")
+                     for lo, hi in INVISIBLE_RANGES)
+LINE_PATTERN = f"^[^{_NOT_IN_LINE}]*[^\\s{_NOT_IN_LINE}{_INVISIBLE}][^{_NOT_IN_LINE}]*$"
 
 
 def _line(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
@@ -276,8 +280,10 @@ METHODS: dict[str, Method] = {
     "sessions.list": Method(_V, "Sessions of every pass log of the service's data directory, "
                                 "oldest first: the newest 500, or `limit` from `start`; "
                                 "`total` counts them all, `truncated` says some were left out.",
-                            _obj({"start": {"type": "integer", "minimum": 0,
-                                            "description": "index of the first (0: oldest)"},
+                            _obj({"start": {"type": "integer", "minimum": -500,
+                                            "description": "index of the first (0: oldest; "
+                                                           "negative, to -limit: a shorter "
+                                                           "first page from 0)"},
                                   "limit": {"type": "integer", "minimum": 1, "maximum": 500,
                                             "default": 500}})),
     "sessions.show": Method(_V, "One session with its passes, summary and receipt.",

@@ -5,7 +5,8 @@ latched the E-stop and then cleared it with the OLDER CLEAR_FAULTS. The rule now
 act first; then the other frames in wire order, in ESTOP, except that a CLEAR_FAULTS before the
 last ESTOP of its read is superseded (NACK ESTOP_LATCHED, not executed, cached like any NACK).
 R06: CLEAR_FAULTS of an E-stop taken while booting returns to BOOTING, and the boot completes
-as usual.
+as usual. Review 8a R03: after a brownout "as usual" is FAULT with POWER_RESET, also when an
+E-stop was taken and cleared while it rebooted (that clear never wipes the unreported reset).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from hypothesis import strategies as st
 
 from firmware_protocol import encode, rules
 from firmware_protocol import messages as m
-from firmware_protocol.codes import EventCode, MsgType
+from firmware_protocol.codes import EventCode, Fault, MsgType
 from firmware_protocol.codes import FirmwareState as S
 from firmware_protocol.codes import NackReason as R
 from firmware_protocol.frame import decode_frame
 from simulators.clock import VirtualClock
+from simulators.faults import DeviceFault
 from simulators.firmware import PenFirmware
 from simulators.pen_model import PenModel
 from tests.simulators.helpers import drive_to, make, state, valid_command
@@ -119,3 +121,58 @@ def test_an_estop_cleared_while_booting_finishes_the_boot() -> None:
     booted = host.events[-1]
     assert (booted.event, booted.state, booted.faults) == (EventCode.BOOTED, S.IDLE, 0)
     assert state(sim) is S.IDLE
+
+
+# ---- review 8a R03: a brownout's POWER_RESET survives an E-stop cleared while rebooting
+
+
+def _booted(host) -> tuple[S, Fault]:
+    booted = [e for e in host.events if e.event == EventCode.BOOTED][-1]
+    return S(booted.state), Fault(booted.faults)
+
+
+@pytest.mark.parametrize("cleared", [True, False], ids=["estop_cleared", "estop_kept"])
+def test_a_brownout_is_reported_after_an_estop_taken_while_rebooting(cleared: bool) -> None:
+    """Brownout while RUNNING; the operator's E-stop while it reboots (and the host's clear of
+    it, before any BOOTED): the boot completes with POWER_RESET latched, in FAULT (cleared) or
+    in ESTOP (kept), and EVENT BOOTED says so; CLEAR_FAULTS then acknowledges the reset."""
+    sim, host = drive_to(S.RUNNING)
+    sim.advance(0.1)
+    sim.inject(DeviceFault.BROWNOUT)
+    assert state(sim) is S.BOOTING
+    assert host.request(m.EStop()) == m.Ack(MsgType.ESTOP)
+    if cleared:
+        assert host.request(m.ClearFaults()) == m.Ack(MsgType.CLEAR_FAULTS)
+        assert state(sim) is S.BOOTING  # the boot is never skipped
+    sim.advance(0.1)  # the boot completes
+    host.poll()
+    want = S.FAULT if cleared else S.ESTOP
+    assert _booted(host) == (want, Fault.POWER_RESET)
+    assert state(sim) is want and sim.firmware.faults == Fault.POWER_RESET
+    assert host.telemetry[-1].faults & Fault.POWER_RESET
+    assert host.request(m.Arm()).TYPE == MsgType.NACK
+    assert host.request(m.ClearFaults()) == m.Ack(MsgType.CLEAR_FAULTS)
+    assert state(sim) is S.IDLE and sim.firmware.faults == Fault(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["estop", "clear", "tick"]), max_size=8))
+def test_no_command_while_rebooting_hides_a_brownout(script: list[str]) -> None:
+    """Whatever ESTOPs and CLEAR_FAULTS come while the pen reboots after a brownout, the boot
+    completes with POWER_RESET latched (FAULT, or ESTOP if an E-stop is still latched)."""
+    sim, host = drive_to(S.RUNNING)
+    sim.inject(DeviceFault.BROWNOUT)
+    for step in script:
+        if step == "estop":
+            host.request(m.EStop())
+        elif step == "clear":
+            host.request(m.ClearFaults())  # NACKed BOOTING unless an E-stop is latched
+        else:
+            sim.advance(0.002)
+        assert state(sim) in (S.BOOTING, S.ESTOP)  # 8 ticks at most: still booting
+    latched = state(sim) is S.ESTOP
+    sim.advance(0.1)
+    host.poll()
+    want = S.ESTOP if latched else S.FAULT
+    assert _booted(host) == (want, Fault.POWER_RESET), script
+    assert state(sim) is want and sim.firmware.faults & Fault.POWER_RESET

@@ -49,9 +49,10 @@ class WireLog:
             self.fresh.add(seq)
             return seq
 
-        def spy_send(message: Message, seq: int | None = None) -> int:
+        def spy_send(message: Message, seq: int | None = None,
+                     estops_seen: int | None = None) -> int:
             self._before_send(message, seq)
-            return send(message, seq)
+            return send(message, seq, estops_seen)
 
         def spy_dispatch(frame) -> None:
             if frame.seq and isinstance(frame.message, (Ack, Nack)):

@@ -33,10 +33,10 @@ def _count_sent(pen: PenController, kinds: tuple[type, ...], after: threading.Ev
     sent: list = []
     link, send = pen.link, pen.link.send
 
-    def spy(message, seq=None):
+    def spy(message, seq=None, estops_seen=None):
         if after.is_set() and isinstance(message, kinds):
             sent.append(message)
-        return send(message, seq)
+        return send(message, seq, estops_seen)
 
     link.send = spy  # type: ignore[method-assign]
     return sent
