@@ -182,8 +182,8 @@ _RULES_H = """\
 uint8_t smp_rule_accepted_states(uint8_t type);
 /* The NACK reason for a command not accepted in `state`. */
 uint8_t smp_rule_refusal(uint8_t state);
-/* The state after an accepted command, or -1 if it does not change the state. IDLE before
- * the boot has completed (an E-stop cleared while booting) means BOOTING (section 10). */
+/* The state after an accepted command, or -1 if it does not change the state. The caller
+ * maps IDLE to BOOTING until its boot completes (an E-stop cleared while booting: section 10). */
 int smp_rule_transition(uint8_t type, uint8_t state);
 /* The further checks after the state, in order (enum smp_nack_reason); count in *n. */
 const uint8_t *smp_rule_extra_checks(uint8_t type, size_t *n);

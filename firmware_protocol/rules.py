@@ -65,9 +65,10 @@ BEFORE_BOOT_COMPLETES: frozenset[S] = frozenset({S.BOOTING, S.ESTOP})
 
 def transition(msg_type: T, state: S, booted: bool = True) -> S | None:
     """The state after an accepted `msg_type` in `state`, or None if it changes nothing;
-    `booted` False: the pen's boot has not completed yet (IDLE becomes BOOTING)."""
+    `booted` False: the pen's boot has not completed yet (IDLE becomes BOOTING, from the
+    states a pen can be in then: BEFORE_BOOT_COMPLETES)."""
     after = TRANSITIONS.get(msg_type, {}).get(state)
-    if after is S.IDLE and not booted:
+    if after is S.IDLE and not booted and state in BEFORE_BOOT_COMPLETES:
         return S.BOOTING
     return after
 

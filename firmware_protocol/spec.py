@@ -43,7 +43,6 @@ from firmware_protocol.messages import (
 from firmware_protocol.rules import (
     ACCEPTED_IN,
     ACTS_WITH_SEQ_0,
-    BEFORE_BOOT_COMPLETES,
     COMMAND_EVENTS,
     DEDUPLICATED,
     EXTRA_CHECKS,
@@ -223,9 +222,7 @@ def render_states() -> str:
                     early = transition(t, s, booted=False)  # IDLE before the boot completes
                     cells.append(f"ok -> {after.name}"
                                  + (f" ({early.name} before the boot completes)"
-                                    if early is not None and early is not after
-                                    and s in BEFORE_BOOT_COMPLETES
-                                    else "")
+                                    if early is not None and early is not after else "")
                                  + (f", EVENT {event.name}" if event else ""))
             else:
                 cells.append(f"NACK {refusal(s).name}")

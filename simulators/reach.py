@@ -14,7 +14,6 @@ adapter) and TCP closes the client and refuses new ones; after `reconnect()` bot
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import select
 import socket
@@ -158,9 +157,10 @@ class TcpBridge(_Bridge):
         super().__init__(sim)
         try:
             self._server = socket.create_server(("127.0.0.1", port))
-        except OSError as exc:  # name the port: "Address already in use" alone names none
-            why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise OSError(exc.errno, f"TCP port {port} on 127.0.0.1: {why or exc}") from exc
+        except OSError as exc:  # name the port ("Address already in use" alone names none);
+            # the errno stays, for `smp sim` to word its usage error (cli/sim.py _listening)
+            raise OSError(exc.errno, f"TCP port {port} on 127.0.0.1: {exc.strerror or exc}") \
+                from exc
         self._server.settimeout(_IDLE_S * 4)
         self.port = self._server.getsockname()[1]
         self.url = f"socket://127.0.0.1:{self.port}"

@@ -21,6 +21,7 @@ import logging.handlers
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,10 @@ BULKY_KEYS = frozenset({"last_frames", "frames", "exc_info", "exception", "stack
 
 class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
     """A rotating file made 0600 before it is first written (it may name pens and clients).
-    A failed write (a full disk) is kept in `failure` for DetailLog, never printed as the
-    stdlib's "--- Logging error ---" traceback (Handler.handleError)."""
+    A failed write (a full disk) goes straight to `on_failure` (DetailLog gives up), never
+    printed as the stdlib's "--- Logging error ---" traceback (Handler.handleError)."""
 
-    failure: BaseException | None = None
+    on_failure: Callable[[BaseException], None] | None = None
 
     def _open(self):
         from smpdevice.records.files import private_file
@@ -47,8 +48,8 @@ class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
         return super()._open()
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if self.failure is None:
-            self.failure = sys.exc_info()[1] or OSError("unknown error")
+        if self.on_failure is not None:
+            self.on_failure(sys.exc_info()[1] or OSError("unknown error"))
 
 
 class DetailLog:
@@ -75,6 +76,7 @@ class DetailLog:
             self.error = str(exc)
             return None
         handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.on_failure = self._give_up
         logger = logging.getLogger(f"smpdevice.detail.{id(self)}")
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
@@ -85,11 +87,7 @@ class DetailLog:
     def write(self, event: dict[str, Any]) -> None:
         logger = self._open()
         if logger is not None:
-            logger.info(json.dumps(event, default=str))
-            failure = next((h.failure for h in logger.handlers
-                            if isinstance(h, _PrivateRotatingFile) and h.failure), None)
-            if failure is not None:
-                self._give_up(failure)
+            logger.info(json.dumps(event, default=str))  # a failure: _give_up, at once
 
     def _give_up(self, failure: BaseException) -> None:
         """The detail log cannot be written (a full disk): one line, once, and no more

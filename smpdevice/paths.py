@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from smpdevice.config import setting
@@ -18,6 +18,7 @@ from smpdevice.errors import SmpError
 from smpdevice.records.files import private_dir
 
 PASS_LOG_NAME = "passlog.sqlite"
+PEN_LOG_GLOB = "passlog-*.sqlite"  # every pen's own log (`pen_log_name`)
 
 
 def data_dir(create: bool = True) -> Path:
@@ -55,7 +56,7 @@ def pen_log_path(pen_serial: str) -> Path:
 
 def pen_log_name(pen_serial: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in pen_serial)[:64] or "pen"
-    return f"passlog-{safe}.sqlite"
+    return PEN_LOG_GLOB.replace("*", safe)
 
 
 def pass_log_paths(explicit: str | os.PathLike | None = None) -> list[Path]:
@@ -90,9 +91,9 @@ def _record_kind(name: str) -> str | None:
 
     from smpdevice.calibration.store import CALIBRATIONS_NAME
     from smpdevice.logs import DETAIL_LOG_NAME
-    from smpdevice.service.auth import TOKEN_FILE_NAME
+    from smpdevice.service.auth import SOCKET_NAME, TOKEN_FILE_NAME
 
-    stores = {PASS_LOG_NAME: "station's pass log", "passlog-*.sqlite": "pen's pass log",
+    stores = {PASS_LOG_NAME: "station's pass log", PEN_LOG_GLOB: "pen's pass log",
               CALIBRATIONS_NAME: "calibration database"}
     for pattern, kind in stores.items():
         if fnmatchcase(name, pattern):
@@ -103,7 +104,7 @@ def _record_kind(name: str) -> str | None:
         return "anchors file (the pass log's signed receipts)"
     if name == TOKEN_FILE_NAME:
         return "service's access tokens"
-    if name == "service.sock":
+    if name == SOCKET_NAME:
         return "service's socket"
     if name == DETAIL_LOG_NAME or fnmatchcase(name, DETAIL_LOG_NAME + ".*"):
         return "detail log"
@@ -117,6 +118,7 @@ def _protected(read: Iterable[Path]) -> dict[Path, str]:
     from smpdevice.config import config_path
     from smpdevice.records.frames import RECORDINGS_DIR
     from smpdevice.records.keys import KEY_FILE_NAME, key_dir
+    from smpdevice.records.signing import anchors_path
 
     found: dict[Path, str] = {}
     directory = data_dir(create=False)
@@ -131,7 +133,7 @@ def _protected(read: Iterable[Path]) -> dict[Path, str]:
         for name, kind in ((log.name, "pass log this command reads"),
                            *((log.name + s, "side file of the pass log it reads") for s in
                              SQLITE_SIDE_SUFFIXES),
-                           (log.stem + ".anchors.jsonl", "anchors file of the log it reads")):
+                           (anchors_path(log).name, "anchors file of the log it reads")):
             found.setdefault(_real(log.with_name(name)), kind)
     for folder in {directory, *(log.parent for log in read)}:
         with contextlib.suppress(OSError):
@@ -169,17 +171,23 @@ def is_sqlite_file(path: Path) -> bool:
     return _head(path) == SQLITE_HEADER
 
 
-def refuse_record_output(path: str | os.PathLike[str], option: str, *,
-                         read: Iterable[Path] = ()) -> None:
-    """Refuse (RecordOverwriteError, exit 2) an output path that is, or resolves to (a
-    symlink, a hard link, `./`, a relative path), one of the station's records (`_protected`)
-    or any existing SQLite database. Every command that writes a file the user names calls it
-    BEFORE opening the file, so a mix-up of `--db` and `-o` never truncates a pass log."""
+def refuse_record_output(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                         option: str, *, read: Iterable[Path] = ()) -> None:
+    """Refuse (RecordOverwriteError, exit 2) an output path (or any of several) that is, or
+    resolves to (a symlink, a hard link, `./`, a relative path), one of the station's records
+    (`_protected`, listed once for all of them) or any existing SQLite database. Every command
+    that writes a file the user names calls it BEFORE opening the file, so a mix-up of `--db`
+    and `-o` never truncates a pass log."""
+    records = _protected(read)
+    for path in [paths] if isinstance(paths, str | os.PathLike) else paths:
+        _refuse_one(path, option, records)
+
+
+def _refuse_one(path: str | os.PathLike[str], option: str, records: dict[Path, str]) -> None:
     from smpdevice.records.frames import RECORDINGS_DIR
 
     given = Path(path).expanduser()
     real = _real(given)
-    records = _protected(read)
     kind, where = records.get(real), real
     directory = _real(data_dir(create=False))
     if kind is None and real.parent == directory:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from smpdevice.envelope import (
     CAPS,
     InvalidEnvelope,
+    StationEnvelope,
     envelope_record,
     load_envelope,
     station_envelope,
 )
 from smpdevice.loader import LoadError
+
+if TYPE_CHECKING:
+    from smpdevice.sessions.profiles import TreatmentProfile
 
 
 @click.group()
@@ -89,16 +94,17 @@ def show(file: str | None) -> None:
                            "absolute_caps": caps}, indent=2))
 
 
-def checked_against(option: str | None, profile: str | None = None) -> str | None:
+def checked_against(option: str | None,
+                    profile: str | None = None) -> tuple[StationEnvelope, TreatmentProfile | None]:
     """For `smp run` (and `--resume`): load the station's envelope (`option`, else
     SMP_ENVELOPE, else the config's, else the built-in zones) and PROFILE (when given) against
     it, then say which envelope the run is checked against, as `smp profile check` does.
-    Returns its file (None: the built-in zones). A bad envelope or profile is refused first,
-    so an error leaves stdout empty."""
+    Returns both as loaded, for the run to use (the line printed describes what it plays; no
+    second parse). A bad envelope or profile is refused first, so an error leaves stdout
+    empty."""
     from smpdevice.sessions.profiles import load_profile
 
     station = station_envelope(option)
-    if profile is not None:
-        load_profile(profile, station.zones)
+    loaded = None if profile is None else load_profile(profile, station.zones)
     click.echo(f"checked against {station.describe()}")
-    return station.file
+    return station, loaded

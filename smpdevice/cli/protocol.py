@@ -159,8 +159,8 @@ def c_codec(out_dir: Path, force: bool) -> None:
         raise SmpError(f"--out {out_dir}: exists and is not a directory; give a directory.")
     from smpdevice.paths import refuse_record_output
 
-    for name in files:  # a link named smp_protocol.c to a pass log is never written through
-        refuse_record_output(out_dir / name, "--out")
+    # a link named smp_protocol.c to a pass log is never written through
+    refuse_record_output([out_dir / name for name in files], "--out")
     existing = [name for name in files if (out_dir / name).exists()]
     if existing and not force:
         raise SmpError(

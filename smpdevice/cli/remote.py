@@ -49,14 +49,22 @@ def follow(svc: Any, console: Console, sid: str, url: str
     try:
         return _follow(svc, console, sid)
     except ServiceGone as exc:
-        raise gone_mid_session(url, sid, str(exc).removeprefix("the connection to the service "
-                                                                 "closed: ")) from None
+        raise gone_mid_session(url, sid, exc.reason) from None
 
 
 def _connect(url: str, role: str) -> Any:
     from smpdevice.service.client import SyncServiceClient
 
     return SyncServiceClient.connect(url, role=role, name="smp")
+
+
+def say_envelope(url: str, serial: str) -> None:
+    """As a local `smp run`'s first line (also `--resume`): which envelope holds the run.
+    Through the service it is the service's own (`smp serve --envelope`, else its station's),
+    never this terminal's (review 8b, R05)."""
+    click.echo(f"checked against the envelope of the service at {url} (its `smp serve "
+               "--envelope`, else its SMP_ENVELOPE or station config, else the built-in "
+               f"zones), narrowed to pen {serial}'s limits")
 
 
 def _identity(svc: Any) -> tuple[str, dict[str, Any]]:
@@ -97,12 +105,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         if not checked["ok"]:
             raise ServiceCheckFailed(checked["message"].replace("profile uploaded",
                                                                 f"profile {profile_path}"))
-        # As a local `smp run`'s first line: which envelope holds the run. Through the
-        # service it is the service's own (`smp serve --envelope`, else its station's), never
-        # this terminal's (review 8b, R05).
-        click.echo(f"checked against the envelope of the service at {url} (its `smp serve "
-                   "--envelope`, else its SMP_ENVELOPE or station config, else the built-in "
-                   f"zones), narrowed to pen {serial}'s limits")
+        say_envelope(url, serial)
         if ident["calibration"] is None:
             fix = command("smp", "calibrate", "--service", url,
                           *(["--auto"] if ident["simulated"] else []))

@@ -192,6 +192,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
     console = cli_console()
     with remote._connect(url, "operator") as svc:
         serial, ident = remote._identity(svc)
+        remote.say_envelope(url, serial)  # the first line, as the plain `smp run --service`
         if close_only:
             closed = svc.call("session.close", session_id=session_id, **extra)
             _report_closed(console, closed)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -30,6 +31,10 @@ from smpdevice.outcomes import (
     next_steps,
 )
 from smpdevice.service.cli_client import service_option
+
+if TYPE_CHECKING:
+    from smpdevice.envelope import Envelope
+    from smpdevice.sessions.profiles import TreatmentProfile
 
 
 @dataclass
@@ -96,6 +101,7 @@ def play_profile(
     progress_enabled: bool = True,
     ctrl_c: CtrlC = CTRL_C,
     on_connected: Callable | None = None,
+    checked: tuple[Envelope, TreatmentProfile] | None = None,
 ) -> RunReport:
     """Check, connect, check again, open the session, play its plan with live figures, close.
 
@@ -103,6 +109,8 @@ def play_profile(
     checked before the screening is asked (`screening=None`: at the terminal). From the pass
     log's opening on, Ctrl-C is deferred to safe points (see smpdevice.cli.interrupt).
     `report` is filled in as the run goes, so an interruption can say where it stopped.
+    `checked`: the (zones, profile) `checked_against` already loaded from `envelope` and
+    `profile_path` (not parsed again).
     """
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
@@ -111,8 +119,11 @@ def play_profile(
     from smpdevice.paths import pen_log_path
     from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
 
-    zones = load_envelope(envelope)
-    profile = load_profile(profile_path, zones)  # a bad profile never reaches the pen
+    if checked is None:
+        zones = load_envelope(envelope)
+        profile = load_profile(profile_path, zones)  # a bad profile never reaches the pen
+    else:
+        zones, profile = checked
     if not profile.plan:
         raise SmpError(f"{profile_path} has no plan of passes to play; add a `plan:` list")
     report.planned_passes = len(profile.plan)
@@ -321,7 +332,8 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         return
     from smpdevice.cli.envelope import checked_against
 
-    envelope = checked_against(envelope, profile)  # says which one the run is held to
+    station, loaded = checked_against(envelope, profile)  # says which one the run is held to
+    envelope = station.file
     console = cli_console()
     report = RunReport(port)
     try:
@@ -334,9 +346,11 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                            calibrations=calibrations, console=console, envelope=envelope,
                            rescreen_after_min=rescreen_after_min, close_only=close_only)
         else:
-            assert profile is not None and who is not None  # checked above, without --resume
+            # checked above, without --resume (and so loaded by checked_against)
+            assert profile is not None and who is not None and loaded is not None
             play_profile(report, profile_path=profile, technician=who, screening=answers,
-                         db=db, calibrations=calibrations, console=console, envelope=envelope)
+                         db=db, calibrations=calibrations, console=console, envelope=envelope,
+                         checked=(station.zones, loaded))
     except (KeyboardInterrupt, Interrupted):
         exit_interrupted(report.interrupted_line())
     except click.exceptions.Abort:

@@ -52,10 +52,11 @@ def list_(db: str | None, session_id: str | None, client: str | None,
       smp sessions list --client C-0042 --since 2025-01-01 --json
     """
     where = make_filter(session_id, client, since, until)
-    from smpdevice.records.logset import all_sessions
+    from smpdevice.records.logset import all_sessions, sessions_of
 
     with open_all(db) as logs:
-        rows = all_sessions(logs, resolve_session(logs, where))
+        read = sessions_of(logs)  # once: the --session id is resolved in the same rows
+        rows = all_sessions(logs, resolve_session(logs, where, read)[0], read)
     if as_json:
         click.echo(json.dumps([{k: v for k, v in s.__dict__.items() if k != "passes"}
                                for s in rows], indent=2))

@@ -35,9 +35,9 @@ def existing_logs(db: str | None) -> list[Path]:
     """--db alone, else the station's log and every pen's own log in the data directory
     (the station's even if absent when it is the only one: its absence is then reported)."""
     from smpdevice.paths import pass_log_paths
+    from smpdevice.records.logset import existing
 
-    paths = pass_log_paths(db)
-    return [p for i, p in enumerate(paths) if i > 0 or p.exists() or len(paths) == 1]
+    return existing(pass_log_paths(db), keep_missing_station=True)
 
 
 @contextlib.contextmanager
@@ -94,10 +94,14 @@ def make_filter(session_id: str | None, client: str | None, since: datetime | No
                 until: datetime | None) -> ExportFilter:
     """`until` is exclusive and already resolved by When (a day given: the next midnight)."""
     utc = (lambda d: None if d is None else d.replace(tzinfo=UTC))  # noqa: E731
-    if session_id is not None and not session_id.strip():  # '' would prefix every session
-        raise click.BadParameter(f"{session_id!r} is empty or blank: give a session id (or a "
-                                 "unique prefix of one); `smp sessions list` shows them",
-                                 param_hint="--session")
+    if session_id is not None:  # '' would prefix every session
+        from smpdevice.errors import SmpError
+        from smpdevice.sessions.resume import require_session_id
+
+        try:
+            require_session_id(session_id, SmpError)
+        except SmpError as exc:
+            raise click.BadParameter(str(exc), param_hint="--session") from None
     if since is not None and until is not None and \
             until.replace(tzinfo=UTC) <= since.replace(tzinfo=UTC):
         raise click.BadParameter(f"--until (before {until:%Y-%m-%d %H:%M}) is not after "
@@ -106,22 +110,22 @@ def make_filter(session_id: str | None, client: str | None, since: datetime | No
     return ExportFilter(session=session_id, client=client, since=utc(since), until=utc(until))
 
 
-def resolve_session(logs: list[PassLog], where: ExportFilter) -> ExportFilter:
+def resolve_session(logs: list[PassLog], where: ExportFilter,
+                    read: list[tuple[Path, Any]]) -> tuple[ExportFilter, Path | None]:
     """`where` with its --session (an id or a prefix) replaced by the one full id it names
-    across every log, as `smp sessions show`, `smp replay` and `--resume` resolve it: a prefix
+    across every log (`read`: their `logset.sessions_of`, read once by the caller), as `smp
+    sessions show`, `smp replay` and `--resume` resolve it, and the log holding it: a prefix
     of several sessions is refused naming them, an unknown id says so (exit 2). Never a bare
     prefix match: `--session S` would select every session."""
     import dataclasses
 
-    from smpdevice.records.logset import UnknownSession
+    from smpdevice.records.logset import UnknownSession, matching
     from smpdevice.sessions.resume import pick_session
 
     if where.session is None:
-        return where
-    found = [(Path(log.path), s.session_id) for log in logs for s in log.sessions()
-             if s.session_id.startswith(where.session)]
+        return where, None
     named = "the pass log" if len(logs) <= 1 else f"the {len(logs)} pass logs"
-    _, full_id = pick_session(found, where.session, where=named, error=UnknownSession,
-                              hint="`smp sessions list` shows the ids",
-                              todo="give the one log meant (--db)", read_only=True)
-    return dataclasses.replace(where, session=full_id)
+    path, full_id = pick_session(matching(read, where.session), where.session, where=named,
+                                 error=UnknownSession, hint="`smp sessions list` shows the ids",
+                                 todo="give the one log meant (--db)", read_only=True)
+    return dataclasses.replace(where, session=full_id), path

@@ -22,7 +22,7 @@ from smpdevice.cli.sessions_common import (
 )
 from smpdevice.paths import refuse_record_output
 from smpdevice.records.export import jsonl_schema
-from smpdevice.records.logset import export_all
+from smpdevice.records.logset import export_all, sessions_of
 
 
 @click.command()
@@ -55,7 +55,9 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
     if output_path != "-":  # before anything opens it: `-o passlog.sqlite` would empty the log
         refuse_record_output(output_path, "--output", read=existing_logs(db))
     with open_all(db) as logs:
-        where = resolve_session(logs, where)  # one session, found as `smp sessions show` does
+        if where.session is not None:  # one session, found as `smp sessions show` does: its
+            where, holder = resolve_session(logs, where, sessions_of(logs))  # log alone is read
+            logs = [log for log in logs if Path(log.path) == holder]
         with _private_output(output_path) as output:
             count = export_all(logs, fmt, output, identified=identified, where=where)
     if output_path != "-":

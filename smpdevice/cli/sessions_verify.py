@@ -65,13 +65,12 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     if against is not None and not against.strip():  # an empty URL checked nothing
         raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
                                  "--against out", param_hint="--against")
-    from smpdevice.records.verifying import NoTrustedKey, resolve_trust
+    from smpdevice.records.verifying import ConflictingTrust, NoTrustedKey, resolve_trust
 
-    if named_keys and trust_log_keys:
-        raise click.UsageError("--key and --trust-log-keys exclude each other: name the keys "
-                               "to trust, or trust the log's own, not both")
     try:
         trust = resolve_trust(named_keys, trust_log_keys)
+    except ConflictingTrust as exc:
+        raise click.UsageError(str(exc)) from None
     except NoTrustedKey as exc:  # trusting the log's own keys would accept a forged log
         click.secho(str(exc), fg="red", err=True)
         sys.exit(2)
@@ -96,11 +95,7 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     if against and db is None:  # the whole data directory: is every synced log still here?
         from smpdevice.records.verifying import missing_logs
 
-        missing = missing_logs(checks, trust, against)
-        for problem in missing:
-            click.secho(f"differs from the central store: {problem}", fg="red")
-        if missing:
-            sys.exit(1)
+        _report_missing(missing_logs(checks, trust, against))
         click.secho("ok: every log the central store holds for these keys is here",
                     fg="green")
 
@@ -111,13 +106,19 @@ def _no_local_log(station: Path, trust: Trust, against: str) -> None:
     "no pass log")."""
     from smpdevice.records.verifying import missing_logs
 
-    missing = missing_logs([], trust, against)
-    if missing:
-        click.secho(f"no pass log at {station}", fg="red")
-    for problem in missing:
+    _report_missing(missing_logs([], trust, against), header=f"no pass log at {station}")
+
+
+def _report_missing(problems: list[str], header: str | None = None) -> None:
+    """Each log the central store holds but this data directory lacks, then exit 1; nothing
+    when none is missing."""
+    if not problems:
+        return
+    if header is not None:
+        click.secho(header, fg="red")
+    for problem in problems:
         click.secho(f"differs from the central store: {problem}", fg="red")
-    if missing:
-        sys.exit(1)
+    sys.exit(1)
 
 
 def _holds(path: Path, receipt: str) -> bool:

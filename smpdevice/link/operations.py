@@ -96,7 +96,7 @@ class OperationQueue:
                     future.set_exception(error)
                 return error
             name = op.step.TYPE.name
-            moved = any(isinstance(m, (NeedleStart, Arm)) for m in op.steps[:op.index + 1])
+            moved = _moved(op)
             if moved:
                 with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
                     self.link.send(NeedleStop())
@@ -162,18 +162,13 @@ class OperationQueue:
 
     def _retransmit(self, op: Operation, now: float) -> None:
         if op.attempt + 1 >= op.attempts:
-            self.link.stats.timeouts += 1
-            if any(isinstance(m, NeedleStart) for m in op.steps):
-                # it may have started with only the replies lost: stop it to be sure
-                with contextlib.suppress(SmpError):
-                    self.link.send(NeedleStop())
-            error = LinkTimeout(no_reply_message(op.step.TYPE.name, op.attempts))
-            self._finish(op, error)
-            self.host.on_operation_timeout(op, error)
+            self._give_up(op, no_reply_message(op.step.TYPE.name, op.attempts))
             return
         others = self.link.drawn_since(op.drawn_mark)
         if others >= DEDUP_WINDOW and op.step.TYPE in DEDUPLICATED:  # not IDENTIFY_REQUEST
-            self._out_of_window(op, others)
+            # a resend could run it a second time (a NEEDLE_START after the pedal was lifted,
+            # a CLEAR_FAULTS over a newer latch): it ends unanswered instead
+            self._give_up(op, out_of_window_message(op.step.TYPE.name, op.attempt + 1, others))
             return
         refused = self._refused(op)
         if refused is not None:
@@ -189,17 +184,16 @@ class OperationQueue:
         self.link.stats.retransmissions += 1
         op.deadline_s = now + min(self.link.rto.rto_s * (2 ** op.attempt), RTO_MAX_S)
 
-    def _out_of_window(self, op: Operation, others: int) -> None:
-        """`op`'s step may have left the pen's duplicate window: a resend could run it a second
-        time (a NEEDLE_START after the pedal was lifted, a CLEAR_FAULTS over a newer latch).
-        It ends unanswered instead; a start or arm the pen may have applied is stopped."""
+    def _give_up(self, op: Operation, message: str) -> None:
+        """`op` ends unanswered (its last try, or out of the pen's duplicate window). One rule
+        for both (protocol.md s5): a NEEDLE_START or ARM among the steps sent so far may have
+        been applied with only the replies lost, so NEEDLE_STOP follows, to be sure."""
         self.link.stats.timeouts += 1
-        moved = any(isinstance(m, (NeedleStart, Arm)) for m in op.steps[:op.index + 1])
+        moved = _moved(op)
         if moved:
             with contextlib.suppress(SmpError):  # a write failure is the link-lost path's
                 self.link.send(NeedleStop())
-        error = LinkTimeout(out_of_window_message(op.step.TYPE.name, op.attempt + 1, others,
-                                                  moved))
+        error = LinkTimeout(message + (" The host sent NEEDLE_STOP to be sure." if moved else ""))
         self._finish(op, error)
         self.host.on_operation_timeout(op, error)
 
@@ -293,13 +287,18 @@ class OperationQueue:
                 link.stats.retransmissions += 1
 
 
-def out_of_window_message(command: str, sends: int, others: int, stopped: bool) -> str:
+def _moved(op: Operation) -> bool:
+    """A NEEDLE_START or ARM is among the steps of `op` sent so far: given up, it may have
+    been applied, so NEEDLE_STOP follows (the one rule of every give-up path)."""
+    return any(isinstance(m, (NeedleStart, Arm)) for m in op.steps[:op.index + 1])
+
+
+def out_of_window_message(command: str, sends: int, others: int) -> str:
     # Say why it was not sent again, so nobody takes this for a dead cable only.
     return (
         f"no reply from the pen to {command} after {sends} tries, and it is not sent again: "
         f"{others} other commands (lease renewals included) went out since and the pen "
         f"remembers only the last {DEDUP_WINDOW} to recognise a resend, so a resend could run "
-        "it twice. It may or may not have been applied"
-        + ("; the host sent NEEDLE_STOP to be sure" if stopped else "")
-        + ". Check the cable; a longer lease_ms renews less often and leaves room for more tries."
+        "it twice. It may or may not have been applied. Check the cable; a longer lease_ms "
+        "renews less often and leaves room for more tries."
     )

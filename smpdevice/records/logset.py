@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,9 +25,30 @@ class UnknownSession(SmpError):
 def logs_beside(station: Path) -> list[Path]:
     """The station's log (first, whether it exists or not), then every pen's own log in the
     same directory, by name."""
+    from smpdevice.paths import PEN_LOG_GLOB
+
     station = Path(station)
-    return [station, *sorted(p for p in station.parent.glob("passlog-*.sqlite")
-                             if p.is_file())]
+    return [station, *sorted(p for p in station.parent.glob(PEN_LOG_GLOB) if p.is_file())]
+
+
+def existing(paths: Sequence[Path], *, keep_missing_station: bool = False) -> list[Path]:
+    """The logs among `paths` (the station's first) that exist: the one rule of `smp sessions`
+    and the service. `keep_missing_station`: the station's log (or --db's) is kept, though
+    absent, when it is the only one, so that its absence is reported."""
+    return [p for p in paths
+            if p.exists() or (keep_missing_station and len(paths) == 1)]
+
+
+def sessions_of(logs: Sequence[Any]) -> list[tuple[Path, Any]]:
+    """(log path, session without passes) of every session of every log, in log order."""
+    return [(Path(log.path), s) for log in logs for s in log.sessions()]
+
+
+def matching(rows: Iterable[tuple[Path, Any]], session_id: str) -> list[tuple[Path, str]]:
+    """(log path, full id) of every session among `rows` ((log path, session), as
+    `sessions_of` reads them) whose id starts with `session_id`: what pick_session picks from.
+    The one matcher of resume/close, `smp sessions` and the service."""
+    return [(path, s.session_id) for path, s in rows if s.session_id.startswith(session_id)]
 
 
 @contextlib.contextmanager
@@ -39,10 +60,12 @@ def open_all(paths: Sequence[Path]) -> Iterator[list[Any]]:
         yield [stack.enter_context(PassLog.open(p, readonly=True)) for p in paths]
 
 
-def all_sessions(logs: Sequence[Any], where: Any = None) -> list[Any]:
+def all_sessions(logs: Sequence[Any], where: Any = None,
+                 read: Sequence[tuple[Path, Any]] | None = None) -> list[Any]:
     """Every session of every log (without passes), oldest first (by opening time; a tie in
-    log order), those `where` (an ExportFilter) selects when given."""
-    rows = [s for log in logs for s in log.sessions()
+    log order), those `where` (an ExportFilter) selects when given. `read`: the logs'
+    `sessions_of`, when already read."""
+    rows = [s for _, s in (sessions_of(logs) if read is None else read)
             if where is None or where.matches(s.session_id, s.client_ref, s.opened_at)]
     return sorted(rows, key=lambda s: s.opened_at)
 
@@ -54,8 +77,7 @@ def find_session(logs: Sequence[Any], session_id: str, *, hint: str) -> tuple[An
     from smpdevice.sessions.resume import pick_session, require_session_id
 
     require_session_id(session_id, UnknownSession)
-    found = [(Path(log.path), s.session_id) for log in logs for s in log.sessions()
-             if s.session_id.startswith(session_id)]
+    found = matching(sessions_of(logs), session_id)
     where = "the pass log" if len(logs) <= 1 else f"the {len(logs)} pass logs"
     path, sid = pick_session(found, session_id, where=where, hint=hint, error=UnknownSession,
                              todo="show it from the one log meant (--db)", read_only=True)

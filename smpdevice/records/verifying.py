@@ -14,12 +14,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from smpdevice.errors import SmpError
 from smpdevice.records.keys import PublicKey
+
+
+class ConflictingTrust(SmpError):
+    """Keys named (--key) and the log's own keys trusted (--trust-log-keys) at once: a usage
+    error (exit 2)."""
 
 
 class NoTrustedKey(SmpError):
@@ -51,10 +56,10 @@ def resolve_trust(named_keys: Sequence[str] = (), trust_log_keys: bool = False) 
     machine has none."""
     from smpdevice.records.keys import key_dir, load_public, parse_trusted_key
 
+    if named_keys and trust_log_keys:
+        raise ConflictingTrust("--key and --trust-log-keys exclude each other: name the keys "
+                               "to trust, or trust the log's own, not both")
     named = [parse_trusted_key(k) for k in named_keys]
-    if named and trust_log_keys:
-        raise SmpError("--key and --trust-log-keys exclude each other: name the keys to trust, "
-                       "or trust the log's own, not both")
     own = None if trust_log_keys or named else load_public()
     if own is None and not named and not trust_log_keys:
         raise NoTrustedKey(
@@ -114,12 +119,10 @@ class Verification:
     """Every log of a data directory checked (`verify_all`)."""
 
     logs: list[LogCheck]
-    missing: list[str] = field(default_factory=list)  # problems: central logs not here
 
     @property
     def problem(self) -> str | None:
-        return next((c.problem for c in self.logs if c.problem), None) or \
-            next(iter(self.missing), None)
+        return next((c.problem for c in self.logs if c.problem), None)
 
 
 def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list[str]:
@@ -139,13 +142,8 @@ def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list
             if log_id not in here]
 
 
-def verify_all(paths: Sequence[Path], trust: Trust, *, against: str | None = None,
-               whole_directory: bool = True) -> Verification:
-    """Every log in `paths` checked as `verify_log` does (anchors beside each); with
-    `against`, also every log the central store holds for these keys must be among them
-    (only when `paths` is a `whole_directory`: one log given alone is checked alone)."""
-    checks = [verify_log(p, trust, against=against) for p in paths]
-    found = Verification(checks)
-    if against and whole_directory and not found.problem:
-        found.missing = missing_logs(checks, trust, against)
-    return found
+def verify_all(paths: Sequence[Path], trust: Trust) -> Verification:
+    """Every log in `paths` checked as `verify_log` does (anchors beside each): the service's
+    `sessions.verify`. (`smp sessions verify` checks log by log, with the receipts, anchors
+    file and central store it is given, and `missing_logs` for the whole directory.)"""
+    return Verification([verify_log(p, trust) for p in paths])

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import SerialException
 
 from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.messages import Ack
@@ -118,7 +118,15 @@ class ReplayPen:
     def replay_time(self, t_s: float) -> float:
         """The replay clock's time of recorded time `t_s`, timed from the last decision."""
         with self._lock:
-            return self._anchor[0] + (t_s - self._anchor[1])
+            return self._at(t_s)
+
+    def _at(self, t_s: float) -> float:
+        return self._anchor[0] + (t_s - self._anchor[1])
+
+    def _end_s(self) -> float:
+        """The replay clock's time of the end of a recording cut short (`cut_at_s` is set)."""
+        assert self.cut_at_s is not None
+        return self._at(self.cut_at_s)
 
     def preamble_next(self) -> int | None:
         """The type of the preamble's next host decision not yet made: one made on this
@@ -150,7 +158,7 @@ class ReplayPen:
 
     def should_stop(self) -> bool:
         """The replayed session's `should_stop`: yes once the recorded stop's point came, or
-        once a recording cut short has run out (`past_end`)."""
+        once a recording cut short has run out (`_past_end`)."""
         with self._lock:
             self._release_due()
             if self._past_end():
@@ -159,21 +167,16 @@ class ReplayPen:
                 return False
             return self.inputs.should_stop()
 
-    def past_end(self) -> bool:
+    def _past_end(self) -> bool:
         """A recording cut short has run out: every recorded decision made, everything the pen
         said delivered, and the replay's clock past the recording's last entry."""
-        with self._lock:
-            self._release_due()
-            return self._past_end()
-
-    def _past_end(self) -> bool:
         if self.ended_at is not None:
             return True
         if (self.cut_at_s is None or self._phase != "session" or self.difference is not None
                 or self._next < len(self._script.steps) or self._pending):
             return False
         now = self.clock.now()
-        if now + 1e-9 < self._anchor[0] + (self.cut_at_s - self._anchor[1]):
+        if now + 1e-9 < self._end_s():
             return False
         self.ended_at = now
         return True
@@ -185,8 +188,8 @@ class ReplayPen:
         recording's tail)."""
         if self.cut_at_s is None or self._phase != "session":
             return False
-        end = self._anchor[0] + (self.cut_at_s - self._anchor[1])
-        return self.clock.now() + 1e-9 >= end - max(EARLY_TOLERANCE_S, self.timing_tolerance_s)
+        early_s = max(EARLY_TOLERANCE_S, self.timing_tolerance_s)
+        return self.clock.now() + 1e-9 >= self._end_s() - early_s
 
     def pending_for_s(self) -> float:
         """Clock time until the last frame now pending is due."""
@@ -236,7 +239,7 @@ class ReplayPen:
     def _muted(self) -> bool:
         mute = self.mute_from_t_s
         return (mute is not None and self._phase == "session"
-                and self.clock.now() > self._anchor[0] + (mute - self._anchor[1]) + 1e-9)
+                and self.clock.now() > self._at(mute) + 1e-9)
 
     def _check_plugged(self) -> None:
         if self.unplugged and not self._rx:
@@ -255,7 +258,7 @@ class ReplayPen:
         if press is None or self._next in self._pressed or not self._next_is_estop():
             return
         step = self._script.steps[self._next]
-        if self._anchor[0] + (step.t_s - self._anchor[1]) <= now + 1e-9:
+        if self._at(step.t_s) <= now + 1e-9:
             self._pressed.add(self._next)
             threading.Thread(target=press, name="replay-estop", daemon=True).start()
 
@@ -325,7 +328,7 @@ class ReplayPen:
                 describe(step.command.message if step.command else None), describe(message))
             return
         if self._phase == "session":
-            late_s = (self.clock.now() - self._anchor[0]) - (step.t_s - self._anchor[1])
+            late_s = self.clock.now() - self._at(step.t_s)
             if self._next in self._pressed:
                 late_s = 0.0  # an input replayed, not a decision timed by the controller
             if late_s > self.timing_tolerance_s or -late_s > max(EARLY_TOLERANCE_S,
@@ -356,52 +359,3 @@ def lookup(name: str) -> ReplayPen | None:
     with _registry_lock:
         return _registry.get(name)
 
-
-class Serial(SerialBase):
-    """pyserial's side of `replay://NAME` (loaded by `serial_for_url`)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.pen: ReplayPen | None = None
-        super().__init__(*args, **kwargs)
-
-    def open(self) -> None:
-        name = str(self.port or "").removeprefix("replay://").strip("/")
-        pen = lookup(name)
-        if pen is None:
-            raise SerialException(f"no replay named {name!r} is running (`smp replay` makes one)")
-        self.pen = pen
-        self.is_open = True
-
-    def close(self) -> None:
-        self.pen = None
-        self.is_open = False
-
-    def _reconfigure_port(self, *args, **kwargs) -> None:
-        """Nothing to configure: the bytes come from a recording."""
-
-    def _pen(self) -> ReplayPen:
-        if self.pen is None:
-            raise PortNotOpenError()
-        return self.pen
-
-    @property
-    def in_waiting(self) -> int:
-        return self._pen().in_waiting()
-
-    def read(self, size: int = 1) -> bytes:
-        return self._pen().read(size)
-
-    def write(self, data) -> int:
-        return self._pen().write(bytes(data))
-
-    def flush(self) -> None:
-        """Writes are handed over at once."""
-
-    def reset_input_buffer(self) -> None:
-        self._pen().read(1 << 30)
-
-    def reset_output_buffer(self) -> None:
-        """No output buffer."""
-
-    def cancel_read(self) -> None:
-        """Reads never block."""

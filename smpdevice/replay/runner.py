@@ -227,7 +227,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
     driver = VirtualTimeDriver(clock, STEP_S, name="replay-time")
     driver.start()
     states: list[tuple[str, str, float]] = []
-    start = clock.now()
+    start_s = clock.now()  # taken again once connected: the session's states are timed from it
     memlog = MemoryPassLog(clock)
     try:
         pen = PenController.connect(pen_side.url, calibration=calibration, zones=zones,
@@ -235,7 +235,6 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
                                     footswitch=footswitch)
         try:
             start_s, collecting = clock.now(), [True]
-            start = start_s
 
             def on_state(old: Any, new: Any, _why: str) -> None:
                 if collecting[0]:  # the session's changes only, as recorded
@@ -294,7 +293,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
     unrecorded_from, full = None, None  # state changes past it, passes from `full`: unknown
     if pen_side.cut_at_s is not None:
         end_s = pen_side.replay_time(pen_side.cut_at_s)
-        unrecorded_from = end_s - start - max(EARLY_TOLERANCE_S, pen_side.timing_tolerance_s)
+        unrecorded_from = end_s - start_s - max(EARLY_TOLERANCE_S, pen_side.timing_tolerance_s)
         full = memlog.ended_by(end_s)
     return (first_state_difference(rec, states, unrecorded_from)
             or first_pass_difference(part.passes, memlog.passes(), telemetry_hz, full))

@@ -22,6 +22,7 @@ from smpdevice.errors import SmpError
 from smpdevice.records.files import PRIVATE_FILE
 
 TOKEN_FILE_NAME = "service.tokens.json"
+SOCKET_NAME = "service.sock"  # the Unix socket `smp serve` listens on, in the data directory
 TOKEN_BYTES = 32  # 256 bits, URL-safe text of 43 characters
 MAX_TOKEN_CHARS = 128
 

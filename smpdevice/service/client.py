@@ -33,12 +33,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role, read_token
-from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
+from smpdevice.service.limits import BUSY, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, RATE_LIMITED
 
 CALL_TIMEOUT_S = 60.0
-# Answers that say "not now", not "no": rpc.RATE_LIMITED and rpc.BUSY (not imported: see
-# RPC_PATH). A heartbeat that gets one beats on.
-NOT_REFUSALS = (-32005, -32006)
+NOT_REFUSALS = (RATE_LIMITED, BUSY)  # "not now", not "no": a heartbeat that gets one beats on
 RPC_PATH = "/rpc"  # server.RPC_PATH (not imported: the server pulls in the pen's modules)
 
 
@@ -53,7 +51,12 @@ class ServiceError(SmpError):
 
 class ServiceGone(ServiceError):
     """The connection to the service closed (the service stopped, restarted or was killed, or
-    the network dropped). `str()` says which, as far as the close tells."""
+    the network dropped). `reason` says which, as far as the close tells; `str()` says it in
+    a sentence."""
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason or "no reason given"
+        super().__init__(f"the connection to the service closed: {self.reason}")
 
 
 def _closed_why(ws: ClientConnection) -> str:
@@ -191,7 +194,7 @@ class ServiceClient:
             pass
         finally:
             self.closed_reason = self.closed_reason or _closed_why(self.ws)
-            error = ServiceGone(f"the connection to the service closed: {self.closed_reason}")
+            error = ServiceGone(self.closed_reason)
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)
@@ -200,7 +203,7 @@ class ServiceClient:
     async def call(self, method: str, timeout_s: float = CALL_TIMEOUT_S, **params: Any) -> Any:
         """Call `method`; its result, or ServiceError with the service's code and message."""
         if self._reader.done():
-            raise ServiceGone(f"the connection to the service closed: {self.closed_reason}")
+            raise ServiceGone(self.closed_reason)
         ident = next(self._ids)
         text = encode_request(ident, method, params)  # before anything waits for an answer
         future = asyncio.get_running_loop().create_future()
@@ -209,8 +212,7 @@ class ServiceClient:
             await self.ws.send(text)
         except ConnectionClosed:  # closed between the check above and the send
             self._pending.pop(ident, None)
-            raise ServiceGone(f"the connection to the service closed: "
-                              f"{self.closed_reason or _closed_why(self.ws)}") from None
+            raise ServiceGone(self.closed_reason or _closed_why(self.ws)) from None
         try:
             message = await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
@@ -245,7 +247,7 @@ class ServiceClient:
         deadline = loop.time() + timeout_s
         while True:
             if self._queue.empty() and self._reader.done():
-                raise ServiceGone(f"the connection to the service closed: {self.closed_reason}")
+                raise ServiceGone(self.closed_reason)
             left = deadline - loop.time()
             if left <= 0:
                 raise TimeoutError(f"no {'/'.join(sorted(methods))} within {timeout_s} s")

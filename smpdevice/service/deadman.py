@@ -193,20 +193,18 @@ class Watchdog:
         drove."""
         d = self.lease.drop(client)
         if d is not None:
-            self._lost(d, reason)
+            self.lost(d, reason)
         return d is not None
-
-    def lost(self, d: Driver, reason: str) -> None:
-        """The caller already dropped `d` from the lease: stop as on a loss (any thread)."""
-        self._lost(d, reason)
 
     def _run(self) -> None:
         while not self._stop.wait(self.PERIOD_S):
             d = self.lease.expired()
             if d is not None and self.lease.drop(d.client) is not None:
-                self._lost(d, f"no heartbeat from {d.client} for {d.lease_ms} ms")
+                self.lost(d, f"no heartbeat from {d.client} for {d.lease_ms} ms")
 
-    def _lost(self, d: Driver, reason: str) -> None:
+    def lost(self, d: Driver, reason: str) -> None:
+        """`d` is no longer in the lease (its caller dropped it): stop the needle, disarm, then
+        tell the clients (any thread)."""
         log.warning("driver lost; stopping the needle", client=d.client, reason=reason)
         stop_and_disarm(self.pen, reason)
         with contextlib.suppress(Exception):

@@ -9,10 +9,16 @@ client must not import the pen's modules to learn them).
 - `MAX_ANSWER_BYTES`: the largest message the service sends and the largest its clients
   accept (the same number on both sides). An answer that would be larger is replaced by one
   clear JSON-RPC error.
+- `LIST_PAGE_MAX`: the most sessions one `sessions.list` answer holds (its schema and its code).
+- `RATE_LIMITED`, `BUSY`: the JSON-RPC codes that say "not now", not "no" (a heartbeat that
+  gets one beats on); `rpc` answers them, the client reads them.
 """
 
 from __future__ import annotations
 
 MAX_MESSAGE_BYTES = 256 * 1024  # one JSON-RPC request; a profile upload fits easily
 MAX_INBOUND_BYTES = 16 * MAX_MESSAGE_BYTES  # 4 MiB: over-cap requests still get -32600
-MAX_ANSWER_BYTES = 16 * 1024 * 1024  # an export of some 15,000 passes
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a JSONL export of ~18,000 passes (~910 B each, escaped)
+LIST_PAGE_MAX = 500  # sessions in one sessions.list answer; `start` pages through the rest
+RATE_LIMITED = -32005  # over the connection's rate
+BUSY = -32006  # too many requests in flight on the connection

@@ -24,7 +24,6 @@ from smpdevice.control.aio import AsyncPenController
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
 from smpdevice.errors import SmpError
-from smpdevice.service import records_api
 from smpdevice.service.auth import Role, role_for
 from smpdevice.service.calibration_run import CalibrationRun
 from smpdevice.service.deadman import (
@@ -222,8 +221,9 @@ class PenService:
         log.info("client authenticated", client=client.id, role=role.label, name=client.name)
         dropped = self.lease.drop(client.id) if role < DRIVER_ROLE else None
         if dropped is not None:
-            # Re-authenticated below what driving needs: it loses the pen now (the gate closed
-            # with the drop above), and the needle stops as on pen.release.
+            # Re-authenticated below what driving needs: it loses the pen now, and the needle
+            # stops as on pen.release. The drop is here, on the loop, not in driver_gone's
+            # thread: the gate is closed before this connection's next request is dispatched.
             why = f"{client.id} re-authenticated as {role.label}"
             await asyncio.to_thread(self.watchdog.lost, dropped, why)
             await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
@@ -369,23 +369,6 @@ class PenService:
             await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
         return {"ok": True}
 
-    @method("sessions.list")
-    async def m_sessions_list(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(records_api.list_sessions, self.passlog_path,
-                                       p.get("start"), p.get("limit", records_api.LIST_PAGE_MAX))
-
-    @method("sessions.show")
-    async def m_sessions_show(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(records_api.show, self.passlog_path, p["session_id"])
-
-    @method("sessions.verify")
-    async def m_sessions_verify(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(records_api.verify, self.passlog_path)
-
-    @method("sessions.export")
-    async def m_sessions_export(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(records_api.export, self.passlog_path, p["format"])
-
 
 def call_handler(service: PenService, name: str, client: Any,
                  params: dict[str, Any]) -> Awaitable[Any]:
@@ -405,8 +388,9 @@ def refusal(exc: SmpError) -> RpcError:
     return RpcError(code, str(exc)[:2000], data)
 
 
-# The calibration.*, pen.reconnect and session.resume/close handlers live in their own
-# modules; importing them registers them.
+# The calibration.*, pen.reconnect, session.resume/close and sessions.* handlers live in their
+# own modules; importing them registers them.
 from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401
 from smpdevice.service import reconnect as _reconnect  # noqa: E402, F401
+from smpdevice.service import records_rpc as _records_rpc  # noqa: E402, F401
 from smpdevice.service import resuming as _resuming  # noqa: E402, F401

@@ -16,10 +16,13 @@ from typing import Any, Literal
 
 from smpdevice.errors import SmpError
 from smpdevice.records import logset
+from smpdevice.service.limits import LIST_PAGE_MAX
 
-MAX_EXPORT_CHARS = 8 * 1024 * 1024  # an answer must stay a sane WebSocket message
-LIST_PAGE_MAX = 500  # sessions in one sessions.list answer; `start` pages through the rest
 HINT = "sessions.list shows the ids"
+
+
+class PageRefused(SmpError):
+    """A `start`/`limit` outside what sessions.list pages: the service answers -32602."""
 
 
 def _paths(path: Path | None) -> list[Path]:
@@ -28,7 +31,7 @@ def _paths(path: Path | None) -> list[Path]:
         from smpdevice.paths import db_path
 
         path = db_path()
-    return [p for p in logset.logs_beside(Path(path)) if p.exists()]
+    return logset.existing(logset.logs_beside(Path(path)))
 
 
 def _session_row(s: Any) -> dict[str, Any]:
@@ -45,12 +48,12 @@ def list_sessions(path: Path | None, start: int | None = None,
     `-limit`) is the page before the oldest ones: it lists from session 0 up to
     `start + limit - 1`, a shorter first page, and answers `start` 0 (nothing before)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MAX:
-        raise SmpError(f"limit = {limit!r} is not allowed: give 1 to {LIST_PAGE_MAX} sessions")
+        raise PageRefused(f"limit = {limit!r} is not allowed: give 1 to {LIST_PAGE_MAX} sessions")
     if start is not None and (isinstance(start, bool) or not isinstance(start, int)
                               or start < -limit):
-        raise SmpError(f"start = {start!r} is not allowed with limit {limit}: give the index "
-                       f"of the first session to list, {-limit} or more (0 is the oldest; "
-                       "a negative start lists a shorter first page from 0)")
+        raise PageRefused(f"start = {start!r} is not allowed with limit {limit}: give the index "
+                          f"of the first session to list, {-limit} or more (0 is the oldest; "
+                          "a negative start lists a shorter first page from 0)")
     with logset.open_all(_paths(path)) as logs:
         rows = logset.all_sessions(logs)
     total = len(rows)
@@ -119,8 +122,6 @@ def export(path: Path | None, fmt: Literal["jsonl", "csv"]) -> dict[str, Any]:
     out = io.StringIO(newline="")
     with logset.open_all(_paths(path)) as logs:
         count = logset.export_all(logs, fmt, out)
-    text = out.getvalue()
-    if len(text) > MAX_EXPORT_CHARS:
-        raise SmpError(f"the export is {len(text)} characters, over the service's cap of "
-                       f"{MAX_EXPORT_CHARS}; use `smp sessions export` on this station")
-    return {"format": fmt, "count": count, "text": text}
+    # No cap of its own: the connection's one (limits.MAX_ANSWER_BYTES) refuses an answer
+    # too large with -32000 naming max_answer_bytes, as docs/service.md says.
+    return {"format": fmt, "count": count, "text": out.getvalue()}

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from smpdevice.service.jsonschema_lite import SchemaViolation, validate
-from smpdevice.service.schema import MAX_ID_CHARS, MAX_MESSAGE_BYTES, METHODS
+from smpdevice.service.limits import BUSY as BUSY
+from smpdevice.service.limits import MAX_MESSAGE_BYTES
+from smpdevice.service.limits import RATE_LIMITED as RATE_LIMITED
+from smpdevice.service.schema import MAX_ID_CHARS, METHODS
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -25,8 +28,6 @@ REFUSED = -32000
 NOT_AUTHENTICATED = -32001
 FORBIDDEN = -32003
 NOT_DRIVING = -32004
-RATE_LIMITED = -32005
-BUSY = -32006
 
 
 class RpcError(Exception):

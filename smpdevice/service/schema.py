@@ -17,7 +17,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
 from smpdevice.service.jsonschema_lite import check_schema
-from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
+from smpdevice.service.limits import LIST_PAGE_MAX, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
 from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, RESCREEN_AFTER_RANGE_MIN
 from smpdevice.sessions.screening import QUESTIONS
 
@@ -278,14 +278,18 @@ METHODS: dict[str, Method] = {
                                     "session_id": SESSION_ID, **_OPTIONAL_PROFILE,
                                 }, ("session_id",))),
     "sessions.list": Method(_V, "Sessions of every pass log of the service's data directory, "
-                                "oldest first: the newest 500, or `limit` from `start`; "
-                                "`total` counts them all, `truncated` says some were left out.",
-                            _obj({"start": {"type": "integer", "minimum": -500,
+                                f"oldest first: the newest {LIST_PAGE_MAX}, or `limit` from "
+                                "`start`; `total` counts them all, `truncated` says some were "
+                                "left out.",
+                            _obj({"start": {"type": "integer", "minimum": -LIST_PAGE_MAX,
                                             "description": "index of the first (0: oldest; "
-                                                           "negative, to -limit: a shorter "
-                                                           "first page from 0)"},
-                                  "limit": {"type": "integer", "minimum": 1, "maximum": 500,
-                                            "default": 500}})),
+                                                           "negative, down to -limit: a "
+                                                           "shorter first page from 0); a "
+                                                           "start below -limit is refused "
+                                                           "with -32602"},
+                                  "limit": {"type": "integer", "minimum": 1,
+                                            "maximum": LIST_PAGE_MAX,
+                                            "default": LIST_PAGE_MAX}})),
     "sessions.show": Method(_V, "One session with its passes, summary and receipt.",
                             _obj({"session_id": SESSION_ID}, ("session_id",))),
     "sessions.verify": Method(_V, "Check the pass log's chain and signed heads."),

@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from smpdevice.errors import SmpError
+from smpdevice.service.auth import SOCKET_NAME as SOCKET_NAME  # re-exported (client, runner)
 from smpdevice.service.auth import Role, remove_stale_socket
 from smpdevice.service.connection import serve_client
 from smpdevice.service.limits import MAX_INBOUND_BYTES
@@ -31,7 +32,6 @@ from smpdevice.service.pen_service import PenService
 log = structlog.get_logger("smpdevice.service")
 
 RPC_PATH = "/rpc"
-SOCKET_NAME = "service.sock"
 WEB = resources.files("smpdevice") / "ui" / "web"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}

@@ -188,14 +188,14 @@ def find_session_log(paths: Iterable[Path], session_id: str, *, where: str,
     an empty or blank id is refused (it would prefix every session). `where` names the logs,
     `hint` says what to do when none holds it."""
     from smpdevice.passlog import PassLog
+    from smpdevice.records.logset import matching
 
     require_session_id(session_id)
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_file():
             with PassLog(path, readonly=True) as log:
-                found += [(path, s.session_id) for s in log.sessions()
-                          if s.session_id.startswith(session_id)]
+                found += matching(((path, s) for s in log.sessions()), session_id)
     return pick_session(found, session_id, where=where, hint=hint)[0]
 
 

@@ -234,6 +234,8 @@ async function takeControl() {
 }
 // Rate limited (-32005) or busy (-32006) means "not now": beat on; the service's lease
 // decides whether this console still drives. Any other refusal (no longer the driver) ends them.
+// The codes are smpdevice/service/limits.py RATE_LIMITED and BUSY (a static page imports no
+// Python; a test checks they agree).
 const NOT_REFUSALS = [-32005, -32006];
 function heartbeatRefused(e) { if (!NOT_REFUSALS.includes(e.code)) stopHeartbeat(); }
 function stopHeartbeat() { if (app.heartbeat) { clearInterval(app.heartbeat); app.heartbeat = null; } }

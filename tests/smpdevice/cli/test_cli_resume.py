@@ -200,6 +200,11 @@ def test_fault_clear_resume_through_the_service_plays_only_what_is_left(
     result = smp("run", "--resume", sid[:8], "-t", "bo", "--service", url)
     out = result.output
     assert result.exit_code == 0, out
+    # its first line is the plain service run's: the service's envelope holds it (README)
+    assert out.splitlines()[0] == (
+        f"checked against the envelope of the service at {url} (its `smp serve --envelope`, "
+        "else its SMP_ENVELOPE or station config, else the built-in zones), narrowed to pen "
+        f"{sim.serial}'s limits"), out[:400]
     assert f"Resuming session {sid}" in out and f"{len(not_done)} of 4 planned passes left" in out
     assert "through the service at" in out
     assert "resumed once" in out and "Keep the treated area dry" in out
@@ -228,6 +233,8 @@ def test_through_the_service_the_screening_is_due_and_close_ends_it(
         assert log.resumptions(sid) == [] and log.session(sid).closed_at is None
     closed = smp("run", "--resume", sid, "--close", "--service", url)
     assert closed.exit_code == 4, closed.output  # it ended on its fault
+    assert closed.output.startswith(f"checked against the envelope of the service at {url} "
+                                    "(its `smp serve --envelope`"), closed.output[:400]
     assert f"Session {sid} is closed as it stands" in closed.output
     assert "SESSION INCOMPLETE" in closed.output
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:

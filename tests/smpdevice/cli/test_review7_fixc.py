@@ -134,7 +134,7 @@ def test_an_empty_or_blank_session_is_a_usage_error(data_dir, blank):
     for command in (["sessions", "export", "--format", "jsonl"], ["sessions", "list"]):
         result = smp(*command, "--session", blank)
         assert result.exit_code == 2 and "--session" in result.output, result.output
-        assert "empty or blank" in result.output
+        assert "is not a session id" in result.output
 
 
 def test_a_unique_prefix_exports_and_lists_that_session_only(data_dir):

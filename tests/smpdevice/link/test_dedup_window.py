@@ -221,3 +221,24 @@ def test_a_resend_inside_the_window_is_still_made_and_answered_from_the_pen_s_ca
         assert sim.firmware.duplicates >= 1
         assert wire.violations == []
         pen.disarm()
+
+
+def test_an_arm_given_up_after_its_last_try_is_followed_by_needle_stop():
+    """READ6 item 3: one give-up rule (protocol.md s5): a NEEDLE_START or ARM sent and given
+    up may have been applied, so NEEDLE_STOP follows, after the last try as out of the window.
+    (Old code: after the last try only a NEEDLE_START was followed by NEEDLE_STOP.)"""
+    with (virtual_sim(seed=11) as sim,
+          PenController.connect(sim.url, calibration=true_calibration(sim), lease_ms=2000,
+                                clock=sim.clock) as pen):
+        pen.set_zone("crown")
+        pen.set_setpoints(**CROWN)
+        lost = _lose_replies(sim, lambda msg: msg.acked_type == MsgType.ARM)
+        stops_before = sim.firmware.executed[MsgType.NEEDLE_STOP]
+        with pytest.raises(LinkTimeout, match=r"ARM after \d+ tries: it may") as caught:
+            pen.arm()  # every try's reply lost, inside the window: its last try ends it
+        assert "NEEDLE_STOP to be sure" in str(caught.value)
+        assert len(lost) >= 2 and set(lost) == {"ARM"}
+        sim.time.sleep(0.1)
+        assert sim.firmware.executed[MsgType.NEEDLE_STOP] > stops_before
+        del sim.link.outbound  # the line heals: the E-stop below is answered
+        pen.estop()

@@ -6,12 +6,26 @@ in this run, so a forged one is refused and never becomes the store's latest for
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from simulators import PenSimulator, VirtualClock
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 
 from .conftest import connect, measured_calibration, run
+
+
+@pytest.fixture
+def sim() -> Iterator[PenSimulator]:
+    """The service's pen on virtual time, driven by its controller: the spins' puncture and
+    encoder counts are the model's, never a starved real-time simulator's (on loaded cores the
+    honest run was refused for an encoder error it did not have)."""
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
+        yield s
 
 
 def _forged(sim, **extra) -> Calibration:

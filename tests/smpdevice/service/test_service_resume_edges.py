@@ -88,8 +88,13 @@ def test_find_session_log_needs_one_session_across_every_log(tmp_path):
         find_session_log([station, copy], a, where="w")
 
 
-async def _session_under_way(service, op, viewer) -> None:
-    await op.drive(lease_ms=1000)
+# The driving clients' own lease: none of these tests is about it lapsing (a client that goes
+# closes its connection), and at 1000 ms a test process starved on loaded cores lost the pen.
+DRIVE_LEASE_MS = 5000
+
+
+async def _session_under_way(service, op, viewer, lease_ms: int = DRIVE_LEASE_MS) -> None:
+    await op.drive(lease_ms=lease_ms)
     await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
                   quick_pass_s=PASS_S, leave_open=True)
     await viewer.next_notification("session.progress", timeout_s=WAIT_S,
@@ -107,7 +112,7 @@ def test_a_driving_client_gone_mid_session_leaves_it_open_and_resumable(service,
         result = await viewer.next_notification("session.result", timeout_s=WAIT_S)
         state = service.pen.state
         again = await connect(service, Role.OPERATOR)
-        await again.drive(lease_ms=1000)
+        await again.drive(lease_ms=DRIVE_LEASE_MS)
         started = await again.call("session.resume", session_id=result["session_id"],
                                    technician="ana")
         final = await viewer.next_notification("session.result", timeout_s=WAIT_S)
@@ -137,7 +142,8 @@ def test_stopping_smp_serve_mid_session_leaves_it_open(sim, data_dir):
         async def main() -> None:
             viewer = await connect(handle, Role.VIEWER)
             op = await connect(handle, Role.OPERATOR)
-            await _session_under_way(handle, op, viewer)
+            await _session_under_way(handle, op, viewer, lease_ms=1000)  # as before: the
+            # session must not have played to its end by the time the service stops
 
         run(main())
     # `smp serve` stopped while the session ran
