@@ -335,9 +335,12 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         confirmation, so the two threads do not compete for the CPU meanwhile)."""
         with self._fsm_lock:
             old = self.state
-            if old in SAFE and not getattr(self._fsm, f"may_{trigger}")():
-                # a stop latched from another thread overtook this request
-                raise PenFault(f"the controller is {old.value}: {self.last_fault}")
+            if not getattr(self._fsm, f"may_{trigger}")():
+                if old in SAFE:  # a stop latched from another thread overtook this request
+                    raise PenFault(f"the controller is {old.value}: {self.last_fault}")
+                # another request changed the state first (two threads disarming at once)
+                raise StateError(f"{trigger} no longer applies: the controller is already "
+                                 f"{old.value}")
             getattr(self._fsm, trigger)()
             new = self.state
             self._state_news.append((old, new, reason))  # in the order of the changes
