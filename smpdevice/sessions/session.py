@@ -79,13 +79,22 @@ class _Recorder:
         self._lock = threading.Lock()
         self.stats: PassStats | None = None
         self.last_seq = -1
+        self._base: PenTelemetry | None = None
 
     def begin(self, base: PenTelemetry | None) -> None:
         """Start a pass; `base` is the last telemetry before the needle starts (counter base)."""
         with self._lock:
             self.stats = PassStats()
+            self._base = base
             if base is not None:
                 self.stats.counters(base.strokes, base.impressions)
+
+    def _before_base(self, t: PenTelemetry) -> bool:
+        """`t` came before the base and is delivered late (a lagging listener thread): its
+        older counters would read as a restarted pen's and add the pen's whole count."""
+        base = self._base
+        return base is not None and (t is base or (t.received_at_s <= base.received_at_s
+                                                    and t.telemetry_seq <= base.telemetry_seq))
 
     def end(self) -> PassStats:
         with self._lock:
@@ -100,7 +109,7 @@ class _Recorder:
         with self._lock:
             self.last_seq = t.telemetry_seq
             stats = self.stats
-            if stats is None:
+            if stats is None or self._before_base(t):
                 return
             stats.counters(t.strokes, t.impressions)
             if t.needle_running:
