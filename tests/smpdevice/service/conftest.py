@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +35,17 @@ def sim() -> Iterator[PenSimulator]:
 # cores): at 300 ms a starved in-process pen latched LEASE_EXPIRED mid-calibration (the fail-safe
 # working, the test failing). The tests that let it lapse wait for that on a condition.
 PEN_LEASE_MS = 1000
+
+
+@contextlib.contextmanager
+def service_with_held_leases(sim, data_dir) -> Iterator[ServiceHandle]:
+    """A service whose clients' leases never lapse (their clock stands still): for tests in
+    which a pen lost or kept must never be the lease's doing on loaded cores."""
+    options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
+                             lease_ms=PEN_LEASE_MS, calibration=true_calibration(sim),
+                             lease_clock=lambda: 0.0)
+    with ServiceHandle(options) as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceClient, ServiceError
 from smpdevice.service.limits import MAX_MESSAGE_BYTES
 from smpdevice.service.rpc import RpcError, parse
-from smpdevice.service.runner import ServiceHandle, ServiceOptions
-from tests.smpdevice.conftest import CROWN, true_calibration
+from smpdevice.service.runner import ServiceHandle
+from tests.smpdevice.conftest import CROWN
 
-from .conftest import PEN_LEASE_MS, WAIT_S, connect, run, wait_until
+from .conftest import WAIT_S, connect, run, service_with_held_leases, wait_until
 
 REPLY_DELAY_S = 0.15
 
@@ -40,10 +40,7 @@ def slow_sim() -> Iterator[PenSimulator]:
 
 @pytest.fixture
 def service(slow_sim, data_dir) -> Iterator[ServiceHandle]:
-    options = ServiceOptions(port=slow_sim.url, listen="127.0.0.1:0", data_dir=data_dir,
-                             lease_ms=PEN_LEASE_MS, calibration=true_calibration(slow_sim),
-                             lease_clock=lambda: 0.0)
-    with ServiceHandle(options) as handle:
+    with service_with_held_leases(slow_sim, data_dir) as handle:
         yield handle
 
 

@@ -22,18 +22,14 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError, encode_request
 from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_INBOUND_BYTES, MAX_MESSAGE_BYTES
 from smpdevice.service.pen_service import HANDLERS
-from smpdevice.service.runner import ServiceHandle, ServiceOptions
-from tests.smpdevice.conftest import true_calibration
+from smpdevice.service.runner import ServiceHandle
 
-from .conftest import PEN_LEASE_MS, connect, drive_needle, run, wait_until
+from .conftest import connect, drive_needle, run, service_with_held_leases, wait_until
 
 
 @pytest.fixture
 def service(sim, data_dir) -> Iterator[ServiceHandle]:
-    options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
-                             lease_ms=PEN_LEASE_MS, calibration=true_calibration(sim),
-                             lease_clock=lambda: 0.0)
-    with ServiceHandle(options) as handle:
+    with service_with_held_leases(sim, data_dir) as handle:
         yield handle
 
 
