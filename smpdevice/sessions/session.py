@@ -240,6 +240,11 @@ class TreatmentSession:
         )  # durable before the needle moves: a failure here means it never starts
         plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
         self._recorder.begin(pen.telemetry)
+        if should_stop is not None and should_stop():  # asked while arming: never start
+            self.stop_requested = True
+            self._stop_quietly()
+            return self._finish(pass_id, index, planned, PassOutcome.stopped,
+                                "stop requested before the needle started", plog)
         outcome, detail = PassOutcome.completed, ""
         try:
             pen.start_needle()
@@ -332,6 +337,9 @@ class TreatmentSession:
 
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
         self._await_next_telemetry()  # the counters up to the stop
+        # every report read before the end is counted, even one still queued for delivery
+        # when the link failed: the pass's figures must not depend on a thread's timing
+        self.pen.telemetry_listeners.flush()
         stats = self._recorder.end()
         fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
         self.passlog.end_pass(

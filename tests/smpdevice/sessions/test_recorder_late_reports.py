@@ -6,10 +6,16 @@ to the pass (55 strokes for 5 impressions). They are now skipped; a real reboot 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
-from smpdevice.control import PenController
-from smpdevice.sessions.session import _Recorder
+from simulators import PenSimulator
+from smpdevice.control import PenController, State
+from smpdevice.passlog import PassLog
+from smpdevice.sessions.screening import parse_screening
+from smpdevice.sessions.session import TreatmentSession, _Recorder
 from tests.smpdevice.conftest import true_calibration
+from tests.smpdevice.sessions.test_session import CLEAR, short_profile
 from tests.smpdevice.virtual_time import virtual_sim
 
 
@@ -53,3 +59,50 @@ def test_a_reboot_mid_pass_still_counts_from_zero():
                                  impressions=2))
     stats = recorder.end()
     assert (stats.strokes, stats.impressions) == (5 + 7, 1 + 2)
+
+
+def test_reports_queued_when_the_link_fails_count_in_the_pass(tmp_path):
+    """The pen's last reports were read, but their delivery to the listeners still queued,
+    when the cable was pulled (a loaded machine: CI, 2026-11-29). The pass used to end at once
+    on the lost link and miss them, so its figures depended on a thread's timing and a replay
+    of the session found one impression more. The pass now counts every report read before
+    its end. Real time: the held delivery would hold a virtual clock."""
+    holding, held, release = threading.Event(), threading.Event(), threading.Event()
+    seen: list = []
+
+    def hold(t) -> None:  # first in line: while it waits, the session's counter waits too
+        seen.append(t)
+        if holding.is_set() and not held.is_set():
+            held.set()
+            release.wait(30)
+
+    def pull_cable(progress) -> None:
+        if progress.impressions < 2 or holding.is_set():
+            return
+        holding.set()
+        assert held.wait(30), "no report was delivered"
+        stuck = pen.telemetry.telemetry_seq
+        deadline = time.monotonic() + 30
+        while pen.telemetry.telemetry_seq < stuck + 2 and time.monotonic() < deadline:
+            time.sleep(0.005)  # wall time: the real-time pen's next reports, read, queued
+        sim.disconnect()
+
+    def on_state(old, new, reason) -> None:
+        if new is State.DISCONNECTED:  # what was queued is delivered well after the loss
+            threading.Timer(0.5, release.set).start()
+
+    with (PenSimulator(seed=3) as sim,
+          PenController.connect(sim.url, calibration=true_calibration(sim)) as pen,
+          PassLog.open(tmp_path / "passlog.sqlite") as log):
+        pen.telemetry_listeners.flush_guard_s = 60.0  # the held delivery comes, however late
+        pen.add_telemetry_listener(hold)
+        pen.add_state_listener(on_state)
+        session = TreatmentSession.open(pen, log, short_profile(5.0, passes=1),
+                                        technician="ana", screening=parse_screening(CLEAR))
+        [result] = session.play(on_progress=pull_cable)
+        session.suspend()
+        last = pen.telemetry
+    assert result.outcome.value == "link_lost", result
+    # a fresh pen counts from 0: the pass holds everything the pen reported until the loss
+    assert (result.stats.strokes, result.stats.impressions) == (last.strokes, last.impressions)
+    assert seen[-1] is last  # every report read reached the listeners before the pass ended

@@ -266,6 +266,21 @@ def test_a_stop_request_between_passes_starts_no_further_pass(sim, pen, passlog)
     assert "SESSION INCOMPLETE: 1 of 3 planned passes were completed" in sheet
 
 
+def test_a_stop_asked_while_the_pass_arms_never_starts_the_needle(sim, pen, passlog):
+    """A stop that comes while the pass sets up (a service's driver lost during `arm()`): the
+    needle used to start anyway and run until the next poll."""
+    session = open_session(pen, passlog, short_profile(0.3, passes=2))
+    states: list[State] = []
+    pen.add_state_listener(lambda old, new, reason: states.append(new))
+
+    results = session.play(should_stop=lambda: pen.state is State.ARMED)
+    session.close()
+    assert [(r.outcome, r.stats.strokes) for r in results] == [(PassOutcome.stopped, 0)]
+    assert "before the needle started" in results[0].detail
+    assert State.RUNNING not in states and pen.state is State.IDLE
+    assert session.stop_requested and session.outcome.value == "interrupted"
+
+
 def test_a_fault_latched_between_passes_ends_the_session_as_a_fault(sim, pen, passlog):
     """No pass is running when the fault latches: the session still says why it ended."""
     session = open_session(pen, passlog, short_profile(0.3, passes=2))
