@@ -188,7 +188,7 @@ class TreatmentSession:
         should_stop: Callable[[], bool] | None = None,
     ) -> list[PassResult]:
         """Play the profile's plan pass by pass. Stops at the first pass that does not complete,
-        when `should_stop()` says so (checked before each pass and while one runs), and when a
+        when `should_stop()` says so (checked before each pass, once it is armed and while it runs), and when a
         fault, an E-stop or a lost link leaves the pen unable to begin the next pass."""
         if should_stop is not None and self.recording is not None:  # an input, replayed
             should_stop = self.recording.watch_stop(should_stop)
