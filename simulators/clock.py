@@ -6,6 +6,8 @@ timeout advances a `VirtualClock` instead of sleeping, and runs the same every t
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import threading
 import time
@@ -18,6 +20,23 @@ from typing import Protocol
 # read it; `smp sim` never does.
 SIM_CLOCK_ENV = "SMP_SIM_CLOCK"
 SIM_CLOCKS = ("real", "virtual")
+
+
+def finite_seconds(name: str, value: object, negative_ok: bool = False) -> float:
+    """`value` as a float of seconds, else ValueError (TypeError if no number) naming `name`,
+    the value and what is allowed."""
+    allowed = "a finite number of seconds" + ("" if negative_ok else " >= 0")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} is no number: give {allowed}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past the float range
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"{name}={value!r} is refused: give {allowed}")
+    if seconds < 0 and not negative_ok:
+        raise ValueError(f"a clock cannot go back: {name}={value!r}; give {allowed}")
+    return seconds
 
 
 class Clock(Protocol):
@@ -52,7 +71,7 @@ class VirtualClock:
 
     def __init__(self, start_s: float = 0.0, host_driven: bool = False) -> None:
         self.host_driven = bool(host_driven)
-        self._now_s = float(start_s)
+        self._now_s = finite_seconds("start_s", start_s, negative_ok=True)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[float], None]] = []
 
@@ -60,9 +79,10 @@ class VirtualClock:
         return self._now_s
 
     def advance(self, dt_s: float) -> float:
-        """Move time forward by `dt_s` seconds (>= 0) and run the listeners; returns now()."""
-        if dt_s < 0:
-            raise ValueError(f"a clock cannot go back: dt_s={dt_s}")
+        """Move time forward by `dt_s` seconds (a finite number >= 0) and run the listeners;
+        returns now(). A NaN or inf would poison the clock (and every pen on it) for good."""
+        if not (type(dt_s) is float and 0.0 <= dt_s < math.inf):  # the hot path: a float
+            dt_s = finite_seconds("dt_s", dt_s)
         with self._lock:
             self._now_s += dt_s
             now_s = self._now_s

@@ -18,7 +18,8 @@ commas; each NAME=VALUE key at most once; numbers are ASCII decimals (2.5, 1e-3,
     NAME@T               at T s after start: a device fault (jam, overcurrent, overtemperature,
                          encoder_loss, depth_drift, cartridge_removed, brownout, pedal_up) or a
                          link event (stall, disconnect, reconnect)
-    NAME@T1-T2           on at T1, off (cause removed / link back / pedal pressed) at T2
+    NAME@T1-T2           on at T1, off (cause removed / link back / pedal pressed) at T2;
+                         each item holds its own cause: overlapping ones never end each other
     NAME~R               a device fault at random, R times per second on average; its cause
                          goes away again after 0.5 s
 Limits (anything else is a FaultSpecError naming the item, the value and the range): every
@@ -38,9 +39,9 @@ from enum import StrEnum
 from firmware_protocol.codes import MsgType
 from firmware_protocol.messages import HOST_TO_PEN
 from simulators.firmware import PenFirmware
-from simulators.link_faults import LinkFaultConfig, LinkFaults
+from simulators.link_faults import MAX_DELAY_S, FaultSpecError, LinkFaultConfig, LinkFaults
 
-__all__ = ["LinkFaultConfig", "LinkFaults"]  # re-exported: they live in link_faults.py
+__all__ = ["FaultSpecError", "LinkFaultConfig", "LinkFaults"]  # re-exported: link_faults.py
 
 
 class DeviceFault(StrEnum):
@@ -57,14 +58,9 @@ class DeviceFault(StrEnum):
 
 
 LINK_EVENTS = ("stall", "disconnect", "reconnect")
-MAX_TIME_S = 7 * 24 * 3600.0  # a week: past any session; keeps clock arithmetic exact
+MAX_TIME_S = MAX_DELAY_S  # a week: past any session; keeps clock arithmetic exact
 MAX_RATE_PER_S = 10.0  # a random fault's cause lasts 0.5 s: faster ones only overlap
 RANDOM_HOLD_S = 0.5
-
-
-class FaultSpecError(ValueError):
-    """A fault spec the simulator refuses: the message names the item, the value and the
-    allowed range. A ValueError, so `pensim://` and `smp sim` report it as one line."""
 
 
 def apply_device_fault(firmware: PenFirmware, fault: DeviceFault, on: bool = True) -> None:
@@ -124,16 +120,32 @@ def _number(what: str, text: object, low: float, high: float, *, unit: str = "",
     raise FaultSpecError(f"{what} {shown!r} is out of range: give {allowed}")
 
 
+def known_action(value: object, what: str = "action", link_events: bool = True) -> str:
+    """`value` as a fault's name: a DeviceFault value (or member), or with `link_events` a link
+    event; else FaultSpecError naming `what`, the value and every name allowed."""
+    names = [f.value for f in DeviceFault] + (list(LINK_EVENTS) if link_events else [])
+    if isinstance(value, str) and str(value) in names:
+        return str(value)
+    hint = ""
+    if isinstance(value, str):
+        spelled = value.strip(_BLANK).lower().replace("-", "_")
+        hint = f" (did you mean {spelled!r}? names are lower case)" if spelled in names else ""
+    raise FaultSpecError(f"{what} {value!r} is no fault{hint}: give one of {', '.join(names)}")
+
+
 @dataclass(order=True)
 class ScheduledFault:
     """`action` (a DeviceFault value or a link event) at `at_s` seconds after the simulator
-    started; `until_s` removes the cause (device) or ends the stall / reconnects (link)."""
+    started; `until_s` removes the cause (device) or ends the stall / reconnects (link).
+    Each one holds a cause of its own (simulators/causes.py): an overlapping item's end does
+    not end it. A bad action or time is refused here, never when it would fire."""
 
     at_s: float
     action: str = field(compare=False)
     until_s: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:  # a NaN or inf time would kill the simulator's thread
+        self.action = known_action(self.action)
         self.at_s = _number("at_s", self.at_s, 0.0, MAX_TIME_S, unit=" of seconds")
         if self.until_s is not None:
             self.until_s = _number("until_s", self.until_s, self.at_s, MAX_TIME_S,
@@ -149,6 +161,7 @@ class RandomFault:
     hold_s: float = RANDOM_HOLD_S
 
     def __post_init__(self) -> None:  # a huge rate would flood the simulator with events
+        self.fault = DeviceFault(known_action(self.fault, "fault", link_events=False))
         self.rate_per_s = _number("rate_per_s", self.rate_per_s, 0.0, MAX_RATE_PER_S,
                                   low_open=True)
         self.hold_s = _number("hold_s", self.hold_s, 0.0, MAX_TIME_S, unit=" of seconds",

@@ -164,7 +164,11 @@ class PenFirmware(FirmwareCommands):
     # ------------------------------------------------------------------ time
     def advance_to(self, t_s: float) -> None:
         """Run every firmware tick due up to clock time `t_s`."""
-        target_ms = math.floor((t_s - self._epoch_s) * 1000 + 1e-6)
+        try:
+            target_ms = math.floor((t_s - self._epoch_s) * 1000 + 1e-6)
+        except (ValueError, OverflowError, TypeError):  # NaN, inf, no number: never a tick
+            raise ValueError(f"t_s={t_s!r} is refused: give the clock time in finite "
+                             "seconds") from None
         while self.now_ms < target_ms:
             self.step()
 

@@ -9,10 +9,12 @@ method runs under the simulator's condition `_cond`.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections import deque
 
+from simulators.causes import BY_HAND, Causes
 from simulators.clock import Clock
 from simulators.faults import LinkFaults
 from simulators.firmware import PenFirmware
@@ -40,6 +42,7 @@ class HostLink:
     generation: int
     open_ports: int
     _owner: HostPort | None
+    _causes: Causes
     _cond: threading.Condition
     _tick_cond: threading.Condition
     _exchanging: bool
@@ -62,15 +65,19 @@ class HostLink:
 
     # ------------------------------------------------------------------ link control
     def disconnect(self) -> None:
-        """The port disappears: open ports raise, bytes in flight are lost. The pen runs on."""
+        """The port disappears: open ports raise, bytes in flight are lost. The pen runs on
+        (until `reconnect()`, whatever scheduled disconnect windows end meanwhile)."""
         with self._cond:
             self._run_until(self.clock.now())
+            self._causes.hold("disconnect", BY_HAND)
             self._disconnect()
 
     def reconnect(self) -> None:
-        """The port is back; open it again (ports opened before the disconnect stay dead)."""
+        """The port is back (every disconnect under way ends); open it again (ports opened
+        before the disconnect stay dead)."""
         with self._cond:
             self._run_until(self.clock.now())
+            self._causes.release("disconnect", BY_HAND)
             self._reconnect()
 
     def _disconnect(self) -> None:
@@ -162,8 +169,32 @@ class HostLink:
                 self._cond.notify_all()  # chunks due later (delay, pacing): a reader waits
             return chunks
 
+    def _lose_in_flight(self) -> None:
+        """A stall began at `link.stall_began_s`: whatever was in flight then (arriving or due
+        later, either way) never arrives; what was due by then has arrived (R06)."""
+        began_s = self.link.stall_began_s
+        if began_s is None:
+            return
+        self.link.stall_began_s = None
+        due_s = began_s + 1e-6  # the same rounding as _promote
+        lost_in = [item for item in self._in if item[0] > began_s]
+        lost_out = [item for item in self._out if item[0] > due_s]
+        # in place: _run_until holds on to these deques
+        if lost_in:
+            kept = [item for item in self._in if item[0] <= began_s]
+            self._in.clear()
+            self._in.extend(kept)
+            self.link.stats["stalled_bytes_in"] += sum(len(item[1]) for item in lost_in)
+        if lost_out:
+            kept = [item for item in self._out if item[0] <= due_s]
+            self._out.clear()
+            self._out.extend(kept)
+            self.link.stats["stalled_frames"] += len(lost_out)
+
     def _promote(self) -> None:
         """Move chunks whose delivery time has come into the host's receive buffer."""
+        if self.link.stall_began_s is not None:
+            self._lose_in_flight()
         now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
         while self._out and self._out[0][0] <= now_s:
             chunk = self._out.popleft()[1]
@@ -243,6 +274,18 @@ class HostLink:
             self._rx_bytes = 0
 
 
+def _timeout(timeout_s: float | None) -> float | None:
+    """A read's wall-time timeout: None (or inf) waits forever; NaN or a negative one is
+    refused (NaN used to wait forever, whatever came)."""
+    if timeout_s is None or timeout_s == math.inf:
+        return None
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) \
+            or not timeout_s >= 0:
+        raise ValueError(f"timeout_s={timeout_s!r} is refused: give seconds >= 0, or None to "
+                         "wait for ever")
+    return timeout_s
+
+
 class HostPort:
     """The host's end of one connection to a simulator. Dead after a disconnect."""
 
@@ -278,15 +321,15 @@ class HostPort:
 
     def read(self, size: int = 1, timeout_s: float | None = None) -> bytes:
         """Up to `size` bytes; blocks until `size` or the (wall-time) timeout; None = forever."""
-        return self.sim._host_read(self, size, timeout_s)
+        return self.sim._host_read(self, size, _timeout(timeout_s))
 
     def read_chunk(self, timeout_s: float | None = None) -> bytes:
         """The next chunk as the pen wrote it (one frame unless split), or b"" on timeout."""
-        return self.sim._host_read_chunk(self, timeout_s)
+        return self.sim._host_read_chunk(self, _timeout(timeout_s))
 
     def read_chunks(self, timeout_s: float | None = None) -> list[bytes]:
         """Every chunk due now, in order, waiting up to timeout_s for the first ([] then)."""
-        return self.sim._host_read_chunks(self, timeout_s)
+        return self.sim._host_read_chunks(self, _timeout(timeout_s))
 
     @property
     def in_waiting(self) -> int:

@@ -3,11 +3,30 @@ the fault spec that configures them and the device faults)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from firmware_protocol.frame import OVERHEAD, SYNC
+
+MAX_DELAY_S = 7 * 24 * 3600.0  # faults.MAX_TIME_S: a week
+
+
+class FaultSpecError(ValueError):
+    """A fault spec the simulator refuses: the message names the item, the value and the
+    allowed range. A ValueError, so `pensim://` and `smp sim` report it as one line."""
+
+
+def _checked(name: str, value: object, high: float, integer: bool = False) -> float:
+    """`value` as a number in 0..high (a whole one if `integer`), else FaultSpecError naming
+    `name`: a NaN delay would stop every later frame, a negative count drop them all."""
+    kind = "a whole number" if integer else "a finite number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if ok_type and not isinstance(value, bool) and 0 <= value <= high:  # NaN fails this too
+        return value  # type: ignore[return-value]
+    raise FaultSpecError(f"{name}={value!r} is refused: give {kind} >= 0 and <= {high:g}")
 
 
 @dataclass
@@ -25,6 +44,19 @@ class LinkFaultConfig:
     delay_in: tuple[int, ...] = ()  # host->pen frames of these MsgTypes arrive delay_in_s late
     delay_in_s: float = 0.0
 
+    def check(self) -> None:
+        """Every field in range (FaultSpecError naming the first one that is not)."""
+        for name in ("drop_p", "flip_p", "junk_p", "dup_p", "split_p"):
+            _checked(name, getattr(self, name), 1.0)
+        for name in ("delay_s", "split_gap_s", "delay_in_s"):
+            _checked(name, getattr(self, name), MAX_DELAY_S)
+        for name in ("drop_in", "delay_in"):
+            if not isinstance(getattr(self, name), tuple):
+                raise FaultSpecError(f"{name}={getattr(self, name)!r} is refused: give a "
+                                     "tuple of message type codes")
+            for code in getattr(self, name):
+                _checked(f"{name} type", code, 255, integer=True)
+
     @property
     def any(self) -> bool:
         return any((self.drop_p, self.flip_p, self.junk_p, self.dup_p, self.split_p, self.delay_s,
@@ -36,6 +68,7 @@ class LinkFaults:
 
     def __init__(self, config: LinkFaultConfig | None = None, seed: int = 0) -> None:
         self.config = config or LinkFaultConfig()
+        self.config.check()  # here, not as a dead link or a stopped clock later
         self._rng = random.Random(f"{seed}:link")
         self.stats: Counter[str] = Counter()  # what was done, for tests and QA logs
         self._drop_frames = 0
@@ -43,7 +76,11 @@ class LinkFaults:
         self._dup_frames = 0
         self._split_frames = 0
         self._junk: list[bytes] = []
-        self.stalled_until_s: float | None = None
+        self.stalled_until_s: float | None = None  # a stall by hand (stall()) ends then
+        self._stall_causes: set[Hashable] = set()  # scheduled stall windows under way
+        # The earliest start of a stall the simulator has not yet seen: what was in flight
+        # then never arrives (it drops that and sets this back to None).
+        self.stall_began_s: float | None = None
         # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
         self._in_drop: set[int] | None = set()
         self._in_delay: tuple[float, set[int] | None] | None = None
@@ -54,29 +91,54 @@ class LinkFaults:
 
     # -- on demand ----------------------------------------------------------------------
     def drop_next_frames(self, n: int = 1) -> None:
-        self._drop_frames += n
+        self._drop_frames += int(_checked("n", n, 1 << 32, integer=True))
 
     def corrupt_next_frames(self, n: int = 1) -> None:
-        self._corrupt_frames += n
+        self._corrupt_frames += int(_checked("n", n, 1 << 32, integer=True))
 
     def duplicate_next_frames(self, n: int = 1) -> None:
-        self._dup_frames += n
+        self._dup_frames += int(_checked("n", n, 1 << 32, integer=True))
 
     def split_next_frames(self, n: int = 1) -> None:
-        self._split_frames += n
+        self._split_frames += int(_checked("n", n, 1 << 32, integer=True))
 
     def inject_junk(self, data: bytes | None = None, n_bytes: int = 8) -> None:
         """Junk bytes written to the host before the next frame (random ones if not given)."""
         self._junk.append(data if data is not None else self._rng.randbytes(n_bytes))
 
-    def stall(self, now_s: float, duration_s: float | None = None) -> None:
-        """Nothing gets through either way (a wedged link) for duration_s, or until unstall()."""
-        self.stalled_until_s = float("inf") if duration_s is None else now_s + duration_s
+    def stall(self, now_s: float, duration_s: float | None = None,
+              cause: Hashable | None = None) -> None:
+        """Nothing gets through either way (a wedged link) for duration_s, or until unstall().
+        Frames in flight when it begins (delayed, late by type, paced) are lost too: the
+        simulator drops them (see `stall_began_s`). `cause`: a scheduled window's own cause,
+        held until `unstall(cause)`, so overlapping windows do not end each other."""
+        if not isinstance(now_s, int | float) or not math.isfinite(now_s):
+            raise FaultSpecError(f"now_s={now_s!r} is refused: give the clock's now "
+                                 "(sim.clock.now())")
+        if duration_s is not None:
+            duration_s = _checked("duration_s", duration_s, MAX_DELAY_S)
+        if cause is None:  # by hand: the longer of this one and one already under way
+            until_s = math.inf if duration_s is None else now_s + duration_s
+            if self.stalled_until_s is not None and self.stalled_until_s > now_s:
+                until_s = max(until_s, self.stalled_until_s)
+            self.stalled_until_s = until_s
+        else:
+            self._stall_causes.add(cause)
+        if self.stall_began_s is None or now_s < self.stall_began_s:
+            self.stall_began_s = now_s
 
-    def unstall(self) -> None:
-        self.stalled_until_s = None
+    def unstall(self, cause: Hashable | None = None) -> None:
+        """End the stall (`cause`: only that window's cause; the link stays stalled while
+        another is held)."""
+        if cause is None:
+            self.stalled_until_s = None
+            self._stall_causes.clear()
+        else:
+            self._stall_causes.discard(cause)
 
     def stalled(self, now_s: float) -> bool:
+        if self._stall_causes:
+            return True
         if self.stalled_until_s is None:
             return False
         if now_s >= self.stalled_until_s:
@@ -102,6 +164,7 @@ class LinkFaults:
 
     def delay_inbound(self, delay_s: float, *types: int) -> None:
         """Deliver host->pen frames of these types (none given: every frame) `delay_s` late."""
+        delay_s = _checked("delay_s", delay_s, MAX_DELAY_S)
         self._in_delay = (delay_s, set(map(int, types)) if types else None)
 
     def clear_inbound(self) -> None:

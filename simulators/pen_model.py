@@ -15,6 +15,7 @@ the rest by `gain` (0.9..1.1). The actuator command for a wanted true depth is t
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from dataclasses import dataclass, field
@@ -28,8 +29,64 @@ BAUD_RANGE = (1, 12_000_000)
 SEED_MAX = 2**63 - 1
 
 
+# PenModel fields a simulator could not run with (a zero time constant divides by zero, a NaN
+# stops the firmware's clock, a limit past its IDENTIFY field breaks every IDENTIFY reply).
+# Limits a host must refuse (a minimum above its maximum, a duty over 100 %) stay allowed: QA
+# builds such a pen to check the host refuses it at connect (test_hostile_identity.py).
+# name: (low, high, low excluded); whole-number fields are those annotated int.
+_INF = math.inf
+MODEL_RANGES: dict[str, tuple[float, float, bool]] = {
+    "depth_min_um": (-32768, 32767, False), "depth_max_um": (-32768, 32767, False),
+    "speed_min_hz": (0, 655.35, False), "speed_max_hz": (0, 655.35, False),
+    "duty_min_pct": (0, 6553.5, False), "duty_max_pct": (0, 6553.5, False),
+    "period_min_ms": (0, 4_294_967.295, True), "period_max_ms": (0, 4_294_967.295, True),
+    "current_max_a": (0, 65.535, False), "temp_max_c": (-327.68, 327.67, False),
+    "telemetry_max_hz": (0, 65535, False), "boot_ms": (0, 3_600_000, False),
+    "motor_tau_s": (0, _INF, True), "jam_tau_s": (0, _INF, True),
+    "thermal_tau_s": (0, _INF, True), "depth_slew_mm_per_s": (0, _INF, True),
+    "depth_band_um": (0, 32767, False), "observer_ms": (1, 3_600_000, False),
+    "observer_ratio": (0, 1, False), "ambient_c": (-273.15, 1000, False),
+    **{name: (0, _INF, False) for name in (
+        "current_idle_a", "current_per_hz_a", "load_a", "jam_current_a", "short_current_a",
+        "current_noise_a", "drift_rate_mm_per_s", "drift_max_mm", "temp_rise_c_per_a",
+        "overtemp_inject_c", "temp_clear_hysteresis_c", "observer_min_hz", "jam_detect_a",
+        "gauge_noise_mm", "gauge_nonlinearity_mm", "skin_contact_sd_mm", "offset_mm")},
+    "speed_ripple_pct": (0, 100, False), "speed_wander_pct": (0, 100, False),
+    "gain": (0, _INF, True),
+}
+
+
+def check_model(model: PenModel) -> None:
+    """Raise ValueError naming the first PenModel field a simulator cannot run with, its
+    value and the allowed range (fields are checked when a PenSimulator is made)."""
+    ints = {name for name, kind in PenModel.__annotations__.items() if kind == "int"}
+    for name, (low, high, low_open) in MODEL_RANGES.items():
+        value = getattr(model, name)
+        whole = name in ints
+        ok_type = isinstance(value, int if whole else int | float) \
+            and not isinstance(value, bool)
+        if ok_type and math.isfinite(value) and (value > low if low_open else value >= low) \
+                and value <= high:
+            continue
+        kind = "a whole number" if whole else "a finite number"
+        shown = [str(int(x)) if float(x).is_integer() else f"{x}" for x in (low, high)]
+        allowed = f"{kind} {'>' if low_open else '>='} {shown[0]}" + (
+            f" and <= {shown[1]}" if high < _INF else "")
+        raise ValueError(f"PenModel {name}={value!r} is out of range: give {allowed}")
+    for name in ("footswitch_fitted", "pedal_down_at_start"):
+        if not isinstance(getattr(model, name), bool):
+            raise ValueError(f"PenModel {name}={getattr(model, name)!r}: give True or False")
+    version = model.fw_version
+    if not (isinstance(version, tuple) and len(version) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                    for v in version)):
+        raise ValueError(f"PenModel fw_version={version!r} is out of range: give three whole "
+                         "numbers 0..255, e.g. (1, 0, 0)")
+
+
 def check_configurable(model: PenModel, baud: int | None = None) -> None:
     """Raise ValueError naming the setting, its value and the allowed range."""
+    check_model(model)
     checks = [("lease_max_ms", model.lease_max_ms, LEASE_MAX_MS_RANGE),
               ("telemetry_default_hz", model.telemetry_default_hz,
                (TELEMETRY_HZ_RANGE[0], min(TELEMETRY_HZ_RANGE[1], model.telemetry_max_hz)))]

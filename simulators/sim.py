@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import random
 import threading
 from collections import deque
+from collections.abc import Hashable
 
+from simulators.causes import BY_HAND, Causes
 from simulators.clock import Clock, RealClock, VirtualClock
 from simulators.faults import (
     DeviceFault,
     FaultPlan,
+    FaultSpecError,
     LinkFaultConfig,
     LinkFaults,
     RandomFault,
     ScheduledFault,
     apply_device_fault,
+    known_action,
     parse_fault_spec,
 )
 from simulators.firmware import PenFirmware
@@ -35,6 +40,9 @@ from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel, check_configurable
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
+ERRORS_KEPT = 100  # sim.errors keeps the last ones
+
+_log = logging.getLogger(__name__)
 
 _registry: dict[str, PenSimulator] = {}
 _registry_lock = threading.Lock()
@@ -76,6 +84,12 @@ class PenSimulator(HostLink):
         self.virtual = bool(getattr(self.clock, "is_virtual", False))
         self.baud = baud
         self._byte_s = 10.0 / baud if baud else 0.0
+        if not isinstance(link_faults, LinkFaultConfig | FaultPlan | str | None):
+            raise FaultSpecError(f"link_faults={link_faults!r} is refused: give a fault spec "
+                                 "(e.g. 'drop=0.01,jam@2'), a LinkFaultConfig or a FaultPlan")
+        if schedule is not None and not isinstance(schedule, list | tuple):
+            raise FaultSpecError(f"schedule={schedule!r} is refused: give a list of "
+                                 "ScheduledFault")
         plan = link_faults if isinstance(link_faults, FaultPlan) else None
         if isinstance(link_faults, str):
             plan = parse_fault_spec(link_faults)
@@ -101,6 +115,10 @@ class PenSimulator(HostLink):
         self._events: list[tuple[float, int, str, object]] = []
         self._event_ids = itertools.count()
         self._rng_faults = random.Random(f"{self.seed}:device-faults")
+        self._causes = Causes()  # each fault window holds its own cause (R01)
+        # What went wrong in a scheduled action or a real-time tick, newest last: logged, and
+        # kept here, never the death of the tick thread or of a clock's advance (R02).
+        self.errors: deque[str] = deque(maxlen=ERRORS_KEPT)
         self.connected = True
         self.generation = 0
         self.open_ports = 0
@@ -175,7 +193,10 @@ class PenSimulator(HostLink):
         with self._cond:
             while not self.closed:
                 now_s = self.clock.now()
-                self._run_until(now_s)
+                try:
+                    self._run_until(now_s)
+                except Exception as exc:  # the pen must go on ticking
+                    self._error("real-time tick", exc)
                 wait_s = POLL_S
                 if self._in:
                     wait_s = min(wait_s, max(self._in[0][0] - now_s, 0.0))
@@ -191,6 +212,8 @@ class PenSimulator(HostLink):
         """Run firmware ticks, arrivals and scheduled faults in time order up to t_s."""
         fw, arrivals, events = self.firmware, self._in, self._events
         due_s = t_s + 1e-9  # float sums of clock steps: within 1 ns is due
+        if self.link.stall_began_s is not None:  # a stall by hand since the last run
+            self._lose_in_flight()
         while arrivals or events:
             t_in = arrivals[0][0] if arrivals else None
             t_ev = events[0][0] if events else None
@@ -249,10 +272,12 @@ class PenSimulator(HostLink):
 
     # ------------------------------------------------------------------ faults
     def inject(self, fault: DeviceFault | str, on: bool = True) -> None:
-        """Make a device fault's cause present now (`on=False` removes it)."""
+        """Make a device fault's cause present now (`on=False` removes it, and with it every
+        cause a scheduled or random item holds; their ends then change nothing)."""
+        fault = DeviceFault(known_action(fault, "fault", link_events=False))
         with self._cond:
             self._run_until(self.clock.now())
-            apply_device_fault(self.firmware, DeviceFault(fault), on)
+            self._device(fault, bool(on), BY_HAND)
             self._collect()
 
     def clear(self, fault: DeviceFault | str) -> None:
@@ -260,11 +285,18 @@ class PenSimulator(HostLink):
         self.inject(fault, on=False)
 
     def schedule(self, item: ScheduledFault) -> None:
-        """Run `item.action` at `item.at_s` s after start (and undo it at `item.until_s`)."""
+        """Run `item.action` at `item.at_s` s after start (and undo it at `item.until_s`).
+        The item is checked again here (a dataclass can be changed after it was made): a bad
+        one raises FaultSpecError now, never when it would fire."""
+        if not isinstance(item, ScheduledFault):
+            raise FaultSpecError(f"schedule() takes a ScheduledFault (e.g. ScheduledFault(2.0, "
+                                 f"'jam')), not {type(item).__name__}")
+        item = ScheduledFault(item.at_s, item.action, item.until_s)
+        cause = ("scheduled", next(self._event_ids))  # this item's own cause
         with self._cond:
-            self._push(self._start_s + item.at_s, item.action, True)
+            self._push(self._start_s + item.at_s, item.action, (True, cause))
             if item.until_s is not None:
-                self._push(self._start_s + item.until_s, item.action, False)
+                self._push(self._start_s + item.until_s, item.action, (False, cause))
             self._cond.notify_all()
 
     def _push(self, t_s: float, action: str, arg: object) -> None:
@@ -275,29 +307,60 @@ class PenSimulator(HostLink):
             return
         base = self.clock.now() if after_s is None else after_s
         t_s = base + self._rng_faults.expovariate(rnd.rate_per_s)
-        self._push(t_s, rnd.fault.value, True)
+        cause = ("random", next(self._event_ids))  # this occurrence's own cause
+        self._push(t_s, rnd.fault.value, (True, cause))
         if rnd.fault is not DeviceFault.BROWNOUT:
-            self._push(t_s + rnd.hold_s, rnd.fault.value, False)
+            self._push(t_s + rnd.hold_s, rnd.fault.value, (False, cause))
         self._push(t_s, "_random", rnd)
 
     def _fire(self, action: str, arg: object) -> None:
+        try:
+            self._fire_action(action, arg)
+        except Exception as exc:  # never the death of the tick thread
+            self._error(f"scheduled {action!r}", exc)
+        self._collect()
+
+    def _fire_action(self, action: str, arg: object) -> None:
         now_s = self.firmware.time_s()
         if action == "_random":
             self._schedule_random(arg, after_s=now_s)  # type: ignore[arg-type]
-        elif action == "stall":
-            if arg:
-                self.link.stall(now_s)
+            return
+        on, cause = arg  # type: ignore[misc]
+        if action == "stall":
+            if on:
+                self.link.stall(now_s, cause=cause)
+                self._lose_in_flight()
             else:
-                self.link.unstall()
+                self.link.unstall(cause)
         elif action == "disconnect":
-            self._disconnect()
-            if arg is False:
+            if on:
+                self._causes.hold("disconnect", cause)
+                self._disconnect()
+            elif self._causes.release("disconnect", cause):
                 self._reconnect()
         elif action == "reconnect":
-            self._reconnect()
+            if on:  # an explicit reconnect ends every disconnect under way
+                self._causes.release("disconnect", BY_HAND)
+                self._reconnect()
         else:
-            apply_device_fault(self.firmware, DeviceFault(action), bool(arg))
-        self._collect()
+            self._device(DeviceFault(action), on, cause)
+
+    def _device(self, fault: DeviceFault, on: bool, cause: Hashable) -> None:
+        """A cause of `fault` appears (`on`) or goes; the fault's cause goes with the last."""
+        if fault is DeviceFault.BROWNOUT:  # an instant: nothing is held
+            if on:
+                apply_device_fault(self.firmware, fault, True)
+        elif on:
+            self._causes.hold(fault, cause)
+            apply_device_fault(self.firmware, fault, True)
+        elif self._causes.release(fault, cause):
+            apply_device_fault(self.firmware, fault, False)
+
+    def _error(self, where: str, exc: Exception) -> None:
+        text = f"{where}: {type(exc).__name__}: {exc}"
+        if text not in self.errors:  # once, not every 5 ms
+            _log.error("simulator %s: %s", self.name, text, exc_info=exc)
+        self.errors.append(text)
 
     # ------------------------------------------------------------------ gauge
     def _true_depth_mm(self) -> float:

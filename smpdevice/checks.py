@@ -13,10 +13,27 @@ from numbers import Real
 
 from smpdevice.errors import SmpError
 
-# embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069): they reorder what a
-# reader sees ("Trojan Source"); marks U+200E/U+200F too
-BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
-                                           0x200E, 0x200F))
+# What a one-line text (a name, a reason) never holds, as ranges, so that service/schema.py
+# publishes the very same rule as a pattern: one rule, one place.
+# - control characters (Unicode category Cc: NUL, TAB, LF, CR, ESC, DEL, NEL...);
+# - Unicode's whole Bidi_Control class: the marks U+061C, U+200E, U+200F, the embeddings and
+#   overrides U+202A-U+202E and the isolates U+2066-U+2069: they reorder what a reader sees
+#   ("Trojan Source");
+# - the line and paragraph separators U+2028/U+2029 (categories Zl, Zp): str.splitlines(),
+#   JavaScript and many viewers break a line there.
+CONTROL_RANGES = ((0x0000, 0x001F), (0x007F, 0x009F))
+BIDI_CONTROL_RANGES = ((0x061C, 0x061C), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
+LINE_SEPARATOR_RANGES = ((0x2028, 0x2029),)
+NOT_IN_LINE_RANGES = CONTROL_RANGES + BIDI_CONTROL_RANGES + LINE_SEPARATOR_RANGES
+
+
+def _chars(ranges: tuple[tuple[int, int], ...]) -> frozenset[str]:
+    return frozenset(chr(c) for lo, hi in ranges for c in range(lo, hi + 1))
+
+
+BIDI_CONTROLS = _chars(BIDI_CONTROL_RANGES)
+LINE_SEPARATORS = _chars(LINE_SEPARATOR_RANGES)
+_NOT_IN_LINE = _chars(NOT_IN_LINE_RANGES)
 
 
 class InvalidArgument(SmpError):
@@ -93,17 +110,17 @@ def whole_number(
 def text(
     name: str, value: object, *, max_len: int = 200, error: type[SmpError] = InvalidArgument
 ) -> str:
-    """`value` if it is a non-blank str of at most `max_len` characters, with no control
-    characters (NUL, CR, LF, ...) and no bidirectional overrides: a name must read in a
-    record, a log line or a CSV cell as it was typed, never reorder or split them."""
+    """`value` if it is a non-blank str of at most `max_len` characters, with none of
+    NOT_IN_LINE_RANGES (control characters, bidirectional controls, line or paragraph
+    separators): a name must read in a record, a log line or a CSV cell as it was typed,
+    never reorder or split them."""
     allowed = (f"a non-empty text of at most {max_len} characters, with a visible one, "
-               "without control or bidirectional-override characters")
+               "without control, bidirectional-control or line-separator characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
     if not value.strip() or len(value) > max_len:
         raise _refuse(error, name, value, allowed, "it is empty or too long")
-    bad = next((c for c in value if unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS),
-               None)
+    bad = next((c for c in value if c in _NOT_IN_LINE), None)
     if bad is not None:
         raise _refuse(error, name, value, allowed,
                       f"it contains the character U+{ord(bad):04X}")
@@ -120,7 +137,7 @@ INVISIBLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115
                     (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
                     (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
                     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
-_INVISIBLE = frozenset(chr(c) for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1))
+_INVISIBLE = _chars(INVISIBLE_RANGES)
 
 
 def visible(char: str) -> bool:

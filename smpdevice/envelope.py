@@ -242,8 +242,9 @@ def for_skin(zone: ZoneEnvelope, epidermis_mm: float | None) -> ZoneEnvelope:
     if epidermis_mm is None:
         return zone
     epidermis_mm = finite_number("epidermis_mm", epidermis_mm, 0.0, 5.0)
-    floor = max(zone.epidermal_floor_mm, epidermis_mm + EPIDERMAL_MARGIN_MM)
-    return zone.model_copy(update={"epidermal_floor_mm": round(floor, 4)})
+    # Rounded up to 0.1 um, never down (0.35 + 0.05 is 0.39999999999999997 in floats)
+    own = math.ceil((epidermis_mm + EPIDERMAL_MARGIN_MM) * 10_000 - 1e-6) / 10_000
+    return zone.model_copy(update={"epidermal_floor_mm": max(zone.epidermal_floor_mm, own)})
 
 
 def narrowed(zone: ZoneEnvelope, **bounds: tuple[float, float]) -> ZoneEnvelope:

@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass, field
 
 from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault
+from smpdevice import checks
+from smpdevice.checks import InvalidArgument
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
@@ -83,10 +85,7 @@ class Monitor:
         load_calibration: bool = True,
         clock: Clock | None = None,
     ) -> None:
-        if pen is not None:
-            port = pen.port_url if port is None else port
-        elif port is None:
-            raise ValueError("give a port or a controller")
+        port = _checked_args(port, pen, calibration, load_calibration, clock)
         self.port: str = port
         self.pen = pen
         self._clock = clock  # the controller's, when the monitor connects (virtual in tests)
@@ -282,6 +281,25 @@ class Monitor:
         elif snap.telemetry_age_s is not None and snap.telemetry_age_s > STALE_TELEMETRY_S:
             snap.problem = f"no telemetry for {snap.telemetry_age_s:.1f} s"
         return snap
+
+
+def _checked_args(port: object, pen: object, calibration: object, load_calibration: object,
+                  clock: object) -> str:
+    """The port to show, once every argument is of its kind (an integrator's mistake is an
+    InvalidArgument naming the argument, never a builtin error from deep inside, R10)."""
+    checks.instance("pen", pen, (PenController, type(None)),
+                    "a PenController (connected), or None with a port")
+    checks.instance("calibration", calibration, (Calibration, type(None)),
+                    "a Calibration or None")
+    checks.instance("load_calibration", load_calibration, bool, "True or False")
+    checks.instance("clock", clock, (Clock, type(None)), "a Clock (now(), is_virtual) or None")
+    if port is not None:
+        return checks.text("port", port, max_len=1024)  # as PenController.connect checks it
+    if isinstance(pen, PenController):
+        return pen.port_url
+    raise InvalidArgument("port=None and pen=None: the monitor needs a pen to show. Give a "
+                          "port (Monitor('pensim://bench'), then connect()) or a connected "
+                          "controller (Monitor(pen=pen)).")
 
 
 def _stored_calibration(serial: str) -> Calibration | None:

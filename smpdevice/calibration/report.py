@@ -229,7 +229,8 @@ def format_report(report: CalibrationReport) -> str:
             f"{f.max_abs_residual_mm:.4f} mm, rms {f.rms_residual_mm:.4f} mm"
         )
     if report.speed is not None:
-        lines.append(f"Speed (tolerance {report.speed.tolerance_pct:g} %):")
+        lines.append(f"Speed (tolerance {report.speed.tolerance_pct:g} %):"
+                     + ("" if report.speed.samples else " no speed measured"))
         for smp in report.speed.samples:
             tach = (f"  tachometer {smp.tachometer_hz:7.2f} Hz" if smp.tachometer_hz is not None
                     else "")

@@ -7,6 +7,9 @@ indexed columns for the queries.
 
 `latest(serial)` returns the newest calibration even if expired, so the controller can say
 "expired" rather than "missing"; `latest_valid(serial)` only one that may be used now.
+"Newest" is the one saved last (`saved_seq`, a counter of this file), never the `created_at`
+a calibration carries: that is the clock of the PC that made it, and a clock that ran ahead
+(then corrected) would let a superseded calibration shadow every later one (review9b R08).
 """
 
 from __future__ import annotations
@@ -44,10 +47,17 @@ CREATE TABLE IF NOT EXISTS calibrations (
     offset_mm      REAL NOT NULL,
     gain           REAL NOT NULL,
     record_json    TEXT NOT NULL,
-    simulated      INTEGER          -- 1 simulator, 0 real pen, NULL unknown (older rows)
+    simulated      INTEGER,         -- 1 simulator, 0 real pen, NULL unknown (older rows)
+    saved_seq      INTEGER          -- 1, 2, 3 ... in the order saved: what "newest" means
 );
 CREATE INDEX IF NOT EXISTS calibrations_pen ON calibrations (pen_serial, created_at);
 """
+# Files from before `saved_seq`: their rows were inserted in the order saved (rowid).
+_ADD_SAVED_SEQ = (
+    "ALTER TABLE calibrations ADD COLUMN saved_seq INTEGER",
+    "UPDATE calibrations SET saved_seq = rowid",
+)
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS calibrations_saved ON calibrations (pen_serial, saved_seq)"
 # Files from before the `simulated` column: add it; their rows stay NULL ("unknown") unless
 # their JSON says (a Calibration model with the field wrote it).
 _ADD_SIMULATED = (
@@ -109,6 +119,10 @@ class CalibrationStore:
                 if "simulated" not in columns:
                     for statement in _ADD_SIMULATED:
                         db.execute(statement)
+                if "saved_seq" not in columns:
+                    for statement in _ADD_SAVED_SEQ:
+                        db.execute(statement)
+                db.execute(_SEQ_INDEX)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection | None]:
@@ -199,8 +213,9 @@ class CalibrationStore:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
-                "expires_at, offset_mm, gain, record_json, simulated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "expires_at, offset_mm, gain, record_json, simulated, saved_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "(SELECT COALESCE(MAX(saved_seq), 0) + 1 FROM calibrations))",
                 (
                     calibration.calibration_id,
                     calibration.pen_serial,
@@ -220,13 +235,17 @@ class CalibrationStore:
         return [entry.calibration for entry in self._entries(tail, args)]
 
     def _entries(self, tail: str, args: tuple) -> Entries:
-        """Rows of `SELECT ... FROM calibrations <tail>` (tail: WHERE/ORDER/LIMIT)."""
+        """Rows of `SELECT ... FROM calibrations <tail>` (tail: WHERE/ORDER/LIMIT; `{newest}`
+        in it orders newest, i.e. last saved, first)."""
         with self._read() as db:
             if db is None:
                 rows = []
             else:
                 columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
                 flag = "simulated" if "simulated" in columns else "NULL"  # an older file
+                # an older file read-only: its rows were inserted in the order saved
+                tail = tail.replace("{newest}", "saved_seq DESC, rowid DESC"
+                                    if "saved_seq" in columns else "rowid DESC")
                 rows = db.execute("SELECT calibration_id, record_json, "
                                   f"{flag} FROM calibrations {tail}", args).fetchall()
         out = []
@@ -245,7 +264,7 @@ class CalibrationStore:
         return out
 
     def list(self, pen_serial: str | None = None, limit: int | None = None) -> list[Calibration]:
-        """Calibrations, newest first; only `pen_serial`'s if given."""
+        """Calibrations, newest (last saved) first; only `pen_serial`'s if given."""
         return [entry.calibration for entry in self.entries(pen_serial, limit)]
 
     def entries(self, pen_serial: str | None = None,
@@ -256,7 +275,7 @@ class CalibrationStore:
         if pen_serial is not None:
             sql += " WHERE pen_serial = ?"
             args = (pen_serial,)
-        sql += " ORDER BY created_at DESC, rowid DESC"
+        sql += " ORDER BY {newest}"
         if limit is not None:  # SQLite's LIMIT is a 64-bit integer: more means "all"
             sql += f" LIMIT {min(int(limit), 2**63 - 1)}"
         return self._entries(sql, args)
@@ -269,7 +288,7 @@ class CalibrationStore:
     def latest_valid(self, pen_serial: str, now: datetime | None = None) -> Calibration | None:
         """The newest calibration of `pen_serial` that has not expired at `now`."""
         found = self._rows(
-            "WHERE pen_serial = ? AND expires_at > ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            "WHERE pen_serial = ? AND expires_at > ? ORDER BY {newest} LIMIT 1",
             (pen_serial, _iso(now or datetime.now(UTC))),
         )
         return found[0] if found else None

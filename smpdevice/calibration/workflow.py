@@ -32,6 +32,8 @@ from smpdevice.calibration.accuracy import (
     count_window_s,
     puncture_rate_hz,
 )
+from smpdevice.calibration.candidate import candidate as make_candidate
+from smpdevice.calibration.candidate import fit_problems, speed_problems
 from smpdevice.calibration.fit import FitError, LinearFit, expected_gauge_mm, fit_linear
 from smpdevice.calibration.gauges import CalibrationAborted, Gauge, GaugeRequest, RedoPoint
 from smpdevice.calibration.readings import Point, check_next_point
@@ -44,6 +46,7 @@ from smpdevice.calibration.report import (
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
 from smpdevice.control.calibrating import SPIN_UP_S
 from smpdevice.control.calibration import Calibration, CalibrationError
+from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
@@ -188,6 +191,7 @@ class _Run:
                     points[i] = Point(actuator, self.gauge.read_mm(req))
         report.points = points
         report.fit = fit
+        report.problems.extend(fit_problems(fit))
         self.echo(
             f"  fit: offset {fit.offset_mm:+.4f} mm, gain {fit.gain:.4f}, worst residual "
             f"{fit.max_abs_residual_mm:.4f} mm"
@@ -219,7 +223,11 @@ class _Run:
         rates: list[RatePoint] = []
         while len(samples) < len(speeds):
             commanded = speeds[len(samples)]
-            encoder, rate = self._spin_and_count(commanded)
+            try:
+                encoder, rate = self._spin_and_count(commanded)
+            except PedalReleased:  # the run ends here: what was measured goes in the report
+                self._speed_results(report, samples, rates, measured_all=False)
+                raise
             tach = None
             if ask:
                 try:
@@ -234,11 +242,17 @@ class _Run:
             rates = [*rates[: len(samples) - 1], rate]  # a redone speed replaces its count
             self.echo(f"  {commanded:g} Hz: encoder {encoder:.2f} Hz"
                       + (f", tachometer {tach:.2f} Hz" if tach is not None else ""))
+        return self._speed_results(report, samples, rates)
+
+    def _speed_results(self, report: CalibrationReport, samples: list[SpeedSample],
+                       rates: list[RatePoint], *, measured_all: bool = True) -> SpeedCheck:
         check = check_speed(samples, self.settings.speed_tolerance_pct)
         report.speed = check
         report.problems.extend(check.problems())
-        report.puncture_rate = PunctureRateCheck(tuple(rates), self.settings.speed_tolerance_pct)
-        report.problems.extend(report.puncture_rate.problems())
+        if rates or measured_all:
+            report.puncture_rate = PunctureRateCheck(tuple(rates),
+                                                     self.settings.speed_tolerance_pct)
+            report.problems.extend(report.puncture_rate.problems())
         return check
 
     def _spin_and_count(self, set_hz: float) -> tuple[float, RatePoint]:
@@ -312,20 +326,9 @@ def run_calibration(
         fit = run.fit(report, points)
         if settings.run_speed:
             run.speed(report)
-        if fit is not None:
-            candidate = Calibration.linear(
-                pen_serial=ident.serial,
-                technician=technician,
-                offset_mm=fit.offset_mm,
-                gain=fit.gain,
-                validity_days=settings.validity_days,
-                points=[(p.actuator_mm, p.gauge_mm) for p in fit.points],
-                residuals_mm=list(fit.residuals_mm),
-                speed_error_pct=None if report.speed is None else report.speed.worst_error_pct,
-                rate_checks=[] if report.puncture_rate is None else [
-                    (p.set_hz, p.measured_hz) for p in report.puncture_rate.points],
-                simulated=ctl.simulated,
-            )
+        report.problems.extend(speed_problems(report))
+        if fit is not None and not fit_problems(fit):  # else no calibration can hold it
+            candidate = make_candidate(report, fit, simulated=ctl.simulated)
             report.verify = run.verify(candidate)
             report.problems.extend(report.verify.problems())
             if report.passed:  # stored with the check readings its depth accuracy came from
@@ -333,6 +336,11 @@ def run_calibration(
                     **candidate.model_dump(),
                     "depth_checks": [(v.target_mm, v.gauge_mm) for v in report.verify.samples],
                 })
+    except PedalReleased as exc:  # the pen stopped the needle: end here, start nothing more
+        report.problems.append(str(exc))
+        report.calibration = None
+        _end(ctl, None)
+        return report
     except CalibrationAborted:
         report.aborted = True
         report.calibration = None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from smpdevice.control.calibration import Calibration
+from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.pen import Capability, HardLimits, PenIdentity
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
@@ -94,7 +95,15 @@ class RemotePen:
         return float(self.svc.call("calibration.move", actuator_mm=actuator_mm)["actuator_mm"])
 
     def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
-        answer = self.svc.call("calibration.spin", speed_hz=speed_hz, duration_s=duration_s)
+        from smpdevice.service.client import ServiceError
+
+        try:
+            answer = self.svc.call("calibration.spin", speed_hz=speed_hz, duration_s=duration_s)
+        except ServiceError as exc:  # the pedal went up at the served pen: end the run as here
+            data = exc.data if isinstance(exc.data, dict) else {}
+            if data.get("type") == PedalReleased.__name__:
+                raise PedalReleased(str(exc)) from None
+            raise
         try:
             frames = [SpinFrame(int(u), int(s), bool(r)) for u, s, r in answer["frames"]]
         except (KeyError, TypeError, ValueError):

@@ -18,6 +18,14 @@ listeners; a slow consumer loses the oldest items, never blocks the reader threa
 After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
 the blocking controller's own answer (StateError "not connected"; close() and the stops return
 quietly), and the async iterators end.
+
+A request whose caller stops waiting (`asyncio.wait_for`, `task.cancel()`) once its blocking
+call began cannot be taken back from the worker, so it is undone instead (R08), as the blocking
+engine does for a given-up NEEDLE_START or ARM: a start is stopped at once (a start still
+waiting for the depth never goes out) and again if it got through; an arm that got through is
+disarmed. The cancellation completes once the call has ended, so nothing it asked for happens
+behind the caller's back. Not `calibration_spin` (it stops by itself after `duration_s`) nor
+`call(fn)` (an arbitrary function runs to its end).
 """
 
 from __future__ import annotations
@@ -36,10 +44,18 @@ from smpdevice.control.controller import PenController
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.states import State
 from smpdevice.envelope import ZoneEnvelope
+from smpdevice.errors import SmpError
 
 T = TypeVar("T")
 MAX_QUEUE = 10_000
 _END = object()  # pushed to every open feed by close(): the iterator returns
+
+
+def _quietly(stop: Callable[[], None]) -> None:
+    """A stop or disarm undoing a given-up call: nothing to undo (StateError) is fine, and a
+    failure is the controller's own fault path (it latched and stopped renewing the lease)."""
+    with contextlib.suppress(SmpError):
+        stop()
 
 
 def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]:
@@ -140,6 +156,41 @@ class AsyncPenController:
     async def _stop_lane(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.wrap_future(self._submit(self._stops, fn, *args))
 
+    async def _request(self, fn: Callable[..., T], *args: Any,
+                       undo: Callable[[], None] | None = None, stop_first: bool = False,
+                       **kwargs: Any) -> T:
+        """`call`, but a caller who gives up leaves nothing behind: see the module's notes."""
+        future = self._submit(self._calls, fn, *args, **kwargs)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.cancel():  # it began: what it did (or may still do) is undone
+                await self._given_up(future, undo, stop_first)
+            raise
+
+    async def _given_up(self, future: Future[Any], undo: Callable[[], None] | None,
+                        stop_first: bool) -> None:
+        """Undo a call its caller gave up. Each step runs in a thread (never on the loop) and
+        goes on if this task is cancelled again (`shield`): it does not depend on the caller."""
+        if stop_first and self.pen.state is State.ARMED:
+            # a stop now makes a start still on its way refuse (the controller's stop epoch)
+            stop = self._submit(self._stops, _quietly, self.pen.stop_needle)
+            await asyncio.shield(asyncio.wrap_future(stop))
+        ended: Future[None] = Future()
+
+        def undo_if_done(call: Future[Any]) -> None:  # in the thread that ended the call
+            def body() -> None:
+                try:
+                    if undo is not None and not call.cancelled() and call.exception() is None:
+                        _quietly(undo)
+                finally:
+                    ended.set_result(None)
+
+            _run_in_new_thread(body, name="smp-aio-undo")  # never blocks the worker or loop
+
+        future.add_done_callback(undo_if_done)
+        await asyncio.shield(asyncio.wrap_future(ended))
+
     # ------------------------------------------------------------------ reads (never block)
 
     @property
@@ -179,42 +230,45 @@ class AsyncPenController:
     # ------------------------------------------------------------------ requests
 
     async def set_zone(self, zone: str) -> ZoneEnvelope:
-        return await self.call(self.pen.set_zone, zone)
+        return await self._request(self.pen.set_zone, zone)
 
     async def set_setpoints(self, *, depth_mm: float, speed_hz: float, duty_pct: float,
                             period_ms: float) -> Setpoints:
-        return await self.call(self.pen.set_setpoints, depth_mm=depth_mm, speed_hz=speed_hz,
-                               duty_pct=duty_pct, period_ms=period_ms)
+        return await self._request(self.pen.set_setpoints, depth_mm=depth_mm,
+                                   speed_hz=speed_hz, duty_pct=duty_pct, period_ms=period_ms)
 
     async def set_calibration(self, calibration: Calibration | None) -> None:
-        await self.call(self.pen.set_calibration, calibration)
+        await self._request(self.pen.set_calibration, calibration)
 
     async def arm(self) -> None:
-        await self.call(self.pen.arm)
+        """idle -> armed; given up once begun, an arm that got through is disarmed."""
+        await self._request(self.pen.arm, undo=self.pen.disarm)
 
     async def disarm(self) -> None:
-        await self.call(self.pen.disarm)
+        await self._request(self.pen.disarm)
 
     async def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
-        await self.call(self.pen.start_needle, settle_timeout_s=settle_timeout_s)
+        """armed -> running; given up once begun, the start is stopped (never left running)."""
+        await self._request(self.pen.start_needle, settle_timeout_s=settle_timeout_s,
+                            undo=self.pen.stop_needle, stop_first=True)
 
     async def retract(self) -> None:
-        await self.call(self.pen.retract)
+        await self._request(self.pen.retract)
 
     async def clear_faults(self) -> None:
-        await self.call(self.pen.clear_faults)
+        await self._request(self.pen.clear_faults)
 
     async def begin_calibration(self) -> None:
-        await self.call(self.pen.begin_calibration)
+        await self._request(self.pen.begin_calibration)
 
     async def calibration_move(self, actuator_mm: float, **kwargs: Any) -> float:
-        return await self.call(self.pen.calibration_move, actuator_mm, **kwargs)
+        return await self._request(self.pen.calibration_move, actuator_mm, **kwargs)
 
     async def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
         return await self.call(self.pen.calibration_spin, speed_hz, duration_s)
 
     async def end_calibration(self, calibration: Calibration | None = None) -> None:
-        await self.call(self.pen.end_calibration, calibration)
+        await self._request(self.pen.end_calibration, calibration)
 
     async def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
         """Wait in a thread of its own (a wait must not hold up the call worker)."""

@@ -6,14 +6,17 @@ motor through these, and read back what the pen measured.
 
 from __future__ import annotations
 
+import threading
+
 from firmware_protocol import Message, units
-from firmware_protocol.codes import Capability
+from firmware_protocol.codes import Capability, EventCode, NackReason
 from firmware_protocol.messages import (
     Arm,
     CalibrationRead,
     CalibrationTable,
     CalibrationWrite,
     Disarm,
+    Event,
     LeaseRenew,
     NeedleStart,
     NeedleStop,
@@ -23,12 +26,13 @@ from firmware_protocol.messages import (
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.core import ControllerCore
+from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import State
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
-from smpdevice.link.wire import LinkTimeout
+from smpdevice.link.wire import CommandRefused, LinkTimeout
 
 SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)
@@ -63,33 +67,87 @@ class CalibratingMixin(ControllerCore):
         return (self.telemetry or first).actuator_mm
 
     def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
-        """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling."""
+        """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling.
+
+        Footswitch `required`: a pedal release during the spin (the pen stops the needle) ends
+        it with `PedalReleased`; the needle is never started again here by itself."""
         lim = self._ident.limits if self.identity is not None else None
         checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
                              lim.speed_max_hz if lim else 1e4, unit="Hz")
         self._timeout_arg("duration_s", duration_s)
-        self._call(self._do_calibration_spin, speed_hz, True)
+        released = threading.Event()
+
+        def on_event(e: Event) -> None:  # the pen's own word that the pedal stopped it
+            if e.event == EventCode.FOOTSWITCH_RELEASED:
+                released.set()
+                self._announce()
+
+        self.event_listeners.add(on_event)
+        try:
+            return self._spin(speed_hz, duration_s, released)
+        finally:
+            self.event_listeners.remove(on_event)
+
+    def _spin(self, speed_hz: float, duration_s: float, released: threading.Event) -> float:
+        try:
+            self._call(self._do_calibration_spin, speed_hz, True)
+        except CommandRefused as exc:
+            if exc.reason is not NackReason.FOOTSWITCH_UP:
+                raise
+            if self.state is State.CALIBRATING:  # ARM went through: disarm before saying so
+                self._call(self._do_calibration_spin, speed_hz, False)
+            raise PedalReleased(
+                f"the footswitch (pedal) is not pressed: the pen refused to start the needle "
+                f"for the speed check at {speed_hz:g} Hz (footswitch `required`). Press and "
+                "hold the pedal for the whole speed check and calibrate again.") from None
+        started_s = self.clock.now()  # NEEDLE_START was accepted: the pedal was down then
         samples: list[float] = []
 
         def collect(t: PenTelemetry) -> None:
             samples.append(t.speed_hz)
 
-        def stopped() -> bool:
-            return self.state is not State.CALIBRATING
+        def pedal_up() -> bool:  # the EVENT, or a report (its EVENT lost) with the pedal up
+            if self.footswitch != "required":
+                return False
+            t = self.telemetry
+            return released.is_set() or (
+                t is not None and t.received_at_s > started_s and not t.footswitch)
 
+        def stopped() -> bool:
+            return self.state is not State.CALIBRATING or pedal_up()
+
+        was_released = False
         try:
             self._wait_news(stopped, min(SPIN_UP_S, duration_s / 2))  # let it reach speed
             self._raise_if_faulted()
-            self.add_telemetry_listener(collect)
-            self._wait_news(stopped, duration_s)  # measure (ends early on a fault)
+            self._telemetry_counters.add(collect)  # as read: a slow UI listener lags
+            if not pedal_up():
+                self._wait_news(stopped, duration_s)  # measure (ends early on a fault)
             self._raise_if_faulted()
         finally:
-            self.remove_telemetry_listener(collect)
+            was_released = pedal_up()  # before the stop: a release after it is no matter
+            self._telemetry_counters.remove(collect)
             if self.state is State.CALIBRATING:
                 self._call(self._do_calibration_spin, speed_hz, False)
+        if was_released:
+            self._await_report_after(self.clock.now())  # the pen's own word: needle stopped
+            raise PedalReleased(
+                f"the footswitch (pedal) was released during the speed check at {speed_hz:g} "
+                "Hz (footswitch `required`): the pen stopped the needle, and the calibration "
+                "does not run it again by itself. Keep the pedal pressed for the whole speed "
+                "check and calibrate again.")
         if not samples:
             raise LinkTimeout("no telemetry while the motor ran")
         return sum(samples) / len(samples)
+
+    def _await_report_after(self, since_s: float, timeout_s: float = 1.0) -> None:
+        """Wait (bounded) for a report made after `since_s`, so the record and the listeners
+        see what the pen did after a stop, not only what the host asked."""
+        def fresh() -> bool:
+            t = self.telemetry
+            return t is not None and t.received_at_s > since_s
+
+        self._wait_news(lambda: fresh() or self.state is not State.CALIBRATING, timeout_s)
 
     def end_calibration(self, calibration: Calibration | None = None) -> None:
         """Back to idle; install `calibration` and store it on the pen where supported."""
@@ -165,7 +223,7 @@ class CalibratingMixin(ControllerCore):
             self._fire("end_calibration", "calibration ended")
 
         if calibration is not None:
-            calibration.check_for(self._ident.serial, port=self.port_url)
+            calibration.check_for(self._ident.serial, self.validity_now(), port=self.port_url)
         if calibration is not None and Capability.CALIBRATION_TABLE in self._ident.capabilities:
             points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
             written_at_s = int(calibration.created_at.timestamp())

@@ -28,6 +28,9 @@ RESIDUAL_MAX_MM = 5.0
 SPEED_ERROR_MAX_PCT = 100.0
 RATE_RANGE_HZ = (0.0, 10_000.0)  # set and measured puncture rates
 VALIDITY_MAX_DAYS = 366
+# A calibration dated later than this past "now" was made (or is judged) on a clock that was
+# wrong: its age and expiry cannot be trusted (review9b R08). Covers two PCs' clock drift.
+FUTURE_SLACK = timedelta(hours=1)
 MAX_POINTS = 64
 
 
@@ -167,11 +170,19 @@ class Calibration(BaseModel):
                   port: str | None = None) -> None:
         """Raise CalibrationError unless this calibration may be used on `pen_serial` now.
         `port`, when known, makes the hint a command that can be pasted as it is."""
-        now = now or datetime.now(UTC)
+        now = now or today_utc()
         if self.pen_serial != pen_serial:
             raise CalibrationError(
                 f"calibration {self.calibration_id} belongs to pen {self.pen_serial}, "
                 f"but pen {pen_serial} is connected. Calibrate this pen: "
+                f"{_calibrate_hint(port)}"
+            )
+        if self.created_at > now + FUTURE_SLACK:
+            raise CalibrationError(
+                f"calibration {self.calibration_id} of pen {pen_serial} is dated "
+                f"{self.created_at:%Y-%m-%d %H:%M} UTC, after this computer's clock "
+                f"({now:%Y-%m-%d %H:%M} UTC): one of the two clocks was wrong, so its age and "
+                f"expiry cannot be trusted. Check the clock, then recalibrate: "
                 f"{_calibrate_hint(port)}"
             )
         if now >= self.expires_at:
@@ -181,13 +192,19 @@ class Calibration(BaseModel):
             )
 
 
+def today_utc() -> datetime:
+    """The wall clock a calibration's validity is judged by (the controller's `validity_now`
+    too, outside a replay): one place, so a test can move it on a month."""
+    return datetime.now(UTC)
+
+
 def _calibrate_hint(port: str | None) -> str:
     return calibrate_command(port) if port else "smp calibrate --port PORT"
 
 
 def require_calibration(calibration: Calibration | None, pen_serial: str, *,
                         simulated_pen: bool | None = None,
-                        port: str | None = None) -> Calibration:
+                        port: str | None = None, now: datetime | None = None) -> Calibration:
     """The calibration if it is valid for `pen_serial` now, else a CalibrationError. With
     `simulated_pen` given, a calibration made on a simulator is refused for a real pen: the
     simulator's hidden offset and gain must never set a real needle's depth."""
@@ -201,5 +218,5 @@ def require_calibration(calibration: Calibration | None, pen_serial: str, *,
             f"{pen_serial} is a real pen: a simulator's calibration never drives a real "
             f"needle. Calibrate this pen: {_calibrate_hint(port)}"
         )
-    calibration.check_for(pen_serial, port=port)
+    calibration.check_for(pen_serial, now, port=port)
     return calibration

@@ -187,11 +187,13 @@ class ConnectionMixin(ControllerCore):
         return "connected"
 
     def close(self) -> None:
-        """Stop the needle if it runs, disarm, and close the port. Safe to call twice."""
+        """Stop the needle if it runs, disarm, and close the port. Safe to call twice.
+        From a listener (the loop thread) StateError, and nothing changes (`_refuse_in_loop`)."""
+        self._refuse_in_loop("close()")
         self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
         engine = self._engine
         if (self.link is not None and self.link.lost is None and engine is not None
-                and engine.alive and not engine.in_loop()):
+                and engine.alive):
             with contextlib.suppress(SmpError):  # two tries each: closing must not linger
                 engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
         self._shutdown_loop()
@@ -200,6 +202,19 @@ class ConnectionMixin(ControllerCore):
             self.link.close()
         if self.state is not State.DISCONNECTED:
             self._fire("link_lost", "closed")
+
+    def _refuse_in_loop(self, what: str) -> None:
+        """Closing from the loop thread could neither stop the needle (the pen's answer comes
+        through that very thread) nor leave it supervised (review 9a R05: the controller read
+        `disconnected` while the pen ran on until its lease lapsed). Refused before anything
+        changes: the needle, the lease and the port stay as they were."""
+        engine = self._engine
+        if engine is not None and engine.in_loop():
+            raise StateError(
+                f"{what} cannot be called from a listener (it runs in the controller's own "
+                f"thread, which carries the pen's answers): nothing was changed, the pen is "
+                f"{self.state.value}. Hand the close to another thread (e.g. a queue your own "
+                "thread reads)")
 
     def _shutdown_loop(self) -> None:
         if self._engine is not None:

@@ -35,6 +35,7 @@ from smpdevice import checks
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.connection import ConnectionMixin
+from smpdevice.control.guard import GuardMixin
 from smpdevice.control.news import PenNewsMixin
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
@@ -81,7 +82,7 @@ class _Fsm:
         return not self._owner._arm_blockers(only="setpoints")
 
 
-class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixin,
+class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, CalibratingMixin,
                     PenNewsMixin, SimTimeMixin):
     """Drive one pen. Use `PenController.connect(port)`, best as a context manager:
 
@@ -113,6 +114,9 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         # notified on every telemetry frame and state change. All three are on self.clock.
         self.telemetry_listeners: Notifier[[PenTelemetry]]
         self.event_listeners: Notifier[[Event]]
+        # the host's own counters (a session's pass figures): fed on the thread that read each
+        # report, before the queued listeners, so no listener's pace can make them lag or drop
+        self._telemetry_counters: Notifier[[PenTelemetry]] = Notifier("telemetry")
         self._bind_clock(self.clock)
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
         self._state_news: collections.deque[tuple[State, State, str]] = collections.deque()
@@ -144,6 +148,7 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
             raise
 
     def close(self) -> None:
+        self._refuse_in_loop("close()")  # from a listener: StateError, nothing changed (R05)
         try:
             super().close()  # its stop and disarm wait on the pen's clock: still driven
         finally:
@@ -203,6 +208,15 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
     def remove_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
         self.telemetry_listeners.remove(listener)
 
+    def _add_telemetry_counter(self, counter: Callable[[PenTelemetry], None]) -> None:
+        """For the host's own counters only (`smpdevice.sessions.pass_counter`): called with
+        every report, in order, never dropped, on the thread that read it. It must only add
+        under a lock of its own: while it runs, no frame is read (replies, lease renewals)."""
+        self._telemetry_counters.add(counter)
+
+    def _remove_telemetry_counter(self, counter: Callable[[PenTelemetry], None]) -> None:
+        self._telemetry_counters.remove(counter)
+
     def add_state_listener(self, listener: Callable[[State, State, str], None]) -> None:
         """Called with (old state, new state, reason) after every state change."""
         self.state_listeners.add(listener)
@@ -245,14 +259,15 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
         the command first.
         """
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
+        stops_before = self._stop_epoch  # a stop asked from here on wins over this start (R09)
         if self.state is State.ARMED:
             if self.setpoints is None:
                 raise StateError("no setpoints since the last retract, fault or calibration: "
                                  "call set_setpoints() first")
-            self._wait_depth_settled(settle_timeout_s)
-        self._call(self._do_start)
+            self._wait_depth_settled(settle_timeout_s, stops_before)
+        self._call(self._do_start, stops_before)
 
-    def _wait_depth_settled(self, timeout_s: float) -> None:
+    def _wait_depth_settled(self, timeout_s: float, stops_before: int) -> None:
         target_mm = self._actuator_cmd_mm
 
         def settled() -> bool:
@@ -261,7 +276,11 @@ class PenController(ConnectionMixin, SafetyMixin, RequestsMixin, CalibratingMixi
                     and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
                     and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM)
 
-        if not self._wait_news(lambda: settled() or self.state in SAFE | OFFLINE, timeout_s):
+        def stop_asked() -> bool:  # then _do_start refuses at once: do not wait the settle out
+            return self._stop_epoch != stops_before
+
+        if not self._wait_news(lambda: settled() or stop_asked() or self.state in SAFE | OFFLINE,
+                               timeout_s):
             t = self.telemetry
             where = f"{t.actuator_mm:.3f} mm" if t else "unknown"
             raise SmpError(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from smpdevice.control.options import ControllerOptions
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from firmware_protocol import Message
     from firmware_protocol.messages import Event
     from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
@@ -39,6 +41,7 @@ class ControllerCore(ControllerOptions):
     _actuator_cmd_mm: float | None
     _engine: RequestEngine | None
     telemetry_listeners: Notifier[[PenTelemetry]]
+    _telemetry_counters: Notifier[[PenTelemetry]]  # the host's own counts: fed as read (news.py)
     event_listeners: Notifier[[Event]]
     _log: Any  # a bound structlog logger
     _news: TimedCondition
@@ -89,4 +92,5 @@ class ControllerCore(ControllerOptions):
         def close(self) -> None: ...
         def open(self) -> None: ...
         def _adopt_port_clock(self, port: object) -> None: ...
+        def validity_now(self) -> datetime: ...  # sim_time.py: when a calibration is judged
         def _stop_time_driver(self) -> None: ...

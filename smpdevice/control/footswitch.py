@@ -25,6 +25,11 @@ class FootswitchError(SmpError):
     """The footswitch setting is not valid, or the pen cannot honour it."""
 
 
+class PedalReleased(SmpError):
+    """`required`: the pedal went up while the controller itself ran the needle (a
+    calibration's speed check); the pen stopped it and nothing starts it again by itself."""
+
+
 def footswitch_setting(value: object) -> str:
     """`value` ("required", "optional", "off", any case, as the config file takes it) as the
     controller keeps it; None: the station's setting (smpdevice.config), default "optional"."""

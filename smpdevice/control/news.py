@@ -112,8 +112,13 @@ class PenNewsMixin(ControllerCore):
         t = self.telemetry
         if t is None or self.state not in LEASED:
             return
-        age_s = now_s - t.received_at_s
-        if age_s <= self._eng.silence_limit_s():
+        age_s, limit_s = now_s - t.received_at_s, self._eng.silence_limit_s()
+        if age_s <= limit_s:
+            return
+        # No byte at all: a lost link, which the engine judges right after this, in the same
+        # tick (judged here as a fault first, a pass's outcome hung on a thread race: replay)
+        link = self.link
+        if link is not None and now_s - link.last_rx_s > limit_s:
             return
         self._stop_and_hold_lease(
             f"the pen's telemetry stopped ({age_s:.2f} s without a report) while it still "
@@ -190,6 +195,7 @@ class PenNewsMixin(ControllerCore):
             t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
             previous = self.telemetry
             self.telemetry = t
+            self._telemetry_counters.notify(t)  # the host's own counts: never queued, never dropped
             self.telemetry_listeners.notify(t)
             self._announce()
             rebooted = previous is not None and t.telemetry_seq < previous.telemetry_seq

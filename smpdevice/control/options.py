@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import footswitch_setting
+from smpdevice.control.zones import FrozenEnvelope, frozen_envelope
 from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
+from smpdevice.errors import SmpError
 from smpdevice.link.clock import MONOTONIC, Clock
 from smpdevice.transport import DEFAULT_PORT
 
@@ -31,7 +34,7 @@ class ControllerOptions:
         port: str = DEFAULT_PORT,
         *,
         calibration: Calibration | None = None,
-        zones: dict[str, ZoneEnvelope] | None = None,
+        zones: Mapping[str, ZoneEnvelope] | None = None,
         lease_ms: int = DEFAULT_LEASE_MS,
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
         baudrate: int = 115200,
@@ -41,7 +44,8 @@ class ControllerOptions:
         checks.text("port", port, max_len=1024)
         checks.instance("calibration", calibration, (Calibration, type(None)),
                         "a Calibration or None")
-        checks.instance("zones", zones, (dict, type(None)), "a dict of zone name to ZoneEnvelope")
+        checks.instance("zones", zones, (Mapping, type(None)),
+                        "a dict of zone name to ZoneEnvelope")
         for name, zone in (zones or {}).items():
             checks.text("zone name", name, max_len=64)
             checks.instance(f"zones[{name!r}]", zone, ZoneEnvelope, "a ZoneEnvelope")
@@ -56,12 +60,25 @@ class ControllerOptions:
         self.baudrate = baudrate
         self.lease_ms = lease_ms
         self.telemetry_hz = telemetry_hz
-        self.zones = dict(zones or DEFAULT_ZONES)
+        # Each zone checked whole again (a model_copy skips every check) into a read-only
+        # mapping: what the guard uses cannot change after this (review 9a R04).
+        self._zones = frozen_envelope(zones or DEFAULT_ZONES)
         self.clock = clock
         self._clock_given = clock is not MONOTONIC  # else a pensim:// pen's own may be adopted
         self._calibration = calibration
         self._cal_actuator_mm: float | None = None
         self._setup()
+
+    @property
+    def zones(self) -> FrozenEnvelope:
+        """The zones (and plan limits) this controller checks every setpoint against: each
+        checked whole when the controller was made, read-only since."""
+        return self._zones
+
+    @zones.setter
+    def zones(self, _value: object) -> None:
+        raise SmpError("a controller's zones are fixed when it is made (each checked whole, "
+                       "docs/safety.md): connect a new controller with zones=... instead")
 
     if TYPE_CHECKING:  # provided by RequestsMixin (a base of PenController)
         def pen_limits(self) -> dict[str, tuple[float, float]]: ...

@@ -33,7 +33,6 @@ from smpdevice.envelope import (
     EnvelopeError,
     ZoneEnvelope,
     check_setpoints,
-    narrowed,
     strokes_per_impression,
 )
 from smpdevice.errors import SmpError
@@ -58,6 +57,10 @@ def inside(zone: ZoneEnvelope, sp: Setpoints) -> bool:
 
 class RequestsMixin(ControllerCore):
     """set_calibration / set_zone / set_setpoints / arm / start / stop / retract / clear."""
+
+    # Stops (and retracts) asked so far, counted under the engine's lock: a start that began
+    # before the latest one never goes out (it waited for the depth outside that lock, R09).
+    _stop_epoch: int = 0
 
     def nack_error(self, step: Message, nack: Nack) -> SmpError:
         if nack.reason not in NackReason._value2member_map_:  # a pen outside the catalogue
@@ -92,7 +95,8 @@ class RequestsMixin(ControllerCore):
     def _do_set_calibration(self, calibration: Calibration | None) -> None:
         self._require("set_calibration")
         require_calibration(calibration, self._ident.serial,  # None: says how to make one
-                            simulated_pen=self.simulated, port=self.port_url)
+                            simulated_pen=self.simulated, port=self.port_url,
+                            now=self.validity_now())
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
         if self.zone_name is not None:  # the depth window depends on the calibration
@@ -112,10 +116,6 @@ class RequestsMixin(ControllerCore):
                     self._calibration.to_depth_mm(lim.depth_max_mm))
             bounds["depth_mm"] = (min(a, b), max(a, b))
         return bounds
-
-    def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
-        """The zone narrowed to what the pen can do."""
-        return narrowed(zone, **self.pen_limits())
 
     def _do_set_zone(self, name: str) -> ZoneEnvelope:
         self._require("set_zone")
@@ -139,7 +139,8 @@ class RequestsMixin(ControllerCore):
         if self._zone is None:
             raise StateError("choose a zone first (set_zone); its envelope limits every setpoint")
         calibration = require_calibration(self._calibration, self._ident.serial,
-                                          simulated_pen=self.simulated, port=self.port_url)
+                                          simulated_pen=self.simulated, port=self.port_url,
+                                          now=self.validity_now())
         if not inside(self._zone, sp):  # the full check names every violation
             violations = check_setpoints(self._zone, depth_mm=sp.depth_mm,
                                          speed_hz=sp.speed_hz, duty_pct=sp.duty_pct,
@@ -167,7 +168,8 @@ class RequestsMixin(ControllerCore):
         if only in (None, "calibration"):
             try:
                 require_calibration(self._calibration, self._ident.serial,
-                                    simulated_pen=self.simulated, port=self.port_url)
+                                    simulated_pen=self.simulated, port=self.port_url,
+                                    now=self.validity_now())
             except CalibrationError as exc:
                 out.append(str(exc))
         if only in (None, "zone") and self._zone is None:
@@ -190,7 +192,11 @@ class RequestsMixin(ControllerCore):
         self._eng.next_lease_s = 0.0
         self._lease_hold.clear()
 
-    def _do_start(self) -> Operation:
+    def _do_start(self, stops_before: int | None = None) -> Operation:
+        if stops_before is not None and stops_before != self._stop_epoch:
+            raise StateError("the needle was not started: a stop was asked while the start "
+                             "waited for the depth to settle, and a stop is never withdrawn. "
+                             "Call start_needle() again to start.")
         self._require("start")
 
         def started() -> None:
@@ -201,6 +207,8 @@ class RequestsMixin(ControllerCore):
         return Operation([LeaseRenew(self.lease_ms), NeedleStart()], started)
 
     def _do_stop(self) -> Operation:
+        self._stop_epoch += 1  # first: any start still on its way loses (even if this refuses)
+        self._announce()  # a start waiting for the depth hears of it now
         self._require("stop")
         self._lease_hold.set()  # renew nothing until the pen confirms the stop
 
@@ -215,6 +223,8 @@ class RequestsMixin(ControllerCore):
         return Operation([NeedleStop()], stopped, stop=True)
 
     def _do_retract(self) -> Operation:
+        self._stop_epoch += 1  # a retract stops the needle too: a pending start loses
+        self._announce()
         self._require("retract")
 
         def retracted() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smpdevice.control import calibration as _calibration  # its today_utc: the validity clock
 from smpdevice.control.core import ControllerCore
 from smpdevice.link.clock import MONOTONIC, AdvancingClock, Clock, VirtualTimeDriver, timebase_for
 from smpdevice.link.notifier import QueuedNotifier
@@ -30,6 +31,7 @@ class SimTimeMixin(ControllerCore):
 
     _time_driver: VirtualTimeDriver | None = None
     _record_anchor: tuple[datetime, float] | None = None  # (wall time, clock time) on virtual
+    _replayed_at: bool = False  # a replay: its recording's time, not today's (replay_at)
 
     def record_now(self) -> datetime:
         """The time (UTC) a record made now carries: the wall clock's; on a virtual clock, the
@@ -40,6 +42,25 @@ class SimTimeMixin(ControllerCore):
             return datetime.now(UTC)
         wall, since_s = anchor
         return wall + timedelta(seconds=max(self.clock.now() - since_s, 0.0))
+
+    def replay_at(self, wall: datetime) -> None:
+        """A replay only (`replay://` on a virtual clock): from this moment of the clock on,
+        records and the calibration's validity are timed from `wall`, the recording's own
+        time, as they were live; a kept incident replay does not expire with its calibration
+        (review9b R04). Nothing that drives a needle can take another time than today's."""
+        from smpdevice.control.states import StateError
+
+        if not (self.clock.is_virtual and self.port_url.strip().lower().startswith("replay://")):
+            raise StateError("replay_at is for a replay (a replay:// port on a virtual clock); "
+                             "a pen is always judged at today's time")
+        if not isinstance(wall, datetime) or wall.tzinfo is None:
+            raise TypeError(f"wall={wall!r:.60} is refused: a datetime with a time zone (UTC)")
+        self._record_anchor, self._replayed_at = (wall, self.clock.now()), True
+
+    def validity_now(self) -> datetime:
+        """The time a calibration's expiry is judged at: now (the wall clock); in a replay,
+        the recording's time (`replay_at`)."""
+        return self.record_now() if self._replayed_at else _calibration.today_utc()
 
     def _bind_clock(self, clock: Clock) -> None:
         """Measure every wait (and queue every delivery) of this controller on `clock`."""

@@ -104,11 +104,6 @@ class Notifier(Generic[P]):
             except Exception:
                 log.exception(f"{self.name} listener failed", listener=repr(listener))
 
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Return once every notification made so far reached the listeners (at once here:
-        they run in the notifier's caller). True when they did."""
-        return True
-
 
 class QueuedNotifier(Notifier[P]):
     """A `Notifier` whose listeners run on its own thread, never the caller's (review r10).
@@ -122,22 +117,13 @@ class QueuedNotifier(Notifier[P]):
     """
 
     IDLE_EXIT_S = 1.0  # the delivery thread ends after this long with nothing to deliver
-    # A flush gives up after this long behind a hung listener (wall time: a guard against a
-    # frozen display, not a timing the logic relies on).
-    flush_guard_s = 2.0
 
     def __init__(self, name: str, maxlen: int = 256, timebase: Timebase | None = None) -> None:
         super().__init__(name)
         self.maxlen = maxlen
         self.dropped = 0
         self._items: collections.deque[tuple[tuple, dict]] = collections.deque()
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # items to deliver
-        self._delivered = threading.Condition(lock)  # `flush` waits on it
-        # items queued so far, and of them delivered or dropped: a flush waits for the count
-        # it saw, not for an empty queue (a steady stream may never leave one)
-        self._queued = self._finished = 0
-        self._flushing = 0
+        self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._timebase = timebase if timebase is not None and timebase.virtual else None
 
@@ -148,11 +134,9 @@ class QueuedNotifier(Notifier[P]):
             if len(self._items) >= self.maxlen:
                 self._items.popleft()  # drop the oldest; one out, one in: pending unchanged
                 self.dropped += 1
-                self._finished += 1
             elif self._timebase is not None:
                 self._timebase.count(pending=1)
             self._items.append((args, kwargs))
-            self._queued += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"smp-{self.name}",
                                                 daemon=True)
@@ -171,23 +155,5 @@ class QueuedNotifier(Notifier[P]):
             try:
                 Notifier.notify(self, *args, **kwargs)
             finally:
-                with self._cond:
-                    self._finished += 1
-                    if self._flushing:
-                        self._delivered.notify_all()
                 if self._timebase is not None:
                     self._timebase.count(pending=-1)
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Return once every notification queued so far reached the listeners (a pass's
-        figures must count each report read before its end, even one still queued when the
-        link failed); False when a listener held the queue past `timeout_s` (default
-        `flush_guard_s`). Never call it from a listener: it would wait for itself."""
-        timeout_s = self.flush_guard_s if timeout_s is None else timeout_s
-        with self._cond:
-            target = self._queued
-            self._flushing += 1
-            try:
-                return self._delivered.wait_for(lambda: self._finished >= target, timeout_s)
-            finally:
-                self._flushing -= 1

@@ -96,8 +96,15 @@ def _seed(rec: Recording, notes: list[str]) -> int | None:
     seed = rec.meta.get("sim_seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
-    note = ("recorded on a real pen: the simulator (seed 0) stands in for it; its IDENTIFY "
-            "(serial, limits) is not compared with the pen's")
+    if rec.meta.get("simulated") is True:  # `smp sim` over TCP or a PTY (review9b R09)
+        note = ("recorded on a simulator in another process (`smp sim` over TCP or a PTY; its "
+                "IDENTIFY says SIMULATED): the recording does not know its seed, model options "
+                "or fault spec, so the simulator seed 0 stands in for it, without faults unless "
+                "given (--faults SPEC, the spec it ran with); its IDENTIFY (serial, limits) is "
+                "not compared")
+    else:
+        note = ("recorded on a real pen: the simulator (seed 0) stands in for it; its IDENTIFY "
+                "(serial, limits) is not compared with the pen's")
     if note not in notes:
         notes.append(note)
     return None

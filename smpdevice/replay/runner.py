@@ -132,11 +132,12 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
     loaded = load(passlog, session_id)
     report = ReplayReport(loaded.session_id, loaded.recording.path, None, notes=loaded.notes)
     report.parts = len(loaded.parts)
+    opened = _parts_opened_at(passlog, loaded)
     for part in loaded.parts:
         attempts = INPUT_ATTEMPTS if _has_inputs(part) else 1
         for attempt in range(1, attempts + 1):
             counted = report.decisions, report.matched, len(report.notes)
-            difference = _replay_part(loaded, part, report)
+            difference = _replay_part(loaded, part, report, opened.get(part.number))
             if difference is None:
                 if attempt > 1:
                     report.notes.append(f"{part.label}: matched on replay {attempt} of "
@@ -151,6 +152,19 @@ def replay_session(passlog: Any, session_id: str) -> ReplayReport:
             report.difference = difference
             break
     return report
+
+
+def _parts_opened_at(passlog: Any, loaded: LoadedSession) -> dict[int, datetime]:
+    """When each part's run opened (part 1) or resumed (part n) its session, as the pass log
+    says: the time the replay judges the recorded calibration at, as live (review9b R04)."""
+    times: dict[int, datetime] = {}
+    with contextlib.suppress(TypeError, ValueError):
+        times[1] = datetime.fromisoformat(str(loaded.record.opened_at))
+    resumed = passlog.resumptions(loaded.session_id) if hasattr(passlog, "resumptions") else []
+    for n, r in enumerate(resumed, 2):
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            times[n] = datetime.fromisoformat(str(r.get("resumed_at")))
+    return {n: t for n, t in times.items() if t.tzinfo is not None}
 
 
 def _has_inputs(part: Part) -> bool:
@@ -182,8 +196,10 @@ def _part_plan(profile: Any, part: Part) -> list[tuple[int, Any]]:
     return plan
 
 
-def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | None:
-    """One part into a fresh controller on a virtual clock, as its run started it."""
+def _replay_part(loaded: Any, part: Part, report: ReplayReport,
+                 opened_at: datetime | None = None) -> Difference | None:
+    """One part into a fresh controller on a virtual clock, as its run started it, at the
+    time it ran (`opened_at`: its calibration is judged then, not today)."""
     from simulators.clock import VirtualClock
     from smpdevice.control import PenController
     from smpdevice.control.calibration import Calibration
@@ -257,6 +273,8 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport) -> Difference | 
             collecting[0] = False  # a clear before the part is not one of its changes
             _replay_clears(pen, pen_side, part, report)
             collecting[0] = True  # (state listeners run before clear_faults returns)
+            if opened_at is not None:  # the session opens now, at the time it did live
+                pen.replay_at(opened_at)
             pen_side.begin_session()
             session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                        "replay", technician)

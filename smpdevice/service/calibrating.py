@@ -122,12 +122,12 @@ async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
         if len(frames) < MAX_SPIN_FRAMES:
             frames.append((t.uptime_ms, t.strokes, t.needle_running))
 
-    self.pen.add_telemetry_listener(collect)
+    self.pen._add_telemetry_counter(collect)  # as read: never behind a slow listener
     try:
         encoder_hz = await self.drive(client, self.pen.calibration_spin, p["speed_hz"],
                                       p["duration_s"])
     finally:
-        self.pen.remove_telemetry_listener(collect)
+        self.pen._remove_telemetry_counter(collect)
     if (run := _runs(self, client)) is not None and len(run.spins) < MAX_SPINS:
         try:  # counted here from the pen's own frames: a client's rate is only compared
             rate = count_punctures(p["speed_hz"], p["duration_s"], frames)

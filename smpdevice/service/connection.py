@@ -1,12 +1,14 @@
 """One client connection: authentication, checks, dispatch, and an outbox.
 
-Order of checks for every message: size and JSON (`rpc.parse`), then E-stop, which runs at once
-on this event loop (the controller latches and writes ESTOP, then waits for the pen's ack)
-before the next message is read; then authentication, the rate
-limit, the params' schema, the caller's role, and for methods that drive the pen whether the
-caller is the driving client. Requests then run as tasks (a few in flight per connection), so
-one slow call never holds up this connection's heartbeats or anyone's E-stop. Answers and
-notifications leave through a bounded outbox: telemetry is dropped when the client lags, and a
+Order of checks for every message: size and JSON (`rpc.parse`; an E-stop is told as soon as
+the JSON is read, before the request's shape, and on an authenticated connection also from a
+message over the size cap), then E-stop, which runs at once on this event loop (the controller
+latches and writes ESTOP, then waits for the pen's ack) before the next message is read; then
+authentication, the rate limit, the params' schema, the caller's role, and for methods that
+drive the pen whether the caller is the driving client. Requests then run as tasks (a few in
+flight per connection), so one slow call never holds up this connection's heartbeats or anyone's
+E-stop. A notification (no id) is never answered, also when refused. Answers and notifications
+leave through a bounded outbox: telemetry is dropped when the client lags, and a
 client that stops reading altogether is disconnected (which, for a driver, stops the needle).
 """
 
@@ -26,6 +28,7 @@ from smpdevice.service.limits import MAX_ANSWER_BYTES
 from smpdevice.service.pen_service import PenService, call_handler, refusal
 from smpdevice.service.rpc import (
     BUSY,
+    ESTOP,
     FORBIDDEN,
     NOT_AUTHENTICATED,
     RATE_LIMITED,
@@ -137,41 +140,66 @@ def _reply_error(client: Client, ident: Any, error: RpcError) -> None:
 
 def _handle(service: PenService, client: Client, raw: str | bytes,
             tasks: set[asyncio.Task]) -> None:
-    try:
-        request = parse(raw)
+    try:  # an authenticated connection's message over the cap is still read for an E-stop
+        request = parse(raw, read_oversize=client.role is not None)
     except RpcError as exc:
-        _refused(client, exc.ident, exc)
+        if exc.estop and client.role is not None:  # a batch holding an E-stop: run that first
+            _estop(service, client, None)
+        # Unreadable or no request object: answered ("id": null), as JSON-RPC 2.0 says; a
+        # well-formed notification never is.
+        _refused(client, exc.ident, exc, answer=not exc.notification)
         return
-    ident = request.id
-    if request.method == "pen.estop":  # first of all: nothing may delay it
-        if client.role is None:
-            _refused(client, ident, RpcError(NOT_AUTHENTICATED, "send rpc.hello first; any "
-                                                                "authenticated client may "
-                                                                "E-stop"))
-            return
-        try:  # latched and sent before anything else runs; the answer after the pen's ack
-            answer = service.estop_inline(client)
-        except SmpError as exc:  # latched anyway: the controller holds the lease first
+    try:
+        _check_and_spawn(service, client, request, tasks)
+    except Exception:  # a check that broke: refuse this message, keep the connection
+        log.exception("message refused: a check failed unexpectedly", client=client.id)
+        _refused(client, request.id, RpcError(-32603, "internal error while checking the "
+                                                      "message: nothing ran; see the service "
+                                                      "log"), answer=request.has_id)
+
+
+def _estop(service: PenService, client: Client, request: Request | None) -> None:
+    """Run an E-stop at once; answer it (after the pen's ack) unless it is a notification."""
+    answer = request is not None and request.has_id
+    ident = request.id if request is not None else None
+    if client.role is None:
+        _refused(client, ident, RpcError(NOT_AUTHENTICATED, "send rpc.hello first; any "
+                                                            "authenticated client may E-stop"),
+                 answer=answer)
+        return
+    try:  # latched and sent before anything else runs; the answer after the pen's ack
+        result = service.estop_inline(client)
+    except SmpError as exc:  # latched anyway: the controller holds the lease first
+        if answer:
             _reply_error(client, ident, refusal(exc))
-            return
-        except Exception:
-            log.exception("E-stop failed", client=client.id)
+        return
+    except Exception:
+        log.exception("E-stop failed", client=client.id)
+        if answer:
             _reply_error(client, ident, RpcError(-32603, "internal error in pen.estop: it may "
                                                          "not have reached the pen; use the "
                                                          "pen's own stop and see the service "
                                                          "log"))
-            return
-        if request.has_id:
-            client.notify(response(ident, answer))
+        return
+    if answer:
+        client.notify(response(ident, result))
+
+
+def _check_and_spawn(service: PenService, client: Client, request: Request,
+                     tasks: set[asyncio.Task]) -> None:
+    ident, answer = request.id, request.has_id
+    if request.method == ESTOP:  # first of all: nothing may delay it
+        _estop(service, client, request)
         return
     if client.role is None and request.method != "rpc.hello":
         _refused(client, ident, RpcError(NOT_AUTHENTICATED, "not authenticated: send "
-                                                            "rpc.hello with a token first"))
+                                                            "rpc.hello with a token first"),
+                 answer=answer)
         return
     if not client.bucket.take():
         _refused(client, ident, RpcError(RATE_LIMITED, f"rate limited: over {RATE_PER_S:.0f} "
                                                        "requests/s on this connection; slow "
-                                                       "down"))
+                                                       "down"), answer=answer)
         return
     try:
         check_params(request)
@@ -186,19 +214,22 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
             raise RpcError(BUSY, f"{MAX_INFLIGHT} requests are already in flight on this "
                                  "connection; wait for their answers")
     except RpcError as exc:
-        _refused(client, ident, exc)
+        _refused(client, ident, exc, answer=answer)
         return
     except NotDriving as exc:
-        _refused(client, ident, refusal(exc))
+        _refused(client, ident, refusal(exc), answer=answer)
         return
     client.refused_in_row = 0
     _spawn(client, tasks, request, call_handler(service, request.method, client,
                                                 request.params))
 
 
-def _refused(client: Client, ident: Any, error: RpcError) -> None:
+def _refused(client: Client, ident: Any, error: RpcError, *, answer: bool = True) -> None:
+    """Count a refusal (floods and failed hellos close the connection) and answer it, unless
+    it refuses a notification: JSON-RPC 2.0 never answers one, not even with an error."""
     client.refused_in_row += 1
-    _reply_error(client, ident, error)
+    if answer:
+        _reply_error(client, ident, error)
     if client.refused_in_row >= FLOOD_CLOSE_AFTER:
         client.close(1008, f"{FLOOD_CLOSE_AFTER} refused messages in a row")
     elif client.failed_hellos >= MAX_FAILED_HELLOS:
@@ -226,9 +257,8 @@ def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any
             client.inflight += 1
         try:
             result = await work
-        except RpcError as exc:
-            if request.has_id:
-                _refused(client, request.id, exc)
+        except RpcError as exc:  # counted also for a notification: failed hellos close
+            _refused(client, request.id, exc, answer=request.has_id)
             return
         except SmpError as exc:
             if request.has_id:

@@ -14,21 +14,24 @@
   pen looks idle). Every request that moves the pen runs in the one call worker, checked there
   again (`as_driver`), and a loss queues a second look (`settle`) behind them in that worker:
   whatever they left armed or running is stopped and disarmed once they end.
+- `pen.stop` wins over every `pen.start` received before it (`StopsWin`), whatever the
+  controller's state reads when the stop comes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 
 from smpdevice.control.controller import PenController
-from smpdevice.control.states import State
+from smpdevice.control.states import State, StateError
 from smpdevice.errors import SmpError
 
 log = structlog.get_logger("smpdevice.service")
@@ -164,6 +167,59 @@ def settle(pen: PenController, why: str, session_busy: Callable[[], bool]) -> No
     actor on the pen: it stops and disarms itself once its driver is gone."""
     if not session_busy() and pen.state in (State.RUNNING, State.ARMED, State.CALIBRATING):
         stop_and_disarm(pen, why)
+
+
+class StopsWin:
+    """`pen.stop` (any operator) wins over every `pen.start` the service received before it,
+    whatever the controller's state reads when the stop comes: idle (the driver's arm still
+    queued), armed (the start queued in the call worker, waiting for the depth, or on the wire:
+    the needle runs at the pen, its ack not yet read). Such a start is refused at its turn, or,
+    if it got through, stopped again at once; the stop is answered once they have ended.
+
+    `asked` counts the stops (event loop only; the call worker reads it). A start reads it when
+    the service receives it and again before and after its controller call in the worker; a
+    stop counts first, then looks at the state. So either the start sees the count change, or
+    the stop sees the pen running (the start's ack fired "start" before its call returned).
+    """
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self._starts: set[asyncio.Future[Any]] = set()  # pen.starts not yet ended
+
+    async def start(self, run: Callable[[int], Awaitable[T]]) -> T:
+        """A pen.start: `run(asked)` queues `start_needle` with the count read now, on receipt."""
+        task = asyncio.ensure_future(run(self.asked))
+        self._starts.add(task)
+        task.add_done_callback(self._starts.discard)
+        return await task
+
+    def start_needle(self, pen: PenController, asked_before: int) -> None:
+        """In the call worker, at the start's turn."""
+        if self.asked != asked_before:
+            raise StateError("the needle was not started: pen.stop came after this pen.start "
+                             "and before its turn, and a stop wins over every start on its "
+                             "way. Send pen.start again to start.")
+        pen.start_needle()
+        if self.asked != asked_before:  # the stop came while it was on the wire
+            if pen.state in (State.RUNNING, State.ARMED):
+                with contextlib.suppress(StateError):  # at rest already (fault, disarm)
+                    pen.stop_needle()
+            raise StateError("the needle was stopped again at once: pen.stop came while this "
+                             "pen.start was on its way, and a stop wins over every start on "
+                             "its way. Send pen.start again to start.")
+
+    async def stop(self, stop_needle: Callable[[], Awaitable[None]], state: Callable[[], State],
+                   wait_s: float) -> None:
+        """A pen.stop: count it, stop the needle now if it may run (armed: a start may be on
+        the wire), then wait (up to `wait_s`) for the starts received before it to end; one
+        still queued then is refused at its turn."""
+        self.asked += 1  # first: see the class's note
+        ahead = set(self._starts)
+        if state() in (State.RUNNING, State.ARMED):
+            with contextlib.suppress(StateError):  # at rest meanwhile (fault, disarm)
+                await stop_needle()
+        if ahead:
+            await asyncio.wait(ahead, timeout=wait_s)
 
 
 class Watchdog:

@@ -29,6 +29,7 @@ from smpdevice.service.calibration_run import CalibrationRun
 from smpdevice.service.deadman import (
     DriverLease,
     GatedPenController,
+    StopsWin,
     Watchdog,
     as_driver,
     settle,
@@ -82,6 +83,7 @@ class PenService:
         self.clients: dict[str, Any] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.work = SessionWork(self)
+        self.stops = StopsWin()  # pen.stop wins over the pen.starts received before it
         self._pump: asyncio.Task | None = None
         self._ids = iter(range(1, 1 << 62))
         self.calibration_run: CalibrationRun | None = None  # the guided run in progress
@@ -327,13 +329,14 @@ class PenService:
 
     @method("pen.start")
     async def m_start(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.drive(client, self.pen.start_needle)
+        await self.stops.start(lambda asked: self.drive(client, self.stops.start_needle,
+                                                        self.pen, asked))
         return {"ok": True}
 
     @method("pen.stop")
     async def m_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        if self.pen.state is State.RUNNING:
-            await self.apen.stop_needle()
+        # wins over every start received before it, whatever the state reads now (R11)
+        await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S)
         return {"ok": True}
 
     @method("pen.estop")

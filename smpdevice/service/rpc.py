@@ -33,12 +33,15 @@ NOT_DRIVING = -32004
 class RpcError(Exception):
     """An error answer: code, message, optional data."""
 
-    def __init__(self, code: int, message: str, data: Any = None, ident: Any = None) -> None:
+    def __init__(self, code: int, message: str, data: Any = None, ident: Any = None,
+                 estop: bool = False, notification: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
         self.ident = ident  # the request's id when it could be read, for the answer
+        self.estop = estop  # the refused message asked for an E-stop: run it all the same
+        self.notification = notification  # a request without an id: never answered
 
     def to_dict(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -51,7 +54,7 @@ class RpcError(Exception):
 class Request:
     method: str
     params: dict[str, Any]
-    id: str | int | None  # None: a notification (no answer is sent)
+    id: str | int | float | None  # with has_id False: a notification (never answered)
     has_id: bool
 
 
@@ -93,32 +96,46 @@ def oversize(raw: str | bytes) -> int | None:
     return size if size > MAX_MESSAGE_BYTES else None
 
 
-def parse(raw: str | bytes) -> Request:
-    """One message -> a Request, or RpcError (never anything else)."""
+def parse(raw: str | bytes, *, read_oversize: bool = False) -> Request:
+    """One message -> a Request, or RpcError (never anything else).
+
+    An E-stop is recognised as soon as the JSON is read, before any check of the request's
+    shape: `{"method": "pen.estop"}` with any id, params, members or `jsonrpc` (positional
+    params, a fractional id, as generic JSON-RPC libraries send) is an E-stop. `read_oversize`
+    (an authenticated connection): a message over the cap is still read for an E-stop (the
+    WebSocket layer bounds it at 4 MiB), and refused unread otherwise."""
     size = oversize(raw)
-    if size is not None:
+    if size is not None and not (read_oversize and _may_name_estop(raw)):
         raise size_error(size)
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        message = json.loads(text, parse_float=_finite_float, parse_int=_bounded_int,
-                             parse_constant=_no_constant)
-    except RecursionError:
-        raise RpcError(PARSE_ERROR, "the message nests too deeply; send a flat JSON-RPC "
-                                    "request object") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RpcError(PARSE_ERROR, f"the message is not valid JSON ({str(exc)[:120]}); send "
-                                    "one JSON-RPC 2.0 request object per message") from None
+        message = _decode(raw)
+    except RpcError:
+        message = _decode_leniently(raw)  # NaN or 10**400 somewhere: still an E-stop?
+        if _is_estop(message):
+            return _estop(message)
+        if size is not None:  # over the cap and no E-stop: the cap is what it is refused for
+            raise size_error(size) from None
+        raise
+    if size is not None:
+        if _is_estop(message):
+            return _estop(message)
+        raise size_error(size)
     if isinstance(message, list):
         raise RpcError(INVALID_REQUEST, "batches are not accepted; send one request object "
-                                        "per message")
+                                        "per message" + ("; its pen.estop was run all the same"
+                                                         if any(map(_is_estop, message))
+                                                         else ""),
+                       estop=any(map(_is_estop, message)))
     if not isinstance(message, dict):
         raise RpcError(INVALID_REQUEST, "a request must be a JSON object with jsonrpc, "
                                         "method, params and id")
     ident = message.get("id")
     has_id = "id" in message
+    if _is_estop(message):  # first of all: no shape check may refuse an E-stop
+        return _estop(message)
     if has_id and not _valid_id(ident):
         raise RpcError(INVALID_REQUEST, f"id must be a string of at most {MAX_ID_CHARS} "
-                                        "characters, an integer or null")
+                                        "characters, a number or null")
     if message.get("jsonrpc") != "2.0":
         raise RpcError(INVALID_REQUEST, 'jsonrpc must be "2.0"', ident=_echo(ident))
     method = message.get("method")
@@ -131,23 +148,76 @@ def parse(raw: str | bytes) -> Request:
                                         "has only jsonrpc, method, params and id",
                        ident=_echo(ident))
     params = message.get("params", {})
+    if params == []:  # "no arguments", as positional-params libraries send it
+        params = {}
     if not isinstance(params, dict):
         raise RpcError(INVALID_PARAMS, "params must be an object of named parameters",
-                       ident=_echo(ident))
+                       ident=_echo(ident), notification=not has_id)
     return Request(method, params, ident if _valid_id(ident) else None, has_id)
 
 
+ESTOP = "pen.estop"
+
+
+def _decode(raw: str | bytes) -> Any:
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, parse_float=_finite_float, parse_int=_bounded_int,
+                          parse_constant=_no_constant)
+    except RecursionError:
+        raise RpcError(PARSE_ERROR, "the message nests too deeply; send a flat JSON-RPC "
+                                    "request object") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RpcError(PARSE_ERROR, f"the message is not valid JSON ({str(exc)[:120]}); send "
+                                    "one JSON-RPC 2.0 request object per message") from None
+
+
+def _decode_leniently(raw: str | bytes) -> Any:
+    """The message with unusable numbers read as null, only to tell an E-stop (else None)."""
+    def number(text: str) -> float | None:
+        value = float(text)
+        return value if math.isfinite(value) else None
+
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, parse_float=number, parse_constant=lambda _: None,
+                          parse_int=lambda t: int(t) if len(t) <= 19 else None)
+    except (RecursionError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _may_name_estop(raw: str | bytes) -> bool:
+    """Cheap, before reading a message over the cap: "pen.estop" can be in it only spelled out
+    or with a JSON escape (a large profile with neither is refused unread, as ever)."""
+    if isinstance(raw, bytes):
+        return b"estop" in raw or b"\\u" in raw
+    return "estop" in raw or "\\u" in raw
+
+
+def _is_estop(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("method") == ESTOP
+
+
+def _estop(message: dict[str, Any]) -> Request:
+    """An E-stop, whatever else the message holds; its id echoed when JSON-RPC allows it."""
+    ident = message.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, str | int | float):
+        ident = None
+    return Request(ESTOP, {}, ident, "id" in message)
+
+
 def _valid_id(ident: Any) -> bool:
+    """JSON-RPC 2.0: a string, a number or null (numbers are finite: parse refuses the rest)."""
     if ident is None:
         return True
     if isinstance(ident, bool):
         return False
-    if isinstance(ident, int):
-        return abs(ident) < 2**53
+    if isinstance(ident, int | float):
+        return True
     return isinstance(ident, str) and len(ident) <= MAX_ID_CHARS
 
 
-def _echo(ident: Any) -> str | int | None:
+def _echo(ident: Any) -> str | int | float | None:
     return ident if _valid_id(ident) else None
 
 

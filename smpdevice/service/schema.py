@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpdevice.checks import INVISIBLE_RANGES
+from smpdevice.checks import INVISIBLE_RANGES, NOT_IN_LINE_RANGES
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
@@ -48,13 +48,18 @@ def _text(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
             "description": description}
 
 
+def _class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """Code point ranges as the inside of a regex character class (\\uXXXX escapes)."""
+    return "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi > lo else "") for lo, hi in ranges)
+
+
 # A name or reason that reaches a record, a log line or a terminal reads as it was typed:
-# no control characters (ESC, CR, LF, TAB, NUL...), no bidirectional overrides or marks, not
-# blank: the rule of smpdevice.checks.text, published in the schema so clients see it.
-_NOT_IN_LINE = r"\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# none of checks.NOT_IN_LINE_RANGES (control characters, bidirectional controls, line and
+# paragraph separators), not blank: the rule of smpdevice.checks.text, published in the schema
+# so clients see it.
+_NOT_IN_LINE = _class(NOT_IN_LINE_RANGES)
 # ... and at least one character that shows (checks.visible: not a space, not invisible)
-_INVISIBLE = "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi > lo else "")
-                     for lo, hi in INVISIBLE_RANGES)
+_INVISIBLE = _class(INVISIBLE_RANGES)
 LINE_PATTERN = f"^[^{_NOT_IN_LINE}]*[^\\s{_NOT_IN_LINE}{_INVISIBLE}][^{_NOT_IN_LINE}]*$"
 
 

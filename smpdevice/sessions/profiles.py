@@ -320,7 +320,15 @@ def check_profile(
     pen_limits: PenLimits | None = None,
 ) -> list[ProfileIssue]:
     """Envelope and plan issues of an already-built profile (e.g. against a newly connected
-    pen's hard limits). Empty when the profile is safe to play."""
+    pen's hard limits). Empty when the profile is safe to play.
+
+    The profile is validated again whole first: one made or changed with `model_copy(update=
+    ...)` or `model_construct` skipped pydantic (a pass with no target would run until the
+    zone's max_pass_s; a NaN setpoint passes every comparison)."""
+    try:
+        TreatmentProfile.model_validate(profile.model_dump())
+    except ValidationError as exc:
+        return _from_pydantic(exc)
     issues = []
     max_passes = session_limits(envelope).max_passes
     if len(profile.plan) > max_passes:

@@ -142,17 +142,22 @@ def remaining_passes(plan: Sequence[PlannedPass],
         if any(p.outcome == "completed" for p in parts):
             continue
         dots = sum(max(int(p.impressions), 0) for p in parts)
-        if planned.impressions is not None:
-            rest = planned.impressions - dots
-            if rest > 0:
-                left.append((index, planned.model_copy(update={"impressions": rest})))
-            continue
-        assert planned.duration_s is not None  # a PlannedPass has exactly one target
         spent_s = sum(max(int(p.impressions), 0) * p.period_ms / 1000.0 for p in parts)
-        rest_s = planned.duration_s - spent_s
-        if rest_s > 0:
-            left.append((index, planned.model_copy(update={"duration_s": rest_s})))
+        rest = pass_remainder(planned, dots, spent_s)
+        if rest is not None:
+            left.append((index, rest))
     return left
+
+
+def pass_remainder(planned: PlannedPass, dots: int, spent_s: float) -> PlannedPass | None:
+    """What is left of `planned` once `dots` impressions were made, `spent_s` of dots' time
+    (impressions x period); None when nothing is. Shared by a resume and by `play()` again."""
+    if planned.impressions is not None:
+        rest = planned.impressions - dots
+        return planned.model_copy(update={"impressions": rest}) if rest > 0 else None
+    assert planned.duration_s is not None  # a PlannedPass has exactly one target
+    rest_s = planned.duration_s - spent_s
+    return planned.model_copy(update={"duration_s": rest_s}) if rest_s > 0 else None
 
 
 # How a session ends that is left open (not closed): the cause can be cleared, then resumed.

@@ -7,10 +7,9 @@ cannot be written, the needle is stopped first: it never runs while it cannot be
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -18,18 +17,19 @@ import structlog
 
 from smpdevice import checks
 from smpdevice.control import PenController, State
-from smpdevice.control.calibration import require_calibration
-from smpdevice.control.pen import PenTelemetry, connected
+from smpdevice.control.pen import connected
+from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, command
-from smpdevice.passlog import PassLog, PassLogError, PassOutcome, PassStats
+from smpdevice.passlog import PassLog, PassLogError, PassOutcome
+from smpdevice.sessions.pass_counter import PassCounter, PassProgress, PassResult
+from smpdevice.sessions.preflight import check_open_args, pass_settings, preflight
 from smpdevice.sessions.profiles import (
     PlannedPass,
-    ProfileError,
     TreatmentProfile,
-    check_profile,
     profile_hash,
 )
+from smpdevice.sessions.resume import pass_remainder
 from smpdevice.sessions.screening import Screening
 from smpdevice.sessions.session_records import close_session_record, session_summary
 
@@ -37,83 +37,6 @@ log = structlog.get_logger("smpdevice.sessions.session")
 
 CHECKPOINT_EVERY_S = 0.5
 POLL_S = 0.02
-
-
-@dataclass
-class PassProgress:
-    """What a progress display needs, reported while a pass runs."""
-
-    index: int
-    total: int
-    zone: str
-    elapsed_s: float
-    target_s: float | None
-    strokes: int
-    impressions: int
-    target_impressions: int | None
-    telemetry: PenTelemetry | None
-
-    @property
-    def fraction(self) -> float:
-        if self.target_s:
-            return min(1.0, self.elapsed_s / self.target_s)
-        if self.target_impressions:
-            return min(1.0, self.impressions / self.target_impressions)
-        return 0.0
-
-
-@dataclass
-class PassResult:
-    pass_id: str
-    index: int
-    zone: str
-    outcome: PassOutcome
-    stats: PassStats
-    detail: str = ""
-
-
-class _Recorder:
-    """Telemetry listener: accumulates a pass's figures (runs in the reader thread)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.stats: PassStats | None = None
-        self.last_seq = -1
-        self._base: PenTelemetry | None = None
-
-    def begin(self, base: PenTelemetry | None) -> None:
-        """Start a pass; `base` is the last telemetry before the needle starts (counter base)."""
-        with self._lock:
-            self.stats = PassStats()
-            self._base = base
-            if base is not None:
-                self.stats.counters(base.strokes, base.impressions)
-
-    def _before_base(self, t: PenTelemetry) -> bool:
-        """`t` came before the base and is delivered late (a lagging listener thread): its
-        older counters would read as a restarted pen's and add the pen's whole count."""
-        base = self._base
-        return base is not None and (t is base or (t.received_at_s <= base.received_at_s
-                                                    and t.telemetry_seq <= base.telemetry_seq))
-
-    def end(self) -> PassStats:
-        with self._lock:
-            stats, self.stats = self.stats or PassStats(), None
-            return stats
-
-    def snapshot(self) -> PassStats:
-        with self._lock:
-            return copy.copy(self.stats or PassStats())
-
-    def __call__(self, t: PenTelemetry) -> None:
-        with self._lock:
-            self.last_seq = t.telemetry_seq
-            stats = self.stats
-            if stats is None or self._before_base(t):
-                return
-            stats.counters(t.strokes, t.impressions)
-            if t.needle_running:
-                stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
 
 
 class TreatmentSession:
@@ -132,10 +55,14 @@ class TreatmentSession:
         # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
-        self._recorder = _Recorder()
+        self._ended: str | None = None  # "closed" or "suspended": no pass is played after it
+        self._playing = threading.Lock()  # one play()/run_pass() at a time (a double click)
+        # counted from every report as read, whatever the integrator's listeners (R06, R07)
+        self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
         self._log = log.bind(session_id=session_id, pen_serial=serial)
-        pen.add_telemetry_listener(self._recorder)
+        pen.set_client_skin(profile.skin.epidermis_mm)  # layer 2 guards this client's floor
+        pen._add_telemetry_counter(self._recorder)
 
     @classmethod
     def open(
@@ -152,6 +79,7 @@ class TreatmentSession:
         Refuses (with the reason) on: a positive screening answer, a missing/expired/other
         pen's calibration, a profile outside this pen's envelope, a pen not idle.
         """
+        check_open_args(pen, passlog, profile, screening)
         screening.require_clear()
         calibration = preflight(pen, profile, technician)
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
@@ -188,19 +116,30 @@ class TreatmentSession:
         should_stop: Callable[[], bool] | None = None,
     ) -> list[PassResult]:
         """Play the profile's plan pass by pass. Stops at the first pass that does not complete,
-        when `should_stop()` says so (checked before each pass, once it is armed and while it runs), and when a
-        fault, an E-stop or a lost link leaves the pen unable to begin the next pass."""
+        when `should_stop()` says so (checked before each pass, once it is armed and while it
+        runs), and when a fault, an E-stop or a lost link leaves the pen unable to begin the
+        next pass.
+
+        Each pass played leaves `remaining` (completed: gone; not: its remainder, as a resume
+        counts it), so calling it again goes on with what is left and never plays a completed
+        pass twice. Returns every pass of this session so far."""
+        with self._one_at_a_time("play"):
+            return self._play(on_progress, should_stop)
+
+    def _play(self, on_progress, should_stop) -> list[PassResult]:
         if should_stop is not None and self.recording is not None:  # an input, replayed
             should_stop = self.recording.watch_stop(should_stop)
-        for index, planned in self.remaining:
+        for index, planned in list(self.remaining):
             if should_stop is not None and should_stop():
                 self.stop_requested = True
                 break
             if self.pen.state not in (State.IDLE, State.ARMED):
                 break  # latched between passes: close() says why, from the pen's state
+            if self._ended is not None:
+                break  # closed or suspended from another thread meanwhile: no further pass
+            played = len(self.results)
             try:
-                result = self.run_pass(planned, index=index, on_progress=on_progress,
-                                       should_stop=should_stop)
+                result = self._run_pass(planned, index, on_progress, should_stop)
             except SmpError as exc:
                 if isinstance(exc, PassLogError) or self.pen.state not in (
                     State.FAULT, State.ESTOP, State.DISCONNECTED
@@ -210,9 +149,57 @@ class TreatmentSession:
                 # the pen faulted, latched an E-stop or was lost meanwhile.
                 self._log.warning("pass not begun", index=index, error=str(exc))
                 break
+            finally:
+                if len(self.results) > played:  # recorded, however it ended (Ctrl-C too)
+                    self._played(index, planned, self.results[-1])
             if result.outcome is not PassOutcome.completed:
                 break
         return self.results
+
+    def _played(self, index: int, planned: PlannedPass, result: PassResult) -> None:
+        """Take a pass played out of `remaining`: all of it when it completed, else what its
+        dots made (a pass that stopped early is played again only for its remainder)."""
+        rest = None
+        if result.outcome is not PassOutcome.completed:
+            dots = max(int(result.stats.impressions), 0)
+            period_ms = self.profile.zones[planned.zone].period_ms
+            rest = pass_remainder(planned, dots, dots * period_ms / 1000.0)
+        left = []
+        for entry in self.remaining:
+            if entry[0] == index and entry[1] is planned:
+                if rest is not None:
+                    left.append((index, rest))
+            else:
+                left.append(entry)
+        self.remaining = left
+
+    @contextlib.contextmanager
+    def _one_at_a_time(self, action: str) -> Iterator[None]:
+        """Refuse, before the pen is touched, a pass in a session that is closed or suspended
+        (a Play button pressed after closing used to arm the pen, then fail), or while this
+        session plays in another thread (the same pass would be played twice)."""
+        self._require_playable(action)
+        if not self._playing.acquire(blocking=False):
+            raise StateError(
+                f"{action}() refused: session {self.session_id} is already playing (a play() "
+                "or run_pass() that has not returned); nothing was sent to the pen. Wait for "
+                "it to return, or stop it with its should_stop callback.")
+        try:
+            self._require_playable(action)  # closed meanwhile
+            yield
+        finally:
+            self._playing.release()
+
+    def _require_playable(self, action: str) -> None:
+        if self._ended == "closed":
+            raise StateError(
+                f"{action}() refused: session {self.session_id} is closed; nothing was sent "
+                "to the pen. Open a new session (TreatmentSession.open) for more passes.")
+        if self._ended == "suspended":
+            raise StateError(
+                f"{action}() refused: session {self.session_id} was suspended (left open in "
+                "the log); nothing was sent to the pen. Resume it to play what is left: "
+                + command("smp", "run", "--resume", self.session_id))
 
     def run_pass(
         self,
@@ -222,9 +209,17 @@ class TreatmentSession:
         on_progress: Callable[[PassProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> PassResult:
-        """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises."""
-        index = len(self.results) if index is None else index
-        settings = self.profile.zones[planned.zone]
+        """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises.
+        Refused (nothing sent) in a closed or suspended session and for a zone the profile
+        has no settings for, and while the session plays in another thread."""
+        with self._one_at_a_time("run_pass"):
+            return self._run_pass(planned, index, on_progress, should_stop)
+
+    def _run_pass(self, planned, index, on_progress, should_stop) -> PassResult:
+        self._require_playable("run_pass")  # closed from another thread since play() began
+        settings = pass_settings(self.profile, planned)
+        index = len(self.results) if index is None else checks.whole_number(
+            "index", index, 0, 1_000_000)
         pen = self.pen
         if pen.state is State.ARMED and pen.zone_name != planned.zone:
             pen.disarm()
@@ -336,10 +331,7 @@ class TreatmentSession:
                 self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
 
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
-        self._await_next_telemetry()  # the counters up to the stop
-        # every report read before the end is counted, even one still queued for delivery
-        # when the link failed: the pass's figures must not depend on a thread's timing
-        self.pen.telemetry_listeners.flush()
+        self._await_next_telemetry()  # the counters up to the stop (each report read counts)
         stats = self._recorder.end()
         fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
         self.passlog.end_pass(
@@ -363,6 +355,7 @@ class TreatmentSession:
         count; a session that did not play every planned pass says so on the sheet.
         """
         self._wind_down()
+        self._ended = "closed"
         recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
         summary, sheet, self.outcome = close_session_record(
             self.passlog, self.session_id, self.profile, today=today,
@@ -377,6 +370,7 @@ class TreatmentSession:
         """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
         (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
         self._wind_down()
+        self._ended = "suspended"
         if getattr(self, "recording", None) is not None:  # finished, though unlinked (15.3)
             self.recording.seal()
         summary = session_summary(self.passlog, self.session_id, self.profile,
@@ -388,29 +382,11 @@ class TreatmentSession:
         return summary
 
     def _wind_down(self) -> None:
-        self.pen.remove_telemetry_listener(self._recorder)
+        self.pen._remove_telemetry_counter(self._recorder)
         self._stop_quietly()
         if self.pen.state is State.ARMED:
             try:
                 self.pen.disarm()
             except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
                 self._log.warning("disarm refused at close", error=str(exc))
-
-
-def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
-    """What opening (or resuming) a session checks on the pen: technician, calibration, the
-    profile against this pen's envelope, an idle pen. Returns the calibration in force."""
-    checks.technician(technician)  # a name, as typed: no TAB, ESC or U+202E in the record
-    serial = connected(pen.identity, pen.port_url).serial
-    calibration = require_calibration(pen.calibration, serial, port=pen.port_url)
-    issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
-    if issues:
-        raise ProfileError(issues, f"for pen {serial}")
-    if pen.state is not State.IDLE:
-        hint = ""
-        if pen.state in (State.FAULT, State.ESTOP):
-            hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
-                    + command("smp", "clear", "--port", pen.port_url))
-        raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
-    return calibration
-
+        self.pen.set_client_skin(None)  # the client's floor ends with the session (FIX9A1)

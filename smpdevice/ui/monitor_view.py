@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from smpdevice import checks
 from smpdevice.control import State
 from smpdevice.monitor import KEYS_HELP, Snapshot
 
@@ -32,6 +33,7 @@ _STATE_STYLE = {
 
 def render(snap: Snapshot) -> Panel:
     """The whole view of one snapshot as one rich renderable."""
+    checks.instance("snap", snap, Snapshot, "a Snapshot (Monitor.snapshot())")
     parts: list[RenderableType] = []
     head = Text()
     head.append("controller ")
@@ -84,6 +86,7 @@ def render(snap: Snapshot) -> Panel:
 
 def render_text(snap: Snapshot, width: int = 110) -> str:
     """The view as plain text (no colours), e.g. for `--once` into a pipe and for tests."""
+    checks.whole_number("width", width, 20, 1000)
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(render(snap))
     return console.export_text()

@@ -33,8 +33,10 @@ function connect() {
       $("serial").textContent = app.identity.identity ? app.identity.identity.serial : "";
       fillZones(app.identity.zones);
       await call("telemetry.subscribe", { rate_hz: 25 });
-      applyState(await call("pen.state"));
+      const state = await call("pen.state");
+      applyState(state);
       refreshLog();
+      await reconcileRunner(state);  // a session followed before a lost connection
     } catch (e) { show(`cannot connect: ${e.message}`); }
   };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
@@ -86,14 +88,38 @@ function estop() {
 $("estop").addEventListener("pointerdown", (ev) => { if (ev.button === 0) estop(); });
 // A keyboard activation of the focused button (Enter) arrives as a click without a pointer.
 $("estop").addEventListener("click", (ev) => { if (ev.detail === 0) estop(); });
-document.addEventListener("keydown", (ev) => {
-  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
-  if (ev.key === "Escape" || (ev.key === " " && !typing)) { ev.preventDefault(); estop(); }
-});
+// The keys act before any control sees them (capture phase on the window): a focused radio,
+// checkbox, file picker, list or button never takes Space or Esc for itself. Only a field
+// with a text cursor keeps Space (names have spaces). The page has no <select> drop-down: the
+// browser gives Esc to an open drop-down's popup, never to the page (the zone is a list box).
+const TEXT_ENTRY = ["text", "search", "email", "url", "tel", "password", "number"];
+function typingIn(el) {
+  if (!el) return false;
+  if (el.isContentEditable || el.tagName === "TEXTAREA") return true;
+  return el.tagName === "INPUT" && TEXT_ENTRY.includes(el.type);
+}
+function isSpace(ev) { return ev.key === " " || ev.key === "Spacebar" || ev.code === "Space"; }
+function estopKey(ev) {
+  return ev.key === "Escape" || ev.key === "Esc" || (isSpace(ev) && !typingIn(ev.target));
+}
+window.addEventListener("keydown", (ev) => {
+  if (!estopKey(ev)) return;
+  ev.preventDefault(); ev.stopImmediatePropagation();
+  if (!ev.repeat) estop();  // a key held down is one E-stop, not thirty a second
+}, true);
+// Space's own action (tick a radio, open the file picker, press a button) comes with keyup:
+// none of it happens on the way to an E-stop.
+for (const type of ["keyup", "keypress"]) {
+  window.addEventListener(type, (ev) => {
+    if (estopKey(ev)) { ev.preventDefault(); ev.stopImmediatePropagation(); }
+  }, true);
+}
 
 // ---------------------------------------------------------------- state
+const LOST = ["disconnected", "connecting"];  // no pen (reconnecting): nothing from it is known
 function setState(state) {
   app.state = state; $("state").textContent = state; $("state").dataset.state = state;
+  if (LOST.includes(state)) markStale("the pen (or this page's link to the service) is lost");
 }
 
 function applyState(s) {
@@ -101,9 +127,6 @@ function applyState(s) {
   app.window = s.zone_window; app.traceDirty = true;
   showDriver(s.driver);
   showFault(s.state, s.last_fault);
-  if (s.session && s.session.running === false && s.session.outcome) {
-    /* a finished session stays in the runner's result box */
-  }
 }
 
 function showDriver(client) {
@@ -114,6 +137,8 @@ function showDriver(client) {
 }
 
 function showFault(state, reason) {
+  // A lost pen clears nothing: a banner shown stays until the pen is back and says otherwise.
+  if (LOST.includes(state)) return;
   const latched = state === "fault" || state === "estop";
   $("fault-banner").hidden = !latched;
   if (!latched) return;
@@ -163,25 +188,44 @@ function passOutcomeClass(outcome) {
 }
 
 // ---------------------------------------------------------------- traces
+// Figures are the pen's only while its frames come: the pen lost, the service's link lost or a
+// silence of STALE_MS (the slowest telemetry is 1 Hz) shows them as unknown, never as the last.
+const STALE_MS = 3000;
+const FIGURES = ["state (pen)", "needle", "depth mm", "speed Hz", "current A", "temp °C",
+  "impressions", "lease ms", "footswitch", "faults"];
+function showFigures(values) {
+  const body = $("figures"); body.replaceChildren();
+  FIGURES.forEach((k, i) => {
+    const tr = document.createElement("tr");
+    for (const x of [k, values[i]]) { const td = document.createElement("td"); td.textContent = x; tr.append(td); }
+    body.append(tr);
+  });
+}
+function markStale(why) {
+  clearTimeout(app.staleTimer); app.staleTimer = null;
+  if (document.body.dataset.needle === "unknown") return;
+  showFigures(FIGURES.map(() => "unknown: no telemetry"));
+  $("figures-note").textContent = `No telemetry: ${why}. The figures are unknown.`;
+  document.body.dataset.needle = "unknown";
+  const box = $("footswitch"); box.dataset.footswitch = "unknown";
+  box.textContent = "footswitch: ? (no telemetry)";
+  app.trace = []; app.traceDirty = true;
+}
+
 function onTelemetry(t) {
+  clearTimeout(app.staleTimer);
+  app.staleTimer = setTimeout(() => markStale(`none for ${STALE_MS / 1000} s`), STALE_MS);
+  $("figures-note").textContent = "";
   const now = performance.now() / 1000;
   app.trace.push({ at: now, depth: t.depth_mm, speed: t.speed_hz, running: t.needle_running });
   app.traceDirty = true;
   while (app.trace.length && app.trace[0].at < now - TRACE_S) app.trace.shift();
   if (app.state !== t.state.toLowerCase() && t.state === "ESTOP") setState("estop");
   showFootswitch(t.footswitch);
-  const rows = [["state (pen)", t.state], ["needle", t.needle_running ? "running" : "stopped"],
-    ["depth mm", t.depth_mm === null ? "uncalibrated" : t.depth_mm.toFixed(3)],
-    ["speed Hz", t.speed_hz.toFixed(1)], ["current A", t.current_a.toFixed(2)],
-    ["temp °C", t.temp_c.toFixed(1)], ["impressions", t.impressions],
-    ["lease ms", t.lease_remaining_ms], ["footswitch", t.footswitch ? "pressed" : "released"],
-    ["faults", t.faults.join(", ") || "none"]];
-  const body = $("figures"); body.replaceChildren();
-  for (const [k, v] of rows) {
-    const tr = document.createElement("tr");
-    for (const x of [k, v]) { const td = document.createElement("td"); td.textContent = x; tr.append(td); }
-    body.append(tr);
-  }
+  showFigures([t.state, t.needle_running ? "running" : "stopped",
+    t.depth_mm === null ? "uncalibrated" : t.depth_mm.toFixed(3), t.speed_hz.toFixed(1),
+    t.current_a.toFixed(2), t.temp_c.toFixed(1), t.impressions, t.lease_remaining_ms,
+    t.footswitch ? "pressed" : "released", t.faults.join(", ") || "none"]);
   document.body.dataset.needle = t.needle_running ? "running" : "stopped";
 }
 
@@ -246,6 +290,8 @@ function fillZones(zones) {
     const o = document.createElement("option"); o.value = name; o.textContent = name; sel.append(o);
   }
   sel.value = "crown";
+  // A list box (size 2 or more), never a drop-down: an open drop-down keeps Esc from the page.
+  sel.size = Math.max(2, Math.min(Object.keys(zones).length, 6));
 }
 
 $("drive-btn").onclick = takeControl;
@@ -276,92 +322,6 @@ for (const b of document.querySelectorAll(".tab")) {
   };
 }
 
-// ---------------------------------------------------------------- session runner
-(function buildScreening() {
-  const form = $("screening");
-  for (const q of QUESTIONS) {
-    const div = document.createElement("div"); div.className = "q";
-    const label = document.createElement("span"); label.textContent = q.replace(/_/g, " ") + "?";
-    div.append(label);
-    for (const [text, value] of [["yes", "true"], ["no", "false"]]) {
-      const l = document.createElement("label"); const r = document.createElement("input");
-      r.type = "radio"; r.name = q; r.value = value; r.id = `scr-${q}-${text}`;
-      l.append(r, ` ${text}`); div.append(l);
-    }
-    form.append(div);
-  }
-})();
-
-function screeningAnswers() {
-  const out = {};
-  for (const q of QUESTIONS) {
-    const r = document.querySelector(`input[name=${q}]:checked`);
-    if (r) out[q] = r.value === "true";  // unanswered stays absent: the service refuses it
-  }
-  return out;
-}
-
-$("profile-file").onchange = async (ev) => {
-  const f = ev.target.files[0];
-  if (f) $("profile-text").value = await f.text();
-};
-$("demo-profile-btn").onclick = async () => {
-  $("profile-text").value = await (await fetch("demo-profile.yaml")).text();
-};
-function profileParams() {
-  const text = $("profile-text").value;
-  return { profile: text, format: text.trim().startsWith("{") ? "json" : "yaml" };
-}
-$("check-btn").onclick = () => act(async () => {
-  const r = await call("session.check", profileParams());
-  const box = $("check-result"); box.replaceChildren();
-  const p = document.createElement("div");
-  if (r.ok) {
-    p.className = "ok";
-    p.textContent = `profile ok: ${r.session_kind}, client ${r.client_ref}, ${r.passes.length} passes`;
-  } else {
-    p.className = "issues"; p.textContent = r.message;
-  }
-  box.append(p);
-});
-$("session-start").onclick = () => act(async () => {
-  if (!app.driving && !(await takeControl())) return;
-  $("passes").replaceChildren(); $("session-result").replaceChildren();
-  const params = { ...profileParams(), screening: screeningAnswers(), technician: $("technician").value };
-  if ($("quick").checked) params.quick_pass_s = 0.4;
-  const r = await call("session.run", params);
-  const planned = r.planned_passes;
-  for (let i = 0; i < planned; i++) {
-    const li = document.createElement("li"); li.id = `pass-${i}`; li.textContent = "planned";
-    $("passes").append(li);
-  }
-  document.body.dataset.session = r.session_id;
-});
-$("session-stop").onclick = () => act(() => call("session.stop"));
-
-function onProgress(p) {
-  const li = $(`pass-${p.index}`); if (!li) return;
-  li.className = "running";
-  li.textContent = `${p.zone}: ${Math.round(p.fraction * 100)} %  (${p.impressions} impressions)`;
-}
-function onPass(p) {
-  const li = $(`pass-${p.index}`); if (!li) return;
-  li.className = passOutcomeClass(p.outcome);
-  li.dataset.outcome = p.outcome;
-  li.textContent = `${p.zone}: ${passOutcomeText(p.outcome)}${p.detail ? " — " + p.detail : ""}`;
-}
-function onResult(r) {
-  const box = $("session-result"); box.replaceChildren();
-  const h = document.createElement("p");
-  h.className = r.complete ? "outcome-complete" : "outcome-incomplete";
-  h.id = "session-outcome";
-  h.textContent = r.complete ? `Session ${r.session_id} complete`
-    : `INCOMPLETE session ${r.session_id}: ${r.outcome}${r.error ? " — " + r.error : ""}`;
-  const pre = document.createElement("pre"); pre.textContent = r.aftercare;
-  box.append(h, pre);
-  document.body.dataset.sessionOutcome = r.outcome;
-}
-
 // ---------------------------------------------------------------- calibration wizard
 function calOut(x) { $("cal-out").textContent = typeof x === "string" ? x : JSON.stringify(x, null, 2); }
 $("cal-auto").onclick = () => act(async () => {
@@ -374,84 +334,5 @@ $("cal-move").onclick = () => act(async () => calOut(await call("calibration.mov
 $("cal-gauge").onclick = () => act(async () => calOut(await call("calibration.read_gauge")));
 $("cal-end").onclick = () => act(async () => calOut(await call("calibration.end")));
 
-// ---------------------------------------------------------------- pass log and report
-async function refreshLog() {
-  const r = await act(() => call("sessions.list"));
-  if (!r) return;
-  const body = $("sessions-table"); body.replaceChildren();
-  for (const s of r.sessions.slice().reverse()) {
-    const tr = document.createElement("tr"); tr.dataset.session = s.session_id;
-    const outcome = s.summary ? s.summary.outcome : "open (incomplete)";
-    for (const x of [s.session_id, s.opened_at, s.client_ref, s.session_kind, s.pass_count, outcome]) {
-      const td = document.createElement("td"); td.textContent = x; tr.append(td);
-    }
-    tr.onclick = () => showReport(s.session_id);
-    body.append(tr);
-  }
-}
-$("refresh-log").onclick = refreshLog;
-$("verify-log").onclick = () => act(async () => {
-  const r = await call("sessions.verify");
-  $("verify-out").textContent = r.ok ? `chain ok: ${r.records} records` : `BROKEN: ${r.problem}`;
-});
-$("print-btn").onclick = () => window.print();
-
-function el(tag, text, cls) {
-  const e = document.createElement(tag); if (text !== undefined) e.textContent = text;
-  if (cls) e.className = cls; return e;
-}
-
-async function showReport(id) {
-  const r = await act(() => call("sessions.show", { session_id: id }));
-  if (!r) return;
-  const s = r.session, rep = $("report"); rep.replaceChildren();
-  const outcome = s.summary ? s.summary.outcome : "open: incomplete";
-  rep.append(el("h2", `Session report ${s.session_id}`));
-  rep.append(el("p", `${s.session_kind} for client ${s.client_ref}, technician ${s.technician}, pen ${s.pen_serial} (firmware ${s.firmware_version}), calibration ${s.calibration_id}${s.simulated ? ", SIMULATED pen" : ""}.`));
-  rep.append(el("p", `Opened ${s.opened_at}; closed ${s.closed_at || "never (incomplete)"}; outcome: ${outcome}.`,
-    s.summary && s.summary.outcome === "completed" ? "outcome-complete" : "outcome-incomplete"));
-  const t = el("table", undefined, "list");
-  const head = el("tr");
-  for (const x of ["#", "zone", "outcome", "depth set mm", "depth min/mean/max mm", "speed Hz", "impressions"]) head.append(el("th", x));
-  t.append(head);
-  for (const p of r.passes) {
-    const tr = el("tr");
-    if (p.outcome) { tr.dataset.outcome = p.outcome; tr.className = passOutcomeClass(p.outcome); }
-    const f = (v) => (v === null || v === undefined ? "-" : Number(v).toFixed(3));
-    for (const x of [p.number || p.index + 1, p.zone, p.outcome ? passOutcomeText(p.outcome) : "in progress", p.depth_mm,
-      `${f(p.depth_min_mm)} / ${f(p.depth_mean_mm)} / ${f(p.depth_max_mm)}`,
-      p.speed_burst_hz ? Number(p.speed_burst_hz).toFixed(1) : "-", p.impressions]) tr.append(el("td", String(x)));
-    t.append(tr);
-  }
-  rep.append(t);
-  const c = el("canvas"); c.width = 640; c.height = 200; c.id = "report-plot";
-  rep.append(el("h3", "Depth per pass against each zone's window"), c);
-  plotPasses(c, r.passes);
-  if (r.aftercare) rep.append(el("h3", "Aftercare"), el("pre", r.aftercare));
-  rep.append(el("h3", "Receipt"), el("pre", r.receipt || "none (the session is not closed)"));
-  $("print-btn").hidden = false;
-  document.body.dataset.report = s.session_id;
-}
-
-function plotPasses(canvas, passes) {
-  const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height, hi = 1.0;
-  const zones = (app.identity && app.identity.zones) || {};
-  const y = (v) => h - 14 - (v / hi) * (h - 24);
-  const step = w / Math.max(passes.length, 1);
-  g.font = "11px system-ui";
-  passes.forEach((p, i) => {
-    const x = i * step + step / 2, z = zones[p.zone];
-    if (z) {
-      g.fillStyle = "rgba(40,170,90,.18)";
-      g.fillRect(x - step / 3, y(z.dermal_ceiling_mm), (2 * step) / 3, y(z.epidermal_floor_mm) - y(z.dermal_ceiling_mm));
-    }
-    if (p.depth_min_mm !== null && p.depth_max_mm !== null) {
-      g.strokeStyle = "#06c"; g.lineWidth = 3; g.beginPath();
-      g.moveTo(x, y(p.depth_min_mm)); g.lineTo(x, y(p.depth_max_mm)); g.stroke();
-      g.fillStyle = "#06c"; g.fillRect(x - 6, y(p.depth_mean_mm) - 1, 12, 3);
-    }
-    g.fillStyle = "#333"; g.fillText(`${i + 1} ${p.zone}`, x - step / 3, h - 2);
-  });
-}
-
-connect();
+// After every script of the page (runner.js, report.js) has run: they handle what comes in.
+document.addEventListener("DOMContentLoaded", connect);

@@ -60,13 +60,51 @@ def test_latest_and_list_by_pen_newest_first(tmp_path):
     store = CalibrationStore(tmp_path / "c.sqlite")
     old, new = cal(created=T0), cal(created=T0 + timedelta(days=3))
     other = cal(serial="SMP-BBBB0002", created=T0 + timedelta(days=5))
-    for c in (new, other, old):  # insertion order must not matter
+    for c in (old, other, new):
         store.save(c)
     assert store.latest("SMP-AAAA0001") == new
     assert [c.calibration_id for c in store.list("SMP-AAAA0001")] == [
         new.calibration_id, old.calibration_id]
-    assert store.list()[0].calibration_id == other.calibration_id
+    assert store.list()[0].calibration_id == new.calibration_id  # saved last
     assert store.latest("SMP-NONE0000") is None
+
+
+def test_newest_is_the_one_saved_last_whatever_date_it_carries(tmp_path):
+    """review9b R08: a calibration saved while the PC's clock ran ahead (dated a day, or a
+    year, in the future) must not shadow the ones saved after the clock was corrected."""
+    store = CalibrationStore(tmp_path / "c.sqlite")
+    now = datetime.now(UTC)
+    for ahead in (timedelta(days=1), timedelta(days=300)):
+        ahead_cal = cal(created=now + ahead)
+        store.save(ahead_cal)
+        assert store.latest("SMP-AAAA0001") == ahead_cal
+        fresh = cal(created=now)
+        store.save(fresh)
+        assert store.latest("SMP-AAAA0001") == fresh
+        assert store.latest_valid("SMP-AAAA0001") == fresh
+        assert store.list("SMP-AAAA0001", limit=2) == [fresh, ahead_cal]
+        assert CalibrationStore(store.path, readonly=True).latest("SMP-AAAA0001") == fresh
+
+
+def test_an_older_file_keeps_its_save_order_and_new_saves_come_after(tmp_path):
+    """A file from before `saved_seq`: its rows count in the order they were inserted (saved),
+    read-only as well as once a writer added the column; a new save is newer than all."""
+    path = tmp_path / "c.sqlite"
+    _old_file(path, _older_json(calibration_id="c0"), _older_json(calibration_id="c1"))
+    conn = sqlite3.connect(path)  # c2 saved last, dated before both (a clock corrected back)
+    conn.execute("INSERT INTO calibrations VALUES ('c2', 'SMP-AAAA0001', 'ana', "
+                 "'2025-12-01', '2099-01-01', 0, 1, ?)", (_older_json(calibration_id="c2"),))
+    conn.commit()
+    conn.close()
+    ids = ["c2", "c1", "c0"]
+    readonly = CalibrationStore(path, readonly=True)
+    assert [c.calibration_id for c in readonly.list()] == ids
+    assert readonly.latest("SMP-AAAA0001").calibration_id == "c2"
+    store = CalibrationStore(path)  # adds saved_seq from the insertion order
+    assert [c.calibration_id for c in store.list()] == ids
+    newer = cal(created=datetime(2020, 1, 1, tzinfo=UTC))
+    store.save(newer)
+    assert store.latest("SMP-AAAA0001") == newer
 
 
 def test_expiry(tmp_path):
@@ -250,3 +288,15 @@ def test_a_pass_log_given_as_the_calibration_database_is_refused_untouched(tmp_p
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert after == before and "calibrations" not in after
     CalibrationStore(tmp_path / "new.sqlite").save(cal())  # a new file still becomes one
+
+
+def test_a_calibration_dated_in_the_future_is_refused_naming_the_clock():
+    """review9b R08: one made while the clock ran ahead would stay valid 30 days past its
+    wrong date; refused (drift of up to an hour between two PCs' clocks is allowed)."""
+    now = datetime.now(UTC)
+    ahead = cal(created=now + timedelta(days=1))
+    with pytest.raises(SmpError, match=r"is dated .* after this computer's clock.*Check the "
+                                       r"clock, then recalibrate: smp calibrate --port P"):
+        ahead.check_for("SMP-AAAA0001", port="P")
+    cal(created=now + timedelta(minutes=30)).check_for("SMP-AAAA0001")  # drift: allowed
+    ahead.check_for("SMP-AAAA0001", now=now + timedelta(days=1))  # judged at its time: fine

@@ -1,7 +1,9 @@
-"""A pass's counters when the telemetry listeners' thread lags (a loaded machine, CI run of
-2026-11-29): reports received before the pass's base report, delivered after it, carry older
-counters. They used to read as a pen that restarted, and the pen's whole stroke count was added
-to the pass (55 strokes for 5 impressions). They are now skipped; a real reboot still counts."""
+"""A pass's counters when reports reach them late (a loaded machine, CI run of 2026-11-29):
+reports received before the pass's base report, delivered after it, carry older counters. They
+used to read as a pen that restarted, and the pen's whole stroke count was added to the pass
+(55 strokes for 5 impressions). They are now skipped; a real reboot still counts. The counter
+is fed on the reading thread now (review9a R06/R07), so a lagging listener thread no longer
+delays it at all; the rule still guards a report read while the pass begins."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import threading
 import time
 
 from simulators import PenSimulator
-from smpdevice.control import PenController, State
+from smpdevice.control import PenController
 from smpdevice.passlog import PassLog
+from smpdevice.sessions.pass_counter import PassCounter
 from smpdevice.sessions.screening import parse_screening
-from smpdevice.sessions.session import TreatmentSession, _Recorder
+from smpdevice.sessions.session import TreatmentSession
 from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.sessions.test_session import CLEAR, short_profile
 from tests.smpdevice.virtual_time import virtual_sim
@@ -35,7 +38,7 @@ def test_reports_older_than_the_base_delivered_late_are_not_counted():
                                    impressions=impressions, needle_running=True)
 
     base = at(100, 10.0, 400, 90)
-    recorder = _Recorder()
+    recorder = PassCounter()
     recorder.begin(base)
     for late in (at(98, 9.96, 380, 88), at(99, 9.98, 395, 89), base):  # queued before begin
         recorder(late)
@@ -50,7 +53,7 @@ def test_a_reboot_mid_pass_still_counts_from_zero():
     t = _report()
     base = dataclasses.replace(t, telemetry_seq=100, received_at_s=10.0, strokes=400,
                                impressions=90)
-    recorder = _Recorder()
+    recorder = PassCounter()
     recorder.begin(base)
     recorder(dataclasses.replace(base, telemetry_seq=101, received_at_s=10.02, strokes=405,
                                  impressions=91))
@@ -65,16 +68,18 @@ def test_reports_queued_when_the_link_fails_count_in_the_pass(tmp_path):
     """The pen's last reports were read, but their delivery to the listeners still queued,
     when the cable was pulled (a loaded machine: CI, 2026-11-29). The pass used to end at once
     on the lost link and miss them, so its figures depended on a thread's timing and a replay
-    of the session found one impression more. The pass now counts every report read before
-    its end. Real time: the held delivery would hold a virtual clock."""
+    of the session found one impression more. The pass counts every report read before its
+    end: the session's counter is fed as each report is read, so the listeners' queue, held
+    here until the session is over, does not matter. Real time: the held delivery would hold
+    a virtual clock."""
     holding, held, release = threading.Event(), threading.Event(), threading.Event()
     seen: list = []
 
-    def hold(t) -> None:  # first in line: while it waits, the session's counter waits too
+    def hold(t) -> None:  # an integrator's listener that stalls the listeners' queue
         seen.append(t)
         if holding.is_set() and not held.is_set():
             held.set()
-            release.wait(30)
+            release.wait(60)
 
     def pull_cable(progress) -> None:
         if progress.impressions < 2 or holding.is_set():
@@ -87,22 +92,20 @@ def test_reports_queued_when_the_link_fails_count_in_the_pass(tmp_path):
             time.sleep(0.005)  # wall time: the real-time pen's next reports, read, queued
         sim.disconnect()
 
-    def on_state(old, new, reason) -> None:
-        if new is State.DISCONNECTED:  # what was queued is delivered well after the loss
-            threading.Timer(0.5, release.set).start()
-
-    with (PenSimulator(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim)) as pen,
-          PassLog.open(tmp_path / "passlog.sqlite") as log):
-        pen.telemetry_listeners.flush_guard_s = 60.0  # the held delivery comes, however late
-        pen.add_telemetry_listener(hold)
-        pen.add_state_listener(on_state)
-        session = TreatmentSession.open(pen, log, short_profile(5.0, passes=1),
-                                        technician="ana", screening=parse_screening(CLEAR))
-        [result] = session.play(on_progress=pull_cable)
-        session.suspend()
-        last = pen.telemetry
+    try:
+        with (PenSimulator(seed=3) as sim,
+              PenController.connect(sim.url, calibration=true_calibration(sim)) as pen,
+              PassLog.open(tmp_path / "passlog.sqlite") as log):
+            pen.add_telemetry_listener(hold)
+            session = TreatmentSession.open(pen, log, short_profile(5.0, passes=1),
+                                            technician="ana", screening=parse_screening(CLEAR))
+            [result] = session.play(on_progress=pull_cable)
+            session.suspend()
+            last = pen.telemetry
+            still_held = seen[-1] is not last  # the listeners have not seen the last report
+    finally:
+        release.set()
     assert result.outcome.value == "link_lost", result
+    assert still_held, "the listeners' queue was meant to be held past the pass's end"
     # a fresh pen counts from 0: the pass holds everything the pen reported until the loss
     assert (result.stats.strokes, result.stats.impressions) == (last.strokes, last.impressions)
-    assert seen[-1] is last  # every report read reached the listeners before the pass ended

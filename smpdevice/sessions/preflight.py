@@ -1,0 +1,84 @@
+"""What opening (or resuming) a session checks before anything is recorded or sent: its
+arguments' types, the technician, the calibration, the profile against this pen's envelope,
+an idle pen; and what a pass checks before it touches the pen (`pass_settings`)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from smpdevice import checks
+from smpdevice.checks import InvalidArgument
+from smpdevice.control import PenController, State
+from smpdevice.control.calibration import require_calibration
+from smpdevice.control.pen import connected
+from smpdevice.errors import SmpError
+from smpdevice.outcomes import command
+from smpdevice.sessions.profiles import (
+    PlannedPass,
+    ProfileError,
+    TreatmentProfile,
+    ZoneSettings,
+    check_profile,
+)
+from smpdevice.sessions.screening import Screening
+
+
+def check_open_args(pen: object, passlog: object, profile: object, screening: object) -> None:
+    """Plain data where a checked object belongs (a profile file's dict, screening answers)
+    is refused by name, not met later as an AttributeError."""
+    checks.instance("pen", pen, PenController, "a connected PenController")
+    if not callable(getattr(passlog, "open_session", None)):
+        raise InvalidArgument(f"passlog={type(passlog).__name__} is refused: it is no pass "
+                              "log; allowed: a PassLog (PassLog.open(path)).")
+    checks.instance("profile", profile, TreatmentProfile, "a TreatmentProfile, checked: "
+                    "load_profile(path, envelope) or parse_profile(data, envelope)")
+    checks.instance("screening", screening, Screening,
+                    "a Screening: parse_screening(answers)")
+
+
+def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
+    """What opening (or resuming) a session checks on the pen: technician, calibration, the
+    profile against this pen's envelope, an idle pen. Returns the calibration in force."""
+    checks.technician(technician)  # a name, as typed: no TAB, ESC or U+202E in the record
+    serial = connected(pen.identity, pen.port_url).serial
+    calibration = require_calibration(pen.calibration, serial, port=pen.port_url,
+                                      now=pen.validity_now())  # a replay: its recorded time
+    issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
+    if issues:
+        raise ProfileError(issues, f"for pen {serial}")
+    if pen.state is not State.IDLE:
+        hint = ""
+        if pen.state in (State.FAULT, State.ESTOP):
+            hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
+                    + command("smp", "clear", "--port", pen.port_url))
+        raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
+    return calibration
+
+
+def pass_settings(profile: TreatmentProfile, planned: object) -> ZoneSettings:
+    """The profile's settings for the pass `planned`, which is checked whole first (one made
+    with `model_copy(update=...)` skipped pydantic: a pass with no target would run until the
+    zone's max_pass_s). A zone the profile lacks is refused naming the profile's zones (it
+    used to be a bare KeyError). Nothing is sent to the pen before this passes."""
+    checks.instance("planned", planned, PlannedPass,
+                    "a PlannedPass(zone=..., duration_s=... or impressions=...)")
+    assert isinstance(planned, PlannedPass)  # for the type checker: checked just above
+    try:
+        PlannedPass.model_validate(planned.model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'planned'}: {e['msg']}"
+                             for e in exc.errors())
+        raise InvalidArgument(
+            f"planned={repr(planned)[:120]} is refused: {problems}; allowed: a zone and "
+            "exactly one of duration_s (s) or impressions, each above 0. Nothing was sent to "
+            "the pen."
+        ) from None
+    settings = profile.zones.get(planned.zone)
+    if settings is None:
+        zones = ", ".join(sorted(profile.zones)) or "none"
+        raise InvalidArgument(
+            f"planned.zone={planned.zone!r} is refused: this session's profile has no "
+            f"settings for it; allowed: a zone of the profile ({zones}). Nothing was sent "
+            "to the pen: plan passes in the profile's zones, or add the zone to the "
+            "profile and open a new session.")
+    return settings

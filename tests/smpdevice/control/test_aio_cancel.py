@@ -1,0 +1,172 @@
+"""A caller who stops waiting for an async request leaves nothing running behind (review 9a
+R08): `AsyncPenController` runs a request in a worker thread that cannot be interrupted, so a
+start given up (`asyncio.wait_for` timeout, `task.cancel()`) used to go on and start the
+needle, and a given-up arm left the pen armed with the lease renewed. Now a given-up start is
+stopped (one still waiting for the depth never goes out) and a given-up arm that got through
+is disarmed; the cancellation completes once that is done.
+
+Real time (a cancellation is a wall-clock event); every wait is on a condition with a generous
+limit, nothing asserts a timing. The windows are made wide on purpose: a slow depth actuator,
+or the pen receiving ARM / NEEDLE_START late (the simulator's inbound delay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from firmware_protocol.codes import FirmwareState, MsgType
+from firmware_protocol.messages import Arm, NeedleStart
+from simulators import PenSimulator
+from simulators.pen_model import PenModel
+from smpdevice.control import State
+from smpdevice.control.aio import AsyncPenController
+from tests.smpdevice.conftest import true_calibration
+
+SP = dict(speed_hz=90, duty_pct=40, period_ms=120)
+GRACE_S = 0.3  # the request is under way in its worker by then (if not, it is withdrawn)
+# well inside the host's retry budget (15 x RTO >= 0.3 s), or the engine's own give-up answers
+INBOUND_DELAY_S = 0.1
+WAIT_S = 20.0  # generous: 2 loaded cores
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < end, f"{what} not reached within {timeout_s} s"
+        await asyncio.sleep(0.01)
+
+
+async def _never(predicate: Callable[[], bool], what: str, for_s: float = 1.0) -> None:
+    """`predicate()` stays false for `for_s` (past the simulator's inbound delay, where the old
+    code let the given-up request reach the pen)."""
+    end = time.monotonic() + for_s
+    while time.monotonic() < end:
+        assert not predicate(), what
+        await asyncio.sleep(0.01)
+
+
+def _written(apen: AsyncPenController, kind: type) -> Callable[[], bool]:
+    """True once the host wrote a frame of `kind` (the link's own history)."""
+    def written() -> bool:
+        link = apen.pen.link
+        return link is not None and any(
+            d == "tx" and isinstance(m, kind) for _, d, _, m in list(link.history))
+    return written
+
+
+async def _give_up(coro, how: str, written: Callable[[], bool] | None = None) -> None:
+    """Start `coro`, let it get under way (its frame `written`, or a grace period), then stop
+    waiting for it as `how` says."""
+    task = asyncio.ensure_future(coro)
+    if written is None:
+        await asyncio.sleep(GRACE_S)
+    else:
+        await _until(lambda: written() or task.done(), "the request written")
+    assert not task.done(), "the request ended before it was given up: widen its window"
+    if how == "cancel":
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    else:  # wait_for: the caller's own limit already passed; it gives up now
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(task, timeout=0.001)
+
+
+@pytest.mark.parametrize("how", ["cancel", "wait_for"])
+def test_a_start_given_up_while_the_depth_settles_never_runs_the_needle(how):
+    model = PenModel(seed=3, depth_slew_mm_per_s=0.25)  # 0.3 -> 0.7 mm takes ~1.6 s
+
+    async def scenario(sim: PenSimulator) -> None:
+        apen = await AsyncPenController.connect(sim.url, calibration=true_calibration(sim))
+        async with apen:
+            ran: list[bool] = []
+            apen.pen.add_telemetry_listener(lambda t: ran.append(t.needle_running))
+            await apen.set_zone("crown")
+            await apen.set_setpoints(depth_mm=0.3, **SP)
+            await apen.arm()
+            await _until(lambda: apen.last_telemetry is not None and abs(
+                apen.last_telemetry.actuator_mm - apen.last_telemetry.actuator_cmd_mm) < 0.005,
+                "the actuator at 0.3 mm")
+            await apen.set_setpoints(depth_mm=0.7, **SP)
+            await _give_up(apen.start_needle(settle_timeout_s=30.0), how)
+            assert apen.state is State.ARMED
+            ran.clear()
+            # past the settle (where the old code started the needle), and some frames more
+            await _until(lambda: abs(apen.last_telemetry.actuator_mm
+                                     - apen.last_telemetry.actuator_cmd_mm) < 0.005,
+                         "the actuator at 0.7 mm")
+            await asyncio.sleep(0.3)
+            assert sim.firmware.state is not FirmwareState.RUNNING
+            assert apen.state is State.ARMED
+            assert ran and not any(ran), "the needle ran after its start was given up"
+
+    with PenSimulator(model=model) as sim:
+        asyncio.run(scenario(sim))
+
+
+def test_a_start_given_up_after_needle_start_was_written_is_stopped():
+    async def scenario(sim: PenSimulator) -> None:
+        apen = await AsyncPenController.connect(sim.url, calibration=true_calibration(sim))
+        async with apen:
+            await apen.set_zone("crown")
+            await apen.set_setpoints(depth_mm=0.5, **SP)
+            await apen.arm()
+            await _until(lambda: apen.last_telemetry is not None and abs(
+                apen.last_telemetry.actuator_mm - apen.last_telemetry.actuator_cmd_mm) < 0.005,
+                "the actuator at 0.5 mm")
+            # the pen gets it late: the start is under way, written, not yet applied
+            sim.link.delay_inbound(INBOUND_DELAY_S, MsgType.NEEDLE_START)
+            await _give_up(apen.start_needle(), "cancel", _written(apen, NeedleStart))
+            # the cancellation returned: the start went out and was stopped behind it
+            assert apen.state is State.ARMED
+            await _never(lambda: sim.firmware.state is FirmwareState.RUNNING
+                         or apen.state is not State.ARMED,
+                         f"pen {sim.firmware.state.name}, controller {apen.state.value}: "
+                         "the given-up start runs the needle")
+
+    with PenSimulator(seed=3) as sim:
+        asyncio.run(scenario(sim))
+
+
+def test_an_arm_given_up_after_it_was_written_is_disarmed():
+    async def scenario(sim: PenSimulator) -> None:
+        apen = await AsyncPenController.connect(sim.url, calibration=true_calibration(sim))
+        async with apen:
+            await apen.set_zone("crown")
+            await apen.set_setpoints(depth_mm=0.5, **SP)
+            sim.link.delay_inbound(INBOUND_DELAY_S, MsgType.ARM)
+            await _give_up(apen.arm(), "cancel", _written(apen, Arm))
+            assert apen.state is State.IDLE  # the arm got through and was undone
+            await _never(lambda: sim.firmware.state is not FirmwareState.IDLE
+                         or apen.state is not State.IDLE,
+                         f"pen {sim.firmware.state.name}, controller {apen.state.value}: "
+                         "the given-up arm left the pen armed")
+
+    with PenSimulator(seed=3) as sim:
+        asyncio.run(scenario(sim))
+
+
+def test_a_request_given_up_before_its_worker_took_it_never_runs():
+    """Queued behind another call: withdrawn, nothing to undo, the pen untouched."""
+    async def scenario(sim: PenSimulator) -> None:
+        apen = await AsyncPenController.connect(sim.url, calibration=true_calibration(sim))
+        async with apen:
+            await apen.set_zone("crown")
+            await apen.set_setpoints(depth_mm=0.5, **SP)
+            busy = asyncio.ensure_future(apen.call(time.sleep, 1.0))  # holds the call worker
+            arm = asyncio.ensure_future(apen.arm())
+            await asyncio.sleep(0.1)
+            arm.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await arm
+            await busy
+            await asyncio.sleep(0.3)
+            assert apen.state is State.IDLE
+            assert sim.firmware.state is FirmwareState.IDLE
+
+    with PenSimulator(seed=3) as sim:
+        asyncio.run(scenario(sim))
