@@ -20,11 +20,15 @@ from smpdevice.errors import SmpError
 #   overrides U+202A-U+202E and the isolates U+2066-U+2069: they reorder what a reader sees
 #   ("Trojan Source");
 # - the line and paragraph separators U+2028/U+2029 (categories Zl, Zp): str.splitlines(),
-#   JavaScript and many viewers break a line there.
+#   JavaScript and many viewers break a line there;
+# - lone UTF-16 surrogates U+D800-U+DFFF (category Cs): legal in JSON text ("\ud800") and in a
+#   Python str, but no UTF-8 record, log line or terminal can hold one (UnicodeEncodeError).
 CONTROL_RANGES = ((0x0000, 0x001F), (0x007F, 0x009F))
 BIDI_CONTROL_RANGES = ((0x061C, 0x061C), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
 LINE_SEPARATOR_RANGES = ((0x2028, 0x2029),)
-NOT_IN_LINE_RANGES = CONTROL_RANGES + BIDI_CONTROL_RANGES + LINE_SEPARATOR_RANGES
+SURROGATE_RANGES = ((0xD800, 0xDFFF),)
+NOT_IN_LINE_RANGES = (CONTROL_RANGES + BIDI_CONTROL_RANGES + LINE_SEPARATOR_RANGES
+                      + SURROGATE_RANGES)
 
 
 def _chars(ranges: tuple[tuple[int, int], ...]) -> frozenset[str]:
@@ -112,10 +116,11 @@ def text(
 ) -> str:
     """`value` if it is a non-blank str of at most `max_len` characters, with none of
     NOT_IN_LINE_RANGES (control characters, bidirectional controls, line or paragraph
-    separators): a name must read in a record, a log line or a CSV cell as it was typed,
-    never reorder or split them."""
+    separators, lone surrogates): a name must read in a record, a log line or a CSV cell as it
+    was typed, never reorder or split them, and be writable as UTF-8."""
     allowed = (f"a non-empty text of at most {max_len} characters, with a visible one, "
-               "without control, bidirectional-control or line-separator characters")
+               "without control, bidirectional-control, line-separator or lone surrogate "
+               "characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
     if not value.strip() or len(value) > max_len:

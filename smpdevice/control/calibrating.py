@@ -38,8 +38,20 @@ SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)
 
 
+class SpinStopped(SmpError):
+    """A speed check (calibration_spin) ended early by a stop of the needle: nothing measured."""
+
+
 class CalibratingMixin(ControllerCore):
     """begin_calibration / calibration_move / calibration_spin / end_calibration."""
+
+    _spin_stops = 0  # stop_spin() calls: a spin that sees it change stops the needle and ends
+
+    def stop_spin(self) -> None:
+        """End a running speed check now, from any thread, without waiting: the spin stops the
+        needle (NEEDLE_STOP, DISARM) and raises SpinStopped. A `pen.stop` while calibrating."""
+        self._spin_stops += 1
+        self._announce()
 
     def begin_calibration(self) -> None:
         self._call(self._do_begin_calibration)
@@ -66,11 +78,19 @@ class CalibratingMixin(ControllerCore):
         self._wait_news(lambda: self.telemetry is not first, settle_timeout_s)  # read after
         return (self.telemetry or first).actuator_mm
 
-    def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
+    @property
+    def spin_stops(self) -> int:
+        """How many stop_spin() calls so far: read it when a spin is asked for (stops_before)."""
+        return self._spin_stops
+
+    def calibration_spin(self, speed_hz: float, duration_s: float = 1.0, *,
+                         stops_before: int | None = None) -> float:
         """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling.
 
         Footswitch `required`: a pedal release during the spin (the pen stops the needle) ends
-        it with `PedalReleased`; the needle is never started again here by itself."""
+        it with `PedalReleased`; the needle is never started again here by itself. A
+        stop_spin() after `stops_before` (spin_stops when the spin was asked for; default: now)
+        ends it with `SpinStopped`, or refuses it before it starts."""
         lim = self._ident.limits if self.identity is not None else None
         checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
                              lim.speed_max_hz if lim else 1e4, unit="Hz")
@@ -84,11 +104,17 @@ class CalibratingMixin(ControllerCore):
 
         self.event_listeners.add(on_event)
         try:
-            return self._spin(speed_hz, duration_s, released)
+            stops = self._spin_stops if stops_before is None else stops_before
+            return self._spin(speed_hz, duration_s, released, stops)
         finally:
             self.event_listeners.remove(on_event)
 
-    def _spin(self, speed_hz: float, duration_s: float, released: threading.Event) -> float:
+    def _spin(self, speed_hz: float, duration_s: float, released: threading.Event,
+              stops: int) -> float:
+        if self._spin_stops != stops:
+            raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: a stop of "
+                              "the needle (pen.stop) came after it was asked for. Run the "
+                              "speed check again.")
         try:
             self._call(self._do_calibration_spin, speed_hz, True)
         except CommandRefused as exc:
@@ -114,7 +140,8 @@ class CalibratingMixin(ControllerCore):
                 t is not None and t.received_at_s > started_s and not t.footswitch)
 
         def stopped() -> bool:
-            return self.state is not State.CALIBRATING or pedal_up()
+            return self.state is not State.CALIBRATING or pedal_up() \
+                or self._spin_stops != stops
 
         was_released = False
         try:
@@ -122,13 +149,18 @@ class CalibratingMixin(ControllerCore):
             self._raise_if_faulted()
             self._telemetry_counters.add(collect)  # as read: a slow UI listener lags
             if not pedal_up():
-                self._wait_news(stopped, duration_s)  # measure (ends early on a fault)
+                self._wait_news(stopped, duration_s)  # measure (ends early on a fault, a stop)
             self._raise_if_faulted()
         finally:
             was_released = pedal_up()  # before the stop: a release after it is no matter
             self._telemetry_counters.remove(collect)
             if self.state is State.CALIBRATING:
                 self._call(self._do_calibration_spin, speed_hz, False)
+        if self._spin_stops != stops:
+            raise SpinStopped(
+                f"the speed check at {speed_hz:g} Hz was stopped (a stop of the needle, "
+                "pen.stop, came while it ran): the needle is stopped and nothing was measured. "
+                "Run the speed check again.")
         if was_released:
             self._await_report_after(self.clock.now())  # the pen's own word: needle stopped
             raise PedalReleased(

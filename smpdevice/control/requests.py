@@ -122,6 +122,7 @@ class RequestsMixin(ControllerCore):
         if name not in self.zones:
             raise EnvelopeError.unknown_zone(name, sorted(self.zones))
         zone = self._pen_bounded(self.zones[name])
+        self._require_fits_client(name, zone)  # guard.py: a client's floor past its ceiling
         if self.setpoints is not None:
             sp = self.setpoints
             violations = check_setpoints(zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,

@@ -122,10 +122,12 @@ async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
         if len(frames) < MAX_SPIN_FRAMES:
             frames.append((t.uptime_ms, t.strokes, t.needle_running))
 
+    stops = self.pen.spin_stops  # on receipt: a pen.stop from here on ends this spin (R05)
     self.pen._add_telemetry_counter(collect)  # as read: never behind a slow listener
-    try:
-        encoder_hz = await self.drive(client, self.pen.calibration_spin, p["speed_hz"],
-                                      p["duration_s"])
+    try:  # one of the stops' starts: a pen.stop waits for it to end, the needle stopped
+        encoder_hz = await self.stops.start(lambda _asked: self.drive(
+            client, self.pen.calibration_spin, p["speed_hz"], p["duration_s"],
+            stops_before=stops))
     finally:
         self.pen._remove_telemetry_counter(collect)
     if (run := _runs(self, client)) is not None and len(run.spins) < MAX_SPINS:

@@ -1,9 +1,9 @@
 """One client connection: authentication, checks, dispatch, and an outbox.
 
-Order of checks for every message: size and JSON (`rpc.parse`; an E-stop is told as soon as
-the JSON is read, before the request's shape, and on an authenticated connection also from a
-message over the size cap), then E-stop, which runs at once on this event loop (the controller
-latches and writes ESTOP, then waits for the pen's ack) before the next message is read; then
+Order of checks for every message: size (over the cap: refused unread), then E-stop (told by
+a lenient scan before the strict JSON read and the request's shape, `estop_scan`), which runs
+at once on this event loop (the controller latches and writes ESTOP, then waits for the pen's
+ack) before the next message is read; then JSON and the request's shape (`rpc.parse`), then
 authentication, the rate limit, the params' schema, the caller's role, and for methods that
 drive the pen whether the caller is the driving client. Requests then run as tasks (a few in
 flight per connection), so one slow call never holds up this connection's heartbeats or anyone's
@@ -140,11 +140,13 @@ def _reply_error(client: Client, ident: Any, error: RpcError) -> None:
 
 def _handle(service: PenService, client: Client, raw: str | bytes,
             tasks: set[asyncio.Task]) -> None:
-    try:  # an authenticated connection's message over the cap is still read for an E-stop
-        request = parse(raw, read_oversize=client.role is not None)
+    try:
+        request = parse(raw)
     except RpcError as exc:
-        if exc.estop and client.role is not None:  # a batch holding an E-stop: run that first
-            _estop(service, client, None)
+        if exc.estop:  # a batch holding an E-stop: run that first, and say whether it ran
+            exc.message += (_estop(service, client, None) or
+                            "; its pen.estop was NOT run: this connection has not sent "
+                            "rpc.hello (send it first: any authenticated client may E-stop)")
         # Unreadable or no request object: answered ("id": null), as JSON-RPC 2.0 says; a
         # well-formed notification never is.
         _refused(client, exc.ident, exc, answer=not exc.notification)
@@ -158,31 +160,34 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
                                                       "log"), answer=request.has_id)
 
 
-def _estop(service: PenService, client: Client, request: Request | None) -> None:
-    """Run an E-stop at once; answer it (after the pen's ack) unless it is a notification."""
+def _estop(service: PenService, client: Client, request: Request | None) -> str:
+    """Run an E-stop at once; answer it (after the pen's ack) unless it is a notification or
+    part of a batch (request None). Returns what happened, for a batch's refusal ("" when the
+    connection is not authenticated and nothing ran)."""
     answer = request is not None and request.has_id
     ident = request.id if request is not None else None
     if client.role is None:
-        _refused(client, ident, RpcError(NOT_AUTHENTICATED, "send rpc.hello first; any "
-                                                            "authenticated client may E-stop"),
-                 answer=answer)
-        return
+        if request is not None:
+            _refused(client, ident, RpcError(NOT_AUTHENTICATED, "send rpc.hello first; any "
+                                                                "authenticated client may "
+                                                                "E-stop"), answer=answer)
+        return ""
     try:  # latched and sent before anything else runs; the answer after the pen's ack
         result = service.estop_inline(client)
     except SmpError as exc:  # latched anyway: the controller holds the lease first
         if answer:
             _reply_error(client, ident, refusal(exc))
-        return
+        return f"; its pen.estop was run all the same ({str(exc)[:200]})"
     except Exception:
         log.exception("E-stop failed", client=client.id)
+        failed = ("internal error in pen.estop: it may not have reached the pen; use the "
+                  "pen's own stop and see the service log")
         if answer:
-            _reply_error(client, ident, RpcError(-32603, "internal error in pen.estop: it may "
-                                                         "not have reached the pen; use the "
-                                                         "pen's own stop and see the service "
-                                                         "log"))
-        return
+            _reply_error(client, ident, RpcError(-32603, failed))
+        return "; its pen.estop was tried: " + failed
     if answer:
         client.notify(response(ident, result))
+    return "; its pen.estop was run all the same"
 
 
 def _check_and_spawn(service: PenService, client: Client, request: Request,

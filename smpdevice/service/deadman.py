@@ -209,12 +209,15 @@ class StopsWin:
                              "its way. Send pen.start again to start.")
 
     async def stop(self, stop_needle: Callable[[], Awaitable[None]], state: Callable[[], State],
-                   wait_s: float) -> None:
+                   wait_s: float, stop_spin: Callable[[], None] | None = None) -> None:
         """A pen.stop: count it, stop the needle now if it may run (armed: a start may be on
-        the wire), then wait (up to `wait_s`) for the starts received before it to end; one
-        still queued then is refused at its turn."""
+        the wire; calibrating: a speed check's spin, ended by `stop_spin`, which never
+        waits), then wait (up to `wait_s`) for the starts and spins received before it to end;
+        one still queued then is refused at its turn."""
         self.asked += 1  # first: see the class's note
         ahead = set(self._starts)
+        if stop_spin is not None:  # always: a spin asked for before this stop may be queued
+            stop_spin()
         if state() in (State.RUNNING, State.ARMED):
             with contextlib.suppress(StateError):  # at rest meanwhile (fault, disarm)
                 await stop_needle()

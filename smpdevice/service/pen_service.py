@@ -336,7 +336,8 @@ class PenService:
     @method("pen.stop")
     async def m_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
         # wins over every start received before it, whatever the state reads now (R11)
-        await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S)
+        await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S,
+                              self.pen.stop_spin)  # a calibration's spin too
         return {"ok": True}
 
     @method("pen.estop")

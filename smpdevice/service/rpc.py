@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from smpdevice.service.estop_scan import ESTOP, find_estop
 from smpdevice.service.jsonschema_lite import SchemaViolation, validate
 from smpdevice.service.limits import BUSY as BUSY
 from smpdevice.service.limits import MAX_MESSAGE_BYTES
@@ -96,36 +97,28 @@ def oversize(raw: str | bytes) -> int | None:
     return size if size > MAX_MESSAGE_BYTES else None
 
 
-def parse(raw: str | bytes, *, read_oversize: bool = False) -> Request:
+BATCH_REFUSED = "batches are not accepted; send one request object per message"
+
+
+def parse(raw: str | bytes) -> Request:
     """One message -> a Request, or RpcError (never anything else).
 
-    An E-stop is recognised as soon as the JSON is read, before any check of the request's
-    shape: `{"method": "pen.estop"}` with any id, params, members or `jsonrpc` (positional
-    params, a fractional id, as generic JSON-RPC libraries send) is an E-stop. `read_oversize`
-    (an authenticated connection): a message over the cap is still read for an E-stop (the
-    WebSocket layer bounds it at 4 MiB), and refused unread otherwise."""
+    A message over the cap is refused unread (an E-stop, ~60 bytes, always fits). Within it, an
+    E-stop is told first (`estop_scan`: a top-level or batch-element `"method": "pen.estop"`),
+    before the strict read and any check of the request's shape: with any id, params, members,
+    numbers, nesting or `jsonrpc` it is an E-stop. A batch holding one is refused with
+    `estop=True`: the connection runs it (when authenticated) and says whether it did."""
     size = oversize(raw)
-    if size is not None and not (read_oversize and _may_name_estop(raw)):
-        raise size_error(size)
-    try:
-        message = _decode(raw)
-    except RpcError:
-        message = _decode_leniently(raw)  # NaN or 10**400 somewhere: still an E-stop?
-        if _is_estop(message):
-            return _estop(message)
-        if size is not None:  # over the cap and no E-stop: the cap is what it is refused for
-            raise size_error(size) from None
-        raise
     if size is not None:
-        if _is_estop(message):
-            return _estop(message)
         raise size_error(size)
+    found = find_estop(raw) if _may_name_estop(raw) else None
+    if found is not None:
+        if found.batch:
+            raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=True)
+        return Request(ESTOP, {}, found.ident, found.has_id)
+    message = _decode(raw)
     if isinstance(message, list):
-        raise RpcError(INVALID_REQUEST, "batches are not accepted; send one request object "
-                                        "per message" + ("; its pen.estop was run all the same"
-                                                         if any(map(_is_estop, message))
-                                                         else ""),
-                       estop=any(map(_is_estop, message)))
+        raise RpcError(INVALID_REQUEST, BATCH_REFUSED)
     if not isinstance(message, dict):
         raise RpcError(INVALID_REQUEST, "a request must be a JSON object with jsonrpc, "
                                         "method, params and id")
@@ -156,7 +149,6 @@ def parse(raw: str | bytes, *, read_oversize: bool = False) -> Request:
     return Request(method, params, ident if _valid_id(ident) else None, has_id)
 
 
-ESTOP = "pen.estop"
 
 
 def _decode(raw: str | bytes) -> Any:
@@ -172,23 +164,9 @@ def _decode(raw: str | bytes) -> Any:
                                     "one JSON-RPC 2.0 request object per message") from None
 
 
-def _decode_leniently(raw: str | bytes) -> Any:
-    """The message with unusable numbers read as null, only to tell an E-stop (else None)."""
-    def number(text: str) -> float | None:
-        value = float(text)
-        return value if math.isfinite(value) else None
-
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text, parse_float=number, parse_constant=lambda _: None,
-                          parse_int=lambda t: int(t) if len(t) <= 19 else None)
-    except (RecursionError, ValueError, UnicodeDecodeError):
-        return None
-
-
 def _may_name_estop(raw: str | bytes) -> bool:
-    """Cheap, before reading a message over the cap: "pen.estop" can be in it only spelled out
-    or with a JSON escape (a large profile with neither is refused unread, as ever)."""
+    """Cheap, before the E-stop scan: "pen.estop" can be in a message only spelled out or with
+    a \\u escape (a profile with neither is not scanned)."""
     if isinstance(raw, bytes):
         return b"estop" in raw or b"\\u" in raw
     return "estop" in raw or "\\u" in raw

@@ -55,8 +55,8 @@ def _class(ranges: tuple[tuple[int, int], ...]) -> str:
 
 # A name or reason that reaches a record, a log line or a terminal reads as it was typed:
 # none of checks.NOT_IN_LINE_RANGES (control characters, bidirectional controls, line and
-# paragraph separators), not blank: the rule of smpdevice.checks.text, published in the schema
-# so clients see it.
+# paragraph separators, lone surrogates), not blank: the rule of smpdevice.checks.text,
+# published in the schema so clients see it.
 _NOT_IN_LINE = _class(NOT_IN_LINE_RANGES)
 # ... and at least one character that shows (checks.visible: not a space, not invisible)
 _INVISIBLE = _class(INVISIBLE_RANGES)

@@ -151,7 +151,8 @@ def remaining_passes(plan: Sequence[PlannedPass],
 
 def pass_remainder(planned: PlannedPass, dots: int, spent_s: float) -> PlannedPass | None:
     """What is left of `planned` once `dots` impressions were made, `spent_s` of dots' time
-    (impressions x period); None when nothing is. Shared by a resume and by `play()` again."""
+    (impressions x period); None when nothing is. Shared by a resume and by a session's
+    `remaining`."""
     if planned.impressions is not None:
         rest = planned.impressions - dots
         return planned.model_copy(update={"impressions": rest}) if rest > 0 else None

@@ -20,9 +20,10 @@ from smpdevice.control import PenController, State
 from smpdevice.control.pen import connected
 from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import SessionOutcome, command
+from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome
 from smpdevice.sessions.pass_counter import PassCounter, PassProgress, PassResult
+from smpdevice.sessions.playable import require_not_cut_short, require_playable, why_cut_short
 from smpdevice.sessions.preflight import check_open_args, pass_settings, preflight
 from smpdevice.sessions.profiles import (
     PlannedPass,
@@ -56,12 +57,17 @@ class TreatmentSession:
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
         self._ended: str | None = None  # "closed" or "suspended": no pass is played after it
+        # why a play() ended before its plan did: no second play() then (review 10a R02)
+        self._cut_short: str | None = None
         self._playing = threading.Lock()  # one play()/run_pass() at a time (a double click)
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
         self._log = log.bind(session_id=session_id, pen_serial=serial)
-        pen.set_client_skin(profile.skin.epidermis_mm)  # layer 2 guards this client's floor
+        # Layer 2 guards this client's floor while this session is open: a holder of its own,
+        # so another session's opening or closing on the pen never drops it (review 10a R01)
+        self._skin_holder = object()
+        pen._hold_client_skin(self._skin_holder, profile.skin.epidermis_mm, refuse_empty=False)
         pen._add_telemetry_counter(self._recorder)
 
     @classmethod
@@ -121,10 +127,18 @@ class TreatmentSession:
         next pass.
 
         Each pass played leaves `remaining` (completed: gone; not: its remainder, as a resume
-        counts it), so calling it again goes on with what is left and never plays a completed
-        pass twice. Returns every pass of this session so far."""
+        counts it). Once a play() ended before the plan did, play() again is refused
+        (StateError, nothing sent): the session goes on only through suspend() and a resume,
+        which checks it again, records it and is replayed part by part. Returns every pass of
+        this session so far."""
         with self._one_at_a_time("play"):
-            return self._play(on_progress, should_stop)
+            require_not_cut_short(self.session_id, self._cut_short)
+            try:
+                return self._play(on_progress, should_stop)
+            finally:
+                if self.remaining and self._cut_short is None:
+                    self._cut_short = why_cut_short(self.results, self.stop_requested,
+                                                    self.pen.state.value)
 
     def _play(self, on_progress, should_stop) -> list[PassResult]:
         if should_stop is not None and self.recording is not None:  # an input, replayed
@@ -158,7 +172,7 @@ class TreatmentSession:
 
     def _played(self, index: int, planned: PlannedPass, result: PassResult) -> None:
         """Take a pass played out of `remaining`: all of it when it completed, else what its
-        dots made (a pass that stopped early is played again only for its remainder)."""
+        dots made (a resume plays a pass that stopped early only for its remainder)."""
         rest = None
         if result.outcome is not PassOutcome.completed:
             dots = max(int(result.stats.impressions), 0)
@@ -191,15 +205,7 @@ class TreatmentSession:
             self._playing.release()
 
     def _require_playable(self, action: str) -> None:
-        if self._ended == "closed":
-            raise StateError(
-                f"{action}() refused: session {self.session_id} is closed; nothing was sent "
-                "to the pen. Open a new session (TreatmentSession.open) for more passes.")
-        if self._ended == "suspended":
-            raise StateError(
-                f"{action}() refused: session {self.session_id} was suspended (left open in "
-                "the log); nothing was sent to the pen. Resume it to play what is left: "
-                + command("smp", "run", "--resume", self.session_id))
+        require_playable(self.session_id, self._ended, action)
 
     def run_pass(
         self,
@@ -389,4 +395,5 @@ class TreatmentSession:
                 self.pen.disarm()
             except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
                 self._log.warning("disarm refused at close", error=str(exc))
-        self.pen.set_client_skin(None)  # the client's floor ends with the session (FIX9A1)
+        # this session's client floor ends with it; another open session's stays (R01)
+        self.pen._hold_client_skin(self._skin_holder, None, refuse_empty=False)

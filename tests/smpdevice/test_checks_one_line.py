@@ -1,5 +1,6 @@
 """The one-line rule of names and reasons (checks.text, and the schema's LINE_PATTERN that
-rpc.describe publishes): derived here from Unicode's own tables, not from the rule's list."""
+rpc.describe publishes): derived here from Unicode's own tables, not from the rule's list.
+Lone surrogates (category Cs, "\\ud800" in JSON) are in it: no UTF-8 record holds one."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ MARKS = {"LEFT-TO-RIGHT MARK", "RIGHT-TO-LEFT MARK", "ARABIC LETTER MARK"}
 
 
 def _not_in_a_line(c: str) -> bool:
-    return (unicodedata.category(c) in ("Cc", "Zl", "Zp")
+    return (unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs")
             or unicodedata.bidirectional(c) in EXPLICIT or unicodedata.name(c, "") in MARKS)
 
 
@@ -30,10 +31,16 @@ NOT_IN_A_LINE = [chr(c) for c in range(sys.maxunicode + 1) if _not_in_a_line(chr
 
 def test_the_rule_is_exactly_controls_bidi_controls_and_line_separators():
     assert "\u061c" in NOT_IN_A_LINE and "\u2028" in NOT_IN_A_LINE  # the table is read
+    assert "\ud800" in NOT_IN_A_LINE and "\udfff" in NOT_IN_A_LINE  # lone surrogates (Cs)
     assert frozenset(NOT_IN_A_LINE) == checks._chars(checks.NOT_IN_LINE_RANGES)
 
 
-@pytest.mark.parametrize("char", NOT_IN_A_LINE, ids=lambda c: f"U+{ord(c):04X}")
+# each character once, but of the 2,048 lone surrogates only their ends (the property below
+# and test_a_lone_surrogate_... take the rest)
+EACH = [c for c in NOT_IN_A_LINE if not 0xD800 < ord(c) < 0xDFFF or ord(c) in (0xDBFF, 0xDC00)]
+
+
+@pytest.mark.parametrize("char", EACH, ids=lambda c: f"U+{ord(c):04X}")
 def test_every_such_character_is_refused_by_both_with_its_code(char):
     name = f"ana{char}eve"
     with pytest.raises(checks.InvalidArgument, match=f"U\\+{ord(char):04X}"):
@@ -53,4 +60,22 @@ def test_no_name_holding_one_passes_either(text, char, at):
 @pytest.mark.parametrize("name", ["Ana Eve", "إيمان", "שרה", "名前", "Zoë", "a\u200db"])
 def test_names_in_any_script_pass(name):
     assert checks.text("name", name) == name
+    assert re.fullmatch(LINE_PATTERN, name)
+
+
+@pytest.mark.parametrize("name", ["ana \ud800", "\udfff", "checked \udc80 twice"])
+def test_a_lone_surrogate_is_refused_naming_it_and_every_refused_name_encodes(name):
+    with pytest.raises(checks.InvalidArgument, match=r"U\+D[89A-F][0-9A-F]{2}"):
+        checks.text("technician", name)
+    assert re.fullmatch(LINE_PATTERN, name) is None
+
+
+@given(st.lists(st.characters() | st.characters(categories=["Cs"]), min_size=1, max_size=12)
+       .map("".join))  # (st.text leaves lone surrogates out, whatever its alphabet)
+def test_whatever_passes_the_rule_can_be_written_as_utf8(name):
+    try:
+        checks.text("name", name)
+    except checks.InvalidArgument:
+        return
+    name.encode("utf-8")  # a record, a log line, a terminal: never UnicodeEncodeError
     assert re.fullmatch(LINE_PATTERN, name)

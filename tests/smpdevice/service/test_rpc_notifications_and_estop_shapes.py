@@ -1,6 +1,7 @@
 """JSON-RPC 2.0 at the service's edge: a notification is never answered (also when refused), and
 an E-stop runs whatever shape its message has (positional params, any JSON number as id, a
-batch, extra members, a message over the cap) once the connection is authenticated."""
+batch, extra members) once the connection is authenticated; a message over the cap is refused
+unread, E-stop or not (review 10, R04: the E-stop must fit the cap, and always does)."""
 
 from __future__ import annotations
 
@@ -38,29 +39,24 @@ def test_any_message_naming_pen_estop_parses_as_the_estop(raw, ident, has_id):
         ("pen.estop", {}, ident, has_id)
 
 
-def test_an_estop_over_the_cap_is_read_only_on_an_authenticated_connection():
+def test_an_estop_over_the_cap_is_refused_unread_like_any_message():
+    """R04 (review 10): reading an over-cap message for an E-stop cost ~1 s of the event loop
+    per 4 MiB message (every other client's E-stop waited). An E-stop is ~60 bytes: it fits."""
     raw = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "pen.estop",
                       "params": {"pad": "x" * MAX_MESSAGE_BYTES}})
-    with pytest.raises(rpc.RpcError) as info:
-        rpc.parse(raw)
-    assert "over the cap" in info.value.message
-    assert rpc.parse(raw, read_oversize=True).method == "pen.estop"
-    escaped = raw.replace("pen.estop", "pen.\\u0065stop")  # still pen.estop, once read
-    assert rpc.parse(escaped, read_oversize=True).method == "pen.estop"
-    assert rpc.parse(escaped.encode(), read_oversize=True).method == "pen.estop"
-    ping = raw.replace("pen.estop", "rpc.ping")
-    # anything else over the cap, readable or not: refused for its size, as ever
-    for other in (ping, "#" * (MAX_MESSAGE_BYTES + 1), ping.replace('"id": 3', '"id": NaN')):
+    for message in (raw, raw.encode(), "[" + raw + "]"):
         with pytest.raises(rpc.RpcError) as info:
-            rpc.parse(other, read_oversize=True)
-        assert "over the cap" in info.value.message
+            rpc.parse(message)
+        assert "over the cap" in info.value.message and not info.value.estop
+        assert info.value.ident is None  # refused unread
 
 
-def test_a_batch_holding_an_estop_is_refused_but_says_its_estop_runs():
+def test_a_batch_holding_an_estop_is_refused_and_flagged_for_the_connection():
     with pytest.raises(rpc.RpcError) as info:
         rpc.parse('[{"jsonrpc":"2.0","id":1,"method":"rpc.ping"},'
                   '{"jsonrpc":"2.0","id":2,"method":"pen.estop"}]')
-    assert info.value.estop and "pen.estop was run" in info.value.message
+    # whether it ran is the connection's to say: it runs it only once authenticated (R02)
+    assert info.value.estop and "was run" not in info.value.message
     with pytest.raises(rpc.RpcError) as info:
         rpc.parse('[{"jsonrpc":"2.0","id":1,"method":"rpc.ping"}]')
     assert not info.value.estop
@@ -131,9 +127,8 @@ def test_an_unauthenticated_notification_is_not_answered_but_a_bad_request_is(se
     {"jsonrpc": "2.0", "id": 7.5, "method": "pen.estop"},
     {"jsonrpc": "2.0", "id": 2**53, "method": "pen.estop"},
     [{"jsonrpc": "2.0", "id": 7, "method": "pen.estop"}],
-    {"jsonrpc": "2.0", "id": 7, "method": "pen.estop", "params": {"pad": "x" * 300_000}},
     {"jsonrpc": "2.0", "method": "pen.estop", "params": [1]},     # a notification
-], ids=["positional", "fractional-id", "id-2**53", "batch", "over-the-cap", "notification"])
+], ids=["positional", "fractional-id", "id-2**53", "batch", "notification"])
 def test_an_estop_of_any_shape_stops_the_needle(service, sim, request_):
     async def go() -> None:
         op = await connect(service, Role.OPERATOR)

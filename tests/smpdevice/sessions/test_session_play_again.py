@@ -47,8 +47,10 @@ def test_play_again_never_plays_a_completed_pass_twice(sim, pen, passlog):
     assert summary["passes"] == 2 and session.outcome.value == "completed"
 
 
-def test_play_again_after_a_stop_plays_what_is_left_of_the_stopped_pass(sim, pen, passlog):
-    """As a resume counts it: the stopped pass for the dots it has not made, then the rest."""
+def test_play_again_after_a_stop_is_refused_and_remaining_says_what_is_left(sim, pen, passlog):
+    """`remaining` counts as a resume does (the stopped pass for the dots it has not made,
+    then the rest); play() again is refused (review 10a R02): a second play() in the same
+    part skipped the resume's checks and no replay could play it."""
     profile = short_profile(0.2, passes=2)
     plan = [PlannedPass(zone=profile.plan[0].zone, impressions=8), profile.plan[1]]
     session = open_session(pen, passlog, profile.model_copy(update={"plan": plan}))
@@ -57,12 +59,43 @@ def test_play_again_after_a_stop_plays_what_is_left_of_the_stopped_pass(sim, pen
     dots = stopped.stats.impressions
     assert 3 <= dots < 8
     assert [(i, p.impressions) for i, p in session.remaining] == [(0, 8 - dots), (1, None)]
-    results = session.play()
-    assert [(r.index, r.outcome) for r in results] == [
-        (0, PassOutcome.stopped), (0, PassOutcome.completed), (1, PassOutcome.completed)]
-    assert results[1].stats.impressions == 8 - dots  # the pass made its 8 dots in all
-    assert session.remaining == []
+    states = _states(pen)
+    with pytest.raises(StateError, match=r"play\(\) refused.*stopped before the end of its "
+                                         r"plan \(its pass 1 ended stopped\)") as refused:
+        session.play()
+    assert "nothing was sent to the pen" in str(refused.value)
+    assert f"smp run --resume {session.session_id}" in str(refused.value)
+    assert states == [] and len(passlog.passes(session.session_id)) == 1
     session.close()
+    assert session.outcome.value == "interrupted"
+
+
+def test_after_a_fault_play_again_is_refused_a_resume_goes_on_and_replays(sim, pen, passlog):
+    """A jam in pass 1: play() again is refused; the documented way, suspend(), clear,
+    resume, plays pass 1's remainder and pass 2, and the replay of both parts matches
+    (review 10a R02; a clear before the suspend is inside part 1: see integration.md)."""
+    from smpdevice.replay.runner import replay_session
+    from smpdevice.sessions.resume import resume_session
+    from tests.smpdevice.virtual_time import after
+
+    session = open_session(pen, passlog, short_profile(0.6, passes=2))
+    after(sim.clock, 0.3, lambda: sim.inject("jam"))
+    [jammed] = session.play()
+    assert jammed.outcome is PassOutcome.fault
+    with pytest.raises(StateError, match=r"its pass 1 ended fault.*suspend\(\) it"):
+        session.play()
+    assert pen.state is State.FAULT and len(passlog.passes(session.session_id)) == 1
+    session.suspend()
+    sim.clear("jam")
+    pen.clear_faults()
+    resumed = resume_session(pen, passlog, session.session_id, technician="ana")
+    results = resumed.play()
+    assert [(r.index, r.outcome) for r in results] == [(0, PassOutcome.completed),
+                                                       (1, PassOutcome.completed)]
+    resumed.close()
+    assert resumed.outcome.value == "completed"
+    report = replay_session(passlog, session.session_id)
+    assert report.parts == 2 and report.match, (report.difference, report.notes)
 
 
 @pytest.mark.parametrize("end", ["close", "suspend"])
