@@ -449,6 +449,8 @@ KILL_HOST = textwrap.dedent(
     for i, planned in enumerate(session.profile.plan):
         r = session.run_pass(planned, index=i)
         print("committed", r.pass_id, r.outcome.value, flush=True)
+        if r.outcome.value != "completed":
+            break  # a session cut short is resumed, not played on
     session.close()
     print("closed", flush=True)
     time.sleep(60)

@@ -38,6 +38,14 @@ def _chars(ranges: tuple[tuple[int, int], ...]) -> frozenset[str]:
 BIDI_CONTROLS = _chars(BIDI_CONTROL_RANGES)
 LINE_SEPARATORS = _chars(LINE_SEPARATOR_RANGES)
 _NOT_IN_LINE = _chars(NOT_IN_LINE_RANGES)
+# The rule in words, beside its ranges so that both change together (the service's params).
+NOT_IN_LINE_WORDS = ("no control character, bidirectional control, line or paragraph "
+                     "separator or lone surrogate")
+
+
+def not_in_line(char: str) -> bool:
+    """Whether a one-line text may not hold `char` (NOT_IN_LINE_RANGES)."""
+    return char in _NOT_IN_LINE
 
 
 class InvalidArgument(SmpError):

@@ -147,13 +147,13 @@ class CalibratingMixin(ControllerCore):
         try:
             self._wait_news(stopped, min(SPIN_UP_S, duration_s / 2))  # let it reach speed
             self._raise_if_faulted()
-            self._telemetry_counters.add(collect)  # as read: a slow UI listener lags
+            self.add_inline_telemetry_reader(collect)  # as read: a slow UI listener lags
             if not pedal_up():
                 self._wait_news(stopped, duration_s)  # measure (ends early on a fault, a stop)
             self._raise_if_faulted()
         finally:
             was_released = pedal_up()  # before the stop: a release after it is no matter
-            self._telemetry_counters.remove(collect)
+            self.remove_inline_telemetry_reader(collect)
             if self.state is State.CALIBRATING:
                 self._call(self._do_calibration_spin, speed_hz, False)
         if self._spin_stops != stops:

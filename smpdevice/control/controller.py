@@ -148,7 +148,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
             raise
 
     def close(self) -> None:
-        self._refuse_in_loop("close()")  # from a listener: StateError, nothing changed (R05)
+        self._refuse_in_loop("close()")  # outside the try: a refused close() stops nothing
         try:
             super().close()  # its stop and disarm wait on the pen's clock: still driven
         finally:
@@ -208,14 +208,17 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def remove_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
         self.telemetry_listeners.remove(listener)
 
-    def _add_telemetry_counter(self, counter: Callable[[PenTelemetry], None]) -> None:
-        """For the host's own counters only (`smpdevice.sessions.pass_counter`): called with
-        every report, in order, never dropped, on the thread that read it. It must only add
-        under a lock of its own: while it runs, no frame is read (replies, lease renewals)."""
-        self._telemetry_counters.add(counter)
+    def add_inline_telemetry_reader(self, reader: Callable[[PenTelemetry], None]) -> None:
+        """Host-internal, not for integrators (use `add_telemetry_listener`): `reader` is
+        called with every report, in order, never dropped, on the thread that read it. It must
+        only append under a lock of its own: while it runs, no frame is read (replies, lease
+        renewals). Its users: a session's pass counter (`sessions.session`, `pass_counter`),
+        the calibration spin's frames (`control.calibrating`) and the service's spin
+        (`service.calibrating`)."""
+        self._telemetry_counters.add(reader)
 
-    def _remove_telemetry_counter(self, counter: Callable[[PenTelemetry], None]) -> None:
-        self._telemetry_counters.remove(counter)
+    def remove_inline_telemetry_reader(self, reader: Callable[[PenTelemetry], None]) -> None:
+        self._telemetry_counters.remove(reader)
 
     def add_state_listener(self, listener: Callable[[State, State, str], None]) -> None:
         """Called with (old state, new state, reason) after every state change."""

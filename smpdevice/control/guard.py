@@ -15,6 +15,7 @@ zone: the narrowing, or choosing such a zone, is refused saying so (review 10a R
 from __future__ import annotations
 
 import contextlib
+import threading
 
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
@@ -43,6 +44,15 @@ class GuardMixin(ControllerCore):
         if skins is None:  # per controller, made on first use (never a shared class default)
             skins = self.__dict__.setdefault("_client_skins_by_holder", {})
         return skins
+
+    @property
+    def _skins_lock(self) -> threading.Lock:
+        """Serialises each change of the holders (read, change, swap): two holders changing
+        at once, on the loop or with the pen disconnected, never lose one of the changes."""
+        lock = self.__dict__.get("_client_skins_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_client_skins_lock", threading.Lock())
+        return lock
 
     @property
     def client_epidermis_mm(self) -> float | None:
@@ -79,12 +89,14 @@ class GuardMixin(ControllerCore):
                 raise  # called from a listener, or while connecting: nothing changed
         # Not connected (kept for the next connection, which narrows the zone with it), or a
         # drop that could not reach the loop: the active zone stays narrower until set again.
-        if epidermis_mm is not None and refuse_empty and self.zone_name is not None:
-            # as the zone was last narrowed to this pen (its identity is kept); never
-            # connected: no pen limits yet, the zone's own check comes when it is chosen
-            with contextlib.suppress(StateError):
-                self._refuse_outside(self.zone_name, self._skins_with(holder, epidermis_mm))
-        self._keep_skins(self._skins_with(holder, epidermis_mm))
+        with self._skins_lock:
+            skins = self._skins_with(holder, epidermis_mm)
+            if epidermis_mm is not None and refuse_empty and self.zone_name is not None:
+                # as the zone was last narrowed to this pen (its identity is kept); never
+                # connected: no pen limits yet, the zone's own check comes when it is chosen
+                with contextlib.suppress(StateError):
+                    self._refuse_outside(self.zone_name, skins)
+            self._keep_skins(skins)
         return None
 
     def _keep_skins(self, skins: dict[object, float]) -> None:
@@ -101,6 +113,11 @@ class GuardMixin(ControllerCore):
 
     def _do_hold_client_skin(self, holder: object, epidermis_mm: float | None,
                              refuse_empty: bool) -> ZoneEnvelope | None:
+        with self._skins_lock:
+            return self._hold_on_loop(holder, epidermis_mm, refuse_empty)
+
+    def _hold_on_loop(self, holder: object, epidermis_mm: float | None,
+                      refuse_empty: bool) -> ZoneEnvelope | None:
         skins = self._skins_with(holder, epidermis_mm)
         thickest = max(skins.values(), default=None)
         name = self.zone_name

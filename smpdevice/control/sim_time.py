@@ -48,13 +48,17 @@ class SimTimeMixin(ControllerCore):
         records and the calibration's validity are timed from `wall`, the recording's own
         time, as they were live; a kept incident replay does not expire with its calibration
         (review9b R04). Nothing that drives a needle can take another time than today's."""
+        from smpdevice import checks
         from smpdevice.control.states import StateError
 
+        checks.instance("wall", wall, datetime, "a datetime with a time zone (UTC)")
+        if wall.tzinfo is None or wall.utcoffset() is None:
+            raise checks.InvalidArgument(
+                f"wall={wall!r:.60} is refused: it has no time zone; allowed: a datetime with "
+                "a time zone (UTC). Correct wall to an allowed value.")
         if not (self.clock.is_virtual and self.port_url.strip().lower().startswith("replay://")):
             raise StateError("replay_at is for a replay (a replay:// port on a virtual clock); "
                              "a pen is always judged at today's time")
-        if not isinstance(wall, datetime) or wall.tzinfo is None:
-            raise TypeError(f"wall={wall!r:.60} is refused: a datetime with a time zone (UTC)")
         self._record_anchor, self._replayed_at = (wall, self.clock.now()), True
 
     def validity_now(self) -> datetime:

@@ -15,6 +15,8 @@ conversation it came at: after which of the host's decisions, and how long after
   `smpdevice.service.deadman.stop_and_disarm`).
 - `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
   same request). The controller never decides an E-stop by itself: every one is a request.
+- `clear`: the host wrote a CLEAR_FAULTS frame of a new sequence number. The controller never
+  clears by itself either: each is a technician's `clear_faults()` (review10a R02).
 - `link_lost`: the controller lost the pen's link (review6 R04). `cause` `port`: the port
   failed (a pulled cable, a pen switched off), which no host decides: the replay's recorded
   pen fails its port at the same point. `cause` `silence`: the controller judged the pen
@@ -22,9 +24,10 @@ conversation it came at: after which of the host's decisions, and how long after
 
 A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
 session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
-on the replayed controller, and an `estop` calls its `estop()`, each in a thread of its own
-as live; a `link_lost` (port) makes the recorded pen's port fail, as the cable did. What the
-controller then does about it is compared like any other decision.
+on the replayed controller, an `estop` calls its `estop()` and a `clear` its
+`clear_faults()`, each in a thread of its own as live; a `link_lost` (port) makes the
+recorded pen's port fail, as the cable did. What the controller then does about it is
+compared like any other decision.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from typing import Any
 from firmware_protocol import MsgType, StreamDecoder
 
 CHANNEL = "/input"
-KINDS = ("stop", "pen_stop", "estop", "link_lost")
+KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost")
+# host commands that are always someone's request, never the controller's decision
+REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
 RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
 
@@ -62,12 +67,14 @@ class InputTap:
         self._stopped = False
 
     def on_host_bytes(self, data: bytes) -> None:
-        """Before the host's bytes are recorded: an ESTOP of a new seq is a request."""
+        """Before the host's bytes are recorded: an ESTOP or CLEAR_FAULTS of a new seq is a
+        request."""
         with self._lock:
             for frame in self._decoder.feed(data):
                 key = (int(frame.message.TYPE), frame.seq)
-                if key[0] == MsgType.ESTOP and key not in self._recent:
-                    self._add({"kind": "estop", "seq": frame.seq, "state": self._state()})
+                kind = REQUESTED.get(frame.message.TYPE)
+                if kind is not None and key not in self._recent:
+                    self._add({"kind": kind, "seq": frame.seq, "state": self._state()})
                 self._recent.append(key)
 
     def stop(self, source: str) -> None:
@@ -139,6 +146,7 @@ class ReplayInputs:
         self.applied: list[Input] = []
         self.stopped = False
         self.press_estop: Callable[[], None] | None = None
+        self.clear_faults: Callable[[], None] | None = None
         self.stop_pen: Callable[[], None] | None = None
         # Called at once (with the loss's recorded time) under the recorded pen's lock: it
         # fails its port there. Never in a thread: the port is dead from that point on.
@@ -148,7 +156,8 @@ class ReplayInputs:
 
     def point(self, decisions: int, now: float, anchor: tuple[float, float]) -> list[Input]:
         """Apply what is due after `decisions` matched at replay time `now`; `anchor`:
-        (replay time, recorded time) of the last decision. Returns the E-stops applied."""
+        (replay time, recorded time) of the last decision. Returns the requested commands
+        applied (E-stops, clears)."""
         actions: list[Input] = []
         with self._lock:
             self._decisions = decisions
@@ -166,11 +175,12 @@ class ReplayInputs:
         actions = [item for item in actions if item.kind != "link_lost"]
         if lost and self.lose_link is not None:
             self.lose_link(lost[0].t_s)
+        acts = {"estop": self.press_estop, "clear": self.clear_faults}
         for item in actions:
-            act = self.press_estop if item.kind == "estop" else self.stop_pen
+            act = acts.get(item.kind, self.stop_pen)
             if act is not None:
                 threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True).start()
-        return [item for item in actions if item.kind == "estop"]
+        return [item for item in actions if item.kind in acts]
 
     def _apply(self, item: Input, actions: list[Input]) -> None:
         self.applied.append(item)

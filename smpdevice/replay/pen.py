@@ -19,7 +19,7 @@ from serial.serialutil import SerialException
 from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.messages import Ack
 from smpdevice.link.clock import Clock
-from smpdevice.replay.inputs import ReplayInputs
+from smpdevice.replay.inputs import REQUESTED, ReplayInputs
 from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
 
 # A run ends its recording as its session ends, and its last words to the pen (stop the needle,
@@ -219,9 +219,12 @@ class ReplayPen:
         now = self.clock.now()
         if self.inputs is None:
             self._maybe_press_estop(now)
-        elif (self._phase == "session" and self.inputs.point(self._next - 1, now, self._anchor)
-              and self._next_is_estop()):  # the input's E-stop, not a decision it timed
-            self._pressed.add(self._next)
+        elif self._phase == "session":
+            applied = self.inputs.point(self._next - 1, now, self._anchor)
+            nxt = self._next_type()
+            kind = REQUESTED.get(nxt) if nxt is not None else None
+            if any(item.kind == kind for item in applied):
+                self._pressed.add(self._next)  # the input's command, not a decision it timed
         if self.unplugged:
             return
         while self._pending and self._pending[0].t_s + self._offset <= now + 1e-9:
@@ -246,12 +249,16 @@ class ReplayPen:
             raise SerialException("the recorded pen's link was lost here (its recording "
                                   "shows the port failing at this point)")
 
-    def _next_is_estop(self) -> bool:
+    def _next_type(self) -> MsgType | None:
+        """The type of the session's next recorded host decision, or None."""
         steps = self._script.steps
         if self._phase != "session" or self._next >= len(steps):
-            return False
+            return None
         command = steps[self._next].command
-        return command is not None and command.message.TYPE == MsgType.ESTOP
+        return None if command is None else MsgType(command.message.TYPE)
+
+    def _next_is_estop(self) -> bool:
+        return self._next_type() == MsgType.ESTOP
 
     def _maybe_press_estop(self, now: float) -> None:
         press = self.press_estop

@@ -267,9 +267,14 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
 
                 stop_and_disarm(pen, "replayed input")
 
+            def clear_faults() -> None:  # a technician's clear while the session was open
+                with contextlib.suppress(SmpError):
+                    pen.clear_faults()
+
             pen_side.press_estop = press_estop
             if pen_side.inputs is not None:
                 pen_side.inputs.press_estop, pen_side.inputs.stop_pen = press_estop, stop_pen
+                pen_side.inputs.clear_faults = clear_faults
             collecting[0] = False  # a clear before the part is not one of its changes
             _replay_clears(pen, pen_side, part, report)
             collecting[0] = True  # (state listeners run before clear_faults returns)

@@ -122,14 +122,17 @@ async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
         if len(frames) < MAX_SPIN_FRAMES:
             frames.append((t.uptime_ms, t.strokes, t.needle_running))
 
-    stops = self.pen.spin_stops  # on receipt: a pen.stop from here on ends this spin (R05)
-    self.pen._add_telemetry_counter(collect)  # as read: never behind a slow listener
+    # On receipt: a pen.stop from here on ends this spin. StopsWin's own count (`_asked`) is
+    # not needed: the same pen.stop bumps spin_stops (stop_spin) on this loop right after it,
+    # and the controller reads spin_stops at the spin's turn and all through it.
+    stops = self.pen.spin_stops
+    self.pen.add_inline_telemetry_reader(collect)  # as read: never behind a slow listener
     try:  # one of the stops' starts: a pen.stop waits for it to end, the needle stopped
         encoder_hz = await self.stops.start(lambda _asked: self.drive(
             client, self.pen.calibration_spin, p["speed_hz"], p["duration_s"],
             stops_before=stops))
     finally:
-        self.pen._remove_telemetry_counter(collect)
+        self.pen.remove_inline_telemetry_reader(collect)
     if (run := _runs(self, client)) is not None and len(run.spins) < MAX_SPINS:
         try:  # counted here from the pen's own frames: a client's rate is only compared
             rate = count_punctures(p["speed_hz"], p["duration_s"], frames)

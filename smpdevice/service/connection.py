@@ -1,11 +1,12 @@
 """One client connection: authentication, checks, dispatch, and an outbox.
 
-Order of checks for every message: size (over the cap: refused unread), then E-stop (told by
-a lenient scan before the strict JSON read and the request's shape, `estop_scan`), which runs
-at once on this event loop (the controller latches and writes ESTOP, then waits for the pen's
-ack) before the next message is read; then JSON and the request's shape (`rpc.parse`), then
-authentication, the rate limit, the params' schema, the caller's role, and for methods that
-drive the pen whether the caller is the driving client. Requests then run as tasks (a few in
+Order of checks for every message: size (over the cap: refused unread), then E-stop (for an
+authenticated connection told by a lenient scan before the strict JSON read and the request's
+shape, `estop_scan`; before rpc.hello, when it is refused anyway, only by the strict read), which
+runs at once on this event loop (the controller latches and writes ESTOP, then waits for the
+pen's ack) before the next message is read; then JSON and the request's shape (`rpc.parse`),
+then authentication, the rate limit, the params' schema, the caller's role, and for methods
+that drive the pen whether the caller is the driving client. Requests then run as tasks (a few in
 flight per connection), so one slow call never holds up this connection's heartbeats or anyone's
 E-stop. A notification (no id) is never answered, also when refused. Answers and notifications
 leave through a bounded outbox: telemetry is dropped when the client lags, and a
@@ -38,6 +39,7 @@ from smpdevice.service.rpc import (
     TokenBucket,
     check_params,
     error_response,
+    id_of,
     parse,
     response,
 )
@@ -113,13 +115,7 @@ async def serve_client(service: PenService, ws: Any, transport: str) -> None:
     timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, hello_timeout)
     try:
         async for raw in ws:
-            try:
-                _handle(service, client, raw, tasks)
-            except Exception:  # a check that broke: refuse this message, keep the connection
-                log.exception("message refused: a check failed unexpectedly", client=client.id)
-                _reply_error(client, None, RpcError(-32603, "internal error while checking the "
-                                                            "message: nothing ran; see the "
-                                                            "service log"))
+            _handle(service, client, raw, tasks)
             await asyncio.sleep(0)  # let other connections (an E-stop) in between messages
     except ConnectionClosed:
         pass
@@ -140,8 +136,23 @@ def _reply_error(client: Client, ident: Any, error: RpcError) -> None:
 
 def _handle(service: PenService, client: Client, raw: str | bytes,
             tasks: set[asyncio.Task]) -> None:
+    """Check one message and run it; a check that broke refuses this message only (nothing
+    ran, the connection lives on), answered as any refusal: never for a notification."""
     try:
-        request = parse(raw)
+        _check_message(service, client, raw, tasks)
+    except Exception:
+        log.exception("message refused: a check failed unexpectedly", client=client.id)
+        has_id, ident = id_of(raw)
+        with contextlib.suppress(Exception):  # the refusal itself broke: logged above
+            _refused(client, ident, RpcError(-32603, "internal error while checking the "
+                                                     "message: nothing ran; see the service "
+                                                     "log"), answer=has_id)
+
+
+def _check_message(service: PenService, client: Client, raw: str | bytes,
+                   tasks: set[asyncio.Task]) -> None:
+    try:  # the E-stop scan only for a connection that may E-stop (rpc.parse)
+        request = parse(raw, scan=client.role is not None)
     except RpcError as exc:
         if exc.estop:  # a batch holding an E-stop: run that first, and say whether it ran
             exc.message += (_estop(service, client, None) or
@@ -151,13 +162,7 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
         # well-formed notification never is.
         _refused(client, exc.ident, exc, answer=not exc.notification)
         return
-    try:
-        _check_and_spawn(service, client, request, tasks)
-    except Exception:  # a check that broke: refuse this message, keep the connection
-        log.exception("message refused: a check failed unexpectedly", client=client.id)
-        _refused(client, request.id, RpcError(-32603, "internal error while checking the "
-                                                      "message: nothing ran; see the service "
-                                                      "log"), answer=request.has_id)
+    _check_and_spawn(service, client, request, tasks)
 
 
 def _estop(service: PenService, client: Client, request: Request | None) -> str:

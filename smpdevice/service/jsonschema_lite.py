@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any
 
+from smpdevice.checks import NOT_IN_LINE_WORDS, not_in_line, visible
+
 KEYWORDS = frozenset({
     "type", "properties", "required", "additionalProperties", "minimum", "maximum",
     "exclusiveMinimum", "minLength", "maxLength", "pattern", "enum", "items", "maxItems",
@@ -96,11 +98,20 @@ def _text(schema: dict[str, Any], value: str, where: str) -> None:
         raise SchemaViolation(where, value, f"must have at most {schema['maxLength']} "
                                             "characters")
     if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
-        odd = next((c for c in value if not c.isprintable() and c != " "), None)
-        why = (f"contains the character U+{ord(odd):04X} (no control or bidirectional-"
-               "override characters)" if odd else "must not be blank" if not value.strip()
-               else "")
-        raise SchemaViolation(where, value, why or f"must match {schema['pattern']}")
+        raise SchemaViolation(where, value, _mismatch(schema["pattern"], value))
+
+
+def _mismatch(pattern: str, value: str) -> str:
+    """Why a text breaks its pattern, in the words of the one-line rule (`checks`) when that is
+    the cause: blank first (U+200B alone is blank, not a control), then the first character
+    the rule refuses."""
+    if not any(visible(c) for c in value):
+        return "must not be blank (at least one character that shows)"
+    odd = next((c for c in value if not_in_line(c)), None)
+    if odd is not None:
+        return (f"contains the character U+{ord(odd):04X} (a one-line text holds "
+                f"{NOT_IN_LINE_WORDS})")
+    return f"must match {pattern}"
 
 
 def _array(schema: dict[str, Any], value: list, where: str) -> None:

@@ -48,7 +48,7 @@ from smpdevice.service.work import SessionWork
 log = structlog.get_logger("smpdevice.service")
 Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
-SETTLE_WAIT_S = 10.0  # how long a hello or release waits for the driver's requests in flight
+SETTLE_WAIT_S = 10.0  # how long a hello, a release or a pen.stop waits for requests in flight
 HANDLERS: dict[str, Handler] = {}
 DRIVER_ROLE = METHODS["pen.drive"].role  # a connection below it cannot hold the pen
 
@@ -335,7 +335,7 @@ class PenService:
 
     @method("pen.stop")
     async def m_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        # wins over every start received before it, whatever the state reads now (R11)
+        # wins over every start received before it, whatever the state reads now
         await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S,
                               self.pen.stop_spin)  # a calibration's spin too
         return {"ok": True}

@@ -1,9 +1,11 @@
 """JSON-RPC 2.0 framing for the service: strict parsing, typed errors, rate limits.
 
-Every message is checked before anything runs: size (capped), JSON (no NaN/Infinity, no
-numbers too large to be finite, no integers beyond +-(2**63 - 1), bounded nesting), the
-request's shape, then the method's params against its JSON Schema (`schema.METHODS`). Each
-failure is one JSON-RPC error whose message says what was wrong and what to send instead.
+Every message is checked before anything runs: size first (over the cap: refused unread); then,
+for an authenticated connection, the E-stop scan (`estop_scan`: an E-stop runs whatever else
+the message holds, so it skips the checks below); then JSON (no NaN/Infinity, no numbers too
+large to be finite, no integers beyond +-(2**63 - 1), bounded nesting), the request's shape,
+then the method's params against its JSON Schema (`schema.METHODS`). Each failure is one
+JSON-RPC error whose message says what was wrong and what to send instead.
 """
 
 from __future__ import annotations
@@ -81,13 +83,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows; send a finite number")
 
 
-def size_error(size: int) -> RpcError:
+def _size_error(size: int) -> RpcError:
     return RpcError(INVALID_REQUEST, f"message of {size} bytes is over the cap of "
                                      f"{MAX_MESSAGE_BYTES} bytes; send less (a profile fits "
                                      "easily)", {"max_message_bytes": MAX_MESSAGE_BYTES})
 
 
-def oversize(raw: str | bytes) -> int | None:
+def _oversize(raw: str | bytes) -> int | None:
     """The message's size in UTF-8 bytes if it is over the cap, else None. A text frame arrives
     as `str`: its characters are 1-4 bytes each, so only a long one needs encoding to tell."""
     if isinstance(raw, bytes) or len(raw) <= MAX_MESSAGE_BYTES // 4:
@@ -100,31 +102,34 @@ def oversize(raw: str | bytes) -> int | None:
 BATCH_REFUSED = "batches are not accepted; send one request object per message"
 
 
-def parse(raw: str | bytes) -> Request:
+def parse(raw: str | bytes, *, scan: bool = True) -> Request:
     """One message -> a Request, or RpcError (never anything else).
 
-    A message over the cap is refused unread (an E-stop, ~60 bytes, always fits). Within it, an
-    E-stop is told first (`estop_scan`: a top-level or batch-element `"method": "pen.estop"`),
-    before the strict read and any check of the request's shape: with any id, params, members,
-    numbers, nesting or `jsonrpc` it is an E-stop. A batch holding one is refused with
-    `estop=True`: the connection runs it (when authenticated) and says whether it did."""
-    size = oversize(raw)
+    A message over the cap is refused unread (an E-stop, ~60 bytes, always fits). Within it,
+    with `scan` (an authenticated connection), an E-stop is told first (`estop_scan`: a
+    top-level or batch-element `"method": "pen.estop"`), before the strict read and any check
+    of the request's shape: with any id, params, members, numbers, nesting or `jsonrpc` it is an
+    E-stop. Without `scan` (before rpc.hello, when an E-stop is refused anyway) the message is
+    only read strictly: the scan's cost is not spent on a connection that may not E-stop. A
+    batch holding an E-stop is refused with `estop=True`: the connection runs it (when
+    authenticated) and says whether it did."""
+    size = _oversize(raw)
     if size is not None:
-        raise size_error(size)
-    found = find_estop(raw) if _may_name_estop(raw) else None
+        raise _size_error(size)
+    found = find_estop(raw) if scan and _may_name_estop(raw) else None
     if found is not None:
         if found.batch:
             raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=True)
-        return Request(ESTOP, {}, found.ident, found.has_id)
+        return Request(ESTOP, {}, _echo(found.ident), found.has_id)
     message = _decode(raw)
-    if isinstance(message, list):
-        raise RpcError(INVALID_REQUEST, BATCH_REFUSED)
+    if isinstance(message, list):  # one holding an E-stop: only when not scanned (above)
+        raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=any(map(_is_estop, message)))
     if not isinstance(message, dict):
         raise RpcError(INVALID_REQUEST, "a request must be a JSON object with jsonrpc, "
                                         "method, params and id")
     ident = message.get("id")
     has_id = "id" in message
-    if _is_estop(message):  # first of all: no shape check may refuse an E-stop
+    if _is_estop(message):  # unscanned, or a backstop: no shape check may refuse an E-stop
         return _estop(message)
     if has_id and not _valid_id(ident):
         raise RpcError(INVALID_REQUEST, f"id must be a string of at most {MAX_ID_CHARS} "
@@ -149,6 +154,17 @@ def parse(raw: str | bytes) -> Request:
     return Request(method, params, ident if _valid_id(ident) else None, has_id)
 
 
+def id_of(raw: str | bytes) -> tuple[bool, str | int | float | None]:
+    """After a check broke unexpectedly: whether the message reads as a request with an id (to
+    answer, with that id when it can be echoed) or as a notification (never answered). One
+    that cannot be read at all is answered with "id": null, as JSON-RPC 2.0 says."""
+    try:
+        message = _decode(raw)
+    except Exception:  # unreadable, whatever the reason
+        return True, None
+    if not isinstance(message, dict):
+        return True, None
+    return "id" in message, _echo(message.get("id"))
 
 
 def _decode(raw: str | bytes) -> Any:
@@ -177,11 +193,9 @@ def _is_estop(message: Any) -> bool:
 
 
 def _estop(message: dict[str, Any]) -> Request:
-    """An E-stop, whatever else the message holds; its id echoed when JSON-RPC allows it."""
-    ident = message.get("id")
-    if isinstance(ident, bool) or not isinstance(ident, str | int | float):
-        ident = None
-    return Request(ESTOP, {}, ident, "id" in message)
+    """An E-stop, whatever else the message holds; its id echoed when it is one every method
+    accepts (else "id": null, as for any id that cannot be echoed)."""
+    return Request(ESTOP, {}, _echo(message.get("id")), "id" in message)
 
 
 def _valid_id(ident: Any) -> bool:
@@ -190,7 +204,9 @@ def _valid_id(ident: Any) -> bool:
         return True
     if isinstance(ident, bool):
         return False
-    if isinstance(ident, int | float):
+    if isinstance(ident, int):  # an E-stop's, read leniently, may be wider than parse allows
+        return -MAX_INT <= ident <= MAX_INT
+    if isinstance(ident, float):
         return True
     return isinstance(ident, str) and len(ident) <= MAX_ID_CHARS
 

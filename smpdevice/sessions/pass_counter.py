@@ -2,7 +2,7 @@
 and what a pass reports while it runs (`PassProgress`) and when it ends (`PassResult`).
 
 The counter is fed by the controller on the thread that read each report
-(`PenController._add_telemetry_counter`), not through the public telemetry listeners: those
+(`PenController.add_inline_telemetry_reader`), not through the public telemetry listeners: those
 run on a bounded, drop-oldest queue shared with the integrator's listeners, so a slow display
 made the session's own count lag and lose reports (review9a R06: a pass log short of a third
 of its strokes; R07: an `impressions:` pass that ran 3x its dots because "done" was judged on

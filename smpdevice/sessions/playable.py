@@ -1,14 +1,20 @@
-"""Why a session refuses a pass before anything is sent to the pen: it is closed, suspended,
-or a play() of it already ended before its plan did (review 9a R02, review 10a R02)."""
+"""A session's play bookkeeping: why it refuses a pass before anything is sent to the pen (it
+is closed, suspended, or a pass of it already ended before its plan did: going on in the same
+part would skip the checks a resume makes), what is left of its plan, and how a pass ended."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from smpdevice.control.states import StateError
+from smpdevice.control.states import State, StateError
 from smpdevice.outcomes import command
 from smpdevice.passlog import PassOutcome
 from smpdevice.sessions.pass_counter import PassResult
+from smpdevice.sessions.profiles import PlannedPass
+from smpdevice.sessions.resume import pass_remainder
+
+Remaining = list[tuple[int, PlannedPass]]  # (plan index, pass) still to play
+LATCHED = (State.FAULT, State.ESTOP, State.DISCONNECTED)
 
 
 def require_playable(session_id: str, ended: str | None, action: str) -> None:
@@ -34,14 +40,62 @@ def why_cut_short(results: Sequence[PassResult], stop_requested: bool, pen_state
     return f"it ended with the pen {pen_state}"
 
 
-def require_not_cut_short(session_id: str, cut_short: str | None) -> None:
-    """Refuse a second play() after one that ended early: it went on in the same session
-    part, past the checks a resume makes, and no replay could play it (review 10a R02)."""
+def cut_short_by(results: Sequence[PassResult], played: int, stop_requested: bool,
+                 pen_state: State) -> str | None:
+    """Why one run_pass() (which recorded `results[played:]`) ended the session part early:
+    its pass did not complete, or none began because the pen latched; None otherwise."""
+    last = results[-1] if len(results) > played else None
+    early = pen_state in LATCHED if last is None else last.outcome is not PassOutcome.completed
+    return why_cut_short(results[played:], stop_requested, pen_state.value) if early else None
+
+
+def ended_while_arming(session_id: str, ended: str) -> StateError:
+    """The session was closed or suspended from another thread while a pass was being set up:
+    the pen was disarmed again and no pass was recorded."""
+    return StateError(
+        f"run_pass() refused: session {session_id} was {ended} from another thread while "
+        "this pass was being set up; the pen was disarmed again and no pass was recorded.")
+
+
+def require_not_cut_short(session_id: str, cut_short: str | None, action: str = "play") -> None:
+    """Refuse a play() or run_pass() after a pass that ended early: it would go on in the same
+    session part, past the checks a resume makes, and no replay could play it."""
     if cut_short is None:
         return
     raise StateError(
-        f"play() refused: session {session_id} stopped before the end of its plan "
+        f"{action}() refused: session {session_id} stopped before the end of its plan "
         f"({cut_short}); nothing was sent to the pen. To go on, suspend() it, clear the "
         "cause, then resume it (resume_session, or "
         + command("smp", "run", "--resume", session_id) + "), which checks calibration, "
         "envelope and screening again and records the resumption; or close() it.")
+
+
+def left_after(remaining: Remaining, index: int, planned: PlannedPass, result: PassResult,
+               period_ms: float) -> Remaining:
+    """`remaining` without the pass played (the entry of `planned` at `index`, else its first
+    one; a pass not in it changes nothing): all of it when it completed, else what its dots
+    made (a resume plays a pass that stopped early only for its remainder)."""
+    at = [k for k, (i, p) in enumerate(remaining) if p is planned]
+    at = [k for k in at if remaining[k][0] == index] or at[:1]
+    if not at:
+        return list(remaining)
+    k = at[0]
+    if result.outcome is PassOutcome.completed:
+        return remaining[:k] + remaining[k + 1:]
+    dots = max(int(result.stats.impressions), 0)
+    rest = pass_remainder(planned, dots, dots * period_ms / 1000.0)
+    kept = [] if rest is None else [(remaining[k][0], rest)]
+    return remaining[:k] + kept + remaining[k + 1:]
+
+
+def outcome_from_state(state: State, stopped_by_footswitch: bool) -> PassOutcome:
+    """How a pass ended, from the pen's state once its needle stopped."""
+    if state is State.ESTOP:
+        return PassOutcome.estop
+    if state is State.FAULT:
+        return PassOutcome.fault
+    if state is State.DISCONNECTED:
+        return PassOutcome.link_lost
+    if stopped_by_footswitch:
+        return PassOutcome.footswitch_released
+    return PassOutcome.stopped

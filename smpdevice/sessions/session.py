@@ -22,15 +22,14 @@ from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome
+from smpdevice.sessions import playable
 from smpdevice.sessions.pass_counter import PassCounter, PassProgress, PassResult
-from smpdevice.sessions.playable import require_not_cut_short, require_playable, why_cut_short
 from smpdevice.sessions.preflight import check_open_args, pass_settings, preflight
 from smpdevice.sessions.profiles import (
     PlannedPass,
     TreatmentProfile,
     profile_hash,
 )
-from smpdevice.sessions.resume import pass_remainder
 from smpdevice.sessions.screening import Screening
 from smpdevice.sessions.session_records import close_session_record, session_summary
 
@@ -57,7 +56,7 @@ class TreatmentSession:
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
         self._ended: str | None = None  # "closed" or "suspended": no pass is played after it
-        # why a play() ended before its plan did: no second play() then (review 10a R02)
+        # why a pass ended before the plan did: no further play()/run_pass() in this part
         self._cut_short: str | None = None
         self._playing = threading.Lock()  # one play()/run_pass() at a time (a double click)
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
@@ -68,7 +67,7 @@ class TreatmentSession:
         # so another session's opening or closing on the pen never drops it (review 10a R01)
         self._skin_holder = object()
         pen._hold_client_skin(self._skin_holder, profile.skin.epidermis_mm, refuse_empty=False)
-        pen._add_telemetry_counter(self._recorder)
+        pen.add_inline_telemetry_reader(self._recorder)
 
     @classmethod
     def open(
@@ -127,18 +126,17 @@ class TreatmentSession:
         next pass.
 
         Each pass played leaves `remaining` (completed: gone; not: its remainder, as a resume
-        counts it). Once a play() ended before the plan did, play() again is refused
+        counts it). Once a play() ended before the plan did, play() and run_pass() are refused
         (StateError, nothing sent): the session goes on only through suspend() and a resume,
         which checks it again, records it and is replayed part by part. Returns every pass of
         this session so far."""
         with self._one_at_a_time("play"):
-            require_not_cut_short(self.session_id, self._cut_short)
             try:
                 return self._play(on_progress, should_stop)
             finally:
                 if self.remaining and self._cut_short is None:
-                    self._cut_short = why_cut_short(self.results, self.stop_requested,
-                                                    self.pen.state.value)
+                    self._cut_short = playable.why_cut_short(
+                        self.results, self.stop_requested, self.pen.state.value)
 
     def _play(self, on_progress, should_stop) -> list[PassResult]:
         if should_stop is not None and self.recording is not None:  # an input, replayed
@@ -155,57 +153,45 @@ class TreatmentSession:
             try:
                 result = self._run_pass(planned, index, on_progress, should_stop)
             except SmpError as exc:
-                if isinstance(exc, PassLogError) or self.pen.state not in (
-                    State.FAULT, State.ESTOP, State.DISCONNECTED
-                ):
+                if isinstance(exc, PassLogError) or self.pen.state not in playable.LATCHED:
                     raise
                 # Refused while setting up the pass (before its record and its needle) because
                 # the pen faulted, latched an E-stop or was lost meanwhile.
                 self._log.warning("pass not begun", index=index, error=str(exc))
                 break
             finally:
-                if len(self.results) > played:  # recorded, however it ended (Ctrl-C too)
-                    self._played(index, planned, self.results[-1])
+                self._played(planned, played)
             if result.outcome is not PassOutcome.completed:
                 break
         return self.results
 
-    def _played(self, index: int, planned: PlannedPass, result: PassResult) -> None:
-        """Take a pass played out of `remaining`: all of it when it completed, else what its
-        dots made (a resume plays a pass that stopped early only for its remainder)."""
-        rest = None
-        if result.outcome is not PassOutcome.completed:
-            dots = max(int(result.stats.impressions), 0)
-            period_ms = self.profile.zones[planned.zone].period_ms
-            rest = pass_remainder(planned, dots, dots * period_ms / 1000.0)
-        left = []
-        for entry in self.remaining:
-            if entry[0] == index and entry[1] is planned:
-                if rest is not None:
-                    left.append((index, rest))
-            else:
-                left.append(entry)
-        self.remaining = left
+    def _played(self, planned: PlannedPass, played: int) -> None:
+        """Once a pass was recorded, however it ended (Ctrl-C too), take it out of `remaining`
+        (a pass that ended early leaves its remainder, as a resume counts it)."""
+        if len(self.results) > played:
+            result = self.results[-1]
+            self.remaining = playable.left_after(
+                self.remaining, result.index, planned, result,
+                self.profile.zones[planned.zone].period_ms)
 
     @contextlib.contextmanager
     def _one_at_a_time(self, action: str) -> Iterator[None]:
         """Refuse, before the pen is touched, a pass in a session that is closed or suspended
-        (a Play button pressed after closing used to arm the pen, then fail), or while this
-        session plays in another thread (the same pass would be played twice)."""
-        self._require_playable(action)
+        (a Play button pressed after closing used to arm the pen, then fail), while this
+        session plays in another thread (the same pass would be played twice), and after a
+        pass that ended early (going on needs a resume)."""
+        playable.require_playable(self.session_id, self._ended, action)
         if not self._playing.acquire(blocking=False):
             raise StateError(
                 f"{action}() refused: session {self.session_id} is already playing (a play() "
                 "or run_pass() that has not returned); nothing was sent to the pen. Wait for "
                 "it to return, or stop it with its should_stop callback.")
         try:
-            self._require_playable(action)  # closed meanwhile
+            playable.require_playable(self.session_id, self._ended, action)  # closed meanwhile
+            playable.require_not_cut_short(self.session_id, self._cut_short, action)
             yield
         finally:
             self._playing.release()
-
-    def _require_playable(self, action: str) -> None:
-        require_playable(self.session_id, self._ended, action)
 
     def run_pass(
         self,
@@ -216,13 +202,19 @@ class TreatmentSession:
         should_stop: Callable[[], bool] | None = None,
     ) -> PassResult:
         """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises.
-        Refused (nothing sent) in a closed or suspended session and for a zone the profile
-        has no settings for, and while the session plays in another thread."""
+        Refused (nothing sent) in a closed or suspended session, after a pass that ended
+        before its target (suspend and resume to go on), for a zone the profile has no
+        settings for, and while the session plays in another thread. Updates `remaining`."""
         with self._one_at_a_time("run_pass"):
-            return self._run_pass(planned, index, on_progress, should_stop)
+            played = len(self.results)
+            try:
+                return self._run_pass(planned, index, on_progress, should_stop)
+            finally:
+                self._played(planned, played)
+                self._cut_short = self._cut_short or playable.cut_short_by(
+                    self.results, played, self.stop_requested, self.pen.state)
 
     def _run_pass(self, planned, index, on_progress, should_stop) -> PassResult:
-        self._require_playable("run_pass")  # closed from another thread since play() began
         settings = pass_settings(self.profile, planned)
         index = len(self.results) if index is None else checks.whole_number(
             "index", index, 0, 1_000_000)
@@ -234,6 +226,9 @@ class TreatmentSession:
                           duty_pct=settings.duty_pct, period_ms=settings.period_ms)
         if pen.state is State.IDLE:
             pen.arm()
+        if self._ended is not None:  # closed or suspended from another thread meanwhile
+            self._disarm_quietly()
+            raise playable.ended_while_arming(self.session_id, self._ended)
         pass_id = self.passlog.begin_pass(
             self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
             speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
@@ -316,16 +311,7 @@ class TreatmentSession:
             self.pen.pause(0.002)
 
     def _outcome_from_state(self) -> PassOutcome:
-        state = self.pen.state
-        if state is State.ESTOP:
-            return PassOutcome.estop
-        if state is State.FAULT:
-            return PassOutcome.fault
-        if state is State.DISCONNECTED:
-            return PassOutcome.link_lost
-        if self.pen.stopped_by_footswitch:
-            return PassOutcome.footswitch_released
-        return PassOutcome.stopped
+        return playable.outcome_from_state(self.pen.state, self.pen.stopped_by_footswitch)
 
     def _stop_quietly(self) -> None:
         # Armed too: a start may still be on its way (Ctrl-C while starting); the stop is
@@ -360,8 +346,8 @@ class TreatmentSession:
         The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
         count; a session that did not play every planned pass says so on the sheet.
         """
+        self._ended = "closed"  # first: a play thread between passes arms no further pass
         self._wind_down()
-        self._ended = "closed"
         recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
         summary, sheet, self.outcome = close_session_record(
             self.passlog, self.session_id, self.profile, today=today,
@@ -375,8 +361,8 @@ class TreatmentSession:
     def suspend(self) -> dict:
         """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
         (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
+        self._ended = "suspended"  # first, as in close()
         self._wind_down()
-        self._ended = "suspended"
         if getattr(self, "recording", None) is not None:  # finished, though unlinked (15.3)
             self.recording.seal()
         summary = session_summary(self.passlog, self.session_id, self.profile,
@@ -388,12 +374,15 @@ class TreatmentSession:
         return summary
 
     def _wind_down(self) -> None:
-        self.pen._remove_telemetry_counter(self._recorder)
+        self.pen.remove_inline_telemetry_reader(self._recorder)
         self._stop_quietly()
+        self._disarm_quietly()
+        # this session's client floor ends with it; another open session's stays
+        self.pen._hold_client_skin(self._skin_holder, None, refuse_empty=False)
+
+    def _disarm_quietly(self) -> None:
         if self.pen.state is State.ARMED:
             try:
                 self.pen.disarm()
-            except SmpError as exc:  # the pen latched a fault meanwhile: still record (r04b)
-                self._log.warning("disarm refused at close", error=str(exc))
-        # this session's client floor ends with it; another open session's stays (R01)
-        self.pen._hold_client_skin(self._skin_holder, None, refuse_empty=False)
+            except SmpError as exc:  # the pen latched a fault meanwhile: still record
+                self._log.warning("disarm refused", error=str(exc))

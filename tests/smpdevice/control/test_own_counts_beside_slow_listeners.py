@@ -2,7 +2,7 @@
 root, found again in the calibration's speed check): `calibration_spin` collected its samples as
 one more telemetry listener, so a slow display made it average stale reports (from before the
 motor reached speed, or none: 0.0 Hz and 27.6 Hz measured for 60 and 120 Hz with a 50 ms
-listener). It now takes every report as read (`PenController._add_telemetry_counter`).
+listener). It now takes every report as read (`PenController.add_inline_telemetry_reader`).
 
 Real time: a frozen listener on virtual time would hold the clock."""
 
@@ -49,11 +49,11 @@ def test_a_counter_sees_every_report_in_order_and_a_failing_one_is_skipped():
 
     with (PenSimulator(seed=3) as sim,
           PenController.connect(sim.url, calibration=true_calibration(sim)) as pen):
-        pen._add_telemetry_counter(broken)
-        pen._add_telemetry_counter(lambda t: seen.append(t.telemetry_seq))
+        pen.add_inline_telemetry_reader(broken)
+        pen.add_inline_telemetry_reader(lambda t: seen.append(t.telemetry_seq))
         start = pen.telemetry.telemetry_seq
         pen.pause(0.3)
-        pen._remove_telemetry_counter(broken)
+        pen.remove_inline_telemetry_reader(broken)
         last = pen.telemetry.telemetry_seq
     assert len(seen) >= 5 and seen == list(range(seen[0], seen[0] + len(seen)))
     assert seen[0] <= start + 1 and seen[-1] >= last

@@ -135,6 +135,27 @@ def test_an_e_stop_the_replay_does_not_press_is_a_difference(sim, pen, passlog, 
     assert "EStop" in report.difference.expected, report.difference
 
 
+def test_a_technicians_clear_while_the_session_is_open_is_an_input(sim, pen, passlog):
+    """A pass jams; the technician clears the fault before closing the session (the Python
+    API allows it). The clear is the technician's act, never the controller's: it is recorded
+    on `/input` and replayed at its point. It used to be a difference for ever: "expected
+    ClearFaults; got nothing more from the controller" (review10a R02)."""
+    from tests.smpdevice.virtual_time import after
+
+    session = TreatmentSession.open(pen, passlog, short_plan(passes=2), technician="ana",
+                                    screening=parse_screening(CLEAR))
+    after(sim.clock, 0.3, lambda: sim.inject("jam"), in_thread=True)
+    session.play()
+    assert session.results[-1].outcome.value == "fault"
+    sim.clear("jam")  # the cause removed, then the technician's clear
+    pen.clear_faults()
+    session.close()
+    recorded = inputs_of(recording_path(passlog.path, session.session_id))
+    assert [i["kind"] for i in recorded] == ["clear"]
+    report = replay_session(passlog, session.session_id)
+    assert report.match, (report.difference, report.notes)
+
+
 def test_a_recording_without_the_inputs_channel_replays_as_before(sim, pen, passlog):
     """A recording made before inputs were kept (no `inputs` in its metadata, no `/input`
     entries): an E-stop is still pressed where its next decision is an ESTOP."""

@@ -33,7 +33,9 @@ def served_session(service, sim, how: str) -> dict:  # noqa: F811
     async def main() -> dict:
         op = await connect(service, Role.OPERATOR)
         viewer = await connect(service, Role.VIEWER)
-        await op.drive(lease_ms=1000)
+        # a driver's lease a loaded machine's late heartbeat never lapses: a lapse would
+        # stop the pen itself (a `pen_stop` input), which is not what this test is about
+        await op.drive(lease_ms=5000)
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="t",
                       quick_pass_s=20.0)
         await wait_until(lambda: sim.firmware.state is FirmwareState.RUNNING, what="running")

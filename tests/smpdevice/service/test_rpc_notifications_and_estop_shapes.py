@@ -28,8 +28,8 @@ from tests.smpdevice.service.conftest import connect, drive_needle, run, wait_un
     ('{"jsonrpc":"2.0","id":NaN,"method":"pen.estop"}', None, True),
     ('{"jsonrpc":"2.0","id":1,"method":"pen.estop","params":{"x":1e999}}', 1, True),
     ('{"jsonrpc":"1.0","id":"a","method":"pen.estop","extra":true}', "a", True),
-    ('{"id":' + json.dumps("i" * 200) + ',"method":"pen.estop","params":[1,2]}', "i" * 200,
-     True),
+    ('{"id":' + json.dumps("i" * 200) + ',"method":"pen.estop","params":[1,2]}', None,
+     True),  # over the 64 characters every method's id may have: answered with "id": null
     ('{"jsonrpc":"2.0","method":"pen.estop","params":"x"}', None, False),
     ('{"jsonrpc":"2.0","id":{"a":1},"method":"pen.estop"}', None, True),
 ])
