@@ -13,25 +13,14 @@ import pytest
 from smpdevice.checks import InvalidArgument
 from smpdevice.control import State
 from smpdevice.control.states import StateError
-from smpdevice.passlog import PassLog, PassOutcome
+from smpdevice.passlog import PassOutcome
 from smpdevice.sessions.profiles import PlannedPass, ProfileError
 from smpdevice.sessions.screening import parse_screening
 from smpdevice.sessions.session import TreatmentSession
+from tests.smpdevice.sessions.conftest import states_seen
 from tests.smpdevice.sessions.test_session import CLEAR, open_session, short_profile
 
 pytestmark = pytest.mark.virtual_time
-
-
-@pytest.fixture
-def passlog(tmp_path):
-    with PassLog.open(tmp_path / "passlog.sqlite") as log:
-        yield log
-
-
-def _states(pen) -> list[State]:
-    seen: list[State] = []
-    pen.add_state_listener(lambda old, new, reason: seen.append(new))
-    return seen
 
 
 def test_play_again_never_plays_a_completed_pass_twice(sim, pen, passlog):
@@ -39,7 +28,7 @@ def test_play_again_never_plays_a_completed_pass_twice(sim, pen, passlog):
     first = session.play()
     assert [r.outcome for r in first] == [PassOutcome.completed] * 2
     assert session.remaining == []
-    states = _states(pen)
+    states = states_seen(pen)
     again = session.play()  # nothing left: nothing is sent
     assert again == first and State.ARMED not in states
     summary, _ = session.close()
@@ -59,7 +48,7 @@ def test_play_again_after_a_stop_is_refused_and_remaining_says_what_is_left(sim,
     dots = stopped.stats.impressions
     assert 3 <= dots < 8
     assert [(i, p.impressions) for i, p in session.remaining] == [(0, 8 - dots), (1, None)]
-    states = _states(pen)
+    states = states_seen(pen)
     with pytest.raises(StateError, match=r"play\(\) refused.*stopped before the end of its "
                                          r"plan \(its pass 1 ended stopped\)") as refused:
         session.play()
@@ -103,7 +92,7 @@ def test_no_pass_after_the_session_ended_and_the_pen_is_not_touched(sim, pen, pa
     session = open_session(pen, passlog, short_profile(0.2, passes=2))
     session.play(should_stop=lambda: bool(session.results))  # one pass, then stop
     getattr(session, end)()
-    states = _states(pen)
+    states = states_seen(pen)
     for call in (session.play, lambda: session.run_pass(session.profile.plan[1])):
         with pytest.raises(StateError, match=session.session_id) as refused:
             call()
@@ -119,7 +108,7 @@ def test_a_pass_of_a_zone_the_profile_lacks_is_refused_naming_its_zones(sim, pen
     crown_only = profile.model_copy(update={"zones": {"crown": profile.zones["crown"]},
                                             "plan": [PlannedPass(zone="crown", duration_s=0.2)]})
     session = open_session(pen, passlog, crown_only)
-    states = _states(pen)
+    states = states_seen(pen)
     with pytest.raises(InvalidArgument, match=r"'hairline'.*\(crown\)"):
         session.run_pass(PlannedPass(zone="hairline", duration_s=0.2))
     with pytest.raises(InvalidArgument, match="planned="):
@@ -179,7 +168,7 @@ def test_a_pass_or_profile_changed_past_validation_is_refused(sim, pen, passlog)
             update={"zones": {**profile.zones, "top": nan_depth}}))
     assert passlog.sessions() == []
     session = open_session(pen, passlog, profile)
-    states = _states(pen)
+    states = states_seen(pen)
     for planned in (no_target, profile.plan[0].model_copy(update={"duration_s": -1.0})):
         with pytest.raises(InvalidArgument, match="planned=.*Nothing was sent"):
             session.run_pass(planned)

@@ -15,23 +15,12 @@ import pytest
 
 from smpdevice.control import State
 from smpdevice.control.states import StateError
-from smpdevice.passlog import PassLog, PassOutcome
+from smpdevice.passlog import PassOutcome
 from smpdevice.sessions.profiles import PlannedPass
+from tests.smpdevice.sessions.conftest import states_seen
 from tests.smpdevice.sessions.test_session import open_session, short_profile
 
 pytestmark = pytest.mark.virtual_time
-
-
-@pytest.fixture
-def passlog(tmp_path):
-    with PassLog.open(tmp_path / "passlog.sqlite") as log:
-        yield log
-
-
-def _states(pen) -> list[State]:
-    seen: list[State] = []
-    pen.add_state_listener(lambda old, new, reason: seen.append(new))
-    return seen
 
 
 def _dots_plan(profile, dots: int = 8):
@@ -43,7 +32,7 @@ def test_run_pass_after_a_play_cut_short_is_refused_and_nothing_is_sent(sim, pen
     session = open_session(pen, passlog, _dots_plan(short_profile(0.2, passes=2)))
     [stopped] = session.play(should_stop=lambda: session._recorder.snapshot().impressions >= 3)
     assert stopped.outcome is PassOutcome.stopped
-    states = _states(pen)
+    states = states_seen(pen)
     with pytest.raises(StateError, match=r"run_pass\(\) refused.*stopped before the end of "
                                          r"its plan \(its pass 1 ended stopped\)") as refused:
         session.run_pass(session.profile.plan[1], index=1)
@@ -64,7 +53,7 @@ def test_a_run_pass_that_ends_early_leaves_its_remainder_and_refuses_going_on(si
     dots = stopped.stats.impressions
     assert 3 <= dots < 8
     assert [(i, p.impressions) for i, p in session.remaining] == [(0, 8 - dots), (1, None)]
-    states = _states(pen)
+    states = states_seen(pen)
     for call in (lambda: session.run_pass(session.profile.plan[1]), session.play):
         with pytest.raises(StateError, match=r"refused.*its pass 1 ended stopped.*suspend"):
             call()
