@@ -21,6 +21,25 @@ def _open(page, service, role: Role = Role.TECHNICIAN) -> None:
     page.wait_for_selector("#role:has-text('role:')")
 
 
+def _run_needle(op: SyncServiceClient) -> None:
+    """The operator drives the pen and runs the needle in the crown."""
+    op.drive(lease_ms=1500)
+    op.call("pen.set_zone", zone="crown")
+    op.call("pen.set_setpoints", **CROWN)
+    op.call("pen.arm")
+    op.call("pen.start")
+
+
+def _load_demo_profile(page) -> None:
+    """The session tab with the built-in demo profile loaded into its text box."""
+    page.click("button[data-tab=session]")
+    page.click("#demo-profile-btn")
+    for _ in range(WAIT_MS // 50):  # the page fetches it (the CSP forbids eval'd waits)
+        if len(page.input_value("#profile-text")) > 100:
+            break
+        page.wait_for_timeout(50)
+
+
 def _wait_sim(sim, state: FirmwareState, page) -> None:
     for _ in range(WAIT_MS // 50):
         if sim.firmware.state is state:
@@ -31,11 +50,7 @@ def _wait_sim(sim, state: FirmwareState, page) -> None:
 
 def test_clicking_estop_stops_the_simulated_needle(page, service, sim, shots):
     with SyncServiceClient.connect(service.url, token=service.token(Role.OPERATOR)) as op:
-        op.drive(lease_ms=1500)
-        op.call("pen.set_zone", zone="crown")
-        op.call("pen.set_setpoints", **CROWN)
-        op.call("pen.arm")
-        op.call("pen.start")
+        _run_needle(op)
         _open(page, service, Role.VIEWER)  # any role may E-stop
         page.wait_for_selector("#state[data-state=running]")
         page.wait_for_selector("body[data-needle=running]")
@@ -74,12 +89,7 @@ def test_clear_a_fault_with_a_reason(page, service, sim, shots):
 
 def test_run_the_demo_session_from_the_page(page, service, shots):
     _open(page, service)
-    page.click("button[data-tab=session]")
-    page.click("#demo-profile-btn")
-    for _ in range(WAIT_MS // 50):  # the page fetches it (the CSP forbids eval'd waits)
-        if len(page.input_value("#profile-text")) > 100:
-            break
-        page.wait_for_timeout(50)
+    _load_demo_profile(page)
     assert "session_kind" in page.input_value("#profile-text")
     page.click("#check-btn")
     page.wait_for_selector("#check-result .ok")
@@ -148,12 +158,7 @@ def test_the_footswitch_shows_and_a_pass_it_ends_reads_as_such(page, foot_servic
     assert "released (required)" in page.inner_text("#footswitch")
     sim.press_pedal()
     page.wait_for_selector("#footswitch[data-footswitch=pressed]")
-    page.click("button[data-tab=session]")  # a session from the page: its runner lists it
-    page.click("#demo-profile-btn")
-    for _ in range(WAIT_MS // 50):
-        if len(page.input_value("#profile-text")) > 100:
-            break
-        page.wait_for_timeout(50)
+    _load_demo_profile(page)  # a session from the page: its runner lists it
     for q in ("open_sores", "eczema", "dermatitis", "psoriasis_flare", "infection", "sunburn",
               "keloid_tendency"):
         page.check(f"#scr-{q}-no")

@@ -78,5 +78,5 @@ def test_esc_estops_right_after_picking_a_zone(page, service, sim):
     _open(page, service, Role.OPERATOR)
     page.click("#zone")  # as an operator picking a zone
     page.keyboard.press("Escape")
-    _wait_sim(sim, FirmwareState.ESTOP, page)
-
+    _wait_sim(sim, FirmwareState.ESTOP, page)  # raises if the pen never latches
+    assert sim.firmware.state is FirmwareState.ESTOP

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
-from tests.smpdevice.conftest import CROWN
 
 from .conftest import pytestmark  # noqa: F401  (skip without chromium)
-from .test_console import _open
+from .test_console import _open, _run_needle
 
 
 def _figure(page, name: str) -> str:
@@ -18,11 +17,7 @@ def _figure(page, name: str) -> str:
 
 def test_a_lost_pens_figures_read_unknown_until_it_is_back(page, service, sim):
     with SyncServiceClient.connect(service.url, token=service.token(Role.OPERATOR)) as op:
-        op.drive(lease_ms=1500)
-        op.call("pen.set_zone", zone="crown")
-        op.call("pen.set_setpoints", **CROWN)
-        op.call("pen.arm")
-        op.call("pen.start")
+        _run_needle(op)
         _open(page, service, Role.VIEWER)
         page.wait_for_selector("body[data-needle=running]")
         page.wait_for_selector("#footswitch[data-footswitch=pressed]")

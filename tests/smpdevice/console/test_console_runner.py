@@ -10,19 +10,14 @@ from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import true_calibration
 
 from .conftest import pytestmark  # noqa: F401  (skip without chromium)
-from .test_console import WAIT_MS, _open
+from .test_console import _load_demo_profile, _open
 
 QUESTIONS = ("open_sores", "eczema", "dermatitis", "psoriasis_flare", "infection", "sunburn",
              "keloid_tendency")
 
 
 def _demo_profile_and_screening(page, technician: str) -> None:
-    page.click("button[data-tab=session]")
-    page.click("#demo-profile-btn")
-    for _ in range(WAIT_MS // 50):  # the page fetches it (the CSP forbids eval'd waits)
-        if len(page.input_value("#profile-text")) > 100:
-            break
-        page.wait_for_timeout(50)
+    _load_demo_profile(page)
     for q in QUESTIONS:
         page.check(f"#scr-{q}-no")
     page.fill("#technician", technician)

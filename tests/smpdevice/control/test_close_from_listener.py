@@ -11,10 +11,11 @@ import pytest
 from firmware_protocol.codes import Fault, FirmwareState
 from smpdevice.control import PenController, State
 from smpdevice.control.states import StateError
-from tests.smpdevice.conftest import true_calibration
+from tests.smpdevice.conftest import run_needle, true_calibration
 from tests.smpdevice.virtual_time import virtual_sim
 
 pytestmark = pytest.mark.virtual_time
+SETPOINTS = dict(depth_mm=0.45, speed_hz=90, duty_pct=40, period_ms=120)
 
 
 @pytest.mark.parametrize("how", ["close", "with-exit"])
@@ -37,10 +38,7 @@ def test_close_from_a_state_listener_is_refused_and_the_needle_stays_supervised(
 
         try:
             pen.add_state_listener(on_state)
-            pen.set_zone("crown")
-            pen.set_setpoints(depth_mm=0.45, speed_hz=90, duty_pct=40, period_ms=120)
-            pen.arm()
-            pen.start_needle()
+            run_needle(pen, **SETPOINTS)
             assert answers and isinstance(answers[0], StateError), answers
             assert "nothing was changed" in str(answers[0])
             sim.time.sleep(1.0)  # two leases: the controller still renews it
@@ -71,10 +69,7 @@ def test_stop_needle_from_a_state_listener_raises_but_its_stop_is_not_withdrawn(
                     answers.append(exc)
 
         pen.add_state_listener(on_state)
-        pen.set_zone("crown")
-        pen.set_setpoints(depth_mm=0.45, speed_hz=90, duty_pct=40, period_ms=120)
-        pen.arm()
-        pen.start_needle()
+        run_needle(pen, **SETPOINTS)
         assert answers and isinstance(answers[0], StateError), answers
         sim.time.wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, 2.0,
                             "the pen stopping by itself")
