@@ -7,6 +7,7 @@ because a flag or a string where a number belongs is a mistake, not a number.
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from numbers import Real
@@ -124,11 +125,12 @@ def text(
 ) -> str:
     """`value` if it is a non-blank str of at most `max_len` characters, with none of
     NOT_IN_LINE_RANGES (control characters, bidirectional controls, line or paragraph
-    separators, lone surrogates): a name must read in a record, a log line or a CSV cell as it
-    was typed, never reorder or split them, and be writable as UTF-8."""
+    separators, lone surrogates), none this Python's Unicode tables do not know
+    (unassigned_ranges) and a `visible` one: a name must read in a record, a log line or a
+    CSV cell as it was typed, never reorder or split them, and be writable as UTF-8."""
     allowed = (f"a non-empty text of at most {max_len} characters, with a visible one, "
-               "without control, bidirectional-control, line-separator or lone surrogate "
-               "characters")
+               "without control, bidirectional-control, line-separator, lone surrogate or "
+               "unassigned characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
     if not value.strip() or len(value) > max_len:
@@ -137,26 +139,124 @@ def text(
     if bad is not None:
         raise _refuse(error, name, value, allowed,
                       f"it contains the character U+{ord(bad):04X}")
-    if not any(visible(c) for c in value):  # e.g. only U+200B: a name nobody can read
-        raise _refuse(error, name, value, allowed, "it has no visible character")
+    # a code point these tables do not know may be a newer mark (nobody can tell whether it
+    # shows): refused, see unassigned_ranges
+    unknown = next((c for c in value if unassigned(c)), None)
+    said = f"U+{ord(unknown):04X}, {UNASSIGNED_WORDS}" if unknown is not None else ""
+    if not any(visible(c) and not unassigned(c) for c in value):  # e.g. only U+200B
+        raise _refuse(error, name, value, allowed,
+                      "it has no visible character" + (f" (it contains {said})" if said else ""))
+    if unknown is not None:
+        raise _refuse(error, name, value, allowed, f"it contains {said}")
     return value
 
 
-# Characters that show nothing by themselves besides spaces and controls: Unicode's
-# default-ignorable code points of the Basic Multilingual Plane (U+00AD soft hyphen, U+200B
-# zero-width space, U+2060 word joiner, U+FEFF, variation selectors, ...). Ranges, so that
-# service/schema.py publishes the very same rule as a pattern.
+# Characters that show nothing by themselves. A name must hold at least one character that
+# does, whatever its plane, so that a record never holds a name nobody can read:
+# - Unicode's Default_Ignorable_Code_Point, all of it: U+00AD soft hyphen, U+200B zero-width
+#   space, U+2060 word joiner, U+FEFF, the Hangul fillers, variation selectors, and in the
+#   astral planes the shorthand format controls U+1BCA0-U+1BCA3, the musical formatting
+#   U+1D173-U+1D17A and the tag block U+E0000-U+E0FFF (tags, variation selectors, and the
+#   unassigned code points reserved to be ignorable);
+# - BLANK_CATEGORIES: controls (Cc), format characters (Cf; the few that draw a sign, such as
+#   U+0600, only draw it over the digits that follow), lone surrogates (Cs), spaces and line or
+#   paragraph separators (Zs, Zl, Zp), and marks that only decorate a base character
+#   (non-spacing Mn, enclosing Me): "\u0301" alone is an accent over nothing;
+# - U+2800 braille pattern blank (category So), drawn as an empty cell by design.
+# Private-use (Co) characters count as visible: Unicode asks a renderer to draw them (a font's
+# glyph, or a missing-glyph box). Unassigned (Cn) code points are refused by `text` outright
+# (unassigned_ranges): they may be marks or format controls of a newer Unicode than this
+# Python's tables (U+0ECE, U+11F00, U+13439 are Cn in Unicode 14), which a current viewer
+# draws as nothing, and a signed record must not hold a name nobody can read.
 INVISIBLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
                     (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
                     (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
-                    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
-_INVISIBLE = _chars(INVISIBLE_RANGES)
+                    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                    (0xE0000, 0xE0FFF))
+BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+_INVISIBLE = _chars(INVISIBLE_RANGES) | {"\u2800"}
 
 
 def visible(char: str) -> bool:
-    """Whether `char` shows as something on its own (not a space, a control character or a
-    default-ignorable one)."""
-    return not char.isspace() and char not in _INVISIBLE and unicodedata.category(char) != "Cc"
+    """Whether `char` shows as something on its own (see INVISIBLE_RANGES and
+    BLANK_CATEGORIES): not a space, a control, a format character, a lone mark or a
+    default-ignorable code point, in any plane."""
+    return not (char.isspace() or char in _INVISIBLE
+                or unicodedata.category(char) in BLANK_CATEGORIES)
+
+
+# Planes 0, 1 and 14 hold every character of BLANK_CATEGORIES: planes 2 and 3 are for CJK
+# ideographs, 15 and 16 for private use, the rest is unassigned (tests check it over every
+# code point). Scanning only these keeps the cost to ~40 ms, paid once by service/schema.py.
+_BLANK_PLANES = ((0x0000, 0x1FFFF), (0xE0000, 0xEFFFF))
+
+
+@functools.cache
+def blank_ranges() -> tuple[tuple[int, int], ...]:
+    """Every code point `visible` refuses, as merged ranges (for service/schema.py's pattern)."""
+    ranges: list[list[int]] = []
+    for lo, hi in _BLANK_PLANES:
+        for code in range(lo, hi + 1):
+            if visible(chr(code)):
+                continue
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return tuple((lo, hi) for lo, hi in ranges)
+
+
+# Planes 4-13 are unassigned in every Unicode so far, and planes 15-16 are private use but for
+# their last two code points (noncharacters): scanning the rest keeps the cost low (a test
+# checks the ranges against unicodedata over every code point).
+_UNASSIGNED_SCAN = ((0x0000, 0x3FFFF), (0xE0000, 0xEFFFF), (0xFFFFE, 0xFFFFF),
+                    (0x10FFFE, 0x10FFFF))
+_UNASSIGNED_PLANES = (0x40000, 0xDFFFF)
+
+
+UNASSIGNED_WORDS = (f"a code point this Python's Unicode {unicodedata.unidata_version} "
+                    "tables do not know (unassigned, or assigned only since)")
+
+
+def unassigned(char: str) -> bool:
+    """Whether `char` is unknown to this Python's Unicode tables (category Cn): `text` refuses
+    it, since nobody can tell whether it shows."""
+    return unicodedata.category(char) == "Cn"
+
+
+@functools.cache
+def unassigned_ranges() -> tuple[tuple[int, int], ...]:
+    """Every code point `text` refuses as unknown to this Python's Unicode tables (category
+    Cn, noncharacters included), as merged ranges (for service/schema.py's pattern)."""
+    codes = (c for lo, hi in _UNASSIGNED_SCAN for c in range(lo, hi + 1)
+             if unicodedata.category(chr(c)) == "Cn")
+    ranges: list[list[int]] = [list(_UNASSIGNED_PLANES)]
+    for code in codes:
+        if ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    ranges.sort()
+    merged = [ranges[0]]
+    for lo, hi in ranges[1:]:  # the planes' block joins its neighbours
+        if merged[-1][1] >= lo - 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in merged)
+
+
+# pen.clear_faults's reason: enough to say why clearing is safe (service and `smp clear-faults`).
+CLEAR_REASON_MIN_SEEN = 3
+
+
+def visible_count(value: str) -> int:
+    """How many characters of `value` a reader sees: its extended grapheme clusters (Unicode
+    UAX #29: a letter with its marks, an emoji ZWJ sequence, a flag, a Hangul syllable written
+    as jamo each count once) that hold a `visible` code point."""
+    import regex  # \X: extended grapheme clusters; imported here, not by every `smp` process
+
+    return sum(1 for g in regex.findall(r"\X", value) if any(map(visible, g)))
 
 
 # As a calibration's technician (control/calibration.py): one person, one rule everywhere.

@@ -12,9 +12,12 @@ and wall seconds (setup, call and teardown) to FILE: where the suite's time goes
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -131,13 +134,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def _station_dirs(tmp_path_factory) -> Iterator[Path]:
+    """Fresh directories for each test, numbered here: `mktemp` lists the whole base
+    directory per call, which made this autouse fixture quadratic in the number of tests."""
+    base = tmp_path_factory.mktemp("station")
+    return (base / str(n) for n in itertools.count())
+
+
 @pytest.fixture(autouse=True)
-def _no_station_config(tmp_path_factory, monkeypatch):
+def _no_station_config(_station_dirs, monkeypatch):
     """A developer's own station config (~/.config/smpdevice/config.toml) or SMP_* settings
     never change what a test sees; tests that want a config set SMP_CONFIG themselves..."""
-    monkeypatch.setenv("SMP_CONFIG", str(tmp_path_factory.mktemp("cfg") / "absent.toml"))
+    station = next(_station_dirs)
+    (station / "cfg").mkdir(parents=True)
+    (station / "data").mkdir()
+    monkeypatch.setenv("SMP_CONFIG", str(station / "cfg" / "absent.toml"))
     # ...nor writes into the developer's own data directory (pass logs, smp.log).
-    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("SMP_DATA_DIR", str(station / "data"))
     for name in ("SMP_PORT", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH"):
         monkeypatch.delenv(name, raising=False)
 

@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smpdevice.control.calibrating import SPIN_UP_S
 from smpdevice.control.calibration import CalibrationError
 
 DEFAULT_DEPTH_MEAN_MAX_MM = 0.01  # |mean error|: a bias this size is half the default tolerance
@@ -172,3 +173,15 @@ def count_window_s(set_hz: float, tolerance_pct: float, spin_s: float) -> float:
     longer at low speeds, at most MAX_COUNT_WINDOW_S."""
     needed_s = COUNT_MARGIN * 100.0 / (tolerance_pct * set_hz)
     return min(max(spin_s, needed_s), max(spin_s, MAX_COUNT_WINDOW_S))
+
+
+def count_punctures(set_hz: float, duration_s: float,
+                    frames: list[tuple[int, int, bool]]) -> RatePoint:
+    """The punctures per second a spin's (uptime_ms, strokes, needle_running) frames show,
+    after the spin-up (as the encoder mean skips it). The service counts with it too."""
+    running = [(u, s) for u, s, on in frames if on]
+    if running:
+        start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)
+        running = [f for f in running if f[0] >= start_ms]
+    measured, window_s, punctures = puncture_rate_hz(running)
+    return RatePoint(set_hz, measured, window_s, punctures)

@@ -148,6 +148,9 @@ class CalibrationReport:
     problems: list[str] = field(default_factory=list)
     aborted: bool = False
     saved: bool = False
+    # installed in idle (set_calibration): calibrating was ended from outside during the save,
+    # so the pen's own table was not written (stopping.install)
+    installed_idle: bool = False
 
     @property
     def passed(self) -> bool:
@@ -248,11 +251,15 @@ def format_report(report: CalibrationReport) -> str:
         cal = report.calibration
         assert cal is not None
         where = "saved and written to the pen" if report.saved else "installed (not saved)"
+        if report.installed_idle:
+            where = (("saved and " if report.saved else "") + "installed on this host; not "
+                     "written to the pen (its calibration was ended from outside meanwhile)")
         lines.append(
             f"Result: PASS; calibration {cal.calibration_id} {where}, valid until "
             f"{cal.expires_at:%Y-%m-%d %H:%M} UTC."
         )
     else:
-        lines.append("Result: FAIL; nothing was saved. Problems:")
+        lines.append("Result: FAIL; the calibration was saved but not installed. Problems:"
+                     if report.saved else "Result: FAIL; nothing was saved. Problems:")
         lines.extend(f"  - {p}" for p in report.problems)
     return "\n".join(lines)

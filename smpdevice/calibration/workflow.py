@@ -26,11 +26,11 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from smpdevice.calibration.accuracy import (
+from smpdevice.calibration.accuracy import (  # count_punctures: here for its users
     PunctureRateCheck,
     RatePoint,
+    count_punctures,
     count_window_s,
-    puncture_rate_hz,
 )
 from smpdevice.calibration.candidate import candidate as make_candidate
 from smpdevice.calibration.candidate import fit_problems, speed_problems
@@ -44,7 +44,7 @@ from smpdevice.calibration.report import (
     VerifySample,
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
-from smpdevice.control.calibrating import SPIN_UP_S
+from smpdevice.calibration.stopping import StopCheck, StopReason, install
 from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.states import StateError
@@ -68,18 +68,6 @@ def _silent(_: str) -> None:
     pass
 
 
-def count_punctures(set_hz: float, duration_s: float,
-                    frames: list[tuple[int, int, bool]]) -> RatePoint:
-    """The punctures per second a spin's (uptime_ms, strokes, needle_running) frames show,
-    after the spin-up (as the encoder mean skips it). The service counts with it too."""
-    running = [(u, s) for u, s, on in frames if on]
-    if running:
-        start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)
-        running = [f for f in running if f[0] >= start_ms]
-    measured, window_s, punctures = puncture_rate_hz(running)
-    return RatePoint(set_hz, measured, window_s, punctures)
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -90,14 +78,20 @@ class _Run:
         gauge: Gauge,
         settings: CalibrationSettings,
         echo: Echo,
+        stop: StopCheck | None = None,
     ) -> None:
         self.ctl = ctl
         self.gauge = gauge
         self.settings = settings
         self.echo = echo
+        self.stop = stop or StopCheck(None)
         lim = _identity(ctl).limits
         self.min_mm, self.max_mm = lim.depth_min_mm, lim.depth_max_mm
         self.gauge_max_mm = settings.gauge_max_mm or round(1.25 * lim.depth_max_mm, 3)
+
+    def _move(self, actuator_mm: float) -> float:
+        self.stop.check()  # never moves (or spins) once the run must end
+        return self.ctl.calibration_move(actuator_mm)
 
     def _request(self, label: str, actuator_mm: float, **kw) -> GaugeRequest:
         expected = kw.pop("expected_mm", None)
@@ -116,7 +110,7 @@ class _Run:
             approach_mm=self.settings.zero_approach_mm,
         )
         while (target := search.next_actuator_mm()) is not None:
-            actuator = self.ctl.calibration_move(target)
+            actuator = self._move(target)
             req = self._request(f"Zero, reading {len(search.readings) + 1}", actuator)
             try:
                 value = self.gauge.read_mm(req)
@@ -150,7 +144,7 @@ class _Run:
         basis = [p for p in search.readings if p.gauge_mm > 0]
         while len(points) < n:
             k = len(points)
-            actuator = self.ctl.calibration_move(plan[k])
+            actuator = self._move(plan[k])
             expected = expected_gauge_mm(actuator, basis + points, search.zero_actuator_mm)
             so_far = list(points)
             req = self._request(
@@ -185,7 +179,7 @@ class _Run:
                 retries -= 1
                 i = exc.point_index - 1
                 self.echo(f"  {exc}")
-                actuator = self.ctl.calibration_move(points[i].actuator_mm)
+                actuator = self._move(points[i].actuator_mm)
                 req = self._request(f"Redo depth point {i + 1}", actuator, allow_zero=False)
                 with contextlib.suppress(RedoPoint):
                     points[i] = Point(actuator, self.gauge.read_mm(req))
@@ -264,7 +258,8 @@ class _Run:
         listen = frames.append
         self.ctl.add_telemetry_listener(listen)
         try:
-            encoder = self.ctl.calibration_spin(set_hz, duration_s)
+            with self.stop.watching_spin(self.ctl) as stops:
+                encoder = self.ctl.calibration_spin(set_hz, duration_s, **stops)
         finally:
             self.ctl.remove_telemetry_listener(listen)
         return encoder, count_punctures(
@@ -283,7 +278,7 @@ class _Run:
         self.echo(f"{step}: depths {', '.join(f'{d:g}' for d in targets)} mm.")
         while len(result.samples) < len(targets):
             target = targets[len(result.samples)]
-            actuator = self.ctl.calibration_move(round(calibration.to_actuator_mm(target), 3))
+            actuator = self._move(round(calibration.to_actuator_mm(target), 3))
             req = self._request(f"Verify at {target:g} mm", actuator, expected_mm=target)
             try:
                 value = self.gauge.read_mm(req)
@@ -310,15 +305,18 @@ def run_calibration(
     settings: CalibrationSettings | None = None,
     store: CalibrationStore | None = None,
     echo: Echo = _silent,
+    should_stop: StopReason | None = None,
 ) -> CalibrationReport:
-    """Zero, depth, speed and verify; save and install the calibration only if all pass."""
+    """Zero, depth, speed and verify; save and install the calibration only if all pass.
+    `should_stop() -> reason | None` ends the run from outside (`calibration.stopping`)."""
     settings = settings or CalibrationSettings()
     ident = _identity(ctl)
     report = CalibrationReport(
         pen_serial=ident.serial, firmware_version=ident.firmware_version,
         technician=technician, gauge=gauge.description, settings=settings,
     )
-    run = _Run(ctl, gauge, settings, echo)
+    stop = StopCheck(should_stop, ctl)
+    run = _Run(ctl, gauge, settings, echo, stop)
     ctl.begin_calibration()
     try:
         search = run.zero(report)
@@ -336,6 +334,7 @@ def run_calibration(
                     **candidate.model_dump(),
                     "depth_checks": [(v.target_mm, v.gauge_mm) for v in report.verify.samples],
                 })
+        stop.check()  # nothing is saved once the run must end
     except PedalReleased as exc:  # the pen stopped the needle: end here, start nothing more
         report.problems.append(str(exc))
         report.calibration = None
@@ -346,9 +345,15 @@ def run_calibration(
         report.calibration = None
         _end(ctl, None)
         return report
-    except BaseException:
+    except BaseException as exc:
+        why = stop.ended_by(exc)  # before our own end: idle now means ended from outside
         _end(ctl, None)
-        raise
+        if why is None:
+            raise
+        report.problems.append(f"stopped: {why}; the needle was stopped and the run ended "
+                               "there. Calibrate again")
+        report.calibration = None
+        return report
     if report.calibration is None:
         _end(ctl, None)
         return report
@@ -359,7 +364,7 @@ def run_calibration(
     except BaseException:
         _end(ctl, None)
         raise
-    ctl.end_calibration(report.calibration)
+    install(ctl, report, report.calibration)
     return report
 
 

@@ -4,6 +4,7 @@ E-stop, a lost pen or a host crash (see smpdevice.sessions.resume), or close it 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,10 +57,15 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                    console: Console, envelope: str | None = None,
                    rescreen_after_min: float | str | None = None, close_only: bool = False,
                    progress_enabled: bool = True, ctrl_c: CtrlC = CTRL_C,
-                   now: datetime | None = None) -> RunReport:
+                   now: datetime | None = None,
+                   say_checked: Callable[[], None] | None = None) -> RunReport:
     """Check the session can be resumed (before touching the pen), connect, check the pen,
     calibration and envelope as a new run does, ask the screening again if it is due, record
-    the resumption, play the remaining passes, close (or leave open again)."""
+    the resumption, play the remaining passes, close (or leave open again).
+
+    `say_checked` says which envelope holds the run (`smp run`'s "checked against" line), once
+    every check has passed: a refused resume never names an envelope it does not use."""
+    said = say_checked or (lambda: None)
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
@@ -88,6 +94,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             from smpdevice.replay.recorder import part_record
 
             last = part_record(passlog.path, sid, len(passlog.resumptions(sid)) + 1)
+            said()  # the session and its profile passed their checks against the envelope
             report.summary, report.sheet, report.outcome = close_session_record(
                 passlog, sid, profile, recording=last)  # its last part's frames, linked
             console.print(f"Session {sid} {what}; it is now closed.", markup=False,
@@ -116,6 +123,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             session = resume_session(pen, passlog, sid, technician=technician,
                                      screening=screening, profile=given, now=now,
                                      rescreen_after_min=minutes)
+            said()  # calibration, envelope, pen state and screening passed; resumption recorded
             report.passes = session.results
             parts = ", ".join(str(i + 1) for i, _ in session.remaining)
             console.print(f"Resuming session {sid} on pen {serial} (calibration "
@@ -192,9 +200,11 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
     console = cli_console()
     with remote._connect(url, "operator") as svc:
         serial, ident = remote._identity(svc)
-        remote.say_envelope(url, serial)  # the first line, as the plain `smp run --service`
+        # The first line, as the plain `smp run --service`'s, once the service's own checks
+        # passed: a refused resume or close names no envelope.
         if close_only:
             closed = svc.call("session.close", session_id=session_id, **extra)
+            remote.say_envelope(url, serial)
             _report_closed(console, closed)
         params: dict = {"session_id": session_id, "technician": technician,
                         "rescreen_after_min": minutes, **extra}
@@ -204,6 +214,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
         sid: str | None = None
         try:
             sid, left, planned = started_answer(_call_resume(svc, console, params, minutes))
+            remote.say_envelope(url, serial)
             kind = "SIMULATED pen" if ident["simulated"] else "pen"
             console.print(f"Resuming session {sid} on {kind} {serial} through the service at "
                           f"{url}: {len(left)} of {planned} planned passes left (pass "

@@ -331,8 +331,12 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                    envelope=envelope, db=db, calibrations=calibrations)
         return
     from smpdevice.cli.envelope import checked_against
+    from smpdevice.envelope import station_envelope
 
-    station, loaded = checked_against(envelope, profile)  # says which one the run is held to
+    if resume_id:  # said once the resume's own checks (calibration, envelope, screening) pass
+        station, loaded = station_envelope(envelope), None
+    else:
+        station, loaded = checked_against(envelope, profile)  # says which one holds the run
     envelope = station.file
     console = cli_console()
     report = RunReport(port)
@@ -344,7 +348,8 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
             resume_profile(report, session_id=resume_id, profile_path=profile,
                            technician=who or "", screening=answers, db=db,
                            calibrations=calibrations, console=console, envelope=envelope,
-                           rescreen_after_min=rescreen_after_min, close_only=close_only)
+                           rescreen_after_min=rescreen_after_min, close_only=close_only,
+                           say_checked=lambda: click.echo(f"checked against {station.describe()}"))
         else:
             # checked above, without --resume (and so loaded by checked_against)
             assert profile is not None and who is not None and loaded is not None

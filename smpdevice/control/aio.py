@@ -23,9 +23,11 @@ A request whose caller stops waiting (`asyncio.wait_for`, `task.cancel()`) once 
 call began cannot be taken back from the worker, so it is undone instead (R08), as the blocking
 engine does for a given-up NEEDLE_START or ARM: a start is stopped at once (a start still
 waiting for the depth never goes out) and again if it got through; an arm that got through is
-disarmed. The cancellation completes once the call has ended, so nothing it asked for happens
-behind the caller's back. Not `calibration_spin` (it stops by itself after `duration_s`) nor
-`call(fn)` (an arbitrary function runs to its end).
+disarmed; a speed check (`calibration_spin`) is stopped (`stop_spin()`: the needle stopped and
+disarmed, one still queued never starts). The cancellation completes once the call has ended
+and been undone, also when the task is cancelled again meanwhile (the later cancellations are
+held until then), so nothing it asked for happens behind the caller's back. Not `call(fn)` (an
+arbitrary function runs to its end).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from smpdevice import checks
+from smpdevice.control.calibrating import SpinStopped
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.controller import PenController
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
@@ -72,6 +75,44 @@ def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]
 
     threading.Thread(target=body, name=name, daemon=True).start()
     return future
+
+
+class _SpinTurn:
+    """One speed check of the call worker, and whether its caller gave it up: a spin given up
+    before its turn never starts; one under way is ended by its own `spin_cancel()` token, so
+    a cancel that comes as it ends never touches the next caller's spin (review 11a R05)."""
+
+    def __init__(self, pen: PenController) -> None:
+        self.pen = pen
+        self.cancel = pen.spin_cancel()
+
+    def run(self, speed_hz: float, duration_s: float) -> float:
+        """In the call worker, at the spin's turn."""
+        if self.cancel.is_set():
+            raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: its "
+                              "caller gave it up before its turn")
+        return self.pen.calibration_spin(speed_hz, duration_s, stops_before=self.pen.spin_stops,
+                                         cancel=self.cancel)
+
+    def give_up(self) -> None:
+        """Any thread: the spin, if under way, stops the needle now; if not, it never starts."""
+        self.cancel.set()
+
+
+async def _through_cancels(future: Future[T]) -> T:
+    """Await `future` to its end even if this task is cancelled again meanwhile (a nested
+    wait_for, a TaskGroup, asyncio.run shutting down: review 11a R04): a stop or undo is never
+    left behind the caller. A cancellation that came meanwhile is raised once it has ended."""
+    waiter = asyncio.wrap_future(future)
+    cancelled = False
+    while not waiter.done():
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return waiter.result()
 
 
 class _Feed:
@@ -170,12 +211,12 @@ class AsyncPenController:
 
     async def _given_up(self, future: Future[Any], undo: Callable[[], None] | None,
                         stop_first: bool) -> None:
-        """Undo a call its caller gave up. Each step runs in a thread (never on the loop) and
-        goes on if this task is cancelled again (`shield`): it does not depend on the caller."""
+        """Undo a call its caller gave up. Each step runs in a thread (never on the loop); a
+        further cancellation of this task neither stops it nor ends the wait for it."""
         if stop_first and self.pen.state is State.ARMED:
             # a stop now makes a start still on its way refuse (the controller's stop epoch)
             stop = self._submit(self._stops, _quietly, self.pen.stop_needle)
-            await asyncio.shield(asyncio.wrap_future(stop))
+            await _through_cancels(stop)
         ended: Future[None] = Future()
 
         def undo_if_done(call: Future[Any]) -> None:  # in the thread that ended the call
@@ -189,7 +230,7 @@ class AsyncPenController:
             _run_in_new_thread(body, name="smp-aio-undo")  # never blocks the worker or loop
 
         future.add_done_callback(undo_if_done)
-        await asyncio.shield(asyncio.wrap_future(ended))
+        await _through_cancels(ended)
 
     # ------------------------------------------------------------------ reads (never block)
 
@@ -265,7 +306,17 @@ class AsyncPenController:
         return await self._request(self.pen.calibration_move, actuator_mm, **kwargs)
 
     async def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
-        return await self.call(self.pen.calibration_spin, speed_hz, duration_s)
+        """The speed check; given up once begun, it is stopped (`stop_spin()`), and the
+        cancellation completes once the spin has ended, its needle stopped and disarmed."""
+        turn = _SpinTurn(self.pen)
+        future = self._submit(self._calls, turn.run, speed_hz, duration_s)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.cancel():  # under way (or about to be): stop it, wait for its end
+                turn.give_up()
+                await self._given_up(future, None, False)
+            raise
 
     async def end_calibration(self, calibration: Calibration | None = None) -> None:
         await self._request(self.pen.end_calibration, calibration)

@@ -6,7 +6,9 @@ motor through these, and read back what the pen measured.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
 
 from firmware_protocol import Message, units
 from firmware_protocol.codes import Capability, EventCode, NackReason
@@ -28,11 +30,11 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.pen import PenTelemetry
-from smpdevice.control.states import State
+from smpdevice.control.states import State, StateError
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
-from smpdevice.link.wire import CommandRefused, LinkTimeout
+from smpdevice.link.wire import CommandRefused, LinkError, LinkTimeout
 
 SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)
@@ -40,6 +42,23 @@ SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulat
 
 class SpinStopped(SmpError):
     """A speed check (calibration_spin) ended early by a stop of the needle: nothing measured."""
+
+
+class SpinCancel:
+    """One speed check's own stop (`calibration_spin(..., cancel=)`): `set()`, from any thread,
+    ends that spin (or refuses it before it starts) and never another (review 11a R05:
+    `stop_spin()` stops whichever spin runs)."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._event = threading.Event()
+        self._wake = wake
+
+    def set(self) -> None:
+        self._event.set()
+        self._wake()  # the spin waits on the controller's news: it hears of it now
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
 
 
 class CalibratingMixin(ControllerCore):
@@ -78,23 +97,30 @@ class CalibratingMixin(ControllerCore):
         self._wait_news(lambda: self.telemetry is not first, settle_timeout_s)  # read after
         return (self.telemetry or first).actuator_mm
 
+    def spin_cancel(self) -> SpinCancel:
+        """A stop of one speed check only: pass it as `calibration_spin(..., cancel=)`."""
+        return SpinCancel(self._announce)
+
     @property
     def spin_stops(self) -> int:
         """How many stop_spin() calls so far: read it when a spin is asked for (stops_before)."""
         return self._spin_stops
 
     def calibration_spin(self, speed_hz: float, duration_s: float = 1.0, *,
-                         stops_before: int | None = None) -> float:
+                         stops_before: int | None = None,
+                         cancel: SpinCancel | None = None) -> float:
         """Run the motor (off skin) at `speed_hz`, return the mean encoder speed after settling.
 
         Footswitch `required`: a pedal release during the spin (the pen stops the needle) ends
         it with `PedalReleased`; the needle is never started again here by itself. A
         stop_spin() after `stops_before` (spin_stops when the spin was asked for; default: now)
-        ends it with `SpinStopped`, or refuses it before it starts."""
+        ends it with `SpinStopped`, or refuses it before it starts; so does `cancel.set()`
+        (a `spin_cancel()`), for this spin only."""
         lim = self._ident.limits if self.identity is not None else None
         checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
                              lim.speed_max_hz if lim else 1e4, unit="Hz")
         self._timeout_arg("duration_s", duration_s)
+        checks.instance("cancel", cancel, (SpinCancel, type(None)), "a spin_cancel() or None")
         released = threading.Event()
 
         def on_event(e: Event) -> None:  # the pen's own word that the pedal stopped it
@@ -105,23 +131,28 @@ class CalibratingMixin(ControllerCore):
         self.event_listeners.add(on_event)
         try:
             stops = self._spin_stops if stops_before is None else stops_before
-            return self._spin(speed_hz, duration_s, released, stops)
+            return self._spin(speed_hz, duration_s, released, stops, cancel)
         finally:
             self.event_listeners.remove(on_event)
 
     def _spin(self, speed_hz: float, duration_s: float, released: threading.Event,
-              stops: int) -> float:
-        if self._spin_stops != stops:
-            raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: a stop of "
-                              "the needle (pen.stop) came after it was asked for. Run the "
-                              "speed check again.")
+              stops: int, cancel: SpinCancel | None) -> float:
+        def halted() -> str | None:  # why this spin must end, or None
+            if self._spin_stops != stops:
+                return "a stop of the needle (pen.stop) came"
+            return "its caller gave it up" if cancel is not None and cancel.is_set() else None
+
+        if (why := halted()) is not None:
+            raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: {why} "
+                              "after it was asked for. Run the speed check again.")
         try:
             self._call(self._do_calibration_spin, speed_hz, True)
-        except CommandRefused as exc:
-            if exc.reason is not NackReason.FOOTSWITCH_UP:
+        except (CommandRefused, LinkError) as exc:
+            if self.state is State.CALIBRATING:  # ARM, or the start, may have got through
+                with contextlib.suppress(CommandRefused, StateError):  # this error is the news
+                    self._end_spin(speed_hz)  # (refused, the lease stays held: pen stops)
+            if not isinstance(exc, CommandRefused) or exc.reason is not NackReason.FOOTSWITCH_UP:
                 raise
-            if self.state is State.CALIBRATING:  # ARM went through: disarm before saying so
-                self._call(self._do_calibration_spin, speed_hz, False)
             raise PedalReleased(
                 f"the footswitch (pedal) is not pressed: the pen refused to start the needle "
                 f"for the speed check at {speed_hz:g} Hz (footswitch `required`). Press and "
@@ -141,7 +172,7 @@ class CalibratingMixin(ControllerCore):
 
         def stopped() -> bool:
             return self.state is not State.CALIBRATING or pedal_up() \
-                or self._spin_stops != stops
+                or halted() is not None
 
         was_released = False
         try:
@@ -155,12 +186,11 @@ class CalibratingMixin(ControllerCore):
             was_released = pedal_up()  # before the stop: a release after it is no matter
             self.remove_inline_telemetry_reader(collect)
             if self.state is State.CALIBRATING:
-                self._call(self._do_calibration_spin, speed_hz, False)
-        if self._spin_stops != stops:
+                self._end_spin(speed_hz)
+        if (why := halted()) is not None:
             raise SpinStopped(
-                f"the speed check at {speed_hz:g} Hz was stopped (a stop of the needle, "
-                "pen.stop, came while it ran): the needle is stopped and nothing was measured. "
-                "Run the speed check again.")
+                f"the speed check at {speed_hz:g} Hz was stopped ({why} while it ran): the "
+                "needle is stopped and nothing was measured. Run the speed check again.")
         if was_released:
             self._await_report_after(self.clock.now())  # the pen's own word: needle stopped
             raise PedalReleased(
@@ -171,6 +201,17 @@ class CalibratingMixin(ControllerCore):
         if not samples:
             raise LinkTimeout("no telemetry while the motor ran")
         return sum(samples) / len(samples)
+
+    def _end_spin(self, speed_hz: float) -> None:
+        """A speed check's stop (NEEDLE_STOP, DISARM) is a needle stop like stop_needle():
+        renewal is held from now until the pen confirms it; unconfirmed, the controller
+        latches a fault and renews nothing, so the pen stops the needle by itself."""
+        self._hold(estop=False)
+        try:
+            self._call(self._do_calibration_spin, speed_hz, False)
+        except LinkError as exc:
+            self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
+            raise
 
     def _await_report_after(self, since_s: float, timeout_s: float = 1.0) -> None:
         """Wait (bounded) for a report made after `since_s`, so the record and the listeners
@@ -234,7 +275,7 @@ class CalibratingMixin(ControllerCore):
                 "speed_hz", speed_hz, lim.speed_max_hz if speed_hz > lim.speed_max_hz
                 else lim.speed_min_hz, "is outside the pen's speed range")])
         if not on:
-            return Operation([NeedleStop(), Disarm()])
+            return Operation([NeedleStop(), Disarm()], self._spin_ended, stop=True)
         actuator = self._cal_actuator_mm if self._cal_actuator_mm is not None \
             else lim.depth_min_mm
         self._grant_lease()
@@ -242,17 +283,24 @@ class CalibratingMixin(ControllerCore):
                           *self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm(),
                           NeedleStart()])
 
+    def _spin_ended(self) -> None:
+        """The pen confirmed a speed check's stop: renewals resume (a disarmed pen needs none,
+        but the next spin grants a lease of its own anyway)."""
+        if self.state is State.CALIBRATING:
+            self._lease_hold.clear()
+
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
         self._require("end_calibration")
+        self._lease_hold.set()  # a stop: renew nothing until the pen confirms it
         steps: list[Message] = [NeedleStop(), Retract(), Disarm()]
 
         def done() -> None:
             self._forget_setpoints()  # calibration moved the actuator
             if calibration is not None:
                 self._calibration = calibration
-                if self.zone_name is not None:
-                    self._zone = self._pen_bounded(self.zones[self.zone_name])
+                self._rebound_zone()  # guard.py: never raises; logs a zone left with no depth
             self._fire("end_calibration", "calibration ended")
+            self._lease_hold.clear()  # the stop confirmed; idle leases nothing
 
         if calibration is not None:
             calibration.check_for(self._ident.serial, self.validity_now(), port=self.port_url)
@@ -260,4 +308,4 @@ class CalibratingMixin(ControllerCore):
             points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
             written_at_s = int(calibration.created_at.timestamp())
             steps.append(CalibrationWrite.from_points(points, written_at_s))
-        return Operation(steps, done)
+        return Operation(steps, done, stop=True)

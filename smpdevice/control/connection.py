@@ -134,8 +134,8 @@ class ConnectionMixin(ControllerCore):
         rate = min(self.telemetry_hz, self._ident.limits.telemetry_max_hz)
         self._request_after_boot(SetTelemetryRate(rate))
         engine.telemetry_hz = rate
-        if self._zone is not None and self.zone_name is not None:
-            self._zone = self._pen_bounded(self.zones[self.zone_name])
+        if self._zone is not None:
+            self._rebound_zone()  # to this pen's limits (guard.py)
         self._log.info("connected", firmware=self._ident.firmware_version)
 
     def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:

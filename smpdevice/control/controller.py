@@ -196,7 +196,8 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
 
     @property
     def zone(self) -> ZoneEnvelope | None:
-        """The active zone's envelope, narrowed to the pen's limits."""
+        """The active zone's envelope, narrowed to the pen's limits (and a client's floor).
+        Its floor above its ceiling: no depth is allowed, and a refusal says why."""
         return self._zone
 
     def add_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:

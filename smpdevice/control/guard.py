@@ -23,15 +23,18 @@ from smpdevice.control.states import State, StateError
 from smpdevice.control.zones import checked_zone
 from smpdevice.envelope import (
     EnvelopeError,
+    NumberError,
     Violation,
     ZoneEnvelope,
     check_setpoints,
     for_skin,
     narrowed,
 )
+from smpdevice.errors import SmpError
 
 EPIDERMIS_RANGE_MM = (0.0, 5.0)  # as a profile's skin.epidermis_mm: above 0, at most 5 mm
 BY_HAND = "set_client_skin"  # the holder of the value `set_client_skin` sets
+CHOOSING, HOLDING, USING = "choosing", "holding", "using"  # what a zone with no depth refuses
 
 
 class GuardMixin(ControllerCore):
@@ -124,7 +127,7 @@ class GuardMixin(ControllerCore):
         zone = None if name is None else self._narrowed_for(self.zones[name], thickest)
         if name is not None and zone is not None and epidermis_mm is not None and _empty(zone):
             if refuse_empty or self.state in (State.ARMED, State.RUNNING):
-                raise _outside_error(name, zone, thickest)
+                raise self._no_depth_error(name, zone, thickest, HOLDING)
             self.zone_name, self._zone, zone = None, None, None  # each pass chooses its own
             self._forget_setpoints()
         sp = self.setpoints
@@ -145,45 +148,115 @@ class GuardMixin(ControllerCore):
         return self._zone
 
     def _require_fits_client(self, name: str, zone: ZoneEnvelope) -> None:
-        """Refuse making `zone` (as `_pen_bounded` narrowed it) active when the client's floor
-        is deeper than its ceiling: no depth could be accepted in it."""
+        """Refuse making `zone` (as `_pen_bounded` narrowed it) active when it allows no depth
+        (the client's floor deeper than its ceiling, or a window the pen cannot reach with
+        its calibration), saying which."""
         if _empty(zone):
-            raise _outside_error(name, zone, self.client_epidermis_mm, choosing=True)
+            raise self._no_depth_error(name, zone, self.client_epidermis_mm, CHOOSING)
 
     def _refuse_outside(self, name: str, skins: dict[object, float]) -> None:
         thickest = max(skins.values(), default=None)
         zone = self._narrowed_for(self.zones[name], thickest)
         if _empty(zone):
-            raise _outside_error(name, zone, thickest)
+            raise self._no_depth_error(name, zone, thickest, HOLDING)
 
     def _pen_bounded(self, zone: ZoneEnvelope) -> ZoneEnvelope:
         """The zone the guard checks: `zone` checked whole again, narrowed to what the pen can
         do, then to the thickest client skin held. Never wider than `zone`; empty (floor above
-        ceiling: every depth refused) when that client cannot be treated in it."""
+        ceiling: every depth refused) when that client cannot be treated in it, or when the
+        pen cannot reach its depth window with this calibration (never an error here: a new
+        calibration is applied all the same, and each refusal then says why)."""
         return self._narrowed_for(zone, self.client_epidermis_mm)
 
     def _narrowed_for(self, zone: ZoneEnvelope, epidermis_mm: float | None) -> ZoneEnvelope:
-        return for_skin(narrowed(checked_zone(zone), **self.pen_limits()), epidermis_mm)
+        limits = self.pen_limits()
+        depth = limits.pop("depth_mm", None)  # with a calibration only
+        bounded = narrowed(checked_zone(zone), **limits)  # the pen's own, fixed at connect
+        if depth is not None:
+            bounded = _depth_bounded(bounded, depth)
+        return for_skin(bounded, epidermis_mm)
+
+    def _rebound_zone(self) -> None:
+        """The calibration (or the pen) changed: narrow the active zone again. One that now
+        allows no depth stays active, empty, and the log says why at once."""
+        if self.zone_name is None:
+            return
+        self._zone = zone = self._pen_bounded(self.zones[self.zone_name])
+        if _empty(zone):
+            _, why, todo = self._why_no_depth(self.zone_name, zone, self.client_epidermis_mm)
+            self._log.warning("no depth allowed in the active zone", zone=self.zone_name,
+                              why=why, what_to_do=todo)
+
+    def _no_depth_blocker(self) -> str | None:
+        """Why the active zone allows no depth (for arm and set_setpoints), None if it does."""
+        zone, name = self._zone, self.zone_name
+        if zone is None or name is None or not _empty(zone):
+            return None
+        _, why, todo = self._why_no_depth(name, zone, self.client_epidermis_mm, USING)
+        return f"{why}. Nothing was sent: {todo}"
+
+    def _why_no_depth(self, name: str, zone: ZoneEnvelope, epidermis_mm: float | None,
+                      action: str = USING) -> tuple[Violation, str, str]:
+        """(the limit broken, why, what to do) for `zone`, `name` narrowed, that allows no
+        depth; `action` is what is refused (a zone chosen, a client's skin held, a setpoint)."""
+        own = checked_zone(self.zones[name])
+        depth = self.pen_limits().get("depth_mm")
+        floor, ceiling = zone.epidermal_floor_mm, zone.dermal_ceiling_mm
+        recalibrate = "calibrate the pen again (check the cartridge)"
+        if depth is not None and (depth[1] < own.epidermal_floor_mm
+                                  or depth[0] > own.dermal_ceiling_mm):
+            shallow = depth[1] < own.epidermal_floor_mm
+            return (Violation("depth_mm", depth[1] if shallow else depth[0],
+                              own.epidermal_floor_mm if shallow else own.dermal_ceiling_mm,
+                              "(the deepest the pen reaches with this calibration) is shallower "
+                              "than the zone's epidermal floor" if shallow else
+                              "(the shallowest the pen reaches with this calibration) is deeper "
+                              "than the zone's dermal ceiling"),
+                    f"with this calibration the pen reaches {depth[0]:g} to {depth[1]:g} mm in "
+                    f"skin, outside the '{name}' zone's window {own.epidermal_floor_mm:g} to "
+                    f"{own.dermal_ceiling_mm:g} mm: no depth can be accepted in this zone",
+                    f"{recalibrate}, or choose another zone")
+        skin = epidermis_mm if epidermis_mm is not None else float("nan")
+        violation = Violation("epidermis_mm", skin, ceiling,
+                              "puts the client's floor deeper than the dermal ceiling")
+        ends = ("check the measured epidermis" if action == HOLDING else
+                "end the session of this client (close() or suspend(); set_client_skin(None) "
+                "drops a floor set by hand)")
+        if depth is not None and depth[1] < own.dermal_ceiling_mm:  # the pen's reach is less
+            return (violation,
+                    f"the client's skin floor {floor:g} mm (epidermis_mm={skin:g} + 0.05 mm) "
+                    f"is above what the '{name}' zone allows with this calibration "
+                    f"({ceiling:g} mm: the pen reaches no deeper with it): no depth can be "
+                    "accepted for this client",
+                    f"{recalibrate}: with a calibration that reaches past {floor:g} mm this "
+                    f"client can be treated; or {ends}")
+        return (violation, f"this client's epidermal floor {floor:g} mm (epidermis_mm={skin:g} "
+                f"+ 0.05 mm) is deeper than the '{name}' zone's dermal ceiling {ceiling:g} mm "
+                "(for this pen): this client cannot be treated in this zone",
+                ("choose a zone this client can be treated in first (set_zone), or " + ends)
+                if action == HOLDING else f"choose another zone, or {ends}")
+
+    def _no_depth_error(self, name: str, zone: ZoneEnvelope, epidermis_mm: float | None,
+                        action: str) -> EnvelopeError:
+        violation, why, todo = self._why_no_depth(name, zone, epidermis_mm, action)
+        skin = epidermis_mm if epidermis_mm is not None else float("nan")
+        refused = f"zone={name!r}" if action == CHOOSING else f"epidermis_mm={skin:g}"
+        return EnvelopeError(name, [violation],
+                             f"{refused} is refused: {why}. Nothing changed: {todo}.")
 
 
 def _empty(zone: ZoneEnvelope) -> bool:
     return zone.epidermal_floor_mm > zone.dermal_ceiling_mm
 
 
-def _outside_error(name: str, zone: ZoneEnvelope, epidermis_mm: float | None, *,
-                   choosing: bool = False) -> EnvelopeError:
-    floor, ceiling = zone.epidermal_floor_mm, zone.dermal_ceiling_mm
-    skin = epidermis_mm if epidermis_mm is not None else float("nan")  # (never: no empty zone)
-    violation = Violation("epidermis_mm", skin, ceiling,
-                          "puts the client's floor deeper than the dermal ceiling")
-    why = (f"this client's epidermal floor {floor:g} mm (epidermis_mm={skin:g} "
-           f"+ 0.05 mm) is deeper than the '{name}' zone's dermal ceiling {ceiling:g} mm (for "
-           "this pen): this client cannot be treated in this zone")
-    if choosing:
-        return EnvelopeError(name, [violation], (
-            f"zone={name!r} is refused: {why}. Nothing changed: choose another zone, or end "
-            "the session of this client (close() or suspend(); set_client_skin(None) drops "
-            "a floor set by hand)."))
-    return EnvelopeError(name, [violation], (
-        f"epidermis_mm={skin:g} is refused: {why}. Nothing changed: choose a zone "
-        "this client can be treated in first (set_zone), or check the measured epidermis."))
+def _depth_bounded(zone: ZoneEnvelope, depth_mm: tuple[float, float]) -> ZoneEnvelope:
+    """`zone` narrowed to the pen's depth range in skin (through its calibration); left empty
+    (floor above ceiling), never refused, when the two do not meet."""
+    try:
+        return narrowed(zone, depth_mm=depth_mm)
+    except NumberError:
+        raise  # a bound that is no finite number narrows nothing: never used
+    except SmpError:  # the windows do not meet: every depth is refused
+        return zone.model_copy(update={
+            "epidermal_floor_mm": max(zone.epidermal_floor_mm, depth_mm[0]),
+            "dermal_ceiling_mm": min(zone.dermal_ceiling_mm, depth_mm[1])})

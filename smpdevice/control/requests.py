@@ -99,8 +99,7 @@ class RequestsMixin(ControllerCore):
                             now=self.validity_now())
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
-        if self.zone_name is not None:  # the depth window depends on the calibration
-            self._zone = self._pen_bounded(self.zones[self.zone_name])
+        self._rebound_zone()  # the depth window depends on the calibration (guard.py)
 
     def pen_limits(self) -> dict[str, tuple[float, float]]:
         """What this pen can do, in setpoint units: depth in skin (through the calibration,
@@ -147,7 +146,9 @@ class RequestsMixin(ControllerCore):
                                          speed_hz=sp.speed_hz, duty_pct=sp.duty_pct,
                                          period_ms=sp.period_ms)
             if violations:
-                raise EnvelopeError(self.zone_name or "?", violations)
+                no_depth = self._no_depth_blocker()  # guard.py: a zone that allows no depth
+                raise EnvelopeError(self.zone_name or "?", violations, None if no_depth is None
+                                    else f"{'; '.join(map(str, violations))}: {no_depth}.")
         message = SetSetpoints(
             depth_um=units.mm_to_um(calibration.to_actuator_mm(sp.depth_mm)),
             speed_centihz=units.hz_to_centihz(sp.speed_hz),
@@ -175,6 +176,8 @@ class RequestsMixin(ControllerCore):
                 out.append(str(exc))
         if only in (None, "zone") and self._zone is None:
             out.append("no zone chosen: call set_zone() first")
+        elif only in (None, "zone") and (no_depth := self._no_depth_blocker()) is not None:
+            out.append(no_depth)
         if only in (None, "setpoints") and self.setpoints is None:
             out.append("no setpoints: call set_setpoints() first")
         return out

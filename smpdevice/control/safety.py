@@ -25,8 +25,16 @@ from smpdevice.control.states import (
     State,
 )
 from smpdevice.errors import SmpError
-from smpdevice.link.engine import Operation
-from smpdevice.link.wire import MAX_ATTEMPTS, RTO_MAX_S, Link, LinkError, Tracked, format_frames
+from smpdevice.link.completion import Completion
+from smpdevice.link.engine import Operation, RequestEngine
+from smpdevice.link.wire import (
+    MAX_ATTEMPTS,
+    RTO_MAX_S,
+    Link,
+    LinkError,
+    Tracked,
+    format_frames,
+)
 
 FAULT_LOG_DELAY_S = 0.02  # the fault's frame history is logged this long after the stop
 
@@ -40,14 +48,40 @@ class SafetyMixin(ControllerCore):
         The stop never depends on the link: lease renewal stops at once and resumes only when
         the pen confirms the stop. If it never does, the controller goes to `fault` and the
         pen stops the needle by itself when its lease runs out.
+
+        From a state listener (the loop thread, which carries the pen's answers) it sends
+        NEEDLE_STOP and returns at once, without waiting for the ACK; the state changes to
+        `armed` when the pen confirms, and the listeners hear of it then.
         """
         if self.state in (State.RUNNING, State.ARMED):
             self._hold(estop=False)
+        engine = self._engine
+        if engine is not None and engine.alive and engine.in_loop():
+            self._stop_from_loop(engine)
+            return
         try:
             self._call(self._do_stop)
         except LinkError as exc:
             self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
             raise
+
+    def _stop_from_loop(self, engine: RequestEngine) -> None:
+        """The loop thread holds the engine's lock (it runs every item under it): queue the
+        stop's frame and return; waiting here for its ACK would block the very thread that
+        handles it. The ACK completes it as any request's (`stopped()` moves the state); an
+        unanswered or unsent stop (the link lost) is a fault, latched as from any other
+        thread (the lease stays held: the pen stops by itself)."""
+        op = self._do_stop()  # StateError (e.g. in `fault`) as from any other thread
+
+        def finished(done: Completion) -> None:
+            error = None if done.cancelled() else done.exception()
+            if isinstance(error, LinkError):  # as stop_needle() from any other thread
+                self._latch_locally("fault_detected", self._unconfirmed_stop_reason(error))
+            elif error is not None:  # nobody waits to be told: the log says it
+                self._log.warning("needle stop failed", error=str(error))
+
+        op.future = Completion(finished)
+        engine.submit(op)  # on the wire now, or right after the request now at the head
 
     def _unconfirmed_stop_reason(self, exc: BaseException) -> str:
         return (f"the pen did not confirm the needle stop ({exc}); the host stopped renewing "
@@ -196,8 +230,9 @@ class SafetyMixin(ControllerCore):
         return None
 
     def on_operation_timeout(self, op: Operation, error: SmpError) -> None:
-        if op.stop and self.state in (State.RUNNING, State.ARMED):
-            # an unconfirmed stop: renew nothing more, so the pen stops by itself
+        if op.stop and self.state in (State.RUNNING, State.ARMED, State.CALIBRATING):
+            # an unconfirmed stop (a pass's, a speed check's, end_calibration's): renew
+            # nothing more, so the pen stops by itself
             self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error))
             self._enter_safe("fault_detected")
 

@@ -21,6 +21,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from pydantic import ValidationError
 
 from smpdevice.calibration.workflow import count_punctures
@@ -34,6 +35,7 @@ from smpdevice.service.pen_service import method
 if TYPE_CHECKING:
     from smpdevice.service.pen_service import PenService
 
+log = structlog.get_logger("smpdevice.service")
 FRESH_S = 600.0  # a guided run's fit is saved within minutes of being made
 MAX_SPIN_FRAMES = 4000  # 10 s of telemetry at the pen's fastest rate, with margin
 MAX_SPINS = 64  # a guided run spins a few times (redos included); bounded
@@ -196,6 +198,45 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
     return {"ok": True, "calibration_id": cal.calibration_id}
 
 
+def driver_lost(service: PenService, client_id: str, epoch: int | None = None) -> str | None:
+    """Why `client_id` no longer drives the pen (the dead-man rule: gone, released, its lease
+    run out, another drives), or None while it does; with `epoch` (the lease's when the work
+    began), also once it was lost and drives again under a new claim. Lock-free reads: the
+    pen's reader thread asks it on every report while a calibration.auto spins."""
+    lease = service.lease
+    holder = lease.holder()
+    valid = lease.valid()
+    if holder == client_id and valid and (epoch is None or lease.epoch == epoch):
+        return None
+    now = ("it drives again, under a new claim" if holder == client_id and valid
+           else "nobody drives the pen now" if holder in (None, client_id)
+           else f"{holder} drives it")
+    return (f"the driving client {client_id} was lost (disconnected, released, or no heartbeat "
+            f"within its lease; {now}), and the service's dead-man rule ends its work")
+
+
+def auto_calibrate(service: PenService, client_id: str, technician: str) -> dict[str, Any]:
+    """In the call worker: the whole `smp calibrate --auto` against the simulator gauge. Like a
+    session, it ends as soon as its driving client is lost: the spin stops, no step more, a
+    report saying so, nothing saved (`calibration.stopping`)."""
+    from smpdevice.calibration.gauges import SimulatorGauge
+    from smpdevice.calibration.report import format_report
+    from smpdevice.calibration.workflow import run_calibration
+
+    service.work._simulator()  # simulated pens in this process only, with its message
+    pen = service.pen
+    epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
+    report = run_calibration(pen, SimulatorGauge(pen.port_url), technician=technician,
+                             store=_store(),
+                             should_stop=lambda: driver_lost(service, client_id, epoch))
+    lost = driver_lost(service, client_id, epoch)
+    if lost is not None and not report.passed:
+        log.warning("calibration.auto ended: driver lost", client=client_id)
+    cal = pen.calibration
+    return {"passed": report.passed, "report": format_report(report),
+            "calibration_id": cal.calibration_id if cal and report.passed else None}
+
+
 @method("calibration.auto")
 async def m_cal_auto(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await self.drive(client, self.work.auto_calibrate, p["technician"])
+    return await self.drive(client, auto_calibrate, self, client.id, p["technician"])

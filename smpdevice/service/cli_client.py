@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 
@@ -69,8 +70,9 @@ def clear(url: str, yes: bool, reason: str | None) -> None:
                                "safe to clear; the service logs it)")
             reason = click.prompt("Why is it safe to clear? (logged)", default="",
                                   show_default=False)
-        if len(reason.strip()) < 3:
-            click.echo("Nothing cleared: a reason is required.", err=True)
+        if visible_count(reason) < CLEAR_REASON_MIN_SEEN:  # the service's own count
+            click.echo(f"Nothing cleared: a reason is required (at least "
+                       f"{CLEAR_REASON_MIN_SEEN} visible characters).", err=True)
             raise SystemExit(ExitCode.CHECK_FAILED)
         svc.call("pen.clear_faults", reason=reason.strip())
         click.echo(f"Cleared: pen {serial} is {svc.call('pen.state')['state']}. The needle "

@@ -57,6 +57,10 @@ class DriverLease:
         self._lock = threading.Lock()
         self._driver: Driver | None = None
         self.changed = threading.Condition(self._lock)
+        # bumped whenever the drive changes hands (a claim after none, after another client
+        # or after a lapse; a drop): work begun under one claim sees a loss even if the same
+        # client drives again before it looks (review 11a R01). Read without the lock.
+        self.epoch = 0
 
     @property
     def driver(self) -> Driver | None:
@@ -77,6 +81,8 @@ class DriverLease:
             if d is not None and d.client != client and self._clock() < d.expires_s:
                 raise NotDriving(f"the pen is driven by {d.client}; it must call pen.release "
                                  f"(or stop sending heartbeats for {d.lease_ms} ms) first")
+            if d is None or d.client != client or self._clock() >= d.expires_s:
+                self.epoch += 1
             self._driver = Driver(client, lease_ms, self._clock() + lease_ms / 1000)
             self.changed.notify_all()
 
@@ -109,6 +115,7 @@ class DriverLease:
             if d is None or (client is not None and d.client != client):
                 return None
             self._driver = None
+            self.epoch += 1
             self.changed.notify_all()
             return d
 

@@ -97,8 +97,9 @@ def _in_pairs(pairs: _Obj) -> Found:
 
 
 def _echoable(ident: Any) -> str | int | float | None:
-    if isinstance(ident, Decimal):  # an integer: echoed when it fits 19 digits, as parse does
-        return int(ident) if len(str(ident)) <= 19 else None
+    if isinstance(ident, Decimal):  # an integer of at most 19 digits, either sign (never a
+        # huge int made); parse echoes it when it is within its range, as for any request
+        return int(ident) if len(ident.as_tuple().digits) <= 19 else None
     if isinstance(ident, bool) or not isinstance(ident, str | int | float):
         return None
     if isinstance(ident, float) and not math.isfinite(ident):

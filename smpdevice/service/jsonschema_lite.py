@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from smpdevice.checks import NOT_IN_LINE_WORDS, not_in_line, visible
+from smpdevice.checks import NOT_IN_LINE_WORDS, UNASSIGNED_WORDS, not_in_line, unassigned, visible
 
 KEYWORDS = frozenset({
     "type", "properties", "required", "additionalProperties", "minimum", "maximum",
@@ -105,6 +105,9 @@ def _mismatch(pattern: str, value: str) -> str:
     """Why a text breaks its pattern, in the words of the one-line rule (`checks`) when that is
     the cause: blank first (U+200B alone is blank, not a control), then the first character
     the rule refuses."""
+    unknown = next((c for c in value if unassigned(c)), None)
+    if unknown is not None:  # first: whether it shows is unknown
+        return f"contains U+{ord(unknown):04X}, {UNASSIGNED_WORDS}"
     if not any(visible(c) for c in value):
         return "must not be blank (at least one character that shows)"
     odd = next((c for c in value if not_in_line(c)), None)

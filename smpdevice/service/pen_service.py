@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
 from smpdevice.control.aio import AsyncPenController
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
@@ -347,9 +348,10 @@ class PenService:
     @method("pen.clear_faults")
     async def m_clear(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
         reason = p["reason"].strip()
-        if len(reason) < 3:
+        if visible_count(reason) < CLEAR_REASON_MIN_SEEN:  # blanks or one emoji say nothing
             raise RpcError(-32602, "pen.clear_faults: reason must say why it is safe to clear "
-                                   "(at least 3 characters)", {"param": "reason"})
+                                   f"(at least {CLEAR_REASON_MIN_SEEN} visible characters, "
+                                   "counted as a reader sees them)", {"param": "reason"})
         was, fault = self.pen.state.value, str(self.pen.last_fault or "")
         await self.apen.clear_faults()
         log.warning("faults cleared", client=client.id, role=client.role.label,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpdevice.checks import INVISIBLE_RANGES, NOT_IN_LINE_RANGES
+from smpdevice.checks import NOT_IN_LINE_RANGES, blank_ranges, unassigned_ranges
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service.auth import Role
@@ -49,23 +49,36 @@ def _text(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
 
 
 def _class(ranges: tuple[tuple[int, int], ...]) -> str:
-    """Code point ranges as the inside of a regex character class (\\uXXXX escapes)."""
-    return "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi > lo else "") for lo, hi in ranges)
+    """Code point ranges as the inside of a regex character class: \\uXXXX escapes, and astral
+    code points as themselves (Python and Unicode-aware JavaScript regexes both read that)."""
+    def one(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+    return "".join(one(lo) + (f"-{one(hi)}" if hi > lo else "") for lo, hi in ranges)
 
 
 # A name or reason that reaches a record, a log line or a terminal reads as it was typed:
 # none of checks.NOT_IN_LINE_RANGES (control characters, bidirectional controls, line and
-# paragraph separators, lone surrogates), not blank: the rule of smpdevice.checks.text,
-# published in the schema so clients see it.
-_NOT_IN_LINE = _class(NOT_IN_LINE_RANGES)
-# ... and at least one character that shows (checks.visible: not a space, not invisible)
-_INVISIBLE = _class(INVISIBLE_RANGES)
-LINE_PATTERN = f"^[^{_NOT_IN_LINE}]*[^\\s{_NOT_IN_LINE}{_INVISIBLE}][^{_NOT_IN_LINE}]*$"
+# paragraph separators, lone surrogates) nor a code point this Python's Unicode tables do not
+# know (checks.unassigned_ranges), and not blank: the rule of smpdevice.checks.text, published
+# in the schema so clients see it.
+_NEVER = _class(NOT_IN_LINE_RANGES + unassigned_ranges())
+# ... and at least one character that shows (checks.visible: not a space, a control, a format
+# character, a lone mark or a default-ignorable code point, in any plane): a lookahead, so
+# that each class is written once.
+_INVISIBLE = _class(blank_ranges())
+# `(?![\s\S])` ends the text: `$` would also match before a final "\n" in Python's `re`
+# (python-jsonschema searches with it), unlike ECMA-262. The astral code points are written
+# as themselves: the pattern is for Unicode mode (JavaScript's `u` or `v` flag), as JSON
+# Schema 2020-12 asks; without it JavaScript reads them as surrogate pairs and refuses it.
+LINE_PATTERN = f"^(?=[\\s\\S]*[^{_INVISIBLE}])[^{_NEVER}]*(?![\\s\\S])"
+LINE_PATTERN_NOTE = ("the pattern is for Unicode mode: compile it with JavaScript's `u` (or "
+                     "`v`) flag")
 
 
 def _line(max_len: int, description: str, min_len: int = 1) -> dict[str, Any]:
     """A one-line text: a name, a reason (see LINE_PATTERN)."""
-    return {**_text(max_len, description, min_len), "pattern": LINE_PATTERN}
+    return {**_text(max_len, description, min_len), "pattern": LINE_PATTERN,
+            "$comment": LINE_PATTERN_NOTE}
 
 
 ANY_RESULT: dict[str, Any] = {"type": "object"}

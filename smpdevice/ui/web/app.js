@@ -14,7 +14,8 @@ function token() {
   const m = location.hash.match(/token=([A-Za-z0-9_-]+)/);
   if (m) {
     sessionStorage.setItem("smp-token", m[1]);
-    history.replaceState(null, "", location.pathname);  // the token leaves the address bar
+    // the token leaves the address bar; the query (`?log_page=N`, report.js) stays
+    history.replaceState(null, "", location.pathname + location.search);
   }
   return sessionStorage.getItem("smp-token");
 }

@@ -2,9 +2,39 @@
 "use strict";
 
 // ---------------------------------------------------------------- pass log and report
+// The log is shown a page at a time, newest first: sessions.list pages the sessions of every
+// log, indexed oldest first by opening time (0 is the oldest), by `start` and `limit`. New
+// sessions get the highest indexes, so an older page keeps its sessions while they come; only a
+// session that sorts before it (a clock set back, a pen log copied in) or a log removed shifts
+// it, by that many (docs/console.md). `?log_page=N` in the console's address asks pages of N
+// sessions, N a plain decimal from 1 to the service's cap; anything else is the cap.
+const LOG_PAGE_MAX = 500;  // smpdevice/service/limits.py LIST_PAGE_MAX (a test checks they agree)
+// start null: the newest page; asked: the number of the latest call (older answers are stale)
+const logPage = { size: logPageSize(), start: null, shown: null, asked: 0 };
+
+function logPageSize() {
+  const asked = new URLSearchParams(location.search).get("log_page");
+  const plain = asked !== null && /^[1-9][0-9]{0,2}$/.test(asked);  // not "0x3", "3e0", " 3"
+  return plain && Number(asked) <= LOG_PAGE_MAX ? Number(asked) : LOG_PAGE_MAX;
+}
+
 async function refreshLog() {
-  const r = await act(() => call("sessions.list"));
-  if (!r) return;
+  const params = { limit: logPage.size };
+  if (logPage.start !== null) params.start = logPage.start;
+  const asked = ++logPage.asked;
+  const r = await act(() => call("sessions.list", params));
+  if (!r || asked !== logPage.asked) return;  // a later click's answer is (or will be) shown
+  const n = r.sessions.length;
+  if (n === 0 && r.total > 0 && logPage.start !== null) {  // past the end: sessions removed
+    logPage.start = null; return refreshLog();
+  }
+  // the page reaching the newest session follows new ones (decided on this answer's total)
+  if (r.start + n >= r.total) logPage.start = null;
+  logPage.shown = r;
+  $("log-page").textContent = r.total === 0 ? "no sessions yet"
+    : `sessions ${r.start + 1}-${r.start + n} of ${r.total}`;
+  $("log-older").disabled = r.start <= 0;
+  $("log-newer").disabled = r.start + n >= r.total;
   const body = $("sessions-table"); body.replaceChildren();
   for (const s of r.sessions.slice().reverse()) {
     const tr = document.createElement("tr"); tr.dataset.session = s.session_id;
@@ -17,6 +47,17 @@ async function refreshLog() {
   }
 }
 $("refresh-log").onclick = refreshLog;
+// Older: the page ending just before this one (a negative start: the shorter first page).
+$("log-older").onclick = () => {
+  if (!logPage.shown) return;
+  logPage.start = logPage.shown.start - logPage.size; refreshLog();
+};
+// Newer: the page starting just after the last session shown, never further: sessions that
+// came meanwhile are walked through, not skipped (refreshLog follows the newest at the end).
+$("log-newer").onclick = () => {
+  if (!logPage.shown) return;
+  logPage.start = logPage.shown.start + logPage.shown.sessions.length; refreshLog();
+};
 $("verify-log").onclick = () => act(async () => {
   const r = await call("sessions.verify");
   $("verify-out").textContent = r.ok ? `chain ok: ${r.records} records` : `BROKEN: ${r.problem}`;

@@ -52,26 +52,4 @@ def test_close_from_a_state_listener_is_refused_and_the_needle_stays_supervised(
         assert not (sim.firmware.faults & Fault.LEASE_EXPIRED)
 
 
-def test_stop_needle_from_a_state_listener_raises_but_its_stop_is_not_withdrawn():
-    """As documented in integration.md "Threads": StateError, and the lease is no longer
-    renewed, so the pen stops by itself within one lease (LEASE_EXPIRED latched)."""
-    with (virtual_sim(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim),
-                                clock=sim.clock) as pen):
-        answers: list[object] = []
-
-        def on_state(old, new, reason):
-            if new is State.RUNNING and not answers:
-                try:
-                    pen.stop_needle()
-                    answers.append("stopped")
-                except StateError as exc:
-                    answers.append(exc)
-
-        pen.add_state_listener(on_state)
-        run_needle(pen, **SETPOINTS)
-        assert answers and isinstance(answers[0], StateError), answers
-        sim.time.wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, 2.0,
-                            "the pen stopping by itself")
-        assert sim.firmware.faults & Fault.LEASE_EXPIRED
-        pen.wait_for_state(State.FAULT, timeout_s=2.0)
+# stop_needle() from a state listener: tests/smpdevice/control/test_stop_from_listener.py

@@ -161,3 +161,18 @@ def test_a_valid_estop_object_in_any_wrapping_is_told_once(wrap, ident, other, e
     assert request.method == ESTOP and request.params == {} and not found.batch
     if other != "id" and wrap in (0, 1, 2):  # a lone JSON object: its id echoed
         assert request.id == ident
+
+
+@pytest.mark.parametrize("ident", [-10**18, -(2**63 - 1), 2**63 - 1, -999, 10**18])
+def test_an_estops_wide_integer_id_is_echoed_whatever_its_sign(ident):
+    """A 19-digit negative id was dropped by the scan (its text has 20 characters), while
+    parse echoes any integer within +-(2**63 - 1)."""
+    raw = json.dumps({"jsonrpc": "2.0", "id": ident, "method": ESTOP})
+    assert rpc.parse(raw).id == ident
+
+
+@pytest.mark.parametrize("ident", [2**63, -(2**63), 10**19, -(10**30)])
+def test_an_estops_id_out_of_range_is_answered_with_a_null_id(ident):
+    raw = json.dumps({"jsonrpc": "2.0", "id": ident, "method": ESTOP})
+    request = rpc.parse(raw)
+    assert request.method == ESTOP and request.id is None and request.has_id

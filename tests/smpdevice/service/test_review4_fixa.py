@@ -132,7 +132,9 @@ def test_any_params_are_answered_by_an_rpc_error_or_accepted(call):
 
 
 @pytest.mark.parametrize("reason", ["cartridge ok\x1b[2J", "cartridge ok\nwarning: forged",
-                                    "cartridge\u202e ok", "cartridge\tok", "   "])
+                                    "cartridge\u202e ok", "cartridge\tok", "   ", "ok",
+                                    "\U000e0020\U000e0021\U000e0022",
+                                    "o\u200bk\U0001d173\u0301"])
 def test_a_clear_reason_with_control_characters_is_refused(service, reason):  # noqa: F811
     async def go() -> None:
         tech = await connect(service, Role.TECHNICIAN)

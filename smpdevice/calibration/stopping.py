@@ -1,0 +1,124 @@
+"""Ending a calibration run from outside it: the service's dead-man rule for `calibration.auto`.
+
+`run_calibration(..., should_stop=...)` asks `should_stop()` before every move of the actuator,
+before every speed check and before saving; a speed check that spins is watched on every report
+the pen sends, in the thread that reads it, so the needle stops within a report of the cause
+(`stop_spin()`), whatever the thread running the workflow is doing. A reason (a str) ends the
+run there: the needle stopped, calibrating left, the report naming the reason, nothing saved or
+installed. The last check comes before the save: a cause found after it (during the save)
+does not undo the run, which is then saved and installed (`install`), the pen at rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from smpdevice.control.calibration import CalibrationError
+from smpdevice.control.states import State, StateError
+from smpdevice.errors import SmpError
+
+if TYPE_CHECKING:
+    from smpdevice.calibration.report import CalibrationReport
+    from smpdevice.control import PenController
+    from smpdevice.control.calibration import Calibration
+
+StopReason = Callable[[], "str | bool | None"]  # why the run must end now; None/False: go on
+
+
+class RunStopped(CalibrationError):
+    """The run was ended from outside (its driver was lost): nothing was saved."""
+
+
+ENDED_OUTSIDE = ("the calibration was ended from outside the run (the controller left "
+                 "`calibrating` for idle under it: the dead-man rule stopped the pen)")
+
+
+class StopCheck:
+    """`should_stop` as the workflow asks it; without one, every check passes. The first
+    reason is kept: a run that must end stays ended (a driver back meanwhile changes nothing).
+    With a `should_stop`, the controller found idle under the run is a reason too: only the
+    run ends its own `calibrating`, so someone else did (the service's watchdog, on a loss
+    that `should_stop` may no longer see by the next check: review 11a R01)."""
+
+    def __init__(self, should_stop: StopReason | None,
+                 ctl: PenController | None = None) -> None:
+        self._should_stop = should_stop
+        self._ctl = ctl
+        self._why: str | None = None
+
+    def reason(self) -> str | None:
+        if self._why is None and self._should_stop is not None:
+            try:
+                why: object = self._should_stop()
+            except Exception as exc:  # a check that cannot answer ends the run: fail safe
+                why = f"the run's stop check failed ({exc!r})"
+            if not why and self._ctl is not None and self._ctl.state is State.IDLE:
+                why = ENDED_OUTSIDE
+            if why:  # None, False or "": go on (a session's bool should_stop works too)
+                self._why = why if isinstance(why, str) else "the run was asked to stop"
+        return self._why
+
+    def check(self) -> None:
+        """RunStopped if the run must end now (before the next thing it asks of the pen)."""
+        why = self.reason()
+        if why is not None:
+            raise RunStopped(why)
+
+    def ended_by(self, exc: BaseException) -> str | None:
+        """Why the run ended from outside, if `exc` says so (RunStopped) or is an error of a
+        step the cause cut short (the needle stopped under it); None: a failure of its own.
+        Ask it before the run ends `calibrating` itself."""
+        if isinstance(exc, RunStopped):
+            return str(exc)
+        return self.reason() if isinstance(exc, SmpError) else None
+
+    @contextlib.contextmanager
+    def watching_spin(self, ctl: PenController) -> Iterator[dict[str, Any]]:
+        """Around one speed check: yields the `calibration_spin` keywords that let a cause
+        found while it spins end it (its stop count, read before the watch begins)."""
+        if self._should_stop is None:
+            yield {}
+            return
+        self.check()
+        stops = ctl.spin_stops
+        stopped = [False]
+
+        def on_report(_: Any) -> None:  # the reader thread: cheap reads, one stop_spin
+            if not stopped[0] and self.reason() is not None:
+                stopped[0] = True
+                ctl.stop_spin()
+
+        ctl.add_inline_telemetry_reader(on_report)
+        try:
+            yield {"stops_before": stops}
+        finally:
+            ctl.remove_inline_telemetry_reader(on_report)
+
+
+def install(ctl: PenController, report: CalibrationReport, calibration: Calibration) -> None:
+    """The run passed its last check before the save: it is committed, and what the store
+    holds is installed. If its `calibrating` was ended from outside meanwhile (the service's
+    dead-man rule during the save: review 11a R02), the pen is at rest already: installed
+    in idle instead (`set_calibration`, which moves nothing). Never a raw error here."""
+    try:
+        ctl.end_calibration(calibration)
+        return
+    except StateError:
+        if ctl.state is not State.IDLE:
+            report.problems.append(_not_installed(report, "the controller is "
+                                                  f"{ctl.state.value}"))
+            return
+    try:
+        ctl.set_calibration(calibration)
+        report.installed_idle = True
+    except SmpError as exc:
+        report.problems.append(_not_installed(report, str(exc)))
+
+
+def _not_installed(report: CalibrationReport, why: str) -> str:
+    assert report.calibration is not None
+    saved = " and was saved" if report.saved else ""
+    return (f"calibration {report.calibration.calibration_id} passed{saved} but was not "
+            f"installed: {why}. Calibrate again")

@@ -1,0 +1,172 @@
+"""A name must hold a character that shows, whatever its plane (checks.visible, checks.text and
+the schema's LINE_PATTERN): names made only of astral invisibles (tag characters, musical
+formatting, shorthand format controls) or of lone marks are refused like U+200B alone.
+
+The reference below is read from Unicode's tables (categories and names), not from the rule's
+own ranges."""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smpdevice import checks
+from smpdevice.config import check_value
+from smpdevice.service.jsonschema_lite import SchemaViolation, validate
+from smpdevice.service.schema import LINE_PATTERN, METHODS
+
+# Controls, format characters, surrogates, separators and marks that need a base character.
+BLANK = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"}
+
+
+def _blank(c: str) -> bool:
+    """Unicode's Default_Ignorable_Code_Point outside those categories is the Hangul fillers
+    (Lo), U+2065 and U+FFF0-U+FFF8 (unassigned, reserved) and the tag block U+E0000-U+E0FFF;
+    U+2800 is the blank braille cell."""
+    o, name = ord(c), unicodedata.name(c, "")
+    return (unicodedata.category(c) in BLANK or c.isspace()
+            or ("HANGUL" in name and name.endswith("FILLER")) or o in (0x2065, 0x2800)
+            or 0xFFF0 <= o <= 0xFFF8 or 0xE0000 <= o <= 0xE0FFF)
+
+
+ALL_BLANK = [chr(c) for c in range(sys.maxunicode + 1) if _blank(chr(c))]
+BLANK_IN_A_LINE = [c for c in ALL_BLANK if not checks.not_in_line(c)]
+
+# The names the rule let through before: astral invisibles and lone marks, each alone.
+ASTRAL_INVISIBLE = [
+    "\U000e0020", "\U000e0041\U000e0042\U000e007f",  # tag characters (a "flag" tag sequence)
+    "\U0001d173\U0001d17a", "\U0001d175",  # musical formatting (begin beam, end phrase)
+    "\U0001bca0", "\U0001bca3",  # shorthand format controls
+    "\U000e0001", "\U000e0100\U000e01ef",  # language tag, variation selectors supplement
+    "\u0301", "\u0301\u0308\u0323", "\u20dd", " \u0301 ",  # lone marks (Mn, Me)
+    "\u2800\u2800", "\U000e0020 \u200b",  # braille blank; a mix of every plane
+]
+# ... and names with a character that shows, from every plane, which still pass.
+VISIBLE = ["Ana", "x\u0301", "\U0001d11e", "\U0001F600", "\U00020000", "\ue000",
+           "\U000f0000", "\U0001e900", "\U000e0020A", "\u0e01\u0e34"]
+# Code points this Python's tables do not know (Cn): marks and format controls of Unicode 15+
+# (U+0ECE LAO YAMAKKAN, U+10EFD, U+11F00 KAWI SIGN CANDRABINDU, U+1E4EC, U+13439 EGYPTIAN
+# HIEROGLYPH INSERT AT MIDDLE: a current viewer draws nothing), reserved default-ignorables,
+# noncharacters, planes 4-13: refused in any name, also beside a visible character.
+UNKNOWN = ["\u0ece", "\U00010efd", "\U00011f00", "\U0001e4ec", "\U00013439", "\U000e0080",
+           "\U000e0fff", "\ufffe", "\U0010ffff", "\U00050000", "\u0378"]
+
+
+def test_visible_is_the_reference_over_every_code_point():
+    assert "\U000e0020" in ALL_BLANK and "\U0001d173" in ALL_BLANK  # the tables are read
+    wrong = [f"U+{ord(c):04X}" for c in map(chr, range(sys.maxunicode + 1))
+             if checks.visible(c) == _blank(c)]
+    assert wrong == []
+
+
+def test_the_schemas_ranges_are_every_blank_code_point():
+    """blank_ranges scans only the planes that hold such characters; this scans them all."""
+    got = {c for lo, hi in checks.blank_ranges() for c in range(lo, hi + 1)}
+    assert got == {ord(c) for c in ALL_BLANK}
+
+
+@pytest.mark.parametrize("name", ASTRAL_INVISIBLE,
+                         ids=lambda n: "+".join(f"U{ord(c):04X}" for c in n))
+def test_a_name_of_invisible_characters_is_refused_everywhere_a_name_is_checked(name):
+    with pytest.raises(checks.InvalidArgument, match="no visible character"):
+        checks.text("zone", name, max_len=64)
+    with pytest.raises(checks.InvalidArgument, match="no visible character"):
+        checks.technician(name)
+    assert "no visible character" in check_value("technician", name)  # the station config
+    assert re.fullmatch(LINE_PATTERN, name) is None  # what rpc.describe publishes
+    for method, param in (("rpc.hello", "client"), ("session.run", "technician"),
+                          ("pen.set_zone", "zone"), ("pen.clear_faults", "reason")):
+        with pytest.raises(SchemaViolation, match="must not be blank"):
+            validate(METHODS[method].params["properties"][param], name * 3, param)
+
+
+@pytest.mark.parametrize("name", VISIBLE, ids=lambda n: "+".join(f"U{ord(c):04X}" for c in n))
+def test_a_name_with_a_visible_character_passes_in_any_plane(name):
+    assert checks.text("name", name) == name
+    assert re.fullmatch(LINE_PATTERN, name)
+
+
+_ANY = st.characters(categories=["Cs"]) | st.characters() | st.sampled_from(BLANK_IN_A_LINE)
+
+
+@given(st.lists(_ANY, min_size=1, max_size=8).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_any_code_points_pass_exactly_when_one_shows_and_none_breaks_the_line(name):
+    """Any code point of any plane (unassigned, private use, lone surrogates included), often
+    the blank ones: checks.text and the published pattern agree with the reference."""
+    expected = (any(not _blank(c) for c in name)
+                and not any(checks.not_in_line(c) or unicodedata.category(c) == "Cn"
+                            for c in name))
+    try:
+        checks.text("name", name)
+        accepted = True
+    except checks.InvalidArgument:
+        accepted = False
+    assert accepted == expected
+    assert bool(re.fullmatch(LINE_PATTERN, name)) == expected
+
+
+def _unknown_here(c: str) -> bool:
+    return unicodedata.category(c) == "Cn"
+
+
+@pytest.mark.parametrize("char", UNKNOWN, ids=lambda c: f"U{ord(c):04X}")
+def test_a_code_point_these_tables_do_not_know_is_refused_everywhere_saying_so(char):
+    """Before, Cn counted as visible: a name or clear reason of Unicode 15 marks passed."""
+    assert _unknown_here(char)  # true under Python 3.11's Unicode 14 (skip the idea otherwise)
+    for name in (char * 3, f"Ana {char}"):
+        with pytest.raises(checks.InvalidArgument, match=f"contains U\\+{ord(char):04X}, a code "
+                                                         "point this Python's Unicode"):
+            checks.technician(name)
+        assert re.fullmatch(LINE_PATTERN, name) is None
+        assert re.search(LINE_PATTERN, name) is None
+        with pytest.raises(SchemaViolation, match=f"U\\+{ord(char):04X}, a code point"):
+            validate(METHODS["pen.clear_faults"].params["properties"]["reason"], name, "reason")
+
+
+def test_the_unassigned_ranges_are_every_code_point_these_tables_do_not_know():
+    got = {c for lo, hi in checks.unassigned_ranges() for c in range(lo, hi + 1)}
+    assert got == {c for c in range(sys.maxunicode + 1) if _unknown_here(chr(c))}
+
+
+@pytest.mark.parametrize("name", ["Ana\n", "cartridge ok\n", "Ana\n\n", "\nAna", "Ana\r\n"])
+def test_the_pattern_searched_as_json_schema_does_refuses_a_newline_anywhere(name):
+    """python-jsonschema searches (re.search): `$` matched before a final "\\n"."""
+    with pytest.raises(checks.InvalidArgument):
+        checks.text("name", name)
+    assert re.search(LINE_PATTERN, name) is None
+
+
+@given(st.lists(_ANY, min_size=1, max_size=8).map("".join) | st.text(max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_the_pattern_searched_or_matched_agrees_with_checks_text(name):
+    try:
+        checks.text("name", name)
+        accepted = True
+    except checks.InvalidArgument:
+        accepted = False
+    assert bool(re.search(LINE_PATTERN, name)) == accepted == bool(re.fullmatch(LINE_PATTERN,
+                                                                                name))
+
+
+def test_the_published_pattern_says_it_is_for_unicode_mode():
+    line = METHODS["pen.clear_faults"].params["properties"]["reason"]
+    assert line["pattern"] == LINE_PATTERN and "`u`" in line["$comment"]
+
+
+@pytest.mark.parametrize(("reason", "seen"), [
+    ("ok!", 3), ("\u200b\u200b\u200b", 0), ("x\u0301y\u0308z", 3),
+    ("\U0001f468\u200d\U0001f469\u200d\U0001f467", 1),  # one family emoji (ZWJ sequence)
+    ("\u1100\u1161\u11a8", 1),  # the Hangul syllable GAG as three conjoining jamo
+    ("\U0001f1e9\U0001f1ea\u2757", 2),  # a flag (two regional indicators) and "!"
+    ("\U0001f44d\U0001f3fd ok", 3),  # thumbs up with a skin tone, then "ok"
+    ("a b", 2), ("\u2800\u2800\u2800", 0),
+])
+def test_visible_count_counts_what_a_reader_sees(reason, seen):
+    """pen.clear_faults's "at least 3 visible characters" counted code points before."""
+    assert checks.visible_count(reason) == seen
