@@ -25,66 +25,17 @@ import contextlib
 import random
 import time
 
-from bench.campaign_core import Result, _calibration, _median
+from bench.campaign_core import (
+    HOST_WAIT_S,
+    TICK_EPS_S,
+    PenStops,
+    Result,
+    median,
+    pen_time_at,
+    sim_calibration,
+    starve,
+)
 from firmware_protocol.codes import Fault, FirmwareState, MsgType
-
-HOST_WAIT_S = 30.0  # a generous wait for a report or a stop: a condition, never a timing
-TICK_EPS_S = 1e-6  # pen times are whole 1 ms ticks; this absorbs only the float subtraction
-
-
-class PenStops:
-    """The pen's clock time of each needle stop (the firmware tick that left RUNNING), recorded
-    by the firmware's own calls, whichever thread makes them and however late."""
-
-    def __init__(self, fw) -> None:
-        self.fw = fw
-        self.stop_s: float | None = None
-        self.granted_s: float | None = None  # when the pen last took a lease (a renewal)
-        self.granted_at_stop_s: float | None = None
-
-        def wrap(call):
-            def wrapped(*args, **kwargs):
-                was, lease_before = fw.state is FirmwareState.RUNNING, fw.lease_until_ms
-                out = call(*args, **kwargs)
-                if fw.lease_until_ms is not None and fw.lease_until_ms != lease_before:
-                    self.granted_s = fw.time_s()
-                if was and fw.state is not FirmwareState.RUNNING and self.stop_s is None:
-                    self.stop_s, self.granted_at_stop_s = fw.time_s(), self.granted_s
-                return out
-            return wrapped
-
-        fw.step = wrap(fw.step)
-        fw.receive_now = wrap(fw.receive_now)
-
-    def rearm(self) -> None:
-        self.stop_s = self.granted_at_stop_s = None
-
-
-def pen_time_at(sim, action) -> float:
-    """Run `action()` under the simulator's lock and return the pen's clock time at that
-    instant: its tick thread and every port wait meanwhile, so the figure is exact."""
-    with sim._cond:  # the one lock the simulator runs under
-        sim.sync()
-        action()
-        return sim.firmware.time_s()
-
-
-def starve_host(pen, seconds: float) -> None:
-    """Hold the controller's loop (its timers, its requests) for `seconds` of wall time, from
-    now: queued work waits behind it, as behind a thread the machine does not run."""
-    if seconds > 0 and pen._engine is not None:
-        pen._engine.post(time.sleep, seconds)
-
-
-def starve(sim, seconds: float, pen=None) -> None:
-    """Hold the simulator (its tick, its ports, its bridges) and, given a controller, its loop,
-    for `seconds` of wall time: what a machine at load 13 does to a thread now and then."""
-    if seconds <= 0:
-        return
-    if pen is not None:
-        starve_host(pen, seconds)
-    with sim._cond:
-        time.sleep(seconds)
 
 
 def _until(predicate, sim, timeout_s: float = HOST_WAIT_S) -> bool:
@@ -118,7 +69,7 @@ class _Rig:
             self.driver.start()
         url = self.bridge.path if self.bridge else self.sim.url
         clock = {"clock": self.sim.clock} if self.virtual else {}
-        self.pen = PenController.connect(url, calibration=_calibration(self.sim),
+        self.pen = PenController.connect(url, calibration=sim_calibration(self.sim),
                                          lease_ms=lease_ms, **clock)
         self.lost_at: list[float] = []  # wall clock, real-time ways
         self.pen.add_state_listener(
@@ -270,7 +221,7 @@ def scenario_disconnects(n: int = 100, seed: int = 41, lease_ms: int = 250,
     wall = detect["pensim"] + detect["pty"]
 
     def ms(values: list[float]) -> str:
-        return (f"{_median(values) * 1e3:.1f} / {max(values, default=float('nan')) * 1e3:.1f}")
+        return (f"{median(values) * 1e3:.1f} / {max(values, default=float('nan')) * 1e3:.1f}")
 
     res.figures = {
         "lease ms": lease_ms,
@@ -293,4 +244,3 @@ def scenario_disconnects(n: int = 100, seed: int = 41, lease_ms: int = 250,
     return res
 
 
-__all__ = ["PenStops", "pen_time_at", "scenario_disconnects", "starve", "starve_host"]

@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.campaign_core import Result, _calibration, _median, _wait
+from bench.campaign_core import Result, median, sim_calibration, wait_until
 from firmware_protocol.codes import FirmwareState, MsgType
 from firmware_protocol.messages import HOST_TO_PEN
 
@@ -70,7 +70,7 @@ def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Resul
     lease_s = lease_ms / 1000
     with PenSimulator(seed=seed) as sim:
         fw = sim.firmware
-        pen = PenController.connect(sim.url, calibration=_calibration(sim), lease_ms=lease_ms)
+        pen = PenController.connect(sim.url, calibration=sim_calibration(sim), lease_ms=lease_ms)
         try:
             try:
                 pen.set_zone("crown")
@@ -111,11 +111,11 @@ def _estop_run(variant: str, seed: int, lease_ms: int, wait_s: float, res: Resul
 
             caller = threading.Thread(target=call, daemon=True)
             caller.start()
-            _wait(lambda: bool(called), 5.0, 0.0002)
+            wait_until(lambda: bool(called), 5.0, 0.0002)
             called_s, renewals = called[0]
-            local = _wait(lambda: bool(latched), 2.0, 0.0005)
+            local = wait_until(lambda: bool(latched), 2.0, 0.0005)
             local_s = (latched[0] if latched else time.monotonic()) - called_s
-            stopped = _wait(lambda: bool(stop_at), 4 * lease_s + 1.0)
+            stopped = wait_until(lambda: bool(stop_at), 4 * lease_s + 1.0)
             caller.join(timeout=15.0)
             returned_s = (returned[0] if returned else time.monotonic()) - called_s
             if caller.is_alive():
@@ -168,13 +168,13 @@ def scenario_estop(n: int = 100, seed: int = 51, lease_ms: int = 250,
         res.figures[f"{variant}: within one lease"] = (
             f"{sum(s <= lease_ms + 2 for s in stops)}/{len(runs)}")
         res.figures[f"{variant}: stop after estop() median/max ms"] = (
-            f"{_median(stops):.0f}/{max(stops):.0f}")
+            f"{median(stops):.0f}/{max(stops):.0f}")
         rows.append(
             f"{variant} ({VARIANTS[variant]}): {len(runs)} runs; needle stopped after estop() "
-            f"median {_median(stops):.0f} ms, max {max(stops):.0f} ms (lease {lease_ms} ms); "
-            f"controller in estop after median {_median([r['local_ms'] for r in runs]):.1f} ms"
+            f"median {median(stops):.0f} ms, max {max(stops):.0f} ms (lease {lease_ms} ms); "
+            f"controller in estop after median {median([r['local_ms'] for r in runs]):.1f} ms"
             f" (max {max(r['local_ms'] for r in runs):.1f}); "
-            f"estop() returned after median {_median([r['call_ms'] for r in runs]):.0f} ms "
+            f"estop() returned after median {median([r['call_ms'] for r in runs]):.0f} ms "
             f"with {', '.join(outcomes)}; lease renewals reaching the pen after the call: max "
             f"{max(r['renewals_after'] for r in runs)}; pen ended in "
             f"{', '.join(sorted({r['pen_state'] for r in runs}))}")

@@ -17,23 +17,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.campaign_core import Result, _calibration, _median, _wait
-from bench.faults_disconnects import (
+from bench.campaign_core import (
     HOST_WAIT_S,
+    SCREENING_CLEAR,
     TICK_EPS_S,
     PenStops,
+    Result,
+    median,
     pen_time_at,
+    sim_calibration,
     starve,
     starve_host,
+    wait_until,
 )
 from firmware_protocol.codes import FirmwareState, MsgType
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # ============================================================================ 3. kills
-
-SCREENING_CLEAR = dict(open_sores=False, eczema=False, dermatitis=False, psoriasis_flare=False,
-                       infection=False, sunburn=False, keloid_tendency=False)
 
 
 def _profile_data(passes: int, duration_s: float, client_ref: str = "C-0008") -> dict:
@@ -125,7 +126,7 @@ def scenario_kills(n: int = 100, seed: int = 31, lease_ms: int = 250, passes: in
                     daemon=True)
                 reader.start()
                 try:
-                    if not _wait(lambda out=lines: any(x.startswith("session") for x in out),
+                    if not wait_until(lambda out=lines: any(x.startswith("session") for x in out),
                                  20.0, 0.005):
                         child.kill()
                         res.fail(f"session {it}: the host did not open a session: "
@@ -145,7 +146,7 @@ def scenario_kills(n: int = 100, seed: int = 31, lease_ms: int = 250, passes: in
                     reader.join(timeout=2)
                     if running[0] or stops.stop_s is not None:
                         killed_running += 1
-                        if not _wait(lambda s=sim, w=stops: s.sync() or w.stop_s is not None,
+                        if not wait_until(lambda s=sim, w=stops: s.sync() or w.stop_s is not None,
                                      HOST_WAIT_S):
                             res.fail(f"session {it}: the needle kept running after the kill")
                             continue
@@ -208,7 +209,7 @@ def scenario_kills(n: int = 100, seed: int = 31, lease_ms: int = 250, passes: in
         res.fail(f"the pass log's chain is broken: {broken}")
     res.figures = {
         "killed while the needle ran": killed_running, "killed with the needle off": killed_idle,
-        "median stop after kill ms (pen's clock)": _median(stop_after) * 1e3,
+        "median stop after kill ms (pen's clock)": median(stop_after) * 1e3,
         "max stop after kill ms (pen's clock)": max(stop_after, default=float("nan")) * 1e3,
         "lease ms": lease_ms, "a renewal reached the pen after the kill": renewed_after_kill,
         "committed passes": len(committed),
@@ -289,7 +290,7 @@ def scenario_disk(seed: int = 61, lease_ms: int = 250, starve_s: float = 0.0) ->
             driver.start()
             db = os.path.join(tmp, "passlog.sqlite")
             fw = sim.firmware
-            pen = PenController.connect(sim.url, calibration=_calibration(sim),
+            pen = PenController.connect(sim.url, calibration=sim_calibration(sim),
                                         lease_ms=lease_ms, clock=sim.clock)
             log = PassLog(db)
             profile = parse_profile(_profile_data(3, 0.4 if when == "before" else 2.0))

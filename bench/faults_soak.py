@@ -10,8 +10,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from bench.campaign_core import Result
-from bench.faults_sessions import SCREENING_CLEAR
+from bench.campaign_core import SCREENING_CLEAR, Result
 from firmware_protocol import StreamDecoder, encode
 from firmware_protocol import messages as m
 from firmware_protocol.codes import Fault, MsgType

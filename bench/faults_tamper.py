@@ -17,7 +17,7 @@ installation's key. The attacks:
                  log then agrees with itself, so only what lives elsewhere can tell: a receipt
                  the client kept (verify --receipt), and the clinic's central PostgreSQL store
                  (verify --against), which the installation synced after every session
-- re_signed      (review r09) a record rewritten, the chain re-hashed, the log's keys replaced by
+- re_signed      a record rewritten, the chain re-hashed, the log's keys replaced by
                  an attacker's and every head and anchor re-signed; checked as an auditor without
                  the installation key does: verify --key <the installation's fingerprint>
 

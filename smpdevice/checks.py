@@ -123,32 +123,41 @@ def whole_number(
 def text(
     name: str, value: object, *, max_len: int = 200, error: type[SmpError] = InvalidArgument
 ) -> str:
-    """`value` if it is a non-blank str of at most `max_len` characters, with none of
-    NOT_IN_LINE_RANGES (control characters, bidirectional controls, line or paragraph
-    separators, lone surrogates), none this Python's Unicode tables do not know
-    (unassigned_ranges) and a `visible` one: a name must read in a record, a log line or a
-    CSV cell as it was typed, never reorder or split them, and be writable as UTF-8."""
+    """`value` if it is a str of 1 to `max_len` characters that is one line (`line_problem`):
+    a name must read in a record, a log line or a CSV cell as it was typed, never reorder or
+    split them, and be writable as UTF-8."""
     allowed = (f"a non-empty text of at most {max_len} characters, with a visible one, "
                "without control, bidirectional-control, line-separator, lone surrogate or "
                "unassigned characters")
     if not isinstance(value, str):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}, not a text")
-    if not value.strip() or len(value) > max_len:
+    if not value or len(value) > max_len:
         raise _refuse(error, name, value, allowed, "it is empty or too long")
+    problem = line_problem(value)
+    if problem is not None:
+        raise _refuse(error, name, value, allowed, problem)
+    return value
+
+
+def line_problem(value: str) -> str | None:
+    """Why `value` is not a one-line text, or None: the one rule of names and reasons, which
+    the station (`text`) and the service (jsonschema_lite, behind the schema's pattern) both
+    give, so that a text is refused for the same reason in the same words on both sides.
+    Checked in this order, each naming the first character it refuses:
+    1. a character of NOT_IN_LINE_RANGES (it breaks or reorders the line, whatever else);
+    2. a code point this Python's Unicode tables do not know (unassigned_ranges): it may be a
+       newer mark or format control, and nobody can tell whether it shows;
+    3. no `visible` character (only spaces, U+200B, lone marks...)."""
     bad = next((c for c in value if c in _NOT_IN_LINE), None)
     if bad is not None:
-        raise _refuse(error, name, value, allowed,
-                      f"it contains the character U+{ord(bad):04X}")
-    # a code point these tables do not know may be a newer mark (nobody can tell whether it
-    # shows): refused, see unassigned_ranges
+        return (f"it contains the character U+{ord(bad):04X} (a one-line text holds "
+                f"{NOT_IN_LINE_WORDS})")
     unknown = next((c for c in value if unassigned(c)), None)
-    said = f"U+{ord(unknown):04X}, {UNASSIGNED_WORDS}" if unknown is not None else ""
-    if not any(visible(c) and not unassigned(c) for c in value):  # e.g. only U+200B
-        raise _refuse(error, name, value, allowed,
-                      "it has no visible character" + (f" (it contains {said})" if said else ""))
     if unknown is not None:
-        raise _refuse(error, name, value, allowed, f"it contains {said}")
-    return value
+        return f"it contains U+{ord(unknown):04X}, {UNASSIGNED_WORDS}"
+    if not any(map(visible, value)):
+        return "it has no visible character (it must not be blank)"
+    return None
 
 
 # Characters that show nothing by themselves. A name must hold at least one character that
@@ -164,10 +173,11 @@ def text(
 #   (non-spacing Mn, enclosing Me): "\u0301" alone is an accent over nothing;
 # - U+2800 braille pattern blank (category So), drawn as an empty cell by design.
 # Private-use (Co) characters count as visible: Unicode asks a renderer to draw them (a font's
-# glyph, or a missing-glyph box). Unassigned (Cn) code points are refused by `text` outright
-# (unassigned_ranges): they may be marks or format controls of a newer Unicode than this
-# Python's tables (U+0ECE, U+11F00, U+13439 are Cn in Unicode 14), which a current viewer
-# draws as nothing, and a signed record must not hold a name nobody can read.
+# glyph, or a missing-glyph box). Code points this Python's tables do not know (Cn) are
+# refused by `line_problem` before visibility is asked (unassigned_ranges): they may be marks
+# or format controls of a newer Unicode than these tables (U+0ECE, U+11F00 and U+13439 are
+# Cn in Unicode 14, marks since 15), which a current viewer draws as nothing, and a signed
+# record must not hold a name nobody can read.
 INVISIBLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
                     (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
                     (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
@@ -246,7 +256,8 @@ def unassigned_ranges() -> tuple[tuple[int, int], ...]:
     return tuple((lo, hi) for lo, hi in merged)
 
 
-# pen.clear_faults's reason: enough to say why clearing is safe (service and `smp clear-faults`).
+# pen.clear_faults's reason: enough to say why clearing is safe (the service, and
+# `smp clear --service URL --reason TEXT` before it calls).
 CLEAR_REASON_MIN_SEEN = 3
 
 

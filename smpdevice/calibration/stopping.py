@@ -7,6 +7,12 @@ the pen sends, in the thread that reads it, so the needle stops within a report 
 run there: the needle stopped, calibrating left, the report naming the reason, nothing saved or
 installed. The last check comes before the save: a cause found after it (during the save)
 does not undo the run, which is then saved and installed (`install`), the pen at rest.
+
+`should_stop` must therefore be cheap, non-blocking and thread-safe (a flag or a lock-free read,
+as the service's `driver_lost`): while a speed check spins it runs on the pen's reader thread,
+and every reply and lease renewal waits for it. It runs there, not in a watcher thread, because
+the workflow's thread is blocked in the spin and only the reader sees each report: a watcher
+would stop the needle on its own wall-clock poll instead of within a report of the cause.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ if TYPE_CHECKING:
     from smpdevice.control import PenController
     from smpdevice.control.calibration import Calibration
 
-StopReason = Callable[[], "str | bool | None"]  # why the run must end now; None/False: go on
+# Why the run must end now (None/False: go on). Called on the pen's reader thread during a
+# spin: cheap, non-blocking, thread-safe (see the module doc).
+StopReason = Callable[[], "str | bool | None"]
 
 
 class RunStopped(CalibrationError):
@@ -40,7 +48,7 @@ class StopCheck:
     reason is kept: a run that must end stays ended (a driver back meanwhile changes nothing).
     With a `should_stop`, the controller found idle under the run is a reason too: only the
     run ends its own `calibrating`, so someone else did (the service's watchdog, on a loss
-    that `should_stop` may no longer see by the next check: review 11a R01)."""
+    that `should_stop` may no longer see by the next check)."""
 
     def __init__(self, should_stop: StopReason | None,
                  ctl: PenController | None = None) -> None:
@@ -100,8 +108,10 @@ class StopCheck:
 def install(ctl: PenController, report: CalibrationReport, calibration: Calibration) -> None:
     """The run passed its last check before the save: it is committed, and what the store
     holds is installed. If its `calibrating` was ended from outside meanwhile (the service's
-    dead-man rule during the save: review 11a R02), the pen is at rest already: installed
-    in idle instead (`set_calibration`, which moves nothing). Never a raw error here."""
+    dead-man rule during the save), the pen is at rest already: installed in idle instead
+    (`set_calibration`, which moves nothing). A stop the pen did not confirm (a link fault:
+    the controller latched a fault) is a problem in the report, not installed. Never a raw
+    error here: the calibration is saved, and the report is the only account of it."""
     try:
         ctl.end_calibration(calibration)
         return
@@ -110,6 +120,10 @@ def install(ctl: PenController, report: CalibrationReport, calibration: Calibrat
             report.problems.append(_not_installed(report, "the controller is "
                                                   f"{ctl.state.value}"))
             return
+    except SmpError as exc:  # LinkError/LinkTimeout: the stop was not confirmed
+        report.problems.append(_not_installed(report, f"the controller is {ctl.state.value}: "
+                                              + str(exc).rstrip(".")))
+        return
     try:
         ctl.set_calibration(calibration)
         report.installed_idle = True

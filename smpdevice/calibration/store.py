@@ -9,7 +9,7 @@ indexed columns for the queries.
 "expired" rather than "missing"; `latest_valid(serial)` only one that may be used now.
 "Newest" is the one saved last (`saved_seq`, a counter of this file), never the `created_at`
 a calibration carries: that is the clock of the PC that made it, and a clock that ran ahead
-(then corrected) would let a superseded calibration shadow every later one (review9b R08).
+(then corrected) would let a superseded calibration shadow every later one.
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@
 The controller is put in its `calibrating` state (allowed only from idle) for the whole run and
 back to idle at the end, also on error or abort. Only a run that passes every check produces a
 `Calibration`; it is saved to the store first, then installed on the controller and written to
-the pen (`end_calibration`). A failing or aborted run saves nothing.
+the pen (`end_calibration`). A failing, aborted or stopped run saves nothing. A saved run can
+still miss the pen (`calibration.stopping.install`): ended from outside during the save, it is
+installed in idle but not written to the pen (`installed_idle`); a stop the pen did not confirm
+leaves it saved but not installed (the report says so: "Result: FAIL"). Checking a calibration
+on its own, and saving a report's: `calibration.verify`.
 
 Steps:
 1. Zero: step toward the actuator position where the tip is flush (`ZeroSearch`).
@@ -58,20 +62,22 @@ TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look ali
 Echo = Callable[[str], None]
 
 
-def _identity(ctl: PenController) -> PenIdentity:
+def pen_identity(ctl: PenController) -> PenIdentity:
     if ctl.identity is None:
         raise StateError("not connected to a pen: connect first, then calibrate")
     return ctl.identity
 
 
-def _silent(_: str) -> None:
+def silent(_: str) -> None:
     pass
 
 
 # ----------------------------------------------------------------------------- the run
 
 
-class _Run:
+class CalibrationSteps:
+    """The steps of a run against one pen and gauge (`run_calibration`, `verify.run_verify`)."""
+
     def __init__(
         self,
         ctl: PenController,
@@ -85,7 +91,7 @@ class _Run:
         self.settings = settings
         self.echo = echo
         self.stop = stop or StopCheck(None)
-        lim = _identity(ctl).limits
+        lim = pen_identity(ctl).limits
         self.min_mm, self.max_mm = lim.depth_min_mm, lim.depth_max_mm
         self.gauge_max_mm = settings.gauge_max_mm or round(1.25 * lim.depth_max_mm, 3)
 
@@ -204,14 +210,14 @@ class _Run:
     def speeds_hz(self) -> list[float]:
         if self.settings.speeds_hz:
             return list(self.settings.speeds_hz)
-        lim = _identity(self.ctl).limits
+        lim = pen_identity(self.ctl).limits
         span = lim.speed_max_hz - lim.speed_min_hz
         return [round(lim.speed_min_hz + f * span) for f in (0.15, 0.5, 0.85)]
 
     def speed(self, report: CalibrationReport) -> SpeedCheck:
         speeds = self.speeds_hz()
         self.echo(f"Step 3, speed: {', '.join(f'{s:g}' for s in speeds)} Hz, off the skin.")
-        lim = _identity(self.ctl).limits
+        lim = pen_identity(self.ctl).limits
         ask = self.settings.ask_tachometer and hasattr(self.gauge, "read_tachometer_hz")
         samples: list[SpeedSample] = []
         rates: list[RatePoint] = []
@@ -265,7 +271,6 @@ class _Run:
         return encoder, count_punctures(
             set_hz, duration_s, [(t.uptime_ms, t.strokes, t.needle_running) for t in frames])
 
-
     # -- verify -------------------------------------------------------------------------
     def verify(self, calibration: Calibration, step: str = "Step 4, verify") -> VerifyResult:
         result = VerifyResult(calibration.calibration_id, self.settings.verify_tolerance_mm,
@@ -291,7 +296,7 @@ class _Run:
         return result
 
 
-def _end(ctl: PenController, calibration: Calibration | None) -> None:
+def leave_calibrating(ctl: PenController, calibration: Calibration | None) -> None:
     """Leave the calibrating state; an error here must not hide the one that got us here."""
     with contextlib.suppress(Exception):
         ctl.end_calibration(calibration)
@@ -304,19 +309,21 @@ def run_calibration(
     technician: str,
     settings: CalibrationSettings | None = None,
     store: CalibrationStore | None = None,
-    echo: Echo = _silent,
+    echo: Echo = silent,
     should_stop: StopReason | None = None,
 ) -> CalibrationReport:
     """Zero, depth, speed and verify; save and install the calibration only if all pass.
-    `should_stop() -> reason | None` ends the run from outside (`calibration.stopping`)."""
+    `should_stop() -> reason | None` ends the run from outside (`calibration.stopping`). It
+    must be cheap, non-blocking and thread-safe: during a speed check it is asked on the pen's
+    reader thread at every report, and every reply and lease renewal waits for it."""
     settings = settings or CalibrationSettings()
-    ident = _identity(ctl)
+    ident = pen_identity(ctl)
     report = CalibrationReport(
         pen_serial=ident.serial, firmware_version=ident.firmware_version,
         technician=technician, gauge=gauge.description, settings=settings,
     )
     stop = StopCheck(should_stop, ctl)
-    run = _Run(ctl, gauge, settings, echo, stop)
+    run = CalibrationSteps(ctl, gauge, settings, echo, stop)
     ctl.begin_calibration()
     try:
         search = run.zero(report)
@@ -338,16 +345,16 @@ def run_calibration(
     except PedalReleased as exc:  # the pen stopped the needle: end here, start nothing more
         report.problems.append(str(exc))
         report.calibration = None
-        _end(ctl, None)
+        leave_calibrating(ctl, None)
         return report
     except CalibrationAborted:
         report.aborted = True
         report.calibration = None
-        _end(ctl, None)
+        leave_calibrating(ctl, None)
         return report
     except BaseException as exc:
         why = stop.ended_by(exc)  # before our own end: idle now means ended from outside
-        _end(ctl, None)
+        leave_calibrating(ctl, None)
         if why is None:
             raise
         report.problems.append(f"stopped: {why}; the needle was stopped and the run ended "
@@ -355,49 +362,15 @@ def run_calibration(
         report.calibration = None
         return report
     if report.calibration is None:
-        _end(ctl, None)
+        leave_calibrating(ctl, None)
         return report
     try:
         if store is not None:
             store.save(report.calibration)  # durable record first: never install unrecorded
             report.saved = True
     except BaseException:
-        _end(ctl, None)
+        leave_calibrating(ctl, None)
         raise
     install(ctl, report, report.calibration)
     return report
-
-
-def run_verify(
-    ctl: PenController,
-    gauge: Gauge,
-    calibration: Calibration,
-    *,
-    settings: CalibrationSettings | None = None,
-    echo: Echo = _silent,
-) -> VerifyResult:
-    """Check `calibration` at a few depths on its own (before a session). Saves nothing."""
-    calibration.check_for(_identity(ctl).serial)
-    settings = settings or CalibrationSettings()
-    run = _Run(ctl, gauge, settings, echo)
-    ctl.begin_calibration()
-    try:
-        result = run.verify(calibration, step="Verify")
-    except BaseException:
-        _end(ctl, None)
-        raise
-    ctl.end_calibration(None)
-    return result
-
-
-def save_calibration(report: CalibrationReport, store: CalibrationStore) -> Calibration:
-    """Save the run's calibration; refuses a run that did not pass."""
-    if not report.passed or report.calibration is None:
-        why = "aborted" if report.aborted else "; ".join(report.problems) or "no fit"
-        raise CalibrationError(f"refusing to save a failed calibration ({why}).")
-    if not report.saved:
-        store.save(report.calibration)
-        report.saved = True
-    return report.calibration
-
 

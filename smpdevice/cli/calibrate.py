@@ -96,7 +96,8 @@ def calibrate(
         return
     from smpdevice.calibration.report import CalibrationSettings, format_verify
     from smpdevice.calibration.store import CalibrationStore
-    from smpdevice.calibration.workflow import run_calibration, run_verify
+    from smpdevice.calibration.verify import run_verify
+    from smpdevice.calibration.workflow import run_calibration
     from smpdevice.cli.calibrate_remote import technician_name
     from smpdevice.config import setting
     from smpdevice.control import PenController

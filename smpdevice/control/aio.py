@@ -20,14 +20,14 @@ the blocking controller's own answer (StateError "not connected"; close() and th
 quietly), and the async iterators end.
 
 A request whose caller stops waiting (`asyncio.wait_for`, `task.cancel()`) once its blocking
-call began cannot be taken back from the worker, so it is undone instead (R08), as the blocking
+call began cannot be taken back from the worker, so it is undone instead, as the blocking
 engine does for a given-up NEEDLE_START or ARM: a start is stopped at once (a start still
 waiting for the depth never goes out) and again if it got through; an arm that got through is
-disarmed; a speed check (`calibration_spin`) is stopped (`stop_spin()`: the needle stopped and
-disarmed, one still queued never starts). The cancellation completes once the call has ended
-and been undone, also when the task is cancelled again meanwhile (the later cancellations are
-held until then), so nothing it asked for happens behind the caller's back. Not `call(fn)` (an
-arbitrary function runs to its end).
+disarmed; a speed check (`calibration_spin`) is stopped by its own `spin_cancel()` token (the
+needle stopped and disarmed, one still queued never starts). The cancellation completes once
+the call has ended and been undone, also when the task is cancelled again meanwhile (the later
+cancellations are held until then), so nothing it asked for happens behind the caller's back.
+Not `call(fn)` (an arbitrary function runs to its end).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]
 class _SpinTurn:
     """One speed check of the call worker, and whether its caller gave it up: a spin given up
     before its turn never starts; one under way is ended by its own `spin_cancel()` token, so
-    a cancel that comes as it ends never touches the next caller's spin (review 11a R05)."""
+    a cancel that comes as it ends never touches the next caller's spin."""
 
     def __init__(self, pen: PenController) -> None:
         self.pen = pen
@@ -101,7 +101,7 @@ class _SpinTurn:
 
 async def _through_cancels(future: Future[T]) -> T:
     """Await `future` to its end even if this task is cancelled again meanwhile (a nested
-    wait_for, a TaskGroup, asyncio.run shutting down: review 11a R04): a stop or undo is never
+    wait_for, a TaskGroup, asyncio.run shutting down): a stop or undo is never
     left behind the caller. A cancellation that came meanwhile is raised once it has ended."""
     waiter = asyncio.wrap_future(future)
     cancelled = False
@@ -306,7 +306,7 @@ class AsyncPenController:
         return await self._request(self.pen.calibration_move, actuator_mm, **kwargs)
 
     async def calibration_spin(self, speed_hz: float, duration_s: float = 1.0) -> float:
-        """The speed check; given up once begun, it is stopped (`stop_spin()`), and the
+        """The speed check; given up once begun, it is stopped (its own `spin_cancel()`), and the
         cancellation completes once the spin has ended, its needle stopped and disarmed."""
         turn = _SpinTurn(self.pen)
         future = self._submit(self._calls, turn.run, speed_hz, duration_s)

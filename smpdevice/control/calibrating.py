@@ -10,7 +10,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 
-from firmware_protocol import Message, units
+from firmware_protocol import units
 from firmware_protocol.codes import Capability, EventCode, NackReason
 from firmware_protocol.messages import (
     Arm,
@@ -30,7 +30,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.pen import PenTelemetry
-from smpdevice.control.states import State, StateError
+from smpdevice.control.states import SAFE, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
@@ -42,6 +42,8 @@ SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulat
 
 class SpinStopped(SmpError):
     """A speed check (calibration_spin) ended early by a stop of the needle: nothing measured."""
+
+    part_sent = False  # refused at a later step than its first: the pen may be armed
 
 
 class SpinCancel:
@@ -81,7 +83,8 @@ class CalibratingMixin(ControllerCore):
         lo, hi = self._travel_mm()
         checks.finite_number("actuator_mm", actuator_mm, lo, hi, unit="mm (actuator travel)")
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
-        self._call(self._do_calibration_move, actuator_mm)
+        epoch = self._stop_epoch  # a stop asked from here on wins over this move
+        self._call(self._do_calibration_move, actuator_mm, epoch)
 
         def there() -> bool:
             t = self.telemetry
@@ -131,12 +134,15 @@ class CalibratingMixin(ControllerCore):
         self.event_listeners.add(on_event)
         try:
             stops = self._spin_stops if stops_before is None else stops_before
-            return self._spin(speed_hz, duration_s, released, stops, cancel)
+            epoch = self._stop_epoch  # a stop asked from here on wins over this spin
+            return self._spin(speed_hz, duration_s, released, (stops, epoch), cancel)
         finally:
             self.event_listeners.remove(on_event)
 
     def _spin(self, speed_hz: float, duration_s: float, released: threading.Event,
-              stops: int, cancel: SpinCancel | None) -> float:
+              asked: tuple[int, int], cancel: SpinCancel | None) -> float:
+        stops, epoch = asked  # spin_stops and the stop epoch when it was asked for
+
         def halted() -> str | None:  # why this spin must end, or None
             if self._spin_stops != stops:
                 return "a stop of the needle (pen.stop) came"
@@ -146,8 +152,10 @@ class CalibratingMixin(ControllerCore):
             raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: {why} "
                               "after it was asked for. Run the speed check again.")
         try:
-            self._call(self._do_calibration_spin, speed_hz, True)
-        except (CommandRefused, LinkError) as exc:
+            self._call(self._do_calibration_spin, speed_hz, True, epoch, halted)
+        except (CommandRefused, LinkError, SpinStopped) as exc:
+            if isinstance(exc, SpinStopped) and not exc.part_sent:
+                raise  # refused at its turn: nothing was sent
             if self.state is State.CALIBRATING:  # ARM, or the start, may have got through
                 with contextlib.suppress(CommandRefused, StateError):  # this error is the news
                     self._end_spin(speed_hz)  # (refused, the lease stays held: pen stops)
@@ -191,6 +199,11 @@ class CalibratingMixin(ControllerCore):
             raise SpinStopped(
                 f"the speed check at {speed_hz:g} Hz was stopped ({why} while it ran): the "
                 "needle is stopped and nothing was measured. Run the speed check again.")
+        if self.state is not State.CALIBRATING:  # end_calibration from another thread
+            raise SpinStopped(
+                f"the speed check at {speed_hz:g} Hz was cut short: the calibration was ended "
+                f"(end_calibration) while it ran and the controller is {self.state.value}; "
+                "the needle is stopped and nothing was measured. Begin calibration again.")
         if was_released:
             self._await_report_after(self.clock.now())  # the pen's own word: needle stopped
             raise PedalReleased(
@@ -205,12 +218,16 @@ class CalibratingMixin(ControllerCore):
     def _end_spin(self, speed_hz: float) -> None:
         """A speed check's stop (NEEDLE_STOP, DISARM) is a needle stop like stop_needle():
         renewal is held from now until the pen confirms it; unconfirmed, the controller
-        latches a fault and renews nothing, so the pen stops the needle by itself."""
+        latches a fault and renews nothing, so the pen stops the needle by itself. Asked,
+        it wins over every spin or move still on its way (they are refused at their turn)."""
+        self._ask_stop()  # first: a start granted after the hold below would clear it
         self._hold(estop=False)
+        built: list[Operation] = []  # its steps: the reason names the one left unconfirmed
         try:
-            self._call(self._do_calibration_spin, speed_hz, False)
+            self._call(self._do_calibration_spin, speed_hz, False, None, None, built)
         except LinkError as exc:
-            self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc))
+            step = built[0].step.TYPE.name if built else None
+            self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc, step))
             raise
 
     def _await_report_after(self, since_s: float, timeout_s: float = 1.0) -> None:
@@ -223,10 +240,25 @@ class CalibratingMixin(ControllerCore):
         self._wait_news(lambda: fresh() or self.state is not State.CALIBRATING, timeout_s)
 
     def end_calibration(self, calibration: Calibration | None = None) -> None:
-        """Back to idle; install `calibration` and store it on the pen where supported."""
+        """Back to idle; install `calibration` and store it on the pen where supported.
+
+        Two requests: the stop (NEEDLE_STOP, RETRACT, DISARM; a stop, never withdrawn, and
+        every spin or move still on its way is refused at its turn), then the table write.
+        An unanswered or refused write leaves the controller idle, the pen at rest and the
+        calibration neither installed nor written: the error says so. An end_calibration
+        whose turn comes after another ended calibrating sends nothing (StateError)."""
         checks.instance("calibration", calibration, (Calibration, type(None)),
                         "a Calibration or None")
         self._call(self._do_end_calibration, calibration)
+        if calibration is None:
+            return
+        try:
+            self._call(self._do_install_calibration, calibration)
+        except SmpError as exc:
+            exc.args = (f"calibration ended (the pen is at rest), but calibration "
+                        f"{calibration.calibration_id} was neither written to the pen nor "
+                        f"installed: {exc}",)
+            raise
 
     def read_calibration_table(self) -> CalibrationTable:
         return self._call(self._do_request, CalibrationRead())
@@ -260,14 +292,46 @@ class CalibratingMixin(ControllerCore):
             period_us=units.ms_to_us(max(lim.period_min_ms, min(100.0, lim.period_max_ms))),
         )
 
-    def _do_calibration_move(self, actuator_mm: float) -> Operation:
+    def _calibration_turn(self, epoch: int | None,
+                          halted: Callable[[], str | None] | None = None) -> str | None:
+        """Why a calibration start (a move, a spin asked at stop `epoch`) must not go out now,
+        or None: asked when it is built and again before each of its steps, so a stop asked
+        before its turn wins (as `_stop_epoch` makes a stop win over start_needle)."""
+        state = self.state
+        if state in SAFE:
+            return None  # motion_refused says why (PenFault), as for any motion frame
+        if state is not State.CALIBRATING:
+            return f"the controller is no longer calibrating (it is {state.value})"
+        if epoch is not None and epoch != self._stop_epoch:
+            return "a stop (end_calibration, a spin's stop) was asked after it"
+        if any(op.stop for op in self._eng.ops):
+            return "a stop (end_calibration, a spin's stop) is still on its way"
+        return None if halted is None else halted()
+
+    def _do_calibration_move(self, actuator_mm: float, epoch: int | None = None) -> Operation:
         self._require("calibration_move")
         self._check_actuator(actuator_mm)
-        self._cal_actuator_mm = actuator_mm
-        speed = self._ident.limits.speed_min_hz
-        return Operation([self._calibration_setpoints(actuator_mm, speed)])
 
-    def _do_calibration_spin(self, speed_hz: float, on: bool) -> Operation:
+        def turn() -> SmpError | None:
+            why = self._calibration_turn(epoch)
+            return None if why is None else StateError(
+                f"the actuator was not moved to {actuator_mm} mm: {why}, and a stop is never "
+                "withdrawn; nothing was sent to the pen.")
+
+        if (error := turn()) is not None:
+            raise error
+
+        def moved() -> None:
+            self._cal_actuator_mm = actuator_mm
+
+        speed = self._ident.limits.speed_min_hz
+        return Operation([self._calibration_setpoints(actuator_mm, speed)], moved, check=turn)
+
+    def _do_calibration_spin(self, speed_hz: float, on: bool, epoch: int | None = None,
+                             halted: Callable[[], str | None] | None = None,
+                             built: list[Operation] | None = None) -> Operation:
+        if not on:
+            self._ask_stop()  # first: a spin or move still on its way loses at its turn
         self._require("calibration_spin")
         lim = self._ident.limits
         if on and not lim.speed_min_hz <= speed_hz <= lim.speed_max_hz:
@@ -275,13 +339,38 @@ class CalibratingMixin(ControllerCore):
                 "speed_hz", speed_hz, lim.speed_max_hz if speed_hz > lim.speed_max_hz
                 else lim.speed_min_hz, "is outside the pen's speed range")])
         if not on:
-            return Operation([NeedleStop(), Disarm()], self._spin_ended, stop=True)
+            self._lease_hold.set()  # also here, under the engine's lock: no grant between
+            stop = Operation([NeedleStop(), Disarm()], self._spin_ended, stop=True)
+            if built is not None:
+                built.append(stop)
+            return stop
         actuator = self._cal_actuator_mm if self._cal_actuator_mm is not None \
             else lim.depth_min_mm
-        self._grant_lease()
-        return Operation([self._calibration_setpoints(actuator, speed_hz),
-                          *self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm(),
-                          NeedleStart()])
+        op = Operation([self._calibration_setpoints(actuator, speed_hz),
+                        *self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm(),
+                        NeedleStart()])
+
+        def refusal() -> SpinStopped | None:
+            why = self._calibration_turn(epoch, halted)
+            if why is None:
+                return None
+            error = SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: {why}, "
+                                "and a stop is never withdrawn. Run the speed check again.")
+            error.part_sent = op.index > 0
+            return error
+
+        def turn() -> SmpError | None:
+            error = refusal()
+            if error is None and op.index == 0 and not granted:  # the lease is granted at
+                granted.append(True)  # its turn only: never while a stop's hold is pending
+                self._grant_lease()
+            return error
+
+        granted: list[bool] = []
+        if (error := refusal()) is not None:
+            raise error
+        op.check = turn
+        return op
 
     def _spin_ended(self) -> None:
         """The pen confirmed a speed check's stop: renewals resume (a disarmed pen needs none,
@@ -290,22 +379,39 @@ class CalibratingMixin(ControllerCore):
             self._lease_hold.clear()
 
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
+        self._ask_stop()  # first: a spin or move still on its way never goes out after it
         self._require("end_calibration")
-        self._lease_hold.set()  # a stop: renew nothing until the pen confirms it
-        steps: list[Message] = [NeedleStop(), Retract(), Disarm()]
-
-        def done() -> None:
-            self._forget_setpoints()  # calibration moved the actuator
-            if calibration is not None:
-                self._calibration = calibration
-                self._rebound_zone()  # guard.py: never raises; logs a zone left with no depth
-            self._fire("end_calibration", "calibration ended")
-            self._lease_hold.clear()  # the stop confirmed; idle leases nothing
-
         if calibration is not None:
             calibration.check_for(self._ident.serial, self.validity_now(), port=self.port_url)
-        if calibration is not None and Capability.CALIBRATION_TABLE in self._ident.capabilities:
-            points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
-            written_at_s = int(calibration.created_at.timestamp())
-            steps.append(CalibrationWrite.from_points(points, written_at_s))
-        return Operation(steps, done, stop=True)
+        self._lease_hold.set()  # a stop: renew nothing until the pen confirms it
+
+        def done() -> None:
+            self._fire("end_calibration", "calibration ended")  # first: raises if it no
+            self._forget_setpoints()  # longer applies, before any side effect (R12A-05)
+            self._lease_hold.clear()  # the stop confirmed; idle leases nothing
+
+        def turn() -> SmpError | None:  # behind another end_calibration: nothing to stop
+            if self.state is State.IDLE:
+                return StateError("end_calibration no longer applies: the controller is "
+                                  "already idle (the calibration was ended meanwhile); "
+                                  "nothing was sent to the pen")
+            return None
+
+        return Operation([NeedleStop(), Retract(), Disarm()], done, stop=True, check=turn)
+
+    def _do_install_calibration(self, calibration: Calibration) -> Operation | None:
+        """After end_calibration's stop: store the table on the pen (where supported), then
+        install it here; a write the pen did not confirm installs nothing."""
+        self._require("set_calibration")
+
+        def install() -> None:
+            self._calibration = calibration
+            self._forget_setpoints()  # actuator commands from the old calibration are stale
+            self._rebound_zone()  # guard.py: never raises; logs a zone left with no depth
+
+        if Capability.CALIBRATION_TABLE not in self._ident.capabilities:
+            install()
+            return None
+        points = [(units.mm_to_um(a), units.mm_to_um(t)) for a, t in calibration.points[:8]]
+        written_at_s = int(calibration.created_at.timestamp())
+        return Operation([CalibrationWrite.from_points(points, written_at_s)], install)

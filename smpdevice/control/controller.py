@@ -212,10 +212,11 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def add_inline_telemetry_reader(self, reader: Callable[[PenTelemetry], None]) -> None:
         """Host-internal, not for integrators (use `add_telemetry_listener`): `reader` is
         called with every report, in order, never dropped, on the thread that read it. It must
-        only append under a lock of its own: while it runs, no frame is read (replies, lease
-        renewals). Its users: a session's pass counter (`sessions.session`, `pass_counter`),
-        the calibration spin's frames (`control.calibrating`) and the service's spin
-        (`service.calibrating`)."""
+        only append under a lock of its own, or read a flag: while it runs, no frame is read
+        (replies, lease renewals). Its users: a session's pass counter (`sessions.session`,
+        `pass_counter`), the calibration spin's frames (`control.calibrating`), the service's
+        spin (`service.calibrating`), and a workflow spin's stop watch
+        (`calibration.stopping`: it asks the run's cheap `should_stop` and stops the spin)."""
         self._telemetry_counters.add(reader)
 
     def remove_inline_telemetry_reader(self, reader: Callable[[PenTelemetry], None]) -> None:

@@ -192,9 +192,12 @@ class RequestsMixin(ControllerCore):
                          lambda: self._fire("arm", "armed"))
 
     def _grant_lease(self) -> None:
-        """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume."""
-        self._eng.next_lease_s = 0.0
-        self._lease_hold.clear()
+        """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume,
+        unless a stop is still on its way: its hold stays until the pen confirms it."""
+        engine = self._eng
+        engine.next_lease_s = 0.0
+        if not any(op.stop for op in engine.ops):
+            self._lease_hold.clear()
 
     def _do_start(self, stops_before: int | None = None) -> Operation:
         if stops_before is not None and stops_before != self._stop_epoch:
@@ -210,9 +213,15 @@ class RequestsMixin(ControllerCore):
 
         return Operation([LeaseRenew(self.lease_ms), NeedleStart()], started)
 
-    def _do_stop(self) -> Operation:
-        self._stop_epoch += 1  # first: any start still on its way loses (even if this refuses)
+    def _ask_stop(self) -> None:
+        """A stop was asked: every start still on its way (a needle start waiting for the
+        depth, a calibration spin or move queued behind) loses at its turn. Any thread."""
+        with self._fsm_lock:  # a bump from outside the engine's lock is never lost
+            self._stop_epoch += 1
         self._announce()  # a start waiting for the depth hears of it now
+
+    def _do_stop(self) -> Operation:
+        self._ask_stop()  # first: any start still on its way loses (even if this refuses)
         self._require("stop")
         self._lease_hold.set()  # renew nothing until the pen confirms the stop
 
@@ -227,8 +236,7 @@ class RequestsMixin(ControllerCore):
         return Operation([NeedleStop()], stopped, stop=True)
 
     def _do_retract(self) -> Operation:
-        self._stop_epoch += 1  # a retract stops the needle too: a pending start loses
-        self._announce()
+        self._ask_stop()  # a retract stops the needle too: a pending start loses
         self._require("retract")
 
         def retracted() -> None:

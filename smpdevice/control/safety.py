@@ -83,8 +83,11 @@ class SafetyMixin(ControllerCore):
         op.future = Completion(finished)
         engine.submit(op)  # on the wire now, or right after the request now at the head
 
-    def _unconfirmed_stop_reason(self, exc: BaseException) -> str:
-        return (f"the pen did not confirm the needle stop ({exc}); the host stopped renewing "
+    def _unconfirmed_stop_reason(self, exc: BaseException, step: str | None = None) -> str:
+        """`step`: the stop's step left unconfirmed (its later steps, a DISARM, a RETRACT, are
+        named: the pen may have confirmed the needle stop itself)."""
+        what = "the needle stop" if step in (None, "NEEDLE_STOP") else f"the needle stop's {step}"
+        return (f"the pen did not confirm {what} ({exc}); the host stopped renewing "
                 f"the lease, so the pen stops the needle by itself within {self.lease_ms} ms")
 
     def estop(self) -> None:
@@ -233,7 +236,7 @@ class SafetyMixin(ControllerCore):
         if op.stop and self.state in (State.RUNNING, State.ARMED, State.CALIBRATING):
             # an unconfirmed stop (a pass's, a speed check's, end_calibration's): renew
             # nothing more, so the pen stops by itself
-            self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error))
+            self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error, op.step.TYPE.name))
             self._enter_safe("fault_detected")
 
     def _enter_safe(self, trigger: str) -> None:

@@ -21,6 +21,9 @@ class Operation:
     steps: list[Message]
     then: Callable[[], Any] | None = None
     stop: bool = False  # a needle stop: the host treats its failure as a fault
+    # asked (under the engine's lock) before each step is sent: an error ends it there, unsent
+    # (a calibration request whose turn comes after a stop was asked: the stop wins)
+    check: Callable[[], SmpError | None] | None = None
     attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
     future: Completion = field(default_factory=Completion)
     index: int = 0

@@ -135,6 +135,8 @@ class OperationQueue:
                 op.future.set_exception(error)
 
     def _refused(self, op: Operation) -> SmpError | None:
+        if op.check is not None and (refused := op.check()) is not None:
+            return refused
         return self.host.motion_refused() if isinstance(op.step, self.motion) else None
 
     def _send_step(self, op: Operation) -> None:

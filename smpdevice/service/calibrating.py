@@ -223,7 +223,7 @@ def auto_calibrate(service: PenService, client_id: str, technician: str) -> dict
     from smpdevice.calibration.report import format_report
     from smpdevice.calibration.workflow import run_calibration
 
-    service.work._simulator()  # simulated pens in this process only, with its message
+    service.work.simulator()  # simulated pens in this process only, with its message
     pen = service.pen
     epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
     report = run_calibration(pen, SimulatorGauge(pen.port_url), technician=technician,

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from smpdevice.checks import NOT_IN_LINE_WORDS, UNASSIGNED_WORDS, not_in_line, unassigned, visible
+from smpdevice.checks import line_problem
 
 KEYWORDS = frozenset({
     "type", "properties", "required", "additionalProperties", "minimum", "maximum",
@@ -102,19 +102,10 @@ def _text(schema: dict[str, Any], value: str, where: str) -> None:
 
 
 def _mismatch(pattern: str, value: str) -> str:
-    """Why a text breaks its pattern, in the words of the one-line rule (`checks`) when that is
-    the cause: blank first (U+200B alone is blank, not a control), then the first character
-    the rule refuses."""
-    unknown = next((c for c in value if unassigned(c)), None)
-    if unknown is not None:  # first: whether it shows is unknown
-        return f"contains U+{ord(unknown):04X}, {UNASSIGNED_WORDS}"
-    if not any(visible(c) for c in value):
-        return "must not be blank (at least one character that shows)"
-    odd = next((c for c in value if not_in_line(c)), None)
-    if odd is not None:
-        return (f"contains the character U+{ord(odd):04X} (a one-line text holds "
-                f"{NOT_IN_LINE_WORDS})")
-    return f"must match {pattern}"
+    """Why a text breaks its pattern: the one-line rule's own reason (`checks.line_problem`,
+    the same words and order as the station's) when that is the cause."""
+    problem = line_problem(value)
+    return problem if problem is not None else f"must match {pattern}"
 
 
 def _array(schema: dict[str, Any], value: list, where: str) -> None:

@@ -10,7 +10,6 @@ one call worker in order, stops on their own lane, E-stop in a fresh thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
 from smpdevice.control.aio import AsyncPenController
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
@@ -144,8 +142,11 @@ class PenService:
         flight, and every client told."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                asyncio.run_coroutine_threadsafe(self.settled(reason), loop)
+            look = self.settled(reason)
+            try:
+                asyncio.run_coroutine_threadsafe(look, loop)
+            except RuntimeError:  # the loop closed meanwhile: nothing left to look behind
+                look.close()
         self.broadcast_threadsafe("pen.driver", {"client": None, "reason": reason})
 
     async def settled(self, reason: str, wait_s: float | None = None) -> None:
@@ -287,77 +288,6 @@ class PenService:
         client.telemetry_hz = 0
         return {"ok": True}
 
-    # ------------------------------------------------------------------ dead-man
-
-    @method("pen.drive")
-    async def m_drive(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        self.lease.claim(client.id, p["lease_ms"])
-        self.broadcast("pen.driver", {"client": client.id, "reason": "pen.drive"})
-        return {"ok": True, "client": client.id, "lease_ms": p["lease_ms"]}
-
-    @method("pen.heartbeat")
-    async def m_heartbeat(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        d = self.lease.renew(client.id)
-        return {"ok": True, "lease_ms": d.lease_ms}
-
-    @method("pen.release")
-    async def m_release(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        why = f"{client.id} released"
-        if await asyncio.to_thread(self.watchdog.driver_gone, client.id, why):
-            await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
-        return {"ok": True}
-
-    # ------------------------------------------------------------------ commands
-
-    @method("pen.set_zone")
-    async def m_set_zone(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        zone = await self.drive(client, self.pen.set_zone, p["zone"])
-        return {"zone": p["zone"], "envelope": zone.model_dump()}
-
-    @method("pen.set_setpoints")
-    async def m_set_setpoints(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return asdict(await self.drive(client, self.pen.set_setpoints, **p))
-
-    @method("pen.arm")
-    async def m_arm(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.drive(client, self.pen.arm)
-        return {"ok": True}
-
-    @method("pen.disarm")
-    async def m_disarm(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.apen.disarm()
-        return {"ok": True}
-
-    @method("pen.start")
-    async def m_start(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        await self.stops.start(lambda asked: self.drive(client, self.stops.start_needle,
-                                                        self.pen, asked))
-        return {"ok": True}
-
-    @method("pen.stop")
-    async def m_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        # wins over every start received before it, whatever the state reads now
-        await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S,
-                              self.pen.stop_spin)  # a calibration's spin too
-        return {"ok": True}
-
-    @method("pen.estop")
-    async def m_estop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return self.estop_inline(client)  # the connection calls it first, before dispatch
-
-    @method("pen.clear_faults")
-    async def m_clear(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        reason = p["reason"].strip()
-        if visible_count(reason) < CLEAR_REASON_MIN_SEEN:  # blanks or one emoji say nothing
-            raise RpcError(-32602, "pen.clear_faults: reason must say why it is safe to clear "
-                                   f"(at least {CLEAR_REASON_MIN_SEEN} visible characters, "
-                                   "counted as a reader sees them)", {"param": "reason"})
-        was, fault = self.pen.state.value, str(self.pen.last_fault or "")
-        await self.apen.clear_faults()
-        log.warning("faults cleared", client=client.id, role=client.role.label,
-                    reason=reason, was=was, fault=fault)
-        return {"ok": True}
-
     # ------------------------------------------------------------------ sessions
 
     @method("session.check")
@@ -394,9 +324,10 @@ def refusal(exc: SmpError) -> RpcError:
     return RpcError(code, str(exc)[:2000], data)
 
 
-# The calibration.*, pen.reconnect, session.resume/close and sessions.* handlers live in their
-# own modules; importing them registers them.
+# The pen.* commands, calibration.*, pen.reconnect, session.resume/close and sessions.*
+# handlers live in their own modules; importing them registers them.
 from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401
+from smpdevice.service import pen_methods as _pen_methods  # noqa: E402, F401
 from smpdevice.service import reconnect as _reconnect  # noqa: E402, F401
 from smpdevice.service import records_rpc as _records_rpc  # noqa: E402, F401
 from smpdevice.service import resuming as _resuming  # noqa: E402, F401

@@ -326,7 +326,8 @@ class SessionWork:
 
     # ------------------------------------------------------------------ calibration
 
-    def _simulator(self) -> Any:
+    def simulator(self) -> Any:
+        """The in-process simulator of a simulated pen (its gauge), or a SmpError saying why not."""
         import simulators
 
         pen = self.service.pen
@@ -341,7 +342,7 @@ class SessionWork:
         from smpdevice.calibration.gauges import SimulatorGauge
         from smpdevice.control.states import OFFLINE
 
-        self._simulator()
+        self.simulator()
         pen = self.service.pen
         if pen.state in OFFLINE:  # a reading of a pen the service cannot see is no evidence
             raise SmpError(f"the pen is {pen.state.value}: its gauge reading would not match "
@@ -349,18 +350,3 @@ class SessionWork:
                            "(pen.reconnect)")
         gauge = SimulatorGauge(pen.port_url)
         return {"gauge_mm": gauge.simulator.gauge.read_mm()}
-
-    def auto_calibrate(self, technician: str) -> dict[str, Any]:
-        """In the call worker: the whole `smp calibrate --auto` against the simulator gauge."""
-        from smpdevice.calibration.gauges import SimulatorGauge
-        from smpdevice.calibration.report import format_report
-        from smpdevice.calibration.store import CalibrationStore
-        from smpdevice.calibration.workflow import run_calibration
-
-        self._simulator()
-        pen = self.service.pen
-        gauge = SimulatorGauge(pen.port_url)
-        report = run_calibration(pen, gauge, technician=technician, store=CalibrationStore())
-        cal = pen.calibration
-        return {"passed": report.passed, "report": format_report(report),
-                "calibration_id": cal.calibration_id if cal and report.passed else None}

@@ -9,11 +9,12 @@ import sys
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from smpdevice import checks
-from smpdevice.service.schema import LINE_PATTERN
+from smpdevice.service.jsonschema_lite import SchemaViolation, validate
+from smpdevice.service.schema import LINE_PATTERN, METHODS
 
 # Unicode's Bidi_Control property: the explicit formatting characters (by their bidi class)
 # and the three marks (their bidi class is L, R or AL, so they are named here).
@@ -79,3 +80,32 @@ def test_whatever_passes_the_rule_can_be_written_as_utf8(name):
         return
     name.encode("utf-8")  # a record, a log line, a terminal: never UnicodeEncodeError
     assert re.fullmatch(LINE_PATTERN, name)
+
+
+_LINE = st.characters() | st.characters(categories=["Cs"]) | st.sampled_from(
+    ["\u200b", "\x1b", " ", "\u0301", "\u0ece", "\ufffe", "\u202e", "\U000e0020", "a"])
+
+
+@given(st.lists(_LINE, min_size=1, max_size=12).map("".join))
+@example("\u200b\x1b")  # was "U+001B" at the station, "must not be blank" from the service
+@example("\ufffe\x1b")  # was U+001B at the station, U+FFFE from the service
+@example("   ")  # was "empty or too long" at the station
+@example("\u0ece\u0ece\u0ece")
+@example("Ana")
+def test_the_station_and_the_service_refuse_a_text_for_the_same_reason(name):
+    """One rule, checks.line_problem, in one order: checks.text (the station's names) and the
+    service's params (jsonschema_lite behind the published pattern) refuse the same texts,
+    saying the same reason, and let the same texts through."""
+    try:
+        checks.text("zone", name, max_len=64)
+        station = None
+    except checks.InvalidArgument as refused:
+        station = str(refused).split("is refused: ", 1)[1].rsplit("; allowed: ", 1)[0]
+    try:
+        validate(METHODS["pen.set_zone"].params, {"zone": name})
+        service = None
+    except SchemaViolation as refused:
+        service = refused.rule
+    assert station == service  # the same reason, in the same words (or both accept)
+    assert station == checks.line_problem(name)
+    assert (re.fullmatch(LINE_PATTERN, name) is None) == (station is not None)

@@ -2,8 +2,8 @@
 the schema's LINE_PATTERN): names made only of astral invisibles (tag characters, musical
 formatting, shorthand format controls) or of lone marks are refused like U+200B alone.
 
-The reference below is read from Unicode's tables (categories and names), not from the rule's
-own ranges."""
+The reference (tests/smpdevice/unicode_reference.py) is read from the running Python's Unicode
+tables (categories and names), not from the rule's own ranges."""
 
 from __future__ import annotations
 
@@ -19,22 +19,10 @@ from smpdevice import checks
 from smpdevice.config import check_value
 from smpdevice.service.jsonschema_lite import SchemaViolation, validate
 from smpdevice.service.schema import LINE_PATTERN, METHODS
+from tests.smpdevice import unicode_reference as ref
+from tests.smpdevice.unicode_reference import NEWER_MARKS, known_here, unknown_here
 
-# Controls, format characters, surrogates, separators and marks that need a base character.
-BLANK = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"}
-
-
-def _blank(c: str) -> bool:
-    """Unicode's Default_Ignorable_Code_Point outside those categories is the Hangul fillers
-    (Lo), U+2065 and U+FFF0-U+FFF8 (unassigned, reserved) and the tag block U+E0000-U+E0FFF;
-    U+2800 is the blank braille cell."""
-    o, name = ord(c), unicodedata.name(c, "")
-    return (unicodedata.category(c) in BLANK or c.isspace()
-            or ("HANGUL" in name and name.endswith("FILLER")) or o in (0x2065, 0x2800)
-            or 0xFFF0 <= o <= 0xFFF8 or 0xE0000 <= o <= 0xE0FFF)
-
-
-ALL_BLANK = [chr(c) for c in range(sys.maxunicode + 1) if _blank(chr(c))]
+ALL_BLANK = [chr(c) for c in range(sys.maxunicode + 1) if ref.blank(chr(c))]
 BLANK_IN_A_LINE = [c for c in ALL_BLANK if not checks.not_in_line(c)]
 
 # The names the rule let through before: astral invisibles and lone marks, each alone.
@@ -49,18 +37,20 @@ ASTRAL_INVISIBLE = [
 # ... and names with a character that shows, from every plane, which still pass.
 VISIBLE = ["Ana", "x\u0301", "\U0001d11e", "\U0001F600", "\U00020000", "\ue000",
            "\U000f0000", "\U0001e900", "\U000e0020A", "\u0e01\u0e34"]
-# Code points this Python's tables do not know (Cn): marks and format controls of Unicode 15+
-# (U+0ECE LAO YAMAKKAN, U+10EFD, U+11F00 KAWI SIGN CANDRABINDU, U+1E4EC, U+13439 EGYPTIAN
-# HIEROGLYPH INSERT AT MIDDLE: a current viewer draws nothing), reserved default-ignorables,
-# noncharacters, planes 4-13: refused in any name, also beside a visible character.
-UNKNOWN = ["\u0ece", "\U00010efd", "\U00011f00", "\U0001e4ec", "\U00013439", "\U000e0080",
-           "\U000e0fff", "\ufffe", "\U0010ffff", "\U00050000", "\u0378"]
+# Code points this Python's tables do not know (Cn), chosen at run time from its own tables:
+# per block of Unicode 15's marks (U+0ECE, U+11F00, U+13439...), the mark itself under older
+# tables, else a code point of the block still unassigned; and reserved default-ignorables,
+# noncharacters, planes 4-13, a gap of the Greek block (each kept only while unknown here).
+# Refused in any name, also beside a visible character.
+UNKNOWN = ref.unknown_in_blocks() + [c for c in ("\U000e0080", "\U000e0fff", "\ufffe",
+                                             "\U0010ffff", "\U00050000", "\u0378")
+                                 if unknown_here(c)]
 
 
 def test_visible_is_the_reference_over_every_code_point():
     assert "\U000e0020" in ALL_BLANK and "\U0001d173" in ALL_BLANK  # the tables are read
     wrong = [f"U+{ord(c):04X}" for c in map(chr, range(sys.maxunicode + 1))
-             if checks.visible(c) == _blank(c)]
+             if checks.visible(c) == ref.blank(c)]
     assert wrong == []
 
 
@@ -81,7 +71,7 @@ def test_a_name_of_invisible_characters_is_refused_everywhere_a_name_is_checked(
     assert re.fullmatch(LINE_PATTERN, name) is None  # what rpc.describe publishes
     for method, param in (("rpc.hello", "client"), ("session.run", "technician"),
                           ("pen.set_zone", "zone"), ("pen.clear_faults", "reason")):
-        with pytest.raises(SchemaViolation, match="must not be blank"):
+        with pytest.raises(SchemaViolation, match="no visible character"):
             validate(METHODS[method].params["properties"][param], name * 3, param)
 
 
@@ -99,7 +89,7 @@ _ANY = st.characters(categories=["Cs"]) | st.characters() | st.sampled_from(BLAN
 def test_any_code_points_pass_exactly_when_one_shows_and_none_breaks_the_line(name):
     """Any code point of any plane (unassigned, private use, lone surrogates included), often
     the blank ones: checks.text and the published pattern agree with the reference."""
-    expected = (any(not _blank(c) for c in name)
+    expected = (any(not ref.blank(c) for c in name)
                 and not any(checks.not_in_line(c) or unicodedata.category(c) == "Cn"
                             for c in name))
     try:
@@ -111,14 +101,11 @@ def test_any_code_points_pass_exactly_when_one_shows_and_none_breaks_the_line(na
     assert bool(re.fullmatch(LINE_PATTERN, name)) == expected
 
 
-def _unknown_here(c: str) -> bool:
-    return unicodedata.category(c) == "Cn"
-
-
 @pytest.mark.parametrize("char", UNKNOWN, ids=lambda c: f"U{ord(c):04X}")
 def test_a_code_point_these_tables_do_not_know_is_refused_everywhere_saying_so(char):
-    """Before, Cn counted as visible: a name or clear reason of Unicode 15 marks passed."""
-    assert _unknown_here(char)  # true under Python 3.11's Unicode 14 (skip the idea otherwise)
+    """Before, Cn counted as visible: a name or clear reason of Unicode 15 marks passed under
+    Unicode 14."""
+    assert unknown_here(char)
     for name in (char * 3, f"Ana {char}"):
         with pytest.raises(checks.InvalidArgument, match=f"contains U\\+{ord(char):04X}, a code "
                                                          "point this Python's Unicode"):
@@ -129,9 +116,29 @@ def test_a_code_point_these_tables_do_not_know_is_refused_everywhere_saying_so(c
             validate(METHODS["pen.clear_faults"].params["properties"]["reason"], name, "reason")
 
 
+def test_the_unknown_code_points_are_found_whatever_the_unicode_version():
+    """Each of Unicode 15's marks while these tables do not know it (all five under 3.11's
+    Unicode 14), else a spare code point of its block; and noncharacters, never assigned."""
+    assert "\ufffe" in UNKNOWN and "\U0010ffff" in UNKNOWN
+    assert ref.unknown_in_blocks(), unicodedata.unidata_version
+    for mark in NEWER_MARKS:
+        assert (mark in UNKNOWN) == unknown_here(mark)
+
+
+@pytest.mark.parametrize("mark", known_here(), ids=lambda c: f"U{ord(c):04X}")
+def test_a_mark_these_tables_know_is_not_unknown(mark):
+    """A mark assigned on this Python (Unicode 15's under 3.12+; U+0301 everywhere) is a mark:
+    fine on a letter, blank alone, never refused as unknown."""
+    assert checks.text("name", f"Ana{mark}") == f"Ana{mark}"
+    assert re.fullmatch(LINE_PATTERN, f"Ana{mark}")
+    with pytest.raises(checks.InvalidArgument, match="no visible character") as refused:
+        checks.technician(mark * 3)
+    assert "a code point this Python" not in str(refused.value)
+
+
 def test_the_unassigned_ranges_are_every_code_point_these_tables_do_not_know():
     got = {c for lo, hi in checks.unassigned_ranges() for c in range(lo, hi + 1)}
-    assert got == {c for c in range(sys.maxunicode + 1) if _unknown_here(chr(c))}
+    assert got == {c for c in range(sys.maxunicode + 1) if unknown_here(chr(c))}
 
 
 @pytest.mark.parametrize("name", ["Ana\n", "cartridge ok\n", "Ana\n\n", "\nAna", "Ana\r\n"])

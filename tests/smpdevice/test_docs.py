@@ -41,6 +41,7 @@ def test_every_command_in_the_docs_runs(page, tmp_path):
     env = {
         **os.environ,
         "SMP_DATA_DIR": str(tmp_path / "data"),
+        "TMPDIR": str(tmp_path),  # a page's `mktemp -d` is removed with the test's own files
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "SMP_LOG_LEVEL": "error",
         "COLUMNS": "120",

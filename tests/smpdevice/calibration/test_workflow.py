@@ -11,7 +11,8 @@ from simulators import PenSimulator
 from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.report import CalibrationSettings, format_report
 from smpdevice.calibration.store import CalibrationStore
-from smpdevice.calibration.workflow import run_calibration, run_verify, save_calibration
+from smpdevice.calibration.verify import run_verify, save_calibration
+from smpdevice.calibration.workflow import run_calibration
 from smpdevice.control import PenController, State, StateError
 from smpdevice.control.calibration import Calibration, CalibrationError
 from tests.smpdevice.virtual_time import virtual_sim

@@ -1,7 +1,8 @@
 """A given-up `AsyncPenController.calibration_spin` is stopped, as every other given-up call is
 undone (closing-7 leftover). Before, the cancellation returned at once and the needle went on
-spinning off skin until the spin's `duration_s` (here 30 s). Now the spin is ended by
-`stop_spin()`, and the cancellation completes only once the needle is stopped and disarmed.
+spinning off skin until the spin's `duration_s` (here 30 s). Now the spin is ended by its
+own `spin_cancel()` token, and the cancellation completes only once the needle is stopped and
+disarmed.
 
 The real simulator over pensim:// byte streams, on its virtual clock: the 30 s spin would run
 for 30 virtual seconds; the test looks for strokes over several virtual seconds after the

@@ -7,76 +7,114 @@
 
 The real simulator over pensim:// on its virtual clock; `delay_type=NEEDLE_STOP:S` makes the
 pen see the stop S virtual seconds late, so "the needle still runs" is a state, not a race.
+The event loop's thread is not one the clock's driver waits for (virtual time moves while it
+runs), so a moment the test acts in is held on the clock (`_clock_held`), or found by facts
+that stay true (a count), never by catching a passing state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from firmware_protocol.codes import FirmwareState
 from smpdevice.control import State
+from smpdevice.control.aio import AsyncPenController
+from smpdevice.link.clock import timebase_for
+from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.control.test_aio_spin_cancel import WAIT_S, _connect, _until
 from tests.smpdevice.virtual_time import virtual_sim
 
 pytestmark = pytest.mark.virtual_time
 
+# The lease is not the subject here: the pen's longest, so a stop seen 0.15 s late always
+# comes within it, whatever the renewal's phase when the stop began (with 200 ms it lapsed
+# first, the pen latched LEASE_EXPIRED, when the host was slow between the cancel and the stop).
+LONG_LEASE_MS = 2000
+
+
+@contextlib.contextmanager
+def _clock_held(sim) -> Iterator[None]:
+    """Virtual time stands still meanwhile (the driver sees work in flight): what the test
+    does here happens at one moment of the pen's clock, however slowly the machine runs it."""
+    tb = timebase_for(sim.clock)
+    tb.count(pending=1)
+    try:
+        yield
+    finally:
+        tb.count(pending=-1)
+
 
 @pytest.mark.parametrize("cancels", [2, 3])
 def test_a_spin_cancelled_again_completes_only_once_its_needle_is_stopped(cancels):
     with virtual_sim(seed=3, link_faults="delay_type=NEEDLE_STOP:0.15") as sim:
-        async def scenario() -> tuple[FirmwareState, State]:
-            apen = await _connect(sim)
+        async def scenario() -> tuple[FirmwareState, State, str]:
+            apen = await AsyncPenController.connect(
+                sim.url, calibration=true_calibration(sim), lease_ms=LONG_LEASE_MS,
+                clock=sim.clock)
             try:
                 await apen.begin_calibration()
                 task = asyncio.ensure_future(apen.calibration_spin(150.0, 30.0))
                 await _until(lambda: sim.firmware.state is FirmwareState.RUNNING
                              or task.done(), "the needle running")
                 assert not task.done()
-                for _ in range(cancels):  # the later ones reach it while it waits for the stop
-                    task.cancel()
-                    for _ in range(5):
-                        await asyncio.sleep(0)
+                with _clock_held(sim):  # the pen sees the stop 0.15 s later: it still runs
+                    for _ in range(cancels):  # the later ones reach it while it waits
+                        task.cancel()
+                        for _ in range(5):
+                            await asyncio.sleep(0)
+                    assert sim.firmware.state is FirmwareState.RUNNING
+                    assert not task.done(), "the cancellation completed while the needle ran"
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                return sim.firmware.state, apen.state
+                return sim.firmware.state, apen.state, str(apen.pen.last_fault)
             finally:
                 await apen.close()
 
-        pen_state, host_state = asyncio.run(scenario())
+        pen_state, host_state, fault = asyncio.run(scenario())
         assert pen_state is not FirmwareState.RUNNING, "cancelled while the needle still ran"
-        assert host_state is State.CALIBRATING  # stopped and disarmed, still calibrating
+        # stopped and disarmed, still calibrating
+        assert host_state is State.CALIBRATING, (host_state, fault)
 
 
 def test_a_cancel_that_comes_as_a_spin_ends_leaves_the_next_callers_spin_alone():
     """The event loop is held (a plain wait in its thread) until spin A has ended and spin B,
     another task's, spins; then A's task, its result not yet delivered, is cancelled. B is
-    measured: nobody gave it up."""
+    measured: nobody gave it up. A call queued between the two marks A's end; the pen's
+    impression count, which only grows, marks B's start."""
     with virtual_sim(seed=3) as sim:
         async def scenario() -> object:
             apen = await _connect(sim)
             try:
                 await apen.begin_calibration()
+                a_ended = threading.Event()
+                mark: list[int] = []
+
+                def between() -> None:  # in the call worker, after A, before B
+                    mark.append(sim.firmware.impressions)  # the needle stopped: it stays
+                    a_ended.set()
+
                 a = asyncio.ensure_future(apen.calibration_spin(150.0, 0.4))
-                b = asyncio.ensure_future(apen.calibration_spin(120.0, 0.6))
-                await asyncio.sleep(0)
-                await asyncio.sleep(0)  # both submitted to the call worker, A first
-                phases = iter([True, False, True])  # A runs, A ended, B runs
-                want = next(phases)
+                between_done = asyncio.ensure_future(apen.call(between))
+                # long, so that it still spins when A is cancelled, however slow the machine
+                b = asyncio.ensure_future(apen.calibration_spin(120.0, 3.0))
+                for _ in range(3):
+                    await asyncio.sleep(0)  # all three submitted to the call worker, in order
+                # the loop thread held from here: A's result cannot reach its task
+                assert a_ended.wait(WAIT_S), "spin A never ended"
                 end = time.monotonic() + WAIT_S
-                while True:  # the loop thread held: A's result cannot reach its task
-                    if (sim.firmware.state is FirmwareState.RUNNING) == want:
-                        nxt = next(phases, None)
-                        if nxt is None:
-                            break
-                        want = nxt
+                while sim.firmware.impressions <= mark[0]:  # B's NEEDLE_START not yet seen
                     assert time.monotonic() < end, "spin B never began"
                     time.sleep(0.001)
                 a.cancel()  # A gave up just as it ended
                 with pytest.raises(asyncio.CancelledError):
                     await a
+                await between_done
                 try:
                     return await b
                 except Exception as exc:  # the assertion names it

@@ -1,0 +1,107 @@
+"""The service's `pen.*` commands: taking and keeping the pen (the dead-man lease), and the
+commands that set it up, start and stop its needle, E-stop it and clear its faults.
+
+Registered with `@method` as every handler (`pen_service` imports this module); each is
+`async (service, client, params) -> result`, the params already checked against the schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
+from smpdevice.service.pen_service import SETTLE_WAIT_S, method
+from smpdevice.service.rpc import RpcError
+
+if TYPE_CHECKING:
+    from smpdevice.service.pen_service import PenService
+
+log = structlog.get_logger("smpdevice.service")
+
+
+# ------------------------------------------------------------------ dead-man
+
+
+@method("pen.drive")
+async def m_drive(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    self.lease.claim(client.id, p["lease_ms"])
+    self.broadcast("pen.driver", {"client": client.id, "reason": "pen.drive"})
+    return {"ok": True, "client": client.id, "lease_ms": p["lease_ms"]}
+
+
+@method("pen.heartbeat")
+async def m_heartbeat(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    d = self.lease.renew(client.id)
+    return {"ok": True, "lease_ms": d.lease_ms}
+
+
+@method("pen.release")
+async def m_release(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    why = f"{client.id} released"
+    if await asyncio.to_thread(self.watchdog.driver_gone, client.id, why):
+        await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
+    return {"ok": True}
+
+
+# ------------------------------------------------------------------ commands
+
+
+@method("pen.set_zone")
+async def m_set_zone(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    zone = await self.drive(client, self.pen.set_zone, p["zone"])
+    return {"zone": p["zone"], "envelope": zone.model_dump()}
+
+
+@method("pen.set_setpoints")
+async def m_set_setpoints(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    return asdict(await self.drive(client, self.pen.set_setpoints, **p))
+
+
+@method("pen.arm")
+async def m_arm(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    await self.drive(client, self.pen.arm)
+    return {"ok": True}
+
+
+@method("pen.disarm")
+async def m_disarm(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    await self.apen.disarm()
+    return {"ok": True}
+
+
+@method("pen.start")
+async def m_start(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    await self.stops.start(lambda asked: self.drive(client, self.stops.start_needle,
+                                                    self.pen, asked))
+    return {"ok": True}
+
+
+@method("pen.stop")
+async def m_stop(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    # wins over every start received before it, whatever the state reads now
+    await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S,
+                          self.pen.stop_spin)  # a calibration's spin too
+    return {"ok": True}
+
+
+@method("pen.estop")
+async def m_estop(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    return self.estop_inline(client)  # the connection calls it first, before dispatch
+
+
+@method("pen.clear_faults")
+async def m_clear(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    reason = p["reason"].strip()
+    if visible_count(reason) < CLEAR_REASON_MIN_SEEN:  # blanks or one emoji say nothing
+        raise RpcError(-32602, "pen.clear_faults: reason must say why it is safe to clear "
+                               f"(at least {CLEAR_REASON_MIN_SEEN} visible characters, "
+                               "counted as a reader sees them)", {"param": "reason"})
+    was, fault = self.pen.state.value, str(self.pen.last_fault or "")
+    await self.apen.clear_faults()
+    log.warning("faults cleared", client=client.id, role=client.role.label,
+                reason=reason, was=was, fault=fault)
+    return {"ok": True}
