@@ -3,6 +3,7 @@
     states.py       State, TRANSITIONS, POLICY, RECONCILE, errors: the whole state policy
     controller.py   PenController: guards, reconciliation, safety stops, public API
     calibrating.py  the `calibrating` state's requests (a mixin of PenController)
+    spin.py         a speed check's own stop (SpinCancel) and SpinStopped
     options.py      the controller's options, checked before anything is opened or sent
     footswitch.py   the footswitch setting (required | optional | off) and what it needs
     sim_time.py     a `pensim://?clock=virtual` pen's clock, adopted and driven (a mixin)

@@ -30,6 +30,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.pen import PenTelemetry
+from smpdevice.control.spin import SpinCancel, SpinStopped
 from smpdevice.control.states import SAFE, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
@@ -38,29 +39,6 @@ from smpdevice.link.wire import CommandRefused, LinkError, LinkTimeout
 
 SETTLE_TOLERANCE_MM = 0.01
 SPIN_UP_S = 0.3  # the motor reaches speed within this (tau 20 ms in the simulator)
-
-
-class SpinStopped(SmpError):
-    """A speed check (calibration_spin) ended early by a stop of the needle: nothing measured."""
-
-    part_sent = False  # refused at a later step than its first: the pen may be armed
-
-
-class SpinCancel:
-    """One speed check's own stop (`calibration_spin(..., cancel=)`): `set()`, from any thread,
-    ends that spin (or refuses it before it starts) and never another (review 11a R05:
-    `stop_spin()` stops whichever spin runs)."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._event = threading.Event()
-        self._wake = wake
-
-    def set(self) -> None:
-        self._event.set()
-        self._wake()  # the spin waits on the controller's news: it hears of it now
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
 
 
 class CalibratingMixin(ControllerCore):
@@ -219,9 +197,8 @@ class CalibratingMixin(ControllerCore):
         """A speed check's stop (NEEDLE_STOP, DISARM) is a needle stop like stop_needle():
         renewal is held from now until the pen confirms it; unconfirmed, the controller
         latches a fault and renews nothing, so the pen stops the needle by itself. Asked,
-        it wins over every spin or move still on its way (they are refused at their turn)."""
-        self._ask_stop()  # first: a start granted after the hold below would clear it
-        self._hold(estop=False)
+        it wins over every spin or move still on its way (they are refused at their turn).
+        The builder checks the state, then asks the stop and holds renewal (review 13a S1)."""
         built: list[Operation] = []  # its steps: the reason names the one left unconfirmed
         try:
             self._call(self._do_calibration_spin, speed_hz, False, None, None, built)
@@ -244,9 +221,9 @@ class CalibratingMixin(ControllerCore):
 
         Two requests: the stop (NEEDLE_STOP, RETRACT, DISARM; a stop, never withdrawn, and
         every spin or move still on its way is refused at its turn), then the table write.
-        An unanswered or refused write leaves the controller idle, the pen at rest and the
-        calibration neither installed nor written: the error says so. An end_calibration
-        whose turn comes after another ended calibrating sends nothing (StateError)."""
+        A failed write leaves the controller idle, the pen at rest and the old calibration
+        installed; refused, nothing was stored; unanswered, the pen may or may not have
+        stored it (review 13a R01). Asked in another state, it sends nothing (StateError)."""
         checks.instance("calibration", calibration, (Calibration, type(None)),
                         "a Calibration or None")
         self._call(self._do_end_calibration, calibration)
@@ -255,9 +232,12 @@ class CalibratingMixin(ControllerCore):
         try:
             self._call(self._do_install_calibration, calibration)
         except SmpError as exc:
+            stored = "may or may not have been stored on the pen (no reply)" \
+                if isinstance(exc, LinkTimeout) else "was not stored on the pen"
             exc.args = (f"calibration ended (the pen is at rest), but calibration "
-                        f"{calibration.calibration_id} was neither written to the pen nor "
-                        f"installed: {exc}",)
+                        f"{calibration.calibration_id} {stored} and is not installed: the "
+                        f"host keeps the old calibration: {exc}. Calibrate again, or read the "
+                        "pen's table with read_calibration_table().",)
             raise
 
     def read_calibration_table(self) -> CalibrationTable:
@@ -312,34 +292,41 @@ class CalibratingMixin(ControllerCore):
         self._require("calibration_move")
         self._check_actuator(actuator_mm)
 
-        def turn() -> SmpError | None:
-            why = self._calibration_turn(epoch)
-            return None if why is None else StateError(
-                f"the actuator was not moved to {actuator_mm} mm: {why}, and a stop is never "
-                "withdrawn; nothing was sent to the pen.")
-
-        if (error := turn()) is not None:
-            raise error
-
         def moved() -> None:
             self._cal_actuator_mm = actuator_mm
 
         speed = self._ident.limits.speed_min_hz
-        return Operation([self._calibration_setpoints(actuator_mm, speed)], moved, check=turn)
+        op = Operation([self._calibration_setpoints(actuator_mm, speed)], moved)
+
+        def turn() -> SmpError | None:
+            if (why := self._calibration_turn(epoch)) is None:
+                return None
+            if not op.step_sent:
+                return StateError(f"the actuator was not moved to {actuator_mm} mm: {why}, "
+                                  "and a stop is never withdrawn; nothing was sent to the pen.")
+            self._cal_actuator_mm = None  # unanswered: the pen may or may not have it
+            return StateError(
+                f"the move to {actuator_mm} mm was sent but not confirmed, and is not resent: "
+                f"{why}; the pen may or may not have applied it (the host no longer assumes "
+                "any actuator position). Move the actuator again after calibrating again.")
+
+        if (error := turn()) is not None:
+            raise error
+        op.check = turn
+        return op
 
     def _do_calibration_spin(self, speed_hz: float, on: bool, epoch: int | None = None,
                              halted: Callable[[], str | None] | None = None,
                              built: list[Operation] | None = None) -> Operation:
-        if not on:
-            self._ask_stop()  # first: a spin or move still on its way loses at its turn
-        self._require("calibration_spin")
+        self._require("calibration_spin")  # first: refused, it asks no stop (review 13a)
         lim = self._ident.limits
         if on and not lim.speed_min_hz <= speed_hz <= lim.speed_max_hz:
             raise EnvelopeError("calibration", [Violation(
                 "speed_hz", speed_hz, lim.speed_max_hz if speed_hz > lim.speed_max_hz
                 else lim.speed_min_hz, "is outside the pen's speed range")])
-        if not on:
-            self._lease_hold.set()  # also here, under the engine's lock: no grant between
+        if not on:  # a spin or move still on its way loses at its turn; renew nothing until
+            self._ask_stop()  # the pen confirms (under the engine's lock: no grant between)
+            self._lease_hold.set()
             stop = Operation([NeedleStop(), Disarm()], self._spin_ended, stop=True)
             if built is not None:
                 built.append(stop)
@@ -354,9 +341,12 @@ class CalibratingMixin(ControllerCore):
             why = self._calibration_turn(epoch, halted)
             if why is None:
                 return None
+            sent = op.index > 0 or op.step_sent  # refused at a resend: its frame went out
             error = SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: {why}, "
-                                "and a stop is never withdrawn. Run the speed check again.")
-            error.part_sent = op.index > 0
+                                "and a stop is never withdrawn" + (
+                                    "; its first frames were sent, so the needle is stopped "
+                                    "to be sure" if sent else "") + ". Run it again.")
+            error.part_sent = sent
             return error
 
         def turn() -> SmpError | None:
@@ -379,10 +369,10 @@ class CalibratingMixin(ControllerCore):
             self._lease_hold.clear()
 
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
-        self._ask_stop()  # first: a spin or move still on its way never goes out after it
-        self._require("end_calibration")
+        self._require("end_calibration")  # first: refused, it stops nothing (review 13a)
         if calibration is not None:
             calibration.check_for(self._ident.serial, self.validity_now(), port=self.port_url)
+        self._ask_stop()  # a spin or move still on its way never goes out after it
         self._lease_hold.set()  # a stop: renew nothing until the pen confirms it
 
         def done() -> None:

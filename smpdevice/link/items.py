@@ -21,8 +21,8 @@ class Operation:
     steps: list[Message]
     then: Callable[[], Any] | None = None
     stop: bool = False  # a needle stop: the host treats its failure as a fault
-    # asked (under the engine's lock) before each step is sent: an error ends it there, unsent
-    # (a calibration request whose turn comes after a stop was asked: the stop wins)
+    # asked (under the engine's lock) before each step is sent or resent: an error ends it
+    # there (a calibration request whose turn comes after a stop was asked: the stop wins)
     check: Callable[[], SmpError | None] | None = None
     attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
     future: Completion = field(default_factory=Completion)
@@ -32,6 +32,7 @@ class Operation:
     drawn_mark: int = 0  # Link.seqs_drawn once its seq is drawn: a resend's window check
     estops_seen: int | None = None  # Link.estops_written when asked: none is sent past an ESTOP
     attempt: int = 0
+    step_sent: bool = False  # the current step was written: a check refusing now is too late
     sent_at_s: float = 0.0
     deadline_s: float = 0.0
 

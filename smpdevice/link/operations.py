@@ -140,7 +140,7 @@ class OperationQueue:
         return self.host.motion_refused() if isinstance(op.step, self.motion) else None
 
     def _send_step(self, op: Operation) -> None:
-        op.attempt = 0
+        op.attempt, op.step_sent = 0, False
         refused = self._refused(op)
         if refused is not None:
             self._finish(op, refused)
@@ -157,6 +157,7 @@ class OperationQueue:
         op.deadline_s = op.sent_at_s + self.link.rto.rto_s
         if op.deadline_s < self._due_s and self._virtual:
             self._due_s = op.deadline_s  # its advance hook wakes the timer in time
+        op.step_sent = True  # before the write: its reply may start the next step first
         try:
             self.link.send(op.step, seq, op.estops_seen)  # refused past a later ESTOP
         except SmpError as exc:
