@@ -198,7 +198,8 @@ class CalibratingMixin(ControllerCore):
         renewal is held from now until the pen confirms it; unconfirmed, the controller
         latches a fault and renews nothing, so the pen stops the needle by itself. Asked,
         it wins over every spin or move still on its way (they are refused at their turn).
-        The builder checks the state, then asks the stop and holds renewal (review 13a S1)."""
+        The builder checks the state first, then asks the stop and holds renewal: a hold is
+        never left set by a spin end that came after calibrating ended."""
         built: list[Operation] = []  # its steps: the reason names the one left unconfirmed
         try:
             self._call(self._do_calibration_spin, speed_hz, False, None, None, built)
@@ -223,7 +224,7 @@ class CalibratingMixin(ControllerCore):
         every spin or move still on its way is refused at its turn), then the table write.
         A failed write leaves the controller idle, the pen at rest and the old calibration
         installed; refused, nothing was stored; unanswered, the pen may or may not have
-        stored it (review 13a R01). Asked in another state, it sends nothing (StateError)."""
+        stored it. Asked in another state, it sends nothing (StateError)."""
         checks.instance("calibration", calibration, (Calibration, type(None)),
                         "a Calibration or None")
         self._call(self._do_end_calibration, calibration)
@@ -318,7 +319,7 @@ class CalibratingMixin(ControllerCore):
     def _do_calibration_spin(self, speed_hz: float, on: bool, epoch: int | None = None,
                              halted: Callable[[], str | None] | None = None,
                              built: list[Operation] | None = None) -> Operation:
-        self._require("calibration_spin")  # first: refused, it asks no stop (review 13a)
+        self._require("calibration_spin")  # first: refused, it asks no stop
         lim = self._ident.limits
         if on and not lim.speed_min_hz <= speed_hz <= lim.speed_max_hz:
             raise EnvelopeError("calibration", [Violation(
@@ -369,7 +370,7 @@ class CalibratingMixin(ControllerCore):
             self._lease_hold.clear()
 
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
-        self._require("end_calibration")  # first: refused, it stops nothing (review 13a)
+        self._require("end_calibration")  # first: refused, it blocks no start
         if calibration is not None:
             calibration.check_for(self._ident.serial, self.validity_now(), port=self.port_url)
         self._ask_stop()  # a spin or move still on its way never goes out after it

@@ -4,12 +4,12 @@ while a session for a client with a known epidermis is open, to that client's ow
 
 The client's floor is the profile's `skin.epidermis_mm` + `EPIDERMAL_MARGIN_MM`, as in the
 profile checks (layer 1), but enforced here on every setpoint, also those a program sends
-while a pass runs (layer 2, docs/safety.md; review 9a R01). Each holder keeps its own value:
-every open `TreatmentSession` (set when it opens or resumes, dropped when it closes or is
-suspended) and `set_client_skin` by hand; the guard enforces the thickest of them, so opening
-or closing a second session on the pen never drops the floor of one still open (review 10a
-R01). A client whose floor is deeper than a zone's dermal ceiling cannot be treated in that
-zone: the narrowing, or choosing such a zone, is refused saying so (review 10a R03).
+while a pass runs (layer 2, docs/safety.md). Each holder keeps its own value: every open
+`TreatmentSession` (set when it opens or resumes, dropped when it closes or is suspended) and
+`set_client_skin` by hand; the guard enforces the thickest of them, so opening or closing a
+second session on the pen never drops the floor of one still open. A client whose floor is
+deeper than a zone's dermal ceiling cannot be treated in that zone: the narrowing, or choosing
+such a zone, is refused saying so.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ class SpinStopped(SmpError):
 
 class SpinCancel:
     """One speed check's own stop (`calibration_spin(..., cancel=)`): `set()`, from any thread,
-    ends that spin (or refuses it before it starts) and never another (review 11a R05:
-    `stop_spin()` stops whichever spin runs)."""
+    ends that spin (or refuses it before it starts) and never another (`stop_spin()` stops
+    whichever spin runs)."""
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._event = threading.Event()

@@ -59,7 +59,7 @@ class DriverLease:
         self.changed = threading.Condition(self._lock)
         # bumped whenever the drive changes hands (a claim after none, after another client
         # or after a lapse; a drop): work begun under one claim sees a loss even if the same
-        # client drives again before it looks (review 11a R01). Read without the lock.
+        # client drives again before it looks. Read without the lock.
         self.epoch = 0
 
     @property

@@ -64,7 +64,7 @@ class TreatmentSession:
         serial = connected(pen.identity, pen.port_url).serial
         self._log = log.bind(session_id=session_id, pen_serial=serial)
         # Layer 2 guards this client's floor while this session is open: a holder of its own,
-        # so another session's opening or closing on the pen never drops it (review 10a R01)
+        # so another session's opening or closing on the pen never drops it
         self._skin_holder = object()
         pen._hold_client_skin(self._skin_holder, profile.skin.epidermis_mm, refuse_empty=False)
         pen.add_inline_telemetry_reader(self._recorder)
