@@ -32,14 +32,7 @@ def paged(sim, data_dir) -> Iterator[tuple[ServiceHandle, list[str]]]:
     """A service whose data directory's pass log holds SESSIONS closed sessions (oldest
     first, as `ids`), written before it starts."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    ids: list[str] = []
-    with PassLog(data_dir / "passlog.sqlite") as log:
-        for n in range(SESSIONS):
-            sid = open_session(log, client_ref=f"C-{n:04d}")
-            log.end_pass(begin(log, sid, 0), outcome="completed", stats=stats(), ended_at=T0)
-            log.close_session(sid, closed_at=T0 + timedelta(minutes=5),
-                              summary={"outcome": "completed"})
-            ids.append(sid)
+    ids = _closed_sessions(data_dir / "passlog.sqlite", SESSIONS, "C")
     options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
                              lease_ms=PEN_LEASE_MS, calibration=true_calibration(sim))
     with ServiceHandle(options) as handle:
@@ -110,10 +103,15 @@ def test_the_consoles_cap_is_the_services():
 
 def _add_sessions(data_dir: Path, n: int, pen: str = "SMP-0002") -> list[str]:
     """n closed sessions in pen `pen`'s own log beside the station's (opened now: the newest)."""
+    return _closed_sessions(data_dir / f"passlog-{pen}.sqlite", n, "N")
+
+
+def _closed_sessions(path: Path, n: int, client: str) -> list[str]:
+    """n closed sessions of one completed pass each in the pass log at `path`, oldest first."""
     ids = []
-    with PassLog(data_dir / f"passlog-{pen}.sqlite") as log:
+    with PassLog(path) as log:
         for i in range(n):
-            sid = open_session(log, client_ref=f"N-{i:04d}")
+            sid = open_session(log, client_ref=f"{client}-{i:04d}")
             log.end_pass(begin(log, sid, 0), outcome="completed", stats=stats(), ended_at=T0)
             log.close_session(sid, closed_at=T0 + timedelta(minutes=5),
                               summary={"outcome": "completed"})

@@ -19,16 +19,23 @@ pytestmark = pytest.mark.virtual_time
 SETPOINTS = dict(depth_mm=0.45, speed_hz=90, duty_pct=40, period_ms=120)
 
 
-def _stopping_listener(pen: PenController, answers: list[object], seen: list[State]):
+def _answering_listener(call, answers: list[object], seen: list[State],
+                        when: State = State.RUNNING):
+    """A state listener that calls `call()` once, on entering `when`, in the loop thread, and
+    records how it ended: "returned" or the exception."""
     def on_state(old, new, reason):
         seen.append(new)
-        if new is State.RUNNING and not answers:
+        if new is when and not answers:
             try:
-                pen.stop_needle()
+                call()
                 answers.append("returned")
             except Exception as exc:  # the test shows what it was
                 answers.append(exc)
     return on_state
+
+
+def _stopping_listener(pen: PenController, answers: list[object], seen: list[State]):
+    return _answering_listener(pen.stop_needle, answers, seen)
 
 
 def test_stop_needle_from_a_state_listener_stops_the_needle_without_a_fault():
@@ -81,16 +88,7 @@ def test_stop_needle_from_a_listener_in_fault_is_refused_as_anywhere():
           PenController.connect(sim.url, calibration=true_calibration(sim),
                                 clock=sim.clock) as pen):
         answers: list[object] = []
-
-        def on_state(old, new, reason):
-            if new is State.ESTOP and not answers:
-                try:
-                    pen.stop_needle()
-                    answers.append("returned")
-                except StateError as exc:
-                    answers.append(exc)
-
-        pen.add_state_listener(on_state)
+        pen.add_state_listener(_answering_listener(pen.stop_needle, answers, [], State.ESTOP))
         run_needle(pen, **SETPOINTS)
         pen.estop()
         pen.wait_for_state(State.ESTOP)
@@ -105,16 +103,7 @@ def test_other_blocking_methods_from_a_listener_still_raise(method):
           PenController.connect(sim.url, calibration=true_calibration(sim),
                                 clock=sim.clock) as pen):
         answers: list[object] = []
-
-        def on_state(old, new, reason):
-            if new is State.RUNNING and not answers:
-                try:
-                    getattr(pen, method)()
-                    answers.append("returned")
-                except StateError as exc:
-                    answers.append(exc)
-
-        pen.add_state_listener(on_state)
+        pen.add_state_listener(_answering_listener(getattr(pen, method), answers, []))
         run_needle(pen, **SETPOINTS)
         assert isinstance(answers[0], StateError)
         assert "cannot be called from a listener" in str(answers[0])
