@@ -197,7 +197,8 @@ def visible(char: str) -> bool:
 
 # Planes 0, 1 and 14 hold every character of BLANK_CATEGORIES: planes 2 and 3 are for CJK
 # ideographs, 15 and 16 for private use, the rest is unassigned (tests check it over every
-# code point). Scanning only these keeps the cost to ~40 ms, paid once by service/schema.py.
+# code point). Scanning only these keeps the cost to ~40 ms, paid by service/schema.py only on a
+# Python whose Unicode tables differ from those service/line_ranges.py was stored from.
 _BLANK_PLANES = ((0x0000, 0x1FFFF), (0xE0000, 0xEFFFF))
 
 

@@ -63,31 +63,42 @@ def _cpu_s() -> float:
 # in-process simulated pen runs on wall time with a short lease. Beside another test on a
 # loaded machine the starved simulator lets that lease lapse (the fail-safe working) and the
 # page never sees `running`; alone, they hold.
-REALTIME_DIRS = ("tests/smpdevice/console/",)
+# The console's pattern, paging and keys files run in pass 1: no pen runs and no lease is held
+# in them (10 of 10 runs at -n 4 beside heavy files and two busy loops, load 16-24, session 9).
+REALTIME_DIRS = ("tests/smpdevice/console/test_console.py",
+                 "tests/smpdevice/console/test_console_heartbeat.py",
+                 "tests/smpdevice/console/test_console_pen_lost.py",
+                 "tests/smpdevice/console/test_console_runner.py")
 
-# The files holding the longest tests (pens playing passes on wall time, `smp` processes,
-# hypothesis runs of hundreds of examples), longest first as SMP_TEST_CPU measured them. They
-# are collected first, so `make test` (`--maxschedchunk 1`) hands them out while the short tests
-# fill the gaps, and the run never ends waiting on a long test started last. Only the order
-# changes; a file not named here keeps its usual place after these.
+# The files holding the longest tests (the console's browser tests of pass 1, pens playing
+# passes on wall time, `smp` processes, hypothesis runs of hundreds of examples), longest first
+# as SMP_TEST_CPU measured them. They are collected first, so `make test` (`--maxschedchunk 1`)
+# hands them out while the short tests fill the gaps, and the run never ends waiting on a long
+# test started last. Only the order changes; a file not named here keeps its usual place after
+# these.
 LONG_FIRST = (
+    "tests/smpdevice/console/test_console_log_paging.py",
+    "tests/smpdevice/console/test_console_keys.py",
+    "tests/smpdevice/console/test_console_line_pattern.py",
+    "tests/smpdevice/cli/test_review4_fixa.py",
     "tests/smpdevice/test_help_examples.py",
+    "tests/smpdevice/test_startup.py",
+    "tests/smpdevice/cli/test_review7_fixc.py",
     "tests/smpdevice/test_loader.py",
     "tests/smpdevice/records/test_records_exports.py",
     "tests/smpdevice/test_docs.py",
     "tests/firmware_protocol/test_stream_splits.py",
     "tests/smpdevice/records/test_records_central.py",
     "tests/smpdevice/cli/test_cli_service.py",
-    "tests/smpdevice/service/test_service_cli.py",
-    "tests/smpdevice/service/test_deadman.py",
+    "tests/smpdevice/test_checks_visible.py",
     "tests/smpdevice/cli/test_cli_terminal.py",
     "tests/smpdevice/sessions/test_profiles_strict.py",
-    "tests/smpdevice/test_packaging.py",
     "tests/smpdevice/test_docs_python.py",
     "tests/smpdevice/test_examples.py",
     "tests/smpdevice/records/test_records_readonly.py",
     "tests/smpdevice/cli/test_cli_run.py",
     "tests/smpdevice/calibration/test_calibration_cli.py",
+    "tests/smpdevice/service/test_demo_web_sigterm.py",
     "tests/smpdevice/service/test_demo_web.py",
     "tests/smpdevice/service/test_service_work.py",
     "tests/simulators/test_fault_spec_bounds.py",

@@ -78,7 +78,8 @@ def calibrate(
       smp calibrate --verify-only --port /dev/ttyACM0        # check before a session
 
     With --service URL (or SMP_SERVICE), the pen of a running `smp serve` is calibrated: guided
-    (the same prompts) or `--auto` (its simulated pen's gauge); the service keeps the result.
+    (the same prompts) or `--auto` (its simulated pen's gauge), with the options above; the
+    service keeps the result.
     """
     if service:
         from smpdevice.calibration.report import CalibrationSettings as _Settings

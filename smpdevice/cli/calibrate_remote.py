@@ -164,16 +164,21 @@ def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | 
         if gauge_url:
             raise SmpError("--auto through the service reads the served simulated pen's own "
                            f"gauge; leave out --gauge {gauge_url}")
-        _auto(url, technician)
+        _auto(url, technician, settings)
         return
     _guided(url, technician, gauge_url, settings)
 
 
-def _auto(url: str, technician: str | None) -> None:
+def _auto(url: str, technician: str | None, settings: CalibrationSettings) -> None:
     with _connect(url) as svc:
         svc.drive(lease_ms=LEASE_MS)  # calibrating moves the pen: only its driving client may
         try:
-            result = svc.call("calibration.auto", technician=technician or "auto")
+            result = svc.call("calibration.auto", technician=technician or "auto",
+                              depth_points=settings.depth_points,
+                              tolerance_mm=settings.fit_tolerance_mm,
+                              speed_tolerance_pct=settings.speed_tolerance_pct,
+                              valid_days=settings.validity_days,
+                              spin_seconds=settings.spin_duration_s)
         finally:
             with contextlib.suppress(Exception):
                 svc.release()

@@ -112,12 +112,12 @@ def info(port: str, as_json: bool, service: str | None) -> None:
       smp info --port /dev/ttyACM0 --json
       smp info --port socket://127.0.0.1:7000
     """
-    from smpdevice.control import PenController
-
     if service:
         from smpdevice.service import cli_client
 
         return cli_client.info(service, as_json)
+    from smpdevice.control import PenController
+
     with PenController.connect(port) as pen:
         ident = pen_identity(pen)
         t = pen.telemetry

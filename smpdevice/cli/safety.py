@@ -42,12 +42,12 @@ def estop(port: str, service: str | None) -> None:
     Example:
       smp estop --port /dev/ttyACM0
     """
-    from smpdevice.control import PenController
-
     if service:  # a running `smp serve` owns the pen: E-stop through it (any role may)
         from smpdevice.service import cli_client
 
         return cli_client.estop(service)
+    from smpdevice.control import PenController  # (a service's client needs none of it)
+
     unreachable = ("Use the pen's own stop or pull its power. If `smp run` drives this pen, "
                    "press Ctrl-C in its terminal: it stops the needle at once.")
     try:
@@ -87,14 +87,14 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
       smp clear --port /dev/ttyACM0
       smp clear --port /dev/ttyACM0 --yes
     """
-    from firmware_protocol.codes import NackReason
-    from smpdevice.control import PenController, State
-    from smpdevice.link import CommandRefused
-
     if service:  # through a running `smp serve`: technician token, reason logged
         from smpdevice.service import cli_client
 
         return cli_client.clear(service, yes, reason)
+    from firmware_protocol.codes import NackReason
+    from smpdevice.control import PenController, State
+    from smpdevice.link import CommandRefused
+
     with PenController.connect(port) as pen:
         serial = pen_identity(pen).serial
         if pen.state not in (State.FAULT, State.ESTOP):

@@ -9,23 +9,68 @@
     sim_time.py     a `pensim://?clock=virtual` pen's clock, adopted and driven (a mixin)
 """
 
-from smpdevice.control.controller import PenController
-from smpdevice.control.footswitch import FOOTSWITCH_MODES, FootswitchError
-from smpdevice.control.options import DEFAULT_LEASE_MS, DEFAULT_TELEMETRY_HZ, LEASE_RANGE_MS
-from smpdevice.control.states import (
-    ARM_GUARDS,
-    POLICY,
-    RECONCILE,
-    TRANSITIONS,
-    DifferentPen,
-    EStopUnconfirmed,
-    FaultInfo,
-    HandshakeError,
-    PenFault,
-    State,
-    StateError,
-    build_machine,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smpdevice.control.controller import PenController
+    from smpdevice.control.footswitch import FOOTSWITCH_MODES, FootswitchError
+    from smpdevice.control.options import DEFAULT_LEASE_MS, DEFAULT_TELEMETRY_HZ, LEASE_RANGE_MS
+    from smpdevice.control.states import (
+        ARM_GUARDS,
+        POLICY,
+        RECONCILE,
+        TRANSITIONS,
+        DifferentPen,
+        EStopUnconfirmed,
+        FaultInfo,
+        HandshakeError,
+        PenFault,
+        State,
+        StateError,
+        build_machine,
+    )
+
+# Each name is imported from its module when first used: `from smpdevice.control.calibration
+# import Calibration` (a service client, `smp profile`) must not import the controller, the
+# link, structlog and rich (issue 13: start-up).
+_HOME = {
+    "PenController": "smpdevice.control.controller",
+    "FOOTSWITCH_MODES": "smpdevice.control.footswitch",
+    "FootswitchError": "smpdevice.control.footswitch",
+    "DEFAULT_LEASE_MS": "smpdevice.control.options",
+    "DEFAULT_TELEMETRY_HZ": "smpdevice.control.options",
+    "LEASE_RANGE_MS": "smpdevice.control.options",
+    "ARM_GUARDS": "smpdevice.control.states",
+    "POLICY": "smpdevice.control.states",
+    "RECONCILE": "smpdevice.control.states",
+    "TRANSITIONS": "smpdevice.control.states",
+    "DifferentPen": "smpdevice.control.states",
+    "EStopUnconfirmed": "smpdevice.control.states",
+    "FaultInfo": "smpdevice.control.states",
+    "HandshakeError": "smpdevice.control.states",
+    "PenFault": "smpdevice.control.states",
+    "State": "smpdevice.control.states",
+    "StateError": "smpdevice.control.states",
+    "build_machine": "smpdevice.control.states",
+}
+
+
+if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name not there
+
+    def __getattr__(name: str) -> Any:
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_HOME})
+
 
 __all__ = [
     "ARM_GUARDS",

@@ -359,7 +359,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         confirmation, so the two threads do not compete for the CPU meanwhile)."""
         with self._fsm_lock:
             old = self.state
-            if not getattr(self._fsm, f"may_{trigger}")():
+            if not self._may(trigger, old):
                 if old in SAFE:  # a stop latched from another thread overtook this request
                     raise PenFault(f"the controller is {old.value}: {self.last_fault}")
                 # another request changed the state first (two threads disarming at once)

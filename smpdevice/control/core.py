@@ -46,6 +46,7 @@ class ControllerCore(ControllerOptions):
     _log: Any  # a bound structlog logger
     _news: TimedCondition
     _fsm: Any  # the `transitions` model
+    _machine: Any  # the `transitions` machine that drives `_fsm` (its table: safety.py `_may`)
     _fsm_lock: threading.RLock
     _lease_hold: threading.Event
     _estop_hold: bool

@@ -204,6 +204,17 @@ class SafetyMixin(ControllerCore):
         self._notify_state()
         self._after_safe(before)
 
+    def _may(self, trigger: str, state: State) -> bool:
+        """`may_<trigger>()` of the machine, read from its table: the library's check lists
+        every trigger of the state first (20-30 us, between an E-stop's write and its wait).
+        A move with conditions (arm's guards) is still asked of the library; so would one with
+        `prepare` callbacks, which `build_machine` gives none (test_may_from_table.py)."""
+        event = self._machine.events.get(trigger)
+        moves = None if event is None else event.transitions.get(state.value)
+        if event is None or (moves and any(move.conditions for move in moves)):
+            return bool(getattr(self._fsm, f"may_{trigger}")())
+        return bool(moves)
+
     def _hold(self, estop: bool) -> None:
         """Stop renewing (and, for an E-stop, every motion frame) at once. Under the link's
         write lock: a motion frame the engine checked before is already on the wire, none

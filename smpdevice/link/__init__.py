@@ -9,26 +9,73 @@ request engine (queue, retransmission, lease, silence) and the host's clock.
     notifier.py  Notifier: the one fan-out type for every listener list
 """
 
-from smpdevice.link.clock import MONOTONIC, Clock, MonotonicClock
-from smpdevice.link.engine import Operation, RequestEngine
-from smpdevice.link.notifier import Notifier
-from smpdevice.link.wire import (
-    HISTORY_FRAMES,
-    MAX_ATTEMPTS,
-    RTO_INITIAL_S,
-    RTO_MAX_S,
-    RTO_MIN_S,
-    CommandRefused,
-    Link,
-    LinkError,
-    LinkStats,
-    LinkTimeout,
-    RtoEstimator,
-    SupersededByEStop,
-    Tracked,
-    format_frames,
-    no_reply_message,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smpdevice.link.clock import MONOTONIC, Clock, MonotonicClock
+    from smpdevice.link.engine import Operation, RequestEngine
+    from smpdevice.link.notifier import Notifier
+    from smpdevice.link.wire import (
+        HISTORY_FRAMES,
+        MAX_ATTEMPTS,
+        RTO_INITIAL_S,
+        RTO_MAX_S,
+        RTO_MIN_S,
+        CommandRefused,
+        Link,
+        LinkError,
+        LinkStats,
+        LinkTimeout,
+        RtoEstimator,
+        SupersededByEStop,
+        Tracked,
+        format_frames,
+        no_reply_message,
+    )
+
+# Each name is imported from its module when first used: `from smpdevice.link.clock import
+# Clock` must not import the wire, the engine, structlog and rich (issue 13: start-up).
+_HOME = {
+    "MONOTONIC": "smpdevice.link.clock",
+    "Clock": "smpdevice.link.clock",
+    "MonotonicClock": "smpdevice.link.clock",
+    "Operation": "smpdevice.link.engine",
+    "RequestEngine": "smpdevice.link.engine",
+    "Notifier": "smpdevice.link.notifier",
+    "HISTORY_FRAMES": "smpdevice.link.wire",
+    "MAX_ATTEMPTS": "smpdevice.link.wire",
+    "RTO_INITIAL_S": "smpdevice.link.wire",
+    "RTO_MAX_S": "smpdevice.link.wire",
+    "RTO_MIN_S": "smpdevice.link.wire",
+    "CommandRefused": "smpdevice.link.wire",
+    "Link": "smpdevice.link.wire",
+    "LinkError": "smpdevice.link.wire",
+    "LinkStats": "smpdevice.link.wire",
+    "LinkTimeout": "smpdevice.link.wire",
+    "RtoEstimator": "smpdevice.link.wire",
+    "SupersededByEStop": "smpdevice.link.wire",
+    "Tracked": "smpdevice.link.wire",
+    "format_frames": "smpdevice.link.wire",
+    "no_reply_message": "smpdevice.link.wire",
+}
+
+
+if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name not there
+
+    def __getattr__(name: str) -> Any:
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_HOME})
+
 
 __all__ = [
     "HISTORY_FRAMES",

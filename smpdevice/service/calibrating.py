@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
+from smpdevice.calibration.report import CalibrationSettings
 from smpdevice.calibration.workflow import count_punctures
 from smpdevice.control.calibration import VALIDITY_MAX_DAYS, Calibration, CalibrationError
 from smpdevice.control.pen import PenTelemetry
@@ -215,7 +216,21 @@ def driver_lost(service: PenService, client_id: str, epoch: int | None = None) -
             f"within its lease; {now}), and the service's dead-man rule ends its work")
 
 
-def auto_calibrate(service: PenService, client_id: str, technician: str) -> dict[str, Any]:
+def auto_settings(params: dict[str, Any]) -> CalibrationSettings:
+    """`calibration.auto`'s settings as `smp calibrate` makes them from its options of the
+    same names; one left out keeps that option's default."""
+    default = CalibrationSettings()
+    tolerance_mm = params.get("tolerance_mm", default.fit_tolerance_mm)
+    return CalibrationSettings(
+        depth_points=params.get("depth_points", default.depth_points),
+        fit_tolerance_mm=tolerance_mm, verify_tolerance_mm=tolerance_mm,
+        speed_tolerance_pct=params.get("speed_tolerance_pct", default.speed_tolerance_pct),
+        validity_days=params.get("valid_days", default.validity_days),
+        spin_duration_s=params.get("spin_seconds", default.spin_duration_s))
+
+
+def auto_calibrate(service: PenService, client_id: str, technician: str,
+                   settings: CalibrationSettings) -> dict[str, Any]:
     """In the call worker: the whole `smp calibrate --auto` against the simulator gauge. Like a
     session, it ends as soon as its driving client is lost: the spin stops, no step more, a
     report saying so, nothing saved (`calibration.stopping`)."""
@@ -227,7 +242,7 @@ def auto_calibrate(service: PenService, client_id: str, technician: str) -> dict
     pen = service.pen
     epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
     report = run_calibration(pen, SimulatorGauge(pen.port_url), technician=technician,
-                             store=_store(),
+                             settings=settings, store=_store(),
                              should_stop=lambda: driver_lost(service, client_id, epoch))
     lost = driver_lost(service, client_id, epoch)
     if lost is not None and not report.passed:
@@ -239,4 +254,5 @@ def auto_calibrate(service: PenService, client_id: str, technician: str) -> dict
 
 @method("calibration.auto")
 async def m_cal_auto(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await self.drive(client, auto_calibrate, self, client.id, p["technician"])
+    return await self.drive(client, auto_calibrate, self, client.id, p["technician"],
+                            auto_settings(p))

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpdevice.checks import NOT_IN_LINE_RANGES, blank_ranges, unassigned_ranges
+from smpdevice.checks import NOT_IN_LINE_RANGES
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
+from smpdevice.service import line_ranges
 from smpdevice.service.auth import Role
 from smpdevice.service.jsonschema_lite import check_schema
 from smpdevice.service.limits import LIST_PAGE_MAX, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
@@ -60,12 +61,13 @@ def _class(ranges: tuple[tuple[int, int], ...]) -> str:
 # none of checks.NOT_IN_LINE_RANGES (control characters, bidirectional controls, line and
 # paragraph separators, lone surrogates) nor a code point this Python's Unicode tables do not
 # know (checks.unassigned_ranges), and not blank: the rule of smpdevice.checks.text, published
-# in the schema so clients see it.
-_NEVER = _class(NOT_IN_LINE_RANGES + unassigned_ranges())
+# in the schema so clients see it. (The ranges are stored, not scanned at import: line_ranges.)
+_BLANK_RANGES, _UNASSIGNED_RANGES = line_ranges.ranges()
+_NEVER = _class(NOT_IN_LINE_RANGES + _UNASSIGNED_RANGES)
 # ... and at least one character that shows (checks.visible: not a space, a control, a format
 # character, a lone mark or a default-ignorable code point, in any plane): a lookahead, so
 # that each class is written once.
-_INVISIBLE = _class(blank_ranges())
+_INVISIBLE = _class(_BLANK_RANGES)
 # `(?![\s\S])` ends the text: `$` would also match before a final "\n" in Python's `re`
 # (python-jsonschema searches with it), unlike ECMA-262. The astral code points are written
 # as themselves: the pattern is for Unicode mode (JavaScript's `u` or `v` flag), as JSON
@@ -109,6 +111,20 @@ def _leave_open(default: bool) -> dict[str, Any]:
                            "resumed with session.resume or ended with session.close; false: "
                            "closed"}
 
+
+# `calibration.auto`'s settings: `smp calibrate`'s options of the same names, same ranges.
+AUTO_SETTINGS: dict[str, Any] = {
+    "depth_points": {"type": "integer", "minimum": 3, "maximum": 8,
+                     "description": "depth points across the actuator travel (default 6)"},
+    "tolerance_mm": {"type": "number", "minimum": 0.001, "maximum": 0.5,
+                     "description": "largest residual and verify error accepted (0.02)"},
+    "speed_tolerance_pct": {"type": "number", "minimum": 0.1, "maximum": 50,
+                            "description": "largest speed error accepted (3.0)"},
+    "valid_days": {"type": "number", "minimum": 0.01, "maximum": 365,
+                   "description": "how long the new calibration stays valid (30)"},
+    "spin_seconds": {"type": "number", "minimum": 0.1, "maximum": 10,
+                     "description": "how long the motor runs at each speed checked (1.0)"},
+}
 
 _POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
 _CALIBRATION_FIELDS: dict[str, Any] = {
@@ -244,9 +260,10 @@ METHODS: dict[str, Method] = {
                               _obj({"calibration_id": _line(64, "from calibration.save in this "
                                                                 "run")}), drives=True),
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
-                                   "(simulated pens only): zero, depth, speed, verify, save.",
-                               _obj({"technician": _line(64, "who calibrates")},
-                                    ("technician",)), drives=True),
+                                   "(simulated pens only): zero, depth, speed, verify, save. "
+                                   "The settings left out take `smp calibrate`'s defaults.",
+                               _obj({"technician": _line(64, "who calibrates"),
+                                     **AUTO_SETTINGS}, ("technician",)), drives=True),
     # ---- sessions
     "session.check": Method(_V, "Check a profile against this pen's envelope and limits.",
                             _obj(PROFILE_PARAMS, ("profile",))),

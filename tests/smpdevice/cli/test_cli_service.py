@@ -1,21 +1,36 @@
-"""`smp run|monitor|calibrate --service URL` as real processes against a real `smp serve` on
-pensim://: a monitor watches while a run drives, and an E-stop from a second terminal stops
-the run, which exits 5 and says so (issue 14, item 4)."""
+"""`smp run|monitor|calibrate --service URL` against a real `smp serve` on pensim://: a monitor
+watches while a run drives, and an E-stop from a second terminal stops the run, which exits 5
+and says so (issue 14, item 4).
+
+The runs and `smp serve` are real processes (Ctrl-C, SIGTERM, a process that waits on another).
+The short commands beside them (calibrate, monitor, estop, sessions show) run in this process
+(`smp_here`): each is another client of the service all the same, and a process per command
+cost about a CPU-second of imports. Runs that only need a calibrated pen find it saved in the
+data directory the service reads at start (`calibrated_served`); `smp calibrate --service
+--auto` itself is checked in the first test (6 s of the pen's real time)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from simulators import PenModel, PenSimulator
+from smpdevice.calibration.store import CalibrationStore
+from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
+from smpdevice.service.runner import ServiceHandle, ServiceOptions
+from tests.smpdevice.shell import hang_guard
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 120.0  # generous: 2 loaded cores; every wait ends on an output line
@@ -75,23 +90,72 @@ def served(env) -> Iterator[str]:
         serve.popen.wait(WAIT_S)
 
 
+def save_calibration(env: dict[str, str]) -> None:
+    """The pen `smp serve --port pensim://` makes (seed 0) calibrated as a perfect technician
+    would, in the data directory the service loads its pen's calibration from at start."""
+    model = PenModel(seed=0)
+    data = Path(env["SMP_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
+        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain))
+
+
+@pytest.fixture
+def calibrated_served(env) -> Iterator[str]:
+    """A real `smp serve` process whose pen is calibrated when it starts."""
+    save_calibration(env)
+    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+                 env=env)
+    try:
+        line = serve.wait_for("JSON-RPC:")
+        assert "not calibrated" not in "".join(serve.seen), serve.seen
+        yield line.split()[-1]
+    finally:
+        serve.popen.terminate()
+        serve.popen.wait(WAIT_S)
+
+
+@pytest.fixture
+def served_here(env) -> Iterator[str]:
+    """A real service on a simulated pen, in this process: for the refusals a client makes
+    before the service plays anything."""
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]))) as handle:
+        yield handle.url
+
+
 def smp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smpdevice", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=WAIT_S)
 
 
+def smp_here(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`smp` in this process (click's runner, as tests/smpdevice/shell.py): another client of
+    the service, without a Python process's imports."""
+    from smpdevice.cli import main
+
+    overrides = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    with contextlib.chdir(ROOT), hang_guard():
+        result = CliRunner().invoke(main, list(args), env=overrides,
+                                    terminal_width=int(env.get("COLUMNS", "80")))
+    err = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        err += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["smp", *args], result.exit_code, result.stdout, err)
+
+
 def test_a_run_through_the_service_is_watched_and_stopped_from_other_terminals(served, env):
-    cal = smp("calibrate", "--service", served, "--auto", "-t", "ana", env=env)
+    cal = smp_here("calibrate", "--service", served, "--auto", "-t", "ana", env=env)
     assert cal.returncode == 0, cal.stderr
     assert "Saved calibration" in cal.stdout
 
     run = Proc("run", "examples/session1_base_density.yaml", "-t", "ana", "--screening",
                "examples/screening_clear.yaml", env={**env, "SMP_SERVICE": served})
     run.wait_for("pass 1/4 top running")
-    watched = smp("monitor", "--service", served, "--once", env=env)
+    watched = smp_here("monitor", "--service", served, "--once", env=env)
     assert watched.returncode == 0, watched.stderr
     assert "state running" in watched.stdout and "session S" in watched.stdout
-    stopped = smp("estop", "--service", served, env=env)
+    stopped = smp_here("estop", "--service", served, env=env)
     assert stopped.returncode == 0, stopped.stderr
 
     rc, out, err = run.finish()
@@ -101,29 +165,30 @@ def test_a_run_through_the_service_is_watched_and_stopped_from_other_terminals(s
     assert "Traceback" not in err
 
 
-def test_a_bad_profile_through_the_service_is_refused_before_the_screening(served, env,
+def test_a_bad_profile_through_the_service_is_refused_before_the_screening(served_here, env,
                                                                           tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "examples/session1_base_density.yaml").read_text()
                    .replace("depth_mm: 0.4", "depth_mm: 4.0", 1))
     # No --screening and no terminal: a run that asked first would fail on the screening.
-    result = smp("run", str(bad), "--service", served, "-t", "ana", env=env)
+    result = smp_here("run", str(bad), "--service", served_here, "-t", "ana", env=env)
     assert result.returncode == ExitCode.CHECK_FAILED, result.stderr
     assert str(bad) in result.stderr and "depth_mm" in result.stderr
     assert result.stdout == ""
 
 
-def test_run_through_the_service_refuses_local_files_it_would_ignore(served, env):
-    result = smp("run", "examples/session1_base_density.yaml", "--service", served, "-t", "ana",
-                 "--db", "x.sqlite", env=env)
+def test_run_through_the_service_refuses_local_files_it_would_ignore(served_here, env):
+    result = smp_here("run", "examples/session1_base_density.yaml", "--service", served_here,
+                      "-t", "ana", "--db", "x.sqlite", env=env)
     assert result.returncode == ExitCode.USER_ERROR
     assert "--db x.sqlite cannot be used with --service" in result.stderr
 
 
-def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(served, env):
+def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(calibrated_served,
+                                                                            env):
     import signal
 
-    assert smp("calibrate", "--service", served, "--auto", "-t", "ana", env=env).returncode == 0
+    served = calibrated_served
     run = Proc("run", "examples/session1_base_density.yaml", "--service", served, "-t", "ana",
                "--screening", "examples/screening_clear.yaml", env=env)
     run.wait_for("pass 1/4 top running")
@@ -132,7 +197,7 @@ def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(ser
     assert rc == ExitCode.INTERRUPTED, (out, err)
     assert "interrupted: the needle is stopped; session S" in err
     assert "Traceback" not in err
-    watched = smp("monitor", "--service", served, "--once", env=env)
+    watched = smp_here("monitor", "--service", served, "--once", env=env)
     assert "state idle" in watched.stdout and "session S" in watched.stdout
     assert "needle stopped" in watched.stdout and "driven by nobody" in watched.stdout
 
@@ -143,11 +208,12 @@ def test_the_service_stopped_mid_session_is_said_with_the_session_and_how_to_res
     (review 7b, R10: it said "the connection to the service closed: None")."""
     import signal
 
+    save_calibration(env)
     serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
                  env=env)
     try:
         url = serve.wait_for("JSON-RPC:").split()[-1]
-        assert smp("calibrate", "--service", url, "--auto", "-t", "ana", env=env).returncode == 0
+        assert "not calibrated" not in "".join(serve.seen), serve.seen
         run = Proc("run", "examples/session1_base_density.yaml", "--service", url, "-t", "ana",
                    "--screening", "examples/screening_clear.yaml", env=env)
         sid = run.wait_for("Session S").split()[1].rstrip(":")
@@ -164,7 +230,7 @@ def test_the_service_stopped_mid_session_is_said_with_the_session_and_how_to_res
     assert f"session {sid} is left open" in line
     assert f"smp run --resume {sid} --service {url}" in line
     assert "Traceback" not in err
-    shown = smp("sessions", "show", sid, "--json", env=env)
+    shown = smp_here("sessions", "show", sid, "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     session = json.loads(shown.stdout)
     assert "closed_at" in session and session["closed_at"] is None  # left open, resumable

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,31 +18,73 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
+# The test files take this mark (`from .conftest import pytestmark`).
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is absent: apt-get install -y chromium")
 
 from tests.smpdevice.service.conftest import data_dir, service, sim  # noqa: E402, F401
 
 
-@pytest.fixture(scope="module")  # Playwright's loop must be gone before asyncio tests run
+# One Chromium for the whole package, not one per module: launching Playwright's driver and the
+# browser cost about 1.5 s each time. Package scope, not session: Playwright's sync API keeps its
+# event loop running in this thread, and asyncio.run() refuses to start beside it, so the
+# browser (and that loop) must be gone before a test outside this package runs. pytest tears a
+# package's fixtures down as soon as the next test is outside it (a new browser if it comes back).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # generous: at load 18 a launch took up to half a minute, Playwright's default
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=120_000)
         yield b
         b.close()
 
 
+class _Tab:
+    """One browser tab the package's tests take turns in: a new context and page cost about
+    0.5 s each (a renderer process). Each test's service listens on a port of its own, so
+    nothing of one test's origin (its sessionStorage token) is another's; a test's page, its
+    media emulation and its timers end with the navigation to about:blank after it."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.context: Any = None
+        self.page: Any = None
+
+    def take(self) -> Any:
+        if self.page is None:
+            self.context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+            self.page = self.context.new_page()
+            self.page.set_default_timeout(30_000)  # generous: 2 loaded cores
+        return self.page
+
+    def give_back(self) -> None:
+        try:
+            self.page.goto("about:blank", timeout=10_000)
+            self.page.emulate_media(media="null")
+        except Exception:  # a page the test left unusable: the next test gets a new one
+            self.close()
+
+    def close(self) -> None:
+        if self.context is not None:
+            self.context.close()
+        self.context = self.page = None
+
+
+@pytest.fixture(scope="package")
+def _tab(browser) -> Iterator[_Tab]:
+    tab = _Tab(browser)
+    yield tab
+    tab.close()
+
+
 @pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)  # generous: 2 loaded cores
-    yield pg
-    context.close()
+def page(_tab) -> Iterator[Any]:
+    yield _tab.take()
+    _tab.give_back()
 
 
 @pytest.fixture

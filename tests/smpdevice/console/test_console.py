@@ -10,6 +10,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import CROWN, true_calibration
+from tests.smpdevice.service.conftest import PEN_LEASE_MS
 
 from .conftest import pytestmark  # noqa: F401  (skip without chromium)
 
@@ -54,7 +55,8 @@ def test_clicking_estop_stops_the_simulated_needle(page, service, sim, shots):
         _open(page, service, Role.VIEWER)  # any role may E-stop
         page.wait_for_selector("#state[data-state=running]")
         page.wait_for_selector("body[data-needle=running]")
-        page.wait_for_timeout(1500)  # a trace worth a screenshot
+        # a trace worth a screenshot: half a second of the running needle (25 Hz telemetry)
+        page.wait_for_function("() => app.trace.filter((p) => p.running).length >= 12")
         shots(page, "console-live-running")
         page.click("#estop")
         page.wait_for_selector("#state[data-state=estop]")
@@ -139,10 +141,12 @@ def test_an_incomplete_session_is_shown_as_such_and_a_report_renders(page, servi
 
 @pytest.fixture
 def foot_service(sim, data_dir):
-    """The service with the footswitch required: the pen stops the needle when it goes up."""
+    """The service with the footswitch required: the pen stops the needle when it goes up.
+    Leases are not the point here: the page's (its heartbeats starved 1.5 s on a loaded
+    machine) never lapses, and the pen's is the service tests' (PEN_LEASE_MS, not 300 ms)."""
     options = ServiceOptions(port=sim.url, listen="127.0.0.1:0", data_dir=data_dir,
-                             lease_ms=300, calibration=true_calibration(sim),
-                             footswitch="required")
+                             lease_ms=PEN_LEASE_MS, calibration=true_calibration(sim),
+                             footswitch="required", lease_clock=lambda: 0.0)
     with ServiceHandle(options) as handle:
         yield handle
 

@@ -51,11 +51,19 @@ def test_pass_time_limit_fires_while_other_callers_keep_the_queue_busy(sim):
     quick = {"crown": DEFAULT_ZONES["crown"].model_copy(update={"max_pass_s": 0.3})}
     with PenController.connect(sim.url, clock=sim.clock, calibration=true_calibration(sim),
                                zones=quick, lease_ms=200) as pen:
+        # The start's time, read in the loop thread when it tells of RUNNING: virtual time
+        # stands still until the loop has done so, while this thread may be descheduled past
+        # the whole 0.3 s pass on a loaded machine.
+        starts: list[float | None] = []
+        pen.add_state_listener(
+            lambda old, new, why: starts.append(pen.running_since_s) if new is State.RUNNING
+            else None)
         run_needle(pen)
         sim.link.delay_inbound(0.02, MsgType.SET_SETPOINTS)  # replies late: ops always queued
         stop, workers = hammer(pen, 2)
         try:
-            started = pen.running_since_s
+            wait_until(sim, lambda: bool(starts))
+            started = starts[0]
             assert started is not None
             wait_until(sim, lambda: pen.state is not State.RUNNING, timeout_s=3.0)
             wait_until(sim, lambda: sim.firmware.state is not FirmwareState.RUNNING)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,29 +15,10 @@ from smpdevice.records.central import CentralStoreError, compare, sync
 from smpdevice.records.chain import record_hash
 from smpdevice.records.keys import InstallationKey
 from smpdevice.records.sqlite import PassLog
-from tests.smpdevice.postgres_server import INSTALL_HINT, running_server, server_bindir
 from tests.smpdevice.records.test_passlog import T0, begin, open_session, stats
 
 psycopg = pytest.importorskip("psycopg")
 KEY = InstallationKey.generate()
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    bindir = server_bindir()
-    if bindir is None:
-        pytest.skip(f"no PostgreSQL server binaries (initdb, pg_ctl) here: {INSTALL_HINT}")
-    with running_server(bindir) as url:
-        yield url
-
-
-@pytest.fixture
-def url(server_url):
-    """A fresh database per test."""
-    name = "smp_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield server_url.rsplit("/", 1)[0] + "/" + name
 
 
 def add_session(log: PassLog, passes: int = 2, client: str = "C-0042") -> None:

@@ -8,13 +8,11 @@ import pytest
 from smpdevice.records import central_schema
 from smpdevice.records.central import compare, connect, sync
 from smpdevice.records.sqlite import PassLog
-from tests.smpdevice.records.test_records_central import (  # noqa: F401  (fixtures)
+from tests.smpdevice.records.test_records_central import (
     KEY,
     add_session,
     central_rows,
     make_log,
-    server_url,
-    url,
 )
 
 psycopg = pytest.importorskip("psycopg")
@@ -36,20 +34,20 @@ REFUSED = [
 ]
 
 
-def _store(tmp_path, url):  # noqa: F811
+def _store(tmp_path, url):
     db = make_log(tmp_path / "passlog.sqlite")
     with PassLog(db, readonly=True) as log:
         sync(log, url, KEY)
     return db
 
 
-def _snapshot(url):  # noqa: F811
+def _snapshot(url):
     return [central_rows(url, f"SELECT * FROM {t} ORDER BY 1, 2") for t in
             ("smp_installations", "smp_logs", "smp_records", "smp_signed_heads")]
 
 
 @pytest.mark.parametrize("statement", [s for s in REFUSED if "= key_fingerprint" not in s])
-def test_the_central_store_refuses_what_rewrites_history(tmp_path, url, statement):  # noqa: F811
+def test_the_central_store_refuses_what_rewrites_history(tmp_path, url, statement):
     _store(tmp_path, url)
     before = _snapshot(url)
     with psycopg.connect(url, autocommit=True) as conn, \
@@ -58,7 +56,7 @@ def test_the_central_store_refuses_what_rewrites_history(tmp_path, url, statemen
     assert _snapshot(url) == before
 
 
-def test_sync_still_moves_the_head_forward_and_signs_it(tmp_path, url):  # noqa: F811
+def test_sync_still_moves_the_head_forward_and_signs_it(tmp_path, url):
     db = _store(tmp_path, url)
     with PassLog(db, key=KEY) as log:
         add_session(log)
@@ -69,7 +67,7 @@ def test_sync_still_moves_the_head_forward_and_signs_it(tmp_path, url):  # noqa:
         conn.execute("UPDATE smp_logs SET key_fingerprint = key_fingerprint")
 
 
-def test_a_store_made_before_the_guards_gets_them_at_its_next_connection(tmp_path, url):  # noqa: F811
+def test_a_store_made_before_the_guards_gets_them_at_its_next_connection(tmp_path, url):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(central_schema.BASE)  # the schema as an older smpdevice created it
     db = make_log(tmp_path / "passlog.sqlite")

@@ -14,12 +14,10 @@ from click.testing import CliRunner
 from smpdevice.cli import main as cli
 from smpdevice.passlog import PassLog
 from smpdevice.records.central import CentralStoreError, compare, sync
-from tests.smpdevice.records.test_records_central import (  # noqa: F401  (fixtures)
+from tests.smpdevice.records.test_records_central import (
     KEY,
     central_rows,
     make_log,
-    server_url,
-    url,
 )
 from tests.smpdevice.records.test_records_verify_missing import _log, data, verify  # noqa: F401
 
@@ -39,7 +37,7 @@ def test_a_log_being_created_reads_with_no_id(tmp_path):
     assert ids == {""}  # the old code made up a new random id at every open
 
 
-def test_a_log_with_no_id_is_never_registered(tmp_path, url):  # noqa: F811
+def test_a_log_with_no_id_is_never_registered(tmp_path, url):
     empty = tmp_path / "passlog.sqlite"
     empty.write_bytes(b"")
     with PassLog(empty, readonly=True) as log, \
@@ -136,7 +134,7 @@ def _pc_role_url(owner_url: str) -> str:
     return f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
 
 
-def test_the_documented_pc_role_syncs_and_verifies(tmp_path, url):  # noqa: F811
+def test_the_documented_pc_role_syncs_and_verifies(tmp_path, url):
     (tmp_path / "a").mkdir()
     with PassLog(make_log(tmp_path / "a" / "passlog.sqlite"), readonly=True) as log:
         sync(log, url, KEY)  # the owner sets the store up
@@ -149,7 +147,7 @@ def test_the_documented_pc_role_syncs_and_verifies(tmp_path, url):  # noqa: F811
             conn.execute("DROP TRIGGER smp_records_frozen ON smp_records")  # still guarded
 
 
-def test_a_pc_role_on_a_store_missing_a_guard_is_told_to_run_as_the_owner(tmp_path, url):  # noqa: F811
+def test_a_pc_role_on_a_store_missing_a_guard_is_told_to_run_as_the_owner(tmp_path, url):
     with PassLog(make_log(tmp_path / "passlog.sqlite"), readonly=True) as log:
         sync(log, url, KEY)
         pc_url = _pc_role_url(url)

@@ -13,7 +13,6 @@ from smpdevice.passlog import PassLog
 from smpdevice.records.central import sync
 from smpdevice.records.keys import InstallationKey
 from tests.smpdevice.records.test_passlog import T0, begin, open_session, stats
-from tests.smpdevice.records.test_records_central import server_url, url  # noqa: F401
 
 pytest.importorskip("psycopg")
 
@@ -40,7 +39,7 @@ def verify(*args: str):
     return CliRunner().invoke(cli, ["sessions", "verify", *args])
 
 
-def test_a_synced_log_deleted_from_the_data_directory_is_reported(data, url):  # noqa: F811
+def test_a_synced_log_deleted_from_the_data_directory_is_reported(data, url):
     _log(data / "passlog.sqlite", 1)
     pen_id = _log(data / "passlog-SMP-0001.sqlite", 2)
     assert CliRunner().invoke(cli, ["sessions", "sync", "--to", url]).exit_code == 0
@@ -57,7 +56,7 @@ def test_a_synced_log_deleted_from_the_data_directory_is_reported(data, url):  #
     assert alone.exit_code == 0, alone.output
 
 
-def test_another_installations_logs_are_not_this_directorys(data, url, tmp_path):  # noqa: F811
+def test_another_installations_logs_are_not_this_directorys(data, url, tmp_path):
     _log(data / "passlog.sqlite", 1)
     stranger = InstallationKey.generate()
     other = tmp_path / "other.sqlite"
@@ -69,7 +68,7 @@ def test_another_installations_logs_are_not_this_directorys(data, url, tmp_path)
     assert result.exit_code == 0, result.output
 
 
-def test_the_station_log_deleted_while_a_pen_log_stays_is_reported(data, url):  # noqa: F811
+def test_the_station_log_deleted_while_a_pen_log_stays_is_reported(data, url):
     station_id = _log(data / "passlog.sqlite", 1)
     _log(data / "passlog-SMP-0001.sqlite", 1)
     assert CliRunner().invoke(cli, ["sessions", "sync", "--to", url]).exit_code == 0

@@ -1,5 +1,7 @@
-"""`smp estop|clear|info --service URL` (and SMP_SERVICE) as real processes against a service
-whose pen another client drives: an E-stop from a second terminal stops the needle."""
+"""`smp estop|clear|info --service URL` (and SMP_SERVICE) against a service whose pen another
+client drives: an E-stop from a second terminal (a real process) stops the needle. The other
+commands run in this process (click's runner): each is another client of the service all the
+same, without a Python process's imports (about a CPU-second each)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,17 @@ from firmware_protocol.codes import FirmwareState
 from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
+from tests.smpdevice.cli.test_cli_service import smp_here
 from tests.smpdevice.conftest import CROWN
 
 
 def smp(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smpdevice", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def here(*args: str) -> subprocess.CompletedProcess:
+    return smp_here(*args, env=dict(os.environ))
 
 
 def test_estop_clear_and_info_through_the_service(service, sim):
@@ -27,7 +34,7 @@ def test_estop_clear_and_info_through_the_service(service, sim):
         op.call("pen.set_setpoints", **CROWN)
         op.call("pen.arm")
         op.call("pen.start")
-        info = smp("info", "--service", service.url, "--json")
+        info = here("info", "--service", service.url, "--json")
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["controller_state"] == "running"
         stopped = smp("estop", env={"SMP_SERVICE": service.url})
@@ -35,15 +42,15 @@ def test_estop_clear_and_info_through_the_service(service, sim):
         assert "E-stop latched" in stopped.stdout
         assert service.pen.state is State.ESTOP
         assert sim.firmware.state is FirmwareState.ESTOP
-    refused = smp("clear", "--service", service.url, "--yes")
+    refused = here("clear", "--service", service.url, "--yes")
     assert refused.returncode != 0 and "--reason" in refused.stderr
-    cleared = smp("clear", "--service", service.url, "--yes", "--reason", "tested the pen")
+    cleared = here("clear", "--service", service.url, "--yes", "--reason", "tested the pen")
     assert cleared.returncode == 0, cleared.stderr
     assert service.pen.state is State.IDLE
 
 
 def test_estop_to_an_unreachable_service_says_not_sent(data_dir, service):
     dead = service.url.rsplit(":", 1)[0] + ":1/rpc"
-    result = smp("estop", "--service", dead)
+    result = here("estop", "--service", dead)
     assert result.returncode == 6
     assert "E-stop NOT sent" in result.stderr

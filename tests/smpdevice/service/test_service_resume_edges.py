@@ -5,6 +5,7 @@ closing refusals, and the shape of the answer. A real simulated pen, real socket
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -144,6 +145,11 @@ def test_stopping_smp_serve_mid_session_leaves_it_open(sim, data_dir):
             op = await connect(handle, Role.OPERATOR)
             await _session_under_way(handle, op, viewer, lease_ms=1000)  # as before: the
             # session must not have played to its end by the time the service stops
+            # `smp serve` stops now, its clients still connected and answering its goodbye (once
+            # their loop had ended, the stop waited out websockets' 10 s close timeout).
+            await asyncio.to_thread(handle.stop)
+            await op.close()
+            await viewer.close()
 
         run(main())
     # `smp serve` stopped while the session ran
