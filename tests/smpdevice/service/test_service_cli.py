@@ -1,7 +1,8 @@
 """`smp estop|clear|info --service URL` (and SMP_SERVICE) against a service whose pen another
-client drives: an E-stop from a second terminal (a real process) stops the needle. The other
-commands run in this process (click's runner): each is another client of the service all the
-same, without a Python process's imports (about a CPU-second each)."""
+client drives: `info` and an E-stop from other terminals (real processes) while the needle
+runs. The commands given once it has stopped run in this process (click's runner): each is
+another client of the service all the same, without a Python process's imports (about a
+CPU-second each)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def test_estop_clear_and_info_through_the_service(service, sim):
         op.call("pen.set_setpoints", **CROWN)
         op.call("pen.arm")
         op.call("pen.start")
-        info = here("info", "--service", service.url, "--json")
+        # A process, not this one: the needle runs on this process's simulated pen, whose
+        # lease a first in-process `smp` (its imports) could starve on loaded cores.
+        info = smp("info", "--service", service.url, "--json")
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["controller_state"] == "running"
         stopped = smp("estop", env={"SMP_SERVICE": service.url})
