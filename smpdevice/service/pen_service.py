@@ -10,6 +10,7 @@ one call worker in order, stops on their own lane, E-stop in a fresh thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -142,21 +143,25 @@ class PenService:
         flight, and every client told."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            look = self.settled(reason)
-            try:
-                asyncio.run_coroutine_threadsafe(look, loop)
-            except RuntimeError:  # the loop closed meanwhile: nothing left to look behind
-                look.close()
+            # The look is made in the loop, so a loop that stops first leaves no coroutine
+            # behind that was never awaited.
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to look behind
+                loop.call_soon_threadsafe(self._queue_settle, reason)
         self.broadcast_threadsafe("pen.driver", {"client": None, "reason": reason})
 
     async def settled(self, reason: str, wait_s: float | None = None) -> None:
         """Queue `settle` behind every request in the call worker; wait for it (up to `wait_s`:
         it still runs later)."""
+        task = self._queue_settle(reason)
+        if wait_s is not None:
+            await asyncio.wait({task}, timeout=wait_s)
+
+    def _queue_settle(self, reason: str) -> asyncio.Future[Any]:
+        """In the loop: `settle` queued behind every request in the call worker."""
         task = asyncio.ensure_future(self.apen.call(settle, self.pen, reason, self.work.busy))
         self._settles.add(task)
         task.add_done_callback(self._settle_done)
-        if wait_s is not None:
-            await asyncio.wait({task}, timeout=wait_s)
+        return task
 
     def _settle_done(self, task: asyncio.Future) -> None:
         self._settles.discard(task)
