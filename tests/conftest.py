@@ -59,13 +59,13 @@ def _cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-# Tests marked `realtime` here rather than in their files: a browser and a service whose
-# in-process simulated pen runs on wall time with a short lease. Beside another test on a
-# loaded machine the starved simulator lets that lease lapse (the fail-safe working) and the
-# page never sees `running`; alone, they hold.
-# The console's pattern, paging and keys files run in pass 1: no pen runs and no lease is held
-# in them (10 of 10 runs at -n 4 beside heavy files and two busy loops, load 16-24, session 9).
-REALTIME_DIRS = ("tests/smpdevice/console/test_console.py",
+# Tests marked `realtime` here rather than in their files: a browser driving a needle through a
+# service whose in-process simulated pen runs on wall time. Beside another test on a loaded
+# machine the starved simulator lets its lease lapse (the fail-safe working) and the page never
+# sees `running`; alone, they hold. The console's pattern, paging and keys files run in pass 1:
+# no pen runs and no lease is held in them (10 of 10 runs at -n 4 beside heavy files and two
+# busy loops, load 16-24, session 9).
+REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
                  "tests/smpdevice/console/test_console_heartbeat.py",
                  "tests/smpdevice/console/test_console_pen_lost.py",
                  "tests/smpdevice/console/test_console_runner.py")
@@ -132,7 +132,7 @@ def _fewer_examples(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     thorough = os.environ.get("SMP_THOROUGH", "") not in ("", "0") or _slow_requested(config)
     for item in items:
-        if item.nodeid.startswith(REALTIME_DIRS):
+        if item.nodeid.startswith(REALTIME_FILES):
             item.add_marker(pytest.mark.realtime)
         if not thorough:
             _fewer_examples(item)
