@@ -73,6 +73,12 @@ function onMessage(m) {
 async function act(fn) {
   try { const r = await fn(); hide(); return r; } catch (e) { show(e.message); return null; }
 }
+// A call nobody clicked for (the log refreshed at connect or after a session): its error is
+// shown, but its success leaves the message as it is, so a refusal the technician must read
+// (a clear without a reason) is not wiped by an answer that happened to come after it.
+async function ask(fn) {
+  try { return await fn(); } catch (e) { show(e.message); return null; }
+}
 
 function show(text) { $("message").textContent = text; $("message").hidden = false; }
 function hide() { $("message").hidden = true; }

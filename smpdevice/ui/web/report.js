@@ -22,7 +22,7 @@ async function refreshLog() {
   const params = { limit: logPage.size };
   if (logPage.start !== null) params.start = logPage.start;
   const asked = ++logPage.asked;
-  const r = await act(() => call("sessions.list", params));
+  const r = await ask(() => call("sessions.list", params));
   if (!r || asked !== logPage.asked) return;  // a later click's answer is (or will be) shown
   const n = r.sessions.length;
   if (n === 0 && r.total > 0 && logPage.start !== null) {  // past the end: sessions removed
