@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from smpdevice.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from smpdevice.control.controller import PenController
@@ -59,17 +60,7 @@ _HOME = {
 
 
 if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name not there
-
-    def __getattr__(name: str) -> Any:
-        home = _HOME.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_HOME})
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME, globals())
 
 
 __all__ = [
