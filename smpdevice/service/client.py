@@ -214,7 +214,7 @@ class ServiceClient:
             self._pending.pop(ident, None)
             raise ServiceGone(self.closed_reason or _closed_why(self.ws)) from None
         try:
-            message = await asyncio.wait_for(future, timeout_s)
+            message = await _wait_for(future, timeout_s)
         except TimeoutError:
             self._pending.pop(ident, None)
             raise ServiceError(f"{method}: no answer from the service within {timeout_s} s"
@@ -237,7 +237,7 @@ class ServiceClient:
                 if n["method"] == method and (where is None or where(n["params"])):
                     return n["params"]
             raise AssertionError("unreachable")
-        return await asyncio.wait_for(find(), timeout_s)
+        return await _wait_for(find(), timeout_s)
 
     async def next_event(self, methods: frozenset[str] | set[str], timeout_s: float = 30.0
                          ) -> tuple[str, dict[str, Any]]:
@@ -252,7 +252,7 @@ class ServiceClient:
             if left <= 0:
                 raise TimeoutError(f"no {'/'.join(sorted(methods))} within {timeout_s} s")
             try:
-                n = await asyncio.wait_for(self._queue.get(), min(left, 0.5))
+                n = await _wait_for(self._queue.get(), min(left, 0.5))
             except TimeoutError:
                 continue
             if n["method"] in methods:
@@ -269,9 +269,12 @@ class ServiceClient:
         return result
 
     async def _beat(self, every_s: float) -> None:
+        me = asyncio.current_task()
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(every_s)
+                if self._heartbeat is not me:  # stop_heartbeats() forgot it (a cancel lost)
+                    return
                 try:
                     await self.call("pen.heartbeat", timeout_s=max(1.0, every_s * 3))
                 except ServiceError as exc:
@@ -283,8 +286,9 @@ class ServiceClient:
 
     def stop_heartbeats(self) -> None:
         """Stop renewing (a hung client, for tests and demonstrations)."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None:
+            task.cancel()
 
     async def release(self) -> None:
         self.stop_heartbeats()
@@ -295,6 +299,17 @@ class ServiceClient:
         await self.ws.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reader
+
+
+async def _wait_for(awaitable: Any, timeout_s: float) -> Any:
+    """`asyncio.wait_for` that never swallows a cancel. Python 3.11's returns the answer when
+    the task is cancelled just as it arrives, and the task runs on as if never cancelled: a
+    heartbeat loop stopped at that moment would beat forever (and its driver never lapse)."""
+    result = await asyncio.wait_for(awaitable, timeout_s)
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return result
 
 
 def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any:

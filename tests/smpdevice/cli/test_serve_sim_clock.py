@@ -28,6 +28,7 @@ PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml")
 CLEAR = {name: False for name in QUESTIONS}
 QUICK_PASS_S = 0.4
 WAIT_S = 60.0  # wall: generous on two loaded cores; every wait ends on a condition
+STEP_S = 25.0  # one wait of the dead-man test, inside run()'s 60 s: a failure names it
 
 
 @pytest.fixture
@@ -85,14 +86,14 @@ def test_a_served_virtual_pen_keeps_time_for_wall_clock_clients_and_its_dead_man
         # Nobody in the service waits on the pen's clock now: it goes on at the wall's pace
         # (it never stands still), and the pen's lease is renewed on it while heartbeats come.
         start_s = pen.clock.now()  # two of the pen's 500 ms leases, then some
-        await wait_until(lambda: pen.clock.now() >= start_s + 1.2, WAIT_S, "pen time")
+        await wait_until(lambda: pen.clock.now() >= start_s + 1.2, STEP_S, "pen time")
         assert sim.firmware.state is FirmwareState.RUNNING and pen.last_fault is None
         # The client falls silent: its lease (wall time) lapses, the gate stops the renewals
         # and the service stops the needle; the pen's own lease would stop it regardless.
         op.stop_heartbeats()
-        await wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, WAIT_S,
+        await wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, STEP_S,
                          "the needle to stop")
-        await wait_until(lambda: pen.state is not State.RUNNING, WAIT_S, "the controller")
+        await wait_until(lambda: pen.state is not State.RUNNING, STEP_S, "the controller")
         op.ws.transport.abort()
 
     run(main())
