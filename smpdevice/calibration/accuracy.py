@@ -5,7 +5,7 @@ at hand. Pure functions, no I/O: the workflow feeds them readings.
   after the fit (commanded true depth against the gauge), never the points the fit came from:
   mean error (bias), sample standard deviation (spread) and maximum error, over N readings.
 - **Puncture rate accuracy**: per set speed, the punctures the pen counted per second (its
-  stroke counter against its own uptime, a least-squares slope over the spin) against the set
+  stroke counter against its own uptime: the rate every frame allows) against the set
   speed in Hz. One puncture is one needle stroke; the speed check runs at 100 % duty, so the set
   speed in Hz is punctures per second.
 """
@@ -142,8 +142,8 @@ class PunctureRateCheck:
 
 def puncture_rate_hz(frames: Sequence[tuple[int, int]]) -> tuple[float, float, int]:
     """(punctures per second, window s, punctures counted) from (uptime_ms, stroke counter)
-    telemetry: the least-squares slope of the count against the pen's clock. A slope uses every
-    frame, so it resolves the rate far finer than first-and-last would."""
+    telemetry: the rate every frame allows, against the pen's clock. Using every frame, it
+    resolves the rate far finer than first-and-last would, and never worse."""
     if len(frames) < 3:
         raise CalibrationError(f"cannot count punctures from {len(frames)} telemetry frames; "
                                "at least 3 are needed (spin longer)")
@@ -161,11 +161,28 @@ def puncture_rate_hz(frames: Sequence[tuple[int, int]]) -> tuple[float, float, i
     window_s = times_s[-1] - times_s[0]
     if window_s <= 0:
         raise CalibrationError("cannot count punctures: the telemetry frames span no time")
-    mt = statistics.fmean(times_s)
-    mc = statistics.fmean(counts)
+    return _rate_within_one_puncture(times_s, counts), window_s, counts[-1] - counts[0]
+
+
+def _rate_within_one_puncture(times_s: list[float], counts: list[int]) -> float:
+    """The middle of the rates every frame allows. A whole-stroke counter read at t_i and t_j
+    says the rate lies strictly within (c_j - c_i ± 1) / (t_j - t_i); pairs with the first and
+    with the last frame narrow the first-to-last interval (2 punctures wide) from both ends, so
+    the middle is within one puncture over the window of the true rate, and usually far closer.
+    (A least-squares slope can be 1.5 punctures off: review 15a.) Frames that contradict each
+    other (a counter read late against its stamp) fall back to the least-squares slope."""
+    t0, c0, t1, c1 = times_s[0], counts[0], times_s[-1], counts[-1]
+    low, high = -math.inf, math.inf
+    for t, c in zip(times_s, counts, strict=True):
+        if t > t0:
+            low, high = max(low, (c - c0 - 1) / (t - t0)), min(high, (c - c0 + 1) / (t - t0))
+        if t < t1:
+            low, high = max(low, (c1 - c - 1) / (t1 - t)), min(high, (c1 - c + 1) / (t1 - t))
+    if low < high:
+        return (low + high) / 2
+    mt, mc = statistics.fmean(times_s), statistics.fmean(counts)
     sxx = sum((t - mt) ** 2 for t in times_s)
-    sxy = sum((t - mt) * (c - mc) for t, c in zip(times_s, counts, strict=True))
-    return sxy / sxx, window_s, counts[-1] - counts[0]
+    return sum((t - mt) * (c - mc) for t, c in zip(times_s, counts, strict=True)) / sxx
 
 
 def count_window_s(set_hz: float, tolerance_pct: float, spin_s: float) -> float:

@@ -8,7 +8,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -18,6 +18,7 @@ from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, SessionOutcome, command
 
 EVENTS = frozenset({"session.progress", "session.pass", "session.result", "pen.state"})
+OPENING_WAIT_S = 30.0  # after Ctrl-C, for the answer to a session.run already sent
 
 
 class ServiceCheckFailed(SmpError):
@@ -119,9 +120,9 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         kind = "SIMULATED pen" if ident["simulated"] else "pen"
         sid: str | None = None
         try:
-            started = svc.call("session.run", profile=text, format=fmt,
-                               screening=answers.as_record(), technician=technician,
-                               leave_open=True)  # as `smp run`: resumable (issue 15.5)
+            started = start_session(svc, "session.run", profile=text, format=fmt,
+                                    screening=answers.as_record(), technician=technician,
+                                    leave_open=True)  # as `smp run`: resumable (issue 15.5)
             sid = started["session_id"]
             console.print(f"Session {sid}: {checked['session_kind']} for client "
                           f"{checked['client_ref']} on {kind} {serial} through the service at "
@@ -157,17 +158,52 @@ def _follow(svc: Any, console: Console, sid: str) -> tuple[dict[str, Any], list[
             return p, passes
 
 
-def _interrupted(svc: Any, sid: str | None) -> None:
+def start_session(svc: Any, method: str, **params: Any) -> dict[str, Any]:
+    """`session.run` or `session.resume`. Ctrl-C before its answer does not take it back: the
+    service may have opened the session meanwhile, so its answer is awaited and what it opened
+    is stopped (never "the needle never ran" for a session that started)."""
+    pending = None
+    try:
+        pending = svc.submit(method, **params)
+        return svc.answer(pending)
+    except KeyboardInterrupt:
+        _interrupted_opening(svc, pending)
+
+
+def _interrupted_opening(svc: Any, pending: Any) -> NoReturn:
+    from smpdevice.cli import exit_interrupted
+    from smpdevice.service.client import ServiceError
+
+    try:
+        if pending is None:  # Ctrl-C as it was being sent: it may have left
+            raise ServiceError("no answer to wait for")
+        sid = svc.answer(pending, OPENING_WAIT_S)["session_id"]
+    except ServiceError as exc:
+        if exc.code is not None:  # refused: nothing was opened
+            exit_interrupted("the session did not start: the needle never ran.")
+        _interrupted(svc, None)
+    except KeyboardInterrupt:  # Ctrl-C again while waiting: the run may still open
+        _interrupted(svc, None)
+    _interrupted(svc, sid)
+
+
+def _interrupted(svc: Any, sid: str | None) -> NoReturn:
+    """After Ctrl-C: stop session `sid` (None: the one a session.run on its way may open; a
+    stop wins over it) and say what became of it. A further Ctrl-C ends the wait only."""
     from smpdevice.cli import exit_interrupted
 
-    if sid is None:
-        exit_interrupted("the session did not start: the needle never ran.")
-    svc.call("session.stop")
+    unconfirmed = ("asked the service to stop " + (
+        f"session {sid}; its result was not confirmed. Check it: "
+        + command("smp", "sessions", "show", sid) if sid is not None else
+        "the session it may have opened (its answer did not come). Check it: "
+        + command("smp", "sessions", "list")))
     try:
+        svc.call("session.stop")
+        if sid is None:
+            exit_interrupted(unconfirmed)
         _follow(svc, Console(stderr=True, quiet=True), sid)
-    except (TimeoutError, SmpError):
-        exit_interrupted(f"asked the service to stop session {sid}; its result was not "
-                         "confirmed. Check it: " + command("smp", "sessions", "show", sid))
+    except (TimeoutError, SmpError, KeyboardInterrupt):
+        exit_interrupted(unconfirmed)
     exit_interrupted(f"the needle is stopped; session {sid} is recorded by the service.")
 
 

@@ -246,11 +246,12 @@ def started_answer(answer: object) -> tuple[str, list[int], int]:
 def _call_resume(svc, console: Console, params: dict, minutes: float) -> dict:
     """session.resume; when the service says the screening is due (and none was given),
     ask it at the terminal (refused when there is none) and call again."""
+    from smpdevice.cli import remote
     from smpdevice.cli.screening_prompt import ask_screening
     from smpdevice.service.client import ServiceError
 
     try:
-        return svc.call("session.resume", **params)
+        return remote.start_session(svc, "session.resume", **params)
     except ServiceError as exc:
         if (exc.data or {}).get("type") != "ScreeningDue" or "screening" in params:
             raise
@@ -258,7 +259,7 @@ def _call_resume(svc, console: Console, params: dict, minutes: float) -> dict:
     console.print(f"The screening of session {params['session_id']} is older than "
                   f"{minutes:g} min: it is asked again.", markup=False)
     params["screening"] = ask_screening().as_record()
-    return svc.call("session.resume", **params)
+    return remote.start_session(svc, "session.resume", **params)
 
 
 def _report_closed(console: Console, closed: dict) -> None:

@@ -13,8 +13,10 @@ Blocking controller calls run, in order, in one dedicated worker thread and are 
 `asyncio.wrap_future`, so the event loop never blocks on the pen. Safety stops never queue
 behind that worker: `estop()` runs at once in a thread of its own for every call (the
 controller latches and writes ESTOP in the caller's thread), and `stop_needle()` has a worker
-of its own. Telemetry and state changes arrive as async iterators fed from the controller's
-listeners; a slow consumer loses the oldest items, never blocks the reader thread.
+of its own. A stop, once asked, is never taken back: `stop_needle()` and `close()` cancelled
+meanwhile run to their end, then raise CancelledError. Telemetry and state changes arrive as
+async iterators fed from the controller's listeners; a slow consumer loses the oldest items,
+never blocks the reader thread.
 After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
 the blocking controller's own answer (StateError "not connected"; close() and the stops return
 quietly), and the async iterators end.
@@ -195,7 +197,9 @@ class AsyncPenController:
         return await asyncio.wrap_future(self._submit(self._calls, fn, *args, **kwargs))
 
     async def _stop_lane(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._submit(self._stops, fn, *args))
+        """A stop (or close) is never taken back: a caller cancelled meanwhile (a connection
+        that closed) gets its CancelledError once the stop has run."""
+        return await _through_cancels(self._submit(self._stops, fn, *args))
 
     async def _request(self, fn: Callable[..., T], *args: Any,
                        undo: Callable[[], None] | None = None, stop_first: bool = False,

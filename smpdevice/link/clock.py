@@ -245,6 +245,7 @@ class VirtualTimeDriver:
         self.wall_pace = wall_pace
         self.timebase = timebase_for(clock)
         self.steps = 0
+        self.failures = 0  # advances during which a listener of the clock raised
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -280,6 +281,18 @@ class VirtualTimeDriver:
                 dt_s = min(lag_s, WALL_PACE_MAX_S)  # keep up with the wall
             else:
                 continue
-            self.clock.advance(dt_s)
+            try:
+                self.clock.advance(dt_s)
+            except Exception:  # a listener broke (the pen's model, a host hook): time goes
+                self._listener_failed()  # on, or every lease on this clock would stand still
             self.steps += 1
             last_wall_s = wall_s
+
+    def _listener_failed(self) -> None:
+        import structlog  # only here: this module is on every command's import path
+
+        self.failures += 1
+        if self.failures == 1 or self.failures % 1000 == 0:
+            structlog.get_logger("smpdevice.link").exception(
+                "virtual time: a listener of the clock failed; time goes on",
+                failures=self.failures)

@@ -76,6 +76,8 @@ class RequestEngine(OperationQueue):
         self._lock = threading.RLock()
         self._backlog = 0  # items queued for the loop (not wakes): a request waits behind them
         self._backlog_lock = threading.Lock()
+        # seqs of replies queued for the loop and not yet handled: their request is answered
+        self._queued_replies: collections.Counter[int] = collections.Counter()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,6 +141,10 @@ class RequestEngine(OperationQueue):
         if item is not None and not isinstance(item, Wake):
             with self._backlog_lock:
                 self._backlog -= 1
+                if isinstance(item, Reply):
+                    self._queued_replies[item.frame.seq] -= 1
+                    if self._queued_replies[item.frame.seq] <= 0:
+                        del self._queued_replies[item.frame.seq]
 
     # ------------------------------------------------------------------ from other threads
 
@@ -248,6 +254,8 @@ class RequestEngine(OperationQueue):
         if not isinstance(item, Wake):
             with self._backlog_lock:
                 self._backlog += 1
+                if isinstance(item, Reply):
+                    self._queued_replies[item.frame.seq] += 1
         if self._virtual:
             self.timebase.count(pending=1)  # the time driver waits until the loop took it
         self._queue.put(item)

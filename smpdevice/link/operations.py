@@ -54,12 +54,19 @@ class OperationQueue:
     _queue: queue.SimpleQueue
     _virtual: bool
     _backlog: int
+    _backlog_lock: threading.Lock
+    _queued_replies: collections.Counter[int]  # seqs of replies queued for the loop
     _due_s: float
     _estop: Tracked | None
     _estop_due_s: float
     _renewals: collections.deque[int]
 
     def _put(self, item: object) -> None: ...  # RequestEngine's
+
+    def _reply_queued(self, seq: int | None) -> bool:
+        """A reply with this seq waits in the loop's queue (RequestEngine counts them)."""
+        with self._backlog_lock:
+            return seq is not None and self._queued_replies[seq] > 0
 
     def submit(self, op: Operation) -> None:
         """Queue `op` (under the lock); it goes on the wire when those before it are done."""
@@ -164,6 +171,12 @@ class OperationQueue:
             self._finish(op, exc)
 
     def _retransmit(self, op: Operation, now: float) -> None:
+        if self._reply_queued(op.seq):
+            # Answered: its reply waits in the loop's queue (behind pen news that came first;
+            # the loop thread starved on a loaded host). Neither resent nor given up: the loop
+            # completes it. Given up here, a confirmed stop latched a fault (review 15a).
+            op.deadline_s = now + self.link.rto.rto_s
+            return
         if op.attempt + 1 >= op.attempts:
             self._give_up(op, no_reply_message(op.step.TYPE.name, op.attempts))
             return

@@ -81,7 +81,7 @@ class SealedRecording:
     """What the session's close record carries about its recording."""
 
     file: str
-    sha256: str
+    sha256: str  # "" when the file could not be read at the close (`truncated` says why)
     size_bytes: int
     messages: int
     truncated: str | None = None  # why it stopped early (size cap, write error), else None
@@ -199,8 +199,12 @@ class FrameWriter:
                     self._file.close()
                 except OSError as exc:
                     self._failed(exc)
-        return SealedRecording(self.path.name, file_sha256(self.path), self.path.stat().st_size,
-                               self.messages, self.truncated)
+        try:
+            sha256, size_bytes = file_sha256(self.path), self.path.stat().st_size
+        except OSError as exc:  # gone or unreadable: the session still closes, and says so
+            self._failed(exc)
+            sha256, size_bytes = "", 0
+        return SealedRecording(self.path.name, sha256, size_bytes, self.messages, self.truncated)
 
 
 def _json(value: dict[str, Any]) -> bytes:

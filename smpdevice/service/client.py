@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,9 @@ def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any
     """The future's result; a typed error (not a bare TimeoutError) when it never came. A
     TimeoutError raised by the coroutine itself (next_event) passes through as it is."""
     try:
+        if threading.current_thread() is threading.main_thread():
+            _sleep_until_done(future, timeout_s)
+            return future.result(0)
         return future.result(timeout_s)
     except concurrent.futures.TimeoutError:
         if future.done():
@@ -323,6 +327,17 @@ def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any
         future.cancel()
         raise ServiceError(f"{what}: no answer within {timeout_s:g} s; is `smp serve` "
                            "running and its pen connected?") from None
+
+
+def _sleep_until_done(future: concurrent.futures.Future, timeout_s: float) -> None:
+    """The main thread, which takes Ctrl-C, waits in short sleeps: KeyboardInterrupt raised
+    inside a lock's wait can leave the lock unowned in CPython, and the command then dies with
+    "cannot release un-acquired lock" instead of its exit 130."""
+    end_s = time.monotonic() + timeout_s
+    pause_s = 0.0005
+    while not future.done() and time.monotonic() < end_s:
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.02)
 
 
 class SyncServiceClient:
@@ -360,7 +375,17 @@ class SyncServiceClient:
         return self._client.client_id
 
     def call(self, method: str, **params: Any) -> Any:
-        return self._run(self._client.call(method, **params))
+        return self.answer(self.submit(method, **params))
+
+    def submit(self, method: str, **params: Any) -> concurrent.futures.Future:
+        """Send `method` and return at once; `answer()` waits for its answer. A wait cut short
+        (Ctrl-C) does not take the request back: the service may act on it all the same, and
+        `answer()` can still be asked what it did."""
+        return asyncio.run_coroutine_threadsafe(self._client.call(method, **params), self._loop)
+
+    def answer(self, future: concurrent.futures.Future,
+               timeout_s: float = CALL_TIMEOUT_S + 5) -> Any:
+        return _wait(future, timeout_s, "the service")
 
     def estop(self) -> dict[str, Any]:
         return self._run(self._client.estop())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -74,7 +75,8 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
 
     try:
         asyncio.run(_main(options, ready))
-    except KeyboardInterrupt:
+        click.echo("stopped.")  # serve_forever ends only when Ctrl-C or SIGTERM ends it
+    except KeyboardInterrupt:  # where the loop takes no signal handlers
         click.echo("stopped.")
     finally:
         if sim is not None:
@@ -97,13 +99,29 @@ def own_simulated_pen(pen_port: str) -> Any:
     return PenSimulator(clock=clock)
 
 
+def cancel_once(task: asyncio.Task, name: str = "SIGTERM") -> Callable[[], None]:
+    """The handler of SIGTERM and Ctrl-C: the first one stops the service; another one (an
+    impatient supervisor, a second Ctrl-C) must not cut its close short, which stops and
+    disarms the pen and closes the port (else the pen's own lease stops it, fault latched)."""
+    def on_signal() -> None:
+        if task.cancelling() == 0 and not task.done():
+            task.cancel()
+        else:
+            import structlog
+
+            structlog.get_logger("smpdevice.service").warning(
+                f"{name} again: the service is already closing; it stops the pen first")
+    return on_signal
+
+
 async def _main(options: Any, ready: Any) -> None:
     from smpdevice.service.runner import serve_forever
 
     task = asyncio.ensure_future(serve_forever(options, ready))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        loop.add_signal_handler(signal.SIGTERM, cancel_once(task))
+        loop.add_signal_handler(signal.SIGINT, cancel_once(task, "Ctrl-C"))
     try:
         await task
     except asyncio.CancelledError:

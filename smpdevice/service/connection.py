@@ -8,9 +8,12 @@ pen's ack) before the next message is read; then JSON and the request's shape (`
 then authentication, the rate limit, the params' schema, the caller's role, and for methods
 that drive the pen whether the caller is the driving client. Requests then run as tasks (a few in
 flight per connection), so one slow call never holds up this connection's heartbeats or anyone's
-E-stop. A notification (no id) is never answered, also when refused. Answers and notifications
-leave through a bounded outbox: telemetry is dropped when the client lags, and a
-client that stops reading altogether is disconnected (which, for a driver, stops the needle).
+E-stop. The stops (`pen.stop`, `session.stop`, `pen.release`) skip the rate limit and the cap on
+requests in flight, as the E-stop does; a stop (or an rpc.hello) once received runs to its end
+even if its connection closes meanwhile. A notification (no id) is never answered, also when
+refused. Answers and notifications leave through a bounded outbox: telemetry is dropped when
+the client lags, and a client that stops reading altogether is disconnected (which, for a
+driver, stops the needle).
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ HELLO_TIMEOUT_S = 10.0
 MAX_FAILED_HELLOS = 3
 INLINE = frozenset({"rpc.ping", "pen.heartbeat", "rpc.hello", "telemetry.subscribe",
                     "telemetry.unsubscribe"})
+# Requests that bring the pen to rest. Like pen.estop, they skip the rate limit and the cap on
+# requests in flight (a stop refused "busy" while the needle runs is a stop lost); they have a
+# cap of their own, MAX_INFLIGHT stops in flight per connection.
+STOPS = frozenset({"pen.stop", "session.stop", "pen.release"})
+# Never taken back once received: a connection that closes cancels its other requests, not
+# these (a stop sent just before closing a console tab still stops; a hello that dropped this
+# client's drive still stops and disarms the pen).
+LASTING = STOPS | {"rpc.hello"}
 
 
 class Client:
@@ -72,6 +83,7 @@ class Client:
         self.refused_in_row = 0
         self.dropped = 0
         self.inflight = 0
+        self.stops_inflight = 0
         self.closing = False
         self.closer: asyncio.Future | None = None
         self.bucket = TokenBucket(RATE_PER_S, BURST)
@@ -206,7 +218,8 @@ def _check_and_spawn(service: PenService, client: Client, request: Request,
                                                             "rpc.hello with a token first"),
                  answer=answer)
         return
-    if not client.bucket.take():
+    stop = request.method in STOPS
+    if not stop and not client.bucket.take():
         _refused(client, ident, RpcError(RATE_LIMITED, f"rate limited: over {RATE_PER_S:.0f} "
                                                        "requests/s on this connection; slow "
                                                        "down"), answer=answer)
@@ -220,7 +233,10 @@ def _check_and_spawn(service: PenService, client: Client, request: Request,
                                       f"this connection is {role.label}")
         if spec.drives:
             service.lease.require(client.id)
-        if client.inflight >= MAX_INFLIGHT and request.method not in INLINE:
+        if stop and client.stops_inflight >= MAX_INFLIGHT:
+            raise RpcError(BUSY, f"{MAX_INFLIGHT} stops are already in flight on this "
+                                 "connection; they bring the pen to rest")
+        if not stop and client.inflight >= MAX_INFLIGHT and request.method not in INLINE:
             raise RpcError(BUSY, f"{MAX_INFLIGHT} requests are already in flight on this "
                                  "connection; wait for their answers")
     except RpcError as exc:
@@ -230,8 +246,8 @@ def _check_and_spawn(service: PenService, client: Client, request: Request,
         _refused(client, ident, refusal(exc), answer=answer)
         return
     client.refused_in_row = 0
-    _spawn(client, tasks, request, call_handler(service, request.method, client,
-                                                request.params))
+    _spawn(client, tasks, service.lasting, request,
+           call_handler(service, request.method, client, request.params))
 
 
 def _refused(client: Client, ident: Any, error: RpcError, *, answer: bool = True) -> None:
@@ -260,10 +276,14 @@ def _answer(request: Request, result: Any) -> str:
         {"max_answer_bytes": MAX_ANSWER_BYTES, "answer_bytes": len(text)}))
 
 
-def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any,
-           counted: bool = True) -> None:
+def _spawn(client: Client, tasks: set[asyncio.Task], lasting: set[asyncio.Task],
+           request: Request, work: Any) -> None:
+    stop = request.method in STOPS
+
     async def run() -> None:
-        if counted:
+        if stop:
+            client.stops_inflight += 1
+        else:
             client.inflight += 1
         try:
             result = await work
@@ -281,11 +301,14 @@ def _spawn(client: Client, tasks: set[asyncio.Task], request: Request, work: Any
                     -32603, f"internal error in {request.method}; see the service log")))
             return
         finally:
-            if counted:
+            if stop:
+                client.stops_inflight -= 1
+            else:
                 client.inflight -= 1
         if request.has_id:
             client.notify(_answer(request, result))
 
     task = asyncio.ensure_future(run())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    held = lasting if request.method in LASTING else tasks  # only `tasks` die with the client
+    held.add(task)
+    task.add_done_callback(held.discard)

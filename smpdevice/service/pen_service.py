@@ -90,6 +90,7 @@ class PenService:
         self.serial = pen.identity.serial if pen.identity else None  # reconnect: this pen only
         self._reconnect: asyncio.Task | None = None
         self._settles: set[asyncio.Future] = set()  # second looks after a loss, in flight
+        self.lasting: set[asyncio.Task] = set()  # stops whose connection closed: still running
 
     # ------------------------------------------------------------------ lifetime
 
@@ -126,7 +127,10 @@ class PenService:
     def broadcast_threadsafe(self, method_name: str, params: dict[str, Any]) -> None:
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.broadcast, method_name, params)
+            # closed between the look and the call (shutdown): nobody is left to tell, and the
+            # caller (a session thread closing its session) must go on
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.broadcast, method_name, params)
 
     def _on_state(self, old: State, new: State, reason: str) -> None:
         fault = self.pen.last_fault
@@ -301,7 +305,7 @@ class PenService:
 
     @method("session.run")
     async def m_session_run(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self.work.start, client.id, p)
+        return await asyncio.to_thread(self.work.start, client.id, p, self.work.stops_asked)
 
     @method("session.stop")
     async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def open_writer(path: Path, session_id: str, doing: str = "resumed") -> Any:
                           "end, then call again.") from None
 
 
-def resume(service: PenService, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
+def resume(service: PenService, client_id: str, p: dict[str, Any],
+           stops_seen: int | None = None) -> dict[str, Any]:
     """Check the request, then open the resumed session in the service's session thread and
     play what is left (as session.run does). Answers the session's id, its planned passes and
     the plan indexes left to play."""
@@ -118,7 +119,8 @@ def resume(service: PenService, client_id: str, p: dict[str, Any]) -> dict[str, 
             raise
         return passlog, session
 
-    return work.launch(client_id, open_session, leave_open=p.get("leave_open", True))
+    return work.launch(client_id, open_session, leave_open=p.get("leave_open", True),
+                       stops_seen=stops_seen)
 
 
 def close(service: PenService, p: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +155,7 @@ def _close(service: PenService, session_id: str, p: dict[str, Any]) -> dict[str,
 
 @method("session.resume")
 async def m_session_resume(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(resume, self, client.id, p)
+    return await asyncio.to_thread(resume, self, client.id, p, self.work.stops_asked)
 
 
 @method("session.close")

@@ -49,6 +49,10 @@ def _open_log(path: Any, pen_serial: str) -> Any:
         return PassLog.open(Path(path).with_name(pen_log_name(pen_serial)))
 
 
+class SessionStopped(SmpError):
+    """A session.stop came before the session.run (or .resume) it would have opened."""
+
+
 class SessionBusy(SmpError):
     """A session runs (or is being resumed) on this pen already: one at a time."""
 
@@ -60,6 +64,8 @@ class SessionWork:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._stop_asked = threading.Event()  # a client's session.stop: close, do not leave open
+        # session.stops asked so far: a session.run or .resume received before one never opens
+        self.stops_asked = 0
         self._driver_lost = threading.Event()  # its driving client went without asking a stop
         self._closing = False  # session.close at work: no session may start meanwhile
         self._leave_open = False  # the running session's: may it be left open (resumable)?
@@ -132,7 +138,8 @@ class SessionWork:
 
     # ------------------------------------------------------------------ sessions
 
-    def start(self, client_id: str, p: dict[str, Any]) -> dict[str, Any]:
+    def start(self, client_id: str, p: dict[str, Any],
+              stops_seen: int | None = None) -> dict[str, Any]:
         from smpdevice.control.calibration import require_calibration
         from smpdevice.sessions.screening import parse_screening
 
@@ -159,16 +166,24 @@ class SessionWork:
                 passlog.close()
                 raise
 
-        return self.launch(client_id, open_session, leave_open=bool(p.get("leave_open")))
+        return self.launch(client_id, open_session, leave_open=bool(p.get("leave_open")),
+                           stops_seen=stops_seen)
 
-    def launch(self, client_id: str, open_session: Any, *, leave_open: bool) -> dict[str, Any]:
+    def launch(self, client_id: str, open_session: Any, *, leave_open: bool,
+               stops_seen: int | None = None) -> dict[str, Any]:
         """Run `open_session() -> (passlog, session)` and then play the session, in the one
         session thread (refused while another session runs or is being resumed); answer once
         it is open (or its opening's error). `leave_open`: a session ended by a fault, an
-        E-stop, a lost pen or the pedal stays open, to be resumed (else it is closed)."""
+        E-stop, a lost pen or the pedal stays open, to be resumed (else it is closed).
+        `stops_seen`: `stops_asked` when the request was received; a session.stop since then
+        wins (refused, nothing opened), as pen.stop wins over the pen.starts before it."""
         self._join_finished()
         with self._lock:
             self._require_free()
+            if stops_seen is not None and self.stops_asked != stops_seen:
+                raise SessionStopped("the session was not opened: session.stop came after this "
+                                     "request and before its turn, and a stop wins over every "
+                                     "session on its way. Send it again to start.")
             self._stop.clear()
             self._stop_asked.clear()
             self._driver_lost.clear()
@@ -253,12 +268,21 @@ class SessionWork:
         except SmpError as exc:
             error = str(exc)
         finally:
+            # A session thread slower than SELF_STOP_S (a loaded PC) finds its needle stopped
+            # by session.stop, not the ask: the technician asked all the same (interrupted).
+            if self._stop_asked.is_set():
+                session.stop_requested = True
             for r in session.results:
                 service.broadcast_threadsafe("session.pass", {
                     "session_id": sid, "index": r.index, "zone": r.zone,
                     "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
-            summary, sheet, left_open = self._finish(session, client_id)
-            outcome = session.outcome
+            try:
+                summary, sheet, left_open = self._finish(session, client_id)
+            except Exception as exc:  # every client still hears how it ended; never "running"
+                log.exception("closing the session failed", session_id=sid)
+                error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
+                summary, sheet, left_open = {}, "", _still_open(session, sid)
+            outcome = _outcome(session)
             out["result"] = {"session_id": sid, "outcome": outcome.value,
                              "complete": outcome.complete, "summary": summary,
                              "aftercare": sheet, "error": error, "left_open": left_open}
@@ -299,9 +323,11 @@ class SessionWork:
         """Stop the running session before its next pass. `asked`: a client's session.stop
         (the session is then closed as interrupted); else an E-stop or the service closing
         (with `leave_open`, such a session is left open, to be resumed)."""
-        if asked:
-            self._stop_asked.set()
-        self._stop.set()
+        with self._lock:  # counted and set together: launch() looks under the same lock
+            if asked:
+                self.stops_asked += 1
+                self._stop_asked.set()
+            self._stop.set()
 
     def stopped_itself(self) -> bool:
         """After request_stop(): whether a running session stopped its own needle within
@@ -350,3 +376,29 @@ class SessionWork:
                            "(pen.reconnect)")
         gauge = SimulatorGauge(pen.port_url)
         return {"gauge_mm": gauge.simulator.gauge.read_mm()}
+
+
+def _outcome(session: Any) -> Any:
+    """The session's outcome; when its close failed before saying it, the pass log's, else
+    what is known without it."""
+    from smpdevice.outcomes import SessionOutcome
+    from smpdevice.sessions.session_records import session_summary
+
+    if session.outcome is not None:
+        return session.outcome
+    try:
+        return SessionOutcome(session_summary(
+            session.passlog, session.session_id, session.profile,
+            stop_requested=session.stop_requested, pen_state=session.pen.state.value)["outcome"])
+    except Exception:
+        return (SessionOutcome.interrupted if session.stop_requested
+                else SessionOutcome.incomplete)
+
+
+def _still_open(session: Any, sid: str) -> bool:
+    """Whether the pass log still has `sid` open (its close failed part way); open when the
+    log cannot say either."""
+    try:
+        return session.passlog.session(sid).closed_at is None
+    except Exception:
+        return True

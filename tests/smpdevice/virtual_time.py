@@ -12,8 +12,9 @@ and a loaded machine only makes the test slower, never different.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from simulators.clock import VirtualClock
 from smpdevice.link.clock import Clock, VirtualTimeDriver
@@ -50,6 +51,51 @@ class TimeDriver(VirtualTimeDriver):
         with cond:
             if not cond.wait_for(predicate, timeout_s):
                 raise AssertionError(f"{what} not reached within {timeout_s} s (virtual)")
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Virtual time stands still until the block ends (see `held_from`)."""
+        self.timebase.count(pending=1)
+        try:
+            yield
+        finally:
+            self.timebase.count(pending=-1)
+
+    @contextlib.contextmanager
+    def held_from(self, predicate: Callable[[], bool], timeout_s: float = 2.0,
+                  what: str = "condition") -> Iterator[None]:
+        """`wait_until(predicate)`, then virtual time stands still until the block ends (the
+        driver sees work in flight), so what the block does happens at the moment the
+        predicate held, however long a loaded machine starves the test's thread. The hold is
+        taken inside the wait, as the predicate is seen true. Nothing in the block may wait on
+        virtual time: start such a call in a thread and `wall_until` a sign that it began."""
+        tb = self.timebase
+        held: list[bool] = []
+
+        def seen_and_held() -> bool:
+            if not held and predicate():
+                tb.count(pending=1)
+                held.append(True)
+            return bool(held)
+
+        try:
+            self.wait_until(seen_and_held, timeout_s, what)
+            yield
+        finally:
+            if held:
+                tb.count(pending=-1)
+
+
+def wall_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Poll `predicate` on wall time, `timeout_s` at most (a hang guard, generous for a loaded
+    machine): for a wait inside `held_from`, where virtual time stands still."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s} s (wall)")
+        time.sleep(0.001)
 
 
 def elapsed(clock: Clock, since_s: float) -> float:

@@ -34,6 +34,11 @@ from tests.smpdevice.shell import hang_guard
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 120.0  # generous: 2 loaded cores; every wait ends on an output line
+# The served pen's own lease: the pen's longest (2000 ms), not `smp serve`'s 500 ms. These tests
+# are not about it, and this machine was seen frozen whole for 0.4-1.1 s at loads of 5-10 (an
+# idle process's 10 ms sleeps; review15a/LOOPSVC.md): the 500 ms lease of the real-time pen then
+# lapsed mid-calibration (LEASE_EXPIRED, the pen's fail-safe working, the test failing).
+SERVED_PEN = ("--port", "pensim://", "--lease-ms", "2000")
 
 
 class Proc:
@@ -80,7 +85,7 @@ def env(tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def served(env) -> Iterator[str]:
-    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+    serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket",
                  env=env)
     try:
         url = serve.wait_for("JSON-RPC:").split()[-1]
@@ -104,7 +109,7 @@ def save_calibration(env: dict[str, str]) -> None:
 def calibrated_served(env) -> Iterator[str]:
     """A real `smp serve` process whose pen is calibrated when it starts."""
     save_calibration(env)
-    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+    serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket",
                  env=env)
     try:
         line = serve.wait_for("JSON-RPC:")
@@ -209,7 +214,7 @@ def test_the_service_stopped_mid_session_is_said_with_the_session_and_how_to_res
     import signal
 
     save_calibration(env)
-    serve = Proc("serve", "--port", "pensim://", "--listen", "127.0.0.1:0", "--no-socket",
+    serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket",
                  env=env)
     try:
         url = serve.wait_for("JSON-RPC:").split()[-1]

@@ -1,8 +1,8 @@
 """Order requests on the engine's queue as states, never races (after review 12a's freeze).
 
-`held_still(sim)` stops the pen's virtual clock (a `runnable` count on its timebase: the time
-driver takes no step while it is held), so nothing on the wire moves on; taken before the
-first request is asked, no thread's pace can let time run past it. `queue(pen, call)`
+`held_still(sim)` stops the pen's virtual clock (`TimeDriver.held`: the time driver takes no
+step while it is held), so nothing on the wire moves on; taken before the first request is
+asked, no thread's pace can let time run past it. `queue(pen, call)`
 runs `call` in a thread until its request is queued behind those already there (or it has
 ended): a wall-clock condition with a generous bound, never a sleep that must be long enough.
 """
@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+
+from tests.smpdevice.virtual_time import wall_until
 
 WAIT_S = 30.0  # wall-clock bound on each condition: generous, 2 loaded cores
 
@@ -37,17 +39,11 @@ class Queued:
         return self.outcome[0]
 
 
-@contextlib.contextmanager
-def held_still(sim) -> Iterator[None]:
-    """Hold the pen's clock still for the block (a `runnable` count on its timebase: the time
-    driver takes no step meanwhile): a request delayed on the wire stays there, and requests
-    asked meanwhile queue behind it in the order they are asked."""
-    timebase = sim.time.timebase
-    timebase.count(runnable=1)
-    try:
-        yield
-    finally:
-        timebase.count(runnable=-1)
+def held_still(sim) -> contextlib.AbstractContextManager[None]:
+    """Hold the pen's clock still for the block (`TimeDriver.held`: the time driver takes no
+    step meanwhile): a request delayed on the wire stays there, and requests asked meanwhile
+    queue behind it in the order they are asked."""
+    return sim.time.held()
 
 
 def queue(pen, call: Callable[[], object]) -> Queued:
@@ -64,7 +60,4 @@ def queue(pen, call: Callable[[], object]) -> Queued:
 def until(predicate: Callable[[], bool], what: str) -> None:
     """Wait (wall clock, generous bound) for `predicate()`: with the pen's clock held still,
     the host threads still hand replies on (a request goes on to its next step)."""
-    end = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < end, f"{what} not reached"
-        time.sleep(0.001)
+    wall_until(predicate, what, WAIT_S)

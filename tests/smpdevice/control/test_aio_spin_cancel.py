@@ -91,12 +91,17 @@ def test_a_spin_given_up_before_its_turn_never_starts_the_needle(sim):
             await apen.begin_calibration()
             ran: list[bool] = []
             apen.pen.add_telemetry_listener(lambda t: ran.append(t.needle_running))
-            blocker = asyncio.ensure_future(apen.call(apen.pen.pause, 1.0))  # virtual 1 s
-            task = asyncio.ensure_future(apen.calibration_spin(SPIN_HZ, SPIN_S))
-            await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            # The pen's clock stands still until the spin is given up: a loop thread starved
+            # past the blocker's 1 s of virtual time (a loaded machine) let the spin start
+            # before its cancel, and the case under test never happened (a 1 s stall there
+            # failed it every time). Nothing here waits on virtual time.
+            with sim.time.held():
+                blocker = asyncio.ensure_future(apen.call(apen.pen.pause, 1.0))  # virtual 1 s
+                task = asyncio.ensure_future(apen.calibration_spin(SPIN_HZ, SPIN_S))
+                await asyncio.sleep(0)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
             await blocker
             await asyncio.to_thread(sim.time.sleep, 1.0)
             assert ran and not any(ran)

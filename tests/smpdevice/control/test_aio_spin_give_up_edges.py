@@ -8,24 +8,21 @@
 The real simulator over pensim:// on its virtual clock; `delay_type=NEEDLE_STOP:S` makes the
 pen see the stop S virtual seconds late, so "the needle still runs" is a state, not a race.
 The event loop's thread is not one the clock's driver waits for (virtual time moves while it
-runs), so a moment the test acts in is held on the clock (`_clock_held`), or found by facts
+runs), so a moment the test acts in is held on the clock (`sim.time.held()`), or found by facts
 that stay true (a count), never by catching a passing state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from firmware_protocol.codes import FirmwareState
 from smpdevice.control import State
 from smpdevice.control.aio import AsyncPenController
-from smpdevice.link.clock import timebase_for
 from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.control.test_aio_spin_cancel import WAIT_S, _connect, _until
 from tests.smpdevice.virtual_time import virtual_sim
@@ -36,18 +33,6 @@ pytestmark = pytest.mark.virtual_time
 # comes within it, whatever the renewal's phase when the stop began (with 200 ms it lapsed
 # first, the pen latched LEASE_EXPIRED, when the host was slow between the cancel and the stop).
 LONG_LEASE_MS = 2000
-
-
-@contextlib.contextmanager
-def _clock_held(sim) -> Iterator[None]:
-    """Virtual time stands still meanwhile (the driver sees work in flight): what the test
-    does here happens at one moment of the pen's clock, however slowly the machine runs it."""
-    tb = timebase_for(sim.clock)
-    tb.count(pending=1)
-    try:
-        yield
-    finally:
-        tb.count(pending=-1)
 
 
 @pytest.mark.parametrize("cancels", [2, 3])
@@ -63,7 +48,7 @@ def test_a_spin_cancelled_again_completes_only_once_its_needle_is_stopped(cancel
                 await _until(lambda: sim.firmware.state is FirmwareState.RUNNING
                              or task.done(), "the needle running")
                 assert not task.done()
-                with _clock_held(sim):  # the pen sees the stop 0.15 s later: it still runs
+                with sim.time.held():  # the pen sees the stop 0.15 s later: it still runs
                     for _ in range(cancels):  # the later ones reach it while it waits
                         task.cancel()
                         for _ in range(5):

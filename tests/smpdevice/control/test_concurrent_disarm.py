@@ -15,7 +15,7 @@ from smpdevice.control import PenController, State
 from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
 from tests.smpdevice.conftest import CROWN, true_calibration
-from tests.smpdevice.virtual_time import virtual_sim
+from tests.smpdevice.virtual_time import virtual_sim, wall_until
 
 
 def test_two_disarms_at_once_end_idle_with_no_error_outside_smp_errors():
@@ -37,8 +37,15 @@ def test_two_disarms_at_once_end_idle_with_no_error_outside_smp_errors():
                 outcomes.append(exc)
 
         threads = [threading.Thread(target=disarm) for _ in range(2)]
-        for t in threads:
-            t.start()
+        # The pen's clock stands still until both DISARMs are in the engine (one on the wire,
+        # one queued) or ended: a thread starved past the first's 60 ms (a loaded machine)
+        # came in after the pen was idle, and the race under test never happened (its
+        # StateError said "cannot disarm while idle"; a 0.3 s stall failed it every time).
+        engine = pen._eng
+        with sim.time.held():
+            for t in threads:
+                t.start()
+            wall_until(lambda: len(engine.ops) + len(outcomes) >= 2, "both disarms asked")
         for t in threads:
             t.join(timeout=60)
         assert len(outcomes) == 2, outcomes

@@ -15,7 +15,7 @@ from firmware_protocol.codes import FirmwareState
 from smpdevice.control import PenController, State, StateError
 from smpdevice.errors import SmpError
 from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.virtual_time import virtual_sim
+from tests.smpdevice.virtual_time import virtual_sim, wall_until
 
 SP = dict(speed_hz=90, duty_pct=40, period_ms=120)
 
@@ -41,11 +41,29 @@ def _travelling_start(sim, pen: PenController, stop, travelled_mm: float) -> lis
 
     thread = threading.Thread(target=starter)
     thread.start()
-    sim.time.wait_until(lambda: pen.telemetry is not None
-                        and pen.telemetry.actuator_cmd_mm > 0.6
-                        and pen.telemetry.actuator_mm - start_mm >= travelled_mm,
-                        5, f"the actuator {travelled_mm} mm along")
-    stop()
+    # The pen's clock stands still from the moment the actuator is seen `travelled_mm` along
+    # until the stop is asked (the controller's stop epoch moved): a test thread starved in
+    # between (a loaded machine) let the actuator settle and the start go out first, and the
+    # window under test was missed (a 0.3 s stall there failed every case).
+    asked = pen._stop_epoch
+    with sim.time.held_from(lambda: pen.telemetry is not None
+                            and pen.telemetry.actuator_cmd_mm > 0.6
+                            and pen.telemetry.actuator_mm - start_mm >= travelled_mm,
+                            5, f"the actuator {travelled_mm} mm along"):
+        stop_errors: list[BaseException] = []
+
+        def stopper_body() -> None:
+            try:
+                stop()
+            except BaseException as exc:  # raised in the test's thread below
+                stop_errors.append(exc)
+
+        stopper = threading.Thread(target=stopper_body)  # it waits for the pen's answer
+        stopper.start()
+        wall_until(lambda: pen._stop_epoch != asked or not stopper.is_alive(), "the stop asked")
+    stopper.join(30)
+    if stop_errors:
+        raise stop_errors[0]
     thread.join(30)
     assert not thread.is_alive()
     sim.time.sleep(0.3)  # well past the settle: a start that was still coming would be out

@@ -22,7 +22,7 @@ from firmware_protocol.messages import Ack, ClearFaults, EStop, NeedleStop
 from smpdevice.control import PenController, State
 from smpdevice.link import Link, SupersededByEStop
 from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.virtual_time import virtual_sim
+from tests.smpdevice.virtual_time import virtual_sim, wall_until
 
 GENEROUS_S = 30.0  # wall time for a thread to end (a loaded CI machine)
 
@@ -146,13 +146,23 @@ def test_requests_queued_before_an_estop_never_go_out_after_it():
         outcome: dict[str, object] = {}
         engine = pen._eng
         first = _in_thread(pen.clear_faults, outcome, "first")
-        sim.time.wait_until(lambda: len(engine.ops) == 1, what="the first clear on the wire")
-        second = _in_thread(pen.clear_faults, outcome, "second")
-        sim.time.wait_until(lambda: len(engine.ops) == 2, what="the second clear queued")
-        pen.estop()
-        first.join(timeout=GENEROUS_S)
-        second.join(timeout=GENEROUS_S)
+        # The pen's clock stands still from the moment the first clear is seen on the wire
+        # until the ESTOP is: a test thread starved in between (a loaded machine) let virtual
+        # time run on, the clears ran out of tries first, and the race under test never
+        # happened (LinkTimeout; 0.3 s of wall was 0.6 s of the pen's clock). Nothing here
+        # waits on the clock: the second clear queues, the ESTOP is written, at once.
+        link = pen.link
+        assert link is not None
+        written = link.estops_written
+        with sim.time.held_from(lambda: len(engine.ops) == 1, what="the first clear on the wire"):
+            second = _in_thread(pen.clear_faults, outcome, "second")
+            wall_until(lambda: len(engine.ops) == 2, "the second clear queued")
+            operator = _in_thread(pen.estop, outcome, "estop")  # it waits for its ACK
+            wall_until(lambda: link.estops_written > written, "the ESTOP written")
+        for thread in (operator, first, second):
+            thread.join(timeout=GENEROUS_S)
 
+        assert outcome["estop"] == "returned", outcome  # the E-stop was confirmed
         assert isinstance(outcome["first"], SupersededByEStop), outcome
         assert isinstance(outcome["second"], SupersededByEStop), outcome
         assert "ClearFaults" not in _tx_after_last_estop(pen.link)  # type: ignore[arg-type]

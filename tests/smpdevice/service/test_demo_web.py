@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Callable
 
 from smpdevice.service.client import SyncServiceClient
 
@@ -24,18 +25,27 @@ def _lines(stream, into: queue.Queue) -> None:
     into.put(None)
 
 
-def _wait_for(lines: queue.Queue, pattern: str, seen: list[str]) -> re.Match:
+def _wait_for(lines: queue.Queue, pattern: str, seen: list[str],
+              stderr: Callable[[], str] = str) -> re.Match:
+    """The first line matching `pattern`; else an error quoting the demo's output and (once it
+    ended) its stderr, which says why (a CI failure read only "calibrating..." before)."""
     while True:
         try:
             line = lines.get(timeout=WAIT_S)
         except queue.Empty:
             raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}") from None
         if line is None:
-            raise AssertionError(f"the demo ended before {pattern!r}:\n{''.join(seen)}")
+            raise AssertionError(f"the demo ended before {pattern!r}:\n{''.join(seen)}"
+                                 f"stderr:\n{stderr()}")
         seen.append(line)
         found = re.search(pattern, line)
         if found:
             return found
+
+
+def _joined(reader: threading.Thread, errors: list[str]) -> str:
+    reader.join(WAIT_S)  # the demo ended: its stderr is closed, the reader ends
+    return "".join(errors)
 
 
 def test_demo_web_serves_the_console_and_any_client_can_estop(tmp_path):
@@ -46,10 +56,12 @@ def test_demo_web_serves_the_console_and_any_client_can_estop(tmp_path):
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
     errors: list[str] = []
-    threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True).start()
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)
+    reader.start()
     seen: list[str] = []
     try:
-        console = _wait_for(lines, r"Console: (http://127\.0\.0\.1:(\d+)/#token=([\w-]+))", seen)
+        console = _wait_for(lines, r"Console: (http://127\.0\.0\.1:(\d+)/#token=([\w-]+))", seen,
+                            lambda: _joined(reader, errors))
         rpc = _wait_for(lines, r"JSON-RPC: (ws://\S+/rpc)", seen)
         base = console.group(1).split("#", 1)[0]
         with urllib.request.urlopen(base, timeout=30) as page:

@@ -16,7 +16,7 @@ from pathlib import Path
 from smpdevice.cli.screening_prompt import read_screening
 from smpdevice.service.client import SyncServiceClient
 
-from .test_demo_web import WAIT_S, _lines, _wait_for
+from .test_demo_web import WAIT_S, _joined, _lines, _wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILE = ROOT / "examples" / "session1_base_density.yaml"
@@ -31,10 +31,12 @@ def test_sigterm_mid_pass_records_the_pass_stopped_and_leaves_the_session_open(t
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
     errors: list[str] = []
-    threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True).start()
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)
+    reader.start()
     seen: list[str] = []
     try:
-        url = _wait_for(lines, r"JSON-RPC: (ws://\S+/rpc)", seen).group(1)
+        url = _wait_for(lines, r"JSON-RPC: (ws://\S+/rpc)", seen,
+                        lambda: _joined(reader, errors)).group(1)
         screening = read_screening(str(ROOT / "examples" / "screening_clear.yaml")).as_record()
         with SyncServiceClient.connect(url, role="operator", data_dir=data) as op:
             op.drive(lease_ms=2000)

@@ -59,8 +59,10 @@ def test_a_needle_running_when_the_link_was_lost_does_not_run_after_the_reconnec
             await drive_needle(op)
             await wait_until(lambda: sim.firmware.state.name == "RUNNING", what="needle on")
             await lose_and_restore_the_link(service, sim)
-            await wait_until(lambda: state_of(service) not in ("connecting",), what="settled")
-            assert state_of(service) in ("fault", "idle"), state_of(service)
+            # A try may fail and be made again: the service's first try comes 1 s after the
+            # loss, as the pen's own 1000 ms lease lapses, and a DISARM of the handshake was
+            # refused FAULT_LATCHED (seen once in ~25 runs). Where it ends is what counts.
+            await wait_until(lambda: state_of(service) in ("fault", "idle"), what="settled")
             assert sim.firmware.state.name != "RUNNING"
             with pytest.raises(ServiceError):  # nothing resumes without a new arm + start
                 await op.call("pen.start")
@@ -102,9 +104,11 @@ def test_pen_reconnect_on_request(service, sim):  # noqa: F811
             try:
                 answer = await op.call("pen.reconnect")
                 assert answer == {"ok": True, "state": "idle"}
+                assert state_of(service) == "idle"
             except ServiceError as exc:  # the service's own retry was quicker
                 assert "is for a lost link" in str(exc)
-            assert state_of(service) == "idle"
+                # it may still be under way (connecting): its end is what counts
+                await wait_until(lambda: state_of(service) == "idle", what="idle")
         finally:
             await op.close()
             await viewer.close()

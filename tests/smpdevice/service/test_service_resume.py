@@ -23,11 +23,21 @@ from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from smpdevice.sessions.screening import QUESTIONS
 from tests.smpdevice.conftest import true_calibration
 
-from .conftest import PEN_LEASE_MS, WAIT_S, connect, run, wait_until
+from .conftest import PEN_LEASE_MS, WAIT_S, connect, run, service_with_held_leases, wait_until
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 CLEAR = {name: False for name in QUESTIONS}
 PASS_S = 1.2  # every pass (quick_pass_s): ten 120 ms dots
+
+
+@pytest.fixture
+def service(sim, data_dir) -> Iterator[ServiceHandle]:
+    """The clients' driver leases never lapse here (their clock stands still): no test of this
+    file is about one lapsing (a client that goes closes its connection). On wall time, a
+    loaded machine froze this process (client, service and pen in one) past the 750 ms a
+    1000 ms lease leaves: the drive was lost mid-session (load 4-15; review15a/LOOPSVC.md)."""
+    with service_with_held_leases(sim, data_dir) as handle:
+        yield handle
 
 
 def log_path(service: ServiceHandle) -> Path:

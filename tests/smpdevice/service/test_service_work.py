@@ -70,17 +70,24 @@ def test_the_profile_is_checked_first_then_the_screening(service):
 
 
 def test_losing_the_driver_ends_a_session_as_incomplete(service, sim):
+    """The driver's connection dies mid-session. On a loaded machine this process (client,
+    service and pen alike) was seen frozen for 460 ms (load 5-8), longer than the 500 ms lease
+    leaves between two heartbeats: the lease then ran out first, before any progress (the
+    dead-man working), and the test waited for progress that never came. Either loss of the
+    driver must end the session incomplete with the needle stopped."""
     async def main() -> dict:
         viewer = await connect(service, Role.VIEWER)
         op = await connect(service, Role.OPERATOR)
         await op.drive(lease_ms=500)
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="t",
                       quick_pass_s=5.0)
-        await viewer.next_notification("session.progress", timeout_s=30)
+        method, params = await viewer.next_event({"session.progress", "session.result"},
+                                                 timeout_s=30)
         op.ws.transport.abort()
-        result = await viewer.next_notification("session.result", timeout_s=60)
+        if method == "session.progress":
+            params = await viewer.next_notification("session.result", timeout_s=60)
         await viewer.close()
-        return result
+        return params
 
     result = run(main())
     assert result["complete"] is False
