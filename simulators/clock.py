@@ -80,14 +80,22 @@ class VirtualClock:
 
     def advance(self, dt_s: float) -> float:
         """Move time forward by `dt_s` seconds (a finite number >= 0) and run the listeners;
-        returns now(). A NaN or inf would poison the clock (and every pen on it) for good."""
+        returns now(). A NaN or inf would poison the clock (and every pen on it) for good. A
+        listener that raises does not keep the others from this step; its error is raised
+        once they have all run."""
         if not (type(dt_s) is float and 0.0 <= dt_s < math.inf):  # the hot path: a float
             dt_s = finite_seconds("dt_s", dt_s)
+        failed: Exception | None = None
         with self._lock:
             self._now_s += dt_s
             now_s = self._now_s
             for listener in list(self._listeners):
-                listener(now_s)
+                try:
+                    listener(now_s)
+                except Exception as exc:  # the others still see this step (the pen, a host)
+                    failed = failed or exc
+        if failed is not None:
+            raise failed
         return now_s
 
     def on_advance(self, listener: Callable[[float], None]) -> None:

@@ -31,3 +31,21 @@ def test_a_listener_that_raises_does_not_stop_virtual_time():
         assert driver.failures >= 1
     finally:
         driver.close()
+
+
+def test_a_listener_that_raises_does_not_hide_the_step_from_the_others():
+    clock = VirtualClock()
+    seen: list[float] = []
+
+    def broken(now_s: float) -> None:
+        raise RuntimeError("a listener broke")
+
+    clock.on_advance(broken)
+    clock.on_advance(seen.append)
+    try:
+        clock.advance(0.25)
+    except RuntimeError as exc:
+        assert "a listener broke" in str(exc)
+    else:
+        raise AssertionError("the listener's error was swallowed")
+    assert seen == [0.25] and clock.now() == 0.25
