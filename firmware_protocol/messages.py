@@ -192,7 +192,8 @@ class ClearFaults(Message):
 
 @message(MsgType.SET_TELEMETRY_RATE)
 class SetTelemetryRate(Message):
-    rate_hz: Annotated[int, _w("H", "Hz", "telemetry frames per second, 0 = off")]
+    rate_hz: Annotated[int, _w("H", "Hz", "telemetry frames per second, 0 = off (a busy "
+                                            "link gets fewer: section 12)")]
 
 
 @message(MsgType.CALIBRATION_READ)
@@ -297,7 +298,8 @@ class Pong(Message):
 
 @message(MsgType.TELEMETRY)
 class Telemetry(Message):
-    telemetry_seq: Annotated[int, _w("I", "", "counts every telemetry frame since boot")]
+    telemetry_seq: Annotated[int, _w("I", "", "counts every telemetry frame since boot, sent or "
+                                                  "skipped (section 12)")]
     uptime_ms: Annotated[int, _w("I", "ms", "time since boot")]
     state: Annotated[int, _w("B", "", "FirmwareState")]
     faults: Annotated[int, _w("H", "", "latched Fault flags")]

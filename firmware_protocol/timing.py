@@ -11,7 +11,9 @@ BAUD_RATE = 115_200  # 8 data bits, no parity, 1 stop bit, no flow control
 # up (StreamDecoder.expire): it bounds how long a frame can wait behind a truncated one.
 # 50 ms is ~8x the time of the longest frame at 115200 baud and covers USB CDC batching.
 INTER_BYTE_TIMEOUT_MS = 50
-REPLY_DEADLINE_MS = 10  # the pen replies within this long after a command's last byte
+# The pen replies within this long after a command's last byte, at any telemetry rate it
+# accepts: TELEMETRY gives way to replies and EVENTs (docs/protocol.md section 12).
+REPLY_DEADLINE_MS = 10
 HOST_RETRY_INITIAL_MS = 100  # first retransmission timeout, before any round trip is measured
 HOST_RETRY_MIN_MS = 20
 HOST_RETRY_MAX_MS = 500
@@ -28,7 +30,8 @@ TIMING: tuple[tuple[str, int, str, str], ...] = (
     ("INTER_BYTE_TIMEOUT_MS", INTER_BYTE_TIMEOUT_MS, "ms",
      "silence after which a receiver gives up a partial frame and decodes what followed it"),
     ("REPLY_DEADLINE_MS", REPLY_DEADLINE_MS, "ms",
-     "the pen answers every command within this time of its last byte"),
+     "the pen answers every command within this time of its last byte (TELEMETRY gives way: "
+     "below)"),
     ("HOST_RETRY_INITIAL_MS", HOST_RETRY_INITIAL_MS, "ms",
      "the host's first retransmission timeout (later: smoothed RTT + 4 x deviation)"),
     ("HOST_RETRY_MIN_MS", HOST_RETRY_MIN_MS, "ms", "lower bound of the retransmission timeout"),

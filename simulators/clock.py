@@ -87,8 +87,11 @@ class VirtualClock:
             dt_s = finite_seconds("dt_s", dt_s)
         failed: Exception | None = None
         with self._lock:
-            self._now_s += dt_s
-            now_s = self._now_s
+            now_s = self._now_s + dt_s
+            if now_s == math.inf:  # two finite values can overflow: refuse, stay where it was
+                raise ValueError(f"dt_s={dt_s!r} from now {self._now_s!r} s passes the largest "
+                                 "finite time: give a smaller step")
+            self._now_s = now_s
             for listener in list(self._listeners):
                 try:
                     listener(now_s)

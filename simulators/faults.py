@@ -315,6 +315,7 @@ def format_fault_spec(plan: FaultPlan) -> str:
     by repr, so exactly). Raises FaultSpecError for what a spec cannot say (a changed
     split_gap_s or hold_s)."""
     link = plan.link
+    link.check()  # a value out of range (or a type no spec can name) is a FaultSpecError
     if link.split_gap_s != LinkFaultConfig.split_gap_s:
         raise FaultSpecError(f"split_gap_s {link.split_gap_s!r} has no fault spec form")
     if link.delay_in_s and not link.delay_in:

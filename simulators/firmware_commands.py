@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from simulators.physics import PenPhysics
 
 S = FirmwareState
+DUTY_MAX_PERMILLE = 1000  # protocol.md SET_SETPOINTS: duty 'never above 1000'
 _Handler = Callable[["FirmwareCommands", m.Message], "m.Message | None"]
 
 
@@ -118,7 +119,8 @@ class FirmwareCommands:
                 return LimitField.DEPTH
             if not speed_lo <= msg.speed_centihz <= speed_hi:
                 return LimitField.SPEED
-            if not duty_lo <= msg.duty_permille <= duty_hi:
+            # never above 100 %, whatever the model claims (a hostile pen's IDENTIFY)
+            if not duty_lo <= msg.duty_permille <= min(duty_hi, DUTY_MAX_PERMILLE):
                 return LimitField.DUTY
             if not period_lo <= msg.period_us <= period_hi:
                 return LimitField.PERIOD

@@ -9,7 +9,9 @@ from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from firmware_protocol.codes import MsgType
 from firmware_protocol.frame import OVERHEAD, SYNC
+from firmware_protocol.messages import HOST_TO_PEN
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # faults.MAX_TIME_S: a week
 
@@ -54,8 +56,20 @@ class LinkFaultConfig:
             if not isinstance(getattr(self, name), tuple):
                 raise FaultSpecError(f"{name}={getattr(self, name)!r} is refused: give a "
                                      "tuple of message type codes")
-            for code in getattr(self, name):
+            codes = getattr(self, name)
+            for code in codes:
                 _checked(f"{name} type", code, 255, integer=True)
+                # Only host->pen frames pass this filter: any other code would never match
+                # (and a fault spec could not say it)
+                if code not in HOST_TO_PEN:
+                    known = MsgType(code).name if code in MsgType._value2member_map_ else \
+                        "no message type"
+                    codes_in = "..".join(str(c) for c in (min(HOST_TO_PEN), max(HOST_TO_PEN)))
+                    raise FaultSpecError(f"{name} type {code} ({known}) is refused: give "
+                                         f"host->pen message type codes ({codes_in})")
+                if codes.count(code) > 1:
+                    raise FaultSpecError(f"{name} type {code} is given twice: give each "
+                                         "type once")
 
     @property
     def any(self) -> bool:

@@ -76,12 +76,22 @@ def check_model(model: PenModel) -> None:
     for name in ("footswitch_fitted", "pedal_down_at_start"):
         if not isinstance(getattr(model, name), bool):
             raise ValueError(f"PenModel {name}={getattr(model, name)!r}: give True or False")
+    check_serial(model.serial)
     version = model.fw_version
     if not (isinstance(version, tuple) and len(version) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
                     for v in version)):
         raise ValueError(f"PenModel fw_version={version!r} is out of range: give three whole "
                          "numbers 0..255, e.g. (1, 0, 0)")
+
+
+def check_serial(serial: object) -> None:
+    """Raise ValueError unless `serial` fits IDENTIFY's field: at most 12 ASCII characters.
+    An empty serial, a space, a NUL or an escape sequence fit: they model a hostile pen, which
+    the host refuses at connect (tests/smpdevice/control/test_hostile_identity.py)."""
+    if not (isinstance(serial, str) and len(serial) <= 12 and serial.isascii()):
+        raise ValueError(f"PenModel serial={serial!r} is out of range: give at most 12 ASCII "
+                         "characters (IDENTIFY's field), e.g. 'SMP-0001'")
 
 
 def check_configurable(model: PenModel, baud: int | None = None) -> None:
@@ -183,19 +193,20 @@ class PenModel:
     speed_ripple_pct: float = 1.0  # cam load ripple, once per stroke, % of speed
     speed_wander_pct: float = 0.3  # slow drift of the motor speed (sd, % of speed; tau 0.5 s)
 
+    # "" / None: from the seed. Any other value is the test's own, checked like every field
+    # (a gain <= 0 or a negative offset is refused, never silently replaced).
     serial: str = field(default="")
-    offset_mm: float = field(default=-1.0)
-    gain: float = field(default=-1.0)
+    offset_mm: float = field(default=None)  # type: ignore[assignment]  # None until set below
+    gain: float = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if not self.serial:
             self.serial = serial_from_seed(self.seed)
-        if len(self.serial.encode("ascii")) > 12:
-            raise ValueError(f"serial {self.serial!r} does not fit 12 ASCII bytes")
+        check_serial(self.serial)
         offset_mm, gain = calibration_error_from_seed(self.seed)
-        if self.offset_mm < 0:
+        if self.offset_mm is None:
             self.offset_mm = offset_mm
-        if self.gain <= 0:
+        if self.gain is None:
             self.gain = gain
 
     def __setattr__(self, name: str, value: object) -> None:

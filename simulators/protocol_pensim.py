@@ -44,12 +44,19 @@ from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, 
 _OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name", "clock")
 
 
+def query_options(query: str) -> dict[str, list[str]]:
+    """The options of a pensim:// query, `%XX` decoded but `+` kept as `+`: a fault spec joins
+    message types with it (`faults=drop_type=ESTOP+NEEDLE_STOP`, docs/simulator.md), which a
+    form decoding would turn into a space. A space is written `%20`."""
+    return urllib.parse.parse_qs(query.replace("+", "%2B"), keep_blank_values=True)
+
+
 def _parse(url: str) -> tuple[str, dict[str, str]]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "pensim":
         raise SerialException(f"expected a pensim:// URL, got {url!r}")
     name = (parts.netloc + parts.path).strip("/")
-    options = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, True).items()}
+    options = {k: v[-1] for k, v in query_options(parts.query).items()}
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise SerialException(

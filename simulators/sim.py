@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Hashable
 
+from firmware_protocol.codes import MsgType
 from simulators.causes import BY_HAND, Causes
 from simulators.clock import Clock, RealClock, VirtualClock
 from simulators.faults import (
@@ -38,6 +39,10 @@ from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge
 from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel, check_configurable
+
+# Frame offset of TYPE (firmware_protocol/frame.py), and TELEMETRY's code: the one lossy frame
+_TYPE_AT = 4
+_TELEMETRY = int(MsgType.TELEMETRY)
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
 ERRORS_KEPT = 100  # sim.errors keeps the last ones
@@ -112,6 +117,10 @@ class PenSimulator(HostLink):
         self._rx: deque[bytes] = deque()  # delivered, waiting for the host to read
         self._rx_bytes = 0
         self._in_free_s = self._out_free_s = 0.0
+        # With `baud`: when the pen's own UART has sent every byte queued so far (before link
+        # faults, which act on the wire). A TELEMETRY frame due earlier is skipped.
+        self._tx_free_s = 0.0
+        self.telemetry_skipped = 0
         self._events: list[tuple[float, int, str, object]] = []
         self._event_ids = itertools.count()
         self._rng_faults = random.Random(f"{self.seed}:device-faults")
@@ -243,6 +252,11 @@ class PenSimulator(HostLink):
         if not (self.connected and self.open_ports):
             return  # nobody has the port open: the bytes go nowhere
         for t_s, frame in frames:
+            if self._byte_s:  # a paced UART: TELEMETRY gives way (protocol.md section 12)
+                if frame[_TYPE_AT] == _TELEMETRY and self._tx_free_s > t_s + 1e-9:
+                    self.telemetry_skipped += 1  # its telemetry_seq is spent: a gap shows
+                    continue
+                self._tx_free_s = max(t_s, self._tx_free_s) + len(frame) * self._byte_s
             for delay_s, chunk in self.link.outbound(frame, t_s):
                 if not chunk:
                     continue

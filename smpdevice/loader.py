@@ -4,7 +4,7 @@ A file a person writes is an input from outside, so it is read like one:
 - **size cap** (`max_bytes`, default 1 MiB): checked before parsing; at most cap+1 bytes are read;
 - **value cap** (`max_nodes`, default 5,000 scalars and collections) and **nesting cap**
   (`max_depth`, default 32): counted while parsing, so a bomb is refused early;
-- **duplicate keys** refused, naming both lines (JSON, YAML; TOML refuses them itself);
+- **duplicate keys** refused, naming both lines (JSON, YAML, TOML: `loader_toml`);
 - **YAML**: one document, no anchors, aliases, tags or directives, and YAML 1.2 core schema
   scalars: `1e9` is a float, `0o17` an octal integer, `yes`/`on`/`no`/`off` are text (only
   `true`/`false` are booleans), `.inf`/`.nan` are refused;
@@ -235,7 +235,8 @@ def _too_deep(source: str, cap: int, line: int | None = None) -> LoadError:
 
 def _duplicate(source: str, key: str, first: int | None, second: int | None) -> LoadError:
     shown = key if len(key) <= 60 else key[:57] + "..."
-    lines = f" on lines {first} and {second}" if first and second else ""
+    lines = (f" on lines {first} and {second}" if first and second
+             else f" (the second on line {second})" if second else "")
     return LoadError(source, f"the key {shown!r} appears twice in one mapping{lines}",
                      "keep exactly one; the loader never lets the last one silently win", second)
 
@@ -363,8 +364,16 @@ def _load_toml(text: str, source: str, limits: Limits) -> Any:
     if bound > 2 * limits.max_nodes:
         raise _too_many(source, limits.max_nodes)
     try:
-        data = tomllib.loads(text)  # refuses duplicate keys itself
+        data = tomllib.loads(text)  # refuses duplicate keys itself, naming the second only
     except tomllib.TOMLDecodeError as exc:
+        from smpdevice.loader_toml import duplicate
+
+        try:
+            twice = duplicate(text, str(exc))
+        except Exception:  # only the lines of an error are sought: tomllib's own words then
+            twice = None
+        if twice is not None:
+            raise _duplicate(source, *twice) from None
         raise LoadError(source, f"is not valid TOML: {exc}", "fix the syntax") from None
     except RecursionError:
         raise _too_deep(source, limits.max_depth) from None

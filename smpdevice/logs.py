@@ -15,6 +15,8 @@ are, so a fault during `smp run` does not bury the technician's screen in frame 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import logging
 import logging.handlers
@@ -72,8 +74,8 @@ class DetailLog:
             self.path = data_dir() / DETAIL_LOG_NAME
             handler = _PrivateRotatingFile(self.path, maxBytes=DETAIL_LOG_MAX_BYTES,
                                            backupCount=DETAIL_LOG_BACKUPS, encoding="utf-8")
-        except Exception as exc:  # an unwritable data dir must not stop the command
-            self.error = str(exc)
+        except Exception as exc:  # an unwritable data dir must not stop the command: said
+            self._give_up(exc)  # once, as a failed write is (README: one warning line)
             return None
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler.on_failure = self._give_up
@@ -96,12 +98,16 @@ class DetailLog:
         with self._giving_up:  # two threads failing at once still print one line
             if self.error is not None:
                 return
-            self.error = f"{self.path}: {why}"
+            self.error = f"{self.path or DETAIL_LOG_NAME}: {why}"
+        written = self._logger is not None  # it was open: a write failed (a full disk)
         self.close()
+        full = getattr(failure, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        todo = ("Free space on that disk." if full or written
+                else "Check that it is a file this user can write, in a writable directory.")
         with contextlib.suppress(Exception):  # stderr itself may be gone
-            sys.stderr.write(f"warning: the detail log {self.path} cannot be written ({why}); "
-                             "it is off until this command ends, which goes on. Free space "
-                             "on that disk.\n")
+            sys.stderr.write(f"warning: the detail log {self.path or DETAIL_LOG_NAME} cannot be "
+                             f"written ({' '.join(why.split())}); it is off until this command "
+                             f"ends, which goes on. {todo}\n")
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -114,6 +120,34 @@ class DetailLog:
 
 
 _detail: DetailLog | None = None
+
+# A log call never raises (review 11, F7): stderr may be unwritable (`2>/dev/full`, a reader that
+# stopped, `2>&1 | head -1`), and a log line is said on safety paths (the controller's loop
+# thread, the pass-time limit): a failed line must never cost the stop it reports or the thread
+# that makes it. The first failure is kept here (`log_failure()`), later ones are dropped.
+_failure: BaseException | None = None
+
+
+def log_failure() -> BaseException | None:
+    """The first log call of this process that failed (and was dropped), or None."""
+    return _failure
+
+
+@functools.cache
+def _never_raising(base: type[Any]) -> type[Any]:
+    """`base` (a structlog bound logger class) whose every log call swallows its failure."""
+
+    def _proxy_to_logger(self: Any, method_name: str, event: str | None = None,
+                         **event_kw: Any) -> Any:
+        global _failure
+        try:
+            return base._proxy_to_logger(self, method_name, event, **event_kw)
+        except Exception as exc:  # stderr gone, a processor's bug: the caller goes on
+            if _failure is None:
+                _failure = exc
+            return None
+
+    return type(f"NeverRaising{base.__name__}", (base,), {"_proxy_to_logger": _proxy_to_logger})
 
 
 def _to_detail_log(terminal_level: int, detail: DetailLog):
@@ -176,7 +210,7 @@ def configure(level: str | None = None, fmt: str | None = None, *,
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
         processors=[*processors, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(least),
+        wrapper_class=_never_raising(structlog.make_filtering_bound_logger(least)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -293,6 +293,10 @@ def _checked_args(port: object, pen: object, calibration: object, load_calibrati
                     "a Calibration or None")
     checks.instance("load_calibration", load_calibration, bool, "True or False")
     checks.instance("clock", clock, (Clock, type(None)), "a Clock (now(), is_virtual) or None")
+    if port is not None and pen is not None:  # the view would name a port its pen is not on
+        raise InvalidArgument(f"port={port!r:.80} and pen=<{type(pen).__name__}> were both "
+                              "given: give one of them. Monitor(pen=pen) shows a connected "
+                              "controller (on its own port); Monitor(port) connects to a port.")
     if port is not None:
         return checks.text("port", port, max_len=1024)  # as PenController.connect checks it
     if isinstance(pen, PenController):

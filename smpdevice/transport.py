@@ -158,7 +158,9 @@ def check_port(port: object) -> str:
                             f"another URL ({rest.partition('?')[0]!r})")
     elif scheme == "pensim":  # its handler checks each option; a repeat used to win silently
         query = rest.partition("?")[2]
-        names = [name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+        # read as its handler reads it (simulators/protocol_pensim.py): `+` stays `+`
+        names = [name for name, _ in urllib.parse.parse_qsl(query.replace("+", "%2B"),
+                                                            keep_blank_values=True)]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise _refuse(port, f"pensim option {twice[0]} is given {names.count(twice[0])} "

@@ -3,8 +3,9 @@
     .venv/bin/pytest -m slow        # or SMP_SLOW=1 .venv/bin/pytest
 
 `make test` runs the suite in two passes: every test not marked `realtime` on four pytest-xdist
-workers over the two cores (they mostly wait on real time, see the Makefile), then the
-`realtime` ones alone, so their wall-clock deadlines never share a core with another test.
+workers over the two cores (they mostly wait on real time, see the Makefile), and beside it the
+`realtime` ones in one process at a higher CPU priority (alone after it without root), so their
+wall-clock deadlines get a core whenever they need one.
 SMP_TEST_CPU=FILE appends each test's CPU seconds (this process and the children it waited for)
 and wall seconds (setup, call and teardown) to FILE: where the suite's time goes, beyond
 `--durations` (README.md sums it per file).
@@ -62,10 +63,10 @@ def _cpu_s() -> float:
 # Tests marked `realtime` here rather than in their files: a browser driving a needle through a
 # service whose in-process simulated pen runs on wall time. Beside another test on a loaded
 # machine the starved simulator lets its lease lapse (the fail-safe working) and the page never
-# sees `running`; alone, they hold. So do the paging, keys and message files: no needle runs in
-# them, but their service connects to a real-time in-process pen, which beside Chromium, three
-# workers and two busy loops once missed four tries of its connect (CI, session 9). The
-# pattern file, with no service, runs in pass 1.
+# sees `running`; in the realtime pass (its own process, first on the CPU) they hold. So do the
+# paging, keys and message files: no needle runs in them, but their service connects to a
+# real-time in-process pen, which beside Chromium, three workers and two busy loops once missed
+# four tries of its connect (CI, session 9). The pattern file, with no service, runs in pass 1.
 REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
                   "tests/smpdevice/console/test_console_heartbeat.py",
                   "tests/smpdevice/console/test_console_pen_lost.py",
@@ -81,29 +82,33 @@ REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
 # test started last. Only the order changes; a file not named here keeps its usual place after
 # these.
 LONG_FIRST = (
-    "tests/smpdevice/console/test_console_line_pattern.py",
-    "tests/smpdevice/cli/test_review4_fixa.py",
     "tests/smpdevice/test_help_examples.py",
-    "tests/smpdevice/test_startup.py",
-    "tests/smpdevice/cli/test_review7_fixc.py",
-    "tests/smpdevice/test_loader.py",
-    "tests/smpdevice/records/test_records_exports.py",
-    "tests/smpdevice/test_docs.py",
-    "tests/firmware_protocol/test_stream_splits.py",
-    "tests/smpdevice/records/test_records_central.py",
     "tests/smpdevice/cli/test_cli_service.py",
-    "tests/smpdevice/test_checks_visible.py",
-    "tests/smpdevice/cli/test_cli_terminal.py",
-    "tests/smpdevice/sessions/test_profiles_strict.py",
-    "tests/smpdevice/test_docs_python.py",
-    "tests/smpdevice/test_examples.py",
-    "tests/smpdevice/records/test_records_readonly.py",
-    "tests/smpdevice/cli/test_cli_run.py",
-    "tests/smpdevice/calibration/test_calibration_cli.py",
+    "tests/smpdevice/console/test_console_line_pattern.py",
     "tests/smpdevice/service/test_demo_web_sigterm.py",
     "tests/smpdevice/service/test_demo_web.py",
-    "tests/smpdevice/service/test_service_work.py",
-    "tests/simulators/test_fault_spec_bounds.py",
+    "tests/smpdevice/cli/test_cli_service_envelope_line.py",
+    "tests/smpdevice/cli/test_cli_resume.py",
+    "tests/smpdevice/cli/test_cli_run.py",
+    "tests/smpdevice/cli/test_review4_fixa.py",
+    "tests/smpdevice/records/test_records_central.py",
+    "tests/firmware_protocol/test_fault_names.py",
+    "tests/firmware_protocol/test_stream_splits.py",
+    "tests/smpdevice/cli/test_cli_two_chairs.py",
+    "tests/smpdevice/test_docs.py",
+    "tests/smpdevice/control/test_aio_cancel.py",
+    "tests/smpdevice/test_docs_python.py",
+    "tests/smpdevice/calibration/test_workflow_ended_outside.py",
+    "tests/firmware_protocol/test_reflex_peer.py",
+    "tests/smpdevice/service/test_client_heartbeat.py",
+    "tests/smpdevice/sessions/test_profiles_strict.py",
+    "tests/simulators/test_fault_overlap.py",
+    "tests/simulators/test_fault_spec_grammar.py",
+    "tests/smpdevice/test_loader.py",
+    "tests/smpdevice/cli/test_serve_sim_clock.py",
+    "tests/smpdevice/control/test_own_counts_beside_slow_listeners.py",
+    "tests/smpdevice/records/test_records_readonly.py",
+    "tests/smpdevice/test_examples.py",
     "tests/smpdevice/test_envelope.py",
 )
 
@@ -165,7 +170,8 @@ def _no_station_config(_station_dirs, monkeypatch):
     monkeypatch.setenv("SMP_CONFIG", str(station / "cfg" / "absent.toml"))
     # ...nor writes into the developer's own data directory (pass logs, smp.log).
     monkeypatch.setenv("SMP_DATA_DIR", str(station / "data"))
-    for name in ("SMP_PORT", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH"):
+    for name in ("SMP_PORT", "SMP_SERVICE", "SMP_TECHNICIAN", "SMP_ENVELOPE",
+                 "SMP_FOOTSWITCH", "SMP_SIM_CLOCK"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -41,7 +41,8 @@ def exit_interrupted(line: str) -> NoReturn:
 
 
 class _Fd1(io.RawIOBase):
-    """fd 1, whose write never raises: a failure is kept in `error` and fd 1 silenced."""
+    """fd 1 (or 2), whose write never raises: a failure is kept in `error` and the fd
+    silenced."""
 
     def __init__(self, fd: int) -> None:
         super().__init__()
@@ -96,16 +97,20 @@ class _Output:
         self._raw = None
 
 
+def _own_stream(real: Any, original: Any, fd: int) -> bool:
+    """Whether `real` is the process's own stream on `fd` (not pytest's, not CliRunner's)."""
+    try:
+        return real is original and real is not None and real.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def _guarded_stdout() -> Iterator[_Output]:
     """Replace the process's real stdout by a guarded one while the block runs. A stdout that
     is not the process's own (pytest, click's CliRunner) is left alone."""
     real = sys.stdout
-    try:
-        usable = real is sys.__stdout__ and real is not None and real.fileno() == 1
-    except (AttributeError, OSError, ValueError):
-        usable = False
-    if not usable:
+    if not _own_stream(real, sys.__stdout__, 1):
         yield _Output()
         return
     with contextlib.suppress(Exception):
@@ -121,6 +126,31 @@ def _guarded_stdout() -> Iterator[_Output]:
         with contextlib.suppress(Exception):
             guarded.flush()
         sys.stdout = real
+
+
+@contextlib.contextmanager
+def _guarded_stderr() -> Iterator[None]:
+    """fd 2 through a writer that never raises, while the command runs: with stderr gone
+    (`2>/dev/full`, `2>&1 | head -1` once the reader stopped) a warning, a log line or the one
+    `error:` line is dropped instead of raising where it is said (the controller's loop thread,
+    `PenController.__exit__`, the exit path), so the command ends as it would have and exits
+    with its own code (review 11, F7). A stderr that is not the process's own is left alone."""
+    real = sys.stderr
+    if not _own_stream(real, sys.__stderr__, 2):
+        yield
+        return
+    with contextlib.suppress(Exception):
+        real.flush()
+    # unbuffered, as Python's own stderr: every line leaves at once, whole (_Fd1 loops)
+    guarded = io.TextIOWrapper(_Fd1(2), encoding=real.encoding,  # type: ignore[type-var]
+                               errors=real.errors, write_through=True)
+    sys.stderr = guarded
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            guarded.flush()
+        sys.stderr = real
 
 
 def _describe_lost(error: OSError) -> str:
@@ -154,7 +184,7 @@ class _Group(click.Group):
         # Ctrl-C while the arguments are parsed is held until invoke() can answer it. A stdout
         # that cannot be written (full disk, closed pipe) never stops a command half-done:
         # it is reported once the command ended (see _Fd1).
-        with _guarded_stdout() as output:
+        with _guarded_stderr(), _guarded_stdout() as output:
             try:
                 with CTRL_C.installed(), CTRL_C.deferred():
                     return super().main(*args, **kwargs)

@@ -12,14 +12,21 @@ from smpdevice.cli.device import pen_identity, pen_link, port_option
 from smpdevice.cli.params import count, finite_float
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import calibrate_command
+from smpdevice.outcomes import ExitCode, calibrate_command, command
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
     from smpdevice.calibration.report import CalibrationReport
 
-CALIBRATION_TECHNICIAN_MAX_CHARS = 200  # Calibration's own rule, applied before the pen moves
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
+
+
+class CalibrationFailed(CalibrationError):
+    """A calibration (or `--verify-only`) ran and its check said no: exit 1 ("a check failed"),
+    as an aborted one; 2 stays for what the user must change first (a bad option, port, a pen
+    with no calibration to verify)."""
+
+    exit_code = ExitCode.CHECK_FAILED
 
 
 @click.command()
@@ -81,6 +88,7 @@ def calibrate(
     (the same prompts) or `--auto` (its simulated pen's gauge), with the options above; the
     service keeps the result.
     """
+    given = given_options(click.get_current_context())  # for the command to run again
     if service:
         from smpdevice.calibration.report import CalibrationSettings as _Settings
         from smpdevice.cli import calibrate_remote
@@ -93,7 +101,7 @@ def calibrate(
                                verify_tolerance_mm=tolerance_mm,
                                speed_tolerance_pct=speed_tolerance_pct,
                                ask_tachometer=tachometer, validity_days=valid_days,
-                               spin_duration_s=spin_seconds))
+                               spin_duration_s=spin_seconds), again_options=given)
         return
     from smpdevice.calibration.report import CalibrationSettings, format_verify
     from smpdevice.calibration.store import CalibrationStore
@@ -104,9 +112,11 @@ def calibrate(
     from smpdevice.control import PenController
     from smpdevice.ui.gauges import ManualGauge, open_gauge
 
+    again = calibrate_again(port, auto=auto, gauge_url=gauge_url, db=db, technician=technician,
+                            options=given)
     technician = setting("technician", technician).value
     if technician is not None:  # refused now, not when the result is saved after the pen ran
-        technician = technician_name(technician, CALIBRATION_TECHNICIAN_MAX_CHARS)
+        technician = technician_name(technician)
 
     if auto and gauge_url is None and not port.startswith("pensim://"):
         raise SmpError(
@@ -137,33 +147,79 @@ def calibrate(
                 cal = store.latest(serial)
                 if cal is None:
                     raise CalibrationError(f"pen {serial} has no calibration. "
-                                           f"Calibrate it first: {calibrate_command(port)}")
+                                           f"Calibrate it first: {again}")
                 if datetime.now(UTC) >= cal.expires_at:
                     raise CalibrationError(
                         f"the calibration of pen {serial} expired on "
                         f"{cal.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: "
-                        f"{calibrate_command(port)}")
+                        f"{again}")
                 click.echo(f"Verifying calibration {cal.calibration_id} of pen {serial} "
                            f"({cal.technician}, {cal.created_at:%Y-%m-%d}).")
                 result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
                 click.echo("\n".join(format_verify(result)))
                 if not result.passed:
-                    raise CalibrationError(
+                    raise CalibrationFailed(
                         f"pen {serial} failed verification ({'; '.join(result.problems())}). "
-                        f"Recalibrate: {calibrate_command(port)}"
+                        f"Recalibrate: {again}"
                     )
                 return
             if technician is None:
                 technician = technician_name("auto" if not gauge.manual else
-                                             click.prompt("Technician name"),
-                                             CALIBRATION_TECHNICIAN_MAX_CHARS)
+                                             click.prompt("Technician name"))
             click.echo(f"Calibrating pen {serial} (firmware {ident.firmware_version}) "
                        f"with the {gauge.description}.")
             report = run_calibration(ctl, gauge, technician=technician, settings=settings,
                                      store=store, echo=click.echo)
         finally:
             gauge.close()
-    report_outcome(report, serial, retry=calibrate_command(port), saved_to=store.path)
+    report_outcome(report, serial, retry=again, saved_to=store.path)
+
+
+# The options of `smp calibrate` that change what a run checks or saves, by parameter name:
+# a command printed to run again carries each one this run was given (not left to its
+# default), so that a retry never saves a calibration valid 365 days where the clinic gave 30,
+# nor checks it against a looser tolerance. (--port/--service, --auto, --gauge, --db and -t
+# are written by the caller; --verify-only is not repeated: the retry recalibrates.)
+AGAIN_OPTIONS = (("depth_points", "--points"), ("tolerance_mm", "--tolerance-mm"),
+                 ("speed_tolerance_pct", "--speed-tolerance-pct"),
+                 ("valid_days", "--valid-days"), ("spin_seconds", "--spin-seconds"),
+                 ("tachometer", "--tachometer"))
+
+
+def given_options(ctx: click.Context) -> list[str]:
+    """The AGAIN_OPTIONS this run was given (typed, from the environment or a config; not
+    the built-in default), as words of a command line."""
+    from click.core import ParameterSource
+
+    words: list[str] = []
+    for name, flag in AGAIN_OPTIONS:
+        value = ctx.params.get(name)
+        if ctx.get_parameter_source(name) in (None, ParameterSource.DEFAULT) or value is None:
+            continue
+        if isinstance(value, bool):
+            words += [flag] if value else []
+        else:
+            words += [flag, _number(value)]
+    return words
+
+
+def _number(value: float) -> str:
+    """As typed where it can be (`30`, not `30.0`), and exactly the same value."""
+    text = repr(value)
+    return text.removesuffix(".0") if isinstance(value, float) else text
+
+
+def calibrate_again(port: str, *, auto: bool, gauge_url: str | None, db: str | None,
+                    technician: str | None, options: list[str] | tuple[str, ...] = ()) -> str:
+    """The `smp calibrate` to run again, with this run's gauge, database, `-t` and `options`
+    (`given_options`): copied as printed it calibrates the same pen the same way, checks it
+    against the same tolerances and saves where (and for as long as) this run would have."""
+    words = ["--auto"] if auto and not port.startswith("pensim://") else []
+    for option, value in (("--gauge", gauge_url), ("--db", db), ("-t", technician)):
+        if value:
+            words += [option, value]
+    words += options
+    return " ".join([calibrate_command(port), *([command(*words)] if words else [])])
 
 
 def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
@@ -178,7 +234,7 @@ def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
     if report.aborted:
         raise CalibrationAborted()
     if not report.passed:
-        raise CalibrationError(
+        raise CalibrationFailed(
             f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
             f"run again: {retry}")
     click.echo(f"Saved to {saved_to}.")

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from smpdevice.service.client import SyncServiceClient
 
 LEASE_MS = 2000  # the driving client's lease while a person reads the gauge
-TECHNICIAN_MAX_CHARS = 64  # the service's connection name (rpc.hello `client`)
 
 
 class ServiceCalibrationFailed(SmpError):
@@ -133,12 +132,13 @@ class ServiceStore:
         self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
 
 
-def technician_name(name: str, max_len: int = TECHNICIAN_MAX_CHARS) -> str:
-    """Who calibrates, checked as a name (no control or bidi characters, not too long) before
-    the pen moves, not when the result is saved after it ran."""
+def technician_name(name: str) -> str:
+    """Who calibrates, checked as a name (`checks.technician`: the one rule and length of the
+    station, the service and the pass log) before the pen moves, not when the result is saved
+    after it ran."""
     from smpdevice import checks
 
-    return checks.text("technician", name, max_len=max_len)
+    return checks.technician(name)
 
 
 def _connect(url: str, name: str = "smp calibrate") -> SyncServiceClient:
@@ -150,8 +150,11 @@ def _connect(url: str, name: str = "smp calibrate") -> SyncServiceClient:
 
 
 def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | None,
-              db: str | None, verify_only: bool, settings: CalibrationSettings) -> None:
-    """`smp calibrate --service URL`: guided (the technician reads a gauge) or `--auto`."""
+              db: str | None, verify_only: bool, settings: CalibrationSettings,
+              again_options: list[str] | tuple[str, ...] = ()) -> None:
+    """`smp calibrate --service URL`: guided (the technician reads a gauge) or `--auto`.
+    `again_options`: the settings options this run was given (`calibrate.given_options`),
+    carried by the command printed to run it again."""
     if db:
         raise SmpError(f"--db {db} cannot be used with --service: the service keeps its own "
                        "calibrations; leave it out (or run without --service)")
@@ -166,7 +169,7 @@ def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | 
                            f"gauge; leave out --gauge {gauge_url}")
         _auto(url, technician, settings)
         return
-    _guided(url, technician, gauge_url, settings)
+    _guided(url, technician, gauge_url, settings, again_options)
 
 
 def _auto(url: str, technician: str | None, settings: CalibrationSettings) -> None:
@@ -190,7 +193,7 @@ def _auto(url: str, technician: str | None, settings: CalibrationSettings) -> No
 
 
 def _guided(url: str, technician: str | None, gauge_url: str | None,
-            settings: CalibrationSettings) -> None:
+            settings: CalibrationSettings, again_options: list[str] | tuple[str, ...]) -> None:
     from smpdevice.calibration.workflow import run_calibration
     from smpdevice.cli.calibrate import report_outcome
     from smpdevice.ui.gauges import ManualGauge, open_gauge
@@ -218,5 +221,8 @@ def _guided(url: str, technician: str | None, gauge_url: str | None,
                     svc.release()
     finally:
         gauge.close()
-    report_outcome(report, serial, retry=command("smp", "calibrate", "--service", url),
+    again = ["--gauge", gauge_url] if gauge_url else []  # to run as printed: the same gauge,
+    report_outcome(report, serial, retry=command("smp", "calibrate", "--service", url, *again,
+                                                 "-t", technician,  # the same technician,
+                                                 *again_options),  # the same settings
                    saved_to=store.path)

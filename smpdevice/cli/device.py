@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 
 from smpdevice.cli.console import cli_console
@@ -56,14 +57,32 @@ def resolve_port(option: str | None, fallback: str | None = None) -> str:
     return chosen
 
 
+def one_target(ctx: click.Context, port: str | None) -> bool:
+    """Whether the command talks to a service (`--service`, processed first) rather than the
+    port. A `--port` typed on the command line beats SMP_SERVICE from the environment (the
+    README's precedence: an E-stop goes to the pen the user named, never elsewhere), and is
+    refused beside a `--service` typed too: two targets, and no guess which one is meant."""
+    service = ctx.params.get("service")
+    if not service:
+        return False
+    if port is None or ctx.get_parameter_source("port") is not ParameterSource.COMMANDLINE:
+        return True  # SMP_PORT and the config's `port` yield to any --service/SMP_SERVICE
+    if ctx.get_parameter_source("service") is ParameterSource.COMMANDLINE:
+        raise SmpError(f"--port {port} and --service {service} name two pens: give one of "
+                       "them (--port: the pen on that port; --service: the pen of that "
+                       "`smp serve`)")
+    ctx.params["service"] = None  # SMP_SERVICE from the environment yields to --port
+    return False
+
+
 def port_option(fallback: str | None = None):
     """--port PORT; without it: SMP_PORT, the station config's `port`, then `fallback`
     (None: the command refuses to guess)."""
     then = f"else {fallback}" if fallback else "no default: choose one"
 
-    def resolve(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
-        if _ctx.params.get("service"):  # `--service URL`: the service owns the port (G)
-            return value or ""
+    def resolve(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+        if one_target(ctx, value):  # `--service URL`: the service owns the port (G)
+            return ""
         return resolve_port(value, fallback)
 
     return click.option(

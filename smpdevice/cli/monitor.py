@@ -81,6 +81,9 @@ def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
         _live(mon, refresh_hz, duration_s)
     finally:
         mon.close()
+    if mon.pen is None:  # never reached the pen (nor with r): not a watch that went well
+        raise SmpError(f"the monitor never reached the pen on {port}: "
+                       f"{mon.connect_error or 'cannot connect'}")
 
 
 def _width() -> int:

@@ -29,7 +29,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
         raise
     if leave_open and not session.stop_requested and (pedal_lifted(session) or session_summary(
             session.passlog, session.session_id, session.profile,
-            pen_state=session.pen.state.value)["outcome"] in RESUMABLE):
+            pen_state=session.judged_pen_state())["outcome"] in RESUMABLE):
         session.summary, session.sheet = session.suspend(), ""
         if report is not None:
             report.summary, report.suspended = session.summary, True

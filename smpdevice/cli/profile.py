@@ -79,7 +79,8 @@ def check(file: str, envelope_file: str | None, as_json: bool) -> None:
 
 
 @profile.command()
-@click.option("--indent", type=int, default=2, show_default=True, help="JSON indentation.")
+@click.option("--indent", type=click.IntRange(0, 16), default=2, show_default=True,
+              help="JSON indentation (0-16 spaces).")
 def schema(indent: int) -> None:
     """Print the JSON Schema of a treatment profile (for session software in other languages).
 

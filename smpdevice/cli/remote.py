@@ -32,9 +32,12 @@ class ServiceGoneMidSession(SmpError):
     exit_code = ExitCode.LINK_LOST
 
 
-def gone_mid_session(url: str, sid: str, why: object) -> ServiceGoneMidSession:
-    again = command("smp", "run", "--resume", sid, "--service", url)
-    close = command("smp", "run", "--resume", sid, "--close", "--service", url)
+def gone_mid_session(url: str, sid: str, why: object,
+                     technician: str | None = None) -> ServiceGoneMidSession:
+    from smpdevice.cli.resume import resume_command
+
+    again = resume_command(sid, ["--service", url], technician=technician)
+    close = resume_command(sid, ["--service", url], close=True)
     return ServiceGoneMidSession(
         f"the service at {url} went away during session {sid} ({why}); the needle is "
         f"stopped (by the service, else by the pen's own lease) and session {sid} is left "
@@ -42,15 +45,16 @@ def gone_mid_session(url: str, sid: str, why: object) -> ServiceGoneMidSession:
         f"{close})")
 
 
-def follow(svc: Any, console: Console, sid: str, url: str
+def follow(svc: Any, console: Console, sid: str, url: str, technician: str | None = None
            ) -> tuple[dict[str, Any], list[dict]]:
-    """`_follow`, with the service's going away said as such (session id, how to resume)."""
+    """`_follow`, with the service's going away said as such (session id, how to resume, as
+    `technician`)."""
     from smpdevice.service.client import ServiceGone
 
     try:
         return _follow(svc, console, sid)
     except ServiceGone as exc:
-        raise gone_mid_session(url, sid, exc.reason) from None
+        raise gone_mid_session(url, sid, exc.reason, technician) from None
 
 
 def _connect(url: str, role: str) -> Any:
@@ -127,14 +131,14 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             console.print(f"Session {sid}: {checked['session_kind']} for client "
                           f"{checked['client_ref']} on {kind} {serial} through the service at "
                           f"{url}, {planned} passes.", markup=False)
-            result, passes = follow(svc, console, sid, url)
+            result, passes = follow(svc, console, sid, url, technician)
         except KeyboardInterrupt:
             _interrupted(svc, sid)
         finally:
             # the connection may be gone: the service then stops the pen by itself
             with contextlib.suppress(Exception):
                 svc.release()
-    _report(console, url, result, passes, planned, ident["port"])
+    _report(console, url, result, passes, planned, ident["port"], technician)
 
 
 def _follow(svc: Any, console: Console, sid: str) -> tuple[dict[str, Any], list[dict]]:
@@ -208,13 +212,13 @@ def _interrupted(svc: Any, sid: str | None) -> NoReturn:
 
 
 def _report(console: Console, url: str, result: dict[str, Any], passes: list[dict],
-            planned: int, port: str) -> None:
+            planned: int, port: str, technician: str | None = None) -> None:
     from smpdevice.cli.run import print_outcome
 
     if result.get("left_open"):  # resumable: say how, through the service (issue 15.5)
         from smpdevice.cli.resume import report_through_service
 
-        report_through_service(console, url, result, passes, planned, port)
+        report_through_service(console, url, result, passes, planned, port, technician)
     for r in sorted(passes, key=lambda r: r["index"]):
         detail = f" — {r['detail']}" if r.get("detail") else ""
         console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "

@@ -4,7 +4,7 @@ E-stop, a lost pen or a host crash (see smpdevice.sessions.resume), or close it 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,9 +35,15 @@ def find_session_log(session_id: str, db: str | None) -> Path:
     from smpdevice.paths import pass_log_paths
     from smpdevice.sessions.resume import find_session_log as find_in
 
+    def warn(text: str) -> None:  # a bad log of the data directory, left out
+        import click
+
+        click.secho(f"warning: {text}", fg="yellow", err=True)
+
     return find_in(pass_log_paths(db), session_id,
                    where=db or "the station's pass logs (`smp sessions list` shows them)",
-                   hint="check the id (`smp sessions list`), or give its log with --db")
+                   hint="check the id (`smp sessions list`), or give its log with --db",
+                   warn=warn)
 
 
 def _open_writer(path: Path, session_id: str, stack: contextlib.ExitStack):
@@ -69,6 +75,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
+    from smpdevice.sessions.crash_count import earlier_counts, not_counted_notes
     from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
     from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, resume_session
     from smpdevice.sessions.session_records import close_session_record
@@ -87,10 +94,16 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
         profile = recover_profile(record, given, zones)
         report.planned_passes = len(profile.plan)
         report.pen_serial = record.pen_serial
-        left = remaining_passes(profile.plan, record.passes)
+        resumptions = passlog.resumptions(sid)
+        # a pass cut by a host crash counts as the pen counted it (at a resume, even refused)
+        left = remaining_passes(profile.plan, record.passes,
+                                counted=earlier_counts(resumptions))
         if not left or close_only:
-            what = ("has nothing left to play: every planned pass is completed" if not left
+            what = ("has nothing left to play: every planned pass is completed (or, cut by a "
+                    "host crash, made all its dots by the pen's counters)" if not left
                     else f"is closed as it stands ({len(left)} planned pass(es) not played)")
+            for note in not_counted_notes(record.passes, resumptions):
+                console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             from smpdevice.replay.recorder import part_record
 
             last = part_record(passlog.path, sid, len(passlog.resumptions(sid)) + 1)
@@ -109,7 +122,8 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             report.simulated, report.lease_ms = pen.simulated, pen.lease_ms
             serial = pen_identity(pen).serial
             check_resumable(record, pen_serial=serial)
-            calibration = _calibration_for(serial, CalibrationStore(calibrations), report.port)
+            calibration = _calibration_for(serial, CalibrationStore(calibrations), report.port,
+                                           calibrations)
             pen.set_calibration(calibration)
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
             if issues:
@@ -120,9 +134,14 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                 with ctrl_c.immediate():
                     screening = ask_screening()
             ctrl_c.check()
+            files = [word for option, value in (("--db", db), ("--calibrations", calibrations),
+                                                ("--envelope", envelope)) if value
+                     for word in (option, str(Path(value).resolve()))]
             session = resume_session(pen, passlog, sid, technician=technician,
                                      screening=screening, profile=given, now=now,
-                                     rescreen_after_min=minutes)
+                                     rescreen_after_min=minutes, close_how=resume_command(
+                                         sid, ["--port", report.port], close=True,
+                                         files=files))
             said()  # calibration, envelope, pen state and screening passed; resumption recorded
             report.passes = session.results
             parts = ", ".join(str(i + 1) for i, _ in session.remaining)
@@ -130,6 +149,8 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                           f"{calibration.calibration_id}): {len(session.remaining)} of "
                           f"{len(profile.plan)} planned passes left (pass {parts}); a pass cut "
                           "short plays only its remainder.", markup=False, soft_wrap=True)
+            for note in session.resume_notes:  # a pass cut by a crash the pen could not count
+                console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             finish_session(session, console, progress_enabled, ctrl_c.is_requested, report,
                            leave_open=True)
             report.needle = needle_state(pen)
@@ -137,30 +158,54 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     return report
 
 
+def resume_command(session_id: str, pen: list[str], *, close: bool = False,
+                   technician: str | None = None, files: Sequence[str] = ()) -> str:
+    """`smp run --resume SESSION` as it runs when copied: the pen, the run's own files (`--db`,
+    `--calibrations`, `--envelope`: the resume must read what the run wrote and was held to)
+    and, to play, who treats (`-t`, which a resume needs), each word quoted."""
+    words = ["smp", "run", "--resume", session_id, *(["--close"] if close else []), *pen]
+    if technician and not close:
+        words += ["-t", technician]
+    return command(*words, *files)
+
+
+def show_command(session_id: str, db: str | None = None) -> str:
+    """`smp sessions show SESSION`, reading the run's `--db` when it had one."""
+    return command("smp", "sessions", "show", session_id, *(["--db", db] if db else []))
+
+
+def with_show(steps: list[str], session_id: str, db: str | None) -> list[str]:
+    """`next_steps` with its last line ("What was done is recorded: ...") reading `db`."""
+    if db and steps and steps[-1].startswith("What was done is recorded: "):
+        steps[-1] = "What was done is recorded: " + show_command(session_id, db)
+    return steps
+
+
 def print_suspended(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
                     completed: int, planned: int, paused_on_pedal: bool = False,
-                    service: str | None = None) -> None:
+                    service: str | None = None, technician: str | None = None,
+                    files: Sequence[str] = (), db: str | None = None) -> None:
     """The technician's summary of a session left open: what to clear, how to resume it
-    (through `smp serve` at `service` when one drove the session)."""
+    (through `smp serve` at `service` when one drove the session), each command as it runs
+    when copied (`technician`, `files`, `db`: see `resume_command`)."""
     pen = ["--service", service] if service else ["--port", port]
+    again = resume_command(session_id, pen, technician=technician, files=files)
     if paused_on_pedal:
         console.print(f"Session {session_id} PAUSED on the footswitch (the pedal was released, "
                       f"or up when a pass started); {completed} of {planned} planned passes "
                       "completed. It is left OPEN: no pass is replayed. With the foot on the "
-                      "pedal, play only what is left: "
-                      + command("smp", "run", "--resume", session_id, *pen),
+                      "pedal, play only what is left: " + again,
                       style="bold yellow", markup=False, soft_wrap=True)
         return
     console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
                   f"{planned} planned passes completed. It is left OPEN, to be resumed.",
                   style="bold red", markup=False, soft_wrap=True)
-    steps = next_steps(outcome, port=port, session_id=session_id, remaining_passes=0,
-                       service=service)
-    steps.insert(-1, "Then play what is left (only the passes not completed): "
-                 + command("smp", "run", "--resume", session_id, *pen))
+    steps = with_show(next_steps(outcome, port=port, session_id=session_id,
+                                 remaining_passes=0, service=service), session_id, db)
+    steps.insert(-1, "Then play what is left (only the passes not completed): " + again)
     steps.insert(-1, "Or, if the session does not go on today, close it as it stands (prints "
-                 "the aftercare sheet): " + command("smp", "run", "--resume", session_id,
-                                                     "--close", *pen))
+                 "the aftercare sheet): " + resume_command(session_id, pen, close=True,
+                                                            files=files))
     for step in steps:
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
 
@@ -220,13 +265,13 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
                           f"{url}: {len(left)} of {planned} planned passes left (pass "
                           f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays only "
                           "its remainder.", markup=False, soft_wrap=True)
-            result, passes = remote.follow(svc, console, sid, url)
+            result, passes = remote.follow(svc, console, sid, url, technician)
         except KeyboardInterrupt:
             remote._interrupted(svc, sid)
         finally:
             with contextlib.suppress(Exception):  # gone: the service stops the pen itself
                 svc.release()
-    report_through_service(console, url, result, passes, planned, ident["port"])
+    report_through_service(console, url, result, passes, planned, ident["port"], technician)
 
 
 def started_answer(answer: object) -> tuple[str, list[int], int]:
@@ -277,9 +322,10 @@ def _report_closed(console: Console, closed: dict) -> None:
 
 
 def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
-                           planned: int, port: str) -> None:
+                           planned: int, port: str, technician: str | None = None) -> None:
     """A session's end through the service, as a local run reports it: the passes, then what
-    is next (left open: how to resume or close it through the service), the sheet, exit."""
+    is next (left open: how to resume, as `technician`, or close it through the service), the
+    sheet, exit."""
     import sys
 
     from smpdevice.cli.run import print_outcome
@@ -295,7 +341,7 @@ def report_through_service(console: Console, url: str, result: dict, passes: lis
     if result.get("left_open"):
         pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"
         print_suspended(console, sid, outcome, port=port, completed=completed, planned=planned,
-                        paused_on_pedal=pedal, service=url)
+                        paused_on_pedal=pedal, service=url, technician=technician)
     elif not outcome.complete:
         print_outcome(console, sid, outcome, port=port, completed=completed, planned=planned,
                       service=url)

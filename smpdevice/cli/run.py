@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,7 +117,8 @@ def play_profile(
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
     from smpdevice.passlog import PassLog
-    from smpdevice.paths import pen_log_path
+    from smpdevice.paths import db_path, pen_log_path
+    from smpdevice.records.sqlite_file import refuse_foreign
     from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
 
     if checked is None:
@@ -129,6 +131,7 @@ def play_profile(
     report.planned_passes = len(profile.plan)
     if screening is None:
         require_terminal_for_screening()  # refuse now, not after connecting
+    refuse_foreign(db_path(db))  # a --db that is no pass log, before the store touches it
     store = CalibrationStore(calibrations)
     port = report.port
     with ctrl_c.deferred(), contextlib.ExitStack() as logs:
@@ -146,7 +149,7 @@ def play_profile(
                               f"chair): this pen's passes go to its own log {passlog.path}; "
                               "`smp sessions` reads every log as one.", markup=False)
             ctrl_c.check()
-            pen.set_calibration(_calibration_for(serial, store, port))
+            pen.set_calibration(_calibration_for(serial, store, port, calibrations))
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
             if issues:
                 raise ProfileError(issues, f"for pen {serial}")
@@ -180,13 +183,13 @@ def _station_log(logs: contextlib.ExitStack, db: str | None):
         return None
 
 
-def _calibration_for(serial: str, store, port: str):
+def _calibration_for(serial: str, store, port: str, calibrations: str | None = None):
     """The pen's newest calibration if it may be used now; else how to make one, for this
-    port, as a command to copy."""
+    port (and the run's `--calibrations`, the database it reads), as a command to copy."""
     from smpdevice.control.calibration import CalibrationError
 
     calibration = store.latest(serial)
-    fix = calibrate_command(port)
+    fix = calibrate_command(port) + (f" {command('--db', calibrations)}" if calibrations else "")
     if calibration is None:
         raise CalibrationError(f"pen {serial} has no calibration. Calibrate it first: {fix}")
     if datetime.now(UTC) >= calibration.expires_at:
@@ -224,15 +227,20 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
 
 
 def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
-                  completed: int, planned: int, service: str | None = None) -> None:
-    """The technician's summary of an incomplete session, with what to do next."""
+                  completed: int, planned: int, service: str | None = None,
+                  db: str | None = None) -> None:
+    """The technician's summary of an incomplete session, with what to do next (the session
+    shown from `db`, the run's `--db`, when it had one)."""
+    from smpdevice.cli.resume import with_show
+
     if outcome.complete:
         return
     console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
                   f"{planned} planned passes completed.", style="bold red", markup=False,
                   soft_wrap=True)
-    for step in next_steps(outcome, port=port, session_id=session_id,
-                           remaining_passes=planned - completed, service=service):
+    for step in with_show(next_steps(outcome, port=port, session_id=session_id,
+                                     remaining_passes=planned - completed, service=service),
+                          session_id, db):
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
 
 
@@ -333,6 +341,11 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
     from smpdevice.cli.envelope import checked_against
     from smpdevice.envelope import station_envelope
 
+    # the files this run was given, for the commands it prints (absolute: they run anywhere)
+    files = [word for option, value in (("--db", db), ("--calibrations", calibrations),
+                                        ("--envelope", envelope)) if value
+             for word in (option, os.path.abspath(value))]
+
     if resume_id:  # said once the resume's own checks (calibration, envelope, screening) pass
         station, loaded = station_envelope(envelope), None
     else:
@@ -369,10 +382,12 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
 
         print_suspended(console, report.session_id, report.outcome, port=port,
                         completed=completed, planned=report.planned_passes,
-                        paused_on_pedal=report.paused_on_pedal)
+                        paused_on_pedal=report.paused_on_pedal, technician=who, files=files,
+                        db=str(report.passlog_path) if db else None)
     elif report.outcome is not None and report.session_id is not None:
         print_outcome(console, report.session_id, report.outcome, port=port,
-                      completed=completed, planned=report.planned_passes)
+                      completed=completed, planned=report.planned_passes,
+                      db=str(report.passlog_path) if db else None)
     if report.sheet:
         console.print(report.sheet, markup=False, soft_wrap=True)
     show = ["smp", "sessions", "show", report.session_id or ""]

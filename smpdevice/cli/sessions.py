@@ -13,6 +13,7 @@ from rich.table import Table
 
 from smpdevice.cli.sessions_common import (
     db_option,
+    end_partial,
     filter_options,
     make_console,
     make_filter,
@@ -60,6 +61,7 @@ def list_(db: str | None, session_id: str | None, client: str | None,
     if as_json:
         click.echo(json.dumps([{k: v for k, v in s.__dict__.items() if k != "passes"}
                                for s in rows], indent=2))
+        end_partial()
         return
     table = Table(title=f"{len(rows)} sessions")
     for col in ("session", "opened", "client", "kind", "technician", "pen", "simulated",
@@ -70,6 +72,7 @@ def list_(db: str | None, session_id: str | None, client: str | None,
                       s.technician, s.pen_serial, simulated_text(s.simulated), str(s.pass_count),
                       _when(s.closed_at) if s.closed_at else "open")
     make_console().print(table)
+    end_partial()  # exit 3 when a log of the data directory could not be read
 
 
 @sessions.command()
@@ -90,6 +93,7 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     if as_json:
         data = {**s.__dict__, "passes": [p.as_dict() for p in s.passes]}
         click.echo(json.dumps(data, indent=2))
+        end_partial()
         return
     console = make_console()
     head = Table.grid(padding=(0, 2))
@@ -121,6 +125,7 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     console.print(table)
     if s.summary:
         console.print(_summary_table(s.summary))
+    end_partial()
 
 
 

@@ -4,6 +4,7 @@ filters."""
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -40,13 +41,51 @@ def existing_logs(db: str | None) -> list[Path]:
     return existing(pass_log_paths(db), keep_missing_station=True)
 
 
+_LEFT_OUT = "smp.logs_left_out"  # click's ctx.meta: the logs of this command not read
+
+
 @contextlib.contextmanager
 def open_all(db: str | None) -> Iterator[list[PassLog]]:
-    """Every log `smp sessions` reads as one, open read-only (as the service reads them)."""
-    from smpdevice.records import logset
+    """Every log `smp sessions` reads as one, open read-only (as the service reads them).
 
-    with logset.open_all(existing_logs(db)) as logs:
-        yield logs
+    Without --db, a log of the data directory that cannot be opened (damaged, or a stray file
+    named like a pen's log) is named in one warning line and left out; the others are read,
+    and the command ends with `end_partial()`: exit 3 once its output is written."""
+    from smpdevice.errors import SmpError
+    from smpdevice.records import logset
+    from smpdevice.records.model import PassLogError
+
+    skipped: list[tuple[Path, SmpError]] | None = None if db else []
+    with logset.open_all(existing_logs(db), skipped=skipped) as logs:
+        for path, exc in skipped or ():
+            click.secho(f"warning: {sentence(exc)} Its sessions are left out; the other "
+                        "logs are read "
+                        f"(check it: smp sessions verify --db {shlex.quote(str(path))})",
+                        fg="yellow", err=True)
+        if skipped:
+            click.get_current_context().meta[_LEFT_OUT] = [path for path, _ in skipped]
+        try:
+            yield logs
+        except logset.UnknownSession as exc:
+            if not skipped:
+                raise
+            raise PassLogError(f"{exc} It may be in a log that could not be read (named "
+                               "above).") from exc
+
+
+def sentence(error: Exception) -> str:
+    """An error's message ending as a sentence, to go on with another on the same line."""
+    text = str(error).rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def end_partial() -> None:
+    """Exit 3 (the pass log cannot be read) once the output is written, when `open_all` left
+    a log out: the output is whole for the logs read, and the status says it is not all."""
+    from smpdevice.outcomes import ExitCode
+
+    if click.get_current_context().meta.get(_LEFT_OUT):
+        sys.exit(ExitCode.RECORD_ERROR)
 
 
 def make_console() -> Console:

@@ -14,6 +14,7 @@ import click
 
 from smpdevice.cli.sessions_common import (
     db_option,
+    end_partial,
     existing_logs,
     filter_options,
     make_filter,
@@ -62,6 +63,7 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
             count = export_all(logs, fmt, output, identified=identified, where=where)
     if output_path != "-":
         click.echo(f"exported {count} passes to {output_path}", err=True)
+    end_partial()  # exit 3 when a log of the data directory could not be read
 
 
 @contextlib.contextmanager

@@ -10,7 +10,10 @@ import click
 
 from smpdevice.cli.sessions_common import db_option, existing_logs
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode
 from smpdevice.passlog import PassLog
+from smpdevice.records.model import PassLogError
+from smpdevice.records.sqlite_file import refuse_foreign
 from smpdevice.records.verifying import LogCheck, Trust
 
 
@@ -83,21 +86,31 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             f"{paths[0]} --anchors {anchors_file})")
     if against and db is None and not any(p.exists() for p in paths):
         _no_local_log(paths[0], trust, against)  # deleted? the central store knows
-    checks = []
+    checks, unreadable = [], False
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
             r for r in receipts if _holds(path, r) or (i == 0 and not any(
                 _holds(q, r) for q in paths)))
         if len(paths) > 1:
             click.echo(f"{path}:")
-        checks.append(_verify_log(path, mine, anchors_file, no_anchors, trust,
-                                  allow_unsigned, against))
+        try:
+            if db is None:  # a stray file of the data directory is named as found, not as --db
+                refuse_foreign(path)
+            checks.append(_verify_log(path, mine, anchors_file, no_anchors, trust,
+                                      allow_unsigned, against))
+        except PassLogError as exc:
+            if db is not None or len(paths) == 1:
+                raise
+            click.secho(f"not checked: {exc}", fg="red")  # the other logs still are
+            unreadable = True
     if against and db is None:  # the whole data directory: is every synced log still here?
         from smpdevice.records.verifying import missing_logs
 
         _report_missing(missing_logs(checks, trust, against))
         click.secho("ok: every log the central store holds for these keys is here",
                     fg="green")
+    if unreadable:
+        sys.exit(ExitCode.RECORD_ERROR)  # a log could not be read: never a silent ok
 
 
 def _no_local_log(station: Path, trust: Trust, against: str) -> None:

@@ -14,9 +14,11 @@ Blocking controller calls run, in order, in one dedicated worker thread and are 
 behind that worker: `estop()` runs at once in a thread of its own for every call (the
 controller latches and writes ESTOP in the caller's thread), and `stop_needle()` has a worker
 of its own. A stop, once asked, is never taken back: `stop_needle()` and `close()` cancelled
-meanwhile run to their end, then raise CancelledError. Telemetry and state changes arrive as
-async iterators fed from the controller's listeners; a slow consumer loses the oldest items,
-never blocks the reader thread.
+meanwhile run to their end, then raise CancelledError. Stops are idempotent, so a flood of them
+never builds a backlog: a `stop_needle()` that comes while another is queued and has not begun
+shares that run (one under way and one queued at most; each caller's run began after it asked).
+Telemetry and state changes arrive as async iterators fed from the controller's listeners; a
+slow consumer loses the oldest items, never blocks the reader thread.
 After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
 the blocking controller's own answer (StateError "not connected"; close() and the stops return
 quietly), and the async iterators end.
@@ -35,7 +37,6 @@ Not `call(fn)` (an arbitrary function runs to its end).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -43,40 +44,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from smpdevice import checks
+from smpdevice.control.aio_lanes import SharedRuns as SharedRuns  # re-exported (pen_service)
+from smpdevice.control.aio_lanes import _Feed, _quietly, _through_cancels
+from smpdevice.control.aio_lanes import run_in_new_thread as run_in_new_thread
 from smpdevice.control.calibrating import SpinStopped
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.controller import PenController
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.states import State
 from smpdevice.envelope import ZoneEnvelope
-from smpdevice.errors import SmpError
 
 T = TypeVar("T")
 MAX_QUEUE = 10_000
 _END = object()  # pushed to every open feed by close(): the iterator returns
-
-
-def _quietly(stop: Callable[[], None]) -> None:
-    """A stop or disarm undoing a given-up call: nothing to undo (StateError) is fine, and a
-    failure is the controller's own fault path (it latched and stopped renewing the lease)."""
-    with contextlib.suppress(SmpError):
-        stop()
-
-
-def _run_in_new_thread(fn: Callable[..., T], *args: Any, name: str) -> Future[T]:
-    """Run `fn` in a fresh daemon thread (nothing can be ahead of it) and return its future."""
-    future: Future[T] = Future()
-
-    def body() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed to the awaiting coroutine
-            future.set_exception(exc)
-
-    threading.Thread(target=body, name=name, daemon=True).start()
-    return future
 
 
 class _SpinTurn:
@@ -101,42 +81,6 @@ class _SpinTurn:
         self.cancel.set()
 
 
-async def _through_cancels(future: Future[T]) -> T:
-    """Await `future` to its end even if this task is cancelled again meanwhile (a nested
-    wait_for, a TaskGroup, asyncio.run shutting down): a stop or undo is never
-    left behind the caller. A cancellation that came meanwhile is raised once it has ended."""
-    waiter = asyncio.wrap_future(future)
-    cancelled = False
-    while not waiter.done():
-        try:
-            await asyncio.shield(waiter)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return waiter.result()
-
-
-class _Feed:
-    """A bounded queue fed from another thread; drops the oldest item when full."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_queue: int) -> None:
-        self.loop = loop
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
-        self.dropped = 0
-
-    def push(self, item: Any) -> None:
-        """Any thread: hand `item` to the loop (never blocks the caller)."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-            self.loop.call_soon_threadsafe(self._put, item)
-
-    def _put(self, item: Any) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(item)
-
-
 class AsyncPenController:
     """Awaitable methods over one `PenController`. Build with `await connect(...)` or wrap."""
 
@@ -145,6 +89,8 @@ class AsyncPenController:
         self.pen = pen
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-call")
         self._stops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smp-aio-stop")
+        # stop_needle() runs on the stop lane: one under way, one queued at most
+        self._needle_stops = SharedRuns(lambda fn: self._submit(self._stops, fn))
         self._lock = threading.Lock()  # `closed` and the executors' shutdown change together
         self._closed = False
         self._feeds: set[_Feed] = set()
@@ -190,7 +136,7 @@ class AsyncPenController:
         with self._lock:
             if not self._closed:
                 return executor.submit(fn, *args, **kwargs)
-        return _run_in_new_thread(functools.partial(fn, *args, **kwargs), name="smp-aio-closed")
+        return run_in_new_thread(functools.partial(fn, *args, **kwargs), name="smp-aio-closed")
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking function (a controller method, a session) in the call worker."""
@@ -231,7 +177,7 @@ class AsyncPenController:
                 finally:
                     ended.set_result(None)
 
-            _run_in_new_thread(body, name="smp-aio-undo")  # never blocks the worker or loop
+            run_in_new_thread(body, name="smp-aio-undo")  # never blocks the worker or loop
 
         future.add_done_callback(undo_if_done)
         await _through_cancels(ended)
@@ -266,11 +212,17 @@ class AsyncPenController:
 
     async def estop(self) -> None:
         """Emergency stop: runs at once in its own thread, ahead of anything queued."""
-        await asyncio.wrap_future(_run_in_new_thread(self.pen.estop, name="smp-aio-estop"))
+        await asyncio.wrap_future(run_in_new_thread(self.pen.estop, name="smp-aio-estop"))
 
     async def stop_needle(self) -> None:
-        """End the pass; never waits behind the call worker (a spin, a session step)."""
-        await self._stop_lane(self.pen.stop_needle)
+        """End the pass; never waits behind the call worker (a spin, a session step). A stop is
+        idempotent: callers that come while one is queued and not yet begun share it."""
+        await _through_cancels(self.stop_needle_run())
+
+    def stop_needle_run(self) -> Future[None]:
+        """The shared `stop_needle` run that begins after now, for a caller that waits its own
+        way (the service's pen.stop). Never cancel it: it is everyone's. Any thread."""
+        return self._needle_stops.next_run(self.pen.stop_needle)
 
     # ------------------------------------------------------------------ requests
 

@@ -77,7 +77,7 @@ class Calibration(BaseModel):
                                    f"{type(data).__name__}")
         err = CalibrationError
         checks.text("pen_serial", data.get("pen_serial"), max_len=32, error=err)
-        checks.text("technician", data.get("technician"), max_len=200, error=err)
+        checks.technician(data.get("technician"), error=err)
         if "calibration_id" in data:
             checks.text("calibration_id", data["calibration_id"], max_len=64, error=err)
         checks.finite_number("gain", data.get("gain"), *GAIN_RANGE, unit="mm/mm", error=err)

@@ -20,6 +20,7 @@ The policy (which request in which state, what to do when the pen disagrees) is 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -370,8 +371,9 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
             self._state_news.append((old, new, reason))  # in the order of the changes
             self._state_fired += 1
         self._log = self._log.bind(state=new.value)
-        self._log.info("state", old=old.value, new=new.value, reason=reason)
         self._announce()
+        with contextlib.suppress(Exception):  # a log line never holds up a state's news
+            self._log.info("state", old=old.value, new=new.value, reason=reason)
         engine = self._engine
         if engine is not None and engine.alive and not engine.in_loop() and old not in OFFLINE:
             if tell:

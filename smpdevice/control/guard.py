@@ -31,6 +31,7 @@ from smpdevice.envelope import (
     narrowed,
 )
 from smpdevice.errors import SmpError
+from smpdevice.link.wire import LinkError
 
 EPIDERMIS_RANGE_MM = (0.0, 5.0)  # as a profile's skin.epidermis_mm: above 0, at most 5 mm
 BY_HAND = "set_client_skin"  # the holder of the value `set_client_skin` sets
@@ -87,8 +88,9 @@ class GuardMixin(ControllerCore):
                                                 *EPIDERMIS_RANGE_MM, unit="mm", lo_open=True)
         try:
             return self._call(self._do_hold_client_skin, holder, epidermis_mm, refuse_empty)
-        except StateError:
-            if epidermis_mm is not None and self.state is not State.DISCONNECTED:
+        except (StateError, LinkError) as exc:  # LinkError: the link went as it was called
+            if epidermis_mm is not None and (isinstance(exc, LinkError)
+                                             or self.state is not State.DISCONNECTED):
                 raise  # called from a listener, or while connecting: nothing changed
         # Not connected (kept for the next connection, which narrows the zone with it), or a
         # drop that could not reach the loop: the active zone stays narrower until set again.

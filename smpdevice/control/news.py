@@ -94,7 +94,8 @@ class PenNewsMixin(ControllerCore):
     # ---- what the engine asks (EngineHost), all in the loop thread
 
     def on_tick(self, now_s: float) -> None:
-        self._log_fault_when_due(now_s)
+        # Safety first, logging last: a log line that fails (stderr gone) must never cost a
+        # stop (review 11, F7; logs.py makes a failed line raise nothing besides).
         zone, engine = self._zone, self._eng
         if (self.state is State.RUNNING and zone is not None and self.running_since_s
                 and now_s - self.running_since_s > zone.max_pass_s
@@ -104,6 +105,7 @@ class PenNewsMixin(ControllerCore):
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
         self._check_telemetry_age(now_s)
+        self._log_fault_when_due(now_s)
 
     def _check_telemetry_age(self, now_s: float) -> None:
         """Link silence is judged on telemetry, not on any byte: a pen that still ACKs lease
@@ -154,14 +156,15 @@ class PenNewsMixin(ControllerCore):
 
     def _stop_over_time(self, limit_s: float) -> None:
         """The pass reached max_pass_s: stop now, whatever else is queued (review r03). Lease
-        renewal stops at once; the queued requests fail; the stop goes on the wire next."""
-        self._log.warning("pass time limit reached; stopping", limit_s=limit_s)
+        renewal stops at once; the queued requests fail; the stop goes on the wire next.
+        The log line comes after the stop is queued: it may fail (stderr gone), the stop not."""
         self._lease_hold.set()
         self._eng.fail_all(PenFault(
             f"the pass reached its time limit ({limit_s} s) and the needle is being stopped; "
             "this request was cancelled (if it was already on its way, the pen may have "
             "applied it). Start a new pass to go on."))
         self._eng.submit(self._do_stop())
+        self._log.warning("pass time limit reached; stopping", limit_s=limit_s)
 
     def on_lost(self, reason: str, silence: bool = False) -> None:
         if self.state is State.DISCONNECTED or (silence and self.state is State.CONNECTING):
@@ -178,10 +181,10 @@ class PenNewsMixin(ControllerCore):
             history = self.link.format_history()
             self.link.close(join=False)  # the loop never waits for the reader thread
         self._fire("link_lost", reason)
-        self._log.warning("link lost", reason=reason, last_frames=history)
         self._eng.fail_all(LinkError(f"link lost: {reason}"))
         self._eng.cancel_estop()
         self._eng.stopping()
+        self._log.warning("link lost", reason=reason, last_frames=history)  # after: may fail
 
     # ---- pen-side news
 
@@ -218,11 +221,11 @@ class PenNewsMixin(ControllerCore):
         """Reader thread: a report with a code outside the catalogue (a hostile pen, or a
         mismatched one the handshake missed) is not used. Logged once per value (it used to
         log a traceback per frame); while the lease is held the needle is stopped."""
+        if self._engine is not None and self.state in LEASED:  # the stop first, then the log
+            self._eng.post(self._stop_on_undefined, what)
         if what not in self._undefined_seen:
             self._undefined_seen = self._undefined_seen | {what}
             self._log.warning("pen report with an undefined code ignored", undefined=what)
-        if self._engine is not None and self.state in LEASED:
-            self._eng.post(self._stop_on_undefined, what)
 
     def _stop_on_undefined(self, what: str) -> None:
         """Loop thread: as on silent telemetry, stop renewing the lease and go safe."""

@@ -10,7 +10,7 @@ from smpdevice import checks
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import footswitch_setting
 from smpdevice.control.zones import FrozenEnvelope, frozen_envelope
-from smpdevice.envelope import DEFAULT_ZONES, ZoneEnvelope
+from smpdevice.envelope import DEFAULT_ZONES, NumberError, ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import MONOTONIC, Clock
 from smpdevice.transport import DEFAULT_PORT
@@ -24,6 +24,12 @@ TELEMETRY_RANGE_HZ = (1, 65535)  # at least 1: telemetry is also how the host kn
 BAUD_RANGE = (50, 12_000_000)
 TIMEOUT_RANGE_S = (0.0, 60.0)  # waits for the actuator, the motor, a state
 _SETPOINT_UNITS = {"depth_mm": "mm", "speed_hz": "Hz", "duty_pct": "%", "period_ms": "ms"}
+
+
+class SetpointNumberError(NumberError, checks.InvalidArgument):
+    """A setpoint that is not a finite number in the pen's range (NaN, infinity, a bool, text,
+    a huge integer): the `NumberError` (a `ValueError`) docs/integration.md names for it, and
+    the `InvalidArgument` every other checked argument raises. Nothing was sent."""
 
 
 class ControllerOptions:
@@ -104,4 +110,5 @@ class ControllerOptions:
         lo, hi = -float("inf"), float("inf")
         if getattr(self, "identity", None) is not None:
             lo, hi = self.pen_limits().get(name, (lo, hi))
-        return checks.finite_number(name, value, lo, hi, unit=_SETPOINT_UNITS[name])
+        return checks.finite_number(name, value, lo, hi, unit=_SETPOINT_UNITS[name],
+                                    error=SetpointNumberError)

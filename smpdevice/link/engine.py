@@ -18,6 +18,7 @@ deadline) and runs what others post (`post`); it never sleep-polls. Time comes f
 from __future__ import annotations
 
 import collections
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -295,8 +296,9 @@ class RequestEngine(OperationQueue):
                         self._took(item)
                     if not self._stop.is_set():
                         self._timers()
-            except Exception:  # the loop must survive anything a request throws at it
-                log.exception("controller loop error")
+            except Exception:  # the loop must survive anything a request throws at it,
+                with contextlib.suppress(Exception):  # its own log line included: stderr
+                    log.exception("controller loop error")  # may be gone (review 11, F7)
         if counted:
             self.timebase.count(pending=-1)
         self._drain()

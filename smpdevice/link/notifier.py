@@ -7,6 +7,7 @@ and never kills the thread that delivers (the reader, the controller loop).
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import inspect
 import threading
@@ -102,7 +103,8 @@ class Notifier(Generic[P]):
             try:
                 listener(*args, **kwargs)
             except Exception:
-                log.exception(f"{self.name} listener failed", listener=repr(listener))
+                with contextlib.suppress(Exception):  # a failing log must not stop the others
+                    log.exception(f"{self.name} listener failed", listener=repr(listener))
 
 
 class QueuedNotifier(Notifier[P]):

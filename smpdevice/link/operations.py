@@ -225,7 +225,8 @@ class OperationQueue:
         try:
             self._on_op_reply(frame)
         except Exception:  # a request's failure must not become the reader's
-            log.exception("reply handling error")
+            with contextlib.suppress(Exception):  # nor a log line's (a lost stderr)
+                log.exception("reply handling error")
         finally:
             self._lock.release()
         return True

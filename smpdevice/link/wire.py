@@ -364,12 +364,14 @@ class Link(LinkReading):
         if self._lost is not None:
             return
         self._lost = exc
-        log.warning("link lost", error=str(exc))
         for waiter in list(self._waiters.values()):
             waiter.finish(None)
         self.interrupt()
-        if self._on_lost is not None:
-            self._on_lost(exc)
+        try:
+            if self._on_lost is not None:
+                self._on_lost(exc)
+        finally:  # told after the waiters and the owner: a failing log never holds them up
+            log.warning("link lost", error=str(exc))
 
     def format_history(self) -> list[str]:
         """The last frames in both directions, oldest first, for the log after a fault."""

@@ -52,12 +52,28 @@ def matching(rows: Iterable[tuple[Path, Any]], session_id: str) -> list[tuple[Pa
 
 
 @contextlib.contextmanager
-def open_all(paths: Sequence[Path]) -> Iterator[list[Any]]:
-    """The logs at `paths`, each open read-only."""
+def open_all(paths: Sequence[Path], *,
+             skipped: list[tuple[Path, SmpError]] | None = None) -> Iterator[list[Any]]:
+    """The logs at `paths`, each open read-only. `skipped` (a list, for the logs of a data
+    directory rather than one --db): a log that cannot be opened (damaged, or a stray file
+    named like a pen's log) is left out and appended to it as (path, error), so it hides none
+    of the others; when none of them opens, the first one's error is raised."""
     from smpdevice.passlog import PassLog
 
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(PassLog.open(p, readonly=True)) for p in paths]
+        if skipped is None:
+            yield [stack.enter_context(PassLog.open(p, readonly=True)) for p in paths]
+            return
+        logs, failed = [], []
+        for path in paths:
+            try:  # found in the data directory, not given: never worded as a --db
+                logs.append(stack.enter_context(PassLog(Path(path), readonly=True)))
+            except SmpError as exc:
+                failed.append((Path(path), exc))
+        if failed and not logs:
+            raise failed[0][1]
+        skipped.extend(failed)
+        yield logs
 
 
 def all_sessions(logs: Sequence[Any], where: Any = None,

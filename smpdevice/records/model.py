@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -305,3 +306,23 @@ def pass_from_bodies(pass_id: str, sid: str, b: dict[str, Any],
         impressions=figures["impressions"], simulated=b.get("simulated"), number=number,
         speed_burst_hz=figures.get("speed_burst_hz"),
     )
+
+
+# The pen's figures a `pass_begin` keeps as the pass begins (the pen's cumulative counters,
+# its uptime, the host's lease): a resume after a host crash counts that pass's dots from them.
+PEN_COUNTER_KEYS = ("strokes", "impressions", "uptime_ms", "lease_ms")
+
+
+def checked_pen_counters(counters: Mapping[str, int]) -> dict[str, int]:
+    """`counters` as the record keeps them: exactly `PEN_COUNTER_KEYS`, each a whole number
+    from 0 to 2**32 - 1 (the pen's u32 fields); ValueError otherwise, before anything is
+    written."""
+    if not isinstance(counters, Mapping) or set(counters) != set(PEN_COUNTER_KEYS):
+        raise ValueError(f"pen_counters must map exactly {', '.join(PEN_COUNTER_KEYS)} to "
+                         f"whole numbers, not {counters!r}")
+    for key in PEN_COUNTER_KEYS:
+        value = counters[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            raise ValueError(f"pen_counters[{key!r}] = {value!r}: give a whole number from 0 "
+                             f"to {2**32 - 1}")
+    return {key: int(counters[key]) for key in PEN_COUNTER_KEYS}

@@ -86,3 +86,27 @@ def connect_readonly(path: Path) -> ReadOnlyConnection:
     except BaseException:
         scratch.cleanup()
         raise
+
+
+def schema_names(path: Path) -> list[str] | None:
+    """The names in the schema (tables, indexes, views) of the existing, non-empty SQLite file
+    at `path`, looked at without locking, creating or changing anything beside it, so that
+    someone else's database given by mistake is left as it was; None when it is no SQLite
+    database at all. With no `-wal` or `-journal` beside it every committed row is in the main
+    file, read `?immutable=1` (`?mode=ro` would leave a `-wal` and a `-shm` beside a WAL-mode
+    file); else it is read as every reader reads it. sqlite3.Error when it cannot be read."""
+    from smpdevice.paths import SQLITE_HEADER
+
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            return None
+    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
+    if any(side.exists() for side in sides):
+        reader = connect_readonly(path)
+    else:
+        reader = ReadOnlyConnection(_connect(path.resolve().as_uri() + "?immutable=1"),
+                                    "immutable")
+    try:
+        return [row[0] for row in reader.conn.execute("SELECT name FROM sqlite_master")]
+    finally:
+        reader.close()

@@ -59,14 +59,16 @@ from smpdevice.records.model import (
     PassOutcome,
     PassStats,
     canonical,
+    checked_pen_counters,
     iso,
 )
 from smpdevice.records.signing import Receipt, anchors_path, append_anchor
+from smpdevice.records.sqlite_counters import PenCounterReads
 from smpdevice.records.sqlite_file import SqliteFile
 from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, SqliteReads
 
 
-class PassLog(SqliteFile, SqliteReads):
+class PassLog(SqliteFile, SqliteReads, PenCounterReads):
     """The pass log of one SQLite file. A writer by default; `readonly=True` to only read."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
@@ -154,11 +156,14 @@ class PassLog(SqliteFile, SqliteReads):
     def begin_pass(
         self, session_id: str, *, index: int, zone: str, depth_mm: float, speed_hz: float,
         duty_pct: float, period_ms: float, started_at: datetime,
+        pen_counters: Mapping[str, int] | None = None,
     ) -> str:
         """Record the start of a pass (durably, before the needle runs) and return its id."""
         pass_id = "P" + uuid.uuid4().hex[:16]
         body = {"index": index, "zone": zone, "depth_mm": depth_mm, "speed_hz": speed_hz,
                 "duty_pct": duty_pct, "period_ms": period_ms, "started_at": iso(started_at)}
+        if pen_counters is not None:  # the pen's as it begins (model.PEN_COUNTER_KEYS)
+            body["pen_counters"] = checked_pen_counters(pen_counters)
         with self._tx():
             simulated = self._open_session_flag(session_id)
             if simulated is not None:  # each pass carries its session's flag, chained
@@ -309,26 +314,25 @@ class PassLog(SqliteFile, SqliteReads):
     # --- internals -----------------------------------------------------------------------
 
     def _recover(self) -> list[str]:
-        """Close every pass begun but never ended (its process died) as controller_crashed."""
+        """Close every pass begun but never ended (its process died) as controller_crashed,
+        with its last checkpoint's figures: the needle ran on until the pen's lease ran out, so
+        a resume counts it again by the pen's counters (`smpdevice.sessions.crash_count`)."""
         with self._reading():
             unended = [row[0] for row in self._conn.execute(
                 "SELECT pass_id FROM records WHERE kind = 'pass_begin' EXCEPT "
                 "SELECT pass_id FROM records WHERE kind = 'pass_end'")]
-        recovered = []
-        for pass_id in unended:
+        for pass_id in unended:  # each in its own transaction: all of them, or raised
             with self._tx():
                 session_id, begin = self._conn.execute(
                     "SELECT session_id, body FROM records WHERE kind = 'pass_begin' "
                     "AND pass_id = ?", (pass_id,)).fetchone()
-                row = self._conn.execute(
-                    "SELECT written_at, figures FROM progress WHERE pass_id = ?",
-                    (pass_id,)).fetchone()
+                row = self._conn.execute("SELECT written_at, figures FROM progress WHERE "
+                                         "pass_id = ?", (pass_id,)).fetchone()
                 ended_at, figures = (row[0], json.loads(row[1])) if row else (
                     json.loads(begin)["started_at"], PassStats().figures())
                 self._end(pass_id, session_id, PassOutcome.controller_crashed, figures,
                           ended_at, None, [], recovered=True)
-            recovered.append(pass_id)
-        return recovered
+        return unended
 
     def _end(self, pass_id: str, session_id: str, outcome: PassOutcome,
              figures: dict[str, Any], ended_at: str, fault_code: int | None,

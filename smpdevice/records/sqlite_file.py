@@ -25,7 +25,7 @@ from smpdevice.records.files import (
     tighten_siblings,
 )
 from smpdevice.records.model import PassLogError, iso
-from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly
+from smpdevice.records.readonly import ReadOnlyConnection, connect_readonly, schema_names
 from smpdevice.records.sqlite_checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from smpdevice.records.sqlite_schema import (
     MIGRATIONS,
@@ -33,6 +33,66 @@ from smpdevice.records.sqlite_schema import (
     storage_error,
     take_writer_lock,
 )
+
+# SQLite's primary result codes for a file that is no database or a damaged one.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+# ... and for one another connection holds locked
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+
+class NotAPassLog(PassLogError):
+    """An existing SQLite file holds another kind of database (the calibrations given as
+    --db): refused as it is, before it is locked, re-moded or opened to write (exit 2)."""
+
+    exit_code = 2
+
+
+def refuse_foreign(path: Path) -> None:
+    """Look at an existing, non-empty file read-only, creating nothing beside it, and refuse
+    it as it is when it is not a pass log: no lock file made, its mode left alone, nothing
+    written (README: a wrong --db is refused as it is). Every open calls it first; a command
+    may call it before it touches anything else. A file that cannot be looked at this way is
+    refused as it is too (a busy one: another program is writing it; try again): a file whose
+    kind is unknown is never locked, re-moded or written to."""
+    if not require_regular_file(path) or path.stat().st_size == 0:  # a new log
+        return
+    for attempt in (1, 2):  # twice: a writer's checkpoint may tear the first look
+        try:
+            names = schema_names(path)
+            break
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+                raise _unlooked(path, exc) from exc  # waited busy_timeout already: no retry
+            if attempt == 2:
+                raise PassLogError(f"{storage_error(path, 'open', exc)} Nothing was "
+                                   "changed.") from exc
+    if names is None:
+        raise PassLogError(f"cannot open the pass log {path}: it is no SQLite database: the "
+                           "file is not a pass log or is damaged: restore it from a backup, or "
+                           "give the path of a pass log; nothing was changed")
+    if names and "schema_version" not in names:
+        raise _foreign(path, unchanged=True)
+
+
+def _unlooked(path: Path, exc: sqlite3.Error) -> PassLogError:
+    """A file that could not be read to see what it holds, refused as it was."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return PassLogError(
+            f"cannot open the pass log {path} ({exc}): another program is using it (it holds "
+            "the file locked); nothing was changed. Try again once it is done, or give the "
+            "path of another pass log")
+    return PassLogError(f"cannot look at {path} to see whether it is a pass log ({exc}); "
+                        "nothing was changed. Check the file and its permissions, or give "
+                        "the path of a pass log")
+
+
+def _foreign(path: Path, *, unchanged: bool) -> NotAPassLog:
+    return NotAPassLog(f"{path} is an SQLite file but not a pass log; give the path of a pass "
+                       "log, or a new file" + ("; nothing was changed" if unchanged else ""))
 
 
 class SqliteFile:
@@ -89,12 +149,14 @@ class SqliteFile:
                 if not require_regular_file(self.path):  # a directory: NotAFileError
                     raise PassLogError(f"no pass log at {self.path}: it is created by the "
                                        "first session (or give the right --db)")
+                refuse_foreign(self.path)
                 self._reader = connect_readonly(self.path)
                 self._conn = self._reader.conn
             else:
                 # A new directory is private; an existing one is the user's choice (--db).
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-                require_regular_file(self.path)  # a directory given as --db: before its .lock
+                # A directory given as --db, or what the file holds: before the lock, the chmod.
+                refuse_foreign(self.path)
                 self._lock_file = take_writer_lock(self.path)
                 private_file(self.path)  # 0600 before SQLite makes it (and its -wal, -shm)
                 self._conn = sqlite3.connect(self.path, isolation_level=None,
@@ -138,8 +200,7 @@ class SqliteFile:
         try:
             if not self._has_table("schema_version"):
                 if self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                    raise PassLogError(f"{self.path} is an SQLite file but not a pass log; "
-                                       "give the path of a pass log, or a new file")
+                    raise _foreign(self.path, unchanged=self.readonly)
                 return 0
             return self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
         except sqlite3.DatabaseError as exc:

@@ -8,7 +8,7 @@ backend implements these methods, keeps every write durable when the call return
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 
@@ -36,7 +36,8 @@ class RecordStore(Protocol):
 
     def begin_pass(self, session_id: str, *, index: int, zone: str, depth_mm: float,
                    speed_hz: float, duty_pct: float, period_ms: float,
-                   started_at: datetime) -> str: ...
+                   started_at: datetime,
+                   pen_counters: Mapping[str, int] | None = None) -> str: ...
 
     def checkpoint(self, pass_id: str, stats: PassStats) -> None: ...
 

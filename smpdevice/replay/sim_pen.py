@@ -8,6 +8,7 @@ to the next, as the real pen did when it stayed switched on.
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from typing import Any
 
@@ -46,6 +47,7 @@ def build_simulator(seed: int, options: dict[str, str], faults: str | None, cloc
     except ValueError as exc:
         raise RecordingError(f"{which} = {spec!r} is not a fault spec ({exc}); see "
                              "docs/simulator.md for the syntax, e.g. --faults jam@1.5") from None
+    plan.link = without_byte_link_faults(plan.link)
     if "lease" not in options and "telemetry" not in options:
         return PenSimulator(seed=seed, clock=clock, link_faults=plan)
     model = PenModel(seed=seed)  # the recorded port's model options
@@ -57,6 +59,17 @@ def build_simulator(seed: int, options: dict[str, str], faults: str | None, cloc
         return PenSimulator(model=model, clock=clock, link_faults=plan)  # checks their ranges
     except ValueError as exc:
         raise RecordingError(f"the recorded port's options are invalid ({exc})") from None
+
+
+def without_byte_link_faults(link: Any) -> Any:
+    """`link` (a LinkFaultConfig) without the faults on the bytes of the link: the pen->host
+    ones (delay, split, dup, junk) and the byte faults of both ways (drop, flip). Their effect
+    on what the pen said is in the recorded bytes already; replayed, a delayed or split reply
+    comes after `exchange` looked for it, and random draws fall on other bytes than in the
+    recording (docs/simulator.md, step 3). The host->pen type faults (drop_type, delay_type)
+    stay: they act on the recorded commands, deterministically, as they did on the pen's."""
+    return dataclasses.replace(link, drop_p=0.0, flip_p=0.0, junk_p=0.0, dup_p=0.0,
+                               split_p=0.0, delay_s=0.0)
 
 
 class SimulatedPen:

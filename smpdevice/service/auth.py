@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 from enum import IntEnum
 from pathlib import Path
 
@@ -75,6 +76,11 @@ def read_tokens(path: Path) -> dict[Role, str]:
     """Read and check a token file: private (0600, ours) and well formed."""
     try:
         info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # first: no chmod makes a directory a token file
+            what = "a directory, not a file" if stat.S_ISDIR(info.st_mode) else \
+                "not a regular file"
+            raise AuthError(f"the token file {path} is {what}; move it away and start "
+                            "`smp serve` again to make new tokens")
         if info.st_mode & 0o077:
             raise AuthError(f"the token file {path} is readable by others "
                             f"(mode {info.st_mode & 0o777:o}); run: chmod 600 {path}")
@@ -116,7 +122,6 @@ def role_for(tokens: dict[Role, str], presented: object) -> Role | None:
 def remove_stale_socket(path: Path) -> None:
     """A Unix socket left by a crashed service (nobody listens on it) is removed."""
     import socket
-    import stat
 
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISSOCK(path.lstat().st_mode):

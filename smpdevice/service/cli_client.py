@@ -1,5 +1,6 @@
-"""`--service URL` (or `SMP_SERVICE`) for `smp estop`, `smp clear` and `smp info`: talk to a
-running `smp serve` instead of opening the pen's port (which the service owns)."""
+"""`--service URL` (or `SMP_SERVICE`) for `smp estop`, `smp clear` and `smp info` (and `run`,
+`calibrate`, `monitor`): talk to a running `smp serve` instead of opening the pen's port (which
+the service owns)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ class ServiceEstopNotConfirmed(SmpError):
 
 
 def service_option() -> Any:
-    """--service URL, processed first so that --port need not be given with it."""
+    """--service URL, processed first so that --port need not be given with it. `--port`'s
+    callback (`smpdevice.cli.device.one_target`) settles the two: a `--port` typed on the
+    command line beats SMP_SERVICE, and beside a typed `--service` it is refused."""
     return click.option(
         "--service", "service", envvar="SMP_SERVICE", default=None, metavar="URL",
         is_eager=True, expose_value=True,
         help="Talk to a running `smp serve` (ws://HOST:PORT/rpc or unix:///PATH) instead of "
-             "the port. Default: $SMP_SERVICE.")
+             "the port. Default: $SMP_SERVICE, unless --port is given (not both).")
 
 
 def _client(url: str, role: str) -> Any:

@@ -10,10 +10,11 @@ that drive the pen whether the caller is the driving client. Requests then run a
 flight per connection), so one slow call never holds up this connection's heartbeats or anyone's
 E-stop. The stops (`pen.stop`, `session.stop`, `pen.release`) skip the rate limit and the cap on
 requests in flight, as the E-stop does; a stop (or an rpc.hello) once received runs to its end
-even if its connection closes meanwhile. A notification (no id) is never answered, also when
-refused. Answers and notifications leave through a bounded outbox: telemetry is dropped when
-the client lags, and a client that stops reading altogether is disconnected (which, for a
-driver, stops the needle).
+even if its connection closes meanwhile (a closed connection's pen.stop and session.stop stop
+waiting once counted and queued: their runs are shared, see `service.lasting`). A
+notification (no id) is never answered, also when refused. Answers and notifications leave
+through a bounded outbox: telemetry is dropped when the client lags, and a client that stops
+reading altogether is disconnected (which, for a driver, stops the needle).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ INLINE = frozenset({"rpc.ping", "pen.heartbeat", "rpc.hello", "telemetry.subscri
 STOPS = frozenset({"pen.stop", "session.stop", "pen.release"})
 # Never taken back once received: a connection that closes cancels its other requests, not
 # these (a stop sent just before closing a console tab still stops; a hello that dropped this
-# client's drive still stops and disarms the pen).
+# client's drive still stops and disarms the pen). They wait in `service.lasting`, which stays
+# bounded (see PenService.__init__): the stops share their runs and end with `Client.gone`.
 LASTING = STOPS | {"rpc.hello"}
 
 
@@ -86,6 +88,8 @@ class Client:
         self.stops_inflight = 0
         self.closing = False
         self.closer: asyncio.Future | None = None
+        # done once the connection has closed: a stop counted and queued stops waiting then
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.bucket = TokenBucket(RATE_PER_S, BURST)
         self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX)
 
@@ -133,6 +137,7 @@ async def serve_client(service: PenService, ws: Any, transport: str) -> None:
         pass
     finally:
         timer.cancel()
+        client.gone.set_result(None)
         service.client_gone(client)  # a driver that leaves stops the needle
         for task in tasks:
             task.cancel()
@@ -219,6 +224,10 @@ def _check_and_spawn(service: PenService, client: Client, request: Request,
                  answer=answer)
         return
     stop = request.method in STOPS
+    if service.closing and not stop:  # the pen was brought to rest for the close: it stays so
+        _refused(client, ident, RpcError(REFUSED, f"{request.method}: the service is stopping; "
+                                                  "only stops are taken now"), answer=answer)
+        return
     if not stop and not client.bucket.take():
         _refused(client, ident, RpcError(RATE_LIMITED, f"rate limited: over {RATE_PER_S:.0f} "
                                                        "requests/s on this connection; slow "

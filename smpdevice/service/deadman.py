@@ -9,7 +9,10 @@
   that crashes, hangs or disconnects therefore stops the needle within its client lease plus
   the pen's lease, even if the service's loop is stuck.
 - `Watchdog` (a thread of its own, not the event loop) notices the expiry and stops the needle
-  and disarms at once, so in the usual case the needle stops well before the pen's lease.
+  and disarms at once, so in the usual case the needle stops well before the pen's lease. A
+  claim landing before its next look drops the lapsed driver itself, and `pen.drive` acts on
+  that loss (stop, disarm, clients told) before answering; a claim made while a loss is still
+  being acted on is answered once it has been (`DriverLease.wait_acted`).
 - A request of the driver may still be in flight then (an ARM the pen has not answered: the
   pen looks idle). Every request that moves the pen runs in the one call worker, checked there
   again (`as_driver`), and a loss queues a second look (`settle`) behind them in that worker:
@@ -25,6 +28,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,6 +61,7 @@ class DriverLease:
         self._lock = threading.Lock()
         self._driver: Driver | None = None
         self.changed = threading.Condition(self._lock)
+        self._unacted = 0  # drops whose `Watchdog.lost` has not ended (see `wait_acted`)
         # bumped whenever the drive changes hands (a claim after none, after another client
         # or after a lapse; a drop): work begun under one claim sees a loss even if the same
         # client drives again before it looks. Read without the lock.
@@ -75,22 +80,46 @@ class DriverLease:
         d = self._driver
         return d.client if d is not None else None
 
-    def claim(self, client: str, lease_ms: int) -> None:
+    def claim(self, client: str, lease_ms: int) -> Driver | None:
+        """`client` drives from now on. Returns the driver this claim replaced because its
+        lease had run out (another client, or `client` itself after its own lapse): dropped
+        here, under the lock, as the watchdog would have, and the caller must act on that loss
+        (`Watchdog.lost`: stop, disarm, tell the clients) before it answers, since the watchdog
+        polls and the new claim would otherwise close its gate on a needle still running.
+        None: nobody lost the pen (there was no driver, or `client` renews its live claim)."""
         with self._lock:
             d = self._driver
-            if d is not None and d.client != client and self._clock() < d.expires_s:
-                raise NotDriving(f"the pen is driven by {d.client}; it must call pen.release "
-                                 f"(or stop sending heartbeats for {d.lease_ms} ms) first")
-            if d is None or d.client != client or self._clock() >= d.expires_s:
+            lapsed = None
+            if d is not None and self._clock() < d.expires_s:
+                if d.client != client:
+                    raise NotDriving(f"the pen is driven by {d.client}; it must call "
+                                     f"pen.release (or stop sending heartbeats for "
+                                     f"{d.lease_ms} ms) first")
+            else:  # no driver, or one whose lease ran out: the drive changes hands
                 self.epoch += 1
+                if d is not None:
+                    lapsed = d
+                    self._unacted += 1
             self._driver = Driver(client, lease_ms, self._clock() + lease_ms / 1000)
             self.changed.notify_all()
+            return lapsed
 
     def renew(self, client: str) -> Driver:
         with self._lock:
             d = self._require(client)
             self._driver = d = Driver(client, d.lease_ms, self._clock() + d.lease_ms / 1000)
             return d
+
+    def restart(self, client: str) -> None:
+        """A claim answered only now (it waited for a lost driver's stop): its lease counts
+        from the answer, even if the wait outlasted it. NotDriving if the claim was dropped
+        meanwhile (another claim, a release): never an "ok" for a lost drive."""
+        with self._lock:
+            d = self._driver
+            if d is None or d.client != client:
+                self._require(client)  # raises, naming who drives
+            assert d is not None
+            self._driver = Driver(client, d.lease_ms, self._clock() + d.lease_ms / 1000)
 
     def require(self, client: str) -> None:
         with self._lock:
@@ -109,19 +138,46 @@ class DriverLease:
         return d
 
     def drop(self, client: str | None = None) -> Driver | None:
-        """Forget the driver (`client`'s only, if given); returns who it was."""
+        """Forget the driver (`client`'s only, if given); returns who it was. A driver returned
+        is a loss its caller must act on: `Watchdog.lost` (until then `wait_acted` waits)."""
         with self._lock:
             d = self._driver
             if d is None or (client is not None and d.client != client):
                 return None
-            self._driver = None
-            self.epoch += 1
-            self.changed.notify_all()
-            return d
+            return self._drop(d)
 
-    def expired(self) -> Driver | None:
-        d = self._driver
-        return d if d is not None and self._clock() >= d.expires_s else None
+    def drop_lapsed(self) -> Driver | None:
+        """Forget the driver if its lease has run out (the watchdog's look): one step under
+        the lock, so a claim made meanwhile (which drops it itself) is never dropped."""
+        with self._lock:
+            d = self._driver
+            if d is None or self._clock() < d.expires_s:
+                return None
+            return self._drop(d)
+
+    def _drop(self, d: Driver) -> Driver:
+        self._driver = None
+        self.epoch += 1
+        self._unacted += 1
+        self.changed.notify_all()
+        return d
+
+    @property
+    def unacted(self) -> int:
+        """Losses dropped from the lease whose stop and disarm have not ended yet."""
+        return self._unacted
+
+    def acted(self) -> None:
+        """A dropped driver's loss was acted on (`Watchdog.lost` ended)."""
+        with self._lock:
+            self._unacted = max(0, self._unacted - 1)
+            self.changed.notify_all()
+
+    def wait_acted(self, timeout_s: float) -> bool:
+        """Wait until every loss dropped so far has been acted on (any thread but the loop):
+        a new driver is answered only once the pen its predecessor lost is at rest."""
+        with self._lock:
+            return self.changed.wait_for(lambda: self._unacted == 0, timeout_s)
 
 
 class GatedPenController(PenController):
@@ -140,6 +196,9 @@ class GatedPenController(PenController):
         return self.identity.serial
 
 
+MOVING = (State.RUNNING, State.ARMED, State.CALIBRATING)  # what a loss of the driver ends
+
+
 def stop_and_disarm(pen: PenController, why: str) -> None:
     """Bring a moving pen to rest (any thread). Errors are logged: the pen's own lease stops
     it anyway, since the gate is closed."""
@@ -155,6 +214,9 @@ def stop_and_disarm(pen: PenController, why: str) -> None:
         elif state is State.CALIBRATING:
             pen.end_calibration(None)
     except SmpError as exc:
+        if isinstance(exc, StateError) and pen.state not in MOVING:
+            log.debug("at rest already: another stop came first", error=str(exc), why=why)
+            return  # two losses told at once (a close and a disconnect): the other one won
         log.warning("stop after driver loss failed; the pen's lease stops it", error=str(exc),
                     why=why)
 
@@ -172,7 +234,7 @@ def settle(pen: PenController, why: str, session_busy: Callable[[], bool]) -> No
     passed `as_driver` before the loss: stop and disarm what such a request left moving (an
     ARM unanswered at the first look, which saw the pen idle). A running session is the one
     actor on the pen: it stops and disarms itself once its driver is gone."""
-    if not session_busy() and pen.state in (State.RUNNING, State.ARMED, State.CALIBRATING):
+    if not session_busy() and pen.state in MOVING:
         stop_and_disarm(pen, why)
 
 
@@ -215,21 +277,52 @@ class StopsWin:
                              "pen.start was on its way, and a stop wins over every start on "
                              "its way. Send pen.start again to start.")
 
-    async def stop(self, stop_needle: Callable[[], Awaitable[None]], state: Callable[[], State],
-                   wait_s: float, stop_spin: Callable[[], None] | None = None) -> None:
+    async def stop(self, stop_run: Callable[[], Future[None]], state: Callable[[], State],
+                   wait_s: float, stop_spin: Callable[[], None] | None = None,
+                   gone: asyncio.Future[Any] | None = None) -> None:
         """A pen.stop: count it, stop the needle now if it may run (armed: a start may be on
         the wire; calibrating: a speed check's spin, ended by `stop_spin`, which never
         waits), then wait (up to `wait_s`) for the starts and spins received before it to end;
-        one still queued then is refused at its turn."""
+        one still queued then is refused at its turn.
+
+        `stop_run()` is the stop lane's shared `stop_needle` run that begins after now (stops
+        are idempotent: a flood of them queues one, AsyncPenController.stop_needle_run). Once
+        counted and queued, a stop has done its part: when its connection is `gone`, nobody is
+        left to answer, so it stops waiting (the run goes on): a client that sends its stops
+        and leaves, again and again, leaves no task behind (service.lasting stays bounded)."""
         self.asked += 1  # first: see the class's note
         ahead = set(self._starts)
         if stop_spin is not None:  # always: a spin asked for before this stop may be queued
             stop_spin()
         if state() in (State.RUNNING, State.ARMED):
             with contextlib.suppress(StateError):  # at rest meanwhile (fault, disarm)
-                await stop_needle()
+                await until_gone(asyncio.wrap_future(stop_run()), gone)
         if ahead:
-            await asyncio.wait(ahead, timeout=wait_s)
+            await until_gone(asyncio.wait(ahead, timeout=wait_s), gone)
+
+
+async def until_gone(awaitable: Awaitable[T], gone: asyncio.Future[Any] | None) -> None:
+    """Await `awaitable` (its error raised) until it ends or `gone` is done; a cancellation
+    meanwhile waits for its end too (a stop is never left behind its caller), then is raised.
+    Never cancels it: a stop run is shared by every stop that came before it began."""
+    task = asyncio.ensure_future(awaitable)
+    task.add_done_callback(_retrieved)  # also when nobody waits for it any more
+    cancelled = False
+    while not task.done() and not (gone is not None and gone.done()):
+        try:
+            await asyncio.wait({task} if gone is None else {task, gone},
+                               return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    if task.done():
+        task.result()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # read: an error nobody waits for any more is not logged as lost
 
 
 class Watchdog:
@@ -264,14 +357,22 @@ class Watchdog:
 
     def _run(self) -> None:
         while not self._stop.wait(self.PERIOD_S):
-            d = self.lease.expired()
-            if d is not None and self.lease.drop(d.client) is not None:
-                self.lost(d, f"no heartbeat from {d.client} for {d.lease_ms} ms")
+            d = self.lease.drop_lapsed()
+            if d is not None:
+                self.lost(d, lapse_reason(d))
 
     def lost(self, d: Driver, reason: str) -> None:
         """`d` is no longer in the lease (its caller dropped it): stop the needle, disarm, then
         tell the clients (any thread)."""
-        log.warning("driver lost; stopping the needle", client=d.client, reason=reason)
-        stop_and_disarm(self.pen, reason)
-        with contextlib.suppress(Exception):
-            self.on_lost(d, reason)
+        try:
+            log.warning("driver lost; stopping the needle", client=d.client, reason=reason)
+            stop_and_disarm(self.pen, reason)
+            with contextlib.suppress(Exception):
+                self.on_lost(d, reason)
+        finally:
+            self.lease.acted()
+
+
+def lapse_reason(d: Driver) -> str:
+    """Why a driver whose lease ran out lost the pen (the watchdog's, or a claim's, words)."""
+    return f"no heartbeat from {d.client} for {d.lease_ms} ms"

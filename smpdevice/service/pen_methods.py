@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
+from smpdevice.service.deadman import lapse_reason
 from smpdevice.service.pen_service import SETTLE_WAIT_S, method
 from smpdevice.service.rpc import RpcError
 
@@ -28,7 +29,20 @@ log = structlog.get_logger("smpdevice.service")
 
 @method("pen.drive")
 async def m_drive(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    self.lease.claim(client.id, p["lease_ms"])
+    lapsed = self.lease.claim(client.id, p["lease_ms"])
+    waited = lapsed is not None or self.lease.unacted > 0
+    if lapsed is not None:
+        # The claim replaced a driver whose lease ran out (before the watchdog's next look):
+        # that loss is acted on first, as the watchdog would (stop, disarm, the clients told),
+        # so the new driver never inherits a needle it did not start.
+        why = lapse_reason(lapsed)
+        # shielded: a connection that closes meanwhile still has the loss acted on
+        await asyncio.shield(asyncio.to_thread(self.watchdog.lost, lapsed, why))
+        await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
+    elif waited:  # a loss (the watchdog's, a release's) still being acted on
+        await asyncio.to_thread(self.lease.wait_acted, SETTLE_WAIT_S)
+    if waited:  # the lease counts from the answer; a drive lost meanwhile is an error
+        self.lease.restart(client.id)
     self.broadcast("pen.driver", {"client": client.id, "reason": "pen.drive"})
     return {"ok": True, "client": client.id, "lease_ms": p["lease_ms"]}
 
@@ -83,8 +97,9 @@ async def m_start(self: PenService, client: Any, p: dict[str, Any]) -> dict[str,
 @method("pen.stop")
 async def m_stop(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     # wins over every start received before it, whatever the state reads now
-    await self.stops.stop(self.apen.stop_needle, lambda: self.pen.state, SETTLE_WAIT_S,
-                          self.pen.stop_spin)  # a calibration's spin too
+    await self.stops.stop(self.apen.stop_needle_run, lambda: self.pen.state, SETTLE_WAIT_S,
+                          self.pen.stop_spin,  # a calibration's spin too
+                          gone=getattr(client, "gone", None))  # closed: nobody to answer
     return {"ok": True}
 
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from smpdevice.control.aio import AsyncPenController
+from smpdevice.control.aio import AsyncPenController, SharedRuns, run_in_new_thread
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
 from smpdevice.errors import SmpError
@@ -34,6 +36,7 @@ from smpdevice.service.deadman import (
     as_driver,
     settle,
     stop_and_disarm,
+    until_gone,
 )
 from smpdevice.service.rpc import NOT_AUTHENTICATED, RpcError, notification
 from smpdevice.service.schema import (
@@ -90,7 +93,18 @@ class PenService:
         self.serial = pen.identity.serial if pen.identity else None  # reconnect: this pen only
         self._reconnect: asyncio.Task | None = None
         self._settles: set[asyncio.Future] = set()  # second looks after a loss, in flight
-        self.lasting: set[asyncio.Task] = set()  # stops whose connection closed: still running
+        # Stops (and rpc.hello) that outlive their connection. Bounded (review 11 B2): a live
+        # connection holds at most MAX_INFLIGHT stops (connection.py); a closed one's pen.stop
+        # and session.stop leave as soon as they are counted and queued (their first step:
+        # `Client.gone`), their runs shared (one under way and one queued per kind, SharedRuns);
+        # a closed one's pen.release and rpc.hello end at once unless it drove the pen (then
+        # once, after that loss's stop).
+        self.lasting: set[asyncio.Task] = set()
+        # set first by the close (server.py): from then on only stops and the E-stop are taken
+        self.closing = False
+        self._session_stop_lane = ThreadPoolExecutor(max_workers=1,
+                                                     thread_name_prefix="smp-session-stop")
+        self._session_stops = SharedRuns(self._submit_session_stop)
 
     # ------------------------------------------------------------------ lifetime
 
@@ -110,7 +124,14 @@ class PenService:
         self.work.request_stop()
         self.watchdog.close()
         await asyncio.to_thread(self.work.join, 10.0)
+        self._session_stop_lane.shutdown(wait=False)  # a run queued still runs
         await self.apen.close()
+
+    def _submit_session_stop(self, fn: Callable[[], Any]) -> Future[Any]:
+        try:
+            return self._session_stop_lane.submit(fn)
+        except RuntimeError:  # closed: the stop still runs, in a thread of its own
+            return run_in_new_thread(fn, name="smp-session-stop-closed")
 
     def new_client_id(self, transport: str) -> str:
         return f"{transport}-{next(self._ids)}"
@@ -310,9 +331,17 @@ class PenService:
     @method("session.stop")
     async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
         self.work.request_stop(asked=True)  # asked: closed as interrupted, not left open
-        if not await asyncio.to_thread(self.work.stopped_itself):  # else: stop it here, now
-            await asyncio.to_thread(stop_and_disarm, self.pen, f"session.stop by {client.id}")
+        # Idempotent past the request: one look (and stop) runs, others share the one queued
+        # (a flood queues no backlog); a closed connection's stop stops waiting once queued.
+        run = self._session_stops.next_run(functools.partial(
+            self._stop_session, f"session.stop by {client.id}"))
+        await until_gone(asyncio.wrap_future(run), getattr(client, "gone", None))
         return {"ok": True}
+
+    def _stop_session(self, why: str) -> None:
+        """In the session-stop lane: a running session stops its own needle; else stop here."""
+        if not self.work.stopped_itself():
+            stop_and_disarm(self.pen, why)
 
 
 def call_handler(service: PenService, name: str, client: Any,

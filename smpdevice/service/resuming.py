@@ -87,8 +87,10 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
         screening.require_clear()
     service.lease.require(client_id)
     session_id, technician = p["session_id"], p["technician"]
+    reach = work.reach(client_id)  # "clear it: smp clear --service URL", not the pen's port
 
     def open_session() -> tuple[Any, Any]:
+        from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.resume import (
             check_footswitch,
             check_resumable,
@@ -100,20 +102,22 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
 
         passlog = open_writer(find_log(service, session_id), session_id)
         try:
-            record = passlog.session(session_id)
-            check_resumable(record, pen_serial=pen.serial,
-                            key_fingerprint=passlog.key_fingerprint)
-            check_footswitch(record, pen.footswitch)
-            profile = recover_profile(record, given, pen.zones)  # the service's envelope
-            if not remaining_passes(profile.plan, record.passes):
-                raise ResumeError(f"session {record.session_id} has nothing left to play: "
-                                  "every planned pass is completed; end it with session.close")
-            # Pen, calibration, envelope before the screening is asked: a client asks a
-            # person only when nothing else stands in the way.
-            preflight(pen, profile, technician)
-            session = resume_session(pen, passlog, record.session_id, technician=technician,
-                                     screening=screening, profile=given,
-                                     rescreen_after_min=minutes)
+            with reached_by(*reach):
+                record = passlog.session(session_id)
+                check_resumable(record, pen_serial=pen.serial,
+                                key_fingerprint=passlog.key_fingerprint)
+                check_footswitch(record, pen.footswitch)
+                profile = recover_profile(record, given, pen.zones)  # the service's envelope
+                if not remaining_passes(profile.plan, record.passes):
+                    raise ResumeError(f"session {record.session_id} has nothing left to play: "
+                                      "every planned pass is completed; end it with session.close")
+                # Pen, calibration, envelope before the screening is asked: a client asks a
+                # person only when nothing else stands in the way.
+                preflight(pen, profile, technician)
+                session = resume_session(pen, passlog, record.session_id, technician=technician,
+                                         screening=screening, profile=given,
+                                         rescreen_after_min=minutes,
+                                         close_how="end it with session.close")
         except BaseException:
             passlog.close()
             raise

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -22,7 +23,7 @@ from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role, load_or_create_tokens
 from smpdevice.service.deadman import GatedPenController
 from smpdevice.service.pen_service import PenService
-from smpdevice.service.server import SOCKET_NAME, Listen, ServiceServer
+from smpdevice.service.server import SOCKET_NAME, Listen, ServeError, ServiceServer, preflight
 
 log = structlog.get_logger("smpdevice.service")
 
@@ -72,25 +73,53 @@ def build(options: ServiceOptions) -> ServiceServer:
     directory = Path(options.data_dir) if options.data_dir else data_dir()
     private_dir(directory)  # 0700: the tokens and the socket live here
     tokens = load_or_create_tokens(directory)
+    socket_path = directory / SOCKET_NAME if options.unix_socket else None
+    # Held until the server closes: two `smp serve` started together on one data directory
+    # both passed the socket check below (a socket is bound only once the pen is open).
+    dir_lock = take_serve_lock(directory)
+    try:
+        # another service here, a port taken, a remote address not allowed: before the pen opens
+        preflight(listen, socket_path, allow_remote=options.allow_remote, tls=tls)
+    except BaseException:
+        dir_lock.close()
+        raise
     # The limits every client's session is checked against are the station's, as in `smp run`
     # and `smp profile check`: the built-in zones only where the station sets none.
     zones = station_envelope(options.envelope).zones
     pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
                              telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
-    pen.open()
+    try:
+        pen.open()
+    except BaseException:
+        dir_lock.close()
+        raise
     try:
         calibration = options.calibration or _calibration_for(pen)
         if calibration is not None:
             pen.set_calibration(calibration)
         service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME,
                              lease_clock=options.lease_clock)
-        return ServiceServer(service, listen=listen,
-                             socket_path=directory / SOCKET_NAME if options.unix_socket
-                             else None,
-                             allow_remote=options.allow_remote, tls=tls)
+        server = ServiceServer(service, listen=listen, socket_path=socket_path,
+                               allow_remote=options.allow_remote, tls=tls)
     except BaseException:
         pen.close()
+        dir_lock.close()
         raise
+    server.dir_lock = dir_lock
+    return server
+
+
+def take_serve_lock(directory: Path) -> IO[bytes]:
+    """The data directory's `smp serve` lock (flock, released when the file closes or the
+    process ends): ServeError if another service holds it."""
+    lock = open(directory / "serve.lock", "ab")  # noqa: SIM115 (held for the service's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ServeError(f"another `smp serve` already runs on the data directory {directory} "
+                         "(it holds serve.lock); stop it first") from None
+    return lock
 
 
 class ServiceHandle:
@@ -125,7 +154,7 @@ class ServiceHandle:
             self._error = exc
             self._ready.set()
             with contextlib.suppress(Exception):
-                await self.server.service.apen.close()
+                await self.server.close()  # the pen too
             return
         self._ready.set()
         await self._stopped.wait()
@@ -164,8 +193,15 @@ class ServiceHandle:
 async def serve_forever(options: ServiceOptions, on_ready: Any = None) -> None:
     """`smp serve`: run until cancelled (Ctrl-C / SIGTERM)."""
     server = await asyncio.to_thread(build, options)
-    await server.start()
+    await run_server(server, on_ready)
+
+
+async def run_server(server: ServiceServer, on_ready: Any = None) -> None:
+    """Start a built server and run it until cancelled. Whatever ends it, a start that failed
+    included, closes it: the pen is stopped, disarmed and closed, never left to the process's
+    exit ("link lost")."""
     try:
+        await server.start()
         if on_ready is not None:
             on_ready(server)
         await asyncio.Event().wait()

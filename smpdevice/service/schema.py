@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpdevice.checks import NOT_IN_LINE_RANGES
+from smpdevice.checks import NOT_IN_LINE_RANGES, TECHNICIAN_MAX_CHARS
 from smpdevice.control.calibration import Calibration
 from smpdevice.envelope import CAPS
 from smpdevice.service import line_ranges
@@ -28,6 +28,7 @@ LEASE_RANGE_MS = (200, 10_000)  # a driving client's own lease (heartbeats on it
 TELEMETRY_RATE_HZ = (1, 100)
 MAX_REASON_CHARS = 500
 MAX_PROFILE_CHARS = 200_000
+NAME_CHARS = TECHNICIAN_MAX_CHARS  # a technician's name: the station's one limit (checks.py)
 
 
 def _obj(props: dict[str, Any] | None = None, required: tuple[str, ...] = (),
@@ -166,8 +167,9 @@ METHODS: dict[str, Method] = {
                                 "token": _text(128, "a token from the token file"),
                                 "role": {"type": "string",
                                          "enum": ["viewer", "operator", "technician"]},
-                                "client": _line(64, "a name for the logs (the technician "
-                                                    "recorded by calibration.save)"),
+                                "client": _line(NAME_CHARS, "a name for the logs (the "
+                                                            "technician recorded by "
+                                                            "calibration.save)"),
                             }, ("token",))),
     "rpc.describe": Method(_V, "This document: every method and notification, JSON Schema."),
     "rpc.ping": Method(_V, "Answer at once (round-trip check).", result=OK_RESULT),
@@ -262,7 +264,7 @@ METHODS: dict[str, Method] = {
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
                                    "(simulated pens only): zero, depth, speed, verify, save. "
                                    "The settings left out take `smp calibrate`'s defaults.",
-                               _obj({"technician": _line(64, "who calibrates"),
+                               _obj({"technician": _line(NAME_CHARS, "who calibrates"),
                                      **AUTO_SETTINGS}, ("technician",)), drives=True),
     # ---- sessions
     "session.check": Method(_V, "Check a profile against this pen's envelope and limits.",
@@ -271,7 +273,7 @@ METHODS: dict[str, Method] = {
                               "session; progress and results come as notifications.", _obj({
                                   **PROFILE_PARAMS,
                                   "screening": SCREENING,
-                                  "technician": _line(64, "who runs the session"),
+                                  "technician": _line(NAME_CHARS, "who runs the session"),
                                   "quick_pass_s": {"type": "number", "exclusiveMinimum": 0,
                                                    "maximum": 600,
                                                    "description": "shorten every pass "
@@ -292,7 +294,7 @@ METHODS: dict[str, Method] = {
                                  "without `screening` when the last one is older than "
                                  "`rescreen_after_min`.", _obj({
                                      "session_id": SESSION_ID,
-                                     "technician": _line(64, "who treats now (recorded)"),
+                                     "technician": _line(NAME_CHARS, "who treats now (recorded)"),
                                      "screening": SCREENING,
                                      "rescreen_after_min": {
                                          "type": "number", "minimum": RESCREEN_AFTER_RANGE_MIN[0],

@@ -9,13 +9,17 @@ send no Origin header.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
+import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import structlog
 from websockets.asyncio.server import Server, serve, unix_serve
@@ -26,6 +30,7 @@ from smpdevice.errors import SmpError
 from smpdevice.service.auth import SOCKET_NAME as SOCKET_NAME  # re-exported (client, runner)
 from smpdevice.service.auth import Role, remove_stale_socket
 from smpdevice.service.connection import serve_client
+from smpdevice.service.deadman import stop_and_disarm
 from smpdevice.service.limits import MAX_INBOUND_BYTES
 from smpdevice.service.pen_service import PenService
 
@@ -36,6 +41,12 @@ WEB = resources.files("smpdevice") / "ui" / "web"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 DATA_FILES = {"demo-profile.yaml": "session1_base_density.yaml"}
+# The longest path a Unix socket takes (sun_path, less its NUL): 107 bytes on Linux, 103 on
+# macOS and the BSDs.
+SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+# How long a closing connection may take to answer the close: a hung peer must not hold the
+# service's exit (the pen is at rest before any connection is closed; see close()).
+CLOSE_TIMEOUT_S = 2.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -58,6 +69,14 @@ class Listen:
         return cls(host.strip("[]"), int(port))
 
     @property
+    def wildcard(self) -> bool:
+        """0.0.0.0 or ::, every address of the station."""
+        try:
+            return ipaddress.ip_address(self.host).is_unspecified
+        except ValueError:
+            return False
+
+    @property
     def loopback(self) -> bool:
         if self.host == "localhost":
             return True
@@ -65,6 +84,61 @@ class Listen:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+def check_remote(listen: Listen, allow_remote: bool, tls: ssl.SSLContext | None) -> None:
+    if not listen.loopback and not allow_remote:
+        raise ServeError(f"refusing to listen on {listen.host}: the service binds loopback "
+                         "only. Remote use needs --allow-remote with --tls-cert and --tls-key")
+    if not listen.loopback and tls is None:
+        raise ServeError("--allow-remote needs TLS: give --tls-cert and --tls-key")
+
+
+def preflight(listen: Listen, socket_path: Path | None, *, allow_remote: bool = False,
+              tls: ssl.SSLContext | None = None) -> None:
+    """What would refuse the start, checked before the pen is opened: a listen address not
+    allowed, a second `smp serve` on this data directory (its socket answers), a socket path
+    too long, a listen port in use. A pen opened only to be closed again would be handshaken
+    (a needle found running stopped) while another process may own it."""
+    check_remote(listen, allow_remote, tls)
+    if socket_path is not None:
+        size = len(os.fsencode(socket_path))
+        if size > SUN_PATH_MAX:
+            raise ServeError(f"cannot open the Unix socket {socket_path}: its path is {size} "
+                             f"bytes, over the {SUN_PATH_MAX} a Unix socket allows. Give "
+                             "--no-socket, or a shorter SMP_DATA_DIR")
+        remove_stale_socket(socket_path)  # "another `smp serve` already listens on ..."
+    if listen.port != 0:
+        _probe_port(listen)
+
+
+def _probe_port(listen: Listen) -> None:
+    """Bind (not listen) every address the listener will: the port taken is told now. The real
+    bind may still lose a race; start() then refuses the same way and the pen is closed."""
+    try:
+        infos = socket.getaddrinfo(listen.host, listen.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # an unknown host: the listener's own error names it
+    for family, kind, proto, _name, address in infos:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # a family this host lacks: asyncio's listener skips it too
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.bind(address)
+        except OSError as exc:
+            raise _listen_error(listen, exc) from None
+        finally:
+            probe.close()
+
+
+def _listen_error(listen: Listen, exc: OSError) -> ServeError:
+    return ServeError(f"cannot listen on {listen.host}:{listen.port}: {exc.strerror}. "
+                      "Pick another --listen port")
 
 
 def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -99,12 +173,7 @@ class ServiceServer:
 
     def __init__(self, service: PenService, *, listen: Listen, socket_path: Path | None,
                  allow_remote: bool = False, tls: ssl.SSLContext | None = None) -> None:
-        if not listen.loopback and not allow_remote:
-            raise ServeError(f"refusing to listen on {listen.host}: the service binds loopback "
-                             "only. Remote use needs --allow-remote with --tls-cert and "
-                             "--tls-key")
-        if not listen.loopback and tls is None:
-            raise ServeError("--allow-remote needs TLS: give --tls-cert and --tls-key")
+        check_remote(listen, allow_remote, tls)
         self.service = service
         self.listen = listen
         self.socket_path = socket_path
@@ -112,6 +181,8 @@ class ServiceServer:
         self.port = listen.port
         self._ws: Server | None = None
         self._unix: Server | None = None
+        self._closed = False
+        self.dir_lock: IO[bytes] | None = None  # the data directory's serve.lock (runner.py)
 
     @property
     def url(self) -> str:
@@ -130,15 +201,30 @@ class ServiceServer:
     def _origins(self) -> set[str]:
         scheme = "https" if self.tls else "http"
         hosts = {self._host_for_url()}
-        if self.listen.loopback:
+        if self.listen.loopback or self.listen.wildcard:  # all addresses: loopback's too
             hosts |= {"localhost", "127.0.0.1", "[::1]"}
         return {f"{scheme}://{h}:{self.port}" for h in hosts}
+
+    def _origin_allowed(self, origin: str, host: str | None) -> bool:
+        """The console's own origin: one of `_origins()`, or, over TLS, the origin the browser
+        reached this service at (the Origin's host and port are the request's Host), so a
+        console opened remotely by the station's name or address connects. A cross-site page
+        never has an Origin equal to the Host it sends, except by DNS rebinding, which TLS
+        stops: the certificate does not name the attacker's host. Without TLS (loopback only)
+        the names are fixed, for that reason."""
+        if origin in self._origins():
+            return True
+        if self.tls is None or host is None:
+            return False
+        authority = _authority(origin, "https")
+        return authority is not None and authority == _host_authority(host, 443)
 
     async def _process_request(self, connection: Any, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == RPC_PATH:
             origin = request.headers.get("Origin")
-            if origin is not None and origin not in self._origins():
+            if origin is not None and not self._origin_allowed(origin,
+                                                               request.headers.get("Host")):
                 log.warning("refused a WebSocket from another origin", origin=origin[:100])
                 return _plain(403, "Forbidden", "WebSocket from another origin refused\n")
             return None
@@ -153,6 +239,7 @@ class ServiceServer:
         return Response(200, "OK", headers, body)
 
     async def start(self) -> None:
+        """Listen. If it fails, the caller still calls close(), which closes the pen."""
         await self.service.start()
         # No per-message compression (a few hundred bytes per message: deflate only adds
         # latency); asyncio sets TCP_NODELAY on every TCP socket, so no Nagle delay either.
@@ -160,7 +247,7 @@ class ServiceServer:
         # -32600 with the connection kept (limits.py says why there is a transport bound).
         options: dict[str, Any] = dict(max_size=MAX_INBOUND_BYTES, max_queue=16,
                                        compression=None, ping_interval=5, ping_timeout=10,
-                                       server_header=None)
+                                       close_timeout=CLOSE_TIMEOUT_S, server_header=None)
 
         async def over_tcp(ws: Any) -> None:
             await serve_client(self.service, ws, "ws")
@@ -172,23 +259,92 @@ class ServiceServer:
             self._ws = await serve(over_tcp, self.listen.host, self.listen.port, ssl=self.tls,
                                    process_request=self._process_request, **options)
         except OSError as exc:
-            raise ServeError(f"cannot listen on {self.listen.host}:{self.listen.port}: "
-                             f"{exc.strerror}. Pick another --listen port") from None
+            raise _listen_error(self.listen, exc) from None
         self.port = self._ws.sockets[0].getsockname()[1]
         if self.socket_path is not None:
-            remove_stale_socket(self.socket_path)
-            self._unix = await unix_serve(over_unix, str(self.socket_path), **options)
-            os.chmod(self.socket_path, 0o600)  # the data directory is 0700 as well
+            path = self.socket_path
+            remove_stale_socket(path)
+            try:
+                self._unix = await unix_serve(over_unix, str(path), **options)
+                os.chmod(path, 0o600)  # the data directory is 0700 as well
+            except OSError as exc:
+                raise ServeError(f"cannot open the Unix socket {path}: {exc.strerror or exc}. "
+                                 "Give --no-socket, or a shorter SMP_DATA_DIR") from None
         log.info("service listening", url=self.url, socket=str(self.socket_path))
 
     async def close(self) -> None:
+        """Stop the needle and disarm first, then close the connections, then the pen.
+
+        The pen is brought to rest before any connection is closed: a safety stop never waits
+        on a client (a hung one holds its closing handshake for CLOSE_TIMEOUT_S). Idempotent;
+        also after a start() that failed halfway."""
+        if self._closed:
+            return
+        self._closed = True
         for server in (self._ws, self._unix):
             if server is not None:
-                server.close()
-                await server.wait_closed()
+                server.close()  # no new connections; the open ones are told 1001 meanwhile
+        await self._stop_pen("the service is stopping")
+        for server in (self._ws, self._unix):
+            if server is not None:
+                await _closed_within(server, CLOSE_TIMEOUT_S, self.service)
         if self.socket_path is not None and self._unix is not None:
             self.socket_path.unlink(missing_ok=True)
         await self.service.close()
+        if self.dir_lock is not None:  # last: the pen is closed, another service may start
+            self.dir_lock.close()
+
+    async def _stop_pen(self, why: str) -> None:
+        """The session is told to stop (it stops its own needle, as on session.stop), the
+        driver is dropped (its needle stopped and the pen disarmed, as when it disconnects);
+        whatever still moves is stopped here."""
+        service = self.service
+        service.closing = True  # first: nothing received from now on moves the pen again
+        service.work.request_stop()
+        holder = service.lease.holder()
+        if holder is not None:
+            await asyncio.to_thread(service.watchdog.driver_gone, holder, why)
+        if not await asyncio.to_thread(service.work.stopped_itself):
+            await asyncio.to_thread(stop_and_disarm, service.pen, why)
+
+
+async def _closed_within(server: Server, timeout_s: float, service: PenService) -> None:
+    """Wait for `server`'s connections to close, at most `timeout_s`: a peer that reads
+    nothing holds its Close frame unsent, so the connections left then are cut (the pen is at
+    rest). A closing connection is no longer in `server.connections`: the service's own list
+    of clients names them."""
+    try:
+        await asyncio.wait_for(asyncio.shield(server.wait_closed()), timeout_s)
+    except TimeoutError:
+        for client in list(service.clients.values()):
+            transport = getattr(client.ws, "transport", None)
+            if transport is not None:
+                transport.abort()
+        await server.wait_closed()
+
+
+def _authority(origin: str, scheme: str) -> tuple[str, int] | None:
+    """(host, port) of an Origin of `scheme`, or None (another scheme, malformed)."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != scheme or not parts.hostname or parts.path or parts.query:
+        return None
+    return parts.hostname.lower(), port if port is not None else 443
+
+
+def _host_authority(host: str, default_port: int) -> tuple[str, int] | None:
+    """(host, port) of a Host header ("name:port", "[v6]:port", "name")."""
+    try:
+        parts = urlsplit(f"//{host}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.path or parts.username is not None:
+        return None
+    return parts.hostname.lower(), port if port is not None else default_port
 
 
 def _plain(status: int, reason: str, text: str) -> Response:

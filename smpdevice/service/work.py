@@ -5,16 +5,16 @@ this pen's envelope and hard limits), the screening, the caller is the driving c
 pen is idle with a valid calibration. It then plays in a thread of its own and reports by
 notifications (`session.progress`, `session.pass`, `session.result`). It stops before the next
 pass, and stops the needle, as soon as its driving client is lost (`should_stop`); asked to
-leave it open (`leave_open`), it then stays open to be resumed, as after a host crash.
+leave it open (`leave_open`), it then stays open to be resumed, as after a host crash. The
+playing of an open session and its result: `SessionPlay` (session_play.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +22,13 @@ import structlog
 
 from smpdevice.errors import SmpError
 from smpdevice.loader import LoadError, load_bytes
+from smpdevice.service.session_play import PROGRESS_EVERY_S as PROGRESS_EVERY_S
+from smpdevice.service.session_play import SessionPlay
 
 if TYPE_CHECKING:
     from smpdevice.service.pen_service import PenService
 
 log = structlog.get_logger("smpdevice.service")
-PROGRESS_EVERY_S = 0.2
 # After session.stop, how long the session may take to stop its own needle (it looks every
 # 20 ms) before the service stops and disarms the pen itself.
 SELF_STOP_S = 0.25
@@ -49,6 +50,29 @@ def _open_log(path: Any, pen_serial: str) -> Any:
         return PassLog.open(Path(path).with_name(pen_log_name(pen_serial)))
 
 
+def reached_at(client: Any) -> str | None:
+    """The URL `client` (a connection.Client) reached this service at: `unix://` and the
+    socket's path, or `ws[s]://` and the Host it asked for; None if that is unknown."""
+    from smpdevice.service.client_wire import RPC_PATH
+
+    ws: Any = getattr(client, "ws", None)  # a websockets ServerConnection
+    try:
+        if str(getattr(client, "id", "")).startswith("unix-"):
+            where = ws.local_address
+            return f"unix://{where}" if isinstance(where, str) and where else None
+        host = ws.request.headers.get("Host")
+        tls = ws.transport.get_extra_info("ssl_object") is not None
+    except (AttributeError, OSError):
+        return None
+    if not isinstance(host, str) or not _HOST.fullmatch(host):
+        return None
+    return f"{'wss' if tls else 'ws'}://{host}{RPC_PATH}"
+
+
+# a Host header as a client may send it: name or address, optional port (nothing to quote)
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
 class SessionStopped(SmpError):
     """A session.stop came before the session.run (or .resume) it would have opened."""
 
@@ -57,7 +81,7 @@ class SessionBusy(SmpError):
     """A session runs (or is being resumed) on this pen already: one at a time."""
 
 
-class SessionWork:
+class SessionWork(SessionPlay):
     def __init__(self, service: PenService) -> None:
         self.service = service
         self._lock = threading.Lock()
@@ -154,20 +178,30 @@ class SessionWork:
                     for x in profile.plan]
             profile = profile.model_copy(update={"plan": plan})
 
+        reach = self.reach(client_id)
+
         def open_session() -> tuple[Any, Any]:
+            from smpdevice.sessions.preflight import reached_by
             from smpdevice.sessions.session import TreatmentSession
 
             passlog = _open_log(service.passlog_path, pen.serial)
             try:
-                return passlog, TreatmentSession.open(pen, passlog, profile,
-                                                      technician=p["technician"],
-                                                      screening=screening)
+                with reached_by(*reach):  # "clear it: smp clear --service URL"
+                    return passlog, TreatmentSession.open(pen, passlog, profile,
+                                                          technician=p["technician"],
+                                                          screening=screening)
             except BaseException:
                 passlog.close()
                 raise
 
         return self.launch(client_id, open_session, leave_open=bool(p.get("leave_open")),
                            stops_seen=stops_seen)
+
+    def reach(self, client_id: str) -> tuple[str, str]:
+        """How the client `client_id` reaches this pen, for the commands printed to it:
+        `--service` and the URL it connected to (its pen port would reach another pen or,
+        held by this service, none)."""
+        return ("--service", reached_at(self.service.clients.get(client_id)) or "URL")
 
     def launch(self, client_id: str, open_session: Any, *, leave_open: bool,
                stops_seen: int | None = None) -> dict[str, Any]:
@@ -241,84 +275,6 @@ class SessionWork:
                 log.info("session result", session_id=sid, outcome=out["result"]["outcome"])
                 self.service.broadcast_threadsafe("session.result", out["result"])
 
-    def _play(self, session: Any, sid: str, client_id: str, out: dict[str, Any]) -> None:
-        service = self.service
-        last = [0.0]
-
-        def should_stop() -> bool:
-            if service.lease.holder() != client_id:
-                self._driver_lost.set()  # gone (or another took over) without a session.stop
-                return True
-            return self._stop.is_set()
-
-        def on_progress(pr: Any) -> None:
-            now = time.monotonic()
-            if now - last[0] < PROGRESS_EVERY_S:
-                return
-            last[0] = now
-            service.broadcast_threadsafe("session.progress", {
-                "session_id": sid, "index": pr.index, "total": pr.total, "zone": pr.zone,
-                "elapsed_s": round(pr.elapsed_s, 3), "target_s": pr.target_s,
-                "fraction": round(pr.fraction, 4), "strokes": pr.strokes,
-                "impressions": pr.impressions})
-
-        error: str | None = None
-        try:
-            session.play(on_progress=on_progress, should_stop=should_stop)
-        except SmpError as exc:
-            error = str(exc)
-        finally:
-            # A session thread slower than SELF_STOP_S (a loaded PC) finds its needle stopped
-            # by session.stop, not the ask: the technician asked all the same (interrupted).
-            if self._stop_asked.is_set():
-                session.stop_requested = True
-            for r in session.results:
-                service.broadcast_threadsafe("session.pass", {
-                    "session_id": sid, "index": r.index, "zone": r.zone,
-                    "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
-            try:
-                summary, sheet, left_open = self._finish(session, client_id)
-            except Exception as exc:  # every client still hears how it ended; never "running"
-                log.exception("closing the session failed", session_id=sid)
-                error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
-                summary, sheet, left_open = {}, "", _still_open(session, sid)
-            outcome = _outcome(session)
-            out["result"] = {"session_id": sid, "outcome": outcome.value,
-                             "complete": outcome.complete, "summary": summary,
-                             "aftercare": sheet, "error": error, "left_open": left_open}
-            with self._lock:
-                self._status = {**(self._status or {}), "running": False,
-                                "outcome": outcome.value, "complete": outcome.complete,
-                                "left_open": left_open}
-
-    def _finish(self, session: Any, client_id: str) -> tuple[dict[str, Any], str, bool]:
-        """Close the session, or (asked with `leave_open`, as `smp run` does) leave it OPEN when
-        it ended on a fault, an E-stop, a lost pen or the pedal, or its driving client went
-        (disconnected, lease run out, released) or the service stopped (as a host crash at the
-        pen's port), and no session.stop asked it to end: the cause can be cleared and the
-        rest played with session.resume. Clients that know nothing of resuming (API 1) get
-        their sessions closed, as before. (summary, aftercare, left open)."""
-        from smpdevice.sessions.resume import left_resumable
-
-        if not self._leave_open:
-            summary, sheet = session.close()
-            return summary, sheet, False
-        try:
-            asked = self._stop_asked.is_set()
-            # The driver may be gone although the session never asked (the dead-man stopped
-            # the needle first, and the pass ended on that stop): its lease says so.
-            driver_gone = self._driver_lost.is_set() or \
-                self.service.lease.holder() != client_id
-            host_gone = driver_gone or (self._stop.is_set() and not asked)
-            resumable = left_resumable(session, stop_asked=asked, host_gone=host_gone)
-        except SmpError as exc:  # the log cannot say: close it, as before
-            log.warning("could not judge the session resumable", error=str(exc))
-            resumable = False
-        if resumable:
-            return session.suspend(), "", True
-        summary, sheet = session.close()
-        return summary, sheet, False
-
     def request_stop(self, asked: bool = False) -> None:
         """Stop the running session before its next pass. `asked`: a client's session.stop
         (the session is then closed as interrupted); else an E-stop or the service closing
@@ -376,29 +332,3 @@ class SessionWork:
                            "(pen.reconnect)")
         gauge = SimulatorGauge(pen.port_url)
         return {"gauge_mm": gauge.simulator.gauge.read_mm()}
-
-
-def _outcome(session: Any) -> Any:
-    """The session's outcome; when its close failed before saying it, the pass log's, else
-    what is known without it."""
-    from smpdevice.outcomes import SessionOutcome
-    from smpdevice.sessions.session_records import session_summary
-
-    if session.outcome is not None:
-        return session.outcome
-    try:
-        return SessionOutcome(session_summary(
-            session.passlog, session.session_id, session.profile,
-            stop_requested=session.stop_requested, pen_state=session.pen.state.value)["outcome"])
-    except Exception:
-        return (SessionOutcome.interrupted if session.stop_requested
-                else SessionOutcome.incomplete)
-
-
-def _still_open(session: Any, sid: str) -> bool:
-    """Whether the pass log still has `sid` open (its close failed part way); open when the
-    log cannot say either."""
-    try:
-        return session.passlog.session(sid).closed_at is None
-    except Exception:
-        return True

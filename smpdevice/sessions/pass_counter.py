@@ -65,6 +65,16 @@ class PassCounter:
                 stats.add(t.depth_mm if t.depth_mm is not None else t.actuator_mm, t.speed_hz)
 
 
+def pen_counters(t: PenTelemetry | None, lease_ms: int) -> dict[str, int] | None:
+    """What a pass's begin record keeps of the pen (`smpdevice.records.model.PEN_COUNTER_KEYS`):
+    its cumulative counters and uptime in report `t`, and the host's lease; None with no
+    report yet. A resume after a host crash counts the crashed pass's dots from them."""
+    if t is None:
+        return None
+    return {"strokes": int(t.strokes), "impressions": int(t.impressions),
+            "uptime_ms": int(t.uptime_ms), "lease_ms": int(lease_ms)}
+
+
 @dataclass
 class PassProgress:
     """What a progress display needs, reported while a pass runs."""

@@ -4,6 +4,9 @@ an idle pen; and what a pass checks before it touches the pen (`pass_settings`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+
 from pydantic import ValidationError
 
 from smpdevice import checks
@@ -36,6 +39,33 @@ def check_open_args(pen: object, passlog: object, profile: object, screening: ob
                     "a Screening: parse_screening(answers)")
 
 
+class PenNotIdle(SmpError):
+    """A session was refused because the pen is not idle. Its hint to clear a latched fault
+    names how the caller reaches the pen (`reach`: `--port URL` at the station, `--service URL`
+    through `smp serve`, whose pen port would reach another pen or none)."""
+
+    def __init__(self, state: State, fault: object, reach: Sequence[str]) -> None:
+        self.state, self.fault, self.reach = state, fault, tuple(reach)
+        hint = ""
+        if state in (State.FAULT, State.ESTOP):
+            hint = (f" ({fault}). Remove the cause, then clear it: "
+                    + command("smp", "clear", *self.reach))
+        super().__init__(f"the pen must be idle to open a session; it is {state.value}" + hint)
+
+    def reached_by(self, *reach: str) -> PenNotIdle:
+        return PenNotIdle(self.state, self.fault, reach)
+
+
+@contextlib.contextmanager
+def reached_by(*reach: str) -> Iterator[None]:
+    """A PenNotIdle raised inside names `reach` in its hint (how this caller reaches the pen):
+    the service opens sessions through the same checks as the station."""
+    try:
+        yield
+    except PenNotIdle as exc:
+        raise exc.reached_by(*reach) from None
+
+
 def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     """What opening (or resuming) a session checks on the pen: technician, calibration, the
     profile against this pen's envelope, an idle pen. Returns the calibration in force."""
@@ -47,11 +77,7 @@ def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     if issues:
         raise ProfileError(issues, f"for pen {serial}")
     if pen.state is not State.IDLE:
-        hint = ""
-        if pen.state in (State.FAULT, State.ESTOP):
-            hint = (f" ({pen.last_fault}). Remove the cause, then clear it: "
-                    + command("smp", "clear", "--port", pen.port_url))
-        raise SmpError(f"the pen must be idle to open a session; it is {pen.state.value}" + hint)
+        raise PenNotIdle(pen.state, pen.last_fault, ("--port", pen.port_url))
     return calibration
 
 

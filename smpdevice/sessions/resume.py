@@ -8,8 +8,10 @@ SESSION` plays what is left of its plan once the cause is cleared:
 - a planned pass that completed is never played again; a pass cut short is played for its
   **remainder** only, counted in dots the pen made (its impression counter): impressions left
   for an impressions pass; for a duration pass, the duration less one pulse period per dot
-  made. A pass recovered after a host crash counts what its last checkpoint recorded (at most
-  `CHECKPOINT_EVERY_S` behind), so its remainder may repeat up to that much;
+  made. A pass cut by a host crash is recorded to its last checkpoint only (the needle ran on
+  until the pen's lease ran out): its dots are counted by the pen's own counters when it did
+  not restart since (`smpdevice.sessions.crash_count`), else up to one checkpoint interval plus
+  one lease of it may repeat, and the resume says so;
 - calibration, envelope and the pen's state are checked exactly as for a new session;
 - the contraindication screening is asked again when more than `rescreen_after_min` minutes
   (default `RESCREEN_AFTER_MIN`) passed since the session's last screening;
@@ -22,7 +24,7 @@ A closed session is never reopened. The functions here are pure (no pen, no I/O,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,18 @@ class ResumeError(SmpError):
     different profile); the message says why and what to do."""
 
     exit_code = ExitCode.USER_ERROR
+
+
+class NothingLeft(ResumeError):
+    """Every planned pass is completed (or, cut by a host crash, made all its dots by the pen's
+    count, recorded before this is raised): the session is to be closed. `session_id`: its
+    full id, for the caller to print how to close it (`close_how`: as given, or a default)."""
+
+    def __init__(self, session_id: str, close_how: str) -> None:
+        super().__init__(f"session {session_id} has nothing left to play: every planned pass "
+                         "is completed (or, cut by a host crash, made all its dots by the "
+                         f"pen's counters); close it: {close_how}")
+        self.session_id = session_id
 
 
 class ScreeningDue(ResumeError):
@@ -129,10 +143,13 @@ def recover_profile(record: Any, given: TreatmentProfile | None,
     return profile
 
 
-def remaining_passes(plan: Sequence[PlannedPass],
-                     passes: Iterable[Any]) -> list[tuple[int, PlannedPass]]:
+def remaining_passes(plan: Sequence[PlannedPass], passes: Iterable[Any], *,
+                     counted: Mapping[str, int] | None = None) -> list[tuple[int, PlannedPass]]:
     """(plan index, pass) still to play, in plan order: every planned pass not completed,
-    reduced to its remainder by the dots already made (see the module's docstring)."""
+    reduced to its remainder by the dots already made (see the module's docstring).
+    `counted`: pass id -> the dots to count instead of the recorded ones (a pass cut by a host
+    crash, counted by the pen: `smpdevice.sessions.crash_count`)."""
+    counted = counted or {}
     done: dict[int, list[Any]] = {}
     for p in passes:
         done.setdefault(p.index, []).append(p)
@@ -141,8 +158,10 @@ def remaining_passes(plan: Sequence[PlannedPass],
         parts = done.get(index, [])
         if any(p.outcome == "completed" for p in parts):
             continue
-        dots = sum(max(int(p.impressions), 0) for p in parts)
-        spent_s = sum(max(int(p.impressions), 0) * p.period_ms / 1000.0 for p in parts)
+        made = [(max(int(counted.get(getattr(p, "pass_id", ""), p.impressions)), 0), p)
+                for p in parts]
+        dots = sum(n for n, _ in made)
+        spent_s = sum(n * p.period_ms / 1000.0 for n, p in made)
         rest = pass_remainder(planned, dots, spent_s)
         if rest is not None:
             left.append((index, rest))
@@ -179,7 +198,7 @@ def left_resumable(session: Any, *, stop_asked: bool, host_gone: bool = False) -
     if results and results[-1].outcome.value == "footswitch_released":
         return True
     outcome = session_summary(session.passlog, session.session_id, session.profile,
-                              pen_state=session.pen.state.value)["outcome"]
+                              pen_state=session.judged_pen_state())["outcome"]
     return outcome in RESUMABLE_OUTCOMES or (host_gone and outcome != "completed")
 
 
@@ -187,22 +206,51 @@ MAX_CANDIDATES = 10  # session ids an ambiguous prefix names
 
 
 def find_session_log(paths: Iterable[Path], session_id: str, *, where: str,
-                     hint: str = "check the id (`smp sessions list`)") -> Path:
+                     hint: str = "check the id (`smp sessions list`)",
+                     warn: Callable[[str], None] | None = None) -> Path:
     """The one pass log among `paths` that holds `session_id`: the id, or a prefix of exactly
     one session across EVERY log (never the first log with a match: a prefix of sessions in
     two logs could end or resume the wrong one). Refused (ResumeError) naming the candidates;
     an empty or blank id is refused (it would prefix every session). `where` names the logs,
-    `hint` says what to do when none holds it."""
+    `hint` says what to do when none holds it.
+
+    A log that cannot be opened (damaged, or a stray file named like a pen's log) is left out
+    and named through `warn` (default: a logged warning), as `smp sessions` reads around it;
+    then only an exact id is taken (a prefix could also name a session in the unread log).
+    When none of them opens, the first one's error is raised (a `--db` given alone)."""
     from smpdevice.passlog import PassLog
     from smpdevice.records.logset import matching
 
     require_session_id(session_id)
     found: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, SmpError]] = []
+    opened = 0
     for path in paths:
         if path.is_file():
-            with PassLog(path, readonly=True) as log:
-                found += matching(((path, s) for s in log.sessions()), session_id)
+            try:
+                with PassLog(path, readonly=True) as log:
+                    found += matching(((path, s) for s in log.sessions()), session_id)
+                opened += 1
+            except SmpError as exc:
+                skipped.append((path, exc))
+    if skipped and not opened:
+        raise skipped[0][1]
+    for path, error in skipped:
+        (warn or _log_warning)(f"{str(error).rstrip().rstrip('.')}. Its sessions are left out; "
+                               "the other logs are read (check it: "
+                               f"{command('smp', 'sessions', 'verify', '--db', str(path))})")
+    if skipped and not any(sid == session_id for _, sid in found):
+        unread = ", ".join(str(p) for p, _ in skipped)
+        raise ResumeError(f"no session is exactly {session_id!r} in {where} that could be "
+                          f"read, and {unread} could not be read (named above): give the "
+                          "session's full id (`smp sessions list`); nothing was changed")
     return pick_session(found, session_id, where=where, hint=hint)[0]
+
+
+def _log_warning(text: str) -> None:
+    import structlog
+
+    structlog.get_logger("smpdevice.sessions.resume").warning("pass log left out", why=text)
 
 
 def require_session_id(session_id: Any, error: type[SmpError] = ResumeError) -> None:
@@ -258,13 +306,18 @@ def screening_due(screened_at: datetime, now: datetime, rescreen_after_min: floa
 def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
                    screening: Any = None, profile: TreatmentProfile | None = None,
                    now: datetime | None = None,
-                   rescreen_after_min: float = RESCREEN_AFTER_MIN) -> Any:
+                   rescreen_after_min: float = RESCREEN_AFTER_MIN,
+                   close_how: str | None = None) -> Any:
     """Check an interrupted session may go on on this pen, record its resumption, and return
     it (a `TreatmentSession` whose `remaining` is what is left: `play()` plays only that).
 
     `screening`: answers asked again (required, and checked, when the last screening is older
-    than `rescreen_after_min`; `ScreeningDue` otherwise); `now`: the wall-clock time (UTC) it
-    is judged at. Raises ResumeError when there is nothing left to play.
+    than `rescreen_after_min`; `ScreeningDue` otherwise); `now`: the time (UTC) it is judged at
+    (default: the pen's `record_now()`, the time its records carry). Raises NothingLeft when
+    there is nothing left to play, having recorded the pen's count of a pass cut by a host
+    crash first (so the close counts it); `close_how`: what its message says to do then
+    (default: the `smp run --resume SID --close` that runs as printed, with this pen's port and
+    this log).
     """
     from datetime import UTC
 
@@ -272,7 +325,9 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     from smpdevice.sessions.session import TreatmentSession, preflight
 
     rescreen_after_min = check_rescreen_after(rescreen_after_min)
-    now = now or datetime.now(UTC)
+    # the time the pen's records carry (on a virtual clock too: no record "from the future")
+    record_now = getattr(pen, "record_now", None)
+    now = now or (record_now() if callable(record_now) else datetime.now(UTC))
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (e.g. datetime.now(UTC))")
     record = passlog.session(session_id)
@@ -281,11 +336,16 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
                     key_fingerprint=passlog.key_fingerprint)
     check_footswitch(record, getattr(pen, "footswitch", None))
     profile = recover_profile(record, profile, pen.zones)
-    left = remaining_passes(profile.plan, record.passes)
-    if not left:
-        raise ResumeError(f"session {sid} has nothing left to play: every planned pass is "
-                          "completed")
     resumptions = passlog.resumptions(sid)
+    crash = _crash_count(pen, passlog, record, resumptions)
+    left = remaining_passes(profile.plan, record.passes, counted=crash.counted)
+    if not left:
+        from smpdevice.sessions.crash_count import keep_count
+
+        keep_count(passlog, sid, crash.records, now, technician, len(resumptions))
+        raise NothingLeft(sid, close_how or command(
+            "smp", "run", "--resume", sid, "--close", "--port", str(pen.port_url),
+            *(["--db", str(Path(passlog.path).resolve())] if hasattr(passlog, "path") else [])))
     screened_at = last_screened_at(record.opened_at, resumptions)
     if screening is None and screening_due(screened_at, now, rescreen_after_min):
         raise ScreeningDue(
@@ -309,10 +369,32 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
         "screening": screening.as_record() if screening is not None else None,
         "passes_left": [{"index": i, "duration_s": p.duration_s, "impressions": p.impressions}
                         for i, p in left],
+        **({"pen_counted": crash.records} if crash.records else {}),  # a host crash's pass
     })
     session = TreatmentSession(pen, passlog, profile, sid, technician)
     session.remaining = left
     session.recording = start_recording(pen, passlog, sid, profile, technician, screening,
                                         part=part)  # issue 15.3: every part is recorded
+    session.resume_notes = crash.notes  # a crashed pass the pen could not count: may repeat
+    for note in crash.notes:
+        session._log.warning("crashed pass not counted by the pen", note=note)
     session._log.info("session resumed", passes_left=len(left), number=len(resumptions) + 1)
     return session
+
+
+def _crash_count(pen: Any, passlog: Any, record: Any, resumptions: Any) -> Any:
+    """The pen's count of the session's passes cut by a host crash (`crash_count`), each up to
+    the next pass begun on the pen (this session's, or another's in this log)."""
+    from datetime import UTC
+
+    from smpdevice.sessions.crash_count import count_crashed
+
+    at_begin = getattr(passlog, "pen_counters_at_begin", None)
+    after = getattr(passlog, "pen_counters_after", None)
+    crashed = [p.pass_id for p in record.passes if p.outcome == "controller_crashed"]
+    record_now = getattr(pen, "record_now", None)
+    return count_crashed(record.passes, resumptions,
+                         at_begin(record.session_id) if callable(at_begin) else {},
+                         getattr(pen, "telemetry", None),
+                         record_now() if callable(record_now) else datetime.now(UTC),
+                         later=after(record.session_id, crashed) if callable(after) else None)

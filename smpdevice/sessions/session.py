@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
 from typing import Any
 
 import structlog
@@ -20,10 +19,16 @@ from smpdevice.control import PenController, State
 from smpdevice.control.pen import connected
 from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
+from smpdevice.link.wire import LinkError
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome
 from smpdevice.sessions import playable
-from smpdevice.sessions.pass_counter import PassCounter, PassProgress, PassResult
+from smpdevice.sessions.pass_counter import (
+    PassCounter,
+    PassProgress,
+    PassResult,
+    pen_counters,
+)
 from smpdevice.sessions.preflight import check_open_args, pass_settings, preflight
 from smpdevice.sessions.profiles import (
     PlannedPass,
@@ -31,7 +36,7 @@ from smpdevice.sessions.profiles import (
     profile_hash,
 )
 from smpdevice.sessions.screening import Screening
-from smpdevice.sessions.session_records import close_session_record, session_summary
+from smpdevice.sessions.session_end import SessionEnding
 
 log = structlog.get_logger("smpdevice.sessions.session")
 
@@ -39,7 +44,7 @@ CHECKPOINT_EVERY_S = 0.5
 POLL_S = 0.02
 
 
-class TreatmentSession:
+class TreatmentSession(SessionEnding):
     """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
 
     def __init__(self, pen: PenController, passlog: PassLog, profile: TreatmentProfile,
@@ -55,6 +60,8 @@ class TreatmentSession:
         # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
         self.recording: Any = None  # the frames' recording (15.3): set at open, at a resume
+        # set by a resume: a pass cut by a host crash the pen could not count (it may repeat)
+        self.resume_notes: list[str] = []
         self._ended: str | None = None  # "closed" or "suspended": no pass is played after it
         # why a pass ended before the plan did: no further play()/run_pass() in this part
         self._cut_short: str | None = None
@@ -63,6 +70,8 @@ class TreatmentSession:
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
         self._log = log.bind(session_id=session_id, pen_serial=serial)
+        # the pen stopped answering while a pass was set up (why): judged a lost pen's
+        self.setup_lost: str | None = None
         # Layer 2 guards this client's floor while this session is open: a holder of its own,
         # so another session's opening or closing on the pen never drops it
         self._skin_holder = object()
@@ -153,6 +162,10 @@ class TreatmentSession:
             try:
                 result = self._run_pass(planned, index, on_progress, should_stop)
             except SmpError as exc:
+                if isinstance(exc, LinkError) and self.pen.state not in (State.FAULT,
+                                                                         State.ESTOP):
+                    self._lost_while_setting_up(index, exc)  # a latch says more: below
+                    break
                 if isinstance(exc, PassLogError) or self.pen.state not in playable.LATCHED:
                     raise
                 # Refused while setting up the pass (before its record and its needle) because
@@ -164,6 +177,15 @@ class TreatmentSession:
             if result.outcome is not PassOutcome.completed:
                 break
         return self.results
+
+    def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
+        """The pen did not answer while pass `index` was set up (before its record and its
+        needle): play() ends as for a pen lost mid-pass, nothing new recorded. Its reports may
+        still flow, so the session is marked lost (`link_lost`: left open, exit 6)."""
+        self._log.warning("pen lost while setting up a pass", index=index, error=str(exc))
+        self.setup_lost = str(exc)
+        self._cut_short = (f"the pen stopped answering while pass {index + 1} was set up "
+                           f"({exc})")
 
     def _played(self, planned: PlannedPass, played: int) -> None:
         """Once a pass was recorded, however it ended (Ctrl-C too), take it out of `remaining`
@@ -229,10 +251,12 @@ class TreatmentSession:
         if self._ended is not None:  # closed or suspended from another thread meanwhile
             self._disarm_quietly()
             raise playable.ended_while_arming(self.session_id, self._ended)
+        base = pen.telemetry  # a resume after a host crash counts the pass from it
         pass_id = self.passlog.begin_pass(
             self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
             speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
             period_ms=settings.period_ms, started_at=self.pen.record_now(),
+            pen_counters=pen_counters(base, pen.lease_ms),
         )  # durable before the needle moves: a failure here means it never starts
         plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
         self._recorder.begin(pen.telemetry)
@@ -313,15 +337,6 @@ class TreatmentSession:
     def _outcome_from_state(self) -> PassOutcome:
         return playable.outcome_from_state(self.pen.state, self.pen.stopped_by_footswitch)
 
-    def _stop_quietly(self) -> None:
-        # Armed too: a start may still be on its way (Ctrl-C while starting); the stop is
-        # queued behind it and stops what it starts.
-        if self.pen.state in (State.ARMED, State.RUNNING):
-            try:
-                self.pen.stop_needle()
-            except SmpError as exc:
-                self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
-
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
         self._await_next_telemetry()  # the counters up to the stop (each report read counts)
         stats = self._recorder.end()
@@ -337,52 +352,3 @@ class TreatmentSession:
         result = PassResult(pass_id, index, planned.zone, outcome, stats, detail)
         self.results.append(result)
         return result
-
-    # ------------------------------------------------------------------ closing
-
-    def close(self, today: date | None = None) -> tuple[dict, str]:
-        """Disarm, record the session's summary, and return (summary, aftercare sheet).
-
-        The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
-        count; a session that did not play every planned pass says so on the sheet.
-        """
-        self._ended = "closed"  # first: a play thread between passes arms no further pass
-        self._wind_down()
-        recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
-        summary, sheet, self.outcome = close_session_record(
-            self.passlog, self.session_id, self.profile, today=today,
-            stop_requested=self.stop_requested, pen_state=self.pen.state.value,
-            recording=recording.seal() if recording is not None else None,
-            closed_at=self.pen.record_now())
-        self._log.info("session closed", passes=summary.get("passes"),
-                       outcome=self.outcome.value)
-        return summary, sheet
-
-    def suspend(self) -> dict:
-        """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
-        (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
-        self._ended = "suspended"  # first, as in close()
-        self._wind_down()
-        if getattr(self, "recording", None) is not None:  # finished, though unlinked (15.3)
-            self.recording.seal()
-        summary = session_summary(self.passlog, self.session_id, self.profile,
-                                  stop_requested=self.stop_requested,
-                                  pen_state=self.pen.state.value)
-        self.outcome = SessionOutcome(summary["outcome"])
-        self._log.info("session suspended (left open)", passes=summary.get("passes"),
-                       outcome=self.outcome.value)
-        return summary
-
-    def _wind_down(self) -> None:
-        self.pen.remove_inline_telemetry_reader(self._recorder)
-        self._stop_quietly()
-        self._disarm_quietly()
-        # this session's client floor ends with it; another open session's stays
-        self.pen._hold_client_skin(self._skin_holder, None, refuse_empty=False)
-
-    def _disarm_quietly(self) -> None:
-        if self.pen.state is State.ARMED:
-            try:
-                self.pen.disarm()
-            except SmpError as exc:  # the pen latched a fault meanwhile: still record
-                self._log.warning("disarm refused", error=str(exc))

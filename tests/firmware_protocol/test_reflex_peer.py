@@ -30,6 +30,7 @@ from firmware_protocol.describe import to_jsonable
 from firmware_protocol.frame import StreamDecoder, encode
 from firmware_protocol.messages import PROTOCOL_VERSION, SCHEMA_HASH
 from tests.firmware_protocol.test_scenarios import _matches
+from tests.run_once import run_dir, run_lock
 
 GCC = shutil.which("gcc")
 pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed: the C reflex peer "
@@ -40,15 +41,22 @@ WAIT_S = 10.0  # generous: 2 loaded cores in CI
 
 @pytest.fixture(scope="module")
 def peer_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The peer, compiled once per test run: by the first pytest-xdist worker that needs it,
+    under a lock the others wait on (a compile is 0.3 CPU-s; each worker made its own)."""
     from firmware_protocol.c_codec import SOURCE_NAME, generate_c_codec
 
-    out = tmp_path_factory.mktemp("reflex_peer")
-    for name, text in generate_c_codec().items():
-        (out / name).write_text(text, encoding="utf-8")
-    exe = out / "reflex_peer"
-    subprocess.run([GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1",
-                    "-I", str(out), str(out / SOURCE_NAME), str(PEER), "-o", str(exe)],
-                   check=True, capture_output=True, timeout=120)
+    with run_lock(run_dir(tmp_path_factory), "reflex_peer") as root:
+        exe = root / "reflex_peer" / "reflex_peer"
+        if not exe.is_file():  # not built yet, or a build that failed
+            out = exe.parent
+            out.mkdir(exist_ok=True)
+            for name, text in generate_c_codec().items():
+                (out / name).write_text(text, encoding="utf-8")
+            partial = out / "reflex_peer.partial"
+            subprocess.run([GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1",
+                            "-I", str(out), str(out / SOURCE_NAME), str(PEER), "-o",
+                            str(partial)], check=True, capture_output=True, timeout=120)
+            partial.rename(exe)
     return exe
 
 

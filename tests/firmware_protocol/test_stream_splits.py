@@ -7,6 +7,7 @@ CRC can be checked; these tests state the promise for any bytes and any split.
 
 from __future__ import annotations
 
+import functools
 from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
@@ -76,44 +77,60 @@ def test_nested_frame_is_found_when_the_outer_frame_is_damaged() -> None:
 # ------------------------------------------------------------------------- the property
 
 _TYPES = sorted(REGISTRY)
+# The strategies below that do not depend on the example are built once here, not at every
+# draw (building them was much of these tests' CPU); what they draw is unchanged.
+_A_TYPE = st.sampled_from(_TYPES)
+_BYTE = st.integers(0, 255)
+_PAYLOAD = {t: st.binary(min_size=REGISTRY[t].SIZE, max_size=REGISTRY[t].SIZE) for t in _TYPES}
+_HOW = st.sampled_from(["truncate", "flip", "insert", "delete"])
 
 
 @st.composite
 def valid_frames(draw: st.DrawFn, max_size: int = 64) -> bytes:
-    cls = REGISTRY[draw(st.sampled_from(_TYPES))]
-    payload = draw(st.binary(min_size=cls.SIZE, max_size=cls.SIZE))
-    return encode(cls.unpack_from(payload), draw(st.integers(0, 255)))
+    type_ = draw(_A_TYPE)
+    payload = draw(_PAYLOAD[type_])
+    return encode(REGISTRY[type_].unpack_from(payload), draw(_BYTE))
+
+
+@functools.cache
+def _outers(size: int) -> st.SearchStrategy[int] | None:
+    """The types whose payload can carry a frame of `size` bytes (None: no type can)."""
+    fits = [t for t in _TYPES if size <= REGISTRY[t].SIZE]
+    return st.sampled_from(fits) if fits else None
 
 
 @st.composite
 def nested_frames(draw: st.DrawFn) -> bytes:
     """A frame whose payload carries another whole valid frame at any offset that fits."""
     inner = draw(valid_frames())
-    outers = [t for t in _TYPES if len(inner) <= REGISTRY[t].SIZE]
-    if not outers:
+    outers = _outers(len(inner))
+    if outers is None:
         return inner
-    cls = REGISTRY[draw(st.sampled_from(outers))]
+    cls = REGISTRY[draw(outers)]
     at = draw(st.integers(0, cls.SIZE - len(inner)))
     filler = draw(st.binary(min_size=cls.SIZE - len(inner), max_size=cls.SIZE - len(inner)))
     payload = filler[:at] + inner + filler[at:]
-    return encode(cls.unpack_from(payload), draw(st.integers(0, 255)))
+    return encode(cls.unpack_from(payload), draw(_BYTE))
 
 
 @st.composite
 def damaged(draw: st.DrawFn) -> bytes:
     """A valid or nested frame, truncated, bit-flipped, or with a byte inserted or removed."""
-    frame = bytearray(draw(st.one_of(valid_frames(), nested_frames())))
-    how = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
+    frame = bytearray(draw(_VALID_OR_NESTED))
+    how = draw(_HOW)
     at = draw(st.integers(0, len(frame) - 1))
     if how == "truncate":
         return bytes(frame[:at])
     if how == "flip":
         frame[at] ^= 1 << draw(st.integers(0, 7))
     elif how == "insert":
-        frame.insert(at, draw(st.integers(0, 255)))
+        frame.insert(at, draw(_BYTE))
     else:
         del frame[at]
     return bytes(frame)
+
+
+_VALID_OR_NESTED = st.one_of(valid_frames(), nested_frames())
 
 
 garbage = st.one_of(

@@ -7,9 +7,12 @@ tables (categories and names), not from the rule's own ranges."""
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,11 +22,38 @@ from smpdevice import checks
 from smpdevice.config import check_value
 from smpdevice.service.jsonschema_lite import SchemaViolation, validate
 from smpdevice.service.schema import LINE_PATTERN, METHODS
+from tests.run_once import run_dir, run_lock
 from tests.smpdevice import unicode_reference as ref
 from tests.smpdevice.unicode_reference import NEWER_MARKS, known_here, unknown_here
 
-ALL_BLANK = [chr(c) for c in range(sys.maxunicode + 1) if ref.blank(chr(c))]
-BLANK_IN_A_LINE = [c for c in ALL_BLANK if not checks.not_in_line(c)]
+_RUN_DIR: list[Path] = []  # the test run's own directory, shared by its pytest-xdist workers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _run_dir(tmp_path_factory) -> None:
+    _RUN_DIR[:] = [run_dir(tmp_path_factory)]
+
+
+@functools.cache
+def all_blank() -> frozenset[str]:
+    """ref.blank's code points. The scan of all 1.1 million (0.3-0.4 s) is made once per test
+    run, by the first test (in whichever pytest-xdist worker) that asks: the others read its
+    list under the lock. Not at import: every worker imports this module to collect it."""
+    (root,) = _RUN_DIR
+    done = root / "blank-code-points.json"
+    with run_lock(root, "blank-code-points"):
+        if not done.is_file():
+            partial = done.with_suffix(".partial")
+            partial.write_text(json.dumps([c for c in range(sys.maxunicode + 1)
+                                           if ref.blank(chr(c))]))
+            partial.rename(done)
+        return frozenset(map(chr, json.loads(done.read_text())))
+
+
+@functools.cache
+def blank_in_a_line() -> list[str]:
+    return sorted(c for c in all_blank() if not checks.not_in_line(c))
+
 
 # The names the rule let through before: astral invisibles and lone marks, each alone.
 ASTRAL_INVISIBLE = [
@@ -48,16 +78,17 @@ UNKNOWN = ref.unknown_in_blocks() + [c for c in ("\U000e0080", "\U000e0fff", "\u
 
 
 def test_visible_is_the_reference_over_every_code_point():
-    assert "\U000e0020" in ALL_BLANK and "\U0001d173" in ALL_BLANK  # the tables are read
+    blank = all_blank()  # ref.blank of every code point
+    assert "\U000e0020" in blank and "\U0001d173" in blank  # the tables are read
     wrong = [f"U+{ord(c):04X}" for c in map(chr, range(sys.maxunicode + 1))
-             if checks.visible(c) == ref.blank(c)]
+             if checks.visible(c) == (c in blank)]
     assert wrong == []
 
 
 def test_the_schemas_ranges_are_every_blank_code_point():
     """blank_ranges scans only the planes that hold such characters; this scans them all."""
     got = {c for lo, hi in checks.blank_ranges() for c in range(lo, hi + 1)}
-    assert got == {ord(c) for c in ALL_BLANK}
+    assert got == {ord(c) for c in all_blank()}
 
 
 @pytest.mark.parametrize("name", ASTRAL_INVISIBLE,
@@ -81,7 +112,8 @@ def test_a_name_with_a_visible_character_passes_in_any_plane(name):
     assert re.fullmatch(LINE_PATTERN, name)
 
 
-_ANY = st.characters(categories=["Cs"]) | st.characters() | st.sampled_from(BLANK_IN_A_LINE)
+_ANY = (st.characters(categories=["Cs"]) | st.characters()
+        | st.deferred(lambda: st.sampled_from(blank_in_a_line())))
 
 
 @given(st.lists(_ANY, min_size=1, max_size=8).map("".join))

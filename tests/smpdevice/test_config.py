@@ -75,7 +75,7 @@ def test_data_dir_follows_the_same_precedence(cfg, tmp_path, monkeypatch):
     ("[port]\nx = 1\n", "port must be a string, got a table"),
     ('footswitch = "maybe"\n', "footswitch must be one of required, optional, off"),
     ('log_level = "bogus"\n', "log_level must be one of debug, info, warning, error"),
-    ('port = "a"\nport = "b"\n', "not valid TOML"),
+    ('port = "a"\nport = "b"\n', "'port' appears twice in one mapping on lines 1 and 2"),
     ("port = \n", "not valid TOML"),
 ])
 def test_a_bad_file_is_refused_naming_the_issue(cfg, text, expected):

@@ -307,10 +307,17 @@ def test_any_override_is_accepted_inside_the_caps_or_refused_typed(fields, zone)
         assert z.speed_max_hz <= CAPS["speed_hz"][1] and z.period_max_ms <= CAPS["period_ms"][1]
 
 
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory) -> Path:
+    """One file each example writes anew (a directory per example was a mktemp, which lists
+    the whole base directory, per example)."""
+    return tmp_path_factory.mktemp("env") / "env.yaml"
+
+
 @given(st.text(max_size=300))
 @settings(max_examples=200)
-def test_any_text_file_is_an_envelope_or_a_typed_refusal(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("env") / "env.yaml"
+def test_any_text_file_is_an_envelope_or_a_typed_refusal(env_file, text):
+    path = env_file
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:  # anything but these typed refusals escapes and fails the test
         zones = load_envelope(path)

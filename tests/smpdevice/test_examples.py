@@ -24,14 +24,17 @@ def _load_example():
 
 
 def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, capsys):
-    # its simulated pen on virtual time (docs/simulator.md): the same session, played faster
-    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path), "SMP_SIM_CLOCK": "virtual"}
-    done = subprocess.run([sys.executable, str(EXAMPLE), "--simulator", "--quick"], env=env,
-                          cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
-    assert "Traceback" not in done.stderr
+    # Its main() in this process: the example as a program (`python examples/...`, exit 0) is
+    # docs/integration.md's command, run by test_docs.py, and its exit code without a pen is
+    # test_the_example_never_simulates_unless_asked's; a process here cost 0.5 CPU-s of imports.
+    # Its simulated pen on virtual time (docs/simulator.md): the same session, played faster.
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
+    monkeypatch.chdir(tmp_path)
+    code = _load_example().main(["--simulator", "--quick"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "Traceback" not in err
     assert "No stored calibration: calibrating" in out and "saved: offset" in out
     assert "base_density for client C-0042, 4 passes" in out
     assert out.count(" completed ") == 4
@@ -48,9 +51,7 @@ def test_session_software_example_plays_a_whole_session(tmp_path, monkeypatch, c
     (calibration,) = CalibrationStore(tmp_path / "calibrations.sqlite").list()
     assert calibration.calibration_id in out
 
-    # A second run (in this process) reuses the stored calibration of the same pen.
-    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
+    # A second run reuses the stored calibration of the same pen.
     assert _load_example().main(["--simulator", "--quick"]) == 0
     out = capsys.readouterr().out
     assert f"Calibration {calibration.calibration_id} from the store" in out

@@ -131,6 +131,7 @@ def test_the_rescreen_setting_does_not_disturb_a_fresh_run(data_dir, tmp_path,  
                                                           monkeypatch):
     calibrate_default_pen(data_dir)
     monkeypatch.setenv("SMP_RESCREEN_AFTER_MIN", "10")
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")  # pensim:// on virtual time: a fresh run
     result = smp("run", str(short_profile(tmp_path)), "-t", "ana", "--screening",
                  str(SCREENING), "--port", "pensim://")
     assert result.exit_code == 0, result.output

@@ -10,12 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from simulators.pen_model import PenModel
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
@@ -32,6 +33,20 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SMP_LOG_LEVEL", "error")
     return tmp_path
+
+
+def on_pen_time(sim: PenSimulator, step: Callable[[float], bool]) -> None:
+    """Call `step(now_s)` after every step of `sim`'s virtual clock, in the thread that
+    advanced it (the pen's own work for that step done), until it returns True: a person's
+    hand on the pen at a moment of the pen's time, whatever the machine's load."""
+    clock = sim.clock
+    assert isinstance(clock, VirtualClock), "a pen on virtual time"
+
+    def listener(now_s: float) -> None:
+        if step(now_s):
+            clock.remove_listener(listener)
+
+    clock.on_advance(listener)
 
 
 def calibrate_default_pen(data_dir: Path) -> None:

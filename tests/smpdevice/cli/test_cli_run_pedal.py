@@ -3,53 +3,49 @@ session: `smp run` leaves it OPEN and says `smp run --resume ID`, which plays on
 left; a new `smp run PROFILE` would replay passes already done (review 3, R02)."""
 from __future__ import annotations
 
-import threading
-import time
-
 from click.testing import CliRunner
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.cli import main
 from smpdevice.passlog import PassLog
 from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
     SCREENING,
     calibrate_default_pen,
     data_dir,
+    on_pen_time,
     short_profile,
 )
 
 
-def lift_pedal_in_second_pass(sim) -> threading.Thread:
-    def act() -> None:
-        deadline = time.monotonic() + 60
-        starts = 0
-        was = False
-        while time.monotonic() < deadline:
-            running = sim.firmware.state.name == "RUNNING"
-            if running and not was:
-                starts += 1
-                if starts == 2:
-                    time.sleep(0.05)
-                    sim.release_pedal()
-                    time.sleep(0.3)
-                    sim.press_pedal()
-                    return
-            was = running
-            time.sleep(0.002)
-    t = threading.Thread(target=act, daemon=True)
-    t.start()
-    return t
+def lift_pedal_in_second_pass(sim: PenSimulator) -> None:
+    """50 ms (the pen's time) into the second pass the foot lifts."""
+    starts, was, lift_s = 0, False, None
+
+    def step(now_s: float) -> bool:
+        nonlocal starts, was, lift_s
+        running = sim.firmware.state.name == "RUNNING"
+        if running and not was:
+            starts += 1
+            if starts == 2:
+                lift_s = now_s + 0.05
+        was = running
+        if lift_s is not None and now_s >= lift_s:
+            sim.release_pedal()
+            return True
+        return False
+
+    on_pen_time(sim, step)
 
 
 def test_a_pedal_lift_leaves_the_rest_of_the_plan_playable(data_dir, tmp_path,  # noqa: F811
                                                            monkeypatch):
     monkeypatch.setenv("SMP_FOOTSWITCH", "required")
     calibrate_default_pen(data_dir)
-    with PenSimulator(seed=0, name="r02-pedal") as sim:
-        t = lift_pedal_in_second_pass(sim)
+    # On virtual time, driven by the `smp` that connects (docs/simulator.md): the same passes.
+    with PenSimulator(seed=0, name="r02-pedal", clock=VirtualClock(host_driven=True)) as sim:
+        lift_pedal_in_second_pass(sim)
         ran = CliRunner().invoke(main, ["run", str(short_profile(tmp_path, "1.0")), "-t", "ana",
                                         "--screening", str(SCREENING), "--port", sim.url])
-        t.join(timeout=60)
         with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
             (session,) = log.sessions()
             outcomes = [p.outcome for p in log.passes(session.session_id)]
@@ -57,6 +53,7 @@ def test_a_pedal_lift_leaves_the_rest_of_the_plan_playable(data_dir, tmp_path,  
         assert "completed" in outcomes  # pass 1 done: replaying the profile would redo it
         assert session.closed_at is None, ran.output
         assert f"smp run --resume {session.session_id}" in ran.output, ran.output
+        sim.press_pedal()  # "With the foot on the pedal, play only what is left"
         resumed = CliRunner().invoke(main, ["run", "--resume", session.session_id, "-t", "ana",
                                             "--screening", str(SCREENING), "--port", sim.url])
     assert resumed.exit_code == 0, (

@@ -205,7 +205,10 @@ def test_run_with_its_output_on_a_full_disk_plays_and_closes_its_session(env, tm
                    str(SCREENING), env={**env, "SMP_SIM_CLOCK": "virtual"}, stdout=full)
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert "could not be written" in done.stderr
-    listed = smp("sessions", "list", "--json", env=env)
+    # what the run left, read by `smp sessions list` in this process (the run's is the point)
+    listed = CliRunner().invoke(main, ["sessions", "list", "--json"], env={
+        name: env[name] for name in ("SMP_DATA_DIR", "HOME", "SMP_CONFIG", "SMP_LOG_LEVEL")})
+    assert listed.exit_code == 0, listed.output
     sessions = json.loads(listed.stdout)
     assert len(sessions) == 1 and sessions[0]["closed_at"], sessions  # old: left open, 0 passes
     assert sessions[0]["pass_count"] == 4

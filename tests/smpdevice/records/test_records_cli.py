@@ -123,6 +123,7 @@ def test_the_aftercare_sheet_carries_the_receipt_that_verify_accepts(tmp_path, m
     from smpdevice.records.signing import Receipt
 
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")  # the same session, without its 5 s of pen time
     out = run(["demo", "--quick"])
     assert "Record receipt (keep it" in out
     receipt = Receipt.parse(out[out.index("Record receipt"):])

@@ -9,11 +9,13 @@ Both fail on the old code with "unable to open database file" (WAL needs its -sh
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog, PassOutcome
+from tests.run_once import run_dir, run_lock
 from tests.smpdevice.records.test_passlog import begin, filled, open_session, stats
 
 REPO = Path(__file__).resolve().parents[3]
@@ -80,28 +83,34 @@ def check_outputs(results: list[subprocess.CompletedProcess[str]], passes: int) 
     assert "SMP-RO" in calibrations.stdout
 
 
-# The five commands run in one Python process under the mount or the user (a process per
-# command cost ~1 s of imports each, 20 times): what is tested is the reading, by a process
+# The commands run in one Python process under the mount or the user (a process per command
+# cost ~1 s of imports each, 20 times), both cases' (clean, WAL) in the same one, each command
+# with its case's directory as the data directory: what is tested is the reading, by a process
 # that cannot write, and each command's own exit status and output.
 BATCH = """
 import json, sys, traceback
 from click.testing import CliRunner
 from smpdevice.cli import main
 out = []
-for args in json.loads(sys.argv[1]):
-    r = CliRunner().invoke(main, args)
-    err = r.stderr
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        err += "".join(traceback.format_exception(r.exception))
-    out.append([args, r.exit_code, r.stdout, err])
+for directory, args_list in json.loads(sys.argv[1]):
+    for args in args_list:
+        r = CliRunner().invoke(main, args, env={"SMP_DATA_DIR": directory})
+        err = r.stderr
+        if r.exception is not None and not isinstance(r.exception, SystemExit):
+            err += "".join(traceback.format_exception(r.exception))
+        out.append([args, r.exit_code, r.stdout, err])
 print(json.dumps(out))
 """
 
+CASES = {False: "clean", True: "wal-left-by-a-live-writer"}  # live_wal: the case's name
 
-def _batch(prefix: list[str], args_list: list[list[str]], directory: Path
+
+def _batch(prefix: list[str], groups: list[tuple[Path, list[list[str]]]]
            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, sys.executable, "-c", BATCH, json.dumps(args_list)],
-                          capture_output=True, text=True, env=_env(directory), timeout=120)
+    """One process running each group's commands, its directory the data directory."""
+    batch = [[str(directory), args_list] for directory, args_list in groups]
+    return subprocess.run([*prefix, sys.executable, "-c", BATCH, json.dumps(batch)],
+                          capture_output=True, text=True, env=_env(groups[0][0]), timeout=120)
 
 
 def _results(batch: subprocess.CompletedProcess[str]) -> list[subprocess.CompletedProcess[str]]:
@@ -114,6 +123,41 @@ def _env(directory: Path) -> dict[str, str]:
     # The data directory is the read-only one too: nothing may be created there.
     return {**os.environ, "SMP_DATA_DIR": str(directory), "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": str(REPO)}
+
+
+def read_once(tmp_path_factory, name: str, read: Callable[[Path, list], list]) -> dict:
+    """Both cases' data made in one directory per test run and read by one process (`read`,
+    given that directory and the cases' (directory, commands) groups), by whichever test (in
+    whichever pytest-xdist worker) comes first; the other test waits on the lock and checks
+    its own case. Per case: its directory, passes, listing before the read, and results."""
+    with run_lock(run_dir(tmp_path_factory), name) as root:
+        done = root / f"{name}.json"
+        if not done.is_file():  # not read yet, or a read that failed or was skipped
+            work = root / name
+            shutil.rmtree(work, ignore_errors=True)
+            cases, groups = {}, []
+            for live_wal, case in CASES.items():
+                directory = work / case / "backup"
+                passes, db = make_data(directory, live_wal=live_wal)
+                groups.append((directory, smp_commands(db)))
+                cases[case] = {"directory": str(directory), "passes": passes,
+                               "before": sorted(p.name for p in directory.iterdir())}
+            results = iter(read(work, groups))
+            for case, (_, commands) in zip(cases.values(), groups, strict=True):
+                case["results"] = [[r.args, r.returncode, r.stdout, r.stderr]
+                                   for r in itertools.islice(results, len(commands))]
+            assert next(results, None) is None
+            done.write_text(json.dumps(cases))
+    return json.loads(done.read_text())
+
+
+def _case(tmp_path_factory, name: str, read, live_wal: bool
+          ) -> tuple[Path, list[subprocess.CompletedProcess[str]], int, list[str]]:
+    """This test's case: (its directory, its commands' results, its passes, its listing)."""
+    case = read_once(tmp_path_factory, name, read)[CASES[live_wal]]
+    results = [subprocess.CompletedProcess(args, status, out, err)
+               for args, status, out, err in case["results"]]
+    return Path(case["directory"]), results, case["passes"], case["before"]
 
 
 # --- a read-only mount -------------------------------------------------------------------------
@@ -130,12 +174,14 @@ def _unshare_prefix() -> list[str]:
     return prefix
 
 
-def run_on_read_only_mount(directory: Path, args_list: list[list[str]]):
-    """Run the `smp` commands with `directory` bind-mounted read-only over itself."""
+def run_on_read_only_mount(_work: Path, groups: list[tuple[Path, list[list[str]]]]):
+    """Run the groups' `smp` commands with each group's directory bind-mounted read-only over
+    itself."""
     prefix = _unshare_prefix()
-    script = ('d="$1"; shift; mount --bind -o ro "$d" "$d" || exit 97; '
-              'touch "$d/probe" 2>/dev/null && exit 98; exec "$@"')
-    batch = _batch([*prefix, "sh", "-c", script, "sh", str(directory)], args_list, directory)
+    script = ('while [ "$1" != -- ]; do d="$1"; shift; mount --bind -o ro "$d" "$d" || exit 97; '
+              'touch "$d/probe" 2>/dev/null && exit 98; done; shift; exec "$@"')
+    batch = _batch([*prefix, "sh", "-c", script, "sh", *(str(d) for d, _ in groups), "--"],
+                   groups)
     if batch.returncode == 97:
         pytest.skip(f"cannot bind-mount read-only here: {batch.stderr.strip()}")
     assert batch.returncode != 98, "the bind mount is not read-only"
@@ -143,11 +189,10 @@ def run_on_read_only_mount(directory: Path, args_list: list[list[str]]):
 
 
 @pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])
-def test_reading_from_a_read_only_mount(tmp_path, live_wal):
-    directory = tmp_path / "backup"
-    passes, db = make_data(directory, live_wal=live_wal)
-    before = sorted(p.name for p in directory.iterdir())
-    check_outputs(run_on_read_only_mount(directory, smp_commands(db)), passes)
+def test_reading_from_a_read_only_mount(tmp_path_factory, live_wal):
+    directory, results, passes, before = _case(tmp_path_factory, "read-only-mount",
+                                               run_on_read_only_mount, live_wal)
+    check_outputs(results, passes)
     assert sorted(p.name for p in directory.iterdir()) == before
 
 
@@ -166,26 +211,31 @@ def _without_root_overrides() -> list[str]:
     return [setpriv, "--bounding-set", drop, "--inh-caps", drop]
 
 
-def run_without_write_permission(directory: Path, args_list: list[list[str]]):
+def run_without_write_permission(_work: Path, groups: list[tuple[Path, list[list[str]]]]):
+    """Run the groups' `smp` commands with each group's directory and files read-only (0555,
+    0444); their modes are given back after."""
     prefix = _without_root_overrides()
-    probe = subprocess.run([*prefix, "sh", "-c", f'touch "{directory}/probe"'],
-                           capture_output=True, text=True)
-    assert probe.returncode != 0, "the directory is still writable"
-    return _results(_batch(prefix, args_list, directory))
+    directories = [directory for directory, _ in groups]
+    try:
+        for directory in directories:
+            for path in directory.iterdir():
+                path.chmod(0o444)
+            directory.chmod(0o555)
+            probe = subprocess.run([*prefix, "sh", "-c", f'touch "{directory}/probe"'],
+                                   capture_output=True, text=True)
+            assert probe.returncode != 0, "the directory is still writable"
+        return _results(_batch(prefix, groups))
+    finally:
+        for directory in directories:
+            directory.chmod(0o755)
 
 
 @pytest.mark.parametrize("live_wal", [False, True], ids=["clean", "wal-left-by-a-live-writer"])
-def test_reading_a_read_only_directory(tmp_path, live_wal):
-    directory = tmp_path / "backup"
-    passes, db = make_data(directory, live_wal=live_wal)
-    for path in directory.iterdir():
-        path.chmod(0o444)
-    directory.chmod(0o555)
-    try:
-        check_outputs(run_without_write_permission(directory, smp_commands(db)), passes)
-        assert not (directory / "passlog.sqlite-shm").exists()
-    finally:
-        directory.chmod(0o755)
+def test_reading_a_read_only_directory(tmp_path_factory, live_wal):
+    directory, results, passes, _ = _case(tmp_path_factory, "read-only-directory",
+                                          run_without_write_permission, live_wal)
+    check_outputs(results, passes)
+    assert not (directory / "passlog.sqlite-shm").exists()
 
 
 # --- the pieces, in process ---------------------------------------------------------------------

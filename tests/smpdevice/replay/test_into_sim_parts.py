@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,12 +19,14 @@ from click.testing import CliRunner
 from simulators import PenSimulator, VirtualClock
 from smpdevice.cli import main
 from smpdevice.control import PenController
+from smpdevice.passlog import PassLog
 from smpdevice.records.frames import RecordingError, read_recording, recordings_dir
 from smpdevice.replay.into_sim import _recorded_uptime_ms, replay_into_sim
 from smpdevice.replay.runner import replay_session
 from smpdevice.sessions.resume import resume_session
 from smpdevice.sessions.screening import parse_screening
 from smpdevice.sessions.session import TreatmentSession
+from tests.run_once import run_dir, run_lock
 from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.replay.conftest import CLEAR, short_profile
 from tests.smpdevice.virtual_time import TimeDriver, after
@@ -35,6 +40,37 @@ JAM = "jam@0.5-0.6"  # pen time: in part 1's second pass (0.4 s passes); its cau
 class Resumed:
     session_id: str
     parts: list  # the parts' recordings
+    passlog: PassLog | None = None
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], str]) -> tuple[Path, str]:
+    """A data directory that `build(data)` makes and records a session in (returning its id),
+    made once per test run, by whichever test (in whichever pytest-xdist worker) asks first:
+    the others wait on the lock and get the same. Returns (its data directory, the id).
+
+    Recording a session took most of these tests' CPU, once per test. The directory is never
+    written to again: a test copies it (`copy_built`) and works on its copy. Its pass log is
+    signed by its own installation key (BUILT/keys), which a test reading it uses too."""
+    with run_lock(run_dir(tmp_path_factory), f"built-{name}") as root:
+        built = root / f"built-{name}"
+        if not (built / "id").is_file():  # not built yet, or a build that failed
+            work = root / f"built-{name}.partial"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("SMP_KEY_DIR", str(work / "keys"))
+                sid = build(work / "data")
+            (work / "id").write_text(sid)
+            shutil.rmtree(built, ignore_errors=True)
+            work.rename(built)
+    return built / "data", (built / "id").read_text()
+
+
+def copy_built(built: Path, into: Path, monkeypatch) -> Path:
+    """A copy of the data directory `built` in `into`, its key the one that signed it."""
+    shutil.copytree(built, into, dirs_exist_ok=True)
+    monkeypatch.setenv("SMP_KEY_DIR", str(built.parent / "keys"))
+    return into
 
 
 @contextlib.contextmanager
@@ -81,12 +117,24 @@ def jammed_then_resumed(passlog) -> Resumed:
     return Resumed(first.session_id, _parts(passlog, first.session_id))
 
 
+def _record_jammed(data: Path) -> str:
+    data.mkdir()
+    with PassLog.open(data / "passlog.sqlite") as log:
+        return jammed_then_resumed(log).session_id
+
+
 @pytest.fixture
-def jammed(passlog) -> Resumed:
-    return jammed_then_resumed(passlog)
+def jammed(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Resumed]:
+    """jammed_then_resumed's session, recorded once per run; this test's own copy of it,
+    its pass log open in `.passlog`."""
+    built, sid = built_once(tmp_path_factory, "jammed", _record_jammed)
+    data = copy_built(built, tmp_path / "jammed", monkeypatch)
+    with PassLog.open(data / "passlog.sqlite") as log:
+        yield Resumed(sid, _parts(log, sid), log)
 
 
-def test_each_part_of_a_resumed_session_matches_in_the_simulator(jammed, passlog):
+def test_each_part_of_a_resumed_session_matches_in_the_simulator(jammed):
+    passlog = jammed.passlog
     assert len(jammed.parts) == 2
     same = [rec.meta["connection"] for rec in jammed.parts]
     assert same[0] == same[1]  # resumed on the same connection: no second handshake
@@ -98,9 +146,10 @@ def test_each_part_of_a_resumed_session_matches_in_the_simulator(jammed, passlog
     assert not any("handshake" in s for s in second.started)
 
 
-def test_a_cause_that_stays_makes_the_resumed_part_differ_at_its_start(jammed, passlog):
+def test_a_cause_that_stays_makes_the_resumed_part_differ_at_its_start(jammed):
     """The simulator's jam never goes (`jam@0.5`): the clear cannot make it idle, as the
     recorded pen was when part 2 began. Part 1 still matches."""
+    passlog = jammed.passlog
     report = replay_into_sim(passlog, jammed.session_id, faults="jam@0.5")
     assert not report.match
     assert report.part_results[0].match
@@ -109,9 +158,10 @@ def test_a_cause_that_stays_makes_the_resumed_part_differ_at_its_start(jammed, p
     assert "FAULT" in diff.got and "JAM" in diff.got and "CONDITION_ACTIVE" in diff.got
 
 
-def test_a_change_seen_only_in_the_resumed_part_names_that_part(jammed, passlog):
+def test_a_change_seen_only_in_the_resumed_part_names_that_part(jammed):
     """A simulator that also jams in part 2's first pass (pen time from part 2's recording):
     part 1 matches, part 2 names the event the recorded pen never raised."""
+    passlog = jammed.passlog
     start_s = _recorded_uptime_ms(jammed.parts[1]) / 1000.0
     report = replay_into_sim(passlog, jammed.session_id,
                              faults=f"{JAM},jam@{start_s + 0.2:.3f}")
@@ -125,8 +175,8 @@ def test_a_change_seen_only_in_the_resumed_part_names_that_part(jammed, passlog)
         diff.what == "pen event" and "JAM" in diff.got), diff
 
 
-def test_cli_prints_each_part_and_exits_0_or_names_the_part(jammed, passlog):
-    db = str(passlog.path)
+def test_cli_prints_each_part_and_exits_0_or_names_the_part(jammed):
+    db = str(jammed.passlog.path)
     ok = CliRunner().invoke(main, ["replay", jammed.session_id, "--into-sim", "--faults", JAM,
                                    "--db", db])
     assert ok.exit_code == 0, ok.output
@@ -210,10 +260,11 @@ def test_a_hand_injected_fault_is_not_in_the_recording_and_shows_in_part_1(passl
     assert "expected Event FAULT_LATCHED" in result.output
 
 
-def test_the_resumed_parts_preamble_is_its_connections_handshake_only(jammed, passlog):
+def test_the_resumed_parts_preamble_is_its_connections_handshake_only(jammed):
     """The pen's reports while it sat faulted between the parts (untapped bytes the port kept)
     are not part 2's preamble: a replay connecting on it would start on a faulted pen and play
     nothing (`expected SetSetpoints; got nothing more from the controller`)."""
+    passlog = jammed.passlog
     first, second = ([(e.channel, e.data) for e in rec.entries if e.channel.startswith(
         "/preamble/")] for rec in jammed.parts)
     assert second == first
@@ -221,13 +272,13 @@ def test_the_resumed_parts_preamble_is_its_connections_handshake_only(jammed, pa
     assert report.match, (report.difference, report.notes)
 
 
-def test_recordings_from_before_connection_ids_replay_both_ways(passlog):
+def test_recordings_from_before_connection_ids_replay_both_ways(jammed_open):
     """Parts recorded before `/meta` had `connection`, and when part 2's preamble went on
     with what crossed the port between the parts (here: the pen's reports while it sat
     faulted): both replays take part 2's handshake to be part 1's (the same connection)."""
     from smpdevice.records.frames import FrameWriter
 
-    sid = _jammed_cleared_and_resumed_open(passlog)
+    sid, passlog = jammed_open.session_id, jammed_open.passlog
     old_parts = _parts(passlog, sid)
     faulted = [e for e in old_parts[0].entries if e.channel == "/pen"][-5:]  # after the jam
     for rec in old_parts:
@@ -270,13 +321,13 @@ def test_idle_time_past_the_cap_is_skipped_and_counted(monkeypatch):
 
 
 @pytest.mark.parametrize("value", [-1, True, 10_000, "2"])
-def test_a_part_that_miscounts_the_passes_before_it_is_refused(passlog, value):
+def test_a_part_that_miscounts_the_passes_before_it_is_refused(jammed_open, value):
     """`passes_before` splits the parts' passes: a value that cannot be (edited, in a session
     left open whose parts no hash protects) is refused, never used to slice."""
     from smpdevice.records.frames import FrameWriter
     from smpdevice.replay.parts import load
 
-    sid = _jammed_cleared_and_resumed_open(passlog)
+    sid, passlog = jammed_open.session_id, jammed_open.passlog
     rec = _parts(passlog, sid)[1]
     rec.path.unlink()
     writer = FrameWriter(rec.path, {**rec.meta, "passes_before": value}, start_s=0.0)
@@ -298,3 +349,19 @@ def _jammed_cleared_and_resumed_open(passlog) -> str:
         second.play()
         second.suspend()
     return first.session_id
+
+
+def _record_jammed_open(data: Path) -> str:
+    data.mkdir()
+    with PassLog.open(data / "passlog.sqlite") as log:
+        return _jammed_cleared_and_resumed_open(log)
+
+
+@pytest.fixture
+def jammed_open(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Resumed]:
+    """_jammed_cleared_and_resumed_open's session, recorded once per run; this test's own
+    copy of it (which it may rewrite), its pass log open in `.passlog`."""
+    built, sid = built_once(tmp_path_factory, "jammed-open", _record_jammed_open)
+    data = copy_built(built, tmp_path / "jammed-open", monkeypatch)
+    with PassLog.open(data / "passlog.sqlite") as log:
+        yield Resumed(sid, _parts(log, sid), log)

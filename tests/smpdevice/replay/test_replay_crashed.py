@@ -29,7 +29,7 @@ from smpdevice.sessions.resume import resume_session
 from smpdevice.sessions.screening import parse_screening
 from smpdevice.sessions.session import TreatmentSession
 from tests.smpdevice.replay.conftest import CLEAR, short_profile
-from tests.smpdevice.replay.test_into_sim_parts import virtual_pen
+from tests.smpdevice.replay.test_into_sim_parts import built_once, copy_built, virtual_pen
 from tests.smpdevice.virtual_time import after
 
 pytestmark = pytest.mark.virtual_time
@@ -78,10 +78,20 @@ def crashed_mid_pass(passlog: PassLog, into: Path) -> str:
     return sid
 
 
+def _crash(data: Path) -> str:
+    """crashed_mid_pass's session, its copy after the crash in `data`."""
+    live = data.parent / "live"
+    live.mkdir()
+    with PassLog.open(live / "passlog.sqlite") as passlog:
+        return crashed_mid_pass(passlog, data)
+
+
 @pytest.fixture
-def crashed(passlog, tmp_path) -> tuple[Path, str]:
-    into = tmp_path / "after-the-crash"
-    sid = crashed_mid_pass(passlog, into)
+def crashed(tmp_path_factory, tmp_path, monkeypatch) -> tuple[Path, str]:
+    """The data directory found after the crash: made once per run (built_once), this test's
+    own copy of it (a test may recover or resume it)."""
+    built, sid = built_once(tmp_path_factory, "crashed", _crash)
+    into = copy_built(built, tmp_path / "after-the-crash", monkeypatch)
     rec = read_recording(recording_path(into / "passlog.sqlite", sid))
     assert not rec.finished and rec.truncated is None  # no end written: the host died
     return into, sid

@@ -5,6 +5,7 @@ at the same point of the conversation. A changed controller still shows as a dif
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
 )
 from tests.smpdevice.replay.conftest import CLEAR
 from tests.smpdevice.replay.conftest import short_profile as short_plan
+from tests.smpdevice.replay.test_into_sim_parts import built_once, copy_built
 
 pytestmark = pytest.mark.virtual_time  # the in-process pens (`sim`, `pen`) run on it
 
@@ -39,14 +41,25 @@ def smp(*args: str):
 
 # ---------------------------------------------------------------- a real Ctrl-C
 
-@pytest.fixture
-def ctrl_c_session(data_dir, tmp_path):  # noqa: F811
+def _ctrl_c_run(data: Path) -> str:
     """`smp run` in a subprocess on pensim://, Ctrl-C (SIGINT) mid-pass: exit 130."""
-    calibrate_default_pen(data_dir)
-    run = SmpRun(data_dir, short_profile(tmp_path, seconds="30"))
+    data.mkdir()
+    calibrate_default_pen(data)
+    run = SmpRun(data, short_profile(data.parent, seconds="30"))
     run.wait_for(lambda e: e.get("event") == "checkpoint" and e.get("strokes", 0) > 0)
     code, stderr = run.interrupt_and_wait()
     assert code == 130, stderr[-2000:]
+    with PassLog(data / "passlog.sqlite", readonly=True) as log:
+        (session,) = log.sessions()
+        return session.session_id
+
+
+@pytest.fixture
+def ctrl_c_session(data_dir, tmp_path_factory, monkeypatch):  # noqa: F811
+    """_ctrl_c_run's data directory (its process run once per test run: built_once), this
+    test's own copy of it in `data_dir`; the session's id."""
+    built, _sid = built_once(tmp_path_factory, "ctrl-c", _ctrl_c_run)
+    copy_built(built, data_dir, monkeypatch)
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
         (session,) = log.sessions()
         assert session.summary["outcome"] == "interrupted"

@@ -15,16 +15,25 @@ from smpdevice.service.auth import Role
 from smpdevice.sessions.screening import QUESTIONS
 from tests.smpdevice.replay.test_replay_inputs import inputs_of
 from tests.smpdevice.service.conftest import (  # noqa: F401 - fixtures
+    InNeedleRun,
     connect,
     data_dir,
     run,
     service,
-    sim,
+    vsim,
     wait_until,
+    while_held,
 )
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 CLEAR = {name: False for name in QUESTIONS}
+
+
+@pytest.fixture
+def sim(vsim):  # noqa: F811
+    """The pen on virtual time (the service's controller drives its clock): the stop comes
+    while the pen's time stands still at its third impression, never in a race with the pass."""
+    return vsim
 
 
 def served_session(service, sim, how: str) -> dict:  # noqa: F811
@@ -36,14 +45,19 @@ def served_session(service, sim, how: str) -> dict:  # noqa: F811
         # a driver's lease a loaded machine's late heartbeat never lapses: a lapse would
         # stop the pen itself (a `pen_stop` input), which is not what this test is about
         await op.drive(lease_ms=5000)
+        mid_pass = InNeedleRun(sim, 0, hold=True, impressions=3)
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="t",
                       quick_pass_s=20.0)
-        await wait_until(lambda: sim.firmware.state is FirmwareState.RUNNING, what="running")
-        await wait_until(lambda: sim.firmware.impressions > 2, what="impressions")
-        if how == "estop":
-            await viewer.estop()
+        await mid_pass.reached("three impressions")
+        assert sim.firmware.state is FirmwareState.RUNNING
+        if how == "estop":  # the controller latches `estop` as it writes ESTOP
+            await while_held(mid_pass, viewer.estop(),
+                             lambda: service.pen.state.value == "estop")
         else:
-            await op.call("session.stop")
+            work = service.server.service.work
+            stops = work.stops_asked
+            await while_held(mid_pass, op.call("session.stop"),
+                             lambda: work.stops_asked > stops)
         result = await viewer.next_notification("session.result", timeout_s=60)
         await op.close()
         await viewer.close()
@@ -77,28 +91,31 @@ def test_a_served_session_resumed_after_the_service_reconnected_replays(data_dir
     recordings; `session.resume` plays the rest (review6 R04, R05). Both replays match: part
     1's lost link is fed, and --into-sim stops the simulator's needle between the parts (or
     clears the lease fault, if this machine was slower than the lease)."""
-    from simulators import PenSimulator
+    from simulators import PenSimulator, VirtualClock
     from smpdevice.replay.into_sim import replay_into_sim
     from smpdevice.service.runner import ServiceHandle, ServiceOptions
     from tests.smpdevice.conftest import true_calibration
-    from tests.smpdevice.service.conftest import WAIT_S
+    from tests.smpdevice.service.conftest import WAIT_S, InNeedleRun
     from tests.smpdevice.service.test_service_resume import CLEAR as SCREENED
     from tests.smpdevice.service.test_service_resume import PASS_S, log_path
     from tests.smpdevice.service.test_service_resume import PROFILE as PLAN
 
-    with PenSimulator(seed=5) as pen_sim, ServiceHandle(ServiceOptions(
+    # On virtual time (the service's controller drives the pen's clock): the session plays
+    # as fast as the computer computes it, and the cable is pulled at a moment of the pen's
+    # own time, the first impression of pass 1, never in a race with the pass's end.
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as pen_sim, \
+            ServiceHandle(ServiceOptions(
             port=pen_sim.url, listen="127.0.0.1:0", data_dir=data_dir, lease_ms=2000,
             calibration=true_calibration(pen_sim))) as served:
         async def main():
             viewer = await connect(served, Role.VIEWER)
             op = await connect(served, Role.OPERATOR)
+            pulled = InNeedleRun(pen_sim, 1, pen_sim.disconnect)
             await op.drive(lease_ms=2000)
             await op.call("session.run", profile=PLAN, screening=SCREENED, technician="ana",
                           quick_pass_s=PASS_S, leave_open=True)
-            await viewer.next_notification("session.progress", timeout_s=WAIT_S,
-                                           where=lambda p: p["index"] == 1 and p["impressions"])
-            pen_sim.disconnect()
             lost = await viewer.next_notification("session.result", timeout_s=WAIT_S)
+            assert pulled.fired.is_set(), "the session ended before the cable was pulled"
             pen_sim.reconnect()
             await op.call("pen.reconnect")
             await wait_until(lambda: served.pen.state.value in ("idle", "fault"), what="back")

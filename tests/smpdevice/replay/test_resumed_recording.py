@@ -5,6 +5,9 @@ one by one, each into a fresh controller as its run started it (the passes left 
 resume), naming the part of the first difference."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from simulators import PenSimulator
@@ -28,8 +31,43 @@ def resumed_and_closed(data_dir, tmp_path) -> str:  # noqa: F811
     return sid
 
 
-def test_every_part_is_recorded_and_linked_by_hash(data_dir, tmp_path):  # noqa: F811
-    sid = resumed_and_closed(data_dir, tmp_path)
+@pytest.fixture(scope="session")
+def resumed_master(tmp_path_factory, _smp_key_dir) -> tuple[Path, str]:
+    """One session jammed, resumed and closed (two real-time `smp run`s: the costly part),
+    made once (per worker: session-scoped, so `make test` does not make it again each time a
+    worker comes back to this file) for the tests that only read it or change their own copy
+    (`resumed`). Made before any test's own settings: it sets what tests/conftest.py's
+    autouse fixtures do."""
+    import structlog
+
+    root = tmp_path_factory.mktemp("resumed")
+    data = root / "data"
+    data.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SMP_CONFIG", str(root / "absent.toml"))
+        mp.setenv("SMP_KEY_DIR", str(_smp_key_dir))  # the run's key, as every test's
+        mp.setenv("SMP_DATA_DIR", str(data))
+        mp.setenv("SMP_LOG_LEVEL", "error")
+        for name in ("SMP_PORT", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH"):
+            mp.delenv(name, raising=False)
+        try:
+            sid = resumed_and_closed(data, root)
+        finally:
+            structlog.reset_defaults()  # as tests/smpdevice/conftest.py does after a test
+    return data, sid
+
+
+@pytest.fixture
+def resumed(resumed_master, data_dir) -> str:  # noqa: F811
+    """A copy of that data directory (pass log, recordings, calibrations) as this test's own
+    SMP_DATA_DIR: what one test changes no other sees, in any order. The session's id."""
+    master, sid = resumed_master
+    shutil.copytree(master, data_dir, dirs_exist_ok=True)
+    return sid
+
+
+def test_every_part_is_recorded_and_linked_by_hash(data_dir, resumed):  # noqa: F811
+    sid = resumed
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
         session = log.session(sid)
     parts = session.summary["recording"]
@@ -42,13 +80,12 @@ def test_every_part_is_recorded_and_linked_by_hash(data_dir, tmp_path):  # noqa:
     assert replay.output.startswith(f"match: session {sid}, 2 recorded parts"), replay.output
 
 
-def test_a_change_seen_only_in_the_resumed_part_names_that_part(data_dir, tmp_path,  # noqa: F811
-                                                                 monkeypatch):
+def test_a_change_seen_only_in_the_resumed_part_names_that_part(resumed, monkeypatch):
     """Part 1 jams in its first pass (zone top); only the resumed run reaches the hairline
     (0.32 mm): a controller that now converts shallow depths 10 um deeper differs there."""
     from smpdevice.control.calibration import Calibration
 
-    sid = resumed_and_closed(data_dir, tmp_path)
+    sid = resumed
     original = Calibration.to_actuator_mm
     monkeypatch.setattr(Calibration, "to_actuator_mm", lambda self, depth_mm: original(
         self, depth_mm) + (0.01 if depth_mm < 0.35 else 0.0))
@@ -59,13 +96,13 @@ def test_a_change_seen_only_in_the_resumed_part_names_that_part(data_dir, tmp_pa
     assert "expected SetSetpoints" in replay.output
 
 
-def test_into_sim_replays_a_resumed_session_part_by_part(data_dir, tmp_path):  # noqa: F811
+def test_into_sim_replays_a_resumed_session_part_by_part(resumed):
     """`--into-sim` no longer refuses a resumed session: it replays part 1 and says per part
     whether the pen side matches. This jam was injected by hand (not in the recording, nor
     in a fault spec): the simulator does not jam, so part 1 differs and part 2 is not
     replayed on a simulator that is no longer the recorded pen
     (tests/smpdevice/replay/test_into_sim_parts.py has the parts that match)."""
-    sid = resumed_and_closed(data_dir, tmp_path)
+    sid = resumed
     replay = smp("replay", sid, "--into-sim")
     assert replay.exit_code == 1, replay.output
     assert f"part 1 ({sid}.mcap): pen side differs" in replay.output
@@ -74,8 +111,8 @@ def test_into_sim_replays_a_resumed_session_part_by_part(data_dir, tmp_path):  #
     assert "FAULT_LATCHED" in replay.output
 
 
-def test_a_changed_part_is_named(data_dir, tmp_path):  # noqa: F811
-    sid = resumed_and_closed(data_dir, tmp_path)
+def test_a_changed_part_is_named(data_dir, resumed):  # noqa: F811
+    sid = resumed
     second = recordings_dir(data_dir / "passlog.sqlite") / f"{sid}part2.mcap"
     second.write_bytes(second.read_bytes() + b"x")
     replay = smp("replay", sid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -124,3 +125,136 @@ async def measured_calibration(tech: ServiceClient, sim: PenSimulator,
         samples.append(SpeedSample(set_hz, spun["encoder_hz"]))
     return Calibration.linear(**base, depth_checks=checks, rate_checks=rates,
                               speed_error_pct=check_speed(samples).worst_error_pct)
+
+
+# ---- virtual time (docs/simulator.md "Virtual time"): a pen whose clock the service's
+# controller drives, so a session plays as fast as the computer computes it, and a starved
+# process cannot make the pen's time (nor its lease) run out: that clock stops too.
+
+@pytest.fixture
+def vsim() -> Iterator[PenSimulator]:
+    """`sim` on virtual time (seed 5, as `sim`): what `smp serve --port pensim://` makes with
+    SMP_SIM_CLOCK=virtual."""
+    from simulators.clock import VirtualClock
+
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
+        yield s
+
+
+class PenMoment:
+    """Calls `action()` at the first step of a virtual pen's clock at which `due()` holds, in
+    the advancing thread (keep it short: no waits), after the pen has run up to that step. No
+    wall-clock race: it happens at that moment of the pen's time however long a loaded machine
+    deschedules the test. With `hold`, the pen's time then stands still until `release()`
+    (the advancing thread waits here: no step, no frame, no lease runs on), so a test can act
+    (a client goes, a stop) and let time go on once the service has taken what it did. A hang
+    guard: held for 2 x WAIT_S of wall time at most."""
+
+    def __init__(self, sim: PenSimulator, action=None, hold: bool = False) -> None:
+        self.sim, self.action, self.hold = sim, action, hold
+        self.fired = threading.Event()
+        self._released = threading.Event()
+        sim.clock.on_advance(self._watch)  # type: ignore[attr-defined]
+
+    def due(self) -> bool:
+        return True  # the next step
+
+    def _watch(self, _now_s: float) -> None:
+        if not self.due():
+            return
+        self._forget()
+        if self.action is not None:
+            self.action()
+        self.fired.set()
+        if self.hold:
+            self._released.wait(WAIT_S * 2)
+
+    async def reached(self, what: str = "the moment") -> None:
+        await wait_until(self.fired.is_set, what=what)
+
+    def release(self) -> None:
+        """Let the pen's time go on; a moment not reached yet never comes."""
+        self._forget()
+        self._released.set()
+
+    def _forget(self) -> None:
+        with contextlib.suppress(ValueError):  # this thread and the advancing one, both
+            self.sim.clock.remove_listener(self._watch)  # type: ignore[attr-defined]
+
+
+class InNeedleRun(PenMoment):
+    """A `PenMoment` at the first impression (or the `impressions`-th) of the pen's needle run
+    `run_index` (0: the next time the needle starts; a session starts it once per pass), or
+    with `at_start` as the needle starts."""
+
+    def __init__(self, sim: PenSimulator, run_index: int, action=None, hold: bool = False,
+                 at_start: bool = False, impressions: int = 1) -> None:
+        self.run_index, self.at_start, self.impressions = run_index, at_start, impressions
+        self._runs, self._running, self._impressions = -1, False, 0
+        super().__init__(sim, action, hold)
+
+    def due(self) -> bool:
+        from firmware_protocol.codes import FirmwareState
+
+        fw = self.sim.firmware
+        running = fw.state is FirmwareState.RUNNING
+        if running and not self._running:
+            self._runs += 1
+            self._impressions = fw.impressions
+        self._running = running
+        return running and self._runs == self.run_index and (
+            self.at_start or fw.impressions - self._impressions >= self.impressions)
+
+
+async def while_held(moment: PenMoment, act, taken, what: str = "the service to take it"):
+    """With the pen's time held at `moment` (reached): start `act` (a coroutine), wait until
+    the service has taken it (`taken()`), then let the pen's time go on; `act`'s answer."""
+    task = asyncio.ensure_future(act)
+    try:
+        await wait_until(lambda: taken() or task.done(), what=what)
+    finally:
+        moment.release()
+    return await task
+
+
+async def pen_time_passes(sim: PenSimulator, seconds: float) -> None:
+    """Let `seconds` of a virtual pen's time pass, waiting on its clock as a host does: its
+    driver then moves it as fast as the host keeps up (a wait that no host thread makes on that
+    clock sees it move at the wall's pace only)."""
+    from smpdevice.link.clock import timebase_for
+
+    until_s = sim.clock.now() + seconds
+    cond = timebase_for(sim.clock).condition()  # type: ignore[arg-type]
+
+    def wait() -> None:
+        with cond:
+            cond.wait_for(lambda: sim.clock.now() >= until_s, seconds)
+
+    while sim.clock.now() < until_s:  # (a wait_for ends early past its wall-clock guard)
+        await asyncio.to_thread(wait)
+
+
+@contextlib.contextmanager
+def pen_time_runs(sim: PenSimulator) -> Iterator[None]:
+    """A virtual pen's time goes on as fast as the host keeps up while the block runs, as
+    while a session waits on it: a thread of the test waits on the pen's clock. (Else, while
+    only requests through the service are in flight, it goes at the wall's pace: nobody in
+    the service waits on it then; docs/simulator.md "Virtual time".)"""
+    from smpdevice.link.clock import timebase_for
+
+    done = threading.Event()
+    cond = timebase_for(sim.clock).condition()  # type: ignore[arg-type]
+
+    def wait() -> None:
+        with cond:
+            while not done.is_set():
+                cond.wait_for(done.is_set, None)
+
+    waiter = threading.Thread(target=wait, name="pen-time-runs", daemon=True)
+    waiter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        cond.notify_all()
+        waiter.join(WAIT_S)

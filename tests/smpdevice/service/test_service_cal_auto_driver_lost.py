@@ -27,7 +27,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import true_calibration
 
-from .conftest import PEN_LEASE_MS, WAIT_S, connect, run, wait_until
+from .conftest import PEN_LEASE_MS, WAIT_S, connect, pen_time_passes, run, wait_until
 
 
 @pytest.fixture
@@ -118,9 +118,9 @@ def _on_depth_point(sim: PenSimulator, watch: Watch, n: int, act: Callable[[], N
 
 
 async def _later_virtual_s(sim: PenSimulator, seconds: float) -> None:
-    """Let `seconds` of the pen's (virtual) time pass, the host running meanwhile."""
-    until = sim.clock.now() + seconds
-    await wait_until(lambda: sim.clock.now() >= until, what=f"{seconds} virtual s")
+    """Let `seconds` of the pen's (virtual) time pass, the host running meanwhile (waiting on
+    the pen's clock: at the pace the computer keeps, not the wall's)."""
+    await pen_time_passes(sim, seconds)
 
 
 async def _pen_is_free(service: ServiceHandle) -> None:

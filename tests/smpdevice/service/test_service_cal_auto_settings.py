@@ -17,6 +17,14 @@ from .conftest import connect, run
 SHORT = {"depth_points": 3, "spin_seconds": 0.1}  # also the quickest run the ranges allow
 
 
+@pytest.fixture
+def sim(vsim):
+    """The pen on virtual time (its clock driven by the service's controller): moves, spins
+    and gauge readings follow the pen's own time, as fast as the computer computes them; the
+    clients' leases stay on wall time, as ever."""
+    return vsim
+
+
 def test_the_settings_given_are_the_settings_used(service):
     async def main() -> dict:
         tech = await connect(service, Role.TECHNICIAN)

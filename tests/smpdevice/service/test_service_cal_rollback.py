@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 
 from .conftest import connect, measured_calibration, run
+
+
+@pytest.fixture
+def sim(vsim):
+    """The pen on virtual time (its clock driven by the service's controller): moves, spins
+    and gauge readings follow the pen's own time, as fast as the computer computes them; the
+    clients' leases stay on wall time, as ever."""
+    return vsim
 
 
 async def _end_with(service, ident: str) -> ServiceError | None:

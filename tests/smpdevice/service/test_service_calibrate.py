@@ -25,6 +25,14 @@ from smpdevice.service.client import ServiceError
 from .conftest import connect, measured_calibration, run
 
 
+@pytest.fixture
+def sim(vsim):
+    """The pen on virtual time (its clock driven by the service's controller): moves, spins
+    and gauge readings follow the pen's own time, as fast as the computer computes them; the
+    clients' leases stay on wall time, as ever."""
+    return vsim
+
+
 class LiveInput(io.RawIOBase):
     """stdin whose lines are produced one at a time, when the program reads them."""
 

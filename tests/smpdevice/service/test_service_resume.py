@@ -23,11 +23,27 @@ from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from smpdevice.sessions.screening import QUESTIONS
 from tests.smpdevice.conftest import true_calibration
 
-from .conftest import PEN_LEASE_MS, WAIT_S, connect, run, service_with_held_leases, wait_until
+from .conftest import (
+    PEN_LEASE_MS,
+    WAIT_S,
+    InNeedleRun,
+    connect,
+    run,
+    service_with_held_leases,
+    wait_until,
+    while_held,
+)
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 CLEAR = {name: False for name in QUESTIONS}
 PASS_S = 1.2  # every pass (quick_pass_s): ten 120 ms dots
+
+
+@pytest.fixture
+def sim(vsim) -> PenSimulator:
+    """The pen on virtual time: its sessions play as fast as the computer computes them, and
+    every fault lands at a moment of the pen's own time (InNeedleRun), never in a race."""
+    return vsim
 
 
 @pytest.fixture
@@ -48,14 +64,20 @@ def log_path(service: ServiceHandle) -> Path:
 
 async def faulted_session(service: ServiceHandle, sim: PenSimulator, op: ServiceClient,
                           viewer: ServiceClient, jam_pass: int = 1) -> dict:
-    """A session through the service jammed in pass `jam_pass`: its session.result."""
+    """A session through the service jammed in pass `jam_pass`, at its first impression:
+    its session.result. On virtual time the jam lands on the pen's clock; on real time, when
+    a progress notification says the pass made one (a slow machine: maybe a later pass)."""
+    jam = InNeedleRun(sim, jam_pass, lambda: sim.inject("jam")) if sim.virtual else None
     await op.drive(lease_ms=1000)
     await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
                   quick_pass_s=PASS_S, leave_open=True)
-    await viewer.next_notification("session.progress", timeout_s=WAIT_S,
-                                   where=lambda p: p["index"] == jam_pass and p["impressions"])
-    sim.inject("jam")
-    return await viewer.next_notification("session.result", timeout_s=WAIT_S)
+    if jam is None:
+        await viewer.next_notification("session.progress", timeout_s=WAIT_S,
+                                       where=lambda p: p["index"] == jam_pass and p["impressions"])
+        sim.inject("jam")
+    result = await viewer.next_notification("session.result", timeout_s=WAIT_S)
+    assert jam is None or jam.fired.is_set(), "the session ended before its jam"
+    return result
 
 
 async def clear_jam(service: ServiceHandle, sim: PenSimulator) -> None:
@@ -110,10 +132,10 @@ def test_fault_clear_resume_through_the_service_plays_only_what_is_left(service,
     assert closed[1] == "ResumeError" and f"session {sid} is closed" in closed[2]
     assert "cannot be reopened" in closed[2]
     with PassLog(log_path(service), readonly=True) as log:
-        # The jam lands in pass 1 (a slow machine: maybe later); what follows is judged from it.
+        # The jam lands in pass 1, at its first impression (on the pen's clock).
         jammed = next(p for p in log.passes(sid) if p.outcome == "fault")
         j = jammed.index
-        assert j >= 1 and jammed.impressions > 0
+        assert j == 1 and jammed.impressions > 0
         assert started == {"session_id": sid, "planned_passes": 4,
                            "passes_left": list(range(j, 4))}
         session = log.session(sid)
@@ -181,18 +203,20 @@ def test_close_as_it_stands_and_a_stop_asked_for_closes(service, sim):
             await op.call("session.close", session_id=sid)
         await clear_jam(service, sim)
         # A session.stop is the technician's end: the session is closed, not left open.
+        # Asked mid-pass: the pen's time stands still until the service has the stop.
+        work = service.server.service.work
+        mid_pass, stops = InNeedleRun(sim, 0, hold=True), work.stops_asked
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
-                      quick_pass_s=5.0, leave_open=True)
-        await viewer.next_notification("session.progress", timeout_s=WAIT_S)
-        await op.call("session.stop")
+                      quick_pass_s=PASS_S, leave_open=True)
+        await mid_pass.reached("the pass under way")
+        await while_held(mid_pass, op.call("session.stop"), lambda: work.stops_asked > stops)
         stopped = await viewer.next_notification("session.result", timeout_s=WAIT_S)
         # A client that does not ask to leave it open (API 1: the web console) gets its
         # session closed on a fault, with the sheet, as before.
+        jam = InNeedleRun(sim, 0, lambda: sim.inject("jam"))
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
                       quick_pass_s=PASS_S)
-        await viewer.next_notification("session.progress", timeout_s=WAIT_S,
-                                       where=lambda p: p["impressions"])
-        sim.inject("jam")
+        await jam.reached("the jam")
         old_client = await viewer.next_notification("session.result", timeout_s=WAIT_S)
         await op.close()
         await viewer.close()

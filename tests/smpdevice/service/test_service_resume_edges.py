@@ -22,7 +22,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from smpdevice.sessions.resume import ResumeError
 
-from .conftest import WAIT_S, connect, run
+from .conftest import WAIT_S, InNeedleRun, connect, run, while_held
 from .test_service_resume import (
     CLEAR,
     PASS_S,
@@ -33,6 +33,13 @@ from .test_service_resume import (
     log_path,
     refusal,
 )
+
+
+@pytest.fixture
+def sim(vsim):
+    """The pen on virtual time: sessions play as fast as the computer computes them; what a
+    test does mid-pass it does while the pen's time stands still (InNeedleRun(hold=True))."""
+    return vsim
 
 
 def test_a_prefix_of_sessions_in_both_logs_is_refused_naming_them(service, sim):
@@ -94,12 +101,15 @@ def test_find_session_log_needs_one_session_across_every_log(tmp_path):
 DRIVE_LEASE_MS = 5000
 
 
-async def _session_under_way(service, op, viewer, lease_ms: int = DRIVE_LEASE_MS) -> None:
+async def _session_under_way(service, sim, op, lease_ms: int = DRIVE_LEASE_MS) -> InNeedleRun:
+    """A session in its pass 1, the pen's time held at its first impression: release it once
+    the service has taken what the test does (`while_held`)."""
+    mid_pass = InNeedleRun(sim, 1, hold=True)
     await op.drive(lease_ms=lease_ms)
     await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
                   quick_pass_s=PASS_S, leave_open=True)
-    await viewer.next_notification("session.progress", timeout_s=WAIT_S,
-                                   where=lambda p: p["index"] == 1 and p["impressions"])
+    await mid_pass.reached("pass 1 under way")
+    return mid_pass
 
 
 def test_a_driving_client_gone_mid_session_leaves_it_open_and_resumable(service, sim):
@@ -108,8 +118,10 @@ def test_a_driving_client_gone_mid_session_leaves_it_open_and_resumable(service,
     async def main() -> tuple[dict, State, dict, dict]:
         viewer = await connect(service, Role.VIEWER)
         op = await connect(service, Role.OPERATOR)
-        await _session_under_way(service, op, viewer)
-        await op.close()  # gone without asking anything to stop
+        mid_pass = await _session_under_way(service, sim, op)
+        lease = service.server.service.lease
+        await while_held(mid_pass, op.close(), lambda: lease.holder() is None)  # gone without
+        # asking anything to stop
         result = await viewer.next_notification("session.result", timeout_s=WAIT_S)
         state = service.pen.state
         again = await connect(service, Role.OPERATOR)
@@ -143,11 +155,13 @@ def test_stopping_smp_serve_mid_session_leaves_it_open(sim, data_dir):
         async def main() -> None:
             viewer = await connect(handle, Role.VIEWER)
             op = await connect(handle, Role.OPERATOR)
-            await _session_under_way(handle, op, viewer, lease_ms=1000)  # as before: the
-            # session must not have played to its end by the time the service stops
+            mid_pass = await _session_under_way(handle, sim, op, lease_ms=1000)  # as before:
+            # the session must not have played to its end by the time the service stops
             # `smp serve` stops now, its clients still connected and answering its goodbye (once
             # their loop had ended, the stop waited out websockets' 10 s close timeout).
-            await asyncio.to_thread(handle.stop)
+            work = handle.server.service.work
+            await while_held(mid_pass, asyncio.to_thread(handle.stop),
+                             lambda: work._stop.is_set(), "the service to stop its session")
             await op.close()
             await viewer.close()
 
@@ -163,8 +177,10 @@ def test_a_session_stop_still_closes_it(service, sim):
     async def main() -> dict:
         viewer = await connect(service, Role.VIEWER)
         op = await connect(service, Role.OPERATOR)
-        await _session_under_way(service, op, viewer)
-        await op.call("session.stop")
+        mid_pass = await _session_under_way(service, sim, op)
+        work = service.server.service.work
+        stops = work.stops_asked
+        await while_held(mid_pass, op.call("session.stop"), lambda: work.stops_asked > stops)
         await op.close()  # and then the client goes: the stop asked for decides
         result = await viewer.next_notification("session.result", timeout_s=WAIT_S)
         await viewer.close()
@@ -180,17 +196,21 @@ def test_close_or_resume_while_a_session_runs_is_session_busy(service, sim):
         op = await connect(service, Role.OPERATOR)
         left_open = (await faulted_session(service, sim, op, viewer))["session_id"]
         await clear_jam(service, sim)
+        mid_pass = InNeedleRun(sim, 0, hold=True)  # the pen's time stands still mid-pass
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="ana",
-                      quick_pass_s=5.0, leave_open=True)  # another session now runs
-        await viewer.next_notification("session.progress", timeout_s=WAIT_S)
+                      quick_pass_s=PASS_S, leave_open=True)  # another session now runs
+        await mid_pass.reached("the other session under way")
+        work = service.server.service.work
         busy = []
         try:
             for name, params in (("session.close", {}), ("session.resume", {"technician": "a"})):
                 with pytest.raises(ServiceError) as e:
                     await op.call(name, session_id=left_open, **params)
                 busy.append(refusal(e))
+            assert work.busy(), "the other session still runs"
         finally:
-            await op.call("session.stop")
+            stops = work.stops_asked
+            await while_held(mid_pass, op.call("session.stop"), lambda: work.stops_asked > stops)
             await viewer.next_notification("session.result", timeout_s=WAIT_S)
             await op.close()
             await viewer.close()
@@ -203,18 +223,30 @@ def test_close_or_resume_while_a_session_runs_is_session_busy(service, sim):
 
 def test_close_as_soon_as_the_result_is_read(service, sim, monkeypatch):
     """session.result is said once the log is free; the session thread may still be leaving
-    (a loaded PC deschedules it: widened here by a pause after the broadcast). session.close
-    waits for it, as session.resume does, instead of refusing."""
+    (a loaded PC deschedules it: widened here by a pause after the broadcast, until the
+    session.close has come and waits for it). session.close waits for it, as session.resume
+    does, instead of refusing."""
     svc = service.server.service
-    original = svc.broadcast_threadsafe
+    original, original_join = svc.broadcast_threadsafe, svc.work._join_finished
+    result_out, close_came = threading.Event(), threading.Event()
 
     def descheduled_after_result(method_name, params):
+        leaving = method_name == "session.result" and \
+            threading.current_thread().name == "smp-service-session"
+        if leaving:
+            result_out.set()  # before a client can read it
         original(method_name, params)
-        if method_name == "session.result" and \
-                threading.current_thread().name == "smp-service-session":
-            time.sleep(1.0)  # widens the window; nothing waits on this time
+        if leaving:
+            assert close_came.wait(WAIT_S), "no session.close came"
+            time.sleep(0.1)  # still leaving while the close waits; nothing waits on this time
+
+    def join_finished():  # the close is here, after the result: it waits for a leaving thread
+        if result_out.is_set():
+            close_came.set()
+        original_join()
 
     monkeypatch.setattr(svc, "broadcast_threadsafe", descheduled_after_result)
+    monkeypatch.setattr(svc.work, "_join_finished", join_finished)
 
     async def main() -> dict:
         viewer = await connect(service, Role.VIEWER)

@@ -12,10 +12,18 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import connect, drive_needle, run, wait_until
+from .conftest import InNeedleRun, connect, drive_needle, run, wait_until, while_held
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 CLEAR = {name: False for name in QUESTIONS}
+
+
+@pytest.fixture
+def sim(vsim):
+    """The pen on virtual time (its clock driven by the service's controller): a session and
+    an auto calibration play as fast as the computer computes them; the clients' leases and
+    the dead-man stay on wall time, as ever."""
+    return vsim
 
 
 def test_a_session_runs_records_and_reads_back(service):
@@ -78,14 +86,20 @@ def test_losing_the_driver_ends_a_session_as_incomplete(service, sim):
     async def main() -> dict:
         viewer = await connect(service, Role.VIEWER)
         op = await connect(service, Role.OPERATOR)
+        # The pen's time stands still at the first impression until the service has lost
+        # the driver: on virtual time the session could else play to its end first.
+        mid_pass, lease = InNeedleRun(sim, 0, hold=True), service.server.service.lease
         await op.drive(lease_ms=500)
         await op.call("session.run", profile=PROFILE, screening=CLEAR, technician="t",
                       quick_pass_s=5.0)
-        method, params = await viewer.next_event({"session.progress", "session.result"},
-                                                 timeout_s=30)
-        op.ws.transport.abort()
-        if method == "session.progress":
-            params = await viewer.next_notification("session.result", timeout_s=60)
+        await wait_until(lambda: mid_pass.fired.is_set() or lease.holder() is None,
+                         what="a pass under way (or the lease run out first)")
+
+        async def abort() -> None:
+            op.ws.transport.abort()
+
+        await while_held(mid_pass, abort(), lambda: lease.holder() is None, "the driver lost")
+        params = await viewer.next_notification("session.result", timeout_s=60)
         await viewer.close()
         return params
 

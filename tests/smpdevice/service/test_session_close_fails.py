@@ -81,7 +81,7 @@ def test_a_session_whose_close_raises_still_says_its_result_with_the_error(
     with service_with_held_leases(sim, data_dir) as service:
         work = service.server.service.work
 
-        def close_fails(session: Any, client_id: str) -> Any:
+        def close_fails(session: Any, client_id: str, epoch: int) -> Any:
             raise OSError(28, "No space left on device")
 
         def break_the_close(sid: str) -> None:

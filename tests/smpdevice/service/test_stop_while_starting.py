@@ -4,7 +4,11 @@ Whatever the controller's state says when the stop comes -- idle (the driver's a
 way), armed (its start queued behind other requests, or on the wire) -- no start received before
 the stop runs the needle after it, and when the stop is answered the needle is not running. The
 pen's replies come 150 ms late (a slow adapter), so requests stay in flight for a while; the
-clients' lease clock stands still, so no lease runs out here.
+clients' lease clock stands still, so no lease runs out here. The pen is on virtual time (the
+service's controller drives its clock): its time stands still while the test sets up the race
+(`PenMoment(hold=True)`), so the requests are in flight however long a loaded machine takes
+to send the stop, and it moves, as fast as the computer computes, once the service has the
+stop (`pen_time_runs`).
 """
 
 from __future__ import annotations
@@ -14,18 +18,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import CROWN, true_calibration
-from tests.smpdevice.service.conftest import PEN_LEASE_MS, connect, run, wait_until
+from tests.smpdevice.service.conftest import (
+    PEN_LEASE_MS,
+    InNeedleRun,
+    PenMoment,
+    connect,
+    pen_time_runs,
+    run,
+    wait_until,
+    while_held,
+)
 
 
 @pytest.fixture
 def slow_sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5, link_faults="delay=0.15") as s:
+    with PenSimulator(seed=5, link_faults="delay=0.15",
+                      clock=VirtualClock(host_driven=True)) as s:
         yield s
 
 
@@ -36,6 +50,13 @@ def slow_service(slow_sim, data_dir) -> Iterator[ServiceHandle]:
                              lease_clock=lambda: 0.0)
     with ServiceHandle(options) as handle:
         yield handle
+
+
+def _stops_inflight(service: ServiceHandle, name: str) -> int:
+    """Stops the service has dispatched for the connection called `name`, not yet answered:
+    each has marked what it wins over before it first waits."""
+    return sum(c.stops_inflight for c in list(service.server.service.clients.values())
+               if c.name == name)
 
 
 def _inflight(service: ServiceHandle, name: str) -> int:
@@ -70,11 +91,18 @@ def test_a_stop_wins_over_a_start_queued_before_it(slow_service, slow_sim, when)
                 queue = [("pen.set_setpoints", CROWN)] * 3  # >= 450 ms ahead of the start
             else:
                 queue = [("pen.set_setpoints", CROWN)] * 2 + [("pen.arm", {})]
-            calls = [asyncio.ensure_future(driver.call(m, **p)) for m, p in queue]
-            start = asyncio.ensure_future(driver.call("pen.start"))
-            await wait_until(lambda: _inflight(service, "driver") == len(queue) + 1,
-                             what="the start dispatched behind the driver's other requests")
-            assert await other.call("pen.stop") == {"ok": True}
+            held = PenMoment(sim, hold=True)  # the pen's time stands still from its next step
+            try:
+                await held.reached("the pen's time held")
+                calls = [asyncio.ensure_future(driver.call(m, **p)) for m, p in queue]
+                start = asyncio.ensure_future(driver.call("pen.start"))
+                await wait_until(lambda: _inflight(service, "driver") == len(queue) + 1,
+                                 what="the start dispatched behind the driver's other requests")
+                stopped = await while_held(held, other.call("pen.stop"),
+                                           lambda: _stops_inflight(service, "second tab") == 1)
+            finally:
+                held.release()
+            assert stopped == {"ok": True}
             assert sim.firmware.state.name != "RUNNING", "pen.stop answered, the needle runs"
             outcome = await _outcome(start)
             await asyncio.gather(*calls)  # the driver's other requests are not a stop's business
@@ -90,7 +118,8 @@ def test_a_stop_wins_over_a_start_queued_before_it(slow_service, slow_sim, when)
             await driver.close()
             await other.close()
 
-    run(main())
+    with pen_time_runs(sim):  # the pen's delays pass as fast as the computer computes them
+        run(main())
 
 
 def test_a_stop_while_the_start_is_on_the_wire_leaves_the_needle_stopped(slow_service, slow_sim):
@@ -105,9 +134,16 @@ def test_a_stop_while_the_start_is_on_the_wire_leaves_the_needle_stopped(slow_se
             await driver.call("pen.set_zone", zone="crown")
             await driver.call("pen.set_setpoints", **CROWN)
             await driver.call("pen.arm")
+            on = InNeedleRun(sim, 0, hold=True, at_start=True)  # its ack 150 ms away
             start = asyncio.ensure_future(driver.call("pen.start"))
-            await wait_until(lambda: sim.firmware.state.name == "RUNNING", what="needle on")
-            assert await other.call("pen.stop") == {"ok": True}
+            try:
+                await on.reached("needle on")
+                assert service.pen.state is State.ARMED, "the start's ack came already"
+                stopped = await while_held(on, other.call("pen.stop"),
+                                           lambda: _stops_inflight(service, "second tab") == 1)
+            finally:
+                on.release()
+            assert stopped == {"ok": True}
             assert sim.firmware.state.name != "RUNNING", "pen.stop answered, the needle runs"
             await _outcome(start)  # ok or refused: either way the needle must be off now
             await wait_until(lambda: service.pen.state is State.ARMED, 10, what="host armed")
@@ -116,4 +152,5 @@ def test_a_stop_while_the_start_is_on_the_wire_leaves_the_needle_stopped(slow_se
             await driver.close()
             await other.close()
 
-    run(main())
+    with pen_time_runs(sim):  # the pen's delays pass as fast as the computer computes them
+        run(main())

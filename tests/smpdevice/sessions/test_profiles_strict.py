@@ -251,18 +251,24 @@ _KEYS = ["schema_version", "session_kind", "client_ref", "skin", "zones", "plan"
          "needle", "depth_mm", "speed_hz", "duty_pct", "period_ms", "duration_s", "impressions"]
 
 
+# Built once, not at every draw of _mutated_profiles; the same draws.
+_EDITS = st.integers(1, 4)
+_DEPTH = st.integers(0, 2)
+_A_KEY = st.sampled_from(_KEYS)
+
+
 @st.composite
 def _mutated_profiles(draw):
     data = base()
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(_EDITS)):
         node = data
-        for _depth in range(draw(st.integers(0, 2))):
+        for _depth in range(draw(_DEPTH)):
             children = [k for k, v in (node.items() if isinstance(node, dict) else
                                        enumerate(node)) if isinstance(v, dict | list)]
             if not children:
                 break
             node = node[draw(st.sampled_from(children))]
-        key = draw(st.sampled_from(_KEYS)) if isinstance(node, dict) else \
+        key = draw(_A_KEY) if isinstance(node, dict) else \
             draw(st.integers(0, max(len(node) - 1, 0)))
         if isinstance(node, list) and not node:
             continue

@@ -153,6 +153,22 @@ def test_the_screening_is_asked_again_after_the_set_time_and_not_before(pen, pas
     assert passlog.verify() is None
 
 
+def test_the_screening_age_is_judged_on_the_pens_record_time(sim, pen, passlog):
+    """On virtual time a session's records run ahead of the wall clock: judged against the
+    wall, a session opened a virtual minute "from now" looked screened in the future and its
+    resume was refused (ScreeningDue, suite failure of session 11)."""
+    sim.time.sleep(10.0)  # ten virtual seconds: far more than the wall time this test takes
+    session = open_session(pen, passlog, short_profile(0.2, passes=2))
+    session.suspend()
+    assert opened_at(passlog, session.session_id) > datetime.now(UTC), "virtual time ahead"
+    resumed = resume_session(pen, passlog, session.session_id, technician="ana")
+    resumed.play()
+    summary, _ = resumed.close()
+    assert summary["outcome"] == "completed"
+    resumed_at = datetime.fromisoformat(passlog.resumptions(session.session_id)[0]["resumed_at"])
+    assert resumed_at >= opened_at(passlog, session.session_id)
+
+
 def test_a_closed_session_cannot_be_reopened(pen, passlog):
     session = open_session(pen, passlog, short_profile(0.2, passes=1))
     session.play()

@@ -1,0 +1,141 @@
+"""Playing a service session once it is open, and saying how it ended: `session.progress`
+while it plays, `session.pass` for each pass and `session.result`, its stop when its driving
+client is lost, and its close (or, asked with `leave_open`, leaving it open to be resumed).
+A base of `SessionWork` (work.py), which re-exports `PROGRESS_EVERY_S`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from smpdevice.errors import SmpError
+
+if TYPE_CHECKING:
+    from smpdevice.service.pen_service import PenService
+
+log = structlog.get_logger("smpdevice.service")
+PROGRESS_EVERY_S = 0.2
+
+
+class SessionPlay:
+    """_play / _finish; what SessionWork sets up in its __init__ is declared here."""
+
+    service: PenService
+    _lock: threading.Lock
+    _stop: threading.Event
+    _stop_asked: threading.Event
+    _driver_lost: threading.Event
+    _leave_open: bool
+    _status: dict[str, Any] | None
+
+    def _play(self, session: Any, sid: str, client_id: str, out: dict[str, Any]) -> None:
+        service = self.service
+        last = [0.0]
+        epoch = service.lease.epoch  # the claim it plays under: a re-claim after a lapse is new
+
+        def should_stop() -> bool:
+            if service.lease.holder() != client_id or service.lease.epoch != epoch:
+                self._driver_lost.set()  # gone (or another took over) without a session.stop
+                return True
+            return self._stop.is_set()
+
+        def on_progress(pr: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_EVERY_S:
+                return
+            last[0] = now
+            service.broadcast_threadsafe("session.progress", {
+                "session_id": sid, "index": pr.index, "total": pr.total, "zone": pr.zone,
+                "elapsed_s": round(pr.elapsed_s, 3), "target_s": pr.target_s,
+                "fraction": round(pr.fraction, 4), "strokes": pr.strokes,
+                "impressions": pr.impressions})
+
+        error: str | None = None
+        try:
+            session.play(on_progress=on_progress, should_stop=should_stop)
+        except SmpError as exc:
+            error = str(exc)
+        finally:
+            # A session thread slower than SELF_STOP_S (a loaded PC) finds its needle stopped
+            # by session.stop, not the ask: the technician asked all the same (interrupted).
+            if self._stop_asked.is_set():
+                session.stop_requested = True
+            for r in session.results:
+                service.broadcast_threadsafe("session.pass", {
+                    "session_id": sid, "index": r.index, "zone": r.zone,
+                    "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
+            try:
+                summary, sheet, left_open = self._finish(session, client_id, epoch)
+            except Exception as exc:  # every client still hears how it ended; never "running"
+                log.exception("closing the session failed", session_id=sid)
+                error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
+                summary, sheet, left_open = {}, "", _still_open(session, sid)
+            outcome = _outcome(session)
+            out["result"] = {"session_id": sid, "outcome": outcome.value,
+                             "complete": outcome.complete, "summary": summary,
+                             "aftercare": sheet, "error": error, "left_open": left_open}
+            with self._lock:
+                self._status = {**(self._status or {}), "running": False,
+                                "outcome": outcome.value, "complete": outcome.complete,
+                                "left_open": left_open}
+
+    def _finish(self, session: Any, client_id: str,
+                epoch: int) -> tuple[dict[str, Any], str, bool]:
+        """Close the session, or (asked with `leave_open`, as `smp run` does) leave it OPEN when
+        it ended on a fault, an E-stop, a lost pen or the pedal, or its driving client went
+        (disconnected, lease run out, released) or the service stopped (as a host crash at the
+        pen's port), and no session.stop asked it to end: the cause can be cleared and the
+        rest played with session.resume. Clients that know nothing of resuming (API 1) get
+        their sessions closed, as before. (summary, aftercare, left open)."""
+        from smpdevice.sessions.resume import left_resumable
+
+        if not self._leave_open:
+            summary, sheet = session.close()
+            return summary, sheet, False
+        try:
+            asked = self._stop_asked.is_set()
+            # The driver may be gone although the session never asked (the dead-man stopped
+            # the needle first, and the pass ended on that stop): its lease says so.
+            lease = self.service.lease
+            driver_gone = (self._driver_lost.is_set() or lease.holder() != client_id
+                           or lease.epoch != epoch)
+            host_gone = driver_gone or (self._stop.is_set() and not asked)
+            resumable = left_resumable(session, stop_asked=asked, host_gone=host_gone)
+        except SmpError as exc:  # the log cannot say: close it, as before
+            log.warning("could not judge the session resumable", error=str(exc))
+            resumable = False
+        if resumable:
+            return session.suspend(), "", True
+        summary, sheet = session.close()
+        return summary, sheet, False
+
+
+def _outcome(session: Any) -> Any:
+    """The session's outcome; when its close failed before saying it, the pass log's, else
+    what is known without it."""
+    from smpdevice.outcomes import SessionOutcome
+    from smpdevice.sessions.session_records import session_summary
+
+    if session.outcome is not None:
+        return session.outcome
+    try:
+        return SessionOutcome(session_summary(
+            session.passlog, session.session_id, session.profile,
+            stop_requested=session.stop_requested, pen_state=session.pen.state.value)["outcome"])
+    except Exception:
+        return (SessionOutcome.interrupted if session.stop_requested
+                else SessionOutcome.incomplete)
+
+
+def _still_open(session: Any, sid: str) -> bool:
+    """Whether the pass log still has `sid` open (its close failed part way); open when the
+    log cannot say either."""
+    try:
+        return session.passlog.session(sid).closed_at is None
+    except Exception:
+        return True

@@ -1,0 +1,190 @@
+"""How many dots a pass cut by a host crash made, counted by the pen itself.
+
+A host that dies mid-pass leaves the pass recorded up to its last checkpoint (at most
+`CHECKPOINT_EVERY_S` behind, `controller_crashed` once the log is next opened), while the needle
+runs on until the pen's lease runs out. So each pass's begin record keeps the pen's cumulative
+counters, its uptime and the host's lease (`pen_counters`). At a resume, on the same pen (a
+resume requires it), the crashed pass made the pen's counters at the next pass begun on that
+pen (of this session, or of another session in the same log: another client's) or now, when
+none began since, less those at its own begin, provided the pen's uptime shows it did not
+restart in between. Dots the pen made since by other means (a speed check, a session in
+another log) would count too, so the count is also capped by what the pass could physically
+make after its last checkpoint: the recorded dots plus one checkpoint interval and one lease
+at its own pulse period (strokes: at its speed). The remainder it gives is never longer than
+the plan. Otherwise (a restarted pen, counters not recorded) the pass counts what its
+checkpoint recorded, and up to one checkpoint interval plus one lease of it may be played
+again: the resume says so, unless that planned pass was completed since (nothing of it plays).
+
+A count is made once, by the first resume after the crash, and kept in its `session_resume`
+record (`pen_counted`); later resumes and the close use it (the counters have moved on since).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# The host's and the pen's clocks may drift apart; a pen that restarted lost at least its
+# uptime at the pass's begin, which is seconds at the least (booting, connecting, arming).
+CLOCK_SLACK_S = 2.0
+CLOCK_SLACK_RATIO = 0.001
+LEASE_MAX_MS = 2000  # the protocol's longest lease: what a note says when the lease is unknown
+# The motor may run a little above its setpoint (its speed tolerance): the strokes' cap allows it.
+STROKE_RATE_SLACK = 1.25
+
+
+@dataclass
+class CrashCount:
+    counted: dict[str, int] = field(default_factory=dict)  # pass id -> impressions to count
+    records: list[dict[str, Any]] = field(default_factory=list)  # this resume's `pen_counted`
+    notes: list[str] = field(default_factory=list)  # what could not be counted, to say so
+
+
+def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]],
+                  at_begin: Mapping[str, Mapping[str, int]], telemetry: Any,
+                  pen_now: datetime, *,
+                  later: Mapping[str, tuple[Mapping[str, int], str]] | None = None,
+                  ) -> CrashCount:
+    """The dots to count for each `controller_crashed` pass of a session: the pen's count (see
+    the module's docstring), or an earlier resume's. `passes`: the session's, in the order they
+    began; `at_begin`: pass id -> its `pen_counters`; `telemetry`: the pen's last report (it is
+    idle); `pen_now`: the pen's record time now (the clock its passes' `started_at` use);
+    `later`: pass id -> (`pen_counters`, `started_at`) of the first pass of another session
+    begun on the same pen after it (`PassLog.pen_counters_after`)."""
+    result, resumptions = CrashCount(), list(resumptions)
+    result.counted.update(earlier_counts(resumptions))
+    judged = judged_passes(resumptions)
+    completed = {p.index for p in passes if p.outcome == "completed"}
+    for k, p in enumerate(passes):
+        if p.outcome != "controller_crashed" or p.pass_id in judged:
+            continue
+        following = passes[k + 1] if k + 1 < len(passes) else None
+        end, end_at = _end_bound(following, at_begin, telemetry, pen_now,
+                                 (later or {}).get(p.pass_id))
+        begin = at_begin.get(p.pass_id)
+        why = _uncountable(begin, end, p.started_at, end_at)
+        if why is None:
+            assert begin is not None and end is not None
+            most_dots, most_strokes = most_after_checkpoint(p, begin["lease_ms"])
+            dots = max(int(p.impressions), min(end["impressions"] - begin["impressions"],
+                                               int(p.impressions) + most_dots))
+            strokes = max(int(p.strokes), min(end["strokes"] - begin["strokes"],
+                                              int(p.strokes) + most_strokes))
+            result.counted[p.pass_id] = dots
+            result.records.append({
+                "pass_id": p.pass_id, "index": p.index, "counted": True, "impressions": dots,
+                "strokes": strokes, "recorded_impressions": int(p.impressions),
+                "recorded_strokes": int(p.strokes)})
+            continue
+        if p.index in completed:  # made whole since: nothing of it plays again, no note
+            continue
+        result.records.append({"pass_id": p.pass_id, "index": p.index, "counted": False,
+                               "why": why, "recorded_impressions": int(p.impressions)})
+        result.notes.append(_may_repeat(p, begin, why))
+    return result
+
+
+def earlier_counts(resumptions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """pass id -> the dots an earlier resume (or refused resume) counted for it by the pen."""
+    return {str(c["pass_id"]): int(c["impressions"]) for r in resumptions
+            for c in r.get("pen_counted") or []
+            if c.get("counted") and isinstance(c.get("impressions"), int)}
+
+
+def judged_passes(resumptions: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The pass ids an earlier resume judged (counted, or found it could not)."""
+    return {str(c.get("pass_id")) for r in resumptions for c in r.get("pen_counted") or []}
+
+
+def most_after_checkpoint(p: Any, lease_ms: int) -> tuple[int, int]:
+    """(dots, strokes) a pass could make at most after its last checkpoint: one checkpoint
+    interval plus one lease at its pulse period (one more dot: a period begun) and its speed
+    (strokes uncapped when its speed is not known)."""
+    from smpdevice.sessions.session import CHECKPOINT_EVERY_S
+
+    window_s = CHECKPOINT_EVERY_S + lease_ms / 1000.0
+    dots = math.ceil(window_s * 1000.0 / p.period_ms) + 1 if p.period_ms > 0 else 0
+    speed_hz = getattr(p, "speed_hz", None)
+    strokes = (math.ceil(window_s * float(speed_hz) * STROKE_RATE_SLACK) + 1
+               if isinstance(speed_hz, int | float) else 2**32)
+    return dots, strokes
+
+
+def not_counted_notes(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]]
+                      ) -> list[str]:
+    """For a close without a pen: each crashed pass no resume counted by the pen (and not
+    completed since) counts its checkpoint's figures; the pen may have made more (at most one
+    checkpoint interval plus the protocol's longest lease of it)."""
+    counted = earlier_counts(resumptions)
+    completed = {p.index for p in passes if p.outcome == "completed"}
+    return [f"pass {p.index + 1} was cut by a host crash and no resume counted it by the pen: "
+            f"the close counts the {p.impressions} dots its last checkpoint recorded (the pen "
+            f"may have made up to about {most_after_checkpoint(p, LEASE_MAX_MS)[0]} more)"
+            for p in passes if p.outcome == "controller_crashed" and p.pass_id not in counted
+            and p.index not in completed]
+
+
+def _end_bound(following: Any, at_begin: Mapping[str, Mapping[str, int]], telemetry: Any,
+               pen_now: datetime, other: tuple[Mapping[str, int], str] | None = None,
+               ) -> tuple[Mapping[str, int] | None, str]:
+    """The pen's counters when the crashed pass was over at the latest: at the next pass's
+    begin on the pen (this session's, or `other`: another session's, whichever began first),
+    else now; and when (an ISO time)."""
+    if other is not None and (following is None or datetime.fromisoformat(other[1])
+                              < datetime.fromisoformat(following.started_at)):
+        return other
+    if following is not None:
+        return at_begin.get(following.pass_id), following.started_at
+    if telemetry is None:
+        return None, pen_now.isoformat()
+    return ({"strokes": int(telemetry.strokes), "impressions": int(telemetry.impressions),
+             "uptime_ms": int(telemetry.uptime_ms)}, pen_now.isoformat())
+
+
+def _uncountable(begin: Mapping[str, int] | None, end: Mapping[str, int] | None,
+                 began_at: str, ended_at: str) -> str | None:
+    """Why the pen's counters cannot bound the pass, or None when they can."""
+    if begin is None:
+        return "the pen's counters at its begin were not recorded"
+    if end is None:
+        return "the pen's counters after it are not known"
+    elapsed_s = (datetime.fromisoformat(ended_at)
+                 - datetime.fromisoformat(began_at)).total_seconds()
+    up_s = (end["uptime_ms"] - begin["uptime_ms"]) / 1000.0
+    if (end["uptime_ms"] < begin["uptime_ms"] or elapsed_s < 0
+            or up_s < elapsed_s - CLOCK_SLACK_S - CLOCK_SLACK_RATIO * elapsed_s
+            or end["impressions"] < begin["impressions"] or end["strokes"] < begin["strokes"]):
+        return "the pen restarted since (its uptime or counters went back)"
+    return None
+
+
+def _may_repeat(p: Any, begin: Mapping[str, int] | None, why: str) -> str:
+    from smpdevice.sessions.session import CHECKPOINT_EVERY_S
+
+    lease_ms = begin["lease_ms"] if begin is not None else LEASE_MAX_MS
+    dots = max(most_after_checkpoint(p, lease_ms)[0] - 1, 0)  # whole periods (as said before)
+    lease = f"{lease_ms} ms" if begin is not None else f"at most {LEASE_MAX_MS} ms"
+    return (f"pass {p.index + 1} was cut by a host crash and the pen cannot say how far it "
+            f"went ({why}): it counts the {p.impressions} dots its last checkpoint recorded, "
+            f"so up to {CHECKPOINT_EVERY_S:g} s plus one lease ({lease}) of it, about {dots} "
+            "dots, may be played again")
+
+
+def keep_count(passlog: Any, sid: str, counted: list[dict[str, Any]], now: datetime,
+               technician: str, resumed: int) -> None:
+    """The pen's count of a crashed pass, when it leaves nothing to play: kept in a
+    `session_resume` record that plays nothing (`count_only`, not counted as a resumption), so
+    that the close (which needs no pen) counts it as a resume would have."""
+    if not counted:
+        return
+    from smpdevice.replay.recorder import part_record
+
+    passlog.resume_session(sid, resumed_at=now, details={
+        "count_only": True, "technician": technician, "passes_left": [],
+        # the last part's frames, for the close to link (it looks one part further)
+        "recording_before": (part_record(passlog.path, sid, resumed + 1)
+                             if hasattr(passlog, "path") else None),
+        "pen_counted": counted})
