@@ -28,8 +28,9 @@ def recorded_simulator_options(port_url: Any) -> dict[str, str]:
     empty for a real pen or a named simulator (its options are not in its URL)."""
     if not isinstance(port_url, str) or not port_url.startswith("pensim://"):
         return {}
-    query = urllib.parse.urlsplit(port_url).query
-    options = {k: v[-1] for k, v in urllib.parse.parse_qs(query, True).items()}
+    from simulators.protocol_pensim import query_options  # as the port read it: `+` kept
+
+    options = {k: v[-1] for k, v in query_options(urllib.parse.urlsplit(port_url).query).items()}
     return {k: options[k] for k in ("faults", "lease", "telemetry") if k in options}
 
 

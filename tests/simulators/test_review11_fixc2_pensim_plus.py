@@ -46,3 +46,11 @@ def test_smp_info_takes_the_documented_multi_type_spec() -> None:
     result = CliRunner().invoke(main, ["info", "--port", URL])
     assert result.exit_code == 0, result.output
     assert "SMP-" in result.output
+
+
+def test_a_replay_reads_the_recorded_ports_fault_spec_as_the_port_did() -> None:
+    from smpdevice.replay.sim_pen import recorded_simulator_options
+
+    url = "pensim://?seed=3&faults=drop_type=ESTOP+NEEDLE_STOP&lease=800"
+    assert recorded_simulator_options(url) == {"faults": "drop_type=ESTOP+NEEDLE_STOP",
+                                               "lease": "800"}
