@@ -165,6 +165,7 @@ class SessionWork(SessionPlay):
     def start(self, client_id: str, p: dict[str, Any],
               stops_seen: int | None = None) -> dict[str, Any]:
         from smpdevice.control.calibration import require_calibration
+        from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.screening import parse_screening
 
         profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
@@ -172,16 +173,16 @@ class SessionWork(SessionPlay):
         screening.require_clear()
         service, pen = self.service, self.service.pen
         service.lease.require(client_id)
-        require_calibration(pen.calibration, pen.serial)
+        reach = self.reach(client_id)
+        with reached_by(*reach):  # "calibrate it first: smp calibrate --service URL"
+            require_calibration(pen.calibration, pen.serial)
         if "quick_pass_s" in p:
             plan = [x.model_copy(update={"duration_s": p["quick_pass_s"], "impressions": None})
                     for x in profile.plan]
             profile = profile.model_copy(update={"plan": plan})
 
-        reach = self.reach(client_id)
 
         def open_session() -> tuple[Any, Any]:
-            from smpdevice.sessions.preflight import reached_by
             from smpdevice.sessions.session import TreatmentSession
 
             passlog = _open_log(service.passlog_path, pen.serial)

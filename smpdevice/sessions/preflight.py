@@ -5,6 +5,7 @@ an idle pen; and what a pass checks before it touches the pen (`pass_settings`).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from smpdevice import checks
 from smpdevice.checks import InvalidArgument
 from smpdevice.control import PenController, State
-from smpdevice.control.calibration import require_calibration
+from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import command
@@ -58,12 +59,24 @@ class PenNotIdle(SmpError):
 
 @contextlib.contextmanager
 def reached_by(*reach: str) -> Iterator[None]:
-    """A PenNotIdle raised inside names `reach` in its hint (how this caller reaches the pen):
-    the service opens sessions through the same checks as the station."""
+    """A PenNotIdle or a calibration refusal raised inside names `reach` in its hint (how this
+    caller reaches the pen): the service opens sessions through the same checks as the
+    station, and its own pen port would reach another pen or none."""
     try:
         yield
     except PenNotIdle as exc:
         raise exc.reached_by(*reach) from None
+    except CalibrationError as exc:
+        told = str(exc)
+        calibrate = command("smp", "calibrate", *reach)
+        hint = _CALIBRATE_HINT.sub(lambda m: calibrate + (m[2] or ""), told)
+        if type(exc) is not CalibrationError or hint == told:
+            raise
+        raise CalibrationError(hint) from None
+
+
+# `smp calibrate --port PORT [--auto]` as require_calibration words it (outcomes.command quotes)
+_CALIBRATE_HINT = re.compile(r"smp calibrate --port ('[^']*'|\S+)( --auto)?")
 
 
 def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
