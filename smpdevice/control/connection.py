@@ -173,10 +173,26 @@ class ConnectionMixin(ControllerCore):
         t = self.telemetry
         if t is None:
             raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
-        if t.state is FirmwareState.RUNNING:
-            self._eng.call(Operation, [NeedleStop(), Disarm()])
-        elif t.state is FirmwareState.ARMED:
-            self._eng.call(Operation, [Disarm()])
+        try:
+            if t.state is FirmwareState.RUNNING:
+                self._eng.call(Operation, [NeedleStop(), Disarm()])
+            elif t.state is FirmwareState.ARMED:
+                self._eng.call(Operation, [Disarm()])
+        except CommandRefused as exc:
+            if exc.reason not in (NackReason.FAULT_LATCHED, NackReason.ESTOP_LATCHED):
+                raise
+            # The last host's lease ran out as this one connected: the pen stopped the needle
+            # and latched by itself. At rest: connected faulted, as if it had latched before.
+            latched = (FirmwareState.FAULT, FirmwareState.ESTOP)
+            if self._wait_news(lambda: self.telemetry is not None
+                               and self.telemetry.state in latched, 1.0):
+                t = self.telemetry or t
+            else:  # its report is late: the refusal says it
+                self._eng.ops_done_s = self.clock.now()
+                self.last_fault = FaultInfo(f"the pen refused {exc.command.name}: "
+                                            f"{exc.reason.name}", t.faults)
+                estop = exc.reason is NackReason.ESTOP_LATCHED
+                return "connected_estopped" if estop else "connected_faulted"
         self._eng.ops_done_s = self.clock.now()  # telemetry from before these is stale
         if t.state is FirmwareState.FAULT or t.faults:
             self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
