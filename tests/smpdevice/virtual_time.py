@@ -68,7 +68,11 @@ class TimeDriver(VirtualTimeDriver):
         driver sees work in flight), so what the block does happens at the moment the
         predicate held, however long a loaded machine starves the test's thread. The hold is
         taken inside the wait, as the predicate is seen true. Nothing in the block may wait on
-        virtual time: start such a call in a thread and `wall_until` a sign that it began."""
+        virtual time: start such a call in a thread and `wall_until` a sign that it began.
+        Time runs on until that first look: a thread started before it, parked on virtual time
+        (a request waiting for its reply), may reach a timeout meanwhile on a starved machine.
+        Where that matters and the condition needs no time to come true, start the thread
+        inside `held()` instead (test_host_wire.py's E-stop test)."""
         tb = self.timebase
         held: list[bool] = []
 
