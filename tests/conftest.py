@@ -85,8 +85,6 @@ LONG_FIRST = (
     "tests/smpdevice/test_help_examples.py",
     "tests/smpdevice/cli/test_cli_service.py",
     "tests/smpdevice/console/test_console_line_pattern.py",
-    "tests/smpdevice/service/test_demo_web_sigterm.py",
-    "tests/smpdevice/service/test_demo_web.py",
     "tests/smpdevice/cli/test_cli_service_envelope_line.py",
     "tests/smpdevice/cli/test_cli_resume.py",
     "tests/smpdevice/cli/test_cli_run.py",
