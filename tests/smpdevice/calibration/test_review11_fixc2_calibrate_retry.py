@@ -11,24 +11,15 @@ import shlex
 from datetime import timedelta
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from smpdevice.calibration.store import CalibrationStore
-from smpdevice.cli import main
+from tests.smpdevice.calibration.test_review11_clifix_calibration_exit import (  # noqa: F401
+    sim_virtual_time,
+    smp,
+)
 
 pytestmark = pytest.mark.usefixtures("sim_virtual_time")
-
-
-@pytest.fixture
-def sim_virtual_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
-
-
-def smp(*args: object) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    return result
 
 
 def again(result: Result) -> list[str]:

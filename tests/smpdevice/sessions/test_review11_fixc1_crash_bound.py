@@ -12,56 +12,26 @@ stops the needle) and the log's files are copied as a killed host leaves them.""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
-from firmware_protocol.codes import FirmwareState
 from smpdevice.passlog import PassLog
 from smpdevice.sessions.crash_count import count_crashed
 from smpdevice.sessions.resume import resume_session
+from tests.smpdevice.sessions.test_review11_sessfix_crash_count import (
+    crash_mid_second_pass,
+    crash_profile,
+)
 from tests.smpdevice.sessions.test_session import open_session, short_profile
 
 
-class HostDied(Exception):
-    """Raised from the progress callback once the crash was taken."""
-
-
 def crash_in_pass_2(sim, pen, db, crashed_db, target_dots: int, after_s: float = 1.2):
-    """A 2-pass session whose pass 2 is `target_dots` dots; the host goes silent once pass 2
-    ran `after_s`, and the log is copied to `crashed_db` as the dead host left it. Returns
-    (session id, profile, the pen's impressions at pass 2's start)."""
-    profile = short_profile(0.3, passes=2)
-    plan = [profile.plan[0], profile.plan[1].model_copy(
-        update={"duration_s": None, "impressions": target_dots})]
-    profile = profile.model_copy(update={"plan": plan})
-    passlog = PassLog.open(db)
-    session = open_session(pen, passlog, profile)
-    at_start: list[int] = []
-
-    def should_stop() -> bool:
-        if len(session.results) == 1 and not at_start:  # the needle at rest before pass 2
-            at_start.append(pen.telemetry.impressions)
-        return False
-
-    def on_progress(p) -> None:
-        if p.index == 1 and p.elapsed_s >= after_s:
-            sim.link.stall(sim.clock.now())
-            sim.time.wait_until(lambda: sim.firmware.state is not FirmwareState.RUNNING, 5.0,
-                                "the pen's lease to stop the needle")
-            for suffix in ("", "-wal"):
-                source = db.with_name(db.name + suffix)
-                if source.exists():
-                    shutil.copyfile(source, crashed_db.with_name(crashed_db.name + suffix))
-            raise HostDied
-
-    with pytest.raises(HostDied):
-        session.play(on_progress=on_progress, should_stop=should_stop)
-    passlog.close()
-    sim.link.unstall()
-    return session.session_id, profile, at_start[0]
+    """`crash_mid_second_pass` with pass 2 of `target_dots` dots. Returns (session id,
+    profile, the pen's impressions at pass 2's start)."""
+    sid, at_start = crash_mid_second_pass(sim, pen, db, crashed_db, after_s, target_dots)
+    return sid, crash_profile(target_dots), at_start
 
 
 @pytest.mark.virtual_time

@@ -35,15 +35,21 @@ class HostDied(Exception):
     """Raised from the progress callback once the crash was taken: ends the dead host's play."""
 
 
-def crash_mid_second_pass(sim, pen, db, crashed_db, after_s: float = 1.2):
+def crash_profile(target_dots: int = TARGET_DOTS):
+    """Two passes, the second one of `target_dots` impressions."""
+    profile = short_profile(0.3, passes=2)
+    plan = [profile.plan[0], profile.plan[1].model_copy(
+        update={"duration_s": None, "impressions": target_dots})]
+    return profile.model_copy(update={"plan": plan})
+
+
+def crash_mid_second_pass(sim, pen, db, crashed_db, after_s: float = 1.2,
+                          target_dots: int = TARGET_DOTS):
     """Play a 2-pass session on `db` until pass 2 has run `after_s` (two checkpoints), then:
     the host goes silent (the pen's lease stops the needle), and the log's files are copied as
     a killed host leaves them (the live log goes on being written by the dead host's last
     gasp: the copy is what counts). Returns (session id, pen impressions at pass 2's start)."""
-    profile = short_profile(0.3, passes=2)
-    plan = [profile.plan[0], profile.plan[1].model_copy(
-        update={"duration_s": None, "impressions": TARGET_DOTS})]
-    profile = profile.model_copy(update={"plan": plan})
+    profile = crash_profile(target_dots)
     passlog = PassLog.open(db)
     session = open_session(pen, passlog, profile)
     at_start: list[int] = []
