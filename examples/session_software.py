@@ -28,8 +28,6 @@ import sys
 import threading
 from pathlib import Path
 
-import yaml
-
 from firmware_protocol.codes import EventCode
 from firmware_protocol.messages import Event
 from smpdevice.calibration.report import CalibrationSettings, format_report
@@ -42,7 +40,7 @@ from smpdevice.logs import configure
 from smpdevice.outcomes import ExitCode, next_steps
 from smpdevice.passlog import PassLog
 from smpdevice.sessions.profiles import check_profile, load_profile
-from smpdevice.sessions.screening import parse_screening
+from smpdevice.sessions.screening import load_screening_file
 from smpdevice.sessions.session import PassProgress, TreatmentSession
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -118,13 +116,15 @@ def main(argv: list[str] | None = None) -> int:
                        "--simulator for a built-in simulated pen")
 
     # 1. Check the inputs before touching any pen: a bad profile or a positive screening
-    #    answer stops here (ProfileError / ScreeningRefused list every problem).
+    #    answer stops here (ProfileError / ScreeningRefused list every problem). Both files
+    #    go through smpdevice's strict loader (LoadError): an answer given twice is refused,
+    #    never silently the last one, and YAML 1.1's `no` is text, not false.
     profile = load_profile(args.profile)
     if args.quick:
         plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
                 for p in profile.plan]
         profile = profile.model_copy(update={"plan": plan})
-    screening = parse_screening(yaml.safe_load(Path(args.screening).read_text()))
+    screening = load_screening_file(args.screening)  # as `smp run --screening` reads it
     screening.require_clear()
 
     with contextlib.ExitStack() as stack:

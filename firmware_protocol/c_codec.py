@@ -216,7 +216,7 @@ _HELPERS: dict[str, str] = {
     "u16": "static void smp_put_u16(uint8_t *p, uint16_t v)\n"
            "{\n    p[0] = (uint8_t)v;\n    p[1] = (uint8_t)(v >> 8);\n}\n"
            "static uint16_t smp_get_u16(const uint8_t *p)\n"
-           "{\n    return (uint16_t)(p[0] | (p[1] << 8));\n}",
+           "{\n    return (uint16_t)((uint16_t)p[0] | (uint16_t)((uint16_t)p[1] << 8));\n}",
     "u32": "static void smp_put_u32(uint8_t *p, uint32_t v)\n{\n    p[0] = (uint8_t)v;\n"
            "    p[1] = (uint8_t)(v >> 8);\n    p[2] = (uint8_t)(v >> 16);\n"
            "    p[3] = (uint8_t)(v >> 24);\n}\n"

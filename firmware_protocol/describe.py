@@ -15,6 +15,7 @@ from firmware_protocol.codes import (
     EventCode,
     Fault,
     FirmwareState,
+    FootswitchMode,
     LimitField,
     MsgType,
     NackReason,
@@ -32,6 +33,7 @@ CODE_FIELDS: dict[str, type[enum.IntEnum] | type[enum.IntFlag]] = {
     "faults": Fault,
     "flags": TelemetryFlag,
     "capabilities": Capability,
+    "mode": FootswitchMode,
 }
 
 # Wire unit -> (divisor, host unit): how the integer becomes the host's float unit.

@@ -21,7 +21,9 @@ VALID_RANGES: dict[tuple[MsgType, str], str] = {
     (MsgType.LEASE_RENEW, "lease_ms"): "1 .. IDENTIFY.lease_max_ms (LEASE)",
     (MsgType.SET_TELEMETRY_RATE, "rate_hz"): "0 .. IDENTIFY.telemetry_max_hz (TELEMETRY_RATE)",
     (MsgType.CALIBRATION_WRITE, "count"): f"0 .. {CALIBRATION_POINTS} (CALIBRATION)",
-    (MsgType.CALIBRATION_WRITE, "raw_points"): "points past `count` are zero (CALIBRATION)",
+    (MsgType.CALIBRATION_WRITE, "raw_points"):
+        "command_um strictly increasing, IDENTIFY.depth_min_um .. depth_max_um; true_um "
+        "0 .. depth_max_um; points past `count` are zero (CALIBRATION)",
     (MsgType.CALIBRATION_TABLE, "count"): f"0 .. {CALIBRATION_POINTS}",
     (MsgType.SET_FOOTSWITCH, "mode"):
         "FootswitchMode 0 .. 2 (FOOTSWITCH_MODE); REQUIRED needs Capability FOOTSWITCH "

@@ -81,12 +81,42 @@ class Setting:
     source: str
 
 
+class HomeDirError(SmpError):
+    """This user has no home directory (HOME unset, no passwd entry) and a default path under
+    `~` was needed: say which variables to set instead."""
+
+
+def home_dir() -> Path:
+    """This user's home directory; HomeDirError (exit 2) when the system knows none (a
+    container's `--user N`, a service's dynamic user, `env -i` in cron)."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError, OSError):
+        raise HomeDirError(
+            "cannot find this user's home directory (HOME is not set and the system has no "
+            f"entry for uid {os.getuid()}): set HOME, or SMP_CONFIG, SMP_DATA_DIR and "
+            "SMP_KEY_DIR") from None
+
+
+def user_path(text: str | os.PathLike[str]) -> Path:
+    """`text` as a path, a leading `~` expanded (HomeDirError when there is no home)."""
+    path = Path(text)
+    if not str(path).startswith("~"):
+        return path
+    try:
+        return path.expanduser()
+    except (RuntimeError, KeyError, OSError):
+        home_dir()  # `~/...` without a home: says which variables to set
+        raise HomeDirError(f"cannot expand {text}: the system knows no such user's home "
+                           "directory; give the full path") from None
+
+
 def config_path() -> Path:
     """Where the station config file is (whether or not it exists)."""
     explicit = os.environ.get("SMP_CONFIG")
     if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        return user_path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or home_dir() / ".config"
     return Path(base) / "smpdevice" / CONFIG_NAME
 
 
@@ -122,7 +152,7 @@ def _validate(data: dict[str, Any], base: Path) -> tuple[dict[str, str], list[st
             issues.append(problem)
             continue
         if is_path:
-            value = str((base / Path(value).expanduser()).resolve(strict=False))
+            value = str((base / user_path(value)).resolve(strict=False))
         values[key] = value if choices is None else value.lower()
     return values, issues
 
@@ -164,7 +194,10 @@ def setting(name: str, option: str | None = None, *, strict: bool = True) -> Set
         if problem:
             raise ConfigError(f"${env_name}", [problem])
         return Setting(name, env.lower() if choices else env, f"environment {env_name}")
-    path = config_path()
+    try:
+        path = config_path()
+    except HomeDirError:  # no home, no SMP_CONFIG: no config file can be there
+        return Setting(name, DEFAULTS[name], "default")
     try:
         values = load_config(path)
     except ConfigError:

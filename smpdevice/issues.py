@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from smpdevice.checks import not_in_line
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -24,13 +26,18 @@ class Issue:
     missing: bool = False  # the field is absent, so there is no value to show
 
     def __str__(self) -> str:
+        # A path and a rule may hold a file's own text (a key, a zone name listed): escaped,
+        # so no control or bidi character reaches a terminal (review 12 REVF-7).
+        rule = escaped(self.rule)
         if not self.path:  # the file or the document as a whole: the rule says it all
-            return self.rule
-        # A key may be as long as the file: paths are cut short too.
-        path = self.path if len(self.path) <= 100 else self.path[:97] + "..."
+            return rule
+        # A key may be as long as the file: paths are cut short too (once escaped, so that
+        # a path of escapes is no longer).
+        path = escaped(self.path)
+        path = path if len(path) <= 100 else path[:97] + "..."
         if self.missing:
-            return f"{path}: {self.rule}"
-        return f"{path} = {show(self.value)}: {self.rule}"
+            return f"{path}: {rule}"
+        return f"{path} = {show(self.value)}: {rule}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "value": None if self.missing else jsonable(self.value),
@@ -110,6 +117,17 @@ def join(prefix: str, path: str) -> str:
     if not path:
         return prefix
     return prefix + path if path.startswith("[") else f"{prefix}.{path}"
+
+
+def escaped(text: str) -> str:
+    """`text` with every character a terminal would act on or hide written as its Python
+    escape (as `repr` writes it): control characters (ESC starts title and clipboard
+    sequences), bidi controls (they reverse the rest of a line), line separators and every
+    other character that is not printable. Plain text is returned as it is."""
+    if text.isprintable() and not any(map(not_in_line, text)):
+        return text
+    return "".join(repr(c)[1:-1] if not c.isprintable() or not_in_line(c) else c
+                   for c in text)
 
 
 def show(value: Any) -> str:

@@ -13,6 +13,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 
+from smpdevice.issues import escaped
+
 # tomllib's messages for a key defined twice, and where it says it found the second one.
 _TWICE = re.compile(r"^(Cannot overwrite a value|Cannot declare \(.*\) twice) "
                     r"\(at line (\d+), column \d+\)$")
@@ -57,9 +59,10 @@ def duplicate(text: str, message: str) -> tuple[str, int | None, int] | None:
 
 
 def _dotted(path: tuple[str, ...]) -> str:
-    """A key path as TOML writes it: bare names joined by dots, others quoted."""
-    return ".".join(name if _BARE.fullmatch(name) else json.dumps(name, ensure_ascii=False)
-                    for name in path)
+    """A key path as TOML writes it: bare names joined by dots, others quoted (terminal
+    controls and bidi marks escaped: the path is printed)."""
+    return escaped(".".join(name if _BARE.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+                            for name in path))
 
 
 def _clash(earlier: _Statement, later: _Statement) -> bool:

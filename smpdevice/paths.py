@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from smpdevice.config import setting
+from smpdevice.config import HomeDirError, home_dir, setting, user_path
 from smpdevice.errors import SmpError
 from smpdevice.records.files import private_dir
 
@@ -22,12 +22,15 @@ PEN_LOG_GLOB = "passlog-*.sqlite"  # every pen's own log (`pen_log_name`)
 
 
 def data_dir(create: bool = True) -> Path:
-    """The data directory, created on first use."""
+    """The data directory. A writer (`create`) makes it on first use and keeps it 0700 (a
+    directory it cannot re-mode, read-only media, is left as it is: the store's own open then
+    says why it cannot write); a reader (`create=False`) only names it: readers never write,
+    so a backup on a read-only mount, or a drive not mounted, is read or reported as it is."""
     chosen = setting("data_dir").value
     if chosen:
-        path = Path(chosen).expanduser()
+        path = user_path(chosen)
     else:
-        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        base = os.environ.get("XDG_DATA_HOME") or home_dir() / ".local" / "share"
         path = Path(base) / "smpdevice"
     if create:
         try:
@@ -40,12 +43,14 @@ def data_dir(create: bool = True) -> Path:
     return path
 
 
-def db_path(explicit: str | os.PathLike | None = None) -> Path:
+def db_path(explicit: str | os.PathLike | None = None, *, create: bool = False) -> Path:
     """The pass-log database: `explicit` if given (refused, untouched, when it is a file but no
-    database: `require_database`), else `<data dir>/passlog.sqlite`."""
+    database: `require_database`), else `<data dir>/passlog.sqlite`. The directory is only
+    named (readers never write); a writer passes `create=True` to make it 0700 (the log's own
+    open makes a missing one 0700 too)."""
     if explicit:
-        return require_database(Path(explicit).expanduser(), "a pass log", "--db")
-    return data_dir() / PASS_LOG_NAME
+        return require_database(user_path(explicit), "a pass log", "--db")
+    return data_dir(create) / PASS_LOG_NAME
 
 
 def pen_log_path(pen_serial: str) -> Path:
@@ -64,10 +69,10 @@ def pass_log_paths(explicit: str | os.PathLike | None = None) -> list[Path]:
     every pen's own log in the data directory (the station's log first, even if absent, so
     a missing log is reported as before)."""
     if explicit:
-        return [Path(explicit).expanduser()]
+        return [user_path(explicit)]
     from smpdevice.records.logset import logs_beside  # the rule the service reads by too
 
-    return logs_beside(db_path())
+    return logs_beside(db_path())  # readers create and re-mode nothing
 
 
 # ------------------------------------------------------------------ what no output may overwrite
@@ -127,8 +132,10 @@ def _protected(read: Iterable[Path]) -> dict[Path, str]:
             kind = _record_kind(entry.name)
             if kind is not None:
                 found[_real(entry)] = kind
-    found[_real(key_dir() / KEY_FILE_NAME)] = "installation key"
-    found[_real(config_path())] = "station config"
+    with contextlib.suppress(HomeDirError):  # no home: no key or config under it either
+        found[_real(key_dir() / KEY_FILE_NAME)] = "installation key"
+    with contextlib.suppress(HomeDirError):
+        found[_real(config_path())] = "station config"
     for log in read:
         for name, kind in ((log.name, "pass log this command reads"),
                            *((log.name + s, "side file of the pass log it reads") for s in
@@ -143,7 +150,7 @@ def _protected(read: Iterable[Path]) -> dict[Path, str]:
 
 
 def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path.expanduser()))
+    return Path(os.path.realpath(user_path(path)))
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -186,7 +193,7 @@ def refuse_record_output(paths: str | os.PathLike[str] | Sequence[str | os.PathL
 def _refuse_one(path: str | os.PathLike[str], option: str, records: dict[Path, str]) -> None:
     from smpdevice.records.frames import RECORDINGS_DIR
 
-    given = Path(path).expanduser()
+    given = user_path(path)
     real = _real(given)
     kind, where = records.get(real), real
     directory = _real(data_dir(create=False))

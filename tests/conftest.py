@@ -13,6 +13,7 @@ and wall seconds (setup, call and teardown) to FILE: where the suite's time goes
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -132,6 +133,15 @@ def _fewer_examples(item: pytest.Item) -> None:
     if asked.max_examples > 100:
         setattr(test, _SETTINGS, settings(asked, max_examples=max(100, asked.max_examples // 2)))
     test._smp_examples_halved = True  # type: ignore[union-attr]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (modules, test items, strategies) lives until the run ends: out
+    of the garbage collector's sight, its full collections during the tests no longer walk
+    those 100,000 objects each time (the collector's own time over 1,231 tests: 1.56 ->
+    1.14 CPU-s). Reference counting frees them as before; no test's objects are frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

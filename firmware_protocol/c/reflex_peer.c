@@ -148,6 +148,13 @@ static void send_telemetry(void)
 }
 
 /* OUT_OF_LIMITS: the first bad field in wire order, SMP_LIMIT_NONE if all are good. */
+/* A little-endian i16 of the wire, without a shift of a signed int (16-bit int MCUs). */
+static long le_i16(const uint8_t *p)
+{
+    long v = (long)p[0] | ((long)p[1] << 8);
+    return v >= 0x8000L ? v - 0x10000L : v;
+}
+
 static uint8_t limit_violation(const smp_frame_t *f)
 {
     const smp_set_setpoints_t *s = &f->msg.set_setpoints;
@@ -175,9 +182,9 @@ static uint8_t limit_violation(const smp_frame_t *f)
         }
         for (i = 0; i < c->count; i++) {
             const uint8_t *p = c->raw_points + 4u * i;
-            long cmd = (long)(int16_t)(uint16_t)(p[0] | (p[1] << 8));
-            long truth = (long)(int16_t)(uint16_t)(p[2] | (p[3] << 8));
-            long prev = i ? (long)(int16_t)(uint16_t)(p[-4] | (p[-3] << 8)) : cmd - 1;
+            long cmd = le_i16(p);
+            long truth = le_i16(p + 2);
+            long prev = i ? le_i16(p - 4) : cmd - 1;
             if (cmd <= prev || cmd < DEPTH_MIN_UM || cmd > DEPTH_MAX_UM || truth < 0
                 || truth > DEPTH_MAX_UM) return SMP_LIMIT_CALIBRATION;
         }

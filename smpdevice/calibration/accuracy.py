@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smpdevice.calibration.speed import DEFAULT_SPEED_TOLERANCE_PCT
 from smpdevice.control.calibrating import SPIN_UP_S
 from smpdevice.control.calibration import CalibrationError
 
@@ -128,8 +129,7 @@ class PunctureRateCheck:
                 out.append(
                     f"puncture rate at {p.set_hz:g} Hz: {p.punctures} punctures in "
                     f"{p.window_s:.2f} s resolve only +/-{p.resolution_pct:.1f} %, coarser than "
-                    f"the bound {self.tolerance_pct:g} %. Raise --speed-tolerance-pct or spin "
-                    "longer (--spin-seconds)."
+                    f"the bound {self.tolerance_pct:g} %. {self._what_helps(p)}"
                 )
             elif abs(p.error_pct) > self.tolerance_pct:
                 out.append(
@@ -138,6 +138,17 @@ class PunctureRateCheck:
                     f"{self.tolerance_pct:g} %. Service the motor and cam."
                 )
         return out
+
+
+    def _what_helps(self, p: RatePoint) -> str:
+        """A longer spin only while the longest one (MAX_COUNT_WINDOW_S, less its spin-up)
+        could resolve the bound; past that, only a looser bound can."""
+        longest_window_s = MAX_COUNT_WINDOW_S - SPIN_UP_S
+        if 100.0 / (longest_window_s * p.set_hz) <= self.tolerance_pct:
+            return "Raise --speed-tolerance-pct or spin longer (--spin-seconds)."
+        return (f"No spin can count that finely (the longest lasts {MAX_COUNT_WINDOW_S:g} s): "
+                f"use the default --speed-tolerance-pct ({DEFAULT_SPEED_TOLERANCE_PCT:g} %) or "
+                "a looser bound.")
 
 
 def puncture_rate_hz(frames: Sequence[tuple[int, int]]) -> tuple[float, float, int]:

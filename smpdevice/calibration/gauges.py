@@ -25,6 +25,8 @@ from smpdevice.control.calibration import CalibrationError
 from smpdevice.errors import SmpError
 
 DEFAULT_TIMEOUT_S = 2.0
+MAX_LINE_BYTES = 64  # a reading is a few characters; a longer line is never one
+SHOWN_CHARS = 40  # of an answer that is not a reading, in the message
 
 
 class GaugeError(SmpError):
@@ -80,10 +82,11 @@ class SimulatorGauge:
     manual = False
 
     def __init__(self, target: Any) -> None:
-        """`target`: a `pensim://NAME` URL, a simulator name, or an open `pensim://` port."""
+        """`target`: a `pensim://NAME` URL, a simulator name, an open `pensim://` port, or
+        the `PenSimulator` itself."""
         import simulators
 
-        sim = simulators.lookup(target)
+        sim = target if isinstance(target, simulators.PenSimulator) else simulators.lookup(target)
         if sim is None:
             raise GaugeError(
                 f"no simulated pen is running behind {target!r} in this process. "
@@ -142,9 +145,11 @@ class TcpGauge:
         self._reader = self._sock.makefile("rb")
 
     def _exchange(self) -> bytes:
+        if self._sock is None:  # closed after an answer that was not a reading
+            self._connect()
         assert self._sock is not None
         self._sock.sendall(b"READ\n")
-        line = self._reader.readline()
+        line = self._reader.readline(MAX_LINE_BYTES + 1)  # bounded: a stream never fills memory
         if not line:
             raise ConnectionResetError("the gauge closed the connection")
         return line
@@ -161,16 +166,32 @@ class TcpGauge:
             raise GaugeError(
                 f"the gauge at {self.url} stopped answering: {exc}. Check it and retry."
             ) from exc
+        if len(line) > MAX_LINE_BYTES:  # the rest of that line is still unread: start afresh
+            self.close()
+            raise GaugeError(f"the gauge at {self.url} answered {_shown(line)}, a line longer "
+                             f"than {MAX_LINE_BYTES} bytes, not a reading. Check the gauge "
+                             "bridge: it must answer READ with one number per line")
         text = line.decode("ascii", "replace").strip()
         try:
             value = float(text)
         except ValueError:
-            raise GaugeError(f"the gauge at {self.url} answered {text!r}, not a reading") from None
+            value = math.nan
         if not math.isfinite(value):
-            raise GaugeError(f"the gauge at {self.url} answered {text!r}, not a reading")
+            raise GaugeError(f"the gauge at {self.url} answered {_shown(line)}, not a reading")
         return _check_automatic(value, request, self.description)
 
     def close(self) -> None:
+        if self._reader is not None:  # the socket's file is only released with its reader
+            self._reader.close()
+            self._reader = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def _shown(line: bytes) -> str:
+    """An answer as the message shows it: escaped, and cut short past SHOWN_CHARS."""
+    text = line.decode("ascii", "replace").strip()
+    if len(text) <= SHOWN_CHARS and len(line) <= MAX_LINE_BYTES:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... (cut short)"

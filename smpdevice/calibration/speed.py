@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smpdevice.calibration.fit import least_squares
-from smpdevice.calibration.readings import Point
+from smpdevice.calibration.readings import FitError, Point
 from smpdevice.control.calibration import CalibrationError
 
 DEFAULT_SPEED_TOLERANCE_PCT = 3.0
@@ -130,8 +130,8 @@ class ZeroSearch:
         out = self._out()
         last = self.readings[-1]
         if not out:  # never seen the tip: go further out
-            if last.actuator_mm >= self.max_mm:
-                raise CalibrationError(
+            if last.actuator_mm >= self.max_mm:  # what was measured: the run fails (exit 1)
+                raise FitError(
                     f"the gauge reads 0 mm even at full travel ({self.max_mm:.3f} mm): the "
                     "needle never leaves the cartridge. Check the cartridge and the gauge."
                 )
@@ -156,7 +156,7 @@ class ZeroSearch:
         """Flush position: where the line through the readings that saw the tip reaches 0."""
         out = self._out()
         if not out:
-            raise CalibrationError("the zero search saw no protrusion; no zero to report.")
+            raise FitError("the zero search saw no protrusion; no zero to report.")
         line = self._line()
         if line is None:
             return out[-1].actuator_mm - out[-1].gauge_mm / self.nominal_gain

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from smpdevice.config import user_path
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir, require_database
@@ -33,7 +34,7 @@ from smpdevice.records.files import (
     require_regular_file,
     tighten_siblings,
 )
-from smpdevice.records.readonly import connect_readonly
+from smpdevice.records.readonly import connect_readonly, schema_names
 
 CALIBRATIONS_NAME = "calibrations.sqlite"
 
@@ -57,6 +58,8 @@ _ADD_SAVED_SEQ = (
     "ALTER TABLE calibrations ADD COLUMN saved_seq INTEGER",
     "UPDATE calibrations SET saved_seq = rowid",
 )
+_WHERE_THEY_ARE = " (smp calibrate saves them in calibrations.sqlite in the data directory)"
+_INDEXES = {"calibrations", "calibrations_pen", "calibrations_saved"}  # + the table: current
 _SEQ_INDEX = "CREATE INDEX IF NOT EXISTS calibrations_saved ON calibrations (pen_serial, saved_seq)"
 # Files from before the `simulated` column: add it; their rows stay NULL ("unknown") unless
 # their JSON says (a Calibration model with the field wrote it).
@@ -79,15 +82,20 @@ class CalibrationEntry:
 Entries = list[CalibrationEntry]  # named here: inside the class, `list` is the method
 
 
+Damaged = list[tuple[str, str]]  # (calibration id, why): damaged rows a listing names
+
+
 class CalibrationStoreError(SmpError):
     """The calibration database cannot be read or written."""
 
 
-def calibrations_path(explicit: str | os.PathLike | None = None) -> Path:
-    """`explicit` if given, else `<data dir>/calibrations.sqlite`."""
+def calibrations_path(explicit: str | os.PathLike | None = None, *,
+                      create: bool = True) -> Path:
+    """`explicit` if given, else `<data dir>/calibrations.sqlite` (the directory made by a
+    writer only: a reader passes `create=False`)."""
     if explicit:  # a file that is no database is refused before it is locked or re-moded
-        return require_database(Path(explicit).expanduser(), "a calibration database")
-    return data_dir() / CALIBRATIONS_NAME
+        return require_database(user_path(explicit), "a calibration database")
+    return data_dir(create) / CALIBRATIONS_NAME
 
 
 def _iso(moment: datetime) -> str:
@@ -104,34 +112,72 @@ class CalibrationStore:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False) -> None:
-        self.path = calibrations_path(path)
+        self.path = calibrations_path(path, create=not readonly)
         self.readonly = readonly
-        if not readonly:
-            with self._connect() as db:
-                tables = {row[0] for row in db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
-                if tables and "calibrations" not in tables:  # a pass log given as --db
-                    raise CalibrationStoreError(
-                        f"{self.path} is an SQLite file but not a calibration database; give "
-                        "the path of one, or a new file to create one. Nothing was written.")
-                db.executescript(_SCHEMA)
-                columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
-                if "simulated" not in columns:
-                    for statement in _ADD_SIMULATED:
-                        db.execute(statement)
-                if "saved_seq" not in columns:
-                    for statement in _ADD_SAVED_SEQ:
-                        db.execute(statement)
-                db.execute(_SEQ_INDEX)
+        self._explicit = bool(path)
+        names = self._names()
+        if names and "calibrations" not in names:  # a pass log given as --db: left as it is
+            raise self._foreign(", or a new file to create one. Nothing was written." if not
+                                readonly else _WHERE_THEY_ARE)
+        if not readonly and not self._current(names):
+            self.require_writable()
+
+    def require_writable(self) -> None:
+        """Open the file to write now, creating or migrating its schema: a command that will
+        save (`smp calibrate`) calls it first, so a read-only disk or a file it may not write
+        fails before the pen moves. (A writer store that only reads, as `smp run`'s, opens
+        nothing to write until it saves.)"""
+        with self._connect() as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "calibrations" not in tables:  # a pass log given as --db
+                raise self._foreign(", or a new file to create one. Nothing was written.")
+            db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
+            if "simulated" not in columns:
+                for statement in _ADD_SIMULATED:
+                    db.execute(statement)
+            if "saved_seq" not in columns:
+                for statement in _ADD_SAVED_SEQ:
+                    db.execute(statement)
+            db.execute(_SEQ_INDEX)
+
+    def _names(self) -> list[str] | None:
+        """The names in the file's schema, looked at without creating anything beside it;
+        None when there is no database yet (no file, an empty one) or it cannot be looked at
+        so (the open that follows says why)."""
+        try:
+            if not self._is_file() or self.path.stat().st_size == 0:
+                return None
+            return schema_names(self.path)
+        except (OSError, sqlite3.Error):
+            return None
+
+    def _current(self, names: list[str] | None) -> bool:
+        """Whether the file already holds the whole current schema, looked at without writing:
+        then a writer opens nothing to write until it saves, so `smp run` on a read-only or
+        full disk reads its calibrations and the pass log says why it cannot record."""
+        if names is None or not set(names) >= _INDEXES:
+            return False
+        try:
+            columns = _columns(self.path)
+        except (OSError, sqlite3.Error):
+            return False  # the writer's open says what is wrong
+        tighten_siblings(self.path, ("", "-wal", "-shm"))  # 0600, as a writer's open makes it
+        return columns >= {"simulated", "saved_seq"}
+
+    def _foreign(self, todo: str) -> CalibrationStoreError:
+        return CalibrationStoreError(f"{self.path} is an SQLite file but not a calibration "
+                                     f"database; give the path of one{todo}")
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection | None]:
-        """A connection to read from; None when there is nothing to read yet."""
-        if not self.readonly:
-            with self._connect() as db:
-                yield db
-            return
+        """A read-only connection (also on read-only media; writers read this way too); None
+        when there is nothing to read yet (no file, or an empty database)."""
         if not self.path.parent.is_dir():
+            if not self._explicit:  # a station that has no data directory yet: none saved
+                yield None
+                return
             raise CalibrationStoreError(
                 f"cannot open the calibration database {self.path}: the directory "
                 f"{self.path.parent} does not exist. Give the right --db PATH."
@@ -147,10 +193,11 @@ class CalibrationStore:
                 "Check the path and its permissions, or pass another --db PATH."
             ) from exc
         try:
-            has_table = reader.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calibrations'"
-            ).fetchone()
-            yield reader.conn if has_table else None
+            tables = {row[0] for row in reader.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "calibrations" not in tables:  # a pass log given as --db
+                raise self._foreign(_WHERE_THEY_ARE)
+            yield reader.conn if tables else None
         except sqlite3.Error as exc:
             raise CalibrationStoreError(
                 f"cannot read the calibration database {self.path}: {exc}. "
@@ -199,6 +246,11 @@ class CalibrationStore:
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
         except sqlite3.Error as exc:
+            if _read_only_fs(self.path.parent):
+                raise CalibrationStoreError(
+                    f"the calibration database {self.path} is on a read-only file system; "
+                    "nothing was saved. Remount it read-write or pass another --db PATH."
+                ) from exc
             raise CalibrationStoreError(
                 f"the calibration database {self.path} failed: {exc}. "
                 "Check free disk space and permissions; nothing was saved."
@@ -234,9 +286,11 @@ class CalibrationStore:
     def _rows(self, tail: str, args: tuple) -> list[Calibration]:
         return [entry.calibration for entry in self._entries(tail, args)]
 
-    def _entries(self, tail: str, args: tuple) -> Entries:
+    def _entries(self, tail: str, args: tuple,
+                 damaged: Damaged | None = None) -> Entries:
         """Rows of `SELECT ... FROM calibrations <tail>` (tail: WHERE/ORDER/LIMIT; `{newest}`
-        in it orders newest, i.e. last saved, first)."""
+        in it orders newest, i.e. last saved, first). A damaged row is refused, or, given a
+        `damaged` list (a listing), added to it as (id, why) and left out."""
         with self._read() as db:
             if db is None:
                 rows = []
@@ -257,6 +311,9 @@ class CalibrationStore:
                 # The model's own checks (SmpError) also refuse a damaged row.
                 detail = (f"{exc.error_count()} invalid fields" if isinstance(exc, ValidationError)
                           else str(exc))
+                if damaged is not None:
+                    damaged.append((str(calibration_id), detail))
+                    continue
                 raise CalibrationStoreError(
                     f"calibration {calibration_id} in {self.path} is damaged "
                     f"({detail}). Recalibrate the pen."
@@ -267,9 +324,10 @@ class CalibrationStore:
         """Calibrations, newest (last saved) first; only `pen_serial`'s if given."""
         return [entry.calibration for entry in self.entries(pen_serial, limit)]
 
-    def entries(self, pen_serial: str | None = None,
-                limit: int | None = None) -> Entries:
-        """Like `list`, with each calibration's `simulated` flag (for listings and exports)."""
+    def entries(self, pen_serial: str | None = None, limit: int | None = None,
+                damaged: Damaged | None = None) -> Entries:
+        """Like `list`, with each calibration's `simulated` flag (for listings and exports);
+        `damaged`: see `_entries`."""
         sql = ""
         args: tuple = ()
         if pen_serial is not None:
@@ -278,7 +336,7 @@ class CalibrationStore:
         sql += " ORDER BY {newest}"
         if limit is not None:  # SQLite's LIMIT is a 64-bit integer: more means "all"
             sql += f" LIMIT {min(int(limit), 2**63 - 1)}"
-        return self._entries(sql, args)
+        return self._entries(sql, args, damaged)
 
     def latest(self, pen_serial: str) -> Calibration | None:
         """The newest calibration of `pen_serial`, expired or not."""
@@ -305,6 +363,32 @@ class CalibrationStore:
         return found[0] if found else None
 
 
+def _columns(path: Path) -> set[str]:
+    """The columns of the calibrations table, read as `schema_names` reads the schema: with no
+    `-wal` or `-journal` beside the file, `?immutable=1` (nothing created beside it, also on a
+    full or read-only disk); else as every reader reads it."""
+    if any(path.with_name(path.name + side).exists() for side in ("-wal", "-journal")):
+        reader = connect_readonly(path)
+        conn = reader.conn
+    else:
+        reader = None
+        conn = sqlite3.connect(path.resolve().as_uri() + "?immutable=1", uri=True)
+    try:
+        return {row[1] for row in conn.execute("PRAGMA table_info(calibrations)")}
+    finally:
+        if reader is not None:
+            reader.close()
+        else:
+            conn.close()
+
+
 def _simulated_of(calibration: Calibration) -> int | None:
     flag = getattr(calibration, "simulated", None)  # the field of a Calibration that has it
     return None if flag is None else int(bool(flag))
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -33,7 +33,7 @@ def run_verify(
     echo: Echo = silent,
 ) -> VerifyResult:
     """Check `calibration` at a few depths on its own (before a session). Saves nothing."""
-    calibration.check_for(pen_identity(ctl).serial)
+    calibration.check_for(pen_identity(ctl).serial, port=ctl.port_url)  # a command to copy
     settings = settings or CalibrationSettings()
     run = CalibrationSteps(ctl, gauge, settings, echo)
     ctl.begin_calibration()

@@ -49,7 +49,7 @@ from smpdevice.calibration.report import (
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
 from smpdevice.calibration.stopping import StopCheck, StopReason, install
-from smpdevice.control.calibration import Calibration, CalibrationError
+from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import PedalReleased
 from smpdevice.control.states import StateError
 
@@ -134,8 +134,8 @@ class CalibrationSteps:
         n = self.settings.depth_points
         low = search.zero_actuator_mm + self.settings.first_point_mm / search._slope()
         low = max(low, self.min_mm)
-        if low >= self.max_mm:
-            raise CalibrationError(
+        if low >= self.max_mm:  # what was measured: the run fails, with its report
+            raise FitError(
                 f"the tip is flush only at actuator {search.zero_actuator_mm:.3f} mm, too close "
                 f"to full travel {self.max_mm:.3f} mm to calibrate. Check the cartridge."
             )
@@ -343,6 +343,11 @@ def run_calibration(
                 })
         stop.check()  # nothing is saved once the run must end
     except PedalReleased as exc:  # the pen stopped the needle: end here, start nothing more
+        report.problems.append(str(exc))
+        report.calibration = None
+        leave_calibrating(ctl, None)
+        return report
+    except FitError as exc:  # the pen and gauge measured no calibration: a failed run, reported
         report.problems.append(str(exc))
         report.calibration = None
         leave_calibrating(ctl, None)

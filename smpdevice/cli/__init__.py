@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from smpdevice import __version__
+from smpdevice import __version__, entry
 from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 
@@ -48,6 +48,7 @@ class _Fd1(io.RawIOBase):
         super().__init__()
         self.fd = fd
         self.error: OSError | None = None
+        self.closed_at_start = False  # `>&-`: fd is /dev/null; a write is a lost one
 
     def writable(self) -> bool:
         return True
@@ -61,6 +62,9 @@ class _Fd1(io.RawIOBase):
     def write(self, data: Any) -> int:
         size = len(memoryview(data))
         if self.error is not None:
+            return size
+        if self.closed_at_start and size:
+            self.error = OSError(errno.EBADF, "standard output is closed")
             return size
         try:
             written = 0
@@ -83,15 +87,24 @@ class _Output:
 
     def __init__(self, raw: _Fd1 | None = None, stream: io.TextIOWrapper | None = None) -> None:
         self._raw, self._stream = raw, stream
+        self._unencodable = entry.unencodable_count()
 
-    def lost(self) -> OSError | None:
-        """The first write that failed (after pushing out what is still buffered), or None."""
+    def lost(self) -> str | None:
+        """What was lost, as one line (after pushing out what is still buffered), or None."""
         if self._raw is None:
             return None
         with contextlib.suppress(Exception):
             if self._stream is not None:
                 self._stream.flush()
-        return self._raw.error
+        if self._raw.error is not None:
+            return _describe_lost(self._raw.error)
+        count = entry.unencodable_count() - self._unencodable
+        if count == 0 or self._stream is None:
+            return None
+        return (f"the output could not all be written: {count} character"
+                f"{'s' if count > 1 else ''} cannot be shown in this terminal's encoding "
+                f"({self._stream.encoding}) and {'were' if count > 1 else 'was'} written as "
+                "'?'. Use a UTF-8 locale (LANG=C.UTF-8) or PYTHONIOENCODING=utf-8")
 
     def forget(self) -> None:
         self._raw = None
@@ -116,8 +129,10 @@ def _guarded_stdout() -> Iterator[_Output]:
     with contextlib.suppress(Exception):
         real.flush()
     raw = _Fd1(1)
+    raw.closed_at_start = 1 in entry.CLOSED_AT_START
+    # a character the terminal cannot show is written as `?` and said at the end (REVG-1)
     guarded = io.TextIOWrapper(io.BufferedWriter(raw), encoding=real.encoding,
-                               errors=real.errors,
+                               errors=entry.STDOUT_ERRORS,
                                line_buffering=bool(real.line_buffering))
     sys.stdout = guarded
     try:
@@ -143,7 +158,7 @@ def _guarded_stderr() -> Iterator[None]:
         real.flush()
     # unbuffered, as Python's own stderr: every line leaves at once, whole (_Fd1 loops)
     guarded = io.TextIOWrapper(_Fd1(2), encoding=real.encoding,  # type: ignore[type-var]
-                               errors=real.errors, write_through=True)
+                               errors=entry.STDERR_ERRORS, write_through=True)
     sys.stderr = guarded
     try:
         yield
@@ -156,6 +171,9 @@ def _guarded_stderr() -> Iterator[None]:
 def _describe_lost(error: OSError) -> str:
     """One line: what was lost and what to do."""
     why = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.EBADF:
+        return (f"{why}: the command ran to its end, but what it printed is lost. Give it "
+                "somewhere to write (a file, a pipe, or > /dev/null to discard it)")
     if error.errno == errno.EPIPE:
         return (f"the output could not be written ({why}): the program reading it stopped "
                 "early; what it did not read is lost")
@@ -168,11 +186,11 @@ def _exit_if_output_lost(output: _Output, code: object) -> None:
     code (its outcome: `smp run`'s E-stop stays 5), else USER_ERROR (2)."""
     from smpdevice.outcomes import ExitCode
 
-    error = output.lost()
-    if error is None:
+    line = output.lost()
+    if line is None:
         return
     output.forget()  # said once
-    click.secho(f"error: {_describe_lost(error)}", fg="red", err=True)
+    click.secho(f"error: {line}", fg="red", err=True)
     sys.exit(code if isinstance(code, int) and code != 0 else ExitCode.USER_ERROR)
 
 
@@ -184,9 +202,10 @@ class _Group(click.Group):
         # Ctrl-C while the arguments are parsed is held until invoke() can answer it. A stdout
         # that cannot be written (full disk, closed pipe) never stops a command half-done:
         # it is reported once the command ended (see _Fd1).
+        entry.standard_streams()  # (done already when started as `smp`)
         with _guarded_stderr(), _guarded_stdout() as output:
             try:
-                with CTRL_C.installed(), CTRL_C.deferred():
+                with CTRL_C.command():
                     return super().main(*args, **kwargs)
             except SystemExit as exc:
                 _exit_if_output_lost(output, exc.code)
@@ -215,7 +234,13 @@ class _Group(click.Group):
         except click.exceptions.Abort:
             if CTRL_C.requested:  # a prompt turned Ctrl-C into Abort
                 exit_interrupted("the command stopped before finishing.")
-            raise
+            # else a question met the end of its input (`< /dev/null`, `<&-`, a script)
+            from smpdevice.outcomes import ExitCode
+
+            click.secho("error: a question got no answer (standard input ended): run the "
+                        "command at a terminal, or give the answer as an option (see --help)",
+                        fg="red", err=True)
+            sys.exit(ExitCode.CHECK_FAILED)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

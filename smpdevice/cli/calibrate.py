@@ -12,7 +12,7 @@ from smpdevice.cli.device import pen_identity, pen_link, port_option
 from smpdevice.cli.params import count, finite_float
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import ExitCode, calibrate_command, command
+from smpdevice.outcomes import ExitCode, command
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def calibrate(
         spin_duration_s=spin_seconds,
     )
     store = CalibrationStore(db)  # open it first: a bad --db fails before the pen moves
+    store.require_writable()  # and a read-only disk too, not at the save (review 12)
     with PenController.connect(port) as ctl:
         ident = pen_identity(ctl)
         serial = ident.serial
@@ -148,11 +149,7 @@ def calibrate(
                 if cal is None:
                     raise CalibrationError(f"pen {serial} has no calibration. "
                                            f"Calibrate it first: {again}")
-                if datetime.now(UTC) >= cal.expires_at:
-                    raise CalibrationError(
-                        f"the calibration of pen {serial} expired on "
-                        f"{cal.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: "
-                        f"{again}")
+                cal.check_for(serial, again=again)  # expired or future-dated: what to run
                 click.echo(f"Verifying calibration {cal.calibration_id} of pen {serial} "
                            f"({cal.technician}, {cal.created_at:%Y-%m-%d}).")
                 result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
@@ -214,12 +211,11 @@ def calibrate_again(port: str, *, auto: bool, gauge_url: str | None, db: str | N
     """The `smp calibrate` to run again, with this run's gauge, database, `-t` and `options`
     (`given_options`): copied as printed it calibrates the same pen the same way, checks it
     against the same tolerances and saves where (and for as long as) this run would have."""
-    words = ["--auto"] if auto and not port.startswith("pensim://") else []
+    words = ["--auto"] if auto else []  # a guided run again guided, also on the simulator
     for option, value in (("--gauge", gauge_url), ("--db", db), ("-t", technician)):
         if value:
             words += [option, value]
-    words += options
-    return " ".join([calibrate_command(port), *([command(*words)] if words else [])])
+    return command("smp", "calibrate", "--port", port, *words, *options)
 
 
 def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
@@ -269,10 +265,17 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     from smpdevice.cli.sessions import simulated_text
 
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
-    found = store.entries(pen_serial, limit=limit)
+    damaged: list[tuple[str, str]] = []  # listed as such: one bad row never hides the rest
+    found = store.entries(pen_serial, limit=limit, damaged=damaged)
     if as_json:
-        click.echo(json.dumps([_calibration_json(e) for e in found], indent=2))
+        click.echo(json.dumps([_calibration_json(e) for e in found] + [
+            {"calibration_id": cid, "status": "damaged", "problem": why}
+            for cid, why in damaged], indent=2))
         return
+    for cid, why in damaged:
+        click.secho(f"warning: calibration {cid} in {store.path} is damaged ({why}); it is "
+                    "never used. Recalibrate the pen if it has no valid calibration.",
+                    fg="yellow", err=True)
     if not found:
         who = f"pen {pen_serial}" if pen_serial else "any pen"
         click.echo(f"No calibrations for {who} in {store.path}. Make one: "

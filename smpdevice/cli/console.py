@@ -36,5 +36,8 @@ class CliConsole(Console):
 def cli_console(stderr: bool = False, **kwargs: Any) -> Console:
     """A Console for command output: no wrapping when piped, unit-safe wrapping at a terminal."""
     stream = sys.stderr if stderr else sys.stdout
-    is_tty = stream.isatty()
+    try:  # a stream Python could not open (its fd closed at start) is None: not a terminal
+        is_tty = bool(stream is not None and stream.isatty())
+    except (OSError, ValueError):
+        is_tty = False
     return CliConsole(stderr=stderr, soft_wrap=not is_tty, **kwargs)

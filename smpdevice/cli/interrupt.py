@@ -6,7 +6,9 @@ the records are in use): Ctrl-C only sets `requested`, and the work polls it at 
 running pass stops its needle and records itself, no pass begins after it, and no Ctrl-C can
 land between a record's write and its commit or inside a connection being set up. Only the
 first Ctrl-C counts; more presses are ignored while the needle is stopped and the records are
-closed (each step of that is bounded by a timeout).
+closed (each step of that is bounded by a timeout), and, in the `smp` program, from the moment
+its command ends: the exit status is decided then, and a key held down must not turn it into a
+death by SIGINT (review 12, REVG-5).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ class CtrlC:
     def __init__(self) -> None:
         self.requested = False
         self._deferred = 0
+        self._work = 0  # deferred() sections open (SIGTERM and SIGHUP taken as Ctrl-C)
         self._installed = 0
+        self._closing = False  # the command is ending: no Ctrl-C raises any more
+        self._owner = False  # this process is the `smp` program (smpdevice.entry)
         # what signal.signal() returned, restored when the last user leaves
         self._previous: Callable[[int, FrameType | None], Any] | int | signal.Handlers | None = None
 
@@ -43,8 +48,13 @@ class CtrlC:
     def _on_sigint(self, _signum, _frame) -> None:
         first = not self.requested
         self.requested = True
-        if first and self._deferred == 0:
+        if first and self._deferred == 0 and not self._closing:
             raise KeyboardInterrupt
+
+    def own_process(self) -> None:
+        """The `smp` program: when its command ends, SIGINT is ignored instead of Python's
+        handler put back (a test's process, which runs many commands, keeps its Ctrl-C)."""
+        self._owner = True
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[CtrlC]:
@@ -54,6 +64,7 @@ class CtrlC:
             return
         if self._installed == 0:
             self.requested = False
+            self._closing = False
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         self._installed += 1
         try:
@@ -61,15 +72,44 @@ class CtrlC:
         finally:
             self._installed -= 1
             if self._installed == 0:
-                signal.signal(signal.SIGINT, self._previous)
+                if self._owner:  # the exit status is decided: Ctrl-C changes nothing now
+                    self._closing = True
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                else:
+                    signal.signal(signal.SIGINT, self._previous)
+                    self._closing = False
+
+    @contextlib.contextmanager
+    def command(self) -> Iterator[None]:
+        """A whole command: installed and deferred (its `invoke` answers Ctrl-C at once), and,
+        as it ends, not one Ctrl-C may raise: the exit status is being decided."""
+        with self.installed():
+            self._deferred += 1
+            try:
+                yield
+            finally:
+                self._closing = True  # before the deferral ends: no gap where Ctrl-C raises
+                self._deferred -= 1
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
+        """While a pen or the records are in use: Ctrl-C, and SIGTERM (a service manager's
+        stop) and SIGHUP (the terminal closed) as Ctrl-C, stop the work at its next safe
+        point: the needle stops and what ran is recorded, rather than the process dying with
+        its pass open (its pen would stop by its lease, the pass recovered as crashed)."""
+        taken = {}
+        if self._work == 0 and threading.current_thread() is threading.main_thread():
+            taken = {s: signal.signal(s, self._on_sigint) for s in (signal.SIGTERM,
+                                                                   signal.SIGHUP)}
         self._deferred += 1
+        self._work += 1
         try:
             yield
         finally:
+            self._work -= 1
             self._deferred -= 1
+            for signum, previous in taken.items():
+                signal.signal(signum, previous)
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[None]:

@@ -27,9 +27,14 @@ def finish_session(session, console: Console, progress_enabled: bool,
         except Exception as close_error:
             console.print(f"[red]The session could not be closed cleanly: {close_error}[/red]")
         raise
-    if leave_open and not session.stop_requested and (pedal_lifted(session) or session_summary(
-            session.passlog, session.session_id, session.profile,
-            pen_state=session.judged_pen_state())["outcome"] in RESUMABLE):
+    lapsed = getattr(session, "calibration_lapsed", None)
+    if report is not None and lapsed:
+        report.cause = recalibrate_in(lapsed, session.pen.port_url, report.recalibrate)
+    if leave_open and not session.stop_requested and (
+            pedal_lifted(session) or lapsed or session_summary(
+                session.passlog, session.session_id, session.profile,
+                pen_state=session.judged_pen_state())["outcome"] in RESUMABLE):
+        # a lapsed calibration too: recalibrating clears it, then the rest is resumed
         session.summary, session.sheet = session.suspend(), ""
         if report is not None:
             report.summary, report.suspended = session.summary, True
@@ -39,6 +44,17 @@ def finish_session(session, console: Console, progress_enabled: bool,
     if report is not None:
         report.summary, report.sheet = session.summary, session.sheet
     return session
+
+
+def recalibrate_in(why: str, pen_port: str, recalibrate: str | None) -> str:
+    """`why` (a calibration refusal, whose hint calibrates the pen on `pen_port`) with the
+    run's own command to recalibrate (`recalibrate`: its port and `--calibrations` database)."""
+    from smpdevice.outcomes import calibrate_command
+
+    hint = calibrate_command(pen_port)
+    if not recalibrate or recalibrate == hint:
+        return why
+    return why.replace(hint, recalibrate) if hint in why else f"{why} ({recalibrate})"
 
 
 def pedal_lifted(session) -> bool:

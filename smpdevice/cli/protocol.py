@@ -138,9 +138,9 @@ def vectors(show: bool) -> None:
 
 @protocol.command("c-codec")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
-              type=click.Path(path_type=Path), help="Directory to write into (created if needed).")
+              type=click.Path(path_type=str), help="Directory to write into (created if needed).")
 @click.option("--force", is_flag=True, help="Overwrite files of an earlier generation.")
-def c_codec(out_dir: Path, force: bool) -> None:
+def c_codec(out_dir: str, force: bool) -> None:
     """Write the C99 codec for the pen's firmware: smp_protocol.h and smp_protocol.c.
 
     Generated from the same catalogue as this host: message structs (units in the field
@@ -155,12 +155,23 @@ def c_codec(out_dir: Path, force: bool) -> None:
       smp protocol c-codec --out firmware/protocol --force
     """
     files = generate_c_codec()
+    if not out_dir.strip():  # Path("") is the current directory: never meant
+        raise SmpError("--out is empty; give the directory to write into.")
+    _write_codec(Path(out_dir), files, force)
+
+
+def _write_codec(out_dir: Path, files: dict[str, str], force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise SmpError(f"--out {out_dir}: exists and is not a directory; give a directory.")
     from smpdevice.paths import refuse_record_output
 
     # a link named smp_protocol.c to a pass log is never written through
     refuse_record_output([out_dir / name for name in files], "--out")
+    folders = [name for name in files
+               if (out_dir / name).is_dir() and not (out_dir / name).is_symlink()]
+    if folders:
+        raise SmpError(f"--out {out_dir}: {', '.join(folders)} is a directory, not a file of "
+                       "an earlier generation; remove it or choose another directory.")
     existing = [name for name in files if (out_dir / name).exists()]
     if existing and not force:
         raise SmpError(
@@ -169,8 +180,7 @@ def c_codec(out_dir: Path, force: bool) -> None:
         )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (out_dir / name).write_text(text, encoding="utf-8")
+        _write_whole(out_dir, files)
     except OSError as exc:
         raise SmpError(
             f"--out {out_dir}: cannot write there ({exc.strerror or exc}); choose a directory "
@@ -178,3 +188,50 @@ def c_codec(out_dir: Path, force: bool) -> None:
         ) from None
     for name in files:
         click.echo(str(out_dir / name))
+
+
+def _write_whole(out_dir: Path, files: dict[str, str]) -> None:
+    """The files written together or not at all: each to a temporary name beside it, then,
+    once all are complete, renamed over their names, the earlier files kept aside until every
+    rename is done and put back if one fails (a full disk, a name that is a directory: the
+    earlier header and source stay a pair). A link of that name is replaced, never written
+    through. A failure removes what it made."""
+    import os
+    import tempfile
+
+    made: list[str] = []
+    kept: list[tuple[str, Path]] = []  # (aside, name): earlier files moved aside
+    placed: list[Path] = []
+    try:
+        for name, text in files.items():
+            fd, temp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            made.append(temp)
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+        umask = os.umask(0o022)
+        os.umask(umask)
+        try:
+            for temp, name in zip(made, files, strict=True):
+                target = out_dir / name
+                os.chmod(temp, 0o666 & ~umask)  # as a plain write makes it (mkstemp: 0600)
+                if os.path.lexists(target):
+                    aside = tempfile.mktemp(prefix=f".{name}.old.", dir=out_dir)
+                    os.rename(target, aside)
+                    kept.append((aside, target))
+                os.rename(temp, target)
+                placed.append(target)
+        except OSError:
+            for target in placed:
+                os.unlink(target)
+            for aside, target in kept:
+                os.rename(aside, target)
+            kept.clear()
+            raise
+    finally:
+        for temp in made:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+        for aside, _target in kept:  # all placed: the earlier files go
+            os.unlink(aside)

@@ -77,6 +77,11 @@ def _identity(svc: Any) -> tuple[str, dict[str, Any]]:
     return (ident["identity"] or {}).get("serial", "?"), ident
 
 
+def calibrate_through(url: str, *, simulated: bool) -> str:
+    """How to calibrate the pen `smp serve` at `url` owns (automatic on a simulated pen)."""
+    return command("smp", "calibrate", "--service", url, *(["--auto"] if simulated else []))
+
+
 # ------------------------------------------------------------------------------------- run
 
 
@@ -112,8 +117,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
                                                                 f"profile {profile_path}"))
         say_envelope(url, serial)
         if ident["calibration"] is None:
-            fix = command("smp", "calibrate", "--service", url,
-                          *(["--auto"] if ident["simulated"] else []))
+            fix = calibrate_through(url, simulated=bool(ident["simulated"]))
             raise SmpError(f"pen {serial} has no valid calibration. Calibrate it first: {fix}")
         if answers is None:
             require_terminal_for_screening()
@@ -138,7 +142,8 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             # the connection may be gone: the service then stops the pen by itself
             with contextlib.suppress(Exception):
                 svc.release()
-    _report(console, url, result, passes, planned, ident["port"], technician)
+    _report(console, url, result, passes, planned, ident["port"], technician,
+            simulated=bool(ident["simulated"]))
 
 
 def _follow(svc: Any, console: Console, sid: str) -> tuple[dict[str, Any], list[dict]]:
@@ -212,13 +217,15 @@ def _interrupted(svc: Any, sid: str | None) -> NoReturn:
 
 
 def _report(console: Console, url: str, result: dict[str, Any], passes: list[dict],
-            planned: int, port: str, technician: str | None = None) -> None:
+            planned: int, port: str, technician: str | None = None, *,
+            simulated: bool = False) -> None:
     from smpdevice.cli.run import print_outcome
 
     if result.get("left_open"):  # resumable: say how, through the service (issue 15.5)
         from smpdevice.cli.resume import report_through_service
 
-        report_through_service(console, url, result, passes, planned, port, technician)
+        report_through_service(console, url, result, passes, planned, port, technician,
+                               simulated=simulated)
     for r in sorted(passes, key=lambda r: r["index"]):
         detail = f" — {r['detail']}" if r.get("detail") else ""
         console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "

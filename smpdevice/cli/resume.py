@@ -13,7 +13,8 @@ from rich.console import Console
 from smpdevice.cli.device import pen_identity
 from smpdevice.cli.interrupt import CTRL_C, CtrlC
 from smpdevice.cli.playing import finish_session
-from smpdevice.cli.run import RunReport, _calibration_for, needle_state
+from smpdevice.cli.run import _calibration_for
+from smpdevice.cli.run_report import RunReport, needle_state
 from smpdevice.cli.screening_prompt import ask_screening, require_terminal_for_screening
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, command, next_steps
@@ -26,6 +27,27 @@ from smpdevice.sessions.resume import (
     remaining_passes,
     screening_due,
 )
+
+
+def check_resume_id(session_id: str) -> str:
+    """`--resume SESSION` as given, or refused (exit 2) before anything opens: an empty or
+    blank id (a script's unset variable) used to be taken as no --resume at all, and the whole
+    plan was played again as a new session (review 12 REVF-1). Held to the service's rule for
+    an id (service/schema.py SESSION_ID), so the station and the service refuse alike."""
+    import re
+
+    from smpdevice.service.schema import SESSION_ID
+
+    if not session_id.strip():
+        raise ResumeError(f"--resume {session_id!r}: no session id was given (an unset or "
+                          "empty variable?); nothing was opened or played. Give the id of the "
+                          "session to go on with (`smp sessions list` shows them), or leave "
+                          "--resume out to play the whole profile as a new session")
+    if not re.fullmatch(SESSION_ID["pattern"], session_id):
+        raise ResumeError(f"--resume {session_id[:80]!r} is not a session id (letters, digits "
+                          "and _ . : - only, at most 80); nothing was opened or played. "
+                          "`smp sessions list` shows the ids")
+    return session_id
 
 
 def find_session_log(session_id: str, db: str | None) -> Path:
@@ -76,6 +98,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
     from smpdevice.sessions.crash_count import earlier_counts, not_counted_notes
+    from smpdevice.sessions.preflight import lost_before_session
     from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
     from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, resume_session
     from smpdevice.sessions.session_records import close_session_record
@@ -118,7 +141,10 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
         if due and screening is None:
             require_terminal_for_screening()  # refuse now, not after connecting
         ctrl_c.check()
-        with PenController.connect(report.port, zones=zones) as pen:
+        pen, resumed = PenController(report.port, zones=zones), False
+        with lost_before_session(pen):  # exit 6 once the pen answered, not a bad port's 2
+            pen.open()
+        with pen, lost_before_session(pen, lambda: resumed):
             report.simulated, report.lease_ms = pen.simulated, pen.lease_ms
             serial = pen_identity(pen).serial
             check_resumable(record, pen_serial=serial)
@@ -137,6 +163,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             files = [word for option, value in (("--db", db), ("--calibrations", calibrations),
                                                 ("--envelope", envelope)) if value
                      for word in (option, str(Path(value).resolve()))]
+            resumed = True  # from here a lost pen is the resumed session's (it says so)
             session = resume_session(pen, passlog, sid, technician=technician,
                                      screening=screening, profile=given, now=now,
                                      rescreen_after_min=minutes, close_how=resume_command(
@@ -184,10 +211,12 @@ def with_show(steps: list[str], session_id: str, db: str | None) -> list[str]:
 def print_suspended(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
                     completed: int, planned: int, paused_on_pedal: bool = False,
                     service: str | None = None, technician: str | None = None,
-                    files: Sequence[str] = (), db: str | None = None) -> None:
+                    files: Sequence[str] = (), db: str | None = None, why: str | None = None,
+                    fix: str | None = None) -> None:
     """The technician's summary of a session left open: what to clear, how to resume it
     (through `smp serve` at `service` when one drove the session), each command as it runs
-    when copied (`technician`, `files`, `db`: see `resume_command`)."""
+    when copied (`technician`, `files`, `db`: see `resume_command`). `why`: why it ended, when
+    its outcome cannot say (a calibration that lapsed); `fix`: the command that clears it."""
     pen = ["--service", service] if service else ["--port", port]
     again = resume_command(session_id, pen, technician=technician, files=files)
     if paused_on_pedal:
@@ -197,11 +226,14 @@ def print_suspended(console: Console, session_id: str, outcome: SessionOutcome, 
                       "pedal, play only what is left: " + again,
                       style="bold yellow", markup=False, soft_wrap=True)
         return
-    console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
+    reason = f"ended early: {why.rstrip('.')}" if why else outcome.reason
+    console.print(f"Session {session_id} INCOMPLETE: {reason}; {completed} of "
                   f"{planned} planned passes completed. It is left OPEN, to be resumed.",
                   style="bold red", markup=False, soft_wrap=True)
     steps = with_show(next_steps(outcome, port=port, session_id=session_id,
                                  remaining_passes=0, service=service), session_id, db)
+    if fix:
+        steps.insert(0, "Recalibrate the pen (the session stays open meanwhile): " + fix)
     steps.insert(-1, "Then play what is left (only the passes not completed): " + again)
     steps.insert(-1, "Or, if the session does not go on today, close it as it stands (prints "
                  "the aftercare sheet): " + resume_command(session_id, pen, close=True,
@@ -271,7 +303,8 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
         finally:
             with contextlib.suppress(Exception):  # gone: the service stops the pen itself
                 svc.release()
-    report_through_service(console, url, result, passes, planned, ident["port"], technician)
+    report_through_service(console, url, result, passes, planned, ident["port"], technician,
+                           simulated=bool(ident["simulated"]))
 
 
 def started_answer(answer: object) -> tuple[str, list[int], int]:
@@ -322,13 +355,17 @@ def _report_closed(console: Console, closed: dict) -> None:
 
 
 def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
-                           planned: int, port: str, technician: str | None = None) -> None:
+                           planned: int, port: str, technician: str | None = None, *,
+                           simulated: bool = False) -> None:
     """A session's end through the service, as a local run reports it: the passes, then what
-    is next (left open: how to resume, as `technician`, or close it through the service), the
-    sheet, exit."""
+    is next (left open: how to resume, as `technician`, or close it through the service; its
+    `cause`, a calibration that expired, named with the service's recalibration first), the
+    sheet, exit. `port`, `simulated`: the service's pen."""
     import sys
 
-    from smpdevice.cli.run import print_outcome
+    from smpdevice.cli.playing import recalibrate_in
+    from smpdevice.cli.remote import calibrate_through
+    from smpdevice.cli.run_report import print_outcome
 
     for r in sorted(passes, key=lambda r: r["index"]):
         detail = f" — {r['detail']}" if r.get("detail") else ""
@@ -340,8 +377,11 @@ def report_through_service(console: Console, url: str, result: dict, passes: lis
     console.print()
     if result.get("left_open"):
         pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"
+        cause = result.get("cause") if isinstance(result.get("cause"), str) else None
+        fix = calibrate_through(url, simulated=simulated) if cause else None
         print_suspended(console, sid, outcome, port=port, completed=completed, planned=planned,
-                        paused_on_pedal=pedal, service=url, technician=technician)
+                        paused_on_pedal=pedal, service=url, technician=technician,
+                        why=recalibrate_in(cause, port, fix) if cause else None, fix=fix)
     elif not outcome.complete:
         print_outcome(console, sid, outcome, port=port, completed=completed, planned=planned,
                       service=url)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -18,75 +15,24 @@ from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import pen_identity, port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
 from smpdevice.cli.playing import finish_session
+from smpdevice.cli.run_report import (  # noqa: F401 - RunReport, print_outcome: imported from here
+    RunReport,
+    end_run,
+    needle_state,
+    print_outcome,
+    recalibrate_command,
+)
 from smpdevice.cli.screening_prompt import (
     ask_screening,
     read_screening,
     require_terminal_for_screening,
 )
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import (
-    ExitCode,
-    SessionOutcome,
-    calibrate_command,
-    command,
-    next_steps,
-)
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
     from smpdevice.envelope import Envelope
     from smpdevice.sessions.profiles import TreatmentProfile
-
-
-@dataclass
-class RunReport:
-    """What a run has done so far: enough to say honestly where it stopped, at any moment."""
-
-    port: str
-    planned_passes: int = 0
-    pen_serial: str | None = None
-    simulated: bool | None = None
-    lease_ms: int | None = None
-    session_id: str | None = None
-    passlog_path: Path | None = None
-    passes: list = field(default_factory=list)  # PassResult of every pass begun
-    outcome: SessionOutcome | None = None
-    summary: dict | None = None
-    sheet: str = ""
-    needle: str = "the needle never started"
-    suspended: bool = False  # left open after a fault, E-stop or lost pen: resumable
-    paused_on_pedal: bool = False  # left open because the pedal was lifted (or up at start)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.outcome.exit_code if self.outcome is not None else ExitCode.INCOMPLETE
-
-    def interrupted_line(self) -> str:
-        """One honest line after Ctrl-C: the needle's state and what was recorded."""
-        if self.session_id is None:
-            where = ("before the pen was connected" if self.pen_serial is None
-                     else f"before the session opened on pen {self.pen_serial}")
-            return f"{where}: the needle never started and nothing was recorded."
-        if not self.passes:
-            needle = "the needle never started"
-            passes = "no pass"
-        else:
-            needle = self.needle
-            last = self.passes[-1]
-            passes = f"pass {last.index + 1} as {last.outcome.value}"
-        state = self.outcome.value if self.outcome is not None else "open (it could not be closed)"
-        return f"{needle}; session {self.session_id} is recorded with {passes}, as {state}."
-
-
-def needle_state(pen) -> str:
-    """What is known of the needle now, from the pen's own report (after a stop)."""
-    from smpdevice.control import State
-
-    t = pen.telemetry
-    if pen.state is not State.DISCONNECTED and t is not None and not t.needle_running:
-        return "the needle is stopped (the pen reports it)"
-    return (f"the needle's stop is not confirmed ({pen.state.value}); the pen stops it by itself "
-            f"within its {pen.lease_ms} ms lease")
 
 
 def play_profile(
@@ -119,6 +65,7 @@ def play_profile(
     from smpdevice.passlog import PassLog
     from smpdevice.paths import db_path, pen_log_path
     from smpdevice.records.sqlite_file import refuse_foreign
+    from smpdevice.sessions.preflight import lost_before_session
     from smpdevice.sessions.profiles import ProfileError, check_profile, load_profile
 
     if checked is None:
@@ -138,7 +85,10 @@ def play_profile(
         passlog = _station_log(logs, db)  # None: another chair's run holds it (issue 16.5)
         report.passlog_path = passlog.path if passlog is not None else None
         ctrl_c.check()
-        with PenController.connect(port, zones=zones) as pen:
+        pen = PenController(port, zones=zones)
+        with lost_before_session(pen):  # exit 6 once the pen answered, not a bad port's 2
+            pen.open()
+        with pen, lost_before_session(pen, lambda: report.session_id is not None):
             serial = report.pen_serial = pen_identity(pen).serial
             report.simulated = pen.simulated
             report.lease_ms = pen.lease_ms
@@ -189,7 +139,7 @@ def _calibration_for(serial: str, store, port: str, calibrations: str | None = N
     from smpdevice.control.calibration import CalibrationError
 
     calibration = store.latest(serial)
-    fix = calibrate_command(port) + (f" {command('--db', calibrations)}" if calibrations else "")
+    fix = recalibrate_command(port, calibrations)
     if calibration is None:
         raise CalibrationError(f"pen {serial} has no calibration. Calibrate it first: {fix}")
     if datetime.now(UTC) >= calibration.expires_at:
@@ -226,24 +176,6 @@ def run_session(pen, passlog, profile, *, technician: str, screening, console: C
     return finish_session(session, console, progress_enabled, should_stop, report, leave_open)
 
 
-def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *, port: str,
-                  completed: int, planned: int, service: str | None = None,
-                  db: str | None = None) -> None:
-    """The technician's summary of an incomplete session, with what to do next (the session
-    shown from `db`, the run's `--db`, when it had one)."""
-    from smpdevice.cli.resume import with_show
-
-    if outcome.complete:
-        return
-    console.print(f"Session {session_id} INCOMPLETE: {outcome.reason}; {completed} of "
-                  f"{planned} planned passes completed.", style="bold red", markup=False,
-                  soft_wrap=True)
-    for step in with_show(next_steps(outcome, port=port, session_id=session_id,
-                                     remaining_passes=planned - completed, service=service),
-                          session_id, db):
-        console.print(f"  Next: {step}", markup=False, soft_wrap=True)
-
-
 @click.command()
 @click.argument("profile", type=click.Path(dir_okay=False), required=False)
 @port_option()
@@ -265,8 +197,9 @@ def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *,
                    "smpdevice.envelope.DEFAULT_ZONES); still narrowed to the pen's limits. "
                    "Default: $SMP_ENVELOPE, else `envelope` in the station config.")
 @click.option("--resume", "resume_id", metavar="SESSION",
-              help="Play what is left of SESSION, left open by a fault, an E-stop, a lost pen "
-                   "or a crash (PROFILE optional: the session's own plan is in the log).")
+              help="Play what is left of SESSION, left open by a fault, an E-stop, a lost pen, "
+                   "an expired calibration or a crash (PROFILE optional: the session's own plan "
+                   "is in the log). An empty id is refused.")
 @click.option("--close", "close_only", is_flag=True,
               help="With --resume: close the session as it stands, playing nothing; prints "
                    "its summary and aftercare sheet.")
@@ -296,8 +229,9 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
       smp calibrate --port pensim:// --auto
       smp run examples/session1_base_density.yaml --port pensim:// -t ana --screening examples/screening_clear.yaml
 
-    A fault, an E-stop or a lost pen leaves the session OPEN: clear the cause, then
-    `smp run --resume SESSION --port PORT` plays only what is left (see README, "Resuming");
+    A fault, an E-stop, a lost pen or a calibration expiring between passes leaves the session
+    OPEN: clear the cause (recalibrate), then `smp run --resume SESSION --port PORT` plays
+    only what is left (see README, "Resuming");
     through a running `smp serve`, `--resume SESSION --service URL` (the service checks it
     against its own pen, envelope and log).
 
@@ -308,9 +242,14 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
     from smpdevice.cli import exit_interrupted
     from smpdevice.config import setting
 
-    if close_only and not resume_id:  # (SMP_RESCREEN_AFTER_MIN may be set for every run)
+    if resume_id is not None:  # '' (an unset variable) is refused, never "no --resume"
+        from smpdevice.cli.resume import check_resume_id
+
+        resume_id = check_resume_id(resume_id)
+    resuming = resume_id is not None
+    if close_only and not resuming:  # (SMP_RESCREEN_AFTER_MIN may be set for every run)
         raise SmpError("--close goes with --resume SESSION: which session to close?")
-    if profile is None and not resume_id:
+    if profile is None and not resuming:
         raise SmpError("give the PROFILE to play (e.g. examples/session1_base_density.yaml), "
                        "or --resume SESSION to go on with an interrupted session")
     who = setting("technician", technician).value
@@ -321,7 +260,7 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         from smpdevice import checks
 
         who = checks.technician(who, name="--technician")
-    if service and resume_id:
+    if service and resume_id is not None:
         from smpdevice.cli.resume import resume_through_service
 
         resume_through_service(service, session_id=resume_id, profile_path=profile,
@@ -346,16 +285,16 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                                         ("--envelope", envelope)) if value
              for word in (option, os.path.abspath(value))]
 
-    if resume_id:  # said once the resume's own checks (calibration, envelope, screening) pass
+    if resuming:  # said once the resume's own checks (calibration, envelope, screening) pass
         station, loaded = station_envelope(envelope), None
     else:
         station, loaded = checked_against(envelope, profile)  # says which one holds the run
     envelope = station.file
     console = cli_console()
-    report = RunReport(port)
+    report = RunReport(port, recalibrate=recalibrate_command(port, calibrations))
     try:
         answers = read_screening(screening_file) if screening_file else None
-        if resume_id:
+        if resume_id is not None:
             from smpdevice.cli.resume import resume_profile
 
             resume_profile(report, session_id=resume_id, profile_path=profile,
@@ -375,26 +314,4 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         if CTRL_C.requested:  # Ctrl-C at a screening question
             exit_interrupted(report.interrupted_line())
         raise
-    completed = int((report.summary or {}).get("outcomes", {}).get("completed", 0))
-    console.print()
-    if report.suspended and report.outcome is not None and report.session_id is not None:
-        from smpdevice.cli.resume import print_suspended
-
-        print_suspended(console, report.session_id, report.outcome, port=port,
-                        completed=completed, planned=report.planned_passes,
-                        paused_on_pedal=report.paused_on_pedal, technician=who, files=files,
-                        db=str(report.passlog_path) if db else None)
-    elif report.outcome is not None and report.session_id is not None:
-        print_outcome(console, report.session_id, report.outcome, port=port,
-                      completed=completed, planned=report.planned_passes,
-                      db=str(report.passlog_path) if db else None)
-    if report.sheet:
-        console.print(report.sheet, markup=False, soft_wrap=True)
-    show = ["smp", "sessions", "show", report.session_id or ""]
-    if db:
-        show += ["--db", str(report.passlog_path)]
-    console.print(f"Pass log: {report.passlog_path}  —  see it with: {command(*show)}",
-                  markup=False, soft_wrap=True)
-    if CTRL_C.requested:
-        exit_interrupted(report.interrupted_line())
-    sys.exit(report.exit_code)
+    end_run(report, console, who=who, files=files, db=db)

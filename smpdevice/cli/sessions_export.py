@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from collections.abc import Iterator
@@ -68,20 +69,28 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
 
 @contextlib.contextmanager
 def _private_output(path: str) -> Iterator[TextIO]:
-    """Standard output for "-", else the file, 0600: exports name clients (--identified)."""
+    """Standard output for "-", else the file, 0600 (exports name clients with --identified),
+    written whole or not at all (`private_text_output`): a full disk never leaves a cut export
+    under the name asked for, and the line says which file and that nothing was written."""
+    from smpdevice.config import user_path
     from smpdevice.errors import SmpError
-    from smpdevice.records.files import open_private_text
+    from smpdevice.records.files import private_text_output
 
     if path == "-":
         yield sys.stdout
         return
+    given = user_path(path)
+    existed = given.exists()
     try:
-        handle = open_private_text(Path(path))
+        with private_text_output(given) as handle:
+            yield handle
     except OSError as exc:
-        raise SmpError(f"cannot write --output {path}: {exc.strerror or exc}; give a file in a "
-                       "directory you can write") from exc
-    with handle:
-        yield handle
+        left = "it is as it was" if existed else "no file was left there"
+        todo = ("free space on that disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
+                "give a file in a directory you can write")
+        raise SmpError(f"cannot write --output {path}: {exc.strerror or exc}; the export was "
+                       f"not written ({left}). {todo.capitalize()} and run the command "
+                       "again") from exc
 
 
 @click.command()

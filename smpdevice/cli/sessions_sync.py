@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from smpdevice.cli.sessions_common import db_option, existing_logs, open_log, se
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 from smpdevice.passlog import PassLog
+
+if TYPE_CHECKING:
+    from smpdevice.records.keys import PublicKey
 
 
 @click.command()
@@ -22,18 +26,19 @@ def sync(url: str, db: str | None) -> None:
 
     Append-only and idempotent (records already there are not sent again), resumable (run it
     again after a cut connection). On the first sync the log and this installation's public
-    key are registered. A local log that was rewritten, forked or rolled back is refused,
-    naming the first record that differs. Safe while a pen runs (reads only).
+    key are registered. A local log that does not verify, or was rewritten, forked or rolled
+    back, is refused (exit 1), naming the first record that differs; the other logs are still
+    synced. Safe while a pen runs (reads only) and beside another sync of the same log.
 
     \b
     Example:
       smp sessions sync --to postgresql://smp@db.clinic.example/smp
     """
+    from smpdevice.records.central import CentralRefused
     from smpdevice.records.central import sync as push
-    from smpdevice.records.keys import InstallationKey
 
-    key = InstallationKey.load_or_create()
-    left_out = False
+    key = _installation_key()
+    left_out = refused = False
     paths = existing_logs(db)
     for path in paths:  # the station's log and each pen's own
         try:
@@ -52,10 +57,39 @@ def sync(url: str, db: str | None) -> None:
                 click.echo(f"skipped {path}: it has no log id yet (being created, or its "
                            "creation was cut); nothing to sync until its first session")
                 continue
-            result = push(log, url, key)
+            try:
+                result = push(log, url, key)
+            except CentralRefused as exc:
+                if db or len(paths) == 1:
+                    raise
+                # A log refused (tampered, forked, rolled back) stops no other log's sync;
+                # the exit status still says a check failed (1), as verify's does.
+                click.secho(f"error: {path}: {sentence(exc)} The other logs are synced.",
+                            fg="red", err=True)
+                refused = True
+                continue
         click.echo(f"synced log {result.log_id}: {result.sent} new records sent; the central "
                    f"store holds records 1..{result.central_head}"
                    + (" (log registered)" if result.registered else ""))
+    if refused:
+        sys.exit(ExitCode.CHECK_FAILED)
     if left_out:
         sys.exit(ExitCode.RECORD_ERROR)  # a log was not synced: never a silent success
 
+
+def _installation_key() -> PublicKey:
+    """This installation's public key (sync only reads: it never makes one). A machine
+    without it did not write these logs: refused (exit 2), as `verify` refuses."""
+    from smpdevice.records.keys import key_dir, load_public
+
+    try:
+        public = load_public()
+    except OSError as exc:
+        raise SmpError(f"cannot read the installation key in {key_dir()}: "
+                       f"{exc.strerror or exc}") from None
+    if public is None:
+        raise SmpError(f"cannot sync: this machine has no installation key ({key_dir()}), so "
+                       "the logs here cannot be checked before they are sent. Sync on the "
+                       "installation that wrote them (as the OS user that runs `smp run`), or "
+                       "set SMP_KEY_DIR to its key directory")
+    return public

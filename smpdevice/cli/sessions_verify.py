@@ -12,6 +12,8 @@ from smpdevice.cli.sessions_common import db_option, existing_logs
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 from smpdevice.passlog import PassLog
+from smpdevice.records.files import NotAFileError
+from smpdevice.records.logset import deleted_beside, missing_log, unreachable
 from smpdevice.records.model import PassLogError
 from smpdevice.records.sqlite_file import refuse_foreign
 from smpdevice.records.verifying import LogCheck, Trust
@@ -46,7 +48,7 @@ from smpdevice.records.verifying import LogCheck, Trust
 def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
            no_anchors: bool, named_keys: tuple[str, ...], trust_log_keys: bool,
            allow_unsigned: bool, against: str | None) -> None:
-    """Check the whole log; exit 1 naming the first record that does not hold.
+    """Check the whole log; exit 1 naming the first record that does not hold (of each log).
 
     Checks that every record is intact and linked, that the log ends where its signed head
     says, that every record is covered by a head signed with this installation's key, and
@@ -63,7 +65,10 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
       smp sessions verify --receipt "SMP-RECEIPT/1 S3f2a... #412 9c1e... Qm9v..."
 
     Without --db every log of the data directory is checked: the station's and each pen's
-    own (written while another chair's run held the station's log).
+    own (written while another chair's run held the station's log), each named with its
+    line, also after a broken one. A log deleted while its anchors file is left is named
+    `missing` (exit 1); one that cannot be opened, `not checked` (exit 3). Safe while a pen
+    runs: the log is read as one commit left it.
     """
     if against is not None and not against.strip():  # an empty URL checked nothing
         raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
@@ -78,6 +83,10 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
         click.secho(str(exc), fg="red", err=True)
         sys.exit(2)
     paths = existing_logs(db)
+    if db is None:  # a log deleted while its anchors file is left: checked, as missing
+        from smpdevice.paths import db_path
+
+        paths += [p for p in deleted_beside(db_path()) if p not in paths]
     if anchors_file and len(paths) > 1:  # which log's? never drop it silently (review 8b, R04)
         raise click.UsageError(
             f"--anchors {anchors_file}: the data directory holds {len(paths)} logs "
@@ -86,7 +95,7 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             f"{paths[0]} --anchors {anchors_file})")
     if against and db is None and not any(p.exists() for p in paths):
         _no_local_log(paths[0], trust, against)  # deleted? the central store knows
-    checks, unreadable = [], False
+    checks, unreadable, broken = [], False, False
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
             r for r in receipts if _holds(path, r) or (i == 0 and not any(
@@ -94,21 +103,29 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
         if len(paths) > 1:
             click.echo(f"{path}:")
         try:
-            if db is None:  # a stray file of the data directory is named as found, not as --db
-                refuse_foreign(path)
-            checks.append(_verify_log(path, mine, anchors_file, no_anchors, trust,
-                                      allow_unsigned, against))
-        except PassLogError as exc:
+            if db is None and not unreachable(path) and not missing_log(path):
+                refuse_foreign(path)  # a stray file of the data directory: named as found
+            check = _verify_log(path, mine, anchors_file, no_anchors, trust, allow_unsigned,
+                                against)
+        except (PassLogError, NotAFileError) as exc:
             if db is not None or len(paths) == 1:
                 raise
             click.secho(f"not checked: {exc}", fg="red")  # the other logs still are
             unreadable = True
+            continue
+        checks.append(check)
+        broken = broken or check.problem is not None  # every log is checked all the same
     if against and db is None:  # the whole data directory: is every synced log still here?
         from smpdevice.records.verifying import missing_logs
 
-        _report_missing(missing_logs(checks, trust, against))
-        click.secho("ok: every log the central store holds for these keys is here",
-                    fg="green")
+        problems = missing_logs(checks, trust, against)
+        _report_missing(problems, exit_now=False)
+        broken = broken or bool(problems)
+        if not problems:
+            click.secho("ok: every log the central store holds for these keys is here",
+                        fg="green")
+    if broken:
+        sys.exit(1)
     if unreadable:
         sys.exit(ExitCode.RECORD_ERROR)  # a log could not be read: never a silent ok
 
@@ -122,16 +139,18 @@ def _no_local_log(station: Path, trust: Trust, against: str) -> None:
     _report_missing(missing_logs([], trust, against), header=f"no pass log at {station}")
 
 
-def _report_missing(problems: list[str], header: str | None = None) -> None:
-    """Each log the central store holds but this data directory lacks, then exit 1; nothing
-    when none is missing."""
+def _report_missing(problems: list[str], header: str | None = None, *,
+                    exit_now: bool = True) -> None:
+    """Each log the central store holds but this data directory lacks, then exit 1 (unless
+    not `exit_now`); nothing when none is missing."""
     if not problems:
         return
     if header is not None:
         click.secho(header, fg="red")
     for problem in problems:
         click.secho(f"differs from the central store: {problem}", fg="red")
-    sys.exit(1)
+    if exit_now:
+        sys.exit(1)
 
 
 def _holds(path: Path, receipt: str) -> bool:
@@ -161,9 +180,12 @@ def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
     check = verify_log(path, trust, receipts=kept, anchors=anchors,
                        allow_unsigned=allow_unsigned, against=against)
     result, central = check.audit, check.central
+    if check.missing is not None:
+        click.secho(f"missing: {check.missing}", fg="red")
+        return check
     if result.problem is None and central is not None and central.problem:
         click.secho(f"differs from the central store: {central.problem}", fg="red")
-        sys.exit(1)
+        return check
     if result.problem is not None:
         click.secho(f"broken link: {result.problem}", fg="red")
         for fpr in result.unrecorded_keys:
@@ -174,13 +196,17 @@ def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
         if "not a trusted key" in str(result.problem) and trust.own:
             click.echo("If this log comes from another installation, check it with --key "
                        "and that installation's fingerprint (`smp keys show` there).")
-        sys.exit(1)
+        return check
     fingerprints = ", ".join(result.key_fingerprints) or "none"
     click.secho(f"ok: {result.count} records, chain intact, signed by {trust.whose} "
                 f"{fingerprints} ({result.signatures_checked} signed heads); "
                 f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
                 f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
                 f"{result.head_hash}", fg="green")
+    if result.pending_close is not None:
+        click.echo(f"being written: the receipt of the session close at record "
+                   f"{result.pending_close}, the last one, is still being added to the anchors "
+                   "file by the writer holding it; the next verify checks it")
     if against and not check.log_id:
         click.echo("not compared with the central store: this log has no log id yet (it is "
                    "being created); it is synced after its first session")

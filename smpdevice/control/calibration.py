@@ -124,6 +124,12 @@ class Calibration(BaseModel):
         if self.expires_at <= self.created_at:
             raise CalibrationError(f"expires_at={self.expires_at} is refused: it must be after "
                                    f"created_at={self.created_at}")
+        # The cap holds for every calibration, also one read back from a store or a file: a
+        # record claiming years of validity is damaged, never a licence to arm the pen.
+        if self.expires_at - self.created_at > timedelta(days=VALIDITY_MAX_DAYS):
+            raise CalibrationError(f"expires_at={self.expires_at} is refused: a calibration is "
+                                   f"valid at most {VALIDITY_MAX_DAYS} days after created_at="
+                                   f"{self.created_at}")
         return self
 
     @classmethod
@@ -167,15 +173,17 @@ class Calibration(BaseModel):
         return self.to_actuator_mm(0.0)
 
     def check_for(self, pen_serial: str, now: datetime | None = None, *,
-                  port: str | None = None) -> None:
+                  port: str | None = None, again: str | None = None) -> None:
         """Raise CalibrationError unless this calibration may be used on `pen_serial` now.
-        `port`, when known, makes the hint a command that can be pasted as it is."""
+        `port`, when known, makes the hint a command that can be pasted as it is; `again`, the
+        whole command to recalibrate when the caller knows it (a command's own options)."""
         now = now or today_utc()
+        hint = again or _calibrate_hint(port)
         if self.pen_serial != pen_serial:
             raise CalibrationError(
                 f"calibration {self.calibration_id} belongs to pen {self.pen_serial}, "
                 f"but pen {pen_serial} is connected. Calibrate this pen: "
-                f"{_calibrate_hint(port)}"
+                f"{hint}"
             )
         if self.created_at > now + FUTURE_SLACK:
             raise CalibrationError(
@@ -183,12 +191,12 @@ class Calibration(BaseModel):
                 f"{self.created_at:%Y-%m-%d %H:%M} UTC, after this computer's clock "
                 f"({now:%Y-%m-%d %H:%M} UTC): one of the two clocks was wrong, so its age and "
                 f"expiry cannot be trusted. Check the clock, then recalibrate: "
-                f"{_calibrate_hint(port)}"
+                f"{hint}"
             )
         if now >= self.expires_at:
             raise CalibrationError(
                 f"the calibration of pen {pen_serial} expired on "
-                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: {_calibrate_hint(port)}"
+                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: {hint}"
             )
 
 

@@ -366,7 +366,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
                 # another request changed the state first (two threads disarming at once)
                 raise StateError(f"{trigger} no longer applies: the controller is already "
                                  f"{old.value}")
-            getattr(self._fsm, trigger)()
+            self._move(trigger, old)
             new = self.state
             self._state_news.append((old, new, reason))  # in the order of the changes
             self._state_fired += 1

@@ -24,12 +24,18 @@ TELEMETRY_RANGE_HZ = (1, 65535)  # at least 1: telemetry is also how the host kn
 BAUD_RANGE = (50, 12_000_000)
 TIMEOUT_RANGE_S = (0.0, 60.0)  # waits for the actuator, the motor, a state
 _SETPOINT_UNITS = {"depth_mm": "mm", "speed_hz": "Hz", "duty_pct": "%", "period_ms": "ms"}
+# Each setpoint's (lowest, highest) field in a ZoneEnvelope: what a refusal names as allowed.
+_ZONE_FIELDS = {"depth_mm": ("epidermal_floor_mm", "dermal_ceiling_mm"),
+                "speed_hz": ("speed_min_hz", "speed_max_hz"),
+                "duty_pct": ("duty_min_pct", "duty_max_pct"),
+                "period_ms": ("period_min_ms", "period_max_ms")}
 
 
 class SetpointNumberError(NumberError, checks.InvalidArgument):
-    """A setpoint that is not a finite number in the pen's range (NaN, infinity, a bool, text,
-    a huge integer): the `NumberError` (a `ValueError`) docs/integration.md names for it, and
-    the `InvalidArgument` every other checked argument raises. Nothing was sent."""
+    """A setpoint that is not a finite number (NaN, infinity, a bool, text, a Decimal, a huge
+    integer), its message naming the active zone's range: the `NumberError` (a `ValueError`)
+    docs/integration.md names for it, and the `InvalidArgument` every other checked argument
+    raises. Nothing was sent."""
 
 
 class ControllerOptions:
@@ -107,8 +113,20 @@ class ControllerOptions:
                 pass
         if checks.is_finite_real(value):
             return float(value)  # type: ignore[arg-type]  # is_finite_real: a real number
-        lo, hi = -float("inf"), float("inf")
-        if getattr(self, "identity", None) is not None:
-            lo, hi = self.pen_limits().get(name, (lo, hi))
-        return checks.finite_number(name, value, lo, hi, unit=_SETPOINT_UNITS[name],
-                                    error=SetpointNumberError)
+        lo, hi, unit = -math.inf, math.inf, _SETPOINT_UNITS[name]
+        # The allowed range named is the active zone's (already narrowed to the pen's limits
+        # and a client's floor): the pen's own travel would call depths allowed that the
+        # envelope refuses (review 12 REVF-4).
+        zone, zone_name = getattr(self, "_zone", None), getattr(self, "zone_name", None)
+        if zone is None:
+            unit += " (choose a zone first with set_zone(): its envelope bounds every setpoint)"
+        else:
+            low_field, high_field = _ZONE_FIELDS[name]
+            zone_lo, zone_hi = getattr(zone, low_field), getattr(zone, high_field)
+            if zone_lo <= zone_hi:
+                lo, hi = zone_lo, zone_hi
+                unit += f" (the {zone_name} zone's limits)"
+            else:  # a client's floor past the ceiling: no value is allowed, say so
+                unit += (f", but the {zone_name} zone allows none now (its lowest "
+                         f"{zone_lo:g} is above its highest {zone_hi:g})")
+        return checks.finite_number(name, value, lo, hi, unit=unit, error=SetpointNumberError)

@@ -10,6 +10,11 @@ from firmware_protocol.codes import Capability, Fault, FirmwareState, TelemetryF
 from firmware_protocol.messages import Identify, Telemetry
 from smpdevice.errors import SmpError
 
+_NEEDLE_RUNNING = int(TelemetryFlag.NEEDLE_RUNNING)
+_FOOTSWITCH = int(TelemetryFlag.FOOTSWITCH)
+_CARTRIDGE_PRESENT = int(TelemetryFlag.CARTRIDGE_PRESENT)
+_LEASE_ACTIVE = int(TelemetryFlag.LEASE_ACTIVE)
+
 
 @dataclass(frozen=True)
 class HardLimits:
@@ -122,17 +127,17 @@ class PenTelemetry:
     def from_message(cls, m: Telemetry, calibration=None,
                      received_at_s: float | None = None) -> PenTelemetry:
         actuator_mm = m.depth_um / 1000
-        flags = m.flags
+        flags = m.flags  # tested against plain ints: an IntFlag `&` costs 30x (every frame)
         return cls(
             received_at_s=time.monotonic() if received_at_s is None else received_at_s,
             telemetry_seq=m.telemetry_seq,
             uptime_ms=m.uptime_ms,
             state=FirmwareState(m.state),
             faults=Fault(m.faults),
-            needle_running=bool(flags & TelemetryFlag.NEEDLE_RUNNING),
-            footswitch=bool(flags & TelemetryFlag.FOOTSWITCH),
-            cartridge_present=bool(flags & TelemetryFlag.CARTRIDGE_PRESENT),
-            lease_active=bool(flags & TelemetryFlag.LEASE_ACTIVE),
+            needle_running=bool(flags & _NEEDLE_RUNNING),
+            footswitch=bool(flags & _FOOTSWITCH),
+            cartridge_present=bool(flags & _CARTRIDGE_PRESENT),
+            lease_active=bool(flags & _LEASE_ACTIVE),
             actuator_mm=actuator_mm,
             actuator_cmd_mm=m.depth_cmd_um / 1000,
             depth_mm=None if calibration is None else calibration.to_depth_mm(actuator_mm),

@@ -10,6 +10,7 @@ from firmware_protocol.codes import Fault, LimitField, NackReason
 from firmware_protocol.messages import (
     Arm,
     ClearFaults,
+    Disarm,
     LeaseRenew,
     Nack,
     NeedleStart,
@@ -189,7 +190,19 @@ class RequestsMixin(ControllerCore):
             raise StateError("cannot arm: " + "; ".join(blockers))
         self._grant_lease()
         return Operation([*self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm()],
-                         lambda: self._fire("arm", "armed"))
+                         self._armed)
+
+    def _armed(self) -> None:
+        """The pen armed: so is the controller, unless a guard lapsed meanwhile (the
+        calibration expired as the ARM went out): then the pen is told back to idle at once,
+        as the controller is, rather than left armed until its lease runs out (review 12)."""
+        try:
+            self._fire("arm", "armed")
+        except StateError:
+            if self.state is State.IDLE:
+                self._lease_hold.set()
+                self._eng.submit(Operation([Disarm()]))  # under the engine's lock: in order
+            raise
 
     def _grant_lease(self) -> None:
         """A new, explicit grant of the lease (arm, a calibration spin): renewals may resume,
@@ -205,6 +218,9 @@ class RequestsMixin(ControllerCore):
                              "waited for the depth to settle, and a stop is never withdrawn. "
                              "Call start_needle() again to start.")
         self._require("start")
+        lapsed = self._arm_blockers(only="calibration")
+        if lapsed:  # the calibration that armed it expired since (a session lasts hours)
+            raise StateError("cannot start the needle: " + lapsed[0])
 
         def started() -> None:
             self.running_since_s = self.clock.now()

@@ -148,15 +148,17 @@ class TimedCondition:
     def __init__(self, timebase: Timebase,
                  lock: threading.Lock | threading.RLock | None = None) -> None:
         self.timebase = timebase
+        lock = threading.RLock() if lock is None else lock  # what Condition() would make
         self._cond = threading.Condition(lock)
+        self._lock_enter, self._lock_exit = lock.__enter__, lock.__exit__  # one frame less
         self._parked: list[_Parked] = []
         self._waiting = 0  # threads inside `wait_for` (counted under the lock)
 
     def __enter__(self) -> bool:
-        return self._cond.__enter__()
+        return self._lock_enter()
 
     def __exit__(self, *exc: Any) -> None:
-        self._cond.__exit__(*exc)
+        self._lock_exit(*exc)
 
     def notify_all(self) -> None:
         """Wake every waiter (call it holding the lock, or not: it takes the lock itself)."""

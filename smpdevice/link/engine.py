@@ -80,7 +80,7 @@ class RequestEngine(OperationQueue):
         # seqs of replies queued for the loop and not yet handled: their request is answered
         self._queued_replies: collections.Counter[int] = collections.Counter()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
+        self._stop = False  # the loop is ending (a plain flag: read on every request)
         self._thread: threading.Thread | None = None
         self._estop: Tracked | None = None
         self._renewals: collections.deque[int] = collections.deque(maxlen=8)  # recent seqs
@@ -94,7 +94,7 @@ class RequestEngine(OperationQueue):
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        self._stop.clear()
+        self._stop = False
         if self._virtual:
             self.timebase.add_advance_hook(self._advanced)
         self._thread = threading.Thread(target=self._loop, name="smp-controller", daemon=True)
@@ -102,7 +102,7 @@ class RequestEngine(OperationQueue):
 
     def stop(self) -> None:
         """End the loop (from any thread); requests still queued or pending fail."""
-        self._stop.set()
+        self._stop = True
         self.timebase.remove_advance_hook(self._advanced)
         self._put(Wake())
         thread = self._thread
@@ -117,7 +117,7 @@ class RequestEngine(OperationQueue):
 
     def stopping(self) -> None:
         """Ask the loop to end after the current item (called from inside the loop)."""
-        self._stop.set()
+        self._stop = True
 
     @property
     def alive(self) -> bool:
@@ -156,7 +156,7 @@ class RequestEngine(OperationQueue):
         link = self.link
         estops = link.estops_written  # first: a request asked before an ESTOP never follows it
         limit = link.max_command_time_s() * 3 + 2.0
-        if self._stop.is_set():
+        if self._stop:
             raise LinkError(GONE)
         future = Completion(self._answered)
         depth = link.reading_depth()  # a listener or handler may call in while it reads
@@ -246,7 +246,7 @@ class RequestEngine(OperationQueue):
         self._put(Lost(error))
 
     def _put(self, item: object) -> None:
-        if self._stop.is_set():  # the loop is ending: it takes nothing more (it may drain)
+        if self._stop:  # the loop is ending: it takes nothing more (it may drain)
             if isinstance(item, Call) and item.future.set_running_or_notify_cancel():
                 item.future.set_exception(LinkError(GONE))
             elif isinstance(item, Wake):
@@ -262,7 +262,7 @@ class RequestEngine(OperationQueue):
         self._queue.put(item)
 
     def _advanced(self, now_s: float) -> None:
-        if now_s >= self._due_s and not self._stop.is_set():
+        if now_s >= self._due_s and not self._stop:
             self._put(Wake())
 
     def _kick(self) -> None:
@@ -277,7 +277,7 @@ class RequestEngine(OperationQueue):
 
     def _loop(self) -> None:
         counted = False
-        while not self._stop.is_set():
+        while not self._stop:
             with self._lock:
                 timeout = self._sleep_s()
             if counted:  # the last item is done and the next due time is known
@@ -294,7 +294,7 @@ class RequestEngine(OperationQueue):
                             self._handle(item)
                     finally:
                         self._took(item)
-                    if not self._stop.is_set():
+                    if not self._stop:
                         self._timers()
             except Exception:  # the loop must survive anything a request throws at it,
                 with contextlib.suppress(Exception):  # its own log line included: stderr
@@ -344,7 +344,7 @@ class RequestEngine(OperationQueue):
         if self._estop is not None:
             self._resend_estop(now)
         self.host.on_tick(now)
-        if not self._stop.is_set():
+        if not self._stop:
             silent_s = now - self.link.last_rx_s
             if silent_s > self.silence_limit_s():
                 self.host.on_lost(f"the pen has been silent for {silent_s:.2f} s", True)

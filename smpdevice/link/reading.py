@@ -58,7 +58,7 @@ class LinkReading:
     timebase: Timebase
     decoder: StreamDecoder
     last_rx_s: float
-    _closing: threading.Event
+    _closing: bool  # set once by `Link.close`; read on every request (a plain attribute)
     _lost: BaseException | None
 
     def _dispatch(self, frame: Frame) -> None: ...  # Link's
@@ -102,7 +102,7 @@ class LinkReading:
         """Once closing, and nobody selects on the wake pipes any more: give them back."""
         with self._role:
             reader = self._reader
-            if (self._fd is None or not self._closing.is_set() or self._reading is not None
+            if (self._fd is None or not self._closing or self._reading is not None
                     or (reader.is_alive() and reader is not threading.current_thread())):
                 return
             self._fd = None
@@ -118,7 +118,7 @@ class LinkReading:
             if self._fd is not None:
                 self._select_loop()
                 return
-            while not self._closing.is_set():
+            while not self._closing:
                 # Block for one byte (up to the port timeout), then take what else is there:
                 # read(4096) would wait out the whole timeout on a real port.
                 data = port.read(port.in_waiting or 1)
@@ -127,15 +127,14 @@ class LinkReading:
                 else:
                     self._expire_if_quiet()
         except Exception as exc:  # any reader failure must become an event
-            if not self._closing.is_set():
+            if not self._closing:
                 self._fail(exc)
         finally:
             self._release_pipes()
 
     def _select_loop(self) -> None:
         fd, (wake, _w) = self._fd or -1, self._wake_reader
-        closing = self._closing
-        while not closing.is_set():
+        while not self._closing:
             self._stand_by()
             try:
                 ready = select.select([fd, wake], [], [], IDLE_READ_S)[0]
@@ -143,7 +142,7 @@ class LinkReading:
                 self._selecting = False
             if wake in ready:
                 _drain(wake)
-            if closing.is_set() or not self._take_role():
+            if self._closing or not self._take_role():
                 continue
             try:
                 if fd in ready:
@@ -156,9 +155,8 @@ class LinkReading:
     def _stand_by(self) -> None:
         """Wait while a caller reads the port or took it less than `LINGER_S` ago; then say
         that this thread selects (under the lock: a caller that claims the port later pokes)."""
-        closing = self._closing
         with self._role:
-            while not closing.is_set():
+            while not self._closing:
                 left_s = self._claimed_at + LINGER_S - time.monotonic()
                 if left_s > 0:  # a burst of requests: look again soon, unasked
                     self._standby.wait(left_s)
@@ -190,18 +188,19 @@ class LinkReading:
                 return  # an outer reader in this thread still holds it
             self._depth = 0
             self._reading = None
-            if self._parked or self._closing.is_set():
+            if self._parked or self._closing:
                 self._standby.notify_all()  # else it comes back by itself (LINGER_S)
             if self._role_waiters:
                 self._role.notify_all()
-        if self._closing.is_set():
+        if self._closing:
             self._release_pipes()
 
     def _read_ready(self) -> None:
-        self._deliver()
+        if self._pending:  # left by an interrupted reader: first (one call less per reply)
+            self._deliver()
         raw = self._raw
         if raw is not None:
-            if self._closing.is_set():
+            if self._closing:
                 return  # the descriptor may be closed (and its number reused) any moment
             data = read_raw(raw)
         else:
@@ -248,7 +247,7 @@ class LinkReading:
         me = threading.current_thread()
         if self._reading is me:  # claimed before the request was written
             return self._read_until(predicate, self.now() + timeout_s)
-        if self._fd is None or self._closing.is_set() or self._lost is not None:
+        if self._fd is None or self._closing or self._lost is not None:
             with cond:
                 return cond.wait_for(predicate, timeout_s)
         end_s = self.now() + timeout_s
@@ -278,7 +277,7 @@ class LinkReading:
     def claim_reading(self) -> bool:
         """Take the reading role now, before writing a request, so that its reply is read by
         this thread (`wait`) and by no other; False if it is not to be had."""
-        if self._fd is None or self._closing.is_set() or not self._take_role():
+        if self._fd is None or self._closing or not self._take_role():
             return False
         self._poked = False  # `_read_until` pokes the reader once the request is written
         return True
@@ -296,8 +295,20 @@ class LinkReading:
 
     def _poke_reader(self) -> None:
         self.reader_pokes += 1
-        with contextlib.suppress(OSError):  # the reader thread leaves its select: stand by
-            os.write(self._wake_reader[1], b"\0")
+        try:  # the reader thread leaves its select: stand by (not `contextlib.suppress`:
+            os.write(self._wake_reader[1], b"\0")  # 3 Python calls on the E-stop's path)
+        except OSError:
+            return  # the link is closing: the reader ends by itself
+
+    def stand_by_reader(self) -> None:
+        """This thread holds the reading role and has just written its request: the reader
+        thread leaves its select now, while the pen answers (`_read_until` does it at the
+        latest; an E-stop latches the controller in between, `SafetyMixin._estop_on`)."""
+        if self._reading is threading.current_thread() and not self._poked \
+                and self._fd is not None:
+            self._poked = True
+            if self._selecting:
+                self._poke_reader()
 
     def _read_until(self, predicate: Callable[[], bool], end_s: float) -> bool:
         fd, wake = self._fd or -1, self._wake_caller[0]
@@ -310,7 +321,7 @@ class LinkReading:
         try:
             while not predicate():
                 left_s = end_s - self.now()
-                if left_s <= 0 or self._closing.is_set() or self._lost is not None:
+                if left_s <= 0 or self._closing or self._lost is not None:
                     return predicate()
                 ready = select.select([fd, wake], [], [], min(left_s, IDLE_READ_S))[0]
                 if wake in ready:
@@ -320,7 +331,7 @@ class LinkReading:
                 elif not ready:
                     self._expire_if_quiet()
         except Exception as exc:  # a read failure here is the link's, as in the reader
-            if not self._closing.is_set():
+            if not self._closing:
                 self._fail(exc)
             return predicate()
         return True
@@ -346,20 +357,20 @@ class LinkReading:
         """Virtual clock: read and dispatch everything the port holds now (no reader thread).
         Runs in the thread that advanced the clock or wrote; never twice at once."""
         me = threading.current_thread()
-        if self._pumping is me or self._closing.is_set():
+        if self._pumping is me or self._closing:
             return  # a listener wrote: the outer pump reads on
         with self._pump_lock:
             self._pumping = me
             try:
                 port = self.port
-                while not self._closing.is_set():
+                while not self._closing:
                     waiting = port.in_waiting
                     if not waiting:
                         break
                     self._received(port.read(waiting))
                 self._expire_if_quiet()
             except Exception as exc:  # a reader failure must become an event here too
-                if not self._closing.is_set():
+                if not self._closing:
                     self._fail(exc)
             finally:
                 self._pumping = None

@@ -200,13 +200,16 @@ class Link(LinkReading):
         # checked under the write lock before every frame: None lets it go, an error refuses it
         # (the controller's motion gate; stops change what it says under `holding_writes`)
         self.gate: Callable[[Message], SmpError | None] | None = None
+        # run under the write lock right after an ESTOP's write: no frame goes out between
+        # them, and the ESTOP does not wait for it (the controller's holds, `SafetyMixin`)
+        self.estop_hold: Callable[[], None] | None = None
         self._waiters: dict[int, _Waiter] = {}
         self._seq = 0
         self.seqs_drawn = 0  # every seq ever drawn (renewals, stops, E-stops): see `drawn_since`
         self.estops_written = 0  # ESTOP frames written (resends too), under the write lock
         self._seq_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._closing = threading.Event()
+        self._closing = False  # set once, by close()
         self._lost: BaseException | None = None
         self._init_reading()
 
@@ -223,7 +226,7 @@ class Link(LinkReading):
     def close(self, join: bool = True) -> None:
         """Close the port; wait (1 s at most) for the reader to end unless `join` is False
         (the controller loop never waits for the reader: review r10)."""
-        self._closing.set()
+        self._closing = True
         self.timebase.remove_advance_hook(self._advanced)
         if self._lost is None:  # a closed link is down: sends fail clearly, nothing is lost twice
             self._lost = LinkError("the link was closed")
@@ -274,7 +277,8 @@ class Link(LinkReading):
         """Write one frame now (no waiting). Returns its sequence number. `estops_seen`: the
         `estops_written` count when the request was asked; if an ESTOP was written since, a
         request other than a stop (NEEDLE_STOP, ESTOP) is refused with SupersededByEStop.
-        Checked under the write lock, so no such frame ever follows the ESTOP on the wire."""
+        Checked under the write lock, so no such frame ever follows the ESTOP on the wire.
+        After an ESTOP's write, `estop_hold` runs under the same hold of the write lock."""
         if seq is None:
             seq = self.next_seq()
         data = encode(message, seq)
@@ -286,16 +290,21 @@ class Link(LinkReading):
                 refused = gate(message) if gate is not None else None
                 if refused is not None:
                     raise refused
-                if isinstance(message, EStop):
+                estop = isinstance(message, EStop)
+                if estop:
                     self.estops_written += 1
                 elif (estops_seen is not None and estops_seen != self.estops_written
                         and not isinstance(message, NeedleStop)):
                     raise SupersededByEStop(superseded_message(message.TYPE.name))
-                raw = self._raw
-                if raw is not None:
-                    write_raw(raw, data)
-                else:
-                    self.port.write(data)
+                try:
+                    raw = self._raw
+                    if raw is not None:
+                        write_raw(raw, data)
+                    else:
+                        self.port.write(data)
+                finally:  # written or not (a failed write, Ctrl-C): held before the lock goes
+                    if estop and self.estop_hold is not None:
+                        self.estop_hold()
         except (serial.SerialException, OSError) as exc:
             self._fail(exc)
             raise LinkError(f"cannot write to the pen: {exc}") from exc

@@ -14,30 +14,42 @@ Before sending, `sync` compares the local log with the central copy and refuses 
 forked local log, naming the first record where they differ. Signatures cannot be checked in
 SQL (PostgreSQL has no Ed25519): the client checks them with this installation's key before it
 syncs, and `compare` checks the central heads against the registered key.
+
+A batch ends, where it can, at a head this key signed, and commits that head (in
+`smp_signed_heads`, and as `smp_logs.head_signature`) with its records: the head's signature
+moves with the head (NULL while a cut sync left the head at a record nobody signed yet), so a
+cut sync never leaves an old head's signature beside a new head. Two syncs of one log at once
+both succeed: the one whose records are already there carries on from the head the other left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smpdevice.errors import SmpError
-from smpdevice.records import dsn
-from smpdevice.records.central_schema import SCHEMA as _SCHEMA
-from smpdevice.records.central_schema import SCHEMA_VERSION, is_current
+from smpdevice.records.audit import StoredHead
+from smpdevice.records.central_compare import (
+    Comparison,
+    central_head,
+    compare,
+    first_divergence,
+    installation_logs,
+    local_hashes,
+    unsigned_from,
+)
+from smpdevice.records.central_connect import (
+    CentralRefused,
+    CentralStoreError,
+    NoLogId,
+    _safe,
+    _why,
+    connect,
+)
 from smpdevice.records.chain import ChainRecord
 from smpdevice.records.keys import InstallationKey, PublicKey
-from smpdevice.records.signing import head_statement
 
 BATCH_RECORDS = 5000
-
-class CentralStoreError(SmpError):
-    """The central store cannot be reached, or refuses the local log."""
-
-
-class NoLogId(CentralStoreError):
-    """The log has no id yet (being created): it is never synced or registered."""
 
 
 @dataclass(frozen=True)
@@ -48,93 +60,50 @@ class SyncResult:
     registered: bool  # this log (and maybe its key) was registered by this sync
 
 
-def connect(url: str) -> Any:
-    """A psycopg connection to `url` (postgresql://...), with the schema in place."""
-    import psycopg
-
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise CentralStoreError(f"--to/--against {_safe(url)!r} is not a PostgreSQL URL: give "
-                                "postgresql://USER@HOST:PORT/DATABASE")
-    try:
-        # autocommit: each `with conn.transaction()` below is then a real, committed one.
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
-                               application_name="smpdevice-sync")
-        row = conn.execute("SHOW server_encoding").fetchone()
-        encoding = str(row[0]) if row else "unknown"
-        if encoding.upper() not in ("UTF8", "UTF-8"):
-            raise CentralStoreError(f"the central database's encoding is {encoding}: it must "
-                                    "be UTF8 (createdb -E UTF8)")
-        if not is_current(conn):  # set up or migrate: needs the owner (the PCs' role reads)
-            try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(7406)")  # one creator at once
-                    if not is_current(conn):
-                        conn.execute(_SCHEMA)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                conn.close()
-                raise CentralStoreError(
-                    f"cannot use the central store {_safe(url)}: it is not set up for this "
-                    f"smpdevice (schema {SCHEMA_VERSION}, every guard trigger) and this role "
-                    f"may not set it up ({_why(exc, url)}): run one sync or verify as the "
-                    "tables' owner first (docs/integration.md)") from None
-        return conn
-    except psycopg.Error as exc:
-        raise CentralStoreError(f"cannot use the central store {_safe(url)}: "
-                                f"{_why(exc, url)}; check the URL, the server and your "
-                                "rights on the database") from None
-
-
-def _safe(url: str) -> str:
-    """The URL without its passwords (user part, ?password=, sslpassword=)."""
-    return dsn.safe(url)
-
-
-def _why(exc: BaseException, url: str) -> str:
-    """The driver's message on one line, without any password of `url` it may quote."""
-    return dsn.scrub(" ".join(str(exc).split()), url)
-
-
-def sync(log: Any, url: str, key: InstallationKey, *, batch_records: int = BATCH_RECORDS,
+def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
+         batch_records: int = BATCH_RECORDS,
          on_batch: Callable[[int], None] | None = None) -> SyncResult:
     """Push `log`'s records not yet in the central store (see the module's docstring).
 
-    The log must verify against `key` first. `on_batch(sent_so_far)` is called after each
+    The log must verify against `key` (this installation's key, or its public half) first;
+    only the records it verified are sent. `on_batch(sent_so_far)` is called after each
     committed batch (progress).
     """
     import psycopg
 
+    public = key.public if isinstance(key, InstallationKey) else key
     if not log.log_id:  # being created: an id made up now would stay in the store for ever
         raise NoLogId(f"the log {log.path} has no log id yet (it is being created, or its "
                       "creation was cut): nothing to sync; sync again after its first session")
-    audit = log.audit(trusted={key.fingerprint: key.public}, anchors=False)
+    audit = log.audit(trusted={public.fingerprint: public}, anchors=False)
     if not audit.ok:
-        raise CentralStoreError(f"the local log does not verify ({audit.problem}); nothing "
-                                "was sent. Run `smp sessions verify` for details")
+        raise CentralRefused(f"the local log does not verify ({audit.problem}); nothing "
+                             "was sent. Run `smp sessions verify` for details")
     log_id = log.log_id
+    signed = _signed_by(log, public, audit.count)
     conn = connect(url)
     try:
-        registered = _register(conn, log_id, key)
-        central_seq, central_hash = conn.execute(
-            "SELECT head_seq, head_hash FROM smp_logs WHERE log_id = %s", (log_id,)).fetchone()
-        _require_same_history(conn, log, log_id, central_seq, central_hash, audit.count)
+        registered = _register(conn, log_id, public)
         sent = 0
-        batch: list[ChainRecord] = []
-        for record in log.records(after_seq=central_seq):
-            batch.append(record)
-            if len(batch) >= batch_records:
-                sent += _send(conn, log_id, batch)
-                batch = []
-                if on_batch:
-                    on_batch(sent)
-        if batch:
-            sent += _send(conn, log_id, batch)
-            if on_batch:
-                on_batch(sent)
+        while True:
+            central_seq, central_hash = _central_head(conn, log_id)
+            _require_same_history(conn, log, log_id, central_seq, central_hash, audit.count)
+            try:
+                for count in _batches(conn, log, log_id, central_seq, audit, signed,
+                                      batch_records):
+                    sent += count
+                    if on_batch:
+                        on_batch(sent)
+                break
+            except psycopg.errors.UniqueViolation:
+                # Another sync of this log (a cron job's and a technician's at once) committed
+                # these records first: carry on from the head it left. A head that did not
+                # move is not that race: reported as the error it is.
+                if _central_head(conn, log_id)[0] <= central_seq:
+                    raise
         with conn.transaction():
             _send_heads(conn, log, log_id)
-        head = conn.execute("SELECT head_seq FROM smp_logs WHERE log_id = %s",
-                            (log_id,)).fetchone()[0]
-        return SyncResult(log_id, sent, head, registered)
+        return SyncResult(log_id, sent, _central_head(conn, log_id)[0], registered)
     except psycopg.Error as exc:
         raise CentralStoreError(f"the sync to {_safe(url)} stopped ({_why(exc, url)}); "
                                 "what was committed is kept: run the sync again to carry "
@@ -143,18 +112,65 @@ def sync(log: Any, url: str, key: InstallationKey, *, batch_records: int = BATCH
         conn.close()
 
 
-def _register(conn: Any, log_id: str, key: InstallationKey) -> bool:
+def _central_head(conn: Any, log_id: str) -> tuple[int, str]:
+    seq, digest = conn.execute("SELECT head_seq, head_hash FROM smp_logs WHERE log_id = %s",
+                               (log_id,)).fetchone()
+    return int(seq), str(digest)
+
+
+def _signed_by(log: Any, public: PublicKey, upto: int) -> dict[int, StoredHead]:
+    """The heads of records 1..`upto` that `public` signed, by record (the permanent ones and
+    the chain head): where a batch can end, carrying its signature with it."""
+    heads = [*log.signed_heads(), log.current_head()]
+    return {h.seq: h for h in heads if h is not None and h.signature and h.seq <= upto
+            and h.key_fingerprint == public.fingerprint}
+
+
+def _batches(conn: Any, log: Any, log_id: str, after: int, audit: Any,
+             signed: Mapping[int, StoredHead], batch_records: int) -> Iterator[int]:
+    """Send the records after `after` up to the audited head in committed batches, yielding
+    each batch's size once committed. A full batch is cut after the last record in it whose
+    head this key signed (if any): a cut sync then leaves a signed head."""
+    pending: list[ChainRecord] = []
+    records = log.records(after_seq=after)
+    try:
+        for record in records:
+            if record.seq > audit.count:  # written after the audit: the next sync sends it
+                break
+            if record.seq == audit.count and record.hash != audit.head_hash:
+                raise CentralRefused(f"record {record.seq} of the local log changed while it "
+                                     "was synced (it is not the record verified): nothing more "
+                                     "was sent. Run `smp sessions verify`")
+            pending.append(record)
+            if len(pending) >= batch_records:
+                ends = [i for i, r in enumerate(pending) if _signs(signed, r)]
+                cut = ends[-1] + 1 if ends else len(pending)
+                yield _send(conn, log_id, pending[:cut], signed)
+                pending = pending[cut:]
+    finally:
+        records.close()
+    if pending:
+        yield _send(conn, log_id, pending, signed)
+
+
+def _signs(signed: Mapping[int, StoredHead], record: ChainRecord) -> bool:
+    head = signed.get(record.seq)
+    return head is not None and head.hash == record.hash
+
+
+def _register(conn: Any, log_id: str, key: InstallationKey | PublicKey) -> bool:
+    key = key.public if isinstance(key, InstallationKey) else key
     with conn.transaction():
         row = conn.execute("SELECT public_key FROM smp_installations WHERE key_fingerprint = %s",
                            (key.fingerprint,)).fetchone()
-        if row is not None and row[0] != key.public.hex:
-            raise CentralStoreError(f"the central store has another public key under "
-                                    f"fingerprint {key.fingerprint}; refusing to sync")
+        if row is not None and row[0] != key.hex:
+            raise CentralRefused(f"the central store has another public key under "
+                                 f"fingerprint {key.fingerprint}; refusing to sync")
         new_key = row is None
         if new_key:
             conn.execute("INSERT INTO smp_installations (key_fingerprint, public_key) "
                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                         (key.fingerprint, key.public.hex))
+                         (key.fingerprint, key.hex))
         owner = conn.execute("SELECT key_fingerprint FROM smp_logs WHERE log_id = %s",
                              (log_id,)).fetchone()
         if owner is None:
@@ -162,7 +178,7 @@ def _register(conn: Any, log_id: str, key: InstallationKey) -> bool:
                          "ON CONFLICT DO NOTHING", (log_id, key.fingerprint))
             return True
         if owner[0] != key.fingerprint:
-            raise CentralStoreError(
+            raise CentralRefused(
                 f"log {log_id} is registered in the central store to the installation key "
                 f"{owner[0]}, not this installation's {key.fingerprint}: a copied log, or a "
                 "new key; refusing to sync")
@@ -171,125 +187,77 @@ def _register(conn: Any, log_id: str, key: InstallationKey) -> bool:
 
 def _require_same_history(conn: Any, log: Any, log_id: str, central_seq: int,
                           central_hash: str, local_count: int) -> None:
-    """Refuse a local log that is not a continuation of what the central store holds."""
+    """Refuse a local log that is not a continuation of what the central store holds, saying
+    which side it is: records the registered key signed, or records nobody signed."""
     if central_seq == 0:
         return
     if local_count >= central_seq:
-        local = dict(_local_hashes(log, central_seq, central_seq))
+        local = dict(local_hashes(log, central_seq, central_seq))
         if local.get(central_seq) == central_hash:
             return
+    head = central_head(conn, log_id)
+    assert head is not None  # registered by this sync
     first = first_divergence(conn, log, log_id, min(central_seq, local_count))
+    unsigned = unsigned_from(conn, head, first if first is not None else local_count + 1)
+    if unsigned is not None and unsigned == (first or unsigned):
+        raise CentralRefused(
+            f"records {unsigned}..{head.seq} of log {log_id} in the central store are covered "
+            "by no head this installation's key signed: they were added to the central store "
+            "without it" + (f" (the local log's record {first} differs from them)"
+                            if first is not None else f" (the local log ends at record "
+                                                      f"{local_count})") +
+            "; nothing was sent. Check with `smp sessions verify --against URL`")
     if first is None:  # the local log is a prefix: it was cut, or is an older copy
-        raise CentralStoreError(
+        raise CentralRefused(
             f"the local log ends at record {local_count} but the central store holds log "
             f"{log_id} up to record {central_seq}: records were removed locally or the log "
             "was replaced by an older copy; nothing was sent")
-    raise CentralStoreError(
+    raise CentralRefused(
         f"record {first} of the local log differs from the central store's record {first} "
         f"of log {log_id}: the local log was rewritten or forked; nothing was sent")
 
 
-def first_divergence(conn: Any, log: Any, log_id: str, upto: int) -> int | None:
-    """The first record number <= `upto` whose hash differs locally and centrally."""
-    central = conn.execute("SELECT seq, hash FROM smp_records WHERE log_id = %s AND seq <= %s "
-                           "ORDER BY seq", (log_id, upto))
-    local = _local_hashes(log, 1, upto)
-    for (c_seq, c_hash), (l_seq, l_hash) in zip(central, local, strict=False):
-        if c_seq != l_seq or c_hash != l_hash:
-            return min(c_seq, l_seq)
-    return None
-
-
-def _local_hashes(log: Any, first: int, last: int) -> Iterator[tuple[int, str]]:
-    for record in log.records(after_seq=first - 1):
-        if record.seq > last:
-            return
-        yield record.seq, record.hash
-
-
-def _send(conn: Any, log_id: str, batch: list[ChainRecord]) -> int:
-    with conn.transaction(), conn.cursor() as cur, cur.copy(
-            "COPY smp_records (log_id, seq, kind, session_id, pass_id, written_at, body, "
-            "prev_hash, hash) FROM STDIN") as copy:
+def _send(conn: Any, log_id: str, batch: list[ChainRecord],
+          signed: Mapping[int, StoredHead]) -> int:
+    """One committed batch: its records, the signed heads among them, and the log's head
+    signature moved with its head (that of the batch's last record, or none yet)."""
+    last = batch[-1]
+    with conn.transaction():
+        with conn.cursor() as cur, cur.copy(
+                "COPY smp_records (log_id, seq, kind, session_id, pass_id, written_at, body, "
+                "prev_hash, hash) FROM STDIN") as copy:
+            for r in batch:
+                copy.write_row((log_id, r.seq, r.kind, r.session_id, r.pass_id, r.written_at,
+                                r.body, r.prev_hash, r.hash))
         for r in batch:
-            copy.write_row((log_id, r.seq, r.kind, r.session_id, r.pass_id, r.written_at,
-                            r.body, r.prev_hash, r.hash))
+            if _signs(signed, r):
+                _insert_head(conn, log_id, signed[r.seq])
+        conn.execute("UPDATE smp_logs SET head_signature = %s WHERE log_id = %s "
+                     "AND head_seq = %s AND head_hash = %s",
+                     (signed[last.seq].signature if _signs(signed, last) else None, log_id,
+                      last.seq, last.hash))
     return len(batch)
 
 
+def _insert_head(conn: Any, log_id: str, h: StoredHead) -> None:
+    conn.execute("INSERT INTO smp_signed_heads (log_id, seq, hash, reason, key_fingerprint, "
+                 "signature) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                 (log_id, h.seq, h.hash, h.reason, h.key_fingerprint, h.signature))
+
+
 def _send_heads(conn: Any, log: Any, log_id: str) -> None:
-    head = conn.execute("SELECT head_seq FROM smp_logs WHERE log_id = %s",
-                        (log_id,)).fetchone()[0]
+    head, digest = _central_head(conn, log_id)
     for h in log.signed_heads():
         if h.seq <= head:
-            conn.execute("INSERT INTO smp_signed_heads (log_id, seq, hash, reason, "
-                         "key_fingerprint, signature) VALUES (%s, %s, %s, %s, %s, %s) "
-                         "ON CONFLICT DO NOTHING",
-                         (log_id, h.seq, h.hash, h.reason, h.key_fingerprint, h.signature))
+            _insert_head(conn, log_id, h)
     current = log.current_head()
-    if current is not None and current.seq == head:
-        conn.execute("UPDATE smp_logs SET head_signature = %s WHERE log_id = %s",
-                     (current.signature, log_id))
+    if current is not None and current.signature and (current.seq, current.hash) == (head,
+                                                                                      digest):
+        _insert_head(conn, log_id, current)  # kept: the head signature may move on
+        conn.execute("UPDATE smp_logs SET head_signature = %s WHERE log_id = %s "
+                     "AND head_seq = %s AND head_hash = %s",
+                     (current.signature, log_id, head, digest))
 
 
-@dataclass(frozen=True)
-class Comparison:
-    problem: str | None
-    local_count: int
-    central_count: int
-
-
-def compare(log: Any, url: str) -> Comparison:
-    """`smp sessions verify --against`: does the local log hold what the central store holds,
-    and are the central heads signed by the registered key?"""
-    import psycopg
-
-    conn = connect(url)
-    try:
-        log_id = log.log_id
-        row = conn.execute("SELECT l.head_seq, l.head_hash, l.head_signature, i.public_key "
-                           "FROM smp_logs l JOIN smp_installations i USING (key_fingerprint) "
-                           "WHERE l.log_id = %s", (log_id,)).fetchone()
-        local_count = log.head()[0]
-        if row is None:
-            return Comparison(f"log {log_id} is not in the central store: sync it first "
-                              "(smp sessions sync --to URL)", local_count, 0)
-        central_seq, central_hash, signature, public = row
-        key = PublicKey(public)
-        if signature and not key.verify(signature, head_statement(log_id, central_seq,
-                                                                  central_hash)):
-            return Comparison(f"the central head of log {log_id} (record {central_seq}) is not "
-                              "signed by its registered key", local_count, central_seq)
-        first = first_divergence(conn, log, log_id, min(central_seq, local_count))
-        if first is not None:
-            return Comparison(f"record {first}: the local log differs from the central store "
-                              "(rewritten or forked)", local_count, central_seq)
-        if local_count < central_seq:
-            return Comparison(f"record {local_count + 1}: missing locally; the central store "
-                              f"holds log {log_id} up to record {central_seq} (records removed "
-                              "or the log replaced by an older copy)", local_count, central_seq)
-        return Comparison(None, local_count, central_seq)
-    except psycopg.Error as exc:
-        raise CentralStoreError(f"cannot read the central store {_safe(url)}: "
-                                f"{_why(exc, url)}") from None
-    finally:
-        conn.close()
-
-
-def installation_logs(url: str, fingerprints: Collection[str]) -> list[tuple[str, int]]:
-    """(log_id, head record) of every log the central store holds under these installation
-    keys, by log_id: what a data directory synced to it must still hold."""
-    import psycopg
-
-    if not fingerprints:
-        return []
-    conn = connect(url)
-    try:
-        return [(str(log_id), int(seq)) for log_id, seq in conn.execute(
-            "SELECT log_id, head_seq FROM smp_logs WHERE key_fingerprint = ANY(%s) "
-            "ORDER BY log_id", (list(fingerprints),))]
-    except psycopg.Error as exc:
-        raise CentralStoreError(f"cannot read the central store {_safe(url)}: "
-                                f"{_why(exc, url)}") from None
-    finally:
-        conn.close()
+__all__ = ["BATCH_RECORDS", "CentralRefused", "CentralStoreError", "Comparison", "NoLogId",
+           "SyncResult", "compare", "connect", "first_divergence", "installation_logs", "sync"]

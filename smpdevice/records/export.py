@@ -189,6 +189,7 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
     `export_records` writes. Figures: docs/performance.md, "Records".
     """
     check_format(fmt)
+    check_session_heads(conn)  # before any row: an export never has a damaged header's nulls
     if fmt == "csv":
         from smpdevice.records.export_csv import export_csv
 
@@ -207,6 +208,29 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
             out.write("\n")
         count += len(rows)
     return count
+
+
+# The opening fields every row of an export carries (the schema says string): a session
+# opening without one is damaged, never exported as nulls.
+HEADER_KEYS = tuple(name for name in SESSION_FIELDS if name not in ("session_id",
+                                                                    "envelope_sha256"))
+_DAMAGED_HEADS = ("SELECT seq, session_id, body FROM records WHERE kind = 'session_open' AND NOT "
+                  "CASE WHEN json_valid(body) THEN json_type(body) = 'object' AND "
+                  + " AND ".join(f"json_type(body, '$.{k}') IS NOT NULL" for k in HEADER_KEYS)
+                  + " ELSE 0 END ORDER BY seq LIMIT 1")
+
+
+def check_session_heads(conn: sqlite3.Connection) -> None:
+    """Raise `DamagedRecord` (a read error: the reader names its file, exit 3) for the first
+    session opening whose body is no JSON object or lacks a field the export writes."""
+    from smpdevice.records.sqlite_read import body_of, damaged
+
+    row = conn.execute(_DAMAGED_HEADS).fetchone()
+    if row is not None:
+        seq, sid, text = row
+        body = body_of(seq, f"the opening of session {sid}", text)
+        missing = next(k for k in HEADER_KEYS if k not in body)
+        raise damaged(seq, f"the opening of session {sid}", f"it has no {missing}")
 
 
 def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, dict[str, Any]],

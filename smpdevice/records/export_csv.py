@@ -28,6 +28,7 @@ from smpdevice.records.export import (
     _writer,
 )
 from smpdevice.records.model import SESSION_FIELDS
+from smpdevice.records.sqlite_read import DamagedRecord, body_of
 
 _BEGIN_PATHS = ("zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at",
                 "simulated")
@@ -69,9 +70,9 @@ def _session_heads(conn: sqlite3.Connection, where: ExportFilter,
                    pseudonyms: Pseudonyms | None) -> dict[str, list[Any]]:
     """Each selected session's cells, made once."""
     heads: dict[str, list[Any]] = {}
-    for sid, text in conn.execute("SELECT session_id, body FROM records "
-                                  "WHERE kind = 'session_open'"):
-        body = json.loads(text)
+    for seq, sid, text in conn.execute("SELECT seq, session_id, body FROM records "
+                                       "WHERE kind = 'session_open'"):
+        body = body_of(seq, f"the opening of session {sid}", text)  # checked first (export_sqlite)
         if where.session and not sid.startswith(where.session):
             continue
         if where.client is not None and body.get("client_ref") != where.client:
@@ -111,8 +112,14 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
         lines = []
         for (sid, pass_id, _, _), (b, e), text in zip(batch, parsed, texts, strict=True):
             numbers[sid] = number = numbers.get(sid, 0) + 1  # numbered before filtering
-            if timed and not where.in_window(b[5]):
-                continue
+            if timed:
+                try:
+                    inside = where.in_window(b[5])
+                except (TypeError, ValueError):  # no time to filter by: never a traceback
+                    raise DamagedRecord(f"malformed record, the start of pass {pass_id}: "
+                                        "it has no usable started_at") from None
+                if not inside:
+                    continue
             head = heads.get(sid)
             if head is None:  # no session_open (an edited log): its cells are empty
                 head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)

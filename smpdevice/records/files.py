@@ -9,8 +9,11 @@ creates a log's `-wal` and `-shm` with the log file's own mode; they are tighten
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -86,6 +89,39 @@ def open_private_text(path: Path) -> TextIO:
         raise
 
 
+@contextlib.contextmanager
+def private_text_output(path: Path) -> Iterator[TextIO]:
+    """`path` written as text, 0600 whatever the umask, whole or not at all: into a temporary
+    file beside it (`.NAME.XXXX.partial`), synced, then renamed onto it. On any error (a full
+    disk, Ctrl-C, an unreadable log) the temporary is removed and `path` is as it was: never a
+    cut file under the name asked for. A symlink's target is replaced; a FIFO or a device
+    (/dev/stdout) is written as it is (`open_private_text`)."""
+    target = Path(os.path.realpath(path))
+    try:
+        regular = stat.S_ISREG(os.stat(target).st_mode)
+    except FileNotFoundError:
+        regular = True  # a new file
+    if not regular:
+        with open_private_text(path) as handle:
+            yield handle
+        return
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                     dir=target.parent)  # 0600
+    handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    try:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):  # closes the file even when its flush fails
+            handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def tighten_siblings(path: Path, suffixes: tuple[str, ...] = ("-wal", "-shm")) -> None:
     """Make the SQLite side files of `path` 0600, those that exist."""
     for suffix in suffixes:
@@ -93,11 +129,16 @@ def tighten_siblings(path: Path, suffixes: tuple[str, ...] = ("-wal", "-shm")) -
 
 
 def _tighten(path: Path, mode: int) -> None:
-    # Someone else's file (a shared directory, read-only media) is left as it is; so is
-    # anything but a file for a file's mode (a directory made 0600 loses its x bit).
+    # Someone else's file (a shared directory) is left as it is; so is anything but a file for
+    # a file's mode (a directory made 0600 loses its x bit), and anything on read-only media:
+    # nothing can be written there, so whoever opens it to write says why (EROFS).
     with contextlib.suppress(FileNotFoundError, PermissionError):
         info = path.stat()
         wanted = stat.S_ISDIR if mode == PRIVATE_DIR else stat.S_ISREG
         if (wanted(info.st_mode) and info.st_mode & 0o777 & ~mode
                 and info.st_uid == os.geteuid()):
-            os.chmod(path, mode)
+            try:
+                os.chmod(path, mode)
+            except OSError as exc:
+                if exc.errno != errno.EROFS:
+                    raise

@@ -105,6 +105,7 @@ class FrameWriter:
         self.start_s = start_s
         self.max_bytes = max_bytes
         self.messages = 0
+        self.flushes = 0  # writes of the queue to the file so far (a waiter's condition)
         self.truncated: str | None = None
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
@@ -162,6 +163,7 @@ class FrameWriter:
                 break
             self._write(channel, t_s, data)
         self._file.flush()
+        self.flushes += 1
 
     def _run(self) -> None:
         while True:

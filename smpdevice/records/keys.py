@@ -11,9 +11,12 @@ prints it, the central store and each log record it), but nothing new can be sig
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import hashlib
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,10 +39,12 @@ class KeyArgumentError(SmpError):
 
 
 def key_dir() -> Path:
+    from smpdevice.config import home_dir, user_path
+
     env = os.environ.get("SMP_KEY_DIR")
     if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        return user_path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or home_dir() / ".config"
     return Path(base) / "smpdevice"
 
 
@@ -111,16 +116,10 @@ class InstallationKey:
             pem = key._private.private_bytes(serialization.Encoding.PEM,
                                              serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption())
-            # O_EXCL: two processes creating at once; the loser loads the winner's key.
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
+                _publish(path, pem)
+            except FileExistsError:  # two first uses at once: the loser loads the winner's
                 return cls._load(path)
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
             return cls(key._private, path)
         except OSError as exc:
             raise InstallationKeyError(
@@ -130,8 +129,14 @@ class InstallationKey:
 
     @classmethod
     def _load(cls, path: Path) -> InstallationKey:
+        pem = path.read_bytes()
+        if not pem:  # never a key: only a first use cut before its write (an older version)
+            raise InstallationKeyError(
+                f"the installation key {path} is empty: it was never written (its first use "
+                "was cut by a full disk or a crash). If nothing was ever signed with it here, "
+                "delete the file and a new key is made; else restore it from your key backup")
         try:
-            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            private = serialization.load_pem_private_key(pem, password=None)
         except ValueError as exc:
             raise InstallationKeyError(f"the installation key {path} is damaged ({exc}); "
                                        "restore it from your key backup") from exc
@@ -139,6 +144,55 @@ class InstallationKey:
             raise InstallationKeyError(f"{path} is not an Ed25519 key; restore the "
                                        "installation key")
         return cls(private, path)
+
+
+def _publish(path: Path, pem: bytes) -> None:
+    """Put `pem` at `path` whole or not at all: written and synced under a temporary name
+    beside it (0600), then hard-linked to `path`, which fails (FileExistsError) if another
+    process made the key first. A full disk or a crash never leaves a cut or empty key, and
+    nobody reads the key before its last byte is written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            _write_new(path, pem)  # a file system without hard links (FAT, some mounts)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    with contextlib.suppress(OSError):  # the new name itself survives a power cut
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+# What link() says on a file system that has no hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
+
+
+def _write_new(path: Path, pem: bytes) -> None:
+    """Create `path` (FileExistsError if it is there) and write `pem`; a failed write removes
+    the file it made, so no empty key stays behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def load_public(directory: Path | None = None) -> PublicKey | None:

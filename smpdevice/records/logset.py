@@ -9,7 +9,9 @@ all of them, whichever log holds it. Read-only: never competes with a running se
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,19 +26,95 @@ class UnknownSession(SmpError):
 
 def logs_beside(station: Path) -> list[Path]:
     """The station's log (first, whether it exists or not), then every pen's own log in the
-    same directory, by name."""
+    same directory, by name: each entry named like one, whatever it is (a link to a drive not
+    mounted, a directory: named when it is opened, never skipped unseen)."""
     from smpdevice.paths import PEN_LOG_GLOB
 
     station = Path(station)
-    return [station, *sorted(p for p in station.parent.glob(PEN_LOG_GLOB) if p.is_file())]
+    return [station, *sorted(p for p in station.parent.glob(PEN_LOG_GLOB) if p != station)]
+
+
+def deleted_beside(station: Path) -> list[Path]:
+    """The logs of the station's directory that are gone while their anchors file, holding
+    receipts, is left (`missing_log`): the station's (also under the default name) and each
+    pen's. `smp sessions verify` and the service's check them: their records are lost."""
+    from smpdevice.paths import PASS_LOG_NAME, PEN_LOG_GLOB
+
+    station = Path(station)
+    names = {station, station.with_name(PASS_LOG_NAME)}
+    suffix = PEN_LOG_GLOB.rsplit("*", 1)[1]  # ".sqlite"
+    for anchors in station.parent.glob(anchors_path(Path(PEN_LOG_GLOB)).name):
+        names.add(anchors.with_name(anchors.name[:-len(_ANCHORS_SUFFIX)] + suffix))
+    return sorted((p for p in names if missing_log(p) is not None),
+                  key=lambda p: (p != station, p.name))
+
+
+_ANCHORS_SUFFIX = ".anchors.jsonl"
+
+
+def anchors_path(log: Path) -> Path:
+    from smpdevice.records.signing import anchors_path as beside
+
+    return beside(log)
+
+
+def _there(path: Path) -> bool:
+    """Something is at `path`: a file, a directory, any link (also one that leads nowhere)."""
+    return os.path.lexists(path)
+
+
+def missing_log(path: Path) -> str | None:
+    """Why the log at `path` is missing though it existed: nothing is there, but its anchors
+    file is and holds receipts (or cannot be read): the log was deleted or moved. None when
+    the log is there, or nothing says it ever was."""
+    from smpdevice.records.signing import read_anchors
+
+    anchors = anchors_path(path)
+    if _there(path) or not _there(anchors):
+        return None
+    try:
+        count = len(read_anchors(anchors))
+    except SmpError as exc:
+        held = f"cannot be read ({str(exc).rstrip('.')})"
+    else:
+        if not count:  # an empty file: no session was ever anchored
+            return None
+        held = f"holds {count} receipt{'' if count == 1 else 's'} of its sessions"
+    return (f"the pass log {path} is missing, though its anchors file {anchors} {held}: "
+            "the log was deleted or moved; restore it (from a backup) or put it back")
+
+
+def unreachable(path: Path) -> str | None:
+    """Why the entry at `path`, a symbolic link, leads to no file (a drive not mounted, a
+    loop); None when it is no link or leads somewhere."""
+    if not path.is_symlink():
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        todo = ("it leads back to itself: point it at the log, or remove it"
+                if exc.errno == errno.ELOOP else "mount the drive it is on, or remove the link")
+        return (f"the pass log {path} is a symbolic link to {os.readlink(path)}, which cannot "
+                f"be reached ({exc.strerror or exc}): {todo}")
+    return None
 
 
 def existing(paths: Sequence[Path], *, keep_missing_station: bool = False) -> list[Path]:
-    """The logs among `paths` (the station's first) that exist: the one rule of `smp sessions`
-    and the service. `keep_missing_station`: the station's log (or --db's) is kept, though
-    absent, when it is the only one, so that its absence is reported."""
-    return [p for p in paths
-            if p.exists() or (keep_missing_station and len(paths) == 1)]
+    """The logs among `paths` (the station's first) that are there (anything of that name,
+    also a link leading nowhere: it is named when opened): the one rule of `smp sessions` and
+    the service. `keep_missing_station`: the station's log (or --db's) is kept, though absent,
+    when it is the only one, so that its absence is reported."""
+    return [p for p in paths if _there(p) or (keep_missing_station and len(paths) == 1)]
+
+
+def require_present(path: Path) -> None:
+    """PassLogError (exit 3) for a log of the data directory that was deleted (its anchors
+    file left) or is a link leading nowhere, saying so; nothing for any other path."""
+    from smpdevice.records.model import PassLogError
+
+    why = missing_log(path) or unreachable(path)
+    if why is not None:
+        raise PassLogError(why)
 
 
 def sessions_of(logs: Sequence[Any]) -> list[tuple[Path, Any]]:
@@ -62,11 +140,14 @@ def open_all(paths: Sequence[Path], *,
 
     with contextlib.ExitStack() as stack:
         if skipped is None:
+            for path in paths:
+                require_present(Path(path))
             yield [stack.enter_context(PassLog.open(p, readonly=True)) for p in paths]
             return
         logs, failed = [], []
         for path in paths:
             try:  # found in the data directory, not given: never worded as a --db
+                require_present(Path(path))
                 logs.append(stack.enter_context(PassLog(Path(path), readonly=True)))
             except SmpError as exc:
                 failed.append((Path(path), exc))

@@ -326,3 +326,42 @@ def checked_pen_counters(counters: Mapping[str, int]) -> dict[str, int]:
             raise ValueError(f"pen_counters[{key!r}] = {value!r}: give a whole number from 0 "
                              f"to {2**32 - 1}")
     return {key: int(counters[key]) for key in PEN_COUNTER_KEYS}
+
+
+# A pass's figures (`PassStats.figures`): the counts, and the measures (None without samples).
+# Checkpoints written before burst speeds were kept lack the last two.
+_FIGURE_COUNTS = ("samples", "strokes", "impressions")
+_FIGURE_MEASURES = ("depth_min_mm", "depth_mean_mm", "depth_max_mm", "speed_mean_hz")
+_FIGURE_BURSTS = ("burst_samples", "speed_burst_hz")
+
+
+def checked_figures(figures: Any) -> dict[str, Any]:
+    """`figures` as a pass record keeps them (`PassStats.figures`), when they are such figures:
+    the same keys, whole non-negative counts, finite measures present exactly when there were
+    samples, min <= mean <= max. ValueError naming the first that is not (a damaged or edited
+    checkpoint, which recovery must not sign into the chain)."""
+    if not isinstance(figures, dict):
+        raise ValueError(f"not a mapping of figures: {str(figures)[:60]!r}")
+    keys = set(figures)
+    required = {*_FIGURE_COUNTS, *_FIGURE_MEASURES}
+    if not required <= keys or keys - required not in (set(), set(_FIGURE_BURSTS)):
+        raise ValueError(f"keys {sorted(keys)[:12]} are not a pass's figures")
+    for key in (*_FIGURE_COUNTS, "burst_samples"):
+        value = figures.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            raise ValueError(f"{key} = {str(value)[:40]!r} is not a whole count")
+    for key in (*_FIGURE_MEASURES, "speed_burst_hz"):
+        value = figures.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise ValueError(f"{key} = {str(value)[:40]!r} is not a finite number")
+    for count, measures in (("samples", _FIGURE_MEASURES), ("burst_samples", ("speed_burst_hz",))):
+        if count in figures and any((figures.get(m) is None) != (figures[count] == 0)
+                                    for m in measures):
+            raise ValueError(f"{', '.join(measures)} disagree with {count} = {figures[count]}")
+    if figures["samples"] and not (figures["depth_min_mm"] <= figures["depth_mean_mm"]
+                                   <= figures["depth_max_mm"]):
+        raise ValueError("the depth mean is not within its min and max")
+    if figures.get("burst_samples", 0) > figures["samples"]:
+        raise ValueError("more burst samples than samples")
+    return dict(figures)

@@ -17,6 +17,7 @@ back, emptied or replaced by an older copy no longer holds the anchored heads.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -82,12 +83,28 @@ def anchors_path(log_path: Path) -> Path:
     return log_path.with_name(log_path.stem + ".anchors.jsonl")
 
 
+def anchor_line(receipt: Receipt) -> bytes:
+    """A receipt's line in the anchors file, line break included."""
+    return (json.dumps(asdict(receipt), sort_keys=True) + "\n").encode()
+
+
 def append_anchor(path: Path, receipt: Receipt) -> None:
-    """Append one receipt durably to the anchors file (created 0600 whatever the umask)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    """Append one receipt durably to the anchors file (created 0600 whatever the umask).
+    Never through a symbolic link: one could point the append at the log, its key or any
+    other file (an OSError that says so)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "it is a symbolic link, never appended through: put the "
+                          "file itself there", str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file", str(path))
         os.fchmod(fd, 0o600)
-        os.write(fd, (json.dumps(asdict(receipt), sort_keys=True) + "\n").encode())
+        os.write(fd, anchor_line(receipt))
         os.fsync(fd)
     finally:
         os.close(fd)

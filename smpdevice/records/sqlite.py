@@ -25,9 +25,12 @@ reader that finds no schema yet (a log being created) reads it as empty.
 
 **Crash safety.** A pass begun but never ended (the process died) is found on the next open by a
 writer and closed with outcome `controller_crashed`, carrying the last checkpoint's figures and
-ended at that checkpoint's time (or at its start, with no checkpoint). Only one writer may hold
-the log (an exclusive lock on `<file>.lock`, released by the OS even on SIGKILL), so a reader
-such as `smp sessions list` never mistakes a live pass for a crashed one: readers open the file
+ended at that checkpoint's time (or at its start, with no checkpoint, or a damaged one:
+`checkpoint_damaged`). The receipts a crash kept from the anchors file are appended then too;
+and a writer never chains onto a head it cannot vouch for (`sqlite_recovery`). Only one writer
+may hold the log, whatever name it is opened by (exclusive flocks on `<file>.lock` and on the
+file itself, released by the OS even on SIGKILL: `sqlite_schema`), so a reader such as
+`smp sessions list` never mistakes a live pass for a crashed one: readers open the file
 read-only (`readonly=True`) and do not recover or migrate.
 
 **Failures.** Every storage failure (disk full, read-only file, I/O error, a locked or corrupt
@@ -51,6 +54,7 @@ from typing import Any, Literal, TextIO
 from smpdevice import checks
 from smpdevice.paths import db_path
 from smpdevice.records import export, sqlite_signing
+from smpdevice.records import sqlite_recovery as recovery
 from smpdevice.records.audit import Audit
 from smpdevice.records.chain import GENESIS_HASH, BrokenLink, record_hash
 from smpdevice.records.keys import InstallationKey, PublicKey
@@ -65,10 +69,13 @@ from smpdevice.records.model import (
 from smpdevice.records.signing import Receipt, anchors_path, append_anchor
 from smpdevice.records.sqlite_counters import PenCounterReads
 from smpdevice.records.sqlite_file import SqliteFile
-from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, SqliteReads
+from smpdevice.records.sqlite_lookup import OpenRecordLookups
+from smpdevice.records.sqlite_read import SqliteReads
+from smpdevice.records.sqlite_schema import real_path, refuse_linked_anchors
 
 
-class PassLog(SqliteFile, SqliteReads, PenCounterReads):
+class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
+              recovery.ReceiptCompletion):
     """The pass log of one SQLite file. A writer by default; `readonly=True` to only read."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
@@ -77,19 +84,29 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
         first use; see `smpdevice.records.keys`). Readers need no key."""
         checks.instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
         self.recovered: list[str] = []
-        self.anchors_path = anchors_path(Path(path))
+        # Beside the real file, as SQLite's -wal and the writer's lock: one log, one anchors
+        # file, whatever name (a symlink) it is opened by.
+        self.anchors_path = anchors_path(real_path(Path(path)))
+        if not readonly:  # before anything is written: receipts never go through a link
+            refuse_linked_anchors(self.anchors_path, Path(path))
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()
         self._log_id = ""
         self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record
         self._progress: set[str] = set()  # passes this writer wrote a checkpoint row for
+        self._unanchored: list[Receipt] = []  # receipts whose append failed: retried first
+        self.anchored: list[Receipt] = []  # receipts this open put back (a crash cut them)
         super().__init__(path, readonly=readonly)
         if not readonly:
             try:
-                with self._tx():
+                with self._tx():  # never chain onto (nor sign) a head it cannot vouch for
                     self._log_id = sqlite_signing.log_id(self._conn)
+                    unsigned = recovery.check_head(self._conn, self.path, self._log_id,
+                                                   self.anchors_path)
                     sqlite_signing.register_key(self._conn, self._signer)
-                    sqlite_signing.adopt(self._conn, self._signer)
+                    if unsigned:  # written before heads were signed: adopted as it is
+                        sqlite_signing.adopt(self._conn, self._signer)
                 self.recovered = self._recover()
+                self._complete_anchors()
                 self._checkpoint_wal()
             except BaseException:
                 self.close()
@@ -99,7 +116,7 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
     def open(cls, path: str | os.PathLike[str] | None = None, *, readonly: bool = False,
              key: InstallationKey | None = None) -> PassLog:
         """Open the log at `path`, else `$SMP_DATA_DIR/passlog.sqlite`, else the user default."""
-        return cls(db_path(path), readonly=readonly, key=key)
+        return cls(db_path(path, create=not readonly), readonly=readonly, key=key)
 
     @property
     def _signer(self) -> InstallationKey:
@@ -207,43 +224,51 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
             self._require_open_session(session_id)
             self._append("session_resume", session_id, None, body)
 
-    def resumptions(self, session_id: str) -> list[dict[str, Any]]:
-        """The bodies of a session's `session_resume` records, oldest first."""
-        checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
-        with self._reading():  # an older (v3) log simply has none
-            return [json.loads(body) for (body,) in self._conn.execute(
-                "SELECT body FROM records WHERE kind = 'session_resume' AND session_id = ? "
-                "ORDER BY seq", (session_id,))]
-
     def close_session(self, session_id: str, *, closed_at: datetime,
                       summary: dict[str, Any]) -> Receipt:
         """Record the end of a session with its summary (every pass must have ended); sign
         its head and return its receipt, also appended to the anchors file."""
-        with self._tx():
-            self._require_open_session(session_id)
-            still = self._conn.execute(
-                "SELECT count(*) FROM records b WHERE b.session_id = ? AND b.kind = "
-                "'pass_begin' AND NOT EXISTS (SELECT 1 FROM records e WHERE e.kind = "
-                "'pass_end' AND e.pass_id = b.pass_id)", (session_id,)).fetchone()[0]
-            if still:
-                raise PassLogError(f"session {session_id} still has {still} pass(es) in "
-                                   "progress: end them before closing the session")
-            seq, digest = self._append("session_close", session_id, None,
-                                       {"closed_at": iso(closed_at), "summary": summary})
-            signature = sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq,
-                                                  digest, reason="session_close")
+        with recovery.anchors_held(self.anchors_path), self._lock:  # readers wait for it
+            with self._tx():
+                self._require_open_session(session_id)
+                still = self._conn.execute(
+                    "SELECT count(*) FROM records b WHERE b.session_id = ? AND b.kind = "
+                    "'pass_begin' AND NOT EXISTS (SELECT 1 FROM records e WHERE e.kind = "
+                    "'pass_end' AND e.pass_id = b.pass_id)", (session_id,)).fetchone()[0]
+                if still:
+                    raise PassLogError(f"session {session_id} still has {still} pass(es) in "
+                                       "progress: end them before closing the session")
+                seq, digest = self._append("session_close", session_id, None,
+                                           {"closed_at": iso(closed_at), "summary": summary})
+                signature = sqlite_signing.write_head(self._conn, self._signer, self._log_id,
+                                                      seq, digest, reason="session_close")
+            receipt = Receipt(session_id, seq, digest, signature, self._signer.fingerprint,
+                              iso(closed_at))
+            self._unanchored.append(receipt)  # committed: in the file now, or retried
+            exc = self._append_anchors()
         if self._checkpointer is not None:  # between sessions: on its thread, not here
             self._checkpointer.request()
-        receipt = Receipt(session_id, seq, digest, signature, self._signer.fingerprint,
-                          iso(closed_at))
-        try:
-            append_anchor(self.anchors_path, receipt)
-        except OSError as exc:
+        if exc is not None:
             raise PassLogError(
                 f"session {session_id} is recorded and closed, but its receipt could not be "
-                f"added to the anchors file {self.anchors_path} ({exc.strerror or exc}). Keep "
-                f"this receipt elsewhere: {receipt.text()}") from exc
+                f"added to the anchors file {self.anchors_path} ({exc.strerror or exc}); it is "
+                f"retried at the next close or start. Keep this receipt elsewhere: "
+                f"{receipt.text()}") from exc
         return receipt
+
+    def _append_anchors(self) -> OSError | None:
+        """Append the receipts not yet in the anchors file, oldest first; the error, if any
+        (noted in the log then, so that a later run's open puts them back too)."""
+        while self._unanchored:
+            try:
+                append_anchor(self.anchors_path, self._unanchored[0])
+            except OSError as exc:
+                self._note_pending(str(self._unanchored[0].seq))
+                return exc
+            self._unanchored.pop(0)
+        if self._pending_noted and self._anchors_whole:
+            self._note_pending(None)  # the file holds every receipt now
+        return None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -256,9 +281,8 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
         """
         export.check_format(fmt)
         pseudonyms = None
-        if not identified:
-            key = self._key or InstallationKey.load_or_create()
-            pseudonyms = export.Pseudonyms(key.pseudonym_secret())
+        if not identified:  # a reader creates no key (an auditor's machine has none)
+            pseudonyms = export.Pseudonyms(recovery.pseudonym_secret(self._key))
         if export.SQL_EXPORT:
             with self._reading():
                 return export.export_sqlite(self._conn, fmt, out, pseudonyms=pseudonyms,
@@ -323,22 +347,24 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
                 "SELECT pass_id FROM records WHERE kind = 'pass_end'")]
         for pass_id in unended:  # each in its own transaction: all of them, or raised
             with self._tx():
-                session_id, begin = self._conn.execute(
-                    "SELECT session_id, body FROM records WHERE kind = 'pass_begin' "
-                    "AND pass_id = ?", (pass_id,)).fetchone()
+                session_id, begin, begun_at = self._conn.execute(
+                    "SELECT session_id, body, written_at FROM records WHERE kind = "
+                    "'pass_begin' AND pass_id = ?", (pass_id,)).fetchone()
                 row = self._conn.execute("SELECT written_at, figures FROM progress WHERE "
                                          "pass_id = ?", (pass_id,)).fetchone()
-                ended_at, figures = (row[0], json.loads(row[1])) if row else (
-                    json.loads(begin)["started_at"], PassStats().figures())
+                # Not chained until now: a damaged or edited row is not signed in as figures.
+                ended_at, figures, damaged = recovery.recovered_end(begin, begun_at, row)
                 self._end(pass_id, session_id, PassOutcome.controller_crashed, figures,
-                          ended_at, None, [], recovered=True)
+                          ended_at, None, [], recovered=True, damaged=damaged)
         return unended
 
     def _end(self, pass_id: str, session_id: str, outcome: PassOutcome,
              figures: dict[str, Any], ended_at: str, fault_code: int | None,
-             fault_names: list[str], *, recovered: bool) -> None:
+             fault_names: list[str], *, recovered: bool, damaged: bool = False) -> None:
         body = {"outcome": outcome.value, "ended_at": ended_at, "fault_code": fault_code,
                 "fault_names": fault_names, "stats": figures, "recovered": recovered}
+        if damaged:  # its checkpoint could not be read: recorded without figures
+            body["checkpoint_damaged"] = True
         self._append("pass_end", session_id, pass_id, body)
         if recovered or pass_id in self._progress:  # only a checkpointed pass has a row
             self._conn.execute("DELETE FROM progress WHERE pass_id = ?", (pass_id,))
@@ -361,40 +387,3 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads):
         sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq, digest)
         self._tail = (seq, digest)  # forgotten again if the transaction fails
         return seq, digest
-
-    def _require_open_session(self, session_id: str) -> dict[str, Any]:
-        """The session's opening body; refused when it is unknown or closed."""
-        # Two lookups in the partial unique indexes: constant time however long the session.
-        opened = self._conn.execute(
-            "SELECT body FROM records WHERE kind = 'session_open' AND session_id = ?",
-            (session_id,)).fetchone()
-        if opened is None:
-            raise PassLogError(f"no session {session_id} in the pass log")
-        if self._conn.execute("SELECT 1 FROM records WHERE kind = 'session_close' "
-                              "AND session_id = ?", (session_id,)).fetchone():
-            raise PassLogError(f"session {session_id} is closed; open a new session")
-        return json.loads(opened[0])
-
-    def _open_session_flag(self, session_id: str) -> bool | None:
-        """`_require_open_session`, reading only the session's `simulated` flag (its body,
-        with the envelope, is not parsed at every pass)."""
-        opened = self._conn.execute(  # one statement: both partial-index lookups
-            "SELECT json_extract(o.body, '$.simulated'), EXISTS (SELECT 1 FROM records c "
-            "WHERE c.kind = 'session_close' AND c.session_id = o.session_id) FROM records o "
-            "WHERE o.kind = 'session_open' AND o.session_id = ?", (session_id,)).fetchone()
-        if opened is None:
-            raise PassLogError(f"no session {session_id} in the pass log")
-        if opened[1]:
-            raise PassLogError(f"session {session_id} is closed; open a new session")
-        return None if opened[0] is None else bool(opened[0])
-
-    def _require_open_pass(self, pass_id: str) -> str:
-        row = self._conn.execute(  # one statement: both partial-index lookups
-            "SELECT b.session_id, EXISTS (SELECT 1 FROM records e WHERE e.kind = 'pass_end' "
-            "AND e.pass_id = b.pass_id) FROM records b WHERE b.kind = 'pass_begin' "
-            "AND b.pass_id = ?", (pass_id,)).fetchone()
-        if row is None:
-            raise PassLogError(f"no pass {pass_id} in the pass log")
-        if row[1]:
-            raise PassLogError(f"pass {pass_id} has already ended")
-        return row[0]

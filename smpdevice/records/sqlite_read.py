@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,63 @@ from smpdevice.records.model import (
 SESSION_ID_MAX_CHARS = 64  # ids are "S" + 16 hex digits; a prefix is shorter
 
 
+class DamagedRecord(sqlite3.DatabaseError):
+    """A record body that is no JSON object, or lacks a field every such record has (a bad
+    sector, an edit). An sqlite3 error raised inside a read on purpose: each reader's own
+    mapping (`_reading`, `storage_error`) then names the file, and the command says in one
+    line that the log is damaged (exit 3), as SQLite's own "malformed JSON" does."""
+
+
+def damaged(seq: int, what: str, why: str) -> DamagedRecord:
+    return DamagedRecord(f"malformed record {seq}, {what}: {why}")
+
+
+def body_of(seq: int, what: str, text: Any) -> dict[str, Any]:
+    """The JSON object of record `seq`'s body; DamagedRecord when it is none."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        raise damaged(seq, what, "its body is not JSON") from None
+    if not isinstance(value, dict):
+        raise damaged(seq, what, "its body is not a JSON object")
+    return value
+
+
+def _session_of(sid: str, o_seq: int, o: Any, c_seq: int | None, c: Any,
+                count: int) -> SessionRecord:
+    opening = body_of(o_seq, f"the opening of session {sid}", o)
+    closing = None if c is None or c_seq is None else body_of(
+        c_seq, f"the close of session {sid}", c)
+    if closing == {}:  # read as "still open" by the model: a close record says otherwise
+        raise damaged(c_seq or o_seq, f"the close of session {sid}", "its body is empty")
+    try:
+        return session_from_bodies(sid, opening, closing, count)
+    except (KeyError, TypeError) as exc:
+        on_close = closing is not None and exc.args and exc.args[0] in ("closed_at", "summary")
+        seq, what = (c_seq, "close") if on_close else (o_seq, "opening")
+        raise damaged(seq or o_seq, f"the {what} of session {sid}",
+                      f"it has no {exc.args[0] if exc.args else 'required field'}") from None
+
+
+_BEGIN_KEYS = ("index", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at")
+
+
+def _pass_of(pass_id: str, sid: str, b_seq: int, b: Any, e_seq: int | None, e: Any,
+             number: int) -> PassRecord:
+    begin = body_of(b_seq, f"the start of pass {pass_id}", b)
+    end = None if e is None or e_seq is None else body_of(e_seq, f"the end of pass {pass_id}", e)
+    if end == {}:  # read as "in progress" by the model: an end record says otherwise
+        raise damaged(e_seq or b_seq, f"the end of pass {pass_id}", "its body is empty")
+    try:
+        return pass_from_bodies(pass_id, sid, begin, end, number)
+    except (KeyError, TypeError) as exc:  # a missing field, or stats that are no object
+        field = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else "stats"
+        if field in _BEGIN_KEYS or e_seq is None:
+            raise damaged(b_seq, f"the start of pass {pass_id}", f"it has no {field}") from None
+        raise damaged(e_seq, f"the end of pass {pass_id}", f"it has no usable {field}") \
+            from None
+
+
 class SqliteReads:
     """Reads for `PassLog` (mixed in; uses its `_conn`, `_reading()` and `path`)."""
 
@@ -32,16 +90,15 @@ class SqliteReads:
 
     def sessions(self) -> list[SessionRecord]:
         """Every session, oldest first, without their passes."""
-        with self._reading():
+        with self._reading():  # parsed inside: a damaged body is named with the file
             rows = self._conn.execute(
-                "SELECT o.session_id, o.body, c.body, "
+                "SELECT o.session_id, o.seq, o.body, c.seq, c.body, "
                 "(SELECT count(*) FROM records p WHERE p.session_id = o.session_id "
                 " AND p.kind = 'pass_begin') "
                 "FROM records o LEFT JOIN records c "
                 "ON c.kind = 'session_close' AND c.session_id = o.session_id "
                 "WHERE o.kind = 'session_open' ORDER BY o.seq").fetchall()
-        return [session_from_bodies(sid, json.loads(o), json.loads(c) if c else None, n)
-                for sid, o, c, n in rows]
+            return [_session_of(*row) for row in rows]
 
     def session(self, session_id: str) -> SessionRecord:
         """One session with its passes; `session_id` may be a unique prefix of the id."""
@@ -58,11 +115,11 @@ class SqliteReads:
                 raise SmpError(f"{session_id!r} matches several sessions; give more of the id")
             sid = rows[0][0]
             o, c = (self._conn.execute(
-                f"SELECT body FROM records WHERE kind = '{kind}' AND session_id = ?",
+                f"SELECT seq, body FROM records WHERE kind = '{kind}' AND session_id = ?",
                 (sid,)).fetchone() for kind in ("session_open", "session_close"))
-        passes = self.passes(sid)
-        record = session_from_bodies(sid, json.loads(o[0]), json.loads(c[0]) if c else None,
-                                     len(passes))
+            passes = self.passes(sid)
+            record = _session_of(sid, o[0], o[1], c[0] if c else None, c[1] if c else None,
+                                 len(passes))
         return SessionRecord(**{**record.__dict__, "passes": passes})
 
     def passes(self, session_id: str | None = None) -> list[PassRecord]:
@@ -111,13 +168,14 @@ class SqliteReads:
 
     def _iter_passes(self, session_id: str | None) -> Iterator[PassRecord]:
         where, args = ("AND b.session_id = ?", (session_id,)) if session_id else ("", ())
-        with self._reading():
+        numbers: dict[str, int] = {}
+        with self._reading():  # parsed inside: a damaged body is named with the file
             rows = self._conn.execute(
-                "SELECT b.pass_id, b.session_id, b.body, e.body FROM records b "
+                "SELECT b.pass_id, b.session_id, b.seq, b.body, e.seq, e.body FROM records b "
                 "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
                 f"WHERE b.kind = 'pass_begin' {where} ORDER BY b.seq", args).fetchall()
-        numbers: dict[str, int] = {}
-        for pass_id, sid, begin, end in rows:
-            numbers[sid] = number = numbers.get(sid, 0) + 1  # from 1, in the order they began
-            yield pass_from_bodies(pass_id, sid, json.loads(begin),
-                                   json.loads(end) if end else None, number)
+            found = []
+            for pass_id, sid, b_seq, begin, e_seq, end in rows:
+                numbers[sid] = number = numbers.get(sid, 0) + 1  # from 1, in the order begun
+                found.append(_pass_of(pass_id, sid, b_seq, begin, e_seq, end, number))
+        yield from found

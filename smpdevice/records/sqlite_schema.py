@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import stat
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from smpdevice.records.files import private_file
 from smpdevice.records.model import PassLogError
 
 SCHEMA_VERSION = 4
@@ -84,31 +85,169 @@ class PassLogInUse(PassLogError):
     """Another process holds the log's writer lock (another chair's `smp run`, say)."""
 
 
-def take_writer_lock(path: Path) -> IO[str] | None:
+class LockFileRefused(PassLogError):
+    """`<file>.lock` is not a plain file of its own (a symlink, a hard link, a directory):
+    refused before anything is written to it, so the lock can never overwrite a record."""
+
+    exit_code = 2
+
+
+class WriterLock:
+    """What a writer holds: `<file>.lock` (its pid) and the database file itself (its inode),
+    both flocked. Closing it lets both go."""
+
+    def __init__(self, handle: IO[str], db_fd: int | None, inode: tuple[int, int] | None):
+        self._handle, self._db_fd, self._inode = handle, db_fd, inode
+
+    def __del__(self) -> None:  # a writer dropped unclosed lets go, as a file object does
+        self.close()
+
+    def close(self) -> None:
+        if self._inode is not None:
+            _HELD_INODES.discard(self._inode)
+            self._inode = None
+        if self._db_fd is not None:  # after the writer's connection closed (SqliteFile.close)
+            os.close(self._db_fd)
+            self._db_fd = None
+        self._handle.close()
+
+
+# The database files this process holds a writer lock on, by (device, inode): a second writer
+# in this process (through a hard link) is refused before any descriptor of the file is opened,
+# since closing one would drop the POSIX locks SQLite's own connections hold on it.
+_HELD_INODES: set[tuple[int, int]] = set()
+
+
+def take_writer_lock(path: Path) -> WriterLock | None:
     """Hold `<file>.lock` exclusively (released by the OS even on SIGKILL), or refuse naming
-    the holder. Returns the open handle to keep; None where there is no flock (not POSIX)."""
+    the holder; then hold the database file itself (flock on its inode: SQLite's own locks are
+    POSIX ones, independent of it), so a second writer reaching the same file by another name
+    (a symlink, a hard link, a symlinked directory) is refused too (PassLogInUse), before it
+    could take a live pass for a crashed one. None where there is no flock (not POSIX).
+
+    The lock file sits beside the real file (the path resolved, as SQLite places its -wal and
+    -shm). It is opened without following a symlink and must be a regular file with one
+    link: its content (the holder's pid) is rewritten, and a link could point that at the log
+    or its anchors."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: SQLite's own locking only
         return None
-    lock_path = path.with_name(path.name + ".lock")
-    private_file(lock_path)
-    handle = open(lock_path, "r+")  # noqa: SIM115 - held open for the log's lifetime
+    real = real_path(path)
+    lock_path = real.with_name(real.name + ".lock")
+    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(lock_path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refused(lock_path, path, "is a symbolic link") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):
+            raise _refused(lock_path, path, "is not a regular file") from None
+        raise
+    info = os.fstat(fd)
+    why = ("is not a regular file" if not stat.S_ISREG(info.st_mode) else
+           f"is a hard link ({info.st_nlink} names share it)" if info.st_nlink > 1 else None)
+    if why is not None:
+        os.close(fd)
+        raise _refused(lock_path, path, why)
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        os.fchmod(fd, 0o600)  # an older or copied-in lock file is tightened as the others
+    handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        holder = handle.read(200).strip() or "another process"
         handle.close()
-        raise PassLogInUse(
-            f"the pass log {path} is in use by {holder} (a running controller?). "
-            "Stop it first; to only read the log meanwhile, open it read-only "
-            "(the `smp sessions` commands do)") from None
+        raise _in_use(path, holder) from None
+    except BaseException:
+        handle.close()
+        raise
+    try:
+        db_fd, inode = _hold_database(path, fcntl)
+    except BaseException:
+        handle.close()
+        raise
     handle.seek(0)
-    handle.truncate()
+    handle.truncate()  # only now: held, and known to be the lock file itself
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
-    return handle
+    return WriterLock(handle, db_fd, inode)
+
+
+def _hold_database(path: Path, fcntl: Any) -> tuple[int | None, tuple[int, int] | None]:
+    """flock the database file's inode (created 0600 when new); PassLogInUse when another
+    writer holds it through another name."""
+    try:
+        known = os.stat(path)
+    except FileNotFoundError:
+        known = None
+    if known is not None and (known.st_dev, known.st_ino) in _HELD_INODES:
+        raise _in_use(path, f"this process (pid {os.getpid()}), through another name")
+    flags = os.O_RDONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        info = os.fstat(fd)
+        inode = (info.st_dev, info.st_ino)
+        if not stat.S_ISREG(info.st_mode):  # refuse_foreign named it already; never locked
+            os.close(fd)
+            return None, None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise _in_use(path, "another process, through another name of the same file "
+                            "(a link)") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    _HELD_INODES.add(inode)
+    return fd, inode
+
+
+def _in_use(path: Path, holder: str) -> PassLogInUse:
+    return PassLogInUse(
+        f"the pass log {path} is in use by {holder} (a running controller?). "
+        "Stop it first; to only read the log meanwhile, open it read-only "
+        "(the `smp sessions` commands do)")
+
+
+def real_path(path: Path) -> Path:
+    """`path` with its symlinks resolved (where SQLite puts the log's -wal and -shm); as it
+    is when it cannot be resolved (a loop: SQLite refuses it)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+class AnchorsFileRefused(PassLogError):
+    """The anchors file beside the log is a symbolic link: a writer never appends through
+    one (it could point the receipts at the log, the key or any file). Exit 2."""
+
+    exit_code = 2
+
+
+def refuse_linked_anchors(anchors: Path, path: Path) -> None:
+    """Refuse a writer whose anchors file is a symbolic link, before anything is written."""
+    if not anchors.is_symlink():
+        return
+    try:
+        target = " (to {})".format(os.readlink(anchors).replace("\n", "\\n"))
+    except OSError:
+        target = ""
+    raise AnchorsFileRefused(
+        f"the anchors file {anchors} of the pass log {path} is a symbolic link{target}: "
+        "receipts are never appended through a link. Put the file itself there (copy what "
+        "it points to over the link, e.g. `cp --remove-destination`), then retry; nothing "
+        "was written")
+
+
+def _refused(lock_path: Path, path: Path, why: str) -> LockFileRefused:
+    return LockFileRefused(
+        f"the lock file {lock_path} {why}: remove it (the next writer makes its own) and "
+        f"retry; nothing was written. If it pointed at a file, that file was left as it is; "
+        f"check that {path} is the pass log meant")
 
 
 def storage_error(path: Path, action: str, exc: sqlite3.Error) -> PassLogError:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sqlite3
+import stat
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit
 from smpdevice.records.chain import (
@@ -23,7 +27,13 @@ from smpdevice.records.chain import (
 )
 from smpdevice.records.keys import InstallationKey, PublicKey
 from smpdevice.records.model import iso
-from smpdevice.records.signing import SIGN_EVERY_RECORDS, Receipt, head_statement, read_anchors
+from smpdevice.records.signing import (
+    SIGN_EVERY_RECORDS,
+    Receipt,
+    _receipts,
+    head_statement,
+    read_anchors,
+)
 
 SIGNED_SCHEMA = 3  # the first schema whose heads are signed
 
@@ -208,28 +218,159 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
               anchors: bool | Path | Sequence[tuple[str, Receipt]],
               receipts: Sequence[tuple[str, Receipt]] = (), allow_unsigned: bool,
               path: Path | None = None, trusted_fingerprints: Collection[str] = ()) -> Audit:
-    """`PassLog.audit`: gather the anchors, then audit what the file holds. `anchors` True
-    reads the file beside the log, a Path that file (a backup's): either must hold the
-    receipt of every session close the log signed."""
+    """`PassLog.audit`: audit the log with its anchors. `anchors` True reads the file beside
+    the log, a Path that file (a backup's): either must hold the receipt of every session
+    close the log signed. The log is read in ONE read transaction (one WAL snapshot: head,
+    signed heads and records as one commit left them); the anchors file before it (each
+    receipt then names a record the snapshot must hold) and after it (each close the snapshot
+    holds has its receipt), each time where it ended while held shared (`_read_anchors`)."""
+    file = anchors_file if anchors is True else anchors if isinstance(anchors, Path) else None
+    before = _read_anchors(file, live=anchors is True) if file is not None else None
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot is taken
+        return _audit_snapshot(conn, version, anchors_file, anchors, before, receipts,
+                               trusted=trusted, allow_unsigned=allow_unsigned, path=path,
+                               trusted_fingerprints=trusted_fingerprints)
+    finally:
+        if own and conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")  # read only: nothing to keep
+
+
+ANCHORS_WAIT_S = 5.0  # as long as a reader waits for a busy log (busy_timeout)
+
+
+@dataclass
+class _AnchorsRead:
+    """An anchors file as read: its receipts (None: no file), whether a writer held it
+    through ANCHORS_WAIT_S, and the (device, inode, bytes) read."""
+
+    receipts: list[Receipt] | None
+    held: bool = False
+    mark: tuple[int, int, int] | None = None
+
+
+def _read_anchors(file: Path, *, live: bool, since: _AnchorsRead | None = None
+                  ) -> _AnchorsRead:
+    """The anchors file up to where it ended while held shared (never half a receipt: a
+    writer appends under its exclusive lock). A `live` file (beside the log) that is absent
+    is None; a named one (a backup's) is read: its absence is an error. `since`: an earlier
+    read of this file (which only grows): its bytes are not parsed again."""
+    if live and not (file.exists() or file.is_symlink()):
+        return _AnchorsRead(None)
+    with _shared(file) as (held, mark):
+        pass  # the lock is only to learn where the file ends: parsed after it is let go
+    if mark is None:  # not a regular file, or cannot be opened: read_anchors says why
+        return _AnchorsRead(read_anchors(file), held)
+    first, known = 0, []
+    if since is not None and since.mark is not None and since.mark[:2] == mark[:2] \
+            and since.mark[2] <= mark[2]:
+        first, known = since.mark[2], list(since.receipts or [])
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != mark[:2]:  # replaced meanwhile: read it as it is
+            return _AnchorsRead(read_anchors(file), held)
+        handle.seek(first)
+        prefix = cast(BinaryIO, _Prefix(handle, mark[2] - first))
+        return _AnchorsRead(known + list(_receipts(prefix, file)), held, mark)
+
+
+class _Prefix:
+    """The first `size` bytes of a binary file, read by lines (what `_receipts` reads)."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle, self._left = handle, size
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        line = self._handle.readline(self._left if limit < 0 else min(limit, self._left))
+        self._left -= len(line)
+        return line
+
+
+@contextlib.contextmanager
+def _shared(file: Path) -> Iterator[tuple[bool, tuple[int, int, int] | None]]:
+    """Hold `file` shared (a writer holds it exclusively from before a close commits until
+    its receipt is appended: sqlite_recovery.anchors_held). Yields (held by a writer through
+    ANCHORS_WAIT_S, (device, inode, size) then, None for no regular file)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield False, None
+        return
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        yield False, None
+        return
+    held = False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            yield False, None
+            return
+        deadline = time.monotonic() + ANCHORS_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    held = True
+                    break
+                time.sleep(0.005)  # a writer holds it for the ms a close takes
+            except OSError:
+                break
+        info = os.fstat(fd)
+        yield held, (info.st_dev, info.st_ino, info.st_size)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _audit_snapshot(conn: sqlite3.Connection, version: int, anchors_file: Path,
+                    anchors: bool | Path | Sequence[tuple[str, Receipt]],
+                    before: _AnchorsRead | None, receipts: Sequence[tuple[str, Receipt]], *,
+                    trusted: Mapping[str, PublicKey] | None, allow_unsigned: bool,
+                    path: Path | None, trusted_fingerprints: Collection[str]) -> Audit:
+    """`audit_log` inside its read transaction."""
     found: list[tuple[str, Receipt]] = []
     whole: str | None = None  # the anchors file read whole, if one was
+    anchored: set[int] = set()
+    held, last = False, 0
     if anchors is True or isinstance(anchors, Path):
         label = "anchors file" if anchors is True else str(anchors)
         file = anchors_file if anchors is True else anchors
-        if file.exists() or file.is_symlink() or anchors is not True:
-            found = [(f"{label}, line {i}", r) for i, r in enumerate(read_anchors(file), start=1)]
-            whole = str(file)
-        elif closed := closed_sessions_signed(conn):
-            return Audit(problem=BrokenLink(0, (
-                f"the anchors file {anchors_file} is missing, though {closed} sessions were "
-                "closed with a receipt: restore it, or check without it (--no-anchors) and "
-                "against the receipts clients kept")))
+        last = _last_seq(conn)  # in the snapshot, then the file: it holds all its closes
+        early = before.receipts if before is not None else None
+        read = (_read_anchors(file, live=True, since=before) if anchors is True
+                else _AnchorsRead(early))
+        if read.receipts is None and early is None:
+            if closed := closed_sessions_signed(conn):
+                return Audit(problem=BrokenLink(0, (
+                    f"the anchors file {anchors_file} is missing, though {closed} sessions "
+                    "were closed with a receipt: restore it, or check without it "
+                    "(--no-anchors) and against the receipts clients kept")))
+        else:
+            # A receipt read after the snapshot beyond its end: a close committed meanwhile.
+            seen = set(early or [])
+            found = [(f"{label}, line {i}", r) for i, r in enumerate(early or [], start=1)]
+            found += [(f"{label}, line {i}", r)
+                      for i, r in enumerate(read.receipts or [], start=1)
+                      if r.seq <= last and r not in seen]
+            anchored = {r.seq for _, r in found}
+            whole, held = str(file), read.held
     elif anchors:
         found = list(anchors)
     data = audit_input(conn, version, trusted=trusted, anchors=[*found, *receipts],
                        path=path, trusted_fingerprints=trusted_fingerprints)
     if whole is not None:
-        data.anchors_file, data.anchored = whole, {r.seq for _, r in found}
+        data.anchors_file, data.anchored = whole, anchored
+        data.pending_close = _being_written(data.signed_heads, anchored, last) if held else None
     result = audit(data)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (
@@ -237,3 +378,20 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
             "Open it once with a writer (e.g. `smp run`) to sign its head, or check the plain "
             "chain only with --allow-unsigned"))
     return result
+
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    try:
+        return conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+    except sqlite3.OperationalError:  # no records table: the walk names it
+        return 0
+
+
+def _being_written(heads: Sequence[StoredHead], anchored: Collection[int], last: int
+                   ) -> int | None:
+    """The one close whose receipt a writer, holding the anchors file through a whole
+    ANCHORS_WAIT_S, may still be appending: the newest close, when it is the snapshot's last
+    record and every older close has its receipt. None: no such close."""
+    closes = sorted(h.seq for h in heads if h.reason == "session_close")
+    missing = [seq for seq in closes if seq not in anchored]
+    return missing[0] if missing == [last] == closes[-1:] else None

@@ -85,9 +85,12 @@ class LogCheck:
     log_id: str
     audit: Any
     central: Any = None
+    missing: str | None = None  # the log is gone, its anchors file left (logset.missing_log)
 
     @property
     def problem(self) -> str | None:
+        if self.missing is not None:
+            return f"missing: {self.missing}"
         if self.audit.problem is not None:
             return f"broken link: {self.audit.problem}"
         if self.central is not None and self.central.problem:
@@ -99,8 +102,18 @@ def verify_log(path: Path, trust: Trust, *, receipts: Sequence[tuple[str, Any]] 
                anchors: bool | Path = True, allow_unsigned: bool = False,
                against: str | None = None) -> LogCheck:
     """Check the log at `path` whole (read-only), and against the central store at `against`
-    when it holds (a broken log is not compared: its first problem is the answer)."""
+    when it holds (a broken log is not compared: its first problem is the answer). A log that
+    was deleted, its anchors file left, fails as missing (its records are gone); one that
+    cannot be opened raises PassLogError."""
     from smpdevice.passlog import PassLog
+    from smpdevice.records.audit import Audit
+    from smpdevice.records.chain import BrokenLink
+    from smpdevice.records.logset import missing_log, require_present
+
+    gone = missing_log(Path(path))
+    if gone is not None:
+        return LogCheck(Path(path), "", Audit(problem=BrokenLink(0, gone)), missing=gone)
+    require_present(Path(path))  # a link leading nowhere: named, not "no pass log"
 
     with PassLog.open(path, readonly=True) as log:
         result = log.audit(trusted=trust.keys or None,
@@ -129,6 +142,7 @@ def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list
     """A problem for each log the central store at `against` holds under the trusted keys
     (or, trusting the logs' own keys, under theirs) that none of `checks` is."""
     from smpdevice.records.central import installation_logs
+    from smpdevice.records.central_compare import unclaimed_logs
 
     fingerprints = set(trust.keys) | set(trust.fingerprints)
     if trust.log_keys:
@@ -139,11 +153,18 @@ def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list
             "moved; restore it (from a backup), or find where it went (a second data "
             "directory under the same key: check each log there with --db)"
             for log_id, head in installation_logs(against, sorted(fingerprints))
-            if log_id not in here]
+            if log_id not in here] + unclaimed_logs(against, sorted(fingerprints), here)
 
 
-def verify_all(paths: Sequence[Path], trust: Trust) -> Verification:
+def verify_all(paths: Sequence[Path], trust: Trust, *,
+               station: Path | None = None) -> Verification:
     """Every log in `paths` checked as `verify_log` does (anchors beside each): the service's
     `sessions.verify`. (`smp sessions verify` checks log by log, with the receipts, anchors
-    file and central store it is given, and `missing_logs` for the whole directory.)"""
-    return Verification([verify_log(p, trust) for p in paths])
+    file and central store it is given, and `missing_logs` for the whole directory.) A log of
+    their directory (or the `station` log's) that was deleted, its anchors file left, is
+    checked too: as missing."""
+    from smpdevice.records.logset import deleted_beside
+
+    beside = station if station is not None else (Path(paths[0]) if paths else None)
+    gone = [p for p in deleted_beside(beside) if p not in paths] if beside else []
+    return Verification([verify_log(p, trust) for p in [*paths, *gone]])

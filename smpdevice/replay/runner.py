@@ -223,7 +223,13 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordingError(f"{rec.path}: its metadata is incomplete or invalid ({exc})") from None
     plan = _part_plan(profile, part)
-    session_script = build_script(session_entries(rec))
+    entries = session_entries(rec)
+    if not entries and cut_at(rec) is not None:  # the host died as it connected (review 12)
+        report.notes.append(f"{part.label}: its recording ends before its session began ("
+                            f"{rec.truncated or 'no end: the host died'}): nothing of it to "
+                            "compare")
+        return None
+    session_script = build_script(entries)
     report.decisions += len(session_script.decisions)
     clock = VirtualClock()
     pen_side = ReplayPen(build_script(part.preamble), session_script, clock)

@@ -18,7 +18,7 @@ never an unrecorded calibration, nor an older stored one.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from smpdevice.calibration.report import CalibrationSettings
 from smpdevice.calibration.workflow import count_punctures
-from smpdevice.control.calibration import VALIDITY_MAX_DAYS, Calibration, CalibrationError
+from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import State
 from smpdevice.errors import SmpError
@@ -78,10 +78,7 @@ def check_submitted(service: PenService, data: dict[str, Any],
         raise CalibrationError(f"calibration.created_at={cal.created_at.isoformat()} is "
                                f"refused: it must be within {FRESH_S:.0f} s of the service's "
                                f"clock ({now.isoformat()}); fit it again and send it at once")
-    if cal.expires_at - cal.created_at > timedelta(days=VALIDITY_MAX_DAYS):
-        raise CalibrationError(f"calibration.expires_at={cal.expires_at.isoformat()} is "
-                               f"refused: at most {VALIDITY_MAX_DAYS:g} days after created_at")
-    return cal
+    return cal  # (the model itself refuses more than VALIDITY_MAX_DAYS of validity)
 
 
 def _run_of(service: PenService, client: Any, what: str) -> CalibrationRun:
@@ -238,10 +235,10 @@ def auto_calibrate(service: PenService, client_id: str, technician: str,
     from smpdevice.calibration.report import format_report
     from smpdevice.calibration.workflow import run_calibration
 
-    service.work.simulator()  # simulated pens in this process only, with its message
+    sim = service.work.simulator()  # simulated pens in this process only, with its message
     pen = service.pen
     epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
-    report = run_calibration(pen, SimulatorGauge(pen.port_url), technician=technician,
+    report = run_calibration(pen, SimulatorGauge(sim), technician=technician,
                              settings=settings, store=_store(),
                              should_stop=lambda: driver_lost(service, client_id, epoch))
     lost = driver_lost(service, client_id, epoch)

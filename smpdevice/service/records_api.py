@@ -25,13 +25,17 @@ class PageRefused(SmpError):
     """A `start`/`limit` outside what sessions.list pages: the service answers -32602."""
 
 
-def _paths(path: Path | None) -> list[Path]:
-    """The logs there are: the station's and each pen's own (none yet: an empty list)."""
+def _station(path: Path | None) -> Path:
     if path is None:
         from smpdevice.paths import db_path
 
-        path = db_path()
-    return logset.existing(logset.logs_beside(Path(path)))
+        return db_path()
+    return Path(path)
+
+
+def _paths(path: Path | None) -> list[Path]:
+    """The logs there are: the station's and each pen's own (none yet: an empty list)."""
+    return logset.existing(logset.logs_beside(_station(path)))
 
 
 def _session_row(s: Any) -> dict[str, Any]:
@@ -104,11 +108,12 @@ def verify(path: Path | None) -> dict[str, Any]:
     and per log its figures."""
     from smpdevice.records.verifying import resolve_trust, verify_all
 
-    paths = _paths(path)
-    if not paths:  # no session yet: nothing to check, whatever the keys
+    station = _station(path)
+    paths = logset.existing(logset.logs_beside(station))
+    if not paths and not logset.deleted_beside(station):  # no session yet: nothing to check
         return {"ok": True, "problem": None, "records": 0, "head_hash": None, "logs": []}
     trust = resolve_trust()  # refuses on a station without its key: never the log's own
-    found = verify_all(paths, trust)
+    found = verify_all(paths, trust, station=station)  # a log deleted, its anchors left
     logs = [{"path": str(c.path), "ok": c.problem is None, "problem": c.problem,
              "records": c.audit.count, "head_hash": c.audit.head_hash,
              "key_fingerprints": c.audit.key_fingerprints} for c in found.logs]

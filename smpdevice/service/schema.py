@@ -352,8 +352,11 @@ NOTIFICATIONS: dict[str, dict[str, Any]] = {
     "session.pass": _obj(description="a pass ended: index, zone, outcome, detail, stats"),
     "session.result": _obj(description="a session ended: session_id, outcome, complete, "
                                        "summary, aftercare, left_open (true: ended by a "
-                                       "fault, an E-stop, a lost pen or the pedal, it stays "
-                                       "open for session.resume or session.close)"),
+                                       "fault, an E-stop, a lost pen, the pedal or a "
+                                       "calibration that expired between passes, it stays "
+                                       "open for session.resume or session.close), cause "
+                                       "(why it ended when the outcome cannot say, else "
+                                       "null)"),
 }
 
 ERRORS: dict[int, str] = {

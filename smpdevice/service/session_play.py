@@ -76,9 +76,12 @@ class SessionPlay:
                 error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
                 summary, sheet, left_open = {}, "", _still_open(session, sid)
             outcome = _outcome(session)
+            # `cause`: why it ended when its outcome cannot say (a calibration that expired
+            # between passes: `incomplete`, left open to be resumed once recalibrated)
             out["result"] = {"session_id": sid, "outcome": outcome.value,
                              "complete": outcome.complete, "summary": summary,
-                             "aftercare": sheet, "error": error, "left_open": left_open}
+                             "aftercare": sheet, "error": error, "left_open": left_open,
+                             "cause": getattr(session, "calibration_lapsed", None)}
             with self._lock:
                 self._status = {**(self._status or {}), "running": False,
                                 "outcome": outcome.value, "complete": outcome.complete,

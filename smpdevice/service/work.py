@@ -314,7 +314,10 @@ class SessionWork(SessionPlay):
         import simulators
 
         pen = self.service.pen
-        sim = simulators.lookup(pen.port_url) if pen.simulated else None
+        sim = None
+        if pen.simulated:  # the open port carries its simulator: also `pensim://?seed=3` (no
+            sim = (simulators.lookup(getattr(pen.link, "port", None))  # name in the URL)
+                   or simulators.lookup(pen.port_url))
         if sim is None:
             raise SmpError("the gauge can be read by the service only for a simulated pen "
                            "in this process (pensim://); on a real pen read the gauge by hand "
@@ -322,14 +325,12 @@ class SessionWork(SessionPlay):
         return sim
 
     def read_gauge(self) -> dict[str, Any]:
-        from smpdevice.calibration.gauges import SimulatorGauge
         from smpdevice.control.states import OFFLINE
 
-        self.simulator()
+        sim = self.simulator()
         pen = self.service.pen
         if pen.state in OFFLINE:  # a reading of a pen the service cannot see is no evidence
             raise SmpError(f"the pen is {pen.state.value}: its gauge reading would not match "
                            "what the service can check; wait for the pen to be reconnected "
                            "(pen.reconnect)")
-        gauge = SimulatorGauge(pen.port_url)
-        return {"gauge_mm": gauge.simulator.gauge.read_mm()}
+        return {"gauge_mm": sim.gauge.read_mm()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pydantic import ValidationError
 
@@ -15,8 +15,10 @@ from smpdevice.checks import InvalidArgument
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
+from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
-from smpdevice.outcomes import command
+from smpdevice.link.wire import LinkError
+from smpdevice.outcomes import ExitCode, command
 from smpdevice.sessions.profiles import (
     PlannedPass,
     ProfileError,
@@ -57,6 +59,40 @@ class PenNotIdle(SmpError):
         return PenNotIdle(self.state, self.fault, reach)
 
 
+class PenLostBeforeSession(SmpError):
+    """The pen answered the handshake, then was lost (cable, power) before the session opened
+    or a resume was recorded: exit 6 as a pen lost mid-session, not 2 (a bad option, file or
+    port), so session software that tries again on 6 tries again here too (review 12 REVG-11)."""
+
+    exit_code = ExitCode.LINK_LOST
+
+    def __init__(self, why: object) -> None:
+        super().__init__(f"the pen was lost (cable, power) before the session began ({why}): "
+                         "nothing was played or recorded. Check the cable and the pen's power, "
+                         "then start it again.")
+
+
+@contextlib.contextmanager
+def lost_before_session(pen: PenController,
+                        opened: Callable[[], bool] = lambda: False) -> Iterator[None]:
+    """Inside: connecting (`pen.open()`) and the checks before a session opens. A lost link
+    there (a LinkError once the pen answered the handshake, or a request refused because the
+    controller is disconnected) is raised as PenLostBeforeSession, unless `opened()` says the
+    session was opened meanwhile (its own end says what was lost). A pen that never answered
+    the handshake stays the port's error (exit 2: a bad port). Enter it inside `with pen:`, so
+    the state is read before close() disconnects."""
+    try:
+        yield
+    except PenLostBeforeSession:
+        raise
+    except SmpError as exc:
+        lost = isinstance(exc, LinkError) or (
+            pen.state is State.DISCONNECTED and isinstance(exc, (StateError, PenNotIdle)))
+        if pen.identity is None or not lost or opened():
+            raise
+        raise PenLostBeforeSession(exc) from None
+
+
 @contextlib.contextmanager
 def reached_by(*reach: str) -> Iterator[None]:
     """A PenNotIdle or a calibration refusal raised inside names `reach` in its hint (how this
@@ -89,6 +125,8 @@ def preflight(pen: PenController, profile: TreatmentProfile, technician: str):
     issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
     if issues:
         raise ProfileError(issues, f"for pen {serial}")
+    if pen.state is State.DISCONNECTED:  # lost since it connected: not a state to fix
+        raise PenLostBeforeSession(f"the controller is {pen.state.value}")
     if pen.state is not State.IDLE:
         raise PenNotIdle(pen.state, pen.last_fault, ("--port", pen.port_url))
     return calibration

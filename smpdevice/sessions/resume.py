@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,8 @@ def left_resumable(session: Any, *, stop_asked: bool, host_gone: bool = False) -
 
     if stop_asked:
         return False
+    if getattr(session, "calibration_lapsed", None):  # recalibrate, then resume (review 12)
+        return True
     results = session.results
     if results and results[-1].outcome.value == "footswitch_released":
         return True
@@ -317,19 +319,19 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     there is nothing left to play, having recorded the pen's count of a pass cut by a host
     crash first (so the close counts it); `close_how`: what its message says to do then
     (default: the `smp run --resume SID --close` that runs as printed, with this pen's port and
-    this log).
+    this log). A wrong argument (plain data for `screening` or `profile`, a naive `now`) is
+    refused with `InvalidArgument` before anything is read or recorded.
     """
-    from datetime import UTC
-
     from smpdevice.envelope import envelope_record
+    from smpdevice.sessions.resume_args import check_resume_args
     from smpdevice.sessions.session import TreatmentSession, preflight
 
+    check_resume_args(pen, passlog, session_id, technician=technician, screening=screening,
+                      profile=profile, now=now, close_how=close_how)  # nothing read yet
     rescreen_after_min = check_rescreen_after(rescreen_after_min)
     # the time the pen's records carry (on a virtual clock too: no record "from the future")
     record_now = getattr(pen, "record_now", None)
     now = now or (record_now() if callable(record_now) else datetime.now(UTC))
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware (e.g. datetime.now(UTC))")
     record = passlog.session(session_id)
     sid = record.session_id  # the full id (a unique prefix was given)
     check_resumable(record, pen_serial=pen.identity.serial,
@@ -385,8 +387,6 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
 def _crash_count(pen: Any, passlog: Any, record: Any, resumptions: Any) -> Any:
     """The pen's count of the session's passes cut by a host crash (`crash_count`), each up to
     the next pass begun on the pen (this session's, or another's in this log)."""
-    from datetime import UTC
-
     from smpdevice.sessions.crash_count import count_crashed
 
     at_begin = getattr(passlog, "pen_counters_at_begin", None)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from smpdevice.errors import SmpError
+from smpdevice.issues import escaped
 from smpdevice.loader import load_file
 
 # field: (question, reason given when the answer is yes)
@@ -115,11 +116,14 @@ def parse_screening(data: Any, source: str | None = None) -> Screening:
         return Screening.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        # Names are cut short: an unknown key may be as long as the file.
-        unanswered = [str(e["loc"][0])[:40] for e in errors if e["type"] == "missing"]
-        unknown = [str(e["loc"][0])[:40] for e in errors if e["type"] == "extra_forbidden"]
-        bad = [str(e["loc"][0])[:40] for e in errors
-               if e["type"] not in ("missing", "extra_forbidden")]
+        # Names are escaped (a key from a file may hold terminal controls) and cut short: an
+        # unknown key may be as long as the file.
+        def name(error: Any) -> str:
+            return escaped(str(error["loc"][0]))[:40]
+
+        unanswered = [name(e) for e in errors if e["type"] == "missing"]
+        unknown = [name(e) for e in errors if e["type"] == "extra_forbidden"]
+        bad = [name(e) for e in errors if e["type"] not in ("missing", "extra_forbidden")]
         parts = []
         if unanswered:
             parts.append("unanswered: " + ", ".join(unanswered)

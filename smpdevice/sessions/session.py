@@ -16,6 +16,7 @@ import structlog
 
 from smpdevice import checks
 from smpdevice.control import PenController, State
+from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
 from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
@@ -72,6 +73,8 @@ class TreatmentSession(SessionEnding):
         self._log = log.bind(session_id=session_id, pen_serial=serial)
         # the pen stopped answering while a pass was set up (why): judged a lost pen's
         self.setup_lost: str | None = None
+        # the calibration stopped holding (it expired) before a pass: why (left open, exit 7)
+        self.calibration_lapsed: str | None = None
         # Layer 2 guards this client's floor while this session is open: a holder of its own,
         # so another session's opening or closing on the pen never drops it
         self._skin_holder = object()
@@ -158,6 +161,8 @@ class TreatmentSession(SessionEnding):
                 break  # latched between passes: close() says why, from the pen's state
             if self._ended is not None:
                 break  # closed or suspended from another thread meanwhile: no further pass
+            if self._calibration_lapsed_before(index):
+                break  # nothing of this pass is sent: recalibrate, then resume
             played = len(self.results)
             try:
                 result = self._run_pass(planned, index, on_progress, should_stop)
@@ -166,7 +171,12 @@ class TreatmentSession(SessionEnding):
                                                                          State.ESTOP):
                     self._lost_while_setting_up(index, exc)  # a latch says more: below
                     break
-                if isinstance(exc, PassLogError) or self.pen.state not in playable.LATCHED:
+                if isinstance(exc, PassLogError):
+                    raise
+                if self.pen.state not in playable.LATCHED:
+                    # it expired while the pass was set up (the arm refused, in whatever words)
+                    if self._calibration_lapsed_before(index):
+                        break
                     raise
                 # Refused while setting up the pass (before its record and its needle) because
                 # the pen faulted, latched an E-stop or was lost meanwhile.
@@ -186,6 +196,32 @@ class TreatmentSession(SessionEnding):
         self.setup_lost = str(exc)
         self._cut_short = (f"the pen stopped answering while pass {index + 1} was set up "
                            f"({exc})")
+
+    def _calibration_lapsed_before(self, index: int) -> bool:
+        """Whether the pen's calibration no longer holds (it expired: sessions last hours, a
+        calibration 30 days from its minute) before pass `index`: then play() ends as for any
+        pass not played, without an error, saying why (`calibration_lapsed`, `_cut_short`)."""
+        exc = self._calibration_refusal()
+        if exc is None:
+            return False
+        self._log.warning("calibration no longer valid: pass not begun", index=index,
+                          error=str(exc))
+        self.calibration_lapsed = str(exc)
+        self._cut_short = f"pass {index + 1} was not begun: {exc}"
+        if self.pen.state is State.ARMED:  # armed for the pass before: nothing may start now
+            self._disarm_quietly()
+        return True
+
+    def _calibration_refusal(self) -> CalibrationError | None:
+        """Why the pen's calibration may not be used now (as arming judges it), or None."""
+        pen = self.pen
+        try:
+            require_calibration(pen.calibration, connected(pen.identity, pen.port_url).serial,
+                                simulated_pen=pen.simulated, port=pen.port_url,
+                                now=pen.validity_now())
+        except CalibrationError as exc:
+            return exc
+        return None
 
     def _played(self, planned: PlannedPass, played: int) -> None:
         """Once a pass was recorded, however it ended (Ctrl-C too), take it out of `remaining`
@@ -248,6 +284,9 @@ class TreatmentSession(SessionEnding):
                           duty_pct=settings.duty_pct, period_ms=settings.period_ms)
         if pen.state is State.IDLE:
             pen.arm()
+            refusal = self._calibration_refusal() if pen.state is State.IDLE else None
+            if refusal is not None:  # the arm's own transition refused it (its guard: the
+                raise refusal  # calibration expired meanwhile): never record a dead pass
         if self._ended is not None:  # closed or suspended from another thread meanwhile
             self._disarm_quietly()
             raise playable.ended_while_arming(self.session_id, self._ended)
@@ -265,9 +304,10 @@ class TreatmentSession(SessionEnding):
             self._stop_quietly()
             return self._finish(pass_id, index, planned, PassOutcome.stopped,
                                 "stop requested before the needle started", plog)
-        outcome, detail = PassOutcome.completed, ""
+        outcome, detail, started = PassOutcome.completed, "", False
         try:
             pen.start_needle()
+            started = True
             outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
         except KeyboardInterrupt:
             self.stop_requested = True
@@ -283,6 +323,9 @@ class TreatmentSession(SessionEnding):
         except SmpError as exc:
             self._stop_quietly()
             outcome, detail = self._outcome_from_state(), str(exc)
+            if not started and self._calibration_lapsed_before(index):  # expired since the arm
+                detail = f"the needle never started: {exc}"
+                self._cut_short = f"pass {index + 1} ended before its needle started: {exc}"
             if getattr(getattr(exc, "reason", None), "name", "") == "FOOTSWITCH_UP":  # no dot
                 outcome = PassOutcome.footswitch_released
                 detail = f"{exc}: press the pedal, then resume the session"

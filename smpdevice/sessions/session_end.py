@@ -30,6 +30,7 @@ class SessionEnding:
     outcome: SessionOutcome | None
     recording: Any
     setup_lost: str | None
+    calibration_lapsed: str | None
     _ended: str | None
     _recorder: PassCounter
     _skin_holder: object

@@ -26,8 +26,27 @@ from smpdevice.calibration.gauges import (
 from smpdevice.calibration.readings import EntryError, parse_reading
 
 
+class NoGaugeReading(GaugeError):
+    """The technician's input ended (`< /dev/null`, `<&-`): no one can type the readings."""
+
+    exit_code = 1  # an aborted calibration (README "Exit status")
+
+    def __init__(self) -> None:
+        super().__init__(
+            "calibration aborted: standard input ended, so no gauge reading can be typed; "
+            "nothing was saved and the pen keeps its previous calibration. Run it at a "
+            "terminal, or give the gauge's address with --gauge tcp://HOST:PORT")
+
+
 def _click_prompt(text: str) -> str:
-    return click.prompt(text, default="", show_default=False, prompt_suffix=" ")
+    from smpdevice.cli.interrupt import CTRL_C
+
+    try:
+        return click.prompt(text, default="", show_default=False, prompt_suffix=" ")
+    except click.exceptions.Abort:
+        if CTRL_C.requested:  # Ctrl-C at the prompt: the command line says it
+            raise
+        raise NoGaugeReading() from None
 
 
 class ManualGauge:

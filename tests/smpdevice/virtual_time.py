@@ -63,7 +63,8 @@ class TimeDriver(VirtualTimeDriver):
 
     @contextlib.contextmanager
     def held_from(self, predicate: Callable[[], bool], timeout_s: float = 2.0,
-                  what: str = "condition") -> Iterator[None]:
+                  what: str = "condition",
+                  start: Callable[[], object] | None = None) -> Iterator[None]:
         """`wait_until(predicate)`, then virtual time stands still until the block ends (the
         driver sees work in flight), so what the block does happens at the moment the
         predicate held, however long a loaded machine starves the test's thread. The hold is
@@ -72,11 +73,17 @@ class TimeDriver(VirtualTimeDriver):
         Time runs on until that first look: a thread started before it, parked on virtual time
         (a request waiting for its reply), may reach a timeout meanwhile on a starved machine.
         Where that matters and the condition needs no time to come true, start the thread
-        inside `held()` instead (test_host_wire.py's E-stop test)."""
+        inside `held()` instead (test_host_wire.py's E-stop test); where it needs time, pass
+        `start` (e.g. `thread.start`): it is called at that first look, as this thread waits
+        on the clock, so time moves only as this thread sees each step."""
         tb = self.timebase
         held: list[bool] = []
+        started: list[bool] = []
 
         def seen_and_held() -> bool:
+            if start is not None and not started:
+                started.append(True)
+                start()
             if not held and predicate():
                 tb.count(pending=1)
                 held.append(True)

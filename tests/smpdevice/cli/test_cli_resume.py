@@ -19,6 +19,12 @@ from tests.smpdevice.cli.test_cli_run import (
     short_profile,
 )
 
+# Named pens on the wall clock, jammed by a thread that watches for RUNNING, and services
+# holding 1 s leases: beside pass 1's four workers on a loaded machine a starved pen let its
+# lease lapse (the fail-safe working) and a resume ended faulted, exit 4 (review 12). They run
+# in the realtime pass, which has the cores it needs.
+pytestmark = pytest.mark.realtime
+
 
 def jam_when_running(sim) -> threading.Thread:
     def act() -> None:

@@ -39,8 +39,7 @@ def _travelling_start(sim, pen: PenController, stop, travelled_mm: float) -> lis
         except SmpError as exc:
             outcome.append(exc)
 
-    thread = threading.Thread(target=starter)
-    thread.start()
+    thread = threading.Thread(target=starter)  # started at held_from's first look
     # The pen's clock stands still from the moment the actuator is seen `travelled_mm` along
     # until the stop is asked (the controller's stop epoch moved): a test thread starved in
     # between (a loaded machine) let the actuator settle and the start go out first, and the
@@ -49,7 +48,7 @@ def _travelling_start(sim, pen: PenController, stop, travelled_mm: float) -> lis
     with sim.time.held_from(lambda: pen.telemetry is not None
                             and pen.telemetry.actuator_cmd_mm > 0.6
                             and pen.telemetry.actuator_mm - start_mm >= travelled_mm,
-                            5, f"the actuator {travelled_mm} mm along"):
+                            5, f"the actuator {travelled_mm} mm along", start=thread.start):
         stop_errors: list[BaseException] = []
 
         def stopper_body() -> None:

@@ -145,16 +145,17 @@ def test_requests_queued_before_an_estop_never_go_out_after_it():
         sim.link.drop_inbound(MsgType.CLEAR_FAULTS)
         outcome: dict[str, object] = {}
         engine = pen._eng
-        first = _in_thread(pen.clear_faults, outcome, "first")
-        # The pen's clock stands still from the moment the first clear is seen on the wire
-        # until the ESTOP is: a test thread starved in between (a loaded machine) let virtual
-        # time run on, the clears ran out of tries first, and the race under test never
-        # happened (LinkTimeout; 0.3 s of wall was 0.6 s of the pen's clock). Nothing here
-        # waits on the clock: the second clear queues, the ESTOP is written, at once.
+        # The pen's clock stands still from before the first clear is asked until the ESTOP
+        # is on the wire: a test thread starved in between (a loaded machine) let virtual time
+        # run on, the clears ran out of tries first, and the race under test never happened
+        # (LinkTimeout; 0.3 s of wall was 0.6 s of the pen's clock). Nothing here waits on the
+        # clock: the first clear is written, the second queues, the ESTOP is written, at once.
         link = pen.link
         assert link is not None
         written = link.estops_written
-        with sim.time.held_from(lambda: len(engine.ops) == 1, what="the first clear on the wire"):
+        with sim.time.held():
+            first = _in_thread(pen.clear_faults, outcome, "first")
+            wall_until(lambda: len(engine.ops) == 1, "the first clear on the wire")
             second = _in_thread(pen.clear_faults, outcome, "second")
             wall_until(lambda: len(engine.ops) == 2, "the second clear queued")
             operator = _in_thread(pen.estop, outcome, "estop")  # it waits for its ACK

@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from smpdevice.sessions.screening import parse_screening
 from smpdevice.sessions.session import TreatmentSession
 from tests.smpdevice.replay.conftest import CLEAR, short_profile
 from tests.smpdevice.replay.test_into_sim_parts import built_once, copy_built, virtual_pen
-from tests.smpdevice.virtual_time import after
+from tests.smpdevice.virtual_time import after, wall_until
 
 pytestmark = pytest.mark.virtual_time
 
@@ -39,10 +38,12 @@ CRASH_INTO_PASS_S = 1.0
 FULL_AT_S = 0.9  # the disk fills in the second of three 0.4 s passes
 
 
-def _snapshot(passlog: PassLog, sid: str, into: Path) -> None:
+def _snapshot(passlog: PassLog, session: TreatmentSession, into: Path) -> None:
     """The data directory as a crash leaves it: what the recorder flushed, what SQLite
     committed (called with the virtual clock frozen: nothing moves meanwhile)."""
-    time.sleep(4 * frames.FLUSH_S)  # wall time: the recorder flushes what it has
+    sid, writer = session.session_id, session.recording.writer
+    flushes = writer.flushes  # two more: whatever was queued when the clock froze is written
+    wall_until(lambda: writer.flushes >= flushes + 2, "the recorder's flush")
     into.mkdir()
     (into / "recordings").mkdir()
     source = recording_path(passlog.path, sid)
@@ -63,7 +64,7 @@ def crashed_mid_pass(passlog: PassLog, into: Path) -> str:
 
         def crash_when_in_second_pass() -> None:
             def crash() -> None:
-                _snapshot(passlog, sid, into)
+                _snapshot(passlog, session, into)
                 taken.set()
 
             if len(passlog.passes(sid)) == 2 and not taken.is_set():
