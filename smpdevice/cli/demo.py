@@ -10,6 +10,7 @@ from importlib import resources
 import click
 
 from smpdevice.cli.console import cli_console
+from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 
 # Shipped inside the package (copies of examples/ files, kept equal by a test), so the demo
@@ -105,8 +106,9 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
                           f"{fit.max_abs_residual_mm:.4f} mm; verified; saved as "
                           f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
-            session = run_session(pen, passlog, profile, technician="demo",
-                                  screening=screening, console=console)
+            with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: as Ctrl-C, as in `smp run`
+                session = run_session(pen, passlog, profile, technician="demo",
+                                      screening=screening, console=console)
             session_id, summary, sheet = session.session_id, session.summary, session.sheet
         console.print()
         completed = summary.get("outcomes", {}).get("completed", 0)

@@ -29,7 +29,7 @@ class CtrlC:
     def __init__(self) -> None:
         self.requested = False
         self._deferred = 0
-        self._work = 0  # deferred() sections open (SIGTERM and SIGHUP taken as Ctrl-C)
+        self._work = 0  # stop_signals() sections open (SIGTERM and SIGHUP taken as Ctrl-C)
         self._installed = 0
         self._closing = False  # the command is ending: no Ctrl-C raises any more
         self._owner = False  # this process is the `smp` program (smpdevice.entry)
@@ -93,21 +93,30 @@ class CtrlC:
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        """While a pen or the records are in use: Ctrl-C, and SIGTERM (a service manager's
-        stop) and SIGHUP (the terminal closed) as Ctrl-C, stop the work at its next safe
-        point: the needle stops and what ran is recorded, rather than the process dying with
-        its pass open (its pen would stop by its lease, the pass recovered as crashed)."""
+        """While a pen or the records are in use: Ctrl-C (and SIGTERM, SIGHUP: `stop_signals`)
+        stops the work at its next safe point."""
+        with self.stop_signals():
+            self._deferred += 1
+            try:
+                yield
+            finally:
+                self._deferred -= 1
+
+    @contextlib.contextmanager
+    def stop_signals(self) -> Iterator[None]:
+        """SIGTERM (a service manager's stop) and SIGHUP (the terminal closed) taken as Ctrl-C
+        for the duration (main thread only): a session stops its needle and records what ran,
+        rather than the process dying with its pass open (its pen would stop by its lease, the
+        pass recovered as crashed)."""
         taken = {}
         if self._work == 0 and threading.current_thread() is threading.main_thread():
             taken = {s: signal.signal(s, self._on_sigint) for s in (signal.SIGTERM,
                                                                    signal.SIGHUP)}
-        self._deferred += 1
         self._work += 1
         try:
             yield
         finally:
             self._work -= 1
-            self._deferred -= 1
             for signum, previous in taken.items():
                 signal.signal(signum, previous)
 

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from smpdevice.cli.console import cli_console
+from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, SessionOutcome, command
 
@@ -127,21 +128,22 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         svc.drive(lease_ms=1000)
         kind = "SIMULATED pen" if ident["simulated"] else "pen"
         sid: str | None = None
-        try:
-            started = start_session(svc, "session.run", profile=text, format=fmt,
-                                    screening=answers.as_record(), technician=technician,
-                                    leave_open=True)  # as `smp run`: resumable (issue 15.5)
-            sid = started["session_id"]
-            console.print(f"Session {sid}: {checked['session_kind']} for client "
-                          f"{checked['client_ref']} on {kind} {serial} through the service at "
-                          f"{url}, {planned} passes.", markup=False)
-            result, passes = follow(svc, console, sid, url, technician)
-        except KeyboardInterrupt:
-            _interrupted(svc, sid)
-        finally:
-            # the connection may be gone: the service then stops the pen by itself
-            with contextlib.suppress(Exception):
-                svc.release()
+        with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: taken as Ctrl-C, as by `smp run`
+            try:
+                started = start_session(svc, "session.run", profile=text, format=fmt,
+                                        screening=answers.as_record(), technician=technician,
+                                        leave_open=True)  # as `smp run`: resumable (issue 15.5)
+                sid = started["session_id"]
+                console.print(f"Session {sid}: {checked['session_kind']} for client "
+                              f"{checked['client_ref']} on {kind} {serial} through the service "
+                              f"at {url}, {planned} passes.", markup=False)
+                result, passes = follow(svc, console, sid, url, technician)
+            except KeyboardInterrupt:
+                _interrupted(svc, sid)
+            finally:
+                # the connection may be gone: the service then stops the pen by itself
+                with contextlib.suppress(Exception):
+                    svc.release()
     _report(console, url, result, passes, planned, ident["port"], technician,
             simulated=bool(ident["simulated"]))
 

@@ -101,8 +101,12 @@ def append_anchor(path: Path, receipt: Receipt) -> None:
                           "file itself there", str(path)) from None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "it is not a regular file", str(path))
+        if info.st_nlink > 1:  # another name of another file: never appended into it
+            raise OSError(errno.EMLINK, "it is a hard link, never appended through: put a "
+                          "copy of its own there", str(path))
         os.fchmod(fd, 0o600)
         os.write(fd, anchor_line(receipt))
         os.fsync(fd)

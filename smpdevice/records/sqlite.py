@@ -66,12 +66,12 @@ from smpdevice.records.model import (
     checked_pen_counters,
     iso,
 )
-from smpdevice.records.signing import Receipt, anchors_path, append_anchor
+from smpdevice.records.signing import Receipt, append_anchor
 from smpdevice.records.sqlite_counters import PenCounterReads
 from smpdevice.records.sqlite_file import SqliteFile
 from smpdevice.records.sqlite_lookup import OpenRecordLookups
 from smpdevice.records.sqlite_read import SqliteReads
-from smpdevice.records.sqlite_schema import real_path, refuse_linked_anchors
+from smpdevice.records.sqlite_schema import anchors_beside, refuse_linked_anchors
 
 
 class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
@@ -86,7 +86,7 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         self.recovered: list[str] = []
         # Beside the real file, as SQLite's -wal and the writer's lock: one log, one anchors
         # file, whatever name (a symlink) it is opened by.
-        self.anchors_path = anchors_path(real_path(Path(path)))
+        self.anchors_path = anchors_beside(Path(path), writer=not readonly)
         if not readonly:  # before anything is written: receipts never go through a link
             refuse_linked_anchors(self.anchors_path, Path(path))
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -228,8 +229,35 @@ class AnchorsFileRefused(PassLogError):
     exit_code = 2
 
 
+def anchors_beside(path: Path, writer: bool) -> Path:
+    """The log's anchors file: beside the real file, whatever name (a symlink) the log is
+    opened by. A station from before that kept it beside the link it opens the log by: a
+    reader reads it there until a writer moves it beside the real file (once, renamed whole)."""
+    from smpdevice.records.signing import anchors_path
+
+    real, given = anchors_path(real_path(path)), anchors_path(path)
+    if given == real or real.exists() or given.is_symlink() or not given.is_file():
+        return real
+    if not writer:
+        return given
+    try:
+        os.rename(given, real)
+    except OSError:  # another file system (kept where it is), or a racing writer moved it
+        return real if real.exists() else given
+    return real
+
+
 def refuse_linked_anchors(anchors: Path, path: Path) -> None:
-    """Refuse a writer whose anchors file is a symbolic link, before anything is written."""
+    """Refuse a writer whose anchors file is a symbolic link or a hard link (a second name of
+    another file: the receipts would go into it), before anything is written."""
+    with contextlib.suppress(OSError):
+        info = anchors.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            raise AnchorsFileRefused(
+                f"the anchors file {anchors} of the pass log {path} is a hard link (another "
+                "name of the same file): receipts are never appended into another file. Put "
+                "a copy of its own there (`cp FILE FILE.new && mv FILE.new FILE`), then "
+                "retry; nothing was written")
     if not anchors.is_symlink():
         return
     try:

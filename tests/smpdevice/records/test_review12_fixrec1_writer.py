@@ -238,14 +238,14 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(db, target
 def test_a_lock_file_that_is_a_hard_link_or_a_fifo_is_refused(db):
     with PassLog(db) as log:
         closed_session(log)
-    anchors = db.with_name("passlog.anchors.jsonl")
-    kept = anchors.read_bytes()
+    victim = db.with_name("victim.txt")  # any file (the anchors one is refused itself)
+    victim.write_bytes(b"keep")
     lock = db.with_name("passlog.sqlite.lock")
     lock.unlink()
-    os.link(anchors, lock)
+    os.link(victim, lock)
     with pytest.raises(LockFileRefused, match="hard link"):
         PassLog(db)
-    assert anchors.read_bytes() == kept
+    assert victim.read_bytes() == b"keep"
     lock.unlink()
     os.mkfifo(lock)
     with pytest.raises(LockFileRefused, match="not a regular file"):
