@@ -120,6 +120,17 @@ def config_path() -> Path:
     return Path(base) / "smpdevice" / CONFIG_NAME
 
 
+def found_config_path() -> Path | None:
+    """config_path(), or None for a user with no home directory and neither SMP_CONFIG nor
+    XDG_CONFIG_HOME: such a user has no config file (as `setting` reads it), no error."""
+    try:
+        return config_path()
+    except HomeDirError:
+        if os.environ.get("SMP_CONFIG") or os.environ.get("XDG_CONFIG_HOME"):
+            raise  # a `~` in the variable that names it: says what to do
+        return None
+
+
 def load_config(path: Path | None = None) -> dict[str, str]:
     """The validated settings of the config file ({} when there is none). Raises ConfigError
     listing every issue."""

@@ -51,7 +51,8 @@ from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, che
 from smpdevice.calibration.stopping import StopCheck, StopReason, install
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import PedalReleased
-from smpdevice.control.states import StateError
+from smpdevice.control.states import SAFE, State, StateError
+from smpdevice.errors import SmpError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.store import CalibrationStore
@@ -296,6 +297,20 @@ class CalibrationSteps:
         return result
 
 
+def pen_lost(ctl: PenController, exc: BaseException) -> str | None:
+    """Why a step's error `exc` ended the run on the pen's side: a fault or an E-stop the pen
+    latched (its needle stopped), or the link lost (the pen stops itself when its lease
+    lapses); None for any other error (Ctrl-C, a bug), which is raised as it is."""
+    if not isinstance(exc, SmpError):
+        return None
+    if ctl.state in SAFE:
+        what = "an E-stop" if ctl.state is State.ESTOP else "a fault"
+        return f"{ctl.last_fault or 'the pen latched ' + what}; the needle was stopped"
+    if ctl.state is State.DISCONNECTED:
+        return f"the link to the pen was lost ({ctl.last_fault or exc})"
+    return None
+
+
 def leave_calibrating(ctl: PenController, calibration: Calibration | None) -> None:
     """Leave the calibrating state; an error here must not hide the one that got us here."""
     with contextlib.suppress(Exception):
@@ -359,10 +374,13 @@ def run_calibration(
         return report
     except BaseException as exc:
         why = stop.ended_by(exc)  # before our own end: idle now means ended from outside
+        lost = pen_lost(ctl, exc) if why is None else None
         leave_calibrating(ctl, None)
-        if why is None:
+        if why is None and lost is None:
             raise
-        report.problems.append(f"stopped: {why}; the needle was stopped and the run ended "
+        # the pen latched or the link went: a run that failed, reported (exit 1, not 2)
+        report.problems.append(f"stopped: {lost}; the run ended there" if lost else
+                               f"stopped: {why}; the needle was stopped and the run ended "
                                "there. Calibrate again")
         report.calibration = None
         return report

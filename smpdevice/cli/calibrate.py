@@ -167,9 +167,25 @@ def calibrate(
                        f"with the {gauge.description}.")
             report = run_calibration(ctl, gauge, technician=technician, settings=settings,
                                      store=store, echo=click.echo)
+            first = pen_first_step(ctl.state, port)  # a run the pen cut: what to do first
         finally:
             gauge.close()
-    report_outcome(report, serial, retry=again, saved_to=store.path)
+    report_outcome(report, serial, retry=again, saved_to=store.path, first=first)
+
+
+def pen_first_step(state: object, port: str) -> str:
+    """What to do before calibrating again when the pen ended the run: clear its latched
+    fault or E-stop, or find it again after the link was lost ('' otherwise)."""
+    from smpdevice.control.states import SAFE, State
+
+    if state in SAFE:
+        cause = "the E-stop's cause" if state is State.ESTOP else "the cause (jam, cartridge, heat)"
+        return (f"Remove {cause}, then clear the pen: "
+                f"{command('smp', 'clear', '--port', port)}; then ")
+    if state is State.DISCONNECTED:
+        return ("Check the cable and the pen's power, and that it answers: "
+                f"{command('smp', 'info', '--port', port)}; then ")
+    return ""
 
 
 # The options of `smp calibrate` that change what a run checks or saves, by parameter name:
@@ -219,9 +235,9 @@ def calibrate_again(port: str, *, auto: bool, gauge_url: str | None, db: str | N
 
 
 def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
-                   saved_to: object) -> None:
+                   saved_to: object, first: str = "") -> None:
     """Print a finished run's report, then raise unless it passed (at the station and through
-    the service alike); `retry` is the command to run again."""
+    the service alike); `retry` is the command to run again, after `first` (`pen_first_step`)."""
     from smpdevice.calibration.gauges import CalibrationAborted
     from smpdevice.calibration.report import format_report
 
@@ -231,8 +247,9 @@ def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
         raise CalibrationAborted()
     if not report.passed:
         raise CalibrationFailed(
-            f"calibration of pen {serial} failed; nothing was saved. Fix the cause above and "
-            f"run again: {retry}")
+            f"calibration of pen {serial} failed; nothing was saved. " + (
+                first + f"run again: {retry}" if first else
+                f"Fix the cause above and run again: {retry}"))
     click.echo(f"Saved to {saved_to}.")
 
 

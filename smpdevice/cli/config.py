@@ -13,11 +13,16 @@ from smpdevice.config import (
     SETTINGS,
     ConfigError,
     Setting,
-    config_path,
+    found_config_path,
     load_config,
     setting,
 )
 from smpdevice.outcomes import ExitCode
+
+NO_HOME = ("no config file (this user has no home directory; set SMP_CONFIG to use one): "
+           "the environment variables and built-in defaults apply")
+# The group's options that are settings (`smp --log-level debug config show`).
+GROUP_OPTIONS = {"log_level": "--log-level"}
 
 EXAMPLE = """\
 port = "/dev/ttyACM0"        # or "usb:A1B2C3", "socket://127.0.0.1:7000", "pensim://"
@@ -55,11 +60,15 @@ def show(as_json: bool) -> None:
       smp config show
       SMP_PORT=pensim:// smp config show --json
     """
-    path = config_path()
+    path = found_config_path()
+    typed = click.get_current_context().find_root().params
     rows, problem = [], ""
     for name, (env_name, _, _) in SETTINGS.items():
+        option = typed.get(name) if name in GROUP_OPTIONS else None
         try:
-            s = setting(name)
+            s = setting(name, option)
+            if option is not None:  # the command line wins: say which option
+                s = Setting(name, s.value, f"option {GROUP_OPTIONS[name]}")
         except ConfigError as exc:
             problem = str(exc)
             try:
@@ -67,12 +76,16 @@ def show(as_json: bool) -> None:
             except ConfigError:
                 s = Setting(name, None, f"invalid environment {env_name}")
         rows.append({"setting": name, "value": s.value, "source": s.source, "env": env_name})
+    exists = path is not None and path.exists()
     if as_json:
-        click.echo(json.dumps({"path": str(path), "exists": path.exists(), "settings": rows},
-                              indent=2))
+        click.echo(json.dumps({"path": None if path is None else str(path), "exists": exists,
+                               "settings": rows}, indent=2))
     else:
-        click.echo(f"Station config: {path} ({'found' if path.exists() else 'not found'}; "
-                   "override the path with SMP_CONFIG)")
+        if path is None:
+            click.echo(f"Station config: {NO_HOME}")
+        else:
+            click.echo(f"Station config: {path} ({'found' if exists else 'not found'}; "
+                       "override the path with SMP_CONFIG)")
         click.echo("Precedence: command-line option > environment variable > config file > "
                    "built-in default.")
         click.echo("")
@@ -80,7 +93,7 @@ def show(as_json: bool) -> None:
         for r in rows:
             value = "-" if r["value"] is None else str(r["value"])
             click.echo(f"{r['setting']:12}  {value:32}  {r['source']}  (env {r['env']})")
-        if not path.exists():
+        if path is not None and not exists:
             click.echo("")
             click.echo(f"To set this station's defaults, write {path}, for example:")
             click.echo(EXAMPLE, nl=False)
@@ -102,7 +115,10 @@ def check(file: Path | None) -> None:
       smp config check
       smp config check ./station.toml
     """
-    path = file if file is not None else config_path()
+    path = file if file is not None else found_config_path()
+    if path is None:
+        click.echo(f"ok: {NO_HOME}.")
+        return
     if not path.exists():
         if file is not None:
             click.secho(f"error: {path}: no such file", fg="red", err=True)

@@ -14,6 +14,8 @@ from rich.console import Console
 from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.outcomes import ExitCode, SessionOutcome, calibrate_command, command, next_steps
 
+LATCHES = ("fault", "estop")  # a pass that ended so left the pen latched
+
 
 @dataclass
 class RunReport:
@@ -117,6 +119,14 @@ def end_run(report: RunReport, console: Console, *, who: str | None, files: Sequ
     elif report.outcome is not None and report.session_id is not None:
         print_outcome(console, report.session_id, report.outcome, port=port,
                       completed=completed, planned=report.planned_passes, db=shown_db)
+        last = report.passes[-1] if report.passes else None
+        if report.outcome.complete and last is not None and last.outcome.value in LATCHES:
+            # every dot made, the session complete, but the pen latched as the pass ended
+            console.print(f"Note: the pen latched {last.outcome.value} as the last pass ended"
+                          f"{f' ({last.detail})' if last.detail else ''}, after all its dots. "
+                          f"Clear it before the next session: "
+                          f"{command('smp', 'clear', '--port', port)}", markup=False,
+                          soft_wrap=True)
     if report.sheet:
         console.print(report.sheet, markup=False, soft_wrap=True)
     show = ["smp", "sessions", "show", report.session_id or ""]

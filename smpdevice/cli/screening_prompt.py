@@ -7,6 +7,15 @@ import sys
 import click
 
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import ExitCode
+
+
+class ScreeningUnanswered(SmpError):
+    """The screening question cannot be asked (standard input closed, at its end or no
+    terminal, as in a script) and no --screening was given: exit 1, as any question that gets
+    no answer (README "Common tasks"), not 2."""
+
+    exit_code = ExitCode.CHECK_FAILED
 
 
 def read_screening(path: str):
@@ -20,7 +29,7 @@ def require_terminal_for_screening() -> None:
     from smpdevice.sessions.screening import QUESTIONS
 
     if sys.stdin is None or not sys.stdin.isatty():
-        raise SmpError(
+        raise ScreeningUnanswered(
             "a session needs the contraindication screening: pass --screening FILE "
             "(answers true/false for " + ", ".join(QUESTIONS) + "; e.g. "
             "examples/screening_clear.yaml) or run at a terminal."

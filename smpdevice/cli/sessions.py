@@ -17,6 +17,8 @@ from smpdevice.cli.sessions_common import (
     filter_options,
     make_console,
     make_filter,
+    nothing_recorded,
+    nothing_yet,
     open_all,
     resolve_session,
 )
@@ -62,6 +64,10 @@ def list_(db: str | None, session_id: str | None, client: str | None,
         click.echo(json.dumps([{k: v for k, v in s.__dict__.items() if k != "passes"}
                                for s in rows], indent=2))
         end_partial()
+        return
+    fresh = nothing_recorded(db)
+    if fresh is not None:  # a new station: nothing recorded is no error (exit 0)
+        click.echo(nothing_yet(fresh))
         return
     table = Table(title=f"{len(rows)} sessions")
     for col in ("session", "opened", "client", "kind", "technician", "pen", "simulated",

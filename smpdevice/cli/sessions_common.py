@@ -44,6 +44,32 @@ def existing_logs(db: str | None) -> list[Path]:
 _LEFT_OUT = "smp.logs_left_out"  # click's ctx.meta: the logs of this command not read
 
 
+def nothing_recorded(db: str | None) -> Path | None:
+    """The station's log path when nothing was recorded at this station yet: no --db, a data
+    directory with no log of any kind and no anchors file saying one existed (a deleted log, or
+    no data directory at all, stays an error). None otherwise. A fresh station is no read
+    failure (exit 0, not 3)."""
+    import os
+
+    from smpdevice.records.logset import deleted_beside
+
+    if db is not None:  # a file named on purpose: its absence is reported
+        return None
+    paths = existing_logs(None)
+    station = paths[0]
+    if len(paths) != 1 or os.path.lexists(station) or deleted_beside(station):
+        return None  # a log there, or one deleted (its own or a pen's anchors file left)
+    if not station.parent.is_dir():  # no data directory: a drive not mounted, say: an error
+        return None
+    return station
+
+
+def nothing_yet(station: Path) -> str:
+    """The line saying a fresh station has nothing recorded (and where the log will be)."""
+    return (f"No sessions yet: nothing has been recorded at this station (the pass log "
+            f"{station} is created by the first session).")
+
+
 @contextlib.contextmanager
 def open_all(db: str | None) -> Iterator[list[PassLog]]:
     """Every log `smp sessions` reads as one, open read-only (as the service reads them).
@@ -55,6 +81,13 @@ def open_all(db: str | None) -> Iterator[list[PassLog]]:
     from smpdevice.records import logset
     from smpdevice.records.model import PassLogError
 
+    fresh = nothing_recorded(db)
+    if fresh is not None:  # nothing to read: no log, no error (the commands say so)
+        try:
+            yield []
+        except logset.UnknownSession as unknown:
+            raise logset.UnknownSession(f"{sentence(unknown)} {nothing_yet(fresh)}") from unknown
+        return
     skipped: list[tuple[Path, SmpError]] | None = None if db else []
     with logset.open_all(existing_logs(db), skipped=skipped) as logs:
         for path, exc in skipped or ():

@@ -19,6 +19,8 @@ from smpdevice.cli.sessions_common import (
     existing_logs,
     filter_options,
     make_filter,
+    nothing_recorded,
+    nothing_yet,
     open_all,
     resolve_session,
 )
@@ -62,6 +64,9 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
             logs = [log for log in logs if Path(log.path) == holder]
         with _private_output(output_path) as output:
             count = export_all(logs, fmt, output, identified=identified, where=where)
+    fresh = nothing_recorded(db)
+    if fresh is not None:  # a new station: an empty export, no error (exit 0)
+        click.echo(f"note: {nothing_yet(fresh)}", err=True)
     if output_path != "-":
         click.echo(f"exported {count} passes to {output_path}", err=True)
     end_partial()  # exit 3 when a log of the data directory could not be read

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from smpdevice.cli.sessions_common import db_option, existing_logs
+from smpdevice.cli.sessions_common import (
+    db_option,
+    existing_logs,
+    nothing_recorded,
+    nothing_yet,
+)
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 from smpdevice.passlog import PassLog
@@ -73,6 +78,12 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     if against is not None and not against.strip():  # an empty URL checked nothing
         raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
                                  "--against out", param_hint="--against")
+    # A new station (no log, no anchors file left): nothing to verify, no error. A receipt
+    # kept or an anchors file given names sessions: a missing log is then still reported;
+    # --against first asks the central store whether logs were deleted here.
+    fresh = nothing_recorded(db)
+    if fresh is not None and not receipts and not anchors_file and not against:
+        _nothing_to_verify(fresh)
     from smpdevice.records.verifying import ConflictingTrust, NoTrustedKey, resolve_trust
 
     try:
@@ -95,6 +106,8 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             f"{paths[0]} --anchors {anchors_file})")
     if against and db is None and not any(p.exists() for p in paths):
         _no_local_log(paths[0], trust, against)  # deleted? the central store knows
+    if fresh is not None and not receipts and not anchors_file:
+        _nothing_to_verify(fresh)
     checks, unreadable, broken = [], False, False
     for i, path in enumerate(paths):
         mine = receipts if len(paths) == 1 else tuple(
@@ -128,6 +141,11 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
         sys.exit(1)
     if unreadable:
         sys.exit(ExitCode.RECORD_ERROR)  # a log could not be read: never a silent ok
+
+
+def _nothing_to_verify(station: Path) -> None:
+    click.echo(f"nothing to verify: {nothing_yet(station)}")
+    sys.exit(0)
 
 
 def _no_local_log(station: Path, trust: Trust, against: str) -> None:

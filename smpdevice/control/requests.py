@@ -39,6 +39,7 @@ from smpdevice.envelope import (
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
+from smpdevice.outcomes import command
 
 
 def inside(zone: ZoneEnvelope, sp: Setpoints) -> bool:
@@ -90,7 +91,10 @@ class RequestsMixin(ControllerCore):
             allowed = " or ".join(s.value for s in State if s in states)
             hint = ""
             if self.state in SAFE:
-                hint = f" ({self.last_fault}); clear it with clear_faults() / `smp clear`"
+                # copyable: the command names this pen's port (the CLI says only the command)
+                clear = command("smp", "clear", "--port", self.port_url)
+                hint = (f" ({self.last_fault}); remove the cause, then clear it: clear_faults(), "
+                        f"or at the command line {clear}")
             raise StateError(f"cannot {what} while {self.state.value}{hint}; needs {allowed}")
 
     def _do_set_calibration(self, calibration: Calibration | None) -> None:

@@ -49,11 +49,13 @@ class PenNotIdle(SmpError):
 
     def __init__(self, state: State, fault: object, reach: Sequence[str]) -> None:
         self.state, self.fault, self.reach = state, fault, tuple(reach)
+        held = {State.FAULT: "has a fault latched", State.ESTOP: "has an E-stop latched"}
         hint = ""
-        if state in (State.FAULT, State.ESTOP):
+        if state in held:
             hint = (f" ({fault}). Remove the cause, then clear it: "
                     + command("smp", "clear", *self.reach))
-        super().__init__(f"the pen must be idle to open a session; it is {state.value}" + hint)
+        super().__init__("the pen must be idle to open a session; it "
+                         + held.get(state, f"is {state.value}") + hint)
 
     def reached_by(self, *reach: str) -> PenNotIdle:
         return PenNotIdle(self.state, self.fault, reach)
@@ -80,7 +82,8 @@ def lost_before_session(pen: PenController,
     controller is disconnected) is raised as PenLostBeforeSession, unless `opened()` says the
     session was opened meanwhile (its own end says what was lost). A pen that never answered
     the handshake stays the port's error (exit 2: a bad port). Enter it inside `with pen:`, so
-    the state is read before close() disconnects."""
+    the state is read before close() disconnects. A request refused because the pen has a
+    fault or an E-stop latched is raised as PenNotIdle, naming `smp clear --port PORT`."""
     try:
         yield
     except PenLostBeforeSession:
@@ -88,6 +91,11 @@ def lost_before_session(pen: PenController,
     except SmpError as exc:
         lost = isinstance(exc, LinkError) or (
             pen.state is State.DISCONNECTED and isinstance(exc, (StateError, PenNotIdle)))
+        if (isinstance(exc, StateError) and pen.state in (State.FAULT, State.ESTOP)
+                and pen.identity is not None and not opened()):
+            # a latched pen refused the first request (set_calibration): the controller's
+            # words are the API's; a user is told the pen is latched and the command to clear
+            raise PenNotIdle(pen.state, pen.last_fault, ("--port", pen.port_url)) from None
         if pen.identity is None or not lost or opened():
             raise
         raise PenLostBeforeSession(exc) from None

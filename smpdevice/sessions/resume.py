@@ -362,7 +362,7 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     part = len(resumptions) + 2  # this resume's recording; the one before is sealed: link it
     before = part_record(passlog.path, sid, part - 1) if hasattr(passlog, "path") else None
     passlog.resume_session(sid, resumed_at=now, details={
-        "recording_before": before,
+        "recording_before": before, "passes_before": len(record.passes),  # REV3B-9
         "number": len(resumptions) + 1, "technician": technician,
         "footswitch": getattr(pen, "footswitch", None),  # the mode in force for these passes
         "firmware_version": pen.identity.firmware_version,

@@ -24,10 +24,13 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
     last: dict[int, str] = {}
     for p in passes:  # in the order they began
         last[p.index] = p.outcome or "in_progress"
-    _completed_by_pen(last, profile, passes, resumptions)
+    judged = _completed_by_dots(last, profile, passes, resumptions)
     outcome = classify_session([last[i] for i in sorted(last)], len(profile.plan),
                                stop_requested=stop_requested, pen_state=pen_state)
+    if stop_requested and _stopped_before_this_part_played(passes, resumptions, pen_state):
+        outcome = SessionOutcome.interrupted
     summary = summarize_passes(passes)
+    _tally_judged(summary, judged)
     summary["planned_passes"] = len(profile.plan)
     summary["outcome"] = outcome.value
     _count_crashed_by_pen(summary, passes, resumptions)
@@ -39,21 +42,59 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
     return summary
 
 
-def _completed_by_pen(last: dict[int, str], profile: TreatmentProfile, passes: list,
-                      resumptions: list[dict]) -> None:
-    """A planned pass whose last part was cut by a host crash but made all its dots by the
-    pen's count (kept by a resume, or by one refused for it: nothing was left to play) is
-    judged completed: the session's outcome says what the pen did, not where the host died."""
+def _completed_by_dots(last: dict[int, str], profile: TreatmentProfile, passes: list,
+                       resumptions: list[dict]) -> list[dict]:
+    """One notion of "done" with a resume (review 12 REV3B-5): a planned pass of which nothing
+    is left to play (`remaining_passes`: all its dots made, counted by the pen for a host
+    crash) is judged completed, whatever cut its last part (a fault at its last dot, a host
+    crash): a resume never plays it again, so the session's outcome must not wait for it.
+    Returns those passes (last part's id, index, recorded outcome); the records stay as they
+    were."""
     from smpdevice.sessions.crash_count import earlier_counts
     from smpdevice.sessions.resume import remaining_passes
 
-    counted = earlier_counts(resumptions)
-    if not counted:
-        return
-    left = {i for i, _ in remaining_passes(profile.plan, passes, counted=counted)}
+    left = {i for i, _ in remaining_passes(profile.plan, passes,
+                                           counted=earlier_counts(resumptions))}
+    last_part = {p.index: p for p in passes}
+    judged = []
     for index, outcome in last.items():
-        if outcome == "controller_crashed" and index < len(profile.plan) and index not in left:
-            last[index] = "completed"
+        if outcome in ("completed", "in_progress") or index >= len(profile.plan) \
+                or index in left:
+            continue
+        last[index] = "completed"
+        judged.append({"pass_id": getattr(last_part[index], "pass_id", None),
+                       "index": index, "recorded_outcome": outcome})
+    return judged
+
+
+def _tally_judged(summary: dict, judged: list[dict]) -> None:
+    """The summary's per-outcome tally counts a pass judged completed (`_completed_by_dots`)
+    as completed, so its counts, next steps and the client's sheet agree with the outcome;
+    `judged_completed` lists them with what their records say (absent when none)."""
+    if not judged:
+        return
+    outcomes = summary["outcomes"]
+    for j in judged:
+        recorded = j["recorded_outcome"]
+        outcomes[recorded] = outcomes.get(recorded, 0) - 1
+        if outcomes[recorded] <= 0:
+            del outcomes[recorded]
+        outcomes["completed"] = outcomes.get("completed", 0) + 1
+    summary["judged_completed"] = judged
+
+
+def _stopped_before_this_part_played(passes: list, resumptions: list[dict],
+                                     pen_state: str | None) -> bool:
+    """Whether a stop asked (Ctrl-C, SIGTERM, `session.stop`) came before the latest resumed
+    part began any pass, with the pen not latched: then it ends as `interrupted`, not by the
+    earlier part's fault, which this part did not meet (review 12 REV3B-9). `passes_before`:
+    the pass records when that part was resumed (absent in older records: judged as before)."""
+    parts = [r for r in resumptions if not r.get("count_only")]
+    if not parts or parts[-1].get("passes_before") is None:
+        return False
+    if pen_state in ("fault", "estop", "disconnected"):
+        return False  # the pen says why it ended
+    return len(passes) <= int(parts[-1]["passes_before"])
 
 
 def _count_crashed_by_pen(summary: dict, passes: list, resumptions: list[dict]) -> None:

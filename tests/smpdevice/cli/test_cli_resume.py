@@ -103,7 +103,7 @@ def test_screening_is_asked_again_when_older_than_the_setting(data_dir, tmp_path
         # Not at a terminal and no --screening: refused before connecting, naming the fix.
         refused = smp("run", "--resume", sid, "-t", "ana", "--port", sim.url,
                       "--rescreen-after-min", "0")
-        assert refused.exit_code == 2 and "--screening FILE" in refused.output
+        assert refused.exit_code == 1 and "--screening FILE" in refused.output  # unanswered
         result = smp("run", "--resume", sid, "-t", "ana", "--port", sim.url,
                      "--rescreen-after-min", "0", "--screening", str(SCREENING))
     assert result.exit_code == 0, result.output
@@ -235,7 +235,7 @@ def test_through_the_service_the_screening_is_due_and_close_ends_it(
     # Due (0 min) and no terminal, no --screening: refused, nothing recorded, the fix named.
     due = smp("run", "--resume", sid, "-t", "ana", "--service", url, "--rescreen-after-min",
               "0")
-    assert due.exit_code == 2 and "--screening FILE" in due.output
+    assert due.exit_code == 1 and "--screening FILE" in due.output  # unanswered: README
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
         assert log.resumptions(sid) == [] and log.session(sid).closed_at is None
     closed = smp("run", "--resume", sid, "--close", "--service", url)

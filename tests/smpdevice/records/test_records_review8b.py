@@ -80,8 +80,8 @@ def test_no_log_here_nor_in_the_central_store_is_a_fresh_station(data, url):  # 
 
     InstallationKey.load_or_create()  # a station set up, no session yet
     result = verify("--against", url)
-    assert result.exit_code == 3, result.output  # as without --against: "no pass log"
-    assert "no pass log" in result.output
+    assert result.exit_code == 0, result.output  # as without --against (review 12, REV3B-7)
+    assert "nothing to verify" in result.output
 
 
 # --- R04: --anchors with several logs ----------------------------------------------------
