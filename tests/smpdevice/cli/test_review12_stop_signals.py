@@ -34,11 +34,15 @@ def demo_until_a_pass_runs(data: Path) -> tuple[subprocess.Popen, list[str]]:
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     seen = threading.Event()
+    opened: list[bool] = []
 
     def read() -> None:
         for line in child.stdout:
             lines.append(line)
-            if '"new": "running"' in line:
+            opened.append('"event": "session opened"' in line or bool(opened and opened[-1]))
+            # the needle running in the session's pass (the calibration's spins run it too:
+            # a signal there is not what is tested here)
+            if opened[-1] and '"new": "running"' in line:
                 seen.set()
         seen.set()
 
@@ -47,7 +51,7 @@ def demo_until_a_pass_runs(data: Path) -> tuple[subprocess.Popen, list[str]]:
     return child, lines
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM])  # SIGHUP: test_review12_sigterm_run.py
 def test_a_stop_signal_mid_pass_of_smp_demo_stops_and_records(tmp_path, signum):
     data = tmp_path / "data"
     data.mkdir()
