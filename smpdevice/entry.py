@@ -87,9 +87,16 @@ def standard_streams() -> None:
 
 def _drop_signal_race(unraisable: Any, previous: Any = sys.unraisablehook) -> None:
     """CPython reports a SIGINT that arrived as its handler became SIG_IGN ("ignored due to
-    race condition"): ignoring it is what was asked, so it is not printed."""
+    race condition"): ignoring it is what was asked, so it is not printed. Nor is a Ctrl-C
+    raised where Python cannot pass it on (a weakref callback of the import machinery, as
+    Ctrl-C held down from the start met it, printed with a traceback): it is delivered again,
+    so it is never lost, and the program answers it with its one line and exit 130."""
     error = unraisable.exc_value
     if isinstance(error, OSError) and "ignored due to race condition" in str(error):
+        return
+    if isinstance(error, KeyboardInterrupt):
+        with contextlib.suppress(OSError, ValueError):
+            signal.raise_signal(signal.SIGINT)  # runs the handler of now at the next step
         return
     previous(unraisable)
 
