@@ -4,8 +4,6 @@ without the key (the PCs' INSERT rights) is not a log of this data directory: `v
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from click.testing import CliRunner
 
@@ -14,28 +12,17 @@ from smpdevice.passlog import PassLog
 from smpdevice.records.central_compare import installation_logs, unclaimed_logs
 from smpdevice.records.chain import GENESIS_HASH, record_hash
 from smpdevice.records.keys import InstallationKey
-from tests.smpdevice.records.test_passlog import T0, begin, open_session, stats
+from tests.smpdevice.records.test_records_verify_missing import _log as written_log
+from tests.smpdevice.records.test_records_verify_missing import data  # noqa: F401 (fixture)
 
 psycopg = pytest.importorskip("psycopg")
 FORGED = "f" * 32
 
 
-@pytest.fixture
-def data(tmp_path, monkeypatch):
-    monkeypatch.setenv("SMP_KEY_DIR", str(tmp_path / "keys"))  # a private installation key
-    path = tmp_path / "data"
-    path.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(path))
-    return path
-
-
 def _log(path, sessions: int) -> tuple[str, int]:
-    with PassLog.open(path) as log:
-        for _ in range(sessions):
-            sid = open_session(log)
-            log.end_pass(begin(log, sid, 0), outcome="completed", stats=stats(), ended_at=T0)
-            log.close_session(sid, closed_at=T0 + timedelta(minutes=5), summary={})
-        return log.log_id, log.head()[0]
+    log_id = written_log(path, sessions)
+    with PassLog(path, readonly=True) as log:
+        return log_id, log.head()[0]
 
 
 def _register_without_the_key(url: str, fingerprint: str, records: int) -> None:
@@ -58,7 +45,7 @@ def verify(*args: str):
     return CliRunner().invoke(cli, ["sessions", "verify", *args])
 
 
-def test_a_log_registered_without_the_key_is_not_one_this_directory_lost(data, url):
+def test_a_log_registered_without_the_key_is_not_one_this_directory_lost(data, url):  # noqa: F811
     _log(data / "passlog.sqlite", 1)
     pen_id, pen_head = _log(data / "passlog-SMP-0001.sqlite", 2)
     assert CliRunner().invoke(cli, ["sessions", "sync", "--to", url]).exit_code == 0
@@ -81,7 +68,7 @@ def test_a_log_registered_without_the_key_is_not_one_this_directory_lost(data, u
     assert f"log {FORGED} (up to record" not in after.output, after.output
 
 
-def test_records_added_without_the_key_do_not_count_towards_a_lost_log(data, url):
+def test_records_added_without_the_key_do_not_count_towards_a_lost_log(data, url):  # noqa: F811
     """A removed log is reported up to the last record its key signed, not up to records
     anyone appended after it centrally."""
     pen_id, pen_head = _log(data / "passlog-SMP-0001.sqlite", 1)

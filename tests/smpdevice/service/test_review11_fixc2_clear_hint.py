@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Iterator
-from importlib import resources
 
 import pytest
 import yaml
@@ -23,13 +22,10 @@ from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from smpdevice.service.runner import ServiceHandle
-from smpdevice.sessions.screening import QUESTIONS
 
 from .conftest import WAIT_S, connect, run, service_with_held_leases, wait_until
 from .test_service_resume import faulted_session
-
-PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
-CLEAR = {name: False for name in QUESTIONS}
+from .virtual_service import CLEAR, PROFILE
 
 
 @pytest.fixture

@@ -8,33 +8,12 @@ with `left_resumable`. Real service, sockets and SQLite; the pen on virtual time
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from importlib import resources
-
-import pytest
-
 from firmware_protocol.codes import MsgType
-from simulators import PenSimulator
 from smpdevice.passlog import PassLog
 from smpdevice.service.auth import Role
-from smpdevice.service.runner import ServiceHandle
-from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import WAIT_S, InNeedleRun, connect, run, service_with_held_leases
-
-PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
-CLEAR = {name: False for name in QUESTIONS}
-
-
-@pytest.fixture
-def sim(vsim) -> PenSimulator:
-    return vsim
-
-
-@pytest.fixture
-def service(sim, data_dir) -> Iterator[ServiceHandle]:
-    with service_with_held_leases(sim, data_dir) as handle:
-        yield handle
+from .conftest import WAIT_S, InNeedleRun, connect, run
+from .virtual_service import CLEAR, PROFILE, held_service, virtual_sim  # noqa: F401 (fixtures)
 
 
 def test_an_unanswered_arm_between_passes_leaves_the_session_open_as_link_lost(service, sim):

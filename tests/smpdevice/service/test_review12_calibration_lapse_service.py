@@ -7,34 +7,14 @@ and SQLite; the pen on virtual time; the validity's wall clock moved 31 days on 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from importlib import resources
-
-import pytest
 
 import smpdevice.control.calibration as calibration_module
-from simulators import PenSimulator
 from smpdevice.passlog import PassLog
 from smpdevice.service.auth import Role
-from smpdevice.service.runner import ServiceHandle
-from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import WAIT_S, InNeedleRun, connect, run, service_with_held_leases
-
-PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
-CLEAR = {name: False for name in QUESTIONS}
-
-
-@pytest.fixture
-def sim(vsim) -> PenSimulator:
-    return vsim
-
-
-@pytest.fixture
-def service(sim, data_dir) -> Iterator[ServiceHandle]:
-    with service_with_held_leases(sim, data_dir) as handle:
-        yield handle
+from .conftest import WAIT_S, InNeedleRun, connect, run
+from .virtual_service import CLEAR, PROFILE, held_service, virtual_sim  # noqa: F401 (fixtures)
 
 
 def test_a_calibration_expiring_between_passes_leaves_the_session_open(service, sim,

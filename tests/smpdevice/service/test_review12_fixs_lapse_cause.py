@@ -6,33 +6,15 @@ the validity's wall clock moved 31 days on during pass 1."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from importlib import resources
-
-import pytest
 
 import smpdevice.control.calibration as calibration_module
 from simulators import PenSimulator
 from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle
-from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import WAIT_S, InNeedleRun, connect, run, service_with_held_leases
-
-PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
-CLEAR = {name: False for name in QUESTIONS}
-
-
-@pytest.fixture
-def sim(vsim) -> PenSimulator:
-    return vsim
-
-
-@pytest.fixture
-def service(sim, data_dir) -> Iterator[ServiceHandle]:
-    with service_with_held_leases(sim, data_dir) as handle:
-        yield handle
+from .conftest import WAIT_S, InNeedleRun, connect, run
+from .virtual_service import CLEAR, PROFILE, held_service, virtual_sim  # noqa: F401 (fixtures)
 
 
 def _result(service: ServiceHandle, sim: PenSimulator, during_pass_1=None) -> dict:
