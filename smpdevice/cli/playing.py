@@ -27,7 +27,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
         except Exception as close_error:
             console.print(f"[red]The session could not be closed cleanly: {close_error}[/red]")
         raise
-    lapsed = getattr(session, "calibration_lapsed", None)
+    lapsed = session.calibration_lapsed
     if report is not None and lapsed:
         report.cause = recalibrate_in(lapsed, session.pen.port_url, report.recalibrate)
     if leave_open and not session.stop_requested and (

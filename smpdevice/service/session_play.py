@@ -81,7 +81,7 @@ class SessionPlay:
             out["result"] = {"session_id": sid, "outcome": outcome.value,
                              "complete": outcome.complete, "summary": summary,
                              "aftercare": sheet, "error": error, "left_open": left_open,
-                             "cause": getattr(session, "calibration_lapsed", None)}
+                             "cause": session.calibration_lapsed}
             with self._lock:
                 self._status = {**(self._status or {}), "running": False,
                                 "outcome": outcome.value, "complete": outcome.complete,

@@ -194,7 +194,7 @@ def left_resumable(session: Any, *, stop_asked: bool, host_gone: bool = False) -
 
     if stop_asked:
         return False
-    if getattr(session, "calibration_lapsed", None):  # recalibrate, then resume (review 12)
+    if session.calibration_lapsed:  # recalibrate, then resume (review 12)
         return True
     results = session.results
     if results and results[-1].outcome.value == "footswitch_released":
