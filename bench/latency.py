@@ -263,11 +263,13 @@ def one_run(n: int, exe: Path | None, ingest: bool) -> dict:
     return {"floor": floor, "sim": sim, "peer": peer, "load": os.getloadavg()[0]}
 
 
-def _ratio(run: dict, pen: str, key: str) -> float | None:
+def _ratio(run: dict, pen: str, key: str, over: str | None = None) -> float | None:
+    """`key`'s median over the echo floor of the run, or over `over`'s (the same pen's)."""
     figures = run[pen]
-    if not figures or not figures[key]:
+    if not figures or not figures[key] or (over is not None and not figures[over]):
         return None
-    return statistics.median(figures[key]) / statistics.median(run["floor"])
+    base = run["floor"] if over is None else figures[over]
+    return statistics.median(figures[key]) / statistics.median(base)
 
 
 def main() -> None:
@@ -310,6 +312,16 @@ def main() -> None:
                 ratios = [_ratio(r, pen, k) for r in runs]
                 known = [x for x in ratios if x is not None]
                 print(f"{label + ': ' + name:<36}" + "".join(f"{_fmt(x):>9}" for x in ratios)
+                      + f"{_fmt(statistics.median(known) if known else None):>9}")
+        # the echo floor moves 2x between runs of one minute here (21-25 or 42-80 us) while the
+        # bare client holds: what the host adds, against the bare client of the same run
+        for pen, label in (("sim", "simulator"), ("peer", "reflex peer")):
+            for name, k, bare in (("link PING", "raw", "bare_ping"),
+                                  ("controller setpoint", "setpoint", "bare_sp")):
+                ratios = [_ratio(r, pen, k, bare) for r in runs]
+                known = [x for x in ratios if x is not None]
+                print(f"{label + ': ' + name + ' x bare client':<36}"
+                      + "".join(f"{_fmt(x):>9}" for x in ratios)
                       + f"{_fmt(statistics.median(known) if known else None):>9}")
         for pen, label in (("sim", "simulator"), ("peer", "reflex peer")):
             for key, what in (("estop", "E-stop"), ("estop_run", "E-stop during a pass")):

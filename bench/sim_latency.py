@@ -10,9 +10,10 @@ peer, so the differences between the rows are the peers' own:
 - the simulator (`smp sim --pty`, its own process, as a user runs it).
 Each answers PING (PONG) and SET_SETPOINTS (ACK). The three run at once and take turns
 (--rounds), so a shared machine's load falls on all of them alike. Printed: median and p99 in
-us, the ratio to the echo floor of the same run, and the peer process' CPU time per command
-(from /proc, 10 ms ticks: a rough figure; the simulator's includes its tick thread and 100 Hz
-telemetry). A benchmark, never a test.
+us, the ratio to the echo floor of the same run, the median of the rounds' ratios (each round's
+median against the echo's of the same round: steadier on a loaded machine), and the peer
+process' CPU time per command (every thread's schedstat, in ns; the simulator's includes its
+tick thread and 100 Hz telemetry). A benchmark, never a test.
 """
 
 from __future__ import annotations
@@ -40,10 +41,18 @@ _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * _TICK_S
+    """CPU seconds of process `pid` so far, all its threads: from each thread's schedstat (ns)
+    where the kernel keeps it, else from /proc/PID/stat (10 ms ticks: a rough figure)."""
+    try:
+        total_ns = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total_ns += int(f.read().split()[0])
+        return total_ns / 1e9
+    except (OSError, ValueError, IndexError):  # a thread ended meanwhile, or no schedstat
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
 def _start(argv: list[str]) -> tuple[subprocess.Popen, str]:
@@ -105,12 +114,14 @@ def measure(starts: dict[str, Callable[[], tuple[subprocess.Popen, str]]], n: in
         for cmd, frames in command_frames().items():
             for name, (_, fd) in procs.items():
                 round_trips(fd, frames, 200)  # warm up (and let the simulator boot)
-                out[name][cmd] = {"samples": [], "cpu_s": 0.0}
+                out[name][cmd] = {"samples": [], "cpu_s": 0.0, "round_medians": []}
             for _ in range(rounds):
                 for name, (proc, fd) in procs.items():
                     cpu0 = _cpu_s(proc.pid)
-                    out[name][cmd]["samples"] += round_trips(fd, frames, n // rounds)
+                    samples = round_trips(fd, frames, n // rounds)
                     out[name][cmd]["cpu_s"] += _cpu_s(proc.pid) - cpu0
+                    out[name][cmd]["samples"] += samples
+                    out[name][cmd]["round_medians"].append(statistics.median(samples))
             for name in procs:
                 out[name][cmd]["cpu_s"] /= len(out[name][cmd]["samples"])
         return out
@@ -142,12 +153,18 @@ def main() -> None:
                      for cmd, r in results["echo peer (floor)"].items()}
             print(f"run {run + 1}, load average {load:.2f}")
             print(f"{'peer':<28}{'command':<22}{'median us':>10}{'p99 us':>9}{'x echo':>8}"
-                  f"{'peer CPU us/cmd':>17}")
+                  f"{'x echo/round':>13}{'peer CPU us/cmd':>17}")
+            echo = results["echo peer (floor)"]
             for name, per_cmd in results.items():
                 for cmd, r in per_cmd.items():
                     med = statistics.median(r["samples"])
+                    # each round's median against the echo's in the same round (the same
+                    # minutes of a shared machine), then the median of those ratios
+                    by_round = statistics.median(
+                        peer / floor_round for peer, floor_round
+                        in zip(r["round_medians"], echo[cmd]["round_medians"], strict=True))
                     print(f"{name:<28}{cmd:<22}{med * 1e6:>10.1f}{_p99(r['samples']) * 1e6:>9.1f}"
-                          f"{med / floor[cmd]:>8.2f}{r['cpu_s'] * 1e6:>17.1f}")
+                          f"{med / floor[cmd]:>8.2f}{by_round:>13.2f}{r['cpu_s'] * 1e6:>17.1f}")
             print()
     if exe is None:
         print("(C reflex peer skipped: gcc is not installed)")

@@ -52,6 +52,10 @@ S = FirmwareState
 _OVERCURRENT, _OVERTEMPERATURE = int(Fault.OVERCURRENT), int(Fault.OVERTEMPERATURE)
 _DEPTH_OUT_OF_BAND, _CARTRIDGE_REMOVED = int(Fault.DEPTH_OUT_OF_BAND), int(Fault.CARTRIDGE_REMOVED)
 _JAM, _ENCODER_LOSS = int(Fault.JAM), int(Fault.ENCODER_LOSS)
+_RUNNING, _REQUIRED = S.RUNNING, FootswitchMode.REQUIRED  # read once per tick
+_TF = codes.TelemetryFlag
+_TF_NEEDLE_RUNNING, _TF_FOOTSWITCH = int(_TF.NEEDLE_RUNNING), int(_TF.FOOTSWITCH)
+_TF_CARTRIDGE_PRESENT, _TF_LEASE_ACTIVE = int(_TF.CARTRIDGE_PRESENT), int(_TF.LEASE_ACTIVE)
 
 
 def _clamp(value: float, lo: int, hi: int) -> int:
@@ -93,6 +97,7 @@ class PenFirmware(FirmwareCommands):
         self.faults = faults
         self._reset_faults = faults  # why it booted: latched again when the boot completes
         self.decoder = StreamDecoder()
+        self._rx_held = False  # bytes may be held in the decoder: checked once the line is quiet
         self._last_rx_ms = self.now_ms
         self._window: OrderedDict[tuple[int, int, bytes], bytes] = OrderedDict()
         self.lease_until_ms: int | None = None
@@ -174,31 +179,45 @@ class PenFirmware(FirmwareCommands):
 
     def step(self) -> None:
         """One 1 ms firmware tick: boot, lease, needle timing, physics, fault checks, telemetry."""
-        self.now_ms += 1
-        if self.decoder.buffered and self.now_ms - self._last_rx_ms >= INTER_BYTE_TIMEOUT_MS:
-            self._handle(self.decoder.expire())  # the line went quiet mid-frame
-        if self._booting and self.uptime_ms >= self.model.boot_ms:
+        now = self.now_ms = self.now_ms + 1
+        if self._rx_held and now - self._last_rx_ms >= INTER_BYTE_TIMEOUT_MS:
+            if self.decoder.buffered:
+                self._handle(self.decoder.expire())  # the line went quiet mid-frame
+            self._rx_held = self.decoder.buffered > 0
+        if self._booting and now - self._boot_at_ms >= self.model.boot_ms:
             self._finish_boot()
-        if self.lease_until_ms is not None and self.now_ms >= self.lease_until_ms:
+        lease_until_ms = self.lease_until_ms
+        if lease_until_ms is not None and now >= lease_until_ms:
             self._lease_lapsed()
 
-        if self.state is S.RUNNING and not self.pedal_enables():
-            self._footswitch_released()
         drive_hz = 0.0
-        if self.state is S.RUNNING:
-            if self.phase_us < self.period_us * self.duty_permille // 1000:
-                drive_hz = self.speed_set_centihz / 100
-            self.phase_us += 1000
-            if self.period_us > 0 and self.phase_us >= self.period_us:
-                # each period boundary crossed in this tick begins one impression
-                crossed, self.phase_us = divmod(self.phase_us, self.period_us)
-                self.impressions += crossed
-        phys = self.physics
-        phys.tick(drive_hz, self.depth_cmd_um)
+        if self.state is _RUNNING:
+            if self.footswitch_mode is _REQUIRED and not self.pedal_down():
+                self._footswitch_released()  # -> ARMED: no drive in this tick
+            else:
+                period_us = self.period_us
+                phase_us = self.phase_us
+                if phase_us < period_us * self.duty_permille // 1000:
+                    drive_hz = self.speed_set_centihz / 100
+                phase_us += 1000
+                if period_us > 0 and phase_us >= period_us:
+                    # each period boundary crossed in this tick begins one impression
+                    crossed, phase_us = divmod(phase_us, period_us)
+                    self.impressions += crossed
+                self.phase_us = phase_us
+        self.physics.tick(drive_hz, self.depth_cmd_um)
         self.expected_hz += (drive_hz - self.expected_hz) * self._expected_k
         if not self._booting:
             self._check_faults(drive_hz > 0)
-            self._telemetry_tick()
+            hz = self.telemetry_hz
+            if hz > 0:  # telemetry: `hz` frames per 1000 ticks, evenly spread
+                acc = self._telemetry_acc + hz
+                if acc >= 1000:
+                    self._telemetry_acc = acc - 1000
+                    self._emit(encode(self.telemetry(), 0))
+                    self.telemetry_seq += 1
+                else:
+                    self._telemetry_acc = acc
 
     def pedal_enables(self) -> bool:
         """Whether the footswitch lets the needle run (always, unless the mode is REQUIRED)."""
@@ -282,15 +301,6 @@ class PenFirmware(FirmwareCommands):
         return active & self.faults
 
     # ------------------------------------------------------------------ telemetry
-    def _telemetry_tick(self) -> None:
-        if self.telemetry_hz <= 0:
-            return
-        self._telemetry_acc += self.telemetry_hz
-        if self._telemetry_acc >= 1000:
-            self._telemetry_acc -= 1000
-            self._emit(encode(self.telemetry(), 0))
-            self.telemetry_seq += 1
-
     def lease_remaining_ms(self) -> int:
         if self.lease_until_ms is None:
             return 0
@@ -299,29 +309,30 @@ class PenFirmware(FirmwareCommands):
     def telemetry(self) -> m.Telemetry:
         """The TELEMETRY message for this instant."""
         phys = self.physics
-        flags = codes.TelemetryFlag(0)
-        if self.state is S.RUNNING:
-            flags |= codes.TelemetryFlag.NEEDLE_RUNNING
+        flags = 0  # TelemetryFlag bits as a plain int: IntFlag operations cost ~1 us each
+        if self.state is _RUNNING:
+            flags |= _TF_NEEDLE_RUNNING
         if self.pedal_down():
-            flags |= codes.TelemetryFlag.FOOTSWITCH
+            flags |= _TF_FOOTSWITCH
         if phys.cond.cartridge_present:
-            flags |= codes.TelemetryFlag.CARTRIDGE_PRESENT
-        if self.lease_until_ms is not None:
-            flags |= codes.TelemetryFlag.LEASE_ACTIVE
+            flags |= _TF_CARTRIDGE_PRESENT
+        lease_until_ms = self.lease_until_ms
+        if lease_until_ms is not None:
+            flags |= _TF_LEASE_ACTIVE
         return m.Telemetry(
-            telemetry_seq=self.telemetry_seq & 0xFFFFFFFF,
-            uptime_ms=self.uptime_ms & 0xFFFFFFFF,
-            state=int(self.state),
-            faults=int(self.faults),
-            flags=int(flags),
-            depth_um=_clamp(phys.position_um, -32768, 32767),
-            depth_cmd_um=self.depth_cmd_um,
-            speed_centihz=_clamp(phys.encoder_hz * 100, 0, 0xFFFF),
-            current_ma=_clamp(phys.current_a * 1000, 0, 0xFFFF),
-            temp_centideg_c=_clamp(phys.temp_c * 100, -32768, 32767),
-            strokes=phys.strokes & 0xFFFFFFFF,
-            impressions=self.impressions & 0xFFFFFFFF,
-            lease_remaining_ms=self.lease_remaining_ms(),
+            self.telemetry_seq & 0xFFFFFFFF,
+            (self.now_ms - self._boot_at_ms) & 0xFFFFFFFF,
+            int(self.state),
+            int(self.faults),
+            flags,
+            _clamp(phys.position_um, -32768, 32767),
+            self.depth_cmd_um,
+            _clamp(phys.encoder_hz * 100, 0, 0xFFFF),
+            _clamp(phys.current_a * 1000, 0, 0xFFFF),
+            _clamp(phys.temp_c * 100, -32768, 32767),
+            phys.strokes & 0xFFFFFFFF,
+            self.impressions & 0xFFFFFFFF,
+            self.lease_remaining_ms(),
         )
 
     # ------------------------------------------------------------------ commands
@@ -333,6 +344,7 @@ class PenFirmware(FirmwareCommands):
     def receive_now(self, data: bytes) -> None:
         """Bytes from the host, at the firmware's current tick (the simulator's entry point)."""
         self._last_rx_ms = self.now_ms
+        self._rx_held = True
         self._handle(self.decoder.feed(data))
 
     def _handle(self, frames: list[Frame]) -> None:
@@ -379,11 +391,10 @@ class PenFirmware(FirmwareCommands):
             while len(self._window) > DEDUP_WINDOW:
                 self._window.popitem(last=False)
         self._emit(reply)
-        self._after_reply()
+        if self._pending_events:
+            self._after_reply()
 
     def _after_reply(self) -> None:
-        if not self._pending_events:
-            return
         pending, self._pending_events = self._pending_events, []
         for event in pending:
             self._event(event)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 S = FirmwareState
 DUTY_MAX_PERMILLE = 1000  # protocol.md SET_SETPOINTS: duty 'never above 1000'
 _Handler = Callable[["FirmwareCommands", m.Message], "m.Message | None"]
+_NO_STATE: frozenset[FirmwareState] = frozenset()
 
 
 class FirmwareCommands:
@@ -71,7 +72,7 @@ class FirmwareCommands:
 
     def _execute(self, mtype: MsgType, msg: m.Message) -> m.Message:
         state = self.state
-        if not rules.accepts(mtype, state):
+        if state not in rules.ACCEPTED_IN.get(mtype, _NO_STATE):  # rules.accepts, inlined
             return m.Nack(int(mtype), int(rules.refusal(state)), 0)
         if mtype in rules.EXTRA_CHECKS:
             reason, detail = self._check(mtype, msg)
@@ -80,9 +81,10 @@ class FirmwareCommands:
         self.executed[mtype] += 1
         reply = self._HANDLERS[mtype](self, msg)
         # cleared an E-stop taken while booting: back to BOOTING, the boot is never skipped
-        new_state = rules.transition(mtype, state, booted=not self._booting)
-        if new_state is not None:
-            self.state = new_state
+        if mtype in rules.TRANSITIONS:  # PING, SET_SETPOINTS...: no state change to look up
+            new_state = rules.transition(mtype, state, booted=not self._booting)
+            if new_state is not None:
+                self.state = new_state
         return reply or m.Ack(int(mtype))
 
     # Extra checks, in the order firmware_protocol.rules.EXTRA_CHECKS lists them.

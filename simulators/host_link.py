@@ -46,6 +46,7 @@ class HostLink:
     _cond: threading.Condition
     _tick_cond: threading.Condition
     _exchanging: bool
+    _readers = 0  # threads waiting in a read (`_wait`): with none, nobody needs a notify
     _byte_s: float
     _in_free_s: float
     _in: deque[tuple[float, bytes]]
@@ -195,6 +196,8 @@ class HostLink:
         """Move chunks whose delivery time has come into the host's receive buffer."""
         if self.link.stall_began_s is not None:
             self._lose_in_flight()
+        elif not self._out:
+            return  # nothing in flight (a virtual-time host asks after every step)
         now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
         while self._out and self._out[0][0] <= now_s:
             chunk = self._out.popleft()[1]
@@ -212,7 +215,11 @@ class HostLink:
         if self._out and not self.virtual:
             until = self._out[0][0] - self.clock.now()
             timeout = until if timeout is None else min(timeout, until)
-        self._cond.wait(None if timeout is None else max(timeout, 0.0005))
+        self._readers += 1  # counted under the lock: a notify skipped only when nobody waits
+        try:
+            self._cond.wait(None if timeout is None else max(timeout, 0.0005))
+        finally:
+            self._readers -= 1
         return True
 
     def _host_read(self, port: HostPort, size: int, timeout_s: float | None) -> bytes:

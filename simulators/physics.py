@@ -35,6 +35,8 @@ TICK_S = 0.001
 WANDER_STEP_S = 0.010  # the speed wander is drawn this often ...
 WANDER_EVERY_TICKS = round(WANDER_STEP_S / TICK_S)
 WANDER_TAU_S = 0.5  # ... and forgets its past with this time constant
+_TWO_PI = 2 * math.pi  # the value `2 * math.pi * x` multiplies x by
+_sin = math.sin
 
 
 @dataclass
@@ -115,35 +117,43 @@ class PenPhysics:
 
     # -- stepping -----------------------------------------------------------------------
     def tick(self, drive_hz: float, depth_cmd_um: int) -> None:
+        # Once per simulated ms: attributes read into locals and `actual_hz` inlined, with the
+        # same float operations in the same order as the plain model (the figures are equal).
         m, c = self.model, self.cond
-        self.driven = drive_hz > 0
+        driven = self.driven = drive_hz > 0
+        speed = self.speed_hz
         if c.jammed:
-            self.speed_hz += (0.0 - self.speed_hz) * self._jam_k
+            speed += (0.0 - speed) * self._jam_k
         else:
-            self.speed_hz += (drive_hz - self.speed_hz) * self._up_k
-        if self.speed_hz < 1e-3:
-            self.speed_hz = 0.0
-        if self._wander_sd and self.speed_hz:
-            self._wander_ticks += 1
-            if self._wander_ticks >= WANDER_EVERY_TICKS:
-                self._wander_ticks = 0
-                a = self._wander_a
-                kick = self._speed_rng.gauss(0.0, self._wander_sd * math.sqrt(1 - a * a))
-                self._wander = self._wander * a + kick
-        self.stroke_acc += self.actual_hz * TICK_S
+            speed += (drive_hz - speed) * self._up_k
+        if speed < 1e-3:
+            speed = 0.0
+        self.speed_hz = speed
+        if speed:  # at rest (speed 0.0) no wander is drawn and no stroke added (+ 0.0)
+            if self._wander_sd:
+                self._wander_ticks += 1
+                if self._wander_ticks >= WANDER_EVERY_TICKS:
+                    self._wander_ticks = 0
+                    a = self._wander_a
+                    kick = self._speed_rng.gauss(0.0, self._wander_sd * math.sqrt(1 - a * a))
+                    self._wander = self._wander * a + kick
+            acc = self.stroke_acc
+            actual = speed * (1.0 + self._ripple * _sin(_TWO_PI * acc + self._ripple_phase)
+                              + self._wander)
+            self.stroke_acc = acc + (actual if actual > 0.0 else 0.0) * TICK_S
 
-        if self.driven:
-            amps = m.current_idle_a + m.current_per_hz_a * self.speed_hz + m.load_a
+        if driven:
+            amps = m.current_idle_a + m.current_per_hz_a * speed + m.load_a
             if c.jammed:  # stall current grows as the back-EMF of the stopping motor falls
-                amps += m.jam_current_a * max(0.0, 1.0 - self.speed_hz / drive_hz)
+                amps += m.jam_current_a * max(0.0, 1.0 - speed / drive_hz)
             if c.winding_short:
                 amps += m.short_current_a
             amps += self._rng.gauss(0.0, m.current_noise_a)
-            self.current_a = max(0.0, amps)
+            current = self.current_a = max(0.0, amps)
         else:
-            self.current_a = 0.0
+            current = self.current_a = 0.0
 
-        target_c = m.ambient_c + m.temp_rise_c_per_a * self.current_a
+        target_c = m.ambient_c + m.temp_rise_c_per_a * current
         if c.overheating:
             target_c = max(target_c, m.temp_max_c + m.overtemp_inject_c)
         self.temp_c += (target_c - self.temp_c) * self._temp_k

@@ -130,14 +130,23 @@ class PtyBridge(_Bridge):
                 continue
             except OSError:
                 return
-            port = self._current_port()
-            if port is None or not data:
-                continue  # disconnected: dropped
-            try:
-                chunks = port.exchange(data)  # the replies, due now
-            except LinkDisconnected:
+            if not data:
                 continue
-            if chunks and not self._write_out(b"".join(chunks)):
+            port = self._port  # as it was (the common case): exchange checks it is alive
+            try:
+                if port is None:
+                    raise LinkDisconnected("no port yet")
+                chunks = port.exchange(data)  # the replies, due now
+            except LinkDisconnected:  # none yet, or of an old connection: open a new one
+                port = self._current_port()
+                if port is None:
+                    continue  # disconnected: dropped
+                try:
+                    chunks = port.exchange(data)
+                except LinkDisconnected:
+                    continue
+            if chunks and not self._write_out(chunks[0] if len(chunks) == 1
+                                              else b"".join(chunks)):
                 return
 
     def close(self) -> None:

@@ -191,10 +191,10 @@ class PenSimulator(HostLink):
 
     def _on_clock(self, now_s: float) -> None:
         with self._cond:
-            if self.closed:
-                return
-            self._run_until(now_s)
-            self._cond.notify_all()  # a reader may be waiting for a delivery time to come
+            if not self.closed:
+                self._run_until(now_s)
+                if self._readers:  # a reader may be waiting for a delivery time to come
+                    self._cond.notify_all()
 
     def _run(self) -> None:
         """The real-time thread: ticks every POLL_S, and at a paced arrival's time. It has a
@@ -265,7 +265,7 @@ class PenSimulator(HostLink):
                     start += len(chunk) * self._byte_s
                     self._out_free_s = start
                 self._out.append((start, chunk))
-        if not self._exchanging:
+        if self._readers and not self._exchanging:
             self._cond.notify_all()  # a reader may be waiting for output
 
     # ------------------------------------------------------------------ footswitch

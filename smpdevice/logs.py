@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 DETAIL_LOG_NAME = "smp.log"
+DETAIL_RECORD_NAME = "smpdevice.detail"  # the records' name; no logger is registered by it
 DETAIL_LOG_MAX_BYTES = 1024 * 1024
 DETAIL_LOG_BACKUPS = 3
 TERMINAL_VALUE_CHARS = 120  # a longer field value goes to the detail log only
@@ -62,12 +63,12 @@ class DetailLog:
         self.level = level
         self.path: Path | None = None
         self.error: str | None = None
-        self._logger: logging.Logger | None = None
+        self._handler: _PrivateRotatingFile | None = None
         self._giving_up = threading.Lock()
 
-    def _open(self) -> logging.Logger | None:
-        if self._logger is not None or self.error is not None:
-            return self._logger
+    def _open(self) -> _PrivateRotatingFile | None:
+        if self._handler is not None or self.error is not None:
+            return self._handler
         try:
             from smpdevice.paths import data_dir
 
@@ -79,17 +80,17 @@ class DetailLog:
             return None
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler.on_failure = self._give_up
-        logger = logging.getLogger(f"smpdevice.detail.{id(self)}")
-        logger.propagate = False
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(handler)
-        self._logger = logger
-        return logger
+        self._handler = handler
+        return handler
 
     def write(self, event: dict[str, Any]) -> None:
-        logger = self._open()
-        if logger is not None:
-            logger.info(json.dumps(event, default=str))  # a failure: _give_up, at once
+        # Straight to the file's handler, never through `logging.getLogger`: a named logger
+        # stays registered for the life of the process, one per command run in it (the
+        # service, a test worker), and every later walk of the loggers pays for them.
+        handler = self._open()
+        if handler is not None:  # a failure: _give_up, at once
+            handler.handle(logging.LogRecord(DETAIL_RECORD_NAME, logging.INFO, __file__, 0,
+                                             json.dumps(event, default=str), None, None))
 
     def _give_up(self, failure: BaseException) -> None:
         """The detail log cannot be written (a full disk): one line, once, and no more
@@ -99,7 +100,7 @@ class DetailLog:
             if self.error is not None:
                 return
             self.error = f"{self.path or DETAIL_LOG_NAME}: {why}"
-        written = self._logger is not None  # it was open: a write failed (a full disk)
+        written = self._handler is not None  # it was open: a write failed (a full disk)
         self.close()
         full = getattr(failure, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         todo = ("Free space on that disk." if full or written
@@ -111,12 +112,10 @@ class DetailLog:
             sys.stderr.flush()
 
     def close(self) -> None:
-        if self._logger is not None:
-            for handler in list(self._logger.handlers):
-                with contextlib.suppress(OSError, ValueError):  # its last flush may fail too
-                    handler.close()
-                self._logger.removeHandler(handler)
-            self._logger = None
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            with contextlib.suppress(OSError, ValueError):  # its last flush may fail too
+                handler.close()
 
 
 _detail: DetailLog | None = None

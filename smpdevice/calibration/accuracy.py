@@ -18,8 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smpdevice.calibration.speed import DEFAULT_SPEED_TOLERANCE_PCT
-from smpdevice.control.calibrating import SPIN_UP_S
 from smpdevice.control.calibration import CalibrationError
+
+# SPIN_UP_S is imported where it is used: its module is the controller's (states, the link,
+# structlog), which a service client (`smp calibrate --service`) formatting a report never
+# loads otherwise (issue 13: start-up).
 
 DEFAULT_DEPTH_MEAN_MAX_MM = 0.01  # |mean error|: a bias this size is half the default tolerance
 DEFAULT_DEPTH_SD_MAX_MM = 0.01  # spread of the check errors
@@ -143,6 +146,8 @@ class PunctureRateCheck:
     def _what_helps(self, p: RatePoint) -> str:
         """A longer spin only while the longest one (MAX_COUNT_WINDOW_S, less its spin-up)
         could resolve the bound; past that, only a looser bound can."""
+        from smpdevice.control.speed_check import SPIN_UP_S
+
         longest_window_s = MAX_COUNT_WINDOW_S - SPIN_UP_S
         if 100.0 / (longest_window_s * p.set_hz) <= self.tolerance_pct:
             return "Raise --speed-tolerance-pct or spin longer (--spin-seconds)."
@@ -207,6 +212,8 @@ def count_punctures(set_hz: float, duration_s: float,
                     frames: list[tuple[int, int, bool]]) -> RatePoint:
     """The punctures per second a spin's (uptime_ms, strokes, needle_running) frames show,
     after the spin-up (as the encoder mean skips it). The service counts with it too."""
+    from smpdevice.control.speed_check import SPIN_UP_S
+
     running = [(u, s) for u, s, on in frames if on]
     if running:
         start_ms = running[0][0] + 1000 * min(SPIN_UP_S, duration_s / 2)

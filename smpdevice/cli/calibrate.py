@@ -152,7 +152,15 @@ def calibrate(
                 cal.check_for(serial, again=again)  # expired or future-dated: what to run
                 click.echo(f"Verifying calibration {cal.calibration_id} of pen {serial} "
                            f"({cal.technician}, {cal.created_at:%Y-%m-%d}).")
-                result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
+                try:
+                    result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
+                except SmpError as exc:  # the pen cut it: a failed check, with what to do
+                    first = pen_first_step(ctl.state, port)
+                    if not first:
+                        raise
+                    raise CalibrationFailed(
+                        f"verification of pen {serial} was cut by the pen ({exc}); nothing "
+                        f"was changed. {first}verify again: {again} --verify-only") from exc
                 click.echo("\n".join(format_verify(result)))
                 if not result.passed:
                     raise CalibrationFailed(

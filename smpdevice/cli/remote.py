@@ -20,6 +20,9 @@ from smpdevice.outcomes import ExitCode, SessionOutcome, command
 
 EVENTS = frozenset({"session.progress", "session.pass", "session.result", "pen.state"})
 OPENING_WAIT_S = 30.0  # after Ctrl-C, for the answer to a session.run already sent
+STOP_WAIT_S = 30.0  # after Ctrl-C, for session.stop's answer and the session's result
+RELEASE_WAIT_S = 5.0  # then for pen.release (unanswered: the service's lease lets go)
+CLOSE_WAIT_S = 2.0  # then for the connection's close (a silent service is left behind)
 
 
 class ServiceCheckFailed(SmpError):
@@ -148,12 +151,15 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             simulated=bool(ident["simulated"]))
 
 
-def _follow(svc: Any, console: Console, sid: str) -> tuple[dict[str, Any], list[dict]]:
-    """Print each pass as it starts and ends; return the session's result and its passes."""
+def _follow(svc: Any, console: Console, sid: str, timeout_s: float = 24 * 3600
+            ) -> tuple[dict[str, Any], list[dict]]:
+    """Print each pass as it starts and ends; return the session's result and its passes
+    (TimeoutError, or ServiceError, when it has not come within `timeout_s`)."""
     started: set[int] = set()
     passes: list[dict[str, Any]] = []
+    end_s = time.monotonic() + timeout_s
     while True:
-        method, p = svc.next_event(EVENTS, timeout_s=24 * 3600)
+        method, p = svc.next_event(EVENTS, timeout_s=max(0.01, end_s - time.monotonic()))
         if p.get("session_id") not in (None, sid):
             continue
         if method == "session.progress" and p["index"] not in started:
@@ -200,22 +206,48 @@ def _interrupted_opening(svc: Any, pending: Any) -> NoReturn:
 
 def _interrupted(svc: Any, sid: str | None) -> NoReturn:
     """After Ctrl-C: stop session `sid` (None: the one a session.run on its way may open; a
-    stop wins over it) and say what became of it. A further Ctrl-C ends the wait only."""
+    stop wins over it) and say what became of it, within STOP_WAIT_S (+ RELEASE_WAIT_S +
+    CLOSE_WAIT_S) whatever the service does: a silent service never holds the terminal (review
+    13, HANG). A further Ctrl-C ends the wait only. The connection is closed before the exit."""
     from smpdevice.cli import exit_interrupted
+    from smpdevice.service.client import ServiceGone
 
-    unconfirmed = ("asked the service to stop " + (
-        f"session {sid}; its result was not confirmed. Check it: "
-        + command("smp", "sessions", "show", sid) if sid is not None else
-        "the session it may have opened (its answer did not come). Check it: "
-        + command("smp", "sessions", "list")))
+    check = (command("smp", "sessions", "show", sid) if sid is not None
+             else command("smp", "sessions", "list"))
+    which = f"session {sid}" if sid is not None else "the session it may have opened"
+    end_s = time.monotonic() + STOP_WAIT_S
     try:
-        svc.call("session.stop")
+        svc.answer(svc.submit("session.stop"), STOP_WAIT_S)
+    except (SmpError, KeyboardInterrupt) as exc:  # no answer, or the connection closed
+        svc.close(CLOSE_WAIT_S)  # the service sees its driver go and stops the pen
+        why = ("the connection to it closed" if isinstance(exc, ServiceGone) else
+               f"it refused ({exc})" if getattr(exc, "code", None) is not None else
+               f"it did not answer within {STOP_WAIT_S:g} s")
+        exit_interrupted(
+            f"asked the service to stop {which}, but {why}: the needle's state is unknown "
+            "here. This client has let go of the pen, so the service stops the needle when "
+            "its lease lapses, and the pen stops itself when its own lease runs out if the "
+            f"service is gone. Check it: {check}")
+    try:
         if sid is None:
-            exit_interrupted(unconfirmed)
-        _follow(svc, Console(stderr=True, quiet=True), sid)
+            exit_interrupted(f"the service answered the stop: the needle is stopped, and so "
+                             f"is {which} (its answer did not come). Check it: {check}")
+        _follow(svc, Console(stderr=True, quiet=True), sid,
+                max(0.01, end_s - time.monotonic()))
     except (TimeoutError, SmpError, KeyboardInterrupt):
-        exit_interrupted(unconfirmed)
+        exit_interrupted(f"the service stopped the needle (it answered the stop); the result "
+                         f"of session {sid} did not come within {STOP_WAIT_S:g} s. Check it: "
+                         f"{check}")
+    finally:
+        _let_go(svc)
     exit_interrupted(f"the needle is stopped; session {sid} is recorded by the service.")
+
+
+def _let_go(svc: Any) -> None:
+    """Release the pen and close, each bounded: unanswered, the service's lease lets go."""
+    with contextlib.suppress(Exception):
+        svc.release(RELEASE_WAIT_S)
+    svc.close(CLOSE_WAIT_S)
 
 
 def _report(console: Console, url: str, result: dict[str, Any], passes: list[dict],

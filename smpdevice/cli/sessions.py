@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -25,7 +26,9 @@ from smpdevice.cli.sessions_common import (
 from smpdevice.cli.sessions_export import export, schema
 from smpdevice.cli.sessions_sync import sync
 from smpdevice.cli.sessions_verify import verify
-from smpdevice.passlog import PassRecord
+
+if TYPE_CHECKING:
+    from smpdevice.records.model import PassRecord
 
 
 @click.group()

@@ -9,13 +9,17 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from smpdevice.passlog import PassLog
 from smpdevice.records.export import ExportFilter
+
+# The pass log's modules are imported when a log is opened: a station with nothing recorded,
+# and every --help, never load them (issue 13: start-up).
+if TYPE_CHECKING:
+    from smpdevice.records.sqlite import PassLog
 
 DB_HELP = ("Pass-log file. Default: every log of the data directory, read as one: "
            "passlog.sqlite and each pen's passlog-<serial>.sqlite (two chairs) in "
@@ -29,6 +33,8 @@ def db_option(fn):
 
 def open_log(db: str | None) -> PassLog:
     # Read-only: never competes with a running controller and never "recovers" its live pass.
+    from smpdevice.records.sqlite import PassLog
+
     return PassLog.open(db, readonly=True)
 
 
@@ -189,13 +195,13 @@ def resolve_session(logs: list[PassLog], where: ExportFilter,
     sessions show`, `smp replay` and `--resume` resolve it, and the log holding it: a prefix
     of several sessions is refused naming them, an unknown id says so (exit 2). Never a bare
     prefix match: `--session S` would select every session."""
+    if where.session is None:
+        return where, None
     import dataclasses
 
     from smpdevice.records.logset import UnknownSession, matching
     from smpdevice.sessions.resume import pick_session
 
-    if where.session is None:
-        return where, None
     named = "the pass log" if len(logs) <= 1 else f"the {len(logs)} pass logs"
     path, full_id = pick_session(matching(read, where.session), where.session, where=named,
                                  error=UnknownSession, hint="`smp sessions list` shows the ids",

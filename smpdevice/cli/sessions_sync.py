@@ -11,7 +11,6 @@ import click
 from smpdevice.cli.sessions_common import db_option, existing_logs, open_log, sentence
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
-from smpdevice.passlog import PassLog
 
 if TYPE_CHECKING:
     from smpdevice.records.keys import PublicKey
@@ -36,6 +35,7 @@ def sync(url: str, db: str | None) -> None:
     """
     from smpdevice.records.central import CentralRefused
     from smpdevice.records.central import sync as push
+    from smpdevice.records.sqlite import PassLog
 
     key = _installation_key()
     left_out = refused = False

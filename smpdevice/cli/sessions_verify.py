@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,12 +17,14 @@ from smpdevice.cli.sessions_common import (
 )
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
-from smpdevice.passlog import PassLog
 from smpdevice.records.files import NotAFileError
 from smpdevice.records.logset import deleted_beside, missing_log, unreachable
 from smpdevice.records.model import PassLogError
-from smpdevice.records.sqlite_file import refuse_foreign
-from smpdevice.records.verifying import LogCheck, Trust
+
+# The pass log's and the verifier's modules are imported when a log is verified: `smp sessions`
+# registers this command for every one of its subcommands (issue 13: start-up).
+if TYPE_CHECKING:
+    from smpdevice.records.verifying import LogCheck, Trust
 
 
 @click.command()
@@ -84,6 +87,7 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     fresh = nothing_recorded(db)
     if fresh is not None and not receipts and not anchors_file and not against:
         _nothing_to_verify(fresh)
+    from smpdevice.records.sqlite_file import refuse_foreign
     from smpdevice.records.verifying import ConflictingTrust, NoTrustedKey, resolve_trust
 
     try:
@@ -174,6 +178,7 @@ def _report_missing(problems: list[str], header: str | None = None, *,
 def _holds(path: Path, receipt: str) -> bool:
     """Whether the log at `path` has the session a receipt names."""
     from smpdevice.records.signing import Receipt
+    from smpdevice.records.sqlite import PassLog
 
     try:
         sid = Receipt.parse(_text_or_file(receipt)).session_id

@@ -178,12 +178,13 @@ class Calibration(BaseModel):
         `port`, when known, makes the hint a command that can be pasted as it is; `again`, the
         whole command to recalibrate when the caller knows it (a command's own options)."""
         now = now or today_utc()
-        hint = again or _calibrate_hint(port)
+        # the hint is built only for a refusal: quoting the command costs ~20 calls, and this
+        # runs for every setpoint
         if self.pen_serial != pen_serial:
             raise CalibrationError(
                 f"calibration {self.calibration_id} belongs to pen {self.pen_serial}, "
                 f"but pen {pen_serial} is connected. Calibrate this pen: "
-                f"{hint}"
+                f"{again or _calibrate_hint(port)}"
             )
         if self.created_at > now + FUTURE_SLACK:
             raise CalibrationError(
@@ -191,12 +192,13 @@ class Calibration(BaseModel):
                 f"{self.created_at:%Y-%m-%d %H:%M} UTC, after this computer's clock "
                 f"({now:%Y-%m-%d %H:%M} UTC): one of the two clocks was wrong, so its age and "
                 f"expiry cannot be trusted. Check the clock, then recalibrate: "
-                f"{hint}"
+                f"{again or _calibrate_hint(port)}"
             )
         if now >= self.expires_at:
             raise CalibrationError(
                 f"the calibration of pen {pen_serial} expired on "
-                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: {hint}"
+                f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: "
+                f"{again or _calibrate_hint(port)}"
             )
 
 

@@ -147,7 +147,7 @@ class ConnectionMixin(ControllerCore):
             except CommandRefused as exc:
                 if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
                     raise
-                self._wait_news(lambda: False, 0.02)  # retry after 20 ms of clock time
+                self._wait_news(None, 0.02)  # retry after 20 ms of clock time
 
     def _check_identity(self, m: Identify) -> None:
         problems = []

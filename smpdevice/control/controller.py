@@ -245,9 +245,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self, *, depth_mm: float, speed_hz: float, duty_pct: float, period_ms: float
     ) -> Setpoints:
         """Check against the zone's envelope, convert through the calibration, send."""
-        number = self._setpoint_number
-        setpoints = Setpoints(number("depth_mm", depth_mm), number("speed_hz", speed_hz),
-                              number("duty_pct", duty_pct), number("period_ms", period_ms))
+        setpoints = self._setpoints(depth_mm, speed_hz, duty_pct, period_ms)  # options.py
         return self._call(self._do_set_setpoints, setpoints)
 
     def arm(self) -> None:
@@ -313,8 +311,9 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
                            f"still {self.state.value}")
         return self.state
 
-    def _wait_news(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait (on telemetry and state news, never polling) until `predicate()`."""
+    def _wait_news(self, predicate: Callable[[], bool] | None, timeout_s: float) -> bool:
+        """Wait (on telemetry and state news, never polling) until `predicate()` (None: the
+        timeout alone)."""
         with self._news:
             return self._news.wait_for(predicate, timeout_s)
 
@@ -322,7 +321,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         """Let `duration_s` pass on the controller's clock (virtual in tests): for loops that
         supervise a pass, instead of time.sleep."""
         checks.finite_number("duration_s", duration_s, 0.0, 86400.0, unit="s")
-        self._wait_news(lambda: False, duration_s)
+        self._wait_news(None, duration_s)  # the deadline alone: nothing else wakes it
 
     def _announce(self) -> None:
         self._news.notify_waiting()  # on every telemetry frame: no lock when nobody waits
@@ -345,7 +344,8 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         try:
             return engine.call(fn, *args)
         finally:
-            self._told()
+            if self._state_told < self._state_fired:  # else `_told` has nothing to wait for
+                self._told()
 
     def _forget_setpoints(self) -> None:
         """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease)."""

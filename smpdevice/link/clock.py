@@ -15,6 +15,7 @@ advance only once the host has caught up (see tests/smpdevice/virtual_time.py).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -89,7 +90,9 @@ class Timebase:
         self.parked = 0
         self.runnable = 0
         self.pending = 0
-        self._conditions: weakref.WeakSet[TimedCondition] = weakref.WeakSet()
+        # The conditions a thread is inside `wait_for` of (on a virtual clock): an advance
+        # wakes those, not every condition ever made (most have nobody waiting).
+        self._watched: dict[TimedCondition, None] = {}
         self._on_advance: list[Callable[[float], None]] = []
         if self.virtual:
             clock.on_advance(self._advanced)  # type: ignore[attr-defined]
@@ -102,10 +105,7 @@ class Timebase:
         return clock
 
     def condition(self, lock: threading.Lock | threading.RLock | None = None) -> TimedCondition:
-        cond = TimedCondition(self, lock)
-        if self.virtual:
-            self._conditions.add(cond)
-        return cond
+        return TimedCondition(self, lock)
 
     def add_advance_hook(self, hook: Callable[[float], None]) -> None:
         """Call `hook(now_s)` after every advance of a virtual clock (in the advancing thread)."""
@@ -118,8 +118,8 @@ class Timebase:
     def _advanced(self, now_s: float) -> None:
         for hook in list(self._on_advance):
             hook(now_s)
-        for cond in list(self._conditions):
-            cond.notify_all()  # deadlines may have passed
+        for cond in list(self._watched):
+            cond._advanced(now_s)  # predicates may hold now, deadlines may have passed
 
     # ---- accounting (virtual clocks only; the callers check `virtual`)
 
@@ -128,7 +128,11 @@ class Timebase:
             self.parked += parked
             self.runnable += runnable
             self.pending += pending
-            self.activity.notify_all()
+            # Only the time driver waits on `activity`, and only for quiet() (or its own
+            # stop, which close() notifies): a wake for any other count was a context switch
+            # for nothing (Condition.wait_for sleeps again until its predicate holds).
+            if self.pending == 0 and self.runnable == 0 and self.parked > 0:
+                self.activity.notify_all()
 
     def quiet(self) -> bool:
         """Nothing in flight, and somebody waits for time to pass."""
@@ -136,10 +140,11 @@ class Timebase:
 
 
 class _Parked:
-    __slots__ = ("woken",)
+    __slots__ = ("until_s", "woken")
 
-    def __init__(self) -> None:
+    def __init__(self, until_s: float | None = None) -> None:
         self.woken = False
+        self.until_s = until_s  # a sleeper's deadline: only an advance past it wakes it
 
 
 class TimedCondition:
@@ -151,8 +156,13 @@ class TimedCondition:
         lock = threading.RLock() if lock is None else lock  # what Condition() would make
         self._cond = threading.Condition(lock)
         self._lock_enter, self._lock_exit = lock.__enter__, lock.__exit__  # one frame less
-        self._parked: list[_Parked] = []
-        self._waiting = 0  # threads inside `wait_for` (counted under the lock)
+        self._waiting = 0  # threads inside `wait_for` with a predicate (counted under the lock)
+        self._inside = 0  # every thread inside `wait_for` on a virtual clock (the same)
+        # Virtual clock: parked waiters by what wakes them (see wait_for), each kind on a
+        # condition of its own, so that a wake for one kind leaves the others asleep.
+        self._parked: list[_Parked] = []  # a notify, and every advance
+        self._sleep = threading.Condition(lock)
+        self._sleepers: list[_Parked] = []  # the advance to their deadline alone
 
     def __enter__(self) -> bool:
         return self._lock_enter()
@@ -164,51 +174,96 @@ class TimedCondition:
         """Wake every waiter (call it holding the lock, or not: it takes the lock itself)."""
         with self._cond:
             if self._parked:
-                woken = 0
-                for p in self._parked:
-                    if not p.woken:
-                        p.woken = True
-                        woken += 1
-                if woken:
-                    self.timebase.count(parked=-woken, runnable=woken)
-            self._cond.notify_all()
+                self._wake(self._parked, None)
+            if self._waiting:  # every waiter is counted (under the lock) while inside wait_for
+                self._cond.notify_all()
+
+    def _advanced(self, now_s: float) -> None:
+        """The virtual clock moved to `now_s`: the predicates may hold now, deadlines passed."""
+        with self._cond:
+            if self._parked:
+                self._wake(self._parked, None)
+            if self._waiting:
+                self._cond.notify_all()
+            if self._sleepers and self._wake(self._sleepers, now_s):
+                self._sleep.notify_all()
+
+    def _wake(self, parked: list[_Parked], now_s: float | None) -> int:
+        woken = 0
+        for p in parked:
+            if not p.woken and (now_s is None or p.until_s is None or now_s >= p.until_s):
+                p.woken = True
+                woken += 1
+        if woken:
+            self.timebase.count(parked=-woken, runnable=woken)
+        return woken
 
     def notify_waiting(self) -> None:
         """`notify_all`, skipped (no lock taken) when no thread waits: call it after making
         the predicate true. A waiter counts itself under the lock before it checks the
         predicate, so it either sees the change or is counted here."""
-        if self._waiting or self.timebase.virtual:
+        if self._waiting:
             self.notify_all()
 
-    def wait_for(self, predicate: Callable[[], bool], timeout_s: float | None) -> bool:
+    def wait_for(self, predicate: Callable[[], bool] | None, timeout_s: float | None) -> bool:
         """Wait (holding the lock) until `predicate()` or `timeout_s` of clock time; returns
-        the predicate's last value. `None` waits without a deadline."""
+        the predicate's last value. `timeout_s` None waits without a deadline. On a virtual
+        clock the predicate is looked at again after every advance. A `predicate` of None
+        waits for the deadline alone, woken by nothing before it: the time driver then steps
+        on without a hand-off. It steps on while no counted thread is runnable, so a thread
+        that is not counted (one started beside the wait, a thread waiting on the wall clock)
+        sees virtual time run far ahead: a test holds such a thread (virtual_time.held())."""
         tb = self.timebase
+        never = predicate is None
         if not tb.virtual:
             self._waiting += 1
             try:
-                return self._cond.wait_for(predicate, timeout=timeout_s)
+                return self._cond.wait_for(_false if never else predicate,  # type: ignore[arg-type]
+                                           timeout=timeout_s)
             finally:
                 self._waiting -= 1
         clock = tb.clock
         deadline = None if timeout_s is None else clock.now() + timeout_s
         guard_end = time.monotonic() + WALL_GUARD_S
-        while True:
-            if predicate():
-                return True
-            if (deadline is not None and clock.now() >= deadline) or time.monotonic() > guard_end:
-                return False
-            parked = _Parked()
-            self._parked.append(parked)
-            tb.count(parked=1)
-            try:
-                self._cond.wait(WALL_GUARD_S)
-            finally:
-                self._parked.remove(parked)
-                if parked.woken:
-                    tb.count(runnable=-1)
-                else:
-                    tb.count(parked=-1)
+        # Watched before the first look at the predicate and the clock: an advance either
+        # finds this condition to wake, or moved the clock (and ran its hooks) before the look.
+        self._inside += 1
+        if self._inside == 1:
+            tb._watched[self] = None
+        if never:
+            cond, parked_list = self._sleep, self._sleepers
+        else:
+            self._waiting += 1
+            cond, parked_list = self._cond, self._parked
+        until_s = (math.inf if deadline is None else deadline) if never else None
+        try:
+            while True:
+                if not never and predicate():  # type: ignore[misc]
+                    return True
+                if (deadline is not None and clock.now() >= deadline) \
+                        or time.monotonic() > guard_end:
+                    return False
+                parked = _Parked(until_s)
+                parked_list.append(parked)
+                tb.count(parked=1)
+                try:
+                    cond.wait(WALL_GUARD_S)
+                finally:
+                    parked_list.remove(parked)
+                    if parked.woken:
+                        tb.count(runnable=-1)
+                    else:
+                        tb.count(parked=-1)
+        finally:
+            if not never:
+                self._waiting -= 1
+            self._inside -= 1
+            if not self._inside:
+                tb._watched.pop(self, None)
+
+
+def _false() -> bool:
+    return False
 
 
 _TIMEBASES: weakref.WeakKeyDictionary[object, Timebase] = weakref.WeakKeyDictionary()
@@ -265,9 +320,11 @@ class VirtualTimeDriver:
         tb = self.timebase
         poll_s = max(self.step_s, WALL_PACE_POLL_S) if self.wall_pace else 1.0
         last_wall_s = caught_up_s = time.monotonic()  # the last advance; the host last quiet
+        go_on = lambda: self._stop or tb.quiet()  # noqa: E731
         while True:
             with tb.activity:
-                tb.activity.wait_for(lambda: self._stop or tb.quiet(), timeout=poll_s)
+                if not go_on():  # (the common case on a quiet host: no wait at all)
+                    tb.activity.wait_for(go_on, timeout=poll_s)
                 if self._stop:
                     return
                 quiet = tb.quiet()

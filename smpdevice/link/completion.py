@@ -48,7 +48,8 @@ class Completion:
         return self._state == _RUNNING
 
     def result(self, timeout: float | None = None) -> Any:
-        self._wait(timeout)
+        if self._state < _CANCELLED:  # done: no call to `_wait` (once per request)
+            self._wait(timeout)
         if self._state == _CANCELLED:
             raise CancelledError()
         if self._error is not None:
@@ -108,7 +109,12 @@ class Completion:
                 raise InvalidStateError(f"{self!r} already done")
             self._result, self._error = result, error
             self._state = _FINISHED
-        self._finished()
+        event = self._event  # `_finished`, without its call: once per request
+        if event is not None:
+            event.set()
+        hook = self.on_done
+        if hook is not None:
+            hook(self)
 
     def _finished(self) -> None:
         event = self._event  # made under the lock before the state moved, if anybody blocks

@@ -22,6 +22,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any
 
 import structlog
@@ -82,6 +83,8 @@ class RequestEngine(OperationQueue):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = False  # the loop is ending (a plain flag: read on every request)
         self._thread: threading.Thread | None = None
+        self._loop_id: int | None = None  # the loop thread's ident (`in_loop`)
+        self._looping: threading.Thread | None = None  # the loop's thread until it returns
         self._estop: Tracked | None = None
         self._renewals: collections.deque[int] = collections.deque(maxlen=8)  # recent seqs
         self._estop_due_s = 0.0
@@ -95,10 +98,17 @@ class RequestEngine(OperationQueue):
 
     def start(self) -> None:
         self._stop = False
+        self._loop_id = None  # set by the loop itself, before it runs anything
         if self._virtual:
             self.timebase.add_advance_hook(self._advanced)
-        self._thread = threading.Thread(target=self._loop, name="smp-controller", daemon=True)
-        self._thread.start()
+        self._thread = thread = threading.Thread(target=self._loop, name="smp-controller",
+                                                 daemon=True)
+        self._looping = thread  # `alive` from now until this loop returns
+        try:
+            thread.start()
+        except BaseException:
+            self._looping = None
+            raise
 
     def stop(self) -> None:
         """End the loop (from any thread); requests still queued or pending fail."""
@@ -121,10 +131,14 @@ class RequestEngine(OperationQueue):
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        # a field the loop clears as it returns: Thread.is_alive() is 4 Python calls, and
+        # this is asked on every request
+        return self._looping is not None
 
     def in_loop(self) -> bool:
-        return threading.current_thread() is self._thread
+        # the ident first (no Python frame, as current_thread() has: asked on every request);
+        # alive: a finished loop's ident may be another thread's now
+        return get_ident() == self._loop_id and self.alive
 
     def _drain(self) -> None:
         while True:
@@ -276,6 +290,14 @@ class RequestEngine(OperationQueue):
     # ------------------------------------------------------------------ the loop (timer)
 
     def _loop(self) -> None:
+        try:
+            self._run_loop()
+        finally:  # not alive from here on (a later loop of a restart keeps its own mark)
+            if self._looping is threading.current_thread():
+                self._looping = None
+
+    def _run_loop(self) -> None:
+        self._loop_id = get_ident()
         counted = False
         while not self._stop:
             with self._lock:

@@ -4,14 +4,16 @@ queue (never tuples read by index), and `EngineHost`, what the engine asks of th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 from firmware_protocol import Frame, Message
 from firmware_protocol.messages import Nack
 from smpdevice.errors import SmpError
 from smpdevice.link.completion import Completion
 from smpdevice.link.wire import MAX_ATTEMPTS, Tracked
+
+_NONE_YET = cast(Completion, None)  # Operation.future before it has one
 
 
 @dataclass(eq=False)
@@ -25,7 +27,9 @@ class Operation:
     # there (a calibration request whose turn comes after a stop was asked: the stop wins)
     check: Callable[[], SmpError | None] | None = None
     attempts: int = MAX_ATTEMPTS  # sends of each step before it fails (the first included)
-    future: Completion = field(default_factory=Completion)
+    # its outcome: the caller's own when it comes through RequestEngine.call (which sets it),
+    # else made when it is submitted: not one made per request only to be replaced
+    future: Completion = _NONE_YET
     index: int = 0
     number: int = 0  # in the order of submission
     seq: int = 0

@@ -71,6 +71,8 @@ class OperationQueue:
     def submit(self, op: Operation) -> None:
         """Queue `op` (under the lock); it goes on the wire when those before it are done."""
         op.number, self.submitted = self.submitted, self.submitted + 1
+        if op.future is None:  # not asked through `call`: nobody gave it one
+            op.future = Completion()
         if op.estops_seen is None:  # asked now (not through `call`)
             op.estops_seen = self.link.estops_written
         self.ops.append(op)
@@ -144,7 +146,9 @@ class OperationQueue:
     def _refused(self, op: Operation) -> SmpError | None:
         if op.check is not None and (refused := op.check()) is not None:
             return refused
-        return self.host.motion_refused() if isinstance(op.step, self.motion) else None
+        # op.steps[op.index] is op.step without the property's call (before every step)
+        return (self.host.motion_refused() if isinstance(op.steps[op.index], self.motion)
+                else None)
 
     def _send_step(self, op: Operation) -> None:
         op.attempt, op.step_sent = 0, False
@@ -166,7 +170,7 @@ class OperationQueue:
             self._due_s = op.deadline_s  # its advance hook wakes the timer in time
         op.step_sent = True  # before the write: its reply may start the next step first
         try:
-            self.link.send(op.step, seq, op.estops_seen)  # refused past a later ESTOP
+            self.link.send(op.steps[op.index], seq, op.estops_seen)  # refused past an ESTOP
         except SmpError as exc:
             self._finish(op, exc)
 

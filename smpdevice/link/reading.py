@@ -23,6 +23,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any
 
 from firmware_protocol import Frame, StreamDecoder
@@ -75,6 +76,9 @@ class LinkReading:
         self._role = threading.Condition(role_lock)  # waiters for a reply, while others read
         self._standby = threading.Condition(role_lock)  # the reader thread, while a caller reads
         self._reading: threading.Thread | None = None  # who holds the reading role
+        # its ident (0: nobody), set and cleared with it: "do I read?" asked without the
+        # Python frame of threading.current_thread(), several times per request
+        self._reading_id = 0
         self._depth = 0  # how many times it took it (a listener or handler may call in)
         self._pending: collections.deque[Frame] = collections.deque()  # decoded, undelivered
         self._role_waiters = 0
@@ -177,7 +181,7 @@ class LinkReading:
                 return False
             if self._reading is None and me is not self._reader:
                 self._claimed_at = time.monotonic()
-            self._reading = me
+            self._reading, self._reading_id = me, get_ident()
             self._depth += 1
             return True
 
@@ -187,7 +191,7 @@ class LinkReading:
             if self._depth > 0:
                 return  # an outer reader in this thread still holds it
             self._depth = 0
-            self._reading = None
+            self._reading, self._reading_id = None, 0
             if self._parked or self._closing:
                 self._standby.notify_all()  # else it comes back by itself (LINGER_S)
             if self._role_waiters:
@@ -215,8 +219,14 @@ class LinkReading:
 
     def _received(self, data: bytes) -> None:
         self.last_rx_s = self.now()
-        self._pending.extend(self.decoder.feed(data))
-        self._deliver()
+        pending = self._pending
+        pending.extend(self.decoder.feed(data))
+        while pending:  # `_deliver`, without its call: once per reply
+            try:
+                frame = pending.popleft()
+            except IndexError:
+                return
+            self._dispatch(frame)
 
     def _deliver(self) -> None:
         # Frames wait in `_pending` until dispatched: a Ctrl-C in a reading caller's dispatch
@@ -244,19 +254,18 @@ class LinkReading:
         """Wait (clock time) until `predicate()`, which a reply makes true and `cond` hears
         of. On a selectable port this thread reads the port itself meanwhile, unless another
         waiter already does (then that one hands the reply over)."""
-        me = threading.current_thread()
-        if self._reading is me:  # claimed before the request was written
+        if self._reading_id == get_ident():  # claimed before the request was written
             return self._read_until(predicate, self.now() + timeout_s)
         if self._fd is None or self._closing or self._lost is not None:
             with cond:
                 return cond.wait_for(predicate, timeout_s)
-        end_s = self.now() + timeout_s
+        end_s, me = self.now() + timeout_s, threading.current_thread()
         with self._role:
             while True:
                 if predicate():
                     return True
                 if self._reading is None:
-                    self._reading = me
+                    self._reading, self._reading_id = me, get_ident()
                     self._depth = 1
                     self._poked = False
                     self._claimed_at = time.monotonic()
@@ -284,13 +293,13 @@ class LinkReading:
 
     def reading_depth(self) -> int:
         """How many times this thread holds the reading role now (0: it does not)."""
-        return self._depth if self._reading is threading.current_thread() else 0
+        return self._depth if self._reading_id == get_ident() else 0
 
     def release_reading(self, depth: int = 0) -> None:
         """Give back what this thread took of the reading role since it held it `depth`
         times (`reading_depth()`): an outer reader in the same thread keeps its own."""
-        me = threading.current_thread()
-        while self._reading is me and self._depth > depth:
+        me = get_ident()
+        while self._reading_id == me and self._depth > depth:
             self._give_role()
 
     def _poke_reader(self) -> None:
@@ -304,7 +313,7 @@ class LinkReading:
         """This thread holds the reading role and has just written its request: the reader
         thread leaves its select now, while the pen answers (`_read_until` does it at the
         latest; an E-stop latches the controller in between, `SafetyMixin._estop_on`)."""
-        if self._reading is threading.current_thread() and not self._poked \
+        if self._reading_id == get_ident() and not self._poked \
                 and self._fd is not None:
             self._poked = True
             if self._selecting:
@@ -339,7 +348,7 @@ class LinkReading:
     def interrupt(self) -> None:
         """What a waiter waits for happened outside the reading thread: it looks again."""
         reading = self._reading
-        if reading in (None, self._reader, threading.current_thread()) \
+        if (reading is None or reading is self._reader or self._reading_id == get_ident()) \
                 and not self._role_waiters:
             return  # the common case: the reading thread itself completed it
         with self._role:  # under the lock: the wake pipes are open while `_fd` is set

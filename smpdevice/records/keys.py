@@ -20,12 +20,15 @@ import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from smpdevice.errors import SmpError
+
+# cryptography (about 13 ms of imports, its `serialization` with the ssh formats) is imported
+# where a key is made, read or a signature made or checked: a command that only reads the pass
+# log (`smp sessions list`, `smp sessions show`) never loads it (issue 13: start-up).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY_FILE_NAME = "installation-ed25519.pem"
 
@@ -65,6 +68,9 @@ class PublicKey:
         return fingerprint_of(bytes.fromhex(self.hex))
 
     def verify(self, signature_b64: str, message: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
             Ed25519PublicKey.from_public_bytes(bytes.fromhex(self.hex)).verify(signature, message)
@@ -77,6 +83,8 @@ class InstallationKey:
     """The private key (signs) and its public half."""
 
     def __init__(self, private: Ed25519PrivateKey, path: Path | None = None) -> None:
+        from cryptography.hazmat.primitives import serialization
+
         self._private = private
         self.path = path
         raw = private.public_key().public_bytes(serialization.Encoding.Raw,
@@ -93,6 +101,8 @@ class InstallationKey:
 
     def pseudonym_secret(self) -> bytes:
         """A secret for export pseudonyms, derived from the key (never the key itself)."""
+        from cryptography.hazmat.primitives import serialization
+
         raw = self._private.private_bytes(serialization.Encoding.Raw,
                                           serialization.PrivateFormat.Raw,
                                           serialization.NoEncryption())
@@ -100,11 +110,15 @@ class InstallationKey:
 
     @classmethod
     def generate(cls) -> InstallationKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
     def load_or_create(cls, directory: Path | None = None) -> InstallationKey:
         """This installation's key; created (0600, in a 0700 directory) on first use."""
+        from cryptography.hazmat.primitives import serialization
+
         directory = directory or key_dir()
         path = directory / KEY_FILE_NAME
         try:
@@ -129,6 +143,9 @@ class InstallationKey:
 
     @classmethod
     def _load(cls, path: Path) -> InstallationKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         pem = path.read_bytes()
         if not pem:  # never a key: only a first use cut before its write (an older version)
             raise InstallationKeyError(

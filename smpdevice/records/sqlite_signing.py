@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sqlite3
 import stat
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +141,8 @@ PARALLEL_FROM_RECORDS = 200_000  # below this, one process is as fast
 def _walk(conn: sqlite3.Connection, keep: Collection[int], path: Path | None) -> ChainWalk:
     """Walk the chain; a big log (with a file to reopen) in one process per CPU, each taking a
     range of records, their seams checked here."""
+    import multiprocessing  # here: only a chain walk needs it (issue 13: start-up)
+
     last = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
     workers = min(os.cpu_count() or 1, 8)
     # fork only a single-threaded process (a CLI): fork would copy other threads' held locks;
@@ -152,6 +151,9 @@ def _walk(conn: sqlite3.Connection, keep: Collection[int], path: Path | None) ->
             or threading.active_count() > 1
             or "fork" not in multiprocessing.get_all_start_methods()):
         return _serial(conn, keep)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     step = -(-last // workers)
     ranges = [(lo, min(lo + step - 1, last)) for lo in range(1, last + 1, step)]
     keep = frozenset(keep)

@@ -198,9 +198,9 @@ class ServiceClient:
         if task is not None:
             task.cancel()
 
-    async def release(self) -> None:
+    async def release(self, timeout_s: float = CALL_TIMEOUT_S) -> None:
         self.stop_heartbeats()
-        await self.call("pen.release")
+        await self.call("pen.release", timeout_s)
 
     async def close(self) -> None:
         self.stop_heartbeats()
@@ -220,9 +220,13 @@ async def _wait_for(awaitable: Any, timeout_s: float) -> Any:
     return result
 
 
-def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any:
+def _wait(future: concurrent.futures.Future, timeout_s: float, what: str, *,
+          keep: bool = False) -> Any:
     """The future's result; a typed error (not a bare TimeoutError) when it never came. A
-    TimeoutError raised by the coroutine itself (next_event) passes through as it is."""
+    TimeoutError raised by the coroutine itself (next_event) passes through as it is. A wait
+    cut short (Ctrl-C) cancels the coroutine unless `keep` (a call's answer, still wanted): a
+    `next_event` left running would take the next event (a session.result) from the next
+    waiter, which then waits for it forever (review 13, HANG)."""
     try:
         if threading.current_thread() is threading.main_thread():
             _sleep_until_done(future, timeout_s)
@@ -234,6 +238,10 @@ def _wait(future: concurrent.futures.Future, timeout_s: float, what: str) -> Any
         future.cancel()
         raise ServiceError(f"{what}: no answer within {timeout_s:g} s; is `smp serve` "
                            "running and its pen connected?") from None
+    except BaseException:
+        if not keep:
+            future.cancel()
+        raise
 
 
 def _sleep_until_done(future: concurrent.futures.Future, timeout_s: float) -> None:
@@ -253,6 +261,7 @@ class SyncServiceClient:
     def __init__(self, client: ServiceClient, loop: asyncio.AbstractEventLoop,
                  thread: threading.Thread) -> None:
         self._client, self._loop, self._thread = client, loop, thread
+        self._closed = False
 
     @classmethod
     def connect(cls, url: str | None = None, **kwargs: Any) -> SyncServiceClient:
@@ -270,6 +279,9 @@ class SyncServiceClient:
         return cls(client, loop, thread)
 
     def _run(self, coro: Any, timeout_s: float = CALL_TIMEOUT_S + 5) -> Any:
+        if self._closed:  # its loop is stopped: nothing would ever answer
+            coro.close()
+            raise ServiceGone("closed by this client")
         return _wait(asyncio.run_coroutine_threadsafe(coro, self._loop), timeout_s,
                      "the service")
 
@@ -288,11 +300,13 @@ class SyncServiceClient:
         """Send `method` and return at once; `answer()` waits for its answer. A wait cut short
         (Ctrl-C) does not take the request back: the service may act on it all the same, and
         `answer()` can still be asked what it did."""
+        if self._closed:
+            raise ServiceGone("closed by this client")
         return asyncio.run_coroutine_threadsafe(self._client.call(method, **params), self._loop)
 
     def answer(self, future: concurrent.futures.Future,
                timeout_s: float = CALL_TIMEOUT_S + 5) -> Any:
-        return _wait(future, timeout_s, "the service")
+        return _wait(future, timeout_s, "the service", keep=True)
 
     def estop(self) -> dict[str, Any]:
         return self._run(self._client.estop())
@@ -300,8 +314,8 @@ class SyncServiceClient:
     def drive(self, lease_ms: int = 1000) -> dict[str, Any]:
         return self._run(self._client.drive(lease_ms))
 
-    def release(self) -> None:
-        self._run(self._client.release())
+    def release(self, timeout_s: float = CALL_TIMEOUT_S) -> None:
+        self._run(self._client.release(timeout_s), timeout_s + 1)
 
     def next_notification(self, method: str, timeout_s: float = 30.0, where: Any = None
                           ) -> dict[str, Any]:
@@ -312,9 +326,19 @@ class SyncServiceClient:
                    ) -> tuple[str, dict[str, Any]]:
         return self._run(self._client.next_event(methods, timeout_s), timeout_s + 5)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 15) -> None:
+        """Close the connection (waiting up to `timeout_s` for the service's close; a silent
+        service is left behind), then end every task still on the loop: none is left to be
+        "destroyed but pending" at exit. Once closed, every call raises ServiceGone at once."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(Exception):
-            self._run(self._client.close(), 15)
+            _wait(asyncio.run_coroutine_threadsafe(self._client.close(), self._loop),
+                  timeout_s, "closing")
+        with contextlib.suppress(Exception):
+            _wait(asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self._loop), 2,
+                  "closing")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -323,6 +347,15 @@ class SyncServiceClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _cancel_the_rest() -> None:
+    me = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not me]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=1)
 
 
 def _prefixed(method: str, message: object) -> str:

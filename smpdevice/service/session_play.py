@@ -65,6 +65,8 @@ class SessionPlay:
             # by session.stop, not the ask: the technician asked all the same (interrupted).
             if self._stop_asked.is_set():
                 session.stop_requested = True
+            elif self._driver_lost.is_set():  # nobody asked: its driver went (a lease ran
+                session.stop_requested = False  # out, a client hung): not the technician
             for r in session.results:
                 service.broadcast_threadsafe("session.pass", {
                     "session_id": sid, "index": r.index, "zone": r.zone,

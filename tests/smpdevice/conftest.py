@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import threading
 
 import pytest
 import structlog
@@ -10,6 +11,7 @@ import structlog
 from simulators import PenSimulator, VirtualClock
 from smpdevice.control import PenController
 from smpdevice.control.calibration import Calibration
+from smpdevice.records.frames import FrameWriter
 from tests.smpdevice.virtual_time import TimeDriver
 
 
@@ -23,25 +25,25 @@ def true_calibration(sim: PenSimulator, technician: str = "test") -> Calibration
 
 @pytest.fixture(autouse=True)
 def _fresh_logging():
-    """A command-line test configures structlog globally (e.g. errors only); undo it."""
+    """A command-line test configures structlog globally (e.g. errors only); undo it. And a
+    test that leaves a session open on purpose (a simulated crash) leaves its recording's
+    writer thread running, waking every 50 ms for the rest of the worker's tests: stop it."""
+    before = {thread.ident for thread in threading.enumerate()}
     yield
     structlog.reset_defaults()
-    _forget_detail_loggers()
+    _stop_frame_writers(before)
 
 
-def _forget_detail_loggers() -> None:
-    """Unregister the loggers of the detail logs this test's commands opened. Each `smp`
-    command run in this process leaves one (`smpdevice.detail.<id>`, not propagating), and
-    pytest's log capture adds and removes its handlers on every such logger in each phase of
-    every later test: about 0.7 ms a test per 100 of them, 200 after a serial pass 1. A detail
-    log keeps its own logger object, so one still written to goes on working."""
-    loggers = logging.root.manager.loggerDict
-    with logging._lock:  # type: ignore[attr-defined]  # the lock getLogger takes
-        parent = loggers.get("smpdevice.detail")
-        for name in [n for n in loggers if n.startswith("smpdevice.detail.")]:
-            logger = loggers.pop(name)
-            if isinstance(parent, logging.PlaceHolder):
-                parent.loggerMap.pop(logger, None)  # type: ignore[call-overload]
+def _stop_frame_writers(before: set[int | None]) -> None:
+    """Seal the recordings whose writer thread this test started and left running (what the
+    test checked is done; the file is the test's own)."""
+    for thread in threading.enumerate():
+        if thread.name != "smp-frame-writer" or thread.ident in before:
+            continue
+        writer = getattr(getattr(thread, "_target", None), "__self__", None)
+        if isinstance(writer, FrameWriter):
+            with contextlib.suppress(Exception):
+                writer.seal()
 
 
 def on_virtual_time(request: pytest.FixtureRequest) -> bool:

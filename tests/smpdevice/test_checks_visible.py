@@ -8,11 +8,9 @@ tables (categories and names), not from the rule's own ranges."""
 from __future__ import annotations
 
 import functools
-import json
 import re
 import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,32 +20,19 @@ from smpdevice import checks
 from smpdevice.config import check_value
 from smpdevice.service.jsonschema_lite import SchemaViolation, validate
 from smpdevice.service.schema import LINE_PATTERN, METHODS
-from tests.run_once import run_dir, run_lock
 from tests.smpdevice import unicode_reference as ref
-from tests.smpdevice.unicode_reference import NEWER_MARKS, known_here, unknown_here
-
-_RUN_DIR: list[Path] = []  # the test run's own directory, shared by its pytest-xdist workers
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _run_dir(tmp_path_factory) -> None:
-    _RUN_DIR[:] = [run_dir(tmp_path_factory)]
+from tests.smpdevice.unicode_reference import (  # noqa: F401  (a fixture, autouse here)
+    NEWER_MARKS,
+    known_here,
+    unicode_run_dir,
+    unknown_here,
+)
 
 
-@functools.cache
 def all_blank() -> frozenset[str]:
-    """ref.blank's code points. The scan of all 1.1 million (0.3-0.4 s) is made once per test
-    run, by the first test (in whichever pytest-xdist worker) that asks: the others read its
-    list under the lock. Not at import: every worker imports this module to collect it."""
-    (root,) = _RUN_DIR
-    done = root / "blank-code-points.json"
-    with run_lock(root, "blank-code-points"):
-        if not done.is_file():
-            partial = done.with_suffix(".partial")
-            partial.write_text(json.dumps([c for c in range(sys.maxunicode + 1)
-                                           if ref.blank(chr(c))]))
-            partial.rename(done)
-        return frozenset(map(chr, json.loads(done.read_text())))
+    """ref.blank's code points: the scan of all 1.1 million is made once per test run, by the
+    first test (in whichever pytest-xdist worker) that asks (unicode_reference)."""
+    return ref.every_code_point("blank")
 
 
 @functools.cache
@@ -169,8 +154,10 @@ def test_a_mark_these_tables_know_is_not_unknown(mark):
 
 
 def test_the_unassigned_ranges_are_every_code_point_these_tables_do_not_know():
+    """The reference: unknown_here over every code point (unicode_reference, once a run)."""
     got = {c for lo, hi in checks.unassigned_ranges() for c in range(lo, hi + 1)}
-    assert got == {c for c in range(sys.maxunicode + 1) if unknown_here(chr(c))}
+    assert got == {c for lo, hi in ref.code_point_ranges("unknown_here")
+                   for c in range(lo, hi + 1)}
 
 
 @pytest.mark.parametrize("name", ["Ana\n", "cartridge ok\n", "Ana\n\n", "\nAna", "Ana\r\n"])

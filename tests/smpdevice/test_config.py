@@ -23,6 +23,7 @@ from smpdevice.config import (
     setting,
 )
 from smpdevice.paths import data_dir
+from tests.smpdevice.shell import smp as smp_here
 
 
 @pytest.fixture
@@ -114,8 +115,8 @@ def test_a_hostile_config_is_refused_clearly_and_never_hangs(cfg):
     os.mkfifo(cfg)
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config()
-    result = subprocess.run([sys.executable, "-m", "smpdevice", "sessions", "list"],
-                            capture_output=True, text=True, timeout=60)
+    # In this process (shell.py): load_config() above already read the FIFO here unblocked.
+    result = smp_here(["sessions", "list"], input="")
     assert result.returncode != 0 and "not a regular file" in result.stderr
     assert "Traceback" not in result.stderr
 

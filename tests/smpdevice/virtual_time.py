@@ -41,7 +41,7 @@ class TimeDriver(VirtualTimeDriver):
         """Let `duration_s` of virtual time pass (the host keeps running meanwhile)."""
         cond = self.timebase.condition()
         with cond:
-            cond.wait_for(lambda: False, duration_s)
+            cond.wait_for(None, duration_s)
 
     def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 2.0,
                    what: str = "condition") -> None:

@@ -90,8 +90,12 @@ function onResult(r) {
     if (!runner.done) resetScreening();
     runner.done = true;
   }
+  // Why it ended, when the outcome cannot say (a calibration that expired between passes:
+  // `cause`), and whether it can be resumed (`left_open`).
+  const why = [r.error, r.cause, r.left_open ? "left open: it can be resumed" : ""]
+    .filter(Boolean).join(" — ");
   showResult(r.complete, r.complete ? `Session ${r.session_id} complete`
-    : `INCOMPLETE session ${r.session_id}: ${r.outcome}${r.error ? " — " + r.error : ""}`,
+    : `INCOMPLETE session ${r.session_id}: ${r.outcome}${why ? " — " + why : ""}`,
   r.aftercare, r.outcome);
 }
 function showResult(complete, text, aftercare, outcome) {

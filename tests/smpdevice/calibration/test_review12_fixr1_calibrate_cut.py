@@ -1,8 +1,8 @@
 """Review 12 REV3B-1: a calibration the pen cuts (a latched fault, a lost link) is a failed run:
 its report, exit 1 ("failed or aborted calibration", README), what to do first (`smp clear
 --port P` / `smp info --port P`) and the `smp calibrate` to run again; nothing saved, and the
-fault stays latched (nothing clears it for the user). The real `smp` on the simulator's
-virtual clock, real SQLite."""
+fault stays latched (nothing clears it for the user). `smp` in this process
+(tests/smpdevice/shell.py) on the simulator's virtual clock, real SQLite."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from smpdevice.calibration.report import CalibrationSettings
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.calibration.workflow import run_calibration
 from smpdevice.control import PenController, State
+from tests.smpdevice import shell
 from tests.smpdevice.virtual_time import virtual_sim
 
 REPO = Path(__file__).resolve().parents[3]
@@ -30,8 +30,7 @@ def smp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMP_")}
     env.update(SMP_DATA_DIR=str(tmp_path / "da ta"), SMP_KEY_DIR=str(tmp_path / "keys"),
                SMP_CONFIG=str(tmp_path / "none.toml"), NO_COLOR="1", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "smpdevice", *args], env=env, cwd=REPO,
-                          input="", capture_output=True, text=True, timeout=120)
+    return shell.smp(args, env=env, cwd=REPO, input="")
 
 
 @pytest.mark.parametrize(("fault", "first"), [

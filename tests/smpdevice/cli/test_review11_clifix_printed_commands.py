@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.outcomes import ExitCode
+from tests.smpdevice import shell
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILE = str(ROOT / "examples" / "session1_base_density.yaml")
@@ -51,6 +52,8 @@ def test_the_resume_close_and_show_commands_run_as_printed(tmp_path):
     assert first.exit_code == ExitCode.FAULT, first.output
     again = printed(first.stdout, "Then play what is left (only the passes not completed): ")
     assert again[again.index("-t") + 1] == "Ana M"
+    sid = first.stdout.split("Session ", 1)[1].split(":", 1)[0]
+    shell.wall_clock_past_opening(db, sid)  # virtual time stamps it ahead (docs/simulator.md)
     resumed = smp(*again)  # as printed: no screening asked (it is not due), no -t added
     assert "Resuming session S" in resumed.stdout, resumed.output
     close = printed(resumed.stdout, "close it as it stands (prints the aftercare sheet): ")

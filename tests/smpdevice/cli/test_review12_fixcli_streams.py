@@ -3,7 +3,9 @@ closed at start, stderr on a full disk, a terminal that cannot show every charac
 "Errors a user can cause ... print one line" and "When a command's output cannot be written
 ... the command still runs to its end ..., then says so in one line on stderr and exits with
 its own non-zero code, or 2 if it would have exited 0". Real `smp` processes, real pens of the
-built-in simulator on virtual time."""
+built-in simulator on virtual time; the steps before and beside them whose streams are not the
+point (a session to export, the UTF-8 answer to compare with) run `smp` in this process
+(tests/smpdevice/shell.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.passlog import PassLog
+from tests.smpdevice import shell
 from tests.smpdevice.cli.test_cli_run import SCREENING, calibrate_default_pen, short_profile
 
 ENV = {"SMP_SIM_CLOCK": "virtual", "SMP_LOG_LEVEL": "warning", "SMP_LOG_FORMAT": "text"}
@@ -33,6 +36,12 @@ def smp(args: list[str], data: Path, *, close: int | None = None, env: dict | No
                           stdout=None if close == 1 else subprocess.PIPE,
                           stderr=None if close == 2 else stderr, text=True, timeout=120,
                           preexec_fn=None if close is None else (lambda: os.close(close)))
+
+
+def smp_here(args: list[str], data: Path, *, env: dict | None = None):
+    """`smp ARGS` in this process, with the environment `smp` gives its process."""
+    whole = {**os.environ, **ENV, "SMP_DATA_DIR": str(data), **(env or {})}
+    return shell.smp(args, env=whole, input="")
 
 
 def run_args(tmp_path: Path) -> list[str]:
@@ -75,7 +84,7 @@ def test_run_with_stdout_closed_plays_records_and_exits_2(tmp_path):
 def test_stdout_closed_with_nothing_to_print_is_not_a_loss(tmp_path):
     """`sessions export -o FILE` writes its file, not stdout: nothing was lost, its own exit."""
     calibrate_default_pen(tmp_path)
-    assert smp(run_args(tmp_path), tmp_path).returncode == 0
+    assert smp_here(run_args(tmp_path), tmp_path).returncode == 0
     out = tmp_path / "export.csv"
     done = smp(["sessions", "export", "--format", "csv", "-o", str(out)], tmp_path, close=1)
     assert errors(done.stderr) == [] and done.returncode == 0, done.stderr
@@ -135,12 +144,12 @@ def test_a_name_an_ascii_terminal_cannot_show_is_lost_output_said_in_one_line(tm
     calibrate_default_pen(tmp_path)
     named = {"SMP_CONFIG": str(config)}
     no_t = [a for a in run_args(tmp_path) if a not in ("-t", "ana")]
-    assert smp(no_t, tmp_path, env=named).returncode == 0
+    assert smp_here(no_t, tmp_path, env=named).returncode == 0
     for args in (["sessions", "list"], ["sessions", "export", "--format", "csv", "--identified"]):
         done = smp(args, tmp_path, env={**named, **ASCII_TERMINAL})
         (line,) = errors(done.stderr)
         assert "cannot be shown in this terminal's encoding (ascii)" in line, line
         assert "UTF-8" in line and done.returncode == 2, (args, done.stderr)
         assert "Zo?" in done.stdout
-        utf8 = smp(args, tmp_path, env=named)
+        utf8 = smp_here(args, tmp_path, env=named)
         assert utf8.returncode == 0 and "Zoë" in utf8.stdout, utf8.stderr

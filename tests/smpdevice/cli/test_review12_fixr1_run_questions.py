@@ -1,8 +1,9 @@
 """Review 12 REV3B-4, REV3B-6: `smp run` (new or `--resume`) on a pen with a latched fault says
 so in one line with the `smp clear --port PORT` to copy (no Python call, no calibration change
 nobody asked for), exit 2; the screening question unanswered (standard input at its end or
-closed, as in a script) is one line and exit 1 (README "Common tasks"). The real `smp` on the
-simulator's virtual clock, real SQLite."""
+closed, as in a script) is one line and exit 1 (README "Common tasks"). `smp` on the
+simulator's virtual clock, real SQLite: in this process (tests/smpdevice/shell.py), and as a
+real process where its stdin is closed (`<&-`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from smpdevice.control import PenController, State
 from smpdevice.control.states import StateError
+from tests.smpdevice import shell
 
 REPO = Path(__file__).resolve().parents[3]
 PROFILE = str(REPO / "examples" / "session1_base_density.yaml")
@@ -31,8 +33,7 @@ def smp(tmp_path: Path):
                SMP_CONFIG=str(tmp_path / "none.toml"), NO_COLOR="1", COLUMNS="200")
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "smpdevice", *args], env=env, cwd=REPO,
-                              input=stdin, capture_output=True, text=True, timeout=120)
+        return shell.smp(args, env=env, cwd=REPO, input=stdin)
 
     def closed_stdin(*args: str) -> subprocess.CompletedProcess:  # `<&-`, as a script may
         line = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "smpdevice", *args])
@@ -40,7 +41,7 @@ def smp(tmp_path: Path):
                               capture_output=True, text=True, timeout=120)
 
     run.closed_stdin = closed_stdin  # type: ignore[attr-defined]
-    assert run("calibrate", "--port", VPORT, "--auto").returncode == 0
+    shell.calibrated(tmp_path / "da ta", VPORT)  # `smp calibrate --port VPORT --auto`
     return run
 
 
@@ -64,11 +65,12 @@ def test_a_new_run_on_a_latched_pen_names_the_clear_command(smp):
     assert "clear_faults()" not in r.stderr
 
 
-def test_a_resume_on_a_latched_pen_names_the_clear_command(smp):
+def test_a_resume_on_a_latched_pen_names_the_clear_command(smp, tmp_path):
     r = smp("run", PROFILE, "--port", f"{VPORT}&faults=jam@3", "-t", "ana",
             "--screening", SCREENING)
     assert r.returncode == 4, r.stderr
     sid = r.stdout.split("Session ", 1)[1].split(":", 1)[0]
+    shell.wall_clock_past_opening(tmp_path / "da ta" / "passlog.sqlite", sid)
     resumed = smp("run", "--resume", sid, "--port", LATCHED, "-t", "ana")
     assert resumed.returncode == 2, (resumed.returncode, resumed.stderr)
     error = _error_lines(resumed)

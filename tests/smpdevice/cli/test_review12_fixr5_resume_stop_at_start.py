@@ -3,7 +3,9 @@ part played yet) stops and closes the session as `interrupted`, exit 130, as in 
 the earlier part's fault with exit 4 and "Ctrl-C came too late".
 
 The resumed part runs the pen on the wall clock so the signal lands before its first pass ends;
-the test waits on the printed line, never on a fixed sleep."""
+the test waits on the printed line, never on a fixed sleep. The resumed run is a real `smp`
+process (the signal is the point); the calibration, the faulted first part and `sessions show`
+run in this process (tests/smpdevice/shell.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smpdevice import shell
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
 SMP = [sys.executable, "-m", "smpdevice"]
@@ -23,8 +27,7 @@ VPORT = "pensim://?clock=virtual"
 
 
 def smp(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SMP, *args], env=env, cwd=REPO, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return shell.smp(args, env=env, cwd=REPO, input="")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -33,12 +36,13 @@ def test_signal_as_the_resume_begins_closes_interrupted_130(tmp_path, sig):
     env.update(SMP_DATA_DIR=str(tmp_path / "data"), SMP_KEY_DIR=str(tmp_path / "keys"),
                SMP_CONFIG=str(tmp_path / "none.toml"), NO_COLOR="1", COLUMNS="200",
                PYTHONUNBUFFERED="1")
-    assert smp(env, "calibrate", "--port", VPORT, "--auto").returncode == 0
+    shell.calibrated(tmp_path / "data", VPORT)  # `smp calibrate --port VPORT --auto`
     r = smp(env, "run", str(EXAMPLES / "session1_base_density.yaml"), "--port",
             f"{VPORT}&faults=jam@1", "-t", "ana",
             "--screening", str(EXAMPLES / "screening_clear.yaml"))
     assert r.returncode == 4, r.stdout + r.stderr  # left open on the fault
     sid = r.stdout.split("Session ", 1)[1].split(":", 1)[0]
+    shell.wall_clock_past_opening(tmp_path / "data" / "passlog.sqlite", sid)
     p = subprocess.Popen([*SMP, "run", "--resume", sid, "--port", "pensim://", "-t", "ana"],
                          env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)

@@ -29,6 +29,7 @@ from smpdevice.cli import main
 from smpdevice.cli.params import FiniteFloatRange
 from smpdevice.cli.sessions_common import When
 from smpdevice.control.calibration import Calibration
+from tests.smpdevice import shell
 from tests.smpdevice.records.test_passlog import filled  # passes begun 2025-03-10 10:00:00 UTC
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -170,8 +171,9 @@ def test_a_full_disk_on_stdout_is_one_line_and_exit_2(env, args):
 def test_export_to_a_full_disk_is_one_line_and_exit_2(env, tmp_path):
     db = tmp_path / "log.sqlite"
     filled(db)
-    done = smp("sessions", "export", "--format", "csv", "--db", str(db), "-o", "/dev/full",
-               env=env)
+    # The file it writes is full, not the process's stdout: in this process (shell.py).
+    done = shell.smp(["sessions", "export", "--format", "csv", "--db", str(db), "-o",
+                      "/dev/full"], env=env, cwd=ROOT)
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert done.returncode == 2 and "No space left on device" in done.stderr
 

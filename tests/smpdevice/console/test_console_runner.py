@@ -4,6 +4,7 @@ a session followed across a lost connection (`smp serve` restarted) never stays 
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
@@ -77,3 +78,27 @@ def test_a_session_followed_across_a_service_restart_shows_how_it_ended(page, si
         assert len(passes) == 4, passes  # the plan, each saying how it ended (or not played)
         assert "completed" not in passes[-1], passes
         page.wait_for_selector("body[data-needle=stopped]")  # figures again, from the pen
+
+
+def test_a_session_whose_calibration_lapsed_says_why_it_ended(page, service, sim, monkeypatch):
+    """A calibration expiring between passes ends the session `incomplete`, which cannot say
+    why: the page shows the service's `cause` (the expiry and "Recalibrate"), as `smp run`
+    does. The wall clock's date moves 31 days on once pass 1's needle has made a dot."""
+    import smpdevice.control.calibration as calibration_module
+
+    real_today, month_on = calibration_module.today_utc, []
+
+    def today():
+        if not month_on and sim.firmware.impressions > 0:
+            month_on.append(True)
+        return real_today() + timedelta(days=31 if month_on else 0)
+
+    monkeypatch.setattr(calibration_module, "today_utc", today)
+    _open(page, service, Role.OPERATOR)
+    _demo_profile_and_screening(page, "lapse test")
+    page.check("#quick")
+    page.click("#session-start")
+    page.wait_for_selector("#session-outcome", timeout=90_000)
+    outcome = page.inner_text("#session-outcome")
+    assert outcome.startswith("INCOMPLETE session "), outcome
+    assert "expired on" in outcome and "Recalibrate" in outcome, outcome

@@ -1,0 +1,135 @@
+"""Ctrl-C on `smp run --service` when the service does not answer (review 13, HANG): the run
+still exits 130 within its own bound, says the needle's state is unknown and that the leases
+stop it, and prints no asyncio "Task was destroyed" traceback.
+
+- the service frozen (SIGSTOP on a real `smp serve`) across the Ctrl-C: session.stop is never
+  answered. It waited 60 s (+5) for it, then 65 s for pen.release, and said "its result was not
+  confirmed" with a traceback of tasks destroyed pending; a websocket keepalive that happened
+  to close the connection first was what ended it.
+- the service answers session.stop but the session's result does not come (the session's
+  close held by the test): the run waited for session.result 24 h.
+- the wait for an event cut short by Ctrl-C left its `next_event` running in the client's
+  loop: it took the next event (the session.result) from the wait that followed, which then
+  never saw it."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators import PenSimulator
+from smpdevice.outcomes import ExitCode
+from smpdevice.service.client import SyncServiceClient
+from smpdevice.service.runner import ServiceHandle, ServiceOptions
+from tests.smpdevice.cli.test_cli_service import (  # noqa: F401  (env: a fixture)
+    SERVED_PEN,
+    WAIT_S,
+    Proc,
+    env,
+    save_calibration,
+    smp_here,
+)
+from tests.smpdevice.conftest import true_calibration
+
+RUN = ("run", "examples/session1_base_density.yaml", "-t", "ana", "--screening",
+       "examples/screening_clear.yaml")
+
+
+def _eventually(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unknown(
+        env: dict[str, str]) -> None:  # noqa: F811
+    save_calibration(env)
+    serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket", env=env)
+    frozen = False
+    try:
+        url = serve.wait_for("JSON-RPC:").split()[-1]
+        run = Proc(*RUN, "--service", url, env=env)
+        sid = run.wait_for("Session S").split()[1].rstrip(":")
+        run.wait_for("pass 1/4 top running")
+        serve.popen.send_signal(signal.SIGSTOP)  # silent from here until the run has exited
+        frozen = True
+        run.popen.send_signal(signal.SIGINT)
+        rc, out, err = run.finish()  # WAIT_S: the old run's 65 s + 65 s did not fit
+        serve.popen.send_signal(signal.SIGCONT)
+        frozen = False
+        assert rc == ExitCode.INTERRUPTED, (out, err)
+        line = err.strip().splitlines()[-1]
+        assert line.startswith(f"interrupted: asked the service to stop session {sid}"), err
+        assert "the needle's state is unknown here" in line, err
+        assert "lease" in line and f"smp sessions show {sid}" in line, err
+        assert "Traceback" not in err and "destroyed" not in err, err
+        # Back, the service finds its driver gone (and the stop asked): the needle stops.
+        _eventually(lambda: "needle stopped" in smp_here("monitor", "--service", url,
+                                                          "--once", env=env).stdout,
+                    "the served pen's needle stopped")
+    finally:
+        if frozen:
+            serve.popen.send_signal(signal.SIGCONT)
+        serve.popen.terminate()
+        serve.popen.wait(WAIT_S)
+
+
+def test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answered(
+        env: dict[str, str]) -> None:  # noqa: F811
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(  # the CLI reads its token
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
+            calibration=true_calibration(sim))) as handle:
+        work = handle.server.service.work
+        finish, release = work._finish, threading.Event()
+
+        def held_finish(*args: Any) -> Any:  # the session's close (and result) held
+            release.wait(WAIT_S)
+            return finish(*args)
+
+        work._finish = held_finish  # type: ignore[method-assign]
+        run = Proc(*RUN, "--service", handle.url, env=env)
+        try:
+            sid = run.wait_for("Session S").split()[1].rstrip(":")
+            run.wait_for("pass 1/4 top running")
+            run.popen.send_signal(signal.SIGINT)
+            rc, out, err = run.finish()  # the old run waited 24 h for the result
+        finally:
+            release.set()
+        _eventually(lambda: not work.busy(), "the session to end")
+        status = work.status() or {}
+    assert rc == ExitCode.INTERRUPTED, (out, err)
+    line = err.strip().splitlines()[-1]
+    assert f"the service stopped the needle (it answered the stop); the result of session " \
+           f"{sid} did not come within 30 s" in line, err
+    assert f"smp sessions show {sid}" in line and "Traceback" not in err, err
+    assert status.get("outcome") == "interrupted", status  # stopped as asked, and closed
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+def test_a_wait_for_an_event_cut_short_leaves_the_next_event_to_the_next_wait(
+        env: dict[str, str]) -> None:  # noqa: F811
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
+            calibration=true_calibration(sim))) as handle, \
+            SyncServiceClient.connect(handle.url, role="viewer",
+                                      data_dir=Path(env["SMP_DATA_DIR"])) as svc:
+        def ctrl_c(*_: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, ctrl_c)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(KeyboardInterrupt):
+                svc.next_event({"pen.state"}, timeout_s=WAIT_S)  # cut short, as by Ctrl-C
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert svc.estop()["confirmed"]  # a pen.state (-> estop) after the cut-short wait
+        method, p = svc.next_event({"pen.state"}, timeout_s=10)
+        assert (method, p["new"]) == ("pen.state", "estop"), p
