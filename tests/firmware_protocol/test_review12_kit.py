@@ -34,8 +34,11 @@ def _small_files() -> None:
 
 def test_a_codec_that_cannot_be_written_whole_leaves_nothing(tmp_path):
     out = tmp_path / "protocol"
+    # No byte-code written under the limit: a .pyc cut at 30,000 bytes would be left in the
+    # shared cache, and every later process importing that module would fail on it.
     cut = subprocess.run([sys.executable, "-m", "smpdevice", "protocol", "c-codec", "--out",
-                          str(out)], capture_output=True, text=True, preexec_fn=_small_files)
+                          str(out)], capture_output=True, text=True, preexec_fn=_small_files,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert cut.returncode == 2 and "Traceback" not in cut.stderr, cut.stderr
     assert "cannot write" in cut.stderr, cut.stderr
     assert sorted(p.name for p in out.iterdir()) == []  # nor its temporary files

@@ -264,7 +264,10 @@ def _full_disk_smp(data_dir: Path, *args: str) -> subprocess.CompletedProcess[st
     log = data_dir / "smp.log"
     log.write_text('{"x": 1}\n' * (LIMIT // 9 + 1))
     log.chmod(0o600)
-    env = dict(os.environ, SMP_SIM_CLOCK="virtual", SMP_LOG_LEVEL="warning")
+    # PYTHONDONTWRITEBYTECODE: a .pyc cut at LIMIT would be left in the shared byte-code
+    # cache, and every later process importing that module would fail on it (EOFError).
+    env = dict(os.environ, SMP_SIM_CLOCK="virtual", SMP_LOG_LEVEL="warning",
+               PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run([sys.executable, "-c", LIMITED, *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL)
