@@ -232,14 +232,21 @@ def _interrupted(svc: Any, sid: str | None) -> NoReturn:
         if sid is None:
             exit_interrupted(f"the service answered the stop: the needle is stopped, and so "
                              f"is {which} (its answer did not come). Check it: {check}")
-        _follow(svc, Console(stderr=True, quiet=True), sid,
-                max(0.01, end_s - time.monotonic()))
+        result, _passes = _follow(svc, Console(stderr=True, quiet=True), sid,
+                                  max(0.01, end_s - time.monotonic()))
     except (TimeoutError, SmpError, KeyboardInterrupt):
         exit_interrupted(f"the service stopped the needle (it answered the stop); the result "
                          f"of session {sid} did not come within {STOP_WAIT_S:g} s. Check it: "
                          f"{check}")
     finally:
         _let_go(svc)
+    outcome = SessionOutcome(result["outcome"])
+    if outcome is SessionOutcome.completed:  # the stop came after the last pass (README: 0)
+        Console().print(result.get("aftercare") or "", markup=False)
+        click.secho(f"note: Ctrl-C came too late to change session {sid}: it is recorded as "
+                    f"{outcome.value} ({outcome.reason}), as the exit status says. See it "
+                    f"with: {check}", err=True)
+        sys.exit(outcome.exit_code)
     exit_interrupted(f"the needle is stopped; session {sid} is recorded by the service.")
 
 

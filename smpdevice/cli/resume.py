@@ -289,20 +289,21 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
             params["screening"] = answers.as_record()
         svc.drive(lease_ms=1000)
         sid: str | None = None
-        try:
-            sid, left, planned = started_answer(_call_resume(svc, console, params, minutes))
-            remote.say_envelope(url, serial)
-            kind = "SIMULATED pen" if ident["simulated"] else "pen"
-            console.print(f"Resuming session {sid} on {kind} {serial} through the service at "
-                          f"{url}: {len(left)} of {planned} planned passes left (pass "
-                          f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays only "
-                          "its remainder.", markup=False, soft_wrap=True)
-            result, passes = remote.follow(svc, console, sid, url, technician)
-        except KeyboardInterrupt:
-            remote._interrupted(svc, sid)
-        finally:
-            with contextlib.suppress(Exception):  # gone: the service stops the pen itself
-                svc.release()
+        with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: taken as Ctrl-C, as by `smp run`
+            try:
+                sid, left, planned = started_answer(_call_resume(svc, console, params, minutes))
+                remote.say_envelope(url, serial)
+                kind = "SIMULATED pen" if ident["simulated"] else "pen"
+                console.print(f"Resuming session {sid} on {kind} {serial} through the service "
+                              f"at {url}: {len(left)} of {planned} planned passes left (pass "
+                              f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays "
+                              "only its remainder.", markup=False, soft_wrap=True)
+                result, passes = remote.follow(svc, console, sid, url, technician)
+            except KeyboardInterrupt:
+                remote._interrupted(svc, sid)
+            finally:
+                with contextlib.suppress(Exception):  # gone: the service stops the pen itself
+                    svc.release()
     report_through_service(console, url, result, passes, planned, ident["port"], technician,
                            simulated=bool(ident["simulated"]))
 
