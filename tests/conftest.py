@@ -94,7 +94,6 @@ REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
 LONG_FIRST = (
     "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py",  # waits out 30 s bounds
     "tests/smpdevice/records/test_review11_fixc2_busy_foreign.py",  # SQLite's 5 s busy wait
-    "tests/smpdevice/cli/test_rev13_service_signals.py",
     "tests/smpdevice/test_help_examples.py",
     "tests/smpdevice/cli/test_cli_service.py",
     "tests/smpdevice/console/test_console_line_pattern.py",

@@ -10,23 +10,15 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from click.testing import CliRunner, Result
 
 from smpdevice.calibration.store import CalibrationStore
-from smpdevice.cli import main
 from smpdevice.outcomes import ExitCode
+from tests.smpdevice.calibration.test_review11_clifix_calibration_exit import (  # noqa: F401
+    sim_virtual_time,
+    smp,
+)
 
-
-@pytest.fixture(autouse=True)
-def sim_virtual_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
-
-
-def smp(*args: object) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    return result
+pytestmark = pytest.mark.usefixtures("sim_virtual_time")
 
 
 @pytest.mark.parametrize(("fault", "first"), [

@@ -10,7 +10,12 @@ stop it, and prints no asyncio "Task was destroyed" traceback.
   close held by the test): the run waited for session.result 24 h.
 - the wait for an event cut short by Ctrl-C left its `next_event` running in the client's
   loop: it took the next event (the session.result) from the wait that followed, which then
-  never saw it."""
+  never saw it.
+
+And (review 13, REVHANG): SIGTERM on a resume through the service is taken as Ctrl-C (it
+killed the client), and a Ctrl-C after the last pass exits by the recorded outcome (0 for
+`completed`, with the sheet and a `note:` line; it exited 130).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ from tests.smpdevice.conftest import true_calibration
 
 RUN = ("run", "examples/session1_base_density.yaml", "-t", "ana", "--screening",
        "examples/screening_clear.yaml")
+
+NOISE = ("Traceback", "destroyed but it is pending", "Event loop is closed")
 
 
 def _eventually(condition: Any, what: str) -> None:
@@ -133,3 +140,84 @@ def test_a_wait_for_an_event_cut_short_leaves_the_next_event_to_the_next_wait(
         assert svc.estop()["confirmed"]  # a pen.state (-> estop) after the cut-short wait
         method, p = svc.next_event({"pen.state"}, timeout_s=10)
         assert (method, p["new"]) == ("pen.state", "estop"), p
+
+
+def _left_open(url: str, env: dict[str, str]) -> bool:  # noqa: F811
+    shown = smp_here("monitor", "--service", url, "--once", env=env).stdout
+    return "driven by nobody" in shown and "running" not in shown.split("session", 1)[-1]
+
+
+def test_sigterm_and_ctrl_c_on_a_resume_through_the_service_exit_130(
+        env: dict[str, str]) -> None:  # noqa: F811
+    """README row 130: SIGTERM/SIGHUP during a session are taken as Ctrl-C (stop, record,
+    exit 130). `smp run --resume SID --service URL` takes them the same way?"""
+    save_calibration(env)
+    serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket", env=env)
+    try:
+        url = serve.wait_for("JSON-RPC:").split()[-1]
+        first = Proc(*RUN, "--service", url, env=env)
+        sid = first.wait_for("Session S").split()[1].rstrip(":")
+        first.wait_for("pass 1/4 top running")
+        first.popen.kill()  # the driver gone: the session is left open
+        first.popen.wait(WAIT_S)
+        _eventually(lambda: _left_open(url, env), "the session left open")
+        resumed = Proc("run", "--resume", sid, "--service", url, "-t", "ana", env=env)
+        resumed.wait_for("running")
+        t0 = time.monotonic()
+        resumed.popen.send_signal(signal.SIGTERM)
+        rc_term, out_term, err_term = resumed.finish()
+        took_term_s = time.monotonic() - t0
+        if rc_term != ExitCode.INTERRUPTED:  # killed: the session is left open again
+            _eventually(lambda: _left_open(url, env), "the session left open again")
+            again = Proc("run", "--resume", sid, "--service", url, "-t", "ana", env=env)
+            again.wait_for("running")
+            again.popen.send_signal(signal.SIGINT)
+            rc_int, out_int, err_int = again.finish()
+            assert rc_int == ExitCode.INTERRUPTED, (out_int, err_int)
+            assert f"interrupted: the needle is stopped; session {sid} is recorded" in err_int
+            assert not any(n in err_int for n in NOISE), err_int
+    finally:
+        serve.popen.terminate()
+        serve.popen.wait(WAIT_S)
+    assert rc_term == ExitCode.INTERRUPTED, (rc_term, out_term, err_term, took_term_s)
+    assert f"interrupted: the needle is stopped; session {sid} is recorded" in err_term
+
+
+def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
+        env: dict[str, str]) -> None:  # noqa: F811
+    """README, exit 130: "a Ctrl-C that comes after the session ended, e.g. after its last
+    pass, changes nothing: the status is the recorded outcome's, 0 for `completed`, with a
+    `note:` line". Through the service the run gets the session.result after its stop: does
+    it exit by it?"""
+    import threading
+
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
+            calibration=true_calibration(sim))) as handle, \
+            SyncServiceClient.connect(handle.url, role="viewer",
+                                      data_dir=Path(env["SMP_DATA_DIR"])) as viewer:
+        work = handle.server.service.work
+        finish, release = work._finish, threading.Event()
+
+        def held_finish(*args: Any) -> Any:  # every pass played; the close held a moment
+            release.wait(WAIT_S)
+            return finish(*args)
+
+        work._finish = held_finish  # type: ignore[method-assign]
+        run = Proc(*RUN, "--service", handle.url, env=env)
+        try:
+            passes = [viewer.next_notification("session.pass", timeout_s=WAIT_S)
+                      for _ in range(4)]
+            assert all(p["outcome"] == "completed" for p in passes), passes
+            run.popen.send_signal(signal.SIGINT)  # after the last pass
+            # the run's session.stop reaches the service before the close goes on
+            _eventually(lambda: work._stop_asked.is_set(), "the stop asked")
+        finally:
+            release.set()
+        rc, out, err = run.finish()
+        _eventually(lambda: not work.busy(), "the session to end")
+        status = work.status() or {}
+    assert status.get("outcome") == "completed", status
+    assert rc == ExitCode.OK, (rc, out, err)
+    assert "note: Ctrl-C came too late to change session" in err, err
+    assert "Keep the treated area dry" in out, out  # the aftercare sheet is printed
