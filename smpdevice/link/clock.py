@@ -337,7 +337,11 @@ class VirtualTimeDriver:
                 dt_s = self.step_s
             elif (self.wall_pace and lag_s >= poll_s
                   and (idle or wall_s - caught_up_s >= WALL_PACE_STUCK_S)):
-                dt_s = min(lag_s, WALL_PACE_MAX_S)  # keep up with the wall
+                # Keep up with the wall in whole steps: the clock stays on its step grid, so
+                # what the pen writes at a step's end is read then, not a part-step later, and
+                # a recording's pen times are exact (smp replay --into-sim aligns on them).
+                dt_s = max(1, int(min(lag_s, WALL_PACE_MAX_S) / self.step_s)) * self.step_s
+                wall_s -= max(0.0, min(lag_s, WALL_PACE_MAX_S) - dt_s)  # the rest: next time
             else:
                 continue
             try:
