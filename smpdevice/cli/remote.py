@@ -142,7 +142,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
                               f"at {url}, {planned} passes.", markup=False)
                 result, passes = follow(svc, console, sid, url, technician)
             except KeyboardInterrupt:
-                _interrupted(svc, sid)
+                _interrupted(svc, sid, url, technician)
             finally:
                 # the connection may be gone: the service then stops the pen by itself
                 with contextlib.suppress(Exception):
@@ -204,7 +204,8 @@ def _interrupted_opening(svc: Any, pending: Any) -> NoReturn:
     _interrupted(svc, sid)
 
 
-def _interrupted(svc: Any, sid: str | None) -> NoReturn:
+def _interrupted(svc: Any, sid: str | None, url: str | None = None,
+                 technician: str | None = None) -> NoReturn:
     """After Ctrl-C: stop session `sid` (None: the one a session.run on its way may open; a
     stop wins over it) and say what became of it, within STOP_WAIT_S (+ RELEASE_WAIT_S +
     CLOSE_WAIT_S) whatever the service does: a silent service never holds the terminal (review
@@ -241,11 +242,17 @@ def _interrupted(svc: Any, sid: str | None) -> NoReturn:
     finally:
         _let_go(svc)
     outcome = SessionOutcome(result["outcome"])
-    if outcome is SessionOutcome.completed:  # the stop came after the last pass (README: 0)
+    if outcome is not SessionOutcome.interrupted:  # it ended before the stop: README, 130
         Console().print(result.get("aftercare") or "", markup=False)
+        left_open = ""
+        if result.get("left_open") and url is not None:
+            from smpdevice.cli.resume import resume_command
+
+            left_open = (" It is left open; resume it with: "
+                         + resume_command(sid, ["--service", url], technician=technician) + ".")
         click.secho(f"note: Ctrl-C came too late to change session {sid}: it is recorded as "
-                    f"{outcome.value} ({outcome.reason}), as the exit status says. See it "
-                    f"with: {check}", err=True)
+                    f"{outcome.value} ({outcome.reason}), as the exit status says.{left_open} "
+                    f"See it with: {check}", err=True)
         sys.exit(outcome.exit_code)
     exit_interrupted(f"the needle is stopped; session {sid} is recorded by the service.")
 

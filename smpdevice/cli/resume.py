@@ -300,7 +300,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
                               "only its remainder.", markup=False, soft_wrap=True)
                 result, passes = remote.follow(svc, console, sid, url, technician)
             except KeyboardInterrupt:
-                remote._interrupted(svc, sid)
+                remote._interrupted(svc, sid, url, technician)
             finally:
                 with contextlib.suppress(Exception):  # gone: the service stops the pen itself
                     svc.release()

@@ -221,3 +221,44 @@ def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
     assert rc == ExitCode.OK, (rc, out, err)
     assert "note: Ctrl-C came too late to change session" in err, err
     assert "Keep the treated area dry" in out, out  # the aftercare sheet is printed
+
+
+def test_ctrl_c_after_a_fault_ended_the_session_exits_by_the_fault(
+        env: dict[str, str]) -> None:  # noqa: F811
+    """The same promise for a session a latched fault ended (README: exit 4): the Ctrl-C
+    after it changes nothing (it exited 130, "interrupted"). The stop reached the service
+    before the session's close, so the session is closed, not left open (service.md)."""
+    import threading
+
+    from simulators.faults import DeviceFault
+
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
+            calibration=true_calibration(sim))) as handle, \
+            SyncServiceClient.connect(handle.url, role="viewer",
+                                      data_dir=Path(env["SMP_DATA_DIR"])) as viewer:
+        work = handle.server.service.work
+        finish, release = work._finish, threading.Event()
+
+        def held_finish(*args: Any) -> Any:  # the session ended; its close held a moment
+            release.wait(WAIT_S)
+            return finish(*args)
+
+        work._finish = held_finish  # type: ignore[method-assign]
+        run = Proc(*RUN, "--service", handle.url, env=env)
+        try:
+            viewer.next_notification("session.progress", timeout_s=WAIT_S)
+            sim.inject(DeviceFault.JAM)  # the first pass ends on a latched jam
+            ended = viewer.next_notification("session.pass", timeout_s=WAIT_S)
+            assert ended["outcome"] == "fault", ended
+            run.popen.send_signal(signal.SIGINT)  # after the session ended
+            _eventually(lambda: work._stop_asked.is_set(), "the stop asked")
+        finally:
+            release.set()
+        rc, out, err = run.finish()
+        _eventually(lambda: not work.busy(), "the session to end")
+        status = work.status() or {}
+    assert status.get("outcome") == "fault", status
+    assert rc == ExitCode.FAULT, (rc, out, err)
+    assert "note: Ctrl-C came too late to change session" in err, err
+    assert "recorded as fault" in err and "interrupted" not in err, err
