@@ -262,6 +262,8 @@ class SyncServiceClient:
                  thread: threading.Thread) -> None:
         self._client, self._loop, self._thread = client, loop, thread
         self._closed = False
+        # An event a wait had already taken when Ctrl-C cut it short: the next wait's.
+        self._held: list[tuple[str, dict[str, Any]]] = []
 
     @classmethod
     def connect(cls, url: str | None = None, **kwargs: Any) -> SyncServiceClient:
@@ -324,7 +326,23 @@ class SyncServiceClient:
 
     def next_event(self, methods: frozenset[str] | set[str], timeout_s: float = 30.0
                    ) -> tuple[str, dict[str, Any]]:
-        return self._run(self._client.next_event(methods, timeout_s), timeout_s + 5)
+        """As the asyncio client's. A wait cut short (Ctrl-C) just after it took its event
+        keeps that event for the next wait (it was lost: review 13, REVHANG F3)."""
+        held, self._held = self._held, []
+        for i, (method, params) in enumerate(held):
+            if method in methods:  # those before it are dropped, as next_event drops them
+                self._held = held[i + 1:]
+                return method, params
+        if self._closed:
+            raise ServiceGone("closed by this client")
+        future = asyncio.run_coroutine_threadsafe(self._client.next_event(methods, timeout_s),
+                                                  self._loop)
+        try:
+            return _wait(future, timeout_s + 5, "the service")
+        except KeyboardInterrupt:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._held.append(future.result())
+            raise
 
     def close(self, timeout_s: float = 15) -> None:
         """Close the connection (waiting up to `timeout_s` for the service's close; a silent

@@ -142,6 +142,40 @@ def test_a_wait_for_an_event_cut_short_leaves_the_next_event_to_the_next_wait(
         assert (method, p["new"]) == ("pen.state", "estop"), p
 
 
+
+def test_an_event_taken_just_before_the_ctrl_c_is_the_next_waits(
+        env: dict[str, str]) -> None:  # noqa: F811
+    """Ctrl-C landing after the wait had taken its event, before it returned (review 13,
+    REVHANG F3): the event was lost with the cut-short wait."""
+    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
+            calibration=true_calibration(sim))) as handle, \
+            SyncServiceClient.connect(handle.url, role="viewer",
+                                      data_dir=Path(env["SMP_DATA_DIR"])) as svc, \
+            SyncServiceClient.connect(handle.url, role="viewer",
+                                      data_dir=Path(env["SMP_DATA_DIR"])) as other:
+        def ctrl_c_once_taken(_signum: int, frame: Any) -> None:
+            while frame is not None and "future" not in frame.f_locals:
+                frame = frame.f_back
+            if frame is not None and frame.f_locals["future"].done():
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                raise KeyboardInterrupt  # the key pressed just after the event came
+
+        previous = signal.signal(signal.SIGALRM, ctrl_c_once_taken)
+        estop = threading.Timer(0.2, other.estop)  # a pen.state (-> estop) for the wait
+        try:
+            estop.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+            with pytest.raises(KeyboardInterrupt):
+                svc.next_event({"pen.state"}, timeout_s=WAIT_S)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            estop.join()
+        method, p = svc.next_event({"pen.state"}, timeout_s=5)
+        assert (method, p["new"]) == ("pen.state", "estop"), p
+
+
 def _left_open(url: str, env: dict[str, str]) -> bool:  # noqa: F811
     shown = smp_here("monitor", "--service", url, "--once", env=env).stdout
     return "driven by nobody" in shown and "running" not in shown.split("session", 1)[-1]
