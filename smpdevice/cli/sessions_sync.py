@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from smpdevice.cli.sessions_common import db_option, existing_logs, open_log, sentence
+from smpdevice.cli.sessions_common import (
+    db_option,
+    existing_logs,
+    nothing_recorded,
+    nothing_yet,
+    open_log,
+    sentence,
+)
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 
@@ -27,7 +34,8 @@ def sync(url: str, db: str | None) -> None:
     again after a cut connection). On the first sync the log and this installation's public
     key are registered. A local log that does not verify, or was rewritten, forked or rolled
     back, is refused (exit 1), naming the first record that differs; the other logs are still
-    synced. Safe while a pen runs (reads only) and beside another sync of the same log.
+    synced. Safe while a pen runs (reads only) and beside another sync of the same log. A
+    station where nothing was recorded yet has nothing to sync (exit 0).
 
     \b
     Example:
@@ -37,6 +45,10 @@ def sync(url: str, db: str | None) -> None:
     from smpdevice.records.central import sync as push
     from smpdevice.records.sqlite import PassLog
 
+    fresh = nothing_recorded(db)
+    if fresh is not None:  # a new station: nothing to push is no error (exit 0), as for list
+        click.echo(f"{nothing_yet(fresh)} Nothing to sync.")
+        return
     key = _installation_key()
     left_out = refused = False
     paths = existing_logs(db)

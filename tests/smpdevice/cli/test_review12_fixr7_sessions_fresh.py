@@ -1,5 +1,5 @@
 """REV3B-7: `smp sessions` on a fresh station (no pass log yet, no anchors file left) is no
-read failure: list/verify/export say nothing was recorded yet and exit 0; show an unknown
+read failure: list/verify/export/sync say nothing was recorded yet and exit 0; show an unknown
 session exits 2. A log deleted while its anchors file is left stays an error."""
 
 from __future__ import annotations
@@ -51,6 +51,19 @@ def test_export_on_a_fresh_station_is_empty_and_says_why(fresh):
     assert result.stdout == ""
     assert "No sessions yet" in result.stderr
 
+
+
+def test_sync_on_a_fresh_station_has_nothing_to_sync(fresh):
+    """As list/verify/export (session 14): it said "no pass log", exit 3, before any
+    connection; a data directory not there at all stays that error."""
+    url = "postgresql://nobody@127.0.0.1:1/none"  # never reached: nothing to send
+    result = run("sessions", "sync", "--to", url)
+    assert result.exit_code == 0, result.output
+    assert "No sessions yet" in result.stdout and "Nothing to sync" in result.stdout
+    assert not (fresh / "passlog.sqlite").exists()
+    fresh.rmdir()
+    gone = CliRunner().invoke(main, ["sessions", "sync", "--to", url])
+    assert gone.exit_code != 0 and "Nothing to sync" not in gone.output, gone.output
 
 def test_show_on_a_fresh_station_is_an_unknown_session(fresh):
     result = run("sessions", "show", "S1234")
