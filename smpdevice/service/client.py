@@ -263,7 +263,7 @@ class SyncServiceClient:
         self._client, self._loop, self._thread = client, loop, thread
         self._closed = False
         # An event a wait had already taken when Ctrl-C cut it short: the next wait's.
-        self._held: list[tuple[str, dict[str, Any]]] = []
+        self._held: tuple[str, dict[str, Any]] | None = None
 
     @classmethod
     def connect(cls, url: str | None = None, **kwargs: Any) -> SyncServiceClient:
@@ -328,11 +328,9 @@ class SyncServiceClient:
                    ) -> tuple[str, dict[str, Any]]:
         """As the asyncio client's. A wait cut short (Ctrl-C) just after it took its event
         keeps that event for the next wait (it was lost: review 13, REVHANG F3)."""
-        held, self._held = self._held, []
-        for i, (method, params) in enumerate(held):
-            if method in methods:  # those before it are dropped, as next_event drops them
-                self._held = held[i + 1:]
-                return method, params
+        held, self._held = self._held, None
+        if held is not None and held[0] in methods:  # else dropped, as next_event drops it
+            return held
         if self._closed:
             raise ServiceGone("closed by this client")
         future = asyncio.run_coroutine_threadsafe(self._client.next_event(methods, timeout_s),
@@ -341,7 +339,7 @@ class SyncServiceClient:
             return _wait(future, timeout_s + 5, "the service")
         except KeyboardInterrupt:
             if future.done() and not future.cancelled() and future.exception() is None:
-                self._held.append(future.result())
+                self._held = future.result()
             raise
 
     def close(self, timeout_s: float = 15) -> None:
