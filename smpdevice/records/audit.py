@@ -63,6 +63,8 @@ class Audit:
     key_fingerprints: list[str] = field(default_factory=list)
     unrecorded_keys: list[str] = field(default_factory=list)  # named, but not in the log
     pending_close: int | None = None  # a close whose receipt its writer is still appending
+    # (kind, session id) of the records the heads and receipts name (from the walk)
+    kept_records: dict[int, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -73,7 +75,8 @@ def audit(data: AuditInput) -> Audit:
     keep = {h.seq for h in data.signed_heads} | {r.seq for _, r in data.anchors}
     walk = data.walk(keep) if data.walk else verify_chain(data.records, keep=keep)
     trusting = data.trusted is not None or bool(data.trusted_fingerprints)
-    result = Audit(count=walk.count, head_hash=walk.head_hash, key_trusted=trusting)
+    result = Audit(count=walk.count, head_hash=walk.head_hash, key_trusted=trusting,
+                   kept_records=walk.kept_records)
     # A key is known by the fingerprint of its own bytes, never by the label stored beside it:
     # a log may carry an attacker's key labelled with the installation's fingerprint.
     recorded = {key.fingerprint: key for key in data.log_keys.values()}
@@ -163,6 +166,7 @@ def _signed_heads(data: AuditInput, kept: dict[int, str], count: int, last_hash:
 
 def _anchors(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
              keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    records = result.kept_records
     for source, receipt in data.anchors:
         what = f"the receipt of session {receipt.session_id} ({source}, record {receipt.seq})"
         if receipt.seq > count:
@@ -172,6 +176,12 @@ def _anchors(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
         if kept.get(receipt.seq) != receipt.head_hash:
             return BrokenLink(receipt.seq, f"record {receipt.seq} differs from {what}: the "
                                            "log was rewritten or replaced")
+        held = records.get(receipt.seq)
+        if held != ("session_close", receipt.session_id):  # the signature does not cover it
+            named = f"the {held[0]} of session {held[1]}" if held else "no record"
+            return BrokenLink(receipt.seq, f"{what}: record {receipt.seq} is {named}, not "
+                                           "that session's close: the receipt was altered or "
+                                           "belongs to another session")
         statement = head_statement(data.log_id, receipt.seq, receipt.head_hash)
         if not any(key.verify(receipt.signature, statement) for key in keys.values()):
             return BrokenLink(receipt.seq, f"{what} is not signed by "

@@ -75,6 +75,8 @@ class ChainWalk:
     head_hash: str = GENESIS_HASH
     broken: BrokenLink | None = None
     kept: dict[int, str] = field(default_factory=dict)  # hashes at the `keep` record numbers
+    # (kind, session id) of the records at the `keep` numbers: what a receipt must name
+    kept_records: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def verify_chain(records: Iterable[ChainRecord | tuple[Any, ...]], *, start_seq: int = 1,
@@ -111,6 +113,7 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], *, start_seq: int = 1,
             head, expected = stored, seq + 1  # the common case: one test, no bookkeeping
             if seq in keep:
                 walk.kept[seq] = stored
+                walk.kept_records[seq] = (kind, sid)
             continue
         walk.count, walk.head_hash = expected - 1, head
         what = describe(seq) if describe is not None else _describe(kind, sid, pid)

@@ -172,6 +172,7 @@ def _walk(conn: sqlite3.Connection, keep: Collection[int], path: Path | None) ->
                                          f"{lo - 1}: its prev_hash is not that record's hash")
             walk.count, walk.head_hash = lo - 1, total.head_hash
         total.kept.update(walk.kept)
+        total.kept_records.update(walk.kept_records)
         if walk.broken is not None:
             total.broken = walk.broken
             total.count, total.head_hash = walk.count, walk.head_hash
