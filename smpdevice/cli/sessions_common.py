@@ -128,7 +128,9 @@ def end_partial() -> None:
 
 
 def make_console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    """The console of `smp sessions`: what it prints was recorded as given (a technician
+    named `[/]`), so nothing in it is read as Rich markup."""
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False, markup=False)
 
 
 WHEN_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
