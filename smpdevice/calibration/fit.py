@@ -69,6 +69,27 @@ def least_squares(points: Sequence[Point]) -> tuple[float, float]:
     return my - gain * mx, gain
 
 
+
+SAME_FIT = 1e-6  # a refit of the same floats gives the same numbers; JSON keeps them exactly
+
+
+def refit_mismatch(points: Sequence[tuple[float, float]], offset_mm: float,
+                   gain: float) -> str | None:
+    """Why (`offset_mm`, `gain`) is not the least-squares fit of `points`, or None when it is
+    (or when there are fewer than two points: a calibration made in code, nothing to check)."""
+    if len(points) < 2:
+        return None
+    try:
+        fitted = least_squares([Point(float(a), float(g)) for a, g in points])
+    except FitError as exc:
+        return f"its points cannot be fitted ({exc})"
+    for name, mine, stored in zip(("offset_mm", "gain"), fitted, (offset_mm, gain),
+                                  strict=True):
+        if abs(mine - stored) > SAME_FIT:
+            return (f"its {name} {stored!r} is not the fit of its own points ({mine:.6f}): "
+                    "it was changed after the fit")
+    return None
+
 def _theil_sen(points: Sequence[Point]) -> tuple[float, float]:
     """A line that a single bad point cannot drag: median of pairwise slopes."""
     slopes = [

@@ -261,7 +261,9 @@ class CalibrationStore:
     # ------------------------------------------------------------------ writes
 
     def save(self, calibration: Calibration) -> None:
-        """Store `calibration` durably (raises CalibrationStoreError if it could not be)."""
+        """Store `calibration` durably (raises CalibrationStoreError if it could not be;
+        CalibrationError for one whose offset or gain is not the fit of its own points)."""
+        _check_fit(calibration)
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
@@ -305,7 +307,9 @@ class CalibrationStore:
         out = []
         for calibration_id, record_json, simulated in rows:
             try:
-                out.append(CalibrationEntry(Calibration.model_validate_json(record_json),
+                calibration = Calibration.model_validate_json(record_json)
+                _check_fit(calibration)
+                out.append(CalibrationEntry(calibration,
                                             None if simulated is None else bool(simulated)))
             except (ValidationError, ValueError, SmpError) as exc:
                 # The model's own checks (SmpError) also refuse a damaged row.
@@ -392,3 +396,15 @@ def _read_only_fs(directory: Path) -> bool:
         return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def _check_fit(calibration: Calibration) -> None:
+    """CalibrationError when the offset or gain that would drive the needle is not the fit of
+    the calibration's own points: a row edited by hand (a gain changed from 0.9455 to 0.6
+    drove every depth a third off; review 14) is damaged, never used."""
+    from smpdevice.calibration.fit import refit_mismatch
+    from smpdevice.control.calibration import CalibrationError
+
+    why = refit_mismatch(calibration.points, calibration.offset_mm, calibration.gain)
+    if why is not None:
+        raise CalibrationError(why)
