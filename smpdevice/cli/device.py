@@ -63,11 +63,19 @@ def one_target(ctx: click.Context, port: str | None) -> bool:
     README's precedence: an E-stop goes to the pen the user named, never elsewhere), and is
     refused beside a `--service` typed too: two targets, and no guess which one is meant."""
     service = ctx.params.get("service")
+    typed = ctx.get_parameter_source("service") is ParameterSource.COMMANDLINE
+    if typed and service is not None and not service.strip():
+        # a script's unset variable: never taken for "no --service" (the E-stop would go to
+        # SMP_PORT's pen, not the served one)
+        raise click.BadParameter(f"{service!r} is empty, so nothing was sent: give the URL of a "
+                                 "running `smp serve` "
+                                 "(ws://HOST:PORT/rpc or unix:///PATH), or leave --service out",
+                                 param_hint="--service")
     if not service:
         return False
     if port is None or ctx.get_parameter_source("port") is not ParameterSource.COMMANDLINE:
         return True  # SMP_PORT and the config's `port` yield to any --service/SMP_SERVICE
-    if ctx.get_parameter_source("service") is ParameterSource.COMMANDLINE:
+    if typed:
         raise SmpError(f"--port {port} and --service {service} name two pens: give one of "
                        "them (--port: the pen on that port; --service: the pen of that "
                        "`smp serve`)")
