@@ -169,10 +169,18 @@ def _follow(svc: Any, console: Console, sid: str, timeout_s: float = 24 * 3600
         elif method == "pen.state" and p["new"] in ("estop", "fault", "disconnected"):
             console.print(f"  pen: {p['old']} -> {p['new']} ({p.get('reason', '')})",
                           markup=False)
-        elif method == "session.pass":
+        elif method == "session.pass":  # as it ends: kept on screen if the service goes
             passes.append(p)
+            console.print(pass_line(p), markup=False)
         elif method == "session.result":
             return p, passes
+
+
+def pass_line(r: dict[str, Any]) -> str:
+    """A `session.pass` as a local run prints a pass."""
+    detail = f" — {r['detail']}" if r.get("detail") else ""
+    return (f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "
+            f"{r['stats']['strokes']}, impressions {r['stats']['impressions']}{detail}")
 
 
 def start_session(svc: Any, method: str, **params: Any) -> dict[str, Any]:
@@ -274,11 +282,6 @@ def _report(console: Console, url: str, result: dict[str, Any], passes: list[dic
 
         report_through_service(console, url, result, passes, planned, port, technician,
                                simulated=simulated)
-    for r in sorted(passes, key=lambda r: r["index"]):
-        detail = f" — {r['detail']}" if r.get("detail") else ""
-        console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "
-                      f"{r['stats']['strokes']}, impressions {r['stats']['impressions']}"
-                      f"{detail}", markup=False)
     outcome = SessionOutcome(result["outcome"])
     completed = sum(1 for r in passes if r["outcome"] == "completed")
     console.print()

@@ -358,21 +358,16 @@ def _report_closed(console: Console, closed: dict) -> None:
 def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
                            planned: int, port: str, technician: str | None = None, *,
                            simulated: bool = False) -> None:
-    """A session's end through the service, as a local run reports it: the passes, then what
-    is next (left open: how to resume, as `technician`, or close it through the service; its
-    `cause`, a calibration that expired, named with the service's recalibration first), the
-    sheet, exit. `port`, `simulated`: the service's pen."""
+    """A session's end through the service, as a local run reports it (each pass was printed
+    as it ended: `remote.follow`): what is next (left open: how to resume, as `technician`,
+    or close it through the service; its `cause`, a calibration that expired, named with the
+    service's recalibration first), the sheet, exit. `port`, `simulated`: the service's pen."""
     import sys
 
     from smpdevice.cli.playing import recalibrate_in
     from smpdevice.cli.remote import calibrate_through
     from smpdevice.cli.run_report import print_outcome
 
-    for r in sorted(passes, key=lambda r: r["index"]):
-        detail = f" — {r['detail']}" if r.get("detail") else ""
-        console.print(f"  pass {r['index'] + 1} {r['zone']:<10} {r['outcome']} strokes "
-                      f"{r['stats']['strokes']}, impressions {r['stats']['impressions']}"
-                      f"{detail}", markup=False)
     sid, outcome = result["session_id"], SessionOutcome(result["outcome"])
     completed = int(((result.get("summary") or {}).get("outcomes") or {}).get("completed", 0))
     console.print()

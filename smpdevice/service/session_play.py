@@ -44,7 +44,17 @@ class SessionPlay:
                 return True
             return self._stop.is_set()
 
+        told = [0]  # the passes said in session.pass so far
+
+        def tell_passes() -> None:  # each as it ends (the next pass's first progress says so)
+            for r in session.results[told[0]:]:
+                told[0] += 1
+                service.broadcast_threadsafe("session.pass", {
+                    "session_id": sid, "index": r.index, "zone": r.zone,
+                    "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
+
         def on_progress(pr: Any) -> None:
+            tell_passes()
             now = time.monotonic()
             if now - last[0] < PROGRESS_EVERY_S:
                 return
@@ -67,10 +77,7 @@ class SessionPlay:
                 session.stop_requested = True
             elif self._driver_lost.is_set():  # nobody asked: its driver went (a lease ran
                 session.stop_requested = False  # out, a client hung): not the technician
-            for r in session.results:
-                service.broadcast_threadsafe("session.pass", {
-                    "session_id": sid, "index": r.index, "zone": r.zone,
-                    "outcome": r.outcome.value, "detail": r.detail, "stats": asdict(r.stats)})
+            tell_passes()
             try:
                 summary, sheet, left_open = self._finish(session, client_id, epoch)
             except Exception as exc:  # every client still hears how it ended; never "running"
