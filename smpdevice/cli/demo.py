@@ -10,7 +10,7 @@ from importlib import resources
 import click
 
 from smpdevice.cli.console import cli_console
-from smpdevice.cli.interrupt import CTRL_C
+from smpdevice.cli.interrupt import CTRL_C, Interrupted
 from smpdevice.errors import SmpError
 
 # Shipped inside the package (copies of examples/ files, kept equal by a test), so the demo
@@ -54,10 +54,12 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     from smpdevice.calibration.report import CalibrationSettings, format_report
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.workflow import run_calibration
+    from smpdevice.cli import exit_interrupted
     from smpdevice.cli.device import pen_identity
-    from smpdevice.cli.run import print_outcome, run_session
+    from smpdevice.cli.run import RunReport, needle_state, print_outcome, run_session
     from smpdevice.cli.screening_prompt import read_screening
     from smpdevice.control import PenController
+    from smpdevice.outcomes import SessionOutcome
     from smpdevice.passlog import PassLog
     from smpdevice.paths import data_dir
     from smpdevice.sessions.profiles import load_profile
@@ -106,9 +108,20 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
                           f"{fit.max_abs_residual_mm:.4f} mm; verified; saved as "
                           f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
-            with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: as Ctrl-C, as in `smp run`
-                session = run_session(pen, passlog, profile, technician="demo",
-                                      screening=screening, console=console)
+            # As in `smp run`: Ctrl-C (SIGTERM, SIGHUP alike) stops the needle at the next
+            # safe point, the session records what ran, and the line says both (README).
+            ran = RunReport(sim.url, planned_passes=len(profile.plan),
+                           pen_serial=ident.serial, simulated=True)
+            try:
+                with CTRL_C.deferred():
+                    session = run_session(pen, passlog, profile, technician="demo",
+                                          screening=screening, console=console,
+                                          should_stop=CTRL_C.is_requested, report=ran)
+                    ran.needle = needle_state(pen)
+                    ran.outcome = session.outcome
+            except (KeyboardInterrupt, Interrupted):
+                ran.needle = needle_state(pen)
+                exit_interrupted(ran.interrupted_line())
             session_id, summary, sheet = session.session_id, session.summary, session.sheet
         console.print()
         completed = summary.get("outcomes", {}).get("completed", 0)
@@ -121,6 +134,8 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
         console.print(f"Pass log: {passlog.path}")
         console.print(f"See it with:  smp sessions show {session_id}")
         console.print("Check its hash chain:  smp sessions verify")
+    if CTRL_C.requested and session.outcome is SessionOutcome.interrupted:
+        exit_interrupted(ran.interrupted_line())
     console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")
     if not session.outcome.complete:
         sys.exit(session.outcome.exit_code)

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from smpdevice.envelope import (
     CAPS,
     InvalidEnvelope,
-    StationEnvelope,
     envelope_record,
     load_envelope,
     station_envelope,
 )
 from smpdevice.loader import LoadError
-
-if TYPE_CHECKING:
-    from smpdevice.sessions.profiles import TreatmentProfile
 
 
 @click.group()
@@ -93,18 +88,3 @@ def show(file: str | None) -> None:
     click.echo(json.dumps({**record, "file": station.file, "source": station.source,
                            "absolute_caps": caps}, indent=2))
 
-
-def checked_against(option: str | None,
-                    profile: str | None = None) -> tuple[StationEnvelope, TreatmentProfile | None]:
-    """For `smp run` (and `--resume`): load the station's envelope (`option`, else
-    SMP_ENVELOPE, else the config's, else the built-in zones) and PROFILE (when given) against
-    it, then say which envelope the run is checked against, as `smp profile check` does.
-    Returns both as loaded, for the run to use (the line printed describes what it plays; no
-    second parse). A bad envelope or profile is refused first, so an error leaves stdout
-    empty."""
-    from smpdevice.sessions.profiles import load_profile
-
-    station = station_envelope(option)
-    loaded = None if profile is None else load_profile(profile, station.zones)
-    click.echo(f"checked against {station.describe()}")
-    return station, loaded

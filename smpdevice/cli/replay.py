@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -62,22 +64,15 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
       smp replay last --into-sim
     """
     from smpdevice.outcomes import ExitCode
-    from smpdevice.passlog import PassLog
-    from smpdevice.paths import pass_log_paths
 
     _check_session_argument(session)
     if faults is not None and not into_sim:
         raise SmpError(f"--faults {faults!r} goes with --into-sim (it sets the simulator's "
                        "faults); add --into-sim, or drop --faults")
-    with contextlib.ExitStack() as stack:
-        logs = [stack.enter_context(PassLog.open(str(p), readonly=True))
-                for p in pass_log_paths(db) if p.exists()]
-        if not logs and db:  # the file the user named, not the data directory (review6 R08)
-            raise SmpError(f"no pass log at {db}: give the right --db (a pass-log file), or "
-                           "drop --db to read every log of the data directory")
-        if not logs:
-            raise SmpError("no pass log in the data directory; `smp demo` or `smp run` make one "
-                           "(or give --db PATH)")
+    if db and not Path(db).exists():  # the file the user named, not the data directory
+        raise SmpError(f"no pass log at {db}: give the right --db (a pass-log file), or "
+                       "drop --db to read every log of the data directory")
+    with _open_logs(db) as logs:
         found, session = _find_session(logs, session)
         if into_sim:
             from smpdevice.replay.into_sim import replay_into_sim
@@ -101,6 +96,35 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     sys.exit(ExitCode.CHECK_FAILED)
 
 
+@contextlib.contextmanager
+def _open_logs(db: str | None) -> Iterator[list[Any]]:
+    """The logs to look in, read-only: --db alone, else every log of the data directory, as
+    `smp sessions` reads them. A log of the data directory that cannot be opened (damaged, or
+    a stray `passlog-X.sqlite`) is named in one warning line and left out, the others read;
+    a session then not found may be in it, and the error says so. Its words never name a
+    --db the user did not give."""
+    from smpdevice.cli.sessions_common import existing_logs, nothing_recorded, sentence
+    from smpdevice.records import logset
+    from smpdevice.records.model import PassLogError
+
+    if nothing_recorded(db) is not None:
+        raise SmpError("no pass log in the data directory; `smp demo` or `smp run` make one "
+                       "(or give --db PATH)")
+    skipped: list[tuple[Path, SmpError]] | None = None if db else []
+    with logset.open_all(existing_logs(db), skipped=skipped) as logs:
+        for _path, exc in skipped or ():
+            click.secho(f"warning: {sentence(exc)} Its sessions are left out; the other logs "
+                        "are read (`smp sessions verify` checks every log)", fg="yellow",
+                        err=True)
+        try:
+            yield logs
+        except logset.UnknownSession as exc:
+            if not skipped:
+                raise
+            raise PassLogError(f"{sentence(exc)} It may be in a log that could not be read "
+                               "(named above).") from exc
+
+
 MAX_CANDIDATES = 10  # session ids an ambiguous prefix names
 
 
@@ -108,10 +132,12 @@ def _find_session(logs: list[Any], session: str) -> tuple[Any, str]:
     """The pass log holding SESSION and its full id: `last`, an id, or a unique prefix of
     one across every log. An empty, blank or non-alphanumeric SESSION is a usage error (an
     empty prefix would match every session); a prefix of several names them."""
+    from smpdevice.records.logset import UnknownSession
+
     if session == "last":  # the session opened most recently, in any of the logs
         opened = [(s.opened_at, s.session_id, log) for log in logs for s in log.sessions()]
         if not opened:
-            raise SmpError("there is no session to replay yet; `smp demo` records one")
+            raise UnknownSession("there is no session to replay yet; `smp demo` records one")
         latest = max(opened, key=lambda item: (item[0], item[1]))
         return latest[2], latest[1]
     matches = [(log, s.session_id) for log in logs for s in log.sessions()
@@ -120,8 +146,9 @@ def _find_session(logs: list[Any], session: str) -> tuple[Any, str]:
     if exact:
         matches = exact[:1]
     if not matches:
-        raise SmpError(f"no session {session!r} in {', '.join(str(x.path) for x in logs)}; "
-                       "`smp sessions list` shows the sessions")
+        raise UnknownSession(f"no session {session!r} in "
+                             f"{', '.join(str(x.path) for x in logs)}; `smp sessions list` "
+                             "shows the sessions")
     ids = sorted({sid for _, sid in matches})
     if len(ids) > 1:
         shown = ", ".join(ids[:MAX_CANDIDATES])

@@ -31,7 +31,7 @@ from smpdevice.errors import SmpError
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
-    from smpdevice.envelope import Envelope
+    from smpdevice.envelope import Envelope, StationEnvelope
     from smpdevice.sessions.profiles import TreatmentProfile
 
 
@@ -56,7 +56,7 @@ def play_profile(
     checked before the screening is asked (`screening=None`: at the terminal). From the pass
     log's opening on, Ctrl-C is deferred to safe points (see smpdevice.cli.interrupt).
     `report` is filled in as the run goes, so an interruption can say where it stopped.
-    `checked`: the (zones, profile) `checked_against` already loaded from `envelope` and
+    `checked`: the (zones, profile) `run` already loaded (`_judged`) from `envelope` and
     `profile_path` (not parsed again).
     """
     from smpdevice.calibration.store import CalibrationStore
@@ -117,6 +117,19 @@ def play_profile(
             report.needle = needle_state(pen)
             report.outcome = session.outcome
     return report
+
+
+def _judged(profile_path: str, station: StationEnvelope) -> TreatmentProfile:
+    """PROFILE loaded against the station's envelope. A refusal names that envelope (as `smp
+    profile check` does), on stderr: an error leaves stdout empty, and the technician can tell
+    the station's stricter zone from the built-in one."""
+    from smpdevice.sessions.profiles import ProfileError, load_profile
+
+    try:
+        return load_profile(profile_path, station.zones)
+    except ProfileError as exc:
+        raise ProfileError(exc.issues, f"{exc.source or profile_path}, checked against "
+                                       f"{station.describe()},") from None
 
 
 def _station_log(logs: contextlib.ExitStack, db: str | None):
@@ -277,7 +290,6 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         remote.run(service, profile_path=profile, technician=who, screening_file=screening_file,
                    envelope=envelope, db=db, calibrations=calibrations)
         return
-    from smpdevice.cli.envelope import checked_against
     from smpdevice.envelope import station_envelope
 
     # the files this run was given, for the commands it prints (absolute: they run anywhere)
@@ -285,10 +297,11 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                                         ("--envelope", envelope)) if value
              for word in (option, os.path.abspath(value))]
 
-    if resuming:  # said once the resume's own checks (calibration, envelope, screening) pass
-        station, loaded = station_envelope(envelope), None
-    else:
-        station, loaded = checked_against(envelope, profile)  # says which one holds the run
+    station, loaded = station_envelope(envelope), None
+    if not resuming:  # a resume says it once its own checks (calibration, screening) pass
+        assert profile is not None  # (refused above without --resume)
+        loaded = _judged(profile, station)
+        click.echo(f"checked against {station.describe()}")  # which one holds the run
     envelope = station.file
     console = cli_console()
     report = RunReport(port, recalibrate=recalibrate_command(port, calibrations))
@@ -303,7 +316,7 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
                            rescreen_after_min=rescreen_after_min, close_only=close_only,
                            say_checked=lambda: click.echo(f"checked against {station.describe()}"))
         else:
-            # checked above, without --resume (and so loaded by checked_against)
+            # checked above, without --resume (and so loaded by _judged)
             assert profile is not None and who is not None and loaded is not None
             play_profile(report, profile_path=profile, technician=who, screening=answers,
                          db=db, calibrations=calibrations, console=console, envelope=envelope,

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -122,8 +123,9 @@ class InstallationKey:
         directory = directory or key_dir()
         path = directory / KEY_FILE_NAME
         try:
-            if path.is_file():
-                return cls._load(path)
+            pem = _read_key_file(path)
+            if pem is not None:
+                return cls._from_pem(pem, path)
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(directory, 0o700)
             key = cls.generate()
@@ -143,10 +145,16 @@ class InstallationKey:
 
     @classmethod
     def _load(cls, path: Path) -> InstallationKey:
+        pem = _read_key_file(path)
+        if pem is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+        return cls._from_pem(pem, path)
+
+    @classmethod
+    def _from_pem(cls, pem: bytes, path: Path) -> InstallationKey:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        pem = path.read_bytes()
         if not pem:  # never a key: only a first use cut before its write (an older version)
             raise InstallationKeyError(
                 f"the installation key {path} is empty: it was never written (its first use "
@@ -161,6 +169,41 @@ class InstallationKey:
             raise InstallationKeyError(f"{path} is not an Ed25519 key; restore the "
                                        "installation key")
         return cls(private, path)
+
+
+# A PEM Ed25519 key is 119 bytes; anything far larger is not one (never read whole).
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def _read_key_file(path: Path) -> bytes | None:
+    """The bytes of the key file, None when nothing is there. Opened non-blocking and checked
+    with fstat: a FIFO, a device or a directory at the key's name is refused at once
+    (InstallationKeyError, exit 2), never waited on; a symlink to a key file is followed, as
+    it always was."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InstallationKeyError(
+                f"the installation key {path} is not a regular file (a directory, device, pipe "
+                "or socket): put the key file itself there (restore it from your key backup), "
+                "or remove it and a new key is made")
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise InstallationKeyError(
+                f"the installation key {path} is {info.st_size:,} bytes, not a key; restore "
+                "it from your key backup")
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, MAX_KEY_FILE_BYTES):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > MAX_KEY_FILE_BYTES:
+                raise InstallationKeyError(f"the installation key {path} grew past "
+                                           f"{MAX_KEY_FILE_BYTES:,} bytes, not a key")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _publish(path: Path, pem: bytes) -> None:
@@ -215,9 +258,8 @@ def _write_new(path: Path, pem: bytes) -> None:
 def load_public(directory: Path | None = None) -> PublicKey | None:
     """This installation's public key, or None where no key was ever created."""
     path = (directory or key_dir()) / KEY_FILE_NAME
-    if not path.is_file():
-        return None
-    return InstallationKey._load(path).public
+    pem = _read_key_file(path)
+    return None if pem is None else InstallationKey._from_pem(pem, path).public
 
 
 def parse_trusted_key(text: str) -> str | PublicKey:
