@@ -110,6 +110,9 @@ async def _open(url: str) -> ClientConnection:
                            "prints it); set SMP_SERVICE or --service to it") from None
     except (TimeoutError, OSError, InvalidHandshake, InvalidURI, ValueError) as exc:
         # ValueError: a port beyond 65535 or a broken [IPv6] literal, found by urlparse
-        raise ServiceError(f"cannot reach the pen service at {url} ({exc or type(exc).__name__}"
-                           "); is `smp serve` running? Set SMP_SERVICE or --service to its "
-                           f"URL (ws://HOST:PORT{RPC_PATH} or unix:///PATH)") from None
+        why = str(exc) or type(exc).__name__  # an SSL handshake cut short says nothing
+        tls = (" (a wss:// URL needs `smp serve --tls-cert`; without it the service is ws://)"
+               if url.startswith("wss://") else "")
+        raise ServiceError(f"cannot reach the pen service at {url} ({why}){tls}; is `smp serve` "
+                           "running? Set SMP_SERVICE or --service to its URL "
+                           f"(ws://HOST:PORT{RPC_PATH} or unix:///PATH)") from None
