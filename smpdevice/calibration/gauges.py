@@ -14,6 +14,7 @@ Three kinds, one interface (`read_mm(request)`):
 from __future__ import annotations
 
 import math
+import select
 import socket
 import urllib.parse
 from collections.abc import Callable
@@ -131,7 +132,7 @@ class TcpGauge:
         self.timeout_s = timeout_s
         self.description = f"gauge at {url}"
         self._sock: socket.socket | None = None
-        self._reader: Any = None
+        self._buf = bytearray()  # received, not yet read as an answer
         self._connect()
 
     def _connect(self) -> None:
@@ -142,16 +143,50 @@ class TcpGauge:
                 f"cannot reach the gauge at {self.url}: {exc.strerror or exc}. "
                 "Is `smp sim` (or the gauge bridge) running, and is the port right?"
             ) from exc
-        self._reader = self._sock.makefile("rb")
+        self._buf.clear()
 
     def _exchange(self) -> bytes:
         if self._sock is None:  # closed after an answer that was not a reading
             self._connect()
         assert self._sock is not None
+        unasked = self._unasked()
+        if unasked:  # one READ answered twice: every later answer would be the one before
+            self.close()
+            raise GaugeError(f"the gauge at {self.url} sent {_shown(unasked)} without being "
+                             "asked (more than one line for one READ?): its answers cannot be "
+                             "matched to the points, so none is used. Check the gauge bridge: "
+                             "it must answer each READ with exactly one line")
         self._sock.sendall(b"READ\n")
-        line = self._reader.readline(MAX_LINE_BYTES + 1)  # bounded: a stream never fills memory
-        if not line:
+        return self._readline()
+
+    def _unasked(self) -> bytes:
+        """What the gauge sent since its last answer; b"" when nothing. A connection it
+        closed meanwhile is an OSError (reconnected once by `read_mm`)."""
+        assert self._sock is not None
+        if self._buf:
+            return bytes(self._buf)
+        if not select.select([self._sock], [], [], 0)[0]:
+            return b""
+        data = self._sock.recv(MAX_LINE_BYTES, socket.MSG_PEEK)
+        if not data:
             raise ConnectionResetError("the gauge closed the connection")
+        return data
+
+    def _readline(self) -> bytes:
+        """One line (with its newline), at most MAX_LINE_BYTES + 1 bytes: a stream never fills
+        memory; what follows it stays for `_unasked`."""
+        assert self._sock is not None
+        buf = self._buf
+        while b"\n" not in buf and len(buf) <= MAX_LINE_BYTES:
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                if not buf:
+                    raise ConnectionResetError("the gauge closed the connection")
+                break
+            buf += chunk
+        end = buf.find(b"\n") + 1 or min(len(buf), MAX_LINE_BYTES + 1)
+        line = bytes(buf[:end])
+        del buf[:end]
         return line
 
     def read_mm(self, request: GaugeRequest) -> float:
@@ -181,9 +216,7 @@ class TcpGauge:
         return _check_automatic(value, request, self.description)
 
     def close(self) -> None:
-        if self._reader is not None:  # the socket's file is only released with its reader
-            self._reader.close()
-            self._reader = None
+        self._buf.clear()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
