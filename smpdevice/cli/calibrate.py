@@ -16,6 +16,7 @@ from smpdevice.outcomes import ExitCode, command
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
+    from smpdevice.calibration.gauges import GaugeError
     from smpdevice.calibration.report import CalibrationReport
 
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
@@ -103,6 +104,7 @@ def calibrate(
                                ask_tachometer=tachometer, validity_days=valid_days,
                                spin_duration_s=spin_seconds), again_options=given)
         return
+    from smpdevice.calibration.gauges import GaugeError
     from smpdevice.calibration.report import CalibrationSettings, format_verify
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.calibration.verify import run_verify
@@ -156,6 +158,9 @@ def calibrate(
                     result = run_verify(ctl, gauge, cal, settings=settings, echo=click.echo)
                 except SmpError as exc:  # the pen cut it: a failed check, with what to do
                     first = pen_first_step(ctl.state, port)
+                    if isinstance(exc, GaugeError) and not first:
+                        raise _gauge_failed(exc, f"verification of pen {serial}",
+                                            f"{again} --verify-only") from exc
                     if not first:
                         raise
                     raise CalibrationFailed(
@@ -173,12 +178,26 @@ def calibrate(
                                              click.prompt("Technician name"))
             click.echo(f"Calibrating pen {serial} (firmware {ident.firmware_version}) "
                        f"with the {gauge.description}.")
-            report = run_calibration(ctl, gauge, technician=technician, settings=settings,
-                                     store=store, echo=click.echo)
+            try:
+                report = run_calibration(ctl, gauge, technician=technician, settings=settings,
+                                         store=store, echo=click.echo)
+            except GaugeError as exc:
+                raise _gauge_failed(exc, f"calibration of pen {serial}", again) from exc
             first = pen_first_step(ctl.state, port)  # a run the pen cut: what to do first
         finally:
             gauge.close()
     report_outcome(report, serial, retry=again, saved_to=store.path, first=first)
+
+
+def _gauge_failed(exc: GaugeError, what: str, again: str) -> SmpError:
+    """The gauge failed mid-run (garbage, silence, unasked lines): an aborted calibration,
+    exit 1 (README), not a bad option; the technician's own end of input says it already."""
+    from smpdevice.ui.gauges import NoGaugeReading
+
+    if isinstance(exc, NoGaugeReading):
+        return exc
+    return CalibrationFailed(f"{what} stopped: {str(exc).rstrip('.')}. Nothing was saved. "
+                             f"When the gauge answers, run again: {again}")
 
 
 def pen_first_step(state: object, port: str) -> str:

@@ -55,3 +55,21 @@ def test_a_second_line_for_one_read_is_never_taken_for_the_next_reading(bridge):
             gauge.read_mm(REQ)  # it read 0.512 again, the answer to the READ before
     finally:
         gauge.close()
+
+
+@pytest.mark.parametrize("answer", [b"abc\n", b"0.512\n0.512\n"])
+def test_a_gauge_failing_mid_run_is_an_aborted_calibration_exit_1(bridge, tmp_path, monkeypatch,
+                                                                  answer):
+    """README: exit 1 for a failed or aborted calibration (it exited 2, as a bad option)."""
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    url, answers = bridge
+    answers += [answer] * 40
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    ran = CliRunner().invoke(main, ["calibrate", "--port", "pensim://?clock=virtual", "--gauge",
+                                    url, "-t", "ana"])
+    assert ran.exit_code == 1, ran.output
+    assert "Nothing was saved" in ran.output and "run again: smp calibrate" in ran.output, \
+        ran.output
