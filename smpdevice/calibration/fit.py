@@ -16,6 +16,7 @@ from smpdevice.calibration.readings import (
     NonMonotonicError,
     Point,
 )
+from smpdevice.control.calibration import Calibration, CalibrationError
 
 DEFAULT_FIT_TOLERANCE_MM = 0.02
 
@@ -69,26 +70,26 @@ def least_squares(points: Sequence[Point]) -> tuple[float, float]:
     return my - gain * mx, gain
 
 
-
 SAME_FIT = 1e-6  # a refit of the same floats gives the same numbers; JSON keeps them exactly
 
 
-def refit_mismatch(points: Sequence[tuple[float, float]], offset_mm: float,
-                   gain: float) -> str | None:
-    """Why (`offset_mm`, `gain`) is not the least-squares fit of `points`, or None when it is
-    (or when there are fewer than two points: a calibration made in code, nothing to check)."""
-    if len(points) < 2:
-        return None
+def check_fit_of_points(calibration: Calibration) -> None:
+    """CalibrationError when the offset or gain that would drive the needle is not the
+    least-squares fit of the calibration's own points: a row edited by hand (a gain changed
+    from 0.9455 to 0.6 drove every depth a third off; review 14). A calibration made in code
+    without points has nothing to check against."""
+    if len(calibration.points) < 2:
+        return
     try:
-        fitted = least_squares([Point(float(a), float(g)) for a, g in points])
+        fitted = least_squares([Point(float(a), float(g)) for a, g in calibration.points])
     except FitError as exc:
-        return f"its points cannot be fitted ({exc})"
-    for name, mine, stored in zip(("offset_mm", "gain"), fitted, (offset_mm, gain),
-                                  strict=True):
+        raise CalibrationError(f"its points cannot be fitted ({exc})") from None
+    for name, mine in zip(("offset_mm", "gain"), fitted, strict=True):
+        stored = getattr(calibration, name)
         if abs(mine - stored) > SAME_FIT:
-            return (f"its {name} {stored!r} is not the fit of its own points ({mine:.6f}): "
-                    "it was changed after the fit")
-    return None
+            raise CalibrationError(f"its {name} {stored!r} is not the fit of its own points "
+                                   f"({mine:.6f}): it was changed after the fit")
+
 
 def _theil_sen(points: Sequence[Point]) -> tuple[float, float]:
     """A line that a single bad point cannot drag: median of pairwise slopes."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from smpdevice.calibration.fit import check_fit_of_points
 from smpdevice.config import user_path
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
@@ -263,7 +264,7 @@ class CalibrationStore:
     def save(self, calibration: Calibration) -> None:
         """Store `calibration` durably (raises CalibrationStoreError if it could not be;
         CalibrationError for one whose offset or gain is not the fit of its own points)."""
-        _check_fit(calibration)
+        check_fit_of_points(calibration)
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
@@ -308,7 +309,7 @@ class CalibrationStore:
         for calibration_id, record_json, simulated in rows:
             try:
                 calibration = Calibration.model_validate_json(record_json)
-                _check_fit(calibration)
+                check_fit_of_points(calibration)
                 out.append(CalibrationEntry(calibration,
                                             None if simulated is None else bool(simulated)))
             except (ValidationError, ValueError, SmpError) as exc:
@@ -396,15 +397,3 @@ def _read_only_fs(directory: Path) -> bool:
         return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
     except OSError:
         return False
-
-
-def _check_fit(calibration: Calibration) -> None:
-    """CalibrationError when the offset or gain that would drive the needle is not the fit of
-    the calibration's own points: a row edited by hand (a gain changed from 0.9455 to 0.6
-    drove every depth a third off; review 14) is damaged, never used."""
-    from smpdevice.calibration.fit import refit_mismatch
-    from smpdevice.control.calibration import CalibrationError
-
-    why = refit_mismatch(calibration.points, calibration.offset_mm, calibration.gain)
-    if why is not None:
-        raise CalibrationError(why)

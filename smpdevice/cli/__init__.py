@@ -288,7 +288,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "and the lease."),
     "calibrate": ("smpdevice.cli.calibrate", "calibrate", "Calibrate a pen's depth (zero, depth "
                   "points, fit), check its speed, verify, and save."),
-    "calibrations": ("smpdevice.cli.calibrate", "calibrations", "Stored calibrations."),
+    "calibrations": ("smpdevice.cli.calibrations", "calibrations", "Stored calibrations."),
     "profile": ("smpdevice.cli.profile", "profile",
                 "Check treatment profiles before they reach a pen."),
     "envelope": ("smpdevice.cli.envelope", "envelope", "Check safety-envelope files (per-zone "

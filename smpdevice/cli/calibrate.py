@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 
 from smpdevice.cli.device import pen_identity, pen_link, port_option
-from smpdevice.cli.params import count, finite_float
-from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
+from smpdevice.cli.params import finite_float
+from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
 from smpdevice.service.cli_client import service_option
@@ -278,130 +276,3 @@ def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
                 first + f"run again: {retry}" if first else
                 f"Fix the cause above and run again: {retry}"))
     click.echo(f"Saved to {saved_to}.")
-
-
-@click.group()
-def calibrations() -> None:
-    """Stored calibrations.
-
-    \b
-    Example:
-      smp calibrations list --pen SMP-7K2Q9XAB
-    """
-
-
-@calibrations.command("list")
-@click.option("--pen", "pen_serial", metavar="SERIAL", help="Only this pen's calibrations.")
-@click.option("--db", "db", metavar="PATH", help=DB_HELP)
-@click.option("--limit", type=count(), default=50, show_default=True,
-              help="At most this many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
-def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
-                      as_json: bool) -> None:
-    """List calibrations, newest first, with their status (valid or expired).
-
-    \b
-    Examples:
-      smp calibrations list
-      smp calibrations list --pen SMP-7K2Q9XAB --db ./calibrations.sqlite --json
-    """
-    from smpdevice.calibration.store import CalibrationStore
-    from smpdevice.cli.sessions import simulated_text
-
-    store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
-    damaged: list[tuple[str, str]] = []  # listed as such: one bad row never hides the rest
-    found = store.entries(pen_serial, limit=limit, damaged=damaged)
-    if as_json:
-        click.echo(json.dumps([_calibration_json(e) for e in found] + [
-            {"calibration_id": cid, "status": "damaged", "problem": why}
-            for cid, why in damaged], indent=2))
-        return
-    for cid, why in damaged:
-        click.secho(f"warning: calibration {cid} in {store.path} is damaged ({why}); it is "
-                    "never used. Recalibrate the pen if it has no valid calibration.",
-                    fg="yellow", err=True)
-    if not found:
-        who = f"pen {pen_serial}" if pen_serial else "any pen"
-        click.echo(f"No calibrations for {who} in {store.path}. Make one: "
-                   "smp calibrate --port PORT (on the simulator: smp calibrate --port pensim:// "
-                   "--auto).")
-        return
-    now = datetime.now(UTC)
-    click.echo(f"{'id':12}  {'pen':12}  {'technician':12}  {'created (UTC)':16}  "
-               f"{'expires (UTC)':16}  {'status':7}  {'simulated':9}  {'offset mm':>9}  "
-               f"{'gain':>6}  {'worst res mm':>12}")
-    for entry in found:
-        c = entry.calibration
-        worst = max((abs(r) for r in c.residuals_mm), default=0.0)
-        status = "valid" if now < c.expires_at else "expired"
-        click.echo(
-            f"{c.calibration_id:12}  {c.pen_serial:12}  {c.technician[:12]:12}  "
-            f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:7}  "
-            f"{simulated_text(entry.simulated):9}  {c.offset_mm:+9.4f}  {c.gain:6.4f}  "
-            f"{worst:12.4f}"
-        )
-
-
-@calibrations.command("show")
-@click.argument("calibration_id")
-@click.option("--db", "db", metavar="PATH", help=DB_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
-def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None:
-    """Show one calibration: its fit, points, residuals, status and whether it was simulated.
-
-    \b
-    Example:
-      smp calibrations show 3f2a9c1b7d0e
-    """
-    from smpdevice.calibration.store import CalibrationStore
-
-    store = CalibrationStore(db, readonly=True)
-    entry = store.entry(calibration_id)
-    if entry is None:
-        raise SmpError(f"no calibration {calibration_id!r} in {store.path}; "
-                       "`smp calibrations list` shows their ids")
-    data = _calibration_json(entry)
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for key in ("calibration_id", "pen_serial", "technician", "created_at", "expires_at",
-                "status", "simulated", "offset_mm", "gain", "speed_error_pct"):
-        click.echo(f"{key.replace('_', ' '):16} {data.get(key)}")
-    click.echo(f"{'points':16} " + ", ".join(f"actuator {a:g} -> {d:g} mm"
-                                             for a, d in data.get("points") or []))
-    click.echo(f"{'residuals mm':16} " + ", ".join(f"{r:+.4f}"
-                                                  for r in data.get("residuals_mm") or []))
-    depth = data["depth_accuracy"]
-    click.echo(f"{'depth accuracy':16} " + (
-        "not recorded (a calibration made before it was)" if depth is None else
-        f"N={depth['n']} check readings: mean error {depth['mean_error_mm']:+.4f} mm, "
-        f"sd {depth['sd_mm']:.4f} mm, max error {depth['max_error_mm']:+.4f} mm"))
-    click.echo(f"{'puncture rate':16} " + (", ".join(
-        f"set {p['set_hz']:g} Hz -> {p['measured_hz']:.2f}/s ({p['error_pct']:+.2f} %)"
-        for p in data["puncture_rate"]) or "not recorded"))
-
-
-def _calibration_json(entry) -> dict:
-    """A stored calibration as JSON, with its status and the store's `simulated` (null:
-    saved before smpdevice recorded it)."""
-    c = entry.calibration
-    data = c.model_dump(mode="json")
-    data["simulated"] = entry.simulated
-    data["status"] = "valid" if datetime.now(UTC) < c.expires_at else "expired"
-    data.update(accuracy_json(c))
-    return data
-
-
-def accuracy_json(c: Calibration) -> dict:
-    """The two bench figures (21 CFR 878.4430) of a stored calibration, from its check
-    readings; None / [] for a calibration saved before they were recorded."""
-    from smpdevice.calibration.accuracy import depth_accuracy
-
-    depth = None
-    if len(c.depth_checks) >= 2:
-        acc = depth_accuracy(c.depth_checks)
-        depth = {"n": acc.n, "mean_error_mm": round(acc.mean_error_mm, 6),
-                 "sd_mm": round(acc.sd_mm, 6), "max_error_mm": round(acc.max_error_mm, 6)}
-    rates = [{"set_hz": s, "measured_hz": round(m, 4), "error_hz": round(m - s, 4),
-              "error_pct": round(100 * (m - s) / s, 4)} for s, m in c.rate_checks if s > 0]
-    return {"depth_accuracy": depth, "puncture_rate": rates}
