@@ -265,6 +265,10 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
     if profile is None and not resuming:
         raise SmpError("give the PROFILE to play (e.g. examples/session1_base_density.yaml), "
                        "or --resume SESSION to go on with an interrupted session")
+    if db and calibrations and os.path.realpath(db) == os.path.realpath(calibrations):
+        raise SmpError(f"--db and --calibrations both name {db}: the pass log and the "
+                       "calibrations are two databases; give two files (or leave them out "
+                       "for the data directory's own); nothing was changed")
     who = setting("technician", technician).value
     if not who and not close_only:
         raise SmpError("who treats? pass --technician NAME (-t NAME), or set SMP_TECHNICIAN or "
