@@ -18,6 +18,7 @@ whose length or type was corrupted is rejected without reading past it.
 
 from __future__ import annotations
 
+import operator
 import struct
 from binascii import crc32
 from collections.abc import Callable
@@ -48,10 +49,20 @@ for _t, _cls in REGISTRY.items():
         _cls, _cls.SIZE, bytes((_cls.CRC_EXTRA,)), _cls.SIZE + OVERHEAD, _cls.STRUCT.unpack_from
     )
 
+
+def _sized(cls: type[Message]) -> tuple[tuple[str, int], ...]:
+    """(name, size) of each byte-string field of `cls`."""
+    return tuple((name, struct.calcsize("<" + wire.code)) for name, wire in cls.WIRE
+                 if wire.code.endswith("s"))
+
+
 # encode's view, by class: LEN, SEQ, TYPE and the fields packed by one struct (the same bytes
 # as the header followed by `message.pack()`), the fields' getter and their count.
 _ENCODE: dict[type[Message], tuple[Callable[..., bytes], Callable[[Message], object], int,
                                    int, int, bytes]] = {}
+# The byte-string fields of each class that has any, (name, size): struct would cut a longer
+# value without a word (and NUL-pad a shorter one, which the catalogue allows: a serial number).
+_SIZED: dict[type[Message], tuple[tuple[str, int], ...]] = {}
 for _t, _cls in REGISTRY.items():
     _names = [name for name, _ in _cls.WIRE]
     _ENCODE[_cls] = (
@@ -59,6 +70,8 @@ for _t, _cls in REGISTRY.items():
         attrgetter(*_names) if _names else (lambda _msg: ()),
         len(_names), _cls.SIZE, _t, bytes((_cls.CRC_EXTRA,)),
     )
+    if _sized(_cls):
+        _SIZED[_cls] = _sized(_cls)
 
 
 class Frame(NamedTuple):
@@ -77,18 +90,47 @@ def frame_crc(body: bytes | bytearray | memoryview, crc_extra: int) -> int:
     return crc32(bytes((crc_extra,)), crc32(body))
 
 
+def _checked_seq(seq: object) -> int:
+    """`seq` as a SEQ byte, else ValueError naming it and the range: 256 must not become SEQ 0
+    (a command the pen ignores) nor -1 SEQ 255."""
+    if not isinstance(seq, bool):
+        try:
+            value = operator.index(seq)  # type: ignore[arg-type]  # an int, or int-like
+        except TypeError:
+            value = None
+        if value is not None and 0 <= value <= 0xFF:
+            return value
+    raise ValueError(f"seq={seq!r} is refused: SEQ is one byte, give a whole number 0..255")
+
+
+def _check_sizes(message: Message, sized: tuple[tuple[str, int], ...]) -> None:
+    """ValueError naming the first byte-string field longer than its wire size."""
+    for name, size in sized:
+        value = getattr(message, name)
+        if isinstance(value, bytes | bytearray | memoryview) and len(value) > size:
+            raise ValueError(f"{type(message).__name__}.{name} is {len(value)} bytes, refused: "
+                             f"give 0..{size} bytes (a longer value is never cut)")
+
+
 def encode(message: Message, seq: int) -> bytes:
-    """The complete frame for `message` with sequence number `seq` (0..255)."""
-    fast = _ENCODE.get(type(message))
+    """The complete frame for `message` with sequence number `seq` (0..255; anything else, or
+    a byte-string field longer than its size, is a ValueError naming it)."""
+    if type(seq) is not int or not 0 <= seq <= 0xFF:
+        seq = _checked_seq(seq)
+    cls = type(message)
+    if cls in _SIZED:
+        _check_sizes(message, _SIZED[cls])
+    fast = _ENCODE.get(cls)
     if fast is not None:  # a catalogue message: header and fields in one pack
         pack, get, n_fields, size, mtype, extra = fast
         if n_fields == 1:
-            body = pack(size, seq & 0xFF, mtype, get(message))
+            body = pack(size, seq, mtype, get(message))
         else:
-            body = pack(size, seq & 0xFF, mtype, *get(message))  # type: ignore[misc]
+            body = pack(size, seq, mtype, *get(message))  # type: ignore[misc]
         return SYNC + body + _CRC.pack(crc32(extra, crc32(body)))
+    _check_sizes(message, _sized(cls))
     payload = message.pack()
-    body = bytes((len(payload), seq & 0xFF, message.TYPE)) + payload
+    body = bytes((len(payload), seq, message.TYPE)) + payload
     crc = frame_crc(body, message.CRC_EXTRA)
     return SYNC + body + _CRC.pack(crc)
 

@@ -61,7 +61,9 @@ class VirtualClock:
     """Time that only moves when `advance` is called.
 
     Listeners registered with `on_advance` run after every advance, so a simulator (or a host
-    under test) sharing this clock catches up whoever advanced it.
+    under test) sharing this clock catches up whoever advanced it. A listener may say how far
+    it can follow (`until_s`, a pen's firmware counting milliseconds): a step past the nearest
+    such time is refused before the clock moves, so it stays where it was.
 
     `host_driven`: the host that connects to this pen advances it (a controller runs a time
     driver while it is connected: `pensim://?clock=virtual`); otherwise whoever made it does.
@@ -74,6 +76,8 @@ class VirtualClock:
         self._now_s = finite_seconds("start_s", start_s, negative_ok=True)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[float], None]] = []
+        self._limits: dict[Callable[[float], None], float] = {}  # listener -> its until_s
+        self._until_s = math.inf  # the nearest of them
 
     def now(self) -> float:
         return self._now_s
@@ -91,6 +95,10 @@ class VirtualClock:
             if now_s == math.inf:  # two finite values can overflow: refuse, stay where it was
                 raise ValueError(f"dt_s={dt_s!r} from now {self._now_s!r} s passes the largest "
                                  "finite time: give a smaller step")
+            if now_s > self._until_s:  # a pen on it could not follow: it would be wedged
+                raise ValueError(f"dt_s={dt_s!r} from now {self._now_s!r} s passes "
+                                 f"{self._until_s!r} s, the furthest a simulated pen on this "
+                                 "clock can count in milliseconds: give a smaller step")
             self._now_s = now_s
             for listener in list(self._listeners):
                 try:
@@ -101,12 +109,20 @@ class VirtualClock:
             raise failed
         return now_s
 
-    def on_advance(self, listener: Callable[[float], None]) -> None:
+    def on_advance(self, listener: Callable[[float], None],
+                   until_s: float | None = None) -> None:
+        """`listener(now_s)` after every step; with `until_s`, a step past that time is
+        refused while the listener is on (it cannot follow there)."""
         self._listeners.append(listener)
+        if until_s is not None:
+            self._limits[listener] = until_s
+            self._until_s = min(self._limits.values())
 
     def remove_listener(self, listener: Callable[[float], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+        if self._limits.pop(listener, None) is not None:
+            self._until_s = min(self._limits.values(), default=math.inf)
 
 
 def sim_clock(choice: str | None = None) -> VirtualClock | None:

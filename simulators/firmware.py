@@ -77,6 +77,7 @@ class PenFirmware(FirmwareCommands):
         self.physics = physics or PenPhysics(model)
         self.physics.cond.pedal_down = model.pedal_down_at_start
         self._epoch_s = clock.now()
+        self.max_time_s = self._epoch_s + 1e305  # x 1000 stays finite; a VirtualClock stops there
         self.now_ms = 0  # firmware ticks since power-on of the simulator (never reset)
         self._expected_k = 1.0 - math.exp(-TICK_S / model.motor_tau_s)
         self.calibration = m.CalibrationTable(0, 0, bytes(CALIBRATION_POINTS * 4))
@@ -163,9 +164,6 @@ class PenFirmware(FirmwareCommands):
         """Clock time of the firmware's current tick."""
         return self._epoch_s + self.now_ms / 1000
 
-    def take_output(self) -> bytes:
-        return b"".join(self.take_frames())
-
     # ------------------------------------------------------------------ time
     def advance_to(self, t_s: float) -> None:
         """Run every firmware tick due up to clock time `t_s`."""
@@ -173,7 +171,7 @@ class PenFirmware(FirmwareCommands):
             target_ms = math.floor((t_s - self._epoch_s) * 1000 + 1e-6)
         except (ValueError, OverflowError, TypeError):  # NaN, inf, no number: never a tick
             raise ValueError(f"t_s={t_s!r} is refused: give the clock time in finite "
-                             "seconds") from None
+                             "seconds, at most max_time_s") from None
         while self.now_ms < target_ms:
             self.step()
 

@@ -1,9 +1,11 @@
 """The host's side of a `PenSimulator`: its ports, the bytes both ways, disconnect/reconnect.
 
 A mixin of `PenSimulator` (simulators/sim.py), which owns the firmware, the clock, the link
-faults and the queues this code fills and drains: `_in` (host -> pen, by arrival time), `_out`
-(pen -> host, by delivery time) and `_rx` (delivered, waiting for the host to read). Every
-method runs under the simulator's condition `_cond`.
+faults and the queues this code fills and drains: `_in` (host -> pen, by arrival time) and
+`_out` (pen -> host, by delivery time). Each `HostPort` has its own receive queue (`_rx`,
+delivered, waiting for that port to read): every open port of the current connection gets
+every chunk, so a tap that reads never takes the owner's bytes. Every method runs under the
+simulator's condition `_cond`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import bisect
 import math
 import threading
 import time
+import urllib.parse
 from collections import deque
 
 from simulators.causes import BY_HAND, Causes
 from simulators.clock import Clock
 from simulators.faults import LinkFaults
 from simulators.firmware import PenFirmware
-
-RX_LIMIT = 1 << 16  # host-side receive buffer, like an OS tty buffer: overflow drops bytes
+from simulators.rx_buffer import RX_LIMIT, make_room
 
 
 class LinkDisconnected(ConnectionError):
@@ -51,12 +53,12 @@ class HostLink:
     _in_free_s: float
     _in: deque[tuple[float, bytes]]
     _out: deque[tuple[float, bytes]]
-    _rx: deque[bytes]
-    _rx_bytes: int
+    _ports: list[HostPort]  # the open ports of the current connection: each gets every chunk
 
     @property
     def url(self) -> str:
-        return f"pensim://{self.name}"
+        """`pensim://NAME`, the name percent-quoted (a `#`, `?` or space would cut it)."""
+        return "pensim://" + urllib.parse.quote(self.name, safe="")
 
     def _run_until(self, t_s: float) -> None:
         raise NotImplementedError
@@ -85,8 +87,10 @@ class HostLink:
         self.connected = False
         self._in.clear()
         self._out.clear()
-        self._rx.clear()
-        self._rx_bytes = 0
+        for port in self._ports:  # dead now: what they had not read is lost
+            port._rx.clear()
+            port._rx_bytes = 0
+        self._ports = []
         self._cond.notify_all()
 
     def _reconnect(self) -> None:
@@ -117,6 +121,7 @@ class HostLink:
                     f"port first (a serial port has one owner at a time)"
                 )
             port = HostPort(self)
+            self._ports.append(port)
             if exclusive:
                 self._owner = port
             return port
@@ -153,19 +158,20 @@ class HostLink:
                 port.check()
                 now_s = self.clock.now()
                 self._run_until(now_s)
-                if data and not (self._byte_s or self._in or self._out or self._rx) \
+                if data and not (self._byte_s or self._in or self._out or port._rx) \
+                        and len(self._ports) == 1 and self._ports[0] is port \
                         and self.link.passthrough(now_s):
-                    # Nothing queued either way and no fault to apply: what the queues would
-                    # do (deliver the replies now, in order), without them.
+                    # Nothing queued either way, no other port to be given the replies and no
+                    # fault to apply: what the queues would do (deliver them now), without them.
                     self.firmware.receive_now(bytes(data))
                     return self.firmware.take_frames()
                 self._host_write(port, data)
             finally:
                 self._exchanging = False
             self._promote()
-            chunks = list(self._rx)
-            self._rx.clear()
-            self._rx_bytes = 0
+            chunks = list(port._rx)
+            port._rx.clear()
+            port._rx_bytes = 0
             if self._out:
                 self._cond.notify_all()  # chunks due later (delay, pacing): a reader waits
             return chunks
@@ -193,19 +199,22 @@ class HostLink:
             self.link.stats["stalled_frames"] += len(lost_out)
 
     def _promote(self) -> None:
-        """Move chunks whose delivery time has come into the host's receive buffer."""
+        """Move chunks whose delivery time has come into every open port's receive buffer."""
         if self.link.stall_began_s is not None:
             self._lose_in_flight()
         elif not self._out:
             return  # nothing in flight (a virtual-time host asks after every step)
         now_s = self.clock.now() + 1e-6  # the firmware rounds clock time to whole ms the same way
-        while self._out and self._out[0][0] <= now_s:
-            chunk = self._out.popleft()[1]
-            if self._rx_bytes + len(chunk) > RX_LIMIT:
-                self.link.stats["rx_overflow_bytes"] += len(chunk)
-                continue
-            self._rx.append(chunk)
-            self._rx_bytes += len(chunk)
+        out, ports = self._out, self._ports
+        while out and out[0][0] <= now_s:
+            chunk = out.popleft()[1]
+            for port in ports:
+                if port._rx_bytes + len(chunk) > RX_LIMIT and not make_room(port, chunk,
+                                                                            self.link.stats):
+                    self.link.stats["rx_overflow_bytes"] += len(chunk)
+                    continue
+                port._rx.append(chunk)
+                port._rx_bytes += len(chunk)
 
     def _wait(self, deadline: float | None) -> bool:
         """Wait for news (wall time); False when the deadline has passed."""
@@ -231,13 +240,14 @@ class HostLink:
                 if not self.virtual:
                     self._run_until(self.clock.now())
                 self._promote()
-                while self._rx and len(out) < size:
-                    chunk = self._rx.popleft()
+                rx = port._rx
+                while rx and len(out) < size:
+                    chunk = rx.popleft()
                     take = size - len(out)
                     out += chunk[:take]
                     if len(chunk) > take:
-                        self._rx.appendleft(chunk[take:])
-                    self._rx_bytes -= min(take, len(chunk))
+                        rx.appendleft(chunk[take:])
+                    port._rx_bytes -= min(take, len(chunk))
                 if len(out) >= size or not self._wait(deadline):
                     return bytes(out)
 
@@ -256,11 +266,12 @@ class HostLink:
             while True:
                 port.check()
                 self._promote()
-                if self._rx:
-                    chunks = list(self._rx) if every else [self._rx[0]]
+                rx = port._rx
+                if rx:
+                    chunks = list(rx) if every else [rx[0]]
                     for _ in chunks:
-                        self._rx.popleft()
-                    self._rx_bytes -= sum(map(len, chunks))
+                        rx.popleft()
+                    port._rx_bytes -= sum(map(len, chunks))
                     return chunks
                 if not self._wait(deadline):
                     return []
@@ -271,26 +282,27 @@ class HostLink:
             if not self.virtual:
                 self._run_until(self.clock.now())
             self._promote()
-            return self._rx_bytes
+            return port._rx_bytes
 
     def _host_reset_input(self, port: HostPort) -> None:
         with self._cond:
             port.check()
             self._promote()
-            self._rx.clear()
-            self._rx_bytes = 0
+            port._rx.clear()
+            port._rx_bytes = 0
 
 
 def _timeout(timeout_s: float | None) -> float | None:
     """A read's wall-time timeout: None (or inf) waits forever; NaN or a negative one is
-    refused (NaN used to wait forever, whatever came)."""
+    refused (NaN used to wait forever, whatever came). One longer than a condition can wait
+    (threading.TIMEOUT_MAX, some 292 years) is forever too, not an OverflowError."""
     if timeout_s is None or timeout_s == math.inf:
         return None
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) \
             or not timeout_s >= 0:
         raise ValueError(f"timeout_s={timeout_s!r} is refused: give seconds >= 0, or None to "
                          "wait for ever")
-    return timeout_s
+    return None if timeout_s > threading.TIMEOUT_MAX else timeout_s
 
 
 class HostPort:
@@ -300,6 +312,8 @@ class HostPort:
         self.sim = sim
         self.generation = sim.generation
         self.is_open = True
+        self._rx: deque[bytes] = deque()  # delivered to this port, waiting to be read
+        self._rx_bytes = 0
         sim.open_ports += 1
 
     @property
@@ -352,4 +366,8 @@ class HostPort:
                 self.sim.open_ports -= 1
                 if self.sim._owner is self:
                     self.sim._owner = None
+                if self in self.sim._ports:
+                    self.sim._ports.remove(self)
+                self._rx.clear()
+                self._rx_bytes = 0
                 self.sim._cond.notify_all()

@@ -185,11 +185,16 @@ class LinkFaults:
         self._in_drop, self._in_delay = set(), None
 
     def inbound_frames(self, data: bytes, now_s: float) -> list[tuple[float, bytes]]:
-        """Host -> pen bytes after every link fault: (extra delay s, chunk) in order."""
+        """Host -> pen bytes after every link fault: (extra delay s, chunk), by delay.
+
+        The frames of one write that arrive together are one chunk, so the pen reads them in
+        one read, as without type faults: a NEEDLE_START or CLEAR_FAULTS before an ESTOP in one
+        write is still judged against that ESTOP (docs/protocol.md section 9) when a type fault
+        drops or delays other frames of the write."""
         data = self.inbound(data, now_s)
         if not data or (self._in_drop == set() and self._in_delay is None):
             return [(0.0, data)] if data else []
-        out: list[tuple[float, bytes]] = []
+        by_delay: dict[float, bytearray] = {}  # in order of first appearance: 0.0 first
         for mtype, chunk in _split_frames(data):
             if mtype is not None and (self._in_drop is None or mtype in self._in_drop):
                 self.stats["dropped_frames_in"] += 1
@@ -200,8 +205,9 @@ class LinkFaults:
                 if types is None or mtype in types:
                     delay_s = d
                     self.stats["delayed_frames_in"] += 1
-            out.append((delay_s, chunk))
-        return out
+            by_delay.setdefault(delay_s, bytearray()).extend(chunk)
+        return sorted(((delay_s, bytes(chunk)) for delay_s, chunk in by_delay.items()),
+                      key=lambda item: item[0])
 
     # -- applying ------------------------------------------------------------------------
     def _bytes(self, data: bytes) -> bytes:

@@ -4,7 +4,8 @@ The host enables it once with `serial.protocol_handler_packages.append("simulato
 `simulators` does it too); then `serial.serial_for_url(url)` imports this module.
 
     pensim://NAME             attach to the live simulator registered as NAME (see
-                              `PenSimulator.url`); reopening reaches the same pen, faults and all.
+                              `PenSimulator.url`, which percent-quotes it: bench%232 is
+                              "bench#2"); reopening reaches the same pen, faults and all.
                               Like a serial device it has one owner: while a pensim:// port
                               on that pen is open, another open raises SerialException
                               ("pensim://NAME is in use ...")
@@ -12,7 +13,8 @@ The host enables it once with `serial.protocol_handler_packages.append("simulato
     pensim://?seed=3&faults=drop%3D0.01,jam@2&baud=115200&lease=1500&telemetry=200&name=bench
                               the same with options: seed, faults (fault spec, see
                               simulators.faults), baud (wire pacing), lease (lease_max_ms),
-                              telemetry (default rate, Hz), name (register it for others)
+                              telemetry (default rate, Hz), name (register it for others);
+                              each at most once (a repeat is refused, naming it)
     pensim://?clock=virtual   the pen runs on a virtual clock that the host connected to it
                               advances whenever it waits and has caught up: a session plays as
                               fast as the computer computes it (`port.host_clock`; the default
@@ -39,24 +41,32 @@ from simulators.pen_model import (
     TELEMETRY_HZ_RANGE,
     PenModel,
 )
-from simulators.sim import HostPort, LinkDisconnected, PenSimulator, PortInUse, lookup
+from simulators.sim import (
+    HostPort,
+    LinkDisconnected,
+    PenSimulator,
+    PortInUse,
+    lookup,
+)
+from simulators.urls import query_options, url_name
 
 _OPTIONS = ("seed", "faults", "baud", "lease", "telemetry", "name", "clock")
-
-
-def query_options(query: str) -> dict[str, list[str]]:
-    """The options of a pensim:// query, `%XX` decoded but `+` kept as `+`: a fault spec joins
-    message types with it (`faults=drop_type=ESTOP+NEEDLE_STOP`, docs/simulator.md), which a
-    form decoding would turn into a space. A space is written `%20`."""
-    return urllib.parse.parse_qs(query.replace("+", "%2B"), keep_blank_values=True)
 
 
 def _parse(url: str) -> tuple[str, dict[str, str]]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "pensim":
         raise SerialException(f"expected a pensim:// URL, got {url!r}")
-    name = (parts.netloc + parts.path).strip("/")
-    options = {k: v[-1] for k, v in query_options(parts.query).items()}
+    if parts.fragment or url.endswith("#"):  # `pensim://bench#2` would reach "bench"
+        raise SerialException(f"{url!r} has a '#': a simulator's name is percent-quoted in its "
+                              "URL (write '#' as %23, as sim.url does)")
+    name = url_name(url, option=False)
+    given = query_options(parts.query)
+    twice = sorted(key for key, values in given.items() if len(values) > 1)
+    if twice:  # the last one used to win, the others never checked (transport.check_port too)
+        raise SerialException(f"pensim option {twice[0]} is given {len(given[twice[0]])} "
+                              f"times in {url!r}; give each option once")
+    options = {k: v[0] for k, v in given.items()}
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise SerialException(

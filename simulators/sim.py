@@ -39,6 +39,7 @@ from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge
 from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel, check_configurable
+from simulators.urls import url_name
 
 # Frame offset of TYPE (firmware_protocol/frame.py), and TELEMETRY's code: the one lossy frame
 _TYPE_AT = 4
@@ -55,13 +56,13 @@ _names = itertools.count(1)
 
 
 def lookup(url_or_name: object) -> PenSimulator | None:
-    """The live simulator behind `pensim://NAME`, `NAME`, or a `pensim://` serial port object."""
+    """The live simulator behind `pensim://NAME` (or `?name=NAME`), `NAME`, or a port object."""
     sim = getattr(url_or_name, "simulator", None)
     if isinstance(sim, PenSimulator):
         return sim
     if not isinstance(url_or_name, str):
         return None
-    name = url_or_name.removeprefix("pensim://").split("?", 1)[0].strip("/")
+    name = url_name(url_or_name) if url_or_name.startswith("pensim:") else url_or_name
     with _registry_lock:
         return _registry.get(name) if name else None
 
@@ -114,19 +115,16 @@ class PenSimulator(HostLink):
         self._start_s = self.clock.now()
         self._in: deque[tuple[float, bytes]] = deque()  # host -> pen, by arrival time
         self._out: deque[tuple[float, bytes]] = deque()  # pen -> host, by delivery time
-        self._rx: deque[bytes] = deque()  # delivered, waiting for the host to read
-        self._rx_bytes = 0
+        self._ports: list[HostPort] = []  # open ports of this connection, each its own queue
         self._in_free_s = self._out_free_s = 0.0
-        # With `baud`: when the pen's own UART has sent every byte queued so far (before link
-        # faults, which act on the wire). A TELEMETRY frame due earlier is skipped.
+        # with `baud`: when the pen's UART has sent all it queued (a TELEMETRY due earlier: skipped)
         self._tx_free_s = 0.0
         self.telemetry_skipped = 0
         self._events: list[tuple[float, int, str, object]] = []
         self._event_ids = itertools.count()
         self._rng_faults = random.Random(f"{self.seed}:device-faults")
         self._causes = Causes()  # each fault window holds its own cause (R01)
-        # What went wrong in a scheduled action or a real-time tick, newest last: logged, and
-        # kept here, never the death of the tick thread or of a clock's advance (R02).
+        # errors of scheduled actions and real-time ticks, newest last: logged, never fatal (R02)
         self.errors: deque[str] = deque(maxlen=ERRORS_KEPT)
         self.connected = True
         self.generation = 0
@@ -139,13 +137,15 @@ class PenSimulator(HostLink):
             self._schedule_random(rnd)
 
         with _registry_lock:
-            self.name = name or f"pen{next(_names)}"
+            self.name = name or next(auto for auto in (f"pen{n}" for n in _names)
+                                     if auto not in _registry)  # one a user named is taken
             if self.name in _registry:
                 raise ValueError(f"a simulator named {self.name!r} is already running")
             _registry[self.name] = self
         self._thread: threading.Thread | None = None
         if self.virtual:
-            self.clock.on_advance(self._on_clock)  # type: ignore[attr-defined]
+            self.clock.on_advance(self._on_clock,  # type: ignore[attr-defined]
+                                  until_s=self.firmware.max_time_s)
         else:
             self._thread = threading.Thread(target=self._run, name=f"pensim-{self.name}",
                                             daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,8 @@ def _write_codec(out_dir: Path, files: dict[str, str], force: bool) -> None:
     if folders:
         raise SmpError(f"--out {out_dir}: {', '.join(folders)} is a directory, not a file of "
                        "an earlier generation; remove it or choose another directory.")
-    existing = [name for name in files if (out_dir / name).exists()]
+    # lexists: a link whose target is missing (a shared header not mounted) is there too
+    existing = [name for name in files if os.path.lexists(out_dir / name)]
     if existing and not force:
         raise SmpError(
             f"--out {out_dir}: {', '.join(existing)} already there; pass --force to overwrite "
@@ -196,7 +198,6 @@ def _write_whole(out_dir: Path, files: dict[str, str]) -> None:
     rename is done and put back if one fails (a full disk, a name that is a directory: the
     earlier header and source stay a pair). A link of that name is replaced, never written
     through. A failure removes what it made."""
-    import os
     import tempfile
 
     made: list[str] = []

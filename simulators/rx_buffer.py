@@ -1,0 +1,47 @@
+"""Each simulated port's receive buffer, like an OS tty buffer, and what gives way when it is
+full: the oldest whole TELEMETRY frames (telemetry is lossy: docs/protocol.md section 12).
+Replies and EVENTs are always kept, even past the limit. Other chunks (a link fault's junk, a
+part of a split frame) are dropped once no telemetry is left to give way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from firmware_protocol.codes import MsgType
+from firmware_protocol.frame import OVERHEAD, SYNC
+from firmware_protocol.messages import REGISTRY
+
+RX_LIMIT = 1 << 16
+_TELEMETRY = int(MsgType.TELEMETRY)
+_TELEMETRY_FRAME = OVERHEAD + REGISTRY[_TELEMETRY].SIZE
+
+
+def _is_telemetry(chunk: bytes) -> bool:
+    """A whole TELEMETRY frame as the pen wrote it (a part of a split one is not)."""
+    return len(chunk) == _TELEMETRY_FRAME and chunk[4] == _TELEMETRY and chunk[:2] == SYNC
+
+
+def _is_kept(chunk: bytes) -> bool:
+    """A whole frame that is no TELEMETRY (a reply or an EVENT): never dropped for room."""
+    if len(chunk) < OVERHEAD or chunk[:2] != SYNC or chunk[4] == _TELEMETRY:
+        return False
+    cls = REGISTRY.get(chunk[4])
+    return cls is not None and len(chunk) == OVERHEAD + cls.SIZE == OVERHEAD + chunk[2]
+
+
+def make_room(port: Any, chunk: bytes, stats: Counter[str]) -> bool:
+    """Room in `port`'s full buffer (`_rx`, `_rx_bytes`) for `chunk`: the oldest whole TELEMETRY
+    frames give way (counted in `rx_telemetry_dropped`). False if `chunk` is to be dropped
+    instead: it is no reply or EVENT and no telemetry is left to give way."""
+    rx = port._rx
+    while port._rx_bytes + len(chunk) > RX_LIMIT:
+        for i, old in enumerate(rx):  # the oldest first; replies and EVENTs are skipped
+            if _is_telemetry(old):
+                del rx[i]
+                port._rx_bytes -= len(old)
+                stats["rx_telemetry_dropped"] += 1
+                break
+        else:
+            return _is_kept(chunk)
+    return True
