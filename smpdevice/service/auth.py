@@ -95,9 +95,16 @@ def read_tokens(path: Path) -> dict[Role, str]:
         raise AuthError(f"the token file {path} is damaged; delete it and restart "
                         "`smp serve` to make new tokens (clients then read the new ones)") from None
     for role, token in tokens.items():
-        if not isinstance(token, str) or not 20 <= len(token) <= MAX_TOKEN_CHARS:
-            raise AuthError(f"the {role.label} token in {path} is malformed; delete the file "
-                            "and restart `smp serve`")
+        # Printable ASCII only: a token a client cannot send (a lone surrogate, a control
+        # character) would make every hello with it fail, and nobody could E-stop through it.
+        if not isinstance(token, str) or not 20 <= len(token) <= MAX_TOKEN_CHARS \
+                or not all("!" <= ch <= "~" for ch in token):
+            raise AuthError(f"the {role.label} token in {path} is malformed (20 to "
+                            f"{MAX_TOKEN_CHARS} printable ASCII characters); delete the file "
+                            "and restart `smp serve` to make new tokens")
+    if len(set(tokens.values())) < len(tokens):  # one token for two roles: the higher wins
+        raise AuthError(f"the token file {path} gives two roles the same token; delete it and "
+                        "restart `smp serve` to make new tokens")
     return tokens
 
 
@@ -112,7 +119,8 @@ def role_for(tokens: dict[Role, str], presented: object) -> Role | None:
     if not isinstance(presented, str) or not 0 < len(presented) <= MAX_TOKEN_CHARS:
         return None
     found = None
-    given = presented.encode()
+    # surrogatepass: a lone surrogate (valid JSON text) encodes, and matches no token
+    given = presented.encode("utf-8", "surrogatepass")
     for role, token in tokens.items():
         if hmac.compare_digest(given, token.encode()):
             found = role

@@ -75,7 +75,7 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
 
     try:
         asyncio.run(_main(options, ready))
-        click.echo("stopped.")  # serve_forever ends only when Ctrl-C or SIGTERM ends it
+        click.echo("stopped.")  # serve_forever ends only when Ctrl-C, SIGTERM or SIGHUP ends it
     except KeyboardInterrupt:  # where the loop takes no signal handlers
         click.echo("stopped.")
     finally:
@@ -100,7 +100,7 @@ def own_simulated_pen(pen_port: str) -> Any:
 
 
 def cancel_once(task: asyncio.Task, name: str = "SIGTERM") -> Callable[[], None]:
-    """The handler of SIGTERM and Ctrl-C: the first one stops the service; another one (an
+    """The handler of SIGTERM, SIGHUP and Ctrl-C: the first one stops the service; another one (an
     impatient supervisor, a second Ctrl-C) must not cut its close short, which stops and
     disarms the pen and closes the port (else the pen's own lease stops it, fault latched)."""
     def on_signal() -> None:
@@ -121,6 +121,9 @@ async def _main(options: Any, ready: Any) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, cancel_once(task))
+        # SIGHUP (the terminal closed) as SIGTERM: its default ends the process on the spot,
+        # with no close, and the pen's own lease then stops the needle, a fault latched
+        loop.add_signal_handler(signal.SIGHUP, cancel_once(task, "SIGHUP"))
         loop.add_signal_handler(signal.SIGINT, cancel_once(task, "Ctrl-C"))
     try:
         await task

@@ -34,29 +34,35 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
             calibration = pen.calibration
         with ServiceHandle(ServiceOptions(port=sim.url, listen=listen,
                                           calibration=calibration)) as service:
-            url = service.console_url()
-            click.echo(f"Console: {url}")
-            click.echo(f"JSON-RPC: {service.url}  (tokens: service.tokens.json in the data "
-                       "directory). Ctrl-C stops.")
-            if open_browser:
-                webbrowser.open(url)
             stop = until or threading.Event()
-            # SIGTERM stops as Ctrl-C does, and as `smp serve` does: the service closes, so a
-            # running session stops its needle, records its pass and is left open.
-            previous = _on_sigterm(stop.set)
+            # SIGTERM and SIGHUP (the terminal closed) stop as Ctrl-C does, and as `smp serve`
+            # does: the service closes, so a running session stops its needle, records its
+            # pass and is left open. Taken before the URLs are printed: whoever reads them may
+            # signal at once.
+            previous = _on_stop_signals(stop.set)
             try:
+                url = service.console_url()
+                click.echo(f"Console: {url}")
+                click.echo(f"JSON-RPC: {service.url}  (tokens: service.tokens.json in the "
+                           "data directory). Ctrl-C stops.")
+                if open_browser:
+                    webbrowser.open(url)
                 while not stop.wait(0.2):
                     pass
                 click.echo("stopped.")
             except KeyboardInterrupt:
                 click.echo("stopped.")
             finally:
-                if previous is not None:
-                    signal.signal(signal.SIGTERM, previous)
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
-def _on_sigterm(then: Callable[[], None]) -> Any:
-    """Call `then` on SIGTERM; the previous handler, or None off the main thread (tests)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_stop_signals(then: Callable[[], None]) -> dict[int, Any]:
+    """Call `then` on SIGTERM or SIGHUP; the previous handlers, none off the main thread
+    (tests)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda *_: then())
+        return {}
+    return {signum: signal.signal(signum, lambda *_: then()) for signum in STOP_SIGNALS}

@@ -246,7 +246,8 @@ class PenService:
                                               "(service.tokens.json in the data directory)")
         if "role" in p:
             asked = Role.parse(p["role"])
-            if asked > role:
+            if asked > role:  # a failed hello as an unknown token is: three close
+                client.failed_hellos += 1
                 raise RpcError(NOT_AUTHENTICATED, f"this token gives the {role.label} role; "
                                                   f"it cannot ask for {asked.label}")
             role = asked

@@ -89,6 +89,13 @@ def _size_error(size: int) -> RpcError:
                                      "easily)", {"max_message_bytes": MAX_MESSAGE_BYTES})
 
 
+def check_size(raw: str | bytes) -> None:
+    """RpcError (-32600) for a message over the cap; nothing of it is read."""
+    size = _oversize(raw)
+    if size is not None:
+        raise _size_error(size)
+
+
 def _oversize(raw: str | bytes) -> int | None:
     """The message's size in UTF-8 bytes if it is over the cap, else None. A text frame arrives
     as `str`: its characters are 1-4 bytes each, so only a long one needs encoding to tell."""
@@ -113,14 +120,10 @@ def parse(raw: str | bytes, *, scan: bool = True) -> Request:
     only read strictly: the scan's cost is not spent on a connection that may not E-stop. A
     batch holding an E-stop is refused with `estop=True`: the connection runs it (when
     authenticated) and says whether it did."""
-    size = _oversize(raw)
-    if size is not None:
-        raise _size_error(size)
-    found = find_estop(raw) if scan and _may_name_estop(raw) else None
-    if found is not None:
-        if found.batch:
-            raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=True)
-        return Request(ESTOP, {}, _echo(found.ident), found.has_id)
+    check_size(raw)
+    estop = scan_estop(raw) if scan else None
+    if estop is not None:
+        return estop
     message = _decode(raw)
     if isinstance(message, list):  # one holding an E-stop: only when not scanned (above)
         raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=any(map(_is_estop, message)))
@@ -152,6 +155,18 @@ def parse(raw: str | bytes, *, scan: bool = True) -> Request:
         raise RpcError(INVALID_PARAMS, "params must be an object of named parameters",
                        ident=_echo(ident), notification=not has_id)
     return Request(method, params, ident if _valid_id(ident) else None, has_id)
+
+
+def scan_estop(raw: str | bytes) -> Request | None:
+    """The E-stop a message (within the cap) names, by the lenient scan alone, or None; a
+    batch holding one is RpcError(estop=True). Nothing else of the message is read: also for a
+    message refused unread for its connection's byte rate."""
+    found = find_estop(raw) if _may_name_estop(raw) else None
+    if found is None:
+        return None
+    if found.batch:
+        raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=True)
+    return Request(ESTOP, {}, _echo(found.ident), found.has_id)
 
 
 def id_of(raw: str | bytes) -> tuple[bool, str | int | float | None]:
@@ -244,7 +259,7 @@ def notification(method: str, params: dict[str, Any]) -> str:
 
 
 class TokenBucket:
-    """`rate` requests per second with bursts of `burst`; E-stop never asks it."""
+    """`rate` per second (requests, or bytes) with bursts of `burst`; E-stop never asks it."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
@@ -253,12 +268,21 @@ class TokenBucket:
         self.at = time.monotonic()
         self.refused = 0
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+
+    def take(self, amount: float = 1.0) -> bool:
+        """Take `amount` if the bucket holds it (else nothing is taken)."""
+        self._refill()
+        if self.tokens >= amount:
+            self.tokens -= amount
             return True
         self.refused += 1
         return False
+
+    def full(self) -> bool:
+        """Refilled to its burst: the client has been quiet long enough."""
+        self._refill()
+        return self.tokens >= self.burst

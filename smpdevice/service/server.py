@@ -31,6 +31,7 @@ from smpdevice.service.auth import SOCKET_NAME as SOCKET_NAME  # re-exported (cl
 from smpdevice.service.auth import Role, remove_stale_socket
 from smpdevice.service.connection import serve_client
 from smpdevice.service.deadman import stop_and_disarm
+from smpdevice.service.door import Door, accept_backlog, door_connection
 from smpdevice.service.limits import MAX_INBOUND_BYTES
 from smpdevice.service.pen_service import PenService
 
@@ -47,6 +48,10 @@ SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
 # How long a closing connection may take to answer the close: a hung peer must not hold the
 # service's exit (the pen is at rest before any connection is closed; see close()).
 CLOSE_TIMEOUT_S = 2.0
+# How long a connection may take over its opening handshake (TLS included); then rpc.hello
+# has connection.HELLO_TIMEOUT_S. Idle connections are also capped (door.py).
+OPEN_TIMEOUT_S = 5.0
+TLS_FILE_MAX_BYTES = 1024 * 1024  # a PEM certificate chain or key is a few KiB
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -146,6 +151,13 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
         return None
     if not (cert and key):
         raise ServeError("TLS needs both --tls-cert and --tls-key")
+    from smpdevice.loader import LoadError, read_capped
+
+    for what, path in (("certificate", cert), ("key", key)):
+        try:  # a regular file only: loading a FIFO or a device waits for ever, unkillable
+            read_capped(path, TLS_FILE_MAX_BYTES)
+        except LoadError as exc:
+            raise ServeError(f"cannot load the TLS {what}: {exc}") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -182,6 +194,7 @@ class ServiceServer:
         self._ws: Server | None = None
         self._unix: Server | None = None
         self._closed = False
+        self.door: Door | None = None  # made by start()
         self.dir_lock: IO[bytes] | None = None  # the data directory's serve.lock (runner.py)
 
     @property
@@ -222,10 +235,13 @@ class ServiceServer:
     async def _process_request(self, connection: Any, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == RPC_PATH:
-            origin = request.headers.get("Origin")
-            if origin is not None and not self._origin_allowed(origin,
-                                                               request.headers.get("Host")):
-                log.warning("refused a WebSocket from another origin", origin=origin[:100])
+            origins = request.headers.get_all("Origin")
+            hosts = request.headers.get_all("Host")
+            if origins and (len(origins) > 1 or len(hosts) > 1
+                            or not self._origin_allowed(origins[0], hosts[0] if hosts else None)):
+                # two Origin headers: which one the browser meant is unknown, so neither counts
+                log.warning("refused a WebSocket from another origin",
+                            origin=", ".join(origins)[:100])
                 return _plain(403, "Forbidden", "WebSocket from another origin refused\n")
             return None
         found = _static(path)
@@ -245,9 +261,13 @@ class ServiceServer:
         # latency); asyncio sets TCP_NODELAY on every TCP socket, so no Nagle delay either.
         # max_size: requests over the cap (but under this) are still read, to be answered
         # -32600 with the connection kept (limits.py says why there is a transport bound).
+        # One door for both servers: their connections share the process's descriptors.
+        self.door = Door()
         options: dict[str, Any] = dict(max_size=MAX_INBOUND_BYTES, max_queue=16,
                                        compression=None, ping_interval=5, ping_timeout=10,
-                                       close_timeout=CLOSE_TIMEOUT_S, server_header=None)
+                                       close_timeout=CLOSE_TIMEOUT_S, server_header=None,
+                                       open_timeout=OPEN_TIMEOUT_S, backlog=accept_backlog(),
+                                       create_connection=door_connection(self.door))
 
         async def over_tcp(ws: Any) -> None:
             await serve_client(self.service, ws, "ws")
