@@ -50,6 +50,10 @@ class AuthError(SmpError):
     """A token file or a credential is not usable; the message says what to do."""
 
 
+class TokenFileOpen(AuthError):
+    """The token file is readable by others: whoever can read it has its tokens."""
+
+
 def token_path(data_dir: Path) -> Path:
     return Path(data_dir) / TOKEN_FILE_NAME
 
@@ -72,8 +76,9 @@ def load_or_create_tokens(data_dir: Path) -> dict[Role, str]:
     return tokens
 
 
-def read_tokens(path: Path) -> dict[Role, str]:
-    """Read and check a token file: private (0600, ours) and well formed."""
+def read_tokens(path: Path, *, others_may_read: bool = False) -> dict[Role, str]:
+    """Read and check a token file: private (0600, ours; `others_may_read`: an E-stop's
+    reader, which the mode must never stop) and well formed."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # first: no chmod makes a directory a token file
@@ -81,8 +86,8 @@ def read_tokens(path: Path) -> dict[Role, str]:
                 "not a regular file"
             raise AuthError(f"the token file {path} is {what}; move it away and start "
                             "`smp serve` again to make new tokens")
-        if info.st_mode & 0o077:
-            raise AuthError(f"the token file {path} is readable by others "
+        if info.st_mode & 0o077 and not others_may_read:
+            raise TokenFileOpen(f"the token file {path} is readable by others "
                             f"(mode {info.st_mode & 0o777:o}); run: chmod 600 {path}")
         raw = path.read_bytes()[:4096]
     except OSError as exc:
@@ -108,10 +113,11 @@ def read_tokens(path: Path) -> dict[Role, str]:
     return tokens
 
 
-def read_token(data_dir: Path, role: Role | str = Role.OPERATOR) -> str:
+def read_token(data_dir: Path, role: Role | str = Role.OPERATOR, *,
+               others_may_read: bool = False) -> str:
     """A local client's token for `role` (it reads the file itself)."""
     role = role if isinstance(role, Role) else Role.parse(role)
-    return read_tokens(token_path(data_dir))[role]
+    return read_tokens(token_path(data_dir), others_may_read=others_may_read)[role]
 
 
 def role_for(tokens: dict[Role, str], presented: object) -> Role | None:

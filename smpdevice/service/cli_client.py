@@ -30,10 +30,29 @@ def service_option() -> Any:
              "the port. Default: $SMP_SERVICE, unless --port is given (not both).")
 
 
-def _client(url: str, role: str) -> Any:
+def _client(url: str, role: str, token: str | None = None) -> Any:
     from smpdevice.service.client import SyncServiceClient
 
-    return SyncServiceClient.connect(url, role=role, name="smp")
+    return SyncServiceClient.connect(url, role=role, name="smp", token=token)
+
+
+def _estop_token() -> str | None:
+    """The viewer token, also from a token file others can read (with a warning): the mode
+    check guards the tokens, never the E-stop (review 14: it said "E-stop NOT sent", exit 6,
+    while the pen ran on). None: the connection reads it, and says what is wrong."""
+    from smpdevice.paths import data_dir
+    from smpdevice.service.auth import Role, TokenFileOpen, read_token
+
+    try:
+        read_token(data_dir(), Role.VIEWER)
+    except TokenFileOpen as exc:
+        click.secho(f"warning: {str(exc).rstrip('.')}. The E-stop is sent all the same.",
+                    fg="yellow", err=True)
+        with contextlib.suppress(SmpError):
+            return read_token(data_dir(), Role.VIEWER, others_may_read=True)
+    except SmpError:
+        pass
+    return None
 
 
 def estop(url: str) -> None:
@@ -42,7 +61,7 @@ def estop(url: str) -> None:
     and exits 6: the user must learn that the pen may still be running."""
     serial = "?"
     try:
-        with _client(url, "viewer") as svc:
+        with _client(url, "viewer", _estop_token()) as svc:
             answer = svc.estop()
             with contextlib.suppress(SmpError, KeyError, TypeError):  # the E-stop is done
                 serial = svc.call("pen.identity")["identity"]["serial"]
