@@ -19,6 +19,12 @@ class ServiceEstopNotConfirmed(SmpError):
     exit_code = ExitCode.LINK_LOST
 
 
+class ServiceClearRefused(SmpError):
+    """The pen refused to clear: the cause is still present (README: `smp clear`, exit 4)."""
+
+    exit_code = ExitCode.FAULT
+
+
 def service_option() -> Any:
     """--service URL, processed first so that --port need not be given with it. `--port`'s
     callback (`smpdevice.cli.device.one_target`) settles the two: a `--port` typed on the
@@ -96,7 +102,17 @@ def clear(url: str, yes: bool, reason: str | None) -> None:
             click.echo(f"Nothing cleared: a reason is required (at least "
                        f"{CLEAR_REASON_MIN_SEEN} visible characters).", err=True)
             raise SystemExit(ExitCode.CHECK_FAILED)
-        svc.call("pen.clear_faults", reason=reason.strip())
+        from smpdevice.service.client import ServiceError
+
+        try:
+            svc.call("pen.clear_faults", reason=reason.strip())
+        except ServiceError as exc:
+            if (exc.data or {}).get("reason") != "CONDITION_ACTIVE":
+                raise
+            raise ServiceClearRefused(
+                f"pen {serial} refused to clear: the cause is still present ({exc}). Nothing "
+                "was cleared. Remove the cause (free the needle, seat the cartridge, let it "
+                f"cool), then run again: smp clear --service {url}") from None
         click.echo(f"Cleared: pen {serial} is {svc.call('pen.state')['state']}. The needle "
                    "stays stopped until a session starts it.")
 

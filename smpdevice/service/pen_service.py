@@ -356,6 +356,9 @@ def refusal(exc: SmpError) -> RpcError:
     from smpdevice.service.rpc import NOT_DRIVING, REFUSED
 
     data: dict[str, Any] = {"type": type(exc).__name__}
+    reason = getattr(exc, "reason", None)  # a NACK's (CommandRefused): e.g. CONDITION_ACTIVE
+    if isinstance(getattr(reason, "name", None), str):
+        data["reason"] = reason.name  # type: ignore[union-attr]
     issues = getattr(exc, "issues", None)
     if isinstance(issues, list):
         data["issues"] = [i.as_dict() if hasattr(i, "as_dict") else str(i) for i in issues][:50]
