@@ -19,9 +19,11 @@ killed the client), and a Ctrl-C after the last pass exits by the recorded outco
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,14 +219,12 @@ def test_sigterm_and_ctrl_c_on_a_resume_through_the_service_exit_130(
     assert f"interrupted: the needle is stopped; session {sid} is recorded" in err_term
 
 
-def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
-        env: dict[str, str]) -> None:  # noqa: F811
-    """README, exit 130: "a Ctrl-C that comes after the session ended, e.g. after its last
-    pass, changes nothing: the status is the recorded outcome's, 0 for `completed`, with a
-    `note:` line". Through the service the run gets the session.result after its stop: does
-    it exit by it?"""
-    import threading
 
+@contextlib.contextmanager
+def _close_held(env: dict[str, str]  # noqa: F811
+                ) -> Iterator[tuple[Any, str, Any, Any, threading.Event]]:
+    """A service on a real-time pen whose session close waits for `release` (the session
+    ended, its result not sent yet), with a viewer: (sim, url, viewer, work, release)."""
     with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
             port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
             calibration=true_calibration(sim))) as handle, \
@@ -233,12 +233,24 @@ def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
         work = handle.server.service.work
         finish, release = work._finish, threading.Event()
 
-        def held_finish(*args: Any) -> Any:  # every pass played; the close held a moment
+        def held_finish(*args: Any) -> Any:
             release.wait(WAIT_S)
             return finish(*args)
 
         work._finish = held_finish  # type: ignore[method-assign]
-        run = Proc(*RUN, "--service", handle.url, env=env)
+        try:
+            yield sim, handle.url, viewer, work, release
+        finally:
+            release.set()
+
+def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
+        env: dict[str, str]) -> None:  # noqa: F811
+    """README, exit 130: "a Ctrl-C that comes after the session ended, e.g. after its last
+    pass, changes nothing: the status is the recorded outcome's, 0 for `completed`, with a
+    `note:` line". Through the service the run gets the session.result after its stop: does
+    it exit by it?"""
+    with _close_held(env) as (_sim, url, viewer, work, release):
+        run = Proc(*RUN, "--service", url, env=env)
         try:
             passes = [viewer.next_notification("session.pass", timeout_s=WAIT_S)
                       for _ in range(4)]
@@ -262,24 +274,10 @@ def test_ctrl_c_after_a_fault_ended_the_session_exits_by_the_fault(
     """The same promise for a session a latched fault ended (README: exit 4): the Ctrl-C
     after it changes nothing (it exited 130, "interrupted"). The stop reached the service
     before the session's close, so the session is closed, not left open (service.md)."""
-    import threading
-
     from simulators.faults import DeviceFault
 
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
-            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
-            calibration=true_calibration(sim))) as handle, \
-            SyncServiceClient.connect(handle.url, role="viewer",
-                                      data_dir=Path(env["SMP_DATA_DIR"])) as viewer:
-        work = handle.server.service.work
-        finish, release = work._finish, threading.Event()
-
-        def held_finish(*args: Any) -> Any:  # the session ended; its close held a moment
-            release.wait(WAIT_S)
-            return finish(*args)
-
-        work._finish = held_finish  # type: ignore[method-assign]
-        run = Proc(*RUN, "--service", handle.url, env=env)
+    with _close_held(env) as (sim, url, viewer, work, release):
+        run = Proc(*RUN, "--service", url, env=env)
         try:
             viewer.next_notification("session.progress", timeout_s=WAIT_S)
             sim.inject(DeviceFault.JAM)  # the first pass ends on a latched jam
