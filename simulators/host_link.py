@@ -172,8 +172,10 @@ class HostLink:
             chunks = list(port._rx)
             port._rx.clear()
             port._rx_bytes = 0
-            if self._out:
-                self._cond.notify_all()  # chunks due later (delay, pacing): a reader waits
+            if self._out or (self._readers and len(self._ports) > 1):
+                # chunks due later (delay, pacing), or another port's reader blocked in a read
+                # was given this exchange's replies (a tap's E-stop): wake them
+                self._cond.notify_all()
             return chunks
 
     def _lose_in_flight(self) -> None:

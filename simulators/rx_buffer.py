@@ -1,10 +1,13 @@
 """Each simulated port's receive buffer, like an OS tty buffer, and what gives way when it is
 full: the oldest whole TELEMETRY frames (telemetry is lossy: docs/protocol.md section 12).
-Replies and EVENTs are always kept, even past the limit. Other chunks (a link fault's junk, a
-part of a split frame) are dropped once no telemetry is left to give way."""
+Replies and EVENTs are kept past the limit, up to RX_KEPT_MAX: a port that far behind does not
+read (a tap left open), and what comes beyond it is dropped, counted, so its memory and the
+cost of each step stay bounded. Other chunks (a link fault's junk, a part of a split frame) are
+dropped once no telemetry is left to give way."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -13,6 +16,10 @@ from firmware_protocol.frame import OVERHEAD, SYNC
 from firmware_protocol.messages import REGISTRY
 
 RX_LIMIT = 1 << 16
+RX_KEPT_MAX = 2 * RX_LIMIT
+# Chunks looked at, oldest first, for a TELEMETRY frame to give way: replies a port never read
+# pile up at its front, and scanning past all of them for every chunk made each step slower.
+SCAN_MAX = 64
 _TELEMETRY = int(MsgType.TELEMETRY)
 _TELEMETRY_FRAME = OVERHEAD + REGISTRY[_TELEMETRY].SIZE
 
@@ -36,12 +43,12 @@ def make_room(port: Any, chunk: bytes, stats: Counter[str]) -> bool:
     instead: it is no reply or EVENT and no telemetry is left to give way."""
     rx = port._rx
     while port._rx_bytes + len(chunk) > RX_LIMIT:
-        for i, old in enumerate(rx):  # the oldest first; replies and EVENTs are skipped
+        for i, old in enumerate(itertools.islice(rx, SCAN_MAX)):  # oldest first
             if _is_telemetry(old):
                 del rx[i]
                 port._rx_bytes -= len(old)
                 stats["rx_telemetry_dropped"] += 1
                 break
         else:
-            return _is_kept(chunk)
+            return _is_kept(chunk) and port._rx_bytes + len(chunk) <= RX_KEPT_MAX
     return True
