@@ -33,8 +33,18 @@ from websockets.exceptions import ConnectionClosed
 
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role
+from smpdevice.service.budget import (
+    BEFORE_HELLO_MAX_CHARS,
+    MESSAGE_CHARS_BURST,
+    MESSAGE_CHARS_PER_S,
+    SMALL_MESSAGE_CHARS,
+    budget,
+    flush,
+    read_over_rate,
+    strike,
+)
 from smpdevice.service.deadman import NotDriving
-from smpdevice.service.limits import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES
+from smpdevice.service.limits import MAX_ANSWER_BYTES
 from smpdevice.service.pen_service import PenService, call_handler, refusal
 from smpdevice.service.rpc import (
     BUSY,
@@ -52,7 +62,6 @@ from smpdevice.service.rpc import (
     id_of,
     parse,
     response,
-    scan_estop,
 )
 from smpdevice.service.schema import METHODS
 
@@ -63,20 +72,6 @@ MAX_INFLIGHT = 8
 RATE_PER_S = 500.0
 BURST = 1000.0
 FLOOD_CLOSE_AFTER = 5000  # refused messages in a row: the client is disconnected
-# Reading a message costs the one event loop about its length (~35 ns a character for JSON
-# integers: 9 ms for 256 KiB), before any rate limit could look at what it asks; four viewers
-# sending 250 KiB back to back held every other client's E-stop for ~110 ms each. So a message
-# over SMALL_MESSAGE_CHARS is charged its length first, and one over the budget is read no
-# further than its size and its E-stop (the lenient scan, ~1 ms for 256 KiB).
-SMALL_MESSAGE_CHARS = 1024  # never charged: an E-stop is ~60, a heartbeat ~70
-MESSAGE_CHARS_PER_S = 64 * 1024  # a 256 KiB profile every 4 s, sustained
-MESSAGE_CHARS_BURST = 2 * MAX_MESSAGE_BYTES  # two requests at the cap at once
-# Before rpc.hello only a hello is read: one is < 3 KiB (a 128-character token, a 200-character
-# name even \u-escaped); a bigger message is refused unread as a failed hello.
-BEFORE_HELLO_MAX_CHARS = 8 * 1024
-# Messages refused for a rate (requests or characters) without the connection pausing long
-# enough for its buckets to refill: it keeps flooding, and is disconnected.
-FLOOD_STRIKES = 16
 HELLO_TIMEOUT_S = 5.0  # a silent connection holds a descriptor (door.py): not for long
 MAX_FAILED_HELLOS = 3
 INLINE = frozenset({"rpc.ping", "pen.heartbeat", "rpc.hello", "telemetry.subscribe",
@@ -105,7 +100,7 @@ class Client:
         self.failed_hellos = 0
         self.refused_in_row = 0
         self.strikes = 0  # refused for a rate since the buckets were last full
-        self.flooding = False  # closed for flooding: nothing more of it is read
+        self.flooding = ""  # why it is closed for flooding: nothing more of it is read
         self.dropped = 0
         self.inflight = 0
         self.stops_inflight = 0
@@ -158,6 +153,8 @@ async def serve_client(service: PenService, ws: Any, transport: str) -> None:
         async for raw in ws:
             _handle(service, client, raw, tasks)
             if client.flooding:  # read nothing more: what it sends until its close is waste
+                await flush(client)
+                client.close(1008, client.flooding)
                 break
             await asyncio.sleep(0)  # let other connections (an E-stop) in between messages
     except ConnectionClosed:
@@ -195,7 +192,8 @@ def _handle(service: PenService, client: Client, raw: str | bytes,
 
 def _check_message(service: PenService, client: Client, raw: str | bytes,
                    tasks: set[asyncio.Task]) -> None:
-    if client.strikes and client.bucket.full() and client.chars.full():
+    chars = budget(service, client)
+    if client.strikes and client.bucket.full() and chars.full():
         client.strikes = 0  # it paused: what it was refused was a burst, not a flood
     size = len(raw)  # characters of a text frame (what reading it costs), bytes of a binary
     over_rate = False
@@ -206,9 +204,9 @@ def _check_message(service: PenService, client: Client, raw: str | bytes,
             raise RpcError(NOT_AUTHENTICATED, "not authenticated: send rpc.hello first; a "
                                               f"message over {BEFORE_HELLO_MAX_CHARS} "
                                               "characters is not read before it")
-        over_rate = size > SMALL_MESSAGE_CHARS and not client.chars.take(size)
+        over_rate = size > SMALL_MESSAGE_CHARS and not chars.take(size)
         if over_rate:  # its size and its E-stop only (an E-stop is exempt from the rate)
-            request = _read_over_rate(client, raw)
+            request = read_over_rate(client, raw)
         else:  # the E-stop scan only for a connection that may E-stop (rpc.parse)
             request = parse(raw, scan=client.role is not None)
     except RpcError as exc:
@@ -220,34 +218,11 @@ def _check_message(service: PenService, client: Client, raw: str | bytes,
         # well-formed notification never is.
         _refused(client, exc.ident, exc, answer=not exc.notification)
         if over_rate:
-            _strike(client)
+            strike(client)
         return
     _check_and_spawn(service, client, request, tasks)
     if over_rate:  # after its E-stop ran
-        _strike(client)
-
-
-def _read_over_rate(client: Client, raw: str | bytes) -> Request:
-    """A message over the connection's character budget: refused unread (-32005, "id": null:
-    its id is not read), unless it names an E-stop (told by the lenient scan alone)."""
-    check_size(raw)
-    estop = scan_estop(raw) if client.role is not None else None
-    if estop is None:
-        raise RpcError(RATE_LIMITED, f"rate limited: messages over {SMALL_MESSAGE_CHARS} "
-                                     f"characters may total {MESSAGE_CHARS_PER_S // 1024} KiB/s "
-                                     f"(bursts of {MESSAGE_CHARS_BURST // 1024} KiB) on this "
-                                     "connection; this one was not read; slow down",
-                       {"message_chars_per_s": MESSAGE_CHARS_PER_S})
-    return estop
-
-
-def _strike(client: Client) -> None:
-    """A message refused for a rate: a client that goes on without pausing is flooding."""
-    client.strikes += 1
-    if client.strikes >= FLOOD_STRIKES:
-        client.flooding = True
-        client.close(1008, f"{FLOOD_STRIKES} messages over its rate without a pause: "
-                           "flooding")
+        strike(client)
 
 
 def _estop(service: PenService, client: Client, request: Request | None) -> str:
@@ -300,7 +275,7 @@ def _check_and_spawn(service: PenService, client: Client, request: Request,
         _refused(client, ident, RpcError(RATE_LIMITED, f"rate limited: over {RATE_PER_S:.0f} "
                                                        "requests/s on this connection; slow "
                                                        "down"), answer=answer)
-        _strike(client)
+        strike(client)
         return
     try:
         check_params(request)
@@ -335,8 +310,7 @@ def _refused(client: Client, ident: Any, error: RpcError, *, answer: bool = True
     if answer:
         _reply_error(client, ident, error)
     if client.refused_in_row >= FLOOD_CLOSE_AFTER:
-        client.flooding = True
-        client.close(1008, f"{FLOOD_CLOSE_AFTER} refused messages in a row")
+        client.flooding = f"{FLOOD_CLOSE_AFTER} refused messages in a row"
     elif client.failed_hellos >= MAX_FAILED_HELLOS:
         client.close(1008, "too many failed rpc.hello")
 

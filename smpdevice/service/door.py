@@ -12,6 +12,11 @@ files", asyncio retrying each second), and `smp estop --service` waited 10 s. So
   has not said hello is cut to make room: a newcomer (an E-stop client: connect, hello, E-stop
   take a few milliseconds) always gets in, unless every descriptor is held by authenticated
   clients, when the newcomer is cut instead.
+- a connection younger than GRACE_S is never cut for a newer one (bursts of connections that
+  close again at once cut every E-stop client in its handshake: review 14b); when every one
+  that could give way is that young, the newcomer is cut instead;
+- TCP and the Unix socket (0600: this user only) wait in pools of their own, and a TCP
+  newcomer never cuts a Unix one: nothing on the network keeps a local E-stop out.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from websockets.asyncio.server import ServerConnection
 
 log = structlog.get_logger("smpdevice.service")
 
-MAX_PENDING = 64  # connections without rpc.hello
+MAX_PENDING = 64  # connections without rpc.hello, per pool (TCP, Unix socket)
+GRACE_S = 0.5  # a connection's handshake and hello take milliseconds: never cut before this
 FD_RESERVE = 32  # descriptors kept free for the service's own files
 # asyncio accepts up to `backlog` sockets per wake-up, before the door sees any (it is the
 # listen queue too): three wake-ups' worth are kept free. Asyncio's 100 where descriptors allow.
@@ -73,24 +79,42 @@ class Door:
         self.max_pending = max(1, min(max_pending, self.max_connections // 2))
         log.info("connection caps", connections=self.max_connections, pending=self.max_pending)
         self.open: set[Any] = set()
-        self.pending: OrderedDict[Any, None] = OrderedDict()  # oldest first
+        # without a hello yet, oldest first: connection -> (its pool, when it came)
+        self.pending: OrderedDict[Any, tuple[str, float]] = OrderedDict()
         self.cut = 0
         self._logged_s = 0.0
 
-    def admit(self, conn: Any) -> bool:
-        """A connection was accepted: keep it (True) or cut it now (False)."""
+    def admit(self, conn: Any, pool: str = "tcp") -> bool:
+        """A connection was accepted into `pool` ("tcp" or "unix"): keep it (True) or cut it
+        now (False)."""
         for old in [c for c in self.pending if _authenticated(c)]:
             del self.pending[old]  # said hello since: no longer pending
-        while self.pending and (len(self.open) >= self.max_connections
-                                or len(self.pending) >= self.max_pending):
-            oldest, _ = self.pending.popitem(last=False)
-            self._cut(oldest, "room for a newer connection: it had not sent rpc.hello")
-        if len(self.open) >= self.max_connections:  # every one authenticated
-            self._cut(conn, "every connection the service can hold is taken")
-            return False
+        now = time.monotonic()
+        while len(self.open) >= self.max_connections or self._waiting(pool) >= self.max_pending:
+            room = self._give_way(pool, now, full=len(self.open) >= self.max_connections)
+            if room is None:  # nobody may give way: the newcomer is cut
+                self._cut(conn, "every connection the service can hold is taken, none for "
+                                f"{GRACE_S:g} s without rpc.hello")
+                return False
+            del self.pending[room]
+            self._cut(room, "room for a newer connection: it had not sent rpc.hello")
         self.open.add(conn)
-        self.pending[conn] = None
+        self.pending[conn] = (pool, now)
         return True
+
+    def _waiting(self, pool: str) -> int:
+        return sum(1 for kind, _ in self.pending.values() if kind == pool)
+
+    def _give_way(self, pool: str, now: float, full: bool) -> Any:
+        """The connection cut for a newcomer of `pool`: the oldest without a hello for
+        GRACE_S, of its pool (or, all descriptors taken, of any pool a newcomer of `pool` may
+        cut: a TCP one never cuts a Unix one; a Unix one cuts a TCP one whatever its age)."""
+        for conn, (kind, since) in self.pending.items():
+            if kind == pool and now - since >= GRACE_S:
+                return conn
+            if pool == "unix" and kind == "tcp" and full:
+                return conn
+        return None
 
     def forget(self, conn: Any) -> None:
         self.open.discard(conn)
@@ -114,15 +138,15 @@ def _authenticated(conn: Any) -> bool:
     return client is not None and client.role is not None
 
 
-def door_connection(door: Door) -> type[ServerConnection]:
-    """websockets' connection class, counted by `door` from accept to close."""
+def door_connection(door: Door, pool: str = "tcp") -> type[ServerConnection]:
+    """websockets' connection class, counted by `door` in `pool` from accept to close."""
 
     class DoorConnection(ServerConnection):
         service_client: Any = None  # the connection's Client, once serve_client runs
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
-            door.admit(self)
+            door.admit(self, pool)
 
         def connection_lost(self, exc: Exception | None) -> None:
             door.forget(self)

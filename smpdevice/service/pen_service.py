@@ -84,6 +84,7 @@ class PenService:
         pen.lease_gate = self.lease.valid  # the pen's lease lives only as long as the driver's
         self.watchdog = Watchdog(self.lease, pen, self._driver_lost)
         self.clients: dict[str, Any] = {}
+        self.char_budgets: dict[Role, Any] = {}  # per role, shared by its connections
         self.loop: asyncio.AbstractEventLoop | None = None
         self.work = SessionWork(self)
         self.stops = StopsWin()  # pen.stop wins over the pen.starts received before it

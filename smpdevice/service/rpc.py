@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -167,6 +168,20 @@ def scan_estop(raw: str | bytes) -> Request | None:
     if found.batch:
         raise RpcError(INVALID_REQUEST, BATCH_REFUSED, estop=True)
     return Request(ESTOP, {}, _echo(found.ident), found.has_id)
+
+
+_HEAD_ID = re.compile(r'"id"\s*:\s*(-?\d{1,15}|"[^"\\]{0,64}")')
+HEAD_ID_CHARS = 256  # where clients put the id (before a long `params`): this much is looked at
+
+
+def head_id(raw: str | bytes) -> str | int | float | None:
+    """The id of a message not read (refused for its size or rate), told by a bounded look
+    at its head, where every client of this service puts it; None when not there. So its
+    caller hears the refusal rather than waiting for an answer to its id (review 14b)."""
+    head = raw[:HEAD_ID_CHARS]
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+    found = _HEAD_ID.search(text)
+    return _echo(json.loads(found.group(1))) if found else None
 
 
 def id_of(raw: str | bytes) -> tuple[bool, str | int | float | None]:

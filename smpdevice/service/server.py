@@ -285,7 +285,8 @@ class ServiceServer:
             path = self.socket_path
             remove_stale_socket(path)
             try:
-                self._unix = await unix_serve(over_unix, str(path), **options)
+                self._unix = await unix_serve(over_unix, str(path), **{
+                    **options, "create_connection": door_connection(self.door, "unix")})
                 os.chmod(path, 0o600)  # the data directory is 0700 as well
             except OSError as exc:
                 raise ServeError(f"cannot open the Unix socket {path}: {exc.strerror or exc}. "

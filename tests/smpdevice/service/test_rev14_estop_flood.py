@@ -120,7 +120,8 @@ def test_an_estop_in_a_big_message_over_the_budget_still_runs(service):
             return refused, answer, client.strikes - strikes
 
     refused, answer, strikes = asyncio.run(go())
-    assert refused["id"] is None and "not read" in refused["error"]["message"], refused
+    # its id, read from its head alone: the caller hears the refusal (review 14b)
+    assert refused["id"] == 1 and "not read" in refused["error"]["message"], refused
     assert answer["id"] == 7 and answer["result"]["confirmed"], answer
     assert strikes == 1, "the E-stop was not over the budget (a stall of ~4 s in between?)"
     assert service.pen.state.value == "estop"
