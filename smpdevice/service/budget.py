@@ -46,16 +46,16 @@ def budget(service: PenService, client: Client) -> TokenBucket:
     186 ms; review 14b)."""
     if client.role is None:
         return client.chars
-    budget = service.char_budgets.get(client.role)
-    if budget is None:
-        budget = service.char_budgets[client.role] = TokenBucket(MESSAGE_CHARS_PER_S,
+    shared = service.char_budgets.get(client.role)
+    if shared is None:
+        shared = service.char_budgets[client.role] = TokenBucket(MESSAGE_CHARS_PER_S,
                                                                  MESSAGE_CHARS_BURST)
-    return budget
+    return shared
 
 
 def read_over_rate(client: Client, raw: str | bytes) -> Request:
-    """A message over the connection's character budget: refused unread (-32005, "id": null:
-    its id is not read), unless it names an E-stop (told by the lenient scan alone)."""
+    """A message over its character budget: refused unread (-32005, with the id its head
+    shows), unless it names an E-stop (told by the lenient scan alone)."""
     check_size(raw)
     estop = scan_estop(raw) if client.role is not None else None
     if estop is None:
