@@ -97,6 +97,7 @@ class LinkFaults:
         self.stall_began_s: float | None = None
         # host -> pen frames by message type: None = every type; see drop_inbound/delay_inbound
         self._in_drop: set[int] | None = set()
+        self._in_tail = b""  # a frame's first bytes, held for the write that brings its rest
         self._in_delay: tuple[float, set[int] | None] | None = None
         if self.config.drop_in:
             self.drop_inbound(*self.config.drop_in)
@@ -192,10 +193,19 @@ class LinkFaults:
         write is still judged against that ESTOP (docs/protocol.md section 9) when a type fault
         drops or delays other frames of the write."""
         data = self.inbound(data, now_s)
+        held, self._in_tail = self._in_tail, b""
+        data = held + data
         if not data or (self._in_drop == set() and self._in_delay is None):
             return [(0.0, data)] if data else []
+        chunks = _split_frames(data)
+        tail = chunks[-1][1] if chunks and chunks[-1][0] is None else b""
+        if _frame_start(tail) and (not held or len(tail) < len(data)):
+            # A frame written in two pieces is judged by its type when its rest comes (it
+            # escaped every type fault). Held once only: a start that never completes (a
+            # damaged length) passes with the next write, as any bytes that are no frame.
+            self._in_tail = chunks.pop()[1]
         by_delay: dict[float, bytearray] = {}  # in order of first appearance: 0.0 first
-        for mtype, chunk in _split_frames(data):
+        for mtype, chunk in chunks:
             if mtype is not None and (self._in_drop is None or mtype in self._in_drop):
                 self.stats["dropped_frames_in"] += 1
                 continue
@@ -271,6 +281,11 @@ class LinkFaults:
             else:
                 out.append((delay, frame))
         return out
+
+
+def _frame_start(data: bytes) -> bool:
+    """Whether `data` (no whole frame) is the start of one: SYNC, or its first byte."""
+    return data[:2] == SYNC if len(data) >= 2 else data == SYNC[:1]
 
 
 def _split_frames(data: bytes) -> list[tuple[int | None, bytes]]:
