@@ -45,12 +45,12 @@ def _client(url: str, role: str, token: str | None = None) -> Any:
 def _estop_token() -> str | None:
     """The viewer token, also from a token file others can read (with a warning): the mode
     check guards the tokens, never the E-stop (review 14: it said "E-stop NOT sent", exit 6,
-    while the pen ran on). None: the connection reads it, and says what is wrong."""
+    while the pen ran on). None: the connection reads it again, and says what is wrong."""
     from smpdevice.paths import data_dir
     from smpdevice.service.auth import Role, TokenFileOpen, read_token
 
     try:
-        read_token(data_dir(), Role.VIEWER)
+        return read_token(data_dir(), Role.VIEWER)
     except TokenFileOpen as exc:
         click.secho(f"warning: {str(exc).rstrip('.')}. The E-stop is sent all the same.",
                     fg="yellow", err=True)

@@ -91,18 +91,8 @@ def test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unk
 
 def test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answered(
         env: dict[str, str]) -> None:  # noqa: F811
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(  # the CLI reads its token
-            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
-            calibration=true_calibration(sim))) as handle:
-        work = handle.server.service.work
-        finish, release = work._finish, threading.Event()
-
-        def held_finish(*args: Any) -> Any:  # the session's close (and result) held
-            release.wait(WAIT_S)
-            return finish(*args)
-
-        work._finish = held_finish  # type: ignore[method-assign]
-        run = Proc(*RUN, "--service", handle.url, env=env)
+    with _close_held(env) as (_sim, url, _viewer, work, release):  # the result held
+        run = Proc(*RUN, "--service", url, env=env)
         try:
             sid = run.wait_for("Session S").split()[1].rstrip(":")
             run.wait_for("pass 1/4 top running")
@@ -243,6 +233,14 @@ def _close_held(env: dict[str, str]  # noqa: F811
         finally:
             release.set()
 
+
+def _ended(run: Proc, work: Any) -> tuple[int, str, str, dict[str, Any]]:
+    """The run's exit status and output, once the service's session has ended, and its
+    status there."""
+    rc, out, err = run.finish()
+    _eventually(lambda: not work.busy(), "the session to end")
+    return rc, out, err, work.status() or {}
+
 def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
         env: dict[str, str]) -> None:  # noqa: F811
     """README, exit 130: "a Ctrl-C that comes after the session ended, e.g. after its last
@@ -260,9 +258,7 @@ def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
             _eventually(lambda: work._stop_asked.is_set(), "the stop asked")
         finally:
             release.set()
-        rc, out, err = run.finish()
-        _eventually(lambda: not work.busy(), "the session to end")
-        status = work.status() or {}
+        rc, out, err, status = _ended(run, work)
     assert status.get("outcome") == "completed", status
     assert rc == ExitCode.OK, (rc, out, err)
     assert "note: Ctrl-C came too late to change session" in err, err
@@ -287,9 +283,7 @@ def test_ctrl_c_after_a_fault_ended_the_session_exits_by_the_fault(
             _eventually(lambda: work._stop_asked.is_set(), "the stop asked")
         finally:
             release.set()
-        rc, out, err = run.finish()
-        _eventually(lambda: not work.busy(), "the session to end")
-        status = work.status() or {}
+        rc, out, err, status = _ended(run, work)
     assert status.get("outcome") == "fault", status
     assert rc == ExitCode.FAULT, (rc, out, err)
     assert "note: Ctrl-C came too late to change session" in err, err
