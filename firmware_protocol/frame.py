@@ -70,8 +70,8 @@ for _t, _cls in REGISTRY.items():
         attrgetter(*_names) if _names else (lambda _msg: ()),
         len(_names), _cls.SIZE, _t, bytes((_cls.CRC_EXTRA,)),
     )
-    if _sized(_cls):
-        _SIZED[_cls] = _sized(_cls)
+    if _fields := _sized(_cls):
+        _SIZED[_cls] = _fields
 
 
 class Frame(NamedTuple):

@@ -171,7 +171,7 @@ class PenFirmware(FirmwareCommands):
             target_ms = math.floor((t_s - self._epoch_s) * 1000 + 1e-6)
         except (ValueError, OverflowError, TypeError):  # NaN, inf, no number: never a tick
             raise ValueError(f"t_s={t_s!r} is refused: give the clock time in finite "
-                             "seconds, at most max_time_s") from None
+                             "seconds") from None
         while self.now_ms < target_ms:
             self.step()
 

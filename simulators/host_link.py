@@ -88,8 +88,7 @@ class HostLink:
         self._in.clear()
         self._out.clear()
         for port in self._ports:  # dead now: what they had not read is lost
-            port._rx.clear()
-            port._rx_bytes = 0
+            port._drop_rx()
         self._ports = []
         self._cond.notify_all()
 
@@ -170,8 +169,7 @@ class HostLink:
                 self._exchanging = False
             self._promote()
             chunks = list(port._rx)
-            port._rx.clear()
-            port._rx_bytes = 0
+            port._drop_rx()
             if self._out or (self._readers and len(self._ports) > 1):
                 # chunks due later (delay, pacing), or another port's reader blocked in a read
                 # was given this exchange's replies (a tap's E-stop): wake them
@@ -290,8 +288,7 @@ class HostLink:
         with self._cond:
             port.check()
             self._promote()
-            port._rx.clear()
-            port._rx_bytes = 0
+            port._drop_rx()
 
 
 def _timeout(timeout_s: float | None) -> float | None:
@@ -317,6 +314,11 @@ class HostPort:
         self._rx: deque[bytes] = deque()  # delivered to this port, waiting to be read
         self._rx_bytes = 0
         sim.open_ports += 1
+
+    def _drop_rx(self) -> None:
+        """Forget what this port was delivered and has not read (under the sim's lock)."""
+        self._rx.clear()
+        self._rx_bytes = 0
 
     @property
     def alive(self) -> bool:
@@ -370,6 +372,5 @@ class HostPort:
                     self.sim._owner = None
                 if self in self.sim._ports:
                     self.sim._ports.remove(self)
-                self._rx.clear()
-                self._rx_bytes = 0
+                self._drop_rx()
                 self.sim._cond.notify_all()

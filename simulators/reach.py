@@ -145,8 +145,7 @@ class PtyBridge(_Bridge):
                     chunks = port.exchange(data)
                 except LinkDisconnected:
                     continue
-            if chunks and not self._write_out(chunks[0] if len(chunks) == 1
-                                              else b"".join(chunks)):
+            if chunks and not self._write_out(b"".join(chunks)):  # one chunk: no copy
                 return
 
     def close(self) -> None:

@@ -9,35 +9,39 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from firmware_protocol.codes import MsgType
 from firmware_protocol.frame import OVERHEAD, SYNC
 from firmware_protocol.messages import REGISTRY
+
+if TYPE_CHECKING:
+    from simulators.host_link import HostPort
 
 RX_LIMIT = 1 << 16
 RX_KEPT_MAX = 2 * RX_LIMIT
 # Chunks looked at, oldest first, for a TELEMETRY frame to give way: replies a port never read
 # pile up at its front, and scanning past all of them for every chunk made each step slower.
 SCAN_MAX = 64
-_TELEMETRY = int(MsgType.TELEMETRY)
-_TELEMETRY_FRAME = OVERHEAD + REGISTRY[_TELEMETRY].SIZE
+TYPE_AT = 4  # frame offset of TYPE (firmware_protocol/frame.py)
+TELEMETRY = int(MsgType.TELEMETRY)  # the one lossy frame
+_TELEMETRY_FRAME = OVERHEAD + REGISTRY[TELEMETRY].SIZE
 
 
 def _is_telemetry(chunk: bytes) -> bool:
     """A whole TELEMETRY frame as the pen wrote it (a part of a split one is not)."""
-    return len(chunk) == _TELEMETRY_FRAME and chunk[4] == _TELEMETRY and chunk[:2] == SYNC
+    return len(chunk) == _TELEMETRY_FRAME and chunk[TYPE_AT] == TELEMETRY and chunk[:2] == SYNC
 
 
 def _is_kept(chunk: bytes) -> bool:
     """A whole frame that is no TELEMETRY (a reply or an EVENT): never dropped for room."""
-    if len(chunk) < OVERHEAD or chunk[:2] != SYNC or chunk[4] == _TELEMETRY:
+    if len(chunk) < OVERHEAD or chunk[:2] != SYNC or chunk[TYPE_AT] == TELEMETRY:
         return False
-    cls = REGISTRY.get(chunk[4])
+    cls = REGISTRY.get(chunk[TYPE_AT])
     return cls is not None and len(chunk) == OVERHEAD + cls.SIZE == OVERHEAD + chunk[2]
 
 
-def make_room(port: Any, chunk: bytes, stats: Counter[str]) -> bool:
+def make_room(port: HostPort, chunk: bytes, stats: Counter[str]) -> bool:
     """Room in `port`'s full buffer (`_rx`, `_rx_bytes`) for `chunk`: the oldest whole TELEMETRY
     frames give way (counted in `rx_telemetry_dropped`). False if `chunk` is to be dropped
     instead: it is no reply or EVENT and no telemetry is left to give way."""

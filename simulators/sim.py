@@ -20,7 +20,6 @@ import threading
 from collections import deque
 from collections.abc import Hashable
 
-from firmware_protocol.codes import MsgType
 from simulators.causes import BY_HAND, Causes
 from simulators.clock import Clock, RealClock, VirtualClock
 from simulators.faults import (
@@ -39,11 +38,9 @@ from simulators.firmware import PenFirmware
 from simulators.gauge import Gauge
 from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel, check_configurable
+from simulators.rx_buffer import TELEMETRY as _TELEMETRY
+from simulators.rx_buffer import TYPE_AT as _TYPE_AT
 from simulators.urls import url_name
-
-# Frame offset of TYPE (firmware_protocol/frame.py), and TELEMETRY's code: the one lossy frame
-_TYPE_AT = 4
-_TELEMETRY = int(MsgType.TELEMETRY)
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
 ERRORS_KEPT = 100  # sim.errors keeps the last ones

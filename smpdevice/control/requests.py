@@ -20,7 +20,6 @@ from firmware_protocol.messages import (
     SetSetpoints,
 )
 from smpdevice.control.calibration import (
-    FUTURE_SLACK,
     Calibration,
     CalibrationError,
     require_calibration,
@@ -47,8 +46,8 @@ from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
 from smpdevice.outcomes import command
 
-# POLICY["set_setpoints"] by name (a State is its name): asked for every setpoint
-_SETPOINT_STATES = frozenset(state.value for state in POLICY["set_setpoints"][0])
+# asked for every setpoint, with the machine's state name (a State is its name, a StrEnum)
+_SETPOINT_STATES = POLICY["set_setpoints"][0]
 
 
 def inside(zone: ZoneEnvelope, sp: Setpoints) -> bool:
@@ -181,19 +180,11 @@ class RequestsMixin(ControllerCore):
         return Operation([message], done)
 
     def _valid_calibration(self) -> Calibration:
-        """`require_calibration` for this pen at `validity_now()`, before every setpoint: its
-        conditions read from the calibration as it is now, each time, in plain comparisons; a
-        calibration that fails one (or of another class, with a check of its own) takes the
-        full check and its refusal. test_lat13_fast_checks holds the two equal."""
-        calibration, serial, simulated = self._calibration, self._ident.serial, self.simulated
-        now = self.validity_now()
-        if (type(calibration) is Calibration and calibration.pen_serial == serial
-                and not (simulated is False and calibration.simulated)
-                and calibration.created_at <= now + FUTURE_SLACK
-                and now < calibration.expires_at):
-            return calibration
-        return require_calibration(calibration, serial, simulated_pen=simulated,
-                                   port=self.port_url, now=now)
+        """`require_calibration` for this pen at `validity_now()`, before every setpoint: the
+        calibration as it is now, each time (test_lat13_fast_checks holds it so)."""
+        return require_calibration(self._calibration, self._ident.serial,
+                                   simulated_pen=self.simulated, port=self.port_url,
+                                   now=self.validity_now())
 
     def _arm_blockers(self, only: str | None = None) -> list[str]:
         """Why arming is not allowed now (empty if it is)."""

@@ -38,8 +38,6 @@ from smpdevice.link.wire import (
 )
 
 _NO_FAULTS = Fault(0)
-_SAFE_NAMES = frozenset(state.value for state in SAFE)
-_LEASED_NAMES = frozenset(state.value for state in LEASED)
 FAULT_LOG_DELAY_S = 0.02  # the fault's frame history is logged this long after the stop
 
 
@@ -267,13 +265,13 @@ class SafetyMixin(ControllerCore):
         return self.motion_refused()
 
     def lease_needed(self) -> bool:
-        # the machine's state name against the names: `self.state` is a call more, asked
-        # before every request (the same test: a State is its name, a StrEnum)
-        return (self._fsm.state in _LEASED_NAMES and not self._lease_hold.is_set()
+        # the machine's state name against the set: `self.state` is a call more, asked before
+        # every request (a State is its name, a StrEnum: the name is found in the set)
+        return (self._fsm.state in LEASED and not self._lease_hold.is_set()
                 and not self._estop_hold)
 
     def motion_refused(self) -> SmpError | None:
-        if self._estop_hold or self._fsm.state in _SAFE_NAMES:
+        if self._estop_hold or self._fsm.state in SAFE:
             return PenFault(f"stopped: {self.last_fault}")
         return None
 

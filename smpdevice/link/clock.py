@@ -131,7 +131,7 @@ class Timebase:
             # Only the time driver waits on `activity`, and only for quiet() (or its own
             # stop, which close() notifies): a wake for any other count was a context switch
             # for nothing (Condition.wait_for sleeps again until its predicate holds).
-            if self.pending == 0 and self.runnable == 0 and self.parked > 0:
+            if self.quiet():
                 self.activity.notify_all()
 
     def quiet(self) -> bool:

@@ -28,8 +28,10 @@ def recorded_simulator_options(port_url: Any) -> dict[str, str]:
     empty for a real pen or a named simulator (its options are not in its URL)."""
     if not isinstance(port_url, str) or not port_url.startswith("pensim://"):
         return {}
-    from simulators.protocol_pensim import query_options  # as the port read it: `+` kept
+    from simulators.urls import query_options  # as a port reads it: `+` kept
 
+    # the last of a repeated option: what ports took before they refused repeats (older
+    # recordings; a recorded port with a repeat never opens now)
     options = {k: v[-1] for k, v in query_options(urllib.parse.urlsplit(port_url).query).items()}
     return {k: options[k] for k in ("faults", "lease", "telemetry") if k in options}
 

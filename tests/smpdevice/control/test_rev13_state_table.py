@@ -1,5 +1,5 @@
-"""Review REVLAT (session 13): the state policy read by state name (`_SETPOINT_STATES`,
-`_SAFE_NAMES`, `_LEASED_NAMES`) answers as HEAD's `self.state in ...` in every state of the
+"""Review REVLAT (session 13): the state policy read by the machine's state name
+(`_SETPOINT_STATES`, `SAFE`, `LEASED`) answers as HEAD's `self.state in ...` in every state of the
 machine, with and without the E-stop and lease holds; and set_setpoints over the wire in every
 state a caller can reach, refused with HEAD's words (`_require`) and nothing sent."""
 
