@@ -109,12 +109,7 @@ class Completion:
                 raise InvalidStateError(f"{self!r} already done")
             self._result, self._error = result, error
             self._state = _FINISHED
-        event = self._event  # `_finished`, without its call: once per request
-        if event is not None:
-            event.set()
-        hook = self.on_done
-        if hook is not None:
-            hook(self)
+        self._finished()
 
     def _finished(self) -> None:
         event = self._event  # made under the lock before the state moved, if anybody blocks

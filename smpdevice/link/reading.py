@@ -219,14 +219,8 @@ class LinkReading:
 
     def _received(self, data: bytes) -> None:
         self.last_rx_s = self.now()
-        pending = self._pending
-        pending.extend(self.decoder.feed(data))
-        while pending:  # `_deliver`, without its call: once per reply
-            try:
-                frame = pending.popleft()
-            except IndexError:
-                return
-            self._dispatch(frame)
+        self._pending.extend(self.decoder.feed(data))
+        self._deliver()
 
     def _deliver(self) -> None:
         # Frames wait in `_pending` until dispatched: a Ctrl-C in a reading caller's dispatch
