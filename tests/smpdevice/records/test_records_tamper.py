@@ -5,10 +5,13 @@ Every attack here said "ok" on the old code (plain SHA-256 chain, unsigned head,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -204,42 +207,69 @@ def test_the_key_is_private_and_made_once(tmp_path, monkeypatch):
         assert log.session(sid).key_fingerprint == first.fingerprint
 
 
+# The parallel walk forks only a single-threaded process (sqlite_signing), and a pytest worker
+# may hold other tests' threads: so a big log is walked in a fresh process of its own, with the
+# threshold lowered (a small log is "big") and the one-process walk forbidden.
+_WALK_IN_PARALLEL = """
+import json, os, sys
+from smpdevice.records import sqlite_signing
+from smpdevice.records.keys import PublicKey
+from smpdevice.records.sqlite import PassLog
+
+def no_serial(*args):
+    raise AssertionError("the parallel walk was not used")
+
+sqlite_signing.PARALLEL_FROM_RECORDS = 10
+sqlite_signing._serial = no_serial
+os.cpu_count = lambda: 3
+key = PublicKey(sys.argv[2])
+with PassLog(sys.argv[1], readonly=True) as log:
+    audit = log.audit(trusted={key.fingerprint: key})
+problem = None if audit.problem is None else str(audit.problem)
+print(json.dumps({"ok": audit.ok, "count": audit.count,
+                  "anchors_checked": audit.anchors_checked, "problem": problem}))
+"""
+
+
+def walked_in_parallel(db) -> dict:
+    done = subprocess.run([sys.executable, "-c", _WALK_IN_PARALLEL, str(db), KEY.public.hex],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def parallel_problem(db) -> str:
+    found = walked_in_parallel(db)["problem"]
+    assert found is not None, "the attack was not caught"
+    return found
+
+
 @pytest.fixture
-def big_log(tmp_path, monkeypatch):
-    """A log walked by several processes (the threshold lowered so a small log is 'big')."""
-    monkeypatch.setattr(sqlite_signing, "PARALLEL_FROM_RECORDS", 10)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    import threading
-
-    if threading.active_count() > 1:
-        pytest.skip("other threads run in this test process: verify walks in one process")
-
-    def no_serial(*args):
-        raise AssertionError("the parallel walk was not used")
-
-    monkeypatch.setattr(sqlite_signing, "_serial", no_serial)
+def big_log(tmp_path):
+    """A log of 32 records: the walk's ranges 1..11, 12..22, 23..32 over three processes."""
     path = tmp_path / "passlog.sqlite"
     with PassLog(path, key=KEY) as log:
         for _ in range(4):
-            session(log, passes=3)  # 32 records: ranges 1..11, 12..22, 23..32
+            session(log, passes=3)
     return path
 
 
 def test_a_big_log_is_verified_in_parallel_and_attacks_are_still_named(big_log):
-    with PassLog(big_log, readonly=True) as log:
-        result = log.audit(trusted=TRUSTED)
-    assert result.ok and result.count == 32 and result.anchors_checked == 4
+    result = walked_in_parallel(big_log)
+    assert result["ok"] and result["count"] == 32 and result["anchors_checked"] == 4, result
     sql(big_log, "UPDATE records SET body = body || ' ' WHERE seq = 17")
-    assert problem(big_log).startswith("record 17: (") and "was altered" in problem(big_log)
+    text = parallel_problem(big_log)
+    assert text.startswith("record 17: (") and "was altered" in text, text
 
 
 @pytest.mark.parametrize("seam", [12, 23])
 def test_a_record_deleted_at_a_seam_between_workers_is_named(big_log, seam):
     sql(big_log, f"DELETE FROM records WHERE seq = {seam}")
-    text = problem(big_log)
-    assert text.startswith(f"record {seam + 1}: record {seam} is missing (deleted)")
+    text = parallel_problem(big_log)
+    assert text.startswith(f"record {seam + 1}: record {seam} is missing (deleted)"), text
 
 
 def test_a_relinked_record_at_a_seam_is_named(big_log):
     sql(big_log, "UPDATE records SET prev_hash = ? WHERE seq = 12", args=("f" * 64,))
-    assert problem(big_log).startswith("record 12: (") and "does not link" in problem(big_log)
+    text = parallel_problem(big_log)
+    assert text.startswith("record 12: (") and "does not link" in text, text
