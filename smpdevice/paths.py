@@ -48,6 +48,11 @@ def db_path(explicit: str | os.PathLike | None = None, *, create: bool = False) 
     database: `require_database`), else `<data dir>/passlog.sqlite`. The directory is only
     named (readers never write); a writer passes `create=True` to make it 0700 (the log's own
     open makes a missing one 0700 too)."""
+    if not isinstance(explicit, (str, os.PathLike, type(None))):
+        from smpdevice.checks import InvalidArgument
+
+        raise InvalidArgument(f"the pass log's path must be a str or os.PathLike (or None: "
+                              f"the default); it is a {type(explicit).__name__}")
     if explicit:
         return require_database(user_path(explicit), "a pass log", "--db")
     return data_dir(create) / PASS_LOG_NAME

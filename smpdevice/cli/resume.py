@@ -50,22 +50,25 @@ def check_resume_id(session_id: str) -> str:
     return session_id
 
 
-def find_session_log(session_id: str, db: str | None) -> Path:
+def find_session_log(session_id: str, db: str | None,
+                     warn: Callable[[str], None] | None = None) -> Path:
     """The pass log that holds `session_id`: --db, else the station's log or a pen's own log
     (a run writes there while another chair holds the station's log). A prefix must name one
-    session across all of them (else refused, naming the candidates)."""
+    session across all of them (else refused, naming the candidates). A log left out (it
+    cannot be read) is named through `warn` (default: a `warning:` line at once)."""
     from smpdevice.paths import pass_log_paths
     from smpdevice.sessions.resume import find_session_log as find_in
-
-    def warn(text: str) -> None:  # a bad log of the data directory, left out
-        import click
-
-        click.secho(f"warning: {text}", fg="yellow", err=True)
 
     return find_in(pass_log_paths(db), session_id,
                    where=db or "the station's pass logs (`smp sessions list` shows them)",
                    hint="check the id (`smp sessions list`), or give its log with --db",
-                   warn=warn)
+                   warn=warn or _warning)
+
+
+def _warning(text: str) -> None:  # a bad log of the data directory, left out
+    import click
+
+    click.secho(f"warning: {text}", fg="yellow", err=True)
 
 
 def _open_writer(path: Path, session_id: str, stack: contextlib.ExitStack):
@@ -92,8 +95,10 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     the resumption, play the remaining passes, close (or leave open again).
 
     `say_checked` says which envelope holds the run (`smp run`'s "checked against" line), once
-    every check has passed: a refused resume never names an envelope it does not use."""
+    every check has passed: a refused resume never names an envelope it does not use. It and
+    `Resuming session ...` (or the close's summary) come first; `warning:`s and `Note:`s after."""
     said = say_checked or (lambda: None)
+    held: list[str] = []  # warnings of logs left out, said after the first lines
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
     from smpdevice.envelope import load_envelope
@@ -107,8 +112,9 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                                    else rescreen_after_min)
     zones = load_envelope(envelope)
     given = load_profile(profile_path, zones) if profile_path else None
-    path = find_session_log(session_id, db)
     with ctrl_c.deferred(), contextlib.ExitStack() as stack:
+        stack.callback(_said, held)  # last: also before a refusal's error
+        path = find_session_log(session_id, db, warn=held.append)
         passlog = _open_writer(path, session_id, stack)
         report.passlog_path = passlog.path
         record = passlog.session(session_id)
@@ -125,8 +131,6 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             what = ("has nothing left to play: every planned pass is completed (or, cut by a "
                     "host crash, made all its dots by the pen's counters)" if not left
                     else f"is closed as it stands ({len(left)} planned pass(es) not played)")
-            for note in not_counted_notes(record.passes, resumptions):
-                console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             from smpdevice.replay.recorder import part_record
 
             last = part_record(passlog.path, sid, len(passlog.resumptions(sid)) + 1)
@@ -135,6 +139,9 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                 passlog, sid, profile, recording=last)  # its last part's frames, linked
             console.print(f"Session {sid} {what}; it is now closed.", markup=False,
                           soft_wrap=True)
+            _said(held)
+            for note in not_counted_notes(record.passes, resumptions):
+                console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             return report
         due = screening_due(last_screened_at(record.opened_at, passlog.resumptions(sid)),
                             now or datetime.now(UTC), minutes)
@@ -176,6 +183,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                           f"{calibration.calibration_id}): {len(session.remaining)} of "
                           f"{len(profile.plan)} planned passes left (pass {parts}); a pass cut "
                           "short plays only its remainder.", markup=False, soft_wrap=True)
+            _said(held)
             for note in session.resume_notes:  # a pass cut by a crash the pen could not count
                 console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             finish_session(session, console, progress_enabled, ctrl_c.is_requested, report,
@@ -183,6 +191,11 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             report.needle = needle_state(pen)
             report.outcome = session.outcome
     return report
+
+
+def _said(held: list[str]) -> None:
+    while held:
+        _warning(held.pop(0))
 
 
 def resume_command(session_id: str, pen: list[str], *, close: bool = False,

@@ -13,6 +13,7 @@ from typing import TextIO
 
 import click
 
+from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.cli.sessions_common import (
     db_option,
     end_partial,
@@ -25,7 +26,7 @@ from smpdevice.cli.sessions_common import (
     resolve_session,
 )
 from smpdevice.paths import refuse_record_output
-from smpdevice.records.export import jsonl_schema
+from smpdevice.records.export import ExportFilter, jsonl_schema
 from smpdevice.records.logset import export_all, sessions_of
 
 
@@ -55,7 +56,14 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
       smp sessions export --format csv --output passes.csv
       smp sessions export --format jsonl --client C-0042 --since 2025-01-01 | jq .outcome
     """
-    where = make_filter(session_id, client, since, until)
+    # SIGTERM (a service manager) and SIGHUP (the terminal closed) as Ctrl-C: one line, exit
+    # 130, and the temporary of -o FILE removed (it may name clients), never left behind.
+    with CTRL_C.stop_signals():
+        _export(fmt, output_path, identified, db, make_filter(session_id, client, since, until))
+
+
+def _export(fmt: str, output_path: str, identified: bool, db: str | None,
+            where: ExportFilter) -> None:
     if output_path != "-":  # before anything opens it: `-o passlog.sqlite` would empty the log
         refuse_record_output(output_path, "--output", read=existing_logs(db))
     with open_all(db) as logs:

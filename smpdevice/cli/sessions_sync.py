@@ -18,6 +18,8 @@ from smpdevice.cli.sessions_common import (
 )
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
+from smpdevice.records.logset import deleted_beside, missing_log
+from smpdevice.records.model import PassLogError
 
 if TYPE_CHECKING:
     from smpdevice.records.keys import PublicKey
@@ -34,8 +36,10 @@ def sync(url: str, db: str | None) -> None:
     again after a cut connection). On the first sync the log and this installation's public
     key are registered. A local log that does not verify, or was rewritten, forked or rolled
     back, is refused (exit 1), naming the first record that differs; the other logs are still
-    synced. Safe while a pen runs (reads only) and beside another sync of the same log. A
-    station where nothing was recorded yet has nothing to sync (exit 0).
+    synced. The log is checked as `smp sessions verify` checks it (its anchors file too); a
+    damaged file is not synced (exit 3), a log deleted while its anchors file is left is
+    named `missing` (exit 1). Safe while a pen runs (reads only) and beside another sync of
+    the same log. A station where nothing was recorded yet has nothing to sync (exit 0).
 
     \b
     Example:
@@ -52,7 +56,16 @@ def sync(url: str, db: str | None) -> None:
     key = _installation_key()
     left_out = refused = False
     paths = existing_logs(db)
+    if db is None:  # a log deleted while its anchors file is left: named, as verify names it
+        from smpdevice.paths import db_path
+
+        paths += [p for p in deleted_beside(db_path()) if p not in paths]
     for path in paths:  # the station's log and each pen's own
+        gone = missing_log(path)
+        if gone is not None:  # its records are lost: a failed check (exit 1), never "fresh"
+            click.secho(f"missing: {gone}", fg="red", err=True)
+            refused = True
+            continue
         try:
             opened = open_log(str(path)) if db else PassLog(path, readonly=True)
         except SmpError as exc:
@@ -71,6 +84,14 @@ def sync(url: str, db: str | None) -> None:
                 continue
             try:
                 result = push(log, url, key)
+            except PassLogError as exc:  # damaged (quick_check): as a log that cannot be opened
+                if db or len(paths) == 1:
+                    raise
+                click.secho(f"warning: {sentence(exc)} Not synced; the other logs are (check "
+                            f"it: smp sessions verify --db {shlex.quote(str(path))})",
+                            fg="yellow", err=True)
+                left_out = True
+                continue
             except CentralRefused as exc:
                 if db or len(paths) == 1:
                     raise

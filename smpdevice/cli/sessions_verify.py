@@ -37,7 +37,8 @@ if TYPE_CHECKING:
                    "It belongs to one log: with several in the data directory, give that log "
                    "with --db.")
 @click.option("--no-anchors", is_flag=True,
-              help="Do not check an anchors file (e.g. a backup copied without it).")
+              help="Do not check an anchors file (e.g. a backup copied without it); not "
+                   "with --anchors.")
 @click.option("--key", "named_keys", multiple=True, metavar="FINGERPRINT",
               help="Trust this key instead of this installation's: the fingerprint `smp keys "
                    "show` prints on the installation that wrote the log (also in every "
@@ -75,9 +76,13 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     Without --db every log of the data directory is checked: the station's and each pen's
     own (written while another chair's run held the station's log), each named with its
     line, also after a broken one. A log deleted while its anchors file is left is named
-    `missing` (exit 1); one that cannot be opened, `not checked` (exit 3). Safe while a pen
-    runs: the log is read as one commit left it.
+    `missing` (exit 1), as is one a --receipt names that is not there; one that cannot be
+    opened, or whose file SQLite finds damaged (`PRAGMA quick_check`), `not checked` (exit 3).
+    Safe while a pen runs: the log is read as one commit left it.
     """
+    if anchors_file and no_anchors:  # one of them would be dropped unsaid (review 15, F7)
+        raise click.UsageError(f"--anchors {anchors_file} and --no-anchors exclude each other: "
+                               "check against that anchors file, or without any, not both")
     if against is not None and not against.strip():  # an empty URL checked nothing
         raise click.BadParameter("give the central store's URL (postgresql://...), or leave "
                                  "--against out", param_hint="--against")

@@ -65,8 +65,9 @@ def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
          on_batch: Callable[[int], None] | None = None) -> SyncResult:
     """Push `log`'s records not yet in the central store (see the module's docstring).
 
-    The log must verify against `key` (this installation's key, or its public half) first;
-    only the records it verified are sent. `on_batch(sent_so_far)` is called after each
+    The log must verify against `key` (this installation's key, or its public half) first,
+    with its anchors file, as `smp sessions verify` checks it; only the records it verified
+    are sent. A damaged file raises PassLogError. `on_batch(sent_so_far)` is called after each
     committed batch (progress).
     """
     import psycopg
@@ -75,7 +76,11 @@ def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
     if not log.log_id:  # being created: an id made up now would stay in the store for ever
         raise NoLogId(f"the log {log.path} has no log id yet (it is being created, or its "
                       "creation was cut): nothing to sync; sync again after its first session")
-    audit = log.audit(trusted={public.fingerprint: public}, anchors=False)
+    # Checked as `smp sessions verify` checks it: the file sound, and the anchors file beside
+    # it, which catches a log replaced by an older copy of itself (a rollback the central
+    # store must never take as the truth).
+    log.check_storage()
+    audit = log.audit(trusted={public.fingerprint: public}, anchors=True)
     if not audit.ok:
         raise CentralRefused(f"the local log does not verify ({audit.problem}); nothing "
                              "was sent. Run `smp sessions verify` for details")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import io
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -172,6 +173,18 @@ def check_format(fmt: str) -> None:
         raise SmpError(f"unknown export format {fmt!r}: use jsonl or csv")
 
 
+def check_request(fmt: str, out: object) -> None:
+    """The format, and `out` a text stream (anything with a write taking str), before any row
+    is read: a None or a binary stream failed mid-export with a bare error."""
+    check_format(fmt)
+    if not callable(getattr(out, "write", None)) or isinstance(
+            out, (io.RawIOBase, io.BufferedIOBase, bytearray)):
+        from smpdevice.checks import InvalidArgument
+
+        raise InvalidArgument(f"out must be a text stream (open(path, 'w'), io.StringIO, "
+                              f"sys.stdout); it is a {type(out).__name__}: nothing was written")
+
+
 def _writer(fmt: str, out: TextIO) -> Any:
     # CRLF rows (RFC 4180): a CR or LF inside a field is then always quoted, never a new row.
     writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
@@ -214,23 +227,31 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
 # opening without one is damaged, never exported as nulls.
 HEADER_KEYS = tuple(name for name in SESSION_FIELDS if name not in ("session_id",
                                                                     "envelope_sha256"))
+# Each present and text (a number or null there is damage, never a cell); an envelope, when
+# recorded, an object whose sha256 is text or null.
 _DAMAGED_HEADS = ("SELECT seq, session_id, body FROM records WHERE kind = 'session_open' AND NOT "
                   "CASE WHEN json_valid(body) THEN json_type(body) = 'object' AND "
-                  + " AND ".join(f"json_type(body, '$.{k}') IS NOT NULL" for k in HEADER_KEYS)
-                  + " ELSE 0 END ORDER BY seq LIMIT 1")
+                  + " AND ".join(f"json_type(body, '$.{k}') IS 'text'" for k in HEADER_KEYS)
+                  + " AND coalesce(json_type(body, '$.envelope'), 'null') IN ('object', 'null')"
+                  " AND coalesce(json_type(body, '$.envelope.sha256'), 'null') "
+                  "IN ('text', 'null') ELSE 0 END ORDER BY seq LIMIT 1")
 
 
 def check_session_heads(conn: sqlite3.Connection) -> None:
     """Raise `DamagedRecord` (a read error: the reader names its file, exit 3) for the first
-    session opening whose body is no JSON object or lacks a field the export writes."""
+    session opening whose body is no JSON object, or lacks a field the export writes, or holds
+    it with a type no export can write (`record_types`)."""
+    from smpdevice.records.record_types import opening_problem
     from smpdevice.records.sqlite_read import body_of, damaged
 
     row = conn.execute(_DAMAGED_HEADS).fetchone()
     if row is not None:
         seq, sid, text = row
-        body = body_of(seq, f"the opening of session {sid}", text)
-        missing = next(k for k in HEADER_KEYS if k not in body)
-        raise damaged(seq, f"the opening of session {sid}", f"it has no {missing}")
+        what = f"the opening of session {sid}"
+        body = body_of(seq, what, text)
+        missing = next((k for k in HEADER_KEYS if k not in body), None)
+        raise damaged(seq, what, f"it has no {missing}" if missing else
+                      opening_problem(body) or "a field has a type no export can write")
 
 
 def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, dict[str, Any]],
@@ -238,7 +259,16 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
                    where: ExportFilter | None = None) -> int:
     """The same export from records of any backend: passes in order, and each session's
     opening body by id."""
+    from smpdevice.records.model import PassLogError
+    from smpdevice.records.record_types import opening_problem
+
     check_format(fmt)
+    for sid, body in session_bodies.items():  # before any row, as `check_session_heads`
+        why = (opening_problem(body) if isinstance(body, dict)
+               else "its body is not a JSON object")
+        if why is not None:
+            raise PassLogError(f"malformed record, the opening of session {sid}: {why}; the "
+                               "pass log is damaged: restore it from a backup")
     writer = _writer(fmt, out)
     count = 0
     for p in passes:

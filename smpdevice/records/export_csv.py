@@ -44,12 +44,7 @@ _ROWS = ("SELECT b.session_id, b.pass_id, json_extract(b.body, {begin}), "
          "ORDER BY b.seq").format(begin=", ".join(f"'$.{p}'" for p in _BEGIN_PATHS),
                                   end=", ".join(f"'$.{p}'" for p in _END_PATHS),
                                   where="{where}")
-# A JSON string value starting like a formula shows as one of these in SQLite's JSON text
-# (it escapes a tab or CR as \t or \r); their absence proves no cell needs the guard.
-_FORMULA_MARKS = ('"=', '"+', '"-', '"@', '"\\t', '"\\r')
-_MARKED = re.compile("|".join(re.escape(m) for m in _FORMULA_MARKS))
 _NUMBERS = frozenset({int, float})  # cells whose str() is their CSV text (None is "")
-_PLAIN = _NUMBERS | {str}
 _QUOTED = re.compile('["\r\n\0]')  # csv.writer quotes a cell holding one (or a comma)
 
 
@@ -98,8 +93,8 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
             where: ExportFilter, clause: str, args: list[Any], bounds: tuple[int, int],
             numbers: dict[str, int]) -> int:
     timed = where.since is not None or where.until is not None
-    cell, marked, needs_quotes, count = _csv_cell, _MARKED.search, _QUOTED.search, 0
-    starts = _FORMULA_START
+    cell, needs_quotes, count = _csv_cell, _QUOTED.search, 0
+    starts, plain = _FORMULA_START, _NUMBERS
     pieces: list[str] = []
     quoted = csv.writer(_Sink(pieces), lineterminator="\r\n")  # as `writer`, into `pieces`
     rows = conn.execute(_ROWS.format(where=clause), [*bounds, *args])
@@ -108,9 +103,8 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
         texts = [f"[{begin},{end or 'null'}]" for _, _, begin, end in batch]
         joined = ",".join(texts)
         parsed = json.loads(f"[{joined}]")
-        any_marked = marked(joined) is not None
         lines = []
-        for (sid, pass_id, _, _), (b, e), text in zip(batch, parsed, texts, strict=True):
+        for (sid, pass_id, _, _), (b, e) in zip(batch, parsed, strict=True):
             numbers[sid] = number = numbers.get(sid, 0) + 1  # numbered before filtering
             if timed:
                 try:
@@ -125,18 +119,19 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
                 head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)
             if e is None:
                 e = _NO_END
-            # Text that no mark shows to start like a formula needs no guard (most rows).
-            plain = _NUMBERS if any_marked and marked(text) else _PLAIN
             if pass_id.__class__ is not str or pass_id.startswith(starts):
                 pass_id = cell(pass_id)
-            line = [*head, pass_id, number]
-            line += [v if v.__class__ in plain else cell(v) for v in b[:6]]
-            line += [v if v.__class__ in plain else cell(v) for v in e[:3]]
-            line += ["" if e[3] == [] else cell(e[3]), "true" if e[4] else "false", e[5] or 0]
-            line += [v if v.__class__ in plain else cell(v) for v in e[6:11]]
+            # Every text cell is decided on its parsed value, whatever JSON spelling the body
+            # used (`\u003d` is `=`): the guard is skipped only for numbers and for text that
+            # does not start like a formula.
+            kept = [v if v.__class__ in plain or (v.__class__ is str
+                                                  and not v.startswith(starts))
+                    else cell(v) for v in (*b[:6], *e[:3], *e[6:11])]
             flag = b[6]  # a 1 or 0 is no flag: `is`, not ==
-            line += [e[11] or 0, e[12] or 0,
-                     "true" if flag is True else "false" if flag is False else cell(flag)]
+            line = [*head, pass_id, number, *kept[:9],
+                    "" if e[3] == [] else cell(e[3]), "true" if e[4] else "false", e[5] or 0,
+                    *kept[9:], e[11] or 0, e[12] or 0,
+                    "true" if flag is True else "false" if flag is False else cell(flag)]
             lines.append(line)
         # A cell with no comma, quote, CR, LF or NUL is written by csv.writer as its str(),
         # unquoted: a batch whose cells show none of them (counted) is what it writes.

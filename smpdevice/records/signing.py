@@ -22,7 +22,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -89,10 +89,12 @@ def anchor_line(receipt: Receipt) -> bytes:
 
 
 def append_anchor(path: Path, receipt: Receipt) -> None:
-    """Append one receipt durably to the anchors file (created 0600 whatever the umask).
-    Never through a symbolic link: one could point the append at the log, its key or any
-    other file (an OSError that says so)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    """Append one receipt durably to the anchors file (created 0600 whatever the umask), on a
+    line of its own: after a last line left without its line break (damage, left for verify
+    to name), a line break first, so the receipt is never glued onto it. Never through a
+    symbolic link: one could point the append at the log, its key or any other file (an
+    OSError that says so)."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
     except OSError as exc:
@@ -108,7 +110,8 @@ def append_anchor(path: Path, receipt: Receipt) -> None:
             raise OSError(errno.EMLINK, "it is a hard link, never appended through: put a "
                           "copy of its own there", str(path))
         os.fchmod(fd, 0o600)
-        os.write(fd, anchor_line(receipt))
+        ended = info.st_size == 0 or os.pread(fd, 1, info.st_size - 1) == b"\n"
+        os.write(fd, (b"" if ended else b"\n") + anchor_line(receipt))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -153,3 +156,29 @@ def _receipts(handle: BinaryIO, path: Path) -> Iterator[Receipt]:
             raise ReceiptError(f"line {number} of the anchors file {path} is damaged "
                                f"({why}); restore the file from a backup") from None
         yield receipt
+
+
+
+def anchors_argument(anchors: object) -> bool | Path | list[tuple[str, Receipt]]:
+    """`PassLog.audit`'s `anchors`: True, False, an anchors file (a str or os.PathLike path)
+    or (source, Receipt) pairs. Anything else is InvalidArgument before anything is read (a
+    str path was read as pairs of its characters)."""
+    if isinstance(anchors, bool):
+        return anchors
+    if isinstance(anchors, (str, os.PathLike)):
+        return Path(anchors)
+    return receipts_argument(anchors, "anchors", "True, False, an anchors file's path, or ")
+
+
+def receipts_argument(receipts: object, name: str = "receipts",
+                      others: str = "") -> list[tuple[str, Receipt]]:
+    """(source, Receipt) pairs, or InvalidArgument naming what was given."""
+    if not isinstance(receipts, (str, bytes)) and isinstance(receipts, Sequence | Iterator):
+        pairs = list(receipts)
+        if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Receipt)
+               for p in pairs):
+            return [(str(source), receipt) for source, receipt in pairs]
+    from smpdevice.checks import InvalidArgument
+
+    raise InvalidArgument(f"{name} must be {others}a sequence of (source, Receipt) pairs; it "
+                          f"is a {type(receipts).__name__}: nothing was checked")

@@ -53,7 +53,7 @@ from typing import Any, Literal, TextIO
 
 from smpdevice import checks
 from smpdevice.paths import db_path
-from smpdevice.records import export, sqlite_signing
+from smpdevice.records import export, session_chain, sqlite_signing
 from smpdevice.records import sqlite_recovery as recovery
 from smpdevice.records.audit import Audit
 from smpdevice.records.chain import GENESIS_HASH, BrokenLink, record_hash
@@ -62,16 +62,17 @@ from smpdevice.records.model import (
     PassLogError,
     PassOutcome,
     PassStats,
+    SessionRecord,
     canonical,
     checked_pen_counters,
     iso,
 )
-from smpdevice.records.signing import Receipt, append_anchor
+from smpdevice.records.signing import Receipt, anchors_argument, append_anchor, receipts_argument
 from smpdevice.records.sqlite_counters import PenCounterReads
 from smpdevice.records.sqlite_file import SqliteFile
 from smpdevice.records.sqlite_lookup import OpenRecordLookups
 from smpdevice.records.sqlite_read import SqliteReads
-from smpdevice.records.sqlite_schema import anchors_beside, refuse_linked_anchors
+from smpdevice.records.sqlite_schema import anchors_beside, refuse_anchors
 
 
 class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
@@ -87,8 +88,8 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         # Beside the real file, as SQLite's -wal and the writer's lock: one log, one anchors
         # file, whatever name (a symlink) it is opened by.
         self.anchors_path = anchors_beside(Path(path), writer=not readonly)
-        if not readonly:  # before anything is written: receipts never go through a link
-            refuse_linked_anchors(self.anchors_path, Path(path))
+        if not readonly:  # before anything is written: no link, no receipts of a gone log
+            refuse_anchors(self.anchors_path, Path(path))
         self._key = key if key is not None or readonly else InstallationKey.load_or_create()
         self._log_id = ""
         self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record
@@ -272,6 +273,15 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
 
     # --- reading -------------------------------------------------------------------------
 
+    def session(self, session_id: str) -> SessionRecord:
+        """One session with its passes. A writer acts on what it reads (a resume, a close):
+        its records are first checked against the chain and the signed head
+        (`session_chain`: `LogAltered`, exit 3, when one was changed without the key)."""
+        if not self.readonly:
+            with self._reading():
+                session_chain.check_session(self._conn, session_id, self.path, self._log_id)
+        return super().session(session_id)
+
     def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, *, identified: bool = False,
                where: export.ExportFilter | None = None) -> int:
         """Write one row per pass (with its session's identity) to `out`; return the count.
@@ -279,7 +289,7 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         Columns: `EXPORT_FIELDS`, the same in both formats (`smpdevice.records.export`).
         Pseudonymous unless `identified`; `where` selects passes.
         """
-        export.check_format(fmt)
+        export.check_request(fmt, out)
         pseudonyms = None
         if not identified:  # a reader creates no key (an auditor's machine has none)
             pseudonyms = export.Pseudonyms(recovery.pseudonym_secret(self._key))
@@ -314,13 +324,14 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         proves consistency, not origin). `trusted_fingerprints`: keys to accept named by
         fingerprint only (the log must record their public key). `anchors`: True reads the
         anchors file beside the log (a missing file is a problem once a session was closed
-        with a receipt), a Path reads that anchors file (a backup's): either must hold the
-        receipt of every session close the log signed; False skips it; or give (source,
-        receipt) pairs instead (checked, not required to be complete).
+        with a receipt), a path (Path or str) reads that anchors file (a backup's): either
+        must hold the receipt of every session close the log signed; False skips it; or give
+        (source, receipt) pairs instead (checked, not required to be complete).
         `receipts`: more (source, receipt) pairs to check, e.g. receipts clients kept.
         """
         checks.instance("trusted", trusted, (Mapping, type(None)),
                         "None or a mapping of fingerprint -> PublicKey")
+        anchors, receipts = anchors_argument(anchors), receipts_argument(receipts)
         with self._reading():
             return sqlite_signing.audit_log(self._conn, self._version(), self.anchors_path,
                                             trusted=trusted, anchors=anchors,

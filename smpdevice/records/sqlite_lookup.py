@@ -11,7 +11,7 @@ from typing import Any
 
 from smpdevice import checks
 from smpdevice.records.model import PassLogError
-from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS
+from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, body_of
 
 
 class OpenRecordLookups:
@@ -23,10 +23,12 @@ class OpenRecordLookups:
     def resumptions(self, session_id: str) -> list[dict[str, Any]]:
         """The bodies of a session's `session_resume` records, oldest first."""
         checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
-        with self._reading():  # an older (v3) log simply has none
-            return [json.loads(body) for (body,) in self._conn.execute(
-                "SELECT body FROM records WHERE kind = 'session_resume' AND session_id = ? "
-                "ORDER BY seq", (session_id,))]
+        with self._reading():  # an older (v3) log simply has none; a body that is no JSON
+            # object is named (DamagedRecord, exit 3), never a traceback where it is used
+            return [body_of(seq, f"a resumption of session {session_id}", body)
+                    for seq, body in self._conn.execute(
+                        "SELECT seq, body FROM records WHERE kind = 'session_resume' AND "
+                        "session_id = ? ORDER BY seq", (session_id,))]
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:
         """The session's opening body; refused when it is unknown or closed."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from smpdevice import checks
 from smpdevice.errors import SmpError
+from smpdevice.records import record_types
 from smpdevice.records.audit import StoredHead
 from smpdevice.records.chain import GENESIS_HASH, ChainRecord
 from smpdevice.records.model import (
@@ -23,10 +24,11 @@ SESSION_ID_MAX_CHARS = 64  # ids are "S" + 16 hex digits; a prefix is shorter
 
 
 class DamagedRecord(sqlite3.DatabaseError):
-    """A record body that is no JSON object, or lacks a field every such record has (a bad
-    sector, an edit). An sqlite3 error raised inside a read on purpose: each reader's own
-    mapping (`_reading`, `storage_error`) then names the file, and the command says in one
-    line that the log is damaged (exit 3), as SQLite's own "malformed JSON" does."""
+    """A record body that is no JSON object, lacks a field every such record has, or holds a
+    field of a type no reader can use (`record_types`) (a bad sector, an edit). An sqlite3
+    error raised inside a read on purpose: each reader's own mapping (`_reading`,
+    `storage_error`) then names the file, and the command says in one line that the log is
+    damaged (exit 3), as SQLite's own "malformed JSON" does."""
 
 
 def damaged(seq: int, what: str, why: str) -> DamagedRecord:
@@ -52,12 +54,19 @@ def _session_of(sid: str, o_seq: int, o: Any, c_seq: int | None, c: Any,
     if closing == {}:  # read as "still open" by the model: a close record says otherwise
         raise damaged(c_seq or o_seq, f"the close of session {sid}", "its body is empty")
     try:
-        return session_from_bodies(sid, opening, closing, count)
+        record = session_from_bodies(sid, opening, closing, count)
     except (KeyError, TypeError) as exc:
         on_close = closing is not None and exc.args and exc.args[0] in ("closed_at", "summary")
         seq, what = (c_seq, "close") if on_close else (o_seq, "opening")
         raise damaged(seq or o_seq, f"the {what} of session {sid}",
                       f"it has no {exc.args[0] if exc.args else 'required field'}") from None
+    why = record_types.opening_problem(opening)  # present, but of a type no reader can use
+    if why is not None:
+        raise damaged(o_seq, f"the opening of session {sid}", why)
+    why = None if closing is None else record_types.closing_problem(record)
+    if why is not None:
+        raise damaged(c_seq or o_seq, f"the close of session {sid}", why)
+    return record
 
 
 _BEGIN_KEYS = ("index", "zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at")
@@ -70,13 +79,20 @@ def _pass_of(pass_id: str, sid: str, b_seq: int, b: Any, e_seq: int | None, e: A
     if end == {}:  # read as "in progress" by the model: an end record says otherwise
         raise damaged(e_seq or b_seq, f"the end of pass {pass_id}", "its body is empty")
     try:
-        return pass_from_bodies(pass_id, sid, begin, end, number)
+        record = pass_from_bodies(pass_id, sid, begin, end, number)
     except (KeyError, TypeError) as exc:  # a missing field, or stats that are no object
         field = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else "stats"
         if field in _BEGIN_KEYS or e_seq is None:
             raise damaged(b_seq, f"the start of pass {pass_id}", f"it has no {field}") from None
         raise damaged(e_seq, f"the end of pass {pass_id}", f"it has no usable {field}") \
             from None
+    why = record_types.begin_problem(record)  # present, but of a type no reader can use
+    if why is not None:
+        raise damaged(b_seq, f"the start of pass {pass_id}", why)
+    why = None if end is None or e_seq is None else record_types.end_problem(record)
+    if why is not None:
+        raise damaged(e_seq or b_seq, f"the end of pass {pass_id}", why)
+    return record
 
 
 class SqliteReads:
@@ -87,6 +103,18 @@ class SqliteReads:
 
     def _reading(self) -> contextlib.AbstractContextManager[None]:
         raise NotImplementedError
+
+    def check_storage(self) -> None:
+        """SQLite's `PRAGMA quick_check`: every page, index and record of the file is sound. A
+        damaged page (a bad sector, a torn write) that the chain's full scan never reads, an
+        index say, is named (PassLogError, exit 3: restore it from a backup), as a writer
+        refuses the file. About 0.5 s for 1,000,000 records (578 MB) on this machine."""
+        with self._reading():
+            found = [row[0] for row in self._conn.execute("PRAGMA quick_check(3)")]
+            if found != ["ok"]:  # one line: the first problems SQLite names, not its headers
+                lines = [line.strip() for text in found for line in str(text).splitlines()
+                         if line.strip() and not line.startswith("***")]
+                raise DamagedRecord("malformed: " + "; ".join(lines[:2])[:200])
 
     def sessions(self) -> list[SessionRecord]:
         """Every session, oldest first, without their passes."""

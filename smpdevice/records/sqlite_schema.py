@@ -247,6 +247,47 @@ def anchors_beside(path: Path, writer: bool) -> Path:
     return real
 
 
+def refuse_anchors(anchors: Path, path: Path) -> None:
+    """What a writer checks of its anchors file before anything is written: no link
+    (`refuse_linked_anchors`), and no receipts of a log that is gone (`refuse_new_log`)."""
+    refuse_linked_anchors(anchors, path)
+    refuse_new_log(anchors, path)
+
+
+def refuse_new_log(anchors: Path, path: Path) -> None:
+    """Refuse (PassLogError, exit 3) to create a log where there is none (nothing at `path`,
+    or an empty file with no WAL beside it) while its anchors file holds receipts (or cannot
+    be read): the log they vouch for was deleted or moved, and every reader says "missing:
+    restore it". A new log there would append its receipts to that file, and the log restored
+    as told would then fail verify (review 15)."""
+    from smpdevice.errors import SmpError
+    from smpdevice.records.signing import read_anchors
+
+    if os.path.lexists(path):
+        wal = path.with_name(path.name + "-wal")
+        try:
+            if not (path.is_file() and path.stat().st_size == 0
+                    and (not wal.exists() or wal.stat().st_size == 0)):
+                return  # a log (or something else, named when it is opened)
+        except OSError:
+            return
+    if not os.path.lexists(anchors):
+        return
+    try:
+        count = len(read_anchors(anchors))
+    except SmpError as exc:
+        held = f"cannot be read ({str(exc).rstrip('.')})"
+    else:
+        if not count:  # no session was ever anchored: a new log is fine
+            return
+        held = f"holds {count} receipt{'' if count == 1 else 's'} of its sessions"
+    raise PassLogError(
+        f"the pass log {path} is {'empty' if os.path.lexists(path) else 'missing'}, though "
+        f"its anchors file {anchors} {held}: the log was deleted or moved: restore it from a "
+        "backup (or put it back), or record in another data directory meanwhile; nothing was "
+        "written")
+
+
 def refuse_linked_anchors(anchors: Path, path: Path) -> None:
     """Refuse a writer whose anchors file is a symbolic link or a hard link (a second name of
     another file: the receipts would go into it), before anything is written."""

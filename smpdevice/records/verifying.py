@@ -103,19 +103,21 @@ def verify_log(path: Path, trust: Trust, *, receipts: Sequence[tuple[str, Any]] 
                against: str | None = None) -> LogCheck:
     """Check the log at `path` whole (read-only), and against the central store at `against`
     when it holds (a broken log is not compared: its first problem is the answer). A log that
-    was deleted, its anchors file left, fails as missing (its records are gone); one that
-    cannot be opened raises PassLogError."""
+    was deleted, its anchors file left, or that the `receipts` given name while nothing is at
+    `path`, fails as missing (its records are gone); one that cannot be opened, or whose file
+    is damaged (`check_storage`), raises PassLogError."""
     from smpdevice.passlog import PassLog
     from smpdevice.records.audit import Audit
     from smpdevice.records.chain import BrokenLink
     from smpdevice.records.logset import missing_log, require_present
 
-    gone = missing_log(Path(path))
+    gone = missing_log(Path(path)) or _receipts_without_log(Path(path), receipts)
     if gone is not None:
         return LogCheck(Path(path), "", Audit(problem=BrokenLink(0, gone)), missing=gone)
     require_present(Path(path))  # a link leading nowhere: named, not "no pass log"
 
     with PassLog.open(path, readonly=True) as log:
+        log.check_storage()  # a damaged page the chain's scan never reads (an index): exit 3
         result = log.audit(trusted=trust.keys or None,
                            trusted_fingerprints=trust.fingerprints, anchors=anchors,
                            receipts=receipts, allow_unsigned=allow_unsigned)
@@ -125,6 +127,23 @@ def verify_log(path: Path, trust: Trust, *, receipts: Sequence[tuple[str, Any]] 
 
             check.central = compare(log, against)
     return check
+
+
+def _receipts_without_log(path: Path, receipts: Sequence[tuple[str, Any]]) -> str | None:
+    """Why the receipts given fail when nothing is at `path`: each names a session that was
+    recorded (its signature cannot be checked without the log's id), so its log is gone
+    (deleted with its anchors file, a data directory restored empty), never "a fresh
+    station". None when something is there or none given."""
+    import os
+
+    if not receipts or os.path.lexists(path):
+        return None
+    named = ", ".join(f"session {r.session_id} (record {r.seq}, {source})"
+                      for source, r in receipts[:3])
+    return (f"no pass log at {path}, though the receipt{'s' if len(receipts) > 1 else ''} "
+            f"given name{'' if len(receipts) > 1 else 's'} {named}{' ...' * (len(receipts) > 3)}"
+            ": its log was deleted or moved (or another file was meant); restore it (from a "
+            "backup) or give its path with --db")
 
 
 @dataclass

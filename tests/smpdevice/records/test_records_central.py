@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from smpdevice.records import central, sqlite_signing
 from smpdevice.records.central import CentralStoreError, compare, sync
 from smpdevice.records.chain import record_hash
 from smpdevice.records.keys import InstallationKey
+from smpdevice.records.signing import anchor_line, anchors_path, head_statement, read_anchors
 from smpdevice.records.sqlite import PassLog
 from tests.smpdevice.records.test_passlog import T0, begin, open_session, stats
 
@@ -109,10 +111,22 @@ def test_a_log_rewritten_with_the_key_is_refused(tmp_path, url):
                      (body, prev, digest, row[0]))
         prev = digest
     conn.execute("DELETE FROM signed_heads")
-    sqlite_signing.write_head(conn, KEY, sqlite_signing.log_id(conn), rows[-1][0], prev)
+    log_id = sqlite_signing.log_id(conn)
+    sqlite_signing.write_head(conn, KEY, log_id, rows[-1][0], prev)
+    hashes = dict(conn.execute("SELECT seq, hash FROM records"))
     conn.close()
     with PassLog(db, readonly=True) as log:
         assert log.verify(trusted={KEY.fingerprint: KEY.public}, anchors=False) is None
+        # Sync checks the anchors file as verify does (review 15, F2): it catches this first.
+        with pytest.raises(CentralStoreError, match="differs from the receipt"):
+            sync(log, url, KEY)
+    # With the key, the anchors file can be re-signed too: the central store still catches it.
+    anchors = anchors_path(db)
+    resigned = [replace(r, head_hash=hashes[r.seq], signature=KEY.sign(head_statement(
+        log_id, r.seq, hashes[r.seq]))) for r in read_anchors(anchors)]
+    anchors.write_bytes(b"".join(anchor_line(r) for r in resigned))
+    with PassLog(db, readonly=True) as log:
+        assert log.verify(trusted={KEY.fingerprint: KEY.public}) is None
         with pytest.raises(CentralStoreError, match="record 3 of the local log differs"):
             sync(log, url, KEY)
 
@@ -120,11 +134,17 @@ def test_a_log_rewritten_with_the_key_is_refused(tmp_path, url):
 def test_a_rolled_back_log_is_refused(tmp_path, url):
     db = make_log(tmp_path / "passlog.sqlite", sessions=1)
     shutil.copyfile(db, tmp_path / "old.sqlite")
+    shutil.copyfile(anchors_path(db), tmp_path / "old.anchors.jsonl")
     with PassLog(db, key=KEY) as log:
         add_session(log)
     with PassLog(db, readonly=True) as log:
         sync(log, url, KEY)
     shutil.copyfile(tmp_path / "old.sqlite", db)
+    with PassLog(db, readonly=True) as log, pytest.raises(  # the anchors file left catches it
+            CentralStoreError, match="record 12.* is missing from the log, which ends at "
+                                     "record 6"):
+        sync(log, url, KEY)
+    shutil.copyfile(tmp_path / "old.anchors.jsonl", anchors_path(db))  # rolled back too
     with PassLog(db, readonly=True) as log:
         with pytest.raises(CentralStoreError, match="ends at record 6 but the central store "
                                                     "holds .* up to record 12"):

@@ -18,7 +18,7 @@ from smpdevice.cli import main
 from smpdevice.records.central import CentralRefused, CentralStoreError, compare, sync
 from smpdevice.records.chain import record_hash
 from smpdevice.records.keys import InstallationKey, PublicKey
-from smpdevice.records.signing import head_statement
+from smpdevice.records.signing import anchors_path, head_statement
 from smpdevice.records.sqlite import PassLog
 from tests.smpdevice.records.test_records_central import KEY, add_session, central_rows, make_log
 
@@ -38,21 +38,27 @@ def _smp(*args: str):
 
 # REVD-5: a check that failed is exit 1 (README's exit table), a store that cannot be used 2.
 
+def _copy(log, to):
+    """A copy of the log and its anchors file."""
+    shutil.copyfile(log, to)
+    shutil.copyfile(anchors_path(log), anchors_path(to))
+
+
 def test_every_refusal_of_the_local_log_is_a_failed_check_exit_1(tmp_path, url, monkeypatch):
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
     key = InstallationKey.load_or_create()
     db = make_log(tmp_path / "passlog.sqlite", sessions=1, key=key)
     older = tmp_path / "older.sqlite"
-    shutil.copyfile(db, older)
+    _copy(db, older)  # each copy with its anchors file: sync checks it, as verify does
     with PassLog(db, key=key) as log:
         add_session(log)
     assert _smp("sessions", "sync", "--to", url).exit_code == 0
     forked = tmp_path / "forked.sqlite"
-    shutil.copyfile(older, forked)
+    _copy(older, forked)
     with PassLog(forked, key=key) as log:
         add_session(log, client="C-FORK")
     tampered = tmp_path / "tampered.sqlite"
-    shutil.copyfile(db, tampered)
+    _copy(db, tampered)
     _tamper(tampered)
     for path, says in ((older, "records were removed locally"),
                        (forked, "rewritten or forked"), (tampered, "does not verify")):
