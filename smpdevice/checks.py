@@ -286,3 +286,13 @@ def instance(name: str, value: object, cls: type | tuple[type, ...], allowed: st
              error: type[SmpError] = InvalidArgument) -> None:
     if not isinstance(value, cls):
         raise _refuse(error, name, value, allowed, f"it is a {type(value).__name__}")
+
+
+def callback_or_none(name: str, value: object, allowed: str,
+                     error: type[SmpError] = InvalidArgument) -> None:
+    """Refuse a callback that can never be called (a number, a string) before it is needed:
+    met mid-pass it would be a bare TypeError with the needle already started."""
+    if value is not None and not callable(value):
+        raise _refuse(error, name, value, f"{allowed}, or None", f"it is a "
+                      f"{type(value).__name__}, which cannot be called; nothing was sent to "
+                      "the pen")

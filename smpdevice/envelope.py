@@ -3,8 +3,8 @@
 Depth here is *depth in skin*: how far the needle tip really goes past the cartridge tip, after
 calibration. Each zone has an **epidermal floor** (the dot must get past the epidermis, with
 margin, or it sheds within weeks) and a **dermal ceiling** (deeper than the upper dermis blurs,
-spreads and turns blue). Thin skin (hairline, temples) and scar tissue get a narrower window and,
-for scars, lower speed.
+spreads and turns blue). Thin skin (hairline, temples) and scar tissue get a narrower window
+and, for scars, lower speed. A zone is checked whole where it is used (a NaN limit refuses).
 
 The defaults below are for simulation and testing, not clinical advice. Every number is
 configuration: load overrides with `load_envelope(path)` (YAML or JSON, same shape as
@@ -28,13 +28,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smpdevice import checks
 from smpdevice.errors import SmpError
 from smpdevice.issues import Issue, from_pydantic, join, show, unit_of
 from smpdevice.loader import load_file
 
 # Added to a known epidermis thickness to get that client's own floor.
 EPIDERMAL_MARGIN_MM = 0.05
-
 
 # The absolute caps (docs/safety.md, "Absolute caps"). Conservative on purpose; the defaults
 # below sit inside them, and `test_default_zones_fit_inside_the_caps` keeps it that way.
@@ -205,6 +205,8 @@ def check_setpoints(
     def number(name: str, value: Any, low: float, high: float) -> float:
         return finite_number(name, value, low, high, " (this zone's limits)", enforce_range=False)
 
+    _require_zone(zone)  # a model_copy may hold a NaN limit: it would pass every setpoint
+
     depth_mm = number("depth_mm", depth_mm, zone.epidermal_floor_mm, zone.dermal_ceiling_mm)
     speed_hz = number("speed_hz", speed_hz, zone.speed_min_hz, zone.speed_max_hz)
     duty_pct = number("duty_pct", duty_pct, zone.duty_min_pct, zone.duty_max_pct)
@@ -231,6 +233,14 @@ def check_setpoints(
                              zone.max_strokes_per_impression,
                              "(speed x period x duty) is above the maximum"))
     return out
+
+
+def _require_zone(zone: object) -> ZoneEnvelope:  # a model_copy may hold a NaN limit
+    checks.instance("zone", zone, ZoneEnvelope, "a ZoneEnvelope (e.g. load_envelope()['crown'])")
+    for name, value in ((n, getattr(zone, n)) for n in ZoneEnvelope.model_fields):
+        if type(value) is not float or not math.isfinite(value):  # fast: each set_setpoints
+            finite_number(f"zone.{name}", value)  # NumberError unless a finite int
+    return zone  # type: ignore[return-value]  # checked just above
 
 
 def strokes_per_impression(speed_hz: float, duty_pct: float, period_ms: float) -> float:
@@ -378,12 +388,13 @@ def _validated(model: Any, fields: dict[str, Any], prefix: str, issues: list[Iss
 def envelope_record(zones: Mapping[str, ZoneEnvelope]) -> dict[str, Any]:
     """The envelope in force, for a session's header: its content as plain data and the SHA-256
     of that content's canonical JSON (sorted keys, no whitespace), so a record shows exactly
-    which limits applied and a reader can recompute the hash from the record alone.
-
+    which limits applied and a reader can recompute the hash from the record alone:
     `{"sha256": ..., "zones": {name: {field: value}}, "session": {max_passes, max_needle_s}}`;
     the hash covers `{"session": ..., "zones": ...}`."""
+    checks.instance("zones", zones, Mapping, "a mapping of zone name to ZoneEnvelope")
     session = getattr(zones, "session", None) or SessionLimits()
     content = {"session": session.model_dump(),
-               "zones": {name: zone.model_dump() for name, zone in sorted(zones.items())}}
+               "zones": {name: _require_zone(zone).model_dump()  # each one finite, whole
+                         for name, zone in sorted(zones.items())}}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return {"sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), **content}

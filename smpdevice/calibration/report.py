@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from smpdevice import checks
 from smpdevice.calibration.accuracy import (
     DEFAULT_DEPTH_MEAN_MAX_MM,
     DEFAULT_DEPTH_SD_MAX_MM,
@@ -18,7 +19,12 @@ from smpdevice.calibration.accuracy import (
 from smpdevice.calibration.fit import DEFAULT_FIT_TOLERANCE_MM, LinearFit
 from smpdevice.calibration.readings import Point
 from smpdevice.calibration.speed import DEFAULT_SPEED_TOLERANCE_PCT, SpeedCheck
-from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, Calibration, CalibrationError
+from smpdevice.control.calibration import (
+    DEFAULT_VALIDITY_DAYS,
+    VALIDITY_MAX_DAYS,
+    Calibration,
+    CalibrationError,
+)
 
 MAX_PEN_TABLE_POINTS = 8  # the pen's calibration table holds 8 (command, true) pairs
 # Check depths after the fit: an automatic gauge reads six (a spread means something); a person
@@ -49,11 +55,14 @@ class CalibrationSettings:
     fit_retries: int = 2  # manual gauge: re-measure the named point this many times
 
     def __post_init__(self) -> None:
-        if not 3 <= self.depth_points <= MAX_PEN_TABLE_POINTS:
+        points = self.depth_points  # a whole number: 3.5 would be met as a TypeError mid-run
+        if isinstance(points, bool) or not isinstance(points, int) or not (
+                3 <= points <= MAX_PEN_TABLE_POINTS):
             raise CalibrationError(
-                f"depth_points must be 3..{MAX_PEN_TABLE_POINTS} (the pen's table size), "
-                f"got {self.depth_points}"
+                f"depth_points must be 3..{MAX_PEN_TABLE_POINTS} (a whole number: the pen's "
+                f"table size), got {points!r}"
             )
+        _check_types(self)
         for name in ("fit_tolerance_mm", "verify_tolerance_mm", "depth_mean_max_mm",
                      "depth_sd_max_mm", "speed_tolerance_pct"):
             value = getattr(self, name)
@@ -65,6 +74,30 @@ class CalibrationSettings:
         if self.verify_depths_mm is not None:
             return tuple(self.verify_depths_mm)
         return MANUAL_CHECK_DEPTHS_MM if manual else AUTO_CHECK_DEPTHS_MM
+
+
+def _check_types(settings: CalibrationSettings) -> None:
+    """Every other setting's type, finiteness and range (CalibrationError naming it), before
+    a run starts: one met mid-run would leave the pen spinning or the gauge half read."""
+    err = CalibrationError
+    for name, high in (("first_point_mm", 5.0), ("zero_approach_mm", 5.0),
+                       ("spin_duration_s", 600.0), ("validity_days", VALIDITY_MAX_DAYS)):
+        checks.finite_number(name, getattr(settings, name), 0.0, high, lo_open=True, error=err)
+    if settings.gauge_max_mm is not None:
+        checks.finite_number("gauge_max_mm", settings.gauge_max_mm, 0.0, 10.0, lo_open=True,
+                             unit="mm", error=err)
+    checks.whole_number("fit_retries", settings.fit_retries, 0, 20, error=err)
+    for flag in ("run_speed", "ask_tachometer"):
+        checks.instance(flag, getattr(settings, flag), bool, "True or False", error=err)
+    for name, high in (("verify_depths_mm", 10.0), ("speeds_hz", 10_000.0)):
+        values = getattr(settings, name)
+        if values is None:
+            continue
+        checks.instance(name, values, (tuple, list), "a tuple of numbers, or None", error=err)
+        if not values:
+            raise CalibrationError(f"{name} must hold at least one value, or be None")
+        for i, value in enumerate(values):
+            checks.finite_number(f"{name}[{i}]", value, 0.0, high, lo_open=True, error=err)
 
 
 # ----------------------------------------------------------------------------- results

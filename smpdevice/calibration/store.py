@@ -24,6 +24,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from smpdevice import checks
+from smpdevice.calibration.checked import revalidated
 from smpdevice.calibration.fit import check_fit_of_points
 from smpdevice.config import user_path
 from smpdevice.control.calibration import Calibration
@@ -262,9 +264,9 @@ class CalibrationStore:
     # ------------------------------------------------------------------ writes
 
     def save(self, calibration: Calibration) -> None:
-        """Store `calibration` durably (raises CalibrationStoreError if it could not be;
-        CalibrationError for one whose offset or gain is not the fit of its own points)."""
-        check_fit_of_points(calibration)
+        """Store `calibration` durably (CalibrationStoreError if it could not be). Checked whole
+        first, as its readers will (`revalidated`): CalibrationError, nothing stored, if not."""
+        calibration = revalidated(calibration)  # a model_copy skipped pydantic's checks
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
@@ -350,10 +352,9 @@ class CalibrationStore:
 
     def latest_valid(self, pen_serial: str, now: datetime | None = None) -> Calibration | None:
         """The newest calibration of `pen_serial` that has not expired at `now`."""
-        found = self._rows(
-            "WHERE pen_serial = ? AND expires_at > ? ORDER BY {newest} LIMIT 1",
-            (pen_serial, _iso(now or datetime.now(UTC))),
-        )
+        checks.instance("now", now, (datetime, type(None)), "a timezone-aware datetime, or None")
+        found = self._rows("WHERE pen_serial = ? AND expires_at > ? ORDER BY {newest} LIMIT 1",
+                           (pen_serial, _iso(now or datetime.now(UTC))))
         return found[0] if found else None
 
     def get(self, calibration_id: str) -> Calibration | None:

@@ -18,7 +18,7 @@ from firmware_protocol.messages import (
     Retract,
 )
 from smpdevice import checks
-from smpdevice.control.calibration import Calibration
+from smpdevice.control.calibration import Calibration, CalibrationError, checked_whole
 from smpdevice.control.speed_check import SPIN_UP_S as SPIN_UP_S
 from smpdevice.control.speed_check import SpeedCheckMixin
 from smpdevice.control.spin import SpinCancel as SpinCancel
@@ -85,8 +85,13 @@ class CalibratingMixin(SpeedCheckMixin):
         A failed write leaves the controller idle, the pen at rest and the old calibration
         installed; refused, nothing was stored; unanswered, the pen may or may not have
         stored it. Asked in another state, it sends nothing (StateError)."""
-        checks.instance("calibration", calibration, (Calibration, type(None)),
-                        "a Calibration or None")
+        try:
+            checked_whole(calibration)
+        except CalibrationError as exc:  # the stop still comes: a bad table never holds it up
+            self._call(self._do_end_calibration, None)
+            exc.args = (f"calibration ended (the pen is at rest) without installing it; the "
+                        f"host keeps the old calibration: {exc}",)
+            raise
         self._call(self._do_end_calibration, calibration)
         if calibration is None:
             return

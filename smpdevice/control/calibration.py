@@ -230,3 +230,15 @@ def require_calibration(calibration: Calibration | None, pen_serial: str, *,
         )
     calibration.check_for(pen_serial, now, port=port)
     return calibration
+
+
+def checked_whole(calibration: object) -> None:
+    """Before a calibration is installed: a Calibration or None, and as `model_copy(update=...)`
+    skips the constructor's checks, a copy is checked whole again, as a read of the store checks
+    it (review 15: a gain of 10 installed drove the needle a tenth as deep)."""
+    checks.instance("calibration", calibration, (Calibration, type(None)),
+                    "a Calibration or None")
+    if calibration is not None:
+        from smpdevice.calibration.checked import revalidated  # it imports this module
+
+        revalidated(calibration)

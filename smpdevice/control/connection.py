@@ -92,6 +92,7 @@ class ConnectionMixin(ControllerCore):
         """After a lost link: connect to the same port again. The needle stays stopped."""
         if self.state is not State.DISCONNECTED:
             raise StateError(f"reconnect is for a lost link; the controller is {self.state.value}")
+        self._refuse_in_loop("reconnect()")  # the loop cannot replace itself from inside
         self._shutdown_loop()
         # Checked in the handshake, before anything of the answering pen is taken on (its
         # identity, limits, lease): a refused pen leaves this controller the one it was.
@@ -222,14 +223,15 @@ class ConnectionMixin(ControllerCore):
     def _refuse_in_loop(self, what: str) -> None:
         """Closing from the loop thread could neither stop the needle (the pen's answer comes
         through that very thread) nor leave it supervised (review 9a R05: the controller read
-        `disconnected` while the pen ran on until its lease lapsed). Refused before anything
-        changes: the needle, the lease and the port stay as they were."""
+        `disconnected` while the pen ran on until its lease lapsed); a wait there holds up the
+        lease renewal (review 15); a reconnect there would replace the loop it runs in.
+        Refused before anything changes: the needle, the lease and the port stay as they were."""
         engine = self._engine
         if engine is not None and engine.in_loop():
             raise StateError(
                 f"{what} cannot be called from a listener (it runs in the controller's own "
                 f"thread, which carries the pen's answers): nothing was changed, the pen is "
-                f"{self.state.value}. Hand the close to another thread (e.g. a queue your own "
+                f"{self.state.value}. Hand the call to another thread (e.g. a queue your own "
                 "thread reads)")
 
     def _shutdown_loop(self) -> None:

@@ -34,7 +34,7 @@ from firmware_protocol.messages import (
 )
 from smpdevice import checks
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
-from smpdevice.control.calibration import Calibration
+from smpdevice.control.calibration import Calibration, checked_whole
 from smpdevice.control.connection import ConnectionMixin
 from smpdevice.control.guard import GuardMixin
 from smpdevice.control.news import PenNewsMixin
@@ -233,7 +233,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
 
     def set_calibration(self, calibration: Calibration | None) -> None:
         """Use `calibration` from now on (idle only). None or another pen's is refused."""
-        checks.instance("calibration", calibration, (Calibration, type(None)), "a Calibration")
+        checked_whole(calibration)
         self._call(self._do_set_calibration, calibration)
 
     def set_zone(self, zone: str) -> ZoneEnvelope:
@@ -304,23 +304,23 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
         """Wait until the controller is in one of `states` (for scripts and tests)."""
         checks.finite_number("timeout_s", timeout_s, 0.0, 86400.0, unit="s", lo_open=True)
-        for state in states:
-            checks.instance("state", state, State, "a State")
+        if not states or not all(isinstance(state, State) for state in states):
+            raise checks.InvalidArgument(f"wait_for_state needs one or more States, got {states!r}")
+        self._refuse_in_loop("wait_for_state()")  # the loop waiting on itself: lease lapses
         if not self._wait_news(lambda: self.state in states, timeout_s):
             raise SmpError(f"waited {timeout_s} s for {', '.join(s.value for s in states)}; "
                            f"still {self.state.value}")
         return self.state
 
     def _wait_news(self, predicate: Callable[[], bool] | None, timeout_s: float) -> bool:
-        """Wait (on telemetry and state news, never polling) until `predicate()` (None: the
-        timeout alone)."""
+        """Wait on telemetry and state news (never polling) until `predicate()` (None: never)."""
         with self._news:
             return self._news.wait_for(predicate, timeout_s)
 
     def pause(self, duration_s: float) -> None:
-        """Let `duration_s` pass on the controller's clock (virtual in tests): for loops that
-        supervise a pass, instead of time.sleep."""
+        """Let `duration_s` pass on the controller's clock (virtual in tests), not time.sleep."""
         checks.finite_number("duration_s", duration_s, 0.0, 86400.0, unit="s")
+        self._refuse_in_loop("pause()")
         self._wait_news(None, duration_s)  # the deadline alone: nothing else wakes it
 
     def _announce(self) -> None:

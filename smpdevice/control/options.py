@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from smpdevice import checks
-from smpdevice.control.calibration import Calibration
+from smpdevice.control.calibration import Calibration, checked_whole
 from smpdevice.control.footswitch import footswitch_setting
 from smpdevice.control.pen import Setpoints
 from smpdevice.control.zones import FrozenEnvelope, frozen_envelope
@@ -55,8 +55,7 @@ class ControllerOptions:
         footswitch: str | None = None,
     ) -> None:
         checks.text("port", port, max_len=1024)
-        checks.instance("calibration", calibration, (Calibration, type(None)),
-                        "a Calibration or None")
+        checked_whole(calibration)
         checks.instance("zones", zones, (Mapping, type(None)),
                         "a dict of zone name to ZoneEnvelope")
         for name, zone in (zones or {}).items():

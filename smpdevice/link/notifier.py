@@ -102,7 +102,13 @@ class Notifier(Generic[P]):
         for listener in self._listeners:  # a snapshot: listeners may come and go meanwhile
             try:
                 listener(*args, **kwargs)
-            except Exception:
+            except BaseException as exc:
+                # Also SystemExit (a UI's sys.exit() on a fault): it would end the thread that
+                # delivers (the reader, the controller loop). A Ctrl-C is the user's, and only
+                # the main thread gets one: it goes on up from there.
+                if (isinstance(exc, KeyboardInterrupt)
+                        and threading.current_thread() is threading.main_thread()):
+                    raise
                 with contextlib.suppress(Exception):  # a failing log must not stop the others
                     log.exception(f"{self.name} listener failed", listener=repr(listener))
 

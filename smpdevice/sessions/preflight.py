@@ -26,7 +26,7 @@ from smpdevice.sessions.profiles import (
     ZoneSettings,
     check_profile,
 )
-from smpdevice.sessions.screening import Screening
+from smpdevice.sessions.screening import Screening, checked_screening
 
 
 def check_open_args(pen: object, passlog: object, profile: object, screening: object) -> None:
@@ -40,6 +40,7 @@ def check_open_args(pen: object, passlog: object, profile: object, screening: ob
                     "load_profile(path, envelope) or parse_profile(data, envelope)")
     checks.instance("screening", screening, Screening,
                     "a Screening: parse_screening(answers)")
+    checked_screening(screening)  # a model_copy's None is no "no": ScreeningIncomplete
 
 
 class PenNotIdle(SmpError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from smpdevice import checks
+from smpdevice.checks import InvalidArgument
 from smpdevice.envelope import (
     SessionLimits,
     ZoneEnvelope,
@@ -22,6 +24,33 @@ from smpdevice.issues import unit_of
 
 if TYPE_CHECKING:
     from smpdevice.sessions.profiles import PenLimits, PlannedPass, ZoneSettings
+
+
+PEN_LIMIT_KEYS = ("depth_mm", "speed_hz", "duty_pct", "period_ms")  # envelope.narrowed's
+
+
+def check_limit_args(envelope: object, pen_limits: object) -> None:
+    """InvalidArgument, before any check, for an `envelope` or `pen_limits` that is none: a
+    path where the zones go was read as its letters ("zones ., a, e, l ... unknown")."""
+    if envelope is not None:
+        checks.instance("envelope", envelope, Mapping, "a mapping of zone name to "
+                        "ZoneEnvelope (load_envelope(path), station_envelope().zones), or None")
+        assert isinstance(envelope, Mapping)  # for the type checker: checked just above
+        for name, zone in envelope.items():
+            checks.instance(f"envelope[{str(name)[:40]!r}]", zone, ZoneEnvelope,
+                            "a ZoneEnvelope (load_envelope(path) makes them)")
+    if pen_limits is None:
+        return
+    allowed = ("a mapping as pen.pen_limits() returns: {'depth_mm': (low, high), ...} with keys "
+               f"among {', '.join(PEN_LIMIT_KEYS)}, or None")
+    checks.instance("pen_limits", pen_limits, Mapping, allowed)
+    assert isinstance(pen_limits, Mapping)  # for the type checker: checked just above
+    for key, bounds in pen_limits.items():
+        if key not in PEN_LIMIT_KEYS or not isinstance(bounds, tuple | list) or len(bounds) != 2:
+            raise InvalidArgument(f"pen_limits[{str(key)[:40]!r}]={str(bounds)[:60]} is "
+                                  f"refused; allowed: {allowed}.")
+        for end, bound in zip(("low", "high"), bounds, strict=True):
+            checks.finite_number(f"pen_limits[{key!r}] {end}", bound, -1e6, 1e6)
 
 
 def session_limits(envelope: Mapping[str, ZoneEnvelope] | None) -> SessionLimits:

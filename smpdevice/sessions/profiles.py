@@ -45,14 +45,19 @@ from pydantic import (
     model_validator,
 )
 
+from smpdevice import checks
 from smpdevice.envelope import CAPS, ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.issues import Issue, from_pydantic
 from smpdevice.loader import LoadError, load_file
-from smpdevice.sessions.profile_checks import envelope_issues, session_limits, too_many_passes
+from smpdevice.sessions.profile_checks import (
+    check_limit_args,
+    envelope_issues,
+    session_limits,
+    too_many_passes,
+)
 
 SCHEMA_VERSION = 1
-
 NEEDLE_COUNTS = (1, 3, 5)
 NEEDLE_GROUPINGS = ("RL", "RS")  # round liner, round shader
 NEEDLE_DIAMETER_MM = (0.18, 0.35)
@@ -257,6 +262,7 @@ def load_profile(
     `envelope` defaults to `load_envelope()`; `pen_limits` (from the handshake) narrows each
     zone further. Raises `ProfileError` with every issue, including file-level ones.
     """
+    checks.instance("path", path, (str, Path), "a profile file's path (str or Path)")
     source = str(path)
     try:
         data = load_file(path)  # the strict loader: caps, duplicate keys, YAML 1.2, finite
@@ -275,6 +281,7 @@ def parse_profile(
     source: str | None = None,
 ) -> TreatmentProfile:
     """Validate already-parsed data (a mapping); raise `ProfileError` listing every issue."""
+    check_limit_args(envelope, pen_limits)  # InvalidArgument: a path where the zones go
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ProfileError([ProfileIssue(
@@ -325,6 +332,8 @@ def check_profile(
     The profile is validated again whole first: one made or changed with `model_copy(update=
     ...)` or `model_construct` skipped pydantic (a pass with no target would run until the
     zone's max_pass_s; a NaN setpoint passes every comparison)."""
+    checks.instance("profile", profile, TreatmentProfile, "a TreatmentProfile: parse_profile()")
+    check_limit_args(envelope, pen_limits)
     try:
         TreatmentProfile.model_validate(profile.model_dump())
     except ValidationError as exc:

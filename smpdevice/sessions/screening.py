@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from smpdevice import checks
 from smpdevice.errors import SmpError
 from smpdevice.issues import escaped
 from smpdevice.loader import load_file
@@ -75,14 +76,16 @@ class Screening(BaseModel):
         return [reason for name, (_, reason) in QUESTIONS.items() if getattr(self, name)]
 
     def require_clear(self) -> None:
-        """Raise `ScreeningRefused` when any answer is yes."""
-        reasons = self.refusal_reasons()
+        """Raise `ScreeningIncomplete` when an answer is missing or not true/false (a copy
+        made with `model_copy(update=...)` skipped pydantic's checks: None is not a "no"),
+        `ScreeningRefused` when any answer is yes."""
+        reasons = checked_screening(self).refusal_reasons()
         if reasons:
             raise ScreeningRefused(reasons)
 
     def as_record(self) -> dict[str, bool]:
-        """The answers as stored in the pass log with the session."""
-        return self.model_dump()
+        """The answers as stored in the pass log with the session (checked whole first)."""
+        return checked_screening(self).model_dump()
 
 
 class ScreeningRefused(SmpError):
@@ -96,6 +99,14 @@ class ScreeningRefused(SmpError):
 
 class ScreeningIncomplete(SmpError):
     """The answers are missing, malformed or unknown: nothing was decided, ask again."""
+
+
+def checked_screening(screening: object, source: str | None = None) -> Screening:
+    """`screening` validated again whole, as `parse_screening` checks answers: a copy made
+    with `model_copy(update=...)` may hold None, a text or an unknown question.
+    InvalidArgument for anything not a Screening, ScreeningIncomplete naming the question."""
+    checks.instance("screening", screening, Screening, "a Screening: parse_screening(answers)")
+    return parse_screening(dict(vars(screening)), source=source)
 
 
 def load_screening_file(path: str | Path) -> Screening:

@@ -7,18 +7,15 @@ cannot be written, the needle is stopped first: it never runs while it cannot be
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from smpdevice import checks
 from smpdevice.control import PenController, State
-from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
-from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 from smpdevice.outcomes import SessionOutcome
@@ -37,7 +34,7 @@ from smpdevice.sessions.profiles import (
     profile_hash,
 )
 from smpdevice.sessions.screening import Screening
-from smpdevice.sessions.session_end import SessionEnding
+from smpdevice.sessions.session_guard import PassGuards, check_callbacks
 
 log = structlog.get_logger("smpdevice.sessions.session")
 
@@ -45,7 +42,7 @@ CHECKPOINT_EVERY_S = 0.5
 POLL_S = 0.02
 
 
-class TreatmentSession(SessionEnding):
+class TreatmentSession(PassGuards):
     """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
 
     def __init__(self, pen: PenController, passlog: PassLog, profile: TreatmentProfile,
@@ -67,6 +64,9 @@ class TreatmentSession(SessionEnding):
         # why a pass ended before the plan did: no further play()/run_pass() in this part
         self._cut_short: str | None = None
         self._playing = threading.Lock()  # one play()/run_pass() at a time (a double click)
+        self._play_thread: int | None = None  # which thread plays (close() from it: refused)
+        self._pass_gate = threading.Lock()  # `_ended` set, or a pass begun: one at a time
+        self._open_pass: str | None = None  # begun and not yet ended: close() waits for it
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
@@ -80,6 +80,12 @@ class TreatmentSession(SessionEnding):
         self._skin_holder = object()
         pen._hold_client_skin(self._skin_holder, profile.skin.epidermis_mm, refuse_empty=False)
         pen.add_inline_telemetry_reader(self._recorder)
+        # the pen closed by the program is no lost link (judged_pen_state)
+        self._closed_from: State | None = None
+        pen.state_listeners.add(self._note_pen_state, name="session pen-close watch")
+        # calibrations other than this one that drove a pass (set_calibration between passes)
+        self._opened_calibration = pen.calibration.calibration_id if pen.calibration else None
+        self.pass_calibrations: list[dict] = []
 
     @classmethod
     def open(
@@ -141,7 +147,8 @@ class TreatmentSession(SessionEnding):
         counts it). Once a play() ended before the plan did, play() and run_pass() are refused
         (StateError, nothing sent): the session goes on only through suspend() and a resume,
         which checks it again, records it and is replayed part by part. Returns every pass of
-        this session so far."""
+        this session so far. A callback that cannot be called: InvalidArgument, nothing sent."""
+        check_callbacks(on_progress, should_stop)
         with self._one_at_a_time("play"):
             try:
                 return self._play(on_progress, should_stop)
@@ -188,69 +195,6 @@ class TreatmentSession(SessionEnding):
                 break
         return self.results
 
-    def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
-        """The pen did not answer while pass `index` was set up (before its record and its
-        needle): play() ends as for a pen lost mid-pass, nothing new recorded. Its reports may
-        still flow, so the session is marked lost (`link_lost`: left open, exit 6)."""
-        self._log.warning("pen lost while setting up a pass", index=index, error=str(exc))
-        self.setup_lost = str(exc)
-        self._cut_short = (f"the pen stopped answering while pass {index + 1} was set up "
-                           f"({exc})")
-
-    def _calibration_lapsed_before(self, index: int) -> bool:
-        """Whether the pen's calibration no longer holds (it expired: sessions last hours, a
-        calibration 30 days from its minute) before pass `index`: then play() ends as for any
-        pass not played, without an error, saying why (`calibration_lapsed`, `_cut_short`)."""
-        exc = self._calibration_refusal()
-        if exc is None:
-            return False
-        self._log.warning("calibration no longer valid: pass not begun", index=index,
-                          error=str(exc))
-        self.calibration_lapsed = str(exc)
-        self._cut_short = f"pass {index + 1} was not begun: {exc}"
-        if self.pen.state is State.ARMED:  # armed for the pass before: nothing may start now
-            self._disarm_quietly()
-        return True
-
-    def _calibration_refusal(self) -> CalibrationError | None:
-        """Why the pen's calibration may not be used now (as arming judges it), or None."""
-        pen = self.pen
-        try:
-            require_calibration(pen.calibration, connected(pen.identity, pen.port_url).serial,
-                                simulated_pen=pen.simulated, port=pen.port_url,
-                                now=pen.validity_now())
-        except CalibrationError as exc:
-            return exc
-        return None
-
-    def _played(self, planned: PlannedPass, played: int) -> None:
-        """Once a pass was recorded, however it ended (Ctrl-C too), take it out of `remaining`
-        (a pass that ended early leaves its remainder, as a resume counts it)."""
-        if len(self.results) > played:
-            result = self.results[-1]
-            self.remaining = playable.left_after(
-                self.remaining, result.index, planned, result,
-                self.profile.zones[planned.zone].period_ms)
-
-    @contextlib.contextmanager
-    def _one_at_a_time(self, action: str) -> Iterator[None]:
-        """Refuse, before the pen is touched, a pass in a session that is closed or suspended
-        (a Play button pressed after closing used to arm the pen, then fail), while this
-        session plays in another thread (the same pass would be played twice), and after a
-        pass that ended early (going on needs a resume)."""
-        playable.require_playable(self.session_id, self._ended, action)
-        if not self._playing.acquire(blocking=False):
-            raise StateError(
-                f"{action}() refused: session {self.session_id} is already playing (a play() "
-                "or run_pass() that has not returned); nothing was sent to the pen. Wait for "
-                "it to return, or stop it with its should_stop callback.")
-        try:
-            playable.require_playable(self.session_id, self._ended, action)  # closed meanwhile
-            playable.require_not_cut_short(self.session_id, self._cut_short, action)
-            yield
-        finally:
-            self._playing.release()
-
     def run_pass(
         self,
         planned: PlannedPass,
@@ -263,6 +207,7 @@ class TreatmentSession(SessionEnding):
         Refused (nothing sent) in a closed or suspended session, after a pass that ended
         before its target (suspend and resume to go on), for a zone the profile has no
         settings for, and while the session plays in another thread. Updates `remaining`."""
+        check_callbacks(on_progress, should_stop)
         with self._one_at_a_time("run_pass"):
             played = len(self.results)
             try:
@@ -287,33 +232,34 @@ class TreatmentSession(SessionEnding):
             refusal = self._calibration_refusal() if pen.state is State.IDLE else None
             if refusal is not None:  # the arm's own transition refused it (its guard: the
                 raise refusal  # calibration expired meanwhile): never record a dead pass
-        if self._ended is not None:  # closed or suspended from another thread meanwhile
-            self._disarm_quietly()
-            raise playable.ended_while_arming(self.session_id, self._ended)
         base = pen.telemetry  # a resume after a host crash counts the pass from it
-        pass_id = self.passlog.begin_pass(
-            self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
-            speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
-            period_ms=settings.period_ms, started_at=self.pen.record_now(),
-            pen_counters=pen_counters(base, pen.lease_ms),
-        )  # durable before the needle moves: a failure here means it never starts
-        plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index)
-        self._recorder.begin(pen.telemetry)
-        if should_stop is not None and should_stop():  # asked while arming: never start
-            self.stop_requested = True
-            self._stop_quietly()
-            return self._finish(pass_id, index, planned, PassOutcome.stopped,
-                                "stop requested before the needle started", plog)
+        with self._pass_begun():  # closed or suspended from another thread meanwhile: refused
+            pass_id = self.passlog.begin_pass(
+                self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
+                speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
+                period_ms=settings.period_ms, started_at=self.pen.record_now(),
+                pen_counters=pen_counters(base, pen.lease_ms),
+            )  # durable before the needle moves: a failure here means it never starts
+            self._open_pass = pass_id
+        plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index,
+                              calibration_id=self._note_calibration(pass_id, index))
         outcome, detail, started = PassOutcome.completed, "", False
-        try:
-            pen.start_needle()
-            started = True
-            outcome, detail = self._supervise(pass_id, planned, index, on_progress, should_stop)
+        try:  # from its record on, whatever is raised (should_stop too) ends the pass recorded
+            self._recorder.begin(pen.telemetry)
+            if should_stop is not None and should_stop():  # asked while arming: never start
+                self.stop_requested = True
+                self._stop_quietly()
+                outcome, detail = PassOutcome.stopped, "stop requested before the needle started"
+            else:
+                pen.start_needle()
+                started = True
+                outcome, detail = self._supervise(pass_id, planned, index, on_progress,
+                                                  should_stop)
         except KeyboardInterrupt:
             self.stop_requested = True
             if self.recording is not None:
                 self.recording.note_stop("Ctrl-C")
-            self._stop_quietly()
+            self._stop_quietly()  # left armed, as after any stop asked: it is replayed as one
             self._finish(pass_id, index, planned, PassOutcome.stopped, "interrupted (Ctrl-C)", plog)
             raise
         except PassLogError as exc:
@@ -331,6 +277,7 @@ class TreatmentSession(SessionEnding):
                 detail = f"{exc}: press the pedal, then resume the session"
         except BaseException as exc:  # a display callback, anything: never leave it running
             self._stop_quietly()
+            self._disarm_quietly()  # re-raised to a program that may never disarm it
             self._finish(pass_id, index, planned, PassOutcome.stopped, repr(exc), plog)
             raise
         return self._finish(pass_id, index, planned, outcome, detail, plog)
@@ -378,17 +325,24 @@ class TreatmentSession(SessionEnding):
             self.pen.pause(0.002)
 
     def _outcome_from_state(self) -> PassOutcome:
-        return playable.outcome_from_state(self.pen.state, self.pen.stopped_by_footswitch)
+        state = self.pen.state  # closed by the program (pen.close()): judged as it was closed
+        if state is State.DISCONNECTED and self._closed_from is not None:
+            state = self._closed_from
+        return playable.outcome_from_state(state, self.pen.stopped_by_footswitch)
 
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
-        self._await_next_telemetry()  # the counters up to the stop (each report read counts)
-        stats = self._recorder.end()
-        fault = self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop) else None
-        self.passlog.end_pass(
-            pass_id, outcome=outcome, stats=stats, ended_at=self.pen.record_now(),
-            fault_code=int(fault.faults) if fault else None,
-            fault_names=fault.faults.names if fault else None,
-        )
+        try:
+            self._await_next_telemetry()  # the counters up to the stop (each report counts)
+            stats = self._recorder.end()
+            fault = (self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop)
+                     else None)
+            self.passlog.end_pass(
+                pass_id, outcome=outcome, stats=stats, ended_at=self.pen.record_now(),
+                fault_code=int(fault.faults) if fault else None,
+                fault_names=fault.faults.names if fault else None,
+            )
+        finally:  # recorded (or not recordable): a close() from another thread goes on
+            self._open_pass = None
         plog.info("pass", outcome=outcome.value, strokes=stats.strokes,
                   impressions=stats.impressions, depth_mean_mm=stats.depth_mean_mm,
                   speed_mean_hz=stats.speed_mean_hz, detail=detail)

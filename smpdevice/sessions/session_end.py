@@ -5,10 +5,12 @@ both, and a pass cut short, use. The base of `TreatmentSession` (session.py).
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
 from smpdevice.control import PenController, State
+from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog
@@ -17,6 +19,9 @@ from smpdevice.sessions.profiles import TreatmentProfile
 from smpdevice.sessions.session_records import close_session_record, session_summary
 
 LATCHED_STATES = ("fault", "estop", "disconnected")  # they say more than a lost set-up
+# How long close() or suspend() from another thread waits, on the pen's clock, for the pass
+# that play() runs there to be stopped and recorded (its stop, last report and record).
+PLAY_END_WAIT_S = 10.0
 
 
 class SessionEnding:
@@ -35,14 +40,34 @@ class SessionEnding:
     _recorder: PassCounter
     _skin_holder: object
     _log: Any
+    _play_thread: int | None  # the thread in play()/run_pass(), None when none plays
+    # held while `_ended` is set and while a pass is begun: a play thread either sees the
+    # end before it records a pass, or close() sees that pass open (`_open_pass`)
+    _pass_gate: threading.Lock
+    _open_pass: str | None  # the pass recorded as begun and not yet ended
+    _closed_from: State | None  # the pen's state when the program closed it (pen.close())
+    pass_calibrations: list[dict]
+
+    def _note_pen_state(self, old: State, new: State, reason: str) -> None:
+        """A state listener: the controller's own close (`pen.close()`, reason "closed") is
+        no lost link; the state it closed from still says a fault or an E-stop."""
+        if new is State.DISCONNECTED:
+            self._closed_from = old if reason == "closed" else None
+        else:
+            self._closed_from = None  # reconnected
 
     def judged_pen_state(self) -> str:
         """The pen's state as the session's outcome is judged on: a pen that stopped answering
         while a pass was set up is a lost pen's (`link_lost`, left open, exit 6), though its
-        reports may still flow and the controller still reads armed or idle."""
+        reports may still flow and the controller still reads armed or idle. A pen the
+        program closed itself (the `with PenController` block ended first) is judged by the
+        state it was closed from: not lost (`link_lost` is a cable or power)."""
         state = self.pen.state.value
         if self.setup_lost is not None and state not in LATCHED_STATES:
             return "disconnected"
+        closed_from = getattr(self, "_closed_from", None)
+        if state == "disconnected" and closed_from is not None:
+            return closed_from.value
         return state
 
     def _stop_quietly(self) -> None:
@@ -60,9 +85,11 @@ class SessionEnding:
         The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
         count; a session that did not play every planned pass says so on the sheet.
         """
-        self._ended = "closed"  # first: a play thread between passes arms no further pass
+        # first: a play thread between passes arms no further pass
+        open_pass = self._mark_ended("closed")
         recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
         try:
+            self._await_open_pass(open_pass, "close")
             self._wind_down()
         except BaseException:
             if recording is not None:  # sealed: an open recording would take the next frames
@@ -72,7 +99,7 @@ class SessionEnding:
             self.passlog, self.session_id, self.profile, today=today,
             stop_requested=self.stop_requested, pen_state=self.judged_pen_state(),
             recording=recording.seal() if recording is not None else None,
-            closed_at=self.pen.record_now())
+            closed_at=self.pen.record_now(), calibrations=getattr(self, "pass_calibrations", None))
         self._log.info("session closed", passes=summary.get("passes"),
                        outcome=self.outcome.value)
         return summary, sheet
@@ -80,8 +107,9 @@ class SessionEnding:
     def suspend(self) -> dict:
         """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
         (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
-        self._ended = "suspended"  # first, as in close()
+        open_pass = self._mark_ended("suspended")  # first, as in close()
         try:
+            self._await_open_pass(open_pass, "suspend")
             self._wind_down()
         finally:  # sealed whatever happened: an open recording would take the next frames
             if getattr(self, "recording", None) is not None:  # finished, though unlinked
@@ -94,8 +122,52 @@ class SessionEnding:
                        outcome=self.outcome.value)
         return summary
 
+    def _mark_ended(self, ended: str) -> str | None:
+        """Set `_ended`; return the pass play() has open meanwhile (recorded as begun, not
+        yet ended), or None. From play()'s own callback (on_progress, should_stop) with its
+        pass open, that pass could not be recorded first: StateError, nothing changed."""
+        with self._pass_gate:
+            open_pass = self._open_pass
+            if open_pass is not None and self._play_thread == threading.get_ident():
+                action = "close" if ended == "closed" else "suspend"
+                raise StateError(
+                    f"{action}() refused: it was called from a callback of this session's "
+                    f"play() or run_pass(), whose pass {open_pass} is running and could not be "
+                    "recorded first; nothing was changed. Return True from should_stop, then "
+                    f"{action}() once play() returns.")
+            self._ended = ended
+        return open_pass
+
+    def _await_open_pass(self, open_pass: str | None, action: str) -> None:
+        """A pass that play() or run_pass() runs in another thread (an "End session" button
+        pressed mid-pass): stop its needle and wait, on the pen's clock, until that thread
+        recorded it; the session then ends as one the technician stopped (`interrupted`).
+        StateError if it is not recorded within PLAY_END_WAIT_S (the needle stopped, the
+        session left open: call it again once play() returns)."""
+        if open_pass is None:
+            return
+        self.stop_requested = True  # the technician ended it mid-plan
+        self._stop_quietly()
+        pen, idle = self.pen, threading.Event()  # `idle` is never set: a plain timed wait
+        deadline, offline_s = pen.clock.now() + PLAY_END_WAIT_S, 0.0
+        while self._open_pass == open_pass and pen.clock.now() < deadline:
+            if pen.state is not State.DISCONNECTED:
+                pen.pause(0.01)
+            elif offline_s < PLAY_END_WAIT_S:  # a closed pen's clock may stand still
+                offline_s += 0.01
+                idle.wait(0.01)
+            else:
+                break
+        if self._open_pass == open_pass:
+            raise StateError(
+                f"{action}() waited {PLAY_END_WAIT_S:g} s for play() in another thread to "
+                f"record its pass {open_pass}, and it has not (a callback of it blocks?); the "
+                f"needle was stopped and the session left open. Call {action}() again once "
+                "play() returns.")
+
     def _wind_down(self) -> None:
         self.pen.remove_inline_telemetry_reader(self._recorder)
+        self.pen.state_listeners.remove(self._note_pen_state)
         self._stop_quietly()
         self._disarm_quietly()
         # this session's client floor ends with it; another open session's stays

@@ -125,13 +125,20 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
                          today: date | None = None, stop_requested: bool = False,
                          pen_state: str | None = None,
                          recording: dict | None = None,
-                         closed_at: datetime | None = None) -> tuple[dict, str, SessionOutcome]:
+                         closed_at: datetime | None = None,
+                         calibrations: list[dict] | None = None,
+                         ) -> tuple[dict, str, SessionOutcome]:
     """Record a session's close with its summary; return (summary, aftercare sheet, outcome).
     Needs no pen: `smp run --resume` closes a session with nothing left this way.
     `recording`: the sealed frame recording (file, sha256), kept in the summary (15.3); a
-    resumed session's summary lists every part's (the earlier ones from its resume records)."""
+    resumed session's summary lists every part's (the earlier ones from its resume records).
+    `calibrations`: the passes that ran on a calibration other than the one the session (or
+    its resumed part) was opened with (`set_calibration` between passes), each with that
+    calibration's id, offset_mm and gain: the summary's `pass_calibrations` (absent if none)."""
     summary = session_summary(passlog, session_id, profile, stop_requested=stop_requested,
                               pen_state=pen_state)
+    if calibrations:
+        summary["pass_calibrations"] = [dict(c) for c in calibrations]
     earlier = [r["recording_before"] for r in passlog.resumptions(session_id)
                if r.get("recording_before")]
     if earlier:  # a resumed session: every part's file and hash, in order (15.3)
