@@ -163,8 +163,10 @@ def _cases() -> list[tuple[str, int, Message]]:
         ("calibration_table", 18, CalibrationTable.from_points(
             [(0, 40), (500, 530), (1000, 1010), (1500, 1495), (2000, 1980)], 1_767_225_600)),
         ("calibration_table_empty", 19, CalibrationTable.from_points([], 0)),
+        # all 8 points; the first commands above the skin (a negative i16), and its true
+        # depth is the surface: a true depth is never negative (docs/protocol.md section 7)
         ("calibration_write_full", 20, CalibrationWrite.from_points(
-            [(-500, -480), (0, 25), (400, 420), (800, 812), (1200, 1204), (1600, 1590),
+            [(-500, 0), (0, 25), (400, 420), (800, 812), (1200, 1204), (1600, 1590),
              (2000, 1975), (2500, 2460)], 1_767_225_600)),
         ("telemetry_running", 0, _telemetry()),
         ("telemetry_fault_negative_depth", 0, _telemetry(

@@ -7,6 +7,12 @@ writes the replies itself, at once: no other thread is woken per command (docs/p
 "The simulator's answer time"). Each chunk the pen wrote (one frame, unless a link fault split
 it) goes out whole: pyserial's socket:// does not set TCP_NODELAY, so the sender must not dribble.
 
+A PTY whose host stops reading fills up: what it does not take waits in the bridge's `_Outbox`
+(the rest of a frame it took the start of first, whole), and goes out once poll says the pty
+takes bytes again (POLLOUT, in the host -> pen thread). While it waits, the oldest whole
+TELEMETRY frames give way as in a port's own buffer (simulators/rx_buffer.py); replies and
+EVENTs are kept (docs/protocol.md section 12).
+
 While the simulator is disconnected the PTY drops bytes both ways (a cable pulled behind a USB
 adapter) and TCP closes the client and refuses new ones; after `reconnect()` both work again.
 """
@@ -19,10 +25,13 @@ import select
 import socket
 import threading
 import tty
+from collections import Counter, deque
 
+from simulators.rx_buffer import RX_LIMIT, make_room
 from simulators.sim import HostPort, LinkDisconnected, PenSimulator
 
 _IDLE_S = 0.05  # how long a bridge thread blocks before looking at its stop flag
+_WRITE_MAX = 4096  # bytes joined into one write of a backlog (a pty takes about this at once)
 
 
 class _Bridge:
@@ -59,6 +68,88 @@ class _Bridge:
         self.close()
 
 
+class _Outbox:
+    """What the pty has not taken yet: `tail`, the rest of a chunk whose start went out (it
+    must follow, whole), then whole chunks in order (`_rx`, `_rx_bytes`: the shape
+    rx_buffer.make_room works on, so the same frames give way as in a port's buffer)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.tail = b""
+        self._rx: deque[bytes] = deque()
+        self._rx_bytes = 0
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.tail or self._rx)
+
+    def send(self, chunks: list[bytes]) -> None:
+        """Write `chunks` after whatever waits; with nothing waiting (the common case) they
+        go out at once, in one write. OSError: the pty is gone."""
+        if self.tail or self._rx:
+            for chunk in chunks:
+                self._queue(chunk)
+            self.flush()
+            return
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            written = os.write(self.fd, data)  # inline: the answer path's every command
+        except BlockingIOError:
+            written = 0
+        if written < len(data):
+            self._keep_rest(chunks, written)
+
+    def flush(self) -> None:
+        """Write what waits, oldest first, until the pty takes no more."""
+        while self.tail or self._rx:
+            if self.tail:
+                self.tail = self.tail[self._write(self.tail):]
+                if self.tail:
+                    return
+                continue
+            chunks, size = [], 0
+            while self._rx and size < _WRITE_MAX:
+                chunks.append(self._rx.popleft())
+                size += len(chunks[-1])
+            self._rx_bytes -= size
+            written = self._write(b"".join(chunks))
+            self._keep_rest(chunks, written, front=True)
+            if written < size:
+                return
+
+    def _write(self, data: bytes) -> int:
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0  # full: the host is not reading
+
+    def _keep_rest(self, chunks: list[bytes], written: int, front: bool = False) -> None:
+        """Keep what `written` bytes of `chunks` (joined) left: the cut chunk's rest as the
+        tail, the untouched chunks whole (back at the front when they came from there)."""
+        rest: list[bytes] = []
+        for chunk in chunks:
+            if written >= len(chunk):
+                written -= len(chunk)
+            elif written:
+                self.tail, written = chunk[written:], 0
+            else:
+                rest.append(chunk)
+        if front:
+            self._rx.extendleft(reversed(rest))
+            self._rx_bytes += sum(map(len, rest))
+        else:
+            for chunk in rest:
+                self._queue(chunk)
+
+    def _queue(self, chunk: bytes) -> None:
+        if self._rx_bytes + len(chunk) > RX_LIMIT and not make_room(self, chunk, self.stats):
+            self.stats["rx_overflow_bytes"] += len(chunk)
+            return
+        self._rx.append(chunk)
+        self._rx_bytes += len(chunk)
+
+
 class PtyBridge(_Bridge):
     """A pseudo-terminal in raw mode; the host opens `path` (e.g. /dev/pts/5) with pyserial."""
 
@@ -72,6 +163,8 @@ class PtyBridge(_Bridge):
         self._port_lock = threading.Lock()
         self._out_lock = threading.Lock()
         self._port: HostPort | None = None
+        self._outbox = _Outbox(self._master)
+        self.stats = self._outbox.stats  # rx_telemetry_dropped, rx_overflow_bytes: the pty's
         self._spawn(self._pen_to_host, "pty-out")
         self._spawn(self._host_to_pen, "pty-in")
 
@@ -92,7 +185,9 @@ class PtyBridge(_Bridge):
             return self._port
 
     def _pen_to_host(self) -> None:
-        """What the pen writes by itself (telemetry, events): the simulator's thread made it."""
+        """What the pen writes by itself (telemetry, events): the simulator's thread made it.
+        While the pty is full it keeps taking them into the outbox, where old telemetry
+        gives way (the port's own buffer stays empty); _host_to_pen flushes the outbox."""
         while not self._stop.is_set():
             port = self._current_port()
             if port is None:
@@ -101,15 +196,17 @@ class PtyBridge(_Bridge):
                 chunks = port.read_chunks(_IDLE_S)  # at 1 kHz telemetry, several per wake
             except LinkDisconnected:
                 continue
-            if chunks and not self._write_out(b"".join(chunks)):
+            if chunks and not self._write_out(chunks):
                 return
 
-    def _write_out(self, chunk: bytes) -> bool:
-        with self._out_lock:  # whole chunks, one writer at a time: frames never interleave
+    def _write_out(self, chunks: list[bytes]) -> bool:
+        """Send `chunks` (none: only flush the outbox); False once the pty is gone."""
+        with self._out_lock:  # one writer at a time: frames never interleave
             try:
-                os.write(self._master, chunk)
-            except BlockingIOError:
-                pass  # nobody is reading the terminal: the bytes are lost, as on a UART
+                if chunks:
+                    self._outbox.send(chunks)
+                else:
+                    self._outbox.flush()
             except OSError:
                 return False
         return True
@@ -121,8 +218,18 @@ class PtyBridge(_Bridge):
         poller = select.poll()  # registered once: cheaper per command than select()
         poller.register(master, select.POLLIN)
         idle_ms = int(_IDLE_S * 1000)
+        room_wanted = False
         while not self._stop.is_set():
-            if not poller.poll(idle_ms):
+            outbox = self._outbox
+            if room_wanted != bool(outbox.tail or outbox._rx):  # a full pty: wake on room too
+                room_wanted = not room_wanted
+                poller.modify(master, select.POLLIN | (select.POLLOUT if room_wanted else 0))
+            ready = poller.poll(idle_ms)
+            if not ready:
+                continue
+            if ready[0][1] & select.POLLOUT and not self._write_out([]):
+                return
+            if not ready[0][1] & select.POLLIN:
                 continue
             try:
                 data = os.read(master, 4096)
@@ -145,7 +252,7 @@ class PtyBridge(_Bridge):
                     chunks = port.exchange(data)
                 except LinkDisconnected:
                     continue
-            if chunks and not self._write_out(b"".join(chunks)):  # one chunk: no copy
+            if chunks and not self._write_out(chunks):  # one chunk: no copy
                 return
 
     def close(self) -> None:

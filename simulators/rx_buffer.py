@@ -8,15 +8,19 @@ dropped once no telemetry is left to give way."""
 from __future__ import annotations
 
 import itertools
-from collections import Counter
-from typing import TYPE_CHECKING
+from collections import Counter, deque
+from typing import Protocol
 
 from firmware_protocol.codes import MsgType
 from firmware_protocol.frame import OVERHEAD, SYNC
 from firmware_protocol.messages import REGISTRY
 
-if TYPE_CHECKING:
-    from simulators.host_link import HostPort
+
+class RxBuffer(Protocol):
+    """What `make_room` works on: a simulated port's buffer, or the pty bridge's outbox."""
+
+    _rx: deque[bytes]
+    _rx_bytes: int
 
 RX_LIMIT = 1 << 16
 RX_KEPT_MAX = 2 * RX_LIMIT
@@ -41,7 +45,7 @@ def _is_kept(chunk: bytes) -> bool:
     return cls is not None and len(chunk) == OVERHEAD + cls.SIZE == OVERHEAD + chunk[2]
 
 
-def make_room(port: HostPort, chunk: bytes, stats: Counter[str]) -> bool:
+def make_room(port: RxBuffer, chunk: bytes, stats: Counter[str]) -> bool:
     """Room in `port`'s full buffer (`_rx`, `_rx_bytes`) for `chunk`: the oldest whole TELEMETRY
     frames give way (counted in `rx_telemetry_dropped`). False if `chunk` is to be dropped
     instead: it is no reply or EVENT and no telemetry is left to give way."""

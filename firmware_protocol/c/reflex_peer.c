@@ -13,6 +13,11 @@
  * nothing). It sends TELEMETRY at the set rate once the host has sent its first byte. It
  * reports Capability SIMULATED: records made with it are marked so.
  *
+ * Its transmit queue (docs/protocol.md section 12): a frame goes to the pty at once; what the
+ * pty does not take (the host stopped reading) waits in a ring, whole and in order, and goes
+ * out when select() says the pty takes bytes again. A TELEMETRY frame that falls due while the
+ * ring holds bytes is skipped (counted in telemetry_seq); replies and EVENTs are never skipped.
+ *
  * Build: smp protocol c-codec --out DIR
  *        cc -std=c99 -O2 -I DIR DIR/smp_protocol.c firmware_protocol/c/reflex_peer.c -o peer
  */
@@ -43,6 +48,9 @@
 #define TELEMETRY_MAX_HZ 1000u
 
 #define READ_SIZE 512u
+/* The transmit ring: far more than the replies a host that reads them can have unread
+ * (section 4: one command outstanding, plus renewals and E-stops). */
+#define TX_SIZE 16384u
 /* Frames one read can complete: they never overlap, each is at least SMP_OVERHEAD bytes, and
  * the parser held less than SMP_MAX_FRAME bytes before the read. */
 #define READ_FRAMES_MAX ((READ_SIZE + SMP_MAX_FRAME) / SMP_OVERHEAD + 1u)
@@ -72,6 +80,12 @@ static struct {
     size_t read_len;
 } pen;
 
+static struct {
+    uint8_t buf[TX_SIZE];
+    size_t head, len; /* the oldest byte not yet written, and how many wait */
+    int overflowed;
+} tx;
+
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -81,17 +95,35 @@ static uint64_t now_us(void)
 
 static uint64_t now_ms(void) { return now_us() / 1000u; }
 
+/* Write what the ring holds, oldest first, until the pty takes no more (EAGAIN: the host is
+ * not reading; main's select() says when it does again). */
+static void tx_flush(void)
+{
+    while (tx.len > 0) {
+        size_t run = TX_SIZE - tx.head < tx.len ? TX_SIZE - tx.head : tx.len; /* to the wrap */
+        ssize_t w = write(pen.fd, tx.buf + tx.head, run);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        tx.head = (tx.head + (size_t)w) % TX_SIZE;
+        tx.len -= (size_t)w;
+    }
+}
+
+/* Queue one whole frame behind what waits, then write what the pty takes: with an empty ring
+ * (the common case) the frame goes out at once, in one write. */
 static void send_bytes(const uint8_t *data, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(pen.fd, data, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return; /* EAGAIN: nobody reads the pty; the frame is lost, as on a dead line */
-        }
-        data += w;
-        n -= (size_t)w;
+    size_t i;
+    if (tx.len == 0) tx.head = 0; /* an empty ring starts at 0: a frame never wraps there */
+    if (n > TX_SIZE - tx.len) { /* only a host that never reads its replies gets here */
+        if (!tx.overflowed) fprintf(stderr, "reflex_peer: transmit queue full (the host "
+                                    "reads nothing): whole frames are dropped\n");
+        tx.overflowed = 1;
+        return; /* the whole frame, never a part of it */
     }
+    for (i = 0; i < n; i++) tx.buf[(tx.head + tx.len + i) % TX_SIZE] = data[i];
+    tx.len += n;
+    tx_flush();
 }
 
 static void send_frame(const smp_frame_t *f)
@@ -436,12 +468,19 @@ int main(void)
     pen.boot_ms = now_ms();
     smp_parser_init(&parser, on_frame, NULL);
     for (;;) {
-        fd_set rd;
+        fd_set rd, wr;
         struct timeval tv = {0, 1000}; /* 1 ms tick, as the simulated firmware's */
         ssize_t n;
         FD_ZERO(&rd);
+        FD_ZERO(&wr);
         FD_SET(pen.fd, &rd);
-        if (select(pen.fd + 1, &rd, NULL, NULL, &tv) < 0 && errno != EINTR) return 1;
+        if (tx.len > 0) FD_SET(pen.fd, &wr); /* bytes wait: wake when the pty takes them */
+        if (select(pen.fd + 1, &rd, &wr, NULL, &tv) < 0) {
+            if (errno != EINTR) return 1;
+            FD_ZERO(&rd); /* the sets are undefined after an error */
+            FD_ZERO(&wr);
+        }
+        if (FD_ISSET(pen.fd, &wr)) tx_flush();
         if (FD_ISSET(pen.fd, &rd)) {
             n = read(pen.fd, buf, sizeof buf);
             if (n > 0) {
@@ -459,7 +498,8 @@ int main(void)
         }
         lease_tick();
         if (pen.host_seen && pen.telemetry_hz > 0 && now_us() >= pen.next_telemetry_us) {
-            send_telemetry();
+            if (tx.len == 0) send_telemetry();
+            else pen.telemetry_seq++; /* skipped: it would wait behind bytes (section 12) */
             pen.next_telemetry_us += 1000000u / pen.telemetry_hz;
             if (pen.next_telemetry_us < now_us()) pen.next_telemetry_us = now_us();
         }
