@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # The host's and the pen's clocks may drift apart; a pen that restarted lost at least its
@@ -188,3 +188,17 @@ def keep_count(passlog: Any, sid: str, counted: list[dict[str, Any]], now: datet
         "recording_before": (part_record(passlog.path, sid, resumed + 1)
                              if hasattr(passlog, "path") else None),
         "pen_counted": counted})
+
+
+def crash_count_of(pen: Any, passlog: Any, record: Any, resumptions: Any) -> CrashCount:
+    """The pen's count of `record`'s passes cut by a host crash (`count_crashed`), each up to
+    the next pass begun on the pen (this session's, or another's in this log)."""
+    at_begin = getattr(passlog, "pen_counters_at_begin", None)
+    after = getattr(passlog, "pen_counters_after", None)
+    crashed = [p.pass_id for p in record.passes if p.outcome == "controller_crashed"]
+    record_now = getattr(pen, "record_now", None)
+    return count_crashed(record.passes, resumptions,
+                         at_begin(record.session_id) if callable(at_begin) else {},
+                         getattr(pen, "telemetry", None),
+                         record_now() if callable(record_now) else datetime.now(UTC),
+                         later=after(record.session_id, crashed) if callable(after) else None)

@@ -12,9 +12,9 @@ SESSION` plays what is left of its plan once the cause is cleared:
   until the pen's lease ran out): its dots are counted by the pen's own counters when it did
   not restart since (`smpdevice.sessions.crash_count`), else up to one checkpoint interval plus
   one lease of it may repeat, and the resume says so;
-- calibration, envelope and the pen's state are checked exactly as for a new session;
-- the contraindication screening is asked again when more than `rescreen_after_min` minutes
-  (default `RESCREEN_AFTER_MIN`) passed since the session's last screening;
+- calibration, envelope and the pen's state are checked exactly as for a new session; the
+  screening is asked again after `rescreen_after_min` (default `RESCREEN_AFTER_MIN`) minutes;
+- a session a live session object of this program plays is not resumed a second time;
 - the resumption is a chained `session_resume` record (covered by `smp sessions verify`).
 
 A closed session is never reopened. The functions here are pure (no pen, no I/O, no clock):
@@ -323,6 +323,8 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     refused with `InvalidArgument` before anything is read or recorded.
     """
     from smpdevice.envelope import envelope_record
+    from smpdevice.sessions import players
+    from smpdevice.sessions.crash_count import crash_count_of
     from smpdevice.sessions.resume_args import check_resume_args
     from smpdevice.sessions.session import TreatmentSession, preflight
 
@@ -334,12 +336,13 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     now = now or (record_now() if callable(record_now) else datetime.now(UTC))
     record = passlog.session(session_id)
     sid = record.session_id  # the full id (a unique prefix was given)
+    players.refuse_held(passlog, sid)  # a second player here would play what is left again
     check_resumable(record, pen_serial=pen.identity.serial,
                     key_fingerprint=passlog.key_fingerprint)
     check_footswitch(record, getattr(pen, "footswitch", None))
     profile = recover_profile(record, profile, pen.zones)
     resumptions = passlog.resumptions(sid)
-    crash = _crash_count(pen, passlog, record, resumptions)
+    crash = crash_count_of(pen, passlog, record, resumptions)
     left = remaining_passes(profile.plan, record.passes, counted=crash.counted)
     if not left:
         from smpdevice.sessions.crash_count import keep_count
@@ -382,19 +385,3 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
         session._log.warning("crashed pass not counted by the pen", note=note)
     session._log.info("session resumed", passes_left=len(left), number=len(resumptions) + 1)
     return session
-
-
-def _crash_count(pen: Any, passlog: Any, record: Any, resumptions: Any) -> Any:
-    """The pen's count of the session's passes cut by a host crash (`crash_count`), each up to
-    the next pass begun on the pen (this session's, or another's in this log)."""
-    from smpdevice.sessions.crash_count import count_crashed
-
-    at_begin = getattr(passlog, "pen_counters_at_begin", None)
-    after = getattr(passlog, "pen_counters_after", None)
-    crashed = [p.pass_id for p in record.passes if p.outcome == "controller_crashed"]
-    record_now = getattr(pen, "record_now", None)
-    return count_crashed(record.passes, resumptions,
-                         at_begin(record.session_id) if callable(at_begin) else {},
-                         getattr(pen, "telemetry", None),
-                         record_now() if callable(record_now) else datetime.now(UTC),
-                         later=after(record.session_id, crashed) if callable(after) else None)

@@ -20,7 +20,7 @@ from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog, PassLogError, PassOutcome
-from smpdevice.sessions import playable
+from smpdevice.sessions import playable, players
 from smpdevice.sessions.pass_counter import (
     PassCounter,
     PassProgress,
@@ -61,6 +61,7 @@ class TreatmentSession(PassGuards):
         # set by a resume: a pass cut by a host crash the pen could not count (it may repeat)
         self.resume_notes: list[str] = []
         self._ended: str | None = None  # "closed" or "suspended": no pass is played after it
+        players.hold(self)  # before the pen is touched: a refused second player leaves nothing
         # why a pass ended before the plan did: no further play()/run_pass() in this part
         self._cut_short: str | None = None
         self._playing = threading.Lock()  # one play()/run_pass() at a time (a double click)
