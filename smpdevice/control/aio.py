@@ -244,10 +244,12 @@ class AsyncPenController:
     async def disarm(self) -> None:
         await self._request(self.pen.disarm)
 
-    async def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
-        """armed -> running; given up once begun, the start is stopped (never left running)."""
+    async def start_needle(self, *, settle_timeout_s: float = 1.0,
+                           run_for_s: float | None = None) -> None:
+        """armed -> running; given up once begun, the start is stopped (never left running).
+        `run_for_s`: the pass's planned length, kept by the controller (`PenController`)."""
         await self._request(self.pen.start_needle, settle_timeout_s=settle_timeout_s,
-                            undo=self.pen.stop_needle, stop_first=True)
+                            run_for_s=run_for_s, undo=self.pen.stop_needle, stop_first=True)
 
     async def retract(self) -> None:
         await self._request(self.pen.retract)

@@ -33,7 +33,7 @@ from firmware_protocol.messages import (
     Event,
 )
 from smpdevice import checks
-from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM, CalibratingMixin
+from smpdevice.control.calibrating import CalibratingMixin
 from smpdevice.control.calibration import Calibration, checked_whole
 from smpdevice.control.connection import ConnectionMixin
 from smpdevice.control.guard import GuardMixin
@@ -255,43 +255,26 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def disarm(self) -> None:
         self._call(self._do_simple, "disarm", [Disarm()])
 
-    def start_needle(self, *, settle_timeout_s: float = 1.0) -> None:
+    def start_needle(self, *, settle_timeout_s: float = 1.0,
+                     run_for_s: float | None = None) -> None:
         """armed -> running (a pass begins), once the needle stands at the set depth.
 
         Starting while the depth actuator still travels would put the first dots too shallow
         or too deep, so this waits (up to `settle_timeout_s`) for the measured depth to reach
-        the command first.
+        the command first. `run_for_s`: the pass's planned length: the controller stops the
+        needle itself once it has run that long (and PLANNED_END_GRACE_S), whatever the
+        caller's thread is doing meanwhile (`stopped_at_planned_end` then says so).
         """
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
+        if run_for_s is not None:
+            self._timeout_arg("run_for_s", run_for_s)
         stops_before = self._stop_epoch  # a stop asked from here on wins over this start (R09)
         if self.state is State.ARMED:
             if self.setpoints is None:
                 raise StateError("no setpoints since the last retract, fault or calibration: "
                                  "call set_setpoints() first")
             self._wait_depth_settled(settle_timeout_s, stops_before)
-        self._call(self._do_start, stops_before)
-
-    def _wait_depth_settled(self, timeout_s: float, stops_before: int) -> None:
-        target_mm = self._actuator_cmd_mm
-
-        def settled() -> bool:
-            t = self.telemetry
-            return (t is not None and target_mm is not None
-                    and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
-                    and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM)
-
-        def stop_asked() -> bool:  # then _do_start refuses at once: do not wait the settle out
-            return self._stop_epoch != stops_before
-
-        if not self._wait_news(lambda: settled() or stop_asked() or self.state in SAFE | OFFLINE,
-                               timeout_s):
-            t = self.telemetry
-            where = f"{t.actuator_mm:.3f} mm" if t else "unknown"
-            raise SmpError(
-                f"the depth actuator did not reach {target_mm} mm within {timeout_s} s "
-                f"(it is at {where}); the needle was not started. Check the pen."
-            )
-        self._raise_if_faulted()
+        self._call(self._do_start, stops_before, run_for_s)
 
     def retract(self) -> None:
         """Stop the needle and pull it back to actuator 0."""

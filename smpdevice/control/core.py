@@ -55,6 +55,9 @@ class ControllerCore(ControllerOptions):
     _latched_before: int | None  # the engine's submitted count when a stop latched
     _fault_log: tuple[float, str, list] | None  # (due, reason, frame history) to log
     stopped_by_footswitch: bool  # the pen stopped the needle on a pedal release (news.py)
+    run_for_s: float | None  # the running pass's planned length (requests.py `_do_start`)
+    # when the controller stopped it there (news.py `on_tick`; a record's time), else None
+    stopped_at_planned_end: datetime | None
     _stop_epoch: int  # stops asked so far (requests.py `_ask_stop`): a start asked before loses
 
     if TYPE_CHECKING:  # defined in controller.py or in another part
@@ -102,6 +105,7 @@ class ControllerCore(ControllerOptions):
         def open(self) -> None: ...
         def _adopt_port_clock(self, port: object) -> None: ...
         def validity_now(self) -> datetime: ...  # sim_time.py: when a calibration is judged
+        def record_now(self) -> datetime: ...  # sim_time.py: the time a record carries
         def _stop_time_driver(self) -> None: ...
         def add_inline_telemetry_reader(self, r: Callable[[PenTelemetry], None]) -> None: ...
         def remove_inline_telemetry_reader(self, r: Callable[[PenTelemetry], None]) -> None: ...

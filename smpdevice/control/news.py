@@ -35,6 +35,10 @@ from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 
 _E = TypeVar("_E", bound=IntEnum)
+# A pass given its planned length (`start_needle(run_for_s=...)`) is stopped here that much
+# after it, when its caller has not stopped it: the session's own stop, which polls every
+# 20 ms, comes first whenever its thread runs.
+PLANNED_END_GRACE_S = 0.1
 # the fields of the pen's reports that must hold one of a catalogue's codes
 _CODED: dict[type[Message], tuple[tuple[str, type[IntEnum]], ...]] = {
     Telemetry: (("state", FirmwareState),),
@@ -115,10 +119,14 @@ class PenNewsMixin(ControllerCore):
         # Safety first, logging last: a log line that fails (stderr gone) must never cost a
         # stop (review 11, F7; logs.py makes a failed line raise nothing besides).
         zone, engine = self._zone, self._eng
-        if (self.state is State.RUNNING and zone is not None and self.running_since_s
-                and now_s - self.running_since_s > zone.max_pass_s
-                and not any(op.stop for op in engine.ops)):
-            self._stop_over_time(zone.max_pass_s)
+        if self.state is State.RUNNING and self.running_since_s:
+            ran_s = now_s - self.running_since_s
+            if zone is not None and ran_s > zone.max_pass_s and not any(
+                    op.stop for op in engine.ops):
+                self._stop_over_time(zone.max_pass_s)
+            elif (self.run_for_s is not None and ran_s >= self.run_for_s + PLANNED_END_GRACE_S
+                    and self.stopped_at_planned_end is None):
+                self._stop_at_planned_end()
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
@@ -171,6 +179,15 @@ class PenNewsMixin(ControllerCore):
         self.last_fault = FaultInfo(what, faults)
         trigger = "estop_latched" if reason is NackReason.ESTOP_LATCHED else "fault_detected"
         self._enter_safe(trigger)
+
+    def _stop_at_planned_end(self) -> None:
+        """The pass ran its planned length and its caller has not stopped it (its thread held
+        up: a slow display, a lock): stop it here, as the caller would have (review 15: a 1 s
+        pass ran 2.6 s). A plain stop: the pass ended as planned."""
+        self.stopped_at_planned_end = self.record_now()  # when it ended, for its record
+        self._eng.submit(self._do_stop())
+        self._log.info("pass reached its planned end; the controller stops it",
+                       run_for_s=self.run_for_s)
 
     def _stop_over_time(self, limit_s: float) -> None:
         """The pass reached max_pass_s: stop now, whatever else is queued (review r03). Lease

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 
 from firmware_protocol import Message, units
 from firmware_protocol.codes import Fault, LimitField, NackReason
@@ -19,6 +20,7 @@ from firmware_protocol.messages import (
     Retract,
     SetSetpoints,
 )
+from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM
 from smpdevice.control.calibration import (
     Calibration,
     CalibrationError,
@@ -71,6 +73,8 @@ class RequestsMixin(ControllerCore):
     # Stops (and retracts) asked so far, counted under the engine's lock: a start that began
     # before the latest one never goes out (it waited for the depth outside that lock, R09).
     _stop_epoch: int = 0
+    run_for_s: float | None = None
+    stopped_at_planned_end: datetime | None = None
 
     def nack_error(self, step: Message, nack: Nack) -> SmpError:
         if nack.reason not in NackReason._value2member_map_:  # a pen outside the catalogue
@@ -233,7 +237,30 @@ class RequestsMixin(ControllerCore):
         if not any(op.stop for op in engine.ops):
             self._lease_hold.clear()
 
-    def _do_start(self, stops_before: int | None = None) -> Operation:
+    def _wait_depth_settled(self, timeout_s: float, stops_before: int) -> None:
+        target_mm = self._actuator_cmd_mm
+
+        def settled() -> bool:
+            t = self.telemetry
+            return (t is not None and target_mm is not None
+                    and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
+                    and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM)
+
+        def stop_asked() -> bool:  # then _do_start refuses at once: do not wait the settle out
+            return self._stop_epoch != stops_before
+
+        if not self._wait_news(lambda: settled() or stop_asked() or self.state in SAFE | OFFLINE,
+                               timeout_s):
+            t = self.telemetry
+            where = f"{t.actuator_mm:.3f} mm" if t else "unknown"
+            raise SmpError(
+                f"the depth actuator did not reach {target_mm} mm within {timeout_s} s "
+                f"(it is at {where}); the needle was not started. Check the pen."
+            )
+        self._raise_if_faulted()
+
+    def _do_start(self, stops_before: int | None = None,
+                  run_for_s: float | None = None) -> Operation:
         if stops_before is not None and stops_before != self._stop_epoch:
             raise StateError("the needle was not started: a stop was asked while the start "
                              "waited for the depth to settle, and a stop is never withdrawn. "
@@ -245,6 +272,7 @@ class RequestsMixin(ControllerCore):
 
         def started() -> None:
             self.running_since_s = self.clock.now()
+            self.run_for_s, self.stopped_at_planned_end = run_for_s, None
             self.stopped_by_footswitch = False
             self._fire("start", "needle started")
 

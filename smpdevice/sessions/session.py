@@ -252,7 +252,7 @@ class TreatmentSession(PassGuards):
                 self._stop_quietly()
                 outcome, detail = PassOutcome.stopped, "stop requested before the needle started"
             else:
-                pen.start_needle()
+                pen.start_needle(run_for_s=planned.duration_s)  # the controller keeps its end too
                 started = True
                 outcome, detail = self._supervise(pass_id, planned, index, on_progress,
                                                   should_stop)
@@ -290,6 +290,8 @@ class TreatmentSession(PassGuards):
         while True:
             now = pen.clock.now()
             if pen.state is not State.RUNNING:
+                if pen.state is State.ARMED and pen.stopped_at_planned_end is not None:
+                    return PassOutcome.completed, ""  # its planned end, while this thread was held
                 outcome = self._outcome_from_state()
                 why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
                 if outcome is PassOutcome.footswitch_released:
@@ -338,7 +340,8 @@ class TreatmentSession(PassGuards):
             fault = (self.pen.last_fault if outcome in (PassOutcome.fault, PassOutcome.estop)
                      else None)
             self.passlog.end_pass(
-                pass_id, outcome=outcome, stats=stats, ended_at=self.pen.record_now(),
+                pass_id, outcome=outcome, stats=stats,
+                ended_at=self.pen.stopped_at_planned_end or self.pen.record_now(),
                 fault_code=int(fault.faults) if fault else None,
                 fault_names=fault.faults.names if fault else None,
             )

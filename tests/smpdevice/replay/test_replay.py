@@ -43,10 +43,13 @@ def test_a_changed_controller_behaviour_shows_as_the_first_difference(recorded, 
 
 
 def test_a_changed_pass_length_shows_in_the_commands_or_figures(recorded, monkeypatch):
+    from smpdevice.control import news
     from smpdevice.sessions import session as session_module
 
-    # the session stops each pass later (its supervision polls a longer interval)
+    # the session stops each pass later (its supervision polls a longer interval), and so
+    # does the controller's own stop at the planned end
     monkeypatch.setattr(session_module, "POLL_S", 0.5)
+    monkeypatch.setattr(news, "PLANNED_END_GRACE_S", 0.5)
     report = replay_session(recorded.passlog, recorded.session_id)
     assert not report.match
     assert report.difference.what == "command"

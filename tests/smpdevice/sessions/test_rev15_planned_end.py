@@ -1,0 +1,92 @@
+"""A UI thread exporting the pass log (to a slow file, a pipe, a socket) while the session's
+thread plays a pass: the export holds the PassLog's lock while it writes to `out`, the pass's
+checkpoint waits for it, and the needle runs on past the pass's planned end.
+
+Promised: docs/integration.md "Threads": "`PassLog` serialises its calls with a lock; a UI
+thread and the session's thread may share it"; a pass ends at its `duration_s` (the session's
+supervision), the controller's `max_pass_s` being only the last stop.
+Found (review 15): a 1 s pass, with an export whose `out.write` takes 2.5 s, runs its needle
+about 2.5 s: two and a half times the dots planned for that spot (up to the zone's `max_pass_s`,
+600 s, for a slower reader).
+"""
+
+# ruff: noqa: F811 (fixtures imported from the suite's conftests, used as arguments)
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+
+from smpdevice.control import State
+from smpdevice.sessions.profiles import PlannedPass
+from tests.smpdevice.conftest import pen, sim  # noqa: F401
+from tests.smpdevice.sessions.conftest import passlog  # noqa: F401
+from tests.smpdevice.sessions.test_session import open_session, short_profile
+from tests.smpdevice.virtual_time import wall_until
+
+# Real time: with the session's thread blocked on the log's lock nobody waits on virtual time,
+# so a virtual clock would stand still (the slow reader is the scenario: a timer releases it).
+PASS_S = 1.0
+SLOW_WRITE_S = 2.5
+
+
+class SlowOut:
+    """A reader that takes SLOW_WRITE_S to accept the first write."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.released.wait(60)  # released by the timer (60: a hang guard only)
+        return len(text)
+
+
+@pytest.mark.realtime  # the session thread blocked on a lock holds a virtual clock still
+def test_an_export_from_a_ui_thread_never_lengthens_a_running_pass(sim, pen, passlog):
+    profile = short_profile(PASS_S, passes=1)
+    session = open_session(pen, passlog, profile)
+    out = SlowOut()
+
+    def ui_export() -> None:
+        wall_until(lambda: pen.state is State.RUNNING, "running", 10)
+        threading.Timer(SLOW_WRITE_S, out.released.set).start()
+        passlog.export("csv", out)
+
+    ui = threading.Thread(target=ui_export, daemon=True)
+    ui.start()
+    [result] = session.play()
+    out.released.set()
+    ui.join(30)
+    assert isinstance(profile.plan[0], PlannedPass)
+    _ended_as_planned(passlog, session, result)
+
+
+@pytest.mark.virtual_time
+def test_a_slow_progress_callback_never_lengthens_a_running_pass(sim, pen, passlog):
+    """The same with the session's own `on_progress` ("a UI would redraw here",
+    docs/integration.md): one redraw taking 2.5 s makes a 1 s pass run 2.6 s, recorded
+    `completed` (22 impressions for about 8 planned). The pass ends only when the session's
+    thread gets back to it."""
+    session = open_session(pen, passlog, short_profile(PASS_S, passes=1))
+    redraws = []
+
+    def slow_redraw(_progress) -> None:
+        if not redraws:
+            redraws.append(1)
+            pen.pause(SLOW_WRITE_S)  # one slow redraw, on the controller's (virtual) clock
+
+    [result] = session.play(on_progress=slow_redraw)
+    _ended_as_planned(passlog, session, result)
+
+
+def _ended_as_planned(passlog, session, result) -> None:
+    """Recorded `completed`, ending when the needle stopped (its planned end, not when the
+    session's thread came back), with no more dots than the planned length makes."""
+    [record] = passlog.passes(session.session_id)
+    ran_s = (datetime.fromisoformat(record.ended_at)
+             - datetime.fromisoformat(record.started_at)).total_seconds()
+    assert record.outcome == "completed", record
+    assert ran_s < PASS_S + 0.3, f"a {PASS_S} s pass ran {ran_s:.2f} s ({result.outcome.value})"
+    dots_per_s = 1000.0 / record.period_ms  # one impression per pulse period
+    assert record.impressions <= (PASS_S + 0.3) * dots_per_s, record
