@@ -23,6 +23,7 @@ from smpdevice.control.core import ControllerCore
 from smpdevice.control.options import LEASE_RANGE_MS
 from smpdevice.control.pen import PenIdentity
 from smpdevice.control.states import (
+    CLOSED_BY_PROGRAM,
     MOTION,
     NEUTRAL,
     DifferentPen,
@@ -218,7 +219,7 @@ class ConnectionMixin(ControllerCore):
         if self.link is not None:
             self.link.close()
         if self.state is not State.DISCONNECTED:
-            self._fire("link_lost", "closed")
+            self._fire("link_lost", CLOSED_BY_PROGRAM)
 
     def _refuse_in_loop(self, what: str) -> None:
         """Closing from the loop thread could neither stop the needle (the pen's answer comes

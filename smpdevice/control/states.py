@@ -90,6 +90,7 @@ POLICY: dict[str, tuple[frozenset[State], str]] = {
 LEASED = frozenset({_S.ARMED, _S.RUNNING, _S.CALIBRATING})  # the lease is renewed in these
 SAFE = frozenset({_S.FAULT, _S.ESTOP})  # latched: nothing moves until clear_faults()
 OFFLINE = frozenset({_S.DISCONNECTED, _S.CONNECTING})
+CLOSED_BY_PROGRAM = "closed"  # the reason of the `disconnected` that `close()` fires: no lost pen
 
 # Frames that could move the needle or keep it moving: never sent once a stop is latched.
 MOTION = (LeaseRenew, Arm, NeedleStart, SetSetpoints)

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from smpdevice.control import PenController, State
-from smpdevice.control.states import StateError
+from smpdevice.control.states import CLOSED_BY_PROGRAM, StateError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog
@@ -49,10 +49,10 @@ class SessionEnding:
     pass_calibrations: list[dict]
 
     def _note_pen_state(self, old: State, new: State, reason: str) -> None:
-        """A state listener: the controller's own close (`pen.close()`, reason "closed") is
+        """A state listener: the controller's own close (`pen.close()`: CLOSED_BY_PROGRAM) is
         no lost link; the state it closed from still says a fault or an E-stop."""
         if new is State.DISCONNECTED:
-            self._closed_from = old if reason == "closed" else None
+            self._closed_from = old if reason == CLOSED_BY_PROGRAM else None
         else:
             self._closed_from = None  # reconnected
 
