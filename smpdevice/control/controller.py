@@ -255,8 +255,8 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def disarm(self) -> None:
         self._call(self._do_simple, "disarm", [Disarm()])
 
-    def start_needle(self, *, settle_timeout_s: float = 1.0,
-                     run_for_s: float | None = None) -> None:
+    def start_needle(self, *, settle_timeout_s: float = 1.0, run_for_s: float | None = None,
+                     unless_stopped_since: int | None = None) -> None:
         """armed -> running (a pass begins), once the needle stands at the set depth.
 
         Starting while the depth actuator still travels would put the first dots too shallow
@@ -264,11 +264,15 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         the command first. `run_for_s`: the pass's planned length: the controller stops the
         needle itself once it has run that long (and PLANNED_END_GRACE_S), whatever the
         caller's thread is doing meanwhile (`stopped_at_planned_end` then says so).
+        `unless_stopped_since`: a `stops_asked` read when the start was decided: a stop asked
+        since (another thread's) wins, and the needle is not started (StateError).
         """
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
         if run_for_s is not None:
             self._timeout_arg("run_for_s", run_for_s)
-        stops_before = self._stop_epoch  # a stop asked from here on wins over this start (R09)
+        # a stop asked from here on (or since the caller's decision) wins over this start (R09)
+        stops_before = self._stop_epoch if unless_stopped_since is None else checks.whole_number(
+            "unless_stopped_since", unless_stopped_since, 0, self._stop_epoch)
         if self.state is State.ARMED:
             if self.setpoints is None:
                 raise StateError("no setpoints since the last retract, fault or calibration: "

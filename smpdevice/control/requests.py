@@ -76,6 +76,12 @@ class RequestsMixin(ControllerCore):
     run_for_s: float | None = None
     stopped_at_planned_end: datetime | None = None
 
+    @property
+    def stops_asked(self) -> int:
+        """Stops and retracts asked so far (any thread): read it when deciding a start, and
+        give it to `start_needle(unless_stopped_since=...)` so a stop asked since wins."""
+        return self._stop_epoch
+
     def nack_error(self, step: Message, nack: Nack) -> SmpError:
         if nack.reason not in NackReason._value2member_map_:  # a pen outside the catalogue
             return HandshakeError(f"the pen refused {step.TYPE.name} with reason code "
@@ -262,9 +268,9 @@ class RequestsMixin(ControllerCore):
     def _do_start(self, stops_before: int | None = None,
                   run_for_s: float | None = None) -> Operation:
         if stops_before is not None and stops_before != self._stop_epoch:
-            raise StateError("the needle was not started: a stop was asked while the start "
-                             "waited for the depth to settle, and a stop is never withdrawn. "
-                             "Call start_needle() again to start.")
+            raise StateError("the needle was not started: a stop was asked after the start "
+                             "was decided (while it waited for the depth to settle), and a "
+                             "stop is never withdrawn. Call start_needle() again to start.")
         self._require("start")
         lapsed = self._arm_blockers(only="calibration")
         if lapsed:  # the calibration that armed it expired since (a session lasts hours)

@@ -116,3 +116,64 @@ def end_problem(p: PassRecord) -> str | None:
         if value is not None and not _number(value):
             return _bad(f"stats {name}", value, "a number")
     return None
+
+
+# Optional fields of a `session_resume` body that readers use as text, or as an object.
+_RESUME_TEXT = ("technician", "footswitch", "firmware_version", "calibration_id",
+                "envelope_sha256")
+_RESUME_WHOLE = ("number", "passes_before")  # None when absent (a `count_only` record)
+_COUNTED_WHOLE = ("impressions", "strokes", "recorded_impressions", "recorded_strokes")
+
+
+def resumption_problem(body: dict[str, Any]) -> str | None:
+    """Why a `session_resume` body is not usable, or None: `resumed_at` a time with its
+    offset; `number`, `passes_before` whole numbers from 1 and 0 (or absent); `count_only`
+    true or false; `passes_left` a list of {index, one positive duration_s or impressions};
+    `pen_counted` a list of the counts a crash resume made; the rest text or objects."""
+    if not _time(body.get("resumed_at")):
+        return _bad("resumed_at", body.get("resumed_at"), "a time with its offset")
+    for name, low in zip(_RESUME_WHOLE, (1, 0), strict=True):
+        value = body.get(name)
+        if value is not None and not (_whole(value) and value >= low):
+            return _bad(name, value, f"a whole number from {low}")
+    if body.get("count_only") is not None and not isinstance(body["count_only"], bool):
+        return _bad("count_only", body["count_only"], "true or false")
+    for name in _RESUME_TEXT:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return _bad(name, body[name], "text")
+    for name in ("screening", "recording_before"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return _bad(name, body[name], "an object")
+    return _passes_left_problem(body.get("passes_left")) or _pen_counted_problem(
+        body.get("pen_counted"))
+
+
+def _passes_left_problem(left: Any) -> str | None:
+    if left is None:
+        return None
+    if not isinstance(left, list):
+        return _bad("passes_left", left, "a list")
+    for item in left:
+        index = item.get("index") if isinstance(item, dict) else None
+        given = [item.get(k) for k in ("duration_s", "impressions")
+                 if item.get(k) is not None] if isinstance(item, dict) else []
+        target_ok = len(given) == 1 and _number(given[0]) and 0 < given[0] < float("inf")
+        if not (_whole(index) and index >= 0 and target_ok) or (
+                item.get("impressions") is not None and not _whole(item["impressions"])):
+            return _bad("passes_left entry", item, "{index, and one positive duration_s or "
+                        "whole impressions}")
+    return None
+
+
+def _pen_counted_problem(counted: Any) -> str | None:
+    if counted is None:
+        return None
+    if not isinstance(counted, list):
+        return _bad("pen_counted", counted, "a list")
+    for item in counted:
+        ok = (isinstance(item, dict) and isinstance(item.get("pass_id"), str)
+              and isinstance(item.get("counted"), bool))
+        wanted = _COUNTED_WHOLE if ok and item["counted"] else ("recorded_impressions",)
+        if not ok or not all(_whole(item.get(k)) for k in wanted):
+            return _bad("pen_counted entry", item, "{pass_id, counted, and whole counts}")
+    return None

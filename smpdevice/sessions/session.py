@@ -68,6 +68,7 @@ class TreatmentSession(PassGuards):
         self._play_thread: int | None = None  # which thread plays (close() from it: refused)
         self._pass_gate = threading.Lock()  # `_ended` set, or a pass begun: one at a time
         self._open_pass: str | None = None  # begun and not yet ended: close() waits for it
+        self._stops_at_begin: int | None = None  # the pen's stops_asked when that pass began
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
@@ -252,7 +253,10 @@ class TreatmentSession(PassGuards):
                 self._stop_quietly()
                 outcome, detail = PassOutcome.stopped, "stop requested before the needle started"
             else:
-                pen.start_needle(run_for_s=planned.duration_s)  # the controller keeps its end too
+                # the controller keeps its end too; a stop since the pass began (close() from
+                # another thread) wins over this start
+                pen.start_needle(run_for_s=planned.duration_s,
+                                 unless_stopped_since=self._stops_at_begin)
                 started = True
                 outcome, detail = self._supervise(pass_id, planned, index, on_progress,
                                                   should_stop)

@@ -41,6 +41,7 @@ class PassGuards(SessionEnding):
     # the calibrations that drove passes, other than the one the session was opened with
     pass_calibrations: list[dict]
     _opened_calibration: str | None
+    _stops_at_begin: int | None  # the pen's stops_asked when the open pass began
 
     def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
         """The pen did not answer while pass `index` was set up (before its record and its
@@ -99,6 +100,7 @@ class PassGuards(SessionEnding):
         with self._pass_gate:
             ended = self._ended
             if ended is None:
+                self._stops_at_begin = self.pen.stops_asked  # a close's stop from now on wins
                 yield
                 return
         self._disarm_quietly()  # closed or suspended from another thread meanwhile
