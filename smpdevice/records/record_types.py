@@ -154,15 +154,23 @@ def _passes_left_problem(left: Any) -> str | None:
     if not isinstance(left, list):
         return _bad("passes_left", left, "a list")
     for item in left:
-        index = item.get("index") if isinstance(item, dict) else None
-        given = [item.get(k) for k in ("duration_s", "impressions")
-                 if item.get(k) is not None] if isinstance(item, dict) else []
-        target_ok = len(given) == 1 and _number(given[0]) and 0 < given[0] < float("inf")
-        if not (_whole(index) and index >= 0 and target_ok) or (
-                item.get("impressions") is not None and not _whole(item["impressions"])):
+        if not _pass_left(item):
             return _bad("passes_left entry", item, "{index, and one positive duration_s or "
                         "whole impressions}")
     return None
+
+
+def _pass_left(item: Any) -> bool:
+    """{index from 0, and exactly one target: a positive finite duration_s, or impressions}."""
+    if not isinstance(item, dict) or not (_whole(item.get("index")) and item["index"] >= 0):
+        return False
+    seconds: Any = item.get("duration_s")
+    dots: Any = item.get("impressions")
+    if (seconds is None) == (dots is None):
+        return False
+    if dots is not None:
+        return _whole(dots) and dots > 0
+    return _number(seconds) and 0 < seconds < float("inf")
 
 
 def _pen_counted_problem(counted: Any) -> str | None:

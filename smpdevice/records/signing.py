@@ -12,7 +12,9 @@ plus the current one, so it stays fast.
 A **receipt** is a closed session's signed head, short enough for the aftercare sheet:
 `SMP-RECEIPT/1 <session id> #<record number> <head hash> <signature>`. Each one is also
 appended to the **anchors file** beside the log (`passlog.anchors.jsonl`, 0600). A log cut
-back, emptied or replaced by an older copy no longer holds the anchored heads.
+back, emptied or replaced by an older copy no longer holds the anchored heads. The file is named
+by the log's stem, so a new log is refused where another log of that stem would share it
+(`sqlite_schema.refuse_shared_anchors`).
 """
 
 from __future__ import annotations

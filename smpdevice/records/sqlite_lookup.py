@@ -11,7 +11,17 @@ from typing import Any
 
 from smpdevice import checks
 from smpdevice.records.model import PassLogError
-from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, body_of
+from smpdevice.records.record_types import resumption_problem
+from smpdevice.records.sqlite_read import SESSION_ID_MAX_CHARS, body_of, damaged
+
+
+def _resumption(seq: int, session_id: str, text: Any) -> dict[str, Any]:
+    what = f"a resumption of session {session_id}"
+    body = body_of(seq, what, text)
+    why = resumption_problem(body)
+    if why is not None:
+        raise damaged(seq, what, why)
+    return body
 
 
 class OpenRecordLookups:
@@ -24,11 +34,13 @@ class OpenRecordLookups:
         """The bodies of a session's `session_resume` records, oldest first."""
         checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
         with self._reading():  # an older (v3) log simply has none; a body that is no JSON
-            # object is named (DamagedRecord, exit 3), never a traceback where it is used
-            return [body_of(seq, f"a resumption of session {session_id}", body)
-                    for seq, body in self._conn.execute(
-                        "SELECT seq, body FROM records WHERE kind = 'session_resume' AND "
-                        "session_id = ? ORDER BY seq", (session_id,))]
+            # object, or has a field of a type no reader can use (`resumed_at` 5, a
+            # `passes_left` that is no list of passes), is named with the file (parsed inside:
+            # DamagedRecord, exit 3), never a traceback or a "bad file" (exit 2) where it is
+            # used (review 15 B4)
+            return [_resumption(seq, session_id, body) for seq, body in self._conn.execute(
+                "SELECT seq, body FROM records WHERE kind = 'session_resume' AND "
+                "session_id = ? ORDER BY seq", (session_id,)).fetchall()]
 
     def _require_open_session(self, session_id: str) -> dict[str, Any]:
         """The session's opening body; refused when it is unknown or closed."""

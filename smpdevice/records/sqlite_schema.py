@@ -223,8 +223,8 @@ def real_path(path: Path) -> Path:
 
 
 class AnchorsFileRefused(PassLogError):
-    """The anchors file beside the log is a symbolic link: a writer never appends through
-    one (it could point the receipts at the log, the key or any file). Exit 2."""
+    """The anchors file beside the log is a link (a writer never appends through one: it
+    could point the receipts at any file), or another log's (a new log of its stem). Exit 2."""
 
     exit_code = 2
 
@@ -232,11 +232,13 @@ class AnchorsFileRefused(PassLogError):
 def anchors_beside(path: Path, writer: bool) -> Path:
     """The log's anchors file: beside the real file, whatever name (a symlink) the log is
     opened by. A station from before that kept it beside the link it opens the log by: a
-    reader reads it there until a writer moves it beside the real file (once, renamed whole)."""
+    reader reads it there until a writer moves it beside the real file (once, renamed whole);
+    a new log never takes one from beside its link (another log's there: review 15 B2)."""
     from smpdevice.records.signing import anchors_path
 
     real, given = anchors_path(real_path(path)), anchors_path(path)
-    if given == real or real.exists() or given.is_symlink() or not given.is_file():
+    if (given == real or real.exists() or given.is_symlink() or not given.is_file()
+            or _new_log(real_path(path))):
         return real
     if not writer:
         return given
@@ -249,9 +251,76 @@ def anchors_beside(path: Path, writer: bool) -> Path:
 
 def refuse_anchors(anchors: Path, path: Path) -> None:
     """What a writer checks of its anchors file before anything is written: no link
-    (`refuse_linked_anchors`), and no receipts of a log that is gone (`refuse_new_log`)."""
+    (`refuse_linked_anchors`); and for a log it creates, no other log using that file
+    (`refuse_shared_anchors`) and no receipts of a log that is gone (`refuse_new_log`)."""
     refuse_linked_anchors(anchors, path)
+    refuse_shared_anchors(anchors, path)
     refuse_new_log(anchors, path)
+
+
+def _new_log(path: Path) -> bool:
+    """Nothing at `path`, or an empty file with no WAL beside it: a log a writer creates."""
+    if not os.path.lexists(path):
+        return True
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return (path.is_file() and path.stat().st_size == 0
+                and (not wal.exists() or wal.stat().st_size == 0))
+    except OSError:
+        return False
+
+
+def refuse_shared_anchors(anchors: Path, path: Path) -> None:
+    """Refuse (exit 2) a new log whose anchors file another pass log uses: it is named by the
+    stem, so `passlog.sqlite`, `passlog.db` and `passlog` in one directory would share one,
+    and each log's receipts would fail the other's verify, or make the new one "missing"
+    (review 15 B2). A link there to a log elsewhere counts if it still keeps its file there."""
+    real = real_path(path)  # where SQLite creates the log (a --db link's target)
+    other = _log_sharing(anchors, real) if _new_log(real) else None
+    if other is not None:
+        raise AnchorsFileRefused(
+            f"the pass log {path} would share its anchors file {anchors} with the pass log "
+            f"{other} (named by the part of the name before its last dot): give this log "
+            f"another name, e.g. {real.stem}2{real.suffix}; nothing was written")
+
+
+def _log_sharing(anchors: Path, real: Path) -> Path | None:
+    """Another pass log whose anchors file is `anchors` (the new log's, at `real`), or None."""
+    stem = anchors.name.removesuffix(".anchors.jsonl")
+    try:
+        names = sorted(os.listdir(anchors.parent))
+    except OSError:
+        return None
+    for name in names:
+        other = anchors.parent / name
+        if Path(name).stem != stem or real_path(other) == real:
+            continue
+        if anchors_beside(other, writer=False) == anchors and _holds_log(other):
+            return other
+    return None
+
+
+def _holds_log(path: Path) -> bool:
+    """`path` leads to a pass log: a regular file with SQLite's header (or one being made, a
+    WAL beside it). Another program's database (no `schema_version` table) is none; a file
+    that cannot be looked into is taken for a log (only a new log is refused for it)."""
+    from smpdevice.paths import SQLITE_HEADER
+    from smpdevice.records.readonly import schema_names
+
+    real = real_path(path)
+    try:
+        if not stat.S_ISREG(os.stat(real).st_mode):  # a pipe, a device: never opened
+            return False
+        with open(real, "rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:  # a WAL or -shm, a text
+                wal = real.with_name(real.name + "-wal")
+                return wal.is_file() and wal.stat().st_size > 0
+        names = schema_names(real)
+    except OSError:
+        return False
+    except sqlite3.Error:
+        return True
+    return not names or "schema_version" in names
 
 
 def refuse_new_log(anchors: Path, path: Path) -> None:
@@ -263,16 +332,8 @@ def refuse_new_log(anchors: Path, path: Path) -> None:
     from smpdevice.errors import SmpError
     from smpdevice.records.signing import read_anchors
 
-    if os.path.lexists(path):
-        wal = path.with_name(path.name + "-wal")
-        try:
-            if not (path.is_file() and path.stat().st_size == 0
-                    and (not wal.exists() or wal.stat().st_size == 0)):
-                return  # a log (or something else, named when it is opened)
-        except OSError:
-            return
-    if not os.path.lexists(anchors):
-        return
+    if not _new_log(real_path(path)) or not os.path.lexists(anchors):
+        return  # a log (or something else, named when it is opened)
     try:
         count = len(read_anchors(anchors))
     except SmpError as exc:
