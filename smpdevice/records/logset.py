@@ -68,10 +68,13 @@ def missing_log(path: Path) -> str | None:
     file is and holds receipts (or cannot be read): the log was deleted or moved. None when
     the log is there, or nothing says it ever was."""
     from smpdevice.records.signing import read_anchors
+    from smpdevice.records.sqlite_schema import log_sharing, real_path
 
     anchors = anchors_path(path)
     if _there(path) or not _there(anchors):
         return None
+    if log_sharing(anchors, real_path(path)) is not None:
+        return None  # the receipts are another log's beside it (the same name before the dot)
     try:
         count = len(read_anchors(anchors))
     except SmpError as exc:

@@ -276,7 +276,7 @@ def refuse_shared_anchors(anchors: Path, path: Path) -> None:
     and each log's receipts would fail the other's verify, or make the new one "missing"
     (review 15 B2). A link there to a log elsewhere counts if it still keeps its file there."""
     real = real_path(path)  # where SQLite creates the log (a --db link's target)
-    other = _log_sharing(anchors, real) if _new_log(real) else None
+    other = log_sharing(anchors, real) if _new_log(real) else None
     if other is not None:
         raise AnchorsFileRefused(
             f"the pass log {path} would share its anchors file {anchors} with the pass log "
@@ -284,7 +284,7 @@ def refuse_shared_anchors(anchors: Path, path: Path) -> None:
             f"another name, e.g. {real.stem}2{real.suffix}; nothing was written")
 
 
-def _log_sharing(anchors: Path, real: Path) -> Path | None:
+def log_sharing(anchors: Path, real: Path) -> Path | None:
     """Another pass log whose anchors file is `anchors` (the new log's, at `real`), or None."""
     stem = anchors.name.removesuffix(".anchors.jsonl")
     try:

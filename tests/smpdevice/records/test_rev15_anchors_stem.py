@@ -126,3 +126,12 @@ def test_smp_run_on_a_new_log_of_the_same_stem_exits_2(tmp_path, monkeypatch):
     assert f"would share its anchors file {tmp_path}/passlog.anchors.jsonl with the pass log " \
            f"{station}" in result.output, result.output
     assert "missing" not in result.output and not (tmp_path / "passlog.db").exists()
+
+
+def test_a_reader_of_a_new_name_is_not_told_the_other_logs_receipts_are_its_own(tmp_path):
+    """`smp sessions list --db passlog.db` beside a station log with receipts: that log never
+    was, so it is not "missing ... restore it" (the receipts are passlog.sqlite's)."""
+    _station(tmp_path)
+    done = CliRunner().invoke(main, ["sessions", "list", "--db", str(tmp_path / "passlog.db")])
+    assert "missing" not in done.output and "restore" not in done.output, done.output
+    assert "no pass log at" in done.output, done.output
