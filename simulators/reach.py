@@ -9,9 +9,9 @@ it) goes out whole: pyserial's socket:// does not set TCP_NODELAY, so the sender
 
 A PTY whose host stops reading fills up: what it does not take waits in the bridge's `_Outbox`
 (the rest of a frame it took the start of first, whole), and goes out once poll says the pty
-takes bytes again (POLLOUT, in the host -> pen thread). While it waits, the oldest whole
-TELEMETRY frames give way as in a port's own buffer (simulators/rx_buffer.py); replies and
-EVENTs are kept (docs/protocol.md section 12).
+takes bytes again (POLLOUT, in the host -> pen thread). While bytes wait, TELEMETRY frames are
+skipped (a pen's rule for its transmit queue) and replies and EVENTs are kept (docs/protocol.md
+section 12), so an answer never queues behind stale telemetry.
 
 While the simulator is disconnected the PTY drops bytes both ways (a cable pulled behind a USB
 adapter) and TCP closes the client and refuses new ones; after `reconnect()` both work again.
@@ -27,7 +27,7 @@ import threading
 import tty
 from collections import Counter, deque
 
-from simulators.rx_buffer import RX_LIMIT, make_room
+from simulators.rx_buffer import RX_LIMIT, is_telemetry, make_room
 from simulators.sim import HostPort, LinkDisconnected, PenSimulator
 
 _IDLE_S = 0.05  # how long a bridge thread blocks before looking at its stop flag
@@ -86,10 +86,15 @@ class _Outbox:
 
     def send(self, chunks: list[bytes]) -> None:
         """Write `chunks` after whatever waits; with nothing waiting (the common case) they
-        go out at once, in one write. OSError: the pty is gone."""
+        go out at once, in one write. A TELEMETRY frame that comes while bytes wait is skipped,
+        as a pen skips one that falls due while its transmit queue holds bytes (protocol.md
+        section 12): a reply then waits behind no stale telemetry. OSError: the pty is gone."""
         if self.tail or self._rx:
             for chunk in chunks:
-                self._queue(chunk)
+                if is_telemetry(chunk):
+                    self.stats["rx_telemetry_dropped"] += 1
+                else:
+                    self._queue(chunk)
             self.flush()
             return
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)

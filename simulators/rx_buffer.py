@@ -32,7 +32,7 @@ TELEMETRY = int(MsgType.TELEMETRY)  # the one lossy frame
 _TELEMETRY_FRAME = OVERHEAD + REGISTRY[TELEMETRY].SIZE
 
 
-def _is_telemetry(chunk: bytes) -> bool:
+def is_telemetry(chunk: bytes) -> bool:
     """A whole TELEMETRY frame as the pen wrote it (a part of a split one is not)."""
     return len(chunk) == _TELEMETRY_FRAME and chunk[TYPE_AT] == TELEMETRY and chunk[:2] == SYNC
 
@@ -52,7 +52,7 @@ def make_room(port: RxBuffer, chunk: bytes, stats: Counter[str]) -> bool:
     rx = port._rx
     while port._rx_bytes + len(chunk) > RX_LIMIT:
         for i, old in enumerate(itertools.islice(rx, SCAN_MAX)):  # oldest first
-            if _is_telemetry(old):
+            if is_telemetry(old):
                 del rx[i]
                 port._rx_bytes -= len(old)
                 stats["rx_telemetry_dropped"] += 1
