@@ -135,37 +135,54 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     """The validated settings of the config file ({} when there is none). Raises ConfigError
     listing every issue."""
     path = config_path() if path is None else path
+    reading = _read(path)
+    if reading.issues:
+        raise ConfigError(path, [issue for _, issue in reading.issues])
+    return reading.values
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """A config file as far as it could be read: its valid settings, and each issue with the
+    key it is about ("" for the file as a whole: then nothing in it was read)."""
+
+    values: dict[str, str]
+    issues: list[tuple[str, str]]
+
+    def unreadable(self, name: str) -> bool:
+        """Whether setting `name` may be in the file but cannot be read from it."""
+        return any(key in ("", name) for key, _ in self.issues)
+
+
+def _read(path: Path) -> _Reading:
     if not path.exists() and not path.is_symlink():
-        return {}
+        return _Reading({}, [])
     # The one strict loader: regular files only (a FIFO never hangs), size and depth capped,
     # duplicate keys refused; the config is TOML whatever its name.
     try:
         data = load_bytes(read_capped(path, MAX_CONFIG_BYTES), source=str(path), kind="toml",
                           limits=Limits(max_bytes=MAX_CONFIG_BYTES))
     except LoadError as exc:
-        raise ConfigError(path, [f"{exc.problem}; {exc.hint}"]) from None
-    values, issues = _validate(data, path.parent)
-    if issues:
-        raise ConfigError(path, issues)
-    return values
+        return _Reading({}, [("", f"{exc.problem}; {exc.hint}")])
+    return _validate(data, path.parent)
 
 
-def _validate(data: dict[str, Any], base: Path) -> tuple[dict[str, str], list[str]]:
+def _validate(data: dict[str, Any], base: Path) -> _Reading:
     values: dict[str, str] = {}
-    issues: list[str] = []
+    issues: list[tuple[str, str]] = []
     for key, value in data.items():
         if key not in SETTINGS:
-            issues.append(f"unknown key {key!r}; known keys: {', '.join(SETTINGS)}")
+            issues.append((f"?{key}", f"unknown key {key!r}; known keys: {', '.join(SETTINGS)}"))
             continue
         _, choices, is_path = SETTINGS[key]
         problem = check_value(key, value)
         if problem:
-            issues.append(problem)
+            issues.append((key, problem))
             continue
         if is_path:
-            value = str((base / user_path(value)).resolve(strict=False))
+            value = str((base / user_path(value)).resolve(strict=False))  # HomeDirError
         values[key] = value if choices is None else value.lower()
-    return values, issues
+    return _Reading(values, issues)
 
 
 def check_value(key: str, value: object) -> str:
@@ -218,3 +235,53 @@ def setting(name: str, option: str | None = None, *, strict: bool = True) -> Set
     if name in values:
         return Setting(name, values[name], f"config file {path}")
     return Setting(name, DEFAULTS[name], "default")
+
+
+# ------------------------------------------------------------------ safety stops
+# An E-stop (`smp estop --port P`, the monitor's E-stop key) must never wait on a typo in the
+# station config: these read what can be read and say what cannot, never raising ConfigError.
+
+
+def setting_or_unreadable(name: str, option: str | None = None) -> tuple[Setting, str]:
+    """`setting(name, option)`, except that a broken environment variable or config file is
+    no error: where the value can still be told (the option, or the file's own key when
+    only other keys are wrong) it is given with ""; where it cannot (its variable or its key
+    invalid, the file unreadable) the value is None, source "unreadable", with why."""
+    try:
+        return setting(name, option), ""
+    except (ConfigError, HomeDirError) as exc:
+        failure: SmpError = exc
+    env_name, _, _ = SETTINGS[name]
+    env = os.environ.get(env_name)
+    if env:  # the variable was set, and it is the broken part
+        return Setting(name, None, "unreadable"), str(failure)
+    try:
+        path = config_path()
+        reading = _read(path)
+    except HomeDirError as exc:  # a `~` in SMP_CONFIG or in a path of the file, and no home
+        return Setting(name, None, "unreadable"), str(exc)
+    if reading.unreadable(name):
+        why = "; ".join(issue for key, issue in reading.issues if key in ("", name))
+        return Setting(name, None, "unreadable"), f"{path}: {why}"
+    if name in reading.values:
+        return Setting(name, reading.values[name], f"config file {path}"), ""
+    return Setting(name, DEFAULTS[name], "default"), ""
+
+
+def station_problems() -> str:
+    """Everything wrong with this station's settings (environment variables, config file),
+    as one line; "" when nothing is."""
+    problems = []
+    for name, (env_name, _, _) in SETTINGS.items():
+        env = os.environ.get(env_name)
+        if env and check_value(name, env):
+            problems.append(f"{env_name}: {check_value(name, env)}")
+    try:
+        path = found_config_path()  # None: no home, so no config file (as `setting` reads it)
+        issues = [] if path is None else [issue for _, issue in _read(path).issues]
+    except HomeDirError as exc:
+        return "; ".join([*problems, str(exc)])
+    if issues:
+        problems.append(f"the station config {path} has {len(issues)} "
+                        f"error{'s' if len(issues) != 1 else ''} ({'; '.join(issues)})")
+    return "; ".join(problems)

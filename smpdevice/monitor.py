@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from firmware_protocol.codes import FAULT_DESCRIPTIONS, Fault
 from smpdevice import checks
 from smpdevice.checks import InvalidArgument
+from smpdevice.config import DEFAULTS
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
@@ -104,9 +105,13 @@ class Monitor:
 
     def connect(self) -> bool:
         """Connect to the pen (first time). Returns False, with the reason shown, on failure."""
+        # The built-in footswitch mode, never the station's: the monitor starts no needle (the
+        # mode is sent only before a start), and a broken or pen-incompatible setting must not
+        # keep the E-stop key from the pen (cli/stop_settings.py).
+        clock = {} if self._clock is None else {"clock": self._clock}
         try:
-            self.pen = pen = (PenController.connect(self.port) if self._clock is None
-                              else PenController.connect(self.port, clock=self._clock))
+            self.pen = pen = PenController.connect(self.port, footswitch=DEFAULTS["footswitch"],
+                                                   **clock)
         except SmpError as exc:
             self.connect_error = str(exc)
             self.message = f"cannot connect: {exc}"

@@ -262,12 +262,17 @@ def main(log_level: str | None, log_json: bool) -> None:
 
     Every command takes --help. No hardware is needed: the port `pensim://` is a simulated pen.
     """
-    from smpdevice.config import setting
+    from smpdevice.config import ConfigError, setting
     from smpdevice.logs import configure
 
     # A broken config file must not stop `smp config check` from saying what is wrong.
-    configure(setting("log_level", log_level, strict=False).value,
-              "json" if log_json else None, detail_log=True)
+    try:
+        level = setting("log_level", log_level, strict=False).value
+    except ConfigError:  # a bad SMP_LOG_LEVEL: an E-stop never waits on the config (their
+        if click.get_current_context().invoked_subcommand not in ("estop", "monitor"):
+            raise  # own warning line names it); every other command refuses, exit 1
+        level = "warning"
+    configure(level, "json" if log_json else None, detail_log=True)
 
 
 # name -> (module, attribute, first sentence of its help). A command's module is imported only

@@ -4,13 +4,13 @@ two bench figures of 21 CFR 878.4430)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from smpdevice.cli.calibrate import DB_HELP
 from smpdevice.cli.params import count
-from smpdevice.control.calibration import Calibration
+from smpdevice.control.calibration import Calibration, CalibrationError, today_utc
 from smpdevice.errors import SmpError
 
 
@@ -32,7 +32,8 @@ def calibrations() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
 def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
                       as_json: bool) -> None:
-    """List calibrations, newest first, with their status (valid or expired).
+    """List calibrations, newest first, with their status: valid, expired, or future-dated
+    (dated after this computer's clock; refused when arming, as an expired one is).
 
     \b
     Examples:
@@ -42,6 +43,10 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.cli.sessions import simulated_text
 
+    if pen_serial is not None and not pen_serial.strip():  # a script's unset variable
+        raise SmpError(f"--pen {pen_serial!r}: no pen serial was given (an unset or empty "
+                       "variable?). Give the pen's serial (`smp info --port PORT` shows it), "
+                       "or leave --pen out to list every pen's calibrations")
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
     damaged: list[tuple[str, str]] = []  # listed as such: one bad row never hides the rest
     found = store.entries(pen_serial, limit=limit, damaged=damaged)
@@ -60,17 +65,17 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
                    "smp calibrate --port PORT (on the simulator: smp calibrate --port pensim:// "
                    "--auto).")
         return
-    now = datetime.now(UTC)
+    now = today_utc()
     click.echo(f"{'id':12}  {'pen':12}  {'technician':12}  {'created (UTC)':16}  "
-               f"{'expires (UTC)':16}  {'status':7}  {'simulated':9}  {'offset mm':>9}  "
+               f"{'expires (UTC)':16}  {'status':12}  {'simulated':9}  {'offset mm':>9}  "
                f"{'gain':>6}  {'worst res mm':>12}")
     for entry in found:
         c = entry.calibration
         worst = max((abs(r) for r in c.residuals_mm), default=0.0)
-        status = "valid" if now < c.expires_at else "expired"
+        status, _ = calibration_status(c, now)
         click.echo(
             f"{c.calibration_id:12}  {c.pen_serial:12}  {c.technician[:12]:12}  "
-            f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:7}  "
+            f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:12}  "
             f"{simulated_text(entry.simulated):9}  {c.offset_mm:+9.4f}  {c.gain:6.4f}  "
             f"{worst:12.4f}"
         )
@@ -101,6 +106,8 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
     for key in ("calibration_id", "pen_serial", "technician", "created_at", "expires_at",
                 "status", "simulated", "offset_mm", "gain", "speed_error_pct"):
         click.echo(f"{key.replace('_', ' '):16} {data.get(key)}")
+        if key == "status" and data.get("problem"):
+            click.echo(f"{'':16} {data['problem']}")
     click.echo(f"{'points':16} " + ", ".join(f"actuator {a:g} -> {d:g} mm"
                                              for a, d in data.get("points") or []))
     click.echo(f"{'residuals mm':16} " + ", ".join(f"{r:+.4f}"
@@ -121,9 +128,24 @@ def _calibration_json(entry) -> dict:
     c = entry.calibration
     data = c.model_dump(mode="json")
     data["simulated"] = entry.simulated
-    data["status"] = "valid" if datetime.now(UTC) < c.expires_at else "expired"
+    data["status"], problem = calibration_status(c, today_utc())
+    if problem:
+        data["problem"] = problem  # the arming's own sentence: why it is refused
     data.update(accuracy_json(c))
     return data
+
+
+def calibration_status(c: Calibration, now: datetime) -> tuple[str, str]:
+    """"valid", "expired" or "future-dated", and why it is refused ("" when valid): the check
+    arming makes (`Calibration.check_for`, on its own pen), so a list never calls valid what a
+    run refuses (review 15, S6)."""
+    try:
+        c.check_for(c.pen_serial, now)
+    except CalibrationError as exc:
+        # check_for refuses a calibration of its own pen for one of two reasons: a date after
+        # this computer's clock, or its expiry
+        return ("future-dated" if c.created_at > now else "expired"), str(exc)
+    return "valid", ""
 
 
 def accuracy_json(c: Calibration) -> dict:

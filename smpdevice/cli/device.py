@@ -44,17 +44,22 @@ def pen_link(pen: PenController) -> Link:
 def resolve_port(option: str | None, fallback: str | None = None) -> str:
     """--port, else SMP_PORT, else `port` in the station config, else `fallback`; never the
     simulator unless one of them names it."""
-    from smpdevice.config import config_path, setting
+    from smpdevice.config import setting
 
     chosen = setting("port", option).value or fallback
     if not chosen:
-        raise SmpError(
-            "no pen chosen: pass --port (a device such as /dev/ttyACM0, usb:SERIALNO, "
+        raise SmpError(no_pen_chosen())
+    return chosen
+
+
+def no_pen_chosen() -> str:
+    """What to do when neither --port, SMP_PORT nor the config names a pen."""
+    from smpdevice.config import config_path
+
+    return ("no pen chosen: pass --port (a device such as /dev/ttyACM0, usb:SERIALNO, "
             "socket://HOST:PORT, or pensim:// for the built-in simulator), or set SMP_PORT, or "
             f"set `port` in the station config {config_path()} (see: smp config show). The "
-            "simulator is only used when you choose it."
-        )
-    return chosen
+            "simulator is only used when you choose it.")
 
 
 def one_target(ctx: click.Context, port: str | None) -> bool:
@@ -83,14 +88,20 @@ def one_target(ctx: click.Context, port: str | None) -> bool:
     return False
 
 
-def port_option(fallback: str | None = None):
+def port_option(fallback: str | None = None, *, stop: str | None = None):
     """--port PORT; without it: SMP_PORT, the station config's `port`, then `fallback`
-    (None: the command refuses to guess)."""
+    (None: the command refuses to guess). `stop`: the command is a safety stop (`smp estop`,
+    the monitor's E-stop key) and a broken config never keeps it from the pen
+    (cli/stop_settings.py); `stop` starts a refusal's line ("E-stop NOT sent: ")."""
     then = f"else {fallback}" if fallback else "no default: choose one"
 
     def resolve(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
         if one_target(ctx, value):  # `--service URL`: the service owns the port (G)
             return ""
+        if stop is not None:
+            from smpdevice.cli.stop_settings import stop_port
+
+            return stop_port(value, fallback, stop)
         return resolve_port(value, fallback)
 
     return click.option(

@@ -20,7 +20,7 @@ from smpdevice.service.cli_client import service_option
 
 
 @click.command()
-@port_option(fallback="pensim://")
+@port_option(fallback="pensim://", stop="")
 @service_option()
 @click.option("--refresh-hz", default=10.0, show_default=True, type=finite_float(0.5, 60),
               help="How often the view is redrawn.")
@@ -57,15 +57,22 @@ def monitor(port: str, service: str | None, refresh_hz: float, once: bool,
 
     With --service URL (or SMP_SERVICE) the monitor is a viewer of a running `smp serve`: it
     never holds the pen, and e/space still E-stops it.
+
+    Like `smp estop`, the monitor never depends on the station config: when it (or SMP_...)
+    is broken, it starts on the built-in settings, after one `warning:` line.
     """
     if service:
         from smpdevice.cli import remote
 
         remote.monitor(service, refresh_hz=refresh_hz, once=once, duration_s=duration_s)
         return
+    from smpdevice.cli.stop_settings import config_warning
     from smpdevice.monitor import Monitor
     from smpdevice.ui.monitor_view import render_text
 
+    warning = config_warning("the monitor started")
+    if warning:  # before the view, so it stays above it on the terminal
+        click.secho(warning, fg="yellow", err=True)
     mon = Monitor(port)
     if once:
         if not mon.connect():

@@ -8,6 +8,7 @@ import sys
 import click
 
 from smpdevice.envelope import envelope_record, station_envelope
+from smpdevice.sessions.profile_checks import playable_issues
 from smpdevice.sessions.profiles import (
     ProfileError,
     load_profile,
@@ -39,9 +40,10 @@ def check(file: str, envelope_file: str | None, as_json: bool) -> None:
     """Validate FILE (YAML or JSON) against the schema and each zone's safety envelope.
 
     Prints every error on stderr, one per line, as `FILE: field.path = value: rule`, and exits
-    with status 1 when there is any; prints `ok: ...` on stdout and exits 0 when the profile is
-    safe to play. The file is read by the strict loader (docs/integration.md, "Files"). The
-    envelope is the one `smp run` uses: --envelope, else SMP_ENVELOPE, else the station config's.
+    with status 1 when there is any (also a profile with no plan of passes, which `smp run`
+    refuses); prints `ok: ...` on stdout and exits 0 when the profile is safe to play. The
+    file is read by the strict loader (docs/integration.md, "Files"). The envelope is the one
+    `smp run` uses: --envelope, else SMP_ENVELOPE, else the station config's.
 
     \b
     Example:
@@ -53,6 +55,9 @@ def check(file: str, envelope_file: str | None, as_json: bool) -> None:
                 "sha256": envelope_record(station.zones)["sha256"]}
     try:
         prof = load_profile(file, station.zones)
+        unplayable = playable_issues(prof.plan)  # what `smp run` refuses, refused here too
+        if unplayable:
+            raise ProfileError(unplayable, file)
     except ProfileError as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "file": file, "envelope": in_force,

@@ -26,7 +26,7 @@ class ClearRefused(SmpError):
 
 
 @click.command()
-@port_option()
+@port_option(stop="E-stop NOT sent: ")
 @service_option()
 def estop(port: str, service: str | None) -> None:
     """E-stop a pen at once: the needle stops and retracts, and stays stopped until cleared.
@@ -38,6 +38,9 @@ def estop(port: str, service: str | None) -> None:
     A pen driven by `smp run` is not free to connect to: press Ctrl-C in that terminal, which
     stops the needle at once.
 
+    The E-stop never depends on the station config: with --port it is sent even when the
+    config (or SMP_FOOTSWITCH, ...) is broken, then a `warning:` line says what to fix.
+
     \b
     Example:
       smp estop --port /dev/ttyACM0
@@ -46,12 +49,26 @@ def estop(port: str, service: str | None) -> None:
         from smpdevice.service import cli_client
 
         return cli_client.estop(service)
+    from smpdevice.cli.stop_settings import config_warning
+
+    warning = config_warning("the E-stop went ahead")
+    try:
+        _estop(port)
+    finally:  # said once the E-stop was sent (or not): it never waits on this
+        if warning:
+            click.secho(warning, fg="yellow", err=True)
+
+
+def _estop(port: str) -> None:
+    from smpdevice.config import DEFAULTS
     from smpdevice.control import PenController  # (a service's client needs none of it)
 
     unreachable = ("Use the pen's own stop or pull its power. If `smp run` drives this pen, "
                    "press Ctrl-C in its terminal: it stops the needle at once.")
     try:
-        pen = PenController.connect(port)
+        # The built-in footswitch mode, whatever the station's: it is sent only before a start,
+        # and a `required` set for another pen must not keep the E-stop from this one.
+        pen = PenController.connect(port, footswitch=DEFAULTS["footswitch"])
     except SmpError as exc:
         raise EstopNotSent(f"E-stop NOT sent: the pen on {port} cannot be reached ({exc}). "
                            + unreachable) from exc

@@ -152,3 +152,13 @@ def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int,
 def _unit(parameter: str) -> str:
     return unit_of(parameter)
 
+
+
+# `smp run`'s own refusal of a profile with nothing to play (cli/run.py says the same after the
+# file's name), so that `smp profile check` refuses what a run refuses (docs/safety.md).
+NO_PLAN = "has no plan of passes to play; add a `plan:` list"
+
+
+def playable_issues(plan: list[PlannedPass]) -> list[ProfileIssue]:
+    """What a run refuses in a profile that is otherwise valid: an empty or missing plan."""
+    return [] if plan else [ProfileIssue("", None, NO_PLAN, missing=True)]
