@@ -74,7 +74,9 @@ def play_profile(
     else:
         zones, profile = checked
     if not profile.plan:
-        raise SmpError(f"{profile_path} has no plan of passes to play; add a `plan:` list")
+        from smpdevice.sessions.profile_checks import NO_PLAN  # the sentence `profile check` says
+
+        raise SmpError(f"{profile_path} {NO_PLAN}")
     report.planned_passes = len(profile.plan)
     if screening is None:
         require_terminal_for_screening()  # refuse now, not after connecting
