@@ -123,17 +123,7 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
         click.echo(f"Pen {serial} on {port} has {what} latched: {pen.last_fault}.")
         click.echo(f"  fault flags: {names}")
         if not yes:
-            try:
-                with CTRL_C.immediate():
-                    agreed = click.confirm("Clear it? The needle stays stopped; nothing "
-                                           "restarts by itself", default=False)
-            except click.exceptions.Abort:
-                if CTRL_C.requested:
-                    raise
-                agreed = False  # no answer (end of input): pass --yes in scripts
-            if not agreed:
-                click.echo("Nothing cleared.", err=True)
-                sys.exit(ExitCode.CHECK_FAILED)
+            ask_to_clear()
         try:
             pen.clear_faults()
         except CommandRefused as exc:
@@ -146,3 +136,19 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
             ) from exc
         click.echo(f"Cleared: pen {serial} is {pen.state.value}. The needle stays stopped until "
                    "a session starts it.")
+
+
+def ask_to_clear() -> None:
+    """The technician's yes before a clear, at the pen or through a service (`--yes` skips
+    it); no (or no answer: end of input) is "Nothing cleared.", exit 1."""
+    try:
+        with CTRL_C.immediate():
+            agreed = click.confirm("Clear it? The needle stays stopped; nothing restarts by "
+                                   "itself", default=False)
+    except click.exceptions.Abort:
+        if CTRL_C.requested:
+            raise
+        agreed = False  # no answer (end of input): pass --yes in scripts
+    if not agreed:
+        click.echo("Nothing cleared.", err=True)
+        sys.exit(ExitCode.CHECK_FAILED)

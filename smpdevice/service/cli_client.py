@@ -102,6 +102,10 @@ def clear(url: str, yes: bool, reason: str | None) -> None:
             click.echo(f"Nothing cleared: a reason is required (at least "
                        f"{CLEAR_REASON_MIN_SEEN} visible characters).", err=True)
             raise SystemExit(ExitCode.CHECK_FAILED)
+        if not yes:  # a reason is no consent: asked as at the pen's port
+            from smpdevice.cli.safety import ask_to_clear
+
+            ask_to_clear()
         from smpdevice.service.client import ServiceError
 
         try:
