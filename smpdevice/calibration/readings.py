@@ -9,12 +9,16 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from smpdevice.control.calibration import CalibrationError
+from smpdevice.control.calibration import GAIN_RANGE, CalibrationError
 
 MIN_FIT_POINTS = 3  # two points always fit exactly; a third is what makes a residual mean something
 # A typed value 6.25x..16x (or 1/16..1/6.25) of the expected one is taken as a slipped decimal.
 TYPO_RATIO_LOW = 6.25
 TYPO_RATIO_HIGH = 16.0
+# Between two zero readings the tip moves at most this many times the actuator (twice the
+# largest gain a calibration may hold), plus what a person reads off a dial: more is a slip.
+ZERO_STEEP_FACTOR = 2 * GAIN_RANGE[1]
+ZERO_STEEP_ALLOWANCE_MM = 0.05
 
 
 class Point(NamedTuple):
@@ -135,6 +139,35 @@ def check_next_point(points: Sequence[Point], new: Point) -> None:
             "the needle extends further, so the reading must grow. Read again, or enter r to "
             "redo the previous point.",
             point_index=len(points) + 1,
+        )
+
+
+def check_zero_reading(readings: Sequence[Point], new: Point) -> None:
+    """Refuse a zero-step reading that shrinks as the actuator grows against any reading so
+    far, whatever the order they were asked in: the tip only comes out further as the actuator
+    goes out (0 = inside), and at most ZERO_STEEP_FACTOR times as far (plus a dial's reading
+    allowance). Equal readings pass (0 and 0 inside; a gauge's last digit)."""
+    for i, p in enumerate(readings, start=1):
+        further = new.actuator_mm > p.actuator_mm and new.gauge_mm < p.gauge_mm
+        nearer = new.actuator_mm < p.actuator_mm and new.gauge_mm > p.gauge_mm
+        apart_mm = abs(new.actuator_mm - p.actuator_mm)
+        steep = abs(new.gauge_mm - p.gauge_mm) > (ZERO_STEEP_FACTOR * apart_mm
+                                                  + ZERO_STEEP_ALLOWANCE_MM)
+        if not (further or nearer or steep):
+            continue
+        back = len(readings) - i + 1  # each r takes back the last reading and asks it again
+        redo = ("enter r to read it again" if back == 1 else
+                f"enter r {back} times (once at each prompt) to go back to it")
+        why = (f"{'below' if further else 'above'} reading {i}'s {p.gauge_mm:g} mm at "
+               f"{p.actuator_mm:.3f} mm, further {'in' if further else 'out'}: the tip comes "
+               "out further as the actuator goes out" if further or nearer else
+               f"{abs(new.gauge_mm - p.gauge_mm):.3f} mm from reading {i}'s {p.gauge_mm:g} mm "
+               f"with the actuator only {apart_mm:.3f} mm away: the tip moves at most "
+               f"{ZERO_STEEP_FACTOR:g}x the actuator")
+        raise NonMonotonicError(
+            f"reading {new.gauge_mm:g} mm at actuator {new.actuator_mm:.3f} mm is {why}. Read "
+            f"again (a slipped decimal point?); if reading {i} was the wrong one, {redo}.",
+            point_index=len(readings) + 1,
         )
 
 

@@ -4,11 +4,12 @@ cartridge (the fit's `zero_actuator_mm` is the precise value, the search a cross
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smpdevice.calibration.fit import least_squares
-from smpdevice.calibration.readings import FitError, Point
+from smpdevice.calibration.readings import FitError, Point, check_zero_reading
 from smpdevice.control.calibration import CalibrationError
 
 DEFAULT_SPEED_TOLERANCE_PCT = 3.0
@@ -144,6 +145,20 @@ class ZeroSearch:
         target = nearest.actuator_mm - (nearest.gauge_mm - self.approach_mm) / self._slope()
         return min(max(target, self.min_mm), self.max_mm)
 
+    def expected_mm(self, actuator_mm: float) -> float | None:
+        """What the line through the readings that saw the tip predicts at `actuator_mm` (for
+        the factor-10 check of a typed reading); None before two positions saw it."""
+        line = self._line()
+        if line is None:
+            return None
+        predicted = line[0] + line[1] * actuator_mm
+        return predicted if predicted > 0 else None
+
+    def check(self, point: Point) -> None:
+        """NonMonotonicError (an entry a person types again) if `point` shrinks as the
+        actuator grows against any reading so far (`readings.check_zero_reading`)."""
+        check_zero_reading(self.readings, point)
+
     def add(self, point: Point) -> None:
         self.readings.append(point)
 
@@ -153,12 +168,19 @@ class ZeroSearch:
 
     @property
     def zero_actuator_mm(self) -> float:
-        """Flush position: where the line through the readings that saw the tip reaches 0."""
+        """Flush position: where the line through the readings that saw the tip reaches 0,
+        kept between the furthest-out position read inside (0) and the nearest-in one that
+        saw the tip: a line bent by one bad reading never puts flush where the tip was read
+        inside, nor past where it was read out."""
         out = self._out()
         if not out:
             raise FitError("the zero search saw no protrusion; no zero to report.")
         line = self._line()
         if line is None:
-            return out[-1].actuator_mm - out[-1].gauge_mm / self.nominal_gain
-        offset, gain = line
-        return -offset / gain
+            estimate = out[-1].actuator_mm - out[-1].gauge_mm / self.nominal_gain
+        else:
+            estimate = -line[0] / line[1]
+        high = min(p.actuator_mm for p in out)
+        inside = [p.actuator_mm for p in self.readings if p.gauge_mm <= 0]
+        low = max(inside, default=-math.inf)
+        return min(max(estimate, low), high) if low <= high else estimate

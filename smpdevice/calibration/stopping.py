@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smpdevice.control.calibration import CalibrationError
-from smpdevice.control.states import State, StateError
+from smpdevice.control.states import SAFE, State, StateError
 from smpdevice.errors import SmpError
 
 if TYPE_CHECKING:
@@ -136,3 +136,25 @@ def _not_installed(report: CalibrationReport, why: str) -> str:
     saved = " and was saved" if report.saved else ""
     return (f"calibration {report.calibration.calibration_id} passed{saved} but was not "
             f"installed: {why}. Calibrate again")
+
+
+def pen_lost(ctl: PenController, exc: BaseException) -> str | None:
+    """Why a step's error `exc` ended the run on the pen's side: a fault or an E-stop the pen
+    latched (its needle stopped), or the link lost (the pen stops itself when its lease
+    lapses); None for any other error (Ctrl-C, a bug, the technician's input ended), which is
+    raised as it is. The state is read once: through a service (`RemotePen`) it is asked."""
+    if not isinstance(exc, SmpError):
+        return None
+    state = ctl.state
+    if state in SAFE:
+        what = "an E-stop" if state is State.ESTOP else "a fault"
+        return f"{ctl.last_fault or 'the pen latched ' + what}; the needle was stopped"
+    if state is State.DISCONNECTED:
+        return f"the link to the pen was lost ({ctl.last_fault or exc})"
+    return None
+
+
+def leave_calibrating(ctl: PenController, calibration: Calibration | None) -> None:
+    """Leave the calibrating state; an error here must not hide the one that got us here."""
+    with contextlib.suppress(Exception):
+        ctl.end_calibration(calibration)

@@ -48,11 +48,16 @@ from smpdevice.calibration.report import (
     VerifySample,
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
-from smpdevice.calibration.stopping import StopCheck, StopReason, install
+from smpdevice.calibration.stopping import (  # leave_calibrating: here for its users
+    StopCheck,
+    StopReason,
+    install,
+    leave_calibrating,
+    pen_lost,
+)
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import PedalReleased
-from smpdevice.control.states import SAFE, State, StateError
-from smpdevice.errors import SmpError
+from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.store import CalibrationStore
@@ -117,8 +122,10 @@ class CalibrationSteps:
             approach_mm=self.settings.zero_approach_mm,
         )
         while (target := search.next_actuator_mm()) is not None:
-            actuator = self._move(target)
-            req = self._request(f"Zero, reading {len(search.readings) + 1}", actuator)
+            actuator = self._move(target)  # a typed reading is checked against the others
+            req = self._request(f"Zero, reading {len(search.readings) + 1}", actuator,
+                                expected_mm=search.expected_mm(actuator),
+                                check=lambda v, a=actuator: search.check(Point(a, v)))
             try:
                 value = self.gauge.read_mm(req)
             except RedoPoint:
@@ -203,7 +210,8 @@ class CalibrationSteps:
                 report.problems.append(
                     f"zero: the measured flush position {report.zero_search_mm:.3f} mm is "
                     f"{off_mm:+.3f} mm from the fit's zero {fit.zero_actuator_mm:.3f} mm; the "
-                    "depth is not linear near flush. Check the cartridge membrane."
+                    "depth is not linear near flush (or a zero reading was misread). Check the "
+                    "cartridge membrane, then calibrate again."
                 )
         return fit
 
@@ -295,26 +303,6 @@ class CalibrationSteps:
             result.samples.append(VerifySample(target, actuator, value))
             self.echo(f"  {target:g} mm: gauge {value:.3f} mm ({value - target:+.3f})")
         return result
-
-
-def pen_lost(ctl: PenController, exc: BaseException) -> str | None:
-    """Why a step's error `exc` ended the run on the pen's side: a fault or an E-stop the pen
-    latched (its needle stopped), or the link lost (the pen stops itself when its lease
-    lapses); None for any other error (Ctrl-C, a bug), which is raised as it is."""
-    if not isinstance(exc, SmpError):
-        return None
-    if ctl.state in SAFE:
-        what = "an E-stop" if ctl.state is State.ESTOP else "a fault"
-        return f"{ctl.last_fault or 'the pen latched ' + what}; the needle was stopped"
-    if ctl.state is State.DISCONNECTED:
-        return f"the link to the pen was lost ({ctl.last_fault or exc})"
-    return None
-
-
-def leave_calibrating(ctl: PenController, calibration: Calibration | None) -> None:
-    """Leave the calibrating state; an error here must not hide the one that got us here."""
-    with contextlib.suppress(Exception):
-        ctl.end_calibration(calibration)
 
 
 def run_calibration(

@@ -157,7 +157,7 @@ def calibrate(
                 except SmpError as exc:  # the pen cut it: a failed check, with what to do
                     first = pen_first_step(ctl.state, port)
                     if isinstance(exc, GaugeError) and not first:
-                        raise _gauge_failed(exc, f"verification of pen {serial}",
+                        raise gauge_failed(exc, f"verification of pen {serial}",
                                             f"{again} --verify-only") from exc
                     if not first:
                         raise
@@ -180,14 +180,14 @@ def calibrate(
                 report = run_calibration(ctl, gauge, technician=technician, settings=settings,
                                          store=store, echo=click.echo)
             except GaugeError as exc:
-                raise _gauge_failed(exc, f"calibration of pen {serial}", again) from exc
+                raise gauge_failed(exc, f"calibration of pen {serial}", again) from exc
             first = pen_first_step(ctl.state, port)  # a run the pen cut: what to do first
         finally:
             gauge.close()
     report_outcome(report, serial, retry=again, saved_to=store.path, first=first)
 
 
-def _gauge_failed(exc: GaugeError, what: str, again: str) -> SmpError:
+def gauge_failed(exc: GaugeError, what: str, again: str) -> SmpError:
     """The gauge failed mid-run (garbage, silence, unasked lines): an aborted calibration,
     exit 1 (README), not a bad option; the technician's own end of input says it already."""
     from smpdevice.ui.gauges import NoGaugeReading
@@ -198,18 +198,21 @@ def _gauge_failed(exc: GaugeError, what: str, again: str) -> SmpError:
                              f"When the gauge answers, run again: {again}")
 
 
-def pen_first_step(state: object, port: str) -> str:
+def pen_first_step(state: object, port: str = "", *, service: str | None = None) -> str:
     """What to do before calibrating again when the pen ended the run: clear its latched
-    fault or E-stop, or find it again after the link was lost ('' otherwise)."""
+    fault or E-stop, or find it again after the link was lost ('' otherwise). The commands
+    reach the pen as the run did: its `port`, or the `service` URL (never the served port)."""
     from smpdevice.control.states import SAFE, State
 
+    reach = ("--service", service) if service else ("--port", port)
     if state in SAFE:
         cause = "the E-stop's cause" if state is State.ESTOP else "the cause (jam, cartridge, heat)"
         return (f"Remove {cause}, then clear the pen: "
-                f"{command('smp', 'clear', '--port', port)}; then ")
+                f"{command('smp', 'clear', *reach)}; then ")
     if state is State.DISCONNECTED:
-        return ("Check the cable and the pen's power, and that it answers: "
-                f"{command('smp', 'info', '--port', port)}; then ")
+        where = "the service and the pen" if service else "the cable and the pen's power"
+        return (f"Check {where}, and that it answers: "
+                f"{command('smp', 'info', *reach)}; then ")
     return ""
 
 

@@ -30,6 +30,7 @@ from smpdevice.outcomes import ExitCode, command
 if TYPE_CHECKING:
     from smpdevice.calibration.report import CalibrationSettings
     from smpdevice.control import PenController
+    from smpdevice.control.states import State
     from smpdevice.service.client import SyncServiceClient
 
 LEASE_MS = 2000  # the driving client's lease while a person reads the gauge
@@ -78,7 +79,22 @@ class RemotePen:
         self.identity = identity_from(ident["identity"])
         self.simulated = bool(ident["simulated"])
         self.port_url = str(ident["port"])
+        self.last_fault: str | None = None  # as `state` last found it
         self._listeners: list[Callable[[Any], None]] = []
+
+    @property
+    def state(self) -> State:
+        """The served controller's state, asked (`pen.state`) when a step failed
+        (`stopping.pen_lost`); a service that does not answer is a lost link, saying why."""
+        from smpdevice.control.states import State  # only then: a client loads no controller
+
+        try:
+            answer = self.svc.call("pen.state")
+            self.last_fault = answer.get("last_fault")
+            return State(answer["state"])
+        except Exception as exc:  # asked while reporting another error: never hide that one
+            self.last_fault = f"the service does not answer: {str(exc).rstrip('.')}"
+            return State.DISCONNECTED
 
     def add_telemetry_listener(self, listener: Callable[[Any], None]) -> None:
         self._listeners.append(listener)
@@ -194,15 +210,19 @@ def _auto(url: str, technician: str | None, settings: CalibrationSettings) -> No
 
 def _guided(url: str, technician: str | None, gauge_url: str | None,
             settings: CalibrationSettings, again_options: list[str] | tuple[str, ...]) -> None:
+    from smpdevice.calibration.gauges import GaugeError
     from smpdevice.calibration.workflow import run_calibration
-    from smpdevice.cli.calibrate import report_outcome
+    from smpdevice.cli.calibrate import gauge_failed, pen_first_step, report_outcome
     from smpdevice.ui.gauges import ManualGauge, open_gauge
 
     gauge = ManualGauge() if gauge_url in (None, "manual") else open_gauge(gauge_url)
+    again = ["--gauge", gauge_url] if gauge_url else []  # to run as printed: the same gauge,
     try:
         if technician is None:
             technician = technician_name("auto" if not gauge.manual else
                                          click.prompt("Technician name"))
+        retry = command("smp", "calibrate", "--service", url, *again,
+                        "-t", technician, *again_options)  # the same technician and settings
         with _connect(url, technician) as svc:
             pen = RemotePen(svc, svc.call("pen.identity"))
             serial = pen.identity.serial
@@ -213,16 +233,16 @@ def _guided(url: str, technician: str | None, gauge_url: str | None,
                            f"with the {gauge.description}.")
                 store = ServiceStore(svc, url)
                 # duck-typed: the workflow uses only what RemotePen and ServiceStore provide
-                report = run_calibration(cast("PenController", pen), gauge,
-                                         technician=technician, settings=settings,
-                                         store=cast(Any, store), echo=click.echo)
+                try:
+                    report = run_calibration(cast("PenController", pen), gauge,
+                                             technician=technician, settings=settings,
+                                             store=cast(Any, store), echo=click.echo)
+                except GaugeError as exc:  # one line, exit 1, as at the station
+                    raise gauge_failed(exc, f"calibration of pen {serial}", retry) from exc
+                first = "" if report.passed else pen_first_step(pen.state, service=url)
             finally:
                 with contextlib.suppress(Exception):  # gone: the service stops it by itself
                     svc.release()
     finally:
         gauge.close()
-    again = ["--gauge", gauge_url] if gauge_url else []  # to run as printed: the same gauge,
-    report_outcome(report, serial, retry=command("smp", "calibrate", "--service", url, *again,
-                                                 "-t", technician,  # the same technician,
-                                                 *again_options),  # the same settings
-                   saved_to=store.path)
+    report_outcome(report, serial, retry=retry, saved_to=store.path, first=first)

@@ -34,6 +34,7 @@ from smpdevice.control.states import (
     SAFE,
     FaultInfo,
     HandshakeError,
+    Latched,
     State,
     StateError,
 )
@@ -46,7 +47,6 @@ from smpdevice.envelope import (
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused
-from smpdevice.outcomes import command
 
 # asked for every setpoint, with the machine's state name (a State is its name, a StrEnum)
 _SETPOINT_STATES = POLICY["set_setpoints"][0]
@@ -107,13 +107,11 @@ class RequestsMixin(ControllerCore):
         states, what = POLICY[action]
         if self.state not in states:
             allowed = " or ".join(s.value for s in State if s in states)
-            hint = ""
-            if self.state in SAFE:
-                # copyable: the command names this pen's port (the CLI says only the command)
-                clear = command("smp", "clear", "--port", self.port_url)
-                hint = (f" ({self.last_fault}); remove the cause, then clear it: clear_faults(), "
-                        f"or at the command line {clear}")
-            raise StateError(f"cannot {what} while {self.state.value}{hint}; needs {allowed}")
+            if self.state in SAFE:  # copyable: its clear names this pen's port; a service
+                # rewords it to `--service URL` (StateError.reached_by)
+                raise Latched(what, self.state, self.last_fault, allowed).error(
+                    ("--port", self.port_url))
+            raise StateError(f"cannot {what} while {self.state.value}; needs {allowed}")
 
     def _do_set_calibration(self, calibration: Calibration | None) -> None:
         self._require("set_calibration")

@@ -145,7 +145,42 @@ def reconcile(pen_state: FirmwareState, faults: Fault, state: State,
 
 
 class StateError(SmpError):
-    """The request is not allowed in the controller's current state."""
+    """The request is not allowed in the controller's current state. One refused because a
+    fault or an E-stop is latched carries `latched`, so a caller that reaches the pen another
+    way (a service: `--service URL`) can reword its clear command (`reached_by`)."""
+
+    latched: Latched | None = None
+
+    def reached_by(self, *reach: str) -> StateError:
+        """This refusal with its clear command reaching the pen by `reach` (self if none)."""
+        if self.latched is None:
+            return self
+        return self.latched.error(reach)
+
+
+@dataclass(frozen=True)
+class Latched:
+    """A request refused by a latched fault or E-stop: what, why, what it needs."""
+
+    what: str
+    state: State
+    fault: object
+    allowed: str
+
+    def error(self, reach: tuple[str, ...]) -> StateError:
+        """`reach`: how the reader reaches the pen, `("--port", URL)` at the station (the API's
+        `clear_faults()` too) or `("--service", URL)` through `smp serve` (`pen.clear_faults`,
+        which logs a reason: `smp clear --service` asks for it, or takes `--reason TEXT`)."""
+        from smpdevice.outcomes import command
+
+        clear = command("smp", "clear", *reach)
+        how = (f"{clear} (it asks why it is safe, or takes --reason TEXT; over the API: "
+               "pen.clear_faults {reason})" if reach[:1] == ("--service",) else
+               f"clear_faults(), or at the command line {clear}")
+        err = StateError(f"cannot {self.what} while {self.state.value} ({self.fault}); remove "
+                         f"the cause, then clear it: {how}; needs {self.allowed}")
+        err.latched = self
+        return err
 
 
 class HandshakeError(SmpError):
