@@ -76,6 +76,22 @@ def say_envelope(url: str, serial: str) -> None:
                f"zones), narrowed to pen {serial}'s limits")
 
 
+def say_resuming(console: Console, url: str, serial: str, simulated: bool,
+                 answer: dict[str, Any]) -> None:
+    """session.resume's answer (checked: cli.resume.started_answer) as a local `smp run
+    --resume` says it: the passes left, then its notes (`notes`: a pass cut by a host crash
+    the pen could not count, part of which may be played again)."""
+    left, planned = answer["passes_left"], answer["planned_passes"]
+    console.print(f"Resuming session {answer['session_id']} on "
+                  f"{'SIMULATED pen' if simulated else 'pen'} {serial} through the service at "
+                  f"{url}: {len(left)} of {planned} planned passes left (pass "
+                  f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays only its "
+                  "remainder.", markup=False, soft_wrap=True)
+    notes = answer.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        console.print(f"  Note: {note}", markup=False, soft_wrap=True)
+
+
 def _identity(svc: Any) -> tuple[str, dict[str, Any]]:
     ident = svc.call("pen.identity")
     return (ident["identity"] or {}).get("serial", "?"), ident

@@ -304,13 +304,10 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
         sid: str | None = None
         with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: taken as Ctrl-C, as by `smp run`
             try:
-                sid, left, planned = started_answer(_call_resume(svc, console, params, minutes))
-                remote.say_envelope(url, serial)
-                kind = "SIMULATED pen" if ident["simulated"] else "pen"
-                console.print(f"Resuming session {sid} on {kind} {serial} through the service "
-                              f"at {url}: {len(left)} of {planned} planned passes left (pass "
-                              f"{', '.join(str(i + 1) for i in left)}); a pass cut short plays "
-                              "only its remainder.", markup=False, soft_wrap=True)
+                answer = _call_resume(svc, console, params, minutes)
+                sid, _, planned = started_answer(answer)
+                remote.say_envelope(url, serial)  # then the passes left and the notes
+                remote.say_resuming(console, url, serial, bool(ident["simulated"]), answer)
                 result, passes = remote.follow(svc, console, sid, url, technician)
             except KeyboardInterrupt:
                 remote._interrupted(svc, sid, url, technician)

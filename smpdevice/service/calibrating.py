@@ -18,8 +18,6 @@ never an unrecorded calibration, nor an older stored one.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +28,7 @@ from smpdevice.calibration.report import CalibrationSettings
 from smpdevice.calibration.workflow import count_punctures
 from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.pen import PenTelemetry
-from smpdevice.control.states import State, StateError
+from smpdevice.control.states import State
 from smpdevice.errors import SmpError
 from smpdevice.service.calibration_run import CalibrationRun, Spin, check_evidence
 from smpdevice.service.pen_service import method
@@ -99,28 +97,7 @@ def _runs(service: PenService, client: Any) -> CalibrationRun | None:
     return run if run is not None and run.client_id == client.id else None
 
 
-Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-def reaching(fn: Handler) -> Handler:
-    """A refusal by a latched fault or E-stop names the clear that reaches this pen through
-    this service (`smp clear --service URL`, the URL the client connected to), never the
-    service's own pen port, which reaches another pen or none (review 15 S4)."""
-
-    @functools.wraps(fn)
-    async def handler(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await fn(self, client, p)
-        except StateError as exc:
-            if exc.latched is None:
-                raise
-            raise exc.reached_by(*self.work.reach(client.id)) from None
-
-    return handler
-
-
 @method("calibration.begin")
-@reaching
 async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     await self.drive(client, self.pen.begin_calibration)
     self.calibration_run = CalibrationRun(client.id)  # a new run forgets the last one's ids
@@ -128,7 +105,6 @@ async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[
 
 
 @method("calibration.move")
-@reaching
 async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     at = await self.drive(client, self.pen.calibration_move, p["actuator_mm"])
     if (run := _runs(self, client)) is not None:
@@ -137,7 +113,6 @@ async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
 
 
 @method("calibration.spin")
-@reaching
 async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     """The encoder's mean speed, and the pen's frames during the spin (uptime, strokes,
     needle running), so the client counts punctures as the station's workflow does."""
@@ -194,7 +169,6 @@ def _save_new(cal: Calibration) -> None:
 
 
 @method("calibration.end")
-@reaching
 async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     ident = p.get("calibration_id")
     if ident is None:  # leave calibrating, keeping the previous calibration
@@ -276,7 +250,6 @@ def auto_calibrate(service: PenService, client_id: str, technician: str,
 
 
 @method("calibration.auto")
-@reaching
 async def m_cal_auto(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     return await self.drive(client, auto_calibrate, self, client.id, p["technician"],
                             auto_settings(p))

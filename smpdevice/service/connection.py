@@ -345,7 +345,7 @@ def _spawn(client: Client, tasks: set[asyncio.Task], lasting: set[asyncio.Task],
             return
         except SmpError as exc:
             if request.has_id:
-                client.notify(error_response(request.id, refusal(exc)))
+                client.notify(error_response(request.id, refusal(_reaching(client, exc))))
             return
         except Exception:
             log.exception("method failed", method=request.method, client=client.id)
@@ -365,3 +365,16 @@ def _spawn(client: Client, tasks: set[asyncio.Task], lasting: set[asyncio.Task],
     held = lasting if request.method in LASTING else tasks  # only `tasks` die with the client
     held.add(task)
     task.add_done_callback(held.discard)
+
+
+def _reaching(client: Client, exc: SmpError) -> SmpError:
+    """A refusal by a latched fault or E-stop names the clear that reaches this pen through
+    this service (`smp clear --service URL`, the URL the client connected to), never the
+    service's own pen port, which reaches another pen or none (review 15 S4), whatever the
+    method that was refused."""
+    from smpdevice.control.states import StateError
+    from smpdevice.service.work import reached_at
+
+    if isinstance(exc, StateError) and exc.latched is not None:
+        return exc.reached_by("--service", reached_at(client) or "URL")
+    return exc

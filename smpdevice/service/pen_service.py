@@ -122,6 +122,7 @@ class PenService:
         for task in (self._pump, self._reconnect):
             if task is not None:
                 task.cancel()
+        self.closing = True  # a session stopped now is left open (session_play._finish)
         self.work.request_stop()
         self.watchdog.close()
         await asyncio.to_thread(self.work.join, 10.0)

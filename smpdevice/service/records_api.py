@@ -9,12 +9,15 @@ verified alike (this installation's key, or a refusal: never the keys a log name
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import command
 from smpdevice.records import logset
 from smpdevice.service.limits import LIST_PAGE_MAX
 
@@ -38,6 +41,34 @@ def _paths(path: Path | None) -> list[Path]:
     return logset.existing(logset.logs_beside(_station(path)))
 
 
+@contextlib.contextmanager
+def _open_logs(path: Path | None, warnings: list[str]) -> Iterator[list[Any]]:
+    """Every log open read-only, as `smp sessions` opens them without --db: one that cannot
+    be opened (damaged, or a stray file named like a pen's log) is left out and named in
+    `warnings` (one line each); the others are read. None opening: the first one's error."""
+    skipped: list[tuple[Path, SmpError]] = []
+    with logset.open_all(_paths(path), skipped=skipped) as logs:
+        warnings.extend(_left_out(where, exc) for where, exc in skipped)
+        try:
+            yield logs
+        except logset.UnknownSession as exc:
+            if not skipped:
+                raise
+            raise logset.UnknownSession(f"{_sentence(exc)} It may be in a log that could not "
+                                        f"be read: {warnings[0]}") from exc
+
+
+def _left_out(where: Path, exc: Exception) -> str:
+    return (f"{_sentence(exc)} Its sessions are left out; the other logs are read (check it: "
+            f"{command('smp', 'sessions', 'verify', '--db', str(where))} on the service's "
+            "station)")
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error).rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _session_row(s: Any) -> dict[str, Any]:
     row = {k: v for k, v in asdict(s).items() if k not in ("passes", "screening", "envelope")}
     row["complete"] = bool(s.summary and s.summary.get("outcome") == "completed")
@@ -58,20 +89,22 @@ def list_sessions(path: Path | None, start: int | None = None,
         raise PageRefused(f"start = {start!r} is not allowed with limit {limit}: give the index "
                           f"of the first session to list, {-limit} or more (0 is the oldest; "
                           "a negative start lists a shorter first page from 0)")
-    with logset.open_all(_paths(path)) as logs:
+    warnings: list[str] = []
+    with _open_logs(path, warnings) as logs:
         rows = logset.all_sessions(logs)
     total = len(rows)
     first = max(total - limit, 0) if start is None else min(max(start, 0), total)
     end = first + limit if start is None else max(start + limit, 0)
     page = rows[first:end]
     return {"sessions": [_session_row(s) for s in page], "total": total, "start": first,
-            "truncated": len(page) < total}
+            "truncated": len(page) < total, "warnings": warnings}
 
 
 def show(path: Path | None, session_id: str) -> dict[str, Any]:
     from smpdevice.records.signing import read_anchors
 
-    with logset.open_all(_paths(path)) as logs:
+    warnings: list[str] = []
+    with _open_logs(path, warnings) as logs:
         log, s = logset.find_session(logs, session_id, hint=HINT)
         sid = s.session_id
         receipt = None
@@ -83,7 +116,7 @@ def show(path: Path | None, session_id: str) -> dict[str, Any]:
         session = _session_row(s)
         session["screening"] = s.screening
         return {"session": session, "passes": [p.as_dict() for p in s.passes],
-                "receipt": receipt, "aftercare": _aftercare(s, receipt)}
+                "receipt": receipt, "aftercare": _aftercare(s, receipt), "warnings": warnings}
 
 
 def _aftercare(s: Any, receipt: str | None) -> str | None:
@@ -106,27 +139,42 @@ def verify(path: Path | None) -> dict[str, Any]:
     """Every log checked as `smp sessions verify` checks it (same code): this installation's
     key, else a refusal (NoTrustedKey); anchors beside each log. `ok`, the first `problem`,
     and per log its figures."""
-    from smpdevice.records.verifying import resolve_trust, verify_all
+    from smpdevice.records.verifying import resolve_trust, verify_all, verify_log
 
     station = _station(path)
     paths = logset.existing(logset.logs_beside(station))
     if not paths and not logset.deleted_beside(station):  # no session yet: nothing to check
         return {"ok": True, "problem": None, "records": 0, "head_hash": None, "logs": []}
     trust = resolve_trust()  # refuses on a station without its key: never the log's own
-    found = verify_all(paths, trust, station=station)  # a log deleted, its anchors left
-    logs = [{"path": str(c.path), "ok": c.problem is None, "problem": c.problem,
-             "records": c.audit.count, "head_hash": c.audit.head_hash,
-             "key_fingerprints": c.audit.key_fingerprints} for c in found.logs]
-    problem = found.problem
+    logs: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for where in paths:  # log by log: one that cannot be opened fails alone, named
+        try:
+            logs.append(_checked(verify_log(where, trust)))  # as verify_all checks each
+        except SmpError as exc:
+            warnings.append(_left_out(where, exc))
+            logs.append({"path": str(where), "ok": False, "records": 0, "head_hash": None,
+                         "problem": f"cannot be read: {_sentence(exc)}", "key_fingerprints": []})
+    # a log deleted, its anchors left: checked too (as missing)
+    logs += [_checked(c) for c in verify_all([], trust, station=station).logs]
+    problem = next((x["problem"] for x in logs if x["problem"]), None)
     return {"ok": problem is None, "problem": problem,
             "records": sum(x["records"] for x in logs),
-            "head_hash": logs[0]["head_hash"] if logs else None, "logs": logs}
+            "head_hash": logs[0]["head_hash"] if logs else None, "logs": logs,
+            "warnings": warnings}
+
+
+def _checked(c: Any) -> dict[str, Any]:
+    return {"path": str(c.path), "ok": c.problem is None, "problem": c.problem,
+            "records": c.audit.count, "head_hash": c.audit.head_hash,
+            "key_fingerprints": c.audit.key_fingerprints}
 
 
 def export(path: Path | None, fmt: Literal["jsonl", "csv"]) -> dict[str, Any]:
     out = io.StringIO(newline="")
-    with logset.open_all(_paths(path)) as logs:
+    warnings: list[str] = []
+    with _open_logs(path, warnings) as logs:
         count = logset.export_all(logs, fmt, out)
     # No cap of its own: the connection's one (limits.MAX_ANSWER_BYTES) refuses an answer
     # too large with -32000 naming max_answer_bytes, as docs/service.md says.
-    return {"format": fmt, "count": count, "text": out.getvalue()}
+    return {"format": fmt, "count": count, "text": out.getvalue(), "warnings": warnings}

@@ -89,7 +89,7 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     session_id, technician = p["session_id"], p["technician"]
     reach = work.reach(client_id)  # "clear it: smp clear --service URL", not the pen's port
 
-    def open_session() -> tuple[Any, Any]:
+    def open_session(before_record: Any) -> tuple[Any, Any]:
         from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.resume import (
             check_footswitch,
@@ -104,7 +104,7 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
         try:
             with reached_by(*reach):
                 record = passlog.session(session_id)
-                check_resumable(record, pen_serial=pen.serial,
+                check_resumable(record, pen_serial=pen.serial, reach=reach,
                                 key_fingerprint=passlog.key_fingerprint)
                 check_footswitch(record, pen.footswitch)
                 profile = recover_profile(record, given, pen.zones)  # the service's envelope
@@ -117,7 +117,8 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
                 session = resume_session(pen, passlog, record.session_id, technician=technician,
                                          screening=screening, profile=given,
                                          rescreen_after_min=minutes,
-                                         close_how="end it with session.close")
+                                         close_how="end it with session.close",
+                                         before_record=before_record)
         except BaseException:
             passlog.close()
             raise
@@ -127,16 +128,19 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
                        stops_seen=stops_seen)
 
 
-def close(service: PenService, p: dict[str, Any]) -> dict[str, Any]:
+def close(service: PenService, p: dict[str, Any],
+          reach: tuple[str, ...] = ("--service", "URL")) -> dict[str, Any]:
     """End an open session as it stands (nothing is played): its summary (outcome from its
     passes) and the client's aftercare sheet, as `smp run --resume SESSION --close`. Refused
-    (SessionBusy) while a session runs or is being opened; no session starts meanwhile."""
+    (SessionBusy) while a session runs or is being opened; no session starts meanwhile.
+    `reach`: how the client reaches the pen (Work.reach), for the commands a refusal names."""
     session_id = p["session_id"]
     with service.work.exclusive():  # SessionBusy while one runs; waits for one that ended
-        return _close(service, session_id, p)
+        return _close(service, session_id, p, reach)
 
 
-def _close(service: PenService, session_id: str, p: dict[str, Any]) -> dict[str, Any]:
+def _close(service: PenService, session_id: str, p: dict[str, Any],
+           reach: tuple[str, ...]) -> dict[str, Any]:
     from smpdevice.replay.recorder import part_record
     from smpdevice.sessions.resume import check_resumable, recover_profile, remaining_passes
     from smpdevice.sessions.session_records import close_session_record
@@ -145,7 +149,7 @@ def _close(service: PenService, session_id: str, p: dict[str, Any]) -> dict[str,
     with open_writer(path, session_id, "closed") as passlog:
         record = passlog.session(session_id)
         sid = record.session_id
-        check_resumable(record, pen_serial=service.serial or service.pen.serial,
+        check_resumable(record, pen_serial=service.serial or service.pen.serial, reach=reach,
                         key_fingerprint=passlog.key_fingerprint)
         given = service.work.parse_profile(p["profile"], p.get("format", "yaml")) \
             if "profile" in p else None  # only for a session recorded without its profile
@@ -164,4 +168,4 @@ async def m_session_resume(self: PenService, client: Any, p: dict[str, Any]) -> 
 
 @method("session.close")
 async def m_session_close(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(close, self, p)
+    return await asyncio.to_thread(close, self, p, self.work.reach(client.id))

@@ -307,7 +307,11 @@ METHODS: dict[str, Method] = {
                              result=_obj({"session_id": {"type": "string"},
                                           "planned_passes": {"type": "integer"},
                                           "passes_left": {"type": "array",
-                                                          "items": {"type": "integer"}}})),
+                                                          "items": {"type": "integer"}},
+                                          "notes": {"type": "array", "items": {
+                                              "type": "string"}, "description": "a pass cut "
+                                              "by a crash the pen could not count: what may "
+                                              "be played again"}})),
     "session.close": Method(_O, "Close an open session as it stands, playing nothing; answers "
                                 "its outcome, summary and aftercare sheet. Refused for a "
                                 "closed session, another pen's or installation's, and while a "

@@ -103,10 +103,14 @@ class SessionPlay:
         (disconnected, lease run out, released) or the service stopped (as a host crash at the
         pen's port), and no session.stop asked it to end: the cause can be cleared and the
         rest played with session.resume. Clients that know nothing of resuming (API 1) get
-        their sessions closed, as before. (summary, aftercare, left open)."""
+        their sessions closed, as before, except when the service stops under them (as a host
+        crash leaves any session: its pass log must say so, `leave_open` or not; the web
+        console's Start sends none). (summary, aftercare, left open)."""
         from smpdevice.sessions.resume import left_resumable
 
-        if not self._leave_open:
+        service_stopping = (bool(getattr(self.service, "closing", False))
+                            and self._stop.is_set() and not self._stop_asked.is_set())
+        if not self._leave_open and not service_stopping:
             summary, sheet = session.close()
             return summary, sheet, False
         try:

@@ -182,7 +182,7 @@ class SessionWork(SessionPlay):
             profile = profile.model_copy(update={"plan": plan})
 
 
-        def open_session() -> tuple[Any, Any]:
+        def open_session(before_record: Any) -> tuple[Any, Any]:
             from smpdevice.sessions.session import TreatmentSession
 
             passlog = _open_log(service.passlog_path, pen.serial)
@@ -190,7 +190,8 @@ class SessionWork(SessionPlay):
                 with reached_by(*reach):  # "clear it: smp clear --service URL"
                     return passlog, TreatmentSession.open(pen, passlog, profile,
                                                           technician=p["technician"],
-                                                          screening=screening)
+                                                          screening=screening,
+                                                          before_record=before_record)
             except BaseException:
                 passlog.close()
                 raise
@@ -206,19 +207,18 @@ class SessionWork(SessionPlay):
 
     def launch(self, client_id: str, open_session: Any, *, leave_open: bool,
                stops_seen: int | None = None) -> dict[str, Any]:
-        """Run `open_session() -> (passlog, session)` and then play the session, in the one
-        session thread (refused while another session runs or is being resumed); answer once
-        it is open (or its opening's error). `leave_open`: a session ended by a fault, an
-        E-stop, a lost pen or the pedal stays open, to be resumed (else it is closed).
+        """Run `open_session(before_record) -> (passlog, session)` and then play the session,
+        in the one session thread (refused while another session runs or is being resumed);
+        answer once it is open (or its opening's error). `leave_open`: a session ended by a
+        fault, an E-stop, a lost pen or the pedal stays open, to be resumed (else closed).
         `stops_seen`: `stops_asked` when the request was received; a session.stop since then
-        wins (refused, nothing opened), as pen.stop wins over the pen.starts before it."""
+        wins (refused, nothing opened), as pen.stop wins over the pen.starts before it: looked
+        at here and again by `before_record` (open_session calls it after its checks, right
+        before its first record)."""
         self._join_finished()
         with self._lock:
             self._require_free()
-            if stops_seen is not None and self.stops_asked != stops_seen:
-                raise SessionStopped("the session was not opened: session.stop came after this "
-                                     "request and before its turn, and a stop wins over every "
-                                     "session on its way. Send it again to start.")
+            self._refuse_if_stopped(stops_seen)
             self._stop.clear()
             self._stop_asked.clear()
             self._driver_lost.clear()
@@ -228,8 +228,13 @@ class SessionWork(SessionPlay):
             self._status = {"session_id": None, "running": True, "client": client_id}
             opened = threading.Event()
             box: dict[str, Any] = {}
+
+            def before_record() -> None:  # its checks done, its first record next: a stop
+                with self._lock:          # received meanwhile still refuses it (nothing opened)
+                    self._refuse_if_stopped(stops_seen)
+
             self._thread = threading.Thread(
-                target=self._run, args=(client_id, open_session, opened, box),
+                target=self._run, args=(client_id, open_session, before_record, opened, box),
                 name="smp-service-session", daemon=True)
             self._thread.start()
         opened.wait(OPEN_WAIT_S)
@@ -244,10 +249,18 @@ class SessionWork(SessionPlay):
                           "pass log is slow); it plays nothing: wait for its session.result "
                           "(sessions.list shows it), then call again")
 
-    def _run(self, client_id: str, open_session: Any, opened: threading.Event,
-             box: dict[str, Any]) -> None:
+    def _refuse_if_stopped(self, stops_seen: int | None) -> None:
+        """SessionStopped when a session.stop came since the request (`stops_seen`: the
+        `stops_asked` it was received at). Under the lock."""
+        if stops_seen is not None and self.stops_asked != stops_seen:
+            raise SessionStopped("the session was not opened: session.stop came after this "
+                                 "request and before its turn, and a stop wins over every "
+                                 "session on its way. Send it again to start.")
+
+    def _run(self, client_id: str, open_session: Any, before_record: Any,
+             opened: threading.Event, box: dict[str, Any]) -> None:
         try:
-            passlog, session = open_session()
+            passlog, session = open_session(before_record)
         except BaseException as exc:
             with self._lock:
                 box["error"] = exc
@@ -264,7 +277,9 @@ class SessionWork(SessionPlay):
                 with self._lock:
                     if not box.get("abandoned"):  # else launch answered already: no answer
                         box["answer"] = {"session_id": sid, "planned_passes": planned,
-                                         "passes_left": [i for i, _ in session.remaining]}
+                                         "passes_left": [i for i, _ in session.remaining],
+                                         # a resume's: a crashed pass's part that may repeat
+                                         "notes": list(session.resume_notes)}
                     self._status = {"session_id": sid, "planned_passes": planned,
                                     "running": True, "client": client_id}
                 opened.set()

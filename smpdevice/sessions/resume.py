@@ -77,20 +77,23 @@ def check_rescreen_after(value: Any) -> float:
 
 
 def check_resumable(record: Any, *, pen_serial: str | None = None,
-                    key_fingerprint: str | None = None) -> None:
+                    key_fingerprint: str | None = None,
+                    reach: Sequence[str] = ("--port", "PORT")) -> None:
     """Refuse (ResumeError) a closed session, one of another pen (when `pen_serial` is known)
-    or one opened by another installation (another key signs its log)."""
+    or one opened by another installation (another key signs its log). `reach`: how the
+    caller reaches the pen, for the command a refusal names (`--service URL` through
+    `smp serve`, whose own pen port would reach another pen or none)."""
     sid = record.session_id
     if record.closed_at is not None:
         outcome = (record.summary or {}).get("outcome", "unknown")
         raise ResumeError(
             f"session {sid} is closed (at {record.closed_at}, outcome {outcome}); a closed "
             "session cannot be reopened. Play the rest in a new session: "
-            + command("smp", "run", "PROFILE", "--port", "PORT"))
+            + command("smp", "run", "PROFILE", *reach))
     if pen_serial is not None and record.pen_serial != pen_serial:
         raise ResumeError(
             f"session {sid} was recorded on pen {record.pen_serial}; this is pen {pen_serial}. "
-            f"Resume it on pen {record.pen_serial} (give its --port)")
+            f"Resume it on pen {record.pen_serial} (give its {reach[0]})")
     if (key_fingerprint is not None and record.key_fingerprint is not None
             and record.key_fingerprint != key_fingerprint):
         raise ResumeError(
@@ -309,7 +312,8 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
                    screening: Any = None, profile: TreatmentProfile | None = None,
                    now: datetime | None = None,
                    rescreen_after_min: float = RESCREEN_AFTER_MIN,
-                   close_how: str | None = None) -> Any:
+                   close_how: str | None = None,
+                   before_record: Callable[[], None] | None = None) -> Any:
     """Check an interrupted session may go on on this pen, record its resumption, and return
     it (a `TreatmentSession` whose `remaining` is what is left: `play()` plays only that).
 
@@ -319,8 +323,10 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     there is nothing left to play, having recorded the pen's count of a pass cut by a host
     crash first (so the close counts it); `close_how`: what its message says to do then
     (default: the `smp run --resume SID --close` that runs as printed, with this pen's port and
-    this log). A wrong argument (plain data for `screening` or `profile`, a naive `now`) is
-    refused with `InvalidArgument` before anything is read or recorded.
+    this log). `before_record`: called after every check, right before anything is recorded;
+    what it raises refuses the resume, nothing recorded. A wrong argument (plain data for
+    `screening` or `profile`, a naive `now`) is refused with `InvalidArgument` before anything
+    is read or recorded.
     """
     from smpdevice.envelope import envelope_record
     from smpdevice.sessions import players
@@ -347,6 +353,8 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     if not left:
         from smpdevice.sessions.crash_count import keep_count
 
+        if before_record is not None:
+            before_record()
         keep_count(passlog, sid, crash.records, now, technician, len(resumptions))
         raise NothingLeft(sid, close_how or command(
             "smp", "run", "--resume", sid, "--close", "--port", str(pen.port_url),
@@ -364,6 +372,8 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
 
     part = len(resumptions) + 2  # this resume's recording; the one before is sealed: link it
     before = part_record(passlog.path, sid, part - 1) if hasattr(passlog, "path") else None
+    if before_record is not None:
+        before_record()
     passlog.resume_session(sid, resumed_at=now, details={
         "recording_before": before, "passes_before": len(record.passes),  # REV3B-9
         "number": len(resumptions) + 1, "technician": technician,

@@ -98,11 +98,14 @@ class TreatmentSession(PassGuards):
         *,
         technician: str,
         screening: Screening,
+        before_record: Callable[[], None] | None = None,
     ) -> TreatmentSession:
         """Check everything a session needs, then record its opening.
 
         Refuses (with the reason) on: a positive screening answer, a missing/expired/other
         pen's calibration, a profile outside this pen's envelope, a pen not idle.
+        `before_record`: called after every check, right before the opening is recorded; what
+        it raises refuses the session, nothing recorded (a service's session.stop since).
         """
         check_open_args(pen, passlog, profile, screening)
         screening.require_clear()
@@ -110,6 +113,8 @@ class TreatmentSession(PassGuards):
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
 
         identity = connected(pen.identity, pen.port_url)
+        if before_record is not None:
+            before_record()
         session_id = passlog.open_session(
             technician=technician,
             client_ref=profile.client_ref,

@@ -96,3 +96,20 @@ def test_at_the_station_the_latched_refusal_still_names_the_pens_port():
     assert "--port" not in str(moved)
     plain = StateError("cannot arm while running; needs idle")
     assert plain.reached_by("--service", "x") is plain  # nothing latched: nothing to reword
+
+
+@pytest.mark.parametrize("method, params", [
+    ("pen.set_zone", {"zone": "crown"}), ("pen.arm", {}), ("pen.start", {})])
+def test_every_pen_method_refused_by_a_latch_names_the_service_clear(service, env, method,
+                                                                     params):
+    """Not only calibration.*: any method refused by a latched pen (the service's error
+    boundary rewords it), here pen.set_zone, pen.arm and pen.start after an E-stop."""
+    with SyncServiceClient.connect(service.url, role="technician", name="ana",
+                                   data_dir=Path(env["SMP_DATA_DIR"])) as svc:
+        svc.drive(lease_ms=2000)
+        svc.call("pen.estop")
+        with pytest.raises(ServiceError) as refused:
+            svc.call(method, **params)
+    assert "--port" not in str(refused.value), refused.value
+    assert "smp clear --service" in str(refused.value), refused.value
+    clear_as_printed(service, env, str(refused.value))

@@ -297,7 +297,7 @@ def test_a_slow_opening_is_refused_whole_never_a_partial_answer(service, sim, mo
     (_code, kind, message), abandoned, started, final = run(main())
     assert kind == "SessionBusy" and "plays nothing" in message
     assert abandoned["left_open"] is True
-    assert set(started) == {"session_id", "planned_passes", "passes_left"}
+    assert set(started) == {"session_id", "planned_passes", "passes_left", "notes"}
     assert final["outcome"] == "completed"
 
 
