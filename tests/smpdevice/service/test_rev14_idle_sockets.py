@@ -8,6 +8,7 @@ connections stay a reserve of descriptors under the limit (smpdevice/service/doo
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import socket
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from smpdevice.service.connection import HELLO_TIMEOUT_S
 from smpdevice.service.door import GRACE_S
 
 SMP = str(Path(sys.executable).with_name("smp"))
@@ -49,13 +51,23 @@ def test_idle_connections_without_a_token_do_not_keep_an_estop_out(tmp_path):
         while "connection cut" not in log_path.read_text():  # retries what it queued)
             assert time.monotonic() < deadline, "the idle sockets never filled the door"
             time.sleep(0.05)
-        time.sleep(GRACE_S)  # idle: older than a handshake in progress, which is never cut
+        # Until the burst has settled: the kernel hands the service what it queued for a while
+        # (longer on a loaded machine), and a newcomer among connections younger than GRACE_S
+        # is cut (docs/service.md). The sockets held here are idle from then on.
+        cut, still_since = _cut(held), time.monotonic()
+        while time.monotonic() - still_since < 2 * GRACE_S:
+            assert time.monotonic() < deadline, "the door never stopped cutting"
+            time.sleep(0.05)
+            if (now_cut := _cut(held)) != cut:
+                cut, still_since = now_cut, time.monotonic()
         started = time.monotonic()
         done = subprocess.run([SMP, "estop", "--service", url], env=env, capture_output=True,
                               text=True, timeout=60)
         taken_s = time.monotonic() - started
         assert done.returncode == 0, done.stdout + done.stderr
-        assert taken_s < 3.0, f"the E-stop took {taken_s:.1f} s behind {len(held)} idle sockets"
+        # Not held until the idle ones time out (it took 7-10 s): within their hello wait
+        assert taken_s < HELLO_TIMEOUT_S, \
+            f"the E-stop took {taken_s:.1f} s behind {len(held)} idle sockets"
     finally:
         for sock in held:
             sock.close()
@@ -64,3 +76,16 @@ def test_idle_connections_without_a_token_do_not_keep_an_estop_out(tmp_path):
     logged = log_path.read_text()
     assert "Too many open files" not in logged
     assert "connection cut" in logged  # the oldest idle ones made room
+
+
+def _cut(held: list[socket.socket]) -> int:
+    """How many of `held` the service has closed (cut by the door)."""
+    cut = 0
+    for sock in held:
+        try:
+            cut += sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            pass  # open, nothing to read: accepted and waiting, or still queued
+        except OSError as exc:
+            cut += exc.errno != errno.ENOTCONN  # reset by the service; not yet connected: no
+    return cut
