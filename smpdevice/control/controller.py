@@ -268,8 +268,8 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         since (another thread's) wins, and the needle is not started (StateError).
         """
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
-        if run_for_s is not None:
-            self._timeout_arg("run_for_s", run_for_s)
+        if run_for_s is not None:  # a pass's length: up to any zone's max_pass_s, not a timeout
+            checks.finite_number("run_for_s", run_for_s, 0.0, 86400.0, unit="s", lo_open=True)
         # a stop asked from here on (or since the caller's decision) wins over this start (R09)
         stops_before = self._stop_epoch if unless_stopped_since is None else checks.whole_number(
             "unless_stopped_since", unless_stopped_since, 0, self._stop_epoch)

@@ -90,3 +90,17 @@ def _ended_as_planned(passlog, session, result) -> None:
     assert ran_s < PASS_S + 0.3, f"a {PASS_S} s pass ran {ran_s:.2f} s ({result.outcome.value})"
     dots_per_s = 1000.0 / record.period_ms  # one impression per pulse period
     assert record.impressions <= (PASS_S + 0.3) * dots_per_s, record
+
+
+@pytest.mark.virtual_time
+def test_a_pass_longer_than_a_minute_plays_to_its_end(sim, pen, passlog):
+    """The planned length handed to the controller is a pass's, up to any zone's max_pass_s
+    (600 s): it was checked as a timeout (60 s at most), so every pass over a minute ended
+    `stopped` before its needle started (the clinic-day soak caught it)."""
+    session = open_session(pen, passlog, short_profile(61.0, passes=1))
+    [result] = session.play()
+    assert result.outcome.value == "completed", result
+    [record] = passlog.passes(session.session_id)
+    ran_s = (datetime.fromisoformat(record.ended_at)
+             - datetime.fromisoformat(record.started_at)).total_seconds()
+    assert 61.0 <= ran_s < 61.3, ran_s
