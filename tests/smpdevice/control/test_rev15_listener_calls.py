@@ -42,6 +42,7 @@ def test_a_telemetry_listener_raising_systemexit_silences_no_other_listener(pen)
     frames = []
     pen.add_telemetry_listener(frames.append)
     wall_until(lambda: len(frames) >= 3, "frames to a second telemetry listener", 5)
+    assert raised.is_set() and frames[-1] is not frames[0]  # the stream goes on after it
 
 
 def test_a_state_listener_raising_systemexit_leaves_the_controller_working(sim, pen):
@@ -54,17 +55,13 @@ def test_a_state_listener_raising_systemexit_leaves_the_controller_working(sim, 
     sim.inject("jam")  # the loop fires running -> fault, and tells the listeners
     wall_until(lambda: pen.state is State.FAULT, "fault", 5)
     try:
-        _refused_then_estop(pen)
+        with pytest.raises(CommandRefused) as refused:  # not "the loop is not running"
+            pen.clear_faults()
+        assert refused.value.reason is NackReason.CONDITION_ACTIVE
+        pen.estop()  # returns: the listener's SystemExit is not the E-stop's caller's
+        assert pen.state is State.ESTOP
     finally:
         pen.state_listeners.remove(quits)  # the fixture's close() must not meet it
-
-
-def _refused_then_estop(pen) -> None:
-    with pytest.raises(CommandRefused) as refused:  # not "the controller loop is not running"
-        pen.clear_faults()
-    assert refused.value.reason is NackReason.CONDITION_ACTIVE
-    pen.estop()  # returns: the listener's SystemExit is not the E-stop's caller's
-    assert pen.state is State.ESTOP
 
 
 @pytest.mark.parametrize("call", ["wait_for_state", "pause"])

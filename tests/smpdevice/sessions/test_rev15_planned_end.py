@@ -77,6 +77,7 @@ def test_a_slow_progress_callback_never_lengthens_a_running_pass(sim, pen, passl
             pen.pause(SLOW_WRITE_S)  # one slow redraw, on the controller's (virtual) clock
 
     [result] = session.play(on_progress=slow_redraw)
+    assert redraws and result.outcome.value == "completed", result  # the slow redraw ran
     _ended_as_planned(passlog, session, result)
 
 
