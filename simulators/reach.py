@@ -89,7 +89,7 @@ class _Outbox:
         go out at once, in one write. A TELEMETRY frame that comes while bytes wait is skipped,
         as a pen skips one that falls due while its transmit queue holds bytes (protocol.md
         section 12): a reply then waits behind no stale telemetry. OSError: the pty is gone."""
-        if self.tail or self._rx:
+        if self.pending:
             for chunk in chunks:
                 if is_telemetry(chunk):
                     self.stats["rx_telemetry_dropped"] += 1
@@ -107,7 +107,7 @@ class _Outbox:
 
     def flush(self) -> None:
         """Write what waits, oldest first, until the pty takes no more."""
-        while self.tail or self._rx:
+        while self.pending:
             if self.tail:
                 self.tail = self.tail[self._write(self.tail):]
                 if self.tail:
@@ -226,7 +226,7 @@ class PtyBridge(_Bridge):
         room_wanted = False
         while not self._stop.is_set():
             outbox = self._outbox
-            if room_wanted != bool(outbox.tail or outbox._rx):  # a full pty: wake on room too
+            if room_wanted != outbox.pending:  # a full pty: wake on room too
                 room_wanted = not room_wanted
                 poller.modify(master, select.POLLIN | (select.POLLOUT if room_wanted else 0))
             ready = poller.poll(idle_ms)
