@@ -322,6 +322,13 @@ class RequestsMixin(ControllerCore):
 
     def _do_clear(self) -> Operation:
         self._require("clear_faults")
+        if self.estop_unconfirmed:
+            # its ESTOP is still (re-)sent: one written after this clear would latch the pen
+            # again behind a controller that said idle, and one never delivered leaves the pen
+            # as it was while a technician is told it was stopped and cleared
+            raise StateError("cannot clear the E-stop yet: the pen has not confirmed it (it is "
+                             "still being sent). Clear it once the pen confirms; if it never "
+                             "does, check the cable and reconnect")
 
         def cleared() -> None:
             self._log.info("faults cleared", previous=str(self.last_fault))

@@ -150,6 +150,14 @@ class SafetyMixin(ControllerCore):
             f"The controller is {self.state.value} and {by_itself}. Check the cable."
         )
 
+    @property
+    def estop_unconfirmed(self) -> bool:
+        """True while an ESTOP is still being sent, not yet confirmed by the pen (`estop()`
+        waiting, or `EStopUnconfirmed` raised and the loop re-sending it): `clear_faults()` is
+        refused until the pen confirms it."""
+        tracked, link = self._estop_tracked, self.link
+        return tracked is not None and link is not None and link.tracking(tracked)
+
     def _shared_estop(self, link: Link) -> Tracked:
         """One E-stop tracker for every concurrent estop() (review r14): the first caller's,
         while its seq is still reserved on this link; the others wait on the same reply."""

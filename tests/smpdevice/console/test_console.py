@@ -79,6 +79,8 @@ def test_clear_a_fault_with_a_reason(page, service, sim, shots):
     _open(page, service)
     page.keyboard.press("Space")
     page.wait_for_selector("#fault-banner:not([hidden])")
+    # the pen's confirmation first: a clear before it is refused (it said so once in CI)
+    page.wait_for_selector("body[data-estop-ms]", state="attached")
     page.click("#clear-btn")  # no reason: refused, says why
     page.wait_for_selector("#message:has-text('reason')")
     page.fill("#clear-reason", "checked the cartridge; cause removed")

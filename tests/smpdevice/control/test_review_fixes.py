@@ -259,6 +259,7 @@ def test_estop_during_the_handshake_leaves_the_controller_in_estop(sim, estop_fr
         with pytest.raises(Exception, match="estop"):
             ctl.arm()
         sim.link.clear_inbound()
+        wait_until(sim, lambda: not ctl.estop_unconfirmed)  # a clear waits for the pen's word
         ctl.clear_faults()  # the explicit reset, and only it, ends the latch
         assert ctl.state is State.IDLE
     finally:
