@@ -52,9 +52,8 @@ CAPS: dict[str, tuple[float, float]] = {
 
 def _capped(key: str, description: str, *, low_open: bool = False) -> Any:
     low, high = CAPS[key]
-    if low_open:
-        return Field(gt=low, le=high, description=description)
-    return Field(ge=low, le=high, description=description)
+    return (Field(gt=low, le=high, description=description) if low_open
+            else Field(ge=low, le=high, description=description))
 
 
 class _StrictModel(BaseModel):
@@ -110,12 +109,13 @@ class SessionLimits(_StrictModel):
 
 
 class Envelope(dict[str, ZoneEnvelope]):
-    """The zones by name (a plain mapping, as before) plus the session's plan limits."""
+    """The zones by name (a plain mapping, as before) plus the session's plan limits, and the
+    file it was read from (`source`; None: the built-in zones), which refusals name."""
 
     def __init__(self, zones: Mapping[str, ZoneEnvelope] | None = None,
-                 session: SessionLimits | None = None):
+                 session: SessionLimits | None = None, source: str | None = None):
         super().__init__(zones or {})
-        self.session = session or SessionLimits()
+        self.session, self.source = session or SessionLimits(), source
 
 
 def _zone(floor, ceiling, speed, duty, period, strokes, pass_s=600.0) -> ZoneEnvelope:
@@ -373,7 +373,7 @@ def parse_envelope(data: Mapping[str, Any], source: str | None = None) -> Envelo
             zones[name] = zone
     if issues:
         raise InvalidEnvelope(issues, source)
-    return Envelope(zones, session)
+    return Envelope(zones, session, source)
 
 
 def _validated(model: Any, fields: dict[str, Any], prefix: str, issues: list[Issue]) -> Any:

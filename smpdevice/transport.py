@@ -137,6 +137,26 @@ def _check_host_port(port: str, scheme: str, rest: str) -> None:
     _check_options(port, scheme, query)
 
 
+_PENSIM_NUMBERS = {"seed": 3, "lease": 1500, "telemetry": 200, "baud": 115200}
+
+
+def _check_pensim_numbers(port: str, query: str) -> None:
+    """A pensim option that takes a whole number and got text is "no whole number" (its
+    handler, which checks the ranges, said "out of range" for `seed=abc`)."""
+    for name, value in urllib.parse.parse_qsl(query.replace("+", "%2B"), keep_blank_values=True):
+        if name in _PENSIM_NUMBERS and not re.fullmatch(r"-?[0-9]+", value):
+            # the handler's own ranges (pensim:// is the simulators package's handler)
+            from simulators import pen_model
+
+            low, high = {"seed": (-pen_model.SEED_MAX, pen_model.SEED_MAX),
+                         "lease": pen_model.LEASE_MAX_MS_RANGE,
+                         "telemetry": pen_model.TELEMETRY_HZ_RANGE,
+                         "baud": pen_model.BAUD_RANGE}[name]
+            raise _refuse(port, f"pensim option {name}={value!r} is no whole number: give a "
+                                f"whole number {low}..{high} in ASCII digits, e.g. "
+                                f"pensim://?{name}={_PENSIM_NUMBERS[name]}")
+
+
 def check_port(port: object) -> str:
     """`port` if it is a port this module can try to open, else TransportError saying what is
     wrong with it (type, empty, unknown scheme, host, port number, options)."""
@@ -165,6 +185,7 @@ def check_port(port: object) -> str:
         if twice:
             raise _refuse(port, f"pensim option {twice[0]} is given {names.count(twice[0])} "
                                 "times; give each option once")
+        _check_pensim_numbers(port, query)
     elif scheme == "loop":
         where, _, query = rest.partition("?")
         if where:

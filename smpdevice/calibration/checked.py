@@ -5,7 +5,7 @@ through (a gain of 5, an expiry 70 years out, NaN): stored, it would be refused 
 read of the store as damaged, and the pen's good calibrations with it. `revalidated()` checks
 the copy exactly as a read of the store does (its JSON validated again, its offset and gain the
 fit of its own points) and says what is wrong in one CalibrationError, before anything is
-stored or sent.
+stored or sent. `to_store()` also wants the points the fit came from, as every stored row must.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from smpdevice import checks
-from smpdevice.calibration.fit import check_fit_of_points
+from smpdevice.calibration.fit import check_fit_of_points, check_stored
 from smpdevice.control.calibration import Calibration, CalibrationError
 
 
@@ -32,6 +32,19 @@ def revalidated(calibration: object, *, name: str = "calibration") -> Calibratio
     except (CalibrationError, ValueError) as exc:
         raise _refused(name, calibration, str(exc)) from None
     check_fit_of_points(fresh)
+    return fresh
+
+
+def to_store(calibration: object) -> Calibration:
+    """`revalidated(calibration)`, and only if it carries the points its fit came from (as a
+    read of the store demands, `check_stored`): CalibrationError, naming why, otherwise."""
+    fresh = revalidated(calibration)
+    try:
+        check_stored(fresh)
+    except CalibrationError as exc:
+        raise CalibrationError(f"calibration {repr(fresh.calibration_id)[:60]} is refused: "
+                               f"{exc}. Nothing was stored: save the calibration a run made "
+                               "(smp calibrate), with its points.") from None
     return fresh
 
 

@@ -91,6 +91,22 @@ def check_fit_of_points(calibration: Calibration) -> None:
                                    f"({mine:.6f}): it was changed after the fit")
 
 
+def check_stored(calibration: Calibration) -> None:
+    """CalibrationError unless `calibration` may be (or stay) in a calibration store: it carries
+    the points its offset and gain were fitted from (a run, guided or automatic, records at
+    least MIN_FIT_POINTS) and they are their fit. A row whose points were emptied or cut to one
+    or two (review 16: gain edited to 0.6 with `points: []`) has nothing left to check
+    against, so it is damaged, never used; a calibration made in code without points may still
+    be installed on a controller, but is never stored."""
+    count = len(calibration.points)
+    if count < MIN_FIT_POINTS:
+        raise CalibrationError(
+            f"it holds {count} fit point{'' if count == 1 else 's'}, fewer than the "
+            f"{MIN_FIT_POINTS} every calibration run records: its offset and gain cannot be "
+            "checked against the points they were fitted from")
+    check_fit_of_points(calibration)
+
+
 def _theil_sen(points: Sequence[Point]) -> tuple[float, float]:
     """A line that a single bad point cannot drag: median of pairwise slopes."""
     slopes = [

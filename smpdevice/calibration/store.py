@@ -25,8 +25,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from smpdevice import checks
-from smpdevice.calibration.checked import revalidated
-from smpdevice.calibration.fit import check_fit_of_points
+from smpdevice.calibration.checked import to_store
+from smpdevice.calibration.fit import check_stored
 from smpdevice.config import user_path
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
@@ -265,8 +265,8 @@ class CalibrationStore:
 
     def save(self, calibration: Calibration) -> None:
         """Store `calibration` durably (CalibrationStoreError if it could not be). Checked whole
-        first, as its readers will (`revalidated`): CalibrationError, nothing stored, if not."""
-        calibration = revalidated(calibration)  # a model_copy skipped pydantic's checks
+        first, fit points too, as its readers will: CalibrationError, nothing stored, if not."""
+        calibration = to_store(calibration)  # a model_copy skipped pydantic's checks
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
@@ -311,7 +311,7 @@ class CalibrationStore:
         for calibration_id, record_json, simulated in rows:
             try:
                 calibration = Calibration.model_validate_json(record_json)
-                check_fit_of_points(calibration)
+                check_stored(calibration)  # its own fit points, three at least
                 out.append(CalibrationEntry(calibration,
                                             None if simulated is None else bool(simulated)))
             except (ValidationError, ValueError, SmpError) as exc:

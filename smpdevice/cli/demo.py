@@ -57,6 +57,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     from smpdevice.cli import exit_interrupted
     from smpdevice.cli.device import pen_identity
     from smpdevice.cli.run import RunReport, needle_state, print_outcome, run_session
+    from smpdevice.cli.run_report import late_stop_note
     from smpdevice.cli.screening_prompt import read_screening
     from smpdevice.control import PenController
     from smpdevice.outcomes import SessionOutcome
@@ -119,6 +120,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
                                           should_stop=CTRL_C.is_requested, report=ran)
                     ran.needle = needle_state(pen)
                     ran.outcome = session.outcome
+                    CTRL_C.settle()  # recorded: a stop signal now changes nothing
             except (KeyboardInterrupt, Interrupted):
                 ran.needle = needle_state(pen)
                 exit_interrupted(ran.interrupted_line())
@@ -136,6 +138,7 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
         console.print("Check its hash chain:  smp sessions verify")
     if CTRL_C.requested and session.outcome is SessionOutcome.interrupted:
         exit_interrupted(ran.interrupted_line())
+    late_stop_note(session_id, session.outcome)
     console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")
     if not session.outcome.complete:
         sys.exit(session.outcome.exit_code)

@@ -15,6 +15,7 @@ from smpdevice.envelope import (
     station_envelope,
 )
 from smpdevice.loader import LoadError
+from smpdevice.service.cli_client import service_option
 
 
 @click.group()
@@ -72,19 +73,35 @@ def check(file: str, as_json: bool) -> None:
 @click.option("--file", "file", default=None, metavar="FILE",
               help="Overrides to apply to the built-in zones. Default: $SMP_ENVELOPE, else "
                    "`envelope` in the station config (as `smp run`), else none.")
-def show(file: str | None) -> None:
+@service_option()
+def show(file: str | None, service: str | None) -> None:
     """Print the envelope in force (zones, plan limits, hash) and the absolute caps as JSON.
 
     The envelope in force is the one `smp run` uses: --file, else SMP_ENVELOPE, else the
     station config's `envelope`, else the built-in zones; `file` and `source` say which.
+    With --service (or SMP_SERVICE) and no --file, `smp run` goes through that `smp serve`:
+    its zones are shown as the service reports them (`source` names it; its plan limits and
+    hash are not reported by the service: null).
 
     \b
     Example:
       smp envelope show
     """
+    caps = {name: {"min": low, "max": high} for name, (low, high) in CAPS.items()}
+    if service and not file:  # the envelope `smp run` is held to is the service's own
+        from smpdevice.cli.remote import _connect
+
+        with _connect(service, "viewer") as svc:
+            zones = svc.call("pen.identity")["zones"]
+        click.echo(json.dumps({"sha256": None, "session": None, "zones": zones, "file": None,
+                               "source": f"service {service}", "absolute_caps": caps},
+                              indent=2))
+        return
+    if service:
+        click.echo(f"note: `smp run` through the service at {service} is held to the "
+                   f"service's envelope, not {file}", err=True)
     station = station_envelope(file)
     record = envelope_record(station.zones)
-    caps = {name: {"min": low, "max": high} for name, (low, high) in CAPS.items()}
     click.echo(json.dumps({**record, "file": station.file, "source": station.source,
                            "absolute_caps": caps}, indent=2))
 

@@ -33,6 +33,8 @@ class CtrlC:
         self._installed = 0
         self._closing = False  # the command is ending: no Ctrl-C raises any more
         self._owner = False  # this process is the `smp` program (smpdevice.entry)
+        self._settled = False  # the session's outcome is recorded: see settle()
+        self._held: dict[int, Any] = {}  # SIGTERM, SIGHUP handlers to restore, once settled
         # what signal.signal() returned, restored when the last user leaves
         self._previous: Callable[[int, FrameType | None], Any] | int | signal.Handlers | None = None
 
@@ -51,6 +53,14 @@ class CtrlC:
         if first and self._deferred == 0 and not self._closing:
             raise KeyboardInterrupt
 
+    def settle(self) -> None:
+        """The session ended and its outcome is recorded: the exit status is decided. From
+        here to the command's end no stop signal raises (Ctrl-C) or kills (SIGTERM, SIGHUP,
+        still taken as Ctrl-C) the command while it prints its report: it exits with the
+        recorded outcome's status and a `note:` line (README, Exit status 130; review 16)."""
+        self._settled = True
+        self._closing = True
+
     def own_process(self) -> None:
         """The `smp` program: when its command ends, SIGINT is ignored instead of Python's
         handler put back (a test's process, which runs many commands, keeps its Ctrl-C)."""
@@ -64,7 +74,7 @@ class CtrlC:
             return
         if self._installed == 0:
             self.requested = False
-            self._closing = False
+            self._closing = self._settled = False
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         self._installed += 1
         try:
@@ -77,7 +87,13 @@ class CtrlC:
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
                 else:
                     signal.signal(signal.SIGINT, self._previous)
-                    self._closing = False
+                    self._closing = self._settled = False
+                # (the `smp` program keeps SIGTERM, SIGHUP taken as a Ctrl-C that changes
+                # nothing: a settled command's report is never cut by them)
+                held, self._held = self._held, {}
+                if not self._owner:
+                    for signum, previous in held.items():
+                        signal.signal(signum, previous)
 
     @contextlib.contextmanager
     def command(self) -> Iterator[None]:
@@ -117,8 +133,12 @@ class CtrlC:
             yield
         finally:
             self._work -= 1
-            for signum, previous in taken.items():
-                signal.signal(signum, previous)
+            if self._settled and self._installed:  # held until the command ends: settle()
+                for signum, previous in taken.items():
+                    self._held.setdefault(signum, previous)
+            else:
+                for signum, previous in taken.items():
+                    signal.signal(signum, previous)
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[None]:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from smpdevice.errors import SmpError
+
 # How a session ends that `smp run` leaves open: the cause can be cleared, then resumed.
 RESUMABLE = ("fault", "estop", "link_lost")
 
@@ -17,10 +19,13 @@ def finish_session(session, console: Console, progress_enabled: bool,
                    leave_open: bool):
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
     and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
+    from smpdevice.passlog import PassLogError
     from smpdevice.sessions.session_records import session_summary
 
     try:
         _play(session, console, progress_enabled, should_stop)
+    except PassLogError as exc:  # the needle was stopped; a pass may be open: no close()
+        raise log_failed(session, console, report, exc, played=False) from exc
     except BaseException:
         try:  # close what can be closed, but never hide the first error behind a second
             session.close()
@@ -35,15 +40,54 @@ def finish_session(session, console: Console, progress_enabled: bool,
                 session.passlog, session.session_id, session.profile,
                 pen_state=session.judged_pen_state())["outcome"] in RESUMABLE):
         # a lapsed calibration too: recalibrating clears it, then the rest is resumed
-        session.summary, session.sheet = session.suspend(), ""
+        try:
+            session.summary, session.sheet = session.suspend(), ""
+        except PassLogError as exc:
+            raise log_failed(session, console, report, exc) from exc
         if report is not None:
             report.summary, report.suspended = session.summary, True
             report.paused_on_pedal = pedal_lifted(session)
         return session
-    session.summary, session.sheet = session.close()
+    try:
+        session.summary, session.sheet = session.close()
+    except PassLogError as exc:  # its passes recorded, its close not: left open
+        raise log_failed(session, console, report, exc) from exc
     if report is not None:
         report.summary, report.sheet = session.summary, session.sheet
     return session
+
+
+class LogFailed(SmpError):
+    """The pass log could not be written during a session (its needle stopped first): the
+    session is left open, as far as it was recorded; `report` says so (exit 3)."""
+
+    exit_code = 3
+
+
+def log_failed(session, console: Console, report, error: Exception, *,
+               played: bool = True) -> LogFailed:
+    """The pass log failed under `session` (a full disk): no close() (a pass may be open, and
+    nothing more can be written); say which passes are recorded, and fill `report` so the run
+    ends as a session left open on `log_error`: INCOMPLETE, the commands to resume it once
+    the disk has room, exit 3 (README, When a session does not complete)."""
+    from smpdevice.cli.run_report import needle_state
+    from smpdevice.outcomes import SessionOutcome
+
+    if not played:  # play() raised: its pass lines were not printed yet
+        try:  # suspend() writes nothing: the pen disarmed, the session's listeners let go
+            session.suspend()
+        except Exception as exc:  # said; the run still ends as below
+            console.print(f"  note: the session could not wind down: {exc}", style="yellow",
+                          markup=False)
+        print_passes(session.results, console)
+        console.print(f"  pass {len(session.results) + 1}: not recorded — the pass log could "
+                      f"not be written: {error}", style="red", markup=False, soft_wrap=True)
+    if report is not None:
+        done = sum(1 for r in session.results if r.outcome.value == "completed")
+        report.summary = {"passes": len(session.results), "outcomes": {"completed": done}}
+        report.outcome, report.suspended, report.sheet = SessionOutcome.log_error, True, ""
+        report.needle = needle_state(session.pen)
+    return LogFailed(f"the pass log could not be written: {error}")
 
 
 def recalibrate_in(why: str, pen_port: str, recalibrate: str | None) -> str:
@@ -89,6 +133,11 @@ def _play(session, console: Console, progress_enabled: bool,
             progress.update(tasks[p.index], completed=p.fraction, figures=figures)
 
         results = session.play(on_progress=on_progress, should_stop=should_stop)
+    print_passes(results, console)
+
+
+def print_passes(results, console: Console) -> None:
+    """One line per pass played: its outcome and counters."""
     for r in results:
         style = "green" if r.outcome == "completed" else "red"
         console.print(f"  pass {r.index + 1} {r.zone:<10} [{style}]{r.outcome.value}[/{style}] "

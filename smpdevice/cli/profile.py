@@ -8,6 +8,7 @@ import sys
 import click
 
 from smpdevice.envelope import envelope_record, station_envelope
+from smpdevice.service.cli_client import service_option
 from smpdevice.sessions.profile_checks import playable_issues
 from smpdevice.sessions.profiles import (
     ProfileError,
@@ -36,20 +37,28 @@ def profile() -> None:
                    "$SMP_ENVELOPE, else `envelope` in the station config (as `smp run`), "
                    "else built in.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(file: str, envelope_file: str | None, as_json: bool) -> None:
+@service_option()
+def check(file: str, envelope_file: str | None, as_json: bool, service: str | None) -> None:
     """Validate FILE (YAML or JSON) against the schema and each zone's safety envelope.
 
     Prints every error on stderr, one per line, as `FILE: field.path = value: rule`, and exits
     with status 1 when there is any (also a profile with no plan of passes, which `smp run`
     refuses); prints `ok: ...` on stdout and exits 0 when the profile is safe to play. The
     file is read by the strict loader (docs/integration.md, "Files"). The envelope is the one
-    `smp run` uses: --envelope, else SMP_ENVELOPE, else the station config's.
+    `smp run` uses: --envelope, else SMP_ENVELOPE, else the station config's; with --service
+    (or SMP_SERVICE), as `smp run` then, the service checks it against its own envelope
+    narrowed to its pen's limits (--envelope is refused beside it, exit 2).
 
     \b
     Example:
       $ smp profile check examples/session1_base_density.yaml
       ok: examples/session1_base_density.yaml (base_density, 3 zones, 4 planned passes)
     """
+    if service:  # `smp run` goes through the service, held to its envelope: so is this
+        from smpdevice.cli.profile_remote import check_through_service
+
+        check_through_service(service, file, envelope_file, as_json)
+        return
     station = station_envelope(envelope_file)  # what `smp run` will check against
     in_force = {"file": station.file, "source": station.source,
                 "sha256": envelope_record(station.zones)["sha256"]}

@@ -157,6 +157,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
                               f"{checked['client_ref']} on {kind} {serial} through the service "
                               f"at {url}, {planned} passes.", markup=False)
                 result, passes = follow(svc, console, sid, url, technician)
+                CTRL_C.settle()  # recorded by the service: a stop signal changes nothing now
             except KeyboardInterrupt:
                 _interrupted(svc, sid, url, technician)
             finally:
@@ -292,9 +293,10 @@ def _report(console: Console, url: str, result: dict[str, Any], passes: list[dic
             planned: int, port: str, technician: str | None = None, *,
             simulated: bool = False) -> None:
     from smpdevice.cli.run import print_outcome
+    from smpdevice.cli.run_report import late_stop_note
 
     if result.get("left_open"):  # resumable: say how, through the service (issue 15.5)
-        from smpdevice.cli.resume import report_through_service
+        from smpdevice.cli.run_report import report_through_service
 
         report_through_service(console, url, result, passes, planned, port, technician,
                                simulated=simulated)
@@ -307,6 +309,7 @@ def _report(console: Console, url: str, result: dict[str, Any], passes: list[dic
     console.print(result.get("aftercare") or "", markup=False)
     console.print("Pass log: the service's own; see it with: "
                   + command("smp", "sessions", "show", result["session_id"]), markup=False)
+    late_stop_note(result["session_id"], outcome)
     sys.exit(outcome.exit_code)
 
 

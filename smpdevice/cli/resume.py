@@ -14,7 +14,7 @@ from smpdevice.cli.device import pen_identity
 from smpdevice.cli.interrupt import CTRL_C, CtrlC
 from smpdevice.cli.playing import finish_session
 from smpdevice.cli.run import _calibration_for
-from smpdevice.cli.run_report import RunReport, needle_state
+from smpdevice.cli.run_report import RunReport, needle_state, report_through_service
 from smpdevice.cli.screening_prompt import ask_screening, require_terminal_for_screening
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import SessionOutcome, command, next_steps
@@ -137,6 +137,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             said()  # the session and its profile passed their checks against the envelope
             report.summary, report.sheet, report.outcome = close_session_record(
                 passlog, sid, profile, recording=last)  # its last part's frames, linked
+            ctrl_c.settle()  # recorded: a stop signal from here changes nothing (end_run)
             console.print(f"Session {sid} {what}; it is now closed.", markup=False,
                           soft_wrap=True)
             _said(held)
@@ -190,6 +191,7 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
                            leave_open=True)
             report.needle = needle_state(pen)
             report.outcome = session.outcome
+            ctrl_c.settle()  # recorded: a stop signal from here changes nothing (end_run)
     return report
 
 
@@ -309,6 +311,7 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
                 remote.say_envelope(url, serial)  # then the passes left and the notes
                 remote.say_resuming(console, url, serial, bool(ident["simulated"]), answer)
                 result, passes = remote.follow(svc, console, sid, url, technician)
+                CTRL_C.settle()  # recorded by the service: a stop signal changes nothing now
             except KeyboardInterrupt:
                 remote._interrupted(svc, sid, url, technician)
             finally:
@@ -363,35 +366,3 @@ def _report_closed(console: Console, closed: dict) -> None:
     console.print("Pass log: the service's own; see it with: "
                   + command("smp", "sessions", "show", sid), markup=False)
     sys.exit(SessionOutcome(closed["outcome"]).exit_code)
-
-
-def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
-                           planned: int, port: str, technician: str | None = None, *,
-                           simulated: bool = False) -> None:
-    """A session's end through the service, as a local run reports it (each pass was printed
-    as it ended: `remote.follow`): what is next (left open: how to resume, as `technician`,
-    or close it through the service; its `cause`, a calibration that expired, named with the
-    service's recalibration first), the sheet, exit. `port`, `simulated`: the service's pen."""
-    import sys
-
-    from smpdevice.cli.playing import recalibrate_in
-    from smpdevice.cli.remote import calibrate_through
-    from smpdevice.cli.run_report import print_outcome
-
-    sid, outcome = result["session_id"], SessionOutcome(result["outcome"])
-    completed = int(((result.get("summary") or {}).get("outcomes") or {}).get("completed", 0))
-    console.print()
-    if result.get("left_open"):
-        pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"
-        cause = result.get("cause") if isinstance(result.get("cause"), str) else None
-        fix = calibrate_through(url, simulated=simulated) if cause else None
-        print_suspended(console, sid, outcome, port=port, completed=completed, planned=planned,
-                        paused_on_pedal=pedal, service=url, technician=technician,
-                        why=recalibrate_in(cause, port, fix) if cause else None, fix=fix)
-    elif not outcome.complete:
-        print_outcome(console, sid, outcome, port=port, completed=completed, planned=planned,
-                      service=url)
-    console.print(result.get("aftercare") or "", markup=False, soft_wrap=True)
-    console.print("Pass log: the service's own; see it with: "
-                  + command("smp", "sessions", "show", sid), markup=False)
-    sys.exit(outcome.exit_code)

@@ -14,7 +14,7 @@ from rich.console import Console
 from smpdevice.cli.console import cli_console
 from smpdevice.cli.device import pen_identity, port_option
 from smpdevice.cli.interrupt import CTRL_C, CtrlC, Interrupted
-from smpdevice.cli.playing import finish_session
+from smpdevice.cli.playing import LogFailed, finish_session
 from smpdevice.cli.run_report import (  # noqa: F401 - RunReport, print_outcome: imported from here
     RunReport,
     end_run,
@@ -118,6 +118,7 @@ def play_profile(
                                   leave_open=True)
             report.needle = needle_state(pen)
             report.outcome = session.outcome
+            ctrl_c.settle()  # recorded: a stop signal from here changes nothing (end_run)
     return report
 
 
@@ -333,4 +334,8 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         if CTRL_C.requested:  # Ctrl-C at a screening question
             exit_interrupted(report.interrupted_line())
         raise
+    except LogFailed as exc:  # left open as far as recorded: INCOMPLETE, how to resume, exit 3
+        CTRL_C.settle()
+        needle = report.needle[:1].upper() + report.needle[1:]
+        click.secho(f"error: {str(exc).rstrip('.')}. {needle}.", fg="red", err=True)
     end_run(report, console, who=who, files=files, db=db)

@@ -134,10 +134,52 @@ def end_run(report: RunReport, console: Console, *, who: str | None, files: Sequ
         show += ["--db", str(report.passlog_path)]
     console.print(f"Pass log: {report.passlog_path}  —  see it with: {command(*show)}",
                   markup=False, soft_wrap=True)
-    if CTRL_C.requested:
-        if report.outcome is None or report.outcome is SessionOutcome.interrupted:
-            exit_interrupted(report.interrupted_line())
-        click.secho(f"note: Ctrl-C came too late to change session {report.session_id}: it is "
-                    f"recorded as {report.outcome.value} ({report.outcome.reason}), as the "
-                    "exit status says.", err=True)
+    if CTRL_C.requested and (report.outcome is None
+                             or report.outcome is SessionOutcome.interrupted):
+        exit_interrupted(report.interrupted_line())
+    if report.session_id is not None and report.outcome is not None:
+        late_stop_note(report.session_id, report.outcome)
     sys.exit(report.exit_code)
+
+
+def late_stop_note(session_id: str, outcome: SessionOutcome) -> None:
+    """After a session ended: a Ctrl-C (SIGTERM, SIGHUP) asked since changes nothing; say so
+    (README, Exit status 130). Nothing when none was asked, or when it interrupted the session."""
+    if CTRL_C.requested and outcome is not SessionOutcome.interrupted:
+        click.secho(f"note: Ctrl-C came too late to change session {session_id}: it is "
+                    f"recorded as {outcome.value} ({outcome.reason}), as the exit status says.",
+                    err=True)
+
+
+def report_through_service(console: Console, url: str, result: dict, passes: list[dict],
+                           planned: int, port: str, technician: str | None = None, *,
+                           simulated: bool = False) -> None:
+    """A session's end through the service, as a local run reports it (each pass was printed
+    as it ended: `remote.follow`): what is next (left open: how to resume, as `technician`,
+    or close it through the service; its `cause`, a calibration that expired, named with the
+    service's recalibration first), the sheet, exit. `port`, `simulated`: the service's pen."""
+    from smpdevice.cli.playing import recalibrate_in
+    from smpdevice.cli.remote import calibrate_through
+    from smpdevice.cli.resume import print_suspended
+
+    sid, outcome = result["session_id"], SessionOutcome(result["outcome"])
+    if outcome is SessionOutcome.log_error and result.get("error"):  # the service's log failed
+        click.secho(f"error: the service's pass log could not be written: {result['error']}",
+                    fg="red", err=True)
+    completed = int(((result.get("summary") or {}).get("outcomes") or {}).get("completed", 0))
+    console.print()
+    if result.get("left_open"):
+        pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"
+        cause = result.get("cause") if isinstance(result.get("cause"), str) else None
+        fix = calibrate_through(url, simulated=simulated) if cause else None
+        print_suspended(console, sid, outcome, port=port, completed=completed, planned=planned,
+                        paused_on_pedal=pedal, service=url, technician=technician,
+                        why=recalibrate_in(cause, port, fix) if cause else None, fix=fix)
+    elif not outcome.complete:
+        print_outcome(console, sid, outcome, port=port, completed=completed, planned=planned,
+                      service=url)
+    console.print(result.get("aftercare") or "", markup=False, soft_wrap=True)
+    console.print("Pass log: the service's own; see it with: "
+                  + command("smp", "sessions", "show", sid), markup=False)
+    late_stop_note(sid, outcome)
+    sys.exit(outcome.exit_code)

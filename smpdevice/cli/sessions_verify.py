@@ -114,7 +114,7 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             "give that log with --db (e.g. --db "
             f"{paths[0]} --anchors {anchors_file})")
     if against and db is None and not any(p.exists() for p in paths):
-        _no_local_log(paths[0], trust, against)  # deleted? the central store knows
+        _no_local_log(paths[0], trust, against, receipts)  # deleted? the central store knows
     if fresh is not None and not receipts and not anchors_file:
         _nothing_to_verify(fresh)
     checks, unreadable, broken = [], False, False
@@ -157,13 +157,19 @@ def _nothing_to_verify(station: Path) -> None:
     sys.exit(0)
 
 
-def _no_local_log(station: Path, trust: Trust, against: str) -> None:
+def _no_local_log(station: Path, trust: Trust, against: str,
+                  receipts: tuple[str, ...]) -> None:
     """No log at all here, with --against: the logs the central store holds for these keys
-    were deleted (exit 1, naming each); none there either: a fresh station (falls through to
-    "no pass log")."""
+    were deleted (exit 1, naming each, and each --receipt given as `missing`, as without
+    --against); none there either: a fresh station (falls through to "no pass log")."""
     from smpdevice.records.verifying import missing_logs
 
-    _report_missing(missing_logs([], trust, against), header=f"no pass log at {station}")
+    problems = missing_logs([], trust, against)
+    _report_missing(problems, header=f"no pass log at {station}", exit_now=False)
+    if problems:
+        if receipts:  # the log they name is gone: `missing`, naming each receipt
+            _verify_log(station, receipts, None, True, trust, False, None)
+        sys.exit(1)
 
 
 def _report_missing(problems: list[str], header: str | None = None, *,

@@ -39,7 +39,9 @@ HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
     \b
     Fault SPEC items, joined by commas:
 {faults}
-    The same seed and spec give the same run.
+    The same seed and spec give the same pen: the same model, noise and faults at the
+    same pen times (a pass a timed fault cuts may differ by an impression or two; see
+    docs/simulator.md).
     """
 
 

@@ -31,6 +31,7 @@ from smpdevice.control.states import (
     State,
     reconcile,
 )
+from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 
@@ -52,6 +53,19 @@ _EVENT_NAMES = {int(code): code.name for code in EventCode}
 _STATE_NAMES = {int(state): state.name for state in FirmwareState}
 _LATCHED = frozenset({int(EventCode.FAULT_LATCHED), int(EventCode.ESTOP_LATCHED)})
 _FAULT_NAMES: dict[int, list[str]] = {}  # Fault(value).names by value, filled as seen
+
+
+def _planned_end_s(run_for_s: float | None, zone: ZoneEnvelope | None) -> float | None:
+    """When the controller stops a timed pass its caller has not stopped: its plan + grace,
+    but never past its zone's max_pass_s (a pass planned at the limit ends there, as
+    planned); None for an untimed pass, or one planned past the limit (the limit stops it)."""
+    if run_for_s is None:
+        return None
+    if zone is None:
+        return run_for_s + PLANNED_END_GRACE_S
+    if run_for_s > zone.max_pass_s:
+        return None
+    return min(run_for_s + PLANNED_END_GRACE_S, zone.max_pass_s)
 
 
 def _fault_names(value: int) -> list[str]:
@@ -121,12 +135,14 @@ class PenNewsMixin(ControllerCore):
         zone, engine = self._zone, self._eng
         if self.state is State.RUNNING and self.running_since_s:
             ran_s = now_s - self.running_since_s
-            if zone is not None and ran_s > zone.max_pass_s and not any(
+            planned_end_s = _planned_end_s(self.run_for_s, zone)
+            if (planned_end_s is not None and ran_s >= planned_end_s
+                    and self.stopped_at_planned_end is None):
+                self._stop_at_planned_end(urgent=zone is not None
+                                          and ran_s >= zone.max_pass_s)
+            elif zone is not None and ran_s > zone.max_pass_s and not any(
                     op.stop for op in engine.ops):
                 self._stop_over_time(zone.max_pass_s)
-            elif (self.run_for_s is not None and ran_s >= self.run_for_s + PLANNED_END_GRACE_S
-                    and self.stopped_at_planned_end is None):
-                self._stop_at_planned_end()
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
@@ -180,11 +196,15 @@ class PenNewsMixin(ControllerCore):
         trigger = "estop_latched" if reason is NackReason.ESTOP_LATCHED else "fault_detected"
         self._enter_safe(trigger)
 
-    def _stop_at_planned_end(self) -> None:
+    def _stop_at_planned_end(self, urgent: bool = False) -> None:
         """The pass ran its planned length and its caller has not stopped it (its thread held
         up: a slow display, a lock): stop it here, as the caller would have (review 15: a 1 s
-        pass ran 2.6 s). A plain stop: the pass ended as planned."""
+        pass ran 2.6 s). A plain stop: the pass ended as planned. `urgent`: it is also at its
+        zone's max_pass_s, so the stop goes as the time limit's does (nothing waits)."""
         self.stopped_at_planned_end = self.record_now()  # when it ended, for its record
+        if urgent and self._zone is not None:
+            self._stop_over_time(self._zone.max_pass_s)
+            return
         self._eng.submit(self._do_stop())
         self._log.info("pass reached its planned end; the controller stops it",
                        run_for_s=self.run_for_s)

@@ -7,7 +7,7 @@ import logging
 import math
 from datetime import datetime
 
-from firmware_protocol import Message, units
+from firmware_protocol import Message
 from firmware_protocol.codes import Fault, LimitField, NackReason
 from firmware_protocol.messages import (
     Arm,
@@ -18,7 +18,6 @@ from firmware_protocol.messages import (
     NeedleStart,
     NeedleStop,
     Retract,
-    SetSetpoints,
 )
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM
 from smpdevice.control.calibration import (
@@ -27,6 +26,7 @@ from smpdevice.control.calibration import (
     require_calibration,
 )
 from smpdevice.control.core import ControllerCore
+from smpdevice.control.guard import wire_setpoints
 from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import (
     OFFLINE,
@@ -169,12 +169,15 @@ class RequestsMixin(ControllerCore):
                 no_depth = self._no_depth_blocker()  # guard.py: a zone that allows no depth
                 raise EnvelopeError(self.zone_name or "?", violations, None if no_depth is None
                                     else f"{'; '.join(map(str, violations))}: {no_depth}.")
-        message = SetSetpoints(
-            depth_um=units.mm_to_um(calibration.to_actuator_mm(sp.depth_mm)),
-            speed_centihz=units.hz_to_centihz(sp.speed_hz),
-            duty_permille=units.pct_to_permille(sp.duty_pct),
-            period_us=units.ms_to_us(sp.period_ms),
-        )
+        # rounded to the wire's units toward the inside at a limit: what the pen runs is
+        # checked too, read back from the integers (guard.py)
+        message = wire_setpoints(self._zone, calibration.to_depth_mm,
+                                 calibration.to_actuator_mm, sp)
+        if isinstance(message, list):  # a window narrower than one unit of the wire
+            raise EnvelopeError(self.zone_name or "?", message, (
+                f"{'; '.join(map(str, message))}, as rounded to the wire's units: no value the "
+                f"pen can be sent fits the '{self.zone_name}' zone here. Nothing was sent: ask "
+                "a value further inside the zone."))
 
         def done() -> Setpoints:
             self.setpoints = sp
@@ -327,8 +330,10 @@ class RequestsMixin(ControllerCore):
             # again behind a controller that said idle, and one never delivered leaves the pen
             # as it was while a technician is told it was stopped and cleared
             raise StateError("cannot clear the E-stop yet: the pen has not confirmed it (it is "
-                             "still being sent). Clear it once the pen confirms; if it never "
-                             "does, check the cable and reconnect")
+                             "still being sent). Clear it once the pen confirms. If it never "
+                             "does, what the host sends is not reaching the pen: do not treat "
+                             "with it; close the connection (stop `smp serve` for a service), "
+                             "check the cable and the pen, then connect again")
 
         def cleared() -> None:
             self._log.info("faults cleared", previous=str(self.last_fault))

@@ -155,7 +155,9 @@ class SafetyMixin(ControllerCore):
         """True while an ESTOP is still being sent, not yet confirmed by the pen (`estop()`
         waiting, or `EStopUnconfirmed` raised and the loop re-sending it): `clear_faults()` is
         refused until the pen confirms it."""
-        tracked, link = self._estop_tracked, self.link
+        tracked, link, engine = self._estop_tracked, self.link, self._engine
+        if engine is not None and engine.estop_resending:  # a refused one is sent afresh
+            return True
         return tracked is not None and link is not None and link.tracking(tracked)
 
     def _shared_estop(self, link: Link) -> Tracked:

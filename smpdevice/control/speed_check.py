@@ -69,6 +69,11 @@ class SpeedCheckMixin(ControllerCore):
         checks.finite_number("speed_hz", speed_hz, lim.speed_min_hz if lim else 0.0,
                              lim.speed_max_hz if lim else 1e4, unit="Hz")
         self._timeout_arg("duration_s", duration_s)
+        rate_hz = self._engine.telemetry_hz if self._engine is not None else self.telemetry_hz
+        if duration_s < 2 / rate_hz:  # no frame to average: it would blame the link
+            raise checks.InvalidArgument(
+                f"duration_s must be at least {2 / rate_hz:g} s, two telemetry frames at "
+                f"{rate_hz:g} Hz, to measure a speed (got {duration_s!r})")
         checks.instance("cancel", cancel, (SpinCancel, type(None)), "a spin_cancel() or None")
         released = threading.Event()
 

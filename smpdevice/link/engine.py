@@ -41,6 +41,7 @@ from smpdevice.link.items import (
     Wake,
 )
 from smpdevice.link.operations import OperationQueue
+from smpdevice.link.silence import SilenceJudge
 from smpdevice.link.wire import (
     RTO_MAX_S,
     Link,
@@ -91,6 +92,7 @@ class RequestEngine(OperationQueue):
         self._due_s = 0.0  # when the loop must run next (its timers), clock time
         self.timebase = tb = timebase_for(clock)
         self._virtual = tb.virtual
+        self._silence = SilenceJudge(tb.virtual)  # a late wake gives the reader one turn
         self._answers = tb.condition()  # callers of `call` wait on it
         link.set_reply_hook(self._on_reply)
 
@@ -249,6 +251,11 @@ class RequestEngine(OperationQueue):
         """Keep re-sending this unconfirmed ESTOP until the pen confirms it or the link is lost."""
         self._put(ResendEStop(tracked))
 
+    @property
+    def estop_resending(self) -> bool:
+        """An unconfirmed ESTOP is re-sent by the loop (perhaps a fresh one after a NACK)."""
+        return self._estop is not None
+
     def cancel_estop(self) -> None:
         """The E-stop was reset (cleared): stop re-sending it (under the lock)."""
         if self._estop is not None:
@@ -304,10 +311,14 @@ class RequestEngine(OperationQueue):
                 timeout = self._sleep_s()
             if counted:  # the last item is done and the next due time is known
                 self.timebase.count(pending=-1)
+            if not self._virtual:
+                self._silence.sleeping(self.now() + timeout)
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
+            if not self._virtual:
+                self._silence.woke(self.now())
             counted = self._virtual and item is not None and item is not _ENDING
             try:
                 with self._lock:
@@ -331,7 +342,7 @@ class RequestEngine(OperationQueue):
             due = min(due, self.ops[0].deadline_s)
         if self._estop is not None:
             due = min(due, self._estop_due_s)
-        return min(due, self.link.last_rx_s + self.silence_limit_s())
+        return min(due, self._silence.due_s(self.link.last_rx_s, self.silence_limit_s()))
 
     def _sleep_s(self) -> float:
         now = self.now()
@@ -366,10 +377,9 @@ class RequestEngine(OperationQueue):
         if self._estop is not None:
             self._resend_estop(now)
         self.host.on_tick(now)
-        if not self._stop:
-            silent_s = now - self.link.last_rx_s
-            if silent_s > self.silence_limit_s():
-                self.host.on_lost(f"the pen has been silent for {silent_s:.2f} s", True)
+        heard_s = self.link.last_rx_s
+        if not self._stop and self._silence.lost(now, heard_s, self.silence_limit_s()):
+            self.host.on_lost(f"the pen has been silent for {now - heard_s:.2f} s", True)
 
     def silence_limit_s(self) -> float:
         # Link loss is reported within two lease periods of the last byte received, less a

@@ -31,6 +31,8 @@ from typing import Any
 from smpdevice.records.audit import StoredHead
 from smpdevice.records.central_compare import (
     Comparison,
+    altered,
+    central_fault,
     central_head,
     compare,
     first_divergence,
@@ -50,6 +52,8 @@ from smpdevice.records.chain import ChainRecord
 from smpdevice.records.keys import InstallationKey, PublicKey
 
 BATCH_RECORDS = 5000
+RIGHTS = ("SELECT and INSERT on smp_installations, smp_logs, smp_records and "
+          "smp_signed_heads, and UPDATE on smp_logs")
 
 
 @dataclass(frozen=True)
@@ -106,15 +110,36 @@ def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
                 # move is not that race: reported as the error it is.
                 if _central_head(conn, log_id)[0] <= central_seq:
                     raise
+            except psycopg.errors.IntegrityConstraintViolation:
+                _refuse_altered(conn, log_id)  # a record the chain check found missing
+                raise
         with conn.transaction():
             _send_heads(conn, log, log_id)
         return SyncResult(log_id, sent, _central_head(conn, log_id)[0], registered)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        if not str(exc).startswith("smp:"):  # our triggers' refusals use that code too
+            raise CentralStoreError(f"the sync to {_safe(url)} was refused ({_why(exc, url)}): "
+                                    f"this role lacks the rights a PC syncs with: {RIGHTS} "
+                                    "(docs/integration.md)") from None
+        raise CentralStoreError(f"the sync to {_safe(url)} stopped ({_why(exc, url)}); what "
+                                "was committed is kept") from None
     except psycopg.Error as exc:
         raise CentralStoreError(f"the sync to {_safe(url)} stopped ({_why(exc, url)}); "
                                 "what was committed is kept: run the sync again to carry "
                                 "on") from None
     finally:
         conn.close()
+
+
+def _refuse_altered(conn: Any, log_id: str) -> None:
+    """Refuse (exit 1) a central log whose records were altered behind its triggers: a
+    record refused as not continuing its chain, by a store whose head is not its last
+    record, is that, not a cut connection."""
+    head_seq, head_hash = _central_head(conn, log_id)
+    fault = central_fault(conn, log_id, head_seq, head_hash)
+    if fault is not None:
+        raise CentralRefused(altered(log_id, fault) + "; nothing more was sent. Check with "
+                             "`smp sessions verify --against URL`")
 
 
 def _central_head(conn: Any, log_id: str) -> tuple[int, str]:
@@ -196,12 +221,16 @@ def _require_same_history(conn: Any, log: Any, log_id: str, central_seq: int,
     which side it is: records the registered key signed, or records nobody signed."""
     if central_seq == 0:
         return
-    if local_count >= central_seq:
-        local = dict(local_hashes(log, central_seq, central_seq))
-        if local.get(central_seq) == central_hash:
-            return
+    # The local log holds the central head (re-read: a record beyond what this sync audited,
+    # sent by another sync of this log while the pen wrote it, is there now), and the central
+    # records up to what was audited are the local ones: nothing to refuse.
+    if dict(local_hashes(log, central_seq, central_seq)).get(central_seq) == central_hash and (
+            local_count >= central_seq
+            or first_divergence(conn, log, log_id, local_count) is None):
+        return
     head = central_head(conn, log_id)
     assert head is not None  # registered by this sync
+    _refuse_altered(conn, log_id)
     first = first_divergence(conn, log, log_id, min(central_seq, local_count))
     unsigned = unsigned_from(conn, head, first if first is not None else local_count + 1)
     if unsigned is not None and unsigned == (first or unsigned):

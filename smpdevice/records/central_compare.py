@@ -19,8 +19,63 @@ from dataclasses import dataclass
 from typing import Any
 
 from smpdevice.records.central_connect import CentralStoreError, _safe, _why, connect
+from smpdevice.records.chain import GENESIS_HASH, record_hash
 from smpdevice.records.keys import PublicKey
 from smpdevice.records.signing import head_statement
+
+# The central records of a log up to a number, in order, as the chain hashes them. Their
+# hashes are recomputed here, in Python, with the chain's own `record_hash` (as local verify
+# does): never by a function the store holds, which the tables' owner, who can disable the
+# triggers, can also replace (`SELECT r.hash`) to make an edited record look sound (review
+# 16b). Read in chunks through a server-side cursor: a large log is never held whole.
+_CENTRAL_ROWS = ("SELECT seq, kind, session_id, pass_id, written_at, body, prev_hash, hash "
+                 "FROM smp_records WHERE log_id = %s AND seq <= %s ORDER BY seq")
+_CHUNK_ROWS = 5000
+
+
+def central_fault(conn: Any, log_id: str, upto: int, head_hash: str | None = None
+                  ) -> tuple[int, str] | None:
+    """(first record, what is wrong with it) among the central records 1..`upto` of `log_id`,
+    or None when they are all there, each matching its hash and linking to the one before it
+    (and record `upto`'s hash is `head_hash`, when given). The triggers refuse all three, but
+    the tables' owner can disable them: `compare` and `sync` do not take the store's word for
+    its records (nor for its hash function)."""
+    if upto <= 0:
+        return None
+    gap = unsound = unlinked = None
+    count, last, previous = 0, None, GENESIS_HASH
+    with conn.transaction(), conn.cursor(name="smp_central_rows") as cur:
+        cur.itersize = _CHUNK_ROWS
+        cur.execute(_CENTRAL_ROWS, (log_id, upto))
+        for seq, kind, sid, pid, at, body, prev_hash, stored in cur:
+            count += 1
+            if gap is None and seq != count:
+                gap = count
+            if unsound is None and record_hash(seq, kind, sid, pid, at, body,
+                                               prev_hash) != stored:
+                unsound = seq
+            if unlinked is None and prev_hash != previous:
+                unlinked = seq
+            previous = stored
+            if seq == upto:
+                last = stored
+    found = []
+    if gap is not None or count < upto:
+        found.append((gap if gap is not None else count + 1, "is missing"))
+    if unsound is not None:
+        found.append((int(unsound), "does not match its own hash (its content was edited)"))
+    if unlinked is not None:
+        found.append((int(unlinked), "does not continue the chain of the record before it"))
+    if not found and head_hash is not None and last != head_hash:
+        found.append((upto, "is not the head the store names for the log"))
+    return min(found) if found else None
+
+
+def altered(log_id: str, fault: tuple[int, str]) -> str:
+    """The problem line for a central record that was altered behind the triggers."""
+    seq, what = fault
+    return (f"record {seq} of log {log_id} in the central store {what}: the central store was "
+            "altered behind its triggers (by a role that can disable them)")
 
 
 def first_divergence(conn: Any, log: Any, log_id: str, upto: int) -> int | None:
@@ -28,10 +83,13 @@ def first_divergence(conn: Any, log: Any, log_id: str, upto: int) -> int | None:
     central = conn.execute("SELECT seq, hash FROM smp_records WHERE log_id = %s AND seq <= %s "
                            "ORDER BY seq", (log_id, upto))
     local = local_hashes(log, 1, upto)
-    for (c_seq, c_hash), (l_seq, l_hash) in zip(central, local, strict=False):
-        if c_seq != l_seq or c_hash != l_hash:
-            return min(c_seq, l_seq)
-    return None
+    expected = 0
+    for expected, (c_seq, c_hash) in enumerate(central, start=1):
+        l_seq, l_hash = next(local, (upto + 1, ""))
+        if c_seq != expected or l_seq != expected or c_hash != l_hash:
+            return expected  # a gap on either side is a difference too
+    last = next(local, None)
+    return expected + 1 if expected < upto and last is not None else None
 
 
 def local_hashes(log: Any, first: int, last: int) -> Iterator[tuple[int, str]]:
@@ -100,7 +158,13 @@ def compare(log: Any, url: str) -> Comparison:
 
 
 def _central_problem(conn: Any, log: Any, head: CentralHead, local_count: int) -> str | None:
+    fault = central_fault(conn, head.log_id, head.seq, head.hash)
     first = first_divergence(conn, log, head.log_id, min(head.seq, local_count))
+    if fault is not None and (first is None or fault[0] <= first):
+        return altered(head.log_id, fault)
+    if fault is not None and first is not None:  # rewritten whole, the next one's link broken
+        return altered(head.log_id, (first, f"differs from the local one (and record "
+                                            f"{fault[0]} {fault[1]})"))
     if first is not None:
         if unsigned_from(conn, head, first) == first:  # the central side is nobody's
             return (f"record {first}: the local log differs from the central store, whose "

@@ -8,8 +8,9 @@ from typing import Any
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 from smpdevice.records import dsn
+from smpdevice.records.central_log import quiet_driver
 from smpdevice.records.central_schema import SCHEMA as _SCHEMA
-from smpdevice.records.central_schema import SCHEMA_VERSION, is_current
+from smpdevice.records.central_schema import SCHEMA_VERSION, is_current, setup_refusal
 
 
 class CentralStoreError(SmpError):
@@ -34,6 +35,7 @@ def connect(url: str) -> Any:
     if not url.startswith(("postgresql://", "postgres://")):
         raise CentralStoreError(f"--to/--against {_safe(url)!r} is not a PostgreSQL URL: give "
                                 "postgresql://USER@HOST:PORT/DATABASE")
+    quiet_driver()  # its "error ignored ..." lines on a cut connection: to smp.log
     try:
         # autocommit: each `with conn.transaction()` below is then a real, committed one.
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
@@ -48,19 +50,41 @@ def connect(url: str) -> Any:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(7406)")  # one creator at once
                     if not is_current(conn):
-                        conn.execute(_SCHEMA)
+                        _set_up(conn, url)
             except psycopg.errors.InsufficientPrivilege as exc:
                 conn.close()
-                raise CentralStoreError(
-                    f"cannot use the central store {_safe(url)}: it is not set up for this "
-                    f"smpdevice (schema {SCHEMA_VERSION}, every guard trigger) and this role "
-                    f"may not set it up ({_why(exc, url)}): run one sync or verify as the "
-                    "tables' owner first (docs/integration.md)") from None
+                raise _not_set_up(url, _why(exc, url)) from None
+            except CentralStoreError:
+                conn.close()
+                raise
         return conn
     except psycopg.Error as exc:
         raise CentralStoreError(f"cannot use the central store {_safe(url)}: "
                                 f"{_why(exc, url)}; check the URL, the server and your "
                                 "rights on the database") from None
+
+
+def _set_up(conn: Any, url: str) -> None:
+    """Set the store up (or migrate it) where its tables are, as their owner, and check that
+    it then is current: a store the setup could not complete is never used."""
+    refusal = setup_refusal(conn)
+    if refusal is not None:
+        why, rights = refusal
+        if rights:
+            raise _not_set_up(url, why)
+        raise CentralStoreError(f"cannot set up the central store {_safe(url)}: {why}")
+    conn.execute(_SCHEMA)
+    if not is_current(conn):
+        raise CentralStoreError(f"cannot use the central store {_safe(url)}: after its setup "
+                                f"it still lacks schema {SCHEMA_VERSION} or an enabled guard "
+                                "trigger on one of its tables; nothing was sent")
+
+
+def _not_set_up(url: str, why: str) -> CentralStoreError:
+    return CentralStoreError(
+        f"cannot use the central store {_safe(url)}: it is not set up for this smpdevice "
+        f"(schema {SCHEMA_VERSION}, every guard trigger, enabled) and this role may not set it "
+        f"up ({why}): run one sync or verify as the tables' owner first (docs/integration.md)")
 
 
 def _safe(url: str) -> str:

@@ -17,54 +17,81 @@ SECRET_KEYS = frozenset({"password", "sslpassword"})
 _KEYWORD_SECRET = re.compile(r"(?i)\b(ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
-def _split(url: str) -> tuple[str, str, str, str]:
-    """scheme://, userinfo (may be ""), the rest of the address, ?query (may be "")."""
+def _split(url: str) -> tuple[str, str, str]:
+    """scheme://, userinfo (may be ""), the rest (host, path, ?query).
+
+    libpq takes the user part to run to the first `@` before any `/` (a raw `?` in a password
+    is still the password); a raw `@`, `/` or `?` in a password puts it further. The user part
+    shown masked runs to the last `@` of the address: more masked, never less (an `@` in the
+    query masks the host too).
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return "", "", url, ""
-    rest, qsep, query = rest.partition("?")
-    # the last @ before the query: a raw @ or / in a password is still the user part (an @ in
-    # the path would be masked too: more, never less)
-    userinfo, at, host = rest.rpartition("@")
-    return scheme + "://", (userinfo + at) if at else "", host, (qsep + query) if qsep else ""
+        return "", "", url
+    end = rest.rfind("@")
+    return scheme + "://", rest[:end + 1], rest[end + 1:]
+
+
+def _passwords(rest: str) -> list[str]:
+    """The password of each way of reading the user part (up to each `@` of the address)."""
+    found: list[str] = []
+    for at, char in enumerate(rest):
+        if char == "@" and ":" in rest[:at]:
+            found.append(rest[:at].split(":", 1)[1])
+    if found:  # the driver may cut at the first @ and quote the rest as a host name
+        found += [part for part in found[-1].split("@") if len(part) >= 3]
+    return found
+
+
+def _params(rest: str) -> list[str]:
+    """The rest cut at its first `?` and every `&`, the separators kept (a later `?` is a
+    value's): a `password=` after any of them is masked, even one libpq would read as part of
+    a host name."""
+    head, query, params = rest.partition("?")
+    return [*re.split("(&)", head), *([query, *re.split("(&)", params)] if query else [])]
+
+
+def _secret_param(item: str) -> bool:
+    key, eq, _value = item.partition("=")
+    return bool(eq) and unquote(key).strip().lower() in SECRET_KEYS
 
 
 def secrets(url: str) -> list[str]:
     """Each secret value in `url`, raw and percent-decoded."""
     found: list[str] = []
-    scheme, userinfo, _rest, query = _split(url)
-    if not scheme:
+    _scheme, sep, rest = url.partition("://")
+    if not sep:
         found += [m.group(2).strip("'") for m in _KEYWORD_SECRET.finditer(url)]
-    if ":" in userinfo:
-        password = userinfo[:-1].split(":", 1)[1]
-        # a raw @ in it: the driver may cut at the first @ and quote the rest as a host name
-        found += [password, *(part for part in password.split("@") if len(part) >= 3)]
-    for item in query[1:].split("&") if query else ():
-        key, eq, value = item.partition("=")
-        if eq and unquote(key).strip().lower() in SECRET_KEYS:
-            found.append(value)
+    else:  # every reading of the address: a password is never missed for a raw ? @ / in it
+        found += _passwords(rest)
+        items = [*_params(rest), *_params(_split(url)[2])]  # a ? in the user part, or not
+        found += [item.partition("=")[2] for item in items if _secret_param(item)]
     return [s for v in found if v for s in {v, unquote(v)} if s]
 
 
 def safe(url: str) -> str:
     """`url` with every password shown as ***."""
-    scheme, userinfo, rest, query = _split(url)
+    scheme, userinfo, rest = _split(url)
     if not scheme:
         return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1) or ''}password={MASK}", url)
     if ":" in userinfo:
         userinfo = f"{userinfo.split(':', 1)[0]}:{MASK}@"
-    if query:
-        items = []
-        for item in query[1:].split("&"):
-            key, eq, _value = item.partition("=")
-            items.append(f"{key}={MASK}" if eq and unquote(key).strip().lower() in SECRET_KEYS
-                         else item)
-        query = "?" + "&".join(items)
-    return scheme + userinfo + rest + query
+    rest = "".join(f"{item.partition('=')[0]}={MASK}" if _secret_param(item) else item
+                   for item in _params(rest))
+    return scheme + userinfo + rest
+
+
+# A secret this short is masked only where it stands alone (not inside a word of the
+# driver's text: a one-letter password would mask every such letter of it). Where the URL
+# gives it, a password is bounded by : @ = & or the end, so a quote of the URL keeps it alone.
+SHORT_SECRET = 6
 
 
 def scrub(text: str, url: str) -> str:
     """`text` (a driver's message) with every secret of `url` replaced by ***."""
     for secret in sorted(secrets(url), key=len, reverse=True):
-        text = text.replace(secret, MASK)
+        if len(secret) >= SHORT_SECRET:
+            text = text.replace(secret, MASK)
+        else:
+            text = re.sub(rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])", MASK, text)
     return text

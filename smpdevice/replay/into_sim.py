@@ -29,20 +29,24 @@ recording does say (`_bring_to_start`):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from firmware_protocol import Frame, MsgType
-from firmware_protocol.codes import Fault, FirmwareState, NackReason
+from firmware_protocol.codes import FirmwareState
 from firmware_protocol.messages import ClearFaults, Disarm, NeedleStop
-from smpdevice.records.frames import Recording
+from smpdevice.records.frames import Recording, RecordingError
 from smpdevice.replay.parts import Part
 from smpdevice.replay.pen import Difference, same_message
 from smpdevice.replay.runner import ReplayReport, load
 from smpdevice.replay.script import describe, merged_frames, preamble_entries, session_entries
 from smpdevice.replay.sim_pen import MAX_IDLE_S, SimulatedPen, recorded_simulator_options
+from smpdevice.replay.sim_session import booting as _booting
+from smpdevice.replay.sim_session import conversation as _conversation
+from smpdevice.replay.sim_session import fault_names as _faults
+from smpdevice.replay.sim_session import named as _named
+from smpdevice.replay.sim_session import play_session as _play_session
 
 __all__ = ["PartResult", "recorded_simulator_options", "replay_into_sim"]
 
@@ -65,37 +69,14 @@ class PartResult:
         return self.difference is None
 
 
-def _conversation(merged: list[tuple[float, str, Frame]], handshake_only: bool
-                  ) -> list[tuple[float, Frame, Frame | None]]:
-    """(time, host frame, the pen's first reply to it or None), in order; `handshake_only`:
-    up to the SET_TELEMETRY_RATE the pen accepted (the rest of a preamble is calibration)."""
-    out: list[tuple[float, Frame, Frame | None]] = []
-    waiting: dict[int, int] = {}  # seq -> index in out still without a reply
-    for t_s, who, frame in merged:
-        if who == "host":
-            waiting[frame.seq] = len(out)
-            out.append((t_s, frame, None))
-        elif frame.seq and frame.seq in waiting:
-            i = waiting.pop(frame.seq)
-            out[i] = (out[i][0], out[i][1], frame)
-    if handshake_only:
-        for i, (_, frame, reply) in enumerate(out):
-            if frame.message.TYPE == MsgType.SET_TELEMETRY_RATE and reply is not None \
-                    and reply.message.TYPE == MsgType.ACK:
-                return out[:i + 1]
-    return out
-
-
-def _booting(reply: Frame) -> bool:
-    """A NACK BOOTING says when the pen was switched on, not what it decides."""
-    return reply.message.TYPE == MsgType.NACK and getattr(
-        reply.message, "reason", None) == NackReason.BOOTING
-
-
 def _seed(rec: Recording, notes: list[str]) -> int | None:
+    recorded_simulator_options(rec.meta.get("port"))  # RecordingError: a port no pen ran on
     seed = rec.meta.get("sim_seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
+    if seed is not None:  # never written so: seed 0 standing in would hide the alteration
+        raise RecordingError(f"{rec.path.name}: its metadata names the simulator seed "
+                             f"{seed!r}, no whole number: the recording was altered")
     if rec.meta.get("simulated") is True:  # `smp sim` over TCP or a PTY (review9b R09)
         note = ("recorded on a simulator in another process (`smp sim` over TCP or a PTY; its "
                 "IDENTIFY says SIMULATED): the recording does not know its seed, model options "
@@ -230,20 +211,6 @@ def _make_idle(pen: SimulatedPen, rec: Recording, result: PartResult) -> None:
                                        f"{state.name}{_faults(faults)}")
 
 
-def _named(message: Any) -> str:
-    """`describe`, with a NACK's reason by name (the code alone says little)."""
-    text = describe(message)
-    if message is not None and message.TYPE == MsgType.NACK:
-        with contextlib.suppress(ValueError):
-            text += f" ({NackReason(message.reason).name})"
-    return text
-
-
-def _faults(faults: Any) -> str:
-    names = Fault(int(faults)).names if faults else []
-    return f", faults {', '.join(names)}" if names else ""
-
-
 def _first_host_seq(rec: Recording) -> int:
     for _, who, frame in merged_frames(session_entries(rec)):
         if who == "host" and frame.seq:
@@ -282,7 +249,7 @@ def _restarted(before: Recording, after: Recording) -> bool:
 
 def _play_handshake(pen: SimulatedPen, preamble: list[tuple[float, str, bytes]],
                     seed: int | None, result: PartResult) -> None:
-    for i, (_, frame, expected) in enumerate(
+    for i, (_, frame, expected, _) in enumerate(
             _conversation(merged_frames(preamble), handshake_only=True)):
         pen.sim.advance(0.002)
         got = pen.exchange(frame)
@@ -297,38 +264,6 @@ def _play_handshake(pen: SimulatedPen, preamble: list[tuple[float, str, bytes]],
                 describe(got.message if got else None))
             return
         result.matched += 1  # a handshake's frames count as matched, not as host frames
-
-
-def _play_session(pen: SimulatedPen, rec: Recording, seed: int | None,
-                  result: PartResult) -> None:
-    """The part's host frames at their recorded times; replies, then events, compared."""
-    entries = session_entries(rec)
-    session = _conversation(merged_frames(entries), handshake_only=False)
-    result.host_frames = len(session)
-    t0 = session[0][0] if session else 0.0
-    pen.take()
-    pen.collect_events(True)
-    start_s = pen.clock.now()
-    for i, (t_s, frame, expected) in enumerate(session):
-        pen.advance_to(start_s + (t_s - t0))
-        got = pen.exchange(frame)
-        if expected is None or _booting(expected) or (
-                seed is None and expected.message.TYPE == MsgType.IDENTIFY):
-            result.matched += 1
-            continue
-        if got is None or not same_message(expected.message, got.message):
-            result.difference = Difference(
-                "session reply", i, t_s - t0,
-                f"{_named(expected.message)} to {describe(frame.message)}",
-                _named(got.message if got else None))
-            pen.collect_events(False)
-            return
-        result.matched += 1
-    pen.advance_to(start_s + (entries[-1][0] - t0 if entries else 0.0))
-    pen.collect_events(False)
-    expected_events = [(t_s - t0, f.message) for t_s, who, f in merged_frames(entries)
-                       if who == "pen" and f.seq == 0 and f.message.TYPE == MsgType.EVENT]
-    result.difference = _first_event_difference(expected_events, pen.events)
 
 
 def _recorded_uptime_ms(rec: Recording) -> float:
@@ -346,30 +281,3 @@ def _recorded_uptime_ms(rec: Recording) -> float:
         estimate = uptime - (t_s - t0) * 1000.0
         best = estimate if best is None else max(best, estimate)
     return best if best is not None else 0.0
-
-
-def _event_key(message: Any) -> tuple[int, int, int]:
-    return (message.event, message.state, message.faults)
-
-
-def _first_event_difference(expected: list[tuple[float, Any]], got: list[tuple[float, Any]]
-                            ) -> Difference | None:
-    for i in range(max(len(expected), len(got))):
-        e = expected[i] if i < len(expected) else None
-        g = got[i] if i < len(got) else None
-        if e is None or g is None or _event_key(e[1]) != _event_key(g[1]):
-            return Difference("pen event", i, (e or g)[0],  # type: ignore[index]
-                              _describe_event(e[1]) if e else "no more events",
-                              _describe_event(g[1]) if g else "no such event from the simulator")
-    return None
-
-
-def _describe_event(message: Any) -> str:
-    from firmware_protocol.codes import EventCode
-
-    try:
-        faults = Fault(message.faults)
-        return (f"Event {EventCode(message.event).name} (state "
-                f"{FirmwareState(message.state).name}, faults {faults.names or 'none'})")
-    except ValueError:
-        return describe(message)

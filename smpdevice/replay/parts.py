@@ -89,8 +89,7 @@ def load(passlog: Any, session_id: str) -> LoadedSession:
             raise RecordingError(f"the recording of session {sid} is missing: {first}. "
                                  "Recordings live beside the pass log; restore it from the "
                                  "backup")
-        paths = [first] + [p for n in range(2, len(resumptions) + 2)
-                           if (p := recording_path(passlog, part_name(sid, n))).is_file()]
+        paths = [first] + [_open_part(passlog, sid, n) for n in range(2, len(resumptions) + 2)]
     recordings = [_read(path, sid, session, notes, cut.get(path.name)) for path in paths]
     parts = _parts(sid, recordings, resumptions, list(session.passes))
     return LoadedSession(sid, session, recordings[0], notes, parts)
@@ -120,6 +119,14 @@ def _parts(sid: str, recordings: list[Recording], resumptions: list[dict[str, An
            passes: list[Any]) -> list[Part]:
     """Each recording with the plan its run played and the passes it logged."""
     numbers = [_part_number(rec, default=i + 1) for i, rec in enumerate(recordings)]
+    # Checked with one file too: part 2's file under part 1's name is no whole session
+    for rec, number in zip(recordings, numbers, strict=True):
+        named = [n for n in range(1, len(resumptions) + 2)
+                 if rec.path.name == part_name(sid, n) + ".mcap"]
+        if named and named[0] != number:
+            raise RecordingError(f"{rec.path} records part {number} of session {sid}, not "
+                                 f"part {named[0]} as its name says: a part's file was renamed "
+                                 "or replaced; restore the original from the backup")
     if len(recordings) > 1 and numbers != list(range(1, len(recordings) + 1)):
         raise RecordingError(f"session {sid}'s recordings are parts {numbers}, not 1 to "
                              f"{len(recordings)} in order: its close record was altered")
@@ -215,6 +222,18 @@ def _passes_left(rec: Recording, resumption: dict[str, Any]) -> list[dict[str, A
                                  "positive duration_s or impressions)")
         out.append(item)
     return out
+
+
+def _open_part(passlog: Any, sid: str, number: int) -> Path:
+    """Part `number`'s file of an open resumed session: each resumption recorded one, so a
+    missing one is an error (replaying without it would say `match` for passes never
+    compared)."""
+    path = recording_path(passlog, part_name(sid, number))
+    if not path.is_file():
+        raise RecordingError(f"the recording of part {number} of session {sid} is missing: "
+                             f"{path}. Recordings live beside the pass log; restore it from "
+                             "the backup")
+    return path
 
 
 def _verified(passlog: Any, sid: str, linked: Any) -> Path:

@@ -310,8 +310,10 @@ class ReplayPen:
         if message.TYPE in HOUSEKEEPING:
             if self._muted():
                 return  # the live pen had fallen silent here: no answer was recorded
-            reply = self._script.housekeeping_reply(message.TYPE, self._next - 1)
-            self._rx += encode(reply, frame.seq)
+            reply = self._script.housekeeping_reply(message.TYPE, self._next - 1,
+                                                    self.clock.now() - self._offset)
+            if reply is not None:  # None: the recorded pen left the latest one unanswered
+                self._rx += encode(reply, frame.seq)
             return
         raw = encode(message, frame.seq)
         if raw == self._last_raw:

@@ -5,7 +5,9 @@ The host's commands are its decisions, compared one by one. What legitimately di
 two runs is left out of the comparison:
 - sequence numbers (the pen's replies are renumbered to the replaying host's);
 - LEASE_RENEW, sent on the host's timer (how many fit between two decisions depends on the
-  timing of that run): answered as the pen last answered one, never compared;
+  timing of that run): answered as the pen answered the latest recorded one at or before
+  that time (an ACK, a NACK such as BOOTING, or nothing when it went unanswered), never
+  compared;
 - retransmissions (the same frame again, same seq): one decision.
 The pen's frames between decision k and k+1 (telemetry, events, replies) are step k's; a
 replay delivers them on the recorded timing after decision k, and all of them before it
@@ -26,6 +28,7 @@ from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
 from smpdevice.replay.inputs import Input, parse_input
 
 HOUSEKEEPING = frozenset({MsgType.LEASE_RENEW})
+REPLY_WINDOW_S = 0.25  # a renewal's reply may still be on its way this long after it
 _DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
 
 
@@ -53,7 +56,8 @@ class Step:
 @dataclass
 class Script:
     steps: list[Step]  # steps[0] is before the first decision
-    housekeeping_replies: dict[int, list[tuple[int, Message]]]  # type -> [(after step, reply)]
+    # type -> [(after step, recorded time, reply or None: it went unanswered)], in order
+    housekeeping_replies: dict[int, list[tuple[int, float, Message | None]]]
     host_frames: int = 0  # every host frame recorded (retransmissions, renewals included)
     pen_frames: int = 0
     inputs: list[Input] = field(default_factory=list)  # host-side inputs, in recorded order
@@ -62,11 +66,18 @@ class Script:
     def decisions(self) -> list[Step]:
         return self.steps[1:]
 
-    def housekeeping_reply(self, msg_type: int, step: int) -> Message:
-        """How the pen answered this housekeeping command last, at or before `step`."""
-        reply: Message = Ack(acked_type=msg_type)
-        for at, message in self.housekeeping_replies.get(msg_type, []):
-            if at > step:
+    def housekeeping_reply(self, msg_type: int, step: int,
+                           t_s: float | None = None) -> Message | None:
+        """How the pen answered the latest recorded housekeeping command of this type sent at
+        or before `step` (and, within `step`, at or before recorded time `t_s`); None: that
+        one went unanswered (dropped on the way, a refusal's silence). Before the first
+        recorded one, as the first was answered; none recorded: an ACK."""
+        recorded = self.housekeeping_replies.get(msg_type, [])
+        if not recorded:
+            return Ack(acked_type=msg_type)
+        reply = recorded[0][2]
+        for at, sent_s, message in recorded:
+            if at > step or (at == step and t_s is not None and sent_s > t_s):
                 break
             reply = message
         return reply
@@ -109,7 +120,8 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
     merged = _merged(entries)
     host_count = sum(1 for _, _, who, _ in merged if who == "host")
     steps = [Step(None, merged[0][0] if merged else 0.0, None)]
-    housekeeping: dict[int, list[tuple[int, Message]]] = {}
+    housekeeping: dict[int, list[tuple[int, float, Message | None]]] = {}
+    renewals: dict[int, tuple[int, int]] = {}  # host seq -> (its type, index in its list)
     seq_to_decision: dict[int, int | None] = {}  # host seq -> decision index (None: renewal)
     recent: list[bytes] = []
     script = Script(steps, housekeeping, host_count, len(merged) - host_count)
@@ -128,6 +140,9 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
             recent = [*recent, raw][-_DUP_WINDOW:]
             if frame.message.TYPE in HOUSEKEEPING:
                 seq_to_decision[frame.seq] = None
+                sent = housekeeping.setdefault(frame.message.TYPE, [])
+                renewals[frame.seq] = (frame.message.TYPE, len(sent))
+                sent.append((len(steps) - 1, t_s, None))
                 continue
             index = len(steps) - 1
             steps.append(Step(index, t_s, frame))
@@ -137,17 +152,31 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
             steps[-1].pen.append(PenFrame(t_s, frame))
         elif frame.seq in seq_to_decision:
             decision = seq_to_decision[frame.seq]
-            if decision is None:
-                acked = getattr(frame.message, "acked_type", MsgType.LEASE_RENEW)
-                housekeeping.setdefault(acked, []).append((len(steps) - 1, frame.message))
+            if decision is None and frame.seq in renewals:
+                kind, at = renewals.pop(frame.seq)  # its first reply
+                step, sent_s, _ = housekeeping[kind][at]
+                housekeeping[kind][at] = (step, sent_s, frame.message)
             else:
                 steps[-1].pen.append(PenFrame(t_s, frame, reply_to=decision))
         # else: a reply to a command from before the recording began: nobody asked it here
+    _unknown_at_the_end(housekeeping, max((t for t, _, w, _ in merged if w == "pen"),
+                                          default=None))
     for _, t_in, data in inputs:  # after the last frame
         item = parse_input(data, len(steps) - 1, t_in)
         if item is not None:
             script.inputs.append(item)
     return script
+
+
+def _unknown_at_the_end(housekeeping: dict[int, list[tuple[int, float, Message | None]]],
+                       last_pen_s: float | None) -> None:
+    """Drop the last renewals without a reply when nothing tells they went unanswered (no
+    later one of their type, the pen's last frame within REPLY_WINDOW_S): the recording may
+    simply have ended before their reply."""
+    for sent in housekeeping.values():
+        while sent and sent[-1][2] is None and (
+                last_pen_s is None or last_pen_s - sent[-1][1] <= REPLY_WINDOW_S):
+            sent.pop()
 
 
 def _positions(entries: list[tuple[float, str, bytes]], who: str,

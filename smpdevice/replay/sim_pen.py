@@ -9,6 +9,7 @@ to the next, as the real pen did when it stayed switched on.
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from typing import Any
 
@@ -33,6 +34,11 @@ def recorded_simulator_options(port_url: Any) -> dict[str, str]:
     # the last of a repeated option: what ports took before they refused repeats (older
     # recordings; a recorded port with a repeat never opens now)
     options = {k: v[-1] for k, v in query_options(urllib.parse.urlsplit(port_url).query).items()}
+    for name in ("seed", "lease", "telemetry"):  # a port with text there never opened
+        if name in options and not re.fullmatch(r"-?[0-9]+", options[name]):
+            raise RecordingError(f"the recorded port {port_url!r} gives {name}="
+                                 f"{options[name]!r}, no whole number: no pen ran on it (the "
+                                 "recording's metadata was altered)")
     return {k: options[k] for k in ("faults", "lease", "telemetry") if k in options}
 
 
@@ -86,6 +92,7 @@ class SimulatedPen:
         self.sim = build_simulator(seed, options, faults, self.clock)
         self.port = self.sim.open_port()
         self.decoder = StreamDecoder()
+        self.replies: dict[int, Frame] = {}  # seq -> the latest reply read with it
         self.events: list[tuple[float, Any]] = []  # (s since `collect_events`, Event)
         self._collect_from: float | None = None
         self.sim.advance(BOOT_S)
@@ -104,6 +111,7 @@ class SimulatedPen:
         """Decode what the simulator sent; its EVENTs are kept while collecting."""
         port = self.port
         out = self.decoder.feed(port.read(port.in_waiting, 0) if port.in_waiting else b"")
+        self.replies.update((f.seq, f) for f in out if f.seq)  # late ones too (delay_type)
         if self._collect_from is not None:
             self.events.extend((self.clock.now() - self._collect_from, f.message) for f in out
                                if f.seq == 0 and f.message.TYPE == MsgType.EVENT)
@@ -130,6 +138,7 @@ class SimulatedPen:
 
     def exchange(self, frame: Frame) -> Frame | None:
         """Write a host frame as recorded (its sequence number too); the simulator's reply."""
+        self.replies.pop(frame.seq, None)
         self.port.write(encode(frame.message, frame.seq))
         replies = [f for f in self.take() if f.seq == frame.seq]
         return replies[0] if replies else None

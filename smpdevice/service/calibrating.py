@@ -42,10 +42,14 @@ MAX_SPIN_FRAMES = 4000  # 10 s of telemetry at the pen's fastest rate, with marg
 MAX_SPINS = 64  # a guided run spins a few times (redos included); bounded
 
 
-def _store() -> Any:
-    from smpdevice.calibration.store import CalibrationStore
+def _store(service: PenService) -> Any:
+    """The service's own store: beside its pass log (ServiceOptions.data_dir), the one the
+    service read its pen's calibration from; $SMP_DATA_DIR's only for a service without one."""
+    from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
 
-    return CalibrationStore()  # the data directory's store, as `calibration.auto` uses
+    if service.passlog_path is None:
+        return CalibrationStore()
+    return CalibrationStore(service.passlog_path.parent / CALIBRATIONS_NAME)
 
 
 def _require_calibrating(service: PenService, what: str) -> None:
@@ -155,13 +159,13 @@ async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
     check_evidence(cal, run)
     who = getattr(client, "name", "") or client.id  # the connection's name, not the payload's
     cal = Calibration.model_validate({**cal.model_dump(), "technician": who})
-    await asyncio.to_thread(_save_new, cal)
+    await asyncio.to_thread(_save_new, self, cal)
     run.saved_id = cal.calibration_id
     return {"ok": True, "calibration_id": cal.calibration_id}
 
 
-def _save_new(cal: Calibration) -> None:
-    store = _store()
+def _save_new(service: PenService, cal: Calibration) -> None:
+    store = _store(service)
     if store.entry(cal.calibration_id) is not None:  # a record is never replaced
         raise CalibrationError(f"calibration.calibration_id={cal.calibration_id!r} is refused: "
                                "the service's store already has it; make a new calibration")
@@ -182,7 +186,7 @@ async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
                                "only the calibration calibration.save answered in this run "
                                f"({run.saved_id or 'none saved yet'}); send it with "
                                "calibration.save first")
-    entry = await asyncio.to_thread(lambda: _store().entry(ident))
+    entry = await asyncio.to_thread(lambda: _store(self).entry(ident))
     if entry is None:
         raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
                                "no such calibration; send it with calibration.save first")
@@ -239,7 +243,7 @@ def auto_calibrate(service: PenService, client_id: str, technician: str,
     pen = service.pen
     epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
     report = run_calibration(pen, SimulatorGauge(sim), technician=technician,
-                             settings=settings, store=_store(),
+                             settings=settings, store=_store(service),
                              should_stop=lambda: driver_lost(service, client_id, epoch))
     lost = driver_lost(service, client_id, epoch)
     if lost is not None and not report.passed:

@@ -47,12 +47,14 @@ class ServiceOptions:
     lease_clock: Callable[[], float] = time.monotonic
 
 
-def _calibration_for(pen: GatedPenController) -> Any:
-    """The pen's newest calibration if still valid; None otherwise (clients then calibrate)."""
-    from smpdevice.calibration.store import CalibrationStore
+def _calibration_for(pen: GatedPenController, directory: Path) -> Any:
+    """The pen's newest calibration in the service's data directory (`directory`, never
+    $SMP_DATA_DIR's when the options name another) if still valid; None otherwise (clients
+    then calibrate)."""
+    from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
 
     try:
-        cal = CalibrationStore(readonly=True).latest(pen.serial)
+        cal = CalibrationStore(directory / CALIBRATIONS_NAME, readonly=True).latest(pen.serial)
     except SmpError as exc:
         log.warning("calibrations unreadable", error=str(exc))
         return None
@@ -94,7 +96,7 @@ def build(options: ServiceOptions) -> ServiceServer:
         dir_lock.close()
         raise
     try:
-        calibration = options.calibration or _calibration_for(pen)
+        calibration = options.calibration or _calibration_for(pen, directory)
         if calibration is not None:
             pen.set_calibration(calibration)
         service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME,

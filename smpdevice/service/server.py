@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import structlog
 from websockets.asyncio.server import Server, serve, unix_serve
@@ -205,8 +205,10 @@ class ServiceServer:
     def console_url(self, role: Role = Role.TECHNICIAN) -> str:
         scheme = "https" if self.tls else "http"
         token = self.service.tokens[role]
-        # In the fragment: a browser never sends it to the server or in a Referer.
-        return f"{scheme}://{self._host_for_url()}:{self.port}/#token={token}"
+        # In the fragment: a browser never sends it to the server or in a Referer. Encoded:
+        # a token may hold any printable ASCII (& # % + ...); the page decodes it (app.js).
+        return (f"{scheme}://{self._host_for_url()}:{self.port}/"
+                f"#token={quote(token, safe='')}")
 
     def _host_for_url(self) -> str:
         return f"[{self.listen.host}]" if ":" in self.listen.host else self.listen.host

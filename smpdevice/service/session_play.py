@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from smpdevice.errors import SmpError
+from smpdevice.outcomes import SessionOutcome
+from smpdevice.records.model import PassLogError
 
 if TYPE_CHECKING:
     from smpdevice.service.pen_service import PenService
@@ -66,8 +68,11 @@ class SessionPlay:
                 "impressions": pr.impressions})
 
         error: str | None = None
+        log_failed = False  # the pass log could not be written: no close (a pass may be open)
         try:
             session.play(on_progress=on_progress, should_stop=should_stop)
+        except PassLogError as exc:  # the needle was stopped first (TreatmentSession)
+            error, log_failed = str(exc), True
         except SmpError as exc:
             error = str(exc)
         finally:
@@ -79,12 +84,23 @@ class SessionPlay:
                 session.stop_requested = False  # out, a client hung): not the technician
             tell_passes()
             try:
+                if log_failed:  # no close (a pass may be open): wound down, left open
+                    _wind_down_quietly(session, sid)
+                    raise PassLogError(error)
                 summary, sheet, left_open = self._finish(session, client_id, epoch)
+            except PassLogError as exc:  # left open as far as recorded: resumable once the
+                # disk has room; the client hears it (exit 3) with the passes completed
+                if not log_failed:
+                    error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
+                log.error("the pass log could not be written: session left open",
+                          session_id=sid, error=str(exc))
+                log_failed, sheet, left_open = True, "", True
+                summary = _recorded_so_far(session, sid)
             except Exception as exc:  # every client still hears how it ended; never "running"
                 log.exception("closing the session failed", session_id=sid)
                 error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
                 summary, sheet, left_open = {}, "", _still_open(session, sid)
-            outcome = _outcome(session)
+            outcome = SessionOutcome.log_error if log_failed else _outcome(session)
             # `cause`: why it ended when its outcome cannot say (a calibration that expired
             # between passes: `incomplete`, left open to be resumed once recalibrated)
             out["result"] = {"session_id": sid, "outcome": outcome.value,
@@ -146,6 +162,29 @@ def _outcome(session: Any) -> Any:
     except Exception:
         return (SessionOutcome.interrupted if session.stop_requested
                 else SessionOutcome.incomplete)
+
+
+def _wind_down_quietly(session: Any, sid: str) -> None:
+    """suspend(): it writes nothing (reads the summary): the pen disarmed, the session's
+    listeners and client floor let go, its recording sealed."""
+    try:
+        session.suspend()
+    except Exception as exc:
+        log.warning("could not wind the session down", session_id=sid, error=str(exc))
+
+
+def _recorded_so_far(session: Any, sid: str) -> dict[str, Any]:
+    """What the pass log holds of `sid` after it failed to write: its passes by outcome, read
+    from the log (readable on a full disk), else from the passes the session recorded."""
+    try:
+        passes = session.passlog.session(sid).passes
+        outcomes = [str(p.outcome) for p in passes if p.outcome is not None]
+    except Exception:
+        outcomes = [r.outcome.value for r in session.results]
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return {"passes": len(outcomes), "outcomes": counts}
 
 
 def _still_open(session: Any, sid: str) -> bool:

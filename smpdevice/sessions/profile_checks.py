@@ -72,6 +72,7 @@ def envelope_issues(
     pen_limits: PenLimits | None,
 ) -> list[ProfileIssue]:
     envelope = load_envelope() if envelope is None else envelope
+    source = getattr(envelope, "source", None)  # the file it came from, named in a refusal
     issues: list[ProfileIssue] = []
     effective: dict[str, ZoneEnvelope] = {}
     for name, settings in zones.items():
@@ -89,6 +90,8 @@ def envelope_issues(
                 continue
         effective[name] = zone_env
         skin_floor = zone_env.epidermal_floor_mm > envelope[name].epidermal_floor_mm
+        own = _limits_broken(for_skin(envelope[name], epidermis_mm), settings) \
+            if pen_limits else set()  # what the envelope alone refuses, before the pen's
         for v in check_setpoints(zone_env, depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
                                  duty_pct=settings.duty_pct, period_ms=settings.period_ms):
             limit = f"{v.limit:g}{_unit(v.parameter)}"
@@ -101,8 +104,10 @@ def envelope_issues(
             why = ""
             if v.parameter == "depth_mm" and v.value < v.limit and skin_floor:
                 why = " (skin.epidermis_mm + margin)"
-            elif pen_limits and v.parameter in pen_limits:
-                why = " (zone envelope within the pen's hard limits)"
+            elif pen_limits and v.parameter in pen_limits and v.parameter not in own:
+                why = " (zone envelope within the pen's hard limits)"  # the pen's bound
+            elif source:
+                why = f" (envelope {source})"
             issues.append(ProfileIssue(f"zones.{name}.{v.parameter}", v.value,
                                        f"{v.rule} {limit} of zone '{name}'{why}"))
     for i, planned in plan:
@@ -129,6 +134,12 @@ def envelope_issues(
                     f"longest pass {max_s:g} s of zone '{planned.zone}'; split it"))
     issues.extend(_needle_time_issues(zones, plan, envelope))
     return issues
+
+
+def _limits_broken(zone: ZoneEnvelope, settings: ZoneSettings) -> set[str]:
+    return {v.parameter for v in check_setpoints(
+        zone, depth_mm=settings.depth_mm, speed_hz=settings.speed_hz,
+        duty_pct=settings.duty_pct, period_ms=settings.period_ms)}
 
 
 def _needle_time_issues(zones: Mapping[str, ZoneSettings], plan: list[tuple[int, PlannedPass]],

@@ -9,6 +9,7 @@ import threading
 from datetime import date
 from typing import Any
 
+from firmware_protocol.codes import FirmwareState
 from smpdevice.control import PenController, State
 from smpdevice.control.states import CLOSED_BY_PROGRAM, StateError
 from smpdevice.errors import SmpError
@@ -22,6 +23,8 @@ LATCHED_STATES = ("fault", "estop", "disconnected")  # they say more than a lost
 # How long close() or suspend() from another thread waits, on the pen's clock, for the pass
 # that play() runs there to be stopped and recorded (its stop, last report and record).
 PLAY_END_WAIT_S = 10.0
+SILENT_REPORTS = 3  # no byte for this many report periods: the link, not the pen, is silent
+SILENCE_JUDGED_S = 0.1  # the controller's loop judges the silence within this past its limit
 
 
 class SessionEnding:
@@ -78,6 +81,31 @@ class SessionEnding:
                 self.pen.stop_needle()
             except SmpError as exc:
                 self._log.error("could not stop the needle; the pen's lease will", error=str(exc))
+        self._await_silence_judged()
+
+    def _await_silence_judged(self) -> None:
+        """A stop the pen did not confirm latches FAULT at once; over a dead link (no byte
+        since a few reports' time) that is a lost pen, which the controller judges by itself
+        once the link has been silent past its limit (DISCONNECTED: `link_lost`, exit 6, not a
+        fault to clear). Wait for that judgment on the pen's clock, at most until the limit:
+        nothing is sent, the lease stays held. A fault the pen reported, or a pen that still
+        reports, is left as it is (a replay's recorded pen falls silent at its recording's
+        end: never judged lost for that)."""
+        pen = self.pen
+        link, engine = getattr(pen, "link", None), getattr(pen, "_engine", None)
+        if pen.state is not State.FAULT or link is None or engine is None:
+            return
+        reported = pen.telemetry.state if pen.telemetry is not None else None
+        if reported in (FirmwareState.FAULT, FirmwareState.ESTOP):
+            return  # the pen itself latched it (a jam): its fault stands
+        period_s = 1.0 / max(int(getattr(engine, "telemetry_hz", 1) or 1), 1)
+        heard_s = link.last_rx_s
+        if pen.clock.now() - heard_s <= SILENT_REPORTS * period_s:
+            return  # the pen still talks: its fault stands
+        deadline_s = heard_s + engine.silence_limit_s() + SILENCE_JUDGED_S
+        while (pen.state is State.FAULT and link.last_rx_s == heard_s
+               and pen.clock.now() < deadline_s and link.lost is None):
+            pen.pause(0.01)
 
     def close(self, today: date | None = None) -> tuple[dict, str]:
         """Disarm, record the session's summary, and return (summary, aftercare sheet).

@@ -20,7 +20,17 @@ def true_calibration(sim: PenSimulator, technician: str = "test") -> Calibration
     return Calibration.linear(
         pen_serial=sim.serial, technician=technician,
         offset_mm=-sim.model.offset_mm, gain=sim.model.gain,
+        **fit_points(-sim.model.offset_mm, sim.model.gain),
     )
+
+
+def fit_points(offset_mm: float, gain: float) -> dict:
+    """`points` and `residuals_mm` of a perfect run fitting this line: six gauge readings from
+    0.25 to 1.5 mm past flush. A stored calibration carries the points it was fitted from
+    (review 16), so one made in a test to be saved needs them: `**fit_points(offset, gain)`."""
+    flush_mm = -offset_mm / gain
+    points = [(flush_mm + depth / gain, depth) for depth in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)]
+    return {"points": points, "residuals_mm": [0.0] * len(points)}
 
 
 @pytest.fixture(autouse=True)

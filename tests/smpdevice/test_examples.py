@@ -12,6 +12,7 @@ import pytest
 
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.passlog import PassLog
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "session_software.py"
@@ -90,7 +91,8 @@ def test_the_example_agrees_with_smp_run_on_an_aborted_session(tmp_path, monkeyp
     with PenSimulator(seed=0, name="example-fault") as sim:
         CalibrationStore(tmp_path / "calibrations.sqlite").save(Calibration.linear(
             pen_serial=sim.serial, technician="t", offset_mm=-sim.model.offset_mm,
-            gain=sim.model.gain))
+            gain=sim.model.gain,
+            **fit_points(-sim.model.offset_mm, sim.model.gain)))
 
         def jam_when_running() -> None:
             deadline = time.monotonic() + 60

@@ -10,21 +10,38 @@ const app = { ws: null, ids: 1, pending: new Map(), role: null, me: null, state:
   window: null, trace: [], traceDirty: false, heartbeat: null, identity: null, driving: false };
 
 // ---------------------------------------------------------------- connection
+// The token is everything after `token=` in the fragment, URL-encoded: a service token may be
+// any printable ASCII (& # % + ...; console_url encodes it). A bare `%` is taken as written.
+function tokenInHash() {
+  const m = location.hash.match(/^#(?:.*?&)?token=(.*)$/s);
+  if (!m) return null;
+  try { return decodeURIComponent(m[1]); } catch (e) { return m[1]; }
+}
 function token() {
-  const m = location.hash.match(/token=([A-Za-z0-9_-]+)/);
-  if (m) {
-    sessionStorage.setItem("smp-token", m[1]);
+  const t = tokenInHash();
+  if (t !== null) {
+    sessionStorage.setItem("smp-token", t);
     // the token leaves the address bar; the query (`?log_page=N`, report.js) stays
     history.replaceState(null, "", location.pathname + location.search);
   }
   return sessionStorage.getItem("smp-token");
 }
+// Another console link opened in this tab changes only the fragment (no new page): its token
+// is kept, leaves the address bar, and the page connects again under it (a page that drove
+// the pen lets go of it: the needle stops, as when the tab closes).
+window.addEventListener("hashchange", () => {
+  if (tokenInHash() === null) return;
+  token();
+  if (!app.ws) { connect(); return; }
+  app.reconnectNow = true; app.ws.givenUp = true; app.ws.close();
+});
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/rpc`);
   app.ws = ws;
   ws.onopen = async () => {
+    app.role = null;
     try {
       const hello = await call("rpc.hello", { token: token() || "", client: "web console" });
       app.role = hello.role; app.me = hello.client_id;
@@ -38,25 +55,42 @@ function connect() {
       applyState(state);
       refreshLog();
       await reconcileRunner(state);  // a session followed before a lost connection
-    } catch (e) { show(`cannot connect: ${e.message}`); }
+    } catch (e) {
+      if (e.givenUp) return;  // a connection given up for another token (hashchange)
+      if (!app.role) { $("role").textContent = ""; delete document.body.dataset.role; }
+      show(`cannot connect: ${e.message}`);
+    }
   };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
   ws.onclose = () => {
     $("conn").textContent = "disconnected: retrying"; setState("disconnected");
-    for (const [, p] of app.pending) p.reject(new Error("connection closed"));
-    app.pending.clear(); stopHeartbeat();
-    setTimeout(connect, 1000);
+    const closed = Object.assign(new Error("connection closed"), { givenUp: Boolean(ws.givenUp) });
+    for (const [, p] of app.pending) p.reject(closed);
+    app.pending.clear(); stopHeartbeat(); app.tookPen = false;  // a closed link drives nothing
+    setTimeout(connect, app.reconnectNow ? 0 : 1000); app.reconnectNow = false;
   };
 }
 
+// The service's cap on one request, in UTF-8 bytes (smpdevice/service/limits.py
+// MAX_MESSAGE_BYTES; a test checks they agree). Past 4 MiB the service closes the connection,
+// which for a driving page is the dead-man: a request over the cap is never sent.
+const MAX_MESSAGE_BYTES = 256 * 1024;
+function kib(bytes) { return Math.ceil(bytes / 1024); }
 function call(method, params = {}) {
   return new Promise((resolve, reject) => {
     if (!app.ws || app.ws.readyState !== WebSocket.OPEN) {
       reject(new Error("not connected")); return;
     }
     const id = app.ids++;
+    const text = JSON.stringify({ jsonrpc: "2.0", id, method, params });
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_MESSAGE_BYTES) {
+      reject(new Error(`${method}: the request is ${kib(bytes)} KiB, over the service's cap of `
+        + `${kib(MAX_MESSAGE_BYTES)} KiB per request; nothing was sent`));
+      return;
+    }
     app.pending.set(id, { resolve, reject });
-    app.ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, params }));
+    app.ws.send(text);
   });
 }
 
@@ -71,14 +105,17 @@ function onMessage(m) {
 }
 
 async function act(fn) {
-  try { const r = await fn(); hide(); return r; } catch (e) { show(e.message); return null; }
+  try { const r = await fn(); hide(); return r; } catch (e) { showError(e); return null; }
 }
 // A call nobody clicked for (the log refreshed at connect or after a session): its error is
 // shown, but its success leaves the message as it is, so a refusal the technician must read
 // (a clear without a reason) is not wiped by an answer that happened to come after it.
 async function ask(fn) {
-  try { return await fn(); } catch (e) { show(e.message); return null; }
+  try { return await fn(); } catch (e) { showError(e); return null; }
 }
+// A call cut by a connection this page gave up for another token (hashchange) says nothing:
+// the page is connecting again under that token.
+function showError(e) { if (!e.givenUp) show(e.message); }
 
 function show(text) { $("message").textContent = text; $("message").hidden = false; }
 function hide() { $("message").hidden = true; }
@@ -136,11 +173,19 @@ function applyState(s) {
   showFault(s.state, s.last_fault);
 }
 
-function showDriver(client) {
+// Who drives, and why nobody does (`reason`: "ws-3 released", a lease that ran out) beside it,
+// not in the message line: another client letting go never wipes a refusal shown there.
+function showDriver(client, reason) {
   app.driving = client !== null && client === app.me;
   $("driver").textContent = client ? (app.driving ? "you drive the pen" : `driven by ${client}`)
-    : "nobody drives the pen";
+    : `nobody drives the pen${reason ? ` (${reason})` : ""}`;
   if (!app.driving) stopHeartbeat();
+}
+// This page losing the pen it took, unasked (a lease that ran out): said in the message line
+// too, since its needle stopped. `app.tookPen` is set by "Take control", unset by "Release".
+function onDriver(p) {
+  showDriver(p.client, p.reason);
+  if (app.tookPen && !app.driving) { app.tookPen = false; show(`you no longer drive the pen: ${p.reason}`); }
 }
 
 function showFault(state, reason) {
@@ -161,7 +206,7 @@ function onNotification(method, p) {
     setState(p.new); showFault(p.new, p.last_fault || p.reason);
     if (p.new !== "running") call("pen.state").then(applyState).catch(() => {});
   } else if (method === "pen.fault") { showFault(p.state, p.reason); }
-  else if (method === "pen.driver") { showDriver(p.client); if (!p.client) show(`driver: ${p.reason}`); }
+  else if (method === "pen.driver") { onDriver(p); }
   else if (method === "session.progress") { onProgress(p); }
   else if (method === "session.pass") { onPass(p); }
   else if (method === "session.result") { onResult(p); refreshLog(); }
@@ -280,7 +325,7 @@ async function takeControl() {
   if (!r) return false;
   stopHeartbeat();
   app.heartbeat = setInterval(() => call("pen.heartbeat").catch(heartbeatRefused), 300);
-  showDriver(app.me);
+  showDriver(app.me); app.tookPen = true;
   return true;
 }
 // Rate limited (-32005) or busy (-32006) means "not now": beat on; the service's lease
@@ -303,11 +348,15 @@ function fillZones(zones) {
 
 $("drive-btn").onclick = takeControl;
 $("cal-drive").onclick = takeControl;
-$("release-btn").onclick = () => act(async () => { stopHeartbeat(); await call("pen.release"); });
+$("release-btn").onclick = () => act(async () => {
+  app.tookPen = false; stopHeartbeat(); await call("pen.release");
+});
 $("apply-btn").onclick = () => act(async () => {
+  // every number read before anything is sent: a field without one changes nothing
+  const setpoints = { depth_mm: numberIn("sp-depth"), speed_hz: numberIn("sp-speed"),
+    duty_pct: numberIn("sp-duty"), period_ms: numberIn("sp-period") };
   const zone = await call("pen.set_zone", { zone: $("zone").value });
-  await call("pen.set_setpoints", { depth_mm: +$("sp-depth").value, speed_hz: +$("sp-speed").value,
-    duty_pct: +$("sp-duty").value, period_ms: +$("sp-period").value });
+  await call("pen.set_setpoints", setpoints);
   applyState(await call("pen.state"));
   return zone;
 });
@@ -333,11 +382,11 @@ for (const b of document.querySelectorAll(".tab")) {
 function calOut(x) { $("cal-out").textContent = typeof x === "string" ? x : JSON.stringify(x, null, 2); }
 $("cal-auto").onclick = () => act(async () => {
   calOut("calibrating... (about half a minute)");
-  const r = await call("calibration.auto", { technician: $("cal-tech").value || "technician" });
+  const r = await call("calibration.auto", { technician: $("cal-tech").value });
   calOut(r.report); app.identity = await call("pen.identity");
 });
 $("cal-begin").onclick = () => act(async () => calOut(await call("calibration.begin")));
-$("cal-move").onclick = () => act(async () => calOut(await call("calibration.move", { actuator_mm: +$("cal-mm").value })));
+$("cal-move").onclick = () => act(async () => calOut(await call("calibration.move", { actuator_mm: numberIn("cal-mm") })));
 $("cal-gauge").onclick = () => act(async () => calOut(await call("calibration.read_gauge")));
 $("cal-end").onclick = () => act(async () => calOut(await call("calibration.end")));
 

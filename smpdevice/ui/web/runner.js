@@ -1,6 +1,18 @@
 // smpdevice web console: the session runner (profile, screening, run, progress, result).
 "use strict";
 
+// ---------------------------------------------------------------- number fields
+// A number field's value, or a refusal naming the field: a text it cannot hold as a number
+// (1e400, 1,5, blank) reads as "", and +"" is 0, which must never be sent as the value.
+function numberIn(id) {
+  const el = $(id), v = el.value.trim(), n = Number(v);
+  if (el.validity.badInput || v === "" || !Number.isFinite(n)) {
+    const label = (el.closest("label") || el).textContent.trim() || id;
+    throw new Error(`${label}: not a number; type one (nothing was sent)`);
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------- session runner
 (function buildScreening() {
   const form = $("screening");
@@ -28,10 +40,39 @@ function screeningAnswers() {
 
 $("profile-file").onchange = async (ev) => {
   const f = ev.target.files[0];
-  if (f) $("profile-text").value = await f.text();
+  if (!f) return;
+  if (f.size > MAX_MESSAGE_BYTES) {  // a photo or a log picked by mistake: never sent
+    ev.target.value = "";
+    show(`${f.name} is ${kib(f.size)} KiB: a profile must fit the service's cap of `
+      + `${kib(MAX_MESSAGE_BYTES)} KiB per request; not loaded`);
+    return;
+  }
+  setProfile(await f.text());
 };
+// Text pasted or dropped over the cap is refused before the browser inserts it: laying out a
+// textarea of megabytes keeps the page's one thread busy for seconds, and a driving page's
+// heartbeats with it (the dead-man would stop the needle). Typing past it: taken back at once.
+function utf8Bytes(text) {
+  return text.length * 3 <= MAX_MESSAGE_BYTES ? text.length : new TextEncoder().encode(text).length;
+}
+function refuseProfileText(bytes) {
+  show(`the profile text would be ${kib(bytes)} KiB, over the service's cap of `
+    + `${kib(MAX_MESSAGE_BYTES)} KiB per request; not kept`);
+}
+let profileKept = "";
+function setProfile(text) { $("profile-text").value = text; profileKept = text; }
+$("profile-text").addEventListener("beforeinput", (ev) => {
+  const added = ev.data ?? (ev.dataTransfer ? ev.dataTransfer.getData("text/plain") : "");
+  const bytes = added ? utf8Bytes(added) : 0;
+  if (bytes > MAX_MESSAGE_BYTES) { ev.preventDefault(); refuseProfileText(bytes); }
+});
+$("profile-text").addEventListener("input", (ev) => {
+  const bytes = utf8Bytes(ev.target.value);
+  if (bytes <= MAX_MESSAGE_BYTES) { profileKept = ev.target.value; return; }
+  ev.target.value = profileKept; refuseProfileText(bytes);
+});
 $("demo-profile-btn").onclick = async () => {
-  $("profile-text").value = await (await fetch("demo-profile.yaml")).text();
+  setProfile(await (await fetch("demo-profile.yaml")).text());
 };
 function profileParams() {
   const text = $("profile-text").value;
@@ -50,7 +91,13 @@ $("check-btn").onclick = () => act(async () => {
   box.append(p);
 });
 // The session this page started and follows until its result: `done` once it is shown.
-const runner = { session: null, done: true };
+// Another client's session (`smp run --service` in a terminal) never touches its passes or
+// result; its end is one line of its own. `early`: what came while session.run was answered.
+const runner = { session: null, done: true, starting: false, early: [] };
+function mine(handler, p) {
+  if (runner.starting) { runner.early.push([handler, p]); return false; }
+  return runner.session !== null && p.session_id === runner.session;
+}
 
 // Every session starts with its own screening: none preselected, as at the page's first load.
 function resetScreening() {
@@ -62,7 +109,9 @@ $("session-start").onclick = () => act(async () => {
   $("passes").replaceChildren(); $("session-result").replaceChildren();
   const params = { ...profileParams(), screening: screeningAnswers(), technician: $("technician").value };
   if ($("quick").checked) params.quick_pass_s = 0.4;
-  const r = await call("session.run", params);
+  runner.starting = true; runner.early = [];
+  let r;
+  try { r = await call("session.run", params); } finally { runner.starting = false; }
   resetScreening();  // these answers were this session's; the next one asks again
   runner.session = r.session_id; runner.done = false;
   const planned = r.planned_passes;
@@ -71,25 +120,28 @@ $("session-start").onclick = () => act(async () => {
     $("passes").append(li);
   }
   document.body.dataset.session = r.session_id;
+  for (const [handler, p] of runner.early.splice(0)) handler(p);  // this session's own only
 });
 $("session-stop").onclick = () => act(() => call("session.stop"));
 
 function onProgress(p) {
+  if (!mine(onProgress, p)) return;
   const li = $(`pass-${p.index}`); if (!li) return;
   li.className = "running";
   li.textContent = `${p.zone}: ${Math.round(p.fraction * 100)} %  (${p.impressions} impressions)`;
 }
 function onPass(p) {
+  if (!mine(onPass, p)) return;
   const li = $(`pass-${p.index}`); if (!li) return;
   li.className = passOutcomeClass(p.outcome);
   li.dataset.outcome = p.outcome;
   li.textContent = `${p.zone}: ${passOutcomeText(p.outcome)}${p.detail ? " — " + p.detail : ""}`;
 }
 function onResult(r) {
-  if (r.session_id === runner.session) {
-    if (!runner.done) resetScreening();
-    runner.done = true;
-  }
+  if (!runner.starting && r.session_id !== runner.session) { otherResult(r); return; }
+  if (!mine(onResult, r)) return;
+  if (!runner.done) resetScreening();
+  runner.done = true;
   // Why it ended, when the outcome cannot say (a calibration that expired between passes:
   // `cause`), and whether it can be resumed (`left_open`).
   const why = [r.error, r.cause, r.left_open ? "left open: it can be resumed" : ""]
@@ -97,6 +149,12 @@ function onResult(r) {
   showResult(r.complete, r.complete ? `Session ${r.session_id} complete`
     : `INCOMPLETE session ${r.session_id}: ${r.outcome}${why ? " — " + why : ""}`,
   r.aftercare, r.outcome);
+}
+function otherResult(r) {
+  const line = $("other-session");
+  line.textContent = `Another client's session ${r.session_id} ended: `
+    + `${r.complete ? "complete" : `INCOMPLETE (${r.outcome})`}; see the pass log`;
+  line.hidden = false;
 }
 function showResult(complete, text, aftercare, outcome) {
   const box = $("session-result"); box.replaceChildren();

@@ -18,8 +18,10 @@ from smpdevice.calibration.checked import revalidated
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.checks import InvalidArgument
 from smpdevice.control.calibration import Calibration, CalibrationError
+from tests.smpdevice.conftest import fit_points
 
-GOOD = Calibration.linear(pen_serial="SMP-1", technician="ana", offset_mm=0.1, gain=1.0)
+GOOD = Calibration.linear(pen_serial="SMP-1", technician="ana", offset_mm=0.1, gain=1.0,
+                          **fit_points(0.1, 1.0))
 
 FORGED = {
     "expiry 70 years out": ({"expires_at": datetime(2099, 1, 1, tzinfo=UTC)}, "366 days"),

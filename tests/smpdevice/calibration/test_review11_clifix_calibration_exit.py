@@ -14,6 +14,7 @@ from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
+from tests.smpdevice.conftest import fit_points
 
 pytestmark = pytest.mark.usefixtures("sim_virtual_time")
 
@@ -47,7 +48,8 @@ def test_a_failed_verification_exits_1(tmp_path):
     (good,) = store.list()
     store.save(Calibration.linear(pen_serial=good.pen_serial, technician="ana",
                                   offset_mm=good.offset_mm + 0.3, gain=good.gain,
-                                  simulated=True))  # 0.3 mm off the pen's true zero
+                                  simulated=True,  # 0.3 mm off the pen's true zero
+                                  **fit_points(good.offset_mm + 0.3, good.gain)))
     result = smp("calibrate", "--verify-only", "--port", "pensim://", "--auto", "--db", db)
     assert "verify: FAIL" in result.stdout, result.output
     assert result.exit_code == ExitCode.CHECK_FAILED, result.output

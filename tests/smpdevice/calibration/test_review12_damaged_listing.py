@@ -15,13 +15,15 @@ from simulators.pen_model import PenModel
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
+from tests.smpdevice.conftest import fit_points
 
 
 def _two_calibrations(path):
     model = PenModel(seed=0)
     store = CalibrationStore(path)
     old, new = (Calibration.linear(pen_serial=model.serial, technician=who,
-                                   offset_mm=-model.offset_mm, gain=model.gain)
+                                   offset_mm=-model.offset_mm, gain=model.gain,
+                                   **fit_points(-model.offset_mm, model.gain))
                 for who in ("ana", "bo"))
     store.save(old)
     store.save(new)

@@ -33,6 +33,7 @@ from smpdevice.cli.calibrate import calibrate_again
 from smpdevice.control import PenController, State
 from smpdevice.control.calibration import VALIDITY_MAX_DAYS, Calibration, CalibrationError
 from smpdevice.outcomes import ExitCode
+from tests.smpdevice.conftest import fit_points
 from tests.smpdevice.virtual_time import virtual_sim
 
 
@@ -113,7 +114,8 @@ def store_true_calibration(data, *, created_in_min: float) -> None:
     model = PenModel(seed=0)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
         pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
-        created_at=datetime.now(UTC) + timedelta(minutes=created_in_min), simulated=True))
+        created_at=datetime.now(UTC) + timedelta(minutes=created_in_min), simulated=True,
+        **fit_points(-model.offset_mm, model.gain)))
 
 
 def test_verify_only_refuses_a_future_dated_calibration_with_this_runs_command(data):
@@ -129,7 +131,8 @@ def test_run_verify_names_the_pens_port_for_a_future_dated_calibration():
     with virtual_sim(seed=3) as sim, PenController.connect(sim.url, clock=sim.clock) as ctl:
         ahead = Calibration.linear(pen_serial=sim.serial, technician="t",
                                    offset_mm=-sim.model.offset_mm, gain=sim.model.gain,
-                                   created_at=datetime.now(UTC) + timedelta(hours=2))
+                                   created_at=datetime.now(UTC) + timedelta(hours=2),
+                                   **fit_points(-sim.model.offset_mm, sim.model.gain))
         with pytest.raises(CalibrationError) as refused:
             run_verify(ctl, None, ahead)  # type: ignore[arg-type]  # refused before reading
     assert f"recalibrate: smp calibrate --port {sim.url}" in str(refused.value)
@@ -223,7 +226,8 @@ def test_the_model_refuses_more_than_the_longest_validity():
 def test_a_stored_calibration_claiming_73_years_is_damaged_not_used(tmp_path):
     path = tmp_path / "cal.sqlite"
     store = CalibrationStore(path)
-    store.save(Calibration.linear(pen_serial="SMP-1", technician="t", offset_mm=-0.3, gain=1.0))
+    store.save(Calibration.linear(pen_serial="SMP-1", technician="t", offset_mm=-0.3, gain=1.0,
+                                  **fit_points(-0.3, 1.0)))
     with sqlite3.connect(path) as db:
         db.execute("UPDATE calibrations SET expires_at = '2099-01-01T00:00:00Z', record_json = "
                    "json_set(record_json, '$.expires_at', '2099-01-01T00:00:00Z')")

@@ -24,6 +24,7 @@ from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.records.sqlite import PassLog
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[3]
 SCREENING = ROOT / "examples" / "screening_clear.yaml"
@@ -31,7 +32,8 @@ PROFILE = ROOT / "examples" / "session1_base_density.yaml"
 
 
 def _calibration(serial: str) -> Calibration:
-    return Calibration.linear(pen_serial=serial, technician="ana", offset_mm=0.0, gain=1.0)
+    return Calibration.linear(pen_serial=serial, technician="ana", offset_mm=0.0, gain=1.0,
+                              **fit_points(0.0, 1.0))
 
 
 @pytest.mark.parametrize("command", [["calibrations", "list"],
@@ -94,7 +96,8 @@ def test_run_on_a_read_only_data_directory_is_exit_3_read_only(tmp_path, monkeyp
     os.chmod(data, 0o755)  # a directory the writer would tighten: re-moding it fails too
     model = PenModel(seed=0)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE.read_text().replace("duration_s: 3", "duration_s: 0.3")
                        .replace("duration_s: 2", "duration_s: 0.3"))

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.smpdevice.shell import calibrated
+from tests.smpdevice.shell import smp as shell_smp
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PORT = "pensim://?clock=virtual"
 PROFILE = EXAMPLES / "session1_base_density.yaml"
@@ -35,6 +38,21 @@ def smp(env: dict[str, str], *args: str, timeout_s: float = 60) -> subprocess.Co
 def run_args(port: str = PORT) -> list[str]:
     """`smp run` of the example profile with a screening that passes, technician ana."""
     return ["run", str(PROFILE), "--port", port, "-t", "ana", "--screening", str(SCREENING)]
+
+
+def calibrate_here(env: dict[str, str]) -> None:
+    """Fill the (empty) data directory of `env` with what `smp calibrate --port PORT --auto`
+    saves: a set-up step, not the command under test, so in this process and once per worker
+    (tests/smpdevice/shell.py `calibrated`), not a child process of about 1 CPU-s per test."""
+    data = Path(env["SMP_DATA_DIR"])
+    data.rmdir()
+    calibrated(data, PORT)
+
+
+def smp_here(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`smp ARGS` in this process with `env` as its whole environment (shell.py `smp`): for
+    set-up steps and commands whose process is not what the test checks."""
+    return shell_smp(args, env=env)
 
 
 def calibrate(env: dict[str, str], port: str = PORT) -> None:

@@ -22,6 +22,7 @@ from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILE = ROOT / "examples" / "session1_base_density.yaml"
@@ -53,7 +54,8 @@ def calibrate_default_pen(data_dir: Path) -> None:
     """Store the true calibration of the pen `pensim://` starts (seed 0)."""
     model = PenModel(seed=0)
     CalibrationStore(data_dir / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
 
 
 def short_profile(tmp_path: Path, seconds: str = "0.3") -> Path:

@@ -28,6 +28,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice import shell
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 120.0  # generous: 2 loaded cores; every wait ends on an output line
@@ -87,7 +88,8 @@ def save_calibration(env: dict[str, str]) -> None:
     data = Path(env["SMP_DATA_DIR"])
     data.mkdir(parents=True, exist_ok=True)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
 
 
 @pytest.fixture

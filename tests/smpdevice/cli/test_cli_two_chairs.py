@@ -22,6 +22,7 @@ from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
 from tests.smpdevice.cli.test_cli_run import SCREENING, short_profile
 from tests.smpdevice.cli.test_cli_service import Proc
+from tests.smpdevice.conftest import fit_points
 
 
 def smp(*args: str, env: dict[str, str]) -> SimpleNamespace:
@@ -38,7 +39,8 @@ def calibrate(data_dir, seed: int) -> None:
     """Store the true calibration of the pen `pensim://?seed=SEED` starts."""
     model = PenModel(seed=seed)
     CalibrationStore(data_dir / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="ana", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
 
 
 def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):

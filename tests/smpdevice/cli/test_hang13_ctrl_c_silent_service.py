@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from simulators import PenSimulator
+from simulators.clock import VirtualClock
 from smpdevice.outcomes import ExitCode
 from smpdevice.service.client import SyncServiceClient
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
@@ -211,11 +212,14 @@ def test_sigterm_and_ctrl_c_on_a_resume_through_the_service_exit_130(
 
 
 @contextlib.contextmanager
-def _close_held(env: dict[str, str]  # noqa: F811
+def _close_held(env: dict[str, str], virtual: bool = False  # noqa: F811
                 ) -> Iterator[tuple[Any, str, Any, Any, threading.Event]]:
     """A service on a real-time pen whose session close waits for `release` (the session
-    ended, its result not sent yet), with a viewer: (sim, url, viewer, work, release)."""
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
+    ended, its result not sent yet), with a viewer: (sim, url, viewer, work, release).
+    `virtual`: the pen on a clock the service's controller drives (docs/simulator.md), for a
+    test that waits for the session to end rather than acting while it plays."""
+    clock = VirtualClock(host_driven=True) if virtual else None
+    with PenSimulator(seed=0, clock=clock) as sim, ServiceHandle(ServiceOptions(
             port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
             calibration=true_calibration(sim))) as handle, \
             SyncServiceClient.connect(handle.url, role="viewer",
@@ -246,8 +250,9 @@ def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
     """README, exit 130: "a Ctrl-C that comes after the session ended, e.g. after its last
     pass, changes nothing: the status is the recorded outcome's, 0 for `completed`, with a
     `note:` line". Through the service the run gets the session.result after its stop: does
-    it exit by it?"""
-    with _close_held(env) as (_sim, url, viewer, work, release):
+    it exit by it? The pen plays its four passes on virtual time: the Ctrl-C comes once they
+    have ended (session.pass), whenever that is on the wall clock (11 s of it on real time)."""
+    with _close_held(env, virtual=True) as (_sim, url, viewer, work, release):
         run = Proc(*RUN, "--service", url, env=env)
         try:
             passes = [viewer.next_notification("session.pass", timeout_s=WAIT_S)

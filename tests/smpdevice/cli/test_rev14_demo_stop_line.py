@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ._rev14_smp import SMP, smp, station_env
+from ._rev14_smp import SMP, smp_here, station_env
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -45,7 +45,8 @@ def test_demo_stopped_mid_session_names_the_needle_and_the_record(
     lines = [text for text in (out + err).splitlines() if text.startswith("interrupted:")]
     assert len(lines) == 1, out + err
     assert "needle" in lines[0] and session_id in lines[0], lines[0]
-    # what the line says was recorded is in the log: the session, ended as interrupted
-    shown = smp(env, "sessions", "show", session_id)
+    # what the line says was recorded is in the log: the session, ended as interrupted (read
+    # in this process: the stopped demo is the process under test, not the reading)
+    shown = smp_here(env, "sessions", "show", session_id)
     assert shown.returncode == 0, shown.stderr
     assert "interrupted" in shown.stdout, shown.stdout

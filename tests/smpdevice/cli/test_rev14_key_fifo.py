@@ -15,7 +15,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ._rev14_smp import SMP, calibrate, run_args, smp, station_env
+from ._rev14_smp import SMP, calibrate_here, run_args, smp_here, station_env
 
 KEY = "installation-ed25519.pem"
 
@@ -58,7 +58,7 @@ def test_keys_show_refuses_a_fifo_key_file_in_one_line(tmp_path: Path) -> None:
 
 def test_run_refuses_a_fifo_key_file_before_the_session_opens(tmp_path: Path) -> None:
     env = station_env(tmp_path)
-    calibrate(env)
+    calibrate_here(env)  # set-up in this process; the command under test is a process
     key = Path(env["SMP_KEY_DIR"]) / KEY
     os.mkfifo(key)
     result = _ends_alone(env, *run_args())
@@ -69,8 +69,8 @@ def test_run_refuses_a_fifo_key_file_before_the_session_opens(tmp_path: Path) ->
 def test_verify_refuses_a_fifo_key_file_in_one_line(tmp_path: Path) -> None:
     # `smp sessions verify` reads only the public half (load_public): the same refusal
     env = station_env(tmp_path)
-    calibrate(env)
-    assert smp(env, *run_args()).returncode == 0
+    calibrate_here(env)  # set-up in this process; the command under test is a process
+    assert smp_here(env, *run_args()).returncode == 0
     key = Path(env["SMP_KEY_DIR"]) / KEY
     key.unlink()
     os.mkfifo(key)

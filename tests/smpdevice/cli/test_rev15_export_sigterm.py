@@ -5,9 +5,11 @@ sessions export -o FILE` is taken as Ctrl-C: one line, exit 130, and the tempora
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,15 +18,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 from bench.passlog import fill  # noqa: E402 - the bench's own fast writer of a real log
+from tests.run_once import run_dir, run_lock  # noqa: E402
 
 SMP = str(Path(sys.executable).with_name("smp"))
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    data = tmp_path_factory.mktemp("export-sigterm") / "data"
-    data.mkdir()
-    fill(data / "passlog.sqlite", 120_000)  # an export of about two seconds
+@pytest.fixture
+def data(tmp_path_factory, tmp_path):
+    """A data directory of its own per test, copied from one log filled once per run: the fill
+    is about 1.7 CPU-s, and the two tests went to two workers that each filled it."""
+    root = run_dir(tmp_path_factory)
+    built = root / "export-sigterm-data"
+    with run_lock(root, "export-sigterm"):
+        if not built.is_dir():
+            part = Path(tempfile.mkdtemp(prefix="export-sigterm-", dir=root))
+            fill(part / "passlog.sqlite", 120_000)  # an export of about two seconds
+            part.rename(built)  # whole, or not there: a failed fill leaves nothing done
+    data = tmp_path / "data"
+    shutil.copytree(built, data)
     return data
 
 

@@ -29,6 +29,7 @@ from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
     on_pen_time,
     short_profile,
 )
+from tests.smpdevice.conftest import fit_points
 
 RUN = ["-t", "ana", "--screening", str(SCREENING)]
 
@@ -82,7 +83,8 @@ def test_a_calibration_expiring_between_passes_leaves_the_session_open_exit_7_th
     model = PenModel(seed=0)
     store = CalibrationStore(calibrations)
     store.save(Calibration.linear(pen_serial=model.serial, technician="t",
-                                  offset_mm=-model.offset_mm, gain=model.gain))
+                                  offset_mm=-model.offset_mm, gain=model.gain,
+                                  **fit_points(-model.offset_mm, model.gain)))
     real, moved = calibration_module.today_utc, []
 
     def today():  # a month on, once pass 1 is recorded completed
@@ -110,7 +112,8 @@ def test_a_calibration_expiring_between_passes_leaves_the_session_open_exit_7_th
     # recalibrated (a month on), the rest is played: passes 2 to 4 only
     store.save(Calibration.linear(pen_serial=model.serial, technician="t",
                                   offset_mm=-model.offset_mm, gain=model.gain,
-                                  created_at=today()))
+                                  created_at=today(),
+                                  **fit_points(-model.offset_mm, model.gain)))
     resumed = CliRunner().invoke(main, ["run", "--resume", sid, *RUN, "--port", "pensim://",
                                         "--calibrations", str(calibrations)])
     assert resumed.exit_code == 0, resumed.output

@@ -30,6 +30,7 @@ from smpdevice.cli.params import FiniteFloatRange
 from smpdevice.cli.sessions_common import When
 from smpdevice.control.calibration import Calibration
 from tests.smpdevice import shell
+from tests.smpdevice.conftest import fit_points
 from tests.smpdevice.records.test_passlog import filled  # passes begun 2025-03-10 10:00:00 UTC
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -197,7 +198,8 @@ def test_run_with_its_output_on_a_full_disk_plays_and_closes_its_session(env, tm
     data.mkdir(parents=True)
     model = PenModel(seed=0)  # the pen `pensim://` starts
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     profile = tmp_path / "short.yaml"
     profile.write_text(PROFILE.read_text().replace("duration_s: 3", "duration_s: 0.3")
                        .replace("duration_s: 2", "duration_s: 0.3")

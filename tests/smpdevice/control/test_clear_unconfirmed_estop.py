@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_protocol.codes import FirmwareState
+from firmware_protocol.codes import FirmwareState, MsgType
 from smpdevice.control import PenController, State
 from smpdevice.control.states import EStopUnconfirmed, StateError
 from tests.smpdevice.virtual_time import virtual_sim
@@ -38,3 +38,27 @@ def test_a_clear_before_the_estop_is_confirmed_is_refused_then_taken_once_it_is(
         sim.time.sleep(LATE_S)
         assert sim.firmware.state is FirmwareState.IDLE
         assert pen.state is State.IDLE
+
+
+def test_an_estop_the_pen_never_hears_keeps_the_clear_refused_with_advice_that_works():
+    """Only ESTOP frames are lost (the rest flows): the loop re-sends it for as long as the link
+    is up, every clear is refused, and the advice (close, check, connect again) can be
+    followed: a new connection over the mended link E-stops and clears (review 16b: the advice
+    said "reconnect", which a controller with a live link refuses)."""
+    with virtual_sim(seed=5) as sim:
+        with PenController.connect(sim.url, clock=sim.clock, lease_ms=LEASE_MS) as pen:
+            sim.link.drop_inbound(MsgType.ESTOP)
+            with pytest.raises(EStopUnconfirmed):
+                pen.estop()
+            sim.time.sleep(5.0)
+            assert pen.state is State.ESTOP and pen.estop_unconfirmed
+            with pytest.raises(StateError, match="close the connection") as refused:
+                pen.clear_faults()
+            assert "reconnect" not in str(refused.value)
+        sim.link.clear_inbound()  # the cable checked
+        with PenController.connect(sim.url, clock=sim.clock, lease_ms=LEASE_MS) as again:
+            again.estop()
+            assert not again.estop_unconfirmed
+            assert sim.firmware.state is FirmwareState.ESTOP
+            again.clear_faults()
+            assert again.state is State.IDLE

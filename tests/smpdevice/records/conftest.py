@@ -11,15 +11,26 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.smpdevice.postgres_server import INSTALL_HINT, running_server, server_bindir
+from tests.run_once import run_dir, run_lock
+from tests.smpdevice.postgres_server import (
+    INSTALL_HINT,
+    make_cluster,
+    running_server,
+    server_bindir,
+)
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     bindir = server_bindir()
     if bindir is None:
         pytest.skip(f"no PostgreSQL server binaries (initdb, pg_ctl) here: {INSTALL_HINT}")
-    with running_server(bindir) as url:
+    root = run_dir(tmp_path_factory)
+    cluster = root / "pg-cluster"
+    with run_lock(root, "pg-cluster"):
+        if not cluster.is_dir():
+            make_cluster(bindir, cluster)
+    with running_server(bindir, cluster) as url:
         yield url
 
 

@@ -25,6 +25,7 @@ from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog, PassOutcome
 from tests.run_once import run_dir, run_lock
+from tests.smpdevice.conftest import fit_points
 from tests.smpdevice.records.test_passlog import begin, filled, open_session, stats
 
 REPO = Path(__file__).resolve().parents[3]
@@ -32,7 +33,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 def _calibration() -> Calibration:
     return Calibration.linear(pen_serial="SMP-RO", technician="ana", offset_mm=0.01, gain=1.02,
-                              created_at=datetime.now(UTC))
+                              created_at=datetime.now(UTC),
+                              **fit_points(0.01, 1.02))
 
 
 def make_data(directory: Path, *, live_wal: bool = False) -> tuple[int, Path]:

@@ -25,6 +25,7 @@ from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
 from smpdevice.records.sqlite_schema import AnchorsFileRefused
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[3]
 SCREENING = ROOT / "examples" / "screening_clear.yaml"
@@ -117,7 +118,8 @@ def test_smp_run_on_a_new_log_of_the_same_stem_exits_2(tmp_path, monkeypatch):
     monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
     model = PenModel(seed=0)
     CalibrationStore(tmp_path / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     station = _station(tmp_path)
     result = CliRunner().invoke(main, [
         "run", str(ROOT / "examples" / "session1_base_density.yaml"), "-t", "ana",

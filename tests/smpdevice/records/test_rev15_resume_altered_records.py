@@ -28,6 +28,7 @@ from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
 from smpdevice.records.sqlite_recovery import LogAltered
+from tests.smpdevice.conftest import fit_points
 from tests.smpdevice.records.test_records_exports import session_by
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -62,7 +63,8 @@ def test_a_resume_refuses_a_header_the_chain_says_was_altered(tmp_path, monkeypa
     monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
     model = PenModel(seed=0)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     jammed = CliRunner().invoke(main, ["run", str(PROFILE), "-t", "ana", "--screening",
                                        str(SCREENING), "--port", "pensim://?faults=jam@1"])
     assert jammed.exit_code == 4, jammed.output  # left open by the fault
@@ -96,7 +98,8 @@ def test_a_resume_never_plays_again_a_pass_the_chain_says_completed(tmp_path, mo
     monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
     model = PenModel(seed=0)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     jammed = CliRunner().invoke(main, ["run", str(PROFILE), "-t", "ana", "--screening",
                                        str(SCREENING), "--port", "pensim://?faults=jam@4"])
     assert jammed.exit_code == 4, jammed.output

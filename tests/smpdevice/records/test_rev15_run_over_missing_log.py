@@ -25,6 +25,7 @@ from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.passlog import PassLog
 from smpdevice.records.model import PassLogError
+from tests.smpdevice.conftest import fit_points
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILE = ROOT / "examples" / "session1_base_density.yaml"
@@ -55,7 +56,8 @@ def test_a_run_never_leaves_the_restored_log_failing_verify(tmp_path, monkeypatc
     monkeypatch.setenv("SMP_SIM_CLOCK", "virtual")
     model = PenModel(seed=0)
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain))
+        pen_serial=model.serial, technician="t", offset_mm=-model.offset_mm, gain=model.gain,
+        **fit_points(-model.offset_mm, model.gain)))
     profile = _short_profile(tmp_path)
     _run(profile)
     assert CliRunner().invoke(main, ["sessions", "verify"]).exit_code == 0

@@ -20,6 +20,7 @@ from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration
 from smpdevice.records.sqlite import PassLog
+from tests.smpdevice.conftest import fit_points
 from tests.smpdevice.records.test_passlog import T0, begin, open_session, stats
 
 READERS = [("sessions", "list"), ("sessions", "list", "--json"), ("sessions", "verify"),
@@ -41,7 +42,8 @@ def _station(data: Path, sessions: int = 2, passes: int = 2) -> Path:
                              ended_at=T0)
             log.close_session(sid, closed_at=T0 + timedelta(minutes=5), summary={})
     CalibrationStore(data / "calibrations.sqlite").save(Calibration.linear(
-        pen_serial="PEN-1", technician="ana", offset_mm=0.0, gain=1.0))
+        pen_serial="PEN-1", technician="ana", offset_mm=0.0, gain=1.0,
+        **fit_points(0.0, 1.0)))
     return data
 
 

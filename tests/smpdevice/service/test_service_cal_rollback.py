@@ -11,6 +11,7 @@ from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
+from tests.smpdevice.conftest import fit_points
 
 from .conftest import connect, measured_calibration, run
 
@@ -41,7 +42,8 @@ async def _end_with(service, ident: str) -> ServiceError | None:
 def test_end_refuses_a_stored_calibration_not_saved_by_this_run(service, sim):
     old = Calibration.linear(pen_serial=sim.serial, technician="ana",
                              offset_mm=-sim.model.offset_mm + 1.2, gain=sim.model.gain,
-                             simulated=True, created_at=datetime.now(UTC) - timedelta(days=3))
+                             simulated=True, created_at=datetime.now(UTC) - timedelta(days=3),
+                             **fit_points(-sim.model.offset_mm + 1.2, sim.model.gain))
     CalibrationStore().save(old)  # superseded: the pen was serviced since
     before = service.pen.calibration
 

@@ -1,0 +1,92 @@
+"""Review 16, finding 1: a stop signal that comes after the session closed, while `smp run`
+prints its summary, changes nothing (CtrlC.settle, smpdevice/cli/interrupt.py).
+
+README "When a session does not complete": once the session's records are open, SIGTERM and
+SIGHUP are taken as Ctrl-C; and (Exit status, 130) a Ctrl-C that comes after the session ended
+changes nothing: the status is the recorded outcome's, 0 for `completed`, with a `note:` line.
+Here the run is held (a full stdout pipe) after its session closed `completed`, while it prints
+the aftercare sheet; a SIGTERM/SIGHUP then kills the process by the signal instead (exit -15/-1,
+the rest of the aftercare sheet and the record receipt never printed). A Ctrl-C at the same
+point raised KeyboardInterrupt: exit 130, "the command stopped before finishing". Now all three
+leave the status the record's (0) with a `note:` line, and the whole report printed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SMP = [str(Path(sys.executable).parent / "smp")]
+PORT = "pensim://?clock=virtual"
+RUN = ["run", "examples/session1_base_density.yaml", "--port", PORT, "-t", "ana",
+       "--screening", "examples/screening_clear.yaml"]
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 4096
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "SMP_PORT", "SMP_SERVICE", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH")}
+    return dict(env, SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(tmp_path / "key"),
+                SMP_CONFIG=str(tmp_path / "no-config.toml"),
+                TMPDIR="/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path))
+
+
+def _smp(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _blocked_in_write(pid: int, proc: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "pipe_write" in Path(f"/proc/{pid}/wchan").read_text():
+            return True
+        time.sleep(0.01)  # waiting on a condition: the process blocked on its full stdout
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_after_the_session_closed_changes_nothing(tmp_path, signum):
+    env = _env(tmp_path)
+    assert _smp(env, "calibrate", "--port", PORT, "--auto", "-t", "ana").returncode == 0
+    # where the aftercare sheet starts in this run's output (a run on virtual time: its figures
+    # have the same widths from run to run)
+    first = _smp(env, *RUN)
+    assert first.returncode == 0, first.stderr
+    offset = first.stdout.encode().index(b"Scalp micropigmentation: aftercare")
+    # a stdout pipe with room for everything up to the aftercare sheet: the run blocks there,
+    # after its session closed
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
+    os.write(write_fd, b"x" * (PIPE_BYTES - offset - 8))
+    proc = subprocess.Popen([*SMP, *RUN], env=env, cwd=ROOT, stdout=write_fd,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(write_fd)
+    try:
+        assert _blocked_in_write(proc.pid, proc), "the run never blocked on its stdout"
+        sessions = json.loads(_smp(env, "sessions", "list", "--json").stdout)
+        latest = max(sessions, key=lambda s: s["opened_at"])
+        assert latest["closed_at"] is not None and latest["pass_count"] == 4, latest
+        proc.send_signal(signum)
+    finally:
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        os.close(read_fd)
+        err = proc.communicate(timeout=60)[1]
+    out = b"".join(chunks)[PIPE_BYTES - offset - 8:].decode()
+    assert proc.returncode == 0, (proc.returncode, err, out[-400:])
+    assert "Record receipt" in out and "SMP-RECEIPT/1" in out, out
+    assert "note: Ctrl-C came too late to change session" in err and "completed" in err, err
+    assert "interrupted" not in err, err
