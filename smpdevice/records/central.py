@@ -24,6 +24,7 @@ both succeed: the one whose records are already there carries on from the head t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,9 +119,9 @@ def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
         return SyncResult(log_id, sent, _central_head(conn, log_id)[0], registered)
     except psycopg.errors.InsufficientPrivilege as exc:
         if not str(exc).startswith("smp:"):  # our triggers' refusals use that code too
-            raise CentralStoreError(f"the sync to {_safe(url)} was refused ({_why(exc, url)}): "
-                                    f"this role lacks the rights a PC syncs with: {RIGHTS} "
-                                    "(docs/integration.md)") from None
+            why = _why(exc, url)
+            raise CentralStoreError(f"the sync to {_safe(url)} was refused ({why}): "
+                                    f"{_missing_right(why)} (docs/integration.md)") from None
         raise CentralStoreError(f"the sync to {_safe(url)} stopped ({_why(exc, url)}); what "
                                 "was committed is kept") from None
     except psycopg.Error as exc:
@@ -129,6 +130,22 @@ def sync(log: Any, url: str, key: InstallationKey | PublicKey, *,
                                 "on") from None
     finally:
         conn.close()
+
+
+def _missing_right(denial: str) -> str:
+    """What a "permission denied for KIND NAME" says the role lacks: the table rights a PC
+    syncs with only for a table; else the right on the very object the server names (EXECUTE
+    on a function the triggers call, revoked from PUBLIC, say), never a list it already has."""
+    found = re.search(r"permission denied for (\w+) (\S+)", denial)
+    kind, name = found.groups() if found else ("", "")
+    if kind == "table" or not found:
+        return f"this role lacks the rights a PC syncs with: {RIGHTS}"
+    if kind in ("function", "procedure"):
+        return (f"this role may not run {kind} {name}, which the store's triggers call: grant "
+                f"it EXECUTE on {kind} {name}")
+    if kind == "schema":
+        return f"this role may not use schema {name}: grant it USAGE on schema {name}"
+    return f"this role lacks a right on {kind} {name}"
 
 
 def _refuse_altered(conn: Any, log_id: str) -> None:

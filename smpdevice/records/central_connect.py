@@ -76,14 +76,16 @@ def _set_up(conn: Any, url: str) -> None:
     conn.execute(_SCHEMA)
     if not is_current(conn):
         raise CentralStoreError(f"cannot use the central store {_safe(url)}: after its setup "
-                                f"it still lacks schema {SCHEMA_VERSION} or an enabled guard "
-                                "trigger on one of its tables; nothing was sent")
+                                f"it still lacks schema {SCHEMA_VERSION}, an enabled guard "
+                                "trigger on one of its tables or one of its functions as "
+                                "written; nothing was sent")
 
 
 def _not_set_up(url: str, why: str) -> CentralStoreError:
     return CentralStoreError(
         f"cannot use the central store {_safe(url)}: it is not set up for this smpdevice "
-        f"(schema {SCHEMA_VERSION}, every guard trigger, enabled) and this role may not set it "
+        f"(schema {SCHEMA_VERSION}, every guard trigger, enabled, every function as this "
+        "smpdevice writes it) and this role may not set it "
         f"up ({why}): run one sync or verify as the tables' owner first (docs/integration.md)")
 
 

@@ -16,6 +16,7 @@ INSERT and SELECT (docs/integration.md).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from smpdevice.records.chain import GENESIS_HASH
@@ -139,13 +140,19 @@ def _table(spec: str) -> str:
     return spec.split(" ON ", 1)[1].split()[0]
 
 
+def _runs(spec: str) -> str:
+    return spec.rsplit("EXECUTE FUNCTION ", 1)[1]
+
+
 def _ensure(triggers: dict[str, str]) -> str:
-    """A DO block creating each trigger missing from its table, enabling each disabled one."""
-    found = ("SELECT tgenabled FROM pg_trigger WHERE tgrelid = '{table}'::regclass "
-             "AND tgname = '{name}'")
+    """A DO block creating each trigger missing from its table, enabling each disabled one,
+    and creating again each that runs another function than its own."""
+    found = ("SELECT CASE WHEN tgfoid = '{runs}'::regprocedure THEN tgenabled ELSE 'X' END "
+             "FROM pg_trigger WHERE tgrelid = '{table}'::regclass AND tgname = '{name}'")
     return "DO $$ DECLARE state \"char\"; BEGIN\n" + "".join(
-        f"  state := ({found.format(table=_table(spec), name=name)});\n"
-        f"  IF state IS NULL THEN\n    CREATE TRIGGER {name} {spec};\n"
+        f"  state := ({found.format(table=_table(spec), name=name, runs=_runs(spec))});\n"
+        f"  IF state = 'X' THEN\n    DROP TRIGGER {name} ON {_table(spec)};\n  END IF;\n"
+        f"  IF state IS NULL OR state = 'X' THEN\n    CREATE TRIGGER {name} {spec};\n"
         f"  ELSIF state <> 'O' THEN\n    ALTER TABLE {_table(spec)} ENABLE TRIGGER {name};\n"
         "  END IF;\n" for name, spec in triggers.items()) + "END $$;\n"
 
@@ -203,13 +210,28 @@ TRIGGERS = (*_BASE_TRIGGERS, *GUARD_TRIGGERS)
 _ON_TABLE = [(name, _table(spec)) for name, spec in {**_BASE_TRIGGERS, **_GUARD_TRIGGERS}.items()]
 TABLES = ("smp_installations", "smp_logs", "smp_records", "smp_signed_heads")
 
-# One row: the version mark (NULL: no store yet, or one set up before the mark) and how many
-# of TRIGGERS are on their own table (as the session's search_path names it) and enabled.
-# Only catalog reads: the PCs' INSERT/SELECT role may run it.
+# Each function the schema writes: (name, argument types, language, body as written), and the
+# function each trigger runs. A store where one differs (the hash function replaced by the
+# tables' owner with `SELECT r.hash`, review 16b; a trigger pointed at another function) is
+# not current: the owner's next sync or verify writes it back, a PC's role is refused (exit 2).
+_FUNCTIONS = [(name, " ".join(args.split()[1:]), lang, body) for name, args, lang, body
+              in re.findall(r"CREATE OR REPLACE FUNCTION (\w+)\(([^)]*)\).*?LANGUAGE (\w+)"
+                            r".*?AS \$\$(.*?)\$\$", SCHEMA, re.S)]
+_RUNS = {name: _runs(spec) for name, spec in {**_BASE_TRIGGERS, **_GUARD_TRIGGERS}.items()}
+
+# One row: the version mark (NULL: no store yet, or one set up before the mark), how many
+# of TRIGGERS are on their own table (as the session's search_path names it), enabled and
+# running their own function, and how many of _FUNCTIONS are as written. Only catalog reads:
+# the PCs' INSERT/SELECT role may run it.
 CURRENT_QUERY = ("SELECT obj_description(to_regclass('smp_logs'), 'pg_class'), "
-                 "(SELECT count(*) FROM unnest(%s::text[], %s::text[]) w(name, tab) "
-                 "JOIN pg_trigger t ON t.tgrelid = to_regclass(w.tab) AND t.tgname = w.name "
-                 "WHERE t.tgenabled = 'O')")
+                 "(SELECT count(*) FROM unnest(%s::text[], %s::text[], %s::text[]) w(name, tab, "
+                 "fn) JOIN pg_trigger t ON t.tgrelid = to_regclass(w.tab) AND t.tgname = w.name "
+                 "WHERE t.tgenabled = 'O' AND t.tgfoid = to_regprocedure(w.fn)), "
+                 "(SELECT count(*) FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                 "f(name, args, lang, src) JOIN pg_proc p ON p.proname = f.name "
+                 "AND oidvectortypes(p.proargtypes) = f.args AND pg_function_is_visible(p.oid) "
+                 "JOIN pg_language l ON l.oid = p.prolang "
+                 "WHERE l.lanname = f.lang AND p.prosrc = f.src)")
 
 # Each smp table that exists (as the search_path names it): its schema, whether the setup
 # would create there (current_schema), and whether this role owns it (or is in its owner).
@@ -224,11 +246,14 @@ def is_current(conn: Any) -> bool:
     with every trigger on its table and enabled; else the setup (or migration) must run, as
     the owner."""
     names, tables = [n for n, _ in _ON_TABLE], [t for _, t in _ON_TABLE]
-    mark, triggers = conn.execute(CURRENT_QUERY, (names, tables)).fetchone()
+    mark, triggers, functions = conn.execute(CURRENT_QUERY, (
+        names, tables, [_RUNS[n] for n in names], *map(list, zip(*_FUNCTIONS, strict=True))
+    )).fetchone()
     if not isinstance(mark, str) or not mark.startswith(_MARK):
         return False
     version = mark.removeprefix(_MARK)
-    return version.isdigit() and int(version) >= SCHEMA_VERSION and triggers == len(TRIGGERS)
+    return (version.isdigit() and int(version) >= SCHEMA_VERSION
+            and triggers == len(TRIGGERS) and functions == len(_FUNCTIONS))
 
 
 def setup_refusal(conn: Any) -> tuple[str, bool] | None:

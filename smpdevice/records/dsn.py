@@ -14,7 +14,28 @@ from urllib.parse import unquote
 
 MASK = "***"
 SECRET_KEYS = frozenset({"password", "sslpassword"})
-_KEYWORD_SECRET = re.compile(r"(?i)\b(ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+# A keyword string's password value: quoted (an unterminated quote runs to the end), or
+# unquoted up to a space that no backslash escapes (libpq reads `ab\ cd` as "ab cd").
+_KEYWORD_SECRET = re.compile(
+    r"(?is)\b(ssl)?password\s*=\s*('(?:[^'\\]|\\.)*(?:'|\\?\Z)|(?:\\.|\S)+)")
+# An address mistyped without its `://` may still hold a user part (`postgresql:u:PASS@h`,
+# `postgresql:/u:PASS@h`, `postgresql//u:PASS@h`, `u:PASS@h`): see `_loose_passwords`.
+_SCHEME = re.compile(r"(?i)postgres(?:ql)?:")
+
+
+def _loose_passwords(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the password in each word of `text` that has an `@`: the word up to
+    its last `@`, less a leading `postgresql:` (when another `:` follows), is the user part,
+    and its password all after its first `:` (more masked, never less)."""
+    spans = []
+    for word in re.finditer(r"\S*@\S*", text):
+        head = word.group()[:word.group().rfind("@")]
+        scheme = _SCHEME.match(head)
+        skip = scheme.end() if scheme and ":" in head[scheme.end():] else 0
+        colon = head.find(":", skip)
+        if colon >= 0:
+            spans.append((word.start() + colon + 1, word.start() + len(head)))
+    return spans
 
 
 def _split(url: str) -> tuple[str, str, str]:
@@ -61,7 +82,10 @@ def secrets(url: str) -> list[str]:
     found: list[str] = []
     _scheme, sep, rest = url.partition("://")
     if not sep:
-        found += [m.group(2).strip("'") for m in _KEYWORD_SECRET.finditer(url)]
+        for m in _KEYWORD_SECRET.finditer(url):
+            value = m.group(2).strip("'")
+            found += [value, re.sub(r"(?s)\\(.)", r"\1", value)]  # as libpq reads it too
+        found += [url[start:end] for start, end in _loose_passwords(url)]
     else:  # every reading of the address: a password is never missed for a raw ? @ / in it
         found += _passwords(rest)
         items = [*_params(rest), *_params(_split(url)[2])]  # a ? in the user part, or not
@@ -72,8 +96,11 @@ def secrets(url: str) -> list[str]:
 def safe(url: str) -> str:
     """`url` with every password shown as ***."""
     scheme, userinfo, rest = _split(url)
-    if not scheme:
-        return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1) or ''}password={MASK}", url)
+    if not scheme:  # a keyword string, or an address mistyped without its `://`
+        url = _KEYWORD_SECRET.sub(lambda m: f"{m.group(1) or ''}password={MASK}", url)
+        for start, end in reversed(_loose_passwords(url)):
+            url = url[:start] + MASK + url[end:]
+        return url
     if ":" in userinfo:
         userinfo = f"{userinfo.split(':', 1)[0]}:{MASK}@"
     rest = "".join(f"{item.partition('=')[0]}={MASK}" if _secret_param(item) else item
