@@ -84,7 +84,8 @@ REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
                   "tests/smpdevice/console/test_console_log_paging.py",
                   "tests/smpdevice/console/test_console_keys.py",
                   "tests/smpdevice/console/test_console_message.py",
-                  "tests/smpdevice/console/test_rev16_")  # review 16's console files
+                  "tests/smpdevice/console/test_rev16_",  # review 16's console files (and 16b's)
+                  "tests/smpdevice/console/test_rev16b_")
 
 # The files holding the longest tests (the console's browser tests of pass 1, pens playing
 # passes on wall time, `smp` processes, hypothesis runs of hundreds of examples), longest first

@@ -6,104 +6,15 @@ const $ = (id) => document.getElementById(id);
 const QUESTIONS = ["open_sores", "eczema", "dermatitis", "psoriasis_flare", "infection",
   "sunburn", "keloid_tendency"];
 const TRACE_S = 10;
-const app = { ws: null, ids: 1, pending: new Map(), role: null, me: null, state: null,
+const app = { ws: null, trial: null, retry: null, ids: 1, role: null, me: null, state: null,
   window: null, trace: [], traceDirty: false, heartbeat: null, identity: null, driving: false };
 
-// ---------------------------------------------------------------- connection
-// The token is everything after `token=` in the fragment, URL-encoded: a service token may be
-// any printable ASCII (& # % + ...; console_url encodes it). A bare `%` is taken as written.
-function tokenInHash() {
-  const m = location.hash.match(/^#(?:.*?&)?token=(.*)$/s);
-  if (!m) return null;
-  try { return decodeURIComponent(m[1]); } catch (e) { return m[1]; }
-}
-function token() {
-  const t = tokenInHash();
-  if (t !== null) {
-    sessionStorage.setItem("smp-token", t);
-    // the token leaves the address bar; the query (`?log_page=N`, report.js) stays
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem("smp-token");
-}
-// Another console link opened in this tab changes only the fragment (no new page): its token
-// is kept, leaves the address bar, and the page connects again under it (a page that drove
-// the pen lets go of it: the needle stops, as when the tab closes).
-window.addEventListener("hashchange", () => {
-  if (tokenInHash() === null) return;
-  token();
-  if (!app.ws) { connect(); return; }
-  app.reconnectNow = true; app.ws.givenUp = true; app.ws.close();
-});
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/rpc`);
-  app.ws = ws;
-  ws.onopen = async () => {
-    app.role = null;
-    try {
-      const hello = await call("rpc.hello", { token: token() || "", client: "web console" });
-      app.role = hello.role; app.me = hello.client_id;
-      $("conn").textContent = "connected"; $("role").textContent = `role: ${hello.role}`;
-      document.body.dataset.role = hello.role;
-      app.identity = await call("pen.identity");
-      $("serial").textContent = app.identity.identity ? app.identity.identity.serial : "";
-      fillZones(app.identity.zones);
-      await call("telemetry.subscribe", { rate_hz: 25 });
-      const state = await call("pen.state");
-      applyState(state);
-      refreshLog();
-      await reconcileRunner(state);  // a session followed before a lost connection
-    } catch (e) {
-      if (e.givenUp) return;  // a connection given up for another token (hashchange)
-      if (!app.role) { $("role").textContent = ""; delete document.body.dataset.role; }
-      show(`cannot connect: ${e.message}`);
-    }
-  };
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-  ws.onclose = () => {
-    $("conn").textContent = "disconnected: retrying"; setState("disconnected");
-    const closed = Object.assign(new Error("connection closed"), { givenUp: Boolean(ws.givenUp) });
-    for (const [, p] of app.pending) p.reject(closed);
-    app.pending.clear(); stopHeartbeat(); app.tookPen = false;  // a closed link drives nothing
-    setTimeout(connect, app.reconnectNow ? 0 : 1000); app.reconnectNow = false;
-  };
-}
-
+// ---------------------------------------------------------------- connection (link.js)
 // The service's cap on one request, in UTF-8 bytes (smpdevice/service/limits.py
 // MAX_MESSAGE_BYTES; a test checks they agree). Past 4 MiB the service closes the connection,
 // which for a driving page is the dead-man: a request over the cap is never sent.
 const MAX_MESSAGE_BYTES = 256 * 1024;
 function kib(bytes) { return Math.ceil(bytes / 1024); }
-function call(method, params = {}) {
-  return new Promise((resolve, reject) => {
-    if (!app.ws || app.ws.readyState !== WebSocket.OPEN) {
-      reject(new Error("not connected")); return;
-    }
-    const id = app.ids++;
-    const text = JSON.stringify({ jsonrpc: "2.0", id, method, params });
-    const bytes = new TextEncoder().encode(text).length;
-    if (bytes > MAX_MESSAGE_BYTES) {
-      reject(new Error(`${method}: the request is ${kib(bytes)} KiB, over the service's cap of `
-        + `${kib(MAX_MESSAGE_BYTES)} KiB per request; nothing was sent`));
-      return;
-    }
-    app.pending.set(id, { resolve, reject });
-    app.ws.send(text);
-  });
-}
-
-function onMessage(m) {
-  if (m.method) { onNotification(m.method, m.params); return; }
-  const p = app.pending.get(m.id);
-  if (!p) return;
-  app.pending.delete(m.id);
-  if (m.error) p.reject(Object.assign(new Error(m.error.message),
-    { code: m.error.code, data: m.error.data }));
-  else p.resolve(m.result);
-}
-
 async function act(fn) {
   try { const r = await fn(); hide(); return r; } catch (e) { showError(e); return null; }
 }
@@ -113,8 +24,8 @@ async function act(fn) {
 async function ask(fn) {
   try { return await fn(); } catch (e) { showError(e); return null; }
 }
-// A call cut by a connection this page gave up for another token (hashchange) says nothing:
-// the page is connecting again under that token.
+// A call cut by a connection this page swapped for another token's (hashchange) says nothing:
+// the page works on under that token.
 function showError(e) { if (!e.givenUp) show(e.message); }
 
 function show(text) { $("message").textContent = text; $("message").hidden = false; }
@@ -225,7 +136,7 @@ function showFootswitch(pressed) {
 // How a pass ended, in words (the code stays in data-outcome and in the exports).
 const PASS_OUTCOMES = {
   completed: "completed",
-  stopped: "stopped by the technician",
+  stopped: "stopped",  // by Stop, the controller or the dead-man: the pass's detail says which
   fault: "fault: the pen latched a fault",
   estop: "E-stop",
   link_lost: "pen lost: the pen stopped the needle by itself",
@@ -390,5 +301,5 @@ $("cal-move").onclick = () => act(async () => calOut(await call("calibration.mov
 $("cal-gauge").onclick = () => act(async () => calOut(await call("calibration.read_gauge")));
 $("cal-end").onclick = () => act(async () => calOut(await call("calibration.end")));
 
-// After every script of the page (runner.js, report.js) has run: they handle what comes in.
-document.addEventListener("DOMContentLoaded", connect);
+// After every script of the page (link.js, runner.js, report.js) has run: they handle what comes in.
+document.addEventListener("DOMContentLoaded", () => connect());

@@ -2,15 +2,53 @@
 "use strict";
 
 // ---------------------------------------------------------------- number fields
-// A number field's value, or a refusal naming the field: a text it cannot hold as a number
-// (1e400, 1,5, blank) reads as "", and +"" is 0, which must never be sent as the value.
+// A number field's value, or a refusal naming the field. The fields are text (a browser's
+// number field drops what it cannot read as it is typed: "4,5" became 45, "0x10" 10), so only
+// a plain decimal is a number: sign, digits, a point and digits, an exponent. A decimal comma,
+// a blank, 1e400 (no finite number) are refused; +"" is 0, which must never be sent.
+const DECIMAL = /^[+-]?(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?$/;
 function numberIn(id) {
   const el = $(id), v = el.value.trim(), n = Number(v);
-  if (el.validity.badInput || v === "" || !Number.isFinite(n)) {
+  if (!DECIMAL.test(v) || !Number.isFinite(n)) {
     const label = (el.closest("label") || el).textContent.trim() || id;
-    throw new Error(`${label}: not a number; type one (nothing was sent)`);
+    const comma = /^[+-]?\d*,\d+$/.test(v) ? ` ("${v}": write a decimal point, ${v.replace(",", ".")})` : "";
+    throw new Error(`${label}: not a number${comma}; type one (nothing was sent)`);
   }
   return n;
+}
+
+// ---------------------------------------------------------------- text fields
+// The service's limits, in characters as it counts them (code points): a technician's name
+// 200, a clear's reason 500. An insertion that would pass one is refused whole with a message:
+// never cut silently, never sent. A paste the page sees first (beforeinput) is refused before
+// the browser lays it out; one it does not (execCommand) the browser bounds at maxLength
+// first, as inserting 16 MiB kept the page's one thread (a driving page's heartbeats) busy for
+// seconds. maxLength counts UTF-16 units, 1 or 2 a character, and never splits one: 2 * limit
+// + 2 units hold every text the service takes, and a text it cut is over the limit, refused.
+const TEXT_LIMITS = { technician: ["Technician", 200], "cal-tech": ["Technician", 200],
+  "clear-reason": ["The reason to clear", 500] };
+// Code points, without spreading a huge text: UTF-16 units are 1 or 2 per code point.
+function chars(text, limit) { return text.length > 2 * limit ? text.length : [...text].length; }
+for (const [id, [name, limit]] of Object.entries(TEXT_LIMITS)) {
+  const el = $(id);
+  el.maxLength = 2 * limit + 2;
+  let kept = el.value;
+  const refuse = (n) => show(`${name}: ${n > 2 * limit ? "a text" : `${n} characters`} `
+    + `over the service's limit of ${limit} characters; not kept`);
+  el.addEventListener("beforeinput", (ev) => {
+    const added = ev.data ?? (ev.dataTransfer ? ev.dataTransfer.getData("text/plain") : "");
+    if (!added) return;
+    const rest = el.value.slice(0, el.selectionStart ?? 0) + el.value.slice(el.selectionEnd ?? 0);
+    const n = chars(rest, limit) + chars(added, limit);
+    if (n > limit) { ev.preventDefault(); refuse(n); }
+  });
+  el.addEventListener("input", () => {  // what beforeinput did not stop (execCommand, IME)
+    const n = chars(el.value, limit);
+    if (n <= limit) { kept = el.value; return; }
+    el.value = kept; refuse(n);
+  });
+  // a value the page set itself (the reason cleared after a clear) is the one kept
+  el.addEventListener("focus", () => { kept = el.value; });
 }
 
 // ---------------------------------------------------------------- session runner
@@ -93,15 +131,36 @@ $("check-btn").onclick = () => act(async () => {
 // The session this page started and follows until its result: `done` once it is shown.
 // Another client's session (`smp run --service` in a terminal) never touches its passes or
 // result; its end is one line of its own. `early`: what came while session.run was answered.
-const runner = { session: null, done: true, starting: false, early: [] };
+// `cut`: session.run cut by a close before its answer (the page's client id then, and the
+// session id held from its notifications, if any): resolved at the next connection.
+const runner = { session: null, done: true, starting: false, early: [], cut: null };
 function mine(handler, p) {
-  if (runner.starting) { runner.early.push([handler, p]); return false; }
+  if (runner.starting || runner.cut) { runner.early.push([handler, p]); return false; }
   return runner.session !== null && p.session_id === runner.session;
 }
 
 // Every session starts with its own screening: none preselected, as at the page's first load.
 function resetScreening() {
   for (const r of document.querySelectorAll("#screening input")) r.checked = false;
+}
+// Pass `index`'s line, and "planned" lines before it when the page did not learn the plan.
+function passLi(index) {
+  for (let i = $("passes").children.length; i <= index; i++) {
+    const li = document.createElement("li"); li.id = `pass-${i}`; li.textContent = "planned";
+    $("passes").append(li);
+  }
+  return $(`pass-${index}`);
+}
+function claim(sid, planned) {
+  runner.session = sid; runner.done = false; document.body.dataset.session = sid;
+  if (planned) passLi(planned - 1);
+}
+// What came while nothing could tell whose it was: this page's session's, or another's end.
+function replayHeld() {
+  for (const [handler, p] of runner.early.splice(0)) {
+    if (p.session_id === runner.session) handler(p);
+    else if (handler === onResult) otherResult(p);
+  }
 }
 
 $("session-start").onclick = () => act(async () => {
@@ -110,35 +169,56 @@ $("session-start").onclick = () => act(async () => {
   const params = { ...profileParams(), screening: screeningAnswers(), technician: $("technician").value };
   if ($("quick").checked) params.quick_pass_s = 0.4;
   runner.starting = true; runner.early = [];
+  const me = app.me;
   let r;
-  try { r = await call("session.run", params); } finally { runner.starting = false; }
+  try { r = await call("session.run", params); } catch (e) {
+    if (e.closed) startCut(me);
+    replayHeld(); throw e;
+  } finally { runner.starting = false; }
   resetScreening();  // these answers were this session's; the next one asks again
-  runner.session = r.session_id; runner.done = false;
-  const planned = r.planned_passes;
-  for (let i = 0; i < planned; i++) {
-    const li = document.createElement("li"); li.id = `pass-${i}`; li.textContent = "planned";
-    $("passes").append(li);
-  }
-  document.body.dataset.session = r.session_id;
-  for (const [handler, p] of runner.early.splice(0)) handler(p);  // this session's own only
+  claim(r.session_id, r.planned_passes);
+  replayHeld();  // this session's own only; another's end is its own line
 });
 $("session-stop").onclick = () => act(() => call("session.stop"));
 
+// The connection closed after session.run went, before its answer: the session may have
+// started, and it is this page's. Its id is the one its notifications carried, or the
+// service's status naming this page's old connection as the session's client.
+const CUT_WORDS = "the connection closed as the session started; see the pass log";
+function startCut(me) {
+  const held = runner.early.find(([, p]) => p.session_id);
+  runner.cut = { me, sid: held ? held[1].session_id : null };
+  throw new Error(CUT_WORDS);
+}
+function resolveCut(st) {
+  const cut = runner.cut;
+  runner.cut = null;
+  const known = st && st.session_id && st.client === cut.me;
+  const sid = cut.sid || (known ? st.session_id : null);
+  if (sid) claim(sid, st && st.session_id === sid ? st.planned_passes : 0);
+  else show(`${CUT_WORDS} (the service does not say it started)`);
+  replayHeld();
+}
+
 function onProgress(p) {
   if (!mine(onProgress, p)) return;
-  const li = $(`pass-${p.index}`); if (!li) return;
+  const li = passLi(p.index);
   li.className = "running";
   li.textContent = `${p.zone}: ${Math.round(p.fraction * 100)} %  (${p.impressions} impressions)`;
 }
+// How a pass ended, and what stopped it (the service's detail: Stop, the controller, the pen).
+function passWords(p) {
+  return `${p.zone}: ${passOutcomeText(p.outcome)}${p.detail ? " — " + p.detail : ""}`;
+}
 function onPass(p) {
   if (!mine(onPass, p)) return;
-  const li = $(`pass-${p.index}`); if (!li) return;
+  const li = passLi(p.index);
   li.className = passOutcomeClass(p.outcome);
   li.dataset.outcome = p.outcome;
-  li.textContent = `${p.zone}: ${passOutcomeText(p.outcome)}${p.detail ? " — " + p.detail : ""}`;
+  li.textContent = passWords(p);
 }
 function onResult(r) {
-  if (!runner.starting && r.session_id !== runner.session) { otherResult(r); return; }
+  if (!runner.starting && !runner.cut && r.session_id !== runner.session) { otherResult(r); return; }
   if (!mine(onResult, r)) return;
   if (!runner.done) resetScreening();
   runner.done = true;
@@ -172,6 +252,7 @@ function showResult(complete, text, aftercare, outcome) {
 // playing. Still running: its notifications come again. Else the service's status or the pass
 // log says how it ended.
 async function reconcileRunner(state) {
+  if (runner.cut) resolveCut(state.session);
   if (!runner.session || runner.done) return;
   const sid = runner.session, st = state.session;
   if (st && st.session_id === sid && st.running) return;
@@ -180,11 +261,12 @@ async function reconcileRunner(state) {
   if (runner.done || runner.session !== sid) return;  // its result came meanwhile
   runner.done = true;
   const passes = new Map(((logged && logged.passes) || []).map((p) => [p.index, p]));
+  for (const index of passes.keys()) passLi(index);
   for (const li of document.querySelectorAll("#passes li")) {
     const p = passes.get(Number(li.id.slice("pass-".length)));
     if (p && p.outcome) {
       li.className = passOutcomeClass(p.outcome); li.dataset.outcome = p.outcome;
-      li.textContent = `${p.zone}: ${passOutcomeText(p.outcome)}`;
+      li.textContent = passWords(p);
     } else if (p || li.className === "running") {
       li.className = "failed"; li.dataset.outcome = "unknown";
       li.textContent = `${p ? p.zone : "pass"}: ended while this page was away; not recorded as finished`;
