@@ -102,9 +102,13 @@ def _drop_signal_race(unraisable: Any, previous: Any = sys.unraisablehook) -> No
 
 
 def _ignore_sigint() -> None:
-    """The exit status is decided: no later Ctrl-C may turn it into a death by SIGINT."""
+    """The exit status is decided: no later Ctrl-C may turn it into a death by SIGINT, nor a
+    SIGTERM or SIGHUP (taken as Ctrl-C until here) into a death by them: Python's finalization
+    puts a handler it installed back to the default, not one that ignores (review 16c: a
+    second SIGTERM, as a service manager sends, landing as the process ended killed it)."""
     with contextlib.suppress(ValueError, OSError):  # not the main thread
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
     # A Ctrl-C that lands in code exec() runs from a string (dataclasses and namedtuples make
     # their methods so, as a command's modules are imported) sets CPython's "unhandled
     # KeyboardInterrupt" flag though the command handled it: `python -m smpdevice` would then

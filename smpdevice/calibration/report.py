@@ -14,6 +14,7 @@ from smpdevice.calibration.accuracy import (
     MIN_DEPTH_CHECKS,
     DepthAccuracy,
     PunctureRateCheck,
+    count_window_s,
     depth_accuracy,
 )
 from smpdevice.calibration.fit import DEFAULT_FIT_TOLERANCE_MM, LinearFit
@@ -98,6 +99,39 @@ def _check_types(settings: CalibrationSettings) -> None:
             raise CalibrationError(f"{name} must hold at least one value, or be None")
         for i, value in enumerate(values):
             checks.finite_number(f"{name}[{i}]", value, 0.0, high, lo_open=True, error=err)
+
+
+def check_spins(settings: CalibrationSettings, speeds_hz: list[float],
+                telemetry_hz: float | None) -> None:
+    """Every spin of the speed check, as long as `count_window_s` makes it, against two
+    telemetry frames at `telemetry_hz` (what the controller needs to measure a speed), before
+    a run starts: refused at step 3, after the gauge readings, it would lose them all."""
+    if not settings.run_speed or not telemetry_hz or telemetry_hz <= 0:
+        return  # None: a rate this host cannot know (a service's pen: it checks its own)
+    least_s = 2 / telemetry_hz
+    spins = [(hz, count_window_s(hz, settings.speed_tolerance_pct, settings.spin_duration_s))
+             for hz in speeds_hz]
+    short = [f"{duration_s:.4g} s at {hz:g} Hz" for hz, duration_s in spins
+             if duration_s < least_s]
+    if short:
+        raise checks.InvalidArgument(
+            f"spin_seconds (--spin-seconds) {settings.spin_duration_s:g} is too short for the "
+            f"pen's telemetry at {telemetry_hz:g} Hz: the speed check would spin "
+            f"{', '.join(short)}, and a speed needs at least {least_s:g} s (two telemetry "
+            f"frames). Give --spin-seconds {least_s:g} or more, or a higher telemetry rate "
+            "(`smp serve --telemetry-hz`). Nothing was run.")
+
+
+def telemetry_rate_hz(ctl: object) -> float | None:
+    """The telemetry rate a controller runs at (its own, bounded by its pen's), None when
+    this host cannot tell (a pen driven over a service)."""
+    rate = getattr(getattr(ctl, "_engine", None), "telemetry_hz", None)
+    if not isinstance(rate, int | float):
+        configured, ident = getattr(ctl, "telemetry_hz", None), getattr(ctl, "identity", None)
+        if not isinstance(configured, int | float) or ident is None:
+            return None
+        rate = min(configured, ident.limits.telemetry_max_hz)
+    return float(rate) if rate > 0 else None
 
 
 # ----------------------------------------------------------------------------- results

@@ -46,6 +46,8 @@ from smpdevice.calibration.report import (
     CalibrationSettings,
     VerifyResult,
     VerifySample,
+    check_spins,
+    telemetry_rate_hz,
 )
 from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
 from smpdevice.calibration.stopping import (  # leave_calibrating: here for its users
@@ -327,6 +329,8 @@ def run_calibration(
     )
     stop = StopCheck(should_stop, ctl)
     run = CalibrationSteps(ctl, gauge, settings, echo, stop)
+    # before the first step: refused at step 3, every gauge reading would be lost
+    check_spins(settings, run.speeds_hz(), telemetry_rate_hz(ctl))
     ctl.begin_calibration()
     try:
         search = run.zero(report)

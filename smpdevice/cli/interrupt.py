@@ -133,7 +133,9 @@ class CtrlC:
             yield
         finally:
             self._work -= 1
-            if self._settled and self._installed:  # held until the command ends: settle()
+            # held until the command ends: settled (settle()), or stopping already (a second
+            # SIGTERM or SIGHUP, as systemd sends, changes nothing; review 16c)
+            if (self._settled or self.requested) and self._installed:
                 for signum, previous in taken.items():
                     self._held.setdefault(signum, previous)
             else:

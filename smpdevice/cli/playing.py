@@ -70,6 +70,7 @@ def log_failed(session, console: Console, report, error: Exception, *,
     nothing more can be written); say which passes are recorded, and fill `report` so the run
     ends as a session left open on `log_error`: INCOMPLETE, the commands to resume it once
     the disk has room, exit 3 (README, When a session does not complete)."""
+    from smpdevice.cli.interrupt import CTRL_C
     from smpdevice.cli.run_report import needle_state
     from smpdevice.outcomes import SessionOutcome
 
@@ -80,14 +81,27 @@ def log_failed(session, console: Console, report, error: Exception, *,
             console.print(f"  note: the session could not wind down: {exc}", style="yellow",
                           markup=False)
         print_passes(session.results, console)
-        console.print(f"  pass {len(session.results) + 1}: not recorded — the pass log could "
+        # numbered by the plan (a resumed run's first pass is not pass 1)
+        unrecorded = session.remaining[0][0] if session.remaining else len(session.results)
+        console.print(f"  pass {unrecorded + 1}: not recorded — the pass log could "
                       f"not be written: {error}", style="red", markup=False, soft_wrap=True)
     if report is not None:
-        done = sum(1 for r in session.results if r.outcome.value == "completed")
-        report.summary = {"passes": len(session.results), "outcomes": {"completed": done}}
+        report.summary = _recorded_so_far(session)
         report.outcome, report.suspended, report.sheet = SessionOutcome.log_error, True, ""
         report.needle = needle_state(session.pen)
+    CTRL_C.settle()  # the outcome is decided: a stop signal now cuts no summary (review 16c)
     return LogFailed(f"the pass log could not be written: {error}")
+
+
+def _recorded_so_far(session) -> dict:
+    """The whole session's passes by outcome, earlier runs' too (a resume), as the log holds
+    them (readable on a full disk); else this run's."""
+    try:
+        outcomes = [str(p.outcome) for p in session.passlog.session(session.session_id).passes
+                    if p.outcome is not None]
+    except Exception:
+        outcomes = [r.outcome.value for r in session.results]
+    return {"passes": len(outcomes), "outcomes": {"completed": outcomes.count("completed")}}
 
 
 def recalibrate_in(why: str, pen_port: str, recalibrate: str | None) -> str:

@@ -15,16 +15,12 @@ such a zone, is refused saying so.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
-from collections.abc import Callable
 
-from firmware_protocol import units
-from firmware_protocol.messages import SetSetpoints
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
-from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import State, StateError
+from smpdevice.control.wire_units import resend, rewired, wire_setpoints
 from smpdevice.control.zones import checked_zone
 from smpdevice.envelope import (
     EnvelopeError,
@@ -34,10 +30,12 @@ from smpdevice.envelope import (
     check_setpoints,
     for_skin,
     narrowed,
-    strokes_per_impression,
 )
 from smpdevice.errors import SmpError
+from smpdevice.link.items import Operation
 from smpdevice.link.wire import LinkError
+
+__all__ = ["GuardMixin", "wire_setpoints"]  # wire_setpoints: where its callers found it
 
 EPIDERMIS_RANGE_MM = (0.0, 5.0)  # as a profile's skin.epidermis_mm: above 0, at most 5 mm
 BY_HAND = "set_client_skin"  # the holder of the value `set_client_skin` sets
@@ -80,7 +78,9 @@ class GuardMixin(ControllerCore):
         Refused (EnvelopeError, nothing changed) when the floor would be deeper than the active
         zone's dermal ceiling (this client cannot be treated in that zone), and while the pen
         is armed or running at setpoints below it; in idle such setpoints are forgotten (set
-        them again). Dropping it always succeeds, also with the pen disconnected.
+        them again). Setpoints kept whose integers on the wire fall below it are sent again,
+        rounded for it (idle or armed), or refused while running (wire_units.py `rewired`).
+        Dropping it always succeeds, also with the pen disconnected.
         """
         return self._hold_client_skin(BY_HAND, epidermis_mm, refuse_empty=True)
 
@@ -123,12 +123,12 @@ class GuardMixin(ControllerCore):
         return skins
 
     def _do_hold_client_skin(self, holder: object, epidermis_mm: float | None,
-                             refuse_empty: bool) -> ZoneEnvelope | None:
+                             refuse_empty: bool) -> ZoneEnvelope | Operation | None:
         with self._skins_lock:
             return self._hold_on_loop(holder, epidermis_mm, refuse_empty)
 
     def _hold_on_loop(self, holder: object, epidermis_mm: float | None,
-                      refuse_empty: bool) -> ZoneEnvelope | None:
+                      refuse_empty: bool) -> ZoneEnvelope | Operation | None:
         skins = self._skins_with(holder, epidermis_mm)
         thickest = max(skins.values(), default=None)
         name = self.zone_name
@@ -150,10 +150,11 @@ class GuardMixin(ControllerCore):
                     + ". Nothing changed: stop and disarm first, or set setpoints inside it."))
             if violations:
                 self._forget_setpoints()
+        message = None if zone is None else rewired(self, name or "?", zone)
         self._keep_skins(skins)
         if zone is not None:
             self._zone = zone
-        return self._zone
+        return self._zone if message is None else resend(self, message, lambda: self._zone)
 
     def _require_fits_client(self, name: str, zone: ZoneEnvelope) -> None:
         """Refuse making `zone` (as `_pen_bounded` narrowed it) active when it allows no depth
@@ -268,75 +269,3 @@ def _depth_bounded(zone: ZoneEnvelope, depth_mm: tuple[float, float]) -> ZoneEnv
         return zone.model_copy(update={
             "epidermal_floor_mm": max(zone.epidermal_floor_mm, depth_mm[0]),
             "dermal_ceiling_mm": min(zone.dermal_ceiling_mm, depth_mm[1])})
-
-
-def wire_setpoints(zone: ZoneEnvelope, to_depth_mm: Callable[[float], float],
-                   to_actuator_mm: Callable[[float], float],
-                   sp: Setpoints) -> SetSetpoints | list[Violation]:
-    """`sp` (inside `zone`) in the wire's integer units, each rounded to the nearest unit
-    unless that lands past a limit of `zone` (depth in skin through the calibration's
-    `to_depth_mm`, speed, duty, period, strokes per impression): then one unit toward the
-    inside. What goes out is what was checked, read back from the integers. The violations
-    instead when no integer fits (a window narrower than one wire unit)."""
-    depth_um = _inward(units.mm_to_um(to_actuator_mm(sp.depth_mm)),
-                       lambda n: to_depth_mm(n / 1000),
-                       zone.epidermal_floor_mm, zone.dermal_ceiling_mm)
-    centihz = _inward(units.hz_to_centihz(sp.speed_hz), units.centihz_to_hz,
-                      zone.speed_min_hz, zone.speed_max_hz)
-    permille = _inward(units.pct_to_permille(sp.duty_pct), units.permille_to_pct,
-                       zone.duty_min_pct, zone.duty_max_pct)
-    period_us = _inward(units.ms_to_us(sp.period_ms), units.us_to_ms,
-                        zone.period_min_ms, zone.period_max_ms)
-    most = zone.max_strokes_per_impression
-    if strokes_per_impression(centihz / 100, permille / 10, period_us / 1000) > most:
-        # the product rounded up past the limit: shorten the period (or lower the duty,
-        # then the speed) by the fewest units that bring it back, within its own limit
-        centihz, permille, period_us = _fewer_strokes(zone, centihz, permille, period_us)
-    back = Setpoints(depth_mm=to_depth_mm(depth_um / 1000), speed_hz=centihz / 100,
-                     duty_pct=permille / 10, period_ms=period_us / 1000)
-    if not _inside(zone, back):
-        return check_setpoints(zone, depth_mm=back.depth_mm, speed_hz=back.speed_hz,
-                               duty_pct=back.duty_pct, period_ms=back.period_ms)
-    return SetSetpoints(depth_um=depth_um, speed_centihz=centihz, duty_permille=permille,
-                        period_us=period_us)
-
-
-def _inward(n: int, value: Callable[[int], float], low: float, high: float) -> int:
-    """`n`, or the integer next to it toward the inside of [low, high] when `value(n)` is
-    outside (nearest rounding is off by half a unit at most: one step brings it in, unless
-    the window is narrower than a unit, which the caller's final check then refuses)."""
-    v = value(n)
-    if low <= v <= high:
-        return n
-    up = value(n + 1) > v  # which way a larger integer moves (a calibration may invert)
-    step = (-1 if up else 1) if v > high else (1 if up else -1)
-    return n + step
-
-
-def _fewer_strokes(zone: ZoneEnvelope, centihz: int, permille: int,
-                   period_us: int) -> tuple[int, int, int]:
-    most = zone.max_strokes_per_impression
-    fields = [period_us, permille, centihz]
-    scales = (1000.0, 10.0, 100.0)
-    lows = (zone.period_min_ms, zone.duty_min_pct, zone.speed_min_hz)
-    for i in range(3):
-        trial = list(fields)
-        trial[i] = math.floor(fields[i] * most / _strokes(*trial))
-        while trial[i] > 0 and _strokes(*trial) > most:  # floats: a unit or two at most
-            trial[i] -= 1
-        if trial[i] / scales[i] >= lows[i]:
-            return trial[2], trial[1], trial[0]
-    return centihz, permille, period_us  # nothing fits: the caller's check refuses
-
-
-def _strokes(period_us: int, permille: int, centihz: int) -> float:
-    return strokes_per_impression(centihz / 100, permille / 10, period_us / 1000)
-
-
-def _inside(zone: ZoneEnvelope, sp: Setpoints) -> bool:
-    return (zone.epidermal_floor_mm <= sp.depth_mm <= zone.dermal_ceiling_mm
-            and zone.speed_min_hz <= sp.speed_hz <= zone.speed_max_hz
-            and zone.duty_min_pct <= sp.duty_pct <= zone.duty_max_pct
-            and zone.period_min_ms <= sp.period_ms <= zone.period_max_ms
-            and strokes_per_impression(sp.speed_hz, sp.duty_pct, sp.period_ms)
-            <= zone.max_strokes_per_impression)

@@ -20,6 +20,7 @@ from typing import TypeVar
 from firmware_protocol import Message
 from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
 from firmware_protocol.messages import Event, Nack, NeedleStop, SetFootswitch, Telemetry
+from smpdevice import checks
 from smpdevice.control import footswitch as fs
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
@@ -104,6 +105,37 @@ class PenNewsMixin(ControllerCore):
     # until the next start: the pass that ended so ends `footswitch_released`.
     stopped_by_footswitch: bool = False
 
+    def end_pass_after(self, impressions: int | None, counted_from: int | None = None) -> None:
+        """The next pass (the next `start_needle`) is planned to make `impressions` (None: it
+        is not planned so), counted by the pen in its telemetry from `counted_from` (the
+        count before it starts; None: the pen's latest report). When its caller has not
+        stopped it there (a session's thread held up), the controller stops it as at its
+        planned end (`stopped_at_planned_end`); max_pass_s stays the limit. One pass only: a
+        stop asked before it starts, or the pass's end, drops it."""
+        if impressions is not None:
+            impressions = checks.whole_number("impressions", impressions, 1, 10_000_000)
+        if impressions is not None and counted_from is None:
+            t = self.telemetry
+            counted_from = None if t is None else t.impressions
+        # swapped whole: the loop reads it on every tick (one tuple, never half set)
+        self.__dict__["_impressions_plan"] = None if impressions is None or counted_from is None \
+            else (impressions, counted_from, self._stop_epoch, None)
+
+    def _impressions_reached(self) -> bool:
+        """Loop thread, while running: the pass planned in impressions has made them."""
+        plan = self.__dict__.get("_impressions_plan")
+        if plan is None:
+            return False
+        impressions, base, epoch, since = plan
+        if since is None and epoch == self._stop_epoch:  # the pass it was planned for began
+            since = self.running_since_s
+            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since)
+        if since is None or since != self.running_since_s:  # another pass: not its plan
+            self.__dict__["_impressions_plan"] = None
+            return False
+        t = self.telemetry
+        return t is not None and (t.impressions - base) % 2**32 >= impressions
+
     # ---- the footswitch
 
     def _check_footswitch(self) -> None:
@@ -136,13 +168,15 @@ class PenNewsMixin(ControllerCore):
         if self.state is State.RUNNING and self.running_since_s:
             ran_s = now_s - self.running_since_s
             planned_end_s = _planned_end_s(self.run_for_s, zone)
-            if (planned_end_s is not None and ran_s >= planned_end_s
-                    and self.stopped_at_planned_end is None):
+            if (((planned_end_s is not None and ran_s >= planned_end_s)
+                    or self._impressions_reached()) and self.stopped_at_planned_end is None):
                 self._stop_at_planned_end(urgent=zone is not None
                                           and ran_s >= zone.max_pass_s)
             elif zone is not None and ran_s > zone.max_pass_s and not any(
                     op.stop for op in engine.ops):
                 self._stop_over_time(zone.max_pass_s)
+        elif (plan := self.__dict__.get("_impressions_plan")) is not None and plan[3] is not None:
+            self.__dict__["_impressions_plan"] = None  # its pass ended: never the next one's
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)

@@ -26,7 +26,6 @@ from smpdevice.control.calibration import (
     require_calibration,
 )
 from smpdevice.control.core import ControllerCore
-from smpdevice.control.guard import wire_setpoints
 from smpdevice.control.pen import Setpoints
 from smpdevice.control.states import (
     OFFLINE,
@@ -38,6 +37,7 @@ from smpdevice.control.states import (
     State,
     StateError,
 )
+from smpdevice.control.wire_units import note_wire, resend, rewired, wire_setpoints
 from smpdevice.envelope import (
     EnvelopeError,
     ZoneEnvelope,
@@ -137,7 +137,7 @@ class RequestsMixin(ControllerCore):
             bounds["depth_mm"] = (min(a, b), max(a, b))
         return bounds
 
-    def _do_set_zone(self, name: str) -> ZoneEnvelope:
+    def _do_set_zone(self, name: str) -> ZoneEnvelope | Operation:
         self._require("set_zone")
         if name not in self.zones:
             raise EnvelopeError.unknown_zone(name, sorted(self.zones))
@@ -151,9 +151,10 @@ class RequestsMixin(ControllerCore):
                 raise EnvelopeError(name, violations)
             if violations:
                 self.setpoints = None
+        message = rewired(self, name, zone)  # the integers the pen holds must fit it too
         self.zone_name, self._zone = name, zone
         self._log = self._log.bind(zone=name)
-        return zone
+        return zone if message is None else resend(self, message, lambda: zone)
 
     def _do_set_setpoints(self, sp: Setpoints) -> Operation:
         if self._fsm.state not in _SETPOINT_STATES:  # the policy's test, without two calls
@@ -181,7 +182,7 @@ class RequestsMixin(ControllerCore):
 
         def done() -> Setpoints:
             self.setpoints = sp
-            self._actuator_cmd_mm = message.depth_um / 1000
+            note_wire(self, message)  # what a change of zone or floor checks again
             log = self._log  # filtered out (our loggers tell): no dict of fields for nothing
             enabled = getattr(log, "is_enabled_for", None)  # a user's own loggers may not
             if enabled is None or enabled(logging.INFO):

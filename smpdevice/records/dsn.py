@@ -85,6 +85,7 @@ def secrets(url: str) -> list[str]:
         for m in _KEYWORD_SECRET.finditer(url):
             value = m.group(2).strip("'")
             found += [value, re.sub(r"(?s)\\(.)", r"\1", value)]  # as libpq reads it too
+            found.append(value.split()[0] if value.split() else "")  # as a reader would cut it
         found += [url[start:end] for start, end in _loose_passwords(url)]
     else:  # every reading of the address: a password is never missed for a raw ? @ / in it
         found += _passwords(rest)

@@ -17,6 +17,7 @@ from smpdevice.envelope import (
     for_skin,
     load_envelope,
     narrowed,
+    strokes_per_impression,
 )
 from smpdevice.errors import SmpError
 from smpdevice.issues import Issue as ProfileIssue
@@ -97,7 +98,8 @@ def envelope_issues(
             limit = f"{v.limit:g}{_unit(v.parameter)}"
             if v.parameter == "strokes_per_impression":
                 issues.append(ProfileIssue(
-                    f"zones.{name}", v.value,
+                    f"zones.{name}", _beyond(strokes_per_impression(
+                        settings.speed_hz, settings.duty_pct, settings.period_ms), v.limit),
                     f"strokes per impression (speed_hz x period_ms x duty_pct) is above the "
                     f"maximum {limit} of zone '{name}'; lower speed, period or duty"))
                 continue
@@ -173,3 +175,13 @@ NO_PLAN = "has no plan of passes to play; add a `plan:` list"
 def playable_issues(plan: list[PlannedPass]) -> list[ProfileIssue]:
     """What a run refuses in a profile that is otherwise valid: an empty or missing plan."""
     return [] if plan else [ProfileIssue("", None, NO_PLAN, missing=True)]
+
+
+def _beyond(value: float, limit: float) -> float:
+    """`value` with 7 significant digits, or more until it shows past `limit` (8.0000052,
+    not 8.0, above the maximum 8)."""
+    for digits in range(7, 18):
+        shown = float(f"{value:.{digits}g}")
+        if shown > limit:
+            return shown
+    return value

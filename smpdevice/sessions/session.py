@@ -260,6 +260,9 @@ class TreatmentSession(PassGuards):
             else:
                 # the controller keeps its end too; a stop since the pass began (close() from
                 # another thread) wins over this start
+                # a pass planned in impressions: the controller stops it at its count, as
+                # the pen reports it, when this thread is held up (review 16)
+                pen.end_pass_after(planned.impressions)
                 pen.start_needle(run_for_s=planned.duration_s,
                                  unless_stopped_since=self._stops_at_begin)
                 started = True

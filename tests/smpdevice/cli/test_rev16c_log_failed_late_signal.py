@@ -1,0 +1,89 @@
+"""Review 16c: after a pass log that could not be written (a full disk) ended the run, a SIGTERM or
+SIGHUP while `smp run` prints its INCOMPLETE summary kills it by the signal (exit -15 / -1): the
+`smp run --resume` command and the rest of the summary are never printed, and exit 3 is lost.
+A Ctrl-C at the same point already gives exit 3 with a `note:` line.
+
+README, "When a session does not complete": "A pass log that cannot be written mid-session (a
+full disk) stops the needle first; the session is left OPEN ... `smp run` says INCOMPLETE, how
+many passes completed, and the `smp run --resume` command to run once the disk has room; exit
+3." and "A Ctrl-C, SIGTERM or SIGHUP that comes once the session has ended (recorded) changes
+nothing: the summary ... still printed, the status is the recorded outcome's, with a `note:`
+line." The log-failure path (cli/playing.py log_failed) never calls CTRL_C.settle(), so the
+SIGTERM/SIGHUP handlers are put back to their defaults before the summary is printed.
+The disk is made full with RLIMIT_FSIZE; the run is held (a full stdout pipe) in its summary.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SMP = str(Path(sys.executable).parent / "smp")
+PORT = "pensim://?clock=virtual"
+RUN = ["run", "examples/session1_base_density.yaml", "--port", PORT, "-t", "ana",
+       "--screening", "examples/screening_clear.yaml"]
+LIMIT = 180_000  # bytes a file may grow to: the pass log's WAL fails in pass 3
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 4096
+
+
+def _full_disk() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+
+
+def _env(data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMP_")}
+    return dict(env, SMP_DATA_DIR=str(data), SMP_KEY_DIR=str(data / "key"),
+                SMP_CONFIG=str(data / "no-config.toml"), TMPDIR="/dev/shm")
+
+
+def _blocked_in_write(proc: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "pipe_write" in Path(f"/proc/{proc.pid}/wchan").read_text():
+            return True
+        time.sleep(0.01)  # a condition: the process blocked on its full stdout
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_stop_signal_during_the_log_failure_summary_keeps_exit_3(tmp_path, signum):
+    station = tmp_path / "station"
+    cal = subprocess.run([SMP, "calibrate", "--port", PORT, "--auto", "-t", "ana"],
+                         env=_env(station), cwd=ROOT, capture_output=True, timeout=120)
+    assert cal.returncode == 0, cal.stderr
+    shutil.copytree(station, tmp_path / "ref")
+    shutil.copytree(station, tmp_path / "run")
+    ref = subprocess.run([SMP, *RUN], env=_env(tmp_path / "ref"), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, preexec_fn=_full_disk)
+    assert ref.returncode == 3 and "INCOMPLETE" in ref.stdout, (ref.returncode, ref.stderr)
+    offset = ref.stdout.encode().index(b" INCOMPLETE")
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
+    os.write(write_fd, b"x" * (PIPE_BYTES - offset - 8))  # room up to the summary
+    proc = subprocess.Popen([SMP, *RUN], env=_env(tmp_path / "run"), cwd=ROOT, stdout=write_fd,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_full_disk)
+    os.close(write_fd)
+    try:
+        assert _blocked_in_write(proc), "the run never blocked on its stdout"
+        proc.send_signal(signum)
+    finally:
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        os.close(read_fd)
+        err = proc.communicate(timeout=60)[1]
+    out = b"".join(chunks)[PIPE_BYTES - offset - 8:].decode()
+    assert proc.returncode == 3, (proc.returncode, err[-300:], out[-300:])
+    assert "smp run --resume" in out, out
+    assert "note: Ctrl-C came too late" in err, err
