@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -105,19 +105,28 @@ def private_text_output(path: Path) -> Iterator[TextIO]:
         with open_private_text(path) as handle:
             yield handle
         return
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                     dir=target.parent)  # 0600
-    handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    # The temporary's name is chosen before it is made, and its making is inside the `try`:
+    # a stop signal (SIGTERM taken as Ctrl-C raises at any bytecode) landing just after the
+    # file was created, before its name or handle was known here (`tempfile.mkstemp`, then
+    # `os.fdopen`), left the `.partial`, client names and all (flaky test_rev15_export_sigterm).
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.partial"
+    made: TextIO | None = None
     try:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-        handle.close()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                     PRIVATE_FILE)  # 64 random bits: O_EXCL never meets another's file
+        made = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        yield made
+        made.flush()
+        os.fsync(made.fileno())
+        made.close()
         os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):  # closes the file even when its flush fails
-            handle.close()
-        with contextlib.suppress(OSError):
+    except BaseException as exc:
+        if made is not None:
+            with contextlib.suppress(OSError):  # closes the file even when its flush fails
+                made.close()
+        elif isinstance(exc, FileExistsError):  # not ours: never removed
+            raise
+        with contextlib.suppress(OSError):  # not made yet (FileNotFoundError) is fine
             os.unlink(temporary)
         raise
 

@@ -34,7 +34,11 @@ def test_demo_stopped_mid_session_names_the_needle_and_the_record(
             if line.startswith("Session S"):
                 session_id = line.split()[1].rstrip(":")
                 break
-        assert session_id, "the demo never opened its session"
+        if not session_id:  # the demo ended first: say how (its status and its words)
+            rest, err = child.communicate(timeout=30)
+            raise AssertionError(f"the demo never opened its session: exit "
+                                 f"{child.returncode}; stdout end {rest[-800:]!r}; "
+                                 f"stderr {err[-1500:]!r}")
         child.send_signal(signum)
         out, err = child.communicate(timeout=30)
     finally:

@@ -63,3 +63,32 @@ def test_a_stopped_export_leaves_no_partial_file(tmp_path, data, sig):
     assert proc.returncode == 130, output.decode()  # as Ctrl-C: not 143/129, not silent
     lines = output.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
+
+
+@pytest.mark.parametrize("step", ["open", "fdopen"])
+def test_a_stop_just_after_the_temporary_is_made_removes_it(tmp_path, monkeypatch, step):
+    """The flake's window, made certain: the signal's KeyboardInterrupt lands at the first
+    bytecode after the `.partial` was created (`os.open`) or given its handle (`os.fdopen`),
+    before the writer's cleanup covered it; it was left behind, client names and all."""
+    from smpdevice.records.files import private_text_output
+
+    real_open, real_fdopen = os.open, os.fdopen
+
+    def late_open(path, *args, **kwargs):
+        fd = real_open(path, *args, **kwargs)
+        if step == "open" and str(path).endswith(".partial"):
+            raise KeyboardInterrupt  # as the handler does, once the call has returned
+        return fd
+
+    def late_fdopen(*args, **kwargs):
+        handle = real_fdopen(*args, **kwargs)
+        if step == "fdopen":
+            raise KeyboardInterrupt
+        return handle
+
+    monkeypatch.setattr(os, "open", late_open)
+    monkeypatch.setattr(os, "fdopen", late_fdopen)
+    with pytest.raises(KeyboardInterrupt), private_text_output(tmp_path / "passes.csv") as out:
+        out.write("C-0042\n")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
