@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from smpdevice.cli import main
 from smpdevice.records import dsn
+from tests.smpdevice.records.stations import station_dirs
 from tests.smpdevice.records.test_records_central import make_log
 
 pytest.importorskip("psycopg")
@@ -22,11 +23,7 @@ def test_safe_masks_a_password_with_a_question_mark():
 
 
 def test_sync_never_prints_a_password_with_a_question_mark(tmp_path, monkeypatch):
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
+    data = station_dirs(tmp_path, monkeypatch)
     from smpdevice.records.keys import InstallationKey
 
     make_log(data / "passlog.sqlite", sessions=1, key=InstallationKey.load_or_create())

@@ -9,18 +9,11 @@ from click.testing import CliRunner
 
 from smpdevice.cli import main
 from smpdevice.records.signing import read_anchors
-from tests.smpdevice.records.test_records_central import make_log
+from tests.smpdevice.records.stations import station_with_log
 
 
 def test_a_receipt_of_a_deleted_log_is_named_with_against_too(tmp_path, monkeypatch, url):
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
-    from smpdevice.records.keys import InstallationKey
-
-    make_log(data / "passlog.sqlite", sessions=2, key=InstallationKey.load_or_create())
+    data = station_with_log(tmp_path, monkeypatch)
     receipt = read_anchors(data / "passlog.anchors.jsonl")[0].text()
     assert CliRunner().invoke(main, ["sessions", "sync", "--to", url]).exit_code == 0
     for path in data.iterdir():

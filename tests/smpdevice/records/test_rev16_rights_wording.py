@@ -10,17 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from smpdevice.cli import main
+from tests.smpdevice.records.stations import station_dirs
 from tests.smpdevice.records.test_records_central import make_log
 
 psycopg = pytest.importorskip("psycopg")
 
 
 def test_a_role_without_insert_is_told_about_its_rights(tmp_path, monkeypatch, url):
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
+    data = station_dirs(tmp_path, monkeypatch)
     from smpdevice.records.keys import InstallationKey
 
     make_log(data / "passlog.sqlite", sessions=1, key=InstallationKey.load_or_create())

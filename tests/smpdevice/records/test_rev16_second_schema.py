@@ -12,21 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from smpdevice.cli import main
-from tests.smpdevice.records.test_records_central import make_log
+from tests.smpdevice.records.stations import station_with_log
 
 psycopg = pytest.importorskip("psycopg")
 IN_B = "?options=-c%20search_path%3Dclinic_b"
 
 
 def test_a_store_in_a_second_schema_gets_its_guards(tmp_path, monkeypatch, url):
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
-    from smpdevice.records.keys import InstallationKey
-
-    make_log(data / "passlog.sqlite", sessions=2, key=InstallationKey.load_or_create())
+    station_with_log(tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["sessions", "sync", "--to", url]).exit_code == 0  # public
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA clinic_b")
@@ -48,14 +41,7 @@ def test_the_pcs_role_with_a_schema_of_its_own_is_refused(
     "A store lacking a guard is never used by that role: it is told to run one sync or verify
     as the owner". Was: the setup ran as that role, made a second, guardless store in its
     schema, and the sync sent every record there ("holds records 1..0", exit 0)."""
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
-    from smpdevice.records.keys import InstallationKey
-
-    make_log(data / "passlog.sqlite", sessions=2, key=InstallationKey.load_or_create())
+    station_with_log(tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["sessions", "verify", "--against", url]).exit_code == 1
     role = "pcs_" + url.rsplit("/", 1)[1][-8:]
     with psycopg.connect(url, autocommit=True) as conn:  # the owner set the store up

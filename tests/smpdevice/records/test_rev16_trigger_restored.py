@@ -12,20 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from smpdevice.cli import main
-from tests.smpdevice.records.test_records_central import make_log
+from tests.smpdevice.records.stations import station_with_log
 
 psycopg = pytest.importorskip("psycopg")
 
 
 def test_the_owners_sync_restores_a_dropped_base_trigger(tmp_path, monkeypatch, url):
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
-    from smpdevice.records.keys import InstallationKey
-
-    make_log(data / "passlog.sqlite", sessions=2, key=InstallationKey.load_or_create())
+    station_with_log(tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["sessions", "sync", "--to", url]).exit_code == 0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TRIGGER smp_records_frozen ON smp_records")
@@ -44,14 +37,7 @@ def test_the_owners_sync_restores_a_dropped_base_trigger(tmp_path, monkeypatch, 
 def test_a_disabled_guard_is_a_missing_guard(tmp_path, monkeypatch, url):
     """`is_current` counts trigger names in pg_trigger, enabled or not (and on any table): a
     guard the owner disabled passes as present, so the store is used without it."""
-    data, keys = tmp_path / "data", tmp_path / "keys"
-    data.mkdir()
-    keys.mkdir(mode=0o700)
-    monkeypatch.setenv("SMP_DATA_DIR", str(data))
-    monkeypatch.setenv("SMP_KEY_DIR", str(keys))
-    from smpdevice.records.keys import InstallationKey
-
-    make_log(data / "passlog.sqlite", sessions=2, key=InstallationKey.load_or_create())
+    station_with_log(tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["sessions", "sync", "--to", url]).exit_code == 0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE smp_records DISABLE TRIGGER smp_records_frozen")
