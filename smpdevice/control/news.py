@@ -110,7 +110,8 @@ class PenNewsMixin(ControllerCore):
         is not planned so), counted by the pen in its telemetry from `counted_from` (the
         count before it starts; None: the pen's latest report). When its caller has not
         stopped it there (a session's thread held up), the controller stops it as at its
-        planned end (`stopped_at_planned_end`); max_pass_s stays the limit. One pass only: a
+        planned end (`stopped_at_planned_end`), PLANNED_END_GRACE_S after the pen reported
+        them; max_pass_s stays the limit. One pass only: a
         stop asked before it starts, or the pass's end, drops it."""
         if impressions is not None:
             impressions = checks.whole_number("impressions", impressions, 1, 10_000_000)
@@ -119,22 +120,30 @@ class PenNewsMixin(ControllerCore):
             counted_from = None if t is None else t.impressions
         # swapped whole: the loop reads it on every tick (one tuple, never half set)
         self.__dict__["_impressions_plan"] = None if impressions is None or counted_from is None \
-            else (impressions, counted_from, self._stop_epoch, None)
+            else (impressions, counted_from, self._stop_epoch, None, None)
 
-    def _impressions_reached(self) -> bool:
-        """Loop thread, while running: the pass planned in impressions has made them."""
+    def _impressions_reached(self, now_s: float) -> bool:
+        """Loop thread, while running: the pass planned in impressions made them at least
+        PLANNED_END_GRACE_S ago. The grace, as a timed pass's, leaves the stop to its caller
+        unless held up: two stops racing would make what the host sends (and so a replay of
+        it) depend on which thread ran first."""
         plan = self.__dict__.get("_impressions_plan")
         if plan is None:
             return False
-        impressions, base, epoch, since = plan
+        impressions, base, epoch, since, reached_s = plan
         if since is None and epoch == self._stop_epoch:  # the pass it was planned for began
             since = self.running_since_s
-            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since)
+            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since, None)
         if since is None or since != self.running_since_s:  # another pass: not its plan
             self.__dict__["_impressions_plan"] = None
             return False
         t = self.telemetry
-        return t is not None and (t.impressions - base) % 2**32 >= impressions
+        if t is None or (t.impressions - base) % 2**32 < impressions:
+            return False
+        if reached_s is None:
+            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since, now_s)
+            return False
+        return now_s - reached_s >= PLANNED_END_GRACE_S
 
     # ---- the footswitch
 
@@ -169,7 +178,7 @@ class PenNewsMixin(ControllerCore):
             ran_s = now_s - self.running_since_s
             planned_end_s = _planned_end_s(self.run_for_s, zone)
             if (((planned_end_s is not None and ran_s >= planned_end_s)
-                    or self._impressions_reached()) and self.stopped_at_planned_end is None):
+                    or self._impressions_reached(now_s)) and self.stopped_at_planned_end is None):
                 self._stop_at_planned_end(urgent=zone is not None
                                           and ran_s >= zone.max_pass_s)
             elif zone is not None and ran_s > zone.max_pass_s and not any(

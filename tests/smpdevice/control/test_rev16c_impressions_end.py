@@ -24,11 +24,11 @@ def test_the_controller_stops_a_pass_at_its_planned_impressions(sim, pen, planne
     before = pen.telemetry.impressions
     pen.end_pass_after(planned)
     pen.start_needle()
-    pen.wait_for_state(State.ARMED, timeout_s=planned * 0.1 + 1.0)  # nobody else stops it
+    pen.wait_for_state(State.ARMED, timeout_s=planned * 0.1 + 1.2)  # nobody else stops it
     assert pen.stopped_at_planned_end is not None
     pen.pause(0.1)  # the reports up to the stop
     made = sim.firmware.impressions - before
-    assert planned <= made <= planned + 1, made
+    assert planned <= made <= planned + 2, made  # + the grace (0.1 s: one period) + one
 
 
 def test_the_plan_is_for_one_pass_only(sim, pen):
