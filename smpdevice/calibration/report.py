@@ -101,14 +101,31 @@ def _check_types(settings: CalibrationSettings) -> None:
             checks.finite_number(f"{name}[{i}]", value, 0.0, high, lo_open=True, error=err)
 
 
+# Frames after the spin-up that count_punctures needs (3), plus one for where the first
+# running frame falls in its telemetry period.
+COUNTED_FRAMES = 4
+
+
+def least_spin_s(telemetry_hz: float) -> float:
+    """The shortest spin count_punctures can count at `telemetry_hz`: it skips the spin-up
+    (min(SPIN_UP_S, duration / 2) after the first running frame), then needs 3 frames; a
+    spin of d s leaves d - min(SPIN_UP_S, d/2) s, which must hold COUNTED_FRAMES periods.
+    Rounded up to 0.1 s: the value the refusal advises, so it must itself pass."""
+    from smpdevice.control.speed_check import SPIN_UP_S  # as count_punctures (no cycle)
+
+    counted_s = COUNTED_FRAMES / telemetry_hz
+    least_s = min(2 * counted_s, SPIN_UP_S + counted_s)
+    return math.ceil(round(least_s * 10, 6)) / 10
+
+
 def check_spins(settings: CalibrationSettings, speeds_hz: list[float],
                 telemetry_hz: float | None) -> None:
-    """Every spin of the speed check, as long as `count_window_s` makes it, against two
-    telemetry frames at `telemetry_hz` (what the controller needs to measure a speed), before
-    a run starts: refused at step 3, after the gauge readings, it would lose them all."""
+    """Every spin of the speed check, as long as `count_window_s` makes it, against what
+    count_punctures needs at `telemetry_hz` (`least_spin_s`), before a run starts: refused at
+    step 3, after the gauge readings, it would lose them all."""
     if not settings.run_speed or not telemetry_hz or telemetry_hz <= 0:
         return  # None: a rate this host cannot know (a service's pen: it checks its own)
-    least_s = 2 / telemetry_hz
+    least_s = least_spin_s(telemetry_hz)
     spins = [(hz, count_window_s(hz, settings.speed_tolerance_pct, settings.spin_duration_s))
              for hz in speeds_hz]
     short = [f"{duration_s:.4g} s at {hz:g} Hz" for hz, duration_s in spins
@@ -117,9 +134,10 @@ def check_spins(settings: CalibrationSettings, speeds_hz: list[float],
         raise checks.InvalidArgument(
             f"spin_seconds (--spin-seconds) {settings.spin_duration_s:g} is too short for the "
             f"pen's telemetry at {telemetry_hz:g} Hz: the speed check would spin "
-            f"{', '.join(short)}, and a speed needs at least {least_s:g} s (two telemetry "
-            f"frames). Give --spin-seconds {least_s:g} or more, or a higher telemetry rate "
-            "(`smp serve --telemetry-hz`). Nothing was run.")
+            f"{', '.join(short)}, and counting its punctures needs at least {least_s:g} s (the "
+            f"spin-up, then 3 telemetry frames and one for margin). Give --spin-seconds "
+            f"{least_s:g} or more, or a higher telemetry rate (`smp serve --telemetry-hz`). "
+            "Nothing was run.")
 
 
 def telemetry_rate_hz(ctl: object) -> float | None:

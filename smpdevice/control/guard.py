@@ -20,7 +20,7 @@ import threading
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.states import State, StateError
-from smpdevice.control.wire_units import resend, rewired, wire_setpoints
+from smpdevice.control.wire_units import bump, resend, rewired, starting, wire_setpoints
 from smpdevice.control.zones import checked_zone
 from smpdevice.envelope import (
     EnvelopeError,
@@ -131,10 +131,12 @@ class GuardMixin(ControllerCore):
                       refuse_empty: bool) -> ZoneEnvelope | Operation | None:
         skins = self._skins_with(holder, epidermis_mm)
         thickest = max(skins.values(), default=None)
+        moved = thickest != self.client_epidermis_mm
+        live = self.state in (State.ARMED, State.RUNNING) or starting(self)  # review 16
         name = self.zone_name
         zone = None if name is None else self._narrowed_for(self.zones[name], thickest)
         if name is not None and zone is not None and epidermis_mm is not None and _empty(zone):
-            if refuse_empty or self.state in (State.ARMED, State.RUNNING):
+            if refuse_empty or live:
                 raise self._no_depth_error(name, zone, thickest, HOLDING)
             self.zone_name, self._zone, zone = None, None, None  # each pass chooses its own
             self._forget_setpoints()
@@ -142,7 +144,7 @@ class GuardMixin(ControllerCore):
         if zone is not None and sp is not None:
             violations = check_setpoints(zone, depth_mm=sp.depth_mm, speed_hz=sp.speed_hz,
                                          duty_pct=sp.duty_pct, period_ms=sp.period_ms)
-            if violations and self.state in (State.ARMED, State.RUNNING):
+            if violations and live:
                 raise EnvelopeError(name or "?", violations, (
                     f"the setpoints in force are outside the '{name}' zone for this client "
                     f"(epidermis {thickest} mm): "
@@ -151,6 +153,8 @@ class GuardMixin(ControllerCore):
             if violations:
                 self._forget_setpoints()
         message = None if zone is None else rewired(self, name or "?", zone)
+        if moved:  # setpoints on their way were checked against the old floor
+            bump(self)
         self._keep_skins(skins)
         if zone is not None:
             self._zone = zone

@@ -20,9 +20,8 @@ from typing import TypeVar
 from firmware_protocol import Message
 from firmware_protocol.codes import EventCode, Fault, FirmwareState, NackReason
 from firmware_protocol.messages import Event, Nack, NeedleStop, SetFootswitch, Telemetry
-from smpdevice import checks
 from smpdevice.control import footswitch as fs
-from smpdevice.control.core import ControllerCore
+from smpdevice.control.impressions import PLANNED_END_GRACE_S, ImpressionsPlanMixin
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
     LEASED,
@@ -37,10 +36,7 @@ from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 
 _E = TypeVar("_E", bound=IntEnum)
-# A pass given its planned length (`start_needle(run_for_s=...)`) is stopped here that much
-# after it, when its caller has not stopped it: the session's own stop, which polls every
-# 20 ms, comes first whenever its thread runs.
-PLANNED_END_GRACE_S = 0.1
+# PLANNED_END_GRACE_S lives in impressions.py; imported here, where timed passes read it
 # the fields of the pen's reports that must hold one of a catalogue's codes
 _CODED: dict[type[Message], tuple[tuple[str, type[IntEnum]], ...]] = {
     Telemetry: (("state", FirmwareState),),
@@ -96,7 +92,7 @@ def undefined_code(message: Message) -> str | None:
     return None
 
 
-class PenNewsMixin(ControllerCore):
+class PenNewsMixin(ImpressionsPlanMixin):
     """on_tick / on_lost / on_lease_refused (EngineHost) and the pen's news."""
 
     _undefined_seen: frozenset[str] = frozenset()  # undefined codes already logged
@@ -104,46 +100,6 @@ class PenNewsMixin(ControllerCore):
     # True once the pen stopped the needle because the pedal was released (mode `required`),
     # until the next start: the pass that ended so ends `footswitch_released`.
     stopped_by_footswitch: bool = False
-
-    def end_pass_after(self, impressions: int | None, counted_from: int | None = None) -> None:
-        """The next pass (the next `start_needle`) is planned to make `impressions` (None: it
-        is not planned so), counted by the pen in its telemetry from `counted_from` (the
-        count before it starts; None: the pen's latest report). When its caller has not
-        stopped it there (a session's thread held up), the controller stops it as at its
-        planned end (`stopped_at_planned_end`), PLANNED_END_GRACE_S after the pen reported
-        them; max_pass_s stays the limit. One pass only: a
-        stop asked before it starts, or the pass's end, drops it."""
-        if impressions is not None:
-            impressions = checks.whole_number("impressions", impressions, 1, 10_000_000)
-        if impressions is not None and counted_from is None:
-            t = self.telemetry
-            counted_from = None if t is None else t.impressions
-        # swapped whole: the loop reads it on every tick (one tuple, never half set)
-        self.__dict__["_impressions_plan"] = None if impressions is None or counted_from is None \
-            else (impressions, counted_from, self._stop_epoch, None, None)
-
-    def _impressions_reached(self, now_s: float) -> bool:
-        """Loop thread, while running: the pass planned in impressions made them at least
-        PLANNED_END_GRACE_S ago. The grace, as a timed pass's, leaves the stop to its caller
-        unless held up: two stops racing would make what the host sends (and so a replay of
-        it) depend on which thread ran first."""
-        plan = self.__dict__.get("_impressions_plan")
-        if plan is None:
-            return False
-        impressions, base, epoch, since, reached_s = plan
-        if since is None and epoch == self._stop_epoch:  # the pass it was planned for began
-            since = self.running_since_s
-            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since, None)
-        if since is None or since != self.running_since_s:  # another pass: not its plan
-            self.__dict__["_impressions_plan"] = None
-            return False
-        t = self.telemetry
-        if t is None or (t.impressions - base) % 2**32 < impressions:
-            return False
-        if reached_s is None:
-            self.__dict__["_impressions_plan"] = (impressions, base, epoch, since, now_s)
-            return False
-        return now_s - reached_s >= PLANNED_END_GRACE_S
 
     # ---- the footswitch
 
@@ -184,8 +140,8 @@ class PenNewsMixin(ControllerCore):
             elif zone is not None and ran_s > zone.max_pass_s and not any(
                     op.stop for op in engine.ops):
                 self._stop_over_time(zone.max_pass_s)
-        elif (plan := self.__dict__.get("_impressions_plan")) is not None and plan[3] is not None:
-            self.__dict__["_impressions_plan"] = None  # its pass ended: never the next one's
+        else:
+            self._drop_ended_impressions_plan()
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
@@ -296,6 +252,7 @@ class PenNewsMixin(ControllerCore):
             t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
             previous = self.telemetry
             self.telemetry = t
+            self._impressions_base(t)
             self._telemetry_counters.notify(t)  # the host's own counts: never queued, never dropped
             self.telemetry_listeners.notify(t)
             self._announce()

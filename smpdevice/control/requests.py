@@ -37,7 +37,16 @@ from smpdevice.control.states import (
     State,
     StateError,
 )
-from smpdevice.control.wire_units import note_wire, resend, rewired, wire_setpoints
+from smpdevice.control.wire_units import (
+    bump,
+    generation,
+    note_wire,
+    require_current,
+    resend,
+    rewired,
+    starting,
+    wire_setpoints,
+)
 from smpdevice.envelope import (
     EnvelopeError,
     ZoneEnvelope,
@@ -120,6 +129,7 @@ class RequestsMixin(ControllerCore):
                             now=self.validity_now())
         self._calibration = calibration
         self._forget_setpoints()  # actuator commands from the old calibration are stale
+        bump(self)  # and so are those still on their way (wire_units.require_current)
         self._rebound_zone()  # the depth window depends on the calibration (guard.py)
 
     def pen_limits(self) -> dict[str, tuple[float, float]]:
@@ -141,6 +151,10 @@ class RequestsMixin(ControllerCore):
         self._require("set_zone")
         if name not in self.zones:
             raise EnvelopeError.unknown_zone(name, sorted(self.zones))
+        if starting(self):  # the pen may run already: as while running (review 16)
+            raise StateError("cannot change zone while an arm or a needle start is on its "
+                             "way to the pen (it may run already); stop (or disarm) first, "
+                             "then change it")
         zone = self._pen_bounded(self.zones[name])
         self._require_fits_client(name, zone)  # guard.py: a client's floor past its ceiling
         if self.setpoints is not None:
@@ -153,6 +167,7 @@ class RequestsMixin(ControllerCore):
                 self.setpoints = None
         message = rewired(self, name, zone)  # the integers the pen holds must fit it too
         self.zone_name, self._zone = name, zone
+        bump(self)  # setpoints on their way were checked against the old zone
         self._log = self._log.bind(zone=name)
         return zone if message is None else resend(self, message, lambda: zone)
 
@@ -179,8 +194,10 @@ class RequestsMixin(ControllerCore):
                 f"{'; '.join(map(str, message))}, as rounded to the wire's units: no value the "
                 f"pen can be sent fits the '{self.zone_name}' zone here. Nothing was sent: ask "
                 "a value further inside the zone."))
+        computed_under = generation(self)
 
         def done() -> Setpoints:
+            require_current(self, computed_under)  # the zone or calibration changed meanwhile
             self.setpoints = sp
             note_wire(self, message)  # what a change of zone or floor checks again
             log = self._log  # filtered out (our loggers tell): no dict of fields for nothing
@@ -277,6 +294,11 @@ class RequestsMixin(ControllerCore):
         lapsed = self._arm_blockers(only="calibration")
         if lapsed:  # the calibration that armed it expired since (a session lasts hours)
             raise StateError("cannot start the needle: " + lapsed[0])
+        if self.setpoints is None:  # checked again here, in turn: a zone, floor or
+            # calibration change since the caller's check leaves none in force (review 16)
+            raise StateError("cannot start the needle: no setpoints in force (a retract, "
+                             "fault, calibration or a change of zone while they were on their "
+                             "way forgot them): call set_setpoints() first")
 
         def started() -> None:
             self.running_since_s = self.clock.now()

@@ -10,10 +10,10 @@ import math
 from collections.abc import Callable
 
 from firmware_protocol import units
-from firmware_protocol.messages import SetSetpoints
+from firmware_protocol.messages import Arm, NeedleStart, SetSetpoints
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import Setpoints
-from smpdevice.control.states import State
+from smpdevice.control.states import OFFLINE, SAFE, State, StateError
 from smpdevice.envelope import (
     EnvelopeError,
     Violation,
@@ -28,6 +28,40 @@ def note_wire(pen: ControllerCore, message: SetSetpoints) -> None:
     """`message` is what the pen now holds for `pen.setpoints` (rewired reads it back)."""
     pen.__dict__["_wire_sent"] = message
     pen._actuator_cmd_mm = message.depth_um / 1000
+
+
+def generation(pen: ControllerCore) -> tuple[int, object, object]:
+    """What setpoints on their way were computed under: a count bumped by every change of
+    zone, client floor or calibration (`bump`), and the zone and calibration themselves."""
+    return (pen.__dict__.get("_sp_generation", 0), pen._zone,
+            getattr(pen, "_calibration", None))
+
+
+def bump(pen: ControllerCore) -> None:
+    """The zone, the client's floor or the calibration changed (in the loop thread):
+    setpoints still on their way were computed for the old ones and never come in force."""
+    pen.__dict__["_sp_generation"] = pen.__dict__.get("_sp_generation", 0) + 1
+
+
+def require_current(pen: ControllerCore, computed_under: tuple[int, object, object]) -> None:
+    """At the pen's ACK of setpoints: refuse to put them in force (none are: set them again)
+    when the zone, floor or calibration changed, or the pen faulted, since they were checked
+    (review 16: the pen would run values checked against limits no longer active)."""
+    if generation(pen) != computed_under or pen.state in SAFE | OFFLINE:
+        pen._forget_setpoints()
+        raise StateError("the setpoints were not put in force: the zone, the client's floor "
+                         "or the calibration changed (or the pen stopped) while they were on "
+                         "their way to the pen, so they were checked against limits no longer "
+                         "active. No setpoints are in force: set them again.")
+
+
+def starting(pen: ControllerCore) -> bool:
+    """An ARM or NEEDLE_START not yet acknowledged is queued or on the wire: the pen may run
+    already while the controller still says idle or armed (treated as running)."""
+    engine = getattr(pen, "_eng", None)
+    ops = list(getattr(engine, "ops", ()))  # a snapshot: the engine changes it
+    return any(isinstance(step, (Arm, NeedleStart))
+               for op in ops for step in op.steps[op.index:])
 
 
 def rewired(pen: ControllerCore, name: str, zone: ZoneEnvelope) -> SetSetpoints | None:
@@ -45,9 +79,10 @@ def rewired(pen: ControllerCore, name: str, zone: ZoneEnvelope) -> SetSetpoints 
     if back is not None and _inside(zone, back):
         return None
     message = wire_setpoints(zone, to_depth_mm, calibration.to_actuator_mm, sp)
-    if isinstance(message, SetSetpoints) and pen.state is not State.RUNNING:
+    running = pen.state is State.RUNNING or starting(pen)
+    if isinstance(message, SetSetpoints) and not running:
         return message
-    if pen.state in (State.ARMED, State.RUNNING):
+    if running or pen.state is State.ARMED:
         violations = message if isinstance(message, list) else [] if back is None else \
             check_setpoints(zone, depth_mm=back.depth_mm, speed_hz=back.speed_hz,
                             duty_pct=back.duty_pct, period_ms=back.period_ms)
@@ -55,7 +90,7 @@ def rewired(pen: ControllerCore, name: str, zone: ZoneEnvelope) -> SetSetpoints 
             f"the values the pen holds, rounded to the wire's units for the previous limits, "
             f"are outside the '{name}' zone as it would be: "
             + "; ".join(str(v) for v in violations) + ". Nothing changed: "
-            + ("stop first, then change it" if pen.state is State.RUNNING
+            + ("stop first, then change it" if running
                else "disarm first, or set setpoints further inside it") + "."))
     pen._forget_setpoints()
     return None
@@ -67,8 +102,10 @@ def resend(pen: ControllerCore, message: SetSetpoints,
     acknowledges it, no setpoints are in force (a failure leaves them to be set again)."""
     sp = pen.setpoints
     pen._forget_setpoints()
+    computed_under = generation(pen)
 
     def done() -> ZoneEnvelope | None:
+        require_current(pen, computed_under)
         pen.setpoints = sp
         note_wire(pen, message)
         return result()
