@@ -41,10 +41,11 @@ def _terminal_session(op, sim, page):
     _until(lambda: sim.firmware.state is FirmwareState.RUNNING, "the needle", page)
 
 
-def _esc_stops(page, sim):
+def _after_esc(page, sim) -> tuple[FirmwareState, str]:
+    """The pen's state once the E-stop is answered (or the page said why not), and the word."""
     _until(lambda: sim.firmware.state is FirmwareState.ESTOP
            or "E-stop" in (page.text_content("#message") or ""), "the E-stop's answer", page)
-    assert sim.firmware.state is FirmwareState.ESTOP, page.text_content("#message")
+    return sim.firmware.state, page.text_content("#message") or ""
 
 
 def test_esc_still_estops_after_a_link_with_a_wrong_token(page, service, sim):
@@ -61,7 +62,8 @@ def test_esc_still_estops_after_a_link_with_a_wrong_token(page, service, sim):
                 service.token(Role.TECHNICIAN)
             page.evaluate("() => { document.getElementById('message').hidden = true; }")
         page.keyboard.press("Escape")
-        _esc_stops(page, sim)
+        state, said = _after_esc(page, sim)
+        assert state is FirmwareState.ESTOP, said
 
 
 def test_esc_pressed_as_a_valid_viewer_link_opens_still_estops(page, service, sim):
@@ -72,7 +74,8 @@ def test_esc_pressed_as_a_valid_viewer_link_opens_still_estops(page, service, si
         page.evaluate("""(url) => { window.addEventListener('hashchange', () => {
             window.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
           }, { once: true }); location.href = url; }""", service.console_url(Role.VIEWER))
-        _esc_stops(page, sim)
+        state, said = _after_esc(page, sim)
+        assert state is FirmwareState.ESTOP, said
     page.wait_for_selector("#role:has-text('role: viewer')", timeout=10_000)  # then swapped
 
 
@@ -87,12 +90,12 @@ def _start_session(page):
     page.click("#session-start")  # full-length passes: the needle runs for seconds
 
 
-def _plays_on(page, sim, before):
+def _after_progress(page, sim, before) -> tuple[FirmwareState, str]:
+    """The pen's state once pass 0 moved on from `before` (or the needle stopped), and why."""
     _until(lambda: sim.firmware.state is not FirmwareState.RUNNING
            or page.text_content("#pass-0") != before, "progress or a stop", page)
-    assert sim.firmware.state is FirmwareState.RUNNING, (
-        f"the needle stopped: pass 0 {page.text_content('#pass-0')!r}, "
-        f"message {page.text_content('#message')!r}")
+    return sim.firmware.state, (f"pass 0 {page.text_content('#pass-0')!r}, "
+                                f"message {page.text_content('#message')!r}")
 
 
 def test_the_same_console_link_again_does_not_stop_a_running_session(page, service, sim):
@@ -103,7 +106,8 @@ def test_the_same_console_link_again_does_not_stop_a_running_session(page, servi
     before = page.text_content("#pass-0")
     page.evaluate("(u) => { location.href = u; }", service.console_url(Role.TECHNICIAN))
     _until(lambda: "token=" not in page.url, "the hashchange handler", page)
-    _plays_on(page, sim, before)
+    state, why = _after_progress(page, sim, before)
+    assert state is FirmwareState.RUNNING, f"the needle stopped: {why}"
 
 
 def test_another_link_never_takes_the_pen_from_a_driving_page(page, service, sim):
@@ -119,7 +123,8 @@ def test_another_link_never_takes_the_pen_from_a_driving_page(page, service, sim
     assert page.text_content("#role") == "role: technician"
     assert page.evaluate("() => sessionStorage.getItem('smp-token')") == \
         service.token(Role.TECHNICIAN)
-    _plays_on(page, sim, before)
+    state, why = _after_progress(page, sim, before)
+    assert state is FirmwareState.RUNNING, f"the needle stopped: {why}"
     # driving without a session: the same
     page.click("#session-stop")
     _until(lambda: sim.firmware.state is not FirmwareState.RUNNING, "the stop", page)
