@@ -23,7 +23,7 @@ import logging.handlers
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,23 @@ def _never_raising(base: type[Any]) -> type[Any]:
     return type(f"NeverRaising{base.__name__}", (base,), {"_proxy_to_logger": _proxy_to_logger})
 
 
+# `terminal_muted()`: how many blocks keep the terminal to the command's own output now.
+_muted = 0
+
+
+@contextlib.contextmanager
+def terminal_muted() -> Iterator[None]:
+    """Log events still go to the detail log, but none reaches the terminal while the block
+    runs: `smp replay`'s replayed controller says again what the recorded run said (a lapsed
+    lease, a stop unconfirmed), which on the terminal reads as news about the pen at hand."""
+    global _muted
+    _muted += 1
+    try:
+        yield
+    finally:
+        _muted -= 1
+
+
 def _to_detail_log(terminal_level: int, detail: DetailLog):
     """A processor: write the whole event to the detail log, then keep for the terminal only
     what belongs there (its level, short fields) plus where the rest is."""
@@ -157,7 +174,7 @@ def _to_detail_log(terminal_level: int, detail: DetailLog):
         level = logging.getLevelNamesMapping().get(method.upper(), logging.INFO)
         if level >= detail.level:
             detail.write(event)
-        if level < terminal_level:
+        if level < terminal_level or _muted:
             raise structlog.DropEvent
         bulky = [k for k, v in event.items()
                  if k in BULKY_KEYS or len(str(v)) > TERMINAL_VALUE_CHARS]
@@ -220,7 +237,7 @@ def _detail_only(terminal_level: int, detail: DetailLog):
         level = logging.getLevelNamesMapping().get(method.upper(), logging.INFO)
         if level >= detail.level:
             detail.write(dict(event))
-        if level < terminal_level:
+        if level < terminal_level or _muted:
             raise structlog.DropEvent
         return event
 

@@ -31,7 +31,9 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     checks that hash, feeds the recorded pen into a fresh controller on a virtual clock, plays
     the session's profile, and compares the commands the controller sends, its state changes
     and each pass's figures with the recording and the pass log. Prints `match` and exits 0,
-    or names the first difference and exits 1.
+    or names the first difference and exits 1. What the replayed controller logs (a lapsed
+    lease, an unconfirmed stop: what the recorded run said already) goes to smp.log, not the
+    terminal.
 
     A resumed session (`smp run --resume`) has one recording per run (its parts, each
     linked by hash): each part is replayed into a fresh controller as its run started it
@@ -72,7 +74,9 @@ def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> 
     if db and not Path(db).exists():  # the file the user named, not the data directory
         raise SmpError(f"no pass log at {db}: give the right --db (a pass-log file), or "
                        "drop --db to read every log of the data directory")
-    with _open_logs(db) as logs:
+    from smpdevice.logs import terminal_muted
+
+    with _open_logs(db) as logs, terminal_muted():  # the replayed run's lines: smp.log only
         found, session = _find_session(logs, session)
         if into_sim:
             from smpdevice.replay.into_sim import replay_into_sim

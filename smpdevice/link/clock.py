@@ -15,11 +15,12 @@ advance only once the host has caught up (see tests/smpdevice/virtual_time.py).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 # A virtual wait never blocks forever on wall time: with nobody advancing the clock it gives up
@@ -31,6 +32,10 @@ WALL_GUARD_S = 120.0
 WALL_PACE_POLL_S = 0.005
 WALL_PACE_MAX_S = 0.02
 WALL_PACE_STUCK_S = 0.5  # host work in flight this long (wall): it hangs; time goes on
+# A `Timebase.participant` thread busy this long (wall) between two waits is taken to wait on
+# something other than the clock (a lock, the wall): time goes on rather than hang for good.
+PARTICIPANT_STUCK_S = 2.0
+BUSY_POLL_S = 0.05  # how often the driver looks meanwhile
 
 
 @runtime_checkable
@@ -73,9 +78,10 @@ def now_function(clock: Clock) -> Callable[[], float]:
 class Timebase:
     """The waits of every host object on one clock.
 
-    On a virtual clock it keeps three counts the time driver reads (under `activity`):
+    On a virtual clock it keeps four counts the time driver reads (under `activity`):
     `parked` threads wait for time to pass, `runnable` ones were woken and have not yet looked,
-    `pending` work items are queued in an engine. Time may move when `quiet()`.
+    `pending` work items are queued in an engine, `busy` participant threads work between two
+    waits (`participant`). Time may move when `quiet()`.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -90,6 +96,8 @@ class Timebase:
         self.parked = 0
         self.runnable = 0
         self.pending = 0
+        self.busy = 0
+        self._participant = threading.local()  # .depth: this thread's `participant` blocks
         # The conditions a thread is inside `wait_for` of (on a virtual clock): an advance
         # wakes those, not every condition ever made (most have nobody waiting).
         self._watched: dict[TimedCondition, None] = {}
@@ -121,13 +129,40 @@ class Timebase:
         for cond in list(self._watched):
             cond._advanced(now_s)  # predicates may hold now, deadlines may have passed
 
+    @contextlib.contextmanager
+    def participant(self) -> Iterator[None]:
+        """This thread's work between two waits on this timebase is work in flight: time
+        stands still until it waits again, as if its computing took no time (`smp replay`'s
+        session: a starved thread must not let the controller's own timers fire first).
+        Past PARTICIPANT_STUCK_S of wall time busy, the driver steps on anyway."""
+        if not self.virtual:
+            yield
+            return
+        local = self._participant
+        depth = getattr(local, "depth", 0)
+        local.depth = depth + 1
+        if depth == 0:
+            self.count(busy=1)
+        try:
+            yield
+        finally:
+            local.depth = depth
+            if depth == 0:
+                self.count(busy=-1)
+
+    def _busy_share(self) -> int:
+        """1 if this thread is a participant (its waits hand its `busy` count over)."""
+        return 1 if getattr(self._participant, "depth", 0) else 0
+
     # ---- accounting (virtual clocks only; the callers check `virtual`)
 
-    def count(self, parked: int = 0, runnable: int = 0, pending: int = 0) -> None:
+    def count(self, parked: int = 0, runnable: int = 0, pending: int = 0,
+              busy: int = 0) -> None:
         with self.activity:
             self.parked += parked
             self.runnable += runnable
             self.pending += pending
+            self.busy += busy
             # Only the time driver waits on `activity`, and only for quiet() (or its own
             # stop, which close() notifies): a wake for any other count was a context switch
             # for nothing (Condition.wait_for sleeps again until its predicate holds).
@@ -136,7 +171,8 @@ class Timebase:
 
     def quiet(self) -> bool:
         """Nothing in flight, and somebody waits for time to pass."""
-        return self.pending == 0 and self.runnable == 0 and self.parked > 0
+        return (self.pending == 0 and self.runnable == 0 and self.busy == 0
+                and self.parked > 0)
 
 
 class _Parked:
@@ -236,6 +272,7 @@ class TimedCondition:
             self._waiting += 1
             cond, parked_list = self._cond, self._parked
         until_s = (math.inf if deadline is None else deadline) if never else None
+        busy = tb._busy_share()  # a participant is busy again the moment it stops waiting
         try:
             while True:
                 if not never and predicate():  # type: ignore[misc]
@@ -245,15 +282,15 @@ class TimedCondition:
                     return False
                 parked = _Parked(until_s)
                 parked_list.append(parked)
-                tb.count(parked=1)
+                tb.count(parked=1, busy=-busy)
                 try:
                     cond.wait(WALL_GUARD_S)
                 finally:
                     parked_list.remove(parked)
                     if parked.woken:
-                        tb.count(runnable=-1)
+                        tb.count(runnable=-1, busy=busy)
                     else:
-                        tb.count(parked=-1)
+                        tb.count(parked=-1, busy=busy)
         finally:
             if not never:
                 self._waiting -= 1
@@ -324,16 +361,18 @@ class VirtualTimeDriver:
         while True:
             with tb.activity:
                 if not go_on():  # (the common case on a quiet host: no wait at all)
-                    tb.activity.wait_for(go_on, timeout=poll_s)
+                    tb.activity.wait_for(go_on, timeout=min(poll_s, BUSY_POLL_S)
+                                         if tb.busy else poll_s)
                 if self._stop:
                     return
                 quiet = tb.quiet()
                 idle = tb.pending == 0 and tb.runnable == 0 and tb.parked == 0
+                held = tb.busy > 0 and tb.pending == 0 and tb.runnable == 0
             wall_s = time.monotonic()
             if quiet or idle:
                 caught_up_s = wall_s
             lag_s = wall_s - last_wall_s
-            if quiet:
+            if quiet or (held and wall_s - caught_up_s >= PARTICIPANT_STUCK_S):
                 dt_s = self.step_s
             elif (self.wall_pace and lag_s >= poll_s
                   and (idle or wall_s - caught_up_s >= WALL_PACE_STUCK_S)):

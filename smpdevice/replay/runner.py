@@ -290,20 +290,25 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
             session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                        "replay", technician)
             session.remaining = plan
-            try:
-                session.play(should_stop=pen_side.should_stop)
-            except SmpError as exc:
-                report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
-            _await_judged_loss(pen, pen_side, rec)
-            # The live session closed after what the pen said meanwhile (a lease that lapsed
-            # while a loaded host was slow, say): let the recorded pen catch up first.
-            cond = timebase_for(clock).condition()
-            with cond:
-                cond.wait_for(pen_side.caught_up, pen_side.pending_for_s() + 1.0)
-            try:
-                session.close()
-            except SmpError as exc:
-                report.notes.append(f"{part.label}: closing the replayed session: {exc}")
+            timebase = timebase_for(clock)
+            # The session's decisions happen at the virtual moment it makes them however
+            # long a loaded machine holds this thread between two waits: else the
+            # controller's own timers (a pass's planned end) could fire first.
+            with timebase.participant():
+                try:
+                    session.play(should_stop=pen_side.should_stop)
+                except SmpError as exc:
+                    report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
+                _await_judged_loss(pen, pen_side, rec)
+                # The live session closed after what the pen said meanwhile (a lease that
+                # lapsed while a loaded host was slow, say): let the recorded pen catch up.
+                cond = timebase.condition()
+                with cond:
+                    cond.wait_for(pen_side.caught_up, pen_side.pending_for_s() + 1.0)
+                try:
+                    session.close()
+                except SmpError as exc:
+                    report.notes.append(f"{part.label}: closing the replayed session: {exc}")
             collecting[0] = False
             pen_side.finish()
         finally:
