@@ -41,7 +41,10 @@ EXTRA_CHECKS: dict[T, tuple[R, ...]] = {
     T.NEEDLE_START: (R.NO_SETPOINTS, R.NO_CARTRIDGE, R.NO_LEASE, R.FOOTSWITCH_UP),
     T.LEASE_RENEW: (R.OUT_OF_LIMITS,),
     T.SET_TELEMETRY_RATE: (R.OUT_OF_LIMITS,),
-    T.CALIBRATION_WRITE: (R.OUT_OF_LIMITS,),
+    # A pen without Capability CALIBRATION_TABLE: UNSUPPORTED, before the payload's limits
+    # (it has no table to judge them by). Like every check, after the state's own refusal.
+    T.CALIBRATION_READ: (R.UNSUPPORTED,),
+    T.CALIBRATION_WRITE: (R.UNSUPPORTED, R.OUT_OF_LIMITS),
     T.CLEAR_FAULTS: (R.CONDITION_ACTIVE,),
     T.SET_FOOTSWITCH: (R.OUT_OF_LIMITS, R.UNSUPPORTED),
 }

@@ -53,6 +53,7 @@ from firmware_protocol.rules import (
     refusal,
     transition,
 )
+from firmware_protocol.spec_file import MarkerError, update
 from firmware_protocol.timing import TIMING
 from firmware_protocol.valid_ranges import REPLIES, VALID_RANGES
 from firmware_protocol.vectors import load_vectors
@@ -360,7 +361,7 @@ def refresh(text: str) -> str:
         pattern = re.escape(begin_marker(name)) + r".*?" + re.escape(end_marker(name))
         text, n = re.subn(pattern, block.replace("\\", "\\\\"), text, flags=re.S)
         if n != 1:
-            raise ValueError(f"expected one {name!r} block, found {n}")
+            raise MarkerError(f"expected one {name!r} block, found {n}")
     return text
 
 
@@ -371,19 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--write", metavar="FILE", type=Path, help="refresh the blocks in FILE")
     group.add_argument("--check", metavar="FILE", type=Path, help="exit 1 if FILE is stale")
     args = ap.parse_args(argv)
-    if args.write or args.check:
-        path: Path = args.write or args.check
-        old = path.read_text(encoding="utf-8")
-        new = refresh(old)
-        if args.check:
-            if new != old:
-                print(f"{path} is stale: run python -m firmware_protocol.spec --write {path}")
-                return 1
-            print(f"{path} is up to date")
-            return 0
-        path.write_text(new, encoding="utf-8")
-        print(f"refreshed {len(SECTIONS)} generated blocks in {path}")
-        return 0
+    if args.write or args.check:  # a file it cannot use: one line, exit 1 (spec_file)
+        return update(args.write or args.check, refresh, write=bool(args.write))
     for name, render in SECTIONS.items():
         print(f"{begin_marker(name)}\n{render()}\n{end_marker(name)}\n")
     return 0

@@ -34,6 +34,7 @@ S = FirmwareState
 DUTY_MAX_PERMILLE = 1000  # protocol.md SET_SETPOINTS: duty 'never above 1000'
 _Handler = Callable[["FirmwareCommands", m.Message], "m.Message | None"]
 _NO_STATE: frozenset[FirmwareState] = frozenset()
+_CALIBRATION_COMMANDS = frozenset({MsgType.CALIBRATION_READ, MsgType.CALIBRATION_WRITE})
 
 
 class FirmwareCommands:
@@ -106,6 +107,8 @@ class FirmwareCommands:
                 failed = not self.pedal_enables()
             elif reason is R.UNSUPPORTED and isinstance(msg, m.SetFootswitch):
                 failed = msg.mode == FootswitchMode.REQUIRED and not self.model.footswitch_fitted
+            elif reason is R.UNSUPPORTED and mtype in _CALIBRATION_COMMANDS:
+                failed = False  # the simulated pen has its table (Capability CALIBRATION_TABLE)
             else:  # a check this firmware does not know: refuse rather than skip it
                 failed = True
             if failed:

@@ -5,8 +5,9 @@
  *
  * What it does: prints the pty's path on stdout, then serves it. The state table, the extra
  * checks in their order, the duplicate window, SEQ 0, the lease (lapse while RUNNING latches
- * LEASE_EXPIRED, while ARMED returns to IDLE) and the E-stop (also its place in a read:
- * run_read) follow the spec, through the generated smp_rule_* functions. What it leaves out:
+ * LEASE_EXPIRED, while ARMED returns to IDLE; judged before every command: lease_tick) and the
+ * E-stop (also its place in a read: run_read) follow the spec, through the generated smp_rule_*
+ * functions. What it leaves out:
  * physics (measured depth and speed equal their commands at once), fault detection other than
  * the lease, a boot phase (it is IDLE from the start), the footswitch (it has none:
  * SET_FOOTSWITCH REQUIRED is NACKed UNSUPPORTED, OFF and OPTIONAL are ACKed and change
@@ -157,6 +158,25 @@ static uint16_t remaining_lease_ms(void)
     return (uint16_t)(pen.lease_until_ms - now);
 }
 
+/* The lease's lapse (docs/protocol.md section 8). Time is judged before anything acts on it:
+ * called after every wait (select) and before every command (handle_frame), so a command read
+ * late, after the lease ran out (a busy or descheduled loop), meets the pen as the lapse left
+ * it: a NEEDLE_START is NACKed BAD_STATE in IDLE, never ACKed on a lease already gone. */
+static void lease_tick(void)
+{
+    if (!pen.lease_live || now_ms() < pen.lease_until_ms) return;
+    pen.lease_live = 0;
+    if (pen.state == SMP_STATE_RUNNING) {
+        pen.faults |= SMP_FAULT_LEASE_EXPIRED;
+        stop_and_retract();
+        pen.state = SMP_STATE_FAULT;
+        send_event(SMP_EVENT_FAULT_LATCHED);
+    } else if (pen.state == SMP_STATE_ARMED) {
+        pen.state = SMP_STATE_IDLE;
+        send_event(SMP_EVENT_STATE_CHANGED);
+    }
+}
+
 static void send_telemetry(void)
 {
     smp_frame_t f;
@@ -258,8 +278,9 @@ static void execute(const smp_frame_t *f, smp_frame_t *r)
         case SMP_NACK_NO_LEASE: failed = !pen.lease_live; break;
         case SMP_NACK_CONDITION_ACTIVE: failed = 0; break; /* no fault has a lasting cause */
         case SMP_NACK_FOOTSWITCH_UP: failed = 0; break; /* no footswitch: mode is never REQUIRED */
-        case SMP_NACK_UNSUPPORTED: /* only SET_FOOTSWITCH lists it: no footswitch is fitted */
-            failed = f->msg.set_footswitch.mode == SMP_FOOTSWITCH_REQUIRED;
+        case SMP_NACK_UNSUPPORTED: /* a calibration table is fitted, a footswitch is not */
+            failed = f->type == SMP_MSG_SET_FOOTSWITCH
+                && f->msg.set_footswitch.mode == SMP_FOOTSWITCH_REQUIRED;
             break;
         default: failed = 1; break; /* a check this peer does not know: refuse */
         }
@@ -351,6 +372,7 @@ static void handle_frame(const smp_frame_t *f, int superseded)
     window_entry_t *e;
     size_t i;
     if (smp_rule_accepted_states(f->type) == 0) return; /* a pen->host type: not a command */
+    lease_tick(); /* judge time first: the lease may have run out since the last tick */
     if (f->seq == 0 && !smp_rule_acts_with_seq_0(f->type)) return;
     if (smp_rule_clears_window(f->type)) { /* a new connection: forget every old entry */
         pen.window_len = 0;
@@ -418,21 +440,6 @@ static void on_frame(void *ctx, const smp_frame_t *f)
     pen.read_frames[pen.read_len++] = *f;
 }
 
-static void lease_tick(void)
-{
-    if (!pen.lease_live || now_ms() < pen.lease_until_ms) return;
-    pen.lease_live = 0;
-    if (pen.state == SMP_STATE_RUNNING) {
-        pen.faults |= SMP_FAULT_LEASE_EXPIRED;
-        stop_and_retract();
-        pen.state = SMP_STATE_FAULT;
-        send_event(SMP_EVENT_FAULT_LATCHED);
-    } else if (pen.state == SMP_STATE_ARMED) {
-        pen.state = SMP_STATE_IDLE;
-        send_event(SMP_EVENT_STATE_CHANGED);
-    }
-}
-
 static int open_pty(void)
 {
     struct termios tio;
@@ -480,10 +487,12 @@ int main(void)
             FD_ZERO(&rd); /* the sets are undefined after an error */
             FD_ZERO(&wr);
         }
+        lease_tick(); /* the wait may have run long: judge time before acting on anything */
         if (FD_ISSET(pen.fd, &wr)) tx_flush();
         if (FD_ISSET(pen.fd, &rd)) {
             n = read(pen.fd, buf, sizeof buf);
             if (n > 0) {
+                if (!pen.host_seen) pen.next_telemetry_us = now_us(); /* the schedule starts */
                 pen.host_seen = 1;
                 last_rx_ms = now_ms();
                 smp_parser_feed(&parser, buf, (size_t)n);
@@ -497,11 +506,17 @@ int main(void)
             run_read();
         }
         lease_tick();
-        if (pen.host_seen && pen.telemetry_hz > 0 && now_us() >= pen.next_telemetry_us) {
-            if (tx.len == 0) send_telemetry();
-            else pen.telemetry_seq++; /* skipped: it would wait behind bytes (section 12) */
-            pen.next_telemetry_us += 1000000u / pen.telemetry_hz;
-            if (pen.next_telemetry_us < now_us()) pen.next_telemetry_us = now_us();
+        if (pen.host_seen && pen.telemetry_hz > 0) {
+            uint64_t now = now_us(), period_us = 1000000u / pen.telemetry_hz, missed;
+            if (now >= pen.next_telemetry_us) {
+                /* Frames that fell due while the loop ran late: skipped and counted (sections
+                 * 2 and 12), so the host sees the gap; one frame, the latest, goes out now. */
+                missed = (now - pen.next_telemetry_us) / period_us;
+                pen.telemetry_seq += (uint32_t)missed;
+                if (tx.len == 0) send_telemetry();
+                else pen.telemetry_seq++; /* skipped: it would wait behind bytes (section 12) */
+                pen.next_telemetry_us += (missed + 1u) * period_us; /* in phase, after now */
+            }
         }
     }
 }

@@ -58,6 +58,7 @@ class GaugeRequest:
     expected_mm: float | None = None  # for the factor-10 check of typed values
     allow_zero: bool = True  # 0 = tip inside the cartridge; meaningless for a depth point
     check: Callable[[float], None] | None = None  # extra check of a typed value (EntryError)
+    redo: str = "redo previous point"  # what `r` does at this prompt (a prompt says it)
 
 
 class Gauge(Protocol):

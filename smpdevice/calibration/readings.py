@@ -74,7 +74,9 @@ def parse_number(text: str, *, what: str = "gauge reading", unit: str = "mm") ->
     cleaned = raw.lower().removesuffix(unit.lower()).strip() if unit else raw
     if not _NUMBER.fullmatch(cleaned):
         shown = repr(raw) if raw else "an empty entry"
-        raise NotANumberError(f"{shown} is not a number. Enter the {what} in {unit}, e.g. 0.52")
+        example = "120" if unit == "Hz" else "0.52"
+        raise NotANumberError(f"{shown} is not a number. Enter the {what} in {unit}, e.g. "
+                              f"{example}")
     return float(cleaned.replace(",", "."))
 
 
@@ -83,18 +85,19 @@ def check_typo(value: float, expected: float | None, *, what: str, unit: str) ->
     if expected is None or expected <= 0 or value <= 0:
         return
     ratio = value / expected
+    again = f"Read the {what.split()[0]} again and re-enter."  # the gauge, the tachometer
     if TYPO_RATIO_LOW <= ratio <= TYPO_RATIO_HIGH:
         hint = value / 10
         raise LikelyTypoError(
             f"{what} {value:g} {unit} is about 10x the expected ~{expected:.3f} {unit}. "
-            f"Did you mean {hint:g}? Read the gauge again and re-enter.",
+            f"Did you mean {hint:g}? {again}",
             suggestion=hint,
         )
     if 1 / TYPO_RATIO_HIGH <= ratio <= 1 / TYPO_RATIO_LOW:
         hint = value * 10
         raise LikelyTypoError(
             f"{what} {value:g} {unit} is about 1/10 of the expected ~{expected:.3f} {unit}. "
-            f"Did you mean {hint:g}? Read the gauge again and re-enter.",
+            f"Did you mean {hint:g}? {again}",
             suggestion=hint,
         )
 
@@ -140,6 +143,23 @@ def check_next_point(points: Sequence[Point], new: Point) -> None:
             "redo the previous point.",
             point_index=len(points) + 1,
         )
+
+
+def check_between(points: Sequence[Point], index: int, new: Point) -> None:
+    """Refuse a reading of point `index` (0-based) read again that does not lie between its
+    neighbours': above the previous point's, below the next one's (the needle extends further
+    at each)."""
+    prev = points[index - 1] if index > 0 else None
+    nxt = points[index + 1] if index + 1 < len(points) else None
+    for near, side, out_of_order in (
+            (prev, "above the previous", prev is not None and new.gauge_mm <= prev.gauge_mm),
+            (nxt, "below the next", nxt is not None and new.gauge_mm >= nxt.gauge_mm)):
+        if near is not None and out_of_order:
+            raise NonMonotonicError(
+                f"reading {new.gauge_mm:.3f} mm at actuator {new.actuator_mm:.3f} mm is not "
+                f"{side} point's {near.gauge_mm:.3f} mm (actuator {near.actuator_mm:.3f} mm): "
+                "the reading must grow with the actuator. Read the gauge again (a slipped "
+                "decimal point?).", point_index=index + 1)
 
 
 def check_zero_reading(readings: Sequence[Point], new: Point) -> None:

@@ -124,7 +124,7 @@ def check_spins(settings: CalibrationSettings, speeds_hz: list[float],
     count_punctures needs at `telemetry_hz` (`least_spin_s`), before a run starts: refused at
     step 3, after the gauge readings, it would lose them all."""
     if not settings.run_speed or not telemetry_hz or telemetry_hz <= 0:
-        return  # None: a rate this host cannot know (a service's pen: it checks its own)
+        return  # None: a rate this host cannot know (an older service's pen: it checks its own)
     least_s = least_spin_s(telemetry_hz)
     spins = [(hz, count_window_s(hz, settings.speed_tolerance_pct, settings.spin_duration_s))
              for hz in speeds_hz]
@@ -140,9 +140,24 @@ def check_spins(settings: CalibrationSettings, speeds_hz: list[float],
             "Nothing was run.")
 
 
+def check_spin(speed_hz: float, duration_s: float, telemetry_hz: float | None) -> None:
+    """One spin asked of a served pen (`calibration.spin`) against the same least as
+    `check_spins`: a spin whose punctures cannot be counted is refused before it runs."""
+    if not telemetry_hz or telemetry_hz <= 0:
+        return
+    least_s = least_spin_s(telemetry_hz)
+    if duration_s < least_s:
+        raise checks.InvalidArgument(
+            f"duration_s {duration_s:g} is too short for the pen's telemetry at "
+            f"{telemetry_hz:g} Hz: counting the punctures of the speed check at {speed_hz:g} "
+            f"Hz needs at least {least_s:g} s (the spin-up, then 3 telemetry frames and one "
+            f"for margin). Give --spin-seconds {least_s:g} or more, or a higher telemetry rate "
+            "(`smp serve --telemetry-hz`). Nothing was run.")
+
+
 def telemetry_rate_hz(ctl: object) -> float | None:
     """The telemetry rate a controller runs at (its own, bounded by its pen's), None when
-    this host cannot tell (a pen driven over a service)."""
+    this host cannot tell (a pen driven over a service that does not say its rate)."""
     rate = getattr(getattr(ctl, "_engine", None), "telemetry_hz", None)
     if not isinstance(rate, int | float):
         configured, ident = getattr(ctl, "telemetry_hz", None), getattr(ctl, "identity", None)
@@ -236,6 +251,9 @@ class CalibrationReport:
     # installed in idle (set_calibration): calibrating was ended from outside during the save,
     # so the pen's own table was not written (stopping.install)
     installed_idle: bool = False
+    # measured and verified, but the store refused it (`saving.save_run`): saved later, or not
+    unsaved: Calibration | None = None
+    save_error: Exception | None = None  # the store's refusal, for the command's exit status
 
     @property
     def passed(self) -> bool:
@@ -336,6 +354,9 @@ def format_report(report: CalibrationReport) -> str:
         cal = report.calibration
         assert cal is not None
         where = "saved and written to the pen" if report.saved else "installed (not saved)"
+        if not s.run_speed:  # the Python API's depth-only run: never saved (run_arguments)
+            where = ("installed, never saved: depth only, the speed check was not run, so no "
+                     "puncture rate accuracy")
         if report.installed_idle:
             where = (("saved and " if report.saved else "") + "installed on this host; not "
                      "written to the pen (its calibration was ended from outside meanwhile)")

@@ -6,7 +6,9 @@ power cut. Each row keeps the whole `Calibration` as JSON (points, residuals, te
 indexed columns for the queries.
 
 `latest(serial)` returns the newest calibration even if expired, so the controller can say
-"expired" rather than "missing"; `latest_valid(serial)` only one that may be used now.
+"expired" rather than "missing": the pen's current one; `latest_valid(serial)` that one only
+if it may be used now, else None (never an older one it superseded: `smp run` would not take
+it). The read calls refuse an argument of the wrong type (`InvalidArgument`).
 "Newest" is the one saved last (`saved_seq`, a counter of this file), never the `created_at`
 a calibration carries: that is the clock of the PC that made it, and a clock that ran ahead
 (then corrected) would let a superseded calibration shadow every later one.
@@ -17,18 +19,28 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from smpdevice import checks
+from smpdevice.calibration import store_sql as argcheck
 from smpdevice.calibration.checked import to_store
 from smpdevice.calibration.fit import check_stored
+from smpdevice.calibration.store_sql import (  # the errors: importable from here as before
+    INDEXES,
+    CalibrationStoreBusy,  # noqa: F401 (its users)
+    CalibrationStoreError,
+    columns_of,
+    migrate,
+    read_only_fs,
+    simulated_of,
+    sqlite_refusal,
+)
 from smpdevice.config import user_path
-from smpdevice.control.calibration import Calibration
+from smpdevice.control.calibration import Calibration, CalibrationError, today_utc
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir, require_database
 from smpdevice.records.files import (
@@ -40,37 +52,7 @@ from smpdevice.records.files import (
 from smpdevice.records.readonly import connect_readonly, schema_names
 
 CALIBRATIONS_NAME = "calibrations.sqlite"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calibrations (
-    calibration_id TEXT PRIMARY KEY,
-    pen_serial     TEXT NOT NULL,
-    technician     TEXT NOT NULL,
-    created_at     TEXT NOT NULL,   -- ISO 8601 UTC; sorts as text
-    expires_at     TEXT NOT NULL,
-    offset_mm      REAL NOT NULL,
-    gain           REAL NOT NULL,
-    record_json    TEXT NOT NULL,
-    simulated      INTEGER,         -- 1 simulator, 0 real pen, NULL unknown (older rows)
-    saved_seq      INTEGER          -- 1, 2, 3 ... in the order saved: what "newest" means
-);
-CREATE INDEX IF NOT EXISTS calibrations_pen ON calibrations (pen_serial, created_at);
-"""
-# Files from before `saved_seq`: their rows were inserted in the order saved (rowid).
-_ADD_SAVED_SEQ = (
-    "ALTER TABLE calibrations ADD COLUMN saved_seq INTEGER",
-    "UPDATE calibrations SET saved_seq = rowid",
-)
 _WHERE_THEY_ARE = " (smp calibrate saves them in calibrations.sqlite in the data directory)"
-_INDEXES = {"calibrations", "calibrations_pen", "calibrations_saved"}  # + the table: current
-_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS calibrations_saved ON calibrations (pen_serial, saved_seq)"
-# Files from before the `simulated` column: add it; their rows stay NULL ("unknown") unless
-# their JSON says (a Calibration model with the field wrote it).
-_ADD_SIMULATED = (
-    "ALTER TABLE calibrations ADD COLUMN simulated INTEGER",
-    "UPDATE calibrations SET simulated = json_extract(record_json, '$.simulated') "
-    "WHERE json_type(record_json, '$.simulated') IN ('true', 'false')",
-)
 
 
 @dataclass(frozen=True)
@@ -86,10 +68,6 @@ Entries = list[CalibrationEntry]  # named here: inside the class, `list` is the 
 
 
 Damaged = list[tuple[str, str]]  # (calibration id, why): damaged rows a listing names
-
-
-class CalibrationStoreError(SmpError):
-    """The calibration database cannot be read or written."""
 
 
 def calibrations_path(explicit: str | os.PathLike | None = None, *,
@@ -126,24 +104,20 @@ class CalibrationStore:
             self.require_writable()
 
     def require_writable(self) -> None:
-        """Open the file to write now, creating or migrating its schema: a command that will
-        save (`smp calibrate`) calls it first, so a read-only disk or a file it may not write
-        fails before the pen moves. (A writer store that only reads, as `smp run`'s, opens
-        nothing to write until it saves.)"""
+        """Open the file to write now, creating or migrating its schema, and take its write
+        lock for a moment: a command that will save (`smp calibrate`) calls it first, so a
+        read-only disk, a file it may not write or one another program holds locked fails
+        before the pen moves, not at the save. (A writer store that only reads, as `smp
+        run`'s, opens nothing to write until it saves.)"""
         with self._connect() as db:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "calibrations" not in tables:  # a pass log given as --db
                 raise self._foreign(", or a new file to create one. Nothing was written.")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
-            if "simulated" not in columns:
-                for statement in _ADD_SIMULATED:
-                    db.execute(statement)
-            if "saved_seq" not in columns:
-                for statement in _ADD_SAVED_SEQ:
-                    db.execute(statement)
-            db.execute(_SEQ_INDEX)
+            migrate(db)
+            db.commit()
+            db.execute("BEGIN IMMEDIATE")  # waits out a writer as a save would, then refuses
+            db.rollback()
 
     def _names(self) -> list[str] | None:
         """The names in the file's schema, looked at without creating anything beside it;
@@ -160,10 +134,10 @@ class CalibrationStore:
         """Whether the file already holds the whole current schema, looked at without writing:
         then a writer opens nothing to write until it saves, so `smp run` on a read-only or
         full disk reads its calibrations and the pass log says why it cannot record."""
-        if names is None or not set(names) >= _INDEXES:
+        if names is None or not set(names) >= INDEXES:
             return False
         try:
-            columns = _columns(self.path)
+            columns = columns_of(self.path)
         except (OSError, sqlite3.Error):
             return False  # the writer's open says what is wrong
         tighten_siblings(self.path, ("", "-wal", "-shm"))  # 0600, as a writer's open makes it
@@ -191,7 +165,7 @@ class CalibrationStore:
         try:
             reader = connect_readonly(self.path)
         except sqlite3.Error as exc:
-            raise CalibrationStoreError(
+            raise sqlite_refusal(self.path, exc, writing=False) or CalibrationStoreError(
                 f"cannot open the calibration database {self.path}: {exc}. "
                 "Check the path and its permissions, or pass another --db PATH."
             ) from exc
@@ -202,7 +176,7 @@ class CalibrationStore:
                 raise self._foreign(_WHERE_THEY_ARE)
             yield reader.conn if tables else None
         except sqlite3.Error as exc:
-            raise CalibrationStoreError(
+            raise sqlite_refusal(self.path, exc, writing=False) or CalibrationStoreError(
                 f"cannot read the calibration database {self.path}: {exc}. "
                 "Check the file, or restore it from a backup."
             ) from exc
@@ -238,7 +212,7 @@ class CalibrationStore:
                 "Check the path and its permissions, or pass another --db PATH."
             ) from exc
         except sqlite3.Error as exc:
-            raise CalibrationStoreError(
+            raise sqlite_refusal(self.path, exc, writing=True) or CalibrationStoreError(
                 f"cannot open the calibration database {self.path}: {exc}. "
                 "Check the path and its permissions, or pass another --db PATH."
             ) from exc
@@ -249,7 +223,9 @@ class CalibrationStore:
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
         except sqlite3.Error as exc:
-            if _read_only_fs(self.path.parent):
+            if (refused := sqlite_refusal(self.path, exc, writing=True)) is not None:
+                raise refused from exc
+            if read_only_fs(self.path.parent):
                 raise CalibrationStoreError(
                     f"the calibration database {self.path} is on a read-only file system; "
                     "nothing was saved. Remount it read-write or pass another --db PATH."
@@ -282,7 +258,7 @@ class CalibrationStore:
                     calibration.offset_mm,
                     calibration.gain,
                     calibration.model_dump_json(),
-                    _simulated_of(calibration),
+                    simulated_of(calibration),
                 ),
             )
 
@@ -329,12 +305,16 @@ class CalibrationStore:
 
     def list(self, pen_serial: str | None = None, limit: int | None = None) -> list[Calibration]:
         """Calibrations, newest (last saved) first; only `pen_serial`'s if given."""
+        argcheck.pen_serial(pen_serial, optional=True)
+        argcheck.limit(limit)
         return [entry.calibration for entry in self.entries(pen_serial, limit)]
 
     def entries(self, pen_serial: str | None = None, limit: int | None = None,
                 damaged: Damaged | None = None) -> Entries:
         """Like `list`, with each calibration's `simulated` flag (for listings and exports);
         `damaged`: see `_entries`."""
+        argcheck.pen_serial(pen_serial, optional=True)
+        argcheck.limit(limit)
         sql = ""
         args: tuple = ()
         if pen_serial is not None:
@@ -346,55 +326,47 @@ class CalibrationStore:
         return self._entries(sql, args, damaged)
 
     def latest(self, pen_serial: str) -> Calibration | None:
-        """The newest calibration of `pen_serial`, expired or not."""
+        """The newest calibration of `pen_serial`, expired or not: the pen's current one."""
+        argcheck.pen_serial(pen_serial)
         found = self.list(pen_serial, limit=1)
         return found[0] if found else None
 
     def latest_valid(self, pen_serial: str, now: datetime | None = None) -> Calibration | None:
-        """The newest calibration of `pen_serial` that has not expired at `now`."""
-        checks.instance("now", now, (datetime, type(None)), "a timezone-aware datetime, or None")
-        found = self._rows("WHERE pen_serial = ? AND expires_at > ? ORDER BY {newest} LIMIT 1",
-                           (pen_serial, _iso(now or datetime.now(UTC))))
-        return found[0] if found else None
+        """The pen's current (newest) calibration if it may be used at `now` (neither expired
+        nor future-dated: the check arming makes), else None. Never an older one: a newer
+        calibration supersedes it, so `smp run` would not take it either."""
+        argcheck.pen_serial(pen_serial)
+        argcheck.aware_now(now)
+        current = self.latest(pen_serial)
+        if current is None:
+            return None
+        try:
+            current.check_for(pen_serial, now or today_utc())
+        except CalibrationError:
+            return None
+        return current
 
     def get(self, calibration_id: str) -> Calibration | None:
         entry = self.entry(calibration_id)
         return entry.calibration if entry else None
 
     def entry(self, calibration_id: str) -> CalibrationEntry | None:
-        found = self._entries(
-            "WHERE calibration_id = ?",
-            (calibration_id,),
-        )
+        argcheck.calibration_id(calibration_id)
+        found = self._entries("WHERE calibration_id = ?", (calibration_id,))
         return found[0] if found else None
 
-
-def _columns(path: Path) -> set[str]:
-    """The columns of the calibrations table, read as `schema_names` reads the schema: with no
-    `-wal` or `-journal` beside the file, `?immutable=1` (nothing created beside it, also on a
-    full or read-only disk); else as every reader reads it."""
-    if any(path.with_name(path.name + side).exists() for side in ("-wal", "-journal")):
-        reader = connect_readonly(path)
-        conn = reader.conn
-    else:
-        reader = None
-        conn = sqlite3.connect(path.resolve().as_uri() + "?immutable=1", uri=True)
-    try:
-        return {row[1] for row in conn.execute("PRAGMA table_info(calibrations)")}
-    finally:
-        if reader is not None:
-            reader.close()
-        else:
-            conn.close()
-
-
-def _simulated_of(calibration: Calibration) -> int | None:
-    flag = getattr(calibration, "simulated", None)  # the field of a Calibration that has it
-    return None if flag is None else int(bool(flag))
-
-
-def _read_only_fs(directory: Path) -> bool:
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+    def current_ids(self, pen_serials: Iterable[str]) -> dict[str, str]:
+        """Each pen's current (newest saved) calibration id, damaged rows too: a listing
+        marks every older row superseded."""
+        out: dict[str, str] = {}
+        with self._read() as db:
+            if db is None:
+                return out
+            columns = {row[1] for row in db.execute("PRAGMA table_info(calibrations)")}
+            order = "saved_seq DESC, rowid DESC" if "saved_seq" in columns else "rowid DESC"
+            for serial in dict.fromkeys(pen_serials):
+                row = db.execute(f"SELECT calibration_id FROM calibrations WHERE pen_serial = ? "
+                                 f"ORDER BY {order} LIMIT 1", (serial,)).fetchone()
+                if row is not None:
+                    out[serial] = row[0]
+        return out

@@ -8,11 +8,12 @@
 The controller is put in its `calibrating` state (allowed only from idle) for the whole run and
 back to idle at the end, also on error or abort. Only a run that passes every check produces a
 `Calibration`; it is saved to the store first, then installed on the controller and written to
-the pen (`end_calibration`). A failing, aborted or stopped run saves nothing. A saved run can
-still miss the pen (`calibration.stopping.install`): ended from outside during the save, it is
-installed in idle but not written to the pen (`installed_idle`); a stop the pen did not confirm
-leaves it saved but not installed (the report says so: "Result: FAIL"). Checking a calibration
-on its own, and saving a report's: `calibration.verify`.
+the pen (`end_calibration`). A failing, aborted or stopped run saves nothing; a save the
+store refuses keeps the report (`calibration.saving`: a lock is waited out for a while). A
+saved run can still miss the pen (`calibration.stopping.install`): ended from outside during
+the save, it is installed in idle but not written to the pen (`installed_idle`); a stop the pen
+did not confirm leaves it saved but not installed (the report says so: "Result: FAIL").
+Checking a calibration on its own, and saving a report's: `calibration.verify`.
 
 Steps:
 1. Zero: step toward the actuator position where the tip is flush (`ZeroSearch`).
@@ -26,21 +27,16 @@ Steps:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from smpdevice.calibration.accuracy import (  # count_punctures: here for its users
-    PunctureRateCheck,
-    RatePoint,
-    count_punctures,
-    count_window_s,
-)
+from smpdevice.calibration.accuracy import count_punctures, count_window_s  # noqa: F401 (users)
+from smpdevice.calibration.arguments import run_arguments, station_speeds
 from smpdevice.calibration.candidate import candidate as make_candidate
 from smpdevice.calibration.candidate import fit_problems, speed_problems
 from smpdevice.calibration.fit import FitError, LinearFit, expected_gauge_mm, fit_linear
 from smpdevice.calibration.gauges import CalibrationAborted, Gauge, GaugeRequest, RedoPoint
-from smpdevice.calibration.readings import Point, check_next_point
+from smpdevice.calibration.readings import Point, check_between, check_next_point
 from smpdevice.calibration.report import (
     CalibrationReport,
     CalibrationSettings,
@@ -49,7 +45,9 @@ from smpdevice.calibration.report import (
     check_spins,
     telemetry_rate_hz,
 )
-from smpdevice.calibration.speed import SpeedCheck, SpeedSample, ZeroSearch, check_speed
+from smpdevice.calibration.saving import save_run
+from smpdevice.calibration.speed import ZeroSearch
+from smpdevice.calibration.speed_step import SpeedSteps, pen_identity
 from smpdevice.calibration.stopping import (  # leave_calibrating: here for its users
     StopCheck,
     StopReason,
@@ -59,21 +57,13 @@ from smpdevice.calibration.stopping import (  # leave_calibrating: here for its 
 )
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import PedalReleased
-from smpdevice.control.states import StateError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.control import PenController
-    from smpdevice.control.pen import PenIdentity, PenTelemetry
 
 TYPO_CHECK_MIN_MM = 0.15  # below this a genuine reading and a 10x typo look alike
 Echo = Callable[[str], None]
-
-
-def pen_identity(ctl: PenController) -> PenIdentity:
-    if ctl.identity is None:
-        raise StateError("not connected to a pen: connect first, then calibrate")
-    return ctl.identity
 
 
 def silent(_: str) -> None:
@@ -83,7 +73,7 @@ def silent(_: str) -> None:
 # ----------------------------------------------------------------------------- the run
 
 
-class CalibrationSteps:
+class CalibrationSteps(SpeedSteps):
     """The steps of a run against one pen and gauge (`run_calibration`, `verify.run_verify`)."""
 
     def __init__(
@@ -195,10 +185,7 @@ class CalibrationSteps:
                 retries -= 1
                 i = exc.point_index - 1
                 self.echo(f"  {exc}")
-                actuator = self._move(points[i].actuator_mm)
-                req = self._request(f"Redo depth point {i + 1}", actuator, allow_zero=False)
-                with contextlib.suppress(RedoPoint):
-                    points[i] = Point(actuator, self.gauge.read_mm(req))
+                points[i] = self._redo_point(points, i, report)
         report.points = points
         report.fit = fit
         report.problems.extend(fit_problems(fit))
@@ -217,70 +204,21 @@ class CalibrationSteps:
                 )
         return fit
 
-    # -- speed --------------------------------------------------------------------------
-    def speeds_hz(self) -> list[float]:
-        if self.settings.speeds_hz:
-            return list(self.settings.speeds_hz)
-        lim = pen_identity(self.ctl).limits
-        span = lim.speed_max_hz - lim.speed_min_hz
-        return [round(lim.speed_min_hz + f * span) for f in (0.15, 0.5, 0.85)]
-
-    def speed(self, report: CalibrationReport) -> SpeedCheck:
-        speeds = self.speeds_hz()
-        self.echo(f"Step 3, speed: {', '.join(f'{s:g}' for s in speeds)} Hz, off the skin.")
-        lim = pen_identity(self.ctl).limits
-        ask = self.settings.ask_tachometer and hasattr(self.gauge, "read_tachometer_hz")
-        samples: list[SpeedSample] = []
-        rates: list[RatePoint] = []
-        while len(samples) < len(speeds):
-            commanded = speeds[len(samples)]
+    def _redo_point(self, points: list[Point], i: int, report: CalibrationReport) -> Point:
+        """Depth point i+1 read again, checked as at its first prompt (a number, not a
+        slipped decimal point against the line of the other points, growing between its
+        neighbours); `r` there asks it again rather than spending the retry."""
+        actuator = self._move(points[i].actuator_mm)
+        others = points[:i] + points[i + 1:]
+        req = self._request(
+            f"Redo depth point {i + 1}", actuator, allow_zero=False, redo="read it again",
+            expected_mm=expected_gauge_mm(actuator, others, report.zero_search_mm),
+            check=lambda v: check_between(points, i, Point(actuator, v)))
+        while True:
             try:
-                encoder, rate = self._spin_and_count(commanded)
-            except PedalReleased:  # the run ends here: what was measured goes in the report
-                self._speed_results(report, samples, rates, measured_all=False)
-                raise
-            tach = None
-            if ask:
-                try:
-                    tach = self.gauge.read_tachometer_hz(  # type: ignore[attr-defined]
-                        commanded, 0.0, 2 * lim.speed_max_hz
-                    )
-                except RedoPoint:
-                    if samples:
-                        self.echo(f"  redoing {samples.pop().commanded_hz:g} Hz")
-                    continue
-            samples.append(SpeedSample(commanded, encoder, tach))
-            rates = [*rates[: len(samples) - 1], rate]  # a redone speed replaces its count
-            self.echo(f"  {commanded:g} Hz: encoder {encoder:.2f} Hz"
-                      + (f", tachometer {tach:.2f} Hz" if tach is not None else ""))
-        return self._speed_results(report, samples, rates)
-
-    def _speed_results(self, report: CalibrationReport, samples: list[SpeedSample],
-                       rates: list[RatePoint], *, measured_all: bool = True) -> SpeedCheck:
-        check = check_speed(samples, self.settings.speed_tolerance_pct)
-        report.speed = check
-        report.problems.extend(check.problems())
-        if rates or measured_all:
-            report.puncture_rate = PunctureRateCheck(tuple(rates),
-                                                     self.settings.speed_tolerance_pct)
-            report.problems.extend(report.puncture_rate.problems())
-        return check
-
-    def _spin_and_count(self, set_hz: float) -> tuple[float, RatePoint]:
-        """Spin at `set_hz` long enough for one puncture to be within the bound; the mean
-        encoder speed, and the punctures the pen counted per second after spin-up."""
-        duration_s = count_window_s(set_hz, self.settings.speed_tolerance_pct,
-                                    self.settings.spin_duration_s)
-        frames: list[PenTelemetry] = []
-        listen = frames.append
-        self.ctl.add_telemetry_listener(listen)
-        try:
-            with self.stop.watching_spin(self.ctl) as stops:
-                encoder = self.ctl.calibration_spin(set_hz, duration_s, **stops)
-        finally:
-            self.ctl.remove_telemetry_listener(listen)
-        return encoder, count_punctures(
-            set_hz, duration_s, [(t.uptime_ms, t.strokes, t.needle_running) for t in frames])
+                return Point(actuator, self.gauge.read_mm(req))
+            except RedoPoint:
+                self.echo(f"  reading depth point {i + 1} again")
 
     # -- verify -------------------------------------------------------------------------
     def verify(self, calibration: Calibration, step: str = "Step 4, verify") -> VerifyResult:
@@ -295,7 +233,8 @@ class CalibrationSteps:
         while len(result.samples) < len(targets):
             target = targets[len(result.samples)]
             actuator = self._move(round(calibration.to_actuator_mm(target), 3))
-            req = self._request(f"Verify at {target:g} mm", actuator, expected_mm=target)
+            req = self._request(f"Verify at {target:g} mm", actuator, expected_mm=target,
+                                allow_zero=False)  # the tip is out: 0 = gauge lifted
             try:
                 value = self.gauge.read_mm(req)
             except RedoPoint:
@@ -321,6 +260,7 @@ def run_calibration(
     `should_stop() -> reason | None` ends the run from outside (`calibration.stopping`). It
     must be cheap, non-blocking and thread-safe: during a speed check it is asked on the pen's
     reader thread at every report, and every reply and lease renewal waits for it."""
+    technician = run_arguments(gauge, technician, settings, store, echo, should_stop)
     settings = settings or CalibrationSettings()
     ident = pen_identity(ctl)
     report = CalibrationReport(
@@ -331,6 +271,7 @@ def run_calibration(
     run = CalibrationSteps(ctl, gauge, settings, echo, stop)
     # before the first step: refused at step 3, every gauge reading would be lost
     check_spins(settings, run.speeds_hz(), telemetry_rate_hz(ctl))
+    station_speeds(settings, store, ident.limits.speed_min_hz, ident.limits.speed_max_hz)
     ctl.begin_calibration()
     try:
         search = run.zero(report)
@@ -379,10 +320,12 @@ def run_calibration(
     if report.calibration is None:
         leave_calibrating(ctl, None)
         return report
-    try:
-        if store is not None:
-            store.save(report.calibration)  # durable record first: never install unrecorded
-            report.saved = True
+    try:  # durable record first: never install unrecorded; a refusal keeps the report
+        if store is not None and not save_run(store, report.calibration, report, echo, stop):
+            report.calibration = None
+            leave_calibrating(ctl, None)
+            return report
+        report.saved = store is not None
     except BaseException:
         leave_calibrating(ctl, None)
         raise

@@ -134,8 +134,12 @@ def calibrate(
         validity_days=valid_days,
         spin_duration_s=spin_seconds,
     )
-    store = CalibrationStore(db)  # open it first: a bad --db fails before the pen moves
-    store.require_writable()  # and a read-only disk too, not at the save (review 12)
+    # open it first: a bad --db fails before the pen moves; --verify-only only reads it (a
+    # reader is never blocked by another program's write), a run writes: its lock or a
+    # read-only disk is refused now, not at the save (review 12)
+    store = CalibrationStore(db, readonly=verify_only)
+    if not verify_only:
+        store.require_writable()
     with PenController.connect(port) as ctl:
         ident = pen_identity(ctl)
         serial = ident.serial
@@ -273,6 +277,11 @@ def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
     click.echo(format_report(report))
     if report.aborted:
         raise CalibrationAborted()
+    if report.save_error is not None:  # measured and verified; the store refused it (exit 3)
+        raise type(report.save_error)(
+            f"calibration of pen {serial} passed its checks but was not saved or installed: "
+            f"{str(report.save_error).rstrip('.')}. The report above keeps its readings; once "
+            f"the database is free, run again: {retry}")
     if not report.passed:
         raise CalibrationFailed(
             f"calibration of pen {serial} failed; nothing was saved. " + (

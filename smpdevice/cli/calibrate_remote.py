@@ -79,6 +79,12 @@ class RemotePen:
         self.identity = identity_from(ident["identity"])
         self.simulated = bool(ident["simulated"])
         self.port_url = str(ident["port"])
+        # the served controller's rate (report.telemetry_rate_hz): spins too short to count
+        # are refused before step 1 (check_spins); None from an older service
+        rate = ident.get("telemetry_hz")
+        self.telemetry_hz: float | None = None
+        if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+            self.telemetry_hz = float(rate)
         self.last_fault: str | None = None  # as `state` last found it
         self._listeners: list[Callable[[Any], None]] = []
 
@@ -145,7 +151,36 @@ class ServiceStore:
         self.path = f"the calibration store of the service at {url}"
 
     def save(self, calibration: Calibration) -> None:
-        self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
+        """A refusal by the service (its checks, its store) is the calibration refused: the
+        run fails with its report (exit 1); a service gone mid-save is raised as it is."""
+        from smpdevice.control.calibration import CalibrationError
+        from smpdevice.service.client import ServiceError, ServiceGone
+
+        try:
+            self.svc.call("calibration.save", calibration=calibration.model_dump(mode="json"))
+        except ServiceGone:
+            raise
+        except ServiceError as exc:
+            raise CalibrationError(f"the service refused calibration.save: {exc}") from None
+
+
+def service_settings(settings: CalibrationSettings) -> None:
+    """A guided run's settings the service's `calibration.save` will take: it checks with the
+    station's defaults, so a looser bound would fail only after every reading. SmpError (exit
+    2, naming the option) before the first; a tighter bound is the client's own stricter run."""
+    from smpdevice.calibration.report import CalibrationSettings
+
+    station = CalibrationSettings()
+    for option, mine, theirs, unit in (
+            ("--tolerance-mm", max(settings.fit_tolerance_mm, settings.verify_tolerance_mm),
+             station.fit_tolerance_mm, "mm"),
+            ("--speed-tolerance-pct", settings.speed_tolerance_pct,
+             station.speed_tolerance_pct, "%")):
+        if mine > theirs:
+            raise SmpError(f"{option} {mine:g} is refused with --service: the service saves "
+                           f"only calibrations within its own {theirs:g} {unit} (it checks "
+                           f"with the station's defaults); give at most {theirs:g} or leave "
+                           "it out, or calibrate at the station (--port). Nothing was moved.")
 
 
 def technician_name(name: str) -> str:
@@ -185,6 +220,7 @@ def calibrate(url: str, *, auto: bool, technician: str | None, gauge_url: str | 
                            f"gauge; leave out --gauge {gauge_url}")
         _auto(url, technician, settings)
         return
+    service_settings(settings)  # before the first reading, not refused at the save
     _guided(url, technician, gauge_url, settings, again_options)
 
 

@@ -32,8 +32,9 @@ def calibrations() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
 def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
                       as_json: bool) -> None:
-    """List calibrations, newest first, with their status: valid, expired, or future-dated
-    (dated after this computer's clock; refused when arming, as an expired one is).
+    """List calibrations, newest first, with their status: valid, expired, future-dated
+    (dated after this computer's clock; refused when arming, as an expired one is), or
+    superseded (a newer calibration of the pen was saved: a run takes only the newest).
 
     \b
     Examples:
@@ -50,8 +51,9 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
     damaged: list[tuple[str, str]] = []  # listed as such: one bad row never hides the rest
     found = store.entries(pen_serial, limit=limit, damaged=damaged)
+    current = store.current_ids([e.calibration.pen_serial for e in found])
     if as_json:
-        click.echo(json.dumps([_calibration_json(e) for e in found] + [
+        click.echo(json.dumps([_calibration_json(e, current) for e in found] + [
             {"calibration_id": cid, "status": "damaged", "problem": why}
             for cid, why in damaged], indent=2))
         return
@@ -72,7 +74,7 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     for entry in found:
         c = entry.calibration
         worst = max((abs(r) for r in c.residuals_mm), default=0.0)
-        status, _ = calibration_status(c, now)
+        status, _ = calibration_status(c, now, current)
         click.echo(
             f"{c.calibration_id:12}  {c.pen_serial:12}  {c.technician[:12]:12}  "
             f"{c.created_at:%Y-%m-%d %H:%M}  {c.expires_at:%Y-%m-%d %H:%M}  {status:12}  "
@@ -99,7 +101,7 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
     if entry is None:
         raise SmpError(f"no calibration {calibration_id!r} in {store.path}; "
                        "`smp calibrations list` shows their ids")
-    data = _calibration_json(entry)
+    data = _calibration_json(entry, store.current_ids([entry.calibration.pen_serial]))
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -122,23 +124,29 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
         for p in data["puncture_rate"]) or "not recorded"))
 
 
-def _calibration_json(entry) -> dict:
-    """A stored calibration as JSON, with its status and the store's `simulated` (null:
-    saved before smpdevice recorded it)."""
+def _calibration_json(entry, current: dict[str, str]) -> dict:
+    """A stored calibration as JSON, with its status (`current`: each pen's newest id) and the
+    store's `simulated` (null: saved before smpdevice recorded it)."""
     c = entry.calibration
     data = c.model_dump(mode="json")
     data["simulated"] = entry.simulated
-    data["status"], problem = calibration_status(c, today_utc())
+    data["status"], problem = calibration_status(c, today_utc(), current)
     if problem:
         data["problem"] = problem  # the arming's own sentence: why it is refused
     data.update(accuracy_json(c))
     return data
 
 
-def calibration_status(c: Calibration, now: datetime) -> tuple[str, str]:
-    """"valid", "expired" or "future-dated", and why it is refused ("" when valid): the check
-    arming makes (`Calibration.check_for`, on its own pen), so a list never calls valid what a
-    run refuses (review 15, S6)."""
+def calibration_status(c: Calibration, now: datetime,
+                       current: dict[str, str] | None = None) -> tuple[str, str]:
+    """"valid", "expired", "future-dated" or "superseded", and why it is refused ("" when
+    valid): the check arming makes (`Calibration.check_for`, on its own pen) on the pen's
+    newest calibration, the only one a run takes (`current`: each pen's newest id), so a list
+    never calls valid what a run refuses (review 15, S6; review 17)."""
+    newest = (current or {}).get(c.pen_serial, c.calibration_id)
+    if newest != c.calibration_id:
+        return "superseded", (f"calibration {newest} of pen {c.pen_serial} was saved after it; "
+                              "a run takes only the pen's newest calibration")
     try:
         c.check_for(c.pen_serial, now)
     except CalibrationError as exc:

@@ -10,9 +10,6 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from smpdevice.errors import SmpError
 
-# How a session ends that `smp run` leaves open: the cause can be cleared, then resumed.
-RESUMABLE = ("fault", "estop", "link_lost")
-
 
 def finish_session(session, console: Console, progress_enabled: bool,
                    should_stop: Callable[[], bool] | None, report,
@@ -20,7 +17,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
     and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
     from smpdevice.passlog import PassLogError
-    from smpdevice.sessions.session_records import session_summary
+    from smpdevice.sessions.resume import left_resumable
 
     try:
         _play(session, console, progress_enabled, should_stop)
@@ -35,10 +32,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
     lapsed = session.calibration_lapsed
     if report is not None and lapsed:
         report.cause = recalibrate_in(lapsed, session.pen.port_url, report.recalibrate)
-    if leave_open and not session.stop_requested and (
-            pedal_lifted(session) or lapsed or session_summary(
-                session.passlog, session.session_id, session.profile,
-                pen_state=session.judged_pen_state())["outcome"] in RESUMABLE):
+    if leave_open and left_resumable(session, stop_asked=session.stop_requested):
         # a lapsed calibration too: recalibrating clears it, then the rest is resumed
         try:
             session.summary, session.sheet = session.suspend(), ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -30,18 +29,14 @@ def check_through_service(url: str, file: str, envelope_file: str | None,
                        "(or check without --service, e.g. SMP_SERVICE= smp profile check ...)")
     try:
         data = load_file(file)  # the strict loader, as the local check: same errors
-        text = Path(file).read_text(encoding="utf-8")
     except LoadError as exc:
         where = f"line {exc.line}: " if exc.line is not None else ""
         _refused(file, [Issue("", file, f"{where}{exc.problem}; {exc.hint}", missing=True)],
                  url, None, as_json)
         return
-    except (OSError, UnicodeDecodeError) as exc:  # read once already: gone since
-        raise SmpError(f"cannot read the profile {file}: {exc}") from None
-    fmt = "json" if Path(file).suffix.lower() == ".json" else "yaml"
     with _connect(url, "viewer") as svc:
         serial = ((svc.call("pen.identity").get("identity") or {}).get("serial")) or "?"
-        checked = svc.call("session.check", profile=text, format=fmt)
+        checked = svc.call("session.check", **as_sent(data))
     if not checked["ok"]:
         _refused(file, [Issue(i.get("path", ""), i.get("value"), i.get("rule", ""),
                               missing=i.get("value") is None) for i in checked["issues"]],
@@ -62,6 +57,27 @@ def check_through_service(url: str, file: str, envelope_file: str | None,
                 "planned passes)", fg="green")
     click.echo(f"profile hash: {digest}")
     click.echo(f"checked against {_described(url, serial)}")
+
+
+def as_sent(data: dict[str, Any]) -> dict[str, str]:
+    """A profile read here by the strict loader (`load_file`: regular files only, `.toml` as
+    TOML, its caps), as a service's `session.check`/`session.run` take it: the parsed data as
+    JSON (plain values, finite numbers), so the service judges what the local check read,
+    never the file's text again in another format. The service's own caps still hold."""
+    return {"profile": json.dumps(data, separators=(",", ":")), "format": "json"}
+
+
+def read_for_service(path: str) -> dict[str, str]:
+    """`as_sent` of the profile at `path`; what the strict loader refuses is a ProfileError,
+    as `load_profile` says it for a local `smp run` (exit 1)."""
+    from smpdevice.sessions.profiles import ProfileError, ProfileIssue
+
+    try:
+        return as_sent(load_file(path))
+    except LoadError as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise ProfileError([ProfileIssue("", path, f"{where}{exc.problem}; {exc.hint}",
+                                         missing=True)], path) from None
 
 
 def _in_force(url: str, serial: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from firmware_protocol.vectors import vectors_path
 from smpdevice.errors import SmpError
 
 _SEPARATORS = re.compile(r"[\s:,\-]+")
+_PREFIXES = re.compile(r"(?:^|(?<=[\s:,\-]))0[xX]")
 
 
 @click.group()
@@ -36,8 +37,9 @@ def protocol() -> None:
 
 
 def _parse_hex(text: str) -> bytes:
-    """Bytes from hex written the way people paste it: spaces, colons, dashes, 0x prefixes."""
-    cleaned = _SEPARATORS.sub("", text.replace("0x", "").replace("0X", ""))
+    """Bytes from hex written the way people paste it: spaces, colons, dashes, 0x prefixes
+    (a prefix begins the text or a group: `aa55...0x` or `aa0x55` is no hex)."""
+    cleaned = _SEPARATORS.sub("", _PREFIXES.sub("", text))
     if not cleaned:
         raise ValueError("no hex digits")
     if len(cleaned) % 2:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -121,17 +120,14 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             raise SmpError(f"{name} {value} cannot be used with --service: the service's pen, "
                            "envelope, pass log and calibrations are its own; leave it out (or "
                            "run without --service)")
-    path = Path(profile_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SmpError(f"cannot read the profile {profile_path}: {exc}") from None
-    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    from smpdevice.cli.profile_remote import read_for_service
+
+    sent = read_for_service(profile_path)  # the strict loader, as a local run reads it
     answers = read_screening(screening_file) if screening_file else None
     console = cli_console()
     with _connect(url, "operator") as svc:
         serial, ident = _identity(svc)
-        checked = svc.call("session.check", profile=text, format=fmt)
+        checked = svc.call("session.check", **sent)
         if not checked["ok"]:
             raise ServiceCheckFailed(checked["message"].replace("profile uploaded",
                                                                 f"profile {profile_path}"))
@@ -149,7 +145,7 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
         sid: str | None = None
         with CTRL_C.stop_signals():  # SIGTERM, SIGHUP: taken as Ctrl-C, as by `smp run`
             try:
-                started = start_session(svc, "session.run", profile=text, format=fmt,
+                started = start_session(svc, "session.run", **sent,
                                         screening=answers.as_record(), technician=technician,
                                         leave_open=True)  # as `smp run`: resumable (issue 15.5)
                 sid = started["session_id"]

@@ -282,12 +282,9 @@ def resume_through_service(url: str, *, session_id: str, profile_path: str | Non
                                    else rescreen_after_min)
     extra: dict[str, str] = {}
     if profile_path:  # only for a session recorded before sessions kept their profile
-        path = Path(profile_path)
-        try:
-            extra["profile"] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SmpError(f"cannot read the profile {profile_path}: {exc}") from None
-        extra["format"] = "json" if path.suffix.lower() == ".json" else "yaml"
+        from smpdevice.cli.profile_remote import read_for_service
+
+        extra = read_for_service(profile_path)  # the strict loader, as a local resume
     answers = read_screening(screening_file) if screening_file else None
     console = cli_console()
     with remote._connect(url, "operator") as svc:

@@ -263,6 +263,15 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
 
         resume_id = check_resume_id(resume_id)
     resuming = resume_id is not None
+    if rescreen_after_min is not None:  # refused as typed, with --resume or not (exit 2)
+        from smpdevice.sessions.resume import check_rescreen_after
+
+        check_rescreen_after(rescreen_after_min)
+    for option, path in (("--db", db), ("--calibrations", calibrations)):
+        if path is not None and not path.strip():  # a script's unset variable, as --resume ''
+            raise SmpError(f"{option} {path!r}: no file was given (an unset or empty "
+                           f"variable?); nothing was opened. Give the file, or leave {option} "
+                           "out for the data directory's own")
     if close_only and not resuming:  # (SMP_RESCREEN_AFTER_MIN may be set for every run)
         raise SmpError("--close goes with --resume SESSION: which session to close?")
     if profile is None and not resuming:

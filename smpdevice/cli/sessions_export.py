@@ -70,13 +70,21 @@ def _export(fmt: str, output_path: str, identified: bool, db: str | None,
         if where.session is not None:  # one session, found as `smp sessions show` does: its
             where, holder = resolve_session(logs, where, sessions_of(logs))  # log alone is read
             logs = [log for log in logs if Path(log.path) == holder]
-        with _private_output(output_path) as output:
-            count = export_all(logs, fmt, output, identified=identified, where=where)
+        # The rows are written with a stop ending them at once (no file left); the commit
+        # (sync, rename onto the file) and the report are not: a stop landing once the file
+        # is in place must not say "interrupted" of an export written whole.
+        with CTRL_C.deferred():
+            with _private_output(output_path) as output, CTRL_C.immediate():
+                count = export_all(logs, fmt, output, identified=identified, where=where)
+            CTRL_C.settle()  # written: the exit status is decided, a later stop changes nothing
     fresh = nothing_recorded(db)
     if fresh is not None:  # a new station: an empty export, no error (exit 0)
         click.echo(f"note: {nothing_yet(fresh)}", err=True)
     if output_path != "-":
         click.echo(f"exported {count} passes to {output_path}", err=True)
+        if CTRL_C.requested:  # the stop came while the whole file was being put in place
+            click.echo("note: a stop signal came as the export was saved: it was written "
+                       "whole", err=True)
     end_partial()  # exit 3 when a log of the data directory could not be read
 
 

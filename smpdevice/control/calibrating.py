@@ -1,8 +1,8 @@
 """The controller's `calibrating` state: the needle off the skin, the pen's hard limits only.
 
-A mixin of `PenController`: the workflows in `smpdevice.calibrate` drive the actuator and the
-motor through these, and read back what the pen measured. The speed check (calibration_spin)
-is its base, `SpeedCheckMixin` (speed_check.py).
+A mixin of `PenController`: the workflows in `smpdevice.calibration.workflow` drive the
+actuator and the motor through these, and read back what the pen measured. The speed check
+(calibration_spin) is its base, `SpeedCheckMixin` (speed_check.py).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from smpdevice.control.states import (
     StateError,
     build_machine,
 )
+from smpdevice.control.wire_units import bump
 from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import RequestEngine
@@ -335,9 +336,11 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
                 self._told()
 
     def _forget_setpoints(self) -> None:
-        """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease)."""
+        """The pen forgets its setpoints whenever it retracts (fault, E-stop, reboot, lease).
+        Setpoints still on their way were computed before: never put in force (`bump`)."""
         self.setpoints = None
         self._actuator_cmd_mm = None
+        bump(self)
 
     # ---- state machine plumbing (requests: control/requests.py; stops: control/safety.py)
 

@@ -305,11 +305,14 @@ class PenNewsMixin(ImpressionsPlanMixin):
         engine = self._eng
         t = self.telemetry
         if (state is State.RUNNING and pen_state is FirmwareState.ARMED and not faults
-                and settled and self.footswitch == "required" and t is not None
-                and not t.footswitch):
-            # its EVENT was lost: the report (armed, pedal up) says the same
-            self._on_footswitch_released("footswitch released: the pen stopped the needle "
-                                         "(seen in its report)")
+                and settled and self.footswitch == "required" and t is not None):
+            # Its EVENT was lost: the report (armed, no fault, nothing the host asked) says
+            # the same. With the pedal required only a release stops a needle so; the pedal
+            # may be down again already (a slip shorter than a report's period).
+            self._on_footswitch_released(
+                "footswitch released: the pen stopped the needle (seen in its report)"
+                if not t.footswitch else "footswitch released: the pen stopped the needle with "
+                "no fault and the pedal is down again (a short slip; its event was lost)")
             return
         row = reconcile(pen_state, faults, state, settled)
         if row is None:

@@ -41,13 +41,21 @@ def _rebuilt(model: Any, value: Any, name: str, issues: list[Issue]) -> Any:
 
 class FrozenEnvelope(Mapping[str, ZoneEnvelope]):
     """Zones by name and the session's plan limits, each checked whole when this was made;
-    read-only (a controller's `zones`). Make one with `frozen_envelope`, which checks them."""
+    read-only (a controller's `zones`). Make one with `frozen_envelope`, which checks them.
+    `source`: the file they were read from (None: the built-in zones), which refusals name as
+    the `Envelope` it was made from does (profile_checks: "(envelope PATH)")."""
 
-    __slots__ = ("_session", "_zones")
+    __slots__ = ("_session", "_source", "_zones")
 
-    def __init__(self, zones: dict[str, ZoneEnvelope], session: SessionLimits) -> None:
+    def __init__(self, zones: dict[str, ZoneEnvelope], session: SessionLimits,
+                 source: str | None = None) -> None:
         self._zones = zones
         self._session = session
+        self._source = source
+
+    @property
+    def source(self) -> str | None:
+        return self._source
 
     @property
     def session(self) -> SessionLimits:
@@ -67,8 +75,9 @@ class FrozenEnvelope(Mapping[str, ZoneEnvelope]):
 
 
 def frozen_envelope(zones: Mapping[str, ZoneEnvelope]) -> FrozenEnvelope:
-    """`zones` (and its `session` limits, when it has some: an `Envelope` from a file) checked
-    whole again and copied into a read-only mapping. InvalidEnvelope lists every issue."""
+    """`zones` (and its `session` limits and `source`, when it has some: an `Envelope` from a
+    file) checked whole again and copied into a read-only mapping. InvalidEnvelope lists every
+    issue."""
     issues: list[Issue] = []
     checked: dict[str, ZoneEnvelope] = {}
     for name, zone in zones.items():
@@ -80,4 +89,5 @@ def frozen_envelope(zones: Mapping[str, ZoneEnvelope]) -> FrozenEnvelope:
                                                                 "session", issues)
     if issues:
         raise InvalidEnvelope(issues)
-    return FrozenEnvelope(checked, limits)
+    source = getattr(zones, "source", None)
+    return FrozenEnvelope(checked, limits, source if isinstance(source, str) else None)

@@ -97,10 +97,11 @@ def private_text_output(path: Path) -> Iterator[TextIO]:
     cut file under the name asked for. A symlink's target is replaced; a FIFO or a device
     (/dev/stdout) is written as it is (`open_private_text`)."""
     target = Path(os.path.realpath(path))
-    try:
-        regular = stat.S_ISREG(os.stat(target).st_mode)
+    try:  # what `path` opens, not its resolved name: /dev/stdout of a pipe resolves to
+        # /proc/PID/fd/pipe:[N], which names nothing (it was taken for a new file there)
+        regular = stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
-        regular = True  # a new file
+        regular = True  # a new file (a dangling symlink: its target is made)
     if not regular:
         with open_private_text(path) as handle:
             yield handle

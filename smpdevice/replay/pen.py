@@ -20,7 +20,7 @@ from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.messages import Ack
 from smpdevice.link.clock import Clock
 from smpdevice.replay.inputs import REQUESTED, ReplayInputs
-from smpdevice.replay.script import HOUSEKEEPING, PenFrame, Script, describe
+from smpdevice.replay.script import DUP_WINDOW, HOUSEKEEPING, PenFrame, Script, describe
 
 # A run ends its recording as its session ends, and its last words to the pen (stop the needle,
 # disarm, on the way out of `with PenController`) may come just after, or just before, as the
@@ -81,7 +81,10 @@ class ReplayPen:
         self._pending: collections.deque[PenFrame] = collections.deque(preamble.steps[0].pen)
         self._offset = -1e9  # preamble: everything is due at once
         self._seq: dict[int, int] = {}
-        self._last_raw: bytes | None = None
+        # The host frames last seen (as the script counts them): one seen again within them
+        # is the controller's retransmission, whichever frames went out in between (an ESTOP
+        # the pen confirmed late is sent again after the NEEDLE_STOP that followed it).
+        self._recent: collections.deque[bytes] = collections.deque(maxlen=DUP_WINDOW)
         self.difference: Difference | None = None
         # The technician's E-stop is an input, not a decision. A recording made before inputs
         # were kept (`inputs` None): when its next decision is an ESTOP and its time has come,
@@ -307,6 +310,10 @@ class ReplayPen:
             return
         if self.difference is not None:
             return
+        raw = encode(message, frame.seq)
+        if raw in self._recent and message.TYPE not in HOUSEKEEPING:
+            return  # the controller's own retransmission: the reply is on its way
+        self._recent.append(raw)
         if message.TYPE in HOUSEKEEPING:
             if self._muted():
                 return  # the live pen had fallen silent here: no answer was recorded
@@ -315,9 +322,6 @@ class ReplayPen:
             if reply is not None:  # None: the recorded pen left the latest one unanswered
                 self._rx += encode(reply, frame.seq)
             return
-        raw = encode(message, frame.seq)
-        if raw == self._last_raw:
-            return  # the controller's own retransmission: the reply is on its way
         steps = self._script.steps
         now_s = self.clock.now() - self._offset - steps[0].t_s
         if self._next >= len(steps):
@@ -353,7 +357,6 @@ class ReplayPen:
             self._anchor = (self.clock.now(), step.t_s)
         while self._pending:  # all the pen said before this decision, before its answer
             self._emit(self._pending.popleft())
-        self._last_raw = raw
         assert step.index is not None
         self._seq[step.index] = frame.seq
         if self._phase == "session":

@@ -29,7 +29,7 @@ from smpdevice.replay.inputs import Input, parse_input
 
 HOUSEKEEPING = frozenset({MsgType.LEASE_RENEW})
 REPLY_WINDOW_S = 0.25  # a renewal's reply may still be on its way this long after it
-_DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
+DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
 
 
 @dataclass
@@ -137,7 +137,7 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
             raw = bytes((frame.seq,)) + frame.message.pack() + bytes((frame.message.TYPE,))
             if raw in recent:
                 continue  # a retransmission of a frame already counted
-            recent = [*recent, raw][-_DUP_WINDOW:]
+            recent = [*recent, raw][-DUP_WINDOW:]
             if frame.message.TYPE in HOUSEKEEPING:
                 seq_to_decision[frame.seq] = None
                 sent = housekeeping.setdefault(frame.message.TYPE, [])

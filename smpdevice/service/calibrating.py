@@ -6,9 +6,10 @@
 A guided client fits the calibration itself from the technician's readings; the service then
 refuses anything it cannot vouch for: the fields are checked by `Calibration`'s own strict
 validator, the calibration must belong to this pen, be fresh (made within `FRESH_S` of the
-service's clock), not outlive `VALIDITY_MAX_DAYS`, and carry this pen's `simulated` flag; and
-it must pass the station's own checks against what the service saw in this run
-(`calibration_run.check_evidence`: refit, residuals, depth accuracy, puncture rates). The
+service's clock), not be expired already, not outlive `VALIDITY_MAX_DAYS`, and carry this
+pen's `simulated` flag; and it must pass the station's own checks against what the service
+saw in this run (`calibration_run.check_evidence`: refit, residuals, depth accuracy, puncture
+rates, the station's three speeds). The
 technician recorded is the connection's name (`rpc.hello`'s `client`), not the payload's. It is
 saved to the service's store (`calibration.save`) before `calibration.end {calibration_id}`
 installs it, and `end` installs only the id `save` answered in this connection's current run:
@@ -18,13 +19,14 @@ never an unrecorded calibration, nor an older stored one.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
-from smpdevice.calibration.report import CalibrationSettings
+from smpdevice.calibration.report import CalibrationSettings, check_spin, telemetry_rate_hz
 from smpdevice.calibration.workflow import count_punctures
 from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.control.pen import PenTelemetry
@@ -50,6 +52,28 @@ def _store(service: PenService) -> Any:
     if service.passlog_path is None:
         return CalibrationStore()
     return CalibrationStore(service.passlog_path.parent / CALIBRATIONS_NAME)
+
+
+def service_words(text: str) -> str:
+    """A store's message for a client of the service, which has no --db to pass."""
+    return re.sub(r",? or pass another --db PATH", "", text)
+
+
+def writable_store(service: PenService) -> Any:
+    """The service's store, opened to write now (`require_writable`): a locked file, a
+    read-only disk refused before the pen moves, not after the run; worded for a client of
+    the service (which has no --db to pass: the store is the service's own)."""
+    from smpdevice.calibration.store_sql import CalibrationStoreError
+
+    try:
+        store = _store(service)
+        store.require_writable()
+    except CalibrationStoreError as exc:
+        text = service_words(str(exc)).rstrip(".")
+        raise type(exc)(f"the service's calibration store refuses to save: {text}. Nothing "
+                        "was moved; calibrate again through the service when it is free"
+                        ) from None
+    return store
 
 
 def _require_calibrating(service: PenService, what: str) -> None:
@@ -82,6 +106,12 @@ def check_submitted(service: PenService, data: dict[str, Any],
         raise CalibrationError(f"calibration.created_at={cal.created_at.isoformat()} is "
                                f"refused: it must be within {FRESH_S:.0f} s of the service's "
                                f"clock ({now.isoformat()}); fit it again and send it at once")
+    try:  # as arming would: an expired one saved last would supersede the valid one
+        cal.check_for(pen.serial, now, again="calibrate again through the service")
+    except CalibrationError as exc:
+        name = "expires_at" if now >= cal.expires_at else "created_at"
+        raise CalibrationError(f"calibration.{name}={getattr(cal, name).isoformat()} is "
+                               f"refused: {str(exc).rstrip('.')}") from None
     return cal  # (the model itself refuses more than VALIDITY_MAX_DAYS of validity)
 
 
@@ -103,6 +133,7 @@ def _runs(service: PenService, client: Any) -> CalibrationRun | None:
 
 @method("calibration.begin")
 async def m_cal_begin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.to_thread(writable_store, self)  # the save's store, before the pen moves
     await self.drive(client, self.pen.begin_calibration)
     self.calibration_run = CalibrationRun(client.id)  # a new run forgets the last one's ids
     return {"ok": True}
@@ -120,6 +151,8 @@ async def m_cal_move(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
 async def m_cal_spin(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     """The encoder's mean speed, and the pen's frames during the spin (uptime, strokes,
     needle running), so the client counts punctures as the station's workflow does."""
+    # as the station's check_spins, before the pen is touched (not two frames: the count)
+    check_spin(p["speed_hz"], p["duration_s"], telemetry_rate_hz(self.pen))
     frames: list[tuple[int, int, bool]] = []
 
     def collect(t: PenTelemetry) -> None:  # the reader thread: append only, bounded
@@ -156,7 +189,9 @@ async def m_cal_gauge(self: PenService, client: Any, p: dict[str, Any]) -> dict[
 async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     run = _run_of(self, client, "calibration.save")
     cal = check_submitted(self, p["calibration"])
-    check_evidence(cal, run)
+    lim = self.pen.identity.limits if self.pen.identity is not None else None
+    check_evidence(cal, run, speed_range_hz=None if lim is None else (lim.speed_min_hz,
+                                                                        lim.speed_max_hz))
     who = getattr(client, "name", "") or client.id  # the connection's name, not the payload's
     cal = Calibration.model_validate({**cal.model_dump(), "technician": who})
     await asyncio.to_thread(_save_new, self, cal)
@@ -242,9 +277,11 @@ def auto_calibrate(service: PenService, client_id: str, technician: str,
     sim = service.work.simulator()  # simulated pens in this process only, with its message
     pen = service.pen
     epoch = service.lease.epoch  # the claim this run works under (as_driver checked it)
+    store = writable_store(service)  # before the needle: not after the whole run
     report = run_calibration(pen, SimulatorGauge(sim), technician=technician,
-                             settings=settings, store=_store(service),
+                             settings=settings, store=store,
                              should_stop=lambda: driver_lost(service, client_id, epoch))
+    report.problems = [service_words(p) for p in report.problems]  # a save refused late
     lost = driver_lost(service, client_id, epoch)
     if lost is not None and not report.passed:
         log.warning("calibration.auto ended: driver lost", client=client_id)

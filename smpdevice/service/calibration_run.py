@@ -11,7 +11,9 @@ cannot measure the gauge itself; it can and does:
 - refuse a fit point or depth check at an actuator position the service did not move the pen
   to in this run, and rate checks that differ from the punctures per second the service
   counted itself from the pen's telemetry during this run's spins (`count_punctures`), which
-  must pass the station's puncture rate and encoder speed checks.
+  must pass the station's puncture rate and encoder speed checks; a calibration without them
+  (no speed check in this run, or fewer speeds than the station's three, or speeds that are
+  not those three: one near each of 15, 50 and 85 % of the pen's range) is refused.
 The bounds are the station's defaults (`CalibrationSettings()`), not the client's options.
 """
 
@@ -23,11 +25,17 @@ from smpdevice.calibration.accuracy import PunctureRateCheck, RatePoint
 from smpdevice.calibration.fit import fit_linear
 from smpdevice.calibration.report import CalibrationSettings, VerifyResult, VerifySample
 from smpdevice.calibration.speed import SpeedSample, check_speed
+from smpdevice.calibration.speed_step import (
+    STATION_SPEED_SLACK_HZ,
+    missing_station_speeds,
+    station_speeds_hz,
+)
 from smpdevice.control.calibration import Calibration, CalibrationError
 
 SAME_MM = 1e-6  # a refit on the same floats gives the same numbers; JSON keeps them exactly
 SAME_HZ = 1e-6
 MAX_MOVES = 512  # a guided run moves a few dozen times; bounded against a looping client
+MIN_SPEEDS = 3  # the station's speed check spins at 15, 50 and 85 % of the pen's range
 
 
 @dataclass
@@ -58,9 +66,11 @@ def _near(value: float, seen: list[float], tol: float) -> bool:
 
 
 def check_evidence(cal: Calibration, run: CalibrationRun,
-                   settings: CalibrationSettings | None = None) -> None:
+                   settings: CalibrationSettings | None = None,
+                   speed_range_hz: tuple[float, float] | None = None) -> None:
     """CalibrationError naming the first thing the station's save would refuse, or that this
-    run did not produce."""
+    run did not produce. `speed_range_hz`: the pen's (min, max); its rate checks must then
+    hold one speed near each of the station's three (15, 50 and 85 % of it)."""
     s = settings or CalibrationSettings()
     fit = fit_linear(cal.points, s.fit_tolerance_mm)  # refuses < 3 points, naming the count
     for name, mine, theirs in (("offset_mm", fit.offset_mm, cal.offset_mm),
@@ -90,11 +100,27 @@ def check_evidence(cal: Calibration, run: CalibrationRun,
                                    "refused: the pen was not moved to that depth through this "
                                    "calibration in this run; verify it with calibration.move")
     _check_rates(cal, run, s)
+    if speed_range_hz is not None:
+        missing = missing_station_speeds([hz for hz, _ in cal.rate_checks], *speed_range_hz)
+        if missing:
+            raise CalibrationError(
+                f"calibration.rate_checks are refused: none is at "
+                f"{', '.join(f'{hz:g}' for hz in missing)} Hz; the station checks this pen at "
+                f"15, 50 and 85 % of its {speed_range_hz[0]:g}..{speed_range_hz[1]:g} Hz "
+                f"({', '.join(f'{hz:g}' for hz in station_speeds_hz(*speed_range_hz))} Hz, "
+                f"within {STATION_SPEED_SLACK_HZ:g} Hz); spin at those speeds")
 
 
 def _check_rates(cal: Calibration, run: CalibrationRun, s: CalibrationSettings) -> None:
-    if not cal.rate_checks and cal.speed_error_pct is None:
-        return  # a run without the speed check, as the station allows
+    # every calibration the station saves ran the speed check: never one without (review 17)
+    missing = [f"{name}={value!r}" for name, value in (("rate_checks", cal.rate_checks),
+               ("speed_error_pct", cal.speed_error_pct)) if value in ([], None)]
+    if missing:
+        raise CalibrationError(
+            f"calibration.{' and '.join(missing)} is refused: a calibration is saved only with "
+            "the speed check of its own run (encoder speed and puncture rate at "
+            f"{MIN_SPEEDS} speeds, as at the station); spin the pen with calibration.spin and "
+            "send the rates and the speed error its answers gave")
     seen: list[Spin] = []
     for i, (set_hz, measured_hz) in enumerate(cal.rate_checks):
         match = next((sp for sp in run.spins if sp.rate is not None and sp.set_hz == set_hz
@@ -104,9 +130,10 @@ def _check_rates(cal: Calibration, run: CalibrationRun, s: CalibrationSettings) 
                                    "refused: no calibration.spin of this run counted that "
                                    "rate; send the rates the service's spins answered")
         seen.append(match)
-    if not seen:
-        raise CalibrationError("calibration.speed_error_pct is refused: it comes with no rate "
-                               "checks from this run's calibration.spin")
+    if len({sp.set_hz for sp in seen}) < MIN_SPEEDS:
+        raise CalibrationError(f"calibration.rate_checks are refused: they hold "
+                               f"{len({sp.set_hz for sp in seen})} speeds; the station checks "
+                               f"{MIN_SPEEDS} (15, 50 and 85 % of the pen's range)")
     rates = PunctureRateCheck(tuple(sp.rate for sp in seen if sp.rate is not None),
                               s.speed_tolerance_pct)
     speed = check_speed([SpeedSample(sp.set_hz, sp.encoder_hz) for sp in seen],

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from smpdevice.calibration.report import telemetry_rate_hz
 from smpdevice.control.aio import AsyncPenController, SharedRuns, run_in_new_thread
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import SAFE, EStopUnconfirmed, State
@@ -286,6 +287,7 @@ class PenService:
             "identity": pen.identity.to_dict() if pen.identity else None,
             "port": pen.port_url, "simulated": pen.simulated,
             "footswitch": pen.footswitch,  # the station's mode: required | optional | off
+            "telemetry_hz": telemetry_rate_hz(pen),  # a client's spins are checked against it
             "zones": {name: z.model_dump() for name, z in pen.zones.items()},
             "calibration": None if cal is None else {
                 "calibration_id": cal.calibration_id, "expires_at": cal.expires_at.isoformat(),

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,16 +48,25 @@ class ServiceOptions:
 
 def _calibration_for(pen: GatedPenController, directory: Path) -> Any:
     """The pen's newest calibration in the service's data directory (`directory`, never
-    $SMP_DATA_DIR's when the options name another) if still valid; None otherwise (clients
-    then calibrate)."""
+    $SMP_DATA_DIR's when the options name another) if it may be used now; None otherwise,
+    the reason logged (clients then calibrate: a service never refuses to start for it)."""
     from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
+    from smpdevice.control.calibration import CalibrationError, require_calibration
 
     try:
         cal = CalibrationStore(directory / CALIBRATIONS_NAME, readonly=True).latest(pen.serial)
     except SmpError as exc:
         log.warning("calibrations unreadable", error=str(exc))
         return None
-    if cal is None or datetime.now(UTC) >= cal.expires_at:
+    if cal is None:
+        return None
+    try:  # the check installing makes: expired, future-dated (a clock that ran ahead), a
+        # simulator's on a real pen
+        require_calibration(cal, pen.serial, simulated_pen=pen.simulated,
+                            now=pen.validity_now())  # as set_calibration judges it
+    except CalibrationError as exc:  # never a reason not to start: clients then calibrate
+        log.warning("stored calibration not used; the pen starts uncalibrated",
+                    calibration_id=cal.calibration_id, reason=str(exc))
         return None
     return cal
 

@@ -40,11 +40,19 @@ class SessionPlay:
         last = [0.0]
         epoch = service.lease.epoch  # the claim it plays under: a re-claim after a lapse is new
 
+        def driver_lost() -> bool:
+            return service.lease.holder() != client_id or service.lease.epoch != epoch
+
         def should_stop() -> bool:
-            if service.lease.holder() != client_id or service.lease.epoch != epoch:
+            if driver_lost():
                 self._driver_lost.set()  # gone (or another took over) without a session.stop
                 return True
             return self._stop.is_set()
+
+        # a pass its driver's loss stopped (here, or the dead-man first) names it, as the
+        # local path names Ctrl-C or the pedal; never "stop requested" (the technician's ask)
+        session.stop_cause = lambda: (f"driver lost: {client_id}" if driver_lost()
+                                      and not self._stop_asked.is_set() else None)
 
         told = [0]  # the passes said in session.pass so far
 

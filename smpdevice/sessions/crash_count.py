@@ -1,8 +1,11 @@
-"""How many dots a pass cut by a host crash made, counted by the pen itself.
+"""How many dots a pass cut by a host crash or a lost link made, counted by the pen itself.
 
 A host that dies mid-pass leaves the pass recorded up to its last checkpoint (at most
 `CHECKPOINT_EVERY_S` behind, `controller_crashed` once the log is next opened), while the needle
-runs on until the pen's lease runs out. So each pass's begin record keeps the pen's cumulative
+runs on until the pen's lease runs out. A pass whose link went silent (`link_lost`) is recorded
+up to the pen's last report the host heard, and the needle ran on too: until the host judged
+the silence (at most two leases or three reports at 1 Hz) and the lease it last renewed ran
+out. So each pass's begin record keeps the pen's cumulative
 counters, its uptime and the host's lease (`pen_counters`). At a resume, on the same pen (a
 resume requires it), the crashed pass made the pen's counters at the next pass begun on that
 pen (of this session, or of another session in the same log: another client's) or now, when
@@ -34,6 +37,9 @@ CLOCK_SLACK_RATIO = 0.001
 LEASE_MAX_MS = 2000  # the protocol's longest lease: what a note says when the lease is unknown
 # The motor may run a little above its setpoint (its speed tolerance): the strokes' cap allows it.
 STROKE_RATE_SLACK = 1.25
+# The outcomes of a pass whose needle may have run on after its record ended.
+PEN_RAN_ON = ("controller_crashed", "link_lost")
+SLOWEST_REPORTS_S = 3.0  # three reports at the slowest telemetry (1 Hz): silence judged by then
 
 
 @dataclass
@@ -48,7 +54,8 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
                   pen_now: datetime, *,
                   later: Mapping[str, tuple[Mapping[str, int], str]] | None = None,
                   ) -> CrashCount:
-    """The dots to count for each `controller_crashed` pass of a session: the pen's count (see
+    """The dots to count for each pass of a session cut by a host crash or a lost link
+    (`PEN_RAN_ON`): the pen's count (see
     the module's docstring), or an earlier resume's. `passes`: the session's, in the order they
     began; `at_begin`: pass id -> its `pen_counters`; `telemetry`: the pen's last report (it is
     idle); `pen_now`: the pen's record time now (the clock its passes' `started_at` use);
@@ -59,7 +66,7 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
     judged = judged_passes(resumptions)
     completed = {p.index for p in passes if p.outcome == "completed"}
     for k, p in enumerate(passes):
-        if p.outcome != "controller_crashed" or p.pass_id in judged:
+        if p.outcome not in PEN_RAN_ON or p.pass_id in judged:
             continue
         following = passes[k + 1] if k + 1 < len(passes) else None
         end, end_at = _end_bound(following, at_begin, telemetry, pen_now,
@@ -100,12 +107,10 @@ def judged_passes(resumptions: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def most_after_checkpoint(p: Any, lease_ms: int) -> tuple[int, int]:
-    """(dots, strokes) a pass could make at most after its last checkpoint: one checkpoint
-    interval plus one lease at its pulse period (one more dot: a period begun) and its speed
-    (strokes uncapped when its speed is not known)."""
-    from smpdevice.sessions.session import CHECKPOINT_EVERY_S
-
-    window_s = CHECKPOINT_EVERY_S + lease_ms / 1000.0
+    """(dots, strokes) a pass could make at most after its record ended (`ran_on_s`) at its
+    pulse period (one more dot: a period begun) and its speed (strokes uncapped when its
+    speed is not known)."""
+    window_s = ran_on_s(p, lease_ms)
     dots = math.ceil(window_s * 1000.0 / p.period_ms) + 1 if p.period_ms > 0 else 0
     speed_hz = getattr(p, "speed_hz", None)
     strokes = (math.ceil(window_s * float(speed_hz) * STROKE_RATE_SLACK) + 1
@@ -113,17 +118,38 @@ def most_after_checkpoint(p: Any, lease_ms: int) -> tuple[int, int]:
     return dots, strokes
 
 
+def ran_on_s(p: Any, lease_ms: int) -> float:
+    """How long the needle may have run after the pass's record ended: a crash, one
+    checkpoint interval and one lease; a lost link, the silence the host waited before
+    judging it (two leases, or three reports at the slowest rate) and one lease."""
+    from smpdevice.sessions.session import CHECKPOINT_EVERY_S
+
+    lease_s = lease_ms / 1000.0
+    if getattr(p, "outcome", None) == "link_lost":
+        return max(2 * lease_s, SLOWEST_REPORTS_S) + lease_s
+    return CHECKPOINT_EVERY_S + lease_s
+
+
+def _cut_by(p: Any) -> str:
+    return "a lost link" if getattr(p, "outcome", None) == "link_lost" else "a host crash"
+
+
+def _recorded(p: Any) -> str:
+    return ("the last report the host heard" if getattr(p, "outcome", None) == "link_lost"
+            else "its last checkpoint")
+
+
 def not_counted_notes(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]]
                       ) -> list[str]:
-    """For a close without a pen: each crashed pass no resume counted by the pen (and not
-    completed since) counts its checkpoint's figures; the pen may have made more (at most one
-    checkpoint interval plus the protocol's longest lease of it)."""
+    """For a close without a pen: each pass cut by a crash or a lost link that no resume
+    counted by the pen (and not completed since) counts its recorded figures; the pen may have
+    made more (`ran_on_s` with the protocol's longest lease)."""
     counted = earlier_counts(resumptions)
     completed = {p.index for p in passes if p.outcome == "completed"}
-    return [f"pass {p.index + 1} was cut by a host crash and no resume counted it by the pen: "
-            f"the close counts the {p.impressions} dots its last checkpoint recorded (the pen "
+    return [f"pass {p.index + 1} was cut by {_cut_by(p)} and no resume counted it by the pen: "
+            f"the close counts the {p.impressions} dots {_recorded(p)} recorded (the pen "
             f"may have made up to about {most_after_checkpoint(p, LEASE_MAX_MS)[0]} more)"
-            for p in passes if p.outcome == "controller_crashed" and p.pass_id not in counted
+            for p in passes if p.outcome in PEN_RAN_ON and p.pass_id not in counted
             and p.index not in completed]
 
 
@@ -167,10 +193,12 @@ def _may_repeat(p: Any, begin: Mapping[str, int] | None, why: str) -> str:
     lease_ms = begin["lease_ms"] if begin is not None else LEASE_MAX_MS
     dots = max(most_after_checkpoint(p, lease_ms)[0] - 1, 0)  # whole periods (as said before)
     lease = f"{lease_ms} ms" if begin is not None else f"at most {LEASE_MAX_MS} ms"
-    return (f"pass {p.index + 1} was cut by a host crash and the pen cannot say how far it "
-            f"went ({why}): it counts the {p.impressions} dots its last checkpoint recorded, "
-            f"so up to {CHECKPOINT_EVERY_S:g} s plus one lease ({lease}) of it, about {dots} "
-            "dots, may be played again")
+    window = (f"{ran_on_s(p, lease_ms) - lease_ms / 1000.0:g} s of silence" if
+              p.outcome == "link_lost" else f"{CHECKPOINT_EVERY_S:g} s")
+    return (f"pass {p.index + 1} was cut by {_cut_by(p)} and the pen cannot say how far it "
+            f"went ({why}): it counts the {p.impressions} dots {_recorded(p)} recorded, "
+            f"so up to {window} plus one lease ({lease}) of it, about {dots} dots, may be "
+            "played again")
 
 
 def keep_count(passlog: Any, sid: str, counted: list[dict[str, Any]], now: datetime,
@@ -191,11 +219,12 @@ def keep_count(passlog: Any, sid: str, counted: list[dict[str, Any]], now: datet
 
 
 def crash_count_of(pen: Any, passlog: Any, record: Any, resumptions: Any) -> CrashCount:
-    """The pen's count of `record`'s passes cut by a host crash (`count_crashed`), each up to
+    """The pen's count of `record`'s passes cut by a host crash or a lost link
+    (`count_crashed`), each up to
     the next pass begun on the pen (this session's, or another's in this log)."""
     at_begin = getattr(passlog, "pen_counters_at_begin", None)
     after = getattr(passlog, "pen_counters_after", None)
-    crashed = [p.pass_id for p in record.passes if p.outcome == "controller_crashed"]
+    crashed = [p.pass_id for p in record.passes if p.outcome in PEN_RAN_ON]
     record_now = getattr(pen, "record_now", None)
     return count_crashed(record.passes, resumptions,
                          at_begin(record.session_id) if callable(at_begin) else {},

@@ -4,9 +4,12 @@ part would skip the checks a resume makes), what is left of its plan, and how a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from smpdevice import checks
+from smpdevice.checks import InvalidArgument
 from smpdevice.control.states import State, StateError
+from smpdevice.issues import escaped
 from smpdevice.outcomes import command
 from smpdevice.passlog import PassOutcome
 from smpdevice.sessions.pass_counter import PassResult
@@ -70,13 +73,50 @@ def require_not_cut_short(session_id: str, cut_short: str | None, action: str = 
         "envelope and screening again and records the resumption; or close() it.")
 
 
+def plan_index(remaining: Remaining, plan_size: int, planned: PlannedPass, index: int | None,
+               recorded: Callable[[], Sequence[int]]) -> int:
+    """The index a pass played by hand (`run_pass`) is recorded under, decided before anything
+    is sent. None: that of the first pass left (`remaining`) it equals (zone and target: a
+    pass built anew counts as the plan's), else the next one past the plan (`recorded`: the
+    indexes of the session's passes so far): a pass not of the plan never stands for one.
+    An index of the plan must name a pass left whose what-is-left it equals (InvalidArgument:
+    else a crown pass could be filed as the plan's top one, and the session close completed
+    with its top never treated)."""
+    if index is None:
+        match = [i for i, left in remaining if left == planned]
+        if match:
+            return match[0]
+        return max([plan_size - 1, *recorded()]) + 1
+    index = checks.whole_number("index", index, 0, 1_000_000)
+    if index >= plan_size:
+        return index  # outside the plan, as asked: it takes nothing out of `remaining`
+    left = [p for i, p in remaining if i == index]
+    if not left:
+        raise InvalidArgument(
+            f"index={index}: pass {index + 1} of the plan is not left to play (completed: "
+            "see session.remaining); nothing was sent to the pen. Give no index to record "
+            "this pass as one outside the plan.")
+    if left[0] != planned:
+        raise InvalidArgument(
+            f"index={index}: pass {index + 1} of the plan is {_said(left[0])} (what is left "
+            f"of it: session.remaining), not {_said(planned)}; nothing was sent to the pen. "
+            "Play that pass, or give no index (a pass of the plan it equals is found).")
+    return index
+
+
+def _said(planned: PlannedPass) -> str:
+    target = (f"{planned.duration_s:g} s" if planned.duration_s is not None
+              else f"{planned.impressions} impressions")
+    return f"{escaped(planned.zone)[:40]} for {target}"
+
+
 def left_after(remaining: Remaining, index: int, planned: PlannedPass, result: PassResult,
                period_ms: float) -> Remaining:
-    """`remaining` without the pass played (the entry of `planned` at `index`, else its first
-    one; a pass not in it changes nothing): all of it when it completed, else what its dots
-    made (a resume plays a pass that stopped early only for its remainder)."""
-    at = [k for k, (i, p) in enumerate(remaining) if p is planned]
-    at = [k for k in at if remaining[k][0] == index] or at[:1]
+    """`remaining` without the pass played (its entry: the same plan index, an equal pass; a
+    pass not in it, recorded past the plan, changes nothing): all of it when it completed,
+    else what its dots made (a resume plays a pass that stopped early only for its
+    remainder)."""
+    at = [k for k, (i, p) in enumerate(remaining) if i == index and p == planned]
     if not at:
         return list(remaining)
     k = at[0]

@@ -73,8 +73,9 @@ MAX_NAME_CHARS = 40  # zone names
 _COUNT = re.compile(r"[0-9]+")
 _GROUPING = re.compile(r"[A-Za-z]+")
 _DIAMETER = re.compile(r"[0-9]*\.?[0-9]+")
-# A pseudonym, not a name: no spaces, no @, at least one digit (e.g. C-0042, smp_2024_117).
-_CLIENT_REF_RE = re.compile(r"[A-Za-z0-9_-]{3,64}")
+# A pseudonym, not a name: no spaces, no @, at least one digit (e.g. C-0042, smp_2024_117);
+# in the JSON Schema too (an ECMA-262 regex: the lookahead asks for the digit).
+_CLIENT_REF_RE = re.compile(_CLIENT_REF_PATTERN := r"^(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{3,64}$")
 
 
 class SessionKind(StrEnum):
@@ -204,11 +205,9 @@ class TreatmentProfile(_Strict):
     schema_version: Literal[1] = Field(description="always 1 for this schema")
     session_kind: SessionKind
     client_ref: str = Field(
-        max_length=64,
+        max_length=64, json_schema_extra={"minLength": 3, "pattern": _CLIENT_REF_PATTERN},
         description="pseudonymous client reference (never a name or e-mail): 3-64 letters, "
-        "digits, '-' or '_', with at least one digit",
-        examples=["C-0042"],
-    )
+        "digits, '-' or '_', with at least one digit", examples=["C-0042"])
     skin: Skin = Field(default_factory=Skin)
     zones: dict[ZoneName, ZoneSettings] = Field(min_length=1, max_length=64)
     plan: list[PlannedPass] = Field(default_factory=list, max_length=int(CAPS["max_passes"][1]),
@@ -218,7 +217,7 @@ class TreatmentProfile(_Strict):
     @field_validator("client_ref")
     @classmethod
     def _pseudonym(cls, value: str) -> str:
-        if not _CLIENT_REF_RE.fullmatch(value) or not any(c.isdigit() for c in value):
+        if not _CLIENT_REF_RE.fullmatch(value):
             raise ValueError(
                 "is not a pseudonymous reference: use 3-64 letters, digits, '-' or '_' with at "
                 "least one digit (e.g. C-0042), never a name or e-mail address"

@@ -16,10 +16,8 @@ SESSION` plays what is left of its plan once the cause is cleared:
   screening is asked again after `rescreen_after_min` (default `RESCREEN_AFTER_MIN`) minutes;
 - a session a live session object of this program plays is not resumed a second time;
 - the resumption is a chained `session_resume` record (covered by `smp sessions verify`).
-
 A closed session is never reopened. The functions here are pure (no pen, no I/O, no clock):
-`smpdevice.cli.resume` and `resume_session` below put them together.
-"""
+`smpdevice.cli.resume` and `resume_session` below put them together."""
 
 from __future__ import annotations
 
@@ -151,11 +149,13 @@ def remaining_passes(plan: Sequence[PlannedPass], passes: Iterable[Any], *,
     """(plan index, pass) still to play, in plan order: every planned pass not completed,
     reduced to its remainder by the dots already made (see the module's docstring).
     `counted`: pass id -> the dots to count instead of the recorded ones (a pass cut by a host
-    crash, counted by the pen: `smpdevice.sessions.crash_count`)."""
+    crash, counted by the pen: `smpdevice.sessions.crash_count`). A record counts for a
+    planned pass only in its zone (one filed under another zone's index treated none of it)."""
     counted = counted or {}
     done: dict[int, list[Any]] = {}
     for p in passes:
-        done.setdefault(p.index, []).append(p)
+        if 0 <= p.index < len(plan) and getattr(p, "zone", None) in (None, plan[p.index].zone):
+            done.setdefault(p.index, []).append(p)
     left: list[tuple[int, PlannedPass]] = []
     for index, planned in enumerate(plan):
         parts = done.get(index, [])
@@ -173,8 +173,7 @@ def remaining_passes(plan: Sequence[PlannedPass], passes: Iterable[Any], *,
 
 def pass_remainder(planned: PlannedPass, dots: int, spent_s: float) -> PlannedPass | None:
     """What is left of `planned` once `dots` impressions were made, `spent_s` of dots' time
-    (impressions x period); None when nothing is. Shared by a resume and by a session's
-    `remaining`."""
+    (impressions x period); None when nothing is. For a resume and a session's `remaining`."""
     if planned.impressions is not None:
         rest = planned.impressions - dots
         return planned.model_copy(update={"impressions": rest}) if rest > 0 else None
@@ -192,19 +191,23 @@ def left_resumable(session: Any, *, stop_asked: bool, host_gone: bool = False) -
     a fault, an E-stop, a lost pen or the pedal (released, or up at a start), and nobody asked
     it to stop (a stop asked for, e.g. Ctrl-C or `session.stop`, closes it as interrupted).
     `host_gone`: what drove it went away without asking anything (a service's driving client
-    lost, `smp serve` stopping): as a crashed host, the session stays open unless complete."""
+    lost, `smp serve` stopping): as a crashed host, the session stays open unless complete.
+    A session whose every planned pass is done (a pass cut after its last dot counts) is
+    closed, whatever cut its last pass: nothing would be left to resume."""
     from smpdevice.sessions.session_records import session_summary
 
     if stop_asked:
+        return False
+    outcome = session_summary(session.passlog, session.session_id, session.profile,
+                              pen_state=session.judged_pen_state())["outcome"]
+    if outcome == "completed":
         return False
     if session.calibration_lapsed:  # recalibrate, then resume (review 12)
         return True
     results = session.results
     if results and results[-1].outcome.value == "footswitch_released":
         return True
-    outcome = session_summary(session.passlog, session.session_id, session.profile,
-                              pen_state=session.judged_pen_state())["outcome"]
-    return outcome in RESUMABLE_OUTCOMES or (host_gone and outcome != "completed")
+    return outcome in RESUMABLE_OUTCOMES or host_gone
 
 
 MAX_CANDIDATES = 10  # session ids an ambiguous prefix names

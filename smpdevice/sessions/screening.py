@@ -123,27 +123,48 @@ def parse_screening(data: Any, source: str | None = None) -> Screening:
     if not isinstance(data, dict):
         raise ScreeningIncomplete(f"{where}screening answers must be a mapping of question to "
                                   "true/false")
+    # A key that is not readable text (a lone surrogate, valid JSON) stops pydantic before it
+    # names the rest: it is set aside as an unknown question and the others checked.
+    unreadable = [key for key in data if isinstance(key, str) and not _is_text(key)]
+    errors: list[Any] = [{"type": "extra_forbidden", "loc": (key,)} for key in unreadable]
     try:
-        return Screening.model_validate(data)
+        screening = Screening.model_validate({k: v for k, v in data.items()
+                                              if k not in unreadable})
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        # Names are escaped (a key from a file may hold terminal controls) and cut short: an
-        # unknown key may be as long as the file.
-        def name(error: Any) -> str:
-            return escaped(str(error["loc"][0]))[:40]
+        errors = exc.errors(include_url=False) + errors
+    if not errors:
+        return screening
+    raise ScreeningIncomplete(f"{where}screening incomplete: " + _what_is_wrong(errors)) from None
 
-        unanswered = [name(e) for e in errors if e["type"] == "missing"]
-        unknown = [name(e) for e in errors if e["type"] == "extra_forbidden"]
-        bad = [name(e) for e in errors if e["type"] not in ("missing", "extra_forbidden")]
-        parts = []
-        if unanswered:
-            parts.append("unanswered: " + ", ".join(unanswered)
-                         + " (an unanswered question is not a no; ask it)")
-        if bad:
-            parts.append("not true/false: " + ", ".join(bad)
-                         + " (write true or false; yes/no are text in YAML 1.2)")
-        if unknown:
-            parts.append("unknown questions: " + ", ".join(unknown[:5])
-                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-                         + f" (known: {', '.join(QUESTIONS)})")
-        raise ScreeningIncomplete(f"{where}screening incomplete: " + "; ".join(parts)) from None
+
+def _is_text(key: str) -> bool:
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _what_is_wrong(errors: list[Any]) -> str:
+    """pydantic's errors as the questions unanswered, not true/false, and unknown."""
+    # Names are escaped (a key from a file may hold terminal controls) and cut short: an
+    # unknown key may be as long as the file.
+    def name(error: Any) -> str:
+        loc = error.get("loc") or (error.get("input", "?"),)  # an empty loc: never indexed
+        return escaped(str(loc[0]))[:40]
+
+    unanswered = [name(e) for e in errors if e["type"] == "missing"]
+    unknown = [name(e) for e in errors if e["type"] == "extra_forbidden"]
+    bad = [name(e) for e in errors if e["type"] not in ("missing", "extra_forbidden")]
+    parts = []
+    if unanswered:
+        parts.append("unanswered: " + ", ".join(unanswered)
+                     + " (an unanswered question is not a no; ask it)")
+    if bad:
+        parts.append("not true/false: " + ", ".join(bad)
+                     + " (write true or false; yes/no are text in YAML 1.2)")
+    if unknown:
+        parts.append("unknown questions: " + ", ".join(unknown[:5])
+                     + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                     + f" (known: {', '.join(QUESTIONS)})")
+    return "; ".join(parts)

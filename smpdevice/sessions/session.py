@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from smpdevice import checks
 from smpdevice.control import PenController, State
 from smpdevice.control.pen import connected
 from smpdevice.errors import SmpError
@@ -54,6 +53,9 @@ class TreatmentSession(PassGuards):
         self.technician = technician
         self.results: list[PassResult] = []
         self.stop_requested = False  # the technician asked to stop (Ctrl-C, a stop request)
+        # why a stop came, when not the technician's ask (the service: "driver lost: ws-2"),
+        # read where a pass is told stopped; cheap, no side effect, any thread
+        self.stop_cause: Callable[[], str | None] | None = None
         self.outcome: SessionOutcome | None = None  # set by close()
         # (plan index, pass) still to play: the whole plan, or what a resume left (remainders)
         self.remaining: list[tuple[int, PlannedPass]] = list(enumerate(profile.plan))
@@ -213,7 +215,9 @@ class TreatmentSession(PassGuards):
         """Run one pass; Ctrl-C (KeyboardInterrupt) stops the needle, records, re-raises.
         Refused (nothing sent) in a closed or suspended session, after a pass that ended
         before its target (suspend and resume to go on), for a zone the profile has no
-        settings for, and while the session plays in another thread. Updates `remaining`."""
+        settings for, and while the session plays in another thread. Updates `remaining`.
+        `index`: None files it under the first pass left it equals (zone and target), else
+        past the plan; a plan index must name a pass left that it equals (InvalidArgument)."""
         check_callbacks(on_progress, should_stop)
         with self._one_at_a_time("run_pass"):
             played = len(self.results)
@@ -226,8 +230,9 @@ class TreatmentSession(PassGuards):
 
     def _run_pass(self, planned, index, on_progress, should_stop) -> PassResult:
         settings = pass_settings(self.profile, planned)
-        index = len(self.results) if index is None else checks.whole_number(
-            "index", index, 0, 1_000_000)
+        index = playable.plan_index(  # the plan's pass it is, else one past the plan
+            self.remaining, len(self.profile.plan), planned, index,
+            lambda: [p.index for p in self.passlog.passes(self.session_id)])
         pen = self.pen
         if pen.state is State.ARMED and pen.zone_name != planned.zone:
             pen.disarm()
@@ -256,7 +261,10 @@ class TreatmentSession(PassGuards):
             if should_stop is not None and should_stop():  # asked while arming: never start
                 self.stop_requested = True
                 self._stop_quietly()
-                outcome, detail = PassOutcome.stopped, "stop requested before the needle started"
+                cause = self._named_stop()
+                outcome, detail = PassOutcome.stopped, (
+                    f"{cause}, before the needle started" if cause
+                    else "stop requested before the needle started")
             else:
                 # the controller keeps its end too; a stop since the pass began (close() from
                 # another thread) wins over this start
@@ -305,7 +313,8 @@ class TreatmentSession(PassGuards):
                 if pen.state is State.ARMED and pen.stopped_at_planned_end is not None:
                     return PassOutcome.completed, ""  # its planned end, while this thread was held
                 outcome = self._outcome_from_state()
-                why = str(pen.last_fault or "") if outcome is not PassOutcome.stopped else ""
+                why = (str(pen.last_fault or "") if outcome is not PassOutcome.stopped
+                       else self._named_stop() or "")  # a dead-man's stop: its cause
                 if outcome is PassOutcome.footswitch_released:
                     why = "the footswitch was released: the pen stopped the needle"
                 return outcome, why or "stopped by the controller (pass time limit or a request)"
@@ -323,13 +332,16 @@ class TreatmentSession(PassGuards):
                 if done:
                     return PassOutcome.completed, ""
                 self.stop_requested = True
-                return PassOutcome.stopped, "stop requested"
+                return PassOutcome.stopped, self._named_stop() or "stop requested"
             if now >= next_checkpoint:
                 self.passlog.checkpoint(pass_id, stats)
                 self._log.info("checkpoint", pass_id=pass_id, index=index,
                                strokes=stats.strokes, impressions=stats.impressions)
                 next_checkpoint = now + CHECKPOINT_EVERY_S
             pen.pause(POLL_S)
+
+    def _named_stop(self) -> str | None:
+        return self.stop_cause() if self.stop_cause is not None else None
 
     def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
         clock = self.pen.clock

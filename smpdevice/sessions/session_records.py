@@ -24,8 +24,13 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
     last: dict[int, str] = {}
     for p in passes:  # in the order they began
         last[p.index] = p.outcome or "in_progress"
-    judged = _completed_by_dots(last, profile, passes, resumptions)
-    outcome = classify_session([last[i] for i in sorted(last)], len(profile.plan),
+    judged, left = _completed_by_dots(last, profile, passes, resumptions)
+    # Every planned pass must be done: a hand pass filed past the plan (another zone's, or
+    # one more of a zone) is one more to play through, never one of the plan's (review 17).
+    planned = len(profile.plan) + sum(1 for i in last if i >= len(profile.plan))
+    if left:
+        planned = max(planned, len(last) + 1)
+    outcome = classify_session([last[i] for i in sorted(last)], planned,
                                stop_requested=stop_requested, pen_state=pen_state)
     if stop_requested and _stopped_before_this_part_played(passes, resumptions, pen_state):
         outcome = SessionOutcome.interrupted
@@ -43,13 +48,13 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
 
 
 def _completed_by_dots(last: dict[int, str], profile: TreatmentProfile, passes: list,
-                       resumptions: list[dict]) -> list[dict]:
+                       resumptions: list[dict]) -> tuple[list[dict], set[int]]:
     """One notion of "done" with a resume (review 12 REV3B-5): a planned pass of which nothing
     is left to play (`remaining_passes`: all its dots made, counted by the pen for a host
     crash) is judged completed, whatever cut its last part (a fault at its last dot, a host
     crash): a resume never plays it again, so the session's outcome must not wait for it.
-    Returns those passes (last part's id, index, recorded outcome); the records stay as they
-    were."""
+    Returns those passes (last part's id, index, recorded outcome; the records stay as they
+    were), and the plan's indexes still to play."""
     from smpdevice.sessions.crash_count import earlier_counts
     from smpdevice.sessions.resume import remaining_passes
 
@@ -64,7 +69,7 @@ def _completed_by_dots(last: dict[int, str], profile: TreatmentProfile, passes: 
         last[index] = "completed"
         judged.append({"pass_id": getattr(last_part[index], "pass_id", None),
                        "index": index, "recorded_outcome": outcome})
-    return judged
+    return judged, left
 
 
 def _tally_judged(summary: dict, judged: list[dict]) -> None:

@@ -96,7 +96,7 @@ class ManualGauge:
                 request.check(value)
             return value
 
-        value = self._ask("  gauge reading in mm (r = redo previous point, q = abort):", parse)
+        value = self._ask(f"  gauge reading in mm (r = {request.redo}, q = abort):", parse)
         assert value is not None
         return value
 

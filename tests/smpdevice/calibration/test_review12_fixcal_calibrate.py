@@ -88,7 +88,7 @@ def test_a_pen_flush_too_close_to_full_travel_is_a_failed_run_not_an_error(tmp_p
     store = CalibrationStore(tmp_path / "cal.sqlite")
     with virtual_sim(seed=3) as sim, PenController.connect(sim.url, clock=sim.clock) as ctl:
         report = run_calibration(ctl, FlushNearFullTravel(), technician="qa", store=store,
-                                 settings=CalibrationSettings(run_speed=False))
+                                 settings=CalibrationSettings(spin_duration_s=0.2))
         assert ctl.state is State.IDLE
     assert not report.passed and report.calibration is None and not report.saved
     assert any("too close to full travel" in p for p in report.problems), report.problems

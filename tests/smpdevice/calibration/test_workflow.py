@@ -18,6 +18,7 @@ from smpdevice.control.calibration import Calibration, CalibrationError
 from tests.smpdevice.virtual_time import virtual_sim
 
 FAST = CalibrationSettings(run_speed=False)
+SAVED = CalibrationSettings(spin_duration_s=0.2)  # with the speed check: what a store takes
 SEEDS = [1, 5, 13, 42]
 
 
@@ -102,7 +103,8 @@ def test_a_failing_fit_names_the_point_and_is_never_saved(pen, tmp_path):
     sim, ctl = pen
     store = CalibrationStore(tmp_path / "c.sqlite")
     gauge = OffGauge(SimulatorGauge(sim.url), "Depth point 4 of 6", 0.05)
-    report = run_calibration(ctl, gauge, technician="qa", settings=FAST, store=store)
+    # with the speed check: a run without it is never saved (review 17), so takes no store
+    report = run_calibration(ctl, gauge, technician="qa", settings=SAVED, store=store)
     assert not report.passed
     assert report.calibration is None and not report.saved
     assert any("point 4" in p and "off the fitted line" in p for p in report.problems)
@@ -146,7 +148,7 @@ def test_arming_is_refused_without_a_valid_calibration_for_this_pen(tmp_path):
         with PenController.connect(sim_a.url, clock=sim_a.clock) as ctl:
             _refused_arm(ctl, f"pen {sim_a.serial} has no calibration. Calibrate it first")
             report = run_calibration(ctl, SimulatorGauge(sim_a.url), technician="qa",
-                                     settings=FAST, store=CalibrationStore(tmp_path / "c.db"))
+                                     settings=SAVED, store=CalibrationStore(tmp_path / "c.db"))
             assert report.passed
             good = report.calibration
         expired = good.model_copy(update={

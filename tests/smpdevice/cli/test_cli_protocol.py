@@ -150,3 +150,15 @@ def test_help_names_the_real_crc_and_its_examples_decode(run, args: list[str]) -
 
 def test_group_help_says_crc32(run) -> None:
     assert "CRC-32" in run("--help").output
+
+
+@pytest.mark.parametrize("text", [
+    "aa55030542030201" + "24b63aa3" + "0x",  # a trailing 0x
+    "aa550x030542030201" + "24b63aa3",  # a 0x inside a group
+])
+def test_decode_takes_0x_only_as_a_prefix(run, text: str) -> None:
+    """Review 17: "0x" was dropped wherever it stood, so a valid frame with a stray 0x inside
+    or after it decoded as if it were not there."""
+    r = run("decode", text)
+    assert r.exit_code != 0, r.output
+    assert "'x' is not a hex digit" in r.output, r.output

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smpdevice import shell
+
 ROOT = Path(__file__).resolve().parents[3]
 SMP = str(Path(sys.executable).parent / "smp")
 PORT = "pensim://?clock=virtual"
@@ -38,10 +40,10 @@ def _env(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("limit_kib", [100, 110, 300], ids=["at_pass_begin", "mid_pass",
                                                               "at_close"])
 def test_a_full_disk_mid_session_still_says_incomplete_and_how_to_resume(tmp_path, limit_kib):
-    env = _env(tmp_path)
-    cal = subprocess.run([SMP, "calibrate", "--port", PORT, "--auto", "-t", "ana"], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert cal.returncode == 0, cal.stderr
+    # set-up and read-back run in this process (tests/smpdevice/shell.py): only the run under
+    # the file-size limit is what is tested as a process
+    data = shell.calibrated(tmp_path / "data", PORT)  # `smp calibrate --port PORT --auto`
+    env = _env(data)
     limit = limit_kib * 1024
 
     def full_disk() -> None:
@@ -49,11 +51,11 @@ def test_a_full_disk_mid_session_still_says_incomplete_and_how_to_resume(tmp_pat
 
     run = subprocess.run([SMP, "run", "examples/session1_base_density.yaml", "--port", PORT,
                           "-t", "ana", "--screening", "examples/screening_clear.yaml"],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         preexec_fn=full_disk)
+                         env=dict(env, PYTHONDONTWRITEBYTECODE="1"), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=full_disk)  # (no .pyc cut at the limit in the cache)
     assert run.returncode == 3, (run.returncode, run.stdout, run.stderr)
-    listed = subprocess.run([SMP, "sessions", "list", "--json"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    listed = shell.smp(["sessions", "list", "--json"], env=env, cwd=ROOT)
     (session,) = json.loads(listed.stdout)
     assert session["closed_at"] is None and session["pass_count"] >= 1  # left open, pass 1 kept
     said = run.stdout + run.stderr
@@ -62,14 +64,14 @@ def test_a_full_disk_mid_session_still_says_incomplete_and_how_to_resume(tmp_pat
     assert "end them before closing" not in said, said
     assert "the pass log could not be written" in said and "needle is stopped" in said, said
     assert "pass 1 top" in run.stdout and "completed" in run.stdout, run.stdout  # its line
-    completed = sum(1 for p in json.loads(subprocess.run(
-        [SMP, "sessions", "show", session["session_id"], "--json"], env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=60).stdout)["passes"]
-        if p["outcome"] == "completed")
+    completed = sum(1 for p in json.loads(shell.smp(
+        ["sessions", "show", session["session_id"], "--json"], env=env, cwd=ROOT).stdout)[
+        "passes"] if p["outcome"] == "completed")
     assert f"{completed} of 4 planned passes completed" in said, said
     # the command it printed works once the disk has room: the session resumes (or closes)
-    again = subprocess.run([SMP, "run", "--resume", session["session_id"], "--port", PORT,
-                            "-t", "ana", "--screening", "examples/screening_clear.yaml"],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    shell.wall_clock_past_opening(data / "passlog.sqlite", session["session_id"])
+    again = shell.smp(["run", "--resume", session["session_id"], "--port", PORT,
+                       "-t", "ana", "--screening", "examples/screening_clear.yaml"],
+                      env=env, cwd=ROOT, input="")
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert "Record receipt" in again.stdout, again.stdout

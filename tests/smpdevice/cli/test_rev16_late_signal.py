@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smpdevice import shell
+
 ROOT = Path(__file__).resolve().parents[3]
 SMP = [str(Path(sys.executable).parent / "smp")]
 PORT = "pensim://?clock=virtual"
@@ -33,17 +35,12 @@ F_SETPIPE_SZ = 1031
 PIPE_BYTES = 4096
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (
         "SMP_PORT", "SMP_SERVICE", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH")}
-    return dict(env, SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(tmp_path / "key"),
-                SMP_CONFIG=str(tmp_path / "no-config.toml"),
-                TMPDIR="/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path))
-
-
-def _smp(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return dict(env, SMP_DATA_DIR=str(data), SMP_KEY_DIR=str(data / "key"),
+                SMP_CONFIG=str(data / "no-config.toml"),
+                TMPDIR="/dev/shm" if os.path.isdir("/dev/shm") else str(data))
 
 
 def _blocked_in_write(pid: int, proc: subprocess.Popen) -> bool:
@@ -58,11 +55,12 @@ def _blocked_in_write(pid: int, proc: subprocess.Popen) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
                          ids=["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_stop_signal_after_the_session_closed_changes_nothing(tmp_path, signum):
-    env = _env(tmp_path)
-    assert _smp(env, "calibrate", "--port", PORT, "--auto", "-t", "ana").returncode == 0
+    # set-up, the reference run and the read-back in this process (tests/smpdevice/shell.py):
+    # the held run below is the process under test
+    env = _env(shell.calibrated(tmp_path / "data", PORT))  # `smp calibrate --auto`, copied
     # where the aftercare sheet starts in this run's output (a run on virtual time: its figures
     # have the same widths from run to run)
-    first = _smp(env, *RUN)
+    first = shell.smp(RUN, env=env, cwd=ROOT, input="")
     assert first.returncode == 0, first.stderr
     offset = first.stdout.encode().index(b"Scalp micropigmentation: aftercare")
     # a stdout pipe with room for everything up to the aftercare sheet: the run blocks there,
@@ -75,7 +73,8 @@ def test_a_stop_signal_after_the_session_closed_changes_nothing(tmp_path, signum
     os.close(write_fd)
     try:
         assert _blocked_in_write(proc.pid, proc), "the run never blocked on its stdout"
-        sessions = json.loads(_smp(env, "sessions", "list", "--json").stdout)
+        sessions = json.loads(shell.smp(["sessions", "list", "--json"], env=env,
+                                        cwd=ROOT).stdout)
         latest = max(sessions, key=lambda s: s["opened_at"])
         assert latest["closed_at"] is not None and latest["pass_count"] == 4, latest
         proc.send_signal(signum)

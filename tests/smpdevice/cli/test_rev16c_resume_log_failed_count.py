@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.smpdevice import shell
+
 ROOT = Path(__file__).resolve().parents[3]
 SMP = str(Path(sys.executable).parent / "smp")
 PORT = "pensim://?clock=virtual"
@@ -32,19 +34,25 @@ def _full_disk() -> None:
 
 
 def _smp(env, *args: str, full: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, preexec_fn=_full_disk if full else None)
+    # under the file-size limit a child writes no byte-code: a .pyc cut at the limit in the
+    # shared cache would break every later import of that module (session 13)
+    return subprocess.run([SMP, *args], env=dict(env, PYTHONDONTWRITEBYTECODE="1"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=_full_disk if full else None)
 
 
 def test_a_resume_whose_log_fails_counts_the_sessions_completed_passes(tmp_path):
+    # the calibration and the first, jammed part in this process (shell.py); the resume under
+    # the file-size limit is the process under test
+    data = shell.calibrated(tmp_path / "data", PORT)  # `smp calibrate --port PORT --auto`
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMP_")}
-    env.update(SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(tmp_path / "key"),
-               SMP_CONFIG=str(tmp_path / "no-config.toml"), TMPDIR="/dev/shm")
-    assert _smp(env, "calibrate", "--port", PORT, "--auto", "-t", "ana").returncode == 0
-    first = _smp(env, "run", "examples/session1_base_density.yaml", "--port",
-                 f"{PORT}&faults=jam@4", *ANSWERS)
+    env.update(SMP_DATA_DIR=str(data), SMP_KEY_DIR=str(data / "key"),
+               SMP_CONFIG=str(data / "no-config.toml"), TMPDIR="/dev/shm")
+    first = shell.smp(["run", "examples/session1_base_density.yaml", "--port",
+                       f"{PORT}&faults=jam@4", *ANSWERS], env=env, cwd=ROOT, input="")
     assert first.returncode == 4 and "1 of 4 planned passes completed" in first.stdout, first
     session = re.search(r"Session (S\w+) INCOMPLETE", first.stdout).group(1)
+    shell.wall_clock_past_opening(data / "passlog.sqlite", session)
     resumed = _smp(env, "run", "--resume", session, "--port", PORT, *ANSWERS, full=True)
     said = resumed.stdout + resumed.stderr
     assert resumed.returncode == 3 and "pass log could not be written" in said, said

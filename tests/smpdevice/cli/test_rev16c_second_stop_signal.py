@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smpdevice import shell
+
 ROOT = Path(__file__).resolve().parents[3]
 SMP = str(Path(sys.executable).parent / "smp")
 SESSION = ["examples/session1_base_density.yaml", "-t", "ana",
@@ -43,10 +45,8 @@ RUN = ["run", SESSION[0], "--port", "pensim://", *SESSION[1:]]  # a real-time pe
                                                   (signal.SIGHUP, ["demo"])],
                          ids=["TERM-run", "HUP-demo"])  # the fix is one, at the process's end
 def test_a_second_stop_signal_keeps_exit_130(tmp_path, second, command):
-    env = _env(tmp_path)
-    cal = subprocess.run([SMP, "calibrate", "--port", "pensim://?clock=virtual", "--auto",
-                          "-t", "ana"], env=env, cwd=ROOT, capture_output=True, timeout=120)
-    assert cal.returncode == 0, cal.stderr
+    # `smp calibrate --port pensim://?clock=virtual --auto`, once in this process, copied
+    env = _env(shell.calibrated(tmp_path / "data", "pensim://?clock=virtual"))
     proc = subprocess.Popen([SMP, *command],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

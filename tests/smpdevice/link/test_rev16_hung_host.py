@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smpdevice import shell
+
 pytestmark = pytest.mark.realtime
 ROOT = Path(__file__).resolve().parents[3]
 SMP = str(Path(sys.executable).parent / "smp")
@@ -32,8 +34,10 @@ HOLD_S = 2.0  # the hang itself: longer than the pen's lease (0.5 s) and the sil
 
 
 def _smp(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    """`smp ARGS` in this process (tests/smpdevice/shell.py): the set-up, the polls for the
+    service and the read-back are not what is tested; `smp sim`, `serve` and `run` stay
+    processes (the signals)."""
+    return shell.smp(args, env=env, cwd=ROOT, input="")
 
 
 def _free_port() -> int:
@@ -67,6 +71,7 @@ def test_a_hung_service_is_not_recorded_as_a_lost_pen(tmp_path):
         deadline = time.monotonic() + 60
         while _smp(env, "info", "--service", url).returncode != 0:  # until it answers
             assert serve.poll() is None and time.monotonic() < deadline, "serve never came up"
+            time.sleep(0.05)  # (a refused connection is answered at once)
         run = subprocess.Popen([SMP, "run", "examples/session1_base_density.yaml", "--service",
                                 url, "-t", "ana", "--screening", "examples/screening_clear.yaml"],
                                env=env, cwd=ROOT, stdout=subprocess.PIPE,

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.smpdevice import shell
+
 ROOT = Path(__file__).resolve().parents[3]
 SMP = str(Path(sys.executable).parent / "smp")
 PORT = "pensim://?clock=virtual"
@@ -31,8 +33,9 @@ LIMIT = 130 * 1024
 
 
 def _smp(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    """`smp ARGS` in this process (tests/smpdevice/shell.py), another client of the service:
+    the service under the file-size limit is the process under test."""
+    return shell.smp(args, env=env, cwd=ROOT, input="")
 
 
 def _free_port() -> int:
@@ -44,9 +47,9 @@ def _free_port() -> int:
 def test_a_service_whose_log_fills_the_disk_tells_the_client_exit_3(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in (
         "SMP_PORT", "SMP_SERVICE", "SMP_TECHNICIAN", "SMP_ENVELOPE", "SMP_FOOTSWITCH")}
-    env.update(SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(tmp_path / "key"),
-               SMP_CONFIG=str(tmp_path / "no-config.toml"))
-    assert _smp(env, "calibrate", "--port", PORT, "--auto", "-t", "ana").returncode == 0
+    data = shell.calibrated(tmp_path / "data", PORT)  # `smp calibrate --port PORT --auto`
+    env.update(SMP_DATA_DIR=str(data), SMP_KEY_DIR=str(data / "key"),
+               SMP_CONFIG=str(data / "no-config.toml"))
     listen = f"127.0.0.1:{_free_port()}"
     url = f"ws://{listen}/rpc"
 
@@ -54,12 +57,14 @@ def test_a_service_whose_log_fills_the_disk_tells_the_client_exit_3(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
 
     serve = subprocess.Popen([SMP, "serve", "--port", PORT, "--listen", listen, "--no-socket"],
-                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(env, PYTHONDONTWRITEBYTECODE="1"),  # no .pyc cut
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, preexec_fn=full_disk)
     try:
         deadline = time.monotonic() + 60
         while _smp(env, "info", "--service", url).returncode != 0:  # until it answers
             assert serve.poll() is None and time.monotonic() < deadline, "serve never came up"
+            time.sleep(0.05)  # (a refused connection is answered at once)
         run = _smp(env, "run", "examples/session1_base_density.yaml", "--service", url,
                    "-t", "ana", "--screening", "examples/screening_clear.yaml")
     finally:
