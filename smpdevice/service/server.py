@@ -310,7 +310,8 @@ class ServiceServer:
         await self._stop_pen("the service is stopping")
         for server in (self._ws, self._unix):
             if server is not None:
-                await _closed_within(server, CLOSE_TIMEOUT_S, self.service)
+                await _closed_within(server, CLOSE_TIMEOUT_S, self.service, self.door)
+        _cut(list(self.door.open) if self.door is not None else [])  # not one left behind
         if self.socket_path is not None and self._unix is not None:
             self.socket_path.unlink(missing_ok=True)
         await self.service.close()
@@ -331,19 +332,27 @@ class ServiceServer:
             await asyncio.to_thread(stop_and_disarm, service.pen, why)
 
 
-async def _closed_within(server: Server, timeout_s: float, service: PenService) -> None:
+async def _closed_within(server: Server, timeout_s: float, service: PenService,
+                         door: Door | None) -> None:
     """Wait for `server`'s connections to close, at most `timeout_s`: a peer that reads
     nothing holds its Close frame unsent, so the connections left then are cut (the pen is at
     rest). A closing connection is no longer in `server.connections`: the service's own list
-    of clients names them."""
+    of clients names them, and the door every socket from its accept (`door.open`), those
+    that never finished their opening handshake too (a browser's spare socket, a hung
+    client), which websockets would otherwise wait for up to OPEN_TIMEOUT_S each."""
     try:
         await asyncio.wait_for(asyncio.shield(server.wait_closed()), timeout_s)
     except TimeoutError:
-        for client in list(service.clients.values()):
-            transport = getattr(client.ws, "transport", None)
-            if transport is not None:
-                transport.abort()
+        _cut([client.ws for client in list(service.clients.values())]
+             + (list(door.open) if door is not None else []))
         await server.wait_closed()
+
+
+def _cut(sockets: list[Any]) -> None:
+    for ws in sockets:
+        transport = getattr(ws, "transport", None)
+        if transport is not None:
+            transport.abort()
 
 
 def _authority(origin: str, scheme: str) -> tuple[str, int] | None:
