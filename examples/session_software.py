@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
               f"peak current {figures.peak_current_a:.2f} A.")
         outcome, planned = session.outcome, len(profile.plan)
         if not outcome.complete:  # never "done" when a planned pass did not complete
-            completed = summary["outcomes"].get("completed", 0)
+            completed = summary["planned_done"]  # the plan's, not passes played past it
             print(f"Session {session.session_id} INCOMPLETE: {outcome.reason}; {completed} of "
                   f"{planned} planned passes completed.")
             for step in next_steps(outcome, port=port, session_id=session.session_id,

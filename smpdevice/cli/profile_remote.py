@@ -34,9 +34,16 @@ def check_through_service(url: str, file: str, envelope_file: str | None,
         _refused(file, [Issue("", file, f"{where}{exc.problem}; {exc.hint}", missing=True)],
                  url, None, as_json)
         return
+    from smpdevice.sessions.profiles import ProfileError
+
+    try:
+        sent = sendable(data, file)
+    except ProfileError as exc:
+        _refused(file, list(exc.issues), url, None, as_json)
+        return
     with _connect(url, "viewer") as svc:
         serial = ((svc.call("pen.identity").get("identity") or {}).get("serial")) or "?"
-        checked = svc.call("session.check", **as_sent(data))
+        checked = svc.call("session.check", **sent)
     if not checked["ok"]:
         _refused(file, [Issue(i.get("path", ""), i.get("value"), i.get("rule", ""),
                               missing=i.get("value") is None) for i in checked["issues"]],
@@ -73,11 +80,26 @@ def read_for_service(path: str) -> dict[str, str]:
     from smpdevice.sessions.profiles import ProfileError, ProfileIssue
 
     try:
-        return as_sent(load_file(path))
+        data = load_file(path)
     except LoadError as exc:
         where = f"line {exc.line}: " if exc.line is not None else ""
         raise ProfileError([ProfileIssue("", path, f"{where}{exc.problem}; {exc.hint}",
                                          missing=True)], path) from None
+    return sendable(data, path)
+
+
+def sendable(data: Any, path: str) -> dict[str, str]:
+    """`as_sent(data)`; a value JSON has no word for (a TOML date or time) is a ProfileError
+    said as the local check says it (`client_ref = ...: is not text`), never a traceback."""
+    from smpdevice.sessions.profiles import ProfileError, ProfileIssue, parse_profile
+
+    try:
+        return as_sent(data)
+    except (TypeError, ValueError):
+        parse_profile(data, source=path)  # raises the local check's own lines
+        raise ProfileError([ProfileIssue("", path, "holds a value that is neither text, a "
+                                         "number nor a list (a date?)", missing=True)],
+                           path) from None
 
 
 def _in_force(url: str, serial: str | None) -> dict[str, Any]:

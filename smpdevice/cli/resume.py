@@ -144,9 +144,9 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             for note in not_counted_notes(record.passes, resumptions):
                 console.print(f"  Note: {note}", markup=False, soft_wrap=True)
             return report
-        due = screening_due(last_screened_at(record.opened_at, passlog.resumptions(sid)),
-                            now or datetime.now(UTC), minutes)
-        if due and screening is None:
+        screened_at = last_screened_at(record.opened_at, passlog.resumptions(sid))
+        if screening is None and screening_due(screened_at, now or datetime.now(UTC), minutes) \
+                and (now or datetime.now(UTC)) >= screened_at:
             require_terminal_for_screening()  # refuse now, not after connecting
         ctrl_c.check()
         pen, resumed = PenController(report.port, zones=zones), False
@@ -162,7 +162,9 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
             issues = check_profile(profile, pen.zones, pen_limits=pen.pen_limits())
             if issues:
                 raise ProfileError(issues, f"for pen {serial}")
-            if due and screening is None:
+            # judged again on the pen's time, as its records are (a simulated pen's runs ahead)
+            if screening is None and screening_due(screened_at, now or pen.record_now(), minutes):
+                require_terminal_for_screening()
                 console.print(f"The screening of session {sid} is older than {minutes:g} min: "
                               "it is asked again.", markup=False)
                 with ctrl_c.immediate():

@@ -13,6 +13,7 @@ real pen, a simulator over a pty or TCP, and plain `pensim://` stay on wall time
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,11 @@ from smpdevice.link.notifier import QueuedNotifier
 # A step of the simulated pen's clock: as fine as the real-time simulator's own tick (POLL_S)
 # and twice as often as its 100 Hz reports; finer costs CPU for nothing the figures show.
 SIM_STEP_S = 0.005
+# A virtual clock -> the latest time a record made on it carries. Programs that take turns on
+# one simulated pen (a run, a clear, a resume) date their records on from there: a virtual
+# clock runs ahead of the wall, and a later program anchored on the wall alone dated its
+# resume before the pass it resumed (a screening "due", a pen "restarted", review 17).
+_LAST_DATED: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
 
 
 class SimTimeMixin(ControllerCore):
@@ -41,7 +47,14 @@ class SimTimeMixin(ControllerCore):
         if anchor is None:
             return datetime.now(UTC)
         wall, since_s = anchor
-        return wall + timedelta(seconds=max(self.clock.now() - since_s, 0.0))
+        dated = wall + timedelta(seconds=max(self.clock.now() - since_s, 0.0))
+        if not self._replayed_at:
+            try:
+                if dated > _LAST_DATED.get(self.clock, dated - timedelta(seconds=1)):
+                    _LAST_DATED[self.clock] = dated
+            except TypeError:  # a clock that takes no weak references
+                pass
+        return dated
 
     def replay_at(self, wall: datetime) -> None:
         """A replay only (`replay://` on a virtual clock): from this moment of the clock on,
@@ -69,7 +82,7 @@ class SimTimeMixin(ControllerCore):
     def _bind_clock(self, clock: Clock) -> None:
         """Measure every wait (and queue every delivery) of this controller on `clock`."""
         self.clock = clock
-        self._record_anchor = (datetime.now(UTC), clock.now()) if clock.is_virtual else None
+        self._record_anchor = (_dated_from(clock), clock.now()) if clock.is_virtual else None
         timebase = timebase_for(clock)
         old_news = getattr(self, "_news", None)
         # notified on every telemetry frame and state change; waits on it are on self.clock
@@ -106,3 +119,13 @@ class SimTimeMixin(ControllerCore):
         driver, self._time_driver = self._time_driver, None
         if driver is not None:
             driver.close()
+
+
+def _dated_from(clock: Clock) -> datetime:
+    """Where a controller taking virtual `clock` dates its records from: now, or the latest
+    time a record on that clock carried if later (`_LAST_DATED`)."""
+    now = datetime.now(UTC)
+    try:
+        return max(now, _LAST_DATED.get(clock, now))
+    except TypeError:
+        return now

@@ -190,12 +190,14 @@ def _receipt_lines(receipt: str | None) -> list[str]:
 def session_incomplete(summary: Mapping[str, Any] | None) -> str:
     """Why a session with this summary is incomplete ("" when it is complete or unknown).
 
-    A summary written by `TreatmentSession.close` carries `outcome` and `planned_passes`.
+    A summary written by `TreatmentSession.close` carries `outcome`, `planned_passes` and
+    (since session 17) `planned_done`: the plan's passes with nothing left to play.
     """
     if not summary or "outcome" not in summary:
         return ""
     outcome = str(summary["outcome"])
     completed = int(summary.get("outcomes", {}).get("completed", 0))
+    completed = int(summary.get("planned_done", completed))  # passes of the plan only
     planned = int(summary.get("planned_passes", completed))
     if outcome == "completed" and completed >= planned:
         return ""

@@ -72,7 +72,7 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
         end, end_at = _end_bound(following, at_begin, telemetry, pen_now,
                                  (later or {}).get(p.pass_id))
         begin = at_begin.get(p.pass_id)
-        why = _uncountable(begin, end, p.started_at, end_at)
+        why = _uncountable(begin, end, p.started_at, end_at) or _other_work(p, begin, end)
         if why is None:
             assert begin is not None and end is not None
             most_dots, most_strokes = most_after_checkpoint(p, begin["lease_ms"])
@@ -126,8 +126,20 @@ def ran_on_s(p: Any, lease_ms: int) -> float:
 
     lease_s = lease_ms / 1000.0
     if getattr(p, "outcome", None) == "link_lost":
-        return max(2 * lease_s, SLOWEST_REPORTS_S) + lease_s
+        hz = _reports_hz(p)
+        return max(2 * lease_s, 3.0 / hz if hz else SLOWEST_REPORTS_S) + lease_s
     return CHECKPOINT_EVERY_S + lease_s
+
+
+def _reports_hz(p: Any) -> float | None:
+    """The pass's reports per second, at least (its samples over its recorded time, the
+    silence included); None when its record cannot say."""
+    samples, ended_at = getattr(p, "samples", None), getattr(p, "ended_at", None)
+    if not isinstance(samples, int) or samples < 2 or not ended_at:
+        return None
+    spent_s = (datetime.fromisoformat(ended_at)
+               - datetime.fromisoformat(p.started_at)).total_seconds()
+    return samples / spent_s if spent_s > 0 else None
 
 
 def _cut_by(p: Any) -> str:
@@ -185,6 +197,21 @@ def _uncountable(begin: Mapping[str, int] | None, end: Mapping[str, int] | None,
             or end["impressions"] < begin["impressions"] or end["strokes"] < begin["strokes"]):
         return "the pen restarted since (its uptime or counters went back)"
     return None
+
+
+def _other_work(p: Any, begin: Mapping[str, int] | None,
+                end: Mapping[str, int] | None) -> str | None:
+    """A lost link's pass whose pen made more dots by the count's end than the pass could
+    have (a calibration's speed check, a session in another pass log moved the needle since):
+    which of them were this pass's the counters cannot say. A crash's short window keeps its
+    cap instead (README: never more than the pass could make after its checkpoint)."""
+    if p.outcome != "link_lost" or begin is None or end is None:
+        return None
+    if end["impressions"] - begin["impressions"] <= int(p.impressions) + \
+            most_after_checkpoint(p, begin["lease_ms"])[0]:
+        return None
+    return ("the pen made more dots since than this pass could have: a calibration or "
+            "another pass log's session moved its needle")
 
 
 def _may_repeat(p: Any, begin: Mapping[str, int] | None, why: str) -> str:

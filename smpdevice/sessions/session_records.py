@@ -37,6 +37,7 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
     summary = summarize_passes(passes)
     _tally_judged(summary, judged)
     summary["planned_passes"] = len(profile.plan)
+    summary["planned_done"] = len(profile.plan) - len(left)  # a pass past the plan is none
     summary["outcome"] = outcome.value
     _count_crashed_by_pen(summary, passes, resumptions)
     # a `count_only` record (a refused resume that kept the pen's count) resumed nothing
