@@ -8,23 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck unit-tests wait-tests realtime-tests realtime-console \
-        realtime-other lint bench clean
+.PHONY: demo test typecheck unit-tests realtime-tests lint bench clean
 
 # The files holding `realtime` tests (tests/conftest.py marks the console's too), so their pass
-# imports only these; the rest ran on both cores already. They run as two processes side by
-# side: the console's browser tests, and the others (ptys, `smp` processes, wall-clock pens).
-# Each waits far more than it computes (the realtime pass alone, 2026-11-30: 34 CPU-s, about
-# half of it Chromium's, over 134 s of wall), so together they end about when the longer does.
-REALTIME_CONSOLE = $(wildcard tests/smpdevice/console)
-REALTIME_OTHER = $(shell grep -rlE 'mark\.realtime' tests --include='test_*.py' \
-                   | grep -v '^tests/smpdevice/console/')
-REALTIME_TESTS = $(REALTIME_OTHER) $(REALTIME_CONSOLE)
-# The files of the tests marked `waits` (tests/conftest.py WAITS): two tests that wait out a 30 s
-# bound of the product, three its SQLite's 5 s busy timeout. A process of their own beside pass 1
-# (about 3 CPU-s in 85 s), so they no longer hold its workers: two of the four for 33-35 s each.
-WAIT_TESTS = tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py \
-             tests/smpdevice/records/test_review11_fixc2_busy_foreign.py
+# imports only these; the rest ran on both cores already.
+REALTIME_TESTS = $(shell grep -rlE 'mark\.realtime' tests --include='test_*.py') \
+                 $(wildcard tests/smpdevice/console)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +39,7 @@ PYTEST_WORKERS ?= 4
 TEST_TMPDIR := $(shell d=/dev/shm; [ -d $$d ] && [ -w $$d ] && \
                  [ "$$(df -Pk $$d | awk 'NR==2 {print $$4}')" -gt 1048576 ] && echo $$d)
 ifneq ($(TEST_TMPDIR),)
-test typecheck unit-tests wait-tests realtime-tests realtime-console realtime-other: \
-  export TMPDIR := $(TEST_TMPDIR)
+test typecheck unit-tests realtime-tests: export TMPDIR := $(TEST_TMPDIR)
 endif
 
 # The realtime pass runs beside mypy and pass 1 at a higher CPU priority (nice -10: a task of it
@@ -60,36 +48,22 @@ endif
 # leaves (13 CPU-s over its 50 s). Raising a priority takes root (CI runs as root); without it
 # the realtime pass runs alone after pass 1, as before. Lines are kept whole (--output-sync).
 RT_NICE := $(shell nice -n -10 true 2>/dev/null && echo 'nice -n -10')
-# Its two processes side by side: the ptys' and processes' tests a step higher (nice -15, about
-# 3 times the console's weight), so Chromium's renderers at -10 never hold their wall-clock pens
-# and leases off a core; they use about 9 CPU-s over their minute.
-RT_NICE_OTHER := $(shell nice -n -15 true 2>/dev/null && echo 'nice -n -15')
 
 test: $(STAMP)
 	scripts/system-deps
 	$(BIN)/ruff check .
-	$(MAKE) --no-print-directory -j 5 --output-sync=line -o $(STAMP) \
-	  typecheck unit-tests wait-tests $(if $(RT_NICE),realtime-console realtime-other)
-	$(if $(RT_NICE),,$(MAKE) --no-print-directory -j 2 --output-sync=line -o $(STAMP) \
-	  realtime-tests)
+	$(MAKE) --no-print-directory -j 3 --output-sync=line -o $(STAMP) \
+	  typecheck unit-tests $(if $(RT_NICE),realtime-tests)
+	$(if $(RT_NICE),,$(MAKE) --no-print-directory -o $(STAMP) realtime-tests)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 unit-tests: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxschedchunk 1 -m "not realtime and not waits"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxschedchunk 1 -m "not realtime"
 
-wait-tests: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m waits $(WAIT_TESTS)
-
-realtime-tests: realtime-console realtime-other
-
-realtime-console: RT_FILES = $(REALTIME_CONSOLE)
-realtime-console: RT_PRIO = $(RT_NICE)
-realtime-other: RT_FILES = $(REALTIME_OTHER)
-realtime-other: RT_PRIO = $(RT_NICE_OTHER)
-realtime-console realtime-other: $(STAMP)
-	$(RT_PRIO) $(BIN)/python -m pytest -q -p no:cacheprovider -m realtime $(RT_FILES)
+realtime-tests: $(STAMP)
+	$(RT_NICE) $(BIN)/python -m pytest -q -p no:cacheprovider -m realtime $(REALTIME_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

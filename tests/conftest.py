@@ -4,9 +4,8 @@
 
 `make test` runs the suite in two passes: every test not marked `realtime` on four pytest-xdist
 workers over the two cores (they mostly wait on real time, see the Makefile), and beside it the
-`realtime` ones at a higher CPU priority (alone after it without root), so their wall-clock
-deadlines get a core whenever they need one: two processes, the console's browser tests and the
-others.
+`realtime` ones in one process at a higher CPU priority (alone after it without root), so their
+wall-clock deadlines get a core whenever they need one.
 SMP_TEST_CPU=FILE appends each test's CPU seconds (this process and the children it waited for)
 and wall seconds (setup, call and teardown) to FILE: where the suite's time goes, beyond
 `--durations` (README.md sums it per file).
@@ -130,22 +129,13 @@ LONG_FIRST = (
 # cli/remote.py STOP_WAIT_S). pytest-xdist hands each worker two tests at the start and keeps
 # two queued even with `--maxschedchunk 1`, so these two, side by side in their file, ran one
 # after the other on one worker: 65 s of it, more than the suite's 60 s target alone. Each is
-# put first in a worker's first pair instead, so they wait at the same time. They are also
-# marked `waits`: `make test` runs them in a process of their own beside pass 1 (Makefile,
-# wait-tests); in pass 1 they kept two of its four workers waiting 33-35 s each for about 3
-# CPU-s (SMP_TEST_CPU, 2026-11-30).
+# put first in a worker's first pair instead, so they wait at the same time.
 LONGEST = (
     "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py::"
     "test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unknown",
     "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py::"
     "test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answered",
 )
-
-
-# The tests marked `waits`: LONGEST, and a file whose three tests each wait out SQLite's 5 s
-# busy timeout of the product (sqlite_file.py) against a database another program holds
-# (0.1 CPU-s of 15 s). A test id or a file (its tests); the Makefile's WAIT_TESTS names the files.
-WAITS = (*LONGEST, "tests/smpdevice/records/test_review11_fixc2_busy_foreign.py")
 
 
 def _longest_apart(items: list[pytest.Item]) -> None:
@@ -191,19 +181,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "waits: waits out a long bound of the product, using "
-                            "little CPU (tests/conftest.py WAITS); `make test` runs these in a "
-                            "process of their own beside pass 1")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     thorough = os.environ.get("SMP_THOROUGH", "") not in ("", "0") or _slow_requested(config)
     for item in items:
         if item.nodeid.startswith(REALTIME_FILES):
             item.add_marker(pytest.mark.realtime)
-        if item.nodeid.startswith(WAITS):
-            item.add_marker(pytest.mark.waits)
         if not thorough:
             _fewer_examples(item)
     items.sort(key=_long_first)  # stable: each file's tests keep their order
