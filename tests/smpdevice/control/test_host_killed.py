@@ -36,9 +36,23 @@ HOST = textwrap.dedent(
                              offset_mm=float(offset_mm), gain=float(gain))
     pen = PenController.connect(path, calibration=cal, lease_ms=int(lease_ms))
     pen.set_zone("crown")
-    pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=100)
-    pen.arm()
-    pen.start_needle()
+    # Set-up, not the subject: on a loaded machine this process can be held past a 200 ms
+    # lease between the arm and the start (the pen then disarms, and refuses the start as it
+    # must): arm and start again, a few times.
+    from smpdevice.errors import SmpError
+    for attempt in range(5):
+        try:
+            if pen.state.value == "idle":
+                pen.set_setpoints(depth_mm=0.5, speed_hz=100, duty_pct=40, period_ms=100)
+                pen.arm()
+            pen.start_needle()
+            break
+        except SmpError:
+            if attempt == 4:
+                raise
+            if pen.state.value in ("fault", "estop"):
+                pen.clear_faults()
+            time.sleep(0.05)
     print("running", flush=True)
     time.sleep(60)
     """
