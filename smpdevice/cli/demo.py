@@ -126,7 +126,9 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
                 exit_interrupted(ran.interrupted_line())
             session_id, summary, sheet = session.session_id, session.summary, session.sheet
         console.print()
-        completed = summary.get("outcomes", {}).get("completed", 0)
+        from smpdevice.sessions.aftercare import planned_done
+
+        completed = planned_done(summary)
         print_outcome(console, session_id, session.outcome, port=sim.url, completed=completed,
                       planned=len(profile.plan))
         console.print(f"5. Summary: {summary['passes']} passes, {summary['strokes']} strokes, "

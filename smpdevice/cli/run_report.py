@@ -102,9 +102,10 @@ def end_run(report: RunReport, console: Console, *, who: str | None, files: Sequ
     had ended (recorded completed, say) changes nothing recorded: the status is the record's,
     never 130 for a session the record calls completed (review 12 REVG-10)."""
     from smpdevice.cli import exit_interrupted
+    from smpdevice.sessions.aftercare import planned_done
 
     port = report.port
-    completed = int((report.summary or {}).get("outcomes", {}).get("completed", 0))
+    completed = planned_done(report.summary or {})
     shown_db = str(report.passlog_path) if db else None
     console.print()
     if report.suspended and report.outcome is not None and report.session_id is not None:
@@ -166,7 +167,9 @@ def report_through_service(console: Console, url: str, result: dict, passes: lis
     if outcome is SessionOutcome.log_error and result.get("error"):  # the service's log failed
         click.secho(f"error: the service's pass log could not be written: {result['error']}",
                     fg="red", err=True)
-    completed = int(((result.get("summary") or {}).get("outcomes") or {}).get("completed", 0))
+    from smpdevice.sessions.aftercare import planned_done
+
+    completed = planned_done(result.get("summary") or {})
     console.print()
     if result.get("left_open"):
         pedal = bool(passes) and passes[-1]["outcome"] == "footswitch_released"

@@ -187,6 +187,13 @@ def _receipt_lines(receipt: str | None) -> list[str]:
             f"  {head}", f"  {signature}"]
 
 
+def planned_done(summary: Mapping[str, Any]) -> int:
+    """How many of the plan's passes are done: `planned_done` (a pass played by hand past the
+    plan is none of them); a summary from before session 17 has only the tally of passes."""
+    completed = (summary.get("outcomes") or {}).get("completed", 0)
+    return int(summary.get("planned_done", completed))
+
+
 def session_incomplete(summary: Mapping[str, Any] | None) -> str:
     """Why a session with this summary is incomplete ("" when it is complete or unknown).
 
@@ -196,8 +203,7 @@ def session_incomplete(summary: Mapping[str, Any] | None) -> str:
     if not summary or "outcome" not in summary:
         return ""
     outcome = str(summary["outcome"])
-    completed = int(summary.get("outcomes", {}).get("completed", 0))
-    completed = int(summary.get("planned_done", completed))  # passes of the plan only
+    completed = planned_done(summary)
     planned = int(summary.get("planned_passes", completed))
     if outcome == "completed" and completed >= planned:
         return ""
