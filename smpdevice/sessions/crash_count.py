@@ -53,14 +53,15 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
                   at_begin: Mapping[str, Mapping[str, int]], telemetry: Any,
                   pen_now: datetime, *,
                   later: Mapping[str, tuple[Mapping[str, int], str]] | None = None,
-                  ) -> CrashCount:
+                  calibrated_at: datetime | None = None) -> CrashCount:
     """The dots to count for each pass of a session cut by a host crash or a lost link
     (`PEN_RAN_ON`): the pen's count (see
     the module's docstring), or an earlier resume's. `passes`: the session's, in the order they
     began; `at_begin`: pass id -> its `pen_counters`; `telemetry`: the pen's last report (it is
     idle); `pen_now`: the pen's record time now (the clock its passes' `started_at` use);
     `later`: pass id -> (`pen_counters`, `started_at`) of the first pass of another session
-    begun on the same pen after it (`PassLog.pen_counters_after`)."""
+    begun on the same pen after it (`PassLog.pen_counters_after`); `calibrated_at`: when the
+    pen's calibration in force was made (a calibration since a pass began spun its needle)."""
     result, resumptions = CrashCount(), list(resumptions)
     result.counted.update(earlier_counts(resumptions))
     judged = judged_passes(resumptions)
@@ -72,7 +73,8 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
         end, end_at = _end_bound(following, at_begin, telemetry, pen_now,
                                  (later or {}).get(p.pass_id))
         begin = at_begin.get(p.pass_id)
-        why = _uncountable(begin, end, p.started_at, end_at) or _other_work(p, begin, end)
+        why = (_uncountable(begin, end, p.started_at, end_at) or _other_work(p, begin, end)
+               or _calibrated_since(p, calibrated_at))
         if why is None:
             assert begin is not None and end is not None
             most_dots, most_strokes = most_after_checkpoint(p, begin["lease_ms"])
@@ -214,6 +216,14 @@ def _other_work(p: Any, begin: Mapping[str, int] | None,
             "another pass log's session moved its needle")
 
 
+def _calibrated_since(p: Any, calibrated_at: datetime | None) -> str | None:
+    """The pen was calibrated after the pass began: its speed check's dots are on the counters
+    too, and which were the pass's cannot be told (README: recalibrate, then resume)."""
+    if calibrated_at is None or calibrated_at <= datetime.fromisoformat(p.started_at):
+        return None
+    return "the pen was calibrated since: its speed check moved the needle"
+
+
 def _may_repeat(p: Any, begin: Mapping[str, int] | None, why: str) -> str:
     from smpdevice.sessions.session import CHECKPOINT_EVERY_S
 
@@ -253,8 +263,10 @@ def crash_count_of(pen: Any, passlog: Any, record: Any, resumptions: Any) -> Cra
     after = getattr(passlog, "pen_counters_after", None)
     crashed = [p.pass_id for p in record.passes if p.outcome in PEN_RAN_ON]
     record_now = getattr(pen, "record_now", None)
+    calibration = getattr(pen, "calibration", None)
     return count_crashed(record.passes, resumptions,
                          at_begin(record.session_id) if callable(at_begin) else {},
                          getattr(pen, "telemetry", None),
                          record_now() if callable(record_now) else datetime.now(UTC),
-                         later=after(record.session_id, crashed) if callable(after) else None)
+                         later=after(record.session_id, crashed) if callable(after) else None,
+                         calibrated_at=getattr(calibration, "created_at", None))
