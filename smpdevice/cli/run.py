@@ -267,11 +267,13 @@ def run(profile: str | None, port: str, service: str | None, technician: str | N
         from smpdevice.sessions.resume import check_rescreen_after
 
         check_rescreen_after(rescreen_after_min)
-    for option, path in (("--db", db), ("--calibrations", calibrations)):
+    for option, path, own in (("--db", db, "the data directory's own"),
+                              ("--calibrations", calibrations, "the data directory's own"),
+                              ("--envelope", envelope, "the station's")):
         if path is not None and not path.strip():  # a script's unset variable, as --resume ''
             raise SmpError(f"{option} {path!r}: no file was given (an unset or empty "
                            f"variable?); nothing was opened. Give the file, or leave {option} "
-                           "out for the data directory's own")
+                           f"out for {own}")
     if close_only and not resuming:  # (SMP_RESCREEN_AFTER_MIN may be set for every run)
         raise SmpError("--close goes with --resume SESSION: which session to close?")
     if profile is None and not resuming:
