@@ -8,11 +8,9 @@ the speed check, as the station allows"), and `calibration.end` installed it on 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from simulators import PenSimulator, VirtualClock
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
@@ -27,9 +25,9 @@ from tests.smpdevice.service.conftest import (  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
-        yield s
+def sim(vsim):
+    """The service's pen on virtual time (conftest's `vsim`)."""
+    return vsim
 
 
 CUTS = {  # what a client leaves out of an honest run's calibration

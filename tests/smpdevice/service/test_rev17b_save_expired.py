@@ -10,12 +10,10 @@ service (or `smp calibrations list`) the pen has no valid calibration."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulators import PenSimulator, VirtualClock
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.service.auth import Role
@@ -30,9 +28,9 @@ from tests.smpdevice.service.conftest import (  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
-        yield s
+def sim(vsim):
+    """The service's pen on virtual time (conftest's `vsim`)."""
+    return vsim
 
 
 def test_an_already_expired_calibration_is_not_saved(service, sim, data_dir):  # noqa: F811

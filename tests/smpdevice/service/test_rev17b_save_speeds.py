@@ -8,11 +8,9 @@ the calibration saved and installed with a "speed check" that never ran the moto
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from simulators import PenSimulator, VirtualClock
 from smpdevice.calibration.accuracy import count_window_s
 from smpdevice.calibration.speed import SpeedSample, check_speed
 from smpdevice.calibration.workflow import count_punctures
@@ -29,9 +27,9 @@ from tests.smpdevice.service.conftest import (  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
-        yield s
+def sim(vsim):
+    """The service's pen on virtual time (conftest's `vsim`)."""
+    return vsim
 
 
 SPEEDS = {  # the three speeds a client spun at, from the pen's (min, max)
