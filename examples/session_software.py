@@ -98,6 +98,16 @@ def ensure_calibration(pen: PenController, store: CalibrationStore, technician: 
           f"{pen.calibration.offset_mm:+.3f} mm, gain {pen.calibration.gain:.4f}.")
 
 
+def seed_option(text: str) -> int:
+    """--seed: a seed `pensim://?seed=` takes (the check `smp demo --seed` and `smp sim` use)."""
+    from smpdevice.cli.demo import seed_number
+
+    try:
+        return seed_number(text)
+    except ValueError as exc:  # argparse: `error: argument --seed: ...`, exit 2
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", default=os.environ.get("SMP_PORT"),
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screening", default=str(SCREENING), help="screening answers (YAML)")
     parser.add_argument("--technician", default="example", help="who treats (recorded)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_PASS_S} s passes")
-    parser.add_argument("--seed", type=int, default=0, help="which simulated pen")
+    parser.add_argument("--seed", type=seed_option, default=0, help="which simulated pen")
     parser.add_argument("--log-level", default=None, help="debug, info, warning (default)")
     args = parser.parse_args(argv)
     configure(args.log_level)  # structlog: warnings and errors only, on stderr

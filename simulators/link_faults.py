@@ -14,6 +14,7 @@ from firmware_protocol.frame import OVERHEAD, SYNC
 from firmware_protocol.messages import HOST_TO_PEN
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # faults.MAX_TIME_S: a week
+MAX_JUNK_BYTES = 1 << 16  # junk before one frame: far more than any link garbles at once
 
 
 class FaultSpecError(ValueError):
@@ -29,6 +30,23 @@ def _checked(name: str, value: object, high: float, integer: bool = False) -> fl
     if ok_type and not isinstance(value, bool) and 0 <= value <= high:  # NaN fails this too
         return value  # type: ignore[return-value]
     raise FaultSpecError(f"{name}={value!r} is refused: give {kind} >= 0 and <= {high:g}")
+
+
+def host_types(name: str, codes: tuple[object, ...]) -> set[int]:
+    """`codes` as host->pen message type codes, else FaultSpecError naming `name`: only
+    host->pen frames pass the inbound filters, any other code would never match (and a fault
+    spec could not say it)."""
+    out: set[int] = set()
+    for code in codes:
+        value = int(_checked(f"{name} type", code, 255, integer=True))
+        if value not in HOST_TO_PEN:
+            known = MsgType(value).name if value in MsgType._value2member_map_ else \
+                "no message type"
+            codes_in = "..".join(str(c) for c in (min(HOST_TO_PEN), max(HOST_TO_PEN)))
+            raise FaultSpecError(f"{name} type {value} ({known}) is refused: give "
+                                 f"host->pen message type codes ({codes_in})")
+        out.add(value)
+    return out
 
 
 @dataclass
@@ -57,16 +75,8 @@ class LinkFaultConfig:
                 raise FaultSpecError(f"{name}={getattr(self, name)!r} is refused: give a "
                                      "tuple of message type codes")
             codes = getattr(self, name)
+            host_types(name, codes)
             for code in codes:
-                _checked(f"{name} type", code, 255, integer=True)
-                # Only host->pen frames pass this filter: any other code would never match
-                # (and a fault spec could not say it)
-                if code not in HOST_TO_PEN:
-                    known = MsgType(code).name if code in MsgType._value2member_map_ else \
-                        "no message type"
-                    codes_in = "..".join(str(c) for c in (min(HOST_TO_PEN), max(HOST_TO_PEN)))
-                    raise FaultSpecError(f"{name} type {code} ({known}) is refused: give "
-                                         f"host->pen message type codes ({codes_in})")
                 if codes.count(code) > 1:
                     raise FaultSpecError(f"{name} type {code} is given twice: give each "
                                          "type once")
@@ -118,8 +128,21 @@ class LinkFaults:
         self._split_frames += int(_checked("n", n, 1 << 32, integer=True))
 
     def inject_junk(self, data: bytes | None = None, n_bytes: int = 8) -> None:
-        """Junk bytes written to the host before the next frame (random ones if not given)."""
-        self._junk.append(data if data is not None else self._rng.randbytes(n_bytes))
+        """Junk bytes written to the host before the next frame (random ones if not given:
+        `n_bytes` of them). `data` must be bytes (a count is `n_bytes=`): refused when called
+        (FaultSpecError), never met later by the pen's output as a lost link."""
+        if data is None:
+            n_bytes = int(_checked("n_bytes", n_bytes, MAX_JUNK_BYTES, integer=True))
+            data = self._rng.randbytes(n_bytes)
+        elif isinstance(data, bytes | bytearray | memoryview):
+            data = bytes(data)
+            if len(data) > MAX_JUNK_BYTES:
+                raise FaultSpecError(f"data of {len(data)} bytes is refused: give at most "
+                                     f"{MAX_JUNK_BYTES} bytes of junk")
+        else:
+            raise FaultSpecError(f"data={data!r:.40} is refused: give the junk as bytes "
+                                 "(b'\\x00\\xff'), or n_bytes=N for N random bytes")
+        self._junk.append(data)
 
     def stall(self, now_s: float, duration_s: float | None = None,
               cause: Hashable | None = None) -> None:
@@ -175,12 +198,12 @@ class LinkFaults:
     def drop_inbound(self, *types: int) -> None:
         """Lose every host->pen frame of these message types (none given: every frame),
         until clear_inbound(). The pen -> host direction is untouched (telemetry flows)."""
-        self._in_drop = set(map(int, types)) if types else None
+        self._in_drop = host_types("drop_inbound", types) if types else None
 
     def delay_inbound(self, delay_s: float, *types: int) -> None:
         """Deliver host->pen frames of these types (none given: every frame) `delay_s` late."""
         delay_s = _checked("delay_s", delay_s, MAX_DELAY_S)
-        self._in_delay = (delay_s, set(map(int, types)) if types else None)
+        self._in_delay = (delay_s, host_types("delay_inbound", types) if types else None)
 
     def clear_inbound(self) -> None:
         self._in_drop, self._in_delay = set(), None

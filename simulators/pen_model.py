@@ -59,6 +59,10 @@ MODEL_RANGES: dict[str, tuple[float, float, bool]] = {
 def check_model(model: PenModel) -> None:
     """Raise ValueError naming the first PenModel field a simulator cannot run with, its
     value and the allowed range (fields are checked when a PenSimulator is made)."""
+    if isinstance(model.seed, bool) or not isinstance(model.seed, int) \
+            or not -SEED_MAX <= model.seed <= SEED_MAX:  # "3" or 1.5 would be another pen
+        raise ValueError(f"PenModel seed={model.seed!r:.60} is out of range: give a whole "
+                         f"number from {-SEED_MAX} to {SEED_MAX} (which simulated pen)")
     ints = {name for name, kind in PenModel.__annotations__.items() if kind == "int"}
     for name, (low, high, low_open) in MODEL_RANGES.items():
         value = getattr(model, name)

@@ -40,7 +40,7 @@ from simulators.host_link import HostLink, HostPort, LinkDisconnected, PortInUse
 from simulators.pen_model import PenModel, check_configurable
 from simulators.rx_buffer import TELEMETRY as _TELEMETRY
 from simulators.rx_buffer import TYPE_AT as _TYPE_AT
-from simulators.urls import url_name
+from simulators.urls import sim_name, url_name
 
 POLL_S = 0.005  # real-time thread period: lease and telemetry timing to within ~5 ms
 ERRORS_KEPT = 100  # sim.errors keeps the last ones
@@ -134,7 +134,7 @@ class PenSimulator(HostLink):
             self._schedule_random(rnd)
 
         with _registry_lock:
-            self.name = name or next(auto for auto in (f"pen{n}" for n in _names)
+            self.name = sim_name(name) or next(auto for auto in (f"pen{n}" for n in _names)
                                      if auto not in _registry)  # one a user named is taken
             if self.name in _registry:
                 raise ValueError(f"a simulator named {self.name!r} is already running")

@@ -21,3 +21,17 @@ def url_name(url: str, option: bool = True) -> str:
         named = query_options(parts.query).get("name", [])
         name = named[0] if len(named) == 1 else ""
     return name
+
+
+MAX_NAME_CHARS = 200
+
+
+def sim_name(name: object) -> str | None:
+    """A simulator's `name=` as given (None or "": one is chosen), else ValueError saying
+    what a name is: it is written into `pensim://NAME` and a thread's name."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise ValueError(f"name={name!r:.60} is refused: give a text of 1 to {MAX_NAME_CHARS} "
+                         "printable characters (e.g. 'chair2'), or None for pen1, pen2...")
+    return name

@@ -99,7 +99,12 @@ def home_dir() -> Path:
 
 
 def user_path(text: str | os.PathLike[str]) -> Path:
-    """`text` as a path, a leading `~` expanded (HomeDirError when there is no home)."""
+    """`text` as a path, a leading `~` expanded (HomeDirError when there is no home); a NUL
+    character, which no file name can hold, is InvalidArgument (open() raised a bare
+    ValueError)."""
+    if "\0" in os.fspath(text):
+        raise checks.InvalidArgument(f"the path {os.fspath(text)!r} holds a NUL character: "
+                                     "no file can have that name")
     path = Path(text)
     if not str(path).startswith("~"):
         return path

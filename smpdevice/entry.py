@@ -128,6 +128,24 @@ def _say(line: str) -> None:
         os.write(2, f"{line}\n".encode(errors="backslashreplace"))
 
 
+def holds_interrupt(error: BaseException) -> bool:
+    """Whether `error` is a Ctrl-C in disguise: a KeyboardInterrupt given as its __cause__
+    (`raise ... from`), directly or down a chain of causes. Python 3.11 wraps one raised in
+    `__set_name__` (a pydantic model or a dataclass being made as a command's module is
+    imported) in RuntimeError("Error calling __set_name__ ...") caused by it; it is answered
+    as the Ctrl-C it is (one line, exit 130). An error that merely happened while a Ctrl-C was
+    being handled (its __context__: a failed clean-up, a stop that raised) is a real failure
+    and keeps its traceback (review 18c)."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__
+    return False
+
+
 def main() -> None:
     standard_streams()
     sys.unraisablehook = _drop_signal_race
@@ -146,6 +164,12 @@ def main() -> None:
         cli()  # from here on, the command line answers Ctrl-C itself
     except KeyboardInterrupt:  # during the imports, or before the command line took over
         _ignore_sigint()
+        _say(STARTING_LINE)
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if not holds_interrupt(exc):
+            raise
+        _ignore_sigint()  # a Ctrl-C wrapped by Python (RuntimeError of `__set_name__`)
         _say(STARTING_LINE)
         raise SystemExit(130) from None
     finally:

@@ -113,6 +113,9 @@ def load_bytes(raw: bytes | str, *, source: str = "<text>", kind: str = "yaml",
 def read_capped(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The bytes of a regular file, refusing anything larger than `max_bytes` unread."""
     source = str(path)
+    if "\0" in source:  # os.open would raise a bare ValueError ("embedded null byte")
+        raise LoadError(source.replace("\0", "\\0"), "the path holds a NUL character (\\0)",
+                        "no file name can hold one: give the file's path without it")
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)  # non-blocking: opening a FIFO must not hang

@@ -29,6 +29,8 @@ from typing import Any
 
 import structlog
 
+from smpdevice.errors import SmpError
+
 DETAIL_LOG_NAME = "smp.log"
 DETAIL_RECORD_NAME = "smpdevice.detail"  # the records' name; no logger is registered by it
 DETAIL_LOG_MAX_BYTES = 1024 * 1024
@@ -198,11 +200,31 @@ def _one_line(_logger: Any, _method: str, event: dict[str, Any]) -> str:
     return f"{level}: {text}" + (f"  {fields}" if fields else "")
 
 
+# The levels `configure` takes (as `smp --log-level` does), any case.
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def terminal_level_of(level: object) -> int:
+    """`level`, else SMP_LOG_LEVEL, else warning, as a `logging` level; anything but one of
+    LEVELS is refused (InvalidArgument), never taken as some other attribute of `logging`."""
+    from smpdevice.checks import InvalidArgument
+
+    env = os.environ.get("SMP_LOG_LEVEL")
+    given, name = (level, "level") if level else (env, "SMP_LOG_LEVEL")
+    if not given:
+        return logging.WARNING
+    if not isinstance(given, str) or given.lower() not in LEVELS:
+        shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:37] + "..."
+        raise InvalidArgument(f"{name}={shown} is not a log level; allowed: "
+                              f"{', '.join(LEVELS)} (any case). Correct it.")
+    return LEVELS[given.lower()]
+
+
 def configure(level: str | None = None, fmt: str | None = None, *,
               detail_log: bool = False) -> None:
     global _detail
-    level_name = (level or os.environ.get("SMP_LOG_LEVEL") or "warning").upper()
-    terminal_level = getattr(logging, level_name, logging.WARNING)
+    terminal_level = terminal_level_of(level)
     fmt = fmt or os.environ.get("SMP_LOG_FORMAT") or "console"
     if _detail is not None:
         _detail.close()
@@ -253,4 +275,8 @@ def ensure_configured() -> None:
     """Give a program that never configured structlog our defaults (stderr, warnings), so
     the library never prints log lines into a program's standard output."""
     if not structlog.is_configured():
-        configure()
+        try:
+            configure()
+        except SmpError as exc:  # a bad SMP_LOG_LEVEL: the library still works, and says so
+            configure("warning")
+            structlog.get_logger("smpdevice").warning("log level not used", error=str(exc))

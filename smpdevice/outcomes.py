@@ -98,6 +98,8 @@ _FROM_PASS = {
     "controller_crashed": SessionOutcome.incomplete,
     "footswitch_released": SessionOutcome.interrupted,  # the technician lifted the pedal
 }
+_PASS_OUTCOMES = ("completed", "stopped", *_FROM_PASS)
+MAX_PLANNED = 1_000_000  # a plan's passes (the envelope caps a session at 600): a sanity bound
 # The controller's state (smpdevice.control.State values) when no pass says why.
 _FROM_STATE = {
     "fault": SessionOutcome.fault,
@@ -120,7 +122,19 @@ def classify_session(
     and none failed, the pen's state says why (a fault latched between passes), else
     `interrupted` or `incomplete`.
     """
-    outcomes = [str(o) for o in pass_outcomes]
+    from smpdevice import checks  # here: the exit-code table imports nothing of ours
+
+    checks.whole_number("planned_passes", planned_passes, 0, MAX_PLANNED)
+    if isinstance(pass_outcomes, str | bytes) or not isinstance(pass_outcomes, Iterable):
+        raise checks.InvalidArgument(
+            f"pass_outcomes={pass_outcomes!r:.60} is refused: give the passes' outcomes in "
+            "order, as a list of texts (['completed', 'fault']), not one text")
+    outcomes = list(pass_outcomes)
+    for index, outcome in enumerate(outcomes):
+        if not isinstance(outcome, str):
+            raise checks.InvalidArgument(
+                f"pass_outcomes[{index}]={outcome!r:.60} is refused: each pass's outcome is a "
+                f"text ({', '.join(_PASS_OUTCOMES)})")
     for outcome in outcomes:
         if outcome == "completed":
             continue
@@ -157,6 +171,22 @@ def next_steps(
 ) -> list[str]:
     """What the technician does next, as lines with commands that can be copy-pasted
     (addressing the pen through `smp serve` at `service` when one drove the session)."""
+    from smpdevice import checks  # here: the exit-code table imports nothing of ours
+
+    try:  # the outcome as text too, as `smp sessions show --json` gives it
+        outcome = SessionOutcome(outcome)
+    except ValueError:
+        raise checks.InvalidArgument(
+            f"outcome={outcome!r:.60} is refused: give a SessionOutcome or its text "
+            f"({', '.join(o.value for o in SessionOutcome)})") from None
+    if service is not None:
+        checks.text("service", service, max_len=300)
+    else:  # the commands name it: never "--port None"
+        checks.text("port", port, max_len=300)
+    checks.text("session_id", session_id, max_len=200)
+    if isinstance(remaining_passes, bool) or not isinstance(remaining_passes, int):
+        raise checks.InvalidArgument(f"remaining_passes={remaining_passes!r:.60} is refused: "
+                                     "give a whole number (the planned passes not played)")
     steps: list[str] = []
     pen = ["--service", service] if service else ["--port", port]
     if outcome is SessionOutcome.fault:

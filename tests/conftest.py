@@ -94,7 +94,8 @@ REALTIME_FILES = ("tests/smpdevice/console/test_console.py",
 # test started last. Only the order changes; a file not named here keeps its usual place after
 # these.
 LONG_FIRST = (
-    "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py",  # waits out 30 s bounds
+    "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py",  # `smp serve` processes
+    "tests/smpdevice/cli/test_rev17b_lock_after_readings.py",  # a guided calibrate, 5 s lock
     "tests/smpdevice/records/test_review11_fixc2_busy_foreign.py",  # SQLite's 5 s busy wait
     "tests/smpdevice/test_help_examples.py",
     "tests/smpdevice/cli/test_cli_service.py",
@@ -125,17 +126,13 @@ LONG_FIRST = (
 )
 
 
-# The two tests that wait out a 30 s bound of the product (`smp run --service` after Ctrl-C,
-# cli/remote.py STOP_WAIT_S). pytest-xdist hands each worker two tests at the start and keeps
-# two queued even with `--maxschedchunk 1`, so these two, side by side in their file, ran one
-# after the other on one worker: 65 s of it, more than the suite's 60 s target alone. Each is
-# put first in a worker's first pair instead, so they wait at the same time.
-LONGEST = (
-    "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py::"
-    "test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unknown",
-    "tests/smpdevice/cli/test_hang13_ctrl_c_silent_service.py::"
-    "test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answered",
-)
+# Tests long enough (30 s and more) that two of them side by side in a file, run one after the
+# other on one worker, would exceed the suite's 60 s target alone: pytest-xdist hands each
+# worker two tests at the start and keeps two queued even with `--maxschedchunk 1`, so each is
+# put first in a worker's first pair instead. None now: test_hang13_ctrl_c_silent_service.py's
+# two waits of `smp run --service`'s 30 s bound (cli/remote.py STOP_WAIT_S, 65 s on one worker)
+# run on virtual time (remote.WAIT_CLOCK).
+LONGEST: tuple[str, ...] = ()
 
 
 def _longest_apart(items: list[pytest.Item]) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from smpdevice.calibration.savable import check_savable
 from smpdevice.calibration.store_sql import CalibrationStoreBusy, CalibrationStoreError
 from smpdevice.control.calibration import Calibration, CalibrationError
 
@@ -30,13 +31,17 @@ SAVE_RETRY_S = 60.0  # a lock another program holds longer than this: the report
 
 def save_run(store: object, calibration: Calibration, report: CalibrationReport,
              echo: Callable[[str], None], stop: StopCheck,
-             clock: Callable[[], float] = time.monotonic) -> bool:
+             clock: Callable[[], float] = time.monotonic,
+             speed_range_hz: tuple[float, float] | None = None) -> bool:
     """Save `calibration` to `store`: True once saved; False (the report says why) when
-    refused. Other errors (the link to a service lost, Ctrl-C) are raised as they are."""
+    refused. Other errors (the link to a service lost, Ctrl-C) are raised as they are.
+    `speed_range_hz`: the pen's (min, max); the station's speed check is checked at its
+    speeds (`savable.check_savable`, the store's own rule) before any store is asked."""
     save = store.save  # type: ignore[attr-defined]  # run_arguments checked it is there
     end = clock() + SAVE_RETRY_S
     while True:
         try:
+            check_savable(calibration, speed_range_hz)
             save(calibration)
             return True
         except CalibrationStoreBusy as exc:

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from smpdevice.calibration import store_sql as argcheck
 from smpdevice.calibration.checked import to_store
 from smpdevice.calibration.fit import check_stored
+from smpdevice.calibration.savable import check_savable
 from smpdevice.calibration.store_sql import (  # the errors: importable from here as before
     INDEXES,
     CalibrationStoreBusy,  # noqa: F401 (its users)
@@ -93,6 +94,12 @@ class CalibrationStore:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False) -> None:
+        if isinstance(path, (str, os.PathLike)) and "\0" in str(os.fspath(path)):
+            from smpdevice.checks import InvalidArgument  # a bare ValueError from the OS else
+
+            raise InvalidArgument(f"{str(os.fspath(path))!r}: the calibration database's path "
+                                  "holds a NUL character (\\0), which no file name can; give "
+                                  "its path without it. Nothing was opened.")
         self.path = calibrations_path(path, create=not readonly)
         self.readonly = readonly
         self._explicit = bool(path)
@@ -239,10 +246,14 @@ class CalibrationStore:
 
     # ------------------------------------------------------------------ writes
 
-    def save(self, calibration: Calibration) -> None:
+    def save(self, calibration: Calibration, *,
+             speed_range_hz: tuple[float, float] | None = None) -> None:
         """Store `calibration` durably (CalibrationStoreError if it could not be). Checked whole
-        first, fit points too, as its readers will: CalibrationError, nothing stored, if not."""
+        first, fit points too, as its readers will, and its speed check as every run's is
+        (`savable.check_savable`: at the station's three speeds of `speed_range_hz`, the pen's
+        (min, max) Hz, when given): CalibrationError, nothing stored, if not."""
         calibration = to_store(calibration)  # a model_copy skipped pydantic's checks
+        check_savable(calibration, speed_range_hz)  # the run paths' rule: one place
         with self._connect() as db:
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "

@@ -321,7 +321,10 @@ def run_calibration(
         leave_calibrating(ctl, None)
         return report
     try:  # durable record first: never install unrecorded; a refusal keeps the report
-        if store is not None and not save_run(store, report.calibration, report, echo, stop):
+        lim = ident.limits  # the station's speeds of this pen: the store's own rule
+        if store is not None and not save_run(store, report.calibration, report, echo, stop,
+                                              speed_range_hz=(lim.speed_min_hz,
+                                                              lim.speed_max_hz)):
             report.calibration = None
             leave_calibrating(ctl, None)
             return report

@@ -241,6 +241,11 @@ class _Group(click.Group):
                         "command at a terminal, or give the answer as an option (see --help)",
                         fg="red", err=True)
             sys.exit(ExitCode.CHECK_FAILED)
+        except Exception as exc:  # a Ctrl-C Python wrapped (RuntimeError of `__set_name__`
+            # as a command's module is imported) is a Ctrl-C; a chosen exit status stays
+            if isinstance(exc, click.exceptions.Exit) or not entry.holds_interrupt(exc):
+                raise
+            exit_interrupted("the command stopped before finishing.")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

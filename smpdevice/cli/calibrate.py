@@ -7,17 +7,20 @@ from typing import TYPE_CHECKING
 import click
 
 from smpdevice.cli.device import pen_identity, pen_link, port_option
-from smpdevice.cli.params import finite_float
+from smpdevice.cli.params import finite_float, given_file
 from smpdevice.control.calibration import DEFAULT_VALIDITY_DAYS, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode, command
 from smpdevice.service.cli_client import service_option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from smpdevice.calibration.gauges import GaugeError
     from smpdevice.calibration.report import CalibrationReport
 
 DB_HELP = "The calibration database file (default: calibrations.sqlite in the data directory)."
+OWN_DB = given_file("calibrations.sqlite in the data directory")  # --db "" is refused
 
 
 class CalibrationFailed(CalibrationError):
@@ -39,7 +42,7 @@ class CalibrationFailed(CalibrationError):
 @click.option("--technician", "-t", metavar="NAME",
               help="Who calibrates (recorded). Default: $SMP_TECHNICIAN, else `technician` in "
                    "the station config; asked for in a guided run when none is set.")
-@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--db", "db", metavar="PATH", help=DB_HELP, callback=OWN_DB)
 @click.option("--verify-only", is_flag=True,
               help="Only check the pen's current stored calibration at a few depths; saves "
                    "nothing.")
@@ -188,7 +191,35 @@ def calibrate(
             first = pen_first_step(ctl.state, port)  # a run the pen cut: what to do first
         finally:
             gauge.close()
-    report_outcome(report, serial, retry=again, saved_to=store.path, first=first)
+    kept = keep_unsaved(report, (ident.limits.speed_min_hz, ident.limits.speed_max_hz),
+                        store.path, again)
+    report_outcome(report, serial, retry=again, saved_to=store.path, first=first, kept=kept)
+
+
+def keep_unsaved(report: CalibrationReport, speed_range_hz: tuple[float, float],
+                 store_path: Path, retry: str) -> str:
+    """A passed run the store refused (a lock): its calibration written to the data
+    directory, signed with the installation key, and what to run to save it later ("" when
+    there is none to keep). The file and the store are printed as absolute paths: a relative
+    --db or SMP_DATA_DIR run later from another directory would make a new database there."""
+    import os
+
+    from smpdevice.calibration.unsaved import write_unsaved
+    from smpdevice.paths import data_dir
+
+    cal = report.unsaved
+    if cal is None or report.save_error is None:
+        return ""
+    try:
+        path = write_unsaved(cal, speed_range_hz, data_dir(), report.settings)
+    except (OSError, SmpError) as exc:
+        return (f" Its calibration could not be kept in a file either ({exc}); the report "
+                f"above keeps its readings. Once the database is free, run again: {retry}")
+    kept = os.path.abspath(path)
+    save = command("smp", "calibrations", "import", kept, "--pen", cal.pen_serial,
+                   "--db", os.path.abspath(store_path))
+    return (f" Its calibration {cal.calibration_id} is kept in {kept}; once the database is "
+            f"free, save it: {save} (or calibrate again: {retry})")
 
 
 def gauge_failed(exc: GaugeError, what: str, again: str) -> SmpError:
@@ -267,7 +298,7 @@ def calibrate_again(port: str, *, auto: bool, gauge_url: str | None, db: str | N
 
 
 def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
-                   saved_to: object, first: str = "") -> None:
+                   saved_to: object, first: str = "", kept: str = "") -> None:
     """Print a finished run's report, then raise unless it passed (at the station and through
     the service alike); `retry` is the command to run again, after `first` (`pen_first_step`)."""
     from smpdevice.calibration.gauges import CalibrationAborted
@@ -280,8 +311,8 @@ def report_outcome(report: CalibrationReport, serial: str, *, retry: str,
     if report.save_error is not None:  # measured and verified; the store refused it (exit 3)
         raise type(report.save_error)(
             f"calibration of pen {serial} passed its checks but was not saved or installed: "
-            f"{str(report.save_error).rstrip('.')}. The report above keeps its readings; once "
-            f"the database is free, run again: {retry}")
+            f"{str(report.save_error).rstrip('.')}." + (kept or " The report above keeps its "
+                f"readings; once the database is free, run again: {retry}"))
     if not report.passed:
         raise CalibrationFailed(
             f"calibration of pen {serial} failed; nothing was saved. " + (

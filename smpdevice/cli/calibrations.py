@@ -8,8 +8,8 @@ from datetime import datetime
 
 import click
 
-from smpdevice.cli.calibrate import DB_HELP
-from smpdevice.cli.params import count
+from smpdevice.cli.calibrate import DB_HELP, OWN_DB
+from smpdevice.cli.params import count, given_pen
 from smpdevice.control.calibration import Calibration, CalibrationError, today_utc
 from smpdevice.errors import SmpError
 
@@ -26,7 +26,7 @@ def calibrations() -> None:
 
 @calibrations.command("list")
 @click.option("--pen", "pen_serial", metavar="SERIAL", help="Only this pen's calibrations.")
-@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--db", "db", metavar="PATH", help=DB_HELP, callback=OWN_DB)
 @click.option("--limit", type=count(), default=50, show_default=True,
               help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibrations as JSON.")
@@ -44,10 +44,7 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
     from smpdevice.calibration.store import CalibrationStore
     from smpdevice.cli.sessions import simulated_text
 
-    if pen_serial is not None and not pen_serial.strip():  # a script's unset variable
-        raise SmpError(f"--pen {pen_serial!r}: no pen serial was given (an unset or empty "
-                       "variable?). Give the pen's serial (`smp info --port PORT` shows it), "
-                       "or leave --pen out to list every pen's calibrations")
+    given_pen(pen_serial, ", or leave --pen out to list every pen's calibrations")
     store = CalibrationStore(db, readonly=True)  # reads backups on read-only media too
     damaged: list[tuple[str, str]] = []  # listed as such: one bad row never hides the rest
     found = store.entries(pen_serial, limit=limit, damaged=damaged)
@@ -85,7 +82,7 @@ def list_calibrations(pen_serial: str | None, db: str | None, limit: int,
 
 @calibrations.command("show")
 @click.argument("calibration_id")
-@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--db", "db", metavar="PATH", help=DB_HELP, callback=OWN_DB)
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
 def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None:
     """Show one calibration: its fit, points, residuals, status and whether it was simulated.
@@ -122,6 +119,49 @@ def show_calibration(calibration_id: str, db: str | None, as_json: bool) -> None
     click.echo(f"{'puncture rate':16} " + (", ".join(
         f"set {p['set_hz']:g} Hz -> {p['measured_hz']:.2f}/s ({p['error_pct']:+.2f} %)"
         for p in data["puncture_rate"]) or "not recorded"))
+
+
+@calibrations.command("import")
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--pen", "pen_serial", metavar="SERIAL",
+              help="The pen it is for: a file of another pen's calibration is refused.")
+@click.option("--db", "db", metavar="PATH", help=DB_HELP, callback=OWN_DB)
+def import_calibration(file: str, pen_serial: str | None, db: str | None) -> None:
+    """Save a calibration that `smp calibrate` could not save (another program held the
+    calibration database locked) and kept in FILE, in the data directory
+    (unsaved-calibration-ID.json; `smp calibrate` prints the command to run).
+
+    FILE is signed with this installation's key (the one the pass log signs with): it is
+    imported only on the installation that made it. Every check a save applies is made again,
+    before the database is opened: a file edited or damaged since it was written (its
+    signature), its fit, depth checks, puncture rates and speed against the run's bounds, a
+    speed check not at the station's three speeds, a calibration already expired or dated
+    ahead of this computer's clock, one for another pen than --pen, one already saved, or one
+    older than the pen's newest stored calibration (it would supersede that one) is refused
+    and nothing is changed. Once saved, the file is removed, and the next `smp run` of the
+    pen uses it (a running `smp serve` loads the pen's calibration when it starts).
+
+    \b
+    `smp calibrate` prints the command to run (not a runnable example: the file is made by a
+    run that found the database locked), for instance:
+      smp calibrations import DATA_DIR/unsaved-calibration-3f2a9c1b7d0e.json --pen SMP-7K2Q9XAB
+    """
+    from smpdevice.calibration.store import CalibrationStore
+    from smpdevice.calibration.unsaved import check_unsaved, save_unsaved
+    from smpdevice.config import user_path
+
+    if not file.strip():  # a script's unset variable: never "." (refused, nothing opened)
+        raise SmpError(f"FILE {file!r}: no file was given (an unset or empty variable?); "
+                       "nothing was opened. Give the unsaved-calibration file `smp calibrate` "
+                       "named")
+    given_pen(pen_serial, ", or leave --pen out to import the file for its own pen")
+    path = user_path(file)
+    kept = check_unsaved(path, pen_serial=pen_serial)  # refused before any store is opened
+    store = CalibrationStore(db)  # a bad --db, a locked or read-only file: refused here
+    cal = save_unsaved(path, kept, store)
+    click.echo(f"Saved calibration {cal.calibration_id} of pen {cal.pen_serial} (made "
+               f"{cal.created_at:%Y-%m-%d %H:%M} UTC by {cal.technician}, valid until "
+               f"{cal.expires_at:%Y-%m-%d %H:%M} UTC) to {store.path}; {file} was removed.")
 
 
 def _calibration_json(entry, current: dict[str, str]) -> dict:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import click
 
 from smpdevice.cli.console import cli_console
 from smpdevice.cli.interrupt import CTRL_C, Interrupted
 from smpdevice.errors import SmpError
+
+if TYPE_CHECKING:
+    from smpdevice.control import PenController
+    from smpdevice.sessions.profiles import TreatmentProfile
 
 # Shipped inside the package (copies of examples/ files, kept equal by a test), so the demo
 # runs from an installed wheel as well as from a checkout.
@@ -21,10 +27,44 @@ SCREENING = DATA / "screening_clear.yaml"
 QUICK_PASS_S = 0.4
 
 
+def seed_number(text: str) -> int:
+    """A simulated pen's seed, as `pensim://?seed=` takes it (simulators.protocol_pensim): ASCII
+    digits, -SEED_MAX..SEED_MAX; int() would take 2**70, "1_0" and full-width digits.
+    ValueError otherwise. The one check of `smp demo`, `smp sim` and examples/ --seed."""
+    from simulators.pen_model import SEED_MAX
+
+    if not re.fullmatch(r"-?[0-9]{1,20}", text) or not -SEED_MAX <= int(text) <= SEED_MAX:
+        raise ValueError(f"{text[:40]!r} is out of range: a whole number {-SEED_MAX}.."
+                         f"{SEED_MAX} (as pensim://?seed= takes), e.g. --seed 3")
+    return int(text)
+
+
+class SeedNumber(click.ParamType):
+    """`--seed`: seed_number() as a click option type (a usage error, exit 2, one line)."""
+
+    name = "integer"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        try:
+            return seed_number(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def quick_profile(profile: TreatmentProfile, pen: PenController) -> TreatmentProfile:
+    """--quick: every pass planned longer than QUICK_PASS_S shortened to it, never one made
+    longer; checked again against `pen` (the service's quick_pass_s rule, one function)."""
+    from smpdevice.service.quick_pass import shortened
+
+    return shortened(profile, QUICK_PASS_S, pen, source=f"{PROFILE.name} (with --quick)")
+
+
 @click.command()
 @click.option("--quick", is_flag=True,
-              help=f"Shorten every pass to {QUICK_PASS_S} s and the speed check (tests, CI).")
-@click.option("--seed", default=0, show_default=True,
+              help=f"Shorten every pass planned longer than {QUICK_PASS_S} s to it, and the "
+                   "speed check (tests, CI).")
+@click.option("--seed", type=SeedNumber(), default=0, show_default=True,
               help="Which simulated pen (its serial number and hidden calibration error).")
 @click.option("--web", is_flag=True,
               help="Serve the simulated pen with the web console instead (smp serve).")
@@ -80,10 +120,6 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
     with contextlib.ExitStack() as files:
         profile = load_profile(files.enter_context(resources.as_file(PROFILE)))
         screening = read_screening(str(files.enter_context(resources.as_file(SCREENING))))
-    if quick:
-        plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
-                for p in profile.plan]
-        profile = profile.model_copy(update={"plan": plan})
     store = CalibrationStore()
     if console.is_terminal:
         console.rule("[bold]smpdevice demo[/bold]: a simulated pen, no hardware")
@@ -108,6 +144,8 @@ def demo(quick: bool, seed: int, web: bool, listen: str, no_browser: bool) -> No
                           f"{fit.gain:.4f} x actuator {fit.offset_mm:+.4f} mm, worst residual "
                           f"{fit.max_abs_residual_mm:.4f} mm; verified; saved as "
                           f"{cal.calibration_id}, valid until {cal.expires_at:%Y-%m-%d}.")
+            if quick:  # against the calibrated pen's envelope, as the session checks it
+                profile = quick_profile(profile, pen)
             console.print(f"4. Session 1 from {PROFILE.name}, screening: all answers no.")
             # As in `smp run`: Ctrl-C (SIGTERM, SIGHUP alike) stops the needle at the next
             # safe point, the session records what ran, and the line says both (README).

@@ -10,6 +10,7 @@ from click.core import ParameterSource
 from rich.table import Table
 
 from smpdevice.cli.console import cli_console
+from smpdevice.cli.params import given_port, given_service
 from smpdevice.errors import SmpError
 from smpdevice.service.cli_client import service_option
 from smpdevice.transport import DEFAULT_PORT, available_ports
@@ -69,13 +70,9 @@ def one_target(ctx: click.Context, port: str | None) -> bool:
     refused beside a `--service` typed too: two targets, and no guess which one is meant."""
     service = ctx.params.get("service")
     typed = ctx.get_parameter_source("service") is ParameterSource.COMMANDLINE
-    if typed and service is not None and not service.strip():
-        # a script's unset variable: never taken for "no --service" (the E-stop would go to
-        # SMP_PORT's pen, not the served one)
-        raise click.BadParameter(f"{service!r} is empty, so nothing was sent: give the URL of a "
-                                 "running `smp serve` "
-                                 "(ws://HOST:PORT/rpc or unix:///PATH), or leave --service out",
-                                 param_hint="--service")
+    # a script's unset variable: never taken for "no --service" (the E-stop would go to
+    # SMP_PORT's pen, not the served one)
+    given_service(ctx)
     if not service:
         return False
     if port is None or ctx.get_parameter_source("port") is not ParameterSource.COMMANDLINE:
@@ -96,6 +93,7 @@ def port_option(fallback: str | None = None, *, stop: str | None = None):
     then = f"else {fallback}" if fallback else "no default: choose one"
 
     def resolve(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+        given_port(value, stop or "")  # `--port ""` is no pen, never "the default pen"
         if one_target(ctx, value):  # `--service URL`: the service owns the port (G)
             return ""
         if stop is not None:
@@ -154,9 +152,13 @@ def info(port: str, as_json: bool, service: str | None) -> None:
         from smpdevice.service import cli_client
 
         return cli_client.info(service, as_json)
+    from smpdevice.config import DEFAULTS
     from smpdevice.control import PenController
 
-    with PenController.connect(port) as pen:
+    # The built-in footswitch mode, as `smp estop` and the monitor: reading a pen never runs
+    # the needle, so the station's `required` must not keep a technician from reading one
+    # without a pedal (what would run it, arm/start/run/calibrate, still refuses it).
+    with PenController.connect(port, footswitch=DEFAULTS["footswitch"]) as pen:
         ident = pen_identity(pen)
         t = pen.telemetry
         data = ident.to_dict()
@@ -176,6 +178,9 @@ def info(port: str, as_json: bool, service: str | None) -> None:
         console.print(f"  firmware {ident.firmware_version}, protocol v{ident.protocol_version}, "
                       f"schema {data['schema_hash']}")
         console.print(f"  capabilities: {', '.join(data['capabilities']) or 'none'}")
+        if "FOOTSWITCH" not in data["capabilities"] and _station_footswitch() == "required":
+            console.print("  [yellow]no footswitch: this station's footswitch = \"required\" "
+                          "refuses to run its needle (arm, start, run, calibrate)[/yellow]")
         console.print(f"  state: {data.get('pen_state', '?')} (controller {pen.state.value}); "
                       f"faults: {', '.join(data.get('faults', [])) or 'none'}")
         table = Table("hard limit", "min", "max", title="Hard limits (firmware clamp)")
@@ -200,3 +205,14 @@ def diagram() -> None:
     from smpdevice.control.diagram import state_diagram_mermaid
 
     click.echo(state_diagram_mermaid(), nl=False)
+
+
+def _station_footswitch() -> str | None:
+    """The station's footswitch mode; None when its setting cannot be read (info goes on)."""
+    from smpdevice.control.footswitch import footswitch_setting
+    from smpdevice.errors import SmpError
+
+    try:
+        return footswitch_setting(None)
+    except SmpError:
+        return None

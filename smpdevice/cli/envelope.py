@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from smpdevice.cli.params import given_file, given_service
 from smpdevice.envelope import (
     CAPS,
     InvalidEnvelope,
@@ -71,6 +72,7 @@ def check(file: str, as_json: bool) -> None:
 
 @envelope.command()
 @click.option("--file", "file", default=None, metavar="FILE",
+              callback=given_file("the station's envelope"),
               help="Overrides to apply to the built-in zones. Default: $SMP_ENVELOPE, else "
                    "`envelope` in the station config (as `smp run`), else none.")
 @service_option()
@@ -87,6 +89,7 @@ def show(file: str | None, service: str | None) -> None:
     Example:
       smp envelope show
     """
+    given_service(click.get_current_context())  # `--service ""` is no "no service"
     caps = {name: {"min": low, "max": high} for name, (low, high) in CAPS.items()}
     if service and not file:  # the envelope `smp run` is held to is the service's own
         from smpdevice.cli.remote import _connect

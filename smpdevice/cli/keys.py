@@ -20,22 +20,32 @@ def keys() -> None:
 @keys.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def show(as_json: bool) -> None:
-    """Print this installation's key fingerprint and public key (the key is made on first use).
+    """Print this installation's key fingerprint and public key.
 
     Give the fingerprint to whoever checks your records (the clinic chain, an auditor): every
-    session header carries it, and `smp sessions verify` names it.
+    session header carries it, and `smp sessions verify` names it. The key is made by the
+    first session this station records; `show` never makes one (on an auditor's machine, a
+    key made here would be trusted by its `smp sessions verify`): without a key it says so
+    (exit 0; with --json, nulls).
 
     \b
     Example:
       smp keys show
     """
-    from smpdevice.records.keys import InstallationKey
+    from smpdevice.records.keys import KEY_FILE_NAME, key_dir, load_public
 
-    key = InstallationKey.load_or_create()
-    data = {"fingerprint": key.fingerprint, "public_key": key.public.hex,
-            "algorithm": "Ed25519", "key_file": str(key.path)}
+    path = key_dir() / KEY_FILE_NAME
+    public = load_public()
+    data = {"fingerprint": public.fingerprint if public else None,
+            "public_key": public.hex if public else None,
+            "algorithm": "Ed25519", "key_file": str(path)}
     if as_json:
         click.echo(json.dumps(data, indent=2))
+        return
+    if public is None:
+        click.echo(f"No installation key on this machine ({path}): it is made by the first "
+                   "session recorded here. To check another installation's records, give its "
+                   "fingerprint to `smp sessions verify --key`.")
         return
     click.echo(f"fingerprint  {data['fingerprint']}")
     click.echo(f"public key   {data['public_key']} (Ed25519)")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from smpdevice.cli.params import given_file, given_service
 from smpdevice.envelope import envelope_record, station_envelope
 from smpdevice.service.cli_client import service_option
 from smpdevice.sessions.profile_checks import playable_issues
@@ -33,6 +34,7 @@ def profile() -> None:
 @profile.command()
 @click.argument("file")  # the strict loader says what is wrong with it, in one line
 @click.option("--envelope", "envelope_file", type=click.Path(dir_okay=False), default=None,
+              callback=given_file("the station's envelope"),
               help="YAML/JSON overrides of the per-zone safety envelope. Default: "
                    "$SMP_ENVELOPE, else `envelope` in the station config (as `smp run`), "
                    "else built in.")
@@ -54,6 +56,7 @@ def check(file: str, envelope_file: str | None, as_json: bool, service: str | No
       $ smp profile check examples/session1_base_density.yaml
       ok: examples/session1_base_density.yaml (base_density, 3 zones, 4 planned passes)
     """
+    given_service(click.get_current_context())  # `--service ""` is no "no service"
     if service:  # `smp run` goes through the service, held to its envelope: so is this
         from smpdevice.cli.profile_remote import check_through_service
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from smpdevice.cli.console import cli_console
 from smpdevice.cli.interrupt import CTRL_C
 from smpdevice.errors import SmpError
+from smpdevice.link.clock import MONOTONIC, Clock, timebase_for
 from smpdevice.outcomes import ExitCode, SessionOutcome, command
 
 EVENTS = frozenset({"session.progress", "session.pass", "session.result", "pen.state"})
@@ -22,6 +23,7 @@ OPENING_WAIT_S = 30.0  # after Ctrl-C, for the answer to a session.run already s
 STOP_WAIT_S = 30.0  # after Ctrl-C, for session.stop's answer and the session's result
 RELEASE_WAIT_S = 5.0  # then for pen.release (unanswered: the service's lease lets go)
 CLOSE_WAIT_S = 2.0  # then for the connection's close (a silent service is left behind)
+WAIT_CLOCK: Clock = MONOTONIC  # OPENING_WAIT_S, STOP_WAIT_S measured on it (tests: virtual)
 
 
 class ServiceCheckFailed(SmpError):
@@ -164,15 +166,15 @@ def run(url: str, *, profile_path: str, technician: str, screening_file: str | N
             simulated=bool(ident["simulated"]))
 
 
-def _follow(svc: Any, console: Console, sid: str, timeout_s: float = 24 * 3600
-            ) -> tuple[dict[str, Any], list[dict]]:
+def _follow(svc: Any, console: Console, sid: str, timeout_s: float = 24 * 3600,
+            clock: Clock = MONOTONIC) -> tuple[dict[str, Any], list[dict]]:
     """Print each pass as it starts and ends; return the session's result and its passes
-    (TimeoutError, or ServiceError, when it has not come within `timeout_s`)."""
+    (TimeoutError, or ServiceError, when it has not come within `timeout_s` on `clock`)."""
     started: set[int] = set()
     passes: list[dict[str, Any]] = []
-    end_s = time.monotonic() + timeout_s
+    end_s = clock.now() + timeout_s
     while True:
-        method, p = svc.next_event(EVENTS, timeout_s=max(0.01, end_s - time.monotonic()))
+        method, p = _next_event(svc, clock, end_s)
         if p.get("session_id") not in (None, sid):
             continue
         if method == "session.progress" and p["index"] not in started:
@@ -187,6 +189,30 @@ def _follow(svc: Any, console: Console, sid: str, timeout_s: float = 24 * 3600
             console.print(pass_line(p), markup=False)
         elif method == "session.result":
             return p, passes
+
+
+def _next_event(svc: Any, clock: Clock, end_s: float) -> tuple[str, dict[str, Any]]:
+    """`svc.next_event(EVENTS)` by `end_s` on `clock` (virtual: 10 ms looks, 0.5 s between)."""
+    while True:
+        try:
+            return svc.next_event(EVENTS, timeout_s=0.01 if clock.is_virtual else
+                                  max(0.01, end_s - clock.now()))
+        except TimeoutError:  # (events that come meanwhile queue for the next look)
+            if not clock.is_virtual or clock.now() >= end_s:
+                raise
+            with (cond := timebase_for(clock).condition()):
+                cond.wait_for(None, min(end_s - clock.now(), 0.5))
+
+
+def _answer(svc: Any, pending: Any, timeout_s: float) -> Any:
+    """`svc.answer(pending, timeout_s)`, `timeout_s` measured on WAIT_CLOCK."""
+    if WAIT_CLOCK.is_virtual:  # not done by then: the ServiceError of a wait run out
+        cond = timebase_for(WAIT_CLOCK).condition()
+        pending.add_done_callback(lambda _f: cond.notify_all())  # the answer wakes the wait
+        with cond:
+            cond.wait_for(pending.done, timeout_s)
+        timeout_s = timeout_s if pending.done() else 0.0
+    return svc.answer(pending, timeout_s)
 
 
 def pass_line(r: dict[str, Any]) -> str:
@@ -215,7 +241,7 @@ def _interrupted_opening(svc: Any, pending: Any) -> NoReturn:
     try:
         if pending is None:  # Ctrl-C as it was being sent: it may have left
             raise ServiceError("no answer to wait for")
-        sid = svc.answer(pending, OPENING_WAIT_S)["session_id"]
+        sid = _answer(svc, pending, OPENING_WAIT_S)["session_id"]
     except ServiceError as exc:
         if exc.code is not None:  # refused: nothing was opened
             exit_interrupted("the session did not start: the needle never ran.")
@@ -237,9 +263,9 @@ def _interrupted(svc: Any, sid: str | None, url: str | None = None,
     check = (command("smp", "sessions", "show", sid) if sid is not None
              else command("smp", "sessions", "list"))
     which = f"session {sid}" if sid is not None else "the session it may have opened"
-    end_s = time.monotonic() + STOP_WAIT_S
+    end_s = WAIT_CLOCK.now() + STOP_WAIT_S
     try:
-        svc.answer(svc.submit("session.stop"), STOP_WAIT_S)
+        _answer(svc, svc.submit("session.stop"), STOP_WAIT_S)
     except (SmpError, KeyboardInterrupt) as exc:  # no answer, or the connection closed
         svc.close(CLOSE_WAIT_S)  # the service sees its driver go and stops the pen
         why = ("the connection to it closed" if isinstance(exc, ServiceGone) else
@@ -255,7 +281,7 @@ def _interrupted(svc: Any, sid: str | None, url: str | None = None,
             exit_interrupted(f"the service answered the stop: the needle is stopped, and so "
                              f"is {which} (its answer did not come). Check it: {check}")
         result, _passes = _follow(svc, Console(stderr=True, quiet=True), sid,
-                                  max(0.01, end_s - time.monotonic()))
+                                  max(0.01, end_s - WAIT_CLOCK.now()), WAIT_CLOCK)
     except (TimeoutError, SmpError, KeyboardInterrupt):
         exit_interrupted(f"the service stopped the needle (it answered the stop); the result "
                          f"of session {sid} did not come within {STOP_WAIT_S:g} s. Check it: "

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from smpdevice.cli.params import given_file
 from smpdevice.errors import SmpError
 
 
@@ -22,6 +23,7 @@ from smpdevice.errors import SmpError
               help="With --into-sim: the simulator's fault spec instead of the recorded port's "
                    "(e.g. jam@1.5; see docs/simulator.md). Default: the recorded spec.")
 @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
+              callback=given_file("every log of the data directory"),
               help="Pass-log file. Default: every log of the data directory ($SMP_DATA_DIR).")
 def replay(session: str, into_sim: bool, faults: str | None, db: str | None) -> None:
     """Replay a recorded session and say whether it matches what was logged.

@@ -109,10 +109,13 @@ def clear(port: str, yes: bool, service: str | None, reason: str | None) -> None
 
         return cli_client.clear(service, yes, reason)
     from firmware_protocol.codes import NackReason
+    from smpdevice.config import DEFAULTS
     from smpdevice.control import PenController, State
     from smpdevice.link import CommandRefused
 
-    with PenController.connect(port) as pen:
+    # The built-in footswitch mode, as `smp estop`: clearing never runs the needle, so a
+    # station's `required` must not keep a pen without a pedal from being cleared.
+    with PenController.connect(port, footswitch=DEFAULTS["footswitch"]) as pen:
         serial = pen_identity(pen).serial
         if pen.state not in (State.FAULT, State.ESTOP):
             click.echo(f"Pen {serial} on {port} has nothing latched (state {pen.state.value}).")

@@ -98,9 +98,11 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     from smpdevice.records.logset import find_session
 
     with open_all(db) as logs:  # the id resolved as resume, close and the service do
-        s = find_session(logs, session_id, hint="`smp sessions list` shows the ids")[1]
+        log, s = find_session(logs, session_id, hint="`smp sessions list` shows the ids")
+        resumed = _resumptions(log, s.session_id)
     if as_json:
-        data = {**s.__dict__, "passes": [p.as_dict() for p in s.passes]}
+        data = {**s.__dict__, "resumptions": resumed,
+                "passes": [p.as_dict() for p in s.passes]}
         click.echo(json.dumps(data, indent=2))
         end_partial()
         return
@@ -114,7 +116,9 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
         ("simulated", simulated_text(s.simulated)),
         ("envelope sha256", s.envelope_sha256 or "not recorded"),
         ("calibration", s.calibration_id), ("profile hash", s.profile_hash),
-        ("opened", s.opened_at), ("closed", s.closed_at or "open"),
+        ("opened", s.opened_at),
+        *(("resumed", _resumed_text(r)) for r in resumed),
+        ("closed", s.closed_at or "open"),
         ("screening", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in s.screening.items())),
     ):
         head.add_row(label, str(value))
@@ -140,6 +144,25 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
 
 for _command in (export, schema, verify, sync):
     sessions.add_command(_command)
+
+
+def _resumptions(log: object, session_id: str) -> list[dict[str, object]]:
+    """The session's resumptions that played (not a crash's count alone): who, on what, from
+    which pass; the passes after one were played by its technician on its calibration."""
+    read = getattr(log, "resumptions", None)
+    return [{"number": r.get("number"), "resumed_at": r["resumed_at"],
+             "technician": r.get("technician"), "calibration_id": r.get("calibration_id"),
+             "firmware_version": r.get("firmware_version"),
+             "envelope_sha256": r.get("envelope_sha256"),
+             "first_pass": (r["passes_before"] + 1 if r.get("passes_before") is not None
+                            else None)}
+            for r in (read(session_id) if read else []) if not r.get("count_only")]
+
+
+def _resumed_text(r: dict[str, object]) -> str:
+    first = f" from pass {r['first_pass']}" if r["first_pass"] is not None else ""
+    return (f"{r['resumed_at']} by {r['technician'] or 'unknown'}, calibration "
+            f"{r['calibration_id'] or 'not recorded'}{first}")
 
 
 def simulated_text(flag: bool | None) -> str:

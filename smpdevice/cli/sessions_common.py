@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from smpdevice.cli.params import given_file
 from smpdevice.records.export import ExportFilter
 
 # The pass log's modules are imported when a log is opened: a station with nothing recorded,
@@ -28,6 +29,7 @@ DB_HELP = ("Pass-log file. Default: every log of the data directory, read as one
 
 def db_option(fn):
     return click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
+                        callback=given_file("every log of the data directory"),
                         help=DB_HELP)(fn)
 
 
@@ -97,10 +99,15 @@ def open_all(db: str | None) -> Iterator[list[PassLog]]:
     skipped: list[tuple[Path, SmpError]] | None = None if db else []
     with logset.open_all(existing_logs(db), skipped=skipped) as logs:
         for path, exc in skipped or ():
+            if isinstance(exc, logset.CopiedLog):  # read once: nothing is left unread
+                click.secho(f"warning: {sentence(exc)} (`smp sessions verify` fails on it "
+                            "until then)", fg="yellow", err=True)
+                continue
             click.secho(f"warning: {sentence(exc)} Its sessions are left out; the other "
                         "logs are read "
                         f"(check it: smp sessions verify --db {shlex.quote(str(path))})",
                         fg="yellow", err=True)
+        skipped = [(p, e) for p, e in skipped or () if not isinstance(e, logset.CopiedLog)]
         if skipped:
             click.get_current_context().meta[_LEFT_OUT] = [path for path, _ in skipped]
         try:

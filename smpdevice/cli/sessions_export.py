@@ -64,6 +64,11 @@ def export(fmt: str, output_path: str, identified: bool, db: str | None, session
 
 def _export(fmt: str, output_path: str, identified: bool, db: str | None,
             where: ExportFilter) -> None:
+    if not output_path:  # "" is no file: it was taken for the current directory
+        from smpdevice.checks import InvalidArgument
+
+        raise InvalidArgument("--output is empty: give a file name, or - for standard output; "
+                              "nothing was written")
     if output_path != "-":  # before anything opens it: `-o passlog.sqlite` would empty the log
         refuse_record_output(output_path, "--output", read=existing_logs(db))
     with open_all(db) as logs:

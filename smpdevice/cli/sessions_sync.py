@@ -79,8 +79,9 @@ def sync(url: str, db: str | None) -> None:
             continue
         with opened as log:
             if not log.log_id:  # being created: syncing a made-up id would stay for ever
-                click.echo(f"skipped {path}: it has no log id yet (being created, or its "
-                           "creation was cut); nothing to sync until its first session")
+                click.echo(f"skipped {path}: it has no log id yet (being created, its "
+                           "creation cut, or written before logs had one: schema 2); nothing "
+                           "to sync until a writer opens it")
                 continue
             try:
                 result = push(log, url, key)

@@ -24,6 +24,7 @@ from smpdevice.records.model import PassLogError
 # The pass log's and the verifier's modules are imported when a log is verified: `smp sessions`
 # registers this command for every one of its subcommands (issue 13: start-up).
 if TYPE_CHECKING:
+    from smpdevice.records.signing import Receipt
     from smpdevice.records.verifying import LogCheck, Trust
 
 
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
                    "is consistent, not who signed it); compare the printed fingerprint with "
                    "that installation's `smp keys show`.")
 @click.option("--allow-unsigned", is_flag=True,
-              help="Accept a log written before heads were signed (checks the plain chain).")
+              help="Accept a log written before heads were signed (checks the plain chain; "
+                   "said NOT SIGNED). A log once signed (its records name a key) is refused.")
 @click.option("--against", metavar="postgresql://...",
               help="Also compare with a clinic chain's central store: each log with its "
                    "central copy and, without --db, every log the store holds for the "
@@ -76,7 +78,8 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
     Without --db every log of the data directory is checked: the station's and each pen's
     own (written while another chair's run held the station's log), each named with its
     line, also after a broken one. A log deleted while its anchors file is left is named
-    `missing` (exit 1), as is one a --receipt names that is not there; one that cannot be
+    `missing` (exit 1), as is one a --receipt names that is not there; one holding the same
+    log as another (a copy: the same log id) `copied` (exit 1); one that cannot be
     opened, or whose file SQLite finds damaged (`PRAGMA quick_check`), `not checked` (exit 3).
     Safe while a pen runs: the log is read as one commit left it.
     """
@@ -137,6 +140,11 @@ def verify(db: str | None, receipts: tuple[str, ...], anchors_file: str | None,
             continue
         checks.append(check)
         broken = broken or check.problem is not None  # every log is checked all the same
+    from smpdevice.records.verifying import copies
+
+    for problem in copies(checks):  # one log in two files: every reader would count it twice
+        click.secho(problem, fg="red")
+        broken = True
     if against and db is None:  # the whole data directory: is every synced log still here?
         from smpdevice.records.verifying import missing_logs
 
@@ -188,11 +196,10 @@ def _report_missing(problems: list[str], header: str | None = None, *,
 
 def _holds(path: Path, receipt: str) -> bool:
     """Whether the log at `path` has the session a receipt names."""
-    from smpdevice.records.signing import Receipt
     from smpdevice.records.sqlite import PassLog
 
     try:
-        sid = Receipt.parse(_text_or_file(receipt)).session_id
+        sid = _receipt_of(receipt).session_id
         with PassLog.open(path, readonly=True) as log:
             log.session(sid)
     except SmpError:
@@ -203,10 +210,9 @@ def _holds(path: Path, receipt: str) -> bool:
 def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
                 no_anchors: bool, trust: Trust, allow_unsigned: bool,
                 against: str | None) -> LogCheck:
-    from smpdevice.records.signing import Receipt
     from smpdevice.records.verifying import verify_log
 
-    kept = [(f"--receipt {i}", Receipt.parse(_text_or_file(r)))
+    kept = [(f"--receipt {i}", _receipt_of(r))
             for i, r in enumerate(receipts, start=1)]
     anchors: bool | Path = not no_anchors
     if anchors_file and not no_anchors:
@@ -232,8 +238,12 @@ def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
                        "and that installation's fingerprint (`smp keys show` there).")
         return check
     fingerprints = ", ".join(result.key_fingerprints) or "none"
-    click.secho(f"ok: {result.count} records, chain intact, signed by {trust.whose} "
-                f"{fingerprints} ({result.signatures_checked} signed heads); "
+    signer = (f"signed by {trust.whose} {fingerprints} ({result.signatures_checked} signed "
+              "heads)" if result.signed else "NOT SIGNED (written before heads were signed; "
+              "accepted with --allow-unsigned: anyone could have rewritten it)"
+              + ("" if result.has_head else "; schema 1: no chain head, so records removed "
+                 "from its end cannot be seen"))
+    click.secho(f"ok: {result.count} records, chain intact, {signer}; "
                 f"{result.anchors_checked} receipt{'' if result.anchors_checked == 1 else 's'} "
                 f"hold{'s' if result.anchors_checked == 1 else ''}; head {result.count} "
                 f"{result.head_hash}", fg="green")
@@ -250,11 +260,40 @@ def _verify_log(path: Path, receipts: tuple[str, ...], anchors_file: str | None,
     return check
 
 
-def _text_or_file(value: str) -> str:
-    """A receipt given as its text or as the path of a file holding it."""
-    path = Path(value)
-    if len(value) < 4096 and "SMP-RECEIPT/" not in value and path.is_file():
-        with path.open("rb") as handle:  # at most 64 KiB of a sheet's text is read
-            return handle.read(65536).decode("utf-8", errors="replace")
-    return value
+def _receipt_of(value: str) -> Receipt:
+    """The receipt --receipt gives: its text, or the path of a file holding it. A file is named
+    in the error, never echoed: one that is no text (a photo of the sheet, say) is said so."""
+    from smpdevice.records.signing import Receipt, ReceiptError
 
+    path = Path(value)
+    if not (len(value) < 4096 and "SMP-RECEIPT/" not in value and path.is_file()):
+        return Receipt.parse(value)
+    with path.open("rb") as handle:  # at most 64 KiB of a sheet's text is read
+        data = handle.read(65536)
+    codec = _bom_codec(data)  # a text saved as "Unicode" (UTF-16, Notepad) says so first
+    try:
+        return Receipt.parse(data.decode(codec, errors="replace"))
+    except ReceiptError:
+        pass
+    try:  # strict: is it text at all? (a character cut by the 64 KiB limit may be)
+        binary = "\0" in data[:-4].decode(codec)
+    except UnicodeDecodeError:
+        binary = True
+    if binary:
+        raise ReceiptError(f"--receipt {value} is not a text file (it holds binary data: a "
+                           "photo or a PDF, say): give the receipt's text, as printed on the "
+                           "aftercare sheet, or a text file holding it")
+    raise ReceiptError(f"no receipt found in the file {value}: a receipt reads 'SMP-RECEIPT/1 "
+                       "S<16 hex> #<record> <64 hex> <86-character signature>', as printed on "
+                       "the aftercare sheet")
+
+
+def _bom_codec(data: bytes) -> str:
+    """The codec a text file's byte order mark names (UTF-32 before UTF-16: its mark starts
+    alike); UTF-8 without one."""
+    import codecs
+
+    marks = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+             (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+             (codecs.BOM_UTF16_BE, "utf-16"))
+    return next((codec for mark, codec in marks if data.startswith(mark)), "utf-8")

@@ -14,6 +14,7 @@ import click
 
 from simulators.faults import fault_spec_help
 from simulators.pen_model import BAUD_RANGE, LEASE_MAX_MS_RANGE, TELEMETRY_HZ_RANGE
+from smpdevice.cli.demo import SeedNumber  # what pensim://?seed= takes, as `smp demo --seed`
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ HELP = """Run a simulated pen until Ctrl-C, reachable like a real one.
               help="Serve the pen on a pseudo-terminal (the default). Its path is printed first.")
 @click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="Serve the pen on 127.0.0.1:PORT instead (0 = any free port).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SeedNumber(), default=0, show_default=True,
               help="Which pen: the serial number and hidden calibration error come from it.")
 @click.option("--faults", default=None, metavar="SPEC",
               help="Faults to inject, e.g. 'drop=0.01,jam@5-8,brownout~0.01' "

@@ -97,8 +97,23 @@ class AsyncPenController:
 
     @classmethod
     async def connect(cls, port: str, **kwargs: Any) -> AsyncPenController:
-        """Open `port` (the handshake runs in a worker thread) and wrap the controller."""
-        pen = await asyncio.to_thread(PenController.connect, port, **kwargs)
+        """Open `port` (the handshake runs in a worker thread) and wrap the controller. Given
+        up by its caller (cancelled, a `wait_for` timing out), it waits for the handshake to
+        end and closes what it connected, so the port is free again, then re-raises."""
+        future = run_in_new_thread(functools.partial(PenController.connect, port, **kwargs),
+                                   name="smp-aio-connect")
+        try:
+            pen = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            def undo() -> None:  # in a thread: the handshake may run on for its timeouts
+                try:
+                    connected = future.result()
+                except BaseException:  # never connected (or cancelled before it began)
+                    return
+                _quietly(connected.close)
+
+            await _through_cancels(run_in_new_thread(undo, name="smp-aio-undo"))
+            raise
         return cls(pen)
 
     async def close(self) -> None:

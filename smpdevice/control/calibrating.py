@@ -48,6 +48,7 @@ class CalibratingMixin(SpeedCheckMixin):
 
     def begin_calibration(self) -> None:
         self._call(self._do_begin_calibration)
+        self.__dict__["_spin_noted"] = False  # its first speed check is noted (needle_work)
 
     def calibration_move(self, actuator_mm: float, *,
                          settle_timeout_s: float = 2.0) -> float:

@@ -37,6 +37,8 @@ from smpdevice.control.calibrating import CalibratingMixin
 from smpdevice.control.calibration import Calibration, checked_whole
 from smpdevice.control.connection import ConnectionMixin
 from smpdevice.control.guard import GuardMixin
+from smpdevice.control.listener_checks import require_listener
+from smpdevice.control.needle_work import note_needle_work
 from smpdevice.control.news import PenNewsMixin
 from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
 from smpdevice.control.requests import RequestsMixin
@@ -199,13 +201,16 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     @property
     def zone(self) -> ZoneEnvelope | None:
         """The active zone's envelope, narrowed to the pen's limits (and a client's floor).
-        Its floor above its ceiling: no depth is allowed, and a refusal says why."""
-        return self._zone
+        Its floor above its ceiling: no depth is allowed, and a refusal says why. A copy: the
+        guard's own can never be changed through it (review 18)."""
+        zone = self._zone
+        return None if zone is None else zone.model_copy()
 
     def add_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
         """Called with every telemetry frame in physical units, on the controller's telemetry
         thread (never the reader's: a slow listener only drops old frames, counted in
         `telemetry_listeners.dropped`)."""
+        require_listener(listener)  # listener_checks.py
         self.telemetry_listeners.add(listener)
 
     def remove_telemetry_listener(self, listener: Callable[[PenTelemetry], None]) -> None:
@@ -226,10 +231,12 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
 
     def add_state_listener(self, listener: Callable[[State, State, str], None]) -> None:
         """Called with (old state, new state, reason) after every state change."""
+        require_listener(listener)  # listener_checks.py
         self.state_listeners.add(listener)
 
     def add_event_listener(self, listener: Callable[[Event], None]) -> None:
         """Called with every EVENT the pen reports."""
+        require_listener(listener)  # listener_checks.py
         self.event_listeners.add(listener)
 
     def set_calibration(self, calibration: Calibration | None) -> None:
@@ -240,7 +247,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
     def set_zone(self, zone: str) -> ZoneEnvelope:
         """Select the zone whose envelope every setpoint is checked against (not while running)."""
         checks.text("zone", zone, max_len=64)
-        return self._call(self._do_set_zone, zone)
+        return self._call(self._do_set_zone, zone).model_copy()  # never the guard's own
 
     def set_setpoints(
         self, *, depth_mm: float, speed_hz: float, duty_pct: float, period_ms: float
@@ -268,6 +275,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         `unless_stopped_since`: a `stops_asked` read when the start was decided: a stop asked
         since (another thread's) wins, and the needle is not started (StateError).
         """
+        in_pass = self.__dict__.pop("_pass_start_next", None) == self._stop_epoch  # a session's
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
         if run_for_s is not None:  # a pass's length: up to any zone's max_pass_s, not a timeout
             checks.finite_number("run_for_s", run_for_s, 0.0, 86400.0, unit="s", lo_open=True)
@@ -279,6 +287,8 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
                 raise StateError("no setpoints since the last retract, fault or calibration: "
                                  "call set_setpoints() first")
             self._wait_depth_settled(settle_timeout_s, stops_before)
+        if not in_pass and self.state is State.ARMED:
+            note_needle_work(self, "a needle start outside a session")  # durable, first
         self._call(self._do_start, stops_before, run_for_s)
 
     def retract(self) -> None:

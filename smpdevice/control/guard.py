@@ -82,7 +82,8 @@ class GuardMixin(ControllerCore):
         rounded for it (idle or armed), or refused while running (wire_units.py `rewired`).
         Dropping it always succeeds, also with the pen disconnected.
         """
-        return self._hold_client_skin(BY_HAND, epidermis_mm, refuse_empty=True)
+        zone = self._hold_client_skin(BY_HAND, epidermis_mm, refuse_empty=True)
+        return None if zone is None else zone.model_copy()  # never the guard's own
 
     def _hold_client_skin(self, holder: object, epidermis_mm: float | None, *,
                           refuse_empty: bool) -> ZoneEnvelope | None:

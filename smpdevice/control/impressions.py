@@ -44,6 +44,8 @@ class ImpressionsPlanMixin(ControllerCore):
         only: a stop asked before it starts, or the pass's end, drops it."""
         if impressions is not None:
             impressions = checks.whole_number("impressions", impressions, 1, 10_000_000)
+        # a session's pass: its next start writes no needle_work line, unless a stop came
+        self.__dict__["_pass_start_next"] = self._stop_epoch
         if impressions is None:
             self.__dict__["_impressions_plan"] = None
             return

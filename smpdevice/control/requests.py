@@ -47,6 +47,7 @@ from smpdevice.control.wire_units import (
     starting,
     wire_setpoints,
 )
+from smpdevice.control.zones import require_within_caps
 from smpdevice.envelope import (
     EnvelopeError,
     ZoneEnvelope,
@@ -185,6 +186,7 @@ class RequestsMixin(ControllerCore):
                 no_depth = self._no_depth_blocker()  # guard.py: a zone that allows no depth
                 raise EnvelopeError(self.zone_name or "?", violations, None if no_depth is None
                                     else f"{'; '.join(map(str, violations))}: {no_depth}.")
+        require_within_caps(self.zone_name or "?", sp.__dict__)  # zones.py: the last guard
         # rounded to the wire's units toward the inside at a limit: what the pen runs is
         # checked too, read back from the integers (guard.py)
         message = wire_setpoints(self._zone, calibration.to_depth_mm,

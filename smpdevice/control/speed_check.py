@@ -24,6 +24,7 @@ from firmware_protocol.messages import (
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.footswitch import PedalReleased
+from smpdevice.control.needle_work import note_needle_work
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.spin import SpinCancel, SpinStopped
 from smpdevice.control.states import SAFE, State, StateError
@@ -102,6 +103,9 @@ class SpeedCheckMixin(ControllerCore):
         if (why := halted()) is not None:
             raise SpinStopped(f"the speed check at {speed_hz:g} Hz was not started: {why} "
                               "after it was asked for. Run the speed check again.")
+        if not self.__dict__.get("_spin_noted"):  # once per calibration, durable first
+            note_needle_work(self, "a calibration's speed check")
+            self.__dict__["_spin_noted"] = True
         try:
             self._call(self._do_calibration_spin, speed_hz, True, epoch, halted)
         except (CommandRefused, LinkError, SpinStopped) as exc:

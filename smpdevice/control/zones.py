@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from smpdevice.envelope import InvalidEnvelope, SessionLimits, ZoneEnvelope
+from smpdevice.envelope import (
+    CAPS,
+    EnvelopeError,
+    InvalidEnvelope,
+    SessionLimits,
+    Violation,
+    ZoneEnvelope,
+)
 from smpdevice.issues import Issue, join
 
 
@@ -26,6 +33,21 @@ def checked_zone(zone: ZoneEnvelope, name: str = "zone") -> ZoneEnvelope:
     if fresh is None:
         raise InvalidEnvelope(issues)
     return fresh
+
+
+_SETPOINT_CAPS = ("depth_mm", "speed_hz", "duty_pct", "period_ms")
+
+
+def require_within_caps(zone_name: str, values: dict[str, float]) -> None:
+    """Refuse (EnvelopeError) setpoints past the absolute caps (docs/safety.md), whatever the
+    active zone says: the last guard should a zone have been changed in place after its check
+    (review 18). A handful of comparisons: NaN fails them too."""
+    violations = [Violation(key, values[key], CAPS[key][1] if values[key] > CAPS[key][1]
+                            else CAPS[key][0], "is outside the absolute cap at")
+                  for key in _SETPOINT_CAPS
+                  if not CAPS[key][0] <= values[key] <= CAPS[key][1]]
+    if violations:
+        raise EnvelopeError(zone_name, violations)
 
 
 def _rebuilt(model: Any, value: Any, name: str, issues: list[Issue]) -> Any:

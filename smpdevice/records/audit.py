@@ -41,6 +41,7 @@ class AuditInput:
     trusted_fingerprints: Collection[str] = ()
     anchors: Sequence[tuple[str, Receipt]] = ()  # (where it came from, receipt)
     signed: bool = True  # False for a log written before heads were signed
+    has_head: bool = True  # False for schema 1, which had no chain head (its end unchecked)
     # A backend's faster walk of the same records (`chain.verify_rows`), given `keep`.
     walk: Callable[[Collection[int]], ChainWalk] | None = None
     # The whole anchors file that was read (None: none, or only receipts given): every
@@ -48,7 +49,7 @@ class AuditInput:
     anchors_file: str | None = None
     anchored: Collection[int] = ()  # the record numbers the anchors file holds
     # The newest close, its receipt still being appended by a writer that held the anchors
-    # file throughout the wait (sqlite_signing._being_written): not required of the file.
+    # file throughout the wait (`being_written`): not required of the file.
     pending_close: int | None = None
 
 
@@ -63,6 +64,8 @@ class Audit:
     key_fingerprints: list[str] = field(default_factory=list)
     unrecorded_keys: list[str] = field(default_factory=list)  # named, but not in the log
     pending_close: int | None = None  # a close whose receipt its writer is still appending
+    signed: bool = True  # False: the plain chain only (a log written before heads were signed)
+    has_head: bool = True  # False: schema 1, no chain head to check its end against
     # (kind, session id) of the records the heads and receipts name (from the walk)
     kept_records: dict[int, tuple[str, str]] = field(default_factory=dict, repr=False)
 
@@ -76,7 +79,8 @@ def audit(data: AuditInput) -> Audit:
     walk = data.walk(keep) if data.walk else verify_chain(data.records, keep=keep)
     trusting = data.trusted is not None or bool(data.trusted_fingerprints)
     result = Audit(count=walk.count, head_hash=walk.head_hash, key_trusted=trusting,
-                   kept_records=walk.kept_records)
+                   kept_records=walk.kept_records, signed=data.signed,
+                   has_head=data.has_head)
     # A key is known by the fingerprint of its own bytes, never by the label stored beside it:
     # a log may carry an attacker's key labelled with the installation's fingerprint.
     recorded = {key.fingerprint: key for key in data.log_keys.values()}
@@ -90,7 +94,8 @@ def audit(data: AuditInput) -> Audit:
     if walk.broken is not None:
         result.problem = walk.broken
         return result
-    count, checks = walk.count, (_head, _signed_heads, _anchors, _closes_anchored)
+    count, checks = walk.count, (_head, _signed_heads, _keys_recorded, _anchors,
+                                 _closes_anchored)
     for check in checks:
         problem = check(data, walk.kept, count, walk.head_hash, keys, result)
         if problem is not None:
@@ -118,7 +123,7 @@ def _head(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
           keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
     head = data.chain_head
     if head is None:
-        if count or data.signed_heads:
+        if (count or data.signed_heads) and data.has_head:
             return BrokenLink(count, "the chain head is missing (its table was dropped or its "
                                      "row deleted): the end of the log cannot be trusted")
         return None
@@ -140,6 +145,10 @@ def _head(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
         covered = max((h.seq for h in data.signed_heads
                        if h.seq <= count and _valid(keys, h, data.log_id, trusting) is None),
                       default=0)
+        if covered >= count:  # every record is under a valid signed head: the head's row
+            return BrokenLink(count, f"the chain head (record {count}) {why}, though the "
+                                     f"signed head at record {covered} holds: the chain "
+                                     "head's row was rewritten without the installation key")
         return BrokenLink(covered + 1, f"not covered by a valid signature: the chain head "
                                        f"(record {count}) {why}")
     result.signatures_checked += 1 if count else 0
@@ -161,6 +170,27 @@ def _signed_heads(data: AuditInput, kept: dict[int, str], count: int, last_hash:
             return BrokenLink(head.seq, f"the signed head at record {head.seq} "
                                         f"({head.reason}) {why}")
         result.signatures_checked += 1
+    return None
+
+
+def _keys_recorded(data: AuditInput, kept: dict[int, str], count: int, last_hash: str,
+                   keys: Mapping[str, PublicKey], result: Audit) -> BrokenLink | None:
+    """Each key that signed a head is recorded in the log (a writer records its key before
+    it signs): a writer refuses a log whose head's key it does not find there, so verify
+    names it too, also when the key it trusts is given from outside the log (review 18)."""
+    if not data.signed:
+        return None
+    recorded = {key.fingerprint for key in data.log_keys.values()}
+    heads = sorted(data.signed_heads, key=lambda h: h.seq)
+    for head in [*heads, *([data.chain_head] if data.chain_head and count else [])]:
+        if head.key_fingerprint and head.key_fingerprint not in recorded:
+            what = ("the chain head" if head is data.chain_head
+                    else f"the signed head at record {head.seq} ({head.reason})")
+            return BrokenLink(head.seq, (
+                f"{what} is signed by key {head.key_fingerprint}, which the log does not "
+                f"record ({len(recorded)} key{'' if len(recorded) == 1 else 's'} in its "
+                "signing_keys): its keys were removed or replaced without smpdevice, and no "
+                "writer records in it until it is restored from a backup"))
     return None
 
 
@@ -211,3 +241,13 @@ def _closes_anchored(data: AuditInput, kept: dict[int, str], count: int, last_ha
         "closes missing): the file was emptied, cut or replaced by an older copy. Restore it "
         "from a backup, or check without it (--no-anchors) against the receipts clients kept "
         "(--receipt)"))
+
+
+def being_written(heads: Sequence[StoredHead], anchored: Collection[int], last: int
+                  ) -> int | None:
+    """The one close whose receipt a writer, holding the anchors file through a whole
+    ANCHORS_WAIT_S, may still be appending: the newest close, when it is the snapshot's last
+    record and every older close has its receipt. None: no such close."""
+    closes = sorted(h.seq for h in heads if h.reason == "session_close")
+    missing = [seq for seq in closes if seq not in anchored]
+    return missing[0] if missing == [last] == closes[-1:] else None

@@ -64,6 +64,8 @@ class BrokenLink:
     problem: str
 
     def __str__(self) -> str:
+        if not self.record_id:  # the log as a whole (its schema, its anchors file)
+            return self.problem
         return f"record {self.record_id}: {self.problem}"
 
 

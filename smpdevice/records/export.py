@@ -6,7 +6,9 @@ line; in CSV `fault_names` is joined with ';', booleans are true/false and None 
 By default an export is pseudonymous: `client_ref` and `technician` are replaced by stable
 pseudonyms (`Pseudonyms`); screening answers are never exported. CSV is safe to open in a
 spreadsheet: a text cell that starts with = + - @ tab or CR is prefixed with `'` (OWASP), and a
-field holding a CR or LF is quoted. Passes are numbered from 1 within their session.
+field holding a CR or LF is quoted. Passes are numbered from 1 within their session. A pass
+begun after a resumption carries its technician, calibration, firmware and envelope hash, not
+the opening's (`export_resumed`).
 """
 
 from __future__ import annotations
@@ -108,8 +110,17 @@ def _guard(expr: str) -> str:
             f"THEN '''' || {expr} ELSE {expr} END")
 
 
-def _export_sql(fmt: str, pseudonymous: bool, where: str) -> str:
-    """One SELECT producing export rows: a JSON object per pass, or the CSV columns."""
+def _export_sql(fmt: str, pseudonymous: bool, where: str, resumed: bool = False) -> str:
+    """One SELECT producing export rows: a JSON object per pass, or the CSV columns. With
+    `resumed` (the log holds resumptions), `RESUMED_FIELDS` come from the latest resumption
+    before each pass (`export_resumed`)."""
+    from smpdevice.records.export_resumed import (
+        RESUMED_FIELDS,
+        field_sql,
+        numbered_passes,
+        resumed_fields_sql,
+    )
+
     as_json = fmt == "jsonl"
     op = "->" if as_json else "->>"
     exprs = []
@@ -118,6 +129,9 @@ def _export_sql(fmt: str, pseudonymous: bool, where: str) -> str:
             expr = f"b.{name}"
         elif name == "pass_number":
             expr = "b.n"
+        elif resumed and name in RESUMED_FIELDS:  # text (a string in a JSON line)
+            expr = (f"pseudonym({field_sql(name)})" if pseudonymous
+                    and name in IDENTIFYING_FIELDS else field_sql(name))
         elif name == "envelope_sha256":
             expr = f"o.body {op} '$.envelope.sha256'"
         elif name == "simulated":  # true/false, or unknown (null, empty) in older logs
@@ -150,12 +164,12 @@ def _export_sql(fmt: str, pseudonymous: bool, where: str) -> str:
         exprs.append(f"'{name}', {expr}" if as_json else expr)
     select = f"json_object({', '.join(exprs)})" if as_json else ", ".join(exprs)
     # Numbered before filtering: a pass keeps its number in a filtered export.
-    numbered = ("(SELECT *, row_number() OVER (PARTITION BY session_id ORDER BY seq) AS n "
-                "FROM records WHERE kind = 'pass_begin')")
-    return (f"SELECT {select} FROM {numbered} b "
+    resumption = "LEFT JOIN resumed r ON r.seq = b.rseq " if resumed else ""
+    return (f"{resumed_fields_sql() if resumed else ''}"
+            f"SELECT {select} FROM {numbered_passes(resumed)} b "
             "LEFT JOIN records e ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
             "LEFT JOIN records o ON o.kind = 'session_open' AND o.session_id = b.session_id "
-            f"WHERE 1 {where} ORDER BY b.seq")
+            f"{resumption}WHERE 1 {where} ORDER BY b.seq")
 
 
 def _csv_cell(value: Any) -> Any:
@@ -201,17 +215,22 @@ def export_sqlite(conn: sqlite3.Connection, fmt: str, out: TextIO, *,
     nothing is rounded on the way out); CSV by `export_csv`, which writes what
     `export_records` writes. Figures: docs/performance.md, "Records".
     """
+    from smpdevice.records.export_resumed import resumptions
+
     check_format(fmt)
     check_session_heads(conn)  # before any row: an export never has a damaged header's nulls
+    resumed = resumptions(conn)  # checked before any row too (a damaged one: exit 3)
     if fmt == "csv":
         from smpdevice.records.export_csv import export_csv
 
-        return export_csv(conn, out, pseudonyms=pseudonyms, where=where or ExportFilter())
+        return export_csv(conn, out, pseudonyms=pseudonyms, where=where or ExportFilter(),
+                          resumed=resumed)
     writer = _writer(fmt, out)
     if pseudonyms is not None:
         conn.create_function("pseudonym", 1, pseudonyms, deterministic=True)
     clauses, args = (where or ExportFilter()).sql()
-    cursor = conn.execute(_export_sql(fmt, pseudonyms is not None, clauses), args)
+    cursor = conn.execute(_export_sql(fmt, pseudonyms is not None, clauses, bool(resumed)),
+                          args)
     count = 0
     while rows := cursor.fetchmany(4096):
         if writer:
@@ -256,9 +275,11 @@ def check_session_heads(conn: sqlite3.Connection) -> None:
 
 def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, dict[str, Any]],
                    fmt: str, out: TextIO, *, pseudonyms: Pseudonyms | None,
-                   where: ExportFilter | None = None) -> int:
-    """The same export from records of any backend: passes in order, and each session's
-    opening body by id."""
+                   where: ExportFilter | None = None,
+                   played_by: Mapping[str, Mapping[str, str]] | None = None) -> int:
+    """The same export from records of any backend: passes in order, each session's opening
+    body by id, and by pass id the fields of the resumption a pass was played after
+    (`export_resumed.played_by`: its technician, calibration, ...)."""
     from smpdevice.records.model import PassLogError
     from smpdevice.records.record_types import opening_problem
 
@@ -275,6 +296,7 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
         s = session_bodies.get(p.session_id, {})
         row = {name: s.get(name) for name in SESSION_FIELDS}
         row["envelope_sha256"] = (s.get("envelope") or {}).get("sha256")
+        row.update((played_by or {}).get(p.pass_id, {}))
         row.update(p.__dict__)
         row["pass_number"] = p.number
         if where is not None and not where.matches(p.session_id, row["client_ref"],
@@ -298,11 +320,17 @@ _SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "session_id": {"type": "string", "description": "the session's id (S + 16 hex)"},
     "client_ref": {"type": "string", "description": "the client's reference; a pseudonym "
                    "(~ + 16 hex) unless the export was asked --identified"},
-    "technician": {"type": "string", "description": "who treated; a pseudonym unless "
+    "technician": {"type": "string", "description": "who played this pass: who opened the "
+                   "session, or who resumed it last before this pass; a pseudonym unless "
                    "--identified"},
+    "firmware_version": {"type": "string", "description": "the pen's firmware for this pass "
+                         "(at the opening, or at the latest resumption before it)"},
+    "calibration_id": {"type": "string", "description": "the calibration this pass was played "
+                       "on (the opening's, or the latest resumption's before it)"},
     "envelope_sha256": {"type": ["string", "null"],
-                        "description": "hash of the safety envelope in force; null if not "
-                                       "recorded"},
+                        "description": "hash of the safety envelope in force for this pass "
+                                       "(at the opening, or at the latest resumption before "
+                                       "it); null if not recorded"},
     "pass_number": {"type": "integer", "minimum": 1,
                     "description": "the pass's place in its session, from 1"},
     "depth_mm": {"type": "number"}, "speed_hz": {"type": "number"},

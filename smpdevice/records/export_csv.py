@@ -27,6 +27,7 @@ from smpdevice.records.export import (
     _csv_cell,
     _writer,
 )
+from smpdevice.records.export_resumed import Resumptions, latest_before
 from smpdevice.records.model import SESSION_FIELDS
 from smpdevice.records.sqlite_read import DamagedRecord, body_of
 
@@ -38,7 +39,7 @@ _END_PATHS = ("ended_at", "outcome", "fault_code", "fault_names", "recovered", "
               "stats.impressions")
 _NO_END: list[Any] = [None, None, None, [], False, 0, None, None, None, None, None, 0, 0]
 _ROWS = ("SELECT b.session_id, b.pass_id, json_extract(b.body, {begin}), "
-         "json_extract(e.body, {end}) FROM records b LEFT JOIN records e "
+         "json_extract(e.body, {end}), b.seq FROM records b LEFT JOIN records e "
          "ON e.kind = 'pass_end' AND e.pass_id = b.pass_id "
          "WHERE b.kind = 'pass_begin' AND b.seq >= ? AND b.seq <= ? {where} "
          "ORDER BY b.seq").format(begin=", ".join(f"'$.{p}'" for p in _BEGIN_PATHS),
@@ -49,22 +50,23 @@ _QUOTED = re.compile('["\r\n\0]')  # csv.writer quotes a cell holding one (or a 
 
 
 def export_csv(conn: sqlite3.Connection, out: TextIO, *, pseudonyms: Pseudonyms | None,
-               where: ExportFilter) -> int:
-    """Write the CSV export to `out` (header and one row per pass); return the count."""
+               where: ExportFilter, resumed: Resumptions | None = None) -> int:
+    """Write the CSV export to `out` (header and one row per pass); return the count.
+    `resumed`: the log's resumptions (`export_resumed`), whose fields replace the opening's
+    for the passes after them."""
     _writer("csv", out)  # the header
-    heads = _session_heads(conn, where, pseudonyms)
+    heads = _Heads(pseudonyms, resumed or {})
+    _session_heads(conn, where, heads)
     clause, args = "", []
     if where.session or where.client is not None:  # whole sessions: numbers stay the same
         clause, args = "AND b.session_id IN (SELECT value FROM json_each(?))", [
-            json.dumps(list(heads))]
+            json.dumps(list(heads.opened))]
     last = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
     return _render(conn, out, heads, where, clause, args, (1, last), {})
 
 
-def _session_heads(conn: sqlite3.Connection, where: ExportFilter,
-                   pseudonyms: Pseudonyms | None) -> dict[str, list[Any]]:
-    """Each selected session's cells, made once."""
-    heads: dict[str, list[Any]] = {}
+def _session_heads(conn: sqlite3.Connection, where: ExportFilter, heads: _Heads) -> None:
+    """Each selected session's opening, kept in `heads`."""
     for seq, sid, text in conn.execute("SELECT seq, session_id, body FROM records "
                                        "WHERE kind = 'session_open'"):
         body = body_of(seq, f"the opening of session {sid}", text)  # checked first (export_sqlite)
@@ -72,14 +74,46 @@ def _session_heads(conn: sqlite3.Connection, where: ExportFilter,
             continue
         if where.client is not None and body.get("client_ref") != where.client:
             continue
-        row = {name: body.get(name) for name in SESSION_FIELDS}
+        heads.opened[sid] = body
+
+
+class _Heads:
+    """A session's cells, made once for its opening and once for each resumption that plays
+    (its technician, calibration, ... replace the opening's: `export_resumed`)."""
+
+    def __init__(self, pseudonyms: Pseudonyms | None, resumed: Resumptions) -> None:
+        self.opened: dict[str, dict[str, Any]] = {}
+        self._pseudonyms = pseudonyms
+        self._resumed = resumed
+        self._made: dict[tuple[str, int], list[Any]] = {}
+        self.plain: dict[str, list[Any]] = {}  # a session never resumed: one lookup a row
+
+    def cells(self, sid: str, seq: int) -> list[Any]:
+        """The session cells of a pass of `sid` begun at record `seq`."""
+        resumed = self._resumed.get(sid)
+        if resumed is None:
+            cells = self.plain[sid] = self._make(sid, {})
+            return cells
+        at = latest_before(resumed, seq)
+        made = self._made.get((sid, at))
+        if made is None:
+            made = self._made[(sid, at)] = self._make(sid, {} if at < 0 else resumed[at][1])
+        return made
+
+    def _make(self, sid: str, played: dict[str, str]) -> list[Any]:
+        body = self.opened.get(sid)
+        if body is None:  # no session_open (an edited log): its cells are empty
+            row: dict[str, Any] = dict.fromkeys(SESSION_FIELDS, "")
+        else:
+            row = {name: body.get(name) for name in SESSION_FIELDS}
+            row["envelope_sha256"] = (body.get("envelope") or {}).get("sha256")
+        row.update(played)
         row["session_id"] = sid
-        row["envelope_sha256"] = (body.get("envelope") or {}).get("sha256")
-        if pseudonyms is not None:
+        if self._pseudonyms is not None:
             for name in IDENTIFYING_FIELDS:
-                row[name] = pseudonyms(row[name])
-        heads[sid] = [_csv_cell(row[name]) for name in SESSION_FIELDS]
-    return heads
+                if row[name] != "" or body is not None:
+                    row[name] = self._pseudonyms(row[name])
+        return [_csv_cell(row[name]) for name in SESSION_FIELDS]
 
 
 class _Sink:
@@ -89,22 +123,22 @@ class _Sink:
         self.write = pieces.append
 
 
-def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
+def _render(conn: sqlite3.Connection, out: TextIO, heads: _Heads,
             where: ExportFilter, clause: str, args: list[Any], bounds: tuple[int, int],
             numbers: dict[str, int]) -> int:
     timed = where.since is not None or where.until is not None
-    cell, needs_quotes, count = _csv_cell, _QUOTED.search, 0
+    cell, needs_quotes, count, unresumed = _csv_cell, _QUOTED.search, 0, heads.plain
     starts, plain = _FORMULA_START, _NUMBERS
     pieces: list[str] = []
     quoted = csv.writer(_Sink(pieces), lineterminator="\r\n")  # as `writer`, into `pieces`
     rows = conn.execute(_ROWS.format(where=clause), [*bounds, *args])
     while batch := rows.fetchmany(4096):
         # Both bodies of every row of the batch in ONE json.loads (a call per body cost more).
-        texts = [f"[{begin},{end or 'null'}]" for _, _, begin, end in batch]
+        texts = [f"[{begin},{end or 'null'}]" for _, _, begin, end, _ in batch]
         joined = ",".join(texts)
         parsed = json.loads(f"[{joined}]")
         lines = []
-        for (sid, pass_id, _, _), (b, e) in zip(batch, parsed, strict=True):
+        for (sid, pass_id, _, _, seq), (b, e) in zip(batch, parsed, strict=True):
             numbers[sid] = number = numbers.get(sid, 0) + 1  # numbered before filtering
             if timed:
                 try:
@@ -114,9 +148,9 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: dict[str, list[Any]],
                                         "it has no usable started_at") from None
                 if not inside:
                     continue
-            head = heads.get(sid)
-            if head is None:  # no session_open (an edited log): its cells are empty
-                head = heads[sid] = [cell(sid)] + [""] * (len(SESSION_FIELDS) - 1)
+            head = unresumed.get(sid)
+            if head is None:  # first seen, or a resumed session (its cells by resumption)
+                head = heads.cells(sid, seq)
             if e is None:
                 e = _NO_END
             if pass_id.__class__ is not str or pass_id.startswith(starts):

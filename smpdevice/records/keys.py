@@ -3,9 +3,14 @@
 One private key per installation, created on first use in the key directory: `$SMP_KEY_DIR`,
 else `$XDG_CONFIG_HOME/smpdevice`, else `~/.config/smpdevice`. It is kept apart from the data
 directory on purpose: a copy of the data (a backup, a stolen laptop's log) without the key
-cannot be re-signed. The directory is 0700 and the key file 0600, whatever the umask. Lose the
-key and the heads it signed can still be checked against its public key (`smp keys show`
-prints it, the central store and each log record it), but nothing new can be signed with it.
+cannot be re-signed; a key directory inside the data directory is used after one `warning:`
+line on stderr (once a process) saying to move it. The directory is 0700 and the key file 0600,
+whatever the umask; a looser key file (restored with `cp`, say) is made 0600 by the next writer
+(its directory 0700, unless that is the home directory, `/` or not the user's), said in one
+`warning:` line; readers change nothing; and a writer refuses to sign with a key file others
+can read that it cannot tighten (another user's, read-only media): one line, exit 2. Lose the key
+and the heads it signed can still be checked against its public key (`smp keys show` prints
+it, the central store and each log record it), but nothing new can be signed with it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +52,10 @@ def key_dir() -> Path:
     from smpdevice.config import home_dir, user_path
 
     env = os.environ.get("SMP_KEY_DIR")
+    if env and not env.strip():  # never a relative directory named " " (as SMP_DATA_DIR)
+        from smpdevice.config import ConfigError
+
+        raise ConfigError("$SMP_KEY_DIR", ["SMP_KEY_DIR must not be blank"])
     if env:
         return user_path(env)
     base = os.environ.get("XDG_CONFIG_HOME") or home_dir() / ".config"
@@ -120,10 +130,12 @@ class InstallationKey:
         """This installation's key; created (0600, in a 0700 directory) on first use."""
         from cryptography.hazmat.primitives import serialization
 
-        directory = directory or key_dir()
+        if directory is None:
+            directory = key_dir()
+            _warn_inside_data(directory)
         path = directory / KEY_FILE_NAME
         try:
-            pem = _read_key_file(path)
+            pem = _read_key_file(path, signing=True)
             if pem is not None:
                 return cls._from_pem(pem, path)
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -144,8 +156,8 @@ class InstallationKey:
             ) from exc
 
     @classmethod
-    def _load(cls, path: Path) -> InstallationKey:
-        pem = _read_key_file(path)
+    def _load(cls, path: Path, *, signing: bool = True) -> InstallationKey:
+        pem = _read_key_file(path, signing=signing)
         if pem is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
         return cls._from_pem(pem, path)
@@ -175,11 +187,12 @@ class InstallationKey:
 MAX_KEY_FILE_BYTES = 64 * 1024
 
 
-def _read_key_file(path: Path) -> bytes | None:
+def _read_key_file(path: Path, *, signing: bool = False) -> bytes | None:
     """The bytes of the key file, None when nothing is there. Opened non-blocking and checked
     with fstat: a FIFO, a device or a directory at the key's name is refused at once
     (InstallationKeyError, exit 2), never waited on; a symlink to a key file is followed, as
-    it always was."""
+    it always was. When the key is to sign (`signing`), a key file others can read is made
+    0600 (`_tighten_key`), or refused when it cannot be; a reader leaves it as it is."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -191,6 +204,7 @@ def _read_key_file(path: Path) -> bytes | None:
                 f"the installation key {path} is not a regular file (a directory, device, pipe "
                 "or socket): put the key file itself there (restore it from your key backup), "
                 "or remove it and a new key is made")
+        _tighten_key(fd, path, info.st_mode, signing)
         if info.st_size > MAX_KEY_FILE_BYTES:
             raise InstallationKeyError(
                 f"the installation key {path} is {info.st_size:,} bytes, not a key; restore "
@@ -204,6 +218,63 @@ def _read_key_file(path: Path) -> bytes | None:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _tighten_key(fd: int, path: Path, mode: int, signing: bool) -> None:
+    """A key file others can read is made 0600 by a writer (`signing`), and its directory
+    0700 unless that is the user's home, `/`, another user's or a shared sticky one (like
+    /tmp): one `warning:` line says what was done. A reader (`smp keys show`, verify)
+    changes nothing, nor does anyone when the key file is private. A loose key file that
+    cannot be tightened is refused to sign."""
+    if not mode & 0o077 or not signing:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the file itself, through a symlink too
+    except OSError as exc:
+        raise InstallationKeyError(
+            f"the installation key {path} can be read by others (mode "
+            f"{stat.S_IMODE(mode):o}) and cannot be made 0600 ({exc.strerror or exc}): "
+            "nothing was signed; as its owner run `chmod 600` on it") from exc
+    done = f"made 0600{_tighten_folder(path.parent)}"
+    sys.stderr.write(f"warning: the installation key {path} could be read by others (mode "
+                     f"{stat.S_IMODE(mode):o}): {done}\n")
+
+
+def _tighten_folder(folder: Path) -> str:
+    """`folder` (the key file's) made 0700 when only this user's own: the words saying so."""
+    try:
+        info = os.stat(folder)
+        real = os.path.realpath(folder)
+        if (not info.st_mode & 0o077 or info.st_uid != os.geteuid()
+                or info.st_mode & stat.S_ISVTX
+                or real in {os.path.realpath(Path.home()), os.path.realpath("/")}):
+            return ""  # private already, or a folder not the key's alone: left as it is
+        os.chmod(folder, 0o700)
+    except (OSError, RuntimeError):  # RuntimeError: no home directory to compare with
+        return ""
+    return f", and its directory {folder} 0700 (was {stat.S_IMODE(info.st_mode):o})"
+
+
+_warned_inside: set[Path] = set()
+
+
+def _warn_inside_data(directory: Path) -> None:
+    """One `warning:` line (once a process) when the key directory is the data directory or
+    inside it: every copy of the data (a backup) would then carry the key that re-signs it."""
+    from smpdevice.paths import data_dir
+
+    try:
+        data = Path(os.path.realpath(data_dir(create=False)))
+    except (SmpError, OSError):  # no data directory to be inside of
+        return
+    real = Path(os.path.realpath(directory))
+    if (real == data or data in real.parents) and real not in _warned_inside:
+        _warned_inside.add(real)
+        sys.stderr.write(
+            f"warning: the installation key's directory {directory} is inside the data "
+            f"directory {data}: every copy of the data then holds the key that can re-sign "
+            f"it. Move {KEY_FILE_NAME} to a private directory outside it and set SMP_KEY_DIR "
+            "there\n")
 
 
 def _publish(path: Path, pem: bytes) -> None:
@@ -260,6 +331,15 @@ def load_public(directory: Path | None = None) -> PublicKey | None:
     path = (directory or key_dir()) / KEY_FILE_NAME
     pem = _read_key_file(path)
     return None if pem is None else InstallationKey._from_pem(pem, path).public
+
+
+def recorded_key(text: object) -> PublicKey | None:
+    """The key a row of a log's `signing_keys` holds (64 lower-case hex digits, as a writer
+    records it); None when it holds none (a row added by hand, or damaged): named by verify
+    and refused by a writer, never a traceback (review 18b)."""
+    if isinstance(text, str) and re.fullmatch(r"[0-9a-f]{64}", text):
+        return PublicKey(text)
+    return None
 
 
 def parse_trusted_key(text: str) -> str | PublicKey:

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smpdevice.errors import SmpError
+from smpdevice.records.logcopies import (  # noqa: F401 (the names readers know them by)
+    CopiedLog,
+    DivergedLog,
+    copied,
+    copies,
+    copy_problems,
+)
 
 
 class UnknownSession(SmpError):
@@ -157,7 +164,15 @@ def open_all(paths: Sequence[Path], *,
         if failed and not logs:
             raise failed[0][1]
         skipped.extend(failed)
-        yield logs
+        yield _once(logs, skipped)
+
+
+def _once(logs: list[Any], skipped: list[tuple[Path, SmpError]]) -> list[Any]:
+    """`logs` without those holding a log read in their place (`copies`): each is named in
+    `skipped` (CopiedLog; DivergedLog for one read all the same) and read once."""
+    kept, found = copies(logs)
+    skipped.extend((c.path, c) for c in found)
+    return kept
 
 
 def all_sessions(logs: Sequence[Any], where: Any = None,

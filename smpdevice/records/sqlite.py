@@ -43,7 +43,6 @@ thread and a UI thread may share one `PassLog`.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -53,7 +52,7 @@ from typing import Any, Literal, TextIO
 
 from smpdevice import checks
 from smpdevice.paths import db_path
-from smpdevice.records import export, session_chain, sqlite_signing
+from smpdevice.records import export, export_resumed, session_chain, sqlite_layout, sqlite_signing
 from smpdevice.records import sqlite_recovery as recovery
 from smpdevice.records.audit import Audit
 from smpdevice.records.chain import GENESIS_HASH, BrokenLink, record_hash
@@ -297,11 +296,10 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
             with self._reading():
                 return export.export_sqlite(self._conn, fmt, out, pseudonyms=pseudonyms,
                                             where=where)
-        with self._reading():
-            sessions = {sid: json.loads(body) for sid, body in self._conn.execute(
-                "SELECT session_id, body FROM records WHERE kind = 'session_open'")}
+        with self._reading():  # each session's opening; each resumed pass's technician, ...
+            sessions, played = export_resumed.openings_and_played(self._conn)
         return export.export_records(self._iter_passes(None), sessions, fmt, out,
-                                     pseudonyms=pseudonyms, where=where)
+                                     pseudonyms=pseudonyms, where=where, played_by=played)
 
     def verify(self, *, trusted: Mapping[str, PublicKey] | None = None,
                anchors: bool | Path | Sequence[tuple[str, Receipt]] = True,
@@ -393,8 +391,8 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         text = canonical(body)
         written_at = iso(datetime.now(UTC))
         digest = record_hash(seq, kind, session_id, pass_id, written_at, text, prev)
-        self._conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (seq, kind, session_id, pass_id, written_at, text, prev, digest))
+        sqlite_layout.insert_record(  # checked: stored as written, or refused (a trigger)
+            self._conn, (seq, kind, session_id, pass_id, written_at, text, prev, digest))
         sqlite_signing.write_head(self._conn, self._signer, self._log_id, seq, digest)
         self._tail = (seq, digest)  # forgotten again if the transaction fails
         return seq, digest

@@ -33,12 +33,14 @@ class PenCounterReads:
                 (session_id,))}
 
     def pen_counters_after(self, session_id: str, pass_ids: Iterable[str]
-                           ) -> dict[str, tuple[dict[str, int], str]]:
+                           ) -> dict[str, tuple[dict[str, int] | None, str]]:
         """pass id (of `pass_ids`, passes of the session) -> (`pen_counters`, `started_at`) of
         the first pass of ANOTHER session of this log begun after it (in the log's order) on
-        the same pen, with its counters recorded; a pass with none after it is absent."""
+        the same pen; its counters None when it was recorded without them (then how far the
+        pen went before it cannot be told: review 18, never skipped); a pass with none after
+        it is absent."""
         checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
-        found: dict[str, tuple[dict[str, int], str]] = {}
+        found: dict[str, tuple[dict[str, int] | None, str]] = {}
         with self._reading():
             for pass_id in pass_ids:
                 row = self._conn.execute(
@@ -48,12 +50,12 @@ class PenCounterReads:
                     "AND mine.session_id = b.session_id "
                     "JOIN records o ON o.kind = 'pass_begin' AND o.seq > b.seq "
                     "AND o.session_id != b.session_id "
-                    "AND json_extract(o.body, '$.pen_counters') IS NOT NULL "
                     "JOIN records s ON s.kind = 'session_open' AND s.session_id = o.session_id "
                     "AND json_extract(s.body, '$.pen_serial') = "
                     "json_extract(mine.body, '$.pen_serial') "
                     "WHERE b.kind = 'pass_begin' AND b.pass_id = ? AND b.session_id = ? "
                     "ORDER BY o.seq LIMIT 1", (pass_id, session_id)).fetchone()
                 if row is not None:
-                    found[pass_id] = (json.loads(row[0]), str(row[1]))
+                    found[pass_id] = (json.loads(row[0]) if row[0] is not None else None,
+                                      str(row[1]))
         return found

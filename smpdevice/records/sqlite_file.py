@@ -22,6 +22,7 @@ from smpdevice.records.files import (
     PRIVATE_DIR,
     private_file,
     require_regular_file,
+    tighten_folder,
     tighten_siblings,
 )
 from smpdevice.records.model import PassLogError, iso
@@ -157,6 +158,9 @@ class SqliteFile:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
                 # A directory given as --db, or what the file holds: before the lock, the chmod.
                 refuse_foreign(self.path)
+                from smpdevice.records.logcopies import refuse_copy_beside
+
+                refuse_copy_beside(self.path)  # one log in two files: never written in both
                 self._lock_file = take_writer_lock(self.path)
                 private_file(self.path)  # 0600 before SQLite makes it (and its -wal, -shm)
                 self._conn = sqlite3.connect(self.path, isolation_level=None,
@@ -166,6 +170,9 @@ class SqliteFile:
                     raise PassLogError(f"cannot put the pass log {self.path} in WAL mode "
                                        f"(got {mode}); put the data directory on a local disk")
                 tighten_siblings(self.path)
+                from smpdevice.records.frames import recordings_dir
+
+                tighten_folder(recordings_dir(self.path))  # an older version's recordings
                 self._conn.execute("PRAGMA synchronous=FULL")
                 # Checkpoints run on their own thread (WalCheckpointer), never inside a
                 # commit; SQLite's own stays only as a safety net, far above that thread's.

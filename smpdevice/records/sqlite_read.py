@@ -176,7 +176,10 @@ class SqliteReads:
     @property
     def log_id(self) -> str:
         """This log's id (binds its signed heads; its name in the central store)."""
-        with self._reading():
+        with self._reading():  # a log of schema 2 has none (written before heads were signed)
+            if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                      "name = 'meta'").fetchone():
+                return ""
             row = self._conn.execute("SELECT value FROM meta WHERE name = 'log_id'").fetchone()
         return row[0] if row else ""
 

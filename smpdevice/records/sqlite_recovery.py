@@ -63,7 +63,11 @@ def _signed_by_log_key(conn: sqlite3.Connection, log_id: str, seq: int, digest: 
 
 def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: Path) -> bool:
     """Raise LogAltered when the head is not one this writer may chain onto; True when the
-    log was never signed (its head is to be adopted), False when its head holds."""
+    log was never signed (its head is to be adopted), False when its head holds. A schema
+    altered (a trigger, a column added) is refused first (`sqlite_layout`)."""
+    from smpdevice.records.sqlite_layout import refuse_altered_schema
+
+    refuse_altered_schema(conn, path)
     last = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
     head = conn.execute("SELECT seq, hash, key_fingerprint, signature FROM chain_head").fetchone()
     what = None
@@ -368,7 +372,7 @@ def pseudonym_secret(key: InstallationKey | None) -> bytes:
     if key is None:
         path = key_dir() / KEY_FILE_NAME
         if path.is_file():  # never created here: readers write nothing
-            key = InstallationKey._load(path)
+            key = InstallationKey._load(path, signing=False)  # pseudonyms only: never signs
     if key is not None:
         return key.pseudonym_secret()
     if not _ONE_OFF_SECRET:

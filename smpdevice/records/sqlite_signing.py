@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit
+from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit, being_written
 from smpdevice.records.chain import (
     GENESIS_HASH,
     BrokenLink,
@@ -22,7 +22,7 @@ from smpdevice.records.chain import (
     ChainWalk,
     verify_rows,
 )
-from smpdevice.records.keys import InstallationKey, PublicKey
+from smpdevice.records.keys import InstallationKey, PublicKey, recorded_key
 from smpdevice.records.model import iso
 from smpdevice.records.signing import (
     SIGN_EVERY_RECORDS,
@@ -31,6 +31,7 @@ from smpdevice.records.signing import (
     head_statement,
     read_anchors,
 )
+from smpdevice.records.sqlite_layout import checked, damaged_key, once_signed, schema_problem
 
 SIGNED_SCHEMA = 3  # the first schema whose heads are signed
 
@@ -52,18 +53,19 @@ def write_head(conn: sqlite3.Connection, key: InstallationKey, the_log_id: str, 
     """Sign the head (seq, digest) into `chain_head`; also keep it in `signed_heads` when
     `reason` is given or at every SIGN_EVERY_RECORDS records. Returns the signature."""
     signature = key.sign(head_statement(the_log_id, seq, digest))
-    conn.execute(
-        "INSERT INTO chain_head (id, seq, hash, key_fingerprint, signature) "
-        "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
-        "hash = excluded.hash, key_fingerprint = excluded.key_fingerprint, "
-        "signature = excluded.signature", (seq, digest, key.fingerprint, signature))
+    head = (seq, digest, key.fingerprint, signature)  # each checked to be stored as written
+    checked(conn, "INSERT INTO chain_head (id, seq, hash, key_fingerprint, signature) "
+            "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+            "hash = excluded.hash, key_fingerprint = excluded.key_fingerprint, "
+            "signature = excluded.signature", head, f"the chain head (record {seq})",
+            "SELECT seq, hash, key_fingerprint, signature FROM chain_head WHERE seq = ?", head)
     if reason is None and seq % SIGN_EVERY_RECORDS == 0:
         reason = "interval"
     if reason is not None:
-        conn.execute(
-            "INSERT INTO signed_heads (seq, hash, reason, key_fingerprint, signature) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason",
-            (seq, digest, reason, key.fingerprint, signature))
+        checked(conn, "INSERT INTO signed_heads (seq, hash, reason, key_fingerprint, signature) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason",
+                (seq, digest, reason, key.fingerprint, signature), f"the signed head at {seq}",
+                "SELECT seq, hash FROM signed_heads WHERE seq = ?", (seq, digest))
     return signature
 
 
@@ -96,12 +98,12 @@ def audit_input(conn: sqlite3.Connection, version: int, *,
     if "signing_keys" in tables:
         # Keyed by each key's own fingerprint: the stored label is not evidence.
         keys = {key.fingerprint: key for key in
-                (PublicKey(public) for (public,) in
-                 conn.execute("SELECT public_key FROM signing_keys"))}
+                (recorded_key(public) for (public,) in
+                 conn.execute("SELECT public_key FROM signing_keys")) if key is not None}
     return AuditInput(records=(), log_id=log_id(conn) if signed else "",
                       chain_head=head, signed_heads=heads, log_keys=keys, trusted=trusted,
                       trusted_fingerprints=tuple(trusted_fingerprints), anchors=anchors,
-                      signed=signed,
+                      signed=signed, has_head=version >= 2,
                       walk=lambda keep: _walk(conn, keep, path))
 
 
@@ -341,6 +343,9 @@ def _audit_snapshot(conn: sqlite3.Connection, version: int, anchors_file: Path,
                     trusted: Mapping[str, PublicKey] | None, allow_unsigned: bool,
                     path: Path | None, trusted_fingerprints: Collection[str]) -> Audit:
     """`audit_log` inside its read transaction."""
+    altered = schema_problem(conn, version, missing=False) or damaged_key(conn)
+    if altered is not None:
+        return Audit(problem=BrokenLink(0, altered))
     found: list[tuple[str, Receipt]] = []
     whole: str | None = None  # the anchors file read whole, if one was
     anchored: set[int] = set()
@@ -373,8 +378,12 @@ def _audit_snapshot(conn: sqlite3.Connection, version: int, anchors_file: Path,
                        path=path, trusted_fingerprints=trusted_fingerprints)
     if whole is not None:
         data.anchors_file, data.anchored = whole, anchored
-        data.pending_close = _being_written(data.signed_heads, anchored, last) if held else None
+        data.pending_close = being_written(data.signed_heads, anchored, last) if held else None
     result = audit(data)
+    if result.ok and (gone := schema_problem(conn, version, changed=False)) is not None:
+        result.problem = BrokenLink(0, gone)  # a table the records did not need (meta, say)
+    if result.ok and not data.signed and (once := once_signed(conn)) is not None:
+        result.problem = BrokenLink(0, once)  # as a writer refuses it (--allow-unsigned too)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (
             "not covered by a valid signature: this log was written before heads were signed. "
@@ -388,13 +397,3 @@ def _last_seq(conn: sqlite3.Connection) -> int:
         return conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
     except sqlite3.OperationalError:  # no records table: the walk names it
         return 0
-
-
-def _being_written(heads: Sequence[StoredHead], anchored: Collection[int], last: int
-                   ) -> int | None:
-    """The one close whose receipt a writer, holding the anchors file through a whole
-    ANCHORS_WAIT_S, may still be appending: the newest close, when it is the snapshot's last
-    record and every older close has its receipt. None: no such close."""
-    closes = sorted(h.seq for h in heads if h.reason == "session_close")
-    missing = [seq for seq in closes if seq not in anchored]
-    return missing[0] if missing == [last] == closes[-1:] else None

@@ -146,6 +146,16 @@ def _receipts_without_log(path: Path, receipts: Sequence[tuple[str, Any]]) -> st
             "backup) or give its path with --db")
 
 
+def copies(checks: Sequence[LogCheck]) -> list[str]:
+    """A problem for each log among `checks` that holds the same log as another (the readers'
+    rule, `logcopies.copies`: the same log id, or first record for a log without one): two files
+    of one data directory holding one log, an older copy (a backup), the same, or each written
+    after the copy (review 18)."""
+    from smpdevice.records.logcopies import copy_problems
+
+    return [f"copied: {c}" for c in copy_problems([c.path for c in checks if not c.missing])]
+
+
 @dataclass
 class Verification:
     """Every log of a data directory checked (`verify_all`)."""
@@ -154,7 +164,8 @@ class Verification:
 
     @property
     def problem(self) -> str | None:
-        return next((c.problem for c in self.logs if c.problem), None)
+        return next((c.problem for c in self.logs if c.problem), None) or next(
+            iter(copies(self.logs)), None)
 
 
 def missing_logs(checks: Sequence[LogCheck], trust: Trust, against: str) -> list[str]:

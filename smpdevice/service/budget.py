@@ -24,8 +24,17 @@ SMALL_MESSAGE_CHARS = 1024  # never charged: an E-stop is ~60, a heartbeat ~70
 MESSAGE_CHARS_PER_S = 64 * 1024  # a 256 KiB profile every 4 s, sustained
 MESSAGE_CHARS_BURST = 2 * MAX_MESSAGE_BYTES  # two requests at the cap at once
 # Before rpc.hello only a hello is read: one is < 3 KiB (a 128-character token, a 200-character
-# name even \u-escaped); a bigger message is refused unread as a failed hello.
-BEFORE_HELLO_MAX_CHARS = 8 * 1024
+# name even \u-escaped); a bigger message is refused unread as a failed hello. In UTF-8 bytes
+# as on the wire (as the 256 KiB cap), not characters: see `wire_bytes_over`.
+BEFORE_HELLO_MAX_BYTES = 8 * 1024
+
+
+def wire_bytes_over(raw: str | bytes, cap: int) -> bool:
+    """Whether the message is over `cap` UTF-8 bytes. A text frame arrives as `str` of 1-4
+    bytes a character: only one between cap/4 and cap characters needs encoding to tell."""
+    if isinstance(raw, bytes) or len(raw) > cap or len(raw) <= cap // 4:
+        return len(raw) > cap
+    return len(raw.encode("utf-8", "surrogatepass")) > cap
 # Messages refused for a rate (requests or characters) without the connection pausing long
 # enough for its buckets to refill: it keeps flooding, and is disconnected.
 FLOOD_STRIKES = 16

@@ -22,17 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from smpdevice.calibration.accuracy import PunctureRateCheck, RatePoint
-from smpdevice.calibration.fit import fit_linear
-from smpdevice.calibration.report import CalibrationSettings, VerifyResult, VerifySample
-from smpdevice.calibration.speed import SpeedSample, check_speed
-from smpdevice.calibration.speed_step import (
-    STATION_SPEED_SLACK_HZ,
-    missing_station_speeds,
-    station_speeds_hz,
+from smpdevice.calibration.report import CalibrationSettings
+from smpdevice.calibration.savable import (
+    SAME_MM,
+    check_depths,
+    check_fit,
+    check_rates,
+    check_savable,
 )
+from smpdevice.calibration.speed import SpeedSample, check_speed
 from smpdevice.control.calibration import Calibration, CalibrationError
 
-SAME_MM = 1e-6  # a refit on the same floats gives the same numbers; JSON keeps them exactly
 SAME_HZ = 1e-6
 MAX_MOVES = 512  # a guided run moves a few dozen times; bounded against a looping client
 MIN_SPEEDS = 3  # the station's speed check spins at 15, 50 and 85 % of the pen's range
@@ -72,43 +72,22 @@ def check_evidence(cal: Calibration, run: CalibrationRun,
     run did not produce. `speed_range_hz`: the pen's (min, max); its rate checks must then
     hold one speed near each of the station's three (15, 50 and 85 % of it)."""
     s = settings or CalibrationSettings()
-    fit = fit_linear(cal.points, s.fit_tolerance_mm)  # refuses < 3 points, naming the count
-    for name, mine, theirs in (("offset_mm", fit.offset_mm, cal.offset_mm),
-                               ("gain", fit.gain, cal.gain)):
-        if abs(mine - theirs) > SAME_MM:
-            raise CalibrationError(f"calibration.{name}={theirs!r} is refused: its own points "
-                                   f"fit {mine:.6f}; send the fit of the points measured")
-    if len(cal.residuals_mm) != len(fit.residuals_mm) or any(
-            abs(a - b) > SAME_MM for a, b in zip(cal.residuals_mm, fit.residuals_mm,
-                                                 strict=False)):
-        raise CalibrationError("calibration.residuals_mm is refused: they are not the residuals "
-                               "of its points against its fit")
+    check_fit(cal, s)  # the checks that need no pen: shared with an import (`savable`)
     for i, (actuator_mm, _) in enumerate(cal.points):
         if not _near(actuator_mm, run.moved_to_mm, SAME_MM):
             raise CalibrationError(f"calibration.points[{i}] at actuator {actuator_mm} mm is "
                                    "refused: the pen was not moved there in this calibration "
                                    "run; measure the points with calibration.move")
-    verify = VerifyResult(cal.calibration_id, s.verify_tolerance_mm,
-                          [VerifySample(t, cal.to_actuator_mm(t), g) for t, g in cal.depth_checks],
-                          mean_max_mm=s.depth_mean_max_mm, sd_max_mm=s.depth_sd_max_mm)
-    problems = verify.problems()
-    if problems:
-        raise CalibrationError(f"calibration.depth_checks are refused: {'; '.join(problems)}")
+    check_depths(cal, s)
     for i, (target_mm, _) in enumerate(cal.depth_checks):
         if not _near(round(cal.to_actuator_mm(target_mm), 3), run.asked_mm, 1e-3):
             raise CalibrationError(f"calibration.depth_checks[{i}] at {target_mm} mm is "
                                    "refused: the pen was not moved to that depth through this "
                                    "calibration in this run; verify it with calibration.move")
     _check_rates(cal, run, s)
-    if speed_range_hz is not None:
-        missing = missing_station_speeds([hz for hz, _ in cal.rate_checks], *speed_range_hz)
-        if missing:
-            raise CalibrationError(
-                f"calibration.rate_checks are refused: none is at "
-                f"{', '.join(f'{hz:g}' for hz in missing)} Hz; the station checks this pen at "
-                f"15, 50 and 85 % of its {speed_range_hz[0]:g}..{speed_range_hz[1]:g} Hz "
-                f"({', '.join(f'{hz:g}' for hz in station_speeds_hz(*speed_range_hz))} Hz, "
-                f"within {STATION_SPEED_SLACK_HZ:g} Hz); spin at those speeds")
+    check_rates(cal, s)
+    if speed_range_hz is not None:  # the store's own rule (`savable`): one place
+        check_savable(cal, speed_range_hz)
 
 
 def _check_rates(cal: Calibration, run: CalibrationRun, s: CalibrationSettings) -> None:

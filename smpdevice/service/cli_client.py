@@ -29,9 +29,11 @@ def service_option() -> Any:
     """--service URL, processed first so that --port need not be given with it. `--port`'s
     callback (`smpdevice.cli.device.one_target`) settles the two: a `--port` typed on the
     command line beats SMP_SERVICE, and beside a typed `--service` it is refused."""
+    from smpdevice.cli.params import env_service
+
     return click.option(
         "--service", "service", envvar="SMP_SERVICE", default=None, metavar="URL",
-        is_eager=True, expose_value=True,
+        is_eager=True, expose_value=True, callback=env_service,  # a blank SMP_SERVICE: unset
         help="Talk to a running `smp serve` (ws://HOST:PORT/rpc or unix:///PATH) instead of "
              "the port. Default: $SMP_SERVICE, unless --port is given (not both).")
 
@@ -127,7 +129,9 @@ def info(url: str, as_json: bool) -> None:
         state = svc.call("pen.state")
     data = {**(ident["identity"] or {}), "port": ident["port"], "service": url,
             "controller_state": state["state"], "driver": state["driver"],
-            "simulated": ident["simulated"], "calibration": ident["calibration"]}
+            "simulated": ident["simulated"], "calibration": ident["calibration"],
+            # why a stored calibration was not used at start (None from an older service)
+            "calibration_problem": ident.get("calibration_problem")}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -138,3 +142,5 @@ def info(url: str, as_json: bool) -> None:
     cal = data["calibration"]
     where = f"{cal['calibration_id']} until {cal['expires_at']}" if cal else "none"
     click.echo(f"  calibration: {where}")
+    if cal is None and data["calibration_problem"]:
+        click.echo(f"  calibration problem: {data['calibration_problem']}")

@@ -63,6 +63,8 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
         pen = server.service.pen
         click.echo(f"Serving pen {pen.identity.serial} ({pen.port_url}), state "
                    f"{pen.state.value}{'' if pen.calibration else ', not calibrated'}.")
+        if pen.calibration is None and server.service.calibration_problem:
+            click.echo(f"  calibration problem: {server.service.calibration_problem}")
         click.echo(f"  JSON-RPC:  {server.url}")
         if server.socket_path is not None:
             click.echo(f"  socket:    unix://{server.socket_path}")

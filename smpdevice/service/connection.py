@@ -1,6 +1,6 @@
 """One client connection: authentication, checks, dispatch, and an outbox.
 
-Order of checks for every message: before rpc.hello, a message over BEFORE_HELLO_MAX_CHARS is
+Order of checks for every message: before rpc.hello, a message over BEFORE_HELLO_MAX_BYTES is
 refused unread (a failed hello); then the connection's character budget (a message over 1 KiB
 and over it is read no further than its size and its E-stop: refused unread otherwise), then
 size (over the cap: refused unread), then E-stop (for an authenticated connection told by a
@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import Role
 from smpdevice.service.budget import (
-    BEFORE_HELLO_MAX_CHARS,
+    BEFORE_HELLO_MAX_BYTES,
     MESSAGE_CHARS_BURST,
     MESSAGE_CHARS_PER_S,
     SMALL_MESSAGE_CHARS,
@@ -42,6 +42,7 @@ from smpdevice.service.budget import (
     flush,
     read_over_rate,
     strike,
+    wire_bytes_over,
 )
 from smpdevice.service.deadman import NotDriving
 from smpdevice.service.limits import MAX_ANSWER_BYTES
@@ -198,12 +199,12 @@ def _check_message(service: PenService, client: Client, raw: str | bytes,
     size = len(raw)  # characters of a text frame (what reading it costs), bytes of a binary
     over_rate = False
     try:
-        if client.role is None and size > BEFORE_HELLO_MAX_CHARS:
+        if client.role is None and wire_bytes_over(raw, BEFORE_HELLO_MAX_BYTES):
             client.failed_hellos += 1  # only a hello is read before it: three close
             check_size(raw)  # over the cap: that error, as for anyone
             raise RpcError(NOT_AUTHENTICATED, "not authenticated: send rpc.hello first; a "
-                                              f"message over {BEFORE_HELLO_MAX_CHARS} "
-                                              "characters is not read before it")
+                                              f"message over {BEFORE_HELLO_MAX_BYTES} "
+                                              "bytes is not read before it")
         over_rate = size > SMALL_MESSAGE_CHARS and not chars.take(size)
         if over_rate:  # its size and its E-stop only (an E-stop is exempt from the rate)
             request = read_over_rate(client, raw)

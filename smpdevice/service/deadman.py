@@ -37,6 +37,7 @@ import structlog
 from smpdevice.control.controller import PenController
 from smpdevice.control.states import State, StateError
 from smpdevice.errors import SmpError
+from smpdevice.service.pedal_gate import FootswitchGatedPen
 
 log = structlog.get_logger("smpdevice.service")
 T = TypeVar("T")
@@ -180,8 +181,9 @@ class DriverLease:
             return self.changed.wait_for(lambda: self._unacted == 0, timeout_s)
 
 
-class GatedPenController(PenController):
-    """A `PenController` whose lease renewal also needs the gate (the driver's lease)."""
+class GatedPenController(FootswitchGatedPen):
+    """A `PenController` whose lease renewal also needs the gate (the driver's lease); a pen
+    the station's footswitch mode cannot run is served, never run (pedal_gate.py)."""
 
     lease_gate: Callable[[], bool] = staticmethod(lambda: True)
 

@@ -20,9 +20,12 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
     from smpdevice.calibration.workflow import run_calibration
     from smpdevice.control import PenController
     from smpdevice.errors import SmpError
-    from smpdevice.service.runner import ServiceHandle, ServiceOptions
+    from smpdevice.service.runner import ServiceHandle, ServiceOptions, claim_start
 
-    with PenSimulator(seed=seed) as sim:
+    # Refused (another service on this data directory, the listen port taken: exit 2) before
+    # the simulated pen is started and its calibration saved into the data directory.
+    with claim_start(ServiceOptions(port="", listen=listen)) as dir_lock, \
+            PenSimulator(seed=seed) as sim:
         click.echo(f"Simulated pen {sim.serial} started ({sim.url}); calibrating it against "
                    "its gauge...")
         with PenController.connect(sim.url) as pen:
@@ -32,8 +35,8 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
             if not report.passed:
                 raise SmpError("the demo calibration failed; run `smp demo` to see why")
             calibration = pen.calibration
-        with ServiceHandle(ServiceOptions(port=sim.url, listen=listen,
-                                          calibration=calibration)) as service:
+        with ServiceHandle(ServiceOptions(port=sim.url, listen=listen, calibration=calibration,
+                                          dir_lock=dir_lock)) as service:
             stop = until or threading.Event()
             # SIGTERM and SIGHUP (the terminal closed) stop as Ctrl-C does, and as `smp serve`
             # does: the service closes, so a running session stops its needle, records its

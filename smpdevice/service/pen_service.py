@@ -52,6 +52,7 @@ from smpdevice.service.work import SessionWork
 log = structlog.get_logger("smpdevice.service")
 Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
+VIEWER_READERS = 2  # threads for the viewers' reads; more calls queue behind them
 SETTLE_WAIT_S = 10.0  # how long a hello, a release or a pen.stop waits for requests in flight
 HANDLERS: dict[str, Handler] = {}
 DRIVER_ROLE = METHODS["pen.drive"].role  # a connection below it cannot hold the pen
@@ -92,6 +93,8 @@ class PenService:
         self._pump: asyncio.Task | None = None
         self._ids = iter(range(1, 1 << 62))
         self.calibration_run: CalibrationRun | None = None  # the guided run in progress
+        # why the stored calibration was not used at start (runner.build); None: no problem
+        self.calibration_problem: str | None = None
         self.serial = pen.identity.serial if pen.identity else None  # reconnect: this pen only
         self._reconnect: asyncio.Task | None = None
         self._settles: set[asyncio.Future] = set()  # second looks after a loss, in flight
@@ -107,6 +110,10 @@ class PenService:
         self._session_stop_lane = ThreadPoolExecutor(max_workers=1,
                                                      thread_name_prefix="smp-session-stop")
         self._session_stops = SharedRuns(self._submit_session_stop)
+        # Viewers' reads (sessions.*, session.check) have a bounded pool of their own: held
+        # calls (a locked log) never take the loop's default pool from anything else.
+        self.viewer_reads = ThreadPoolExecutor(max_workers=VIEWER_READERS,
+                                               thread_name_prefix="smp-viewer-reads")
 
     # ------------------------------------------------------------------ lifetime
 
@@ -124,10 +131,11 @@ class PenService:
             if task is not None:
                 task.cancel()
         self.closing = True  # a session stopped now is left open (session_play._finish)
-        self.work.request_stop()
+        self.work.request_stop(cause="the service is shutting down")
         self.watchdog.close()
         await asyncio.to_thread(self.work.join, 10.0)
         self._session_stop_lane.shutdown(wait=False)  # a run queued still runs
+        self.viewer_reads.shutdown(wait=False)
         await self.apen.close()
 
     def _submit_session_stop(self, fn: Callable[[], Any]) -> Future[Any]:
@@ -142,7 +150,12 @@ class PenService:
     # ------------------------------------------------------------------ fan-out
 
     def broadcast(self, method_name: str, params: dict[str, Any]) -> None:
-        """To every authenticated client (event loop thread only)."""
+        """To every authenticated client (event loop thread only). While the service closes,
+        the result of a session its close left open is not told: the connection's close
+        (1001) says it, as a host crash would (`smp run --service` exits 6, how to resume
+        once `smp serve` is back); the pass it stopped is told (server.py, shutdown.py)."""
+        if self.closing and method_name == "session.result" and params.get("left_open"):
+            return
         text = notification(method_name, params)
         for client in list(self.clients.values()):
             if client.role is not None:
@@ -225,7 +238,7 @@ class PenService:
             confirmed = True
         except EStopUnconfirmed:
             confirmed = False  # latched here and the lease withheld; the pen stops by itself
-        self.work.request_stop()
+        self.work.request_stop(cause=f"E-stop by {client.id}")
         log.warning("E-stop requested", client=client.id, role=client.role.label,
                     confirmed=confirmed)  # logged after: rendering a line must not delay it
         return {"ok": True, "state": self.pen.state.value, "confirmed": confirmed}
@@ -292,6 +305,8 @@ class PenService:
             "calibration": None if cal is None else {
                 "calibration_id": cal.calibration_id, "expires_at": cal.expires_at.isoformat(),
                 "technician": cal.technician},
+            # why the pen started uncalibrated, while it still is (a stored one not used)
+            "calibration_problem": self.calibration_problem if cal is None else None,
         }
 
     @method("pen.state")
@@ -327,7 +342,10 @@ class PenService:
 
     @method("session.check")
     async def m_session_check(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self.work.check, p["profile"], p.get("format", "yaml"))
+        return await self.viewer_read(self.work.check, p["profile"], p.get("format", "yaml"))
+
+    async def viewer_read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.viewer_reads, fn, *args)
 
     @method("session.run")
     async def m_session_run(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:

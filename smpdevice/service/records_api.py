@@ -59,6 +59,8 @@ def _open_logs(path: Path | None, warnings: list[str]) -> Iterator[list[Any]]:
 
 
 def _left_out(where: Path, exc: Exception) -> str:
+    if isinstance(exc, logset.CopiedLog):  # read once (or both, diverged): nothing left out
+        return f"{_sentence(exc)} (sessions.verify fails on it until then)"
     return (f"{_sentence(exc)} Its sessions are left out; the other logs are read (check it: "
             f"{command('smp', 'sessions', 'verify', '--db', str(where))} on the service's "
             "station)")
@@ -155,13 +157,26 @@ def verify(path: Path | None) -> dict[str, Any]:
             warnings.append(_left_out(where, exc))
             logs.append({"path": str(where), "ok": False, "records": 0, "head_hash": None,
                          "problem": f"cannot be read: {_sentence(exc)}", "key_fingerprints": []})
+    copies = _copies(logs)  # one log in two files: named, its records counted once
     # a log deleted, its anchors left: checked too (as missing)
     logs += [_checked(c) for c in verify_all([], trust, station=station).logs]
     problem = next((x["problem"] for x in logs if x["problem"]), None)
     return {"ok": problem is None, "problem": problem,
-            "records": sum(x["records"] for x in logs),
+            "records": sum(x["records"] for x in logs if x["path"] not in copies),
             "head_hash": logs[0]["head_hash"] if logs else None, "logs": logs,
             "warnings": warnings}
+
+
+def _copies(logs: list[dict[str, Any]]) -> set[str]:
+    """Marks each log among `logs` (checked) that holds the same log as another, as `smp
+    sessions verify` does (`logset.copies`: `copied: ...`); the paths of those not read (an
+    older copy or the same: their records are the other's)."""
+    found = logset.copy_problems([Path(x["path"]) for x in logs if x["head_hash"]])
+    for copy in found:
+        entry = next(x for x in logs if x["path"] == str(copy.path))
+        entry["ok"] = False
+        entry["problem"] = entry["problem"] or f"copied: {copy}"
+    return {str(c.path) for c in found if not isinstance(c, logset.DivergedLog)}
 
 
 def _checked(c: Any) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""The service's `sessions.*` methods (viewer): each reads the pass logs in a thread through
-`records_api`, so it never holds up the pen's event loop or a running session."""
+"""The service's `sessions.*` methods (viewer): each reads the pass logs through `records_api`
+in the viewers' own bounded pool (`PenService.viewer_reads`), so it never holds up the pen's
+event loop, a running session, or the close's stop (not the loop's default pool)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from smpdevice.service import records_api
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @method("sessions.list")
 async def m_sessions_list(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     try:
-        return await asyncio.to_thread(records_api.list_sessions, self.passlog_path,
+        return await self.viewer_read(records_api.list_sessions, self.passlog_path,
                                        p.get("start"), p.get("limit", LIST_PAGE_MAX))
     except records_api.PageRefused as exc:  # start < -limit: no JSON Schema can say it
         raise RpcError(INVALID_PARAMS, f"sessions.list: {exc}") from None
@@ -26,14 +26,14 @@ async def m_sessions_list(self: PenService, client: Any, p: dict[str, Any]) -> d
 
 @method("sessions.show")
 async def m_sessions_show(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(records_api.show, self.passlog_path, p["session_id"])
+    return await self.viewer_read(records_api.show, self.passlog_path, p["session_id"])
 
 
 @method("sessions.verify")
 async def m_sessions_verify(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(records_api.verify, self.passlog_path)
+    return await self.viewer_read(records_api.verify, self.passlog_path)
 
 
 @method("sessions.export")
 async def m_sessions_export(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(records_api.export, self.passlog_path, p["format"])
+    return await self.viewer_read(records_api.export, self.passlog_path, p["format"])

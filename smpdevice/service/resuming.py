@@ -85,7 +85,9 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     if "screening" in p:
         screening = parse_screening(p["screening"], source="screening form")
         screening.require_clear()
+    epoch = service.lease.epoch  # the claim this request runs under (launch looks again)
     service.lease.require(client_id)
+    pen.require_footswitch()  # a pen the station's footswitch mode cannot run (pedal_gate.py)
     session_id, technician = p["session_id"], p["technician"]
     reach = work.reach(client_id)  # "clear it: smp clear --service URL", not the pen's port
 
@@ -125,7 +127,7 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
         return passlog, session
 
     return work.launch(client_id, open_session, leave_open=p.get("leave_open", True),
-                       stops_seen=stops_seen)
+                       stops_seen=stops_seen, epoch=epoch)
 
 
 def close(service: PenService, p: dict[str, Any],

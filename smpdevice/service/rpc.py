@@ -137,7 +137,7 @@ def parse(raw: str | bytes, *, scan: bool = True) -> Request:
         return _estop(message)
     if has_id and not _valid_id(ident):
         raise RpcError(INVALID_REQUEST, f"id must be a string of at most {MAX_ID_CHARS} "
-                                        "characters, a number or null")
+                                        "characters, a number within +-(2**63 - 1) or null")
     if message.get("jsonrpc") != "2.0":
         raise RpcError(INVALID_REQUEST, 'jsonrpc must be "2.0"', ident=_echo(ident))
     method = message.get("method")
@@ -229,15 +229,14 @@ def _estop(message: dict[str, Any]) -> Request:
 
 
 def _valid_id(ident: Any) -> bool:
-    """JSON-RPC 2.0: a string, a number or null (numbers are finite: parse refuses the rest)."""
+    """JSON-RPC 2.0: a string, a number within +-MAX_INT or null. A number written as a float
+    (1e19, 2.5) is held to the same range as an integer (a NaN compares false: refused)."""
     if ident is None:
         return True
     if isinstance(ident, bool):
         return False
-    if isinstance(ident, int):  # an E-stop's, read leniently, may be wider than parse allows
+    if isinstance(ident, int | float):  # exact int/float comparison; an E-stop's may be wider
         return -MAX_INT <= ident <= MAX_INT
-    if isinstance(ident, float):
-        return True
     return isinstance(ident, str) and len(ident) <= MAX_ID_CHARS
 
 

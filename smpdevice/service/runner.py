@@ -44,12 +44,16 @@ class ServiceOptions:
     # The clock of the clients' driver leases (seconds). Tests that are not about the dead-man
     # may hold it, so a stalled test process cannot let a driving client's lease run out.
     lease_clock: Callable[[], float] = time.monotonic
+    # serve.lock, taken already (`claim_start`, by `smp demo --web` before its simulated pen
+    # is calibrated): the service holds it from there on, and closes it with itself
+    dir_lock: IO[bytes] | None = None
 
 
-def _calibration_for(pen: GatedPenController, directory: Path) -> Any:
+def _calibration_for(pen: GatedPenController, directory: Path) -> tuple[Any, str | None]:
     """The pen's newest calibration in the service's data directory (`directory`, never
-    $SMP_DATA_DIR's when the options name another) if it may be used now; None otherwise,
-    the reason logged (clients then calibrate: a service never refuses to start for it)."""
+    $SMP_DATA_DIR's when the options name another) if it may be used now, and None; else None
+    and why not (clients then calibrate: a service never refuses to start for it). The reason
+    is logged and kept for the service's `pen.identity` answer (`smp info --service`)."""
     from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
     from smpdevice.control.calibration import CalibrationError, require_calibration
 
@@ -57,9 +61,10 @@ def _calibration_for(pen: GatedPenController, directory: Path) -> Any:
         cal = CalibrationStore(directory / CALIBRATIONS_NAME, readonly=True).latest(pen.serial)
     except SmpError as exc:
         log.warning("calibrations unreadable", error=str(exc))
-        return None
+        return None, (f"the stored calibrations could not be read: {str(exc).rstrip('.')}. "
+                      "Calibrate the pen through the service: smp calibrate --service URL")
     if cal is None:
-        return None
+        return None, None
     try:  # the check installing makes: expired, future-dated (a clock that ran ahead), a
         # simulator's on a real pen
         require_calibration(cal, pen.serial, simulated_pen=pen.simulated,
@@ -67,8 +72,15 @@ def _calibration_for(pen: GatedPenController, directory: Path) -> Any:
     except CalibrationError as exc:  # never a reason not to start: clients then calibrate
         log.warning("stored calibration not used; the pen starts uncalibrated",
                     calibration_id=cal.calibration_id, reason=str(exc))
-        return None
-    return cal
+        return None, (f"stored calibration {cal.calibration_id} not used: "
+                      f"{_through_service(exc)}")
+    return cal, None
+
+
+def _through_service(exc: Exception) -> str:
+    """A refusal's text for a client of the service: the service holds the port, so the pen
+    is calibrated through it."""
+    return str(exc).replace("smp calibrate --port PORT", "smp calibrate --service URL")
 
 
 def build(options: ServiceOptions) -> ServiceServer:
@@ -86,7 +98,7 @@ def build(options: ServiceOptions) -> ServiceServer:
     socket_path = directory / SOCKET_NAME if options.unix_socket else None
     # Held until the server closes: two `smp serve` started together on one data directory
     # both passed the socket check below (a socket is bound only once the pen is open).
-    dir_lock = take_serve_lock(directory)
+    dir_lock = options.dir_lock if options.dir_lock is not None else take_serve_lock(directory)
     try:
         # another service here, a port taken, a remote address not allowed: before the pen opens
         preflight(listen, socket_path, allow_remote=options.allow_remote, tls=tls)
@@ -104,11 +116,13 @@ def build(options: ServiceOptions) -> ServiceServer:
         dir_lock.close()
         raise
     try:
-        calibration = options.calibration or _calibration_for(pen, directory)
+        calibration, calibration_problem = ((options.calibration, None) if options.calibration
+                                            else _calibration_for(pen, directory))
         if calibration is not None:
             pen.set_calibration(calibration)
         service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME,
                              lease_clock=options.lease_clock)
+        service.calibration_problem = calibration_problem  # answered until one is installed
         server = ServiceServer(service, listen=listen, socket_path=socket_path,
                                allow_remote=options.allow_remote, tls=tls)
     except BaseException:
@@ -117,6 +131,30 @@ def build(options: ServiceOptions) -> ServiceServer:
         raise
     server.dir_lock = dir_lock
     return server
+
+
+def claim_start(options: ServiceOptions) -> IO[bytes]:
+    """What `build` checks before the pen opens, checked before anything else is opened or
+    written (`smp demo --web` calibrates its pen first): usable tokens, serve.lock taken, then
+    no other service, a free listen port, a listen address allowed. The lock, for
+    `options.dir_lock`; ServeError (exit 2) else, with nothing held."""
+    from smpdevice.paths import data_dir
+    from smpdevice.records.files import private_dir
+    from smpdevice.service.server import tls_context
+
+    listen = Listen.parse(options.listen)
+    tls = tls_context(options.tls_cert, options.tls_key)
+    directory = Path(options.data_dir) if options.data_dir else data_dir()
+    private_dir(directory)
+    load_or_create_tokens(directory)  # a token file no client could use: refused as by build
+    dir_lock = take_serve_lock(directory)
+    try:
+        preflight(listen, directory / SOCKET_NAME if options.unix_socket else None,
+                  allow_remote=options.allow_remote, tls=tls)
+    except BaseException:
+        dir_lock.close()
+        raise
+    return dir_lock
 
 
 def take_serve_lock(directory: Path) -> IO[bytes]:

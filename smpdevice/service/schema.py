@@ -277,6 +277,7 @@ METHODS: dict[str, Method] = {
                                   "quick_pass_s": {"type": "number", "exclusiveMinimum": 0,
                                                    "maximum": 600,
                                                    "description": "shorten every pass "
+                                                                  "planned longer to it "
                                                                   "(demos, tests)"},
                                   "leave_open": _leave_open(False),
                               }, ("profile", "screening", "technician")), drives=True),

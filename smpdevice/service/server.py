@@ -26,6 +26,7 @@ from websockets.asyncio.server import Server, serve, unix_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from smpdevice.control.aio import run_in_new_thread
 from smpdevice.errors import SmpError
 from smpdevice.service.auth import SOCKET_NAME as SOCKET_NAME  # re-exported (client, runner)
 from smpdevice.service.auth import Role, remove_stale_socket
@@ -34,6 +35,10 @@ from smpdevice.service.deadman import stop_and_disarm
 from smpdevice.service.door import Door, accept_backlog, door_connection
 from smpdevice.service.limits import MAX_INBOUND_BYTES
 from smpdevice.service.pen_service import PenService
+from smpdevice.service.shutdown import (
+    CLOSE_TIMEOUT_S as CLOSE_TIMEOUT_S,  # re-exported: the bound docs/service.md states
+)
+from smpdevice.service.shutdown import TELL_WITHIN_S, closed_within, cut, tell_clients
 
 log = structlog.get_logger("smpdevice.service")
 
@@ -45,9 +50,6 @@ DATA_FILES = {"demo-profile.yaml": "session1_base_density.yaml"}
 # The longest path a Unix socket takes (sun_path, less its NUL): 107 bytes on Linux, 103 on
 # macOS and the BSDs.
 SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
-# How long a closing connection may take to answer the close: a hung peer must not hold the
-# service's exit (the pen is at rest before any connection is closed; see close()).
-CLOSE_TIMEOUT_S = 2.0
 # How long a connection may take over its opening handshake (TLS included); then rpc.hello
 # has connection.HELLO_TIMEOUT_S. Idle connections are also capped (door.py).
 OPEN_TIMEOUT_S = 5.0
@@ -296,22 +298,30 @@ class ServiceServer:
         log.info("service listening", url=self.url, socket=str(self.socket_path))
 
     async def close(self) -> None:
-        """Stop the needle and disarm first, then close the connections, then the pen.
+        """Stop the needle and disarm first, then tell the clients, then close the
+        connections, then the pen.
 
-        The pen is brought to rest before any connection is closed: a safety stop never waits
-        on a client (a hung one holds its closing handshake for CLOSE_TIMEOUT_S). Idempotent;
-        also after a start() that failed halfway."""
+        New connections are refused first; the pen is brought to rest before anything waits
+        on a client (a safety stop never depends on the link). Then the session stopped ends
+        its pass and every client hears it (`session.pass`, `session.result`: "the service is
+        shutting down"), within TELL_WITHIN_S; only then are the connections closed (1001; a
+        hung one holds its closing handshake for CLOSE_TIMEOUT_S). Idempotent; also after a
+        start() that failed halfway."""
         if self._closed:
             return
         self._closed = True
-        for server in (self._ws, self._unix):
-            if server is not None:
-                server.close()  # no new connections; the open ones are told 1001 meanwhile
-        await self._stop_pen("the service is stopping")
-        for server in (self._ws, self._unix):
-            if server is not None:
-                await _closed_within(server, CLOSE_TIMEOUT_S, self.service, self.door)
-        _cut(list(self.door.open) if self.door is not None else [])  # not one left behind
+        servers = [server for server in (self._ws, self._unix) if server is not None]
+        for server in servers:
+            server.close(close_connections=False)  # no new connections; the open ones stay
+        await self._stop_pen("the service is shutting down")
+        await tell_clients(self.service, TELL_WITHIN_S)
+        closing = {asyncio.ensure_future(ws.close(1001)) for server in servers
+                   for ws in server.connections}  # going away, as websockets' own close
+        for server in servers:
+            await closed_within(server, CLOSE_TIMEOUT_S, self.service, self.door)
+        for task in closing:
+            task.cancel()  # done by now, or cut with its connection
+        cut(list(self.door.open) if self.door is not None else [])  # not one left behind
         if self.socket_path is not None and self._unix is not None:
             self.socket_path.unlink(missing_ok=True)
         await self.service.close()
@@ -324,35 +334,18 @@ class ServiceServer:
         whatever still moves is stopped here."""
         service = self.service
         service.closing = True  # first: nothing received from now on moves the pen again
-        service.work.request_stop()
+        service.work.request_stop(cause=why)  # the pass it stops says so (not "stop requested")
         holder = service.lease.holder()
-        if holder is not None:
-            await asyncio.to_thread(service.watchdog.driver_gone, holder, why)
-        if not await asyncio.to_thread(service.work.stopped_itself):
-            await asyncio.to_thread(stop_and_disarm, service.pen, why)
 
+        def stop() -> None:
+            if holder is not None:
+                service.watchdog.driver_gone(holder, why)
+            if not service.work.stopped_itself():
+                stop_and_disarm(service.pen, why)
 
-async def _closed_within(server: Server, timeout_s: float, service: PenService,
-                         door: Door | None) -> None:
-    """Wait for `server`'s connections to close, at most `timeout_s`: a peer that reads
-    nothing holds its Close frame unsent, so the connections left then are cut (the pen is at
-    rest). A closing connection is no longer in `server.connections`: the service's own list
-    of clients names them, and the door every socket from its accept (`door.open`), those
-    that never finished their opening handshake too (a browser's spare socket, a hung
-    client), which websockets would otherwise wait for up to OPEN_TIMEOUT_S each."""
-    try:
-        await asyncio.wait_for(asyncio.shield(server.wait_closed()), timeout_s)
-    except TimeoutError:
-        _cut([client.ws for client in list(service.clients.values())]
-             + (list(door.open) if door is not None else []))
-        await server.wait_closed()
-
-
-def _cut(sockets: list[Any]) -> None:
-    for ws in sockets:
-        transport = getattr(ws, "transport", None)
-        if transport is not None:
-            transport.abort()
+        # A thread of its own, never the loop's default pool: nothing queued there (a
+        # client's call held on a locked log) can be ahead of the needle's stop (review 18).
+        await asyncio.wrap_future(run_in_new_thread(stop, name="smp-close-stop"))
 
 
 def _authority(origin: str, scheme: str) -> tuple[str, int] | None:

@@ -32,16 +32,23 @@ class SessionPlay:
     _stop: threading.Event
     _stop_asked: threading.Event
     _driver_lost: threading.Event
+    _stop_cause: str | None
     _leave_open: bool
     _status: dict[str, Any] | None
 
-    def _play(self, session: Any, sid: str, client_id: str, out: dict[str, Any]) -> None:
+    def _play(self, session: Any, sid: str, client_id: str, epoch: int,
+              out: dict[str, Any]) -> None:
+        """Play under `epoch`, the claim the request was made under (launch checked it): a
+        claim lost since, even one its connection took again, plays nothing (driver lost)."""
         service = self.service
         last = [0.0]
-        epoch = service.lease.epoch  # the claim it plays under: a re-claim after a lapse is new
 
         def driver_lost() -> bool:
             return service.lease.holder() != client_id or service.lease.epoch != epoch
+
+        if driver_lost():  # between its first record and now: ended as for a lost driver
+            log.warning("session not played: its driver lost the claim it was started under",
+                        session_id=sid, cause=f"driver lost: {client_id}")
 
         def should_stop() -> bool:
             if driver_lost():
@@ -51,8 +58,11 @@ class SessionPlay:
 
         # a pass its driver's loss stopped (here, or the dead-man first) names it, as the
         # local path names Ctrl-C or the pedal; never "stop requested" (the technician's ask)
-        session.stop_cause = lambda: (f"driver lost: {client_id}" if driver_lost()
-                                      and not self._stop_asked.is_set() else None)
+        # The service's own stop (shutting down, an E-stop) names itself first: the driver it
+        # drops on the way out is not the cause.
+        session.stop_cause = lambda: (self._stop_cause or (
+            f"driver lost: {client_id}" if driver_lost() and not self._stop_asked.is_set()
+            else None))
 
         told = [0]  # the passes said in session.pass so far
 

@@ -22,6 +22,7 @@ import structlog
 
 from smpdevice.errors import SmpError
 from smpdevice.loader import LoadError, load_bytes
+from smpdevice.service.quick_pass import shortened
 from smpdevice.service.session_play import PROGRESS_EVERY_S as PROGRESS_EVERY_S
 from smpdevice.service.session_play import SessionPlay
 
@@ -91,6 +92,7 @@ class SessionWork(SessionPlay):
         # session.stops asked so far: a session.run or .resume received before one never opens
         self.stops_asked = 0
         self._driver_lost = threading.Event()  # its driving client went without asking a stop
+        self._stop_cause: str | None = None  # why the service stopped it (its pass's detail)
         self._closing = False  # session.close at work: no session may start meanwhile
         self._leave_open = False  # the running session's: may it be left open (resumable)?
         self._status: dict[str, Any] | None = None
@@ -169,18 +171,17 @@ class SessionWork(SessionPlay):
         from smpdevice.sessions.screening import parse_screening
 
         profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
+        if "quick_pass_s" in p:  # only ever shorter, checked again
+            profile = shortened(profile, p["quick_pass_s"], self.service.pen)
         screening = parse_screening(p["screening"], source="screening form")
         screening.require_clear()
         service, pen = self.service, self.service.pen
+        epoch = service.lease.epoch  # the claim this request runs under (launch looks again)
         service.lease.require(client_id)
+        pen.require_footswitch()  # a pen the station's footswitch mode cannot run (pedal_gate)
         reach = self.reach(client_id)
         with reached_by(*reach):  # "calibrate it first: smp calibrate --service URL"
             require_calibration(pen.calibration, pen.serial)
-        if "quick_pass_s" in p:
-            plan = [x.model_copy(update={"duration_s": p["quick_pass_s"], "impressions": None})
-                    for x in profile.plan]
-            profile = profile.model_copy(update={"plan": plan})
-
 
         def open_session(before_record: Any) -> tuple[Any, Any]:
             from smpdevice.sessions.session import TreatmentSession
@@ -197,7 +198,7 @@ class SessionWork(SessionPlay):
                 raise
 
         return self.launch(client_id, open_session, leave_open=bool(p.get("leave_open")),
-                           stops_seen=stops_seen)
+                           stops_seen=stops_seen, epoch=epoch)
 
     def reach(self, client_id: str) -> tuple[str, str]:
         """How the client `client_id` reaches this pen, for the commands printed to it:
@@ -206,7 +207,7 @@ class SessionWork(SessionPlay):
         return ("--service", reached_at(self.service.clients.get(client_id)) or "URL")
 
     def launch(self, client_id: str, open_session: Any, *, leave_open: bool,
-               stops_seen: int | None = None) -> dict[str, Any]:
+               stops_seen: int | None = None, epoch: int | None = None) -> dict[str, Any]:
         """Run `open_session(before_record) -> (passlog, session)` and then play the session,
         in the one session thread (refused while another session runs or is being resumed);
         answer once it is open (or its opening's error). `leave_open`: a session ended by a
@@ -214,14 +215,20 @@ class SessionWork(SessionPlay):
         `stops_seen`: `stops_asked` when the request was received; a session.stop since then
         wins (refused, nothing opened), as pen.stop wins over the pen.starts before it: looked
         at here and again by `before_record` (open_session calls it after its checks, right
-        before its first record)."""
+        before its first record). `epoch`: the lease's when the request passed its driver check
+        (else now): its caller must still drive under that claim, here and in `before_record`
+        (NotDriving, nothing opened: a request of a connection gone meanwhile opens nothing)."""
+        lease = self.service.lease
+        epoch = lease.epoch if epoch is None else epoch
         self._join_finished()
         with self._lock:
             self._require_free()
             self._refuse_if_stopped(stops_seen)
+            self._require_driver(client_id, epoch)
             self._stop.clear()
             self._stop_asked.clear()
             self._driver_lost.clear()
+            self._stop_cause = None
             self._leave_open = leave_open
             # Being opened counts as running: a call meanwhile is refused at once (SessionBusy),
             # never made to wait as for a session that has ended (_join_finished).
@@ -232,9 +239,11 @@ class SessionWork(SessionPlay):
             def before_record() -> None:  # its checks done, its first record next: a stop
                 with self._lock:          # received meanwhile still refuses it (nothing opened)
                     self._refuse_if_stopped(stops_seen)
+                    self._require_driver(client_id, epoch)  # as does its driver's loss
 
             self._thread = threading.Thread(
-                target=self._run, args=(client_id, open_session, before_record, opened, box),
+                target=self._run,
+                args=(client_id, epoch, open_session, before_record, opened, box),
                 name="smp-service-session", daemon=True)
             self._thread.start()
         opened.wait(OPEN_WAIT_S)
@@ -257,7 +266,19 @@ class SessionWork(SessionPlay):
                                  "request and before its turn, and a stop wins over every "
                                  "session on its way. Send it again to start.")
 
-    def _run(self, client_id: str, open_session: Any, before_record: Any,
+    def _require_driver(self, client_id: str, epoch: int) -> None:
+        """NotDriving unless `client_id` drives still, under the claim of `epoch` (a re-claim
+        after its lease ran out, or its connection's loss, is not the claim it asked under)."""
+        from smpdevice.service.deadman import NotDriving
+
+        lease = self.service.lease
+        lease.require(client_id)  # NotDriving, saying why
+        if lease.epoch != epoch:
+            raise NotDriving("the session was not opened: this connection lost the drive "
+                             "after this request (its lease ran out); the needle was "
+                             "stopped. Call pen.drive, then send it again")
+
+    def _run(self, client_id: str, epoch: int, open_session: Any, before_record: Any,
              opened: threading.Event, box: dict[str, Any]) -> None:
         try:
             passlog, session = open_session(before_record)
@@ -283,7 +304,7 @@ class SessionWork(SessionPlay):
                     self._status = {"session_id": sid, "planned_passes": planned,
                                     "running": True, "client": client_id}
                 opened.set()
-                self._play(session, sid, client_id, out)
+                self._play(session, sid, client_id, epoch, out)  # the request's claim
         finally:
             # Said once the log is closed (its writer lock free): a client may resume or close
             # the session as soon as it reads this.
@@ -291,14 +312,17 @@ class SessionWork(SessionPlay):
                 log.info("session result", session_id=sid, outcome=out["result"]["outcome"])
                 self.service.broadcast_threadsafe("session.result", out["result"])
 
-    def request_stop(self, asked: bool = False) -> None:
+    def request_stop(self, asked: bool = False, cause: str | None = None) -> None:
         """Stop the running session before its next pass. `asked`: a client's session.stop
         (the session is then closed as interrupted); else an E-stop or the service closing
-        (with `leave_open`, such a session is left open, to be resumed)."""
+        (with `leave_open`, such a session is left open, to be resumed). `cause`: what the
+        pass it stops says ("the service is shutting down"), the first one given."""
         with self._lock:  # counted and set together: launch() looks under the same lock
             if asked:
                 self.stops_asked += 1
                 self._stop_asked.set()
+            if cause is not None and self._stop_cause is None and not self._stop.is_set():
+                self._stop_cause = cause
             self._stop.set()
 
     def stopped_itself(self) -> bool:

@@ -10,13 +10,18 @@ counters, its uptime and the host's lease (`pen_counters`). At a resume, on the 
 resume requires it), the crashed pass made the pen's counters at the next pass begun on that
 pen (of this session, or of another session in the same log: another client's) or now, when
 none began since, less those at its own begin, provided the pen's uptime shows it did not
-restart in between. Dots the pen made since by other means (a speed check, a session in
-another log) would count too, so the count is also capped by what the pass could physically
-make after its last checkpoint: the recorded dots plus one checkpoint interval and one lease
-at its own pulse period (strokes: at its speed). The remainder it gives is never longer than
-the plan. Otherwise (a restarted pen, counters not recorded) the pass counts what its
-checkpoint recorded, and up to one checkpoint interval plus one lease of it may be played
-again: the resume says so, unless that planned pass was completed since (nothing of it plays).
+restart in between. A calibration since, or a pass of the pen begun since in another pass
+log beside this one (`other_logs`: "since" by the pen's counters, never the host's clock; or
+such a log that cannot be read), or the pen's needle run outside a pass since (a speed
+check saved or not, a start outside a session: `control.needle_work`), sets the pen's count
+aside (below). Dots the pen made since by other means (a host with another data directory)
+would count too, so the count is also capped by
+what the pass could physically make after its last checkpoint: the recorded dots plus one
+checkpoint interval and one lease at its own pulse period (strokes: at its speed). The
+remainder it gives is never longer than the plan. Otherwise (a restarted pen, counters not
+recorded) the pass counts what its checkpoint recorded, and up to one checkpoint interval
+plus one lease of it may be played again: the resume says so, unless that planned pass was
+completed since (nothing of it plays).
 
 A count is made once, by the first resume after the crash, and kept in its `session_resume`
 record (`pen_counted`); later resumes and the close use it (the counters have moved on since).
@@ -29,6 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from smpdevice.control.needle_work import NeedleWork, needle_work_dirs, read_needle_work
+from smpdevice.sessions.other_logs import ORDERING_KEYS, OtherWork, other_work
 
 # The host's and the pen's clocks may drift apart; a pen that restarted lost at least its
 # uptime at the pass's begin, which is seconds at the least (booting, connecting, arming).
@@ -52,8 +60,10 @@ class CrashCount:
 def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]],
                   at_begin: Mapping[str, Mapping[str, int]], telemetry: Any,
                   pen_now: datetime, *,
-                  later: Mapping[str, tuple[Mapping[str, int], str]] | None = None,
-                  calibrated_at: datetime | None = None) -> CrashCount:
+                  later: Mapping[str, tuple[Mapping[str, int] | None, str]] | None = None,
+                  calibrated_at: datetime | None = None,
+                  elsewhere: OtherWork | None = None,
+                  outside: NeedleWork | None = None) -> CrashCount:
     """The dots to count for each pass of a session cut by a host crash or a lost link
     (`PEN_RAN_ON`): the pen's count (see
     the module's docstring), or an earlier resume's. `passes`: the session's, in the order they
@@ -61,7 +71,10 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
     idle); `pen_now`: the pen's record time now (the clock its passes' `started_at` use);
     `later`: pass id -> (`pen_counters`, `started_at`) of the first pass of another session
     begun on the same pen after it (`PassLog.pen_counters_after`); `calibrated_at`: when the
-    pen's calibration in force was made (a calibration since a pass began spun its needle)."""
+    pen's calibration in force was made (a calibration since a pass began spun its needle);
+    `elsewhere`: the pen's passes in the other pass logs beside this one (`other_logs`);
+    `outside`: the pen's needle work outside passes (`control.needle_work`: a speed check
+    saved or not, a start outside a session)."""
     result, resumptions = CrashCount(), list(resumptions)
     result.counted.update(earlier_counts(resumptions))
     judged = judged_passes(resumptions)
@@ -70,11 +83,13 @@ def count_crashed(passes: Sequence[Any], resumptions: Iterable[Mapping[str, Any]
         if p.outcome not in PEN_RAN_ON or p.pass_id in judged:
             continue
         following = passes[k + 1] if k + 1 < len(passes) else None
-        end, end_at = _end_bound(following, at_begin, telemetry, pen_now,
-                                 (later or {}).get(p.pass_id))
+        other = (later or {}).get(p.pass_id)
+        end, end_at = _end_bound(following, at_begin, telemetry, pen_now, other)
         begin = at_begin.get(p.pass_id)
-        why = (_uncountable(begin, end, p.started_at, end_at) or _other_work(p, begin, end)
-               or _calibrated_since(p, calibrated_at))
+        why = (_unplaced(other) or _uncountable(begin, end, p.started_at, end_at)
+               or _other_work(p, begin, end)
+               or _calibrated_since(p, calibrated_at) or _elsewhere(elsewhere, begin, end)
+               or _elsewhere(outside, begin, end))
         if why is None:
             assert begin is not None and end is not None
             most_dots, most_strokes = most_after_checkpoint(p, begin["lease_ms"])
@@ -167,21 +182,57 @@ def not_counted_notes(passes: Sequence[Any], resumptions: Iterable[Mapping[str, 
             and p.index not in completed]
 
 
+def _unplaced(other: tuple[Mapping[str, int] | None, str] | None) -> str | None:
+    """Another session's pass of the pen in this log, begun after it, recorded without the
+    pen's counters: the same rule as in another log (`OtherWork`), cannot tell."""
+    if other is None or other[0] is not None:
+        return None
+    return ("this pass log has a later pass of this pen recorded without the pen's counters "
+            f"(begun {other[1]} by the host's clock, another session's): whether it moved "
+            "this pen's needle since cannot be told")
+
+
 def _end_bound(following: Any, at_begin: Mapping[str, Mapping[str, int]], telemetry: Any,
-               pen_now: datetime, other: tuple[Mapping[str, int], str] | None = None,
+               pen_now: datetime, other: tuple[Mapping[str, int] | None, str] | None = None,
                ) -> tuple[Mapping[str, int] | None, str]:
     """The pen's counters when the crashed pass was over at the latest: at the next pass's
-    begin on the pen (this session's, or `other`: another session's, whichever began first),
-    else now; and when (an ISO time)."""
-    if other is not None and (following is None or datetime.fromisoformat(other[1])
-                              < datetime.fromisoformat(following.started_at)):
+    begin on the pen (this session's, or `other`: another session's, whichever began first
+    by the pen's counters, never the host's clock), else now; and when (an ISO time)."""
+    mine = ((at_begin.get(following.pass_id), following.started_at)
+            if following is not None else None)
+    if other is not None and mine is not None:
+        return _first_on_pen(other, mine)
+    if other is not None:
         return other
-    if following is not None:
-        return at_begin.get(following.pass_id), following.started_at
+    if mine is not None:
+        return mine
     if telemetry is None:
         return None, pen_now.isoformat()
     return ({"strokes": int(telemetry.strokes), "impressions": int(telemetry.impressions),
              "uptime_ms": int(telemetry.uptime_ms)}, pen_now.isoformat())
+
+
+def _first_on_pen(a: tuple[Mapping[str, int] | None, str],
+                  b: tuple[Mapping[str, int] | None, str]
+                  ) -> tuple[Mapping[str, int] | None, str]:
+    """Of two passes begun on the pen, the one begun first: within one boot its counters are
+    at or below the other's on every count. Counters not recorded, or out of order (the pen
+    restarted between them): which came first cannot be told, so neither bounds the count."""
+    keys = ORDERING_KEYS
+    if a[0] is not None and b[0] is not None:
+        if all(a[0][k] <= b[0][k] for k in keys):
+            return a
+        if all(b[0][k] <= a[0][k] for k in keys):
+            return b
+    return None, min(a[1], b[1], key=datetime.fromisoformat)
+
+
+def _elsewhere(elsewhere: OtherWork | NeedleWork | None, begin: Mapping[str, int] | None,
+               end: Mapping[str, int] | None) -> str | None:
+    """Another log's work of the pen within the count (`other_logs`), by the pen's counters."""
+    if elsewhere is None or begin is None or end is None:
+        return None
+    return elsewhere.why_not_counted(begin, end)
 
 
 def _uncountable(begin: Mapping[str, int] | None, end: Mapping[str, int] | None,
@@ -258,10 +309,16 @@ def keep_count(passlog: Any, sid: str, counted: list[dict[str, Any]], now: datet
 def crash_count_of(pen: Any, passlog: Any, record: Any, resumptions: Any) -> CrashCount:
     """The pen's count of `record`'s passes cut by a host crash or a lost link
     (`count_crashed`), each up to
-    the next pass begun on the pen (this session's, or another's in this log)."""
+    the next pass begun on the pen (this session's, or another's in this log); the pen's work
+    in another log beside this one since, or a log there that cannot be read, leaves it
+    uncounted (its recorded dots, the resume says how many may play again)."""
     at_begin = getattr(passlog, "pen_counters_at_begin", None)
     after = getattr(passlog, "pen_counters_after", None)
     crashed = [p.pass_id for p in record.passes if p.outcome in PEN_RAN_ON]
+    judged = judged_passes(resumptions)
+    first = min((p.started_at for p in record.passes
+                 if p.outcome in PEN_RAN_ON and p.pass_id not in judged),
+                key=datetime.fromisoformat, default=None)  # no pass to count: nothing read
     record_now = getattr(pen, "record_now", None)
     calibration = getattr(pen, "calibration", None)
     return count_crashed(record.passes, resumptions,
@@ -269,4 +326,8 @@ def crash_count_of(pen: Any, passlog: Any, record: Any, resumptions: Any) -> Cra
                          getattr(pen, "telemetry", None),
                          record_now() if callable(record_now) else datetime.now(UTC),
                          later=after(record.session_id, crashed) if callable(after) else None,
-                         calibrated_at=getattr(calibration, "created_at", None))
+                         calibrated_at=getattr(calibration, "created_at", None),
+                         elsewhere=other_work(passlog, record.session_id, record.pen_serial,
+                                              first),
+                         outside=(read_needle_work(needle_work_dirs(passlog), record.pen_serial)
+                                  if first is not None else None))

@@ -6,13 +6,15 @@ both, and a pass cut short, use. The base of `TreatmentSession` (session.py).
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from firmware_protocol.codes import FirmwareState
+from smpdevice.checks import InvalidArgument
 from smpdevice.control import PenController, State
 from smpdevice.control.states import CLOSED_BY_PROGRAM, StateError
 from smpdevice.errors import SmpError
+from smpdevice.issues import show
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog
 from smpdevice.sessions.pass_counter import PassCounter
@@ -25,6 +27,29 @@ LATCHED_STATES = ("fault", "estop", "disconnected")  # they say more than a lost
 PLAY_END_WAIT_S = 10.0
 SILENT_REPORTS = 3  # no byte for this many report periods: the link, not the pen, is silent
 SILENCE_JUDGED_S = 0.1  # the controller's loop judges the silence within this past its limit
+
+
+# The aftercare sheet counts years ahead (touch-up 3-6 years): a `today` this far from the end
+# of the calendar is refused before the close is recorded.
+LATEST_TODAY = date(date.max.year - 10, 12, 31)
+
+
+def aftercare_day(today: object) -> date | None:
+    """`close(today=...)` checked before anything is recorded (InvalidArgument): a `date` (a
+    datetime's own date) from which the sheet's dates can be counted, or None (the pen's day)."""
+    if today is None:
+        return None
+    if isinstance(today, datetime):
+        today = today.date()
+    if not isinstance(today, date):
+        raise InvalidArgument(f"today={show(today)} is refused: it is not a "
+                              "datetime.date; pass a date (datetime.date(2026, 12, 1)) or "
+                              "leave it out for the pen's day. Nothing was recorded.")
+    if today > LATEST_TODAY:
+        raise InvalidArgument(f"today={today.isoformat()} is refused: the aftercare sheet's "
+                              f"dates would pass the end of the calendar; allowed: up to "
+                              f"{LATEST_TODAY.isoformat()}. Nothing was recorded.")
+    return today
 
 
 class SessionEnding:
@@ -111,8 +136,43 @@ class SessionEnding:
         """Disarm, record the session's summary, and return (summary, aftercare sheet).
 
         The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
-        count; a session that did not play every planned pass says so on the sheet.
+        count; a session that did not play every planned pass says so on the sheet. Called
+        again (twice at once: an "End session" button pressed twice) it sends nothing and
+        returns the first close's result; after suspend() it raises StateError.
         """
+        today = aftercare_day(today)  # before anything is recorded: the sheet is never lost
+        return self._ended_once("closed", lambda: self._close(today))
+
+    def _ended_once(self, ended: str, end: Any) -> Any:
+        """Run `end` (close or suspend) once per session: callers from other threads wait for
+        the first and get its result (nothing sent twice, the recording replays); the other
+        ending after one succeeded is refused. A call that failed leaves it to be called again."""
+        action = "close" if ended == "closed" else "suspend"
+        self._refuse_from_play_callback(action)  # before waiting: that pass would never end
+        lock = self.__dict__.setdefault("_end_lock", threading.Lock())  # atomic: one lock
+        if not lock.acquire(blocking=False):
+            engine = getattr(self.pen, "_engine", None)
+            if engine is not None and engine.in_loop():  # a listener: waiting would stall the pen
+                raise StateError(f"{action}() refused: this session is being ended in another "
+                                 "thread, and a listener cannot wait for it; nothing was sent.")
+            lock.acquire()
+        try:
+            done = self.__dict__.get("_end_result")
+            if done is not None and done[0] == ended:
+                return done[1]  # nothing sent again: the first call's result
+            if done is not None:
+                raise StateError(
+                    f"{action}() refused: this session was already {done[0]}"
+                    + (" (left open in the log: resume it with `smp run --resume "
+                       f"{self.session_id}` to go on, then close it)" if done[0] == "suspended"
+                       else "") + "; nothing was sent.")
+            result = end()
+            self.__dict__["_end_result"] = (ended, result)
+            return result
+        finally:
+            lock.release()
+
+    def _close(self, today: date | None) -> tuple[dict, str]:
         # first: a play thread between passes arms no further pass
         open_pass = self._mark_ended("closed")
         recording = getattr(self, "recording", None)  # the frames' file and hash (15.3)
@@ -134,7 +194,11 @@ class SessionEnding:
 
     def suspend(self) -> dict:
         """Like `close()` but leave the session OPEN in the log, to be resumed once the cause
-        (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far."""
+        (fault, E-stop, lost pen) is cleared (`smp run --resume`); return the summary so far.
+        Called again it returns the first suspend's summary; after close() StateError."""
+        return self._ended_once("suspended", self._suspend)
+
+    def _suspend(self) -> dict:
         open_pass = self._mark_ended("suspended")  # first, as in close()
         try:
             self._await_open_pass(open_pass, "suspend")
@@ -156,15 +220,20 @@ class SessionEnding:
         pass open, that pass could not be recorded first: StateError, nothing changed."""
         with self._pass_gate:
             open_pass = self._open_pass
-            if open_pass is not None and self._play_thread == threading.get_ident():
-                action = "close" if ended == "closed" else "suspend"
-                raise StateError(
-                    f"{action}() refused: it was called from a callback of this session's "
-                    f"play() or run_pass(), whose pass {open_pass} is running and could not be "
-                    "recorded first; nothing was changed. Return True from should_stop, then "
-                    f"{action}() once play() returns.")
+            self._refuse_from_play_callback("close" if ended == "closed" else "suspend")
             self._ended = ended
         return open_pass
+
+    def _refuse_from_play_callback(self, action: str) -> None:
+        """From play()'s own callback with its pass open, that pass could not be recorded
+        first: StateError, nothing changed."""
+        open_pass = self._open_pass
+        if open_pass is not None and self._play_thread == threading.get_ident():
+            raise StateError(
+                f"{action}() refused: it was called from a callback of this session's "
+                f"play() or run_pass(), whose pass {open_pass} is running and could not be "
+                "recorded first; nothing was changed. Return True from should_stop, then "
+                f"{action}() once play() returns.")
 
     def _await_open_pass(self, open_pass: str | None, action: str) -> None:
         """A pass that play() or run_pass() runs in another thread (an "End session" button

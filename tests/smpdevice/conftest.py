@@ -9,6 +9,7 @@ import pytest
 import structlog
 
 from simulators import PenSimulator, VirtualClock
+from smpdevice.calibration.speed_step import station_speeds_hz
 from smpdevice.control import PenController
 from smpdevice.control.calibration import Calibration
 from smpdevice.records.frames import FrameWriter
@@ -16,21 +17,39 @@ from tests.smpdevice.virtual_time import TimeDriver
 
 
 def true_calibration(sim: PenSimulator, technician: str = "test") -> Calibration:
-    """The calibration a perfect technician would fit for this simulated pen."""
+    """The calibration a perfect technician would fit for this simulated pen (its speed check
+    at this pen's station speeds)."""
     return Calibration.linear(
         pen_serial=sim.serial, technician=technician,
         offset_mm=-sim.model.offset_mm, gain=sim.model.gain,
-        **fit_points(-sim.model.offset_mm, sim.model.gain),
+        **fit_points(-sim.model.offset_mm, sim.model.gain,
+                     (sim.model.speed_min_hz, sim.model.speed_max_hz)),
     )
 
 
-def fit_points(offset_mm: float, gain: float) -> dict:
+def speed_check(speed_min_hz: float = 30.0, speed_max_hz: float = 180.0) -> dict:
+    """`rate_checks` and `speed_error_pct` of a perfect station speed check of a pen with this
+    speed range (at its 15, 50 and 85 % speeds): every stored calibration ran one
+    (`calibration.savable`). The default range is the simulator's pen (52/105/158 Hz)."""
+    speeds_hz = station_speeds_hz(speed_min_hz, speed_max_hz)
+    return {"rate_checks": [(float(hz), float(hz)) for hz in speeds_hz], "speed_error_pct": 0.0}
+
+
+# The station's speed check of the simulator's 30..180 Hz pen: 52, 105 and 158 Hz
+STATION_SPEED_CHECK = speed_check()
+
+
+def fit_points(offset_mm: float, gain: float,
+               speed_range_hz: tuple[float, float] = (30.0, 180.0)) -> dict:
     """`points` and `residuals_mm` of a perfect run fitting this line: six gauge readings from
-    0.25 to 1.5 mm past flush. A stored calibration carries the points it was fitted from
-    (review 16), so one made in a test to be saved needs them: `**fit_points(offset, gain)`."""
+    0.25 to 1.5 mm past flush, and the station speed check of a pen with `speed_range_hz`
+    (the simulator's by default: `STATION_SPEED_CHECK`). A stored calibration carries the
+    points it was fitted from (review 16) and its speed check, so one made in a test to be
+    saved needs them: `**fit_points(offset, gain)`."""
     flush_mm = -offset_mm / gain
     points = [(flush_mm + depth / gain, depth) for depth in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)]
-    return {"points": points, "residuals_mm": [0.0] * len(points)}
+    return {"points": points, "residuals_mm": [0.0] * len(points),
+            **speed_check(*speed_range_hz)}
 
 
 @pytest.fixture(autouse=True)

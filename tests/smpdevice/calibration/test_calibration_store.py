@@ -17,16 +17,18 @@ from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError,
 from smpdevice.control.calibration import Calibration
 from smpdevice.errors import SmpError
 from smpdevice.ui.gauges import open_gauge
+from tests.smpdevice.conftest import STATION_SPEED_CHECK
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 REQ = GaugeRequest(label="test", actuator_mm=1.0)
 
 
 def cal(serial: str = "SMP-AAAA0001", created: datetime = T0, days: float = 30, **kw):
+    """A calibration to save: its points and the station's speed check (`kw` may replace it)."""
     return Calibration.linear(
         pen_serial=serial, technician="ana", offset_mm=-0.3, gain=1.02, created_at=created,
         validity_days=days, points=[(0.5, 0.21), (1.5, 1.23), (2.5, 2.25)],
-        residuals_mm=[0.001, -0.002, 0.001], **kw,
+        residuals_mm=[0.001, -0.002, 0.001], **{**STATION_SPEED_CHECK, **kw},
     )
 
 

@@ -14,6 +14,7 @@ from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration, CalibrationError
 from tests.smpdevice.calibration.test_calibration_store import cal
+from tests.smpdevice.conftest import STATION_SPEED_CHECK
 
 
 @pytest.mark.parametrize("field,value", [("gain", 0.6), ("offset_mm", -0.1)])
@@ -45,5 +46,5 @@ def test_a_fit_that_contradicts_its_points_is_not_saved(tmp_path):
     store.save(good)  # a consistent one is saved as before
     with pytest.raises(CalibrationError, match="0 fit points"):  # review 16: nothing to check
         store.save(Calibration.linear(pen_serial="SMP-AAAA0001", technician="ana",
-                                      offset_mm=-0.3, gain=0.6))
+                                      offset_mm=-0.3, gain=0.6, **STATION_SPEED_CHECK))
     assert len(store.list()) == 1

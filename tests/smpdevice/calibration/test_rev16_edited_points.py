@@ -20,7 +20,7 @@ from smpdevice.calibration.readings import MIN_FIT_POINTS
 from smpdevice.calibration.store import CalibrationStore, CalibrationStoreError
 from smpdevice.cli import main
 from smpdevice.control.calibration import Calibration, CalibrationError
-from tests.smpdevice.conftest import fit_points, pen, sim  # noqa: F401
+from tests.smpdevice.conftest import STATION_SPEED_CHECK, fit_points, pen, sim  # noqa: F401
 
 pytestmark = pytest.mark.virtual_time
 
@@ -31,7 +31,7 @@ def _run_like(sim) -> Calibration:
     points = [(a, model.true_depth_mm(a)) for a in (0.5, 0.9, 1.3, 1.7, 2.1, 2.5)]
     return Calibration.linear(pen_serial=sim.serial, technician="ana",
                               offset_mm=-model.offset_mm, gain=model.gain, points=points,
-                              residuals_mm=[0.0] * len(points))
+                              residuals_mm=[0.0] * len(points), **STATION_SPEED_CHECK)
 
 
 def _edit(store: CalibrationStore, genuine: Calibration, **changes) -> None:
@@ -77,7 +77,8 @@ def test_the_genuine_row_is_used_and_drives_the_asked_depth(sim, pen, tmp_path):
 def test_a_calibration_with_too_few_points_is_never_saved(tmp_path, count):
     full = fit_points(-0.3, 1.0)
     cal = Calibration.linear(pen_serial="SMP-1", technician="ana", offset_mm=-0.3, gain=1.0,
-                             points=full["points"][:count], residuals_mm=[0.0] * count)
+                             points=full["points"][:count], residuals_mm=[0.0] * count,
+                             **STATION_SPEED_CHECK)
     store = CalibrationStore(tmp_path / "calibrations.sqlite")
     with pytest.raises(CalibrationError, match=f"holds {count} fit point.*Nothing was stored"):
         store.save(cal)

@@ -18,6 +18,7 @@ import pytest
 
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
+from tests.smpdevice.conftest import STATION_SPEED_CHECK
 from tests.smpdevice.shell import calibrated, smp
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,11 +34,13 @@ def station(tmp_path: Path) -> dict[str, str]:
 
 
 def again(current: Calibration, *, made: datetime) -> Calibration:
-    """The pen's own calibration once more, made at `made` with the default 30 days."""
+    """The pen's own calibration once more (its points and speed check), made at `made` with
+    the default 30 days."""
     return Calibration.linear(
         pen_serial=current.pen_serial, technician="ana", offset_mm=current.offset_mm,
         gain=current.gain, created_at=made, points=current.points,
-        residuals_mm=current.residuals_mm, simulated=True)
+        residuals_mm=current.residuals_mm, rate_checks=current.rate_checks,
+        speed_error_pct=current.speed_error_pct, simulated=True)
 
 
 def listed(env: dict[str, str], *args: str) -> dict[str, str]:
@@ -73,7 +76,8 @@ def test_only_the_newest_row_of_a_pen_is_ever_valid(tmp_path, newest):
 
     def cal(serial: str, made: datetime) -> Calibration:
         return Calibration.linear(pen_serial=serial, technician="ana", offset_mm=-0.2,
-                                  gain=1.0, points=points, created_at=made)
+                                  gain=1.0, points=points, created_at=made,
+                                  **STATION_SPEED_CHECK)
 
     first, other = cal("SMP-AAAA0001", now - timedelta(days=2)), cal("SMP-BBBB0002", now)
     last = cal("SMP-AAAA0001", now if newest == "valid" else now + timedelta(days=3))

@@ -19,6 +19,7 @@ import pytest
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.checks import InvalidArgument
 from smpdevice.control.calibration import Calibration
+from tests.smpdevice.conftest import STATION_SPEED_CHECK
 
 ROOT = Path(__file__).resolve().parents[3]
 SERIAL = "SMP-1VZJYZSI"
@@ -38,7 +39,8 @@ def store(tmp_path):
     store = CalibrationStore(tmp_path / "calibrations.sqlite")
     points = [(0.5, 0.3), (1.0, 0.8), (2.0, 1.8)]  # exactly offset -0.2, gain 1.0
     store.save(Calibration.linear(pen_serial=SERIAL, technician="ana",
-                                  offset_mm=-0.2, gain=1.0, points=points))
+                                  offset_mm=-0.2, gain=1.0, points=points,
+                                  **STATION_SPEED_CHECK))
     return store
 
 

@@ -20,10 +20,12 @@ killed the client), and a Ctrl-C after the last pass exits by the recorded outco
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ import pytest
 
 from simulators import PenSimulator
 from simulators.clock import VirtualClock
+from smpdevice.cli import remote
+from smpdevice.cli.interrupt import CTRL_C
+from smpdevice.cli.remote import STOP_WAIT_S
 from smpdevice.outcomes import ExitCode
 from smpdevice.service.client import SyncServiceClient
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
@@ -43,6 +48,7 @@ from tests.smpdevice.cli.test_cli_service import (  # noqa: F401  (env: a fixtur
     smp_here,
 )
 from tests.smpdevice.conftest import true_calibration
+from tests.smpdevice.virtual_time import TimeDriver, after
 
 RUN = ("run", "examples/session1_base_density.yaml", "-t", "ana", "--screening",
        "examples/screening_clear.yaml")
@@ -57,28 +63,112 @@ def _eventually(condition: Any, what: str) -> None:
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _waits_on_virtual_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[TimeDriver]:
+    """The waits `smp run --service` makes after Ctrl-C (remote.py: OPENING_WAIT_S,
+    STOP_WAIT_S) measured on a virtual clock with its driver: the 30 s bound passes in a blink
+    of wall time, with the same figures. The service's own answers come on the wall.
+    A run still waiting 5 s past its bound gets a fresh Ctrl-C (one that raises), so that a
+    run that overstays fails on the clock's reading instead of hanging this process."""
+    clock = VirtualClock()
+    monkeypatch.setattr(remote, "WAIT_CLOCK", clock)
+
+    def overstayed() -> None:
+        CTRL_C.requested = False
+        os.kill(os.getpid(), signal.SIGINT)
+
+    after(clock, STOP_WAIT_S + 5, overstayed)
+    with TimeDriver(clock, step_s=0.05) as driver:
+        yield driver
+
+
+class _Watched:
+    """The run's console, telling `seen` once the run prints pass 1 running."""
+
+    def __init__(self, console: Any, seen: threading.Event) -> None:
+        self._console, self._seen = console, seen
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if args and str(args[0]).startswith("  pass 1/") and "running" in str(args[0]):
+            self._seen.set()
+        self._console.print(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console, name)
+
+
+def _run_here(url: str, env: dict[str, str], at_pass_1: Callable[[], None],  # noqa: F811
+              monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess:
+    """`smp run ... --service URL` in this process (so remote.WAIT_CLOCK is the test's), with
+    a real SIGINT to this process once the run has printed pass 1 running and `at_pass_1()`
+    has run (as `run.wait_for("pass 1/4 top running")` then SIGINT on a process)."""
+    pressed, running, ended = threading.Event(), threading.Event(), threading.Event()
+    follow = remote.follow
+
+    def follow_watched(svc: Any, console: Any, *rest: Any) -> Any:
+        return follow(svc, _Watched(console, running), *rest)
+
+    monkeypatch.setattr(remote, "follow", follow_watched)
+    failed: list[BaseException] = []
+
+    def press() -> None:
+        try:
+            assert running.wait(WAIT_S) and not ended.is_set(), "no pass 1 running printed"
+            at_pass_1()
+        except BaseException as exc:  # said by the assertion below
+            failed.append(exc)
+            return
+        pressed.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # a press landing after the run ended finds this handler, not pytest's
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    try:
+        done = smp_here(*RUN, "--service", url, env=env)
+    finally:
+        ended.set()
+        running.set()  # the presser ends (pressing nothing, if the run never got there)
+        presser.join(WAIT_S)
+        signal.signal(signal.SIGINT, previous)
+        CTRL_C.requested = False  # process-wide: a later in-process command must not see it
+    assert pressed.is_set(), (failed, done.stdout, done.stderr)
+    return done
+
+
+def _session_id(out: str) -> str:
+    line = next(x for x in out.splitlines() if x.startswith("Session S"))
+    return line.split()[1].rstrip(":")
+
+
 def test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unknown(
-        env: dict[str, str]) -> None:  # noqa: F811
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     save_calibration(env)
     serve = Proc("serve", *SERVED_PEN, "--listen", "127.0.0.1:0", "--no-socket", env=env)
     frozen = False
-    try:
-        url = serve.wait_for("JSON-RPC:").split()[-1]
-        run = Proc(*RUN, "--service", url, env=env)
-        sid = run.wait_for("Session S").split()[1].rstrip(":")
-        run.wait_for("pass 1/4 top running")
+
+    def freeze() -> None:
+        nonlocal frozen
         serve.popen.send_signal(signal.SIGSTOP)  # silent from here until the run has exited
         frozen = True
-        run.popen.send_signal(signal.SIGINT)
-        rc, out, err = run.finish()  # WAIT_S: the old run's 65 s + 65 s did not fit
+
+    try:
+        url = serve.wait_for("JSON-RPC:").split()[-1]
+        with _waits_on_virtual_time(monkeypatch) as driver:
+            done = _run_here(url, env, freeze, monkeypatch)
         serve.popen.send_signal(signal.SIGCONT)
         frozen = False
+        rc, out, err = done.returncode, done.stdout, done.stderr
         assert rc == ExitCode.INTERRUPTED, (out, err)
+        sid = _session_id(out)
         line = err.strip().splitlines()[-1]
         assert line.startswith(f"interrupted: asked the service to stop session {sid}"), err
         assert "the needle's state is unknown here" in line, err
         assert "lease" in line and f"smp sessions show {sid}" in line, err
         assert "Traceback" not in err and "destroyed" not in err, err
+        # within its own bound (the old run's 65 s + 65 s did not fit), measured on its clock
+        assert STOP_WAIT_S <= driver.clock.now() < STOP_WAIT_S + 1, driver.clock.now()
         # Back, the service finds its driver gone (and the stop asked): the needle stops.
         _eventually(lambda: "needle stopped" in smp_here("monitor", "--service", url,
                                                           "--once", env=env).stdout,
@@ -91,23 +181,40 @@ def test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unk
 
 
 def test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answered(
-        env: dict[str, str]) -> None:  # noqa: F811
-    with _close_held(env) as (_sim, url, _viewer, work, release):  # the result held
-        run = Proc(*RUN, "--service", url, env=env)
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Virtual time stands still until the run has the stop's answer (however long the wall
+    takes to bring it: test 1 is the one about an unanswered stop), then STOP_WAIT_S of it
+    passes waiting for the result the test holds."""
+    follow = remote._follow
+    answered = threading.Event()
+
+    with _close_held(env) as (_sim, url, _viewer, work, release), \
+            _waits_on_virtual_time(monkeypatch) as driver:
+        def follow_after_the_stop(*args: Any) -> Any:
+            if len(args) > 4 and args[4] is driver.clock and not answered.is_set():
+                answered.set()
+                driver.timebase.count(pending=-1)  # the hold below ends: time goes on
+            return follow(*args)
+
+        monkeypatch.setattr(remote, "_follow", follow_after_the_stop)
+        driver.timebase.count(pending=1)  # held until the stop is answered
         try:
-            sid = run.wait_for("Session S").split()[1].rstrip(":")
-            run.wait_for("pass 1/4 top running")
-            run.popen.send_signal(signal.SIGINT)
-            rc, out, err = run.finish()  # the old run waited 24 h for the result
+            done = _run_here(url, env, lambda: None, monkeypatch)
         finally:
+            if not answered.is_set():
+                driver.timebase.count(pending=-1)
             release.set()
         _eventually(lambda: not work.busy(), "the session to end")
         status = work.status() or {}
+    rc, out, err = done.returncode, done.stdout, done.stderr
     assert rc == ExitCode.INTERRUPTED, (out, err)
-    line = err.strip().splitlines()[-1]
+    sid = _session_id(out)
+    # the one `interrupted:` line (the in-process service logs to this stderr too)
+    [line] = [x for x in err.splitlines() if x.startswith("interrupted:")]
     assert f"the service stopped the needle (it answered the stop); the result of session " \
            f"{sid} did not come within 30 s" in line, err
     assert f"smp sessions show {sid}" in line and "Traceback" not in err, err
+    assert STOP_WAIT_S <= driver.clock.now() < STOP_WAIT_S + 1, driver.clock.now()
     assert status.get("outcome") == "interrupted", status  # stopped as asked, and closed
 
 

@@ -34,7 +34,8 @@ SESSION = ["examples/session1_base_density.yaml", "-t", "ana",
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMP_")}
-    return dict(env, SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(tmp_path / "key"),
+    key_dir = tmp_path.with_name(tmp_path.name + "-key")  # kept apart from the data (safety.md)
+    return dict(env, SMP_DATA_DIR=str(tmp_path), SMP_KEY_DIR=str(key_dir),
                 SMP_CONFIG=str(tmp_path / "no-config.toml"), TMPDIR="/dev/shm")
 
 

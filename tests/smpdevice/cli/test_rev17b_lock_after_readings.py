@@ -7,11 +7,11 @@ let go, saves: exit 0, the report printed.
 
 A technician (this test) reads a real simulator's gauge (`smp sim`, its TCP gauge) and types
 each reading into a guided `smp calibrate`; at the last verify prompt another program takes the
-calibration database's write lock, and lets it go once the command has ended (at most 8 s)."""
+calibration database's write lock, and lets it go once the command says it tries the save
+again (its first try refused: SQLite's 5 s, the product's wait), or has ended (at most 8 s)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import select
@@ -46,6 +46,7 @@ def _typed(env: dict, port: str, gauge, db: Path) -> tuple[int, str]:
                             "--spin-seconds", "0.5"], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     pending, out = b"", b""
+    retried = threading.Event()
     end = time.monotonic() + DEADLINE_S
     while time.monotonic() < end:
         ready, _, _ = select.select([cal.stdout], [], [], 1.0)
@@ -55,6 +56,8 @@ def _typed(env: dict, port: str, gauge, db: Path) -> tuple[int, str]:
                 break
             pending += chunk
             out += chunk
+            if b"trying the save again" in out:
+                retried.set()
         if not pending.rstrip().endswith(b"abort):"):
             continue
         label = [line for line in pending.decode().splitlines() if "Read the gauge" in line][-1]
@@ -63,14 +66,15 @@ def _typed(env: dict, port: str, gauge, db: Path) -> tuple[int, str]:
         gauge.flush()
         value = float(gauge.readline())
         if label.startswith("Verify at 1.5"):
-            _lock_until_exit(db, cal)
+            _lock_until_retried(db, cal, retried)
         cal.stdin.write(f"{value:.4f}\n".encode())
         cal.stdin.flush()
     return cal.wait(30), out.decode()
 
 
-def _lock_until_exit(db: Path, cal: subprocess.Popen) -> None:
-    """Another program's write lock on the database, held until `cal` ends (at most 8 s)."""
+def _lock_until_retried(db: Path, cal: subprocess.Popen, retried: threading.Event) -> None:
+    """Another program's write lock on the database, held until `retried` (the first save
+    refused) or `cal` ends (at most 8 s)."""
     locker = sqlite3.connect(db, isolation_level=None, timeout=0, check_same_thread=False)
     try:
         locker.execute("BEGIN IMMEDIATE")
@@ -79,8 +83,9 @@ def _lock_until_exit(db: Path, cal: subprocess.Popen) -> None:
         return
 
     def hold() -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            cal.wait(8.0)
+        end_s = time.monotonic() + 8.0
+        while not retried.wait(0.02) and cal.poll() is None and time.monotonic() < end_s:
+            pass
         locker.rollback()
         locker.close()
 

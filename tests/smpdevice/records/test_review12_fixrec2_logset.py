@@ -5,7 +5,6 @@ a broken log."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -33,11 +32,15 @@ def data() -> Path:
     return path
 
 
-def _pen_copy(data: Path, serial: str = "SMP-2") -> Path:
-    """A second chair's log (and its anchors file) beside the station's."""
+def _pen_log(data: Path, serial: str = "SMP-2") -> Path:
+    """A second chair's log (and its anchors file) beside the station's: one closed session.
+    A log of its own (review 18: a copy of the station's is one log twice, which verify names
+    `copied`)."""
     pen = data / f"passlog-{serial}.sqlite"
-    shutil.copy(data / "passlog.sqlite", pen)
-    shutil.copy(data / "passlog.anchors.jsonl", data / f"passlog-{serial}.anchors.jsonl")
+    with PassLog(pen) as log:
+        sid = open_session(log)
+        log.end_pass(begin(log, sid), outcome="completed", stats=stats(), ended_at=T0)
+        log.close_session(sid, closed_at=T0, summary={})
     return pen
 
 
@@ -65,8 +68,9 @@ def test_a_pen_log_that_cannot_be_opened_is_named_and_exits_3(data, kind):
 
 
 def test_a_pen_log_deleted_with_its_anchors_file_left_fails_verify(data):
-    pen = _pen_copy(data)
+    pen = _pen_log(data)
     assert smp("sessions", "verify").exit_code == 0
+    kept = pen.read_bytes()  # a backup of it
     pen.unlink()
     result = smp("sessions", "verify")
     assert result.exit_code == 1, result.output
@@ -79,7 +83,7 @@ def test_a_pen_log_deleted_with_its_anchors_file_left_fails_verify(data):
     assert smp("sessions", "list").exit_code == 0  # the logs there are still listed
     assert records_api.list_sessions(None)["total"] == 1
     # The station's own log deleted the same way, a pen's log left: also caught.
-    shutil.copy(data / "passlog.sqlite", pen)
+    pen.write_bytes(kept)  # the pen's log restored
     (data / "passlog.sqlite").unlink()
     result = smp("sessions", "verify")
     assert result.exit_code == 1, result.output
@@ -102,8 +106,8 @@ def _edit(path: Path, seq: int) -> None:
 
 
 def test_verify_goes_on_after_a_broken_log(data):
-    pen = _pen_copy(data)
-    third = _pen_copy(data, "SMP-3")
+    pen = _pen_log(data)
+    third = _pen_log(data, "SMP-3")
     _edit(data / "passlog.sqlite", 3)
     _edit(third, 3)
     result = smp("sessions", "verify")

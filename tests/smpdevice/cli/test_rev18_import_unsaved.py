@@ -1,0 +1,128 @@
+"""Known defect (closing 17, "Left"): a calibration database another program held locked past
+the save's retries kept the finished calibration only in the Python API's `report.unsaved`;
+`smp calibrate` printed the report and exited 3, and the technician's readings were lost.
+Now the calibration is kept in a file in the data directory (named in the message, 0600), and
+`smp calibrations import FILE` saves it later with every check a save applies; a file edited
+or damaged, one for another pen, one already saved or older than the pen's newest is refused
+and changes nothing. A real `smp calibrate --auto` on a virtual-clock simulated pen, a real
+SQLite lock taken at the last verify reading."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import stat
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from smpdevice.calibration import saving
+from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
+from smpdevice.calibration.store import CalibrationStore
+from smpdevice.calibration.unsaved import import_unsaved
+from smpdevice.cli import main
+from smpdevice.control.calibration import CalibrationError, today_utc
+
+PORT = "pensim://?clock=virtual"
+
+
+def _smp(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def kept(tmp_path, monkeypatch):
+    """(data dir, the kept file, the calibrate's result, the lock's connection released)."""
+    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own 5 s wait
+    db = tmp_path / "calibrations.sqlite"
+    CalibrationStore(db).require_writable()
+    locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    read = SimulatorGauge.read_mm
+
+    def locking_read(self, request: GaugeRequest) -> float:  # another program, mid-run
+        if request.label.startswith("Verify at 1.5") and not locker.in_transaction:
+            locker.execute("BEGIN IMMEDIATE")
+        return read(self, request)
+
+    monkeypatch.setattr(SimulatorGauge, "read_mm", locking_read)
+    try:
+        result = _smp("calibrate", "--port", PORT, "--auto", "--spin-seconds", "0.3")
+    finally:
+        if locker.in_transaction:
+            locker.rollback()
+        locker.close()
+    monkeypatch.setattr(SimulatorGauge, "read_mm", read)
+    files = list(tmp_path.glob("unsaved-calibration-*.json"))
+    return tmp_path, files, result
+
+
+def test_a_calibration_a_lock_kept_from_the_store_is_kept_and_imported(kept):
+    data, files, result = kept
+    assert result.exit_code == 3, result.output
+    assert len(files) == 1, (sorted(p.name for p in data.iterdir()), result.output[-800:])
+    path = files[0]
+    assert str(path) in result.output and "smp calibrations import" in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    serial = json.loads(path.read_text())["calibration"]["pen_serial"]
+    store = CalibrationStore(data / "calibrations.sqlite")
+    assert store.latest(serial) is None  # nothing was saved by the run
+
+    copy = data / "copy.json"
+    shutil.copy(path, copy)
+    other = _smp("calibrations", "import", str(path), "--pen", "SMP-OTHER001")
+    assert other.exit_code == 2 and "not SMP-OTHER001" in other.output, other.output
+    assert store.latest(serial) is None and path.exists()
+
+    done = _smp("calibrations", "import", str(path), "--pen", serial)
+    assert done.exit_code == 0, done.output
+    cid = json.loads(copy.read_text())["calibration"]["calibration_id"]
+    assert store.latest(serial).calibration_id == cid and not path.exists()
+    again = _smp("calibrations", "import", str(copy))
+    assert again.exit_code == 2 and "already saved" in again.output, again.output
+    assert len(store.list(serial)) == 1
+
+
+@pytest.mark.parametrize("edit", ["gain", "signature cut", "not json"])
+def test_an_edited_or_damaged_file_is_refused_and_changes_nothing(kept, edit):
+    data, files, _ = kept
+    path = files[0]
+    doc = json.loads(path.read_text())
+    if edit == "gain":  # a hand edit of one figure, the signature left as it was
+        doc["calibration"]["gain"] = round(doc["calibration"]["gain"] + 0.05, 6)
+        path.write_text(json.dumps(doc))
+    elif edit == "signature cut":
+        path.write_text(json.dumps({k: v for k, v in doc.items() if k != "signature"}))
+    else:
+        path.write_text(path.read_text()[:200])
+    refused = _smp("calibrations", "import", str(path))
+    assert refused.exit_code == 2, refused.output
+    assert re.search(r"edited or damaged|is damaged", refused.output), refused.output
+    assert CalibrationStore(data / "calibrations.sqlite").list() == [] and path.exists()
+
+
+def test_an_expired_or_superseded_one_is_refused(kept):
+    data, files, _ = kept
+    path = files[0]
+    store = CalibrationStore(data / "calibrations.sqlite")
+    with pytest.raises(CalibrationError, match="expired"):
+        import_unsaved(path, store, now=today_utc() + timedelta(days=31))
+    assert store.list() == [] and path.exists()
+    cal = json.loads(path.read_text())["calibration"]
+    from smpdevice.control.calibration import Calibration
+
+    newer = Calibration.model_validate({**cal, "calibration_id": "newer0000001",
+                                        "created_at": (today_utc() + timedelta(minutes=5))
+                                        .isoformat()})
+    store.save(newer, speed_range_hz=(30.0, 180.0))  # a later run of the same pen, saved
+    with pytest.raises(CalibrationError, match="supersede"):
+        import_unsaved(path, store)
+    assert [c.calibration_id for c in store.list()] == ["newer0000001"] and path.exists()
+
+
+def test_help_teaches_the_import():
+    out = _smp("calibrations", "import", "--help").output
+    assert "smp calibrate" in out and "unsaved-calibration" in out and "--pen" in out
