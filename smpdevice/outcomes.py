@@ -99,6 +99,9 @@ _FROM_PASS = {
     "footswitch_released": SessionOutcome.interrupted,  # the technician lifted the pedal
 }
 _PASS_OUTCOMES = ("completed", "stopped", *_FROM_PASS)
+# What classify_session takes: a pass's outcome, or `in_progress` (begun, not yet ended, as a
+# session's summary names such a pass); any other text is refused (review 18e: 'Completed').
+_TAKEN = (*_PASS_OUTCOMES, "in_progress")
 MAX_PLANNED = 1_000_000  # a plan's passes (the envelope caps a session at 600): a sanity bound
 # The controller's state (smpdevice.control.State values) when no pass says why.
 _FROM_STATE = {
@@ -131,10 +134,10 @@ def classify_session(
             "order, as a list of texts (['completed', 'fault']), not one text")
     outcomes = list(pass_outcomes)
     for index, outcome in enumerate(outcomes):
-        if not isinstance(outcome, str):
+        if not isinstance(outcome, str) or outcome not in _TAKEN:  # 'Completed' too
             raise checks.InvalidArgument(
-                f"pass_outcomes[{index}]={outcome!r:.60} is refused: each pass's outcome is a "
-                f"text ({', '.join(_PASS_OUTCOMES)})")
+                f"pass_outcomes[{index}]={outcome!r:.60} is refused: each pass's outcome is one "
+                f"of these texts ({', '.join(_TAKEN)})")
     for outcome in outcomes:
         if outcome == "completed":
             continue
@@ -184,9 +187,7 @@ def next_steps(
     else:  # the commands name it: never "--port None"
         checks.text("port", port, max_len=300)
     checks.text("session_id", session_id, max_len=200)
-    if isinstance(remaining_passes, bool) or not isinstance(remaining_passes, int):
-        raise checks.InvalidArgument(f"remaining_passes={remaining_passes!r:.60} is refused: "
-                                     "give a whole number (the planned passes not played)")
+    checks.whole_number("remaining_passes", remaining_passes, 0, MAX_PLANNED)  # not played
     steps: list[str] = []
     pen = ["--service", service] if service else ["--port", port]
     if outcome is SessionOutcome.fault:

@@ -90,7 +90,8 @@ def print_outcome(console: Console, session_id: str, outcome: SessionOutcome, *,
                   f"{planned} planned passes completed.", style="bold red", markup=False,
                   soft_wrap=True)
     for step in with_show(next_steps(outcome, port=port, session_id=session_id,
-                                     remaining_passes=planned - completed, service=service),
+                                     remaining_passes=max(0, planned - completed),
+                                     service=service),
                           session_id, db):
         console.print(f"  Next: {step}", markup=False, soft_wrap=True)
 

@@ -279,6 +279,10 @@ def _receipt_of(value: str) -> Receipt:
         binary = "\0" in data[:-4].decode(codec)
     except UnicodeDecodeError:
         binary = True
+    if binary and codec == "utf-8" and _utf16_unmarked(data):
+        raise ReceiptError(f"--receipt {value} looks like UTF-16 text with no byte-order mark "
+                           "(every other byte 0): save it as UTF-8 or with its mark, or give "
+                           "the receipt's text, as printed on the aftercare sheet")
     if binary:
         raise ReceiptError(f"--receipt {value} is not a text file (it holds binary data: a "
                            "photo or a PDF, say): give the receipt's text, as printed on the "
@@ -297,3 +301,10 @@ def _bom_codec(data: bytes) -> str:
              (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
              (codecs.BOM_UTF16_BE, "utf-16"))
     return next((codec for mark, codec in marks if data.startswith(mark)), "utf-8")
+
+
+def _utf16_unmarked(data: bytes) -> bool:
+    """Text saved as UTF-16 without its mark: one byte of nearly every pair is 0 (ASCII)."""
+    pairs = len(data) // 2
+    return pairs >= 8 and max(data[0:2 * pairs:2].count(0), data[1:2 * pairs:2].count(0)) >= (
+        0.9 * pairs)

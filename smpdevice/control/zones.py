@@ -5,7 +5,8 @@ only when it is constructed: pydantic's `model_copy(update=...)` and `model_cons
 every validator, so a zone derived that way may hold a ceiling of 2 mm or NaN (which passes
 every comparison). The controller therefore never uses a zone it was given as it is: each is
 rebuilt here from its values, which checks it again (review 9a R04), and the controller keeps
-them in a read-only mapping, so no caller can swap a zone in after the check.
+them in a read-only mapping, so no caller can swap a zone in after the check, and hands out
+only copies, so none can change one in place either.
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ class FrozenEnvelope(Mapping[str, ZoneEnvelope]):
 
     @property
     def session(self) -> SessionLimits:
-        return self._session
+        return self._session.model_copy()  # a copy: the one kept here is never handed out
 
     def __getitem__(self, name: str) -> ZoneEnvelope:
-        return self._zones[name]
+        # A copy (review 18e): changed in place (object.__setattr__), it changes nothing the
+        # guard checks; values(), items() and get() all come through here.
+        return self._zones[name].model_copy()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._zones)

@@ -1,9 +1,12 @@
 """Two files of one data directory holding one log (a copy, a backup left beside it, a link):
 the one rule by which readers (`logset.open_all`), `smp sessions verify` and the service's
 `sessions.verify` tell which one to read, and by which a writer refuses to write into one of
-them (review 18b). One log is one log id (to which every signed head is bound), or, for an
-older log without one, one first record; of two files holding it, the one whose chain extends
-the other's is the log written on, whatever the names.
+them (review 18b). One log is one log id (to which every signed head is bound) or one first
+record, whether or not the files have ids (an older log copied, then migrated in each file,
+draws two ids). Of two files holding it, the one whose chain extends the other's is the log
+written on, whatever the names, when its chain head is signed (one Ed25519 check): records
+added by hand never displace the signed log (review 18f). A file named is named with its
+anchors file, to be moved out with it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,38 +24,74 @@ from smpdevice.errors import SmpError
 
 
 class CopiedLog(SmpError):
-    """A log of the data directory carrying the log id of one read before it (a copy of it,
-    or another name for it): read once, as that one, and named (`copied`)."""
+    """A log of the data directory holding the log of one read in its place (a copy of it,
+    or another name for it): not read, and named (`copied`)."""
 
     def __init__(self, message: str, path: Path | str = ""):
         super().__init__(message)
         self.path = Path(path)  # the file named (not read, or read beside the other)
 
 
-def copied(path: Path, first: Path, log_id: str, how: str = "a copy of it, or another name "
+def moving(path: Path) -> str:
+    """'move X out', naming its anchors file too when there is one: moved without it, the
+    receipts left say its log is missing (verify fails), or name the log again."""
+    from smpdevice.records.signing import anchors_path
+
+    anchors = anchors_path(Path(path))
+    return f"move {path} out" + (f" (and its anchors file {anchors})"
+                                 if os.path.lexists(anchors) else "")
+
+
+def copied(path: Path, first: Path, ident: str, how: str = "a copy of it, or another name "
            "for it") -> str:
     """The line naming a log that holds the same log as `first` (one log id, to which every
-    signed head is bound; or, for an older log without one, the same first record): `smp
-    sessions verify` fails on it; readers read the log once, as `first`."""
-    return (f"the pass log {path} holds the same log as {first} ({_named(log_id)}: {how}); "
-            f"read once, as {first}. Keep one of them in the data directory (move the other "
-            "out)")
+    signed head is bound; or the same first record): `smp sessions verify` fails on it;
+    readers read the log once, as `first`."""
+    return (f"the pass log {path} holds the same log as {first} ({ident}: {how}); "
+            f"read once, as {first}. Keep one of them in the data directory: "
+            f"{moving(path)}")
 
 
-def _named(log_id: str) -> str:
-    return f"log id {log_id}" if log_id else "the same first record, an older log without an id"
+def _ident(a: _Chain, b: _Chain) -> str:
+    """What makes two files one log, in words."""
+    if a.log_id and a.log_id == b.log_id:
+        return f"log id {a.log_id}"
+    if not a.log_id or not b.log_id:
+        return "the same first record, an older log without an id"
+    return (f"the same first record: an older log given an id in each file, "
+            f"{' and '.join(sorted({a.log_id, b.log_id}))}")
 
 
 class DivergedLog(CopiedLog):
-    """Two files holding one log, each written after the copy was made: both are read (each
-    holds records the other has not), their common records twice, and named."""
+    """Two files holding one log, each written after the copy was made (or one extended by
+    records no signature vouches for): both are read (each holds records the other has not),
+    their common records twice, and named."""
 
 
-def diverged(path: Path, first: Path, log_id: str, common: int) -> str:
-    return (f"the pass log {path} holds the same log as {first} ({_named(log_id)}), but each "
+class UnsignedCopy(CopiedLog):
+    """A file holding a signed log and more records whose head no trusted key signed (added
+    by hand): not read, and named; the signed log is read."""
+
+
+def diverged(path: Path, first: Path, ident: str, common: int) -> str:
+    return (f"the pass log {path} holds the same log as {first} ({ident}), but each "
             f"was written after the copy (they differ after record {common}): both are read, "
-            f"their first {common} records twice. Keep both safe; move one of them out of "
-            "the data directory")
+            f"their first {common} records twice. Keep both safe; {_one_out(path, first)}")
+
+
+def _one_out(a: Path, b: Path) -> str:
+    return f"move one of them out of the data directory ({moving(a)}, or {moving(b)})"
+
+
+def _unsigned(longer: Path, shorter: Path, seq: int, read_both: bool) -> str:
+    what = (f"the pass log {longer} holds the log of {shorter} and more, but its records "
+            f"after {seq} are not under a head signed by a trusted key (added by hand, or "
+            "by another installation)")
+    if read_both:
+        return (f"{what}, and neither head is signed: both are read, their first {seq} "
+                f"records twice. Keep both safe; {_one_out(longer, shorter)}")
+    return (f"{what}: not read, {shorter} is. Check it (smp sessions verify --db "
+            f"{longer}); keep it safe outside the data directory: {moving(longer)}")
 
 
 class _Chain:
@@ -65,15 +106,44 @@ class _Chain:
             self.log_id, self.head, self.first = "", (0, ""), ""
 
     def same_log(self, other: _Chain) -> bool:
-        if self.log_id and other.log_id:
-            return self.log_id == other.log_id
-        return bool(self.first) and self.first == other.first  # an older log has no id
+        """One log id, or one first record (ids or not: one older log migrated in two files
+        draws two ids) - the one rule of writers and readers."""
+        if self.log_id and self.log_id == other.log_id:
+            return True
+        return bool(self.first) and self.first == other.first
 
     def extends(self, other: _Chain) -> bool:
         """This log holds every record of `other` (and maybe more): `other` is a copy of it
         taken earlier, or the same."""
         seq, digest = other.head
         return seq <= self.head[0] and (seq == 0 or _hash_at(self.log, seq) == digest)
+
+    def signed(self, keys_of: _Chain) -> bool:
+        """This log's chain head is its last record's, signed by a trusted key: this
+        installation's (as verify checks), else, on a machine without one, a key `keys_of`
+        (the older copy: a forger would alter both files) records."""
+        from smpdevice.records.keys import load_public
+        from smpdevice.records.signing import head_statement
+
+        try:
+            head = self.log.current_head()
+            own = load_public()
+            keys = {own.fingerprint: own} if own is not None else _recorded_keys(keys_of.log)
+        except (SmpError, sqlite3.Error, OSError):  # an older log: no signed head
+            return False
+        if head is None or (head.seq, head.hash) != self.head or not head.signature:
+            return False
+        key = keys.get(head.key_fingerprint or "")
+        return key is not None and key.verify(head.signature, head_statement(
+            self.log_id, head.seq, head.hash))
+
+
+def _recorded_keys(log: Any) -> dict[str, Any]:
+    from smpdevice.records.keys import recorded_key
+
+    with log._reading():  # the keys table: not chained, so read from the older copy only
+        rows = log._conn.execute("SELECT public_key FROM signing_keys").fetchall()
+    return {k.fingerprint: k for k in (recorded_key(p) for (p,) in rows) if k is not None}
 
 
 def _hash_at(log: Any, seq: int) -> str:
@@ -87,29 +157,37 @@ def _hash_at(log: Any, seq: int) -> str:
 
 def copies(logs: Sequence[Any]) -> tuple[list[Any], list[CopiedLog]]:
     """(the logs to read, in order; one CopiedLog per copy) of `logs` (open PassLogs, the
-    station's first, then by name): of two files holding one log (the same log id; for an
-    older log without one, the same first record), the one whose chain extends the other's
-    is read (the log written on, not a stale backup, whatever the names), the other named
-    (its `path`); if each was written after the copy, both are read and
-    named (DivergedLog). The one rule of readers, `smp sessions verify` and the service."""
+    station's first, then by name): of two files holding one log (`_Chain.same_log`), the one
+    whose chain extends the other's is read when its head is signed (the log written on, not
+    a stale backup, whatever the names), the other named (its `path`); an extension no
+    signature vouches for is named and not read when the other's head is signed
+    (UnsignedCopy), else both are read; if each was written after the copy, both are read
+    and named (DivergedLog). The one rule of readers, `smp sessions verify` and the service."""
     kept: list[_Chain] = []
     found: list[CopiedLog] = []
     for chain in map(_Chain, logs):
         same = [k for k in kept if k.same_log(chain)]
-        older = next((k for k in same if k.extends(chain)), None)
-        newer = next((k for k in same if chain.extends(k)), None)
-        if older is not None:  # this file holds nothing the one read has not
-            found.append(_copy(chain, older))
-        elif newer is not None:  # this file is the one written on: read in its place
-            kept[kept.index(newer)] = chain
-            found.append(_copy(newer, chain))
-        else:
+        related = next((k for k in same if k.extends(chain) or chain.extends(k)), None)
+        if related is None:
             kept.append(chain)
             if same:
                 common = _common(same[0], chain)
                 found.append(DivergedLog(diverged(Path(chain.log.path), Path(same[0].log.path),
-                                                  chain.log_id and same[0].log_id, common),
+                                                  _ident(chain, same[0]), common),
                                          chain.log.path))
+            continue
+        longer, shorter = (related, chain) if related.extends(chain) else (chain, related)
+        if longer.head == shorter.head or longer.signed(shorter):
+            kept[kept.index(related)] = longer  # the log written on, in the first one's place
+            found.append(_copy(shorter, longer))
+        elif shorter.signed(shorter):  # records added by hand: never read in its place
+            kept[kept.index(related)] = shorter
+            found.append(UnsignedCopy(_unsigned(Path(longer.log.path), Path(shorter.log.path),
+                                                shorter.head[0], False), longer.log.path))
+        else:  # no signature to tell them apart: both read
+            kept.append(chain)
+            found.append(DivergedLog(_unsigned(Path(longer.log.path), Path(shorter.log.path),
+                                               shorter.head[0], True), chain.log.path))
     return [k.log for k in kept], found
 
 
@@ -118,7 +196,7 @@ def _copy(copy: _Chain, read: _Chain) -> CopiedLog:
     how = ("a copy of it, or another name for it" if seq == total else
            f"an older copy of it: its {seq} records are the first of the {total} there")
     path, first = Path(copy.log.path), Path(read.log.path)
-    return CopiedLog(copied(path, first, copy.log_id and read.log_id, how), path)
+    return CopiedLog(copied(path, first, _ident(copy, read), how), path)
 
 
 def _common(a: _Chain, b: _Chain) -> int:
@@ -144,11 +222,16 @@ def copy_problems(paths: Sequence[Path]) -> list[CopiedLog]:
         return copies(logs)[1]
 
 
+_warned: set[tuple[str, str]] = set()
+
+
 def refuse_copy_beside(path: Path) -> None:
     """PassLogError (exit 3) before a writer opens the log at `path` (nothing written) when
-    another pass log of its directory holds the same log (its log id), both named as the logs
-    readers read together (the station's, each pen's): writing on would split one log in two
-    files. Names the file to move out."""
+    another pass log of its directory (the station's, each pen's) holds the same log
+    (`_Chain.same_log`, the readers' rule) and records this one lacks, or the same records
+    (two writers would split it): names the file to move out, with its anchors file. When
+    this log extends the other (a stale backup), it records on: one `warning:` line (once a
+    process) names the older copy."""
     from smpdevice.passlog import PassLog
     from smpdevice.paths import PASS_LOG_NAME, PEN_LOG_GLOB
     from smpdevice.records.model import PassLogError
@@ -172,18 +255,41 @@ def refuse_copy_beside(path: Path) -> None:
                 that = _Chain(stack.enter_context(PassLog(other, readonly=True)))
             except (SmpError, OSError):
                 continue  # a file that cannot be read is named by the readers
-            if this.log_id and this.log_id == that.log_id:
-                raise PassLogError(_split(path, other, this, that))
+            if not this.same_log(that):
+                continue
+            stale = this.head != that.head and this.extends(that)
+            if stale and (this.signed(that) or not that.signed(that)):
+                _warn_stale(path, other, this, that)
+                continue
+            raise PassLogError(_split(path, other, this, that))
+
+
+def _warn_stale(path: Path, other: Path, this: _Chain, that: _Chain) -> None:
+    if (str(path), str(other)) in _warned:
+        return
+    _warned.add((str(path), str(other)))
+    sys.stderr.write(f"warning: {other} is an older copy of the pass log {path} "
+                     f"({_ident(this, that)}: its {that.head[0]} records are the first of "
+                     f"the {this.head[0]} here); readers read {path}. Recording on; "
+                     f"{moving(other)} to keep it as a backup\n")
 
 
 def _split(path: Path, other: Path, this: _Chain, that: _Chain) -> str:
-    if that.extends(this) and this.head[0] < that.head[0]:
-        move = f"move {path} out (an older copy: {other} holds its records and more)"
-    elif this.extends(that):
-        move = f"move {other} out (a copy: {path} holds all its records)"
+    if this.head == that.head:
+        move = f"{moving(other)} (a copy: {path} holds all its records)"
+    elif that.extends(this) and that.signed(this):
+        move = f"{moving(path)} (an older copy: {other} holds its records and more)"
+    elif that.extends(this) and this.signed(this):
+        move = (f"{moving(other)} and keep it safe: its records after {this.head[0]} are not "
+                "under a head signed by a trusted key (added by hand?); check it with smp "
+                f"sessions verify --db {other}")
+    elif this.extends(that) and that.signed(that):
+        move = (f"{moving(path)} and keep it safe: its records after {that.head[0]} are not "
+                "under a head signed by a trusted key (added by hand?); check it with smp "
+                f"sessions verify --db {path}")
     else:
-        move = ("they already differ (each was written after the copy): move one of them "
-                "out of the data directory and keep both safe")
-    return (f"not writing the pass log {path}: {other} holds the same log (log id "
-            f"{this.log_id}, a copy); writing on would split it in two. Nothing was written; "
-            f"{move}, then run again")
+        move = ("they differ (each was written after the copy, or neither head is signed): "
+                f"{_one_out(path, other)}, and keep both safe")
+    return (f"not writing the pass log {path}: {other} holds the same log "
+            f"({_ident(this, that)}), and records this one lacks or the same; writing on "
+            f"would split it in two. Nothing was written; {move}, then run again")

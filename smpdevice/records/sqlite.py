@@ -68,7 +68,7 @@ from smpdevice.records.model import (
 )
 from smpdevice.records.signing import Receipt, anchors_argument, append_anchor, receipts_argument
 from smpdevice.records.sqlite_counters import PenCounterReads
-from smpdevice.records.sqlite_file import SqliteFile
+from smpdevice.records.sqlite_file import SqliteFile, path_argument
 from smpdevice.records.sqlite_lookup import OpenRecordLookups
 from smpdevice.records.sqlite_read import SqliteReads
 from smpdevice.records.sqlite_schema import anchors_beside, refuse_anchors
@@ -82,7 +82,7 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
                  key: InstallationKey | None = None):
         """`key` signs the heads (a writer's default: this installation's key, created on
         first use; see `smpdevice.records.keys`). Readers need no key."""
-        checks.instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
+        path_argument(path)  # a str or PathLike, no NUL (InvalidArgument): before any use
         self.recovered: list[str] = []
         # Beside the real file, as SQLite's -wal and the writer's lock: one log, one anchors
         # file, whatever name (a symlink) it is opened by.

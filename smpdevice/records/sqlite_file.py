@@ -96,10 +96,22 @@ def _foreign(path: Path, *, unchanged: bool) -> NotAPassLog:
                        "log, or a new file" + ("; nothing was changed" if unchanged else ""))
 
 
+def path_argument(path: object) -> None:
+    """A log's `path` as its constructor takes it: a str or os.PathLike without a NUL
+    (InvalidArgument, as `PassLog.open` says; never a bare ValueError: review 18e)."""
+    from smpdevice import checks
+    from smpdevice.config import user_path  # its NUL check; lazily: config reads no records
+
+    checks.instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
+    if "\0" in os.fspath(path):  # type: ignore[call-overload]
+        user_path(path)  # type: ignore[arg-type]
+
+
 class SqliteFile:
     """A writer by default; `readonly=True` to only read. Calls are serialised by a lock."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+        path_argument(path)
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()

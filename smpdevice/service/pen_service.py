@@ -53,6 +53,7 @@ log = structlog.get_logger("smpdevice.service")
 Handler = Callable[["PenService", Any, dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
 VIEWER_READERS = 2  # threads for the viewers' reads; more calls queue behind them
+PROFILE_CHECKERS = 2  # threads for session.check (parsing only, no log): never the above
 SETTLE_WAIT_S = 10.0  # how long a hello, a release or a pen.stop waits for requests in flight
 HANDLERS: dict[str, Handler] = {}
 DRIVER_ROLE = METHODS["pen.drive"].role  # a connection below it cannot hold the pen
@@ -110,10 +111,13 @@ class PenService:
         self._session_stop_lane = ThreadPoolExecutor(max_workers=1,
                                                      thread_name_prefix="smp-session-stop")
         self._session_stops = SharedRuns(self._submit_session_stop)
-        # Viewers' reads (sessions.*, session.check) have a bounded pool of their own: held
-        # calls (a locked log) never take the loop's default pool from anything else.
+        # Viewers' record reads (sessions.*) have a bounded pool of their own: held calls (a
+        # locked log) never take the loop's default pool. session.check (no log; a driver
+        # calls it before session.run) has its own lane: never behind them (review 18e).
         self.viewer_reads = ThreadPoolExecutor(max_workers=VIEWER_READERS,
                                                thread_name_prefix="smp-viewer-reads")
+        self.profile_checks = ThreadPoolExecutor(max_workers=PROFILE_CHECKERS,
+                                                 thread_name_prefix="smp-profile-checks")
 
     # ------------------------------------------------------------------ lifetime
 
@@ -136,6 +140,7 @@ class PenService:
         await asyncio.to_thread(self.work.join, 10.0)
         self._session_stop_lane.shutdown(wait=False)  # a run queued still runs
         self.viewer_reads.shutdown(wait=False)
+        self.profile_checks.shutdown(wait=False)
         await self.apen.close()
 
     def _submit_session_stop(self, fn: Callable[[], Any]) -> Future[Any]:
@@ -339,10 +344,6 @@ class PenService:
         return {"ok": True}
 
     # ------------------------------------------------------------------ sessions
-
-    @method("session.check")
-    async def m_session_check(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await self.viewer_read(self.work.check, p["profile"], p.get("format", "yaml"))
 
     async def viewer_read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.viewer_reads, fn, *args)

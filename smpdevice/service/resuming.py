@@ -77,6 +77,7 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, check_rescreen_after
     from smpdevice.sessions.screening import parse_screening
 
+    epoch = service.lease.epoch  # the claim as the request arrived (launch looks again)
     work, pen = service.work, service.pen
     minutes = check_rescreen_after(p.get("rescreen_after_min", RESCREEN_AFTER_MIN))
     given = work.parse_profile(p["profile"], p.get("format", "yaml")) if "profile" in p \
@@ -85,7 +86,6 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     if "screening" in p:
         screening = parse_screening(p["screening"], source="screening form")
         screening.require_clear()
-    epoch = service.lease.epoch  # the claim this request runs under (launch looks again)
     service.lease.require(client_id)
     pen.require_footswitch()  # a pen the station's footswitch mode cannot run (pedal_gate.py)
     session_id, technician = p["session_id"], p["technician"]

@@ -170,13 +170,14 @@ class SessionWork(SessionPlay):
         from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.screening import parse_screening
 
+        epoch = self.service.lease.epoch  # the claim as the request arrived (launch looks
+        # again): a lease lost and taken again while the profile is parsed is another claim
         profile = self.parse_profile(p["profile"], p.get("format", "yaml"))  # first
         if "quick_pass_s" in p:  # only ever shorter, checked again
             profile = shortened(profile, p["quick_pass_s"], self.service.pen)
         screening = parse_screening(p["screening"], source="screening form")
         screening.require_clear()
         service, pen = self.service, self.service.pen
-        epoch = service.lease.epoch  # the claim this request runs under (launch looks again)
         service.lease.require(client_id)
         pen.require_footswitch()  # a pen the station's footswitch mode cannot run (pedal_gate)
         reach = self.reach(client_id)
@@ -215,9 +216,10 @@ class SessionWork(SessionPlay):
         `stops_seen`: `stops_asked` when the request was received; a session.stop since then
         wins (refused, nothing opened), as pen.stop wins over the pen.starts before it: looked
         at here and again by `before_record` (open_session calls it after its checks, right
-        before its first record). `epoch`: the lease's when the request passed its driver check
-        (else now): its caller must still drive under that claim, here and in `before_record`
-        (NotDriving, nothing opened: a request of a connection gone meanwhile opens nothing)."""
+        before its first record). `epoch`: the lease's when the request arrived (before its
+        profile was parsed; else now): its caller must still drive under that claim, here and
+        in `before_record` (NotDriving, nothing opened: a request of a connection gone
+        meanwhile opens nothing)."""
         lease = self.service.lease
         epoch = lease.epoch if epoch is None else epoch
         self._join_finished()

@@ -17,6 +17,8 @@ from smpdevice.errors import SmpError
 from smpdevice.issues import show
 from smpdevice.outcomes import SessionOutcome
 from smpdevice.passlog import PassLog
+from smpdevice.records.model import PassLogError
+from smpdevice.sessions.aftercare import aftercare_sheet
 from smpdevice.sessions.pass_counter import PassCounter
 from smpdevice.sessions.profiles import TreatmentProfile
 from smpdevice.sessions.session_records import close_session_record, session_summary
@@ -138,7 +140,9 @@ class SessionEnding:
         The summary carries the session's `outcome` (`self.outcome` too) and the planned pass
         count; a session that did not play every planned pass says so on the sheet. Called
         again (twice at once: an "End session" button pressed twice) it sends nothing and
-        returns the first close's result; after suspend() it raises StateError.
+        returns the first close's result; after suspend() it raises StateError. A close
+        recorded whose receipt could not be anchored raises PassLogError, yet is ended: called
+        again it returns that close's summary and sheet (read back from the log).
         """
         today = aftercare_day(today)  # before anything is recorded: the sheet is never lost
         return self._ended_once("closed", lambda: self._close(today))
@@ -148,14 +152,15 @@ class SessionEnding:
         the first and get its result (nothing sent twice, the recording replays); the other
         ending after one succeeded is refused. A call that failed leaves it to be called again."""
         action = "close" if ended == "closed" else "suspend"
+        engine = getattr(self.pen, "_engine", None)
+        if engine is not None and engine.in_loop():  # review 18e: before anything, lock or not
+            raise StateError(f"{action}() refused: it was called on the controller's loop "
+                             "thread (a state or telemetry listener), which cannot stop the "
+                             "needle and wait for the pass; nothing was changed. Call it from "
+                             "another thread.")
         self._refuse_from_play_callback(action)  # before waiting: that pass would never end
         lock = self.__dict__.setdefault("_end_lock", threading.Lock())  # atomic: one lock
-        if not lock.acquire(blocking=False):
-            engine = getattr(self.pen, "_engine", None)
-            if engine is not None and engine.in_loop():  # a listener: waiting would stall the pen
-                raise StateError(f"{action}() refused: this session is being ended in another "
-                                 "thread, and a listener cannot wait for it; nothing was sent.")
-            lock.acquire()
+        lock.acquire()
         try:
             done = self.__dict__.get("_end_result")
             if done is not None and done[0] == ended:
@@ -183,13 +188,37 @@ class SessionEnding:
             if recording is not None:  # sealed: an open recording would take the next frames
                 recording.seal()
             raise
-        summary, sheet, self.outcome = close_session_record(
-            self.passlog, self.session_id, self.profile, today=today,
-            stop_requested=self.stop_requested, pen_state=self.judged_pen_state(),
-            recording=recording.seal() if recording is not None else None,
-            closed_at=self.pen.record_now(), calibrations=getattr(self, "pass_calibrations", None))
+        try:
+            summary, sheet, self.outcome = close_session_record(
+                self.passlog, self.session_id, self.profile, today=today,
+                stop_requested=self.stop_requested, pen_state=self.judged_pen_state(),
+                recording=recording.seal() if recording is not None else None,
+                closed_at=self.pen.record_now(),
+                calibrations=getattr(self, "pass_calibrations", None))
+        except PassLogError:
+            kept = self._committed_close(today)
+            if kept is not None:  # closed in the log (its receipt not anchored): the end
+                self.__dict__["_end_result"] = ("closed", kept)  # result kept for a retry
+            raise
         self._log.info("session closed", passes=summary.get("passes"),
                        outcome=self.outcome.value)
+        return summary, sheet
+
+    def _committed_close(self, today: date | None) -> tuple[dict, str] | None:
+        """(summary, sheet) of a close the log holds though close_session raised (its receipt
+        could not be anchored, review 18e), read back from the log; None if it is not closed.
+        The sheet carries no receipt: the error that said so carried it."""
+        try:
+            record = self.passlog.session(self.session_id)
+        except SmpError:
+            return None
+        if record.closed_at is None or record.summary is None:
+            return None
+        summary = dict(record.summary)
+        self.outcome = SessionOutcome(summary["outcome"])
+        sheet = aftercare_sheet(session_kind=self.profile.session_kind,
+                                session_date=today or date.today(),
+                                client_ref=self.profile.client_ref, summary=summary)
         return summary, sheet
 
     def suspend(self) -> dict:
