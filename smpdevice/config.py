@@ -101,8 +101,11 @@ def home_dir() -> Path:
 def user_path(text: str | os.PathLike[str]) -> Path:
     """`text` as a path, a leading `~` expanded (HomeDirError when there is no home); a NUL
     character, which no file name can hold, is InvalidArgument (open() raised a bare
-    ValueError)."""
-    if "\0" in os.fspath(text):
+    ValueError); a path-like giving bytes is InvalidArgument too (review 18h)."""
+    raw = os.fspath(text)
+    if not isinstance(raw, str):
+        raise checks.InvalidArgument(f"the path {raw!r} is bytes: give a file path as str")
+    if "\0" in raw:
         raise checks.InvalidArgument(f"the path {os.fspath(text)!r} holds a NUL character: "
                                      "no file can have that name")
     path = Path(text)

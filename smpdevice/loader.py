@@ -71,6 +71,10 @@ def load_file(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str,
     """Read and parse one file: `.json` as JSON, `.toml` as TOML, anything else as YAML.
 
     Returns the top-level mapping as plain dicts, lists, str, int, float, bool and None."""
+    if not isinstance(os.fspath(path), str):  # a path-like giving bytes: refused by name
+        from smpdevice.checks import InvalidArgument
+
+        raise InvalidArgument(f"the path {os.fspath(path)!r} is bytes: give a file path as str")
     kind = kind_of(path)
     cap = min(limits.max_bytes, TOML_MAX_BYTES) if kind == "toml" else limits.max_bytes
     raw = read_capped(path, cap)

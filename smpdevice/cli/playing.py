@@ -17,6 +17,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
     and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
     from smpdevice.passlog import PassLogError
+    from smpdevice.service.session_play import closed_anyway
     from smpdevice.sessions.resume import left_resumable
 
     try:
@@ -45,7 +46,18 @@ def finish_session(session, console: Console, progress_enabled: bool,
     try:
         session.summary, session.sheet = session.close()
     except PassLogError as exc:  # its passes recorded, its close not: left open
-        raise log_failed(session, console, report, exc) from exc
+        closed = closed_anyway(session)
+        if closed is None:
+            raise log_failed(session, console, report, exc) from exc
+        # recorded closed, only its receipt not anchored (review 18h): the recorded outcome
+        # and sheet, never "left open"; the receipt's failure is a log error all the same
+        session.summary, session.sheet = closed
+        if report is not None:
+            from smpdevice.cli.run_report import needle_state
+
+            report.summary, report.sheet, report.outcome = closed[0], closed[1], session.outcome
+            report.record_error, report.needle = True, needle_state(session.pen)
+        raise LogFailed(f"the pass log could not be written: {exc}") from exc
     if report is not None:
         report.summary, report.sheet = session.summary, session.sheet
     return session

@@ -39,8 +39,12 @@ class RunReport:
     cause: str | None = None  # why the session ended, when its outcome cannot say (a lapsed
     # calibration: the outcome is `incomplete`, left open to be resumed once recalibrated)
 
+    record_error: bool = False  # closed and recorded, but its receipt not anchored: exit 3
+
     @property
     def exit_code(self) -> ExitCode:
+        if self.record_error:
+            return ExitCode.RECORD_ERROR
         return self.outcome.exit_code if self.outcome is not None else ExitCode.INCOMPLETE
 
     def interrupted_line(self) -> str:
@@ -165,7 +169,8 @@ def report_through_service(console: Console, url: str, result: dict, passes: lis
     from smpdevice.cli.resume import print_suspended
 
     sid, outcome = result["session_id"], SessionOutcome(result["outcome"])
-    if outcome is SessionOutcome.log_error and result.get("error"):  # the service's log failed
+    record_error = outcome is SessionOutcome.log_error or bool(result.get("record_error"))
+    if record_error and result.get("error"):  # its log failed (or a close's receipt: 18h)
         click.secho(f"error: the service's pass log could not be written: {result['error']}",
                     fg="red", err=True)
     from smpdevice.sessions.aftercare import planned_done
@@ -186,4 +191,4 @@ def report_through_service(console: Console, url: str, result: dict, passes: lis
     console.print("Pass log: the service's own; see it with: "
                   + command("smp", "sessions", "show", sid), markup=False)
     late_stop_note(sid, outcome)
-    sys.exit(outcome.exit_code)
+    sys.exit(ExitCode.RECORD_ERROR if record_error else outcome.exit_code)

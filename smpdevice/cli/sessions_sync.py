@@ -38,8 +38,10 @@ def sync(url: str, db: str | None) -> None:
     back, is refused (exit 1), naming the first record that differs; the other logs are still
     synced. The log is checked as `smp sessions verify` checks it (its anchors file too); a
     damaged file is not synced (exit 3), a log deleted while its anchors file is left is
-    named `missing` (exit 1). Safe while a pen runs (reads only) and beside another sync of
-    the same log. A station where nothing was recorded yet has nothing to sync (exit 0).
+    named `missing` (exit 1); a copy of a log beside it (a backup left there) is named
+    `copied` (exit 1) and only the log readers read is pushed. Safe while a pen runs (reads
+    only) and beside another sync of the same log. A station where nothing was recorded yet
+    has nothing to sync (exit 0).
 
     \b
     Example:
@@ -60,6 +62,7 @@ def sync(url: str, db: str | None) -> None:
         from smpdevice.paths import db_path
 
         paths += [p for p in deleted_beside(db_path()) if p not in paths]
+        paths, refused = _read_once(paths)
     for path in paths:  # the station's log and each pen's own
         gone = missing_log(path)
         if gone is not None:  # its records are lost: a failed check (exit 1), never "fresh"
@@ -109,6 +112,22 @@ def sync(url: str, db: str | None) -> None:
         sys.exit(ExitCode.CHECK_FAILED)
     if left_out:
         sys.exit(ExitCode.RECORD_ERROR)  # a log was not synced: never a silent success
+
+
+def _read_once(paths: list) -> tuple[list, bool]:
+    """(the logs to push, whether a copy was found) of the data directory's `paths`: the
+    readers' rule (`logcopies.copies`, review 18h): a copy is named `copied:` (exit 1, as
+    verify fails on it) and only the log readers read is pushed; both files of a log each
+    written on after the copy are pushed (the central store refuses the second: a fork)."""
+    from pathlib import Path
+
+    from smpdevice.records.logset import DivergedLog, copy_problems
+
+    found = copy_problems([p for p in paths if missing_log(p) is None])
+    for copy in found:
+        click.secho(f"copied: {copy}", fg="red", err=True)
+    not_read = {Path(c.path) for c in found if not isinstance(c, DivergedLog)}
+    return [p for p in paths if Path(p) not in not_read], bool(found)
 
 
 def _installation_key() -> PublicKey:

@@ -275,7 +275,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         `unless_stopped_since`: a `stops_asked` read when the start was decided: a stop asked
         since (another thread's) wins, and the needle is not started (StateError).
         """
-        in_pass = self.__dict__.pop("_pass_start_next", None) == self._stop_epoch  # a session's
+        in_pass = self._take_recorded_pass() is not None  # a session's (impressions.py)
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
         if run_for_s is not None:  # a pass's length: up to any zone's max_pass_s, not a timeout
             checks.finite_number("run_for_s", run_for_s, 0.0, 86400.0, unit="s", lo_open=True)

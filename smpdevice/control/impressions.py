@@ -5,12 +5,14 @@ impression per period), whichever comes first: slow telemetry (1 Hz) never lets 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from firmware_protocol.codes import FirmwareState
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
+from smpdevice.control.states import State
 
 # A pass given its planned length (`start_needle(run_for_s=...)`) is stopped here that much
 # after it, when its caller has not stopped it: the session's own stop, which polls every
@@ -30,7 +32,29 @@ def impressions_time_s(impressions: int, period_s: float) -> float:
 
 
 class ImpressionsPlanMixin(ControllerCore):
-    """end_pass_after, and the loop's judgement of its end."""
+    """end_pass_after, and the loop's judgement of its end; which start is a recorded pass."""
+
+    # Where needle work outside a recorded pass is noted (`control.needle_work`); None: the
+    # data directory. A service sets its own (`service.runner.build`).
+    needle_work_dir: Path | None = None
+    _state_fired: int  # state changes made so far (controller.py `_fire`)
+
+    def _recorded_pass_next(self, pass_id: str) -> None:
+        """`TreatmentSession` only, the pen armed: its next start is pass `pass_id`, whose
+        begin record is in its pass log, so that start writes no needle_work line. Said by
+        nothing public (review 18 b18g: `end_pass_after` is, and a bare start planned with it
+        was taken for a pass). Dropped by any change of state (out of ARMED: disarm, retract,
+        fault, E-stop), by any stop asked, and by the next start."""
+        if pass_id and self.state is State.ARMED:
+            self.__dict__["_recorded_pass"] = (pass_id, self._state_fired, self._stop_epoch)
+
+    def _take_recorded_pass(self) -> str | None:
+        """start_needle: the recorded pass its start is, or None (needle work outside one)."""
+        mark = self.__dict__.pop("_recorded_pass", None)
+        if (mark is None or self.state is not State.ARMED
+                or mark[1:] != (self._state_fired, self._stop_epoch)):
+            return None
+        return str(mark[0])
 
     def end_pass_after(self, impressions: int | None, counted_from: int | None = None) -> None:
         """The next pass (the next `start_needle`) is planned to make `impressions` (None: it
@@ -44,8 +68,6 @@ class ImpressionsPlanMixin(ControllerCore):
         only: a stop asked before it starts, or the pass's end, drops it."""
         if impressions is not None:
             impressions = checks.whole_number("impressions", impressions, 1, 10_000_000)
-        # a session's pass: its next start writes no needle_work line, unless a stop came
-        self.__dict__["_pass_start_next"] = self._stop_epoch
         if impressions is None:
             self.__dict__["_impressions_plan"] = None
             return

@@ -5,16 +5,21 @@ pass begun on the pen, or now. A session's pass keeps the pen's counters in its 
 in a pass log, which the resume reads; the needle also moves outside any pass: a calibration's
 speed check (saved or not: a guided `smp calibrate` aborted after it, a failed fit, the
 service's `calibration.spin`), a bare `arm(); start_needle()` through the Python API or the
-service's `pen.start`. Each of these appends one line to `<data dir>/needle-work.jsonl` (the
-pen's serial, what it was, the pen's counters at that moment), synced to disk before any
-frame of it is sent: a line that cannot be written refuses the start. A speed check is noted
-once per calibration (its first spin: every later spin's dots come after it). A session's
-pass (its start follows `end_pass_after`) writes none: its begin record is the pass log's.
+service's `pen.start`. Each of these appends one line to `needle-work.jsonl` in the
+controller's `needle_work_dir` (default: the data directory; a service's: its own data
+directory): the pen's serial, what it was, the pen's counters at that moment, synced to disk
+before any frame of it is sent: a line that cannot be written refuses the start. A speed
+check is noted once per calibration (its first spin: every later spin's dots come after it).
+A session's
+pass writes none: its begin record is the pass log's; only `TreatmentSession` says a start is
+one (`_recorded_pass_next`), for the next start while the pen stays armed. A line torn by a
+crash never glues the next one to it: a line is written on a fresh line.
 
 A resume reads the file of the data directory and of the pass log's directory: a line of the
 pen whose counters lie between the cut pass's begin and the count's end (`within`, the pen's
 counters, never the host's clock) sets the count aside ("cannot tell"), and so does a line
-recorded without counters, or a file or line that cannot be read. The E-stop never writes.
+recorded without counters, or a file or line that cannot be read (a link leading nowhere
+too). The E-stop never writes.
 """
 
 from __future__ import annotations
@@ -46,21 +51,28 @@ def note_needle_work(pen: Any, what: str) -> None:
     line = json.dumps({"pen_serial": pen.identity.serial, "what": what,
                        "at": pen.record_now().isoformat(), "counters": counters})
     try:
-        from smpdevice.paths import data_dir
+        directory = getattr(pen, "needle_work_dir", None)
+        if directory is None:
+            from smpdevice.paths import data_dir
 
-        append_line(data_dir() / NEEDLE_WORK_NAME, line)
+            directory = data_dir()
+        append_line(Path(directory) / NEEDLE_WORK_NAME, line)
     except (OSError, SmpError) as exc:
         raise SmpError(f"the needle was not moved ({what}): its record could not be written "
-                       f"to the data directory ({exc}); a resume needs it to count a cut "
-                       "pass. Make the data directory writable (SMP_DATA_DIR).") from exc
+                       f"to the needle-work directory ({exc}); a resume needs it to count a cut "
+                       "pass. Make that directory writable.") from exc
 
 
 def append_line(path: Path, line: str) -> None:
-    """One write of the whole line (O_APPEND: lines of two hosts never interleave), synced."""
+    """One write of the whole line (O_APPEND: lines of two hosts never interleave), synced;
+    after a line torn by a crash mid-write (no newline at the file's end) it begins with one,
+    so the torn line ends there and never takes this one with it."""
     created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, (line + "\n").encode())
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, (("\n" if torn else "") + line + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -122,6 +134,8 @@ def read_needle_work(dirs: Iterable[Path], pen_serial: str) -> NeedleWork:
         try:
             text = path.read_bytes().decode()
         except FileNotFoundError:
+            if os.path.lexists(path):  # a link leading nowhere: a file there, not read
+                found.unread.append((str(path), "a link leading nowhere"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             found.unread.append((str(path), type(exc).__name__))

@@ -73,6 +73,19 @@ class UnsignedCopy(CopiedLog):
     by hand): not read, and named; the signed log is read."""
 
 
+class UnsignedTail(DivergedLog):
+    """The log read holds records after its signed head (added by hand): read all the same
+    (its signed head covers the copy's records), and named."""
+
+
+def _tail(log: _Chain, covered: int) -> str:
+    path = Path(log.log.path)
+    return (f"the pass log {path} holds records after its signed head (records "
+            f"{covered + 1}-{log.head[0]} are under no head signed by a trusted key: added by "
+            f"hand, or by another installation): read all the same. Check it (smp sessions "
+            f"verify --db {path})")
+
+
 def diverged(path: Path, first: Path, ident: str, common: int) -> str:
     return (f"the pass log {path} holds the same log as {first} ({ident}), but each "
             f"was written after the copy (they differ after record {common}): both are read, "
@@ -88,8 +101,8 @@ def _unsigned(longer: Path, shorter: Path, seq: int, read_both: bool) -> str:
             f"after {seq} are not under a head signed by a trusted key (added by hand, or "
             "by another installation)")
     if read_both:
-        return (f"{what}, and neither head is signed: both are read, their first {seq} "
-                f"records twice. Keep both safe; {_one_out(longer, shorter)}")
+        return (f"{what}, and no key trusted here signed either head: both are read, their "
+                f"first {seq} records twice. Keep both safe; {_one_out(longer, shorter)}")
     return (f"{what}: not read, {shorter} is. Check it (smp sessions verify --db "
             f"{longer}); keep it safe outside the data directory: {moving(longer)}")
 
@@ -119,9 +132,14 @@ class _Chain:
         return seq <= self.head[0] and (seq == 0 or _hash_at(self.log, seq) == digest)
 
     def signed(self, keys_of: _Chain) -> bool:
-        """This log's chain head is its last record's, signed by a trusted key: this
-        installation's (as verify checks), else, on a machine without one, a key `keys_of`
-        (the older copy: a forger would alter both files) records."""
+        """This log's chain head is its last record's, signed by a trusted key (`signed_to`)."""
+        return self.head[0] > 0 and self.signed_to(keys_of) == self.head[0]
+
+    def signed_to(self, keys_of: _Chain) -> int:
+        """The record this log's chain head covers (0: none) when that head is one of its
+        records, signed by a trusted key: this installation's (as verify checks), else, on a
+        machine without one, a key `keys_of` (the older copy: a forger would alter both
+        files) records. Records after it are not under a signed head (added by hand)."""
         from smpdevice.records.keys import load_public
         from smpdevice.records.signing import head_statement
 
@@ -129,13 +147,15 @@ class _Chain:
             head = self.log.current_head()
             own = load_public()
             keys = {own.fingerprint: own} if own is not None else _recorded_keys(keys_of.log)
+            if head is None or not head.signature or head.seq > self.head[0] or (
+                    _hash_at(self.log, head.seq) != head.hash):
+                return 0
         except (SmpError, sqlite3.Error, OSError):  # an older log: no signed head
-            return False
-        if head is None or (head.seq, head.hash) != self.head or not head.signature:
-            return False
+            return 0
         key = keys.get(head.key_fingerprint or "")
-        return key is not None and key.verify(head.signature, head_statement(
+        good = key is not None and key.verify(head.signature, head_statement(
             self.log_id, head.seq, head.hash))
+        return head.seq if good else 0
 
 
 def _recorded_keys(log: Any) -> dict[str, Any]:
@@ -177,9 +197,14 @@ def copies(logs: Sequence[Any]) -> tuple[list[Any], list[CopiedLog]]:
                                          chain.log.path))
             continue
         longer, shorter = (related, chain) if related.extends(chain) else (chain, related)
-        if longer.head == shorter.head or longer.signed(shorter):
+        covered = 0 if longer.head == shorter.head else longer.signed_to(shorter)
+        # read in the other's place when its signed head goes past the other's records: a
+        # tail after that head is named (18h); an extension wholly unsigned is not read (18f)
+        if longer.head == shorter.head or covered > shorter.head[0]:
             kept[kept.index(related)] = longer  # the log written on, in the first one's place
             found.append(_copy(shorter, longer))
+            if 0 < covered < longer.head[0]:  # its signed head covers the shorter's records:
+                found.append(UnsignedTail(_tail(longer, covered), longer.log.path))  # 18h
         elif shorter.signed(shorter):  # records added by hand: never read in its place
             kept[kept.index(related)] = shorter
             found.append(UnsignedCopy(_unsigned(Path(longer.log.path), Path(shorter.log.path),
@@ -288,7 +313,8 @@ def _split(path: Path, other: Path, this: _Chain, that: _Chain) -> str:
                 "under a head signed by a trusted key (added by hand?); check it with smp "
                 f"sessions verify --db {path}")
     else:
-        move = ("they differ (each was written after the copy, or neither head is signed): "
+        move = ("they differ (each was written after the copy, or no key trusted here signed "
+                "either head): "
                 f"{_one_out(path, other)}, and keep both safe")
     return (f"not writing the pass log {path}: {other} holds the same log "
             f"({_ident(this, that)}), and records this one lacks or the same; writing on "

@@ -103,7 +103,8 @@ def path_argument(path: object) -> None:
     from smpdevice.config import user_path  # its NUL check; lazily: config reads no records
 
     checks.instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
-    if "\0" in os.fspath(path):  # type: ignore[call-overload]
+    raw = os.fspath(path)  # type: ignore[call-overload]
+    if not isinstance(raw, str) or "\0" in raw:  # bytes, or a NUL: refused by name
         user_path(path)  # type: ignore[arg-type]
 
 

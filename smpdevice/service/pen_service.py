@@ -139,8 +139,9 @@ class PenService:
         self.watchdog.close()
         await asyncio.to_thread(self.work.join, 10.0)
         self._session_stop_lane.shutdown(wait=False)  # a run queued still runs
-        self.viewer_reads.shutdown(wait=False)
-        self.profile_checks.shutdown(wait=False)
+        # queued reads and checks are dropped: each could wait out a busy log and hold the exit
+        self.viewer_reads.shutdown(wait=False, cancel_futures=True)
+        self.profile_checks.shutdown(wait=False, cancel_futures=True)
         await self.apen.close()
 
     def _submit_session_stop(self, fn: Callable[[], Any]) -> Future[Any]:

@@ -110,6 +110,7 @@ def build(options: ServiceOptions) -> ServiceServer:
     zones = station_envelope(options.envelope).zones
     pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
                              telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
+    pen.needle_work_dir = directory  # beside its pass log, never the default data directory
     try:
         pen.open()
     except BaseException:

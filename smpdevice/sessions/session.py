@@ -271,6 +271,7 @@ class TreatmentSession(PassGuards):
                 # a pass planned in impressions: the controller stops it at its count, as
                 # the pen reports it, when this thread is held up (review 16)
                 pen.end_pass_after(planned.impressions)
+                pen._recorded_pass_next(pass_id)  # in its pass log: no needle_work line
                 pen.start_needle(run_for_s=planned.duration_s,
                                  unless_stopped_since=self._stops_at_begin)
                 started = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.service.conftest import WAIT_S, InNeedleRun, connect, run
+from tests.smpdevice.service.conftest import WAIT_S, InNeedleRun, connect, run, wait_until
 
 from .test_review11_reclaim_mid_session import CLEAR, PROFILE, LaggingClock
 
@@ -21,6 +21,7 @@ def test_a_pass_stopped_by_the_dead_man_names_the_lost_driver(vsim, data_dir):
                              lease_ms=5000, calibration=true_calibration(sim),
                              lease_clock=clock)
     with ServiceHandle(options) as handle:
+        pen = handle.server.service.pen
         moment = InNeedleRun(sim, 0, hold=True)
 
         async def main() -> tuple[dict, str]:
@@ -36,8 +37,13 @@ def test_a_pass_stopped_by_the_dead_man_names_the_lost_driver(vsim, data_dir):
             # connection's pings and heartbeats in order, so once the ping is answered none
             # is left (a quiet CI run saw the session play on to `completed`).
             await op.call("rpc.ping")
+            stops = pen.stops_asked
             clock.jump(5.0)
             clock.caught_up.set()
+            # The pen's time stays held until the dead-man has asked its stop: on virtual
+            # time the rest of the 1.2 s pass takes no wall time, so a watchdog looking every
+            # 20 ms of wall could find the pass already ended (`completed`) on a busy machine.
+            await wait_until(lambda: pen.stops_asked > stops, what="the dead-man's stop")
             moment.release()
             told = await viewer.next_notification("session.pass", timeout_s=WAIT_S)
             await viewer.next_notification("session.result", timeout_s=WAIT_S)

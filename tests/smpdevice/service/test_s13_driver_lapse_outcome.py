@@ -11,7 +11,7 @@ from smpdevice.passlog import PassLog
 from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.service.conftest import WAIT_S, InNeedleRun, connect, run
+from tests.smpdevice.service.conftest import WAIT_S, InNeedleRun, connect, run, wait_until
 
 from .test_review11_reclaim_mid_session import CLEAR, PROFILE, LaggingClock
 
@@ -23,6 +23,7 @@ def test_a_session_whose_driver_lapsed_is_incomplete_not_stopped_by_the_technici
                              lease_ms=5000, calibration=true_calibration(sim),
                              lease_clock=clock)
     with ServiceHandle(options) as handle:
+        pen = handle.server.service.pen
         moment = InNeedleRun(sim, 0, hold=True)
 
         async def main() -> dict:
@@ -38,8 +39,12 @@ def test_a_session_whose_driver_lapsed_is_incomplete_not_stopped_by_the_technici
             # connection's pings and heartbeats in order, so once the ping is answered none
             # is left (a quiet CI run saw the session play on to `completed`).
             await op.call("rpc.ping")
+            stops = pen.stops_asked
             clock.jump(5.0)
             clock.caught_up.set()
+            # The pen's time held until the dead-man has asked its stop (virtual time: the
+            # rest of the pass takes no wall time; the watchdog looks every 20 ms of wall).
+            await wait_until(lambda: pen.stops_asked > stops, what="the dead-man's stop")
             moment.release()
             result = await viewer.next_notification("session.result", timeout_s=WAIT_S)
             await op.close()
