@@ -18,12 +18,12 @@ directory unless given.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import itertools
 import json
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from smpdevice.service.auth import Role, read_token
+from smpdevice.service.client_waits import wait_answer as _wait
 from smpdevice.service.client_wire import MAX_INT as MAX_INT
 from smpdevice.service.client_wire import RPC_PATH as RPC_PATH
 from smpdevice.service.client_wire import ServiceError as ServiceError
@@ -55,6 +56,7 @@ class ServiceClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1024)
+        self._kept: collections.deque[dict[str, Any]] = collections.deque()  # see `_take`
         self._reader = asyncio.ensure_future(self._read())
         self._heartbeat: asyncio.Task | None = None
         self.closed_reason: str | None = None
@@ -135,7 +137,7 @@ class ServiceClient:
     async def notifications(self) -> AsyncIterator[dict[str, Any]]:
         """Notifications (method, params) in arrival order."""
         while True:
-            yield await self._queue.get()
+            yield self._kept.popleft() if self._kept else await self._queue.get()
 
     async def next_notification(self, method: str, timeout_s: float = 30.0,
                                 where: Any = None) -> dict[str, Any]:
@@ -154,17 +156,32 @@ class ServiceClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            if self._queue.empty() and self._reader.done():
+            if not self._kept and self._queue.empty() and self._reader.done():
                 raise ServiceGone(self.closed_reason)
             left = deadline - loop.time()
             if left <= 0:
                 raise TimeoutError(f"no {'/'.join(sorted(methods))} within {timeout_s} s")
-            try:
-                n = await _wait_for(self._queue.get(), min(left, 0.5))
-            except TimeoutError:
-                continue
-            if n["method"] in methods:
+            n = await self._take(min(left, 0.5))
+            if n is not None and n["method"] in methods:
                 return n["method"], n["params"]
+
+    def keep(self, notification: dict[str, Any]) -> None:  # loop: a left caller's, the next
+        self._kept.appendleft(notification)
+
+    async def _take(self, timeout_s: float) -> dict[str, Any] | None:
+        """The next notification within `timeout_s`, or None. One taken just as the wait is
+        cancelled is kept for the next wait (asyncio.wait_for dropped it: review 18)."""
+        if self._kept:
+            return self._kept.popleft()
+        getter = asyncio.ensure_future(self._queue.get())
+        try:
+            await asyncio.wait({getter}, timeout=timeout_s)
+        finally:  # a notification taken meanwhile is kept; else the get is cancelled (its
+            if not getter.done():  # item stays queued: Queue.get takes it only as it ends)
+                getter.cancel()
+            elif not getter.cancelled() and getter.exception() is None:
+                self._kept.append(getter.result())
+        return self._kept.popleft() if self._kept else None
 
     async def estop(self) -> dict[str, Any]:
         return await self.call("pen.estop")
@@ -218,41 +235,6 @@ async def _wait_for(awaitable: Any, timeout_s: float) -> Any:
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
     return result
-
-
-def _wait(future: concurrent.futures.Future, timeout_s: float, what: str, *,
-          keep: bool = False) -> Any:
-    """The future's result; a typed error (not a bare TimeoutError) when it never came. A
-    TimeoutError raised by the coroutine itself (next_event) passes through as it is. A wait
-    cut short (Ctrl-C) cancels the coroutine unless `keep` (a call's answer, still wanted): a
-    `next_event` left running would take the next event (a session.result) from the next
-    waiter, which then waits for it forever (review 13, HANG)."""
-    try:
-        if threading.current_thread() is threading.main_thread():
-            _sleep_until_done(future, timeout_s)
-            return future.result(0)
-        return future.result(timeout_s)
-    except concurrent.futures.TimeoutError:
-        if future.done():
-            raise
-        future.cancel()
-        raise ServiceError(f"{what}: no answer within {timeout_s:g} s; is `smp serve` "
-                           "running and its pen connected?") from None
-    except BaseException:
-        if not keep:
-            future.cancel()
-        raise
-
-
-def _sleep_until_done(future: concurrent.futures.Future, timeout_s: float) -> None:
-    """The main thread, which takes Ctrl-C, waits in short sleeps: KeyboardInterrupt raised
-    inside a lock's wait can leave the lock unowned in CPython, and the command then dies with
-    "cannot release un-acquired lock" instead of its exit 130."""
-    end_s = time.monotonic() + timeout_s
-    pause_s = 0.0005
-    while not future.done() and time.monotonic() < end_s:
-        time.sleep(pause_s)
-        pause_s = min(pause_s * 2, 0.02)
 
 
 class SyncServiceClient:
@@ -326,20 +308,33 @@ class SyncServiceClient:
 
     def next_event(self, methods: frozenset[str] | set[str], timeout_s: float = 30.0
                    ) -> tuple[str, dict[str, Any]]:
-        """As the asyncio client's. A wait cut short (Ctrl-C) just after it took its event
-        keeps that event for the next wait (it was lost: review 13, REVHANG F3)."""
+        """As the asyncio client's. A wait cut short (Ctrl-C) keeps the event it took for the
+        next wait, taken just before (review 13, F3) or after, by a wait left running on the
+        loop (a Ctrl-C before it could be cancelled lost a session.result: review 18)."""
         held, self._held = self._held, None
         if held is not None and held[0] in methods:  # else dropped, as next_event drops it
             return held
         if self._closed:
             raise ServiceGone("closed by this client")
-        future = asyncio.run_coroutine_threadsafe(self._client.next_event(methods, timeout_s),
-                                                  self._loop)
+        lock, taken, gone = threading.Lock(), [], [False]
+
+        async def take() -> tuple[str, dict[str, Any]]:  # on the loop
+            event = await self._client.next_event(methods, timeout_s)
+            with lock:
+                if gone[0]:  # its caller left: the next wait's (`ServiceClient._take`)
+                    self._client.keep({"method": event[0], "params": event[1]})
+                else:
+                    taken.append(event)
+            return event
+
         try:
-            return _wait(future, timeout_s + 5, "the service")
-        except KeyboardInterrupt:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self._held = future.result()
+            return _wait(asyncio.run_coroutine_threadsafe(take(), self._loop), timeout_s + 5,
+                         "the service")
+        except BaseException:
+            with lock:
+                gone[0] = True
+                if taken:  # taken before the cut: this client's next wait's
+                    self._held = taken[0]
             raise
 
     def close(self, timeout_s: float = 15) -> None:

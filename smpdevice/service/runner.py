@@ -92,6 +92,12 @@ def build(options: ServiceOptions) -> ServiceServer:
 
     listen = Listen.parse(options.listen)
     tls = tls_context(options.tls_cert, options.tls_key)
+    # The limits every client's session is checked against are the station's, as in `smp run`
+    # and `smp profile check`: the built-in zones only where the station sets none. Made (and
+    # the pen's arguments checked: `--port ""`) before anything is written; opened later.
+    zones = station_envelope(options.envelope).zones
+    pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
+                             telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
     directory = Path(options.data_dir) if options.data_dir else data_dir()
     private_dir(directory)  # 0700: the tokens and the socket live here
     tokens = load_or_create_tokens(directory)
@@ -105,11 +111,6 @@ def build(options: ServiceOptions) -> ServiceServer:
     except BaseException:
         dir_lock.close()
         raise
-    # The limits every client's session is checked against are the station's, as in `smp run`
-    # and `smp profile check`: the built-in zones only where the station sets none.
-    zones = station_envelope(options.envelope).zones
-    pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
-                             telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
     pen.needle_work_dir = directory  # beside its pass log, never the default data directory
     try:
         pen.open()
