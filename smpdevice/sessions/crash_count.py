@@ -35,8 +35,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from smpdevice.control.needle_work import NeedleWork, needle_work_dirs, read_needle_work
-from smpdevice.sessions.other_logs import ORDERING_KEYS, OtherWork, other_work
+from smpdevice.control.needle_work import (
+    ORDERING_KEYS,
+    NeedleWork,
+    needle_work_dirs,
+    read_needle_work,
+)
+from smpdevice.sessions.other_logs import OtherWork, other_work
 
 # The host's and the pen's clocks may drift apart; a pen that restarted lost at least its
 # uptime at the pass's begin, which is seconds at the least (booting, connecting, arming).

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ORDERING_KEYS = ("uptime_ms", "impressions", "strokes")  # each only grows within one boot
+from smpdevice.control.needle_work import within
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ class OtherWork:
             return (f"the pass log {name} beside it cannot be read ({why}): whether another "
                     "session moved this pen's needle since cannot be told")
         return None
-
-
-def within(counters: Mapping[str, int], begin: Mapping[str, int],
-           end: Mapping[str, int]) -> bool:
-    """Whether a pass begun with the pen's `counters` may have begun between `begin` and `end`
-    of one boot (bounds included: the same report; a pass of another boot that happens to
-    fall within is taken for one in between, the safe way)."""
-    return all(begin[k] <= counters[k] <= end[k] for k in ORDERING_KEYS)
 
 
 def beside(path: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import functools
 import pytest
 
 from smpdevice.checks import InvalidArgument
+from smpdevice.control.pen import PenTelemetry
 from tests.smpdevice.virtual_time import wall_until
 
 pytestmark = pytest.mark.virtual_time
@@ -46,7 +47,10 @@ def test_a_listener_that_could_never_work_is_refused(sim, pen, add, listener, wh
 
 def test_builtins_called_as_documented_are_still_taken(sim, pen):
     frames: collections.deque = collections.deque(maxlen=4)
+    events_before = len(pen.event_listeners)
     pen.add_telemetry_listener(frames.append)  # its signature cannot be read: a builtin
     pen.add_event_listener(print)
     pen.pause(0.3)  # on the pen's clock: reports come every 20 ms
     wall_until(lambda: len(frames) > 0, "a frame reached the deque")  # its own thread
+    assert isinstance(frames[0], PenTelemetry)  # the builtin was called with each frame
+    assert len(pen.event_listeners) == events_before + 1  # print taken, not refused
