@@ -17,7 +17,6 @@ def finish_session(session, console: Console, progress_enabled: bool,
     """Play the session's remaining passes, then close it (or leave it open: `leave_open`
     and it ended on a fault, an E-stop, a lost pen or the pedal: released, or up at a start)."""
     from smpdevice.passlog import PassLogError
-    from smpdevice.service.session_play import closed_anyway
     from smpdevice.sessions.resume import left_resumable
 
     try:
@@ -46,7 +45,7 @@ def finish_session(session, console: Console, progress_enabled: bool,
     try:
         session.summary, session.sheet = session.close()
     except PassLogError as exc:  # its passes recorded, its close not: left open
-        closed = closed_anyway(session)
+        closed = session.kept_close()
         if closed is None:
             raise log_failed(session, console, report, exc) from exc
         # recorded closed, only its receipt not anchored (review 18h): the recorded outcome

@@ -111,7 +111,7 @@ class SessionPlay:
                 # disk has room; the client hears it (exit 3) with the passes completed
                 if not log_failed:
                     error = f"{error + '; ' if error else ''}closing the session failed: {exc}"
-                closed = None if log_failed else closed_anyway(session)
+                closed = None if log_failed else session.kept_close()
                 if closed is not None:  # recorded closed, only its receipt not anchored
                     log.error("session closed, but its receipt could not be anchored",
                               session_id=sid, error=str(exc))
@@ -188,20 +188,6 @@ def _outcome(session: Any) -> Any:
     except Exception:
         return (SessionOutcome.interrupted if session.stop_requested
                 else SessionOutcome.incomplete)
-
-
-def closed_anyway(session: Any) -> tuple[dict[str, Any], str] | None:
-    """(summary, sheet) of a session whose close raised PassLogError yet is recorded closed
-    (its receipt could not be anchored: review 18h): close() again returns that close's
-    result, nothing sent. None when the log holds it open, or cannot say."""
-    try:
-        record = session.passlog.session(session.session_id)
-        if record.closed_at is None or record.summary is None:
-            return None
-        summary, sheet = session.close()
-    except Exception:
-        return None
-    return summary, sheet
 
 
 def _wind_down_quietly(session: Any, sid: str) -> None:

@@ -204,6 +204,12 @@ class SessionEnding:
                        outcome=self.outcome.value)
         return summary, sheet
 
+    def kept_close(self) -> tuple[dict, str] | None:
+        """(summary, sheet) of a close the log holds though close() raised PassLogError (its
+        receipt not anchored: review 18h), as close() would return it again; None else."""
+        done = self.__dict__.get("_end_result")
+        return done[1] if done is not None and done[0] == "closed" else None
+
     def _committed_close(self, today: date | None) -> tuple[dict, str] | None:
         """(summary, sheet) of a close the log holds though close_session raised (its receipt
         could not be anchored, review 18e), read back from the log; None if it is not closed.
