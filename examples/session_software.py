@@ -9,7 +9,7 @@ directory ($SMP_DATA_DIR, default ~/.local/share/smpdevice): the pass log and ca
 
 Run it:
     python examples/session_software.py --simulator           # a built-in simulated pen
-    python examples/session_software.py --simulator --quick   # 0.3 s passes (tests, CI)
+    python examples/session_software.py --simulator --quick   # passes of 0.3 s at most (CI)
     python examples/session_software.py --port /dev/ttyACM0 --technician ana
 
 Like `smp run`, it never picks the simulator by itself (--port, SMP_PORT or --simulator), and
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=str(PROFILE), help="treatment profile (YAML/JSON)")
     parser.add_argument("--screening", default=str(SCREENING), help="screening answers (YAML)")
     parser.add_argument("--technician", default="example", help="who treats (recorded)")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PASS_S} s passes")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"shorten every pass planned longer than {QUICK_PASS_S} s to it")
     parser.add_argument("--seed", type=seed_option, default=0, help="which simulated pen")
     parser.add_argument("--log-level", default=None, help="debug, info, warning (default)")
     args = parser.parse_args(argv)
@@ -130,10 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     #    go through smpdevice's strict loader (LoadError): an answer given twice is refused,
     #    never silently the last one, and YAML 1.1's `no` is text, not false.
     profile = load_profile(args.profile)
-    if args.quick:
-        plan = [p.model_copy(update={"duration_s": QUICK_PASS_S, "impressions": None})
-                for p in profile.plan]
-        profile = profile.model_copy(update={"plan": plan})
     screening = load_screening_file(args.screening)  # as `smp run --screening` reads it
     screening.require_clear()
 
@@ -167,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         # 3. Calibration, then the profile against this pen's own envelope (its hard limits
         #    through the calibration narrow every zone).
         ensure_calibration(pen, CalibrationStore(), args.technician, simulator)
+        if args.quick:  # only ever shorter (smp demo --quick's rule), checked again: ProfileError
+            from smpdevice.service.quick_pass import shortened
+
+            profile = shortened(profile, QUICK_PASS_S, pen, source=f"{args.profile} (--quick)")
         issues = check_profile(profile, pen.zones)
         if issues:
             raise SmpError("the profile does not fit this pen: "

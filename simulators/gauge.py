@@ -9,10 +9,12 @@ Over TCP (what `smp sim` serves, loopback only), a line protocol:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import socket
 import socketserver
+import sys
 import threading
 from collections.abc import Callable
 
@@ -52,10 +54,22 @@ class Gauge:
         return round(max(0.0, true_mm + self.error_mm(true_mm) + noise), 4)
 
 
+MAX_LINE_BYTES = 64  # a command is READ; a longer line is never one (the client's bound too)
+
+
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # reset, broken pipe: the client left
+            self._serve()
+
+    def _serve(self) -> None:
         gauge: Gauge = self.server.gauge  # type: ignore[attr-defined]
-        for line in self.rfile:
+        while line := self.rfile.readline(MAX_LINE_BYTES + 1):
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                # never buffer an endless line: say so once and hang up
+                self.wfile.write(f"ERR line longer than {MAX_LINE_BYTES} bytes, "
+                                 "send READ\n".encode())
+                return
             if line.strip().upper() == b"READ":
                 self.wfile.write(f"{gauge.read_mm():.4f}\n".encode())
             else:
@@ -65,6 +79,13 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        """One line, never a traceback, for what a client's handling raised (the gauge goes on
+        serving the others)."""
+        error = sys.exc_info()[1]
+        print(f"gauge: client {client_address[0]}:{client_address[1]} dropped: "
+              f"{type(error).__name__}: {error}", file=sys.stderr)
 
 
 class GaugeServer:

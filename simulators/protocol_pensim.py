@@ -83,8 +83,11 @@ def _whole(options: dict[str, str], key: str, low: int, high: int) -> int:
     # ASCII digits only: int() would also take "1_0", " 5" and full-width digits.
     value = int(text) if re.fullmatch(r"-?[0-9]{1,20}", text) else None
     if value is None or not low <= value <= high:
-        raise SerialException(f"pensim option {key}={text!r} is out of range: a whole number "
-                              f"{low}..{high}; e.g. pensim://?{key}={_EXAMPLES[key]}")
+        # text where a number goes (seed=abc, 1_0, " 5") is "no whole number", as smp says
+        what = "is out of range" if re.fullmatch(r"-?[0-9]+", text) else "is no whole number"
+        raise SerialException(f"pensim option {key}={text[:40]!r} {what}: a whole number "
+                              f"{low}..{high} in ASCII digits; e.g. "
+                              f"pensim://?{key}={_EXAMPLES[key]}")
     return value
 
 

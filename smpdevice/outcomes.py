@@ -117,17 +117,23 @@ def classify_session(
     *,
     stop_requested: bool = False,
     pen_state: str | None = None,
+    stopped_by: str | None = None,
 ) -> SessionOutcome:
     """The session's outcome from its passes' outcomes, in order, and what else is known.
 
     The first pass that did not complete says why the session ended; a pass `stopped` by the
     technician's request (`stop_requested`) is `interrupted`. With fewer passes than planned
     and none failed, the pen's state says why (a fault latched between passes), else
-    `interrupted` or `incomplete`.
+    `stopped_by` (the last pass's recorded outcome, when it was cut after its last dot and so
+    counts as completed: a pedal release is `interrupted`), else `interrupted` or `incomplete`.
     """
     from smpdevice import checks  # here: the exit-code table imports nothing of ours
 
     checks.whole_number("planned_passes", planned_passes, 0, MAX_PLANNED)
+    if stopped_by is not None and (not isinstance(stopped_by, str) or stopped_by not in _TAKEN):
+        raise checks.InvalidArgument(
+            f"stopped_by={stopped_by!r:.60} is refused: the last pass's recorded outcome is one "
+            f"of these texts ({', '.join(_TAKEN)}), or None")
     if isinstance(pass_outcomes, str | bytes) or not isinstance(pass_outcomes, Iterable):
         raise checks.InvalidArgument(
             f"pass_outcomes={pass_outcomes!r:.60} is refused: give the passes' outcomes in "
@@ -148,7 +154,18 @@ def classify_session(
         return SessionOutcome.completed
     if pen_state is not None and str(pen_state) in _FROM_STATE:
         return _FROM_STATE[str(pen_state)]
-    return SessionOutcome.interrupted if stop_requested else SessionOutcome.incomplete
+    return stopped_for(
+        SessionOutcome.interrupted if stop_requested else SessionOutcome.incomplete, stopped_by)
+
+
+def stopped_for(outcome: SessionOutcome, stopped_by: str | None) -> SessionOutcome:
+    """`outcome`, or, when it is `incomplete` (passes left, none failed, no latch), why the
+    session stopped as the last pass's recorded outcome `stopped_by` says: a pass cut after
+    its last dot counts as completed (README "Resuming"), yet what cut it ended the run
+    (`footswitch_released`: `interrupted`, exit 130, review 19)."""
+    if outcome is not SessionOutcome.incomplete or stopped_by is None:
+        return outcome
+    return _FROM_PASS.get(stopped_by, outcome)
 
 
 def command(*words: str) -> str:

@@ -19,6 +19,9 @@ from smpdevice.records.files import private_dir
 
 PASS_LOG_NAME = "passlog.sqlite"
 PEN_LOG_GLOB = "passlog-*.sqlite"  # every pen's own log (`pen_log_name`)
+# calibration.store's name for the station's calibration database, kept here (that module loads
+# pydantic: start-up) for the one finder of pass logs (records.logset), which never takes it.
+CALIBRATIONS_NAME = "calibrations.sqlite"
 
 
 def data_dir(create: bool = True) -> Path:
@@ -70,9 +73,10 @@ def pen_log_name(pen_serial: str) -> str:
 
 
 def pass_log_paths(explicit: str | os.PathLike | None = None) -> list[Path]:
-    """The logs `smp sessions` reads as one: `explicit` alone, else the station's log and
-    every pen's own log in the data directory (the station's log first, even if absent, so
-    a missing log is reported as before)."""
+    """The logs `smp sessions` and `smp run --resume` read as one: `explicit` alone, else the
+    station's log and every other pass log of the data directory, whatever its name
+    (`logset.logs_beside`; the station's log first, even if absent, so a missing log is
+    reported as before)."""
     if explicit:
         return [user_path(explicit)]
     from smpdevice.records.logset import logs_beside  # the rule the service reads by too
@@ -99,7 +103,7 @@ def _record_kind(name: str) -> str | None:
     """What the file `name` in the data directory is, if it is one of its records."""
     from fnmatch import fnmatchcase
 
-    from smpdevice.calibration.store import CALIBRATIONS_NAME
+    from smpdevice.calibration.store import CALIBRATIONS_NAME  # the store's own name
     from smpdevice.logs import DETAIL_LOG_NAME
     from smpdevice.service.auth import SOCKET_NAME, TOKEN_FILE_NAME
 
@@ -122,8 +126,9 @@ def _record_kind(name: str) -> str | None:
 
 
 def _protected(read: Iterable[Path]) -> dict[Path, str]:
-    """Every record path (real, absolute) with what it is: the data directory's records, the
-    frame recordings, the installation key, the station config, and the logs a command reads
+    """Every record path (real, absolute) with what it is: the data directory's records (each
+    of its pass logs by content, `logset.pass_logs_in`, with its side files), the frame
+    recordings, the installation key, the station config, and the logs a command reads
     (with their side files, anchors and recordings) wherever they are."""
     from smpdevice.config import config_path
     from smpdevice.records.frames import RECORDINGS_DIR
@@ -137,6 +142,14 @@ def _protected(read: Iterable[Path]) -> dict[Path, str]:
             kind = _record_kind(entry.name)
             if kind is not None:
                 found[_real(entry)] = kind
+    with contextlib.suppress(OSError):  # each pass log there whatever its name (chair2.sqlite)
+        from smpdevice.records.logset import pass_logs_in
+
+        for log in pass_logs_in(directory):
+            for name, kind in ((log.name, "pass log of the data directory"),
+                               *((log.name + s, "side file of a pass log of the data "
+                                  "directory") for s in SQLITE_SIDE_SUFFIXES)):
+                found.setdefault(_real(log.with_name(name)), kind)
     with contextlib.suppress(HomeDirError):  # no home: no key or config under it either
         found[_real(key_dir() / KEY_FILE_NAME)] = "installation key"
     with contextlib.suppress(HomeDirError):

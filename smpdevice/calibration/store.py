@@ -37,6 +37,7 @@ from smpdevice.calibration.store_sql import (  # the errors: importable from her
     columns_of,
     migrate,
     read_only_fs,
+    refuse_superseding,
     simulated_of,
     sqlite_refusal,
 )
@@ -247,14 +248,19 @@ class CalibrationStore:
     # ------------------------------------------------------------------ writes
 
     def save(self, calibration: Calibration, *,
-             speed_range_hz: tuple[float, float] | None = None) -> None:
+             speed_range_hz: tuple[float, float] | None = None, newest: bool = False) -> None:
         """Store `calibration` durably (CalibrationStoreError if it could not be). Checked whole
         first, fit points too, as its readers will, and its speed check as every run's is
         (`savable.check_savable`: at the station's three speeds of `speed_range_hz`, the pen's
-        (min, max) Hz, when given): CalibrationError, nothing stored, if not."""
+        (min, max) Hz, when given): CalibrationError, nothing stored, if not. `newest` (an
+        import's): `StoredAlready`, nothing stored, when the store holds it or a calibration
+        of the pen made at or after it, looked at in the save's own write transaction."""
         calibration = to_store(calibration)  # a model_copy skipped pydantic's checks
         check_savable(calibration, speed_range_hz)  # the run paths' rule: one place
         with self._connect() as db:
+            if newest:  # the write lock first: no save can come between the look and insert
+                db.execute("BEGIN IMMEDIATE")
+                refuse_superseding(db, calibration, self.path)
             db.execute(
                 "INSERT INTO calibrations (calibration_id, pen_serial, technician, created_at, "
                 "expires_at, offset_mm, gain, record_json, simulated, saved_seq) "

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smpdevice import checks
+from smpdevice.control.calibration import Calibration, CalibrationError
 from smpdevice.errors import SmpError
 from smpdevice.outcomes import ExitCode
 from smpdevice.records.readonly import connect_readonly
@@ -69,6 +70,37 @@ def migrate(db: sqlite3.Connection) -> None:
         for statement in ADD_SAVED_SEQ:
             db.execute(statement)
     db.execute(SEQ_INDEX)
+
+
+class StoredAlready(CalibrationError):
+    """A save that must be the pen's newest (an import's) found, inside its own transaction,
+    the calibration already stored (`newest` None) or a newer one of the pen (`newest`)."""
+
+    def __init__(self, message: str, newest: Calibration | None) -> None:
+        super().__init__(message)
+        self.newest = newest
+
+
+def refuse_superseding(db: sqlite3.Connection, calibration: Calibration, path: Path) -> None:
+    """Under the save's write lock (BEGIN IMMEDIATE): StoredAlready when `calibration` is
+    stored, or the pen's newest stored one (the last saved, as `latest`) was made at or after
+    it, so no save between an import's look and its insert can be superseded silently."""
+    cid, serial = calibration.calibration_id, calibration.pen_serial
+    if db.execute("SELECT 1 FROM calibrations WHERE calibration_id = ?", (cid,)).fetchone():
+        raise StoredAlready(f"calibration {cid} is already saved in {path}", None)
+    row = db.execute("SELECT calibration_id, record_json FROM calibrations WHERE pen_serial = ? "
+                     "ORDER BY saved_seq DESC, rowid DESC LIMIT 1", (serial,)).fetchone()
+    if row is None:
+        return
+    try:
+        newest = Calibration.model_validate_json(row[1])
+    except (ValueError, SmpError) as exc:  # pydantic's ValidationError is a ValueError
+        raise CalibrationStoreError(f"calibration {row[0]} in {path} is damaged ({exc}"[:300]
+                                    + "): which is newest cannot be told; nothing was saved. "
+                                    "Recalibrate the pen") from None
+    if newest.created_at >= calibration.created_at:
+        raise StoredAlready(f"pen {serial}'s newest stored calibration {newest.calibration_id}"
+                            f" is not older than {cid}", newest)
 
 
 def sqlite_refusal(path: Path, exc: sqlite3.Error, *,

@@ -203,20 +203,26 @@ def import_unsaved(path: Path, store: Any, *, pen_serial: str | None = None,
 
 def save_unsaved(path: Path, kept: Kept, store: Any) -> Calibration:
     """Save `kept` (`check_unsaved`'s, from `path`) to `store` unless it holds it already or a
-    newer calibration of the pen, then remove the file; CalibrationError if refused."""
+    newer calibration of the pen, then remove the file; CalibrationError if refused. Both are
+    looked at inside the save's own transaction (`CalibrationStore.save(newest=True)`): a save
+    by another program between a look and the insert cannot be superseded silently."""
+    from smpdevice.calibration.store_sql import StoredAlready
+
     calibration = kept.calibration
     cid, serial = calibration.calibration_id, calibration.pen_serial
-    if store.entry(cid) is not None:
-        raise CalibrationError(f"calibration {cid} is already saved in {store.path}; nothing "
-                               f"was changed. The file {path} is no longer needed")
-    newest = store.latest(serial)
-    if newest is not None and newest.created_at >= calibration.created_at:
+    try:
+        store.save(calibration, speed_range_hz=kept.speed_range_hz, newest=True)
+    except StoredAlready as exc:
+        newest = exc.newest
+        if newest is None:
+            raise CalibrationError(f"calibration {cid} is already saved in {store.path}; "
+                                   f"nothing was changed. The file {path} is no longer "
+                                   "needed") from None
         raise CalibrationError(
             f"calibration {cid} in {path} (made {calibration.created_at:%Y-%m-%d %H:%M} UTC) "
             f"is older than pen {serial}'s newest stored calibration {newest.calibration_id} "
             f"(made {newest.created_at:%Y-%m-%d %H:%M} UTC): saved now it would supersede "
-            "the newer one. Nothing was saved")
-    store.save(calibration, speed_range_hz=kept.speed_range_hz)
+            "the newer one. Nothing was saved") from None
     with contextlib.suppress(OSError):  # saved: a second import would be refused anyway
         os.unlink(path)
     return calibration

@@ -34,8 +34,10 @@ def seed_number(text: str) -> int:
     from simulators.pen_model import SEED_MAX
 
     if not re.fullmatch(r"-?[0-9]{1,20}", text) or not -SEED_MAX <= int(text) <= SEED_MAX:
-        raise ValueError(f"{text[:40]!r} is out of range: a whole number {-SEED_MAX}.."
-                         f"{SEED_MAX} (as pensim://?seed= takes), e.g. --seed 3")
+        # text (abc, 1_0, " 5") is "no whole number", as pensim://?seed=abc says
+        what = "is out of range" if re.fullmatch(r"-?[0-9]+", text) else "is no whole number"
+        raise ValueError(f"{text[:40]!r} {what}: a whole number {-SEED_MAX}.."
+                         f"{SEED_MAX} in ASCII digits (as pensim://?seed= takes), e.g. --seed 3")
     return int(text)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -77,10 +78,27 @@ def _estop(port: str) -> None:
         try:
             pen.estop()
         except SmpError as exc:
-            raise EstopNotSent(f"E-stop of pen {serial} NOT confirmed: {exc}. The pen stops the "
-                               f"needle by itself when its lease runs out. {unreachable}") from exc
+            raise EstopNotSent(f"E-stop of pen {serial} NOT confirmed: {_unconfirmed(pen, exc)}; "
+                               "this command has ended, so nothing sends it again. The host "
+                               "renews nothing, so the pen stops the needle by itself when its "
+                               f"lease runs out (within {pen.lease_ms} ms). Check the cable. "
+                               + unreachable) from exc
         click.echo(f"E-stop latched on pen {serial}: the needle is stopped and retracted. "
                    "When it is safe, release it: " + command("smp", "clear", "--port", port))
+
+
+def _unconfirmed(pen: Any, exc: SmpError) -> str:
+    """Why the pen did not confirm, in this command's words: the controller's own says the
+    ESTOP "is still re-sent", true only while its process lives (this one exits now)."""
+    from smpdevice.control import EStopUnconfirmed
+    from smpdevice.link.wire import MAX_ATTEMPTS
+
+    if not isinstance(exc, EStopUnconfirmed):
+        return str(exc).strip().rstrip(".")
+    link = pen.link
+    if link is None or link.lost is not None:
+        return "the link to the pen is down"
+    return f"the pen did not answer its ESTOP ({MAX_ATTEMPTS} tries)"
 
 
 @click.command()

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from smpdevice.cli.params import given_file
+from smpdevice.paths import CALIBRATIONS_NAME  # noqa: F401 (never a pass log: logset's rule)
 from smpdevice.records.export import ExportFilter
 
 # The pass log's modules are imported when a log is opened: a station with nothing recorded,
@@ -22,8 +23,9 @@ from smpdevice.records.export import ExportFilter
 if TYPE_CHECKING:
     from smpdevice.records.sqlite import PassLog
 
-DB_HELP = ("Pass-log file. Default: every log of the data directory, read as one: "
-           "passlog.sqlite and each pen's passlog-<serial>.sqlite (two chairs) in "
+DB_HELP = ("Pass-log file. Default: every pass log of the data directory, read as one: "
+           "passlog.sqlite, each pen's passlog-<serial>.sqlite (two chairs) and any other "
+           "file there that is a pass log (smp run --db <dir>/chair2.sqlite), in "
            "$SMP_DATA_DIR, else ~/.local/share/smpdevice.")
 
 
@@ -41,8 +43,9 @@ def open_log(db: str | None) -> PassLog:
 
 
 def existing_logs(db: str | None) -> list[Path]:
-    """--db alone, else the station's log and every pen's own log in the data directory
-    (the station's even if absent when it is the only one: its absence is then reported)."""
+    """--db alone, else every pass log of the data directory (`logset.logs_beside`, the one
+    finder: by content, whatever the name, `smp run --db <dir>/chair2.sqlite` too): the
+    station's (even if absent when it is the only one: its absence is then reported) first."""
     from smpdevice.paths import pass_log_paths
     from smpdevice.records.logset import existing
 

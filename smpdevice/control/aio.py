@@ -18,7 +18,8 @@ meanwhile run to their end, then raise CancelledError. Stops are idempotent, so 
 never builds a backlog: a `stop_needle()` that comes while another is queued and has not begun
 shares that run (one under way and one queued at most; each caller's run began after it asked).
 Telemetry and state changes arrive as async iterators fed from the controller's listeners; a
-slow consumer loses the oldest items, never blocks the reader thread.
+slow consumer loses the oldest items, never blocks the reader thread. A lost link ends
+`telemetry(until_lost=True)` with LinkLost; the default stream waits on for the reconnect.
 After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
 the blocking controller's own answer (StateError "not connected"; close() and the stops return
 quietly), and the async iterators end.
@@ -44,8 +45,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from smpdevice import checks
+from smpdevice.control.aio_lanes import END as _END
+from smpdevice.control.aio_lanes import LinkLost as LinkLost  # re-exported
 from smpdevice.control.aio_lanes import SharedRuns as SharedRuns  # re-exported (pen_service)
-from smpdevice.control.aio_lanes import _Feed, _quietly, _through_cancels
+from smpdevice.control.aio_lanes import (
+    _Feed,
+    _quietly,
+    _through_cancels,
+    closed_by_program,
+    stream_watch,
+)
 from smpdevice.control.aio_lanes import run_in_new_thread as run_in_new_thread
 from smpdevice.control.calibrating import SpinStopped
 from smpdevice.control.calibration import Calibration
@@ -56,7 +65,6 @@ from smpdevice.envelope import ZoneEnvelope
 
 T = TypeVar("T")
 MAX_QUEUE = 10_000
-_END = object()  # pushed to every open feed by close(): the iterator returns
 
 
 class _SpinTurn:
@@ -94,6 +102,10 @@ class AsyncPenController:
         self._lock = threading.Lock()  # `closed` and the executors' shutdown change together
         self._closed = False
         self._feeds: set[_Feed] = set()
+        # why the controller is disconnected, as its state listeners heard (None: not, or not
+        # heard): a stream begun after its own close() ends quietly (`_end_if_offline`)
+        self._offline_why: str | None = None
+        pen.state_listeners.add(self._note_offline)
 
     @classmethod
     async def connect(cls, port: str, **kwargs: Any) -> AsyncPenController:
@@ -260,11 +272,17 @@ class AsyncPenController:
         await self._request(self.pen.disarm)
 
     async def start_needle(self, *, settle_timeout_s: float = 1.0,
-                           run_for_s: float | None = None) -> None:
+                           run_for_s: float | None = None, unless_stopped_since: int | None = None,
+                           zone: str | None = None) -> None:
         """armed -> running; given up once begun, the start is stopped (never left running).
-        `run_for_s`: the pass's planned length, kept by the controller (`PenController`)."""
+        `run_for_s`, `unless_stopped_since`, `zone`: as `PenController.start_needle`, except
+        that `unless_stopped_since` defaults to `stops_asked` read as this is asked (not at its
+        turn): a stop, E-stop, fault or lost link while the start waits behind other calls
+        wins (StartOvertaken). `zone`: in any other zone at its turn, not started (StateError)."""
+        since = self.pen.stops_asked if unless_stopped_since is None else unless_stopped_since
         await self._request(self.pen.start_needle, settle_timeout_s=settle_timeout_s,
-                            run_for_s=run_for_s, undo=self.pen.stop_needle, stop_first=True)
+                            run_for_s=run_for_s, unless_stopped_since=since, zone=zone,
+                            undo=self.pen.stop_needle, stop_first=True)
 
     async def retract(self) -> None:
         await self._request(self.pen.retract)
@@ -300,45 +318,79 @@ class AsyncPenController:
 
     # ------------------------------------------------------------------ streams
 
-    async def telemetry(self, *, max_queue: int = 256) -> AsyncIterator[PenTelemetry]:
-        """Every telemetry frame from now on; the oldest are dropped if the consumer lags."""
+    async def telemetry(self, *, max_queue: int = 256,
+                        until_lost: bool = False) -> AsyncIterator[PenTelemetry]:
+        """Every telemetry frame from now on; the oldest are dropped if the consumer lags.
+
+        `until_lost=True`: a lost link ends the stream with `LinkLost` (a LinkError, after the
+        frames before it), at once if the link is already lost. False: the stream outlives a
+        lost link and goes on with the frames after `reconnect()` (the service's pump reads
+        so); `state_changes()` says the loss. Either way it ends quietly at close() (this
+        wrapper's or the controller's own, also one made before the stream or wrapper began)."""
         checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
-        feed = _Feed(asyncio.get_running_loop(), max_queue)
-        push = feed.push
+        checks.instance("until_lost", until_lost, bool, "True or False")
+        feed = self._open_feed(max_queue)
+        push, watch = feed.push, stream_watch(feed, until_lost=until_lost)
         self.pen.add_telemetry_listener(push)
+        self.pen.state_listeners.add(watch)
+        self._end_if_offline(feed, until_lost)  # looked after adding: no close or loss unseen
         try:
             async for item in self._drain(feed):
                 yield item
         finally:
             self.pen.remove_telemetry_listener(push)
+            self.pen.state_listeners.remove(watch)
+
+    def _note_offline(self, old: State, new: State, reason: str) -> None:
+        self._offline_why = reason if new is State.DISCONNECTED else None
+
+    def _why_offline(self) -> str:
+        fault = self.pen.last_fault
+        return fault.reason if fault is not None else "the pen is not connected"
 
     async def state_changes(self, *, max_queue: int = 256
                             ) -> AsyncIterator[tuple[State, State, str]]:
-        """(old, new, reason) for every state change from now on."""
+        """(old, new, reason) for every state change from now on; ends quietly at close()
+        (this wrapper's or the controller's own: after its change to `disconnected`)."""
         checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
-        feed = _Feed(asyncio.get_running_loop(), max_queue)
-
-        def on_change(old: State, new: State, reason: str) -> None:
-            feed.push((old, new, reason))
-
+        feed = self._open_feed(max_queue)
+        on_change = stream_watch(feed, until_lost=False, changes=True)
         self.pen.state_listeners.add(on_change)
+        self._end_if_offline(feed, until_lost=False)  # looked after adding: no close unseen
         try:
             async for item in self._drain(feed):
                 yield item
         finally:
             self.pen.state_listeners.remove(on_change)
 
-    async def _drain(self, feed: _Feed) -> AsyncIterator[Any]:
-        """Items of `feed` until close() (a closed pen sends nothing more: do not wait forever)."""
+    def _open_feed(self, max_queue: int) -> _Feed:
+        """A stream's feed; close() ends every open one (after it, a new one ends at once)."""
+        feed = _Feed(asyncio.get_running_loop(), max_queue)
         with self._lock:
             if self._closed:
-                return
-            self._feeds.add(feed)
+                feed.push(_END)
+            else:
+                self._feeds.add(feed)
+        return feed
+
+    def _end_if_offline(self, feed: _Feed, until_lost: bool) -> None:
+        """A stream begun on a closed pen ends at once (a closed pen sends nothing more); with
+        `until_lost`, one begun on a lost link raises LinkLost at once."""
+        if self._closed or closed_by_program(self.pen, self._offline_why):
+            feed.push(_END)
+        elif until_lost and self.pen.state is State.DISCONNECTED:
+            feed.push(LinkLost(self._why_offline()))
+
+    async def _drain(self, feed: _Feed) -> AsyncIterator[Any]:
+        """Items of `feed` until its end (END, or a LinkLost raised)."""
         try:
             while True:
                 item = await feed.queue.get()
                 if item is _END:
                     return
+                if isinstance(item, LinkLost):
+                    raise item
                 yield item
         finally:
-            self._feeds.discard(feed)
+            with self._lock:
+                self._feeds.discard(feed)

@@ -12,11 +12,27 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from smpdevice.control.states import CLOSED_BY_PROGRAM, State
 from smpdevice.errors import SmpError
+from smpdevice.link.wire import LinkError
+
+if TYPE_CHECKING:
+    from smpdevice.control.controller import PenController
 
 T = TypeVar("T")
+END = object()  # pushed to an open feed when nothing more will come: the iterator returns
+
+
+class LinkLost(LinkError):
+    """The link to the pen was lost (or was not there) while `telemetry(until_lost=True)` was
+    read: `.reason` says why. The frames before it were delivered; reconnect, then read anew."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"link to the pen lost: {reason}; no more telemetry comes until "
+                         "reconnect() succeeds: reconnect, then read a new telemetry() stream")
+        self.reason = reason
 
 
 def _quietly(stop: Callable[[], None]) -> None:
@@ -91,12 +107,14 @@ class SharedRuns:
 
 
 class _Feed:
-    """A bounded queue fed from another thread; drops the oldest item when full."""
+    """A bounded queue fed from another thread; drops the oldest item when full. Its last
+    item (END, a LinkLost) is never dropped: nothing is queued after it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_queue: int) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
         self.dropped = 0
+        self.ended = False
 
     def push(self, item: Any) -> None:
         """Any thread: hand `item` to the loop (never blocks the caller)."""
@@ -104,7 +122,45 @@ class _Feed:
             self.loop.call_soon_threadsafe(self._put, item)
 
     def _put(self, item: Any) -> None:
+        if self.ended:  # the reader stops at the last item: nothing after it is read
+            return
+        self.ended = item is END or isinstance(item, LinkLost)
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(item)
+
+
+def stream_watch(feed: _Feed, *, until_lost: bool,
+                 changes: bool = False) -> Callable[[State, State, str], None]:
+    """A stream's state listener: the controller's own close() ends `feed` with END (a closed
+    pen sends nothing more); a lost link ends it with LinkLost only if `until_lost` (else the
+    stream waits on for the reconnect). `changes`: each change is put in first (state_changes:
+    the last change, to `disconnected`, is delivered before the end)."""
+
+    def on_change(old: State, new: State, reason: str) -> None:
+        if changes:
+            feed.push((old, new, reason))
+        if new is State.DISCONNECTED:
+            if reason == CLOSED_BY_PROGRAM:
+                feed.push(END)
+            elif until_lost:
+                feed.push(LinkLost(reason))
+
+    return on_change
+
+
+def closed_by_program(pen: PenController, heard: str | None) -> bool:
+    """Is `pen` disconnected by its own close() (not a lost link)? `heard`: why it went offline
+    as the wrapper's listener heard it; None when not heard (closed or lost before the wrapper
+    existed, or its listeners not told yet): then the controller says. A lost link records
+    `last_interruption`, close() none: a controller that was opened and whose latest
+    interruption is no lost link was closed. Read under its state lock: `_fire` changes the
+    state and the interruption together, so a loss is never read half-made as a close."""
+    with pen._fsm_lock:
+        if pen.state is not State.DISCONNECTED:
+            return False
+        if heard is not None:
+            return heard == CLOSED_BY_PROGRAM
+        last = pen.last_interruption
+    return pen.link is not None and (last is None or last[0] is not State.DISCONNECTED)

@@ -118,9 +118,7 @@ class Calibration(BaseModel):
     @model_validator(mode="after")
     def _dates(self) -> Calibration:
         for name in ("created_at", "expires_at"):
-            if getattr(self, name).tzinfo is None:
-                raise CalibrationError(f"{name}={getattr(self, name)} is refused: it needs a "
-                                       "time zone (use UTC)")
+            aware_utc(name, getattr(self, name))
         if self.expires_at <= self.created_at:
             raise CalibrationError(f"expires_at={self.expires_at} is refused: it must be after "
                                    f"created_at={self.created_at}")
@@ -144,16 +142,24 @@ class Calibration(BaseModel):
         validity_days: float = DEFAULT_VALIDITY_DAYS,
         **extra,
     ) -> Calibration:
-        created = created_at or datetime.now(UTC)
+        created = datetime.now(UTC) if created_at is None else created_at  # never 0 -> now
         days = checks.finite_number("validity_days", validity_days, 0, VALIDITY_MAX_DAYS,
                                     unit="days", lo_open=True, error=CalibrationError)
-        if not isinstance(created, datetime):
-            raise CalibrationError(f"created_at={created!r} is refused: it is a datetime")
+        aware_utc("created_at", created)
+        _known_extra(extra)
+        try:  # the checked float (a Fraction too)
+            expires = created + timedelta(days=days)
+            aware_utc("expires_at", expires)
+        except (OverflowError, CalibrationError):
+            raise CalibrationError(
+                f"created_at={created!r} is refused: {float(days):g} days of validity from it "
+                "end past the last time a datetime holds (9999-12-31 UTC); give the time the "
+                "calibration was made") from None
         return cls(
             pen_serial=pen_serial,
             technician=technician,
             created_at=created,
-            expires_at=created + timedelta(days=days),  # the checked float (a Fraction too)
+            expires_at=expires,
             offset_mm=offset_mm,
             gain=gain,
             **extra,
@@ -177,7 +183,7 @@ class Calibration(BaseModel):
         """Raise CalibrationError unless this calibration may be used on `pen_serial` now.
         `port`, when known, makes the hint a command that can be pasted as it is; `again`, the
         whole command to recalibrate when the caller knows it (a command's own options)."""
-        now = now or today_utc()
+        now = today_utc() if now is None else aware_utc("now", now, error=checks.InvalidArgument)
         # the hint is built only for a refusal: quoting the command costs ~20 calls, and this
         # runs for every setpoint
         if self.pen_serial != pen_serial:
@@ -186,7 +192,7 @@ class Calibration(BaseModel):
                 f"but pen {pen_serial} is connected. Calibrate this pen: "
                 f"{again or _calibrate_hint(port)}"
             )
-        if self.created_at > now + FUTURE_SLACK:
+        if self.created_at - now > FUTURE_SLACK:  # a difference never overflows (a sum may)
             raise CalibrationError(
                 f"calibration {self.calibration_id} of pen {pen_serial} is dated "
                 f"{self.created_at:%Y-%m-%d %H:%M} UTC, after this computer's clock "
@@ -200,6 +206,37 @@ class Calibration(BaseModel):
                 f"{self.expires_at:%Y-%m-%d %H:%M} UTC. Recalibrate: "
                 f"{again or _calibrate_hint(port)}"
             )
+
+
+def aware_utc(name: str, value: object, *,
+              error: type[Exception] = CalibrationError) -> datetime:
+    """`value` if it is a datetime with a time zone that has a UTC time (9999-12-31T20:00-14:00
+    has none: every comparison or conversion of it overflows), else `error` naming `name`."""
+    if not isinstance(value, datetime):
+        raise error(f"{name}={value!r} is refused: it must be a datetime with a time zone "
+                    "(UTC)")
+    if value.utcoffset() is None:
+        raise error(f"{name}={value} is refused: it needs a time zone (use UTC)")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise error(f"{name}={value} is refused: it is out of range (no UTC time between "
+                    "0001-01-01 and 9999-12-31 matches it)") from None
+    return value
+
+
+def _known_extra(extra: dict[str, Any]) -> None:
+    """The keyword arguments `linear` passes on are fields it does not set itself: a
+    misspelled one (pydantic would drop it unseen) or `expires_at` is refused, named."""
+    fields = set(Calibration.model_fields) - {"created_at", "expires_at", "pen_serial",
+                                              "technician", "offset_mm", "gain"}
+    for name in extra:
+        if name == "expires_at":
+            raise CalibrationError("expires_at is refused by Calibration.linear: it is "
+                                   "created_at plus validity_days; give validity_days")
+        if name not in fields:
+            raise CalibrationError(f"{name} is refused by Calibration.linear: it is no "
+                                   f"field of a calibration (fields: {', '.join(sorted(fields))})")
 
 
 def today_utc() -> datetime:
@@ -218,6 +255,8 @@ def require_calibration(calibration: Calibration | None, pen_serial: str, *,
     """The calibration if it is valid for `pen_serial` now, else a CalibrationError. With
     `simulated_pen` given, a calibration made on a simulator is refused for a real pen: the
     simulator's hidden offset and gain must never set a real needle's depth."""
+    checks.instance("calibration", calibration, (Calibration, type(None)),
+                    "a Calibration or None")
     if calibration is None:
         raise CalibrationError(
             f"pen {pen_serial} has no calibration. Calibrate it first: {_calibrate_hint(port)}"

@@ -28,10 +28,7 @@ from typing import Any
 import structlog
 
 from firmware_protocol.codes import Capability
-from firmware_protocol.messages import (
-    Disarm,
-    Event,
-)
+from firmware_protocol.messages import Disarm, Event
 from smpdevice import checks
 from smpdevice.control.calibrating import CalibratingMixin
 from smpdevice.control.calibration import Calibration, checked_whole
@@ -58,10 +55,7 @@ from smpdevice.envelope import ZoneEnvelope
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import RequestEngine
 from smpdevice.link.notifier import Notifier
-from smpdevice.link.wire import (
-    Link,
-    Tracked,
-)
+from smpdevice.link.wire import Link, Tracked
 from smpdevice.logs import ensure_configured
 
 log = structlog.get_logger("smpdevice.control")
@@ -264,7 +258,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self._call(self._do_simple, "disarm", [Disarm()])
 
     def start_needle(self, *, settle_timeout_s: float = 1.0, run_for_s: float | None = None,
-                     unless_stopped_since: int | None = None) -> None:
+                     unless_stopped_since: int | None = None, zone: str | None = None) -> None:
         """armed -> running (a pass begins), once the needle stands at the set depth.
 
         Starting while the depth actuator still travels would put the first dots too shallow
@@ -272,13 +266,16 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         the command first. `run_for_s`: the pass's planned length: the controller stops the
         needle itself once it has run that long (and PLANNED_END_GRACE_S), whatever the
         caller's thread is doing meanwhile (`stopped_at_planned_end` then says so).
-        `unless_stopped_since`: a `stops_asked` read when the start was decided: a stop asked
-        since (another thread's) wins, and the needle is not started (StateError).
+        `unless_stopped_since`: a `stops_asked` read when the start was decided: a stop, a
+        latch or a lost link since (cleared or not) wins: not started (StartOvertaken).
+        `zone`: the zone the start was decided for: in any other at its turn, not started.
         """
-        in_pass = self._take_recorded_pass() is not None  # a session's (impressions.py)
-        self._timeout_arg("settle_timeout_s", settle_timeout_s)
-        if run_for_s is not None:  # a pass's length: up to any zone's max_pass_s, not a timeout
+        # taken first, so a start refused by its arguments ends the mark too (impressions.py)
+        in_pass = self._take_recorded_pass() is not None  # a session's recorded pass
+        self._timeout_arg("settle_timeout_s", settle_timeout_s)  # every argument before
+        if run_for_s is not None:  # anything is waited for, sent or stored (review 19)
             checks.finite_number("run_for_s", run_for_s, 0.0, 86400.0, unit="s", lo_open=True)
+        zone = None if zone is None else checks.text("zone", zone, max_len=64)
         # a stop asked from here on (or since the caller's decision) wins over this start (R09)
         stops_before = self._stop_epoch if unless_stopped_since is None else checks.whole_number(
             "unless_stopped_since", unless_stopped_since, 0, self._stop_epoch)
@@ -289,7 +286,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
             self._wait_depth_settled(settle_timeout_s, stops_before)
         if not in_pass and self.state is State.ARMED:
             note_needle_work(self, "a needle start outside a session")  # durable, first
-        self._call(self._do_start, stops_before, run_for_s)
+        self._call(self._do_start, stops_before, run_for_s, zone)
 
     def retract(self) -> None:
         """Stop the needle and pull it back to actuator 0."""
@@ -370,6 +367,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
             new = self.state
             self._state_news.append((old, new, reason))  # in the order of the changes
             self._state_fired += 1
+            self._note_interruption(new, reason)  # a latch or a lost link: safety.py
         self._log = self._log.bind(state=new.value)
         self._announce()
         with contextlib.suppress(Exception):  # a log line never holds up a state's news

@@ -20,6 +20,12 @@ pen whose counters lie between the cut pass's begin and the count's end (`within
 counters, never the host's clock) sets the count aside ("cannot tell"), and so does a line
 recorded without counters, or a file or line that cannot be read (a link leading nowhere
 too). The E-stop never writes.
+
+The file is never cut nor rotated away (review 19): a session stays resumable for as long as
+it is left open, from a pass log in any directory, and a line written after its cut pass
+began cannot be told for certain from an older one (a pen restart proves a line older only
+if the count's own restart check holds, which leans on the host's clock); dropping one would
+count another movement's dots as the cut pass's. It grows about 190 bytes a line.
 """
 
 from __future__ import annotations

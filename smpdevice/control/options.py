@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration, checked_whole
-from smpdevice.control.footswitch import footswitch_setting
+from smpdevice.control.footswitch import FootswitchError, footswitch_setting
 from smpdevice.control.pen import Setpoints
 from smpdevice.control.zones import FrozenEnvelope, frozen_envelope
 from smpdevice.envelope import DEFAULT_ZONES, NumberError, ZoneEnvelope
@@ -67,7 +67,7 @@ class ControllerOptions:
         checks.instance("clock", clock, Clock, "a Clock (now(), is_virtual)")
         # The station's setting (smpdevice.config: option > SMP_FOOTSWITCH > config file >
         # "optional") unless the caller says: an installation setting every tool obeys.
-        self.footswitch = footswitch_setting(footswitch)
+        self._footswitch = footswitch_setting(footswitch)
         self.port_url = port
         self.baudrate = baudrate
         self.lease_ms = lease_ms
@@ -91,6 +91,19 @@ class ControllerOptions:
     def zones(self, _value: object) -> None:
         raise SmpError("a controller's zones are fixed when it is made (each checked whole, "
                        "docs/safety.md): connect a new controller with zones=... instead")
+
+    @property
+    def footswitch(self) -> str:
+        """The footswitch mode (required | optional | off) sent before every ARM: fixed when
+        the controller is made, as every session's header records it (docs/safety.md)."""
+        return self._footswitch
+
+    @footswitch.setter
+    def footswitch(self, value: object) -> None:
+        raise FootswitchError(
+            f"footswitch={value!r:.40} is refused: a controller's footswitch mode is fixed "
+            f"when it is made (it is {self._footswitch!r}, in every session's header); "
+            "connect a new controller with footswitch=... instead (docs/safety.md)")
 
     if TYPE_CHECKING:  # provided by RequestsMixin (a base of PenController)
         def pen_limits(self) -> dict[str, tuple[float, float]]: ...

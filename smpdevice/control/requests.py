@@ -34,6 +34,7 @@ from smpdevice.control.states import (
     FaultInfo,
     HandshakeError,
     Latched,
+    StartOvertaken,
     State,
     StateError,
 )
@@ -88,8 +89,9 @@ class RequestsMixin(ControllerCore):
 
     @property
     def stops_asked(self) -> int:
-        """Stops and retracts asked so far (any thread): read it when deciding a start, and
-        give it to `start_needle(unless_stopped_since=...)` so a stop asked since wins."""
+        """Stops and retracts asked so far (any thread), E-stops, faults and lost links
+        entered too: read it when deciding a start, and give it to
+        `start_needle(unless_stopped_since=...)` so any of them since wins."""
         return self._stop_epoch
 
     def nack_error(self, step: Message, nack: Nack) -> SmpError:
@@ -286,13 +288,20 @@ class RequestsMixin(ControllerCore):
             )
         self._raise_if_faulted()
 
-    def _do_start(self, stops_before: int | None = None,
-                  run_for_s: float | None = None) -> Operation:
+    def _do_start(self, stops_before: int | None = None, run_for_s: float | None = None,
+                  zone: str | None = None) -> Operation:
         if stops_before is not None and stops_before != self._stop_epoch:
-            raise StateError("the needle was not started: a stop was asked after the start "
-                             "was decided (while it waited for the depth to settle), and a "
-                             "stop is never withdrawn. Call start_needle() again to start.")
+            raise StartOvertaken(
+                "the needle was not started: a stop was asked (or an E-stop, a fault or a "
+                "lost link came) after the start was decided, and none is ever withdrawn, "
+                "cleared since or not. Call start_needle() again to start.")
         self._require("start")
+        if zone is not None and zone != self.zone_name:  # set_zone from another caller since
+            raise StateError(
+                f"the needle was not started: it was decided for the zone {zone!r:.70}, and "
+                f"the zone is now {self.zone_name!r:.70} (changed by another caller since); a "
+                "needle never runs in a zone it was not set up for. Set the zone and its "
+                "setpoints again, then start.")
         lapsed = self._arm_blockers(only="calibration")
         if lapsed:  # the calibration that armed it expired since (a session lasts hours)
             raise StateError("cannot start the needle: " + lapsed[0])

@@ -16,6 +16,7 @@ from firmware_protocol.codes import Fault
 from firmware_protocol.messages import Ack, EStop, LeaseRenew
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.states import (
+    CLOSED_BY_PROGRAM,
     LEASED,
     MOTION,
     OFFLINE,
@@ -216,6 +217,28 @@ class SafetyMixin(ControllerCore):
         if tell_loop:
             self._tell_loop()
         return True
+
+    # Faults, E-stops and lost links entered so far (cleared or not) and the latest of them,
+    # (state, reason): a session compares them across its passes (sessions/session_guard.py)
+    _interruptions: int = 0
+    last_interruption: tuple[State, str] | None = None
+
+    @property
+    def interruptions(self) -> int:
+        """Faults, E-stops and lost links the controller entered so far, cleared since or
+        not (a program's own close() is none): a caller that decided to go on before one
+        reads it again and does not (`last_interruption`: the latest, state and reason)."""
+        return self._interruptions
+
+    def _note_interruption(self, new: State, reason: str) -> None:
+        """`_fire`, under `_fsm_lock`: entering fault, E-stop or disconnected is a stop too,
+        so a start decided before it never goes out, even once it is cleared or the link is
+        back (`_do_start`'s `stops_before`): nothing resumes by itself."""
+        if new in SAFE or new is State.DISCONNECTED:
+            self._stop_epoch += 1
+            if reason != CLOSED_BY_PROGRAM:  # the program's own close: no lost pen
+                self._interruptions += 1
+                self.last_interruption = (new, reason)
 
     def _tell_loop(self) -> None:
         engine = self._engine

@@ -183,6 +183,12 @@ class Latched:
         return err
 
 
+class StartOvertaken(StateError):
+    """A needle start refused at its turn: a stop, a retract, an E-stop, a fault or a lost link
+    came after the start was decided (`unless_stopped_since`); a latch cleared since, or a
+    reconnect, never lets such a start through (nothing resumes by itself)."""
+
+
 class HandshakeError(SmpError):
     """The pen on the port is not one this host can drive."""
 

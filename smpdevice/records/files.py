@@ -49,7 +49,7 @@ def require_regular_file(path: Path) -> bool:
         return False
     if not stat.S_ISREG(mode):
         raise NotAFileError(f"{path} is {_kind(mode)}, not a file: give the path of a file "
-                            "(a new one is created there); nothing was changed")
+                            "(or, to write, of one to create); nothing was changed")
     return True
 
 

@@ -252,21 +252,25 @@ _warned: set[tuple[str, str]] = set()
 
 def refuse_copy_beside(path: Path) -> None:
     """PassLogError (exit 3) before a writer opens the log at `path` (nothing written) when
-    another pass log of its directory (the station's, each pen's) holds the same log
-    (`_Chain.same_log`, the readers' rule) and records this one lacks, or the same records
-    (two writers would split it): names the file to move out, with its anchors file. When
-    this log extends the other (a stale backup), it records on: one `warning:` line (once a
-    process) names the older copy."""
+    another pass log of its directory holds the same log (`_Chain.same_log`, the readers'
+    rule) and records this one lacks, or the same records (two writers would split it): names
+    the file to move out, with its anchors file. When this log extends the other (a stale
+    backup), it records on: one `warning:` line (once a process) names the older copy.
+    "Another pass log": in the data directory, every one the readers read with it
+    (`logset.pass_logs_in`: by content, whatever the names); elsewhere, a station's or a
+    pen's log beside another (`passlog*.sqlite`): a log of another name there (--db
+    fork.sqlite) is never read with those beside it."""
     from smpdevice.passlog import PassLog
-    from smpdevice.paths import PASS_LOG_NAME, PEN_LOG_GLOB
     from smpdevice.records.model import PassLogError
 
     path = Path(path)
-    if path.name != PASS_LOG_NAME and not fnmatch.fnmatchcase(path.name, PEN_LOG_GLOB):
-        return  # a log of another name (--db fork.sqlite) is never read with those beside it
-    others = [p for p in sorted({path.with_name(PASS_LOG_NAME), *path.parent.glob(PEN_LOG_GLOB)})
-              if p.name != path.name and p.is_file()]
-    if not others or not path.is_file():
+    if not path.is_file():
+        return  # a new log: no copy of it anywhere yet
+    try:
+        others = [p for p in _logs_read_with(path) if p.name != path.name and p.is_file()]
+    except OSError:
+        return  # the directory cannot be listed: the writer's own open names it
+    if not others:
         return
     with contextlib.ExitStack() as stack:
         try:
@@ -287,6 +291,19 @@ def refuse_copy_beside(path: Path) -> None:
                 _warn_stale(path, other, this, that)
                 continue
             raise PassLogError(_split(path, other, this, that))
+
+
+def _logs_read_with(path: Path) -> list[Path]:
+    """The other logs readers read as one with the log at `path` (see refuse_copy_beside)."""
+    from smpdevice.paths import PASS_LOG_NAME, PEN_LOG_GLOB, data_dir
+    from smpdevice.records.logset import pass_logs_in
+
+    with contextlib.suppress(SmpError, OSError):  # no home: no data directory to read
+        if os.path.samefile(path.parent, data_dir(create=False)):
+            return pass_logs_in(path.parent)
+    if path.name != PASS_LOG_NAME and not fnmatch.fnmatchcase(path.name, PEN_LOG_GLOB):
+        return []
+    return sorted({path.with_name(PASS_LOG_NAME), *path.parent.glob(PEN_LOG_GLOB)})
 
 
 def _warn_stale(path: Path, other: Path, this: _Chain, that: _Chain) -> None:

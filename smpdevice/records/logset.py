@@ -1,5 +1,7 @@
-"""Every pass log of a data directory read as one: the station's `passlog.sqlite` and each
-pen's own `passlog-<serial>.sqlite` (written while another chair's run held the station's log).
+"""Every pass log of a data directory read as one: the station's `passlog.sqlite`, each pen's
+own `passlog-<serial>.sqlite` (written while another chair's run held the station's log), and
+any log a run was given there by `--db` under a name of its own (`chair2.sqlite`): every file
+of the directory that is a pass log by its content (`pass_logs_in`, the one finder).
 
 `smp sessions list|show|export|verify|sync` and the service's `sessions.*` methods (and so the
 console) read through this module, so a session is found, listed and exported the same way by
@@ -32,26 +34,130 @@ class UnknownSession(SmpError):
 
 
 def logs_beside(station: Path) -> list[Path]:
-    """The station's log (first, whether it exists or not), then every pen's own log in the
-    same directory, by name: each entry named like one, whatever it is (a link to a drive not
-    mounted, a directory: named when it is opened, never skipped unseen)."""
-    from smpdevice.paths import PEN_LOG_GLOB
-
+    """The station's log (first, whether it exists or not), then every other pass log of its
+    directory (`pass_logs_in`), whatever its name: the one rule of resume, `smp sessions`,
+    `smp replay`, the service's `sessions.*` and a writer's open. No directory: the station's
+    log alone (its open says what is missing)."""
     station = Path(station)
-    return [station, *sorted(p for p in station.parent.glob(PEN_LOG_GLOB) if p != station)]
+    try:
+        found = pass_logs_in(station.parent)
+    except OSError:
+        found = []
+    return [station, *(p for p in found if p.name != station.name)]
+
+
+def pass_logs_in(directory: Path) -> list[Path]:
+    """Every pass log of `directory`, by name: each `candidates` entry but those that surely
+    are none (`surely_no_log`). A log that cannot be read (damaged, locked past the wait, a
+    link leading nowhere, a folder named `*.sqlite`) is kept: its open names it with why.
+    OSError when the directory cannot be listed."""
+    return [p for p in candidates(directory) if not surely_no_log(p)]
+
+
+def candidates(directory: Path) -> list[Path]:
+    """The entries of `directory` that may be pass logs, by name: each named `*.sqlite`
+    whatever it is (a folder, a link leading nowhere: named when opened), and each regular file
+    (or link to one: a log kept on another drive) that begins with SQLite's header. One look
+    at each entry: nothing opened that could block (a FIFO, a device, a socket), no side file
+    (-wal, -shm, -journal, .lock), anchors file or text taken. OSError when the directory
+    cannot be listed."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.endswith(".sqlite") or _sqlite_head(entry):
+                found.append(Path(entry.path))
+    return found
+
+
+def _sqlite_head(entry: os.DirEntry[str]) -> bool:
+    from smpdevice.paths import SQLITE_HEADER
+
+    try:
+        if not entry.is_file():  # a link is followed to a regular file only
+            return False
+        with open(entry.path, "rb", opener=_nonblocking) as handle:
+            return bool(handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER)
+    except OSError:
+        return False
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    # Never blocks: swapped for a FIFO since it was listed, an open to read would wait forever.
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+# The columns of a pass log's hash-chained `records` table, in every schema version
+# (records/sqlite_schema.py): with `meta.log_id` (schema 3 on), the log's own marks.
+LOG_COLUMNS = frozenset(("seq", "kind", "session_id", "pass_id", "written_at", "body",
+                         "prev_hash", "hash"))
+
+
+def surely_no_log(path: Path) -> bool:
+    """True only for what surely is no pass log: the station's calibration database (by its
+    name, even damaged), an SQLite file without the `schema_version` table every log has (as
+    a log's open refuses it: NotAPassLog), or one with it but none of the log's own marks (a
+    `records` table with the log's columns, a `meta` table naming the log's id: another
+    program's migrations). A log, or a file that cannot be told (damaged, locked, no file):
+    False, for its open to name it."""
+    import sqlite3
+
+    from smpdevice.paths import CALIBRATIONS_NAME
+    from smpdevice.records.readonly import schema_names
+
+    if path.name == CALIBRATIONS_NAME:
+        return True
+    try:
+        names = schema_names(path)
+        if not names:  # no SQLite file (damaged?), or one with nothing in it: its open says
+            return False
+        return "schema_version" not in names or not _marked(path, names)
+    except (OSError, sqlite3.Error):  # cannot be told: named when opened
+        return False
+
+
+def _marked(path: Path, names: Sequence[str]) -> bool:
+    """Whether the SQLite file at `path` (its schema `names` holding `schema_version`) bears
+    one of the pass log's own marks."""
+    import sqlite3
+
+    from smpdevice.records.readonly import connect_readonly
+
+    if "records" not in names and "meta" not in names:
+        return False
+    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
+    if any(side.exists() for side in sides):
+        reader = connect_readonly(path)
+        conn, close = reader.conn, reader.close
+    else:  # as schema_names reads it: nothing created beside another program's file
+        conn = sqlite3.connect(path.resolve().as_uri() + "?immutable=1", uri=True)
+        close = conn.close
+    try:
+        def columns(table: str) -> set[str]:
+            return {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)",
+                                                   (table,))}
+
+        if columns("records") >= LOG_COLUMNS:
+            return True
+        return columns("meta") >= {"name", "value"} and conn.execute(
+            "SELECT 1 FROM meta WHERE name = 'log_id'").fetchone() is not None
+    finally:
+        close()
 
 
 def deleted_beside(station: Path) -> list[Path]:
     """The logs of the station's directory that are gone while their anchors file, holding
-    receipts, is left (`missing_log`): the station's (also under the default name) and each
-    pen's. `smp sessions verify` and the service's check them: their records are lost."""
-    from smpdevice.paths import PASS_LOG_NAME, PEN_LOG_GLOB
+    receipts, is left (`missing_log`): the station's (also under the default name) and every
+    other log whose anchors file is there (`<name>.anchors.jsonl`: a pen's, `chair2`'s; named
+    `<name>.sqlite`). `smp sessions verify` and the service's check them: their records are
+    lost."""
+    from smpdevice.paths import PASS_LOG_NAME
 
     station = Path(station)
     names = {station, station.with_name(PASS_LOG_NAME)}
-    suffix = PEN_LOG_GLOB.rsplit("*", 1)[1]  # ".sqlite"
-    for anchors in station.parent.glob(anchors_path(Path(PEN_LOG_GLOB)).name):
-        names.add(anchors.with_name(anchors.name[:-len(_ANCHORS_SUFFIX)] + suffix))
+    with contextlib.suppress(OSError):  # no directory: the station's log says so
+        for entry in os.scandir(station.parent):
+            if entry.name.endswith(_ANCHORS_SUFFIX) and entry.name != _ANCHORS_SUFFIX:
+                names.add(station.with_name(entry.name[:-len(_ANCHORS_SUFFIX)] + ".sqlite"))
     return sorted((p for p in names if missing_log(p) is not None),
                   key=lambda p: (p != station, p.name))
 

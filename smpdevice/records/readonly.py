@@ -16,8 +16,11 @@ The choice is driven by SQLite's own error, not by `os.access` (which root alway
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from pathlib import Path
 
@@ -94,10 +97,16 @@ def schema_names(path: Path) -> list[str] | None:
     someone else's database given by mistake is left as it was; None when it is no SQLite
     database at all. With no `-wal` or `-journal` beside it every committed row is in the main
     file, read `?immutable=1` (`?mode=ro` would leave a `-wal` and a `-shm` beside a WAL-mode
-    file); else it is read as every reader reads it. sqlite3.Error when it cannot be read."""
+    file); else it is read as every reader reads it. sqlite3.Error when it cannot be read;
+    OSError for no regular file (a FIFO, a directory, a device)."""
     from smpdevice.paths import SQLITE_HEADER
 
-    with path.open("rb") as handle:
+    # Never blocks: a FIFO opened to read waits for a writer forever (review 19).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a file (a directory, device, pipe or socket)",
+                          str(path))
         if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             return None
     sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]

@@ -148,7 +148,10 @@ def _receipts(handle: BinaryIO, path: Path) -> Iterator[Receipt]:
             if len(raw) > MAX_ANCHOR_LINE_BYTES:
                 raise ValueError(f"longer than {MAX_ANCHOR_LINE_BYTES} bytes")
             data = json.loads(raw.decode("utf-8"))  # UnicodeDecodeError is a ValueError
-            receipt = Receipt(str(data["session_id"]), int(data["seq"]),
+            seq = data["seq"]
+            if type(seq) is not int or not 0 < seq < 2**63:  # not 1e999, true or "12"
+                raise ValueError(f"its seq {str(seq)[:40]} is not a record number")
+            receipt = Receipt(str(data["session_id"]), seq,
                               str(data["head_hash"]), str(data["signature"]),
                               str(data.get("key_fingerprint", "")),
                               str(data.get("closed_at", "")))

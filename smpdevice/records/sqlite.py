@@ -20,8 +20,8 @@ than passes, for figures that are final only in the rare crash; in that case rec
 last checkpoint's figures into the chained `pass_end`, and from then on they are covered. The
 window where a checkpoint could be edited undetected is the crash-to-restart interval only.
 
-**Creation is atomic**: the whole schema is created (or migrated) in one transaction, and a
-reader that finds no schema yet (a log being created) reads it as empty.
+**Creation is atomic**: the schema is created (or migrated) and the head checked in one
+transaction (a log refused is left as it was); a reader finds a log being created empty.
 
 **Crash safety.** A pass begun but never ended (the process died) is found on the next open by a
 writer and closed with outcome `controller_crashed`, carrying the last checkpoint's figures and
@@ -37,8 +37,7 @@ read-only (`readonly=True`) and do not recover or migrate.
 file) is raised as `PassLogError` with a message that says what to do; the controller must stop
 the needle on it. A failed write is rolled back whole: the chain never holds half an event.
 
-Not thread-safe beyond one call at a time: calls are serialised by a lock, so the controller's
-thread and a UI thread may share one `PassLog`.
+Calls are serialised by a lock: the controller's thread and a UI thread may share a `PassLog`.
 """
 
 from __future__ import annotations
@@ -71,6 +70,7 @@ from smpdevice.records.sqlite_counters import PenCounterReads
 from smpdevice.records.sqlite_file import SqliteFile, path_argument
 from smpdevice.records.sqlite_lookup import OpenRecordLookups
 from smpdevice.records.sqlite_read import SqliteReads
+from smpdevice.records.sqlite_resume import require_next
 from smpdevice.records.sqlite_schema import anchors_beside, refuse_anchors
 
 
@@ -95,16 +95,9 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         self._progress: set[str] = set()  # passes this writer wrote a checkpoint row for
         self._unanchored: list[Receipt] = []  # receipts whose append failed: retried first
         self.anchored: list[Receipt] = []  # receipts this open put back (a crash cut them)
-        super().__init__(path, readonly=readonly)
+        super().__init__(path, readonly=readonly)  # a writer: `_check_before_writing` too
         if not readonly:
             try:
-                with self._tx():  # never chain onto (nor sign) a head it cannot vouch for
-                    self._log_id = sqlite_signing.log_id(self._conn)
-                    unsigned = recovery.check_head(self._conn, self.path, self._log_id,
-                                                   self.anchors_path)
-                    sqlite_signing.register_key(self._conn, self._signer)
-                    if unsigned:  # written before heads were signed: adopted as it is
-                        sqlite_signing.adopt(self._conn, self._signer)
                 self.recovered = self._recover()
                 self._complete_anchors()
                 self._checkpoint_wal()
@@ -118,6 +111,15 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         """Open the log at `path`, else `$SMP_DATA_DIR/passlog.sqlite`, else the user default."""
         return cls(db_path(path, create=not readonly), readonly=readonly, key=key)
 
+    def _check_before_writing(self) -> None:
+        """Never chain onto a head it cannot vouch for (in the migration's transaction)."""
+        conn, signer = self._conn, self._signer
+        self._log_id = sqlite_signing.log_id(conn)
+        unsigned = recovery.check_head(conn, self.path, self._log_id, self.anchors_path, signer)
+        sqlite_signing.register_key(conn, signer)
+        if unsigned:  # written before heads were signed: adopted as it is
+            sqlite_signing.adopt(conn, signer)
+
     @property
     def _signer(self) -> InstallationKey:
         if self._key is None:
@@ -130,7 +132,6 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         return self._key.fingerprint if self._key else None
 
     # --- writing -------------------------------------------------------------------------
-
     def open_session(
         self, *, technician: str, client_ref: str, session_kind: str, pen_serial: str,
         firmware_version: str, calibration_id: str, profile_hash: str,
@@ -222,6 +223,7 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         body = {**details, "resumed_at": iso(resumed_at)}
         with self._tx():
             self._require_open_session(session_id)
+            require_next(self._conn, session_id, details)  # no other resume's meanwhile
             self._append("session_resume", session_id, None, body)
 
     def close_session(self, session_id: str, *, closed_at: datetime,

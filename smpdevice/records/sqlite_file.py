@@ -240,6 +240,10 @@ class SqliteFile:
             version = self._version()
             self._check_version(version)
             self._apply_migrations(version)
+            self._check_before_writing()  # a refusal rolls the migration back with it
+
+    def _check_before_writing(self) -> None:
+        """A writer's checks of what it opened, inside the migration's transaction."""
 
     def _apply_migrations(self, version: int) -> None:
         for target, description, statements in MIGRATIONS:

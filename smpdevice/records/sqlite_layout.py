@@ -8,7 +8,8 @@
   added, removed or changed (review 18).
 - **A log's keys and its signing** (`damaged_key`, `once_signed`): a `signing_keys` row that
   holds no key, and a log stripped of its signatures (passed off as an older schema) though
-  its records name a key, are named by verify as a writer refuses them (review 18b).
+  its records name a key or its anchors file holds receipts, are named by verify as a writer
+  refuses them: one rule, `signed_evidence`, for both (reviews 18b, 19).
 - **A writer's statements** (`insert_record`, `checked`): each must change exactly the one row
   it writes, and that row must read back as written; else (a trigger added while the writer
   held the log) the transaction is refused whole (`LogAltered`), before the needle runs.
@@ -20,6 +21,7 @@ import functools
 import re
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from smpdevice.records.sqlite_recovery import LogAltered
@@ -148,22 +150,37 @@ def damaged_key(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def once_signed(conn: sqlite3.Connection) -> str | None:
-    """Why a log without signatures (an older schema) is refused all the same: it was once
-    signed, by the writer's rule (`sqlite_recovery._key_named`): a signed head or key left in
-    it, or a session opened by a writer that signs (since schema 3 each session_open names
-    its key). None: written before heads were signed (`verify --allow-unsigned` accepts it)."""
+def signed_evidence(conn: sqlite3.Connection, anchors_files: Sequence[Path]) -> str | None:
+    """What says the log was written signed, in words; None for a log never signed (written
+    before heads were signed). THE rule, for a writer's open (`sqlite_recovery.check_head`)
+    and verify (`once_signed`) alike: a signed head or a key left in it, a session opened by
+    a writer that signs (every session_open since schema 3 names its key), or receipts in
+    (or an unreadable end of) its anchors file: the one beside the log, and any other verify
+    is given."""
+    from smpdevice.records.sqlite_recovery import has_receipts
+
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    named = next((what for table, what in (("signed_heads", "it keeps signed heads"),
-                                           ("signing_keys", "it records a signing key"))
-                  if table in tables
-                  and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()), None)
+    for table, what in (("signed_heads", "it keeps signed heads"),
+                        ("signing_keys", "it records a signing key")):
+        if table in tables and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            return what
     opened = conn.execute(
         "SELECT session_id FROM records WHERE kind = 'session_open' AND CASE WHEN "
         "json_valid(body) THEN json_extract(body, '$.key_fingerprint') END IS NOT NULL "
-        "ORDER BY seq LIMIT 1").fetchone() if "records" in tables and not named else None
+        "ORDER BY seq LIMIT 1").fetchone() if "records" in tables else None
     if opened:
-        named = f"session {opened[0]} was opened by a writer that signs (its record names its key)"
+        return f"session {opened[0]} was opened by a writer that signs (its record names its key)"
+    for file in anchors_files:
+        if has_receipts(file):
+            return f"its anchors file {file} holds receipts (or cannot be read)"
+    return None
+
+
+def once_signed(conn: sqlite3.Connection, anchors_files: Sequence[Path]) -> str | None:
+    """Why a log without signatures (an older schema) is refused all the same: it was once
+    signed, by the writer's own rule (`signed_evidence`). None: written before heads were
+    signed (`verify --allow-unsigned` accepts it)."""
+    named = signed_evidence(conn, anchors_files)
     if named is None:
         return None
     return (f"this log was written signed ({named}), yet it holds no signature: its signed "

@@ -151,7 +151,7 @@ class SqliteReads:
         return SessionRecord(**{**record.__dict__, "passes": passes})
 
     def passes(self, session_id: str | None = None) -> list[PassRecord]:
-        """Passes in the order they began: of one session, or all."""
+        """Passes in the order they began: of one session, or all (`session_id` None)."""
         if session_id is not None:
             checks.text("session_id", session_id, max_len=SESSION_ID_MAX_CHARS)
         return list(self._iter_passes(session_id))

@@ -61,11 +61,13 @@ def _signed_by_log_key(conn: sqlite3.Connection, log_id: str, seq: int, digest: 
     return bool(key and signature and key.verify(signature, head_statement(log_id, seq, digest)))
 
 
-def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: Path) -> bool:
+def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: Path,
+               key: InstallationKey | None = None) -> bool:
     """Raise LogAltered when the head is not one this writer may chain onto; True when the
-    log was never signed (its head is to be adopted), False when its head holds. A schema
-    altered (a trigger, a column added) is refused first (`sqlite_layout`)."""
-    from smpdevice.records.sqlite_layout import refuse_altered_schema
+    log was never signed (its head is to be adopted), False when its head holds and (given
+    the writer's `key`) every signed head it keeps (`sqlite_heads`). A schema altered (a
+    trigger, a column added) is refused first (`sqlite_layout`)."""
+    from smpdevice.records.sqlite_layout import refuse_altered_schema, signed_evidence
 
     refuse_altered_schema(conn, path)
     last = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
@@ -83,7 +85,7 @@ def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: 
         elif head[1] != last[1]:
             what = f"record {last[0]} is not the record its head was written for"
         elif head[3] is None:
-            named = _key_named(conn, anchors_file)
+            named = signed_evidence(conn, [anchors_file])
             if named is None:
                 return True
             what = (f"its head (record {head[0]}) has no signature, though {named}: its "
@@ -95,6 +97,10 @@ def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: 
             f"the pass log {path} was changed without the installation key: {what}. Nothing "
             f"was written: run `smp sessions verify --db {path}` to see what, and restore the "
             "log from a backup (or record in another data directory meanwhile)")
+    if key is not None:
+        from smpdevice.records.sqlite_heads import check_signed_heads
+
+        check_signed_heads(conn, path, log_id, key)
     return False
 
 
@@ -102,24 +108,10 @@ def _span(first: int, last: int) -> str:
     return f"record {first} was" if first == last else f"records {first}..{last} were"
 
 
-def _key_named(conn: sqlite3.Connection, anchors_file: Path) -> str | None:
-    """What says the log was written signed; None for a log never signed (written before
-    heads were signed): no signed head, no key, no session opened by a keyed writer (every
-    session_open since schema 3 names its key), no receipt in the anchors file."""
-    if conn.execute("SELECT 1 FROM signed_heads LIMIT 1").fetchone():
-        return "it keeps signed heads"
-    if conn.execute("SELECT 1 FROM signing_keys LIMIT 1").fetchone():
-        return "it records a signing key"
-    opened = conn.execute(
-        "SELECT session_id FROM records WHERE kind = 'session_open' AND CASE WHEN "
-        "json_valid(body) THEN json_extract(body, '$.key_fingerprint') END IS NOT NULL "
-        "ORDER BY seq LIMIT 1").fetchone()
-    if opened:
-        return f"session {opened[0]} was opened by a writer that signs (its record names its key)"
+def has_receipts(anchors_file: Path) -> bool:
+    """The anchors file holds a receipt, or its end cannot be read (damage: not "none")."""
     tail = read_tail(anchors_file)
-    if tail.last != _NO_RECEIPT or tail.torn.strip():
-        return f"its anchors file {anchors_file} holds receipts (or cannot be read)"
-    return None
+    return tail.last != _NO_RECEIPT or bool(tail.torn.strip())
 
 
 def checkpoint_figures(written_at: str, text: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -195,9 +187,14 @@ def read_tail(path: Path) -> AnchorsTail:
         return AnchorsTail(None if start else _NO_RECEIPT, torn, torn_at)
     try:
         data = json.loads(lines[-1].decode("utf-8"))
-        return AnchorsTail((int(data["seq"]), str(data["head_hash"])), torn, torn_at)
+        seq, head_hash = data["seq"], data["head_hash"]
     except (ValueError, KeyError, TypeError, RecursionError):
         return AnchorsTail(None, torn, torn_at)
+    # A receipt's record is a JSON integer SQLite can hold and its head a string; anything
+    # else (1e999 read as Infinity, 2.0, true, a number past 2**63) is damage, as above.
+    if type(seq) is not int or not 0 < seq < 2 ** 63 or not isinstance(head_hash, str):
+        return AnchorsTail(None, torn, torn_at)
+    return AnchorsTail((seq, head_hash), torn, torn_at)
 
 
 def missing_receipts(conn: sqlite3.Connection, log_id: str, anchors_file: Path

@@ -382,7 +382,8 @@ def _audit_snapshot(conn: sqlite3.Connection, version: int, anchors_file: Path,
     result = audit(data)
     if result.ok and (gone := schema_problem(conn, version, changed=False)) is not None:
         result.problem = BrokenLink(0, gone)  # a table the records did not need (meta, say)
-    if result.ok and not data.signed and (once := once_signed(conn)) is not None:
+    named = [anchors_file, *([anchors] if isinstance(anchors, Path) else [])]  # --no-anchors too
+    if result.ok and not data.signed and (once := once_signed(conn, named)) is not None:
         result.problem = BrokenLink(0, once)  # as a writer refuses it (--allow-unsigned too)
     if result.ok and not data.signed and result.count and not allow_unsigned:
         result.problem = BrokenLink(1, (

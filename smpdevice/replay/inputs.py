@@ -21,6 +21,8 @@ conversation it came at: after which of the host's decisions, and how long after
   failed (a pulled cable, a pen switched off), which no host decides: the replay's recorded
   pen fails its port at the same point. `cause` `silence`: the controller judged the pen
   silent, its own decision: recorded to show it, not fed (the recording's silence is the input).
+- `between`: the session looked, between two passes, at what came since (review 19): no
+  input itself, the point the inputs before it had all landed by (`await_between`).
 
 A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
 session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
@@ -42,7 +44,7 @@ from typing import Any
 from firmware_protocol import MsgType, StreamDecoder
 
 CHANNEL = "/input"
-KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost")
+KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between")
 # host commands that are always someone's request, never the controller's decision
 REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
@@ -85,6 +87,10 @@ class InputTap:
             self._stopped = True
         self._add({"kind": "stop", "source": source, "state": self._state()})
 
+    def between(self) -> None:
+        """The session's check between two passes, made right after this (its point)."""
+        self._add({"kind": "between", "state": self._state()})
+
     def pen_stop(self, source: str) -> None:
         """A stop and disarm of the pen from outside the session (each one is recorded)."""
         self._add({"kind": "pen_stop", "source": source, "state": self._state()})
@@ -116,7 +122,7 @@ class Input:
     @property
     def timed(self) -> bool:
         """Mid-pass, or an action of its own: its time after the decision before counts."""
-        return self.kind != "stop" or self.state == "running"
+        return self.kind != "between" and (self.kind != "stop" or self.state == "running")
 
 
 def parse_input(data: bytes, after: int, t_s: float) -> Input | None:
@@ -153,6 +159,7 @@ class ReplayInputs:
         self.lose_link: Callable[[float], None] | None = None
         self._decisions = 0
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []  # the inputs applied, each in its own
 
     def point(self, decisions: int, now: float, anchor: tuple[float, float]) -> list[Input]:
         """Apply what is due after `decisions` matched at replay time `now`; `anchor`:
@@ -170,6 +177,9 @@ class ReplayInputs:
                     break
                 if not nxt.timed and nxt.after == decisions:
                     break  # applied when the session asks (`should_stop`)
+                if nxt.kind == "clear" and (actions or any(
+                        thread.is_alive() for thread in self._threads)):
+                    break  # once the E-stop (any input) before it returned, as live
                 self._apply(self.pending.popleft(), actions)
         lost = [item for item in actions if item.kind == "link_lost"]
         actions = [item for item in actions if item.kind != "link_lost"]
@@ -179,15 +189,42 @@ class ReplayInputs:
         for item in actions:
             act = acts.get(item.kind, self.stop_pen)
             if act is not None:
-                threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True).start()
+                thread = threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True)
+                thread.start()
+                with self._lock:
+                    self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return [item for item in actions if item.kind in acts]
 
     def _apply(self, item: Input, actions: list[Input]) -> None:
         self.applied.append(item)
         if item.kind == "stop":
             self.stopped = True
-        else:
+        elif item.kind != "between":  # a point passed, nothing to do
             actions.append(item)
+
+    def next_between(self) -> Input | None:
+        """The first `between` point still to come, or None."""
+        with self._lock:
+            return next((item for item in self.pending if item.kind == "between"), None)
+
+    def between_ready(self, decisions: int) -> bool:
+        """Whether the session may make its check between passes after `decisions` matched:
+        the first `between` point is next, every decision and input before it landed (their
+        threads ended), as live (review 19: an E-stop and its clear before the check). None
+        to come, or one past (the replay went otherwise: compared elsewhere): yes."""
+        with self._lock:
+            marker = next((item for item in self.pending if item.kind == "between"), None)
+            if marker is None or marker.after < decisions:
+                return True
+            return (self.pending[0] is marker and marker.after == decisions
+                    and not any(thread.is_alive() for thread in self._threads))
+
+    def pass_between(self, decisions: int) -> None:
+        """The session made its check between passes: its point is passed."""
+        with self._lock:
+            nxt = self.pending[0] if self.pending else None
+            if nxt is not None and nxt.kind == "between" and nxt.after == decisions:
+                self._apply(self.pending.popleft(), [])
 
     def should_stop(self) -> bool:
         with self._lock:

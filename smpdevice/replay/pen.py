@@ -170,6 +170,31 @@ class ReplayPen:
                 return False
             return self.inputs.should_stop()
 
+    def await_between(self) -> None:
+        """The replayed session checks between two passes (`TreatmentSession.between_point`):
+        if the live one's check came after inputs (an E-stop, a clear) and the pen's frames
+        since the last decision, let virtual time run until they have landed here too,
+        whatever this thread's timing (review 19); then its point is passed."""
+        inputs = self.inputs
+        marker = None if inputs is None or self._phase != "session" else inputs.next_between()
+        if inputs is None or marker is None:
+            return
+
+        def ready() -> bool:
+            with self._lock:
+                self._release_due()
+                return (self.difference is not None or self.unplugged
+                        or inputs.between_ready(self._next - 1))
+
+        from smpdevice.link.clock import timebase_for
+
+        cond = timebase_for(self.clock).condition()
+        with cond:
+            cond.wait_for(ready, max(self.replay_time(marker.t_s) - self.clock.now(), 0.0)
+                          + self.timing_tolerance_s + 1.0)
+        with self._lock:
+            inputs.pass_between(self._next - 1)
+
     def _past_end(self) -> bool:
         """A recording cut short has run out: every recorded decision made, everything the pen
         said delivered, and the replay's clock past the recording's last entry."""

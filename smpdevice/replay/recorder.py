@@ -59,6 +59,10 @@ class SessionRecording:
         """A session's `should_stop`, whose first yes is recorded as a `stop` input."""
         return self.inputs.watch(should_stop)
 
+    def between_passes(self) -> None:
+        """The session checks, between two passes, what came since (replayed at this point)."""
+        self.inputs.between()
+
     def note_stop(self, source: str) -> None:
         """The technician's stop reached the session another way (Ctrl-C in a pass)."""
         self.inputs.stop(source)

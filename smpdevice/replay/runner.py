@@ -274,7 +274,11 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
                 stop_and_disarm(pen, "replayed input")
 
             def clear_faults() -> None:  # a technician's clear while the session was open
-                with contextlib.suppress(SmpError):
+                from smpdevice.control import State
+
+                with contextlib.suppress(SmpError):  # of the latch it saw live (the pen's
+                    pen.wait_for_state(State.FAULT, State.ESTOP, timeout_s=CLEAR_WAIT_S)
+                with contextlib.suppress(SmpError):  # fault event, delivered as it is sent)
                     pen.clear_faults()
 
             pen_side.press_estop = press_estop
@@ -290,6 +294,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
             session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                        "replay", technician)
             session.remaining = plan
+            session.between_point = pen_side.await_between  # checks after the same inputs
             timebase = timebase_for(clock)
             # The session's decisions happen at the virtual moment it makes them however
             # long a loaded machine holds this thread between two waits: else the

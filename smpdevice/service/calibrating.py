@@ -11,9 +11,12 @@ pen's `simulated` flag; and it must pass the station's own checks against what t
 saw in this run (`calibration_run.check_evidence`: refit, residuals, depth accuracy, puncture
 rates, the station's three speeds). The
 technician recorded is the connection's name (`rpc.hello`'s `client`), not the payload's. It is
-saved to the service's store (`calibration.save`) before `calibration.end {calibration_id}`
-installs it, and `end` installs only the id `save` answered in this connection's current run:
-never an unrecorded calibration, nor an older stored one.
+saved to the service's store (`calibration.save`), which then installs what its store holds
+on this host at once (the pen never runs on a calibration its store has superseded, whatever
+ends the run: an E-stop, a lost driver, a new run); `calibration.end {calibration_id}` writes
+it to the pen, and takes only the id `save` answered in this connection's current run: never
+an unrecorded calibration, nor an older stored one (review 19: a run ended from outside after
+its save is ended with that id from idle).
 """
 
 from __future__ import annotations
@@ -196,7 +199,40 @@ async def m_cal_save(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
     cal = Calibration.model_validate({**cal.model_dump(), "technician": who})
     await asyncio.to_thread(_save_new, self, cal)
     run.saved_id = cal.calibration_id
-    return {"ok": True, "calibration_id": cal.calibration_id}
+    problem = await _install_saved(self, cal.calibration_id)
+    return {"ok": True, "calibration_id": cal.calibration_id, "installed": problem is None,
+            **({"not_installed": problem} if problem is not None else {})}
+
+
+async def _install_saved(service: PenService, ident: str) -> str | None:
+    """Install what the store holds under `ident` on this host now (`set_calibration`: moves
+    nothing, allowed calibrating or idle), so that nothing ending the run afterwards leaves the
+    pen on a calibration the store has superseded (restarted, the service installs the store's
+    newest). None when installed; else why not (a pen latched meanwhile: an E-stop, a fault),
+    for the answer: `calibration.end {calibration_id}` installs it once the pen is idle."""
+    cal = await asyncio.to_thread(_stored, service, ident)
+    try:
+        await service.apen.set_calibration(cal)
+    except SmpError as exc:
+        log.warning("saved calibration not installed yet", calibration_id=ident,
+                    reason=str(exc))
+        return (f"calibration {ident} is saved but not installed yet: {str(exc).rstrip('.')}; "
+                "once the pen is idle, calibration.end with its calibration_id installs it")
+    return None
+
+
+def _stored(service: PenService, ident: str) -> Calibration:
+    """The store's copy of `ident` that a save answered, checked as installing it needs."""
+    entry = _store(service).entry(ident)
+    if entry is None:
+        raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
+                               "no such calibration; send it with calibration.save first")
+    cal = entry.calibration
+    if cal.simulated and not service.pen.simulated:
+        raise CalibrationError(f"calibration {cal.calibration_id} was made on a simulated pen; "
+                               "it never drives a real needle")
+    cal.check_for(service.pen.serial)
+    return cal
 
 
 def _save_new(service: PenService, cal: Calibration) -> None:
@@ -210,29 +246,30 @@ def _save_new(service: PenService, cal: Calibration) -> None:
 @method("calibration.end")
 async def m_cal_end(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     ident = p.get("calibration_id")
-    if ident is None:  # leave calibrating, keeping the previous calibration
+    if ident is None:  # leave calibrating, keeping the one installed (a save installed its own)
         await self.apen.end_calibration(None)
         if _runs(self, client) is not None:
             self.calibration_run = None
         return {"ok": True, "calibration_id": None}
+    run = _runs(self, client)
+    if (self.pen.state is not State.CALIBRATING and run is not None and run.saved_id
+            and ident == run.saved_id):  # ended from outside after its save (an E-stop)
+        cal = await asyncio.to_thread(_stored, self, ident)
+        current = self.pen.calibration
+        if current is None or current.calibration_id != ident:  # not installed at the save
+            await self.apen.set_calibration(cal)  # idle only: a latched pen says clear first
+        self.calibration_run = None
+        return {"ok": True, "calibration_id": ident, "written_to_pen": False}
     run = _run_of(self, client, "calibration.end with a calibration_id")
     if ident != run.saved_id:  # never a rollback to an older stored calibration
         raise CalibrationError(f"calibration_id={ident!r} is refused: calibration.end installs "
                                "only the calibration calibration.save answered in this run "
                                f"({run.saved_id or 'none saved yet'}); send it with "
                                "calibration.save first")
-    entry = await asyncio.to_thread(lambda: _store(self).entry(ident))
-    if entry is None:
-        raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
-                               "no such calibration; send it with calibration.save first")
-    cal = entry.calibration
-    if cal.simulated and not self.pen.simulated:
-        raise CalibrationError(f"calibration {cal.calibration_id} was made on a simulated pen; "
-                               "it never drives a real needle")
-    cal.check_for(self.pen.serial)
+    cal = await asyncio.to_thread(_stored, self, ident)
     await self.apen.end_calibration(cal)
     self.calibration_run = None
-    return {"ok": True, "calibration_id": cal.calibration_id}
+    return {"ok": True, "calibration_id": cal.calibration_id, "written_to_pen": True}
 
 
 def driver_lost(service: PenService, client_id: str, epoch: int | None = None) -> str | None:

@@ -131,7 +131,9 @@ def info(url: str, as_json: bool) -> None:
             "controller_state": state["state"], "driver": state["driver"],
             "simulated": ident["simulated"], "calibration": ident["calibration"],
             # why a stored calibration was not used at start (None from an older service)
-            "calibration_problem": ident.get("calibration_problem")}
+            "calibration_problem": ident.get("calibration_problem"),
+            # why the service never runs this pen (footswitch mode), None if it may
+            "footswitch_refused": ident.get("footswitch_refused")}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -144,3 +146,5 @@ def info(url: str, as_json: bool) -> None:
     click.echo(f"  calibration: {where}")
     if cal is None and data["calibration_problem"]:
         click.echo(f"  calibration problem: {data['calibration_problem']}")
+    if data["footswitch_refused"]:
+        click.echo(f"  not run (reading, clearing and E-stop only): {data['footswitch_refused']}")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import json
+import os
 import signal
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,7 +37,9 @@ from smpdevice.errors import SmpError
               help="Zone limits for every client's session (YAML/JSON, as `smp run "
                    "--envelope`); still narrowed to the pen's limits. Default: $SMP_ENVELOPE, "
                    "else `envelope` in the station config, else the built-in zones.")
-@click.option("--open", "open_browser", is_flag=True, help="Open the console in a browser.")
+@click.option("--open", "open_browser", is_flag=True,
+              help="Open the console in a browser (through a 0600 page in the data directory: "
+                   "the token stays off the browser's command line).")
 def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
           tls_key: str | None, no_socket: bool, lease_ms: int, telemetry_hz: int,
           envelope: str | None, open_browser: bool) -> None:
@@ -58,6 +65,7 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
     sim = own_simulated_pen(pen_port)
     if sim is not None:
         options.port = sim.url
+    opened: list[ConsolePage] = []  # the console's redirect page, removed when the service stops
 
     def ready(server: Any) -> None:
         pen = server.service.pen
@@ -71,9 +79,7 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
         click.echo(f"  console:   {server.console_url()}")
         click.echo("Tokens: service.tokens.json in the data directory. Ctrl-C stops.")
         if open_browser:
-            import webbrowser
-
-            webbrowser.open(server.console_url())
+            opened.append(open_console(server.console_url(), service_dir(server)))
 
     try:
         asyncio.run(_main(options, ready))
@@ -81,8 +87,119 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
     except KeyboardInterrupt:  # where the loop takes no signal handlers
         click.echo("stopped.")
     finally:
+        for page in opened:
+            forget_console_page(page)
         if sim is not None:
             sim.close()
+
+
+CONSOLE_PAGE = "console.html"
+
+
+def service_dir(server: Any) -> Path:
+    """The data directory the service runs on (its pass log's)."""
+    from smpdevice.paths import data_dir
+
+    passlog = server.service.passlog_path
+    return Path(passlog).parent if passlog is not None else data_dir()
+
+
+def open_console(url: str, directory: Path) -> ConsolePage:
+    """Open the console `url` in a browser without waiting for it, and without its token on the
+    browser's command line (any local user reads that with `ps`): the browser is given
+    `directory`/console.html (0600, in the 0700 data directory, as the token file) that sends
+    it on to `url`. Written and opened from a thread of its own: `webbrowser` waits for a
+    browser it starts as a plain command ($BROWSER, lynx or w3m without a display) until that
+    browser exits, and whatever is found at the page's name (a FIFO) must not hold the service
+    (an E-stop included) or `smp demo --web`'s stop signals either. Returns the page, for
+    `forget_console_page` when the service stops. A page that cannot be written: one line, no
+    browser opened; the service serves on."""
+    page = ConsolePage(directory / CONSOLE_PAGE, url)
+    threading.Thread(target=page.write_and_open, daemon=True, name="smp-open-browser").start()
+    return page
+
+
+class ConsolePage:
+    """The redirect page: written new (never through what was at its name), removed at stop
+    only while it is still the file written (not one put there since)."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path, self.url = path, url
+        self._lock = threading.Lock()
+        self._written: tuple[int, int] | None = None  # (st_dev, st_ino) of our own page
+        self._forgotten = False
+
+    def write_and_open(self) -> None:
+        with self._lock:
+            if self._forgotten:  # the service stopped first
+                return
+            try:
+                self._written = write_console_page(self.url, self.path)
+            except OSError as exc:
+                click.echo(f"No browser opened: cannot write {self.path}: {exc.strerror}; open "
+                           "the console URL printed above.", err=True)
+                return
+        _open_browser(self.path.as_uri())
+
+    def forget(self) -> None:
+        with self._lock:
+            self._forgotten = True
+            written, self._written = self._written, None
+        if written is None:
+            return
+        with contextlib.suppress(OSError):
+            info = os.lstat(self.path)
+            if (info.st_dev, info.st_ino) == written:
+                self.path.unlink()
+
+
+def write_console_page(url: str, page: Path) -> tuple[int, int]:
+    """`page`: an HTML page that sends the browser on to `url`, made new and private (0600):
+    whatever was at its name (an old page, a symlink, a FIFO) is removed first, never written
+    through; nothing there blocks. Returns the page's (st_dev, st_ino)."""
+    with contextlib.suppress(FileNotFoundError):
+        page.unlink()  # a symlink: the link only; a directory: OSError, not written
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK,
+                 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        info = os.fstat(fd)
+        data = _redirect_html(url).encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            page.unlink()
+        raise
+    os.close(fd)
+    return info.st_dev, info.st_ino
+
+
+def forget_console_page(page: ConsolePage) -> None:
+    page.forget()
+
+
+def _open_browser(page_uri: str) -> None:
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(page_uri)
+    except Exception:  # a broken $BROWSER: the URL printed still works
+        opened = False
+    if not opened:
+        click.echo("No browser opened the console: open the console URL printed above.",
+                   err=True)
+
+
+def _redirect_html(url: str) -> str:
+    attr = html.escape(url, quote=True)
+    script = json.dumps(url).replace("</", "<\\/")  # never ends the script element
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+            f"<meta http-equiv=\"refresh\" content=\"0;url={attr}\">\n"
+            "<title>smpdevice console</title></head>\n"
+            f"<body><p><a href=\"{attr}\">Open the smpdevice console</a></p>\n"
+            f"<script>location.replace({script});</script></body></html>\n")
 
 
 def own_simulated_pen(pen_port: str) -> Any:

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from smpdevice.control.aio_lanes import run_in_new_thread
 from smpdevice.control.controller import PenController
 from smpdevice.control.states import State, StateError
 from smpdevice.errors import SmpError
@@ -373,6 +374,16 @@ class Watchdog:
                 self.on_lost(d, reason)
         finally:
             self.lease.acted()
+
+
+async def on_own_thread(fn: Callable[..., T], *args: Any) -> T:
+    """A driver's loss acted on (`Watchdog.lost`: stop, disarm, clients told) in a thread of its
+    own, as the close's stop: never queued behind the loop's shared pool, which blocking work
+    (a session's start, a calibration's store) may fill. Shielded: a caller cancelled
+    meanwhile (its connection closed) still has its loss acted on. One thread per loss (the
+    lease dropped once), so a flood of requests starts none."""
+    return await asyncio.shield(asyncio.wrap_future(run_in_new_thread(fn, *args,
+                                                                      name="smp-driver-lost")))
 
 
 def lapse_reason(d: Driver) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import webbrowser
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
     from smpdevice.calibration.workflow import run_calibration
     from smpdevice.control import PenController
     from smpdevice.errors import SmpError
+    from smpdevice.service.command import forget_console_page, open_console, service_dir
     from smpdevice.service.runner import ServiceHandle, ServiceOptions, claim_start
 
     # Refused (another service on this data directory, the listen port taken: exit 2) before
@@ -43,19 +43,22 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
             # pass and is left open. Taken before the URLs are printed: whoever reads them may
             # signal at once.
             previous = _on_stop_signals(stop.set)
+            page = None
             try:
                 url = service.console_url()
                 click.echo(f"Console: {url}")
                 click.echo(f"JSON-RPC: {service.url}  (tokens: service.tokens.json in the "
                            "data directory). Ctrl-C stops.")
-                if open_browser:
-                    webbrowser.open(url)
+                if open_browser:  # never waits for the browser (a text browser runs till quit)
+                    page = open_console(url, service_dir(service.server))  # nor for its page
                 while not stop.wait(0.2):
                     pass
                 click.echo("stopped.")
             except KeyboardInterrupt:
                 click.echo("stopped.")
             finally:
+                if page is not None:
+                    forget_console_page(page)
                 for signum, handler in previous.items():
                     signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 

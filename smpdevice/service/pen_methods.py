@@ -1,5 +1,6 @@
 """The service's `pen.*` commands: taking and keeping the pen (the dead-man lease), and the
-commands that set it up, start and stop its needle, E-stop it and clear its faults.
+commands that set it up, start and stop its needle, E-stop it and clear its faults; and
+`telemetry.subscribe` / `unsubscribe`.
 
 Registered with `@method` as every handler (`pen_service` imports this module); each is
 `async (service, client, params) -> result`, the params already checked against the schema.
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
-from smpdevice.service.deadman import lapse_reason
+from smpdevice.service.deadman import lapse_reason, on_own_thread
 from smpdevice.service.pen_service import SETTLE_WAIT_S, method
 from smpdevice.service.rpc import RpcError
 
@@ -36,10 +37,10 @@ async def m_drive(self: PenService, client: Any, p: dict[str, Any]) -> dict[str,
         # that loss is acted on first, as the watchdog would (stop, disarm, the clients told),
         # so the new driver never inherits a needle it did not start.
         why = lapse_reason(lapsed)
-        # shielded: a connection that closes meanwhile still has the loss acted on
-        await asyncio.shield(asyncio.to_thread(self.watchdog.lost, lapsed, why))
+        await on_own_thread(self.watchdog.lost, lapsed, why)  # never behind the shared pool
         await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
-    elif waited:  # a loss (the watchdog's, a release's) still being acted on
+    elif waited:  # a loss (the watchdog's, a release's) still being acted on: its stop has
+        # a thread of its own; this wait (no stop) stays in the loop's bounded pool
         await asyncio.to_thread(self.lease.wait_acted, SETTLE_WAIT_S)
     if waited:  # the lease counts from the answer; a drive lost meanwhile is an error
         self.lease.restart(client.id)
@@ -56,8 +57,27 @@ async def m_heartbeat(self: PenService, client: Any, p: dict[str, Any]) -> dict[
 @method("pen.release")
 async def m_release(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
     why = f"{client.id} released"
-    if await asyncio.to_thread(self.watchdog.driver_gone, client.id, why):
+    # Dropped here, on the loop: one release of a flood loses the pen, and only a loss starts
+    # a thread (its stop's own, never behind the loop's shared pool).
+    dropped = self.lease.drop(client.id)
+    if dropped is not None:
+        await on_own_thread(self.watchdog.lost, dropped, why)
         await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
+    return {"ok": True}
+
+
+# ------------------------------------------------------------------ telemetry
+
+
+@method("telemetry.subscribe")
+async def m_subscribe(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    client.telemetry_hz = p["rate_hz"]
+    return {"ok": True, "rate_hz": p["rate_hz"]}
+
+
+@method("telemetry.unsubscribe")
+async def m_unsubscribe(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
+    client.telemetry_hz = 0
     return {"ok": True}
 
 
@@ -66,8 +86,23 @@ async def m_release(self: PenService, client: Any, p: dict[str, Any]) -> dict[st
 
 @method("pen.set_zone")
 async def m_set_zone(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    zone = await self.drive(client, self.pen.set_zone, p["zone"])
+    before = (self.pen.zone_name, zone_window(self.pen.zone))
+    try:
+        zone = await self.drive(client, self.pen.set_zone, p["zone"])
+    finally:  # told whenever it changed (a refusal after the change too): a zone set while
+        # armed is no state change, and the consoles draw the active zone's window
+        now = (self.pen.zone_name, zone_window(self.pen.zone))
+        if now != before:
+            self.broadcast("pen.zone", {"zone": now[0], "zone_window": now[1],
+                                        "client": client.id})
     return {"zone": p["zone"], "envelope": zone.model_dump()}
+
+
+def zone_window(zone: Any) -> dict[str, float] | None:
+    """The zone's window as `pen.state` answers it (depth and speed bounds), None for none."""
+    return None if zone is None else {
+        "depth_min_mm": zone.epidermal_floor_mm, "depth_max_mm": zone.dermal_ceiling_mm,
+        "speed_min_hz": zone.speed_min_hz, "speed_max_hz": zone.speed_max_hz}
 
 
 @method("pen.set_setpoints")

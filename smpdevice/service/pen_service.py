@@ -35,6 +35,7 @@ from smpdevice.service.deadman import (
     StopsWin,
     Watchdog,
     as_driver,
+    on_own_thread,
     settle,
     stop_and_disarm,
     until_gone,
@@ -282,7 +283,7 @@ class PenService:
             # stops as on pen.release. The drop is here, on the loop, not in driver_gone's
             # thread: the gate is closed before this connection's next request is dispatched.
             why = f"{client.id} re-authenticated as {role.label}"
-            await asyncio.to_thread(self.watchdog.lost, dropped, why)
+            await on_own_thread(self.watchdog.lost, dropped, why)
             await self.settled(why, SETTLE_WAIT_S)  # its requests in flight end disarmed
         return {"client_id": client.id, "role": role.label, "api_version": API_VERSION,
                 "lease_range_ms": list(LEASE_RANGE_MS),
@@ -313,6 +314,8 @@ class PenService:
                 "technician": cal.technician},
             # why the pen started uncalibrated, while it still is (a stored one not used)
             "calibration_problem": self.calibration_problem if cal is None else None,
+            # why this pen is never run (pedal_gate.py): read, cleared and E-stopped only
+            "footswitch_refused": pen.footswitch_refused,
         }
 
     @method("pen.state")
@@ -334,16 +337,6 @@ class PenService:
             "session": self.work.status(),
         }
 
-    @method("telemetry.subscribe")
-    async def m_subscribe(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        client.telemetry_hz = p["rate_hz"]
-        return {"ok": True, "rate_hz": p["rate_hz"]}
-
-    @method("telemetry.unsubscribe")
-    async def m_unsubscribe(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        client.telemetry_hz = 0
-        return {"ok": True}
-
     # ------------------------------------------------------------------ sessions
 
     async def viewer_read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -351,7 +344,8 @@ class PenService:
 
     @method("session.run")
     async def m_session_run(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self.work.start, client.id, p, self.work.stops_asked)
+        stops = self.work.received()  # a latch or loss at receipt: never opens after a clear
+        return await asyncio.to_thread(self.work.start, client.id, p, stops)
 
     @method("session.stop")
     async def m_session_stop(self, client: Any, p: dict[str, Any]) -> dict[str, Any]:
@@ -390,8 +384,8 @@ def refusal(exc: SmpError) -> RpcError:
     return RpcError(code, str(exc)[:2000], data)
 
 
-# The pen.* commands, calibration.*, pen.reconnect, session.resume/close and sessions.*
-# handlers live in their own modules; importing them registers them.
+# The pen.* and telemetry.* commands, calibration.*, pen.reconnect, session.resume/close and
+# sessions.* handlers live in their own modules; importing them registers them.
 from smpdevice.service import calibrating as _calibrating  # noqa: E402, F401
 from smpdevice.service import pen_methods as _pen_methods  # noqa: E402, F401
 from smpdevice.service import reconnect as _reconnect  # noqa: E402, F401

@@ -2,8 +2,10 @@
 read-only in its own thread, reads, and closes them, so it never holds up a running session.
 
 The service reads what `smp sessions` reads, through the same code (smpdevice.records.logset,
-smpdevice.records.verifying): the station's log and every pen's own log beside it (where the
-service writes while another chair's run holds the station's log), ids resolved alike,
+smpdevice.records.verifying): the station's log and every other pass log beside it, whatever
+its name (`logset.logs_beside`, the one finder: each pen's own log, where the service writes
+while another chair's run holds the station's log, and a `smp run --db <dir>/chair2.sqlite`
+log), ids resolved alike,
 verified alike (this installation's key, or a refusal: never the keys a log names itself).
 """
 
@@ -37,7 +39,8 @@ def _station(path: Path | None) -> Path:
 
 
 def _paths(path: Path | None) -> list[Path]:
-    """The logs there are: the station's and each pen's own (none yet: an empty list)."""
+    """The logs there are: the station's and every other pass log beside it (none yet: an
+    empty list)."""
     return logset.existing(logset.logs_beside(_station(path)))
 
 

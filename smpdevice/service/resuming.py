@@ -31,6 +31,7 @@ from smpdevice.sessions.resume import ResumeError
 
 if TYPE_CHECKING:
     from smpdevice.service.pen_service import PenService
+    from smpdevice.service.session_gate import Receipt
 
 
 def log_paths(service: PenService) -> list[Path]:
@@ -70,7 +71,7 @@ def open_writer(path: Path, session_id: str, doing: str = "resumed") -> Any:
 
 
 def resume(service: PenService, client_id: str, p: dict[str, Any],
-           stops_seen: int | None = None) -> dict[str, Any]:
+           stops_seen: Receipt | None = None) -> dict[str, Any]:
     """Check the request, then open the resumed session in the service's session thread and
     play what is left (as session.run does). Answers the session's id, its planned passes and
     the plan indexes left to play."""
@@ -165,7 +166,8 @@ def _close(service: PenService, session_id: str, p: dict[str, Any],
 
 @method("session.resume")
 async def m_session_resume(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(resume, self, client.id, p, self.work.stops_asked)
+    stops = self.work.received()  # a latch or loss at receipt: never opens after a clear
+    return await asyncio.to_thread(resume, self, client.id, p, stops)
 
 
 @method("session.close")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -86,31 +87,19 @@ def _through_service(exc: Exception) -> str:
 def build(options: ServiceOptions) -> ServiceServer:
     """Connect the pen and build the (not yet started) server. Blocking."""
     from smpdevice.envelope import station_envelope
-    from smpdevice.paths import PASS_LOG_NAME, data_dir
-    from smpdevice.records.files import private_dir
-    from smpdevice.service.server import tls_context
+    from smpdevice.paths import PASS_LOG_NAME
 
-    listen = Listen.parse(options.listen)
-    tls = tls_context(options.tls_cert, options.tls_key)
+    listen, tls = _listen_of(options)
     # The limits every client's session is checked against are the station's, as in `smp run`
     # and `smp profile check`: the built-in zones only where the station sets none. Made (and
     # the pen's arguments checked: `--port ""`) before anything is written; opened later.
     zones = station_envelope(options.envelope).zones
     pen = GatedPenController(options.port, lease_ms=options.lease_ms, zones=zones,
                              telemetry_hz=options.telemetry_hz, footswitch=options.footswitch)
-    directory = Path(options.data_dir) if options.data_dir else data_dir()
-    private_dir(directory)  # 0700: the tokens and the socket live here
-    tokens = load_or_create_tokens(directory)
-    socket_path = directory / SOCKET_NAME if options.unix_socket else None
-    # Held until the server closes: two `smp serve` started together on one data directory
-    # both passed the socket check below (a socket is bound only once the pen is open).
-    dir_lock = options.dir_lock if options.dir_lock is not None else take_serve_lock(directory)
-    try:
-        # another service here, a port taken, a remote address not allowed: before the pen opens
-        preflight(listen, socket_path, allow_remote=options.allow_remote, tls=tls)
-    except BaseException:
-        dir_lock.close()
-        raise
+    # Checked again for a lock claimed before (`smp demo --web`): the port may have been taken,
+    # or the tokens damaged, while its pen was calibrated.
+    claim = _claim(options, listen, tls)
+    directory, dir_lock = claim.directory, claim.dir_lock
     pen.needle_work_dir = directory  # beside its pass log, never the default data directory
     try:
         pen.open()
@@ -122,10 +111,10 @@ def build(options: ServiceOptions) -> ServiceServer:
                                             else _calibration_for(pen, directory))
         if calibration is not None:
             pen.set_calibration(calibration)
-        service = PenService(pen, tokens=tokens, passlog_path=directory / PASS_LOG_NAME,
+        service = PenService(pen, tokens=claim.tokens, passlog_path=directory / PASS_LOG_NAME,
                              lease_clock=options.lease_clock)
         service.calibration_problem = calibration_problem  # answered until one is installed
-        server = ServiceServer(service, listen=listen, socket_path=socket_path,
+        server = ServiceServer(service, listen=listen, socket_path=claim.socket_path,
                                allow_remote=options.allow_remote, tls=tls)
     except BaseException:
         pen.close()
@@ -136,27 +125,49 @@ def build(options: ServiceOptions) -> ServiceServer:
 
 
 def claim_start(options: ServiceOptions) -> IO[bytes]:
-    """What `build` checks before the pen opens, checked before anything else is opened or
-    written (`smp demo --web` calibrates its pen first): usable tokens, serve.lock taken, then
-    no other service, a free listen port, a listen address allowed. The lock, for
-    `options.dir_lock`; ServeError (exit 2) else, with nothing held."""
-    from smpdevice.paths import data_dir
-    from smpdevice.records.files import private_dir
+    """`build`'s checks before the pen opens (`_claim`), made before anything else is opened
+    or written (`smp demo --web` calibrates its pen first). The lock, for `options.dir_lock`;
+    ServeError (exit 2) else, with nothing held."""
+    listen, tls = _listen_of(options)
+    return _claim(options, listen, tls).dir_lock
+
+
+def _listen_of(options: ServiceOptions) -> tuple[Listen, ssl.SSLContext | None]:
+    """The listen address and TLS context the options give (refused before anything else)."""
     from smpdevice.service.server import tls_context
 
-    listen = Listen.parse(options.listen)
-    tls = tls_context(options.tls_cert, options.tls_key)
+    return Listen.parse(options.listen), tls_context(options.tls_cert, options.tls_key)
+
+
+@dataclass
+class _Claim:
+    directory: Path
+    tokens: dict[Role, str]
+    socket_path: Path | None
+    dir_lock: IO[bytes]
+
+
+def _claim(options: ServiceOptions, listen: Listen, tls: ssl.SSLContext | None) -> _Claim:
+    """The one place of a start's checks before the pen opens, in this order (build's and
+    claim_start's): the data directory made private (0700: the tokens and the socket live
+    there), a token file clients can use, serve.lock taken (or `options.dir_lock` kept: two
+    `smp serve` started together both passed the socket check, bound only once the pen is
+    open), then `preflight`: no other service, a free listen port, a listen address allowed.
+    ServeError (exit 2) else, the lock closed (the one given too)."""
+    from smpdevice.paths import data_dir
+    from smpdevice.records.files import private_dir
+
     directory = Path(options.data_dir) if options.data_dir else data_dir()
     private_dir(directory)
-    load_or_create_tokens(directory)  # a token file no client could use: refused as by build
-    dir_lock = take_serve_lock(directory)
+    tokens = load_or_create_tokens(directory)  # a token file no client could use: refused
+    socket_path = directory / SOCKET_NAME if options.unix_socket else None
+    dir_lock = options.dir_lock if options.dir_lock is not None else take_serve_lock(directory)
     try:
-        preflight(listen, directory / SOCKET_NAME if options.unix_socket else None,
-                  allow_remote=options.allow_remote, tls=tls)
+        preflight(listen, socket_path, allow_remote=options.allow_remote, tls=tls)
     except BaseException:
         dir_lock.close()
         raise
-    return dir_lock
+    return _Claim(directory, tokens, socket_path, dir_lock)
 
 
 def take_serve_lock(directory: Path) -> IO[bytes]:

@@ -257,8 +257,9 @@ METHODS: dict[str, Method] = {
                                    }, ("calibration",)), drives=True),
     "calibration.end": Method(_T, "calibrating -> idle. With `calibration_id` (the one "
                                   "calibration.save answered in this connection's current "
-                                  "run; any other id is refused) that calibration is installed "
-                                  "and written to the pen; without, the previous one is kept.",
+                                  "run, accepted from idle too; any other id is refused) that "
+                                  "calibration is installed; without, the one installed is "
+                                  "kept (a run's save installed its own).",
                               _obj({"calibration_id": _line(64, "from calibration.save in this "
                                                                 "run")}), drives=True),
     "calibration.auto": Method(_T, "The whole calibration against the simulated pen's gauge "
@@ -352,16 +353,17 @@ NOTIFICATIONS: dict[str, dict[str, Any]] = {
     "pen.driver": _obj({"client": {"type": ["string", "null"]},
                         "reason": {"type": "string"}}, ("client", "reason"),
                        "who drives the pen changed (dead-man: a lost driver stops the needle)"),
+    "pen.zone": _obj({"zone": {"type": ["string", "null"]}, "zone_window": {"type": "object"},
+                      "client": {"type": ["string", "null"]}}, ("zone", "zone_window"),
+                     "the active zone changed (its window)"),
     "session.progress": _obj(description="a running pass: index, total, zone, elapsed_s, "
                                          "fraction, strokes, impressions"),
     "session.pass": _obj(description="a pass ended: index, zone, outcome, detail, stats"),
-    "session.result": _obj(description="a session ended: session_id, outcome, complete, "
-                                       "summary, aftercare, left_open (true: ended by a "
-                                       "fault, an E-stop, a lost pen, the pedal or a "
-                                       "calibration that expired between passes, it stays "
-                                       "open for session.resume or session.close), cause "
-                                       "(why it ended when the outcome cannot say, else "
-                                       "null)"),
+    "session.result": _obj(description="a session ended: session_id, outcome, complete, summary, "
+                           "aftercare, left_open (true: ended by a fault, an E-stop, a lost pen, "
+                           "the pedal or a calibration that expired between passes, it stays open "
+                           "for session.resume or session.close), cause (why it ended when the "
+                           "outcome cannot say, else null)"),
 }
 
 ERRORS: dict[int, str] = {
@@ -377,10 +379,8 @@ ERRORS: dict[int, str] = {
     -32006: "busy: too many requests in flight on this connection",
 }
 
-for _name, _m in METHODS.items():
-    check_schema(_m.params, _name)
-for _name, _n in NOTIFICATIONS.items():
-    check_schema(_n, _name)
+for _name, _schema in [*((n, m.params) for n, m in METHODS.items()), *NOTIFICATIONS.items()]:
+    check_schema(_schema, _name)
 
 
 def describe() -> dict[str, Any]:

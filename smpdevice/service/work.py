@@ -23,11 +23,14 @@ import structlog
 from smpdevice.errors import SmpError
 from smpdevice.loader import LoadError, load_bytes
 from smpdevice.service.quick_pass import shortened
+from smpdevice.service.session_gate import SessionGate
+from smpdevice.service.session_gate import SessionStopped as SessionStopped
 from smpdevice.service.session_play import PROGRESS_EVERY_S as PROGRESS_EVERY_S
 from smpdevice.service.session_play import SessionPlay
 
 if TYPE_CHECKING:
     from smpdevice.service.pen_service import PenService
+    from smpdevice.service.session_gate import Receipt
 
 log = structlog.get_logger("smpdevice.service")
 # After session.stop, how long the session may take to stop its own needle (it looks every
@@ -74,23 +77,22 @@ def reached_at(client: Any) -> str | None:
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
-class SessionStopped(SmpError):
-    """A session.stop came before the session.run (or .resume) it would have opened."""
-
-
 class SessionBusy(SmpError):
     """A session runs (or is being resumed) on this pen already: one at a time."""
 
 
-class SessionWork(SessionPlay):
+class SessionWork(SessionPlay, SessionGate):
     def __init__(self, service: PenService) -> None:
         self.service = service
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._stop_asked = threading.Event()  # a client's session.stop: close, do not leave open
-        # session.stops asked so far: a session.run or .resume received before one never opens
-        self.stops_asked = 0
+        # Stops so far (session.stop, E-stop, the service's close: request_stop); with the
+        # pen's own interruptions (fault, E-stop, lost pen) a session.run or .resume received
+        # before one never opens, not after a clear or reconnect (`stops_asked`, review 19).
+        self._stops = 0
+        self._stop_why, self._why_at = "session.stop", 0  # the latest stop's, for the refusal
         self._driver_lost = threading.Event()  # its driving client went without asking a stop
         self._stop_cause: str | None = None  # why the service stopped it (its pass's detail)
         self._closing = False  # session.close at work: no session may start meanwhile
@@ -165,7 +167,7 @@ class SessionWork(SessionPlay):
     # ------------------------------------------------------------------ sessions
 
     def start(self, client_id: str, p: dict[str, Any],
-              stops_seen: int | None = None) -> dict[str, Any]:
+              stops_seen: Receipt | None = None) -> dict[str, Any]:
         from smpdevice.control.calibration import require_calibration
         from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.screening import parse_screening
@@ -208,13 +210,14 @@ class SessionWork(SessionPlay):
         return ("--service", reached_at(self.service.clients.get(client_id)) or "URL")
 
     def launch(self, client_id: str, open_session: Any, *, leave_open: bool,
-               stops_seen: int | None = None, epoch: int | None = None) -> dict[str, Any]:
+               stops_seen: Receipt | None = None, epoch: int | None = None) -> dict[str, Any]:
         """Run `open_session(before_record) -> (passlog, session)` and then play the session,
         in the one session thread (refused while another session runs or is being resumed);
         answer once it is open (or its opening's error). `leave_open`: a session ended by a
         fault, an E-stop, a lost pen or the pedal stays open, to be resumed (else closed).
-        `stops_seen`: `stops_asked` when the request was received; a session.stop since then
-        wins (refused, nothing opened), as pen.stop wins over the pen.starts before it: looked
+        `stops_seen`: what the request was received at (`received()`); a stop or the pen's
+        interruption since then wins (refused, nothing opened), as does a latch or loss it was
+        received under and cleared since, as pen.stop wins over the pen.starts before it: looked
         at here and again by `before_record` (open_session calls it after its checks, right
         before its first record). `epoch`: the lease's when the request arrived (before its
         profile was parsed; else now): its caller must still drive under that claim, here and
@@ -259,14 +262,6 @@ class SessionWork(SessionPlay):
         raise SessionBusy(f"the session was not open after {OPEN_WAIT_S:g} s (the pen or the "
                           "pass log is slow); it plays nothing: wait for its session.result "
                           "(sessions.list shows it), then call again")
-
-    def _refuse_if_stopped(self, stops_seen: int | None) -> None:
-        """SessionStopped when a session.stop came since the request (`stops_seen`: the
-        `stops_asked` it was received at). Under the lock."""
-        if stops_seen is not None and self.stops_asked != stops_seen:
-            raise SessionStopped("the session was not opened: session.stop came after this "
-                                 "request and before its turn, and a stop wins over every "
-                                 "session on its way. Send it again to start.")
 
     def _require_driver(self, client_id: str, epoch: int) -> None:
         """NotDriving unless `client_id` drives still, under the claim of `epoch` (a re-claim
@@ -320,8 +315,10 @@ class SessionWork(SessionPlay):
         (with `leave_open`, such a session is left open, to be resumed). `cause`: what the
         pass it stops says ("the service is shutting down"), the first one given."""
         with self._lock:  # counted and set together: launch() looks under the same lock
+            self._stops += 1  # any stop (an E-stop too) wins over the runs received before it
+            self._stop_why = "session.stop" if asked else f"a stop ({cause or 'E-stop'})"
+            self._why_at = self.service.pen.interruptions
             if asked:
-                self.stops_asked += 1
                 self._stop_asked.set()
             if cause is not None and self._stop_cause is None and not self._stop.is_set():
                 self._stop_cause = cause

@@ -5,10 +5,10 @@ begun on that pen (`crash_count`). Its own log says when one began there (in the
 a pen's other work may be in another log of the same directory: the station's
 `passlog.sqlite`, each pen's `passlog-<serial>.sqlite`, or any log a run was given there by
 `--db` under a name of its own. So every file of the directory that is a pass log by its
-content is read (`beside`); one that surely is none (the calibrations, another program's
-SQLite file, a text) is skipped, and one named `*.sqlite` or holding an SQLite header that
-cannot be read (damaged, locked past the wait, a link leading nowhere) cannot say either way:
-"cannot tell", named.
+content is read (records.logset's one rule, as `smp sessions` and the service read them); one
+that surely is none (the calibrations, another program's SQLite file, a text) is skipped, and
+one named `*.sqlite` or holding an SQLite header that cannot be read (damaged, locked past the
+wait, a link leading nowhere) cannot say either way: "cannot tell", named.
 
 Whether the pen's pass there began after the cut pass is told by the PEN's counters, never by
 the host's clock (a clock stepped back dates a later pass earlier): within one boot of the pen
@@ -74,23 +74,13 @@ class OtherWork:
 
 
 def beside(path: Path) -> list[Path]:
-    """The entries of `path`'s directory other than `path` that may be pass logs: those named
-    `*.sqlite` whatever they are (a folder, a link leading nowhere: named when opened), and
-    the files beginning with SQLite's header. Side files (-wal, -shm, .lock), anchors, texts
-    and folders are skipped by their first bytes: one look at each entry, nothing opened as
-    a database here."""
-    from smpdevice.paths import SQLITE_HEADER
+    """The entries of `path`'s directory other than `path` that may be pass logs: the one
+    finder's candidates (`logset.candidates`: those named `*.sqlite` whatever they are, the
+    files beginning with SQLite's header), read by `_pen_passes`; nothing opened here."""
+    from smpdevice.records.logset import candidates
 
-    here, found = _identity(path), []
-    with os.scandir(path.parent) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            other = Path(entry.path)
-            if _identity(other) == here:
-                continue
-            if entry.name.endswith(".sqlite") or _head(other, len(SQLITE_HEADER)) == \
-                    SQLITE_HEADER:
-                found.append(other)
-    return found
+    here = _identity(path)
+    return [other for other in candidates(path.parent) if _identity(other) != here]
 
 
 def other_work(passlog: Any, session_id: str, pen_serial: str, after: str | None) -> OtherWork:
@@ -126,12 +116,12 @@ class _NotAPassLog(Exception):
 def _pen_passes(path: Path, session_id: str, pen_serial: str, passlog: Any,
                 mine: str) -> list[PenPass]:
     from smpdevice.passlog import PassLog
-    from smpdevice.records.logset import require_present
+    from smpdevice.records.logset import require_present, surely_no_log
     from smpdevice.records.sqlite_file import NotAPassLog
 
     require_present(path)
-    if not _marked(path):
-        raise _NotAPassLog(f"{path.name} has a schema_version table but no pass log's marks")
+    if surely_no_log(path):  # the one rule of readers: the calibrations, another program's
+        raise _NotAPassLog(f"{path.name} is no pass log")
     found = []
     try:
         log = PassLog(path, readonly=True)
@@ -149,66 +139,11 @@ def _pen_passes(path: Path, session_id: str, pen_serial: str, passlog: Any,
     return found
 
 
-# The columns of a pass log's hash-chained `records` table, in every schema version
-# (records/sqlite_schema.py): with `meta.log_id` (schema 3 on), the log's own marks.
-LOG_COLUMNS = frozenset(("seq", "kind", "session_id", "pass_id", "written_at", "body",
-                         "prev_hash", "hash"))
-
-
-def _marked(path: Path) -> bool:
-    """False only for an SQLite file with a `schema_version` table (which the pass log's
-    open takes for a log: a common name for another program's migrations) that bears none of
-    the log's own marks: a `records` table with the log's columns, a `meta` table naming the
-    log's id. Anything else is left to the log's open as before (a damaged or locked file
-    raises: "cannot tell"; one without `schema_version` is refused as no pass log)."""
-    import sqlite3
-
-    from smpdevice.records.readonly import connect_readonly, schema_names
-
-    names = schema_names(path)
-    if names is None or "schema_version" not in names:
-        return True
-    if "records" not in names and "meta" not in names:
-        return False
-    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
-    if any(side.exists() for side in sides):
-        reader = connect_readonly(path)
-        conn, close = reader.conn, reader.close
-    else:  # as schema_names reads it: nothing created beside another program's file
-        conn = sqlite3.connect(path.resolve().as_uri() + "?immutable=1", uri=True)
-        close = conn.close
-    try:
-        def columns(table: str) -> set[str]:
-            return {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)",
-                                                   (table,))}
-
-        if columns("records") >= LOG_COLUMNS:
-            return True
-        return columns("meta") >= {"name", "value"} and conn.execute(
-            "SELECT 1 FROM meta WHERE name = 'log_id'").fetchone() is not None
-    finally:
-        close()
-
-
 def _log_id(passlog: Any) -> str:
     try:
         return str(getattr(passlog, "log_id", "") or "")
     except Exception:  # unreadable here: no log taken for a copy of it
         return ""
-
-
-def _head(path: Path, size: int) -> bytes | None:
-    """The first `size` bytes of the regular file `path` (a link to one too); None for
-    anything else or a file that cannot be read (never opened: a pipe, a device)."""
-    import stat
-
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    except OSError:
-        return None
 
 
 def _identity(path: Path) -> tuple[int, int] | str:

@@ -14,7 +14,8 @@ SESSION` plays what is left of its plan once the cause is cleared:
   one lease of it may repeat, and the resume says so;
 - calibration, envelope and the pen's state are checked exactly as for a new session; the
   screening is asked again after `rescreen_after_min` (default `RESCREEN_AFTER_MIN`) minutes;
-- a session a live session object of this program plays is not resumed a second time;
+- a session a live session object of this program plays, or another resume of this program is
+  resuming, is not resumed a second time (`players.reserved`);
 - the resumption is a chained `session_resume` record (covered by `smp sessions verify`).
 A closed session is never reopened. The functions here are pure (no pen, no I/O, no clock):
 `smpdevice.cli.resume` and `resume_session` below put them together."""
@@ -222,31 +223,30 @@ def find_session_log(paths: Iterable[Path], session_id: str, *, where: str,
     an empty or blank id is refused (it would prefix every session). `where` names the logs,
     `hint` says what to do when none holds it.
 
-    A log that cannot be opened (damaged, or a stray file named like a pen's log) is left out
-    and named through `warn` (default: a logged warning), as `smp sessions` reads around it;
-    then only an exact id is taken (a prefix could also name a session in the unread log).
-    When none of them opens, the first one's error is raised (a `--db` given alone)."""
-    from smpdevice.passlog import PassLog
-    from smpdevice.records.logset import matching
+    Two files holding one log (a backup left beside it, a link: `logset.copies`, the rule
+    `smp sessions` reads by) are read once, as the log written on; the other is named through
+    `warn`. A log that cannot be opened (damaged, or a stray file named like a pen's log) is
+    left out and named through `warn` (default: a logged warning), as `smp sessions` reads
+    around it; then only an exact id is taken (a prefix could also name a session in the
+    unread log). When none of them opens, the first one's error is raised (a `--db` given
+    alone)."""
+    from smpdevice.records.logset import CopiedLog, matching, open_all
 
     require_session_id(session_id)
     found: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, SmpError]] = []
-    opened = 0
-    for path in paths:
-        if path.is_file():
-            try:
-                with PassLog(path, readonly=True) as log:
-                    found += matching(((path, s) for s in log.sessions()), session_id)
-                opened += 1
-            except SmpError as exc:
-                skipped.append((path, exc))
-    if skipped and not opened:
-        raise skipped[0][1]
+    with open_all([p for p in paths if p.is_file()], skipped=skipped) as logs:
+        for log in logs:
+            found += matching(((Path(log.path), s) for s in log.sessions()), session_id)
+    say = warn or _log_warning
+    for _path, error in skipped:
+        if isinstance(error, CopiedLog):  # read once (or both, named): nothing left unread
+            say(f"{str(error).rstrip().rstrip('.')} (`smp sessions verify` fails on it until "
+                "then)")
+    skipped = [(p, e) for p, e in skipped if not isinstance(e, CopiedLog)]
     for path, error in skipped:
-        (warn or _log_warning)(f"{str(error).rstrip().rstrip('.')}. Its sessions are left out; "
-                               "the other logs are read (check it: "
-                               f"{command('smp', 'sessions', 'verify', '--db', str(path))})")
+        say(f"{str(error).rstrip().rstrip('.')}. Its sessions are left out; the other logs are "
+            f"read (check it: {command('smp', 'sessions', 'verify', '--db', str(path))})")
     if skipped and not any(sid == session_id for _, sid in found):
         unread = ", ".join(str(p) for p, _ in skipped)
         raise ResumeError(f"no session is exactly {session_id!r} in {where} that could be "
@@ -286,9 +286,9 @@ def pick_session(found: Sequence[tuple[Path, str]], session_id: str, *, where: s
         return found[0]
     shown = ", ".join(f"{sid} (in {path})" for path, sid in found[:MAX_CANDIDATES])
     more = f" and {len(found) - MAX_CANDIDATES} more" if len(found) > MAX_CANDIDATES else ""
-    if exact:  # one id in two logs (a copied log): which one is meant cannot be told
-        raise error(f"session {session_id} is in several pass logs ({shown}{more}); "
-                    f"{todo}")
+    if exact or len({sid for _, sid in found}) == 1:  # one id in two logs (both read): which
+        raise error(f"session {found[0][1]} is in several pass logs ({shown}{more}); "  # is
+                    f"{todo}")  # meant cannot be told, and more of the id would not say
     changed = "" if read_only else "nothing was changed: "
     raise error(f"{session_id!r} matches {len(found)} sessions ({shown}{more}); "
                 f"{changed}give more of the id")
@@ -331,11 +331,9 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     `screening` or `profile`, a naive `now`) is refused with `InvalidArgument` before anything
     is read or recorded.
     """
-    from smpdevice.envelope import envelope_record
     from smpdevice.sessions import players
-    from smpdevice.sessions.crash_count import crash_count_of
     from smpdevice.sessions.resume_args import check_resume_args
-    from smpdevice.sessions.session import TreatmentSession, preflight
+    from smpdevice.sessions.resume_record import record_resumption
 
     check_resume_args(pen, passlog, session_id, technician=technician, screening=screening,
                       profile=profile, now=now, close_how=close_how)  # nothing read yet
@@ -344,57 +342,12 @@ def resume_session(pen: Any, passlog: Any, session_id: str, *, technician: str,
     record_now = getattr(pen, "record_now", None)
     now = now or (record_now() if callable(record_now) else datetime.now(UTC))
     record = passlog.session(session_id)
-    sid = record.session_id  # the full id (a unique prefix was given)
-    players.refuse_held(passlog, sid)  # a second player here would play what is left again
-    check_resumable(record, pen_serial=pen.identity.serial,
-                    key_fingerprint=passlog.key_fingerprint)
-    check_footswitch(record, getattr(pen, "footswitch", None))
-    profile = recover_profile(record, profile, pen.zones)
-    resumptions = passlog.resumptions(sid)
-    crash = crash_count_of(pen, passlog, record, resumptions)
-    left = remaining_passes(profile.plan, record.passes, counted=crash.counted)
-    if not left:
-        from smpdevice.sessions.crash_count import keep_count
-
-        if before_record is not None:
-            before_record()
-        keep_count(passlog, sid, crash.records, now, technician, len(resumptions))
-        raise NothingLeft(sid, close_how or command(
-            "smp", "run", "--resume", sid, "--close", "--port", str(pen.port_url),
-            *(["--db", str(Path(passlog.path).resolve())] if hasattr(passlog, "path") else [])))
-    screened_at = last_screened_at(record.opened_at, resumptions)
-    if screening is None and screening_due(screened_at, now, rescreen_after_min):
-        raise ScreeningDue(
-            f"session {sid} was last screened at {screened_at:%Y-%m-%d %H:%M} UTC, more than "
-            f"{rescreen_after_min:g} min ago: ask the contraindication screening again "
-            "(--screening FILE, or at a terminal)")
-    if screening is not None:
-        screening.require_clear()
-    calibration = preflight(pen, profile, technician)
-    from smpdevice.replay.recorder import part_record, start_recording
-
-    part = len(resumptions) + 2  # this resume's recording; the one before is sealed: link it
-    before = part_record(passlog.path, sid, part - 1) if hasattr(passlog, "path") else None
-    if before_record is not None:
-        before_record()
-    passlog.resume_session(sid, resumed_at=now, details={
-        "recording_before": before, "passes_before": len(record.passes),  # REV3B-9
-        "number": len(resumptions) + 1, "technician": technician,
-        "footswitch": getattr(pen, "footswitch", None),  # the mode in force for these passes
-        "firmware_version": pen.identity.firmware_version,
-        "calibration_id": calibration.calibration_id,
-        "envelope_sha256": envelope_record(pen.zones)["sha256"],
-        "screening": screening.as_record() if screening is not None else None,
-        "passes_left": [{"index": i, "duration_s": p.duration_s, "impressions": p.impressions}
-                        for i, p in left],
-        **({"pen_counted": crash.records} if crash.records else {}),  # a host crash's pass
-    })
-    session = TreatmentSession(pen, passlog, profile, sid, technician)
-    session.remaining = left
-    session.recording = start_recording(pen, passlog, sid, profile, technician, screening,
-                                        part=part)  # issue 15.3: every part is recorded
-    session.resume_notes = crash.notes  # a crashed pass the pen could not count: may repeat
-    for note in crash.notes:
-        session._log.warning("crashed pass not counted by the pen", note=note)
-    session._log.info("session resumed", passes_left=len(left), number=len(resumptions) + 1)
-    return session
+    # held from this look to its session object: a second player here would play what is
+    # left again, and two resumes at once would both record a resumption (review 19)
+    with players.reserved(passlog, record.session_id):
+        # read again now it is held: what played since the first look is not planned again
+        record = passlog.session(record.session_id)
+        return record_resumption(pen, passlog, record, technician=technician,
+                                 screening=screening, profile=profile, now=now,
+                                 rescreen_after_min=rescreen_after_min, close_how=close_how,
+                                 before_record=before_record)

@@ -15,6 +15,7 @@ import structlog
 
 from smpdevice.control import PenController, State
 from smpdevice.control.pen import connected
+from smpdevice.control.states import StartOvertaken
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
 from smpdevice.outcomes import SessionOutcome
@@ -33,7 +34,12 @@ from smpdevice.sessions.profiles import (
     profile_hash,
 )
 from smpdevice.sessions.screening import Screening
-from smpdevice.sessions.session_guard import PassGuards, check_callbacks
+from smpdevice.sessions.session_guard import (
+    PassGuards,
+    check_callbacks,
+    opening_counts,
+    upset_words,
+)
 
 log = structlog.get_logger("smpdevice.sessions.session")
 
@@ -45,7 +51,7 @@ class TreatmentSession(PassGuards):
     """One session of one client on one pen. Open with `TreatmentSession.open(...)`."""
 
     def __init__(self, pen: PenController, passlog: PassLog, profile: TreatmentProfile,
-                 session_id: str, technician: str) -> None:
+                 session_id: str, technician: str, *, calibration_id: str | None = None) -> None:
         self.pen = pen
         self.passlog = passlog
         self.profile = profile
@@ -70,7 +76,9 @@ class TreatmentSession(PassGuards):
         self._play_thread: int | None = None  # which thread plays (close() from it: refused)
         self._pass_gate = threading.Lock()  # `_ended` set, or a pass begun: one at a time
         self._open_pass: str | None = None  # begun and not yet ended: close() waits for it
-        self._stops_at_begin: int | None = None  # the pen's stops_asked when that pass began
+        self._stops_at_begin: int | None = None  # the pen's stops_asked that pass starts under
+        self._stops_seen = self._upsets_seen = 0  # set when play()/run_pass() is asked
+        self.upset_between: str | None = None  # a latch or lost link ended play() (cleared)
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
@@ -87,8 +95,9 @@ class TreatmentSession(PassGuards):
         # the pen closed by the program is no lost link (judged_pen_state)
         self._closed_from: State | None = None
         pen.state_listeners.add(self._note_pen_state, name="session pen-close watch")
-        # calibrations other than this one that drove a pass (set_calibration between passes)
-        self._opened_calibration = pen.calibration.calibration_id if pen.calibration else None
+        # a pass on a calibration other than the checked one its record names: listed
+        self._opened_calibration = calibration_id or getattr(pen.calibration, "calibration_id",
+                                                             None)
         self.pass_calibrations: list[dict] = []
 
     @classmethod
@@ -107,7 +116,8 @@ class TreatmentSession(PassGuards):
         Refuses (with the reason) on: a positive screening answer, a missing/expired/other
         pen's calibration, a profile outside this pen's envelope, a pen not idle.
         `before_record`: called after every check, right before the opening is recorded; what
-        it raises refuses the session, nothing recorded (a service's session.stop since).
+        it raises refuses the session, nothing recorded (a service's session.stop since). The
+        checks are made again after it: the header names the calibration they passed on.
         """
         check_open_args(pen, passlog, profile, screening)
         screening.require_clear()
@@ -115,8 +125,10 @@ class TreatmentSession(PassGuards):
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
 
         identity = connected(pen.identity, pen.port_url)
+        counts = opening_counts(pen)  # a latch or stop from here on ends the first play()
         if before_record is not None:
             before_record()
+            calibration = preflight(pen, profile, technician)  # what the hook left in force
         session_id = passlog.open_session(
             technician=technician,
             client_ref=profile.client_ref,
@@ -132,7 +144,9 @@ class TreatmentSession(PassGuards):
             footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
             opened_at=pen.record_now(),  # on the pen's clock, as its passes (sim_time.py)
         )
-        session = cls(pen, passlog, profile, session_id, technician)
+        session = cls(pen, passlog, profile, session_id, technician,
+                      calibration_id=calibration.calibration_id)  # the one the header names
+        session.keep_opening_counts(counts)
         from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
 
         session.recording = start_recording(pen, passlog, session_id, profile, technician,
@@ -169,10 +183,14 @@ class TreatmentSession(PassGuards):
     def _play(self, on_progress, should_stop) -> list[PassResult]:
         if should_stop is not None and self.recording is not None:  # an input, replayed
             should_stop = self.recording.watch_stop(should_stop)
+        self._watch_from_now()
         for index, planned in list(self.remaining):
-            if should_stop is not None and should_stop():
+            self._between_passes()  # recorded: a replay applies what came before it here
+            if self._asked_to_stop(should_stop):  # not over a latch since: its outcome, below
                 self.stop_requested = True
                 break
+            if self._ended_between(index):
+                break  # a stop, a latch or a lost link since play() began, cleared or not
             if self.pen.state not in (State.IDLE, State.ARMED):
                 break  # latched between passes: close() says why, from the pen's state
             if self._ended is not None:
@@ -183,6 +201,9 @@ class TreatmentSession(PassGuards):
             try:
                 result = self._run_pass(planned, index, on_progress, should_stop)
             except SmpError as exc:
+                if not isinstance(exc, PassLogError) and self._upset_since() is not None and (
+                        self._ended_between(index)):  # latched as it was set up, cleared since
+                    break
                 if isinstance(exc, LinkError) and self.pen.state not in (State.FAULT,
                                                                          State.ESTOP):
                     self._lost_while_setting_up(index, exc)  # a latch says more: below
@@ -221,6 +242,7 @@ class TreatmentSession(PassGuards):
         check_callbacks(on_progress, should_stop)
         with self._one_at_a_time("run_pass"):
             played = len(self.results)
+            self._watch_from_now()
             try:
                 return self._run_pass(planned, index, on_progress, should_stop)
             finally:
@@ -258,7 +280,11 @@ class TreatmentSession(PassGuards):
         outcome, detail, started = PassOutcome.completed, "", False
         try:  # from its record on, whatever is raised (should_stop too) ends the pass recorded
             self._recorder.begin(pen.telemetry)
-            if should_stop is not None and should_stop():  # asked while arming: never start
+            if (upset := self._upset_since()) is not None:  # latched as it was set up (or
+                self._stop_quietly()  # lost), cleared since: its outcome, never a start
+                outcome, detail = self._outcome_from_state(), (
+                    f"{upset_words(upset)} as the pass was set up: the needle never started")
+            elif self._asked_to_stop(should_stop):  # asked while arming: never start
                 self.stop_requested = True
                 self._stop_quietly()
                 cause = self._named_stop()
@@ -272,7 +298,7 @@ class TreatmentSession(PassGuards):
                 # the pen reports it, when this thread is held up (review 16)
                 pen.end_pass_after(planned.impressions)
                 pen._recorded_pass_next(pass_id)  # in its pass log: no needle_work line
-                pen.start_needle(run_for_s=planned.duration_s,
+                pen.start_needle(run_for_s=planned.duration_s, zone=planned.zone,
                                  unless_stopped_since=self._stops_at_begin)
                 started = True
                 outcome, detail = self._supervise(pass_id, planned, index, on_progress,
@@ -291,6 +317,13 @@ class TreatmentSession(PassGuards):
         except SmpError as exc:
             self._stop_quietly()
             outcome, detail = self._outcome_from_state(), str(exc)
+            upset = None if started else self._upset_since()
+            if upset is not None:  # latched as it was set up, cleared since (or lost, back)
+                detail = f"{upset_words(upset)} as the pass was set up: the needle never started"
+            elif isinstance(exc, StartOvertaken):  # another caller's Stop won over this start
+                self.stop_requested = True
+                outcome, detail = PassOutcome.stopped, (
+                    f"{self._named_stop() or 'a stop was asked'}, before the needle started")
             if not started and self._calibration_lapsed_before(index):  # expired since the arm
                 detail = f"the needle never started: {exc}"
                 self._cut_short = f"pass {index + 1} ended before its needle started: {exc}"
@@ -312,9 +345,11 @@ class TreatmentSession(PassGuards):
             now = pen.clock.now()
             if pen.state is not State.RUNNING:
                 if pen.state is State.ARMED and pen.stopped_at_planned_end is not None:
+                    self._own_stops_done(0)  # the controller's stop at the planned end
                     return PassOutcome.completed, ""  # its planned end, while this thread was held
-                outcome = self._outcome_from_state()
-                why = (str(pen.last_fault or "") if outcome is not PassOutcome.stopped
+                outcome, upset = self._outcome_from_state(), self._upset_since()
+                why = (str(pen.last_fault or "") or (upset_words(upset) if upset else "")
+                       if outcome is not PassOutcome.stopped
                        else self._named_stop() or "")  # a dead-man's stop: its cause
                 if outcome is PassOutcome.footswitch_released:
                     why = "the footswitch was released: the pen stopped the needle"
@@ -328,9 +363,10 @@ class TreatmentSession(PassGuards):
             done = (planned.duration_s is not None and elapsed >= planned.duration_s) or (
                 planned.impressions is not None and stats.impressions >= planned.impressions
             )
-            if done or (should_stop is not None and should_stop()):
+            if done or self._asked_to_stop(should_stop):  # a latch: the state, next turn
                 pen.stop_needle()
                 if done:
+                    self._own_stops_done(1)  # this stop is the pass's own: no Stop of the session
                     return PassOutcome.completed, ""
                 self.stop_requested = True
                 return PassOutcome.stopped, self._named_stop() or "stop requested"
@@ -340,23 +376,6 @@ class TreatmentSession(PassGuards):
                                strokes=stats.strokes, impressions=stats.impressions)
                 next_checkpoint = now + CHECKPOINT_EVERY_S
             pen.pause(POLL_S)
-
-    def _named_stop(self) -> str | None:
-        return self.stop_cause() if self.stop_cause is not None else None
-
-    def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
-        clock = self.pen.clock
-        seq, deadline = self._recorder.last_seq, clock.now() + timeout_s
-        while self._recorder.last_seq == seq and clock.now() < deadline:
-            if self.pen.state is State.DISCONNECTED:
-                return
-            self.pen.pause(0.002)
-
-    def _outcome_from_state(self) -> PassOutcome:
-        state = self.pen.state  # closed by the program (pen.close()): judged as it was closed
-        if state is State.DISCONNECTED and self._closed_from is not None:
-            state = self._closed_from
-        return playable.outcome_from_state(state, self.pen.stopped_by_footswitch)
 
     def _finish(self, pass_id, index, planned, outcome, detail, plog) -> PassResult:
         try:

@@ -95,6 +95,9 @@ class SessionEnding:
         state = self.pen.state.value
         if self.setup_lost is not None and state not in LATCHED_STATES:
             return "disconnected"
+        upset = getattr(self, "upset_between", None)  # play() ended on a latch cleared since
+        if upset is not None and state not in LATCHED_STATES:
+            return str(upset)
         closed_from = getattr(self, "_closed_from", None)
         if state == "disconnected" and closed_from is not None:
             return closed_from.value

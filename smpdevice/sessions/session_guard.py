@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from smpdevice import checks
 from smpdevice.control import State
@@ -16,6 +17,7 @@ from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
 from smpdevice.control.states import StateError
 from smpdevice.errors import SmpError
+from smpdevice.passlog import PassOutcome
 from smpdevice.sessions import playable
 from smpdevice.sessions.pass_counter import PassResult
 from smpdevice.sessions.profiles import PlannedPass
@@ -41,7 +43,13 @@ class PassGuards(SessionEnding):
     # the calibrations that drove passes, other than the one the session was opened with
     pass_calibrations: list[dict]
     _opened_calibration: str | None
-    _stops_at_begin: int | None  # the pen's stops_asked when the open pass began
+    _stops_at_begin: int | None  # the pen's stops_asked the open pass starts under
+    # what this play() or run_pass() was asked under: the pen's stops_asked (kept past each
+    # pass's own stops) and interruptions; one since, however cleared, ends it
+    _stops_seen: int
+    _upsets_seen: int
+    upset_between: str | None  # "estop", "fault", "disconnected": one ended play() (judged)
+    stop_cause: Callable[[], str | None] | None  # why a stop came (session.py)
 
     def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
         """The pen did not answer while pass `index` was set up (before its record and its
@@ -92,6 +100,99 @@ class PassGuards(SessionEnding):
                 "offset_mm": calibration.offset_mm, "gain": calibration.gain})
         return calibration.calibration_id
 
+    # the pen's counts (interruptions, stops_asked) taken as the opening was decided (before
+    # `before_record` and the opening record): the first play() or run_pass() keeps them
+    _opening_counts: tuple[int, int] | None = None
+
+    def _watch_from_now(self) -> None:
+        """play() or run_pass() was asked: a stop, fault, E-stop or lost link from now on,
+        whoever asks it and however it is cleared, ends it (nothing resumes by itself). The
+        first one watches from the opening's checks on instead (`keep_opening_counts`): one
+        that came while the opening was recorded, cleared since, ends it too (review 19)."""
+        kept, self._opening_counts = self._opening_counts, None
+        self._upsets_seen, self._stops_seen = kept or opening_counts(self.pen)
+        self.upset_between = None
+
+    def keep_opening_counts(self, counts: tuple[int, int]) -> None:
+        """The session was opened (or resumed) on the checks made when the pen's counts were
+        `counts` (`opening_counts(pen)`, read right before `before_record`): its first play()
+        or run_pass() ends on a stop, fault, E-stop or lost link since then."""
+        self._opening_counts = counts
+
+    # `smp replay`'s: called at each check between passes (replay/pen.py `await_between`)
+    between_point: Callable[[], None] | None = None
+
+    def _between_passes(self) -> None:
+        """play() checks what came before pass after pass: its point is recorded (`between`
+        on `/input`), so a replay makes the same check after the same inputs (review 19)."""
+        if self.recording is not None:
+            self.recording.between_passes()
+        if self.between_point is not None:
+            self.between_point()
+
+    def _asked_to_stop(self, should_stop: Callable[[], bool] | None) -> bool:
+        """`should_stop()`, unless a fault, E-stop or lost link came since play() began: that
+        is what ended it then, whoever also asked a stop (the service's E-stop does), so the
+        outcome is the latch's (left open), never `interrupted` (review 19)."""
+        asked = should_stop is not None and should_stop()  # asked always: a replay's point
+        return asked and self._upset_since() is None  # read after: an E-stop counts first
+
+    def _upset_since(self) -> tuple[State, str] | None:
+        """The fault, E-stop or lost link (state, reason) since play()/run_pass() was asked,
+        cleared or reconnected since or not; None if none came."""
+        pen = self.pen
+        if pen.interruptions == self._upsets_seen:
+            return None
+        return pen.last_interruption or (State.FAULT, "the pen latched")
+
+    def _named_stop(self) -> str | None:
+        return self.stop_cause() if self.stop_cause is not None else None
+
+    def _outcome_from_state(self) -> PassOutcome:
+        state = self.pen.state  # closed by the program (pen.close()): judged as it was closed
+        if state is State.DISCONNECTED and self._closed_from is not None:
+            state = self._closed_from
+        upset = self._upset_since()  # latched or lost since play(), cleared or back: says why
+        if upset is not None and state in (State.IDLE, State.ARMED):
+            state = upset[0]
+        return playable.outcome_from_state(state, self.pen.stopped_by_footswitch)
+
+    def _own_stops_done(self, own: int) -> None:
+        """A pass completed: the stops it took (`own`: this session's, the controller's at its
+        planned end) are no stop of the session; any other since (another thread's) is."""
+        planned = 1 if self.pen.stopped_at_planned_end is not None else 0
+        self._stops_seen = (self._stops_at_begin or 0) + own + planned
+
+    def _ended_between(self, index: int) -> bool:
+        """Before pass `index` is set up: a fault, E-stop or lost link since play() began,
+        cleared or reconnected since (a latch not cleared: the pen's state says it), or a stop
+        another caller asked since the last pass ended, ends play() here: nothing is sent.
+        A latch leaves the session resumable (its outcome is the latch's: exit 4, 5 or 6)."""
+        pen, upset = self.pen, self._upset_since()
+        if upset is not None and pen.state in (State.IDLE, State.ARMED):
+            self.upset_between = upset[0].value
+            self._cut_short = (f"pass {index + 1} was not begun: {upset_words(upset)} came "
+                               "after play() began (cleared or reconnected since); nothing "
+                               "resumes by itself: resume the session to go on")
+            self._log.warning("pen interrupted between passes", index=index,
+                              state=upset[0].value, reason=upset[1])
+            self._disarm_quietly()
+            return True
+        if upset is None and pen.stops_asked > self._stops_seen:
+            self.stop_requested = True  # another caller's Stop: as the technician's
+            self._cut_short = f"pass {index + 1} was not begun: a stop was asked"
+            return True
+        return False
+
+    def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
+        """Up to `timeout_s` on the pen's clock, for one more report (the counts to the end)."""
+        clock = self.pen.clock
+        seq, deadline = self._recorder.last_seq, clock.now() + timeout_s
+        while self._recorder.last_seq == seq and clock.now() < deadline:
+            if self.pen.state is State.DISCONNECTED:
+                return
+            self.pen.pause(0.002)
+
     @contextlib.contextmanager
     def _pass_begun(self) -> Iterator[None]:
         """Around recording a pass's begin: under the gate close() and suspend() set `_ended`
@@ -100,7 +201,9 @@ class PassGuards(SessionEnding):
         with self._pass_gate:
             ended = self._ended
             if ended is None:
-                self._stops_at_begin = self.pen.stops_asked  # a close's stop from now on wins
+                # what the start is decided under (any stop since play() or the last pass
+                # wins, a close's from now on too), never above the pen's count
+                self._stops_at_begin = min(self._stops_seen, self.pen.stops_asked)
                 yield
                 return
         self._disarm_quietly()  # closed or suspended from another thread meanwhile
@@ -136,3 +239,16 @@ class PassGuards(SessionEnding):
         finally:
             self._play_thread = None
             self._playing.release()
+
+
+def opening_counts(pen: Any) -> tuple[int, int]:
+    """(interruptions, stops_asked) of `pen`, read in that order: the controller counts a
+    latch in both, stops first (safety.py), so a latch between the reads is seen as one."""
+    return int(pen.interruptions), int(pen.stops_asked)
+
+
+def upset_words(upset: tuple[State, str]) -> str:
+    """An interruption in words: "an E-stop (E-stop requested by the host)"."""
+    state, reason = upset
+    what = {State.ESTOP: "an E-stop", State.FAULT: "a fault"}.get(state, "a lost link")
+    return f"{what} ({reason[:200]})"

@@ -31,7 +31,8 @@ def session_summary(passlog: PassLog, session_id: str, profile: TreatmentProfile
     if left:
         planned = max(planned, len(last) + 1)
     outcome = classify_session([last[i] for i in sorted(last)], planned,
-                               stop_requested=stop_requested, pen_state=pen_state)
+                               stop_requested=stop_requested, pen_state=pen_state,
+                               stopped_by=passes[-1].outcome if passes else None)
     if stop_requested and _stopped_before_this_part_played(passes, resumptions, pen_state):
         outcome = SessionOutcome.interrupted
     summary = summarize_passes(passes)

@@ -63,12 +63,17 @@ class Peer:
 
     @contextmanager
     def held(self, for_s: float) -> Iterator[None]:
-        """The peer's loop does not run for `for_s` seconds (from entering the block)."""
-        until = time.monotonic() + for_s
+        """The peer's loop does not run for at least `for_s` seconds, counted from when the
+        kernel reports it stopped (waitpid WUNTRACED): a SIGSTOP takes effect only when the
+        peer next runs, and a clock started before the kill loses whatever time this thread
+        is descheduled before it (the hold shrank by it, down to nothing)."""
         os.kill(self.proc.pid, signal.SIGSTOP)
         try:
-            yield
-            time.sleep(max(0.0, until - time.monotonic()))
+            _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status), f"the peer ended instead of stopping ({status:#x})"
+            stopped_s = time.monotonic()
+            yield  # what the block writes waits in the pty until the peer runs again
+            time.sleep(max(0.0, stopped_s + for_s - time.monotonic()))
         finally:
             os.kill(self.proc.pid, signal.SIGCONT)
 
@@ -152,6 +157,11 @@ def test_telemetry_seq_counts_the_frames_that_fell_due_while_the_loop_was_held(
     peer.read_until(lambda: len(peer.telemetry) >= 3)
     with peer.held(0.5):  # ~50 frames fall due at 100 Hz
         pass
+    # Frames sent before the stop may still wait unread in the pty (this thread ran late
+    # before the hold: in CI the 3 read next were all such, 15 ms apart): read past a reply
+    # the peer wrote after it resumed, then 3 more.
+    peer.port.write(encode(m.Ping(1), 2))
+    peer.reply_to(2)
     count = len(peer.telemetry)
     peer.read_until(lambda: len(peer.telemetry) >= count + 3)
     # telemetry_seq follows the clock: between any two frames it steps by the 10 ms periods

@@ -79,10 +79,13 @@ function setState(state) {
 
 function applyState(s) {
   setState(s.state);
-  app.window = s.zone_window; app.traceDirty = true;
+  applyWindow(s);
   showDriver(s.driver);
   showFault(s.state, s.last_fault);
 }
+
+// The active zone's window (green band), from pen.state or a pen.zone notification.
+function applyWindow(s) { app.window = s.zone_window; app.traceDirty = true; }
 
 // Who drives, and why nobody does (`reason`: "ws-3 released", a lease that ran out) beside it,
 // not in the message line: another client letting go never wipes a refusal shown there.
@@ -115,12 +118,59 @@ function onNotification(method, p) {
   if (method === "pen.telemetry") { onTelemetry(p); return; }
   if (method === "pen.state") {
     setState(p.new); showFault(p.new, p.last_fault || p.reason);
-    if (p.new !== "running") call("pen.state").then(applyState).catch(() => {});
+    // running: the zone's window read again too (a zone set while armed is no state change)
+    call("pen.state").then(p.new === "running" ? applyWindow : applyState).catch(() => {});
+    // a calibration ended or saved, a pen found again (maybe another one): read it again
+    if (p.new !== "running" && !LOST.includes(p.new)) loadIdentity().catch(() => {});
   } else if (method === "pen.fault") { showFault(p.state, p.reason); }
   else if (method === "pen.driver") { onDriver(p); }
+  else if (method === "pen.zone") { applyWindow(p); }
   else if (method === "session.progress") { onProgress(p); }
   else if (method === "session.pass") { onPass(p); }
   else if (method === "session.result") { onResult(p); refreshLog(); }
+}
+
+// ---------------------------------------------------------------- what the pen will not do
+// From pen.identity (as `smp info --service` prints it): a pen the station's footswitch mode
+// cannot run (the service serves it for reading, clearing and the E-stop only), and a pen
+// without a calibration, with why a stored one was not used. Said on the page and at each
+// control the service refuses for it; the service still decides every request.
+const RUN_CONTROLS = { "arm-btn": "run-refused", "start-btn": "run-refused",
+  "session-start": "session-refused" };
+const CAL_CONTROLS = { "cal-auto": "cal-refused", "cal-begin": "cal-refused" };
+async function loadIdentity() {
+  app.identity = await call("pen.identity");
+  showPenNotes(app.identity);
+  return app.identity;
+}
+function showPenNotes(ident) {
+  const pedal = ident.footswitch_refused, problem = ident.calibration_problem;
+  const uncal = !ident.calibration;
+  note("pedal-refused", pedal ? `This pen is never run here: ${pedal} Reading it, clearing `
+    + "its faults and the E-stop still work." : "");
+  // A pen never run here cannot be calibrated here either (the wizard runs it): no advice
+  // sending the technician to controls refused for it.
+  note("cal-problem", uncal ? `The pen is not calibrated${problem ? `: ${problem.replace(/\.$/, "")}` : ""}.`
+    + (pedal ? " It cannot be calibrated here either: calibrating runs the pen (the box above says why)."
+      : " Arming and sessions are refused until it is (Calibration tab).") : "");
+  $("pen-notes").hidden = !pedal && !uncal;
+  const never = pedal ? [`Refused: this pen is never run here: ${pedal}`,
+    "Refused: this pen is never run here (it has no footswitch; the box above says why)."]
+    : ["", ""];
+  const uncalRun = "Refused: the pen is not calibrated; calibrate it first (Calibration tab)";
+  refuse(RUN_CONTROLS, ...(pedal ? never : uncal ? [uncalRun, `${uncalRun}.`] : ["", ""]));
+  refuse(CAL_CONTROLS, ...never);
+}
+function note(id, text) { $(id).textContent = text; $(id).hidden = !text; }
+// The whole reason on each control (its tooltip, data-refused), a short line below them.
+function refuse(controls, why, line) {
+  for (const [id, lineId] of Object.entries(controls)) {
+    const b = $(id);
+    if (b.dataset.title === undefined) b.dataset.title = b.title;
+    b.title = why || b.dataset.title;
+    if (why) b.dataset.refused = why; else delete b.dataset.refused;
+    note(lineId, line);
+  }
 }
 
 // ---------------------------------------------------------------- footswitch
@@ -266,10 +316,14 @@ $("apply-btn").onclick = () => act(async () => {
   // every number read before anything is sent: a field without one changes nothing
   const setpoints = { depth_mm: numberIn("sp-depth"), speed_hz: numberIn("sp-speed"),
     duty_pct: numberIn("sp-duty"), period_ms: numberIn("sp-period") };
-  const zone = await call("pen.set_zone", { zone: $("zone").value });
-  await call("pen.set_setpoints", setpoints);
-  applyState(await call("pen.state"));
-  return zone;
+  try {
+    const zone = await call("pen.set_zone", { zone: $("zone").value });
+    await call("pen.set_setpoints", setpoints);
+    return zone;
+  } finally {  // refused or not: a zone taken with its setpoints refused is the active one
+    const s = await call("pen.state").catch(() => null);
+    if (s) applyState(s);
+  }
 });
 $("arm-btn").onclick = () => act(() => call("pen.arm"));
 $("start-btn").onclick = () => act(() => call("pen.start"));
@@ -294,7 +348,7 @@ function calOut(x) { $("cal-out").textContent = typeof x === "string" ? x : JSON
 $("cal-auto").onclick = () => act(async () => {
   calOut("calibrating... (about half a minute)");
   const r = await call("calibration.auto", { technician: $("cal-tech").value });
-  calOut(r.report); app.identity = await call("pen.identity");
+  calOut(r.report); await loadIdentity();
 });
 $("cal-begin").onclick = () => act(async () => calOut(await call("calibration.begin")));
 $("cal-move").onclick = () => act(async () => calOut(await call("calibration.move", { actuator_mm: numberIn("cal-mm") })));

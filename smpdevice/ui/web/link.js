@@ -25,16 +25,25 @@ const LINK_WHILE_DRIVING = "a console link was opened while this page drives the
 
 // Another console link opened in this tab changes only the fragment (no new page). Its token
 // leaves the address bar at once. The same token again changes nothing; a page that drives
-// the pen keeps it and its connection; else the token is tried on a connection of its own.
+// the pen keeps it and its connection; else the token is tried on a connection of its own,
+// or, while the page has no connection (the service restarting), on its next one: the link
+// waits in `app.linkToken` and the page's own token stays until the service accepts it.
 window.addEventListener("hashchange", () => {
   const t = tokenInHash();
   if (t === null) return;
   stripToken();
-  if (t === sessionStorage.getItem("smp-token")) return;
+  if (t === sessionStorage.getItem("smp-token")) { app.linkToken = null; return; }
   if (busyWithPen()) { show(LINK_WHILE_DRIVING); return; }
-  if (!app.ws) { sessionStorage.setItem("smp-token", t); connect(); return; }
+  if (!linkUp()) { waitForService(t); return; }
   tryToken(t);
 });
+function linkUp() { return app.ws !== null && app.ws.readyState === WebSocket.OPEN; }
+const LINK_WAITS = "the service cannot be reached now: this page connects under the link's "
+  + "token once it is back (a token it refuses leaves the page's own)";
+function waitForService(t) {
+  app.linkToken = t; show(LINK_WAITS);
+  if (!app.ws) connect();  // else the page's reconnect (every second) takes it
+}
 
 function openSocket() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -52,7 +61,7 @@ function connect() {
   ws.onopen = async () => {
     app.role = null;
     try {
-      const hello = await callOn(ws, "rpc.hello", helloParams(token()));
+      const hello = await linkHello(ws) || await callOn(ws, "rpc.hello", helloParams(token()));
       if (ws === app.ws) await setUp(hello);
     } catch (e) {
       if (e.givenUp || ws !== app.ws) return;  // swapped for another token's connection
@@ -63,12 +72,32 @@ function connect() {
   ws.onclose = () => linkClosed(ws);
 }
 
+// A link opened while the page had no connection: its token first. Accepted, it is the page's;
+// refused, the page says so and says hello under its own (null); a connection closed
+// meanwhile keeps the link for the next one.
+async function linkHello(ws) {
+  const t = app.linkToken;
+  if (t === null || t === undefined) return null;
+  try {
+    const hello = await callOn(ws, "rpc.hello", helloParams(t));
+    if (app.linkToken === t) app.linkToken = null;
+    sessionStorage.setItem("smp-token", t);
+    if ($("message").textContent === LINK_WAITS) hide();
+    return hello;
+  } catch (e) {
+    if (e.closed || e.givenUp || ws !== app.ws) throw e;
+    if (app.linkToken === t) app.linkToken = null;
+    show(`cannot connect under the link's token: ${e.message}; this page connects under its own`);
+    return null;
+  }
+}
+
 // Once rpc.hello is answered on the page's connection (app.ws).
 async function setUp(hello) {
   app.role = hello.role; app.me = hello.client_id;
   $("conn").textContent = "connected"; $("role").textContent = `role: ${hello.role}`;
   document.body.dataset.role = hello.role;
-  app.identity = await call("pen.identity");
+  await loadIdentity();
   $("serial").textContent = app.identity.identity ? app.identity.identity.serial : "";
   fillZones(app.identity.zones);
   await call("telemetry.subscribe", { rate_hz: 25 });
@@ -102,8 +131,22 @@ function tryToken(t) {
     if (why) show(why);
   };
   const keeps = () => `this page keeps its connection${app.role ? ` (role: ${app.role})` : ""}`;
-  ws.onclose = () => { linkClosed(ws); drop(`cannot connect under the link's token: the service `
-    + `closed the connection; ${keeps()}`); };
+  ws.onclose = () => {
+    linkClosed(ws);
+    if (app.trial !== ws) return;
+    drop(null);
+    // The service closed only this one, or went down (a restart): the page's own connection
+    // says which; down, the link waits for the service's return.
+    const newer = () => app.trial !== null || (app.linkToken ?? null) !== null;
+    call("rpc.ping").then(() => {
+      if (!newer()) show(`cannot connect under the link's token: the service closed the `
+        + `connection; ${keeps()}`);
+    }, (e) => {
+      if (newer()) return;
+      if (e.closed || !linkUp()) waitForService(t);
+      else show(`cannot connect under the link's token: the service closed the connection`);
+    });
+  };
   ws.onopen = async () => {
     let hello;
     try { hello = await callOn(ws, "rpc.hello", helloParams(t)); } catch (e) {

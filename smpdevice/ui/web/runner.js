@@ -85,7 +85,7 @@ $("profile-file").onchange = async (ev) => {
       + `${kib(MAX_MESSAGE_BYTES)} KiB per request; not loaded`);
     return;
   }
-  setProfile(await f.text());
+  setProfile(await f.text(), f.name);
 };
 // Text pasted or dropped over the cap is refused before the browser inserts it: laying out a
 // textarea of megabytes keeps the page's one thread busy for seconds, and a driving page's
@@ -97,24 +97,36 @@ function refuseProfileText(bytes) {
   show(`the profile text would be ${kib(bytes)} KiB, over the service's cap of `
     + `${kib(MAX_MESSAGE_BYTES)} KiB per request; not kept`);
 }
-let profileKept = "";
-function setProfile(text) { $("profile-text").value = text; profileKept = text; }
+let profileKept = "", profileName = "";  // the file the text came from (its format)
+function setProfile(text, name) {
+  $("profile-text").value = text; profileKept = text; profileName = name;
+}
 $("profile-text").addEventListener("beforeinput", (ev) => {
   const added = ev.data ?? (ev.dataTransfer ? ev.dataTransfer.getData("text/plain") : "");
   const bytes = added ? utf8Bytes(added) : 0;
-  if (bytes > MAX_MESSAGE_BYTES) { ev.preventDefault(); refuseProfileText(bytes); }
+  if (bytes > MAX_MESSAGE_BYTES) { ev.preventDefault(); refuseProfileText(bytes); return; }
+  const t = ev.target;  // the whole text replaced by one pasted or dropped: no file's any more
+  if (added && t.selectionStart === 0 && t.selectionEnd === t.value.length) profileName = "";
 });
 $("profile-text").addEventListener("input", (ev) => {
   const bytes = utf8Bytes(ev.target.value);
+  if (!ev.target.value.trim()) profileName = "";  // emptied: what comes next is another text
   if (bytes <= MAX_MESSAGE_BYTES) { profileKept = ev.target.value; return; }
   ev.target.value = profileKept; refuseProfileText(bytes);
 });
 $("demo-profile-btn").onclick = async () => {
-  setProfile(await (await fetch("demo-profile.yaml")).text());
+  setProfile(await (await fetch("demo-profile.yaml")).text(), "demo-profile.yaml");
 };
+// The format: a file's by its name, as `smp profile check` reads it (.json as JSON, any other
+// as YAML: YAML's flow style, {client_ref: C-1, ...}, starts with "{" too); pasted text as
+// JSON if it is JSON, else as YAML.
+function profileFormat(text) {
+  if (profileName) return /\.json$/i.test(profileName) ? "json" : "yaml";
+  try { JSON.parse(text); return "json"; } catch (e) { return "yaml"; }
+}
 function profileParams() {
   const text = $("profile-text").value;
-  return { profile: text, format: text.trim().startsWith("{") ? "json" : "yaml" };
+  return { profile: text, format: profileFormat(text) };
 }
 $("check-btn").onclick = () => act(async () => {
   const r = await call("session.check", profileParams());

@@ -5,17 +5,23 @@ no report, nothing saved. docs/technicians.md: a locked database "stops the comm
 never after your readings". Now the save tries again (for a minute, saying so) and, the lock
 let go, saves: exit 0, the report printed.
 
-A technician (this test) reads a real simulator's gauge (`smp sim`, its TCP gauge) and types
-each reading into a guided `smp calibrate`; at the last verify prompt another program takes the
-calibration database's write lock, and lets it go once the command says it tries the save
-again (its first try refused: SQLite's 5 s, the product's wait), or has ended (at most 8 s)."""
+A technician (this test) types each gauge reading into a guided `smp calibrate`; at the last
+verify prompt another program takes the calibration database's write lock, and lets it go once
+the command says it tries the save again (its first try refused: SQLite's 5 s, the product's
+wait), or has ended (at most 8 s).
+
+The pen is the command's in-process simulator on virtual time: the lock and the save's retries
+are the point and run on the wall clock; the needle's speed step is not. On the real clock (an
+`smp sim` process beside it) a loaded CI starved one of the two processes for ~0.5 s in the
+speed step and the 500 ms lease lapsed (LEASE_EXPIRED, the safe outcome), 1 run in 5 beside two
+busy loops. The readings are a perfect gauge's: the simulated pen's hidden offset and gain
+(`PenModel`, the same seed), at the actuator position each prompt prints."""
 
 from __future__ import annotations
 
 import os
 import re
 import select
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,28 +29,35 @@ import threading
 import time
 from pathlib import Path
 
+from simulators.pen_model import PenModel
+
 SMP = str(Path(sys.executable).with_name("smp"))
 DEADLINE_S = 60.0
 
 
+PORT = "pensim://?seed=0&clock=virtual"  # the pen in `smp calibrate`'s process, virtual time
+PEN = PenModel(seed=0)  # the same pen: its hidden offset and gain, what the gauge shows
+
+
+def gauge_mm(actuator_mm: float) -> float:
+    """What a perfect gauge reads at `actuator_mm` (0 with the tip in the cartridge)."""
+    return round(max(0.0, PEN.true_depth_mm(actuator_mm)), 4)
+
+
 def guided_run(data_dir: Path) -> tuple[int, str]:
     env = {**os.environ, "SMP_DATA_DIR": str(data_dir)}
-    sim = subprocess.Popen([SMP, "sim", "--tcp", "0", "--gauge-port", "0"],
-                           stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        port = sim.stdout.readline().strip()
-        gauge_port = int(re.search(r":(\d+)", sim.stdout.readline()).group(1))
-        with socket.create_connection(("127.0.0.1", gauge_port)) as g, g.makefile("rw") as gf:
-            return _typed(env, port, gf, data_dir / "calibrations.sqlite")
-    finally:
-        sim.terminate()
-        sim.wait(10)
-
-
-def _typed(env: dict, port: str, gauge, db: Path) -> tuple[int, str]:
-    cal = subprocess.Popen([SMP, "calibrate", "--port", port, "-t", "ana",
+    cal = subprocess.Popen([SMP, "calibrate", "--port", PORT, "-t", "ana",
                             "--spin-seconds", "0.5"], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        return _typed(cal, data_dir / "calibrations.sqlite")
+    finally:
+        if cal.poll() is None:
+            cal.kill()
+            cal.wait(10)
+
+
+def _typed(cal: subprocess.Popen, db: Path) -> tuple[int, str]:
     pending, out = b"", b""
     retried = threading.Event()
     end = time.monotonic() + DEADLINE_S
@@ -62,9 +75,7 @@ def _typed(env: dict, port: str, gauge, db: Path) -> tuple[int, str]:
             continue
         label = [line for line in pending.decode().splitlines() if "Read the gauge" in line][-1]
         pending = b""
-        gauge.write("READ\n")
-        gauge.flush()
-        value = float(gauge.readline())
+        value = gauge_mm(float(re.search(r"the actuator is at ([0-9.]+) mm", label).group(1)))
         if label.startswith("Verify at 1.5"):
             _lock_until_retried(db, cal, retried)
         cal.stdin.write(f"{value:.4f}\n".encode())

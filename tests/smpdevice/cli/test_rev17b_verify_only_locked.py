@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
-SMP = str(Path(sys.executable).with_name("smp"))
+from tests.smpdevice import shell
+
 PORT = "pensim://?clock=virtual"
 
 
 def test_verify_only_reads_beside_a_writer(tmp_path):
-    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path)}
-    made = subprocess.run([SMP, "calibrate", "--port", PORT, "--auto"], env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    writer = sqlite3.connect(tmp_path / "calibrations.sqlite", isolation_level=None)
+    """`smp` in this process (tests/smpdevice/shell.py): SQLite's locks hold between two
+    connections of one process as between two processes, so the writer's lock is the same
+    obstacle; `smp calibrate --auto`'s data directory is made once per test process."""
+    data = shell.calibrated(tmp_path / "data")
+    env = {**os.environ, "SMP_DATA_DIR": str(data)}
+    writer = sqlite3.connect(data / "calibrations.sqlite", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # another program writing
     try:
-        listed = subprocess.run([SMP, "calibrations", "list"], env=env, capture_output=True,
-                                text=True, timeout=60)
-        verified = subprocess.run([SMP, "calibrate", "--port", PORT, "--auto", "--verify-only"],
-                                  env=env, capture_output=True, text=True, timeout=60)
+        listed = shell.smp(["calibrations", "list"], env=env)
+        verified = shell.smp(["calibrate", "--port", PORT, "--auto", "--verify-only"], env=env)
     finally:
         writer.rollback()
         writer.close()
@@ -39,7 +36,6 @@ def test_verify_only_reads_beside_a_writer(tmp_path):
 def test_verify_only_creates_no_database(tmp_path):
     """Only a reader: a station with no calibrations yet is told to calibrate, nothing made."""
     env = {**os.environ, "SMP_DATA_DIR": str(tmp_path)}
-    verified = subprocess.run([SMP, "calibrate", "--port", PORT, "--auto", "--verify-only"],
-                              env=env, capture_output=True, text=True, timeout=60)
+    verified = shell.smp(["calibrate", "--port", PORT, "--auto", "--verify-only"], env=env)
     assert verified.returncode == 2 and "has no calibration" in verified.stderr, verified.stderr
     assert not (tmp_path / "calibrations.sqlite").exists()

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,16 +24,17 @@ from smpdevice.cli import main
 from smpdevice.passlog import EXPORT_FIELDS, PassLog
 from smpdevice.records import export as records_export
 from smpdevice.records.export import ExportFilter
+from tests.smpdevice import shell
 from tests.smpdevice.records.test_passlog import SCREENING, T0, stats
 
 ROOT = Path(__file__).resolve().parents[3]
-SMP = [sys.executable, "-m", "smpdevice"]
 PEN = "pensim://?clock=virtual&seed=7"
 
 
 def _smp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SMP, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    """`smp ARGS` as a process would answer it, run in this process (tests/smpdevice/shell.py):
+    seven `smp` processes were about 3 CPU-s of start-ups; no step here is about a process."""
+    return shell.smp(args, env=env, cwd=ROOT)
 
 
 def test_passes_of_a_resumed_part_are_exported_with_who_and_what_played_them(tmp_path):
@@ -49,6 +49,7 @@ def test_passes_of_a_resumed_part_are_exported_with_who_and_what_played_them(tmp
     sid = re.search(r"Session (S[0-9a-f]{16})", run.stdout).group(1)
     second = _smp(env, "calibrate", "--port", PEN, "--auto")
     cal_b = re.search(r"calibration (\w+) saved", second.stdout).group(1)
+    shell.wall_clock_past_opening(tmp_path / "data" / "passlog.sqlite", sid)  # (see there)
     resume = _smp(env, "run", "--resume", sid, "--port", PEN, "-t", "bob",
                   "--screening", "examples/screening_clear.yaml")
     assert resume.returncode == 0, resume.stdout + resume.stderr

@@ -48,12 +48,13 @@ def test_every_refusal_of_the_local_log_is_a_failed_check_exit_1(tmp_path, url, 
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
     key = InstallationKey.load_or_create()
     db = make_log(tmp_path / "passlog.sqlite", sessions=1, key=key)
-    older = tmp_path / "older.sqlite"
+    (tmp_path / "copies").mkdir()  # outside the data directory: a copy in it is refused
+    older = tmp_path / "copies" / "older.sqlite"
     _copy(db, older)  # each copy with its anchors file: sync checks it, as verify does
     with PassLog(db, key=key) as log:
         add_session(log)
     assert _smp("sessions", "sync", "--to", url).exit_code == 0
-    forked = tmp_path / "forked.sqlite"
+    forked = tmp_path / "copies" / "forked.sqlite"
     _copy(older, forked)
     with PassLog(forked, key=key) as log:
         add_session(log, client="C-FORK")

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.virtual_time  # the in-process pens (`sim`, `pen`) run 
 
 
 def inputs_of(path) -> list[dict]:
-    return [json.loads(e.data) for e in read_recording(path).channel("/input")]
+    """The inputs recorded, without the session's checks between passes (`between`: points)."""
+    entries = [json.loads(e.data) for e in read_recording(path).channel("/input")]
+    return [entry for entry in entries if entry.get("kind") != "between"]
 
 
 def smp(*args: str):

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from simulators import DeviceFault
 from smpdevice.service.auth import Role
+from tests.smpdevice import shell
 from tests.smpdevice.service.conftest import connect, drive_needle, wait_until
-
-SMP = str(Path(sys.executable).with_name("smp"))
 
 
 def test_clear_through_the_service_while_the_jam_is_present_exits_4(sim, service, data_dir):
@@ -28,9 +24,11 @@ def test_clear_through_the_service_while_the_jam_is_present_exits_4(sim, service
             await client.close()
 
     asyncio.run(jam())
-    done = subprocess.run([SMP, "clear", "--service", service.url, "--yes", "--reason",
-                           "cartridge reseated"], env=dict(os.environ, SMP_DATA_DIR=str(data_dir)),
-                          capture_output=True, text=True, timeout=60)
+    # `smp` in this process (tests/smpdevice/shell.py), another client of the service all the
+    # same: the pen is latched (no lease to starve) and the exit status is click's, as a
+    # process's would be
+    done = shell.smp(["clear", "--service", service.url, "--yes", "--reason",
+                      "cartridge reseated"], env=dict(os.environ, SMP_DATA_DIR=str(data_dir)))
     assert "JAM" in done.stdout + done.stderr
     assert service.pen.state.value == "fault"  # nothing cleared
     assert done.returncode == 4, (done.returncode, done.stdout + done.stderr)

@@ -90,8 +90,13 @@ def test_find_session_log_needs_one_session_across_every_log(tmp_path):
             find_session_log(paths, blank, where="w")
     with pytest.raises(ResumeError, match="no session 'Snope' in w: check the id"):
         find_session_log(paths, "Snope", where="w")
-    copy = tmp_path / "copy.sqlite"  # the same session in two logs: which is meant is unknown
+    copy = tmp_path / "copy.sqlite"  # one log in two files: read once, the copy named
     copy.write_bytes(station.read_bytes())
+    said: list[str] = []
+    assert find_session_log([station, copy], a, where="w", warn=said.append) == station
+    assert len(said) == 1 and "read once" in said[0] and str(copy) in said[0]
+    foreign_session(station, pen_serial="SMP-A")  # each written after the copy: both read,
+    foreign_session(copy, pen_serial="SMP-A")  # the session in both: which is meant is unknown
     with pytest.raises(ResumeError, match=f"session {a} is in several pass logs"):
         find_session_log([station, copy], a, where="w")
 

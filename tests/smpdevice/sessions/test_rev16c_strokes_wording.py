@@ -7,13 +7,12 @@ it is said to be above. Promise: README "clear errors" (each issue names its val
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from smpdevice.envelope import strokes_per_impression
 from smpdevice.sessions.profiles import ProfileError, parse_profile
+from tests.smpdevice import shell
 
 
 def test_the_strokes_value_shown_is_above_the_limit_it_names(tmp_path):
@@ -24,9 +23,7 @@ def test_the_strokes_value_shown_is_above_the_limit_it_names(tmp_path):
         "period_ms: 121.2122}\nplan:\n  - {zone: hairline, duration_s: 0.5}\n")
     env = {**os.environ, "SMP_SERVICE": "", "SMP_DATA_DIR": str(tmp_path),
            "SMP_CONFIG": str(tmp_path / "none.toml")}
-    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "smp"), "profile", "check",
-                          str(profile)], capture_output=True, text=True, env=env, timeout=60,
-                         check=False)
+    out = shell.smp(["profile", "check", str(profile)], env=env)  # in this process (shell.py)
     assert out.returncode == 1, out
     assert "above the maximum 8 " in out.stderr, out.stderr
     assert "zones.hairline = 8.0:" not in out.stderr, out.stderr
