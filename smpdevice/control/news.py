@@ -48,7 +48,10 @@ _CODED: dict[type[Message], tuple[tuple[str, type[IntEnum]], ...]] = {
 # about 8 Python calls on the E-stop's path: its EVENT is handled before estop() returns)
 _EVENT_NAMES = {int(code): code.name for code in EventCode}
 _STATE_NAMES = {int(state): state.name for state in FirmwareState}
-_LATCHED = frozenset({int(EventCode.FAULT_LATCHED), int(EventCode.ESTOP_LATCHED)})
+# BOOTED too: a pen that rebooted under a session says FAULT, POWER_RESET in it; acted on at
+# once, as a NACK BOOTING is, so a stop queued behind it never reads as a pass's end (review 19)
+_LATCHED = frozenset({int(EventCode.FAULT_LATCHED), int(EventCode.ESTOP_LATCHED),
+                      int(EventCode.BOOTED)})
 _FAULT_NAMES: dict[int, list[str]] = {}  # Fault(value).names by value, filled as seen
 
 
@@ -189,8 +192,8 @@ class PenNewsMixin(ImpressionsPlanMixin):
                 if reason is not None else "the pen refused the lease renewal with reason "
                 f"code {nack.reason}, which this host's catalogue does not define")
         if reason is NackReason.BOOTING:  # it rebooted under us: it comes up with POWER_RESET
-            faults |= Fault.POWER_RESET
-            what = f"the pen rebooted ({what})"
+            self._latch_reboot(what)
+            return
         self.last_fault = FaultInfo(what, faults)
         trigger = "estop_latched" if reason is NackReason.ESTOP_LATCHED else "fault_detected"
         self._enter_safe(trigger)
@@ -292,7 +295,7 @@ class PenNewsMixin(ImpressionsPlanMixin):
             f"(the pen stops by itself within {self.lease_ms} ms). Check the pen's firmware.")
 
     def _on_pen_latched(self, event: Event) -> None:
-        """An EVENT FAULT_LATCHED / ESTOP_LATCHED: reconcile on it as on a report (the rows
+        """An EVENT FAULT_LATCHED / ESTOP_LATCHED / BOOTED: reconcile on it as on a report (the rows
         that need a settled report do not apply to an event)."""
         self._reconcile(FirmwareState(event.state), Fault(event.faults), settled=False)
 

@@ -105,6 +105,11 @@ class RequestsMixin(ControllerCore):
             err.args = (f"{err} — field {LimitField(nack.detail).description}",)
         if reason is NackReason.CONDITION_ACTIVE and self.telemetry:
             err.args = (f"{err}; still active: {', '.join(self.telemetry.faults.names)}",)
+        if reason is NackReason.BOOTING and self.state not in SAFE | OFFLINE:
+            # a session's request (not the handshake's, which waits BOOTING out): a reboot
+            self._latch_reboot(f"the pen refused {step.TYPE.name}: {reason.name} "
+                               f"({reason.description})")
+            return err
         latched = {NackReason.FAULT_LATCHED: "fault_detected",
                    NackReason.ESTOP_LATCHED: "estop_latched"}
         if reason in latched and self.state not in SAFE | OFFLINE:

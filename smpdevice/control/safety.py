@@ -315,6 +315,15 @@ class SafetyMixin(ControllerCore):
             self.last_fault = FaultInfo(self._unconfirmed_stop_reason(error, op.step.TYPE.name))
             self._enter_safe("fault_detected")
 
+    def _latch_reboot(self, what: str) -> None:
+        """A NACK BOOTING to any request of a session (a renewal, a stop, setpoints ...): the
+        pen rebooted under us and comes up latched with POWER_RESET, its needle stopped. One
+        way whichever request met it first (review 19: a planned-end stop's NACK left `armed`
+        in a replay where the renewal's had latched the fault live)."""
+        faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
+        self.last_fault = FaultInfo(f"the pen rebooted ({what})", faults | Fault.POWER_RESET)
+        self._enter_safe("fault_detected")
+
     def _enter_safe(self, trigger: str) -> None:
         self.running_since_s = None
         self._forget_setpoints()
