@@ -116,7 +116,9 @@ def test_estop_over_a_pty_mid_pass_pokes_the_reader_once_and_reads_its_own_ack(p
 def test_the_log_names_tables_equal_the_enums():
     assert {int(c): EventCode(int(c)).name for c in EventCode} == _EVENT_NAMES
     assert {int(s): FirmwareState(int(s)).name for s in FirmwareState} == _STATE_NAMES
-    assert {int(EventCode.FAULT_LATCHED), int(EventCode.ESTOP_LATCHED)} == _LATCHED
+    # the events acted on at once; BOOTED too: a reboot latches (review 19, a brownout)
+    assert {int(EventCode.FAULT_LATCHED), int(EventCode.ESTOP_LATCHED),
+            int(EventCode.BOOTED)} == _LATCHED
 
 
 def test_fault_names_equal_the_enums_for_every_16_bit_value_and_are_fresh_lists():
