@@ -15,7 +15,6 @@ import click
 from rich.console import Console
 
 from smpdevice.cli.params import given_file
-from smpdevice.paths import CALIBRATIONS_NAME  # noqa: F401 (never a pass log: logset's rule)
 from smpdevice.records.export import ExportFilter
 
 # The pass log's modules are imported when a log is opened: a station with nothing recorded,

@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smpdevice.errors import SmpError
 
@@ -355,3 +355,10 @@ def parse_trusted_key(text: str) -> str | PublicKey:
         f"--key {shown!r} is not a key fingerprint: give the 32 hex digits `smp keys show` "
         "prints on the installation that wrote the log (e.g. 1a2b:3c4d:5e6f:7a8b:9c0d:1e2f:"
         "3a4b:5c6d; also in every session header), or its 64-hex public key")
+
+
+def recorded_keys(conn: Any) -> dict[str, PublicKey]:
+    """The keys the log's `signing_keys` holds, by each key's own fingerprint (the stored label
+    is not evidence); a row that holds no key is left out (`recorded_key`)."""
+    rows = conn.execute("SELECT public_key FROM signing_keys")
+    return {k.fingerprint: k for k in (recorded_key(public) for (public,) in rows) if k is not None}

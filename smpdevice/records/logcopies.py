@@ -159,11 +159,10 @@ class _Chain:
 
 
 def _recorded_keys(log: Any) -> dict[str, Any]:
-    from smpdevice.records.keys import recorded_key
+    from smpdevice.records.keys import recorded_keys
 
     with log._reading():  # the keys table: not chained, so read from the older copy only
-        rows = log._conn.execute("SELECT public_key FROM signing_keys").fetchall()
-    return {k.fingerprint: k for k in (recorded_key(p) for (p,) in rows) if k is not None}
+        return recorded_keys(log._conn)
 
 
 def _hash_at(log: Any, seq: int) -> str:

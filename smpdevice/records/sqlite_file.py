@@ -112,7 +112,7 @@ class SqliteFile:
     """A writer by default; `readonly=True` to only read. Calls are serialised by a lock."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
-        path_argument(path)
+        """`path` already checked (`path_argument`) by the one subclass, `PassLog`."""
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()

@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 
 from smpdevice.records.audit import StoredHead, _valid
-from smpdevice.records.keys import InstallationKey, PublicKey, recorded_key
+from smpdevice.records.keys import InstallationKey, PublicKey, recorded_keys
 from smpdevice.records.sqlite_layout import checked
 from smpdevice.records.sqlite_recovery import LogAltered
 
@@ -85,9 +85,7 @@ def check_signed_heads(conn: sqlite3.Connection, path: Path, log_id: str,
                        key: InstallationKey) -> None:
     """LogAltered naming the first signed head that does not hold (its record or its
     signature, by a key the log records); then the note of what was checked is renewed."""
-    keys = {k.fingerprint: k for k in (recorded_key(public) for (public,) in
-                                       conn.execute("SELECT public_key FROM signing_keys"))
-            if k is not None}
+    keys = recorded_keys(conn)
     noted = _noted(conn, log_id, keys)
     start = noted[0] if noted is not None and _digest(conn, noted[0]) == noted[1:] else 0
     for seq, head_hash, reason, fingerprint, signature in conn.execute(

@@ -62,7 +62,7 @@ def _signed_by_log_key(conn: sqlite3.Connection, log_id: str, seq: int, digest: 
 
 
 def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: Path,
-               key: InstallationKey | None = None) -> bool:
+               key: InstallationKey) -> bool:
     """Raise LogAltered when the head is not one this writer may chain onto; True when the
     log was never signed (its head is to be adopted), False when its head holds and (given
     the writer's `key`) every signed head it keeps (`sqlite_heads`). A schema altered (a
@@ -97,10 +97,9 @@ def check_head(conn: sqlite3.Connection, path: Path, log_id: str, anchors_file: 
             f"the pass log {path} was changed without the installation key: {what}. Nothing "
             f"was written: run `smp sessions verify --db {path}` to see what, and restore the "
             "log from a backup (or record in another data directory meanwhile)")
-    if key is not None:
-        from smpdevice.records.sqlite_heads import check_signed_heads
+    from smpdevice.records.sqlite_heads import check_signed_heads
 
-        check_signed_heads(conn, path, log_id, key)
+    check_signed_heads(conn, path, log_id, key)
     return False
 
 

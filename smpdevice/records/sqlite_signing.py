@@ -22,7 +22,7 @@ from smpdevice.records.chain import (
     ChainWalk,
     verify_rows,
 )
-from smpdevice.records.keys import InstallationKey, PublicKey, recorded_key
+from smpdevice.records.keys import InstallationKey, PublicKey, recorded_keys
 from smpdevice.records.model import iso
 from smpdevice.records.signing import (
     SIGN_EVERY_RECORDS,
@@ -97,9 +97,7 @@ def audit_input(conn: sqlite3.Connection, version: int, *,
                               "FROM signed_heads ORDER BY seq")]
     if "signing_keys" in tables:
         # Keyed by each key's own fingerprint: the stored label is not evidence.
-        keys = {key.fingerprint: key for key in
-                (recorded_key(public) for (public,) in
-                 conn.execute("SELECT public_key FROM signing_keys")) if key is not None}
+        keys = recorded_keys(conn)
     return AuditInput(records=(), log_id=log_id(conn) if signed else "",
                       chain_head=head, signed_heads=heads, log_keys=keys, trusted=trusted,
                       trusted_fingerprints=tuple(trusted_fingerprints), anchors=anchors,

@@ -88,7 +88,7 @@ def serve(pen_port: str, listen: str, allow_remote: bool, tls_cert: str | None,
         click.echo("stopped.")
     finally:
         for page in opened:
-            forget_console_page(page)
+            page.forget()
         if sim is not None:
             sim.close()
 
@@ -112,7 +112,7 @@ def open_console(url: str, directory: Path) -> ConsolePage:
     browser it starts as a plain command ($BROWSER, lynx or w3m without a display) until that
     browser exits, and whatever is found at the page's name (a FIFO) must not hold the service
     (an E-stop included) or `smp demo --web`'s stop signals either. Returns the page, for
-    `forget_console_page` when the service stops. A page that cannot be written: one line, no
+    `page.forget()` when the service stops. A page that cannot be written: one line, no
     browser opened; the service serves on."""
     page = ConsolePage(directory / CONSOLE_PAGE, url)
     threading.Thread(target=page.write_and_open, daemon=True, name="smp-open-browser").start()
@@ -175,9 +175,6 @@ def write_console_page(url: str, page: Path) -> tuple[int, int]:
     os.close(fd)
     return info.st_dev, info.st_ino
 
-
-def forget_console_page(page: ConsolePage) -> None:
-    page.forget()
 
 
 def _open_browser(page_uri: str) -> None:

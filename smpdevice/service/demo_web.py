@@ -19,7 +19,7 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
     from smpdevice.calibration.workflow import run_calibration
     from smpdevice.control import PenController
     from smpdevice.errors import SmpError
-    from smpdevice.service.command import forget_console_page, open_console, service_dir
+    from smpdevice.service.command import open_console, service_dir
     from smpdevice.service.runner import ServiceHandle, ServiceOptions, claim_start
 
     # Refused (another service on this data directory, the listen port taken: exit 2) before
@@ -58,7 +58,7 @@ def run(seed: int, listen: str = "127.0.0.1:8765", open_browser: bool = True,
                 click.echo("stopped.")
             finally:
                 if page is not None:
-                    forget_console_page(page)
+                    page.forget()
                 for signum, handler in previous.items():
                     signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 

@@ -16,7 +16,7 @@ import structlog
 
 from smpdevice.checks import CLEAR_REASON_MIN_SEEN, visible_count
 from smpdevice.service.deadman import lapse_reason, on_own_thread
-from smpdevice.service.pen_service import SETTLE_WAIT_S, method
+from smpdevice.service.pen_service import SETTLE_WAIT_S, method, zone_window
 from smpdevice.service.rpc import RpcError
 
 if TYPE_CHECKING:
@@ -96,13 +96,6 @@ async def m_set_zone(self: PenService, client: Any, p: dict[str, Any]) -> dict[s
             self.broadcast("pen.zone", {"zone": now[0], "zone_window": now[1],
                                         "client": client.id})
     return {"zone": p["zone"], "envelope": zone.model_dump()}
-
-
-def zone_window(zone: Any) -> dict[str, float] | None:
-    """The zone's window as `pen.state` answers it (depth and speed bounds), None for none."""
-    return None if zone is None else {
-        "depth_min_mm": zone.epidermal_floor_mm, "depth_max_mm": zone.dermal_ceiling_mm,
-        "speed_min_hz": zone.speed_min_hz, "speed_max_hz": zone.speed_max_hz}
 
 
 @method("pen.set_setpoints")

@@ -74,6 +74,13 @@ def telemetry_dict(t: PenTelemetry) -> dict[str, Any]:
     return d
 
 
+def zone_window(zone: Any) -> dict[str, float] | None:
+    """The zone's window as `pen.state` answers it (depth and speed bounds), None for none."""
+    return None if zone is None else {
+        "depth_min_mm": zone.epidermal_floor_mm, "depth_max_mm": zone.dermal_ceiling_mm,
+        "speed_min_hz": zone.speed_min_hz, "speed_max_hz": zone.speed_max_hz}
+
+
 class PenService:
     """Owns `pen` (a connected GatedPenController); clients are added by the server."""
 
@@ -327,9 +334,7 @@ class PenService:
             "last_fault": str(fault) if fault and pen.state in SAFE else None,
             "faults": fault.faults.names if fault and pen.state in SAFE else [],
             "zone": pen.zone_name,
-            "zone_window": None if zone is None else {
-                "depth_min_mm": zone.epidermal_floor_mm, "depth_max_mm": zone.dermal_ceiling_mm,
-                "speed_min_hz": zone.speed_min_hz, "speed_max_hz": zone.speed_max_hz},
+            "zone_window": zone_window(zone),
             "setpoints": asdict(pen.setpoints) if pen.setpoints else None,
             "telemetry": telemetry_dict(t) if t else None,
             "driver": self.lease.holder(),

@@ -47,19 +47,26 @@ def lift_pedal_after_dot(sim: PenSimulator, dots: int) -> None:
     on_pen_time(sim, step)
 
 
-def test_pedal_lifted_after_the_last_dot_ends_the_session_completed(
-        data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+def run_lifting_after_dot_3(data: Path, profile: Path, text: str, monkeypatch):
+    """`smp run` of `text` (written to `profile`) with the pedal required and lifted 50 ms
+    after the third dot: (the click result, its session record, [(outcome, impressions)])."""
     monkeypatch.setenv("SMP_FOOTSWITCH", "required")
-    calibrate_default_pen(data_dir)
-    profile = tmp_path / "one.yaml"
-    profile.write_text(PROFILE)
+    calibrate_default_pen(data)
+    profile.write_text(text)
     with PenSimulator(seed=0, name="floor-last-dot", clock=VirtualClock(host_driven=True)) as sim:
         lift_pedal_after_dot(sim, 3)
         ran = CliRunner().invoke(main, ["run", str(profile), "-t", "ana", "--screening",
                                         str(SCREENING), "--port", sim.url])
-    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
+    with PassLog(data / "passlog.sqlite", readonly=True) as log:
         (session,) = log.sessions()
         passes = [(p.outcome, p.impressions) for p in log.passes(session.session_id)]
+    return ran, session, passes
+
+
+def test_pedal_lifted_after_the_last_dot_ends_the_session_completed(
+        data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    ran, session, passes = run_lifting_after_dot_3(data_dir, tmp_path / "one.yaml", PROFILE,
+                                                   monkeypatch)
     assert passes == [("footswitch_released", 3)], (passes, ran.output)  # the case at hand
     assert ran.exit_code == 0, ran.output
     # exit 0 says "every planned pass completed": the session must then be ended, not paused

@@ -11,19 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from simulators import PenSimulator, VirtualClock
 from smpdevice.checks import InvalidArgument
-from smpdevice.cli import main
 from smpdevice.outcomes import SessionOutcome, classify_session, stopped_for
-from smpdevice.passlog import PassLog
 from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 - a fixture
     SCREENING,
     calibrate_default_pen,
     data_dir,
 )
-from tests.smpdevice.cli.test_rev17_pedal_after_last_dot import PROFILE, lift_pedal_after_dot
+from tests.smpdevice.cli.test_rev17_pedal_after_last_dot import PROFILE, run_lifting_after_dot_3
 
 ROOT = Path(__file__).resolve().parents[3]
 SMP = Path(sys.executable).with_name("smp")
@@ -33,17 +29,8 @@ TWO_PASSES = PROFILE + "  - {zone: crown, duration_s: 0.9}\n"
 
 def test_pedal_lifted_after_a_pass_last_dot_with_passes_left_exits_130(
         data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
-    monkeypatch.setenv("SMP_FOOTSWITCH", "required")
-    calibrate_default_pen(data_dir)
-    profile = tmp_path / "two.yaml"
-    profile.write_text(TWO_PASSES)
-    with PenSimulator(seed=0, name="rev19-pedal", clock=VirtualClock(host_driven=True)) as sim:
-        lift_pedal_after_dot(sim, 3)
-        ran = CliRunner().invoke(main, ["run", str(profile), "-t", "ana", "--screening",
-                                        str(SCREENING), "--port", sim.url])
-    with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
-        (session,) = log.sessions()
-        passes = [(p.outcome, p.impressions) for p in log.passes(session.session_id)]
+    ran, session, passes = run_lifting_after_dot_3(data_dir, tmp_path / "two.yaml", TWO_PASSES,
+                                                   monkeypatch)
     assert passes == [("footswitch_released", 3)], (passes, ran.output)  # the case at hand
     assert "PAUSED on the footswitch" in ran.output, ran.output
     assert session.closed_at is None, ran.output  # left open, to be resumed

@@ -69,7 +69,7 @@ def test_an_unreadable_log_of_any_name_is_named_with_why(data):
 
 def test_a_damaged_calibration_database_is_no_pass_log_left_out(data):
     from smpdevice.calibration.store import CALIBRATIONS_NAME
-    from smpdevice.cli.sessions_common import CALIBRATIONS_NAME as SKIPPED
+    from smpdevice.paths import CALIBRATIONS_NAME as SKIPPED
 
     assert SKIPPED == CALIBRATIONS_NAME  # the one name, kept in step
     (data / CALIBRATIONS_NAME).write_bytes(b"SQLite format 3\x00" + b"\0" * 100)
