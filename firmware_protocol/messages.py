@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter
@@ -23,7 +24,6 @@ from typing import (
     dataclass_transform,
     get_args,
     get_origin,
-    get_type_hints,
 )
 
 from firmware_protocol.codes import MsgType
@@ -81,10 +81,9 @@ def message(type_code: MsgType) -> Callable[[_M], _M]:
 
     def wrap(cls: _M) -> _M:
         cls = dataclass(slots=True)(cls)  # type: ignore[assignment]  # the same class, slotted
-        hints = get_type_hints(cls, include_extras=True)
         wire: list[tuple[str, Wire]] = []
         for f in fields(cls):  # type: ignore[arg-type]  # a dataclass since the line above
-            hint = hints[f.name]
+            hint = _hint(f.type, cls.__module__)
             if get_origin(hint) is not Annotated:
                 raise TypeError(f"{cls.__name__}.{f.name} has no Wire annotation")
             wire.append((f.name, next(a for a in get_args(hint) if isinstance(a, Wire))))
@@ -100,6 +99,22 @@ def message(type_code: MsgType) -> Callable[[_M], _M]:
         return cls
 
     return wrap
+
+
+def _hint(annotation: object, module: str) -> object:
+    """A field's annotation as `get_type_hints(include_extras=True)` gives it, evaluated in
+    the module that declared its class, once per distinct text there: `get_type_hints`
+    compiled every annotation of the class and its bases for each message (about two thirds
+    of this module's import, which every `smp` process pays)."""
+    if not isinstance(annotation, str):
+        return annotation
+    hint = _HINTS.get((module, annotation))
+    if hint is None:  # that module's own source, as get_type_hints evaluates it
+        hint = _HINTS[module, annotation] = eval(annotation, vars(sys.modules[module]))
+    return hint
+
+
+_HINTS: dict[tuple[str, str], object] = {}
 
 
 def _packer(layout: struct.Struct, names: list[str]) -> Callable[[Message], bytes]:

@@ -103,31 +103,57 @@ SPONTANEOUS_EVENTS: tuple[tuple[str, str, E], ...] = (
                        "an ESTOP taken while booting was cleared before then; stays ESTOP if "
                        "that ESTOP is not cleared (POWER_RESET added after a brownout)",
      E.BOOTED),
-    ("a fault latches (also LEASE_EXPIRED: the lease lapses while RUNNING)",
-     "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flag is added", E.FAULT_LATCHED),
-    ("the lease lapses while ARMED", "ARMED -> IDLE, no fault", E.STATE_CHANGED),
+    ("faults found in one tick (also LEASE_EXPIRED: the lease lapses while RUNNING)",
+     "IDLE, ARMED, RUNNING -> FAULT; FAULT and ESTOP stay, the flags are added; every fault "
+     "found in the same tick latches together, in this one EVENT", E.FAULT_LATCHED),
+    ("the lease lapses while ARMED", "ARMED -> IDLE, no fault; the actuator retracts, the "
+                                     "setpoints are kept", E.STATE_CHANGED),
     ("footswitch mode REQUIRED: the pedal is released while RUNNING",
      "RUNNING -> ARMED in the first tick that sees the pedal up (the needle is not driven in "
      "it); setpoints and lease kept; pressing the pedal again starts nothing",
      E.FOOTSWITCH_RELEASED),
 )
 
+# What one 1 ms firmware tick does, in this order (docs/protocol.md section 7, "One tick").
+# Commands act between ticks, each once the ticks that fell due before it have run.
+TICK_ORDER: tuple[str, ...] = (
+    "inter-byte timeout: a candidate held for INTER_BYTE_TIMEOUT_MS with no new byte is given "
+    "up (section 11), and the frames behind it act as one read",
+    "boot completion: BOOTING ends BOOT_MAX_MS after power-on at the latest (EVENT BOOTED)",
+    "lease: a live lease whose end has come lapses (section 8); in RUNNING the drive is cut "
+    "here, before step 5",
+    "footswitch mode REQUIRED: the pedal up while RUNNING stops the needle (-> ARMED, EVENT "
+    "FOOTSWITCH_RELEASED)",
+    "needle drive: the motor is driven in this tick only if the state is RUNNING, by the pulse "
+    "period and duty; the actuator drives to the setpoints' depth_um in ARMED and RUNNING, "
+    "to 0 in every other state",
+    "fault checks (section 10), judged against the state the tick began in (after step 2): "
+    "every fault found, with LEASE_EXPIRED from step 3, latches together in one EVENT "
+    "FAULT_LATCHED; a flag already latched is not reported again",
+    "telemetry: a TELEMETRY frame falls due or not (section 12); it shows the state at the "
+    "tick's end",
+)
+
 # What survives what. Rows: the pen's stored items; columns: events. "kept", "cleared", or
 # what it becomes.
 LIFETIME_EVENTS: tuple[str, ...] = (
-    "NEEDLE_STOP, DISARM", "RETRACT", "ESTOP", "fault latches", "CLEAR_FAULTS",
+    "NEEDLE_STOP", "DISARM", "RETRACT", "ESTOP", "fault latches", "CLEAR_FAULTS",
     "IDENTIFY_REQUEST (reconnect)", "reboot",
 )
+# "actuator depth": where the depth actuator is driven. It follows the setpoints' depth_um in
+# ARMED and RUNNING only; in every other state it is 0, so a pen that is not armed never holds
+# the needle out past the tip (a sharps hazard): DISARM and every other move to IDLE retract.
 LIFETIMES: dict[str, tuple[str, ...]] = {
-    "setpoints": ("kept", "cleared", "cleared", "cleared", "kept", "kept", "cleared"),
-    "depth command": ("kept", "0 (retract)", "0 (retract)", "0 (retract)", "kept", "kept", "0"),
-    "lease": ("kept", "kept", "kept", "kept", "kept", "kept", "cleared"),
-    "faults, E-stop latch": ("kept", "kept", "E-stop set", "flag added", "cleared", "kept",
-                             "POWER_RESET only"),
-    "telemetry rate": ("kept", "kept", "kept", "kept", "kept", "kept", "default"),
-    "duplicate window": ("kept", "kept", "kept", "kept", "kept", "cleared", "cleared"),
-    "calibration table": ("kept", "kept", "kept", "kept", "kept", "kept", "kept"),
-    "footswitch mode": ("kept", "kept", "kept", "kept", "kept", "kept", "OFF"),
+    "setpoints": ("kept", "kept", "cleared", "cleared", "cleared", "kept", "kept", "cleared"),
+    "actuator depth": ("kept", "0 (retract)", "0 (retract)", "0 (retract)", "0 (retract)",
+                       "kept", "kept", "0"),
+    "lease": ("kept", "kept", "kept", "kept", "kept", "kept", "kept", "cleared"),
+    "faults, E-stop latch": ("kept", "kept", "kept", "E-stop set", "flag added", "cleared",
+                             "kept", "POWER_RESET only"),
+    "telemetry rate": ("kept", "kept", "kept", "kept", "kept", "kept", "kept", "default"),
+    "duplicate window": ("kept", "kept", "kept", "kept", "kept", "kept", "cleared", "cleared"),
+    "calibration table": ("kept", "kept", "kept", "kept", "kept", "kept", "kept", "kept"),
+    "footswitch mode": ("kept", "kept", "kept", "kept", "kept", "kept", "kept", "OFF"),
 }
 
 

@@ -10,8 +10,9 @@ Two committed files beside vectors.json, for a firmware team's test harness:
   `fields` lists only what every pen must match: EVENT without `uptime_ms`, IDENTIFY only its
   version and schema hash) and `state` after it.
   The expectations are derived from `rules.py` (the state table) and the spec's prose, not
-  from the simulator, which is tested against them. The pen has a footswitch (Capability
-  FOOTSWITCH); where the pedal matters, a scenario sets it with a condition first.
+  from the simulator, which is tested against them. The pen they assume is in
+  `firmware_protocol.scenario_pen` (its IDENTIFY and its inputs at power-on); a scenario with
+  `"pen": {"without": [capability names]}` runs on a pen that lacks those capabilities.
 - `decoder_vectors.json`: `[{name, about, chunks, expire, frames, stats, held}]`: the byte
   stream in the reads given, whether `expire()` (inter-byte timeout) follows, the frames
   decoded (hex), the counters, and the bytes still held. The same for any other split.
@@ -280,9 +281,10 @@ def build_scenarios() -> list[dict[str, Any]]:
     # imported here: these scenarios build on the helpers of this module
     from firmware_protocol.scenarios_estop import estop_read_scenarios
     from firmware_protocol.scenarios_footswitch import footswitch_scenarios
+    from firmware_protocol.scenarios_tick import tick_scenarios
 
     return (table_scenarios() + behaviour_scenarios() + estop_read_scenarios()
-            + footswitch_scenarios())
+            + footswitch_scenarios() + tick_scenarios())
 
 
 def _decoder_cases() -> list[tuple[str, str, list[bytes], bool]]:
@@ -313,6 +315,8 @@ def _decoder_cases() -> list[tuple[str, str, list[bytes], bool]]:
         ("truncated_holds_next", "a cut SET_SETPOINTS holds the ESTOP behind it", [cut + stop],
          False),
         ("truncated_then_quiet", "... until the inter-byte timeout (expire)", [cut + stop], True),
+        ("short_header_then_quiet", "a SYNC with an incomplete header, then quiet: given up as "
+         "garbage, nothing held", [b"\xaa\x55\x04"], True),
     ]
 
 

@@ -49,10 +49,12 @@ from firmware_protocol.rules import (
     LIFETIME_EVENTS,
     LIFETIMES,
     SPONTANEOUS_EVENTS,
+    TICK_ORDER,
     TRANSITIONS,
     refusal,
     transition,
 )
+from firmware_protocol.scenario_pen import render_scenario_pen
 from firmware_protocol.spec_file import MarkerError, update
 from firmware_protocol.timing import TIMING
 from firmware_protocol.valid_ranges import REPLIES, VALID_RANGES
@@ -316,6 +318,12 @@ def render_counts() -> str:
                       for name, n, what, about in files)
 
 
+def render_ticks() -> str:
+    """What one firmware tick does, in order (rules.TICK_ORDER)."""
+    return "\n".join(f"{i}. {step[:1].upper()}{step[1:]}." for i, step in
+                     enumerate(TICK_ORDER, 1))
+
+
 def render_timing() -> str:
     """The link's numbers (firmware_protocol.timing)."""
     rows = [[f"`{name}`", str(value), unit, meaning] for name, value, unit, meaning in TIMING]
@@ -330,8 +338,10 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "duplicates": render_duplicates,
     "events": render_events,
     "lifetimes": render_lifetimes,
+    "ticks": render_ticks,
     "timing": render_timing,
     "counts": render_counts,
+    "scenario_pen": render_scenario_pen,
     "examples": render_examples,
 }
 

@@ -22,6 +22,13 @@ TELEMETRY_DEFAULT_HZ = 100  # after boot and after every reboot
 BOOT_MAX_MS = 50  # from power-on to EVENT BOOTED
 DEDUP_WINDOW = 16  # commands remembered for duplicate detection
 FOOTSWITCH_STOP_MS = 1  # REQUIRED mode: pedal released -> needle stopped, one firmware tick
+# A safety stop (ESTOP, a lease lapse, a fault, the cartridge pulled) cuts the needle drive
+# within one 1 ms tick, and only then is the ACK or EVENT queued: the host is never told of a
+# stop the pen has not made. The simulator cuts it in the tick that finds the cause.
+STOP_MS = 1
+# Retracting: the depth actuator is back at 0 within this, from any depth up to depth_max_um
+# (the simulated pen: 2500 um at 10 mm/s = 250 ms).
+RETRACT_MAX_MS = 250
 
 # (name, value, unit, meaning), in the order the spec lists them.
 TIMING: tuple[tuple[str, int, str, str], ...] = (
@@ -47,4 +54,12 @@ TIMING: tuple[tuple[str, int, str, str], ...] = (
     ("FOOTSWITCH_STOP_MS", FOOTSWITCH_STOP_MS, "ms",
      "footswitch mode REQUIRED: longest time from the pedal's release to the needle stopped "
      "(the firmware checks the pedal every tick, before it drives the needle)"),
+    ("STOP_MS", STOP_MS, "ms",
+     "longest time from the last byte of an ESTOP, or from the tick that finds a lease lapse, "
+     "a fault or the cartridge removed, to the needle drive off; the ACK or EVENT is queued "
+     "only after the drive is off (section 9)"),
+    ("RETRACT_MAX_MS", RETRACT_MAX_MS, "ms",
+     "longest time from the start of a retraction (RETRACT, ESTOP, a fault, DISARM, any move "
+     "to IDLE, a reboot) to the depth actuator at 0, from any depth up to "
+     "IDENTIFY.depth_max_um (section 7)"),
 )

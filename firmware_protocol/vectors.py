@@ -176,7 +176,7 @@ def _cases() -> list[tuple[str, int, Message]]:
             speed_centihz=0, current_ma=u16, temp_centideg_c=-1050, strokes=u32,
             impressions=u32, lease_remaining_ms=0)),
         ("event_booted_power_reset", 0, Event(
-            EventCode.BOOTED, FirmwareState.FAULT, int(Fault.POWER_RESET), 850)),
+            EventCode.BOOTED, FirmwareState.FAULT, int(Fault.POWER_RESET), 50)),  # BOOT_MAX_MS
         ("event_lease_expired", 0, Event(
             EventCode.FAULT_LATCHED, FirmwareState.FAULT, int(Fault.LEASE_EXPIRED), 123_456)),
         ("seq_255", 255, Ping(token=0)),

@@ -87,6 +87,7 @@ class PenFirmware(FirmwareCommands):
         self.on_frame: Callable[[bytes], None] | None = None
         self._out: list[tuple[int, bytes]] = []  # (firmware ms, frame)
         self._pending_events: list[EventCode] = []
+        self._unannounced = False  # a fault latched in this tick, its EVENT not yet sent
         self._boot(Fault(0))
 
     # ------------------------------------------------------------------ boot and reset
@@ -184,6 +185,7 @@ class PenFirmware(FirmwareCommands):
             self._rx_held = self.decoder.buffered > 0
         if self._booting and now - self._boot_at_ms >= self.model.boot_ms:
             self._finish_boot()
+        began = self.state  # faults are judged against the state the tick began in
         lease_until_ms = self.lease_until_ms
         if lease_until_ms is not None and now >= lease_until_ms:
             self._lease_lapsed()
@@ -206,7 +208,7 @@ class PenFirmware(FirmwareCommands):
         self.physics.tick(drive_hz, self.depth_cmd_um)
         self.expected_hz += (drive_hz - self.expected_hz) * self._expected_k
         if not self._booting:
-            self._check_faults(drive_hz > 0)
+            self._check_faults(drive_hz > 0, began)
             hz = self.telemetry_hz
             if hz > 0:  # telemetry: `hz` frames per 1000 ticks, evenly spread
                 acc = self._telemetry_acc + hz
@@ -234,13 +236,14 @@ class PenFirmware(FirmwareCommands):
     def _lease_lapsed(self) -> None:
         self.lease_until_ms = None
         if self.state is S.RUNNING:
+            # cut now; one EVENT with what this tick's checks find too (protocol.md sec. 7)
             self._latch(Fault.LEASE_EXPIRED)
         elif self.state is S.ARMED:
             self.state = S.IDLE
             self._event(EventCode.STATE_CHANGED)
 
     # ------------------------------------------------------------------ faults
-    def _check_faults(self, driven: bool) -> None:
+    def _check_faults(self, driven: bool, began: FirmwareState) -> None:
         phys, model = self.physics, self.model
         found = 0  # plain int bits: an IntFlag per tick costs more than the checks themselves
         if phys.current_a > model.current_max_a:
@@ -249,7 +252,7 @@ class PenFirmware(FirmwareCommands):
             found |= _OVERTEMPERATURE
         if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
             found |= _DEPTH_OUT_OF_BAND
-        if not phys.cond.cartridge_present and self.state in (S.ARMED, S.RUNNING):
+        if not phys.cond.cartridge_present and began in (S.ARMED, S.RUNNING):
             found |= _CARTRIDGE_REMOVED
         if driven:
             # Observer: the firmware knows the motor's time constant, so it predicts the speed
@@ -267,6 +270,9 @@ class PenFirmware(FirmwareCommands):
             new = found & ~int(self.faults)
             if new:
                 self._latch(Fault(new))
+        if self._unannounced:  # every fault of this tick, the lease's included: one EVENT
+            self._unannounced = False
+            self._event(EventCode.FAULT_LATCHED)
 
     def _stop_and_retract(self) -> None:
         self.depth_cmd_um = 0
@@ -278,25 +284,7 @@ class PenFirmware(FirmwareCommands):
         self._stop_and_retract()
         if self.state in (S.IDLE, S.ARMED, S.RUNNING):
             self.state = S.FAULT
-        self._event(EventCode.FAULT_LATCHED)
-
-    def active_conditions(self) -> Fault:
-        """Latched faults whose cause is still present (what CLEAR_FAULTS's self-test finds)."""
-        phys, cond, model = self.physics, self.physics.cond, self.model
-        active = Fault(0)
-        if cond.winding_short:
-            active |= Fault.OVERCURRENT
-        if phys.temp_c > model.temp_max_c - model.temp_clear_hysteresis_c:
-            active |= Fault.OVERTEMPERATURE
-        if cond.jammed:
-            active |= Fault.JAM
-        if cond.encoder_lost:
-            active |= Fault.ENCODER_LOSS
-        if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
-            active |= Fault.DEPTH_OUT_OF_BAND
-        if not cond.cartridge_present:
-            active |= Fault.CARTRIDGE_REMOVED
-        return active & self.faults
+        self._unannounced = True
 
     # ------------------------------------------------------------------ telemetry
     def lease_remaining_ms(self) -> int:

@@ -69,7 +69,22 @@ class FirmwareCommands:
         raise NotImplementedError
 
     def active_conditions(self) -> Fault:
-        raise NotImplementedError
+        """Latched faults whose cause is still present (what CLEAR_FAULTS's self-test finds)."""
+        phys, cond, model = self.physics, self.physics.cond, self.model
+        active = Fault(0)
+        if cond.winding_short:
+            active |= Fault.OVERCURRENT
+        if phys.temp_c > model.temp_max_c - model.temp_clear_hysteresis_c:
+            active |= Fault.OVERTEMPERATURE
+        if cond.jammed:
+            active |= Fault.JAM
+        if cond.encoder_lost:
+            active |= Fault.ENCODER_LOSS
+        if abs(phys.position_um - phys.steps_um) > model.depth_band_um:
+            active |= Fault.DEPTH_OUT_OF_BAND
+        if not cond.cartridge_present:
+            active |= Fault.CARTRIDGE_REMOVED
+        return active & self.faults
 
     def _execute(self, mtype: MsgType, msg: m.Message) -> m.Message:
         state = self.state

@@ -137,6 +137,7 @@ def _check_host_port(port: str, scheme: str, rest: str) -> None:
     _check_options(port, scheme, query)
 
 
+# Duplicates simulators/protocol_pensim.py `_EXAMPLES` (+ its ranges): it has no public table.
 _PENSIM_NUMBERS = {"seed": 3, "lease": 1500, "telemetry": 200, "baud": 115200}
 
 

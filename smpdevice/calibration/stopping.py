@@ -133,9 +133,12 @@ def install(ctl: PenController, report: CalibrationReport, calibration: Calibrat
 
 def _not_installed(report: CalibrationReport, why: str) -> str:
     assert report.calibration is not None
-    saved = " and was saved" if report.saved else ""
-    return (f"calibration {report.calibration.calibration_id} passed{saved} but was not "
-            f"installed: {why}. Calibrate again")
+    ident = report.calibration.calibration_id
+    if report.saved:  # the store's newest: what `smp run` and the service take next
+        return (f"calibration {ident} passed and was saved but was not installed: {why}. It "
+                "is the newest: `smp run` takes it, and a service installs it once the pen is "
+                "idle again")
+    return f"calibration {ident} passed but was not installed: {why}. Calibrate again"
 
 
 def pen_lost(ctl: PenController, exc: BaseException) -> str | None:

@@ -114,7 +114,10 @@ def resume_profile(report: RunReport, *, session_id: str, profile_path: str | No
     given = load_profile(profile_path, zones) if profile_path else None
     with ctrl_c.deferred(), contextlib.ExitStack() as stack:
         stack.callback(_said, held)  # last: also before a refusal's error
-        path = find_session_log(session_id, db, warn=held.append)
+        from smpdevice.records.logcopies import readers_name_copies
+
+        with readers_name_copies():  # each copy named here once: the writer names it no more
+            path = find_session_log(session_id, db, warn=held.append)
         passlog = _open_writer(path, session_id, stack)
         report.passlog_path = passlog.path
         record = passlog.session(session_id)

@@ -171,11 +171,16 @@ def simulated_text(flag: bool | None) -> str:
 
 
 def _summary_table(summary: dict) -> Table:
+    from smpdevice.sessions.session_records import interruption_words, interruptions_between
+
     table = Table(title="summary", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in summary.items():
-        if isinstance(value, dict):
+        if key in ("interruptions_between", "interrupted_between"):  # a list, or rev 20's dict
+            key, value = "interruptions_between", "; ".join(
+                interruption_words(i) for i in interruptions_between(summary)) or value
+        elif isinstance(value, dict):
             value = ", ".join(f"{k} {v if not isinstance(v, dict) else _flat(v)}"
                               for k, v in value.items())
         table.add_row(key.replace("_", " "), str(value))

@@ -121,12 +121,11 @@ def _read_once(paths: list) -> tuple[list, bool]:
     written on after the copy are pushed (the central store refuses the second: a fork)."""
     from pathlib import Path
 
-    from smpdevice.records.logset import DivergedLog, copy_problems
+    from smpdevice.records.logcopies import unread_copies
 
-    found = copy_problems([p for p in paths if missing_log(p) is None])
+    not_read, found = unread_copies([p for p in paths if missing_log(p) is None])
     for copy in found:
         click.secho(f"copied: {copy}", fg="red", err=True)
-    not_read = {Path(c.path) for c in found if not isinstance(c, DivergedLog)}
     return [p for p in paths if Path(p) not in not_read], bool(found)
 
 

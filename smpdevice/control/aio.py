@@ -20,6 +20,7 @@ shares that run (one under way and one queued at most; each caller's run began a
 Telemetry and state changes arrive as async iterators fed from the controller's listeners; a
 slow consumer loses the oldest items, never blocks the reader thread. A lost link ends
 `telemetry(until_lost=True)` with LinkLost; the default stream waits on for the reconnect.
+Any close ends every stream (also the controller's own `pen.close()` after a lost link).
 After `close()` the workers are gone: every call then runs in a thread of its own, so it gets
 the blocking controller's own answer (StateError "not connected"; close() and the stops return
 quietly), and the async iterators end.
@@ -52,7 +53,6 @@ from smpdevice.control.aio_lanes import (
     _Feed,
     _quietly,
     _through_cancels,
-    closed_by_program,
     stream_watch,
 )
 from smpdevice.control.aio_lanes import run_in_new_thread as run_in_new_thread
@@ -102,10 +102,9 @@ class AsyncPenController:
         self._lock = threading.Lock()  # `closed` and the executors' shutdown change together
         self._closed = False
         self._feeds: set[_Feed] = set()
-        # why the controller is disconnected, as its state listeners heard (None: not, or not
-        # heard): a stream begun after its own close() ends quietly (`_end_if_offline`)
-        self._offline_why: str | None = None
-        pen.state_listeners.add(self._note_offline)
+        # the controller's own close() ends every stream, whatever state it closed from (a
+        # lost link changes no state at close: only this tells the streams waiting on it)
+        pen.close_listeners.add(self._end_feeds)
 
     @classmethod
     async def connect(cls, port: str, **kwargs: Any) -> AsyncPenController:
@@ -140,8 +139,14 @@ class AsyncPenController:
                 self._closed = True
                 self._calls.shutdown(wait=False, cancel_futures=True)
                 self._stops.shutdown(wait=False)
-            for feed in list(self._feeds):
-                feed.push(_END)
+            self._end_feeds()
+
+    def _end_feeds(self) -> None:
+        """Any thread: end every open stream (a closed pen sends nothing more)."""
+        with self._lock:
+            feeds = list(self._feeds)
+        for feed in feeds:
+            feed.push(_END)
 
     async def __aenter__(self) -> AsyncPenController:
         return self
@@ -326,7 +331,8 @@ class AsyncPenController:
         frames before it), at once if the link is already lost. False: the stream outlives a
         lost link and goes on with the frames after `reconnect()` (the service's pump reads
         so); `state_changes()` says the loss. Either way it ends quietly at close() (this
-        wrapper's or the controller's own, also one made before the stream or wrapper began)."""
+        wrapper's or the controller's own, also one made before the stream or wrapper began,
+        also after a lost link)."""
         checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
         checks.instance("until_lost", until_lost, bool, "True or False")
         feed = self._open_feed(max_queue)
@@ -341,9 +347,6 @@ class AsyncPenController:
             self.pen.remove_telemetry_listener(push)
             self.pen.state_listeners.remove(watch)
 
-    def _note_offline(self, old: State, new: State, reason: str) -> None:
-        self._offline_why = reason if new is State.DISCONNECTED else None
-
     def _why_offline(self) -> str:
         fault = self.pen.last_fault
         return fault.reason if fault is not None else "the pen is not connected"
@@ -351,7 +354,8 @@ class AsyncPenController:
     async def state_changes(self, *, max_queue: int = 256
                             ) -> AsyncIterator[tuple[State, State, str]]:
         """(old, new, reason) for every state change from now on; ends quietly at close()
-        (this wrapper's or the controller's own: after its change to `disconnected`)."""
+        (this wrapper's or the controller's own: after its change to `disconnected`, if any:
+        a close after a lost link changes no state)."""
         checks.whole_number("max_queue", max_queue, 1, MAX_QUEUE)
         feed = self._open_feed(max_queue)
         on_change = stream_watch(feed, until_lost=False, changes=True)
@@ -376,7 +380,7 @@ class AsyncPenController:
     def _end_if_offline(self, feed: _Feed, until_lost: bool) -> None:
         """A stream begun on a closed pen ends at once (a closed pen sends nothing more); with
         `until_lost`, one begun on a lost link raises LinkLost at once."""
-        if self._closed or closed_by_program(self.pen, self._offline_why):
+        if self._closed or self.pen.closed:
             feed.push(_END)
         elif until_lost and self.pen.state is State.DISCONNECTED:
             feed.push(LinkLost(self._why_offline()))

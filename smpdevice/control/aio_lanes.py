@@ -12,14 +12,11 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from smpdevice.control.states import CLOSED_BY_PROGRAM, State
 from smpdevice.errors import SmpError
 from smpdevice.link.wire import LinkError
-
-if TYPE_CHECKING:
-    from smpdevice.control.controller import PenController
 
 T = TypeVar("T")
 END = object()  # pushed to an open feed when nothing more will come: the iterator returns
@@ -133,34 +130,16 @@ class _Feed:
 
 def stream_watch(feed: _Feed, *, until_lost: bool,
                  changes: bool = False) -> Callable[[State, State, str], None]:
-    """A stream's state listener: the controller's own close() ends `feed` with END (a closed
-    pen sends nothing more); a lost link ends it with LinkLost only if `until_lost` (else the
-    stream waits on for the reconnect). `changes`: each change is put in first (state_changes:
-    the last change, to `disconnected`, is delivered before the end)."""
+    """A stream's state listener: a lost link ends `feed` with LinkLost only if `until_lost`
+    (else the stream waits on for the reconnect); the program's own close is no loss (its
+    END comes through the controller's `close_listeners`, after every change is told).
+    `changes`: each change is put in (state_changes: the change to `disconnected`, if the
+    close made one, is delivered before the end)."""
 
     def on_change(old: State, new: State, reason: str) -> None:
         if changes:
             feed.push((old, new, reason))
-        if new is State.DISCONNECTED:
-            if reason == CLOSED_BY_PROGRAM:
-                feed.push(END)
-            elif until_lost:
-                feed.push(LinkLost(reason))
+        if new is State.DISCONNECTED and until_lost and reason != CLOSED_BY_PROGRAM:
+            feed.push(LinkLost(reason))
 
     return on_change
-
-
-def closed_by_program(pen: PenController, heard: str | None) -> bool:
-    """Is `pen` disconnected by its own close() (not a lost link)? `heard`: why it went offline
-    as the wrapper's listener heard it; None when not heard (closed or lost before the wrapper
-    existed, or its listeners not told yet): then the controller says. A lost link records
-    `last_interruption`, close() none: a controller that was opened and whose latest
-    interruption is no lost link was closed. Read under its state lock: `_fire` changes the
-    state and the interruption together, so a loss is never read half-made as a close."""
-    with pen._fsm_lock:
-        if pen.state is not State.DISCONNECTED:
-            return False
-        if heard is not None:
-            return heard == CLOSED_BY_PROGRAM
-        last = pen.last_interruption
-    return pen.link is not None and (last is None or last[0] is not State.DISCONNECTED)

@@ -8,7 +8,7 @@ actuator and the motor through these, and read back what the pen measured. The s
 from __future__ import annotations
 
 from firmware_protocol import units
-from firmware_protocol.codes import Capability
+from firmware_protocol.codes import Capability, FirmwareState
 from firmware_protocol.messages import (
     CalibrationRead,
     CalibrationTable,
@@ -23,7 +23,7 @@ from smpdevice.control.speed_check import SPIN_UP_S as SPIN_UP_S
 from smpdevice.control.speed_check import SpeedCheckMixin
 from smpdevice.control.spin import SpinCancel as SpinCancel
 from smpdevice.control.spin import SpinStopped as SpinStopped
-from smpdevice.control.states import State, StateError
+from smpdevice.control.states import PenFault, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
@@ -41,6 +41,10 @@ class TravelError(EnvelopeError, checks.InvalidArgument):
         limit = hi_mm if actuator_mm > hi_mm else lo_mm
         super().__init__("calibration", [Violation(
             "actuator_mm", actuator_mm, limit, "is outside the pen's actuator travel")], message)
+
+
+# a report in these is never a settled position (review 20: a reboot under a reading)
+_LATCHED_PEN = frozenset({FirmwareState.BOOTING, FirmwareState.FAULT, FirmwareState.ESTOP})
 
 
 class CalibratingMixin(SpeedCheckMixin):
@@ -76,7 +80,18 @@ class CalibratingMixin(SpeedCheckMixin):
         first = self.telemetry
         assert first is not None  # there() saw it
         self._wait_news(lambda: self.telemetry is not first, settle_timeout_s)  # read after
-        return (self.telemetry or first).actuator_mm
+        # that report may come after a reboot or a latch (the actuator reset): never a reading
+        # (review 20: a verify point taken across a brownout). Checked again, after the wait
+        self._raise_if_faulted()
+        t = self.telemetry or first
+        if t.telemetry_seq < first.telemetry_seq or t.faults or t.state in _LATCHED_PEN:
+            # the report itself says so, before the loop has acted on the pen's news
+            what = ("rebooted" if t.telemetry_seq < first.telemetry_seq
+                    else f"reported {t.state.name}")
+            raise PenFault(f"the pen {what} while the actuator was read at {actuator_mm} mm "
+                           f"({', '.join(t.faults.names) or 'no fault'}): that reading is "
+                           "not used")
+        return t.actuator_mm
 
     def end_calibration(self, calibration: Calibration | None = None) -> None:
         """Back to idle; install `calibration` and store it on the pen where supported.

@@ -5,12 +5,13 @@ connect (a needle found running is stopped, never adopted), reconnecting, closin
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
 from firmware_protocol import PROTOCOL_VERSION, SCHEMA_HASH, Message
-from firmware_protocol.codes import FirmwareState, NackReason
+from firmware_protocol.codes import Fault, FirmwareState, NackReason
 from firmware_protocol.messages import (
     Disarm,
     EStop,
@@ -21,7 +22,7 @@ from firmware_protocol.messages import (
 )
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.options import LEASE_RANGE_MS
-from smpdevice.control.pen import PenIdentity
+from smpdevice.control.pen import PenIdentity, PenTelemetry
 from smpdevice.control.states import (
     CLOSED_BY_PROGRAM,
     MOTION,
@@ -34,6 +35,7 @@ from smpdevice.control.states import (
 )
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation, RequestEngine
+from smpdevice.link.notifier import Notifier
 from smpdevice.link.wire import CommandRefused, Link, LinkTimeout
 from smpdevice.transport import DEFAULT_PORT, open_port
 
@@ -50,6 +52,24 @@ class ConnectionMixin(ControllerCore):
     """connect / open / reconnect / close."""
 
     _expected_serial: str | None = None  # during reconnect(): the only pen to take back
+    # EVENT BOOTED counted by the loop (news.py) in the wire's order with the replies, noted
+    # as the pen takes its rate (the first time: it is up): a boot counted after is a reboot
+    # that set its rate back to its boot default (0 = off on some pens: review 20)
+    _boots_seen, _rate_boots = 0, 0
+    _up_boots: int | None = None
+    _report_at_boot: PenTelemetry | None = None  # the last report before a BOOTED (news.py)
+    _boot_refused = False  # a NACK BOOTING after the first report: it rebooted
+    _pen_rebooted: bool = False  # requests.py: a clear asks the telemetry rate again
+    # close() ran and no open() since: every wait on this pen ends, and what waits on a
+    # lost link's reconnect (an aio stream) is told through `close_listeners`
+    _closed: bool = False
+    close_listeners: Notifier[[]]  # controller.py `_setup`; called with nothing after close()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has run (whatever the state it closed from, a lost link too)
+        and until the next `open()` / `reconnect()`: nothing more comes from the pen."""
+        return self._closed
 
     @classmethod
     def connect(cls: type[_C], port: str = DEFAULT_PORT, **kwargs: Any) -> _C:
@@ -63,10 +83,13 @@ class ConnectionMixin(ControllerCore):
         if self.state is not State.DISCONNECTED:
             raise StateError(f"already {self.state.value}; close() first")
         self._fire("connect", "open")
+        self._closed = False  # (after the state's change: a stream begun now is not ended)
         self._lease_hold.clear()  # (an E-stop latched here stays: only clear_faults ends it)
         try:
             self._open_link()
             settled = self._settle_pen()
+            if self._boots_seen > self._rate_boots:  # rebooted after its first report
+                self._ask_rate()
             if self._estop_hold:
                 self._reassert_estop()
         except BaseException:
@@ -77,6 +100,7 @@ class ConnectionMixin(ControllerCore):
                 self._fire("connect_failed", "connection failed")
             raise
         with self._fsm_lock:  # an estop() meanwhile has set the hold before it takes this lock
+            settled = self._rebooted_verdict(settled)  # the loop counts boots under this lock
             if self._estop_hold:
                 settled = "connected_estopped"
                 if self.last_fault is None or "E-stop" not in self.last_fault.reason:
@@ -106,7 +130,7 @@ class ConnectionMixin(ControllerCore):
     def _open_link(self) -> None:
         port = open_port(self.port_url, baudrate=self.baudrate)
         self._adopt_port_clock(port)  # pensim://?clock=virtual: the pen's clock (sim_time.py)
-        self.telemetry = None
+        self.telemetry = self._report_at_boot = None
         self.link = link = Link(port, clock=self.clock)
         # A fresh engine (and queue) per connection: nothing from the old one may run. It is
         # the only way to the pen, the handshake included.
@@ -119,6 +143,8 @@ class ConnectionMixin(ControllerCore):
         link.add_listener(self._on_pen_message)
         engine.start()
         link.start()
+        self._boot_refused = self._pen_rebooted = False  # its rate is asked below
+        self._up_boots = None
         reply = self._request_after_boot(IdentifyRequest())
         if not isinstance(reply, Identify):
             raise HandshakeError(f"the pen answered IDENTIFY_REQUEST with {type(reply).__name__}")
@@ -134,18 +160,20 @@ class ConnectionMixin(ControllerCore):
         if self.lease_ms > self._ident.limits.lease_max_ms:
             self.lease_ms = engine.lease_ms = self._ident.limits.lease_max_ms
         rate = min(self.telemetry_hz, self._ident.limits.telemetry_max_hz)
-        self._request_after_boot(SetTelemetryRate(rate))
         engine.telemetry_hz = rate
+        self._ask_rate()
+        self._up_boots = self._rate_boots  # it took a command refused while booting: it is up
         if self._zone is not None:
             self._rebound_zone()  # to this pen's limits (guard.py)
         self._log.info("connected", firmware=self._ident.firmware_version)
 
-    def _request_after_boot(self, message: Message, wait_s: float = 3.0) -> Message:
+    def _request_after_boot(self, message: Message, then: Callable[[], None] | None = None,
+                            wait_s: float = 3.0) -> Message:
         """A request (through the engine) that waits out a pen still booting (NACK BOOTING)."""
         deadline = self.clock.now() + wait_s
         while True:
             try:
-                return self._eng.call(Operation, [message])
+                return self._eng.call(Operation, [message], then)
             except CommandRefused as exc:
                 if exc.reason is not NackReason.BOOTING or self.clock.now() > deadline:
                     raise
@@ -168,19 +196,82 @@ class ConnectionMixin(ControllerCore):
             )
         _check_pen_identity(m, self.lease_ms)
 
+    def _ask_rate(self) -> None:
+        """SET_TELEMETRY_RATE; what the pen took it after is noted by the loop, in the wire's
+        order (a BOOTED before its ACK is not after). Failed after a reboot: told as one."""
+        def taken() -> None:
+            self._rate_boots = self._boots_seen
+
+        try:
+            self._request_after_boot(SetTelemetryRate(self._eng.telemetry_hz), taken)
+        except SmpError as exc:
+            if not self._rebooted():
+                raise
+            raise LinkTimeout(f"the pen rebooted while connecting (brownout or watchdog) and "
+                              f"did not take its telemetry rate again: {exc}. Check the pen's "
+                              "power supply, then connect again") from exc
+
+    def _rebooted(self) -> bool:  # since it was up (not the boot of a pen just switched on)
+        up = self._up_boots
+        return self._boot_refused or (up is not None and self._boots_seen > up)
+
+    def _first_report(self) -> PenTelemetry:
+        """The pen's first report (none from before a BOOTED). Rebooted since it took its rate
+        (at its boot default rate then, 0 = off on some pens), or silent (its EVENT BOOTED may
+        be lost): the rate is asked again, once, and a report since awaited; else a clear
+        error (review 20)."""
+        wait_s = max(1.0, 20 / max(self.telemetry_hz, 1))
+
+        def fresh() -> PenTelemetry | None:
+            t = self.telemetry
+            return t if t is not self._report_at_boot else None
+
+        self._wait_news(lambda: fresh() is not None or self._boots_seen > self._rate_boots,
+                        wait_s)
+        t = fresh()
+        if t is not None and self._boots_seen == self._rate_boots:
+            return t
+        self._ask_rate()
+        self._wait_news(lambda: fresh() is not None, wait_s)
+        t = fresh()
+        if t is not None:
+            return t
+        if self._rebooted():
+            raise LinkTimeout(f"the pen rebooted while connecting (brownout or watchdog) and "
+                              f"sends no telemetry since, though asked again for "
+                              f"{self._eng.telemetry_hz} Hz; check its power supply, then "
+                              "connect again")
+        raise LinkTimeout("the pen sends no telemetry (asked twice); check the cable and the pen")
+
+    def _rebooted_verdict(self, settled: str) -> str:
+        """Under `_fsm_lock`, as the handshake ends: a pen that rebooted since it was up is
+        connected latched with the reboot named (POWER_RESET), as at any other time, never
+        `idle` unnoticed; the loop counts boots under this lock, and after it, sees `idle`."""
+        if not self._rebooted():
+            return settled
+        if self._boots_seen > self._rate_boots:
+            self._pen_rebooted = True  # at its boot default rate: the clear asks it again
+        t = self.telemetry
+        faults = (t.faults if t is not None else Fault(0)) | Fault.POWER_RESET
+        estop = settled == "connected_estopped"
+        self.last_fault = FaultInfo("the pen rebooted while connecting (brownout or watchdog)"
+                                    + ("; it reports a latched E-stop" if estop else ""), faults)
+        return "connected_estopped" if estop else "connected_faulted"
+
     def _settle_pen(self) -> str:
         """Wait for the first telemetry and bring the pen to a safe state; never resume."""
-        self._wait_news(lambda: self.telemetry is not None,
-                        max(1.0, 20 / max(self.telemetry_hz, 1)))
-        t = self.telemetry
-        if t is None:
-            raise LinkTimeout("the pen sends no telemetry; check the cable and the pen")
+        t = self._first_report()
         try:
             if t.state is FirmwareState.RUNNING:
                 self._eng.call(Operation, [NeedleStop(), Disarm()])
             elif t.state is FirmwareState.ARMED:
                 self._eng.call(Operation, [Disarm()])
         except CommandRefused as exc:
+            if exc.reason is NackReason.BOOTING:  # rebooted after its report: needle stopped
+                self._boot_refused = True
+                self._ask_rate()  # waits the boot out; `open` names the reboot
+                self._eng.ops_done_s = self.clock.now()
+                return "connected_faulted"
             if exc.reason not in (NackReason.FAULT_LATCHED, NackReason.ESTOP_LATCHED):
                 raise
             # The last host's lease ran out as this one connected: the pen stopped the needle
@@ -196,8 +287,10 @@ class ConnectionMixin(ControllerCore):
                 estop = exc.reason is NackReason.ESTOP_LATCHED
                 return "connected_estopped" if estop else "connected_faulted"
         self._eng.ops_done_s = self.clock.now()  # telemetry from before these is stale
-        if t.state is FirmwareState.FAULT or t.faults:
-            self.last_fault = FaultInfo("pen reports a latched fault", t.faults)
+        if t.state is FirmwareState.FAULT or t.faults:  # POWER_RESET: named as the reboot it is
+            self.last_fault = FaultInfo("the pen rebooted (brownout or watchdog), latched since"
+                                        if Fault.POWER_RESET in t.faults
+                                        else "pen reports a latched fault", t.faults)
             return "connected_faulted"
         if t.state is FirmwareState.ESTOP:
             self.last_fault = FaultInfo("pen reports a latched E-stop", t.faults)
@@ -206,20 +299,39 @@ class ConnectionMixin(ControllerCore):
 
     def close(self) -> None:
         """Stop the needle if it runs, disarm, and close the port. Safe to call twice.
-        From a listener (the loop thread) StateError, and nothing changes (`_refuse_in_loop`)."""
+        From a listener (the loop thread) StateError, and nothing changes (`_refuse_in_loop`).
+        Then `closed`, and every wait on the pen ends: `wait_for_state`, and (through
+        `close_listeners`) the aio streams, also when the link was lost before (no change of
+        state then). A request after it: StateError saying it was closed."""
         self._refuse_in_loop("close()")
         self._lease_hold.set()  # even if nothing below gets through, the pen stops by itself
-        engine = self._engine
-        if (self.link is not None and self.link.lost is None and engine is not None
-                and engine.alive):
-            with contextlib.suppress(SmpError):  # two tries each: closing must not linger
-                engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
-        self._shutdown_loop()
-        self._log_fault_when_due(float("inf"))  # a fault's history is never lost to a quick close
-        if self.link is not None:
-            self.link.close()
-        if self.state is not State.DISCONNECTED:
-            self._fire("link_lost", CLOSED_BY_PROGRAM)
+        try:
+            engine = self._engine
+            if (self.link is not None and self.link.lost is None and engine is not None
+                    and engine.alive):
+                with contextlib.suppress(SmpError):  # two tries each: closing must not linger
+                    engine.call(lambda: Operation([NeedleStop(), Disarm()], attempts=2))
+            self._shutdown_loop()
+            self._log_fault_when_due(float("inf"))  # a fault's history outlives a quick close
+            if self.link is not None:
+                self.link.close()
+            if self.state is not State.DISCONNECTED:
+                self._fire("link_lost", CLOSED_BY_PROGRAM)
+        finally:
+            self._notify_state()  # every change told first (state_changes: the last item)
+            self._closed = True
+            self._announce()  # a blocking waiter looks again (wait_for_state)
+            self.close_listeners.notify()
+
+    def _not_connected(self) -> StateError:
+        """The error of a request while disconnected: closed by the program, or why lost."""
+        if self._closed:
+            return StateError("not connected to a pen: this controller was closed (close()), "
+                              "nothing more is sent to the pen. Reconnect (reconnect()) or "
+                              "connect anew first.")
+        lost = self.link.lost if self.link is not None else None
+        return StateError(f"not connected to a pen{f': {lost}' if lost else ''}. Connect or "
+                          "reconnect first.")
 
     def _refuse_in_loop(self, what: str) -> None:
         """Closing from the loop thread could neither stop the needle (the pen's answer comes

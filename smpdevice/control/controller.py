@@ -117,6 +117,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self._telemetry_counters: Notifier[[PenTelemetry]] = Notifier("telemetry")
         self._bind_clock(self.clock)
         self.state_listeners: Notifier[[State, State, str]] = Notifier("state")
+        self.close_listeners: Notifier[[]] = Notifier("close")  # connection.py close()
         self._state_news: collections.deque[tuple[State, State, str]] = collections.deque()
         self._notify_lock = threading.RLock()
         self._state_fired = self._state_told = 0  # changes made / told to the listeners
@@ -297,14 +298,16 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self._call(self._do_clear)
 
     def wait_for_state(self, *states: State, timeout_s: float = 2.0) -> State:
-        """Wait until the controller is in one of `states` (for scripts and tests)."""
+        """Wait until the controller is in one of `states` (scripts, tests). Closed: StateError."""
         checks.finite_number("timeout_s", timeout_s, 0.0, 86400.0, unit="s", lo_open=True)
         if not states or not all(isinstance(state, State) for state in states):
             raise checks.InvalidArgument(f"wait_for_state needs one or more States, got {states!r}")
         self._refuse_in_loop("wait_for_state()")  # the loop waiting on itself: lease lapses
-        if not self._wait_news(lambda: self.state in states, timeout_s):
+        if not self._wait_news(lambda: self.state in states or self.closed, timeout_s):
             raise SmpError(f"waited {timeout_s} s for {', '.join(s.value for s in states)}; "
                            f"still {self.state.value}")
+        if self.state not in states:
+            raise self._not_connected()  # closed: none comes (its clock may stand still)
         return self.state
 
     def _wait_news(self, predicate: Callable[[], bool] | None, timeout_s: float) -> bool:
@@ -313,10 +316,10 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
             return self._news.wait_for(predicate, timeout_s)
 
     def pause(self, duration_s: float) -> None:
-        """Let `duration_s` pass on the controller's clock (virtual in tests), not time.sleep."""
+        """Let `duration_s` pass on the controller's clock (virtual in tests); ends at close()."""
         checks.finite_number("duration_s", duration_s, 0.0, 86400.0, unit="s")
         self._refuse_in_loop("pause()")
-        self._wait_news(None, duration_s)  # the deadline alone: nothing else wakes it
+        self._wait_news(lambda: self.closed, duration_s)  # a closed pen's clock may stand still
 
     def _announce(self) -> None:
         self._news.notify_waiting()  # on every telemetry frame: no lock when nobody waits
@@ -328,8 +331,7 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         engine = self._engine
         if engine is None or not engine.alive:
             if self.state is State.DISCONNECTED:
-                reason = f": {self.link.lost}" if self.link and self.link.lost else ""
-                raise StateError(f"not connected to a pen{reason}. Connect or reconnect first.")
+                raise self._not_connected()  # closed, or why the link was lost
             raise StateError("the controller loop is not running")
         if engine.in_loop():
             raise StateError(

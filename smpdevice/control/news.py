@@ -25,6 +25,7 @@ from smpdevice.control.impressions import PLANNED_END_GRACE_S, ImpressionsPlanMi
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
     LEASED,
+    OFFLINE,
     SAFE,
     FaultInfo,
     PenFault,
@@ -103,6 +104,9 @@ class PenNewsMixin(ImpressionsPlanMixin):
     # True once the pen stopped the needle because the pedal was released (mode `required`),
     # until the next start: the pass that ended so ends `footswitch_released`.
     stopped_by_footswitch: bool = False
+    _pen_rebooted: bool = False  # requests.py: a clear asks the telemetry rate again
+    _boots_seen: int = 0  # EVENT BOOTED handled by the loop, in every state (connection.py)
+    _report_at_boot: PenTelemetry | None = None  # the last report before the last BOOTED
 
     # ---- the footswitch
 
@@ -259,8 +263,15 @@ class PenNewsMixin(ImpressionsPlanMixin):
             self._telemetry_counters.notify(t)  # the host's own counts: never queued, never dropped
             self.telemetry_listeners.notify(t)
             self._announce()
-            rebooted = previous is not None and t.telemetry_seq < previous.telemetry_seq
-            if (previous is None or rebooted or t.state is not previous.state
+            # a sequence started again; not one whose reboot is known (a NACK BOOTING, a
+            # BOOTED: its last report noted), seen when a rate 0 pen is asked to report again
+            rebooted = (previous is not None and t.telemetry_seq < previous.telemetry_seq
+                        and previous is not self._report_at_boot)
+            if rebooted:
+                self._pen_rebooted = True  # its EVENT BOOTED may be lost
+            if rebooted and self._engine is not None:
+                self._eng.post(self._on_reboot_report, t)
+            elif (previous is None or t.state is not previous.state
                     or t.faults != previous.faults) and self._engine is not None:
                 self._eng.post(self._on_pen_state, t)
         elif isinstance(message, Event):
@@ -269,6 +280,12 @@ class PenNewsMixin(ImpressionsPlanMixin):
             if message.event == EventCode.FOOTSWITCH_RELEASED and engine is not None:
                 engine.post(self._on_footswitch_released,
                             "footswitch released: the pen stopped the needle")
+            if message.event == EventCode.BOOTED:
+                self._report_at_boot = self.telemetry  # stale: the handshake judges it not
+                if self.state not in OFFLINE:
+                    # its rate is its boot default now: known here, before a clear queued
+                    # behind this news is sent (requests._do_clear asks the rate again)
+                    self._pen_rebooted = True
             if message.event in _LATCHED and engine is not None:
                 engine.post(self._on_pen_latched, message)  # no telemetry may follow
             self._log.info("pen event", pen_event=_EVENT_NAMES[message.event],
@@ -297,10 +314,37 @@ class PenNewsMixin(ImpressionsPlanMixin):
     def _on_pen_latched(self, event: Event) -> None:
         """An EVENT FAULT_LATCHED / ESTOP_LATCHED / BOOTED: reconcile on it as on a report (the rows
         that need a settled report do not apply to an event)."""
+        if event.event == EventCode.BOOTED:
+            with self._fsm_lock:  # counted and judged at once: the handshake ends under it
+                self._boots_seen += 1
+                state = self.state
+            self._announce()  # a handshake waiting for its first report looks again
+            if state not in SAFE | OFFLINE and event.state != FirmwareState.ESTOP:
+                # named as the reboot it is, as a NACK BOOTING is, whatever state it came up
+                # in: never "a fault" to look for a jam behind (review 20)
+                self._latch_reboot(f"it reported BOOTED, state "
+                                   f"{_STATE_NAMES.get(event.state, event.state)}")
+                return
         self._reconcile(FirmwareState(event.state), Fault(event.faults), settled=False)
 
-    def _on_pen_state(self, t: PenTelemetry) -> None:
-        """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`."""
+    def _on_reboot_report(self, t: PenTelemetry) -> None:
+        """A report whose sequence started again: the pen rebooted, its EVENT BOOTED lost or
+        not yet read (into idle too: a cold start). Named the reboot it is (review 20)."""
+        self._on_pen_state(t, f"its reports started again at {t.telemetry_seq}")
+
+    def _on_pen_state(self, t: PenTelemetry, restarted: str | None = None) -> None:
+        """Bring the controller in line with what the pen reports (loop thread): `RECONCILE`.
+        A report of a reboot (POWER_RESET, or `restarted`) is named the reboot it is, as the
+        EVENT BOOTED and a NACK BOOTING are, whichever of them the loop takes first (review 20:
+        a report seen first was "a fault" when the event was lost)."""
+        rebooted = restarted or ("it reports POWER_RESET" if Fault.POWER_RESET in t.faults
+                                 else None)
+        if rebooted is not None and t.state is not FirmwareState.ESTOP:
+            with self._fsm_lock:
+                state = self.state
+            if state not in SAFE | OFFLINE:
+                self._latch_reboot(f"{rebooted}, state {t.state.name}")
+                return
         self._reconcile(t.state, t.faults, self._eng.settled(t.received_at_s))
 
     def _reconcile(self, pen_state: FirmwareState, faults: Fault, settled: bool) -> None:

@@ -18,6 +18,7 @@ from firmware_protocol.messages import (
     NeedleStart,
     NeedleStop,
     Retract,
+    SetTelemetryRate,
 )
 from smpdevice.control.calibrating import SETTLE_TOLERANCE_MM
 from smpdevice.control.calibration import (
@@ -86,6 +87,9 @@ class RequestsMixin(ControllerCore):
     _stop_epoch: int = 0
     run_for_s: float | None = None
     stopped_at_planned_end: datetime | None = None
+    # The pen rebooted since the handshake (news.py, safety.py): it reports at its boot
+    # default rate now (0 = off), so its clear asks the handshake's rate again (review 20)
+    _pen_rebooted: bool = False
 
     @property
     def stops_asked(self) -> int:
@@ -380,8 +384,12 @@ class RequestsMixin(ControllerCore):
             self._fire("cleared", "cleared by request")
             self._estop_hold = False  # the technician's explicit reset ends the E-stop
             self._eng.cancel_estop()
+            self._pen_rebooted = False
 
-        return Operation([ClearFaults()], cleared)
+        # then the rate: the controller stays latched until both are done, so a clear never
+        # leaves a pen reporting blind (and a refused clear is named as CLEAR_FAULTS's)
+        rate = [SetTelemetryRate(self._eng.telemetry_hz)] if self._pen_rebooted else []
+        return Operation([ClearFaults(), *rate], cleared)
 
     def _do_request(self, message: Message) -> Operation:
         return Operation([message])

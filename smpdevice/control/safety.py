@@ -15,6 +15,7 @@ from firmware_protocol import Message
 from firmware_protocol.codes import Fault
 from firmware_protocol.messages import Ack, EStop, LeaseRenew
 from smpdevice.control.core import ControllerCore
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
     CLOSED_BY_PROGRAM,
     LEASED,
@@ -44,6 +45,9 @@ FAULT_LOG_DELAY_S = 0.02  # the fault's frame history is logged this long after 
 
 class SafetyMixin(ControllerCore):
     """stop_needle, estop, and the controller's way into `fault` / `estop`."""
+
+    _pen_rebooted: bool = False  # requests.py: a clear asks the telemetry rate again
+    _report_at_boot: PenTelemetry | None = None  # the last report before a known reboot
 
     def stop_needle(self) -> None:
         """running -> armed (the pass ends).
@@ -320,6 +324,8 @@ class SafetyMixin(ControllerCore):
         pen rebooted under us and comes up latched with POWER_RESET, its needle stopped. One
         way whichever request met it first (review 19: a planned-end stop's NACK left `armed`
         in a replay where the renewal's had latched the fault live)."""
+        self._pen_rebooted = True
+        self._report_at_boot = self.telemetry  # from before it: its next report starts again
         faults = self.telemetry.faults if self.telemetry is not None else Fault(0)
         self.last_fault = FaultInfo(f"the pen rebooted ({what})", faults | Fault.POWER_RESET)
         self._enter_safe("fault_detected")

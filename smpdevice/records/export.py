@@ -8,7 +8,8 @@ pseudonyms (`Pseudonyms`); screening answers are never exported. CSV is safe to 
 spreadsheet: a text cell that starts with = + - @ tab or CR is prefixed with `'` (OWASP), and a
 field holding a CR or LF is quoted. Passes are numbered from 1 within their session. A pass
 begun after a resumption carries its technician, calibration, firmware and envelope hash, not
-the opening's (`export_resumed`).
+the opening's (`export_resumed`); a pass whose record names its calibration (rev 20: one swapped
+between passes) carries that one.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ IDENTIFYING_FIELDS = ("client_ref", "technician")
 _TEXT_FIELDS = ("client_ref", "technician", "pen_serial", "firmware_version", "calibration_id",
                 "zone", "session_kind")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Where a pass's own record names the calibration it was played on (rev 20; older records
+# do not: their passes are exported with the opening's or the latest resumption's).
+_PASS_CALIBRATION = "$.calibration.calibration_id"
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,10 @@ def _export_sql(fmt: str, pseudonymous: bool, where: str, resumed: bool = False)
             expr = f"b.{name}"
         elif name == "pass_number":
             expr = "b.n"
+        elif name == "calibration_id":  # the pass's own (rev 20), else as before
+            before = field_sql(name) if resumed else f"o.body {op} '$.{name}'"
+            expr = (f"CASE WHEN json_type(b.body, '{_PASS_CALIBRATION}') = 'text' THEN "
+                    f"b.body ->> '{_PASS_CALIBRATION}' ELSE {before} END")
         elif resumed and name in RESUMED_FIELDS:  # text (a string in a JSON line)
             expr = (f"pseudonym({field_sql(name)})" if pseudonymous
                     and name in IDENTIFYING_FIELDS else field_sql(name))
@@ -280,6 +288,7 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
     """The same export from records of any backend: passes in order, each session's opening
     body by id, and by pass id the fields of the resumption a pass was played after
     (`export_resumed.played_by`: its technician, calibration, ...)."""
+    from smpdevice.records.export_resumed import played_calibration_id
     from smpdevice.records.model import PassLogError
     from smpdevice.records.record_types import opening_problem
 
@@ -298,6 +307,9 @@ def export_records(passes: Iterable[PassRecord], session_bodies: Mapping[str, di
         row["envelope_sha256"] = (s.get("envelope") or {}).get("sha256")
         row.update((played_by or {}).get(p.pass_id, {}))
         row.update(p.__dict__)
+        played_on = played_calibration_id(p.calibration)  # its own record's (rev 20)
+        if played_on is not None:
+            row["calibration_id"] = played_on
         row["pass_number"] = p.number
         if where is not None and not where.matches(p.session_id, row["client_ref"],
                                                    p.started_at):
@@ -326,7 +338,8 @@ _SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "firmware_version": {"type": "string", "description": "the pen's firmware for this pass "
                          "(at the opening, or at the latest resumption before it)"},
     "calibration_id": {"type": "string", "description": "the calibration this pass was played "
-                       "on (the opening's, or the latest resumption's before it)"},
+                       "on: as its own record names it, else (records written before passes "
+                       "named it) the opening's, or the latest resumption's before it"},
     "envelope_sha256": {"type": ["string", "null"],
                         "description": "hash of the safety envelope in force for this pass "
                                        "(at the opening, or at the latest resumption before "

@@ -32,7 +32,8 @@ from smpdevice.records.model import SESSION_FIELDS
 from smpdevice.records.sqlite_read import DamagedRecord, body_of
 
 _BEGIN_PATHS = ("zone", "depth_mm", "speed_hz", "duty_pct", "period_ms", "started_at",
-                "simulated")
+                "simulated", "calibration.calibration_id")
+_CALIBRATION_CELL = SESSION_FIELDS.index("calibration_id")
 _END_PATHS = ("ended_at", "outcome", "fault_code", "fault_names", "recovered", "stats.samples",
               "stats.depth_min_mm", "stats.depth_mean_mm", "stats.depth_max_mm",
               "stats.speed_burst_hz", "stats.speed_mean_hz", "stats.strokes",
@@ -151,6 +152,8 @@ def _render(conn: sqlite3.Connection, out: TextIO, heads: _Heads,
             head = unresumed.get(sid)
             if head is None:  # first seen, or a resumed session (its cells by resumption)
                 head = heads.cells(sid, seq)
+            if b[7].__class__ is str:  # the pass's record names its calibration (rev 20)
+                head = [*head[:_CALIBRATION_CELL], cell(b[7]), *head[_CALIBRATION_CELL + 1:]]
             if e is None:
                 e = _NO_END
             if pass_id.__class__ is not str or pass_id.startswith(starts):

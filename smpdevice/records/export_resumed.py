@@ -6,7 +6,9 @@ envelope: its `session_resume` record says which. Every pass begun after it (up 
 one) is exported with these, not the opening's: `RESUMED_FIELDS` come from the latest
 resumption before the pass that plays (one that only keeps a crash's count, `count_only`,
 plays nothing and changes nothing), each where it records it as text, else from the opening.
-The three export paths (SQL JSONL, fast CSV, record by record) apply this one rule.
+A pass whose own record names its calibration (rev 20: `pass_begin` `calibration`, so one
+swapped between passes) is exported with that one (`played_calibration_id`); older records
+name none. The three export paths (SQL JSONL, fast CSV, record by record) apply this one rule.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ def resumptions(conn: sqlite3.Connection) -> Resumptions:
         if not body.get("count_only"):
             found.setdefault(sid, []).append((seq, played_with(body)))
     return found
+
+
+def played_calibration_id(calibration: Any) -> str | None:
+    """The id a pass record's own `calibration` names as text (rev 20: it wins over the
+    opening's and any resumption's); None for a record written before passes named it."""
+    cid = calibration.get("calibration_id") if isinstance(calibration, dict) else None
+    return cid if isinstance(cid, str) else None
 
 
 def latest_before(resumed: list[tuple[int, dict[str, str]]], seq: int) -> int:

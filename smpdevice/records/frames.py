@@ -6,14 +6,19 @@ with readers in several languages (Foxglove opens it), it streams (no index need
 and unchunked it is crash-safe: every message is a complete record as soon as it is flushed.
 
 Channels (message encoding `smp.bytes` = raw wire bytes as read or written; `json` = UTF-8):
-- `/meta` (json, first message): format, session, installation key, pen, profile, calibration;
+- `/meta` (json, first message): format, session, installation key, pen, profile, calibration,
+  and (since session 20) `start`: the controller's state at the recording's start, with the
+  reason of its latch (`{"state", "reason"}`: the replay starts its controller there);
 - `/preamble/host`, `/preamble/pen`: the first bytes of the connection (the handshake);
 - `/host`, `/pen`: the bytes the host wrote and read during the session;
 - `/state` (json): the controller's state changes `{"old", "new", "reason"}`;
 - `/marker` (json): `{"truncated": reason}` when the size cap or a write error ended it;
 - `/input` (json): the host-side inputs that change the controller's decisions (an operator's
   stop, an E-stop request; `smpdevice.replay.inputs`), at the point of the conversation they
-  came; a recording whose `/meta` has no `inputs` key predates it.
+  came; a recording whose `/meta` has no `inputs` key predates it;
+- `/reconnect/host`, `/reconnect/pen`: the first bytes of a new connection the controller made
+  during the session (`pen.reconnect()` after a lost link: its handshake), recorded when that
+  attempt ended, after its `reconnect` input; the session's bytes on it go on `/host`, `/pen`.
 Log times are nanoseconds of the controller's Clock since the recording started.
 
 The writer never blocks the link: `add` appends to a bounded queue that a thread writes and
@@ -48,7 +53,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # ~6.5 h at 11 KB/s (100 Hz telemetry); d
 MAX_QUEUE = 100_000  # entries waiting for the writer thread; beyond it the recording stops
 FLUSH_S = 0.05
 CHANNELS = ("/meta", "/preamble/host", "/preamble/pen", "/host", "/pen", "/state", "/marker",
-            "/input")
+            "/input", "/reconnect/host", "/reconnect/pen")
 _JSON = {"/meta", "/state", "/marker", "/input"}
 _RESERVE = 4096  # room kept under the cap for the marker and the MCAP footer
 
@@ -120,7 +125,7 @@ class FrameWriter:
         self._queue: collections.deque[tuple[str, float, bytes]] = collections.deque()
         self._wake = threading.Condition()
         self._closing = False
-        self._write("/meta", start_s, _json({"format": FORMAT, **meta}))
+        self._write("/meta", start_s, json_bytes({"format": FORMAT, **meta}))
         self._file.flush()
         self._thread = threading.Thread(target=self._run, name="smp-frame-writer", daemon=True)
         self._thread.start()
@@ -139,12 +144,12 @@ class FrameWriter:
         self._queue.append((channel, t_s, bytes(data)))
 
     def add_json(self, channel: str, t_s: float, value: dict[str, Any]) -> None:
-        self.add(channel, t_s, _json(value))
+        self.add(channel, t_s, json_bytes(value))
 
     def _stop_early(self, reason: str) -> None:
         if self.truncated is None:
             self.truncated = reason
-            self._queue.append(("/marker", -1.0, _json({"truncated": reason})))
+            self._queue.append(("/marker", -1.0, json_bytes({"truncated": reason})))
 
     def _write(self, channel: str, t_s: float, data: bytes) -> None:
         t_ns = max(0, round((t_s - self.start_s) * 1e9)) if t_s >= 0 else 0
@@ -159,7 +164,7 @@ class FrameWriter:
                     self.max_bytes - _RESERVE):
                 self.truncated = self.truncated or f"size cap of {self.max_bytes} bytes reached"
                 self._queue.clear()
-                self._write("/marker", t_s, _json({"truncated": self.truncated}))
+                self._write("/marker", t_s, json_bytes({"truncated": self.truncated}))
                 break
             self._write(channel, t_s, data)
         self._file.flush()
@@ -209,7 +214,7 @@ class FrameWriter:
         return SealedRecording(self.path.name, sha256, size_bytes, self.messages, self.truncated)
 
 
-def _json(value: dict[str, Any]) -> bytes:
+def json_bytes(value: dict[str, Any]) -> bytes:
     return json.dumps(value, sort_keys=True, allow_nan=False).encode()
 
 

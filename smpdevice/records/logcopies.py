@@ -12,11 +12,12 @@ anchors file, to be moved out with it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fnmatch
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,9 @@ def copies(logs: Sequence[Any]) -> tuple[list[Any], list[CopiedLog]]:
             kept.append(chain)
             found.append(DivergedLog(_unsigned(Path(longer.log.path), Path(shorter.log.path),
                                                shorter.head[0], True), chain.log.path))
+    if _naming.get():
+        for problem in found:
+            _first_naming(problem.path)
     return [k.log for k in kept], found
 
 
@@ -236,6 +240,13 @@ def _common(a: _Chain, b: _Chain) -> int:
 def copy_problems(paths: Sequence[Path]) -> list[CopiedLog]:
     """`copies` of the logs at `paths` (opened read-only; one that cannot be is left out:
     its own check names it): for `smp sessions verify` and the service's."""
+    return unread_copies(paths)[1]
+
+
+def unread_copies(paths: Sequence[Path]) -> tuple[set[Path], list[CopiedLog]]:
+    """(the files of `paths` that readers leave unread, `copy_problems`): the readers' rule
+    (`copies`) for a caller that goes through the files itself (`smp sessions sync`). A
+    file that cannot be opened is not among them (its own open names it)."""
     from smpdevice.passlog import PassLog
 
     with contextlib.ExitStack() as stack:
@@ -243,10 +254,37 @@ def copy_problems(paths: Sequence[Path]) -> list[CopiedLog]:
         for path in paths:
             with contextlib.suppress(SmpError, OSError):
                 logs.append(stack.enter_context(PassLog(Path(path), readonly=True)))
-        return copies(logs)[1]
+        kept, found = copies(logs)
+        read = {id(log) for log in kept}
+        return {Path(log.path) for log in logs if id(log) not in read}, found
 
 
-_warned: set[tuple[str, str]] = set()
+# The copies a `warning:` line of this process has named (their real paths): the writer's
+# stale-copy line and a reader's naming (`smp run --resume` finds the session by the readers'
+# rule, then opens the log to write) are one line a copy, once a process.
+_named: set[str] = set()
+_naming = contextvars.ContextVar("_naming", default=False)
+
+
+@contextlib.contextmanager
+def readers_name_copies() -> Iterator[None]:
+    """Within it, each copy the readers' rule (`copies`) finds counts as named: for a caller
+    that says every CopiedLog it is given (`sessions.resume.find_session_log`), so that a
+    writer opened later in this process does not name the same file a second time."""
+    token = _naming.set(True)
+    try:
+        yield
+    finally:
+        _naming.reset(token)
+
+
+def _first_naming(path: Path | str) -> bool:
+    """True the first time this process names the file at `path` (then never again)."""
+    key = os.path.realpath(path)
+    if key in _named:
+        return False
+    _named.add(key)
+    return True
 
 
 def refuse_copy_beside(path: Path) -> None:
@@ -306,9 +344,8 @@ def _logs_read_with(path: Path) -> list[Path]:
 
 
 def _warn_stale(path: Path, other: Path, this: _Chain, that: _Chain) -> None:
-    if (str(path), str(other)) in _warned:
+    if not _first_naming(other):  # named already (by this line, or a reader's): once
         return
-    _warned.add((str(path), str(other)))
     sys.stderr.write(f"warning: {other} is an older copy of the pass log {path} "
                      f"({_ident(this, that)}: its {that.head[0]} records are the first of "
                      f"the {this.head[0]} here); readers read {path}. Recording on; "

@@ -213,6 +213,9 @@ class PassRecord:
     speed_burst_hz: float | None = None  # while the motor turns; None in older records
     # None: written before the log recorded it (schema 2 logs): unknown, neither true nor false.
     simulated: bool | None = None
+    # {calibration_id, offset_mm, gain} the pass was played on (`PASS_CALIBRATION_KEYS`);
+    # None in records written before passes named it (rev 20): the opening's or resumption's
+    calibration: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -245,8 +248,6 @@ class SessionRecord:
     @property
     def envelope_sha256(self) -> str | None:
         return (self.envelope or {}).get("sha256")
-
-
 
 
 SESSION_FIELDS = ("session_id", "client_ref", "session_kind", "technician", "pen_serial",
@@ -304,8 +305,40 @@ def pass_from_bodies(pass_id: str, sid: str, b: dict[str, Any],
         depth_mean_mm=figures["depth_mean_mm"], depth_max_mm=figures["depth_max_mm"],
         speed_mean_hz=figures["speed_mean_hz"], strokes=figures["strokes"],
         impressions=figures["impressions"], simulated=b.get("simulated"), number=number,
-        speed_burst_hz=figures.get("speed_burst_hz"),
+        speed_burst_hz=figures.get("speed_burst_hz"), calibration=b.get("calibration"),
     )
+
+
+# A `pass_begin`'s calibration, the pen's as armed: each pass names the one it drove (rev 20).
+PASS_CALIBRATION_KEYS = ("calibration_id", "offset_mm", "gain")
+
+
+def checked_pass_calibration(calibration: Mapping[str, Any]) -> dict[str, Any]:
+    """`calibration` as a `pass_begin` keeps it: exactly `PASS_CALIBRATION_KEYS`, its id
+    non-empty text, offset_mm and gain finite numbers; ValueError before anything is written."""
+    if not isinstance(calibration, Mapping) or set(calibration) != set(PASS_CALIBRATION_KEYS) \
+            or not isinstance(calibration["calibration_id"], str) \
+            or not calibration["calibration_id"] or not all(
+                _number(calibration[k]) and math.isfinite(calibration[k])
+                for k in ("offset_mm", "gain")):
+        raise ValueError(f"calibration must map {', '.join(PASS_CALIBRATION_KEYS)} to its id "
+                         f"(text) and two finite numbers, not {str(calibration)[:80]!r}")
+    return {key: calibration[key] for key in PASS_CALIBRATION_KEYS}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def begin_extras(pen_counters: Mapping[str, int] | None,
+                 calibration: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A `pass_begin`'s optional fields, checked, only when given (older hashes unchanged)."""
+    extras: dict[str, Any] = {}
+    if pen_counters is not None:
+        extras["pen_counters"] = checked_pen_counters(pen_counters)
+    if calibration is not None:
+        extras["calibration"] = checked_pass_calibration(calibration)
+    return extras
 
 
 # The pen's figures a `pass_begin` keeps as the pass begins (the pen's cumulative counters,

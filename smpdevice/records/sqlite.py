@@ -61,8 +61,8 @@ from smpdevice.records.model import (
     PassOutcome,
     PassStats,
     SessionRecord,
+    begin_extras,
     canonical,
-    checked_pen_counters,
     iso,
 )
 from smpdevice.records.signing import Receipt, anchors_argument, append_anchor, receipts_argument
@@ -175,13 +175,13 @@ class PassLog(SqliteFile, SqliteReads, PenCounterReads, OpenRecordLookups,
         self, session_id: str, *, index: int, zone: str, depth_mm: float, speed_hz: float,
         duty_pct: float, period_ms: float, started_at: datetime,
         pen_counters: Mapping[str, int] | None = None,
+        calibration: Mapping[str, Any] | None = None,
     ) -> str:
         """Record the start of a pass (durably, before the needle runs) and return its id."""
         pass_id = "P" + uuid.uuid4().hex[:16]
         body = {"index": index, "zone": zone, "depth_mm": depth_mm, "speed_hz": speed_hz,
                 "duty_pct": duty_pct, "period_ms": period_ms, "started_at": iso(started_at)}
-        if pen_counters is not None:  # the pen's as it begins (model.PEN_COUNTER_KEYS)
-            body["pen_counters"] = checked_pen_counters(pen_counters)
+        body.update(begin_extras(pen_counters, calibration))  # each checked, only when given
         with self._tx():
             simulated = self._open_session_flag(session_id)
             if simulated is not None:  # each pass carries its session's flag, chained

@@ -37,7 +37,8 @@ class RecordStore(Protocol):
     def begin_pass(self, session_id: str, *, index: int, zone: str, depth_mm: float,
                    speed_hz: float, duty_pct: float, period_ms: float,
                    started_at: datetime,
-                   pen_counters: Mapping[str, int] | None = None) -> str: ...
+                   pen_counters: Mapping[str, int] | None = None,
+                   calibration: Mapping[str, Any] | None = None) -> str: ...
 
     def checkpoint(self, pass_id: str, stats: PassStats) -> None: ...
 

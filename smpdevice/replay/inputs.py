@@ -23,13 +23,18 @@ conversation it came at: after which of the host's decisions, and how long after
   silent, its own decision: recorded to show it, not fed (the recording's silence is the input).
 - `between`: the session looked, between two passes, at what came since (review 19): no
   input itself, the point the inputs before it had all landed by (`await_between`).
+- `reconnect`: the controller connected anew after a lost link (`pen.reconnect()`: the
+  monitor's `r`, the service's reconnect), never of itself (session 20). The new connection's
+  handshake is recorded on `/reconnect/host` and `/reconnect/pen` when the attempt ends (none:
+  its port did not open), its bytes after that on `/host` and `/pen` as the session's.
 
 A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
 session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
 on the replayed controller, an `estop` calls its `estop()` and a `clear` its
 `clear_faults()`, each in a thread of its own as live; a `link_lost` (port) makes the
-recorded pen's port fail, as the cable did. What the controller then does about it is
-compared like any other decision.
+recorded pen's port fail, as the cable did; a `reconnect` plugs the recorded pen in again on
+a new connection and calls the replayed controller's `reconnect()` in a thread. What the
+controller then does about it is compared like any other decision.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from typing import Any
 from firmware_protocol import MsgType, StreamDecoder
 
 CHANNEL = "/input"
-KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between")
+KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between", "reconnect")
 # host commands that are always someone's request, never the controller's decision
 REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
@@ -95,6 +100,17 @@ class InputTap:
         """A stop and disarm of the pen from outside the session (each one is recorded)."""
         self._add({"kind": "pen_stop", "source": source, "state": self._state()})
 
+    def reconnect(self, state: str) -> None:
+        """The controller opens its port anew (`state`: its state before, `disconnected`)."""
+        self._add({"kind": "reconnect", "state": state})
+
+    def new_connection(self) -> None:
+        """The tap moves to a new connection: its frames are numbered anew, and a frame cut
+        by the old one's loss is no frame of it."""
+        with self._lock:
+            self._decoder = StreamDecoder()
+            self._recent.clear()
+
     def link_lost(self, reason: str, state: str, *, silence: bool) -> None:
         """The controller lost the link (`state`: its state before)."""
         self._add({"kind": "link_lost", "cause": "silence" if silence else "port",
@@ -118,6 +134,9 @@ class Input:
     t_s: float  # recorded time (since the recording began)
     kind: str
     state: str  # the controller's state when it came
+    # a `reconnect`'s new connection: its handshake ((time, "host" | "pen", bytes), in the
+    # order they crossed); empty: its port did not open
+    handshake: tuple[tuple[float, str, bytes], ...] = ()
 
     @property
     def timed(self) -> bool:
@@ -157,6 +176,10 @@ class ReplayInputs:
         # Called at once (with the loss's recorded time) under the recorded pen's lock: it
         # fails its port there. Never in a thread: the port is dead from that point on.
         self.lose_link: Callable[[float], None] | None = None
+        # A `reconnect`: `plug_in` at once under the recorded pen's lock (a new connection),
+        # then `reconnect` in a thread, as the technician's or the service's own.
+        self.plug_in: Callable[[Input], None] | None = None
+        self.reconnect: Callable[[], None] | None = None
         self._decisions = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []  # the inputs applied, each in its own
@@ -180,20 +203,28 @@ class ReplayInputs:
                 if nxt.kind == "clear" and (actions or any(
                         thread.is_alive() for thread in self._threads)):
                     break  # once the E-stop (any input) before it returned, as live
+                if nxt.kind == "reconnect" and (any(a.kind != "link_lost" for a in actions) or any(
+                        thread.is_alive() for thread in self._threads)):
+                    break  # once the attempt (any input) before it returned, as live
                 self._apply(self.pending.popleft(), actions)
-        lost = [item for item in actions if item.kind == "link_lost"]
-        actions = [item for item in actions if item.kind != "link_lost"]
-        if lost and self.lose_link is not None:
-            self.lose_link(lost[0].t_s)
-        acts = {"estop": self.press_estop, "clear": self.clear_faults}
-        for item in actions:
+        acts = {"estop": self.press_estop, "clear": self.clear_faults,
+                "reconnect": self.reconnect}
+        lost = False
+        for item in actions:  # in recorded order: a loss, then the reconnect that ends it
+            if item.kind == "link_lost":
+                if not lost and self.lose_link is not None:
+                    self.lose_link(item.t_s)
+                lost = True
+                continue
+            if item.kind == "reconnect" and self.plug_in is not None:
+                self.plug_in(item)
             act = acts.get(item.kind, self.stop_pen)
             if act is not None:
                 thread = threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True)
                 thread.start()
                 with self._lock:
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        return [item for item in actions if item.kind in acts]
+        return [item for item in actions if item.kind in REQUESTED.values()]
 
     def _apply(self, item: Input, actions: list[Input]) -> None:
         self.applied.append(item)
@@ -225,6 +256,12 @@ class ReplayInputs:
             nxt = self.pending[0] if self.pending else None
             if nxt is not None and nxt.kind == "between" and nxt.after == decisions:
                 self._apply(self.pending.popleft(), [])
+
+    def reconnect_pending(self) -> bool:
+        """Whether a recorded reconnect is still to come (the inputs go on while the pen is
+        unplugged, up to it)."""
+        with self._lock:
+            return any(item.kind == "reconnect" for item in self.pending)
 
     def should_stop(self) -> bool:
         with self._lock:

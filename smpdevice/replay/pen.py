@@ -12,15 +12,15 @@ import collections
 import itertools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from serial.serialutil import SerialException
 
 from firmware_protocol import Frame, MsgType, StreamDecoder, encode
-from firmware_protocol.messages import Ack
+from firmware_protocol.messages import Ack, Telemetry
 from smpdevice.link.clock import Clock
+from smpdevice.replay.difference import Difference, same_message
 from smpdevice.replay.inputs import REQUESTED, ReplayInputs
+from smpdevice.replay.pen_link import PenLink
 from smpdevice.replay.script import DUP_WINDOW, HOUSEKEEPING, PenFrame, Script, describe
+from smpdevice.replay.start import LATCHED
 
 # A run ends its recording as its session ends, and its last words to the pen (stop the needle,
 # disarm, on the way out of `with PenController`) may come just after, or just before, as the
@@ -35,35 +35,16 @@ AFTER_THE_END = frozenset({MsgType.NEEDLE_STOP, MsgType.DISARM})
 # later than recorded by more than TIMING_TOLERANCE_S is the controller's own doing.
 TIMING_TOLERANCE_S = 0.15
 EARLY_TOLERANCE_S = 0.5
+__all__ = ["AFTER_THE_END", "EARLY_TOLERANCE_S", "Difference", "ReplayPen", "lookup",
+           "same_message"]
 _registry: dict[str, ReplayPen] = {}
 _registry_lock = threading.Lock()
 _names = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class Difference:
-    """The first place a replay departs from the recording."""
-
-    what: str  # "command", "end", "state", "pass"
-    index: int  # decision (frame) index, state change index, or pass index
-    t_s: float  # seconds since the session's recording began
-    expected: str
-    got: str
-    part: str = ""  # of a resumed session: which recorded part ("part 2 (file)")
-
-    def __str__(self) -> str:
-        when = "" if self.what == "pass" else f" at t={self.t_s:.3f} s"
-        where = f"{self.part}: " if self.part else ""
-        return (f"first difference: {where}{self.what} #{self.index}{when}: "
-                f"expected {self.expected}; got {self.got}")
-
-
-def same_message(a: object, b: object) -> bool:
-    return type(a) is type(b) and a.to_dict() == b.to_dict()  # type: ignore[attr-defined]
-
-
-class ReplayPen:
-    """One scripted pen (thread-safe: the link's reader, its writers and the clock's driver)."""
+class ReplayPen(PenLink):
+    """One scripted pen (thread-safe: the link's reader, its writers and the clock's driver;
+    its connections: `smpdevice.replay.pen_link`)."""
 
     def __init__(self, preamble: Script, session: Script, clock: Clock,
                  timing_tolerance_s: float = TIMING_TOLERANCE_S) -> None:
@@ -79,6 +60,12 @@ class ReplayPen:
         self._phase = "preamble"
         self._next = 1
         self._pending: collections.deque[PenFrame] = collections.deque(preamble.steps[0].pen)
+        # What the pen said after the preamble's last decision, past its reply and first
+        # report, came after the handshake (before the session: a reboot, a latch): with
+        # `hold_after_handshake` (a recording with its start state) it is delivered as the
+        # session begins, not into the handshake (review 20).
+        self.hold_after_handshake = False
+        self._after_handshake: list[PenFrame] = []
         self._offset = -1e9  # preamble: everything is due at once
         self._seq: dict[int, int] = {}
         # The host frames last seen (as the script counts them): one seen again within them
@@ -97,7 +84,8 @@ class ReplayPen:
         self.inputs: ReplayInputs | None = None
         self.matched = 0
         self.finished = False
-        self.unplugged = False  # a recorded link loss came: the port fails from then on
+        self.controller_state: Callable[[], str] | None = None  # the replayed one's (runner)
+        self._init_link()  # unplugged, the connection's generation (pen_link.py)
         # A loss the live controller judged from silence: the pen's last word (recorded time).
         # Past it the recorded pen answers nothing, housekeeping included, as live.
         self.mute_from_t_s: float | None = None
@@ -149,9 +137,22 @@ class ReplayPen:
             self._phase = "session"
             self._next = 1
             self._seq = {}
-            self._pending = collections.deque(script.steps[0].pen)
+            self._pending = collections.deque([*self._after_handshake, *script.steps[0].pen])
+            self._after_handshake = []
             self._offset = self.clock.now() - script.steps[0].t_s
             self._anchor = (self.clock.now(), script.steps[0].t_s)
+
+    def differ(self, difference: Difference | None) -> None:
+        """A difference found outside the conversation (the start state): the first one
+        counts, and the pen falls silent."""
+        with self._lock:
+            if difference is not None and self.difference is None:
+                self.difference = difference
+
+    def unplug(self) -> None:
+        """The recording began with the link down: the port fails now, as a cable pulled."""
+        with self._lock:
+            self.lose_link(self.clock.now() - self._offset)
 
     def caught_up(self) -> bool:
         """Everything the pen said before the next recorded decision is delivered."""
@@ -174,17 +175,28 @@ class ReplayPen:
         """The replayed session checks between two passes (`TreatmentSession.between_point`):
         if the live one's check came after inputs (an E-stop, a clear) and the pen's frames
         since the last decision, let virtual time run until they have landed here too,
-        whatever this thread's timing (review 19); then its point is passed."""
+        whatever this thread's timing (review 19), and, if it saw the controller latched (a
+        reboot's BOOTED just before, review 20), until the replayed one is too (bounded: one
+        that never latches then differs in what it sends); then its point is passed."""
         inputs = self.inputs
-        marker = None if inputs is None or self._phase != "session" else inputs.next_between()
+        marker = None if inputs is None or self._phase == "preamble" else inputs.next_between()
         if inputs is None or marker is None:
             return
 
         def ready() -> bool:
             with self._lock:
                 self._release_due()
-                return (self.difference is not None or self.unplugged
-                        or inputs.between_ready(self._next - 1))
+                if self.difference is not None or (self.unplugged
+                                                   and not inputs.reconnect_pending()):
+                    return True
+                if not inputs.between_ready(self._next - 1):
+                    return False
+                if marker.after == self._next - 1 and self._pending and \
+                        self._pending[0].t_s <= marker.t_s + 1e-9:
+                    return False  # the pen said more before the live look (its reboot)
+            # ... and the live look saw it latched: the replayed one too, once it acted on it
+            seen = self.controller_state
+            return marker.state not in LATCHED or seen is None or seen() == marker.state
 
         from smpdevice.link.clock import timebase_for
 
@@ -229,6 +241,8 @@ class ReplayPen:
     def finish(self) -> Difference | None:
         """The session is over: a decision still unplayed is a difference; then ack anything."""
         with self._lock:
+            if self._phase == "reconnect":  # its handshake never ended: the session's next
+                self._resume_session()
             steps = self._script.steps
             if self.difference is None and self._phase == "session" and self._next < len(steps):
                 step = steps[self._next]
@@ -242,13 +256,16 @@ class ReplayPen:
     # ---------------------------------------------------------------- the port's side
 
     def _release_due(self) -> None:
-        if self.difference is not None or self.unplugged:
+        if self.difference is not None:
             return
+        inputs = self.inputs
+        if self.unplugged and (inputs is None or not inputs.reconnect_pending()):
+            return  # (a reconnect still to come is applied at its point: inputs until then)
         now = self.clock.now()
-        if self.inputs is None:
+        if inputs is None:
             self._maybe_press_estop(now)
         elif self._phase == "session":
-            applied = self.inputs.point(self._next - 1, now, self._anchor)
+            applied = inputs.point(self._next - 1, now, self._anchor)
             nxt = self._next_type()
             kind = REQUESTED.get(nxt) if nxt is not None else None
             if any(item.kind == kind for item in applied):
@@ -258,24 +275,10 @@ class ReplayPen:
         while self._pending and self._pending[0].t_s + self._offset <= now + 1e-9:
             self._emit(self._pending.popleft())
 
-    def lose_link(self, t_s: float) -> None:
-        """The recorded link loss (`t_s`: its recorded time) is due (under the lock): what the
-        pen said before it is delivered, the rest was lost with the cable; the port then
-        fails, the way a pulled cable makes a real port fail (review6 R04)."""
-        while self._pending and self._pending[0].t_s <= t_s + 1e-9:
-            self._emit(self._pending.popleft())
-        self._pending.clear()
-        self.unplugged = True
-
     def _muted(self) -> bool:
         mute = self.mute_from_t_s
         return (mute is not None and self._phase == "session"
                 and self.clock.now() > self._at(mute) + 1e-9)
-
-    def _check_plugged(self) -> None:
-        if self.unplugged and not self._rx:
-            raise SerialException("the recorded pen's link was lost here (its recording "
-                                  "shows the port failing at this point)")
 
     def _next_type(self) -> MsgType | None:
         """The type of the session's next recorded host decision, or None."""
@@ -305,29 +308,6 @@ class ReplayPen:
         if seq is not None:
             self._rx += encode(pf.message, seq)
 
-    def in_waiting(self) -> int:
-        with self._lock:
-            self._release_due()
-            self._check_plugged()
-            return len(self._rx)
-
-    def read(self, size: int) -> bytes:
-        with self._lock:
-            self._release_due()
-            self._check_plugged()
-            data = bytes(self._rx[:size])
-            del self._rx[:size]
-            return data
-
-    def write(self, data: bytes) -> int:
-        with self._lock:
-            if self.unplugged:
-                raise SerialException("the recorded pen's link was lost: nothing more reaches "
-                                      "it")
-            for frame in self._decoder.feed(data):
-                self._on_host(frame)
-        return len(data)
-
     def _on_host(self, frame: Frame) -> None:
         message = frame.message
         if self.finished:  # closing after the session: a plain pen that agrees to everything
@@ -335,6 +315,9 @@ class ReplayPen:
             return
         if self.difference is not None:
             return
+        if (self._phase == "reconnect" and self._next >= len(self._script.steps)
+                and message.TYPE not in HOUSEKEEPING):  # the session's, before its reconnect()
+            self._resume_session()                    # returned
         raw = encode(message, frame.seq)
         if raw in self._recent and message.TYPE not in HOUSEKEEPING:
             return  # the controller's own retransmission: the reply is on its way
@@ -387,9 +370,23 @@ class ReplayPen:
         if self._phase == "session":
             self._offset = self.clock.now() - step.t_s
         self._pending = collections.deque(step.pen)
+        if self._phase == "preamble" and self.hold_after_handshake and \
+                self._next == len(steps) - 1:
+            self._pending, self._after_handshake = _first_report_on(step.pen)
         self._next += 1
         self.matched += 1
         self._release_due()
+
+
+def _first_report_on(frames: list[PenFrame]
+                     ) -> tuple[collections.deque[PenFrame], list[PenFrame]]:
+    """`frames` split after the first report that follows every reply among them."""
+    replies = [i for i, pf in enumerate(frames) if pf.reply_to is not None]
+    after = replies[-1] + 1 if replies else 0
+    for i in range(after, len(frames)):
+        if isinstance(frames[i].message, Telemetry):
+            return collections.deque(frames[:i + 1]), list(frames[i + 1:])
+    return collections.deque(frames), []
 
 
 def lookup(name: str) -> ReplayPen | None:

@@ -15,6 +15,7 @@ class Serial(SerialBase):
 
     def __init__(self, *args, **kwargs) -> None:
         self.pen: ReplayPen | None = None
+        self.generation = 0  # the recorded pen's connection this port was opened for
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
@@ -22,6 +23,7 @@ class Serial(SerialBase):
         pen = lookup(name)
         if pen is None:
             raise SerialException(f"no replay named {name!r} is running (`smp replay` makes one)")
+        self.generation = pen.open_port()  # SerialException while its cable is out
         self.pen = pen
         self.is_open = True
 
@@ -39,19 +41,19 @@ class Serial(SerialBase):
 
     @property
     def in_waiting(self) -> int:
-        return self._pen().in_waiting()
+        return self._pen().in_waiting(self.generation)
 
     def read(self, size: int = 1) -> bytes:
-        return self._pen().read(size)
+        return self._pen().read(size, self.generation)
 
     def write(self, data) -> int:
-        return self._pen().write(bytes(data))
+        return self._pen().write(bytes(data), self.generation)
 
     def flush(self) -> None:
         """Writes are handed over at once."""
 
     def reset_input_buffer(self) -> None:
-        self._pen().read(1 << 30)
+        self._pen().read(1 << 30, self.generation)
 
     def reset_output_buffer(self) -> None:
         """No output buffer."""

@@ -1,9 +1,13 @@
 """Recording a session's frames: the tap on the link's port, started at session open.
 
 `start_recording` is called by `TreatmentSession.open` once the session's record exists; it
-writes the metadata a replay needs (profile, calibration, zones, pen), the connection's
-preamble (the handshake the port kept), then every byte both ways and every state change
-until `seal()`, which `TreatmentSession.close` puts in the close record. Host-side inputs (an
+writes the metadata a replay needs (profile, calibration, zones, pen, and the controller's
+state at the recording's start: `smpdevice.replay.start`), the connection's preamble (the
+handshake the port kept), then every byte both ways and every state change until `seal()`,
+which `TreatmentSession.close` puts in the close record. The start is one point (`begin`):
+the tap, the state listener and the start state are taken there, and what crosses before the
+file is open is kept and written first, so nothing falls between the metadata and the tap
+(review 20: a pen's reboot there was in neither). Host-side inputs (an
 operator's stop, an E-stop request) go to the `/input` channel (`smpdevice.replay.inputs`).
 Nothing here may stop a treatment: any failure to start is logged and the session runs
 unrecorded.
@@ -19,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from smpdevice.records.frames import DEFAULT_MAX_BYTES, FrameWriter, recording_path
+from smpdevice.records.frames import DEFAULT_MAX_BYTES, FrameWriter, json_bytes, recording_path
 from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
 from smpdevice.replay.inputs import InputTap
+from smpdevice.replay.start import controller_start
 from smpdevice.transport import TappedPort
 
 if TYPE_CHECKING:
@@ -41,19 +46,40 @@ SILENT = "the pen has been silent for"
 class SessionRecording:
     """The running recording of one session (see the module's docstring)."""
 
-    def __init__(self, pen: PenController, port: TappedPort, writer: FrameWriter) -> None:
+    def __init__(self, pen: PenController, port: TappedPort) -> None:
         self.pen = pen
         self.port = port
-        self.writer = writer
+        self.writer: FrameWriter | None = None  # set once the file is open (`open_file`)
+        self._early: list[tuple[str, float, bytes]] = []  # recorded before that, in order
+        self._early_lock = threading.Lock()
         self._sealed: dict[str, Any] | None = None
+        self._kept = 0  # entries of the port's preamble recorded (a new connection's)
+        self._catch_up = threading.Lock()
+        self.start: dict[str, Any] = {}  # the controller at the start (`begin`)
+        self.start_s = pen.clock.now()
+        self._start_lock = threading.Lock()
+        self._chained = False  # a change from the start state was told: all are the session's
+        self._snapshot: Any = None  # the pen's last report at the start (`begin`)
         self.inputs = InputTap(
-            lambda value: writer.add_json(INPUT_CHANNEL, pen.clock.now(), value),
+            lambda value: self._add(INPUT_CHANNEL, pen.clock.now(), json_bytes(value)),
             lambda: pen.state.value)
 
+    def _add(self, channel: str, t_s: float, data: bytes) -> None:
+        writer = self.writer
+        if writer is None:
+            with self._early_lock:  # `open_file` writes these first, then sets the writer
+                writer = self.writer
+                if writer is None:
+                    self._early.append((channel, t_s, bytes(data)))
+                    return
+        writer.add(channel, t_s, data)
+
     def _tap(self, direction: str, data: bytes) -> None:
+        if len(self.port.preamble) > self._kept:
+            self._kept_late()
         if direction == "host":  # an E-stop request is recorded before its frame
             self.inputs.on_host_bytes(data)
-        self.writer.add("/" + direction, self.pen.clock.now(), data)
+        self._add("/" + direction, self.pen.clock.now(), data)
 
     def watch_stop(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
         """A session's `should_stop`, whose first yes is recorded as a `stop` input."""
@@ -68,37 +94,101 @@ class SessionRecording:
         self.inputs.stop(source)
 
     def _state(self, old: State, new: State, reason: str) -> None:
-        if new.value == "disconnected" and reason != CLOSED:  # lost, not closed by the host
+        with self._start_lock:
+            if not self._chained:
+                if old.value != self.start.get("state"):
+                    return  # made before the start, told since: `start` has it already
+                self._chained = True
+        if new.value == "disconnected" and reason != CLOSED and old.value != "connecting":
+            # lost, not closed by the host (nor a reconnect that failed: its own input's)
             self.inputs.link_lost(reason, old.value, silence=str(reason).startswith(SILENT))
-        self.writer.add_json("/state", self.pen.clock.now(),
-                             {"old": old.value, "new": new.value, "reason": str(reason)})
+        if old.value == "disconnected" and new.value == "connecting":  # `pen.reconnect()`
+            self.inputs.reconnect(old.value)
+        elif old.value == "connecting":  # (listeners run in the opening thread, in order)
+            self._connected_anew(new.value != "disconnected")
+        self._add("/state", self.pen.clock.now(),
+                  json_bytes({"old": old.value, "new": new.value, "reason": str(reason)}))
 
-    def attach(self) -> None:
+    def _connected_anew(self, connected: bool) -> None:
+        """A reconnect's attempt ended: its new port's handshake (what crossed it so far, kept
+        by the port) goes on `/reconnect/*`; connected, the session's recording goes on from
+        that port. No new port (it did not open): nothing crossed."""
+        port = getattr(self.pen.link, "port", None)
+        if not isinstance(port, TappedPort) or port is self.port:  # none opened
+            return
+        _connection(port)  # its handshake is this: a later part on it replays that
+        now = self.pen.clock.now()
+        with self._catch_up:
+            kept = list(port.preamble)
+            for direction, data in kept:
+                self._add("/reconnect/" + direction, now, data)
+            if not connected:
+                return
+            self.inputs.new_connection()
+            self.port.set_tap(None)
+            self.port, self._kept = port, len(kept)
+            port.set_tap(self._tap)
+
+    def _kept_late(self) -> None:
+        """Bytes the new port kept as its tap was set (a reader that looked just before): the
+        session's, recorded now, once."""
+        with self._catch_up:
+            late = list(self.port.preamble)[self._kept:]
+            self._kept += len(late)
+        for direction, data in late:
+            if direction == "host":
+                self.inputs.on_host_bytes(data)
+            self._add("/" + direction, self.pen.clock.now(), data)
+
+    def begin(self) -> dict[str, Any]:
+        """The recording's start: from here every byte and state change is the session's (kept
+        until the file is open). Returns the controller's state here (`start`)."""
         with _active_lock:
             _active[id(self.pen)] = self
-        try:
-            snapshot = settled_telemetry(self.pen)
-        except Exception as exc:  # never stops a treatment: recorded without the snapshot
-            log.warning("no telemetry snapshot in the recording", error=str(exc))
-            snapshot = None
-        now = self.pen.clock.now()
-        for direction, data in connection_preamble(self.port):
-            self.writer.add("/preamble/" + direction, now, data)
-        if snapshot is not None:  # what the controller last knew of the pen (the counters' base)
-            from firmware_protocol import encode
-
-            self.writer.add("/pen", now, encode(snapshot, 0))
+        self.start_s = self.pen.clock.now()
+        _connection(self.port)  # a connection's first session: its preamble ends here
+        self._kept = len(self.port.preamble)  # what it keeps from here on is the session's
         self.port.set_tap(self._tap)
-        self.pen.add_state_listener(self._state)
+        self.pen.add_state_listener(self._state)  # a change made after this is told to it
+        with self._start_lock:  # (one told meanwhile was made before: `_state` drops it)
+            self.start = controller_start(self.pen)
+        recent = list(getattr(self.pen.link, "recent_telemetry", ()))
+        self._snapshot = recent[-1] if recent else None  # the counters' base, at the start
+        return self.start
+
+    def open_file(self, writer: FrameWriter) -> None:
+        """The file is open: the connection's preamble, the pen's last report before the
+        start (the counters' base) unless the preamble has it (a report after it there
+        would then be replayed before an older one: a reboot's sign), what was recorded
+        since the start, then on."""
+        from firmware_protocol import encode
+
+        with self._early_lock:
+            preamble = connection_preamble(self.port)
+            for direction, data in preamble:
+                writer.add("/preamble/" + direction, self.start_s, data)
+            said = b"".join(data for direction, data in preamble if direction == "pen")
+            snapshot = None if self._snapshot is None else encode(self._snapshot, 0)
+            if snapshot is not None and snapshot not in said:
+                writer.add("/pen", self.start_s, snapshot)
+            for entry in self._early:
+                writer.add(*entry)
+            self._early.clear()
+            self.writer = writer
+
+    def abandon(self) -> None:
+        """The file could not be opened: the session goes on unrecorded."""
+        with _active_lock:
+            if _active.get(id(self.pen)) is self:
+                del _active[id(self.pen)]
+        self.port.set_tap(None)
+        self.pen.state_listeners.remove(self._state)
 
     def seal(self) -> dict[str, Any]:
         """Stop recording and finish the file; the record for the session's close."""
         if self._sealed is None:
-            with _active_lock:
-                if _active.get(id(self.pen)) is self:
-                    del _active[id(self.pen)]
-            self.port.set_tap(None)
-            self.pen.state_listeners.remove(self._state)
+            self.abandon()  # (the tap and the listener off)
+            assert self.writer is not None  # (open_file came first: start_recording)
             self._sealed = self.writer.seal().as_record()
         return self._sealed
 
@@ -224,16 +314,30 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
             "calibration": (pen.calibration.model_dump(mode="json")
                             if pen.calibration is not None else None),
             "zones": {name: zone.model_dump(mode="json") for name, zone in pen.zones.items()},
-            "state": pen.state.value,
             "inputs": INPUT_CHANNEL,  # host-side inputs are recorded (older recordings: none)
-            "connection": connection_id(port),  # parts on one connection share it (into-sim)
             "passes_before": _passes_before(passlog, session_id, part),  # splits the parts
         }
-        writer = FrameWriter(path, meta, start_s=pen.clock.now(), max_bytes=max_bytes)
     except Exception as exc:  # the treatment goes on unrecorded
         log.error("session not recorded: the recording cannot be started",
                   session_id=session_id, error=str(exc))
         return None
-    recording = SessionRecording(pen, port, writer)
-    recording.attach()
+    try:
+        settled_telemetry(pen)  # before the start: a bounded wait for a report not stale
+    except Exception as exc:  # never stops a treatment: recorded with the last report
+        log.warning("no settled telemetry for the recording", error=str(exc))
+    recording = SessionRecording(pen, port)
+    start = recording.begin()
+    try:
+        meta.update({
+            "state": start["state"],  # at the start (before session 20: when asked)
+            "start": start,  # the replay starts its controller there (replay/start.py)
+            "connection": connection_id(port),  # parts on one connection share it (into-sim)
+        })
+        writer = FrameWriter(path, meta, start_s=recording.start_s, max_bytes=max_bytes)
+    except Exception as exc:  # the treatment goes on unrecorded
+        recording.abandon()
+        log.error("session not recorded: the recording cannot be started",
+                  session_id=session_id, error=str(exc))
+        return None
+    recording.open_file(writer)
     return recording

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +30,9 @@ from typing import Any
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import VirtualTimeDriver
 from smpdevice.records.frames import Recording, RecordingError
-from smpdevice.records.model import PassOutcome, PassRecord, PassStats, pass_from_bodies
 from smpdevice.replay.compare import cut_at, first_pass_difference, first_state_difference
 from smpdevice.replay.inputs import ReplayInputs
+from smpdevice.replay.memlog import MemoryPassLog
 from smpdevice.replay.parts import LoadedSession, Part, load
 from smpdevice.replay.pen import EARLY_TOLERANCE_S, Difference, ReplayPen
 from smpdevice.replay.script import (
@@ -41,8 +40,9 @@ from smpdevice.replay.script import (
     records_inputs,
     session_entries,
 )
+from smpdevice.replay.start import reach_start, recorded_start
 
-__all__ = ["LoadedSession", "ReplayReport", "load", "replay_session"]
+__all__ = ["LoadedSession", "MemoryPassLog", "ReplayReport", "load", "replay_session"]
 
 STEP_S = 0.005  # virtual time step: the pen reports every 10 ms
 MAX_INPUTS = 10_000  # recorded inputs a replay applies (each may start a thread)
@@ -68,58 +68,6 @@ class ReplayReport:
     @property
     def match(self) -> bool:
         return self.difference is None
-
-
-# ------------------------------------------------------------------------ in-memory pass log
-
-class MemoryPassLog:
-    """What a `TreatmentSession` writes, kept in memory (a replay records nothing)."""
-
-    path = None
-
-    def __init__(self, clock: Any = None) -> None:
-        self._begin: dict[str, dict[str, Any]] = {}
-        self._end: dict[str, dict[str, Any]] = {}
-        self.ended_on_clock: dict[str, float] = {}  # pass id -> the replay clock at its end
-        self._clock = clock
-        self.summary: dict[str, Any] | None = None
-
-    def begin_pass(self, session_id: str, **body: Any) -> str:
-        pass_id = "P" + uuid.uuid4().hex[:16]
-        body["started_at"] = body["started_at"].isoformat()
-        self._begin[pass_id] = body
-        return pass_id
-
-    def checkpoint(self, pass_id: str, stats: PassStats) -> None:
-        pass
-
-    def end_pass(self, pass_id: str, *, outcome: Any, stats: PassStats, ended_at: datetime,
-                 fault_code: int | None = None, fault_names: list[str] | None = None) -> None:
-        self._end[pass_id] = {"outcome": str(PassOutcome(outcome)), "stats": stats.figures(),
-                              "ended_at": ended_at.isoformat(), "fault_code": fault_code,
-                              "fault_names": list(fault_names or [])}
-        if self._clock is not None:
-            self.ended_on_clock[pass_id] = self._clock.now()
-
-    def ended_by(self, clock_s: float) -> int:
-        """How many passes, in order, had ended by replay clock time `clock_s`."""
-        count = 0
-        for pass_id in self._begin:
-            if self.ended_on_clock.get(pass_id, float("inf")) > clock_s + 1e-9:
-                break
-            count += 1
-        return count
-
-    def passes(self, session_id: str | None = None) -> list[PassRecord]:
-        return [pass_from_bodies(pid, "replay", b, self._end.get(pid), n)
-                for n, (pid, b) in enumerate(self._begin.items(), 1)]
-
-    def resumptions(self, session_id: str) -> list[dict[str, Any]]:
-        return []
-
-    def close_session(self, session_id: str, *, closed_at: datetime,
-                      summary: dict[str, Any]) -> None:
-        self.summary = summary
 
 
 # ------------------------------------------------------------------------------ replay
@@ -223,6 +171,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordingError(f"{rec.path}: its metadata is incomplete or invalid ({exc})") from None
     plan = _part_plan(profile, part)
+    start = recorded_start(meta)  # None: recorded before it was kept (replayed as before)
     entries = session_entries(rec)
     if not entries and cut_at(rec) is not None:  # the host died as it connected (review 12)
         report.notes.append(f"{part.label}: its recording ends before its session began ("
@@ -233,6 +182,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
     report.decisions += len(session_script.decisions)
     clock = VirtualClock()
     pen_side = ReplayPen(build_script(part.preamble), session_script, clock)
+    pen_side.hold_after_handshake = start is not None  # (older recordings: as before)
     if records_inputs(rec):  # the operator's stops and E-stops, at their recorded points
         if len(session_script.inputs) > MAX_INPUTS:
             raise RecordingError(f"{rec.path.name} holds {len(session_script.inputs)} inputs, "
@@ -240,6 +190,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
                                  "is no recording of this program")
         pen_side.inputs = ReplayInputs(session_script.inputs)
         pen_side.inputs.lose_link = pen_side.lose_link
+        pen_side.inputs.plug_in = _plugging_in(pen_side, clock)
         pen_side.mute_from_t_s = _last_word_before_silence(rec)
     pen_side.cut_at_s = cut_at(rec)
     if pen_side.cut_at_s is not None:
@@ -257,10 +208,16 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
                                     footswitch=footswitch)
         try:
             start_s, collecting = clock.now(), [True]
+            from_state: list[str | None] = [None]  # until a change leaves it: not the session's
 
             def on_state(old: Any, new: Any, _why: str) -> None:
-                if collecting[0]:  # the session's changes only, as recorded
-                    states.append((old.value, new.value, clock.now() - start_s))
+                if not collecting[0]:  # the session's changes only, as recorded
+                    return
+                if from_state[0] is not None:  # on its way to the recorded start state
+                    if old.value != from_state[0]:
+                        return
+                    from_state[0] = None
+                states.append((old.value, new.value, clock.now() - start_s))
 
             pen.add_state_listener(on_state)
 
@@ -281,39 +238,39 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
                 with contextlib.suppress(SmpError):  # fault event, delivered as it is sent)
                     pen.clear_faults()
 
+            def reconnect() -> None:  # the technician's `r`, the service's reconnect
+                from smpdevice.control import State
+
+                timebase, connected = timebase_for(clock), False
+                try:
+                    with timebase.participant():  # its work takes no virtual time, as live
+                        timebase.count(pending=-1)  # (held since its point: _plugging_in)
+                        with contextlib.suppress(SmpError):  # once it lost the link
+                            pen.wait_for_state(State.DISCONNECTED, timeout_s=CLEAR_WAIT_S)
+                        with contextlib.suppress(SmpError):  # a failed attempt: its state
+                            pen.reconnect()                   # changes are compared
+                            connected = True
+                finally:
+                    pen_side.reconnect_done(connected)
+
             pen_side.press_estop = press_estop
+            pen_side.controller_state = lambda: pen.state.value
             if pen_side.inputs is not None:
                 pen_side.inputs.press_estop, pen_side.inputs.stop_pen = press_estop, stop_pen
-                pen_side.inputs.clear_faults = clear_faults
+                pen_side.inputs.clear_faults, pen_side.inputs.reconnect = clear_faults, reconnect
             collecting[0] = False  # a clear before the part is not one of its changes
             _replay_clears(pen, pen_side, part, report)
+            from_state[0] = start[0] if start is not None else None
             collecting[0] = True  # (state listeners run before clear_faults returns)
             if opened_at is not None:  # the session opens now, at the time it did live
                 pen.replay_at(opened_at)
             pen_side.begin_session()
-            session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
-                                       "replay", technician)
-            session.remaining = plan
-            session.between_point = pen_side.await_between  # checks after the same inputs
-            timebase = timebase_for(clock)
-            # The session's decisions happen at the virtual moment it makes them however
-            # long a loaded machine holds this thread between two waits: else the
-            # controller's own timers (a pass's planned end) could fire first.
-            with timebase.participant():
-                try:
-                    session.play(should_stop=pen_side.should_stop)
-                except SmpError as exc:
-                    report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
-                _await_judged_loss(pen, pen_side, rec)
-                # The live session closed after what the pen said meanwhile (a lease that
-                # lapsed while a loaded host was slow, say): let the recorded pen catch up.
-                cond = timebase.condition()
-                with cond:
-                    cond.wait_for(pen_side.caught_up, pen_side.pending_for_s() + 1.0)
-                try:
-                    session.close()
-                except SmpError as exc:
-                    report.notes.append(f"{part.label}: closing the replayed session: {exc}")
+            if start is not None:  # the controller as the live one was when recording began
+                pen_side.differ(reach_start(pen, pen_side, start, CLEAR_WAIT_S))
+            if pen_side.difference is None:
+                session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
+                                           "replay", technician)
+                _play_session(pen, pen_side, session, plan, part, report)
             collecting[0] = False
             pen_side.finish()
         finally:
@@ -338,20 +295,67 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
             or first_pass_difference(part.passes, memlog.passes(), telemetry_hz, full))
 
 
+def _play_session(pen: Any, pen_side: ReplayPen, session: Any, plan: list[tuple[int, Any]],
+                  part: Part, report: ReplayReport) -> None:
+    """Play the part's plan with the replayed session, then close it, as its run did."""
+    from smpdevice.link.clock import timebase_for
+
+    session.remaining = plan
+    session.between_point = pen_side.await_between  # checks after the same inputs
+    timebase = timebase_for(pen.clock)
+    # The session's decisions happen at the virtual moment it makes them however long a
+    # loaded machine holds this thread between two waits: else the controller's own timers
+    # (a pass's planned end) could fire first.
+    with timebase.participant():
+        try:
+            session.play(should_stop=pen_side.should_stop)
+        except SmpError as exc:
+            report.notes.append(f"{part.label}: the replayed session stopped: {exc}")
+        _await_judged_loss(pen, pen_side, part.recording)
+        # The live session closed after what the pen said meanwhile (a lease that lapsed
+        # while a loaded host was slow, say): let the recorded pen catch up.
+        cond = timebase.condition()
+        with cond:
+            cond.wait_for(pen_side.caught_up, pen_side.pending_for_s() + 1.0)
+        try:
+            session.close()
+        except SmpError as exc:
+            report.notes.append(f"{part.label}: closing the replayed session: {exc}")
+
+
+def _plugging_in(pen_side: ReplayPen, clock: Any) -> Any:
+    """The recorded pen plugged in again at a recorded reconnect (`ReplayPen.plug_in`), and
+    virtual time held from that point until the reconnect's thread is at work: a starved
+    thread must not let the session's wait between passes run out first."""
+    from smpdevice.link.clock import timebase_for
+
+    def plug_in(item: Any) -> None:
+        pen_side.plug_in(item)
+        timebase_for(clock).count(pending=1)  # released by the reconnect's thread
+
+    return plug_in
+
+
 def _replay_clears(pen: Any, pen_side: ReplayPen, part: Part, report: ReplayReport) -> None:
     """The technician's clear on this connection before the part (a resume after a lost link:
     the new connection found the pen latched on its lapsed lease) is an input: made again
-    here, as recorded, so the part starts where its run did (review6 R04)."""
+    here, as recorded, so the part starts where its run did (review6 R04). So is an E-stop
+    pressed there, before the recording's start (review 20: the part starts latched)."""
     from firmware_protocol import MsgType
     from smpdevice.control import State
 
     latched = (State.FAULT, State.ESTOP)
-    while pen_side.preamble_next() == MsgType.CLEAR_FAULTS and pen_side.difference is None:
+    while pen_side.preamble_next() in (MsgType.CLEAR_FAULTS, MsgType.ESTOP) \
+            and pen_side.difference is None:
         try:
+            if pen_side.preamble_next() == MsgType.ESTOP:
+                pen.estop()
+                continue
             pen.wait_for_state(*latched, timeout_s=CLEAR_WAIT_S)
             pen.clear_faults()
         except SmpError as exc:
-            report.notes.append(f"{part.label}: the clear before it could not be replayed: {exc}")
+            report.notes.append(f"{part.label}: the request before it could not be replayed: "
+                                f"{exc}")
             return
 
 

@@ -19,6 +19,7 @@ its recorded time.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass, field
 
 from firmware_protocol import Frame, Message, MsgType, StreamDecoder
@@ -28,6 +29,9 @@ from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
 from smpdevice.replay.inputs import Input, parse_input
 
 HOUSEKEEPING = frozenset({MsgType.LEASE_RENEW})
+RECONNECT_PREFIX = "reconnect/"  # `/reconnect/host`, `/reconnect/pen`: a reconnect's handshake
+SESSION_CHANNELS = ("/host", "/pen", INPUT_CHANNEL, "/" + RECONNECT_PREFIX + "host",
+                    "/" + RECONNECT_PREFIX + "pen")
 REPLY_WINDOW_S = 0.25  # a renewal's reply may still be on its way this long after it
 DUP_WINDOW = 16  # host frames back in which a same-seq, same-bytes frame is a retransmission
 
@@ -127,12 +131,18 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
     script = Script(steps, housekeeping, host_count, len(merged) - host_count)
     inputs = collections.deque((i, t_s, data) for i, (t_s, who, data) in enumerate(entries)
                                if who == "input")
+    handshakes = _handshakes(entries)
+
+    def add_input(i: int, t_in: float, data: bytes) -> None:
+        item = parse_input(data, len(steps) - 1, t_in)
+        if item is not None and item.kind == "reconnect":
+            item = dataclasses.replace(item, handshake=tuple(handshakes.get(i, ())))
+        if item is not None:
+            script.inputs.append(item)
+
     for t_s, pos, who, frame in merged:
         while inputs and inputs[0][0] < pos:
-            _, t_in, data = inputs.popleft()
-            item = parse_input(data, len(steps) - 1, t_in)
-            if item is not None:
-                script.inputs.append(item)
+            add_input(*inputs.popleft())
         if who == "host":
             raw = bytes((frame.seq,)) + frame.message.pack() + bytes((frame.message.TYPE,))
             if raw in recent:
@@ -161,11 +171,25 @@ def build_script(entries: list[tuple[float, str, bytes]]) -> Script:
         # else: a reply to a command from before the recording began: nobody asked it here
     _unknown_at_the_end(housekeeping, max((t for t, _, w, _ in merged if w == "pen"),
                                           default=None))
-    for _, t_in, data in inputs:  # after the last frame
-        item = parse_input(data, len(steps) - 1, t_in)
-        if item is not None:
-            script.inputs.append(item)
+    for i, t_in, data in inputs:  # after the last frame
+        add_input(i, t_in, data)
     return script
+
+
+def _handshakes(entries: list[tuple[float, str, bytes]]
+                ) -> dict[int, list[tuple[float, str, bytes]]]:
+    """Each recorded reconnect's handshake (`/reconnect/*`, recorded as its attempt ended),
+    by the index of its `reconnect` input: the entries after it, up to the next one."""
+    out: dict[int, list[tuple[float, str, bytes]]] = {}
+    current: list[tuple[float, str, bytes]] | None = None
+    for i, (t_s, who, data) in enumerate(entries):
+        if who == "input":
+            item = parse_input(data, 0, t_s)
+            if item is not None and item.kind == "reconnect":
+                current = out.setdefault(i, [])
+        elif who.startswith(RECONNECT_PREFIX) and current is not None:
+            current.append((t_s, who.removeprefix(RECONNECT_PREFIX), data))
+    return out
 
 
 def _unknown_at_the_end(housekeeping: dict[int, list[tuple[int, float, Message | None]]],
@@ -209,9 +233,10 @@ def _positions(entries: list[tuple[float, str, bytes]], who: str,
 
 
 def session_entries(rec: Recording) -> list[tuple[float, str, bytes]]:
-    """The session's frames both ways and its inputs ("input"), in recorded order."""
+    """The session's frames both ways, its inputs ("input") and its reconnects' handshakes
+    ("reconnect/host", "reconnect/pen"), in recorded order."""
     return [(e.t_s, e.channel[1:], e.data) for e in rec.entries
-            if e.channel in ("/host", "/pen", INPUT_CHANNEL)]
+            if e.channel in SESSION_CHANNELS]
 
 
 def records_inputs(rec: Recording) -> bool:

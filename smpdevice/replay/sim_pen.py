@@ -90,7 +90,7 @@ class SimulatedPen:
         self.seed, self.options = seed, options
         self.clock = VirtualClock()
         self.sim = build_simulator(seed, options, faults, self.clock)
-        self.port = self.sim.open_port()
+        self.port: Any = self.sim.open_port()
         self.decoder = StreamDecoder()
         self.replies: dict[int, Frame] = {}  # seq -> the latest reply read with it
         self.events: list[tuple[float, Any]] = []  # (s since `collect_events`, Event)
@@ -110,6 +110,8 @@ class SimulatedPen:
     def take(self) -> list[Frame]:
         """Decode what the simulator sent; its EVENTs are kept while collecting."""
         port = self.port
+        if port is None:  # unplugged: what it sends meanwhile is lost with the cable
+            return []
         out = self.decoder.feed(port.read(port.in_waiting, 0) if port.in_waiting else b"")
         self.replies.update((f.seq, f) for f in out if f.seq)  # late ones too (delay_type)
         if self._collect_from is not None:
@@ -139,6 +141,8 @@ class SimulatedPen:
     def exchange(self, frame: Frame) -> Frame | None:
         """Write a host frame as recorded (its sequence number too); the simulator's reply."""
         self.replies.pop(frame.seq, None)
+        if self.port is None:  # written to a port the cable had left: nothing reaches it
+            return None
         self.port.write(encode(frame.message, frame.seq))
         replies = [f for f in self.take() if f.seq == frame.seq]
         return replies[0] if replies else None
@@ -146,10 +150,17 @@ class SimulatedPen:
     def reconnect(self) -> None:
         """A new host connection: the old port closed, a new one opened (what it had not
         read is lost with it, as on a tty)."""
-        self.port.close()
+        self.unplug()
         self.port = self.sim.open_port()
         self.decoder = StreamDecoder()
 
+    def unplug(self) -> None:
+        """The recorded link was lost (its cable pulled): the port is closed until the
+        recorded reconnect; what the pen sends meanwhile is not read (it was lost live)."""
+        if self.port is not None:
+            self.port.close()
+        self.port = None
+
     def close(self) -> None:
-        self.port.close()
+        self.unplug()
         self.sim.close()

@@ -8,6 +8,12 @@ the next host frame due after it. A port the simulator lost (`disconnect@T`: the
 pen's too) ends the part's frames there: what was sent before it, and the events up to it,
 are compared; recorded host frames after the loss (a port that failed on the live run later
 or never) are a difference, not a file error.
+
+A lost link the controller took back (`link_lost` then `reconnect` on `/input`, session 20) is
+played as it came: at the loss the simulator's port is closed (what the pen sent meanwhile was
+lost with the cable, live), at the reconnect a new port is opened and the new connection's
+recorded handshake (`/reconnect/*`) is played on it, each reply compared; the session's frames
+then go on on it. A reconnect whose port did not open live (no handshake) opens none.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from firmware_protocol import Frame, MsgType
 from firmware_protocol.codes import Fault, FirmwareState, NackReason
 from smpdevice.records.frames import Recording
 from smpdevice.replay.pen import Difference, same_message
-from smpdevice.replay.script import describe, merged_frames, session_entries
+from smpdevice.replay.script import build_script, describe, merged_frames, session_entries
 from smpdevice.replay.sim_pen import SimulatedPen
 
 # (time, host frame, the pen's first reply to it or None, that reply's recorded time or None)
@@ -99,8 +105,31 @@ def play_session(pen: SimulatedPen, rec: Recording, seed: int | None, result: An
     start_s = pen.clock.now()
     pending = _Pending()
     end_s = entries[-1][0] if entries else t0
+    links = link_points(entries)
+    handshake_events: list[tuple[float, Any]] = []
+
+    def to_links(until_s: float) -> Difference | None:  # the link's losses and reconnects
+        while links and links[0][0] <= until_s:
+            at_s, handshake = links.pop(0)
+            pen.advance_to(start_s + (at_s - t0))
+            difference = pending.judge(pen, at_s)
+            if difference is None and handshake is None:
+                pen.unplug()
+            elif difference is None and handshake:
+                pen.reconnect()
+                difference = play_reconnect(pen, handshake, seed, result)
+                handshake_events.extend((at_s - t0, f.message) for _, who, f in merged_frames(
+                    list(handshake)) if who == "pen" and f.seq == 0
+                    and f.message.TYPE == MsgType.EVENT)
+            if difference is not None:
+                return _timed(difference, at_s - t0)
+        return None
+
     try:
         for i, (t_s, frame, expected, reply_s) in enumerate(session):
+            result.difference = to_links(t_s)
+            if result.difference is not None:
+                return
             pen.advance_to(start_s + (t_s - t0))
             result.difference = _timed(pending.judge(pen, t_s), t_s - t0)
             if result.difference is not None:
@@ -121,6 +150,9 @@ def play_session(pen: SimulatedPen, rec: Recording, seed: int | None, result: An
                     named(got.message if got else None))
                 return
             result.matched += 1
+        result.difference = to_links(end_s)
+        if result.difference is not None:
+            return
         pen.advance_to(start_s + (end_s - t0))
         result.difference = _timed(pending.judge(pen, None), end_s - t0)
     except (SerialException, ConnectionError) as exc:  # the port lost (`disconnect@T`)
@@ -140,10 +172,47 @@ def play_session(pen: SimulatedPen, rec: Recording, seed: int | None, result: An
         pen.collect_events(False)
     if result.difference is not None:
         return
-    expected_events = [(t_s - t0, f.message) for t_s, who, f in merged_frames(entries)
-                       if who == "pen" and f.seq == 0 and f.message.TYPE == MsgType.EVENT
-                       and t_s <= end_s]
+    expected_events = sorted([(t_s - t0, f.message) for t_s, who, f in merged_frames(entries)
+                              if who == "pen" and f.seq == 0
+                              and f.message.TYPE == MsgType.EVENT and t_s <= end_s]
+                             + handshake_events, key=lambda item: item[0])
     result.difference = first_event_difference(expected_events, pen.events)
+
+
+def link_points(entries: list[tuple[float, str, bytes]]
+                ) -> list[tuple[float, tuple[tuple[float, str, bytes], ...] | None]]:
+    """The recorded link losses that a reconnect took back, and the reconnects, in order:
+    (time, None) for a loss, (time, its handshake) for a reconnect. A loss no reconnect
+    followed is left as before (the part's frames end there)."""
+    points: list[tuple[float, tuple[tuple[float, str, bytes], ...] | None]] = []
+    for item in build_script(entries).inputs:
+        if item.kind == "link_lost":
+            points.append((item.t_s, None))
+        elif item.kind == "reconnect":
+            points.append((item.t_s, item.handshake))
+    while points and points[-1][1] is None:
+        points.pop()
+    return points
+
+
+def play_reconnect(pen: SimulatedPen, handshake: tuple[tuple[float, str, bytes], ...],
+                   seed: int | None, result: Any) -> Difference | None:
+    """A new connection's recorded handshake on the simulator's new port, each reply
+    compared (a boot's NACK, another pen's IDENTIFY: not); its frames count as matched."""
+    for i, (_, frame, expected, _) in enumerate(conversation(merged_frames(list(handshake)),
+                                                             handshake_only=False)):
+        pen.sim.advance(0.002)
+        got = pen.exchange(frame)
+        if expected is None or booting(expected) or (
+                seed is None and expected.message.TYPE == MsgType.IDENTIFY):
+            result.matched += 1
+            continue
+        if got is None or not same_message(expected.message, got.message):
+            return Difference("reconnect reply", i, 0.0,
+                              f"{named(expected.message)} to {describe(frame.message)}",
+                              named(got.message if got else None))
+        result.matched += 1
+    return None
 
 
 def _timed(difference: Difference | None, t_s: float) -> Difference | None:

@@ -17,6 +17,10 @@ ends the run: an E-stop, a lost driver, a new run); `calibration.end {calibratio
 it to the pen, and takes only the id `save` answered in this connection's current run: never
 an unrecorded calibration, nor an older stored one (review 19: a run ended from outside after
 its save is ended with that id from idle).
+
+The store is the truth (review 20): one the pen could not take at the save (latched by an
+E-stop meanwhile) is installed once the pen is idle again (session_gate.py: `follow_store`,
+`install_newest`), and no session opens on an older one.
 """
 
 from __future__ import annotations
@@ -47,14 +51,14 @@ MAX_SPIN_FRAMES = 4000  # 10 s of telemetry at the pen's fastest rate, with marg
 MAX_SPINS = 64  # a guided run spins a few times (redos included); bounded
 
 
-def _store(service: PenService) -> Any:
+def service_store(service: PenService, readonly: bool = False) -> Any:
     """The service's own store: beside its pass log (ServiceOptions.data_dir), the one the
     service read its pen's calibration from; $SMP_DATA_DIR's only for a service without one."""
     from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
 
     if service.passlog_path is None:
-        return CalibrationStore()
-    return CalibrationStore(service.passlog_path.parent / CALIBRATIONS_NAME)
+        return CalibrationStore(readonly=readonly)
+    return CalibrationStore(service.passlog_path.parent / CALIBRATIONS_NAME, readonly=readonly)
 
 
 def service_words(text: str) -> str:
@@ -69,7 +73,7 @@ def writable_store(service: PenService) -> Any:
     from smpdevice.calibration.store_sql import CalibrationStoreError
 
     try:
-        store = _store(service)
+        store = service_store(service)
         store.require_writable()
     except CalibrationStoreError as exc:
         text = service_words(str(exc)).rstrip(".")
@@ -209,7 +213,7 @@ async def _install_saved(service: PenService, ident: str) -> str | None:
     nothing, allowed calibrating or idle), so that nothing ending the run afterwards leaves the
     pen on a calibration the store has superseded (restarted, the service installs the store's
     newest). None when installed; else why not (a pen latched meanwhile: an E-stop, a fault),
-    for the answer: `calibration.end {calibration_id}` installs it once the pen is idle."""
+    for the answer. The latch is never bypassed for it: installed once it is cleared."""
     cal = await asyncio.to_thread(_stored, service, ident)
     try:
         await service.apen.set_calibration(cal)
@@ -217,13 +221,14 @@ async def _install_saved(service: PenService, ident: str) -> str | None:
         log.warning("saved calibration not installed yet", calibration_id=ident,
                     reason=str(exc))
         return (f"calibration {ident} is saved but not installed yet: {str(exc).rstrip('.')}; "
-                "once the pen is idle, calibration.end with its calibration_id installs it")
+                "the service installs it as soon as the pen is idle again (once the latch is "
+                "cleared: pen.clear_faults), and no session opens on an older one")
     return None
 
 
 def _stored(service: PenService, ident: str) -> Calibration:
     """The store's copy of `ident` that a save answered, checked as installing it needs."""
-    entry = _store(service).entry(ident)
+    entry = service_store(service).entry(ident)
     if entry is None:
         raise CalibrationError(f"calibration_id={ident!r} is refused: the service's store has "
                                "no such calibration; send it with calibration.save first")
@@ -236,7 +241,7 @@ def _stored(service: PenService, ident: str) -> Calibration:
 
 
 def _save_new(service: PenService, cal: Calibration) -> None:
-    store = _store(service)
+    store = service_store(service)
     if store.entry(cal.calibration_id) is not None:  # a record is never replaced
         raise CalibrationError(f"calibration.calibration_id={cal.calibration_id!r} is refused: "
                                "the service's store already has it; make a new calibration")

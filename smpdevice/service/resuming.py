@@ -75,6 +75,7 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     """Check the request, then open the resumed session in the service's session thread and
     play what is left (as session.run does). Answers the session's id, its planned passes and
     the plan indexes left to play."""
+    from smpdevice.sessions.preflight import reached_by
     from smpdevice.sessions.resume import RESCREEN_AFTER_MIN, check_rescreen_after
     from smpdevice.sessions.screening import parse_screening
 
@@ -93,7 +94,6 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
     reach = work.reach(client_id)  # "clear it: smp clear --service URL", not the pen's port
 
     def open_session(before_record: Any) -> tuple[Any, Any]:
-        from smpdevice.sessions.preflight import reached_by
         from smpdevice.sessions.resume import (
             check_footswitch,
             check_resumable,
@@ -127,6 +127,8 @@ def resume(service: PenService, client_id: str, p: dict[str, Any],
             raise
         return passlog, session
 
+    with reached_by(*reach):
+        work.install_newest_if_free()  # as `smp run --resume` does: the store's newest
     return work.launch(client_id, open_session, leave_open=p.get("leave_open", True),
                        stops_seen=stops_seen, epoch=epoch)
 

@@ -24,6 +24,7 @@ from smpdevice.service.auth import Role, load_or_create_tokens
 from smpdevice.service.deadman import GatedPenController
 from smpdevice.service.pen_service import PenService
 from smpdevice.service.server import SOCKET_NAME, Listen, ServeError, ServiceServer, preflight
+from smpdevice.service.session_gate import follow_store, through_service
 
 log = structlog.get_logger("smpdevice.service")
 
@@ -74,14 +75,8 @@ def _calibration_for(pen: GatedPenController, directory: Path) -> tuple[Any, str
         log.warning("stored calibration not used; the pen starts uncalibrated",
                     calibration_id=cal.calibration_id, reason=str(exc))
         return None, (f"stored calibration {cal.calibration_id} not used: "
-                      f"{_through_service(exc)}")
+                      f"{through_service(str(exc))}")
     return cal, None
-
-
-def _through_service(exc: Exception) -> str:
-    """A refusal's text for a client of the service: the service holds the port, so the pen
-    is calibrated through it."""
-    return str(exc).replace("smp calibrate --port PORT", "smp calibrate --service URL")
 
 
 def build(options: ServiceOptions) -> ServiceServer:
@@ -114,6 +109,7 @@ def build(options: ServiceOptions) -> ServiceServer:
         service = PenService(pen, tokens=claim.tokens, passlog_path=directory / PASS_LOG_NAME,
                              lease_clock=options.lease_clock)
         service.calibration_problem = calibration_problem  # answered until one is installed
+        follow_store(service)  # back in idle from a latch or a loss: the store's newest
         server = ServiceServer(service, listen=listen, socket_path=claim.socket_path,
                                allow_remote=options.allow_remote, tls=tls)
     except BaseException:

@@ -160,6 +160,16 @@ class SessionWork(SessionPlay, SessionGate):
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
+    def install_newest_if_free(self) -> None:
+        """The store's newest calibration installed (`install_newest`, or its refusal), only
+        while no session runs or is being opened: under the lock a launch takes, so a refused
+        second session.run never swaps the calibration under a playing one (review 20)."""
+        from smpdevice.service.session_gate import install_newest
+
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                install_newest(self.service)
+
     def status(self) -> dict[str, Any] | None:
         with self._lock:
             return dict(self._status) if self._status else None
@@ -184,6 +194,7 @@ class SessionWork(SessionPlay, SessionGate):
         pen.require_footswitch()  # a pen the station's footswitch mode cannot run (pedal_gate)
         reach = self.reach(client_id)
         with reached_by(*reach):  # "calibrate it first: smp calibrate --service URL"
+            self.install_newest_if_free()  # as `smp run` does: the store's newest
             require_calibration(pen.calibration, pen.serial)
 
         def open_session(before_record: Any) -> tuple[Any, Any]:

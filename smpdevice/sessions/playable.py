@@ -134,8 +134,8 @@ def outcome_from_state(state: State, stopped_by_footswitch: bool) -> PassOutcome
         return PassOutcome.estop
     if state is State.FAULT:
         return PassOutcome.fault
-    if state is State.DISCONNECTED:
-        return PassOutcome.link_lost
+    if state in (State.DISCONNECTED, State.CONNECTING):  # a link lost and being made again
+        return PassOutcome.link_lost  # (review 20: a reconnect at once judged `stopped`)
     if stopped_by_footswitch:
         return PassOutcome.footswitch_released
     return PassOutcome.stopped

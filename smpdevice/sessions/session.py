@@ -76,9 +76,7 @@ class TreatmentSession(PassGuards):
         self._play_thread: int | None = None  # which thread plays (close() from it: refused)
         self._pass_gate = threading.Lock()  # `_ended` set, or a pass begun: one at a time
         self._open_pass: str | None = None  # begun and not yet ended: close() waits for it
-        self._stops_at_begin: int | None = None  # the pen's stops_asked that pass starts under
-        self._stops_seen = self._upsets_seen = 0  # set when play()/run_pass() is asked
-        self.upset_between: str | None = None  # a latch or lost link ended play() (cleared)
+        self._init_guards()  # what play() is judged under (session_guard.py)
         # counted from every report as read, whatever the integrator's listeners (R06, R07)
         self._recorder = PassCounter()
         serial = connected(pen.identity, pen.port_url).serial
@@ -191,8 +189,8 @@ class TreatmentSession(PassGuards):
                 break
             if self._ended_between(index):
                 break  # a stop, a latch or a lost link since play() began, cleared or not
-            if self.pen.state not in (State.IDLE, State.ARMED):
-                break  # latched between passes: close() says why, from the pen's state
+            if self._latched_between(index):
+                break  # latched or lost between passes (not cleared): recorded at the close
             if self._ended is not None:
                 break  # closed or suspended from another thread meanwhile: no further pass
             if self._calibration_lapsed_before(index):
@@ -215,9 +213,7 @@ class TreatmentSession(PassGuards):
                     if self._calibration_lapsed_before(index):
                         break
                     raise
-                # Refused while setting up the pass (before its record and its needle) because
-                # the pen faulted, latched an E-stop or was lost meanwhile.
-                self._log.warning("pass not begun", index=index, error=str(exc))
+                self._not_begun(index, exc)  # latched or lost as it was set up: recorded
                 break
             finally:
                 self._played(planned, played)
@@ -267,16 +263,17 @@ class TreatmentSession(PassGuards):
             if refusal is not None:  # the arm's own transition refused it (its guard: the
                 raise refusal  # calibration expired meanwhile): never record a dead pass
         base = pen.telemetry  # a resume after a host crash counts the pass from it
+        played = self._played_on(pen.calibration)  # armed (swaps are idle only): it plays on
         with self._pass_begun():  # closed or suspended from another thread meanwhile: refused
             pass_id = self.passlog.begin_pass(
                 self.session_id, index=index, zone=planned.zone, depth_mm=settings.depth_mm,
                 speed_hz=settings.speed_hz, duty_pct=settings.duty_pct,
                 period_ms=settings.period_ms, started_at=self.pen.record_now(),
-                pen_counters=pen_counters(base, pen.lease_ms),
+                pen_counters=pen_counters(base, pen.lease_ms), calibration=played,
             )  # durable before the needle moves: a failure here means it never starts
             self._open_pass = pass_id
         plog = self._log.bind(pass_id=pass_id, zone=planned.zone, index=index,
-                              calibration_id=self._note_calibration(pass_id, index))
+                              calibration_id=self._note_calibration(pass_id, index, played))
         outcome, detail, started = PassOutcome.completed, "", False
         try:  # from its record on, whatever is raised (should_stop too) ends the pass recorded
             self._recorder.begin(pen.telemetry)

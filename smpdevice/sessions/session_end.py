@@ -12,7 +12,7 @@ from typing import Any
 from firmware_protocol.codes import FirmwareState
 from smpdevice.checks import InvalidArgument
 from smpdevice.control import PenController, State
-from smpdevice.control.states import CLOSED_BY_PROGRAM, StateError
+from smpdevice.control.states import CLOSED_BY_PROGRAM, SAFE, StateError
 from smpdevice.errors import SmpError
 from smpdevice.issues import show
 from smpdevice.outcomes import SessionOutcome
@@ -77,14 +77,20 @@ class SessionEnding:
     _open_pass: str | None  # the pass recorded as begun and not yet ended
     _closed_from: State | None  # the pen's state when the program closed it (pen.close())
     pass_calibrations: list[dict]
+    # each fault, E-stop or lost link entered (what the pen's `interruptions` counts), as
+    # this session's state listener heard it: its reason (the pen keeps only the latest's)
+    _heard_interruptions: list[tuple[State, str]]
 
     def _note_pen_state(self, old: State, new: State, reason: str) -> None:
         """A state listener: the controller's own close (`pen.close()`: CLOSED_BY_PROGRAM) is
-        no lost link; the state it closed from still says a fault or an E-stop."""
+        no lost link; the state it closed from still says a fault or an E-stop. Each
+        interruption is kept with its reason: the close records those between passes."""
         if new is State.DISCONNECTED:
             self._closed_from = old if reason == CLOSED_BY_PROGRAM else None
         else:
             self._closed_from = None  # reconnected
+        if (new in SAFE or new is State.DISCONNECTED) and reason != CLOSED_BY_PROGRAM:
+            self._heard_interruptions.append((new, reason))  # as control/safety.py counts
 
     def judged_pen_state(self) -> str:
         """The pen's state as the session's outcome is judged on: a pen that stopped answering
@@ -197,7 +203,8 @@ class SessionEnding:
                 stop_requested=self.stop_requested, pen_state=self.judged_pen_state(),
                 recording=recording.seal() if recording is not None else None,
                 closed_at=self.pen.record_now(),
-                calibrations=getattr(self, "pass_calibrations", None))
+                calibrations=getattr(self, "pass_calibrations", None),
+                interruptions=getattr(self, "interruptions_between", None))
         except PassLogError:
             kept = self._committed_close(today)
             if kept is not None:  # closed in the log (its receipt not anchored): the end

@@ -49,7 +49,19 @@ class PassGuards(SessionEnding):
     _stops_seen: int
     _upsets_seen: int
     upset_between: str | None  # "estop", "fault", "disconnected": one ended play() (judged)
+    # every interruption (state, reason, before_index) since play() began, oldest first, as
+    # the close summary records them (`interruptions_between`): no pass was begun, so no pass
+    # record can say them (rev 20)
+    interruptions_between: list[dict[str, Any]]
     stop_cause: Callable[[], str | None] | None  # why a stop came (session.py)
+
+    def _init_guards(self) -> None:
+        """What play() and run_pass() are judged under, before the pen's listeners are set."""
+        self._stops_at_begin = None
+        self._stops_seen = self._upsets_seen = 0  # set when play()/run_pass() is asked
+        self.upset_between = None  # a latch or lost link ended play() (cleared)
+        self.interruptions_between = []
+        self._heard_interruptions = []  # by `_note_pen_state`, as the pen counts them
 
     def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
         """The pen did not answer while pass `index` was set up (before its record and its
@@ -59,6 +71,56 @@ class PassGuards(SessionEnding):
         self.setup_lost = str(exc)
         self._cut_short = (f"the pen stopped answering while pass {index + 1} was set up "
                            f"({exc})")
+        self._note_between(index, lost=f"the pen stopped answering while the pass was set "
+                                       f"up ({exc})")
+
+    def _not_begun(self, index: int, exc: SmpError) -> None:
+        """Pass `index` was refused while it was set up (before its record and its needle):
+        the pen faulted, latched an E-stop or was lost meanwhile; the close records it."""
+        self._log.warning("pass not begun", index=index, error=str(exc))
+        self._note_between(index)
+
+    def _latched_between(self, index: int) -> bool:
+        """Whether the pen is latched or lost before pass `index` (not cleared: its state
+        says it): play() ends here; what came since it began is recorded for the close."""
+        if self.pen.state in (State.IDLE, State.ARMED):
+            return False
+        self._note_between(index)
+        return True
+
+    def _note_between(self, index: int, lost: str | None = None) -> None:
+        """Keep, for the close summary, every fault, E-stop and lost link since play() began
+        (pass `index` not begun), oldest first; `lost`: the pen stopped answering while it
+        was set up, kept as a lost link when the pen counted none (its state never changed)."""
+        noted = [{"state": state, "reason": reason[:200], "before_index": index}
+                 for state, reason in self._interruptions_since()]
+        if not noted and lost is not None:
+            noted = [{"state": State.DISCONNECTED.value, "reason": lost[:200],
+                      "before_index": index}]
+        self.interruptions_between.extend(noted)
+
+    def _interruptions_since(self) -> list[tuple[str, str]]:
+        """(state, reason) of each interruption the pen counted since play() began, oldest
+        first. The count (`pen.interruptions`) says how many; the session's state listener
+        heard each with its reason (the controller keeps only the latest): read once every
+        change made so far was told (`_told`) and none came meanwhile. One counted before
+        the session listened (while it was opened): the pen's latest if it is the last one,
+        else kept as "unknown" (counted, its reason not kept)."""
+        pen = self.pen
+        for _ in range(3):  # a new one while reading: read again (it is one of them too)
+            count = int(pen.interruptions)
+            pen._told()  # the listeners heard every state change made so far
+            heard = list(self._heard_interruptions)
+            if int(pen.interruptions) == count:
+                break
+        wanted = max(count - self._upsets_seen, 0)
+        kept = [(s.value, r) for s, r in heard[max(len(heard) - wanted, 0):]] if wanted else []
+        missing = wanted - len(kept)
+        if missing and not kept and pen.last_interruption is not None:
+            state, reason = pen.last_interruption
+            kept, missing = [(state.value, reason)], missing - 1
+        return [("unknown", "came before the session listened (as it was opened): its reason "
+                            "is not kept")] * missing + kept
 
     def _calibration_lapsed_before(self, index: int) -> bool:
         """Whether the pen's calibration no longer holds (it expired: sessions last hours, a
@@ -86,19 +148,25 @@ class PassGuards(SessionEnding):
             return exc
         return None
 
-    def _note_calibration(self, pass_id: str, index: int) -> str | None:
-        """The id of the calibration pass `pass_id` runs on (the pen's, just armed); one other
-        than the session's own (`set_calibration` between passes) is kept in
-        `pass_calibrations`, which close() records in the summary."""
-        calibration = self.pen.calibration
+    @staticmethod
+    def _played_on(calibration: Any) -> dict[str, Any] | None:
+        """What a pass's record keeps of the calibration it is played on (the pen's as armed:
+        `set_calibration` is idle only), so each pass names its own (rev 20); None without."""
         if calibration is None:
             return None
-        if calibration.calibration_id != self._opened_calibration:
-            self.pass_calibrations.append({
-                "pass_id": pass_id, "index": index,
-                "calibration_id": calibration.calibration_id,
-                "offset_mm": calibration.offset_mm, "gain": calibration.gain})
-        return calibration.calibration_id
+        return {"calibration_id": calibration.calibration_id,
+                "offset_mm": calibration.offset_mm, "gain": calibration.gain}
+
+    def _note_calibration(self, pass_id: str, index: int,
+                          played: dict[str, Any] | None) -> str | None:
+        """The id of the calibration pass `pass_id` runs on (`played`: as its record names
+        it); one other than the session's own (`set_calibration` between passes) is also kept
+        in `pass_calibrations`, which close() records in the summary."""
+        if played is None:
+            return None
+        if played["calibration_id"] != self._opened_calibration:
+            self.pass_calibrations.append({"pass_id": pass_id, "index": index, **played})
+        return str(played["calibration_id"])
 
     # the pen's counts (interruptions, stops_asked) taken as the opening was decided (before
     # `before_record` and the opening record): the first play() or run_pass() keeps them
@@ -171,6 +239,7 @@ class PassGuards(SessionEnding):
         pen, upset = self.pen, self._upset_since()
         if upset is not None and pen.state in (State.IDLE, State.ARMED):
             self.upset_between = upset[0].value
+            self._note_between(index)
             self._cut_short = (f"pass {index + 1} was not begun: {upset_words(upset)} came "
                                "after play() began (cleared or reconnected since); nothing "
                                "resumes by itself: resume the session to go on")

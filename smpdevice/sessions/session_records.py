@@ -6,7 +6,9 @@ nothing left to play.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from smpdevice.outcomes import SessionOutcome, classify_session
 from smpdevice.passlog import PassLog
@@ -134,6 +136,7 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
                          recording: dict | None = None,
                          closed_at: datetime | None = None,
                          calibrations: list[dict] | None = None,
+                         interruptions: list[dict] | None = None,
                          ) -> tuple[dict, str, SessionOutcome]:
     """Record a session's close with its summary; return (summary, aftercare sheet, outcome).
     Needs no pen: `smp run --resume` closes a session with nothing left this way.
@@ -141,11 +144,17 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
     resumed session's summary lists every part's (the earlier ones from its resume records).
     `calibrations`: the passes that ran on a calibration other than the one the session (or
     its resumed part) was opened with (`set_calibration` between passes), each with that
-    calibration's id, offset_mm and gain: the summary's `pass_calibrations` (absent if none)."""
+    calibration's id, offset_mm and gain: the summary's `pass_calibrations` (absent if none).
+    `interruptions`: each fault, E-stop or lost link between passes, from play()'s start to
+    where it ended (state, reason, `before_index`: the pass not begun), cleared since or not,
+    oldest first: `interruptions_between` (absent if none), as no pass record can say them.
+    Read them with `interruptions_between()`: one rev-20 summary has `interrupted_between`."""
     summary = session_summary(passlog, session_id, profile, stop_requested=stop_requested,
                               pen_state=pen_state)
     if calibrations:
         summary["pass_calibrations"] = [dict(c) for c in calibrations]
+    if interruptions:
+        summary["interruptions_between"] = [dict(i) for i in interruptions]
     earlier = [r["recording_before"] for r in passlog.resumptions(session_id)
                if r.get("recording_before")]
     if earlier:  # a resumed session: every part's file and hash, in order (15.3)
@@ -159,6 +168,26 @@ def close_session_record(passlog: PassLog, session_id: str, profile: TreatmentPr
         receipt=receipt.text() if receipt is not None else None,
     )
     return summary, sheet, SessionOutcome(summary["outcome"])
+
+
+def interruptions_between(summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A close summary's interruptions between passes, oldest first, whichever form it was
+    written in: `interruptions_between` (a list), `interrupted_between` (the one dict a close
+    of rev 20's first form kept), or neither (an older summary, or none came): []."""
+    summary = summary or {}
+    listed = summary.get("interruptions_between")
+    if isinstance(listed, list):
+        return [dict(i) for i in listed if isinstance(i, Mapping)]
+    single = summary.get("interrupted_between")
+    return [dict(single)] if isinstance(single, Mapping) else []
+
+
+def interruption_words(interruption: Mapping[str, Any]) -> str:
+    """One interruption between passes for people: "estop before pass 2 (E-stop requested
+    by the host)"."""
+    where = interruption.get("before_index")
+    before = f" before pass {where + 1}" if isinstance(where, int) else ""
+    return f"{interruption.get('state', 'unknown')}{before} ({interruption.get('reason', '')})"
 
 
 def _now() -> datetime:

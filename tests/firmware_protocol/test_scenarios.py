@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from firmware_protocol import messages as m
 from firmware_protocol import rules
 from firmware_protocol.codes import FirmwareState, MsgType
 from firmware_protocol.describe import to_jsonable
 from firmware_protocol.frame import StreamDecoder, decode_frame
+from firmware_protocol.scenario_pen import unmet
 from firmware_protocol.scenarios import (
     DECODER_FILE,
     SCENARIOS_FILE,
@@ -74,8 +76,19 @@ def test_simulator_follows_every_scenario() -> None:
     assert len(SCENARIOS) > 100
 
 
+def _model(scenario: dict[str, Any]) -> PenModel:
+    """The pen a scenario assumes: ASSUMED_PEN, less the capabilities its "pen" says it lacks
+    (of the simulated pen's, only FOOTSWITCH can be left out)."""
+    without = set(scenario.get("pen", {}).get("without", []))
+    assert without <= {"FOOTSWITCH"}, (scenario["name"], without)
+    return PenModel(footswitch_fitted="FOOTSWITCH" not in without)
+
+
 def _follow(scenario: dict[str, Any]) -> None:
-    fw = PenFirmware(PenModel(), VirtualClock())  # power-on, BOOTING, on a virtual clock
+    fw = PenFirmware(_model(scenario), VirtualClock())  # power-on, BOOTING, on a virtual clock
+    identify = fw._identify_request(m.IdentifyRequest())
+    assert unmet(identify, frozenset(scenario.get("pen", {}).get("without", []))) == [], \
+        scenario["name"]
     for i, step in enumerate(scenario["steps"]):
         _apply(fw, step)
         got, want = _seen(fw), step["expect"]
@@ -93,7 +106,9 @@ def test_scenarios_cover_every_cell_of_the_state_table_and_the_behaviours() -> N
     for needed in ("duplicate", "lease_lapse", "estop", "cartridge", "power_reset", "seq_0",
                    "footswitch_release", "footswitch_required_start_refused",
                    "footswitch_optional", "estop_supersedes_an_earlier_clear_faults_of_its_read",
-                   "estop_acts_before_an_earlier_needle_start", "estop_while_booting_cleared"):
+                   "estop_acts_before_an_earlier_needle_start", "estop_while_booting_cleared",
+                   "latch_together", "judged_before_the_footswitch", "lease_lapse_is_an_edge",
+                   "nack_booting_stays_cached", "footswitch_mode_is_checked_before"):
         assert any(needed in n for n in names), needed
 
 
