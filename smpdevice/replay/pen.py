@@ -181,6 +181,7 @@ class ReplayPen(PenLink):
         inputs = self.inputs
         marker = None if inputs is None or self._phase == "preamble" else inputs.next_between()
         if inputs is None or marker is None:
+            self.await_past_cut()  # (pen_link.py)
             return
 
         def ready() -> bool:
@@ -242,7 +243,7 @@ class ReplayPen(PenLink):
         """The session is over: a decision still unplayed is a difference; then ack anything."""
         with self._lock:
             if self._phase == "reconnect":  # its handshake never ended: the session's next
-                self._resume_session()
+                self.end_handshake("the session ended")
             steps = self._script.steps
             if self.difference is None and self._phase == "session" and self._next < len(steps):
                 step = steps[self._next]
@@ -315,12 +316,12 @@ class ReplayPen(PenLink):
             return
         if self.difference is not None:
             return
-        if (self._phase == "reconnect" and self._next >= len(self._script.steps)
-                and message.TYPE not in HOUSEKEEPING):  # the session's, before its reconnect()
-            self._resume_session()                    # returned
         raw = encode(message, frame.seq)
         if raw in self._recent and message.TYPE not in HOUSEKEEPING:
             return  # the controller's own retransmission: the reply is on its way
+        if (self._phase == "reconnect" and self._next >= len(self._script.steps)
+                and message.TYPE not in HOUSEKEEPING and not self.past_handshake(message)):
+            return  # (pen_link.py)
         self._recent.append(raw)
         if message.TYPE in HOUSEKEEPING:
             if self._muted():
