@@ -332,7 +332,11 @@ def test_every_page_is_in_exactly_one_group():
     assert all(pages_of(group) for group in [*GROUPS, REST])  # no stale group names
 
 
-@pytest.mark.parametrize("group", [*GROUPS, REST])
+# `smp calibrate --auto` against a real-time `smp sim` process: beside two busy loops and four
+# workers the pen process went unscheduled through a NEEDLE_STOP's four tries (CI, session 20),
+# so that group runs in the realtime pass, as the other wall-time pen processes do.
+@pytest.mark.parametrize("group", [pytest.param(g, marks=pytest.mark.realtime)
+                                   if g == "calibrate" else g for g in [*GROUPS, REST]])
 def test_every_help_example_runs(group, scenario):
     ran, failed = 0, []
     for path in pages_of(group):
