@@ -259,14 +259,22 @@ class HostLink:
         """Every chunk due, in order, once at least one is (waiting up to timeout_s)."""
         return self._host_take(port, timeout_s, every=True)
 
-    def _host_take(self, port: HostPort, timeout_s: float | None, every: bool) -> list[bytes]:
-        """The next chunk due (or `every` one), waiting up to timeout_s; [] if none came."""
+    def _host_wait_chunk(self, port: HostPort, timeout_s: float | None) -> bool:
+        """True once a chunk is due (left for a read), waiting up to timeout_s."""
+        return bool(self._host_take(port, timeout_s, every=False, keep=True))
+
+    def _host_take(self, port: HostPort, timeout_s: float | None, every: bool,
+                   keep: bool = False) -> list[bytes]:
+        """The next chunk due (or `every` one), waiting up to timeout_s; [] if none came.
+        `keep`: only look (the chunks stay for a read)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while True:
                 port.check()
                 self._promote()
                 rx = port._rx
+                if rx and keep:
+                    return [rx[0]]
                 if rx:
                     chunks = list(rx) if every else [rx[0]]
                     for _ in chunks:
@@ -355,6 +363,11 @@ class HostPort:
     def read_chunks(self, timeout_s: float | None = None) -> list[bytes]:
         """Every chunk due now, in order, waiting up to timeout_s for the first ([] then)."""
         return self.sim._host_read_chunks(self, _timeout(timeout_s))
+
+    def wait_chunk(self, timeout_s: float | None = None) -> bool:
+        """True once a chunk is due, waiting up to timeout_s; it stays for a read. A bridge
+        waits with this, then takes and writes under one lock (reach.py: order kept)."""
+        return self.sim._host_wait_chunk(self, _timeout(timeout_s))
 
     @property
     def in_waiting(self) -> int:

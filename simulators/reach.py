@@ -26,6 +26,8 @@ import socket
 import threading
 import tty
 from collections import Counter, deque
+from collections.abc import Callable
+from functools import partial
 
 from simulators.rx_buffer import RX_LIMIT, is_telemetry, make_room
 from simulators.sim import HostPort, LinkDisconnected, PenSimulator
@@ -198,15 +200,20 @@ class PtyBridge(_Bridge):
             if port is None:
                 continue
             try:
-                chunks = port.read_chunks(_IDLE_S)  # at 1 kHz telemetry, several per wake
+                if port.wait_chunk(_IDLE_S) and not self._write_out(partial(port.read_chunks, 0)):
+                    return  # at 1 kHz telemetry, several chunks per wake
             except LinkDisconnected:
                 continue
-            if chunks and not self._write_out(chunks):
-                return
 
-    def _write_out(self, chunks: list[bytes]) -> bool:
-        """Send `chunks` (none: only flush the outbox); False once the pty is gone."""
-        with self._out_lock:  # one writer at a time: frames never interleave
+    def _write_out(self, take: Callable[[], list[bytes]] | None) -> bool:
+        """Take the chunks due (`take()`: a read, or an exchange; None: only flush the
+        outbox) and send them, False once the pty is gone. Taken and written under one hold
+        of the lock: one writer at a time, so frames never interleave, and chunks go out in
+        the order they were taken (a reply's exchange taking a later TELEMETRY while the other
+        thread held an earlier one wrote them out of order: a host reads a report sequence
+        that goes back as a pen that rebooted). LinkDisconnected from `take` is raised."""
+        with self._out_lock:
+            chunks = take() if take is not None else []
             try:
                 if chunks:
                     self._outbox.send(chunks)
@@ -232,7 +239,7 @@ class PtyBridge(_Bridge):
             ready = poller.poll(idle_ms)
             if not ready:
                 continue
-            if ready[0][1] & select.POLLOUT and not self._write_out([]):
+            if ready[0][1] & select.POLLOUT and not self._write_out(None):
                 return
             if not ready[0][1] & select.POLLIN:
                 continue
@@ -248,16 +255,16 @@ class PtyBridge(_Bridge):
             try:
                 if port is None:
                     raise LinkDisconnected("no port yet")
-                chunks = port.exchange(data)  # the replies, due now
+                written = self._write_out(partial(port.exchange, data))  # the replies, now
             except LinkDisconnected:  # none yet, or of an old connection: open a new one
                 port = self._current_port()
                 if port is None:
                     continue  # disconnected: dropped
                 try:
-                    chunks = port.exchange(data)
+                    written = self._write_out(partial(port.exchange, data))
                 except LinkDisconnected:
                     continue
-            if chunks and not self._write_out(chunks):  # one chunk: no copy
+            if not written:
                 return
 
     def close(self) -> None:
@@ -302,18 +309,19 @@ class TcpBridge(_Bridge):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(_IDLE_S)
         done = threading.Event()
-        send_lock = threading.Lock()  # whole chunks, one sender at a time
+        send_lock = threading.Lock()  # one sender at a time: see PtyBridge._write_out
 
-        def send(chunk: bytes) -> None:
-            with send_lock:
-                conn.sendall(chunk)
+        def send(take: Callable[[], list[bytes]]) -> None:
+            with send_lock:  # taken and sent under one hold: in the order taken
+                chunks = take()
+                if chunks:
+                    conn.sendall(b"".join(chunks))
 
         def pen_to_host() -> None:
             while not (done.is_set() or self._stop.is_set()):
                 try:
-                    chunks = port.read_chunks(_IDLE_S)
-                    if chunks:
-                        send(b"".join(chunks))
+                    if port.wait_chunk(_IDLE_S):
+                        send(partial(port.read_chunks, 0))  # never waits
                 except (LinkDisconnected, OSError):
                     break
             done.set()
@@ -334,9 +342,7 @@ class TcpBridge(_Bridge):
             if not data:
                 break  # the client closed
             try:
-                chunks = port.exchange(data)  # the replies go out from this thread, at once
-                if chunks:
-                    send(b"".join(chunks))
+                send(partial(port.exchange, data))  # the replies go out from here, at once
             except (LinkDisconnected, OSError):
                 break
         done.set()

@@ -111,10 +111,14 @@ def test_pty_bridge_answers_from_the_thread_that_read_the_command() -> None:
     with PenSimulator(seed=1) as sim, PtyBridge(sim) as bridge:
         write_out = bridge._write_out
 
-        def spy(chunk: bytes) -> bool:
-            if PONG in chunk:
-                writers.append(threading.current_thread().name)
-            return write_out(chunk)
+        def spy(take):  # what the bridge takes (an exchange, a read) and writes at once
+            def taken() -> list[bytes]:
+                chunks = take()
+                if any(PONG in chunk for chunk in chunks):
+                    writers.append(threading.current_thread().name)
+                return chunks
+
+            return write_out(taken if take is not None else None)
 
         bridge._write_out = spy  # type: ignore[method-assign]
         fd = os.open(bridge.path, os.O_RDWR | os.O_NOCTTY)

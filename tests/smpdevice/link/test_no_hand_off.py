@@ -32,16 +32,18 @@ def _threads_of(pen: PenController, name: str) -> list[threading.Thread]:
     return seen
 
 
-def _replies_to_requests(pen: PenController) -> list[threading.Thread]:
-    """The thread handling each reply to a request; not the lease renewals' replies, which
-    come on their own schedule (a slow run of 40 requests sees some)."""
-    seen: list[threading.Thread] = []
+def _replies_to_requests(pen: PenController) -> dict[int, threading.Thread]:
+    """The thread that handled the first reply to each request, by SEQ; not the lease
+    renewals' replies, which come on their own schedule (a slow run of 40 requests sees some),
+    nor a second reply to a request retransmitted on a loaded machine (the pen answers each
+    try: CI once counted 43 replies to 40 requests)."""
+    seen: dict[int, threading.Thread] = {}
     engine = pen._engine
     on_reply = engine._on_op_reply
 
     def spy(frame) -> None:
         if frame.seq not in engine._renewals:
-            seen.append(threading.current_thread())
+            seen.setdefault(frame.seq, threading.current_thread())
         on_reply(frame)
 
     engine._on_op_reply = spy  # type: ignore[method-assign]
@@ -59,10 +61,11 @@ def test_a_request_is_sent_and_completed_in_the_callers_thread_over_a_pty(pen_si
             pen.set_setpoints(**CROWN)
         me = threading.current_thread()
         assert len(sent) == 40 and all(t is me for t in sent)  # never the loop thread
-        # the reply is handled where it is read: nearly always here (the reader thread may
-        # take one that arrives while it holds the port for telemetry)
+        # the reply is handled where it is read: mostly here (the reader thread takes one that
+        # arrives while it holds the port for telemetry, more often on a loaded machine); a
+        # hand-off to the loop would handle none here
         assert len(replied) == 40
-        assert sum(t is me for t in replied) >= 30, {t.name for t in replied}
+        assert sum(t is me for t in replied.values()) >= 20, {t.name for t in replied.values()}
         assert pen.link.stats.timeouts == 0
 
 
