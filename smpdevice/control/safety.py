@@ -30,6 +30,7 @@ from smpdevice.control.states import (
 from smpdevice.errors import SmpError
 from smpdevice.link.completion import Completion
 from smpdevice.link.engine import Operation, RequestEngine
+from smpdevice.link.notifier import Notifier
 from smpdevice.link.wire import (
     MAX_ATTEMPTS,
     RTO_MAX_S,
@@ -201,13 +202,32 @@ class SafetyMixin(ControllerCore):
     def _latch_locally(self, trigger: str, reason: str, tell_loop: bool = True) -> bool:
         """Enter estop/fault now, from any thread; the loop fails what was pending and logs
         (told now, or by the caller with `_tell_loop` when `tell_loop` is False). True if this
-        call latched."""
+        call latched. An E-stop held while offline is told to `held_estop_listeners`."""
+        latched = self._latch_now(trigger, reason, tell_loop)
+        if isinstance(latched, State):  # no state change and no frame tell of it: a session's
+            self.held_estop_listeners.notify(latched, reason)  # recording must hear it
+            return False
+        return latched
+
+    @property
+    def held_estop_listeners(self) -> Notifier[[State, str]]:
+        """Called (state, reason) in the requesting thread, once the hold latched it, for each
+        E-stop requested while connecting or disconnected: no ESTOP frame crosses a dead port
+        and the state does not change (open() enters `estop`), so a session's recording keeps
+        it as an input from here (session 21)."""
+        found = self.__dict__.get("_held_estop_listeners")
+        if found is None:  # (made on first use: setdefault keeps one if two threads race)
+            found = self.__dict__.setdefault("_held_estop_listeners", Notifier("held_estop"))
+        return found
+
+    def _latch_now(self, trigger: str, reason: str, tell_loop: bool) -> bool | State:
+        """`_latch_locally`'s work; for an E-stop held while offline, the state it came in."""
         with self._fsm_lock:
             state = self.state  # one read: under the lock it cannot change meanwhile
             if state in OFFLINE and trigger == "estop_latched":
                 # connecting or disconnected: the hold latches it; open() enters `estop` (r02)
                 self.last_fault = FaultInfo(reason, _NO_FAULTS)
-                return False
+                return state
             if state in OFFLINE or state is State.ESTOP:
                 return False
             if trigger == "fault_detected" and state is State.FAULT:

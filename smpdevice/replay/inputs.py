@@ -15,6 +15,9 @@ conversation it came at: after which of the host's decisions, and how long after
   `smpdevice.service.deadman.stop_and_disarm`).
 - `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
   same request). The controller never decides an E-stop by itself: every one is a request.
+  One requested while the link is down (`held`: no frame crosses a dead port, and the state
+  does not change) is told by the controller (`held_estop_listeners`, session 21); its
+  `state` is `disconnected` (or `connecting`), and the reconnect after it tells the pen.
 - `clear`: the host wrote a CLEAR_FAULTS frame of a new sequence number. The controller never
   clears by itself either: each is a technician's `clear_faults()` (review10a R02).
 - `link_lost`: the controller lost the pen's link (review6 R04). `cause` `port`: the port
@@ -54,6 +57,8 @@ KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between", "reconnec
 REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
 RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
+CLEARING = "replay-clear"  # the thread of a `clear` being applied
+OFFLINE = ("disconnected", "connecting")  # an `estop` recorded in these was held (no frame)
 
 
 # ------------------------------------------------------------------------ recording side
@@ -99,6 +104,11 @@ class InputTap:
     def pen_stop(self, source: str) -> None:
         """A stop and disarm of the pen from outside the session (each one is recorded)."""
         self._add({"kind": "pen_stop", "source": source, "state": self._state()})
+
+    def held_estop(self, state: str) -> None:
+        """An E-stop requested while the link is down (`state`: disconnected or connecting):
+        no ESTOP frame is written, so `on_host_bytes` never sees it."""
+        self._add({"kind": "estop", "held": True, "state": state})
 
     def reconnect(self, state: str) -> None:
         """The controller opens its port anew (`state`: its state before, `disconnected`)."""
@@ -171,6 +181,9 @@ class ReplayInputs:
         self.applied: list[Input] = []
         self.stopped = False
         self.press_estop: Callable[[], None] | None = None
+        # an `estop` recorded while the link was down: pressed once the replayed controller
+        # lost it too (else its press would latch a connected controller: another state)
+        self.press_held_estop: Callable[[], None] | None = None
         self.clear_faults: Callable[[], None] | None = None
         self.stop_pen: Callable[[], None] | None = None
         # Called at once (with the loss's recorded time) under the recorded pen's lock: it
@@ -206,6 +219,9 @@ class ReplayInputs:
                 if nxt.kind == "reconnect" and (any(a.kind != "link_lost" for a in actions) or any(
                         thread.is_alive() for thread in self._threads)):
                     break  # once the attempt (any input) before it returned, as live
+                if nxt.kind == "estop" and (any(a.kind == "clear" for a in actions) or any(
+                        t.is_alive() and t.name == CLEARING for t in self._threads)):
+                    break  # once the clear before it returned, as live: not into its latch
                 self._apply(self.pending.popleft(), actions)
         acts = {"estop": self.press_estop, "clear": self.clear_faults,
                 "reconnect": self.reconnect}
@@ -219,6 +235,8 @@ class ReplayInputs:
             if item.kind == "reconnect" and self.plug_in is not None:
                 self.plug_in(item)
             act = acts.get(item.kind, self.stop_pen)
+            if item.kind == "estop" and item.state in OFFLINE:
+                act = self.press_held_estop
             if act is not None:
                 thread = threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True)
                 thread.start()

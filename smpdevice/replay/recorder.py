@@ -109,6 +109,10 @@ class SessionRecording:
         self._add("/state", self.pen.clock.now(),
                   json_bytes({"old": old.value, "new": new.value, "reason": str(reason)}))
 
+    def _held_estop(self, state: State, _reason: str) -> None:
+        """An E-stop requested while the link is down: no frame records it (session 21)."""
+        self.inputs.held_estop(state.value)
+
     def _connected_anew(self, connected: bool) -> None:
         """A reconnect's attempt ended: its new port's handshake (what crossed it so far, kept
         by the port) goes on `/reconnect/*`; connected, the session's recording goes on from
@@ -150,6 +154,7 @@ class SessionRecording:
         self._kept = len(self.port.preamble)  # what it keeps from here on is the session's
         self.port.set_tap(self._tap)
         self.pen.add_state_listener(self._state)  # a change made after this is told to it
+        self.pen.held_estop_listeners.add(self._held_estop, name="recording")
         with self._start_lock:  # (one told meanwhile was made before: `_state` drops it)
             self.start = controller_start(self.pen)
         recent = list(getattr(self.pen.link, "recent_telemetry", ()))
@@ -183,6 +188,7 @@ class SessionRecording:
                 del _active[id(self.pen)]
         self.port.set_tap(None)
         self.pen.state_listeners.remove(self._state)
+        self.pen.held_estop_listeners.remove(self._held_estop)
 
     def seal(self) -> dict[str, Any]:
         """Stop recording and finish the file; the record for the session's close."""

@@ -30,10 +30,12 @@ from typing import Any
 from smpdevice.errors import SmpError
 from smpdevice.link.clock import VirtualTimeDriver
 from smpdevice.records.frames import Recording, RecordingError
+from smpdevice.replay.actions import CLEAR_WAIT_S, bind_actions, plugging_in
 from smpdevice.replay.compare import cut_at, first_pass_difference, first_state_difference
 from smpdevice.replay.inputs import ReplayInputs
 from smpdevice.replay.memlog import MemoryPassLog
 from smpdevice.replay.parts import LoadedSession, Part, load
+from smpdevice.replay.pass_calibration import on_each_pass_s_own
 from smpdevice.replay.pen import EARLY_TOLERANCE_S, Difference, ReplayPen
 from smpdevice.replay.script import (
     build_script,
@@ -51,7 +53,6 @@ MAX_INPUTS = 10_000  # recorded inputs a replay applies (each may start a thread
 # than recorded: such a part is replayed up to this many times before its difference counts.
 # A change in the controller's behaviour differs every time.
 INPUT_ATTEMPTS = 3
-CLEAR_WAIT_S = 2.0  # virtual: for the handshake's report of the latch a recorded clear cleared
 
 
 @dataclass
@@ -152,7 +153,6 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
     from smpdevice.control import PenController
     from smpdevice.control.calibration import Calibration
     from smpdevice.envelope import ZoneEnvelope
-    from smpdevice.link.clock import timebase_for
     from smpdevice.sessions.profiles import TreatmentProfile
     from smpdevice.sessions.session import TreatmentSession
 
@@ -190,7 +190,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
                                  "is no recording of this program")
         pen_side.inputs = ReplayInputs(session_script.inputs)
         pen_side.inputs.lose_link = pen_side.lose_link
-        pen_side.inputs.plug_in = _plugging_in(pen_side, clock)
+        pen_side.inputs.plug_in = plugging_in(pen_side, clock)
         pen_side.mute_from_t_s = _last_word_before_silence(rec)
     pen_side.cut_at_s = cut_at(rec)
     if pen_side.cut_at_s is not None:
@@ -221,43 +221,7 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
 
             pen.add_state_listener(on_state)
 
-            def press_estop() -> None:
-                with contextlib.suppress(SmpError):
-                    pen.estop()
-
-            def stop_pen() -> None:  # what the service does on `session.stop`
-                from smpdevice.service.deadman import stop_and_disarm
-
-                stop_and_disarm(pen, "replayed input")
-
-            def clear_faults() -> None:  # a technician's clear while the session was open
-                from smpdevice.control import State
-
-                with contextlib.suppress(SmpError):  # of the latch it saw live (the pen's
-                    pen.wait_for_state(State.FAULT, State.ESTOP, timeout_s=CLEAR_WAIT_S)
-                with contextlib.suppress(SmpError):  # fault event, delivered as it is sent)
-                    pen.clear_faults()
-
-            def reconnect() -> None:  # the technician's `r`, the service's reconnect
-                from smpdevice.control import State
-
-                timebase, connected = timebase_for(clock), False
-                try:
-                    with timebase.participant():  # its work takes no virtual time, as live
-                        timebase.count(pending=-1)  # (held since its point: _plugging_in)
-                        with contextlib.suppress(SmpError):  # once it lost the link
-                            pen.wait_for_state(State.DISCONNECTED, timeout_s=CLEAR_WAIT_S)
-                        with contextlib.suppress(SmpError):  # a failed attempt: its state
-                            pen.reconnect()                   # changes are compared
-                            connected = True
-                finally:
-                    pen_side.reconnect_done(connected)
-
-            pen_side.press_estop = press_estop
-            pen_side.controller_state = lambda: pen.state.value
-            if pen_side.inputs is not None:
-                pen_side.inputs.press_estop, pen_side.inputs.stop_pen = press_estop, stop_pen
-                pen_side.inputs.clear_faults, pen_side.inputs.reconnect = clear_faults, reconnect
+            bind_actions(pen, pen_side, clock)  # what each recorded input does to it
             collecting[0] = False  # a clear before the part is not one of its changes
             _replay_clears(pen, pen_side, part, report)
             from_state[0] = start[0] if start is not None else None
@@ -300,8 +264,9 @@ def _play_session(pen: Any, pen_side: ReplayPen, session: Any, plan: list[tuple[
     """Play the part's plan with the replayed session, then close it, as its run did."""
     from smpdevice.link.clock import timebase_for
 
-    session.remaining = plan
-    session.between_point = pen_side.await_between  # checks after the same inputs
+    session.remaining = plan  # checks after the same inputs, then each pass's calibration
+    session.between_point = on_each_pass_s_own(pen, part.passes, lambda: len(
+        session.passlog.passes()), pen_side.await_between, report.notes)
     timebase = timebase_for(pen.clock)
     # The session's decisions happen at the virtual moment it makes them however long a
     # loaded machine holds this thread between two waits: else the controller's own timers
@@ -321,19 +286,6 @@ def _play_session(pen: Any, pen_side: ReplayPen, session: Any, plan: list[tuple[
             session.close()
         except SmpError as exc:
             report.notes.append(f"{part.label}: closing the replayed session: {exc}")
-
-
-def _plugging_in(pen_side: ReplayPen, clock: Any) -> Any:
-    """The recorded pen plugged in again at a recorded reconnect (`ReplayPen.plug_in`), and
-    virtual time held from that point until the reconnect's thread is at work: a starved
-    thread must not let the session's wait between passes run out first."""
-    from smpdevice.link.clock import timebase_for
-
-    def plug_in(item: Any) -> None:
-        pen_side.plug_in(item)
-        timebase_for(clock).count(pending=1)  # released by the reconnect's thread
-
-    return plug_in
 
 
 def _replay_clears(pen: Any, pen_side: ReplayPen, part: Part, report: ReplayReport) -> None:

@@ -32,7 +32,7 @@ def record_resumption(pen: Any, passlog: Any, record: Any, *, technician: str, s
     from smpdevice.envelope import envelope_record
     from smpdevice.sessions.crash_count import crash_count_of
     from smpdevice.sessions.session import TreatmentSession, preflight
-    from smpdevice.sessions.session_guard import opening_counts
+    from smpdevice.sessions.session_guard import OpeningWatch
 
     sid = record.session_id  # the full id (a unique prefix was given)
     check_resumable(record, pen_serial=pen.identity.serial,
@@ -64,26 +64,26 @@ def record_resumption(pen: Any, passlog: Any, record: Any, *, technician: str, s
 
     part = len(resumptions) + 2  # this resume's recording; the one before is sealed: link it
     before = part_record(passlog.path, sid, part - 1) if hasattr(passlog, "path") else None
-    counts = opening_counts(pen)  # a latch or stop from here on ends the first play()
-    if before_record is not None:
-        before_record()
-        calibration = preflight(pen, profile, technician)  # again: what the hook left in force
-    passlog.resume_session(sid, resumed_at=now, details={
-        "recording_before": before, "passes_before": len(record.passes),  # REV3B-9
-        "number": len(resumptions) + 1, "technician": technician,
-        "footswitch": getattr(pen, "footswitch", None),  # the mode in force for these passes
-        "firmware_version": pen.identity.firmware_version,
-        "calibration_id": calibration.calibration_id,
-        "envelope_sha256": envelope_record(pen.zones)["sha256"],
-        "screening": screening.as_record() if screening is not None else None,
-        "passes_left": [{"index": i, "duration_s": p.duration_s, "impressions": p.impressions}
-                        for i, p in left],
-        **({"pen_counted": crash.records} if crash.records else {}),  # a host crash's pass
-    })
-    session = TreatmentSession(pen, passlog, profile, sid, technician,
-                               calibration_id=calibration.calibration_id)  # the record's
-    session.remaining = left
-    session.keep_opening_counts(counts)
+    with OpeningWatch(pen) as counts:  # a latch or stop from here on ends the first play()
+        if before_record is not None:
+            before_record()
+            calibration = preflight(pen, profile, technician)  # again: what the hook left in force
+        passlog.resume_session(sid, resumed_at=now, details={
+            "recording_before": before, "passes_before": len(record.passes),  # REV3B-9
+            "number": len(resumptions) + 1, "technician": technician,
+            "footswitch": getattr(pen, "footswitch", None),  # the mode in force for these passes
+            "firmware_version": pen.identity.firmware_version,
+            "calibration_id": calibration.calibration_id,
+            "envelope_sha256": envelope_record(pen.zones)["sha256"],
+            "screening": screening.as_record() if screening is not None else None,
+            "passes_left": [{"index": i, "duration_s": p.duration_s, "impressions": p.impressions}
+                            for i, p in left],
+            **({"pen_counted": crash.records} if crash.records else {}),  # a host crash's pass
+        })
+        session = TreatmentSession(pen, passlog, profile, sid, technician,
+                                   calibration_id=calibration.calibration_id)  # the record's
+        session.remaining = left
+        session.keep_opening_counts(counts)
     session.recording = start_recording(pen, passlog, sid, profile, technician, screening,
                                         part=part)  # issue 15.3: every part is recorded
     session.resume_notes = crash.notes  # a crashed pass the pen could not count: may repeat

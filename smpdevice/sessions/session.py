@@ -35,9 +35,9 @@ from smpdevice.sessions.profiles import (
 )
 from smpdevice.sessions.screening import Screening
 from smpdevice.sessions.session_guard import (
+    OpeningWatch,
     PassGuards,
     check_callbacks,
-    opening_counts,
     upset_words,
 )
 
@@ -123,28 +123,28 @@ class TreatmentSession(PassGuards):
         from smpdevice.envelope import envelope_record  # the limits in force, in the header
 
         identity = connected(pen.identity, pen.port_url)
-        counts = opening_counts(pen)  # a latch or stop from here on ends the first play()
-        if before_record is not None:
-            before_record()
-            calibration = preflight(pen, profile, technician)  # what the hook left in force
-        session_id = passlog.open_session(
-            technician=technician,
-            client_ref=profile.client_ref,
-            session_kind=profile.session_kind.value,
-            pen_serial=identity.serial,
-            firmware_version=identity.firmware_version,
-            calibration_id=calibration.calibration_id,
-            profile_hash=profile_hash(profile),
-            screening=screening.as_record(),
-            simulated=pen.simulated,
-            envelope=envelope_record(pen.zones),
-            profile=profile.model_dump(mode="json"),  # the plan, recoverable by a resume
-            footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
-            opened_at=pen.record_now(),  # on the pen's clock, as its passes (sim_time.py)
-        )
-        session = cls(pen, passlog, profile, session_id, technician,
-                      calibration_id=calibration.calibration_id)  # the one the header names
-        session.keep_opening_counts(counts)
+        with OpeningWatch(pen) as counts:  # a latch or stop from here on ends play()
+            if before_record is not None:
+                before_record()
+                calibration = preflight(pen, profile, technician)  # what the hook left in force
+            session_id = passlog.open_session(
+                technician=technician,
+                client_ref=profile.client_ref,
+                session_kind=profile.session_kind.value,
+                pen_serial=identity.serial,
+                firmware_version=identity.firmware_version,
+                calibration_id=calibration.calibration_id,
+                profile_hash=profile_hash(profile),
+                screening=screening.as_record(),
+                simulated=pen.simulated,
+                envelope=envelope_record(pen.zones),
+                profile=profile.model_dump(mode="json"),  # the plan, recoverable by a resume
+                footswitch=pen.footswitch,  # the installation's mode, in the header (issue 15.4)
+                opened_at=pen.record_now(),  # on the pen's clock, as its passes (sim_time.py)
+            )
+            session = cls(pen, passlog, profile, session_id, technician,
+                          calibration_id=calibration.calibration_id)  # the one the header names
+            session.keep_opening_counts(counts)
         from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
 
         session.recording = start_recording(pen, passlog, session_id, profile, technician,

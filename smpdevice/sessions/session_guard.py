@@ -15,7 +15,7 @@ from smpdevice import checks
 from smpdevice.control import State
 from smpdevice.control.calibration import CalibrationError, require_calibration
 from smpdevice.control.pen import connected
-from smpdevice.control.states import StateError
+from smpdevice.control.states import CLOSED_BY_PROGRAM, SAFE, StateError
 from smpdevice.errors import SmpError
 from smpdevice.passlog import PassOutcome
 from smpdevice.sessions import playable
@@ -62,6 +62,7 @@ class PassGuards(SessionEnding):
         self.upset_between = None  # a latch or lost link ended play() (cleared)
         self.interruptions_between = []
         self._heard_interruptions = []  # by `_note_pen_state`, as the pen counts them
+        self._heard_at_opening, self._heard_opening = [], []
 
     def _lost_while_setting_up(self, index: int, exc: SmpError) -> None:
         """The pen did not answer while pass `index` was set up (before its record and its
@@ -116,6 +117,8 @@ class PassGuards(SessionEnding):
         wanted = max(count - self._upsets_seen, 0)
         kept = [(s.value, r) for s, r in heard[max(len(heard) - wanted, 0):]] if wanted else []
         missing = wanted - len(kept)
+        early = [(s.value, r) for s, r in self._heard_opening[:missing]]  # the oldest ones
+        kept, missing = early + kept, missing - len(early)  # (heard as it was opened)
         if missing and not kept and pen.last_interruption is not None:
             state, reason = pen.last_interruption
             kept, missing = [(state.value, reason)], missing - 1
@@ -178,14 +181,24 @@ class PassGuards(SessionEnding):
         first one watches from the opening's checks on instead (`keep_opening_counts`): one
         that came while the opening was recorded, cleared since, ends it too (review 19)."""
         kept, self._opening_counts = self._opening_counts, None
+        self._heard_opening = self._heard_at_opening if kept else []  # (the first one's)
         self._upsets_seen, self._stops_seen = kept or opening_counts(self.pen)
         self.upset_between = None
 
-    def keep_opening_counts(self, counts: tuple[int, int]) -> None:
+    def keep_opening_counts(self, counts: tuple[int, int] | OpeningWatch) -> None:
         """The session was opened (or resumed) on the checks made when the pen's counts were
-        `counts` (`opening_counts(pen)`, read right before `before_record`): its first play()
-        or run_pass() ends on a stop, fault, E-stop or lost link since then."""
+        `counts` (`opening_counts(pen)`, read right before `before_record`; an `OpeningWatch`
+        also heard each interruption since, with its reason): its first play() or run_pass()
+        ends on a stop, fault, E-stop or lost link since then."""
+        if isinstance(counts, OpeningWatch):  # (this session's own listener is on by now)
+            self._heard_at_opening = counts.heard()
+            counts = counts.counts
         self._opening_counts = counts
+
+    # each interruption heard since the opening's counts, until the session listened itself
+    # (`OpeningWatch`), and that list again for the first play() or run_pass() only
+    _heard_at_opening: list[tuple[State, str]]
+    _heard_opening: list[tuple[State, str]]
 
     # `smp replay`'s: called at each check between passes (replay/pen.py `await_between`)
     between_point: Callable[[], None] | None = None
@@ -308,6 +321,37 @@ class PassGuards(SessionEnding):
         finally:
             self._play_thread = None
             self._playing.release()
+
+
+class OpeningWatch:
+    """`opening_counts(pen)` read as a session's opening is decided, and each fault, E-stop
+    or lost link the pen enters from then on heard with its reason (the controller keeps only
+    the latest's), until the session listens itself: `with OpeningWatch(pen) as counts:` up
+    to `keep_opening_counts(counts)`. Two or more while the opening is recorded are then
+    named in `interruptions_between`, not "unknown" (session 21)."""
+
+    def __init__(self, pen: Any) -> None:
+        self.pen = pen
+        self._heard: list[tuple[State, str]] = []
+        self._lock = threading.Lock()
+        pen.state_listeners.add(self._note, name="session opening watch")  # before the read
+        self.counts = opening_counts(pen)
+
+    def _note(self, old: State, new: State, reason: str) -> None:
+        if (new in SAFE or new is State.DISCONNECTED) and reason != CLOSED_BY_PROGRAM:
+            with self._lock:  # as control/safety.py counts them (session_end `_note_pen_state`)
+                self._heard.append((new, reason))
+
+    def heard(self) -> list[tuple[State, str]]:
+        self.pen._told()  # every change made so far was told
+        with self._lock:
+            return list(self._heard)
+
+    def __enter__(self) -> OpeningWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pen.state_listeners.remove(self._note)
 
 
 def opening_counts(pen: Any) -> tuple[int, int]:

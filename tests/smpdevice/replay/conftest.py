@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,98 @@ def record_session(pen, passlog: PassLog, profile=None) -> Recorded:
 def passlog(tmp_path):
     with PassLog.open(tmp_path / "passlog.sqlite") as log:
         yield log
+
+
+# ------------------------------------------------ a session with another actor between passes
+
+@dataclass
+class Acted:
+    """A session recorded with another actor between its passes (`record_acted`)."""
+
+    path: Path  # the pass log
+    session_id: str
+    recording: Path  # its first part's file
+    judged: str = ""  # the session's judged pen state once play() returned
+    outcome: str = ""  # the outcome its suspend() recorded
+    passes: tuple[str, ...] = ()  # each pass's outcome, in order
+
+
+def record_acted(tmp_path: Path, act: Callable[[Any, Any], None] | None, *,
+                 after_pass: int = 1, passes: int = 3, seconds: float = 0.3,
+                 settle_s: float = 0.0, seed: int = 3,
+                 before: Callable[[Any, Any, Any, PassLog], None] | None = None,
+                 finish: Callable[[Any, Any, Any, PassLog], None] | None = None,
+                 play: Callable[[Any, Any, Any], None] | None = None) -> Acted:
+    """A `passes`-pass session on the virtual-time simulator (`seed`, its true calibration),
+    played with `play()`: `act(sim, pen)` runs in another thread (joined) once pass
+    `after_pass`'s end is logged, as another actor would (a technician, the service, a pulled
+    cable); `before(sim, pen, session, log)` right after the opening; once play() returned,
+    `settle_s` of virtual time, `finish(sim, pen, session, log)`, and the session suspended.
+    `play(sim, pen, session)`: played so instead of `session.play()` (an integrator's own
+    `run_pass` calls)."""
+    from smpdevice.control import PenController
+    from tests.smpdevice.conftest import true_calibration
+    from tests.smpdevice.virtual_time import virtual_sim
+
+    path = tmp_path / "passlog.sqlite"
+    with (virtual_sim(seed=seed) as sim,
+          PenController.connect(sim.url, calibration=true_calibration(sim),
+                                clock=sim.clock) as pen,
+          PassLog.open(path) as log):
+        session = TreatmentSession.open(pen, log, short_profile(seconds, passes=passes),
+                                        technician="ana", screening=parse_screening(CLEAR))
+        assert session.recording is not None
+        if before is not None:
+            before(sim, pen, session, log)
+        original, ended = log.end_pass, [0]
+
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            ended[0] += 1
+            if ended[0] == after_pass and act is not None:
+                other = threading.Thread(target=act, args=(sim, pen))
+                other.start()
+                other.join(30)
+            return result
+
+        log.end_pass = hooked  # type: ignore[method-assign]
+        if play is None:
+            session.play()
+        else:
+            play(sim, pen, session)
+        judged = session.judged_pen_state()
+        if settle_s:
+            sim.time.sleep(settle_s)
+        if finish is not None:
+            finish(sim, pen, session, log)
+        outcome = session.suspend()["outcome"]
+        outcomes = tuple(str(p.outcome) for p in log.passes(session.session_id))
+    recording = next((tmp_path / "recordings").glob(f"{session.session_id}*.mcap"))
+    return Acted(path, session.session_id, recording, judged, outcome, outcomes)
+
+
+def replay_runs(acted: Acted, runs: int, into_sim: bool = False, **kwargs: Any) -> list[Any]:
+    """`acted` replayed `runs` times, each from a fresh controller (`smp replay`, or with
+    `into_sim` `smp replay --into-sim` given `kwargs`): a verdict that depended on the
+    threads' timing would not be the same every time."""
+    from smpdevice.replay.into_sim import replay_into_sim
+    from smpdevice.replay.runner import replay_session
+
+    with PassLog(acted.path, readonly=True) as log:
+        return [replay_into_sim(log, acted.session_id, **kwargs) if into_sim
+                else replay_session(log, acted.session_id) for _ in range(runs)]
+
+
+def assert_matches(acted: Acted, runs: int, unwanted: str = "matched on replay") -> None:
+    """`acted` replays as `match` `runs` times, no note holding `unwanted` (by default: each
+    at its first attempt), and `smp replay` says so (exit 0)."""
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    for report in replay_runs(acted, runs):
+        assert report.match, (report.difference, report.notes)
+        assert not [n for n in report.notes if unwanted in n], report.notes
+    result = CliRunner().invoke(main, ["replay", acted.session_id, "--db", str(acted.path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].startswith("match: session"), result.output

@@ -17,19 +17,12 @@ test_rev19_interrupted_between_passes.py does."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
 
-from smpdevice.control import PenController, State
-from smpdevice.passlog import PassLog
-from smpdevice.replay.runner import replay_session
-from smpdevice.sessions.screening import parse_screening
-from smpdevice.sessions.session import TreatmentSession
-from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.sessions.test_session import CLEAR, short_profile
-from tests.smpdevice.virtual_time import virtual_sim
+from smpdevice.control import State
+from tests.smpdevice.replay.conftest import record_acted, replay_runs
 
 pytestmark = pytest.mark.virtual_time
 
@@ -49,32 +42,9 @@ def _fault_and_clear(sim, pen) -> None:
 def _played_then_replayed(tmp_path, act: Callable) -> tuple[str, str, object]:
     """A recorded 3-pass session; `act(sim, pen)` in another thread once pass 1's end is
     recorded. (judged pen state, outcome, replay report)."""
-    path = tmp_path / "passlog.sqlite"
-    with (virtual_sim(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim),
-                                clock=sim.clock) as pen,
-          PassLog.open(path) as log):
-        session = TreatmentSession.open(pen, log, short_profile(0.3, passes=3),
-                                        technician="ana", screening=parse_screening(CLEAR))
-        assert session.recording is not None
-        original, seen = log.end_pass, []
-
-        def hooked(*args, **kwargs):
-            result = original(*args, **kwargs)
-            if not seen:
-                seen.append("acted")
-                other = threading.Thread(target=act, args=(sim, pen))
-                other.start()
-                other.join(30)
-            return result
-
-        log.end_pass = hooked
-        session.play()
-        judged = session.judged_pen_state()
-        outcome = session.suspend()["outcome"]
-    with PassLog(path, readonly=True) as log:
-        report = replay_session(log, session.session_id)
-    return judged, outcome, report
+    acted = record_acted(tmp_path, act)
+    (report,) = replay_runs(acted, 1)
+    return acted.judged, acted.outcome, report
 
 
 @pytest.mark.parametrize(("act", "state"), [(_estop_and_clear, "estop"),

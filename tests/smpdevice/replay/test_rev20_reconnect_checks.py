@@ -28,52 +28,24 @@ from firmware_protocol import StreamDecoder, encode
 from firmware_protocol.codes import FirmwareState
 from firmware_protocol.messages import Disarm, Telemetry
 from smpdevice.cli import main
-from smpdevice.control import PenController, State
+from smpdevice.control import State
 from smpdevice.control.connection import ConnectionMixin
-from smpdevice.passlog import PassLog
 from smpdevice.records.frames import FrameWriter, read_recording
-from smpdevice.sessions.screening import parse_screening
-from smpdevice.sessions.session import TreatmentSession
-from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.replay.conftest import CLEAR, short_profile
+from tests.smpdevice.replay.conftest import Acted, record_acted
 from tests.smpdevice.replay.test_replay_crashed import _snapshot
 from tests.smpdevice.replay.test_rev20_reconnect_replay import (
     RUNS,
-    Recorded,
     _pull_and_replug,
     _replays,
 )
-from tests.smpdevice.virtual_time import after, virtual_sim
+from tests.smpdevice.virtual_time import after
 
 pytestmark = pytest.mark.virtual_time
 
 
-def _record(tmp_path: Path, act) -> Recorded:
+def _record(tmp_path: Path, act) -> Acted:
     """A 3-pass session; `act(sim, pen)` in a thread once pass 1's end is logged (joined)."""
-    path = tmp_path / "passlog.sqlite"
-    with (virtual_sim(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim),
-                                clock=sim.clock) as pen,
-          PassLog.open(path) as log):
-        session = TreatmentSession.open(pen, log, short_profile(0.3, passes=3),
-                                        technician="ana", screening=parse_screening(CLEAR))
-        original, count = log.end_pass, [0]
-
-        def hooked(*args, **kwargs):
-            result = original(*args, **kwargs)
-            count[0] += 1
-            if count[0] == 1:
-                other = threading.Thread(target=act, args=(sim, pen))
-                other.start()
-                other.join(30)
-            return result
-
-        log.end_pass = hooked
-        session.play()
-        sim.time.sleep(0.1)
-        session.suspend()
-    recording = next((tmp_path / "recordings").glob(f"{session.session_id}*.mcap"))
-    return Recorded(path, session.session_id, recording)
+    return record_acted(tmp_path, act, settle_s=0.1)
 
 
 def _twice(sim, pen) -> None:
@@ -82,7 +54,7 @@ def _twice(sim, pen) -> None:
     _pull_and_replug(sim, pen)
 
 
-def _verdicts(rec: Recorded) -> list[tuple[bool, str]]:
+def _verdicts(rec: Acted) -> list[tuple[bool, str]]:
     reports = _replays(rec)
     assert len(reports) == RUNS
     return [(r.match, str(r.difference)) for r in reports]
@@ -191,16 +163,10 @@ def test_a_recording_cut_in_the_reconnects_handshake_replays_as_match(tmp_path):
     """The host dies as the controller starts connecting anew (its `reconnect` input recorded,
     nothing of the new connection yet: the data directory copied as a crash leaves it): the
     attempt's outcome is past the cut, not "the port did not open"."""
-    path, into = tmp_path / "passlog.sqlite", tmp_path / "crashed"
+    into = tmp_path / "crashed"
     taken = threading.Event()
-    with (virtual_sim(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim),
-                                clock=sim.clock) as pen,
-          PassLog.open(path) as log):
-        session = TreatmentSession.open(pen, log, short_profile(0.3, passes=3),
-                                        technician="ana", screening=parse_screening(CLEAR))
-        original, count = log.end_pass, [0]
 
+    def crash_as_it_reconnects(sim, pen, session, log) -> None:
         def crash():
             if not taken.is_set():
                 _snapshot(log, session, into)
@@ -212,23 +178,13 @@ def test_a_recording_cut_in_the_reconnects_handshake_replays_as_match(tmp_path):
 
         pen.add_state_listener(on_state)
 
-        def hooked(*args, **kwargs):
-            result = original(*args, **kwargs)
-            count[0] += 1
-            if count[0] == 1:
-                other = threading.Thread(target=_pull_and_replug, args=(sim, pen))
-                other.start()
-                other.join(30)
-            return result
-
-        log.end_pass = hooked
-        session.play()
-        sim.time.wait_until(taken.is_set, what="the crash", timeout_s=20)
-        session.suspend()
+    acted = record_acted(tmp_path, _pull_and_replug, before=crash_as_it_reconnects,
+                         finish=lambda sim, *_: sim.time.wait_until(
+                             taken.is_set, what="the crash", timeout_s=20))
     mcap = next((into / "recordings").glob("*.mcap"))
     recording = read_recording(mcap)
     assert not recording.finished
     assert b'"reconnect"' in b"".join(e.data for e in recording.channel("/input"))
-    rec = Recorded(into / "passlog.sqlite", session.session_id, mcap)
+    rec = Acted(into / "passlog.sqlite", acted.session_id, mcap)
     verdicts = _verdicts(rec)
     assert all(m for m, _ in verdicts), (verdicts, len(recording.channel("/reconnect/host")))

@@ -18,9 +18,7 @@ several times: a match that depended on the threads' timing would not hold every
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,18 +26,11 @@ from click.testing import CliRunner
 
 from firmware_protocol import StreamDecoder
 from smpdevice.cli import main
-from smpdevice.control import PenController, State
+from smpdevice.control import State
 from smpdevice.control.connection import ConnectionMixin
 from smpdevice.errors import SmpError
-from smpdevice.passlog import PassLog
 from smpdevice.records.frames import read_recording
-from smpdevice.replay.into_sim import replay_into_sim
-from smpdevice.replay.runner import replay_session
-from smpdevice.sessions.screening import parse_screening
-from smpdevice.sessions.session import TreatmentSession
-from tests.smpdevice.conftest import true_calibration
-from tests.smpdevice.replay.conftest import CLEAR, short_profile
-from tests.smpdevice.virtual_time import virtual_sim
+from tests.smpdevice.replay.conftest import Acted, record_acted, replay_runs
 
 pytestmark = pytest.mark.virtual_time
 
@@ -64,43 +55,21 @@ def _retry_then_replug(sim, pen) -> None:
     pen.reconnect()
 
 
-@dataclass
-class Recorded:
-    path: Path  # the pass log
-    session_id: str
-    recording: Path
+Recorded = Acted  # (the name test_rev20_link_lost_reconnected.py imports)
 
 
-def _record(tmp_path: Path, act: Callable) -> Recorded:
+def _record(tmp_path: Path, act: Callable) -> Acted:
     """A 3-pass session; `act(sim, pen)` in another thread once pass 1's end is recorded."""
-    path = tmp_path / "passlog.sqlite"
-    with (virtual_sim(seed=3) as sim,
-          PenController.connect(sim.url, calibration=true_calibration(sim),
-                                clock=sim.clock) as pen,
-          PassLog.open(path) as log):
-        session = TreatmentSession.open(pen, log, short_profile(0.3, passes=3),
-                                        technician="ana", screening=parse_screening(CLEAR))
-        original, seen = log.end_pass, []
 
-        def hooked(*args, **kwargs):
-            result = original(*args, **kwargs)
-            if not seen:
-                seen.append("acted")
-                other = threading.Thread(target=act, args=(sim, pen))
-                other.start()
-                other.join(30)
-            return result
-
-        log.end_pass = hooked
-        session.play()
-        sim.time.sleep(0.1)  # the new connection's reports, recorded before the session ends
+    def reconnected(sim, pen, session, log) -> None:
         assert pen.state is State.IDLE  # reconnected
         assert session.judged_pen_state() == "disconnected"  # the play ended on the loss
-        assert session.suspend()["outcome"] == "link_lost"
-        passes = [p.outcome for p in log.passes(session.session_id)]
-        assert passes == ["completed"], passes
-    recording = next((tmp_path / "recordings").glob(f"{session.session_id}*.mcap"))
-    return Recorded(path, session.session_id, recording)
+
+    acted = record_acted(tmp_path, act, settle_s=0.1, finish=reconnected)
+    # the new connection's reports recorded before the session ends (settle_s)
+    assert acted.outcome == "link_lost", acted
+    assert acted.passes == ("completed",), acted.passes
+    return acted
 
 
 @pytest.fixture(params=[_pull_and_replug, _retry_then_replug],
@@ -109,15 +78,8 @@ def reconnected(request, tmp_path) -> Recorded:
     return _record(tmp_path, request.param)
 
 
-def _replays(rec: Recorded, into_sim: bool = False, **kwargs) -> list:
-    reports = []
-    with PassLog(rec.path, readonly=True) as log:
-        for _ in range(RUNS):
-            if into_sim:
-                reports.append(replay_into_sim(log, rec.session_id, **kwargs))
-            else:
-                reports.append(replay_session(log, rec.session_id))
-    return reports
+def _replays(rec: Acted, into_sim: bool = False, **kwargs) -> list:
+    return replay_runs(rec, RUNS, into_sim, **kwargs)
 
 
 def test_the_reconnect_and_its_handshake_are_recorded(reconnected):
