@@ -9,8 +9,10 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from smpdevice.errors import SmpError
+from smpdevice.replay.inputs import held_difference
 
 if TYPE_CHECKING:
+    from smpdevice.replay.inputs import Input
     from smpdevice.replay.pen import ReplayPen
 
 CLEAR_WAIT_S = 2.0  # virtual: for the handshake's report of the latch a recorded clear cleared
@@ -26,10 +28,15 @@ def bind_actions(pen: Any, pen_side: ReplayPen, clock: Any) -> None:
         with contextlib.suppress(SmpError):
             pen.estop()
 
-    def press_held_estop() -> None:  # pressed live while the link was down (session 21)
-        with contextlib.suppress(SmpError):  # once the replayed controller lost it too
-            pen.wait_for_state(State.DISCONNECTED, timeout_s=CLEAR_WAIT_S)
-        press_estop()  # (not connected then: a latch of its own, a difference in its states)
+    def press_held_estop(item: Input) -> None:  # pressed live while the link was down
+        try:  # once the replayed controller lost it too (it learns of a loss in its thread)
+            pen.wait_for_state(State.DISCONNECTED, State.CONNECTING, timeout_s=CLEAR_WAIT_S)
+        except SmpError:  # it kept the link: pressed now, it would latch and send an ESTOP
+            state = pen.state.value  # (or, past the replay's end, do nothing it compares)
+            pen_side.differ(held_difference(item, f"the replayed controller {state}: it kept "
+                                                  "its link, the E-stop is not pressed"))
+            return
+        press_estop()
 
     def stop_pen() -> None:  # what the service does on `session.stop`
         from smpdevice.service.deadman import stop_and_disarm

@@ -10,11 +10,12 @@ import math
 from typing import Any
 
 from smpdevice.records.frames import Recording
-from smpdevice.records.model import PassOutcome, PassRecord
+from smpdevice.records.model import PASS_CALIBRATION_KEYS, PassOutcome, PassRecord
 from smpdevice.replay.pen import Difference
 
 PASS_FIGURES = ("outcome", "zone", "samples", "strokes", "impressions", "depth_min_mm",
                 "depth_mean_mm", "depth_max_mm", "speed_mean_hz", "speed_burst_hz", "fault_code")
+# and, when its record names it (rev 20), the calibration each pass was played on (`_named`)
 
 
 def cut_at(rec: Recording) -> float | None:
@@ -106,4 +107,16 @@ def first_pass_difference(expected: list[PassRecord], got: list[PassRecord],
             return Difference("pass", i, 0.0,
                               ", ".join(f"{k}={e[k]!r}" for k in bad),
                               ", ".join(f"{k}={g[k]!r}" for k in bad))
+        named = expected[i].calibration  # None: recorded before passes named it (rev 20)
+        if named is not None and _named(named) != _named(got[i].calibration):
+            return Difference("pass", i, 0.0, f"calibration={named!r}",  # (replay/
+                              f"calibration={got[i].calibration!r}")  # pass_calibration.py)
     return None
+
+
+def _named(calibration: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What a pass record names of the calibration it was played on, to compare: the one the
+    depths were sent through (the bytes do not carry it), so a record naming another differs."""
+    if calibration is None:
+        return None
+    return tuple(calibration.get(key) for key in PASS_CALIBRATION_KEYS)

@@ -43,6 +43,7 @@ controller then does about it is compared like any other decision.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmware_protocol import MsgType, StreamDecoder
+from smpdevice.replay.difference import Difference
 
 CHANNEL = "/input"
 KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between", "reconnect")
@@ -58,6 +60,7 @@ REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
 RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
 CLEARING = "replay-clear"  # the thread of a `clear` being applied
+HELD = "replay-held-estop"  # the thread of an E-stop held while the link was down
 OFFLINE = ("disconnected", "connecting")  # an `estop` recorded in these was held (no frame)
 
 
@@ -181,9 +184,9 @@ class ReplayInputs:
         self.applied: list[Input] = []
         self.stopped = False
         self.press_estop: Callable[[], None] | None = None
-        # an `estop` recorded while the link was down: pressed once the replayed controller
-        # lost it too (else its press would latch a connected controller: another state)
-        self.press_held_estop: Callable[[], None] | None = None
+        # an `estop` recorded while the link was down (given it): pressed once the replayed
+        # controller lost it too; one that never does differs there (`actions.py`)
+        self.press_held_estop: Callable[[Input], None] | None = None
         self.clear_faults: Callable[[], None] | None = None
         self.stop_pen: Callable[[], None] | None = None
         # Called at once (with the loss's recorded time) under the recorded pen's lock: it
@@ -196,6 +199,7 @@ class ReplayInputs:
         self._decisions = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []  # the inputs applied, each in its own
+        self._held: list[tuple[threading.Thread, Input]] = []  # (held E-stops' presses)
 
     def point(self, decisions: int, now: float, anchor: tuple[float, float]) -> list[Input]:
         """Apply what is due after `decisions` matched at replay time `now`; `anchor`:
@@ -235,13 +239,17 @@ class ReplayInputs:
             if item.kind == "reconnect" and self.plug_in is not None:
                 self.plug_in(item)
             act = acts.get(item.kind, self.stop_pen)
-            if item.kind == "estop" and item.state in OFFLINE:
-                act = self.press_held_estop
+            name = HELD if held(item) else f"replay-{item.kind}"
+            if held(item):
+                press = self.press_held_estop
+                act = None if press is None else functools.partial(press, item)
             if act is not None:
-                thread = threading.Thread(target=act, name=f"replay-{item.kind}", daemon=True)
+                thread = threading.Thread(target=act, name=name, daemon=True)
                 thread.start()
                 with self._lock:
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+                    if name == HELD:
+                        self._held.append((thread, item))
         return [item for item in actions if item.kind in REQUESTED.values()]
 
     def _apply(self, item: Input, actions: list[Input]) -> None:
@@ -275,11 +283,28 @@ class ReplayInputs:
             if nxt is not None and nxt.kind == "between" and nxt.after == decisions:
                 self._apply(self.pending.popleft(), [])
 
-    def reconnect_pending(self) -> bool:
-        """Whether a recorded reconnect is still to come (the inputs go on while the pen is
-        unplugged, up to it)."""
+    def offline_pending(self) -> bool:
+        """Whether a recorded reconnect, or an E-stop held while the link was down, is still
+        to come (the inputs go on while the pen is unplugged, up to it)."""
         with self._lock:
-            return any(item.kind == "reconnect" for item in self.pending)
+            return any(item.kind == "reconnect" or held(item) for item in self.pending)
+
+    def held_due_s(self, replay_time: Callable[[float], float]) -> float:
+        """The replay clock's time the last held E-stop still to come is due at (0: none)."""
+        with self._lock:
+            due = [replay_time(item.t_s) for item in self.pending if held(item)]
+        return max([0.0, *due])
+
+    def held_left(self) -> Difference | None:
+        """At the replay's end: an E-stop held while the link was down that was never
+        pressed (its point never came, or its press still waits) is a difference, never a
+        skip: it leaves no frame nor state change that would show its absence."""
+        with self._lock:
+            left = next((item for thread, item in self._held if thread.is_alive()),
+                        next((item for item in self.pending if held(item)), None))
+        if left is None:
+            return None
+        return held_difference(left, "the replay ended before it was pressed")
 
     def should_stop(self) -> bool:
         with self._lock:
@@ -290,3 +315,15 @@ class ReplayInputs:
                     and nxt.after == self._decisions):
                 self._apply(self.pending.popleft(), [])
             return self.stopped
+
+
+def held(item: Input) -> bool:
+    """An `estop` recorded while the link was down (no frame: the controller held it)."""
+    return item.kind == "estop" and item.state in OFFLINE
+
+
+def held_difference(item: Input, got: str) -> Difference:
+    """The difference a held E-stop the replayed controller could not take as live names."""
+    return Difference("input", item.after, item.t_s,
+                      "an E-stop pressed while the link was down (held: no frame, no state "
+                      "change; its reconnect tells the pen)", got)

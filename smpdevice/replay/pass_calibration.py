@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from smpdevice.errors import SmpError
+from smpdevice.records.model import PASS_CALIBRATION_KEYS
 
 log = structlog.get_logger("smpdevice.replay")
 
@@ -37,6 +38,18 @@ def as_recorded(base: Any, named: dict[str, Any]) -> Any:
         "gain": named["gain"], "pen_serial": base.pen_serial, "technician": base.technician,
         "created_at": base.created_at, "expires_at": base.expires_at,
         "simulated": base.simulated})
+
+
+def as_named(calibration: Any) -> tuple[Any, ...]:
+    """What a pass record names of a calibration ({calibration_id, offset_mm, gain})."""
+    return tuple(calibration.get(key) for key in PASS_CALIBRATION_KEYS)
+
+
+def in_force(calibration: Any) -> tuple[Any, ...] | None:
+    """`as_named` of a controller's calibration; None without one."""
+    if calibration is None:
+        return None
+    return tuple(getattr(calibration, key) for key in PASS_CALIBRATION_KEYS)
 
 
 def on_each_pass_s_own(pen: Any, expected: list[Any], begun: Callable[[], int],
@@ -56,10 +69,8 @@ def on_each_pass_s_own(pen: Any, expected: list[Any], begun: Callable[[], int],
     def wanted() -> tuple[int, dict[str, Any] | None]:
         n = begun()
         named = getattr(expected[n], "calibration", None) if n < len(expected) else None
-        current = pen.calibration
-        if named is None or base is None or (
-                current is not None and current.calibration_id == named["calibration_id"]):
-            return n, None
+        if named is None or base is None or in_force(pen.calibration) == as_named(named):
+            return n, None  # (a refit kept under the same id is another calibration)
         return n, named
 
     def install(last_chance: bool) -> None:

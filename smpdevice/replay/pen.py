@@ -188,7 +188,7 @@ class ReplayPen(PenLink):
             with self._lock:
                 self._release_due()
                 if self.difference is not None or (self.unplugged
-                                                   and not inputs.reconnect_pending()):
+                                                   and not inputs.offline_pending()):
                     return True
                 if not inputs.between_ready(self._next - 1):
                     return False
@@ -260,8 +260,8 @@ class ReplayPen(PenLink):
         if self.difference is not None:
             return
         inputs = self.inputs
-        if self.unplugged and (inputs is None or not inputs.reconnect_pending()):
-            return  # (a reconnect still to come is applied at its point: inputs until then)
+        if self.unplugged and (inputs is None or not inputs.offline_pending()):
+            return  # (a reconnect or held E-stop still to come: inputs go on up to it)
         now = self.clock.now()
         if inputs is None:
             self._maybe_press_estop(now)

@@ -26,7 +26,7 @@ import structlog
 from smpdevice.records.frames import DEFAULT_MAX_BYTES, FrameWriter, json_bytes, recording_path
 from smpdevice.replay.inputs import CHANNEL as INPUT_CHANNEL
 from smpdevice.replay.inputs import InputTap
-from smpdevice.replay.start import controller_start
+from smpdevice.replay.start import controller_start, since_opening
 from smpdevice.transport import TappedPort
 
 if TYPE_CHECKING:
@@ -289,10 +289,11 @@ def part_record(passlog_path: Path, session_id: str, part: int) -> dict[str, Any
 
 def start_recording(pen: PenController, passlog: Any, session_id: str,
                     profile: TreatmentProfile, technician: str, screening: Screening | None,
-                    max_bytes: int = DEFAULT_MAX_BYTES,
-                    part: int = 1) -> SessionRecording | None:
+                    max_bytes: int = DEFAULT_MAX_BYTES, part: int = 1,
+                    opened_on: tuple[int, int] | None = None) -> SessionRecording | None:
     """Begin recording `session_id` beside `passlog`; None (logged) when it cannot. `part`:
-    1 at the session's opening, n + 1 at its n-th resume (its own file, see `part_name`)."""
+    1 at the session's opening, n + 1 at its n-th resume (its own file, see `part_name`).
+    `opened_on`: the pen's (interruptions, stops_asked) its opening was decided on."""
     link = pen.link
     port = getattr(link, "port", None)
     if not isinstance(port, TappedPort) or not hasattr(passlog, "path"):
@@ -334,7 +335,9 @@ def start_recording(pen: PenController, passlog: Any, session_id: str,
     recording = SessionRecording(pen, port)
     start = recording.begin()
     try:
-        meta.update({
+        if opened_on is not None:  # what came since, before the start: the replay's session
+            meta["since_opening"] = since_opening(pen, opened_on)  # ends its first play() on
+        meta.update({                                                  # them too
             "state": start["state"],  # at the start (before session 20: when asked)
             "start": start,  # the replay starts its controller there (replay/start.py)
             "connection": connection_id(port),  # parts on one connection share it (into-sim)

@@ -42,7 +42,7 @@ from smpdevice.replay.script import (
     records_inputs,
     session_entries,
 )
-from smpdevice.replay.start import reach_start, recorded_start
+from smpdevice.replay.start import opened_on, reach_start, recorded_start
 
 __all__ = ["LoadedSession", "MemoryPassLog", "ReplayReport", "load", "replay_session"]
 
@@ -234,9 +234,14 @@ def _replay_part(loaded: Any, part: Part, report: ReplayReport,
             if pen_side.difference is None:
                 session = TreatmentSession(pen, memlog, profile,  # type: ignore[arg-type]
                                            "replay", technician)
+                opening = opened_on(pen, meta)  # interrupted as it was opened: told so
+                if opening is not None:
+                    session.keep_opening_counts(opening)
                 _play_session(pen, pen_side, session, plan, part, report)
             collecting[0] = False
             pen_side.finish()
+            if pen_side.inputs is not None:  # one left no trace of its own: never skipped
+                pen_side.differ(pen_side.inputs.held_left())
         finally:
             pen.close()
     except SmpError as exc:
@@ -286,6 +291,12 @@ def _play_session(pen: Any, pen_side: ReplayPen, session: Any, plan: list[tuple[
             session.close()
         except SmpError as exc:
             report.notes.append(f"{part.label}: closing the replayed session: {exc}")
+        inputs = pen_side.inputs  # an E-stop held while the link was down leaves no frame
+        if inputs is not None and inputs.held_left() is not None:  # to wait for: its point
+            with cond:  # may come as (or after) the session closed; its press, once offline
+                cond.wait_for(lambda: pen_side.caught_up() and inputs.held_left() is None,
+                              max(inputs.held_due_s(pen_side.replay_time)
+                                  - pen.clock.now(), 0.0) + CLEAR_WAIT_S)
 
 
 def _replay_clears(pen: Any, pen_side: ReplayPen, part: Part, report: ReplayReport) -> None:

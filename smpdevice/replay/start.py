@@ -7,6 +7,12 @@ between the session's preflight and that point (a pen that rebooted as the sessi
 review 20) is in it, not in `/state`; live, the session then sends nothing. A replay brings
 its fresh controller to the same state before its session opens (`reach_start`), so the two
 decide from the same state. A recording without `start` (made before) replays as before.
+
+`/meta` also keeps `since_opening` (session 21b): the interruptions and stops the controller
+counted from the moment the session's opening was decided up to that point (E-stops pressed
+while it was opened, each cleared, say). Live, the session's first play() ends on them; the
+replay made them again from the preamble, before its session, so that session is told the
+same (`opened_on`). A recording without it replays as before.
 """
 
 from __future__ import annotations
@@ -67,3 +73,27 @@ def reach_start(pen: PenController, pen_side: ReplayPen, start: tuple[str, str |
     return Difference("start", 0, 0.0, f"the controller {want.value}{reason} as the session "
                       "began", f"{pen.state.value} ({pen.last_fault})" if pen.state.value in
                       LATCHED else pen.state.value)
+
+
+def since_opening(pen: PenController, opened_on: tuple[int, int]) -> dict[str, int]:
+    """The interruptions and stops `pen` counted since its counts were `opened_on`."""
+    return {"interruptions": max(int(pen.interruptions) - int(opened_on[0]), 0),
+            "stops_asked": max(int(pen.stops_asked) - int(opened_on[1]), 0)}
+
+
+def opened_on(pen: PenController, meta: dict[str, Any]) -> tuple[int, int] | None:
+    """The counts the replayed session's opening is kept on (`keep_opening_counts`): the
+    replayed controller's now, less what the recording's `since_opening` says came since the
+    live opening (made again from its preamble); None without it. RecordingError for one
+    that is no pair of counts."""
+    since = meta.get("since_opening")
+    if since is None:
+        return None
+    try:
+        got = int(since["interruptions"]), int(since["stops_asked"])
+    except (KeyError, TypeError, ValueError):
+        raise RecordingError(f"its metadata's since_opening {since!r} is no pair of "
+                             "counts") from None
+    if min(got) < 0 or max(got) > 1_000_000:
+        raise RecordingError(f"its metadata's since_opening {since!r} is out of range")
+    return (max(int(pen.interruptions) - got[0], 0), max(int(pen.stops_asked) - got[1], 0))

@@ -85,7 +85,7 @@ def record_resumption(pen: Any, passlog: Any, record: Any, *, technician: str, s
         session.remaining = left
         session.keep_opening_counts(counts)
     session.recording = start_recording(pen, passlog, sid, profile, technician, screening,
-                                        part=part)  # issue 15.3: every part is recorded
+                                        part=part, opened_on=counts.counts)  # (15.3)
     session.resume_notes = crash.notes  # a crashed pass the pen could not count: may repeat
     for note in crash.notes:
         session._log.warning("crashed pass not counted by the pen", note=note)

@@ -96,6 +96,9 @@ class TreatmentSession(PassGuards):
         # a pass on a calibration other than the checked one its record names: listed
         self._opened_calibration = calibration_id or getattr(pen.calibration, "calibration_id",
                                                              None)
+        opened = self._played_on(pen.calibration)  # its fit too: a refit under its id differs
+        self._opened_fit = opened if opened and opened["calibration_id"] == \
+            self._opened_calibration else None
         self.pass_calibrations: list[dict] = []
 
     @classmethod
@@ -148,7 +151,7 @@ class TreatmentSession(PassGuards):
         from smpdevice.replay.recorder import start_recording  # issue 15.3: the raw frames
 
         session.recording = start_recording(pen, passlog, session_id, profile, technician,
-                                            screening)
+                                            screening, opened_on=counts.counts)
         session._log.info("session opened", passes=len(profile.plan), simulated=pen.simulated)
         return session
 

@@ -43,6 +43,7 @@ class PassGuards(SessionEnding):
     # the calibrations that drove passes, other than the one the session was opened with
     pass_calibrations: list[dict]
     _opened_calibration: str | None
+    _opened_fit: dict[str, Any] | None  # its id, offset_mm and gain, when known
     _stops_at_begin: int | None  # the pen's stops_asked the open pass starts under
     # what this play() or run_pass() was asked under: the pen's stops_asked (kept past each
     # pass's own stops) and interruptions; one since, however cleared, ends it
@@ -167,7 +168,8 @@ class PassGuards(SessionEnding):
         in `pass_calibrations`, which close() records in the summary."""
         if played is None:
             return None
-        if played["calibration_id"] != self._opened_calibration:
+        if played["calibration_id"] != self._opened_calibration or \
+                played != (self._opened_fit or played):  # (a refit kept under the same id)
             self.pass_calibrations.append({"pass_id": pass_id, "index": index, **played})
         return str(played["calibration_id"])
 

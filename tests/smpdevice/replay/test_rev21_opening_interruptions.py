@@ -59,9 +59,6 @@ def test_each_interruption_while_the_opening_is_recorded_is_named(tmp_path, pres
         ("estop", "E-stop requested by the host", 0)] * pressed, between
 
 
-@pytest.mark.xfail(strict=True, reason="left (session 21): the E-stops before the recording's "
-                   "start are replayed (preamble), but the replayed session's play() watches "
-                   "from its own start, so it plays where the live one ended before pass 1")
 def test_a_session_interrupted_as_it_was_opened_replays(tmp_path):
     _, path, session_id = _opened_interrupted(tmp_path, 2)
     with PassLog(path, readonly=True) as log:
