@@ -15,7 +15,8 @@ TRANSITIONS, refusal()). Choices the rules leave open, made here:
   (StreamDecoder.expire), so a command behind a truncated frame is not held back for long.
 - Retracting (RETRACT, E-stop, any fault, reboot) forgets the setpoints: the host must send
   SET_SETPOINTS again before ARM / NEEDLE_START, so nothing resumes by itself.
-- SET_SETPOINTS moves the depth actuator in IDLE too (calibration drives it with the needle off).
+- The depth actuator drives to the setpoints' depth in ARMED and RUNNING only, to 0 in every
+  other state: DISARM and every move to IDLE retract (a pen not armed holds no needle out).
 - The calibration table lives in the pen's EEPROM: it survives a reboot.
 - The footswitch mode lives in RAM: OFF after every boot. In mode REQUIRED each tick checks the
   pedal before it drives the needle, so a release stops it within one tick (-> ARMED, EVENT
@@ -53,6 +54,7 @@ _OVERCURRENT, _OVERTEMPERATURE = int(Fault.OVERCURRENT), int(Fault.OVERTEMPERATU
 _DEPTH_OUT_OF_BAND, _CARTRIDGE_REMOVED = int(Fault.DEPTH_OUT_OF_BAND), int(Fault.CARTRIDGE_REMOVED)
 _JAM, _ENCODER_LOSS = int(Fault.JAM), int(Fault.ENCODER_LOSS)
 _RUNNING, _REQUIRED = S.RUNNING, FootswitchMode.REQUIRED  # read once per tick
+_EXTENDED = (S.ARMED, S.RUNNING)  # the only states in which the needle may be out
 _TF = codes.TelemetryFlag
 _TF_NEEDLE_RUNNING, _TF_FOOTSWITCH = int(_TF.NEEDLE_RUNNING), int(_TF.FOOTSWITCH)
 _TF_CARTRIDGE_PRESENT, _TF_LEASE_ACTIVE = int(_TF.CARTRIDGE_PRESENT), int(_TF.LEASE_ACTIVE)
@@ -205,7 +207,7 @@ class PenFirmware(FirmwareCommands):
                     crossed, phase_us = divmod(phase_us, period_us)
                     self.impressions += crossed
                 self.phase_us = phase_us
-        self.physics.tick(drive_hz, self.depth_cmd_um)
+        self.physics.tick(drive_hz, self.depth_cmd_um if self.state in _EXTENDED else 0)
         self.expected_hz += (drive_hz - self.expected_hz) * self._expected_k
         if not self._booting:
             self._check_faults(drive_hz > 0, began)
@@ -287,6 +289,12 @@ class PenFirmware(FirmwareCommands):
         self._unannounced = True
 
     # ------------------------------------------------------------------ telemetry
+    @property
+    def actuator_cmd_um(self) -> int:
+        """Where the depth actuator is driven (TELEMETRY.depth_cmd_um): the setpoints' depth
+        in ARMED and RUNNING, else 0; `depth_cmd_um` is the setpoints' depth, kept."""
+        return self.depth_cmd_um if self.state in _EXTENDED else 0
+
     def lease_remaining_ms(self) -> int:
         if self.lease_until_ms is None:
             return 0
@@ -312,7 +320,7 @@ class PenFirmware(FirmwareCommands):
             int(self.faults),
             flags,
             _clamp(phys.position_um, -32768, 32767),
-            self.depth_cmd_um,
+            self.actuator_cmd_um,
             _clamp(phys.encoder_hz * 100, 0, 0xFFFF),
             _clamp(phys.current_a * 1000, 0, 0xFFFF),
             _clamp(phys.temp_c * 100, -32768, 32767),

@@ -8,7 +8,8 @@
  * LEASE_EXPIRED, while ARMED returns to IDLE; judged before every command: lease_tick) and the
  * E-stop (also its place in a read: run_read) follow the spec, through the generated smp_rule_*
  * functions. What it leaves out:
- * physics (measured depth and speed equal their commands at once), fault detection other than
+ * physics (measured depth and speed equal their commands at once; the actuator is driven to
+ * the setpoints' depth in ARMED and RUNNING only, else 0), fault detection other than
  * the lease, a boot phase (it is IDLE from the start), the footswitch (it has none:
  * SET_FOOTSWITCH REQUIRED is NACKed UNSUPPORTED, OFF and OPTIONAL are ACKed and change
  * nothing). It sends TELEMETRY at the set rate once the host has sent its first byte. It
@@ -190,8 +191,11 @@ static void send_telemetry(void)
     t->faults = pen.faults;
     t->flags = (uint8_t)(SMP_TFLAG_CARTRIDGE_PRESENT | (running ? SMP_TFLAG_NEEDLE_RUNNING : 0)
                          | (pen.lease_live ? SMP_TFLAG_LEASE_ACTIVE : 0));
-    t->depth_um = pen.depth_cmd_um; /* no physics: the actuator is where it was sent */
-    t->depth_cmd_um = pen.depth_cmd_um;
+    /* the needle is out only in ARMED and RUNNING (docs/protocol.md section 7): the actuator
+     * drives to the setpoints' depth there and to 0 in every other state; no physics, so the
+     * measured depth is where it is driven */
+    t->depth_cmd_um = (pen.state == SMP_STATE_ARMED || running) ? pen.depth_cmd_um : 0;
+    t->depth_um = t->depth_cmd_um;
     t->speed_centihz = running ? pen.setpoints.speed_centihz : 0u;
     t->current_ma = running ? 300u : 0u;
     t->temp_centideg_c = 3000;

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from smpdevice.control.calibration import CalibrationError
 from smpdevice.control.states import SAFE, State, StateError
 from smpdevice.errors import SmpError
+from smpdevice.link.wire import LinkError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.report import CalibrationReport
@@ -154,6 +155,11 @@ def pen_lost(ctl: PenController, exc: BaseException) -> str | None:
         return f"{ctl.last_fault or 'the pen latched ' + what}; the needle was stopped"
     if state is State.DISCONNECTED:
         return f"the link to the pen was lost ({ctl.last_fault or exc})"
+    # a write that found the port gone: the loop names the loss a moment later (the pen's
+    # lease retracts the needle by itself); the run's report says so, never a raw LinkError
+    link = getattr(ctl, "link", None)  # (a service's RemotePen has none: it asks the state)
+    if isinstance(exc, LinkError) and link is not None and link.lost is not None:
+        return f"the link to the pen was lost ({link.lost})"
     return None
 
 

@@ -3,17 +3,27 @@
 A mixin of `PenController`: the workflows in `smpdevice.calibration.workflow` drive the
 actuator and the motor through these, and read back what the pen measured. The speed check
 (calibration_spin) is its base, `SpeedCheckMixin` (speed_check.py).
+
+The needle is out past the tip only while the pen is ARMED or RUNNING (docs/protocol.md
+section 7), so a depth move arms the pen (SET_SETPOINTS, LEASE_RENEW, ARM: never NEEDLE_START)
+and leaves it armed, the needle out at the point, until the next move, a speed check (whose
+stop disarms) or end_calibration (NEEDLE_STOP, RETRACT, DISARM). The lease is renewed all the
+while by the request engine, as in a session's `armed` (`LEASED` holds `calibrating`): a
+technician may take minutes at a gauge prompt, but a host that dies, hangs or loses its cable
+stops renewing, and the pen disarms and retracts by itself within one lease.
 """
 
 from __future__ import annotations
 
 from firmware_protocol import units
-from firmware_protocol.codes import Capability, FirmwareState
+from firmware_protocol.codes import Capability, FirmwareState, NackReason
 from firmware_protocol.messages import (
+    Arm,
     CalibrationRead,
     CalibrationTable,
     CalibrationWrite,
     Disarm,
+    LeaseRenew,
     NeedleStop,
     Retract,
 )
@@ -27,7 +37,7 @@ from smpdevice.control.states import PenFault, State, StateError
 from smpdevice.envelope import EnvelopeError, Violation
 from smpdevice.errors import SmpError
 from smpdevice.link.engine import Operation
-from smpdevice.link.wire import LinkTimeout
+from smpdevice.link.wire import CommandRefused, LinkTimeout
 
 SETTLE_TOLERANCE_MM = 0.01
 
@@ -66,11 +76,20 @@ class CalibratingMixin(SpeedCheckMixin):
             raise
         self._timeout_arg("settle_timeout_s", settle_timeout_s)
         epoch = self._stop_epoch  # a stop asked from here on wins over this move
-        self._call(self._do_calibration_move, actuator_mm, epoch)
+        try:
+            self._call(self._do_calibration_move, actuator_mm, epoch)
+        except CommandRefused as exc:
+            if exc.reason is NackReason.NO_CARTRIDGE:  # ARM needs one: it says what to do
+                exc.args = (f"{exc}: the needle was not moved to {actuator_mm} mm. Fit a "
+                            "cartridge (the gauge measures from its tip) and calibrate "
+                            "again.",)
+            raise
 
-        def there() -> bool:
+        def there() -> bool:  # armed, driven to this move's depth, and settled there
             t = self.telemetry
-            return t is not None and abs(t.actuator_mm - actuator_mm) <= SETTLE_TOLERANCE_MM
+            return (t is not None and t.state is FirmwareState.ARMED
+                    and abs(t.actuator_cmd_mm - actuator_mm) < 0.0005
+                    and abs(t.actuator_mm - actuator_mm) <= SETTLE_TOLERANCE_MM)
 
         if not self._wait_news(lambda: there() or self.state is not State.CALIBRATING,
                                settle_timeout_s):
@@ -84,8 +103,10 @@ class CalibratingMixin(SpeedCheckMixin):
         # (review 20: a verify point taken across a brownout). Checked again, after the wait
         self._raise_if_faulted()
         t = self.telemetry or first
-        if t.telemetry_seq < first.telemetry_seq or t.faults or t.state in _LATCHED_PEN:
-            # the report itself says so, before the loop has acted on the pen's news
+        if (t.telemetry_seq < first.telemetry_seq or t.faults or t.state in _LATCHED_PEN
+                or t.state is not FirmwareState.ARMED):
+            # the report itself says so, before the loop has acted on the pen's news (not
+            # armed: its lease lapsed and it retracted, so the needle was not at the point)
             what = ("rebooted" if t.telemetry_seq < first.telemetry_seq
                     else f"reported {t.state.name}")
             raise PenFault(f"the pen {what} while the actuator was read at {actuator_mm} mm "
@@ -135,6 +156,7 @@ class CalibratingMixin(SpeedCheckMixin):
     def _do_begin_calibration(self) -> None:
         self._require("begin_calibration")
         self._fire("begin_calibration", "calibration")
+        self._expect_pen(FirmwareState.IDLE, confirmed=True)
 
     def _check_actuator(self, actuator_mm: float) -> None:
         lim = self._ident.limits
@@ -150,12 +172,23 @@ class CalibratingMixin(SpeedCheckMixin):
 
         def moved() -> None:
             self._cal_actuator_mm = actuator_mm
+            self._expect_pen(FirmwareState.ARMED, confirmed=True)
 
+        # Armed, never started: the needle is out at the point (protocol.md section 7) and
+        # does not spin. The lease first, so an ARM is never left without one to lapse (a pen
+        # armed with no live lease stays armed); the engine renews it while calibrating.
         speed = self._ident.limits.speed_min_hz
-        op = Operation([self._calibration_setpoints(actuator_mm, speed)], moved)
+        op = Operation([self._calibration_setpoints(actuator_mm, speed),
+                        LeaseRenew(self.lease_ms), Arm()], moved)
+        granted: list[bool] = []
 
         def turn() -> SmpError | None:
             if (why := self._calibration_turn(epoch)) is None:
+                if op.index == 0 and not granted and self.state is State.CALIBRATING:
+                    granted.append(True)  # at its turn only, as a spin's: no stop is on its
+                    self._lease_hold.clear()  # way (the turn said so), so its LEASE_RENEW
+                    # grants the lease and the engine renews it (latched: refused, held)
+                    self._expect_pen(FirmwareState.ARMED)  # or as it was, if refused
                 return None
             if not op.step_sent:
                 return StateError(f"the actuator was not moved to {actuator_mm} mm: {why}, "

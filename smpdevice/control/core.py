@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from firmware_protocol import Message
+    from firmware_protocol.codes import FirmwareState
     from firmware_protocol.messages import Event
     from smpdevice.control.pen import PenIdentity, PenTelemetry, Setpoints
     from smpdevice.control.states import FaultInfo, State
@@ -59,6 +60,8 @@ class ControllerCore(ControllerOptions):
     # when the controller stopped it there (news.py `on_tick`; a record's time), else None
     stopped_at_planned_end: datetime | None
     _stop_epoch: int  # stops asked so far (requests.py `_ask_stop`): a start asked before loses
+    # the pen states a calibration expects now (speed_check.py `_expect_pen`; news.py)
+    _cal_pen: frozenset[FirmwareState]
 
     if TYPE_CHECKING:  # defined in controller.py or in another part
         @property

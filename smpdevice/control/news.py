@@ -361,10 +361,12 @@ class PenNewsMixin(ImpressionsPlanMixin):
                 if not t.footswitch else "footswitch released: the pen stopped the needle with "
                 "no fault and the pedal is down again (a short slip; its event was lost)")
             return
-        row = reconcile(pen_state, faults, state, settled)
+        row = reconcile(pen_state, faults, state, settled,
+                        self._cal_pen if state is State.CALIBRATING else None)
         if row is None:
             return
-        reason = row.reason.format(pen_state=pen_state.name)
+        reason = row.reason.format(pen_state=pen_state.name, expected=" or ".join(
+            sorted(s.name for s in self._cal_pen)))
         if row.action == "stop":
             with contextlib.suppress(SmpError):
                 if self.link is not None:

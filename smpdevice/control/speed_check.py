@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from firmware_protocol import units
-from firmware_protocol.codes import EventCode, NackReason
+from firmware_protocol.codes import EventCode, FirmwareState, NackReason
 from firmware_protocol.messages import (
     Arm,
     Disarm,
@@ -40,6 +40,9 @@ class SpeedCheckMixin(ControllerCore):
     """stop_spin / spin_cancel / spin_stops / calibration_spin, and their frames."""
 
     _spin_stops = 0  # stop_spin() calls: a spin that sees it change stops the needle and ends
+    # the pen states a settled report may show while calibrating (news.py reconciles on it):
+    # idle at the begin and after a spin's stop, armed after a move, running in a spin
+    _cal_pen: frozenset[FirmwareState] = frozenset({FirmwareState.IDLE})
 
     def stop_spin(self) -> None:
         """End a running speed check now, from any thread, without waiting: the spin stops the
@@ -185,6 +188,11 @@ class SpeedCheckMixin(ControllerCore):
             self._latch_locally("fault_detected", self._unconfirmed_stop_reason(exc, step))
             raise
 
+    def _expect_pen(self, *states: FirmwareState, confirmed: bool = False) -> None:
+        """Loop thread: a calibration request on its way may leave the pen in `states` besides
+        what it was in (added); `confirmed`: it did, the pen is in one of them now."""
+        self._cal_pen = frozenset(states) if confirmed else self._cal_pen | frozenset(states)
+
     def _await_report_after(self, since_s: float, timeout_s: float = 1.0) -> None:
         """Wait (bounded) for a report made after `since_s`, so the record and the listeners
         see what the pen did after a stop, not only what the host asked."""
@@ -234,15 +242,17 @@ class SpeedCheckMixin(ControllerCore):
         if not on:  # a spin or move still on its way loses at its turn; renew nothing until
             self._ask_stop()  # the pen confirms (under the engine's lock: no grant between)
             self._lease_hold.set()
+            self._expect_pen(FirmwareState.IDLE)
             stop = Operation([NeedleStop(), Disarm()], self._spin_ended, stop=True)
             if built is not None:
                 built.append(stop)
             return stop
         actuator = self._cal_actuator_mm if self._cal_actuator_mm is not None \
             else lim.depth_min_mm
+        spinning = (FirmwareState.ARMED, FirmwareState.RUNNING)  # armed: the pedal let go
         op = Operation([self._calibration_setpoints(actuator, speed_hz),
                         *self._footswitch_steps(), LeaseRenew(self.lease_ms), Arm(),
-                        NeedleStart()])
+                        NeedleStart()], lambda: self._expect_pen(*spinning, confirmed=True))
 
         def refusal() -> SpinStopped | None:
             why = self._calibration_turn(epoch, halted)
@@ -261,6 +271,7 @@ class SpeedCheckMixin(ControllerCore):
             if error is None and op.index == 0 and not granted:  # the lease is granted at
                 granted.append(True)  # its turn only: never while a stop's hold is pending
                 self._grant_lease()
+                self._expect_pen(*spinning)
             return error
 
         granted: list[bool] = []
@@ -272,5 +283,6 @@ class SpeedCheckMixin(ControllerCore):
     def _spin_ended(self) -> None:
         """The pen confirmed a speed check's stop: renewals resume (a disarmed pen needs none,
         but the next spin grants a lease of its own anyway)."""
+        self._expect_pen(FirmwareState.IDLE, confirmed=True)
         if self.state is State.CALIBRATING:
             self._lease_hold.clear()

@@ -132,11 +132,35 @@ RECONCILE: list[Reconcile] = [
 ]
 
 
-def reconcile(pen_state: FirmwareState, faults: Fault, state: State,
-              settled: bool) -> Reconcile | None:
-    """The first `RECONCILE` row that applies, if any."""
+_MOVING = frozenset({FirmwareState.IDLE, FirmwareState.ARMED, FirmwareState.RUNNING})
+# While calibrating the pen is idle, armed (a depth move: the needle out at the point, never
+# spinning) or running (a speed check); which of them, the host knows from what the pen
+# confirmed (`expected`, calibrating.py). A settled report of another is the pen doing what
+# nobody asked: running during a depth move is stopped, and an armed pen gone idle (its lease
+# lapsed: the needle retracted under a reading) is a fault, as in `armed`.
+CALIBRATING_RECONCILE: list[Reconcile] = [
+    Reconcile(lambda s, f: s is FirmwareState.RUNNING, frozenset({_S.CALIBRATING}), True,
+              "stop", "the pen ran the needle while calibrating without a confirmed speed "
+              "check start (expected {expected}); stopped it"),
+    Reconcile(lambda s, f: s in _MOVING, frozenset({_S.CALIBRATING}), True, "fault_detected",
+              "the pen went {pen_state} by itself while calibrating (expected {expected}; an "
+              "armed pen whose lease lapsed disarms and retracts): the needle is not where the "
+              "calibration put it"),
+]
+
+
+def reconcile(pen_state: FirmwareState, faults: Fault, state: State, settled: bool,
+              expected: frozenset[FirmwareState] | None = None) -> Reconcile | None:
+    """The first `RECONCILE` row that applies, if any; then, calibrating with a settled report
+    and the pen states the calibration `expected`, the first `CALIBRATING_RECONCILE` row for
+    a pen state outside them."""
     for row in RECONCILE:
         if state in row.ctl and (settled or not row.settled) and row.pen(pen_state, faults):
+            return row
+    if expected is None or pen_state in expected or not settled:
+        return None
+    for row in CALIBRATING_RECONCILE:
+        if state in row.ctl and row.pen(pen_state, faults):
             return row
     return None
 

@@ -33,7 +33,10 @@ def test_motor_speed_first_order_lag() -> None:
 
 def test_depth_actuator_slews_at_10_mm_per_s() -> None:
     sim, host = make()
-    host.request(m.SetSetpoints(2000, 10000, 500, 100_000))  # moves in IDLE too (calibration)
+    host.request(m.SetSetpoints(2000, 10000, 500, 100_000))  # stored: IDLE moves nothing
+    sim.advance(0.1)
+    assert sim.firmware.physics.position_um == 0
+    host.request(m.Arm())  # the needle is out only in ARMED and RUNNING (protocol.md sec. 7)
     sim.advance(0.1)
     assert sim.firmware.physics.position_um == pytest.approx(1000)
     sim.advance(0.1)
@@ -80,6 +83,7 @@ def test_gauge_reads_true_protrusion_through_hidden_offset_and_gain() -> None:
     md = sim.model
     assert 0.2 <= md.offset_mm <= 0.5 and 0.9 <= md.gain <= 1.1
     host.request(m.SetSetpoints(2000, 10000, 500, 100_000))
+    host.request(m.Arm())  # the needle is out only while armed (protocol.md sec. 7)
     sim.advance(0.3)
     true_mm = md.gain * 2.0 - md.offset_mm  # the gauge adds its bow and noise (test_realism)
     bound = abs(sim.gauge.error_mm(true_mm)) + 5 * md.gauge_noise_mm + 1e-4

@@ -23,6 +23,7 @@ def _pen(seed: int = 0, **model) -> tuple[PenSimulator, PenHost]:
 
 def _gauge_at(sim: PenSimulator, host: PenHost, actuator_um: int, reads: int = 1) -> list[float]:
     host.request(m.SetSetpoints(actuator_um, 10000, 500, 100_000))
+    host.request(m.Arm())  # the needle is out only while armed (protocol.md sec. 7)
     sim.advance(0.3)
     return [sim.gauge.read_mm() for _ in range(reads)]
 

@@ -8,8 +8,6 @@ DISARM and every other move to IDLE retract; the setpoints are kept, so ARM exte
 
 from __future__ import annotations
 
-import pytest
-
 from firmware_protocol import encode
 from firmware_protocol import messages as m
 from firmware_protocol.codes import FirmwareState as S
@@ -21,12 +19,6 @@ from simulators.firmware import PenFirmware
 from simulators.pen_model import PenModel
 
 SETPOINTS = m.SetSetpoints(1000, 10000, 500, 100_000)
-
-# The simulator's change is ready (/work/notes/review20/I/sim_f3.patch) but held: the host's
-# calibration moves the actuator with the pen IDLE. strict: the day it passes, this must go.
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="review 20 F3: the simulator still moves the actuator in IDLE until "
-                        "the host arms the pen for a calibration move")
 
 
 def _booted() -> PenFirmware:

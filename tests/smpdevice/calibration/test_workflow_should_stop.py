@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_protocol.codes import FirmwareState
+from firmware_protocol.codes import FirmwareState, MsgType
 from firmware_protocol.messages import NeedleStart, SetSetpoints
+from simulators import PenSimulator
 from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.report import CalibrationSettings, format_report
 from smpdevice.calibration.stopping import StopCheck
@@ -26,17 +27,17 @@ WHY = "the driving client test-1 was lost"
 LONG_SPIN = CalibrationSettings(spin_duration_s=5.0)
 
 
-def _sent(ctl: PenController, kind: type) -> int:
-    link = ctl.link
-    assert link is not None
-    return sum(1 for _, d, _, m in list(link.history) if d == "tx" and isinstance(m, kind))
+def _sent(sim: PenSimulator, kind: type) -> int:
+    """What the pen executed of `kind` so far (counted whole: the link's history is a ring of
+    its last frames, which an armed calibration move's three frames roll over)."""
+    return sim.firmware.executed[MsgType(kind.TYPE)]
 
 
 class _Stopper:
     """should_stop: None until `fire()`, then WHY; what the pen had been sent by then."""
 
-    def __init__(self, ctl: PenController) -> None:
-        self.ctl = ctl
+    def __init__(self, sim: PenSimulator) -> None:
+        self.sim = sim
         self.why: str | None = None
         self.at: dict[type, int] = {}
         self.at_ms: int | None = None
@@ -46,7 +47,7 @@ class _Stopper:
 
     def fire(self, t: PenTelemetry | None = None) -> None:
         if self.why is None:
-            self.at = {k: _sent(self.ctl, k) for k in (NeedleStart, SetSetpoints)}
+            self.at = {k: _sent(self.sim, k) for k in (NeedleStart, SetSetpoints)}
             self.at_ms = t.uptime_ms if t is not None else None
             self.why = WHY
 
@@ -60,8 +61,8 @@ def _assert_ended_and_nothing_saved(ctl, sim, report, stopper, store) -> None:
     assert store.latest(sim.serial) is None  # nothing saved
     assert ctl.state is State.IDLE and sim.firmware.state is FirmwareState.IDLE
     # nothing asked of the pen after the cause: no start, no move (end_calibration stops)
-    assert _sent(ctl, NeedleStart) == stopper.at[NeedleStart]
-    assert _sent(ctl, SetSetpoints) == stopper.at[SetSetpoints]
+    assert _sent(sim, NeedleStart) == stopper.at[NeedleStart]
+    assert _sent(sim, SetSetpoints) == stopper.at[SetSetpoints]
 
 
 def _run(sim, ctl, stopper, tmp_path, gauge=None) -> tuple[object, CalibrationStore]:
@@ -74,7 +75,7 @@ def _run(sim, ctl, stopper, tmp_path, gauge=None) -> tuple[object, CalibrationSt
 @pytest.mark.parametrize("above_hz", [0.0, 90.0])  # in the first spin (52 Hz), the second
 def test_a_cause_while_the_needle_spins_stops_it_and_ends_the_run(tmp_path, above_hz):
     with virtual_sim(seed=7) as sim, PenController.connect(sim.url, clock=sim.clock) as ctl:
-        stopper = _Stopper(ctl)
+        stopper = _Stopper(sim)
         frames: list[PenTelemetry] = []
 
         def watch(t: PenTelemetry) -> None:  # in the reader thread, as the service's lease
@@ -95,7 +96,7 @@ def test_a_cause_while_the_needle_spins_stops_it_and_ends_the_run(tmp_path, abov
 
 def test_a_cause_between_depth_points_moves_nothing_more(tmp_path):
     with virtual_sim(seed=7) as sim, PenController.connect(sim.url, clock=sim.clock) as ctl:
-        stopper = _Stopper(ctl)
+        stopper = _Stopper(sim)
 
         labels: list[str] = []
 
@@ -154,7 +155,7 @@ def test_a_check_that_fails_ends_the_run_safely(tmp_path):
         assert not report.passed and store.latest(sim.serial) is None
         assert any("stop check failed" in p and "lease unreadable" in p
                    for p in report.problems), report.problems
-        assert ctl.state is State.IDLE and _sent(ctl, NeedleStart) == 0
+        assert ctl.state is State.IDLE and _sent(sim, NeedleStart) == 0
 
 
 @given(st.lists(st.one_of(st.none(), st.booleans(), st.text(max_size=5)), max_size=8))

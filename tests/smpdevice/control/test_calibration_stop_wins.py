@@ -142,7 +142,7 @@ def test_stop_spin_refuses_a_spin_queued_before_it_at_its_turn():
         spun = spinner.result()
         mover.result()
         assert isinstance(spun, SpinStopped), spun
-        assert sim.firmware.executed[MsgType.ARM] == 0
+        assert sim.firmware.executed[MsgType.ARM] == 1  # the move's own (armed, never started)
         assert sim.firmware.executed[MsgType.NEEDLE_START] == 0
         assert pen.state is State.CALIBRATING  # a spin's stop, not the calibration's end
         assert pen.calibration_spin(150.0, 0.4) > 0  # the next spin is not refused
@@ -160,7 +160,8 @@ def test_a_cancelled_spin_token_refuses_it_at_its_turn():
             cancel.set()
         assert isinstance(spinner.result(), SpinStopped)
         mover.result()
-        assert sim.firmware.executed[MsgType.ARM] == 0
+        assert sim.firmware.executed[MsgType.ARM] == 1  # the move's own: the spin's never
+        assert sim.firmware.executed[MsgType.NEEDLE_START] == 0
 
 
 def test_a_second_end_calibration_behind_the_first_sends_nothing_and_installs_nothing():

@@ -72,6 +72,9 @@ def test_full_cycle_drives_the_pen(sim, pen):
 def test_depth_is_sent_through_the_calibration(sim, pen):
     pen.set_zone("crown")
     pen.set_setpoints(**CROWN)
+    sim.time.sleep(0.3)  # idle: stored, the needle stays inside the tip (protocol.md sec. 7)
+    assert sim.gauge.read_mm() == 0.0
+    pen.arm()
     wait_until(sim, lambda: abs(sim.gauge.read_mm() - CROWN["depth_mm"]) < 0.002)
     expected_actuator_um = round(pen.calibration.to_actuator_mm(CROWN["depth_mm"]) * 1000)
     assert sim.firmware.depth_cmd_um == expected_actuator_um
