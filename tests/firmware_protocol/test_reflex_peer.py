@@ -140,6 +140,9 @@ def test_the_peer_answers_as_the_spec_says(pty_path: str) -> None:
     assert wire.send(m.Arm(), 7)[0][1] == m.Nack(MsgType.ARM, NackReason.ESTOP_LATCHED, 0)
 
 
+# The peer keeps wall time in its own process: a stall of the test between LEASE_RENEW and ARM
+# longer than the lease is refused NO_LEASE (beside two busy loops and pass 1's workers).
+@pytest.mark.realtime
 def test_a_lapsed_lease_disarms_and_while_running_latches_lease_expired(pty_path: str) -> None:
     wire = Wire(pty_path)
     # Long enough that the command after a renewal lands inside it on two loaded cores (at
@@ -182,6 +185,7 @@ def test_the_controller_drives_the_peer(pty_path: str) -> None:
         assert pen.wait_for_state(State.IDLE, timeout_s=WAIT_S) is State.IDLE
 
 
+@pytest.mark.realtime  # a 2 s wall-clock lease across ARM and NEEDLE_START (as above)
 def test_identify_request_empties_the_window(pty_path: str) -> None:
     """Review 7c R01: the window was emptied (len 0) but new entries went on at the old write
     position, so the lookup saw the OLD connection's entries: a new NEEDLE_STOP matching an old
