@@ -1,6 +1,7 @@
 """What a replay does on its controller for each recorded input (`smpdevice.replay.inputs`):
-the technician's E-stop, clear and reconnect, the service's stop and disarm; each is run in a
-thread of its own by `ReplayInputs.point`, as live it came from another thread.
+the technician's E-stop, clear and reconnect, the service's stop and disarm, a client's
+disarm; each is run in a thread of its own by `ReplayInputs.point`, as live it came from
+another thread.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def bind_actions(pen: Any, pen_side: ReplayPen, clock: Any) -> None:
 
         stop_and_disarm(pen, "replayed input")
 
+    def disarm_pen() -> None:  # a client's `pen.disarm` while the session was open
+        with contextlib.suppress(SmpError):  # refused live too (not armed): refused here
+            pen.disarm()
+
     def clear_faults() -> None:  # a technician's clear while the session was open
         with contextlib.suppress(SmpError):  # of the latch it saw live (the pen's
             pen.wait_for_state(State.FAULT, State.ESTOP, timeout_s=CLEAR_WAIT_S)
@@ -68,6 +73,7 @@ def bind_actions(pen: Any, pen_side: ReplayPen, clock: Any) -> None:
     if inputs is not None:
         inputs.press_estop, inputs.press_held_estop = press_estop, press_held_estop
         inputs.stop_pen, inputs.clear_faults, inputs.reconnect = stop_pen, clear_faults, reconnect
+        inputs.disarm_pen = disarm_pen
 
 
 def plugging_in(pen_side: ReplayPen, clock: Any) -> Any:

@@ -13,6 +13,10 @@ conversation it came at: after which of the host's decisions, and how long after
 - `pen_stop`: a stop of the pen itself from outside the session, with its own commands (a
   lost driver, or a `session.stop` whose session did not stop by itself in time:
   `smpdevice.service.deadman.stop_and_disarm`).
+- `disarm`: a disarm requested from outside the session while it is open (the console's or
+  a service client's `pen.disarm`: `note_disarm` at its source, session 21c), e.g. to swap a
+  calibration between two passes in one zone (idle only). A DISARM frame cannot be told by its
+  type: the session disarms by itself too (another zone, its end), and those are never inputs.
 - `estop`: the host wrote an ESTOP frame of a new sequence number (a retransmission is the
   same request). The controller never decides an E-stop by itself: every one is a request.
   One requested while the link is down (`held`: no frame crosses a dead port, and the state
@@ -33,11 +37,12 @@ conversation it came at: after which of the host's decisions, and how long after
 
 A replay (`ReplayInputs`) applies each at the same point: a `stop` makes the replayed
 session's `should_stop()` answer yes from then on; a `pen_stop` runs the same stop and disarm
-on the replayed controller, an `estop` calls its `estop()` and a `clear` its
-`clear_faults()`, each in a thread of its own as live; a `link_lost` (port) makes the
-recorded pen's port fail, as the cable did; a `reconnect` plugs the recorded pen in again on
-a new connection and calls the replayed controller's `reconnect()` in a thread. What the
-controller then does about it is compared like any other decision.
+on the replayed controller, an `estop` calls its `estop()`, a `clear` its
+`clear_faults()` and a `disarm` its `disarm()`, each in a thread of its own as live; a
+`link_lost` (port) makes the recorded pen's port fail, as the cable did; a `reconnect` plugs
+the recorded pen in again on a new connection and calls the replayed controller's
+`reconnect()` in a thread. What the controller then does about it is compared like any other
+decision.
 """
 
 from __future__ import annotations
@@ -54,9 +59,12 @@ from firmware_protocol import MsgType, StreamDecoder
 from smpdevice.replay.difference import Difference
 
 CHANNEL = "/input"
-KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between", "reconnect")
+KINDS = ("stop", "pen_stop", "estop", "clear", "link_lost", "between", "reconnect", "disarm")
 # host commands that are always someone's request, never the controller's decision
 REQUESTED = {MsgType.ESTOP: "estop", MsgType.CLEAR_FAULTS: "clear"}
+# the command each input that is one command makes (replayed: that command is the input's,
+# not a decision the controller timed); a DISARM is one only when noted at its source
+COMMANDS = {**REQUESTED, MsgType.DISARM: "disarm"}
 MAX_REASON_CHARS = 200  # a link loss's reason, as the controller said it (shown, never parsed)
 RETRANSMIT_WINDOW = 64  # host frames back in which the same ESTOP is a retransmission
 CLEARING = "replay-clear"  # the thread of a `clear` being applied
@@ -107,6 +115,11 @@ class InputTap:
     def pen_stop(self, source: str) -> None:
         """A stop and disarm of the pen from outside the session (each one is recorded)."""
         self._add({"kind": "pen_stop", "source": source, "state": self._state()})
+
+    def disarm(self, source: str) -> None:
+        """A disarm requested from outside the session (each one is recorded, before its
+        DISARM frame: `note_disarm`)."""
+        self._add({"kind": "disarm", "source": source, "state": self._state()})
 
     def held_estop(self, state: str) -> None:
         """An E-stop requested while the link is down (`state`: disconnected or connecting):
@@ -189,6 +202,7 @@ class ReplayInputs:
         self.press_held_estop: Callable[[Input], None] | None = None
         self.clear_faults: Callable[[], None] | None = None
         self.stop_pen: Callable[[], None] | None = None
+        self.disarm_pen: Callable[[], None] | None = None  # a `disarm`: the pen's disarm()
         # Called at once (with the loss's recorded time) under the recorded pen's lock: it
         # fails its port there. Never in a thread: the port is dead from that point on.
         self.lose_link: Callable[[float], None] | None = None
@@ -204,7 +218,7 @@ class ReplayInputs:
     def point(self, decisions: int, now: float, anchor: tuple[float, float]) -> list[Input]:
         """Apply what is due after `decisions` matched at replay time `now`; `anchor`:
         (replay time, recorded time) of the last decision. Returns the requested commands
-        applied (E-stops, clears)."""
+        applied (E-stops, clears, disarms)."""
         actions: list[Input] = []
         with self._lock:
             self._decisions = decisions
@@ -228,7 +242,7 @@ class ReplayInputs:
                     break  # once the clear before it returned, as live: not into its latch
                 self._apply(self.pending.popleft(), actions)
         acts = {"estop": self.press_estop, "clear": self.clear_faults,
-                "reconnect": self.reconnect}
+                "reconnect": self.reconnect, "disarm": self.disarm_pen}
         lost = False
         for item in actions:  # in recorded order: a loss, then the reconnect that ends it
             if item.kind == "link_lost":
@@ -250,7 +264,7 @@ class ReplayInputs:
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
                     if name == HELD:
                         self._held.append((thread, item))
-        return [item for item in actions if item.kind in REQUESTED.values()]
+        return [item for item in actions if item.kind in COMMANDS.values()]
 
     def _apply(self, item: Input, actions: list[Input]) -> None:
         self.applied.append(item)

@@ -17,7 +17,7 @@ from firmware_protocol import Frame, MsgType, StreamDecoder, encode
 from firmware_protocol.messages import Ack, Telemetry
 from smpdevice.link.clock import Clock
 from smpdevice.replay.difference import Difference, same_message
-from smpdevice.replay.inputs import REQUESTED, ReplayInputs
+from smpdevice.replay.inputs import COMMANDS, ReplayInputs
 from smpdevice.replay.pen_link import PenLink
 from smpdevice.replay.script import DUP_WINDOW, HOUSEKEEPING, PenFrame, Script, describe
 from smpdevice.replay.start import LATCHED
@@ -268,7 +268,7 @@ class ReplayPen(PenLink):
         elif self._phase == "session":
             applied = inputs.point(self._next - 1, now, self._anchor)
             nxt = self._next_type()
-            kind = REQUESTED.get(nxt) if nxt is not None else None
+            kind = COMMANDS.get(nxt) if nxt is not None else None
             if any(item.kind == kind for item in applied):
                 self._pressed.add(self._next)  # the input's command, not a decision it timed
         if self.unplugged:

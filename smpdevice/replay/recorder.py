@@ -227,13 +227,25 @@ def note_pen_stop(pen: PenController, source: str) -> None:
     """A stop that reaches `pen` from outside its session (the service's `session.stop`, a
     lost driver: their own stop and disarm): recorded as a `pen_stop` input of the session
     being recorded on `pen`, if any, before the commands it causes. Never raises."""
+    _note(pen, lambda tap: tap.pen_stop(source), "stop")
+
+
+def note_disarm(pen: PenController, source: str) -> None:
+    """A disarm of `pen` requested from outside its session (a client's `pen.disarm`):
+    recorded as a `disarm` input of the session being recorded on `pen`, if any, right before
+    its DISARM. The session's own disarms are never noted: they are its decisions. Never
+    raises."""
+    _note(pen, lambda tap: tap.disarm(source), "disarm")
+
+
+def _note(pen: PenController, add: Callable[[InputTap], None], what: str) -> None:
     with _active_lock:
         recording = _active.get(id(pen))
     if recording is not None:
         try:
-            recording.inputs.pen_stop(source)
-        except Exception as exc:  # a recording never fails a stop
-            log.error("the stop could not be recorded", error=str(exc))
+            add(recording.inputs)
+        except Exception as exc:  # a recording never fails a stop or a disarm
+            log.error(f"the {what} could not be recorded", error=str(exc))
 
 
 # port -> (its connection's id, how many preamble entries its handshake is)

@@ -111,8 +111,18 @@ async def m_arm(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, A
 
 @method("pen.disarm")
 async def m_disarm(self: PenService, client: Any, p: dict[str, Any]) -> dict[str, Any]:
-    await self.apen.disarm()
+    await self.apen.call(disarm_from_outside, self.pen, f"pen.disarm ({client.id})")
     return {"ok": True}
+
+
+def disarm_from_outside(pen: Any, source: str) -> None:
+    """A client's disarm (the console's button), at its turn in the call worker: an input of
+    the session open on the pen, if any (a calibration swapped between two passes in one zone
+    needs it), recorded right before its DISARM so a replay applies it at that point."""
+    from smpdevice.replay.recorder import note_disarm
+
+    note_disarm(pen, source)
+    pen.disarm()
 
 
 @method("pen.start")

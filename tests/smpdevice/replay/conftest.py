@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,3 +146,48 @@ def assert_matches(acted: Acted, runs: int, unwanted: str = "matched on replay")
     result = CliRunner().invoke(main, ["replay", acted.session_id, "--db", str(acted.path)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1].startswith("match: session"), result.output
+
+
+# ------------------------------------------------ `smp` as a process, on a calibrated station
+
+SMP = Path(sys.executable).with_name("smp")
+ROOT = EXAMPLES.parent
+
+
+def smp_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`smp ARGS` in a process of its own (as a technician runs it), in the repository."""
+    return subprocess.run([str(SMP), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def calibrated_station(tmp_path_factory: Any, data: Path, monkeypatch: Any, pen: str) -> dict:
+    """`data`: a station's data directory holding `smp calibrate --port PEN --auto`'s
+    calibration (run once per test run, `built_once`: its result is the same every time on a
+    virtual-time pen of a given seed); the environment a `smp` process runs in there."""
+    from tests.smpdevice.replay.test_into_sim_parts import built_once, copy_built
+
+    def calibrate(into: Path) -> str:
+        into.mkdir(parents=True)
+        env = {**os.environ, "SMP_DATA_DIR": str(into), "TMPDIR": str(into)}
+        env.pop("SMP_SIM_CLOCK", None)
+        done = smp_process(env, "calibrate", "--port", pen, "--auto")
+        assert done.returncode == 0, done.stdout[-800:] + done.stderr[-800:]
+        return "calibrated"
+
+    name = "calibrated-" + "".join(c if c.isalnum() else "-" for c in pen)
+    built, _ = built_once(tmp_path_factory, name, calibrate)
+    copy_built(built, data, monkeypatch)  # (and its key, in SMP_KEY_DIR)
+    env = {**os.environ, "SMP_DATA_DIR": str(data), "TMPDIR": str(data)}
+    env.pop("SMP_SIM_CLOCK", None)
+    return env
+
+
+def replay_last(env: dict[str, str]) -> Any:
+    """`smp replay last` in the station `env` names, in this process (the import of a fresh
+    `smp` process was nine tenths of its cost)."""
+    from click.testing import CliRunner
+
+    from smpdevice.cli import main
+
+    return CliRunner().invoke(main, ["replay", "last"],
+                              env={"SMP_DATA_DIR": env["SMP_DATA_DIR"]})

@@ -54,7 +54,8 @@ def _record_late_confirmed_estop(tmp_path) -> tuple[PassLog, str]:
             pen.close()
 
 
-RECORDINGS = 40
+RECORDINGS = 40  # in CHUNKS cases of their own, which pytest-xdist spreads (one sweep of 40
+CHUNKS = 4       # was 37 s on a loaded CI run, the pass's critical path)
 
 
 def _replayed(tmp_path, n: int):
@@ -68,8 +69,9 @@ def _replayed(tmp_path, n: int):
         log.close()
 
 
-def test_a_late_confirmed_estop_replays_as_a_match(tmp_path):
-    for n in range(RECORDINGS):
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_a_late_confirmed_estop_replays_as_a_match(tmp_path, chunk):
+    for n in range(chunk, RECORDINGS, CHUNKS):
         outcomes, report = _replayed(tmp_path, n)
         assert outcomes[-1] == "estop", outcomes
         assert report.match, (n, report.difference, report.notes)

@@ -12,10 +12,6 @@ controller in it, and a latch the live session saw at its first look is waited f
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +21,14 @@ from smpdevice.records.frames import FrameWriter, read_recording, recording_path
 from smpdevice.replay.runner import replay_session
 from smpdevice.sessions.screening import parse_screening
 from smpdevice.sessions.session import TreatmentSession
-from tests.smpdevice.replay.conftest import CLEAR, short_profile
+from tests.smpdevice.replay.conftest import (
+    CLEAR,
+    calibrated_station,
+    replay_last,
+    short_profile,
+    smp_process,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-SMP = Path(sys.executable).with_name("smp")
 PEN = "pensim://?seed=3&clock=virtual"
 REPLAYS = 5  # the replay's threads race the session's first look: each replay must match
 
@@ -116,24 +116,20 @@ def test_a_recording_without_its_start_state_replays_as_before(sim, pen, passlog
     assert report.match, report.difference
 
 
-def _smp(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SMP), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_brownout_as_the_session_opens_replays_as_match(tmp_path):
+def test_brownout_as_the_session_opens_replays_as_match(tmp_path_factory, tmp_path,
+                                                         monkeypatch):
     """The reviewer's run: wherever the reboot lands (before the recording's start: its start
-    state; after: its `/state`), live nothing is sent and every replay matches."""
-    env = {**os.environ, "SMP_DATA_DIR": str(tmp_path), "TMPDIR": str(tmp_path)}
-    env.pop("SMP_SIM_CLOCK", None)
-    assert _smp(env, "calibrate", "--port", PEN, "--auto").returncode == 0
-    run = _smp(env, "run", "examples/session1_base_density.yaml", "--port",
-               f"{PEN}&faults=brownout@0.3", "-t", "ana", "--screening",
-               "examples/screening_clear.yaml")
+    state; after: its `/state`), live nothing is sent and every replay matches (`smp run` a
+    process of its own, as live; `smp replay` in this one: a fresh process cost ten times the
+    replay; each replay from a fresh controller all the same)."""
+    env = calibrated_station(tmp_path_factory, tmp_path / "data", monkeypatch, PEN)
+    run = smp_process(env, "run", "examples/session1_base_density.yaml", "--port",
+                      f"{PEN}&faults=brownout@0.3", "-t", "ana", "--screening",
+                      "examples/screening_clear.yaml")
     assert run.returncode == 4, run.stdout[-800:]  # the reboot latched POWER_RESET
     differences = []
     for _ in range(REPLAYS):
-        verdict = _smp(env, "replay", "last")
-        if verdict.returncode != 0:
-            differences.append(verdict.stdout.strip().splitlines()[-1][:300])
+        verdict = replay_last(env)
+        if verdict.exit_code != 0:
+            differences.append(verdict.output.strip().splitlines()[-1][:300])
     assert differences == []
