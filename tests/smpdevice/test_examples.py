@@ -79,28 +79,28 @@ def test_the_example_never_simulates_unless_asked(tmp_path, monkeypatch, capsys)
 
 
 def test_the_example_agrees_with_smp_run_on_an_aborted_session(tmp_path, monkeypatch, capsys):
-    """A fault mid-pass: the same outcome, INCOMPLETE text and exit code as `smp run`."""
-    import threading
-    import time
-
-    from simulators import PenSimulator
+    """A fault mid-pass: the same outcome, INCOMPLETE text and exit code as `smp run`. The pen
+    is on the clock the example's controller drives, jammed at the first step with the needle
+    running (on the wall clock a loaded machine could stall the pass past its pen's lease)."""
+    from simulators import PenSimulator, VirtualClock
     from smpdevice.control.calibration import Calibration
     from smpdevice.outcomes import ExitCode
+    from tests.smpdevice.cli.test_cli_run import on_pen_time
 
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
-    with PenSimulator(seed=0, name="example-fault") as sim:
+    with PenSimulator(seed=0, name="example-fault", clock=VirtualClock(host_driven=True)) as sim:
         CalibrationStore(tmp_path / "calibrations.sqlite").save(Calibration.linear(
             pen_serial=sim.serial, technician="t", offset_mm=-sim.model.offset_mm,
             gain=sim.model.gain,
             **fit_points(-sim.model.offset_mm, sim.model.gain)))
 
-        def jam_when_running() -> None:
-            deadline = time.monotonic() + 60
-            while sim.firmware.state.name != "RUNNING" and time.monotonic() < deadline:
-                time.sleep(0.01)
+        def jam_when_running(_now_s: float) -> bool:
+            if sim.firmware.state.name != "RUNNING":
+                return False
             sim.inject("jam")
+            return True
 
-        threading.Thread(target=jam_when_running, daemon=True).start()
+        on_pen_time(sim, jam_when_running)
         code = _load_example().main(["--port", sim.url])
     out = capsys.readouterr().out
     assert code == ExitCode.FAULT == 4

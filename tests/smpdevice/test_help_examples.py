@@ -15,7 +15,7 @@ reader would have and a test has not is put in its place, and nothing else chang
 - a person at the dial gauge -> `--auto` (the simulator's gauge); a command that runs until
   Ctrl-C (`smp serve`, live `smp monitor`) -> until it is ready, or for a moment.
 A `smp calibrate` on a real-time pen process takes 5 s of that pen's time whatever the
-computer: the page of the last group that has one (`smp sim`'s) runs first, and that example
+computer: the page of a group that has one (`smp sim`'s) runs first, and that example
 runs as a real `smp` process (its own data directory: nothing later reads it) while the
 group's other pages run, its result checked at the end (OVERLAPPED).
 """
@@ -307,11 +307,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "calibrate": ("calibrate", "calibrations"),
     "demo": ("demo",),
     "run-sessions": ("run", "sessions", "replay"),
+    # the pages whose examples reach real-time `smp sim` processes (over a pty or TCP)
+    "pen-processes": ("sim", "info", "monitor"),
 }
 REST = "the-rest"
-# Pages of the last group whose `smp calibrate` on a real-time pen process (5 s of its time)
-# runs beside the group's other pages (4-5 s of work), as a process (about 1 s of imports);
-# such a page runs first in its group. (`smp calibrate`'s own has too little beside it.)
+# Pages whose `smp calibrate` on a real-time pen process (5 s of its time) runs beside the
+# group's other pages (4-5 s of work), as a process (about 1 s of imports); such a page runs
+# first in its group. (`smp calibrate`'s own has too little beside it.)
 OVERLAPPED = ("sim",)
 
 
@@ -334,9 +336,13 @@ def test_every_page_is_in_exactly_one_group():
 
 # `smp calibrate --auto` against a real-time `smp sim` process: beside two busy loops and four
 # workers the pen process went unscheduled through a NEEDLE_STOP's four tries (CI, session 20),
-# so that group runs in the realtime pass, as the other wall-time pen processes do.
+# so that group runs in the realtime pass, as the other wall-time pen processes do; and so do
+# the pages whose examples calibrate, inform and monitor over `smp sim`'s pty and TCP.
+REALTIME_GROUPS = ("calibrate", "pen-processes")
+
+
 @pytest.mark.parametrize("group", [pytest.param(g, marks=pytest.mark.realtime)
-                                   if g == "calibrate" else g for g in [*GROUPS, REST]])
+                                   if g in REALTIME_GROUPS else g for g in [*GROUPS, REST]])
 def test_every_help_example_runs(group, scenario):
     ran, failed = 0, []
     for path in pages_of(group):

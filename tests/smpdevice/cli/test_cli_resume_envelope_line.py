@@ -90,6 +90,9 @@ def test_a_resume_that_closes_names_its_envelope_first(data_dir, tmp_path):  # n
     assert f"Session {sid} is closed as it stands" in closed.stdout
 
 
+# realtime: test_cli_resume.py's `served` (a realtime file): passes through a service on a
+# wall-clock pen with 1 s leases, which a loaded machine can starve (review 12)
+@pytest.mark.realtime
 def test_through_the_service_a_refused_resume_prints_no_envelope_line(
         data_dir, tmp_path, served):  # noqa: F811
     """The same through `smp serve`: the service's envelope is named once session.resume (or

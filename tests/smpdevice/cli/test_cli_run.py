@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,21 +177,21 @@ def test_an_uncalibrated_pen_is_refused_before_the_screening_is_asked(data_dir, 
 
 
 def _run_in_process(tmp_path, sim_name: str, when_running) -> tuple:
-    """`smp run` (in this process) on a named simulator; `when_running(sim)` is called from
-    another thread once the needle runs."""
+    """`smp run` (in this process) on a named simulator on the clock the run drives;
+    `when_running(sim)` is called at the first step of the pen's time with the needle running
+    (on the wall clock a loaded machine stalled the run past its pen's lease: LEASE_EXPIRED
+    in place of the fault, the lost pen or the E-stop these tests are about)."""
     profile = short_profile(tmp_path, seconds="30")
-    with PenSimulator(seed=0, name=sim_name) as sim:
-        def act() -> None:
-            deadline = time.monotonic() + 60
-            while sim.firmware.state.name != "RUNNING" and time.monotonic() < deadline:
-                time.sleep(0.01)
+    with PenSimulator(seed=0, name=sim_name, clock=VirtualClock(host_driven=True)) as sim:
+        def step(_now_s: float) -> bool:
+            if sim.firmware.state.name != "RUNNING":
+                return False
             when_running(sim)
+            return True
 
-        thread = threading.Thread(target=act, daemon=True)
-        thread.start()
+        on_pen_time(sim, step)
         result = CliRunner().invoke(main, ["run", str(profile), "-t", "ana", "--screening",
                                            str(SCREENING), "--port", sim.url])
-        thread.join(timeout=60)
     return result
 
 
@@ -242,7 +241,7 @@ def test_an_estop_ends_the_session_incomplete_with_exit_5(data_dir, tmp_path):
             pen.estop()
         threading.Thread(target=press, daemon=True).start()
 
-    report = RunReport("pensim://")
+    report = RunReport("pensim://?clock=virtual")  # no pen lease to lapse on a loaded machine
     play_profile(report, profile_path=str(short_profile(tmp_path, seconds="30")),
                  technician="ana", screening=parse_screening({**_clear_answers()}), db=None,
                  calibrations=None, console=Console(file=open(os.devnull, "w")),  # noqa: SIM115
@@ -340,6 +339,7 @@ def assert_honest(code: int, stderr: str, db: Path) -> str:
     return line
 
 
+@pytest.mark.realtime  # `smp run` in a child process, its pen on the wall clock, signalled mid-pass
 def test_ctrl_c_stops_the_needle_records_the_pass_and_exits(data_dir, tmp_path):
     calibrate_default_pen(data_dir)
     run = SmpRun(data_dir, short_profile(tmp_path, seconds="30"))
@@ -357,6 +357,7 @@ def test_ctrl_c_stops_the_needle_records_the_pass_and_exits(data_dir, tmp_path):
 
 @pytest.mark.parametrize("moment", ["starting", "connected", "session opened", "running",
                                     "between passes"])
+@pytest.mark.realtime  # `smp run` in a child process, its pen on the wall clock, signalled mid-pass
 def test_ctrl_c_at_any_moment_is_one_honest_line_and_exit_130(data_dir, tmp_path, moment):
     calibrate_default_pen(data_dir)
     seconds = "0.3" if moment == "between passes" else "30"

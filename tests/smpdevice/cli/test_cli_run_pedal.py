@@ -70,9 +70,10 @@ def test_pedal_up_at_the_first_start_does_not_close_the_whole_session(data_dir, 
     stopped by the controller") and it can never be started again."""
     monkeypatch.setenv("SMP_FOOTSWITCH", "required")
     calibrate_default_pen(data_dir)
+    # the pen on the clock the run drives: no wall-clock deadline for a loaded machine to miss
     ran = CliRunner().invoke(main, ["run", str(short_profile(tmp_path)), "-t", "ana",
                                     "--screening", str(SCREENING),
-                                    "--port", "pensim://?faults=pedal_up@0-100"])
+                                    "--port", "pensim://?faults=pedal_up@0-100&clock=virtual"])
     assert "FOOTSWITCH_UP" in ran.output, ran.output
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
         (session,) = log.sessions()

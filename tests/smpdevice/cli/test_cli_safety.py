@@ -7,7 +7,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.cli import main
 from smpdevice.control import PenController
 from tests.smpdevice.conftest import CROWN, true_calibration
@@ -17,7 +17,9 @@ from tests.smpdevice.conftest import CROWN, true_calibration
 def sim(tmp_path, monkeypatch):
     monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SMP_LOG_LEVEL", "error")
-    with PenSimulator(seed=3, name="safety-cli") as s:
+    # on a clock the connected `smp` drives (docs/simulator.md "Virtual time"): a loaded
+    # machine cannot starve the pen past a request's four tries, as on the wall clock
+    with PenSimulator(seed=3, name="safety-cli", clock=VirtualClock(host_driven=True)) as s:
         yield s
 
 

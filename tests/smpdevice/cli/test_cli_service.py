@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators import PenModel, PenSimulator
+from simulators import PenModel, PenSimulator, VirtualClock
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.control.calibration import Calibration
 from smpdevice.outcomes import ExitCode
@@ -37,6 +37,11 @@ WAIT_S = 120.0  # generous: 2 loaded cores; every wait ends on an output line
 # idle process's 10 ms sleeps; review15a/LOOPSVC.md): the 500 ms lease of the real-time pen then
 # lapsed mid-calibration (LEASE_EXPIRED, the pen's fail-safe working, the test failing).
 SERVED_PEN = ("--port", "pensim://", "--lease-ms", "2000")
+# The tests of `smp run --service` against that `smp serve` process act while a pass plays on
+# its pen's wall clock (an E-stop, a Ctrl-C, a SIGTERM from another terminal): on virtual time
+# the session would be over first. Two processes on the wall clock (the run's driving lease,
+# the served pen's requests): they run in the realtime pass, where a busy machine does not
+# starve them (fresh-clone CI beside two busy loops: such tests missed four tries of a request).
 
 
 class Proc:
@@ -111,8 +116,10 @@ def calibrated_served(env) -> Iterator[str]:
 def served_here(env) -> Iterator[str]:
     """A real service on a simulated pen, in this process: for the refusals a client makes
     before the service plays anything."""
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
-            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]))) as handle:
+    # on a clock its service drives (as `vsim`): its connect meets no wall-clock deadline
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim, ServiceHandle(
+            ServiceOptions(port=sim.url, listen="127.0.0.1:0",
+                           data_dir=Path(env["SMP_DATA_DIR"]))) as handle:
         yield handle.url
 
 
@@ -152,6 +159,7 @@ def test_calibrate_auto_through_the_service_saves_the_served_pens_calibration(
     assert json.loads(shown.stdout)["calibration"]["technician"] == "ana", shown.stdout
 
 
+@pytest.mark.realtime  # two processes on the wall clock (see SERVED_PEN)
 def test_a_run_through_the_service_is_watched_and_stopped_from_other_terminals(
         calibrated_served, env):
     served = calibrated_served
@@ -190,6 +198,7 @@ def test_run_through_the_service_refuses_local_files_it_would_ignore(served_here
     assert "--db x.sqlite cannot be used with --service" in result.stderr
 
 
+@pytest.mark.realtime  # two processes on the wall clock (see SERVED_PEN)
 def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(calibrated_served,
                                                                             env):
     import signal
@@ -208,6 +217,7 @@ def test_ctrl_c_on_a_run_through_the_service_stops_the_session_and_exits_130(cal
     assert "needle stopped" in watched.stdout and "driven by nobody" in watched.stdout
 
 
+@pytest.mark.realtime  # two processes on the wall clock (see SERVED_PEN)
 def test_the_service_stopped_mid_session_is_said_with_the_session_and_how_to_resume(env):
     """SIGTERM to `smp serve` (an update, a restart) while `smp run --service` drives: the run
     says the service went away, names the session, says it is left open and how to resume it

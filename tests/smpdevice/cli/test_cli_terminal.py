@@ -8,8 +8,6 @@ import itertools
 import json
 import re
 import stat
-import threading
-import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,9 +15,14 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.cli import main
-from tests.smpdevice.cli.test_cli_run import SCREENING, calibrate_default_pen, short_profile
+from tests.smpdevice.cli.test_cli_run import (
+    SCREENING,
+    calibrate_default_pen,
+    on_pen_time,
+    short_profile,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,18 +40,18 @@ def test_a_fault_during_run_is_one_line_on_the_terminal_and_the_frames_in_the_lo
         data_dir, tmp_path):
     calibrate_default_pen(data_dir)
     profile = short_profile(tmp_path, seconds="30")
-    with PenSimulator(seed=0, name="term-fault") as sim:
-        def jam() -> None:
-            deadline = time.monotonic() + 60
-            while sim.firmware.state.name != "RUNNING" and time.monotonic() < deadline:
-                time.sleep(0.01)
+    # the pen on the clock the run drives, jammed at the first step with the needle running (on
+    # the wall clock a loaded machine could stall the run past its pen's lease: another fault)
+    with PenSimulator(seed=0, name="term-fault", clock=VirtualClock(host_driven=True)) as sim:
+        def jam(_now_s: float) -> bool:
+            if sim.firmware.state.name != "RUNNING":
+                return False
             sim.inject("jam")
+            return True
 
-        thread = threading.Thread(target=jam, daemon=True)
-        thread.start()
+        on_pen_time(sim, jam)
         result = CliRunner().invoke(main, ["run", str(profile), "-t", "ana", "--screening",
                                            str(SCREENING), "--port", sim.url])
-        thread.join(timeout=60)
     assert result.exit_code == 4, result.output
     log = data_dir / "smp.log"
     fault_lines = [ln for ln in result.stderr.splitlines() if "fault" in ln.lower()]

@@ -13,6 +13,7 @@ import signal
 import traceback
 from types import SimpleNamespace
 
+import pytest
 from click.testing import CliRunner
 
 from simulators.pen_model import PenModel
@@ -43,6 +44,9 @@ def calibrate(data_dir, seed: int) -> None:
         **fit_points(-model.offset_mm, model.gain)))
 
 
+# realtime: chair A is `smp run` in a child process, its pen on the wall clock, playing
+# while chair B runs, then signalled
+@pytest.mark.realtime
 def test_two_runs_on_two_pens_record_into_one_readable_set_of_logs(tmp_path):
     data = tmp_path / "data"
     env = {**os.environ, "SMP_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1",

@@ -142,6 +142,7 @@ def _session_id(out: str) -> str:
     return line.split()[1].rstrip(":")
 
 
+@pytest.mark.realtime  # a pass playing on the wall clock, the run in another process than its pen's
 def test_ctrl_c_with_the_service_frozen_exits_130_saying_the_needle_state_is_unknown(
         env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     save_calibration(env)
@@ -221,9 +222,10 @@ def test_ctrl_c_when_the_result_never_comes_exits_130_saying_the_stop_was_answer
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 def test_a_wait_for_an_event_cut_short_leaves_the_next_event_to_the_next_wait(
         env: dict[str, str]) -> None:  # noqa: F811
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
-            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
-            calibration=true_calibration(sim))) as handle, \
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim, ServiceHandle(
+            ServiceOptions(port=sim.url, listen="127.0.0.1:0",
+                           data_dir=Path(env["SMP_DATA_DIR"]),
+                           calibration=true_calibration(sim))) as handle, \
             SyncServiceClient.connect(handle.url, role="viewer",
                                       data_dir=Path(env["SMP_DATA_DIR"])) as svc:
         def ctrl_c(*_: Any) -> None:
@@ -238,7 +240,7 @@ def test_a_wait_for_an_event_cut_short_leaves_the_next_event_to_the_next_wait(
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         assert svc.estop()["confirmed"]  # a pen.state (-> estop) after the cut-short wait
-        method, p = svc.next_event({"pen.state"}, timeout_s=10)
+        method, p = svc.next_event({"pen.state"}, timeout_s=WAIT_S)  # a hang guard
         assert (method, p["new"]) == ("pen.state", "estop"), p
 
 
@@ -247,9 +249,10 @@ def test_an_event_taken_just_before_the_ctrl_c_is_the_next_waits(
         env: dict[str, str]) -> None:  # noqa: F811
     """Ctrl-C landing after the wait had taken its event, before it returned (review 13,
     REVHANG F3): the event was lost with the cut-short wait."""
-    with PenSimulator(seed=0) as sim, ServiceHandle(ServiceOptions(
-            port=sim.url, listen="127.0.0.1:0", data_dir=Path(env["SMP_DATA_DIR"]),
-            calibration=true_calibration(sim))) as handle, \
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim, ServiceHandle(
+            ServiceOptions(port=sim.url, listen="127.0.0.1:0",
+                           data_dir=Path(env["SMP_DATA_DIR"]),
+                           calibration=true_calibration(sim))) as handle, \
             SyncServiceClient.connect(handle.url, role="viewer",
                                       data_dir=Path(env["SMP_DATA_DIR"])) as svc, \
             SyncServiceClient.connect(handle.url, role="viewer",
@@ -272,7 +275,7 @@ def test_an_event_taken_just_before_the_ctrl_c_is_the_next_waits(
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
             estop.join()
-        method, p = svc.next_event({"pen.state"}, timeout_s=5)
+        method, p = svc.next_event({"pen.state"}, timeout_s=WAIT_S)  # a hang guard
         assert (method, p["new"]) == ("pen.state", "estop"), p
 
 
@@ -281,6 +284,7 @@ def _left_open(url: str, env: dict[str, str]) -> bool:  # noqa: F811
     return "driven by nobody" in shown and "running" not in shown.split("session", 1)[-1]
 
 
+@pytest.mark.realtime  # a pass playing on the wall clock, the run in another process than its pen's
 def test_sigterm_and_ctrl_c_on_a_resume_through_the_service_exit_130(
         env: dict[str, str]) -> None:  # noqa: F811
     """README row 130: SIGTERM/SIGHUP during a session are taken as Ctrl-C (stop, record,
@@ -378,6 +382,7 @@ def test_ctrl_c_after_the_last_pass_exits_by_the_recorded_outcome(
     assert "Keep the treated area dry" in out, out  # the aftercare sheet is printed
 
 
+@pytest.mark.realtime  # a pass playing on the wall clock, the run in another process than its pen's
 def test_ctrl_c_after_a_fault_ended_the_session_exits_by_the_fault(
         env: dict[str, str]) -> None:  # noqa: F811
     """The same promise for a session a latched fault ended (README: exit 4): the Ctrl-C

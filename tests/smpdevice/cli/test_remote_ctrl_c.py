@@ -47,6 +47,7 @@ def _wait(condition: Any, what: str) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.realtime  # a run in a child process drives a wall-clock pen here (its 1 s lease)
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/<pid>/status")
 def test_ctrl_c_while_session_run_is_answered_stops_the_opened_session(
         env: dict[str, str]) -> None:  # noqa: F811

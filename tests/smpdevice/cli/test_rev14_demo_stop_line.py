@@ -20,6 +20,8 @@ import pytest
 from ._rev14_smp import SMP, smp_here, station_env
 
 
+# realtime: `smp demo` in a child process, its pen on the wall clock (as `smp demo --web`'s tests)
+@pytest.mark.realtime
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_demo_stopped_mid_session_names_the_needle_and_the_record(
         tmp_path: Path, signum: int) -> None:

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from firmware_protocol.codes import FirmwareState
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from simulators.pen_model import PenModel
 from tests.smpdevice import shell
 
 ROOT = Path(__file__).resolve().parents[3]
+# The pens here are on a clock the `smp estop` connected to them drives (as
+# `pensim://?clock=virtual`): no wall-clock deadline for a loaded machine to make them miss.
 BROKEN = {  # config text, environment: each breaks the station's settings another way
     "unknown key": ('footswitch = "optional"\nbogus = 1\n', {}),
     "port of the wrong type": ("port = 5\n", {}),
@@ -44,7 +46,7 @@ def station(tmp_path: Path, text: str, **extra: str) -> dict[str, str]:
 def test_estop_with_a_broken_station_config_still_latches_the_pen(tmp_path, case):
     text, extra = BROKEN[case]
     env = station(tmp_path, text, **extra)
-    with PenSimulator(seed=0) as sim:
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim:
         stopped = shell.smp(("estop", "--port", sim.url), env=env, cwd=ROOT)
         assert sim.firmware.state is FirmwareState.ESTOP, (stopped.returncode, stopped.stderr)
     assert stopped.returncode == 0, stopped.stderr
@@ -57,7 +59,8 @@ def test_estop_with_a_broken_station_config_still_latches_the_pen(tmp_path, case
 
 def test_estop_needs_no_pedal_whatever_the_station_footswitch(tmp_path):
     env = station(tmp_path, 'footswitch = "required"\n')  # valid, but this pen has no pedal
-    with PenSimulator(model=PenModel(seed=0, footswitch_fitted=False)) as sim:
+    with PenSimulator(model=PenModel(seed=0, footswitch_fitted=False),
+                      clock=VirtualClock(host_driven=True)) as sim:
         stopped = shell.smp(("estop", "--port", sim.url), env=env, cwd=ROOT)
         assert sim.firmware.state is FirmwareState.ESTOP, stopped.stderr
     assert stopped.returncode == 0 and "warning: the station" not in stopped.stderr
@@ -66,7 +69,7 @@ def test_estop_needs_no_pedal_whatever_the_station_footswitch(tmp_path):
 def test_estop_without_a_data_directory_says_the_detail_log_is_off(tmp_path):
     env = station(tmp_path, "bogus = 1\n", SMP_DATA_DIR="", XDG_DATA_HOME="",
                   HOME=str(tmp_path))  # the data directory would come from the broken file
-    with PenSimulator(seed=0) as sim:
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim:
         stopped = shell.smp(("estop", "--port", sim.url), env=env, cwd=ROOT)
         assert sim.firmware.state is FirmwareState.ESTOP, stopped.stderr
     assert stopped.returncode == 0, stopped.stderr
@@ -76,7 +79,7 @@ def test_estop_without_a_data_directory_says_the_detail_log_is_off(tmp_path):
 
 
 def test_estop_takes_the_readable_port_of_a_config_with_another_typo(tmp_path):
-    with PenSimulator(seed=0) as sim:
+    with PenSimulator(seed=0, clock=VirtualClock(host_driven=True)) as sim:
         env = station(tmp_path, f'port = "{sim.url}"\nbogus = 1\n')
         stopped = shell.smp(("estop",), env=env, cwd=ROOT)
         assert sim.firmware.state is FirmwareState.ESTOP, stopped.stderr

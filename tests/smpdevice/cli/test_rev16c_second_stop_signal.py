@@ -45,6 +45,8 @@ RUN = ["run", SESSION[0], "--port", "pensim://", *SESSION[1:]]  # a real-time pe
 @pytest.mark.parametrize(("second", "command"), [(signal.SIGTERM, RUN),
                                                   (signal.SIGHUP, ["demo"])],
                          ids=["TERM-run", "HUP-demo"])  # the fix is one, at the process's end
+# realtime: `smp run`/`smp demo` in a child process, its pen on the wall clock, still playing
+@pytest.mark.realtime
 def test_a_second_stop_signal_keeps_exit_130(tmp_path, second, command):
     # `smp calibrate --port pensim://?clock=virtual --auto`, once in this process, copied
     env = _env(shell.calibrated(tmp_path / "data", "pensim://?clock=virtual"))

@@ -116,10 +116,12 @@ def test_a_fifo_profile_is_refused_through_the_service(tmp_path, service):
         done.set()
 
     threading.Thread(target=run, daemon=True).start()
-    refused = done.wait(5)  # the local run refuses it at once, without reading
+    # the local run refuses it at once, without reading; a run that reads waits forever: the
+    # bound only has to outlast a loaded machine's slowest refusal
+    refused = done.wait(60)
     if not refused:
         with open(fifo, "w"):  # a writer that closes at once: the blocked read gets EOF
             pass
-        done.wait(10)
+        done.wait(30)
     assert refused, "smp run FIFO --service waited on the pipe instead of refusing it"
     assert answer[0].returncode != 0 and "regular file" in answer[0].stderr

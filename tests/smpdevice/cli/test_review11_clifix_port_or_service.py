@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.cli import main
 from smpdevice.control import State
 from smpdevice.outcomes import ExitCode
@@ -36,9 +36,10 @@ def smp(*args: str, service_env: str | None = None) -> Result:
 
 @pytest.fixture
 def served() -> Iterator[ServiceHandle]:
-    with PenSimulator(seed=5) as sim, ServiceHandle(ServiceOptions(
-            port=sim.url, listen="127.0.0.1:0",
-            data_dir=Path(os.environ["SMP_DATA_DIR"]))) as handle:
+    # on a clock its service drives (as `pensim://?clock=virtual`): no wall-clock deadline
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as sim, ServiceHandle(
+            ServiceOptions(port=sim.url, listen="127.0.0.1:0",
+                           data_dir=Path(os.environ["SMP_DATA_DIR"]))) as handle:
         yield handle
 
 

@@ -32,6 +32,7 @@ def hold_ctrl_c(child: subprocess.Popen) -> None:
         child.send_signal(signal.SIGINT)
 
 
+@pytest.mark.realtime  # `smp run` in a child process, its pen on the wall clock, signalled mid-pass
 def test_ctrl_c_held_down_through_the_stop_and_the_exit_is_exit_130(data_dir, tmp_path):
     calibrate_default_pen(data_dir)
     run = SmpRun(data_dir, short_profile(tmp_path, seconds="30"))
@@ -42,6 +43,7 @@ def test_ctrl_c_held_down_through_the_stop_and_the_exit_is_exit_130(data_dir, tm
     assert "pass 1 as stopped" in line, line
 
 
+@pytest.mark.realtime  # `smp run` in a child process, its pen on the wall clock, signalled mid-pass
 def test_ctrl_c_held_down_from_the_start_is_exit_130_and_the_starting_line(data_dir, tmp_path):
     """From the first line the program says (before its slow imports) to its end."""
     calibrate_default_pen(data_dir)

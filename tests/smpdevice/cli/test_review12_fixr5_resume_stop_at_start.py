@@ -30,6 +30,8 @@ def smp(env: dict, *args: str) -> subprocess.CompletedProcess:
     return shell.smp(args, env=env, cwd=REPO, input="")
 
 
+# realtime: the resume in a child process on the wall clock, so the signal lands in its first pass
+@pytest.mark.realtime
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_as_the_resume_begins_closes_interrupted_130(tmp_path, sig):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMP_")}

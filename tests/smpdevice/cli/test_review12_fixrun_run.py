@@ -226,7 +226,8 @@ def test_a_pen_lost_before_the_session_opens_is_exit_6_and_nothing_is_recorded(
     from smpdevice.sessions.screening import parse_screening
 
     calibrate_default_pen(data_dir)
-    with PenSimulator(seed=0, name="fixrun-lost") as sim:
+    # on the clock its controller drives: no wall-clock deadline for a loaded machine to miss
+    with PenSimulator(seed=0, name="fixrun-lost", clock=VirtualClock(host_driven=True)) as sim:
         def pull_the_cable(pen) -> None:
             sim.disconnect()
             pen.wait_for_state(State.DISCONNECTED, timeout_s=30)

@@ -20,6 +20,7 @@ from tests.smpdevice.cli.test_cli_run import (  # noqa: F401 (data_dir: a fixtur
 )
 
 
+@pytest.mark.realtime  # `smp run` in a child process, its pen on the wall clock, signalled mid-pass
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_mid_pass_stops_the_needle_and_records_it(data_dir, tmp_path,  # noqa: F811
                                                                 signum):

@@ -179,6 +179,9 @@ def test_a_sane_calibration_still_converts_depths(sim):
     assert cal.simulated is False
 
 
+# The needle runs on the `pen` fixture's 200 ms lease: on the wall clock a process stalled
+# that long on a loaded machine lets it lapse (LEASE_EXPIRED, not RUNNING).
+@pytest.mark.virtual_time
 def test_set_setpoints_while_running_refuses_nan_and_the_needle_runs_on(sim, pen):
     from tests.smpdevice.conftest import run_needle
 

@@ -4,7 +4,11 @@ one more telemetry listener, so a slow display made it average stale reports (fr
 motor reached speed, or none: 0.0 Hz and 27.6 Hz measured for 60 and 120 Hz with a 50 ms
 listener). It now takes every report as read (`PenController.add_inline_telemetry_reader`).
 
-Real time: a frozen listener on virtual time would hold the clock."""
+The pen runs on a clock its controller drives (`VirtualClock(host_driven=True)`, as
+`pensim://?clock=virtual`): a frozen listener holds that clock half a second at most, then it
+goes at the wall's pace (docs/simulator.md, "Virtual time"), while a loaded machine can no
+longer starve a wall-clock pen's count (a spin measured on the wall is the figure a starved
+pen gets wrong)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import threading
 
 import pytest
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import PenController
 from tests.smpdevice.conftest import true_calibration
 
@@ -26,7 +30,7 @@ def test_a_frozen_listener_does_not_change_the_measured_spin_speed():
         release.wait(60)
 
     try:
-        with (PenSimulator(seed=3) as sim,
+        with (PenSimulator(seed=3, clock=VirtualClock(host_driven=True)) as sim,
               PenController.connect(sim.url, calibration=true_calibration(sim)) as pen):
             pen.begin_calibration()
             pen.add_telemetry_listener(frozen_ui)
@@ -47,7 +51,7 @@ def test_a_counter_sees_every_report_in_order_and_a_failing_one_is_skipped():
     def broken(t) -> None:
         raise RuntimeError("a broken counter")
 
-    with (PenSimulator(seed=3) as sim,
+    with (PenSimulator(seed=3, clock=VirtualClock(host_driven=True)) as sim,
           PenController.connect(sim.url, calibration=true_calibration(sim)) as pen):
         pen.add_inline_telemetry_reader(broken)
         pen.add_inline_telemetry_reader(lambda t: seen.append(t.telemetry_seq))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import PenController
 from smpdevice.control.needle_work import NEEDLE_WORK_NAME, append_line, read_needle_work
 from smpdevice.paths import data_dir
@@ -23,7 +23,8 @@ END = {"uptime_ms": 9000, "impressions": 40, "strokes": 90}
 def test_a_line_after_a_torn_one_is_a_line_of_its_own() -> None:
     directory: Path = data_dir()
     (directory / NEEDLE_WORK_NAME).write_text('{"pen_serial": "SMP-OTHER", "wh')  # torn
-    with PenSimulator(seed=1) as sim, \
+    # a pen on the clock its controller drives: no lease to lapse on a loaded machine
+    with PenSimulator(seed=1, clock=VirtualClock(host_driven=True)) as sim, \
             PenController.connect(sim.url, calibration=true_calibration(sim)) as pen:
         pen.set_zone("crown")
         pen.set_setpoints(depth_mm=0.4, speed_hz=90, duty_pct=40, period_ms=120)

@@ -7,7 +7,9 @@ others share.
 
 Real simulated pen over real bytes; the controller is a subclass that counts its `stop_needle`
 runs and can hold the first one at its start, so the "run under way" is deterministic (no
-timing races)."""
+timing races). The pen is on a clock its controller drives (`pensim://?clock=virtual`'s): at
+the wall's pace while nobody waits on it, never ahead of a host a loaded machine stalls, so the
+running needle's lease cannot lapse while the first stop is held."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import time
 
 import pytest
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import PenController, State
 from smpdevice.control.aio import AsyncPenController
 from tests.smpdevice.conftest import CROWN, true_calibration
@@ -50,7 +52,7 @@ class CountingPen(PenController):
 
 @pytest.fixture
 def pen():
-    with PenSimulator(seed=5) as sim:
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as sim:
         pen = CountingPen(sim.url, calibration=true_calibration(sim), lease_ms=1000)
         pen.open()
         try:

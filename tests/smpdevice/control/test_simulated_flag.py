@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from firmware_protocol.codes import Capability
 from simulators import PenSimulator
 from simulators.reach import TcpBridge
@@ -33,8 +35,11 @@ def test_over_tcp_the_flag_follows_the_pens_identify(sim):
         bridge.close()
 
 
+# On virtual time: a whole calibration (moves, gauge readings, the pen's lease) on the wall
+# clock is what a loaded machine can starve.
+@pytest.mark.virtual_time
 def test_a_calibration_made_on_the_simulator_says_so(sim):
-    with PenController.connect(sim.url) as pen:
+    with PenController.connect(sim.url, clock=sim.clock) as pen:
         report = run_calibration(pen, SimulatorGauge(sim.url), technician="qa",
                                  settings=CalibrationSettings(run_speed=False))
         assert report.passed

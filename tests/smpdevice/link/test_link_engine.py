@@ -61,6 +61,9 @@ class CountingClock(MonotonicClock):
         return super().now()
 
 
+# realtime: a wall clock injected (the point), and a needle run on a 200 ms lease against a
+# wall-clock pen: a process a loaded machine stalls that long lets the lease lapse
+@pytest.mark.realtime
 def test_the_controller_and_engine_read_time_from_the_injected_clock(sim):
     clock = CountingClock()
     assert isinstance(clock, Clock)

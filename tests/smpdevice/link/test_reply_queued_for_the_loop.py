@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 
+from firmware_protocol.messages import SetSetpoints
 from simulators import PenSimulator
 from smpdevice.control import PenController
 from tests.smpdevice.conftest import CROWN, true_calibration
@@ -60,13 +61,22 @@ def test_a_request_answered_while_the_loop_is_starved_completes():
         while engine._backlog and time.monotonic() < deadline:
             time.sleep(0.005)
         sim.link.delay_inbound(0.05)  # the request is on the wire when the loop stalls
+        gate = pen.link.gate
 
-        def stall_the_loop() -> None:
-            time.sleep(0.02)
-            stalling.stall.set()
-            engine.post(lambda: None)  # taken, then held: later replies queue behind it
+        # The stall is set off by the request's own write (the motion gate runs inside `send`),
+        # not by a thread's 20 ms sleep that a loaded machine could wake after the reply: then
+        # the case did not happen (the assertion below).
+        def stall_at_the_write(message):
+            if isinstance(message, SetSetpoints) and not stalling.stall.is_set() \
+                    and not stalling.stalled.is_set():
+                stalling.stall.set()
+                engine.post(lambda: None)  # taken, then held: later replies queue behind it
+            return gate(message) if gate is not None else None
 
-        threading.Thread(target=stall_the_loop, daemon=True).start()
-        pen.set_setpoints(**CROWN)  # before: LinkTimeout "no reply ... after 4 tries"
+        pen.link.gate = stall_at_the_write
+        try:
+            pen.set_setpoints(**CROWN)  # before: LinkTimeout "no reply ... after 4 tries"
+        finally:
+            pen.link.gate = gate
         assert stalling.stalled.is_set(), "the loop was never held: the case did not happen"
         assert pen.link.stats.timeouts == 0

@@ -5,6 +5,8 @@ never "recorded on a real pen"."""
 
 from __future__ import annotations
 
+import pytest
+
 from simulators import PenSimulator
 from simulators.reach import TcpBridge
 from smpdevice.control import PenController
@@ -14,6 +16,8 @@ from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.replay.conftest import record_session, short_profile
 
 
+# A session on a wall-clock pen over a TCP bridge (a host cannot drive its clock): realtime.
+@pytest.mark.realtime
 def test_a_session_on_a_simulator_over_tcp_is_said_to_be_one(tmp_path):
     with PenSimulator(seed=3) as sim, TcpBridge(sim) as bridge, \
             PassLog.open(tmp_path / "passlog.sqlite") as log:

@@ -68,6 +68,8 @@ def ctrl_c_session(data_dir, tmp_path_factory, monkeypatch):  # noqa: F811
         return session.session_id
 
 
+# A real-time `smp run` child on a wall-clock pen, Ctrl-C mid-pass: the realtime pass.
+@pytest.mark.realtime
 def test_a_ctrl_c_session_replays_as_a_match(ctrl_c_session, data_dir):  # noqa: F811
     sid = ctrl_c_session
     recorded = inputs_of(recording_path(data_dir / "passlog.sqlite", sid))

@@ -31,6 +31,11 @@ def resumed_and_closed(data_dir, tmp_path) -> str:  # noqa: F811
     return sid
 
 
+# `resumed`: a session made by two real-time `smp run`s with a jam thread between (a replay
+# difference once beside busy loops): its tests run in the realtime pass.
+REALTIME = pytest.mark.realtime
+
+
 @pytest.fixture(scope="session")
 def resumed_master(tmp_path_factory, _smp_key_dir) -> tuple[Path, str]:
     """One session jammed, resumed and closed (two real-time `smp run`s: the costly part),
@@ -66,6 +71,7 @@ def resumed(resumed_master, data_dir) -> str:  # noqa: F811
     return sid
 
 
+@REALTIME
 def test_every_part_is_recorded_and_linked_by_hash(data_dir, resumed):  # noqa: F811
     sid = resumed
     with PassLog(data_dir / "passlog.sqlite", readonly=True) as log:
@@ -80,6 +86,7 @@ def test_every_part_is_recorded_and_linked_by_hash(data_dir, resumed):  # noqa: 
     assert replay.output.startswith(f"match: session {sid}, 2 recorded parts"), replay.output
 
 
+@REALTIME
 def test_a_change_seen_only_in_the_resumed_part_names_that_part(resumed, monkeypatch):
     """Part 1 jams in its first pass (zone top); only the resumed run reaches the hairline
     (0.32 mm): a controller that now converts shallow depths 10 um deeper differs there."""
@@ -96,6 +103,7 @@ def test_a_change_seen_only_in_the_resumed_part_names_that_part(resumed, monkeyp
     assert "expected SetSetpoints" in replay.output
 
 
+@REALTIME
 def test_into_sim_replays_a_resumed_session_part_by_part(resumed):
     """`--into-sim` no longer refuses a resumed session: it replays part 1 and says per part
     whether the pen side matches. This jam was injected by hand (not in the recording, nor
@@ -111,6 +119,7 @@ def test_into_sim_replays_a_resumed_session_part_by_part(resumed):
     assert "FAULT_LATCHED" in replay.output
 
 
+@REALTIME
 def test_a_changed_part_is_named(data_dir, resumed):  # noqa: F811
     sid = resumed
     second = recordings_dir(data_dir / "passlog.sqlite") / f"{sid}part2.mcap"
@@ -121,6 +130,7 @@ def test_a_changed_part_is_named(data_dir, resumed):  # noqa: F811
         replay.output)
 
 
+@REALTIME
 def test_a_resumed_session_interrupted_again_replays_its_parts_unverified(data_dir,  # noqa: F811
                                                                          tmp_path):
     """Resumed, then jammed again: still open, so no hash links its parts; both are found

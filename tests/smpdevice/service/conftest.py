@@ -28,11 +28,19 @@ def data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5) as s:
+    """The service's pen, on a clock the service's controller drives (as `vsim`): it goes at
+    the wall's pace while nobody in the service waits on it, and never runs ahead of a host
+    that a loaded machine leaves unscheduled (docs/simulator.md, "Virtual time"). On the wall
+    clock, beside four workers and two busy loops, a starved in-process pen can miss a
+    request's four tries or outlive its lease: the kind of failure the console's services had
+    (tests/conftest.py, REALTIME_FILES)."""
+    from simulators.clock import VirtualClock
+
+    with PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as s:
         yield s
 
 
-# The pen's own lease. These tests run on wall time beside others (four workers on two loaded
+# The pen's own lease. These tests ran on wall time beside others (four workers on two loaded
 # cores): at 300 ms a starved in-process pen latched LEASE_EXPIRED mid-calibration (the fail-safe
 # working, the test failing). The tests that let it lapse wait for that on a condition.
 PEN_LEASE_MS = 1000

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import State
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceClient, ServiceError
@@ -34,7 +34,10 @@ REPLY_DELAY_S = 0.15
 
 @pytest.fixture
 def slow_sim() -> Iterator[PenSimulator]:
-    with PenSimulator(seed=5, link_faults=f"delay={REPLY_DELAY_S}") as s:
+    # on a clock its service drives (as `pensim://?clock=virtual`): a loaded machine cannot
+    # starve the slow pen past a request's tries, as on the wall clock
+    with PenSimulator(seed=5, link_faults=f"delay={REPLY_DELAY_S}",
+                      clock=VirtualClock(host_driven=True)) as s:
         yield s
 
 

@@ -4,12 +4,14 @@ verify` does (review 7b: R02, R05, R06, R09). A real service, a real simulated p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from simulators import PenSimulator
 from smpdevice.cli import main as cli
 from smpdevice.passlog import PassLog
 from smpdevice.records.keys import InstallationKey, load_public
@@ -22,9 +24,17 @@ from tests.smpdevice.service.conftest import (  # noqa: F401  (fixtures)
     data_dir,
     run,
     service,
-    sim,
 )
 from tests.smpdevice.service.test_service_resume import CLEAR, PROFILE, log_path
+
+
+@pytest.fixture
+def sim() -> Iterator[PenSimulator]:
+    """The pen on the wall clock, not conftest's on the clock its service drives: a test here
+    lists the service's session after one it wrote itself on the wall clock, and a pen's time
+    that a loaded machine let fall behind the wall dates the service's records before it."""
+    with PenSimulator(seed=5) as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,10 @@ from tests.smpdevice.conftest import true_calibration
 from tests.smpdevice.service.conftest import WAIT_S, drive_needle
 
 SMP = str(Path(sys.executable).with_name("smp"))
+# Wall-clock pens in two processes: this process's pen over TCP to an `smp serve` child (its
+# 500 ms lease, its requests' four tries), and `smp demo --web`'s own pen (the other demo --web
+# tests run there too). The realtime pass keeps a busy machine from starving them.
+pytestmark = pytest.mark.realtime
 
 
 def _wait(predicate, timeout_s: float = WAIT_S) -> bool:
@@ -57,7 +61,9 @@ def test_serve_brings_the_pen_to_rest_when_its_terminal_closes(tmp_path, monkeyp
         try:
             CalibrationStore().save(true_calibration(sim))  # the service's own store
             proc = subprocess.Popen([SMP, "serve", "--port", bridge.url, "--listen",
-                                     "127.0.0.1:0", "--lease-ms", "500"],
+                                     "127.0.0.1:0", "--lease-ms", "2000"],  # SERVED_PEN's:
+                                    # a service starved 500 ms at its close let a 500 ms lease
+                                    # lapse (FAULT): what is tested is the stop, within a lease
                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True)
             try:

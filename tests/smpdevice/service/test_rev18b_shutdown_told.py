@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
+
 from smpdevice.outcomes import ExitCode
 from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
@@ -74,6 +76,9 @@ def test_the_pass_stopped_by_the_shutdown_is_told_to_the_driver_and_viewers(vsim
         assert "shutting down" in passes[-1]["detail"], (who, passes)
 
 
+# realtime: `smp run` and `smp serve` in two processes, the served pen on the wall clock, signalled
+# mid-pass (as tests/smpdevice/cli/test_cli_service.py's)
+@pytest.mark.realtime
 def test_smp_run_through_the_service_prints_the_stopped_pass_then_exits_6(env):
     """The CLI, on a real `smp serve` (SIGTERM mid-pass): the stopped pass's line, with its
     detail, before the exit-6 message saying the service went away and how to resume."""

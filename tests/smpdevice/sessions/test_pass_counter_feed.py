@@ -4,13 +4,16 @@ queue: a slow display made it lag and drop reports, so the pass log under-counte
 planned in impressions ran on (3x its dots) until the lagging copy reached its target.
 
 Here an integrator's listener holds the listeners' queue for the whole pass (a frozen UI: the
-worst a slow one can do). Real time: on virtual time a held listener holds the clock."""
+worst a slow one can do). The pen is on a clock its controller drives (as
+`pensim://?clock=virtual`'s): a held listener holds it half a second at most, then it goes at
+the wall's pace (docs/simulator.md, "Virtual time"); on the wall clock a loaded machine could
+stall the pass past its pen's lease."""
 
 from __future__ import annotations
 
 import threading
 
-from simulators import PenSimulator
+from simulators import PenSimulator, VirtualClock
 from smpdevice.control import PenController, State
 from smpdevice.passlog import PassLog, PassOutcome
 from smpdevice.sessions.profiles import PlannedPass
@@ -36,7 +39,7 @@ def test_a_frozen_listener_changes_neither_the_pass_end_nor_its_record(tmp_path)
         return lambda: pen.telemetry.impressions - made_before > PLANNED + 20
 
     try:
-        with (PenSimulator(seed=5) as sim,
+        with (PenSimulator(seed=5, clock=VirtualClock(host_driven=True)) as sim,
               PenController.connect(sim.url, calibration=true_calibration(sim)) as pen,
               PassLog.open(tmp_path / "passlog.sqlite") as log):
             profile = short_profile(1.0, passes=1)
