@@ -49,14 +49,17 @@ from smpdevice.calibration.saving import save_run
 from smpdevice.calibration.speed import ZeroSearch
 from smpdevice.calibration.speed_step import SpeedSteps, pen_identity
 from smpdevice.calibration.stopping import (  # leave_calibrating: here for its users
+    RunStopped,
     StopCheck,
     StopReason,
     install,
     leave_calibrating,
     pen_lost,
 )
+from smpdevice.control.calibrating import ENDED_UNDER_READING
 from smpdevice.control.calibration import Calibration
 from smpdevice.control.footswitch import PedalReleased
+from smpdevice.control.states import SAFE, PenFault, State, StateError
 
 if TYPE_CHECKING:
     from smpdevice.calibration.store import CalibrationStore
@@ -97,6 +100,22 @@ class CalibrationSteps(SpeedSteps):
         self.stop.check()  # never moves (or spins) once the run must end
         return self.ctl.calibration_move(actuator_mm)
 
+    def _read(self, request: GaugeRequest) -> float:
+        """The gauge's reading, used only if the needle stayed at its point all the while: a
+        pen that latched, rebooted, lost its lease or was ended (the controller's hold bound)
+        under the prompt ends the run there, nothing saved (the last verify reading too)."""
+        value = self.gauge.read_mm(request)
+        self.stop.check()  # ended from outside (the service's dead-man rule): said so
+        why = self.ctl.calibration_point_lost(request.actuator_mm)
+        if why is None:
+            return value
+        state = self.ctl.state
+        if state in SAFE or state is State.DISCONNECTED:  # the report names the latch/loss
+            raise PenFault(f"that reading is not used: {why}")
+        if why.startswith(ENDED_UNDER_READING):  # a plain run's own caller ended it: loud
+            raise StateError(why)
+        raise RunStopped(f"that reading is not used: {why}")  # the hold bound, a service
+
     def _request(self, label: str, actuator_mm: float, **kw) -> GaugeRequest:
         expected = kw.pop("expected_mm", None)
         if expected is not None and expected < TYPO_CHECK_MIN_MM:
@@ -119,7 +138,7 @@ class CalibrationSteps(SpeedSteps):
                                 expected_mm=search.expected_mm(actuator),
                                 check=lambda v, a=actuator: search.check(Point(a, v)))
             try:
-                value = self.gauge.read_mm(req)
+                value = self._read(req)
             except RedoPoint:
                 search.undo()
                 continue
@@ -158,7 +177,7 @@ class CalibrationSteps(SpeedSteps):
                 check=lambda v, a=actuator, prev=so_far: check_next_point(prev, Point(a, v)),
             )
             try:
-                value = self.gauge.read_mm(req)
+                value = self._read(req)
             except RedoPoint:
                 if points:
                     points.pop()
@@ -216,7 +235,7 @@ class CalibrationSteps(SpeedSteps):
             check=lambda v: check_between(points, i, Point(actuator, v)))
         while True:
             try:
-                return Point(actuator, self.gauge.read_mm(req))
+                return Point(actuator, self._read(req))
             except RedoPoint:
                 self.echo(f"  reading depth point {i + 1} again")
 
@@ -236,7 +255,7 @@ class CalibrationSteps(SpeedSteps):
             req = self._request(f"Verify at {target:g} mm", actuator, expected_mm=target,
                                 allow_zero=False)  # the tip is out: 0 = gauge lifted
             try:
-                value = self.gauge.read_mm(req)
+                value = self._read(req)
             except RedoPoint:
                 if result.samples:
                     result.samples.pop()

@@ -136,6 +136,19 @@ class RemotePen:
                 listener(frame)
         return float(answer["encoder_hz"])
 
+    def calibration_point_lost(self, actuator_mm: float) -> str | None:
+        """After a gauge reading: why it must not be used, or None. The served controller
+        still calibrating: its own reconcile latches a pen that left the point (lease, reboot,
+        fault), and its hold bound ends a calibration left at one point too long."""
+        from smpdevice.control.states import State
+
+        state = self.state
+        if state is State.CALIBRATING:
+            return None
+        return (f"the needle did not stay at actuator {actuator_mm} mm while the gauge was "
+                f"read: the served controller is {state.value} "
+                f"({self.last_fault or 'the calibration was ended'})")
+
     def end_calibration(self, calibration: Calibration | None = None) -> None:
         if calibration is None:
             self.svc.call("calibration.end")

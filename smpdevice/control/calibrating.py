@@ -10,7 +10,11 @@ and leaves it armed, the needle out at the point, until the next move, a speed c
 stop disarms) or end_calibration (NEEDLE_STOP, RETRACT, DISARM). The lease is renewed all the
 while by the request engine, as in a session's `armed` (`LEASED` holds `calibrating`): a
 technician may take minutes at a gauge prompt, but a host that dies, hangs or loses its cable
-stops renewing, and the pen disarms and retracts by itself within one lease.
+stops renewing, and the pen disarms and retracts by itself within one lease. A host alive
+whose run is stuck (a prompt nobody answers) would renew forever: the needle stays out at one
+point at most `calibration_hold_max_s` after its move, then the controller ends the
+calibration itself (NEEDLE_STOP, RETRACT, DISARM; idle), and the reading, when it comes, is
+refused (`calibration_point_lost`): every reading must find the needle still at its point.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ from smpdevice.link.engine import Operation
 from smpdevice.link.wire import CommandRefused, LinkTimeout
 
 SETTLE_TOLERANCE_MM = 0.01
+# the longest the needle is held out at one point, not spinning, with no move since: a
+# technician reads a gauge in seconds; past this the run is stuck or left (docs/technicians.md)
+CALIBRATION_HOLD_MAX_S = 120.0
+_HELD = frozenset({FirmwareState.ARMED})
+ENDED_UNDER_READING = "calibrating was ended under the reading"
 
 
 class TravelError(EnvelopeError, checks.InvalidArgument):
@@ -59,6 +68,10 @@ _LATCHED_PEN = frozenset({FirmwareState.BOOTING, FirmwareState.FAULT, FirmwareSt
 
 class CalibratingMixin(SpeedCheckMixin):
     """begin_calibration / calibration_move / calibration_spin / end_calibration."""
+
+    calibration_hold_max_s: float = CALIBRATION_HOLD_MAX_S  # an instance may set its own
+    _cal_held_since_s: float | None = None  # when the last move put the needle at its point
+    _cal_hold_ended: str | None = None  # why the hold bound ended the calibration, if it did
 
     def begin_calibration(self) -> None:
         self._call(self._do_begin_calibration)
@@ -114,6 +127,31 @@ class CalibratingMixin(SpeedCheckMixin):
                            "not used")
         return t.actuator_mm
 
+    def calibration_point_lost(self, actuator_mm: float) -> str | None:
+        """After a gauge reading at `actuator_mm` (what calibration_move answered): why the
+        needle may not have stayed at that point while it was read (the run must not use the
+        reading), or None. The controller still calibrating, and the pen's latest report
+        ARMED, driven to the move's depth, with no fault: a pen that rebooted, latched, lost
+        its lease or was ended (the hold bound, the service) under the prompt says otherwise."""
+        state = self.state
+        if state is not State.CALIBRATING:
+            if state is State.IDLE and self._cal_hold_ended is not None:
+                return self._cal_hold_ended
+            if state is State.IDLE:  # ended by another thread of the caller's, not by us
+                return (f"{ENDED_UNDER_READING} (at actuator {actuator_mm} mm): the pen was "
+                        "stopped and retracted, and a reading taken while idle is not used")
+            return (f"the controller is {state.value} "
+                    f"({self.last_fault or 'the calibration was ended'})")
+        t, target = self.telemetry, self._cal_actuator_mm
+        if (t is None or target is None or t.state is not FirmwareState.ARMED or t.faults
+                or abs(t.actuator_cmd_mm - target) >= 0.0005):
+            seen = "no report" if t is None else (
+                f"the pen reported {t.state.name}, driven to {t.actuator_cmd_mm:.3f} mm "
+                f"({', '.join(t.faults.names) or 'no fault'})")
+            return (f"the needle did not stay at actuator {actuator_mm} mm while the gauge "
+                    f"was read ({seen})")
+        return None
+
     def end_calibration(self, calibration: Calibration | None = None) -> None:
         """Back to idle; install `calibration` and store it on the pen where supported.
 
@@ -157,6 +195,7 @@ class CalibratingMixin(SpeedCheckMixin):
         self._require("begin_calibration")
         self._fire("begin_calibration", "calibration")
         self._expect_pen(FirmwareState.IDLE, confirmed=True)
+        self._cal_held_since_s = self._cal_hold_ended = None
 
     def _check_actuator(self, actuator_mm: float) -> None:
         lim = self._ident.limits
@@ -173,6 +212,7 @@ class CalibratingMixin(SpeedCheckMixin):
         def moved() -> None:
             self._cal_actuator_mm = actuator_mm
             self._expect_pen(FirmwareState.ARMED, confirmed=True)
+            self._cal_held_since_s = self.clock.now()  # the hold bound counts from here
 
         # Armed, never started: the needle is out at the point (protocol.md section 7) and
         # does not spin. The lease first, so an ARM is never left without one to lapse (a pen
@@ -204,6 +244,24 @@ class CalibratingMixin(SpeedCheckMixin):
         op.check = turn
         return op
 
+    def _check_calibration_hold(self, now_s: float) -> None:
+        """Loop thread, every tick: the needle held out at one point longer than the bound
+        (the run stuck at a prompt, or left): end the calibration here, as end_calibration
+        would (the lease held at once, the stop next), so nothing renews it forever."""
+        since = self._cal_held_since_s
+        if (since is None or now_s - since < self.calibration_hold_max_s
+                or self.state is not State.CALIBRATING or self._cal_pen != _HELD):
+            return
+        self._cal_held_since_s = None
+        self._cal_hold_ended = (
+            f"the needle was held out at actuator {self._cal_actuator_mm} mm for "
+            f"{self.calibration_hold_max_s:g} s with no next step (a prompt left open, a gauge "
+            "that never answered): the controller retracted it and ended the calibration; a "
+            "reading given after that is not used. Calibrate again")
+        self._eng.submit(self._do_end_calibration(None))
+        self._log.warning("calibration hold bound reached; ending the calibration",
+                          hold_max_s=self.calibration_hold_max_s)
+
     def _do_end_calibration(self, calibration: Calibration | None) -> Operation:
         self._require("end_calibration")  # first: refused, it blocks no start
         if calibration is not None:
@@ -215,6 +273,7 @@ class CalibratingMixin(SpeedCheckMixin):
             self._fire("end_calibration", "calibration ended")  # first: raises if it no
             self._forget_setpoints()  # longer applies, before any side effect (R12A-05)
             self._lease_hold.clear()  # the stop confirmed; idle leases nothing
+            self._cal_held_since_s = None
 
         def turn() -> SmpError | None:  # behind another end_calibration: nothing to stop
             if self.state is State.IDLE:

@@ -149,6 +149,7 @@ class PenNewsMixin(ImpressionsPlanMixin):
                 self._stop_over_time(zone.max_pass_s)
         else:
             self._drop_ended_impressions_plan()
+            self._check_calibration_hold(now_s)  # the needle out at a point: bounded
         t = self.telemetry
         if t is not None and engine.settled(t.received_at_s):
             self._on_pen_state(t)
