@@ -14,7 +14,11 @@ from smpdevice.sessions.screening import QUESTIONS
 
 from .conftest import pytestmark  # noqa: F401
 
-PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
+# Its first pass long enough that only the dead-man ends it: at the demo's 3 s, beside two
+# busy loops, the pass completed before the frozen tab's 1.5 s lease ran out (CI)
+PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text() \
+    .replace("{zone: top, duration_s: 3}", "{zone: top, duration_s: 60}", 1)
+assert "duration_s: 60" in PROFILE
 
 
 def _until(pred, what, page, limit_s=15.0):
