@@ -24,6 +24,7 @@ from smpdevice.control import footswitch as fs
 from smpdevice.control.impressions import PLANNED_END_GRACE_S, ImpressionsPlanMixin
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
+    HOST_ESTOP,
     LEASED,
     OFFLINE,
     SAFE,
@@ -368,6 +369,10 @@ class PenNewsMixin(ImpressionsPlanMixin):
             return
         reason = row.reason.format(pen_state=pen_state.name, expected=" or ".join(
             sorted(s.name for s in self._cal_pen)))
+        if row.action == "estop_latched" and self._estop_hold:
+            # this host's own E-stop: its ESTOP is written before estop() latches here, and
+            # the pen's answer may reach the loop first (a loaded machine): named as asked
+            reason = HOST_ESTOP
         if row.action == "stop":
             with contextlib.suppress(SmpError):
                 if self.link is not None:

@@ -18,6 +18,7 @@ from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.states import (
     CLOSED_BY_PROGRAM,
+    HOST_ESTOP,
     LEASED,
     MOTION,
     OFFLINE,
@@ -138,7 +139,7 @@ class SafetyMixin(ControllerCore):
         finally:
             if not (self._estop_hold and self._lease_hold.is_set()):
                 self._hold(estop=True)  # not written (or interrupted): held all the same
-        latched = self._latch_locally("estop_latched", "E-stop requested by the host",
+        latched = self._latch_locally("estop_latched", HOST_ESTOP,
                                       tell_loop=tracked is None)
         by_itself = (f"the host renews nothing, so the pen stops the needle by itself when its "
                      f"lease runs out (within {self.lease_ms} ms)")

@@ -116,6 +116,7 @@ class Reconcile:
 
 
 _RUNNING = frozenset({_S.RUNNING, _S.CALIBRATING})
+HOST_ESTOP = "E-stop requested by the host"  # the reason of this host's own estop()
 RECONCILE: list[Reconcile] = [
     # The pen runs a needle nobody here started (a start whose replies were all lost, another
     # host): stop it now, and make a person look before anything else runs.
