@@ -75,7 +75,7 @@ class SessionRecording:
         writer.add(channel, t_s, data)
 
     def _tap(self, direction: str, data: bytes) -> None:
-        if len(self.port.preamble) > self._kept:
+        if len(self.port.preamble) > self._kept:  # (no lock on the way of every frame)
             self._kept_late()
         if direction == "host":  # an E-stop request is recorded before its frame
             self.inputs.on_host_bytes(data)
@@ -135,14 +135,17 @@ class SessionRecording:
 
     def _kept_late(self) -> None:
         """Bytes the new port kept as its tap was set (a reader that looked just before): the
-        session's, recorded now, once."""
+        session's, recorded now, once, before the chunk whose tap found them. Written under
+        the lock and counted only then: a thread that took them and was preempted before
+        writing them let another thread's next chunk go first (a TELEMETRY recorded ahead of
+        an earlier one replayed as a pen that rebooted); now that one waits here."""
         with self._catch_up:
             late = list(self.port.preamble)[self._kept:]
+            for direction, data in late:
+                if direction == "host":
+                    self.inputs.on_host_bytes(data)
+                self._add("/" + direction, self.pen.clock.now(), data)
             self._kept += len(late)
-        for direction, data in late:
-            if direction == "host":
-                self.inputs.on_host_bytes(data)
-            self._add("/" + direction, self.pen.clock.now(), data)
 
     def begin(self) -> dict[str, Any]:
         """The recording's start: from here every byte and state change is the session's (kept
@@ -172,7 +175,13 @@ class SessionRecording:
             preamble = connection_preamble(self.port)
             for direction, data in preamble:
                 writer.add("/preamble/" + direction, self.start_s, data)
-            said = b"".join(data for direction, data in preamble if direction == "pen")
+            # ... nor what is recorded next: bytes read as the tap was set (late, recorded by
+            # the next chunk's tap) or since; else a report read just then went on before an
+            # older one (a loaded machine: a replay saw a pen that rebooted)
+            said = b"".join(data for direction, data in (
+                *preamble, *list(self.port.preamble)[self._kept:],
+                *((channel[1:], data) for channel, _t, data in self._early))
+                if direction == "pen")
             snapshot = None if self._snapshot is None else encode(self._snapshot, 0)
             if snapshot is not None and snapshot not in said:
                 writer.add("/pen", self.start_s, snapshot)
