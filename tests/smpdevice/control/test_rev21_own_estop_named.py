@@ -14,7 +14,6 @@ import pytest
 
 from firmware_protocol import encode
 from firmware_protocol.messages import EStop
-
 from smpdevice.control import State
 from tests.smpdevice.conftest import CROWN, run_needle
 
