@@ -22,7 +22,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is absent: apt-get install -y chromium")
 
-from tests.smpdevice.service.conftest import data_dir, service, sim  # noqa: E402, F401
+from simulators import PenSimulator  # noqa: E402
+from tests.smpdevice.service.conftest import data_dir, service  # noqa: E402, F401
+
+
+@pytest.fixture
+def sim() -> Iterator[PenSimulator]:
+    """The console's pen on the wall clock, as the browser that watches it (these tests run
+    in the realtime pass). On the service tests' host-driven clock a page waited 30 s for its
+    pass's progress in a busy run, and once on a quiet machine (session 21)."""
+    with PenSimulator(seed=5) as s:
+        yield s
 
 
 # One Chromium for the whole package, not one per module: launching Playwright's driver and the
