@@ -100,6 +100,11 @@ class Wire:
     def state(self) -> FirmwareState:
         """The state in the first telemetry frame sent after a PING sent now."""
         assert not self.pending, self.pending
+        return FirmwareState(self.telemetry().state)
+
+    def telemetry(self) -> m.Telemetry:
+        """The first TELEMETRY the peer sends after a PING sent now (its state after what
+        came before)."""
         self.port.write(encode(m.Ping(7), 250))
         pong_seen = False
         deadline = time.monotonic() + WAIT_S
@@ -108,7 +113,7 @@ class Wire:
                 if isinstance(f.message, m.Pong):
                     pong_seen = True
                 elif pong_seen and isinstance(f.message, m.Telemetry):
-                    return FirmwareState(f.message.state)
+                    return f.message
         raise AssertionError("no telemetry after the PONG")
 
 

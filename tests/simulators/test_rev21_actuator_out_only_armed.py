@@ -14,7 +14,6 @@ other state).
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -75,19 +74,6 @@ def test_the_simulated_pen_drives_the_actuator_out_only_when_armed_or_running(se
 needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
 
 
-def _telemetry_now(wire: Wire) -> m.Telemetry:
-    """The first TELEMETRY the peer sends after a PING sent now (its state after what came
-    before)."""
-    wire.port.write(encode(m.Ping(9), 250))
-    pong = False
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        for f in wire.decoder.feed(wire.read()):
-            if isinstance(f.message, m.Pong):
-                pong = True
-            elif pong and isinstance(f.message, m.Telemetry):
-                return f.message
-    raise AssertionError("no telemetry after the PONG")
 
 
 @needs_gcc
@@ -96,16 +82,16 @@ def test_the_reflex_peer_reports_the_actuator_driven_only_when_armed(pty_path: s
     wire.send(m.IdentifyRequest(), 1)
     wire.send(m.SetTelemetryRate(200), 2)
     assert wire.send(m.SetSetpoints(800, 10_000, 500, 100_000), 3)[0][1] == m.Ack(3)
-    t = _telemetry_now(wire)
+    t = wire.telemetry()
     assert (S(t.state), t.depth_cmd_um, t.depth_um) == (S.IDLE, 0, 0)  # stored, not driven
     wire.send(m.Arm(), 4)
-    t = _telemetry_now(wire)
+    t = wire.telemetry()
     assert (S(t.state), t.depth_cmd_um, t.depth_um) == (S.ARMED, 800, 800)
     wire.send(m.Disarm(), 5)
-    t = _telemetry_now(wire)
+    t = wire.telemetry()
     assert (S(t.state), t.depth_cmd_um) == (S.IDLE, 0)
     wire.send(m.Arm(), 6)  # the setpoints were kept: ARM extends it again
-    assert _telemetry_now(wire).depth_cmd_um == 800
+    assert wire.telemetry().depth_cmd_um == 800
     wire.send(m.Retract(), 7)  # retracted, the setpoints forgotten: armed, nothing out
-    t = _telemetry_now(wire)
+    t = wire.telemetry()
     assert (S(t.state), t.depth_cmd_um) == (S.ARMED, 0)
