@@ -131,6 +131,7 @@ class ConnectionMixin(ControllerCore):
         port = open_port(self.port_url, baudrate=self.baudrate)
         self._adopt_port_clock(port)  # pensim://?clock=virtual: the pen's clock (sim_time.py)
         self.telemetry = self._report_at_boot = None
+        self._report = (None, 0)
         self.link = link = Link(port, clock=self.clock)
         # A fresh engine (and queue) per connection: nothing from the old one may run. It is
         # the only way to the pen, the handshake included.
@@ -270,7 +271,7 @@ class ConnectionMixin(ControllerCore):
             if exc.reason is NackReason.BOOTING:  # rebooted after its report: needle stopped
                 self._boot_refused = True
                 self._ask_rate()  # waits the boot out; `open` names the reboot
-                self._eng.ops_done_s = self.clock.now()
+                self._eng.mark_reports_stale()
                 return "connected_faulted"
             if exc.reason not in (NackReason.FAULT_LATCHED, NackReason.ESTOP_LATCHED):
                 raise
@@ -281,12 +282,12 @@ class ConnectionMixin(ControllerCore):
                                and self.telemetry.state in latched, 1.0):
                 t = self.telemetry or t
             else:  # its report is late: the refusal says it
-                self._eng.ops_done_s = self.clock.now()
+                self._eng.mark_reports_stale()
                 self.last_fault = FaultInfo(f"the pen refused {exc.command.name}: "
                                             f"{exc.reason.name}", t.faults)
                 estop = exc.reason is NackReason.ESTOP_LATCHED
                 return "connected_estopped" if estop else "connected_faulted"
-        self._eng.ops_done_s = self.clock.now()  # telemetry from before these is stale
+        self._eng.mark_reports_stale()  # telemetry from before these is stale
         if t.state is FirmwareState.FAULT or t.faults:  # POWER_RESET: named as the reboot it is
             self.last_fault = FaultInfo("the pen rebooted (brownout or watchdog), latched since"
                                         if Fault.POWER_RESET in t.faults

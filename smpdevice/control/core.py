@@ -35,6 +35,7 @@ class ControllerCore(ControllerOptions):
     link: Link | None
     last_fault: FaultInfo | None
     telemetry: PenTelemetry | None
+    _report: tuple[PenTelemetry | None, int]
     zone_name: str | None
     _zone: ZoneEnvelope | None
     setpoints: Setpoints | None

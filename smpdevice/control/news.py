@@ -129,7 +129,7 @@ class PenNewsMixin(ImpressionsPlanMixin):
                 return  # already stopped (a stop request crossed it), or latched meanwhile
             self.stopped_by_footswitch = True
             self.running_since_s = None
-            self._eng.ops_done_s = self.clock.now()  # reports from before the stop are stale
+            self._eng.mark_reports_stale()  # reports from before the stop are stale
             self._fire("stop", reason)
 
     # ---- what the engine asks (EngineHost), all in the loop thread
@@ -261,6 +261,8 @@ class PenNewsMixin(ImpressionsPlanMixin):
             t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
             previous = self.telemetry
             self.telemetry = t
+            link = self.link  # its place among the frames: the reader's link, never None here
+            self._report = (t, link.stats.rx_frames if link is not None else 0)
             self._impressions_base(t)
             self._telemetry_counters.notify(t)  # the host's own counts: never queued, never dropped
             self.telemetry_listeners.notify(t)
@@ -377,7 +379,7 @@ class PenNewsMixin(ImpressionsPlanMixin):
             with contextlib.suppress(SmpError):
                 if self.link is not None:
                     self.link.send(NeedleStop())
-            engine.ops_done_s = self.clock.now()  # reports from before the stop are stale
+            engine.mark_reports_stale()  # reports from before the stop are stale
             if state in SAFE:
                 return
             trigger = "fault_detected"

@@ -74,6 +74,7 @@ class RequestEngine(OperationQueue):
         self.neutral = neutral  # requests that never change the pen's state (SET_SETPOINTS)
         self.ops: list[Operation] = []  # FIFO: one request on the wire at a time
         self.ops_done_s = 0.0  # telemetry older than this may predate the last operation
+        self.ops_done_rx = 0  # and telemetry received up to this frame (mark_reports_stale)
         self.next_lease_s = 0.0
         self.submitted = 0  # operations submitted so far (each has its number)
         self._lock = threading.RLock()
@@ -357,7 +358,7 @@ class RequestEngine(OperationQueue):
             if item.future.set_running_or_notify_cancel():
                 self._run_call(item.fn, item.args, item.future, None, item.estops_seen)
         elif isinstance(item, Reply):
-            self._on_op_reply(item.frame)
+            self._on_op_reply(item.frame, item.rx_no)
         elif isinstance(item, Run):
             item.fn(*item.args)
         elif isinstance(item, Lost):

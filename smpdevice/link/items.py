@@ -69,6 +69,7 @@ class Run:
 @dataclass(frozen=True, slots=True)
 class Reply:
     frame: Frame
+    rx_no: int  # the link's count of frames received, this one included: its place in order
 
 
 @dataclass(frozen=True, slots=True)

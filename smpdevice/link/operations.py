@@ -48,6 +48,7 @@ class OperationQueue:
     neutral: tuple[type[Message], ...]
     ops: list[Operation]
     ops_done_s: float
+    ops_done_rx: int
     next_lease_s: float
     submitted: int
     _lock: threading.RLock
@@ -126,6 +127,14 @@ class OperationQueue:
             if not isinstance(m, neutral):
                 return False
         return True
+
+    def mark_reports_stale(self, rx_no: int | None = None) -> None:
+        """The pen's reports received so far (up to frame `rx_no`) predate what the host just
+        did or learned (an operation's end, a stop): none of them shows the pen after it.
+        Timed (`settled`) and ordered (`ops_done_rx`): on virtual time a report and the reply
+        before it may carry the same instant."""
+        self.ops_done_s = self.now()
+        self.ops_done_rx = self.link.stats.rx_frames if rx_no is None else rx_no
 
     def settled(self, received_at_s: float) -> bool:
         """A pen report received at `received_at_s` shows the pen's state after every request:
@@ -223,11 +232,12 @@ class OperationQueue:
         virtual time the loop takes every reply: the thread that pumps may be the time driver."""
         # Pen news queued for the loop came off the wire before this reply: it must be handled
         # first (an ESTOP_LATCHED event must not be acted on after the CLEAR_FAULTS that follows).
+        rx_no = self.link.stats.rx_frames
         if self._virtual or self._backlog or not self._lock.acquire(blocking=False):
-            self._put(Reply(frame))
+            self._put(Reply(frame, rx_no))
             return True
         try:
-            self._on_op_reply(frame)
+            self._on_op_reply(frame, rx_no)
         except Exception:  # a request's failure must not become the reader's
             with contextlib.suppress(Exception):  # nor a log line's (a lost stderr)
                 log.exception("reply handling error")
@@ -235,7 +245,7 @@ class OperationQueue:
             self._lock.release()
         return True
 
-    def _on_op_reply(self, frame: Frame) -> None:
+    def _on_op_reply(self, frame: Frame, rx_no: int | None = None) -> None:
         if frame.seq in self._renewals:
             if isinstance(frame.message, Nack):  # the pen refused the lease: it has stopped
                 self.host.on_lease_refused(frame.message)
@@ -247,7 +257,7 @@ class OperationQueue:
             self.link.rto.sample(self.now() - op.sent_at_s)
         message = frame.message
         if isinstance(message, Nack):
-            self._finish(op, self.host.nack_error(op.step, message))
+            self._finish(op, self.host.nack_error(op.step, message), rx_no=rx_no)
             return
         op.index += 1
         if op.index < len(op.steps):
@@ -256,15 +266,18 @@ class OperationQueue:
         try:
             result = op.then() if op.then else message
         except BaseException as exc:
-            self._finish(op, exc)
+            self._finish(op, exc, rx_no=rx_no)
             return
-        self._finish(op, None, message if result is None else result)
+        self._finish(op, None, message if result is None else result, rx_no)
 
-    def _finish(self, op: Operation, error: BaseException | None, result: Any = None) -> None:
+    def _finish(self, op: Operation, error: BaseException | None, result: Any = None,
+                rx_no: int | None = None) -> None:
+        """`rx_no`: the place of the reply that ended `op` (None: no reply, or not known):
+        reports received after it show the pen after `op` (`mark_reports_stale`)."""
         if self.ops and self.ops[0] is op:
             self.ops.pop(0)
         if not self._neutral(op):
-            self.ops_done_s = self.now()
+            self.mark_reports_stale(rx_no)
         if not op.future.done():
             if error is not None:
                 op.future.set_exception(error)

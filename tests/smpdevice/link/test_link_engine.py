@@ -196,8 +196,11 @@ def test_a_reply_waits_behind_pen_news_already_queued_for_the_loop():
     from firmware_protocol.messages import Ack
     from smpdevice.link.engine import RequestEngine
     from smpdevice.link.items import Reply, Run
+    from smpdevice.link.wire import LinkStats
 
     class _Link:
+        stats = LinkStats(rx_frames=12)
+
         def set_reply_hook(self, hook):
             self.hook = hook
 
@@ -209,3 +212,4 @@ def test_a_reply_waits_behind_pen_news_already_queued_for_the_loop():
     queued = [engine._queue.get_nowait() for _ in range(2)]
     assert isinstance(queued[0], Run) and queued[0].args == ("estop latched",)
     assert isinstance(queued[1], Reply) and queued[1].frame is reply
+    assert queued[1].rx_no == 12  # its place among the frames, for the reports after it

@@ -41,10 +41,10 @@ def _replies_to_requests(pen: PenController) -> dict[int, threading.Thread]:
     engine = pen._engine
     on_reply = engine._on_op_reply
 
-    def spy(frame) -> None:
+    def spy(frame, rx_no=None) -> None:
         if frame.seq not in engine._renewals:
             seen.setdefault(frame.seq, threading.current_thread())
-        on_reply(frame)
+        on_reply(frame, rx_no)
 
     engine._on_op_reply = spy  # type: ignore[method-assign]
     return seen
