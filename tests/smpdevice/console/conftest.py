@@ -97,6 +97,20 @@ def page(_tab) -> Iterator[Any]:
     _tab.give_back()
 
 
+def take_control(page: Any, button: str = "#drive-btn") -> None:
+    """Click "Take control" (or the calibration tab's `#cal-drive`) and wait until the page
+    drives. On a timeout the page's own lines say why: a refusal in the message line, a lease
+    that ran out in the driver line (a busy CI run once waited 30 s with nothing said)."""
+    page.click(button)
+    try:
+        page.wait_for_selector("#driver:has-text('you drive the pen')")
+    except Exception as exc:
+        raise AssertionError(
+            f"the page does not drive the pen: driver line {page.text_content('#driver')!r}, "
+            f"message {page.text_content('#message')!r} (shown: "
+            f"{page.is_visible('#message')})") from exc
+
+
 @pytest.fixture
 def shots(tmp_path, tmp_path_factory) -> object:
     stable = tmp_path_factory.getbasetemp() / "console-screenshots"

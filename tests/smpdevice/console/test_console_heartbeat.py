@@ -10,7 +10,7 @@ import time
 from smpdevice.service.auth import Role
 from smpdevice.service.pen_service import HANDLERS
 
-from .conftest import pytestmark  # noqa: F401  (skip without chromium)
+from .conftest import pytestmark, take_control  # noqa: F401  (skip without chromium)
 from .test_console import _open
 
 WAIT_S = 30.0
@@ -43,8 +43,7 @@ def test_a_rate_limited_heartbeat_does_not_end_the_console_heartbeats(page, serv
     base_s = time.monotonic()
     monkeypatch.setattr(svc.lease, "_clock", lambda: base_s + (time.monotonic() - base_s) / 10)
     _open(page, service, Role.OPERATOR)
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive the pen')")
+    take_control(page)
     me = svc.lease.holder()
     console = svc.clients[me]
     console.bucket.rate, console.bucket.burst = 2.0, 1.0  # ~1 in 3 heartbeats refused

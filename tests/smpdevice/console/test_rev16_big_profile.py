@@ -13,7 +13,7 @@ from firmware_protocol.codes import FirmwareState
 from smpdevice.service.auth import Role
 from smpdevice.service.limits import MAX_MESSAGE_BYTES
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 APP_JS = Path(__file__).resolve().parents[3] / "smpdevice" / "ui" / "web" / "app.js"
 
@@ -34,8 +34,7 @@ def test_checking_a_huge_profile_does_not_drop_the_driving_tab(page, service, si
     monkeypatch.setattr(svc.lease, "_clock", lambda: base_s + (time.monotonic() - base_s) / 10)
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role:')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive the pen')")
+    take_control(page)
     me = svc.lease.holder()
     page.click("#zone option[value=crown]")
     page.click("#apply-btn")

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from smpdevice.service.auth import Role
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 
 def test_an_empty_or_blank_technician_is_refused(page, service):
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role:')")
     page.click("button[data-tab=calibration]")
-    page.click("#cal-drive")
-    page.wait_for_selector("#driver:has-text('you drive the pen')")
+    take_control(page, "#cal-drive")
     for typed in ("", "   "):
         page.fill("#cal-tech", typed)
         page.evaluate("() => { document.getElementById('message').hidden = true; }")

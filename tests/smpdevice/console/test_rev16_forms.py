@@ -9,7 +9,7 @@ from pathlib import Path
 
 from smpdevice.service.auth import Role
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 
 def _open(page, service, role: Role = Role.TECHNICIAN) -> None:
@@ -48,8 +48,7 @@ def _type_number(page, field: str, text: str) -> None:
 def test_a_number_the_field_cannot_hold_never_moves_the_actuator_to_zero(page, service, sim):
     _open(page, service)
     page.click("button[data-tab=calibration]")
-    page.click("#cal-drive")
-    page.wait_for_selector("#driver:has-text('you drive the pen')")
+    take_control(page, "#cal-drive")
     page.click("#cal-begin")
     page.wait_for_selector("#cal-out:has-text('ok')", timeout=10_000)
     before = page.text_content("#cal-out")
@@ -64,8 +63,7 @@ def test_a_number_the_field_cannot_hold_never_moves_the_actuator_to_zero(page, s
 
 def test_setpoints_without_a_number_send_nothing(page, service, sim):
     _open(page, service)
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive the pen')")
+    take_control(page)
     pen = service.server.service.pen
     zone = pen.zone_name
     page.click("#zone option[value=crown]")

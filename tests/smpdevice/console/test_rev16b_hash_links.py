@@ -15,7 +15,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 CLEAR = {name: False for name in QUESTIONS}
@@ -80,8 +80,7 @@ def test_esc_pressed_as_a_valid_viewer_link_opens_still_estops(page, service, si
 
 
 def _start_session(page):
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     page.click("button[data-tab=session]")
     page.fill("#profile-text", PROFILE)
     for q in QUESTIONS:

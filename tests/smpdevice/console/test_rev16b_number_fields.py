@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from smpdevice.service.auth import Role
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 NOT_NUMBERS = ["4,5", "0x10", "1 5", "4.5.1", "1e", "e5", "--4", "4%", "Infinity", "NaN", "٤٥",
                "1_0", "0b1", ".", "+"]
@@ -24,8 +24,7 @@ def _type(page, field, text):
 def test_a_decimal_comma_and_other_non_numbers_are_refused(page, service, sim):
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role: technician')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     duty = sim.firmware.duty_permille
     for text in NOT_NUMBERS:
         _type(page, "#sp-duty", text)

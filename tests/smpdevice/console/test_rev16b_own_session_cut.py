@@ -15,7 +15,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 PROFILE = (resources.files("smpdevice") / "data" / "session1_base_density.yaml").read_text()
 
@@ -51,8 +51,7 @@ def _until(pred, what, page, limit_s=15.0):
 def _ready(page, service):
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role: technician')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     page.click("button[data-tab=session]")
     page.fill("#profile-text", PROFILE)
     for q in QUESTIONS:

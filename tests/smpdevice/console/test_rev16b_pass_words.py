@@ -12,7 +12,7 @@ from firmware_protocol.codes import FirmwareState
 from smpdevice.service.auth import Role
 from smpdevice.sessions.screening import QUESTIONS
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 # Its first pass long enough that only the dead-man ends it: at the demo's 3 s, beside two
 # busy loops, the pass completed before the frozen tab's 1.5 s lease ran out (CI)
@@ -31,8 +31,7 @@ def _until(pred, what, page, limit_s=15.0):
 def test_a_pass_stopped_by_the_dead_man_is_not_said_stopped_by_the_technician(page, service, sim):
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role: technician')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     page.click("button[data-tab=session]")
     page.fill("#profile-text", PROFILE)
     for q in QUESTIONS:

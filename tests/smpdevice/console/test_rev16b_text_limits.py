@@ -9,7 +9,7 @@ from __future__ import annotations
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 PASTE = """([text, times]) => { document.execCommand('insertText', false, text.repeat(times));
     document.body.offsetHeight; }"""
@@ -18,8 +18,7 @@ PASTE = """([text, times]) => { document.execCommand('insertText', false, text.r
 def _driving(page, service) -> str:
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role: technician')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     return page.evaluate("() => app.me")
 
 

@@ -18,7 +18,7 @@ from smpdevice.service.auth import Role
 from smpdevice.service.runner import ServiceHandle, ServiceOptions
 from tests.smpdevice.conftest import true_calibration
 
-from .conftest import pytestmark  # noqa: F401
+from .conftest import pytestmark, take_control  # noqa: F401
 
 RUN = ("#arm-btn", "#start-btn", "#session-start")
 CAL = ("#cal-auto", "#cal-begin")
@@ -52,8 +52,7 @@ def test_a_pen_the_footswitch_mode_cannot_run_is_said_at_its_controls(page, tmp_
             assert "no footswitch" in (page.get_attribute(selector, "title") or ""), selector
         for line in ("#run-refused", "#session-refused", "#cal-refused"):
             assert "never run here" in (page.text_content(line) or ""), line
-        page.click("#drive-btn")
-        page.wait_for_selector("#driver:has-text('you drive the pen')")
+        take_control(page)
         assert "no footswitch" in _click_refused(page, "#arm-btn")
         assert sim.firmware.state.name == "IDLE"
 
@@ -82,8 +81,7 @@ def test_why_a_stored_calibration_was_not_used_is_said_and_clears_once_calibrate
             for selector in CAL:  # calibrating is what it needs: never refused for it
                 assert _refused(page, selector) == "", selector
             assert page.is_hidden("#cal-refused")
-            page.click("#drive-btn")
-            page.wait_for_selector("#driver:has-text('you drive the pen')")
+            take_control(page)
             assert "calibrat" in _click_refused(page, "#arm-btn").lower()
             # a calibration installed meanwhile (as another client's save does): the page
             # reads the pen again at its next change of state (here the E-stop's)

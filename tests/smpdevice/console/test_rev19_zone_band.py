@@ -9,7 +9,7 @@ from __future__ import annotations
 from smpdevice.service.auth import Role
 from smpdevice.service.client import SyncServiceClient
 
-from .conftest import pytestmark  # noqa: F401  (skip without chromium)
+from .conftest import pytestmark, take_control  # noqa: F401  (skip without chromium)
 
 BAND = "(w) => app.window && app.window.depth_max_mm === w.depth_max_mm " \
        "&& app.window.speed_max_hz === w.speed_max_hz"
@@ -45,8 +45,7 @@ def test_the_band_follows_a_zone_changed_while_armed(page, service):
 def test_the_band_follows_a_zone_taken_with_its_setpoints_refused(page, service):
     page.goto(service.console_url(Role.TECHNICIAN))
     page.wait_for_selector("#role:has-text('role: technician')")
-    page.click("#drive-btn")
-    page.wait_for_selector("#driver:has-text('you drive')")
+    take_control(page)
     page.select_option("#zone", "crown")
     page.click("#apply-btn")
     page.wait_for_function("() => app.window !== null")  # no zone before: no band
