@@ -98,18 +98,25 @@ class CalibratingMixin(SpeedCheckMixin):
                             "again.",)
             raise
 
+        engine, seen = self._eng, []
+
         def there() -> bool:  # armed, driven to this move's depth, and settled there
-            t = self.telemetry
-            return (t is not None and t.state is FirmwareState.ARMED
-                    and abs(t.actuator_cmd_mm - actuator_mm) < 0.0005
-                    and abs(t.actuator_mm - actuator_mm) <= SETTLE_TOLERANCE_MM)
+            t, rx_no = self._report
+            # a report from after the move's ARM: one from before an end_calibration still
+            # shows the needle at this point while the pen retracted it (review 22a)
+            if (t is None or rx_no <= engine.ops_done_rx or t.state is not FirmwareState.ARMED
+                    or abs(t.actuator_cmd_mm - actuator_mm) >= 0.0005
+                    or abs(t.actuator_mm - actuator_mm) > SETTLE_TOLERANCE_MM):
+                return False
+            seen.append(t)
+            return True
 
         if not self._wait_news(lambda: there() or self.state is not State.CALIBRATING,
                                settle_timeout_s):
             raise SmpError(f"the actuator did not settle at {actuator_mm} mm in "
                            f"{settle_timeout_s} s")
         self._raise_if_faulted()
-        first = self.telemetry
+        first = seen[-1] if seen else self.telemetry
         assert first is not None  # there() saw it
         self._wait_news(lambda: self.telemetry is not first, settle_timeout_s)  # read after
         # that report may come after a reboot or a latch (the actuator reset): never a reading

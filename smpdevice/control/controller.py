@@ -99,8 +99,6 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self.link: Link | None = None
         self.last_fault: FaultInfo | None = None
         self.telemetry: PenTelemetry | None = None
-        # the last report and its place among the frames received (one tuple: read whole)
-        self._report: tuple[PenTelemetry | None, int] = (None, 0)
         self.zone_name: str | None = None
         self._zone: ZoneEnvelope | None = None
         self.setpoints: Setpoints | None = None

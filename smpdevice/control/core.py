@@ -35,7 +35,9 @@ class ControllerCore(ControllerOptions):
     link: Link | None
     last_fault: FaultInfo | None
     telemetry: PenTelemetry | None
-    _report: tuple[PenTelemetry | None, int]
+    # the last report and its place among the frames received (one tuple: read whole); until
+    # the first link opens, none (a class default: an immutable tuple, replaced, never changed)
+    _report: tuple[PenTelemetry | None, int] = (None, 0)
     zone_name: str | None
     _zone: ZoneEnvelope | None
     setpoints: Setpoints | None

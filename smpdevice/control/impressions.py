@@ -123,6 +123,15 @@ class ImpressionsPlanMixin(ControllerCore):
             return False
         return now_s - reached_s >= PLANNED_END_GRACE_S
 
+    def _report_after_requests(self) -> PenTelemetry | None:
+        """The pen's last report if it came after the reply that ended the last request that
+        could change its state (a stop, an arm), by its place among the frames received, not
+        its time (on virtual time a report and that reply share an instant); else None: it may
+        show the pen before that request (a count short of a stop's last dots)."""
+        t, rx_no = self._report
+        engine = self._engine
+        return t if engine is None or rx_no > engine.ops_done_rx else None
+
     def _wake_loop_at(self, at_s: float) -> None:
         """On a virtual clock the loop runs its timers only when due (the lease's renewals,
         every lease/4): have it run them at `at_s` too. On wall time it runs them at least

@@ -265,6 +265,7 @@ class TreatmentSession(PassGuards):
             refusal = self._calibration_refusal() if pen.state is State.IDLE else None
             if refusal is not None:  # the arm's own transition refused it (its guard: the
                 raise refusal  # calibration expired meanwhile): never record a dead pass
+        self._await_next_telemetry(after_last=False)  # a base from after the stop (22a)
         base = pen.telemetry  # a resume after a host crash counts the pass from it
         played = self._played_on(pen.calibration)  # armed (swaps are idle only): it plays on
         with self._pass_begun():  # closed or suspended from another thread meanwhile: refused

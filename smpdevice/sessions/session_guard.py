@@ -268,14 +268,21 @@ class PassGuards(SessionEnding):
             return True
         return False
 
-    def _await_next_telemetry(self, timeout_s: float = 0.1) -> None:
-        """Up to `timeout_s` on the pen's clock, for one more report (the counts to the end)."""
-        clock = self.pen.clock
-        seq, deadline = self._recorder.last_seq, clock.now() + timeout_s
-        while self._recorder.last_seq == seq and clock.now() < deadline:
-            if self.pen.state is State.DISCONNECTED:
+    def _await_next_telemetry(self, timeout_s: float = 0.1, after_last: bool = True) -> None:
+        """Up to `timeout_s` on the pen's clock, or one report period more when the pen
+        reports slower, for a report received after the reply that ended the last request
+        (a stop, an arm: never one from before it, review 22a) and fed to the counter;
+        `after_last`: one received after this call too (the counts to a pass's end)."""
+        pen, recorder, clock = self.pen, self._recorder, self.pen.clock
+        seq = recorder.last_seq if after_last else None
+        rate_hz = getattr(pen._engine, "telemetry_hz", None) or pen.telemetry_hz
+        deadline = clock.now() + max(timeout_s, 1.5 / max(1, rate_hz))
+        while clock.now() < deadline and pen.state is not State.DISCONNECTED:
+            t = pen._report_after_requests()
+            if (t is not None and recorder.last_seq == t.telemetry_seq
+                    and t.telemetry_seq != seq):
                 return
-            self.pen.pause(0.002)
+            pen.pause(0.002)
 
     @contextlib.contextmanager
     def _pass_begun(self) -> Iterator[None]:
