@@ -8,6 +8,7 @@ import itertools
 import random
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from firmware_protocol.frame import encode as py_encode
 from firmware_protocol.messages import CalibrationWrite, NeedleStart, Ping
 from tests.firmware_protocol.helpers import all_frames
 from tests.firmware_protocol.test_c_codec import counters_line, frame_line, run
+from tests.run_once import run_dir, run_lock
 
 GCC = shutil.which("gcc")
 pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
@@ -27,17 +29,25 @@ DRIVER = Path(__file__).parent / "c" / "codec_driver.c"
 
 @pytest.fixture(scope="module")
 def strict_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The codec_driver built against the codec with the doc's full flag set (-Wconversion)."""
-    out = tmp_path_factory.mktemp("c_codec_strict")
-    for name, text in generate_c_codec().items():
-        (out / name).write_text(text, encoding="utf-8")
-    # the codec itself under -Wconversion (the promise is about the generated files)
-    subprocess.run([GCC, *STRICT, "-c", str(out / SOURCE_NAME), "-o", str(out / "codec.o")],
-                   check=True, capture_output=True, text=True, timeout=120)
-    exe = out / "codec_driver"
-    subprocess.run([GCC, "-std=c99", "-O1", "-I", str(out), str(out / SOURCE_NAME), str(DRIVER),
-                    "-o", str(exe)], check=True, capture_output=True, text=True, timeout=120)
-    return exe
+    """The codec_driver built against the codec with the doc's full flag set (-Wconversion).
+    Built once per test run, whichever worker asks first (tests/run_once.py): `make test`
+    hands these tests to every worker, and each built the same driver (two gcc runs)."""
+    root = run_dir(tmp_path_factory)
+    built = root / "c_codec_strict"
+    with run_lock(root, "c_codec_strict"):
+        if not built.is_dir():
+            out = Path(tempfile.mkdtemp(prefix="c_codec_strict-", dir=root))
+            for name, text in generate_c_codec().items():
+                (out / name).write_text(text, encoding="utf-8")
+            # the codec itself under -Wconversion (the promise is about the generated files)
+            subprocess.run([GCC, *STRICT, "-c", str(out / SOURCE_NAME), "-o",
+                            str(out / "codec.o")], check=True, capture_output=True, text=True,
+                           timeout=120)
+            subprocess.run([GCC, "-std=c99", "-O1", "-I", str(out), str(out / SOURCE_NAME),
+                            str(DRIVER), "-o", str(out / "codec_driver")], check=True,
+                           capture_output=True, text=True, timeout=120)
+            out.rename(built)  # whole, or not there: a failed build leaves nothing done
+    return built / "codec_driver"
 
 
 def _nested2(rnd: random.Random) -> bytes:

@@ -15,6 +15,7 @@ The disk is made full with RLIMIT_FSIZE; the run is held (a full stdout pipe) in
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import resource
@@ -22,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,16 +63,33 @@ def _blocked_in_write(proc: subprocess.Popen) -> bool:
     return False
 
 
+_REFERENCE: list[tuple[str, str]] = []  # (its data directory, its stdout): one per process
+
+
+def _summary_offset(data: Path) -> int:
+    """Where ` INCOMPLETE` starts in the output of this run in `data`. A reference run under the
+    same limit, once per test process (both signals' runs print the same bytes up to there: a
+    virtual clock, fixed-width ids), in a station of its own; its data directory, printed
+    before the summary, is put back as `data`."""
+    if not _REFERENCE:
+        ref_dir = Path(tempfile.mkdtemp(prefix="rev16c-ref-"))
+        atexit.register(shutil.rmtree, ref_dir, True)
+        shell.calibrated(ref_dir / "data", PORT)
+        ref = subprocess.run([SMP, *RUN], env=_env(ref_dir / "data"), cwd=ROOT,
+                             capture_output=True, text=True, timeout=120, preexec_fn=_full_disk)
+        assert ref.returncode == 3 and "INCOMPLETE" in ref.stdout, (ref.returncode, ref.stderr)
+        _REFERENCE.append((str(ref_dir / "data"), ref.stdout))
+    ref_data, ref_out = _REFERENCE[0]
+    before = ref_out[:ref_out.index(" INCOMPLETE")]  # holds the pass log's path (pass 3)
+    return len(before.replace(ref_data, str(data)).encode())
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
 def test_a_stop_signal_during_the_log_failure_summary_keeps_exit_3(tmp_path, signum):
     # `smp calibrate --port PORT --auto`, run once in this process and copied (shell.py)
     station = shell.calibrated(tmp_path / "station", PORT)
-    shutil.copytree(station, tmp_path / "ref")
     shutil.copytree(station, tmp_path / "run")
-    ref = subprocess.run([SMP, *RUN], env=_env(tmp_path / "ref"), cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, preexec_fn=_full_disk)
-    assert ref.returncode == 3 and "INCOMPLETE" in ref.stdout, (ref.returncode, ref.stderr)
-    offset = ref.stdout.encode().index(b" INCOMPLETE")
+    offset = _summary_offset(tmp_path / "run")
     read_fd, write_fd = os.pipe()
     fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
     os.write(write_fd, b"x" * (PIPE_BYTES - offset - 8))  # room up to the summary

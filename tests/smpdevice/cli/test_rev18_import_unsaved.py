@@ -33,39 +33,59 @@ def _smp(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, _smp_key_dir):
+    """(data dir, the kept files, the calibrate's result): the run under the lock, made once
+    per test process (it waits SQLite's own 5 s); each test edits, imports or deletes in a copy
+    of its own (`kept`). Module-scoped, so it sets what the autouse fixtures set per test (a
+    station of its own, this run's installation key: the kept file is signed with it)."""
+    data = tmp_path_factory.mktemp("rev18-kept")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("SMP_PORT", "SMP_SERVICE", "SMP_TECHNICIAN", "SMP_ENVELOPE",
+                     "SMP_FOOTSWITCH", "SMP_SIM_CLOCK"):
+            mp.delenv(name, raising=False)
+        mp.setenv("SMP_CONFIG", str(data / "absent.toml"))
+        mp.setenv("SMP_KEY_DIR", str(_smp_key_dir))
+        mp.setenv("SMP_DATA_DIR", str(data))
+        mp.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own 5 s wait
+        db = data / "calibrations.sqlite"
+        CalibrationStore(db).require_writable()
+        locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        read = SimulatorGauge.read_mm
+
+        def locking_read(self, request: GaugeRequest) -> float:  # another program, mid-run
+            if request.label.startswith("Verify at 1.5") and not locker.in_transaction:
+                locker.execute("BEGIN IMMEDIATE")
+            return read(self, request)
+
+        mp.setattr(SimulatorGauge, "read_mm", locking_read)
+        try:
+            result = _smp("calibrate", "--port", PORT, "--auto", "--spin-seconds", "0.3")
+        finally:
+            if locker.in_transaction:
+                locker.rollback()
+            locker.close()
+    files = list(data.glob("unsaved-calibration-*.json"))
+    return data, files, result
+
+
 @pytest.fixture
-def kept(tmp_path, monkeypatch):
-    """(data dir, the kept file, the calibrate's result, the lock's connection released)."""
-    monkeypatch.setenv("SMP_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own 5 s wait
-    db = tmp_path / "calibrations.sqlite"
-    CalibrationStore(db).require_writable()
-    locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    read = SimulatorGauge.read_mm
-
-    def locking_read(self, request: GaugeRequest) -> float:  # another program, mid-run
-        if request.label.startswith("Verify at 1.5") and not locker.in_transaction:
-            locker.execute("BEGIN IMMEDIATE")
-        return read(self, request)
-
-    monkeypatch.setattr(SimulatorGauge, "read_mm", locking_read)
-    try:
-        result = _smp("calibrate", "--port", PORT, "--auto", "--spin-seconds", "0.3")
-    finally:
-        if locker.in_transaction:
-            locker.rollback()
-        locker.close()
-    monkeypatch.setattr(SimulatorGauge, "read_mm", read)
-    files = list(tmp_path.glob("unsaved-calibration-*.json"))
-    return tmp_path, files, result
+def kept(built, tmp_path, monkeypatch):
+    """(data dir, the kept files, the calibrate's result, the files where the run kept them):
+    a copy of `built`'s data directory for this test."""
+    made, files, result = built
+    data = tmp_path / "data"
+    shutil.copytree(made, data)
+    monkeypatch.setenv("SMP_DATA_DIR", str(data))
+    return data, [data / f.name for f in files], result, files
 
 
 def test_a_calibration_a_lock_kept_from_the_store_is_kept_and_imported(kept):
-    data, files, result = kept
+    data, files, result, made = kept
     assert result.exit_code == 3, result.output
     assert len(files) == 1, (sorted(p.name for p in data.iterdir()), result.output[-800:])
     path = files[0]
-    assert str(path) in result.output and "smp calibrations import" in result.output
+    assert str(made[0]) in result.output and "smp calibrations import" in result.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     serial = json.loads(path.read_text())["calibration"]["pen_serial"]
     store = CalibrationStore(data / "calibrations.sqlite")
@@ -88,7 +108,7 @@ def test_a_calibration_a_lock_kept_from_the_store_is_kept_and_imported(kept):
 
 @pytest.mark.parametrize("edit", ["gain", "signature cut", "not json"])
 def test_an_edited_or_damaged_file_is_refused_and_changes_nothing(kept, edit):
-    data, files, _ = kept
+    data, files, _, _ = kept
     path = files[0]
     doc = json.loads(path.read_text())
     if edit == "gain":  # a hand edit of one figure, the signature left as it was
@@ -105,7 +125,7 @@ def test_an_edited_or_damaged_file_is_refused_and_changes_nothing(kept, edit):
 
 
 def test_an_expired_or_superseded_one_is_refused(kept):
-    data, files, _ = kept
+    data, files, _, _ = kept
     path = files[0]
     store = CalibrationStore(data / "calibrations.sqlite")
     with pytest.raises(CalibrationError, match="expired"):
