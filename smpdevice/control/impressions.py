@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_protocol.codes import FirmwareState
+from firmware_protocol.messages import NeedleStart
 from smpdevice import checks
 from smpdevice.control.core import ControllerCore
 from smpdevice.control.pen import PenTelemetry
@@ -131,6 +132,20 @@ class ImpressionsPlanMixin(ControllerCore):
         t, rx_no = self._report
         engine = self._engine
         return t if engine is None or rx_no > engine.ops_done_rx else None
+
+    def _report_of_counters(self) -> PenTelemetry | None:
+        """The pen's last report if its counters are the pen's now: received after every
+        request that could change the pen's state, or showing the needle at rest and received
+        after the last request with a NEEDLE_START (the needle can have run since only by a
+        start); else None (it may miss the needle's last dots before a stop)."""
+        t, rx_no = self._report
+        engine = self._engine
+        if t is None or engine is None or rx_no > engine.ops_done_rx:
+            return t
+        at_rest = t.state is not FirmwareState.RUNNING and rx_no > engine.starts_done_rx
+        if at_rest and not any(isinstance(m, NeedleStart) for op in engine.ops for m in op.steps):
+            return t
+        return None
 
     def _wake_loop_at(self, at_s: float) -> None:
         """On a virtual clock the loop runs its timers only when due (the lease's renewals,

@@ -41,16 +41,22 @@ from smpdevice.errors import SmpError
 
 NEEDLE_WORK_NAME = "needle-work.jsonl"
 ORDERING_KEYS = ("uptime_ms", "impressions", "strokes")  # each only grows within one boot
-REPORT_WAIT_S = 1.0  # for a first report when none came yet: a line needs the counters
+REPORT_WAIT_S = 1.0  # at least, for a report after the last stop: a line needs the counters
 
 
 def note_needle_work(pen: Any, what: str) -> None:
-    """Before `pen` moves its needle outside a pass: one durable line (see the module)."""
+    """Before `pen` moves its needle outside a pass: one durable line (see the module). Its
+    counters are from a report that shows them now (`_report_of_counters`): one from before
+    a stop just made misses that stop's last dots (review 22c); none within REPORT_WAIT_S (or
+    1.5 report periods): none ("cannot tell")."""
     if pen.identity is None:
         return  # not connected: nothing will be sent
-    if pen.telemetry is None:
-        pen._wait_news(lambda: pen.telemetry is not None, REPORT_WAIT_S)
-    t = pen.telemetry
+    if pen._report_of_counters() is None:  # slow reports (1 Hz): one period and a half
+        engine = getattr(pen, "_engine", None)
+        rate_hz = getattr(engine, "telemetry_hz", None) or pen.telemetry_hz
+        wait_s = max(REPORT_WAIT_S, 1.5 / rate_hz) if rate_hz else REPORT_WAIT_S
+        pen._wait_news(lambda: pen._report_of_counters() is not None, wait_s)
+    t = pen._report_of_counters()
     counters = None if t is None else {"uptime_ms": int(t.uptime_ms),
                                        "impressions": int(t.impressions),
                                        "strokes": int(t.strokes)}

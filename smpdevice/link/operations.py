@@ -49,6 +49,10 @@ class OperationQueue:
     ops: list[Operation]
     ops_done_s: float
     ops_done_rx: int
+    # the place of the reply that ended the last operation with a NEEDLE_START: a report
+    # before it may miss the needle's work (its counters), one after it that shows the needle
+    # at rest has the pen's counters now, whatever requests ended since (`ops_done_rx`)
+    starts_done_rx: int = 0
     next_lease_s: float
     submitted: int
     _lock: threading.RLock
@@ -278,6 +282,8 @@ class OperationQueue:
             self.ops.pop(0)
         if not self._neutral(op):
             self.mark_reports_stale(rx_no)
+            if any(isinstance(m, NeedleStart) for m in op.steps):
+                self.starts_done_rx = self.ops_done_rx
         if not op.future.done():
             if error is not None:
                 op.future.set_exception(error)
