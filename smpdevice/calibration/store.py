@@ -45,6 +45,7 @@ from smpdevice.config import user_path
 from smpdevice.control.calibration import Calibration, CalibrationError, today_utc
 from smpdevice.errors import SmpError
 from smpdevice.paths import data_dir, require_database
+from smpdevice.records import readonly as readonly_db  # BUSY_WAIT_S, read at each open
 from smpdevice.records.files import (
     NotAFileError,
     private_file,
@@ -213,7 +214,7 @@ class CalibrationStore:
                 )
             self._is_file()  # a directory given as --db is refused, its mode untouched
             private_file(self.path)  # 0600 before SQLite makes it and its -wal, -shm
-            db = sqlite3.connect(self.path, timeout=5.0)
+            db = sqlite3.connect(self.path, timeout=readonly_db.BUSY_WAIT_S)
         except OSError as exc:
             raise CalibrationStoreError(
                 f"cannot open the calibration database {self.path}: {exc.strerror or exc}. "

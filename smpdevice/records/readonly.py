@@ -28,6 +28,11 @@ from pathlib import Path
 _SQLITE_READONLY = 8
 _SQLITE_CANTOPEN = 14
 
+# How long any connection to a pass log or the calibrations waits for a lock another
+# connection holds before SQLite says "database is locked" (README: "SQLite's 5 s wait").
+# Every open reads it at call time: `sqlite3.connect(..., timeout=readonly.BUSY_WAIT_S)`.
+BUSY_WAIT_S = 5.0
+
 
 class ReadOnlyConnection:
     """A read-only connection and whatever must be removed when it closes."""
@@ -47,7 +52,8 @@ class ReadOnlyConnection:
 
 
 def _connect(uri: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=BUSY_WAIT_S)
     try:
         # The -shm problem shows only at the first read.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from smpdevice.records import readonly as readonly_db  # BUSY_WAIT_S, read at each open
 from smpdevice.records.files import (
     PRIVATE_DIR,
     private_file,
@@ -66,7 +67,7 @@ def refuse_foreign(path: Path) -> None:
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
             if code not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-                raise _unlooked(path, exc) from exc  # waited busy_timeout already: no retry
+                raise _unlooked(path, exc) from exc  # waited BUSY_WAIT_S already: no retry
             if attempt == 2:
                 raise PassLogError(f"{storage_error(path, 'open', exc)} Nothing was "
                                    "changed.") from exc
@@ -177,7 +178,8 @@ class SqliteFile:
                 self._lock_file = take_writer_lock(self.path)
                 private_file(self.path)  # 0600 before SQLite makes it (and its -wal, -shm)
                 self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                             check_same_thread=False)
+                                             check_same_thread=False,
+                                             timeout=readonly_db.BUSY_WAIT_S)
                 mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if mode.lower() != "wal":
                     raise PassLogError(f"cannot put the pass log {self.path} in WAL mode "
@@ -191,7 +193,6 @@ class SqliteFile:
                 # commit; SQLite's own stays only as a safety net, far above that thread's.
                 self._conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
                 self._checkpointer = WalCheckpointer(self.path)
-            self._conn.execute("PRAGMA busy_timeout=5000")
         except OSError as exc:
             raise PassLogError(f"cannot open the pass log {self.path}: {exc.strerror or exc}; "
                                "check the path and its permissions, or set SMP_DATA_DIR") from exc

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from smpdevice.records import readonly as readonly_db  # BUSY_WAIT_S, read at each open
 from smpdevice.records.audit import Audit, AuditInput, StoredHead, audit, being_written
 from smpdevice.records.chain import (
     GENESIS_HASH,
@@ -190,7 +191,8 @@ def _walk_range(path: str, bounds: tuple[int, int], keep: frozenset[int]
     """One worker's range: walked from the prev_hash its first record holds (checked at the
     seam by the caller)."""
     first, last = bounds
-    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=readonly_db.BUSY_WAIT_S)
     try:
         row = conn.execute("SELECT prev_hash FROM records WHERE seq = ?", (first,)).fetchone()
         start = row[0] if row else GENESIS_HASH
@@ -243,7 +245,7 @@ def audit_log(conn: sqlite3.Connection, version: int, anchors_file: Path, *,
                 conn.execute("ROLLBACK")  # read only: nothing to keep
 
 
-ANCHORS_WAIT_S = 5.0  # as long as a reader waits for a busy log (busy_timeout)
+ANCHORS_WAIT_S = readonly_db.BUSY_WAIT_S  # as long as a reader waits for a busy log
 
 
 @dataclass

@@ -5,8 +5,8 @@ using it ... Try again once it is done". It was found only at the save, after th
 free disk space and permissions; nothing was saved", exit 2, every reading lost.
 
 `CalibrationStore.require_writable` (what `smp calibrate` calls before it connects) now takes
-the write lock for a moment. The test waits SQLite's own 5 s for the other program: the
-product's wait, not the test's."""
+the write lock for a moment. The other program holds the lock through the whole command, so
+the product's wait for it (readonly.BUSY_WAIT_S, 5 s) is cut to 0.2 s: refused either way."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.errors import SmpError
+from smpdevice.records import readonly as readonly_db
 from tests.smpdevice.shell import calibrated, smp
 
 PORT = "pensim://?clock=virtual"
@@ -29,7 +32,9 @@ sys.stdin.read()                # until the test is done
 """
 
 
-def test_a_locked_calibration_database_is_refused_before_the_pen_moves(tmp_path: Path):
+def test_a_locked_calibration_database_is_refused_before_the_pen_moves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(readonly_db, "BUSY_WAIT_S", 0.2)  # `smp` runs in this process
     data = calibrated(tmp_path / "data", PORT)
     db = data / "calibrations.sqlite"
     before = [c.calibration_id for c in CalibrationStore(db, readonly=True).list()]

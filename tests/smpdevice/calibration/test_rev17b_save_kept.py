@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from smpdevice.calibration import saving
 from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.report import CalibrationSettings, format_report
 from smpdevice.calibration.store import CalibrationStore, CalibrationStoreBusy
 from smpdevice.calibration.workflow import run_calibration
 from smpdevice.control import PenController, State
+from smpdevice.records import readonly
 from tests.smpdevice.virtual_time import virtual_sim
 
 RETRYING = "locked by another program; trying the save again"
+
+
+@pytest.fixture(autouse=True)
+def short_busy_wait(monkeypatch):
+    """Each save's own wait for the lock (readonly.BUSY_WAIT_S, 5 s in the product) cut short:
+    the lock is held until the run says it tries again (or to the end), so the first save is
+    refused however short the wait."""
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)
 
 
 class Locker:
@@ -82,7 +93,7 @@ def test_a_lock_let_go_while_the_save_tries_again_saves_the_run(tmp_path):
 
 def test_a_lock_held_past_the_retries_keeps_the_report_and_the_calibration(tmp_path,
                                                                             monkeypatch):
-    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try (SQLite's own 5 s wait)
+    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try (SQLite's own wait)
     report, _, held, installed, state, store = _run(tmp_path)
     text = format_report(report)
     assert held, "the lock was not taken"

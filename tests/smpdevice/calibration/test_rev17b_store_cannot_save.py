@@ -15,6 +15,7 @@ from smpdevice.calibration.store import CalibrationStore
 from smpdevice.calibration.workflow import run_calibration
 from smpdevice.control import PenController
 from smpdevice.control.states import State
+from smpdevice.records import readonly
 from tests.smpdevice.virtual_time import virtual_sim
 
 
@@ -40,8 +41,11 @@ def test_a_read_only_store_is_refused_before_the_needle_runs(tmp_path):
     assert error and ("store" in error or "read-only" in error), error  # refused, naming it
 
 
-def test_a_store_another_program_holds_locked_is_refused_before_the_needle_runs(tmp_path):
-    """A writable store whose file another program holds locked (past SQLite's 5 s wait)."""
+def test_a_store_another_program_holds_locked_is_refused_before_the_needle_runs(tmp_path,
+                                                                                 monkeypatch):
+    """A writable store whose file another program holds locked (past SQLite's wait: held to
+    the end, so refused however short; readonly.BUSY_WAIT_S cut from 5 s to 0.2 s)."""
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)
     CalibrationStore(tmp_path / "c.sqlite")
     locker = sqlite3.connect(tmp_path / "c.sqlite", isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")

@@ -16,12 +16,17 @@ from smpdevice.calibration.report import CalibrationSettings, format_report
 from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
 from smpdevice.calibration.workflow import run_calibration
 from smpdevice.cli.calibrate_remote import RemotePen, ServiceStore
+from smpdevice.records import readonly
 from smpdevice.service.client import SyncServiceClient
 from tests.smpdevice.service.conftest import data_dir, service, sim  # noqa: F401 (fixtures)
 
 
 def test_a_save_the_service_refuses_is_a_failed_run_with_its_report(service, sim,  # noqa: F811
-                                                                      data_dir):  # noqa: F811
+                                                                      data_dir,  # noqa: F811
+                                                                      monkeypatch):
+    # The lock is held from the last verify reading to the end: the in-process service's save
+    # is refused however short its wait for it (readonly.BUSY_WAIT_S, 5 s in the product).
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)
     path = data_dir / CALIBRATIONS_NAME
     locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     before = service.pen.calibration

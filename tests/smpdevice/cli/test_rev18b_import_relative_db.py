@@ -19,6 +19,7 @@ from smpdevice.calibration import saving
 from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
+from smpdevice.records import readonly
 
 
 @pytest.mark.parametrize("where", ["--db relative", "SMP_DATA_DIR relative"])
@@ -35,7 +36,8 @@ def test_the_printed_import_saves_to_the_runs_database_from_any_directory(tmp_pa
         monkeypatch.setenv("SMP_DATA_DIR", "data")
         (station / "data").mkdir(mode=0o700)
         db, words = station / "data" / "calibrations.sqlite", []
-    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own 5 s wait
+    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own wait, and
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)  # that short: the lock is held to the end
     CalibrationStore(db).require_writable()
     locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     read = SimulatorGauge.read_mm

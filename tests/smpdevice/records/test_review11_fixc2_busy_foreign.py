@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from smpdevice.cli import main
 from smpdevice.passlog import PassLog
+from smpdevice.records import readonly
 from smpdevice.records.model import PassLogError
 from tests.smpdevice.records.test_passlog import open_session
 
@@ -26,6 +27,9 @@ REPO = Path(__file__).resolve().parents[3]
 PROFILE = str(REPO / "examples" / "session1_base_density.yaml")
 SCREENING = str(REPO / "examples" / "screening_clear.yaml")
 BUSY = "another program is using it"
+# The lock is held for the whole test: any wait ends refused, so a short one is as certain as
+# the product's 5 s (readonly.BUSY_WAIT_S, read at each open).
+SHORT_BUSY_WAIT_S = 0.2
 
 
 def smp(*args: object) -> Result:
@@ -38,8 +42,9 @@ def as_found(path: Path) -> tuple[list[str], int, str]:
 
 
 @pytest.fixture
-def busy_foreign(tmp_path: Path) -> Iterator[Path]:
+def busy_foreign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Another program's rollback-journal database, 0644, that program writing it right now."""
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", SHORT_BUSY_WAIT_S)
     path = tmp_path / "inventory.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE stock(item)")

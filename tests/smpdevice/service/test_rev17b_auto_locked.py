@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from smpdevice.calibration.store import CALIBRATIONS_NAME, CalibrationStore
+from smpdevice.records import readonly
 from smpdevice.service.auth import Role
 from smpdevice.service.client import ServiceError
 from tests.smpdevice.service.conftest import (  # noqa: F401 (fixtures)
@@ -27,6 +28,13 @@ from tests.smpdevice.service.conftest import (  # noqa: F401 (fixtures)
 @pytest.fixture
 def sim(vsim):  # noqa: F811
     return vsim
+
+
+@pytest.fixture(autouse=True)
+def short_busy_wait(monkeypatch):
+    """The lock is held through each whole call: the in-process service's store is refused
+    however short its wait for it (readonly.BUSY_WAIT_S, 5 s in the product)."""
+    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)
 
 
 def test_a_locked_store_is_refused_before_the_needle_runs(service, data_dir):  # noqa: F811
