@@ -34,9 +34,16 @@ def env(tmp_path_factory):
 
 
 def _export(env, output: str) -> subprocess.CompletedProcess:
+    """In a process of its own: its standard output is a real pipe, /dev/stdout names it."""
     return subprocess.run([sys.executable, "-m", "smpdevice", "sessions", "export", "--format",
                            "csv", "-o", output], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)
+
+
+def _export_here(env, output: str) -> subprocess.CompletedProcess:
+    """In this process (shell.smp answers as the process would): for an output named by a
+    path of the file system, where what the process's own descriptors are is not the point."""
+    return shell.smp(("sessions", "export", "--format", "csv", "-o", output), env=env, cwd=ROOT)
 
 
 @pytest.mark.parametrize("output", ["/dev/stdout", "/dev/fd/1"])
@@ -53,7 +60,7 @@ def test_export_into_a_named_pipe_beside_a_symlink(env, tmp_path):
     read: list[str] = []
     reader = threading.Thread(target=lambda: read.append(fifo.read_text()), daemon=True)
     reader.start()
-    export = _export(env, str(tmp_path / "link.csv"))
+    export = _export_here(env, str(tmp_path / "link.csv"))
     reader.join(timeout=60)
     assert export.returncode == 0, export.stderr
     assert read and read[0].startswith("session_id,") and read[0].count("\n") == 5
@@ -66,7 +73,7 @@ def test_a_regular_file_behind_a_symlink_is_still_replaced_whole(env, tmp_path):
     target.write_text("old\n")
     target.chmod(0o644)
     (tmp_path / "link.csv").symlink_to(target)
-    export = _export(env, str(tmp_path / "link.csv"))
+    export = _export_here(env, str(tmp_path / "link.csv"))
     assert export.returncode == 0, export.stderr
     assert target.read_text().startswith("session_id,") and target.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "link.csv").is_symlink()

@@ -17,19 +17,31 @@ from tests.smpdevice.replay.rev16_station import last_session_id, out, run_sessi
 SPEC = "jam@3-3.1"  # each run's pen jams in its first pass: the session stays open
 
 
-@pytest.fixture
-def resumed_twice(tmp_path):
-    """An open session with parts 1 to 3 (two resumptions), each cut by a jam."""
-    data = station(tmp_path / "data")
+@pytest.fixture(scope="module")
+def built_resumed_twice(tmp_path_factory):
+    """An open session with parts 1 to 3 (two resumptions), each cut by a jam: recorded once
+    per test process (three `smp run`s were most of each test's cost), never written again."""
+    base = tmp_path_factory.mktemp("resumed-twice")
+    data = station(base / "data")
     assert run_session(data, SPEC).returncode == 4
     sid = last_session_id(data)
     for _ in range(2):
         assert run_session(data, SPEC, sid).returncode == 4
-    recordings = data / "recordings"
-    assert (recordings / f"{sid}part3.mcap").is_file()
+    assert (data / "recordings" / f"{sid}part3.mcap").is_file()
     whole = smp(data, "replay", sid)
     assert whole.returncode == 0 and "3 recorded parts" in out(whole), out(whole)
-    return data, sid, recordings
+    return base, sid
+
+
+@pytest.fixture
+def resumed_twice(built_resumed_twice, tmp_path):
+    """This test's own copy of that station (its data directory and the key that signed its
+    pass log, rev16_station's `keys` beside it): each test deletes or moves parts."""
+    base, sid = built_resumed_twice
+    for name in ("data", "keys"):
+        shutil.copytree(base / name, tmp_path / name)
+    data = tmp_path / "data"
+    return data, sid, data / "recordings"
 
 
 @pytest.mark.parametrize("gone", [2, 3])

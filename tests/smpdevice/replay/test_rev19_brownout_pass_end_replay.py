@@ -10,20 +10,25 @@ session's request, and the EVENT BOOTED, latch the reboot at once."""
 
 import pytest
 
-from tests.smpdevice.replay.conftest import calibrated_station, replay_last, smp_process
+from tests.smpdevice.replay.conftest import ROOT, calibrated_station, replay_last
+from tests.smpdevice.shell import smp
 
 PEN = "pensim://?seed=3&clock=virtual"
 
 
 # Each moment its own case (pytest-xdist spreads them: as one sweep it was the suite's longest
-# test, 110 s on a loaded CI run); the station's calibration is made once per test run.
+# test, 110 s on a loaded CI run); the station's calibration is made once per test run. `smp
+# run` runs in this process (shell.smp answers as a process would, with the same environment):
+# the promise is its exit status and what it recorded, not anything about a process; its pen
+# (the simulator, on virtual time) lived inside the `smp` process anyway.
 @pytest.mark.parametrize("at_s", ["3.12", "3.14", "3.15", "3.16"])  # around pass 1's end
 def test_brownout_at_pass_end_replays_as_match(tmp_path_factory, tmp_path, monkeypatch, at_s):
     env = calibrated_station(tmp_path_factory, tmp_path / "data", monkeypatch, PEN)
-    run = smp_process(env, "run", "examples/session1_base_density.yaml", "--port",
-                      f"{PEN}&faults=brownout@{at_s}", "-t", "ana", "--screening",
-                      "examples/screening_clear.yaml")
-    assert run.returncode == 4, run.stdout[-800:]  # the brownout latched POWER_RESET
+    run = smp(["run", "examples/session1_base_density.yaml", "--port",
+               f"{PEN}&faults=brownout@{at_s}", "-t", "ana", "--screening",
+               "examples/screening_clear.yaml"], env=env, cwd=ROOT, input="")
+    # the brownout latched POWER_RESET
+    assert run.returncode == 4, run.stdout[-800:] + run.stderr[-800:]
     verdict = replay_last(env)
     assert verdict.exit_code == 0, verdict.output[-600:]
     assert verdict.output.strip().splitlines()[-1].startswith("match: session"), verdict.output
