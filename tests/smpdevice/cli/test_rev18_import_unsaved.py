@@ -12,21 +12,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import stat
 from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 
-from smpdevice.calibration import saving
-from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.calibration.unsaved import import_unsaved
 from smpdevice.cli import main
 from smpdevice.control.calibration import CalibrationError, today_utc
-
-PORT = "pensim://?clock=virtual"
+from tests.smpdevice.cli.locked_calibration import calibrate_locked
 
 
 def _smp(*args: str):
@@ -36,7 +32,7 @@ def _smp(*args: str):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, _smp_key_dir):
     """(data dir, the kept files, the calibrate's result): the run under the lock, made once
-    per test process (it waits SQLite's own 5 s); each test edits, imports or deletes in a copy
+    per test process (a whole calibration); each test edits, imports or deletes in a copy
     of its own (`kept`). Module-scoped, so it sets what the autouse fixtures set per test (a
     station of its own, this run's installation key: the kept file is signed with it)."""
     data = tmp_path_factory.mktemp("rev18-kept")
@@ -47,24 +43,7 @@ def built(tmp_path_factory, _smp_key_dir):
         mp.setenv("SMP_CONFIG", str(data / "absent.toml"))
         mp.setenv("SMP_KEY_DIR", str(_smp_key_dir))
         mp.setenv("SMP_DATA_DIR", str(data))
-        mp.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own 5 s wait
-        db = data / "calibrations.sqlite"
-        CalibrationStore(db).require_writable()
-        locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        read = SimulatorGauge.read_mm
-
-        def locking_read(self, request: GaugeRequest) -> float:  # another program, mid-run
-            if request.label.startswith("Verify at 1.5") and not locker.in_transaction:
-                locker.execute("BEGIN IMMEDIATE")
-            return read(self, request)
-
-        mp.setattr(SimulatorGauge, "read_mm", locking_read)
-        try:
-            result = _smp("calibrate", "--port", PORT, "--auto", "--spin-seconds", "0.3")
-        finally:
-            if locker.in_transaction:
-                locker.rollback()
-            locker.close()
+        result = calibrate_locked(mp, data / "calibrations.sqlite")
     files = list(data.glob("unsaved-calibration-*.json"))
     return data, files, result
 

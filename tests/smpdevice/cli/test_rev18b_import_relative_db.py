@@ -10,16 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
-from smpdevice.calibration import saving
-from smpdevice.calibration.gauges import GaugeRequest, SimulatorGauge
 from smpdevice.calibration.store import CalibrationStore
 from smpdevice.cli import main
-from smpdevice.records import readonly
+from tests.smpdevice.cli.locked_calibration import calibrate_locked
 
 
 @pytest.mark.parametrize("where", ["--db relative", "SMP_DATA_DIR relative"])
@@ -36,25 +33,7 @@ def test_the_printed_import_saves_to_the_runs_database_from_any_directory(tmp_pa
         monkeypatch.setenv("SMP_DATA_DIR", "data")
         (station / "data").mkdir(mode=0o700)
         db, words = station / "data" / "calibrations.sqlite", []
-    monkeypatch.setattr(saving, "SAVE_RETRY_S", 0.0)  # one try: SQLite's own wait, and
-    monkeypatch.setattr(readonly, "BUSY_WAIT_S", 0.2)  # that short: the lock is held to the end
-    CalibrationStore(db).require_writable()
-    locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    read = SimulatorGauge.read_mm
-
-    def locking_read(self, request: GaugeRequest) -> float:  # another program, mid-run
-        if request.label.startswith("Verify at 1.5") and not locker.in_transaction:
-            locker.execute("BEGIN IMMEDIATE")
-        return read(self, request)
-
-    monkeypatch.setattr(SimulatorGauge, "read_mm", locking_read)
-    try:
-        run = CliRunner().invoke(main, ["calibrate", "--port", "pensim://?clock=virtual",
-                                        "--auto", "--spin-seconds", "0.3", *words])
-    finally:
-        if locker.in_transaction:
-            locker.rollback()
-        locker.close()
+    run = calibrate_locked(monkeypatch, db, *words)
     assert run.exit_code == 3, run.output[-600:]
     printed = re.search(r"save it: (smp calibrations import .*?) \(or calibrate", run.output,
                         re.S)
