@@ -130,9 +130,8 @@ class ConnectionMixin(ControllerCore):
     def _open_link(self) -> None:
         port = open_port(self.port_url, baudrate=self.baudrate)
         self._adopt_port_clock(port)  # pensim://?clock=virtual: the pen's clock (sim_time.py)
-        self.telemetry = self._report_at_boot = None
-        self._report = (None, 0)  # a new link counts its frames from 0
-        self._report = (None, 0)
+        self._report_at_boot = None
+        self._report = (None, 0)  # no report yet; a new link counts its frames from 0
         self.link = link = Link(port, clock=self.clock)
         # A fresh engine (and queue) per connection: nothing from the old one may run. It is
         # the only way to the pen, the handshake included.

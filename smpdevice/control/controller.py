@@ -98,7 +98,6 @@ class PenController(ConnectionMixin, SafetyMixin, GuardMixin, RequestsMixin, Cal
         self.identity: PenIdentity | None = None
         self.link: Link | None = None
         self.last_fault: FaultInfo | None = None
-        self.telemetry: PenTelemetry | None = None
         self.zone_name: str | None = None
         self._zone: ZoneEnvelope | None = None
         self.setpoints: Setpoints | None = None

@@ -34,7 +34,6 @@ class ControllerCore(ControllerOptions):
     identity: PenIdentity | None
     link: Link | None
     last_fault: FaultInfo | None
-    telemetry: PenTelemetry | None
     # the last report and its place among the frames received (one tuple: read whole); until
     # the first link opens, none (a class default: an immutable tuple, replaced, never changed)
     _report: tuple[PenTelemetry | None, int] = (None, 0)
@@ -65,6 +64,11 @@ class ControllerCore(ControllerOptions):
     _stop_epoch: int  # stops asked so far (requests.py `_ask_stop`): a start asked before loses
     # the pen states a calibration expects now (speed_check.py `_expect_pen`; news.py)
     _cal_pen: frozenset[FirmwareState]
+
+    @property
+    def telemetry(self) -> PenTelemetry | None:
+        """The pen's last report on this link (None before the first)."""
+        return self._report[0]
 
     if TYPE_CHECKING:  # defined in controller.py or in another part
         @property

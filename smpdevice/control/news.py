@@ -260,7 +260,6 @@ class PenNewsMixin(ImpressionsPlanMixin):
         if isinstance(message, Telemetry):
             t = PenTelemetry.from_message(message, self._calibration, self.clock.now())
             previous = self.telemetry
-            self.telemetry = t
             link = self.link  # its place among the frames: the reader's link, never None here
             self._report = (t, link.stats.rx_frames if link is not None else 0)
             self._impressions_base(t)
