@@ -133,6 +133,13 @@ class ImpressionsPlanMixin(ControllerCore):
         engine = self._engine
         return t if engine is None or rx_no > engine.ops_done_rx else None
 
+    def _report_wait_s(self, at_least_s: float) -> float:
+        """How long to wait for a report: `at_least_s`, or a report period and a half when
+        the pen reports slower."""
+        engine = self._engine
+        rate_hz = (engine.telemetry_hz if engine is not None else 0) or self.telemetry_hz
+        return max(at_least_s, 1.5 / max(1, rate_hz))
+
     def _report_of_counters(self) -> PenTelemetry | None:
         """The pen's last report if its counters are the pen's now: received after every
         request that could change the pen's state, or showing the needle at rest and received

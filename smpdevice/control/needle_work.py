@@ -51,11 +51,9 @@ def note_needle_work(pen: Any, what: str) -> None:
     1.5 report periods): none ("cannot tell")."""
     if pen.identity is None:
         return  # not connected: nothing will be sent
-    if pen._report_of_counters() is None:  # slow reports (1 Hz): one period and a half
-        engine = getattr(pen, "_engine", None)
-        rate_hz = getattr(engine, "telemetry_hz", None) or pen.telemetry_hz
-        wait_s = max(REPORT_WAIT_S, 1.5 / rate_hz) if rate_hz else REPORT_WAIT_S
-        pen._wait_news(lambda: pen._report_of_counters() is not None, wait_s)
+    if pen._report_of_counters() is None:
+        pen._wait_news(lambda: pen._report_of_counters() is not None,
+                       pen._report_wait_s(REPORT_WAIT_S))
     t = pen._report_of_counters()
     counters = None if t is None else {"uptime_ms": int(t.uptime_ms),
                                        "impressions": int(t.impressions),

@@ -275,8 +275,7 @@ class PassGuards(SessionEnding):
         `after_last`: one received after this call too (the counts to a pass's end)."""
         pen, recorder, clock = self.pen, self._recorder, self.pen.clock
         seq = recorder.last_seq if after_last else None
-        rate_hz = getattr(pen._engine, "telemetry_hz", None) or pen.telemetry_hz
-        deadline = clock.now() + max(timeout_s, 1.5 / max(1, rate_hz))
+        deadline = clock.now() + pen._report_wait_s(timeout_s)
         while clock.now() < deadline and pen.state is not State.DISCONNECTED:
             t = pen._report_after_requests()
             if (t is not None and recorder.last_seq == t.telemetry_seq
