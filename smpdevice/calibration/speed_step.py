@@ -121,17 +121,12 @@ class SpeedSteps:
         frames: list[PenTelemetry] = []
         listen = frames.append
         # as read, on the reading thread: the listeners' shared queue, held by a slow display,
-        # lent this spin the previous spin's frames, or none of its own (review 22a). A served
-        # pen's client (calibrate_remote.py) has listeners only, called with the spin's frames
-        add, remove = ((self.ctl.add_inline_telemetry_reader,
-                        self.ctl.remove_inline_telemetry_reader)
-                       if hasattr(self.ctl, "add_inline_telemetry_reader")
-                       else (self.ctl.add_telemetry_listener, self.ctl.remove_telemetry_listener))
-        add(listen)
+        # lent this spin the previous spin's frames, or none of its own (review 22a)
+        self.ctl.add_inline_telemetry_reader(listen)
         try:
             with self.stop.watching_spin(self.ctl) as stops:
                 encoder = self.ctl.calibration_spin(set_hz, duration_s, **stops)
         finally:
-            remove(listen)
+            self.ctl.remove_inline_telemetry_reader(listen)
         return encoder, count_punctures(
             set_hz, duration_s, [(t.uptime_ms, t.strokes, t.needle_running) for t in frames])

@@ -109,6 +109,11 @@ class RemotePen:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    # called in the caller's thread with each spin's frames: inline already, as the speed step
+    # reads them (PenController's inline readers)
+    add_inline_telemetry_reader = add_telemetry_listener
+    remove_inline_telemetry_reader = remove_telemetry_listener
+
     def begin_calibration(self) -> None:
         self.svc.call("calibration.begin")
 
