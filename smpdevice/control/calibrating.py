@@ -33,6 +33,7 @@ from firmware_protocol.messages import (
 )
 from smpdevice import checks
 from smpdevice.control.calibration import Calibration, CalibrationError, checked_whole
+from smpdevice.control.pen import PenTelemetry
 from smpdevice.control.speed_check import SPIN_UP_S as SPIN_UP_S
 from smpdevice.control.speed_check import SpeedCheckMixin
 from smpdevice.control.spin import SpinCancel as SpinCancel
@@ -98,13 +99,13 @@ class CalibratingMixin(SpeedCheckMixin):
                             "again.",)
             raise
 
-        engine, seen = self._eng, []
+        seen: list[PenTelemetry] = []  # the report there() took
 
         def there() -> bool:  # armed, driven to this move's depth, and settled there
-            t, rx_no = self._report
             # a report from after the move's ARM: one from before an end_calibration still
             # shows the needle at this point while the pen retracted it (review 22a)
-            if (t is None or rx_no <= engine.ops_done_rx or t.state is not FirmwareState.ARMED
+            t = self._report_after_requests()
+            if (t is None or t.state is not FirmwareState.ARMED
                     or abs(t.actuator_cmd_mm - actuator_mm) >= 0.0005
                     or abs(t.actuator_mm - actuator_mm) > SETTLE_TOLERANCE_MM):
                 return False

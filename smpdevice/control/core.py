@@ -70,6 +70,15 @@ class ControllerCore(ControllerOptions):
         """The pen's last report on this link (None before the first)."""
         return self._report[0]
 
+    def _report_after_requests(self) -> PenTelemetry | None:
+        """The pen's last report if it came after the reply that ended the last request that
+        could change its state (a stop, an arm), by its place among the frames received, not
+        its time (on virtual time a report and that reply share an instant); else None: it may
+        show the pen before that request (a count short of a stop's last dots)."""
+        t, rx_no = self._report
+        engine = self._engine
+        return t if engine is None or rx_no > engine.ops_done_rx else None
+
     if TYPE_CHECKING:  # defined in controller.py or in another part
         @property
         def state(self) -> State: ...

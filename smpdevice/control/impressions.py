@@ -124,15 +124,6 @@ class ImpressionsPlanMixin(ControllerCore):
             return False
         return now_s - reached_s >= PLANNED_END_GRACE_S
 
-    def _report_after_requests(self) -> PenTelemetry | None:
-        """The pen's last report if it came after the reply that ended the last request that
-        could change its state (a stop, an arm), by its place among the frames received, not
-        its time (on virtual time a report and that reply share an instant); else None: it may
-        show the pen before that request (a count short of a stop's last dots)."""
-        t, rx_no = self._report
-        engine = self._engine
-        return t if engine is None or rx_no > engine.ops_done_rx else None
-
     def _report_wait_s(self, at_least_s: float) -> float:
         """How long to wait for a report: `at_least_s`, or a report period and a half when
         the pen reports slower."""

@@ -277,13 +277,12 @@ class RequestsMixin(ControllerCore):
 
     def _wait_depth_settled(self, timeout_s: float, stops_before: int) -> None:
         target_mm = self._actuator_cmd_mm
-        engine = self._eng
 
         def settled() -> bool:
-            t, rx_no = self._report
             # a report from after the arm: one from before a disarm still shows the needle at
             # depth while the pen was retracting it (review 22)
-            return (t is not None and target_mm is not None and rx_no > engine.ops_done_rx
+            t = self._report_after_requests()
+            return (t is not None and target_mm is not None
                     and abs(t.actuator_cmd_mm - target_mm) < 0.0005  # the pen has the command
                     and abs(t.actuator_mm - target_mm) <= SETTLE_TOLERANCE_MM)
 
